@@ -1,0 +1,118 @@
+// The README's first command (`npm run demo`): a real local registry, the real service, and a
+// sign-and-inspect round trip through the real CLI. Uses the compiled dist/ (npm run demo builds it).
+//
+//   npm run demo               # run the round trip, then stop everything
+//   npm run demo -- --keep     # leave the registry and the service running to try commands by hand
+import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import { mkdirSync, existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { startRegistry, freePort } = require(path.join(root, 'dist/dev/local-registry.js'));
+const { pushSampleImage } = require(path.join(root, 'dist/dev/sample-image.js'));
+const { RegistryClient } = require(path.join(root, 'dist/registry/index.js'));
+const { bundleFromJSON } = require('@sigstore/bundle');
+const { toSignedEntity, toTrustMaterial, Verifier } = require('@sigstore/verify');
+
+const keep = process.argv.includes('--keep');
+const cli = path.join(root, 'bin/countersign');
+const demoDir = path.join(root, '.data/demo');
+const keysDir = path.join(demoDir, 'keys');
+mkdirSync(keysDir, { recursive: true });
+
+const step = (s) => process.stdout.write(`\n\x1b[1m==> ${s}\x1b[0m\n`);
+const run = (args, env = {}) => {
+  process.stdout.write(`$ countersign ${args.join(' ')}\n`);
+  const out = execFileSync(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  process.stdout.write(out);
+  return out;
+};
+
+step('starting a real registry (Debian docker-registry, CNCF Distribution) on 127.0.0.1');
+const registry = await startRegistry({ dir: path.join(demoDir, 'registry'), port: Number(process.env.DEMO_REGISTRY_PORT) || undefined });
+process.stdout.write(`registry at http://${registry.host}/v2/\n`);
+
+let service;
+const cleanup = async () => {
+  if (service && service.exitCode === null) {
+    service.kill('SIGTERM');
+    await new Promise((r) => service.once('exit', r));
+  }
+  await registry.stop();
+};
+
+try {
+  step('pushing a small image (written by our own code, no Docker needed)');
+  const client = new RegistryClient({});
+  const repository = 'demo/hello';
+  const image = await pushSampleImage(client, { registry: registry.host, repository }, '1.0');
+  await client.close();
+  const ref = `${registry.host}/${repository}:1.0`;
+  process.stdout.write(`pushed ${ref} -> ${image.digest}\n`);
+
+  step('creating a signing key (kept in .data/demo/keys, never committed)');
+  if (!existsSync(path.join(keysDir, 'demo.key'))) run(['keys', 'create', 'demo', '--keys-dir', keysDir]);
+  else process.stdout.write('key "demo" already exists\n');
+
+  step('starting the service: countersign serve');
+  const port = await freePort();
+  const server = `127.0.0.1:${port}`;
+  service = spawn(process.execPath, [cli, 'serve', '--listen', server, '--keys-dir', keysDir, '--data-dir', path.join(demoDir, 'state')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise((resolve, reject) => {
+    service.stdout.on('data', (d) => {
+      const text = d.toString();
+      if (process.env.DEMO_VERBOSE) process.stdout.write(text);
+      if (text.includes('countersign serving')) resolve();
+    });
+    service.once('exit', (code) => reject(new Error(`countersign serve exited with ${code}`)));
+  });
+  process.stdout.write(`service listening on ${server}\n`);
+
+  step('CI signs the image (the tag is resolved to its digest; the digest is signed)');
+  run(['sign', ref, '--key', 'demo', '--server', server, '-a', 'ci.run=demo']);
+
+  step('CI attests an SBOM');
+  const sbom = path.join(demoDir, 'sbom.spdx.json');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(sbom, JSON.stringify({ spdxVersion: 'SPDX-2.3', dataLicense: 'CC0-1.0', SPDXID: 'SPDXRef-DOCUMENT', name: 'demo/hello', documentNamespace: `https://example.com/spdx/${crypto.randomUUID()}`, creationInfo: { created: new Date().toISOString(), creators: ['Tool: countersign-demo'] }, packages: [] }));
+  run(['attest', ref, '--key', 'demo', '--type', 'spdx', '--predicate', sbom, '--server', server]);
+
+  step('inspecting the registry directly: the referrers of the image digest');
+  const tag = image.digest.replace(':', '-');
+  const idx = await (await fetch(`http://${registry.host}/v2/${repository}/manifests/${tag}`, { headers: { accept: 'application/vnd.oci.image.index.v1+json' } })).json();
+  process.stdout.write(`GET /v2/${repository}/manifests/${tag}  (referrers tag schema: Distribution 2.8 has no referrers API)\n`);
+  for (const m of idx.manifests) process.stdout.write(`  ${m.digest}  ${m.artifactType}  ${m.annotations['dev.sigstore.bundle.predicateType']}\n`);
+
+  step('verifying every bundle independently, with @sigstore/verify and the public key alone');
+  const publicKey = crypto.createPublicKey(readFileSync(path.join(keysDir, 'demo.pub')));
+  const hint = crypto.createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+  const emptyRoot = { mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] };
+  const verifier = new Verifier(toTrustMaterial(emptyRoot, (h) => { if (h !== hint) throw new Error(`unknown key ${h}`); return { publicKey, validFor: () => true }; }), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 });
+  let ok = 0;
+  for (const entry of idx.manifests) {
+    const manifest = await (await fetch(`http://${registry.host}/v2/${repository}/manifests/${entry.digest}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json();
+    const blob = Buffer.from(await (await fetch(`http://${registry.host}/v2/${repository}/blobs/${manifest.layers[0].digest}`)).arrayBuffer());
+    const bundle = JSON.parse(blob.toString());
+    verifier.verify(toSignedEntity(bundleFromJSON(bundle)));
+    const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, 'base64').toString());
+    const subjectOk = statement.subject.some((s) => `sha256:${s.digest.sha256}` === image.digest);
+    if (!subjectOk || manifest.subject.digest !== image.digest) throw new Error(`referrer ${entry.digest} is not about ${image.digest}`);
+    process.stdout.write(`  verified ${entry.digest.slice(0, 19)}…  ${statement.predicateType}\n`);
+    ok++;
+  }
+  if (ok !== 2) throw new Error(`expected 2 verified referrers, got ${ok}`);
+
+  step(`done: ${ok} referrers signed by key "demo" verified for ${image.digest}`);
+  if (keep) {
+    process.stdout.write(`\nregistry: ${registry.host}   service: ${server}\ntry: npx countersign sign ${ref} --key demo --server ${server}\nCtrl-C to stop.\n`);
+    await new Promise((resolve) => process.once('SIGINT', resolve));
+  }
+} finally {
+  await cleanup();
+}

@@ -1,0 +1,39 @@
+#!/bin/sh
+# Brings a fresh machine to the point where the demo and the tests can run:
+#   - Debian's docker-registry (CNCF Distribution), the real registry the tests and demo start on 127.0.0.1;
+#   - the npm dependencies, including the node@24 package whose binary npm scripts put first on PATH
+#     (the machine's own node may be older).
+# Idempotent and quiet when everything is already there.
+set -eu
+cd "$(dirname "$0")/.."
+
+if [ ! -x "${COUNTERSIGN_REGISTRY_BIN:-/usr/bin/docker-registry}" ]; then
+  echo "ensure-setup: installing Debian's docker-registry (CNCF Distribution)" >&2
+  SUDO=""
+  if [ "$(id -u)" != "0" ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+      echo "ensure-setup: docker-registry is missing and we are not root: run 'apt-get install docker-registry' as root" >&2
+      exit 1
+    fi
+  fi
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+fi
+
+# Reinstall node_modules when the lockfile changed since the last install.
+stamp=node_modules/.countersign-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "ensure-setup: installing npm dependencies" >&2
+  # `npm install` rather than `npm ci`: npm 11 writes lockfiles without the other platforms'
+  # optional bindings of unrs-resolver (a jest dependency) and then `npm ci` refuses them as
+  # out of sync. With the lockfile present, `npm install` installs exactly the locked versions.
+  npm install --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+
+node_major=$(npm exec --offline -- node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 24 ]; then
+  echo "ensure-setup: Node.js 24 is not available through npm (got major $node_major); check the node@24 dependency" >&2
+  exit 1
+fi

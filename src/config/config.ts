@@ -1,0 +1,161 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { CountersignError } from '../shared/errors';
+
+/** Everything `countersign serve` can be told. Precedence: defaults < config file < environment < flags. */
+export interface ServiceConfig {
+  /** host:port the gRPC server listens on. */
+  listen: string;
+  /** Directory of signing keys (PKCS#8 PEM). */
+  keysDir: string;
+  /** Directory where the service keeps its state. */
+  dataDir: string;
+  logLevel: string;
+  registry: {
+    /** Hosts reached over plain HTTP (loopback registries always are, as with Docker). */
+    insecureHosts: string[];
+    /** PEM file of extra CA certificates trusted for registry TLS. */
+    caFile?: string;
+    /** Docker config.json with registry credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json). */
+    dockerConfig?: string;
+    timeoutMs: number;
+    maxRetries: number;
+  };
+  limits: {
+    /** Largest predicate (SBOM, scan report) accepted by Attest. */
+    maxPredicateBytes: number;
+  };
+  /** How long in-flight calls get to finish on SIGTERM before they are cancelled. */
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_LISTEN = '127.0.0.1:50051';
+
+export function defaultConfig(cwd = process.cwd()): ServiceConfig {
+  return {
+    listen: DEFAULT_LISTEN,
+    keysDir: path.resolve(cwd, 'keys'),
+    dataDir: path.resolve(cwd, '.data'),
+    logLevel: 'info',
+    registry: { insecureHosts: [], timeoutMs: 10_000, maxRetries: 3 },
+    limits: { maxPredicateBytes: 8 * 1024 * 1024 },
+    shutdownGraceMs: 10_000,
+  };
+}
+
+/** The environment variables `serve` reads, documented in the README. */
+export const ENVIRONMENT = {
+  COUNTERSIGN_CONFIG: 'path of a YAML or JSON config file',
+  COUNTERSIGN_LISTEN: 'host:port to listen on',
+  COUNTERSIGN_KEYS_DIR: 'signing key directory',
+  COUNTERSIGN_DATA_DIR: 'state directory',
+  COUNTERSIGN_LOG_LEVEL: 'trace|debug|info|warn|error',
+  COUNTERSIGN_INSECURE_REGISTRIES: 'comma-separated hosts reached over plain HTTP',
+  COUNTERSIGN_REGISTRY_CA_FILE: 'PEM file of CA certificates for registry TLS',
+  COUNTERSIGN_REGISTRY_TIMEOUT_MS: 'per-request registry timeout',
+  COUNTERSIGN_MAX_PREDICATE_BYTES: 'largest accepted predicate',
+} as const;
+
+export interface ConfigOverrides {
+  configFile?: string;
+  listen?: string;
+  keysDir?: string;
+  dataDir?: string;
+  logLevel?: string;
+}
+
+export function loadConfig(
+  overrides: ConfigOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): ServiceConfig {
+  const config = defaultConfig(cwd);
+  const file = overrides.configFile ?? env.COUNTERSIGN_CONFIG;
+  if (file) applyFile(config, path.resolve(cwd, file));
+  if (env.COUNTERSIGN_LISTEN) config.listen = env.COUNTERSIGN_LISTEN;
+  if (env.COUNTERSIGN_KEYS_DIR) config.keysDir = path.resolve(cwd, env.COUNTERSIGN_KEYS_DIR);
+  if (env.COUNTERSIGN_DATA_DIR) config.dataDir = path.resolve(cwd, env.COUNTERSIGN_DATA_DIR);
+  if (env.COUNTERSIGN_LOG_LEVEL) config.logLevel = env.COUNTERSIGN_LOG_LEVEL;
+  if (env.COUNTERSIGN_INSECURE_REGISTRIES) {
+    config.registry.insecureHosts = env.COUNTERSIGN_INSECURE_REGISTRIES.split(',').map((h) => h.trim()).filter(Boolean);
+  }
+  if (env.COUNTERSIGN_REGISTRY_CA_FILE) config.registry.caFile = path.resolve(cwd, env.COUNTERSIGN_REGISTRY_CA_FILE);
+  if (env.COUNTERSIGN_REGISTRY_TIMEOUT_MS) {
+    config.registry.timeoutMs = positiveInt('COUNTERSIGN_REGISTRY_TIMEOUT_MS', env.COUNTERSIGN_REGISTRY_TIMEOUT_MS);
+  }
+  if (env.COUNTERSIGN_MAX_PREDICATE_BYTES) {
+    config.limits.maxPredicateBytes = positiveInt('COUNTERSIGN_MAX_PREDICATE_BYTES', env.COUNTERSIGN_MAX_PREDICATE_BYTES);
+  }
+  if (overrides.listen) config.listen = overrides.listen;
+  if (overrides.keysDir) config.keysDir = path.resolve(cwd, overrides.keysDir);
+  if (overrides.dataDir) config.dataDir = path.resolve(cwd, overrides.dataDir);
+  if (overrides.logLevel) config.logLevel = overrides.logLevel;
+  parseListen(config.listen);
+  return config;
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) {
+    throw new CountersignError('INVALID_ARGUMENT', `invalid listen address ${JSON.stringify(listen)}: expected HOST:PORT, e.g. 127.0.0.1:50051`);
+  }
+  return { host: m[1] as string, port };
+}
+
+function applyFile(config: ServiceConfig, file: string): void {
+  let doc: unknown;
+  try {
+    doc = YAML.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new CountersignError('INVALID_ARGUMENT', `cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return;
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new CountersignError('INVALID_ARGUMENT', `config file ${file} must be a mapping of settings`);
+  }
+  const base = path.dirname(file);
+  const d = doc as Record<string, unknown>;
+  const known = new Set(['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs']);
+  for (const k of Object.keys(d)) {
+    if (!known.has(k)) throw new CountersignError('INVALID_ARGUMENT', `config file ${file}: unknown setting "${k}"`);
+  }
+  if (d.listen !== undefined) config.listen = str(file, 'listen', d.listen);
+  if (d.keysDir !== undefined) config.keysDir = path.resolve(base, str(file, 'keysDir', d.keysDir));
+  if (d.dataDir !== undefined) config.dataDir = path.resolve(base, str(file, 'dataDir', d.dataDir));
+  if (d.logLevel !== undefined) config.logLevel = str(file, 'logLevel', d.logLevel);
+  if (d.shutdownGraceMs !== undefined) config.shutdownGraceMs = positiveInt('shutdownGraceMs', d.shutdownGraceMs);
+  if (d.registry !== undefined) {
+    const r = d.registry as Record<string, unknown>;
+    if (r.insecureHosts !== undefined) {
+      if (!Array.isArray(r.insecureHosts)) throw new CountersignError('INVALID_ARGUMENT', `config file ${file}: registry.insecureHosts must be a list`);
+      config.registry.insecureHosts = r.insecureHosts.map((h, i) => str(file, `registry.insecureHosts[${i}]`, h));
+    }
+    if (r.caFile !== undefined) config.registry.caFile = path.resolve(base, str(file, 'registry.caFile', r.caFile));
+    if (r.dockerConfig !== undefined) config.registry.dockerConfig = path.resolve(base, str(file, 'registry.dockerConfig', r.dockerConfig));
+    if (r.timeoutMs !== undefined) config.registry.timeoutMs = positiveInt('registry.timeoutMs', r.timeoutMs);
+    if (r.maxRetries !== undefined) config.registry.maxRetries = nonNegativeInt('registry.maxRetries', r.maxRetries);
+  }
+  if (d.limits !== undefined) {
+    const l = d.limits as Record<string, unknown>;
+    if (l.maxPredicateBytes !== undefined) config.limits.maxPredicateBytes = positiveInt('limits.maxPredicateBytes', l.maxPredicateBytes);
+  }
+}
+
+function str(file: string, field: string, v: unknown): string {
+  if (typeof v !== 'string' || v === '') throw new CountersignError('INVALID_ARGUMENT', `config file ${file}: ${field} must be a non-empty string`);
+  return v;
+}
+
+function positiveInt(field: string, v: unknown): number {
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0) {
+    throw new CountersignError('INVALID_ARGUMENT', `${field} must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+function nonNegativeInt(field: string, v: unknown): number {
+  return v === 0 || v === '0' ? 0 : positiveInt(field, v);
+}

@@ -1,0 +1,59 @@
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from '../logging/logger';
+import type { SigningService } from '../signing';
+import { loadProtos, serviceConstructor } from './proto';
+import { signingHandlers } from './signing-handlers';
+import { InFlightTracker } from './unary';
+
+export interface GrpcServerDeps {
+  signing: SigningService;
+  logger: Logger;
+  /** Largest request accepted (predicates travel in requests). */
+  maxReceiveBytes: number;
+}
+
+const SERVICE_NAMES = ['countersign.v1.SigningService'];
+
+/** The gRPC surface: our services, grpc.health.v1.Health and server reflection. */
+export class GrpcServer {
+  readonly server: grpc.Server;
+  private readonly health: HealthImplementation;
+  private readonly tracker = new InFlightTracker();
+
+  constructor(private readonly deps: GrpcServerDeps) {
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': deps.maxReceiveBytes,
+      'grpc.max_send_message_length': deps.maxReceiveBytes * 2,
+    });
+    this.server.addService(serviceConstructor('SigningService').service, signingHandlers(deps.signing, deps.logger, this.tracker));
+    this.health = new HealthImplementation({ '': 'NOT_SERVING', ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, 'NOT_SERVING'])) });
+    this.health.addToServer(this.server);
+    new ReflectionService(loadProtos().definition).addToServer(this.server);
+  }
+
+  /** Binds and starts serving; resolves with the bound port (useful with port 0). */
+  async listen(address: string): Promise<number> {
+    const port = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+    });
+    for (const name of ['', ...SERVICE_NAMES]) this.health.setStatus(name, 'SERVING');
+    return port;
+  }
+
+  /**
+   * Graceful stop: report NOT_SERVING, refuse new calls, let in-flight calls finish within
+   * `graceMs`, then cancel what is left.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    for (const name of ['', ...SERVICE_NAMES]) this.health.setStatus(name, 'NOT_SERVING');
+    const stopped = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
+    const outcome = await Promise.race([Promise.all([stopped, this.tracker.idle()]).then(() => 'done' as const), timer]);
+    if (outcome === 'timeout') {
+      this.deps.logger.warn({ inFlight: this.tracker.inFlight }, 'shutdown grace period over; cancelling in-flight calls');
+      this.server.forceShutdown();
+    }
+  }
+}

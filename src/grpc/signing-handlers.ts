@@ -1,0 +1,41 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../logging/logger';
+import type { SignedArtifact, SigningService } from '../signing';
+import { unary, type InFlightTracker } from './unary';
+
+interface SignRequestMsg {
+  image: string;
+  key: string;
+  annotations: Record<string, string>;
+}
+interface AttestRequestMsg extends SignRequestMsg {
+  predicateType: string;
+  predicate: Buffer;
+}
+
+/** Thin: decode, call the signing module, encode. All logic lives in SigningService. */
+export function signingHandlers(service: SigningService, logger: Logger, tracker: InFlightTracker): grpc.UntypedServiceImplementation {
+  return {
+    Sign: unary<SignRequestMsg, { result: SignedArtifact }>('countersign.v1.SigningService/Sign', logger, tracker, async (req, ctx) => {
+      const result = await service.sign({ image: req.image, key: req.key, annotations: req.annotations });
+      Object.assign(ctx.facts, { digest: result.digest, keyId: result.keyId, referrerDigest: result.referrerDigest });
+      return { result };
+    }),
+    Attest: unary<AttestRequestMsg, { result: SignedArtifact }>('countersign.v1.SigningService/Attest', logger, tracker, async (req, ctx) => {
+      const result = await service.attest({
+        image: req.image,
+        key: req.key,
+        annotations: req.annotations,
+        predicateType: req.predicateType,
+        predicate: req.predicate,
+      });
+      Object.assign(ctx.facts, {
+        digest: result.digest,
+        keyId: result.keyId,
+        predicateType: result.predicateType,
+        referrerDigest: result.referrerDigest,
+      });
+      return { result };
+    }),
+  };
+}

@@ -1,0 +1,241 @@
+/**
+ * Registry authentication (distribution "token auth" and plain Basic), layered over the transport.
+ *
+ * Flow: try anonymously; on 401 read the challenge, get credentials for the scheme it names, retry.
+ * Once a registry has challenged us we remember the challenge and authenticate up front, so large
+ * request bodies are not sent twice. Bearer tokens are cached per (registry, realm, service, scope)
+ * until shortly before they expire, and concurrent requests needing the same token share one
+ * token request. A 401 on a cached token drops it and re-authenticates once; a 401 on fresh
+ * credentials is final.
+ */
+import { CountersignError } from '../shared/errors';
+import type { CredentialStore, RegistryCredential } from './credentials';
+import type { EndpointResolver } from './endpoint';
+import { displayUrl, errorText, readBody, type HttpRequest, type HttpResponse, type HttpTransport } from './http';
+import { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate';
+
+/** What an operation needs: reads need `pull`; anything that writes needs `pull,push`. */
+export type Access = 'pull' | 'push';
+
+export interface AuthTarget {
+  registry: string;
+  repository: string;
+  access: Access;
+}
+
+export function scopeFor(repository: string, access: Access): string {
+  return `repository:${repository}:${access === 'push' ? 'pull,push' : 'pull'}`;
+}
+
+/** Tokens are used until this long before `expires_in` runs out (at most a fifth of their life). */
+const EXPIRY_MARGIN_MS = 10_000;
+const DEFAULT_TOKEN_LIFETIME_S = 60;
+const TOKEN_RESPONSE_LIMIT = 64 * 1024;
+const CLIENT_ID = 'countersign';
+
+interface CachedToken {
+  value: string;
+  expiresAt: number;
+}
+
+interface AuthState {
+  authorization?: string;
+  /** The credentials were obtained for this very request, so a 401 means they are refused. */
+  fresh: boolean;
+  challenge?: AuthChallenge;
+  tokenKey?: string;
+  hadCredentials: boolean;
+}
+
+export interface AuthOptions {
+  transport: HttpTransport;
+  endpoints: EndpointResolver;
+  credentials?: CredentialStore;
+  now?: () => number;
+}
+
+function sameChallenge(a: AuthChallenge | undefined, b: AuthChallenge | undefined): boolean {
+  return !!a && !!b && a.scheme === b.scheme && a.params.realm === b.params.realm && a.params.service === b.params.service;
+}
+
+export class RegistryAuth {
+  private readonly challenges = new Map<string, AuthChallenge>();
+  private readonly tokens = new Map<string, CachedToken>();
+  private readonly inflight = new Map<string, Promise<string>>();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: AuthOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Sends `req` with whatever authorization the registry demands. Non-401 responses are returned as they are. */
+  async send(target: AuthTarget, req: HttpRequest): Promise<HttpResponse> {
+    let state = await this.initialState(target);
+    for (let round = 0; ; round++) {
+      const headers = { ...req.headers };
+      if (state.authorization) headers.authorization = state.authorization;
+      const res = await this.opts.transport.send({ ...req, headers });
+      if (res.status !== 401) return res;
+
+      const text = await errorText(res);
+      const challenge = pickChallenge(parseWwwAuthenticate(res.headers['www-authenticate']));
+      if (!challenge) {
+        throw new CountersignError(
+          state.hadCredentials ? 'PERMISSION_DENIED' : 'UNAUTHENTICATED',
+          `registry ${target.registry} answered 401 for repository ${target.repository} without a usable WWW-Authenticate challenge${text ? `: ${text}` : ''}`,
+          { details: { registry: target.registry, repository: target.repository, status: 401 } },
+        );
+      }
+      // Fresh credentials refused under an unchanged challenge: asking again cannot help.
+      if ((state.fresh && sameChallenge(challenge, state.challenge)) || round >= 2) {
+        throw this.refused(target, state.hadCredentials, text);
+      }
+      if (state.tokenKey) this.tokens.delete(state.tokenKey);
+      this.challenges.set(target.registry, challenge);
+      state = await this.authorize(target, challenge);
+    }
+  }
+
+  /** Cached token, or up-front authentication when this registry is known to challenge. */
+  private async initialState(target: AuthTarget): Promise<AuthState> {
+    const challenge = this.challenges.get(target.registry);
+    if (!challenge) return { fresh: false, hadCredentials: false };
+    if (challenge.scheme === 'bearer') {
+      const key = this.tokenKey(target, challenge);
+      const cached = this.tokens.get(key);
+      if (cached && cached.expiresAt > this.now()) {
+        return { authorization: `Bearer ${cached.value}`, fresh: false, challenge, tokenKey: key, hadCredentials: true };
+      }
+    }
+    return this.authorize(target, challenge);
+  }
+
+  private async authorize(target: AuthTarget, challenge: AuthChallenge): Promise<AuthState> {
+    const credential = await this.opts.credentials?.get(target.registry);
+    const hadCredentials = credential !== undefined;
+    if (challenge.scheme === 'basic') {
+      if (!credential || !('username' in credential)) {
+        throw new CountersignError(
+          'UNAUTHENTICATED',
+          `registry ${target.registry} requires a username and password for repository ${target.repository}, and none is configured for it; run docker login ${target.registry} (identity tokens cannot be used with Basic auth)`,
+          { details: { registry: target.registry, repository: target.repository } },
+        );
+      }
+      const basic = Buffer.from(`${credential.username}:${credential.password}`).toString('base64');
+      return { authorization: `Basic ${basic}`, fresh: true, challenge, hadCredentials };
+    }
+    const key = this.tokenKey(target, challenge);
+    let pending = this.inflight.get(key);
+    if (!pending) {
+      pending = this.fetchToken(target, challenge, credential, key).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
+    }
+    const token = await pending;
+    return { authorization: `Bearer ${token}`, fresh: true, challenge, tokenKey: key, hadCredentials };
+  }
+
+  private tokenKey(target: AuthTarget, challenge: AuthChallenge): string {
+    return [target.registry, challenge.params.realm ?? '', challenge.params.service ?? '', scopeFor(target.repository, target.access)].join('\n');
+  }
+
+  private async fetchToken(target: AuthTarget, challenge: AuthChallenge, credential: RegistryCredential | undefined, key: string): Promise<string> {
+    const { registry } = target;
+    let realm: URL;
+    try {
+      realm = new URL(challenge.params.realm ?? '');
+      if (realm.protocol !== 'https:' && realm.protocol !== 'http:') throw new Error('scheme');
+    } catch {
+      throw new CountersignError('UNAVAILABLE', `registry ${registry} sent a Bearer challenge without a valid http(s) realm; cannot obtain a token`, {
+        details: { registry },
+      });
+    }
+    if (credential && realm.protocol === 'http:' && !this.opts.endpoints.allowsPlainHttp(realm.host)) {
+      throw new CountersignError(
+        'FAILED_PRECONDITION',
+        `registry ${registry} asks for credentials at a plain-HTTP token endpoint (${displayUrl(realm)}); refusing to send them unencrypted (list the host in insecureHosts if this is intended)`,
+        { details: { registry } },
+      );
+    }
+    const scope = scopeFor(target.repository, target.access);
+    const service = challenge.params.service;
+    let req: HttpRequest;
+    if (credential && 'identityToken' in credential) {
+      // An identity token is an OAuth2 refresh token (docker login with some registries / SSO).
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credential.identityToken, client_id: CLIENT_ID, scope });
+      if (service) form.set('service', service);
+      req = {
+        method: 'POST',
+        url: realm,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form.toString(),
+        idempotent: true, // token requests change no state
+        registry,
+      };
+    } else {
+      const url = new URL(realm);
+      if (service) url.searchParams.set('service', service);
+      url.searchParams.append('scope', scope);
+      const headers: Record<string, string> = {};
+      if (credential) headers.authorization = `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`;
+      req = { method: 'GET', url, headers, idempotent: true, registry };
+    }
+
+    const res = await this.opts.transport.send(req);
+    if (res.status === 401 || res.status === 403) {
+      throw this.refused(target, credential !== undefined, await errorText(res), 'token endpoint');
+    }
+    if (res.status !== 200) {
+      const text = await errorText(res);
+      throw new CountersignError(
+        res.status >= 500 || res.status === 429 ? 'UNAVAILABLE' : 'PERMISSION_DENIED',
+        `token endpoint of registry ${registry} (${displayUrl(realm)}) answered ${res.status}${text ? `: ${text}` : ''}`,
+        { details: { registry, status: res.status } },
+      );
+    }
+    const body = await readBody(res, TOKEN_RESPONSE_LIMIT, 'token response', req, this.opts.transport.timeoutMs);
+    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new CountersignError('DATA_LOSS', `token endpoint of registry ${registry} returned a body that is not JSON`, { details: { registry } });
+    }
+    const token = typeof parsed.token === 'string' && parsed.token !== '' ? parsed.token : parsed.access_token;
+    if (typeof token !== 'string' || token === '') {
+      throw new CountersignError('DATA_LOSS', `token endpoint of registry ${registry} returned no token`, { details: { registry } });
+    }
+    const lifetimeS = typeof parsed.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : DEFAULT_TOKEN_LIFETIME_S;
+    const lifetimeMs = lifetimeS * 1000;
+    this.pruneExpired();
+    this.tokens.set(key, { value: token, expiresAt: this.now() + lifetimeMs - Math.min(EXPIRY_MARGIN_MS, lifetimeMs / 5) });
+    return token;
+  }
+
+  /** A long-running service touches many repositories; expired tokens must not pile up. */
+  private pruneExpired(): void {
+    if (this.tokens.size < 256) return;
+    const now = this.now();
+    for (const [key, cached] of this.tokens) if (cached.expiresAt <= now) this.tokens.delete(key);
+  }
+
+  private refused(target: AuthTarget, hadCredentials: boolean, text: string, where = 'registry'): CountersignError {
+    const reason = text ? `: ${text}` : '';
+    const details = { registry: target.registry, repository: target.repository, access: target.access };
+    if (!hadCredentials) {
+      return new CountersignError(
+        'UNAUTHENTICATED',
+        `registry ${target.registry} requires authentication to ${target.access} repository ${target.repository}${reason}; no credentials are configured for it — run docker login ${target.registry} or point DOCKER_CONFIG at a config that has them`,
+        { details },
+      );
+    }
+    return new CountersignError(
+      'PERMISSION_DENIED',
+      `registry ${target.registry} refused the credentials for repository ${target.repository} (${target.access}${where === 'registry' ? '' : `, at its ${where}`})${reason}; check docker config for ${target.registry} and that the account may ${target.access} this repository`,
+      { details },
+    );
+  }
+}
+
+/** Bearer wins over Basic when a registry offers both; unknown schemes are ignored. */
+function pickChallenge(challenges: AuthChallenge[]): AuthChallenge | undefined {
+  return challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
+}

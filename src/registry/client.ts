@@ -1,0 +1,525 @@
+/**
+ * An OCI distribution client scoped to what Countersign needs: resolve and read manifests, push
+ * blobs and manifests, and list referrers (API or tag-schema fallback). Every byte read is size
+ * limited and digest checked; every failure is a CountersignError naming the registry and
+ * repository and saying what to do.
+ */
+import tls from 'node:tls';
+import { Agent, type Dispatcher } from 'undici';
+import { CountersignError } from '../shared/errors';
+import { RegistryAuth, type Access } from './auth';
+import type { CredentialStore } from './credentials';
+import { digestMatches, isDigest, splitDigest, computeDigest } from './digest';
+import { EndpointResolver } from './endpoint';
+import { discardBody, displayUrl, errorText, header, HttpTransport, readBody, type HttpRequest, type HttpResponse } from './http';
+import { parseNextLink } from './link-header';
+import { referrersTagFor } from './reference';
+import { baseMediaType, filterByArtifactType, parseImageIndex } from './referrers-index';
+import { MANIFEST_ACCEPT, MEDIA_TYPE, type Descriptor, type RepositoryRef } from './types';
+
+export interface RegistryClientOptions {
+  credentials?: CredentialStore;
+  /** Registries (host[:port]) reached over plain HTTP. Loopback registries always are. */
+  insecureHosts?: string[];
+  /** PEM CA certificate(s) trusted in addition to the system roots (private registries). */
+  ca?: string | Buffer;
+  /** Per request: connecting, waiting for headers, and each gap while reading the body. Default 10 s. */
+  timeoutMs?: number;
+  /** Retries of idempotent requests on 429/502/503/504 and connection failures. Default 3. */
+  maxRetries?: number;
+  /** First backoff step; doubles per retry, with jitter. Default 200 ms. */
+  retryBaseMs?: number;
+  /** Longest wait between attempts; a longer Retry-After fails fast instead. Default 30 s. */
+  maxRetryDelayMs?: number;
+  /** Default 4 MiB (the size the distribution spec says registries should accept). */
+  maxManifestBytes?: number;
+  /** Default 16 MiB: signatures and attestations are small; this is not an image puller. */
+  maxBlobBytes?: number;
+  /** How long a registry's referrers-API support (or lack of it) is remembered. Default 5 min. */
+  referrersApiCacheMs?: number;
+  userAgent?: string;
+  /** A dispatcher to use instead of the client's own Agent (tests). Not closed by close(). */
+  dispatcher?: Dispatcher;
+}
+
+export interface ManifestResult {
+  descriptor: Descriptor;
+  bytes: Buffer;
+  etag?: string;
+}
+
+export interface ReferrersResult {
+  /** Where the list came from: the registry's referrers API, or the `sha256-<hex>` fallback tag. */
+  source: 'api' | 'tag';
+  manifests: Descriptor[];
+  /** ETag of the fallback tag's index (for conditional updates). */
+  etag?: string;
+}
+
+const MiB = 1024 * 1024;
+const MAX_REFERRER_PAGES = 100;
+const ZERO_DIGEST = `sha256:${'0'.repeat(64)}`;
+const REPOSITORY_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const TAG_RE = /^[\w][\w.-]{0,127}$/;
+
+function refString(repo: RepositoryRef, reference: string): string {
+  return `${repo.registry}/${repo.repository}${isDigest(reference) ? '@' : ':'}${reference}`;
+}
+
+export class RegistryClient {
+  readonly maxManifestBytes: number;
+  readonly maxBlobBytes: number;
+  private readonly transport: HttpTransport;
+  private readonly auth: RegistryAuth;
+  private readonly endpoints: EndpointResolver;
+  private readonly ownAgent?: Agent;
+  private readonly referrersApiTtlMs: number;
+  /** Per registry: does it serve the referrers API? Cached because the answer rarely changes and probing costs a round trip. */
+  private readonly referrersApi = new Map<string, { supported: boolean; until: number }>();
+  /** Blob uploads in flight, by registry/repository@digest (see pushBlob). */
+  private readonly blobPushes = new Map<string, Promise<void>>();
+
+  constructor(options: RegistryClientOptions = {}) {
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    this.maxManifestBytes = options.maxManifestBytes ?? 4 * MiB;
+    this.maxBlobBytes = options.maxBlobBytes ?? 16 * MiB;
+    this.referrersApiTtlMs = options.referrersApiCacheMs ?? 5 * 60_000;
+    this.endpoints = new EndpointResolver(options.insecureHosts);
+    let dispatcher = options.dispatcher;
+    if (!dispatcher) {
+      // One pooled Agent for every call (registry, token realm, blob storage): connections are
+      // reused across requests and the pool is closed in one place.
+      const ca = options.ca !== undefined ? [...tls.rootCertificates, options.ca.toString()] : undefined;
+      this.ownAgent = new Agent({ connect: { timeout: timeoutMs, ...(ca ? { ca } : {}) } });
+      dispatcher = this.ownAgent;
+    }
+    this.transport = new HttpTransport({
+      dispatcher,
+      timeoutMs,
+      maxRetries: options.maxRetries ?? 3,
+      retryBaseMs: options.retryBaseMs ?? 200,
+      maxRetryDelayMs: options.maxRetryDelayMs ?? 30_000,
+      userAgent: options.userAgent ?? 'countersign/0.1',
+    });
+    this.auth = new RegistryAuth({ transport: this.transport, endpoints: this.endpoints, ...(options.credentials ? { credentials: options.credentials } : {}) });
+  }
+
+  /** Closes the client's own connection pool (an injected dispatcher belongs to the caller). */
+  async close(): Promise<void> {
+    await this.ownAgent?.close();
+  }
+
+  // ---- manifests -------------------------------------------------------------------------
+
+  /** Resolves a tag or digest to the manifest's descriptor with one HEAD (GET only when the registry omits the digest). */
+  async headManifest(repo: RepositoryRef, reference: string): Promise<Descriptor> {
+    this.checkRepo(repo);
+    this.checkReference(reference);
+    const req = this.request(repo, 'HEAD', `manifests/${reference}`, { accept: MANIFEST_ACCEPT.join(', ') });
+    const res = await this.send(repo, 'pull', req);
+    if (res.status !== 200) throw await this.statusError(res, repo, req, 'pull', `image ${refString(repo, reference)}`);
+    await discardBody(res);
+    const digest = header(res.headers, 'docker-content-digest');
+    const length = header(res.headers, 'content-length');
+    const mediaType = baseMediaType(header(res.headers, 'content-type'));
+    if (digest === undefined || !isDigest(digest) || length === undefined || !/^\d+$/.test(length) || mediaType === undefined) {
+      // Older registries may omit Docker-Content-Digest on HEAD: read it and hash it ourselves.
+      return (await this.getManifest(repo, reference)).descriptor;
+    }
+    if (isDigest(reference) && digest !== reference) {
+      throw new CountersignError('DATA_LOSS', `registry ${repo.registry} answered for ${refString(repo, reference)} with a different digest ${digest}`, {
+        details: { registry: repo.registry, repository: repo.repository },
+      });
+    }
+    return { mediaType, digest, size: Number(length) };
+  }
+
+  /** Reads a manifest (size limited) and verifies its digest. */
+  async getManifest(repo: RepositoryRef, reference: string): Promise<ManifestResult> {
+    return this.fetchManifest(repo, reference, 'pull');
+  }
+
+  private async fetchManifest(repo: RepositoryRef, reference: string, access: Access): Promise<ManifestResult> {
+    this.checkRepo(repo);
+    this.checkReference(reference);
+    const what = `manifest ${refString(repo, reference)}`;
+    const req = this.request(repo, 'GET', `manifests/${reference}`, { accept: MANIFEST_ACCEPT.join(', ') });
+    const res = await this.send(repo, access, req);
+    if (res.status !== 200) throw await this.statusError(res, repo, req, access, `image ${refString(repo, reference)}`);
+    const bytes = await readBody(res, this.maxManifestBytes, what, req, this.transport.timeoutMs);
+
+    let digest: string;
+    if (isDigest(reference)) {
+      // Pulled by digest: the bytes must be exactly what the caller asked for.
+      if (!digestMatches(bytes, reference)) throw this.digestMismatch(repo, what, reference, bytes);
+      digest = reference;
+    } else {
+      digest = computeDigest(bytes, 'sha256');
+      const claimed = header(res.headers, 'docker-content-digest');
+      const parts = claimed !== undefined ? splitDigest(claimed) : undefined;
+      if (claimed !== undefined && parts && computeDigest(bytes, parts.algorithm) !== claimed) {
+        throw this.digestMismatch(repo, what, claimed, bytes);
+      }
+    }
+    const descriptor: Descriptor = { mediaType: this.manifestMediaType(res, bytes), digest, size: bytes.length };
+    const etag = header(res.headers, 'etag');
+    return etag !== undefined ? { descriptor, bytes, etag } : { descriptor, bytes };
+  }
+
+  /**
+   * PUTs manifest bytes verbatim (their digest is what the registry will compute). Pushing by
+   * digest is idempotent and retried; pushing to a tag is not, because replaying it could
+   * overwrite an update someone else made in between.
+   */
+  async putManifest(
+    repo: RepositoryRef,
+    reference: string,
+    bytes: Buffer,
+    mediaType: string,
+    opts: { ifMatch?: string } = {},
+  ): Promise<{ digest: string; ociSubject?: string }> {
+    this.checkRepo(repo);
+    this.checkReference(reference);
+    if (bytes.length > this.maxManifestBytes) {
+      throw new CountersignError('RESOURCE_EXHAUSTED', `manifest for ${refString(repo, reference)} is ${bytes.length} bytes, over the ${this.maxManifestBytes}-byte limit`);
+    }
+    const byDigest = isDigest(reference);
+    const digest = byDigest ? computeDigest(bytes, splitDigest(reference)!.algorithm) : computeDigest(bytes, 'sha256');
+    if (byDigest && digest !== reference) {
+      throw new CountersignError('INVALID_ARGUMENT', `manifest bytes hash to ${digest}, not to the reference ${reference} they are being pushed under`);
+    }
+    const headers: Record<string, string> = { 'content-type': mediaType };
+    if (opts.ifMatch !== undefined) headers['if-match'] = opts.ifMatch;
+    const req = this.request(repo, 'PUT', `manifests/${reference}`, headers, bytes, byDigest && opts.ifMatch === undefined);
+    const res = await this.send(repo, 'push', req);
+    if (res.status === 412) {
+      await discardBody(res);
+      throw new CountersignError('FAILED_PRECONDITION', `registry ${repo.registry} rejected the update of ${refString(repo, reference)}: it changed since it was read (412); read it again and retry`, {
+        details: { status: 412, registry: repo.registry, repository: repo.repository },
+      });
+    }
+    if (res.status !== 201 && res.status !== 200 && res.status !== 202) {
+      throw await this.statusError(res, repo, req, 'push', `manifest ${refString(repo, reference)}`);
+    }
+    await discardBody(res);
+    const stored = header(res.headers, 'docker-content-digest');
+    if (stored !== undefined && isDigest(stored) && splitDigest(stored)!.algorithm === splitDigest(digest)!.algorithm && stored !== digest) {
+      throw new CountersignError('DATA_LOSS', `registry ${repo.registry} stored the manifest for ${refString(repo, reference)} as ${stored}, but its bytes hash to ${digest}`, {
+        details: { registry: repo.registry, repository: repo.repository },
+      });
+    }
+    const ociSubject = header(res.headers, 'oci-subject');
+    return ociSubject !== undefined ? { digest, ociSubject } : { digest };
+  }
+
+  // ---- blobs -----------------------------------------------------------------------------
+
+  async hasBlob(repo: RepositoryRef, digest: string): Promise<boolean> {
+    return this.blobExists(repo, digest, 'pull');
+  }
+
+  private async blobExists(repo: RepositoryRef, digest: string, access: Access): Promise<boolean> {
+    this.checkRepo(repo);
+    this.checkDigest(digest);
+    const req = this.request(repo, 'HEAD', `blobs/${digest}`);
+    const res = await this.send(repo, access, req);
+    await discardBody(res);
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    throw await this.statusError(res, repo, req, access, `blob ${digest} in ${repo.registry}/${repo.repository}`);
+  }
+
+  /** Reads a blob (size limited) and verifies it hashes to `digest`. */
+  async getBlob(repo: RepositoryRef, digest: string): Promise<Buffer> {
+    this.checkRepo(repo);
+    this.checkDigest(digest);
+    const what = `blob ${digest} in ${repo.registry}/${repo.repository}`;
+    const req = this.request(repo, 'GET', `blobs/${digest}`);
+    const res = await this.send(repo, 'pull', req);
+    if (res.status !== 200) throw await this.statusError(res, repo, req, 'pull', what);
+    const bytes = await readBody(res, this.maxBlobBytes, what, req, this.transport.timeoutMs);
+    if (!digestMatches(bytes, digest)) throw this.digestMismatch(repo, what, digest, bytes);
+    return bytes;
+  }
+
+  /** Uploads a blob unless the repository already has it: HEAD, then monolithic POST + PUT. */
+  async pushBlob(repo: RepositoryRef, bytes: Buffer, digest?: string): Promise<{ digest: string; size: number }> {
+    this.checkRepo(repo);
+    const actual = computeDigest(bytes, digest !== undefined && isDigest(digest) ? splitDigest(digest)!.algorithm : 'sha256');
+    if (digest !== undefined && digest !== actual) {
+      throw new CountersignError('INVALID_ARGUMENT', `blob bytes hash to ${actual}, not to the given digest ${digest}`);
+    }
+    if (bytes.length > this.maxBlobBytes) {
+      throw new CountersignError('RESOURCE_EXHAUSTED', `blob ${actual} is ${bytes.length} bytes, over the ${this.maxBlobBytes}-byte limit`);
+    }
+    const result = { digest: actual, size: bytes.length };
+    // Concurrent uploads of one blob to one repository (every Sign pushes the same empty config)
+    // race inside Distribution 2.8 and can leave the blob unusable; one upload at a time per blob.
+    const key = `${repo.registry}/${repo.repository}@${actual}`;
+    const pending = this.blobPushes.get(key);
+    if (pending) {
+      await pending;
+      return result;
+    }
+    const push = this.uploadBlob(repo, bytes, actual).finally(() => this.blobPushes.delete(key));
+    this.blobPushes.set(key, push);
+    await push;
+    return result;
+  }
+
+  private async uploadBlob(repo: RepositoryRef, bytes: Buffer, actual: string): Promise<void> {
+    if (await this.blobExists(repo, actual, 'push')) return;
+
+    const what = `blob upload to ${repo.registry}/${repo.repository}`;
+    // Starting an upload commits nothing, so a lost response can safely be retried.
+    const start = this.request(repo, 'POST', 'blobs/uploads/', {}, undefined, true);
+    const started = await this.send(repo, 'push', start);
+    const location = header(started.headers, 'location');
+    if (started.status !== 202 || location === undefined) {
+      if (started.status === 202) {
+        await discardBody(started);
+        throw new CountersignError('DATA_LOSS', `registry ${repo.registry} started an upload but sent no Location header`, { details: { registry: repo.registry } });
+      }
+      throw await this.statusError(started, repo, start, 'push', what);
+    }
+    await discardBody(started);
+
+    // Location may be relative and may carry state the registry needs: resolve it against the
+    // URL that answered and append `digest` without rebuilding its query string.
+    const resolved = new URL(location, started.url);
+    resolved.hash = '';
+    const href = resolved.href;
+    const sep = resolved.search === '' ? (href.endsWith('?') ? '' : '?') : '&';
+    const uploadUrl = new URL(`${href}${sep}digest=${encodeURIComponent(actual)}`);
+    const put: HttpRequest = {
+      method: 'PUT',
+      url: uploadUrl,
+      headers: { 'content-type': 'application/octet-stream' },
+      body: bytes,
+      idempotent: true,
+      registry: repo.registry,
+    };
+    // An upload URL on another host (storage front end) must not receive our registry credentials.
+    const sameOrigin = uploadUrl.origin === this.endpoints.baseUrl(repo.registry).origin;
+    const res = sameOrigin ? await this.send(repo, 'push', put) : await this.transport.send(put);
+    if (res.status !== 201 && res.status !== 204 && res.status !== 200) throw await this.statusError(res, repo, put, 'push', what);
+    await discardBody(res);
+    const stored = header(res.headers, 'docker-content-digest');
+    if (stored !== undefined && isDigest(stored) && splitDigest(stored)!.algorithm === splitDigest(actual)!.algorithm && stored !== actual) {
+      throw new CountersignError('DATA_LOSS', `registry ${repo.registry} stored blob ${actual} under ${stored}`, { details: { registry: repo.registry } });
+    }
+  }
+
+  // ---- referrers -------------------------------------------------------------------------
+
+  /**
+   * Lists the referrers of `subjectDigest`: through the referrers API when the registry has it
+   * (following pagination), otherwise from the fallback tag. `artifactType` filtering is applied
+   * client-side whenever the registry does not say it applied it.
+   */
+  async listReferrers(repo: RepositoryRef, subjectDigest: string, opts: { artifactType?: string } = {}): Promise<ReferrersResult> {
+    this.checkRepo(repo);
+    this.checkDigest(subjectDigest);
+    if (this.cachedReferrersApi(repo.registry) !== false) {
+      const fromApi = await this.listReferrersFromApi(repo, subjectDigest, opts.artifactType);
+      if (fromApi) return fromApi;
+    }
+    return this.listReferrersFromTag(repo, subjectDigest, opts.artifactType);
+  }
+
+  /**
+   * Whether the registry really serves the referrers API. A manifest PUT's OCI-Subject header is
+   * not enough on its own (some registries send it without serving the API), so we ask for the
+   * referrers of a digest that cannot exist and accept only a 200 carrying an image index.
+   */
+  async pingReferrersApi(repo: RepositoryRef): Promise<boolean> {
+    this.checkRepo(repo);
+    const cached = this.cachedReferrersApi(repo.registry);
+    if (cached !== undefined) return cached;
+    const req = this.request(repo, 'GET', `referrers/${ZERO_DIGEST}`, { accept: MEDIA_TYPE.OCI_INDEX });
+    const res = await this.send(repo, 'pull', req);
+    let supported = false;
+    if (res.status === 200) {
+      try {
+        parseImageIndex(await readBody(res, this.maxManifestBytes, 'referrers probe', req, this.transport.timeoutMs), header(res.headers, 'content-type'), 'referrers probe');
+        supported = true;
+      } catch (err) {
+        if (!(err instanceof CountersignError) || err.code !== 'DATA_LOSS') throw err;
+      }
+    } else if (res.status === 404 || res.status === 400 || res.status === 405) {
+      await discardBody(res);
+    } else {
+      // Auth failures, rate limits, outages: say so rather than remember a wrong answer.
+      throw await this.statusError(res, repo, req, 'pull', `referrers API probe of ${repo.registry}/${repo.repository}`);
+    }
+    this.rememberReferrersApi(repo.registry, supported);
+    return supported;
+  }
+
+  private cachedReferrersApi(registry: string): boolean | undefined {
+    const entry = this.referrersApi.get(registry);
+    if (!entry) return undefined;
+    if (entry.until <= Date.now()) {
+      this.referrersApi.delete(registry);
+      return undefined;
+    }
+    return entry.supported;
+  }
+
+  private rememberReferrersApi(registry: string, supported: boolean): void {
+    this.referrersApi.set(registry, { supported, until: Date.now() + this.referrersApiTtlMs });
+  }
+
+  /** undefined when the registry has no referrers API (404), so the caller falls back to the tag. */
+  private async listReferrersFromApi(repo: RepositoryRef, subjectDigest: string, artifactType: string | undefined): Promise<ReferrersResult | undefined> {
+    const what = `referrers of ${repo.registry}/${repo.repository}@${subjectDigest}`;
+    const query = artifactType !== undefined ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
+    let req = this.request(repo, 'GET', `referrers/${subjectDigest}${query}`, { accept: MEDIA_TYPE.OCI_INDEX });
+    const manifests: Descriptor[] = [];
+    const seen = new Set<string>();
+    for (let page = 0; ; page++) {
+      const res = await this.send(repo, 'pull', req);
+      if (res.status === 404 && page === 0) {
+        // A registry with the API must not answer 404 (not even for an unknown subject): no API.
+        await discardBody(res);
+        this.rememberReferrersApi(repo.registry, false);
+        return undefined;
+      }
+      if (res.status !== 200) throw await this.statusError(res, repo, req, 'pull', what);
+      const bytes = await readBody(res, this.maxManifestBytes, what, req, this.transport.timeoutMs);
+      const index = parseImageIndex(bytes, header(res.headers, 'content-type'), `${what} (from the referrers API)`);
+      this.rememberReferrersApi(repo.registry, true);
+      const applied = (header(res.headers, 'oci-filters-applied') ?? '').split(',').map((s) => s.trim());
+      manifests.push(...(applied.includes('artifactType') ? index.manifests : filterByArtifactType(index.manifests, artifactType)));
+
+      const next = parseNextLink(res.headers.link);
+      if (next === undefined) break;
+      const nextUrl = new URL(next, res.url);
+      if (nextUrl.origin !== req.url.origin) {
+        throw new CountersignError('DATA_LOSS', `registry ${repo.registry} paginated ${what} to another host (${nextUrl.host}); refusing to follow`, {
+          details: { registry: repo.registry },
+        });
+      }
+      seen.add(req.url.href);
+      if (seen.has(nextUrl.href) || page + 1 >= MAX_REFERRER_PAGES) {
+        throw new CountersignError('DATA_LOSS', `registry ${repo.registry} returned more than ${MAX_REFERRER_PAGES} pages (or a pagination loop) for ${what}`, {
+          details: { registry: repo.registry },
+        });
+      }
+      req = { ...req, url: nextUrl };
+    }
+    return { source: 'api', manifests };
+  }
+
+  private async listReferrersFromTag(repo: RepositoryRef, subjectDigest: string, artifactType: string | undefined): Promise<ReferrersResult> {
+    const tag = referrersTagFor(subjectDigest);
+    let found: ManifestResult;
+    try {
+      found = await this.getManifest(repo, tag);
+    } catch (err) {
+      if (err instanceof CountersignError && err.code === 'NOT_FOUND') return { source: 'tag', manifests: [] };
+      throw err;
+    }
+    const index = parseImageIndex(found.bytes, found.descriptor.mediaType, `referrers tag ${repo.registry}/${repo.repository}:${tag}`);
+    const result: ReferrersResult = { source: 'tag', manifests: filterByArtifactType(index.manifests, artifactType) };
+    if (found.etag !== undefined) result.etag = found.etag;
+    return result;
+  }
+
+  // ---- plumbing --------------------------------------------------------------------------
+
+  private request(
+    repo: RepositoryRef,
+    method: HttpRequest['method'],
+    path: string,
+    headers: Record<string, string> = {},
+    body?: Buffer,
+    idempotent = method === 'GET' || method === 'HEAD',
+  ): HttpRequest {
+    const url = new URL(`/v2/${repo.repository}/${path}`, this.endpoints.baseUrl(repo.registry));
+    const req: HttpRequest = { method, url, headers, idempotent, registry: repo.registry };
+    if (body !== undefined) req.body = body;
+    return req;
+  }
+
+  private send(repo: RepositoryRef, access: Access, req: HttpRequest): Promise<HttpResponse> {
+    return this.auth.send({ registry: repo.registry, repository: repo.repository, access }, req);
+  }
+
+  private manifestMediaType(res: HttpResponse, bytes: Buffer): string {
+    const fromHeader = baseMediaType(header(res.headers, 'content-type'));
+    if (fromHeader !== undefined && fromHeader !== 'application/json' && fromHeader !== 'application/octet-stream' && fromHeader !== 'text/plain') {
+      return fromHeader;
+    }
+    // Some registries serve manifests as generic JSON; the manifest's own mediaType then tells.
+    try {
+      const mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
+      if (typeof mediaType === 'string') return mediaType;
+    } catch {
+      /* fall through */
+    }
+    return fromHeader ?? MEDIA_TYPE.OCI_MANIFEST;
+  }
+
+  private digestMismatch(repo: RepositoryRef, what: string, expected: string, bytes: Buffer): CountersignError {
+    const algorithm = splitDigest(expected)?.algorithm ?? 'sha256';
+    return new CountersignError('DATA_LOSS', `${what} from registry ${repo.registry} does not match its digest: expected ${expected}, got ${computeDigest(bytes, algorithm)}`, {
+      details: { registry: repo.registry, repository: repo.repository, expected },
+    });
+  }
+
+  private checkRepo(repo: RepositoryRef): void {
+    if (typeof repo.registry !== 'string' || repo.registry === '' || /[\s/@]/.test(repo.registry)) {
+      throw new CountersignError('INVALID_ARGUMENT', `invalid registry host "${String(repo.registry)}" (expected host[:port], e.g. ghcr.io)`);
+    }
+    if (typeof repo.repository !== 'string' || repo.repository.length > 255 || !REPOSITORY_RE.test(repo.repository)) {
+      throw new CountersignError('INVALID_ARGUMENT', `invalid repository name "${String(repo.repository).slice(0, 100)}" (lowercase path components such as team/app)`);
+    }
+  }
+
+  private checkReference(reference: string): void {
+    if (!isDigest(reference) && !TAG_RE.test(reference)) {
+      throw new CountersignError('INVALID_ARGUMENT', `"${reference.slice(0, 140)}" is neither a tag nor a supported digest (sha256:<64 hex>)`);
+    }
+  }
+
+  private checkDigest(digest: string): void {
+    if (!isDigest(digest)) {
+      throw new CountersignError('INVALID_ARGUMENT', `"${digest.slice(0, 140)}" is not a supported digest (sha256:<64 lowercase hex> or sha512:<128 lowercase hex>)`);
+    }
+  }
+
+  /** Maps an unexpected status to a CountersignError with the registry's own explanation attached. */
+  private async statusError(res: HttpResponse, repo: RepositoryRef, req: HttpRequest, access: Access, what: string): Promise<CountersignError> {
+    const text = await errorText(res);
+    const reason = text ? `: ${text}` : '';
+    const details = { registry: repo.registry, repository: repo.repository, status: res.status };
+    const at = `${req.method} ${displayUrl(req.url)}`;
+    switch (true) {
+      case res.status === 404:
+        return new CountersignError('NOT_FOUND', `${what} not found in registry ${repo.registry}${reason}`, { details });
+      case res.status === 401 || res.status === 403:
+        return new CountersignError(
+          'PERMISSION_DENIED',
+          `registry ${repo.registry} denied ${access} access to repository ${repo.repository}${reason}; check docker config for ${repo.registry} and the account's permissions`,
+          { details },
+        );
+      case res.status === 412:
+        return new CountersignError('FAILED_PRECONDITION', `registry ${repo.registry} rejected a conditional request for ${what} (412)${reason}`, { details });
+      case res.status === 413:
+        return new CountersignError('RESOURCE_EXHAUSTED', `registry ${repo.registry} rejected ${what} as too large (413)${reason}`, { details });
+      case res.status === 429:
+        return new CountersignError('UNAVAILABLE', `registry ${repo.registry} is rate limiting us (429) for ${what}${reason}; try again later`, { details });
+      case res.status >= 500:
+        return new CountersignError('UNAVAILABLE', `registry ${repo.registry} failed with ${res.status} for ${what} (${at})${reason}; try again later`, { details });
+      case res.status === 405:
+        return new CountersignError('FAILED_PRECONDITION', `registry ${repo.registry} does not allow ${at} (405)${reason}`, { details });
+      case res.status === 400 && /BLOB_UNKNOWN/.test(text):
+        return new CountersignError('FAILED_PRECONDITION', `registry ${repo.registry} rejected ${what}: it references blobs the repository does not have${reason}`, { details });
+      case res.status >= 400 && res.status < 500:
+        return new CountersignError('INVALID_ARGUMENT', `registry ${repo.registry} rejected ${what} with ${res.status}${reason}`, { details });
+      default:
+        return new CountersignError('INTERNAL', `registry ${repo.registry} answered ${at} with unexpected status ${res.status}${reason}`, { details });
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The image index that lists referrers, both as the referrers API returns it and as the
+ * fallback tag (`sha256-<hex>`) stores it. Pure functions: validation of what a registry sent,
+ * the descriptor a referrer is listed with, and adding one entry without disturbing the others.
+ */
+import { CountersignError } from '../shared/errors';
+import { MEDIA_TYPE, type Descriptor, type ImageIndex, type ImageManifest } from './types';
+
+/** `type/subtype` without parameters, lowercased; undefined for a missing header. */
+export function baseMediaType(contentType: string | undefined): string | undefined {
+  if (contentType === undefined) return undefined;
+  const base = contentType.split(';')[0]!.trim().toLowerCase();
+  return base === '' ? undefined : base;
+}
+
+function isDescriptorLike(d: unknown): d is Descriptor {
+  if (typeof d !== 'object' || d === null) return false;
+  const x = d as Record<string, unknown>;
+  return typeof x.mediaType === 'string' && typeof x.digest === 'string' && typeof x.size === 'number' && Number.isSafeInteger(x.size) && x.size >= 0;
+}
+
+/**
+ * Parses bytes that must be an OCI image index. Anything else (a manifest, a Docker list, junk)
+ * is DATA_LOSS: the spec says a client finding something else under a referrers tag should
+ * report failure rather than overwrite it.
+ */
+export function parseImageIndex(bytes: Buffer, contentType: string | undefined, what: string): ImageIndex {
+  const fail = (why: string): CountersignError => new CountersignError('DATA_LOSS', `${what} is not an OCI image index: ${why}`);
+  const headerType = baseMediaType(contentType);
+  if (headerType !== undefined && headerType !== MEDIA_TYPE.OCI_INDEX && headerType !== 'application/json') {
+    throw fail(`its Content-Type is ${headerType}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw fail('the body is not JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw fail('the body is not a JSON object');
+  const index = parsed as Record<string, unknown>;
+  if (index.schemaVersion !== 2) throw fail('schemaVersion is not 2');
+  if (index.mediaType !== undefined && index.mediaType !== MEDIA_TYPE.OCI_INDEX) throw fail(`its mediaType is ${String(index.mediaType)}`);
+  if (!Array.isArray(index.manifests)) throw fail('it has no "manifests" array');
+  index.manifests.forEach((d, i) => {
+    if (!isDescriptorLike(d)) throw fail(`manifests[${i}] is not a descriptor (mediaType, digest, size)`);
+  });
+  return parsed as ImageIndex;
+}
+
+/**
+ * The index entry for a referrer, as distribution-spec "Pushing Manifests with Subject" step 4
+ * describes it: mediaType, digest and size of the pushed manifest, its artifactType (or, for older
+ * artifacts without one, its config mediaType) and all of its annotations.
+ */
+export function referrerDescriptor(manifest: ImageManifest, digest: string, size: number): Descriptor {
+  const entry: Descriptor = {
+    mediaType: manifest.mediaType ?? MEDIA_TYPE.OCI_MANIFEST,
+    digest,
+    size,
+  };
+  const artifactType = manifest.artifactType ?? manifest.config?.mediaType;
+  if (artifactType !== undefined) entry.artifactType = artifactType;
+  if (manifest.annotations && Object.keys(manifest.annotations).length > 0) entry.annotations = { ...manifest.annotations };
+  return entry;
+}
+
+/**
+ * The index with `entry` appended, or `changed: false` when a descriptor with the same digest is
+ * already listed (no duplicates). Existing entries and any other index fields are kept exactly
+ * as they were: they may have been written by other tools and are not ours to rewrite.
+ */
+export function withReferrer(index: ImageIndex | undefined, entry: Descriptor): { index: ImageIndex; changed: boolean } {
+  const base: ImageIndex = index ?? { schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [] };
+  if (base.manifests.some((d) => d.digest === entry.digest)) return { index: base, changed: false };
+  return { index: { ...base, mediaType: base.mediaType ?? MEDIA_TYPE.OCI_INDEX, manifests: [...base.manifests, entry] }, changed: true };
+}
+
+/** Client-side `artifactType` filtering, for registries that ignore the query parameter and for the fallback tag. */
+export function filterByArtifactType(manifests: Descriptor[], artifactType: string | undefined): Descriptor[] {
+  return artifactType === undefined ? manifests : manifests.filter((d) => d.artifactType === artifactType);
+}

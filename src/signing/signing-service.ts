@@ -1,0 +1,141 @@
+import { preparePredicate, resolvePredicateType } from '../attestations';
+import type { KeyStore } from '../keys';
+import type { RegistryClient, ReferrerStore } from '../registry';
+import { formatReference, parseReference } from '../registry';
+import { CountersignError } from '../shared/errors';
+import { signStatement } from './bundle';
+import { bundleReferrer } from './referrer-layout';
+import { COSIGN_SIGN_PREDICATE_TYPE, imageStatement } from './statement';
+
+export interface SignInput {
+  image: string;
+  key: string;
+  annotations?: Record<string, string>;
+}
+
+export interface AttestInput extends SignInput {
+  predicateType: string;
+  predicate: Buffer;
+}
+
+export interface SignedArtifact {
+  image: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  referrerDigest: string;
+  bundle: string;
+  keyId: string;
+  keyName: string;
+  predicateType: string;
+  referrersIndex: 'api' | 'tag';
+  summary: string;
+}
+
+export interface SigningServiceOptions {
+  keys: KeyStore;
+  registry: RegistryClient;
+  referrers: ReferrerStore;
+  /** Largest predicate accepted, in bytes. */
+  maxPredicateBytes: number;
+  now?: () => Date;
+}
+
+/** Annotation keys are limited so that a CI job cannot bloat every index entry we write. */
+const MAX_ANNOTATIONS = 32;
+const MAX_ANNOTATION_BYTES = 4096;
+
+/**
+ * Signs image digests and stores the resulting bundles as referrers. Plain module: the gRPC
+ * handlers and the CLI are thin layers over it, and tests call it directly.
+ */
+export class SigningService {
+  private readonly now: () => Date;
+
+  constructor(private readonly opts: SigningServiceOptions) {
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  async sign(input: SignInput): Promise<SignedArtifact> {
+    return this.signPredicate(input, COSIGN_SIGN_PREDICATE_TYPE, {}, 'image signature');
+  }
+
+  async attest(input: AttestInput): Promise<SignedArtifact> {
+    if (!input.predicateType) {
+      throw new CountersignError('INVALID_ARGUMENT', 'a predicate type is required: spdx, cyclonedx, vuln or an absolute URI');
+    }
+    const predicateType = resolvePredicateType(input.predicateType);
+    const prepared = preparePredicate({
+      predicateType,
+      content: input.predicate,
+      now: this.now(),
+      maxBytes: this.opts.maxPredicateBytes,
+    });
+    return this.signPredicate(input, prepared.predicateType, prepared.predicate, prepared.summary);
+  }
+
+  private async signPredicate(
+    input: SignInput,
+    predicateType: string,
+    predicate: unknown,
+    summary: string,
+  ): Promise<SignedArtifact> {
+    if (!input.image) throw new CountersignError('INVALID_ARGUMENT', 'an image reference is required (host/repo:tag or host/repo@sha256:…)');
+    const ref = parseReference(input.image);
+    const annotations = checkAnnotations(input.annotations);
+    // Resolve the key before touching the registry: an unknown key is the caller's mistake and
+    // must not cost a registry round trip or leave anything behind.
+    const key = await this.opts.keys.getSigningKey(input.key);
+    const repo = { registry: ref.registry, repository: ref.repository };
+    // One HEAD: resolves a tag to its digest, and gives the subject descriptor (media type, size)
+    // for a digest. When both are given the digest wins, as with cosign.
+    const subject = await this.opts.registry.headManifest(repo, ref.digest ?? ref.tag ?? 'latest');
+    if (ref.digest && subject.digest !== ref.digest) {
+      throw new CountersignError('DATA_LOSS', `registry ${ref.registry} answered digest ${subject.digest} for ${ref.digest}`);
+    }
+    const statement = imageStatement({
+      digest: subject.digest,
+      predicateType,
+      predicate,
+      name: predicateType === COSIGN_SIGN_PREDICATE_TYPE ? undefined : `${ref.registry}/${ref.repository}`,
+      annotations,
+    });
+    const bundle = await signStatement(key, statement);
+    const artifact = bundleReferrer({ bundleBytes: bundle.bytes, subject, predicateType, created: this.now() });
+    const stored = await this.opts.referrers.attach(repo, {
+      manifest: artifact.manifest,
+      manifestBytes: artifact.manifestBytes,
+      blobs: artifact.blobs,
+    });
+    return {
+      image: formatReference(ref),
+      digest: subject.digest,
+      mediaType: subject.mediaType,
+      size: subject.size,
+      referrerDigest: stored.digest,
+      bundle: bundle.bytes.toString('utf8'),
+      keyId: key.id,
+      keyName: key.name,
+      predicateType,
+      referrersIndex: stored.referrersUpdate,
+      summary,
+    };
+  }
+}
+
+function checkAnnotations(annotations: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!annotations) return undefined;
+  const entries = Object.entries(annotations);
+  if (entries.length > MAX_ANNOTATIONS) {
+    throw new CountersignError('INVALID_ARGUMENT', `too many annotations (${entries.length}); at most ${MAX_ANNOTATIONS}`);
+  }
+  let bytes = 0;
+  for (const [k, v] of entries) {
+    if (!k) throw new CountersignError('INVALID_ARGUMENT', 'annotation keys must not be empty');
+    bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
+  }
+  if (bytes > MAX_ANNOTATION_BYTES) {
+    throw new CountersignError('INVALID_ARGUMENT', `annotations total ${bytes} bytes; at most ${MAX_ANNOTATION_BYTES}`);
+  }
+  return annotations;
+}

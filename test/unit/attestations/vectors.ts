@@ -1,0 +1,62 @@
+/**
+ * Access to the third-party test vectors in shared/vectors (described in shared/vectors/INDEX.md).
+ * Paths are relative to this file so the suite runs wherever the checkout lives.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const VECTORS_DIR = path.resolve(__dirname, '../../../../shared/vectors');
+
+export function vectorPath(relative: string): string {
+  return path.join(VECTORS_DIR, relative);
+}
+
+export function readVector(relative: string): Buffer {
+  return fs.readFileSync(vectorPath(relative));
+}
+
+export function readVectorJson<T = Record<string, unknown>>(relative: string): T {
+  return JSON.parse(readVector(relative).toString('utf8')) as T;
+}
+
+/** The in-toto statement inside a DSSE envelope file (cosign policy testdata, Trivy .intoto.jsonl). */
+export function statementFromEnvelope(relative: string): { predicateType: string; predicate: unknown; _type: string } {
+  const envelope = JSON.parse(readVector(relative).toString('utf8').trim()) as { payload: string };
+  return JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as {
+    predicateType: string;
+    predicate: unknown;
+    _type: string;
+  };
+}
+
+export const V = {
+  cosignSpdx: 'cosign/test/testdata/bom-go-mod.spdx.json',
+  cosignCdx: 'cosign/test/testdata/bom-go-mod.cyclonedx.json',
+  cosignVulnPredicate: 'cosign/test/testdata/attestations/vuln-predicate.json',
+  policyValidVuln: 'cosign/pkg/policy/testdata/valid/vuln',
+  policyValidCustom: 'cosign/pkg/policy/testdata/valid/custom',
+  policyMalformedVuln: 'cosign/pkg/policy/testdata/malformed/vuln',
+  policyMalformedCustom: 'cosign/pkg/policy/testdata/malformed/custom',
+  policyControllerSpdx: 'policy-controller/examples/sboms/example.spdx.json',
+  trivyCentosSpdx: 'trivy/integration/testdata/fixtures/sbom/centos-7-spdx.json',
+  trivyCentosCdx: 'trivy/integration/testdata/fixtures/sbom/centos-7-cyclonedx.json',
+  trivyCentosIntoto: 'trivy/integration/testdata/fixtures/sbom/centos-7-cyclonedx.intoto.jsonl',
+  trivyCondaSpdx: 'trivy/integration/testdata/conda-spdx.json.golden',
+  trivyFluentdCdx16: 'trivy@6fb3fde916/integration/testdata/fluentd-multiple-lockfiles-short.cdx.json.golden',
+  trivyFluentdCdx17: 'trivy/integration/testdata/fluentd-multiple-lockfiles-short.cdx.json.golden',
+  trivyAlpine310: 'trivy/integration/testdata/alpine-310.json.golden',
+  grypeCdxGolden: 'grype/grype/presenter/cyclonedx/testdata/snapshot/TestCycloneDxPresenterImage.golden',
+  grypeJsonGolden: 'grype/grype/presenter/json/testdata/snapshot/TestJsonImgsPresenter.golden',
+  grypeChainguardRuby: 'grype/grype/presenter/explain/testdata/chainguard-ruby-test.json',
+  grypeKeycloak: 'grype/grype/presenter/explain/testdata/keycloak-test.json',
+} as const;
+
+/** Runs `fn` and returns the error it throws; fails the test when it does not throw. */
+export function thrown(fn: () => unknown): Error & { code?: string; details?: Record<string, unknown> } {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error('expected the call to throw, but it returned');
+}

@@ -1,0 +1,81 @@
+import { CountersignError } from '../../../src/shared/errors';
+import { filterByArtifactType, parseImageIndex, referrerDescriptor, withReferrer } from '../../../src/registry/referrers-index';
+import { EMPTY_DESCRIPTOR, MEDIA_TYPE, type ImageManifest } from '../../../src/registry/types';
+
+const D1 = `sha256:${'1'.repeat(64)}`;
+const D2 = `sha256:${'2'.repeat(64)}`;
+
+const manifest: ImageManifest = {
+  schemaVersion: 2,
+  mediaType: MEDIA_TYPE.OCI_MANIFEST,
+  artifactType: 'application/vnd.example+json',
+  config: { ...EMPTY_DESCRIPTOR },
+  layers: [],
+  subject: { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: D1, size: 1 },
+  annotations: { a: '1', b: '2' },
+};
+
+describe('parseImageIndex', () => {
+  const ok = (o: unknown, ct: string | undefined = MEDIA_TYPE.OCI_INDEX) => parseImageIndex(Buffer.from(JSON.stringify(o)), ct, 'x');
+  test('accepts an index (with or without mediaType, with a charset parameter)', () => {
+    expect(ok({ schemaVersion: 2, manifests: [] }).manifests).toEqual([]);
+    expect(ok({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [{ mediaType: 'm', digest: D1, size: 3 }] }, `${MEDIA_TYPE.OCI_INDEX}; charset=utf-8`).manifests).toHaveLength(1);
+  });
+  test.each<[string, unknown, string | undefined, RegExp]>([
+    ['a manifest content type', { schemaVersion: 2, manifests: [] }, MEDIA_TYPE.OCI_MANIFEST, /Content-Type/],
+    ['a manifest mediaType', { schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_MANIFEST, manifests: [] }, undefined, /mediaType/],
+    ['no manifests', { schemaVersion: 2 }, undefined, /manifests/],
+    ['wrong schemaVersion', { schemaVersion: 1, manifests: [] }, undefined, /schemaVersion/],
+    ['a bad descriptor', { schemaVersion: 2, manifests: [{ digest: D1 }] }, undefined, /manifests\[0\]/],
+    ['an array', [], undefined, /object/],
+  ])('rejects %s as DATA_LOSS', (_name, body, ct, why) => {
+    let err: unknown;
+    try {
+      parseImageIndex(Buffer.from(JSON.stringify(body)), ct, 'the thing');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CountersignError);
+    expect((err as CountersignError).code).toBe('DATA_LOSS');
+    expect((err as CountersignError).message).toMatch(why);
+  });
+  test('rejects non-JSON', () => {
+    expect(() => parseImageIndex(Buffer.from('<html>'), undefined, 'x')).toThrow(/not JSON/);
+  });
+});
+
+describe('referrerDescriptor', () => {
+  test('mediaType, digest, size, artifactType and all annotations', () => {
+    expect(referrerDescriptor(manifest, D2, 42)).toEqual({
+      mediaType: MEDIA_TYPE.OCI_MANIFEST,
+      digest: D2,
+      size: 42,
+      artifactType: 'application/vnd.example+json',
+      annotations: { a: '1', b: '2' },
+    });
+  });
+  test('artifactType falls back to config.mediaType; no annotations key when there are none', () => {
+    const { artifactType: _omit, annotations: _none, ...rest } = manifest;
+    expect(referrerDescriptor(rest as ImageManifest, D2, 1)).toEqual({ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: D2, size: 1, artifactType: EMPTY_DESCRIPTOR.mediaType });
+  });
+});
+
+describe('withReferrer', () => {
+  const entry = referrerDescriptor(manifest, D2, 42);
+  test('creates an index from nothing', () => {
+    expect(withReferrer(undefined, entry)).toEqual({ index: { schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [entry] }, changed: true });
+  });
+  test('appends, keeps existing entries and fields, skips duplicates by digest', () => {
+    const existing = { schemaVersion: 2 as const, mediaType: MEDIA_TYPE.OCI_INDEX, annotations: { k: 'v' }, manifests: [{ mediaType: 'm', digest: D1, size: 1 }] };
+    const { index, changed } = withReferrer(existing, entry);
+    expect(changed).toBe(true);
+    expect(index).toEqual({ ...existing, manifests: [existing.manifests[0], entry] });
+    expect(existing.manifests).toHaveLength(1); // input not mutated
+    expect(withReferrer(index, { ...entry, size: 1 }).changed).toBe(false);
+  });
+  test('filterByArtifactType', () => {
+    const list = [entry, { mediaType: 'm', digest: D1, size: 1, artifactType: 'other' }];
+    expect(filterByArtifactType(list, undefined)).toBe(list);
+    expect(filterByArtifactType(list, 'other').map((d) => d.digest)).toEqual([D1]);
+  });
+});
