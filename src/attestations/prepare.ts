@@ -24,6 +24,11 @@ export interface PrepareInput {
   now?: Date;
   /** Upper bound on `content`; defaults to {@link DEFAULT_MAX_PREDICATE_BYTES}. */
   maxBytes?: number;
+  /**
+   * When the scan ran (RFC 3339), as stated by the caller. Used only for a raw Trivy/Grype report
+   * that carries no timestamp of its own; the report's own time always wins.
+   */
+  scanTime?: string;
 }
 
 export interface PreparedPredicate {
@@ -69,7 +74,7 @@ export function preparePredicate(input: PrepareInput): PreparedPredicate {
     case 'cyclonedx':
       return { predicateType, predicate: doc, summary: checkCycloneDx(predicateType, doc, kind) };
     case 'cosign-vuln':
-      return { predicateType, ...prepareCosignVuln(doc, kind, now) };
+      return { predicateType, ...prepareCosignVuln(doc, kind, now, input.scanTime) };
     case 'intoto-vulns':
       return { predicateType, predicate: doc, summary: checkIntotoVulns(predicateType, doc, kind, now) };
     case 'cosign-sign':
@@ -223,9 +228,9 @@ const VULN_INPUTS =
   '"scanFinishedOn": "…"}}, e.g. from `trivy image --format cosign-vuln`), a Trivy JSON report ' +
   '(`trivy image --format json`) or a Grype JSON report (`grype <image> -o json`)';
 
-function prepareCosignVuln(doc: JsonObject, kind: ContentKind, now: Date): { predicate: JsonObject; summary: string } {
+function prepareCosignVuln(doc: JsonObject, kind: ContentKind, now: Date, scanTime: string | undefined): { predicate: JsonObject; summary: string } {
   if (kind === 'trivy-report' || kind === 'grype-report') {
-    const wrapped = kind === 'trivy-report' ? wrapTrivyReport(doc) : wrapGrypeReport(doc);
+    const wrapped = kind === 'trivy-report' ? wrapTrivyReport(doc, scanTime) : wrapGrypeReport(doc, scanTime);
     checkNotInFuture(wrapped.scannedAt, kind === 'trivy-report' ? 'Trivy report CreatedAt' : 'Grype report descriptor.timestamp', now);
     return { predicate: wrapped.predicate, summary: scanSummary(wrapped, wrapped.predicate) };
   }

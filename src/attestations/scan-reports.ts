@@ -4,7 +4,8 @@
  * `verify-attestation --type vuln` and our own policy can read it.
  *
  * The scan time is taken from the report and never invented: a verifier enforces a maximum scan
- * age, and stamping "now" on an old report would make a stale scan look fresh.
+ * age, and stamping "now" on an old report would make a stale scan look fresh. A report without
+ * one is accepted only when the caller states the scan time explicitly (`--scan-time`).
  */
 import { field, invalid, nonEmptyString, type JsonObject } from './json';
 import { isGoZeroTime, parseRfc3339 } from './time';
@@ -23,9 +24,9 @@ export interface WrappedScan {
  * what `trivy --format cosign-vuln` itself writes (purl `pkg:github/aquasecurity/trivy@<version>`,
  * start = finish), except that the time is the report's rather than the wrapping moment.
  */
-export function wrapTrivyReport(report: JsonObject): WrappedScan {
+export function wrapTrivyReport(report: JsonObject, statedScanTime?: string): WrappedScan {
   const version = nonEmptyString(field(report, 'Trivy', 'Version'));
-  const createdAt = report.CreatedAt;
+  const createdAt = reportTimeOr(report.CreatedAt, statedScanTime);
   const scannedAt = requireReportTime(
     createdAt,
     'Trivy report',
@@ -53,9 +54,9 @@ export function wrapTrivyReport(report: JsonObject): WrappedScan {
  * was the vulnerability data), so it is used as `scanner.db.version`; `scanner.db.uri` is only
  * set when Grype names where the DB came from.
  */
-export function wrapGrypeReport(report: JsonObject): WrappedScan {
+export function wrapGrypeReport(report: JsonObject, statedScanTime?: string): WrappedScan {
   const version = nonEmptyString(field(report, 'descriptor', 'version'));
-  const timestamp = field(report, 'descriptor', 'timestamp');
+  const timestamp = reportTimeOr(field(report, 'descriptor', 'timestamp'), statedScanTime);
   const scannedAt = requireReportTime(
     timestamp,
     'Grype report',
@@ -85,13 +86,18 @@ export function wrapGrypeReport(report: JsonObject): WrappedScan {
   };
 }
 
+/** The report's own time wins; the caller's stated time only fills a missing one. */
+function reportTimeOr(own: unknown, stated: string | undefined): unknown {
+  return (own === undefined || own === '' || own === null) && stated !== undefined ? stated : own;
+}
+
 function requireReportTime(value: unknown, what: string, fieldName: string, remedy: string): Date {
   const date = parseRfc3339(value);
   if (date !== undefined && !isGoZeroTime(date)) return date;
   const found = value === undefined || value === '' ? 'has no' : `has an invalid (not RFC 3339) ${JSON.stringify(value)} as`;
   throw invalid(
     `${what} ${found} ${fieldName}. A scan time is required because verifiers enforce a maximum scan age, ` +
-      `and Countersign does not invent one. ${remedy}.`,
+      `and Countersign does not invent one. ${remedy}, or state when the scan ran (countersign attest --scan-time RFC3339).`,
     { field: fieldName },
   );
 }

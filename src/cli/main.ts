@@ -13,7 +13,8 @@ const USAGE = `usage: countersign <command> [options]
 commands:
   serve   [--config FILE] [--listen HOST:PORT] [--keys-dir DIR] [--data-dir DIR] [--log-level LEVEL]
   sign    IMAGE --key NAME [-a KEY=VALUE]... [--server HOST:PORT] [--timeout SECONDS] [--json]
-  attest  IMAGE --key NAME --type spdx|cyclonedx|vuln|URI --predicate FILE [--server HOST:PORT] [--json]
+  attest  IMAGE --key NAME --type spdx|cyclonedx|vuln|URI --predicate FILE [--scan-time RFC3339]
+          [-a KEY=VALUE]... [--server HOST:PORT] [--timeout SECONDS] [--json]
   keys create NAME [--keys-dir DIR] [--json]
   keys list [--keys-dir DIR] [--json]
 
@@ -124,6 +125,7 @@ async function attest(args: string[]): Promise<number> {
     key: { type: 'string' },
     type: { type: 'string' },
     predicate: { type: 'string' },
+    'scan-time': { type: 'string' },
     annotation: { type: 'string', short: 'a', multiple: true },
   });
   const image = onePositional(positionals, 'IMAGE');
@@ -137,7 +139,14 @@ async function attest(args: string[]): Promise<number> {
     throw new CountersignError('INVALID_ARGUMENT', `cannot read predicate file ${values.predicate}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const address = serverAddress(values.server);
-  const request = { image, key: values.key, predicateType: values.type, predicate, annotations: parseAnnotations(values.annotation ?? []) };
+  const request = {
+    image,
+    key: values.key,
+    predicateType: values.type,
+    predicate,
+    scanTime: values['scan-time'] ?? '',
+    annotations: parseAnnotations(values.annotation ?? []),
+  };
   return runSigningCall(address, 'Attest', request, values.json, timeoutMs(values.timeout));
 }
 

@@ -6,7 +6,7 @@
  * fakes a registry.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -50,6 +50,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Lo
   }
   const port = opts.port ?? (await freePort());
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'countersign-registry-'));
+  mkdirSync(dir, { recursive: true });
   const auth = opts.htpasswd ? `auth:\n  htpasswd:\n    realm: countersign-test\n    path: ${opts.htpasswd}\n` : '';
   const config = `version: 0.1
 log:

@@ -11,6 +11,7 @@ interface SignRequestMsg {
 interface AttestRequestMsg extends SignRequestMsg {
   predicateType: string;
   predicate: Buffer;
+  scanTime: string;
 }
 
 /** Thin: decode, call the signing module, encode. All logic lives in SigningService. */
@@ -28,6 +29,7 @@ export function signingHandlers(service: SigningService, logger: Logger, tracker
         annotations: req.annotations,
         predicateType: req.predicateType,
         predicate: req.predicate,
+        scanTime: req.scanTime,
       });
       Object.assign(ctx.facts, {
         digest: result.digest,

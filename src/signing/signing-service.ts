@@ -16,6 +16,8 @@ export interface SignInput {
 export interface AttestInput extends SignInput {
   predicateType: string;
   predicate: Buffer;
+  /** RFC 3339; fills in a raw scan report's missing timestamp (see preparePredicate). */
+  scanTime?: string;
 }
 
 export interface SignedArtifact {
@@ -70,6 +72,7 @@ export class SigningService {
       content: input.predicate,
       now: this.now(),
       maxBytes: this.opts.maxPredicateBytes,
+      ...(input.scanTime ? { scanTime: input.scanTime } : {}),
     });
     return this.signPredicate(input, prepared.predicateType, prepared.predicate, prepared.summary);
   }

@@ -238,6 +238,25 @@ describe('operability', () => {
     expect(res.status).toBe('SERVING');
   });
 
+  test('server reflection lists the services (grpcurl-style discovery)', async () => {
+    const protoLoader = await import('@grpc/proto-loader');
+    const file = require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
+    const def = protoLoader.loadSync(file, { keepCase: true, defaults: true, oneofs: true });
+    const pkg = grpc.loadPackageDefinition(def) as any;
+    const client = new pkg.grpc.reflection.v1.ServerReflection(svc.address, grpc.credentials.createInsecure());
+    const stream = client.ServerReflectionInfo();
+    const answer = new Promise<any>((resolve, reject) => {
+      stream.on('data', resolve);
+      stream.on('error', reject);
+    });
+    stream.write({ list_services: '' });
+    const res = await answer;
+    stream.end();
+    client.close();
+    const names = res.list_services_response.service.map((s: { name: string }) => s.name);
+    expect(names).toEqual(expect.arrayContaining(['countersign.v1.SigningService']));
+  });
+
   test('one structured log line per call, and no private key material anywhere in the logs', async () => {
     const img = await newImage('logs');
     const before = svc.logs.length;

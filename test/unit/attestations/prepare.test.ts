@@ -10,6 +10,8 @@ function prepare(predicateType: string, content: Buffer | string | object, extra
   return preparePredicate({ predicateType, content: buf, now: NOW, ...extra });
 }
 
+const NOW_FOR_STATED = new Date('2026-11-22T00:00:00Z');
+
 function refusal(predicateType: string, content: Buffer | string | object, extra: { now?: Date; maxBytes?: number } = {}) {
   const err = thrown(() => prepare(predicateType, content, extra));
   expect(err).toBeInstanceOf(CountersignError);
@@ -111,6 +113,18 @@ describe('preparePredicate: raw scan reports (INDEX.md §7) are wrapped into the
     expect(err.code).toBe('INVALID_ARGUMENT');
     expect(err.message).toContain('descriptor.timestamp');
     expect(err.message).toContain('maximum scan age');
+  });
+
+  it('accepts the Grype JSON golden when the caller states the scan time; the report\'s own time still wins', () => {
+    const stated = '2026-11-20T10:00:00Z';
+    const ok = preparePredicate({ predicateType: 'vuln', content: readVector(V.grypeJsonGolden), now: NOW_FOR_STATED, scanTime: stated });
+    expect((ok.predicate.metadata as Record<string, string>).scanFinishedOn).toBe(stated);
+    expect((ok.predicate.scanner as Record<string, unknown>).result).toEqual(readVectorJson(V.grypeJsonGolden));
+    const keycloak = preparePredicate({ predicateType: 'vuln', content: readVector(V.grypeKeycloak), now: NOW_FOR_STATED, scanTime: stated });
+    expect((keycloak.predicate.metadata as Record<string, string>).scanFinishedOn).not.toBe(stated);
+    expect(() => preparePredicate({ predicateType: 'vuln', content: readVector(V.grypeJsonGolden), now: NOW_FOR_STATED, scanTime: 'yesterday' })).toThrow(
+      /RFC 3339/,
+    );
   });
 
   it('refuses a Trivy report without CreatedAt and points at --format cosign-vuln', () => {

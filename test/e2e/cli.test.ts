@@ -1,0 +1,140 @@
+/**
+ * The `countersign` command as CI runs it: the built bin against a `countersign serve` process and
+ * the suite's real registry. Needs dist/ (npm test builds it first).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../../src/dev/local-registry';
+import { pushSampleImage } from '../../src/dev/sample-image';
+import { RegistryClient } from '../../src/registry';
+import { testRegistryHost, uniqueRepo } from '../support/harness';
+import { listReferrers } from '../support/independent-verify';
+
+const ROOT = path.resolve(__dirname, '../..');
+const BIN = path.join(ROOT, 'bin/countersign');
+const VECTORS = path.resolve(ROOT, '../shared/vectors');
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+let dir: string;
+let server: ChildProcess;
+let address: string;
+let serverOutput = '';
+let host: string;
+let pusher: RegistryClient;
+
+beforeAll(async () => {
+  if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does)');
+  host = testRegistryHost();
+  pusher = new RegistryClient({});
+  dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-cli-'));
+  const created = cli(['keys', 'create', 'ci', '--keys-dir', path.join(dir, 'keys')]);
+  expect(created.code).toBe(0);
+  address = `127.0.0.1:${await freePort()}`;
+  server = spawn(process.execPath, [BIN, 'serve', '--listen', address, '--data-dir', path.join(dir, 'data')], {
+    env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, 'keys') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.stdout!.on('data', (d: Buffer) => {
+      serverOutput += d.toString();
+      if (serverOutput.includes('countersign serving')) resolve();
+    });
+    server.stderr!.on('data', (d: Buffer) => (serverOutput += d.toString()));
+    server.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${serverOutput}`)));
+  });
+});
+
+afterAll(async () => {
+  if (server && server.exitCode === null) server.kill('SIGKILL');
+  await pusher?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('keys create prints the id and the public key, never the private key', () => {
+  const r = cli(['keys', 'create', 'second', '--keys-dir', path.join(dir, 'keys')]);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/^id: [A-Za-z0-9+/]{43}=$/m);
+  expect(r.stdout).toContain('-----BEGIN PUBLIC KEY-----');
+  expect(r.stdout).not.toContain('PRIVATE');
+  const again = cli(['keys', 'create', 'second', '--keys-dir', path.join(dir, 'keys')]);
+  expect(again.code).toBe(1);
+  expect(again.stderr).toMatch(/^countersign: ALREADY_EXISTS: /);
+});
+
+test('sign and attest through the CLI; --json output; COUNTERSIGN_SERVER is honoured', async () => {
+  const repository = uniqueRepo('cli');
+  const img = await pushSampleImage(pusher, { registry: host, repository }, 'v1');
+  const ref = `${host}/${repository}:v1`;
+
+  const signed = cli(['sign', ref, '--key', 'ci', '--server', address, '-a', 'pipeline=42']);
+  expect(signed.code).toBe(0);
+  expect(signed.stdout).toContain(img.digest);
+
+  const json = cli(['sign', ref, '--key', 'ci', '--json'], { COUNTERSIGN_SERVER: address });
+  expect(json.code).toBe(0);
+  const parsed = JSON.parse(json.stdout);
+  expect(parsed.digest).toBe(img.digest);
+  expect(parsed.bundle.mediaType).toBe('application/vnd.dev.sigstore.bundle.v0.3+json');
+
+  const grype = path.join(VECTORS, 'grype/grype/presenter/json/testdata/snapshot/TestJsonImgsPresenter.golden');
+  const refused = cli(['attest', ref, '--key', 'ci', '--type', 'vuln', '--predicate', grype, '--server', address]);
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toMatch(/^countersign: INVALID_ARGUMENT: .*--scan-time/);
+  expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+  const attested = cli(['attest', ref, '--key', 'ci', '--type', 'vuln', '--predicate', grype, '--scan-time', new Date().toISOString(), '--server', address]);
+  expect(attested.code).toBe(0);
+  expect(attested.stdout).toContain('https://cosign.sigstore.dev/attestation/vuln/v1');
+
+  const { manifests } = await listReferrers(host, repository, img.digest);
+  expect(manifests).toHaveLength(3);
+});
+
+test('failures exit non-zero with one actionable line', () => {
+  const unknownKey = cli(['sign', `${host}/nowhere/app:v1`, '--key', 'nope', '--server', address]);
+  expect(unknownKey.code).toBe(1);
+  expect(unknownKey.stderr).toMatch(/^countersign: NOT_FOUND: .*nope/);
+  expect(unknownKey.stderr.trim().split('\n')).toHaveLength(1);
+
+  const noServer = cli(['sign', `${host}/a/b:v1`, '--key', 'ci', '--server', '127.0.0.1:1', '--timeout', '3']);
+  expect(noServer.code).toBe(1);
+  expect(noServer.stderr).toMatch(/^countersign: (UNAVAILABLE|DEADLINE_EXCEEDED): /);
+
+  const missingFile = cli(['attest', `${host}/a/b:v1`, '--key', 'ci', '--type', 'spdx', '--predicate', '/nonexistent.json', '--server', address]);
+  expect(missingFile.code).toBe(1);
+  expect(missingFile.stderr).toContain('cannot read predicate file');
+
+  const usage = cli(['sign', '--server', address]);
+  expect(usage.code).toBe(2);
+  expect(usage.stderr).toContain('expected exactly one IMAGE');
+});
+
+test('serve logs one JSON line per call and stops cleanly on SIGTERM', async () => {
+  const repository = uniqueRepo('cli-log');
+  await pushSampleImage(pusher, { registry: host, repository }, 'v1');
+  expect(cli(['sign', `${host}/${repository}:v1`, '--key', 'ci', '--server', address]).code).toBe(0);
+  expect(cli(['sign', `${host}/${repository}:v1`, '--key', 'absent', '--server', address]).code).toBe(1);
+  await new Promise((r) => setTimeout(r, 200));
+  const lines = serverOutput
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
+  const calls = lines.filter((l) => l.method === 'countersign.v1.SigningService/Sign');
+  if (calls.length < 2) throw new Error(`expected call log lines, got:\n${serverOutput}`);
+  expect(calls.filter((c) => c.image === `${host}/${repository}:v1`).map((c) => c.status)).toEqual(['OK', 'NOT_FOUND']);
+  for (const c of calls) {
+    expect(typeof c.durationMs).toBe('number');
+    expect(typeof c.status).toBe('string');
+    expect(typeof c.image).toBe('string');
+  }
+  expect(serverOutput).not.toContain('PRIVATE KEY');
+  const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
+  server.kill('SIGTERM');
+  expect(await exited).toBe(0);
+  expect(serverOutput).toContain('"msg":"stopped"');
+});
