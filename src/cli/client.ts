@@ -17,6 +17,11 @@ export function signingClient(address: string): UnaryClient {
   }) as unknown as UnaryClient;
 }
 
+export function verificationClient(address: string): UnaryClient {
+  const Ctor = serviceConstructor('VerificationService');
+  return new Ctor(address, grpc.credentials.createInsecure()) as unknown as UnaryClient;
+}
+
 /** One unary call with a deadline, as a promise. */
 export function call<Res>(client: UnaryClient, method: string, request: unknown, timeoutMs: number): Promise<Res> {
   return new Promise((resolve, reject) => {

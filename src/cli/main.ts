@@ -6,15 +6,18 @@ import { FileKeyStore } from '../keys';
 import { createLogger } from '../logging/logger';
 import { CountersignError } from '../shared/errors';
 import type { SignedArtifact } from '../signing';
-import { call, describeGrpcError, serverAddress, signingClient } from './client';
+import { call, describeGrpcError, serverAddress, signingClient, verificationClient } from './client';
 
 const USAGE = `usage: countersign <command> [options]
 
 commands:
-  serve   [--config FILE] [--listen HOST:PORT] [--keys-dir DIR] [--data-dir DIR] [--log-level LEVEL]
+  serve   [--config FILE] [--listen HOST:PORT] [--keys-dir DIR] [--data-dir DIR] [--policy FILE] [--log-level LEVEL]
   sign    IMAGE --key NAME [-a KEY=VALUE]... [--server HOST:PORT] [--timeout SECONDS] [--json]
   attest  IMAGE --key NAME --type spdx|cyclonedx|vuln|URI --predicate FILE [--scan-time RFC3339]
           [-a KEY=VALUE]... [--server HOST:PORT] [--timeout SECONDS] [--json]
+  verify  IMAGE [--action deploy|push|pull] [--namespace NS] [--identity ID] [--label KEY=VALUE]...
+          [--server HOST:PORT] [--timeout SECONDS] [--json]
+          exit status: 0 allowed, 1 denied (reasons printed), 2 error
   keys create NAME [--keys-dir DIR] [--json]
   keys list [--keys-dir DIR] [--json]
 
@@ -33,6 +36,8 @@ export async function main(argv: string[]): Promise<number> {
         return await attest(rest);
       case 'keys':
         return await keys(rest);
+      case 'verify':
+        return await verify(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -77,9 +82,11 @@ async function serve(args: string[]): Promise<number> {
     listen: { type: 'string' },
     'keys-dir': { type: 'string' },
     'data-dir': { type: 'string' },
+    policy: { type: 'string' },
     'log-level': { type: 'string' },
   });
   const config = loadConfig({
+    policyFile: values.policy,
     configFile: values.config,
     listen: values.listen,
     keysDir: values['keys-dir'],
@@ -87,7 +94,7 @@ async function serve(args: string[]): Promise<number> {
     logLevel: values['log-level'],
   });
   const logger = createLogger({ level: config.logLevel });
-  const app = createApp(config, logger);
+  const app = await createApp(config, logger);
   const port = await app.start();
   logger.info({ listen: config.listen, port, keysDir: config.keysDir, dataDir: config.dataDir }, 'countersign serving');
   await new Promise<void>((resolve) => {
@@ -167,6 +174,63 @@ async function runSigningCall(address: string, method: 'Sign' | 'Attest', reques
   } catch (err) {
     process.stderr.write(`countersign: ${describeGrpcError(err, address)}\n`);
     return 1;
+  } finally {
+    client.close();
+  }
+}
+
+interface VerifyResponseMsg {
+  allowed: boolean;
+  image: string;
+  digest: string;
+  mode: string;
+  rule: string;
+  requirements: Array<{ requirement: string; satisfied: boolean; message: string }>;
+  evidence: Array<{ referrerDigest: string; format: string; kind: string; verified: boolean; reason: string; keyName: string; predicateType: string }>;
+  policyRevision: string;
+  trustRevision: string;
+  cached: boolean;
+  warnings: string[];
+  reasons: string[];
+}
+
+async function verify(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    ...clientOptions,
+    action: { type: 'string', default: 'deploy' },
+    namespace: { type: 'string' },
+    identity: { type: 'string' },
+    label: { type: 'string', multiple: true },
+  });
+  const image = onePositional(positionals, 'IMAGE');
+  const action = values.action.toLowerCase();
+  if (!['deploy', 'push', 'pull'].includes(action)) throw new UsageError('--action must be deploy, push or pull');
+  const address = serverAddress(values.server);
+  const client = verificationClient(address);
+  const request = {
+    image,
+    action: `ACTION_${action.toUpperCase()}`,
+    context: { namespace: values.namespace ?? '', identity: values.identity ?? '', labels: parseAnnotations(values.label ?? []) },
+  };
+  try {
+    const r = await call<VerifyResponseMsg>(client, 'Verify', request, timeoutMs(values.timeout));
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    } else {
+      const mode = r.mode.replace('MODE_', '').toLowerCase();
+      process.stdout.write(`${r.allowed ? 'ALLOWED' : 'DENIED'} ${r.image}${r.digest ? ` (${r.digest})` : ''}\n`);
+      process.stdout.write(`  rule: ${r.rule}   mode: ${mode}   policy: ${r.policyRevision}   trust: ${r.trustRevision}${r.cached ? '   (cached evidence)' : ''}\n`);
+      for (const q of r.requirements) process.stdout.write(`  ${q.satisfied ? 'ok  ' : 'FAIL'} ${q.requirement}: ${q.message}\n`);
+      for (const w of r.warnings) process.stdout.write(`  warning: ${w}\n`);
+      for (const e of r.evidence) {
+        const what = e.predicateType || e.format;
+        process.stdout.write(`  evidence ${e.referrerDigest.slice(0, 19)}… ${what} ${e.verified ? `verified (key ${e.keyName})` : `not verified: ${e.reason}`}\n`);
+      }
+    }
+    return r.allowed ? 0 : 1;
+  } catch (err) {
+    process.stderr.write(`countersign: ${describeGrpcError(err, address)}\n`);
+    return 2;
   } finally {
     client.close();
   }

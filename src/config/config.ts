@@ -28,6 +28,18 @@ export interface ServiceConfig {
   };
   /** How long in-flight calls get to finish on SIGTERM before they are cancelled. */
   shutdownGraceMs: number;
+  /** Policy document (YAML or JSON), hot-reloaded; none = every image needs a trusted signature. */
+  policyFile?: string;
+  /** Directory of trusted public keys (`NAME.pub`, optional `NAME.trust.json`); default: the keys directory. */
+  trustDir?: string;
+  verification: {
+    /** How long verified evidence is reused (policy is re-evaluated on every call regardless). */
+    cacheTtlMs: number;
+    /** How long evidence that led to a deny is reused. */
+    negativeCacheTtlMs: number;
+    /** Upper bound for one Verify when the caller sets no deadline. */
+    maxDurationMs: number;
+  };
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:50051';
@@ -41,6 +53,7 @@ export function defaultConfig(cwd = process.cwd()): ServiceConfig {
     registry: { insecureHosts: [], timeoutMs: 10_000, maxRetries: 3 },
     limits: { maxPredicateBytes: 8 * 1024 * 1024 },
     shutdownGraceMs: 10_000,
+    verification: { cacheTtlMs: 5 * 60_000, negativeCacheTtlMs: 10_000, maxDurationMs: 8000 },
   };
 }
 
@@ -55,6 +68,8 @@ export const ENVIRONMENT = {
   COUNTERSIGN_REGISTRY_CA_FILE: 'PEM file of CA certificates for registry TLS',
   COUNTERSIGN_REGISTRY_TIMEOUT_MS: 'per-request registry timeout',
   COUNTERSIGN_MAX_PREDICATE_BYTES: 'largest accepted predicate',
+  COUNTERSIGN_POLICY: 'policy file (YAML or JSON)',
+  COUNTERSIGN_TRUST_DIR: 'directory of trusted public keys',
 } as const;
 
 export interface ConfigOverrides {
@@ -63,6 +78,7 @@ export interface ConfigOverrides {
   keysDir?: string;
   dataDir?: string;
   logLevel?: string;
+  policyFile?: string;
 }
 
 export function loadConfig(
@@ -87,7 +103,10 @@ export function loadConfig(
   if (env.COUNTERSIGN_MAX_PREDICATE_BYTES) {
     config.limits.maxPredicateBytes = positiveInt('COUNTERSIGN_MAX_PREDICATE_BYTES', env.COUNTERSIGN_MAX_PREDICATE_BYTES);
   }
+  if (env.COUNTERSIGN_POLICY) config.policyFile = path.resolve(cwd, env.COUNTERSIGN_POLICY);
+  if (env.COUNTERSIGN_TRUST_DIR) config.trustDir = path.resolve(cwd, env.COUNTERSIGN_TRUST_DIR);
   if (overrides.listen) config.listen = overrides.listen;
+  if (overrides.policyFile) config.policyFile = path.resolve(cwd, overrides.policyFile);
   if (overrides.keysDir) config.keysDir = path.resolve(cwd, overrides.keysDir);
   if (overrides.dataDir) config.dataDir = path.resolve(cwd, overrides.dataDir);
   if (overrides.logLevel) config.logLevel = overrides.logLevel;
@@ -117,7 +136,7 @@ function applyFile(config: ServiceConfig, file: string): void {
   }
   const base = path.dirname(file);
   const d = doc as Record<string, unknown>;
-  const known = new Set(['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs']);
+  const known = new Set(['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'verification']);
   for (const k of Object.keys(d)) {
     if (!known.has(k)) throw new CountersignError('INVALID_ARGUMENT', `config file ${file}: unknown setting "${k}"`);
   }
@@ -126,6 +145,14 @@ function applyFile(config: ServiceConfig, file: string): void {
   if (d.dataDir !== undefined) config.dataDir = path.resolve(base, str(file, 'dataDir', d.dataDir));
   if (d.logLevel !== undefined) config.logLevel = str(file, 'logLevel', d.logLevel);
   if (d.shutdownGraceMs !== undefined) config.shutdownGraceMs = positiveInt('shutdownGraceMs', d.shutdownGraceMs);
+  if (d.policyFile !== undefined) config.policyFile = path.resolve(base, str(file, 'policyFile', d.policyFile));
+  if (d.trustDir !== undefined) config.trustDir = path.resolve(base, str(file, 'trustDir', d.trustDir));
+  if (d.verification !== undefined) {
+    const v = d.verification as Record<string, unknown>;
+    if (v.cacheTtlMs !== undefined) config.verification.cacheTtlMs = nonNegativeInt('verification.cacheTtlMs', v.cacheTtlMs);
+    if (v.negativeCacheTtlMs !== undefined) config.verification.negativeCacheTtlMs = nonNegativeInt('verification.negativeCacheTtlMs', v.negativeCacheTtlMs);
+    if (v.maxDurationMs !== undefined) config.verification.maxDurationMs = positiveInt('verification.maxDurationMs', v.maxDurationMs);
+  }
   if (d.registry !== undefined) {
     const r = d.registry as Record<string, unknown>;
     if (r.insecureHosts !== undefined) {

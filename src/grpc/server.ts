@@ -3,18 +3,21 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '../logging/logger';
 import type { SigningService } from '../signing';
+import type { VerificationService } from '../verification/verification-service';
 import { loadProtos, serviceConstructor } from './proto';
 import { signingHandlers } from './signing-handlers';
+import { verificationHandlers } from './verification-handlers';
 import { InFlightTracker } from './unary';
 
 export interface GrpcServerDeps {
   signing: SigningService;
+  verification: VerificationService;
   logger: Logger;
   /** Largest request accepted (predicates travel in requests). */
   maxReceiveBytes: number;
 }
 
-const SERVICE_NAMES = ['countersign.v1.SigningService'];
+const SERVICE_NAMES = ['countersign.v1.SigningService', 'countersign.v1.VerificationService'];
 
 /** The gRPC surface: our services, grpc.health.v1.Health and server reflection. */
 export class GrpcServer {
@@ -28,6 +31,10 @@ export class GrpcServer {
       'grpc.max_send_message_length': deps.maxReceiveBytes * 2,
     });
     this.server.addService(serviceConstructor('SigningService').service, signingHandlers(deps.signing, deps.logger, this.tracker));
+    this.server.addService(
+      serviceConstructor('VerificationService').service,
+      verificationHandlers(deps.verification, deps.logger, this.tracker),
+    );
     this.health = new HealthImplementation({ '': 'NOT_SERVING', ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, 'NOT_SERVING'])) });
     this.health.addToServer(this.server);
     new ReflectionService(loadProtos().definition).addToServer(this.server);

@@ -41,6 +41,11 @@ export interface SigningServiceOptions {
   /** Largest predicate accepted, in bytes. */
   maxPredicateBytes: number;
   now?: () => Date;
+  /**
+   * Called after a referrer was stored for `digest`: lets this instance's verification cache drop
+   * what it knew about that digest, so a signature or attestation made here is seen at once.
+   */
+  onReferrerAdded?: (repo: { registry: string; repository: string }, digest: string) => void;
 }
 
 /** Annotation keys are limited so that a CI job cannot bloat every index entry we write. */
@@ -110,6 +115,7 @@ export class SigningService {
       manifestBytes: artifact.manifestBytes,
       blobs: artifact.blobs,
     });
+    this.opts.onReferrerAdded?.(repo, subject.digest);
     return {
       image: formatReference(ref),
       digest: subject.digest,

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createApp, type App } from '../../src/app';
 import { defaultConfig, type ServiceConfig } from '../../src/config/config';
 import { createLogger } from '../../src/logging/logger';
-import { signingClient, call, type UnaryClient } from '../../src/cli/client';
+import { signingClient, verificationClient, call, type UnaryClient } from '../../src/cli/client';
 
 export function testRegistryHost(): string {
   const host = process.env.COUNTERSIGN_TEST_REGISTRY;
@@ -48,10 +48,12 @@ export async function startService(overrides: Partial<ServiceConfig> = {}): Prom
     },
   });
   const logger = createLogger({ level: 'debug', destination });
-  const app = createApp(config, logger);
+  const app = await createApp(config, logger);
   const port = await app.start();
   const address = `127.0.0.1:${port}`;
   const client = signingClient(address);
+  const verifier = verificationClient(address);
+  const clientFor = (method: string) => (method.startsWith('Verify') ? verifier : client);
   let stopped = false;
   return {
     app,
@@ -60,11 +62,12 @@ export async function startService(overrides: Partial<ServiceConfig> = {}): Prom
     logs,
     rawLogs: () => chunks.join(''),
     client,
-    call: <Res>(method: string, request: unknown, timeoutMs = 30_000) => call<Res>(client, method, request, timeoutMs),
+    call: <Res>(method: string, request: unknown, timeoutMs = 30_000) => call<Res>(clientFor(method), method, request, timeoutMs),
     async stop() {
       if (stopped) return;
       stopped = true;
       client.close();
+      verifier.close();
       await app.stop();
       rmSync(dir, { recursive: true, force: true });
     },

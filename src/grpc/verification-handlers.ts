@@ -1,0 +1,120 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../logging/logger';
+import { CountersignError } from '../shared/errors';
+import type { Action } from '../verification/types';
+import type { VerificationService, VerifyResult } from '../verification/verification-service';
+import { unary, type InFlightTracker } from './unary';
+
+interface ContextMsg {
+  namespace: string;
+  identity: string;
+  labels: Record<string, string>;
+}
+interface VerifyRequestMsg {
+  image: string;
+  action: string;
+  context: ContextMsg | null;
+}
+interface VerifyBatchRequestMsg {
+  images: string[];
+  action: string;
+  context: ContextMsg | null;
+}
+
+const ACTIONS: Record<string, Action> = { ACTION_PUSH: 'push', ACTION_PULL: 'pull', ACTION_DEPLOY: 'deploy' };
+/** Upper bound of images in one batch: a workload has a handful; more is a mistake or abuse. */
+const MAX_BATCH = 64;
+
+function action(value: string): Action {
+  const a = ACTIONS[value];
+  if (!a) throw new CountersignError('INVALID_ARGUMENT', 'action is required: ACTION_PUSH, ACTION_PULL or ACTION_DEPLOY');
+  return a;
+}
+
+function context(msg: ContextMsg | null) {
+  return {
+    ...(msg?.namespace ? { namespace: msg.namespace } : {}),
+    ...(msg?.identity ? { identity: msg.identity } : {}),
+    ...(msg?.labels && Object.keys(msg.labels).length ? { labels: msg.labels } : {}),
+  };
+}
+
+function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
+export function toResponse(r: VerifyResult) {
+  return {
+    allowed: r.allowed,
+    image: r.image,
+    digest: r.digest,
+    mode: `MODE_${r.mode.toUpperCase()}`,
+    rule: r.rule,
+    requirements: r.requirements,
+    evidence: r.evidence.map((e) => ({
+      referrerDigest: e.referrerDigest,
+      format: e.format,
+      kind: e.kind,
+      artifactType: e.artifactType ?? '',
+      subjectDigest: e.subjectDigest,
+      verified: e.verified,
+      reason: e.reason ?? '',
+      keyId: e.keyId ?? '',
+      keyName: e.keyName ?? '',
+      predicateType: e.predicateType ?? '',
+    })),
+    policyRevision: r.policyRevision,
+    trustRevision: r.trustRevision,
+    cached: r.cached,
+    warnings: r.warnings,
+    reasons: r.reasons,
+  };
+}
+
+/** Thin: decode, call VerificationService, encode. Decisions are logged with their reasons. */
+export function verificationHandlers(service: VerificationService, logger: Logger, tracker: InFlightTracker): grpc.UntypedServiceImplementation {
+  return {
+    Verify: unary<VerifyRequestMsg, ReturnType<typeof toResponse>>('countersign.v1.VerificationService/Verify', logger, tracker, async (req, ctx) => {
+      const r = await service.verify({ image: req.image, action: action(req.action), context: context(req.context), deadline: deadlineOf(ctx.call) });
+      Object.assign(ctx.facts, decisionFacts(r, req.action));
+      return toResponse(r);
+    }),
+    VerifyBatch: unary<VerifyBatchRequestMsg, { allowed: boolean; results: ReturnType<typeof toResponse>[] }>(
+      'countersign.v1.VerificationService/VerifyBatch',
+      logger,
+      tracker,
+      async (req, ctx) => {
+        if (!req.images?.length) throw new CountersignError('INVALID_ARGUMENT', 'images must name at least one image');
+        if (req.images.length > MAX_BATCH) throw new CountersignError('INVALID_ARGUMENT', `at most ${MAX_BATCH} images per batch, got ${req.images.length}`);
+        const a = action(req.action);
+        const deadline = deadlineOf(ctx.call);
+        const c = context(req.context);
+        const results = await Promise.all(req.images.map((image) => service.verify({ image, action: a, context: c, deadline })));
+        const allowed = results.every((r) => r.allowed);
+        Object.assign(ctx.facts, {
+          images: req.images,
+          allowed,
+          decisions: results.map((r) => ({ image: r.image, digest: r.digest, allowed: r.allowed, rule: r.rule, reasons: r.reasons })),
+        });
+        return { allowed, results: results.map(toResponse) };
+      },
+    ),
+  };
+}
+
+function decisionFacts(r: VerifyResult, actionName: string) {
+  return {
+    digest: r.digest,
+    action: actionName,
+    allowed: r.allowed,
+    mode: r.mode,
+    rule: r.rule,
+    cached: r.cached,
+    policyRevision: r.policyRevision,
+    trustRevision: r.trustRevision,
+    reasons: r.reasons,
+    ...(r.warnings.length ? { warnings: r.warnings } : {}),
+  };
+}

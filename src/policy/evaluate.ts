@@ -1,0 +1,257 @@
+/**
+ * Turns (policy, request, evidence) into a decision. Pure and synchronous: evidence collection is
+ * done (and cached) elsewhere, while the policy is evaluated on every request with the current
+ * time, so that scan ages and exception expiries are always judged against "now".
+ *
+ * Order, and why:
+ * 1. Top-level exceptions: an explicit, approved, time-limited waiver overrides everything else,
+ *    including deny rules and collection errors (it needs no evidence). Expired ones are skipped
+ *    with a warning.
+ * 2. The first matching rule (match.ts). None → `defaults.onUnmatched`.
+ * 3. `deny:` / `allow:` rules decide without evidence.
+ * 4. A collection error (registry unreachable, timeout, auth failure, malformed or oversized
+ *    referrers) → the effective onError; the evidence is incomplete, so it is not evaluated.
+ * 5. Each requirement, on the manifests that `multiArch` selects.
+ * The mode then turns failures into a deny (enforce), warnings (warn) or a record only (audit).
+ */
+import type { Action, CollectionError, Evidence, ImageFacts, RequestContext } from '../verification/types';
+import { canonicalImageName, findRule, matchingExceptions, type MatchTarget } from './match';
+import {
+  EXCEPTION_WARNING_MS,
+  checkAttestation,
+  checkSbom,
+  checkSignatures,
+  checkVulnerabilities,
+  shortDigest,
+  type CheckContext,
+  type CheckResult,
+} from './requirements';
+import type { Mode, MultiArch, Policy, Rule } from './types';
+import { formatAge } from './values';
+
+export interface RequirementResult {
+  /** `signatures`, `sbom`, `vulnerabilities`, `attestation:<predicateType>`, `deny`, `allow`, `exception`, `unmatched`, `evidence-collection`. */
+  requirement: string;
+  satisfied: boolean;
+  message: string;
+}
+
+export interface Decision {
+  allowed: boolean;
+  /** The mode that applied (the rule's, else the policy default). */
+  mode: Mode;
+  /** The matched rule's name, `exception:<index>`, or `(unmatched)`; the built-in policy's rule is `(default)`. */
+  rule: string;
+  requirements: RequirementResult[];
+  /** Referrer digests of the evidence that satisfied requirements. */
+  evidenceUsed: string[];
+  warnings: string[];
+  /** Why: the failed requirements' messages when any failed, otherwise what satisfied the policy. */
+  reasons: string[];
+  policyRevision: string;
+  /** Set when a top-level exception allowed the request. */
+  exception?: { index: number; reason: string; approvedBy: string; expires: string };
+}
+
+export interface EvaluationInput {
+  image: ImageFacts;
+  action: Action;
+  context: RequestContext;
+  /** Everything found about the image and (for an index) its platform manifests. */
+  evidence: Evidence[];
+  error?: CollectionError;
+  now: Date;
+  /** Resolves a key id to its trusted name, for evidence that carries only the id. */
+  keyNames?: (id: string) => string | undefined;
+}
+
+export function evaluate(policy: Policy, input: EvaluationInput): Decision {
+  const target: MatchTarget = {
+    image: input.image,
+    action: input.action,
+    ...(input.context.namespace !== undefined ? { namespace: input.context.namespace } : {}),
+  };
+  const warnings: string[] = [];
+  const base = { policyRevision: policy.revision };
+
+  for (const { index, exception } of matchingExceptions(policy, target)) {
+    const left = exception.expires.getTime() - input.now.getTime();
+    if (left <= 0) {
+      warnings.push(
+        `exception ${index} for ${describeImage(input.image)} (approved by ${exception.approvedBy}: ${exception.reason}) expired ${exception.expiresText} and was ignored`,
+      );
+      continue;
+    }
+    if (left <= EXCEPTION_WARNING_MS) {
+      warnings.push(`exception ${index} (approved by ${exception.approvedBy}) expires ${exception.expiresText}, in ${formatAge(left, 'd')}`);
+    }
+    const message =
+      `${describeImage(input.image)} is allowed without evidence by exception ${index}: "${exception.reason}", ` +
+      `approved by ${exception.approvedBy}, valid until ${exception.expiresText}`;
+    return {
+      ...base,
+      allowed: true,
+      mode: policy.defaults.mode,
+      rule: `exception:${index}`,
+      requirements: [{ requirement: 'exception', satisfied: true, message }],
+      evidenceUsed: [],
+      warnings,
+      reasons: [message],
+      exception: { index, reason: exception.reason, approvedBy: exception.approvedBy, expires: exception.expiresText },
+    };
+  }
+
+  const rule = findRule(policy, target);
+  if (rule === undefined) {
+    const verdict = policy.defaults.onUnmatched;
+    const message =
+      `no rule matches ${describeImage(input.image)} for ${input.action} in ${describeNamespace(input.context)}` +
+      (verdict === 'allow' ? '; allowed by defaults.onUnmatched: allow' : '; denied by defaults.onUnmatched: deny');
+    return finish(base, policy.defaults.mode, '(unmatched)', [{ requirement: 'unmatched', satisfied: verdict === 'allow', message }], [], warnings);
+  }
+
+  const mode = rule.mode ?? policy.defaults.mode;
+  if (rule.deny !== undefined) {
+    const message = `rule ${rule.name} denies ${describeImage(input.image)}: ${rule.deny}`;
+    return finish(base, mode, rule.name, [{ requirement: 'deny', satisfied: false, message }], [], warnings);
+  }
+  if (rule.allow !== undefined) {
+    const message = `rule ${rule.name} allows ${describeImage(input.image)} without evidence: ${rule.allow}`;
+    return finish(base, mode, rule.name, [{ requirement: 'allow', satisfied: true, message }], [], warnings);
+  }
+
+  if (input.error !== undefined) {
+    const onError = rule.onError ?? policy.defaults.onError;
+    const what = `could not collect evidence for ${describeImage(input.image)}: ${input.error.message} (${input.error.code})`;
+    if (onError === 'allow') {
+      const message = `${what}; allowed because rule ${rule.name} says onError: allow`;
+      warnings.push(message);
+      return finish(base, mode, rule.name, [{ requirement: 'evidence-collection', satisfied: true, message }], [], warnings);
+    }
+    const message = `${what}; denied because evidence is incomplete and ${rule.onError !== undefined ? `rule ${rule.name}` : 'the policy'} fails closed (onError: deny)`;
+    return finish(base, mode, rule.name, [{ requirement: 'evidence-collection', satisfied: false, message }], [], warnings);
+  }
+
+  const results: RequirementResult[] = [];
+  const used: string[] = [];
+  const subjects = subjectsOf(input.image);
+  const multiArch = rule.multiArch ?? policy.defaults.multiArch;
+  const run = (requirement: string, check: (ctx: CheckContext) => CheckResult): void => {
+    const r = onSubjects(subjects, multiArch, (subject) =>
+      check({
+        evidence: input.evidence.filter((e) => e.subjectDigest === subject.digest),
+        label: subject.label,
+        now: input.now,
+        keyNames: input.keyNames,
+        warnings,
+      }),
+    );
+    results.push({ requirement, satisfied: r.satisfied, message: r.message });
+    if (r.satisfied) used.push(...r.evidence);
+  };
+  const req = rule.require ?? {};
+  if (req.signatures) run('signatures', (ctx) => checkSignatures(req.signatures!, ctx));
+  if (req.sbom) run('sbom', (ctx) => checkSbom(req.sbom!, ctx));
+  if (req.vulnerabilities) run('vulnerabilities', (ctx) => checkVulnerabilities(req.vulnerabilities!, ctx));
+  for (const a of req.attestations ?? []) run(`attestation:${a.predicateType}`, (ctx) => checkAttestation(a, ctx));
+  return finish(base, mode, rule.name, results, used, warnings, rule);
+}
+
+function finish(
+  base: { policyRevision: string },
+  mode: Mode,
+  ruleName: string,
+  requirements: RequirementResult[],
+  used: string[],
+  warnings: string[],
+  rule?: Rule,
+): Decision {
+  const failures = requirements.filter((r) => !r.satisfied);
+  if (mode === 'warn') {
+    for (const f of failures) warnings.push(`${f.message} (rule ${rule?.name ?? ruleName} is in warn mode: allowed anyway)`);
+  }
+  return {
+    ...base,
+    allowed: mode !== 'enforce' || failures.length === 0,
+    mode,
+    rule: ruleName,
+    requirements,
+    evidenceUsed: [...new Set(used)],
+    warnings: [...new Set(warnings)],
+    reasons: (failures.length > 0 ? failures : requirements).map((r) => r.message),
+  };
+}
+
+// -------------------------------------------------------------------------------------------------
+// Multi-arch
+
+interface Subject {
+  digest: string;
+  label: string;
+}
+
+interface Subjects {
+  index: Subject;
+  /** Empty for a single-manifest image. */
+  platforms: Subject[];
+}
+
+/**
+ * Platform manifests that are really attestation manifests (BuildKit marks them
+ * `unknown/unknown`) carry no image and are never signed per platform; requiring evidence on them
+ * would make every BuildKit image fail `platforms`.
+ */
+function subjectsOf(image: ImageFacts): Subjects {
+  const platforms = (image.platforms ?? [])
+    .filter((p) => !(p.platform?.os === 'unknown' && p.platform?.architecture === 'unknown'))
+    .map((p) => {
+      const name = p.platform ? [p.platform.os, p.platform.architecture, p.platform.variant].filter(Boolean).join('/') : 'platform';
+      return { digest: p.digest, label: `${name} manifest ${shortDigest(p.digest)}` };
+    });
+  return {
+    index: { digest: image.digest, label: platforms.length > 0 ? `index ${shortDigest(image.digest)}` : shortDigest(image.digest) },
+    platforms,
+  };
+}
+
+/**
+ * index: the index must satisfy it. platforms: every platform manifest must. either: the index,
+ * or else every platform manifest (never a mix across requirements' evidence on one subject).
+ */
+function onSubjects(subjects: Subjects, multiArch: MultiArch, check: (s: Subject) => CheckResult): CheckResult {
+  if (subjects.platforms.length === 0 || multiArch === 'index') return check(subjects.index);
+  const everyPlatform = (): CheckResult => {
+    const results = subjects.platforms.map(check);
+    const failed = results.filter((r) => !r.satisfied);
+    if (failed.length === 0) {
+      return { satisfied: true, message: results.map((r) => r.message).join('; '), evidence: results.flatMap((r) => r.evidence) };
+    }
+    return {
+      satisfied: false,
+      message: `${failed.length} of ${results.length} platform manifests fail: ${failed.map((r) => r.message).join('; ')}`,
+      evidence: [],
+    };
+  };
+  if (multiArch === 'platforms') return everyPlatform();
+  const onIndex = check(subjects.index);
+  if (onIndex.satisfied) return onIndex;
+  const onPlatforms = everyPlatform();
+  if (onPlatforms.satisfied) return onPlatforms;
+  return {
+    satisfied: false,
+    message: `neither the index nor every platform manifest satisfies it: ${onIndex.message}; ${onPlatforms.message}`,
+    evidence: [],
+  };
+}
+
+// -------------------------------------------------------------------------------------------------
+// Wording
+
+function describeImage(image: ImageFacts): string {
+  const name = image.reference || canonicalImageName(image);
+  return image.digest && !name.includes('@') ? `${name}@${image.digest}` : name;
+}
+
+function describeNamespace(context: RequestContext): string {
+  return context.namespace ? `namespace ${context.namespace}` : 'no namespace';
+}

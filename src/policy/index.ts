@@ -1,0 +1,33 @@
+/**
+ * Verification policy: one document for push, pull and deploy (load.ts), which rule applies
+ * (match.ts), what the evidence must show (requirements.ts, evaluate.ts), and the policy in force,
+ * hot-reloaded from its file (policy-store.ts). The document is described in docs/policy.md and
+ * docs/policy.schema.json.
+ */
+export type {
+  AttestationRequirement,
+  Defaults,
+  DeniedPackage,
+  MatchSpec,
+  Mode,
+  MultiArch,
+  Policy,
+  PolicyException,
+  PolicySeverity,
+  Requirements,
+  Rule,
+  SbomFormat,
+  SbomRequirement,
+  ScanFormat,
+  SignatureRequirement,
+  Verdict,
+  VersionConstraint,
+  VersionOperator,
+  VulnerabilityException,
+  VulnerabilityRequirement,
+} from './types';
+export { DEFAULT_POLICY, MAX_POLICY_BYTES, POLICY_FIELDS, parsePolicy, policyRevision, type PolicyProblem } from './load';
+export { canonicalImageName, findRule, matchesImage, matchesSpec, parseImagePattern, type MatchTarget } from './match';
+export { evaluate, type Decision, type EvaluationInput, type RequirementResult } from './evaluate';
+export { PolicyStore, type PolicyChangeListener, type PolicyLogger, type PolicyStoreOptions } from './policy-store';
+export { compareVersions, parseDuration, parseVersionRange } from './values';

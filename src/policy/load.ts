@@ -1,0 +1,715 @@
+/**
+ * Reads a policy document (YAML or JSON: JSON is YAML, so one parser serves both) into the typed
+ * model, refusing anything doubtful. A policy is security configuration: a misspelled field that
+ * is silently ignored ("maxSeverty") is a hole nobody notices, so unknown fields, wrong types and
+ * out-of-range values are all errors, and every one of them is reported at once, with its line,
+ * column and field path, so that one edit can fix them all.
+ */
+import { createHash } from 'node:crypto';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Node, type Scalar, type YAMLMap } from 'yaml';
+import { resolvePredicateType } from '../attestations';
+import { CountersignError } from '../shared/errors';
+import type { Action } from '../verification/types';
+import { parseImagePattern } from './match';
+import type {
+  AttestationRequirement,
+  Defaults,
+  DeniedPackage,
+  MatchSpec,
+  Mode,
+  MultiArch,
+  Policy,
+  PolicyException,
+  PolicySeverity,
+  Requirements,
+  Rule,
+  SbomFormat,
+  SbomRequirement,
+  ScanFormat,
+  SignatureRequirement,
+  Verdict,
+  VulnerabilityException,
+  VulnerabilityRequirement,
+} from './types';
+import { parseDuration, parseExpiry, parseVersionRange } from './values';
+
+/**
+ * The fields the loader accepts, per object. Exported so that a test can compare them with
+ * docs/policy.schema.json: the two must never drift apart.
+ */
+export const POLICY_FIELDS = {
+  policy: ['version', 'description', 'defaults', 'rules', 'exceptions'],
+  defaults: ['mode', 'onUnmatched', 'onError', 'multiArch'],
+  rule: ['name', 'description', 'match', 'require', 'deny', 'allow', 'mode', 'onError', 'multiArch'],
+  match: ['images', 'namespaces', 'actions'],
+  require: ['signatures', 'sbom', 'vulnerabilities', 'attestations'],
+  signatures: ['keys', 'minimum'],
+  sbom: ['formats', 'keys', 'deniedPackages', 'deniedLicenses'],
+  deniedPackage: ['name', 'versions'],
+  vulnerabilities: ['maxSeverity', 'maxAge', 'exceptions', 'formats', 'keys'],
+  vulnerabilityException: ['id', 'expires', 'reason', 'approvedBy'],
+  attestation: ['predicateType', 'keys'],
+  exception: ['images', 'namespaces', 'actions', 'expires', 'reason', 'approvedBy'],
+} as const;
+
+export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
+export const VERDICTS: readonly Verdict[] = ['allow', 'deny'];
+export const MULTI_ARCH: readonly MultiArch[] = ['index', 'platforms', 'either'];
+export const ACTIONS: readonly Action[] = ['push', 'pull', 'deploy'];
+export const SBOM_FORMATS: readonly SbomFormat[] = ['spdx', 'cyclonedx'];
+export const SCAN_FORMATS: readonly ScanFormat[] = ['trivy', 'grype', 'cyclonedx', 'intoto-vulns'];
+export const POLICY_SEVERITIES: readonly PolicySeverity[] = ['negligible', 'low', 'medium', 'high', 'critical'];
+/** The only document version so far; `version` is optional and exists so a future format can be told apart. */
+export const POLICY_VERSIONS: readonly number[] = [1];
+
+/** A policy is a few kilobytes; a megabyte is a mistake (or an attack on the YAML parser). */
+export const MAX_POLICY_BYTES = 1024 * 1024;
+
+/** Rule names appear in decisions, logs and kubectl output: keep them to one plain token. */
+const RULE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** Kubernetes namespace names are DNS labels; `*` is the glob. */
+const NAMESPACE_GLOB_RE = /^[a-z0-9*][a-z0-9*-]{0,62}$/;
+
+export const DEFAULT_DEFAULTS: Defaults = { mode: 'enforce', onUnmatched: 'deny', onError: 'deny', multiArch: 'either' };
+
+/**
+ * In force when no policy file is configured: every image needs at least one valid signature by
+ * any trusted key; errors and everything else fail closed.
+ */
+export const DEFAULT_POLICY: Policy = Object.freeze({
+  revision: 'default',
+  source: '(built-in default)',
+  description: 'every image needs a valid signature by a trusted key (no policy file configured)',
+  defaults: { ...DEFAULT_DEFAULTS },
+  rules: [{ name: '(default)', require: { signatures: { minimum: 1 } } }],
+  exceptions: [],
+}) as Policy;
+
+export interface PolicyProblem {
+  line: number;
+  column: number;
+  /** Field path such as `rules[0].require.signatures.keys`. */
+  path: string;
+  message: string;
+}
+
+/**
+ * Parses and validates a policy. Throws CountersignError('INVALID_ARGUMENT') listing every problem
+ * as `source:LINE:COL: field.path: what is wrong`, with the problems in `details.problems`.
+ */
+export function parsePolicy(text: string, source: string): Policy {
+  const ctx = new Checker(source, text);
+  const policy = ctx.run();
+  if (ctx.problems.length > 0 || policy === undefined) {
+    const problems = [...ctx.problems].sort((a, b) => a.line - b.line || a.column - b.column);
+    const lines = problems.map((p) => `${source}:${p.line}:${p.column}: ${p.path}: ${p.message}`);
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      `policy ${source} is invalid (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}):\n${lines.join('\n')}`,
+      { details: { source, problems } },
+    );
+  }
+  return policy;
+}
+
+/** First 12 hex digits of sha256 over the document as canonical JSON (keys sorted). */
+export function policyRevision(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 12);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value as Record<string, unknown>)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+type Field = { key: Scalar; value: Node | null };
+
+/** Walks the YAML syntax tree, collecting problems with their positions. */
+class Checker {
+  readonly problems: PolicyProblem[] = [];
+  private readonly lines = new LineCounter();
+
+  constructor(
+    private readonly source: string,
+    private readonly text: string,
+  ) {}
+
+  run(): Policy | undefined {
+    if (Buffer.byteLength(this.text, 'utf8') > MAX_POLICY_BYTES) {
+      this.problemAt(0, '(document)', `the policy is larger than ${MAX_POLICY_BYTES} bytes`);
+      return undefined;
+    }
+    const doc = parseDocument(this.text, {
+      lineCounter: this.lines,
+      prettyErrors: false,
+      uniqueKeys: true,
+      strict: true,
+      // Plain 1.2 core schema: `2027-01-31` stays a string, `no` is not false.
+      version: '1.2',
+      schema: 'core',
+    });
+    if (doc.errors.length > 0) {
+      // A syntax error leaves a partial tree; field errors on it would only confuse.
+      for (const e of doc.errors) this.problemAt(e.pos[0], '(syntax)', e.message.replace(/ at line \d+, column \d+.*$/s, ''));
+      return undefined;
+    }
+    // Aliases are refused: they hide where a value really comes from (and can multiply a small
+    // document into a huge one).
+    visit(doc, {
+      Alias: (_key, node) => {
+        this.problemAt(node.range?.[0] ?? 0, '(document)', `alias *${node.source} is not supported in policies; write the value out`);
+      },
+    });
+    if (this.problems.length > 0) return undefined;
+    const root = doc.contents;
+    if (root === null || (isScalar(root) && (root.value === null || root.value === ''))) {
+      this.problemAt(0, '(document)', 'the policy is empty; it needs at least "rules"');
+      return undefined;
+    }
+    const policy = this.policy(root);
+    if (policy === undefined || this.problems.length > 0) return undefined;
+    return { ...policy, revision: policyRevision(doc.toJS()), source: this.source };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The document
+
+  private policy(root: Node): Omit<Policy, 'revision' | 'source'> | undefined {
+    const f = this.fields(root, '', POLICY_FIELDS.policy, '{ defaults: {…}, rules: [...], exceptions: [...] }');
+    if (f === undefined) return undefined;
+    const version = f.get('version');
+    if (version) {
+      const v = this.integer(version.value, 'version', 1);
+      if (v !== undefined && !POLICY_VERSIONS.includes(v)) this.problem(version.value, 'version', `version ${v} is not supported; this Countersign reads version ${POLICY_VERSIONS.join(', ')}`);
+    }
+    const description = f.get('description') ? this.string(f.get('description')!.value, 'description') : undefined;
+    const defaults = this.defaults(f.get('defaults'));
+    const rulesField = f.get('rules');
+    let rules: Rule[] = [];
+    if (!rulesField) {
+      this.problem(root, 'rules', 'is required: a list of rules (it may be empty, then every image follows defaults.onUnmatched)');
+    } else {
+      rules = this.rules(rulesField.value);
+    }
+    const exceptionsField = f.get('exceptions');
+    const exceptions = exceptionsField ? this.list(exceptionsField.value, 'exceptions', (n, p) => this.exception(n, p)) : [];
+    return { ...(description !== undefined ? { description } : {}), defaults, rules, exceptions };
+  }
+
+  private defaults(field: Field | undefined): Defaults {
+    const out: Defaults = { ...DEFAULT_DEFAULTS };
+    if (!field) return out;
+    const f = this.fields(field.value, 'defaults', POLICY_FIELDS.defaults, '{ mode: enforce, onUnmatched: deny, onError: deny }');
+    if (!f) return out;
+    const mode = f.get('mode') && this.oneOf(f.get('mode')!.value, 'defaults.mode', MODES);
+    const onUnmatched = f.get('onUnmatched') && this.oneOf(f.get('onUnmatched')!.value, 'defaults.onUnmatched', VERDICTS);
+    const onError = f.get('onError') && this.oneOf(f.get('onError')!.value, 'defaults.onError', VERDICTS);
+    const multiArch = f.get('multiArch') && this.oneOf(f.get('multiArch')!.value, 'defaults.multiArch', MULTI_ARCH);
+    if (mode) out.mode = mode;
+    if (onUnmatched) out.onUnmatched = onUnmatched;
+    if (onError) out.onError = onError;
+    if (multiArch) out.multiArch = multiArch;
+    return out;
+  }
+
+  private rules(node: Node | null): Rule[] {
+    const seen = new Map<string, { index: number; line: number }>();
+    return this.list(node, 'rules', (n, path, index) => {
+      const rule = this.rule(n, path);
+      if (rule === undefined) return undefined;
+      if (rule.name === '') return rule; // already reported as missing or invalid
+      const first = seen.get(rule.name);
+      if (first) {
+        const nameNode = isMap(n) ? (n.get('name', true) as Node | undefined) : undefined;
+        this.problem(nameNode ?? n, `${path}.name`, `rule name "${rule.name}" is already used by rules[${first.index}] (line ${first.line}); rule names must be unique`);
+      } else {
+        seen.set(rule.name, { index, line: rule.line ?? 0 });
+      }
+      return rule;
+    });
+  }
+
+  private rule(node: Node, path: string): Rule | undefined {
+    const f = this.fields(node, path, POLICY_FIELDS.rule, 'a rule like { name: …, match: {…}, require: {…} }');
+    if (!f) return undefined;
+    const line = this.pos(node).line;
+    let name = '';
+    const nameField = f.get('name');
+    if (!nameField) {
+      this.problem(node, `${path}.name`, 'is required: every rule needs a unique name (it is reported in every decision)');
+    } else {
+      const value = this.string(nameField.value, `${path}.name`);
+      if (value !== undefined && !RULE_NAME_RE.test(value)) {
+        this.problem(nameField.value, `${path}.name`, `"${value}" is not a valid rule name (letters, digits, '.', '_', '-'; at most 63 characters; starting with a letter or digit)`);
+      } else if (value !== undefined) {
+        name = value;
+      }
+    }
+    const rule: Rule = { name, line };
+    const description = f.get('description') && this.string(f.get('description')!.value, `${path}.description`);
+    if (description !== undefined) rule.description = description;
+    if (f.get('match')) {
+      const match = this.match(f.get('match')!.value, `${path}.match`);
+      if (match) rule.match = match;
+    }
+    const outcomes = (['require', 'deny', 'allow'] as const).filter((k) => f.has(k));
+    if (outcomes.length === 0) {
+      this.problem(node, path, 'needs one of "require" (the evidence to demand), "deny" (a message) or "allow" (a reason)');
+    } else if (outcomes.length > 1) {
+      this.problem(f.get(outcomes[1]!)!.key, `${path}.${outcomes[1]}`, `cannot be combined with "${outcomes[0]}" in one rule; use one of require, deny or allow`);
+    }
+    if (f.get('require')) {
+      const require = this.requirements(f.get('require')!.value, `${path}.require`);
+      if (require) rule.require = require;
+    }
+    if (f.get('deny')) {
+      const deny = this.string(f.get('deny')!.value, `${path}.deny`, 'the message shown to whoever is denied');
+      if (deny !== undefined) rule.deny = deny;
+    }
+    if (f.get('allow')) {
+      const allow = this.string(f.get('allow')!.value, `${path}.allow`, 'why these images need no evidence (recorded in every decision)');
+      if (allow !== undefined) rule.allow = allow;
+    }
+    const mode = f.get('mode') && this.oneOf(f.get('mode')!.value, `${path}.mode`, MODES);
+    const onError = f.get('onError') && this.oneOf(f.get('onError')!.value, `${path}.onError`, VERDICTS);
+    const multiArch = f.get('multiArch') && this.oneOf(f.get('multiArch')!.value, `${path}.multiArch`, MULTI_ARCH);
+    if (mode) rule.mode = mode;
+    if (onError) rule.onError = onError;
+    if (multiArch) rule.multiArch = multiArch;
+    return rule;
+  }
+
+  private match(node: Node | null, path: string): MatchSpec | undefined {
+    const f = this.fields(node, path, POLICY_FIELDS.match, '{ images: [...], namespaces: [...], actions: [...] }');
+    if (!f) return undefined;
+    const spec: MatchSpec = {};
+    if (f.get('images')) {
+      const images = this.imagePatterns(f.get('images')!.value, `${path}.images`);
+      if (images) spec.images = images;
+    }
+    if (f.get('namespaces')) {
+      const ns = this.namespaces(f.get('namespaces')!.value, `${path}.namespaces`);
+      if (ns) spec.namespaces = ns;
+    }
+    if (f.get('actions')) {
+      const actions = this.enumList(f.get('actions')!.value, `${path}.actions`, ACTIONS);
+      if (actions) spec.actions = actions;
+    }
+    return spec;
+  }
+
+  private imagePatterns(node: Node | null, path: string): string[] | undefined {
+    return this.stringList(node, path, {
+      check: (value) => {
+        const parsed = parseImagePattern(value);
+        return 'error' in parsed ? `image pattern ${parsed.error}` : undefined;
+      },
+    });
+  }
+
+  private namespaces(node: Node | null, path: string): string[] | undefined {
+    return this.stringList(node, path, {
+      check: (value) =>
+        NAMESPACE_GLOB_RE.test(value) ? undefined : `"${value}" is not a namespace or namespace glob (lowercase letters, digits, '-', '*')`,
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Requirements
+
+  private requirements(node: Node | null, path: string): Requirements | undefined {
+    const f = this.fields(node, path, POLICY_FIELDS.require, '{ signatures: {…}, sbom: {…}, vulnerabilities: {…} }');
+    if (!f) return undefined;
+    if (f.size === 0) {
+      this.problem(node, path, 'lists no requirement; name at least one of signatures, sbom, vulnerabilities, attestations (or use "allow: <reason>")');
+      return undefined;
+    }
+    const req: Requirements = {};
+    if (f.get('signatures')) {
+      const s = this.signatures(f.get('signatures')!.value, `${path}.signatures`);
+      if (s) req.signatures = s;
+    }
+    if (f.get('sbom')) {
+      const s = this.sbom(f.get('sbom')!.value, `${path}.sbom`);
+      if (s) req.sbom = s;
+    }
+    if (f.get('vulnerabilities')) {
+      const v = this.vulnerabilities(f.get('vulnerabilities')!.value, `${path}.vulnerabilities`);
+      if (v) req.vulnerabilities = v;
+    }
+    if (f.get('attestations')) {
+      req.attestations = this.list(f.get('attestations')!.value, `${path}.attestations`, (n, p) => this.attestation(n, p), { nonEmpty: true });
+    }
+    return req;
+  }
+
+  private signatures(node: Node | null, path: string): SignatureRequirement | undefined {
+    const f = this.fields(node, path, POLICY_FIELDS.signatures, '{ keys: [ci-release], minimum: 1 }');
+    if (!f) return undefined;
+    const keys = this.keys(f.get('keys'), `${path}.keys`);
+    const minField = f.get('minimum');
+    let minimum = 1;
+    if (minField) {
+      const m = this.integer(minField.value, `${path}.minimum`, 1);
+      if (m !== undefined) {
+        minimum = m;
+        if (keys !== undefined && m > keys.length) {
+          this.problem(minField.value, `${path}.minimum`, `is ${m} but only ${keys.length} ${keys.length === 1 ? 'key is' : 'keys are'} listed in keys; no image could ever satisfy it`);
+        }
+      }
+    }
+    return { ...(keys !== undefined ? { keys } : {}), minimum };
+  }
+
+  /** `keys`: absent = any trusted key; present = a non-empty list of distinct names or ids. */
+  private keys(field: Field | undefined, path: string): string[] | undefined {
+    if (!field) return undefined;
+    const keys = this.stringList(field.value, path, { emptyHint: 'omit keys to accept any trusted key' });
+    return keys;
+  }
+
+  private sbom(node: Node | null, path: string): SbomRequirement | undefined {
+    const f = this.fields(node, path, POLICY_FIELDS.sbom, '{ formats: [spdx, cyclonedx] }');
+    if (!f) return undefined;
+    const formats = (f.get('formats') && this.enumList(f.get('formats')!.value, `${path}.formats`, SBOM_FORMATS)) || [...SBOM_FORMATS];
+    const keys = this.keys(f.get('keys'), `${path}.keys`);
+    const deniedPackages = f.get('deniedPackages')
+      ? this.list(f.get('deniedPackages')!.value, `${path}.deniedPackages`, (n, p) => this.deniedPackage(n, p), { nonEmpty: true })
+      : [];
+    const deniedLicenses = (f.get('deniedLicenses') && this.stringList(f.get('deniedLicenses')!.value, `${path}.deniedLicenses`)) || [];
+    return { formats, ...(keys !== undefined ? { keys } : {}), deniedPackages, deniedLicenses };
+  }
+
+  /** `{ name: log4j-core, versions: "< 2.17.1" }` or the shorthand string `"log4j-core < 2.17.1"`. */
+  private deniedPackage(node: Node, path: string): DeniedPackage | undefined {
+    if (isScalar(node) && typeof node.value === 'string') {
+      const m = /^([^\s<>=,]+)\s*(.*)$/s.exec(node.value.trim());
+      if (!m || node.value.trim() === '') {
+        this.problem(node, path, 'must be a package name, optionally followed by a version range, e.g. "log4j-core < 2.17.1"');
+        return undefined;
+      }
+      return this.packageRange(node, path, m[1]!, m[2]!.trim() === '' ? undefined : m[2]!.trim());
+    }
+    const f = this.fields(node, path, POLICY_FIELDS.deniedPackage, '{ name: log4j-core, versions: "< 2.17.1" } or "log4j-core < 2.17.1"');
+    if (!f) return undefined;
+    const nameField = f.get('name');
+    if (!nameField) {
+      this.problem(node, `${path}.name`, 'is required: the package name, e.g. log4j-core');
+      return undefined;
+    }
+    const name = this.string(nameField.value, `${path}.name`);
+    const versionsField = f.get('versions');
+    const versions = versionsField ? this.string(versionsField.value, `${path}.versions`) : undefined;
+    if (name === undefined || (versionsField && versions === undefined)) return undefined;
+    return this.packageRange(versionsField?.value ?? node, `${path}${versionsField ? '.versions' : ''}`, name, versions);
+  }
+
+  private packageRange(node: Node, path: string, name: string, versions: string | undefined): DeniedPackage | undefined {
+    if (versions === undefined) return { name, constraints: [] };
+    const range = parseVersionRange(versions);
+    if ('error' in range) {
+      this.problem(node, path, range.error);
+      return undefined;
+    }
+    return { name, versions, constraints: range.constraints };
+  }
+
+  private vulnerabilities(node: Node | null, path: string): VulnerabilityRequirement | undefined {
+    const f = this.fields(node, path, POLICY_FIELDS.vulnerabilities, '{ maxSeverity: medium, maxAge: 72h }');
+    if (!f) return undefined;
+    const req: VulnerabilityRequirement = { exceptions: [], formats: [...SCAN_FORMATS] };
+    if (f.get('maxSeverity')) {
+      const s = this.oneOf(f.get('maxSeverity')!.value, `${path}.maxSeverity`, POLICY_SEVERITIES);
+      if (s) req.maxSeverity = s;
+    }
+    const ageField = f.get('maxAge');
+    if (ageField) {
+      const text = this.string(ageField.value, `${path}.maxAge`);
+      if (text !== undefined) {
+        const d = parseDuration(text);
+        if ('error' in d) this.problem(ageField.value, `${path}.maxAge`, d.error);
+        else {
+          req.maxAgeMs = d.ms;
+          req.maxAgeText = text;
+        }
+      }
+    }
+    if (f.get('exceptions')) {
+      const seen = new Set<string>();
+      req.exceptions = this.list(f.get('exceptions')!.value, `${path}.exceptions`, (n, p) => {
+        const e = this.vulnerabilityException(n, p);
+        if (e && seen.has(e.id.toLowerCase())) {
+          this.problem(n, `${p}.id`, `${e.id} is listed twice; keep one exception per vulnerability`);
+        }
+        if (e) seen.add(e.id.toLowerCase());
+        return e;
+      });
+    }
+    const formats = f.get('formats') && this.enumList(f.get('formats')!.value, `${path}.formats`, SCAN_FORMATS);
+    if (formats) req.formats = formats;
+    const keys = this.keys(f.get('keys'), `${path}.keys`);
+    if (keys) req.keys = keys;
+    return req;
+  }
+
+  private vulnerabilityException(node: Node, path: string): VulnerabilityException | undefined {
+    const f = this.fields(node, path, POLICY_FIELDS.vulnerabilityException, '{ id: CVE-2023-1234, expires: 2027-01-31, reason: "…", approvedBy: security }');
+    if (!f) return undefined;
+    const id = this.required(f, node, path, 'id', 'the vulnerability id, e.g. CVE-2023-1234');
+    const expiry = this.expiry(f, node, path);
+    const reason = this.required(f, node, path, 'reason', 'why the vulnerability is acceptable');
+    const approvedBy = this.required(f, node, path, 'approvedBy', 'who accepted the risk');
+    if (id === undefined || expiry === undefined || reason === undefined || approvedBy === undefined) return undefined;
+    return { id, ...expiry, reason, approvedBy };
+  }
+
+  private attestation(node: Node, path: string): AttestationRequirement | undefined {
+    const f = this.fields(node, path, POLICY_FIELDS.attestation, '{ predicateType: https://slsa.dev/provenance/v1, keys: [ci-release] }');
+    if (!f) return undefined;
+    const typeText = this.required(f, node, path, 'predicateType', 'an absolute predicate type URI such as https://slsa.dev/provenance/v1');
+    const keys = this.keys(f.get('keys'), `${path}.keys`);
+    if (typeText === undefined) return undefined;
+    let predicateType: string;
+    try {
+      predicateType = resolvePredicateType(typeText);
+    } catch (err) {
+      this.problem(f.get('predicateType')!.value, `${path}.predicateType`, err instanceof Error ? err.message : String(err));
+      return undefined;
+    }
+    return { predicateType, ...(keys !== undefined ? { keys } : {}) };
+  }
+
+  private exception(node: Node, path: string): PolicyException | undefined {
+    const f = this.fields(node, path, POLICY_FIELDS.exception, '{ images: [...], expires: 2026-12-31, reason: "…", approvedBy: "…" }');
+    if (!f) return undefined;
+    let images: string[] | undefined;
+    if (!f.get('images')) this.problem(node, `${path}.images`, 'is required: the image patterns the exception covers (pin a digest where you can)');
+    else images = this.imagePatterns(f.get('images')!.value, `${path}.images`);
+    const namespaces = f.get('namespaces') && this.namespaces(f.get('namespaces')!.value, `${path}.namespaces`);
+    const actions = f.get('actions') && this.enumList(f.get('actions')!.value, `${path}.actions`, ACTIONS);
+    const expiry = this.expiry(f, node, path);
+    const reason = this.required(f, node, path, 'reason', 'why the exception is needed');
+    const approvedBy = this.required(f, node, path, 'approvedBy', 'who approved it');
+    if (images === undefined || expiry === undefined || reason === undefined || approvedBy === undefined) return undefined;
+    return {
+      images,
+      ...(namespaces ? { namespaces } : {}),
+      ...(actions ? { actions } : {}),
+      ...expiry,
+      reason,
+      approvedBy,
+    };
+  }
+
+  private expiry(f: Map<string, Field>, parent: Node, path: string): { expires: Date; expiresText: string } | undefined {
+    const text = this.required(f, parent, path, 'expires', 'a date (2027-01-31) or date-time after which it no longer applies; exceptions cannot be permanent');
+    if (text === undefined) return undefined;
+    const parsed = parseExpiry(text);
+    if ('error' in parsed) {
+      this.problem(f.get('expires')!.value, `${path}.expires`, parsed.error);
+      return undefined;
+    }
+    return { expires: parsed.expires, expiresText: text };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Typed accessors. Each reports its own problem and returns undefined on failure.
+
+  /** The fields of a mapping, after refusing unknown and non-string keys. */
+  private fields(node: Node | null, path: string, allowed: readonly string[], example: string): Map<string, Field> | undefined {
+    if (!isMap(node)) {
+      this.problem(node, path || '(document)', `must be a mapping (object) such as ${example}, not ${describe(node)}`);
+      return undefined;
+    }
+    const out = new Map<string, Field>();
+    for (const pair of (node as YAMLMap<unknown, unknown>).items) {
+      const key = pair.key as Node | null;
+      if (!isScalar(key) || typeof key.value !== 'string') {
+        this.problem(key, path || '(document)', `field names must be strings, not ${describe(key)}`);
+        continue;
+      }
+      const name = key.value;
+      const fieldPath = path ? `${path}.${name}` : name;
+      if (!allowed.includes(name)) {
+        const suggestion = closest(name, allowed);
+        this.problem(key, fieldPath, `unknown field${suggestion ? `; did you mean "${suggestion}"?` : ''} (allowed here: ${allowed.join(', ')})`);
+        continue;
+      }
+      out.set(name, { key, value: pair.value as Node | null });
+    }
+    return out;
+  }
+
+  private required(f: Map<string, Field>, parent: Node, path: string, name: string, what: string): string | undefined {
+    const field = f.get(name);
+    if (!field) {
+      this.problem(parent, `${path}.${name}`, `is required: ${what}`);
+      return undefined;
+    }
+    return this.string(field.value, `${path}.${name}`, what);
+  }
+
+  private string(node: Node | null, path: string, what?: string): string | undefined {
+    if (!isScalar(node) || typeof node.value !== 'string') {
+      this.problem(node, path, `must be a string${what ? ` (${what})` : ''}, not ${describe(node)}`);
+      return undefined;
+    }
+    if (node.value.trim() === '') {
+      this.problem(node, path, `must not be empty${what ? ` (${what})` : ''}`);
+      return undefined;
+    }
+    return node.value;
+  }
+
+  private integer(node: Node | null, path: string, min: number): number | undefined {
+    if (!isScalar(node) || typeof node.value !== 'number' || !Number.isSafeInteger(node.value)) {
+      this.problem(node, path, `must be a whole number, not ${describe(node)}`);
+      return undefined;
+    }
+    if (node.value < min) {
+      this.problem(node, path, `must be at least ${min}, not ${node.value}`);
+      return undefined;
+    }
+    return node.value;
+  }
+
+  private oneOf<T extends string>(node: Node | null, path: string, values: readonly T[]): T | undefined {
+    if (isScalar(node) && typeof node.value === 'string' && (values as readonly string[]).includes(node.value)) return node.value as T;
+    const shown = isScalar(node) && typeof node.value === 'string' ? `"${node.value}"` : describe(node);
+    const lower = isScalar(node) && typeof node.value === 'string' ? node.value.toLowerCase() : '';
+    const hint = (values as readonly string[]).includes(lower) ? ` (values are lower case: "${lower}")` : '';
+    this.problem(node, path, `must be one of ${values.join(', ')}, not ${shown}${hint}`);
+    return undefined;
+  }
+
+  private list<T>(
+    node: Node | null,
+    path: string,
+    item: (node: Node, path: string, index: number) => T | undefined,
+    opts: { nonEmpty?: boolean } = {},
+  ): T[] {
+    if (!isSeq(node)) {
+      this.problem(node, path, `must be a list, not ${describe(node)}`);
+      return [];
+    }
+    if (opts.nonEmpty && node.items.length === 0) {
+      this.problem(node, path, 'must not be an empty list; leave the field out instead');
+      return [];
+    }
+    const out: T[] = [];
+    node.items.forEach((child, i) => {
+      const value = item(child as Node, `${path}[${i}]`, i);
+      if (value !== undefined) out.push(value);
+    });
+    return out;
+  }
+
+  /** A non-empty list of distinct non-empty strings. */
+  private stringList(node: Node | null, path: string, opts: { check?: (value: string) => string | undefined; emptyHint?: string } = {}): string[] | undefined {
+    if (!isSeq(node)) {
+      this.problem(node, path, `must be a list of strings, not ${describe(node)}`);
+      return undefined;
+    }
+    if (node.items.length === 0) {
+      this.problem(node, path, `must not be an empty list${opts.emptyHint ? `; ${opts.emptyHint}` : ''}`);
+      return undefined;
+    }
+    const out: string[] = [];
+    let ok = true;
+    node.items.forEach((child, i) => {
+      const value = this.string(child as Node, `${path}[${i}]`);
+      if (value === undefined) {
+        ok = false;
+        return;
+      }
+      const error = opts.check?.(value);
+      if (error !== undefined) {
+        this.problem(child as Node, `${path}[${i}]`, error);
+        ok = false;
+      } else if (out.includes(value)) {
+        this.problem(child as Node, `${path}[${i}]`, `"${value}" is listed twice`);
+        ok = false;
+      } else {
+        out.push(value);
+      }
+    });
+    return ok ? out : undefined;
+  }
+
+  private enumList<T extends string>(node: Node | null, path: string, values: readonly T[]): T[] | undefined {
+    return this.stringList(node, path, {
+      check: (value) => ((values as readonly string[]).includes(value) ? undefined : `must be one of ${values.join(', ')}, not "${value}"`),
+    }) as T[] | undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Positions
+
+  private pos(node: Node | null | undefined): { line: number; col: number } {
+    return this.at(node?.range?.[0] ?? 0);
+  }
+
+  /** Before parsing (size check) the counter knows no lines yet: report those at 1:1. */
+  private at(offset: number): { line: number; col: number } {
+    const p = this.lines.linePos(offset);
+    return p.line === 0 ? { line: 1, col: 1 } : p;
+  }
+
+  private problem(node: Node | null | undefined, path: string, message: string): void {
+    // An empty value (`keys:` with nothing after it) has a zero-width range right after the colon.
+    const { line, col } = this.pos(node);
+    this.problems.push({ line, column: col, path, message });
+  }
+
+  private problemAt(offset: number, path: string, message: string): void {
+    const { line, col } = this.at(offset);
+    this.problems.push({ line, column: col, path, message });
+  }
+}
+
+function describe(node: Node | null | undefined): string {
+  if (node === null || node === undefined) return 'nothing';
+  if (isAlias(node)) return 'an alias';
+  if (isMap(node)) return 'a mapping';
+  if (isSeq(node)) return 'a list';
+  if (isScalar(node)) {
+    const v = node.value;
+    if (v === null) return 'an empty value';
+    if (typeof v === 'string') return `the string "${v.length > 40 ? `${v.slice(0, 40)}…` : v}"`;
+    if (typeof v === 'number') return `the number ${v}`;
+    if (typeof v === 'boolean') return `the boolean ${v}`;
+  }
+  return 'an unsupported value';
+}
+
+/** The allowed name closest to a misspelled one (edit distance ≤ 3, or differing only in case). */
+function closest(name: string, allowed: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of allowed) {
+    const d = candidate.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.min(3, Math.max(1, Math.floor(name.length / 3))) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}

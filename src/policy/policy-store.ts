@@ -1,0 +1,234 @@
+/**
+ * The policy in force, reloaded when its file changes. Operators edit policies while the service
+ * runs, so a broken edit must never take effect (or take the service down): an invalid new version
+ * is logged with its line-numbered errors and the last good policy stays in force until the file
+ * is fixed. At startup there is no "last good" policy, so an invalid file is a startup error.
+ *
+ * Change detection: fs.watch on the *directory*, because editors (vim, and Kubernetes ConfigMap
+ * volumes with their `..data` symlink swap) replace the file by rename, which a watch on the file
+ * itself stops following; plus a polling fallback that compares a content hash, for file systems
+ * where fs.watch is unreliable (network mounts, some container runtimes).
+ */
+import { createHash } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { CountersignError } from '../shared/errors';
+import { DEFAULT_POLICY, MAX_POLICY_BYTES, parsePolicy } from './load';
+import type { Policy } from './types';
+
+export interface PolicyLogger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+export interface PolicyStoreOptions {
+  logger?: PolicyLogger;
+  /** Polling interval in ms (default 2000); 0 disables polling. */
+  pollMs?: number;
+  /** Delay between a file event and the reload (default 50 ms), so a burst of writes is read once. */
+  debounceMs?: number;
+  /** Use fs.watch (default true); set false where it is known not to work, leaving polling. */
+  watch?: boolean;
+}
+
+export type PolicyChangeListener = (policy: Policy, previous: Policy) => void;
+
+const DEFAULT_POLL_MS = 2000;
+const DEFAULT_DEBOUNCE_MS = 50;
+
+export class PolicyStore {
+  private policy: Policy;
+  private contentHash: string | undefined;
+  private error: Error | undefined;
+  private readonly listeners = new Set<PolicyChangeListener>();
+  private watcher: FSWatcher | undefined;
+  private poller: NodeJS.Timeout | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  /** Reloads run one at a time, so a slow read cannot overwrite a newer policy with an older one. */
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private readonly file: string | undefined,
+    initial: Policy,
+    hash: string | undefined,
+    private readonly opts: PolicyStoreOptions,
+  ) {
+    this.policy = initial;
+    this.contentHash = hash;
+  }
+
+  /**
+   * Without a file, the built-in DEFAULT_POLICY (every image needs a valid signature by a trusted
+   * key). With one, it must exist and be valid now; later edits are picked up automatically.
+   */
+  static async open(file?: string, opts: PolicyStoreOptions = {}): Promise<PolicyStore> {
+    if (file === undefined || file === '') {
+      opts.logger?.info({ policyRevision: DEFAULT_POLICY.revision }, 'no policy file configured: every image needs a valid signature by a trusted key');
+      return new PolicyStore(undefined, DEFAULT_POLICY, undefined, opts);
+    }
+    const text = await readPolicyFile(file);
+    // parsePolicy's error already names the file, line and field of every problem.
+    const policy = parsePolicy(text, file);
+    const store = new PolicyStore(file, policy, hashOf(text), opts);
+    opts.logger?.info({ policyFile: file, policyRevision: policy.revision, rules: policy.rules.length }, 'policy loaded');
+    store.startWatching();
+    return store;
+  }
+
+  /** The policy in force: cheap, call it on every request. */
+  current(): Policy {
+    return this.policy;
+  }
+
+  /** Why the most recent reload was refused (undefined after a successful one). */
+  lastError(): Error | undefined {
+    return this.error;
+  }
+
+  /** Called after a new revision takes effect; returns an unsubscribe function. */
+  onChange(listener: PolicyChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Re-reads the file now (also what the watcher and poller do). Resolves to true when a new
+   * revision took effect. Never rejects: failures are logged and kept in lastError().
+   */
+  reload(): Promise<boolean> {
+    const next = this.chain.then(() => this.reloadNow());
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.poller) clearInterval(this.poller);
+    if (this.debounce) clearTimeout(this.debounce);
+    this.poller = undefined;
+    this.debounce = undefined;
+    this.listeners.clear();
+  }
+
+  private async reloadNow(): Promise<boolean> {
+    const file = this.file;
+    if (file === undefined || this.closed) return false;
+    let text: string;
+    try {
+      text = await readPolicyFile(file);
+    } catch (err) {
+      // Between an editor's unlink and rename the file may briefly be missing: keep the policy.
+      return this.refuse(err, 'policy file could not be read; keeping the last good policy');
+    }
+    const hash = hashOf(text);
+    if (hash === this.contentHash) return false;
+    let policy: Policy;
+    try {
+      policy = parsePolicy(text, file);
+    } catch (err) {
+      // Remember the hash: the same broken content is reported once, not on every poll.
+      this.contentHash = hash;
+      return this.refuse(err, 'new policy is invalid; keeping the last good policy');
+    }
+    if (this.closed) return false;
+    this.contentHash = hash;
+    this.error = undefined;
+    const previous = this.policy;
+    if (policy.revision === previous.revision) return false; // only comments or formatting changed
+    this.policy = policy;
+    this.opts.logger?.info({ policyFile: file, policyRevision: policy.revision, previousRevision: previous.revision, rules: policy.rules.length }, 'policy reloaded');
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(policy, previous);
+      } catch (err) {
+        this.opts.logger?.warn({ err: errorText(err) }, 'policy change listener failed');
+      }
+    }
+    return true;
+  }
+
+  private refuse(err: unknown, msg: string): false {
+    this.error = err instanceof Error ? err : new Error(String(err));
+    this.opts.logger?.warn({ policyFile: this.file, policyRevision: this.policy.revision, error: this.error.message }, msg);
+    return false;
+  }
+
+  private startWatching(): void {
+    const file = this.file!;
+    const dir = path.dirname(path.resolve(file));
+    const base = path.basename(file);
+    if (this.opts.watch === false) {
+      this.startPolling();
+      return;
+    }
+    try {
+      this.watcher = watch(dir, { persistent: false }, (_event, name) => {
+        // name may be null on some platforms; then any change in the directory triggers a check.
+        // ConfigMap volumes swap a `..data` symlink rather than touching the file's own name.
+        if (name === null || name === base || name.toString().startsWith('..')) this.schedule();
+      });
+      this.watcher.on('error', (err) => {
+        this.opts.logger?.warn({ policyFile: file, err: errorText(err) }, 'watching the policy directory failed; relying on polling');
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch (err) {
+      this.opts.logger?.warn({ policyFile: file, err: errorText(err) }, 'cannot watch the policy directory; relying on polling');
+    }
+    this.startPolling();
+  }
+
+  private startPolling(): void {
+    const pollMs = this.opts.pollMs ?? DEFAULT_POLL_MS;
+    if (pollMs > 0) {
+      this.poller = setInterval(() => void this.reload(), pollMs);
+      this.poller.unref();
+    }
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      void this.reload();
+    }, this.opts.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    this.debounce.unref();
+  }
+}
+
+async function readPolicyFile(file: string): Promise<string> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CountersignError(
+      code === 'ENOENT' ? 'NOT_FOUND' : 'FAILED_PRECONDITION',
+      `policy file ${file} cannot be read: ${code === 'ENOENT' ? 'it does not exist' : errorText(err)}`,
+      { cause: err },
+    );
+  }
+  if (buf.length > MAX_POLICY_BYTES) {
+    throw new CountersignError('INVALID_ARGUMENT', `policy file ${file} is ${buf.length} bytes; the limit is ${MAX_POLICY_BYTES}`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+  } catch {
+    throw new CountersignError('INVALID_ARGUMENT', `policy file ${file} is not valid UTF-8 text`);
+  }
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+function hashOf(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

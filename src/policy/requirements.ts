@@ -1,0 +1,398 @@
+/**
+ * The checks behind each requirement, for one subject manifest (the image, the index, or one
+ * platform manifest of a multi-arch image). Each returns whether it holds, one message that says
+ * precisely why (which key, which CVE, how old, which format: a person reads it in kubectl output)
+ * and which referrers satisfied it. Only evidence that verified counts; evidence that did not is
+ * mentioned, because "your signature exists but did not verify" is the most useful thing to tell.
+ */
+import {
+  MAX_SCAN_TIME_SKEW_MS,
+  classifyPredicateType,
+  extractVulnerabilities,
+  maxSeverity,
+  predicateTypeVersion,
+  sbomPackages,
+  severityRank,
+  type SbomPackage,
+  type Severity,
+  type VulnerabilityFinding,
+  type VulnerabilityReport,
+} from '../attestations';
+import type { Evidence } from '../verification/types';
+import { matchesGlob } from './match';
+import type { AttestationRequirement, DeniedPackage, SbomRequirement, SignatureRequirement, VulnerabilityRequirement } from './types';
+import { durationUnit, formatAge, satisfiesConstraints } from './values';
+
+export interface CheckResult {
+  satisfied: boolean;
+  message: string;
+  /** Referrer digests that satisfied the requirement (empty when it failed). */
+  evidence: string[];
+}
+
+export interface CheckContext {
+  /** Evidence about this subject only. */
+  evidence: Evidence[];
+  /** How the subject is named in messages, e.g. "sha256:0123456789ab…" or "linux/arm64 manifest sha256:…". */
+  label: string;
+  now: Date;
+  keyNames?: ((id: string) => string | undefined) | undefined;
+  /** Collects warnings (exceptions about to expire); shared across checks of one decision. */
+  warnings: string[];
+}
+
+/** How many items a message lists before "and N more": enough to act on, short enough for kubectl. */
+const LIST_LIMIT = 5;
+/** Exceptions this close to expiry produce a warning, so that they are renewed (or fixed) in time. */
+export const EXCEPTION_WARNING_MS = 7 * 86_400_000;
+
+export function shortDigest(digest: string): string {
+  const m = /^(sha256|sha512):([0-9a-f]+)$/.exec(digest);
+  return m ? `${m[1]}:${m[2]!.slice(0, 12)}` : digest || '(unknown digest)';
+}
+
+function keyLabel(e: Evidence, ctx: CheckContext): string {
+  return e.keyName ?? (e.keyId !== undefined ? ctx.keyNames?.(e.keyId) : undefined) ?? e.keyId ?? '(unnamed key)';
+}
+
+/** Distinct keys are told apart by id when known (two names can never share one key id). */
+function keyIdentity(e: Evidence, ctx: CheckContext): string {
+  return e.keyId ?? keyLabel(e, ctx);
+}
+
+function keyAccepted(keys: readonly string[] | undefined, e: Evidence, ctx: CheckContext): boolean {
+  if (keys === undefined) return true;
+  const names = [e.keyName, e.keyId, e.keyId !== undefined ? ctx.keyNames?.(e.keyId) : undefined];
+  return names.some((n) => n !== undefined && keys.includes(n));
+}
+
+function keysText(keys: readonly string[] | undefined): string {
+  return keys === undefined ? 'a trusted key' : keys.join(' or ');
+}
+
+function listed(items: readonly string[], limit = LIST_LIMIT): string {
+  const shown = items.slice(0, limit).join(', ');
+  return items.length > limit ? `${shown} and ${items.length - limit} more` : shown;
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function unverifiedNote(list: readonly Evidence[], what: string): string {
+  if (list.length === 0) return '';
+  const reasons = [...new Set(list.map((e) => `${shortDigest(e.referrerDigest)}: ${e.reason ?? 'not verified'}`))];
+  return `; ${plural(list.length, what)} did not verify (${listed(reasons, 3)})`;
+}
+
+function unacceptedKeyNote(list: readonly Evidence[], ctx: CheckContext, what: string): string {
+  if (list.length === 0) return '';
+  const names = [...new Set(list.map((e) => keyLabel(e, ctx)))];
+  return `; found ${what} by ${names.join(', ')}, which this rule does not accept`;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Signatures
+
+export function checkSignatures(req: SignatureRequirement, ctx: CheckContext): CheckResult {
+  const signatures = ctx.evidence.filter((e) => e.kind === 'signature');
+  const verified = signatures.filter((e) => e.verified);
+  const accepted = verified.filter((e) => keyAccepted(req.keys, e, ctx));
+  const byKey = new Map<string, Evidence>();
+  for (const e of accepted) if (!byKey.has(keyIdentity(e, ctx))) byKey.set(keyIdentity(e, ctx), e);
+  const signers = [...byKey.values()].map((e) => `${keyLabel(e, ctx)} (${shortDigest(e.referrerDigest)})`);
+  if (byKey.size >= req.minimum) {
+    return {
+      satisfied: true,
+      message: `${ctx.label} is signed by ${signers.join(', ')}${req.minimum > 1 ? `: ${byKey.size} distinct keys, ${req.minimum} required` : ''}`,
+      evidence: accepted.map((e) => e.referrerDigest),
+    };
+  }
+  let message =
+    byKey.size === 0
+      ? `no signature by ${keysText(req.keys)} on ${ctx.label}`
+      : `${ctx.label} is signed by ${plural(byKey.size, 'distinct key')} (${signers.join(', ')}) but ${req.minimum} are required` +
+        (req.keys ? ` from ${req.keys.join(', ')}` : '');
+  if (byKey.size === 0 && req.minimum > 1) message += ` (${req.minimum} distinct keys required)`;
+  message += unacceptedKeyNote(verified.filter((e) => !keyAccepted(req.keys, e, ctx)), ctx, 'signatures');
+  message += unverifiedNote(signatures.filter((e) => !e.verified), 'signature');
+  return { satisfied: false, message, evidence: [] };
+}
+
+// -------------------------------------------------------------------------------------------------
+// SBOMs
+
+const FORMAT_NAME: Record<string, string> = { spdx: 'SPDX', cyclonedx: 'CycloneDX' };
+
+export function checkSbom(req: SbomRequirement, ctx: CheckContext): CheckResult {
+  const sboms = ctx.evidence.filter((e) => e.kind === 'attestation' && e.predicateType !== undefined && isSbomType(e.predicateType));
+  const verified = sboms.filter((e) => e.verified);
+  const inFormat = verified.filter((e) => (req.formats as readonly string[]).includes(classifyPredicateType(e.predicateType!)));
+  const accepted = inFormat.filter((e) => keyAccepted(req.keys, e, ctx));
+  const notes: string[] = [];
+  const parsed: Array<{ e: Evidence; kind: string; packages: SbomPackage[] }> = [];
+  for (const e of accepted) {
+    const kind = classifyPredicateType(e.predicateType!);
+    try {
+      parsed.push({ e, kind, packages: sbomPackages(e.predicateType!, e.predicate) });
+    } catch (err) {
+      notes.push(`${FORMAT_NAME[kind]} SBOM ${shortDigest(e.referrerDigest)} could not be read (${errorText(err)}), so it does not count`);
+    }
+  }
+  const wrongFormat = verified.filter((e) => !inFormat.includes(e));
+  const formatNote =
+    wrongFormat.length > 0
+      ? `; found ${[...new Set(wrongFormat.map((e) => FORMAT_NAME[classifyPredicateType(e.predicateType!)]))].join(', ')} SBOMs, which this rule does not accept (formats: ${req.formats.join(', ')})`
+      : '';
+  const tail =
+    formatNote +
+    unacceptedKeyNote(inFormat.filter((e) => !accepted.includes(e)), ctx, 'SBOMs') +
+    unverifiedNote(sboms.filter((e) => !e.verified), 'SBOM attestation') +
+    (notes.length > 0 ? `; ${notes.join('; ')}` : '');
+
+  if (parsed.length === 0) {
+    const formats = req.formats.map((f) => FORMAT_NAME[f]).join(' or ');
+    return { satisfied: false, message: `no readable ${formats} SBOM signed by ${keysText(req.keys)} on ${ctx.label}${tail}`, evidence: [] };
+  }
+
+  const violations: string[] = [];
+  for (const { packages } of parsed) {
+    for (const pkg of packages) {
+      for (const denied of req.deniedPackages) {
+        if (packageDenied(pkg, denied)) {
+          violations.push(`${pkg.name} ${pkg.version ?? '(version unknown)'} (denied: ${denied.name}${denied.versions ? ` ${denied.versions}` : ''})`);
+        }
+      }
+      const licenses = deniedLicensesOf(pkg, req.deniedLicenses);
+      if (licenses.length > 0) violations.push(`${pkg.name}${pkg.version ? ` ${pkg.version}` : ''} has denied license ${licenses.join(', ')}`);
+    }
+  }
+  const described = parsed.map(({ e, kind, packages }) => `${FORMAT_NAME[kind]} SBOM ${shortDigest(e.referrerDigest)} signed by ${keyLabel(e, ctx)} (${plural(packages.length, 'package')})`);
+  if (violations.length > 0) {
+    const unique = [...new Set(violations)];
+    return { satisfied: false, message: `${described.join(', ')} on ${ctx.label} lists ${plural(unique.length, 'denied package')}: ${listed(unique)}`, evidence: [] };
+  }
+  const checked = req.deniedPackages.length + req.deniedLicenses.length > 0 ? ', no denied packages or licenses' : '';
+  return {
+    satisfied: true,
+    message: `${described.join(', ')} on ${ctx.label}${checked}${notes.length > 0 ? `; ${notes.join('; ')}` : ''}`,
+    evidence: parsed.map(({ e }) => e.referrerDigest),
+  };
+}
+
+function isSbomType(predicateType: string): boolean {
+  const kind = classifyPredicateType(predicateType);
+  return kind === 'spdx' || kind === 'cyclonedx';
+}
+
+/**
+ * Names are compared case-insensitively with the SBOM's name, the name after a Maven-style
+ * `group:` or `group/` prefix (Trivy's SPDX names Java packages `org.apache.logging.log4j:log4j-core`)
+ * and the purl's name. A package without a version matches any range: fail closed.
+ */
+export function packageDenied(pkg: SbomPackage, denied: DeniedPackage): boolean {
+  if (!packageNames(pkg).some((n) => matchesGlob(denied.name, n, true))) return false;
+  if (denied.constraints.length === 0) return true;
+  if (pkg.version === undefined) return true;
+  return satisfiesConstraints(pkg.version, denied.constraints);
+}
+
+function packageNames(pkg: SbomPackage): string[] {
+  const names = [pkg.name];
+  const tail = pkg.name.split(/[:/]/).pop();
+  if (tail && tail !== pkg.name) names.push(tail);
+  if (pkg.purl) {
+    const m = /^pkg:[^/]+\/(?:[^@?#]*\/)?([^/@?#]+)/.exec(pkg.purl);
+    if (m) names.push(decodeURIComponentSafe(m[1]!));
+  }
+  return names;
+}
+
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * License expressions ("MIT OR GPL-3.0-only") are split into their ids; any denied id in the
+ * expression counts, even after OR: whether the other choice was taken is not recorded anywhere.
+ */
+function deniedLicensesOf(pkg: SbomPackage, denied: readonly string[]): string[] {
+  if (denied.length === 0) return [];
+  const ids = pkg.licenses.flatMap((l) => l.split(/[\s()]+/)).filter((t) => t !== '' && !/^(AND|OR|WITH)$/i.test(t));
+  return [...new Set(ids.filter((id) => denied.some((d) => matchesGlob(d, id, true))))];
+}
+
+// -------------------------------------------------------------------------------------------------
+// Vulnerability scans
+
+interface Scan {
+  e: Evidence;
+  report: VulnerabilityReport;
+  scannedAt: Date | undefined;
+}
+
+export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckContext): CheckResult {
+  const scans = ctx.evidence.filter((e) => e.kind === 'attestation' && e.predicateType !== undefined && isScanType(e.predicateType));
+  const verified = scans.filter((e) => e.verified);
+  const accepted = verified.filter((e) => keyAccepted(req.keys, e, ctx));
+  const notes: string[] = [];
+  const usable: Scan[] = [];
+  for (const e of accepted) {
+    const id = `scan ${shortDigest(e.referrerDigest)}`;
+    let report: VulnerabilityReport;
+    try {
+      report = extractVulnerabilities(e.predicateType!, e.predicate);
+    } catch (err) {
+      notes.push(`${id} could not be read (${errorText(err)})`);
+      continue;
+    }
+    if (report.format === 'empty') {
+      notes.push(`${id} carries no scanner result`);
+      continue;
+    }
+    if (!(req.formats as readonly string[]).includes(report.format)) {
+      notes.push(`${id} is a ${report.format} report; this rule accepts ${req.formats.join(', ')}`);
+      continue;
+    }
+    const at = report.scannedAt;
+    if (at !== undefined && at.getTime() > ctx.now.getTime() + MAX_SCAN_TIME_SKEW_MS) {
+      notes.push(`${id} claims a scan time in the future (${iso(at)})`);
+      continue;
+    }
+    if (at === undefined && req.maxAgeMs !== undefined) {
+      notes.push(`${id} records no scan time, so its age cannot be checked`);
+      continue;
+    }
+    usable.push({ e, report, scannedAt: at });
+  }
+  const tail =
+    unacceptedKeyNote(verified.filter((e) => !accepted.includes(e)), ctx, 'scans') +
+    unverifiedNote(scans.filter((e) => !e.verified), 'scan attestation') +
+    (notes.length > 0 ? `; ${notes.join('; ')}` : '');
+  if (usable.length === 0) {
+    return { satisfied: false, message: `no usable vulnerability scan signed by ${keysText(req.keys)} on ${ctx.label}${tail}`, evidence: [] };
+  }
+  // The newest scan is the current truth about the image: an old clean scan must not hide a new
+  // finding, and a fixed finding in an old scan must not block a newer clean one. Ties go to the
+  // referrer digest so that the choice is deterministic.
+  usable.sort((a, b) => (b.scannedAt?.getTime() ?? -Infinity) - (a.scannedAt?.getTime() ?? -Infinity) || a.e.referrerDigest.localeCompare(b.e.referrerDigest));
+  const newest = usable[0]!;
+  const ageMs = newest.scannedAt !== undefined ? Math.max(0, ctx.now.getTime() - newest.scannedAt.getTime()) : undefined;
+  const unit = req.maxAgeText !== undefined ? durationUnit(req.maxAgeText) : 'h';
+  const ageText = ageMs !== undefined ? `, ${formatAge(ageMs, unit)} old` : '';
+  const what =
+    `vulnerability scan ${shortDigest(newest.e.referrerDigest)} by ${newest.report.scanner} signed by ${keyLabel(newest.e, ctx)} ` +
+    `(${newest.report.format}, scanned ${newest.scannedAt ? iso(newest.scannedAt) : 'at an unrecorded time'}${ageText})`;
+  const problems: string[] = [];
+
+  if (req.maxAgeMs !== undefined && ageMs !== undefined && ageMs > req.maxAgeMs) {
+    problems.push(`scan is ${formatAge(ageMs, unit)} old, maximum ${req.maxAgeText}`);
+  }
+
+  const excepted: string[] = [];
+  if (req.maxSeverity !== undefined) {
+    const limit = severityRank(req.maxSeverity);
+    const uncovered: string[] = [];
+    for (const [id, finding] of groupFindings(newest.report.findings)) {
+      if (severityRank(finding.severity) <= limit) continue;
+      const exception = req.exceptions.find((x) => [finding.id, ...(finding.aliases ?? [])].some((i) => i.toLowerCase() === x.id.toLowerCase()));
+      const pkg = finding.package ? `, ${finding.package}${finding.version ? ` ${finding.version}` : ''}` : '';
+      if (exception && ctx.now.getTime() < exception.expires.getTime()) {
+        excepted.push(`${id} accepted until ${exception.expiresText} (approved by ${exception.approvedBy})`);
+        const left = exception.expires.getTime() - ctx.now.getTime();
+        if (left <= EXCEPTION_WARNING_MS) {
+          ctx.warnings.push(
+            `the exception for ${exception.id} (approved by ${exception.approvedBy}: ${exception.reason}) expires ${exception.expiresText}, ` +
+              `in ${formatAge(left, 'd')}; renew it or fix the vulnerability`,
+          );
+        }
+        continue;
+      }
+      if (exception) {
+        ctx.warnings.push(`the exception for ${exception.id} (approved by ${exception.approvedBy}) expired ${exception.expiresText} and no longer applies`);
+        uncovered.push(`${id} (${finding.severity}${pkg}; its exception expired ${exception.expiresText})`);
+      } else {
+        uncovered.push(`${id} (${finding.severity}${pkg})`);
+      }
+    }
+    if (uncovered.length > 0) {
+      problems.push(`${plural(uncovered.length, 'vulnerability', 'vulnerabilities')} above ${req.maxSeverity} without a valid exception: ${listed(uncovered)}`);
+    }
+  }
+
+  if (problems.length > 0) {
+    return { satisfied: false, message: `newest ${what} on ${ctx.label}: ${problems.join('; ')}${tail}`, evidence: [] };
+  }
+  const max: Severity | undefined = maxSeverity(newest.report.findings);
+  const summary =
+    newest.report.findings.length === 0
+      ? 'no vulnerabilities'
+      : `${plural(groupFindings(newest.report.findings).size, 'vulnerability', 'vulnerabilities')}, highest ${max}` +
+        (req.maxSeverity !== undefined ? `, none above ${req.maxSeverity} without an exception` : '');
+  return {
+    satisfied: true,
+    message: `${what} on ${ctx.label}: ${summary}${excepted.length > 0 ? `; ${excepted.join('; ')}` : ''}`,
+    evidence: [newest.e.referrerDigest],
+  };
+}
+
+function isScanType(predicateType: string): boolean {
+  const kind = classifyPredicateType(predicateType);
+  return kind === 'cosign-vuln' || kind === 'intoto-vulns';
+}
+
+/**
+ * One entry per vulnerability id (a CVE that affects three packages is one problem to fix, one
+ * exception to grant), keeping its highest severity and the first affected package.
+ */
+function groupFindings(findings: readonly VulnerabilityFinding[]): Map<string, VulnerabilityFinding> {
+  const byId = new Map<string, VulnerabilityFinding>();
+  for (const f of findings) {
+    const prev = byId.get(f.id);
+    if (prev === undefined) {
+      byId.set(f.id, { ...f, aliases: [...(f.aliases ?? [])] });
+    } else {
+      if (severityRank(f.severity) > severityRank(prev.severity)) prev.severity = f.severity;
+      for (const a of f.aliases ?? []) if (!prev.aliases!.includes(a)) prev.aliases!.push(a);
+    }
+  }
+  return byId;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Other attestations
+
+/** Exact predicate type, or a versioned form of it (`…/provenance` accepts `…/provenance/v1`). */
+function predicateTypeMatches(required: string, actual: string): boolean {
+  return actual === required || predicateTypeVersion(actual, required) !== undefined;
+}
+
+export function checkAttestation(req: AttestationRequirement, ctx: CheckContext): CheckResult {
+  const matching = ctx.evidence.filter((e) => e.kind === 'attestation' && e.predicateType !== undefined && predicateTypeMatches(req.predicateType, e.predicateType));
+  const verified = matching.filter((e) => e.verified);
+  const accepted = verified.filter((e) => keyAccepted(req.keys, e, ctx));
+  if (accepted.length > 0) {
+    const by = [...new Set(accepted.map((e) => `${keyLabel(e, ctx)} (${shortDigest(e.referrerDigest)})`))];
+    return { satisfied: true, message: `${req.predicateType} attestation on ${ctx.label} signed by ${by.join(', ')}`, evidence: accepted.map((e) => e.referrerDigest) };
+  }
+  return {
+    satisfied: false,
+    message:
+      `no ${req.predicateType} attestation signed by ${keysText(req.keys)} on ${ctx.label}` +
+      unacceptedKeyNote(verified, ctx, 'attestations') +
+      unverifiedNote(matching.filter((e) => !e.verified), 'attestation'),
+    evidence: [],
+  };
+}
+
+function iso(date: Date): string {
+  return date.toISOString().replace(/\.000Z$/, 'Z');
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,158 @@
+/**
+ * The small value languages inside a policy: durations ("72h"), expiry dates ("2027-01-31"),
+ * version ranges ("< 2.17.1", ">= 2.0, < 2.17.1") and version comparison. Parsers return an error
+ * text instead of throwing so that the loader can report every problem with its line number.
+ */
+import { parseRfc3339 } from '../attestations';
+import type { VersionConstraint, VersionOperator } from './types';
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
+type Unit = keyof typeof UNIT_MS;
+
+/**
+ * `30m`, `72h`, `7d`, `2w`, `1h30m`. No bare numbers: "72" could be hours or seconds, and a
+ * misread maximum scan age is a silent policy hole.
+ */
+export function parseDuration(text: string): { ms: number; unit: Unit } | { error: string } {
+  const re = /(\d+)(ms|s|m|h|d|w)/gy;
+  let total = 0;
+  let largest: Unit | undefined;
+  let pos = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    const unit = m[2] as Unit;
+    total += Number(m[1]) * UNIT_MS[unit];
+    if (largest === undefined || UNIT_MS[unit] > UNIT_MS[largest]) largest = unit;
+    pos = re.lastIndex;
+  }
+  if (largest === undefined || pos !== text.length) {
+    return { error: `"${text}" is not a duration; use a number and a unit (ms, s, m, h, d, w), e.g. 30m, 72h, 7d` };
+  }
+  if (total <= 0) return { error: `"${text}" must be longer than zero` };
+  if (!Number.isSafeInteger(total)) return { error: `"${text}" is too long` };
+  return { ms: total, unit: largest };
+}
+
+/** An age in the unit the policy author used ("80h", "9.5d"), so "80h old, maximum 72h" reads naturally. */
+export function formatDurationIn(ms: number, unit: Unit): string {
+  const value = ms / UNIT_MS[unit];
+  const rounded = value >= 10 || Number.isInteger(value) ? Math.floor(value) : Math.floor(value * 10) / 10;
+  return `${rounded}${unit}`;
+}
+
+/**
+ * An age in the policy author's unit, or a smaller one when it is less than one of those ("1h old"
+ * rather than "0d old" against a maximum of 1d).
+ */
+export function formatAge(ms: number, unit: Unit): string {
+  if (ms >= UNIT_MS[unit]) return formatDurationIn(ms, unit);
+  const smaller = (['w', 'd', 'h', 'm', 's'] as const).find((u) => UNIT_MS[u] < UNIT_MS[unit] && ms >= UNIT_MS[u]);
+  return formatDurationIn(ms, smaller ?? 'ms');
+}
+
+/** The unit of a valid duration text (its largest component). */
+export function durationUnit(text: string): Unit {
+  const parsed = parseDuration(text);
+  return 'unit' in parsed ? parsed.unit : 'h';
+}
+
+/**
+ * An expiry: a date (`2027-01-31`), meaning the exception holds through that whole day in UTC, or
+ * an RFC 3339 date-time, meaning it ends at that instant. Returns the first instant at which the
+ * exception no longer applies.
+ */
+export function parseExpiry(text: string): { expires: Date } | { error: string } {
+  const date = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  if (date) {
+    const start = parseRfc3339(`${text}T00:00:00Z`);
+    if (start === undefined) return { error: `"${text}" is not a valid calendar date` };
+    return { expires: new Date(start.getTime() + 86_400_000) };
+  }
+  const instant = parseRfc3339(text);
+  if (instant === undefined) {
+    return { error: `"${text}" is not a date (YYYY-MM-DD) or an RFC 3339 date-time such as 2027-01-31T18:00:00Z` };
+  }
+  return { expires: instant };
+}
+
+/**
+ * `< 2.17.1`, `>=2.0, <2.17.1` (comma = AND), `= 1.2.3`, or a bare version (= that version).
+ * An empty text is an error: "every version" is written by leaving `versions` out.
+ */
+export function parseVersionRange(text: string): { constraints: VersionConstraint[] } | { error: string } {
+  const parts = text.split(',').map((p) => p.trim());
+  const constraints: VersionConstraint[] = [];
+  for (const part of parts) {
+    const m = /^(<=|>=|<|>|==|=)?\s*([0-9A-Za-z][0-9A-Za-z.+_~:-]*)$/.exec(part);
+    if (!m) {
+      return {
+        error:
+          `"${text}" is not a version range; use comparisons joined by commas (all must hold), ` +
+          'e.g. "< 2.17.1" or ">= 2.0, < 2.17.1" (operators <, <=, >, >=, =)',
+      };
+    }
+    const op = (m[1] === '==' || m[1] === undefined ? '=' : m[1]) as VersionOperator;
+    constraints.push({ op, version: m[2]! });
+  }
+  return { constraints };
+}
+
+/**
+ * Compares dotted versions: numeric parts numerically (2.10 > 2.9), text parts as text, and a
+ * release above its own pre-releases (2.17.1 > 2.17.1-rc1, as in Maven and semver). A leading "v"
+ * and a build suffix after "+" are ignored. Not a full implementation of any one ecosystem's
+ * rules (Debian epochs, Maven qualifier ordering); it is right for the dotted numeric versions
+ * that deny lists are written with.
+ */
+export function compareVersions(a: string, b: string): number {
+  const ta = tokens(a);
+  const tb = tokens(b);
+  for (let i = 0; i < Math.max(ta.length, tb.length); i++) {
+    const x = ta[i];
+    const y = tb[i];
+    if (x === undefined || y === undefined) {
+      // The longer one continues: with a number (2.17.1.1 > 2.17.1) it is later; with text
+      // (2.17.1-rc1 < 2.17.1) it is a pre-release of the shorter one.
+      const next = (x ?? y)!;
+      const longerIsLater = typeof next === 'number';
+      return (x === undefined) === longerIsLater ? -1 : 1;
+    }
+    if (typeof x === 'number' && typeof y === 'number') {
+      if (x !== y) return x < y ? -1 : 1;
+    } else if (typeof x === 'number') {
+      return 1; // 1.0.1 > 1.0.beta
+    } else if (typeof y === 'number') {
+      return -1;
+    } else if (x !== y) {
+      return x < y ? -1 : 1;
+    }
+  }
+  return 0;
+}
+
+function tokens(version: string): Array<number | string> {
+  const core = version.trim().replace(/^v(?=\d)/i, '').split('+')[0]!;
+  const out: Array<number | string> = [];
+  for (const m of core.toLowerCase().matchAll(/\d+|[a-z]+/g)) {
+    out.push(/^\d/.test(m[0]) ? Number(m[0]) : m[0]);
+  }
+  return out;
+}
+
+export function satisfiesConstraints(version: string, constraints: readonly VersionConstraint[]): boolean {
+  return constraints.every(({ op, version: bound }) => {
+    const c = compareVersions(version, bound);
+    switch (op) {
+      case '<':
+        return c < 0;
+      case '<=':
+        return c <= 0;
+      case '>':
+        return c > 0;
+      case '>=':
+        return c >= 0;
+      case '=':
+        return c === 0;
+    }
+  });
+}

@@ -1,0 +1,33 @@
+import type { KeyObject } from 'node:crypto';
+
+/** A public key trusted to vouch for images. */
+export interface TrustedKey {
+  /** cosign key hint: base64(sha256(SPKI DER)). */
+  id: string;
+  name: string;
+  publicKey: KeyObject;
+  /** Signatures by this key count only inside [validFrom, validUntil). */
+  validFrom?: Date;
+  validUntil?: Date;
+  /** From this moment every signature by the key fails verification. */
+  revokedAt?: Date;
+  revocationReason?: string;
+  /** Repository patterns (`registry/path/*`, `**`) the key may vouch for; absent = any. */
+  scopes?: string[];
+}
+
+/**
+ * The keys verification trusts. `revision` changes on every change of keys or their state, which
+ * invalidates cached verification results.
+ */
+export interface TrustStore {
+  revision(): string;
+  list(): TrustedKey[];
+  byId(id: string): TrustedKey | undefined;
+  /** By name or id. */
+  find(nameOrId: string): TrustedKey | undefined;
+  /** Called after every change; returns an unsubscribe function. */
+  onChange(listener: () => void): () => void;
+}
+
+export type KeyUsability = { usable: true } | { usable: false; reason: string };

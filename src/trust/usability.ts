@@ -1,0 +1,43 @@
+import type { KeyUsability, TrustedKey } from './types';
+
+/**
+ * Whether a trusted key may vouch for `repository` (`registry/path`) at `now`. Enforced by us on
+ * every decision, cached or not: Sigstore key-only bundles carry no trusted time, so the library
+ * cannot apply validity windows or revocation for us (FORMATS.md §6.5 item 6).
+ */
+export function keyUsability(key: TrustedKey, now: Date, repository?: string): KeyUsability {
+  if (key.revokedAt && key.revokedAt.getTime() <= now.getTime()) {
+    const why = key.revocationReason ? `: ${key.revocationReason}` : '';
+    return { usable: false, reason: `key ${key.name} was revoked at ${key.revokedAt.toISOString()}${why}` };
+  }
+  if (key.validFrom && now.getTime() < key.validFrom.getTime()) {
+    return { usable: false, reason: `key ${key.name} is not valid before ${key.validFrom.toISOString()}` };
+  }
+  if (key.validUntil && now.getTime() >= key.validUntil.getTime()) {
+    return { usable: false, reason: `key ${key.name} expired at ${key.validUntil.toISOString()}` };
+  }
+  if (repository !== undefined && key.scopes && key.scopes.length > 0 && !key.scopes.some((p) => repositoryMatches(p, repository))) {
+    return { usable: false, reason: `key ${key.name} may only vouch for ${key.scopes.join(', ')}, not ${repository}` };
+  }
+  return { usable: true };
+}
+
+const cache = new Map<string, RegExp>();
+
+/**
+ * Repository glob: `*` matches within one path segment, `**` across segments. A pattern without
+ * a registry host matches the path on any registry (`acmecorp/payments-*`).
+ */
+export function repositoryMatches(pattern: string, repository: string): boolean {
+  let re = cache.get(pattern);
+  if (!re) {
+    const body = pattern
+      .split(/(\*\*|\*)/)
+      .map((part) => (part === '**' ? '.*' : part === '*' ? '[^/]*' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
+      .join('');
+    const hasHost = /^[^/]*[.:][^/]*\//.test(pattern) || pattern.startsWith('localhost/');
+    re = new RegExp(hasHost ? `^${body}$` : `^(?:[^/]+/)?${body}$`);
+    cache.set(pattern, re);
+  }
+  return re.test(repository);
+}

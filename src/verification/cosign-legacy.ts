@@ -1,0 +1,356 @@
+/**
+ * Evidence from cosign's legacy, tag-based formats (FORMATS.md §3): simple-signing signatures
+ * under `sha256-<hex>.sig` and DSSE attestations under `sha256-<hex>.att`. Each layer of those
+ * manifests is one signature; each becomes one Evidence, verified only when a trusted key made the
+ * signature over the exact bytes, that key may vouch for this repository now, and the signed
+ * content names this very image digest (a signature copied from another image must not count).
+ *
+ * Registry failures other than "no such tag" propagate as the CountersignError they are: the caller
+ * decides (fail closed), and a transient failure must never be cached as "not signed". Problems
+ * with one layer (bad base64, a payload that is not JSON, a missing or corrupt blob) only make that
+ * layer's Evidence unverified; they never hide a valid layer next to it.
+ */
+import { referrersTagFor } from '../registry/reference';
+import { isDigest } from '../registry/digest';
+import { MEDIA_TYPE, type Descriptor, type RepositoryRef } from '../registry/types';
+import type { RegistryClient } from '../registry/client';
+import { CountersignError } from '../shared/errors';
+import type { TrustedKey, TrustStore } from '../trust/types';
+import { keyUsability } from '../trust/usability';
+import { decodeBase64Strict, keysThatVerify, preAuthEncoding } from './legacy/crypto';
+import type { Evidence, EvidenceFormat } from './types';
+
+export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
+export const DSSE_ENVELOPE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
+export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+export const COSIGN_SIGN_PREDICATE_TYPE = 'https://sigstore.dev/cosign/sign/v1';
+export const SIMPLE_SIGNING_TYPE = 'cosign container image signature';
+export const ANNOTATION_SIGNATURE = 'dev.cosignproject.cosign/signature';
+export const ANNOTATION_CERTIFICATE = 'dev.sigstore.cosign/certificate';
+/** Signature layers examined per tag; any beyond are reported unverified without being read. */
+export const MAX_LEGACY_LAYERS = 64;
+
+const STATEMENT_TYPES = new Set(['https://in-toto.io/Statement/v1', 'https://in-toto.io/Statement/v0.1']);
+const KEYLESS_REASON = 'keyless (certificate) signature: not supported, configure a key';
+/** Blob reads in flight at once per tag. */
+const FETCH_CONCURRENCY = 8;
+
+export interface LegacyCosignArgs {
+  client: RegistryClient;
+  repo: RepositoryRef;
+  /** The image manifest digest resolved by the caller (never a tag). */
+  imageDigest: string;
+  /** The keys to try (a TrustStore is read once, via list()). */
+  trustedKeys: TrustedKey[] | TrustStore;
+  /** The moment key validity and revocation are judged at. */
+  now: Date;
+}
+
+/**
+ * Reads the `.sig` and `.att` tags of `imageDigest` and returns one Evidence per signature layer
+ * (or a single unverified Evidence when a tag holds something that is not an image manifest).
+ * No tag → no evidence. Only sha256 image digests can have legacy tags; others yield [].
+ */
+export async function legacyCosignEvidence(args: LegacyCosignArgs): Promise<Evidence[]> {
+  const { imageDigest } = args;
+  if (typeof imageDigest !== 'string' || !isDigest(imageDigest)) {
+    throw new CountersignError('INVALID_ARGUMENT', `"${String(imageDigest).slice(0, 140)}" is not an image digest (sha256:<64 lowercase hex>)`);
+  }
+  // cosign names the tags after the digest with ':' → '-'; for sha512 that exceeds the tag length
+  // limit, so cosign only ever wrote them for sha256.
+  if (!imageDigest.startsWith('sha256:')) return [];
+  const keys = Array.isArray(args.trustedKeys) ? [...args.trustedKeys] : (args.trustedKeys as TrustStore).list();
+  const ctx: Context = {
+    client: args.client,
+    repo: args.repo,
+    imageDigest,
+    keys,
+    now: args.now,
+    scope: `${args.repo.registry}/${args.repo.repository}`,
+    blobs: new Map(),
+  };
+  const base = referrersTagFor(imageDigest);
+  const [signatures, attestations] = await Promise.all([
+    readTag(ctx, `${base}.sig`, 'cosign-legacy-signature', SIMPLE_SIGNING_MEDIA_TYPE, evaluateSignatureLayer),
+    readTag(ctx, `${base}.att`, 'cosign-legacy-attestation', DSSE_ENVELOPE_MEDIA_TYPE, evaluateAttestationLayer),
+  ]);
+  return [...signatures, ...attestations];
+}
+
+// ---- internals -------------------------------------------------------------------------------
+
+interface Context {
+  client: RegistryClient;
+  repo: RepositoryRef;
+  imageDigest: string;
+  keys: TrustedKey[];
+  now: Date;
+  /** `registry/repository`, what key scopes are matched against. */
+  scope: string;
+  /** Blob reads shared by layers of one call (cosign's multi-signer tags repeat one payload). */
+  blobs: Map<string, Promise<BlobRead>>;
+}
+
+type BlobRead = { ok: true; bytes: Buffer } | { ok: false; reason: string };
+
+interface Layer {
+  descriptor: Descriptor;
+  index: number;
+  annotations: Record<string, string>;
+}
+
+type LayerEvaluator = (ctx: Context, layer: Layer, base: Evidence) => Promise<Evidence>;
+
+async function readTag(ctx: Context, tag: string, format: EvidenceFormat, layerMediaType: string, evaluate: LayerEvaluator): Promise<Evidence[]> {
+  let found;
+  try {
+    found = await ctx.client.getManifest(ctx.repo, tag);
+  } catch (err) {
+    if (isNotFound(err)) return [];
+    throw err;
+  }
+  const referrerDigest = found.descriptor.digest;
+  const kind = format === 'cosign-legacy-signature' ? 'signature' : 'attestation';
+  const where = `${ctx.repo.registry}/${ctx.repo.repository}:${tag}`;
+  const parsed = parseImageManifest(found.bytes, found.descriptor.mediaType);
+  if (typeof parsed === 'string') {
+    return [{ referrerDigest, format, kind, subjectDigest: ctx.imageDigest, verified: false, reason: `${where} ${parsed}` }];
+  }
+
+  const common: Pick<Evidence, 'artifactType' | 'created'> = {};
+  const artifactType = typeof parsed.artifactType === 'string' ? parsed.artifactType : parsed.config.mediaType;
+  if (typeof artifactType === 'string') common.artifactType = artifactType;
+  const created = parsed.annotations?.['org.opencontainers.image.created'];
+  if (typeof created === 'string') common.created = created;
+
+  const tasks: Array<() => Promise<Evidence>> = [];
+  let relevant = 0;
+  parsed.layers.forEach((raw, index) => {
+    if (!isObject(raw) || raw.mediaType !== layerMediaType) return; // other layer types are not signatures
+    relevant++;
+    const base: Evidence = { referrerDigest, layerIndex: index, format, kind, subjectDigest: ctx.imageDigest, verified: false, ...common };
+    const unverified = (reason: string): (() => Promise<Evidence>) => () => Promise.resolve({ ...base, reason });
+    if (relevant > MAX_LEGACY_LAYERS) {
+      tasks.push(unverified(`too many signatures: ${where} has more than ${MAX_LEGACY_LAYERS} ${layerMediaType} layers; only the first ${MAX_LEGACY_LAYERS} are checked`));
+      return;
+    }
+    const layer = toLayer(raw, index);
+    if (typeof layer === 'string') {
+      tasks.push(unverified(layer));
+      return;
+    }
+    tasks.push(() => evaluate(ctx, layer, base));
+  });
+  return runLimited(tasks, FETCH_CONCURRENCY);
+}
+
+function isNotFound(err: unknown): boolean {
+  if (!(err instanceof CountersignError)) return false;
+  if (err.code === 'NOT_FOUND') return true;
+  // Some registries answer a missing tag with 400 MANIFEST_UNKNOWN instead of 404.
+  return err.code === 'INVALID_ARGUMENT' && err.details?.status === 400 && /\bMANIFEST_UNKNOWN\b/.test(err.message);
+}
+
+type ParsedManifest = {
+  artifactType?: unknown;
+  config: { mediaType?: unknown };
+  layers: unknown[];
+  annotations?: Record<string, unknown>;
+};
+
+/** The manifest, or a sentence (completing "<tag> …") saying why it is not a usable image manifest. */
+function parseImageManifest(bytes: Buffer, mediaType: string): ParsedManifest | string {
+  if (mediaType !== MEDIA_TYPE.OCI_MANIFEST && mediaType !== MEDIA_TYPE.DOCKER_MANIFEST) {
+    return `is a ${shown(mediaType)}, not an OCI or Docker image manifest; legacy cosign signatures are layers of an image manifest`;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return 'is not valid JSON';
+  }
+  if (!isObject(json)) return 'is not a JSON object';
+  if (json.mediaType !== undefined && json.mediaType !== mediaType) {
+    return `says its mediaType is ${shown(json.mediaType)} but was served as ${mediaType}`;
+  }
+  if (json.schemaVersion !== 2 || !isObject(json.config) || !Array.isArray(json.layers)) {
+    return 'is not a valid image manifest (needs schemaVersion 2, a config descriptor and a layers array)';
+  }
+  const manifest: ParsedManifest = { config: json.config, layers: json.layers };
+  if (json.artifactType !== undefined) manifest.artifactType = json.artifactType;
+  if (isObject(json.annotations)) manifest.annotations = json.annotations;
+  return manifest;
+}
+
+function toLayer(raw: Record<string, unknown>, index: number): Layer | string {
+  if (typeof raw.digest !== 'string' || !isDigest(raw.digest)) {
+    return `layer ${index} has an invalid digest ${shown(raw.digest)}`;
+  }
+  const annotations: Record<string, string> = {};
+  if (raw.annotations !== undefined) {
+    if (!isObject(raw.annotations)) return `layer ${index} has malformed annotations (not an object)`;
+    for (const [k, v] of Object.entries(raw.annotations)) {
+      if (typeof v !== 'string') return `layer ${index} has a non-string annotation ${shown(k)}`;
+      annotations[k] = v;
+    }
+  }
+  const size = typeof raw.size === 'number' ? raw.size : -1;
+  return { descriptor: { mediaType: String(raw.mediaType), digest: raw.digest, size }, index, annotations };
+}
+
+function readBlob(ctx: Context, digest: string): Promise<BlobRead> {
+  let pending = ctx.blobs.get(digest);
+  if (!pending) {
+    pending = ctx.client.getBlob(ctx.repo, digest).then(
+      (bytes): BlobRead => ({ ok: true, bytes }),
+      (err: unknown): BlobRead => {
+        // Missing, corrupt (digest mismatch) or oversized payloads are this layer's problem. Anything
+        // else (unavailable, denied, timed out) is not a fact about the signature: propagate.
+        if (err instanceof CountersignError && ['NOT_FOUND', 'DATA_LOSS', 'RESOURCE_EXHAUSTED'].includes(err.code)) {
+          return { ok: false, reason: `cannot read the signed payload: ${err.message}` };
+        }
+        throw err;
+      },
+    );
+    ctx.blobs.set(digest, pending);
+  }
+  return pending;
+}
+
+async function evaluateSignatureLayer(ctx: Context, layer: Layer, base: Evidence): Promise<Evidence> {
+  const fail = (reason: string): Evidence => ({ ...base, reason: `layer ${layer.index}: ${reason}` });
+  const sigText = layer.annotations[ANNOTATION_SIGNATURE];
+  if (sigText === undefined || sigText === '') return fail(`no ${ANNOTATION_SIGNATURE} annotation`);
+  const signature = decodeBase64Strict(sigText);
+  if (!signature) return fail(`the ${ANNOTATION_SIGNATURE} annotation is not valid base64`);
+
+  const blob = await readBlob(ctx, layer.descriptor.digest);
+  if (!blob.ok) return fail(blob.reason);
+
+  // Over the exact payload bytes: nothing is re-serialized before verifying.
+  const signers = keysThatVerify(ctx.keys, blob.bytes, signature);
+  if (signers.length === 0) return fail(noSignerReason(ctx, layer));
+
+  const problem = simpleSigningProblem(blob.bytes, ctx.imageDigest);
+  if (problem !== undefined) return fail(problem);
+
+  const usable = firstUsable(ctx, signers);
+  if ('reason' in usable) return fail(usable.reason);
+  return { ...base, verified: true, keyId: usable.key.id, keyName: usable.key.name };
+}
+
+async function evaluateAttestationLayer(ctx: Context, layer: Layer, base: Evidence): Promise<Evidence> {
+  let evidence = base;
+  const fail = (reason: string): Evidence => ({ ...evidence, reason: `layer ${layer.index}: ${reason}` });
+
+  const blob = await readBlob(ctx, layer.descriptor.digest);
+  if (!blob.ok) return fail(blob.reason);
+
+  const envelope = parseJson(blob.bytes);
+  if (!isObject(envelope)) return fail('the DSSE envelope is not a JSON object');
+  if (typeof envelope.payloadType !== 'string' || typeof envelope.payload !== 'string' || !Array.isArray(envelope.signatures)) {
+    return fail('the DSSE envelope lacks payloadType, payload or signatures');
+  }
+  if (envelope.signatures.length !== 1) {
+    return fail(`the DSSE envelope has ${envelope.signatures.length} signatures; exactly one is required`);
+  }
+  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
+    return fail(`DSSE payloadType is ${shown(envelope.payloadType)}, expected ${IN_TOTO_PAYLOAD_TYPE}`);
+  }
+  const payload = decodeBase64Strict(envelope.payload, { urlSafe: true });
+  if (!payload) return fail('the DSSE payload is not valid base64');
+  const entry = envelope.signatures[0];
+  const signature = isObject(entry) ? decodeBase64Strict(entry.sig, { urlSafe: true }) : undefined;
+  if (!signature) return fail('the DSSE signature is missing or not valid base64');
+
+  const signers = keysThatVerify(ctx.keys, preAuthEncoding(envelope.payloadType, payload), signature);
+  if (signers.length === 0) return fail(noSignerReason(ctx, layer));
+
+  // From here on the statement is signed by a trusted key: its predicate type may be reported.
+  const statement = parseJson(payload);
+  if (!isObject(statement)) return fail('the signed payload is not a JSON object (in-toto statement)');
+  if (typeof statement._type !== 'string' || !STATEMENT_TYPES.has(statement._type)) {
+    return fail(`the statement _type is ${shown(statement._type)}, expected in-toto Statement v1 or v0.1`);
+  }
+  if (typeof statement.predicateType !== 'string' || statement.predicateType === '') {
+    return fail('the statement has no predicateType');
+  }
+  evidence = {
+    ...base,
+    kind: statement.predicateType === COSIGN_SIGN_PREDICATE_TYPE ? 'signature' : 'attestation',
+    predicateType: statement.predicateType,
+  };
+  const hex = ctx.imageDigest.slice('sha256:'.length);
+  const subjects = Array.isArray(statement.subject) ? statement.subject : [];
+  const matches = subjects.some((s) => isObject(s) && isObject(s.digest) && typeof s.digest.sha256 === 'string' && s.digest.sha256.toLowerCase() === hex);
+  if (!matches) {
+    return fail(`the statement's subjects do not include this image (${ctx.imageDigest}); it was made for another artifact`);
+  }
+
+  const usable = firstUsable(ctx, signers);
+  if ('reason' in usable) return fail(usable.reason);
+  return { ...evidence, verified: true, keyId: usable.key.id, keyName: usable.key.name, predicate: statement.predicate ?? {} };
+}
+
+/** Why a signature no trusted key verifies is not accepted. */
+function noSignerReason(ctx: Context, layer: Layer): string {
+  if (layer.annotations[ANNOTATION_CERTIFICATE] !== undefined) return KEYLESS_REASON;
+  if (ctx.keys.length === 0) return 'no trusted keys are configured';
+  return `the signature does not verify with any of the ${ctx.keys.length} trusted key(s)`;
+}
+
+/** The first signer allowed to vouch for this repository now, or why none is. */
+function firstUsable(ctx: Context, signers: TrustedKey[]): { key: TrustedKey } | { reason: string } {
+  const reasons: string[] = [];
+  for (const key of signers) {
+    const usability = keyUsability(key, ctx.now, ctx.scope);
+    if (usability.usable) return { key };
+    reasons.push(usability.reason);
+  }
+  return { reason: `signed by a trusted key that may not vouch for it: ${reasons.join('; ')}` };
+}
+
+/** What is wrong with a simple-signing payload for `imageDigest` (FORMATS.md §3.3), or undefined. */
+function simpleSigningProblem(bytes: Buffer, imageDigest: string): string | undefined {
+  const payload = parseJson(bytes);
+  if (payload === undefined) return 'the signed payload is not valid JSON';
+  if (!isObject(payload) || !isObject(payload.critical)) return 'the signed payload has no "critical" object (not a simple-signing payload)';
+  const { critical } = payload;
+  if (critical.type !== SIMPLE_SIGNING_TYPE) return `the signed payload's critical.type is ${shown(critical.type)}, expected "${SIMPLE_SIGNING_TYPE}"`;
+  const signed = isObject(critical.image) ? critical.image['docker-manifest-digest'] : undefined;
+  if (typeof signed !== 'string') return 'the signed payload has no critical.image["docker-manifest-digest"]';
+  if (signed !== imageDigest) return `signature is for ${isDigest(signed) ? signed : shown(signed)}, not this image (${imageDigest})`;
+  return undefined;
+}
+
+function parseJson(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Untrusted text for a message: quoted, truncated. */
+function shown(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}…` : text);
+}
+
+/** Runs tasks with at most `limit` in flight; results in task order; the first failure rejects. */
+async function runLimited<T>(tasks: Array<() => Promise<T>>, limit: number): Promise<T[]> {
+  const results = new Array<T>(tasks.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const i = next++;
+      results[i] = await tasks[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  return results;
+}

@@ -1,0 +1,73 @@
+/**
+ * What verification finds about an image, in the form the policy evaluates. Evidence is computed
+ * once per image digest and trust-store revision (and cached); the policy is evaluated on every
+ * call, so time-dependent conditions (scan age, exception expiry, key validity) stay correct.
+ */
+
+export type EvidenceFormat =
+  /** Sigstore bundle (v0.3, DSSE) stored as an OCI 1.1 referrer — what Countersign and cosign v3 write. */
+  | 'sigstore-bundle'
+  /** cosign's legacy simple-signing signature under the `sha256-<hex>.sig` tag. */
+  | 'cosign-legacy-signature'
+  /** cosign's legacy DSSE attestation under the `sha256-<hex>.att` tag. */
+  | 'cosign-legacy-attestation'
+  /** Notary Project signature referrer (recognized, not verified: it needs X.509 trust). */
+  | 'notation'
+  /** A referrer of a type we do not understand (reported, never counted as evidence). */
+  | 'unknown';
+
+export interface Evidence {
+  /** Digest of the manifest that carries it (the referrer, or the legacy `.sig`/`.att` manifest). */
+  referrerDigest: string;
+  /** For legacy tags that hold several signatures: which layer. */
+  layerIndex?: number;
+  format: EvidenceFormat;
+  /** The referrer manifest's own artifactType (or config.mediaType when absent). */
+  artifactType?: string;
+  /** 'signature' for cosign sign predicates and legacy signatures, 'attestation' for other predicates. */
+  kind: 'signature' | 'attestation' | 'other';
+  /** The image manifest digest this evidence is about (a platform digest for multi-arch images). */
+  subjectDigest: string;
+  /** True only when the signature verified with a trusted key and every binding check passed. */
+  verified: boolean;
+  /** Why it did not verify (set when verified is false). */
+  reason?: string;
+  /** Id (cosign key hint) and name of the trusted key that verified it. */
+  keyId?: string;
+  keyName?: string;
+  /** In-toto predicate type (signed), when there is a statement. */
+  predicateType?: string;
+  /** The signed predicate of a verified attestation; absent when not verified. */
+  predicate?: unknown;
+  /** org.opencontainers.image.created of the referrer (unsigned; informative only). */
+  created?: string;
+}
+
+/** What was resolved about the image itself. */
+export interface ImageFacts {
+  /** The reference as asked, normalized. */
+  reference: string;
+  registry: string;
+  repository: string;
+  tag?: string;
+  /** The digest resolved by us (never taken from a cache by tag). */
+  digest: string;
+  mediaType: string;
+  /** For an image index: its platform manifests. */
+  platforms?: Array<{ digest: string; mediaType: string; platform?: { os: string; architecture: string; variant?: string } }>;
+}
+
+export type Action = 'push' | 'pull' | 'deploy';
+
+export interface RequestContext {
+  namespace?: string;
+  /** Who asks (service account, user, CI identity); informative for policy and audit. */
+  identity?: string;
+  labels?: Record<string, string>;
+}
+
+/** A failure to collect evidence: the policy decides (onError), never an implicit allow. */
+export interface CollectionError {
+  code: string;
+  message: string;
+}

@@ -1,0 +1,169 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CountersignError } from '../../../src/shared/errors';
+import { DEFAULT_POLICY, PolicyStore, type Policy } from '../../../src/policy';
+import { EXAMPLE_POLICY } from './fixtures';
+
+const V1 = 'rules:\n  - name: v1\n    require: { signatures: {} }\n';
+const V2 = 'rules:\n  - name: v2\n    require: { signatures: { minimum: 1 } }\n';
+const V3 = 'rules:\n  - name: v3\n    deny: "frozen"\n';
+const BROKEN = 'rules:\n  - name: v2\n    require: { signatures: { keys: [] } }\n';
+
+function recordingLogger() {
+  const entries: Array<{ level: 'warn' | 'info'; obj: Record<string, unknown>; msg: string }> = [];
+  return {
+    entries,
+    warn: (obj: object, msg: string) => entries.push({ level: 'warn', obj: obj as Record<string, unknown>, msg }),
+    info: (obj: object, msg: string) => entries.push({ level: 'info', obj: obj as Record<string, unknown>, msg }),
+  };
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const ruleName = (store: PolicyStore) => store.current().rules[0]?.name;
+
+describe('PolicyStore', () => {
+  let dir: string;
+  let file: string;
+  const stores: PolicyStore[] = [];
+  const open = async (...args: Parameters<typeof PolicyStore.open>) => {
+    const store = await PolicyStore.open(...args);
+    stores.push(store);
+    return store;
+  };
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'countersign-policy-'));
+    file = path.join(dir, 'policy.yaml');
+  });
+  afterEach(() => {
+    for (const s of stores.splice(0)) s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('uses the built-in default policy without a file', async () => {
+    const store = await open(undefined);
+    expect(store.current()).toBe(DEFAULT_POLICY);
+    expect(await store.reload()).toBe(false);
+  });
+
+  it('loads the file at startup', async () => {
+    fs.writeFileSync(file, EXAMPLE_POLICY);
+    const logger = recordingLogger();
+    const store = await open(file, { logger, pollMs: 0 });
+    expect(store.current().rules.map((r) => r.name)).toEqual(['payments', 'approved-public-images', 'no-direct-public-pulls']);
+    expect(store.current().source).toBe(file);
+    expect(store.lastError()).toBeUndefined();
+    expect(logger.entries).toEqual([{ level: 'info', obj: expect.objectContaining({ policyRevision: store.current().revision }), msg: 'policy loaded' }]);
+  });
+
+  it('refuses to start with an invalid file, naming file, line and field', async () => {
+    fs.writeFileSync(file, BROKEN);
+    const err = await PolicyStore.open(file).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CountersignError);
+    expect((err as CountersignError).code).toBe('INVALID_ARGUMENT');
+    expect((err as CountersignError).message).toContain(`${file}:3:36: rules[0].require.signatures.keys: must not be an empty list`);
+  });
+
+  it('refuses to start with a missing file', async () => {
+    const err = await PolicyStore.open(path.join(dir, 'nope.yaml')).catch((e: unknown) => e);
+    expect((err as CountersignError).code).toBe('NOT_FOUND');
+    expect((err as CountersignError).message).toContain('does not exist');
+  });
+
+  it('hot-reloads a valid change through the directory watch and tells listeners', async () => {
+    fs.writeFileSync(file, V1);
+    const store = await open(file, { pollMs: 0, debounceMs: 10 });
+    const changes: Array<[string | undefined, string | undefined]> = [];
+    store.onChange((p: Policy, prev: Policy) => changes.push([p.rules[0]?.name, prev.rules[0]?.name]));
+    const before = store.current().revision;
+    fs.writeFileSync(file, V2);
+    await waitFor(() => ruleName(store) === 'v2', 'the reload');
+    expect(store.current().revision).not.toBe(before);
+    expect(changes).toEqual([['v2', 'v1']]);
+  });
+
+  it('keeps the last good policy when the new version is invalid, and records why', async () => {
+    fs.writeFileSync(file, V1);
+    const logger = recordingLogger();
+    const store = await open(file, { logger, pollMs: 0, watch: false });
+    const good = store.current();
+    fs.writeFileSync(file, BROKEN);
+    expect(await store.reload()).toBe(false);
+    expect(store.current()).toBe(good);
+    expect(store.lastError()).toBeInstanceOf(CountersignError);
+    expect(store.lastError()!.message).toContain(`${file}:3:36: rules[0].require.signatures.keys`);
+    const warning = logger.entries.find((e) => e.level === 'warn')!;
+    expect(warning.msg).toBe('new policy is invalid; keeping the last good policy');
+    expect(warning.obj.error).toContain(':3:36:');
+    expect(warning.obj.policyRevision).toBe(good.revision);
+    // The same broken content is not re-reported on every poll.
+    expect(await store.reload()).toBe(false);
+    expect(logger.entries.filter((e) => e.level === 'warn')).toHaveLength(1);
+    // Fixing the file takes effect and clears the error.
+    fs.writeFileSync(file, V2);
+    expect(await store.reload()).toBe(true);
+    expect(ruleName(store)).toBe('v2');
+    expect(store.lastError()).toBeUndefined();
+  });
+
+  it('follows editors that replace the file by rename', async () => {
+    fs.writeFileSync(file, V1);
+    const store = await open(file, { pollMs: 0, debounceMs: 10 });
+    for (const [version, name] of [[V2, 'v2'], [V3, 'v3']] as const) {
+      const tmp = path.join(dir, `.policy.yaml.swp-${name}`);
+      fs.writeFileSync(tmp, version);
+      fs.renameSync(tmp, file);
+      await waitFor(() => ruleName(store) === name, `reload to ${name}`);
+    }
+  });
+
+  it('falls back to polling the content hash', async () => {
+    fs.writeFileSync(file, V1);
+    const store = await open(file, { pollMs: 25, watch: false });
+    fs.writeFileSync(file, V2);
+    await waitFor(() => ruleName(store) === 'v2', 'the poll');
+  });
+
+  it('keeps the policy while the file is briefly missing, then picks it up again', async () => {
+    fs.writeFileSync(file, V1);
+    const store = await open(file, { pollMs: 0, watch: false });
+    fs.unlinkSync(file);
+    expect(await store.reload()).toBe(false);
+    expect(ruleName(store)).toBe('v1');
+    expect(store.lastError()!.message).toContain('does not exist');
+    fs.writeFileSync(file, V2);
+    expect(await store.reload()).toBe(true);
+    expect(ruleName(store)).toBe('v2');
+  });
+
+  it('does not signal a change for comment-only edits, and unsubscribes', async () => {
+    fs.writeFileSync(file, V1);
+    const store = await open(file, { pollMs: 0, watch: false });
+    const seen: string[] = [];
+    const off = store.onChange((p) => seen.push(p.revision));
+    fs.writeFileSync(file, `# reviewed by alice\n${V1}`);
+    expect(await store.reload()).toBe(false);
+    expect(seen).toEqual([]);
+    off();
+    fs.writeFileSync(file, V2);
+    expect(await store.reload()).toBe(true);
+    expect(seen).toEqual([]);
+  });
+
+  it('stops reloading after close', async () => {
+    fs.writeFileSync(file, V1);
+    const store = await open(file, { pollMs: 25, debounceMs: 10 });
+    store.close();
+    fs.writeFileSync(file, V2);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(ruleName(store)).toBe('v1');
+  });
+});

@@ -1,0 +1,78 @@
+import { EvidenceCache } from '../../../src/verification/evidence-cache';
+import type { Evidence } from '../../../src/verification/types';
+
+const ev = (d: string): Evidence[] => [{ referrerDigest: d, format: 'sigstore-bundle', kind: 'signature', subjectDigest: 'sha256:x', verified: true }];
+
+describe('EvidenceCache', () => {
+  test('hits within the TTL, misses after it', async () => {
+    let t = 0;
+    const cache = new EvidenceCache({ ttlMs: 1000, now: () => t });
+    let calls = 0;
+    const collect = async () => ev(`r${++calls}`);
+    expect(await cache.get('k', 'rev1', collect)).toEqual({ evidence: ev('r1'), cached: false });
+    t = 999;
+    expect(await cache.get('k', 'rev1', collect)).toEqual({ evidence: ev('r1'), cached: true });
+    t = 1000;
+    expect(await cache.get('k', 'rev1', collect)).toEqual({ evidence: ev('r2'), cached: false });
+    expect(calls).toBe(2);
+  });
+
+  test('a different trust revision is a miss', async () => {
+    const cache = new EvidenceCache();
+    let calls = 0;
+    await cache.get('k', 'rev1', async () => ev(`r${++calls}`));
+    const r = await cache.get('k', 'rev2', async () => ev(`r${++calls}`));
+    expect(r).toEqual({ evidence: ev('r2'), cached: false });
+  });
+
+  test('concurrent misses share one collection', async () => {
+    const cache = new EvidenceCache();
+    let calls = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const collect = async () => {
+      calls++;
+      await gate;
+      return ev('shared');
+    };
+    const all = Promise.all(Array.from({ length: 20 }, () => cache.get('k', 'rev', collect)));
+    release();
+    const results = await all;
+    expect(calls).toBe(1);
+    expect(results.every((r) => r.evidence[0]!.referrerDigest === 'shared')).toBe(true);
+  });
+
+  test('errors are never cached, transient or not', async () => {
+    const cache = new EvidenceCache();
+    await expect(cache.get('k', 'rev', async () => Promise.reject(new Error('down')))).rejects.toThrow('down');
+    expect(cache.size).toBe(0);
+    expect(await cache.get('k', 'rev', async () => ev('ok'))).toEqual({ evidence: ev('ok'), cached: false });
+  });
+
+  test('shorten() keeps evidence that led to a deny only for the negative TTL', async () => {
+    let t = 0;
+    const cache = new EvidenceCache({ ttlMs: 60_000, negativeTtlMs: 100, now: () => t });
+    let calls = 0;
+    const collect = async () => ev(`r${++calls}`);
+    await cache.get('k', 'rev', collect);
+    cache.shorten('k');
+    t = 99;
+    expect((await cache.get('k', 'rev', collect)).cached).toBe(true);
+    t = 100;
+    expect((await cache.get('k', 'rev', collect)).cached).toBe(false);
+  });
+
+  test('invalidate and clear drop entries; the LRU bound holds', async () => {
+    const cache = new EvidenceCache({ maxEntries: 2 });
+    await cache.get('a', 'r', async () => ev('a'));
+    await cache.get('b', 'r', async () => ev('b'));
+    await cache.get('a', 'r', async () => ev('a2')); // touch a
+    await cache.get('c', 'r', async () => ev('c')); // evicts b
+    expect((await cache.get('a', 'r', async () => ev('x'))).cached).toBe(true);
+    expect((await cache.get('b', 'r', async () => ev('b2'))).cached).toBe(false);
+    cache.invalidate('b');
+    expect((await cache.get('b', 'r', async () => ev('b3'))).evidence[0]!.referrerDigest).toBe('b3');
+    cache.clear();
+    expect(cache.size).toBe(0);
+  });
+});
