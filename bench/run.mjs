@@ -2,6 +2,8 @@
 //
 // 1. Key operations on the signing hot path: node:crypto (OpenSSL) vs @noble/curves (pure JS),
 //    ECDSA P-256/SHA-256 sign and verify over a DSSE PAE-sized message.
+// 3. Verify through gRPC: cache miss, cache hit by tag (one HEAD) and by digest, next to the raw
+//    registry round trips and signature check each needs (the floor), and throughput.
 // 2. Sign end to end through the gRPC service against a real local registry, next to the floor:
 //    the raw registry round trips one Sign needs (HEAD, 2 blob pushes, manifest PUT, index GET+PUT)
 //    and the signature itself. Ratio = Sign latency / floor.
@@ -27,7 +29,7 @@ function stats(samplesMs) {
 }
 const fmt = (x) => (x < 1 ? x.toFixed(3) : x < 100 ? x.toFixed(2) : x.toFixed(0));
 function row(name, st) {
-  process.stdout.write(`${name.padEnd(48)} n=${String(st.n).padStart(5)}  p50=${fmt(st.p50).padStart(8)} ms  p99=${fmt(st.p99).padStart(8)} ms  ${fmt(st.opsPerSec).padStart(8)} ops/s\n`);
+  process.stdout.write(`${name.padEnd(58)} n=${String(st.n).padStart(5)}  p50=${fmt(st.p50).padStart(8)} ms  p99=${fmt(st.p99).padStart(8)} ms  ${fmt(st.opsPerSec).padStart(8)} ops/s\n`);
 }
 function timeSync(n, fn) {
   const out = [];
@@ -124,6 +126,66 @@ try {
   await Promise.all(Array.from({ length: P }, () => call(client, 'Sign', { image: `${registry.host}/bench/app@${img.digest}`, key: 'bench' }, 60000)));
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   process.stdout.write(`${P} concurrent Sign on one digest: ${fmt(ms)} ms total, ${fmt((1000 * P) / ms)} signs/s (serialized on the index update)\n`);
+
+  // --- 3. Verify ---------------------------------------------------------------------------------
+  process.stdout.write('\n# Verify through gRPC (default policy: a trusted signature), same registry\n');
+  const { verificationClient } = dist('cli/client.js');
+  const vclient = verificationClient(`127.0.0.1:${port}`);
+  try {
+    const vrepo = { registry: registry.host, repository: 'bench/verify' };
+    const vimg = await pushSampleImage(raw, vrepo, 'v1');
+    await call(client, 'Sign', { image: `${registry.host}/bench/verify:v1`, key: 'bench' }, 30000);
+    const byTag = { image: `${registry.host}/bench/verify:v1`, action: 'ACTION_DEPLOY', context: { namespace: 'bench' } };
+    const byDigest = { ...byTag, image: `${registry.host}/bench/verify@${vimg.digest}` };
+    const check = await call(vclient, 'Verify', byTag, 30000);
+    if (!check.allowed) throw new Error(`bench image not allowed: ${check.reasons.join('; ')}`);
+    const V = quick ? 50 : 500;
+    const miss = await timeAsync(V, async () => {
+      app.cache.clear();
+      await call(vclient, 'Verify', byDigest, 30000);
+    });
+    const hitTag = await timeAsync(V, () => call(vclient, 'Verify', byTag, 30000));
+    const hitDigest = await timeAsync(V, () => call(vclient, 'Verify', byDigest, 30000));
+    // Floors: the registry round trips and the signature check each path cannot avoid.
+    const sigTag = vimg.digest.replace(':', '-');
+    const idx = JSON.parse((await raw.getManifest(vrepo, sigTag)).bytes.toString());
+    const refDigest = idx.manifests[0].digest;
+    const ref = JSON.parse((await raw.getManifest(vrepo, refDigest)).bytes.toString());
+    const pub = crypto.createPublicKey(require('node:fs').readFileSync(path.join(config.keysDir, 'bench.pub')));
+    const floorMiss = await timeAsync(V, async () => {
+      await raw.getManifest(vrepo, sigTag);
+      await raw.getManifest(vrepo, refDigest);
+      const blob = await raw.getBlob(vrepo, ref.layers[0].digest);
+      await Promise.all([raw.getManifest(vrepo, `${sigTag}.sig`).catch(() => null), raw.getManifest(vrepo, `${sigTag}.att`).catch(() => null)]);
+      const b = JSON.parse(blob.toString());
+      const payload = Buffer.from(b.dsseEnvelope.payload, 'base64');
+      const pae = Buffer.concat([Buffer.from(`DSSEv1 28 application/vnd.in-toto+json ${payload.length} `), payload]);
+      crypto.verify('sha256', pae, pub, Buffer.from(b.dsseEnvelope.signatures[0].sig, 'base64'));
+    });
+    const floorTag = await timeAsync(V, () => raw.headManifest(vrepo, 'v1'));
+    row('Verify, cache miss (by digest)', miss);
+    row('floor: referrers + manifest + blob + legacy tags + verify', floorMiss);
+    row('Verify, cache hit (by tag: one HEAD)', hitTag);
+    row('floor: one HEAD', floorTag);
+    row('Verify, cache hit (by digest: no registry call)', hitDigest);
+    process.stdout.write(`ratio  miss/floor p50 = ${(miss.p50 / floorMiss.p50).toFixed(2)}x, p99 = ${(miss.p99 / floorMiss.p99).toFixed(2)}x\n`);
+    process.stdout.write(`ratio  hit-by-tag/floor p50 = ${(hitTag.p50 / floorTag.p50).toFixed(2)}x, p99 = ${(hitTag.p99 / floorTag.p99).toFixed(2)}x\n`);
+    process.stdout.write(`ratio  miss/hit-by-digest p50 = ${(miss.p50 / hitDigest.p50).toFixed(1)}x\n`);
+    const C = 16;
+    const total = quick ? 400 : 4000;
+    let done = 0;
+    const t1 = process.hrtime.bigint();
+    await Promise.all(Array.from({ length: C }, async () => {
+      while (done < total) {
+        done++;
+        await call(vclient, 'Verify', byTag, 30000);
+      }
+    }));
+    const secs = Number(process.hrtime.bigint() - t1) / 1e9;
+    process.stdout.write(`throughput  ${total} Verify by tag, ${C} concurrent: ${fmt(total / secs)} verifications/s\n`);
+  } finally {
+    vclient.close();
+  }
 } finally {
   client.close();
   await app.stop();

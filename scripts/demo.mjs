@@ -3,7 +3,7 @@
 //
 //   npm run demo               # run the round trip, then stop everything
 //   npm run demo -- --keep     # leave the registry and the service running to try commands by hand
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { mkdirSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -24,12 +24,15 @@ const demoDir = path.join(root, '.data/demo');
 const keysDir = path.join(demoDir, 'keys');
 mkdirSync(keysDir, { recursive: true });
 
-const step = (s) => process.stdout.write(`\n\x1b[1m==> ${s}\x1b[0m\n`);
-const run = (args, env = {}) => {
+const bold = process.stdout.isTTY ? (s) => `\x1b[1m${s}\x1b[0m` : (s) => s;
+const step = (s) => process.stdout.write(`\n${bold(`==> ${s}`)}\n`);
+const run = (args, { expectStatus = 0 } = {}) => {
   process.stdout.write(`$ countersign ${args.join(' ')}\n`);
-  const out = execFileSync(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
-  process.stdout.write(out);
-  return out;
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  process.stdout.write(r.stdout);
+  process.stderr.write(r.stderr);
+  if (r.status !== expectStatus) throw new Error(`countersign ${args[0]} exited ${r.status}, expected ${expectStatus}`);
+  return r.stdout;
 };
 
 step('starting a real registry (Debian docker-registry, CNCF Distribution) on 127.0.0.1');
@@ -108,7 +111,16 @@ try {
   }
   if (ok !== 2) throw new Error(`expected 2 verified referrers, got ${ok}`);
 
-  step(`done: ${ok} referrers signed by key "demo" verified for ${image.digest}`);
+  step('an admission point asks Countersign: may this image be deployed? (exit 0 = allowed)');
+  run(['verify', ref, '--server', server, '--namespace', 'prod']);
+
+  step('an unsigned image in the same repository is denied, with the reason (exit 1 = denied)');
+  const unsignedClient = new RegistryClient({});
+  await pushSampleImage(unsignedClient, { registry: registry.host, repository }, 'unsigned');
+  await unsignedClient.close();
+  run(['verify', `${registry.host}/${repository}:unsigned`, '--server', server, '--namespace', 'prod'], { expectStatus: 1 });
+
+  step(`done: ${ok} referrers signed by key "demo" verified for ${image.digest}; the unsigned image was denied`);
   if (keep) {
     process.stdout.write(`\nregistry: ${registry.host}   service: ${server}\ntry: npx countersign sign ${ref} --key demo --server ${server}\nCtrl-C to stop.\n`);
     await new Promise((resolve) => process.once('SIGINT', resolve));

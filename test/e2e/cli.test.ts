@@ -95,6 +95,35 @@ test('sign and attest through the CLI; --json output; COUNTERSIGN_SERVER is hono
   expect(manifests).toHaveLength(3);
 });
 
+test('verify: exit 0 allowed, 1 denied with reasons, 2 on error; --json', async () => {
+  const repository = uniqueRepo('cli-verify');
+  const signedImg = await pushSampleImage(pusher, { registry: host, repository }, 'signed');
+  await pushSampleImage(pusher, { registry: host, repository }, 'unsigned');
+  expect(cli(['sign', `${host}/${repository}:signed`, '--key', 'ci', '--server', address]).code).toBe(0);
+
+  const allowed = cli(['verify', `${host}/${repository}:signed`, '--server', address, '--namespace', 'prod']);
+  expect(allowed.code).toBe(0);
+  expect(allowed.stdout).toMatch(/^ALLOWED /);
+  expect(allowed.stdout).toContain(signedImg.digest);
+  expect(allowed.stdout).toContain('verified (key ci)');
+
+  const denied = cli(['verify', `${host}/${repository}:unsigned`, '--server', address, '--action', 'pull']);
+  expect(denied.code).toBe(1);
+  expect(denied.stdout).toMatch(/^DENIED /);
+  expect(denied.stdout).toMatch(/FAIL signatures: /);
+
+  const json = cli(['verify', `${host}/${repository}:signed`, '--server', address, '--json']);
+  expect(json.code).toBe(0);
+  const parsed = JSON.parse(json.stdout);
+  expect(parsed).toMatchObject({ allowed: true, digest: signedImg.digest, rule: '(default)', mode: 'MODE_ENFORCE' });
+  expect(parsed.policyRevision).toBe('default');
+
+  const error = cli(['verify', `${host}/${repository}:signed`, '--server', '127.0.0.1:1', '--timeout', '3']);
+  expect(error.code).toBe(2);
+  expect(error.stderr).toMatch(/^countersign: /);
+  expect(cli(['verify', `${host}/${repository}:signed`, '--action', 'launch', '--server', address]).code).toBe(2);
+});
+
 test('failures exit non-zero with one actionable line', () => {
   const unknownKey = cli(['sign', `${host}/nowhere/app:v1`, '--key', 'nope', '--server', address]);
   expect(unknownKey.code).toBe(1);
