@@ -64,6 +64,7 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
   } catch {
     return fail('bundle is not valid JSON');
   }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return fail('bundle is not a JSON object');
   if (typeof json.mediaType !== 'string' || !BUNDLE_MEDIA_TYPES.includes(json.mediaType)) {
     return fail(`bundle media type ${JSON.stringify(json.mediaType)} is not Sigstore bundle v0.3`);
   }
@@ -79,6 +80,7 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
   } catch {
     return fail('DSSE payload is not a JSON in-toto statement');
   }
+  if (typeof statement !== 'object' || statement === null) return fail('DSSE payload is not a JSON in-toto statement');
   const predicateType = typeof statement.predicateType === 'string' ? statement.predicateType : undefined;
   const kind: Evidence['kind'] = predicateType === COSIGN_SIGN_PREDICATE_TYPE ? 'signature' : 'attestation';
   const claimed = { kind, ...(predicateType ? { predicateType } : {}) };

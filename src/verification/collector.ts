@@ -83,10 +83,11 @@ export class EvidenceCollector {
       } catch {
         return unverified('referrer manifest is not JSON');
       }
-      if (!manifest || typeof manifest !== 'object' || !Array.isArray(manifest.layers)) {
+      if (!manifest || typeof manifest !== 'object' || !Array.isArray(manifest.layers) || !manifest.layers.every(isLayerDescriptor)) {
         return unverified('referrer is not an image manifest');
       }
-      const artifactType = manifest.artifactType ?? manifest.config?.mediaType;
+      const declared: unknown = manifest.artifactType ?? manifest.config?.mediaType;
+      const artifactType = typeof declared === 'string' ? declared : undefined;
       if (isBundleArtifact(artifactType)) {
         const layers = manifest.layers.filter((l) => isBundleArtifact(l.mediaType));
         if (manifest.layers.length !== 1 || layers.length !== 1) {
@@ -109,11 +110,18 @@ export class EvidenceCollector {
         ...(artifactType ? { artifactType } : {}),
       });
     } catch (err) {
-      // A broken referrer is reported, not fatal; an outage is fatal (fail closed, never cached).
-      if (isTransient(err) || !(err instanceof CountersignError)) throw err;
-      return unverified(`referrer could not be read: ${err.message}`);
+      // An outage is fatal (fail closed, never cached). Anything else about one referrer, even a
+      // bug tripped by hostile input, only makes that referrer unverified: it must never turn the
+      // whole decision into onError (which a rule may set to allow).
+      if (isTransient(err)) throw err;
+      return unverified(err instanceof CountersignError ? `referrer could not be read: ${err.message}` : 'referrer could not be processed (internal error)');
     }
   }
+}
+
+/** Untrusted JSON: a layer must at least be an object with string mediaType and digest. */
+function isLayerDescriptor(l: unknown): boolean {
+  return typeof l === 'object' && l !== null && typeof (l as Descriptor).mediaType === 'string' && typeof (l as Descriptor).digest === 'string';
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight, keeping order. */

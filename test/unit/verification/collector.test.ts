@@ -1,0 +1,369 @@
+/**
+ * EvidenceCollector against the in-process fake registry, once with the referrers API (small pages,
+ * so pagination is exercised) and once with the tag-schema fallback: valid bundles verify, broken
+ * referrers next to them are reported unverified without hiding them, other formats are named,
+ * each referrer is judged by its own manifest, and transient failures propagate.
+ */
+import { RegistryClient } from '../../../src/registry/client';
+import { referrersTagFor } from '../../../src/registry/reference';
+import { ReferrerStore, type ArtifactToAttach } from '../../../src/registry/referrer-store';
+import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageIndex, type ImageManifest, type RepositoryRef } from '../../../src/registry/types';
+import { sha256Digest } from '../../../src/registry/digest';
+import type { SigningKey } from '../../../src/keys/types';
+import { EvidenceCollector, type CollectorOptions } from '../../../src/verification/collector';
+import type { Evidence } from '../../../src/verification/types';
+import { FakeRegistry, type FakeRegistryOptions } from '../registry/fake-registry';
+import { expectCode } from '../registry/helpers';
+import { newSigningKey, signedReferrer, staticTrust, storeImage, tempDir, trusted } from './bundle-fixtures';
+
+const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+const NOTATION = 'application/vnd.cncf.notary.signature';
+const REPOSITORY = 'team/app';
+
+let tmp: ReturnType<typeof tempDir>;
+let alice: SigningKey;
+let mallory: SigningKey;
+
+beforeAll(async () => {
+  tmp = tempDir('collector');
+  alice = await newSigningKey(tmp.dir, 'alice');
+  mallory = await newSigningKey(tmp.dir, 'mallory');
+});
+
+afterAll(() => tmp.cleanup());
+
+let fake: FakeRegistry;
+let client: RegistryClient;
+let store: ReferrerStore;
+let repo: RepositoryRef;
+let image: Descriptor;
+
+async function setup(opts: FakeRegistryOptions): Promise<void> {
+  fake = await FakeRegistry.start(opts);
+  client = new RegistryClient({ maxRetries: 0, retryBaseMs: 1 });
+  store = new ReferrerStore(client);
+  repo = { registry: fake.host, repository: REPOSITORY };
+  image = storeImage(fake, REPOSITORY, 'the image', 'v1');
+}
+
+afterEach(async () => {
+  await client?.close();
+  await fake?.close();
+});
+
+function collector(extra: Partial<CollectorOptions> = {}): EvidenceCollector {
+  return new EvidenceCollector({ client, trust: staticTrust([trusted(alice)]), ...extra });
+}
+
+async function attach(artifact: ArtifactToAttach): Promise<string> {
+  return (await store.attach(repo, artifact)).digest;
+}
+
+/**
+ * Stores a referrer the fake registry would refuse over HTTP (dangling blob references), listing
+ * it in the fallback index when the registry has no referrers API.
+ */
+function attachUnchecked(a: ArtifactToAttach): string {
+  for (const b of a.blobs) fake.storeBlob(REPOSITORY, b);
+  const digest = fake.storeManifest(REPOSITORY, a.manifestBytes, MEDIA_TYPE.OCI_MANIFEST);
+  if (!fake.options.referrersApi) {
+    const tag = referrersTagFor(image.digest);
+    const current = fake.taggedManifest(REPOSITORY, tag);
+    const index: ImageIndex = current ? (JSON.parse(current.bytes.toString('utf8')) as ImageIndex) : { schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [] };
+    index.manifests.push({ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest, size: a.manifestBytes.length, artifactType: BUNDLE });
+    fake.storeManifest(REPOSITORY, Buffer.from(JSON.stringify(index)), MEDIA_TYPE.OCI_INDEX, tag);
+  }
+  return digest;
+}
+
+/** A referrer of `image` with an arbitrary manifest body (subject and mediaType are filled in). */
+function rawArtifact(body: Partial<ImageManifest> & Record<string, unknown>, blobs: Buffer[]): ArtifactToAttach {
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPE.OCI_MANIFEST,
+    config: { ...EMPTY_DESCRIPTOR },
+    ...body,
+    subject: { mediaType: image.mediaType, digest: image.digest, size: image.size },
+  } as ImageManifest;
+  return { manifest, manifestBytes: Buffer.from(JSON.stringify(manifest)), blobs };
+}
+
+function layer(mediaType: string, bytes: Buffer): Descriptor {
+  return { mediaType, digest: sha256Digest(bytes), size: bytes.length };
+}
+
+function byDigest(list: Evidence[], digest: string): Evidence {
+  const found = list.filter((e) => e.referrerDigest === digest);
+  expect(found).toHaveLength(1);
+  return found[0]!;
+}
+
+const referrerManifestGets = (): number => fake.requestsMatching('GET', /\/manifests\/sha256:/).length;
+
+const MODES: Array<{ name: string; opts: FakeRegistryOptions; api: boolean }> = [
+  { name: 'referrers API, page size 2', opts: { referrersApi: true, referrersPageSize: 2 }, api: true },
+  { name: 'fallback tag (no referrers API)', opts: {}, api: false },
+];
+
+describe.each(MODES)('$name', ({ opts, api }) => {
+  beforeEach(() => setup(opts));
+
+  test('a Countersign bundle referrer is verified', async () => {
+    const digest = await attach(await signedReferrer(alice, image));
+    const evidence = await collector().collect(repo, image.digest);
+    expect(evidence).toEqual([
+      expect.objectContaining({
+        referrerDigest: digest,
+        format: 'sigstore-bundle',
+        kind: 'signature',
+        subjectDigest: image.digest,
+        verified: true,
+        keyName: 'alice',
+        keyId: alice.id,
+      }),
+    ]);
+  });
+
+  test('no referrers at all: no evidence', async () => {
+    expect(await collector().collect(repo, image.digest)).toEqual([]);
+  });
+
+  test('every referrer across several pages is examined', async () => {
+    const digests: string[] = [];
+    for (let i = 0; i < 5; i++) digests.push(await attach(await signedReferrer(i % 2 === 0 ? alice : mallory, image, { predicate: { i } })));
+    const listed = (): number => fake.requestsMatching('GET', new RegExp(`/referrers/${image.digest}$`)).length;
+    const before = listed();
+    const evidence = await collector().collect(repo, image.digest);
+    expect(evidence.map((e) => e.referrerDigest).sort()).toEqual([...digests].sort());
+    expect(evidence.filter((e) => e.verified).map((e) => e.referrerDigest).sort()).toEqual([digests[0], digests[2], digests[4]].sort());
+    for (const e of evidence.filter((x) => !x.verified)) expect(e.reason).toMatch(/not signed by any trusted key|does not verify/);
+    // 5 referrers in pages of 2: three pages.
+    if (api) expect(listed() - before).toBe(3);
+  });
+
+  describe('a malformed referrer next to a valid one', () => {
+    let valid: string;
+    beforeEach(async () => {
+      valid = await attach(await signedReferrer(alice, image));
+    });
+
+    async function expectOnlyValid(bad: string, reason: RegExp): Promise<Evidence> {
+      const evidence = await collector().collect(repo, image.digest);
+      expect(evidence).toHaveLength(2);
+      expect(byDigest(evidence, valid)).toMatchObject({ verified: true, keyName: 'alice' });
+      const e = byDigest(evidence, bad);
+      expect(e.verified).toBe(false);
+      expect(e.reason).toMatch(reason);
+      return e;
+    }
+
+    test('a bundle manifest with two layers', async () => {
+      const good = await signedReferrer(alice, image, { predicate: { copy: 1 } });
+      const extra = Buffer.from('extra layer');
+      const bad = await attach(
+        rawArtifact({ artifactType: BUNDLE, layers: [layer(BUNDLE, good.bundleBytes), layer(BUNDLE, extra)] }, [good.bundleBytes, extra, EMPTY_BLOB]),
+      );
+      const e = await expectOnlyValid(bad, /exactly one bundle layer, has 2/);
+      expect(e.format).toBe('sigstore-bundle');
+    });
+
+    test('a bundle manifest whose only layer is not a bundle', async () => {
+      const junk = Buffer.from('{"not":"a bundle"}');
+      const bad = await attach(rawArtifact({ artifactType: BUNDLE, layers: [layer('application/json', junk)] }, [junk, EMPTY_BLOB]));
+      await expectOnlyValid(bad, /exactly one bundle layer/);
+    });
+
+    test('a bundle blob that is not JSON', async () => {
+      const junk = Buffer.from('this is not json at all');
+      const bad = await attach(rawArtifact({ artifactType: BUNDLE, layers: [layer(BUNDLE, junk)] }, [junk, EMPTY_BLOB]));
+      await expectOnlyValid(bad, /not valid JSON/);
+    });
+
+    test('a bundle blob that is JSON null', async () => {
+      const junk = Buffer.from('null');
+      const bad = await attach(rawArtifact({ artifactType: BUNDLE, layers: [layer(BUNDLE, junk)] }, [junk, EMPTY_BLOB]));
+      await expectOnlyValid(bad, /not a JSON object/);
+    });
+
+    test("a validly signed bundle whose statement is about another image", async () => {
+      const other = storeImage(fake, REPOSITORY, 'another image');
+      const bad = await attach(await signedReferrer(alice, image, { statementDigest: other.digest }));
+      await expectOnlyValid(bad, new RegExp(`about ${other.digest}, not ${image.digest}`));
+    });
+
+    test('a bundle signed by an untrusted key', async () => {
+      const bad = await attach(await signedReferrer(mallory, image, { predicate: { by: 'mallory' } }));
+      await expectOnlyValid(bad, /not signed by any trusted key/);
+    });
+
+    test('a referrer whose layer blob is missing: unverified with a reason, not an error', async () => {
+      const r = await signedReferrer(alice, image, { predicate: { lost: true } });
+      const bad = await attach(r);
+      fake.repo(REPOSITORY).blobs.delete(r.manifest.layers[0]!.digest);
+      await expectOnlyValid(bad, /referrer could not be read: .*not found/);
+    });
+
+    test('an artifactType that is not a string', async () => {
+      const junk = Buffer.from('x');
+      const bad = await attach(rawArtifact({ artifactType: 5 as unknown as string, layers: [layer(BUNDLE, junk)] }, [junk, EMPTY_BLOB]));
+      const e = await expectOnlyValid(bad, /artifact type \(none\) is not a signature or attestation format/);
+      expect(e.format).toBe('unknown');
+    });
+
+    test('a layers array holding null', async () => {
+      const bad = await attach(rawArtifact({ artifactType: BUNDLE, layers: [null as unknown as Descriptor] }, [EMPTY_BLOB]));
+      await expectOnlyValid(bad, /^referrer is not an image manifest$/);
+    });
+
+    test('a bundle layer whose digest is not a string', async () => {
+      const bad = attachUnchecked(rawArtifact({ artifactType: BUNDLE, layers: [{ mediaType: BUNDLE, digest: 42 as unknown as string, size: 2 }] }, [EMPTY_BLOB]));
+      await expectOnlyValid(bad, /^referrer is not an image manifest$/);
+    });
+
+    test('a bundle layer whose digest is not a valid digest', async () => {
+      const bad = attachUnchecked(rawArtifact({ artifactType: BUNDLE, layers: [{ mediaType: BUNDLE, digest: 'sha256:nothex', size: 2 }] }, [EMPTY_BLOB]));
+      await expectOnlyValid(bad, /referrer could not be read/);
+    });
+
+    test('a Notary Project signature is reported as notation, unverified', async () => {
+      const sig = Buffer.from('eyJhbGciOiJQUzI1NiJ9.e30.c2ln');
+      const bad = await attach(rawArtifact({ artifactType: NOTATION, layers: [layer('application/jose+json', sig)] }, [sig, EMPTY_BLOB]));
+      const e = await expectOnlyValid(bad, /Notary Project/);
+      expect(e).toMatchObject({ format: 'notation', artifactType: NOTATION, kind: 'other' });
+    });
+
+    test('an unknown artifact type is reported as unknown, naming the type', async () => {
+      const sbom = Buffer.from('{"spdxVersion":"SPDX-2.3"}');
+      const type = 'application/vnd.example.sbom+json';
+      const bad = await attach(rawArtifact({ artifactType: type, layers: [layer(type, sbom)] }, [sbom, EMPTY_BLOB]));
+      const e = await expectOnlyValid(bad, new RegExp(`artifact type ${type.replace(/[.+]/g, '\\$&')} is not`));
+      expect(e).toMatchObject({ format: 'unknown', artifactType: type, kind: 'other' });
+    });
+
+    test('an artifact without artifactType falls back to config.mediaType', async () => {
+      const cfg = Buffer.from('{"kind":"helm"}');
+      const payload = Buffer.from('chart');
+      const type = 'application/vnd.cncf.helm.config.v1+json';
+      const bad = await attach(
+        rawArtifact({ config: layer(type, cfg), layers: [layer('application/vnd.cncf.helm.chart.content.v1.tar+gzip', payload)] }, [cfg, payload]),
+      );
+      const e = await expectOnlyValid(bad, /is not a signature or attestation format/);
+      expect(e).toMatchObject({ format: 'unknown', artifactType: type });
+    });
+  });
+
+  test('a registry 503 while listing referrers rejects with UNAVAILABLE', async () => {
+    await attach(await signedReferrer(alice, image));
+    const listing = api ? /\/referrers\// : new RegExp(`/manifests/${referrersTagFor(image.digest)}$`);
+    fake.inject({ method: 'GET', path: listing, status: 503, times: 5 });
+    await expectCode(collector().collect(repo, image.digest), 'UNAVAILABLE', /503/);
+  });
+
+  test('a registry 503 while reading one referrer manifest rejects too (never cached as "unverified")', async () => {
+    const digest = await attach(await signedReferrer(alice, image));
+    fake.inject({ method: 'GET', path: new RegExp(`/manifests/${digest}$`), status: 503, times: 5 });
+    await expectCode(collector().collect(repo, image.digest), 'UNAVAILABLE');
+  });
+
+  test('a registry 503 while reading a bundle blob rejects too', async () => {
+    const r = await signedReferrer(alice, image);
+    await attach(r);
+    fake.inject({ method: 'GET', path: new RegExp(`/blobs/${r.manifest.layers[0]!.digest}$`), status: 503, times: 5 });
+    await expectCode(collector().collect(repo, image.digest), 'UNAVAILABLE');
+  });
+
+  test('maxReferrers bounds the work and reports how many were left out', async () => {
+    for (let i = 0; i < 5; i++) await attach(await signedReferrer(alice, image, { predicate: { i } }));
+    const before = referrerManifestGets();
+    const evidence = await collector({ maxReferrers: 2 }).collect(repo, image.digest);
+    expect(evidence).toHaveLength(3);
+    expect(evidence.slice(0, 2).every((e) => e.verified)).toBe(true);
+    expect(evidence[2]).toMatchObject({ verified: false, format: 'unknown', kind: 'other', subjectDigest: image.digest });
+    expect(evidence[2]!.reason).toBe('3 more referrers were not examined (limit 2)');
+    expect(referrerManifestGets() - before).toBe(2);
+  });
+
+  test('exactly maxReferrers referrers: no "not examined" notice', async () => {
+    for (let i = 0; i < 2; i++) await attach(await signedReferrer(alice, image, { predicate: { i } }));
+    const evidence = await collector({ maxReferrers: 2 }).collect(repo, image.digest);
+    expect(evidence).toHaveLength(2);
+    expect(evidence.every((e) => e.verified)).toBe(true);
+  });
+});
+
+describe('fallback index entries that lie about the artifact type', () => {
+  beforeEach(() => setup({}));
+
+  function storeRaw(manifest: ImageManifest, blobs: Buffer[]): { digest: string; size: number } {
+    for (const b of blobs) fake.storeBlob(REPOSITORY, b);
+    const bytes = Buffer.from(JSON.stringify(manifest));
+    return { digest: fake.storeManifest(REPOSITORY, bytes, MEDIA_TYPE.OCI_MANIFEST), size: bytes.length };
+  }
+
+  function writeIndex(entries: Descriptor[]): void {
+    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: entries }));
+    fake.storeManifest(REPOSITORY, bytes, MEDIA_TYPE.OCI_INDEX, referrersTagFor(image.digest));
+  }
+
+  test('entry says bundle, manifest is a Notary signature: judged as notation', async () => {
+    const sig = Buffer.from('jws');
+    const { manifest } = rawArtifact({ artifactType: NOTATION, layers: [layer('application/jose+json', sig)] }, []);
+    const stored = storeRaw(manifest, [sig, EMPTY_BLOB]);
+    writeIndex([{ mediaType: MEDIA_TYPE.OCI_MANIFEST, ...stored, artifactType: BUNDLE, annotations: { 'dev.sigstore.bundle.predicateType': 'https://sigstore.dev/cosign/sign/v1' } }]);
+    const [e, ...rest] = await collector().collect(repo, image.digest);
+    expect(rest).toEqual([]);
+    expect(e).toMatchObject({ referrerDigest: stored.digest, format: 'notation', artifactType: NOTATION, verified: false });
+  });
+
+  test('entry says Notary signature (or nothing), manifest is a valid bundle: verified as a bundle', async () => {
+    const r = await signedReferrer(alice, image);
+    const a = storeRaw(r.manifest, r.blobs);
+    const r2 = await signedReferrer(alice, image, { predicate: { second: true } });
+    const b = storeRaw(r2.manifest, r2.blobs);
+    writeIndex([
+      { mediaType: MEDIA_TYPE.OCI_MANIFEST, ...a, artifactType: NOTATION },
+      { mediaType: MEDIA_TYPE.OCI_MANIFEST, ...b },
+    ]);
+    const evidence = await collector().collect(repo, image.digest);
+    expect(byDigest(evidence, a.digest)).toMatchObject({ format: 'sigstore-bundle', verified: true, artifactType: BUNDLE });
+    expect(byDigest(evidence, b.digest)).toMatchObject({ format: 'sigstore-bundle', verified: true });
+  });
+
+  test('an index entry naming a manifest the registry does not have: unverified, the rest still verified', async () => {
+    const r = await signedReferrer(alice, image);
+    const good = storeRaw(r.manifest, r.blobs);
+    const ghost = sha256Digest(Buffer.from('no such manifest'));
+    writeIndex([
+      { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: ghost, size: 10, artifactType: BUNDLE },
+      { mediaType: MEDIA_TYPE.OCI_MANIFEST, ...good, artifactType: BUNDLE },
+    ]);
+    const evidence = await collector().collect(repo, image.digest);
+    expect(byDigest(evidence, good.digest).verified).toBe(true);
+    expect(byDigest(evidence, ghost)).toMatchObject({ verified: false, reason: expect.stringMatching(/could not be read/) });
+  });
+
+  test('an index entry naming a manifest that is not JSON: unverified', async () => {
+    const bytes = Buffer.from('not json');
+    const digest = fake.storeManifest(REPOSITORY, bytes, MEDIA_TYPE.OCI_MANIFEST);
+    writeIndex([{ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest, size: bytes.length, artifactType: BUNDLE }]);
+    const [e] = await collector().collect(repo, image.digest);
+    expect(e).toMatchObject({ referrerDigest: digest, verified: false, reason: 'referrer manifest is not JSON' });
+  });
+
+  test('an index listed under the tag whose entry is an image index: unverified, not an image manifest', async () => {
+    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [] }));
+    const digest = fake.storeManifest(REPOSITORY, bytes, MEDIA_TYPE.OCI_INDEX);
+    writeIndex([{ mediaType: MEDIA_TYPE.OCI_INDEX, digest, size: bytes.length, artifactType: BUNDLE }]);
+    const [e] = await collector().collect(repo, image.digest);
+    expect(e).toMatchObject({ verified: false, reason: 'referrer is not an image manifest' });
+  });
+
+  test('a bundle referrer whose manifest subject is another image (listed under ours): unverified', async () => {
+    const other = storeImage(fake, REPOSITORY, 'other');
+    const r = await signedReferrer(alice, other);
+    const stored = storeRaw(r.manifest, r.blobs);
+    writeIndex([{ mediaType: MEDIA_TYPE.OCI_MANIFEST, ...stored, artifactType: BUNDLE }]);
+    const [e] = await collector().collect(repo, image.digest);
+    expect(e).toMatchObject({ verified: false, reason: expect.stringContaining(`subject is ${other.digest}`) });
+  });
+});

@@ -1,0 +1,326 @@
+/**
+ * VerificationService end to end inside the process: fake registry, KeyDirTrustStore over a temp
+ * directory, PolicyStore (built-in default or a temp file), EvidenceCache and EvidenceCollector.
+ */
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { SigningKey } from '../../../src/keys/types';
+import { PolicyStore } from '../../../src/policy';
+import { RegistryClient } from '../../../src/registry/client';
+import { ReferrerStore } from '../../../src/registry/referrer-store';
+import type { Descriptor, RepositoryRef } from '../../../src/registry/types';
+import { KeyDirTrustStore } from '../../../src/trust/key-dir-trust-store';
+import { EvidenceCollector } from '../../../src/verification/collector';
+import { EvidenceCache } from '../../../src/verification/evidence-cache';
+import { VerificationService, type VerificationServiceOptions } from '../../../src/verification/verification-service';
+import { FakeRegistry } from '../registry/fake-registry';
+import { expectCode } from '../registry/helpers';
+import { COSIGN_SIGN_PREDICATE_TYPE } from '../../../src/signing/statement';
+import { newSigningKey, referrerFor, signedReferrer, storeImage, tempDir } from './bundle-fixtures';
+
+const REPOSITORY = 'team/app';
+
+let tmp: ReturnType<typeof tempDir>;
+let signer: SigningKey;
+let trustDir: string;
+let policyDir: string;
+
+beforeAll(async () => {
+  tmp = tempDir('verification-service');
+  signer = await newSigningKey(path.join(tmp.dir, 'signing'), 'ci');
+});
+
+afterAll(() => tmp.cleanup());
+
+let fake: FakeRegistry;
+let client: RegistryClient;
+let trust: KeyDirTrustStore;
+let policies: PolicyStore;
+let cache: EvidenceCache;
+let repo: RepositoryRef;
+let image: Descriptor;
+let counter = 0;
+
+async function setup(opts: { policy?: string } = {}): Promise<void> {
+  counter++;
+  trustDir = path.join(tmp.dir, `trust-${counter}`);
+  policyDir = path.join(tmp.dir, `policy-${counter}`);
+  mkdirSync(trustDir);
+  mkdirSync(policyDir);
+  copyFileSync(path.join(tmp.dir, 'signing', 'ci.pub'), path.join(trustDir, 'ci.pub'));
+  trust = new KeyDirTrustStore(trustDir, { watch: false });
+  if (opts.policy !== undefined) {
+    const file = path.join(policyDir, 'policy.yaml');
+    writeFileSync(file, opts.policy);
+    policies = await PolicyStore.open(file, { watch: false, pollMs: 0 });
+  } else {
+    policies = await PolicyStore.open();
+  }
+  fake = await FakeRegistry.start({ referrersApi: true });
+  client = new RegistryClient({ maxRetries: 0, retryBaseMs: 1 });
+  cache = new EvidenceCache();
+  repo = { registry: fake.host, repository: REPOSITORY };
+  image = storeImage(fake, REPOSITORY, 'signed image', 'v1');
+}
+
+async function sign(target: Descriptor = image): Promise<string> {
+  return (await new ReferrerStore(client).attach(repo, await signedReferrer(signer, target))).digest;
+}
+
+function service(extra: Partial<VerificationServiceOptions> = {}): VerificationService {
+  const collector = new EvidenceCollector({ client, trust });
+  return new VerificationService({ registry: client, collector, cache, trust, policies, ...extra });
+}
+
+const byTag = (): string => `${fake.host}/${REPOSITORY}:v1`;
+const byDigest = (): string => `${fake.host}/${REPOSITORY}@${image.digest}`;
+
+afterEach(async () => {
+  trust?.close();
+  policies?.close();
+  // The fake first: it cuts injected delays short, so closing the client does not wait for them.
+  await fake?.close();
+  await client?.close();
+});
+
+describe('basic decisions (built-in policy)', () => {
+  beforeEach(() => setup());
+
+  test('a signed image is allowed; the decision names the digest, the evidence and the trust revision', async () => {
+    const referrer = await sign();
+    const r = await service().verify({ image: byTag(), action: 'deploy' });
+    expect(r).toMatchObject({ allowed: true, digest: image.digest, rule: '(default)', cached: false, trustRevision: trust.revision(), policyRevision: 'default' });
+    expect(r.evidenceUsed).toEqual([referrer]);
+    expect(r.evidence).toEqual([expect.objectContaining({ referrerDigest: referrer, verified: true, keyName: 'ci' })]);
+  });
+
+  test('an unsigned image is denied', async () => {
+    const r = await service().verify({ image: byTag(), action: 'deploy' });
+    expect(r.allowed).toBe(false);
+    expect(r.reasons.join('\n')).toMatch(/no signature/);
+  });
+
+  test('an image that does not exist is a deny naming the image, not a thrown error', async () => {
+    const r = await service().verify({ image: `${fake.host}/${REPOSITORY}:missing`, action: 'deploy' });
+    expect(r.allowed).toBe(false);
+    expect(r.reasons.join('\n')).toContain(`${fake.host}/${REPOSITORY}:missing`);
+    expect(r.requirements).toEqual([expect.objectContaining({ requirement: 'evidence-collection', satisfied: false })]);
+    expect(r.cached).toBe(false);
+  });
+
+  test.each(['Team/App:v1', 'registry.example.com/app:bad tag', 'app@sha256:1234', 'app:-x', ''])('a malformed reference %j throws INVALID_ARGUMENT', async (ref) => {
+    await expectCode(service().verify({ image: ref, action: 'deploy' }), 'INVALID_ARGUMENT');
+  });
+});
+
+describe('internal deadline', () => {
+  const HANG = { method: 'GET', path: /\/referrers\//, delayMs: 10_000 } as const;
+
+  test('collection that hangs: denied within about maxDurationMs, the reason names the deadline', async () => {
+    await setup();
+    await sign();
+    fake.inject(HANG);
+    const started = Date.now();
+    const r = await service({ maxDurationMs: 200 }).verify({ image: byTag(), action: 'deploy' });
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(190);
+    expect(elapsed).toBeLessThan(1000);
+    expect(r.allowed).toBe(false);
+    expect(r.cached).toBe(false);
+    expect(r.reasons.join('\n')).toMatch(/did not finish within 200 ms \(DEADLINE_EXCEEDED\)/);
+    expect(r.evidence).toEqual([]);
+  });
+
+  test('with onError: allow the same hang is allowed, with a warning naming the deadline', async () => {
+    await setup({ policy: 'rules:\n  - name: lenient\n    onError: allow\n    require:\n      signatures: {}\n' });
+    fake.inject(HANG);
+    const started = Date.now();
+    const r = await service({ maxDurationMs: 200 }).verify({ image: byTag(), action: 'deploy' });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(r.allowed).toBe(true);
+    expect(r.rule).toBe('lenient');
+    expect(r.warnings.join('\n')).toMatch(/did not finish within 200 ms.*onError: allow/);
+  });
+
+  test("a caller deadline shorter than maxDurationMs is honoured (the answer arrives before it)", async () => {
+    await setup();
+    await sign();
+    fake.inject(HANG);
+    const deadline = Date.now() + 300;
+    const r = await service({ maxDurationMs: 5000 }).verify({ image: byTag(), action: 'deploy', deadline });
+    expect(Date.now()).toBeLessThan(deadline);
+    expect(r.allowed).toBe(false);
+    expect(r.reasons.join('\n')).toMatch(/did not finish within \d+ ms \(DEADLINE_EXCEEDED\)/);
+  });
+
+  test('a deadline already past still yields a deny, not a hang or a throw', async () => {
+    await setup();
+    await sign();
+    fake.inject(HANG);
+    const started = Date.now();
+    const r = await service().verify({ image: byTag(), action: 'deploy', deadline: Date.now() - 1000 });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(r.allowed).toBe(false);
+    expect(r.reasons.join('\n')).toMatch(/DEADLINE_EXCEEDED/);
+  });
+
+  test('a timeout is not remembered: once the registry answers again, the image is allowed', async () => {
+    await setup();
+    await sign();
+    fake.inject({ ...HANG, delayMs: 600 });
+    const svc = service({ maxDurationMs: 200 });
+    expect((await svc.verify({ image: byTag(), action: 'deploy' })).allowed).toBe(false);
+    // Let the delayed request finish, then ask again.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const r = await svc.verify({ image: byTag(), action: 'deploy' });
+    expect(r.allowed).toBe(true);
+  });
+});
+
+describe('resolution and the evidence cache', () => {
+  beforeEach(() => setup());
+
+  const heads = (): number => fake.requestsMatching('HEAD', new RegExp(`/manifests/v1$`)).length;
+
+  test('a tag is resolved with a HEAD on every call; the second call reads nothing else', async () => {
+    await sign();
+    const svc = service();
+    const first = await svc.verify({ image: byTag(), action: 'deploy' });
+    expect(first).toMatchObject({ allowed: true, cached: false });
+    expect(heads()).toBe(1);
+    const before = fake.requests.length;
+    const second = await svc.verify({ image: byTag(), action: 'deploy' });
+    expect(second).toMatchObject({ allowed: true, cached: true, digest: image.digest });
+    expect(heads()).toBe(2);
+    expect(fake.requests.slice(before).map((r) => `${r.method} ${r.path}`)).toEqual([`HEAD /v2/${REPOSITORY}/manifests/v1`]);
+  });
+
+  test('a moved tag is seen on the next call, despite the cached evidence of the old digest', async () => {
+    await sign();
+    const svc = service();
+    expect((await svc.verify({ image: byTag(), action: 'deploy' })).allowed).toBe(true);
+    const moved = storeImage(fake, REPOSITORY, 'unsigned replacement', 'v1');
+    const r = await svc.verify({ image: byTag(), action: 'deploy' });
+    expect(r.digest).toBe(moved.digest);
+    expect(r.allowed).toBe(false);
+  });
+
+  test('by digest, a second call with cached evidence makes no registry request at all', async () => {
+    await sign();
+    const svc = service();
+    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toMatchObject({ allowed: true, cached: false });
+    const before = fake.requests.length;
+    const r = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(r).toMatchObject({ allowed: true, cached: true, digest: image.digest });
+    expect(fake.requests.length).toBe(before);
+  });
+
+  test('errors are not cached: a 503 denies, the next call after recovery is allowed', async () => {
+    await sign();
+    const svc = service();
+    fake.inject({ method: 'GET', path: /\/referrers\//, status: 503 });
+    const failed = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(failed.allowed).toBe(false);
+    expect(failed.cached).toBe(false);
+    expect(failed.reasons.join('\n')).toMatch(/503.*\(UNAVAILABLE\)/);
+    expect(cache.size).toBe(0);
+    const r = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(r).toMatchObject({ allowed: true, cached: false });
+  });
+
+  test('a 503 while resolving the tag denies; recovery allows', async () => {
+    await sign();
+    const svc = service();
+    fake.inject({ method: 'HEAD', path: /\/manifests\/v1$/, status: 503 });
+    const failed = await svc.verify({ image: byTag(), action: 'deploy' });
+    expect(failed.allowed).toBe(false);
+    expect(failed.reasons.join('\n')).toMatch(/UNAVAILABLE/);
+    expect((await svc.verify({ image: byTag(), action: 'deploy' })).allowed).toBe(true);
+  });
+
+  test('a referrer added through referrerAdded() is seen at once, despite the cached deny', async () => {
+    const svc = service();
+    expect((await svc.verify({ image: byDigest(), action: 'deploy' })).allowed).toBe(false);
+    await sign();
+    svc.referrerAdded(repo, image.digest);
+    expect((await svc.verify({ image: byDigest(), action: 'deploy' })).allowed).toBe(true);
+  });
+});
+
+describe('key state at decision time', () => {
+  beforeEach(() => setup());
+
+  test('revoking the key (trust.json + reload) flips a cached allow to deny immediately', async () => {
+    await sign();
+    const svc = service();
+    expect((await svc.verify({ image: byDigest(), action: 'deploy' })).allowed).toBe(true);
+    expect((await svc.verify({ image: byDigest(), action: 'deploy' })).cached).toBe(true);
+    writeFileSync(path.join(trustDir, 'ci.trust.json'), JSON.stringify({ revokedAt: '2020-01-01T00:00:00Z', revocationReason: 'key leaked' }));
+    expect(trust.reload()).toBe(true);
+    const r = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(r.allowed).toBe(false);
+    expect(r.trustRevision).toBe(trust.revision());
+    expect(r.reasons.join('\n')).toMatch(/revoked at 2020-01-01T00:00:00\.000Z: key leaked/);
+  });
+
+  test('removing the key from the trust directory flips a cached allow to deny', async () => {
+    await sign();
+    const svc = service();
+    expect((await svc.verify({ image: byDigest(), action: 'deploy' })).allowed).toBe(true);
+    rmSync(path.join(trustDir, 'ci.pub'));
+    trust.reload();
+    expect((await svc.verify({ image: byDigest(), action: 'deploy' })).allowed).toBe(false);
+  });
+
+  test('a key whose validUntil passes between two calls flips allow to deny while evidence stays cached', async () => {
+    const validUntil = new Date('2030-06-01T00:00:00Z');
+    writeFileSync(path.join(trustDir, 'ci.trust.json'), JSON.stringify({ validUntil: validUntil.toISOString() }));
+    trust.reload();
+    await sign();
+    let now = new Date(validUntil.getTime() - 60_000);
+    const svc = service({ now: () => now });
+    const first = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(first).toMatchObject({ allowed: true, cached: false });
+
+    now = new Date(validUntil.getTime() + 1000);
+    const before = fake.requests.length;
+    const second = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(second).toMatchObject({ allowed: false, cached: true });
+    expect(fake.requests.length).toBe(before);
+    expect(second.evidence).toEqual([expect.objectContaining({ verified: false, reason: `key ci expired at ${validUntil.toISOString()}` })]);
+
+    // And back inside the window (a clock that was wrong): allowed again, still from the cache.
+    now = new Date(validUntil.getTime() - 1000);
+    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toMatchObject({ allowed: true, cached: true });
+  });
+
+  test('a key scoped to another repository does not vouch for this one', async () => {
+    writeFileSync(path.join(trustDir, 'ci.trust.json'), JSON.stringify({ scopes: ['other/**'] }));
+    trust.reload();
+    await sign();
+    const r = await service().verify({ image: byDigest(), action: 'deploy' });
+    expect(r.allowed).toBe(false);
+    expect(r.evidence[0]!.reason).toMatch(/may only vouch for other\/\*\*/);
+  });
+});
+
+describe('hostile referrers', () => {
+  test('a referrer whose bundle is JSON null neither hides the valid signature nor becomes an onError: allow', async () => {
+    await setup({ policy: 'rules:\n  - name: lenient\n    onError: allow\n    require:\n      signatures: {}\n' });
+    const hostile = referrerFor(Buffer.from('null'), image, COSIGN_SIGN_PREDICATE_TYPE);
+    await new ReferrerStore(client).attach(repo, hostile);
+    const svc = service();
+    const unsigned = await svc.verify({ image: byDigest(), action: 'deploy' });
+    // Not an evidence-collection error (which this policy would allow): the signature requirement fails.
+    expect(unsigned.allowed).toBe(false);
+    expect(unsigned.requirements.map((r) => r.requirement)).toEqual(['signatures']);
+    expect(unsigned.evidence).toEqual([expect.objectContaining({ referrerDigest: hostile.digest, verified: false })]);
+
+    const valid = await sign();
+    svc.referrerAdded(repo, image.digest);
+    const signed = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(signed.allowed).toBe(true);
+    expect(signed.evidenceUsed).toEqual([valid]);
+    expect(signed.warnings).toEqual([]);
+  });
+});
