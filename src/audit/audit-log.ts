@@ -1,0 +1,408 @@
+import crypto from 'node:crypto';
+import { CountersignError } from '../shared/errors';
+import type { Database, SqlRow } from '../store/database';
+import { migrate, type Migration } from '../store/migrations';
+import { canonicalJson } from './canonical-json';
+
+export type AuditOutcome = 'success' | 'denied' | 'failure';
+
+/**
+ * What happened, as a caller reports it. `details` is free-form context (a key id, the old and new
+ * state, the RPC method). It is stored and shown to operators as is, so it must never contain
+ * secrets: no private keys, passphrases, tokens or credentials. Refer to keys by name or id.
+ */
+export interface AuditEntry {
+  /** Who: the authenticated principal (a user, a service account, 'system' for the service itself). */
+  actor: string;
+  /** What, as a stable dotted verb: 'key.create', 'key.revoke', 'sign.denied'. */
+  action: string;
+  /** What it was done to: a key name or id, an image reference. */
+  target?: string;
+  outcome: AuditOutcome;
+  /** Why: the justification given, or why it was denied or failed. */
+  reason?: string;
+  details?: Record<string, unknown>;
+  /** When; defaults to now. Stored as an ISO 8601 UTC timestamp with milliseconds. */
+  at?: Date;
+}
+
+/** An entry as recorded: its place in the chain and its hash. */
+export interface AuditRecord {
+  /** Position in the log: 1, 2, 3, ... with no gaps. */
+  seq: number;
+  /** ISO 8601 UTC with milliseconds, e.g. 2025-01-31T12:00:00.000Z. */
+  at: string;
+  actor: string;
+  action: string;
+  target?: string;
+  outcome: AuditOutcome;
+  reason?: string;
+  details?: Record<string, unknown>;
+  /** Hash of the previous record (GENESIS_HASH for seq 1). */
+  prevHash: string;
+  /** See `hashRecord`. */
+  hash: string;
+}
+
+/** The latest entry of the log. Writing it down (or exporting it) lets `verify` later prove that nothing was cut off. */
+export interface AuditHead {
+  seq: number;
+  hash: string;
+}
+
+export interface AuditListOptions {
+  /** At most this many entries (default 50, at most 10000). */
+  limit?: number;
+  /** Only entries at or after this time. */
+  since?: Date;
+  actor?: string;
+  action?: string;
+  target?: string;
+}
+
+export type AuditVerifyResult =
+  | { ok: true; entries: number; head: string }
+  | { ok: false; entries: number; brokenAt: number; problem: string };
+
+/**
+ * The `prevHash` of the first entry: 64 zeros, so that an independent verifier needs no
+ * Countersign-specific constant besides the record layout.
+ */
+export const GENESIS_HASH = '0'.repeat(64);
+
+const OUTCOMES: readonly AuditOutcome[] = ['success', 'denied', 'failure'];
+const MAX_LIST = 10_000;
+const MAX_FIELD = 1024;
+const MAX_REASON = 4096;
+const MAX_DETAILS = 64 * 1024;
+
+/**
+ * Schema of the audit trail. The triggers make UPDATE and DELETE fail, as a guard against a code
+ * path that would accidentally rewrite history. They are not a security boundary: anyone with
+ * write access to the file can drop them (or edit the file). That is why every entry is
+ * hash-chained to the one before: `verify` detects rows that were changed, removed, inserted or
+ * reordered, and, given a head written down earlier, entries cut off the end.
+ */
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('success', 'denied', 'failure')),
+        reason TEXT,
+        details TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX audit_log_at ON audit_log (at);
+      CREATE INDEX audit_log_actor ON audit_log (actor, seq);
+      CREATE INDEX audit_log_target ON audit_log (target, seq);
+      CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: entries cannot be updated'); END;
+      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: entries cannot be deleted'); END;
+    `,
+  },
+];
+
+const COLUMNS = 'seq, at, actor, action, target, outcome, reason, details, prev_hash, hash';
+
+/**
+ * The hash of a record: lowercase hex SHA-256 over the UTF-8 bytes of
+ * `prevHash + canonicalJson(body)`, where `body` is the record without `prevHash` and `hash`
+ * (fields that are absent are left out, not written as null). With the genesis value above, a
+ * verifier outside Countersign can recompute the chain from an export of the table.
+ */
+export function hashRecord(prevHash: string, record: Omit<AuditRecord, 'prevHash' | 'hash'>): string {
+  return crypto.createHash('sha256').update(prevHash + canonicalJson(bodyOf(record)), 'utf8').digest('hex');
+}
+
+function bodyOf(record: Omit<AuditRecord, 'prevHash' | 'hash'>): Record<string, unknown> {
+  return {
+    seq: record.seq,
+    at: record.at,
+    actor: record.actor,
+    action: record.action,
+    target: record.target,
+    outcome: record.outcome,
+    reason: record.reason,
+    details: record.details,
+  };
+}
+
+/**
+ * The append-only, hash-chained audit trail: every key change and every access denial, with who,
+ * what, when and why. Record a change's entry inside the same `db.transaction` as the change
+ * itself, so that there is never a change without its entry (nested transactions join).
+ */
+export class AuditLog {
+  private readonly db: Database;
+
+  constructor(db: Database) {
+    this.db = db;
+    migrate(db, 'audit', MIGRATIONS);
+  }
+
+  /**
+   * Appends an entry and returns it as recorded. The previous hash is read inside the write
+   * transaction, so concurrent appends (from this or another process) form one chain.
+   * Refuses (INTERNAL) details that look like private key material: that is a caller bug.
+   */
+  append(entry: AuditEntry): AuditRecord {
+    const at = entry.at ?? new Date();
+    validate(entry, at);
+    const details = entry.details === undefined ? undefined : canonicalJson(entry.details);
+    if (details !== undefined && details.length > MAX_DETAILS) {
+      throw new CountersignError(
+        'RESOURCE_EXHAUSTED',
+        `audit details of ${entry.action} are ${details.length} bytes of JSON; the limit is ${MAX_DETAILS}: record references, not contents`,
+      );
+    }
+    const fields = {
+      at: at.toISOString(),
+      actor: entry.actor,
+      action: entry.action,
+      target: entry.target,
+      outcome: entry.outcome,
+      reason: entry.reason,
+      details: entry.details === undefined ? undefined : (JSON.parse(details as string) as Record<string, unknown>),
+    };
+    // Defence in depth: the whole entry, not only details, is checked for PEM private keys.
+    if (canonicalJson(fields).includes('PRIVATE KEY')) {
+      throw new CountersignError(
+        'INTERNAL',
+        `refusing to record audit entry ${entry.action}: it contains "PRIVATE KEY", which looks like private key material. ` +
+          'Audit entries must never contain secrets; refer to keys by name or id (this is a bug in the caller)',
+      );
+    }
+    return this.db.transaction(() => {
+      const last = this.db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get();
+      const seq = last === undefined ? 1 : Number(last.seq) + 1;
+      const prevHash = last === undefined ? GENESIS_HASH : String(last.hash);
+      const record = { seq, ...fields };
+      const hash = hashRecord(prevHash, record);
+      this.db
+        .prepare(`INSERT INTO audit_log (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(
+          seq,
+          record.at,
+          record.actor,
+          record.action,
+          record.target ?? null,
+          record.outcome,
+          record.reason ?? null,
+          details ?? null,
+          prevHash,
+          hash,
+        );
+      return withoutUndefined({ ...record, prevHash, hash });
+    });
+  }
+
+  /** Recent entries, newest first, optionally filtered (filters combine with AND). */
+  list(options: AuditListOptions = {}): AuditRecord[] {
+    const limit = options.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST) {
+      throw new CountersignError('INVALID_ARGUMENT', `limit must be an integer from 1 to ${MAX_LIST}, got ${limit}`);
+    }
+    const where: string[] = [];
+    const params: string[] = [];
+    if (options.since !== undefined) {
+      if (!(options.since instanceof Date) || Number.isNaN(options.since.getTime())) {
+        throw new CountersignError('INVALID_ARGUMENT', 'since must be a valid date');
+      }
+      // ISO 8601 UTC strings of the same shape sort like the instants they name.
+      where.push('at >= ?');
+      params.push(options.since.toISOString());
+    }
+    for (const column of ['actor', 'action', 'target'] as const) {
+      const value = options[column];
+      if (value !== undefined) {
+        where.push(`${column} = ?`);
+        params.push(value);
+      }
+    }
+    const sql =
+      `SELECT ${COLUMNS} FROM audit_log` +
+      (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
+      ` ORDER BY seq DESC LIMIT ${limit}`;
+    return this.db
+      .prepare(sql)
+      .all(...params)
+      .map((row) => {
+        try {
+          return decode(row);
+        } catch (err) {
+          throw new CountersignError(
+            'DATA_LOSS',
+            `audit entry ${String(row.seq)} cannot be read (${(err as Error).message}); run \`countersign audit verify\``,
+            { cause: err },
+          );
+        }
+      });
+  }
+
+  /** The latest entry's seq and hash; `{ seq: 0, hash: GENESIS_HASH }` for an empty log. */
+  head(): AuditHead {
+    const last = this.db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get();
+    return last === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: Number(last.seq), hash: String(last.hash) };
+  }
+
+  /**
+   * Recomputes the chain from the first entry to the last, one row at a time (the log is never
+   * loaded at once). Detects entries that were modified (their hash no longer matches), deleted
+   * (a gap in seq, or a first seq other than 1), inserted or reordered (an entry no longer links to
+   * the one before it). With `expectHead` (a head recorded earlier) it also detects that entries
+   * were cut off the end or rewritten from there on.
+   *
+   * What the chain alone cannot show: someone with write access to the file who recomputes every
+   * hash after their change, or who removes trailing entries, produces a log that is consistent
+   * with itself. Comparing with a head kept elsewhere is what catches that.
+   *
+   * `entries` is the number of entries that verified (before the problem, when there is one);
+   * `brokenAt` is the seq of the first entry that does not.
+   */
+  verify(options: { expectHead?: AuditHead } = {}): AuditVerifyResult {
+    const expectHead = options.expectHead;
+    if (
+      expectHead !== undefined &&
+      (!Number.isInteger(expectHead.seq) || expectHead.seq < 0 || !/^[0-9a-f]{64}$/.test(expectHead.hash))
+    ) {
+      throw new CountersignError(
+        'INVALID_ARGUMENT',
+        'the expected head must be a seq (a non-negative integer) and a hash (64 lowercase hex digits), as returned by AuditLog.head()',
+      );
+    }
+    let prev = GENESIS_HASH;
+    let expectedSeq = 1;
+    let entries = 0;
+    let headFound = expectHead === undefined || (expectHead.seq === 0 && expectHead.hash === GENESIS_HASH);
+    const fail = (brokenAt: number, problem: string): AuditVerifyResult => ({ ok: false, entries, brokenAt, problem });
+
+    // A single statement reads one consistent snapshot, even while others append.
+    for (const row of this.db.prepare(`SELECT ${COLUMNS} FROM audit_log ORDER BY seq`).iterate()) {
+      const seq = Number(row.seq);
+      if (seq < expectedSeq) {
+        // Only possible for seq < 1: seq is unique and read in ascending order.
+        return fail(seq, `there is an entry with seq ${seq}, before the first: it was inserted`);
+      }
+      if (seq !== expectedSeq) {
+        return fail(
+          seq,
+          expectedSeq === 1
+            ? `the log starts at seq ${seq} instead of 1: the first ${seq - 1} entr${seq === 2 ? 'y was' : 'ies were'} deleted`
+            : `entries ${expectedSeq}${seq - 1 > expectedSeq ? `..${seq - 1}` : ''} are missing: deleted from the log`,
+        );
+      }
+      let record: AuditRecord;
+      try {
+        record = decode(row);
+      } catch (err) {
+        return fail(seq, `entry ${seq} cannot be read (${(err as Error).message}): it was modified`);
+      }
+      if (record.details !== undefined && canonicalJson(record.details) !== row.details) {
+        return fail(seq, `entry ${seq} stores its details in a form Countersign never writes: they were modified`);
+      }
+      if (record.prevHash !== prev) {
+        return fail(
+          seq,
+          seq === 1
+            ? 'entry 1 does not start from the genesis hash: the start of the log was replaced'
+            : `entry ${seq} does not link to entry ${seq - 1}: entries were inserted, removed, reordered or rewritten here`,
+        );
+      }
+      if (hashRecord(prev, record) !== record.hash) {
+        return fail(seq, `entry ${seq} does not match its hash: its content was modified`);
+      }
+      if (expectHead !== undefined && seq === expectHead.seq) {
+        if (record.hash !== expectHead.hash) {
+          return fail(
+            seq,
+            `entry ${seq} is not the recorded head (hash ${expectHead.hash}): the log was rewritten from entry ${seq} or earlier`,
+          );
+        }
+        headFound = true;
+      }
+      prev = record.hash;
+      expectedSeq++;
+      entries++;
+    }
+    if (!headFound && expectHead !== undefined) {
+      return fail(
+        expectHead.seq,
+        entries === 0
+          ? `the log is empty but the recorded head is entry ${expectHead.seq}: the log was truncated or replaced`
+          : `the log ends at entry ${entries} but the recorded head is entry ${expectHead.seq}: entries were removed from the end`,
+      );
+    }
+    return { ok: true, entries, head: prev };
+  }
+}
+
+function validate(entry: AuditEntry, at: Date): void {
+  const text = (name: string, value: unknown, required: boolean, max: number): void => {
+    if (value === undefined && !required) return;
+    if (typeof value !== 'string' || (required && value.length === 0) || value.length > max) {
+      throw new CountersignError(
+        'INVALID_ARGUMENT',
+        `audit entry ${name} must be ${required ? 'a non-empty' : 'a'} string of at most ${max} characters`,
+      );
+    }
+  };
+  text('actor', entry.actor, true, MAX_FIELD);
+  text('action', entry.action, true, MAX_FIELD);
+  text('target', entry.target, false, MAX_FIELD);
+  text('reason', entry.reason, false, MAX_REASON);
+  if (!OUTCOMES.includes(entry.outcome)) {
+    throw new CountersignError('INVALID_ARGUMENT', `audit entry outcome must be one of ${OUTCOMES.join(', ')}`);
+  }
+  if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
+    throw new CountersignError('INVALID_ARGUMENT', 'audit entry at must be a valid date');
+  }
+  if (entry.details !== undefined && (typeof entry.details !== 'object' || entry.details === null || Array.isArray(entry.details))) {
+    throw new CountersignError('INVALID_ARGUMENT', 'audit entry details must be a JSON object');
+  }
+}
+
+function decode(row: SqlRow): AuditRecord {
+  const str = (column: string): string => {
+    const value = row[column];
+    if (typeof value !== 'string') throw new Error(`${column} is not text`);
+    return value;
+  };
+  const optional = (column: string): string | undefined => (row[column] === null ? undefined : str(column));
+  const outcome = str('outcome');
+  if (!(OUTCOMES as readonly string[]).includes(outcome)) throw new Error(`unknown outcome ${JSON.stringify(outcome)}`);
+  const detailsText = optional('details');
+  let details: Record<string, unknown> | undefined;
+  if (detailsText !== undefined) {
+    const parsed: unknown = JSON.parse(detailsText);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('details is not a JSON object');
+    details = parsed as Record<string, unknown>;
+  }
+  return withoutUndefined({
+    seq: Number(row.seq),
+    at: str('at'),
+    actor: str('actor'),
+    action: str('action'),
+    target: optional('target'),
+    outcome: outcome as AuditOutcome,
+    reason: optional('reason'),
+    details,
+    prevHash: str('prev_hash'),
+    hash: str('hash'),
+  });
+}
+
+/** Drops absent optional fields, so records compare and print cleanly. */
+function withoutUndefined<T extends object>(record: T): T {
+  for (const key of Object.keys(record) as (keyof T)[]) {
+    if (record[key] === undefined) delete record[key];
+  }
+  return record;
+}
