@@ -5,7 +5,7 @@
 //   npm run demo -- --keep     # leave the registry and the service running to try commands by hand
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import { mkdirSync, existsSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -57,10 +57,6 @@ try {
   const ref = `${registry.host}/${repository}:1.0`;
   process.stdout.write(`pushed ${ref} -> ${image.digest}\n`);
 
-  step('creating a signing key (kept in .data/demo/keys, never committed)');
-  if (!existsSync(path.join(keysDir, 'demo.key'))) run(['keys', 'create', 'demo', '--keys-dir', keysDir]);
-  else process.stdout.write('key "demo" already exists\n');
-
   step('starting the service: countersign serve');
   const port = await freePort();
   const server = `127.0.0.1:${port}`;
@@ -71,11 +67,23 @@ try {
     service.stdout.on('data', (d) => {
       const text = d.toString();
       if (process.env.DEMO_VERBOSE) process.stdout.write(text);
+      // The service's warnings (e.g. the development key-encryption key) are shown, not hidden.
+      for (const line of text.split('\n')) {
+        try {
+          const entry = JSON.parse(line);
+          if (entry.level >= 40 && !entry.method) process.stdout.write(`service warning: ${entry.msg}\n`);
+        } catch {}
+      }
       if (text.includes('countersign serving')) resolve();
     });
     service.once('exit', (code) => reject(new Error(`countersign serve exited with ${code}`)));
   });
   process.stdout.write(`service listening on ${server}\n`);
+
+  step('creating a signing key (held by the service, sealed at rest; only the public key is ever shown)');
+  const existing = spawnSync(process.execPath, [cli, 'keys', 'show', 'demo', '--server', server], { encoding: 'utf8' });
+  if (existing.status === 0) process.stdout.write('key "demo" already exists\n');
+  else run(['keys', 'create', 'demo', '--owner', 'platform', '--server', server]);
 
   step('CI signs the image (the tag is resolved to its digest; the digest is signed)');
   run(['sign', ref, '--key', 'demo', '--server', server, '-a', 'ci.run=demo']);
@@ -93,7 +101,8 @@ try {
   for (const m of idx.manifests) process.stdout.write(`  ${m.digest}  ${m.artifactType}  ${m.annotations['dev.sigstore.bundle.predicateType']}\n`);
 
   step('verifying every bundle independently, with @sigstore/verify and the public key alone');
-  const publicKey = crypto.createPublicKey(readFileSync(path.join(keysDir, 'demo.pub')));
+  const shown = JSON.parse(spawnSync(process.execPath, [cli, 'keys', 'show', 'demo', '--server', server, '--json'], { encoding: 'utf8' }).stdout);
+  const publicKey = crypto.createPublicKey(shown.publicKeyPem);
   const hint = crypto.createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
   const emptyRoot = { mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] };
   const verifier = new Verifier(toTrustMaterial(emptyRoot, (h) => { if (h !== hint) throw new Error(`unknown key ${h}`); return { publicKey, validFor: () => true }; }), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 });

@@ -2,15 +2,18 @@
  * The composition root: the one place that builds the service's parts from its configuration
  * and wires them together. Everything else receives its collaborators.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { AuditLog } from './audit';
 import type { ServiceConfig } from './config/config';
 import { GrpcServer } from './grpc/server';
-import { FileKeyStore } from './keys';
+import { resolveKek } from './keys/kek-source';
+import { ManagedKeyStore } from './keys/managed-key-store';
 import type { Logger } from './logging/logger';
 import { DockerConfigCredentialStore, ReferrerStore, RegistryClient } from './registry';
 import { PolicyStore } from './policy';
 import { SigningService } from './signing';
-import { KeyDirTrustStore } from './trust';
+import { openDatabase, type Database } from './store';
 import { EvidenceCollector } from './verification/collector';
 import { EvidenceCache } from './verification/evidence-cache';
 import { VerificationService } from './verification/verification-service';
@@ -20,7 +23,9 @@ export interface App {
   signing: SigningService;
   verification: VerificationService;
   registry: RegistryClient;
-  trust: KeyDirTrustStore;
+  keys: ManagedKeyStore;
+  audit: AuditLog;
+  db: Database;
   policies: PolicyStore;
   cache: EvidenceCache;
   /** Starts serving; resolves with the bound port. */
@@ -31,6 +36,25 @@ export interface App {
 
 export async function createApp(config: ServiceConfig, logger: Logger): Promise<App> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const db = openDatabase(path.join(config.dataDir, 'countersign.db'));
+  const audit = new AuditLog(db);
+  const kek = resolveKek({
+    dataDir: config.dataDir,
+    listen: config.listen,
+    ...(config.kekFile ? { kekFile: config.kekFile } : {}),
+    ...(process.env.COUNTERSIGN_KEK ? { kekBase64: process.env.COUNTERSIGN_KEK } : {}),
+  });
+  if (kek.development) {
+    logger.warn(
+      { kekFile: path.join(config.dataDir, 'development-kek'), generated: Boolean(kek.generated) },
+      'DEVELOPMENT KEY-ENCRYPTION KEY IN USE: private keys are sealed with a key stored next to them. ' +
+        'Set COUNTERSIGN_KEK_FILE for any real deployment.',
+    );
+  }
+  const keys = new ManagedKeyStore(db, kek.kek, audit);
+  const legacy = keys.importLegacy(legacyKeyFiles(config.keysDir, config.trustDir));
+  for (const k of legacy.imported) logger.info({ key: k.name, id: k.id, purpose: k.purpose }, 'imported key from the keys directory');
+  for (const problem of legacy.problems) logger.warn({ problem }, 'key file not imported');
   const registry = new RegistryClient({
     credentials: new DockerConfigCredentialStore(config.registry.dockerConfig),
     insecureHosts: config.registry.insecureHosts,
@@ -41,8 +65,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   });
   // An invalid policy file at startup is a startup error; later invalid edits keep the last good one.
   const policies = await PolicyStore.open(config.policyFile, { logger });
-  const trust = new KeyDirTrustStore(config.trustDir ?? config.keysDir);
-  for (const problem of trust.problems) logger.warn({ problem }, 'trusted key ignored');
+  const trust = keys.trust;
   const cache = new EvidenceCache({ ttlMs: config.verification.cacheTtlMs, negativeTtlMs: config.verification.negativeCacheTtlMs });
   const verification = new VerificationService({
     registry,
@@ -53,21 +76,23 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     maxDurationMs: config.verification.maxDurationMs,
   });
   const signing = new SigningService({
-    keys: new FileKeyStore(config.keysDir),
+    keys,
     registry,
     referrers: new ReferrerStore(registry),
     maxPredicateBytes: config.limits.maxPredicateBytes,
     onReferrerAdded: (repo, digest) => verification.referrerAdded(repo, digest),
   });
   // Requests carry predicates; leave room for JSON overhead above the predicate limit.
-  const grpc = new GrpcServer({ signing, verification, logger, maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024 });
+  const grpc = new GrpcServer({ signing, verification, keys, logger, maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024 });
   let stopping: Promise<void> | undefined;
   return {
     grpc,
     signing,
     verification,
     registry,
-    trust,
+    keys,
+    audit,
+    db,
     policies,
     cache,
     start: () => grpc.listen(config.listen),
@@ -76,8 +101,31 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
       (stopping ??= (async () => {
         await grpc.shutdown(config.shutdownGraceMs);
         policies.close();
-        trust.close();
+        keys.close();
         await registry.close();
+        db.close();
       })()),
   };
+}
+
+/**
+ * PEM keys from before the managed store: `NAME.key` (PKCS#8) in the keys directory, and lone
+ * `NAME.pub` files in the keys and trust directories. Imported once (see ManagedKeyStore.importLegacy).
+ */
+function legacyKeyFiles(keysDir: string, trustDir: string | undefined): Array<{ name: string; privatePem?: string; publicPem?: string }> {
+  const out: Array<{ name: string; privatePem?: string; publicPem?: string }> = [];
+  for (const dir of [...new Set([keysDir, trustDir ?? keysDir])]) {
+    let files: string[];
+    try {
+      files = readdirSync(dir).sort();
+    } catch {
+      continue;
+    }
+    for (const f of files) {
+      const name = f.replace(/\.(key|pub)$/, '');
+      if (f.endsWith('.key')) out.push({ name, privatePem: readFileSync(path.join(dir, f), 'utf8') });
+      else if (f.endsWith('.pub') && !files.includes(`${name}.key`)) out.push({ name, publicPem: readFileSync(path.join(dir, f), 'utf8') });
+    }
+  }
+  return out;
 }

@@ -22,6 +22,11 @@ export function verificationClient(address: string): UnaryClient {
   return new Ctor(address, grpc.credentials.createInsecure()) as unknown as UnaryClient;
 }
 
+export function keyClient(address: string): UnaryClient {
+  const Ctor = serviceConstructor('KeyService');
+  return new Ctor(address, grpc.credentials.createInsecure()) as unknown as UnaryClient;
+}
+
 /** One unary call with a deadline, as a promise. */
 export function call<Res>(client: UnaryClient, method: string, request: unknown, timeoutMs: number): Promise<Res> {
   return new Promise((resolve, reject) => {

@@ -2,11 +2,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createApp } from '../app';
 import { loadConfig } from '../config/config';
-import { FileKeyStore } from '../keys';
 import { createLogger } from '../logging/logger';
 import { CountersignError } from '../shared/errors';
 import type { SignedArtifact } from '../signing';
-import { call, describeGrpcError, serverAddress, signingClient, verificationClient } from './client';
+import { call, describeGrpcError, keyClient, serverAddress, signingClient, verificationClient } from './client';
 
 const USAGE = `usage: countersign <command> [options]
 
@@ -18,8 +17,13 @@ commands:
   verify  IMAGE [--action deploy|push|pull] [--namespace NS] [--identity ID] [--label KEY=VALUE]...
           [--server HOST:PORT] [--timeout SECONDS] [--json]
           exit status: 0 allowed, 1 denied (reasons printed), 2 error
-  keys create NAME [--keys-dir DIR] [--json]
-  keys list [--keys-dir DIR] [--json]
+  keys create NAME [--owner TEAM] [--scope PATTERN]... [--valid-until RFC3339]
+  keys import NAME (--public-key FILE | --cosign-key FILE [--password-file FILE]) [--owner TEAM] [--scope PATTERN]...
+          (the cosign key password is read from COSIGN_PASSWORD unless --password-file is given)
+  keys list [--active]          keys show NAME|ID
+  keys rotate NAME|ID [--overlap 7d] [--reason TEXT]
+  keys revoke NAME|ID --reason TEXT
+          every keys command also takes [--server HOST:PORT] [--json]
 
 The server address defaults to $COUNTERSIGN_SERVER or 127.0.0.1:50051.`;
 
@@ -236,25 +240,137 @@ async function verify(args: string[]): Promise<number> {
   }
 }
 
+interface KeyMsg {
+  id: string;
+  name: string;
+  version: number;
+  ownerTeam: string;
+  purpose: string;
+  scopes: string[];
+  validFrom: string;
+  validUntil: string;
+  state: string;
+  stateReason: string;
+  stateChangedAt: string;
+  publicKeyPem: string;
+  createdAt: string;
+  createdBy: string;
+  successorId: string;
+  predecessorId: string;
+}
+
+function describeKey(k: KeyMsg): string {
+  const state = k.state.replace('KEY_STATE_', '').toLowerCase();
+  const purpose = k.purpose.replace('KEY_PURPOSE_', '').toLowerCase();
+  const lines = [
+    `${k.name} v${k.version}  ${state}${k.stateReason ? ` (${k.stateReason})` : ''}  ${purpose}`,
+    `  id:          ${k.id}`,
+    ...(k.ownerTeam ? [`  owner:       ${k.ownerTeam}`] : []),
+    ...(k.scopes.length ? [`  scopes:      ${k.scopes.join(', ')}`] : []),
+    ...(k.validFrom || k.validUntil ? [`  valid:       ${k.validFrom || '…'} to ${k.validUntil || '…'}`] : []),
+    `  created:     ${k.createdAt} by ${k.createdBy}`,
+    ...(k.successorId ? [`  successor:   ${k.successorId}`] : []),
+    ...(k.predecessorId ? [`  predecessor: ${k.predecessorId}`] : []),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** "7d", "12h", "30m", "45s" or plain seconds. */
+function durationSeconds(text: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(text.trim());
+  if (!m) throw new UsageError(`invalid duration ${JSON.stringify(text)}: use e.g. 7d, 12h, 30m or seconds`);
+  const n = Number(m[1]);
+  return n * ({ '': 1, s: 1, m: 60, h: 3600, d: 86400 } as Record<string, number>)[m[2] as string]!;
+}
+
+function readFileArg(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CountersignError('INVALID_ARGUMENT', `cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
 async function keys(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parse(rest, { 'keys-dir': { type: 'string' }, json: { type: 'boolean', default: false } });
-  const config = loadConfig({ keysDir: values['keys-dir'] });
-  const store = new FileKeyStore(config.keysDir);
-  if (sub === 'create') {
-    const name = onePositional(positionals, 'NAME');
-    const info = await store.create(name);
-    if (values.json) process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
-    else process.stdout.write(`created key ${info.name}\nid: ${info.id}\n${info.publicKeyPem}`);
-    return 0;
+  const { values, positionals } = parse(rest, {
+    ...clientOptions,
+    owner: { type: 'string' },
+    scope: { type: 'string', multiple: true },
+    'valid-from': { type: 'string' },
+    'valid-until': { type: 'string' },
+    'public-key': { type: 'string' },
+    'cosign-key': { type: 'string' },
+    'password-file': { type: 'string' },
+    overlap: { type: 'string' },
+    reason: { type: 'string' },
+    active: { type: 'boolean', default: false },
+  });
+  let method: string;
+  let request: Record<string, unknown>;
+  switch (sub) {
+    case 'create':
+      method = 'CreateKey';
+      request = { name: onePositional(positionals, 'NAME'), ownerTeam: values.owner ?? '', scopes: values.scope ?? [], validUntil: values['valid-until'] ?? '' };
+      break;
+    case 'import': {
+      method = 'ImportKey';
+      const name = onePositional(positionals, 'NAME');
+      const base = { name, ownerTeam: values.owner ?? '', scopes: values.scope ?? [], validFrom: values['valid-from'] ?? '', validUntil: values['valid-until'] ?? '' };
+      if (values['public-key'] && !values['cosign-key']) {
+        request = { ...base, publicKeyPem: readFileArg(values['public-key'], 'public key file') };
+      } else if (values['cosign-key'] && !values['public-key']) {
+        // cosign's own convention: the password comes from COSIGN_PASSWORD (or a file), never a flag.
+        const password = values['password-file'] ? readFileArg(values['password-file'], 'password file').replace(/\r?\n$/, '') : (process.env.COSIGN_PASSWORD ?? '');
+        request = { ...base, cosignPrivateKeyPem: readFileArg(values['cosign-key'], 'cosign key file'), password };
+      } else {
+        throw new UsageError('keys import needs exactly one of --public-key FILE or --cosign-key FILE');
+      }
+      break;
+    }
+    case 'list':
+      method = 'ListKeys';
+      request = { activeOnly: values.active };
+      break;
+    case 'show':
+      method = 'GetKey';
+      request = { key: onePositional(positionals, 'NAME or id') };
+      break;
+    case 'rotate':
+      method = 'RotateKey';
+      request = { key: onePositional(positionals, 'NAME or id'), overlapSeconds: values.overlap ? durationSeconds(values.overlap) : 0, reason: values.reason ?? '' };
+      break;
+    case 'revoke':
+      method = 'RevokeKey';
+      if (!values.reason) throw new UsageError('keys revoke needs --reason TEXT');
+      request = { key: onePositional(positionals, 'NAME or id'), reason: values.reason };
+      break;
+    default:
+      throw new UsageError(`unknown keys command "${sub ?? ''}" (create, import, list, show, rotate, revoke)`);
   }
-  if (sub === 'list') {
-    const infos = await store.list();
-    if (values.json) process.stdout.write(`${JSON.stringify(infos, null, 2)}\n`);
-    else for (const i of infos) process.stdout.write(`${i.name}\t${i.id}\t${i.algorithm}\n`);
+  const address = serverAddress(values.server);
+  const client = keyClient(address);
+  try {
+    const res = await call<{ key?: KeyMsg; keys?: KeyMsg[]; previous?: KeyMsg; current?: KeyMsg }>(client, method, request, timeoutMs(values.timeout));
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(res.keys ?? res.key ?? { previous: res.previous, current: res.current }, null, 2)}\n`);
+    } else if (res.keys) {
+      for (const k of res.keys) process.stdout.write(describeKey(k));
+    } else if (res.current && res.previous) {
+      process.stdout.write(`rotated ${res.current.name}: version ${res.current.version} signs from now on; version ${res.previous.version} verifies until ${res.previous.validUntil}\n`);
+      process.stdout.write(describeKey(res.current));
+      process.stdout.write(res.current.publicKeyPem);
+    } else if (res.key) {
+      process.stdout.write(describeKey(res.key));
+      if (sub === 'create' || sub === 'import' || sub === 'show') process.stdout.write(res.key.publicKeyPem);
+    }
     return 0;
+  } catch (err) {
+    process.stderr.write(`countersign: ${describeGrpcError(err, address)}\n`);
+    return 1;
+  } finally {
+    client.close();
   }
-  throw new UsageError(`unknown keys command "${sub ?? ''}" (create, list)`);
 }
 
 function onePositional(positionals: string[], name: string): string {

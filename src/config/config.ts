@@ -30,8 +30,10 @@ export interface ServiceConfig {
   shutdownGraceMs: number;
   /** Policy document (YAML or JSON), hot-reloaded; none = every image needs a trusted signature. */
   policyFile?: string;
-  /** Directory of trusted public keys (`NAME.pub`, optional `NAME.trust.json`); default: the keys directory. */
+  /** Directory of trusted public keys (`NAME.pub`) imported at first start; default: the keys directory. */
   trustDir?: string;
+  /** File with the key-encryption key that seals private keys at rest (or COUNTERSIGN_KEK, base64). */
+  kekFile?: string;
   verification: {
     /** How long verified evidence is reused (policy is re-evaluated on every call regardless). */
     cacheTtlMs: number;
@@ -69,7 +71,9 @@ export const ENVIRONMENT = {
   COUNTERSIGN_REGISTRY_TIMEOUT_MS: 'per-request registry timeout',
   COUNTERSIGN_MAX_PREDICATE_BYTES: 'largest accepted predicate',
   COUNTERSIGN_POLICY: 'policy file (YAML or JSON)',
-  COUNTERSIGN_TRUST_DIR: 'directory of trusted public keys',
+  COUNTERSIGN_TRUST_DIR: 'directory of trusted public keys imported at first start',
+  COUNTERSIGN_KEK_FILE: 'file with the key-encryption key (32 bytes, raw or base64)',
+  COUNTERSIGN_KEK: 'the key-encryption key itself, base64',
 } as const;
 
 export interface ConfigOverrides {
@@ -105,6 +109,7 @@ export function loadConfig(
   }
   if (env.COUNTERSIGN_POLICY) config.policyFile = path.resolve(cwd, env.COUNTERSIGN_POLICY);
   if (env.COUNTERSIGN_TRUST_DIR) config.trustDir = path.resolve(cwd, env.COUNTERSIGN_TRUST_DIR);
+  if (env.COUNTERSIGN_KEK_FILE) config.kekFile = path.resolve(cwd, env.COUNTERSIGN_KEK_FILE);
   if (overrides.listen) config.listen = overrides.listen;
   if (overrides.policyFile) config.policyFile = path.resolve(cwd, overrides.policyFile);
   if (overrides.keysDir) config.keysDir = path.resolve(cwd, overrides.keysDir);
@@ -136,7 +141,7 @@ function applyFile(config: ServiceConfig, file: string): void {
   }
   const base = path.dirname(file);
   const d = doc as Record<string, unknown>;
-  const known = new Set(['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'verification']);
+  const known = new Set(['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification']);
   for (const k of Object.keys(d)) {
     if (!known.has(k)) throw new CountersignError('INVALID_ARGUMENT', `config file ${file}: unknown setting "${k}"`);
   }
@@ -147,6 +152,7 @@ function applyFile(config: ServiceConfig, file: string): void {
   if (d.shutdownGraceMs !== undefined) config.shutdownGraceMs = positiveInt('shutdownGraceMs', d.shutdownGraceMs);
   if (d.policyFile !== undefined) config.policyFile = path.resolve(base, str(file, 'policyFile', d.policyFile));
   if (d.trustDir !== undefined) config.trustDir = path.resolve(base, str(file, 'trustDir', d.trustDir));
+  if (d.kekFile !== undefined) config.kekFile = path.resolve(base, str(file, 'kekFile', d.kekFile));
   if (d.verification !== undefined) {
     const v = d.verification as Record<string, unknown>;
     if (v.cacheTtlMs !== undefined) config.verification.cacheTtlMs = nonNegativeInt('verification.cacheTtlMs', v.cacheTtlMs);

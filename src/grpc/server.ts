@@ -7,17 +7,20 @@ import type { VerificationService } from '../verification/verification-service';
 import { loadProtos, serviceConstructor } from './proto';
 import { signingHandlers } from './signing-handlers';
 import { verificationHandlers } from './verification-handlers';
+import { keyHandlers } from './key-handlers';
+import type { ManagedKeyStore } from '../keys/managed-key-store';
 import { InFlightTracker } from './unary';
 
 export interface GrpcServerDeps {
   signing: SigningService;
   verification: VerificationService;
+  keys: ManagedKeyStore;
   logger: Logger;
   /** Largest request accepted (predicates travel in requests). */
   maxReceiveBytes: number;
 }
 
-const SERVICE_NAMES = ['countersign.v1.SigningService', 'countersign.v1.VerificationService'];
+const SERVICE_NAMES = ['countersign.v1.SigningService', 'countersign.v1.VerificationService', 'countersign.v1.KeyService'];
 
 /** The gRPC surface: our services, grpc.health.v1.Health and server reflection. */
 export class GrpcServer {
@@ -35,6 +38,8 @@ export class GrpcServer {
       serviceConstructor('VerificationService').service,
       verificationHandlers(deps.verification, deps.logger, this.tracker),
     );
+    // Until access control identifies callers, key changes are attributed to the local operator.
+    this.server.addService(serviceConstructor('KeyService').service, keyHandlers(deps.keys, deps.logger, this.tracker, () => 'local'));
     this.health = new HealthImplementation({ '': 'NOT_SERVING', ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, 'NOT_SERVING'])) });
     this.health.addToServer(this.server);
     new ReflectionService(loadProtos().definition).addToServer(this.server);

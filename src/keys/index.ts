@@ -1,3 +1,6 @@
 export { FileKeyStore, validateKeyName } from './file-key-store';
 export { keyIdOf } from './key-id';
-export type { KeyInfo, KeyStore, SigningKey } from './types';
+export type { KeyInfo, KeyPurpose, KeyState, KeyStore, SigningKey } from './types';
+export { ManagedKeyStore, DEFAULT_ROTATION_OVERLAP_SECONDS } from './managed-key-store';
+export type { KeyAttributes } from './managed-key-store';
+export { checkSigningScope } from './scope';

@@ -1,13 +1,30 @@
 import type { KeyObject } from 'node:crypto';
 
+export type KeyPurpose = 'signing' | 'verification';
+export type KeyState = 'active' | 'rotated' | 'revoked';
+
 /** Public facts about a key: safe to log, return and print. */
 export interface KeyInfo {
   /** cosign key hint: base64(sha256(SPKI DER)). */
   id: string;
   name: string;
-  algorithm: 'ecdsa-p256-sha256';
+  algorithm: string;
   publicKeyPem: string;
   createdAt: Date;
+  /** Lifecycle facts (managed keys; the plain PEM directory store leaves them unset). */
+  version?: number;
+  ownerTeam?: string;
+  purpose?: KeyPurpose;
+  /** Repository patterns the key may sign or vouch for; empty = any. */
+  scopes?: string[];
+  validFrom?: Date;
+  validUntil?: Date;
+  state?: KeyState;
+  stateReason?: string;
+  stateChangedAt?: Date;
+  createdBy?: string;
+  predecessorId?: string;
+  successorId?: string;
 }
 
 /**

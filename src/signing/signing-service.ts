@@ -1,5 +1,5 @@
 import { preparePredicate, resolvePredicateType } from '../attestations';
-import type { KeyStore } from '../keys';
+import { checkSigningScope, type KeyStore } from '../keys';
 import type { RegistryClient, ReferrerStore } from '../registry';
 import { formatReference, parseReference } from '../registry';
 import { CountersignError } from '../shared/errors';
@@ -94,6 +94,7 @@ export class SigningService {
     // Resolve the key before touching the registry: an unknown key is the caller's mistake and
     // must not cost a registry round trip or leave anything behind.
     const key = await this.opts.keys.getSigningKey(input.key);
+    checkSigningScope(key, `${ref.registry}/${ref.repository}`);
     const repo = { registry: ref.registry, repository: ref.repository };
     // One HEAD: resolves a tag to its digest, and gives the subject descriptor (media type, size)
     // for a digest. When both are given the digest wins, as with cosign.

@@ -33,8 +33,6 @@ beforeAll(async () => {
   host = testRegistryHost();
   pusher = new RegistryClient({});
   dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-cli-'));
-  const created = cli(['keys', 'create', 'ci', '--keys-dir', path.join(dir, 'keys')]);
-  expect(created.code).toBe(0);
   address = `127.0.0.1:${await freePort()}`;
   server = spawn(process.execPath, [BIN, 'serve', '--listen', address, '--data-dir', path.join(dir, 'data')], {
     env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, 'keys') },
@@ -48,6 +46,8 @@ beforeAll(async () => {
     server.stderr!.on('data', (d: Buffer) => (serverOutput += d.toString()));
     server.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${serverOutput}`)));
   });
+  const created = cli(['keys', 'create', 'ci', '--server', address]);
+  expect(created.code).toBe(0);
 });
 
 afterAll(async () => {
@@ -56,15 +56,46 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('keys create prints the id and the public key, never the private key', () => {
-  const r = cli(['keys', 'create', 'second', '--keys-dir', path.join(dir, 'keys')]);
+test('keys: create, import (cosign.pub and cosign.key), list, show, rotate, revoke — public material only', () => {
+  const r = cli(['keys', 'create', 'second', '--server', address, '--owner', 'platform', '--scope', `${host}/team-a/*`]);
   expect(r.code).toBe(0);
-  expect(r.stdout).toMatch(/^id: [A-Za-z0-9+/]{43}=$/m);
+  expect(r.stdout).toMatch(/^  id: +[A-Za-z0-9+/]{43}=$/m);
   expect(r.stdout).toContain('-----BEGIN PUBLIC KEY-----');
+  expect(r.stdout).toContain('scopes:      ' + `${host}/team-a/*`);
   expect(r.stdout).not.toContain('PRIVATE');
-  const again = cli(['keys', 'create', 'second', '--keys-dir', path.join(dir, 'keys')]);
+  const again = cli(['keys', 'create', 'second', '--server', address]);
   expect(again.code).toBe(1);
   expect(again.stderr).toMatch(/^countersign: ALREADY_EXISTS: /);
+
+  const pub = cli(['keys', 'import', 'pc-example', '--public-key', path.join(VECTORS, 'policy-controller/examples/keys/cosign.pub'), '--server', address, '--json']);
+  expect(pub.code).toBe(0);
+  expect(JSON.parse(pub.stdout)).toMatchObject({ name: 'pc-example', purpose: 'KEY_PURPOSE_VERIFICATION', state: 'KEY_STATE_ACTIVE' });
+  const cosignKey = path.join(VECTORS, 'cosign/pkg/cosign/keys_test.go.extracted/pemcosignkey.key');
+  const wrong = cli(['keys', 'import', 'from-cosign', '--cosign-key', cosignKey, '--server', address], { COSIGN_PASSWORD: 'nope' });
+  expect(wrong.code).toBe(1);
+  expect(wrong.stderr).toMatch(/wrong password/);
+  const imported = cli(['keys', 'import', 'from-cosign', '--cosign-key', cosignKey, '--server', address, '--json'], { COSIGN_PASSWORD: 'hello' });
+  expect(imported.code).toBe(0);
+  expect(JSON.parse(imported.stdout).purpose).toBe('KEY_PURPOSE_SIGNING');
+  expect(imported.stdout).not.toContain('PRIVATE');
+
+  const rotated = cli(['keys', 'rotate', 'second', '--overlap', '1h', '--reason', 'scheduled', '--server', address, '--json']);
+  expect(rotated.code).toBe(0);
+  const rot = JSON.parse(rotated.stdout);
+  expect(rot.previous.state).toBe('KEY_STATE_ROTATED');
+  expect(rot.current).toMatchObject({ name: 'second', version: 2, state: 'KEY_STATE_ACTIVE', predecessorId: rot.previous.id });
+
+  const revoked = cli(['keys', 'revoke', rot.previous.id, '--reason', 'retired early', '--server', address]);
+  expect(revoked.code).toBe(0);
+  expect(revoked.stdout).toMatch(/revoked \(retired early\)/);
+  expect(cli(['keys', 'revoke', 'second', '--server', address]).code).toBe(2); // --reason is required
+
+  const list = JSON.parse(cli(['keys', 'list', '--server', address, '--json']).stdout) as Array<{ name: string; version: number; state: string }>;
+  expect(list.map((k) => `${k.name}:${k.version}:${k.state}`)).toEqual(
+    expect.arrayContaining(['ci:1:KEY_STATE_ACTIVE', 'second:1:KEY_STATE_REVOKED', 'second:2:KEY_STATE_ACTIVE', 'pc-example:1:KEY_STATE_ACTIVE', 'from-cosign:1:KEY_STATE_ACTIVE']),
+  );
+  const show = cli(['keys', 'show', 'second', '--server', address]);
+  expect(show.stdout).toMatch(/^second v2 {2}active/);
 });
 
 test('sign and attest through the CLI; --json output; COUNTERSIGN_SERVER is honoured', async () => {

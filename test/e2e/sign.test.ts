@@ -2,7 +2,8 @@
  * Sign and Attest end to end: real gRPC server, real Distribution registry. What the service wrote
  * is read back and verified by test/support/independent-verify.ts, which shares no code with it.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { pushSampleImage } from '../../src/dev/sample-image';
@@ -34,10 +35,16 @@ let pusher: RegistryClient;
 let publicKeyPem: string;
 let keyId: string;
 
+let keysDir: string;
+
 beforeAll(async () => {
   host = testRegistryHost();
-  svc = await startService();
-  const info = await new FileKeyStore(svc.config.keysDir).create('ci-release');
+  // A PEM key made before the service starts: imported at first start (and the test knows its
+  // private bytes, to prove they never appear in logs or responses).
+  keysDir = mkdtempSync(path.join(os.tmpdir(), 'countersign-legacy-keys-'));
+  const info = await new FileKeyStore(keysDir).create('ci-release');
+  svc = await startService({ keysDir });
+  expect(svc.app.keys.getKey('ci-release').id).toBe(info.id);
   publicKeyPem = info.publicKeyPem;
   keyId = info.id;
   pusher = new RegistryClient({});
@@ -268,7 +275,7 @@ describe('operability', () => {
     expect(typeof lines[0]!.durationMs).toBe('number');
     expect(lines[1]).toMatchObject({ status: 'NOT_FOUND', image: img.tagRef });
 
-    const privatePem = readFileSync(path.join(svc.config.keysDir, 'ci-release.key'), 'utf8');
+    const privatePem = readFileSync(path.join(keysDir, 'ci-release.key'), 'utf8');
     const body = privatePem.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
     const logs = svc.rawLogs();
     expect(logs).not.toContain('PRIVATE KEY');
@@ -277,7 +284,7 @@ describe('operability', () => {
   });
 
   test('SIGTERM-style shutdown lets an in-flight Sign finish', async () => {
-    const other = await startService({ keysDir: svc.config.keysDir });
+    const other = await startService({ keysDir });
     const img = await newImage('shutdown');
     const inFlight = other.call<{ result: SignedArtifactMsg }>('Sign', { image: img.tagRef, key: 'ci-release' });
     await new Promise((r) => setTimeout(r, 5));
