@@ -1,6 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createApp } from '../app';
+import { AuditLog } from '../audit';
+import { openDatabase } from '../store';
 import { loadConfig } from '../config/config';
 import { createLogger } from '../logging/logger';
 import { CountersignError } from '../shared/errors';
@@ -24,6 +27,9 @@ commands:
   keys rotate NAME|ID [--overlap 7d] [--reason TEXT]
   keys revoke NAME|ID --reason TEXT
           every keys command also takes [--server HOST:PORT] [--json]
+  audit list [--data-dir DIR] [--limit N] [--actor WHO] [--action WHAT] [--target NAME] [--json]
+  audit verify [--data-dir DIR] [--expect-head SEQ:HASH]
+          read the service's audit trail from its data directory; verify exits 1 if the chain is broken
 
 The server address defaults to $COUNTERSIGN_SERVER or 127.0.0.1:50051.`;
 
@@ -42,6 +48,8 @@ export async function main(argv: string[]): Promise<number> {
         return await keys(rest);
       case 'verify':
         return await verify(rest);
+      case 'audit':
+        return await audit(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -370,6 +378,58 @@ async function keys(args: string[]): Promise<number> {
     return 1;
   } finally {
     client.close();
+  }
+}
+
+async function audit(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, {
+    'data-dir': { type: 'string' },
+    config: { type: 'string' },
+    limit: { type: 'string', default: '50' },
+    actor: { type: 'string' },
+    action: { type: 'string' },
+    target: { type: 'string' },
+    'expect-head': { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'] });
+  const file = path.join(config.dataDir, 'countersign.db');
+  if (!existsSync(file)) throw new CountersignError('NOT_FOUND', `no Countersign database at ${file}; pass the service's --data-dir`);
+  const db = openDatabase(file);
+  try {
+    const log = new AuditLog(db);
+    if (sub === 'list') {
+      const limit = Number(values.limit);
+      if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit must be a positive integer');
+      const entries = log.list({ limit, ...(values.actor ? { actor: values.actor } : {}), ...(values.action ? { action: values.action } : {}), ...(values.target ? { target: values.target } : {}) });
+      if (values.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+      else {
+        for (const e of entries) {
+          process.stdout.write(`${String(e.seq).padStart(6)} ${e.at} ${e.outcome.padEnd(7)} ${e.actor} ${e.action}${e.target ? ` ${e.target}` : ''}${e.reason ? ` — ${e.reason}` : ''}\n`);
+        }
+      }
+      return 0;
+    }
+    if (sub === 'verify') {
+      let expectHead: { seq: number; hash: string } | undefined;
+      if (values['expect-head']) {
+        const m = /^(\d+):([0-9a-f]{64})$/.exec(values['expect-head']);
+        if (!m) throw new UsageError('--expect-head must be SEQ:HASH as printed by a previous "audit verify"');
+        expectHead = { seq: Number(m[1]), hash: m[2] as string };
+      }
+      const result = log.verify(expectHead ? { expectHead } : {});
+      if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      else if (result.ok) {
+        const head = log.head();
+        process.stdout.write(`audit chain intact: ${result.entries} entries; head ${head.seq}:${head.hash}\n`);
+      } else process.stdout.write(`AUDIT CHAIN BROKEN at entry ${result.brokenAt}: ${result.problem} (${result.entries} entries verified before it)\n`);
+      return result.ok ? 0 : 1;
+    }
+    throw new UsageError(`unknown audit command "${sub ?? ''}" (list, verify)`);
+  } finally {
+    db.close();
   }
 }
 

@@ -198,3 +198,49 @@ test('serve logs one JSON line per call and stops cleanly on SIGTERM', async () 
   expect(await exited).toBe(0);
   expect(serverOutput).toContain('"msg":"stopped"');
 });
+
+test('after a restart every key, state and audit entry is still there; audit verify detects a corrupted entry', async () => {
+  expect(server.exitCode).not.toBeNull(); // stopped by the previous test
+  const dataDir = path.join(dir, 'data');
+  const before = cli(['audit', 'verify', '--data-dir', dataDir]);
+  expect(before.code).toBe(0);
+  const head = /head (\d+):([0-9a-f]{64})/.exec(before.stdout)!;
+  expect(Number(head[1])).toBeGreaterThanOrEqual(6);
+  const listed = cli(['audit', 'list', '--data-dir', dataDir, '--json']);
+  const entries = JSON.parse(listed.stdout) as Array<{ action: string; target: string; actor: string }>;
+  expect(entries.map((e) => `${e.action}:${e.target}`)).toEqual(
+    expect.arrayContaining(['key.create:ci', 'key.create:second', 'key.import:pc-example', 'key.rotate:second', 'key.revoke:second']),
+  );
+
+  // Restart on the same data directory.
+  const again = spawn(process.execPath, [BIN, 'serve', '--listen', address, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      again.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('countersign serving')) resolve();
+      });
+      again.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
+    });
+    const list = JSON.parse(cli(['keys', 'list', '--server', address, '--json']).stdout) as Array<{ name: string; version: number; state: string }>;
+    expect(list.map((k) => `${k.name}:${k.version}:${k.state}`).sort()).toEqual(
+      ['ci:1:KEY_STATE_ACTIVE', 'from-cosign:1:KEY_STATE_ACTIVE', 'pc-example:1:KEY_STATE_ACTIVE', 'second:1:KEY_STATE_REVOKED', 'second:2:KEY_STATE_ACTIVE'].sort(),
+    );
+  } finally {
+    again.kill('SIGTERM');
+    await new Promise((r) => again.once('exit', r));
+  }
+  expect(cli(['audit', 'verify', '--data-dir', dataDir, '--expect-head', `${head[1]}:${head[2]}`]).code).toBe(0);
+
+  // Tamper with one entry directly in the database (as someone with file access could).
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(path.join(dataDir, 'countersign.db'));
+  const triggers = db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'").all() as Array<{ name: string }>;
+  for (const t of triggers) db.exec(`DROP TRIGGER "${t.name}"`);
+  db.prepare("UPDATE audit_log SET reason = 'nothing to see' WHERE seq = 2").run();
+  db.close();
+  const broken = cli(['audit', 'verify', '--data-dir', dataDir]);
+  expect(broken.code).toBe(1);
+  expect(broken.stdout).toMatch(/AUDIT CHAIN BROKEN at entry 2/);
+});
