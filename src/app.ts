@@ -5,6 +5,7 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AuditLog } from './audit';
+import { startAdmissionServer, type AdmissionServer } from './admission';
 import type { ServiceConfig } from './config/config';
 import { GrpcServer } from './grpc/server';
 import { resolveKek } from './keys/kek-source';
@@ -30,6 +31,8 @@ export interface App {
   cache: EvidenceCache;
   /** Starts serving; resolves with the bound port. */
   start(): Promise<number>;
+  /** The admission webhook, once started (when configured). */
+  admission?: AdmissionServer;
   /** Graceful stop (in-flight calls finish within the grace period), then releases connections. */
   stop(): Promise<void>;
 }
@@ -85,7 +88,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   // Requests carry predicates; leave room for JSON overhead above the predicate limit.
   const grpc = new GrpcServer({ signing, verification, keys, logger, maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024 });
   let stopping: Promise<void> | undefined;
-  return {
+  const app: App = {
     grpc,
     signing,
     verification,
@@ -95,10 +98,28 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     db,
     policies,
     cache,
-    start: () => grpc.listen(config.listen),
+    async start() {
+      const port = await grpc.listen(config.listen);
+      if (config.admission.listen) {
+        const tls =
+          config.admission.tlsCertFile && config.admission.tlsKeyFile
+            ? { cert: readFileSync(config.admission.tlsCertFile), key: readFileSync(config.admission.tlsKeyFile) }
+            : undefined;
+        app.admission = await startAdmissionServer({
+          listen: config.admission.listen,
+          ...(tls ? { tls } : {}),
+          verifier: verification,
+          logger,
+          timeoutMs: config.admission.timeoutMs,
+        });
+        logger.info({ listen: config.admission.listen, port: app.admission.port, tls: Boolean(tls) }, 'admission webhook serving on /validate');
+      }
+      return port;
+    },
     // Idempotent: a second SIGTERM (or a test's cleanup) waits for the first stop.
     stop: () =>
       (stopping ??= (async () => {
+        await app.admission?.close();
         await grpc.shutdown(config.shutdownGraceMs);
         policies.close();
         keys.close();
@@ -106,6 +127,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
         db.close();
       })()),
   };
+  return app;
 }
 
 /**

@@ -13,7 +13,8 @@ import { call, describeGrpcError, keyClient, serverAddress, signingClient, verif
 const USAGE = `usage: countersign <command> [options]
 
 commands:
-  serve   [--config FILE] [--listen HOST:PORT] [--keys-dir DIR] [--data-dir DIR] [--policy FILE] [--log-level LEVEL]
+  serve   [--config FILE] [--listen HOST:PORT] [--keys-dir DIR] [--data-dir DIR] [--policy FILE]
+          [--admission-listen HOST:PORT] [--log-level LEVEL]
   sign    IMAGE --key NAME [-a KEY=VALUE]... [--server HOST:PORT] [--timeout SECONDS] [--json]
   attest  IMAGE --key NAME --type spdx|cyclonedx|vuln|URI --predicate FILE [--scan-time RFC3339]
           [-a KEY=VALUE]... [--server HOST:PORT] [--timeout SECONDS] [--json]
@@ -95,10 +96,12 @@ async function serve(args: string[]): Promise<number> {
     'keys-dir': { type: 'string' },
     'data-dir': { type: 'string' },
     policy: { type: 'string' },
+    'admission-listen': { type: 'string' },
     'log-level': { type: 'string' },
   });
   const config = loadConfig({
     policyFile: values.policy,
+    admissionListen: values['admission-listen'],
     configFile: values.config,
     listen: values.listen,
     keysDir: values['keys-dir'],

@@ -34,6 +34,14 @@ export interface ServiceConfig {
   trustDir?: string;
   /** File with the key-encryption key that seals private keys at rest (or COUNTERSIGN_KEK, base64). */
   kekFile?: string;
+  /** The Kubernetes validating admission webhook (HTTPS); off unless `listen` is set. */
+  admission: {
+    listen?: string;
+    tlsCertFile?: string;
+    tlsKeyFile?: string;
+    /** Internal deadline when the API server sends no ?timeout= (default 9000, below its 10 s). */
+    timeoutMs: number;
+  };
   verification: {
     /** How long verified evidence is reused (policy is re-evaluated on every call regardless). */
     cacheTtlMs: number;
@@ -56,6 +64,7 @@ export function defaultConfig(cwd = process.cwd()): ServiceConfig {
     limits: { maxPredicateBytes: 8 * 1024 * 1024 },
     shutdownGraceMs: 10_000,
     verification: { cacheTtlMs: 5 * 60_000, negativeCacheTtlMs: 10_000, maxDurationMs: 8000 },
+    admission: { timeoutMs: 9000 },
   };
 }
 
@@ -74,6 +83,9 @@ export const ENVIRONMENT = {
   COUNTERSIGN_TRUST_DIR: 'directory of trusted public keys imported at first start',
   COUNTERSIGN_KEK_FILE: 'file with the key-encryption key (32 bytes, raw or base64)',
   COUNTERSIGN_KEK: 'the key-encryption key itself, base64',
+  COUNTERSIGN_ADMISSION_LISTEN: 'host:port of the Kubernetes admission webhook (HTTPS)',
+  COUNTERSIGN_ADMISSION_TLS_CERT: 'PEM certificate chain of the admission webhook',
+  COUNTERSIGN_ADMISSION_TLS_KEY: 'PEM private key of the admission webhook',
 } as const;
 
 export interface ConfigOverrides {
@@ -83,6 +95,7 @@ export interface ConfigOverrides {
   dataDir?: string;
   logLevel?: string;
   policyFile?: string;
+  admissionListen?: string;
 }
 
 export function loadConfig(
@@ -110,8 +123,15 @@ export function loadConfig(
   if (env.COUNTERSIGN_POLICY) config.policyFile = path.resolve(cwd, env.COUNTERSIGN_POLICY);
   if (env.COUNTERSIGN_TRUST_DIR) config.trustDir = path.resolve(cwd, env.COUNTERSIGN_TRUST_DIR);
   if (env.COUNTERSIGN_KEK_FILE) config.kekFile = path.resolve(cwd, env.COUNTERSIGN_KEK_FILE);
+  if (env.COUNTERSIGN_ADMISSION_LISTEN) config.admission.listen = env.COUNTERSIGN_ADMISSION_LISTEN;
+  if (env.COUNTERSIGN_ADMISSION_TLS_CERT) config.admission.tlsCertFile = path.resolve(cwd, env.COUNTERSIGN_ADMISSION_TLS_CERT);
+  if (env.COUNTERSIGN_ADMISSION_TLS_KEY) config.admission.tlsKeyFile = path.resolve(cwd, env.COUNTERSIGN_ADMISSION_TLS_KEY);
   if (overrides.listen) config.listen = overrides.listen;
   if (overrides.policyFile) config.policyFile = path.resolve(cwd, overrides.policyFile);
+  if (overrides.admissionListen) config.admission.listen = overrides.admissionListen;
+  if (Boolean(config.admission.tlsCertFile) !== Boolean(config.admission.tlsKeyFile)) {
+    throw new CountersignError('INVALID_ARGUMENT', 'the admission webhook needs both a TLS certificate and its key (admission.tlsCertFile and admission.tlsKeyFile)');
+  }
   if (overrides.keysDir) config.keysDir = path.resolve(cwd, overrides.keysDir);
   if (overrides.dataDir) config.dataDir = path.resolve(cwd, overrides.dataDir);
   if (overrides.logLevel) config.logLevel = overrides.logLevel;
@@ -141,7 +161,7 @@ function applyFile(config: ServiceConfig, file: string): void {
   }
   const base = path.dirname(file);
   const d = doc as Record<string, unknown>;
-  const known = new Set(['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification']);
+  const known = new Set(['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification', 'admission']);
   for (const k of Object.keys(d)) {
     if (!known.has(k)) throw new CountersignError('INVALID_ARGUMENT', `config file ${file}: unknown setting "${k}"`);
   }
@@ -158,6 +178,13 @@ function applyFile(config: ServiceConfig, file: string): void {
     if (v.cacheTtlMs !== undefined) config.verification.cacheTtlMs = nonNegativeInt('verification.cacheTtlMs', v.cacheTtlMs);
     if (v.negativeCacheTtlMs !== undefined) config.verification.negativeCacheTtlMs = nonNegativeInt('verification.negativeCacheTtlMs', v.negativeCacheTtlMs);
     if (v.maxDurationMs !== undefined) config.verification.maxDurationMs = positiveInt('verification.maxDurationMs', v.maxDurationMs);
+  }
+  if (d.admission !== undefined) {
+    const a = d.admission as Record<string, unknown>;
+    if (a.listen !== undefined) config.admission.listen = str(file, 'admission.listen', a.listen);
+    if (a.tlsCertFile !== undefined) config.admission.tlsCertFile = path.resolve(base, str(file, 'admission.tlsCertFile', a.tlsCertFile));
+    if (a.tlsKeyFile !== undefined) config.admission.tlsKeyFile = path.resolve(base, str(file, 'admission.tlsKeyFile', a.tlsKeyFile));
+    if (a.timeoutMs !== undefined) config.admission.timeoutMs = positiveInt('admission.timeoutMs', a.timeoutMs);
   }
   if (d.registry !== undefined) {
     const r = d.registry as Record<string, unknown>;

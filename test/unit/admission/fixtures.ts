@@ -1,0 +1,85 @@
+/**
+ * Shared test material for the admission adapter: the third-party AdmissionReview vectors
+ * (shared/vectors INDEX.md §8) and a fake verifier that records its calls.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { AdmissionLogger, AdmissionVerifier, AdmissionVerifyInput, AdmissionVerifyResult } from '../../../src/admission';
+
+export const VECTORS_DIR = path.resolve(__dirname, '../../../../shared/vectors');
+export const CONNAISSEUR_DIR = path.join(VECTORS_DIR, 'connaisseur/test/testdata/admission_requests');
+export const KUBEWARDEN_DIR = path.join(VECTORS_DIR, 'verify-image-signatures/test_data');
+
+/** A Connaisseur vector: a full AdmissionReview (or `null`), parsed. */
+export function connaisseur(file: string): any {
+  return JSON.parse(fs.readFileSync(path.join(CONNAISSEUR_DIR, file), 'utf8'));
+}
+
+export function connaisseurRaw(file: string): string {
+  return fs.readFileSync(path.join(CONNAISSEUR_DIR, file), 'utf8');
+}
+
+/** A kubewarden vector (a bare AdmissionRequest) wrapped into a v1 AdmissionReview. */
+export function kubewarden(file: string): any {
+  const request = JSON.parse(fs.readFileSync(path.join(KUBEWARDEN_DIR, file), 'utf8'));
+  return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request };
+}
+
+export function kubewardenFiles(): string[] {
+  return fs.readdirSync(KUBEWARDEN_DIR).filter((f) => f.endsWith('.json')).sort();
+}
+
+/** What the fake answers for an image. */
+export type FakeDecision =
+  | { allowed: boolean; reasons?: string[]; warnings?: string[]; mode?: string; digest?: string }
+  | { throws: Error }
+  | { hang: true };
+
+export class FakeVerifier implements AdmissionVerifier {
+  readonly calls: AdmissionVerifyInput[] = [];
+  /** Times (ms since epoch) at which each call started. */
+  readonly started: number[] = [];
+
+  constructor(
+    private readonly decisions: Record<string, FakeDecision> = {},
+    private readonly opts: { delayMs?: number; fallback?: FakeDecision } = {},
+  ) {}
+
+  async verify(input: AdmissionVerifyInput): Promise<AdmissionVerifyResult> {
+    this.calls.push(input);
+    this.started.push(Date.now());
+    const d = this.decisions[input.image] ?? this.opts.fallback ?? { allowed: true };
+    if ('hang' in d) return new Promise<never>(() => undefined);
+    if (this.opts.delayMs) await new Promise((r) => setTimeout(r, this.opts.delayMs));
+    if ('throws' in d) throw d.throws;
+    return {
+      allowed: d.allowed,
+      reasons: d.reasons ?? (d.allowed ? [`signed by key test`] : [`no signature by a trusted key was found for ${input.image}`]),
+      warnings: d.warnings ?? [],
+      digest: d.digest ?? `sha256:${'a'.repeat(64)}`,
+      image: input.image,
+      rule: 'test-rule',
+      mode: d.mode ?? 'enforce',
+    };
+  }
+
+  images(): string[] {
+    return this.calls.map((c) => c.image);
+  }
+}
+
+export class MemoryLogger implements AdmissionLogger {
+  readonly lines: Array<{ level: string; obj: any; msg?: string }> = [];
+  info(obj: object, msg?: string): void {
+    this.lines.push({ level: 'info', obj, msg });
+  }
+  warn(obj: object, msg?: string): void {
+    this.lines.push({ level: 'warn', obj, msg });
+  }
+  error(obj: object, msg?: string): void {
+    this.lines.push({ level: 'error', obj, msg });
+  }
+  reviews(): any[] {
+    return this.lines.filter((l) => l.msg === 'admission review').map((l) => l.obj);
+  }
+}
