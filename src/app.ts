@@ -4,6 +4,8 @@
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import * as grpcJs from '@grpc/grpc-js';
+import { AccessControl, TokenStore, resolveAccessMode, serverCredentials, startupBanner, type AccessMode } from './auth';
 import { AuditLog } from './audit';
 import { startAdmissionServer, type AdmissionServer } from './admission';
 import type { ServiceConfig } from './config/config';
@@ -26,6 +28,8 @@ export interface App {
   registry: RegistryClient;
   keys: ManagedKeyStore;
   audit: AuditLog;
+  tokens: TokenStore;
+  accessMode: AccessMode;
   db: Database;
   policies: PolicyStore;
   cache: EvidenceCache;
@@ -85,8 +89,21 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     maxPredicateBytes: config.limits.maxPredicateBytes,
     onReferrerAdded: (repo, digest) => verification.referrerAdded(repo, digest),
   });
+  // Access control: enforce unless explicitly in development mode on loopback (or nothing is
+  // configured and the service only listens on loopback, which the banner says loudly).
+  const tokens = new TokenStore(db, { audit });
+  const accessMode = resolveAccessMode({
+    ...(config.auth.mode ? { requested: config.auth.mode } : {}),
+    listen: config.listen,
+    credentialsConfigured: tokens.list().some((t) => t.state === 'active') || config.auth.mtlsBindings.length > 0 || Boolean(config.auth.tls),
+  });
+  if (startupBanner(accessMode, config.listen)) {
+    logger.warn({ accessMode, listen: config.listen }, 'ACCESS CONTROL IS OFF: development mode, every caller has every role (loopback only)');
+  }
+  const guard = new AccessControl({ mode: accessMode, tokens, mtlsBindings: config.auth.mtlsBindings, audit, logger, listen: config.listen });
+  const credentials = config.auth.tls ? serverCredentials(config.auth.tls) : grpcJs.ServerCredentials.createInsecure();
   // Requests carry predicates; leave room for JSON overhead above the predicate limit.
-  const grpc = new GrpcServer({ signing, verification, keys, logger, maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024 });
+  const grpc = new GrpcServer({ signing, verification, keys, guard, credentials, logger, maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024 });
   let stopping: Promise<void> | undefined;
   const app: App = {
     grpc,
@@ -95,6 +112,8 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     registry,
     keys,
     audit,
+    tokens,
+    accessMode,
     db,
     policies,
     cache,

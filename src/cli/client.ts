@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { serviceConstructor } from '../grpc/proto';
 
@@ -9,9 +10,45 @@ export function serverAddress(flag: string | undefined, env: NodeJS.ProcessEnv =
 
 export type UnaryClient = grpc.Client & Record<string, (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<unknown>) => grpc.ClientUnaryCall>;
 
+/** How the CLI reaches the server: TLS (and mTLS) from the environment, plaintext otherwise. */
+export interface ConnectionOptions {
+  /** Bearer token (COUNTERSIGN_TOKEN). */
+  token?: string;
+  /** CA bundle that issued the server certificate (COUNTERSIGN_TLS_CA): turns TLS on. */
+  caFile?: string;
+  /** Client certificate and key for mTLS (COUNTERSIGN_TLS_CLIENT_CERT / _KEY). */
+  certFile?: string;
+  keyFile?: string;
+}
+
+export function connectionFromEnv(env: NodeJS.ProcessEnv = process.env, flags: { token?: string } = {}): ConnectionOptions {
+  return {
+    ...((flags.token ?? env.COUNTERSIGN_TOKEN) ? { token: (flags.token ?? env.COUNTERSIGN_TOKEN) as string } : {}),
+    ...(env.COUNTERSIGN_TLS_CA ? { caFile: env.COUNTERSIGN_TLS_CA } : {}),
+    ...(env.COUNTERSIGN_TLS_CLIENT_CERT ? { certFile: env.COUNTERSIGN_TLS_CLIENT_CERT } : {}),
+    ...(env.COUNTERSIGN_TLS_CLIENT_KEY ? { keyFile: env.COUNTERSIGN_TLS_CLIENT_KEY } : {}),
+  };
+}
+
+let connection: ConnectionOptions = {};
+
+/** Sets how later clients connect and authenticate (the CLI calls it once from its flags). */
+export function useConnection(options: ConnectionOptions): void {
+  connection = options;
+}
+
+function channelCredentials(): grpc.ChannelCredentials {
+  if (!connection.caFile) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(
+    readFileSync(connection.caFile),
+    connection.keyFile ? readFileSync(connection.keyFile) : null,
+    connection.certFile ? readFileSync(connection.certFile) : null,
+  );
+}
+
 export function signingClient(address: string): UnaryClient {
   const Ctor = serviceConstructor('SigningService');
-  return new Ctor(address, grpc.credentials.createInsecure(), {
+  return new Ctor(address, channelCredentials(), {
     'grpc.max_send_message_length': 64 * 1024 * 1024,
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
   }) as unknown as UnaryClient;
@@ -19,20 +56,25 @@ export function signingClient(address: string): UnaryClient {
 
 export function verificationClient(address: string): UnaryClient {
   const Ctor = serviceConstructor('VerificationService');
-  return new Ctor(address, grpc.credentials.createInsecure()) as unknown as UnaryClient;
+  return new Ctor(address, channelCredentials()) as unknown as UnaryClient;
 }
 
 export function keyClient(address: string): UnaryClient {
   const Ctor = serviceConstructor('KeyService');
-  return new Ctor(address, grpc.credentials.createInsecure()) as unknown as UnaryClient;
+  return new Ctor(address, channelCredentials()) as unknown as UnaryClient;
 }
 
 /** One unary call with a deadline, as a promise. */
-export function call<Res>(client: UnaryClient, method: string, request: unknown, timeoutMs: number): Promise<Res> {
+export function call<Res>(client: UnaryClient, method: string, request: unknown, timeoutMs: number, token?: string): Promise<Res> {
   return new Promise((resolve, reject) => {
     const fn = client[method];
     if (typeof fn !== 'function') return reject(new Error(`no method ${method}`));
-    fn.call(client, request, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) =>
+    const metadata = new grpc.Metadata();
+    // Per-call metadata rather than call credentials: grpc-js attaches call credentials only to
+    // TLS channels, and a loopback deployment may be plaintext.
+    const bearer = token ?? connection.token;
+    if (bearer) metadata.set('authorization', `Bearer ${bearer}`);
+    fn.call(client, request, metadata, { deadline: Date.now() + timeoutMs }, (err, res) =>
       err ? reject(err) : resolve(res as Res),
     );
   });

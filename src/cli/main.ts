@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createApp } from '../app';
@@ -8,7 +9,8 @@ import { loadConfig } from '../config/config';
 import { createLogger } from '../logging/logger';
 import { CountersignError } from '../shared/errors';
 import type { SignedArtifact } from '../signing';
-import { call, describeGrpcError, keyClient, serverAddress, signingClient, verificationClient } from './client';
+import { call, connectionFromEnv, describeGrpcError, keyClient, serverAddress, signingClient, useConnection, verificationClient } from './client';
+import { TokenStore, isRole, startupBanner, type Role } from '../auth';
 
 const USAGE = `usage: countersign <command> [options]
 
@@ -28,6 +30,10 @@ commands:
   keys rotate NAME|ID [--overlap 7d] [--reason TEXT]
   keys revoke NAME|ID --reason TEXT
           every keys command also takes [--server HOST:PORT] [--json]
+  token create NAME --role signer|verifier|key-admin|policy-admin [--role …] [--scope PATTERN]... [--expires RFC3339]
+  token list            token revoke NAME [--reason TEXT]
+          bearer tokens for callers, kept hashed in the service's data directory [--data-dir DIR]; the
+          token is printed once. Clients send it with --token or COUNTERSIGN_TOKEN.
   audit list [--data-dir DIR] [--limit N] [--actor WHO] [--action WHAT] [--target NAME] [--json]
   audit verify [--data-dir DIR] [--expect-head SEQ:HASH]
           read the service's audit trail from its data directory; verify exits 1 if the chain is broken
@@ -51,6 +57,8 @@ export async function main(argv: string[]): Promise<number> {
         return await verify(rest);
       case 'audit':
         return await audit(rest);
+      case 'token':
+        return await token(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -85,6 +93,7 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
 
 const clientOptions = {
   server: { type: 'string' },
+  token: { type: 'string' },
   json: { type: 'boolean', default: false },
   timeout: { type: 'string', default: '60' },
 } as const;
@@ -110,6 +119,8 @@ async function serve(args: string[]): Promise<number> {
   });
   const logger = createLogger({ level: config.logLevel });
   const app = await createApp(config, logger);
+  const banner = startupBanner(app.accessMode, config.listen);
+  if (banner) process.stderr.write(`\n${banner}\n\n`);
   const port = await app.start();
   logger.info({ listen: config.listen, port, keysDir: config.keysDir, dataDir: config.dataDir }, 'countersign serving');
   await new Promise<void>((resolve) => {
@@ -136,6 +147,7 @@ async function sign(args: string[]): Promise<number> {
   });
   const image = onePositional(positionals, 'IMAGE');
   if (!values.key) throw new UsageError('--key NAME is required');
+  useConnection(connectionFromEnv(process.env, { ...(values.token ? { token: values.token } : {}) }));
   const address = serverAddress(values.server);
   const request = { image, key: values.key, annotations: parseAnnotations(values.annotation ?? []) };
   return runSigningCall(address, 'Sign', request, values.json, timeoutMs(values.timeout));
@@ -160,6 +172,7 @@ async function attest(args: string[]): Promise<number> {
   } catch (err) {
     throw new CountersignError('INVALID_ARGUMENT', `cannot read predicate file ${values.predicate}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  useConnection(connectionFromEnv(process.env, { ...(values.token ? { token: values.token } : {}) }));
   const address = serverAddress(values.server);
   const request = {
     image,
@@ -220,6 +233,7 @@ async function verify(args: string[]): Promise<number> {
   const image = onePositional(positionals, 'IMAGE');
   const action = values.action.toLowerCase();
   if (!['deploy', 'push', 'pull'].includes(action)) throw new UsageError('--action must be deploy, push or pull');
+  useConnection(connectionFromEnv(process.env, { ...(values.token ? { token: values.token } : {}) }));
   const address = serverAddress(values.server);
   const client = verificationClient(address);
   const request = {
@@ -359,6 +373,7 @@ async function keys(args: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown keys command "${sub ?? ''}" (create, import, list, show, rotate, revoke)`);
   }
+  useConnection(connectionFromEnv(process.env, { ...(values.token ? { token: values.token } : {}) }));
   const address = serverAddress(values.server);
   const client = keyClient(address);
   try {
@@ -381,6 +396,60 @@ async function keys(args: string[]): Promise<number> {
     return 1;
   } finally {
     client.close();
+  }
+}
+
+async function token(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, {
+    'data-dir': { type: 'string' },
+    config: { type: 'string' },
+    role: { type: 'string', multiple: true },
+    scope: { type: 'string', multiple: true },
+    expires: { type: 'string' },
+    reason: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'] });
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const db = openDatabase(path.join(config.dataDir, 'countersign.db'));
+  const actor = `local:${os.userInfo().username}`;
+  try {
+    const store = new TokenStore(db, { audit: new AuditLog(db) });
+    if (sub === 'create') {
+      const name = onePositional(positionals, 'NAME');
+      const roles = (values.role ?? []).map((r) => {
+        if (!isRole(r)) throw new UsageError(`unknown role ${JSON.stringify(r)}: signer, verifier, key-admin or policy-admin`);
+        return r as Role;
+      });
+      if (!roles.length) throw new UsageError('token create needs at least one --role');
+      let expiresAt: Date | undefined;
+      if (values.expires) {
+        expiresAt = new Date(values.expires);
+        if (Number.isNaN(expiresAt.getTime())) throw new UsageError('--expires must be an RFC 3339 time');
+      }
+      const { token: secret, record } = store.create({ name, roles, scopes: values.scope ?? [], createdBy: actor, ...(expiresAt ? { expiresAt } : {}) });
+      if (values.json) process.stdout.write(`${JSON.stringify({ token: secret, ...record }, null, 2)}\n`);
+      else {
+        process.stdout.write(`${secret}\n`);
+        process.stderr.write(`token ${record.name} (${record.roles.join(', ')}${record.scopes.length ? ` for ${record.scopes.join(', ')}` : ''}) created; it is shown only now\n`);
+      }
+      return 0;
+    }
+    if (sub === 'list') {
+      const records = store.list();
+      if (values.json) process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
+      else for (const r of records) process.stdout.write(`${r.name}\t${r.state}\t${r.roles.join(',')}\t${r.scopes.join(',')}\t${r.prefix}…\n`);
+      return 0;
+    }
+    if (sub === 'revoke') {
+      const record = store.revoke(onePositional(positionals, 'NAME'), { revokedBy: actor, ...(values.reason ? { reason: values.reason } : {}) });
+      process.stdout.write(`token ${record.name} revoked\n`);
+      return 0;
+    }
+    throw new UsageError(`unknown token command "${sub ?? ''}" (create, list, revoke)`);
+  } finally {
+    db.close();
   }
 }
 

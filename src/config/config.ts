@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { validateBindings, type MtlsBinding } from '../auth';
 import { CountersignError } from '../shared/errors';
 
 /** Everything `countersign serve` can be told. Precedence: defaults < config file < environment < flags. */
@@ -34,6 +35,18 @@ export interface ServiceConfig {
   trustDir?: string;
   /** File with the key-encryption key that seals private keys at rest (or COUNTERSIGN_KEK, base64). */
   kekFile?: string;
+  /** Access control on every RPC. */
+  auth: {
+    /**
+     * 'enforce' or 'dev' (no authentication; loopback only). Unset: 'dev' only when listening on
+     * loopback with no credentials configured, 'enforce' otherwise.
+     */
+    mode?: 'enforce' | 'dev';
+    /** gRPC over TLS; with clientCaFile, client certificates (mTLS) are requested and verified. */
+    tls?: { certFile: string; keyFile: string; clientCaFile?: string; requireClientCert: boolean };
+    /** Roles of client certificates: [{ subject: 'CN=ci-team-a' | 'URI:…' | 'DNS:…', roles, scopes }]. */
+    mtlsBindings: MtlsBinding[];
+  };
   /** The Kubernetes validating admission webhook (HTTPS); off unless `listen` is set. */
   admission: {
     listen?: string;
@@ -65,6 +78,7 @@ export function defaultConfig(cwd = process.cwd()): ServiceConfig {
     shutdownGraceMs: 10_000,
     verification: { cacheTtlMs: 5 * 60_000, negativeCacheTtlMs: 10_000, maxDurationMs: 8000 },
     admission: { timeoutMs: 9000 },
+    auth: { mtlsBindings: [] },
   };
 }
 
@@ -83,6 +97,10 @@ export const ENVIRONMENT = {
   COUNTERSIGN_TRUST_DIR: 'directory of trusted public keys imported at first start',
   COUNTERSIGN_KEK_FILE: 'file with the key-encryption key (32 bytes, raw or base64)',
   COUNTERSIGN_KEK: 'the key-encryption key itself, base64',
+  COUNTERSIGN_AUTH_MODE: 'enforce | dev (dev: no authentication, loopback only)',
+  COUNTERSIGN_TLS_CERT_FILE: 'gRPC server certificate chain (PEM)',
+  COUNTERSIGN_TLS_KEY_FILE: 'gRPC server private key (PEM)',
+  COUNTERSIGN_TLS_CLIENT_CA_FILE: 'CA (PEM) of client certificates: enables mTLS',
   COUNTERSIGN_ADMISSION_LISTEN: 'host:port of the Kubernetes admission webhook (HTTPS)',
   COUNTERSIGN_ADMISSION_TLS_CERT: 'PEM certificate chain of the admission webhook',
   COUNTERSIGN_ADMISSION_TLS_KEY: 'PEM private key of the admission webhook',
@@ -124,6 +142,18 @@ export function loadConfig(
   if (env.COUNTERSIGN_TRUST_DIR) config.trustDir = path.resolve(cwd, env.COUNTERSIGN_TRUST_DIR);
   if (env.COUNTERSIGN_KEK_FILE) config.kekFile = path.resolve(cwd, env.COUNTERSIGN_KEK_FILE);
   if (env.COUNTERSIGN_ADMISSION_LISTEN) config.admission.listen = env.COUNTERSIGN_ADMISSION_LISTEN;
+  if (env.COUNTERSIGN_AUTH_MODE) config.auth.mode = authMode('COUNTERSIGN_AUTH_MODE', env.COUNTERSIGN_AUTH_MODE);
+  if (env.COUNTERSIGN_TLS_CERT_FILE || env.COUNTERSIGN_TLS_KEY_FILE) {
+    if (!env.COUNTERSIGN_TLS_CERT_FILE || !env.COUNTERSIGN_TLS_KEY_FILE) {
+      throw new CountersignError('INVALID_ARGUMENT', 'set both COUNTERSIGN_TLS_CERT_FILE and COUNTERSIGN_TLS_KEY_FILE');
+    }
+    config.auth.tls = {
+      certFile: path.resolve(cwd, env.COUNTERSIGN_TLS_CERT_FILE),
+      keyFile: path.resolve(cwd, env.COUNTERSIGN_TLS_KEY_FILE),
+      requireClientCert: false,
+      ...(env.COUNTERSIGN_TLS_CLIENT_CA_FILE ? { clientCaFile: path.resolve(cwd, env.COUNTERSIGN_TLS_CLIENT_CA_FILE) } : {}),
+    };
+  }
   if (env.COUNTERSIGN_ADMISSION_TLS_CERT) config.admission.tlsCertFile = path.resolve(cwd, env.COUNTERSIGN_ADMISSION_TLS_CERT);
   if (env.COUNTERSIGN_ADMISSION_TLS_KEY) config.admission.tlsKeyFile = path.resolve(cwd, env.COUNTERSIGN_ADMISSION_TLS_KEY);
   if (overrides.listen) config.listen = overrides.listen;
@@ -161,7 +191,7 @@ function applyFile(config: ServiceConfig, file: string): void {
   }
   const base = path.dirname(file);
   const d = doc as Record<string, unknown>;
-  const known = new Set(['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification', 'admission']);
+  const known = new Set(['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification', 'admission', 'auth']);
   for (const k of Object.keys(d)) {
     if (!known.has(k)) throw new CountersignError('INVALID_ARGUMENT', `config file ${file}: unknown setting "${k}"`);
   }
@@ -178,6 +208,20 @@ function applyFile(config: ServiceConfig, file: string): void {
     if (v.cacheTtlMs !== undefined) config.verification.cacheTtlMs = nonNegativeInt('verification.cacheTtlMs', v.cacheTtlMs);
     if (v.negativeCacheTtlMs !== undefined) config.verification.negativeCacheTtlMs = nonNegativeInt('verification.negativeCacheTtlMs', v.negativeCacheTtlMs);
     if (v.maxDurationMs !== undefined) config.verification.maxDurationMs = positiveInt('verification.maxDurationMs', v.maxDurationMs);
+  }
+  if (d.auth !== undefined) {
+    const a = d.auth as Record<string, unknown>;
+    if (a.mode !== undefined) config.auth.mode = authMode(`config file ${file}: auth.mode`, a.mode);
+    if (a.tls !== undefined) {
+      const t = a.tls as Record<string, unknown>;
+      config.auth.tls = {
+        certFile: path.resolve(base, str(file, 'auth.tls.certFile', t.certFile)),
+        keyFile: path.resolve(base, str(file, 'auth.tls.keyFile', t.keyFile)),
+        requireClientCert: t.requireClientCert === true,
+        ...(t.clientCaFile !== undefined ? { clientCaFile: path.resolve(base, str(file, 'auth.tls.clientCaFile', t.clientCaFile)) } : {}),
+      };
+    }
+    if (a.mtlsBindings !== undefined) config.auth.mtlsBindings = validateBindings(a.mtlsBindings);
   }
   if (d.admission !== undefined) {
     const a = d.admission as Record<string, unknown>;
@@ -201,6 +245,11 @@ function applyFile(config: ServiceConfig, file: string): void {
     const l = d.limits as Record<string, unknown>;
     if (l.maxPredicateBytes !== undefined) config.limits.maxPredicateBytes = positiveInt('limits.maxPredicateBytes', l.maxPredicateBytes);
   }
+}
+
+function authMode(where: string, v: unknown): 'enforce' | 'dev' {
+  if (v !== 'enforce' && v !== 'dev') throw new CountersignError('INVALID_ARGUMENT', `${where} must be "enforce" or "dev", got ${JSON.stringify(v)}`);
+  return v;
 }
 
 function str(file: string, field: string, v: unknown): string {

@@ -1,9 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { KeyInfo } from '../keys';
 import type { ManagedKeyStore } from '../keys/managed-key-store';
-import type { Logger } from '../logging/logger';
 import { CountersignError } from '../shared/errors';
-import { unary, type InFlightTracker, type UnaryContext } from './unary';
+import { unary, type HandlerEnv, type UnaryContext } from './unary';
 
 interface CreateKeyMsg {
   name: string;
@@ -55,16 +54,16 @@ function optionalDate(field: string, value: string): Date | undefined {
 /** Who asked, for the audit trail: the authenticated identity when access control is on. */
 export type ActorOf = (ctx: UnaryContext) => string;
 
-export function keyHandlers(keys: ManagedKeyStore, logger: Logger, tracker: InFlightTracker, actorOf: ActorOf): grpc.UntypedServiceImplementation {
+export function keyHandlers(keys: ManagedKeyStore, env: HandlerEnv, actorOf: ActorOf): grpc.UntypedServiceImplementation {
   const m = (name: string) => `countersign.v1.KeyService/${name}`;
   return {
-    CreateKey: unary<CreateKeyMsg, unknown>(m('CreateKey'), logger, tracker, async (req, ctx) => {
+    CreateKey: unary<CreateKeyMsg, unknown>(m('CreateKey'), env, async (req, ctx) => {
       const validUntil = optionalDate('valid_until', req.validUntil);
       const key = keys.createKey({ name: req.name, ownerTeam: req.ownerTeam, scopes: req.scopes, ...(validUntil ? { validUntil } : {}) }, actorOf(ctx));
       Object.assign(ctx.facts, { key: key.name, keyId: key.id });
       return { key: toKeyMessage(key) };
     }),
-    ImportKey: unary<ImportKeyMsg, unknown>(m('ImportKey'), logger, tracker, async (req, ctx) => {
+    ImportKey: unary<ImportKeyMsg, unknown>(m('ImportKey'), env, async (req, ctx) => {
       const validFrom = optionalDate('valid_from', req.validFrom);
       const validUntil = optionalDate('valid_until', req.validUntil);
       const attrs = { name: req.name, ownerTeam: req.ownerTeam, scopes: req.scopes, ...(validFrom ? { validFrom } : {}), ...(validUntil ? { validUntil } : {}) };
@@ -76,16 +75,16 @@ export function keyHandlers(keys: ManagedKeyStore, logger: Logger, tracker: InFl
       Object.assign(ctx.facts, { key: key.name, keyId: key.id, purpose: key.purpose });
       return { key: toKeyMessage(key) };
     }),
-    ListKeys: unary<{ activeOnly: boolean }, unknown>(m('ListKeys'), logger, tracker, async (req) => ({
+    ListKeys: unary<{ activeOnly: boolean }, unknown>(m('ListKeys'), env, async (req) => ({
       keys: keys.listKeys({ activeOnly: req.activeOnly }).map(toKeyMessage),
     })),
-    GetKey: unary<{ key: string }, unknown>(m('GetKey'), logger, tracker, async (req) => ({ key: toKeyMessage(keys.getKey(req.key)) })),
-    RotateKey: unary<{ key: string; overlapSeconds: number; reason: string }, unknown>(m('RotateKey'), logger, tracker, async (req, ctx) => {
+    GetKey: unary<{ key: string }, unknown>(m('GetKey'), env, async (req) => ({ key: toKeyMessage(keys.getKey(req.key)) })),
+    RotateKey: unary<{ key: string; overlapSeconds: number; reason: string }, unknown>(m('RotateKey'), env, async (req, ctx) => {
       const r = keys.rotate(req.key, { ...(req.overlapSeconds ? { overlapSeconds: req.overlapSeconds } : {}), ...(req.reason ? { reason: req.reason } : {}) }, actorOf(ctx));
       Object.assign(ctx.facts, { key: r.current.name, previousId: r.previous.id, keyId: r.current.id });
       return { previous: toKeyMessage(r.previous), current: toKeyMessage(r.current) };
     }),
-    RevokeKey: unary<{ key: string; reason: string }, unknown>(m('RevokeKey'), logger, tracker, async (req, ctx) => {
+    RevokeKey: unary<{ key: string; reason: string }, unknown>(m('RevokeKey'), env, async (req, ctx) => {
       const k = keys.revoke(req.key, req.reason, actorOf(ctx));
       Object.assign(ctx.facts, { key: k.name, keyId: k.id, reason: req.reason });
       return { key: toKeyMessage(k) };

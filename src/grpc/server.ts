@@ -9,13 +9,17 @@ import { signingHandlers } from './signing-handlers';
 import { verificationHandlers } from './verification-handlers';
 import { keyHandlers } from './key-handlers';
 import type { ManagedKeyStore } from '../keys/managed-key-store';
-import { InFlightTracker } from './unary';
+import { InFlightTracker, type CallGuard, type HandlerEnv } from './unary';
 
 export interface GrpcServerDeps {
   signing: SigningService;
   verification: VerificationService;
   keys: ManagedKeyStore;
   logger: Logger;
+  /** Access control on every RPC of our services (health and reflection stay open). */
+  guard?: CallGuard;
+  /** Transport credentials (TLS / mTLS); plaintext when absent. */
+  credentials?: grpc.ServerCredentials;
   /** Largest request accepted (predicates travel in requests). */
   maxReceiveBytes: number;
 }
@@ -33,13 +37,11 @@ export class GrpcServer {
       'grpc.max_receive_message_length': deps.maxReceiveBytes,
       'grpc.max_send_message_length': deps.maxReceiveBytes * 2,
     });
-    this.server.addService(serviceConstructor('SigningService').service, signingHandlers(deps.signing, deps.logger, this.tracker));
-    this.server.addService(
-      serviceConstructor('VerificationService').service,
-      verificationHandlers(deps.verification, deps.logger, this.tracker),
-    );
-    // Until access control identifies callers, key changes are attributed to the local operator.
-    this.server.addService(serviceConstructor('KeyService').service, keyHandlers(deps.keys, deps.logger, this.tracker, () => 'local'));
+    const env: HandlerEnv = { logger: deps.logger, tracker: this.tracker, ...(deps.guard ? { guard: deps.guard } : {}) };
+    this.server.addService(serviceConstructor('SigningService').service, signingHandlers(deps.signing, env));
+    this.server.addService(serviceConstructor('VerificationService').service, verificationHandlers(deps.verification, env));
+    // Key changes are attributed to the authenticated caller (the audit trail's "who").
+    this.server.addService(serviceConstructor('KeyService').service, keyHandlers(deps.keys, env, (ctx) => ctx.identity?.subject ?? 'local'));
     this.health = new HealthImplementation({ '': 'NOT_SERVING', ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, 'NOT_SERVING'])) });
     this.health.addToServer(this.server);
     new ReflectionService(loadProtos().definition).addToServer(this.server);
@@ -48,7 +50,7 @@ export class GrpcServer {
   /** Binds and starts serving; resolves with the bound port (useful with port 0). */
   async listen(address: string): Promise<number> {
     const port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+      this.server.bindAsync(address, this.deps.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
     });
     for (const name of ['', ...SERVICE_NAMES]) this.health.setStatus(name, 'SERVING');
     return port;

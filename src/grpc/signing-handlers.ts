@@ -1,7 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { Logger } from '../logging/logger';
 import type { SignedArtifact, SigningService } from '../signing';
-import { unary, type InFlightTracker } from './unary';
+import { unary, type HandlerEnv } from './unary';
 
 interface SignRequestMsg {
   image: string;
@@ -15,14 +14,14 @@ interface AttestRequestMsg extends SignRequestMsg {
 }
 
 /** Thin: decode, call the signing module, encode. All logic lives in SigningService. */
-export function signingHandlers(service: SigningService, logger: Logger, tracker: InFlightTracker): grpc.UntypedServiceImplementation {
+export function signingHandlers(service: SigningService, env: HandlerEnv): grpc.UntypedServiceImplementation {
   return {
-    Sign: unary<SignRequestMsg, { result: SignedArtifact }>('countersign.v1.SigningService/Sign', logger, tracker, async (req, ctx) => {
+    Sign: unary<SignRequestMsg, { result: SignedArtifact }>('countersign.v1.SigningService/Sign', env, async (req, ctx) => {
       const result = await service.sign({ image: req.image, key: req.key, annotations: req.annotations });
       Object.assign(ctx.facts, { digest: result.digest, keyId: result.keyId, referrerDigest: result.referrerDigest });
       return { result };
     }),
-    Attest: unary<AttestRequestMsg, { result: SignedArtifact }>('countersign.v1.SigningService/Attest', logger, tracker, async (req, ctx) => {
+    Attest: unary<AttestRequestMsg, { result: SignedArtifact }>('countersign.v1.SigningService/Attest', env, async (req, ctx) => {
       const result = await service.attest({
         image: req.image,
         key: req.key,

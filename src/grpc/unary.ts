@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import type { Identity } from '../auth';
 import type { Logger } from '../logging/logger';
 import { statusName, toGrpcError } from './status';
 
@@ -15,6 +16,13 @@ export interface UnaryContext {
   /** Facts added while handling, logged with the call. */
   facts: CallFacts;
   callId: string;
+  /** Who called, as access control established it (absent when no access control is wired). */
+  identity?: Identity;
+}
+
+/** Authenticates and authorizes one call; throws UNAUTHENTICATED / PERMISSION_DENIED. */
+export interface CallGuard {
+  check(call: grpc.ServerUnaryCall<unknown, unknown>, method: string, request: unknown): Identity;
 }
 
 /**
@@ -22,12 +30,19 @@ export interface UnaryContext {
  * digest, duration, status) and every failure a gRPC status with an actionable message. The
  * tracker lets graceful shutdown wait for in-flight calls.
  */
+/** What every handler shares: where it logs, the in-flight count, and access control. */
+export interface HandlerEnv {
+  logger: Logger;
+  tracker: InFlightTracker;
+  guard?: CallGuard;
+}
+
 export function unary<Req, Res>(
   method: string,
-  logger: Logger,
-  tracker: InFlightTracker,
+  env: HandlerEnv,
   handler: (request: Req, ctx: UnaryContext) => Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
+  const { logger, tracker, guard } = env;
   return (call, callback) => {
     const started = process.hrtime.bigint();
     const callId = crypto.randomUUID();
@@ -35,7 +50,14 @@ export function unary<Req, Res>(
     const request = call.request as Req & { image?: unknown };
     if (typeof request?.image === 'string') facts.image = request.image;
     const done = tracker.begin();
-    handler(call.request, { call: call as grpc.ServerUnaryCall<unknown, unknown>, facts, callId })
+    const c = call as grpc.ServerUnaryCall<unknown, unknown>;
+    // Inside the promise chain, so that a refusal gets the same status mapping and log line.
+    Promise.resolve()
+      .then(() => {
+        const identity = guard?.check(c, method, call.request);
+        if (identity) facts.caller = identity.subject;
+        return handler(call.request, { call: c, facts, callId, ...(identity ? { identity } : {}) });
+      })
       .then(
         (response) => {
           log(logger, method, callId, facts, started, grpc.status.OK);

@@ -1,9 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { Logger } from '../logging/logger';
 import { CountersignError } from '../shared/errors';
 import type { Action } from '../verification/types';
 import type { VerificationService, VerifyResult } from '../verification/verification-service';
-import { unary, type InFlightTracker } from './unary';
+import { unary, type HandlerEnv } from './unary';
 
 interface ContextMsg {
   namespace: string;
@@ -74,17 +73,16 @@ export function toResponse(r: VerifyResult) {
 }
 
 /** Thin: decode, call VerificationService, encode. Decisions are logged with their reasons. */
-export function verificationHandlers(service: VerificationService, logger: Logger, tracker: InFlightTracker): grpc.UntypedServiceImplementation {
+export function verificationHandlers(service: VerificationService, env: HandlerEnv): grpc.UntypedServiceImplementation {
   return {
-    Verify: unary<VerifyRequestMsg, ReturnType<typeof toResponse>>('countersign.v1.VerificationService/Verify', logger, tracker, async (req, ctx) => {
+    Verify: unary<VerifyRequestMsg, ReturnType<typeof toResponse>>('countersign.v1.VerificationService/Verify', env, async (req, ctx) => {
       const r = await service.verify({ image: req.image, action: action(req.action), context: context(req.context), deadline: deadlineOf(ctx.call) });
       Object.assign(ctx.facts, decisionFacts(r, req.action));
       return toResponse(r);
     }),
     VerifyBatch: unary<VerifyBatchRequestMsg, { allowed: boolean; results: ReturnType<typeof toResponse>[] }>(
       'countersign.v1.VerificationService/VerifyBatch',
-      logger,
-      tracker,
+      env,
       async (req, ctx) => {
         if (!req.images?.length) throw new CountersignError('INVALID_ARGUMENT', 'images must name at least one image');
         if (req.images.length > MAX_BATCH) throw new CountersignError('INVALID_ARGUMENT', `at most ${MAX_BATCH} images per batch, got ${req.images.length}`);

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createApp, type App } from '../../src/app';
 import { defaultConfig, type ServiceConfig } from '../../src/config/config';
 import { createLogger } from '../../src/logging/logger';
-import { signingClient, verificationClient, call, type UnaryClient } from '../../src/cli/client';
+import { signingClient, verificationClient, keyClient, call, type UnaryClient } from '../../src/cli/client';
 
 export function testRegistryHost(): string {
   const host = process.env.COUNTERSIGN_TEST_REGISTRY;
@@ -23,7 +23,7 @@ export interface RunningService {
   logs: Array<Record<string, unknown>>;
   rawLogs(): string;
   client: UnaryClient;
-  call<Res>(method: string, request: unknown, timeoutMs?: number): Promise<Res>;
+  call<Res>(method: string, request: unknown, timeoutMs?: number, token?: string): Promise<Res>;
   stop(): Promise<void>;
 }
 
@@ -53,7 +53,8 @@ export async function startService(overrides: Partial<ServiceConfig> = {}): Prom
   const address = `127.0.0.1:${port}`;
   const client = signingClient(address);
   const verifier = verificationClient(address);
-  const clientFor = (method: string) => (method.startsWith('Verify') ? verifier : client);
+  const keyAdmin = keyClient(address);
+  const clientFor = (method: string) => (method.startsWith('Verify') ? verifier : /Key(s)?$/.test(method) ? keyAdmin : client);
   let stopped = false;
   return {
     app,
@@ -62,12 +63,13 @@ export async function startService(overrides: Partial<ServiceConfig> = {}): Prom
     logs,
     rawLogs: () => chunks.join(''),
     client,
-    call: <Res>(method: string, request: unknown, timeoutMs = 30_000) => call<Res>(clientFor(method), method, request, timeoutMs),
+    call: <Res>(method: string, request: unknown, timeoutMs = 30_000, token?: string) => call<Res>(clientFor(method), method, request, timeoutMs, token),
     async stop() {
       if (stopped) return;
       stopped = true;
       client.close();
       verifier.close();
+      keyAdmin.close();
       await app.stop();
       rmSync(dir, { recursive: true, force: true });
     },

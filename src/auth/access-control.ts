@@ -1,0 +1,301 @@
+import { isIP } from 'node:net';
+import type * as grpc from '@grpc/grpc-js';
+import type { AuditLog } from '../audit';
+import { CountersignError } from '../shared/errors';
+import { CertificateMapper, peerCertificateOf, type MtlsBinding } from './mtls';
+import { authorize, imageRepositoryOf, type DenialDetails, type RepositoryOf } from './policy';
+import type { TokenStore } from './token-store';
+import { ROLES, type Identity } from './types';
+
+export type AccessMode = 'enforce' | 'dev';
+
+/** Who the caller is in development mode: everyone, with every role, for every repository. */
+export const DEV_IDENTITY: Readonly<Identity> = Object.freeze({
+  subject: 'dev',
+  roles: Object.freeze([...ROLES]) as Identity['roles'],
+  scopes: Object.freeze(['**']) as string[],
+  via: 'dev',
+});
+
+/** The part of a logger this module uses (pino's Logger fits). */
+export interface AccessLogger {
+  error(obj: object, msg?: string): void;
+}
+
+export interface AccessControlOptions {
+  mode: AccessMode;
+  /** Bearer tokens. Without a store, bearer tokens are refused. */
+  tokens?: TokenStore;
+  /** Roles of client certificates. Without bindings, a verified certificate has no roles. */
+  mtlsBindings?: readonly MtlsBinding[];
+  /** Where denials are recorded. */
+  audit?: AuditLog;
+  logger?: AccessLogger;
+  /** The listen address; given, 'dev' mode is refused unless it is loopback (see `devModeAllowed`). */
+  listen?: string;
+  /** How Sign/Attest requests name their repository; default: parse `request.image`. */
+  repositoryOf?: RepositoryOf;
+}
+
+/** HTTP authorization schemes that are safe to name back to the caller (anything else might be a credential). */
+const KNOWN_SCHEMES = new Set(['basic', 'digest', 'negotiate', 'ntlm', 'token', 'dpop', 'hoba', 'mutual', 'vapid', 'aws4-hmac-sha256', 'scram-sha-256', 'privatetoken']);
+const MAX_TARGET = 256;
+
+/**
+ * The access check run before every RPC handler (health and reflection are not wrapped).
+ *
+ * Credentials, in order: an `authorization: Bearer <token>` header (a header that is present but
+ * wrong fails the call; it never falls back to the certificate), then a verified client
+ * certificate. Every UNAUTHENTICATED or PERMISSION_DENIED answer is appended to the audit log
+ * with who (the subject, or 'anonymous'), what (the method and the image or key it named), when
+ * and why. Tokens never reach the audit log, the logs or error messages.
+ */
+export class AccessControl {
+  readonly mode: AccessMode;
+  private readonly tokens: TokenStore | undefined;
+  private readonly certificates: CertificateMapper;
+  private readonly audit: AuditLog | undefined;
+  private readonly logger: AccessLogger | undefined;
+  private readonly repositoryOf: RepositoryOf;
+
+  constructor(options: AccessControlOptions) {
+    if (options.mode !== 'enforce' && options.mode !== 'dev') {
+      throw new CountersignError('INVALID_ARGUMENT', `access mode must be "enforce" or "dev", got ${JSON.stringify(options.mode)}`);
+    }
+    if (options.mode === 'dev' && options.listen !== undefined && !devModeAllowed(options.listen)) {
+      throw devModeRefused(options.listen);
+    }
+    this.mode = options.mode;
+    this.tokens = options.tokens;
+    this.certificates = new CertificateMapper(options.mtlsBindings ?? []);
+    this.audit = options.audit;
+    this.logger = options.logger;
+    this.repositoryOf = options.repositoryOf ?? imageRepositoryOf;
+  }
+
+  /**
+   * Authenticates the caller and authorizes `method` with `request`; returns the identity, or
+   * throws a CountersignError (UNAUTHENTICATED, PERMISSION_DENIED, or INVALID_ARGUMENT for a
+   * malformed image reference in Sign/Attest) after recording a denial.
+   */
+  check(call: grpc.ServerUnaryCall<unknown, unknown>, method: string, request: unknown): Identity {
+    let identity: Identity | undefined;
+    try {
+      identity = this.identify(call);
+      authorize(identity, method, request, this.repositoryOf);
+      return identity;
+    } catch (err) {
+      if (err instanceof CountersignError && (err.code === 'UNAUTHENTICATED' || err.code === 'PERMISSION_DENIED')) {
+        this.recordDenial(call, method, request, identity, err);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Who the caller is, without deciding what they may do: undefined when no credentials were
+   * sent; throws UNAUTHENTICATED for credentials that were sent but are not valid.
+   */
+  identify(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'metadata' | 'getAuthContext'>): Identity | undefined {
+    if (this.mode === 'dev') return { ...DEV_IDENTITY, roles: [...DEV_IDENTITY.roles], scopes: [...DEV_IDENTITY.scopes] };
+    const token = bearerToken(call.metadata);
+    if (token !== undefined) return this.tokenIdentity(token);
+    const cert = peerCertificateOf(call);
+    return cert === undefined ? undefined : this.certificates.identityOf(cert);
+  }
+
+  private tokenIdentity(token: string): Identity {
+    if (this.tokens === undefined) {
+      throw new CountersignError('UNAUTHENTICATED', 'this server does not accept bearer tokens (none are configured); use a client certificate');
+    }
+    const result = this.tokens.check(token);
+    if (result.ok) return result.identity;
+    switch (result.problem) {
+      case 'malformed':
+        throw new CountersignError('UNAUTHENTICATED', 'the bearer token is not a Countersign token (expected cst_ followed by 43 characters)');
+      case 'unknown':
+        throw new CountersignError('UNAUTHENTICATED', 'the bearer token is not valid on this server: check that it was copied whole, or ask for a new one');
+      case 'expired':
+        throw new CountersignError('UNAUTHENTICATED', `token ${result.name} expired at ${result.at}; ask an administrator for a new one`, {
+          details: { subject: `token:${result.name}` },
+        });
+      case 'revoked':
+        throw new CountersignError('UNAUTHENTICATED', `token ${result.name} was revoked at ${result.at}; ask an administrator for a new one`, {
+          details: { subject: `token:${result.name}` },
+        });
+    }
+  }
+
+  private recordDenial(
+    call: grpc.ServerUnaryCall<unknown, unknown>,
+    method: string,
+    request: unknown,
+    identity: Identity | undefined,
+    err: CountersignError,
+  ): void {
+    if (this.audit === undefined) return;
+    const details = (err.details ?? {}) as Partial<DenialDetails>;
+    const actor = identity?.subject ?? (typeof details.subject === 'string' ? details.subject : 'anonymous');
+    const target = typeof details.repository === 'string' ? details.repository : targetOf(request);
+    const peer = peerOf(call);
+    try {
+      this.audit.append({
+        // Within the audit log's field limits, so that a long name cannot make the record fail.
+        actor: clip(actor, 1024),
+        action: clip(method, 1024),
+        ...(target !== undefined ? { target } : {}),
+        outcome: 'denied',
+        reason: clip(err.message, 4096),
+        details: {
+          status: err.code,
+          ...(peer !== undefined ? { peer } : {}),
+          ...(identity !== undefined ? { via: identity.via } : {}),
+          ...(details.requiredRole !== undefined ? { requiredRole: details.requiredRole } : {}),
+        },
+      });
+    } catch (auditErr) {
+      // The call stays denied; losing the record is an operational problem to surface.
+      this.logger?.error(
+        { method, actor, error: auditErr instanceof Error ? auditErr.message : String(auditErr) },
+        'could not record an access denial in the audit log',
+      );
+    }
+  }
+}
+
+/**
+ * The token of an `authorization: Bearer <token>` header; undefined when the header is absent.
+ * The scheme is case-insensitive. Anything else (another scheme, a bare token, two headers, an
+ * empty token) is UNAUTHENTICATED with a message that never repeats the header's value.
+ */
+export function bearerToken(metadata: grpc.Metadata): string | undefined {
+  const values = metadata.get('authorization');
+  if (values.length === 0) return undefined;
+  if (values.length > 1) {
+    throw new CountersignError('UNAUTHENTICATED', `send one authorization header, not ${values.length}`);
+  }
+  const raw = values[0];
+  const value = (typeof raw === 'string' ? raw : '').trim();
+  if (value.length === 0) {
+    throw new CountersignError('UNAUTHENTICATED', "the authorization header is empty: send 'authorization: Bearer <token>'");
+  }
+  const space = value.search(/[ \t]/);
+  const scheme = space === -1 ? value : value.slice(0, space);
+  const rest = space === -1 ? '' : value.slice(space + 1).trim();
+  if (scheme.toLowerCase() !== 'bearer') {
+    if (scheme.startsWith('cst_')) {
+      throw new CountersignError('UNAUTHENTICATED', "the authorization header holds a bare token: send 'authorization: Bearer <token>'");
+    }
+    const named = KNOWN_SCHEMES.has(scheme.toLowerCase()) ? `"${scheme}" ` : '';
+    throw new CountersignError('UNAUTHENTICATED', `authorization scheme ${named}is not supported: send 'authorization: Bearer <token>'`);
+  }
+  if (rest.length === 0) {
+    throw new CountersignError('UNAUTHENTICATED', "the authorization header has no token after Bearer: send 'authorization: Bearer <token>'");
+  }
+  if (/\s/.test(rest)) {
+    throw new CountersignError('UNAUTHENTICATED', 'the bearer token contains whitespace: send exactly one token after Bearer');
+  }
+  return rest;
+}
+
+/** What the request names, for the audit record: an image, images or a key. Never other fields (they may hold secrets). */
+function targetOf(request: unknown): string | undefined {
+  if (typeof request !== 'object' || request === null) return undefined;
+  const r = request as Record<string, unknown>;
+  let target: string | undefined;
+  if (typeof r.image === 'string' && r.image) target = r.image;
+  else if (Array.isArray(r.images) && r.images.length > 0) target = r.images.filter((i) => typeof i === 'string').join(', ');
+  else if (typeof r.key === 'string' && r.key) target = r.key;
+  else if (typeof r.name === 'string' && r.name) target = r.name;
+  if (target === undefined || target.length === 0) return undefined;
+  return target.length > MAX_TARGET ? `${target.slice(0, MAX_TARGET)}…` : target;
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+function peerOf(call: grpc.ServerUnaryCall<unknown, unknown>): string | undefined {
+  try {
+    const peer = typeof call.getPeer === 'function' ? call.getPeer() : undefined;
+    return typeof peer === 'string' && peer.length > 0 ? peer.slice(0, MAX_TARGET) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The host part of `host:port` (`[v6]:port`, or a bare host), lowercased, without brackets. */
+function listenHost(listen: string): string | undefined {
+  const text = listen.trim().toLowerCase();
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(text);
+  if (bracketed) return bracketed[1];
+  if (isIP(text) === 6) return text;
+  const m = /^([^:\s/]+)(?::\d{1,5})?$/.exec(text);
+  return m ? m[1] : undefined;
+}
+
+/**
+ * Whether development mode (no authentication) may be used when listening on `listen`: only
+ * for loopback addresses (127.0.0.0/8, ::1, localhost), which no other machine can reach.
+ * Wildcards (0.0.0.0, ::), LAN addresses, other host names and anything unparseable: false.
+ */
+export function devModeAllowed(listen: string): boolean {
+  const host = listenHost(listen);
+  if (host === undefined) return false;
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) {
+    if (host === '::1' || /^(?:0{1,4}:){7}0{0,3}1$/.test(host)) return true;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(host);
+    return mapped !== null && isIP(mapped[1] as string) === 4 && (mapped[1] as string).startsWith('127.');
+  }
+  return false;
+}
+
+function devModeRefused(listen: string): CountersignError {
+  return new CountersignError(
+    'FAILED_PRECONDITION',
+    `development mode (no authentication) is only allowed on a loopback address (127.0.0.1, ::1, localhost), but the service listens on ${listen}. ` +
+      'Listen on 127.0.0.1, or keep access control on and give callers tokens or client certificates',
+  );
+}
+
+/**
+ * The access mode to run with. An explicit `requested` mode wins, except that 'dev' is refused
+ * beyond loopback. Unset: 'enforce' when listening beyond loopback or when credentials (tokens,
+ * mTLS bindings) are configured; 'dev' only on loopback with no credentials configured, i.e. a
+ * fresh local install, and `startupBanner` then says so loudly.
+ */
+export function resolveAccessMode(options: { requested?: AccessMode; listen: string; credentialsConfigured?: boolean }): AccessMode {
+  const { requested, listen } = options;
+  if (requested !== undefined) {
+    if (requested !== 'enforce' && requested !== 'dev') {
+      throw new CountersignError('INVALID_ARGUMENT', `access mode must be "enforce" or "dev", got ${JSON.stringify(requested)}`);
+    }
+    if (requested === 'dev' && !devModeAllowed(listen)) throw devModeRefused(listen);
+    return requested;
+  }
+  return !options.credentialsConfigured && devModeAllowed(listen) ? 'dev' : 'enforce';
+}
+
+/**
+ * What to print at startup about access control. In development mode a loud, multi-line warning
+ * meant for stderr and the log; in enforce mode undefined (nothing to warn about).
+ */
+export function startupBanner(mode: AccessMode, listen: string): string | undefined {
+  if (mode !== 'dev') return undefined;
+  const lines = [
+    'WARNING: COUNTERSIGN IS RUNNING IN DEVELOPMENT MODE - ACCESS CONTROL IS OFF',
+    '',
+    `Every caller that can reach ${listen} is treated as "dev" with every role:`,
+    'it may sign and attest ANY image with the keys this service holds, verify,',
+    'and administer keys. No credentials are checked.',
+    '',
+    'Never use this mode for anything but local development. To turn access',
+    'control on, set the access mode to "enforce" and give callers bearer tokens',
+    'or client certificates (development mode is refused beyond loopback).',
+  ];
+  const width = Math.max(...lines.map((l) => l.length));
+  const bar = '!'.repeat(width + 6);
+  return [bar, ...lines.map((l) => `!! ${l.padEnd(width)} !!`), bar].join('\n');
+}

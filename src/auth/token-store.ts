@@ -1,0 +1,306 @@
+import crypto from 'node:crypto';
+import type { AuditLog } from '../audit';
+import { CountersignError } from '../shared/errors';
+import type { Database, SqlRow } from '../store/database';
+import { migrate, type Migration } from '../store/migrations';
+import { validateGrant } from './grants';
+import { isRole, type Identity, type Role } from './types';
+
+/**
+ * Bearer tokens for callers that cannot present a client certificate (typically CI jobs).
+ *
+ * A token is `cst_` followed by 32 random bytes in base64url (43 characters). It is shown once,
+ * when it is created; the database keeps only:
+ * - its SHA-256. Tokens are 256-bit uniformly random values, not passwords, so a fast hash is the
+ *   right choice: recovering a token from its hash means searching 2^256 candidates, which no
+ *   amount of hashing speed makes feasible, and no salt is needed since every input is unique
+ *   and unguessable. A deliberately slow hash (bcrypt, scrypt, Argon2) only pays off for
+ *   low-entropy secrets that can be guessed; here it would add tens of milliseconds of CPU to
+ *   every RPC and hand unauthenticated callers a cheap way to exhaust the server.
+ * - a prefix (`cst_` and the first 8 characters, 48 of the 256 bits), unique, used to find the
+ *   row to compare against and shown in `list()` so that an operator can tell which token a
+ *   leaked string is. It is an identifier, not a secret: the 208 bits that remain unknown are
+ *   still far out of reach of guessing.
+ *
+ * The comparison against the stored hash is constant-time, and it is performed even when no row
+ * has the prefix, so the time an answer takes reveals nothing about the stored hash.
+ */
+
+const TOKEN_PREFIX = 'cst_';
+const TOKEN_RANDOM_BYTES = 32;
+/** `cst_` + 43 base64url characters (32 bytes, unpadded). */
+const TOKEN_RE = /^cst_[A-Za-z0-9_-]{43}$/;
+/** `cst_` + the first 8 characters of the random part. */
+const PREFIX_LENGTH = TOKEN_PREFIX.length + 8;
+const NAME_RE = /^[a-z0-9](?:[a-z0-9._-]{0,62})$/;
+const MAX_ACTOR = 256;
+const MAX_REASON = 1024;
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE auth_tokens (
+        name TEXT PRIMARY KEY,
+        prefix TEXT NOT NULL UNIQUE,
+        token_sha256 TEXT NOT NULL,
+        roles TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at TEXT,
+        revoked_at TEXT,
+        revoked_by TEXT,
+        revoke_reason TEXT
+      ) STRICT;
+    `,
+  },
+];
+
+const COLUMNS = 'name, prefix, token_sha256, roles, scopes, created_at, created_by, expires_at, revoked_at, revoked_by, revoke_reason';
+
+export interface CreateTokenRequest {
+  /** Unique (also among revoked tokens): lowercase letters, digits, '.', '_', '-'; e.g. "ci-team-a". */
+  name: string;
+  roles: Role[];
+  /** Repository patterns for the signer role (required with it); ignored by the other roles. */
+  scopes?: string[];
+  /** After this instant the token no longer authenticates. None: until revoked. */
+  expiresAt?: Date;
+  /** Who asked for it (recorded, and in the audit trail). */
+  createdBy: string;
+}
+
+/** A token as listed: everything except the secret and its hash. */
+export interface TokenRecord {
+  name: string;
+  /** Non-secret identifier: the token's first 12 characters, e.g. `cst_Ab3dEf9h`. */
+  prefix: string;
+  roles: Role[];
+  scopes: string[];
+  /** ISO 8601 UTC. */
+  createdAt: string;
+  createdBy: string;
+  expiresAt?: string;
+  revokedAt?: string;
+  revokedBy?: string;
+  revokeReason?: string;
+  /** As of the time of the call. */
+  state: 'active' | 'expired' | 'revoked';
+}
+
+/** Why a token did or did not authenticate (more precise than `authenticate`, for messages). */
+export type TokenCheck =
+  | { ok: true; identity: Identity; record: TokenRecord }
+  | { ok: false; problem: 'malformed' | 'unknown' }
+  /** The token is genuine but no longer valid; `name` and `at` are safe to tell its holder. */
+  | { ok: false; problem: 'expired' | 'revoked'; name: string; at: string };
+
+export interface TokenStoreOptions {
+  /** Records token.create and token.revoke in the same transaction as the change. */
+  audit?: AuditLog;
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+/** A hash that no token has, compared against when no row matches, so both paths do the same work. */
+const NO_MATCH = Buffer.alloc(32);
+
+export class TokenStore {
+  private readonly db: Database;
+  private readonly audit: AuditLog | undefined;
+  private readonly now: () => Date;
+
+  constructor(db: Database, options: TokenStoreOptions = {}) {
+    this.db = db;
+    this.audit = options.audit;
+    this.now = options.now ?? (() => new Date());
+    migrate(db, 'auth', MIGRATIONS);
+  }
+
+  /**
+   * Creates a token. `token` is the only copy of the secret: hand it to its user now, it cannot
+   * be shown again (create a new one if it is lost, and revoke the old).
+   */
+  create(request: CreateTokenRequest): { token: string; record: TokenRecord } {
+    const name = request.name;
+    if (typeof name !== 'string' || !NAME_RE.test(name)) {
+      throw new CountersignError(
+        'INVALID_ARGUMENT',
+        `token name ${JSON.stringify(name)} is not valid: 1 to 63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. "ci-team-a")`,
+      );
+    }
+    const { roles, scopes } = validateGrant(`token ${name}`, request.roles, request.scopes);
+    const createdBy = request.createdBy;
+    if (typeof createdBy !== 'string' || createdBy.length === 0 || createdBy.length > MAX_ACTOR) {
+      throw new CountersignError('INVALID_ARGUMENT', `token ${name}: createdBy must name who creates it (at most ${MAX_ACTOR} characters)`);
+    }
+    const now = this.now();
+    const expiresAt = request.expiresAt;
+    if (expiresAt !== undefined) {
+      if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) {
+        throw new CountersignError('INVALID_ARGUMENT', `token ${name}: expiresAt must be a valid date`);
+      }
+      if (expiresAt.getTime() <= now.getTime()) {
+        throw new CountersignError('INVALID_ARGUMENT', `token ${name}: expiresAt ${expiresAt.toISOString()} is not in the future`);
+      }
+    }
+
+    return this.db.transaction(() => {
+      const existing = this.db.prepare('SELECT revoked_at FROM auth_tokens WHERE name = ?').get(name);
+      if (existing !== undefined) {
+        const revoked = existing.revoked_at === null ? '' : ` (revoked at ${String(existing.revoked_at)}; names are never reused)`;
+        throw new CountersignError('ALREADY_EXISTS', `a token named ${name} already exists${revoked}; choose another name`);
+      }
+      let token: string;
+      let prefix: string;
+      // A prefix collision is a 1-in-2^48 event per pair of tokens; drawing again settles it.
+      do {
+        token = TOKEN_PREFIX + crypto.randomBytes(TOKEN_RANDOM_BYTES).toString('base64url');
+        prefix = token.slice(0, PREFIX_LENGTH);
+      } while (this.db.prepare('SELECT 1 AS found FROM auth_tokens WHERE prefix = ?').get(prefix) !== undefined);
+
+      const createdAt = now.toISOString();
+      this.db
+        .prepare(`INSERT INTO auth_tokens (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)`)
+        .run(name, prefix, sha256(token).toString('hex'), JSON.stringify(roles), JSON.stringify(scopes), createdAt, createdBy, expiresAt?.toISOString() ?? null);
+      this.audit?.append({
+        actor: createdBy,
+        action: 'token.create',
+        target: name,
+        outcome: 'success',
+        details: { roles, scopes, ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}) },
+        at: now,
+      });
+      return { token, record: this.mustGet(name, now) };
+    });
+  }
+
+  /** The identity a token stands for, or undefined if it is malformed, unknown, expired or revoked. */
+  authenticate(token: string): Identity | undefined {
+    const result = this.check(token);
+    return result.ok ? result.identity : undefined;
+  }
+
+  /** Like `authenticate`, but says why a token was refused. */
+  check(token: string): TokenCheck {
+    if (typeof token !== 'string' || !TOKEN_RE.test(token)) return { ok: false, problem: 'malformed' };
+    const row = this.db.prepare(`SELECT ${COLUMNS} FROM auth_tokens WHERE prefix = ?`).get(token.slice(0, PREFIX_LENGTH));
+    const stored = row === undefined ? NO_MATCH : Buffer.from(String(row.token_sha256), 'hex');
+    const presented = sha256(token);
+    // Constant-time: how long this takes does not depend on how many leading bytes agree.
+    const equal = stored.length === presented.length && crypto.timingSafeEqual(presented, stored);
+    if (row === undefined || !equal) return { ok: false, problem: 'unknown' };
+
+    const now = this.now();
+    const record = decode(row, now);
+    if (record.revokedAt !== undefined) return { ok: false, problem: 'revoked', name: record.name, at: record.revokedAt };
+    if (record.expiresAt !== undefined && record.state === 'expired') return { ok: false, problem: 'expired', name: record.name, at: record.expiresAt };
+    return { ok: true, record, identity: { subject: `token:${record.name}`, roles: [...record.roles], scopes: [...record.scopes], via: 'token' } };
+  }
+
+  /** Every token, oldest first, with its state; never the secret or its hash. */
+  list(): TokenRecord[] {
+    const now = this.now();
+    return this.db
+      .prepare(`SELECT ${COLUMNS} FROM auth_tokens ORDER BY created_at, name`)
+      .all()
+      .map((row) => decode(row, now));
+  }
+
+  get(name: string): TokenRecord | undefined {
+    const row = this.db.prepare(`SELECT ${COLUMNS} FROM auth_tokens WHERE name = ?`).get(name);
+    return row === undefined ? undefined : decode(row, this.now());
+  }
+
+  /**
+   * Revokes a token: it stops authenticating at once. Revoking a revoked token changes nothing
+   * and returns it as it is. Unknown names are NOT_FOUND.
+   */
+  revoke(name: string, options: { revokedBy?: string; reason?: string } = {}): TokenRecord {
+    const revokedBy = options.revokedBy ?? 'system';
+    if (revokedBy.length === 0 || revokedBy.length > MAX_ACTOR) {
+      throw new CountersignError('INVALID_ARGUMENT', `revokedBy must be 1 to ${MAX_ACTOR} characters`);
+    }
+    if (options.reason !== undefined && options.reason.length > MAX_REASON) {
+      throw new CountersignError('INVALID_ARGUMENT', `the revocation reason is longer than ${MAX_REASON} characters`);
+    }
+    const now = this.now();
+    return this.db.transaction(() => {
+      const current = this.get(name);
+      if (current === undefined) {
+        throw new CountersignError('NOT_FOUND', `no token named ${JSON.stringify(name)}; list tokens to see their names`);
+      }
+      if (current.revokedAt !== undefined) return current;
+      this.db
+        .prepare('UPDATE auth_tokens SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE name = ?')
+        .run(now.toISOString(), revokedBy, options.reason ?? null, name);
+      this.audit?.append({
+        actor: revokedBy,
+        action: 'token.revoke',
+        target: name,
+        outcome: 'success',
+        ...(options.reason !== undefined ? { reason: options.reason } : {}),
+        at: now,
+      });
+      return this.mustGet(name, now);
+    });
+  }
+
+  private mustGet(name: string, now: Date): TokenRecord {
+    const row = this.db.prepare(`SELECT ${COLUMNS} FROM auth_tokens WHERE name = ?`).get(name);
+    if (row === undefined) throw new CountersignError('INTERNAL', `token ${name} vanished inside its own transaction`);
+    return decode(row, now);
+  }
+}
+
+function sha256(text: string): Buffer {
+  return crypto.createHash('sha256').update(text, 'utf8').digest();
+}
+
+function decode(row: SqlRow, now: Date): TokenRecord {
+  const name = String(row.name);
+  const list = (column: 'roles' | 'scopes'): string[] => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(String(row[column]));
+    } catch {
+      parsed = undefined;
+    }
+    if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'string')) {
+      throw new CountersignError('DATA_LOSS', `token ${name}: stored ${column} are not a list of strings; the auth_tokens table was modified outside Countersign`);
+    }
+    return parsed as string[];
+  };
+  const roles = list('roles');
+  const unknown = roles.find((r) => !isRole(r));
+  if (unknown !== undefined) {
+    // Fail closed: a role this version does not know grants nothing, but the row is suspicious.
+    throw new CountersignError('DATA_LOSS', `token ${name}: stored role ${JSON.stringify(unknown)} is unknown to this version of Countersign`);
+  }
+  const optional = (column: string): string | undefined => (row[column] === null || row[column] === undefined ? undefined : String(row[column]));
+  const expiresAt = optional('expires_at');
+  const revokedAt = optional('revoked_at');
+  const revokedBy = optional('revoked_by');
+  const revokeReason = optional('revoke_reason');
+  const state: TokenRecord['state'] =
+    revokedAt !== undefined
+      ? 'revoked'
+      : // `!(… > …)`: an unreadable expiry counts as expired (fail closed).
+        expiresAt !== undefined && !(Date.parse(expiresAt) > now.getTime())
+        ? 'expired'
+        : 'active';
+  return {
+    name,
+    prefix: String(row.prefix),
+    roles: roles as Role[],
+    scopes: list('scopes'),
+    createdAt: String(row.created_at),
+    createdBy: String(row.created_by),
+    ...(expiresAt !== undefined ? { expiresAt } : {}),
+    ...(revokedAt !== undefined ? { revokedAt } : {}),
+    ...(revokedBy !== undefined ? { revokedBy } : {}),
+    ...(revokeReason !== undefined ? { revokeReason } : {}),
+    state,
+  };
+}

@@ -1,0 +1,307 @@
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import { AuditLog } from '../../../src/audit';
+import {
+  AccessControl,
+  DEV_IDENTITY,
+  ROLES,
+  TokenStore,
+  bearerToken,
+  devModeAllowed,
+  resolveAccessMode,
+  startupBanner,
+} from '../../../src/auth';
+import { toGrpcError } from '../../../src/grpc/status';
+import { createLogger } from '../../../src/logging/logger';
+import { openDatabase, type Database } from '../../../src/store';
+import { caught, expectCode, fakeCall, removeTempDirs, tempDir } from './helpers';
+
+const SIGN = 'countersign.v1.SigningService/Sign';
+const VERIFY = 'countersign.v1.VerificationService/Verify';
+const LIST_KEYS = 'countersign.v1.KeyService/ListKeys';
+
+afterAll(removeTempDirs);
+
+function metadataWith(...values: string[]): grpc.Metadata {
+  const md = new grpc.Metadata();
+  for (const v of values) md.add('authorization', v);
+  return md;
+}
+
+describe('bearer header parsing', () => {
+  const token = `cst_${'A'.repeat(43)}`;
+
+  test.each([`Bearer ${token}`, `bearer ${token}`, `BEARER ${token}`, `  Bearer   ${token}  `])('accepts %j', (value) => {
+    expect(bearerToken(metadataWith(value))).toBe(token);
+  });
+
+  test('the metadata key is case-insensitive', () => {
+    const md = new grpc.Metadata();
+    md.add('Authorization', `Bearer ${token}`);
+    expect(bearerToken(md)).toBe(token);
+  });
+
+  test('absent header: no token', () => {
+    expect(bearerToken(new grpc.Metadata())).toBeUndefined();
+  });
+
+  test.each([
+    [`Basic ${Buffer.from('alice:secret').toString('base64')}`, 'authorization scheme "Basic" is not supported'],
+    ['Token abc.def', 'authorization scheme "Token" is not supported'],
+    ['Weird-secret-value', 'authorization scheme is not supported'],
+    [token, 'the authorization header holds a bare token'],
+    ['Bearer', 'no token after Bearer'],
+    ['Bearer    ', 'no token after Bearer'],
+    ['', 'the authorization header is empty'],
+    [`Bearer ${token} ${token}`, 'contains whitespace'],
+  ])('refuses %j, without repeating it', (value, message) => {
+    const err = expectCode(() => bearerToken(metadataWith(value)), 'UNAUTHENTICATED');
+    expect(err.message).toContain(message);
+    expect(err.message).not.toContain('secret');
+    expect(err.message).not.toContain(Buffer.from('alice:secret').toString('base64'));
+    expect(err.message).not.toContain('Weird');
+    expect(err.message).not.toContain(token);
+    expect(err.message).not.toContain('abc.def');
+  });
+
+  test('two authorization headers are refused', () => {
+    expectCode(() => bearerToken(metadataWith(`Bearer ${token}`, `Bearer ${token}`)), 'UNAUTHENTICATED', 'send one authorization header, not 2');
+  });
+});
+
+describe('AccessControl', () => {
+  let db: Database;
+  let audit: AuditLog;
+  let store: TokenStore;
+  let clock: Date;
+  let ciToken: string;
+  let logLines: string[];
+  let access: AccessControl;
+
+  beforeEach(() => {
+    db = openDatabase(path.join(tempDir(), 'countersign.db'));
+    audit = new AuditLog(db);
+    clock = new Date();
+    store = new TokenStore(db, { audit, now: () => clock });
+    ciToken = store.create({ name: 'ci-team-a', roles: ['signer'], scopes: ['acmecorp/payments-*'], createdBy: 'alice' }).token;
+    logLines = [];
+    const destination = new Writable({
+      write(chunk, _enc, cb) {
+        logLines.push(String(chunk));
+        cb();
+      },
+    });
+    access = new AccessControl({
+      mode: 'enforce',
+      tokens: store,
+      audit,
+      logger: createLogger({ destination }),
+      mtlsBindings: [{ subject: 'CN=gatekeeper', roles: ['verifier'] }],
+    });
+  });
+  afterEach(() => db.close());
+
+  const bearer = (token: string) => fakeCall([['authorization', `Bearer ${token}`]], { peer: 'ipv4:10.9.8.7:5555' });
+
+  test('a valid token in scope is allowed and returns its identity', () => {
+    expect(access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' })).toEqual({
+      subject: 'token:ci-team-a',
+      roles: ['signer'],
+      scopes: ['acmecorp/payments-*'],
+      via: 'token',
+    });
+    expect(audit.list().filter((e) => e.outcome === 'denied')).toEqual([]);
+  });
+
+  test('an out-of-scope Sign is denied and audited with who, what, when and why, and no token', () => {
+    const before = Date.now();
+    const err = expectCode(
+      () => access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/billing:1', key: 'ci' }),
+      'PERMISSION_DENIED',
+      'token:ci-team-a has role signer for acmecorp/payments-*, not for reg.example.com/acmecorp/billing',
+    );
+    const [entry] = audit.list({ action: SIGN });
+    expect(entry).toMatchObject({
+      actor: 'token:ci-team-a',
+      action: SIGN,
+      target: 'reg.example.com/acmecorp/billing',
+      outcome: 'denied',
+      reason: err.message,
+      details: { status: 'PERMISSION_DENIED', peer: 'ipv4:10.9.8.7:5555', via: 'token', requiredRole: 'signer' },
+    });
+    expect(Date.parse(entry?.at ?? '')).toBeGreaterThanOrEqual(before - 1);
+    expect(audit.verify()).toMatchObject({ ok: true });
+    const everything = JSON.stringify(audit.list({ limit: 10000 }));
+    expect(everything).not.toContain(ciToken);
+    expect(everything).not.toContain(ciToken.slice(12));
+  });
+
+  test('a missing role is denied and audited', () => {
+    expectCode(() => access.check(bearer(ciToken), LIST_KEYS, { key: 'prod-signing' }), 'PERMISSION_DENIED', /lacks role key-admin/);
+    expect(audit.list({ action: LIST_KEYS })[0]).toMatchObject({ actor: 'token:ci-team-a', target: 'prod-signing', outcome: 'denied' });
+  });
+
+  test('no credentials: UNAUTHENTICATED, audited as anonymous with the peer address', () => {
+    const call = fakeCall([], { peer: 'ipv6:[2001:db8::1]:4444' });
+    expectCode(() => access.check(call, VERIFY, { image: 'reg.example.com/x/y:1' }), 'UNAUTHENTICATED', "no credentials: send 'authorization: Bearer <token>' or a client certificate");
+    expect(audit.list({ action: VERIFY })[0]).toMatchObject({
+      actor: 'anonymous',
+      action: VERIFY,
+      target: 'reg.example.com/x/y:1',
+      outcome: 'denied',
+      details: { status: 'UNAUTHENTICATED', peer: 'ipv6:[2001:db8::1]:4444' },
+    });
+  });
+
+  test('an unknown token is UNAUTHENTICATED and never echoed, audited or logged', () => {
+    const forged = `cst_${'Z'.repeat(43)}`;
+    const err = expectCode(() => access.check(bearer(forged), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' }), 'UNAUTHENTICATED');
+    expect(err.message).toMatch(/not valid on this server/);
+    expect(err.message).not.toContain(forged);
+    // What the unary wrapper would send back and log.
+    expect(toGrpcError(err, 'c1').details).not.toContain(forged);
+    expect(audit.list({ action: SIGN })[0]).toMatchObject({ actor: 'anonymous', outcome: 'denied' });
+    expect(JSON.stringify(audit.list({ limit: 10000 }))).not.toContain(forged);
+  });
+
+  test('a malformed token is refused as such', () => {
+    expectCode(() => access.check(bearer('hunter2'), VERIFY, {}), 'UNAUTHENTICATED', /not a Countersign token/);
+    expect(JSON.stringify(audit.list({ limit: 10000 }))).not.toContain('hunter2');
+  });
+
+  test('expired and revoked tokens are refused by name, and audited under it', () => {
+    const short = store.create({ name: 'short', roles: ['verifier'], createdBy: 'alice', expiresAt: new Date(clock.getTime() + 1000) }).token;
+    clock = new Date(clock.getTime() + 2000);
+    expectCode(() => access.check(bearer(short), VERIFY, {}), 'UNAUTHENTICATED', /^token short expired at .*; ask an administrator for a new one$/);
+    store.revoke('ci-team-a', { revokedBy: 'bob' });
+    expectCode(() => access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' }), 'UNAUTHENTICATED', /^token ci-team-a was revoked at /);
+    const denials = audit.list({ limit: 100 }).filter((e) => e.outcome === 'denied');
+    expect(denials.map((e) => e.actor)).toEqual(['token:ci-team-a', 'token:short']);
+  });
+
+  test('a bad token does not fall back to a valid client certificate', () => {
+    const call = fakeCall([['authorization', `Bearer cst_${'Q'.repeat(43)}`]], { cert: { raw: Buffer.from([1]), subject: { CN: 'gatekeeper' } as never } });
+    expectCode(() => access.check(call, VERIFY, {}), 'UNAUTHENTICATED');
+    const certOnly = fakeCall([], { cert: { raw: Buffer.from([1]), subject: { CN: 'gatekeeper' } as never } });
+    expect(access.check(certOnly, VERIFY, {})).toEqual({ subject: 'cert:CN=gatekeeper', roles: ['verifier'], scopes: [], via: 'mtls' });
+  });
+
+  test('bearer tokens are refused when no token store is configured', () => {
+    const certsOnly = new AccessControl({ mode: 'enforce' });
+    expectCode(() => certsOnly.check(bearer(ciToken), VERIFY, {}), 'UNAUTHENTICATED', /does not accept bearer tokens/);
+  });
+
+  test('a malformed image in Sign is INVALID_ARGUMENT and not recorded as a denial', () => {
+    expectCode(() => access.check(bearer(ciToken), SIGN, { image: 'Not A Reference' }), 'INVALID_ARGUMENT');
+    expect(audit.list({ action: SIGN })).toEqual([]);
+  });
+
+  test('if the audit log cannot be written, the call is still denied and the failure logged without the token', () => {
+    db.close();
+    // With the database closed even the token lookup fails, so the call fails (closed).
+    expect(() => access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' })).toThrow();
+    const noTokens = new AccessControl({ mode: 'enforce', audit, logger: createLogger({ destination: sink(logLines) }) });
+    expectCode(() => noTokens.check(fakeCall([]), SIGN, {}), 'UNAUTHENTICATED');
+    expect(logLines.join('')).toContain('could not record an access denial in the audit log');
+    expect(logLines.join('')).not.toContain(ciToken);
+    db = openDatabase(':memory:'); // for afterEach
+  });
+
+  test('a denial with an overlong certificate name is still recorded, clipped', () => {
+    const call = fakeCall([], { cert: { raw: Buffer.from([1]), subject: { CN: 'x'.repeat(3000) } as never } });
+    expectCode(() => access.check(call, VERIFY, {}), 'PERMISSION_DENIED');
+    const [entry] = audit.list({ action: VERIFY });
+    expect(entry?.actor).toHaveLength(1024);
+    expect(entry?.reason?.length).toBeLessThanOrEqual(4096);
+  });
+
+  test('audit targets are bounded and never taken from secret-bearing fields', () => {
+    expectCode(
+      () =>
+        access.check(fakeCall([]), 'countersign.v1.KeyService/ImportKey', {
+          name: 'n'.repeat(5000),
+          cosignPrivateKeyPem: '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----',
+          password: 'pw-123',
+        }),
+      'UNAUTHENTICATED',
+    );
+    const [entry] = audit.list({ action: 'countersign.v1.KeyService/ImportKey' });
+    expect(entry?.target).toHaveLength(257);
+    expect(JSON.stringify(entry)).not.toContain('pw-123');
+    expect(JSON.stringify(entry)).not.toContain('PRIVATE KEY');
+  });
+});
+
+function sink(lines: string[]): Writable {
+  return new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+}
+
+describe('development mode', () => {
+  test('every call is "dev" with every role and every repository', () => {
+    const access = new AccessControl({ mode: 'dev', listen: '127.0.0.1:50051' });
+    const expected = { subject: 'dev', roles: [...ROLES], scopes: ['**'], via: 'dev' };
+    expect(access.check(fakeCall([]), SIGN, { image: 'any.example/team-b/app:1' })).toEqual(expected);
+    expect(access.check(fakeCall([]), LIST_KEYS, {})).toEqual(expected);
+    expect(DEV_IDENTITY).toEqual(expected);
+    // Unknown methods stay denied.
+    expectCode(() => access.check(fakeCall([]), 'countersign.v1.Nope/Nope', {}), 'PERMISSION_DENIED');
+  });
+
+  test('is refused beyond loopback', () => {
+    expectCode(() => new AccessControl({ mode: 'dev', listen: '0.0.0.0:50051' }), 'FAILED_PRECONDITION', /only allowed on a loopback address/);
+    expectCode(() => new AccessControl({ mode: 'bogus' as never }), 'INVALID_ARGUMENT');
+  });
+
+  test.each([
+    ['127.0.0.1:50051', true],
+    ['127.1.2.3:1', true],
+    ['localhost:50051', true],
+    ['LOCALHOST:50051', true],
+    ['[::1]:50051', true],
+    ['::1', true],
+    ['[0:0:0:0:0:0:0:1]:50051', true],
+    ['[::ffff:127.0.0.1]:50051', true],
+    ['0.0.0.0:50051', false],
+    ['[::]:50051', false],
+    ['192.168.1.20:50051', false],
+    ['10.0.0.5:50051', false],
+    ['128.0.0.1:50051', false],
+    ['127.0.0.256:50051', false],
+    ['countersign.internal:50051', false],
+    ['localhost.evil.example:50051', false],
+    ['[::ffff:10.0.0.1]:50051', false],
+    ['unix:/run/countersign.sock', false],
+    ['', false],
+  ])('devModeAllowed(%j) is %s', (listen, allowed) => {
+    expect(devModeAllowed(listen)).toBe(allowed);
+  });
+
+  test('resolveAccessMode: dev is never the default beyond loopback, nor when credentials exist', () => {
+    expect(resolveAccessMode({ listen: '127.0.0.1:50051' })).toBe('dev');
+    expect(resolveAccessMode({ listen: '127.0.0.1:50051', credentialsConfigured: true })).toBe('enforce');
+    expect(resolveAccessMode({ listen: '0.0.0.0:50051' })).toBe('enforce');
+    expect(resolveAccessMode({ listen: '10.0.0.5:50051' })).toBe('enforce');
+    expect(resolveAccessMode({ requested: 'enforce', listen: '127.0.0.1:50051' })).toBe('enforce');
+    expect(resolveAccessMode({ requested: 'dev', listen: '[::1]:50051' })).toBe('dev');
+    expectCode(() => resolveAccessMode({ requested: 'dev', listen: '0.0.0.0:50051' }), 'FAILED_PRECONDITION');
+  });
+
+  test('startupBanner is loud in dev mode and silent otherwise', () => {
+    const banner = startupBanner('dev', '127.0.0.1:50051') ?? '';
+    expect(banner).toContain('DEVELOPMENT MODE - ACCESS CONTROL IS OFF');
+    expect(banner).toContain('127.0.0.1:50051');
+    expect(banner.split('\n').length).toBeGreaterThan(5);
+    expect(new Set(banner.split('\n').map((l) => l.length)).size).toBe(1); // a tidy box
+    expect(startupBanner('enforce', '0.0.0.0:50051')).toBeUndefined();
+  });
+});
+
+test('caught() helper reports non-throwing functions', () => {
+  expect(() => caught(() => 1)).toThrow('expected a CountersignError');
+});
