@@ -9,7 +9,7 @@ import { loadConfig } from '../config/config';
 import { createLogger } from '../logging/logger';
 import { CountersignError } from '../shared/errors';
 import type { SignedArtifact } from '../signing';
-import { call, connectionFromEnv, describeGrpcError, keyClient, serverAddress, signingClient, useConnection, verificationClient } from './client';
+import { call, connectionFromEnv, describeGrpcError, keyClient, serverAddress, signingClient, useConnection, verificationClient, type UnaryClient } from './client';
 import { TokenStore, isRole, startupBanner, type Role } from '../auth';
 
 const USAGE = `usage: countersign <command> [options]
@@ -147,10 +147,8 @@ async function sign(args: string[]): Promise<number> {
   });
   const image = onePositional(positionals, 'IMAGE');
   if (!values.key) throw new UsageError('--key NAME is required');
-  useConnection(connectionFromEnv(process.env, { ...(values.token ? { token: values.token } : {}) }));
-  const address = serverAddress(values.server);
   const request = { image, key: values.key, annotations: parseAnnotations(values.annotation ?? []) };
-  return runSigningCall(address, 'Sign', request, values.json, timeoutMs(values.timeout));
+  return runSigningCall(values, 'Sign', request);
 }
 
 async function attest(args: string[]): Promise<number> {
@@ -172,8 +170,6 @@ async function attest(args: string[]): Promise<number> {
   } catch (err) {
     throw new CountersignError('INVALID_ARGUMENT', `cannot read predicate file ${values.predicate}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  useConnection(connectionFromEnv(process.env, { ...(values.token ? { token: values.token } : {}) }));
-  const address = serverAddress(values.server);
   const request = {
     image,
     key: values.key,
@@ -182,14 +178,41 @@ async function attest(args: string[]): Promise<number> {
     scanTime: values['scan-time'] ?? '',
     annotations: parseAnnotations(values.annotation ?? []),
   };
-  return runSigningCall(address, 'Attest', request, values.json, timeoutMs(values.timeout));
+  return runSigningCall(values, 'Attest', request);
 }
 
-async function runSigningCall(address: string, method: 'Sign' | 'Attest', request: unknown, json: boolean, timeout: number): Promise<number> {
-  const client = signingClient(address);
+/**
+ * Connects to the server named by --server (token and TLS from flags and environment), runs `use`,
+ * and turns a failed call into one actionable line on stderr and `failureCode`.
+ */
+async function withServer(
+  values: { server?: string; token?: string },
+  makeClient: (address: string) => UnaryClient,
+  failureCode: number,
+  use: (client: UnaryClient) => Promise<number>,
+): Promise<number> {
+  useConnection(connectionFromEnv(process.env, values.token ? { token: values.token } : {}));
+  const address = serverAddress(values.server);
+  const client = makeClient(address);
   try {
+    return await use(client);
+  } catch (err) {
+    process.stderr.write(`countersign: ${describeGrpcError(err, address)}\n`);
+    return failureCode;
+  } finally {
+    client.close();
+  }
+}
+
+async function runSigningCall(
+  values: { server?: string; token?: string; json: boolean; timeout?: string },
+  method: 'Sign' | 'Attest',
+  request: unknown,
+): Promise<number> {
+  const timeout = timeoutMs(values.timeout);
+  return withServer(values, signingClient, 1, async (client) => {
     const { result } = await call<{ result: SignedArtifact }>(client, method, request, timeout);
-    if (json) {
+    if (values.json) {
       process.stdout.write(`${JSON.stringify({ ...result, bundle: JSON.parse(result.bundle) }, null, 2)}\n`);
     } else {
       const what = method === 'Sign' ? 'signed' : `attested (${result.summary})`;
@@ -199,12 +222,7 @@ async function runSigningCall(address: string, method: 'Sign' | 'Attest', reques
       );
     }
     return 0;
-  } catch (err) {
-    process.stderr.write(`countersign: ${describeGrpcError(err, address)}\n`);
-    return 1;
-  } finally {
-    client.close();
-  }
+  });
 }
 
 interface VerifyResponseMsg {
@@ -233,16 +251,14 @@ async function verify(args: string[]): Promise<number> {
   const image = onePositional(positionals, 'IMAGE');
   const action = values.action.toLowerCase();
   if (!['deploy', 'push', 'pull'].includes(action)) throw new UsageError('--action must be deploy, push or pull');
-  useConnection(connectionFromEnv(process.env, { ...(values.token ? { token: values.token } : {}) }));
-  const address = serverAddress(values.server);
-  const client = verificationClient(address);
   const request = {
     image,
     action: `ACTION_${action.toUpperCase()}`,
     context: { namespace: values.namespace ?? '', identity: values.identity ?? '', labels: parseAnnotations(values.label ?? []) },
   };
-  try {
-    const r = await call<VerifyResponseMsg>(client, 'Verify', request, timeoutMs(values.timeout));
+  const timeout = timeoutMs(values.timeout);
+  return withServer(values, verificationClient, 2, async (client) => {
+    const r = await call<VerifyResponseMsg>(client, 'Verify', request, timeout);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     } else {
@@ -257,12 +273,7 @@ async function verify(args: string[]): Promise<number> {
       }
     }
     return r.allowed ? 0 : 1;
-  } catch (err) {
-    process.stderr.write(`countersign: ${describeGrpcError(err, address)}\n`);
-    return 2;
-  } finally {
-    client.close();
-  }
+  });
 }
 
 interface KeyMsg {
@@ -373,11 +384,9 @@ async function keys(args: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown keys command "${sub ?? ''}" (create, import, list, show, rotate, revoke)`);
   }
-  useConnection(connectionFromEnv(process.env, { ...(values.token ? { token: values.token } : {}) }));
-  const address = serverAddress(values.server);
-  const client = keyClient(address);
-  try {
-    const res = await call<{ key?: KeyMsg; keys?: KeyMsg[]; previous?: KeyMsg; current?: KeyMsg }>(client, method, request, timeoutMs(values.timeout));
+  const timeout = timeoutMs(values.timeout);
+  return withServer(values, keyClient, 1, async (client) => {
+    const res = await call<{ key?: KeyMsg; keys?: KeyMsg[]; previous?: KeyMsg; current?: KeyMsg }>(client, method, request, timeout);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(res.keys ?? res.key ?? { previous: res.previous, current: res.current }, null, 2)}\n`);
     } else if (res.keys) {
@@ -391,12 +400,7 @@ async function keys(args: string[]): Promise<number> {
       if (sub === 'create' || sub === 'import' || sub === 'show') process.stdout.write(res.key.publicKeyPem);
     }
     return 0;
-  } catch (err) {
-    process.stderr.write(`countersign: ${describeGrpcError(err, address)}\n`);
-    return 1;
-  } finally {
-    client.close();
-  }
+  });
 }
 
 async function token(args: string[]): Promise<number> {
