@@ -7,6 +7,8 @@ import path from 'node:path';
 import * as grpcJs from '@grpc/grpc-js';
 import { AccessControl, TokenStore, resolveAccessMode, serverCredentials, startupBanner, type AccessMode } from './auth';
 import { AuditLog } from './audit';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { CountersignError } from './shared/errors';
 import { startAdmissionServer, type AdmissionServer } from './admission';
 import type { ServiceConfig } from './config/config';
 import { GrpcServer } from './grpc/server';
@@ -76,7 +78,11 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   const cache = new EvidenceCache({ ttlMs: config.verification.cacheTtlMs, negativeTtlMs: config.verification.negativeCacheTtlMs });
   const verification = new VerificationService({
     registry,
-    collector: new EvidenceCollector({ client: registry, trust }),
+    collector: new EvidenceCollector({
+      client: registry,
+      trust,
+      ...(config.verification.sigstoreTrustedRoot ? { trustedRoot: loadTrustedRoot(config.verification.sigstoreTrustedRoot) } : {}),
+    }),
     cache,
     trust,
     policies,
@@ -147,6 +153,15 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
       })()),
   };
   return app;
+}
+
+/** Sigstore's trusted_root.json (as given to cosign with --trusted-root). */
+function loadTrustedRoot(file: string): TrustedRoot {
+  try {
+    return TrustedRoot.fromJSON(JSON.parse(readFileSync(file, 'utf8')));
+  } catch (err) {
+    throw new CountersignError('INVALID_ARGUMENT', `cannot read the Sigstore trusted root ${file}: ${(err as Error).message}`);
+  }
 }
 
 /**

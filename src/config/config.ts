@@ -62,6 +62,8 @@ export interface ServiceConfig {
     negativeCacheTtlMs: number;
     /** Upper bound for one Verify when the caller sets no deadline. */
     maxDurationMs: number;
+    /** Sigstore trusted_root.json: lets bundles with Rekor entries / timestamps (cosign's default) verify. */
+    sigstoreTrustedRoot?: string;
   };
 }
 
@@ -97,6 +99,7 @@ export const ENVIRONMENT = {
   COUNTERSIGN_TRUST_DIR: 'directory of trusted public keys imported at first start',
   COUNTERSIGN_KEK_FILE: 'file with the key-encryption key (32 bytes, raw or base64)',
   COUNTERSIGN_KEK: 'the key-encryption key itself, base64',
+  COUNTERSIGN_SIGSTORE_TRUSTED_ROOT: "Sigstore trusted_root.json, to verify bundles with Rekor entries",
   COUNTERSIGN_AUTH_MODE: 'enforce | dev (dev: no authentication, loopback only)',
   COUNTERSIGN_TLS_CERT_FILE: 'gRPC server certificate chain (PEM)',
   COUNTERSIGN_TLS_KEY_FILE: 'gRPC server private key (PEM)',
@@ -142,6 +145,7 @@ export function loadConfig(
   if (env.COUNTERSIGN_TRUST_DIR) config.trustDir = path.resolve(cwd, env.COUNTERSIGN_TRUST_DIR);
   if (env.COUNTERSIGN_KEK_FILE) config.kekFile = path.resolve(cwd, env.COUNTERSIGN_KEK_FILE);
   if (env.COUNTERSIGN_ADMISSION_LISTEN) config.admission.listen = env.COUNTERSIGN_ADMISSION_LISTEN;
+  if (env.COUNTERSIGN_SIGSTORE_TRUSTED_ROOT) config.verification.sigstoreTrustedRoot = path.resolve(cwd, env.COUNTERSIGN_SIGSTORE_TRUSTED_ROOT);
   if (env.COUNTERSIGN_AUTH_MODE) config.auth.mode = authMode('COUNTERSIGN_AUTH_MODE', env.COUNTERSIGN_AUTH_MODE);
   if (env.COUNTERSIGN_TLS_CERT_FILE || env.COUNTERSIGN_TLS_KEY_FILE) {
     if (!env.COUNTERSIGN_TLS_CERT_FILE || !env.COUNTERSIGN_TLS_KEY_FILE) {
@@ -208,6 +212,9 @@ function applyFile(config: ServiceConfig, file: string): void {
     if (v.cacheTtlMs !== undefined) config.verification.cacheTtlMs = nonNegativeInt('verification.cacheTtlMs', v.cacheTtlMs);
     if (v.negativeCacheTtlMs !== undefined) config.verification.negativeCacheTtlMs = nonNegativeInt('verification.negativeCacheTtlMs', v.negativeCacheTtlMs);
     if (v.maxDurationMs !== undefined) config.verification.maxDurationMs = positiveInt('verification.maxDurationMs', v.maxDurationMs);
+    if (v.sigstoreTrustedRoot !== undefined) {
+      config.verification.sigstoreTrustedRoot = path.resolve(base, str(file, 'verification.sigstoreTrustedRoot', v.sigstoreTrustedRoot));
+    }
   }
   if (d.auth !== undefined) {
     const a = d.auth as Record<string, unknown>;

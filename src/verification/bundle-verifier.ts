@@ -40,6 +40,12 @@ interface BundleInput {
   imageDigest: string;
   trustedKeys: TrustedKey[];
   byId: (id: string) => TrustedKey | undefined;
+  /**
+   * Sigstore trusted root (Rekor / TSA keys) for bundles that carry transparency-log entries or
+   * timestamps, as `cosign sign --key` writes by default. Without one such bundles cannot be
+   * verified (the entries would be checked against nothing) and are refused with a reason.
+   */
+  trustedRoot?: TrustedRoot;
 }
 
 export function verifyBundleReferrer(input: BundleInput): Evidence {
@@ -85,9 +91,25 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
   const kind: Evidence['kind'] = predicateType === COSIGN_SIGN_PREDICATE_TYPE ? 'signature' : 'attestation';
   const claimed = { kind, ...(predicateType ? { predicateType } : {}) };
 
-  const material = (json.verificationMaterial ?? {}) as { publicKey?: { hint?: unknown }; certificate?: unknown; x509CertificateChain?: unknown };
+  const material = (json.verificationMaterial ?? {}) as {
+    publicKey?: { hint?: unknown };
+    certificate?: unknown;
+    x509CertificateChain?: unknown;
+    tlogEntries?: unknown;
+    timestampVerificationData?: { rfc3161Timestamps?: unknown };
+  };
   if (!material.publicKey) {
     return fail('certificate-based (keyless) bundle: Countersign verifies against trusted keys only', claimed);
+  }
+  const witnessed =
+    (Array.isArray(material.tlogEntries) && material.tlogEntries.length > 0) ||
+    (Array.isArray(material.timestampVerificationData?.rfc3161Timestamps) && material.timestampVerificationData.rfc3161Timestamps.length > 0);
+  if (witnessed && !input.trustedRoot) {
+    return fail(
+      'bundle carries transparency-log entries or timestamps (cosign uploads to Rekor by default); ' +
+        "configure verification.sigstoreTrustedRoot (Sigstore's trusted_root.json) to verify them",
+      claimed,
+    );
   }
   let bundle;
   try {
@@ -107,7 +129,8 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
   const entity = toSignedEntity(bundle);
   for (const key of candidates) {
     try {
-      const trust = toTrustMaterial(EMPTY_ROOT, () => ({ publicKey: key.publicKey, validFor: () => true }));
+      // Entries present in the bundle are always verified against the root; none are required.
+      const trust = toTrustMaterial(input.trustedRoot ?? EMPTY_ROOT, () => ({ publicKey: key.publicKey, validFor: () => true }));
       new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(entity);
       signer = key;
       break;

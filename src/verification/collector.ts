@@ -8,6 +8,7 @@
  * it never hides a valid one next to it. Transient registry failures propagate, so that the caller
  * fails closed (or applies onError) and nothing transient is cached.
  */
+import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import type { RegistryClient } from '../registry';
 import type { Descriptor, ImageManifest, RepositoryRef } from '../registry/types';
 import { CountersignError, isTransient } from '../shared/errors';
@@ -27,6 +28,8 @@ export interface CollectorOptions {
   concurrency?: number;
   /** Also read cosign's legacy `.sig`/`.att` tags. */
   legacy?: boolean;
+  /** Sigstore trusted root for bundles with transparency-log entries (see verifyBundleReferrer). */
+  trustedRoot?: TrustedRoot;
   now?: () => Date;
 }
 
@@ -101,6 +104,7 @@ export class EvidenceCollector {
           imageDigest,
           trustedKeys,
           byId: (id) => this.opts.trust.byId(id),
+          ...(this.opts.trustedRoot ? { trustedRoot: this.opts.trustedRoot } : {}),
         });
       }
       if (artifactType === NOTATION_ARTIFACT) {

@@ -306,3 +306,51 @@ describe('attestations', () => {
     expect(e.predicate).toBeUndefined();
   });
 });
+
+describe('bundles with transparency-log entries (cosign uploads to Rekor by default)', () => {
+  const VECTORS = require('node:path').resolve(__dirname, '../../../../shared/vectors');
+  const fs = require('node:fs') as typeof import('node:fs');
+  const rekorEntry = () =>
+    JSON.parse(fs.readFileSync(`${VECTORS}/sigstore-conformance/test/assets/bundle-verify/managed-key-happy-path/bundle.sigstore.json`, 'utf8')).verificationMaterial.tlogEntries;
+
+  test('without a configured Sigstore trusted root they are refused, saying what to configure', async () => {
+    const r = await signedReferrer(alice, IMAGE);
+    const withEntry = mutated(JSON.parse(r.bundleBytes.toString()), (b) => {
+      b.verificationMaterial.tlogEntries = rekorEntry();
+    });
+    const e = verify(r.manifest, withEntry);
+    expect(e.verified).toBe(false);
+    expect(e.reason).toMatch(/sigstoreTrustedRoot/);
+  });
+
+  test("with Sigstore's trusted root the entries are checked: an entry that is not this signature's fails", async () => {
+    const { TrustedRoot } = await import('@sigstore/protobuf-specs');
+    const root = TrustedRoot.fromJSON(JSON.parse(fs.readFileSync(`${VECTORS}/sigstore-python/sigstore/_store/tuf-repo-cdn.sigstore.dev/trusted_root.json`, 'utf8')));
+    const r = await signedReferrer(alice, IMAGE);
+    const withEntry = mutated(JSON.parse(r.bundleBytes.toString()), (b) => {
+      b.verificationMaterial.tlogEntries = rekorEntry();
+    });
+    const e = verifyBundleReferrer({
+      manifest: r.manifest,
+      manifestDigest: digestOf(JSON.stringify(r.manifest)),
+      bundleBytes: withEntry,
+      imageDigest: IMAGE.digest,
+      trustedKeys,
+      byId: (id) => trustedKeys.find((k) => k.id === id),
+      trustedRoot: root,
+    });
+    expect(e.verified).toBe(false);
+    expect(e.reason).toMatch(/TLOG|does not verify/);
+    // The same root does not get in the way of bundles without entries.
+    const plain = verifyBundleReferrer({
+      manifest: r.manifest,
+      manifestDigest: digestOf(JSON.stringify(r.manifest)),
+      bundleBytes: r.bundleBytes,
+      imageDigest: IMAGE.digest,
+      trustedKeys,
+      byId: (id) => trustedKeys.find((k) => k.id === id),
+      trustedRoot: root,
+    });
+    expect(plain.verified).toBe(true);
+  });
+});
