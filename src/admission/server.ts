@@ -13,8 +13,8 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { isLoopbackAddress } from '../shared/net';
 import { CountersignError } from '../shared/errors';
 import {
   AdmissionReviewError,
@@ -60,13 +60,8 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host, port };
 }
 
-/** Loopback only: `localhost`, 127.0.0.0/8, ::1 (and its IPv4-mapped form). */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase();
-  if (h === 'localhost' || h === '::1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
-  return isIP(v4) === 4 && v4.startsWith('127.');
-}
+/** Loopback only (the project-wide rule in shared/net): plain HTTP is refused anywhere else. */
+export const isLoopback = isLoopbackAddress;
 
 /**
  * Parses a Go duration as sent by the API server (`10s`, `1m30s`, `500ms`) into milliseconds;

@@ -1,6 +1,6 @@
-import { isIP } from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
 import type { AuditLog } from '../audit';
+import { isLoopbackListen } from '../shared/net';
 import { CountersignError } from '../shared/errors';
 import { CertificateMapper, peerCertificateOf, type MtlsBinding } from './mtls';
 import { authorize, imageRepositoryOf, type DenialDetails, type RepositoryOf } from './policy';
@@ -225,31 +225,13 @@ function peerOf(call: grpc.ServerUnaryCall<unknown, unknown>): string | undefine
 }
 
 /** The host part of `host:port` (`[v6]:port`, or a bare host), lowercased, without brackets. */
-function listenHost(listen: string): string | undefined {
-  const text = listen.trim().toLowerCase();
-  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(text);
-  if (bracketed) return bracketed[1];
-  if (isIP(text) === 6) return text;
-  const m = /^([^:\s/]+)(?::\d{1,5})?$/.exec(text);
-  return m ? m[1] : undefined;
-}
-
 /**
  * Whether development mode (no authentication) may be used when listening on `listen`: only
  * for loopback addresses (127.0.0.0/8, ::1, localhost), which no other machine can reach.
  * Wildcards (0.0.0.0, ::), LAN addresses, other host names and anything unparseable: false.
  */
 export function devModeAllowed(listen: string): boolean {
-  const host = listenHost(listen);
-  if (host === undefined) return false;
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  if (isIP(host) === 6) {
-    if (host === '::1' || /^(?:0{1,4}:){7}0{0,3}1$/.test(host)) return true;
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(host);
-    return mapped !== null && isIP(mapped[1] as string) === 4 && (mapped[1] as string).startsWith('127.');
-  }
-  return false;
+  return isLoopbackListen(listen);
 }
 
 function devModeRefused(listen: string): CountersignError {

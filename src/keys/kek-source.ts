@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { isLoopbackHost } from '../registry';
 import { CountersignError } from '../shared/errors';
+import { isLoopbackListen } from '../shared/net';
 import { generateKek, loadKek } from './crypto';
 
 export interface KekSettings {
@@ -30,8 +30,7 @@ export function resolveKek(settings: KekSettings): { kek: Buffer; generated?: st
       development: false,
     };
   }
-  const host = settings.listen.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
-  if (!isLoopbackHost(host)) {
+  if (!isLoopbackListen(settings.listen)) {
     throw new CountersignError(
       'FAILED_PRECONDITION',
       `no key-encryption key: set COUNTERSIGN_KEK_FILE (a file with 32 random bytes, e.g. from "openssl rand -base64 32") or COUNTERSIGN_KEK. ` +
