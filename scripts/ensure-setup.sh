@@ -25,10 +25,10 @@ stamp=node_modules/.countersign-lock.sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "ensure-setup: installing npm dependencies" >&2
-  # `npm install` rather than `npm ci`: npm 11 writes lockfiles without the other platforms'
-  # optional bindings of unrs-resolver (a jest dependency) and then `npm ci` refuses them as
-  # out of sync. With the lockfile present, `npm install` installs exactly the locked versions.
-  npm install --no-audit --no-fund --loglevel=error
+  # `npm ci`: exactly the committed lockfile, which is never rewritten (a fresh clone stays clean).
+  # The lockfile lists every platform's optional bindings (e.g. unrs-resolver's, a jest dependency);
+  # an install that adds or drops any would make `npm ci` refuse it as out of sync.
+  npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
 fi
 
