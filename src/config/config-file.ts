@@ -10,6 +10,7 @@ import type { Node } from 'yaml';
 import { ROLES, validateGrant, type MtlsBinding, type Role } from '../auth';
 import { CheckedDocument } from '../shared/checked-document';
 import { CountersignError } from '../shared/errors';
+import { scopeProblem } from '../shared/image-pattern';
 import type { ServiceConfig } from './config';
 
 /** The fields the config file accepts, per object (README "Configuration of `serve`"). */
@@ -151,7 +152,7 @@ class ConfigReader extends CheckedDocument {
     if (!f.has('roles')) this.problem(node, `${path}.roles`, `is required: a list of ${ROLES.join(', ')}`);
     else roles = this.enumList(f.get('roles')!.value, `${path}.roles`, ROLES);
     const scopes = f.has('scopes')
-      ? this.stringList(f.get('scopes')!.value, `${path}.scopes`, { allowEmpty: true })
+      ? this.stringList(f.get('scopes')!.value, `${path}.scopes`, { allowEmpty: true, check: (s) => scopeProblem(s) })
       : [];
     if (subject === undefined || roles === undefined || scopes === undefined) return undefined;
     try {
