@@ -1,9 +1,6 @@
 import { CountersignError } from '../shared/errors';
+import { scopeProblem } from '../shared/image-pattern';
 import { ROLES, isRole, type Role } from './types';
-
-const MAX_SCOPE_LENGTH = 512;
-/** What a repository pattern may contain: lowercase registry hosts and paths, ports, IPv6 brackets, globs. */
-const SCOPE_RE = /^[a-z0-9._\-/:*[\]]+$/;
 
 /**
  * Checks a grant (roles and repository scopes) from configuration or an administrator's request.
@@ -35,18 +32,6 @@ export function validateGrant(what: string, roles: unknown, scopes: unknown): { 
 }
 
 function validateScope(what: string, scope: unknown): void {
-  if (typeof scope !== 'string' || scope.length === 0 || scope.length > MAX_SCOPE_LENGTH) {
-    throw new CountersignError('INVALID_ARGUMENT', `${what}: each scope must be a non-empty repository pattern of at most ${MAX_SCOPE_LENGTH} characters`);
-  }
-  if (/[A-Z]/.test(scope)) {
-    // Registry hosts are compared lowercased and repository paths are lowercase by definition,
-    // so a pattern with capitals would silently never match.
-    throw new CountersignError('INVALID_ARGUMENT', `${what}: scope ${JSON.stringify(scope)} must be lowercase (image references are)`);
-  }
-  if (!SCOPE_RE.test(scope) || scope.startsWith('/') || scope.endsWith('/') || scope.includes('//')) {
-    throw new CountersignError(
-      'INVALID_ARGUMENT',
-      `${what}: scope ${JSON.stringify(scope)} is not a repository pattern: expected [registry/]path with * (one path segment) or ** (any depth), e.g. "acmecorp/payments-*"`,
-    );
-  }
+  const problem = scopeProblem(scope);
+  if (problem !== undefined) throw new CountersignError('INVALID_ARGUMENT', `${what}: ${problem}`);
 }

@@ -4,7 +4,7 @@
  */
 import { parseReference } from '../registry/reference';
 import { CountersignError } from '../shared/errors';
-import { repositoryMatches } from '../trust/usability';
+import { scopeMatches } from '../shared/image-pattern';
 import type { Identity, Role } from './types';
 
 export interface MethodRule {
@@ -77,7 +77,8 @@ export const NO_CREDENTIALS_MESSAGE = "no credentials: send 'authorization: Bear
  * Decides whether `identity` may call `method` with `request`; returns normally if so.
  * Throws UNAUTHENTICATED without an identity and PERMISSION_DENIED for an unknown method, a
  * missing role or a repository outside the signer's scopes. Scope patterns are matched with
- * `repositoryMatches` against `registry/repository`: a pattern that starts with a registry host
+ * `scopeMatches` (src/shared/image-pattern.ts, the matcher of policy image patterns too) against
+ * `registry/repository`: a pattern that starts with a registry host
  * (`reg.example.com/acmecorp/payments-*`) pins that registry, one without (`acmecorp/payments-*`)
  * matches the path on any registry, and `**` matches everything.
  */
@@ -112,7 +113,7 @@ export function authorize(
       details: { method, subject, requiredRole: rule.role } satisfies DenialDetails,
     });
   }
-  if (identity.scopes.some((pattern) => repositoryMatches(pattern, repository))) return;
+  if (identity.scopes.some((pattern) => scopeMatches(pattern, repository))) return;
   const scopes = identity.scopes.length > 0 ? `for ${identity.scopes.join(', ')}` : 'but no repository scopes';
   throw new CountersignError('PERMISSION_DENIED', `${subject} has role ${rule.role} ${scopes}, not for ${repository}`, {
     details: { method, subject, requiredRole: rule.role, repository } satisfies DenialDetails,

@@ -26,7 +26,7 @@ export interface Identity {
   subject: string;
   roles: Role[];
   /**
-   * Repository patterns (`registry/path` globs, see `repositoryMatches`) a signer may sign for.
+   * Repository patterns (`registry/path` globs, see src/shared/image-pattern.ts) a signer may sign for.
    * Empty: none. `**`: every repository on every registry.
    */
   scopes: string[];

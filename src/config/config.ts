@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
-import { validateBindings, type MtlsBinding } from '../auth';
+import type { MtlsBinding } from '../auth';
 import { CountersignError } from '../shared/errors';
+import { applyConfigText, parseListen } from './config-file';
+
+export { CONFIG_FIELDS, parseListen } from './config-file';
 
 /** Everything `countersign serve` can be told. Precedence: defaults < config file < environment < flags. */
 export interface ServiceConfig {
@@ -173,94 +175,18 @@ export function loadConfig(
   return config;
 }
 
-export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(listen);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) {
-    throw new CountersignError('INVALID_ARGUMENT', `invalid listen address ${JSON.stringify(listen)}: expected HOST:PORT, e.g. 127.0.0.1:50051`);
-  }
-  return { host: m[1] as string, port };
-}
-
 function applyFile(config: ServiceConfig, file: string): void {
-  let doc: unknown;
+  let text: string;
   try {
-    doc = YAML.parse(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CountersignError('INVALID_ARGUMENT', `cannot read config file ${file}: ${(err as Error).message}`);
+    throw new CountersignError('INVALID_ARGUMENT', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  if (doc === null || doc === undefined) return;
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new CountersignError('INVALID_ARGUMENT', `config file ${file} must be a mapping of settings`);
-  }
-  const base = path.dirname(file);
-  const d = doc as Record<string, unknown>;
-  const known = new Set(['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification', 'admission', 'auth']);
-  for (const k of Object.keys(d)) {
-    if (!known.has(k)) throw new CountersignError('INVALID_ARGUMENT', `config file ${file}: unknown setting "${k}"`);
-  }
-  if (d.listen !== undefined) config.listen = str(file, 'listen', d.listen);
-  if (d.keysDir !== undefined) config.keysDir = path.resolve(base, str(file, 'keysDir', d.keysDir));
-  if (d.dataDir !== undefined) config.dataDir = path.resolve(base, str(file, 'dataDir', d.dataDir));
-  if (d.logLevel !== undefined) config.logLevel = str(file, 'logLevel', d.logLevel);
-  if (d.shutdownGraceMs !== undefined) config.shutdownGraceMs = positiveInt('shutdownGraceMs', d.shutdownGraceMs);
-  if (d.policyFile !== undefined) config.policyFile = path.resolve(base, str(file, 'policyFile', d.policyFile));
-  if (d.trustDir !== undefined) config.trustDir = path.resolve(base, str(file, 'trustDir', d.trustDir));
-  if (d.kekFile !== undefined) config.kekFile = path.resolve(base, str(file, 'kekFile', d.kekFile));
-  if (d.verification !== undefined) {
-    const v = d.verification as Record<string, unknown>;
-    if (v.cacheTtlMs !== undefined) config.verification.cacheTtlMs = nonNegativeInt('verification.cacheTtlMs', v.cacheTtlMs);
-    if (v.negativeCacheTtlMs !== undefined) config.verification.negativeCacheTtlMs = nonNegativeInt('verification.negativeCacheTtlMs', v.negativeCacheTtlMs);
-    if (v.maxDurationMs !== undefined) config.verification.maxDurationMs = positiveInt('verification.maxDurationMs', v.maxDurationMs);
-    if (v.sigstoreTrustedRoot !== undefined) {
-      config.verification.sigstoreTrustedRoot = path.resolve(base, str(file, 'verification.sigstoreTrustedRoot', v.sigstoreTrustedRoot));
-    }
-  }
-  if (d.auth !== undefined) {
-    const a = d.auth as Record<string, unknown>;
-    if (a.mode !== undefined) config.auth.mode = authMode(`config file ${file}: auth.mode`, a.mode);
-    if (a.tls !== undefined) {
-      const t = a.tls as Record<string, unknown>;
-      config.auth.tls = {
-        certFile: path.resolve(base, str(file, 'auth.tls.certFile', t.certFile)),
-        keyFile: path.resolve(base, str(file, 'auth.tls.keyFile', t.keyFile)),
-        requireClientCert: t.requireClientCert === true,
-        ...(t.clientCaFile !== undefined ? { clientCaFile: path.resolve(base, str(file, 'auth.tls.clientCaFile', t.clientCaFile)) } : {}),
-      };
-    }
-    if (a.mtlsBindings !== undefined) config.auth.mtlsBindings = validateBindings(a.mtlsBindings);
-  }
-  if (d.admission !== undefined) {
-    const a = d.admission as Record<string, unknown>;
-    if (a.listen !== undefined) config.admission.listen = str(file, 'admission.listen', a.listen);
-    if (a.tlsCertFile !== undefined) config.admission.tlsCertFile = path.resolve(base, str(file, 'admission.tlsCertFile', a.tlsCertFile));
-    if (a.tlsKeyFile !== undefined) config.admission.tlsKeyFile = path.resolve(base, str(file, 'admission.tlsKeyFile', a.tlsKeyFile));
-    if (a.timeoutMs !== undefined) config.admission.timeoutMs = positiveInt('admission.timeoutMs', a.timeoutMs);
-  }
-  if (d.registry !== undefined) {
-    const r = d.registry as Record<string, unknown>;
-    if (r.insecureHosts !== undefined) {
-      if (!Array.isArray(r.insecureHosts)) throw new CountersignError('INVALID_ARGUMENT', `config file ${file}: registry.insecureHosts must be a list`);
-      config.registry.insecureHosts = r.insecureHosts.map((h, i) => str(file, `registry.insecureHosts[${i}]`, h));
-    }
-    if (r.caFile !== undefined) config.registry.caFile = path.resolve(base, str(file, 'registry.caFile', r.caFile));
-    if (r.dockerConfig !== undefined) config.registry.dockerConfig = path.resolve(base, str(file, 'registry.dockerConfig', r.dockerConfig));
-    if (r.timeoutMs !== undefined) config.registry.timeoutMs = positiveInt('registry.timeoutMs', r.timeoutMs);
-    if (r.maxRetries !== undefined) config.registry.maxRetries = nonNegativeInt('registry.maxRetries', r.maxRetries);
-  }
-  if (d.limits !== undefined) {
-    const l = d.limits as Record<string, unknown>;
-    if (l.maxPredicateBytes !== undefined) config.limits.maxPredicateBytes = positiveInt('limits.maxPredicateBytes', l.maxPredicateBytes);
-  }
+  applyConfigText(config, text, file);
 }
 
 function authMode(where: string, v: unknown): 'enforce' | 'dev' {
   if (v !== 'enforce' && v !== 'dev') throw new CountersignError('INVALID_ARGUMENT', `${where} must be "enforce" or "dev", got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function str(file: string, field: string, v: unknown): string {
-  if (typeof v !== 'string' || v === '') throw new CountersignError('INVALID_ARGUMENT', `config file ${file}: ${field} must be a non-empty string`);
   return v;
 }
 
@@ -270,8 +196,4 @@ function positiveInt(field: string, v: unknown): number {
     throw new CountersignError('INVALID_ARGUMENT', `${field} must be a positive integer, got ${JSON.stringify(v)}`);
   }
   return n;
-}
-
-function nonNegativeInt(field: string, v: unknown): number {
-  return v === 0 || v === '0' ? 0 : positiveInt(field, v);
 }

@@ -14,6 +14,7 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import type { AuditLog } from '../audit';
 import { CountersignError } from '../shared/errors';
+import { scopeProblem } from '../shared/image-pattern';
 import { migrate, type Database, type SqlRow } from '../store';
 import type { TrustedKey, TrustStore } from '../trust/types';
 import { decryptCosignPrivateKey, kekFingerprint, openPrivateKey, parsePublicKeyPem, sealPrivateKey } from './crypto';
@@ -465,7 +466,8 @@ export class ManagedKeyStore implements KeyStore {
 
 function checkAttributes(attrs: KeyAttributes): void {
   for (const s of attrs.scopes ?? []) {
-    if (typeof s !== 'string' || !s.trim() || /\s/.test(s)) throw new CountersignError('INVALID_ARGUMENT', `invalid repository pattern ${JSON.stringify(s)}`);
+    const problem = scopeProblem(s);
+    if (problem !== undefined) throw new CountersignError('INVALID_ARGUMENT', `invalid key scope: ${problem}`);
   }
   if (attrs.validFrom && attrs.validUntil && attrs.validFrom >= attrs.validUntil) {
     throw new CountersignError('INVALID_ARGUMENT', 'valid-from must be before valid-until');

@@ -4,11 +4,15 @@
  * is silently ignored ("maxSeverty") is a hole nobody notices, so unknown fields, wrong types and
  * out-of-range values are all errors, and every one of them is reported at once, with its line,
  * column and field path, so that one edit can fix them all.
+ *
+ * The generic reader (positions, typed accessors, unknown fields with "did you mean") is
+ * src/shared/checked-document.ts, shared with the service configuration; this file is the policy
+ * schema.
  */
 import { createHash } from 'node:crypto';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Node, type Scalar, type YAMLMap } from 'yaml';
+import { isMap, isScalar, type Node } from 'yaml';
 import { resolvePredicateType } from '../attestations';
-import { CountersignError } from '../shared/errors';
+import { CheckedDocument, type DocumentProblem, type Field } from '../shared/checked-document';
 import type { Action } from '../verification/types';
 import { parseImagePattern } from './match';
 import type {
@@ -85,13 +89,8 @@ export const DEFAULT_POLICY: Policy = Object.freeze({
   exceptions: [],
 }) as Policy;
 
-export interface PolicyProblem {
-  line: number;
-  column: number;
-  /** Field path such as `rules[0].require.signatures.keys`. */
-  path: string;
-  message: string;
-}
+/** One problem of a policy document; field paths such as `rules[0].require.signatures.keys`. */
+export type PolicyProblem = DocumentProblem;
 
 /**
  * Parses and validates a policy. Throws CountersignError('INVALID_ARGUMENT') listing every problem
@@ -100,16 +99,9 @@ export interface PolicyProblem {
 export function parsePolicy(text: string, source: string): Policy {
   const ctx = new Checker(source, text);
   const policy = ctx.run();
-  if (ctx.problems.length > 0 || policy === undefined) {
-    const problems = [...ctx.problems].sort((a, b) => a.line - b.line || a.column - b.column);
-    const lines = problems.map((p) => `${source}:${p.line}:${p.column}: ${p.path}: ${p.message}`);
-    throw new CountersignError(
-      'INVALID_ARGUMENT',
-      `policy ${source} is invalid (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}):\n${lines.join('\n')}`,
-      { details: { source, problems } },
-    );
-  }
-  return policy;
+  if (ctx.problems.length === 0 && policy === undefined) ctx.problemAt(0, '(document)', 'could not be read');
+  ctx.throwIfProblems(`policy ${source} is invalid`);
+  return policy!;
 }
 
 /** First 12 hex digits of sha256 over the document as canonical JSON (keys sorted). */
@@ -128,53 +120,22 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-type Field = { key: Scalar; value: Node | null };
-
-/** Walks the YAML syntax tree, collecting problems with their positions. */
-class Checker {
-  readonly problems: PolicyProblem[] = [];
-  private readonly lines = new LineCounter();
-
-  constructor(
-    private readonly source: string,
-    private readonly text: string,
-  ) {}
+/** Walks the policy's YAML syntax tree (see CheckedDocument), collecting problems with their positions. */
+class Checker extends CheckedDocument {
+  constructor(source: string, text: string) {
+    super(source, text, { maxBytes: MAX_POLICY_BYTES, noun: { singular: 'policy', plural: 'policies' } });
+  }
 
   run(): Policy | undefined {
-    if (Buffer.byteLength(this.text, 'utf8') > MAX_POLICY_BYTES) {
-      this.problemAt(0, '(document)', `the policy is larger than ${MAX_POLICY_BYTES} bytes`);
-      return undefined;
-    }
-    const doc = parseDocument(this.text, {
-      lineCounter: this.lines,
-      prettyErrors: false,
-      uniqueKeys: true,
-      strict: true,
-      // Plain 1.2 core schema: `2027-01-31` stays a string, `no` is not false.
-      version: '1.2',
-      schema: 'core',
-    });
-    if (doc.errors.length > 0) {
-      // A syntax error leaves a partial tree; field errors on it would only confuse.
-      for (const e of doc.errors) this.problemAt(e.pos[0], '(syntax)', e.message.replace(/ at line \d+, column \d+.*$/s, ''));
-      return undefined;
-    }
-    // Aliases are refused: they hide where a value really comes from (and can multiply a small
-    // document into a huge one).
-    visit(doc, {
-      Alias: (_key, node) => {
-        this.problemAt(node.range?.[0] ?? 0, '(document)', `alias *${node.source} is not supported in policies; write the value out`);
-      },
-    });
-    if (this.problems.length > 0) return undefined;
-    const root = doc.contents;
-    if (root === null || (isScalar(root) && (root.value === null || root.value === ''))) {
+    const root = this.parse();
+    if (root === undefined) return undefined;
+    if (root === null) {
       this.problemAt(0, '(document)', 'the policy is empty; it needs at least "rules"');
       return undefined;
     }
     const policy = this.policy(root);
     if (policy === undefined || this.problems.length > 0) return undefined;
-    return { ...policy, revision: policyRevision(doc.toJS()), source: this.source };
+    return { ...policy, revision: policyRevision(this.toJS()), source: this.source };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -517,199 +478,4 @@ class Checker {
     }
     return { expires: parsed.expires, expiresText: text };
   }
-
-  // ---------------------------------------------------------------------------------------------
-  // Typed accessors. Each reports its own problem and returns undefined on failure.
-
-  /** The fields of a mapping, after refusing unknown and non-string keys. */
-  private fields(node: Node | null, path: string, allowed: readonly string[], example: string): Map<string, Field> | undefined {
-    if (!isMap(node)) {
-      this.problem(node, path || '(document)', `must be a mapping (object) such as ${example}, not ${describe(node)}`);
-      return undefined;
-    }
-    const out = new Map<string, Field>();
-    for (const pair of (node as YAMLMap<unknown, unknown>).items) {
-      const key = pair.key as Node | null;
-      if (!isScalar(key) || typeof key.value !== 'string') {
-        this.problem(key, path || '(document)', `field names must be strings, not ${describe(key)}`);
-        continue;
-      }
-      const name = key.value;
-      const fieldPath = path ? `${path}.${name}` : name;
-      if (!allowed.includes(name)) {
-        const suggestion = closest(name, allowed);
-        this.problem(key, fieldPath, `unknown field${suggestion ? `; did you mean "${suggestion}"?` : ''} (allowed here: ${allowed.join(', ')})`);
-        continue;
-      }
-      out.set(name, { key, value: pair.value as Node | null });
-    }
-    return out;
-  }
-
-  private required(f: Map<string, Field>, parent: Node, path: string, name: string, what: string): string | undefined {
-    const field = f.get(name);
-    if (!field) {
-      this.problem(parent, `${path}.${name}`, `is required: ${what}`);
-      return undefined;
-    }
-    return this.string(field.value, `${path}.${name}`, what);
-  }
-
-  private string(node: Node | null, path: string, what?: string): string | undefined {
-    if (!isScalar(node) || typeof node.value !== 'string') {
-      this.problem(node, path, `must be a string${what ? ` (${what})` : ''}, not ${describe(node)}`);
-      return undefined;
-    }
-    if (node.value.trim() === '') {
-      this.problem(node, path, `must not be empty${what ? ` (${what})` : ''}`);
-      return undefined;
-    }
-    return node.value;
-  }
-
-  private integer(node: Node | null, path: string, min: number): number | undefined {
-    if (!isScalar(node) || typeof node.value !== 'number' || !Number.isSafeInteger(node.value)) {
-      this.problem(node, path, `must be a whole number, not ${describe(node)}`);
-      return undefined;
-    }
-    if (node.value < min) {
-      this.problem(node, path, `must be at least ${min}, not ${node.value}`);
-      return undefined;
-    }
-    return node.value;
-  }
-
-  private oneOf<T extends string>(node: Node | null, path: string, values: readonly T[]): T | undefined {
-    if (isScalar(node) && typeof node.value === 'string' && (values as readonly string[]).includes(node.value)) return node.value as T;
-    const shown = isScalar(node) && typeof node.value === 'string' ? `"${node.value}"` : describe(node);
-    const lower = isScalar(node) && typeof node.value === 'string' ? node.value.toLowerCase() : '';
-    const hint = (values as readonly string[]).includes(lower) ? ` (values are lower case: "${lower}")` : '';
-    this.problem(node, path, `must be one of ${values.join(', ')}, not ${shown}${hint}`);
-    return undefined;
-  }
-
-  private list<T>(
-    node: Node | null,
-    path: string,
-    item: (node: Node, path: string, index: number) => T | undefined,
-    opts: { nonEmpty?: boolean } = {},
-  ): T[] {
-    if (!isSeq(node)) {
-      this.problem(node, path, `must be a list, not ${describe(node)}`);
-      return [];
-    }
-    if (opts.nonEmpty && node.items.length === 0) {
-      this.problem(node, path, 'must not be an empty list; leave the field out instead');
-      return [];
-    }
-    const out: T[] = [];
-    node.items.forEach((child, i) => {
-      const value = item(child as Node, `${path}[${i}]`, i);
-      if (value !== undefined) out.push(value);
-    });
-    return out;
-  }
-
-  /** A non-empty list of distinct non-empty strings. */
-  private stringList(node: Node | null, path: string, opts: { check?: (value: string) => string | undefined; emptyHint?: string } = {}): string[] | undefined {
-    if (!isSeq(node)) {
-      this.problem(node, path, `must be a list of strings, not ${describe(node)}`);
-      return undefined;
-    }
-    if (node.items.length === 0) {
-      this.problem(node, path, `must not be an empty list${opts.emptyHint ? `; ${opts.emptyHint}` : ''}`);
-      return undefined;
-    }
-    const out: string[] = [];
-    let ok = true;
-    node.items.forEach((child, i) => {
-      const value = this.string(child as Node, `${path}[${i}]`);
-      if (value === undefined) {
-        ok = false;
-        return;
-      }
-      const error = opts.check?.(value);
-      if (error !== undefined) {
-        this.problem(child as Node, `${path}[${i}]`, error);
-        ok = false;
-      } else if (out.includes(value)) {
-        this.problem(child as Node, `${path}[${i}]`, `"${value}" is listed twice`);
-        ok = false;
-      } else {
-        out.push(value);
-      }
-    });
-    return ok ? out : undefined;
-  }
-
-  private enumList<T extends string>(node: Node | null, path: string, values: readonly T[]): T[] | undefined {
-    return this.stringList(node, path, {
-      check: (value) => ((values as readonly string[]).includes(value) ? undefined : `must be one of ${values.join(', ')}, not "${value}"`),
-    }) as T[] | undefined;
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Positions
-
-  private pos(node: Node | null | undefined): { line: number; col: number } {
-    return this.at(node?.range?.[0] ?? 0);
-  }
-
-  /** Before parsing (size check) the counter knows no lines yet: report those at 1:1. */
-  private at(offset: number): { line: number; col: number } {
-    const p = this.lines.linePos(offset);
-    return p.line === 0 ? { line: 1, col: 1 } : p;
-  }
-
-  private problem(node: Node | null | undefined, path: string, message: string): void {
-    // An empty value (`keys:` with nothing after it) has a zero-width range right after the colon.
-    const { line, col } = this.pos(node);
-    this.problems.push({ line, column: col, path, message });
-  }
-
-  private problemAt(offset: number, path: string, message: string): void {
-    const { line, col } = this.at(offset);
-    this.problems.push({ line, column: col, path, message });
-  }
-}
-
-function describe(node: Node | null | undefined): string {
-  if (node === null || node === undefined) return 'nothing';
-  if (isAlias(node)) return 'an alias';
-  if (isMap(node)) return 'a mapping';
-  if (isSeq(node)) return 'a list';
-  if (isScalar(node)) {
-    const v = node.value;
-    if (v === null) return 'an empty value';
-    if (typeof v === 'string') return `the string "${v.length > 40 ? `${v.slice(0, 40)}…` : v}"`;
-    if (typeof v === 'number') return `the number ${v}`;
-    if (typeof v === 'boolean') return `the boolean ${v}`;
-  }
-  return 'an unsupported value';
-}
-
-/** The allowed name closest to a misspelled one (edit distance ≤ 3, or differing only in case). */
-function closest(name: string, allowed: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of allowed) {
-    const d = candidate.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return bestDistance <= Math.min(3, Math.max(1, Math.floor(name.length / 3))) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    }
-    prev = row;
-  }
-  return prev[b.length]!;
 }

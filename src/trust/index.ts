@@ -1,3 +1,3 @@
 export { KeyDirTrustStore } from './key-dir-trust-store';
-export { keyUsability, repositoryMatches } from './usability';
+export { keyUsability } from './usability';
 export type { KeyUsability, TrustedKey, TrustStore } from './types';

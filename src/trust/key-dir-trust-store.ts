@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { readdirSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { keyIdOf } from '../keys/key-id';
+import { scopeProblem } from '../shared/image-pattern';
 import type { TrustedKey, TrustStore } from './types';
 
 /**
@@ -128,5 +129,14 @@ function applyMeta(key: TrustedKey, meta: Record<string, unknown>): void {
   if (validUntil) key.validUntil = validUntil;
   if (revokedAt) key.revokedAt = revokedAt;
   if (typeof meta.revocationReason === 'string') key.revocationReason = meta.revocationReason;
-  if (Array.isArray(meta.scopes)) key.scopes = meta.scopes.map(String);
+  if (meta.scopes !== undefined) {
+    // A scope the matcher cannot mean (a typo) is refused loudly, with the key (fail closed),
+    // rather than quietly matching nothing.
+    if (!Array.isArray(meta.scopes)) throw new Error('scopes is not a list of repository patterns');
+    for (const scope of meta.scopes) {
+      const problem = scopeProblem(scope);
+      if (problem !== undefined) throw new Error(problem);
+    }
+    if (meta.scopes.length > 0) key.scopes = meta.scopes as string[];
+  }
 }

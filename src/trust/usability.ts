@@ -1,9 +1,11 @@
+import { scopeMatches } from '../shared/image-pattern';
 import type { KeyUsability, TrustedKey } from './types';
 
 /**
  * Whether a trusted key may vouch for `repository` (`registry/path`) at `now`. Enforced by us on
  * every decision, cached or not: Sigstore key-only bundles carry no trusted time, so the library
- * cannot apply validity windows or revocation for us (FORMATS.md §6.5 item 6).
+ * cannot apply validity windows or revocation for us (FORMATS.md §6.5 item 6). Scopes are
+ * repository patterns with the same meaning as policy image patterns (src/shared/image-pattern.ts).
  */
 export function keyUsability(key: TrustedKey, now: Date, repository?: string): KeyUsability {
   if (key.revokedAt && key.revokedAt.getTime() <= now.getTime()) {
@@ -16,28 +18,8 @@ export function keyUsability(key: TrustedKey, now: Date, repository?: string): K
   if (key.validUntil && now.getTime() >= key.validUntil.getTime()) {
     return { usable: false, reason: `key ${key.name} expired at ${key.validUntil.toISOString()}` };
   }
-  if (repository !== undefined && key.scopes && key.scopes.length > 0 && !key.scopes.some((p) => repositoryMatches(p, repository))) {
+  if (repository !== undefined && key.scopes && key.scopes.length > 0 && !key.scopes.some((p) => scopeMatches(p, repository))) {
     return { usable: false, reason: `key ${key.name} may only vouch for ${key.scopes.join(', ')}, not ${repository}` };
   }
   return { usable: true };
-}
-
-const cache = new Map<string, RegExp>();
-
-/**
- * Repository glob: `*` matches within one path segment, `**` across segments. A pattern without
- * a registry host matches the path on any registry (`acmecorp/payments-*`).
- */
-export function repositoryMatches(pattern: string, repository: string): boolean {
-  let re = cache.get(pattern);
-  if (!re) {
-    const body = pattern
-      .split(/(\*\*|\*)/)
-      .map((part) => (part === '**' ? '.*' : part === '*' ? '[^/]*' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
-      .join('');
-    const hasHost = /^[^/]*[.:][^/]*\//.test(pattern) || pattern.startsWith('localhost/');
-    re = new RegExp(hasHost ? `^${body}$` : `^(?:[^/]+/)?${body}$`);
-    cache.set(pattern, re);
-  }
-  return re.test(repository);
 }

@@ -31,7 +31,7 @@ describe('loadConfig', () => {
   test('errors name the setting', () => {
     const bad = path.join(dir, 'bad.yaml');
     writeFileSync(bad, 'listne: 1.2.3.4:5\n');
-    expect(() => loadConfig({ configFile: bad }, {}, dir)).toThrow(/unknown setting "listne"/);
+    expect(() => loadConfig({ configFile: bad }, {}, dir)).toThrow(/bad.yaml:1:1: listne: unknown field; did you mean "listen"\?/);
     expect(() => loadConfig({}, { COUNTERSIGN_REGISTRY_TIMEOUT_MS: 'soon' }, dir)).toThrow(/COUNTERSIGN_REGISTRY_TIMEOUT_MS/);
     expect(() => loadConfig({ listen: 'nope' }, {}, dir)).toThrow(/HOST:PORT/);
   });

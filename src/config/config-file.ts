@@ -1,0 +1,217 @@
+/**
+ * The service configuration file (`countersign serve --config FILE`, YAML or JSON), checked as
+ * strictly as the policy and with the same reader (src/shared/checked-document.ts): an unknown
+ * field at any level (`auth.mdoe`, `registry.insecureHost`) is a startup error with file, line,
+ * column and "did you mean", and so is a value of the wrong type. A typo in security
+ * configuration that is silently ignored leaves the default in force without anyone noticing.
+ */
+import path from 'node:path';
+import type { Node } from 'yaml';
+import { ROLES, validateGrant, type MtlsBinding, type Role } from '../auth';
+import { CheckedDocument } from '../shared/checked-document';
+import { CountersignError } from '../shared/errors';
+import { scopeProblem } from '../shared/image-pattern';
+import type { ServiceConfig } from './config';
+
+/** The fields the config file accepts, per object (README "Configuration of `serve`"). */
+export const CONFIG_FIELDS = {
+  config: ['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification', 'admission', 'auth'],
+  registry: ['insecureHosts', 'caFile', 'dockerConfig', 'timeoutMs', 'maxRetries'],
+  limits: ['maxPredicateBytes'],
+  verification: ['cacheTtlMs', 'negativeCacheTtlMs', 'maxDurationMs', 'sigstoreTrustedRoot'],
+  auth: ['mode', 'tls', 'mtlsBindings'],
+  tls: ['certFile', 'keyFile', 'clientCaFile', 'requireClientCert'],
+  mtlsBinding: ['subject', 'roles', 'scopes'],
+  admission: ['listen', 'tlsCertFile', 'tlsKeyFile', 'timeoutMs'],
+} as const;
+
+/** pino's levels. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export const AUTH_MODES = ['enforce', 'dev'] as const;
+
+/** A config file is a few hundred bytes. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * Applies the settings of a config file's text to `config` (paths relative to `base`, the
+ * file's directory). Throws CountersignError('INVALID_ARGUMENT') listing every problem as
+ * `FILE:LINE:COL: field.path: what is wrong`, with the problems in `details.problems`; on error
+ * nothing is applied.
+ */
+export function applyConfigText(config: ServiceConfig, text: string, file: string, base = path.dirname(file)): void {
+  const reader = new ConfigReader(file, text, base);
+  const next = structuredClone(config);
+  reader.read(next);
+  reader.throwIfProblems(`config file ${file} is invalid`);
+  Object.assign(config, next);
+}
+
+class ConfigReader extends CheckedDocument {
+  constructor(
+    source: string,
+    text: string,
+    private readonly base: string,
+  ) {
+    super(source, text, { maxBytes: MAX_CONFIG_BYTES, noun: { singular: 'config file', plural: 'config files' } });
+  }
+
+  read(config: ServiceConfig): void {
+    const root = this.parse();
+    if (root === undefined || root === null) return; // unreadable (reported) or empty (all defaults)
+    const f = this.fields(root, '', CONFIG_FIELDS.config, '{ listen: 127.0.0.1:50051, registry: {…}, auth: {…} }');
+    if (!f) return;
+    const value = (name: string): Node | null | undefined => (f.has(name) ? f.get(name)!.value : undefined);
+    const listen = this.listen(value('listen'), 'listen');
+    if (listen !== undefined) config.listen = listen;
+    this.path(value('keysDir'), 'keysDir', (p) => (config.keysDir = p));
+    this.path(value('dataDir'), 'dataDir', (p) => (config.dataDir = p));
+    if (f.has('logLevel')) {
+      const level = this.oneOf(value('logLevel')!, 'logLevel', LOG_LEVELS);
+      if (level) config.logLevel = level;
+    }
+    this.int(value('shutdownGraceMs'), 'shutdownGraceMs', 1, (n) => (config.shutdownGraceMs = n));
+    this.path(value('policyFile'), 'policyFile', (p) => (config.policyFile = p));
+    this.path(value('trustDir'), 'trustDir', (p) => (config.trustDir = p));
+    this.path(value('kekFile'), 'kekFile', (p) => (config.kekFile = p));
+    if (f.has('registry')) this.registry(value('registry')!, config.registry);
+    if (f.has('limits')) this.limits(value('limits')!, config.limits);
+    if (f.has('verification')) this.verification(value('verification')!, config.verification);
+    if (f.has('auth')) this.auth(value('auth')!, config.auth);
+    if (f.has('admission')) this.admission(value('admission')!, config.admission);
+  }
+
+  private registry(node: Node | null, out: ServiceConfig['registry']): void {
+    const f = this.fields(node, 'registry', CONFIG_FIELDS.registry, '{ insecureHosts: [], timeoutMs: 10000 }');
+    if (!f) return;
+    if (f.has('insecureHosts')) {
+      const hosts = this.stringList(f.get('insecureHosts')!.value, 'registry.insecureHosts', { allowEmpty: true });
+      if (hosts) out.insecureHosts = hosts;
+    }
+    this.path(f.get('caFile')?.value, 'registry.caFile', (p) => (out.caFile = p));
+    this.path(f.get('dockerConfig')?.value, 'registry.dockerConfig', (p) => (out.dockerConfig = p));
+    this.int(f.get('timeoutMs')?.value, 'registry.timeoutMs', 1, (n) => (out.timeoutMs = n));
+    this.int(f.get('maxRetries')?.value, 'registry.maxRetries', 0, (n) => (out.maxRetries = n));
+  }
+
+  private limits(node: Node | null, out: ServiceConfig['limits']): void {
+    const f = this.fields(node, 'limits', CONFIG_FIELDS.limits, '{ maxPredicateBytes: 8388608 }');
+    if (!f) return;
+    this.int(f.get('maxPredicateBytes')?.value, 'limits.maxPredicateBytes', 1, (n) => (out.maxPredicateBytes = n));
+  }
+
+  private verification(node: Node | null, out: ServiceConfig['verification']): void {
+    const f = this.fields(node, 'verification', CONFIG_FIELDS.verification, '{ cacheTtlMs: 300000, maxDurationMs: 8000 }');
+    if (!f) return;
+    this.int(f.get('cacheTtlMs')?.value, 'verification.cacheTtlMs', 0, (n) => (out.cacheTtlMs = n));
+    this.int(f.get('negativeCacheTtlMs')?.value, 'verification.negativeCacheTtlMs', 0, (n) => (out.negativeCacheTtlMs = n));
+    this.int(f.get('maxDurationMs')?.value, 'verification.maxDurationMs', 1, (n) => (out.maxDurationMs = n));
+    this.path(f.get('sigstoreTrustedRoot')?.value, 'verification.sigstoreTrustedRoot', (p) => (out.sigstoreTrustedRoot = p));
+  }
+
+  private auth(node: Node | null, out: ServiceConfig['auth']): void {
+    const f = this.fields(node, 'auth', CONFIG_FIELDS.auth, '{ mode: enforce, tls: {…}, mtlsBindings: [...] }');
+    if (!f) return;
+    if (f.has('mode')) {
+      const mode = this.oneOf(f.get('mode')!.value, 'auth.mode', AUTH_MODES);
+      if (mode) out.mode = mode;
+    }
+    if (f.has('tls')) {
+      const tlsNode = f.get('tls')!.value;
+      const t = this.fields(tlsNode, 'auth.tls', CONFIG_FIELDS.tls, '{ certFile: server.pem, keyFile: server.key, clientCaFile: clients-ca.pem }');
+      if (t) {
+        const certFile = this.required(t, tlsNode!, 'auth.tls', 'certFile', 'the PEM certificate chain of the gRPC server');
+        const keyFile = this.required(t, tlsNode!, 'auth.tls', 'keyFile', 'the PEM private key of the gRPC server');
+        let clientCaFile: string | undefined;
+        this.path(t.get('clientCaFile')?.value, 'auth.tls.clientCaFile', (p) => (clientCaFile = p));
+        const requireClientCert = t.has('requireClientCert') ? this.boolean(t.get('requireClientCert')!.value, 'auth.tls.requireClientCert') : false;
+        if (certFile !== undefined && keyFile !== undefined && requireClientCert !== undefined) {
+          out.tls = {
+            certFile: path.resolve(this.base, certFile),
+            keyFile: path.resolve(this.base, keyFile),
+            requireClientCert,
+            ...(clientCaFile !== undefined ? { clientCaFile } : {}),
+          };
+        }
+      }
+    }
+    if (f.has('mtlsBindings')) {
+      out.mtlsBindings = this.list(f.get('mtlsBindings')!.value, 'auth.mtlsBindings', (n, p) => this.binding(n, p));
+    }
+  }
+
+  /** `{ subject: CN=ci-team-a, roles: [signer], scopes: [registry.example.com/team-a/*] }` (see src/auth/mtls.ts). */
+  private binding(node: Node, path: string): MtlsBinding | undefined {
+    const f = this.fields(node, path, CONFIG_FIELDS.mtlsBinding, '{ subject: "CN=ci-team-a", roles: [signer], scopes: ["registry.example.com/team-a/*"] }');
+    if (!f) return undefined;
+    const subject = this.required(f, node, path, 'subject', '"CN=<common name>", "URI:<uri pattern>" or "DNS:<name pattern>"');
+    if (subject !== undefined && !/^(?:CN=|URI:|DNS:).+$/.test(subject)) {
+      this.problem(f.get('subject')!.value, `${path}.subject`, `"${subject}" must be "CN=<common name>", "URI:<uri pattern>" or "DNS:<name pattern>"`);
+      return undefined;
+    }
+    let roles: Role[] | undefined;
+    if (!f.has('roles')) this.problem(node, `${path}.roles`, `is required: a list of ${ROLES.join(', ')}`);
+    else roles = this.enumList(f.get('roles')!.value, `${path}.roles`, ROLES);
+    const scopes = f.has('scopes')
+      ? this.stringList(f.get('scopes')!.value, `${path}.scopes`, { allowEmpty: true, check: (s) => scopeProblem(s) })
+      : [];
+    if (subject === undefined || roles === undefined || scopes === undefined) return undefined;
+    try {
+      // The rules that span fields (a signer needs a scope) live with the grants themselves.
+      const grant = validateGrant(`${path} (${subject})`, roles, scopes);
+      return { subject, roles: grant.roles, scopes: grant.scopes };
+    } catch (err) {
+      this.problem(node, path, err instanceof CountersignError ? err.message : String(err));
+      return undefined;
+    }
+  }
+
+  private admission(node: Node | null, out: ServiceConfig['admission']): void {
+    const f = this.fields(node, 'admission', CONFIG_FIELDS.admission, '{ listen: 0.0.0.0:8443, tlsCertFile: …, tlsKeyFile: … }');
+    if (!f) return;
+    if (f.has('listen')) {
+      const listen = this.string(f.get('listen')!.value, 'admission.listen', 'host:port of the webhook');
+      if (listen !== undefined) out.listen = listen;
+    }
+    this.path(f.get('tlsCertFile')?.value, 'admission.tlsCertFile', (p) => (out.tlsCertFile = p));
+    this.path(f.get('tlsKeyFile')?.value, 'admission.tlsKeyFile', (p) => (out.tlsKeyFile = p));
+    this.int(f.get('timeoutMs')?.value, 'admission.timeoutMs', 1, (n) => (out.timeoutMs = n));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Setting kinds
+
+  private listen(node: Node | null | undefined, path: string): string | undefined {
+    if (node === undefined) return undefined;
+    const text = this.string(node, path, 'HOST:PORT');
+    if (text === undefined) return undefined;
+    try {
+      parseListen(text);
+    } catch (err) {
+      this.problem(node, path, (err as Error).message);
+      return undefined;
+    }
+    return text;
+  }
+
+  /** A file or directory, relative to the config file's directory. */
+  private path(node: Node | null | undefined, fieldPath: string, set: (resolved: string) => void): void {
+    if (node === undefined) return;
+    const text = this.string(node, fieldPath, 'a path, relative to this file');
+    if (text !== undefined) set(path.resolve(this.base, text));
+  }
+
+  private int(node: Node | null | undefined, path: string, min: number, set: (n: number) => void): void {
+    if (node === undefined) return;
+    const n = this.integer(node, path, min);
+    if (n !== undefined) set(n);
+  }
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) {
+    throw new CountersignError('INVALID_ARGUMENT', `invalid listen address ${JSON.stringify(listen)}: expected HOST:PORT, e.g. 127.0.0.1:50051`);
+  }
+  return { host: m[1] as string, port };
+}

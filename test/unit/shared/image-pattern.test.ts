@@ -1,0 +1,254 @@
+/**
+ * One pattern, one meaning: the same (pattern, repository) question gets the same answer from
+ * every consumer — a policy rule's match.images, a key's scopes (at verification and at
+ * signing), a bearer token's scopes and an mTLS binding's scopes — each through its real entry
+ * point, including the validation that runs when the key, token, binding or policy is created.
+ */
+import crypto from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { PeerCertificate } from 'node:tls';
+import { AuditLog } from '../../../src/audit';
+import { AccessControl, TokenStore } from '../../../src/auth';
+import { loadConfig } from '../../../src/config/config';
+import { generateKek } from '../../../src/keys/crypto';
+import { ManagedKeyStore } from '../../../src/keys/managed-key-store';
+import { checkSigningScope } from '../../../src/keys/scope';
+import { findRule, parsePolicy } from '../../../src/policy';
+import { CountersignError } from '../../../src/shared/errors';
+import { canonicalName, scopeMatches } from '../../../src/shared/image-pattern';
+import { openDatabase } from '../../../src/store';
+import { KeyDirTrustStore } from '../../../src/trust/key-dir-trust-store';
+import { keyUsability } from '../../../src/trust/usability';
+import type { ImageFacts } from '../../../src/verification/types';
+import { fakeCall } from '../auth/helpers';
+
+const SIGN = 'countersign.v1.SigningService/Sign';
+const DIGEST = `sha256:${'a'.repeat(64)}`;
+const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-patterns-'));
+const db = openDatabase(path.join(dir, 'countersign.db'));
+const keys = new ManagedKeyStore(db, generateKek(), new AuditLog(db), { pollMs: 0 });
+const tokens = new TokenStore(db);
+let serial = 0;
+
+afterAll(() => {
+  keys.close();
+  db.close();
+});
+
+function quoted(pattern: string): string {
+  return JSON.stringify(pattern);
+}
+
+/** Every consumer's answer to "does `pattern` cover `repository` (`registry/path`)?". */
+const consumers: Record<string, (pattern: string, repository: string) => boolean> = {
+  'policy match.images': (pattern, repository) => {
+    const policy = parsePolicy(`rules:\n  - name: r\n    match: { images: [${quoted(pattern)}] }\n    allow: test\n`, 'p.yaml');
+    const slash = repository.indexOf('/');
+    const image: ImageFacts = {
+      reference: repository,
+      registry: repository.slice(0, slash),
+      repository: repository.slice(slash + 1),
+      digest: DIGEST,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    };
+    return findRule(policy, { image, action: 'deploy' })?.name === 'r';
+  },
+  'key scope (verification)': (pattern, repository) => {
+    const info = keys.createKey({ name: `k${serial++}`, scopes: [pattern] }, 'test');
+    return keyUsability(keys.byId(info.id)!, new Date(), repository).usable;
+  },
+  'key scope (signing)': (pattern, repository) => {
+    const info = keys.createKey({ name: `k${serial++}`, scopes: [pattern] }, 'test');
+    try {
+      checkSigningScope(info, repository);
+      return true;
+    } catch (err) {
+      expect((err as CountersignError).code).toBe('PERMISSION_DENIED');
+      return false;
+    }
+  },
+  'token scope': (pattern, repository) => {
+    const { token } = tokens.create({ name: `t${serial++}`, roles: ['signer'], scopes: [pattern], createdBy: 'test' });
+    const access = new AccessControl({ mode: 'enforce', tokens, repositoryOf: () => repository });
+    return granted(() => access.check(fakeCall([['authorization', `Bearer ${token}`]]), SIGN, {}));
+  },
+  'mTLS binding scope': (pattern, repository) => {
+    const access = new AccessControl({ mode: 'enforce', mtlsBindings: [{ subject: 'CN=ci', roles: ['signer'], scopes: [pattern] }], repositoryOf: () => repository });
+    return granted(() => access.check(fakeCall([], { cert: certificate('ci') }), SIGN, {}));
+  },
+};
+
+function granted(check: () => unknown): boolean {
+  try {
+    check();
+    return true;
+  } catch (err) {
+    expect((err as CountersignError).code).toBe('PERMISSION_DENIED');
+    return false;
+  }
+}
+
+function certificate(cn: string): Partial<PeerCertificate> {
+  return { raw: Buffer.from([1]), subject: { CN: cn } as PeerCertificate['subject'], fingerprint256: 'AB' };
+}
+
+/** (pattern, repository, answer) — patterns with a registry host mean the same everywhere. */
+const CASES: Array<[string, string, boolean]> = [
+  // Docker Hub: every spelling of the host, and the implicit library/ (the reported bug).
+  ['docker.io/library/*', 'index.docker.io/library/nginx', true],
+  ['docker.io/library/*', 'docker.io/library/nginx', true],
+  ['index.docker.io/library/*', 'registry-1.docker.io/library/nginx', true],
+  ['registry-1.docker.io/library/*', 'docker.io/nginx', true],
+  ['docker.io/nginx', 'index.docker.io/library/nginx', true],
+  ['docker.io/nginx', 'index.docker.io/bitnami/nginx', false],
+  ['docker.io/*', 'index.docker.io/library/redis', true],
+  ['docker.io/*', 'index.docker.io/bitnami/redis', false],
+  ['docker.io/**', 'index.docker.io/bitnami/redis', true],
+  ['docker.io/**', 'ghcr.io/library/redis', false],
+  ['ghcr.io/**', 'index.docker.io/library/ghcr.io', false],
+  // Case: hosts are case-insensitive, in the pattern and in the repository.
+  ['REG.example.com/team-a/*', 'reg.example.com/team-a/app', true],
+  ['reg.example.com/team-a/*', 'REG.Example.COM/team-a/app', true],
+  ['reg.example.com/team-a/*', 'reg.example.com/team-a/App', false],
+  // * within a segment, ** across, and neither reaches a sibling or the parent.
+  ['reg.example.com/team-a/*', 'reg.example.com/team-a/app', true],
+  ['reg.example.com/team-a/*', 'reg.example.com/team-a/sub/app', false],
+  ['reg.example.com/team-a/**', 'reg.example.com/team-a/sub/app', true],
+  ['reg.example.com/team-a/**', 'reg.example.com/team-a', false],
+  ['reg.example.com/team-a/**', 'reg.example.com/team-ab/app', false],
+  ['reg.example.com/team-*', 'reg.example.com/team-a', true],
+  ['reg.example.com/team-*', 'reg.example.com/team-a/app', false],
+  ['reg.example.com/**/base', 'reg.example.com/a/b/base', true],
+  ['reg.example.com/a.b', 'reg.example.com/axb', false],
+  ['**', 'anything.example/x/y/z', true],
+  // Ports are part of the host.
+  ['localhost:5000/team/*', 'localhost:5000/team/app', true],
+  ['localhost:5000/team/*', 'localhost:5001/team/app', false],
+  ['localhost:5000/team/*', 'localhost/team/app', false],
+  ['localhost/team/*', 'localhost:5000/team/app', false],
+  ['reg.example.com:*/team/*', 'reg.example.com:443/team/app', true],
+  ['reg.example.com:*/team/*', 'reg.example.com/team/app', false],
+  ['[::1]:5000/team/*', '[::1]:5000/team/app', true],
+  ['*.example.com/app', 'eu.example.com/app', true],
+  ['*.example.com/app', 'example.com/app', false],
+  ['*.example.com/app', 'evil.test/eu.example.com/app', false],
+  // Attacker-ish repositories: not well-formed names, so nothing covers them.
+  ['reg.example.com/team-a/**', 'reg.example.com/team-a/../team-b/app', false],
+  ['reg.example.com/team-a/**', 'reg.example.com/team-a/./app', false],
+  ['reg.example.com/team-a/**', 'reg.example.com/team-a/app/', false],
+  ['reg.example.com/team-a/**', 'reg.example.com/team-a//app', false],
+  ['reg.example.com/team-a*', 'reg.example.com/team-a%2fapp', false],
+  ['reg.example.com/team-a/*', 'reg.example.com/team-a/app\nreg.example.com/team-b/app', false],
+  ['**', 'reg.example.com/../x', false],
+  ['**', 'reg.example.com/', false],
+];
+
+/** Scopes only: a pattern without a registry host covers the path on any registry (policies refuse it). */
+const HOSTLESS: Array<[string, string, boolean]> = [
+  ['acmecorp/payments-*', 'reg.example.com/acmecorp/payments-api', true],
+  ['acmecorp/payments-*', 'other.example.com/acmecorp/payments-api', true],
+  ['acmecorp/payments-*', 'reg.example.com/x/acmecorp/payments-api', false],
+  ['acmecorp/payments-*', 'reg.example.com/acmecorp/payments-api/worker', false],
+  ['acmecorp/**', 'reg.example.com/acmecorp', false],
+  ['library/*', 'index.docker.io/library/nginx', true],
+  ['nginx', 'reg.example.com/nginx', true],
+  ['nginx', 'index.docker.io/library/nginx', false],
+  ['*', 'reg.example.com/app', true],
+  ['*', 'reg.example.com/team/app', false],
+  ['acmecorp/*', 'reg.example.com/acmecorp/../x', false],
+];
+
+describe('every consumer gives the same answer', () => {
+  test.each(CASES)('%j covers %j: %s', (pattern, repository, expected) => {
+    const answers = Object.fromEntries(Object.entries(consumers).map(([name, ask]) => [name, ask(pattern, repository)]));
+    expect(answers).toEqual(Object.fromEntries(Object.keys(consumers).map((name) => [name, expected])));
+  });
+
+  test.each(HOSTLESS)('scope %j covers %j: %s (policies refuse a pattern without a host)', (pattern, repository, expected) => {
+    const scopes = Object.entries(consumers).filter(([name]) => name !== 'policy match.images');
+    const answers = Object.fromEntries(scopes.map(([name, ask]) => [name, ask(pattern, repository)]));
+    expect(answers).toEqual(Object.fromEntries(scopes.map(([name]) => [name, expected])));
+    expect(() => consumers['policy match.images']!(pattern, repository)).toThrow(/registry host/);
+  });
+});
+
+describe('what a pattern cannot mean is refused wherever it is given', () => {
+  const givers: Record<string, (pattern: string) => void> = {
+    'policy match.images': (p) => parsePolicy(`rules:\n  - name: r\n    match: { images: [${quoted(p)}] }\n    allow: test\n`, 'p.yaml'),
+    'key scope': (p) => keys.createKey({ name: `k${serial++}`, scopes: [p] }, 'test'),
+    'token scope': (p) => tokens.create({ name: `t${serial++}`, roles: ['signer'], scopes: [p], createdBy: 'test' }),
+    'mTLS binding scope': (p) => new AccessControl({ mode: 'enforce', mtlsBindings: [{ subject: 'CN=ci', roles: ['signer'], scopes: [p] }] }),
+    'config file mTLS binding scope': (p) => {
+      const file = path.join(dir, `c${serial++}.yaml`);
+      writeFileSync(file, `auth:\n  mtlsBindings:\n    - { subject: CN=ci, roles: [signer], scopes: [${quoted(p)}] }\n`);
+      loadConfig({ configFile: file }, {}, dir);
+    },
+  };
+
+  test.each<[string, RegExp]>([
+    ['reg.example.com/team-a/', /empty path segment/],
+    ['reg.example.com//team-a', /empty path segment/],
+    ['reg.example.com/../team-b', /can never match a repository/],
+    ['reg.example.com/team-a/..', /can never match a repository/],
+    ['reg.example.com/.hidden/*', /can never match a repository/],
+    ['reg.example.com/team-a%2fb', /may only hold lowercase letters/],
+    ['reg.example.com/team a', /whitespace/],
+    ['reg.example.com/a***', /"\*\*\*" is not a wildcard/],
+    ['reg.exa_mple.com/a', /not a valid registry host/],
+  ])('%j', (pattern, message) => {
+    for (const [name, give] of Object.entries(givers)) {
+      let error: unknown;
+      try {
+        give(pattern);
+      } catch (err) {
+        error = err;
+      }
+      expect({ name, code: (error as CountersignError | undefined)?.code }).toEqual({ name, code: 'INVALID_ARGUMENT' });
+      expect({ name, message: (error as Error).message }).toEqual({ name, message: expect.stringMatching(message) });
+    }
+  });
+
+  test.each<[string, RegExp]>([
+    ['reg.example.com/app:latest', /names a tag; a scope names repositories/],
+    [`reg.example.com/app@${DIGEST}`, /names a digest; a scope names repositories/],
+    ['Acme/*', /must be lowercase/],
+  ])('scope %j is refused (a scope names repositories, in lowercase)', (pattern, message) => {
+    for (const [name, give] of Object.entries(givers)) {
+      if (name === 'policy match.images') continue;
+      expect({ name, thrown: (() => { try { give(pattern); return undefined; } catch (err) { return (err as Error).message; } })() }).toEqual({
+        name,
+        thrown: expect.stringMatching(message),
+      });
+    }
+  });
+});
+
+describe('canonicalName / scopeMatches', () => {
+  it('normalizes Docker Hub and host case, and refuses what is not a repository name', () => {
+    expect(canonicalName('index.docker.io', 'nginx')).toBe('docker.io/library/nginx');
+    expect(canonicalName('Registry-1.Docker.io', 'library/nginx')).toBe('docker.io/library/nginx');
+    expect(canonicalName('reg.example.com', 'a/../b')).toBeUndefined();
+    expect(canonicalName('reg.example.com', '')).toBeUndefined();
+    expect(canonicalName('reg/evil', 'a')).toBeUndefined();
+  });
+
+  it('a stored scope that no longer parses grants nothing', () => {
+    expect(scopeMatches('reg.example.com/team-a/', 'reg.example.com/team-a/app')).toBe(false);
+    expect(scopeMatches('reg.example.com/team-a/*', 'no-slash')).toBe(false);
+  });
+
+  it('a trust-directory key whose scope cannot mean anything is not trusted, with the reason', () => {
+    const trustDir = mkdtempSync(path.join(os.tmpdir(), 'countersign-trustdir-'));
+    const pem = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    writeFileSync(path.join(trustDir, 'good.pub'), pem);
+    writeFileSync(path.join(trustDir, 'good.trust.json'), JSON.stringify({ scopes: ['docker.io/library/*'] }));
+    writeFileSync(path.join(trustDir, 'typo.pub'), crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string);
+    writeFileSync(path.join(trustDir, 'typo.trust.json'), JSON.stringify({ scopes: ['reg.example.com/team-a/'] }));
+    const store = new KeyDirTrustStore(trustDir, { watch: false });
+    expect(store.list().map((k) => k.name)).toEqual(['good']);
+    expect(keyUsability(store.find('good')!, new Date(), 'index.docker.io/library/nginx').usable).toBe(true);
+    expect(store.problems).toEqual([expect.stringMatching(/typo\.pub: scope "reg\.example\.com\/team-a\/" is not a repository pattern.*empty path segment.*key typo is not trusted/)]);
+  });
+});
