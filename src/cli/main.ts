@@ -27,7 +27,8 @@ commands:
   keys import NAME (--public-key FILE | --cosign-key FILE [--password-file FILE]) [--owner TEAM] [--scope PATTERN]...
           (the cosign key password is read from COSIGN_PASSWORD unless --password-file is given)
   keys list [--active]          keys show NAME|ID
-  keys rotate NAME|ID [--overlap 7d] [--reason TEXT]
+  keys rotate NAME|ID [--overlap 7d|12h|30m|SECONDS] [--reason TEXT]
+          the old version verifies for the overlap (default 7d); --overlap 0: it stops at once
   keys revoke NAME|ID --reason TEXT
           every keys command also takes [--server HOST:PORT] [--json]
   token create NAME --role signer|verifier|key-admin|policy-admin [--role …] [--scope PATTERN]... [--expires RFC3339]
@@ -311,6 +312,16 @@ function describeKey(k: KeyMsg): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** What became of the old version: whether it still verifies, and until when. */
+function rotationOutcome(previous: KeyMsg): string {
+  const until = Date.parse(previous.validUntil);
+  const stateChanged = Date.parse(previous.stateChangedAt);
+  if (Number.isFinite(until) && Number.isFinite(stateChanged) && until <= stateChanged) {
+    return `version ${previous.version} stopped verifying at once (no overlap): its signatures no longer count`;
+  }
+  return `version ${previous.version} verifies until ${previous.validUntil || '(no end)'}`;
+}
+
 /** "7d", "12h", "30m", "45s" or plain seconds. */
 function durationSeconds(text: string): number {
   const m = /^(\d+)([smhd]?)$/.exec(text.trim());
@@ -374,7 +385,12 @@ async function keys(args: string[]): Promise<number> {
       break;
     case 'rotate':
       method = 'RotateKey';
-      request = { key: onePositional(positionals, 'NAME or id'), overlapSeconds: values.overlap ? durationSeconds(values.overlap) : 0, reason: values.reason ?? '' };
+      // Sent only when given: `--overlap 0` is an explicit zero (no overlap), no flag is the server's default.
+      request = {
+        key: onePositional(positionals, 'NAME or id'),
+        ...(values.overlap !== undefined ? { overlapSeconds: durationSeconds(values.overlap) } : {}),
+        reason: values.reason ?? '',
+      };
       break;
     case 'revoke':
       method = 'RevokeKey';
@@ -392,7 +408,7 @@ async function keys(args: string[]): Promise<number> {
     } else if (res.keys) {
       for (const k of res.keys) process.stdout.write(describeKey(k));
     } else if (res.current && res.previous) {
-      process.stdout.write(`rotated ${res.current.name}: version ${res.current.version} signs from now on; version ${res.previous.version} verifies until ${res.previous.validUntil}\n`);
+      process.stdout.write(`rotated ${res.current.name}: version ${res.current.version} signs from now on; ${rotationOutcome(res.previous)}\n`);
       process.stdout.write(describeKey(res.current));
       process.stdout.write(res.current.publicKeyPem);
     } else if (res.key) {

@@ -155,6 +155,24 @@ test('verify: exit 0 allowed, 1 denied with reasons, 2 on error; --json', async 
   expect(cli(['verify', `${host}/${repository}:signed`, '--action', 'launch', '--server', address]).code).toBe(2);
 });
 
+test('keys rotate --overlap 0: the CLI says the old version stopped verifying, and an image it signed is denied at once', async () => {
+  const repository = uniqueRepo('cli-rot0');
+  await pushSampleImage(pusher, { registry: host, repository }, 'v1');
+  const ref = `${host}/${repository}:v1`;
+  expect(cli(['keys', 'create', 'zero', '--server', address]).code).toBe(0);
+  expect(cli(['sign', ref, '--key', 'zero', '--server', address]).code).toBe(0);
+  expect(cli(['verify', ref, '--server', address]).code).toBe(0);
+
+  const rotated = cli(['keys', 'rotate', 'zero', '--overlap', '0', '--reason', 'leak suspected', '--server', address]);
+  expect(rotated.code).toBe(0);
+  expect(rotated.stdout).toMatch(/^rotated zero: version 2 signs from now on; version 1 stopped verifying at once \(no overlap\)/);
+
+  const denied = cli(['verify', ref, '--server', address]);
+  expect(denied.code).toBe(1);
+  expect(denied.stdout).toMatch(/^DENIED /);
+  expect(denied.stdout).toMatch(/not verified: .*expired/);
+});
+
 test('failures exit non-zero with one actionable line', () => {
   const unknownKey = cli(['sign', `${host}/nowhere/app:v1`, '--key', 'nope', '--server', address]);
   expect(unknownKey.code).toBe(1);
@@ -225,7 +243,15 @@ test('after a restart every key, state and audit entry is still there; audit ver
     });
     const list = JSON.parse(cli(['keys', 'list', '--server', address, '--json']).stdout) as Array<{ name: string; version: number; state: string }>;
     expect(list.map((k) => `${k.name}:${k.version}:${k.state}`).sort()).toEqual(
-      ['ci:1:KEY_STATE_ACTIVE', 'from-cosign:1:KEY_STATE_ACTIVE', 'pc-example:1:KEY_STATE_ACTIVE', 'second:1:KEY_STATE_REVOKED', 'second:2:KEY_STATE_ACTIVE'].sort(),
+      [
+        'ci:1:KEY_STATE_ACTIVE',
+        'from-cosign:1:KEY_STATE_ACTIVE',
+        'pc-example:1:KEY_STATE_ACTIVE',
+        'second:1:KEY_STATE_REVOKED',
+        'second:2:KEY_STATE_ACTIVE',
+        'zero:1:KEY_STATE_ROTATED',
+        'zero:2:KEY_STATE_ACTIVE',
+      ].sort(),
     );
   } finally {
     again.kill('SIGTERM');
