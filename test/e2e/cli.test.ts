@@ -3,7 +3,7 @@
  * the suite's real registry. Needs dist/ (npm test builds it first).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/dev/local-registry';
@@ -171,6 +171,17 @@ test('keys rotate --overlap 0: the CLI says the old version stopped verifying, a
   expect(denied.code).toBe(1);
   expect(denied.stdout).toMatch(/^DENIED /);
   expect(denied.stdout).toMatch(/not verified: .*expired/);
+});
+
+test('every command answers --help with its usage and exit 0; package.json main is the library entry', () => {
+  for (const command of [['serve'], ['sign'], ['attest'], ['verify'], ['keys'], ['keys', 'rotate'], ['token'], ['token', 'create'], ['audit'], ['audit', 'verify']]) {
+    const r = cli([...command, '--help']);
+    expect({ command, code: r.code, stderr: r.stderr }).toEqual({ command, code: 0, stderr: '' });
+    expect(r.stdout.startsWith(`usage: countersign ${command.join(' ')} `)).toBe(true);
+  }
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { main: string };
+  const lib = require(path.join(ROOT, pkg.main)) as Record<string, unknown>;
+  for (const name of ['createApp', 'loadConfig', 'defaultConfig', 'createLogger', 'main']) expect(typeof lib[name]).toBe('function');
 });
 
 test('failures exit non-zero with one actionable line', () => {
