@@ -16,6 +16,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isLoopbackAddress } from '../shared/net';
 import { CountersignError } from '../shared/errors';
+import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 import {
   AdmissionReviewError,
   DEFAULT_REVIEW_TIMEOUT_MS,
@@ -138,9 +139,10 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
       const raw = await readBody(req, maxBody);
       let body: unknown;
       try {
-        body = JSON.parse(raw.toString('utf8'));
-      } catch {
-        throw new HttpError(400, 'the body is not valid JSON');
+        // Bounded: fields of the review are quoted in messages, and JSON.stringify overflows on deep nesting.
+        body = parseJsonWithinDepth(raw.toString('utf8'));
+      } catch (err) {
+        throw new HttpError(400, err instanceof JsonTooDeepError ? `the body ${describeDepthViolation(err.violation)}` : 'the body is not valid JSON');
       }
       const deadline = reviewDeadline(url.searchParams.get('timeout'), arrived, timeoutMs);
       const review = await handleAdmissionReview(body, opts.verifier, { deadline, ...(logger ? { logger } : {}) });

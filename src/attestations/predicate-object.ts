@@ -3,6 +3,7 @@
  * as a JSON *string* inside the statement, so readers must accept that form too (writers here never
  * produce it: {@link preparePredicate} always stores the parsed object).
  */
+import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 import { invalid, isObject, type JsonObject } from './json';
 
 export function parsePredicateObject(predicate: unknown): JsonObject {
@@ -10,8 +11,9 @@ export function parsePredicateObject(predicate: unknown): JsonObject {
   if (typeof predicate === 'string') {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(predicate);
-    } catch {
+      parsed = parseJsonWithinDepth(predicate);
+    } catch (err) {
+      if (err instanceof JsonTooDeepError) throw invalid(`predicate is a string holding a JSON document that ${describeDepthViolation(err.violation)}`);
       throw invalid('predicate is a string that does not hold a JSON document');
     }
     if (isObject(parsed)) return parsed;

@@ -5,6 +5,7 @@
  * a valid input looks like.
  */
 import { CountersignError } from '../shared/errors';
+import { describeDepthViolation, jsonDepthViolation } from '../shared/json-depth';
 import { field, invalid, isObject, locateJsonError, nonEmptyString, type JsonObject } from './json';
 import { classifyPredicateType, PREDICATE_TYPE, predicateTypeVersion, resolvePredicateType } from './predicate-types';
 import { describeJsonType } from './predicate-object';
@@ -119,6 +120,17 @@ function parseContent(content: Buffer, maxBytes: number): JsonObject {
         `${reason}.${formatHint(text)}`,
       { line: where.line, column: where.column, offset: where.offset },
     );
+  }
+  // Before anything walks or re-serializes it (JSON.stringify of the statement overflows the stack
+  // on a 100,000-deep document): a refusal here is INVALID_ARGUMENT and nothing is signed or written.
+  const tooDeep = jsonDepthViolation(text);
+  if (tooDeep) {
+    throw invalid(`predicate ${describeDepthViolation(tooDeep)}; real SBOMs and scan reports nest far less, so this is not a document Countersign will sign`, {
+      line: tooDeep.line,
+      column: tooDeep.column,
+      offset: tooDeep.offset,
+      maxDepth: tooDeep.limit,
+    });
   }
   if (!isObject(value)) {
     throw invalid(

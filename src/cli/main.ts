@@ -11,34 +11,7 @@ import { CountersignError } from '../shared/errors';
 import type { SignedArtifact } from '../signing';
 import { call, connectionFromEnv, describeGrpcError, keyClient, serverAddress, signingClient, useConnection, verificationClient, type UnaryClient } from './client';
 import { TokenStore, isRole, startupBanner, type Role } from '../auth';
-
-const USAGE = `usage: countersign <command> [options]
-
-commands:
-  serve   [--config FILE] [--listen HOST:PORT] [--keys-dir DIR] [--data-dir DIR] [--policy FILE]
-          [--admission-listen HOST:PORT] [--log-level LEVEL]
-  sign    IMAGE --key NAME [-a KEY=VALUE]... [--server HOST:PORT] [--timeout SECONDS] [--json]
-  attest  IMAGE --key NAME --type spdx|cyclonedx|vuln|URI --predicate FILE [--scan-time RFC3339]
-          [-a KEY=VALUE]... [--server HOST:PORT] [--timeout SECONDS] [--json]
-  verify  IMAGE [--action deploy|push|pull] [--namespace NS] [--identity ID] [--label KEY=VALUE]...
-          [--server HOST:PORT] [--timeout SECONDS] [--json]
-          exit status: 0 allowed, 1 denied (reasons printed), 2 error
-  keys create NAME [--owner TEAM] [--scope PATTERN]... [--valid-until RFC3339]
-  keys import NAME (--public-key FILE | --cosign-key FILE [--password-file FILE]) [--owner TEAM] [--scope PATTERN]...
-          (the cosign key password is read from COSIGN_PASSWORD unless --password-file is given)
-  keys list [--active]          keys show NAME|ID
-  keys rotate NAME|ID [--overlap 7d] [--reason TEXT]
-  keys revoke NAME|ID --reason TEXT
-          every keys command also takes [--server HOST:PORT] [--json]
-  token create NAME --role signer|verifier|key-admin|policy-admin [--role …] [--scope PATTERN]... [--expires RFC3339]
-  token list            token revoke NAME [--reason TEXT]
-          bearer tokens for callers, kept hashed in the service's data directory [--data-dir DIR]; the
-          token is printed once. Clients send it with --token or COUNTERSIGN_TOKEN.
-  audit list [--data-dir DIR] [--limit N] [--actor WHO] [--action WHAT] [--target NAME] [--json]
-  audit verify [--data-dir DIR] [--expect-head SEQ:HASH]
-          read the service's audit trail from its data directory; verify exits 1 if the chain is broken
-
-The server address defaults to $COUNTERSIGN_SERVER or 127.0.0.1:50051.`;
+import { isTopic, usageOf, USAGE } from './usage';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 usage error. */
 export async function main(argv: string[]): Promise<number> {
@@ -60,35 +33,78 @@ export async function main(argv: string[]): Promise<number> {
       case 'token':
         return await token(rest);
       case undefined:
+        process.stdout.write(`${USAGE}\n`);
+        return 2;
       case 'help':
       case '--help':
-      case '-h':
-        process.stdout.write(`${USAGE}\n`);
-        return command === undefined ? 2 : 0;
+      case '-h': {
+        // `countersign help keys rotate` is `countersign keys rotate --help`.
+        const topic = rest.join(' ');
+        if (topic && !isTopic(topic)) return usage(`no command "${topic}"`);
+        process.stdout.write(`${topic ? usageOf(topic) : USAGE}\n`);
+        return 0;
+      }
       default:
         return usage(`unknown command "${command}"`);
     }
   } catch (err) {
-    if (err instanceof UsageError) return usage(err.message);
+    if (err instanceof HelpRequested) {
+      process.stdout.write(`${usageOf(err.topic)}\n`);
+      return 0;
+    }
+    if (err instanceof UsageError) return usage(err.message, err.topic);
     const msg = err instanceof CountersignError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
     process.stderr.write(`countersign: ${msg}\n`);
     return 1;
   }
 }
 
-class UsageError extends Error {}
+/** A usage error: exit 2 with the message and the usage of the command it concerns. */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly topic?: string,
+  ) {
+    super(message);
+  }
+}
 
-function usage(message: string): number {
-  process.stderr.write(`countersign: ${message}\n${USAGE}\n`);
+/** `--help` / `-h` on a command: its usage on stdout, exit 0. */
+class HelpRequested extends Error {
+  constructor(readonly topic: string) {
+    super(`help for ${topic}`);
+  }
+}
+
+function usage(message: string, topic?: string): number {
+  process.stderr.write(`countersign: ${message}\n${topic ? usageOf(topic) : USAGE}\n`);
   return 2;
 }
 
-function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
+
+/**
+ * Parses a command's arguments strictly; `--help` (or `-h`) anywhere stops here with that
+ * command's usage (`topic`), before any other check can turn the request for help into an error.
+ */
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, topic: string) {
+  const config = { args, options: { ...options, ...HELP_OPTION }, allowPositionals: true, strict: true } as const;
+  let parsed: ReturnType<typeof parseArgs<typeof config>>;
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    parsed = parseArgs(config);
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    // An unknown option next to --help still gets the help asked for.
+    if (args.some((a) => a === '--help' || a === '-h')) throw new HelpRequested(topic);
+    throw new UsageError((err as Error).message, topic);
   }
+  if ((parsed.values as { help?: boolean }).help) throw new HelpRequested(topic);
+  return parsed;
+}
+
+/** The subcommand of a group (`keys rotate`), or help for the whole group (`keys --help`). */
+function subcommand(group: string, sub: string | undefined): string | undefined {
+  if (sub === '--help' || sub === '-h' || sub === 'help') throw new HelpRequested(group);
+  return sub;
 }
 
 const clientOptions = {
@@ -107,7 +123,7 @@ async function serve(args: string[]): Promise<number> {
     policy: { type: 'string' },
     'admission-listen': { type: 'string' },
     'log-level': { type: 'string' },
-  });
+  }, 'serve');
   const config = loadConfig({
     policyFile: values.policy,
     admissionListen: values['admission-listen'],
@@ -144,7 +160,7 @@ async function sign(args: string[]): Promise<number> {
     ...clientOptions,
     key: { type: 'string' },
     annotation: { type: 'string', short: 'a', multiple: true },
-  });
+  }, 'sign');
   const image = onePositional(positionals, 'IMAGE');
   if (!values.key) throw new UsageError('--key NAME is required');
   const request = { image, key: values.key, annotations: parseAnnotations(values.annotation ?? []) };
@@ -159,7 +175,7 @@ async function attest(args: string[]): Promise<number> {
     predicate: { type: 'string' },
     'scan-time': { type: 'string' },
     annotation: { type: 'string', short: 'a', multiple: true },
-  });
+  }, 'attest');
   const image = onePositional(positionals, 'IMAGE');
   if (!values.key) throw new UsageError('--key NAME is required');
   if (!values.type) throw new UsageError('--type spdx|cyclonedx|vuln|URI is required');
@@ -247,7 +263,7 @@ async function verify(args: string[]): Promise<number> {
     namespace: { type: 'string' },
     identity: { type: 'string' },
     label: { type: 'string', multiple: true },
-  });
+  }, 'verify');
   const image = onePositional(positionals, 'IMAGE');
   const action = values.action.toLowerCase();
   if (!['deploy', 'push', 'pull'].includes(action)) throw new UsageError('--action must be deploy, push or pull');
@@ -311,6 +327,16 @@ function describeKey(k: KeyMsg): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** What became of the old version: whether it still verifies, and until when. */
+function rotationOutcome(previous: KeyMsg): string {
+  const until = Date.parse(previous.validUntil);
+  const stateChanged = Date.parse(previous.stateChangedAt);
+  if (Number.isFinite(until) && Number.isFinite(stateChanged) && until <= stateChanged) {
+    return `version ${previous.version} stopped verifying at once (no overlap): its signatures no longer count`;
+  }
+  return `version ${previous.version} verifies until ${previous.validUntil || '(no end)'}`;
+}
+
 /** "7d", "12h", "30m", "45s" or plain seconds. */
 function durationSeconds(text: string): number {
   const m = /^(\d+)([smhd]?)$/.exec(text.trim());
@@ -328,7 +354,8 @@ function readFileArg(file: string, what: string): string {
 }
 
 async function keys(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
+  const [first, ...rest] = args;
+  const sub = subcommand('keys', first);
   const { values, positionals } = parse(rest, {
     ...clientOptions,
     owner: { type: 'string' },
@@ -341,7 +368,7 @@ async function keys(args: string[]): Promise<number> {
     overlap: { type: 'string' },
     reason: { type: 'string' },
     active: { type: 'boolean', default: false },
-  });
+  }, isTopic(`keys ${sub}`) ? `keys ${sub}` : 'keys');
   let method: string;
   let request: Record<string, unknown>;
   switch (sub) {
@@ -374,7 +401,12 @@ async function keys(args: string[]): Promise<number> {
       break;
     case 'rotate':
       method = 'RotateKey';
-      request = { key: onePositional(positionals, 'NAME or id'), overlapSeconds: values.overlap ? durationSeconds(values.overlap) : 0, reason: values.reason ?? '' };
+      // Sent only when given: `--overlap 0` is an explicit zero (no overlap), no flag is the server's default.
+      request = {
+        key: onePositional(positionals, 'NAME or id'),
+        ...(values.overlap !== undefined ? { overlapSeconds: durationSeconds(values.overlap) } : {}),
+        reason: values.reason ?? '',
+      };
       break;
     case 'revoke':
       method = 'RevokeKey';
@@ -392,7 +424,7 @@ async function keys(args: string[]): Promise<number> {
     } else if (res.keys) {
       for (const k of res.keys) process.stdout.write(describeKey(k));
     } else if (res.current && res.previous) {
-      process.stdout.write(`rotated ${res.current.name}: version ${res.current.version} signs from now on; version ${res.previous.version} verifies until ${res.previous.validUntil}\n`);
+      process.stdout.write(`rotated ${res.current.name}: version ${res.current.version} signs from now on; ${rotationOutcome(res.previous)}\n`);
       process.stdout.write(describeKey(res.current));
       process.stdout.write(res.current.publicKeyPem);
     } else if (res.key) {
@@ -404,7 +436,8 @@ async function keys(args: string[]): Promise<number> {
 }
 
 async function token(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
+  const [first, ...rest] = args;
+  const sub = subcommand('token', first);
   const { values, positionals } = parse(rest, {
     'data-dir': { type: 'string' },
     config: { type: 'string' },
@@ -413,7 +446,7 @@ async function token(args: string[]): Promise<number> {
     expires: { type: 'string' },
     reason: { type: 'string' },
     json: { type: 'boolean', default: false },
-  });
+  }, isTopic(`token ${sub}`) ? `token ${sub}` : 'token');
   const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'] });
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(path.join(config.dataDir, 'countersign.db'));
@@ -458,7 +491,8 @@ async function token(args: string[]): Promise<number> {
 }
 
 async function audit(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
+  const [first, ...rest] = args;
+  const sub = subcommand('audit', first);
   const { values, positionals } = parse(rest, {
     'data-dir': { type: 'string' },
     config: { type: 'string' },
@@ -468,7 +502,7 @@ async function audit(args: string[]): Promise<number> {
     target: { type: 'string' },
     'expect-head': { type: 'string' },
     json: { type: 'boolean', default: false },
-  });
+  }, isTopic(`audit ${sub}`) ? `audit ${sub}` : 'audit');
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
   const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'] });
   const file = path.join(config.dataDir, 'countersign.db');

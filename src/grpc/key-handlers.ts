@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { KeyInfo } from '../keys';
 import type { ManagedKeyStore } from '../keys/managed-key-store';
+import { MAX_ROTATION_OVERLAP_SECONDS } from '../keys/managed-key-store';
 import { CountersignError } from '../shared/errors';
 import { unary, type HandlerEnv, type UnaryContext } from './unary';
 
@@ -51,6 +52,23 @@ function optionalDate(field: string, value: string): Date | undefined {
   return d;
 }
 
+/**
+ * `optional int64 overlap_seconds`: absent when the caller did not send it (the store's default
+ * applies), otherwise exactly what was sent, 0 included. proto3 scalars without `optional` decode
+ * as 0 when unset, which is why zero was once read as "not set": presence is the only signal.
+ */
+export function rotationOverlap(value: number | null | undefined): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Number.isSafeInteger(value) || value < 0 || value > MAX_ROTATION_OVERLAP_SECONDS) {
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      `overlap_seconds must be a whole number of seconds from 0 (the old version stops verifying at once) to ${MAX_ROTATION_OVERLAP_SECONDS}, ` +
+        `got ${String(value)}; leave it unset for the default of 7 days`,
+    );
+  }
+  return value;
+}
+
 /** Who asked, for the audit trail: the authenticated identity when access control is on. */
 export type ActorOf = (ctx: UnaryContext) => string;
 
@@ -79,8 +97,9 @@ export function keyHandlers(keys: ManagedKeyStore, env: HandlerEnv, actorOf: Act
       keys: keys.listKeys({ activeOnly: req.activeOnly }).map(toKeyMessage),
     })),
     GetKey: unary<{ key: string }, unknown>(m('GetKey'), env, async (req) => ({ key: toKeyMessage(keys.getKey(req.key)) })),
-    RotateKey: unary<{ key: string; overlapSeconds: number; reason: string }, unknown>(m('RotateKey'), env, async (req, ctx) => {
-      const r = keys.rotate(req.key, { ...(req.overlapSeconds ? { overlapSeconds: req.overlapSeconds } : {}), ...(req.reason ? { reason: req.reason } : {}) }, actorOf(ctx));
+    RotateKey: unary<{ key: string; overlapSeconds?: number | null; reason: string }, unknown>(m('RotateKey'), env, async (req, ctx) => {
+      const overlapSeconds = rotationOverlap(req.overlapSeconds);
+      const r = keys.rotate(req.key, { ...(overlapSeconds !== undefined ? { overlapSeconds } : {}), ...(req.reason ? { reason: req.reason } : {}) }, actorOf(ctx));
       Object.assign(ctx.facts, { key: r.current.name, previousId: r.previous.id, keyId: r.current.id });
       return { previous: toKeyMessage(r.previous), current: toKeyMessage(r.current) };
     }),

@@ -56,6 +56,11 @@ const MIGRATIONS = [
 
 /** Default overlap during which a rotated key still verifies. */
 export const DEFAULT_ROTATION_OVERLAP_SECONDS = 7 * 24 * 3600;
+/**
+ * Longest overlap accepted: 100 years. Not a policy (an overlap cannot outlast the key's own
+ * validity anyway), only a bound that keeps the end of the overlap a representable time.
+ */
+export const MAX_ROTATION_OVERLAP_SECONDS = 100 * 366 * 24 * 3600;
 
 export interface KeyAttributes {
   name: string;
@@ -216,11 +221,14 @@ export class ManagedKeyStore implements KeyStore {
 
   /**
    * Creates a successor that signs from now on; the current version keeps verifying for
-   * `overlapSeconds` (never beyond its own validity), then only the successor counts.
+   * `overlapSeconds` (never beyond its own validity), then only the successor counts. Absent: the
+   * default overlap; 0: none, the old version stops verifying at once.
    */
   rotate(nameOrId: string, opts: { overlapSeconds?: number; reason?: string }, actor: string): { previous: KeyInfo; current: KeyInfo } {
     const overlap = opts.overlapSeconds ?? DEFAULT_ROTATION_OVERLAP_SECONDS;
-    if (!Number.isFinite(overlap) || overlap < 0) throw new CountersignError('INVALID_ARGUMENT', 'the rotation overlap must be zero or more seconds');
+    if (!Number.isSafeInteger(overlap) || overlap < 0 || overlap > MAX_ROTATION_OVERLAP_SECONDS) {
+      throw new CountersignError('INVALID_ARGUMENT', `the rotation overlap must be a whole number of seconds from 0 to ${MAX_ROTATION_OVERLAP_SECONDS}, got ${String(overlap)}`);
+    }
     const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const result = this.db.transaction(() => {
       const old = this.activeRow(nameOrId);

@@ -15,6 +15,7 @@ import { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE } from '../signing/sta
 import type { ImageManifest } from '../registry/types';
 import type { TrustedKey } from '../trust/types';
 import type { Evidence } from './types';
+import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 
 export const BUNDLE_MEDIA_TYPES = ['application/vnd.dev.sigstore.bundle.v0.3+json', 'application/vnd.dev.sigstore.bundle+json;version=0.3'];
 const STATEMENT_TYPES = new Set(['https://in-toto.io/Statement/v1', 'https://in-toto.io/Statement/v0.1']);
@@ -66,9 +67,10 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
   }
   let json: Record<string, unknown>;
   try {
-    json = JSON.parse(input.bundleBytes.toString('utf8')) as Record<string, unknown>;
-  } catch {
-    return fail('bundle is not valid JSON');
+    // Bounded: a pusher's fields are quoted in reasons, and JSON.stringify overflows on deep nesting.
+    json = parseJsonWithinDepth(input.bundleBytes.toString('utf8')) as Record<string, unknown>;
+  } catch (err) {
+    return fail(err instanceof JsonTooDeepError ? `bundle ${describeDepthViolation(err.violation)}` : 'bundle is not valid JSON');
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return fail('bundle is not a JSON object');
   if (typeof json.mediaType !== 'string' || !BUNDLE_MEDIA_TYPES.includes(json.mediaType)) {

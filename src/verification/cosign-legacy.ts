@@ -19,6 +19,7 @@ import type { TrustedKey, TrustStore } from '../trust/types';
 import { keyUsability } from '../trust/usability';
 import { decodeBase64Strict, keysThatVerify, preAuthEncoding } from './legacy/crypto';
 import type { Evidence, EvidenceFormat } from './types';
+import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
 export const DSSE_ENVELOPE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
@@ -165,9 +166,10 @@ function parseImageManifest(bytes: Buffer, mediaType: string): ParsedManifest | 
   }
   let json: unknown;
   try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return 'is not valid JSON';
+    // Bounded: a pusher's fields are quoted in reasons, and JSON.stringify overflows on deep nesting.
+    json = parseJsonWithinDepth(bytes.toString('utf8'));
+  } catch (err) {
+    return err instanceof JsonTooDeepError ? describeDepthViolation(err.violation) : 'is not valid JSON';
   }
   if (!isObject(json)) return 'is not a JSON object';
   if (json.mediaType !== undefined && json.mediaType !== mediaType) {

@@ -3,7 +3,7 @@
  * the suite's real registry. Needs dist/ (npm test builds it first).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/dev/local-registry';
@@ -155,6 +155,35 @@ test('verify: exit 0 allowed, 1 denied with reasons, 2 on error; --json', async 
   expect(cli(['verify', `${host}/${repository}:signed`, '--action', 'launch', '--server', address]).code).toBe(2);
 });
 
+test('keys rotate --overlap 0: the CLI says the old version stopped verifying, and an image it signed is denied at once', async () => {
+  const repository = uniqueRepo('cli-rot0');
+  await pushSampleImage(pusher, { registry: host, repository }, 'v1');
+  const ref = `${host}/${repository}:v1`;
+  expect(cli(['keys', 'create', 'zero', '--server', address]).code).toBe(0);
+  expect(cli(['sign', ref, '--key', 'zero', '--server', address]).code).toBe(0);
+  expect(cli(['verify', ref, '--server', address]).code).toBe(0);
+
+  const rotated = cli(['keys', 'rotate', 'zero', '--overlap', '0', '--reason', 'leak suspected', '--server', address]);
+  expect(rotated.code).toBe(0);
+  expect(rotated.stdout).toMatch(/^rotated zero: version 2 signs from now on; version 1 stopped verifying at once \(no overlap\)/);
+
+  const denied = cli(['verify', ref, '--server', address]);
+  expect(denied.code).toBe(1);
+  expect(denied.stdout).toMatch(/^DENIED /);
+  expect(denied.stdout).toMatch(/not verified: .*expired/);
+});
+
+test('every command answers --help with its usage and exit 0; package.json main is the library entry', () => {
+  for (const command of [['serve'], ['sign'], ['attest'], ['verify'], ['keys'], ['keys', 'rotate'], ['token'], ['token', 'create'], ['audit'], ['audit', 'verify']]) {
+    const r = cli([...command, '--help']);
+    expect({ command, code: r.code, stderr: r.stderr }).toEqual({ command, code: 0, stderr: '' });
+    expect(r.stdout.startsWith(`usage: countersign ${command.join(' ')} `)).toBe(true);
+  }
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { main: string };
+  const lib = require(path.join(ROOT, pkg.main)) as Record<string, unknown>;
+  for (const name of ['createApp', 'loadConfig', 'defaultConfig', 'createLogger', 'main']) expect(typeof lib[name]).toBe('function');
+});
+
 test('failures exit non-zero with one actionable line', () => {
   const unknownKey = cli(['sign', `${host}/nowhere/app:v1`, '--key', 'nope', '--server', address]);
   expect(unknownKey.code).toBe(1);
@@ -225,7 +254,15 @@ test('after a restart every key, state and audit entry is still there; audit ver
     });
     const list = JSON.parse(cli(['keys', 'list', '--server', address, '--json']).stdout) as Array<{ name: string; version: number; state: string }>;
     expect(list.map((k) => `${k.name}:${k.version}:${k.state}`).sort()).toEqual(
-      ['ci:1:KEY_STATE_ACTIVE', 'from-cosign:1:KEY_STATE_ACTIVE', 'pc-example:1:KEY_STATE_ACTIVE', 'second:1:KEY_STATE_REVOKED', 'second:2:KEY_STATE_ACTIVE'].sort(),
+      [
+        'ci:1:KEY_STATE_ACTIVE',
+        'from-cosign:1:KEY_STATE_ACTIVE',
+        'pc-example:1:KEY_STATE_ACTIVE',
+        'second:1:KEY_STATE_REVOKED',
+        'second:2:KEY_STATE_ACTIVE',
+        'zero:1:KEY_STATE_ROTATED',
+        'zero:2:KEY_STATE_ACTIVE',
+      ].sort(),
     );
   } finally {
     again.kill('SIGTERM');

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pushSampleImage } from '../../src/dev/sample-image';
 import { RegistryClient } from '../../src/registry';
-import { startService, testRegistryHost, uniqueRepo, type RunningService } from '../support/harness';
+import { grpcFailure, startService, testRegistryHost, uniqueRepo, type RunningService } from '../support/harness';
 
 const VECTORS = path.resolve(__dirname, '../../../shared/vectors');
 
@@ -33,6 +33,9 @@ rules:
   - name: rotating
     match: { images: ["${host}/countersign-test/rot-*"] }
     require: { signatures: { keys: [ci] } }
+  - name: rotating-without-overlap
+    match: { images: ["${host}/countersign-test/rot0-*"] }
+    require: { signatures: { keys: [zero] } }
   - name: cosign-signed
     match: { images: ["${host}/countersign-test/cosign-*"] }
     require: { signatures: { keys: [partner] } }
@@ -75,6 +78,41 @@ test('rotate: old signatures verify during the overlap, new ones use the success
   expect(expired.allowed).toBe(false);
   expect(expired.evidence[0]!.reason).toMatch(/expired/);
   expect((await verify(after)).allowed).toBe(true);
+});
+
+test('RotateKey with overlap_seconds 0: the old key stops verifying at once (cached allows included); unset keeps the default overlap', async () => {
+  const v1 = svc.app.keys.createKey({ name: 'zero' }, 'test');
+  const before = await image('rot0-before');
+  await svc.call('Sign', { image: before, key: 'zero' });
+  expect((await verify(before)).allowed).toBe(true); // and now cached
+
+  const rotated = await svc.call<{ previous: { id: string; validUntil: string; stateChangedAt: string }; current: { id: string } }>('RotateKey', {
+    key: 'zero',
+    overlapSeconds: 0,
+    reason: 'key leak suspected',
+  });
+  expect(rotated.previous.id).toBe(v1.id);
+  expect(rotated.previous.validUntil).toBe(rotated.previous.stateChangedAt);
+
+  const denied = await verify(before);
+  expect(denied.allowed).toBe(false);
+  expect(denied.evidence[0]).toMatchObject({ verified: false, keyId: v1.id });
+  expect(denied.evidence[0]!.reason).toMatch(/expired/);
+
+  const after = await image('rot0-after');
+  const signed = await svc.call<{ result: { keyId: string } }>('Sign', { image: after, key: 'zero' });
+  expect(signed.result.keyId).toBe(rotated.current.id);
+  expect((await verify(after)).allowed).toBe(true);
+
+  // Not sent: the default overlap (7 days), so the successor's signatures stay valid after its own rotation.
+  const again = await svc.call<{ previous: { id: string; validUntil: string; stateChangedAt: string } }>('RotateKey', { key: 'zero', reason: 'scheduled' });
+  expect(again.previous.id).toBe(rotated.current.id);
+  expect(Date.parse(again.previous.validUntil) - Date.parse(again.previous.stateChangedAt)).toBe(7 * 24 * 3600 * 1000);
+  expect((await verify(after)).allowed).toBe(true);
+
+  const negative = await grpcFailure(svc.call('RotateKey', { key: 'zero', overlapSeconds: -60 }));
+  expect(negative.code).toBe('INVALID_ARGUMENT');
+  expect(negative.details).toMatch(/overlap_seconds/);
 });
 
 test("a cosign public key, imported, verifies signatures made with its private key", async () => {

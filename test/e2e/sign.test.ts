@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { pushSampleImage } from '../../src/dev/sample-image';
 import { FileKeyStore } from '../../src/keys';
 import { RegistryClient } from '../../src/registry';
+import { MAX_JSON_DEPTH } from '../../src/shared/json-depth';
 import { startService, testRegistryHost, uniqueRepo, grpcFailure, type RunningService } from '../support/harness';
 import { fetchManifest, listReferrers, verifiedReferrers } from '../support/independent-verify';
 
@@ -174,6 +175,17 @@ describe('Attest', () => {
   });
 });
 
+test(`a predicate nested ${MAX_JSON_DEPTH} levels deep (the limit) is attested, stored and verifies`, async () => {
+  const img = await newImage('deep-allowed');
+  const predicate = Buffer.from(`${'{"a":'.repeat(MAX_JSON_DEPTH - 1)}{}${'}'.repeat(MAX_JSON_DEPTH - 1)}`);
+  await svc.call('Attest', { image: img.tagRef, key: 'ci-release', predicateType: 'https://example.com/deep/v1', predicate });
+  const found = await verifiedReferrers(host, img.repository, img.digest, publicKeyPem);
+  expect(found).toHaveLength(1);
+  let depth = 0;
+  for (let p: unknown = found[0]!.statement.predicate; typeof p === 'object' && p !== null; p = (p as { a?: unknown }).a) depth++;
+  expect(depth).toBe(MAX_JSON_DEPTH);
+});
+
 describe('bad input gets a clear status and writes nothing', () => {
   let img: Awaited<ReturnType<typeof newImage>>;
   beforeAll(async () => {
@@ -223,6 +235,16 @@ describe('bad input gets a clear status and writes nothing', () => {
   ])('invalid predicate (%s: %s) → INVALID_ARGUMENT and no referrer', async (predicateType, body) => {
     const f = await grpcFailure(svc.call('Attest', { image: img.tagRef, key: 'ci-release', predicateType, predicate: Buffer.from(body) }));
     expect(f.code).toBe('INVALID_ARGUMENT');
+    expect(await referrerCount()).toBe(0);
+  });
+
+  test('a 100,000-deep predicate → INVALID_ARGUMENT naming the depth limit, and nothing is written', async () => {
+    const deep = Buffer.from(`${'{"a":'.repeat(100_000)}{}${'}'.repeat(100_000)}`);
+    for (const predicateType of ['https://example.com/deep/v1', 'spdx', 'vuln']) {
+      const f = await grpcFailure(svc.call('Attest', { image: img.tagRef, key: 'ci-release', predicateType, predicate: deep }));
+      expect({ predicateType, code: f.code }).toEqual({ predicateType, code: 'INVALID_ARGUMENT' });
+      expect(f.details).toContain(`deeper than ${MAX_JSON_DEPTH} levels`);
+    }
     expect(await referrerCount()).toBe(0);
   });
 

@@ -18,6 +18,7 @@ import {
   type AdmissionServer,
 } from '../../../src/admission';
 import { connaisseurRaw, FakeVerifier, MemoryLogger } from './fixtures';
+import { MAX_JSON_DEPTH } from '../../../src/shared/json-depth';
 
 interface Reply {
   status: number;
@@ -137,6 +138,13 @@ describe('plain HTTP on loopback', () => {
     const r = await request(`${server.url}/validate`, { body: '{"apiVersion": ', headers: JSON_HEADERS });
     expect(r.status).toBe(400);
     expect(r.json().message).toBe('the body is not valid JSON');
+  });
+
+  test('a 100,000-deep body → 400 naming the depth limit (not a 500 from a stack overflow)', async () => {
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    const r = await request(`${server.url}/validate`, { body: `{"apiVersion":${deep},"kind":"AdmissionReview"}`, headers: JSON_HEADERS });
+    expect(r.status).toBe(400);
+    expect(r.json().message).toContain(`deeper than ${MAX_JSON_DEPTH} levels`);
   });
 
   test('wrong Content-Type → 415', async () => {

@@ -1,5 +1,7 @@
 import { CountersignError } from '../../../src/shared/errors';
 import { PREDICATE_TYPE, preparePredicate, type PreparedPredicate } from '../../../src/attestations';
+import { parsePredicateObject } from '../../../src/attestations/predicate-object';
+import { MAX_JSON_DEPTH } from '../../../src/shared/json-depth';
 import { V, readVector, readVectorJson, statementFromEnvelope, thrown } from './vectors';
 
 /** A fixed "now" after every vector's scan time, so the future-time check never depends on the wall clock. */
@@ -430,5 +432,34 @@ describe('preparePredicate: other predicate types', () => {
       'SLSA provenance v1 from builder https://github.com/actions/runner',
     );
     expect(prepare('openvex', { '@context': 'https://openvex.dev/ns/v0.2.0', statements: [{}, {}] }).summary).toBe('OpenVEX document, 2 statements');
+  });
+});
+
+describe('preparePredicate: nesting depth is bounded at parse', () => {
+  /** `{"a":{"a":…{}…}}` nested `levels` deep, under `wrap` (e.g. inside an SPDX document's field). */
+  const nested = (levels: number) => `${'{"a":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}`;
+
+  it.each([
+    ['a 100,000-deep custom predicate', 'https://example.com/custom/v1', nested(100_000)],
+    ['a 100,000-deep array under an SPDX document', 'spdx', `{"spdxVersion":"SPDX-2.3","x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`],
+    ['a 100,000-deep raw Trivy report', 'vuln', `{"SchemaVersion":2,"ArtifactName":"x","Results":${'['.repeat(100_000)}${']'.repeat(100_000)}}`],
+    [`${MAX_JSON_DEPTH + 1} levels`, 'https://example.com/custom/v1', nested(MAX_JSON_DEPTH + 1)],
+  ])('%s is INVALID_ARGUMENT naming the limit', (_what, type, body) => {
+    const err = refusal(type, body);
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.message).toContain(`deeper than ${MAX_JSON_DEPTH} levels`);
+    expect(err.message).toMatch(/line 1, column \d+/);
+  });
+
+  test('a stored predicate given as a JSON string (cosign legacy --type spdx) is bounded the same way', () => {
+    expect(parsePredicateObject(nested(MAX_JSON_DEPTH))).toHaveProperty('a');
+    const err = thrown(() => parsePredicateObject(nested(100_000)));
+    expect(err).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect((err as Error).message).toContain(`deeper than ${MAX_JSON_DEPTH} levels`);
+  });
+
+  test(`${MAX_JSON_DEPTH} levels are accepted, and the statement they go into can be serialized`, () => {
+    const p = prepare('https://example.com/custom/v1', nested(MAX_JSON_DEPTH));
+    expect(JSON.stringify({ predicate: p.predicate }).length).toBeGreaterThan(MAX_JSON_DEPTH * 5);
   });
 });

@@ -1,0 +1,100 @@
+/**
+ * The `countersign` usage text, one entry per command, so that `countersign <command> --help`
+ * (and `countersign help <command>`) prints that command's usage and the bare `countersign` prints
+ * all of them.
+ */
+
+const CLIENT = '[--server HOST:PORT] [--token TOKEN] [--timeout SECONDS] [--json]';
+const LOCAL = '[--data-dir DIR] [--config FILE]';
+
+/** Topics in display order; a group (`keys`, `token`, `audit`) is the list of its subcommands. */
+const COMMANDS: Array<[topic: string, usage: string]> = [
+  [
+    'serve',
+    `serve   [--config FILE] [--listen HOST:PORT] [--keys-dir DIR] [--data-dir DIR] [--policy FILE]
+          [--admission-listen HOST:PORT] [--log-level LEVEL]
+          runs the gRPC service (and the admission webhook when --admission-listen is given)`,
+  ],
+  ['sign', `sign    IMAGE --key NAME [-a KEY=VALUE]... ${CLIENT}`],
+  [
+    'attest',
+    `attest  IMAGE --key NAME --type spdx|cyclonedx|vuln|URI --predicate FILE [--scan-time RFC3339]
+          [-a KEY=VALUE]... ${CLIENT}`,
+  ],
+  [
+    'verify',
+    `verify  IMAGE [--action deploy|push|pull] [--namespace NS] [--identity ID] [--label KEY=VALUE]...
+          ${CLIENT}
+          exit status: 0 allowed, 1 denied (reasons printed), 2 error`,
+  ],
+  ['keys create', 'keys create NAME [--owner TEAM] [--scope PATTERN]... [--valid-until RFC3339]'],
+  [
+    'keys import',
+    `keys import NAME (--public-key FILE | --cosign-key FILE [--password-file FILE]) [--owner TEAM] [--scope PATTERN]...
+          [--valid-from RFC3339] [--valid-until RFC3339]
+          (the cosign key password is read from COSIGN_PASSWORD unless --password-file is given)`,
+  ],
+  ['keys list', 'keys list [--active]'],
+  ['keys show', 'keys show NAME|ID'],
+  [
+    'keys rotate',
+    `keys rotate NAME|ID [--overlap 7d|12h|30m|SECONDS] [--reason TEXT]
+          the old version verifies for the overlap (default 7d); --overlap 0: it stops at once`,
+  ],
+  ['keys revoke', 'keys revoke NAME|ID --reason TEXT'],
+  [
+    'token create',
+    `token create NAME --role signer|verifier|key-admin|policy-admin [--role …] [--scope PATTERN]... [--expires RFC3339]
+          ${LOCAL} [--json]; the token is printed once`,
+  ],
+  ['token list', `token list ${LOCAL} [--json]`],
+  ['token revoke', `token revoke NAME [--reason TEXT] ${LOCAL}`],
+  ['audit list', `audit list ${LOCAL} [--limit N] [--actor WHO] [--action WHAT] [--target NAME] [--json]`],
+  [
+    'audit verify',
+    `audit verify ${LOCAL} [--expect-head SEQ:HASH] [--json]
+          exit status: 0 the chain is intact, 1 it is broken (the first broken entry is printed)`,
+  ],
+];
+
+const GROUP_NOTES: Record<string, string> = {
+  keys: `          every keys command also takes ${CLIENT}`,
+  token: `          bearer tokens for callers, kept hashed in the service's data directory; clients send one
+          with --token or COUNTERSIGN_TOKEN`,
+  audit: "          read the service's audit trail from its data directory",
+};
+
+/** Commands that talk to a running server (the others work on local files). */
+const CLIENT_GROUPS = new Set(['sign', 'attest', 'verify', 'keys']);
+
+const FOOTER = 'The server address defaults to $COUNTERSIGN_SERVER or 127.0.0.1:50051.';
+
+/** Every command's usage: what `countersign` alone, `help` and a usage error print. */
+export const USAGE = `usage: countersign <command> [options]
+
+commands:
+${[...new Set(COMMANDS.map(([t]) => t.split(' ')[0]!))].map((group) => section(group)).join('\n')}
+
+Add --help to any command for its usage alone. ${FOOTER}`;
+
+/** True for a topic `usageOf` knows: a command (`verify`), a group (`keys`) or a subcommand (`keys rotate`). */
+export function isTopic(topic: string): boolean {
+  return COMMANDS.some(([t]) => t === topic || t.startsWith(`${topic} `));
+}
+
+/** The usage of one command, group or subcommand (`verify`, `keys`, `keys rotate`). */
+export function usageOf(topic: string): string {
+  if (!isTopic(topic)) return USAGE;
+  const group = topic.split(' ')[0]!;
+  const isGroup = !COMMANDS.some(([t]) => t === topic);
+  // One command on the usage line (without the list's column alignment); a group as a list.
+  const text = isGroup ? `${group} <command> [options]\n\n${section(topic)}` : section(topic).trimStart().replace(/^(\S+) {2,}/, '$1 ');
+  return `usage: countersign ${text}${CLIENT_GROUPS.has(group) ? `\n\n${FOOTER}` : ''}`;
+}
+
+function section(topic: string): string {
+  const entries = COMMANDS.filter(([t]) => t === topic || t.startsWith(`${topic} `)).map(([, u]) => `  ${u}`);
+  const group = topic.split(' ')[0]!;
+  const note = GROUP_NOTES[group];
+  return [...entries, ...(note ? [note] : [])].join('\n');
+}
