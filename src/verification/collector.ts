@@ -30,27 +30,24 @@ export interface CollectorOptions {
   legacy?: boolean;
   /** Sigstore trusted root for bundles with transparency-log entries (see verifyBundleReferrer). */
   trustedRoot?: TrustedRoot;
-  now?: () => Date;
 }
 
 export class EvidenceCollector {
   private readonly maxReferrers: number;
   private readonly concurrency: number;
   private readonly legacy: boolean;
-  private readonly now: () => Date;
 
   constructor(private readonly opts: CollectorOptions) {
     this.maxReferrers = opts.maxReferrers ?? 128;
     this.concurrency = opts.concurrency ?? 8;
     this.legacy = opts.legacy ?? true;
-    this.now = opts.now ?? (() => new Date());
   }
 
   async collect(repo: RepositoryRef, digest: string): Promise<Evidence[]> {
     const trustedKeys = this.opts.trust.list();
     const [referrers, legacy] = await Promise.all([
       this.opts.client.listReferrers(repo, digest),
-      this.legacy ? legacyCosignEvidence({ client: this.opts.client, repo, imageDigest: digest, trustedKeys, now: this.now() }) : [],
+      this.legacy ? legacyCosignEvidence({ client: this.opts.client, repo, imageDigest: digest, trustedKeys }) : [],
     ]);
     const entries = referrers.manifests;
     const examined = entries.slice(0, this.maxReferrers);

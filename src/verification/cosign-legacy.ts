@@ -2,8 +2,12 @@
  * Evidence from cosign's legacy, tag-based formats (FORMATS.md §3): simple-signing signatures
  * under `sha256-<hex>.sig` and DSSE attestations under `sha256-<hex>.att`. Each layer of those
  * manifests is one signature; each becomes one Evidence, verified only when a trusted key made the
- * signature over the exact bytes, that key may vouch for this repository now, and the signed
- * content names this very image digest (a signature copied from another image must not count).
+ * signature over the exact bytes and the signed content names this very image digest (a signature
+ * copied from another image must not count).
+ *
+ * Key validity, revocation and scope are NOT applied here, exactly as for bundles: this result is
+ * cached, and key state depends on the time of the decision. The Evidence names the key that
+ * verified it; VerificationService.withKeyState applies its state on every decision.
  *
  * Registry failures other than "no such tag" propagate as the CountersignError they are: the caller
  * decides (fail closed), and a transient failure must never be cached as "not signed". Problems
@@ -16,7 +20,6 @@ import { MEDIA_TYPE, type Descriptor, type RepositoryRef } from '../registry/typ
 import type { RegistryClient } from '../registry/client';
 import { CountersignError } from '../shared/errors';
 import type { TrustedKey, TrustStore } from '../trust/types';
-import { keyUsability } from '../trust/usability';
 import { decodeBase64Strict, keysThatVerify, preAuthEncoding } from './legacy/crypto';
 import type { Evidence, EvidenceFormat } from './types';
 
@@ -42,8 +45,6 @@ export interface LegacyCosignArgs {
   imageDigest: string;
   /** The keys to try (a TrustStore is read once, via list()). */
   trustedKeys: TrustedKey[] | TrustStore;
-  /** The moment key validity and revocation are judged at. */
-  now: Date;
 }
 
 /**
@@ -65,8 +66,6 @@ export async function legacyCosignEvidence(args: LegacyCosignArgs): Promise<Evid
     repo: args.repo,
     imageDigest,
     keys,
-    now: args.now,
-    scope: `${args.repo.registry}/${args.repo.repository}`,
     blobs: new Map(),
   };
   const base = referrersTagFor(imageDigest);
@@ -84,9 +83,6 @@ interface Context {
   repo: RepositoryRef;
   imageDigest: string;
   keys: TrustedKey[];
-  now: Date;
-  /** `registry/repository`, what key scopes are matched against. */
-  scope: string;
   /** Blob reads shared by layers of one call (cosign's multi-signer tags repeat one payload). */
   blobs: Map<string, Promise<BlobRead>>;
 }
@@ -233,10 +229,7 @@ async function evaluateSignatureLayer(ctx: Context, layer: Layer, base: Evidence
 
   const problem = simpleSigningProblem(blob.bytes, ctx.imageDigest);
   if (problem !== undefined) return fail(problem);
-
-  const usable = firstUsable(ctx, signers);
-  if ('reason' in usable) return fail(usable.reason);
-  return { ...base, verified: true, keyId: usable.key.id, keyName: usable.key.name };
+  return { ...base, ...signedBy(signers) };
 }
 
 async function evaluateAttestationLayer(ctx: Context, layer: Layer, base: Evidence): Promise<Evidence> {
@@ -287,9 +280,7 @@ async function evaluateAttestationLayer(ctx: Context, layer: Layer, base: Eviden
     return fail(`the statement's subjects do not include this image (${ctx.imageDigest}); it was made for another artifact`);
   }
 
-  const usable = firstUsable(ctx, signers);
-  if ('reason' in usable) return fail(usable.reason);
-  return { ...evidence, verified: true, keyId: usable.key.id, keyName: usable.key.name, predicate: statement.predicate ?? {} };
+  return { ...evidence, ...signedBy(signers), predicate: statement.predicate ?? {} };
 }
 
 /** Why a signature no trusted key verifies is not accepted. */
@@ -299,15 +290,14 @@ function noSignerReason(ctx: Context, layer: Layer): string {
   return `the signature does not verify with any of the ${ctx.keys.length} trusted key(s)`;
 }
 
-/** The first signer allowed to vouch for this repository now, or why none is. */
-function firstUsable(ctx: Context, signers: TrustedKey[]): { key: TrustedKey } | { reason: string } {
-  const reasons: string[] = [];
-  for (const key of signers) {
-    const usability = keyUsability(key, ctx.now, ctx.scope);
-    if (usability.usable) return { key };
-    reasons.push(usability.reason);
-  }
-  return { reason: `signed by a trusted key that may not vouch for it: ${reasons.join('; ')}` };
+/**
+ * The key that verified the signature. Key ids are derived from the public key, so every trusted
+ * entry that verifies one signature has the same id: which entry is usable is the decision's
+ * question (withKeyState), asked with the key's state at that time.
+ */
+function signedBy(signers: TrustedKey[]): Pick<Evidence, 'verified' | 'keyId' | 'keyName'> {
+  const key = signers[0]!;
+  return { verified: true, keyId: key.id, keyName: key.name };
 }
 
 /** What is wrong with a simple-signing payload for `imageDigest` (FORMATS.md §3.3), or undefined. */

@@ -432,7 +432,12 @@ describe('multi-arch images', () => {
       { digest: AMD, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'linux', architecture: 'amd64' } },
       { digest: ARM, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
       // BuildKit's attestation manifest is not an image and never needs evidence of its own.
-      { digest: ATT, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'unknown', architecture: 'unknown' } },
+      {
+        digest: ATT,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        platform: { os: 'unknown', architecture: 'unknown' },
+        annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': AMD },
+      },
     ],
   };
   const sigOn = (subject: string) => signature('ci-release', { subjectDigest: subject, referrerDigest: digestOf(`sig-on:${subject}`) });
@@ -468,6 +473,35 @@ describe('multi-arch images', () => {
   it('defaults to either', () => {
     const p = policyRequiring('{ signatures: { keys: [ci-release] } }');
     expect(run([sigOn(AMD), sigOn(ARM)], { image: index }, p).allowed).toBe(true);
+  });
+
+  // A runtime runs a child without platform (after reading its config) and may run one whose os
+  // is `unknown` but whose architecture is real: only recognised attestation manifests are set aside.
+  const EXTRA = digestOf('unsigned child');
+  const runnable: Array<[string, ImageFacts['platforms']]> = [
+    ['without platform', [{ digest: EXTRA, mediaType: 'application/vnd.oci.image.manifest.v1+json' }]],
+    ['with os unknown and architecture arm64', [{ digest: EXTRA, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'unknown', architecture: 'arm64' } }]],
+    ['unknown/unknown without the attestation annotation', [{ digest: EXTRA, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'unknown', architecture: 'unknown' } }]],
+    [
+      'with the attestation annotation on a real platform',
+      [{ digest: EXTRA, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'linux', architecture: 's390x' }, annotations: { 'vnd.docker.reference.type': 'attestation-manifest' } }],
+    ],
+  ];
+  describe.each(runnable)('an unsigned child %s is judged', (_name, extra) => {
+    const withExtra: ImageFacts = { ...index, platforms: [...index.platforms!, ...extra!] };
+    test.each(['platforms', 'either'])('multiArch %s: denied although every other platform is signed', (mode) => {
+      const d = run([sigOn(AMD), sigOn(ARM)], { image: withExtra }, policy(mode));
+      expect(d.allowed).toBe(false);
+      expect(d.reasons[0]).toContain(EXTRA.slice(0, 19));
+    });
+    test('the default policy (no policy file): denied too', () => {
+      expect(run([sigOn(AMD), sigOn(ARM)], { image: withExtra }, DEFAULT_POLICY).allowed).toBe(false);
+      expect(run([sigOn(AMD), sigOn(ARM), sigOn(EXTRA)], { image: withExtra }, DEFAULT_POLICY).allowed).toBe(true);
+    });
+    test('multiArch index: the index signature covers every child (content addressing)', () => {
+      expect(run([sigOn(IMAGE_DIGEST)], { image: withExtra }, policy('index')).allowed).toBe(true);
+      expect(run([sigOn(AMD), sigOn(ARM)], { image: withExtra }, policy('index')).allowed).toBe(false);
+    });
   });
 });
 
