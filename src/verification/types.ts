@@ -14,7 +14,12 @@ export type EvidenceFormat =
   /** Notary Project signature referrer (recognized, not verified: it needs X.509 trust). */
   | 'notation'
   /** A referrer of a type we do not understand (reported, never counted as evidence). */
-  | 'unknown';
+  | 'unknown'
+  /**
+   * What the list of referrers itself said (never counted as evidence): it could not be read, an
+   * entry was malformed and skipped, duplicates, entries left unexamined by the collection budget.
+   */
+  | 'referrers-index';
 
 export interface Evidence {
   /** Digest of the manifest that carries it (the referrer, or the legacy `.sig`/`.att` manifest). */

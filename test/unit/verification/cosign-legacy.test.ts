@@ -6,7 +6,8 @@ import { RegistryClient } from '../../../src/registry/client';
 import { sha256Digest } from '../../../src/registry/digest';
 import { MEDIA_TYPE, type RepositoryRef } from '../../../src/registry/types';
 import type { TrustedKey, TrustStore } from '../../../src/trust/types';
-import { legacyCosignEvidence, MAX_LEGACY_LAYERS } from '../../../src/verification/cosign-legacy';
+import { CollectionBudget } from '../../../src/verification/collection-budget';
+import { legacyCosignEvidence } from '../../../src/verification/cosign-legacy';
 import { decodeBase64Strict } from '../../../src/verification/legacy/crypto';
 import type { Evidence } from '../../../src/verification/types';
 import { FakeRegistry } from '../registry/fake-registry';
@@ -346,16 +347,52 @@ describe('synthetic .sig signatures', () => {
     expect(await onlyOne([])).toMatchObject({ verified: false, reason: expect.stringMatching(/no trusted keys are configured/) });
   });
 
-  test(`more than ${MAX_LEGACY_LAYERS} signature layers: the first ${MAX_LEGACY_LAYERS} are checked, the rest reported "too many signatures" unread`, async () => {
-    const layer = signatureLayer(signer, image);
-    const layers = Array.from({ length: MAX_LEGACY_LAYERS + 2 }, () => layer);
-    storeLegacyTag(fake, repo.repository, sigTag(image), layers, SIMPLE_SIGNING);
+  test('70 junk layers before a valid one: the valid one verifies (no positional cap); identical layers are read once', async () => {
+    const junk = Array.from({ length: 70 }, (_, i) => ({
+      payload: Buffer.from(`junk ${i}`),
+      annotations: { 'dev.cosignproject.cosign/signature': Buffer.from(`not a signature ${i}`).toString('base64') },
+    }));
+    const valid = signatureLayer(signer, image);
+    storeLegacyTag(fake, repo.repository, sigTag(image), [...junk, valid, valid, valid], SIMPLE_SIGNING);
     const list = await evidence(repo, image, [key]);
-    expect(list).toHaveLength(MAX_LEGACY_LAYERS + 2);
-    expect(list.slice(0, MAX_LEGACY_LAYERS).every((e) => e.verified)).toBe(true);
-    for (const e of list.slice(MAX_LEGACY_LAYERS)) expect(e).toMatchObject({ verified: false, reason: expect.stringMatching(/too many signatures/) });
-    expect(list.map((e) => e.layerIndex)).toEqual(layers.map((_, i) => i));
-    expect(fake.requestsMatching('GET', /\/blobs\//)).toHaveLength(1);
+    expect(list).toHaveLength(73);
+    expect(list.map((e) => e.layerIndex)).toEqual(Array.from({ length: 73 }, (_, i) => i));
+    expect(list.slice(0, 70).every((e) => !e.verified)).toBe(true);
+    expect(list.slice(70).map((e) => [e.verified, e.keyName])).toEqual([
+      [true, 'release'],
+      [true, 'release'],
+      [true, 'release'],
+    ]);
+    expect(list[69]!.reason).toMatch(/^layer 69: the signature does not verify/);
+    // 70 junk payloads + the valid one (three identical layers: one read).
+    expect(fake.requestsMatching('GET', /\/blobs\//)).toHaveLength(71);
+  });
+
+  test('the byte budget bounds the reads: small payloads first, the rest reported "not examined"', async () => {
+    // 12 large distinct payloads listed before a small valid one; 8 reads run at once.
+    const large = Array.from({ length: 12 }, (_, i) => ({ payload: Buffer.alloc(50_000 + i, i), annotations: { 'dev.cosignproject.cosign/signature': 'AAAA' } }));
+    storeLegacyTag(fake, repo.repository, sigTag(image), [...large, signatureLayer(signer, image)], SIMPLE_SIGNING);
+    const budget = new CollectionBudget({ maxBytes: 10_000, maxMs: 60_000, clock: () => 0 });
+    const list = await legacyCosignEvidence({ client, repo, imageDigest: image, trustedKeys: [key], budget });
+    expect(list).toHaveLength(13);
+    expect(list[12]).toMatchObject({ verified: true, keyName: 'release' });
+    const unread = list.filter((e) => /not examined: the collection read its 10000-byte budget/.test(e.reason ?? ''));
+    expect(unread.length).toBeGreaterThanOrEqual(4);
+    expect(fake.requestsMatching('GET', /\/blobs\//).length).toBe(13 - unread.length);
+  });
+
+  test('a .sig manifest over the size limit is unverified evidence, not an error; the .att next to it is still read', async () => {
+    const small = new RegistryClient({ maxRetries: 0, retryBaseMs: 1, maxManifestBytes: 2000 });
+    try {
+      const layers = Array.from({ length: 20 }, () => signatureLayer(signer, image));
+      storeLegacyTag(fake, repo.repository, sigTag(image), layers, SIMPLE_SIGNING);
+      const list = await legacyCosignEvidence({ client: small, repo, imageDigest: image, trustedKeys: [key] });
+      expect(list).toEqual([
+        expect.objectContaining({ format: 'cosign-legacy-signature', verified: false, reason: expect.stringMatching(/could not be read: .*over the 2000-byte limit/) }),
+      ]);
+    } finally {
+      await small.close();
+    }
   });
 
   test('the .sig tag holds an image index → one unverified Evidence explaining it', async () => {

@@ -587,3 +587,58 @@ describe('cosign legacy .sig: key state applied at decision time, not cached (is
     expect(r.evidence[0]!.reason).toMatch(/may only vouch for other\/\*\*/);
   });
 });
+
+describe('attacker-written referrer data never becomes onError (issue 7 item 3)', () => {
+  const tag = (): string => `${image.digest.replace(':', '-')}`;
+  const writeTag = (bytes: Buffer, mediaType = INDEX_MT): void => {
+    fake.storeManifest(REPOSITORY, bytes, mediaType, tag());
+  };
+
+  beforeEach(async () => {
+    await setup({ policy: LENIENT });
+    // This suite needs the tag-schema fallback: a registry without the referrers API.
+    await fake.close();
+    await client.close();
+    fake = await FakeRegistry.start({});
+    client = new RegistryClient({ maxRetries: 0, retryBaseMs: 1 });
+    repo = { registry: fake.host, repository: REPOSITORY };
+    image = storeImage(fake, REPOSITORY, 'signed image', 'v1');
+  });
+
+  test.each([
+    ['not JSON', () => writeTag(Buffer.from('not json'))],
+    ['an image manifest', () => writeTag(Buffer.from(JSON.stringify({ schemaVersion: 2, config: {}, layers: [] })), MEDIA_TYPE.OCI_MANIFEST)],
+    ['an index with a malformed entry', () => writeTag(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ digest: 'sha256:zz' }] })))],
+  ])('a fallback index that is %s: unsigned is denied under onError: allow; signed is allowed', async (_name, write) => {
+    write();
+    const svc = service();
+    const unsigned = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(unsigned.allowed).toBe(false);
+    expect(unsigned.requirements.map((r) => r.requirement)).toEqual(['signatures']);
+    expect(unsigned.warnings).toEqual([]);
+
+    // A valid legacy .sig next to the broken index counts.
+    const payload = Buffer.from(
+      JSON.stringify({ critical: { identity: { 'docker-reference': 'x' }, image: { 'docker-manifest-digest': image.digest }, type: 'cosign container image signature' }, optional: null }),
+    );
+    fake.storeBlob(REPOSITORY, payload);
+    fake.storeBlob(REPOSITORY, Buffer.from('{}'));
+    fake.storeManifest(
+      REPOSITORY,
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MEDIA_TYPE.OCI_MANIFEST,
+          config: { mediaType: MEDIA_TYPE.OCI_CONFIG, digest: sha256Digest(Buffer.from('{}')), size: 2 },
+          layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256Digest(payload), size: payload.length, annotations: { 'dev.cosignproject.cosign/signature': signer.sign(payload).toString('base64') } }],
+        }),
+      ),
+      MEDIA_TYPE.OCI_MANIFEST,
+      `${tag()}.sig`,
+    );
+    svc.referrerAdded(repo, image.digest);
+    const signed = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(signed.allowed).toBe(true);
+    expect(signed.warnings).toEqual([]);
+  });
+});
