@@ -92,7 +92,7 @@ describe('the example policy, payments rule', () => {
     it('denies a signature by ci-release that did not verify, saying why', () => {
       const d = run([signature('ci-release', { verified: false, reason: 'key ci-release was revoked at 2026-05-01T00:00:00Z' }), goodSbom, goodScan]);
       expect(d.allowed).toBe(false);
-      expect(requirement(d, 'signatures').message).toContain('1 signature did not verify');
+      expect(requirement(d, 'signatures').message).toContain('a Sigstore bundle signature is present but is not verified');
       expect(requirement(d, 'signatures').message).toContain('was revoked');
     });
 
@@ -115,6 +115,25 @@ describe('the example policy, payments rule', () => {
       const d = run([idOnly], { keyNames: (id) => (id === 'id-ci-release' ? 'ci-release' : undefined) }, p);
       expect(d.allowed).toBe(true);
       expect(d.reasons[0]).toContain('signed by ci-release');
+    });
+
+    it('names a present but unverifiable signature in the deny: Notary Project, keyless cosign', () => {
+      const p = policyRequiring('{ signatures: {} }');
+      const notary = signature('x', { format: 'notation', verified: false, reason: 'it needs X.509 trust, which Countersign does not verify yet', keyName: undefined, keyId: undefined, predicateType: undefined });
+      const keyless = signature('y', { format: 'cosign-legacy-signature', verified: false, reason: 'layer 0: keyless (certificate) signature: not supported, configure a key', keyName: undefined, keyId: undefined });
+      const d = run([notary, keyless], {}, p);
+      expect(d.allowed).toBe(false);
+      const message = requirement(d, 'signatures').message;
+      expect(message).toContain(`a Notary Project signature is present but is not verified: ${notary.referrerDigest.slice(0, 19)}: it needs X.509 trust`);
+      expect(message).toContain('a cosign .sig signature is present but is not verified: ');
+      expect(message).toContain('keyless (certificate) signature');
+      expect(d.reasons[0]).toBe(message);
+    });
+
+    it('says when the referrers list itself was not usable', () => {
+      const listing: Evidence = { referrerDigest: '', format: 'referrers-index', kind: 'other', subjectDigest: IMAGE_DIGEST, verified: false, reason: 'the referrers of x could not be read: the body is not JSON' };
+      const d = run([listing], {}, policyRequiring('{ signatures: {} }'));
+      expect(requirement(d, 'signatures').message).toContain('; the referrers list was not fully usable: the referrers of x could not be read: the body is not JSON');
     });
 
     it('ignores evidence about other manifests', () => {

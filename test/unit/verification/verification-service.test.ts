@@ -642,3 +642,22 @@ describe('attacker-written referrer data never becomes onError (issue 7 item 3)'
     expect(signed.warnings).toEqual([]);
   });
 });
+
+describe('a present but unverifiable signature is named in the deny (issue 7 item 9)', () => {
+  test('a Notary Project signature', async () => {
+    await setup();
+    const sig = Buffer.from('{"payload":"jws"}');
+    const manifest = {
+      schemaVersion: 2 as const,
+      mediaType: MEDIA_TYPE.OCI_MANIFEST,
+      artifactType: 'application/vnd.cncf.notary.signature',
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(Buffer.from('{}')), size: 2 },
+      layers: [{ mediaType: 'application/jose+json', digest: sha256Digest(sig), size: sig.length }],
+      subject: { mediaType: image.mediaType, digest: image.digest, size: image.size },
+    };
+    const { digest } = await new ReferrerStore(client).attach(repo, { manifest, manifestBytes: Buffer.from(JSON.stringify(manifest)), blobs: [sig, Buffer.from('{}')] });
+    const r = await service().verify({ image: byDigest(), action: 'deploy' });
+    expect(r.allowed).toBe(false);
+    expect(r.reasons[0]).toContain(`a Notary Project signature is present but is not verified: ${digest.slice(0, 19)}: it needs X.509 trust`);
+  });
+});
