@@ -1,5 +1,5 @@
 import { PREDICATE_TYPE } from '../../../src/attestations';
-import { DEFAULT_POLICY, evaluate, parsePolicy, type Decision, type EvaluationInput, type Policy } from '../../../src/policy';
+import { DEFAULT_POLICY, decideWithoutEvidence, evaluate, parsePolicy, type Decision, type EvaluationInput, type Policy } from '../../../src/policy';
 import type { Evidence, ImageFacts } from '../../../src/verification/types';
 import {
   EXAMPLE_POLICY,
@@ -649,5 +649,30 @@ describe('the default policy (no policy file)', () => {
 
   it('ignores SBOM attestations as signatures', () => {
     expect(run([goodSbom], {}, DEFAULT_POLICY).allowed).toBe(false);
+  });
+});
+
+describe('decideWithoutEvidence: what needs no registry request', () => {
+  const before = (reference: string, over: Partial<ImageFacts> = {}): ImageFacts => ({ ...image(reference), digest: '', mediaType: '', ...over });
+  const decide = (img: ImageFacts, namespace = 'payments') => decideWithoutEvidence(example, { image: img, action: 'deploy', context: { namespace }, now: NOW });
+
+  it('a deny rule, unmatched requests: decided, exactly as evaluate decides them later', () => {
+    const hub = decide(before('docker.io/library/nginx:1.27'))!;
+    expect(hub).toMatchObject({ allowed: false, rule: 'no-direct-public-pulls' });
+    expect(hub.requirements.map((r) => r.requirement)).toEqual(['deny']);
+    expect(hub).toEqual(run([], { image: before('docker.io/library/nginx:1.27') }));
+    expect(decide(before('other.example.com/app:1'))).toMatchObject({ allowed: false, rule: '(unmatched)' });
+  });
+
+  it('a rule with requirements needs evidence: undefined', () => {
+    expect(decide(before('registry.example.com/acmecorp/payments-api:1.4.2'))).toBeUndefined();
+  });
+
+  it('an exception pinned to a digest waits for the tag to be resolved; by digest it decides', () => {
+    // The legacy-batch repository matches no rule: without the pin it would be "unmatched" at once.
+    expect(decide(before('registry.example.com/acmecorp/legacy-batch:v1'), 'batch')).toBeUndefined();
+    expect(decide(before(`registry.example.com/acmecorp/legacy-batch@${LEGACY_DIGEST}`, { digest: LEGACY_DIGEST }), 'batch')).toMatchObject({ allowed: true, rule: 'exception:0' });
+    // Another repository is not affected by that exception's pin.
+    expect(decide(before('registry.example.com/acmecorp/other-batch:v1'), 'batch')).toMatchObject({ rule: '(unmatched)' });
   });
 });
