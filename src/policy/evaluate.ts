@@ -9,13 +9,18 @@
  *    with a warning.
  * 2. The first matching rule (match.ts). None → `defaults.onUnmatched`.
  * 3. `deny:` / `allow:` rules decide without evidence.
- * 4. A collection error (registry unreachable, timeout, auth failure, malformed or oversized
- *    referrers) → the effective onError; the evidence is incomplete, so it is not evaluated.
- * 5. Each requirement, on the manifests that `multiArch` selects.
+ *    Steps 1-3 are also offered alone (decideWithoutEvidence), so that the caller decides them
+ *    before any registry request.
+ * 4. A collection error (registry unreachable, 5xx, timeout, auth failure) → the effective
+ *    onError; the evidence is incomplete, so it is not evaluated. Hostile content is not an error.
+ * 5. An image that cannot be judged (absent, malformed or oversized index, bytes that do not match
+ *    their digest) → a deny for that image (`image`), whatever onError says.
+ * 6. Each requirement, on the manifests that `multiArch` selects.
  * The mode then turns failures into a deny (enforce), warnings (warn) or a record only (audit).
  */
 import type { Action, CollectionError, Evidence, ImageFacts, RequestContext } from '../verification/types';
-import { canonicalImageName, findRule, matchingExceptions, type MatchTarget } from './match';
+import { isAttestationManifest } from '../registry/image-index';
+import { canonicalImageName, matchesSpec, type MatchTarget } from './match';
 import {
   EXCEPTION_WARNING_MS,
   checkAttestation,
@@ -26,11 +31,11 @@ import {
   type CheckContext,
   type CheckResult,
 } from './requirements';
-import type { Mode, MultiArch, Policy, Rule } from './types';
+import type { MatchSpec, Mode, MultiArch, Policy, Rule } from './types';
 import { formatAge } from './values';
 
 export interface RequirementResult {
-  /** `signatures`, `sbom`, `vulnerabilities`, `attestation:<predicateType>`, `deny`, `allow`, `exception`, `unmatched`, `evidence-collection`. */
+  /** `signatures`, `sbom`, `vulnerabilities`, `attestation:<predicateType>`, `deny`, `allow`, `exception`, `unmatched`, `evidence-collection`, `image`. */
   requirement: string;
   satisfied: boolean;
   message: string;
@@ -65,60 +70,32 @@ export interface EvaluationInput {
   keyNames?: (id: string) => string | undefined;
 }
 
+/** What a decision that needs no evidence is made from. */
+export interface RequestFacts {
+  /** Before resolution `digest` is '' (and `mediaType` too): the image has not been looked up yet. */
+  image: ImageFacts;
+  action: Action;
+  context: RequestContext;
+  now: Date;
+}
+
+/**
+ * The decision, when it needs no evidence: a top-level exception, a `deny:` or `allow:` rule, or
+ * no matching rule (`defaults.onUnmatched`). Undefined when evidence is needed, or when, before
+ * resolution (`image.digest` is ''), a pattern pinned to a digest could still change which
+ * exception or rule applies. Pure: the caller uses it to decide before any registry request.
+ */
+export function decideWithoutEvidence(policy: Policy, request: RequestFacts): Decision | undefined {
+  const step = firstStep(policy, request, request.image.digest === '');
+  return 'decision' in step ? step.decision : undefined;
+}
+
 export function evaluate(policy: Policy, input: EvaluationInput): Decision {
-  const target: MatchTarget = {
-    image: input.image,
-    action: input.action,
-    ...(input.context.namespace !== undefined ? { namespace: input.context.namespace } : {}),
-  };
-  const warnings: string[] = [];
+  const step = firstStep(policy, input, false);
+  if ('decision' in step) return step.decision;
+  const { rule, warnings } = step;
   const base = { policyRevision: policy.revision };
-
-  for (const { index, exception } of matchingExceptions(policy, target)) {
-    const left = exception.expires.getTime() - input.now.getTime();
-    if (left <= 0) {
-      warnings.push(
-        `exception ${index} for ${describeImage(input.image)} (approved by ${exception.approvedBy}: ${exception.reason}) expired ${exception.expiresText} and was ignored`,
-      );
-      continue;
-    }
-    if (left <= EXCEPTION_WARNING_MS) {
-      warnings.push(`exception ${index} (approved by ${exception.approvedBy}) expires ${exception.expiresText}, in ${formatAge(left, 'd')}`);
-    }
-    const message =
-      `${describeImage(input.image)} is allowed without evidence by exception ${index}: "${exception.reason}", ` +
-      `approved by ${exception.approvedBy}, valid until ${exception.expiresText}`;
-    return {
-      ...base,
-      allowed: true,
-      mode: policy.defaults.mode,
-      rule: `exception:${index}`,
-      requirements: [{ requirement: 'exception', satisfied: true, message }],
-      evidenceUsed: [],
-      warnings,
-      reasons: [message],
-      exception: { index, reason: exception.reason, approvedBy: exception.approvedBy, expires: exception.expiresText },
-    };
-  }
-
-  const rule = findRule(policy, target);
-  if (rule === undefined) {
-    const verdict = policy.defaults.onUnmatched;
-    const message =
-      `no rule matches ${describeImage(input.image)} for ${input.action} in ${describeNamespace(input.context)}` +
-      (verdict === 'allow' ? '; allowed by defaults.onUnmatched: allow' : '; denied by defaults.onUnmatched: deny');
-    return finish(base, policy.defaults.mode, '(unmatched)', [{ requirement: 'unmatched', satisfied: verdict === 'allow', message }], [], warnings);
-  }
-
   const mode = rule.mode ?? policy.defaults.mode;
-  if (rule.deny !== undefined) {
-    const message = `rule ${rule.name} denies ${describeImage(input.image)}: ${rule.deny}`;
-    return finish(base, mode, rule.name, [{ requirement: 'deny', satisfied: false, message }], [], warnings);
-  }
-  if (rule.allow !== undefined) {
-    const message = `rule ${rule.name} allows ${describeImage(input.image)} without evidence: ${rule.allow}`;
-    return finish(base, mode, rule.name, [{ requirement: 'allow', satisfied: true, message }], [], warnings);
-  }
 
   if (input.error !== undefined) {
     const onError = rule.onError ?? policy.defaults.onError;
@@ -130,6 +107,11 @@ export function evaluate(policy: Policy, input: EvaluationInput): Decision {
     }
     const message = `${what}; denied because evidence is incomplete and ${rule.onError !== undefined ? `rule ${rule.name}` : 'the policy'} fails closed (onError: deny)`;
     return finish(base, mode, rule.name, [{ requirement: 'evidence-collection', satisfied: false, message }], [], warnings);
+  }
+  if (input.image.unusable !== undefined) {
+    // What the registry holds is hostile or absent: a fact about the image, never onError.
+    const message = `${describeImage(input.image)} cannot be admitted: ${input.image.unusable}`;
+    return finish(base, mode, rule.name, [{ requirement: 'image', satisfied: false, message }], [], warnings, rule);
   }
 
   const results: RequirementResult[] = [];
@@ -155,6 +137,93 @@ export function evaluate(policy: Policy, input: EvaluationInput): Decision {
   if (req.vulnerabilities) run('vulnerabilities', (ctx) => checkVulnerabilities(req.vulnerabilities!, ctx));
   for (const a of req.attestations ?? []) run(`attestation:${a.predicateType}`, (ctx) => checkAttestation(a, ctx));
   return finish(base, mode, rule.name, results, used, warnings, rule);
+}
+
+type Step = { decision: Decision } | { rule: Rule; warnings: string[] } | { pending: true };
+
+/**
+ * Steps 1 to 3 (exceptions, the matching rule, deny/allow rules). With `digestPending`, an
+ * exception or rule whose digest-pinned pattern could match the image once resolved makes the
+ * step `pending`: deciding now could apply the wrong one.
+ */
+function firstStep(policy: Policy, input: RequestFacts, digestPending: false): Exclude<Step, { pending: true }>;
+function firstStep(policy: Policy, input: RequestFacts, digestPending: boolean): Step;
+function firstStep(policy: Policy, input: RequestFacts, digestPending: boolean): Step {
+  const target: MatchTarget = {
+    image: input.image,
+    action: input.action,
+    ...(input.context.namespace !== undefined ? { namespace: input.context.namespace } : {}),
+  };
+  const warnings: string[] = [];
+  const base = { policyRevision: policy.revision };
+  const undecided = (spec: MatchSpec | undefined): boolean => digestPending && couldMatchOnceResolved(spec, target);
+
+  for (const [index, exception] of policy.exceptions.entries()) {
+    if (!matchesSpec(exception, target)) {
+      if (undecided(exception)) return { pending: true };
+      continue;
+    }
+    const left = exception.expires.getTime() - input.now.getTime();
+    if (left <= 0) {
+      warnings.push(
+        `exception ${index} for ${describeImage(input.image)} (approved by ${exception.approvedBy}: ${exception.reason}) expired ${exception.expiresText} and was ignored`,
+      );
+      continue;
+    }
+    if (left <= EXCEPTION_WARNING_MS) {
+      warnings.push(`exception ${index} (approved by ${exception.approvedBy}) expires ${exception.expiresText}, in ${formatAge(left, 'd')}`);
+    }
+    const message =
+      `${describeImage(input.image)} is allowed without evidence by exception ${index}: "${exception.reason}", ` +
+      `approved by ${exception.approvedBy}, valid until ${exception.expiresText}`;
+    return {
+      decision: {
+        ...base,
+        allowed: true,
+        mode: policy.defaults.mode,
+        rule: `exception:${index}`,
+        requirements: [{ requirement: 'exception', satisfied: true, message }],
+        evidenceUsed: [],
+        warnings,
+        reasons: [message],
+        exception: { index, reason: exception.reason, approvedBy: exception.approvedBy, expires: exception.expiresText },
+      },
+    };
+  }
+
+  let rule: Rule | undefined;
+  for (const candidate of policy.rules) {
+    if (matchesSpec(candidate.match, target)) {
+      rule = candidate;
+      break;
+    }
+    if (undecided(candidate.match)) return { pending: true };
+  }
+  if (rule === undefined) {
+    const verdict = policy.defaults.onUnmatched;
+    const message =
+      `no rule matches ${describeImage(input.image)} for ${input.action} in ${describeNamespace(input.context)}` +
+      (verdict === 'allow' ? '; allowed by defaults.onUnmatched: allow' : '; denied by defaults.onUnmatched: deny');
+    return { decision: finish(base, policy.defaults.mode, '(unmatched)', [{ requirement: 'unmatched', satisfied: verdict === 'allow', message }], [], warnings) };
+  }
+
+  const mode = rule.mode ?? policy.defaults.mode;
+  if (rule.deny !== undefined) {
+    const message = `rule ${rule.name} denies ${describeImage(input.image)}: ${rule.deny}`;
+    return { decision: finish(base, mode, rule.name, [{ requirement: 'deny', satisfied: false, message }], [], warnings) };
+  }
+  if (rule.allow !== undefined) {
+    const message = `rule ${rule.name} allows ${describeImage(input.image)} without evidence: ${rule.allow}`;
+    return { decision: finish(base, mode, rule.name, [{ requirement: 'allow', satisfied: true, message }], [], warnings) };
+  }
+  return { rule, warnings };
+}
+
+/** Whether `spec` (which does not match now) could match once the digest is known: it pins a digest and matches without the pin. */
+function couldMatchOnceResolved(spec: MatchSpec | undefined, target: MatchTarget): boolean {
+  const images = spec?.images;
+  if (images === undefined || !images.some((p) => p.includes('@'))) return false;
+  return matchesSpec({ ...spec, images: images.map((p) => p.split('@')[0]!) }, target);
 }
 
 function finish(
@@ -197,13 +266,14 @@ interface Subjects {
 }
 
 /**
- * Platform manifests that are really attestation manifests (BuildKit marks them
- * `unknown/unknown`) carry no image and are never signed per platform; requiring evidence on them
- * would make every BuildKit image fail `platforms`.
+ * Every child a runtime could run is a subject, platform-less ones included. Only recognised
+ * attestation manifests (isAttestationManifest, the same definition the resolver uses) carry no
+ * image and are never signed per platform; requiring evidence on them would make every BuildKit
+ * image fail `platforms`.
  */
 function subjectsOf(image: ImageFacts): Subjects {
   const platforms = (image.platforms ?? [])
-    .filter((p) => !(p.platform?.os === 'unknown' && p.platform?.architecture === 'unknown'))
+    .filter((p) => !isAttestationManifest(p))
     .map((p) => {
       const name = p.platform ? [p.platform.os, p.platform.architecture, p.platform.variant].filter(Boolean).join('/') : 'platform';
       return { digest: p.digest, label: `${name} manifest ${shortDigest(p.digest)}` };

@@ -28,6 +28,6 @@ export type {
 } from './types';
 export { DEFAULT_POLICY, MAX_POLICY_BYTES, POLICY_FIELDS, parsePolicy, policyRevision, type PolicyProblem } from './load';
 export { canonicalImageName, findRule, matchesImage, matchesSpec, parseImagePattern, type MatchTarget } from './match';
-export { evaluate, type Decision, type EvaluationInput, type RequirementResult } from './evaluate';
+export { decideWithoutEvidence, evaluate, type Decision, type EvaluationInput, type RequestFacts, type RequirementResult } from './evaluate';
 export { PolicyStore, type PolicyChangeListener, type PolicyLogger, type PolicyStoreOptions } from './policy-store';
 export { compareVersions, parseDuration, parseVersionRange } from './values';

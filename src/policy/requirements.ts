@@ -85,6 +85,44 @@ function unverifiedNote(list: readonly Evidence[], what: string): string {
   return `; ${plural(list.length, what)} did not verify (${listed(reasons, 3)})`;
 }
 
+/** How a signature of each format is named when it is present but not verified. */
+const SIGNATURE_FORMAT: Record<string, string> = {
+  notation: 'Notary Project signature',
+  'sigstore-bundle': 'Sigstore bundle signature',
+  'cosign-legacy-signature': 'cosign .sig signature',
+  'cosign-legacy-attestation': 'cosign .att signature',
+};
+
+/**
+ * Names every signature that is present but not verified (a Notary Project signature, a keyless
+ * cosign signature, one by an unknown key …), format by format: "your image IS signed, but not in a
+ * way this policy can accept" is the most useful thing a deny can say.
+ */
+function presentButUnverifiedNote(list: readonly Evidence[]): string {
+  const byFormat = new Map<string, Evidence[]>();
+  for (const e of list) {
+    const label = SIGNATURE_FORMAT[e.format] ?? 'signature';
+    byFormat.set(label, [...(byFormat.get(label) ?? []), e]);
+  }
+  return [...byFormat]
+    .map(([label, found]) => {
+      const reasons = [...new Set(found.map((e) => `${shortDigest(e.referrerDigest)}: ${e.reason ?? 'not verified'}`))];
+      const what = found.length === 1 ? `a ${label} is present but is not verified` : `${found.length} ${label}s are present but are not verified`;
+      return `; ${what}: ${listed(reasons, 3)}`;
+    })
+    .join('');
+}
+
+/**
+ * What the list of referrers itself said about this subject (unreadable, malformed entries,
+ * referrers left unexamined): a missing signature may be hidden behind it.
+ */
+function listingNote(ctx: CheckContext): string {
+  const notes = ctx.evidence.filter((e) => e.format === 'referrers-index');
+  if (notes.length === 0) return '';
+  return `; the referrers list was not fully usable: ${listed([...new Set(notes.map((e) => e.reason ?? 'unreadable'))], 3)}`;
+}
+
 function unacceptedKeyNote(list: readonly Evidence[], ctx: CheckContext, what: string): string {
   if (list.length === 0) return '';
   const names = [...new Set(list.map((e) => keyLabel(e, ctx)))];
@@ -115,7 +153,8 @@ export function checkSignatures(req: SignatureRequirement, ctx: CheckContext): C
         (req.keys ? ` from ${req.keys.join(', ')}` : '');
   if (byKey.size === 0 && req.minimum > 1) message += ` (${req.minimum} distinct keys required)`;
   message += unacceptedKeyNote(verified.filter((e) => !keyAccepted(req.keys, e, ctx)), ctx, 'signatures');
-  message += unverifiedNote(signatures.filter((e) => !e.verified), 'signature');
+  message += presentButUnverifiedNote(signatures.filter((e) => !e.verified));
+  message += listingNote(ctx);
   return { satisfied: false, message, evidence: [] };
 }
 
@@ -152,7 +191,7 @@ export function checkSbom(req: SbomRequirement, ctx: CheckContext): CheckResult 
 
   if (parsed.length === 0) {
     const formats = req.formats.map((f) => FORMAT_NAME[f]).join(' or ');
-    return { satisfied: false, message: `no readable ${formats} SBOM signed by ${keysText(req.keys)} on ${ctx.label}${tail}`, evidence: [] };
+    return { satisfied: false, message: `no readable ${formats} SBOM signed by ${keysText(req.keys)} on ${ctx.label}${tail}${listingNote(ctx)}`, evidence: [] };
   }
 
   const violations: string[] = [];
@@ -274,7 +313,7 @@ export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckCo
     unverifiedNote(scans.filter((e) => !e.verified), 'scan attestation') +
     (notes.length > 0 ? `; ${notes.join('; ')}` : '');
   if (usable.length === 0) {
-    return { satisfied: false, message: `no usable vulnerability scan signed by ${keysText(req.keys)} on ${ctx.label}${tail}`, evidence: [] };
+    return { satisfied: false, message: `no usable vulnerability scan signed by ${keysText(req.keys)} on ${ctx.label}${tail}${listingNote(ctx)}`, evidence: [] };
   }
   // The newest scan is the current truth about the image: an old clean scan must not hide a new
   // finding, and a fixed finding in an old scan must not block a newer clean one. Ties go to the
@@ -384,7 +423,8 @@ export function checkAttestation(req: AttestationRequirement, ctx: CheckContext)
     message:
       `no ${req.predicateType} attestation signed by ${keysText(req.keys)} on ${ctx.label}` +
       unacceptedKeyNote(verified, ctx, 'attestations') +
-      unverifiedNote(matching.filter((e) => !e.verified), 'attestation'),
+      unverifiedNote(matching.filter((e) => !e.verified), 'attestation') +
+      listingNote(ctx),
     evidence: [],
   };
 }

@@ -14,7 +14,7 @@ import { EndpointResolver } from './endpoint';
 import { discardBody, displayUrl, errorText, header, HttpTransport, readBody, type HttpRequest, type HttpResponse } from './http';
 import { parseNextLink } from './link-header';
 import { referrersTagFor } from './reference';
-import { baseMediaType, filterByArtifactType, parseImageIndex } from './referrers-index';
+import { baseMediaType, filterByArtifactType, parseImageIndex, readReferrersIndex, type SkippedReferrerEntry } from './referrers-index';
 import { MANIFEST_ACCEPT, MEDIA_TYPE, type Descriptor, type RepositoryRef } from './types';
 
 export interface RegistryClientOptions {
@@ -54,6 +54,10 @@ export interface ReferrersResult {
   manifests: Descriptor[];
   /** ETag of the fallback tag's index (for conditional updates). */
   etag?: string;
+  /** Fallback tag: the digest of the index stored under it. */
+  indexDigest?: string;
+  /** Fallback tag: entries that were not valid descriptors (each skipped, never hiding the others). */
+  skipped?: SkippedReferrerEntry[];
 }
 
 const MiB = 1024 * 1024;
@@ -411,6 +415,12 @@ export class RegistryClient {
     return { source: 'api', manifests };
   }
 
+  /**
+   * The fallback tag's index. Anyone with push access writes it, so its entries are judged one by
+   * one (invalid ones are returned as `skipped`); only an index that is not an index at all (not
+   * JSON, an image manifest under the tag, oversized) fails, as the DATA_LOSS or RESOURCE_EXHAUSTED
+   * it is (content, not transport: see isContentError).
+   */
   private async listReferrersFromTag(repo: RepositoryRef, subjectDigest: string, artifactType: string | undefined): Promise<ReferrersResult> {
     const tag = referrersTagFor(subjectDigest);
     let found: ManifestResult;
@@ -420,8 +430,9 @@ export class RegistryClient {
       if (err instanceof CountersignError && err.code === 'NOT_FOUND') return { source: 'tag', manifests: [] };
       throw err;
     }
-    const index = parseImageIndex(found.bytes, found.descriptor.mediaType, `referrers tag ${repo.registry}/${repo.repository}:${tag}`);
-    const result: ReferrersResult = { source: 'tag', manifests: filterByArtifactType(index.manifests, artifactType) };
+    const index = readReferrersIndex(found.bytes, found.descriptor.mediaType, `referrers tag ${repo.registry}/${repo.repository}:${tag}`);
+    const result: ReferrersResult = { source: 'tag', manifests: filterByArtifactType(index.manifests, artifactType), indexDigest: found.descriptor.digest };
+    if (index.skipped.length > 0) result.skipped = index.skipped;
     if (found.etag !== undefined) result.etag = found.etag;
     return result;
   }

@@ -152,7 +152,8 @@ export async function readBody(res: HttpResponse, limit: number, what: string, r
   }
   const body = Buffer.concat(chunks, total);
   if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) !== body.length) {
-    throw new CountersignError('DATA_LOSS', `${what} from registry ${req.registry} was truncated: got ${body.length} of ${declared} bytes`, {
+    // A connection cut short: a transport failure (retry may work), not a fact about the content.
+    throw new CountersignError('UNAVAILABLE', `${what} from registry ${req.registry} was truncated: got ${body.length} of ${declared} bytes`, {
       details: { registry: req.registry },
     });
   }

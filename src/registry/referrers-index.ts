@@ -4,6 +4,7 @@
  * the descriptor a referrer is listed with, and adding one entry without disturbing the others.
  */
 import { CountersignError } from '../shared/errors';
+import { isDigest } from './digest';
 import { MEDIA_TYPE, type Descriptor, type ImageIndex, type ImageManifest } from './types';
 
 /** `type/subtype` without parameters, lowercased; undefined for a missing header. */
@@ -45,6 +46,67 @@ export function parseImageIndex(bytes: Buffer, contentType: string | undefined, 
     if (!isDescriptorLike(d)) throw fail(`manifests[${i}] is not a descriptor (mediaType, digest, size)`);
   });
   return parsed as ImageIndex;
+}
+
+/** An entry of a referrers list that was not usable as a descriptor, and why. */
+export interface SkippedReferrerEntry {
+  /** Position in `manifests`. */
+  position: number;
+  /** The entry's digest, when it had a valid one. */
+  digest?: string;
+  reason: string;
+}
+
+/**
+ * Reads a referrers list for verification. The index as a whole must be an OCI image index (else
+ * DATA_LOSS, exactly as parseImageIndex), but its entries are evidence a pusher wrote: each is
+ * judged on its own, and an entry that is not a valid descriptor is skipped and reported, never
+ * allowed to hide the valid entries next to it. (The writer keeps using parseImageIndex: it must
+ * refuse to rewrite an index it cannot reproduce exactly.)
+ */
+export function readReferrersIndex(bytes: Buffer, contentType: string | undefined, what: string): { manifests: Descriptor[]; skipped: SkippedReferrerEntry[] } {
+  const fail = (why: string): CountersignError => new CountersignError('DATA_LOSS', `${what} is not an OCI image index: ${why}`);
+  const headerType = baseMediaType(contentType);
+  if (headerType !== undefined && headerType !== MEDIA_TYPE.OCI_INDEX && headerType !== 'application/json') {
+    throw fail(`its Content-Type is ${headerType}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw fail('the body is not JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw fail('the body is not a JSON object');
+  const index = parsed as Record<string, unknown>;
+  if (index.schemaVersion !== 2) throw fail('schemaVersion is not 2');
+  if (index.mediaType !== undefined && index.mediaType !== MEDIA_TYPE.OCI_INDEX) throw fail(`its mediaType is ${String(index.mediaType)}`);
+  if (!Array.isArray(index.manifests)) throw fail('it has no "manifests" array');
+  const manifests: Descriptor[] = [];
+  const skipped: SkippedReferrerEntry[] = [];
+  index.manifests.forEach((raw: unknown, position: number) => {
+    const problem = entryProblem(raw);
+    if (problem === undefined) {
+      manifests.push(raw as Descriptor);
+      return;
+    }
+    const digest = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>).digest : undefined;
+    skipped.push({ position, ...(typeof digest === 'string' && isDigest(digest) ? { digest } : {}), reason: problem });
+  });
+  return { manifests, skipped };
+}
+
+/** What makes an untrusted referrers-list entry unusable, or undefined. */
+function entryProblem(raw: unknown): string | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'not a descriptor object';
+  const d = raw as Record<string, unknown>;
+  if (typeof d.mediaType !== 'string' || d.mediaType === '') return 'mediaType is missing or not a string';
+  if (typeof d.digest !== 'string' || !isDigest(d.digest)) return 'digest is missing or not a digest';
+  if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) return 'size is missing or not a non-negative integer';
+  if (d.artifactType !== undefined && typeof d.artifactType !== 'string') return 'artifactType is not a string';
+  if (d.annotations !== undefined && (typeof d.annotations !== 'object' || d.annotations === null || !Object.values(d.annotations).every((v) => typeof v === 'string'))) {
+    return 'annotations is not an object of strings';
+  }
+  return undefined;
 }
 
 /**

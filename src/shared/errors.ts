@@ -47,3 +47,13 @@ export class CountersignError extends Error {
 export function isTransient(err: unknown): boolean {
   return err instanceof CountersignError && (err.code === 'UNAVAILABLE' || err.code === 'DEADLINE_EXCEEDED');
 }
+
+/**
+ * True when a dependency answered, but what it sent is corrupt, malformed or oversized (a digest
+ * mismatch, a manifest that is not what it claims, a body over its limit): a fact about content
+ * anyone with push access may have written, to be judged as evidence (a deny), never a failure to
+ * collect it (which a policy may turn into an allow through onError).
+ */
+export function isContentError(err: unknown): boolean {
+  return err instanceof CountersignError && (err.code === 'DATA_LOSS' || err.code === 'RESOURCE_EXHAUSTED');
+}

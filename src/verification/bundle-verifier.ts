@@ -29,8 +29,9 @@ const EMPTY_ROOT: TrustedRoot = {
   timestampAuthorities: [],
 };
 
-export function isBundleArtifact(artifactType: string | undefined): boolean {
-  return artifactType !== undefined && artifactType.startsWith('application/vnd.dev.sigstore.bundle');
+/** Untrusted input: anything a pusher wrote may arrive here, not only strings. */
+export function isBundleArtifact(artifactType: unknown): boolean {
+  return typeof artifactType === 'string' && artifactType.startsWith('application/vnd.dev.sigstore.bundle');
 }
 
 interface BundleInput {

@@ -2,73 +2,142 @@
  * Finds and verifies everything that vouches for one image manifest: Sigstore bundle referrers
  * (referrers API or tag-schema fallback) and cosign's legacy `.sig`/`.att` tags.
  *
- * Each referrer is judged from its OWN manifest (artifactType, layers), never from the index entry
- * (fallback indexes written by cosign carry wrong artifactTypes and no annotations, and anyone with
- * push access can write an index). A malformed referrer becomes unverified evidence with a reason;
- * it never hides a valid one next to it. Transient registry failures propagate, so that the caller
- * fails closed (or applies onError) and nothing transient is cached.
+ * Everything a pusher can write is evidence, judged entry by entry:
+ * - Each referrer is judged from its OWN manifest (artifactType, layers), never from the index entry
+ *   (fallback indexes written by cosign carry wrong artifactTypes and no annotations, and anyone with
+ *   push access can write an index). A malformed referrer becomes unverified evidence with a reason;
+ *   it never hides a valid one next to it.
+ * - A referrers list that cannot be read at all (not JSON, oversized, an image manifest under the
+ *   `sha256-<hex>` tag) and each malformed entry of one are reported as unverified evidence: they
+ *   hide neither the other entries nor the legacy `.sig` next to them, and never become an error.
+ * - No positional cap: entries are deduplicated, those whose artifactType is a format we verify are
+ *   examined first (smallest first), and a budget of bytes and time bounds the work; what it leaves
+ *   unexamined is reported.
+ * Transport failures (unreachable, 5xx, timeouts, auth refusals) propagate, so that the caller fails
+ * closed (or applies onError) and nothing transient is cached.
  */
 import type { TrustedRoot } from '@sigstore/protobuf-specs';
-import type { RegistryClient } from '../registry';
+import type { RegistryClient, ReferrersResult } from '../registry';
 import type { Descriptor, ImageManifest, RepositoryRef } from '../registry/types';
-import { CountersignError, isTransient } from '../shared/errors';
+import { CountersignError, isContentError, isTransient } from '../shared/errors';
 import type { TrustStore } from '../trust/types';
 import { isBundleArtifact, verifyBundleReferrer } from './bundle-verifier';
+import { CollectionBudget } from './collection-budget';
 import { legacyCosignEvidence } from './cosign-legacy';
-import type { Evidence } from './types';
+import type { Evidence, EvidenceFormat } from './types';
 
-const NOTATION_ARTIFACT = 'application/vnd.cncf.notary.signature';
+export const NOTATION_ARTIFACT = 'application/vnd.cncf.notary.signature';
+const MiB = 1024 * 1024;
+/** Unverified evidence listed one by one per format; beyond, one summary (keeps answers readable). */
+export const MAX_LISTED_UNVERIFIED = 16;
 
 export interface CollectorOptions {
   client: RegistryClient;
   trust: TrustStore;
-  /** Referrers beyond this many are not examined (and said so): bounds the work per image. */
-  maxReferrers?: number;
+  /** Manifest and blob bytes one image's collection may read. Default 64 MiB. */
+  maxBytes?: number;
+  /**
+   * Time one image's collection may spend before what is left is reported unexamined (evidence,
+   * not an error). Default 3 s: well inside Verify's own deadline, so junk cannot turn a Verify
+   * into a timeout (onError).
+   */
+  maxCollectMs?: number;
   /** Parallel manifest/blob fetches per image. */
   concurrency?: number;
   /** Also read cosign's legacy `.sig`/`.att` tags. */
   legacy?: boolean;
   /** Sigstore trusted root for bundles with transparency-log entries (see verifyBundleReferrer). */
   trustedRoot?: TrustedRoot;
-  now?: () => Date;
+  /** Milliseconds for the time budget (tests inject a counter). */
+  clock?: () => number;
+}
+
+interface Listing {
+  manifests: Descriptor[];
+  /** What the listing itself said: unreadable, skipped entries, duplicates. */
+  notes: Evidence[];
 }
 
 export class EvidenceCollector {
-  private readonly maxReferrers: number;
   private readonly concurrency: number;
   private readonly legacy: boolean;
-  private readonly now: () => Date;
 
   constructor(private readonly opts: CollectorOptions) {
-    this.maxReferrers = opts.maxReferrers ?? 128;
     this.concurrency = opts.concurrency ?? 8;
     this.legacy = opts.legacy ?? true;
-    this.now = opts.now ?? (() => new Date());
   }
 
   async collect(repo: RepositoryRef, digest: string): Promise<Evidence[]> {
     const trustedKeys = this.opts.trust.list();
-    const [referrers, legacy] = await Promise.all([
-      this.opts.client.listReferrers(repo, digest),
-      this.legacy ? legacyCosignEvidence({ client: this.opts.client, repo, imageDigest: digest, trustedKeys, now: this.now() }) : [],
+    const budget = new CollectionBudget({
+      maxBytes: this.opts.maxBytes ?? 64 * MiB,
+      maxMs: this.opts.maxCollectMs ?? 3000,
+      clock: this.opts.clock ?? Date.now,
+    });
+    const [listing, legacy] = await Promise.all([
+      this.listReferrers(repo, digest),
+      this.legacy ? legacyCosignEvidence({ client: this.opts.client, repo, imageDigest: digest, trustedKeys, budget }) : [],
     ]);
-    const entries = referrers.manifests;
-    const examined = entries.slice(0, this.maxReferrers);
-    const evidence = await mapLimit(examined, this.concurrency, (d) => this.examine(repo, digest, d, trustedKeys));
-    if (entries.length > examined.length) {
-      evidence.push({
-        referrerDigest: entries[examined.length]!.digest,
-        format: 'unknown',
-        kind: 'other',
-        subjectDigest: digest,
-        verified: false,
-        reason: `${entries.length - examined.length} more referrers were not examined (limit ${this.maxReferrers})`,
-      });
+    const order = examinationOrder(listing.manifests);
+    let stoppedBecause: string | undefined;
+    const judged = await mapLimit(order, this.concurrency, async ({ entry }) => {
+      const exhausted = budget.exhausted();
+      if (exhausted !== undefined) {
+        stoppedBecause ??= exhausted;
+        return undefined;
+      }
+      return this.examine(repo, digest, entry, trustedKeys, budget);
+    });
+    const byPosition = order.map((o, i) => ({ position: o.position, evidence: judged[i] })).sort((a, b) => a.position - b.position);
+    const evidence = byPosition.flatMap((x) => (x.evidence ? [x.evidence] : []));
+    const unexamined = byPosition.filter((x) => !x.evidence);
+    if (unexamined.length > 0) {
+      evidence.push(
+        note(
+          digest,
+          listing.manifests[unexamined[0]!.position]!.digest,
+          `${unexamined.length} of ${order.length} referrers were not examined: ${stoppedBecause ?? 'the collection budget ran out'} ` +
+            '(referrers whose artifactType is a format Countersign verifies are examined first)',
+        ),
+      );
     }
-    return [...evidence, ...legacy];
+    return compact([...evidence, ...listing.notes, ...legacy]);
   }
 
-  private async examine(repo: RepositoryRef, imageDigest: string, entry: Descriptor, trustedKeys: ReturnType<TrustStore['list']>): Promise<Evidence> {
+  /** The referrers list; content that is not a usable list is reported as evidence, not thrown. */
+  private async listReferrers(repo: RepositoryRef, digest: string): Promise<Listing> {
+    let listed: ReferrersResult;
+    try {
+      listed = await this.opts.client.listReferrers(repo, digest);
+    } catch (err) {
+      if (!isContentError(err)) throw err;
+      return { manifests: [], notes: [note(digest, '', `the referrers of ${digest} could not be read: ${(err as Error).message}`)] };
+    }
+    const notes: Evidence[] = [];
+    const candidates: Descriptor[] = [...listed.manifests];
+    for (const s of listed.skipped ?? []) {
+      // An entry with a usable digest is still judged by its own manifest; only the listing is bad.
+      const where = `referrers index entry manifests[${s.position}]`;
+      if (s.digest !== undefined) {
+        candidates.push({ mediaType: '', digest: s.digest, size: -1 });
+        notes.push(note(digest, listed.indexDigest ?? '', `${where} (${s.digest}) is malformed (${s.reason}); its manifest was judged on its own`));
+      } else {
+        notes.push(note(digest, listed.indexDigest ?? '', `${where} was skipped: ${s.reason}`));
+      }
+    }
+    const seen = new Set<string>();
+    const manifests: Descriptor[] = [];
+    for (const d of candidates) {
+      if (seen.has(d.digest)) continue;
+      seen.add(d.digest);
+      manifests.push(d);
+    }
+    const duplicates = candidates.length - manifests.length;
+    if (duplicates > 0) notes.push(note(digest, listed.indexDigest ?? '', `${duplicates} duplicate referrer entries were examined once`));
+    return { manifests, notes };
+  }
+
+  private async examine(repo: RepositoryRef, imageDigest: string, entry: Descriptor, trustedKeys: ReturnType<TrustStore['list']>, budget: CollectionBudget): Promise<Evidence> {
     const unverified = (reason: string, extra: Partial<Evidence> = {}): Evidence => ({
       referrerDigest: entry.digest,
       format: 'unknown',
@@ -80,6 +149,7 @@ export class EvidenceCollector {
     });
     try {
       const { bytes } = await this.opts.client.getManifest(repo, entry.digest);
+      budget.charge(bytes.length);
       let manifest: ImageManifest;
       try {
         manifest = JSON.parse(bytes.toString('utf8')) as ImageManifest;
@@ -97,6 +167,7 @@ export class EvidenceCollector {
           return unverified(`bundle referrer must have exactly one bundle layer, has ${manifest.layers.length}`, { format: 'sigstore-bundle', artifactType });
         }
         const bundleBytes = await this.opts.client.getBlob(repo, layers[0]!.digest);
+        budget.charge(bundleBytes.length);
         return verifyBundleReferrer({
           manifest,
           manifestDigest: entry.digest,
@@ -108,19 +179,80 @@ export class EvidenceCollector {
         });
       }
       if (artifactType === NOTATION_ARTIFACT) {
-        return unverified('Notary Project signature: needs X.509 trust, which Countersign does not verify yet', { format: 'notation', artifactType });
+        // A signature (kind), so that a deny names it: "a Notary Project signature is present but …".
+        return unverified('it needs X.509 trust, which Countersign does not verify yet', { format: 'notation', kind: 'signature', artifactType });
       }
       return unverified(`artifact type ${artifactType ?? '(none)'} is not a signature or attestation format Countersign verifies`, {
         ...(artifactType ? { artifactType } : {}),
       });
     } catch (err) {
-      // An outage is fatal (fail closed, never cached). Anything else about one referrer, even a
-      // bug tripped by hostile input, only makes that referrer unverified: it must never turn the
-      // whole decision into onError (which a rule may set to allow).
-      if (isTransient(err)) throw err;
+      // An outage or an auth refusal is fatal (fail closed, never cached). Anything else about one
+      // referrer, even a bug tripped by hostile input, only makes that referrer unverified: it must
+      // never turn the whole decision into onError (which a rule may set to allow).
+      if (isTransient(err) || isAccessRefusal(err)) throw err;
       return unverified(err instanceof CountersignError ? `referrer could not be read: ${err.message}` : 'referrer could not be processed (internal error)');
     }
   }
+}
+
+function isAccessRefusal(err: unknown): boolean {
+  return err instanceof CountersignError && (err.code === 'PERMISSION_DENIED' || err.code === 'UNAUTHENTICATED');
+}
+
+/** Evidence about the referrers list itself (never counted: `verified` is false). */
+function note(subjectDigest: string, referrerDigest: string, reason: string): Evidence {
+  return { referrerDigest, format: 'referrers-index', kind: 'other', subjectDigest, verified: false, reason };
+}
+
+/**
+ * Entries a pusher listed, in the order they are examined: those declaring a format we verify
+ * (Sigstore bundles), then Notary signatures (reported), then the rest; within each, the smallest
+ * first (a bundle referrer is a small manifest). Only an order: each entry is still judged by its
+ * own manifest, and all are examined while the budget lasts.
+ */
+function examinationOrder(entries: Descriptor[]): Array<{ entry: Descriptor; position: number }> {
+  const rank = (d: Descriptor): number => (isBundleArtifact(d.artifactType) ? 0 : d.artifactType === NOTATION_ARTIFACT ? 1 : 2);
+  return entries
+    .map((entry, position) => ({ entry, position }))
+    .sort((a, b) => rank(a.entry) - rank(b.entry) || sizeRank(a.entry) - sizeRank(b.entry) || a.position - b.position);
+}
+
+function sizeRank(d: Descriptor): number {
+  return d.size >= 0 ? d.size : Number.MAX_SAFE_INTEGER;
+}
+
+/**
+ * At most MAX_LISTED_UNVERIFIED unverified items per format, then one summary: a pusher can list
+ * thousands of junk entries, and the answer must stay readable. Verified evidence is always kept.
+ */
+function compact(evidence: Evidence[]): Evidence[] {
+  const listed = new Map<EvidenceFormat, number>();
+  const omitted = new Map<EvidenceFormat, Evidence[]>();
+  const out: Evidence[] = [];
+  for (const e of evidence) {
+    if (e.verified) {
+      out.push(e);
+      continue;
+    }
+    const n = listed.get(e.format) ?? 0;
+    if (n < MAX_LISTED_UNVERIFIED) {
+      listed.set(e.format, n + 1);
+      out.push(e);
+    } else {
+      omitted.set(e.format, [...(omitted.get(e.format) ?? []), e]);
+    }
+  }
+  for (const [format, rest] of omitted) {
+    out.push({
+      referrerDigest: rest[0]!.referrerDigest,
+      format,
+      kind: 'other',
+      subjectDigest: rest[0]!.subjectDigest,
+      verified: false,
+      reason: `${rest.length} more unverified ${format} entries are not listed one by one (the next: ${rest[0]!.reason ?? 'not verified'})`,
+    });
+  }
+  return out;
 }
 
 /** Untrusted JSON: a layer must at least be an object with string mediaType and digest. */

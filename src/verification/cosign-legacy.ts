@@ -2,8 +2,12 @@
  * Evidence from cosign's legacy, tag-based formats (FORMATS.md §3): simple-signing signatures
  * under `sha256-<hex>.sig` and DSSE attestations under `sha256-<hex>.att`. Each layer of those
  * manifests is one signature; each becomes one Evidence, verified only when a trusted key made the
- * signature over the exact bytes, that key may vouch for this repository now, and the signed
- * content names this very image digest (a signature copied from another image must not count).
+ * signature over the exact bytes and the signed content names this very image digest (a signature
+ * copied from another image must not count).
+ *
+ * Key validity, revocation and scope are NOT applied here, exactly as for bundles: this result is
+ * cached, and key state depends on the time of the decision. The Evidence names the key that
+ * verified it; VerificationService.withKeyState applies its state on every decision.
  *
  * Registry failures other than "no such tag" propagate as the CountersignError they are: the caller
  * decides (fail closed), and a transient failure must never be cached as "not signed". Problems
@@ -14,9 +18,9 @@ import { referrersTagFor } from '../registry/reference';
 import { isDigest } from '../registry/digest';
 import { MEDIA_TYPE, type Descriptor, type RepositoryRef } from '../registry/types';
 import type { RegistryClient } from '../registry/client';
-import { CountersignError } from '../shared/errors';
+import { CountersignError, isContentError } from '../shared/errors';
 import type { TrustedKey, TrustStore } from '../trust/types';
-import { keyUsability } from '../trust/usability';
+import type { CollectionBudget } from './collection-budget';
 import { decodeBase64Strict, keysThatVerify, preAuthEncoding } from './legacy/crypto';
 import type { Evidence, EvidenceFormat } from './types';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
@@ -28,8 +32,6 @@ export const COSIGN_SIGN_PREDICATE_TYPE = 'https://sigstore.dev/cosign/sign/v1';
 export const SIMPLE_SIGNING_TYPE = 'cosign container image signature';
 export const ANNOTATION_SIGNATURE = 'dev.cosignproject.cosign/signature';
 export const ANNOTATION_CERTIFICATE = 'dev.sigstore.cosign/certificate';
-/** Signature layers examined per tag; any beyond are reported unverified without being read. */
-export const MAX_LEGACY_LAYERS = 64;
 
 const STATEMENT_TYPES = new Set(['https://in-toto.io/Statement/v1', 'https://in-toto.io/Statement/v0.1']);
 const KEYLESS_REASON = 'keyless (certificate) signature: not supported, configure a key';
@@ -43,8 +45,8 @@ export interface LegacyCosignArgs {
   imageDigest: string;
   /** The keys to try (a TrustStore is read once, via list()). */
   trustedKeys: TrustedKey[] | TrustStore;
-  /** The moment key validity and revocation are judged at. */
-  now: Date;
+  /** Bytes and time this image's collection may still spend (shared with the referrers). */
+  budget?: CollectionBudget;
 }
 
 /**
@@ -66,8 +68,7 @@ export async function legacyCosignEvidence(args: LegacyCosignArgs): Promise<Evid
     repo: args.repo,
     imageDigest,
     keys,
-    now: args.now,
-    scope: `${args.repo.registry}/${args.repo.repository}`,
+    ...(args.budget ? { budget: args.budget } : {}),
     blobs: new Map(),
   };
   const base = referrersTagFor(imageDigest);
@@ -85,9 +86,7 @@ interface Context {
   repo: RepositoryRef;
   imageDigest: string;
   keys: TrustedKey[];
-  now: Date;
-  /** `registry/repository`, what key scopes are matched against. */
-  scope: string;
+  budget?: CollectionBudget;
   /** Blob reads shared by layers of one call (cosign's multi-signer tags repeat one payload). */
   blobs: Map<string, Promise<BlobRead>>;
 }
@@ -103,16 +102,21 @@ interface Layer {
 type LayerEvaluator = (ctx: Context, layer: Layer, base: Evidence) => Promise<Evidence>;
 
 async function readTag(ctx: Context, tag: string, format: EvidenceFormat, layerMediaType: string, evaluate: LayerEvaluator): Promise<Evidence[]> {
+  const kind = format === 'cosign-legacy-signature' ? 'signature' : 'attestation';
+  const where = `${ctx.repo.registry}/${ctx.repo.repository}:${tag}`;
   let found;
   try {
     found = await ctx.client.getManifest(ctx.repo, tag);
   } catch (err) {
     if (isNotFound(err)) return [];
+    // Oversized or corrupt content under the tag is evidence that does not verify, not an outage.
+    if (isContentError(err)) {
+      return [{ referrerDigest: '', format, kind, subjectDigest: ctx.imageDigest, verified: false, reason: `${where} could not be read: ${(err as Error).message}` }];
+    }
     throw err;
   }
+  ctx.budget?.charge(found.bytes.length);
   const referrerDigest = found.descriptor.digest;
-  const kind = format === 'cosign-legacy-signature' ? 'signature' : 'attestation';
-  const where = `${ctx.repo.registry}/${ctx.repo.repository}:${tag}`;
   const parsed = parseImageManifest(found.bytes, found.descriptor.mediaType);
   if (typeof parsed === 'string') {
     return [{ referrerDigest, format, kind, subjectDigest: ctx.imageDigest, verified: false, reason: `${where} ${parsed}` }];
@@ -124,25 +128,43 @@ async function readTag(ctx: Context, tag: string, format: EvidenceFormat, layerM
   const created = parsed.annotations?.['org.opencontainers.image.created'];
   if (typeof created === 'string') common.created = created;
 
-  const tasks: Array<() => Promise<Evidence>> = [];
-  let relevant = 0;
+  // Every signature layer is judged: no positional cap lets junk layers listed first crowd out a
+  // valid one. Identical layers are judged once; the smallest payloads are read first; the shared
+  // collection budget (bytes, time) bounds the work, and a layer it leaves unread says so.
+  const results = new Map<number, Evidence>();
+  const candidates: Array<{ layer: Layer; base: Evidence; key: string }> = [];
   parsed.layers.forEach((raw, index) => {
     if (!isObject(raw) || raw.mediaType !== layerMediaType) return; // other layer types are not signatures
-    relevant++;
     const base: Evidence = { referrerDigest, layerIndex: index, format, kind, subjectDigest: ctx.imageDigest, verified: false, ...common };
-    const unverified = (reason: string): (() => Promise<Evidence>) => () => Promise.resolve({ ...base, reason });
-    if (relevant > MAX_LEGACY_LAYERS) {
-      tasks.push(unverified(`too many signatures: ${where} has more than ${MAX_LEGACY_LAYERS} ${layerMediaType} layers; only the first ${MAX_LEGACY_LAYERS} are checked`));
-      return;
-    }
     const layer = toLayer(raw, index);
     if (typeof layer === 'string') {
-      tasks.push(unverified(layer));
+      results.set(index, { ...base, reason: layer });
       return;
     }
-    tasks.push(() => evaluate(ctx, layer, base));
+    const key = [layer.descriptor.digest, layer.annotations[ANNOTATION_SIGNATURE] ?? '', layer.annotations[ANNOTATION_CERTIFICATE] ?? ''].join('\0');
+    candidates.push({ layer, base, key });
   });
-  return runLimited(tasks, FETCH_CONCURRENCY);
+  const judged = new Map<string, Promise<Evidence>>();
+  const order = [...candidates].sort((a, b) => sizeRank(a.layer) - sizeRank(b.layer) || a.layer.index - b.layer.index);
+  const tasks = order.map((c) => async (): Promise<void> => {
+    let first = judged.get(c.key);
+    if (first === undefined) {
+      const exhausted = ctx.budget?.exhausted();
+      first = exhausted !== undefined ? Promise.resolve({ ...c.base, reason: `layer ${c.layer.index}: not examined: ${exhausted}` }) : evaluate(ctx, c.layer, c.base);
+      judged.set(c.key, first);
+    }
+    const e = await first;
+    const copy: Evidence = { ...e, layerIndex: c.layer.index };
+    if (e.reason !== undefined) copy.reason = e.reason.replace(/^layer \d+: /, `layer ${c.layer.index}: `);
+    results.set(c.layer.index, copy);
+  });
+  await runLimited(tasks, FETCH_CONCURRENCY);
+  return [...results.entries()].sort(([a], [b]) => a - b).map(([, e]) => e);
+}
+
+/** Declared payload size, for reading small (plausible) signatures before large ones. */
+function sizeRank(layer: Layer): number {
+  return layer.descriptor.size >= 0 ? layer.descriptor.size : Number.MAX_SAFE_INTEGER;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -204,11 +226,14 @@ function readBlob(ctx: Context, digest: string): Promise<BlobRead> {
   let pending = ctx.blobs.get(digest);
   if (!pending) {
     pending = ctx.client.getBlob(ctx.repo, digest).then(
-      (bytes): BlobRead => ({ ok: true, bytes }),
+      (bytes): BlobRead => {
+        ctx.budget?.charge(bytes.length);
+        return { ok: true, bytes };
+      },
       (err: unknown): BlobRead => {
         // Missing, corrupt (digest mismatch) or oversized payloads are this layer's problem. Anything
         // else (unavailable, denied, timed out) is not a fact about the signature: propagate.
-        if (err instanceof CountersignError && ['NOT_FOUND', 'DATA_LOSS', 'RESOURCE_EXHAUSTED'].includes(err.code)) {
+        if (err instanceof CountersignError && (err.code === 'NOT_FOUND' || isContentError(err))) {
           return { ok: false, reason: `cannot read the signed payload: ${err.message}` };
         }
         throw err;
@@ -235,10 +260,7 @@ async function evaluateSignatureLayer(ctx: Context, layer: Layer, base: Evidence
 
   const problem = simpleSigningProblem(blob.bytes, ctx.imageDigest);
   if (problem !== undefined) return fail(problem);
-
-  const usable = firstUsable(ctx, signers);
-  if ('reason' in usable) return fail(usable.reason);
-  return { ...base, verified: true, keyId: usable.key.id, keyName: usable.key.name };
+  return { ...base, ...signedBy(signers) };
 }
 
 async function evaluateAttestationLayer(ctx: Context, layer: Layer, base: Evidence): Promise<Evidence> {
@@ -289,9 +311,7 @@ async function evaluateAttestationLayer(ctx: Context, layer: Layer, base: Eviden
     return fail(`the statement's subjects do not include this image (${ctx.imageDigest}); it was made for another artifact`);
   }
 
-  const usable = firstUsable(ctx, signers);
-  if ('reason' in usable) return fail(usable.reason);
-  return { ...evidence, verified: true, keyId: usable.key.id, keyName: usable.key.name, predicate: statement.predicate ?? {} };
+  return { ...evidence, ...signedBy(signers), predicate: statement.predicate ?? {} };
 }
 
 /** Why a signature no trusted key verifies is not accepted. */
@@ -301,15 +321,14 @@ function noSignerReason(ctx: Context, layer: Layer): string {
   return `the signature does not verify with any of the ${ctx.keys.length} trusted key(s)`;
 }
 
-/** The first signer allowed to vouch for this repository now, or why none is. */
-function firstUsable(ctx: Context, signers: TrustedKey[]): { key: TrustedKey } | { reason: string } {
-  const reasons: string[] = [];
-  for (const key of signers) {
-    const usability = keyUsability(key, ctx.now, ctx.scope);
-    if (usability.usable) return { key };
-    reasons.push(usability.reason);
-  }
-  return { reason: `signed by a trusted key that may not vouch for it: ${reasons.join('; ')}` };
+/**
+ * The key that verified the signature. Key ids are derived from the public key, so every trusted
+ * entry that verifies one signature has the same id: which entry is usable is the decision's
+ * question (withKeyState), asked with the key's state at that time.
+ */
+function signedBy(signers: TrustedKey[]): Pick<Evidence, 'verified' | 'keyId' | 'keyName'> {
+  const key = signers[0]!;
+  return { verified: true, keyId: key.id, keyName: key.name };
 }
 
 /** What is wrong with a simple-signing payload for `imageDigest` (FORMATS.md §3.3), or undefined. */

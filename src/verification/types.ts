@@ -14,7 +14,12 @@ export type EvidenceFormat =
   /** Notary Project signature referrer (recognized, not verified: it needs X.509 trust). */
   | 'notation'
   /** A referrer of a type we do not understand (reported, never counted as evidence). */
-  | 'unknown';
+  | 'unknown'
+  /**
+   * What the list of referrers itself said (never counted as evidence): it could not be read, an
+   * entry was malformed and skipped, duplicates, entries left unexamined by the collection budget.
+   */
+  | 'referrers-index';
 
 export interface Evidence {
   /** Digest of the manifest that carries it (the referrer, or the legacy `.sig`/`.att` manifest). */
@@ -53,8 +58,17 @@ export interface ImageFacts {
   /** The digest resolved by us (never taken from a cache by tag). */
   digest: string;
   mediaType: string;
-  /** For an image index: its platform manifests. */
-  platforms?: Array<{ digest: string; mediaType: string; platform?: { os: string; architecture: string; variant?: string } }>;
+  /**
+   * For an image index: every child a runtime could run (platform-less children included); only
+   * recognised attestation manifests (src/registry/image-index.ts) are left out.
+   */
+  platforms?: Array<{ digest: string; mediaType: string; platform?: { os: string; architecture: string; variant?: string }; annotations?: Record<string, string> }>;
+  /**
+   * Set when what the registry holds under the reference cannot be judged: it does not exist, its
+   * index is malformed or too large, its bytes do not match its digest. That is a fact about the
+   * image (a deny), not a failure to collect evidence (onError).
+   */
+  unusable?: string;
 }
 
 export type Action = 'push' | 'pull' | 'deploy';

@@ -4,11 +4,12 @@
  * Every failure to collect evidence becomes a policy decision (onError), never an implicit allow.
  */
 import type { Policy, PolicyStore } from '../policy';
-import { evaluate, type Decision } from '../policy';
+import { decideWithoutEvidence, evaluate, type Decision } from '../policy';
 import type { RegistryClient } from '../registry';
 import { formatReference, parseReference } from '../registry';
-import { MEDIA_TYPE, type ImageIndex, type RepositoryRef } from '../registry/types';
-import { CountersignError } from '../shared/errors';
+import { isAttestationManifest, MalformedIndexError, parseImageIndexChildren } from '../registry/image-index';
+import { MEDIA_TYPE, type RepositoryRef } from '../registry/types';
+import { CountersignError, isContentError } from '../shared/errors';
 import { keyUsability } from '../trust/usability';
 import type { TrustStore } from '../trust/types';
 import type { EvidenceCollector } from './collector';
@@ -47,9 +48,16 @@ export interface VerificationServiceOptions {
 interface ManifestFacts {
   mediaType: string;
   platforms?: ImageFacts['platforms'];
+  unusable?: string;
 }
 
 const MAX_MANIFEST_FACTS = 10_000;
+/**
+ * Children of one index that are verified (each costs a collection). Real multi-platform images
+ * have a handful; an index listing more is refused (a deny naming the limit) rather than letting
+ * it turn every Verify into a timeout.
+ */
+export const MAX_INDEX_CHILDREN = 64;
 
 export class VerificationService {
   private readonly now: () => Date;
@@ -71,6 +79,12 @@ export class VerificationService {
     const repo: RepositoryRef = { registry: ref.registry, repository: ref.repository };
     const reference = formatReference(ref);
     const budget = this.budgetMs(input.deadline);
+    const unresolved: ImageFacts = { reference, registry: ref.registry, repository: ref.repository, ...(ref.tag ? { tag: ref.tag } : {}), digest: ref.digest ?? '', mediaType: '' };
+
+    // deny:/allow: rules, exceptions and unmatched requests need no evidence: decided before any
+    // registry request (a rule denying docker.io/** must not wait for Docker Hub).
+    const early = decideWithoutEvidence(policy, { image: unresolved, action: input.action, context, now: this.now() });
+    if (early) return { ...early, image: reference, digest: unresolved.digest, evidence: [], trustRevision, cached: false };
 
     let facts: ImageFacts | undefined;
     let evidence: Evidence[] = [];
@@ -80,6 +94,7 @@ export class VerificationService {
       const collected = await withDeadline(budget, async () => {
         const image = await this.resolve(repo, ref.digest ?? ref.tag ?? 'latest', reference, ref.tag);
         facts = image;
+        if (image.unusable !== undefined) return { evidence: [], cached: false };
         const digests = [image.digest, ...(image.platforms ?? []).map((p) => p.digest)];
         const results = await Promise.all(
           digests.map((d) => this.opts.cache.get(cacheKey(repo, d), trustRevision, () => this.opts.collector.collect(repo, d))),
@@ -94,7 +109,7 @@ export class VerificationService {
 
     const now = this.now();
     const current = evidence.map((e) => this.withKeyState(e, now, `${ref.registry}/${ref.repository}`));
-    const image: ImageFacts = facts ?? { reference, registry: ref.registry, repository: ref.repository, ...(ref.tag ? { tag: ref.tag } : {}), digest: ref.digest ?? '', mediaType: '' };
+    const image: ImageFacts = facts ?? unresolved;
     const decision = evaluate(policy, {
       image,
       action: input.action,
@@ -135,34 +150,15 @@ export class VerificationService {
     return Math.max(0, Math.min(max, deadline - Date.now() - margin));
   }
 
+  /**
+   * The digest (a tag is resolved with one HEAD on every call) and, for an index, the children a
+   * runtime could run. Transport failures throw (onError decides); what the registry holds, when
+   * it cannot be judged (absent, malformed, oversized, not matching its digest), is returned as
+   * `unusable`: a deny for this image, never an error a policy could turn into an allow.
+   */
   private async resolve(repo: RepositoryRef, reference: string, display: string, tag: string | undefined): Promise<ImageFacts> {
     const isDigest = reference.includes(':');
-    const known = isDigest ? this.manifestFacts.get(cacheKey(repo, reference)) : undefined;
-    let digest = reference;
-    let facts = known;
-    if (!facts) {
-      // A tag is resolved with one HEAD on every call: a moved tag can never reach stale evidence.
-      const head = await this.opts.registry.headManifest(repo, reference);
-      digest = head.digest;
-      if (isDigest && head.digest !== reference) {
-        throw new CountersignError('DATA_LOSS', `registry answered ${head.digest} for ${reference}`);
-      }
-      facts = this.manifestFacts.get(cacheKey(repo, digest));
-      if (!facts) {
-        facts = { mediaType: head.mediaType };
-        if (head.mediaType === MEDIA_TYPE.OCI_INDEX || head.mediaType === MEDIA_TYPE.DOCKER_MANIFEST_LIST) {
-          const { bytes } = await this.opts.registry.getManifest(repo, digest);
-          const index = JSON.parse(bytes.toString('utf8')) as ImageIndex;
-          facts.platforms = (index.manifests ?? [])
-            // Attestation manifests some builders add to indexes are not platforms.
-            .filter((m) => m.platform && m.platform.os !== 'unknown')
-            .map((m) => ({ digest: m.digest, mediaType: m.mediaType, ...(m.platform ? { platform: m.platform } : {}) }));
-        }
-        if (this.manifestFacts.size >= MAX_MANIFEST_FACTS) this.manifestFacts.clear();
-        this.manifestFacts.set(cacheKey(repo, digest), facts);
-      }
-    }
-    return {
+    const image = (digest: string, facts: ManifestFacts): ImageFacts => ({
       reference: display,
       registry: repo.registry,
       repository: repo.repository,
@@ -170,7 +166,49 @@ export class VerificationService {
       digest,
       mediaType: facts.mediaType,
       ...(facts.platforms ? { platforms: facts.platforms } : {}),
-    };
+      ...(facts.unusable !== undefined ? { unusable: facts.unusable } : {}),
+    });
+    const known = isDigest ? this.manifestFacts.get(cacheKey(repo, reference)) : undefined;
+    if (known) return image(reference, known);
+
+    let head;
+    try {
+      head = await this.opts.registry.headManifest(repo, reference);
+    } catch (err) {
+      return image(isDigest ? reference : '', { mediaType: '', unusable: unusableBecause(err) });
+    }
+    const digest = head.digest;
+    if (isDigest && digest !== reference) {
+      return image(reference, { mediaType: '', unusable: `registry ${repo.registry} answered ${digest} for ${reference}` });
+    }
+    const cachedFacts = this.manifestFacts.get(cacheKey(repo, digest));
+    if (cachedFacts) return image(digest, cachedFacts);
+
+    const facts: ManifestFacts = { mediaType: head.mediaType };
+    if (head.mediaType === MEDIA_TYPE.OCI_INDEX || head.mediaType === MEDIA_TYPE.DOCKER_MANIFEST_LIST) {
+      let bytes: Buffer;
+      try {
+        ({ bytes } = await this.opts.registry.getManifest(repo, digest));
+      } catch (err) {
+        // Not remembered: a digest mismatch or a vanished manifest says nothing lasting about the digest.
+        return image(digest, { ...facts, unusable: unusableBecause(err) });
+      }
+      try {
+        const runnable = parseImageIndexChildren(bytes, head.mediaType).filter((c) => !isAttestationManifest(c));
+        if (runnable.length > MAX_INDEX_CHILDREN) {
+          facts.unusable = `the image index lists ${runnable.length} manifests a runtime could run; at most ${MAX_INDEX_CHILDREN} are verified`;
+        } else {
+          facts.platforms = runnable.map((c) => ({ digest: c.digest, mediaType: c.mediaType, ...(c.platform ? { platform: c.platform } : {}), ...(c.annotations ? { annotations: c.annotations } : {}) }));
+        }
+      } catch (err) {
+        if (!(err instanceof MalformedIndexError)) throw err;
+        facts.unusable = `the image index is malformed: ${err.message}`;
+      }
+    }
+    // Content-addressed (the bytes matched the digest): the same digest always gives these facts.
+    if (this.manifestFacts.size >= MAX_MANIFEST_FACTS) this.manifestFacts.clear();
+    this.manifestFacts.set(cacheKey(repo, digest), facts);
+    return image(digest, facts);
   }
 
   /** Revocation, validity windows and scopes, applied at decision time (cached or not). */
@@ -191,6 +229,16 @@ function stripPredicate(e: Evidence): Evidence {
   if (e.predicate === undefined) return e;
   const { predicate: _omit, ...rest } = e;
   return rest;
+}
+
+/**
+ * Why the image cannot be judged, for failures that are facts about what the registry holds (the
+ * image is absent; its manifest is oversized, corrupt or does not match its digest). Transport
+ * failures (unreachable, 5xx, timeouts, auth refusals) are rethrown: those are onError's.
+ */
+function unusableBecause(err: unknown): string {
+  if (err instanceof CountersignError && (err.code === 'NOT_FOUND' || isContentError(err))) return err.message;
+  throw err;
 }
 
 function toCollectionError(err: unknown, reference: string, budget: number): CollectionError {

@@ -1,5 +1,5 @@
 import { PREDICATE_TYPE } from '../../../src/attestations';
-import { DEFAULT_POLICY, evaluate, parsePolicy, type Decision, type EvaluationInput, type Policy } from '../../../src/policy';
+import { DEFAULT_POLICY, decideWithoutEvidence, evaluate, parsePolicy, type Decision, type EvaluationInput, type Policy } from '../../../src/policy';
 import type { Evidence, ImageFacts } from '../../../src/verification/types';
 import {
   EXAMPLE_POLICY,
@@ -92,7 +92,7 @@ describe('the example policy, payments rule', () => {
     it('denies a signature by ci-release that did not verify, saying why', () => {
       const d = run([signature('ci-release', { verified: false, reason: 'key ci-release was revoked at 2026-05-01T00:00:00Z' }), goodSbom, goodScan]);
       expect(d.allowed).toBe(false);
-      expect(requirement(d, 'signatures').message).toContain('1 signature did not verify');
+      expect(requirement(d, 'signatures').message).toContain('a Sigstore bundle signature is present but is not verified');
       expect(requirement(d, 'signatures').message).toContain('was revoked');
     });
 
@@ -115,6 +115,25 @@ describe('the example policy, payments rule', () => {
       const d = run([idOnly], { keyNames: (id) => (id === 'id-ci-release' ? 'ci-release' : undefined) }, p);
       expect(d.allowed).toBe(true);
       expect(d.reasons[0]).toContain('signed by ci-release');
+    });
+
+    it('names a present but unverifiable signature in the deny: Notary Project, keyless cosign', () => {
+      const p = policyRequiring('{ signatures: {} }');
+      const notary = signature('x', { format: 'notation', verified: false, reason: 'it needs X.509 trust, which Countersign does not verify yet', keyName: undefined, keyId: undefined, predicateType: undefined });
+      const keyless = signature('y', { format: 'cosign-legacy-signature', verified: false, reason: 'layer 0: keyless (certificate) signature: not supported, configure a key', keyName: undefined, keyId: undefined });
+      const d = run([notary, keyless], {}, p);
+      expect(d.allowed).toBe(false);
+      const message = requirement(d, 'signatures').message;
+      expect(message).toContain(`a Notary Project signature is present but is not verified: ${notary.referrerDigest.slice(0, 19)}: it needs X.509 trust`);
+      expect(message).toContain('a cosign .sig signature is present but is not verified: ');
+      expect(message).toContain('keyless (certificate) signature');
+      expect(d.reasons[0]).toBe(message);
+    });
+
+    it('says when the referrers list itself was not usable', () => {
+      const listing: Evidence = { referrerDigest: '', format: 'referrers-index', kind: 'other', subjectDigest: IMAGE_DIGEST, verified: false, reason: 'the referrers of x could not be read: the body is not JSON' };
+      const d = run([listing], {}, policyRequiring('{ signatures: {} }'));
+      expect(requirement(d, 'signatures').message).toContain('; the referrers list was not fully usable: the referrers of x could not be read: the body is not JSON');
     });
 
     it('ignores evidence about other manifests', () => {
@@ -432,7 +451,12 @@ describe('multi-arch images', () => {
       { digest: AMD, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'linux', architecture: 'amd64' } },
       { digest: ARM, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
       // BuildKit's attestation manifest is not an image and never needs evidence of its own.
-      { digest: ATT, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'unknown', architecture: 'unknown' } },
+      {
+        digest: ATT,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        platform: { os: 'unknown', architecture: 'unknown' },
+        annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': AMD },
+      },
     ],
   };
   const sigOn = (subject: string) => signature('ci-release', { subjectDigest: subject, referrerDigest: digestOf(`sig-on:${subject}`) });
@@ -468,6 +492,35 @@ describe('multi-arch images', () => {
   it('defaults to either', () => {
     const p = policyRequiring('{ signatures: { keys: [ci-release] } }');
     expect(run([sigOn(AMD), sigOn(ARM)], { image: index }, p).allowed).toBe(true);
+  });
+
+  // A runtime runs a child without platform (after reading its config) and may run one whose os
+  // is `unknown` but whose architecture is real: only recognised attestation manifests are set aside.
+  const EXTRA = digestOf('unsigned child');
+  const runnable: Array<[string, ImageFacts['platforms']]> = [
+    ['without platform', [{ digest: EXTRA, mediaType: 'application/vnd.oci.image.manifest.v1+json' }]],
+    ['with os unknown and architecture arm64', [{ digest: EXTRA, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'unknown', architecture: 'arm64' } }]],
+    ['unknown/unknown without the attestation annotation', [{ digest: EXTRA, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'unknown', architecture: 'unknown' } }]],
+    [
+      'with the attestation annotation on a real platform',
+      [{ digest: EXTRA, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'linux', architecture: 's390x' }, annotations: { 'vnd.docker.reference.type': 'attestation-manifest' } }],
+    ],
+  ];
+  describe.each(runnable)('an unsigned child %s is judged', (_name, extra) => {
+    const withExtra: ImageFacts = { ...index, platforms: [...index.platforms!, ...extra!] };
+    test.each(['platforms', 'either'])('multiArch %s: denied although every other platform is signed', (mode) => {
+      const d = run([sigOn(AMD), sigOn(ARM)], { image: withExtra }, policy(mode));
+      expect(d.allowed).toBe(false);
+      expect(d.reasons[0]).toContain(EXTRA.slice(0, 19));
+    });
+    test('the default policy (no policy file): denied too', () => {
+      expect(run([sigOn(AMD), sigOn(ARM)], { image: withExtra }, DEFAULT_POLICY).allowed).toBe(false);
+      expect(run([sigOn(AMD), sigOn(ARM), sigOn(EXTRA)], { image: withExtra }, DEFAULT_POLICY).allowed).toBe(true);
+    });
+    test('multiArch index: the index signature covers every child (content addressing)', () => {
+      expect(run([sigOn(IMAGE_DIGEST)], { image: withExtra }, policy('index')).allowed).toBe(true);
+      expect(run([sigOn(AMD), sigOn(ARM)], { image: withExtra }, policy('index')).allowed).toBe(false);
+    });
   });
 });
 
@@ -596,5 +649,30 @@ describe('the default policy (no policy file)', () => {
 
   it('ignores SBOM attestations as signatures', () => {
     expect(run([goodSbom], {}, DEFAULT_POLICY).allowed).toBe(false);
+  });
+});
+
+describe('decideWithoutEvidence: what needs no registry request', () => {
+  const before = (reference: string, over: Partial<ImageFacts> = {}): ImageFacts => ({ ...image(reference), digest: '', mediaType: '', ...over });
+  const decide = (img: ImageFacts, namespace = 'payments') => decideWithoutEvidence(example, { image: img, action: 'deploy', context: { namespace }, now: NOW });
+
+  it('a deny rule, unmatched requests: decided, exactly as evaluate decides them later', () => {
+    const hub = decide(before('docker.io/library/nginx:1.27'))!;
+    expect(hub).toMatchObject({ allowed: false, rule: 'no-direct-public-pulls' });
+    expect(hub.requirements.map((r) => r.requirement)).toEqual(['deny']);
+    expect(hub).toEqual(run([], { image: before('docker.io/library/nginx:1.27') }));
+    expect(decide(before('other.example.com/app:1'))).toMatchObject({ allowed: false, rule: '(unmatched)' });
+  });
+
+  it('a rule with requirements needs evidence: undefined', () => {
+    expect(decide(before('registry.example.com/acmecorp/payments-api:1.4.2'))).toBeUndefined();
+  });
+
+  it('an exception pinned to a digest waits for the tag to be resolved; by digest it decides', () => {
+    // The legacy-batch repository matches no rule: without the pin it would be "unmatched" at once.
+    expect(decide(before('registry.example.com/acmecorp/legacy-batch:v1'), 'batch')).toBeUndefined();
+    expect(decide(before(`registry.example.com/acmecorp/legacy-batch@${LEGACY_DIGEST}`, { digest: LEGACY_DIGEST }), 'batch')).toMatchObject({ allowed: true, rule: 'exception:0' });
+    // Another repository is not affected by that exception's pin.
+    expect(decide(before('registry.example.com/acmecorp/other-batch:v1'), 'batch')).toMatchObject({ rule: '(unmatched)' });
   });
 });

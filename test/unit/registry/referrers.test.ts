@@ -105,7 +105,7 @@ describe('tag-schema fallback', () => {
     const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: entries }));
     const indexDigest = fake.storeManifest(repo.repository, index, MEDIA_TYPE.OCI_INDEX, referrersTagFor(subject.digest));
     const all = await client.listReferrers(repo, subject.digest);
-    expect(all).toEqual({ source: 'tag', manifests: entries, etag: `"${indexDigest}"` });
+    expect(all).toEqual({ source: 'tag', manifests: entries, etag: `"${indexDigest}"`, indexDigest });
     const sigs = await client.listReferrers(repo, subject.digest, { artifactType: SIG });
     expect(sigs.manifests).toEqual([entries[0]]);
     // The second call went straight to the tag: the missing API was remembered.

@@ -10,7 +10,7 @@ import { ReferrerStore, type ArtifactToAttach } from '../../../src/registry/refe
 import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageIndex, type ImageManifest, type RepositoryRef } from '../../../src/registry/types';
 import { sha256Digest } from '../../../src/registry/digest';
 import type { SigningKey } from '../../../src/keys/types';
-import { EvidenceCollector, type CollectorOptions } from '../../../src/verification/collector';
+import { EvidenceCollector, MAX_LISTED_UNVERIFIED, type CollectorOptions } from '../../../src/verification/collector';
 import type { Evidence } from '../../../src/verification/types';
 import { FakeRegistry, type FakeRegistryOptions } from '../registry/fake-registry';
 import { expectCode } from '../registry/helpers';
@@ -98,7 +98,6 @@ function byDigest(list: Evidence[], digest: string): Evidence {
   return found[0]!;
 }
 
-const referrerManifestGets = (): number => fake.requestsMatching('GET', /\/manifests\/sha256:/).length;
 
 const MODES: Array<{ name: string; opts: FakeRegistryOptions; api: boolean }> = [
   { name: 'referrers API, page size 2', opts: { referrersApi: true, referrersPageSize: 2 }, api: true },
@@ -148,7 +147,8 @@ describe.each(MODES)('$name', ({ opts, api }) => {
     });
 
     async function expectOnlyValid(bad: string, reason: RegExp): Promise<Evidence> {
-      const evidence = await collector().collect(repo, image.digest);
+      // Notes about the listing itself (a malformed fallback-index entry) are not referrers.
+      const evidence = (await collector().collect(repo, image.digest)).filter((e) => e.format !== 'referrers-index');
       expect(evidence).toHaveLength(2);
       expect(byDigest(evidence, valid)).toMatchObject({ verified: true, keyName: 'alice' });
       const e = byDigest(evidence, bad);
@@ -228,8 +228,8 @@ describe.each(MODES)('$name', ({ opts, api }) => {
     test('a Notary Project signature is reported as notation, unverified', async () => {
       const sig = Buffer.from('eyJhbGciOiJQUzI1NiJ9.e30.c2ln');
       const bad = await attach(rawArtifact({ artifactType: NOTATION, layers: [layer('application/jose+json', sig)] }, [sig, EMPTY_BLOB]));
-      const e = await expectOnlyValid(bad, /Notary Project/);
-      expect(e).toMatchObject({ format: 'notation', artifactType: NOTATION, kind: 'other' });
+      const e = await expectOnlyValid(bad, /needs X\.509 trust/);
+      expect(e).toMatchObject({ format: 'notation', artifactType: NOTATION, kind: 'signature' });
     });
 
     test('an unknown artifact type is reported as unknown, naming the type', async () => {
@@ -272,22 +272,68 @@ describe.each(MODES)('$name', ({ opts, api }) => {
     await expectCode(collector().collect(repo, image.digest), 'UNAVAILABLE');
   });
 
-  test('maxReferrers bounds the work and reports how many were left out', async () => {
+  test('a time budget (not a position) bounds the work and reports how many were left out', async () => {
     for (let i = 0; i < 5; i++) await attach(await signedReferrer(alice, image, { predicate: { i } }));
-    const before = referrerManifestGets();
-    const evidence = await collector({ maxReferrers: 2 }).collect(repo, image.digest);
-    expect(evidence).toHaveLength(3);
-    expect(evidence.slice(0, 2).every((e) => e.verified)).toBe(true);
-    expect(evidence[2]).toMatchObject({ verified: false, format: 'unknown', kind: 'other', subjectDigest: image.digest });
-    expect(evidence[2]!.reason).toBe('3 more referrers were not examined (limit 2)');
-    expect(referrerManifestGets() - before).toBe(2);
+    // Each referrer manifest read "takes" one second.
+    let now = 0;
+    fake.onRequest = (r) => {
+      if (r.method === 'GET' && /\/manifests\/sha256:/.test(r.path)) now += 1000;
+    };
+    const evidence = await collector({ maxCollectMs: 2500, concurrency: 1, clock: () => now }).collect(repo, image.digest);
+    expect(evidence.filter((e) => e.verified)).toHaveLength(3);
+    const notice = evidence.find((e) => e.format === 'referrers-index')!;
+    expect(notice).toMatchObject({ verified: false, kind: 'other', subjectDigest: image.digest });
+    expect(notice.reason).toMatch(/^2 of 5 referrers were not examined: the collection used its 2500 ms budget/);
   });
 
-  test('exactly maxReferrers referrers: no "not examined" notice', async () => {
+  test('a byte budget bounds the work too', async () => {
+    for (let i = 0; i < 3; i++) await attach(await signedReferrer(alice, image, { predicate: { i } }));
+    const evidence = await collector({ maxBytes: 1, concurrency: 1 }).collect(repo, image.digest);
+    expect(evidence.filter((e) => e.verified)).toHaveLength(1);
+    expect(evidence.find((e) => e.format === 'referrers-index')!.reason).toMatch(/^2 of 3 referrers were not examined: the collection read its 1-byte budget/);
+  });
+
+  test('all referrers within the budget: no "not examined" notice', async () => {
     for (let i = 0; i < 2; i++) await attach(await signedReferrer(alice, image, { predicate: { i } }));
-    const evidence = await collector({ maxReferrers: 2 }).collect(repo, image.digest);
+    const evidence = await collector().collect(repo, image.digest);
     expect(evidence).toHaveLength(2);
     expect(evidence.every((e) => e.verified)).toBe(true);
+  });
+
+  test('referrers that declare a format we verify are examined first, wherever they are listed', async () => {
+    const helm = Buffer.from('chart');
+    for (let i = 0; i < 4; i++) {
+      const cfg = Buffer.from(`{"junk":${i}}`);
+      await attach(rawArtifact({ config: layer('application/vnd.cncf.helm.config.v1+json', cfg), layers: [layer('application/x-tar', helm)] }, [cfg, helm]));
+    }
+    const valid = await attach(await signedReferrer(alice, image));
+    // Budget for exactly one manifest: the bundle is chosen, whatever its position.
+    let now = 0;
+    fake.onRequest = (r) => {
+      if (r.method === 'GET' && /\/manifests\/sha256:/.test(r.path)) now += 1000;
+    };
+    const evidence = await collector({ maxCollectMs: 500, concurrency: 1, clock: () => now }).collect(repo, image.digest);
+    expect(byDigest(evidence, valid)).toMatchObject({ verified: true });
+    expect(evidence.find((e) => e.format === 'referrers-index')!.reason).toMatch(/^4 of 5 referrers were not examined/);
+  });
+
+  test('hundreds of junk referrers are reported compactly: at most MAX_LISTED_UNVERIFIED one by one, then a summary', async () => {
+    const helm = Buffer.from('chart');
+    for (let i = 0; i < MAX_LISTED_UNVERIFIED + 4; i++) {
+      const cfg = Buffer.from(`{"junk":${i}}`);
+      await attach(rawArtifact({ config: layer('application/vnd.cncf.helm.config.v1+json', cfg), layers: [layer('application/x-tar', helm)] }, [cfg, helm]));
+    }
+    const valid = await attach(await signedReferrer(alice, image));
+    const evidence = await collector().collect(repo, image.digest);
+    expect(byDigest(evidence, valid).verified).toBe(true);
+    expect(evidence.filter((e) => e.format === 'unknown' && e.kind === 'other' && /^artifact type .* is not a signature or attestation format/.test(e.reason ?? ''))).toHaveLength(MAX_LISTED_UNVERIFIED);
+    expect(evidence.filter((e) => /^4 more unverified unknown entries are not listed one by one/.test(e.reason ?? ''))).toHaveLength(1);
+  });
+
+  test('a registry 403 while reading one referrer manifest is an error, not an unverified referrer', async () => {
+    const digest = await attach(await signedReferrer(alice, image));
+    fake.inject({ method: 'GET', path: new RegExp(`/manifests/${digest}$`), status: 403 });
+    await expectCode(collector().collect(repo, image.digest), 'PERMISSION_DENIED');
   });
 });
 
@@ -365,5 +411,118 @@ describe('fallback index entries that lie about the artifact type', () => {
     writeIndex([{ mediaType: MEDIA_TYPE.OCI_MANIFEST, ...stored, artifactType: BUNDLE }]);
     const [e] = await collector().collect(repo, image.digest);
     expect(e).toMatchObject({ verified: false, reason: expect.stringContaining(`subject is ${other.digest}`) });
+  });
+});
+
+describe('the fallback index is evidence, judged entry by entry (issue 7 item 3)', () => {
+  beforeEach(() => setup({}));
+  const tag = (): string => referrersTagFor(image.digest);
+
+  function storeRaw(manifest: ImageManifest, blobs: Buffer[]): { digest: string; size: number } {
+    for (const b of blobs) fake.storeBlob(REPOSITORY, b);
+    const bytes = Buffer.from(JSON.stringify(manifest));
+    return { digest: fake.storeManifest(REPOSITORY, bytes, MEDIA_TYPE.OCI_MANIFEST), size: bytes.length };
+  }
+
+  function writeIndexBytes(bytes: Buffer, mediaType: string = MEDIA_TYPE.OCI_INDEX): void {
+    fake.storeManifest(REPOSITORY, bytes, mediaType, tag());
+  }
+
+  function writeIndex(entries: unknown[]): void {
+    writeIndexBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: entries })));
+  }
+
+  /** A cosign legacy `.sig` by alice next to the referrers. */
+  function legacySignature(): string {
+    const payload = Buffer.from(
+      JSON.stringify({ critical: { identity: { 'docker-reference': 'x' }, image: { 'docker-manifest-digest': image.digest }, type: 'cosign container image signature' }, optional: null }),
+    );
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPE.OCI_MANIFEST,
+      config: { ...EMPTY_DESCRIPTOR },
+      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256Digest(payload), size: payload.length, annotations: { 'dev.cosignproject.cosign/signature': alice.sign(payload).toString('base64') } }],
+    };
+    fake.storeBlob(REPOSITORY, payload);
+    fake.storeBlob(REPOSITORY, EMPTY_BLOB);
+    return fake.storeManifest(REPOSITORY, Buffer.from(JSON.stringify(manifest)), MEDIA_TYPE.OCI_MANIFEST, `${tag()}.sig`);
+  }
+
+  test('malformed entries are skipped and reported one by one; the valid entry still verifies', async () => {
+    const r = await signedReferrer(alice, image);
+    const good = storeRaw(r.manifest, r.blobs);
+    const r2 = await signedReferrer(alice, image, { predicate: { second: true } });
+    const sizeless = storeRaw(r2.manifest, r2.blobs);
+    writeIndex([
+      null,
+      5,
+      { mediaType: MEDIA_TYPE.OCI_MANIFEST, size: 10 },
+      { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: 'sha256:zz', size: 10 },
+      { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: sizeless.digest, artifactType: 5 },
+      { mediaType: MEDIA_TYPE.OCI_MANIFEST, ...good, artifactType: BUNDLE },
+    ]);
+    const evidence = await collector().collect(repo, image.digest);
+    expect(byDigest(evidence, good.digest)).toMatchObject({ verified: true, keyName: 'alice' });
+    // An entry with a usable digest is judged by its own manifest despite its broken listing.
+    expect(byDigest(evidence, sizeless.digest)).toMatchObject({ verified: true });
+    const notes = evidence.filter((e) => e.format === 'referrers-index').map((e) => e.reason);
+    expect(notes).toEqual([
+      'referrers index entry manifests[0] was skipped: not a descriptor object',
+      'referrers index entry manifests[1] was skipped: not a descriptor object',
+      'referrers index entry manifests[2] was skipped: digest is missing or not a digest',
+      'referrers index entry manifests[3] was skipped: digest is missing or not a digest',
+      `referrers index entry manifests[4] (${sizeless.digest}) is malformed (size is missing or not a non-negative integer); its manifest was judged on its own`,
+    ]);
+  });
+
+  const unusable: Array<[string, () => void, RegExp]> = [
+    ['not JSON', () => writeIndexBytes(Buffer.from('this is not json')), /the body is not JSON/],
+    ['{"manifests":5}', () => writeIndexBytes(Buffer.from('{"manifests":5}')), /schemaVersion is not 2/],
+    ['an image manifest stored under the tag', () => writeIndexBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_MANIFEST, config: EMPTY_DESCRIPTOR, layers: [] })), MEDIA_TYPE.OCI_MANIFEST), /Content-Type is application\/vnd\.oci\.image\.manifest\.v1\+json/],
+    ['over the manifest size limit', () => writeIndexBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [], pad: 'x'.repeat(4 * 1024 * 1024) }))), /over the \d+-byte limit/],
+  ];
+  test.each(unusable)('an index that is %s: reported as evidence, and a legacy .sig next to it still verifies', async (_name, write, why) => {
+    write();
+    const sig = legacySignature();
+    const evidence = await collector().collect(repo, image.digest);
+    expect(byDigest(evidence, sig)).toMatchObject({ format: 'cosign-legacy-signature', verified: true, keyName: 'alice' });
+    const note = evidence.find((e) => e.format === 'referrers-index')!;
+    expect(note).toMatchObject({ verified: false, kind: 'other' });
+    expect(note.reason).toMatch(/^the referrers of sha256:[0-9a-f]{64} could not be read: /);
+    expect(note.reason).toMatch(why);
+  });
+
+  test('200 junk entries listed before a valid one: the valid one verifies (no positional cap)', async () => {
+    const junk = Array.from({ length: 200 }, (_, i) => {
+      const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_MANIFEST, artifactType: BUNDLE, config: EMPTY_DESCRIPTOR, layers: [], junk: i }));
+      return { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: fake.storeManifest(REPOSITORY, bytes, MEDIA_TYPE.OCI_MANIFEST), size: 1, artifactType: BUNDLE };
+    });
+    const r = await signedReferrer(alice, image);
+    const good = storeRaw(r.manifest, r.blobs);
+    writeIndex([...junk, { mediaType: MEDIA_TYPE.OCI_MANIFEST, ...good, artifactType: BUNDLE }]);
+    const evidence = await collector().collect(repo, image.digest);
+    expect(byDigest(evidence, good.digest)).toMatchObject({ verified: true });
+    expect(evidence.some((e) => /not examined/.test(e.reason ?? ''))).toBe(false);
+  });
+
+  test('the same digest listed many times is examined once, and said so', async () => {
+    const r = await signedReferrer(alice, image);
+    const good = storeRaw(r.manifest, r.blobs);
+    const entry = { mediaType: MEDIA_TYPE.OCI_MANIFEST, ...good, artifactType: BUNDLE };
+    writeIndex([entry, entry, entry]);
+    const evidence = await collector().collect(repo, image.digest);
+    expect(byDigest(evidence, good.digest).verified).toBe(true);
+    expect(fake.requestsMatching('GET', new RegExp(`/manifests/${good.digest}$`))).toHaveLength(1);
+    expect(evidence.find((e) => e.format === 'referrers-index')!.reason).toBe('2 duplicate referrer entries were examined once');
+  });
+});
+
+describe('a referrers API answer that is not an index is evidence, not an error', () => {
+  beforeEach(() => setup({ referrersApi: true }));
+
+  test('non-JSON from the API: reported; nothing thrown', async () => {
+    fake.inject({ method: 'GET', path: /\/referrers\//, status: 200, headers: { 'content-type': MEDIA_TYPE.OCI_INDEX }, body: 'garbage' });
+    const evidence = await collector({ legacy: false }).collect(repo, image.digest);
+    expect(evidence).toEqual([expect.objectContaining({ format: 'referrers-index', verified: false, reason: expect.stringMatching(/could not be read: .*not JSON/) })]);
   });
 });

@@ -6,7 +6,8 @@ import { RegistryClient } from '../../../src/registry/client';
 import { sha256Digest } from '../../../src/registry/digest';
 import { MEDIA_TYPE, type RepositoryRef } from '../../../src/registry/types';
 import type { TrustedKey, TrustStore } from '../../../src/trust/types';
-import { legacyCosignEvidence, MAX_LEGACY_LAYERS } from '../../../src/verification/cosign-legacy';
+import { CollectionBudget } from '../../../src/verification/collection-budget';
+import { legacyCosignEvidence } from '../../../src/verification/cosign-legacy';
 import { decodeBase64Strict } from '../../../src/verification/legacy/crypto';
 import type { Evidence } from '../../../src/verification/types';
 import { FakeRegistry } from '../registry/fake-registry';
@@ -48,8 +49,8 @@ afterEach(async () => {
   await fake.close();
 });
 
-function evidence(repo: RepositoryRef, imageDigest: string, trustedKeys: TrustedKey[] | TrustStore, now = NOW): Promise<Evidence[]> {
-  return legacyCosignEvidence({ client, repo, imageDigest, trustedKeys, now });
+function evidence(repo: RepositoryRef, imageDigest: string, trustedKeys: TrustedKey[] | TrustStore): Promise<Evidence[]> {
+  return legacyCosignEvidence({ client, repo, imageDigest, trustedKeys });
 }
 
 /** Distinct names of the keys that verified some evidence: what a "threshold"/"required signers" policy counts. */
@@ -215,8 +216,8 @@ describe('synthetic .sig signatures', () => {
     image = randomDigest();
   });
 
-  const onlyOne = async (keys: TrustedKey[] | TrustStore, now = NOW): Promise<Evidence> => {
-    const list = await evidence(repo, image, keys, now);
+  const onlyOne = async (keys: TrustedKey[] | TrustStore): Promise<Evidence> => {
+    const list = await evidence(repo, image, keys);
     expect(list).toHaveLength(1);
     return list[0]!;
   };
@@ -281,42 +282,18 @@ describe('synthetic .sig signatures', () => {
     expect((await onlyOne([key])).verified).toBe(false);
   });
 
-  test('revoked key (revokedAt ≤ now) → not verified, naming the key; revoked later → still verifies now', async () => {
+  test('key state is not judged here (the result is cached): revoked, expired, not yet valid or out-of-scope keys still name the key that verified', async () => {
+    // VerificationService.withKeyState applies revocation, validity and scope at decision time,
+    // for legacy and bundle evidence alike (see verification-service.test.ts).
     storeLegacyTag(fake, repo.repository, sigTag(image), [signatureLayer(signer, image)], SIMPLE_SIGNING);
-    const revoked = { ...key, revokedAt: NOW, revocationReason: 'leaked' };
-    const e = await onlyOne([revoked]);
-    expect(e).toMatchObject({ verified: false, reason: expect.stringMatching(/key release was revoked at 2026-03-01T12:00:00\.000Z: leaked/) });
-    expect(await onlyOne([{ ...key, revokedAt: new Date(NOW.getTime() + 1) }])).toMatchObject({ verified: true });
-  });
-
-  test('expired key and not-yet-valid key → not verified with the reason', async () => {
-    storeLegacyTag(fake, repo.repository, sigTag(image), [signatureLayer(signer, image)], SIMPLE_SIGNING);
-    expect(await onlyOne([{ ...key, validUntil: new Date('2026-01-01T00:00:00Z') }])).toMatchObject({
-      verified: false,
-      reason: expect.stringMatching(/key release expired at 2026-01-01/),
-    });
-    expect(await onlyOne([{ ...key, validFrom: new Date('2026-06-01T00:00:00Z') }])).toMatchObject({
-      verified: false,
-      reason: expect.stringMatching(/key release is not valid before 2026-06-01/),
-    });
-    expect(await onlyOne([{ ...key, validFrom: new Date('2026-01-01T00:00:00Z'), validUntil: new Date('2026-06-01T00:00:00Z') }])).toMatchObject({ verified: true });
-  });
-
-  test('scoped key: out of scope → not verified with the reason; `*` within a segment and `**` across match', async () => {
-    storeLegacyTag(fake, repo.repository, sigTag(image), [signatureLayer(signer, image)], SIMPLE_SIGNING);
-    expect(await onlyOne([{ ...key, scopes: ['registry.example/**'] }])).toMatchObject({
-      verified: false,
-      reason: expect.stringMatching(new RegExp(`key release may only vouch for registry\\.example/\\*\\*, not ${fake.host.replace(/\./g, '\\.')}/team/app`)),
-    });
-    expect(await onlyOne([{ ...key, scopes: [`${fake.host}/other/*`] }])).toMatchObject({ verified: false });
-    expect(await onlyOne([{ ...key, scopes: [`${fake.host}/team/*`] }])).toMatchObject({ verified: true });
-    expect(await onlyOne([{ ...key, scopes: [`${fake.host}/**`] }])).toMatchObject({ verified: true });
-  });
-
-  test('a usable key is preferred when the same public key is also listed revoked', async () => {
-    storeLegacyTag(fake, repo.repository, sigTag(image), [signatureLayer(signer, image)], SIMPLE_SIGNING);
-    const revoked = { ...key, name: 'old-entry', revokedAt: new Date(0) };
-    expect(await onlyOne([revoked, key])).toMatchObject({ verified: true, keyName: 'release' });
+    for (const state of [
+      { revokedAt: NOW, revocationReason: 'leaked' },
+      { validUntil: new Date('2026-01-01T00:00:00Z') },
+      { validFrom: new Date('2099-06-01T00:00:00Z') },
+      { scopes: ['registry.example/**'] },
+    ]) {
+      expect(await onlyOne([{ ...key, ...state }])).toMatchObject({ verified: true, keyId: key.id, keyName: 'release' });
+    }
   });
 
   test('malformed layers next to a valid one: each reported unverified with a reason, the valid one still verifies', async () => {
@@ -370,16 +347,52 @@ describe('synthetic .sig signatures', () => {
     expect(await onlyOne([])).toMatchObject({ verified: false, reason: expect.stringMatching(/no trusted keys are configured/) });
   });
 
-  test(`more than ${MAX_LEGACY_LAYERS} signature layers: the first ${MAX_LEGACY_LAYERS} are checked, the rest reported "too many signatures" unread`, async () => {
-    const layer = signatureLayer(signer, image);
-    const layers = Array.from({ length: MAX_LEGACY_LAYERS + 2 }, () => layer);
-    storeLegacyTag(fake, repo.repository, sigTag(image), layers, SIMPLE_SIGNING);
+  test('70 junk layers before a valid one: the valid one verifies (no positional cap); identical layers are read once', async () => {
+    const junk = Array.from({ length: 70 }, (_, i) => ({
+      payload: Buffer.from(`junk ${i}`),
+      annotations: { 'dev.cosignproject.cosign/signature': Buffer.from(`not a signature ${i}`).toString('base64') },
+    }));
+    const valid = signatureLayer(signer, image);
+    storeLegacyTag(fake, repo.repository, sigTag(image), [...junk, valid, valid, valid], SIMPLE_SIGNING);
     const list = await evidence(repo, image, [key]);
-    expect(list).toHaveLength(MAX_LEGACY_LAYERS + 2);
-    expect(list.slice(0, MAX_LEGACY_LAYERS).every((e) => e.verified)).toBe(true);
-    for (const e of list.slice(MAX_LEGACY_LAYERS)) expect(e).toMatchObject({ verified: false, reason: expect.stringMatching(/too many signatures/) });
-    expect(list.map((e) => e.layerIndex)).toEqual(layers.map((_, i) => i));
-    expect(fake.requestsMatching('GET', /\/blobs\//)).toHaveLength(1);
+    expect(list).toHaveLength(73);
+    expect(list.map((e) => e.layerIndex)).toEqual(Array.from({ length: 73 }, (_, i) => i));
+    expect(list.slice(0, 70).every((e) => !e.verified)).toBe(true);
+    expect(list.slice(70).map((e) => [e.verified, e.keyName])).toEqual([
+      [true, 'release'],
+      [true, 'release'],
+      [true, 'release'],
+    ]);
+    expect(list[69]!.reason).toMatch(/^layer 69: the signature does not verify/);
+    // 70 junk payloads + the valid one (three identical layers: one read).
+    expect(fake.requestsMatching('GET', /\/blobs\//)).toHaveLength(71);
+  });
+
+  test('the byte budget bounds the reads: small payloads first, the rest reported "not examined"', async () => {
+    // 12 large distinct payloads listed before a small valid one; 8 reads run at once.
+    const large = Array.from({ length: 12 }, (_, i) => ({ payload: Buffer.alloc(50_000 + i, i), annotations: { 'dev.cosignproject.cosign/signature': 'AAAA' } }));
+    storeLegacyTag(fake, repo.repository, sigTag(image), [...large, signatureLayer(signer, image)], SIMPLE_SIGNING);
+    const budget = new CollectionBudget({ maxBytes: 10_000, maxMs: 60_000, clock: () => 0 });
+    const list = await legacyCosignEvidence({ client, repo, imageDigest: image, trustedKeys: [key], budget });
+    expect(list).toHaveLength(13);
+    expect(list[12]).toMatchObject({ verified: true, keyName: 'release' });
+    const unread = list.filter((e) => /not examined: the collection read its 10000-byte budget/.test(e.reason ?? ''));
+    expect(unread.length).toBeGreaterThanOrEqual(4);
+    expect(fake.requestsMatching('GET', /\/blobs\//).length).toBe(13 - unread.length);
+  });
+
+  test('a .sig manifest over the size limit is unverified evidence, not an error; the .att next to it is still read', async () => {
+    const small = new RegistryClient({ maxRetries: 0, retryBaseMs: 1, maxManifestBytes: 2000 });
+    try {
+      const layers = Array.from({ length: 20 }, () => signatureLayer(signer, image));
+      storeLegacyTag(fake, repo.repository, sigTag(image), layers, SIMPLE_SIGNING);
+      const list = await legacyCosignEvidence({ client: small, repo, imageDigest: image, trustedKeys: [key] });
+      expect(list).toEqual([
+        expect.objectContaining({ format: 'cosign-legacy-signature', verified: false, reason: expect.stringMatching(/could not be read: .*over the 2000-byte limit/) }),
+      ]);
+    } finally {
+      await small.close();
+    }
   });
 
   test('the .sig tag holds an image index → one unverified Evidence explaining it', async () => {
@@ -539,11 +552,10 @@ describe('synthetic .att DSSE attestations', () => {
     expect(list[3]!.reason).toMatch(/not a JSON object/);
   });
 
-  test('revoked key on an attestation → not verified, naming the key', async () => {
+  test('a revoked key on an attestation: collection still names the key (its state is applied at decision time)', async () => {
     storeLegacyTag(fake, repo.repository, attTag(image), [attestationLayer(dsseEnvelope(statement(image, SBOM, predicate), [signer]), SBOM)], DSSE);
     const [e] = await evidence(repo, image, [{ ...key, revokedAt: new Date('2026-02-01T00:00:00Z') }]);
-    expect(e).toMatchObject({ verified: false, reason: expect.stringMatching(/key release was revoked/) });
-    expect(e!.predicate).toBeUndefined();
+    expect(e).toMatchObject({ verified: true, keyId: key.id, keyName: 'release' });
   });
 
   test('.sig and .att together: signatures first, then attestations', async () => {

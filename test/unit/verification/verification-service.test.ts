@@ -8,11 +8,12 @@ import type { SigningKey } from '../../../src/keys/types';
 import { PolicyStore } from '../../../src/policy';
 import { RegistryClient } from '../../../src/registry/client';
 import { ReferrerStore } from '../../../src/registry/referrer-store';
-import type { Descriptor, RepositoryRef } from '../../../src/registry/types';
+import { sha256Digest } from '../../../src/registry/digest';
+import { MEDIA_TYPE, type Descriptor, type RepositoryRef } from '../../../src/registry/types';
 import { KeyDirTrustStore } from '../../../src/trust/key-dir-trust-store';
 import { EvidenceCollector } from '../../../src/verification/collector';
 import { EvidenceCache } from '../../../src/verification/evidence-cache';
-import { VerificationService, type VerificationServiceOptions } from '../../../src/verification/verification-service';
+import { MAX_INDEX_CHILDREN, VerificationService, type VerificationServiceOptions } from '../../../src/verification/verification-service';
 import { FakeRegistry } from '../registry/fake-registry';
 import { expectCode } from '../registry/helpers';
 import { COSIGN_SIGN_PREDICATE_TYPE } from '../../../src/signing/statement';
@@ -104,7 +105,8 @@ describe('basic decisions (built-in policy)', () => {
     const r = await service().verify({ image: `${fake.host}/${REPOSITORY}:missing`, action: 'deploy' });
     expect(r.allowed).toBe(false);
     expect(r.reasons.join('\n')).toContain(`${fake.host}/${REPOSITORY}:missing`);
-    expect(r.requirements).toEqual([expect.objectContaining({ requirement: 'evidence-collection', satisfied: false })]);
+    // Absent is a fact about the image (a deny whatever onError says), not a collection error.
+    expect(r.requirements).toEqual([expect.objectContaining({ requirement: 'image', satisfied: false })]);
     expect(r.cached).toBe(false);
   });
 
@@ -322,5 +324,340 @@ describe('hostile referrers', () => {
     expect(signed.allowed).toBe(true);
     expect(signed.evidenceUsed).toEqual([valid]);
     expect(signed.warnings).toEqual([]);
+  });
+});
+
+// ---- issue 7 -----------------------------------------------------------------------------------
+
+const INDEX_MT = 'application/vnd.oci.image.index.v1+json';
+const LENIENT = 'rules:\n  - name: lenient\n    onError: allow\n    require:\n      signatures: {}\n';
+const multiArchPolicy = (mode: string, extra = ''): string => `rules:\n  - name: multi\n    multiArch: ${mode}\n${extra}    require:\n      signatures: {}\n`;
+
+/** Stores an index body (any bytes: the fake registry stores what it is given) under tag `v1`. */
+function storeIndexBytes(bytes: Buffer, mediaType = INDEX_MT): Descriptor {
+  const digest = fake.storeManifest(REPOSITORY, bytes, mediaType, 'v1');
+  return { mediaType, digest, size: bytes.length };
+}
+
+function storeIndex(children: unknown[]): Descriptor {
+  return storeIndexBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_MT, manifests: children })));
+}
+
+const child = (d: Descriptor, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, ...extra });
+const linux = (architecture: string) => ({ platform: { os: 'linux', architecture } });
+
+describe('every index child a runtime could run is judged (issue 7 item 1)', () => {
+  const variants: Array<[string, Record<string, unknown>]> = [
+    ['without platform', {}],
+    ['with os unknown and a real architecture', { platform: { os: 'unknown', architecture: 'arm64' } }],
+    ['unknown/unknown without the attestation annotation', { platform: { os: 'unknown', architecture: 'unknown' } }],
+  ];
+  const policies: Array<[string, string | undefined]> = [
+    ['no policy file (default, either)', undefined],
+    ['multiArch either', multiArchPolicy('either')],
+    ['multiArch platforms', multiArchPolicy('platforms')],
+  ];
+  describe.each(variants)('an unsigned child %s next to a signed linux/amd64 child', (_name, extra) => {
+    test.each(policies)('%s: denied, naming the unsigned child', async (_p, policy) => {
+      await setup(policy === undefined ? {} : { policy });
+      const amd = storeImage(fake, REPOSITORY, 'amd64');
+      const other = storeImage(fake, REPOSITORY, 'the unsigned one');
+      storeIndex([child(amd, linux('amd64')), child(other, extra)]);
+      await sign(amd);
+      const r = await service().verify({ image: byTag(), action: 'deploy' });
+      expect(r.allowed).toBe(false);
+      expect(r.reasons.join('\n')).toContain(other.digest.slice(0, 19));
+    });
+
+    test('multiArch index: the signed index covers it (content addressing)', async () => {
+      await setup({ policy: multiArchPolicy('index') });
+      const other = storeImage(fake, REPOSITORY, 'the unsigned one');
+      const idx = storeIndex([child(storeImage(fake, REPOSITORY, 'amd64'), linux('amd64')), child(other, extra)]);
+      await sign(idx);
+      expect((await service().verify({ image: byTag(), action: 'deploy' })).allowed).toBe(true);
+    });
+  });
+
+  test.each(policies)("%s: BuildKit's attestation manifest (unknown/unknown + annotation) is set aside", async (_p, policy) => {
+    await setup(policy === undefined ? {} : { policy });
+    const amd = storeImage(fake, REPOSITORY, 'amd64');
+    const att = storeImage(fake, REPOSITORY, 'attestation manifest');
+    storeIndex([
+      child(amd, linux('amd64')),
+      child(att, { platform: { os: 'unknown', architecture: 'unknown' }, annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': amd.digest } }),
+    ]);
+    await sign(amd);
+    const r = await service().verify({ image: byTag(), action: 'deploy' });
+    expect(r.allowed).toBe(true);
+    // Nothing is collected for it.
+    expect(fake.requests.some((q) => q.path.includes(att.digest.slice(7)))).toBe(false);
+  });
+});
+
+describe('a malformed image index is a deny for that image, never onError (issue 7 item 4)', () => {
+  const d = (label: string): string => sha256Digest(Buffer.from(label));
+  const malformed: Array<[string, () => Buffer, RegExp]> = [
+    ['not JSON', () => Buffer.from('this is not json'), /not valid JSON/],
+    ['{"manifests":5}', () => Buffer.from('{"manifests":5}'), /schemaVersion/],
+    ['manifests is a number', () => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_MT, manifests: 5 })), /"manifests" is "5", not an array/],
+    ['a child without digest', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MEDIA_TYPE.OCI_MANIFEST, size: 1 }] })), /manifests\[0\]\.digest/],
+    ['a child with an invalid digest', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: 'sha256:zz', size: 1 }] })), /manifests\[0\]\.digest "sha256:zz"/],
+    ['a child with a negative size', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: d('x'), size: -1 }] })), /manifests\[0\]\.size/],
+    ['a child without mediaType', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ digest: d('x'), size: 1 }] })), /manifests\[0\]\.mediaType/],
+    ['a child whose platform lacks architecture', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: d('x'), size: 1, platform: { os: 'linux' } }] })), /manifests\[0\]\.platform/],
+    ['a null child', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [null] })), /manifests\[0\] is not a descriptor/],
+  ];
+
+  test.each(malformed)('%s: denied under onError: allow, saying the index is malformed', async (_name, body, why) => {
+    await setup({ policy: LENIENT });
+    storeIndexBytes(body());
+    const r = await service().verify({ image: byTag(), action: 'deploy' });
+    expect(r.allowed).toBe(false);
+    expect(r.warnings).toEqual([]);
+    expect(r.requirements).toEqual([expect.objectContaining({ requirement: 'image', satisfied: false })]);
+    expect(r.reasons[0]).toMatch(/the image index is malformed: /);
+    expect(r.reasons[0]).toMatch(why);
+  });
+
+  test('a malformed index is denied even when the index itself carries a valid signature', async () => {
+    await setup({ policy: LENIENT });
+    const idx = storeIndexBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ digest: d('x'), size: 1 }] })));
+    await sign(idx);
+    expect((await service().verify({ image: byTag(), action: 'deploy' })).allowed).toBe(false);
+  });
+
+  test('an index over the manifest size limit, or whose bytes do not match its digest: denied under onError: allow', async () => {
+    await setup({ policy: LENIENT });
+    const big = storeIndexBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [], pad: 'x'.repeat(client.maxManifestBytes) })));
+    let r = await service().verify({ image: byTag(), action: 'deploy' });
+    expect(r).toMatchObject({ allowed: false, requirements: [expect.objectContaining({ requirement: 'image' })] });
+    expect(r.reasons[0]).toMatch(/over the \d+-byte limit/);
+
+    // The registry serves other bytes for the digest it named.
+    fake.repo(REPOSITORY).manifests.set(big.digest, { bytes: Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] })), mediaType: INDEX_MT });
+    r = await service().verify({ image: byTag(), action: 'deploy' });
+    expect(r).toMatchObject({ allowed: false, requirements: [expect.objectContaining({ requirement: 'image' })] });
+    expect(r.reasons[0]).toMatch(/does not match its digest/);
+  });
+
+  test('an image that does not exist is denied under onError: allow too', async () => {
+    await setup({ policy: LENIENT });
+    const r = await service().verify({ image: `${fake.host}/${REPOSITORY}:missing`, action: 'deploy' });
+    expect(r.allowed).toBe(false);
+    expect(r.requirements).toEqual([expect.objectContaining({ requirement: 'image', satisfied: false })]);
+  });
+
+  test('a transport failure reading the index stays an error: onError: allow applies', async () => {
+    await setup({ policy: LENIENT });
+    const idx = storeIndex([child(storeImage(fake, REPOSITORY, 'amd64'), linux('amd64'))]);
+    fake.inject({ method: 'GET', path: new RegExp(`/manifests/${idx.digest}$`), status: 503 });
+    const r = await service().verify({ image: byTag(), action: 'deploy' });
+    expect(r.allowed).toBe(true);
+    expect(r.requirements).toEqual([expect.objectContaining({ requirement: 'evidence-collection' })]);
+    expect(r.warnings.join('\n')).toMatch(/503.*onError: allow/);
+  });
+
+  test('an index with more runnable children than are verified: denied, naming the limit', async () => {
+    await setup({ policy: LENIENT });
+    const children = Array.from({ length: MAX_INDEX_CHILDREN + 1 }, (_, i) => ({ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: d(`c${i}`), size: 1 }));
+    storeIndex(children);
+    const r = await service().verify({ image: byTag(), action: 'deploy' });
+    expect(r.allowed).toBe(false);
+    expect(r.reasons[0]).toContain(`at most ${MAX_INDEX_CHILDREN}`);
+  });
+});
+
+describe('decisions that need no evidence are made before any registry request (issue 7 item 10)', () => {
+  const policy = (host: string) => `defaults: { onUnmatched: deny }
+rules:
+  - name: no-public
+    match: { images: ["docker.io/**", "${host}/blocked/**"] }
+    deny: "use the internal mirror"
+  - name: base-images
+    match: { images: ["${host}/base/**"] }
+    allow: "vetted base images"
+  - name: team
+    match: { images: ["${host}/${REPOSITORY}"] }
+    require: { signatures: {} }
+exceptions:
+  - { images: ["${host}/waived/**"], expires: 2099-01-01, reason: "migration", approvedBy: security }
+  - { images: ["${host}/pinned/app@${'sha256:' + 'a'.repeat(64)}"], expires: 2099-01-01, reason: "pinned", approvedBy: security }
+`;
+
+  beforeEach(async () => {
+    await setup();
+    const file = path.join(policyDir, 'early.yaml');
+    writeFileSync(file, policy(fake.host));
+    policies = await PolicyStore.open(file, { watch: false, pollMs: 0 });
+  });
+
+  test.each([
+    ['a deny rule', (): string => `${fake.host}/blocked/app:v1`, false, 'deny'],
+    ['a deny rule (Docker Hub, unreachable here)', (): string => 'docker.io/library/nginx:1.27', false, 'deny'],
+    ['an allow rule', (): string => `${fake.host}/base/debian:12`, true, 'allow'],
+    ['a top-level exception', (): string => `${fake.host}/waived/app:v1`, true, 'exception'],
+    ['no matching rule (onUnmatched)', (): string => `${fake.host}/elsewhere/app:v1`, false, 'unmatched'],
+  ] as const)('%s: decided with zero registry requests', async (_name, image, allowed, requirement) => {
+    const r = await service().verify({ image: image(), action: 'deploy' });
+    expect(r.allowed).toBe(allowed);
+    expect(r.requirements.map((q) => q.requirement)).toEqual([requirement]);
+    expect(fake.requests).toEqual([]);
+    expect(r.evidence).toEqual([]);
+  });
+
+  test('an exception pinned to a digest still needs the tag resolved; by digest it needs nothing', async () => {
+    const svc = service();
+    const byTagResult = await svc.verify({ image: `${fake.host}/pinned/app:v1`, action: 'deploy' });
+    // The tag does not exist: resolution ran (a HEAD) and no exception applied.
+    expect(fake.requests.map((q) => q.method)).toContain('HEAD');
+    expect(byTagResult.allowed).toBe(false);
+    const before = fake.requests.length;
+    const pinned = await svc.verify({ image: `${fake.host}/pinned/app@sha256:${'a'.repeat(64)}`, action: 'deploy' });
+    expect(pinned).toMatchObject({ allowed: true, rule: 'exception:1' });
+    expect(fake.requests.length).toBe(before);
+  });
+
+  test('a rule that needs evidence still reads the registry', async () => {
+    await sign();
+    expect((await service().verify({ image: byTag(), action: 'deploy' })).allowed).toBe(true);
+    expect(fake.requests.length).toBeGreaterThan(0);
+  });
+});
+
+describe('cosign legacy .sig: key state applied at decision time, not cached (issue 7 item 11)', () => {
+  function storeLegacySignature(): void {
+    const payload = Buffer.from(
+      JSON.stringify({ critical: { identity: { 'docker-reference': 'x' }, image: { 'docker-manifest-digest': image.digest }, type: 'cosign container image signature' }, optional: null }),
+    );
+    const config = Buffer.from('{}');
+    fake.storeBlob(REPOSITORY, payload);
+    fake.storeBlob(REPOSITORY, config);
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPE.OCI_MANIFEST,
+      config: { mediaType: MEDIA_TYPE.OCI_CONFIG, digest: sha256Digest(config), size: config.length },
+      layers: [
+        {
+          mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+          digest: sha256Digest(payload),
+          size: payload.length,
+          annotations: { 'dev.cosignproject.cosign/signature': signer.sign(payload).toString('base64') },
+        },
+      ],
+    };
+    fake.storeManifest(REPOSITORY, Buffer.from(JSON.stringify(manifest)), MEDIA_TYPE.OCI_MANIFEST, `${image.digest.replace(':', '-')}.sig`);
+  }
+
+  beforeEach(() => setup());
+
+  test('revoking the key after a cached allow of a legacy .sig denies', async () => {
+    storeLegacySignature();
+    const svc = service();
+    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toMatchObject({ allowed: true });
+    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toMatchObject({ allowed: true, cached: true });
+    writeFileSync(path.join(trustDir, 'ci.trust.json'), JSON.stringify({ revokedAt: '2020-01-01T00:00:00Z', revocationReason: 'key leaked' }));
+    trust.reload();
+    const r = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(r.allowed).toBe(false);
+    expect(r.evidence).toEqual([expect.objectContaining({ format: 'cosign-legacy-signature', verified: false, reason: expect.stringMatching(/revoked .*key leaked/) })]);
+  });
+
+  test('a key not yet valid when the evidence was collected, valid now: allowed from the cache', async () => {
+    const validFrom = new Date('2030-06-01T00:00:00Z');
+    writeFileSync(path.join(trustDir, 'ci.trust.json'), JSON.stringify({ validFrom: validFrom.toISOString() }));
+    trust.reload();
+    storeLegacySignature();
+    let now = new Date(validFrom.getTime() - 60_000);
+    const svc = service({ now: () => now });
+    const early = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(early).toMatchObject({ allowed: false, cached: false });
+    expect(early.evidence[0]!.reason).toMatch(/not valid before 2030-06-01/);
+    now = new Date(validFrom.getTime() + 1000);
+    const before = fake.requests.length;
+    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toMatchObject({ allowed: true, cached: true });
+    expect(fake.requests.length).toBe(before);
+  });
+
+  test('a key scoped to another repository does not vouch for a legacy .sig either', async () => {
+    writeFileSync(path.join(trustDir, 'ci.trust.json'), JSON.stringify({ scopes: ['other/**'] }));
+    trust.reload();
+    storeLegacySignature();
+    const r = await service().verify({ image: byDigest(), action: 'deploy' });
+    expect(r.allowed).toBe(false);
+    expect(r.evidence[0]!.reason).toMatch(/may only vouch for other\/\*\*/);
+  });
+});
+
+describe('attacker-written referrer data never becomes onError (issue 7 item 3)', () => {
+  const tag = (): string => `${image.digest.replace(':', '-')}`;
+  const writeTag = (bytes: Buffer, mediaType = INDEX_MT): void => {
+    fake.storeManifest(REPOSITORY, bytes, mediaType, tag());
+  };
+
+  beforeEach(async () => {
+    await setup({ policy: LENIENT });
+    // This suite needs the tag-schema fallback: a registry without the referrers API.
+    await fake.close();
+    await client.close();
+    fake = await FakeRegistry.start({});
+    client = new RegistryClient({ maxRetries: 0, retryBaseMs: 1 });
+    repo = { registry: fake.host, repository: REPOSITORY };
+    image = storeImage(fake, REPOSITORY, 'signed image', 'v1');
+  });
+
+  test.each([
+    ['not JSON', () => writeTag(Buffer.from('not json'))],
+    ['an image manifest', () => writeTag(Buffer.from(JSON.stringify({ schemaVersion: 2, config: {}, layers: [] })), MEDIA_TYPE.OCI_MANIFEST)],
+    ['an index with a malformed entry', () => writeTag(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ digest: 'sha256:zz' }] })))],
+  ])('a fallback index that is %s: unsigned is denied under onError: allow; signed is allowed', async (_name, write) => {
+    write();
+    const svc = service();
+    const unsigned = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(unsigned.allowed).toBe(false);
+    expect(unsigned.requirements.map((r) => r.requirement)).toEqual(['signatures']);
+    expect(unsigned.warnings).toEqual([]);
+
+    // A valid legacy .sig next to the broken index counts.
+    const payload = Buffer.from(
+      JSON.stringify({ critical: { identity: { 'docker-reference': 'x' }, image: { 'docker-manifest-digest': image.digest }, type: 'cosign container image signature' }, optional: null }),
+    );
+    fake.storeBlob(REPOSITORY, payload);
+    fake.storeBlob(REPOSITORY, Buffer.from('{}'));
+    fake.storeManifest(
+      REPOSITORY,
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MEDIA_TYPE.OCI_MANIFEST,
+          config: { mediaType: MEDIA_TYPE.OCI_CONFIG, digest: sha256Digest(Buffer.from('{}')), size: 2 },
+          layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256Digest(payload), size: payload.length, annotations: { 'dev.cosignproject.cosign/signature': signer.sign(payload).toString('base64') } }],
+        }),
+      ),
+      MEDIA_TYPE.OCI_MANIFEST,
+      `${tag()}.sig`,
+    );
+    svc.referrerAdded(repo, image.digest);
+    const signed = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(signed.allowed).toBe(true);
+    expect(signed.warnings).toEqual([]);
+  });
+});
+
+describe('a present but unverifiable signature is named in the deny (issue 7 item 9)', () => {
+  test('a Notary Project signature', async () => {
+    await setup();
+    const sig = Buffer.from('{"payload":"jws"}');
+    const manifest = {
+      schemaVersion: 2 as const,
+      mediaType: MEDIA_TYPE.OCI_MANIFEST,
+      artifactType: 'application/vnd.cncf.notary.signature',
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(Buffer.from('{}')), size: 2 },
+      layers: [{ mediaType: 'application/jose+json', digest: sha256Digest(sig), size: sig.length }],
+      subject: { mediaType: image.mediaType, digest: image.digest, size: image.size },
+    };
+    const { digest } = await new ReferrerStore(client).attach(repo, { manifest, manifestBytes: Buffer.from(JSON.stringify(manifest)), blobs: [sig, Buffer.from('{}')] });
+    const r = await service().verify({ image: byDigest(), action: 'deploy' });
+    expect(r.allowed).toBe(false);
+    expect(r.reasons[0]).toContain(`a Notary Project signature is present but is not verified: ${digest.slice(0, 19)}: it needs X.509 trust`);
   });
 });
