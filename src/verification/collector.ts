@@ -46,15 +46,17 @@ export class EvidenceCollector {
     this.now = opts.now ?? (() => new Date());
   }
 
-  async collect(repo: RepositoryRef, digest: string): Promise<Evidence[]> {
+  /** `signal` (the Verify deadline) aborts the registry reads; the collection then fails DEADLINE_EXCEEDED. */
+  async collect(repo: RepositoryRef, digest: string, opts: { signal?: AbortSignal } = {}): Promise<Evidence[]> {
+    const { signal } = opts;
     const trustedKeys = this.opts.trust.list();
     const [referrers, legacy] = await Promise.all([
-      this.opts.client.listReferrers(repo, digest),
-      this.legacy ? legacyCosignEvidence({ client: this.opts.client, repo, imageDigest: digest, trustedKeys, now: this.now() }) : [],
+      this.opts.client.listReferrers(repo, digest, { signal }),
+      this.legacy ? legacyCosignEvidence({ client: this.opts.client, repo, imageDigest: digest, trustedKeys, now: this.now(), signal }) : [],
     ]);
     const entries = referrers.manifests;
     const examined = entries.slice(0, this.maxReferrers);
-    const evidence = await mapLimit(examined, this.concurrency, (d) => this.examine(repo, digest, d, trustedKeys));
+    const evidence = await mapLimit(examined, this.concurrency, (d) => this.examine(repo, digest, d, trustedKeys, signal));
     if (entries.length > examined.length) {
       evidence.push({
         referrerDigest: entries[examined.length]!.digest,
@@ -68,7 +70,13 @@ export class EvidenceCollector {
     return [...evidence, ...legacy];
   }
 
-  private async examine(repo: RepositoryRef, imageDigest: string, entry: Descriptor, trustedKeys: ReturnType<TrustStore['list']>): Promise<Evidence> {
+  private async examine(
+    repo: RepositoryRef,
+    imageDigest: string,
+    entry: Descriptor,
+    trustedKeys: ReturnType<TrustStore['list']>,
+    signal: AbortSignal | undefined,
+  ): Promise<Evidence> {
     const unverified = (reason: string, extra: Partial<Evidence> = {}): Evidence => ({
       referrerDigest: entry.digest,
       format: 'unknown',
@@ -79,7 +87,7 @@ export class EvidenceCollector {
       ...extra,
     });
     try {
-      const { bytes } = await this.opts.client.getManifest(repo, entry.digest);
+      const { bytes } = await this.opts.client.getManifest(repo, entry.digest, { signal });
       let manifest: ImageManifest;
       try {
         manifest = JSON.parse(bytes.toString('utf8')) as ImageManifest;
@@ -96,7 +104,7 @@ export class EvidenceCollector {
         if (manifest.layers.length !== 1 || layers.length !== 1) {
           return unverified(`bundle referrer must have exactly one bundle layer, has ${manifest.layers.length}`, { format: 'sigstore-bundle', artifactType });
         }
-        const bundleBytes = await this.opts.client.getBlob(repo, layers[0]!.digest);
+        const bundleBytes = await this.opts.client.getBlob(repo, layers[0]!.digest, { signal });
         return verifyBundleReferrer({
           manifest,
           manifestDigest: entry.digest,

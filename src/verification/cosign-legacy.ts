@@ -44,6 +44,8 @@ export interface LegacyCosignArgs {
   trustedKeys: TrustedKey[] | TrustStore;
   /** The moment key validity and revocation are judged at. */
   now: Date;
+  /** Aborts the registry reads (the Verify deadline). */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -68,6 +70,7 @@ export async function legacyCosignEvidence(args: LegacyCosignArgs): Promise<Evid
     now: args.now,
     scope: `${args.repo.registry}/${args.repo.repository}`,
     blobs: new Map(),
+    signal: args.signal,
   };
   const base = referrersTagFor(imageDigest);
   const [signatures, attestations] = await Promise.all([
@@ -89,6 +92,7 @@ interface Context {
   scope: string;
   /** Blob reads shared by layers of one call (cosign's multi-signer tags repeat one payload). */
   blobs: Map<string, Promise<BlobRead>>;
+  signal: AbortSignal | undefined;
 }
 
 type BlobRead = { ok: true; bytes: Buffer } | { ok: false; reason: string };
@@ -104,7 +108,7 @@ type LayerEvaluator = (ctx: Context, layer: Layer, base: Evidence) => Promise<Ev
 async function readTag(ctx: Context, tag: string, format: EvidenceFormat, layerMediaType: string, evaluate: LayerEvaluator): Promise<Evidence[]> {
   let found;
   try {
-    found = await ctx.client.getManifest(ctx.repo, tag);
+    found = await ctx.client.getManifest(ctx.repo, tag, { signal: ctx.signal });
   } catch (err) {
     if (isNotFound(err)) return [];
     throw err;
@@ -201,7 +205,7 @@ function toLayer(raw: Record<string, unknown>, index: number): Layer | string {
 function readBlob(ctx: Context, digest: string): Promise<BlobRead> {
   let pending = ctx.blobs.get(digest);
   if (!pending) {
-    pending = ctx.client.getBlob(ctx.repo, digest).then(
+    pending = ctx.client.getBlob(ctx.repo, digest, { signal: ctx.signal }).then(
       (bytes): BlobRead => ({ ok: true, bytes }),
       (err: unknown): BlobRead => {
         // Missing, corrupt (digest mismatch) or oversized payloads are this layer's problem. Anything
