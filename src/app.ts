@@ -39,7 +39,11 @@ export interface App {
   start(): Promise<number>;
   /** The admission webhook, once started (when configured). */
   admission?: AdmissionServer;
-  /** Graceful stop (in-flight calls finish within the grace period), then releases connections. */
+  /**
+   * Graceful stop: in-flight calls and admission reviews may finish within the grace period; then
+   * whatever still waits on a registry is cancelled and connections are destroyed, so stop()
+   * ends soon after the grace whatever the registry does.
+   */
   stop(): Promise<void>;
 }
 
@@ -144,11 +148,13 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     // Idempotent: a second SIGTERM (or a test's cleanup) waits for the first stop.
     stop: () =>
       (stopping ??= (async () => {
-        await app.admission?.close();
-        await grpc.shutdown(config.shutdownGraceMs);
+        // Both front doors stop taking work at once and share one grace period.
+        await Promise.all([app.admission?.close(config.shutdownGraceMs), grpc.shutdown(config.shutdownGraceMs)]);
+        // Grace over: cancel the registry requests still in flight (their calls fail or deny at
+        // once) and drop the connections; this never waits for a slow registry.
+        await registry.close();
         policies.close();
         keys.close();
-        await registry.close();
         db.close();
       })()),
   };

@@ -48,7 +48,8 @@ export interface AdmissionServer {
   url: string;
   /** Replace the serving certificate without restarting (e.g. after cert-manager rotated it). */
   reloadTls(tls: { cert: string | Buffer; key: string | Buffer }): void;
-  close(): Promise<void>;
+  /** Stops listening; in-flight reviews get `graceMs` (default 5 s), then their connections are closed. */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Parses `host:port` (`[v6]:port` for IPv6; an empty host means every interface). */
@@ -189,10 +190,10 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
       if (!(server instanceof https.Server)) throw new CountersignError('FAILED_PRECONDITION', 'the admission server was started without TLS');
       server.setSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' });
     },
-    close() {
+    close(graceMs = 5000) {
       closing ??= new Promise<void>((resolve) => {
         // In-flight reviews get a short grace period; idle keep-alive connections go at once.
-        const force = setTimeout(() => server.closeAllConnections(), 5000);
+        const force = setTimeout(() => server.closeAllConnections(), graceMs);
         force.unref();
         server.close(() => {
           clearTimeout(force);

@@ -17,7 +17,7 @@ interface AttestRequestMsg extends SignRequestMsg {
 export function signingHandlers(service: SigningService, env: HandlerEnv): grpc.UntypedServiceImplementation {
   return {
     Sign: unary<SignRequestMsg, { result: SignedArtifact }>('countersign.v1.SigningService/Sign', env, async (req, ctx) => {
-      const result = await service.sign({ image: req.image, key: req.key, annotations: req.annotations });
+      const result = await service.sign({ image: req.image, key: req.key, annotations: req.annotations }, { signal: ctx.signal });
       Object.assign(ctx.facts, { digest: result.digest, keyId: result.keyId, referrerDigest: result.referrerDigest });
       return { result };
     }),
@@ -29,7 +29,7 @@ export function signingHandlers(service: SigningService, env: HandlerEnv): grpc.
         predicateType: req.predicateType,
         predicate: req.predicate,
         scanTime: req.scanTime,
-      });
+      }, { signal: ctx.signal });
       Object.assign(ctx.facts, {
         digest: result.digest,
         keyId: result.keyId,

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Identity } from '../auth';
 import type { Logger } from '../logging/logger';
+import { CountersignError } from '../shared/errors';
 import { statusName, toGrpcError } from './status';
 
 /** Fields of a call worth a log line: what was asked and what it resolved to. */
@@ -18,6 +19,12 @@ export interface UnaryContext {
   callId: string;
   /** Who called, as access control established it (absent when no access control is wired). */
   identity?: Identity;
+  /**
+   * Aborts when the call is cancelled (the client went away, the server is force-stopped) or its
+   * deadline passes: work done for the call (registry requests) takes it, so nothing runs on for
+   * a caller that is gone.
+   */
+  signal: AbortSignal;
 }
 
 /** Authenticates and authorizes one call; throws UNAUTHENTICATED / PERMISSION_DENIED. */
@@ -49,14 +56,19 @@ export function unary<Req, Res>(
     const facts: CallFacts = {};
     const request = call.request as Req & { image?: unknown };
     if (typeof request?.image === 'string') facts.image = request.image;
-    const done = tracker.begin();
     const c = call as grpc.ServerUnaryCall<unknown, unknown>;
+    const cancel = callSignal(c);
+    const done = (): void => {
+      cancel.release();
+      finished();
+    };
+    const finished = tracker.begin();
     // Inside the promise chain, so that a refusal gets the same status mapping and log line.
     Promise.resolve()
       .then(() => {
         const identity = guard?.check(c, method, call.request);
         if (identity) facts.caller = identity.subject;
-        return handler(call.request, { call: c, facts, callId, ...(identity ? { identity } : {}) });
+        return handler(call.request, { call: c, facts, callId, signal: cancel.signal, ...(identity ? { identity } : {}) });
       })
       .then(
         (response) => {
@@ -70,6 +82,28 @@ export function unary<Req, Res>(
         },
       )
       .finally(done);
+  };
+}
+
+/** A signal for one call: fires on cancellation or at the call's deadline (the client's, if it set one). */
+function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  const onCancel = (): void => controller.abort(new CountersignError('DEADLINE_EXCEEDED', 'the call was cancelled (its client went away or the server is stopping)'));
+  call.once('cancelled', onCancel);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (Number.isFinite(at)) {
+    timer = setTimeout(() => controller.abort(new CountersignError('DEADLINE_EXCEEDED', "the call's deadline passed")), Math.max(0, at - Date.now()));
+    timer.unref();
+  }
+  if (call.cancelled) onCancel();
+  return {
+    signal: controller.signal,
+    release() {
+      if (timer !== undefined) clearTimeout(timer);
+      call.removeListener('cancelled', onCancel);
+    },
   };
 }
 

@@ -76,7 +76,7 @@ export function toResponse(r: VerifyResult) {
 export function verificationHandlers(service: VerificationService, env: HandlerEnv): grpc.UntypedServiceImplementation {
   return {
     Verify: unary<VerifyRequestMsg, ReturnType<typeof toResponse>>('countersign.v1.VerificationService/Verify', env, async (req, ctx) => {
-      const r = await service.verify({ image: req.image, action: action(req.action), context: context(req.context), deadline: deadlineOf(ctx.call) });
+      const r = await service.verify({ image: req.image, action: action(req.action), context: context(req.context), deadline: deadlineOf(ctx.call), signal: ctx.signal });
       Object.assign(ctx.facts, decisionFacts(r, req.action));
       return toResponse(r);
     }),
@@ -89,7 +89,7 @@ export function verificationHandlers(service: VerificationService, env: HandlerE
         const a = action(req.action);
         const deadline = deadlineOf(ctx.call);
         const c = context(req.context);
-        const results = await Promise.all(req.images.map((image) => service.verify({ image, action: a, context: c, deadline })));
+        const results = await Promise.all(req.images.map((image) => service.verify({ image, action: a, context: c, deadline, signal: ctx.signal })));
         const allowed = results.every((r) => r.allowed);
         Object.assign(ctx.facts, {
           images: req.images,

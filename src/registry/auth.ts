@@ -7,7 +7,13 @@
  * until shortly before they expire, and concurrent requests needing the same token share one
  * token request. A 401 on a cached token drops it and re-authenticates once; a 401 on fresh
  * credentials is final.
+ *
+ * Every refusal (401 after the challenge, a token endpoint saying no, Basic auth with nothing to
+ * send) is PERMISSION_DENIED naming the registry, the repository and how to give the service
+ * credentials. Never UNAUTHENTICATED: that status belongs to Countersign's own callers, and a CI job
+ * reading it would look for a problem with its Countersign token.
  */
+import { SharedWork } from '../shared/cancellation';
 import { CountersignError } from '../shared/errors';
 import type { CredentialStore, RegistryCredential } from './credentials';
 import type { EndpointResolver } from './endpoint';
@@ -61,7 +67,8 @@ function sameChallenge(a: AuthChallenge | undefined, b: AuthChallenge | undefine
 export class RegistryAuth {
   private readonly challenges = new Map<string, AuthChallenge>();
   private readonly tokens = new Map<string, CachedToken>();
-  private readonly inflight = new Map<string, Promise<string>>();
+  /** Token requests in flight, shared by the requests that need the same token. */
+  private readonly tokenFetches = new SharedWork<string>();
   private readonly now: () => number;
 
   constructor(private readonly opts: AuthOptions) {
@@ -70,7 +77,7 @@ export class RegistryAuth {
 
   /** Sends `req` with whatever authorization the registry demands. Non-401 responses are returned as they are. */
   async send(target: AuthTarget, req: HttpRequest): Promise<HttpResponse> {
-    let state = await this.initialState(target);
+    let state = await this.initialState(target, req.signal);
     for (let round = 0; ; round++) {
       const headers = { ...req.headers };
       if (state.authorization) headers.authorization = state.authorization;
@@ -81,9 +88,9 @@ export class RegistryAuth {
       const challenge = pickChallenge(parseWwwAuthenticate(res.headers['www-authenticate']));
       if (!challenge) {
         throw new CountersignError(
-          state.hadCredentials ? 'PERMISSION_DENIED' : 'UNAUTHENTICATED',
-          `registry ${target.registry} answered 401 for repository ${target.repository} without a usable WWW-Authenticate challenge${text ? `: ${text}` : ''}`,
-          { details: { registry: target.registry, repository: target.repository, status: 401 } },
+          'PERMISSION_DENIED',
+          `registry ${target.registry} answered 401 for ${target.access} access to repository ${target.repository} without a usable WWW-Authenticate challenge${text ? `: ${text}` : ''}; ${state.hadCredentials ? `check the credentials the service has for ${target.registry}` : credentialsHint(target.registry)}`,
+          { details: { registry: target.registry, repository: target.repository, access: target.access, status: 401 } },
         );
       }
       // Fresh credentials refused under an unchanged challenge: asking again cannot help.
@@ -92,12 +99,12 @@ export class RegistryAuth {
       }
       if (state.tokenKey) this.tokens.delete(state.tokenKey);
       this.challenges.set(target.registry, challenge);
-      state = await this.authorize(target, challenge);
+      state = await this.authorize(target, challenge, req.signal);
     }
   }
 
   /** Cached token, or up-front authentication when this registry is known to challenge. */
-  private async initialState(target: AuthTarget): Promise<AuthState> {
+  private async initialState(target: AuthTarget, signal: AbortSignal | undefined): Promise<AuthState> {
     const challenge = this.challenges.get(target.registry);
     if (!challenge) return { fresh: false, hadCredentials: false };
     if (challenge.scheme === 'bearer') {
@@ -107,30 +114,25 @@ export class RegistryAuth {
         return { authorization: `Bearer ${cached.value}`, fresh: false, challenge, tokenKey: key, hadCredentials: true };
       }
     }
-    return this.authorize(target, challenge);
+    return this.authorize(target, challenge, signal);
   }
 
-  private async authorize(target: AuthTarget, challenge: AuthChallenge): Promise<AuthState> {
+  private async authorize(target: AuthTarget, challenge: AuthChallenge, signal: AbortSignal | undefined): Promise<AuthState> {
     const credential = await this.opts.credentials?.get(target.registry);
     const hadCredentials = credential !== undefined;
     if (challenge.scheme === 'basic') {
       if (!credential || !('username' in credential)) {
         throw new CountersignError(
-          'UNAUTHENTICATED',
-          `registry ${target.registry} requires a username and password for repository ${target.repository}, and none is configured for it; run docker login ${target.registry} (identity tokens cannot be used with Basic auth)`,
-          { details: { registry: target.registry, repository: target.repository } },
+          'PERMISSION_DENIED',
+          `registry ${target.registry} requires a username and password to ${target.access} repository ${target.repository}, and the service has none for it (identity tokens cannot be used with Basic auth); ${credentialsHint(target.registry)}`,
+          { details: { registry: target.registry, repository: target.repository, access: target.access, credentials: credential ? 'identity-token' : 'none' } },
         );
       }
       const basic = Buffer.from(`${credential.username}:${credential.password}`).toString('base64');
       return { authorization: `Basic ${basic}`, fresh: true, challenge, hadCredentials };
     }
     const key = this.tokenKey(target, challenge);
-    let pending = this.inflight.get(key);
-    if (!pending) {
-      pending = this.fetchToken(target, challenge, credential, key).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, pending);
-    }
-    const token = await pending;
+    const token = await this.tokenFetches.run(key, (shared) => this.fetchToken(target, challenge, credential, key, shared), signal);
     return { authorization: `Bearer ${token}`, fresh: true, challenge, tokenKey: key, hadCredentials };
   }
 
@@ -138,7 +140,13 @@ export class RegistryAuth {
     return [target.registry, challenge.params.realm ?? '', challenge.params.service ?? '', scopeFor(target.repository, target.access)].join('\n');
   }
 
-  private async fetchToken(target: AuthTarget, challenge: AuthChallenge, credential: RegistryCredential | undefined, key: string): Promise<string> {
+  private async fetchToken(
+    target: AuthTarget,
+    challenge: AuthChallenge,
+    credential: RegistryCredential | undefined,
+    key: string,
+    signal: AbortSignal,
+  ): Promise<string> {
     const { registry } = target;
     let realm: URL;
     try {
@@ -170,6 +178,7 @@ export class RegistryAuth {
         body: form.toString(),
         idempotent: true, // token requests change no state
         registry,
+        signal,
       };
     } else {
       const url = new URL(realm);
@@ -177,7 +186,7 @@ export class RegistryAuth {
       url.searchParams.append('scope', scope);
       const headers: Record<string, string> = {};
       if (credential) headers.authorization = `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`;
-      req = { method: 'GET', url, headers, idempotent: true, registry };
+      req = { method: 'GET', url, headers, idempotent: true, registry, signal };
     }
 
     const res = await this.opts.transport.send(req);
@@ -222,17 +231,22 @@ export class RegistryAuth {
     const details = { registry: target.registry, repository: target.repository, access: target.access };
     if (!hadCredentials) {
       return new CountersignError(
-        'UNAUTHENTICATED',
-        `registry ${target.registry} requires authentication to ${target.access} repository ${target.repository}${reason}; no credentials are configured for it — run docker login ${target.registry} or point DOCKER_CONFIG at a config that has them`,
-        { details },
+        'PERMISSION_DENIED',
+        `registry ${target.registry} requires authentication to ${target.access} repository ${target.repository}${where === 'registry' ? '' : ` (refused at its ${where})`}${reason}; the service has no credentials for it: ${credentialsHint(target.registry)}`,
+        { details: { ...details, credentials: 'none' } },
       );
     }
     return new CountersignError(
       'PERMISSION_DENIED',
-      `registry ${target.registry} refused the credentials for repository ${target.repository} (${target.access}${where === 'registry' ? '' : `, at its ${where}`})${reason}; check docker config for ${target.registry} and that the account may ${target.access} this repository`,
+      `registry ${target.registry} refused the credentials for repository ${target.repository} (${target.access}${where === 'registry' ? '' : `, at its ${where}`})${reason}; check the service's docker config (registry.dockerConfig or DOCKER_CONFIG) for ${target.registry} and that the account may ${target.access} this repository`,
       { details },
     );
   }
+}
+
+/** How an operator gives the service credentials for `registry` (README: registry credentials). */
+export function credentialsHint(registry: string): string {
+  return `run docker login ${registry} as an account allowed to use it, and point the service at that docker config (registry.dockerConfig, or DOCKER_CONFIG for the directory)`;
 }
 
 /** Bearer wins over Basic when a registry offers both; unknown schemes are ignored. */

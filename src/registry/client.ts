@@ -3,11 +3,16 @@
  * blobs and manifests, and list referrers (API or tag-schema fallback). Every byte read is size
  * limited and digest checked; every failure is a CountersignError naming the registry and
  * repository and saying what to do.
+ *
+ * Every public method takes `{ signal }`: a caller's deadline or cancellation aborts the requests
+ * under it (see http.ts), and close() aborts whatever is still in flight, so shutdown never waits
+ * on a slow registry.
  */
 import tls from 'node:tls';
 import { Agent, type Dispatcher } from 'undici';
+import { SharedWork } from '../shared/cancellation';
 import { CountersignError } from '../shared/errors';
-import { RegistryAuth, type Access } from './auth';
+import { credentialsHint, RegistryAuth, type Access } from './auth';
 import type { CredentialStore } from './credentials';
 import { digestMatches, isDigest, splitDigest, computeDigest } from './digest';
 import { EndpointResolver } from './endpoint';
@@ -23,7 +28,7 @@ export interface RegistryClientOptions {
   insecureHosts?: string[];
   /** PEM CA certificate(s) trusted in addition to the system roots (private registries). */
   ca?: string | Buffer;
-  /** Per request: connecting, waiting for headers, and each gap while reading the body. Default 10 s. */
+  /** Per request attempt, in total: connecting, waiting for headers and reading the whole body. Default 10 s. */
   timeoutMs?: number;
   /** Retries of idempotent requests on 429/502/503/504 and connection failures. Default 3. */
   maxRetries?: number;
@@ -40,6 +45,11 @@ export interface RegistryClientOptions {
   userAgent?: string;
   /** A dispatcher to use instead of the client's own Agent (tests). Not closed by close(). */
   dispatcher?: Dispatcher;
+}
+
+/** What every call accepts: a signal that cancels it (a deadline, a departed caller, shutdown). */
+export interface CallOptions {
+  signal?: AbortSignal;
 }
 
 export interface ManifestResult {
@@ -81,7 +91,10 @@ export class RegistryClient {
   /** Per registry: does it serve the referrers API? Cached because the answer rarely changes and probing costs a round trip. */
   private readonly referrersApi = new Map<string, { supported: boolean; until: number }>();
   /** Blob uploads in flight, by registry/repository@digest (see pushBlob). */
-  private readonly blobPushes = new Map<string, Promise<void>>();
+  private readonly blobPushes = new SharedWork<void>();
+  /** Aborted by close(): cancels every request still in flight. */
+  private readonly lifetime = new AbortController();
+  private closing?: Promise<void>;
 
   constructor(options: RegistryClientOptions = {}) {
     const timeoutMs = options.timeoutMs ?? 10_000;
@@ -104,22 +117,31 @@ export class RegistryClient {
       retryBaseMs: options.retryBaseMs ?? 200,
       maxRetryDelayMs: options.maxRetryDelayMs ?? 30_000,
       userAgent: options.userAgent ?? 'countersign/0.1',
+      signal: this.lifetime.signal,
     });
     this.auth = new RegistryAuth({ transport: this.transport, endpoints: this.endpoints, ...(options.credentials ? { credentials: options.credentials } : {}) });
   }
 
-  /** Closes the client's own connection pool (an injected dispatcher belongs to the caller). */
-  async close(): Promise<void> {
-    await this.ownAgent?.close();
+  /**
+   * Cancels every request still in flight (they fail UNAVAILABLE: the client is closing) and
+   * destroys the client's own connection pool (an injected dispatcher belongs to the caller). It
+   * never waits for a registry: a graceful agent close would wait for a body trickling in forever.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.lifetime.abort(new CountersignError('UNAVAILABLE', 'the registry client was closed (the service is shutting down); try again'));
+      await this.ownAgent?.destroy();
+    })();
+    return this.closing;
   }
 
   // ---- manifests -------------------------------------------------------------------------
 
   /** Resolves a tag or digest to the manifest's descriptor with one HEAD (GET only when the registry omits the digest). */
-  async headManifest(repo: RepositoryRef, reference: string): Promise<Descriptor> {
+  async headManifest(repo: RepositoryRef, reference: string, opts: CallOptions = {}): Promise<Descriptor> {
     this.checkRepo(repo);
     this.checkReference(reference);
-    const req = this.request(repo, 'HEAD', `manifests/${reference}`, { accept: MANIFEST_ACCEPT.join(', ') });
+    const req = this.request(repo, 'HEAD', `manifests/${reference}`, { accept: MANIFEST_ACCEPT.join(', ') }, opts.signal);
     const res = await this.send(repo, 'pull', req);
     if (res.status !== 200) throw await this.statusError(res, repo, req, 'pull', `image ${refString(repo, reference)}`);
     await discardBody(res);
@@ -128,7 +150,7 @@ export class RegistryClient {
     const mediaType = baseMediaType(header(res.headers, 'content-type'));
     if (digest === undefined || !isDigest(digest) || length === undefined || !/^\d+$/.test(length) || mediaType === undefined) {
       // Older registries may omit Docker-Content-Digest on HEAD: read it and hash it ourselves.
-      return (await this.getManifest(repo, reference)).descriptor;
+      return (await this.getManifest(repo, reference, opts)).descriptor;
     }
     if (isDigest(reference) && digest !== reference) {
       throw new CountersignError('DATA_LOSS', `registry ${repo.registry} answered for ${refString(repo, reference)} with a different digest ${digest}`, {
@@ -139,15 +161,15 @@ export class RegistryClient {
   }
 
   /** Reads a manifest (size limited) and verifies its digest. */
-  async getManifest(repo: RepositoryRef, reference: string): Promise<ManifestResult> {
-    return this.fetchManifest(repo, reference, 'pull');
+  async getManifest(repo: RepositoryRef, reference: string, opts: CallOptions = {}): Promise<ManifestResult> {
+    return this.fetchManifest(repo, reference, 'pull', opts.signal);
   }
 
-  private async fetchManifest(repo: RepositoryRef, reference: string, access: Access): Promise<ManifestResult> {
+  private async fetchManifest(repo: RepositoryRef, reference: string, access: Access, signal: AbortSignal | undefined): Promise<ManifestResult> {
     this.checkRepo(repo);
     this.checkReference(reference);
     const what = `manifest ${refString(repo, reference)}`;
-    const req = this.request(repo, 'GET', `manifests/${reference}`, { accept: MANIFEST_ACCEPT.join(', ') });
+    const req = this.request(repo, 'GET', `manifests/${reference}`, { accept: MANIFEST_ACCEPT.join(', ') }, signal);
     const res = await this.send(repo, access, req);
     if (res.status !== 200) throw await this.statusError(res, repo, req, access, `image ${refString(repo, reference)}`);
     const bytes = await readBody(res, this.maxManifestBytes, what, req, this.transport.timeoutMs);
@@ -180,7 +202,7 @@ export class RegistryClient {
     reference: string,
     bytes: Buffer,
     mediaType: string,
-    opts: { ifMatch?: string } = {},
+    opts: { ifMatch?: string } & CallOptions = {},
   ): Promise<{ digest: string; ociSubject?: string }> {
     this.checkRepo(repo);
     this.checkReference(reference);
@@ -194,7 +216,7 @@ export class RegistryClient {
     }
     const headers: Record<string, string> = { 'content-type': mediaType };
     if (opts.ifMatch !== undefined) headers['if-match'] = opts.ifMatch;
-    const req = this.request(repo, 'PUT', `manifests/${reference}`, headers, bytes, byDigest && opts.ifMatch === undefined);
+    const req = this.request(repo, 'PUT', `manifests/${reference}`, headers, opts.signal, bytes, byDigest && opts.ifMatch === undefined);
     const res = await this.send(repo, 'push', req);
     if (res.status === 412) {
       await discardBody(res);
@@ -218,14 +240,14 @@ export class RegistryClient {
 
   // ---- blobs -----------------------------------------------------------------------------
 
-  async hasBlob(repo: RepositoryRef, digest: string): Promise<boolean> {
-    return this.blobExists(repo, digest, 'pull');
+  async hasBlob(repo: RepositoryRef, digest: string, opts: CallOptions = {}): Promise<boolean> {
+    return this.blobExists(repo, digest, 'pull', opts.signal);
   }
 
-  private async blobExists(repo: RepositoryRef, digest: string, access: Access): Promise<boolean> {
+  private async blobExists(repo: RepositoryRef, digest: string, access: Access, signal: AbortSignal | undefined): Promise<boolean> {
     this.checkRepo(repo);
     this.checkDigest(digest);
-    const req = this.request(repo, 'HEAD', `blobs/${digest}`);
+    const req = this.request(repo, 'HEAD', `blobs/${digest}`, {}, signal);
     const res = await this.send(repo, access, req);
     await discardBody(res);
     if (res.status === 200) return true;
@@ -234,11 +256,11 @@ export class RegistryClient {
   }
 
   /** Reads a blob (size limited) and verifies it hashes to `digest`. */
-  async getBlob(repo: RepositoryRef, digest: string): Promise<Buffer> {
+  async getBlob(repo: RepositoryRef, digest: string, opts: CallOptions = {}): Promise<Buffer> {
     this.checkRepo(repo);
     this.checkDigest(digest);
     const what = `blob ${digest} in ${repo.registry}/${repo.repository}`;
-    const req = this.request(repo, 'GET', `blobs/${digest}`);
+    const req = this.request(repo, 'GET', `blobs/${digest}`, {}, opts.signal);
     const res = await this.send(repo, 'pull', req);
     if (res.status !== 200) throw await this.statusError(res, repo, req, 'pull', what);
     const bytes = await readBody(res, this.maxBlobBytes, what, req, this.transport.timeoutMs);
@@ -247,7 +269,7 @@ export class RegistryClient {
   }
 
   /** Uploads a blob unless the repository already has it: HEAD, then monolithic POST + PUT. */
-  async pushBlob(repo: RepositoryRef, bytes: Buffer, digest?: string): Promise<{ digest: string; size: number }> {
+  async pushBlob(repo: RepositoryRef, bytes: Buffer, digest?: string, opts: CallOptions = {}): Promise<{ digest: string; size: number }> {
     this.checkRepo(repo);
     const actual = computeDigest(bytes, digest !== undefined && isDigest(digest) ? splitDigest(digest)!.algorithm : 'sha256');
     if (digest !== undefined && digest !== actual) {
@@ -259,24 +281,18 @@ export class RegistryClient {
     const result = { digest: actual, size: bytes.length };
     // Concurrent uploads of one blob to one repository (every Sign pushes the same empty config)
     // race inside Distribution 2.8 and can leave the blob unusable; one upload at a time per blob.
+    // The upload is cancelled only when every Sign waiting for it has given up.
     const key = `${repo.registry}/${repo.repository}@${actual}`;
-    const pending = this.blobPushes.get(key);
-    if (pending) {
-      await pending;
-      return result;
-    }
-    const push = this.uploadBlob(repo, bytes, actual).finally(() => this.blobPushes.delete(key));
-    this.blobPushes.set(key, push);
-    await push;
+    await this.blobPushes.run(key, (signal) => this.uploadBlob(repo, bytes, actual, signal), opts.signal);
     return result;
   }
 
-  private async uploadBlob(repo: RepositoryRef, bytes: Buffer, actual: string): Promise<void> {
-    if (await this.blobExists(repo, actual, 'push')) return;
+  private async uploadBlob(repo: RepositoryRef, bytes: Buffer, actual: string, signal: AbortSignal): Promise<void> {
+    if (await this.blobExists(repo, actual, 'push', signal)) return;
 
     const what = `blob upload to ${repo.registry}/${repo.repository}`;
     // Starting an upload commits nothing, so a lost response can safely be retried.
-    const start = this.request(repo, 'POST', 'blobs/uploads/', {}, undefined, true);
+    const start = this.request(repo, 'POST', 'blobs/uploads/', {}, signal, undefined, true);
     const started = await this.send(repo, 'push', start);
     const location = header(started.headers, 'location');
     if (started.status !== 202 || location === undefined) {
@@ -302,6 +318,7 @@ export class RegistryClient {
       body: bytes,
       idempotent: true,
       registry: repo.registry,
+      signal,
     };
     // An upload URL on another host (storage front end) must not receive our registry credentials.
     const sameOrigin = uploadUrl.origin === this.endpoints.baseUrl(repo.registry).origin;
@@ -321,14 +338,14 @@ export class RegistryClient {
    * (following pagination), otherwise from the fallback tag. `artifactType` filtering is applied
    * client-side whenever the registry does not say it applied it.
    */
-  async listReferrers(repo: RepositoryRef, subjectDigest: string, opts: { artifactType?: string } = {}): Promise<ReferrersResult> {
+  async listReferrers(repo: RepositoryRef, subjectDigest: string, opts: { artifactType?: string } & CallOptions = {}): Promise<ReferrersResult> {
     this.checkRepo(repo);
     this.checkDigest(subjectDigest);
     if (this.cachedReferrersApi(repo.registry) !== false) {
-      const fromApi = await this.listReferrersFromApi(repo, subjectDigest, opts.artifactType);
+      const fromApi = await this.listReferrersFromApi(repo, subjectDigest, opts.artifactType, opts.signal);
       if (fromApi) return fromApi;
     }
-    return this.listReferrersFromTag(repo, subjectDigest, opts.artifactType);
+    return this.listReferrersFromTag(repo, subjectDigest, opts.artifactType, opts.signal);
   }
 
   /**
@@ -336,11 +353,11 @@ export class RegistryClient {
    * not enough on its own (some registries send it without serving the API), so we ask for the
    * referrers of a digest that cannot exist and accept only a 200 carrying an image index.
    */
-  async pingReferrersApi(repo: RepositoryRef): Promise<boolean> {
+  async pingReferrersApi(repo: RepositoryRef, opts: CallOptions = {}): Promise<boolean> {
     this.checkRepo(repo);
     const cached = this.cachedReferrersApi(repo.registry);
     if (cached !== undefined) return cached;
-    const req = this.request(repo, 'GET', `referrers/${ZERO_DIGEST}`, { accept: MEDIA_TYPE.OCI_INDEX });
+    const req = this.request(repo, 'GET', `referrers/${ZERO_DIGEST}`, { accept: MEDIA_TYPE.OCI_INDEX }, opts.signal);
     const res = await this.send(repo, 'pull', req);
     let supported = false;
     if (res.status === 200) {
@@ -375,10 +392,15 @@ export class RegistryClient {
   }
 
   /** undefined when the registry has no referrers API (404), so the caller falls back to the tag. */
-  private async listReferrersFromApi(repo: RepositoryRef, subjectDigest: string, artifactType: string | undefined): Promise<ReferrersResult | undefined> {
+  private async listReferrersFromApi(
+    repo: RepositoryRef,
+    subjectDigest: string,
+    artifactType: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<ReferrersResult | undefined> {
     const what = `referrers of ${repo.registry}/${repo.repository}@${subjectDigest}`;
     const query = artifactType !== undefined ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
-    let req = this.request(repo, 'GET', `referrers/${subjectDigest}${query}`, { accept: MEDIA_TYPE.OCI_INDEX });
+    let req = this.request(repo, 'GET', `referrers/${subjectDigest}${query}`, { accept: MEDIA_TYPE.OCI_INDEX }, signal);
     const manifests: Descriptor[] = [];
     const seen = new Set<string>();
     for (let page = 0; ; page++) {
@@ -421,11 +443,16 @@ export class RegistryClient {
    * JSON, an image manifest under the tag, oversized) fails, as the DATA_LOSS or RESOURCE_EXHAUSTED
    * it is (content, not transport: see isContentError).
    */
-  private async listReferrersFromTag(repo: RepositoryRef, subjectDigest: string, artifactType: string | undefined): Promise<ReferrersResult> {
+  private async listReferrersFromTag(
+    repo: RepositoryRef,
+    subjectDigest: string,
+    artifactType: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<ReferrersResult> {
     const tag = referrersTagFor(subjectDigest);
     let found: ManifestResult;
     try {
-      found = await this.getManifest(repo, tag);
+      found = await this.getManifest(repo, tag, signal ? { signal } : {});
     } catch (err) {
       if (err instanceof CountersignError && err.code === 'NOT_FOUND') return { source: 'tag', manifests: [] };
       throw err;
@@ -444,12 +471,14 @@ export class RegistryClient {
     method: HttpRequest['method'],
     path: string,
     headers: Record<string, string> = {},
+    signal?: AbortSignal,
     body?: Buffer,
     idempotent = method === 'GET' || method === 'HEAD',
   ): HttpRequest {
     const url = new URL(`/v2/${repo.repository}/${path}`, this.endpoints.baseUrl(repo.registry));
     const req: HttpRequest = { method, url, headers, idempotent, registry: repo.registry };
     if (body !== undefined) req.body = body;
+    if (signal !== undefined) req.signal = signal;
     return req;
   }
 
@@ -512,8 +541,8 @@ export class RegistryClient {
       case res.status === 401 || res.status === 403:
         return new CountersignError(
           'PERMISSION_DENIED',
-          `registry ${repo.registry} denied ${access} access to repository ${repo.repository}${reason}; check docker config for ${repo.registry} and the account's permissions`,
-          { details },
+          `registry ${repo.registry} denied ${access} access to repository ${repo.repository}${reason}; check that the account whose credentials the service has for ${repo.registry} may ${access} it (${credentialsHint(repo.registry)})`,
+          { details: { ...details, access } },
         );
       case res.status === 412:
         return new CountersignError('FAILED_PRECONDITION', `registry ${repo.registry} rejected a conditional request for ${what} (412)${reason}`, { details });

@@ -5,7 +5,7 @@
  * Not supported: credential helpers (`credsStore`, `credHelpers`). Running arbitrary helper
  * binaries from a signing service is a decision for whoever deploys it, not a default; a host that
  * only has a helper entry is treated as having no credentials (anonymous access is tried, and a
- * registry that requires login answers with a clear UNAUTHENTICATED error).
+ * registry that requires login answers with a clear PERMISSION_DENIED saying how to give credentials).
  *
  * Secrets read here never appear in errors, logs or `details`.
  */

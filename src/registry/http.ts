@@ -3,10 +3,17 @@
  * retries for idempotent requests, redirects for reads, size-limited body reads, and translation of
  * transport failures into CountersignErrors that name the registry (never credentials or signed URLs).
  * It knows nothing about OCI; client.ts does.
+ *
+ * Deadlines: every attempt, from connecting to the last body byte, lives at most `timeoutMs` (undici's
+ * own timeouts only bound each gap, so a registry trickling one byte a second would otherwise hold a
+ * request forever). The caller's AbortSignal and the transport's own (aborted when the client
+ * closes) cancel the request, its body and any retry wait at once; the failure is the error the
+ * signal carries (see shared/cancellation).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { cancellation, linkedSignal, throwIfAborted } from '../shared/cancellation';
 import { CountersignError } from '../shared/errors';
 import { backoffDelay, parseRetryAfter, RETRYABLE_ERROR_CODES, RETRYABLE_STATUSES } from './retry';
 
@@ -24,6 +31,8 @@ export interface HttpRequest {
   idempotent: boolean;
   /** Registry name for error messages (the reference's host, not necessarily the URL's). */
   registry: string;
+  /** Cancels the request (connecting, waiting, reading the body, retry waits). */
+  signal?: AbortSignal;
 }
 
 export interface HttpResponse {
@@ -42,6 +51,8 @@ export interface TransportOptions {
   /** The longest we wait between attempts, whatever Retry-After says. */
   maxRetryDelayMs: number;
   userAgent: string;
+  /** Cancels every request sent through this transport (the client closing). */
+  signal?: AbortSignal;
 }
 
 const MAX_REDIRECTS = 5;
@@ -214,8 +225,8 @@ export class HttpTransport {
         res = await this.sendOnce(req);
       } catch (err) {
         const code = errorCode(err);
-        if (attempt < maxRetries && code !== undefined && RETRYABLE_ERROR_CODES.has(code)) {
-          await sleep(backoffDelay(attempt, this.opts.retryBaseMs, this.opts.maxRetryDelayMs));
+        if (attempt < maxRetries && !(err instanceof CountersignError) && code !== undefined && RETRYABLE_ERROR_CODES.has(code)) {
+          await this.pause(req, backoffDelay(attempt, this.opts.retryBaseMs, this.opts.maxRetryDelayMs));
           continue;
         }
         throw transportError(err, req, this.opts.timeoutMs);
@@ -234,12 +245,57 @@ export class HttpTransport {
         );
       }
       await discardBody(res);
-      await sleep(retryAfter ?? backoffDelay(attempt, this.opts.retryBaseMs, this.opts.maxRetryDelayMs));
+      await this.pause(req, retryAfter ?? backoffDelay(attempt, this.opts.retryBaseMs, this.opts.maxRetryDelayMs));
     }
   }
 
-  /** One attempt, following redirects for reads (blob GETs commonly 307 to object storage). */
+  /** Waits between attempts; a cancelled caller (or a closing client) stops waiting at once. */
+  private async pause(req: HttpRequest, ms: number): Promise<void> {
+    const linked = linkedSignal([req.signal, this.opts.signal]);
+    try {
+      await sleep(ms, undefined, { signal: linked.signal });
+    } catch {
+      throw cancellation(linked.signal);
+    } finally {
+      linked.release();
+    }
+  }
+
+  /**
+   * One attempt, following redirects for reads (blob GETs commonly 307 to object storage). The
+   * attempt's deadline covers every hop and the body: it is released when the body is closed
+   * (consumed, discarded or destroyed), and a body nobody reads is cut off when it passes.
+   */
   private async sendOnce(req: HttpRequest): Promise<HttpResponse> {
+    throwIfAborted(req.signal);
+    throwIfAborted(this.opts.signal);
+    let headersArrived = false;
+    const { timeoutMs } = this.opts;
+    const attempt = linkedSignal([req.signal, this.opts.signal], {
+      ms: timeoutMs,
+      reason: () =>
+        new CountersignError(
+          'UNAVAILABLE',
+          `registry ${req.registry} is unavailable: ${headersArrived ? `response not complete within ${timeoutMs} ms` : `no response within ${timeoutMs} ms`} (${req.method} ${displayUrl(req.url)})`,
+          // Before the headers this is exactly undici's headers timeout (whichever fires first), so it keeps its code.
+          { details: { registry: req.registry, errorCode: headersArrived ? 'RESPONSE_DEADLINE' : 'UND_ERR_HEADERS_TIMEOUT' } },
+        ),
+    });
+    try {
+      const res = await this.follow(req, attempt.signal);
+      headersArrived = true;
+      if (res.body.destroyed) attempt.release();
+      else res.body.once('close', attempt.release);
+      return res;
+    } catch (err) {
+      attempt.release();
+      // Whatever undici reports when the signal fired, the signal's reason says why.
+      if (attempt.signal.aborted) throw cancellation(attempt.signal);
+      throw err;
+    }
+  }
+
+  private async follow(req: HttpRequest, signal: AbortSignal): Promise<HttpResponse> {
     let url = req.url;
     let headers: Record<string, string> = { 'user-agent': this.opts.userAgent, ...req.headers };
     for (let hop = 0; ; hop++) {
@@ -252,6 +308,7 @@ export class HttpTransport {
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.timeoutMs,
         idempotent: req.idempotent,
+        signal,
       });
       const res: HttpResponse = { status: data.statusCode, headers: data.headers, url, body: data.body };
       const location = header(res.headers, 'location');

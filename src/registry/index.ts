@@ -10,7 +10,7 @@ export {
   type CredentialStore,
   type RegistryCredential,
 } from './credentials';
-export { RegistryClient, type RegistryClientOptions, type ManifestResult, type ReferrersResult } from './client';
+export { RegistryClient, type CallOptions, type RegistryClientOptions, type ManifestResult, type ReferrersResult } from './client';
 export { ReferrerStore, type ArtifactToAttach, type AttachResult, type ReferrerStoreOptions } from './referrer-store';
 export { KeyedMutex } from './keyed-mutex';
 export { isLoopbackHost } from './endpoint';

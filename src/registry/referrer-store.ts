@@ -7,7 +7,7 @@
  * `sha256-<hex>` tag, following distribution-spec "Pushing Manifests with Subject".
  */
 import { CountersignError } from '../shared/errors';
-import type { RegistryClient } from './client';
+import type { CallOptions, RegistryClient } from './client';
 import { isDigest, sha256Digest } from './digest';
 import { KeyedMutex } from './keyed-mutex';
 import { referrersTagFor } from './reference';
@@ -55,7 +55,7 @@ export class ReferrerStore {
     this.maxIndexWrites = options.maxIndexWrites ?? 10;
   }
 
-  async attach(repo: RepositoryRef, artifact: ArtifactToAttach): Promise<AttachResult> {
+  async attach(repo: RepositoryRef, artifact: ArtifactToAttach, opts: CallOptions = {}): Promise<AttachResult> {
     const { manifest, manifestBytes } = artifact;
     const subject = this.checkArtifact(artifact);
     const digest = sha256Digest(manifestBytes);
@@ -66,22 +66,22 @@ export class ReferrerStore {
     const blobs = [...artifact.blobs];
     const usesEmpty = [manifest.config, ...manifest.layers].some((d) => d.digest === EMPTY_DESCRIPTOR.digest);
     if (usesEmpty && !blobs.some((b) => b.equals(EMPTY_BLOB))) blobs.push(EMPTY_BLOB);
-    await Promise.all(blobs.map((b) => this.client.pushBlob(repo, b)));
+    await Promise.all(blobs.map((b) => this.client.pushBlob(repo, b, undefined, opts)));
 
     // (b) The manifest, by digest.
-    const pushed = await this.client.putManifest(repo, digest, manifestBytes, mediaType);
+    const pushed = await this.client.putManifest(repo, digest, manifestBytes, mediaType, opts);
 
     // (c) Discoverability. OCI-Subject alone is not trusted (some registries send it without
     // serving the API), and without it the spec makes index maintenance the client's job.
-    if (pushed.ociSubject !== undefined && (await this.client.pingReferrersApi(repo))) {
+    if (pushed.ociSubject !== undefined && (await this.client.pingReferrersApi(repo, opts))) {
       return { digest, size, referrersUpdate: 'api' };
     }
-    await this.addToReferrersTag(repo, subject.digest, referrerDescriptor(manifest, digest, size));
+    await this.addToReferrersTag(repo, subject.digest, referrerDescriptor(manifest, digest, size), opts);
     return { digest, size, referrersUpdate: 'tag' };
   }
 
   /** The referrers of `subjectDigest` (optionally only one artifactType). */
-  async discover(repo: RepositoryRef, subjectDigest: string, opts: { artifactType?: string } = {}): Promise<Descriptor[]> {
+  async discover(repo: RepositoryRef, subjectDigest: string, opts: { artifactType?: string } & CallOptions = {}): Promise<Descriptor[]> {
     return (await this.client.listReferrers(repo, subjectDigest, opts)).manifests;
   }
 
@@ -92,11 +92,11 @@ export class ReferrerStore {
    * our entry is gone (a concurrent writer from another process replaced the index), apply again.
    * Inside this process, writers of the same index are serialized by the keyed mutex.
    */
-  private async addToReferrersTag(repo: RepositoryRef, subjectDigest: string, entry: Descriptor): Promise<void> {
+  private async addToReferrersTag(repo: RepositoryRef, subjectDigest: string, entry: Descriptor, opts: CallOptions): Promise<void> {
     const tag = referrersTagFor(subjectDigest);
     const key = `${repo.registry}/${repo.repository}@${subjectDigest}`;
     await this.mutex.run(key, async () => {
-      let current = await this.readIndex(repo, tag);
+      let current = await this.readIndex(repo, tag, opts);
       for (let writes = 0; ; writes++) {
         const { index, changed } = withReferrer(current.index, entry);
         if (!changed) return; // listed (already before us, or our write is confirmed)
@@ -110,18 +110,18 @@ export class ReferrerStore {
         // Built completely in memory before anything is written: never a partial index.
         const bytes = Buffer.from(JSON.stringify(index));
         try {
-          await this.client.putManifest(repo, tag, bytes, MEDIA_TYPE.OCI_INDEX, current.etag !== undefined ? { ifMatch: current.etag } : {});
+          await this.client.putManifest(repo, tag, bytes, MEDIA_TYPE.OCI_INDEX, current.etag !== undefined ? { ...opts, ifMatch: current.etag } : opts);
         } catch (err) {
           if (!(err instanceof CountersignError && err.code === 'FAILED_PRECONDITION' && err.details?.status === 412)) throw err;
         }
-        current = await this.readIndex(repo, tag);
+        current = await this.readIndex(repo, tag, opts);
       }
     });
   }
 
-  private async readIndex(repo: RepositoryRef, tag: string): Promise<{ index?: ImageIndex; etag?: string }> {
+  private async readIndex(repo: RepositoryRef, tag: string, opts: CallOptions): Promise<{ index?: ImageIndex; etag?: string }> {
     try {
-      const found = await this.client.getManifest(repo, tag);
+      const found = await this.client.getManifest(repo, tag, opts);
       // Something other than an index under the tag is reported, never overwritten.
       const index = parseImageIndex(found.bytes, found.descriptor.mediaType, `referrers tag ${repo.registry}/${repo.repository}:${tag}`);
       return found.etag !== undefined ? { index, etag: found.etag } : { index };

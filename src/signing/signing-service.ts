@@ -1,6 +1,6 @@
 import { preparePredicate, resolvePredicateType } from '../attestations';
 import { checkSigningScope, type KeyStore } from '../keys';
-import type { RegistryClient, ReferrerStore } from '../registry';
+import type { CallOptions, RegistryClient, ReferrerStore } from '../registry';
 import { formatReference, parseReference } from '../registry';
 import { CountersignError } from '../shared/errors';
 import { signStatement } from './bundle';
@@ -63,11 +63,12 @@ export class SigningService {
     this.now = opts.now ?? (() => new Date());
   }
 
-  async sign(input: SignInput): Promise<SignedArtifact> {
-    return this.signPredicate(input, COSIGN_SIGN_PREDICATE_TYPE, {}, 'image signature');
+  /** `signal` (the gRPC call's deadline or cancellation) aborts the registry work under the call. */
+  async sign(input: SignInput, opts: CallOptions = {}): Promise<SignedArtifact> {
+    return this.signPredicate(input, COSIGN_SIGN_PREDICATE_TYPE, {}, 'image signature', opts);
   }
 
-  async attest(input: AttestInput): Promise<SignedArtifact> {
+  async attest(input: AttestInput, opts: CallOptions = {}): Promise<SignedArtifact> {
     if (!input.predicateType) {
       throw new CountersignError('INVALID_ARGUMENT', 'a predicate type is required: spdx, cyclonedx, vuln or an absolute URI');
     }
@@ -79,7 +80,7 @@ export class SigningService {
       maxBytes: this.opts.maxPredicateBytes,
       ...(input.scanTime ? { scanTime: input.scanTime } : {}),
     });
-    return this.signPredicate(input, prepared.predicateType, prepared.predicate, prepared.summary);
+    return this.signPredicate(input, prepared.predicateType, prepared.predicate, prepared.summary, opts);
   }
 
   private async signPredicate(
@@ -87,6 +88,7 @@ export class SigningService {
     predicateType: string,
     predicate: unknown,
     summary: string,
+    opts: CallOptions,
   ): Promise<SignedArtifact> {
     if (!input.image) throw new CountersignError('INVALID_ARGUMENT', 'an image reference is required (host/repo:tag or host/repo@sha256:…)');
     const ref = parseReference(input.image);
@@ -98,7 +100,7 @@ export class SigningService {
     const repo = { registry: ref.registry, repository: ref.repository };
     // One HEAD: resolves a tag to its digest, and gives the subject descriptor (media type, size)
     // for a digest. When both are given the digest wins, as with cosign.
-    const subject = await this.opts.registry.headManifest(repo, ref.digest ?? ref.tag ?? 'latest');
+    const subject = await this.opts.registry.headManifest(repo, ref.digest ?? ref.tag ?? 'latest', opts);
     if (ref.digest && subject.digest !== ref.digest) {
       throw new CountersignError('DATA_LOSS', `registry ${ref.registry} answered digest ${subject.digest} for ${ref.digest}`);
     }
@@ -115,7 +117,7 @@ export class SigningService {
       manifest: artifact.manifest,
       manifestBytes: artifact.manifestBytes,
       blobs: artifact.blobs,
-    });
+    }, opts);
     this.opts.onReferrerAdded?.(repo, subject.digest);
     return {
       image: formatReference(ref),

@@ -67,7 +67,9 @@ export class EvidenceCollector {
     this.legacy = opts.legacy ?? true;
   }
 
-  async collect(repo: RepositoryRef, digest: string): Promise<Evidence[]> {
+  /** `signal` (the Verify deadline) aborts the registry reads; the collection then fails DEADLINE_EXCEEDED. */
+  async collect(repo: RepositoryRef, digest: string, opts: { signal?: AbortSignal } = {}): Promise<Evidence[]> {
+    const { signal } = opts;
     const trustedKeys = this.opts.trust.list();
     const budget = new CollectionBudget({
       maxBytes: this.opts.maxBytes ?? 64 * MiB,
@@ -75,8 +77,8 @@ export class EvidenceCollector {
       clock: this.opts.clock ?? Date.now,
     });
     const [listing, legacy] = await Promise.all([
-      this.listReferrers(repo, digest),
-      this.legacy ? legacyCosignEvidence({ client: this.opts.client, repo, imageDigest: digest, trustedKeys, budget }) : [],
+      this.listReferrers(repo, digest, signal),
+      this.legacy ? legacyCosignEvidence({ client: this.opts.client, repo, imageDigest: digest, trustedKeys, budget, signal }) : [],
     ]);
     const order = examinationOrder(listing.manifests);
     let stoppedBecause: string | undefined;
@@ -86,7 +88,7 @@ export class EvidenceCollector {
         stoppedBecause ??= exhausted;
         return undefined;
       }
-      return this.examine(repo, digest, entry, trustedKeys, budget);
+      return this.examine(repo, digest, entry, trustedKeys, budget, signal);
     });
     const byPosition = order.map((o, i) => ({ position: o.position, evidence: judged[i] })).sort((a, b) => a.position - b.position);
     const evidence = byPosition.flatMap((x) => (x.evidence ? [x.evidence] : []));
@@ -105,10 +107,10 @@ export class EvidenceCollector {
   }
 
   /** The referrers list; content that is not a usable list is reported as evidence, not thrown. */
-  private async listReferrers(repo: RepositoryRef, digest: string): Promise<Listing> {
+  private async listReferrers(repo: RepositoryRef, digest: string, signal: AbortSignal | undefined): Promise<Listing> {
     let listed: ReferrersResult;
     try {
-      listed = await this.opts.client.listReferrers(repo, digest);
+      listed = await this.opts.client.listReferrers(repo, digest, signal ? { signal } : {});
     } catch (err) {
       if (!isContentError(err)) throw err;
       return { manifests: [], notes: [note(digest, '', `the referrers of ${digest} could not be read: ${(err as Error).message}`)] };
@@ -137,7 +139,7 @@ export class EvidenceCollector {
     return { manifests, notes };
   }
 
-  private async examine(repo: RepositoryRef, imageDigest: string, entry: Descriptor, trustedKeys: ReturnType<TrustStore['list']>, budget: CollectionBudget): Promise<Evidence> {
+  private async examine(repo: RepositoryRef, imageDigest: string, entry: Descriptor, trustedKeys: ReturnType<TrustStore['list']>, budget: CollectionBudget, signal: AbortSignal | undefined): Promise<Evidence> {
     const unverified = (reason: string, extra: Partial<Evidence> = {}): Evidence => ({
       referrerDigest: entry.digest,
       format: 'unknown',
@@ -148,7 +150,7 @@ export class EvidenceCollector {
       ...extra,
     });
     try {
-      const { bytes } = await this.opts.client.getManifest(repo, entry.digest);
+      const { bytes } = await this.opts.client.getManifest(repo, entry.digest, signal ? { signal } : {});
       budget.charge(bytes.length);
       let manifest: ImageManifest;
       try {
@@ -166,7 +168,7 @@ export class EvidenceCollector {
         if (manifest.layers.length !== 1 || layers.length !== 1) {
           return unverified(`bundle referrer must have exactly one bundle layer, has ${manifest.layers.length}`, { format: 'sigstore-bundle', artifactType });
         }
-        const bundleBytes = await this.opts.client.getBlob(repo, layers[0]!.digest);
+        const bundleBytes = await this.opts.client.getBlob(repo, layers[0]!.digest, signal ? { signal } : {});
         budget.charge(bundleBytes.length);
         return verifyBundleReferrer({
           manifest,

@@ -47,6 +47,8 @@ export interface LegacyCosignArgs {
   trustedKeys: TrustedKey[] | TrustStore;
   /** Bytes and time this image's collection may still spend (shared with the referrers). */
   budget?: CollectionBudget;
+  /** Aborts the registry reads (the Verify deadline). */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -70,6 +72,7 @@ export async function legacyCosignEvidence(args: LegacyCosignArgs): Promise<Evid
     keys,
     ...(args.budget ? { budget: args.budget } : {}),
     blobs: new Map(),
+    signal: args.signal,
   };
   const base = referrersTagFor(imageDigest);
   const [signatures, attestations] = await Promise.all([
@@ -89,6 +92,7 @@ interface Context {
   budget?: CollectionBudget;
   /** Blob reads shared by layers of one call (cosign's multi-signer tags repeat one payload). */
   blobs: Map<string, Promise<BlobRead>>;
+  signal: AbortSignal | undefined;
 }
 
 type BlobRead = { ok: true; bytes: Buffer } | { ok: false; reason: string };
@@ -106,7 +110,7 @@ async function readTag(ctx: Context, tag: string, format: EvidenceFormat, layerM
   const where = `${ctx.repo.registry}/${ctx.repo.repository}:${tag}`;
   let found;
   try {
-    found = await ctx.client.getManifest(ctx.repo, tag);
+    found = await ctx.client.getManifest(ctx.repo, tag, { signal: ctx.signal });
   } catch (err) {
     if (isNotFound(err)) return [];
     // Oversized or corrupt content under the tag is evidence that does not verify, not an outage.
@@ -225,7 +229,7 @@ function toLayer(raw: Record<string, unknown>, index: number): Layer | string {
 function readBlob(ctx: Context, digest: string): Promise<BlobRead> {
   let pending = ctx.blobs.get(digest);
   if (!pending) {
-    pending = ctx.client.getBlob(ctx.repo, digest).then(
+    pending = ctx.client.getBlob(ctx.repo, digest, ctx.signal ? { signal: ctx.signal } : {}).then(
       (bytes): BlobRead => {
         ctx.budget?.charge(bytes.length);
         return { ok: true, bytes };

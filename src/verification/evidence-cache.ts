@@ -5,10 +5,13 @@
  * - Entries carry the trust-store revision they were verified under; any key change makes them
  *   misses (and clear() drops everything at once).
  * - Only successful collections are stored: errors, transient or not, are never cached.
- * - Concurrent misses for one digest share one collection (one registry round trip).
+ * - Concurrent misses for one digest share one collection (one registry round trip). Each caller
+ *   may give up at its own deadline; the collection is cancelled only when every caller has, and
+ *   a collection that was cancelled is never stored, whatever it returned.
  * - shorten() lets the caller keep evidence that led to a deny only briefly (the negative cache),
  *   so a signature or SBOM pushed moments later is seen quickly.
  */
+import { SharedWork } from '../shared/cancellation';
 import type { Evidence } from './types';
 
 interface Entry {
@@ -28,7 +31,7 @@ export interface EvidenceCacheOptions {
 
 export class EvidenceCache {
   private readonly entries = new Map<string, Entry>();
-  private readonly inFlight = new Map<string, Promise<Evidence[]>>();
+  private readonly inFlight = new SharedWork<Evidence[]>();
   private readonly ttlMs: number;
   readonly negativeTtlMs: number;
   private readonly maxEntries: number;
@@ -46,8 +49,14 @@ export class EvidenceCache {
   /**
    * Cached evidence for `key` under `trustRevision`, or the result of `collect` (shared by
    * concurrent callers). Resolves `cached: true` when no collection ran for this caller.
+   * `signal` is this caller's deadline; `collect` receives the shared collection's own signal.
    */
-  async get(key: string, trustRevision: string, collect: () => Promise<Evidence[]>): Promise<{ evidence: Evidence[]; cached: boolean }> {
+  async get(
+    key: string,
+    trustRevision: string,
+    collect: (signal: AbortSignal) => Promise<Evidence[]>,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<{ evidence: Evidence[]; cached: boolean }> {
     const entry = this.entries.get(key);
     if (entry && entry.trustRevision === trustRevision && entry.expiresAt > this.now()) {
       this.hits++;
@@ -58,17 +67,17 @@ export class EvidenceCache {
     }
     this.misses++;
     const flightKey = `${key}\0${trustRevision}`;
-    let flight = this.inFlight.get(flightKey);
-    if (!flight) {
-      flight = collect()
-        .then((evidence) => {
-          this.store(key, { evidence, trustRevision, expiresAt: this.now() + this.ttlMs });
-          return evidence;
-        })
-        .finally(() => this.inFlight.delete(flightKey));
-      this.inFlight.set(flightKey, flight);
-    }
-    return { evidence: await flight, cached: false };
+    const evidence = await this.inFlight.run(
+      flightKey,
+      async (signal) => {
+        const collected = await collect(signal);
+        // Cut short, a collection may have turned failed reads into "unverified": never keep it.
+        if (!signal.aborted) this.store(key, { evidence: collected, trustRevision, expiresAt: this.now() + this.ttlMs });
+        return collected;
+      },
+      opts.signal,
+    );
+    return { evidence, cached: false };
   }
 
   /** Keep this entry at most the negative TTL from now (evidence that led to a deny). */

@@ -22,6 +22,8 @@ export interface VerifyInput {
   context?: RequestContext;
   /** Absolute time (ms since epoch) by which an answer must exist. */
   deadline?: number;
+  /** The caller went away (a cancelled gRPC call, shutdown): stop the registry work at once. */
+  signal?: AbortSignal;
 }
 
 export interface VerifyResult extends Decision {
@@ -91,13 +93,15 @@ export class VerificationService {
     let cached = false;
     let error: CollectionError | undefined;
     try {
-      const collected = await withDeadline(budget, async () => {
-        const image = await this.resolve(repo, ref.digest ?? ref.tag ?? 'latest', reference, ref.tag);
+      const collected = await withDeadline(budget, input.signal, async (signal) => {
+        const image = await this.resolve(repo, ref.digest ?? ref.tag ?? 'latest', reference, ref.tag, signal);
         facts = image;
         if (image.unusable !== undefined) return { evidence: [], cached: false };
         const digests = [image.digest, ...(image.platforms ?? []).map((p) => p.digest)];
         const results = await Promise.all(
-          digests.map((d) => this.opts.cache.get(cacheKey(repo, d), trustRevision, () => this.opts.collector.collect(repo, d))),
+          digests.map((d) =>
+            this.opts.cache.get(cacheKey(repo, d), trustRevision, (shared) => this.opts.collector.collect(repo, d, { signal: shared }), { signal }),
+          ),
         );
         return { evidence: results.flatMap((r) => r.evidence), cached: results.every((r) => r.cached) };
       });
@@ -156,7 +160,7 @@ export class VerificationService {
    * it cannot be judged (absent, malformed, oversized, not matching its digest), is returned as
    * `unusable`: a deny for this image, never an error a policy could turn into an allow.
    */
-  private async resolve(repo: RepositoryRef, reference: string, display: string, tag: string | undefined): Promise<ImageFacts> {
+  private async resolve(repo: RepositoryRef, reference: string, display: string, tag: string | undefined, signal: AbortSignal): Promise<ImageFacts> {
     const isDigest = reference.includes(':');
     const image = (digest: string, facts: ManifestFacts): ImageFacts => ({
       reference: display,
@@ -173,7 +177,7 @@ export class VerificationService {
 
     let head;
     try {
-      head = await this.opts.registry.headManifest(repo, reference);
+      head = await this.opts.registry.headManifest(repo, reference, { signal });
     } catch (err) {
       return image(isDigest ? reference : '', { mediaType: '', unusable: unusableBecause(err) });
     }
@@ -188,7 +192,7 @@ export class VerificationService {
     if (head.mediaType === MEDIA_TYPE.OCI_INDEX || head.mediaType === MEDIA_TYPE.DOCKER_MANIFEST_LIST) {
       let bytes: Buffer;
       try {
-        ({ bytes } = await this.opts.registry.getManifest(repo, digest));
+        ({ bytes } = await this.opts.registry.getManifest(repo, digest, { signal }));
       } catch (err) {
         // Not remembered: a digest mismatch or a vanished manifest says nothing lasting about the digest.
         return image(digest, { ...facts, unusable: unusableBecause(err) });
@@ -254,17 +258,35 @@ function toCollectionError(err: unknown, reference: string, budget: number): Col
 
 class DeadlineError extends Error {}
 
-async function withDeadline<T>(ms: number, work: () => Promise<T>): Promise<T> {
+/**
+ * Runs `work` under a deadline of `ms`: when it passes (or `cancel` fires), the signal given to
+ * the work aborts, which cancels the registry requests under it, and the answer does not wait for
+ * them to wind down.
+ */
+async function withDeadline<T>(ms: number, cancel: AbortSignal | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
+  let onCancel: (() => void) | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeadlineError()), ms);
+    const expire = (): void => {
+      // Settle first: the work's own failure (its requests aborted) must not become the answer.
+      reject(new DeadlineError());
+      controller.abort(new CountersignError('DEADLINE_EXCEEDED', `cancelled: the verification deadline (${ms} ms) passed`));
+    };
+    timer = setTimeout(expire, ms);
+    if (cancel) {
+      onCancel = expire;
+      if (cancel.aborted) expire();
+      else cancel.addEventListener('abort', onCancel, { once: true });
+    }
   });
-  const running = work();
+  const running = work(controller.signal);
   // The losing side must not become an unhandled rejection.
   running.catch(() => undefined);
   try {
     return await Promise.race([running, timeout]);
   } finally {
     clearTimeout(timer);
+    if (onCancel) cancel?.removeEventListener('abort', onCancel);
   }
 }

@@ -39,14 +39,17 @@ describe('Basic auth', () => {
     expect(fake.requests[1]!.headers.authorization).toBe(`Basic ${Buffer.from('alice:s3cret').toString('base64')}`);
   });
 
-  test('no credentials: UNAUTHENTICATED telling the operator to docker login', async () => {
+  test('no credentials: PERMISSION_DENIED (never UNAUTHENTICATED, which means a bad Countersign token) telling the operator how to give them', async () => {
     await setup({ scheme: 'basic', users: { alice: 's3cret' } });
-    await expectCode(client.headManifest(repo, 'v1'), 'UNAUTHENTICATED', new RegExp(`docker login ${fake.host}`));
+    const err = await expectCode(client.headManifest(repo, 'v1'), 'PERMISSION_DENIED', new RegExp(`registry ${fake.host} requires a username and password to pull repository team/app`));
+    expect(err.message).toContain(`docker login ${fake.host}`);
+    expect(err.message).toMatch(/registry\.dockerConfig.*DOCKER_CONFIG/);
+    expect(err.details).toMatchObject({ registry: fake.host, repository: 'team/app', credentials: 'none' });
   });
 
   test('wrong password: PERMISSION_DENIED that names registry and repository but not the secret', async () => {
     await setup({ scheme: 'basic', users: { alice: 's3cret' } }, { username: 'alice', password: 'wrong-pw' });
-    const err = await expectCode(client.headManifest(repo, 'v1'), 'PERMISSION_DENIED', new RegExp(`registry ${fake.host} refused the credentials for repository team/app.*check docker config`));
+    const err = await expectCode(client.headManifest(repo, 'v1'), 'PERMISSION_DENIED', new RegExp(`registry ${fake.host} refused the credentials for repository team/app.*registry\\.dockerConfig`));
     expect(err.message).not.toContain('wrong-pw');
     expect(JSON.stringify(err.details)).not.toContain('wrong-pw');
     expect(fake.requests).toHaveLength(2); // anonymous, then one authenticated attempt: no loop
@@ -109,7 +112,7 @@ describe('Bearer token auth', () => {
 
   test('wrong credentials at the token endpoint: PERMISSION_DENIED, no secret in the message', async () => {
     await setup(auth, { username: 'bob', password: 'not-the-pw' });
-    const err = await expectCode(client.headManifest(repo, 'v1'), 'PERMISSION_DENIED', /refused the credentials for repository team\/app.*check docker config/);
+    const err = await expectCode(client.headManifest(repo, 'v1'), 'PERMISSION_DENIED', /refused the credentials for repository team\/app.*registry\.dockerConfig/);
     expect(err.message).not.toContain('not-the-pw');
   });
 
@@ -128,11 +131,45 @@ describe('Bearer token auth', () => {
     expect(fake.requests).toHaveLength(2);
   });
 
-  test('anonymous pull works without credentials; push without credentials is UNAUTHENTICATED', async () => {
+  test('anonymous pull works without credentials; push without credentials is PERMISSION_DENIED saying how to give credentials', async () => {
     await setup({ ...auth, anonymousPull: true });
     expect((await client.headManifest(repo, 'v1')).mediaType).toBe(MEDIA_TYPE.OCI_MANIFEST);
     expect(fake.tokenRequests[0]!.headers.authorization).toBeUndefined();
-    await expectCode(client.pushBlob(repo, Buffer.from('x')), 'UNAUTHENTICATED', /requires authentication to push repository team\/app.*docker login/);
+    await expectCode(
+      client.pushBlob(repo, Buffer.from('x')),
+      'PERMISSION_DENIED',
+      new RegExp(`registry ${fake.host} requires authentication to push repository team/app.*no credentials.*docker login ${fake.host}.*registry\\.dockerConfig`),
+    );
+  });
+
+  test('an uncredentialed pull from a registry without anonymous access is PERMISSION_DENIED, not UNAUTHENTICATED', async () => {
+    await setup(auth);
+    const err = await expectCode(
+      client.getManifest(repo, 'v1'),
+      'PERMISSION_DENIED',
+      new RegExp(`registry ${fake.host} requires authentication to pull repository team/app.*docker login ${fake.host}.*DOCKER_CONFIG`),
+    );
+    expect(err.details).toMatchObject({ registry: fake.host, repository: 'team/app', access: 'pull', credentials: 'none' });
+  });
+
+  test('a token endpoint refusing an uncredentialed request is PERMISSION_DENIED naming it', async () => {
+    await setup(auth);
+    fake.inject({ method: 'GET', path: /manifests/, status: 401, headers: { 'www-authenticate': `Bearer realm="http://${fake.host}/token-denied",service="fake.registry"` } });
+    fake.inject({ path: /^\/token-denied$/, status: 401, headers: { 'content-type': 'application/json' }, body: '{"details":"anonymous access is disabled"}' });
+    await expectCode(client.getManifest(repo, 'v1'), 'PERMISSION_DENIED', new RegExp(`registry ${fake.host} requires authentication to pull repository team/app \\(refused at its token endpoint\\).*docker login`));
+  });
+
+  test('a 401 without a usable challenge is PERMISSION_DENIED, with or without credentials', async () => {
+    await setup(auth);
+    fake.inject({ method: 'GET', path: /manifests/, status: 401, body: '{"errors":[{"code":"UNAUTHORIZED","message":"go away"}]}' });
+    await expectCode(client.getManifest(repo, 'v1'), 'PERMISSION_DENIED', /without a usable WWW-Authenticate challenge: UNAUTHORIZED: go away; run docker login/);
+  });
+
+  test('a 403 is PERMISSION_DENIED naming registry, repository and access', async () => {
+    await setup({ ...auth, anonymousPull: true });
+    fake.inject({ method: 'GET', path: /manifests/, status: 403, body: '{"errors":[{"code":"DENIED","message":"no"}]}' });
+    const err = await expectCode(client.getManifest(repo, 'v1'), 'PERMISSION_DENIED', new RegExp(`registry ${fake.host} denied pull access to repository team/app: DENIED: no;.*DOCKER_CONFIG`));
+    expect(err.details).toMatchObject({ status: 403, access: 'pull' });
   });
 
   test('an identity token is exchanged with an OAuth2 refresh_token POST; access_token is read', async () => {

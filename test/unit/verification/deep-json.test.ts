@@ -38,7 +38,6 @@ test.each([
     repo: { registry: fake.host, repository },
     imageDigest: image,
     trustedKeys: [trustedKey('ci', newP256().publicKey)],
-    now: new Date(),
   });
   expect(found).toHaveLength(1);
   expect(found[0]).toMatchObject({ format: 'cosign-legacy-signature', verified: false });

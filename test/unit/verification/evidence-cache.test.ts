@@ -76,3 +76,68 @@ describe('EvidenceCache', () => {
     expect(cache.size).toBe(0);
   });
 });
+
+describe('EvidenceCache: callers giving up (deadlines)', () => {
+  /** A collection that runs until released, and reports whether it was told to stop. */
+  function gated(): { collect: (signal: AbortSignal) => Promise<Evidence[]>; release: () => void; signals: AbortSignal[] } {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const signals: AbortSignal[] = [];
+    return {
+      signals,
+      release,
+      collect: async (signal) => {
+        signals.push(signal);
+        await gate;
+        return ev('late');
+      },
+    };
+  }
+
+  test('one caller reaching its deadline does not cancel the collection another caller still waits for', async () => {
+    const cache = new EvidenceCache();
+    const work = gated();
+    const impatient = new AbortController();
+    const first = cache.get('k', 'rev', work.collect, { signal: impatient.signal });
+    const second = cache.get('k', 'rev', work.collect, { signal: new AbortController().signal });
+    await new Promise((r) => setImmediate(r));
+    impatient.abort();
+    await expect(first).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    expect(work.signals).toHaveLength(1);
+    expect(work.signals[0]!.aborted).toBe(false);
+    work.release();
+    expect(await second).toEqual({ evidence: ev('late'), cached: false });
+    expect(cache.size).toBe(1);
+  });
+
+  test('when every caller gave up the collection is cancelled and what it returns is not stored', async () => {
+    const cache = new EvidenceCache();
+    const work = gated();
+    const a = new AbortController();
+    const b = new AbortController();
+    const first = cache.get('k', 'rev', work.collect, { signal: a.signal });
+    const second = cache.get('k', 'rev', work.collect, { signal: b.signal });
+    await new Promise((r) => setImmediate(r));
+    a.abort();
+    b.abort();
+    await expect(first).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    await expect(second).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    expect(work.signals[0]!.aborted).toBe(true);
+    // A collection that ignores its signal and finishes anyway must not be cached.
+    work.release();
+    await new Promise((r) => setImmediate(r));
+    expect(cache.size).toBe(0);
+    // The next caller starts a fresh collection.
+    let calls = 0;
+    expect(await cache.get('k', 'rev', async () => ev(`fresh${++calls}`))).toEqual({ evidence: ev('fresh1'), cached: false });
+  });
+
+  test('a caller whose signal already fired does not start a collection', async () => {
+    const cache = new EvidenceCache();
+    const controller = new AbortController();
+    controller.abort();
+    let calls = 0;
+    await expect(cache.get('k', 'rev', async () => ev(`r${++calls}`), { signal: controller.signal })).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    expect(calls).toBe(0);
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * Verify's deadline cancels the registry work under it (issue 7 item 13): when the internal
+ * deadline passes, or the caller goes away, the requests are aborted (the registry sees the
+ * connection close) instead of being abandoned to run on, the answer is the deadline deny, and
+ * nothing of the cut-short collection is cached.
+ */
+import { PolicyStore } from '../../../src/policy';
+import { RegistryClient } from '../../../src/registry/client';
+import { MEDIA_TYPE } from '../../../src/registry/types';
+import { CountersignError } from '../../../src/shared/errors';
+import { EvidenceCollector } from '../../../src/verification/collector';
+import { EvidenceCache } from '../../../src/verification/evidence-cache';
+import { VerificationService } from '../../../src/verification/verification-service';
+import { notFound, SlowServer } from '../registry/slow-server';
+import { staticTrust } from './bundle-fixtures';
+
+const DIGEST = `sha256:${'ab'.repeat(32)}`;
+
+let server: SlowServer;
+let client: RegistryClient;
+let cache: EvidenceCache;
+let policies: PolicyStore;
+
+beforeEach(async () => {
+  // The image resolves at once; its referrers never come (the registry holds the request open).
+  server = await SlowServer.start((req, res, url) => {
+    if (req.method === 'HEAD' && url.pathname.endsWith('/manifests/v1')) {
+      res.writeHead(200, { 'content-type': MEDIA_TYPE.OCI_MANIFEST, 'docker-content-digest': DIGEST, 'content-length': '100' });
+      res.end();
+      return;
+    }
+    if (url.pathname.includes('/referrers/')) return; // hangs
+    notFound(res);
+  });
+  // A per-request timeout far beyond the test: only cancellation can end the hanging request.
+  client = new RegistryClient({ maxRetries: 0, timeoutMs: 120_000 });
+  cache = new EvidenceCache();
+  policies = await PolicyStore.open();
+});
+
+afterEach(async () => {
+  policies.close();
+  await client.close();
+  await server.close();
+});
+
+function service(maxDurationMs: number): VerificationService {
+  const trust = staticTrust([]);
+  return new VerificationService({ registry: client, collector: new EvidenceCollector({ client, trust }), cache, trust, policies, maxDurationMs });
+}
+
+test('the internal deadline aborts the registry request under it; the deny names the deadline and nothing is cached', async () => {
+  const r = await service(300).verify({ image: `${server.host}/team/app:v1`, action: 'deploy' });
+  expect(r.allowed).toBe(false);
+  expect(r.reasons.join('\n')).toMatch(/did not finish within 300 ms \(DEADLINE_EXCEEDED\)/);
+  const referrers = await server.waitFor('GET', /\/referrers\//);
+  await referrers.closed;
+  expect(cache.size).toBe(0);
+});
+
+test('a caller that goes away (cancelled gRPC call) aborts the registry request at once', async () => {
+  const controller = new AbortController();
+  const pending = service(60_000).verify({ image: `${server.host}/team/app:v1`, action: 'deploy', signal: controller.signal });
+  const referrers = await server.waitFor('GET', /\/referrers\//);
+  controller.abort(new CountersignError('DEADLINE_EXCEEDED', 'the call was cancelled'));
+  const r = await pending;
+  expect(r.allowed).toBe(false);
+  expect(r.reasons.join('\n')).toMatch(/DEADLINE_EXCEEDED/);
+  await referrers.closed;
+  expect(cache.size).toBe(0);
+});
