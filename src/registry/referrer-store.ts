@@ -6,11 +6,13 @@
  * the registry does that itself; on others we maintain the fallback index under the
  * `sha256-<hex>` tag, following distribution-spec "Pushing Manifests with Subject".
  */
-import { CountersignError } from '../shared/errors';
+import { setTimeout as delay } from 'node:timers/promises';
+import { CountersignError, isTransient } from '../shared/errors';
 import type { CallOptions, RegistryClient } from './client';
 import { isDigest, sha256Digest } from './digest';
 import { KeyedMutex } from './keyed-mutex';
 import { referrersTagFor } from './reference';
+import { backoffDelay } from './retry';
 import { parseImageIndex, referrerDescriptor, withReferrer } from './referrers-index';
 import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageIndex, type ImageManifest, type RepositoryRef } from './types';
 
@@ -36,7 +38,41 @@ export interface ReferrerStoreOptions {
    * replacing it (412s, or our entry missing when we read back). Default 10.
    */
   maxIndexWrites?: number;
+  /**
+   * The wait between writing the fallback index and the read that confirms it, drawn at random
+   * from [minMs, maxMs]. It must exceed the time another writer takes from its read of the index
+   * to its write landing (a few ms to tens of ms on a loaded registry). Default 50–200 ms.
+   */
+  settleMs?: { minMs: number; maxMs: number };
+  /** Replaces the timer for the settle and backoff waits (tests use it to interleave writers). */
+  sleep?: (ms: number) => Promise<void>;
+  /** Replaces Math.random for the jitter. */
+  random?: () => number;
 }
+
+/** What one read of the fallback tag found. No `version` means the tag does not exist. */
+interface IndexState {
+  index?: ImageIndex;
+  etag?: string;
+  /** Digest of the index bytes: tells one version of the index from another. */
+  version?: string;
+}
+
+/** An entry waiting to be written, and the attach calls waiting for it. */
+interface QueuedEntry {
+  entry: Descriptor;
+  waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
+}
+
+const DEFAULT_SETTLE = { minMs: 50, maxMs: 200 };
+/** No settle or backoff wait is longer than this. */
+const MAX_SETTLE_MS = 2000;
+/** Settled reads in a row that list our entry while others keep changing the index: confirmed. */
+const CONFIRM_READS = 3;
+/** Attempts at pushing an artifact manifest that the registry refuses for "unknown" blobs. */
+const MANIFEST_PUSHES = 3;
+/** Extra attempts for an index read that fails transiently. */
+const READ_RETRIES = 3;
 
 function sameAnnotations(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
   const ka = Object.keys(a ?? {});
@@ -46,11 +82,13 @@ function sameAnnotations(a: Record<string, string> | undefined, b: Record<string
 
 export class ReferrerStore {
   private readonly mutex = new KeyedMutex();
+  /** Entries waiting for the next write of their index, per index (see addToReferrersTag). */
+  private readonly queued = new Map<string, Map<string, QueuedEntry>>();
   private readonly maxIndexWrites: number;
 
   constructor(
     private readonly client: RegistryClient,
-    options: ReferrerStoreOptions = {},
+    private readonly options: ReferrerStoreOptions = {},
   ) {
     this.maxIndexWrites = options.maxIndexWrites ?? 10;
   }
@@ -66,17 +104,31 @@ export class ReferrerStore {
     const blobs = [...artifact.blobs];
     const usesEmpty = [manifest.config, ...manifest.layers].some((d) => d.digest === EMPTY_DESCRIPTOR.digest);
     if (usesEmpty && !blobs.some((b) => b.equals(EMPTY_BLOB))) blobs.push(EMPTY_BLOB);
-    await Promise.all(blobs.map((b) => this.client.pushBlob(repo, b, undefined, opts)));
-
-    // (b) The manifest, by digest.
-    const pushed = await this.client.putManifest(repo, digest, manifestBytes, mediaType, opts);
+    // (b) Then the manifest, by digest (idempotent, so it may be pushed again).
+    let pushed: Awaited<ReturnType<RegistryClient['putManifest']>>;
+    for (let attempt = 1; ; attempt++) {
+      await Promise.all(blobs.map((b) => this.client.pushBlob(repo, b, undefined, opts)));
+      try {
+        pushed = await this.client.putManifest(repo, digest, manifestBytes, mediaType, opts);
+        break;
+      } catch (err) {
+        // "Blob unknown" for blobs we have just pushed: Distribution says so when its check of a
+        // blob meets another process's upload of the same blob (every Sign uses the one empty
+        // config) rewriting the blob's link. Push again (a HEAD each when they are there) and retry.
+        const blobUnknown = err instanceof CountersignError && err.code === 'FAILED_PRECONDITION' && err.details?.status === 400;
+        if (!blobUnknown || attempt >= MANIFEST_PUSHES) throw err;
+        await this.sleep(this.backoffMs(attempt));
+      }
+    }
 
     // (c) Discoverability. OCI-Subject alone is not trusted (some registries send it without
     // serving the API), and without it the spec makes index maintenance the client's job.
     if (pushed.ociSubject !== undefined && (await this.client.pingReferrersApi(repo, opts))) {
       return { digest, size, referrersUpdate: 'api' };
     }
-    await this.addToReferrersTag(repo, subject.digest, referrerDescriptor(manifest, digest, size), opts);
+    // The index write is shared by every Sign of this subject queued behind it (group commit), so
+    // one caller's deadline does not abort it; it is bounded by maxIndexWrites and the registry timeout.
+    await this.addToReferrersTag(repo, subject.digest, referrerDescriptor(manifest, digest, size));
     return { digest, size, referrersUpdate: 'tag' };
   }
 
@@ -86,45 +138,228 @@ export class ReferrerStore {
   }
 
   /**
-   * Adds `entry` to the fallback index of `subjectDigest`. Read-modify-write: GET (remember ETag),
-   * append unless present, PUT with If-Match. 412 means someone else wrote in between: start over.
-   * Registries that ignore If-Match give no such signal, so every write is followed by a read; if
-   * our entry is gone (a concurrent writer from another process replaced the index), apply again.
-   * Inside this process, writers of the same index are serialized by the keyed mutex.
+   * Adds `entry` to the fallback index of `subjectDigest` and returns once it is listed there
+   * to stay; throws only when it is not listed.
+   *
+   * The tag is a last-writer-wins register on registries that ignore If-Match (Distribution 2.8):
+   * A reads [x], B reads [x], A writes [x,a], B writes [x,b], and `a` is gone, although a read-back
+   * by A between the two writes showed it. So a read that lists our entry proves nothing about a
+   * write already on its way from someone who read before us. The protocol:
+   *
+   * 1. Union: every write is the latest index we read (kept exactly: other tools' entries and
+   *    fields are not ours to rewrite) plus every entry we have seen in any read of this
+   *    operation plus ours. A concurrent writer's entry, once seen, is never removed by us, so
+   *    writers repair each other and the protocol converges instead of ping-ponging.
+   * 2. Settle: after a write we wait a randomized delay (longer than a writer takes from its
+   *    read to its write landing; see `settleMs`) and read again. A stale write from a read made
+   *    before ours lands within that window, so this read shows it: our entry missing means we
+   *    write again (built on that fresh read, so immediately), from step 1.
+   * 3. Confirmed when that read lists our entry and the index is the version we wrote (nobody
+   *    wrote in the window: the uncontended case), or the same version as at the previous read
+   *    (stable for a whole window), or our entry survived `CONFIRM_READS` windows in a row while
+   *    other writers kept changing the index (each of whom had seen our entry).
+   *
+   * With two writers per subject (two processes) this is safe as long as no write takes longer
+   * than the settle delay from its read to landing; with more, a chain of several independent
+   * stale writers inside one window could still drop an entry — only a writer serialized across
+   * replicas (or a registry honouring If-Match, whose 412 restarts us from a fresh read) closes
+   * that completely. The union can also put back an entry that another tool deleted while we
+   * were writing (a dangling entry, skipped by readers); we accept that to never lose one.
+   *
+   * Cost (the trade-off against speed): the uncontended path makes the same three index
+   * requests as a plain read-modify-write with read-back (GET, PUT, GET after the settle delay)
+   * and adds 50–200 ms of waiting, not requests; each contention round adds a settle delay and
+   * one GET (plus a PUT when our entry was dropped). A single read-back right after the PUT would
+   * be cheaper in time but proves nothing across processes (see above). Because entries queued in
+   * this process behind a write are written together (group commit), concurrent Signs of one
+   * digest share rounds instead of paying a settle delay each.
+   *
+   * Failures are reported from what is really there: a write that fails in transit may have
+   * landed, so it is followed by a settled read, and only an index without our entry makes the
+   * error final; reads are retried on transient errors (Distribution answers 500 when a read
+   * meets a concurrent tag write). On giving up, the decision comes from the last settled read.
+   * Inside this process, writers of one index are serialized by the keyed mutex.
    */
-  private async addToReferrersTag(repo: RepositoryRef, subjectDigest: string, entry: Descriptor, opts: CallOptions): Promise<void> {
+  private async addToReferrersTag(repo: RepositoryRef, subjectDigest: string, entry: Descriptor): Promise<void> {
     const tag = referrersTagFor(subjectDigest);
     const key = `${repo.registry}/${repo.repository}@${subjectDigest}`;
+    // Group commit: entries that arrive while another write of the same index is under way
+    // wait in one queue, and the next holder of the mutex writes and confirms them together (one
+    // round of requests and one settle delay for all of them, instead of one each).
+    const queue = this.queued.get(key) ?? new Map<string, QueuedEntry>();
+    this.queued.set(key, queue);
+    const done = new Promise<void>((resolve, reject) => {
+      const queuedBefore = queue.get(entry.digest);
+      if (queuedBefore) queuedBefore.waiters.push({ resolve, reject });
+      else queue.set(entry.digest, { entry, waiters: [{ resolve, reject }] });
+    });
+    done.catch(() => undefined); // settled inside the mutex below and awaited after it
     await this.mutex.run(key, async () => {
-      let current = await this.readIndex(repo, tag, opts);
-      for (let writes = 0; ; writes++) {
-        const { index, changed } = withReferrer(current.index, entry);
-        if (!changed) return; // listed (already before us, or our write is confirmed)
-        if (writes >= this.maxIndexWrites) {
-          throw new CountersignError(
-            'UNAVAILABLE',
-            `could not add ${entry.digest} to the referrers index ${repo.registry}/${repo.repository}:${tag} after ${writes} writes: other writers kept replacing it; retry the operation`,
-            { details: { registry: repo.registry, repository: repo.repository, tag } },
-          );
+      const batch = this.queued.get(key);
+      if (!batch) return; // an earlier holder wrote our entry along with its own
+      this.queued.delete(key);
+      const items = [...batch.values()];
+      try {
+        const unlisted = await this.writeEntries(repo, tag, items.map((i) => i.entry));
+        for (const item of items) {
+          const err = unlisted.get(item.entry.digest);
+          for (const w of item.waiters) {
+            if (err) w.reject(err);
+            else w.resolve();
+          }
         }
-        // Built completely in memory before anything is written: never a partial index.
-        const bytes = Buffer.from(JSON.stringify(index));
-        try {
-          await this.client.putManifest(repo, tag, bytes, MEDIA_TYPE.OCI_INDEX, current.etag !== undefined ? { ...opts, ifMatch: current.etag } : opts);
-        } catch (err) {
-          if (!(err instanceof CountersignError && err.code === 'FAILED_PRECONDITION' && err.details?.status === 412)) throw err;
-        }
-        current = await this.readIndex(repo, tag, opts);
+      } catch (err) {
+        for (const item of items) for (const w of item.waiters) w.reject(err);
       }
     });
+    await done;
   }
 
-  private async readIndex(repo: RepositoryRef, tag: string, opts: CallOptions): Promise<{ index?: ImageIndex; etag?: string }> {
+  /**
+   * The protocol described at addToReferrersTag, for a batch of entries. Resolves with the
+   * entries that are not listed when it gave up (an error for each; empty on success), and
+   * throws when none of them can have been written (or when what is there cannot be known).
+   */
+  private async writeEntries(repo: RepositoryRef, tag: string, entries: Descriptor[]): Promise<Map<string, CountersignError>> {
+    const where = `${repo.registry}/${repo.repository}:${tag}`;
+    const details = { registry: repo.registry, repository: repo.repository, tag };
+    // Every entry met in this operation (first sighting kept exactly), in the order met.
+    const seen = new Map<string, Descriptor>();
+    let writes = 0;
+    const read = async (): Promise<IndexState> => {
+      const state = await this.readIndexRetrying(repo, tag, entries, where, writes > 0);
+      for (const d of state.index?.manifests ?? []) if (!seen.has(d.digest)) seen.set(d.digest, d);
+      return state;
+    };
+    const missing = (s: IndexState): Descriptor[] => entries.filter((e) => !(s.index?.manifests.some((d) => d.digest === e.digest) ?? false));
+
+    let readAt = Date.now();
+    let state = await read();
+    // The index version that must still be there after the next settle delay for our entries to
+    // count as confirmed: what we wrote, or what the previous read showed.
+    let anchor = missing(state).length === 0 ? state.version : undefined;
+    let windows = 0; // consecutive settled reads that listed all our entries
+    let slowestWriteMs = 0; // our own read-to-write-landed time: the settle delay must exceed it
+    for (;;) {
+      let writeError: unknown;
+      const absent = missing(state);
+      if (absent.length > 0) {
+        windows = 0;
+        if (writes >= this.maxIndexWrites) {
+          // Decided from the last settled read: what it lists stays a success.
+          return new Map(
+            absent.map((e) => [
+              e.digest,
+              new CountersignError(
+                'UNAVAILABLE',
+                `could not add ${e.digest} to the referrers index ${where} after ${writes} writes: other writers kept replacing it, and it is not listed; retry the operation`,
+                { details },
+              ),
+            ]),
+          );
+        }
+        let index = state.index;
+        for (const d of [...seen.values(), ...entries]) index = withReferrer(index, d).index;
+        // Built completely in memory before anything is written: never a partial index.
+        const bytes = Buffer.from(JSON.stringify(index));
+        writes++;
+        try {
+          await this.client.putManifest(repo, tag, bytes, MEDIA_TYPE.OCI_INDEX, state.etag !== undefined ? { ifMatch: state.etag } : {});
+          anchor = sha256Digest(bytes);
+        } catch (err) {
+          if (err instanceof CountersignError && err.code === 'FAILED_PRECONDITION' && err.details?.status === 412) {
+            // A registry that honours If-Match told us someone wrote since our read: no settle
+            // needed, just a fresh read (after a jittered backoff) to build on.
+            await this.sleep(this.backoffMs(writes));
+            readAt = Date.now();
+            state = await read();
+            anchor = missing(state).length === 0 ? state.version : undefined;
+            continue;
+          }
+          // A refusal (4xx) stored nothing. A transport failure may have stored it anyway:
+          // decide from the index after the settle delay.
+          if (!isTransient(err)) throw err;
+          writeError = err;
+          anchor = undefined;
+        }
+        slowestWriteMs = Math.max(slowestWriteMs, Date.now() - readAt);
+      }
+      await this.sleep(this.settleDelayMs(writes, slowestWriteMs));
+      readAt = Date.now();
+      const next = await read();
+      const stillAbsent = missing(next);
+      if (stillAbsent.length === 0) {
+        windows++;
+        if (next.version === anchor || windows >= CONFIRM_READS) return new Map();
+        anchor = next.version;
+      } else if (writeError !== undefined && stillAbsent.length === entries.length) {
+        throw writeError; // our write did not land: the failure is real
+      }
+      state = next;
+    }
+  }
+
+  /** Waits `ms` (the settle and backoff delays; tests may inject their own). */
+  private sleep(ms: number): Promise<void> {
+    return this.options.sleep ? this.options.sleep(ms) : delay(ms).then(() => undefined);
+  }
+
+  /**
+   * The settle delay after write number `writes`: random in [minMs, maxMs] so that two writers
+   * do not stay in lockstep, doubling per rewrite (up to 4x) when writers keep colliding, and at
+   * least twice the slowest read-to-write we saw ourselves (a loaded registry is slow for every
+   * writer), capped at MAX_SETTLE_MS.
+   */
+  private settleDelayMs(writes: number, slowestWriteMs: number): number {
+    const { minMs, maxMs } = this.options.settleMs ?? DEFAULT_SETTLE;
+    const factor = 2 ** Math.min(Math.max(writes - 1, 0), 2);
+    const jittered = (minMs + this.random() * (maxMs - minMs)) * factor;
+    return Math.round(Math.min(MAX_SETTLE_MS, Math.max(jittered, 2 * slowestWriteMs)));
+  }
+
+  /** Jittered exponential backoff before attempt `attempt` (1 = first retry). */
+  private backoffMs(attempt: number): number {
+    return backoffDelay(attempt - 1, this.options.settleMs?.minMs ?? DEFAULT_SETTLE.minMs, MAX_SETTLE_MS, () => this.random());
+  }
+
+  private random(): number {
+    return (this.options.random ?? Math.random)();
+  }
+
+  /**
+   * readIndex, retried on transient failures (Distribution answers 500 for a tag read that meets
+   * a concurrent write of the tag). `afterWrite` is set once we may have written: then a read that
+   * keeps failing leaves the outcome unknown, and the error says so instead of claiming failure.
+   */
+  private async readIndexRetrying(repo: RepositoryRef, tag: string, entries: Descriptor[], where: string, afterWrite: boolean): Promise<IndexState> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.readIndex(repo, tag);
+      } catch (err) {
+        if (!isTransient(err)) throw err;
+        if (attempt >= READ_RETRIES) {
+          if (!afterWrite) throw err;
+          const why = err instanceof Error ? err.message : String(err);
+          const which = entries.length === 1 ? `${entries[0]!.digest} is` : `${entries.length} new entries (${entries[0]!.digest}, …) are`;
+          throw new CountersignError(
+            'UNAVAILABLE',
+            `wrote the referrers index ${where} but could not read it back to confirm that ${which} listed (${why}); it may be listed: check with a Verify before signing again`,
+            { cause: err, details: { registry: repo.registry, repository: repo.repository, tag } },
+          );
+        }
+        await this.sleep(this.backoffMs(attempt + 1));
+      }
+    }
+  }
+
+  private async readIndex(repo: RepositoryRef, tag: string): Promise<IndexState> {
     try {
-      const found = await this.client.getManifest(repo, tag, opts);
+      const found = await this.client.getManifest(repo, tag);
       // Something other than an index under the tag is reported, never overwritten.
       const index = parseImageIndex(found.bytes, found.descriptor.mediaType, `referrers tag ${repo.registry}/${repo.repository}:${tag}`);
-      return found.etag !== undefined ? { index, etag: found.etag } : { index };
+      const state: IndexState = { index, version: found.descriptor.digest };
+      if (found.etag !== undefined) state.etag = found.etag;
+      return state;
     } catch (err) {
       if (err instanceof CountersignError && err.code === 'NOT_FOUND') return {};
       throw err;
