@@ -7,8 +7,6 @@ import path from 'node:path';
 import * as grpcJs from '@grpc/grpc-js';
 import { AccessControl, TokenStore, resolveAccessMode, serverCredentials, startupBanner, type AccessMode } from './auth';
 import { AuditLog } from './audit';
-import { TrustedRoot } from '@sigstore/protobuf-specs';
-import { CountersignError } from './shared/errors';
 import { startAdmissionServer, type AdmissionServer } from './admission';
 import type { ServiceConfig } from './config/config';
 import { GrpcServer } from './grpc/server';
@@ -22,6 +20,7 @@ import { openDatabase, type Database } from './store';
 import { EvidenceCollector } from './verification/collector';
 import { EvidenceCache } from './verification/evidence-cache';
 import { VerificationService } from './verification/verification-service';
+import { loadTrustedRoots } from './verification/sigstore/trusted-roots-config';
 
 export interface App {
   grpc: GrpcServer;
@@ -81,7 +80,8 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     collector: new EvidenceCollector({
       client: registry,
       trust,
-      ...(config.verification.sigstoreTrustedRoot ? { trustedRoot: loadTrustedRoot(config.verification.sigstoreTrustedRoot) } : {}),
+      // Parsed and validated once, here: an invalid root is a startup error naming the field.
+      trustedRoots: loadTrustedRoots(config.verification),
     }),
     cache,
     trust,
@@ -153,15 +153,6 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
       })()),
   };
   return app;
-}
-
-/** Sigstore's trusted_root.json (as given to cosign with --trusted-root). */
-function loadTrustedRoot(file: string): TrustedRoot {
-  try {
-    return TrustedRoot.fromJSON(JSON.parse(readFileSync(file, 'utf8')));
-  } catch (err) {
-    throw new CountersignError('INVALID_ARGUMENT', `cannot read the Sigstore trusted root ${file}: ${(err as Error).message}`);
-  }
 }
 
 /**

@@ -11,6 +11,7 @@ import { CountersignError } from '../shared/errors';
 import type { SignedArtifact } from '../signing';
 import { call, connectionFromEnv, describeGrpcError, keyClient, serverAddress, signingClient, useConnection, verificationClient, type UnaryClient } from './client';
 import { TokenStore, isRole, startupBanner, type Role } from '../auth';
+import { verifyBundleCommand } from './verify-bundle';
 
 const USAGE = `usage: countersign <command> [options]
 
@@ -34,6 +35,9 @@ commands:
   token list            token revoke NAME [--reason TEXT]
           bearer tokens for callers, kept hashed in the service's data directory [--data-dir DIR]; the
           token is printed once. Clients send it with --token or COUNTERSIGN_TOKEN.
+  verify-bundle --bundle FILE (--certificate-identity ID --certificate-oidc-issuer URL | --key FILE)
+          [--trusted-root FILE]... ARTIFACT_FILE|sha256:<hex>
+          verify a Sigstore bundle offline (sigstore-conformance client); exit 0 verified, 1 not
   audit list [--data-dir DIR] [--limit N] [--actor WHO] [--action WHAT] [--target NAME] [--json]
   audit verify [--data-dir DIR] [--expect-head SEQ:HASH]
           read the service's audit trail from its data directory; verify exits 1 if the chain is broken
@@ -59,6 +63,8 @@ export async function main(argv: string[]): Promise<number> {
         return await audit(rest);
       case 'token':
         return await token(rest);
+      case 'verify-bundle':
+        return verifyBundleCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -64,6 +64,8 @@ export interface ServiceConfig {
     maxDurationMs: number;
     /** Sigstore trusted_root.json: lets bundles with Rekor entries / timestamps (cosign's default) verify. */
     sigstoreTrustedRoot?: string;
+    /** More trusted roots (several Sigstore instances at once); `public-good` = the shipped root. */
+    sigstoreTrustedRoots?: string[];
   };
 }
 
@@ -212,6 +214,13 @@ function applyFile(config: ServiceConfig, file: string): void {
     if (v.cacheTtlMs !== undefined) config.verification.cacheTtlMs = nonNegativeInt('verification.cacheTtlMs', v.cacheTtlMs);
     if (v.negativeCacheTtlMs !== undefined) config.verification.negativeCacheTtlMs = nonNegativeInt('verification.negativeCacheTtlMs', v.negativeCacheTtlMs);
     if (v.maxDurationMs !== undefined) config.verification.maxDurationMs = positiveInt('verification.maxDurationMs', v.maxDurationMs);
+    if (v.sigstoreTrustedRoots !== undefined) {
+      if (!Array.isArray(v.sigstoreTrustedRoots)) throw new CountersignError('INVALID_ARGUMENT', `config file ${file}: verification.sigstoreTrustedRoots must be a list of files`);
+      config.verification.sigstoreTrustedRoots = v.sigstoreTrustedRoots.map((f, i) => {
+        const s = str(file, `verification.sigstoreTrustedRoots[${i}]`, f);
+        return s === 'public-good' ? s : path.resolve(base, s);
+      });
+    }
     if (v.sigstoreTrustedRoot !== undefined) {
       config.verification.sigstoreTrustedRoot = path.resolve(base, str(file, 'verification.sigstoreTrustedRoot', v.sigstoreTrustedRoot));
     }

@@ -8,13 +8,13 @@
  * it never hides a valid one next to it. Transient registry failures propagate, so that the caller
  * fails closed (or applies onError) and nothing transient is cached.
  */
-import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import type { RegistryClient } from '../registry';
 import type { Descriptor, ImageManifest, RepositoryRef } from '../registry/types';
 import { CountersignError, isTransient } from '../shared/errors';
 import type { TrustStore } from '../trust/types';
 import { isBundleArtifact, verifyBundleReferrer } from './bundle-verifier';
 import { legacyCosignEvidence } from './cosign-legacy';
+import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import type { Evidence } from './types';
 
 const NOTATION_ARTIFACT = 'application/vnd.cncf.notary.signature';
@@ -28,8 +28,8 @@ export interface CollectorOptions {
   concurrency?: number;
   /** Also read cosign's legacy `.sig`/`.att` tags. */
   legacy?: boolean;
-  /** Sigstore trusted root for bundles with transparency-log entries (see verifyBundleReferrer). */
-  trustedRoot?: TrustedRoot;
+  /** Sigstore trusted roots, parsed once: keyless bundles, log entries, timestamps (see verifyBundleReferrer). */
+  trustedRoots?: readonly SigstoreTrustRoot[];
   now?: () => Date;
 }
 
@@ -104,7 +104,7 @@ export class EvidenceCollector {
           imageDigest,
           trustedKeys,
           byId: (id) => this.opts.trust.byId(id),
-          ...(this.opts.trustedRoot ? { trustedRoot: this.opts.trustedRoot } : {}),
+          ...(this.opts.trustedRoots ? { trustedRoots: this.opts.trustedRoots } : {}),
         });
       }
       if (artifactType === NOTATION_ARTIFACT) {
