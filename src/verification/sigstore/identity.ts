@@ -74,9 +74,21 @@ function extensionText(cert: X509Certificate, oid: string, der: boolean): string
   }
 }
 
-/** True when some certificate after the leaf is self-signed, i.e. the bundle ships a root CA. */
-export function chainContainsRoot(chain: readonly X509Certificate[]): boolean {
-  return chain.slice(1).some((c) => c.issuer.equals(c.subject) && safeVerify(c));
+/**
+ * Why a bundle's certificate chain is unacceptable because of a root CA in it (undefined: fine).
+ * The root must come from the trusted root, never from the bundle (protobuf-specs client policy;
+ * sigstore-conformance `bundle-with-root-cert_fail`). Bundles written by sigstore clients in 2023
+ * append the full chain, ending in the very root the trusted root holds: that one is tolerated
+ * (it adds nothing, since only the trusted root's CAs are used), anything else is refused.
+ */
+export function rootInChainProblem(chain: readonly X509Certificate[], trustedCerts: readonly X509Certificate[]): string | undefined {
+  for (let i = 1; i < chain.length; i++) {
+    const c = chain[i]!;
+    if (!(c.issuer.equals(c.subject) && safeVerify(c))) continue;
+    if (i !== chain.length - 1) return 'bundle certificate chain contains a root CA before the end of the chain';
+    if (!trustedCerts.some((t) => t.equals(c))) return 'bundle certificate chain contains a root CA that is not in the trusted root';
+  }
+  return undefined;
 }
 
 function safeVerify(c: X509Certificate): boolean {

@@ -6,8 +6,9 @@
  *
  * - only known bundle media types (v0.1, v0.2, v0.3 in both spellings);
  * - a DSSE envelope carries exactly one signature (the library silently uses the first);
- * - a certificate chain that ships its own root CA is refused (the root must come from the
- *   trusted root, never from the bundle: sigstore-conformance `bundle-with-root-cert_fail`);
+ * - a certificate chain that ships a root CA is refused (the root must come from the trusted
+ *   root, never from the bundle: sigstore-conformance `bundle-with-root-cert_fail`), except the
+ *   trusted root's own CA at the end of the chain, as 2023 sigstore clients wrote (rootInChainProblem);
  * - a bundle signed with a key is never accepted as keyless and vice versa;
  * - several trusted roots: each is tried on its own (no mixing of one instance's CA with another
  *   instance's log), and the one that verified is named;
@@ -21,7 +22,7 @@ import crypto, { type KeyObject } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { X509Certificate } from '@sigstore/core';
 import { toSignedEntity, Verifier, VerificationError, type TrustMaterial } from '@sigstore/verify';
-import { chainContainsRoot, signerIdentity, type SignerIdentity } from './identity';
+import { rootInChainProblem, signerIdentity, type SignerIdentity } from './identity';
 import type { SigstoreTrustRoot } from './trusted-root';
 
 export const BUNDLE_MEDIA_TYPE_VERSIONS: Record<string, string> = {
@@ -157,9 +158,9 @@ export function verifySigstoreBundle<K extends CandidateKey>(
       return reject(`keyless bundle: its certificate does not parse (${(err as Error).message})`, withStatement);
     }
     if (chain.length === 0) return reject('bundle certificate chain is empty', withStatement);
-    if (chainContainsRoot(chain)) {
-      return reject('bundle certificate chain contains a root CA: the root must come from the trusted root, never from the bundle', withStatement);
-    }
+    const trustedCerts = trust.roots.flatMap((r) => r.material.certificateAuthorities.flatMap((ca) => ca.certChain));
+    const rootProblem = rootInChainProblem(chain, trustedCerts);
+    if (rootProblem) return reject(`${rootProblem}: the root must come from the trusted root, never from the bundle`, withStatement);
     leaf = chain[0];
   }
   const hint = material.$case === 'publicKey' ? material.publicKey.hint : undefined;
