@@ -238,7 +238,7 @@ interface VerifyResponseMsg {
   mode: string;
   rule: string;
   requirements: Array<{ requirement: string; satisfied: boolean; message: string }>;
-  evidence: Array<{ referrerDigest: string; format: string; kind: string; verified: boolean; reason: string; keyName: string; predicateType: string }>;
+  evidence: Array<{ referrerDigest: string; format: string; kind: string; verified: boolean; reason: string; keyName: string; predicateType: string; identity?: { issuer: string; subject: string } }>;
   policyRevision: string;
   trustRevision: string;
   cached: boolean;
@@ -275,7 +275,8 @@ async function verify(args: string[]): Promise<number> {
       for (const w of r.warnings) process.stdout.write(`  warning: ${w}\n`);
       for (const e of r.evidence) {
         const what = e.predicateType || e.format;
-        process.stdout.write(`  evidence ${e.referrerDigest.slice(0, 19)}… ${what} ${e.verified ? `verified (key ${e.keyName})` : `not verified: ${e.reason}`}\n`);
+        const signer = e.identity ? `keyless ${e.identity.subject} (issuer ${e.identity.issuer})` : `key ${e.keyName}`;
+        process.stdout.write(`  evidence ${e.referrerDigest.slice(0, 19)}… ${e.format} ${what} ${e.verified ? `verified (${signer})` : `not verified: ${e.reason}`}\n`);
       }
     }
     return r.allowed ? 0 : 1;
