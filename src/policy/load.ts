@@ -52,7 +52,7 @@ export const POLICY_FIELDS = {
   deniedPackage: ['name', 'versions'],
   vulnerabilities: ['maxSeverity', 'maxAge', 'exceptions', 'formats', 'keys'],
   vulnerabilityException: ['id', 'expires', 'reason', 'approvedBy'],
-  attestation: ['predicateType', 'keys'],
+  attestation: ['predicateType', 'keys', 'identities'],
   exception: ['images', 'namespaces', 'actions', 'expires', 'reason', 'approvedBy'],
 } as const;
 
@@ -566,6 +566,9 @@ class Checker {
     if (!f) return undefined;
     const typeText = this.required(f, node, path, 'predicateType', 'an absolute predicate type URI such as https://slsa.dev/provenance/v1');
     const keys = this.keys(f.get('keys'), `${path}.keys`);
+    const identities = f.get('identities')
+      ? this.list(f.get('identities')!.value, `${path}.identities`, (n, p) => this.identity(n, p), { nonEmpty: true })
+      : undefined;
     if (typeText === undefined) return undefined;
     let predicateType: string;
     try {
@@ -574,7 +577,7 @@ class Checker {
       this.problem(f.get('predicateType')!.value, `${path}.predicateType`, err instanceof Error ? err.message : String(err));
       return undefined;
     }
-    return { predicateType, ...(keys !== undefined ? { keys } : {}) };
+    return { predicateType, ...(keys !== undefined ? { keys } : {}), ...(identities !== undefined ? { identities } : {}) };
   }
 
   private exception(node: Node, path: string): PolicyException | undefined {

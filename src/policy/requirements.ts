@@ -402,7 +402,7 @@ function predicateTypeMatches(required: string, actual: string): boolean {
 export function checkAttestation(req: AttestationRequirement, ctx: CheckContext): CheckResult {
   const matching = ctx.evidence.filter((e) => e.kind === 'attestation' && e.predicateType !== undefined && predicateTypeMatches(req.predicateType, e.predicateType));
   const verified = matching.filter((e) => e.verified);
-  const accepted = verified.filter((e) => keyAccepted(req.keys, e, ctx));
+  const accepted = verified.filter((e) => keyAccepted(req.keys, e, ctx, req.identities));
   if (accepted.length > 0) {
     const by = [...new Set(accepted.map((e) => `${keyLabel(e, ctx)} (${shortDigest(e.referrerDigest)})`))];
     return { satisfied: true, message: `${req.predicateType} attestation on ${ctx.label} signed by ${by.join(', ')}`, evidence: accepted.map((e) => e.referrerDigest) };
@@ -410,7 +410,7 @@ export function checkAttestation(req: AttestationRequirement, ctx: CheckContext)
   return {
     satisfied: false,
     message:
-      `no ${req.predicateType} attestation signed by ${keysText(req.keys)} on ${ctx.label}` +
+      `no ${req.predicateType} attestation signed by ${keysText(req.keys, req.identities)} on ${ctx.label}` +
       unacceptedKeyNote(verified, ctx, 'attestations') +
       unverifiedNote(matching.filter((e) => !e.verified), 'attestation'),
     evidence: [],

@@ -129,6 +129,8 @@ export interface AttestationRequirement {
   /** Absolute predicate type URI (shorthands such as `slsaprovenance1` are resolved at load). */
   predicateType: string;
   keys?: string[];
+  /** Keyless signers whose attestations count (as in SignatureRequirement); absent = none. */
+  identities?: IdentityRequirement[];
 }
 
 export interface Requirements {

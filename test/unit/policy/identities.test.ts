@@ -125,3 +125,16 @@ describe('loading identities', () => {
     expect(load(`{ identities: [{ issuer: x, subjectRegExp: "@acme\\\\.com$" }], minimum: 2 }`)).not.toThrow();
   });
 });
+
+test('attestations may name keyless identities too (e.g. SLSA provenance from a release workflow)', () => {
+  const SLSA = 'https://slsa.dev/provenance/v1';
+  const policy = (ids: string) =>
+    parsePolicy(`rules:\n  - name: r\n    require:\n      attestations: [{ predicateType: "${SLSA}", identities: [${ids}] }]\n`, 'policy.yaml');
+  const { keyId: _k, keyName: _n, ...prov } = attestation(SLSA, { buildDefinition: {} });
+  const evidence = [{ ...prov, identity: { issuer: GH, subject: RELEASE, extensions: {} } }];
+  const run = (p: ReturnType<typeof policy>) => evaluate(p, { image: image('registry.example.com/acme/app:1.0'), action: 'deploy', context: {}, evidence, now: NOW });
+  expect(run(policy(`{ issuer: "${GH}", subject: "${RELEASE}" }`)).allowed).toBe(true);
+  const denied = run(policy(`{ issuer: "${GH}", subject: "https://github.com/acme/other/.github/workflows/x.yml@refs/heads/main" }`));
+  expect(denied.allowed).toBe(false);
+  expect(denied.requirements[0]!.message).toMatch(/no https:\/\/slsa\.dev\/provenance\/v1 attestation signed by keyless signer subject .*acme\/other.*found attestations by .*acme\/app/);
+});
