@@ -50,7 +50,9 @@ export class EvidenceCollector {
     const trustedKeys = this.opts.trust.list();
     const [referrers, legacy] = await Promise.all([
       this.opts.client.listReferrers(repo, digest),
-      this.legacy ? legacyCosignEvidence({ client: this.opts.client, repo, imageDigest: digest, trustedKeys, now: this.now() }) : [],
+      this.legacy
+        ? legacyCosignEvidence({ client: this.opts.client, repo, imageDigest: digest, trustedKeys, now: this.now(), ...(this.opts.trustedRoots ? { trustedRoots: this.opts.trustedRoots } : {}) })
+        : [],
     ]);
     const entries = referrers.manifests;
     const examined = entries.slice(0, this.maxReferrers);

@@ -18,6 +18,8 @@ import { CountersignError } from '../shared/errors';
 import type { TrustedKey, TrustStore } from '../trust/types';
 import { keyUsability } from '../trust/usability';
 import { decodeBase64Strict, keysThatVerify, preAuthEncoding } from './legacy/crypto';
+import { verifyLegacyKeyless } from './sigstore/legacy-keyless';
+import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import type { Evidence, EvidenceFormat } from './types';
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
@@ -44,6 +46,8 @@ export interface LegacyCosignArgs {
   trustedKeys: TrustedKey[] | TrustStore;
   /** The moment key validity and revocation are judged at. */
   now: Date;
+  /** Sigstore trusted roots for keyless signatures (certificate + Rekor bundle annotations). */
+  trustedRoots?: readonly SigstoreTrustRoot[];
 }
 
 /**
@@ -68,6 +72,7 @@ export async function legacyCosignEvidence(args: LegacyCosignArgs): Promise<Evid
     now: args.now,
     scope: `${args.repo.registry}/${args.repo.repository}`,
     blobs: new Map(),
+    trustedRoots: args.trustedRoots ?? [],
   };
   const base = referrersTagFor(imageDigest);
   const [signatures, attestations] = await Promise.all([
@@ -89,6 +94,7 @@ interface Context {
   scope: string;
   /** Blob reads shared by layers of one call (cosign's multi-signer tags repeat one payload). */
   blobs: Map<string, Promise<BlobRead>>;
+  trustedRoots: readonly SigstoreTrustRoot[];
 }
 
 type BlobRead = { ok: true; bytes: Buffer } | { ok: false; reason: string };
@@ -229,6 +235,15 @@ async function evaluateSignatureLayer(ctx: Context, layer: Layer, base: Evidence
 
   // Over the exact payload bytes: nothing is re-serialized before verifying.
   const signers = keysThatVerify(ctx.keys, blob.bytes, signature);
+  if (signers.length === 0 && layer.annotations[ANNOTATION_CERTIFICATE] !== undefined && ctx.trustedRoots.length > 0) {
+    // Keyless: verified by the Sigstore bundle core; which identities count is the policy's call.
+    const keyless = verifyLegacyKeyless(layer.annotations, signature, blob.bytes, ctx.trustedRoots);
+    if (!keyless.ok) return fail(keyless.reason);
+    const problem = simpleSigningProblem(blob.bytes, ctx.imageDigest);
+    if (problem !== undefined) return fail(problem);
+    const { ok: _ok, ...facts } = keyless;
+    return { ...base, verified: true, ...facts };
+  }
   if (signers.length === 0) return fail(noSignerReason(ctx, layer));
 
   const problem = simpleSigningProblem(blob.bytes, ctx.imageDigest);
