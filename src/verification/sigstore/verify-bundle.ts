@@ -20,8 +20,8 @@
  */
 import crypto, { type KeyObject } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
-import { X509Certificate } from '@sigstore/core';
-import { toSignedEntity, Verifier, VerificationError, type TrustMaterial } from '@sigstore/verify';
+import { dsse, X509Certificate } from '@sigstore/core';
+import { toSignedEntity, Verifier, VerificationError, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
 import { rootInChainProblem, signerIdentity, type SignerIdentity } from './identity';
 import type { SigstoreTrustRoot } from './trusted-root';
 
@@ -187,6 +187,7 @@ export function verifySigstoreBundle<K extends CandidateKey>(
   }
   const counts = countWitnesses(bundle);
   const roots = trust.roots;
+  const signedBytes = bundle.content.$case === 'dsseEnvelope' ? dsse.preAuthEncoding(bundle.content.dsseEnvelope.payloadType, bundle.content.dsseEnvelope.payload) : entityArtifact;
 
   if (material.$case === 'publicKey') {
     const claimed = { ...withStatement, ...(hint ? { claimedKeyHint: hint } : {}) };
@@ -200,8 +201,9 @@ export function verifySigstoreBundle<K extends CandidateKey>(
     }
     const errors: string[] = [];
     for (const key of candidates) {
+      const keyed = signedBytes ? withCurveHash(entity, signedBytes, key.publicKey) : entity;
       const attempt = tryRoots(roots.length > 0 ? roots : [undefined], (material) =>
-        new Verifier(withKey(material, key.publicKey), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(entity),
+        new Verifier(withKey(material, key.publicKey), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(keyed),
       );
       if (attempt.ok) {
         return verified(shape, { kind: 'key', key }, attempt.root && counts.witnessed ? attempt.root : undefined, counts, bundle, statement);
@@ -276,6 +278,32 @@ const EMPTY_MATERIAL: TrustMaterial = {
     throw new VerificationError({ code: 'PUBLIC_KEY_ERROR', message: `key not found: ${hint}` });
   },
 };
+
+/**
+ * @sigstore/verify verifies DSSE signatures with Node's default digest for the key type, which is
+ * SHA-256 for every EC curve (FORMATS.md §6.4): a P-384 key signing with SHA-384 (cosign
+ * --signing-algorithm ecdsa-sha2-384-nistp384) or P-521 with SHA-512 would never verify. For trusted
+ * keys the signature is also checked with the curve's own digest; both are sound signature schemes
+ * under the same key, so accepting either admits nothing an attacker could forge.
+ */
+const CURVE_HASH: Record<string, string> = { secp384r1: 'sha384', secp521r1: 'sha512' };
+
+function withCurveHash(entity: SignedEntity, data: Buffer, key: KeyObject): SignedEntity {
+  const curve = key.asymmetricKeyType === 'ec' ? key.asymmetricKeyDetails?.namedCurve : undefined;
+  const hash = curve ? CURVE_HASH[curve] : undefined;
+  if (!hash) return entity;
+  const original = entity.signature;
+  const signature = Object.create(original) as SignedEntity['signature'];
+  signature.verifySignature = (k: KeyObject) => {
+    if (original.verifySignature(k)) return true;
+    try {
+      return crypto.verify(hash, data, k, original.signature);
+    } catch {
+      return false;
+    }
+  };
+  return { ...entity, signature };
+}
 
 /** The root's material with one trusted key as the only key (key validity is applied at decision time). */
 function withKey(material: TrustMaterial, publicKey: KeyObject): TrustMaterial {
