@@ -43,6 +43,9 @@ export interface App {
 }
 
 export async function createApp(config: ServiceConfig, logger: Logger): Promise<App> {
+  // Sigstore trusted roots: parsed and validated once, first (an invalid root is a startup error
+  // naming the field, before anything is opened).
+  const trustedRoots = loadTrustedRoots(config.verification);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(path.join(config.dataDir, 'countersign.db'));
   const audit = new AuditLog(db);
@@ -80,8 +83,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     collector: new EvidenceCollector({
       client: registry,
       trust,
-      // Parsed and validated once, here: an invalid root is a startup error naming the field.
-      trustedRoots: loadTrustedRoots(config.verification),
+      trustedRoots,
     }),
     cache,
     trust,

@@ -140,3 +140,10 @@ test('denied under a policy naming another issuer', async () => {
 test('admitted under cosign-style regular expressions for issuer and subject', async () => {
   expect((await verify(repos.regexp)).allowed).toBe(true);
 });
+
+test('a service configured with a trusted root whose tlog key has no validity start does not start', async () => {
+  const bad = path.join(VECTORS, 'sigstore-conformance/test/assets/bundle-verify/trust-root-tlog-missing-validity-start_fail/trusted_root.json');
+  await expect(
+    startService({ verification: { cacheTtlMs: 1000, negativeCacheTtlMs: 0, maxDurationMs: 8000, sigstoreTrustedRoots: [bad] } }),
+  ).rejects.toThrow(/tlogs\[1\]\.publicKey\.validFor\.start: missing/);
+});
