@@ -48,9 +48,9 @@ export const POLICY_FIELDS = {
   signatures: ['keys', 'identities', 'minimum', 'transparencyLog', 'timestamps'],
   identity: ['issuer', 'issuerRegExp', 'subject', 'subjectRegExp', 'extensions'],
   witnessMinimum: ['minimum'],
-  sbom: ['formats', 'keys', 'deniedPackages', 'deniedLicenses'],
+  sbom: ['formats', 'keys', 'identities', 'deniedPackages', 'deniedLicenses'],
   deniedPackage: ['name', 'versions'],
-  vulnerabilities: ['maxSeverity', 'maxAge', 'exceptions', 'formats', 'keys'],
+  vulnerabilities: ['maxSeverity', 'maxAge', 'exceptions', 'formats', 'keys', 'identities'],
   vulnerabilityException: ['id', 'expires', 'reason', 'approvedBy'],
   attestation: ['predicateType', 'keys', 'identities'],
   exception: ['images', 'namespaces', 'actions', 'expires', 'reason', 'approvedBy'],
@@ -388,6 +388,12 @@ class Checker {
     };
   }
 
+  /** `identities: [...]` of a requirement, when given. */
+  private identities(f: Map<string, Field>, path: string): IdentityRequirement[] | undefined {
+    const field = f.get('identities');
+    return field ? this.list(field.value, `${path}.identities`, (n, p) => this.identity(n, p), { nonEmpty: true }) : undefined;
+  }
+
   /** `{ minimum: N }` for transparency-log entries and timestamps. */
   private witnessMinimum(node: Node | null, path: string): { minimum: number } | undefined {
     const f = this.fields(node, path, POLICY_FIELDS.witnessMinimum, '{ minimum: 1 }');
@@ -475,7 +481,8 @@ class Checker {
       ? this.list(f.get('deniedPackages')!.value, `${path}.deniedPackages`, (n, p) => this.deniedPackage(n, p), { nonEmpty: true })
       : [];
     const deniedLicenses = (f.get('deniedLicenses') && this.stringList(f.get('deniedLicenses')!.value, `${path}.deniedLicenses`)) || [];
-    return { formats, ...(keys !== undefined ? { keys } : {}), deniedPackages, deniedLicenses };
+    const identities = this.identities(f, path);
+    return { formats, ...(keys !== undefined ? { keys } : {}), ...(identities !== undefined ? { identities } : {}), deniedPackages, deniedLicenses };
   }
 
   /** `{ name: log4j-core, versions: "< 2.17.1" }` or the shorthand string `"log4j-core < 2.17.1"`. */
@@ -547,6 +554,8 @@ class Checker {
     if (formats) req.formats = formats;
     const keys = this.keys(f.get('keys'), `${path}.keys`);
     if (keys) req.keys = keys;
+    const identities = this.identities(f, path);
+    if (identities) req.identities = identities;
     return req;
   }
 

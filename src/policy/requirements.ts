@@ -156,7 +156,7 @@ export function checkSbom(req: SbomRequirement, ctx: CheckContext): CheckResult 
   const sboms = ctx.evidence.filter((e) => e.kind === 'attestation' && e.predicateType !== undefined && isSbomType(e.predicateType));
   const verified = sboms.filter((e) => e.verified);
   const inFormat = verified.filter((e) => (req.formats as readonly string[]).includes(classifyPredicateType(e.predicateType!)));
-  const accepted = inFormat.filter((e) => keyAccepted(req.keys, e, ctx));
+  const accepted = inFormat.filter((e) => keyAccepted(req.keys, e, ctx, req.identities));
   const notes: string[] = [];
   const parsed: Array<{ e: Evidence; kind: string; packages: SbomPackage[] }> = [];
   for (const e of accepted) {
@@ -180,7 +180,7 @@ export function checkSbom(req: SbomRequirement, ctx: CheckContext): CheckResult 
 
   if (parsed.length === 0) {
     const formats = req.formats.map((f) => FORMAT_NAME[f]).join(' or ');
-    return { satisfied: false, message: `no readable ${formats} SBOM signed by ${keysText(req.keys)} on ${ctx.label}${tail}`, evidence: [] };
+    return { satisfied: false, message: `no readable ${formats} SBOM signed by ${keysText(req.keys, req.identities)} on ${ctx.label}${tail}`, evidence: [] };
   }
 
   const violations: string[] = [];
@@ -266,7 +266,7 @@ interface Scan {
 export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckContext): CheckResult {
   const scans = ctx.evidence.filter((e) => e.kind === 'attestation' && e.predicateType !== undefined && isScanType(e.predicateType));
   const verified = scans.filter((e) => e.verified);
-  const accepted = verified.filter((e) => keyAccepted(req.keys, e, ctx));
+  const accepted = verified.filter((e) => keyAccepted(req.keys, e, ctx, req.identities));
   const notes: string[] = [];
   const usable: Scan[] = [];
   for (const e of accepted) {
@@ -302,7 +302,7 @@ export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckCo
     unverifiedNote(scans.filter((e) => !e.verified), 'scan attestation') +
     (notes.length > 0 ? `; ${notes.join('; ')}` : '');
   if (usable.length === 0) {
-    return { satisfied: false, message: `no usable vulnerability scan signed by ${keysText(req.keys)} on ${ctx.label}${tail}`, evidence: [] };
+    return { satisfied: false, message: `no usable vulnerability scan signed by ${keysText(req.keys, req.identities)} on ${ctx.label}${tail}`, evidence: [] };
   }
   // The newest scan is the current truth about the image: an old clean scan must not hide a new
   // finding, and a fixed finding in an old scan must not block a newer clean one. Ties go to the

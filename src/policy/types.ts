@@ -94,8 +94,10 @@ export interface DeniedPackage {
 
 export interface SbomRequirement {
   formats: SbomFormat[];
-  /** Restricts which trusted keys may have signed the SBOM; absent = any trusted key. */
+  /** Restricts which trusted keys may have signed the SBOM; absent = any trusted key (unless identities is given). */
   keys?: string[];
+  /** Keyless signers whose SBOMs count; absent = none. */
+  identities?: IdentityRequirement[];
   deniedPackages: DeniedPackage[];
   /** SPDX license ids (case-insensitive; `*` glob allowed). */
   deniedLicenses: string[];
@@ -122,6 +124,8 @@ export interface VulnerabilityRequirement {
   exceptions: VulnerabilityException[];
   formats: ScanFormat[];
   keys?: string[];
+  /** Keyless signers whose scans count; absent = none. */
+  identities?: IdentityRequirement[];
 }
 
 /** Any other predicate type that must be attested (SLSA provenance, OpenVEX, …). */

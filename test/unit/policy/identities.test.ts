@@ -138,3 +138,13 @@ test('attestations may name keyless identities too (e.g. SLSA provenance from a 
   expect(denied.allowed).toBe(false);
   expect(denied.requirements[0]!.message).toMatch(/no https:\/\/slsa\.dev\/provenance\/v1 attestation signed by keyless signer subject .*acme\/other.*found attestations by .*acme\/app/);
 });
+
+test('SBOM and vulnerability requirements may name keyless identities too', () => {
+  const policy = (ids: string) => parsePolicy(`rules:\n  - name: r\n    require:\n      sbom: { formats: [spdx], identities: [${ids}] }\n`, 'policy.yaml');
+  const { keyId: _k, keyName: _n, ...sbom } = attestation(PREDICATE_TYPE.SPDX, { spdxVersion: 'SPDX-2.3', packages: [] });
+  const evidence = [{ ...sbom, identity: { issuer: GH, subject: RELEASE, extensions: {} } }];
+  const run = (p: ReturnType<typeof policy>) => evaluate(p, { image: image('registry.example.com/acme/app:1.0'), action: 'deploy', context: {}, evidence, now: NOW }).allowed;
+  expect(run(policy(`{ issuer: "${GH}", subject: "${RELEASE}" }`))).toBe(true);
+  expect(run(policy(`{ issuer: "${GH}", subject: "someone@else.com" }`))).toBe(false);
+  expect(() => parsePolicy(`rules:\n  - name: r\n    require:\n      vulnerabilities: { maxSeverity: high, identities: [{ issuer: x }] }\n`, 'p.yaml')).toThrow(/vulnerabilities\.identities\[0\]\.subject: is required/);
+});
