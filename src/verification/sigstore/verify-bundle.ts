@@ -159,7 +159,12 @@ export function verifySigstoreBundle<K extends CandidateKey>(
     }
     if (chain.length === 0) return reject('bundle certificate chain is empty', withStatement);
     const trustedCerts = trust.roots.flatMap((r) => r.material.certificateAuthorities.flatMap((ca) => ca.certChain));
-    const rootProblem = rootInChainProblem(chain, trustedCerts);
+    let rootProblem: string | undefined;
+    try {
+      rootProblem = rootInChainProblem(chain, trustedCerts);
+    } catch (err) {
+      rootProblem = `bundle certificate chain does not parse (${(err as Error).message})`;
+    }
     if (rootProblem) return reject(`${rootProblem}: the root must come from the trusted root, never from the bundle`, withStatement);
     leaf = chain[0];
   }
