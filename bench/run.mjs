@@ -73,6 +73,30 @@ row('verify node:crypto', nodeVerify);
 row('verify @noble/curves', nobleVerify);
 process.stdout.write(`ratio  noble/node sign p50 = ${(nobleSign.p50 / nodeSign.p50).toFixed(1)}x, verify p50 = ${(nobleVerify.p50 / nodeVerify.p50).toFixed(1)}x  (node:crypto is used)\n`);
 
+// --- 1b. keyless bundle verification ----------------------------------------------------------
+// The verification core (bundle checks, root-in-chain, identity, counts) next to bare
+// @sigstore/verify on the same production bundle, both with the trusted root parsed once.
+{
+  process.stdout.write('\n# Keyless Sigstore bundle (cosign OCI attestation, production root): core vs bare @sigstore/verify\n');
+  const { readFileSync } = await import('node:fs');
+  const vectors = path.resolve(root, '..', 'shared', 'vectors');
+  const bundlePath = path.join(vectors, 'cosign/pkg/cosign/testdata/oci-attestation.sigstore.json');
+  const { verifySigstoreBundle } = dist('verification/sigstore/verify-bundle.js');
+  const { loadTrustedRootFile, PUBLIC_GOOD_TRUSTED_ROOT } = dist('verification/sigstore/trusted-root.js');
+  const { bundleFromJSON } = require('@sigstore/bundle');
+  const { toSignedEntity, Verifier } = require('@sigstore/verify');
+  const bytes = readFileSync(bundlePath);
+  const trust = loadTrustedRootFile(PUBLIC_GOOD_TRUSTED_ROOT);
+  const artifact = { digest: 'sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4' };
+  if (!verifySigstoreBundle(bytes, { roots: [trust] }, artifact).ok) throw new Error('the bench bundle does not verify');
+  const K = quick ? 100 : 1000;
+  const bare = timeSync(K, () => new Verifier(trust.material).verify(toSignedEntity(bundleFromJSON(JSON.parse(bytes.toString('utf8'))))));
+  const core = timeSync(K, () => verifySigstoreBundle(bytes, { roots: [trust] }, artifact));
+  row('bare @sigstore/verify (parse + verify)', bare);
+  row('Countersign core (verifySigstoreBundle)', core);
+  process.stdout.write(`ratio  core/bare p50 = ${(core.p50 / bare.p50).toFixed(2)}x  (target <= 1.2x)\n`);
+}
+
 // --- 2. Sign end to end ------------------------------------------------------------------------
 process.stdout.write('\n# Sign through gRPC against a local Distribution registry (referrers tag fallback)\n');
 const { startRegistry } = dist('dev/local-registry.js');

@@ -7,8 +7,6 @@ import path from 'node:path';
 import * as grpcJs from '@grpc/grpc-js';
 import { AccessControl, TokenStore, resolveAccessMode, serverCredentials, startupBanner, type AccessMode } from './auth';
 import { AuditLog } from './audit';
-import { TrustedRoot } from '@sigstore/protobuf-specs';
-import { CountersignError } from './shared/errors';
 import { startAdmissionServer, type AdmissionServer } from './admission';
 import type { ServiceConfig } from './config/config';
 import { GrpcServer } from './grpc/server';
@@ -22,6 +20,7 @@ import { openDatabase, type Database } from './store';
 import { EvidenceCollector } from './verification/collector';
 import { EvidenceCache } from './verification/evidence-cache';
 import { VerificationService } from './verification/verification-service';
+import { loadTrustedRoots } from './verification/sigstore/trusted-roots-config';
 
 export interface App {
   grpc: GrpcServer;
@@ -48,6 +47,9 @@ export interface App {
 }
 
 export async function createApp(config: ServiceConfig, logger: Logger): Promise<App> {
+  // Sigstore trusted roots: parsed and validated once, first (an invalid root is a startup error
+  // naming the field, before anything is opened).
+  const trustedRoots = loadTrustedRoots(config.verification);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(path.join(config.dataDir, 'countersign.db'));
   const audit = new AuditLog(db);
@@ -85,7 +87,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     collector: new EvidenceCollector({
       client: registry,
       trust,
-      ...(config.verification.sigstoreTrustedRoot ? { trustedRoot: loadTrustedRoot(config.verification.sigstoreTrustedRoot) } : {}),
+      trustedRoots,
     }),
     cache,
     trust,
@@ -159,15 +161,6 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
       })()),
   };
   return app;
-}
-
-/** Sigstore's trusted_root.json (as given to cosign with --trusted-root). */
-function loadTrustedRoot(file: string): TrustedRoot {
-  try {
-    return TrustedRoot.fromJSON(JSON.parse(readFileSync(file, 'utf8')));
-  } catch (err) {
-    throw new CountersignError('INVALID_ARGUMENT', `cannot read the Sigstore trusted root ${file}: ${(err as Error).message}`);
-  }
 }
 
 /**

@@ -12,6 +12,7 @@ import type { SignedArtifact } from '../signing';
 import { call, connectionFromEnv, describeGrpcError, keyClient, serverAddress, signingClient, useConnection, verificationClient, type UnaryClient } from './client';
 import { TokenStore, isRole, startupBanner, type Role } from '../auth';
 import { isTopic, usageOf, USAGE } from './usage';
+import { verifyBundleCommand } from './verify-bundle';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 usage error. */
 export async function main(argv: string[]): Promise<number> {
@@ -32,6 +33,8 @@ export async function main(argv: string[]): Promise<number> {
         return await audit(rest);
       case 'token':
         return await token(rest);
+      case 'verify-bundle':
+        return verifyBundleCommand(rest);
       case undefined:
         process.stdout.write(`${USAGE}\n`);
         return 2;
@@ -248,7 +251,7 @@ interface VerifyResponseMsg {
   mode: string;
   rule: string;
   requirements: Array<{ requirement: string; satisfied: boolean; message: string }>;
-  evidence: Array<{ referrerDigest: string; format: string; kind: string; verified: boolean; reason: string; keyName: string; predicateType: string }>;
+  evidence: Array<{ referrerDigest: string; format: string; kind: string; verified: boolean; reason: string; keyName: string; predicateType: string; identity?: { issuer: string; subject: string } }>;
   policyRevision: string;
   trustRevision: string;
   cached: boolean;
@@ -285,7 +288,8 @@ async function verify(args: string[]): Promise<number> {
       for (const w of r.warnings) process.stdout.write(`  warning: ${w}\n`);
       for (const e of r.evidence) {
         const what = e.predicateType || e.format;
-        process.stdout.write(`  evidence ${e.referrerDigest.slice(0, 19)}… ${what} ${e.verified ? `verified (key ${e.keyName})` : `not verified: ${e.reason}`}\n`);
+        const signer = e.identity ? `keyless ${e.identity.subject} (issuer ${e.identity.issuer})` : `key ${e.keyName}`;
+        process.stdout.write(`  evidence ${e.referrerDigest.slice(0, 19)}… ${e.format} ${what} ${e.verified ? `verified (${signer})` : `not verified: ${e.reason}`}\n`);
       }
     }
     return r.allowed ? 0 : 1;

@@ -49,6 +49,12 @@ const COMMANDS: Array<[topic: string, usage: string]> = [
   ],
   ['token list', `token list ${LOCAL} [--json]`],
   ['token revoke', `token revoke NAME [--reason TEXT] ${LOCAL}`],
+  [
+    'verify-bundle',
+    `verify-bundle --bundle FILE (--certificate-identity ID --certificate-oidc-issuer URL | --key FILE)
+          [--trusted-root FILE]... ARTIFACT_FILE|sha256:<hex>
+          verifies a Sigstore bundle offline (sigstore-conformance client); exit 0 verified, 1 not`,
+  ],
   ['audit list', `audit list ${LOCAL} [--limit N] [--actor WHO] [--action WHAT] [--target NAME] [--json]`],
   [
     'audit verify',

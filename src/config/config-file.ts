@@ -18,7 +18,7 @@ export const CONFIG_FIELDS = {
   config: ['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification', 'admission', 'auth'],
   registry: ['insecureHosts', 'caFile', 'dockerConfig', 'timeoutMs', 'maxRetries'],
   limits: ['maxPredicateBytes'],
-  verification: ['cacheTtlMs', 'negativeCacheTtlMs', 'maxDurationMs', 'sigstoreTrustedRoot'],
+  verification: ['cacheTtlMs', 'negativeCacheTtlMs', 'maxDurationMs', 'sigstoreTrustedRoot', 'sigstoreTrustedRoots'],
   auth: ['mode', 'tls', 'mtlsBindings'],
   tls: ['certFile', 'keyFile', 'clientCaFile', 'requireClientCert'],
   mtlsBinding: ['subject', 'roles', 'scopes'],
@@ -106,6 +106,11 @@ class ConfigReader extends CheckedDocument {
     this.int(f.get('negativeCacheTtlMs')?.value, 'verification.negativeCacheTtlMs', 0, (n) => (out.negativeCacheTtlMs = n));
     this.int(f.get('maxDurationMs')?.value, 'verification.maxDurationMs', 1, (n) => (out.maxDurationMs = n));
     this.path(f.get('sigstoreTrustedRoot')?.value, 'verification.sigstoreTrustedRoot', (p) => (out.sigstoreTrustedRoot = p));
+    if (f.has('sigstoreTrustedRoots')) {
+      // `public-good` names the root shipped with Countersign; anything else is a file.
+      const roots = this.stringList(f.get('sigstoreTrustedRoots')!.value, 'verification.sigstoreTrustedRoots', { allowEmpty: true });
+      if (roots) out.sigstoreTrustedRoots = roots.map((r) => (r === 'public-good' ? r : path.resolve(this.base, r)));
+    }
   }
 
   private auth(node: Node | null, out: ServiceConfig['auth']): void {

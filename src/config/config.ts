@@ -66,6 +66,8 @@ export interface ServiceConfig {
     maxDurationMs: number;
     /** Sigstore trusted_root.json: lets bundles with Rekor entries / timestamps (cosign's default) verify. */
     sigstoreTrustedRoot?: string;
+    /** More trusted roots (several Sigstore instances at once); `public-good` = the shipped root. */
+    sigstoreTrustedRoots?: string[];
   };
 }
 

@@ -19,6 +19,7 @@ import type {
   AttestationRequirement,
   Defaults,
   DeniedPackage,
+  IdentityRequirement,
   MatchSpec,
   Mode,
   MultiArch,
@@ -36,6 +37,7 @@ import type {
   VulnerabilityRequirement,
 } from './types';
 import { parseDuration, parseExpiry, parseVersionRange } from './values';
+import { describeMatcher, FULCIO_EXTENSIONS } from '../verification/sigstore/identity';
 
 /**
  * The fields the loader accepts, per object. Exported so that a test can compare them with
@@ -47,12 +49,14 @@ export const POLICY_FIELDS = {
   rule: ['name', 'description', 'match', 'require', 'deny', 'allow', 'mode', 'onError', 'multiArch'],
   match: ['images', 'namespaces', 'actions'],
   require: ['signatures', 'sbom', 'vulnerabilities', 'attestations'],
-  signatures: ['keys', 'minimum'],
-  sbom: ['formats', 'keys', 'deniedPackages', 'deniedLicenses'],
+  signatures: ['keys', 'identities', 'minimum', 'transparencyLog', 'timestamps'],
+  identity: ['issuer', 'issuerRegExp', 'subject', 'subjectRegExp', 'extensions'],
+  witnessMinimum: ['minimum'],
+  sbom: ['formats', 'keys', 'identities', 'deniedPackages', 'deniedLicenses'],
   deniedPackage: ['name', 'versions'],
-  vulnerabilities: ['maxSeverity', 'maxAge', 'exceptions', 'formats', 'keys'],
+  vulnerabilities: ['maxSeverity', 'maxAge', 'exceptions', 'formats', 'keys', 'identities'],
   vulnerabilityException: ['id', 'expires', 'reason', 'approvedBy'],
-  attestation: ['predicateType', 'keys'],
+  attestation: ['predicateType', 'keys', 'identities'],
   exception: ['images', 'namespaces', 'actions', 'expires', 'reason', 'approvedBy'],
 } as const;
 
@@ -314,18 +318,112 @@ class Checker extends CheckedDocument {
     const f = this.fields(node, path, POLICY_FIELDS.signatures, '{ keys: [ci-release], minimum: 1 }');
     if (!f) return undefined;
     const keys = this.keys(f.get('keys'), `${path}.keys`);
+    const identities = f.get('identities')
+      ? this.list(f.get('identities')!.value, `${path}.identities`, (n, p) => this.identity(n, p), { nonEmpty: true })
+      : undefined;
     const minField = f.get('minimum');
     let minimum = 1;
     if (minField) {
       const m = this.integer(minField.value, `${path}.minimum`, 1);
       if (m !== undefined) {
         minimum = m;
-        if (keys !== undefined && m > keys.length) {
-          this.problem(minField.value, `${path}.minimum`, `is ${m} but only ${keys.length} ${keys.length === 1 ? 'key is' : 'keys are'} listed in keys; no image could ever satisfy it`);
+        // An identity with a regular expression may match several signers: only exact lists bound it.
+        const exact = identities === undefined || identities.every((i) => i.subjectRegExp === undefined && i.issuerRegExp === undefined);
+        const bound = (keys?.length ?? 0) + (identities?.length ?? 0);
+        if ((keys !== undefined || identities !== undefined) && exact && m > bound) {
+          const listed = [keys ? `${keys.length} ${keys.length === 1 ? 'key' : 'keys'}` : '', identities ? `${identities.length} ${identities.length === 1 ? 'identity' : 'identities'}` : '']
+            .filter(Boolean)
+            .join(' and ');
+          this.problem(minField.value, `${path}.minimum`, `is ${m} but only ${listed} ${bound === 1 ? 'is' : 'are'} listed; no image could ever satisfy it`);
         }
       }
     }
-    return { ...(keys !== undefined ? { keys } : {}), minimum };
+    const transparencyLog = f.get('transparencyLog') ? this.witnessMinimum(f.get('transparencyLog')!.value, `${path}.transparencyLog`) : undefined;
+    const timestamps = f.get('timestamps') ? this.witnessMinimum(f.get('timestamps')!.value, `${path}.timestamps`) : undefined;
+    return {
+      ...(keys !== undefined ? { keys } : {}),
+      ...(identities !== undefined ? { identities } : {}),
+      minimum,
+      ...(transparencyLog ? { transparencyLog } : {}),
+      ...(timestamps ? { timestamps } : {}),
+    };
+  }
+
+  /** `identities: [...]` of a requirement, when given. */
+  private identities(f: Map<string, Field>, path: string): IdentityRequirement[] | undefined {
+    const field = f.get('identities');
+    return field ? this.list(field.value, `${path}.identities`, (n, p) => this.identity(n, p), { nonEmpty: true }) : undefined;
+  }
+
+  /** `{ minimum: N }` for transparency-log entries and timestamps. */
+  private witnessMinimum(node: Node | null, path: string): { minimum: number } | undefined {
+    const f = this.fields(node, path, POLICY_FIELDS.witnessMinimum, '{ minimum: 1 }');
+    if (!f) return undefined;
+    if (!f.get('minimum')) {
+      this.problem(node, `${path}.minimum`, 'is required, e.g. { minimum: 1 }');
+      return undefined;
+    }
+    const m = this.integer(f.get('minimum')!.value, `${path}.minimum`, 0);
+    return m === undefined ? undefined : { minimum: m };
+  }
+
+  /** One keyless signer: an issuer and a subject, each exact or a regular expression (cosign's flags). */
+  private identity(node: Node, path: string): IdentityRequirement | undefined {
+    const f = this.fields(
+      node,
+      path,
+      POLICY_FIELDS.identity,
+      '{ issuer: https://token.actions.githubusercontent.com, subjectRegExp: "^https://github.com/acme/app/" }',
+    );
+    if (!f) return undefined;
+    const out: IdentityRequirement = { text: '' };
+    let ok = true;
+    for (const [exact, regexp, what] of [
+      ['issuer', 'issuerRegExp', 'the OIDC issuer, e.g. https://token.actions.githubusercontent.com'],
+      ['subject', 'subjectRegExp', 'the certificate identity (SAN), e.g. an e-mail address or a workflow URI'],
+    ] as const) {
+      const e = f.get(exact);
+      const r = f.get(regexp);
+      if (e && r) {
+        this.problem(r.value, `${path}.${regexp}`, `give either ${exact} or ${regexp}, not both`);
+        ok = false;
+      } else if (!e && !r) {
+        this.problem(node, `${path}.${exact}`, `is required (${exact} or ${regexp}): ${what}`);
+        ok = false;
+      } else if (e) {
+        const v = this.string(e.value, `${path}.${exact}`);
+        if (v === undefined) ok = false;
+        else out[exact] = v;
+      } else {
+        const v = this.string(r!.value, `${path}.${regexp}`);
+        if (v === undefined) ok = false;
+        else {
+          try {
+            out[regexp] = new RegExp(v, 'u');
+          } catch (err) {
+            this.problem(r!.value, `${path}.${regexp}`, `is not a valid regular expression: ${(err as Error).message}`);
+            ok = false;
+          }
+        }
+      }
+    }
+    const extField = f.get('extensions');
+    if (extField) {
+      const ext = this.fields(extField.value, `${path}.extensions`, Object.keys(FULCIO_EXTENSIONS), '{ githubWorkflowRepository: acme/app }');
+      if (!ext) ok = false;
+      else {
+        const values: Record<string, string> = {};
+        for (const [name, field] of ext) {
+          const v = this.string(field.value, `${path}.extensions.${name}`);
+          if (v === undefined) ok = false;
+          else values[name] = v;
+        }
+        if (Object.keys(values).length > 0) out.extensions = values;
+      }
+    }
+    if (!ok) return undefined;
+    out.text = describeMatcher(out);
+    return out;
   }
 
   /** `keys`: absent = any trusted key; present = a non-empty list of distinct names or ids. */
@@ -344,7 +442,8 @@ class Checker extends CheckedDocument {
       ? this.list(f.get('deniedPackages')!.value, `${path}.deniedPackages`, (n, p) => this.deniedPackage(n, p), { nonEmpty: true })
       : [];
     const deniedLicenses = (f.get('deniedLicenses') && this.stringList(f.get('deniedLicenses')!.value, `${path}.deniedLicenses`)) || [];
-    return { formats, ...(keys !== undefined ? { keys } : {}), deniedPackages, deniedLicenses };
+    const identities = this.identities(f, path);
+    return { formats, ...(keys !== undefined ? { keys } : {}), ...(identities !== undefined ? { identities } : {}), deniedPackages, deniedLicenses };
   }
 
   /** `{ name: log4j-core, versions: "< 2.17.1" }` or the shorthand string `"log4j-core < 2.17.1"`. */
@@ -416,6 +515,8 @@ class Checker extends CheckedDocument {
     if (formats) req.formats = formats;
     const keys = this.keys(f.get('keys'), `${path}.keys`);
     if (keys) req.keys = keys;
+    const identities = this.identities(f, path);
+    if (identities) req.identities = identities;
     return req;
   }
 
@@ -435,6 +536,9 @@ class Checker extends CheckedDocument {
     if (!f) return undefined;
     const typeText = this.required(f, node, path, 'predicateType', 'an absolute predicate type URI such as https://slsa.dev/provenance/v1');
     const keys = this.keys(f.get('keys'), `${path}.keys`);
+    const identities = f.get('identities')
+      ? this.list(f.get('identities')!.value, `${path}.identities`, (n, p) => this.identity(n, p), { nonEmpty: true })
+      : undefined;
     if (typeText === undefined) return undefined;
     let predicateType: string;
     try {
@@ -443,7 +547,7 @@ class Checker extends CheckedDocument {
       this.problem(f.get('predicateType')!.value, `${path}.predicateType`, err instanceof Error ? err.message : String(err));
       return undefined;
     }
-    return { predicateType, ...(keys !== undefined ? { keys } : {}) };
+    return { predicateType, ...(keys !== undefined ? { keys } : {}), ...(identities !== undefined ? { identities } : {}) };
   }
 
   private exception(node: Node, path: string): PolicyException | undefined {

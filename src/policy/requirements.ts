@@ -20,7 +20,8 @@ import {
 } from '../attestations';
 import type { Evidence } from '../verification/types';
 import { matchesGlob } from './match';
-import type { AttestationRequirement, DeniedPackage, SbomRequirement, SignatureRequirement, VulnerabilityRequirement } from './types';
+import { describeIdentity, identityMatches } from '../verification/sigstore/identity';
+import type { AttestationRequirement, DeniedPackage, IdentityRequirement, SbomRequirement, SignatureRequirement, VulnerabilityRequirement } from './types';
 import { durationUnit, formatAge, satisfiesConstraints } from './values';
 
 export interface CheckResult {
@@ -52,22 +53,35 @@ export function shortDigest(digest: string): string {
 }
 
 function keyLabel(e: Evidence, ctx: CheckContext): string {
+  if (e.keyId === undefined && e.identity) return describeIdentity(e.identity);
   return e.keyName ?? (e.keyId !== undefined ? ctx.keyNames?.(e.keyId) : undefined) ?? e.keyId ?? '(unnamed key)';
 }
 
-/** Distinct keys are told apart by id when known (two names can never share one key id). */
+/**
+ * Distinct signers: keys by id (two names can never share one key id), keyless signers by issuer
+ * and subject (one CI workflow signing twice is one signer).
+ */
 function keyIdentity(e: Evidence, ctx: CheckContext): string {
+  if (e.keyId === undefined && e.identity) return `identity:${e.identity.issuer ?? ''}\n${e.identity.subject}`;
   return e.keyId ?? keyLabel(e, ctx);
 }
 
-function keyAccepted(keys: readonly string[] | undefined, e: Evidence, ctx: CheckContext): boolean {
-  if (keys === undefined) return true;
-  const names = [e.keyName, e.keyId, e.keyId !== undefined ? ctx.keyNames?.(e.keyId) : undefined];
+/**
+ * Whether a verified piece of evidence was signed by a signer the requirement accepts. Keyless
+ * evidence only counts for a listed identity: a certificate from a trusted CA says who signed,
+ * not that they may (anyone can get a public-good Fulcio certificate).
+ */
+function keyAccepted(keys: readonly string[] | undefined, e: Evidence, ctx: CheckContext, identities?: readonly IdentityRequirement[]): boolean {
+  if (e.keyId === undefined) return e.identity !== undefined && identities !== undefined && identities.some((m) => identityMatches(m, e.identity!));
+  if (keys === undefined) return identities === undefined;
+  const names = [e.keyName, e.keyId, ctx.keyNames?.(e.keyId)];
   return names.some((n) => n !== undefined && keys.includes(n));
 }
 
-function keysText(keys: readonly string[] | undefined): string {
-  return keys === undefined ? 'a trusted key' : keys.join(' or ');
+function keysText(keys: readonly string[] | undefined, identities?: readonly IdentityRequirement[]): string {
+  const ids = identities?.map((i) => `keyless signer ${i.text}`) ?? [];
+  if (keys === undefined) return ids.length > 0 ? ids.join(' or ') : 'a trusted key';
+  return [...keys, ...ids].join(' or ');
 }
 
 function listed(items: readonly string[], limit = LIST_LIMIT): string {
@@ -135,24 +149,38 @@ function unacceptedKeyNote(list: readonly Evidence[], ctx: CheckContext, what: s
 export function checkSignatures(req: SignatureRequirement, ctx: CheckContext): CheckResult {
   const signatures = ctx.evidence.filter((e) => e.kind === 'signature');
   const verified = signatures.filter((e) => e.verified);
-  const accepted = verified.filter((e) => keyAccepted(req.keys, e, ctx));
+  const bySigner = verified.filter((e) => keyAccepted(req.keys, e, ctx, req.identities));
+  // Log entries and timestamps are verified facts of each signature (counted by the verifier).
+  const witnessShortfall = (e: Evidence): string | undefined => {
+    const tlog = e.transparencyLogEntries ?? 0;
+    const ts = e.timestamps ?? 0;
+    if (req.transparencyLog && tlog < req.transparencyLog.minimum) return `${plural(tlog, 'transparency-log entry', 'transparency-log entries')}, ${req.transparencyLog.minimum} required`;
+    if (req.timestamps && ts < req.timestamps.minimum) return `${plural(ts, 'verified timestamp')}, ${req.timestamps.minimum} required`;
+    return undefined;
+  };
+  const accepted = bySigner.filter((e) => witnessShortfall(e) === undefined);
   const byKey = new Map<string, Evidence>();
   for (const e of accepted) if (!byKey.has(keyIdentity(e, ctx))) byKey.set(keyIdentity(e, ctx), e);
   const signers = [...byKey.values()].map((e) => `${keyLabel(e, ctx)} (${shortDigest(e.referrerDigest)})`);
+  const what = req.identities ? 'distinct signer' : 'distinct key';
   if (byKey.size >= req.minimum) {
     return {
       satisfied: true,
-      message: `${ctx.label} is signed by ${signers.join(', ')}${req.minimum > 1 ? `: ${byKey.size} distinct keys, ${req.minimum} required` : ''}`,
+      message: `${ctx.label} is signed by ${signers.join(', ')}${req.minimum > 1 ? `: ${plural(byKey.size, what)}, ${req.minimum} required` : ''}`,
       evidence: accepted.map((e) => e.referrerDigest),
     };
   }
   let message =
     byKey.size === 0
-      ? `no signature by ${keysText(req.keys)} on ${ctx.label}`
-      : `${ctx.label} is signed by ${plural(byKey.size, 'distinct key')} (${signers.join(', ')}) but ${req.minimum} are required` +
-        (req.keys ? ` from ${req.keys.join(', ')}` : '');
-  if (byKey.size === 0 && req.minimum > 1) message += ` (${req.minimum} distinct keys required)`;
-  message += unacceptedKeyNote(verified.filter((e) => !keyAccepted(req.keys, e, ctx)), ctx, 'signatures');
+      ? `no signature by ${keysText(req.keys, req.identities)} on ${ctx.label}`
+      : `${ctx.label} is signed by ${plural(byKey.size, what)} (${signers.join(', ')}) but ${req.minimum} are required` +
+        (req.keys || req.identities ? ` from ${keysText(req.keys, req.identities)}` : '');
+  if (byKey.size === 0 && req.minimum > 1) message += ` (${req.minimum} ${what}s required)`;
+  const short = bySigner.filter((e) => witnessShortfall(e) !== undefined);
+  if (short.length > 0) {
+    message += `; ${listed([...new Set(short.map((e) => `${keyLabel(e, ctx)} (${shortDigest(e.referrerDigest)}) has ${witnessShortfall(e)}`))], 3)}`;
+  }
+  message += unacceptedKeyNote(verified.filter((e) => !keyAccepted(req.keys, e, ctx, req.identities)), ctx, 'signatures');
   message += presentButUnverifiedNote(signatures.filter((e) => !e.verified));
   message += listingNote(ctx);
   return { satisfied: false, message, evidence: [] };
@@ -167,7 +195,7 @@ export function checkSbom(req: SbomRequirement, ctx: CheckContext): CheckResult 
   const sboms = ctx.evidence.filter((e) => e.kind === 'attestation' && e.predicateType !== undefined && isSbomType(e.predicateType));
   const verified = sboms.filter((e) => e.verified);
   const inFormat = verified.filter((e) => (req.formats as readonly string[]).includes(classifyPredicateType(e.predicateType!)));
-  const accepted = inFormat.filter((e) => keyAccepted(req.keys, e, ctx));
+  const accepted = inFormat.filter((e) => keyAccepted(req.keys, e, ctx, req.identities));
   const notes: string[] = [];
   const parsed: Array<{ e: Evidence; kind: string; packages: SbomPackage[] }> = [];
   for (const e of accepted) {
@@ -191,7 +219,7 @@ export function checkSbom(req: SbomRequirement, ctx: CheckContext): CheckResult 
 
   if (parsed.length === 0) {
     const formats = req.formats.map((f) => FORMAT_NAME[f]).join(' or ');
-    return { satisfied: false, message: `no readable ${formats} SBOM signed by ${keysText(req.keys)} on ${ctx.label}${tail}${listingNote(ctx)}`, evidence: [] };
+    return { satisfied: false, message: `no readable ${formats} SBOM signed by ${keysText(req.keys, req.identities)} on ${ctx.label}${tail}${listingNote(ctx)}`, evidence: [] };
   }
 
   const violations: string[] = [];
@@ -277,7 +305,7 @@ interface Scan {
 export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckContext): CheckResult {
   const scans = ctx.evidence.filter((e) => e.kind === 'attestation' && e.predicateType !== undefined && isScanType(e.predicateType));
   const verified = scans.filter((e) => e.verified);
-  const accepted = verified.filter((e) => keyAccepted(req.keys, e, ctx));
+  const accepted = verified.filter((e) => keyAccepted(req.keys, e, ctx, req.identities));
   const notes: string[] = [];
   const usable: Scan[] = [];
   for (const e of accepted) {
@@ -313,7 +341,7 @@ export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckCo
     unverifiedNote(scans.filter((e) => !e.verified), 'scan attestation') +
     (notes.length > 0 ? `; ${notes.join('; ')}` : '');
   if (usable.length === 0) {
-    return { satisfied: false, message: `no usable vulnerability scan signed by ${keysText(req.keys)} on ${ctx.label}${tail}${listingNote(ctx)}`, evidence: [] };
+    return { satisfied: false, message: `no usable vulnerability scan signed by ${keysText(req.keys, req.identities)} on ${ctx.label}${tail}${listingNote(ctx)}`, evidence: [] };
   }
   // The newest scan is the current truth about the image: an old clean scan must not hide a new
   // finding, and a fixed finding in an old scan must not block a newer clean one. Ties go to the
@@ -413,7 +441,7 @@ function predicateTypeMatches(required: string, actual: string): boolean {
 export function checkAttestation(req: AttestationRequirement, ctx: CheckContext): CheckResult {
   const matching = ctx.evidence.filter((e) => e.kind === 'attestation' && e.predicateType !== undefined && predicateTypeMatches(req.predicateType, e.predicateType));
   const verified = matching.filter((e) => e.verified);
-  const accepted = verified.filter((e) => keyAccepted(req.keys, e, ctx));
+  const accepted = verified.filter((e) => keyAccepted(req.keys, e, ctx, req.identities));
   if (accepted.length > 0) {
     const by = [...new Set(accepted.map((e) => `${keyLabel(e, ctx)} (${shortDigest(e.referrerDigest)})`))];
     return { satisfied: true, message: `${req.predicateType} attestation on ${ctx.label} signed by ${by.join(', ')}`, evidence: accepted.map((e) => e.referrerDigest) };
@@ -421,7 +449,7 @@ export function checkAttestation(req: AttestationRequirement, ctx: CheckContext)
   return {
     satisfied: false,
     message:
-      `no ${req.predicateType} attestation signed by ${keysText(req.keys)} on ${ctx.label}` +
+      `no ${req.predicateType} attestation signed by ${keysText(req.keys, req.identities)} on ${ctx.label}` +
       unacceptedKeyNote(verified, ctx, 'attestations') +
       unverifiedNote(matching.filter((e) => !e.verified), 'attestation') +
       listingNote(ctx),

@@ -7,6 +7,7 @@
  * The document syntax is described in docs/policy.md and docs/policy.schema.json.
  */
 import type { Severity } from '../attestations';
+import type { IdentityMatcher } from '../verification/sigstore/identity';
 import type { Action } from '../verification/types';
 
 /**
@@ -50,11 +51,29 @@ export interface MatchSpec {
   actions?: Action[];
 }
 
+/**
+ * A keyless signer the policy accepts (cosign's --certificate-identity(-regexp) /
+ * --certificate-oidc-issuer(-regexp), plus Fulcio extensions such as githubWorkflowRepository).
+ * Regular expressions are compiled at load; `text` names the entry in messages.
+ */
+export interface IdentityRequirement extends IdentityMatcher {
+  text: string;
+}
+
 export interface SignatureRequirement {
-  /** Trusted key names or ids; absent = any trusted key. */
+  /**
+   * Trusted key names or ids. Absent = any trusted key, unless `identities` is given (then only
+   * those keyless signers count, no key).
+   */
   keys?: string[];
-  /** Number of distinct keys that must have signed; default 1. */
+  /** Keyless signers that count; absent = none (a certificate from a trusted CA alone says nothing about who). */
+  identities?: IdentityRequirement[];
+  /** Number of distinct signers (keys, keyless identities) that must have signed; default 1. */
   minimum: number;
+  /** A signature counts only with at least this many verified transparency-log entries. */
+  transparencyLog?: { minimum: number };
+  /** A signature counts only with at least this many verified timestamps (Rekor SETs, RFC 3161). */
+  timestamps?: { minimum: number };
 }
 
 export type VersionOperator = '<' | '<=' | '>' | '>=' | '=';
@@ -75,8 +94,10 @@ export interface DeniedPackage {
 
 export interface SbomRequirement {
   formats: SbomFormat[];
-  /** Restricts which trusted keys may have signed the SBOM; absent = any trusted key. */
+  /** Restricts which trusted keys may have signed the SBOM; absent = any trusted key (unless identities is given). */
   keys?: string[];
+  /** Keyless signers whose SBOMs count; absent = none. */
+  identities?: IdentityRequirement[];
   deniedPackages: DeniedPackage[];
   /** SPDX license ids (case-insensitive; `*` glob allowed). */
   deniedLicenses: string[];
@@ -103,6 +124,8 @@ export interface VulnerabilityRequirement {
   exceptions: VulnerabilityException[];
   formats: ScanFormat[];
   keys?: string[];
+  /** Keyless signers whose scans count; absent = none. */
+  identities?: IdentityRequirement[];
 }
 
 /** Any other predicate type that must be attested (SLSA provenance, OpenVEX, …). */
@@ -110,6 +133,8 @@ export interface AttestationRequirement {
   /** Absolute predicate type URI (shorthands such as `slsaprovenance1` are resolved at load). */
   predicateType: string;
   keys?: string[];
+  /** Keyless signers whose attestations count (as in SignatureRequirement); absent = none. */
+  identities?: IdentityRequirement[];
 }
 
 export interface Requirements {

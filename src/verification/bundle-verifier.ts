@@ -1,33 +1,26 @@
 /**
- * Verifies one Sigstore bundle referrer against the trusted keys, plus the caller-side checks
- * @sigstore/verify leaves to us (FORMATS.md §6.5): one DSSE signature, in-toto payload type, the
- * statement's subject is the digest WE resolved (a bundle copied from another image's referrers
- * fails here), the manifest's subject is the image, and the unsigned annotation agrees with the
- * signed predicate type.
+ * Verifies one Sigstore bundle referrer of an image: the bundle itself through the shared core
+ * (sigstore/verify-bundle.ts: every bundle version, keys and keyless, Rekor v1/v2, timestamps,
+ * several trusted roots), plus the checks that bind it to THIS image (FORMATS.md §6.5): the
+ * referrer's subject is the image, the DSSE payload is an in-toto statement whose subject is the
+ * digest WE resolved (a bundle copied from another image's referrers fails here), and the
+ * unsigned annotation agrees with the signed predicate type.
  *
  * Key validity, revocation and scope are NOT applied here: they depend on the time of the
- * decision, and this result is cached. See applyKeyState.
+ * decision, and this result is cached. See VerificationService.withKeyState. Keyless evidence
+ * carries the verified signer identity; which identities count is the policy's decision.
  */
-import { bundleFromJSON } from '@sigstore/bundle';
-import type { TrustedRoot } from '@sigstore/protobuf-specs';
-import { toSignedEntity, toTrustMaterial, Verifier, VerificationError } from '@sigstore/verify';
 import { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE } from '../signing/statement';
 import type { ImageManifest } from '../registry/types';
 import type { TrustedKey } from '../trust/types';
+import type { SigstoreTrustRoot } from './sigstore/trusted-root';
+import { isInTotoStatement, statementDigests, verifySigstoreBundle, BUNDLE_MEDIA_TYPE_VERSIONS, type InTotoStatement } from './sigstore/verify-bundle';
 import type { Evidence } from './types';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 
-export const BUNDLE_MEDIA_TYPES = ['application/vnd.dev.sigstore.bundle.v0.3+json', 'application/vnd.dev.sigstore.bundle+json;version=0.3'];
-const STATEMENT_TYPES = new Set(['https://in-toto.io/Statement/v1', 'https://in-toto.io/Statement/v0.1']);
+/** Bundle media types accepted as referrer layers (every Sigstore bundle version). */
+export const BUNDLE_MEDIA_TYPES = Object.keys(BUNDLE_MEDIA_TYPE_VERSIONS);
 const PREDICATE_ANNOTATION = 'dev.sigstore.bundle.predicateType';
-
-const EMPTY_ROOT: TrustedRoot = {
-  mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
-  tlogs: [],
-  certificateAuthorities: [],
-  ctlogs: [],
-  timestampAuthorities: [],
-};
 
 /** Untrusted input: anything a pusher wrote may arrive here, not only strings. */
 export function isBundleArtifact(artifactType: unknown): boolean {
@@ -43,11 +36,11 @@ interface BundleInput {
   trustedKeys: TrustedKey[];
   byId: (id: string) => TrustedKey | undefined;
   /**
-   * Sigstore trusted root (Rekor / TSA keys) for bundles that carry transparency-log entries or
-   * timestamps, as `cosign sign --key` writes by default. Without one such bundles cannot be
-   * verified (the entries would be checked against nothing) and are refused with a reason.
+   * Sigstore trusted roots (parsed once, at startup): Fulcio CAs for keyless bundles, and the Rekor
+   * / TSA keys for bundles that carry transparency-log entries or timestamps, as `cosign sign --key`
+   * writes by default. Without one such bundles cannot be verified and are refused with a reason.
    */
-  trustedRoot?: TrustedRoot;
+  trustedRoots?: readonly SigstoreTrustRoot[];
 }
 
 export function verifyBundleReferrer(input: BundleInput): Evidence {
@@ -66,99 +59,55 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
   if (manifest.subject?.digest !== imageDigest) {
     return fail(`referrer's subject is ${manifest.subject?.digest ?? 'missing'}, not ${imageDigest}`);
   }
-  let json: Record<string, unknown>;
   try {
     // Bounded: a pusher's fields are quoted in reasons, and JSON.stringify overflows on deep nesting.
-    json = parseJsonWithinDepth(input.bundleBytes.toString('utf8')) as Record<string, unknown>;
+    parseJsonWithinDepth(input.bundleBytes.toString('utf8'));
   } catch (err) {
     return fail(err instanceof JsonTooDeepError ? `bundle ${describeDepthViolation(err.violation)}` : 'bundle is not valid JSON');
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) return fail('bundle is not a JSON object');
-  if (typeof json.mediaType !== 'string' || !BUNDLE_MEDIA_TYPES.includes(json.mediaType)) {
-    return fail(`bundle media type ${JSON.stringify(json.mediaType)} is not Sigstore bundle v0.3`);
+  const roots = input.trustedRoots ?? [];
+  const result = verifySigstoreBundle(input.bundleBytes, {
+    roots,
+    keys: { byHint: (hint) => input.byId(hint), all: () => input.trustedKeys },
+  });
+  const shape = result.version ? { bundleVersion: result.version, ...(result.content ? { content: result.content } : {}) } : {};
+  const statement: InTotoStatement | undefined = result.statement;
+  const predicateType = typeof statement?.predicateType === 'string' ? statement.predicateType : undefined;
+  const kind: Evidence['kind'] = !statement ? base.kind : predicateType === COSIGN_SIGN_PREDICATE_TYPE ? 'signature' : 'attestation';
+  const claimed = { ...shape, kind, ...(predicateType ? { predicateType } : {}) };
+  if (result.content === 'message-signature') {
+    // A message signature signs bytes; for an image they would have to be the manifest's, which
+    // cosign never signs this way. Only DSSE statements name the image they are about.
+    return fail('message-signature bundle (no DSSE envelope): image signatures must be DSSE in-toto statements that name the image digest', claimed);
   }
-  const env = json.dsseEnvelope as { payload?: unknown; payloadType?: unknown; signatures?: unknown } | undefined;
-  if (!env || typeof env !== 'object') return fail('bundle carries no DSSE envelope (message signatures are not accepted for images)');
-  if (!Array.isArray(env.signatures) || env.signatures.length !== 1) {
-    return fail(`DSSE envelope must carry exactly one signature, found ${Array.isArray(env.signatures) ? env.signatures.length : 0}`);
+  if (!result.ok) {
+    const reason =
+      roots.length === 0 && /no Sigstore trusted root/.test(result.reason)
+        ? `${result.reason}: configure verification.sigstoreTrustedRoot (Sigstore's trusted_root.json)`
+        : result.reason;
+    return fail(reason, claimed);
   }
-  if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE) return fail(`DSSE payload type ${JSON.stringify(env.payloadType)} is not ${IN_TOTO_PAYLOAD_TYPE}`);
-  let statement: { _type?: unknown; subject?: unknown; predicateType?: unknown; predicate?: unknown };
-  try {
-    statement = JSON.parse(Buffer.from(String(env.payload), 'base64').toString('utf8'));
-  } catch {
-    return fail('DSSE payload is not a JSON in-toto statement');
-  }
-  if (typeof statement !== 'object' || statement === null) return fail('DSSE payload is not a JSON in-toto statement');
-  const predicateType = typeof statement.predicateType === 'string' ? statement.predicateType : undefined;
-  const kind: Evidence['kind'] = predicateType === COSIGN_SIGN_PREDICATE_TYPE ? 'signature' : 'attestation';
-  const claimed = { kind, ...(predicateType ? { predicateType } : {}) };
-
-  const material = (json.verificationMaterial ?? {}) as {
-    publicKey?: { hint?: unknown };
-    certificate?: unknown;
-    x509CertificateChain?: unknown;
-    tlogEntries?: unknown;
-    timestampVerificationData?: { rfc3161Timestamps?: unknown };
+  const signer =
+    result.signer.kind === 'key'
+      ? { keyId: result.signer.key.id, keyName: result.signer.key.name }
+      : { identity: result.signer.identity };
+  const signed = {
+    ...claimed,
+    ...signer,
+    ...(result.root ? { trustRoot: result.root } : {}),
+    transparencyLogEntries: result.tlogEntries,
+    timestamps: result.timestamps,
   };
-  if (!material.publicKey) {
-    return fail('certificate-based (keyless) bundle: Countersign verifies against trusted keys only', claimed);
+  if (result.payloadType !== IN_TOTO_PAYLOAD_TYPE) return fail(`DSSE payload type ${JSON.stringify(result.payloadType)} is not ${IN_TOTO_PAYLOAD_TYPE}`, signed);
+  if (!statement) return fail('DSSE payload is not a JSON in-toto statement', signed);
+  if (!isInTotoStatement(statement)) {
+    return fail(`statement type ${JSON.stringify(statement?._type)} is not an in-toto statement`, signed);
   }
-  const witnessed =
-    (Array.isArray(material.tlogEntries) && material.tlogEntries.length > 0) ||
-    (Array.isArray(material.timestampVerificationData?.rfc3161Timestamps) && material.timestampVerificationData.rfc3161Timestamps.length > 0);
-  if (witnessed && !input.trustedRoot) {
-    return fail(
-      'bundle carries transparency-log entries or timestamps (cosign uploads to Rekor by default); ' +
-        "configure verification.sigstoreTrustedRoot (Sigstore's trusted_root.json) to verify them",
-      claimed,
-    );
-  }
-  let bundle;
-  try {
-    bundle = bundleFromJSON(json);
-  } catch (err) {
-    return fail(`malformed bundle: ${(err as Error).message}`, claimed);
-  }
-  const hint = typeof material.publicKey.hint === 'string' ? material.publicKey.hint : '';
-  // The hint is only a lookup aid (attacker-controlled); every candidate is a trusted key, and the
-  // signature decides. Bundles from other tools may carry hints we do not know, so fall back to
-  // trying each trusted key.
-  const hinted = hint ? input.byId(hint) : undefined;
-  const candidates = hinted ? [hinted] : input.trustedKeys;
-  if (candidates.length === 0) return fail('no trusted keys are configured', claimed);
-  let signer: TrustedKey | undefined;
-  let lastError = '';
-  const entity = toSignedEntity(bundle);
-  for (const key of candidates) {
-    try {
-      // Entries present in the bundle are always verified against the root; none are required.
-      const trust = toTrustMaterial(input.trustedRoot ?? EMPTY_ROOT, () => ({ publicKey: key.publicKey, validFor: () => true }));
-      new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(entity);
-      signer = key;
-      break;
-    } catch (err) {
-      lastError = err instanceof VerificationError ? `${err.code}: ${err.message}` : (err as Error).message;
-    }
-  }
-  if (!signer) {
-    return fail(
-      hinted
-        ? `signature does not verify with key ${hinted.name} (${lastError})`
-        : `not signed by any trusted key (key hint ${hint || 'none'}${lastError ? `; ${lastError}` : ''})`,
-      claimed,
-    );
-  }
-  const signed = { ...claimed, keyId: signer.id, keyName: signer.name };
-  if (typeof statement._type !== 'string' || !STATEMENT_TYPES.has(statement._type)) {
-    return fail(`statement type ${JSON.stringify(statement._type)} is not an in-toto statement`, signed);
-  }
-  const hex = imageDigest.split(':')[1];
-  const alg = imageDigest.split(':')[0] as string;
-  const subjects = Array.isArray(statement.subject) ? (statement.subject as Array<{ digest?: Record<string, unknown> }>) : [];
-  if (!subjects.some((s) => s?.digest?.[alg] === hex)) {
-    const other = subjects.map((s) => s?.digest?.[alg]).find((d) => typeof d === 'string');
-    return fail(`signed statement is about ${other ? `${alg}:${other}` : 'another subject'}, not ${imageDigest} (copied from another image?)`, signed);
+  const [alg, hex] = imageDigest.split(':') as [string, string];
+  const digests = statementDigests(statement);
+  if (!digests.some((d) => d.alg === alg && d.hex === hex)) {
+    const other = digests.find((d) => d.alg === alg);
+    return fail(`signed statement is about ${other ? `${alg}:${other.hex}` : 'another subject'}, not ${imageDigest} (copied from another image?)`, signed);
   }
   if (!predicateType) return fail('signed statement has no predicateType', signed);
   const annotated = manifest.annotations?.[PREDICATE_ANNOTATION];

@@ -16,7 +16,6 @@
  * Transport failures (unreachable, 5xx, timeouts, auth refusals) propagate, so that the caller fails
  * closed (or applies onError) and nothing transient is cached.
  */
-import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import type { RegistryClient, ReferrersResult } from '../registry';
 import type { Descriptor, ImageManifest, RepositoryRef } from '../registry/types';
 import { CountersignError, isContentError, isTransient } from '../shared/errors';
@@ -24,6 +23,7 @@ import type { TrustStore } from '../trust/types';
 import { isBundleArtifact, verifyBundleReferrer } from './bundle-verifier';
 import { CollectionBudget } from './collection-budget';
 import { legacyCosignEvidence } from './cosign-legacy';
+import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import type { Evidence, EvidenceFormat } from './types';
 
 export const NOTATION_ARTIFACT = 'application/vnd.cncf.notary.signature';
@@ -46,8 +46,8 @@ export interface CollectorOptions {
   concurrency?: number;
   /** Also read cosign's legacy `.sig`/`.att` tags. */
   legacy?: boolean;
-  /** Sigstore trusted root for bundles with transparency-log entries (see verifyBundleReferrer). */
-  trustedRoot?: TrustedRoot;
+  /** Sigstore trusted roots, parsed once: keyless bundles, log entries, timestamps (see verifyBundleReferrer). */
+  trustedRoots?: readonly SigstoreTrustRoot[];
   /** Milliseconds for the time budget (tests inject a counter). */
   clock?: () => number;
 }
@@ -78,7 +78,7 @@ export class EvidenceCollector {
     });
     const [listing, legacy] = await Promise.all([
       this.listReferrers(repo, digest, signal),
-      this.legacy ? legacyCosignEvidence({ client: this.opts.client, repo, imageDigest: digest, trustedKeys, budget, signal }) : [],
+      this.legacy ? legacyCosignEvidence({ client: this.opts.client, repo, imageDigest: digest, trustedKeys, budget, signal, ...(this.opts.trustedRoots ? { trustedRoots: this.opts.trustedRoots } : {}) }) : [],
     ]);
     const order = examinationOrder(listing.manifests);
     let stoppedBecause: string | undefined;
@@ -177,7 +177,7 @@ export class EvidenceCollector {
           imageDigest,
           trustedKeys,
           byId: (id) => this.opts.trust.byId(id),
-          ...(this.opts.trustedRoot ? { trustedRoot: this.opts.trustedRoot } : {}),
+          ...(this.opts.trustedRoots ? { trustedRoots: this.opts.trustedRoots } : {}),
         });
       }
       if (artifactType === NOTATION_ARTIFACT) {

@@ -22,6 +22,8 @@ import { CountersignError, isContentError } from '../shared/errors';
 import type { TrustedKey, TrustStore } from '../trust/types';
 import type { CollectionBudget } from './collection-budget';
 import { decodeBase64Strict, keysThatVerify, preAuthEncoding } from './legacy/crypto';
+import { verifyLegacyKeyless } from './sigstore/legacy-keyless';
+import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import type { Evidence, EvidenceFormat } from './types';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 
@@ -49,6 +51,8 @@ export interface LegacyCosignArgs {
   budget?: CollectionBudget;
   /** Aborts the registry reads (the Verify deadline). */
   signal?: AbortSignal | undefined;
+  /** Sigstore trusted roots for keyless signatures (certificate + Rekor bundle annotations). */
+  trustedRoots?: readonly SigstoreTrustRoot[];
 }
 
 /**
@@ -73,6 +77,7 @@ export async function legacyCosignEvidence(args: LegacyCosignArgs): Promise<Evid
     ...(args.budget ? { budget: args.budget } : {}),
     blobs: new Map(),
     signal: args.signal,
+    trustedRoots: args.trustedRoots ?? [],
   };
   const base = referrersTagFor(imageDigest);
   const [signatures, attestations] = await Promise.all([
@@ -93,6 +98,7 @@ interface Context {
   /** Blob reads shared by layers of one call (cosign's multi-signer tags repeat one payload). */
   blobs: Map<string, Promise<BlobRead>>;
   signal: AbortSignal | undefined;
+  trustedRoots: readonly SigstoreTrustRoot[];
 }
 
 type BlobRead = { ok: true; bytes: Buffer } | { ok: false; reason: string };
@@ -260,6 +266,15 @@ async function evaluateSignatureLayer(ctx: Context, layer: Layer, base: Evidence
 
   // Over the exact payload bytes: nothing is re-serialized before verifying.
   const signers = keysThatVerify(ctx.keys, blob.bytes, signature);
+  if (signers.length === 0 && layer.annotations[ANNOTATION_CERTIFICATE] !== undefined && ctx.trustedRoots.length > 0) {
+    // Keyless: verified by the Sigstore bundle core; which identities count is the policy's call.
+    const keyless = verifyLegacyKeyless(layer.annotations, signature, blob.bytes, ctx.trustedRoots);
+    if (!keyless.ok) return fail(keyless.reason);
+    const problem = simpleSigningProblem(blob.bytes, ctx.imageDigest);
+    if (problem !== undefined) return fail(problem);
+    const { ok: _ok, ...facts } = keyless;
+    return { ...base, verified: true, ...facts };
+  }
   if (signers.length === 0) return fail(noSignerReason(ctx, layer));
 
   const problem = simpleSigningProblem(blob.bytes, ctx.imageDigest);

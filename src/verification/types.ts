@@ -1,3 +1,7 @@
+import type { SignerIdentity } from './sigstore/identity';
+
+export type { SignerIdentity } from './sigstore/identity';
+
 /**
  * What verification finds about an image, in the form the policy evaluates. Evidence is computed
  * once per image digest and trust-store revision (and cached); the policy is evaluated on every
@@ -33,13 +37,27 @@ export interface Evidence {
   kind: 'signature' | 'attestation' | 'other';
   /** The image manifest digest this evidence is about (a platform digest for multi-arch images). */
   subjectDigest: string;
-  /** True only when the signature verified with a trusted key and every binding check passed. */
+  /**
+   * True only when the signature verified (with a trusted key, or a certificate from a trusted
+   * Fulcio CA: whether that identity is acceptable is the policy's decision) and every binding
+   * check passed.
+   */
   verified: boolean;
   /** Why it did not verify (set when verified is false). */
   reason?: string;
   /** Id (cosign key hint) and name of the trusted key that verified it. */
   keyId?: string;
   keyName?: string;
+  /** Keyless (Fulcio certificate) signer, as verified: OIDC issuer, subject and Fulcio extensions. */
+  identity?: SignerIdentity;
+  /** Sigstore bundles: the bundle version ('0.1', '0.2', '0.3') and what it signs. */
+  bundleVersion?: string;
+  content?: 'dsse' | 'message-signature';
+  /** The Sigstore trusted root that verified the certificate, log entries or timestamps. */
+  trustRoot?: string;
+  /** Verified transparency-log entries (Rekor v1 / v2) and verified timestamps (SETs, RFC 3161). */
+  transparencyLogEntries?: number;
+  timestamps?: number;
   /** In-toto predicate type (signed), when there is a statement. */
   predicateType?: string;
   /** The signed predicate of a verified attestation; absent when not verified. */

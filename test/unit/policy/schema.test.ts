@@ -62,6 +62,8 @@ describe('docs/policy.schema.json', () => {
       match: propsOf((ruleSchema.properties as Schema).match as Schema),
       require: propsOf(require),
       signatures: propsOf(requireProps.signatures!),
+      identity: propsOf(((deref(requireProps.signatures!).properties as Schema).identities as Schema).items as Schema),
+      witnessMinimum: propsOf((deref(requireProps.signatures!).properties as Schema).transparencyLog as Schema),
       sbom: propsOf(sbom),
       deniedPackage: Object.keys(objectVariant(((sbom.properties as Schema).deniedPackages as Schema).items as Schema).properties as Schema).sort(),
       vulnerabilities: propsOf(vulns),

@@ -8,6 +8,7 @@ import { MEDIA_TYPE, type Descriptor, type ImageManifest } from '../../../src/re
 import { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE } from '../../../src/signing/statement';
 import type { TrustedKey } from '../../../src/trust/types';
 import { verifyBundleReferrer } from '../../../src/verification/bundle-verifier';
+import { loadTrustedRootFile } from '../../../src/verification/sigstore/trusted-root';
 import type { Evidence } from '../../../src/verification/types';
 import { mutated, newSigningKey, referrerFor, signedReferrer, signRaw, statementFor, tempDir, trusted } from './bundle-fixtures';
 
@@ -146,15 +147,27 @@ test('a validly signed payload of another payload type is refused', async () => 
   expect(e.reason).toMatch(/payload type "application\/json" is not application\/vnd\.in-toto\+json/);
 });
 
-test('a v0.2 bundle media type is refused', async () => {
+test('the same signature in a v0.2 bundle is accepted (older sigstore clients write v0.1/v0.2)', async () => {
   const r = await signedReferrer(alice, IMAGE);
   const bytes = mutated(JSON.parse(r.bundleBytes.toString('utf8')), (b) => {
     b.mediaType = 'application/vnd.dev.sigstore.bundle+json;version=0.2';
   });
   const e = verify(r.manifest, bytes);
-  expect(e.verified).toBe(false);
-  expect(e.reason).toMatch(/bundle media type .*version=0\.2.* is not Sigstore bundle v0\.3/);
+  expect(e).toMatchObject({ verified: true, bundleVersion: '0.2', content: 'dsse', keyName: 'alice' });
 });
+
+test.each(['application/vnd.dev.sigstore.bundle+json;version=0.4', 'application/vnd.dev.sigstore.bundle.v0.9+json', 'application/json'])(
+  'an unknown bundle media type (%s) is refused',
+  async (mediaType) => {
+    const r = await signedReferrer(alice, IMAGE);
+    const bytes = mutated(JSON.parse(r.bundleBytes.toString('utf8')), (b) => {
+      b.mediaType = mediaType;
+    });
+    const e = verify(r.manifest, bytes);
+    expect(e.verified).toBe(false);
+    expect(e.reason).toMatch(/bundle media type .* is not a Sigstore bundle v0\.1, v0\.2 or v0\.3/);
+  },
+);
 
 test('the alternative v0.3 media type spelling is accepted', async () => {
   const r = await signedReferrer(alice, IMAGE);
@@ -324,8 +337,7 @@ describe('bundles with transparency-log entries (cosign uploads to Rekor by defa
   });
 
   test("with Sigstore's trusted root the entries are checked: an entry that is not this signature's fails", async () => {
-    const { TrustedRoot } = await import('@sigstore/protobuf-specs');
-    const root = TrustedRoot.fromJSON(JSON.parse(fs.readFileSync(`${VECTORS}/sigstore-python/sigstore/_store/tuf-repo-cdn.sigstore.dev/trusted_root.json`, 'utf8')));
+    const root = loadTrustedRootFile(`${VECTORS}/sigstore-python/sigstore/_store/tuf-repo-cdn.sigstore.dev/trusted_root.json`);
     const r = await signedReferrer(alice, IMAGE);
     const withEntry = mutated(JSON.parse(r.bundleBytes.toString()), (b) => {
       b.verificationMaterial.tlogEntries = rekorEntry();
@@ -337,7 +349,7 @@ describe('bundles with transparency-log entries (cosign uploads to Rekor by defa
       imageDigest: IMAGE.digest,
       trustedKeys,
       byId: (id) => trustedKeys.find((k) => k.id === id),
-      trustedRoot: root,
+      trustedRoots: [root],
     });
     expect(e.verified).toBe(false);
     expect(e.reason).toMatch(/TLOG|does not verify/);
@@ -349,7 +361,7 @@ describe('bundles with transparency-log entries (cosign uploads to Rekor by defa
       imageDigest: IMAGE.digest,
       trustedKeys,
       byId: (id) => trustedKeys.find((k) => k.id === id),
-      trustedRoot: root,
+      trustedRoots: [root],
     });
     expect(plain.verified).toBe(true);
   });
