@@ -64,7 +64,7 @@ describe('unknown fields at every level', () => {
     expect(lines).toEqual([
       `${file}:2:3: auth.mdoe: unknown field; did you mean "mode"? (allowed here: mode, tls, mtlsBindings)`,
       `${file}:4:14: registry.timeoutMs: must be a whole number, not the string "soon"`,
-      `${file}:6:3: verification.cacheTtl: unknown field; did you mean "cacheTtlMs"? (allowed here: cacheTtlMs, negativeCacheTtlMs, maxDurationMs, sigstoreTrustedRoot)`,
+      `${file}:6:3: verification.cacheTtl: unknown field; did you mean "cacheTtlMs"? (allowed here: cacheTtlMs, negativeCacheTtlMs, maxDurationMs, sigstoreTrustedRoot, sigstoreTrustedRoots)`,
     ]);
     expect(problems.map((p) => [p.line, p.column, p.path])).toEqual([
       [2, 3, 'auth.mdoe'],

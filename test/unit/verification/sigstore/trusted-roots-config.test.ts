@@ -27,7 +27,7 @@ test('several roots at once, from the config file (relative to it) and the envir
 test('sigstoreTrustedRoots must be a list', () => {
   const file = path.join(dir, 'bad.yaml');
   writeFileSync(file, 'verification:\n  sigstoreTrustedRoots: public-good\n');
-  expect(() => loadConfig({ configFile: file }, {}, dir)).toThrow(/verification\.sigstoreTrustedRoots must be a list/);
+  expect(() => loadConfig({ configFile: file }, {}, dir)).toThrow(/verification\.sigstoreTrustedRoots: must be a list/);
 });
 
 test('a root whose tlog key has no validity start is a startup error naming the file and the field', () => {
