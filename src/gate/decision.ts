@@ -29,12 +29,5 @@ export interface GateVerifier {
   verify(input: GateVerifyInput): Promise<GateVerifyResult>;
 }
 
-/** Context labels the gate sets on the requests it sends (documented in docs/policy.md). */
-export const GATE_LABELS = {
-  /** The digest the pushed tag points at in the upstream now; '' when the tag does not exist yet. */
-  currentDigest: 'gate.countersign.dev/current-digest',
-  /** The tag being written (push) or read (pull). */
-  tag: 'gate.countersign.dev/tag',
-  /** 'basic' / 'bearer' / 'none': how the pusher identity was obtained. */
-  identitySource: 'gate.countersign.dev/identity-source',
-} as const;
+/** Context labels the gate sets on the requests it sends: the policy's contract (docs/policy.md). */
+export { PUSH_LABELS as GATE_LABELS } from '../policy/push-rules';

@@ -315,6 +315,37 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     await relay(await send('PUT', `/v2/${route.name}/manifests/${tag}`, headers, bytes, signal), req, res);
   }
 
+  /** DELETE of a manifest (by tag or digest): a push decision with operation delete (immutable tags). */
+  async function manifestDelete(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'manifest' }>, signal: AbortSignal): Promise<void> {
+    let digest = route.reference;
+    let current = '';
+    if (!route.byDigest) {
+      const head = await send('HEAD', `/v2/${route.name}/manifests/${route.reference}`, forwardHeaders(req, { accept: MANIFEST_ACCEPT }), undefined, signal);
+      head.body.resume();
+      current = head.statusCode === 200 ? (headerOf(head.headers, 'docker-content-digest') ?? '') : '';
+      if (head.statusCode !== 200 || !isDigest(current)) {
+        // Nothing to delete, or the client must authenticate first: the upstream's answer, unchanged.
+        await relay(head, req, res, undefined, true);
+        return;
+      }
+      digest = current;
+    }
+    const who = pusherIdentity(req.headers.authorization);
+    const image = `${registryName}/${route.name}${route.byDigest ? '' : `:${route.reference}`}@${digest}`;
+    const answer = await decide('push', image, digest, {
+      ...(who.identity ? { identity: who.identity } : {}),
+      labels: {
+        [GATE_LABELS.operation]: 'delete',
+        [GATE_LABELS.currentDigest]: route.byDigest ? digest : current,
+        [GATE_LABELS.identitySource]: who.source,
+        ...(route.byDigest ? {} : { [GATE_LABELS.tag]: route.reference }),
+      },
+    });
+    logger?.info({ action: 'delete', image, identity: who.identity, allowed: answer.allowed, reasons: answer.reasons }, 'gate decision');
+    if (!answer.allowed) throw new GateError(403, 'DENIED', `delete of ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`);
+    await relay(await send('DELETE', `/v2/${route.name}/manifests/${route.reference}`, forwardHeaders(req), undefined, signal), req, res);
+  }
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const parsedRoute = parseRoute(method, req.url ?? '');
@@ -332,11 +363,12 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     try {
       if (route.kind === 'manifest' && (method === 'GET' || method === 'HEAD')) return await manifestRead(req, res, route, abort.signal);
       if (route.kind === 'manifest' && method === 'PUT') return await manifestWrite(req, res, route, abort.signal);
+      if (route.kind === 'manifest' && method === 'DELETE') return await manifestDelete(req, res, route, abort.signal);
       if (route.kind === 'blob' && method === 'GET' && req.headers.range === undefined) {
         return await passThrough(req, res, path, abort.signal, digestCheck(route.digest));
       }
-      // DELETE of manifests, blobs, uploads and everything else: passed through unchanged (the
-      // upstream's credentials and configuration govern deletes; see README "Registry gate").
+      // Blobs (content-addressed, unreachable once no manifest names them), uploads, lists: passed
+      // through unchanged, the upstream's credentials govern them.
       return await passThrough(req, res, path, abort.signal);
     } catch (err) {
       if (abort.signal.aborted) return;

@@ -26,6 +26,7 @@ import {
   type CheckContext,
   type CheckResult,
 } from './requirements';
+import { checkPushRules, isDelete } from './push-rules';
 import type { Mode, MultiArch, Policy, Rule } from './types';
 import { formatAge } from './values';
 
@@ -111,13 +112,21 @@ export function evaluate(policy: Policy, input: EvaluationInput): Decision {
   }
 
   const mode = rule.mode ?? policy.defaults.mode;
+  // Push constraints come first: a tag that may not be written is refused whatever the evidence.
+  const pushChecks = input.action === 'push' && rule.push ? checkPushRules(rule.push, rule.name, input.image, input.context) : [];
+  if (pushChecks.some((c) => !c.satisfied)) return finish(base, mode, rule.name, pushChecks, [], warnings, rule);
+  if (input.action === 'push' && isDelete(input.context)) {
+    // Removing a tag or manifest needs no evidence about it; only the push constraints apply.
+    const message = `rule ${rule.name} allows deleting ${describeImage(input.image)}`;
+    return finish(base, mode, rule.name, [...pushChecks, { requirement: 'delete', satisfied: true, message }], [], warnings, rule);
+  }
   if (rule.deny !== undefined) {
     const message = `rule ${rule.name} denies ${describeImage(input.image)}: ${rule.deny}`;
     return finish(base, mode, rule.name, [{ requirement: 'deny', satisfied: false, message }], [], warnings);
   }
   if (rule.allow !== undefined) {
     const message = `rule ${rule.name} allows ${describeImage(input.image)} without evidence: ${rule.allow}`;
-    return finish(base, mode, rule.name, [{ requirement: 'allow', satisfied: true, message }], [], warnings);
+    return finish(base, mode, rule.name, [...pushChecks, { requirement: 'allow', satisfied: true, message }], [], warnings);
   }
 
   if (input.error !== undefined) {
@@ -132,7 +141,7 @@ export function evaluate(policy: Policy, input: EvaluationInput): Decision {
     return finish(base, mode, rule.name, [{ requirement: 'evidence-collection', satisfied: false, message }], [], warnings);
   }
 
-  const results: RequirementResult[] = [];
+  const results: RequirementResult[] = [...pushChecks];
   const used: string[] = [];
   const subjects = subjectsOf(input.image);
   const multiArch = rule.multiArch ?? policy.defaults.multiArch;

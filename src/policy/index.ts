@@ -14,6 +14,7 @@ export type {
   Policy,
   PolicyException,
   PolicySeverity,
+  PushRules,
   Requirements,
   Rule,
   SbomFormat,
@@ -28,6 +29,8 @@ export type {
 } from './types';
 export { DEFAULT_POLICY, MAX_POLICY_BYTES, POLICY_FIELDS, parsePolicy, policyRevision, type PolicyProblem } from './load';
 export { canonicalImageName, findRule, matchesImage, matchesSpec, parseImagePattern, type MatchTarget } from './match';
+export { evidenceSources } from './evidence-sources';
+export { PUSH_LABELS, checkPushRules, globMatches } from './push-rules';
 export { evaluate, type Decision, type EvaluationInput, type RequirementResult } from './evaluate';
 export { PolicyStore, type PolicyChangeListener, type PolicyLogger, type PolicyStoreOptions } from './policy-store';
 export { compareVersions, parseDuration, parseVersionRange } from './values';

@@ -4,7 +4,7 @@
  * Every failure to collect evidence becomes a policy decision (onError), never an implicit allow.
  */
 import type { Policy, PolicyStore } from '../policy';
-import { evaluate, type Decision } from '../policy';
+import { evaluate, evidenceSources, type Decision } from '../policy';
 import type { RegistryClient } from '../registry';
 import { formatReference, parseReference } from '../registry';
 import { MEDIA_TYPE, type ImageIndex, type RepositoryRef } from '../registry/types';
@@ -81,8 +81,10 @@ export class VerificationService {
         const image = await this.resolve(repo, ref.digest ?? ref.tag ?? 'latest', reference, ref.tag);
         facts = image;
         const digests = [image.digest, ...(image.platforms ?? []).map((p) => p.digest)];
+        // The deciding rule may name other repositories whose evidence for these digests counts (promotion).
+        const sources = [repo, ...evidenceSources(policy, { image, action: input.action, ...(context.namespace !== undefined ? { namespace: context.namespace } : {}) })];
         const results = await Promise.all(
-          digests.map((d) => this.opts.cache.get(cacheKey(repo, d), trustRevision, () => this.opts.collector.collect(repo, d))),
+          sources.flatMap((src) => digests.map((d) => this.opts.cache.get(cacheKey(src, d), trustRevision, () => this.opts.collector.collect(src, d)))),
         );
         return { evidence: results.flatMap((r) => r.evidence), cached: results.every((r) => r.cached) };
       });

@@ -25,9 +25,27 @@ let gateHost: string;
 let workDir: string;
 let policyFile: string;
 
+/** One id per run: staging and production repositories of the promotion tests share it. */
+const RUN = `${process.pid}-${Date.now().toString(36)}`;
+const STAGING = `countersign-test/g-staging-${RUN}`;
+const PROD = `countersign-test/g-prod-${RUN}`;
+
 function policy(): string {
   return `defaults: { mode: enforce, onUnmatched: deny, onError: deny }
 rules:
+  - name: prod-push
+    match: { images: ["${host}/${PROD}/*"], actions: [push] }
+    evidenceFrom: ["${host}/${STAGING}/{name}"]
+    push:
+      immutableTags: ["v*"]
+      tagPattern: "v[0-9]+[.][0-9]+[.][0-9]+|latest"
+    require:
+      signatures: { keys: [ci-release] }
+  - name: prod-pull
+    match: { images: ["${host}/${PROD}/*"] }
+    evidenceFrom: ["${host}/${STAGING}/{name}"]
+    require:
+      signatures: { keys: [ci-release] }
   - name: protected-push
     match: { images: ["${host}/countersign-test/g-prot-*"], actions: [push] }
     require:
@@ -230,6 +248,86 @@ describe('push through the gate', () => {
     const head = await request(`http://${host}/v2/${target}/manifests/v2`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
     expect(head.statusCode).toBe(200);
     expect(head.headers['docker-content-digest']).toBe(src.digest);
+  });
+});
+
+describe('promotion, immutable tags and tag naming (skopeo through the gate)', () => {
+  let n = 0;
+  async function staged(): Promise<{ name: string; digest: string; src: string }> {
+    const name = `app${++n}`;
+    const pushed = await pushSampleImage(pusher, { registry: host, repository: `${STAGING}/${name}` }, 'rc');
+    await sign(`${host}/${STAGING}/${name}@${pushed.digest}`);
+    return { name, digest: pushed.digest, src: viaGate(`${STAGING}/${name}`, 'rc') };
+  }
+  const copy = (src: string, dest: string) => skopeo('copy', '--src-tls-verify=false', '--dest-tls-verify=false', src, dest);
+  const upstreamTag = async (repo: string, tag: string) => {
+    const head = await request(`http://${host}/v2/${repo}/manifests/${tag}`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    return head.statusCode === 200 ? String(head.headers['docker-content-digest']) : head.statusCode;
+  };
+
+  test('a digest signed in staging is promoted into production; it pulls from there', async () => {
+    const a = await staged();
+    const r = await copy(a.src, viaGate(`${PROD}/${a.name}`, 'v1.0.0'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await upstreamTag(`${PROD}/${a.name}`, 'v1.0.0')).toBe(a.digest);
+    const inspect = await skopeo('inspect', '--tls-verify=false', viaGate(`${PROD}/${a.name}`, 'v1.0.0'));
+    expect(inspect.code).toBe(0);
+    expect(JSON.parse(inspect.stdout).Digest).toBe(a.digest);
+  });
+
+  test('an unsigned image cannot be pushed into production', async () => {
+    const name = `app${++n}`;
+    await pushSampleImage(pusher, { registry: host, repository: `${STAGING}/${name}` }, 'rc');
+    const layout = path.join(workDir, `unsigned-${name}`);
+    expect((await skopeo('copy', '--src-tls-verify=false', `docker://${host}/${STAGING}/${name}:rc`, `oci:${layout}:x`)).code).toBe(0);
+    const r = await copy(`oci:${layout}:x`, viaGate(`${PROD}/${name}`, 'v1.0.0'));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('no signature by ci-release');
+    expect(await upstreamTag(`${PROD}/${name}`, 'v1.0.0')).toBe(404);
+  });
+
+  test('an immutable release tag: the same digest may be re-pushed, another digest may not, nor may it be deleted', async () => {
+    const a = await staged();
+    const b = await staged();
+    const dest = viaGate(`${PROD}/${a.name}`, 'v2.0.0');
+    expect((await copy(a.src, dest)).code).toBe(0);
+    const again = await copy(a.src, dest);
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    // Push constraints are decided before evidence: the reason is the immutable tag.
+    const moved = await copy(b.src, dest);
+    expect(moved.code).not.toBe(0);
+    expect(moved.stderr).toContain('tag v2.0.0 is immutable');
+    expect(await upstreamTag(`${PROD}/${a.name}`, 'v2.0.0')).toBe(a.digest);
+    const del = await skopeo('delete', '--tls-verify=false', viaGate(`${PROD}/${a.name}`, 'v2.0.0'));
+    expect(del.code).not.toBe(0);
+    expect(del.stderr).toContain('cannot be deleted');
+    expect(await upstreamTag(`${PROD}/${a.name}`, 'v2.0.0')).toBe(a.digest);
+  });
+
+  test('a tag that breaks the naming rule is refused', async () => {
+    const a = await staged();
+    const r = await copy(a.src, viaGate(`${PROD}/${a.name}`, 'release-candidate'));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('does not follow the naming rule');
+    expect(await upstreamTag(`${PROD}/${a.name}`, 'release-candidate')).toBe(404);
+  });
+
+  test('evidence tags pass into a protected repository; a runnable image under such a name does not', async () => {
+    const a = await staged();
+    const repo = `${PROD}/${a.name}`;
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }));
+    const fallbackTag = `sha256-${'1'.repeat(64)}`;
+    const ok = await request(`http://${gateHost}/v2/${repo}/manifests/${fallbackTag}`, { method: 'PUT', body: index, headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' } });
+    expect(ok.statusCode).toBe(201);
+    await ok.body.dump();
+    // An unsigned image (its blobs put there directly, as set-up), tagged through the gate under a fallback-looking name.
+    const img = await pushSampleImage(pusher, { registry: host, repository: repo }, 'setup');
+    const bytes = Buffer.from(await (await request(`http://${host}/v2/${repo}/manifests/${img.digest}`, { headers: { accept: img.mediaType } })).body.arrayBuffer());
+    const bad = await request(`http://${gateHost}/v2/${repo}/manifests/sha256-${'2'.repeat(64)}`, { method: 'PUT', body: bytes, headers: { 'content-type': img.mediaType } });
+    expect(bad.statusCode).toBe(403);
+    expect(await bad.body.text()).toContain('DENIED');
   });
 });
 
