@@ -10,6 +10,7 @@ import { AuditLog } from './audit';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { CountersignError } from './shared/errors';
 import { startAdmissionServer, type AdmissionServer } from './admission';
+import { startGateServer, type GateServer, type GateServerOptions, type GateVerifier } from './gate';
 import type { ServiceConfig } from './config/config';
 import { GrpcServer } from './grpc/server';
 import { resolveKek } from './keys/kek-source';
@@ -39,6 +40,8 @@ export interface App {
   start(): Promise<number>;
   /** The admission webhook, once started (when configured). */
   admission?: AdmissionServer;
+  /** The registry gate, once started (when configured): decisions in-process, no network hop. */
+  gate?: GateServer;
   /** Graceful stop (in-flight calls finish within the grace period), then releases connections. */
   stop(): Promise<void>;
 }
@@ -139,11 +142,16 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
         });
         logger.info({ listen: config.admission.listen, port: app.admission.port, tls: Boolean(tls) }, 'admission webhook serving on /validate');
       }
+      if (config.gate.listen && config.gate.upstream) {
+        app.gate = await startGateServer(gateOptions(config, verification, logger));
+        logger.info({ listen: config.gate.listen, port: app.gate.port, upstream: config.gate.upstream }, 'registry gate serving (decisions in-process)');
+      }
       return port;
     },
     // Idempotent: a second SIGTERM (or a test's cleanup) waits for the first stop.
     stop: () =>
       (stopping ??= (async () => {
+        await app.gate?.close();
         await app.admission?.close();
         await grpc.shutdown(config.shutdownGraceMs);
         policies.close();
@@ -153,6 +161,22 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
       })()),
   };
   return app;
+}
+
+/** The gate's options from the configuration; `verifier` is in-process or a gRPC client. */
+export function gateOptions(config: Pick<ServiceConfig, 'gate'>, verifier: GateVerifier, logger: Logger): GateServerOptions {
+  const g = config.gate;
+  return {
+    listen: g.listen!,
+    upstream: g.upstream!,
+    verifier,
+    logger,
+    allowPlainHttp: g.allowPlainHttp,
+    decisionTimeoutMs: g.decisionTimeoutMs,
+    ...(g.registryName ? { registryName: g.registryName } : {}),
+    ...(g.upstreamCaFile ? { upstreamCa: readFileSync(g.upstreamCaFile) } : {}),
+    ...(g.tlsCertFile && g.tlsKeyFile ? { tls: { cert: readFileSync(g.tlsCertFile), key: readFileSync(g.tlsKeyFile) } } : {}),
+  };
 }
 
 /** Sigstore's trusted_root.json (as given to cosign with --trusted-root). */

@@ -435,6 +435,28 @@ describe('pass-through (raw HTTP)', () => {
   });
 });
 
+describe('serve --gate-listen: the gate in-process', () => {
+  test('decides with the service it runs in', async () => {
+    const inProcess = await startService({ policyFile, gate: { listen: '127.0.0.1:0', upstream: `http://${host}`, allowPlainHttp: false, decisionTimeoutMs: 9000 } });
+    try {
+      inProcess.app.keys.createKey({ name: 'ci-release' }, 'test');
+      expect(inProcess.app.gate).toBeDefined();
+      const base = `http://127.0.0.1:${inProcess.app.gate!.port}`;
+      const img = await newImage('g-inprocess');
+      const denied = await request(`${base}/v2/${img.repository}/manifests/${img.tag}`);
+      expect(denied.statusCode).toBe(403);
+      expect(await denied.body.text()).toContain('no signature by ci-release');
+      await inProcess.call('Sign', { image: `${host}/${img.repository}@${img.digest}`, key: 'ci-release' });
+      const allowed = await request(`${base}/v2/${img.repository}/manifests/${img.tag}`, { headers: { accept: img.mediaType } });
+      expect(allowed.statusCode).toBe(200);
+      expect(allowed.headers['docker-content-digest']).toBe(img.digest);
+      await allowed.body.dump();
+    } finally {
+      await inProcess.stop();
+    }
+  });
+});
+
 describe('fail closed', () => {
   test('Countersign unreachable: pulls are denied with a reason', async () => {
     const img = await newImage('g-fail-closed');
