@@ -9,7 +9,7 @@
  *
  * Recognition is by the BODY, never by the name alone: an attacker can name or tag anything
  * `sha256-…`, and can attach a `subject` to a real image. So a manifest only counts as evidence
- * when it cannot be run: it has no filesystem layers (OCI/Docker layer tarballs) and is not an
+ * when it cannot be run: it has no filesystem layers (OCI/Docker layer tarballs, WASM modules) and is not an
  * index of runnable platforms. An image with a `subject`, or an index tagged `sha256-<hex>` whose
  * entries are platform images, is content like any other and is judged by the policy.
  */
@@ -71,10 +71,12 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   return { mediaType: declared, isIndex: false, children: [], hasSubject, runnable };
 }
 
-/** OCI and Docker layer tarballs (any compression, foreign or not). */
+/** Layers a runtime unpacks or executes: OCI and Docker layer tarballs (any compression, foreign or not), WASM modules. */
 export function isFilesystemLayer(mediaType: string): boolean {
   return (
     mediaType.startsWith('application/vnd.oci.image.layer.') ||
+    mediaType.startsWith('application/vnd.wasm.') ||
+    mediaType === 'application/wasm' ||
     mediaType.startsWith('application/vnd.docker.image.rootfs.') ||
     mediaType === 'application/vnd.docker.container.image.rootfs.diff+x-gtar'
   );

@@ -24,6 +24,7 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough, Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import { isDigest } from '../registry/digest';
+import { KeyedMutex } from '../registry/keyed-mutex';
 import { CountersignError } from '../shared/errors';
 import { isLoopbackAddress } from '../shared/net';
 import { AllowedChildren } from './allowed-children';
@@ -130,6 +131,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     headersTimeout: 60_000,
   });
   const scheme = opts.tls ? 'https' : 'http';
+  const tagLocks = new KeyedMutex();
 
   async function send(method: Dispatcher.HttpMethod, path: string, headers: Record<string, string | string[]>, body?: Readable | Buffer, signal?: AbortSignal) {
     try {
@@ -289,6 +291,22 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       await relay(await send('PUT', `/v2/${route.name}/manifests/${tag}`, headers, bytes, signal), req, res);
       return;
     }
+    // Read current target → decide → write, one at a time per tag: two concurrent pushes must not
+    // both see "not set yet" and both be allowed under an immutable-tag rule. (Per gate process:
+    // replicas of the gate need the registry's own immutability, or one replica per repository.)
+    await tagLocks.run(`${route.name}:${tag}`, () => writeTag(req, res, route, tag, bytes, digest, headers, signal));
+  }
+
+  async function writeTag(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    route: Extract<Route, { kind: 'manifest' }>,
+    tag: string,
+    bytes: Buffer,
+    digest: string,
+    headers: Record<string, string | string[]>,
+    signal: AbortSignal,
+  ): Promise<void> {
     // The tag's current target, for immutable-tag rules (re-pushing the same digest is no change).
     const head = await send('HEAD', `/v2/${route.name}/manifests/${tag}`, forwardHeaders(req, { accept: MANIFEST_ACCEPT }), undefined, signal);
     head.body.resume();
@@ -317,6 +335,14 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
 
   /** DELETE of a manifest (by tag or digest): a push decision with operation delete (immutable tags). */
   async function manifestDelete(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'manifest' }>, signal: AbortSignal): Promise<void> {
+    if (!route.byDigest) {
+      await tagLocks.run(`${route.name}:${route.reference}`, () => deleteManifest(req, res, route, signal));
+      return;
+    }
+    await deleteManifest(req, res, route, signal);
+  }
+
+  async function deleteManifest(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'manifest' }>, signal: AbortSignal): Promise<void> {
     let digest = route.reference;
     let current = '';
     if (!route.byDigest) {

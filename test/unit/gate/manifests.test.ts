@@ -33,6 +33,10 @@ describe('evidence recognition is by body, never by name alone', () => {
   test('a runnable image carrying a subject is content', () => {
     expect(evidenceKind(parseManifest(j({ ...image, subject: bundleReferrer.subject }), undefined), undefined)).toBeUndefined();
   });
+  test('a WASM module with a subject is content (runtimes execute it)', () => {
+    const wasm = { ...bundleReferrer, layers: [{ mediaType: 'application/vnd.wasm.content.layer.v1+wasm', digest: D('8'), size: 10 }] };
+    expect(evidenceKind(parseManifest(j(wasm), undefined), undefined)).toBeUndefined();
+  });
   test('a layer with no media type counts as runnable', () => {
     expect(evidenceKind(parseManifest(j({ ...bundleReferrer, layers: [{ digest: D('9'), size: 1 }] }), undefined), undefined)).toBeUndefined();
   });

@@ -212,3 +212,38 @@ test('a denied push by tag never writes the tag upstream; the content stays stor
     expect(upstreamSeen).toEqual(['HEAD /v2/team/app/manifests/v1', `PUT /v2/team/app/manifests/${sha(IMAGE)}`]);
   });
 });
+
+test('concurrent writes of one tag are serialized: an immutable tag cannot be raced into moving', async () => {
+  const tags = new Map<string, string>();
+  upstreamHandler = (req, res) => {
+    const ref = req.url!.split('/manifests/')[1]!;
+    if (req.method === 'HEAD') {
+      const d = tags.get(ref);
+      res.writeHead(d ? 200 : 404, { 'content-length': '0', ...(d ? { 'docker-content-digest': d } : {}) });
+      return res.end();
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const d = sha(Buffer.concat(chunks));
+      if (!ref.includes(':')) tags.set(ref, d);
+      res.writeHead(201, { 'docker-content-digest': d, 'content-length': '0' });
+      res.end();
+    });
+  };
+  // An immutable-tag policy in miniature: allowed while the tag is unset or already at this digest.
+  const v = new RecordingVerifier(async (i) => {
+    await new Promise((r) => setTimeout(r, 20)); // both requests are in flight at once
+    const current = i.context.labels?.['gate.countersign.dev/current-digest'];
+    const digest = digestIn(i.image);
+    return { allowed: current === '' || current === digest, digest, reasons: [`tag points at ${current}`] };
+  });
+  await withGate(v, async (gate) => {
+    const put = (body: Buffer) => request(`${gate.url}/v2/team/app/manifests/v1`, { method: 'PUT', body, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    const [a, b] = await Promise.all([put(IMAGE), put(OTHER)]);
+    await a.body.dump();
+    await b.body.dump();
+    expect([a.statusCode, b.statusCode].sort()).toEqual([201, 403]);
+    expect(tags.get('v1')).toBe(a.statusCode === 201 ? sha(IMAGE) : sha(OTHER));
+  });
+});
