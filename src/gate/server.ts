@@ -201,8 +201,15 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   }
 
   async function decide(kind: 'pull' | 'push', image: string, digest: string, context: { identity?: string; labels?: Record<string, string> }): Promise<GateVerifyResult | { allowed: false; reasons: string[] }> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const answer = await opts.verifier.verify({ image, action: kind, context, deadline: Date.now() + decisionTimeout });
+      // The deadline is enforced here too, whatever the verifier does with it (in-process or gRPC).
+      const asked = opts.verifier.verify({ image, action: kind, context, deadline: Date.now() + decisionTimeout });
+      asked.catch(() => undefined);
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Countersign did not answer within ${decisionTimeout} ms`)), decisionTimeout);
+      });
+      const answer = await Promise.race([asked, late]);
       // Never enforce an answer about another manifest than the one served or stored.
       if (answer.digest !== digest) {
         return { allowed: false, reasons: [`Countersign answered about ${answer.digest || 'no digest'} instead of ${digest}: denied`] };
@@ -210,6 +217,8 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       return answer;
     } catch (err) {
       return { allowed: false, reasons: [`Countersign could not decide (${describeVerifierFailure(err)}): denied, the gate fails closed`] };
+    } finally {
+      clearTimeout(timer);
     }
   }
 

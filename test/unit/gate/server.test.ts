@@ -247,3 +247,36 @@ test('concurrent writes of one tag are serialized: an immutable tag cannot be ra
     expect(tags.get('v1')).toBe(a.statusCode === 201 ? sha(IMAGE) : sha(OTHER));
   });
 });
+
+test('a verifier that never answers is a deny once the decision timeout passes (whatever the verifier)', async () => {
+  upstreamHandler = manifestServer(IMAGE);
+  const hanging: GateVerifier = { verify: () => new Promise(() => undefined) };
+  await withGate(
+    hanging,
+    async (gate) => {
+      const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
+      expect(res.statusCode).toBe(403);
+      expect(await res.body.text()).toContain('did not answer within 150 ms');
+    },
+    { decisionTimeoutMs: 150 },
+  );
+});
+
+test('auth challenges pass unchanged and ask for no decision', async () => {
+  const challenge = 'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:team/app:pull"';
+  upstreamHandler = (_req, res) => {
+    const body = JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] });
+    res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json', 'content-length': String(body.length) });
+    res.end(body);
+  };
+  const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+  await withGate(v, async (gate) => {
+    for (const p of ['/v2/', '/v2/team/app/manifests/v1', `/v2/team/app/blobs/sha256:${'e'.repeat(64)}`]) {
+      const res = await request(`${gate.url}${p}`, { headers: { authorization: 'Bearer abc.def.ghi' } });
+      expect(res.statusCode).toBe(401);
+      expect(res.headers['www-authenticate']).toBe(challenge);
+      expect(await res.body.text()).toContain('UNAUTHORIZED');
+    }
+    expect(v.calls).toHaveLength(0);
+  });
+});
