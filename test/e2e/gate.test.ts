@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +14,7 @@ import { pushSampleImage, pushSampleIndex } from '../../src/dev/sample-image';
 import { GrpcVerifier, startGateServer, type GateServer } from '../../src/gate';
 import { RegistryClient } from '../../src/registry';
 import { startService, testRegistryHost, uniqueRepo, type RunningService } from '../support/harness';
-import { listReferrers } from '../support/independent-verify';
+import { listReferrers, verifiedReferrers } from '../support/independent-verify';
 
 let host: string;
 let pusher: RegistryClient;
@@ -24,6 +24,7 @@ let verifier: GrpcVerifier;
 let gateHost: string;
 let workDir: string;
 let policyFile: string;
+let publicKeyPem: string;
 
 /** One id per run: staging and production repositories of the promotion tests share it. */
 const RUN = `${process.pid}-${Date.now().toString(36)}`;
@@ -118,7 +119,7 @@ beforeAll(async () => {
   policyFile = path.join(workDir, 'policy.yaml');
   writeFileSync(policyFile, policy());
   svc = await startService({ policyFile, verification: { cacheTtlMs: 300_000, negativeCacheTtlMs: 0, maxDurationMs: 8000 } });
-  svc.app.keys.createKey({ name: 'ci-release' }, 'test');
+  publicKeyPem = svc.app.keys.createKey({ name: 'ci-release' }, 'test').publicKeyPem;
   verifier = new GrpcVerifier({ address: svc.address });
   gate = await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${host}`, verifier });
   gateHost = `127.0.0.1:${gate.port}`;
@@ -181,6 +182,17 @@ describe('pull through the gate (skopeo)', () => {
     expect(res.headers['x-countersign-gate']).toBe('evidence (referrer artifact)');
     const bytes = Buffer.from(await res.body.arrayBuffer());
     expect(`sha256:${createHash('sha256').update(bytes).digest('hex')}`).toBe(referrer);
+  });
+
+  test('the independent verifier reads and verifies every signature and attestation through the gate', async () => {
+    const img = await newImage('g-evidence-all');
+    await sign(`${host}/${img.repository}@${img.digest}`);
+    const sbom = readFileSync(path.resolve(__dirname, '../../../shared/vectors/trivy/integration/testdata/fixtures/sbom/centos-7-cyclonedx.json'));
+    await svc.call('Attest', { image: `${host}/${img.repository}@${img.digest}`, key: 'ci-release', predicateType: 'https://cyclonedx.org/bom', predicate: sbom, scanTime: '' });
+    const direct = await verifiedReferrers(host, img.repository, img.digest, publicKeyPem);
+    const via = await verifiedReferrers(gateHost, img.repository, img.digest, publicKeyPem);
+    expect(direct.map((r) => r.predicateType).sort()).toEqual(['https://cyclonedx.org/bom', 'https://sigstore.dev/cosign/sign/v1']);
+    expect(via.map((r) => r.entry.digest).sort()).toEqual(direct.map((r) => r.entry.digest).sort());
   });
 
   test('a runnable image merely tagged sha256-<hex> is not waved through', async () => {
