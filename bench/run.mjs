@@ -7,6 +7,8 @@
 // 2. Sign end to end through the gRPC service against a real local registry, next to the floor:
 //    the raw registry round trips one Sign needs (HEAD, 2 blob pushes, manifest PUT, index GET+PUT)
 //    and the signature itself. Ratio = Sign latency / floor.
+// 4. The registry gate: manifest GET by digest through the gate (decision warm in Verify's cache,
+//    in-process and over gRPC) vs straight to the registry, and blob GET throughput, as ratios.
 import crypto from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -209,6 +211,54 @@ try {
     process.stdout.write(`throughput  ${total} Verify by tag, ${C} concurrent: ${fmt(total / secs)} verifications/s\n`);
   } finally {
     vclient.close();
+  }
+
+  // --- 4. registry gate ------------------------------------------------------------------------
+  process.stdout.write('\n# Registry gate: manifest GET with a warm decision (Verify cache hit) and blob throughput, vs direct\n');
+  const { startGateServer, GrpcVerifier } = dist('gate/index.js');
+  const { request } = require('undici');
+  const grpcVerifier = new GrpcVerifier({ address: `127.0.0.1:${port}` });
+  const gates = {
+    'in-process': await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${registry.host}`, verifier: app.verification }),
+    'gRPC': await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${registry.host}`, verifier: grpcVerifier }),
+  };
+  try {
+    const grepo = { registry: registry.host, repository: 'bench/gate' };
+    const gimg = await pushSampleImage(raw, grepo, 'v1');
+    await call(client, 'Sign', { image: `${registry.host}/bench/gate@${gimg.digest}`, key: 'bench' }, 30000);
+    const get = async (base, p) => {
+      const r = await request(`${base}${p}`, { headers: { accept: gimg.mediaType } });
+      if (r.statusCode !== 200) throw new Error(`GET ${p} via ${base}: HTTP ${r.statusCode} ${await r.body.text()}`);
+      await r.body.dump();
+    };
+    const G = quick ? 100 : 1000;
+    const mpath = `/v2/bench/gate/manifests/${gimg.digest}`;
+    await get(`http://${registry.host}`, mpath);
+    const direct = await timeAsync(G, () => get(`http://${registry.host}`, mpath));
+    row('manifest GET by digest, direct', direct);
+    for (const [name, g] of Object.entries(gates)) {
+      await get(g.url, mpath); // warm: the decision's evidence is cached by Verify
+      const via = await timeAsync(G, () => get(g.url, mpath));
+      row(`manifest GET by digest, through the gate (${name} Verify)`, via);
+      process.stdout.write(`overhead  gate (${name}) p50 = +${fmt(via.p50 - direct.p50)} ms (${(via.p50 / direct.p50).toFixed(2)}x), p99 = +${fmt(via.p99 - direct.p99)} ms\n`);
+    }
+    const size = (quick ? 16 : 64) * 1024 * 1024;
+    const blob = crypto.randomBytes(size);
+    const bdigest = await raw.pushBlob(grepo, blob);
+    const bpath = `/v2/bench/gate/blobs/${bdigest.digest}`;
+    const R = quick ? 5 : 20;
+    const mbps = async (base) => {
+      await get(base, bpath);
+      const t = process.hrtime.bigint();
+      for (let i = 0; i < R; i++) await get(base, bpath);
+      return (R * size) / 1048576 / (Number(process.hrtime.bigint() - t) / 1e9);
+    };
+    const bDirect = await mbps(`http://${registry.host}`);
+    const bGate = await mbps(gates['in-process'].url);
+    process.stdout.write(`blob GET ${size / 1048576} MiB x${R}: direct ${fmt(bDirect)} MiB/s, through the gate ${fmt(bGate)} MiB/s, ratio ${(bGate / bDirect * 100).toFixed(0)}%\n`);
+  } finally {
+    for (const g of Object.values(gates)) await g.close();
+    grpcVerifier.close();
   }
 } finally {
   client.close();

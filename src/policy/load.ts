@@ -25,6 +25,7 @@ import type {
   MultiArch,
   Policy,
   PolicyException,
+  PushRules,
   PolicySeverity,
   Requirements,
   Rule,
@@ -46,7 +47,8 @@ import { describeMatcher, FULCIO_EXTENSIONS } from '../verification/sigstore/ide
 export const POLICY_FIELDS = {
   policy: ['version', 'description', 'defaults', 'rules', 'exceptions'],
   defaults: ['mode', 'onUnmatched', 'onError', 'multiArch'],
-  rule: ['name', 'description', 'match', 'require', 'deny', 'allow', 'mode', 'onError', 'multiArch'],
+  rule: ['name', 'description', 'match', 'require', 'deny', 'allow', 'push', 'evidenceFrom', 'mode', 'onError', 'multiArch'],
+  push: ['immutableTags', 'tagPattern', 'identities'],
   match: ['images', 'namespaces', 'actions'],
   require: ['signatures', 'sbom', 'vulnerabilities', 'attestations'],
   signatures: ['keys', 'identities', 'minimum', 'transparencyLog', 'timestamps'],
@@ -73,6 +75,16 @@ export const POLICY_VERSIONS: readonly number[] = [1];
 /** A policy is a few kilobytes; a megabyte is a mistake (or an attack on the YAML parser). */
 export const MAX_POLICY_BYTES = 1024 * 1024;
 
+/** `host/path/{name}` or a literal `host/path`: a repository whose evidence for the same digest counts. */
+function checkEvidenceSource(value: string): string | undefined {
+  const concrete = value.replace(/\{name\}/g, 'x');
+  if (!/^[a-z0-9.-]+(?::\d{1,5})?\/[a-z0-9._/-]+$/.test(concrete) || concrete.includes('//') || concrete.endsWith('/')) {
+    return `"${value}" is not a repository like registry.example.com/staging/{name} ({name} is the last path component of the image's repository)`;
+  }
+  if (/[{}]/.test(concrete)) return `"${value}": the only placeholder is {name}`;
+  return undefined;
+}
+
 /** Rule names appear in decisions, logs and kubectl output: keep them to one plain token. */
 const RULE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** Kubernetes namespace names are DNS labels; `*` is the glob. */
@@ -87,9 +99,14 @@ export const DEFAULT_DEFAULTS: Defaults = { mode: 'enforce', onUnmatched: 'deny'
 export const DEFAULT_POLICY: Policy = Object.freeze({
   revision: 'default',
   source: '(built-in default)',
-  description: 'every image needs a valid signature by a trusted key (no policy file configured)',
+  description: 'pushes are allowed; pulls and deploys need a valid signature by a trusted key (no policy file configured)',
   defaults: { ...DEFAULT_DEFAULTS },
-  rules: [{ name: '(default)', require: { signatures: { minimum: 1 } } }],
+  rules: [
+    // Evidence arrives after the image (sign after push), so a push cannot demand it; what is
+    // readable is guarded by the pull gate, which does demand a signature.
+    { name: '(default-push)', match: { actions: ['push'] }, allow: 'no policy file: pushes are allowed; pulls and deploys need a trusted signature' },
+    { name: '(default)', require: { signatures: { minimum: 1 } } },
+  ],
   exceptions: [],
 }) as Policy;
 
@@ -241,6 +258,14 @@ class Checker extends CheckedDocument {
       const allow = this.string(f.get('allow')!.value, `${path}.allow`, 'why these images need no evidence (recorded in every decision)');
       if (allow !== undefined) rule.allow = allow;
     }
+    if (f.get('push')) {
+      const push = this.pushRules(f.get('push')!.value, `${path}.push`);
+      if (push) rule.push = push;
+    }
+    if (f.get('evidenceFrom')) {
+      const from = this.stringList(f.get('evidenceFrom')!.value, `${path}.evidenceFrom`, { check: checkEvidenceSource });
+      if (from) rule.evidenceFrom = from;
+    }
     const mode = f.get('mode') && this.oneOf(f.get('mode')!.value, `${path}.mode`, MODES);
     const onError = f.get('onError') && this.oneOf(f.get('onError')!.value, `${path}.onError`, VERDICTS);
     const multiArch = f.get('multiArch') && this.oneOf(f.get('multiArch')!.value, `${path}.multiArch`, MULTI_ARCH);
@@ -248,6 +273,33 @@ class Checker extends CheckedDocument {
     if (onError) rule.onError = onError;
     if (multiArch) rule.multiArch = multiArch;
     return rule;
+  }
+
+  private pushRules(node: Node | null, path: string): PushRules | undefined {
+    const f = this.fields(node, path, POLICY_FIELDS.push, '{ immutableTags: ["v*"], tagPattern: "^v[0-9]+[.][0-9]+[.][0-9]+$", identities: [ci-team-a] }');
+    if (!f) return undefined;
+    const out: PushRules = {};
+    const globs = { check: (v: string) => (/^[\x21-\x7e]{1,256}$/.test(v) ? undefined : `"${v}" is not a glob of printable characters`) };
+    if (f.get('immutableTags')) {
+      const tags = this.stringList(f.get('immutableTags')!.value, `${path}.immutableTags`, globs);
+      if (tags) out.immutableTags = tags;
+    }
+    if (f.get('identities')) {
+      const ids = this.stringList(f.get('identities')!.value, `${path}.identities`, globs);
+      if (ids) out.identities = ids;
+    }
+    if (f.get('tagPattern')) {
+      const field = f.get('tagPattern')!;
+      const source = this.string(field.value, `${path}.tagPattern`, 'a regular expression every tag written must match in full');
+      if (source !== undefined) {
+        try {
+          out.tagPattern = { source, regex: new RegExp(`^(?:${source})$`, 'u') };
+        } catch (err) {
+          this.problem(field.value, `${path}.tagPattern`, `is not a valid regular expression: ${(err as Error).message}`);
+        }
+      }
+    }
+    return out;
   }
 
   private match(node: Node | null, path: string): MatchSpec | undefined {

@@ -144,6 +144,20 @@ export interface Requirements {
   attestations?: AttestationRequirement[];
 }
 
+/**
+ * Constraints on writing a tag (action push), checked before any evidence: who may push, what a
+ * tag may be called, and which tags never move once written. The registry gate sends the tag's
+ * current target and the operation as context labels (see PUSH_LABELS).
+ */
+export interface PushRules {
+  /** Tag globs (`*` = any characters) whose target never changes once set; they cannot be deleted either. */
+  immutableTags?: string[];
+  /** Tags written must match this regular expression in full. */
+  tagPattern?: { source: string; regex: RegExp };
+  /** Identity globs (`*` = any characters) allowed to push; absent = anyone the registry lets in. */
+  identities?: string[];
+}
+
 export interface Rule {
   name: string;
   description?: string;
@@ -155,6 +169,14 @@ export interface Rule {
   deny?: string;
   /** Allow every matching request without evidence; the text says why (recorded in the decision). */
   allow?: string;
+  /** Push-side constraints (immutable tags, tag naming, who may push); only applied to pushes. */
+  push?: PushRules;
+  /**
+   * Other repositories whose evidence for the same digest counts (promotion of an image signed in
+   * staging): `host/path/{name}`, where `{name}` is the last path component of the image's
+   * repository, or a literal repository.
+   */
+  evidenceFrom?: string[];
   /** Per-rule overrides of the defaults. */
   mode?: Mode;
   onError?: Verdict;

@@ -4,7 +4,7 @@
  * Every failure to collect evidence becomes a policy decision (onError), never an implicit allow.
  */
 import type { Policy, PolicyStore } from '../policy';
-import { decideWithoutEvidence, evaluate, type Decision } from '../policy';
+import { decideWithoutEvidence, evaluate, evidenceSources, type Decision } from '../policy';
 import type { RegistryClient } from '../registry';
 import { formatReference, parseReference } from '../registry';
 import { isAttestationManifest, MalformedIndexError, parseImageIndexChildren } from '../registry/image-index';
@@ -98,9 +98,13 @@ export class VerificationService {
         facts = image;
         if (image.unusable !== undefined) return { evidence: [], cached: false };
         const digests = [image.digest, ...(image.platforms ?? []).map((p) => p.digest)];
+        // The deciding rule may name other repositories whose evidence for these digests counts (promotion).
+        const sources = [repo, ...evidenceSources(policy, { image, action: input.action, ...(context.namespace !== undefined ? { namespace: context.namespace } : {}) })];
         const results = await Promise.all(
-          digests.map((d) =>
-            this.opts.cache.get(cacheKey(repo, d), trustRevision, (shared) => this.opts.collector.collect(repo, d, { signal: shared }), { signal }),
+          sources.flatMap((src) =>
+            digests.map((d) =>
+              this.opts.cache.get(cacheKey(src, d), trustRevision, (shared) => this.opts.collector.collect(src, d, { signal: shared }), { signal }),
+            ),
           ),
         );
         return { evidence: results.flatMap((r) => r.evidence), cached: results.every((r) => r.cached) };

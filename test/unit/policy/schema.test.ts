@@ -60,6 +60,7 @@ describe('docs/policy.schema.json', () => {
       defaults: propsOf((schema.properties as Schema).defaults as Schema),
       rule: propsOf(ruleSchema),
       match: propsOf((ruleSchema.properties as Schema).match as Schema),
+      push: propsOf((ruleSchema.properties as Schema).push as Schema),
       require: propsOf(require),
       signatures: propsOf(requireProps.signatures!),
       identity: propsOf(((deref(requireProps.signatures!).properties as Schema).identities as Schema).items as Schema),
