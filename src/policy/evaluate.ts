@@ -218,11 +218,11 @@ function firstStep(policy: Policy, input: RequestFacts, digestPending: boolean):
     // They come first: a tag that may not be written is refused whatever the evidence.
     pushChecks = checkPushRules(rule.push, rule.name, input.image, input.context);
     if (pushChecks.some((c) => !c.satisfied)) return { decision: finish(base, mode, rule.name, pushChecks, [], warnings, rule) };
-    if (isDelete(input.context)) {
-      // Removing a tag or manifest needs no evidence about it; only the push constraints apply.
-      const message = `rule ${rule.name} allows deleting ${describeImage(input.image)}`;
-      return { decision: finish(base, mode, rule.name, [...pushChecks, { requirement: 'delete', satisfied: true, message }], [], warnings, rule) };
-    }
+  }
+  if (input.action === 'push' && isDelete(input.context)) {
+    // Removing a tag or manifest needs no evidence about it; only the push constraints apply.
+    const message = `rule ${rule.name} allows deleting ${describeImage(input.image)}`;
+    return { decision: finish(base, mode, rule.name, [...pushChecks, { requirement: 'delete', satisfied: true, message }], [], warnings, rule) };
   }
   if (rule.deny !== undefined) {
     const message = `rule ${rule.name} denies ${describeImage(input.image)}: ${rule.deny}`;

@@ -50,7 +50,7 @@ describe('loadConfig', () => {
     expect(() => loadConfig({}, { COUNTERSIGN_GATE_LISTEN: '127.0.0.1:1', COUNTERSIGN_GATE_UPSTREAM: 'http://x', COUNTERSIGN_GATE_TLS_CERT: 'c.pem' }, dir)).toThrow(/both a TLS certificate and its key/);
     const bad = path.join(dir, 'gate-bad.yaml');
     writeFileSync(bad, 'gate:\n  upstreem: http://x\n');
-    expect(() => loadConfig({ configFile: bad }, {}, dir)).toThrow(/unknown setting "gate.upstreem"/);
+    expect(() => loadConfig({ configFile: bad }, {}, dir)).toThrow(/gate\.upstreem: unknown field; did you mean "upstream"/);
   });
 
   test('errors name the setting', () => {
