@@ -23,7 +23,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { PassThrough, Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
-import { isDigest } from '../registry/digest';
+import { computeDigest, isDigest, splitDigest } from '../registry/digest';
 import { KeyedMutex } from '../registry/keyed-mutex';
 import { CountersignError } from '../shared/errors';
 import { isLoopbackAddress } from '../shared/net';
@@ -249,12 +249,12 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       return;
     }
     const bytes = await readCapped(up.body, headerOf(up.headers, 'content-length'), `manifest ${route.name}:${route.reference}`);
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const digest = digestOfBytes(bytes, route);
     if (route.byDigest && route.reference !== digest) {
       throw new GateError(502, 'DIGEST_INVALID', `the registry returned bytes with digest ${digest} for ${route.reference}: refused`);
     }
     const claimed = headerOf(up.headers, 'docker-content-digest');
-    if (claimed !== undefined && claimed !== digest && isDigest(claimed) && claimed.startsWith('sha256:')) {
+    if (claimed !== undefined && claimed !== digest && isDigest(claimed) && claimed.split(':')[0] === digest.split(':')[0]) {
       throw new GateError(502, 'DIGEST_INVALID', `the registry claims ${claimed} for bytes whose digest is ${digest}: refused`);
     }
     const contentType = headerOf(up.headers, 'content-type');
@@ -285,7 +285,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
 
   async function manifestWrite(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'manifest' }>, signal: AbortSignal): Promise<void> {
     const bytes = await readCapped(req, req.headers['content-length'], `manifest ${route.name}:${route.reference}`);
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const digest = digestOfBytes(bytes, route);
     const headers = forwardHeaders(req, { 'content-length': String(bytes.length) });
     if (route.byDigest) {
       if (route.reference !== digest) throw new GateError(400, 'DIGEST_INVALID', `the manifest body has digest ${digest}, not ${route.reference}`);
@@ -490,6 +490,14 @@ function digestCheck(digest: string): Transform {
       cb(null, held);
     },
   });
+}
+
+/** The digest of manifest bytes, in the algorithm of the digest asked for (sha256 for tags). */
+function digestOfBytes(bytes: Buffer, route: Extract<Route, { kind: 'manifest' }>): string {
+  if (!route.byDigest) return computeDigest(bytes, 'sha256');
+  const parts = splitDigest(route.reference);
+  if (!parts) throw new GateError(400, 'DIGEST_INVALID', `${route.reference} is not a sha256 or sha512 digest`);
+  return computeDigest(bytes, parts.algorithm);
 }
 
 function headerOf(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {

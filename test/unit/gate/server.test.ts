@@ -280,3 +280,21 @@ test('auth challenges pass unchanged and ask for no decision', async () => {
     expect(v.calls).toHaveLength(0);
   });
 });
+
+test('a manifest asked for by a sha512 digest is checked with sha512; an unknown algorithm is refused', async () => {
+  upstreamHandler = manifestServer(IMAGE, { 'docker-content-digest': sha(IMAGE) });
+  const sha512 = `sha512:${createHash('sha512').update(IMAGE).digest('hex')}`;
+  const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+  await withGate(v, async (gate) => {
+    const ok = await request(`${gate.url}/v2/team/app/manifests/${sha512}`);
+    expect(ok.statusCode).toBe(200);
+    expect(ok.headers['docker-content-digest']).toBe(sha512);
+    await ok.body.dump();
+    const wrong = await request(`${gate.url}/v2/team/app/manifests/sha512:${'0'.repeat(128)}`);
+    expect(wrong.statusCode).toBe(502);
+    await wrong.body.dump();
+    const unknown = await request(`${gate.url}/v2/team/app/manifests/blake3:${'0'.repeat(64)}`);
+    expect(unknown.statusCode).toBe(400);
+    await unknown.body.dump();
+  });
+});
