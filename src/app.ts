@@ -84,7 +84,12 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   // An invalid policy file at startup is a startup error; later invalid edits keep the last good one.
   const policies = await PolicyStore.open(config.policyFile, { logger });
   const trust = keys.trust;
-  const cache = new EvidenceCache({ ttlMs: config.verification.cacheTtlMs, negativeTtlMs: config.verification.negativeCacheTtlMs });
+  const cache = new EvidenceCache({
+    ttlMs: config.verification.cacheTtlMs,
+    negativeTtlMs: config.verification.negativeCacheTtlMs,
+    ...(config.verification.cacheMaxEntries !== undefined ? { maxEntries: config.verification.cacheMaxEntries } : {}),
+    ...(config.verification.cacheRefreshAfterMs !== undefined ? { refreshAfterMs: config.verification.cacheRefreshAfterMs } : {}),
+  });
   const verification = new VerificationService({
     registry,
     collector: new EvidenceCollector({
@@ -96,6 +101,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     trust,
     policies,
     maxDurationMs: config.verification.maxDurationMs,
+    ...(config.verification.cacheMaxEntries !== undefined ? { manifestFactsMaxEntries: config.verification.cacheMaxEntries } : {}),
   });
   const signing = new SigningService({
     keys,

@@ -18,7 +18,7 @@ export const CONFIG_FIELDS = {
   config: ['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification', 'admission', 'gate', 'auth'],
   registry: ['insecureHosts', 'caFile', 'dockerConfig', 'timeoutMs', 'maxRetries'],
   limits: ['maxPredicateBytes'],
-  verification: ['cacheTtlMs', 'negativeCacheTtlMs', 'maxDurationMs', 'sigstoreTrustedRoot', 'sigstoreTrustedRoots'],
+  verification: ['cacheTtlMs', 'negativeCacheTtlMs', 'maxDurationMs', 'sigstoreTrustedRoot', 'sigstoreTrustedRoots', 'cacheMaxEntries', 'cacheRefreshAfterMs'],
   auth: ['mode', 'tls', 'mtlsBindings'],
   tls: ['certFile', 'keyFile', 'clientCaFile', 'requireClientCert'],
   mtlsBinding: ['subject', 'roles', 'scopes'],
@@ -107,6 +107,8 @@ class ConfigReader extends CheckedDocument {
     this.int(f.get('cacheTtlMs')?.value, 'verification.cacheTtlMs', 0, (n) => (out.cacheTtlMs = n));
     this.int(f.get('negativeCacheTtlMs')?.value, 'verification.negativeCacheTtlMs', 0, (n) => (out.negativeCacheTtlMs = n));
     this.int(f.get('maxDurationMs')?.value, 'verification.maxDurationMs', 1, (n) => (out.maxDurationMs = n));
+    this.int(f.get('cacheMaxEntries')?.value, 'verification.cacheMaxEntries', 1, (n) => (out.cacheMaxEntries = n));
+    this.int(f.get('cacheRefreshAfterMs')?.value, 'verification.cacheRefreshAfterMs', 0, (n) => (out.cacheRefreshAfterMs = n));
     this.path(f.get('sigstoreTrustedRoot')?.value, 'verification.sigstoreTrustedRoot', (p) => (out.sigstoreTrustedRoot = p));
     if (f.has('sigstoreTrustedRoots')) {
       // `public-good` names the root shipped with Countersign; anything else is a file.

@@ -66,6 +66,10 @@ export interface ServiceConfig {
     negativeCacheTtlMs: number;
     /** Upper bound for one Verify when the caller sets no deadline. */
     maxDurationMs: number;
+    /** Digests whose evidence (and manifest facts) are kept, LRU. Default 10,000. */
+    cacheMaxEntries?: number;
+    /** A cache hit older than this re-lists the referrers in the background (0: never). Default 30,000. */
+    cacheRefreshAfterMs?: number;
     /** Sigstore trusted_root.json: lets bundles with Rekor entries / timestamps (cosign's default) verify. */
     sigstoreTrustedRoot?: string;
     /** More trusted roots (several Sigstore instances at once); `public-good` = the shipped root. */
