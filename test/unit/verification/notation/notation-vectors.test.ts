@@ -231,3 +231,22 @@ test('protected-header rules: unknown crit member, missing expiry in crit, wrong
     expect(message(d)).toMatch(why);
   }
 });
+
+// -------------------------------------------------------------------------------------------------
+// Thresholds of distinct signers across formats (issue 10 item 6)
+
+test('two of {key alice, Notation signer CN=e2e}: both admit, either alone does not; one Notation signer twice is one signer', async () => {
+  const p = policy(`{ trustStore: [${store('e2e.crt')}], identities: ["*"] }`, ', keys: [alice], minimum: 2');
+  const notation = await collect('e2e-valid-signature');
+  const byAlice: Evidence = { referrerDigest: `sha256:${'cd'.repeat(32)}`, format: 'sigstore-bundle', kind: 'signature', subjectDigest: IMAGE, verified: true, keyId: 'alice-id', keyName: 'alice' };
+  const run = (evidence: Evidence[]) =>
+    evaluate(p, { image: { reference: 'r', registry: fake.host, repository: 'x', digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST }, action: 'deploy', context: {}, evidence, now: NOW });
+  const both = run([...notation, byAlice]);
+  expect(both.allowed).toBe(true);
+  expect(message(both)).toMatch(/signed by .*Notation signer .*CN=e2e.*alice|signed by alice.*Notation signer .*CN=e2e/);
+  expect(message(both)).toContain('2 distinct signers, 2 required');
+  expect(run([byAlice]).allowed).toBe(false);
+  const twice = run([...notation, { ...notation[0]!, referrerDigest: `sha256:${'ef'.repeat(32)}` }]);
+  expect(twice.allowed).toBe(false);
+  expect(message(twice)).toContain('signed by 1 distinct signer');
+});
