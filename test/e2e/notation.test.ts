@@ -21,7 +21,7 @@ interface VerifyResponse {
   reasons: string[];
   warnings: string[];
   requirements: Array<{ requirement: string; satisfied: boolean; message: string }>;
-  evidence: Array<{ referrerDigest: string; format: string; kind: string; verified: boolean; reason: string }>;
+  evidence: Array<{ referrerDigest: string; format: string; kind: string; verified: boolean; reason: string; identity?: { issuer: string; subject: string } }>;
 }
 
 let host: string;
@@ -91,7 +91,9 @@ test('admitted under a trust policy naming its CA and identity; the decision nam
   const r = await verify(repos.valid);
   expect(r.allowed).toBe(true);
   expect(r.requirements[0]!.message).toContain('Notation signer C=US, ST=WA, L=Seattle, O=Notary, CN=e2e');
-  expect(r.evidence.filter((e) => e.format === 'notation')).toHaveLength(1);
+  const notation = r.evidence.filter((e) => e.format === 'notation');
+  expect(notation).toHaveLength(1);
+  expect(notation[0]!.identity).toEqual({ issuer: 'C=US, ST=WA, L=Seattle, O=Notary, CN=e2e', subject: 'C=US, ST=WA, L=Seattle, O=Notary, CN=e2e', extensions: {} });
 });
 
 test('denied under a trust policy whose trust store holds another CA', async () => {
