@@ -58,14 +58,14 @@ async function collect(repository: string, digest = IMAGE): Promise<Evidence[]> 
   return collector.collect({ registry: fake.host, repository }, digest);
 }
 
-async function decide(repository: string, p: ReturnType<typeof parsePolicy>, digest = IMAGE): Promise<Decision> {
+async function decide(repository: string, p: ReturnType<typeof parsePolicy>, digest = IMAGE, now = NOW): Promise<Decision> {
   const evidence = await collect(repository, digest);
   return evaluate(p, {
     image: { reference: `${fake.host}/${repository}@${digest}`, registry: fake.host, repository, digest, mediaType: MEDIA_TYPE.OCI_MANIFEST },
     action: 'deploy',
     context: {},
     evidence,
-    now: NOW,
+    now,
   });
 }
 
@@ -249,4 +249,35 @@ test('two of {key alice, Notation signer CN=e2e}: both admit, either alone does 
   const twice = run([...notation, { ...notation[0]!, referrerDigest: `sha256:${'ef'.repeat(32)}` }]);
   expect(twice.allowed).toBe(false);
   expect(message(twice)).toContain('signed by 1 distinct signer');
+});
+
+// -------------------------------------------------------------------------------------------------
+// A CA-issued ES256 signer that names a CRL distribution point (test/fixtures/notation, TEST keys)
+
+const LATER = new Date('2027-01-01T00:00:00Z');
+const FIX = path.resolve(__dirname, '../../../fixtures/notation');
+const pemBody = (f: string) => readFileSync(path.join(FIX, f), 'utf8').replace(/-----[^-]+-----|\s/g, '');
+
+function es256Envelope(): Record<string, unknown> {
+  // The fixture certificates were made on 2026-12-01 at 22:20Z: sign after that, judge later still.
+  const header = { ...HEADER, alg: 'ES256', 'io.cncf.notary.signingTime': '2026-12-15T00:00:00Z' };
+  const protectedB64 = b64url(header);
+  const payloadB64 = b64url(target());
+  const signature = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), { key: createPrivateKey(readFileSync(path.join(FIX, 'leaf.key'))), dsaEncoding: 'ieee-p1363' });
+  return { payload: payloadB64, protected: protectedB64, header: { x5c: [pemBody('leaf-crl.crt'), pemBody('ca.crt')] }, signature: signature.toString('base64url') };
+}
+
+test('ES256 by a leaf issued by the trust store CA: revocation status unknown offline denies at strict, is a warning at permissive', async () => {
+  attach('crafted-es256-crl', es256Envelope());
+  const ca = JSON.stringify(path.join(FIX, 'ca.crt'));
+  const strict = await decide('crafted-es256-crl', policy(`{ trustStore: [${ca}], identities: ["x509.subject: C=US, ST=WA, O=Countersign Test, CN=release"] }`), IMAGE, LATER);
+  expect(strict.allowed).toBe(false);
+  expect(message(strict)).toContain('revocation validation failed: certificate C=US, ST=WA, O=Countersign Test, CN=release names a CRL distribution point and its revocation status cannot be checked offline');
+  const permissive = await decide('crafted-es256-crl', policy(`{ trustStore: [${ca}], identities: ["*"], level: permissive }`), IMAGE, LATER);
+  expect(permissive.allowed).toBe(true);
+  expect(permissive.warnings.join('\n')).toContain('revocation validation failed');
+  // The same envelope claiming PS256 (an RSA algorithm for an EC key) is refused.
+  const lying = { ...es256Envelope(), protected: b64url(HEADER) };
+  attach('crafted-alg-mismatch', lying);
+  expect(message(await decide('crafted-alg-mismatch', policy(`{ trustStore: [${ca}], identities: ["*"], level: audit }`), IMAGE, LATER))).toContain('alg PS256 does not match');
 });
