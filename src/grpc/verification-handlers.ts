@@ -64,6 +64,8 @@ export function toResponse(r: VerifyResult) {
       keyName: e.keyName ?? '',
       predicateType: e.predicateType ?? '',
       ...(e.identity ? { identity: { issuer: e.identity.issuer ?? '', subject: e.identity.subject, extensions: e.identity.extensions } } : {}),
+      // A Notation signer is an X.509 subject under an issuer (distinguished names, comma-separated).
+      ...(e.notation ? { identity: { issuer: e.notation.issuer.split('\n').join(', '), subject: e.notation.subject.split('\n').join(', '), extensions: {} } } : {}),
       bundleVersion: e.bundleVersion ?? '',
       content: e.content ?? '',
       trustRoot: e.trustRoot ?? '',

@@ -39,6 +39,9 @@ import type {
 } from './types';
 import { parseDuration, parseExpiry, parseVersionRange } from './values';
 import { describeMatcher, FULCIO_EXTENSIONS } from '../verification/sigstore/identity';
+import { NOTATION_LEVELS, parseNotationIdentity, type NotationIdentity, type NotationLevel, type NotationTrust } from '../verification/notation/trust-policy';
+import { readTrustStoreFile } from '../verification/notation/trust-store';
+import { dirname, isAbsolute, resolve } from 'node:path';
 
 /**
  * The fields the loader accepts, per object. Exported so that a test can compare them with
@@ -51,7 +54,8 @@ export const POLICY_FIELDS = {
   push: ['immutableTags', 'tagPattern', 'identities'],
   match: ['images', 'namespaces', 'actions'],
   require: ['signatures', 'sbom', 'vulnerabilities', 'attestations'],
-  signatures: ['keys', 'identities', 'minimum', 'transparencyLog', 'timestamps'],
+  signatures: ['keys', 'identities', 'notation', 'minimum', 'transparencyLog', 'timestamps'],
+  notation: ['trustStore', 'identities', 'level'],
   identity: ['issuer', 'issuerRegExp', 'subject', 'subjectRegExp', 'extensions'],
   witnessMinimum: ['minimum'],
   sbom: ['formats', 'keys', 'identities', 'deniedPackages', 'deniedLicenses'],
@@ -143,6 +147,9 @@ function canonicalJson(value: unknown): string {
 
 /** Walks the policy's YAML syntax tree (see CheckedDocument), collecting problems with their positions. */
 class Checker extends CheckedDocument {
+  /** sha256 of each Notation trust store file read: replacing a CA certificate is a new policy revision. */
+  private readonly trustStoreDigests: string[] = [];
+
   constructor(source: string, text: string) {
     super(source, text, { maxBytes: MAX_POLICY_BYTES, noun: { singular: 'policy', plural: 'policies' } });
   }
@@ -156,7 +163,9 @@ class Checker extends CheckedDocument {
     }
     const policy = this.policy(root);
     if (policy === undefined || this.problems.length > 0) return undefined;
-    return { ...policy, revision: policyRevision(this.toJS()), source: this.source };
+    const document = this.toJS();
+    const revision = policyRevision(this.trustStoreDigests.length > 0 ? { document, notationTrustStores: this.trustStoreDigests } : document);
+    return { ...policy, revision, source: this.source };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -373,6 +382,7 @@ class Checker extends CheckedDocument {
     const identities = f.get('identities')
       ? this.list(f.get('identities')!.value, `${path}.identities`, (n, p) => this.identity(n, p), { nonEmpty: true })
       : undefined;
+    const notation = f.get('notation') ? this.notation(f.get('notation')!.value, `${path}.notation`) : undefined;
     const minField = f.get('minimum');
     let minimum = 1;
     if (minField) {
@@ -382,7 +392,7 @@ class Checker extends CheckedDocument {
         // An identity with a regular expression may match several signers: only exact lists bound it.
         const exact = identities === undefined || identities.every((i) => i.subjectRegExp === undefined && i.issuerRegExp === undefined);
         const bound = (keys?.length ?? 0) + (identities?.length ?? 0);
-        if ((keys !== undefined || identities !== undefined) && exact && m > bound) {
+        if ((keys !== undefined || identities !== undefined) && notation === undefined && exact && m > bound) {
           const listed = [keys ? `${keys.length} ${keys.length === 1 ? 'key' : 'keys'}` : '', identities ? `${identities.length} ${identities.length === 1 ? 'identity' : 'identities'}` : '']
             .filter(Boolean)
             .join(' and ');
@@ -395,10 +405,70 @@ class Checker extends CheckedDocument {
     return {
       ...(keys !== undefined ? { keys } : {}),
       ...(identities !== undefined ? { identities } : {}),
+      ...(notation !== undefined ? { notation } : {}),
       minimum,
       ...(transparencyLog ? { transparencyLog } : {}),
       ...(timestamps ? { timestamps } : {}),
     };
+  }
+
+  /**
+   * `notation: { trustStore: [files], identities: ["x509.subject: …" | "*"], level }`: a Notary
+   * Project trust policy. Trust store files are resolved against the policy file's folder.
+   */
+  private notation(node: Node | null, path: string): NotationTrust | undefined {
+    const example = '{ trustStore: [certs/acme-ca.pem], identities: ["x509.subject: C=US, ST=WA, O=Acme"], level: strict }';
+    const f = this.fields(node, path, POLICY_FIELDS.notation, example);
+    if (!f) return undefined;
+    let level: NotationLevel = 'strict';
+    const levelField = f.get('level');
+    if (levelField) {
+      const v = this.string(levelField.value, `${path}.level`);
+      if (v === undefined) return undefined;
+      if (!(NOTATION_LEVELS as readonly string[]).includes(v)) {
+        this.problem(levelField.value, `${path}.level`, `is "${v}"; use one of ${NOTATION_LEVELS.join(', ')}`);
+        return undefined;
+      }
+      level = v as NotationLevel;
+    }
+    const storeField = f.get('trustStore');
+    const idField = f.get('identities');
+    if (level === 'skip') {
+      return { name: 'a Notation trust policy with level skip', level, trustStore: [], identities: [] };
+    }
+    if (!storeField) {
+      this.problem(node, `${path}.trustStore`, 'is required: files of CA certificates (PEM), e.g. [certs/acme-ca.pem]');
+      return undefined;
+    }
+    if (!idField) {
+      this.problem(node, `${path}.identities`, 'is required: ["*"] (any signer the trust store vouches for) or ["x509.subject: C=US, ST=WA, O=Acme"]');
+      return undefined;
+    }
+    const files = this.list(storeField.value, `${path}.trustStore`, (n, p) => this.string(n, p), { nonEmpty: true });
+    const identities = this.list(idField.value, `${path}.identities`, (n, p) => {
+      const text = this.string(n, p);
+      if (text === undefined) return undefined;
+      const parsed = parseNotationIdentity(text);
+      if (typeof parsed === 'string') {
+        this.problem(n, p, parsed);
+        return undefined;
+      }
+      return parsed;
+    }, { nonEmpty: true }) as NotationIdentity[] | undefined;
+    if (files === undefined || identities === undefined) return undefined;
+    const trustStore = [];
+    const base = dirname(this.source);
+    for (const [i, file] of files.entries()) {
+      try {
+        const read = readTrustStoreFile(isAbsolute(file) ? file : resolve(base, file));
+        trustStore.push(...read.certificates);
+        this.trustStoreDigests.push(read.sha256);
+      } catch (err) {
+        this.problem(storeField.value, `${path}.trustStore[${i}]`, (err as Error).message);
+        return undefined;
+      }
+    }
+    return { name: `Notation trust store ${files.join(', ')}`, level, trustStore, identities };
   }
 
   /** `identities: [...]` of a requirement, when given. */

@@ -7,6 +7,7 @@
  * The document syntax is described in docs/policy.md and docs/policy.schema.json.
  */
 import type { Severity } from '../attestations';
+import type { NotationTrust } from '../verification/notation/trust-policy';
 import type { IdentityMatcher } from '../verification/sigstore/identity';
 import type { Action } from '../verification/types';
 
@@ -68,7 +69,14 @@ export interface SignatureRequirement {
   keys?: string[];
   /** Keyless signers that count; absent = none (a certificate from a trusted CA alone says nothing about who). */
   identities?: IdentityRequirement[];
-  /** Number of distinct signers (keys, keyless identities) that must have signed; default 1. */
+  /**
+   * Notary Project trust policy (trust store of CA certificates, trusted identities, verification
+   * level): Notation signatures it accepts count as signers, one per subject DN and issuer. Absent =
+   * Notation signatures never count. Naming it (like `identities`) means only the listed kinds of
+   * signer count: no key unless `keys` is given.
+   */
+  notation?: NotationTrust;
+  /** Number of distinct signers (keys, keyless identities, Notation signers) that must have signed; default 1. */
   minimum: number;
   /** A signature counts only with at least this many verified transparency-log entries. */
   transparencyLog?: { minimum: number };

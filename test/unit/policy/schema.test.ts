@@ -64,6 +64,7 @@ describe('docs/policy.schema.json', () => {
       require: propsOf(require),
       signatures: propsOf(requireProps.signatures!),
       identity: propsOf(((deref(requireProps.signatures!).properties as Schema).identities as Schema).items as Schema),
+      notation: propsOf((deref(requireProps.signatures!).properties as Schema).notation as Schema),
       witnessMinimum: propsOf((deref(requireProps.signatures!).properties as Schema).transparencyLog as Schema),
       sbom: propsOf(sbom),
       deniedPackage: Object.keys(objectVariant(((sbom.properties as Schema).deniedPackages as Schema).items as Schema).properties as Schema).sort(),
