@@ -97,7 +97,7 @@ export class VerificationService {
     let cached = false;
     let error: CollectionError | undefined;
     // Warm by digest: everything is in memory, so no deadline timer, abort controller or race.
-    const warm = ref.digest !== undefined ? this.fromMemory(repo, ref.digest, reference, ref.tag, trustRevision) : undefined;
+    const warm = ref.digest !== undefined ? this.fromMemory(repo, ref.digest, reference, ref.tag, trustRevision, (image) => this.evidenceRepositories(policy, repo, image, input.action, context)) : undefined;
     if (warm) {
       facts = warm.image;
       evidence = warm.evidence;
@@ -109,7 +109,7 @@ export class VerificationService {
         if (image.unusable !== undefined) return { evidence: [], cached: false };
         const digests = [image.digest, ...(image.platforms ?? []).map((p) => p.digest)];
         // The deciding rule may name other repositories whose evidence for these digests counts (promotion).
-        const sources = [repo, ...evidenceSources(policy, { image, action: input.action, ...(context.namespace !== undefined ? { namespace: context.namespace } : {}) })];
+        const sources = this.evidenceRepositories(policy, repo, image, input.action, context);
         const results = await Promise.all(
           sources.flatMap((src) =>
             digests.map((d) =>
@@ -155,7 +155,19 @@ export class VerificationService {
    * The image and its evidence when both are in memory (a digest reference whose facts and every
    * child's evidence are cached), else undefined: the caller goes to the registry.
    */
-  private fromMemory(repo: RepositoryRef, digest: string, display: string, tag: string | undefined, trustRevision: string): { image: ImageFacts; evidence: Evidence[] } | undefined {
+  /** The image's own repository and those the deciding rule names (`evidenceFrom`: promotion). */
+  private evidenceRepositories(policy: Policy, repo: RepositoryRef, image: ImageFacts, action: VerifyInput['action'], context: RequestContext): RepositoryRef[] {
+    return [repo, ...evidenceSources(policy, { image, action, ...(context.namespace !== undefined ? { namespace: context.namespace } : {}) })];
+  }
+
+  private fromMemory(
+    repo: RepositoryRef,
+    digest: string,
+    display: string,
+    tag: string | undefined,
+    trustRevision: string,
+    sourcesOf: (image: ImageFacts) => RepositoryRef[],
+  ): { image: ImageFacts; evidence: Evidence[] } | undefined {
     const known = this.manifestFacts.get(cacheKey(repo, digest));
     if (!known) return undefined;
     const image: ImageFacts = {
@@ -171,10 +183,13 @@ export class VerificationService {
     if (known.unusable !== undefined) return undefined;
     const digests = [digest, ...(known.platforms ?? []).map((p) => p.digest)];
     const evidence: Evidence[] = [];
-    for (const d of digests) {
-      const hit = this.opts.cache.peek(cacheKey(repo, d), trustRevision, (shared) => this.opts.collector.collect(repo, d, { signal: shared }));
-      if (!hit) return undefined;
-      evidence.push(...hit);
+    // Every repository whose evidence counts must be warm, or this is not a warm call.
+    for (const src of sourcesOf(image)) {
+      for (const d of digests) {
+        const hit = this.opts.cache.peek(cacheKey(src, d), trustRevision, (shared) => this.opts.collector.collect(src, d, { signal: shared }));
+        if (!hit) return undefined;
+        evidence.push(...hit);
+      }
     }
     return { image, evidence };
   }
