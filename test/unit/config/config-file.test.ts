@@ -186,3 +186,25 @@ describe('environment and flags still apply over the file', () => {
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+describe('store.url (cross-replica coordination)', () => {
+  it('is read from the file, and COUNTERSIGN_STORE_URL overrides it', () => {
+    const file = write('store:\n  url: postgres://cs:pw@db.internal:5432/countersign\n');
+    expect(loadConfig({ configFile: file }, {}, dir).store).toEqual({ url: 'postgres://cs:pw@db.internal:5432/countersign' });
+    expect(loadConfig({ configFile: file }, { COUNTERSIGN_STORE_URL: 'postgresql://other/x' }, dir).store).toEqual({ url: 'postgresql://other/x' });
+    expect(loadConfig({}, {}, dir).store).toBeUndefined();
+  });
+
+  it('a misspelled field is an error with a suggestion', () => {
+    const { lines } = failure('store:\n  uri: postgres://db/x\n');
+    expect(lines.join('\n')).toMatch(/:2:3: store\.uri: unknown field; did you mean "url"\?/);
+  });
+
+  it('another scheme is refused, naming what is supported, without echoing the URL (it may hold a password)', () => {
+    const { lines } = failure('store:\n  url: mysql://root:hunter2@db/x\n');
+    expect(lines.join('\n')).toMatch(/:2:8: store\.url: unsupported store "mysql": only postgres:\/\/ \(PostgreSQL\) is supported/);
+    expect(lines.join('\n')).not.toContain('hunter2');
+    expect(() => loadConfig({}, { COUNTERSIGN_STORE_URL: 'not a url hunter2' }, dir)).toThrow(/^COUNTERSIGN_STORE_URL: not a URL: expected postgres:\/\//);
+    expect(() => loadConfig({}, { COUNTERSIGN_STORE_URL: 'not a url hunter2' }, dir)).not.toThrow(/hunter2/);
+  });
+});
