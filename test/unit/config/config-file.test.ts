@@ -155,6 +155,7 @@ describe('deploy/countersign.example.yaml', () => {
       kekFile: '/etc/countersign/kek',
       registry: { caFile: '/etc/countersign/registry-ca.pem', dockerConfig: '/etc/countersign/docker-config.json' },
       verification: { sigstoreTrustedRoot: '/etc/countersign/trusted_root.json' },
+      store: { url: 'postgres://countersign:PASSWORD@db.internal:5432/countersign' },
       auth: {
         tls: {
           certFile: '/etc/countersign/tls/server.pem',
