@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { KeyedMutex } from '../registry/keyed-mutex';
-import type { WriteLock } from '../registry/write-lock';
+import type { HeldLock, WriteLock } from '../registry/write-lock';
 import { CountersignError } from '../shared/errors';
 
 export interface PostgresWriteLockOptions {
@@ -69,7 +69,6 @@ function storeError(store: string, doing: string, err: unknown): CountersignErro
 }
 
 export class PostgresWriteLock implements WriteLock {
-  readonly acrossProcesses = true;
   private readonly local = new KeyedMutex();
   private readonly lockTimeoutMs: number;
 
@@ -90,6 +89,8 @@ export class PostgresWriteLock implements WriteLock {
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
       idleTimeoutMillis: 30_000,
       application_name: 'countersign',
+      // Idle connections do not keep the process alive (a failed startup exits, SIGTERM ends).
+      allowExitOnIdle: true,
     });
     // An idle connection that dies (server restart) must not crash the process: the next
     // checkout reconnects, or fails with UNAVAILABLE.
@@ -103,16 +104,25 @@ export class PostgresWriteLock implements WriteLock {
     return new PostgresWriteLock(pool, store, options);
   }
 
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  async run<T>(key: string, fn: (held: HeldLock) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.lockTimeoutMs;
     return this.local.run(key, async () => {
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw this.timedOut(key);
       const client = await this.checkout(remaining);
-      // A connection that dies while we hold it must not crash the process either.
-      const onError = () => undefined;
-      client.on('error', onError);
+      // A connection that dies while we hold it must not crash the process either; and with the
+      // session gone, the server has released the lock: the holder is told it is no longer exclusive.
       let broken = false;
+      const onError = () => {
+        broken = true;
+      };
+      client.on('error', onError);
+      client.on('end', onError);
+      const held: HeldLock = {
+        get exclusiveAcrossProcesses() {
+          return !broken;
+        },
+      };
       try {
         const [k1, k2] = advisoryKeys(key);
         try {
@@ -125,7 +135,7 @@ export class PostgresWriteLock implements WriteLock {
           throw storeError(this.store, `taking the write lock of ${key}`, err);
         }
         try {
-          return await fn();
+          return await fn(held);
         } finally {
           try {
             await client.query('SELECT pg_advisory_unlock($1, $2)', [k1, k2]);
@@ -136,6 +146,7 @@ export class PostgresWriteLock implements WriteLock {
         }
       } finally {
         client.off('error', onError);
+        client.off('end', onError);
         // A connection whose state we are unsure of is closed, not reused.
         client.release(broken ? true : undefined);
       }

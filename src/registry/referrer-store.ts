@@ -14,7 +14,7 @@ import { referrersTagFor } from './reference';
 import { backoffDelay } from './retry';
 import { parseImageIndex, referrerDescriptor, withReferrer } from './referrers-index';
 import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageIndex, type ImageManifest, type RepositoryRef } from './types';
-import { InProcessWriteLock, type WriteLock } from './write-lock';
+import { InProcessWriteLock, type HeldLock, type WriteLock } from './write-lock';
 
 export interface ArtifactToAttach {
   /** The exact manifest bytes to push; the artifact's digest is their sha256. */
@@ -50,7 +50,7 @@ export interface ReferrerStoreOptions {
   random?: () => number;
   /**
    * The lock held around each read-modify-write of one subject's index. Default: in-process
-   * only. One that excludes every replica (`acrossProcesses`) makes the settle delay unnecessary.
+   * only. One that excludes every replica (`HeldLock.exclusiveAcrossProcesses`) makes the settle delay unnecessary.
    */
   writeLock?: WriteLock;
 }
@@ -194,7 +194,8 @@ export class ReferrerStore {
    *
    * With a write lock that excludes every replica (PostgreSQL advisory lock per subject, when
    * `store.url` is set), no other Countersign writer can be between our read and our write, so
-   * the settle delay is skipped: the read-back follows the write at once and the same
+   * the settle delay is skipped while the lock is known to be held (not after its database
+   * session died, nor after a write that failed in transit): the read-back follows the write at once and the same
    * confirmation rules apply (a writer outside Countersign still shows as a changed version and
    * costs further reads). Everything else is the same protocol.
    */
@@ -215,13 +216,13 @@ export class ReferrerStore {
     });
     done.catch(() => undefined); // settled inside the lock below and awaited after it
     try {
-      await this.lock.run(key, async () => {
+      await this.lock.run(key, async (held) => {
         const batch = this.queued.get(key);
         if (!batch) return; // an earlier holder wrote our entry along with its own
         this.queued.delete(key);
         const items = [...batch.values()];
         try {
-          const unlisted = await this.writeEntries(repo, tag, items.map((i) => i.entry));
+          const unlisted = await this.writeEntries(repo, tag, items.map((i) => i.entry), held);
           for (const item of items) {
             const err = unlisted.get(item.entry.digest);
             for (const w of item.waiters) {
@@ -258,7 +259,7 @@ export class ReferrerStore {
    * entries that are not listed when it gave up (an error for each; empty on success), and
    * throws when none of them can have been written (or when what is there cannot be known).
    */
-  private async writeEntries(repo: RepositoryRef, tag: string, entries: Descriptor[]): Promise<Map<string, CountersignError>> {
+  private async writeEntries(repo: RepositoryRef, tag: string, entries: Descriptor[], held: HeldLock): Promise<Map<string, CountersignError>> {
     const where = `${repo.registry}/${repo.repository}:${tag}`;
     const details = { registry: repo.registry, repository: repo.repository, tag };
     // Every entry met in this operation (first sighting kept exactly), in the order met.
@@ -323,8 +324,9 @@ export class ReferrerStore {
         slowestWriteMs = Math.max(slowestWriteMs, Date.now() - readAt);
       }
       // Serialized across replicas, no other Countersign write can land in between: read back at
-      // once. Except after a write that failed in transit: it may still land, so give it time.
-      if (!this.lock.acrossProcesses || writeError !== undefined) await this.sleep(this.settleDelayMs(writes, slowestWriteMs));
+      // once. Except after a write that failed in transit (it may still land, so give it time),
+      // or once the cross-replica lock may have been lost (its session died).
+      if (!held.exclusiveAcrossProcesses || writeError !== undefined) await this.sleep(this.settleDelayMs(writes, slowestWriteMs));
       readAt = Date.now();
       const next = await read();
       const stillAbsent = missing(next);

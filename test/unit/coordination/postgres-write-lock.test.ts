@@ -4,6 +4,7 @@
  * exceeds the lock timeout is UNAVAILABLE naming the store; bad store URLs fail at connect with
  * a message that says which problem it is.
  */
+import pg from 'pg';
 import { PostgresWriteLock, advisoryKeys, describeStoreUrl } from '../../../src/coordination';
 import { CountersignError } from '../../../src/shared/errors';
 import { testPostgresUrl } from '../../support/postgres';
@@ -84,6 +85,37 @@ test('waiting longer than the lock timeout is UNAVAILABLE naming the store, and 
   await holder;
   // The failed waiter left nothing behind: the key is free again for it.
   await expect(b.run(key, async () => 'after')).resolves.toBe('after');
+});
+
+test('a holder whose session dies is told it is no longer exclusive, and another replica can take the key', async () => {
+  const [a, b] = [await connect(), await connect({ lockTimeoutMs: 10_000 })];
+  const key = `test/${Math.random()}`;
+  const [k1, k2] = advisoryKeys(key);
+  const admin = new pg.Client({ connectionString: testPostgresUrl() });
+  await admin.connect();
+  try {
+    const states: boolean[] = [];
+    await a.run(key, async (held) => {
+      states.push(held.exclusiveAcrossProcesses);
+      // The server ends the holder's session (as a restart or a network cut would).
+      await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2`,
+        [k1, k2],
+      );
+      for (let i = 0; held.exclusiveAcrossProcesses; i++) {
+        if (i > 400) throw new Error('the holder was never told');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      states.push(held.exclusiveAcrossProcesses);
+      // Released with the session: the other replica gets the key while we still "hold" it.
+      await expect(b.run(key, async () => 'b got it')).resolves.toBe('b got it');
+    });
+    expect(states).toEqual([true, false]);
+    // And the broken connection was not put back: the next holder works.
+    await expect(a.run(key, async (held) => held.exclusiveAcrossProcesses)).resolves.toBe(true);
+  } finally {
+    await admin.end();
+  }
 });
 
 test('wrong credentials: a startup error that says so, without the password', async () => {

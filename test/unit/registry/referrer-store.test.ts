@@ -4,7 +4,7 @@ import { CountersignError } from '../../../src/shared/errors';
 import { sha256Digest } from '../../../src/registry/digest';
 import { referrersTagFor } from '../../../src/registry/reference';
 import { ReferrerStore } from '../../../src/registry/referrer-store';
-import { InProcessWriteLock, type WriteLock } from '../../../src/registry/write-lock';
+import { InProcessWriteLock, type HeldLock, type WriteLock } from '../../../src/registry/write-lock';
 import { EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageIndex, type RepositoryRef } from '../../../src/registry/types';
 import { FakeRegistry, type FakeRegistryOptions } from './fake-registry';
 import { artifact, expectCode, imageManifest } from './helpers';
@@ -415,12 +415,20 @@ describe('the write lock', () => {
 
   /** A lock that says it excludes every replica (as the PostgreSQL one does), recording its keys. */
   class ReplicaLock implements WriteLock {
-    readonly acrossProcesses = true;
     readonly keys: string[] = [];
+    /** Set to false to play a lock whose database session died while held. */
+    exclusive = true;
     private readonly inner = new InProcessWriteLock();
-    run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    run<T>(key: string, fn: (held: HeldLock) => Promise<T>): Promise<T> {
       this.keys.push(key);
-      return this.inner.run(key, fn);
+      const self = this;
+      return this.inner.run(key, () =>
+        fn({
+          get exclusiveAcrossProcesses() {
+            return self.exclusive;
+          },
+        }),
+      );
     }
   }
 
@@ -455,20 +463,33 @@ describe('the write lock', () => {
     expect(listedDigests()).toHaveLength(1);
   });
 
+  test('a cross-replica lock lost while held (its session died): the settle delay is back', async () => {
+    const lock = new ReplicaLock();
+    const waits: number[] = [];
+    const original = client.putManifest.bind(client);
+    client.putManifest = async (...args: Parameters<RegistryClient['putManifest']>) => {
+      if (args[1] === tag) lock.exclusive = false; // the session dies during our write
+      return original(...args);
+    };
+    const s = new ReferrerStore(client, { writeLock: lock, sleep: async (ms) => void waits.push(ms) });
+    await s.attach(repo, artifact(subject));
+    expect(waits).toHaveLength(1);
+    expect(listedDigests()).toHaveLength(1);
+  });
+
   test('a lock that cannot be had: UNAVAILABLE, and the entry is not written later by the next holder', async () => {
     let arrivals = 0;
     let secondArrived!: () => void;
     const second = new Promise<void>((r) => (secondArrived = r));
     const failing: WriteLock = {
-      acrossProcesses: true,
-      async run<T>(_key: string, fn: () => Promise<T>): Promise<T> {
+      async run<T>(_key: string, fn: (held: HeldLock) => Promise<T>): Promise<T> {
         if (++arrivals === 1) {
           await second; // both entries are queued now
           throw new CountersignError('UNAVAILABLE', 'PostgreSQL cs@db/x is unreachable');
         }
         secondArrived();
         await new Promise((r) => setImmediate(r)); // the first caller has failed and cleaned up
-        return fn();
+        return fn({ exclusiveAcrossProcesses: true });
       },
     };
     const s = new ReferrerStore(client, { writeLock: failing });
