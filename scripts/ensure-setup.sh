@@ -2,6 +2,8 @@
 # Brings a fresh machine to the point where the demo and the tests can run:
 #   - Debian's docker-registry (CNCF Distribution), the real registry the tests and demo start on 127.0.0.1,
 #     and skopeo, the real client of the registry-gate tests;
+#   - Debian's postgresql (server binaries only are used: the tests start a throwaway cluster as an
+#     unprivileged user in a temporary directory, see test/support/postgres.ts);
 #   - the npm dependencies, including the node@24 package whose binary npm scripts put first on PATH
 #     (the machine's own node may be older).
 # Idempotent and quiet when everything is already there.
@@ -12,6 +14,7 @@ cd "$(dirname "$0")/.."
 missing=""
 [ -x "${COUNTERSIGN_REGISTRY_BIN:-/usr/bin/docker-registry}" ] || missing="docker-registry"
 command -v skopeo >/dev/null 2>&1 || missing="$missing skopeo"
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$missing postgresql"
 if [ -n "$missing" ]; then
   echo "ensure-setup: installing Debian's$missing" >&2
   SUDO=""

@@ -14,6 +14,7 @@ import { GrpcServer } from './grpc/server';
 import { resolveKek } from './keys/kek-source';
 import { ManagedKeyStore } from './keys/managed-key-store';
 import type { Logger } from './logging/logger';
+import { describeStoreUrl, PostgresWriteLock } from './coordination';
 import { DockerConfigCredentialStore, ReferrerStore, RegistryClient } from './registry';
 import { PolicyStore } from './policy';
 import { SigningService } from './signing';
@@ -53,6 +54,10 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   // Sigstore trusted roots: parsed and validated once, first (an invalid root is a startup error
   // naming the field, before anything is opened).
   const trustedRoots = loadTrustedRoots(config.verification);
+  // Replicas sharing a PostgreSQL (store.url) serialize referrer-index writes through it; for now
+  // that is all it is used for. Unreachable or refusing: a startup error, before anything opens.
+  const writeLock = config.store ? await PostgresWriteLock.connect(config.store.url) : undefined;
+  if (config.store) logger.info({ store: describeStoreUrl(config.store.url) }, 'referrer-index writes serialized across replicas by the store');
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(path.join(config.dataDir, 'countersign.db'));
   const audit = new AuditLog(db);
@@ -106,7 +111,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   const signing = new SigningService({
     keys,
     registry,
-    referrers: new ReferrerStore(registry),
+    referrers: new ReferrerStore(registry, writeLock ? { writeLock } : {}),
     maxPredicateBytes: config.limits.maxPredicateBytes,
     onReferrerAdded: (repo, digest) => verification.referrerAdded(repo, digest),
   });
@@ -171,6 +176,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
         policies.close();
         keys.close();
         db.close();
+        await writeLock?.close();
       })()),
   };
   return app;

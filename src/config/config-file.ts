@@ -15,7 +15,7 @@ import type { ServiceConfig } from './config';
 
 /** The fields the config file accepts, per object (README "Configuration of `serve`"). */
 export const CONFIG_FIELDS = {
-  config: ['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification', 'admission', 'gate', 'auth'],
+  config: ['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification', 'admission', 'gate', 'auth', 'store'],
   registry: ['insecureHosts', 'caFile', 'dockerConfig', 'timeoutMs', 'maxRetries'],
   limits: ['maxPredicateBytes'],
   verification: ['cacheTtlMs', 'negativeCacheTtlMs', 'maxDurationMs', 'sigstoreTrustedRoot', 'sigstoreTrustedRoots', 'cacheMaxEntries', 'cacheRefreshAfterMs'],
@@ -23,6 +23,7 @@ export const CONFIG_FIELDS = {
   tls: ['certFile', 'keyFile', 'clientCaFile', 'requireClientCert'],
   mtlsBinding: ['subject', 'roles', 'scopes'],
   admission: ['listen', 'tlsCertFile', 'tlsKeyFile', 'timeoutMs'],
+  store: ['url'],
   gate: ['listen', 'upstream', 'upstreamCaFile', 'registryName', 'tlsCertFile', 'tlsKeyFile', 'allowPlainHttp', 'decisionTimeoutMs'],
 } as const;
 
@@ -80,6 +81,19 @@ class ConfigReader extends CheckedDocument {
     if (f.has('auth')) this.auth(value('auth')!, config.auth);
     if (f.has('admission')) this.admission(value('admission')!, config.admission);
     if (f.has('gate')) this.gate(value('gate')!, config.gate);
+    if (f.has('store')) this.store(value('store')!, config);
+  }
+
+  /** `store.url`: for now it enables cross-replica coordination (referrer-index write locks) only. */
+  private store(node: Node | null, config: ServiceConfig): void {
+    const f = this.fields(node, 'store', CONFIG_FIELDS.store, '{ url: postgres://countersign@db:5432/countersign }');
+    if (!f || !f.has('url')) return;
+    const urlNode = f.get('url')!.value;
+    const url = this.string(urlNode, 'store.url', 'postgres://USER:PASSWORD@HOST:PORT/DATABASE');
+    if (url === undefined) return;
+    const problem = storeUrlProblem(url);
+    if (problem) this.problem(urlNode, 'store.url', problem);
+    else config.store = { url };
   }
 
   private registry(node: Node | null, out: ServiceConfig['registry']): void {
@@ -239,6 +253,21 @@ class ConfigReader extends CheckedDocument {
     const n = this.integer(node, path, min);
     if (n !== undefined) set(n);
   }
+}
+
+/** Why `url` is not a usable store URL (undefined when it is). Never echoes the URL: it may hold a password. */
+export function storeUrlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'not a URL: expected postgres://USER:PASSWORD@HOST:PORT/DATABASE';
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    return `unsupported store ${JSON.stringify(parsed.protocol.replace(/:$/, ''))}: only postgres:// (PostgreSQL) is supported; leave store unset for the embedded SQLite`;
+  }
+  if (!parsed.hostname) return 'the URL names no host: expected postgres://USER:PASSWORD@HOST:PORT/DATABASE';
+  return undefined;
 }
 
 export function parseListen(listen: string): { host: string; port: number } {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MtlsBinding } from '../auth';
 import { CountersignError } from '../shared/errors';
-import { applyConfigText, parseListen } from './config-file';
+import { applyConfigText, parseListen, storeUrlProblem } from './config-file';
 
 export { CONFIG_FIELDS, parseListen } from './config-file';
 
@@ -37,6 +37,12 @@ export interface ServiceConfig {
   trustDir?: string;
   /** File with the key-encryption key that seals private keys at rest (or COUNTERSIGN_KEK, base64). */
   kekFile?: string;
+  /**
+   * Shared state of several replicas. For now only `url: postgres://…` (or COUNTERSIGN_STORE_URL),
+   * and it coordinates replicas only: referrer-index writes of one subject are serialized across
+   * them by a PostgreSQL advisory lock. Keys, tokens and the audit chain stay in SQLite (dataDir).
+   */
+  store?: { url: string };
   /** Access control on every RPC. */
   auth: {
     /**
@@ -134,6 +140,7 @@ export const ENVIRONMENT = {
   COUNTERSIGN_ADMISSION_LISTEN: 'host:port of the Kubernetes admission webhook (HTTPS)',
   COUNTERSIGN_ADMISSION_TLS_CERT: 'PEM certificate chain of the admission webhook',
   COUNTERSIGN_ADMISSION_TLS_KEY: 'PEM private key of the admission webhook',
+  COUNTERSIGN_STORE_URL: 'postgres://… shared by replicas (for now: serializes referrer-index writes across them)',
   COUNTERSIGN_GATE_LISTEN: 'host:port of the registry gate',
   COUNTERSIGN_GATE_UPSTREAM: 'URL of the registry behind the gate',
   COUNTERSIGN_GATE_UPSTREAM_CA_FILE: 'PEM CA bundle of an https upstream',
@@ -195,6 +202,11 @@ export function loadConfig(
   }
   if (env.COUNTERSIGN_ADMISSION_TLS_CERT) config.admission.tlsCertFile = path.resolve(cwd, env.COUNTERSIGN_ADMISSION_TLS_CERT);
   if (env.COUNTERSIGN_ADMISSION_TLS_KEY) config.admission.tlsKeyFile = path.resolve(cwd, env.COUNTERSIGN_ADMISSION_TLS_KEY);
+  if (env.COUNTERSIGN_STORE_URL) {
+    const problem = storeUrlProblem(env.COUNTERSIGN_STORE_URL);
+    if (problem) throw new CountersignError('INVALID_ARGUMENT', `COUNTERSIGN_STORE_URL: ${problem}`);
+    config.store = { url: env.COUNTERSIGN_STORE_URL };
+  }
   if (env.COUNTERSIGN_GATE_LISTEN) config.gate.listen = env.COUNTERSIGN_GATE_LISTEN;
   if (env.COUNTERSIGN_GATE_UPSTREAM) config.gate.upstream = env.COUNTERSIGN_GATE_UPSTREAM;
   if (env.COUNTERSIGN_GATE_UPSTREAM_CA_FILE) config.gate.upstreamCaFile = path.resolve(cwd, env.COUNTERSIGN_GATE_UPSTREAM_CA_FILE);

@@ -13,5 +13,6 @@ export {
 export { RegistryClient, type CallOptions, type RegistryClientOptions, type ManifestResult, type ReferrersResult } from './client';
 export { ReferrerStore, type ArtifactToAttach, type AttachResult, type ReferrerStoreOptions } from './referrer-store';
 export { KeyedMutex } from './keyed-mutex';
+export { InProcessWriteLock, type HeldLock, type WriteLock } from './write-lock';
 export { isLoopbackHost } from './endpoint';
 export { referrerDescriptor } from './referrers-index';

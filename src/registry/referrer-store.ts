@@ -10,11 +10,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { CountersignError, isTransient } from '../shared/errors';
 import type { CallOptions, RegistryClient } from './client';
 import { isDigest, sha256Digest } from './digest';
-import { KeyedMutex } from './keyed-mutex';
 import { referrersTagFor } from './reference';
 import { backoffDelay } from './retry';
 import { parseImageIndex, referrerDescriptor, withReferrer } from './referrers-index';
 import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageIndex, type ImageManifest, type RepositoryRef } from './types';
+import { InProcessWriteLock, type HeldLock, type WriteLock } from './write-lock';
 
 export interface ArtifactToAttach {
   /** The exact manifest bytes to push; the artifact's digest is their sha256. */
@@ -54,6 +54,11 @@ export interface ReferrerStoreOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Replaces Math.random for the jitter. */
   random?: () => number;
+  /**
+   * The lock held around each read-modify-write of one subject's index. Default: in-process
+   * only. One that excludes every replica (`HeldLock.exclusiveAcrossProcesses`) makes the settle delay unnecessary.
+   */
+  writeLock?: WriteLock;
 }
 
 /** What one read of the fallback tag found. No `version` means the tag does not exist. */
@@ -64,10 +69,16 @@ interface IndexState {
   version?: string;
 }
 
+/** An attach call waiting for its entry to be written. */
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 /** An entry waiting to be written, and the attach calls waiting for it. */
 interface QueuedEntry {
   entry: Descriptor;
-  waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
+  waiters: Waiter[];
 }
 
 const DEFAULT_SETTLE = { minMs: 50, maxMs: 200 };
@@ -87,7 +98,7 @@ function sameAnnotations(a: Record<string, string> | undefined, b: Record<string
 }
 
 export class ReferrerStore {
-  private readonly mutex = new KeyedMutex();
+  private readonly lock: WriteLock;
   /** Entries waiting for the next write of their index, per index (see addToReferrersTag). */
   private readonly queued = new Map<string, Map<string, QueuedEntry>>();
   private readonly maxIndexWrites: number;
@@ -97,6 +108,7 @@ export class ReferrerStore {
     private readonly options: ReferrerStoreOptions = {},
   ) {
     this.maxIndexWrites = options.maxIndexWrites ?? 10;
+    this.lock = options.writeLock ?? new InProcessWriteLock();
   }
 
   async attach(repo: RepositoryRef, artifact: ArtifactToAttach, opts: CallOptions = {}): Promise<AttachResult> {
@@ -185,7 +197,14 @@ export class ReferrerStore {
    * landed, so it is followed by a settled read, and only an index without our entry makes the
    * error final; reads are retried on transient errors (Distribution answers 500 when a read
    * meets a concurrent tag write). On giving up, the decision comes from the last settled read.
-   * Inside this process, writers of one index are serialized by the keyed mutex.
+   * Inside this process, writers of one index are serialized by the write lock (the keyed mutex).
+   *
+   * With a write lock that excludes every replica (PostgreSQL advisory lock per subject, when
+   * `store.url` is set), no other Countersign writer can be between our read and our write, so
+   * the settle delay is skipped while the lock is known to be held (not after its database
+   * session died, nor after a write that failed in transit): the read-back follows the write at once and the same
+   * confirmation rules apply (a writer outside Countersign still shows as a changed version and
+   * costs further reads). Everything else is the same protocol.
    */
   private async addToReferrersTag(repo: RepositoryRef, subjectDigest: string, entry: Descriptor): Promise<void> {
     const tag = referrersTagFor(subjectDigest);
@@ -195,31 +214,51 @@ export class ReferrerStore {
     // round of requests and one settle delay for all of them, instead of one each).
     const queue = this.queued.get(key) ?? new Map<string, QueuedEntry>();
     this.queued.set(key, queue);
+    let waiter!: Waiter;
     const done = new Promise<void>((resolve, reject) => {
+      waiter = { resolve, reject };
       const queuedBefore = queue.get(entry.digest);
-      if (queuedBefore) queuedBefore.waiters.push({ resolve, reject });
-      else queue.set(entry.digest, { entry, waiters: [{ resolve, reject }] });
+      if (queuedBefore) queuedBefore.waiters.push(waiter);
+      else queue.set(entry.digest, { entry, waiters: [waiter] });
     });
-    done.catch(() => undefined); // settled inside the mutex below and awaited after it
-    await this.mutex.run(key, async () => {
-      const batch = this.queued.get(key);
-      if (!batch) return; // an earlier holder wrote our entry along with its own
-      this.queued.delete(key);
-      const items = [...batch.values()];
-      try {
-        const unlisted = await this.writeEntries(repo, tag, items.map((i) => i.entry));
-        for (const item of items) {
-          const err = unlisted.get(item.entry.digest);
-          for (const w of item.waiters) {
-            if (err) w.reject(err);
-            else w.resolve();
+    done.catch(() => undefined); // settled inside the lock below and awaited after it
+    try {
+      await this.lock.run(key, async (held) => {
+        const batch = this.queued.get(key);
+        if (!batch) return; // an earlier holder wrote our entry along with its own
+        this.queued.delete(key);
+        const items = [...batch.values()];
+        try {
+          const unlisted = await this.writeEntries(repo, tag, items.map((i) => i.entry), held);
+          for (const item of items) {
+            const err = unlisted.get(item.entry.digest);
+            for (const w of item.waiters) {
+              if (err) w.reject(err);
+              else w.resolve();
+            }
           }
+        } catch (err) {
+          for (const item of items) for (const w of item.waiters) w.reject(err);
         }
-      } catch (err) {
-        for (const item of items) for (const w of item.waiters) w.reject(err);
-      }
-    });
+      });
+    } catch (err) {
+      // The lock could not be had (the store is down, or the wait timed out): our entry was not
+      // written by us, and must not be written later by a holder that takes the queue after we
+      // reported failure. Take it out, unless a holder already took it along (then its outcome is ours).
+      if (this.queued.get(key) !== queue) return await done;
+      this.dequeue(key, queue, entry.digest, waiter);
+      throw err;
+    }
     await done;
+  }
+
+  /** Takes `waiter` (and its entry, when nobody else waits for it) out of a queue not yet taken. */
+  private dequeue(key: string, queue: Map<string, QueuedEntry>, digest: string, waiter: Waiter): void {
+    const item = queue.get(digest);
+    if (!item) return;
+    item.waiters = item.waiters.filter((w) => w !== waiter);
+    if (item.waiters.length === 0) queue.delete(digest);
+    if (queue.size === 0) this.queued.delete(key);
   }
 
   /**
@@ -227,7 +266,7 @@ export class ReferrerStore {
    * entries that are not listed when it gave up (an error for each; empty on success), and
    * throws when none of them can have been written (or when what is there cannot be known).
    */
-  private async writeEntries(repo: RepositoryRef, tag: string, entries: Descriptor[]): Promise<Map<string, CountersignError>> {
+  private async writeEntries(repo: RepositoryRef, tag: string, entries: Descriptor[], held: HeldLock): Promise<Map<string, CountersignError>> {
     const where = `${repo.registry}/${repo.repository}:${tag}`;
     const details = { registry: repo.registry, repository: repo.repository, tag };
     // Every entry met in this operation (first sighting kept exactly), in the order met.
@@ -291,7 +330,10 @@ export class ReferrerStore {
         }
         slowestWriteMs = Math.max(slowestWriteMs, Date.now() - readAt);
       }
-      await this.sleep(this.settleDelayMs(writes, slowestWriteMs));
+      // Serialized across replicas, no other Countersign write can land in between: read back at
+      // once. Except after a write that failed in transit (it may still land, so give it time),
+      // or once the cross-replica lock may have been lost (its session died).
+      if (!held.exclusiveAcrossProcesses || writeError !== undefined) await this.sleep(this.settleDelayMs(writes, slowestWriteMs));
       readAt = Date.now();
       const next = await read();
       const stillAbsent = missing(next);

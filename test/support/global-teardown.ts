@@ -1,6 +1,7 @@
 import type { LocalRegistry } from './local-registry';
+import type { LocalPostgres } from './postgres';
 
 export default async function globalTeardown(): Promise<void> {
-  const registry = (globalThis as { __countersignRegistry?: LocalRegistry }).__countersignRegistry;
-  if (registry) await registry.stop();
+  const state = globalThis as { __countersignRegistry?: LocalRegistry; __countersignPostgres?: LocalPostgres };
+  await Promise.all([state.__countersignRegistry?.stop(), state.__countersignPostgres?.destroy()]);
 }

@@ -155,6 +155,7 @@ describe('deploy/countersign.example.yaml', () => {
       kekFile: '/etc/countersign/kek',
       registry: { caFile: '/etc/countersign/registry-ca.pem', dockerConfig: '/etc/countersign/docker-config.json' },
       verification: { sigstoreTrustedRoot: '/etc/countersign/trusted_root.json' },
+      store: { url: 'postgres://countersign:PASSWORD@db.internal:5432/countersign' },
       auth: {
         tls: {
           certFile: '/etc/countersign/tls/server.pem',
@@ -192,5 +193,27 @@ describe('verification cache size (issue 11)', () => {
     const c = loadConfig({ configFile: write('verification:\n  cacheMaxEntries: 100000\n  cacheRefreshAfterMs: 0\n') }, {}, '/');
     expect(c.verification).toMatchObject({ cacheMaxEntries: 100000, cacheRefreshAfterMs: 0 });
     expect(() => loadConfig({ configFile: write('verification:\n  cacheMaxEntries: 0\n') }, {}, '/')).toThrow(/verification\.cacheMaxEntries/);
+  });
+});
+
+describe('store.url (cross-replica coordination)', () => {
+  it('is read from the file, and COUNTERSIGN_STORE_URL overrides it', () => {
+    const file = write('store:\n  url: postgres://cs:pw@db.internal:5432/countersign\n');
+    expect(loadConfig({ configFile: file }, {}, dir).store).toEqual({ url: 'postgres://cs:pw@db.internal:5432/countersign' });
+    expect(loadConfig({ configFile: file }, { COUNTERSIGN_STORE_URL: 'postgresql://other/x' }, dir).store).toEqual({ url: 'postgresql://other/x' });
+    expect(loadConfig({}, {}, dir).store).toBeUndefined();
+  });
+
+  it('a misspelled field is an error with a suggestion', () => {
+    const { lines } = failure('store:\n  uri: postgres://db/x\n');
+    expect(lines.join('\n')).toMatch(/:2:3: store\.uri: unknown field; did you mean "url"\?/);
+  });
+
+  it('another scheme is refused, naming what is supported, without echoing the URL (it may hold a password)', () => {
+    const { lines } = failure('store:\n  url: mysql://root:hunter2@db/x\n');
+    expect(lines.join('\n')).toMatch(/:2:8: store\.url: unsupported store "mysql": only postgres:\/\/ \(PostgreSQL\) is supported/);
+    expect(lines.join('\n')).not.toContain('hunter2');
+    expect(() => loadConfig({}, { COUNTERSIGN_STORE_URL: 'not a url hunter2' }, dir)).toThrow(/^COUNTERSIGN_STORE_URL: not a URL: expected postgres:\/\//);
+    expect(() => loadConfig({}, { COUNTERSIGN_STORE_URL: 'not a url hunter2' }, dir)).not.toThrow(/hunter2/);
   });
 });

@@ -4,6 +4,7 @@ import { CountersignError } from '../../../src/shared/errors';
 import { sha256Digest } from '../../../src/registry/digest';
 import { referrersTagFor } from '../../../src/registry/reference';
 import { ReferrerStore } from '../../../src/registry/referrer-store';
+import { InProcessWriteLock, type HeldLock, type WriteLock } from '../../../src/registry/write-lock';
 import { EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageIndex, type RepositoryRef } from '../../../src/registry/types';
 import { FakeRegistry, type FakeRegistryOptions } from './fake-registry';
 import { artifact, expectCode, imageManifest } from './helpers';
@@ -406,5 +407,99 @@ describe('attach with a referrers API', () => {
     const result = await store.attach(repo, artifact(subject));
     expect(result.referrersUpdate).toBe('tag');
     expect(fallbackIndex()!.manifests).toHaveLength(1);
+  });
+});
+
+describe('the write lock', () => {
+  beforeEach(() => setup());
+
+  /** A lock that says it excludes every replica (as the PostgreSQL one does), recording its keys. */
+  class ReplicaLock implements WriteLock {
+    readonly keys: string[] = [];
+    /** Set to false to play a lock whose database session died while held. */
+    exclusive = true;
+    private readonly inner = new InProcessWriteLock();
+    run<T>(key: string, fn: (held: HeldLock) => Promise<T>): Promise<T> {
+      this.keys.push(key);
+      const self = this;
+      return this.inner.run(key, () =>
+        fn({
+          get exclusiveAcrossProcesses() {
+            return self.exclusive;
+          },
+        }),
+      );
+    }
+  }
+
+  test('held across replicas: the read-back follows the write at once (no settle delay), under the subject key', async () => {
+    const lock = new ReplicaLock();
+    const waits: number[] = [];
+    const s = new ReferrerStore(client, { writeLock: lock, sleep: async (ms) => void waits.push(ms) });
+    const a = artifact(subject);
+    await s.attach(repo, a);
+    expect(waits).toEqual([]);
+    expect(tagGets()).toBe(2); // read, and the read-back after the write
+    expect(tagPuts()).toBe(1);
+    expect(listedDigests()).toEqual([sha256Digest(a.manifestBytes)]);
+    expect(lock.keys).toEqual([`${repo.registry}/${repo.repository}@${subject.digest}`]);
+  });
+
+  test('held across replicas, a write that failed in transit still gets the settle delay before deciding', async () => {
+    const s = new ReferrerStore(client, { writeLock: new ReplicaLock(), sleep: async (ms) => void waits.push(ms) });
+    const waits: number[] = [];
+    const original = client.putManifest.bind(client);
+    let failed = false;
+    client.putManifest = async (...args: Parameters<RegistryClient['putManifest']>) => {
+      const result = await original(...args);
+      if (args[1] === tag && !failed) {
+        failed = true;
+        throw new CountersignError('UNAVAILABLE', 'connection reset after the write landed');
+      }
+      return result;
+    };
+    await s.attach(repo, artifact(subject));
+    expect(waits).toHaveLength(1);
+    expect(listedDigests()).toHaveLength(1);
+  });
+
+  test('a cross-replica lock lost while held (its session died): the settle delay is back', async () => {
+    const lock = new ReplicaLock();
+    const waits: number[] = [];
+    const original = client.putManifest.bind(client);
+    client.putManifest = async (...args: Parameters<RegistryClient['putManifest']>) => {
+      if (args[1] === tag) lock.exclusive = false; // the session dies during our write
+      return original(...args);
+    };
+    const s = new ReferrerStore(client, { writeLock: lock, sleep: async (ms) => void waits.push(ms) });
+    await s.attach(repo, artifact(subject));
+    expect(waits).toHaveLength(1);
+    expect(listedDigests()).toHaveLength(1);
+  });
+
+  test('a lock that cannot be had: UNAVAILABLE, and the entry is not written later by the next holder', async () => {
+    let arrivals = 0;
+    let secondArrived!: () => void;
+    const second = new Promise<void>((r) => (secondArrived = r));
+    const failing: WriteLock = {
+      async run<T>(_key: string, fn: (held: HeldLock) => Promise<T>): Promise<T> {
+        if (++arrivals === 1) {
+          await second; // both entries are queued now
+          throw new CountersignError('UNAVAILABLE', 'PostgreSQL cs@db/x is unreachable');
+        }
+        secondArrived();
+        await new Promise((r) => setImmediate(r)); // the first caller has failed and cleaned up
+        return fn({ exclusiveAcrossProcesses: true });
+      },
+    };
+    const s = new ReferrerStore(client, { writeLock: failing });
+    const a = artifact(subject, { payload: 'a' });
+    const b = artifact(subject, { payload: 'b' });
+    const [ra, rb] = await Promise.allSettled([s.attach(repo, a), s.attach(repo, b)]);
+    expect(ra.status).toBe('rejected');
+    expect(((ra as PromiseRejectedResult).reason as CountersignError).code).toBe('UNAVAILABLE');
+    expect(((ra as PromiseRejectedResult).reason as CountersignError).message).toMatch(/PostgreSQL cs@db\/x is unreachable/);
+    expect(rb.status).toBe('fulfilled');
+    expect(listedDigests()).toEqual([sha256Digest(b.manifestBytes)]);
   });
 });

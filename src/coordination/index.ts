@@ -1,0 +1,1 @@
+export { PostgresWriteLock, advisoryKeys, describeStoreUrl, type PostgresWriteLockOptions } from './postgres-write-lock';
