@@ -1,0 +1,382 @@
+/**
+ * The deployment material in deploy/ is checked, not only parsed: every Kubernetes document
+ * against the Kubernetes (and cert-manager) OpenAPI schemas through kubernetes-models, the facts
+ * that span files (kustomization, webhooks ↔ Certificate ↔ Service ↔ Deployment, probes ↔ ports,
+ * container args ↔ the CLI, ConfigMap ↔ the strict config loader), and the Dockerfile statically
+ * (no image can be built or pulled here).
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import * as core from 'kubernetes-models/v1';
+import * as apps from 'kubernetes-models/apps/v1';
+import * as policy from 'kubernetes-models/policy/v1';
+import * as admission from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import * as certManager from '@kubernetes-models/cert-manager/cert-manager.io/v1';
+import { loadConfig } from '../../../src/config/config';
+import { usageOf } from '../../../src/cli/usage';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const K8S = path.join(ROOT, 'deploy', 'kubernetes');
+const NAMESPACE = 'countersign';
+
+/** A manifest as written: the fields every test reads, the rest left open. */
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [field: string]: unknown;
+}
+type Validator = new (data: never) => { validate(): void };
+
+/** Every kind the manifests may use, with its schema; an unknown kind fails the test. */
+const MODELS: Record<string, Validator> = {
+  'v1/Namespace': core.Namespace,
+  'v1/ServiceAccount': core.ServiceAccount,
+  'v1/ConfigMap': core.ConfigMap,
+  'v1/Service': core.Service,
+  'apps/v1/Deployment': apps.Deployment,
+  'policy/v1/PodDisruptionBudget': policy.PodDisruptionBudget,
+  'admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration': admission.ValidatingWebhookConfiguration,
+  'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': admission.MutatingWebhookConfiguration,
+  'cert-manager.io/v1/Issuer': certManager.Issuer,
+  'cert-manager.io/v1/Certificate': certManager.Certificate,
+};
+
+/** Throws the schema's complaint (or "no schema") for a manifest that does not conform. */
+function validate(doc: Manifest): void {
+  const Model = MODELS[`${doc.apiVersion}/${doc.kind}`];
+  if (!Model) throw new Error(`no schema for ${doc.apiVersion} ${doc.kind}`);
+  new Model(doc as never).validate();
+}
+
+function parseFile(file: string): Manifest[] {
+  const docs = parseAllDocuments(readFileSync(path.join(K8S, file), 'utf8'));
+  return docs.map((d) => {
+    if (d.errors.length > 0) throw new Error(`${file}: ${d.errors[0]!.message}`);
+    return d.toJSON() as Manifest;
+  }).filter((d) => d !== null);
+}
+
+const files = readdirSync(K8S).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').sort();
+const byFile = new Map(files.map((f) => [f, parseFile(f)]));
+const all = [...byFile.values()].flat();
+const ofKind = <T = Manifest>(kind: string) => all.filter((d) => d.kind === kind) as unknown as T[];
+const named = (kind: string, name: string) => all.find((d) => d.kind === kind && d.metadata.name === name);
+
+interface Container {
+  name: string;
+  args?: string[];
+  ports?: Array<{ name?: string; containerPort: number }>;
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
+  startupProbe?: Probe;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext?: { runAsNonRoot?: boolean; readOnlyRootFilesystem?: boolean; allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[] } };
+  volumeMounts?: Array<{ name: string; mountPath: string }>;
+}
+interface Probe { grpc?: { port: number } }
+interface DeploymentDoc extends Manifest {
+  spec: {
+    replicas?: number;
+    selector: { matchLabels: Record<string, string> };
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        containers: Container[];
+        volumes?: Array<{ name: string; configMap?: { name: string }; secret?: { secretName: string } }>;
+        securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+        automountServiceAccountToken?: boolean;
+      };
+    };
+  };
+}
+interface Webhook {
+  name: string;
+  failurePolicy?: string;
+  sideEffects?: string;
+  timeoutSeconds?: number;
+  reinvocationPolicy?: string;
+  clientConfig: { service?: { namespace: string; name: string; port?: number; path?: string }; caBundle?: string };
+  namespaceSelector?: { matchExpressions?: Array<{ key: string; operator: string; values?: string[] }> };
+}
+interface WebhookConfiguration extends Manifest { webhooks: Webhook[] }
+
+/** The ConfigMap's config documents are written to a temp dir, so the real loader reads them. */
+const configDir = mkdtempSync(path.join(os.tmpdir(), 'countersign-deploy-'));
+afterAll(() => rmSync(configDir, { recursive: true, force: true }));
+function configFile(name: string): string {
+  const map = named('ConfigMap', 'countersign-config') as (Manifest & { data: Record<string, string> }) | undefined;
+  const text = map?.data[name];
+  if (text === undefined) throw new Error(`ConfigMap countersign-config has no ${name}`);
+  const file = path.join(configDir, name);
+  writeFileSync(file, text);
+  return file;
+}
+function configNameOf(container: Container): string {
+  return path.basename(container.args![container.args!.indexOf('--config') + 1]!);
+}
+function containersBehind(service: Manifest & { spec?: unknown }): Container[] {
+  const selector = (service as unknown as { spec: { selector: Record<string, string> } }).spec.selector;
+  return ofKind<DeploymentDoc>('Deployment')
+    .filter((d) => Object.entries(selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v))
+    .flatMap((d) => d.spec.template.spec.containers);
+}
+
+describe('deploy/kubernetes: every document conforms to its Kubernetes schema', () => {
+  it('has the documents the deployment needs', () => {
+    expect(ofKind('Deployment').map((d) => d.metadata.name).sort()).toEqual(['countersign', 'countersign-gate', 'registry']);
+    for (const kind of ['Namespace', 'ServiceAccount', 'ConfigMap', 'Service', 'PodDisruptionBudget', 'Issuer', 'Certificate', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']) {
+      expect(ofKind(kind).length).toBeGreaterThan(0);
+    }
+  });
+
+  it.each(files)('%s validates', (file) => {
+    for (const doc of byFile.get(file)!) expect(() => validate(doc)).not.toThrow();
+  });
+
+  it('rejects what a broken manifest would carry (the validation can fail)', () => {
+    const deployment = structuredClone(named('Deployment', 'countersign')!) as DeploymentDoc;
+    expect(() => validate(deployment)).not.toThrow();
+    const wrongType = structuredClone(deployment) as unknown as { spec: { replicas: unknown } };
+    wrongType.spec.replicas = 'two';
+    expect(() => validate(wrongType as unknown as Manifest)).toThrow(/replicas must be integer/);
+    const badProbe = structuredClone(deployment);
+    (badProbe.spec.template.spec.containers[0]!.readinessProbe as unknown as { grpc: unknown }).grpc = { port: 'grpc' };
+    expect(() => validate(badProbe)).toThrow(/port must be integer/);
+    const certificate = structuredClone(named('Certificate', 'countersign-webhook')!) as Manifest & { spec: Record<string, unknown> };
+    certificate.spec.dnsNames = 'countersign.countersign.svc';
+    expect(() => validate(certificate)).toThrow(/dnsNames must be array/);
+    expect(() => validate({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' } })).toThrow(/no schema/);
+  });
+
+  it('puts every namespaced object in the service namespace', () => {
+    const clusterScoped = new Set(['Namespace', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']);
+    for (const doc of all) {
+      if (clusterScoped.has(doc.kind)) expect(doc.metadata.namespace).toBeUndefined();
+      else expect(`${doc.kind}/${doc.metadata.name}: ${doc.metadata.namespace}`).toBe(`${doc.kind}/${doc.metadata.name}: ${NAMESPACE}`);
+    }
+    expect(named('Namespace', NAMESPACE)).toBeDefined();
+  });
+});
+
+describe('deploy/kubernetes/kustomization.yaml', () => {
+  it('lists every manifest file, and nothing that is not there', () => {
+    const kustomization = parseFile('kustomization.yaml')[0] as unknown as { kind: string; resources: string[] };
+    expect(kustomization.kind).toBe('Kustomization');
+    expect([...kustomization.resources].sort()).toEqual(files);
+    expect(new Set(kustomization.resources).size).toBe(kustomization.resources.length);
+  });
+});
+
+describe('the webhooks', () => {
+  const configurations = [...ofKind<WebhookConfiguration>('ValidatingWebhookConfiguration'), ...ofKind<WebhookConfiguration>('MutatingWebhookConfiguration')];
+  const service = loadConfig({ configFile: configFile('countersign.yaml') }, {}, os.tmpdir());
+  const webhooks = configurations.flatMap((c) => c.webhooks.map((w) => ({ configuration: c, webhook: w })));
+
+  it('are two configurations, validating (/validate) and mutating (/mutate, reinvoked when others change the object)', () => {
+    expect(configurations.map((c) => c.kind).sort()).toEqual(['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
+    const paths = webhooks.map(({ configuration, webhook }) => `${configuration.kind}:${webhook.clientConfig.service?.path}`).sort();
+    expect(paths).toEqual(['MutatingWebhookConfiguration:/mutate', 'ValidatingWebhookConfiguration:/validate']);
+    for (const webhook of ofKind<WebhookConfiguration>('MutatingWebhookConfiguration').flatMap((c) => c.webhooks)) {
+      expect(webhook.reinvocationPolicy).toBe('IfNeeded');
+    }
+  });
+
+  it.each(webhooks.map(({ configuration, webhook }) => [`${configuration.kind} ${webhook.name}`, webhook] as const))('%s fails closed, has no side effects, and answers in time', (_, webhook) => {
+    expect(webhook.failurePolicy).toBe('Fail');
+    expect(webhook.sideEffects).toBe('None');
+    // Below the API server's 30 s maximum, above the service's own deadlines (the review's
+    // default deadline and the longest Verify), so Countersign answers before the API server gives up.
+    expect(webhook.timeoutSeconds).toBeDefined();
+    expect(webhook.timeoutSeconds!).toBeLessThan(30);
+    expect(webhook.timeoutSeconds! * 1000).toBeGreaterThan(service.admission.timeoutMs!);
+    expect(webhook.timeoutSeconds! * 1000).toBeGreaterThan(service.verification.maxDurationMs);
+  });
+
+  it.each(webhooks.map(({ webhook }) => [webhook.name, webhook] as const))('%s excludes the service namespace and calls the Service on its webhook port', (_, webhook) => {
+    const exclusions = (webhook.namespaceSelector?.matchExpressions ?? []).filter((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn');
+    expect(exclusions.flatMap((e) => e.values ?? [])).toContain(NAMESPACE);
+    const target = webhook.clientConfig.service!;
+    expect(target.namespace).toBe(NAMESPACE);
+    const svc = named('Service', target.name) as (Manifest & { spec: { ports: Array<{ port: number; targetPort: string | number }> } }) | undefined;
+    expect(svc).toBeDefined();
+    const port = svc!.spec.ports.find((p) => p.port === target.port);
+    expect(port).toBeDefined();
+    // The Service port leads to the admission server's listen port.
+    const container = containersBehind(svc!)[0]!;
+    const containerPort = container.ports!.find((p) => p.name === port!.targetPort || p.containerPort === port!.targetPort)!;
+    expect(containerPort.containerPort).toBe(Number(service.admission.listen!.split(':').pop()));
+  });
+
+  it.each(configurations.map((c) => [c.kind, c] as const))('%s gets its CA from the webhook Certificate, which covers the Service name', (_, configuration) => {
+    const ref = configuration.metadata.annotations?.['cert-manager.io/inject-ca-from'];
+    expect(ref).toBe(`${NAMESPACE}/countersign-webhook`);
+    const [namespace, name] = ref!.split('/');
+    const certificate = all.find((d) => d.kind === 'Certificate' && d.metadata.namespace === namespace && d.metadata.name === name) as (Manifest & { spec: { secretName: string; dnsNames: string[]; issuerRef: { name: string; kind: string } } }) | undefined;
+    expect(certificate).toBeDefined();
+    for (const webhook of configuration.webhooks) {
+      expect(webhook.clientConfig.caBundle).toBeUndefined();
+      expect(certificate!.spec.dnsNames).toContain(`${webhook.clientConfig.service!.name}.${webhook.clientConfig.service!.namespace}.svc`);
+    }
+    expect(named(certificate!.spec.issuerRef.kind, certificate!.spec.issuerRef.name)).toBeDefined();
+    // The service mounts that Certificate's Secret where its config reads the webhook key pair.
+    const deployment = named('Deployment', 'countersign') as DeploymentDoc;
+    const volume = deployment.spec.template.spec.volumes!.find((v) => v.secret?.secretName === certificate!.spec.secretName)!;
+    expect(volume).toBeDefined();
+    const mount = deployment.spec.template.spec.containers[0]!.volumeMounts!.find((m) => m.name === volume.name)!;
+    expect(service.admission.tlsCertFile).toBe(path.join(mount.mountPath, 'tls.crt'));
+    expect(service.admission.tlsKeyFile).toBe(path.join(mount.mountPath, 'tls.key'));
+  });
+});
+
+describe('the Deployments', () => {
+  const deployments = ofKind<DeploymentDoc>('Deployment');
+  const countersign = deployments.filter((d) => d.metadata.name !== 'registry');
+
+  it.each(deployments.map((d) => [d.metadata.name, d] as const))('%s: the selector matches the pod labels, and a Service selects its pods', (name, deployment) => {
+    const labels = deployment.spec.template.metadata.labels;
+    for (const [k, v] of Object.entries(deployment.spec.selector.matchLabels)) expect(labels[k]).toBe(v);
+    const services = ofKind<Manifest & { spec: { selector: Record<string, string> } }>('Service').filter((s) => Object.entries(s.spec.selector).every(([k, v]) => labels[k] === v));
+    expect(services.map((s) => s.metadata.name)).toEqual([name]);
+    // Every Service port's target is a port the container declares.
+    for (const svc of services) {
+      for (const port of (svc as unknown as { spec: { ports: Array<{ targetPort: string | number }> } }).spec.ports) {
+        const declared = deployment.spec.template.spec.containers.flatMap((c) => c.ports ?? []);
+        expect(declared.some((p) => p.name === port.targetPort || p.containerPort === port.targetPort)).toBe(true);
+      }
+    }
+  });
+
+  it.each(deployments.map((d) => [d.metadata.name, d] as const))('%s runs as non-root, read-only, with no capabilities and no API token', (_, deployment) => {
+    const pod = deployment.spec.template.spec;
+    expect(pod.securityContext?.runAsNonRoot).toBe(true);
+    expect(pod.securityContext?.runAsUser).toBeGreaterThan(0);
+    expect(pod.automountServiceAccountToken).toBe(false);
+    for (const container of pod.containers) {
+      expect(container.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+      expect(container.resources?.requests?.memory).toBeDefined();
+      expect(container.resources?.limits?.memory).toBeDefined();
+    }
+  });
+
+  it.each(countersign.map((d) => [d.metadata.name, d] as const))('%s: two replicas, a PodDisruptionBudget, gRPC health probes on the gRPC port', (_, deployment) => {
+    expect(deployment.spec.replicas).toBe(2);
+    const labels = deployment.spec.template.metadata.labels;
+    const budgets = ofKind<Manifest & { spec: { minAvailable?: number; selector: { matchLabels: Record<string, string> } } }>('PodDisruptionBudget')
+      .filter((b) => Object.entries(b.spec.selector.matchLabels).every(([k, v]) => labels[k] === v));
+    expect(budgets).toHaveLength(1);
+    expect(budgets[0]!.spec.minAvailable).toBeLessThan(deployment.spec.replicas!);
+    const container = deployment.spec.template.spec.containers[0]!;
+    const config = loadConfig({ configFile: configFile(configNameOf(container)) }, {}, os.tmpdir());
+    const grpcPort = Number(config.listen.split(':').pop());
+    for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe]) {
+      expect(probe?.grpc?.port).toBe(grpcPort);
+      expect(container.ports!.map((p) => p.containerPort)).toContain(probe!.grpc!.port);
+    }
+    // Kubernetes' gRPC probe speaks plaintext: the gRPC listener must not be TLS-only.
+    expect(config.auth.tls).toBeUndefined();
+  });
+
+  it.each(countersign.map((d) => [d.metadata.name, d] as const))('%s: only flags the CLI accepts, a config the strict loader accepts, files from the volumes', (_, deployment) => {
+    const container = deployment.spec.template.spec.containers[0]!;
+    const [command, ...rest] = container.args!;
+    expect(['serve', 'gate']).toContain(command);
+    const accepted = new Set(usageOf(command!).match(/--[a-z][a-z-]*/g));
+    const mainSource = readFileSync(path.join(ROOT, 'src', 'cli', 'main.ts'), 'utf8');
+    for (const arg of rest.filter((a) => a.startsWith('--'))) {
+      expect(`${command} ${arg}: ${accepted.has(arg.split('=')[0]!)}`).toBe(`${command} ${arg}: true`);
+      // …and that the command's parser really declares (the usage text could drift from it).
+      const key = arg.slice(2).split('=')[0]!;
+      expect(`${arg}: ${mainSource.includes(`'${key}': {`) || mainSource.includes(`  ${key}: {`)}`).toBe(`${arg}: true`);
+    }
+    // The config file is mounted from the ConfigMap that holds it.
+    const file = container.args![container.args!.indexOf('--config') + 1]!;
+    const mountOf = (p: string) => container.volumeMounts!.find((m) => p.startsWith(`${m.mountPath}/`));
+    const volumes = deployment.spec.template.spec.volumes!;
+    const configVolume = volumes.find((v) => v.name === mountOf(file)!.name)!;
+    expect(configVolume.configMap?.name).toBe('countersign-config');
+    // Every file the config reads lies on a mounted volume; the state it writes too.
+    const config = loadConfig({ configFile: configFile(path.basename(file)) }, {}, os.tmpdir());
+    const read = [config.kekFile, config.trustDir, config.admission.tlsCertFile, config.admission.tlsKeyFile, config.gate.tlsCertFile, config.gate.tlsKeyFile].filter((p): p is string => Boolean(p));
+    for (const p of [...read, config.dataDir, config.keysDir]) expect(`${p}: ${Boolean(mountOf(`${p}/`) ?? mountOf(p))}`).toBe(`${p}: true`);
+    const kek = volumes.find((v) => v.name === mountOf(config.kekFile!)!.name)!;
+    expect(kek.secret?.secretName).toBe('countersign-kek');
+    expect(config.auth.mode).toBe('enforce');
+  });
+
+  it('the gate sits in front of the example registry, over TLS from its Certificate', () => {
+    const gate = named('Deployment', 'countersign-gate') as DeploymentDoc;
+    const config = loadConfig({ configFile: configFile(configNameOf(gate.spec.template.spec.containers[0]!)) }, {}, os.tmpdir());
+    const upstream = new URL(config.gate.upstream!);
+    const [host, namespace] = upstream.hostname.split('.');
+    expect(namespace).toBe(NAMESPACE);
+    const registry = named('Service', host!) as (Manifest & { spec: { ports: Array<{ port: number }> } }) | undefined;
+    expect(registry).toBeDefined();
+    expect(registry!.spec.ports.map((p) => p.port)).toContain(Number(upstream.port));
+    // Countersign reads the registry directly (its evidence) over the plain HTTP it speaks.
+    expect(config.registry.insecureHosts).toContain(upstream.host);
+    const gateService = named('Service', 'countersign-gate') as Manifest & { spec: { ports: Array<{ targetPort: string | number }> } };
+    const container = gate.spec.template.spec.containers[0]!;
+    const listenPort = Number(config.gate.listen!.split(':').pop());
+    const target = container.ports!.find((p) => p.name === gateService.spec.ports[0]!.targetPort)!;
+    expect(target.containerPort).toBe(listenPort);
+    const certificate = named('Certificate', 'countersign-gate') as Manifest & { spec: { secretName: string; dnsNames: string[] } };
+    expect(certificate.spec.dnsNames).toContain(`countersign-gate.${NAMESPACE}.svc`);
+    const tls = gate.spec.template.spec.volumes!.find((v) => v.secret?.secretName === certificate.spec.secretName)!;
+    const mount = container.volumeMounts!.find((m) => m.name === tls.name)!;
+    expect(config.gate.tlsCertFile).toBe(path.join(mount.mountPath, 'tls.crt'));
+    expect(config.gate.allowPlainHttp).toBeFalsy();
+  });
+});
+
+describe('deploy/Dockerfile (checked statically: nothing here can pull images)', () => {
+  const text = readFileSync(path.join(ROOT, 'deploy', 'Dockerfile'), 'utf8');
+  // Instructions, comments dropped and continuation lines joined.
+  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const stages: string[][] = [];
+  for (const line of lines) {
+    if (/^FROM\s/i.test(line)) stages.push([]);
+    stages.at(-1)?.push(line);
+  }
+  const runtime = stages.at(-1)!;
+
+  it('is multi-stage on Node 24: the build stage has the dev dependencies and compiles', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    for (const stage of stages) expect(stage[0]).toMatch(/^FROM node:24[-.\w]*(\s+AS\s+\w+)?$/i);
+    const build = stages[0]!;
+    expect(build.some((l) => /^RUN npm ci\b/.test(l) && !l.includes('--omit=dev'))).toBe(true);
+    expect(build.some((l) => /^RUN npm run build\b/.test(l))).toBe(true);
+  });
+
+  it('installs only the production dependencies from the committed lockfile in the runtime stage', () => {
+    expect(runtime.some((l) => /^COPY package\.json package-lock\.json /.test(l))).toBe(true);
+    expect(runtime.some((l) => /^RUN npm ci --omit=dev\b/.test(l))).toBe(true);
+    expect(runtime.some((l) => /^RUN npm (install|i)\b/.test(l))).toBe(false);
+  });
+
+  it('copies what the service reads at run time: dist/ from the build, proto/, trust/, bin/', () => {
+    expect(runtime).toContain('COPY --from=build /src/dist ./dist');
+    for (const dir of ['proto', 'trust', 'bin']) expect(runtime).toContain(`COPY ${dir} ./${dir}`);
+    // What those are read for, so the list follows the code.
+    expect(readFileSync(path.join(ROOT, 'src', 'grpc', 'proto.ts'), 'utf8')).toMatch(/'proto'/);
+    expect(readFileSync(path.join(ROOT, 'src', 'verification', 'sigstore', 'trusted-root.ts'), 'utf8')).toMatch(/'trust', 'sigstore-public-good\.json'/);
+    const dockerignore = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8');
+    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/**', 'proto/**', 'trust/**', 'bin/**']) {
+      expect(dockerignore.split('\n')).toContain(`!${needed}`);
+    }
+  });
+
+  it('runs as a numeric non-root user, with countersign as the entrypoint and no HEALTHCHECK', () => {
+    const users = runtime.filter((l) => /^USER\s/i.test(l));
+    expect(users.length).toBeGreaterThan(0);
+    const user = users.at(-1)!.split(/\s+/)[1]!.split(':')[0]!;
+    expect(user).toMatch(/^[1-9]\d*$/);
+    const runAsUser = ofKind<DeploymentDoc>('Deployment').filter((d) => d.metadata.name !== 'registry').map((d) => d.spec.template.spec.securityContext?.runAsUser);
+    expect(new Set(runAsUser)).toEqual(new Set([Number(user)]));
+    expect(runtime.filter((l) => /^ENTRYPOINT\s/i.test(l))).toEqual(['ENTRYPOINT ["countersign"]']);
+    expect(lines.some((l) => /^HEALTHCHECK\s/i.test(l))).toBe(false);
+  });
+});
+
