@@ -308,6 +308,9 @@ describe('operability', () => {
   test('SIGTERM-style shutdown lets an in-flight Sign finish', async () => {
     const other = await startService({ keysDir });
     const img = await newImage('shutdown');
+    // An earlier call opens the channel, so that the Sign below is on the wire at once: a call
+    // still connecting when the server stops accepting is refused, and that is not what is tested.
+    await other.call('Sign', { image: img.tagRef, key: 'ci-release' });
     const inFlight = other.call<{ result: SignedArtifactMsg }>('Sign', { image: img.tagRef, key: 'ci-release' });
     await new Promise((r) => setTimeout(r, 5));
     const stopping = other.app.stop();
