@@ -105,14 +105,13 @@ const { RegistryClient } = dist('registry/index.js');
 const { createApp } = dist('app.js');
 const { defaultConfig } = dist('config/config.js');
 const { createLogger } = dist('logging/logger.js');
-const { FileKeyStore } = dist('keys/index.js');
 const { signingClient, call } = dist('cli/client.js');
 
 const registry = await startRegistry();
 const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-bench-'));
 const config = { ...defaultConfig(dir), listen: '127.0.0.1:0', keysDir: path.join(dir, 'keys'), dataDir: path.join(dir, 'data') };
-await new FileKeyStore(config.keysDir).create('bench');
 const app = await createApp(config, createLogger({ level: 'silent' }));
+app.keys.createKey({ name: 'bench' }, 'bench');
 const port = await app.start();
 const client = signingClient(`127.0.0.1:${port}`);
 const raw = new RegistryClient({});

@@ -3,7 +3,7 @@
  * re-apply key state at the time of the decision, evaluate the policy (on every call), and explain.
  * Every failure to collect evidence becomes a policy decision (onError), never an implicit allow.
  */
-import type { Policy, PolicyStore } from '../policy';
+import type { PolicyStore } from '../policy';
 import { decideWithoutEvidence, evaluate, type Decision } from '../policy';
 import type { RegistryClient } from '../registry';
 import { formatReference, parseReference } from '../registry';
@@ -140,11 +140,6 @@ export class VerificationService {
   /** A referrer was added to `digest` (by this instance): its cached evidence is out of date. */
   referrerAdded(repo: RepositoryRef, digest: string): void {
     this.opts.cache.invalidate(cacheKey(repo, digest));
-  }
-
-  /** The policy in force (for callers that report its revision without verifying). */
-  policy(): Policy {
-    return this.opts.policies.current();
   }
 
   private budgetMs(deadline: number | undefined): number {
