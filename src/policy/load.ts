@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { isMap, isScalar, type Node } from 'yaml';
 import { resolvePredicateType } from '../attestations';
 import { CheckedDocument, type DocumentProblem, type Field } from '../shared/checked-document';
-import type { Action } from '../verification/types';
+import type { Action } from './input';
 import { parseImagePattern } from './match';
 import type {
   AttestationRequirement,
@@ -37,7 +37,8 @@ import type {
   VulnerabilityRequirement,
 } from './types';
 import { parseDuration, parseExpiry, parseVersionRange } from './values';
-import { describeMatcher, FULCIO_EXTENSIONS } from '../verification/sigstore/identity';
+import { FULCIO_EXTENSIONS } from '../formats/fulcio';
+import { describeMatcher } from './identity';
 
 /**
  * The fields the loader accepts, per object. Exported so that a test can compare them with

@@ -18,9 +18,9 @@ import {
   type VulnerabilityFinding,
   type VulnerabilityReport,
 } from '../attestations';
-import type { Evidence } from '../verification/types';
+import type { Evidence } from './input';
 import { matchesGlob } from './match';
-import { describeIdentity, identityMatches } from '../verification/sigstore/identity';
+import { describeIdentity, identityMatches } from './identity';
 import type { AttestationRequirement, DeniedPackage, IdentityRequirement, SbomRequirement, SignatureRequirement, VulnerabilityRequirement } from './types';
 import { durationUnit, formatAge, satisfiesConstraints } from './values';
 

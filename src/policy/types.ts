@@ -7,8 +7,8 @@
  * The document syntax is described in docs/policy.md and docs/policy.schema.json.
  */
 import type { Severity } from '../attestations';
-import type { IdentityMatcher } from '../verification/sigstore/identity';
-import type { Action } from '../verification/types';
+import type { IdentityMatcher } from './identity';
+import type { Action } from './input';
 
 /**
  * enforce: a failed requirement denies. warn: allow, and return the failures as warnings (for

@@ -2,11 +2,9 @@ import crypto from 'node:crypto';
 import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageManifest } from '../registry/types';
 import { BUNDLE_V03_MEDIA_TYPE } from './bundle';
 
-export const ANNOTATION = {
-  CREATED: 'org.opencontainers.image.created',
-  BUNDLE_CONTENT: 'dev.sigstore.bundle.content',
-  BUNDLE_PREDICATE_TYPE: 'dev.sigstore.bundle.predicateType',
-} as const;
+import { ANNOTATION } from '../formats/sigstore-bundle';
+
+export { ANNOTATION } from '../formats/sigstore-bundle';
 
 export interface ReferrerArtifact {
   manifest: ImageManifest;
