@@ -2,11 +2,9 @@
 //
 // 1. Key operations on the signing hot path: node:crypto (OpenSSL) vs @noble/curves (pure JS),
 //    ECDSA P-256/SHA-256 sign and verify over a DSSE PAE-sized message.
-// 3. Verify through gRPC: cache miss, cache hit by tag (one HEAD) and by digest, next to the raw
-//    registry round trips and signature check each needs (the floor), and throughput.
-// 2. Sign end to end through the gRPC service against a real local registry, next to the floor:
-//    the raw registry round trips one Sign needs (HEAD, 2 blob pushes, manifest PUT, index GET+PUT)
-//    and the signature itself. Ratio = Sign latency / floor.
+// 2. The speed table (bench/speed.mjs): every service path next to its floor in the same run.
+// 3. The registry gate: manifest GET by digest through the gate (decision warm in Verify's cache,
+//    in-process and over gRPC) vs straight to the registry, and blob GET throughput, as ratios.
 import crypto from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -97,8 +95,11 @@ process.stdout.write(`ratio  noble/node sign p50 = ${(nobleSign.p50 / nodeSign.p
   process.stdout.write(`ratio  core/bare p50 = ${(core.p50 / bare.p50).toFixed(2)}x  (target <= 1.2x)\n`);
 }
 
-// --- 2. Sign end to end ------------------------------------------------------------------------
-process.stdout.write('\n# Sign through gRPC against a local Distribution registry (referrers tag fallback)\n');
+// --- 2. Speed: warm/cold Verify, Sign, VerifyBatch, admission, RSS — one table (bench/speed.mjs) --
+const { runSpeedTable } = await import('./speed.mjs');
+await runSpeedTable({ quick });
+
+// --- 3. The registry gate ---------------------------------------------------------------------
 const { startRegistry } = dist('dev/local-registry.js');
 const { pushSampleImage } = dist('dev/sample-image.js');
 const { RegistryClient } = dist('registry/index.js');
@@ -116,98 +117,52 @@ const port = await app.start();
 const client = signingClient(`127.0.0.1:${port}`);
 const raw = new RegistryClient({});
 try {
-  const repo = { registry: registry.host, repository: 'bench/app' };
-  const img = await pushSampleImage(raw, repo, 'v1');
-  const M = quick ? 30 : 200;
-  // Each Sign adds an entry to the same index, so the index grows as cosign users' would.
-  const sign = await timeAsync(M, () => call(client, 'Sign', { image: `${registry.host}/bench/app:v1`, key: 'bench' }, 30000));
-  // The floor: the same registry round trips with no signing and no service in between.
-  const floorRepo = { registry: registry.host, repository: 'bench/floor' };
-  const floorImg = await pushSampleImage(raw, floorRepo, 'v1');
-  const tag = floorImg.digest.replace(':', '-');
-  const floor = await timeAsync(M, async (i) => {
-    await raw.headManifest(floorRepo, 'v1');
-    const blob = Buffer.from(`{"n":${i},"pad":"${crypto.randomBytes(300).toString('base64')}"}`);
-    await raw.pushBlob(floorRepo, blob);
-    await raw.pushBlob(floorRepo, Buffer.from('{}'));
-    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/x-bench', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 }, layers: [{ mediaType: 'application/x-bench', digest: `sha256:${crypto.createHash('sha256').update(blob).digest('hex')}`, size: blob.length }], subject: { mediaType: floorImg.mediaType, digest: floorImg.digest, size: floorImg.size } }));
-    const { digest } = await raw.putManifest(floorRepo, `sha256:${crypto.createHash('sha256').update(manifest).digest('hex')}`, manifest, 'application/vnd.oci.image.manifest.v1+json');
-    let index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
-    try {
-      index = JSON.parse((await raw.getManifest(floorRepo, tag)).bytes.toString());
-    } catch {}
-    index.manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: manifest.length, artifactType: 'application/x-bench' });
-    await raw.putManifest(floorRepo, tag, Buffer.from(JSON.stringify(index)), 'application/vnd.oci.image.index.v1+json');
-    crypto.sign('sha256', msg, privateKey);
-  });
-  row('Sign (gRPC → service → registry)', sign);
-  row('floor: raw registry round trips + one signature', floor);
-  process.stdout.write(`ratio  Sign/floor p50 = ${(sign.p50 / floor.p50).toFixed(2)}x, p99 = ${(sign.p99 / floor.p99).toFixed(2)}x\n`);
-
-  const P = quick ? 20 : 50;
-  const t0 = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: P }, () => call(client, 'Sign', { image: `${registry.host}/bench/app@${img.digest}`, key: 'bench' }, 60000)));
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  process.stdout.write(`${P} concurrent Sign on one digest: ${fmt(ms)} ms total, ${fmt((1000 * P) / ms)} signs/s (serialized on the index update)\n`);
-
-  // --- 3. Verify ---------------------------------------------------------------------------------
-  process.stdout.write('\n# Verify through gRPC (default policy: a trusted signature), same registry\n');
-  const { verificationClient } = dist('cli/client.js');
-  const vclient = verificationClient(`127.0.0.1:${port}`);
+  // --- 3. registry gate ------------------------------------------------------------------------
+  process.stdout.write('\n# Registry gate: manifest GET with a warm decision (Verify cache hit) and blob throughput, vs direct\n');
+  const { startGateServer, GrpcVerifier } = dist('gate/index.js');
+  const { request } = require('undici');
+  const grpcVerifier = new GrpcVerifier({ address: `127.0.0.1:${port}` });
+  const gates = {
+    'in-process': await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${registry.host}`, verifier: app.verification }),
+    'gRPC': await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${registry.host}`, verifier: grpcVerifier }),
+  };
   try {
-    const vrepo = { registry: registry.host, repository: 'bench/verify' };
-    const vimg = await pushSampleImage(raw, vrepo, 'v1');
-    await call(client, 'Sign', { image: `${registry.host}/bench/verify:v1`, key: 'bench' }, 30000);
-    const byTag = { image: `${registry.host}/bench/verify:v1`, action: 'ACTION_DEPLOY', context: { namespace: 'bench' } };
-    const byDigest = { ...byTag, image: `${registry.host}/bench/verify@${vimg.digest}` };
-    const check = await call(vclient, 'Verify', byTag, 30000);
-    if (!check.allowed) throw new Error(`bench image not allowed: ${check.reasons.join('; ')}`);
-    const V = quick ? 50 : 500;
-    const miss = await timeAsync(V, async () => {
-      app.cache.clear();
-      await call(vclient, 'Verify', byDigest, 30000);
-    });
-    const hitTag = await timeAsync(V, () => call(vclient, 'Verify', byTag, 30000));
-    const hitDigest = await timeAsync(V, () => call(vclient, 'Verify', byDigest, 30000));
-    // Floors: the registry round trips and the signature check each path cannot avoid.
-    const sigTag = vimg.digest.replace(':', '-');
-    const idx = JSON.parse((await raw.getManifest(vrepo, sigTag)).bytes.toString());
-    const refDigest = idx.manifests[0].digest;
-    const ref = JSON.parse((await raw.getManifest(vrepo, refDigest)).bytes.toString());
-    const pub = crypto.createPublicKey(require('node:fs').readFileSync(path.join(config.keysDir, 'bench.pub')));
-    const floorMiss = await timeAsync(V, async () => {
-      await raw.getManifest(vrepo, sigTag);
-      await raw.getManifest(vrepo, refDigest);
-      const blob = await raw.getBlob(vrepo, ref.layers[0].digest);
-      await Promise.all([raw.getManifest(vrepo, `${sigTag}.sig`).catch(() => null), raw.getManifest(vrepo, `${sigTag}.att`).catch(() => null)]);
-      const b = JSON.parse(blob.toString());
-      const payload = Buffer.from(b.dsseEnvelope.payload, 'base64');
-      const pae = Buffer.concat([Buffer.from(`DSSEv1 28 application/vnd.in-toto+json ${payload.length} `), payload]);
-      crypto.verify('sha256', pae, pub, Buffer.from(b.dsseEnvelope.signatures[0].sig, 'base64'));
-    });
-    const floorTag = await timeAsync(V, () => raw.headManifest(vrepo, 'v1'));
-    row('Verify, cache miss (by digest)', miss);
-    row('floor: referrers + manifest + blob + legacy tags + verify', floorMiss);
-    row('Verify, cache hit (by tag: one HEAD)', hitTag);
-    row('floor: one HEAD', floorTag);
-    row('Verify, cache hit (by digest: no registry call)', hitDigest);
-    process.stdout.write(`ratio  miss/floor p50 = ${(miss.p50 / floorMiss.p50).toFixed(2)}x, p99 = ${(miss.p99 / floorMiss.p99).toFixed(2)}x\n`);
-    process.stdout.write(`ratio  hit-by-tag/floor p50 = ${(hitTag.p50 / floorTag.p50).toFixed(2)}x, p99 = ${(hitTag.p99 / floorTag.p99).toFixed(2)}x\n`);
-    process.stdout.write(`ratio  miss/hit-by-digest p50 = ${(miss.p50 / hitDigest.p50).toFixed(1)}x\n`);
-    const C = 16;
-    const total = quick ? 400 : 4000;
-    let done = 0;
-    const t1 = process.hrtime.bigint();
-    await Promise.all(Array.from({ length: C }, async () => {
-      while (done < total) {
-        done++;
-        await call(vclient, 'Verify', byTag, 30000);
-      }
-    }));
-    const secs = Number(process.hrtime.bigint() - t1) / 1e9;
-    process.stdout.write(`throughput  ${total} Verify by tag, ${C} concurrent: ${fmt(total / secs)} verifications/s\n`);
+    const grepo = { registry: registry.host, repository: 'bench/gate' };
+    const gimg = await pushSampleImage(raw, grepo, 'v1');
+    await call(client, 'Sign', { image: `${registry.host}/bench/gate@${gimg.digest}`, key: 'bench' }, 30000);
+    const get = async (base, p) => {
+      const r = await request(`${base}${p}`, { headers: { accept: gimg.mediaType } });
+      if (r.statusCode !== 200) throw new Error(`GET ${p} via ${base}: HTTP ${r.statusCode} ${await r.body.text()}`);
+      await r.body.dump();
+    };
+    const G = quick ? 100 : 1000;
+    const mpath = `/v2/bench/gate/manifests/${gimg.digest}`;
+    await get(`http://${registry.host}`, mpath);
+    const direct = await timeAsync(G, () => get(`http://${registry.host}`, mpath));
+    row('manifest GET by digest, direct', direct);
+    for (const [name, g] of Object.entries(gates)) {
+      await get(g.url, mpath); // warm: the decision's evidence is cached by Verify
+      const via = await timeAsync(G, () => get(g.url, mpath));
+      row(`manifest GET by digest, through the gate (${name} Verify)`, via);
+      process.stdout.write(`overhead  gate (${name}) p50 = +${fmt(via.p50 - direct.p50)} ms (${(via.p50 / direct.p50).toFixed(2)}x), p99 = +${fmt(via.p99 - direct.p99)} ms\n`);
+    }
+    const size = (quick ? 16 : 64) * 1024 * 1024;
+    const blob = crypto.randomBytes(size);
+    const bdigest = await raw.pushBlob(grepo, blob);
+    const bpath = `/v2/bench/gate/blobs/${bdigest.digest}`;
+    const R = quick ? 5 : 20;
+    const mbps = async (base) => {
+      await get(base, bpath);
+      const t = process.hrtime.bigint();
+      for (let i = 0; i < R; i++) await get(base, bpath);
+      return (R * size) / 1048576 / (Number(process.hrtime.bigint() - t) / 1e9);
+    };
+    const bDirect = await mbps(`http://${registry.host}`);
+    const bGate = await mbps(gates['in-process'].url);
+    process.stdout.write(`blob GET ${size / 1048576} MiB x${R}: direct ${fmt(bDirect)} MiB/s, through the gate ${fmt(bGate)} MiB/s, ratio ${(bGate / bDirect * 100).toFixed(0)}%\n`);
   } finally {
-    vclient.close();
+    for (const g of Object.values(gates)) await g.close();
+    grpcVerifier.close();
   }
 } finally {
   client.close();

@@ -1,23 +1,28 @@
 #!/bin/sh
 # Brings a fresh machine to the point where the demo and the tests can run:
-#   - Debian's docker-registry (CNCF Distribution), the real registry the tests and demo start on 127.0.0.1;
+#   - Debian's docker-registry (CNCF Distribution), the real registry the tests and demo start on 127.0.0.1,
+#     and skopeo, the real client of the registry-gate tests;
 #   - the npm dependencies, including the node@24 package whose binary npm scripts put first on PATH
 #     (the machine's own node may be older).
 # Idempotent and quiet when everything is already there.
 set -eu
 cd "$(dirname "$0")/.."
 
-if [ ! -x "${COUNTERSIGN_REGISTRY_BIN:-/usr/bin/docker-registry}" ]; then
-  echo "ensure-setup: installing Debian's docker-registry (CNCF Distribution)" >&2
+# skopeo: the real OCI client the registry-gate end-to-end tests drive.
+missing=""
+[ -x "${COUNTERSIGN_REGISTRY_BIN:-/usr/bin/docker-registry}" ] || missing="docker-registry"
+command -v skopeo >/dev/null 2>&1 || missing="$missing skopeo"
+if [ -n "$missing" ]; then
+  echo "ensure-setup: installing Debian's$missing" >&2
   SUDO=""
   if [ "$(id -u)" != "0" ]; then
     if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-      echo "ensure-setup: docker-registry is missing and we are not root: run 'apt-get install docker-registry' as root" >&2
+      echo "ensure-setup:$missing missing and we are not root: run 'apt-get install$missing' as root" >&2
       exit 1
     fi
   fi
   $SUDO apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 # Reinstall node_modules when the lockfile changed since the last install.

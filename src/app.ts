@@ -8,6 +8,7 @@ import * as grpcJs from '@grpc/grpc-js';
 import { AccessControl, TokenStore, resolveAccessMode, serverCredentials, startupBanner, type AccessMode } from './auth';
 import { AuditLog } from './audit';
 import { startAdmissionServer, type AdmissionServer } from './admission';
+import { startGateServer, type GateServer, type GateServerOptions, type GateVerifier } from './gate';
 import type { ServiceConfig } from './config/config';
 import { GrpcServer } from './grpc/server';
 import { resolveKek } from './keys/kek-source';
@@ -38,6 +39,8 @@ export interface App {
   start(): Promise<number>;
   /** The admission webhook, once started (when configured). */
   admission?: AdmissionServer;
+  /** The registry gate, once started (when configured): decisions in-process, no network hop. */
+  gate?: GateServer;
   /**
    * Graceful stop: in-flight calls and admission reviews may finish within the grace period; then
    * whatever still waits on a registry is cancelled and connections are destroyed, so stop()
@@ -81,7 +84,12 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   // An invalid policy file at startup is a startup error; later invalid edits keep the last good one.
   const policies = await PolicyStore.open(config.policyFile, { logger });
   const trust = keys.trust;
-  const cache = new EvidenceCache({ ttlMs: config.verification.cacheTtlMs, negativeTtlMs: config.verification.negativeCacheTtlMs });
+  const cache = new EvidenceCache({
+    ttlMs: config.verification.cacheTtlMs,
+    negativeTtlMs: config.verification.negativeCacheTtlMs,
+    ...(config.verification.cacheMaxEntries !== undefined ? { maxEntries: config.verification.cacheMaxEntries } : {}),
+    ...(config.verification.cacheRefreshAfterMs !== undefined ? { refreshAfterMs: config.verification.cacheRefreshAfterMs } : {}),
+  });
   const verification = new VerificationService({
     registry,
     collector: new EvidenceCollector({
@@ -93,6 +101,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     trust,
     policies,
     maxDurationMs: config.verification.maxDurationMs,
+    ...(config.verification.cacheMaxEntries !== undefined ? { manifestFactsMaxEntries: config.verification.cacheMaxEntries } : {}),
   });
   const signing = new SigningService({
     keys,
@@ -145,13 +154,17 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
         });
         logger.info({ listen: config.admission.listen, port: app.admission.port, tls: Boolean(tls) }, 'admission webhook serving on /validate');
       }
+      if (config.gate.listen && config.gate.upstream) {
+        app.gate = await startGateServer(gateOptions(config, verification, logger));
+        logger.info({ listen: config.gate.listen, port: app.gate.port, upstream: config.gate.upstream }, 'registry gate serving (decisions in-process)');
+      }
       return port;
     },
     // Idempotent: a second SIGTERM (or a test's cleanup) waits for the first stop.
     stop: () =>
       (stopping ??= (async () => {
-        // Both front doors stop taking work at once and share one grace period.
-        await Promise.all([app.admission?.close(config.shutdownGraceMs), grpc.shutdown(config.shutdownGraceMs)]);
+        // Every front door stops taking work at once; gRPC and the webhook share one grace period.
+        await Promise.all([app.gate?.close(), app.admission?.close(config.shutdownGraceMs), grpc.shutdown(config.shutdownGraceMs)]);
         // Grace over: cancel the registry requests still in flight (their calls fail or deny at
         // once) and drop the connections; this never waits for a slow registry.
         await registry.close();
@@ -161,6 +174,22 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
       })()),
   };
   return app;
+}
+
+/** The gate's options from the configuration; `verifier` is in-process or a gRPC client. */
+export function gateOptions(config: Pick<ServiceConfig, 'gate'>, verifier: GateVerifier, logger: Logger): GateServerOptions {
+  const g = config.gate;
+  return {
+    listen: g.listen!,
+    upstream: g.upstream!,
+    verifier,
+    logger,
+    allowPlainHttp: g.allowPlainHttp,
+    decisionTimeoutMs: g.decisionTimeoutMs,
+    ...(g.registryName ? { registryName: g.registryName } : {}),
+    ...(g.upstreamCaFile ? { upstreamCa: readFileSync(g.upstreamCaFile) } : {}),
+    ...(g.tlsCertFile && g.tlsKeyFile ? { tls: { cert: readFileSync(g.tlsCertFile), key: readFileSync(g.tlsKeyFile) } } : {}),
+  };
 }
 
 /**

@@ -8,6 +8,7 @@ export {
   handleAdmissionReview,
   parseAdmissionReview,
   denyMessage,
+  pinningPatch,
   AdmissionReviewError,
   ADMISSION_API_VERSIONS,
   DEFAULT_REVIEW_TIMEOUT_MS,
@@ -26,6 +27,7 @@ export type {
   AdmissionReviewResponse,
   HandleAdmissionOptions,
   ImageVerdict,
+  PatchOperation,
 } from './review';
 export { startAdmissionServer, parseListen, isLoopback, parseGoDuration, reviewDeadline, deadlineMarginMs, DEFAULT_MAX_BODY_BYTES } from './server';
 export type { AdmissionServer, AdmissionServerOptions } from './server';

@@ -12,10 +12,11 @@
  * Every other UPDATE is verified in full, unchanged images included: a key may have been revoked
  * since the object was admitted.
  *
- * Validating only: the response never carries a patch. A mutating variant could pin each image to
- * the digest it was verified at (`patchType: JSONPatch`, `replace <path>` with `<image>@<digest>`,
- * using the JSON pointers from images.ts), closing the window between verification and the
- * kubelet's pull of a moved tag.
+ * Mutating variant (`mutate: true`, served on /mutate): an ALLOWED review also carries a JSON
+ * Patch (`patchType: JSONPatch`) that pins each image to the digest it was verified at
+ * (`replace <path>` with `<image>@<digest>`, tag kept for readability, using the JSON pointers
+ * from images.ts), closing the window between verification and the kubelet's pull of a moved tag.
+ * A denied or skipped review never carries a patch; an image already pinned is left as written.
  */
 import { CountersignError } from '../shared/errors';
 import { groupImages, imagesOf, MalformedObjectError, type ImageGroup, type ImageRef } from './images';
@@ -65,6 +66,8 @@ export interface HandleAdmissionOptions {
   /** Absolute time (ms since epoch) by which the review must be answered; default now + 9 s. */
   deadline?: number;
   logger?: AdmissionLogger;
+  /** Answer with a JSON Patch pinning every image to its verified digest (the mutating webhook). */
+  mutate?: boolean;
 }
 
 export interface AdmissionResponse {
@@ -72,6 +75,9 @@ export interface AdmissionResponse {
   allowed: boolean;
   status?: { code: number; message: string };
   warnings?: string[];
+  /** base64 of a JSON Patch (RFC 6902) document; only on allowed answers of the mutating webhook. */
+  patch?: string;
+  patchType?: 'JSONPatch';
 }
 
 export interface AdmissionReviewResponse {
@@ -199,6 +205,14 @@ export async function handleAdmissionReview(
         };
         verdicts = await Promise.all(groups.map((g) => verifyOne(verifier, g, context, deadline, uid, opts.logger)));
         response = respond(uid, verdicts);
+        if (opts.mutate && response.allowed) {
+          const ops = pinningPatch(verdicts);
+          if (ops.length > 0) {
+            response.patchType = 'JSONPatch';
+            response.patch = Buffer.from(JSON.stringify(ops)).toString('base64');
+            log.pinned = ops.map((o) => o.value);
+          }
+        }
       }
     }
   } catch (err) {
@@ -281,6 +295,31 @@ async function verifyOne(
   } finally {
     if (timer) clearTimeout(timer);
   }
+}
+
+export interface PatchOperation {
+  op: 'replace';
+  path: string;
+  value: string;
+}
+
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * `replace` operations pinning every occurrence of every allowed image to its verified digest.
+ * An allowed image without a well-formed sha256 digest in its verdict is not pinned, and an image
+ * already written with a digest stays as written (Verify resolved exactly that digest).
+ */
+export function pinningPatch(verdicts: readonly ImageVerdict[]): PatchOperation[] {
+  const ops: PatchOperation[] = [];
+  for (const v of verdicts) {
+    if (!v.allowed || !v.digest || !DIGEST_RE.test(v.digest)) continue;
+    for (const ref of v.refs) {
+      if (ref.image.includes('@')) continue;
+      ops.push({ op: 'replace', path: ref.path, value: `${ref.image}@${v.digest}` });
+    }
+  }
+  return ops;
 }
 
 function respond(uid: string, verdicts: ImageVerdict[]): AdmissionResponse {

@@ -1,6 +1,7 @@
 /**
  * The HTTP(S) endpoint the Kubernetes API server calls:
  *   POST /validate   AdmissionReview in, AdmissionReview out (200), 400 for a body that is not one
+ *   POST /mutate     the same, and an allowed answer pins each image to its verified digest (JSON Patch)
  *   GET  /healthz    200 "ok" (liveness/readiness probes)
  *
  * Kubernetes only calls webhooks over HTTPS, so `tls` is required on anything but loopback; plain
@@ -130,10 +131,10 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
         res.end(req.method === 'HEAD' ? undefined : 'ok\n');
         return;
       }
-      if (url.pathname !== '/validate') throw new HttpError(404, `no such endpoint ${url.pathname} (use POST /validate)`);
+      if (url.pathname !== '/validate' && url.pathname !== '/mutate') throw new HttpError(404, `no such endpoint ${url.pathname} (use POST /validate or POST /mutate)`);
       if (req.method !== 'POST') {
         res.setHeader('allow', 'POST');
-        throw new HttpError(405, 'use POST /validate');
+        throw new HttpError(405, `use POST ${url.pathname}`);
       }
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       if (type !== 'application/json') throw new HttpError(415, `expected Content-Type application/json, got ${JSON.stringify(type || null)}`);
@@ -146,7 +147,7 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
         throw new HttpError(400, err instanceof JsonTooDeepError ? `the body ${describeDepthViolation(err.violation)}` : 'the body is not valid JSON');
       }
       const deadline = reviewDeadline(url.searchParams.get('timeout'), arrived, timeoutMs);
-      const review = await handleAdmissionReview(body, opts.verifier, { deadline, ...(logger ? { logger } : {}) });
+      const review = await handleAdmissionReview(body, opts.verifier, { deadline, mutate: url.pathname === '/mutate', ...(logger ? { logger } : {}) });
       sendJson(res, 200, review);
     } catch (err) {
       if (err instanceof HttpError || err instanceof AdmissionReviewError) {

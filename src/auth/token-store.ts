@@ -3,6 +3,8 @@ import type { AuditLog } from '../audit';
 import { CountersignError } from '../shared/errors';
 import type { Database, SqlRow } from '../store/database';
 import { migrate, type Migration } from '../store/migrations';
+import { ChangeWatch } from '../store/change-watch';
+import type { Statement } from '../store/database';
 import { validateGrant } from './grants';
 import { isRole, type Identity, type Role } from './types';
 
@@ -24,6 +26,12 @@ import { isRole, type Identity, type Role } from './types';
  *
  * The comparison against the stored hash is constant-time, and it is performed even when no row
  * has the prefix, so the time an answer takes reveals nothing about the stored hash.
+ *
+ * Every RPC presents its token, so genuine tokens' rows are held in memory by the SHA-256 of the
+ * token (never the token itself): a revocation through this store drops the entry at once, and a
+ * change by another process (the `countersign token` CLI writes the database directly) clears the
+ * whole cache when SQLite's data_version moves, checked at most every `changeCheckMs`
+ * (default 100 ms). Unknown tokens are never cached (a caller cannot grow the cache).
  */
 
 const TOKEN_PREFIX = 'cst_';
@@ -101,7 +109,12 @@ export interface TokenStoreOptions {
   audit?: AuditLog;
   /** Clock, for tests. */
   now?: () => Date;
+  /** How late a revocation made by another process may be seen (see ChangeWatch); 0: every call. */
+  changeCheckMs?: number;
 }
+
+/** Genuine tokens held in memory at most (far more than a deployment has); beyond it, start over. */
+const MAX_CACHED_TOKENS = 10_000;
 
 /** A hash that no token has, compared against when no row matches, so both paths do the same work. */
 const NO_MATCH = Buffer.alloc(32);
@@ -110,12 +123,18 @@ export class TokenStore {
   private readonly db: Database;
   private readonly audit: AuditLog | undefined;
   private readonly now: () => Date;
+  private readonly watch: ChangeWatch;
+  private readonly byPrefix: Statement;
+  /** SHA-256 (hex) of a genuine token → its row, decoded. */
+  private readonly cache = new Map<string, TokenRecord>();
 
   constructor(db: Database, options: TokenStoreOptions = {}) {
     this.db = db;
     this.audit = options.audit;
     this.now = options.now ?? (() => new Date());
     migrate(db, 'auth', MIGRATIONS);
+    this.watch = new ChangeWatch(db, options.changeCheckMs ?? 100, () => this.now().getTime());
+    this.byPrefix = db.prepare(`SELECT ${COLUMNS} FROM auth_tokens WHERE prefix = ?`);
   }
 
   /**
@@ -185,15 +204,24 @@ export class TokenStore {
   /** Like `authenticate`, but says why a token was refused. */
   check(token: string): TokenCheck {
     if (typeof token !== 'string' || !TOKEN_RE.test(token)) return { ok: false, problem: 'malformed' };
-    const row = this.db.prepare(`SELECT ${COLUMNS} FROM auth_tokens WHERE prefix = ?`).get(token.slice(0, PREFIX_LENGTH));
-    const stored = row === undefined ? NO_MATCH : Buffer.from(String(row.token_sha256), 'hex');
+    if (this.watch.changed()) this.cache.clear();
     const presented = sha256(token);
-    // Constant-time: how long this takes does not depend on how many leading bytes agree.
-    const equal = stored.length === presented.length && crypto.timingSafeEqual(presented, stored);
-    if (row === undefined || !equal) return { ok: false, problem: 'unknown' };
-
+    const key = presented.toString('hex');
     const now = this.now();
-    const record = decode(row, now);
+    let record = this.cache.get(key);
+    if (record === undefined) {
+      const row = this.byPrefix.get(token.slice(0, PREFIX_LENGTH));
+      const stored = row === undefined ? NO_MATCH : Buffer.from(String(row.token_sha256), 'hex');
+      // Constant-time: how long this takes does not depend on how many leading bytes agree.
+      const equal = stored.length === presented.length && crypto.timingSafeEqual(presented, stored);
+      if (row === undefined || !equal) return { ok: false, problem: 'unknown' };
+      record = decode(row, now);
+      if (this.cache.size >= MAX_CACHED_TOKENS) this.cache.clear();
+      this.cache.set(key, record);
+    } else {
+      // The state is a function of the time (expiry); the rest of the row changes only by revoke.
+      record = { ...record, state: stateOf(record.revokedAt, record.expiresAt, now) };
+    }
     if (record.revokedAt !== undefined) return { ok: false, problem: 'revoked', name: record.name, at: record.revokedAt };
     if (record.expiresAt !== undefined && record.state === 'expired') return { ok: false, problem: 'expired', name: record.name, at: record.expiresAt };
     return { ok: true, record, identity: { subject: `token:${record.name}`, roles: [...record.roles], scopes: [...record.scopes], via: 'token' } };
@@ -232,6 +260,8 @@ export class TokenStore {
         throw new CountersignError('NOT_FOUND', `no token named ${JSON.stringify(name)}; list tokens to see their names`);
       }
       if (current.revokedAt !== undefined) return current;
+      // Before the write: from here on no call through this store authenticates with it.
+      for (const [key, record] of this.cache) if (record.name === name) this.cache.delete(key);
       this.db
         .prepare('UPDATE auth_tokens SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE name = ?')
         .run(now.toISOString(), revokedBy, options.reason ?? null, name);
@@ -256,6 +286,12 @@ export class TokenStore {
 
 function sha256(text: string): Buffer {
   return crypto.createHash('sha256').update(text, 'utf8').digest();
+}
+
+function stateOf(revokedAt: string | undefined, expiresAt: string | undefined, now: Date): TokenRecord['state'] {
+  if (revokedAt !== undefined) return 'revoked';
+  // `!(… > …)`: an unreadable expiry counts as expired (fail closed).
+  return expiresAt !== undefined && !(Date.parse(expiresAt) > now.getTime()) ? 'expired' : 'active';
 }
 
 function decode(row: SqlRow, now: Date): TokenRecord {
@@ -283,13 +319,7 @@ function decode(row: SqlRow, now: Date): TokenRecord {
   const revokedAt = optional('revoked_at');
   const revokedBy = optional('revoked_by');
   const revokeReason = optional('revoke_reason');
-  const state: TokenRecord['state'] =
-    revokedAt !== undefined
-      ? 'revoked'
-      : // `!(… > …)`: an unreadable expiry counts as expired (fail closed).
-        expiresAt !== undefined && !(Date.parse(expiresAt) > now.getTime())
-        ? 'expired'
-        : 'active';
+  const state = stateOf(revokedAt, expiresAt, now);
   return {
     name,
     prefix: String(row.prefix),

@@ -2,10 +2,11 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createApp } from '../app';
+import { createApp, gateOptions } from '../app';
 import { AuditLog } from '../audit';
 import { openDatabase } from '../store';
-import { loadConfig } from '../config/config';
+import { checkGate, loadConfig } from '../config/config';
+import { GrpcVerifier, startGateServer } from '../gate';
 import { createLogger } from '../logging/logger';
 import { CountersignError } from '../shared/errors';
 import type { SignedArtifact } from '../signing';
@@ -21,6 +22,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'serve':
         return await serve(rest);
+      case 'gate':
+        return await gate(rest);
       case 'sign':
         return await sign(rest);
       case 'attest':
@@ -125,11 +128,15 @@ async function serve(args: string[]): Promise<number> {
     'data-dir': { type: 'string' },
     policy: { type: 'string' },
     'admission-listen': { type: 'string' },
+    'gate-listen': { type: 'string' },
+    'gate-upstream': { type: 'string' },
     'log-level': { type: 'string' },
   }, 'serve');
   const config = loadConfig({
     policyFile: values.policy,
     admissionListen: values['admission-listen'],
+    gateListen: values['gate-listen'],
+    gateUpstream: values['gate-upstream'],
     configFile: values.config,
     listen: values.listen,
     keysDir: values['keys-dir'],
@@ -154,6 +161,56 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   logger.info('stopped');
+  logger.flush();
+  return 0;
+}
+
+/**
+ * The registry gate on its own, next to the registry, asking a Countersign elsewhere. Settings as
+ * for serve: defaults < config file (its `gate` section) < environment < flags.
+ */
+async function gate(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    config: { type: 'string' },
+    listen: { type: 'string' },
+    upstream: { type: 'string' },
+    server: { type: 'string' },
+    token: { type: 'string' },
+    'registry-name': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'upstream-ca': { type: 'string' },
+    'allow-plain-http': { type: 'boolean', default: false },
+    'log-level': { type: 'string' },
+  }, 'gate');
+  const config = loadConfig({
+    configFile: values.config,
+    logLevel: values['log-level'],
+    gateListen: values.listen,
+    gateUpstream: values.upstream,
+  });
+  if (values['registry-name']) config.gate.registryName = values['registry-name'];
+  if (values['tls-cert']) config.gate.tlsCertFile = path.resolve(values['tls-cert']);
+  if (values['tls-key']) config.gate.tlsKeyFile = path.resolve(values['tls-key']);
+  if (values['upstream-ca']) config.gate.upstreamCaFile = path.resolve(values['upstream-ca']);
+  if (values['allow-plain-http']) config.gate.allowPlainHttp = true;
+  if (!config.gate.listen) throw new UsageError('--listen HOST:PORT is required (or gate.listen / COUNTERSIGN_GATE_LISTEN)');
+  checkGate(config.gate);
+  const logger = createLogger({ level: config.logLevel });
+  const connection = connectionFromEnv(process.env, values.token ? { token: values.token } : {});
+  const address = serverAddress(values.server);
+  const verifier = new GrpcVerifier({ address, ...connection });
+  const server = await startGateServer(gateOptions(config, verifier, logger));
+  logger.info({ listen: config.gate.listen, port: server.port, upstream: config.gate.upstream, countersign: address }, 'registry gate serving');
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'registry gate shutting down');
+      server.close().then(resolve, () => resolve());
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  verifier.close();
   logger.flush();
   return 0;
 }

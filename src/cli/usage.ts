@@ -12,8 +12,15 @@ const COMMANDS: Array<[topic: string, usage: string]> = [
   [
     'serve',
     `serve   [--config FILE] [--listen HOST:PORT] [--keys-dir DIR] [--data-dir DIR] [--policy FILE]
-          [--admission-listen HOST:PORT] [--log-level LEVEL]
-          runs the gRPC service (and the admission webhook when --admission-listen is given)`,
+          [--admission-listen HOST:PORT] [--gate-listen HOST:PORT --gate-upstream URL] [--log-level LEVEL]
+          runs the gRPC service (and the admission webhook / the registry gate when their listen address is given)`,
+  ],
+  [
+    'gate',
+    `gate    --listen HOST:PORT --upstream URL [--server HOST:PORT] [--token TOKEN] [--registry-name HOST]
+          [--tls-cert FILE --tls-key FILE] [--upstream-ca FILE] [--allow-plain-http] [--config FILE] [--log-level LEVEL]
+          an OCI registry proxy whose pulls and tag pushes Countersign decides (Verify over gRPC, as a verifier:
+          COUNTERSIGN_TOKEN or COUNTERSIGN_TLS_CA / _CLIENT_CERT / _CLIENT_KEY)`,
   ],
   ['sign', `sign    IMAGE --key NAME [-a KEY=VALUE]... ${CLIENT}`],
   [

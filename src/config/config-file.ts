@@ -15,14 +15,15 @@ import type { ServiceConfig } from './config';
 
 /** The fields the config file accepts, per object (README "Configuration of `serve`"). */
 export const CONFIG_FIELDS = {
-  config: ['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification', 'admission', 'auth'],
+  config: ['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification', 'admission', 'gate', 'auth'],
   registry: ['insecureHosts', 'caFile', 'dockerConfig', 'timeoutMs', 'maxRetries'],
   limits: ['maxPredicateBytes'],
-  verification: ['cacheTtlMs', 'negativeCacheTtlMs', 'maxDurationMs', 'sigstoreTrustedRoot', 'sigstoreTrustedRoots'],
+  verification: ['cacheTtlMs', 'negativeCacheTtlMs', 'maxDurationMs', 'sigstoreTrustedRoot', 'sigstoreTrustedRoots', 'cacheMaxEntries', 'cacheRefreshAfterMs'],
   auth: ['mode', 'tls', 'mtlsBindings'],
   tls: ['certFile', 'keyFile', 'clientCaFile', 'requireClientCert'],
   mtlsBinding: ['subject', 'roles', 'scopes'],
   admission: ['listen', 'tlsCertFile', 'tlsKeyFile', 'timeoutMs'],
+  gate: ['listen', 'upstream', 'upstreamCaFile', 'registryName', 'tlsCertFile', 'tlsKeyFile', 'allowPlainHttp', 'decisionTimeoutMs'],
 } as const;
 
 /** pino's levels. */
@@ -78,6 +79,7 @@ class ConfigReader extends CheckedDocument {
     if (f.has('verification')) this.verification(value('verification')!, config.verification);
     if (f.has('auth')) this.auth(value('auth')!, config.auth);
     if (f.has('admission')) this.admission(value('admission')!, config.admission);
+    if (f.has('gate')) this.gate(value('gate')!, config.gate);
   }
 
   private registry(node: Node | null, out: ServiceConfig['registry']): void {
@@ -105,6 +107,8 @@ class ConfigReader extends CheckedDocument {
     this.int(f.get('cacheTtlMs')?.value, 'verification.cacheTtlMs', 0, (n) => (out.cacheTtlMs = n));
     this.int(f.get('negativeCacheTtlMs')?.value, 'verification.negativeCacheTtlMs', 0, (n) => (out.negativeCacheTtlMs = n));
     this.int(f.get('maxDurationMs')?.value, 'verification.maxDurationMs', 1, (n) => (out.maxDurationMs = n));
+    this.int(f.get('cacheMaxEntries')?.value, 'verification.cacheMaxEntries', 1, (n) => (out.cacheMaxEntries = n));
+    this.int(f.get('cacheRefreshAfterMs')?.value, 'verification.cacheRefreshAfterMs', 0, (n) => (out.cacheRefreshAfterMs = n));
     this.path(f.get('sigstoreTrustedRoot')?.value, 'verification.sigstoreTrustedRoot', (p) => (out.sigstoreTrustedRoot = p));
     if (f.has('sigstoreTrustedRoots')) {
       // `public-good` names the root shipped with Countersign; anything else is a file.
@@ -180,6 +184,31 @@ class ConfigReader extends CheckedDocument {
     this.path(f.get('tlsCertFile')?.value, 'admission.tlsCertFile', (p) => (out.tlsCertFile = p));
     this.path(f.get('tlsKeyFile')?.value, 'admission.tlsKeyFile', (p) => (out.tlsKeyFile = p));
     this.int(f.get('timeoutMs')?.value, 'admission.timeoutMs', 1, (n) => (out.timeoutMs = n));
+  }
+
+  private gate(node: Node | null, out: ServiceConfig['gate']): void {
+    const f = this.fields(node, 'gate', CONFIG_FIELDS.gate, '{ listen: 0.0.0.0:5000, upstream: http://127.0.0.1:5001 }');
+    if (!f) return;
+    if (f.has('listen')) {
+      const listen = this.string(f.get('listen')!.value, 'gate.listen', 'host:port of the registry gate');
+      if (listen !== undefined) out.listen = listen;
+    }
+    if (f.has('upstream')) {
+      const upstream = this.string(f.get('upstream')!.value, 'gate.upstream', 'URL of the registry behind the gate');
+      if (upstream !== undefined) out.upstream = upstream;
+    }
+    if (f.has('registryName')) {
+      const name = this.string(f.get('registryName')!.value, 'gate.registryName', 'registry host named in Verify requests');
+      if (name !== undefined) out.registryName = name;
+    }
+    this.path(f.get('upstreamCaFile')?.value, 'gate.upstreamCaFile', (p) => (out.upstreamCaFile = p));
+    this.path(f.get('tlsCertFile')?.value, 'gate.tlsCertFile', (p) => (out.tlsCertFile = p));
+    this.path(f.get('tlsKeyFile')?.value, 'gate.tlsKeyFile', (p) => (out.tlsKeyFile = p));
+    if (f.has('allowPlainHttp')) {
+      const plain = this.boolean(f.get('allowPlainHttp')!.value, 'gate.allowPlainHttp');
+      if (plain !== undefined) out.allowPlainHttp = plain;
+    }
+    this.int(f.get('decisionTimeoutMs')?.value, 'gate.decisionTimeoutMs', 1, (n) => (out.decisionTimeoutMs = n));
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -57,6 +57,8 @@ export interface ServiceConfig {
     /** Internal deadline when the API server sends no ?timeout= (default 9000, below its 10 s). */
     timeoutMs: number;
   };
+  /** The registry gate (an OCI proxy in front of a registry, deciding pulls and tag pushes); off unless `listen` is set. */
+  gate: GateConfig;
   verification: {
     /** How long verified evidence is reused (policy is re-evaluated on every call regardless). */
     cacheTtlMs: number;
@@ -64,11 +66,31 @@ export interface ServiceConfig {
     negativeCacheTtlMs: number;
     /** Upper bound for one Verify when the caller sets no deadline. */
     maxDurationMs: number;
+    /** Digests whose evidence (and manifest facts) are kept, LRU. Default 10,000. */
+    cacheMaxEntries?: number;
+    /** A cache hit older than this re-lists the referrers in the background (0: never). Default 30,000. */
+    cacheRefreshAfterMs?: number;
     /** Sigstore trusted_root.json: lets bundles with Rekor entries / timestamps (cosign's default) verify. */
     sigstoreTrustedRoot?: string;
     /** More trusted roots (several Sigstore instances at once); `public-good` = the shipped root. */
     sigstoreTrustedRoots?: string[];
   };
+}
+
+export interface GateConfig {
+  listen?: string;
+  /** Base URL of the registry behind the gate. */
+  upstream?: string;
+  /** PEM CA bundle for an https upstream. */
+  upstreamCaFile?: string;
+  /** Registry host named in Verify requests (default: the upstream's host:port). */
+  registryName?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** Plain HTTP beyond loopback (behind a TLS-terminating load balancer). */
+  allowPlainHttp: boolean;
+  /** Time Countersign has to answer each decision. */
+  decisionTimeoutMs: number;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:50051';
@@ -84,6 +106,7 @@ export function defaultConfig(cwd = process.cwd()): ServiceConfig {
     shutdownGraceMs: 10_000,
     verification: { cacheTtlMs: 5 * 60_000, negativeCacheTtlMs: 10_000, maxDurationMs: 8000 },
     admission: { timeoutMs: 9000 },
+    gate: { allowPlainHttp: false, decisionTimeoutMs: 9000 },
     auth: { mtlsBindings: [] },
   };
 }
@@ -111,6 +134,12 @@ export const ENVIRONMENT = {
   COUNTERSIGN_ADMISSION_LISTEN: 'host:port of the Kubernetes admission webhook (HTTPS)',
   COUNTERSIGN_ADMISSION_TLS_CERT: 'PEM certificate chain of the admission webhook',
   COUNTERSIGN_ADMISSION_TLS_KEY: 'PEM private key of the admission webhook',
+  COUNTERSIGN_GATE_LISTEN: 'host:port of the registry gate',
+  COUNTERSIGN_GATE_UPSTREAM: 'URL of the registry behind the gate',
+  COUNTERSIGN_GATE_UPSTREAM_CA_FILE: 'PEM CA bundle of an https upstream',
+  COUNTERSIGN_GATE_REGISTRY_NAME: 'registry host named in the gate\'s Verify requests (default: the upstream host)',
+  COUNTERSIGN_GATE_TLS_CERT: 'PEM certificate chain of the gate',
+  COUNTERSIGN_GATE_TLS_KEY: 'PEM private key of the gate',
 } as const;
 
 export interface ConfigOverrides {
@@ -121,6 +150,8 @@ export interface ConfigOverrides {
   logLevel?: string;
   policyFile?: string;
   admissionListen?: string;
+  gateListen?: string;
+  gateUpstream?: string;
 }
 
 export function loadConfig(
@@ -164,6 +195,15 @@ export function loadConfig(
   }
   if (env.COUNTERSIGN_ADMISSION_TLS_CERT) config.admission.tlsCertFile = path.resolve(cwd, env.COUNTERSIGN_ADMISSION_TLS_CERT);
   if (env.COUNTERSIGN_ADMISSION_TLS_KEY) config.admission.tlsKeyFile = path.resolve(cwd, env.COUNTERSIGN_ADMISSION_TLS_KEY);
+  if (env.COUNTERSIGN_GATE_LISTEN) config.gate.listen = env.COUNTERSIGN_GATE_LISTEN;
+  if (env.COUNTERSIGN_GATE_UPSTREAM) config.gate.upstream = env.COUNTERSIGN_GATE_UPSTREAM;
+  if (env.COUNTERSIGN_GATE_UPSTREAM_CA_FILE) config.gate.upstreamCaFile = path.resolve(cwd, env.COUNTERSIGN_GATE_UPSTREAM_CA_FILE);
+  if (env.COUNTERSIGN_GATE_REGISTRY_NAME) config.gate.registryName = env.COUNTERSIGN_GATE_REGISTRY_NAME;
+  if (env.COUNTERSIGN_GATE_TLS_CERT) config.gate.tlsCertFile = path.resolve(cwd, env.COUNTERSIGN_GATE_TLS_CERT);
+  if (env.COUNTERSIGN_GATE_TLS_KEY) config.gate.tlsKeyFile = path.resolve(cwd, env.COUNTERSIGN_GATE_TLS_KEY);
+  if (overrides.gateListen) config.gate.listen = overrides.gateListen;
+  if (overrides.gateUpstream) config.gate.upstream = overrides.gateUpstream;
+  checkGate(config.gate);
   if (overrides.listen) config.listen = overrides.listen;
   if (overrides.policyFile) config.policyFile = path.resolve(cwd, overrides.policyFile);
   if (overrides.admissionListen) config.admission.listen = overrides.admissionListen;
@@ -175,6 +215,16 @@ export function loadConfig(
   if (overrides.logLevel) config.logLevel = overrides.logLevel;
   parseListen(config.listen);
   return config;
+}
+
+/** A gate needs its upstream, and TLS needs both halves. */
+export function checkGate(gate: GateConfig): void {
+  if (gate.listen && !gate.upstream) {
+    throw new CountersignError('INVALID_ARGUMENT', 'the registry gate needs the registry it protects: set gate.upstream (--gate-upstream URL / COUNTERSIGN_GATE_UPSTREAM)');
+  }
+  if (Boolean(gate.tlsCertFile) !== Boolean(gate.tlsKeyFile)) {
+    throw new CountersignError('INVALID_ARGUMENT', 'the registry gate needs both a TLS certificate and its key (gate.tlsCertFile and gate.tlsKeyFile)');
+  }
 }
 
 function applyFile(config: ServiceConfig, file: string): void {

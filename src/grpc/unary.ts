@@ -3,12 +3,18 @@ import * as grpc from '@grpc/grpc-js';
 import type { Identity } from '../auth';
 import type { Logger } from '../logging/logger';
 import { CountersignError } from '../shared/errors';
+import { samplerFor } from './call-log';
 import { statusName, toGrpcError } from './status';
 
 /** Fields of a call worth a log line: what was asked and what it resolved to. */
 export interface CallFacts {
   image?: string;
   digest?: string;
+  /**
+   * Set by a handler for a routine outcome (an allowed decision from cached evidence) with the
+   * key that identifies it: its line may be summarized (see call-log.ts). Never for a denial.
+   */
+  routine?: string;
   [key: string]: unknown;
 }
 
@@ -57,9 +63,11 @@ export function unary<Req, Res>(
     const request = call.request as Req & { image?: unknown };
     if (typeof request?.image === 'string') facts.image = request.image;
     const c = call as grpc.ServerUnaryCall<unknown, unknown>;
-    const cancel = callSignal(c);
+    // Created on first use: a call answered from memory needs no timer or listener.
+    let cancel: ReturnType<typeof callSignal> | undefined;
+    const signalOf = (): AbortSignal => (cancel ??= callSignal(c)).signal;
     const done = (): void => {
-      cancel.release();
+      cancel?.release();
       finished();
     };
     const finished = tracker.begin();
@@ -68,7 +76,16 @@ export function unary<Req, Res>(
       .then(() => {
         const identity = guard?.check(c, method, call.request);
         if (identity) facts.caller = identity.subject;
-        return handler(call.request, { call: c, facts, callId, signal: cancel.signal, ...(identity ? { identity } : {}) });
+        const ctx: UnaryContext = {
+          call: c,
+          facts,
+          callId,
+          get signal() {
+            return signalOf();
+          },
+          ...(identity ? { identity } : {}),
+        };
+        return handler(call.request, ctx);
       })
       .then(
         (response) => {
@@ -117,11 +134,13 @@ function log(
   message?: string,
   internalError?: unknown,
 ): void {
+  if (code === grpc.status.OK && facts.routine !== undefined && !samplerFor(logger).admit(method, facts.routine)) return;
   const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+  const { routine: _routine, ...logged } = facts;
   const line = {
     method,
     callId,
-    ...facts,
+    ...logged,
     durationMs: Math.round(durationMs * 1000) / 1000,
     status: statusName(code),
     ...(message ? { error: message } : {}),

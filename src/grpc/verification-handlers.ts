@@ -64,6 +64,8 @@ export function toResponse(r: VerifyResult) {
       keyName: e.keyName ?? '',
       predicateType: e.predicateType ?? '',
       ...(e.identity ? { identity: { issuer: e.identity.issuer ?? '', subject: e.identity.subject, extensions: e.identity.extensions } } : {}),
+      // A Notation signer is an X.509 subject under an issuer (distinguished names, comma-separated).
+      ...(e.notation ? { identity: { issuer: e.notation.issuer.split('\n').join(', '), subject: e.notation.subject.split('\n').join(', '), extensions: {} } } : {}),
       bundleVersion: e.bundleVersion ?? '',
       content: e.content ?? '',
       trustRoot: e.trustRoot ?? '',
@@ -82,8 +84,18 @@ export function toResponse(r: VerifyResult) {
 export function verificationHandlers(service: VerificationService, env: HandlerEnv): grpc.UntypedServiceImplementation {
   return {
     Verify: unary<VerifyRequestMsg, ReturnType<typeof toResponse>>('countersign.v1.VerificationService/Verify', env, async (req, ctx) => {
-      const r = await service.verify({ image: req.image, action: action(req.action), context: context(req.context), deadline: deadlineOf(ctx.call), signal: ctx.signal });
+      // `signal` read only if registry work starts (ctx.signal is created on first use).
+      const r = await service.verify({
+        image: req.image,
+        action: action(req.action),
+        context: context(req.context),
+        deadline: deadlineOf(ctx.call),
+        get signal() {
+          return ctx.signal;
+        },
+      });
       Object.assign(ctx.facts, decisionFacts(r, req.action));
+      if (r.allowed && r.cached) ctx.facts.routine = routineKey(r, req, ctx.identity?.subject);
       return toResponse(r);
     }),
     VerifyBatch: unary<VerifyBatchRequestMsg, { allowed: boolean; results: ReturnType<typeof toResponse>[] }>(
@@ -106,6 +118,11 @@ export function verificationHandlers(service: VerificationService, env: HandlerE
       },
     ),
   };
+}
+
+/** What makes two allowed cached decisions the same line: image, digest, rule, revisions, caller context. */
+function routineKey(r: VerifyResult, req: VerifyRequestMsg, caller: string | undefined): string {
+  return JSON.stringify([r.image, r.digest, req.action, r.rule, r.policyRevision, r.trustRevision, req.context?.namespace ?? '', req.context?.identity ?? '', caller ?? '', r.warnings]);
 }
 
 function decisionFacts(r: VerifyResult, actionName: string) {

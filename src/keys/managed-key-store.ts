@@ -8,14 +8,17 @@
  * - Every change runs in one transaction with its audit entry and a bump of the trust revision:
  *   either all of it is stored or none of it.
  * - It is also the TrustStore: verification sees every version of every key with its validity
- *   window and revocation, and the revision tells caches when anything changed. Another replica's
- *   (or process's) change is picked up by polling the revision.
+ *   window and revocation, and the revision tells caches when anything changed. The revision is
+ *   held in memory (Verify reads it on every call): this process's changes reload it in the
+ *   method that makes them; another process's (the `countersign key` CLI, a second instance on
+ *   the same data directory) is noticed through SQLite's data_version, read at most once every
+ *   `changeCheckMs` (default 100 ms) by revision()/list(), and by the background poll.
  */
 import crypto, { type KeyObject } from 'node:crypto';
 import type { AuditLog } from '../audit';
 import { CountersignError } from '../shared/errors';
 import { scopeProblem } from '../shared/image-pattern';
-import { migrate, type Database, type SqlRow } from '../store';
+import { ChangeWatch, migrate, type Database, type SqlRow, type Statement } from '../store';
 import type { TrustedKey, TrustStore } from '../trust/types';
 import { decryptCosignPrivateKey, kekFingerprint, openPrivateKey, parsePublicKeyPem, sealPrivateKey } from './crypto';
 import { validateKeyName } from './key-name';
@@ -53,6 +56,9 @@ const MIGRATIONS = [
     `,
   },
 ];
+
+/** How late a key change made by another process may be seen by revision() (see ChangeWatch). */
+export const DEFAULT_CHANGE_CHECK_MS = 100;
 
 /** Default overlap during which a rotated key still verifies. */
 export const DEFAULT_ROTATION_OVERLAP_SECONDS = 7 * 24 * 3600;
@@ -100,6 +106,8 @@ export class ManagedKeyStore implements KeyStore {
   private readonly opened = new Map<string, KeyObject>();
   private timer?: NodeJS.Timeout;
   private readonly now: () => Date;
+  private readonly watch: ChangeWatch;
+  private revisionStmt?: Statement;
   /** The same keys as verification sees them (every version, with validity and revocation). */
   readonly trust: TrustStore;
 
@@ -111,9 +119,10 @@ export class ManagedKeyStore implements KeyStore {
     private readonly db: Database,
     private readonly kek: Buffer,
     private readonly audit: AuditLog,
-    opts: { now?: () => Date; pollMs?: number } = {},
+    opts: { now?: () => Date; pollMs?: number; changeCheckMs?: number } = {},
   ) {
     this.now = opts.now ?? (() => new Date());
+    this.watch = new ChangeWatch(db, opts.changeCheckMs ?? DEFAULT_CHANGE_CHECK_MS, () => this.now().getTime());
     this.trust = {
       revision: () => this.revision(),
       list: () => this.trustedKeys(),
@@ -305,7 +314,7 @@ export class ManagedKeyStore implements KeyStore {
   // ---- trust (see `trust`) -------------------------------------------------------------------------
 
   revision(): string {
-    this.refreshIfChanged();
+    if (this.watch.changed()) this.refreshIfChanged();
     return this.rev;
   }
 
@@ -327,7 +336,7 @@ export class ManagedKeyStore implements KeyStore {
 
   /** Every version of every key (state and validity decide what it may vouch for). */
   trustedKeys(): TrustedKey[] {
-    this.refreshIfChanged();
+    if (this.watch.changed()) this.refreshIfChanged();
     return [...this.trusted];
   }
 
@@ -402,7 +411,8 @@ export class ManagedKeyStore implements KeyStore {
   }
 
   private storedRevision(): string {
-    const row = this.db.prepare(`SELECT value FROM key_store_meta WHERE name = 'trust_revision'`).get();
+    this.revisionStmt ??= this.db.prepare(`SELECT value FROM key_store_meta WHERE name = 'trust_revision'`);
+    const row = this.revisionStmt.get();
     return `k${String(row?.value ?? '0')}`;
   }
 

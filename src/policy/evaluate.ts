@@ -31,6 +31,7 @@ import {
   type CheckContext,
   type CheckResult,
 } from './requirements';
+import { checkPushRules, isDelete, type PushCheck } from './push-rules';
 import type { MatchSpec, Mode, MultiArch, Policy, Rule } from './types';
 import { formatAge } from './values';
 
@@ -96,6 +97,7 @@ export function evaluate(policy: Policy, input: EvaluationInput): Decision {
   const { rule, warnings } = step;
   const base = { policyRevision: policy.revision };
   const mode = rule.mode ?? policy.defaults.mode;
+  const pushChecks = step.pushChecks;
 
   if (input.error !== undefined) {
     const onError = rule.onError ?? policy.defaults.onError;
@@ -114,7 +116,7 @@ export function evaluate(policy: Policy, input: EvaluationInput): Decision {
     return finish(base, mode, rule.name, [{ requirement: 'image', satisfied: false, message }], [], warnings, rule);
   }
 
-  const results: RequirementResult[] = [];
+  const results: RequirementResult[] = [...pushChecks];
   const used: string[] = [];
   const subjects = subjectsOf(input.image);
   const multiArch = rule.multiArch ?? policy.defaults.multiArch;
@@ -139,7 +141,7 @@ export function evaluate(policy: Policy, input: EvaluationInput): Decision {
   return finish(base, mode, rule.name, results, used, warnings, rule);
 }
 
-type Step = { decision: Decision } | { rule: Rule; warnings: string[] } | { pending: true };
+type Step = { decision: Decision } | { rule: Rule; warnings: string[]; pushChecks: PushCheck[] } | { pending: true };
 
 /**
  * Steps 1 to 3 (exceptions, the matching rule, deny/allow rules). With `digestPending`, an
@@ -208,15 +210,29 @@ function firstStep(policy: Policy, input: RequestFacts, digestPending: boolean):
   }
 
   const mode = rule.mode ?? policy.defaults.mode;
+  let pushChecks: PushCheck[] = [];
+  if (input.action === 'push' && rule.push) {
+    // Push constraints (immutable tags, tag names, who may push) compare digests: before
+    // resolution they cannot be judged yet.
+    if (digestPending) return { pending: true };
+    // They come first: a tag that may not be written is refused whatever the evidence.
+    pushChecks = checkPushRules(rule.push, rule.name, input.image, input.context);
+    if (pushChecks.some((c) => !c.satisfied)) return { decision: finish(base, mode, rule.name, pushChecks, [], warnings, rule) };
+  }
+  if (input.action === 'push' && isDelete(input.context)) {
+    // Removing a tag or manifest needs no evidence about it; only the push constraints apply.
+    const message = `rule ${rule.name} allows deleting ${describeImage(input.image)}`;
+    return { decision: finish(base, mode, rule.name, [...pushChecks, { requirement: 'delete', satisfied: true, message }], [], warnings, rule) };
+  }
   if (rule.deny !== undefined) {
     const message = `rule ${rule.name} denies ${describeImage(input.image)}: ${rule.deny}`;
     return { decision: finish(base, mode, rule.name, [{ requirement: 'deny', satisfied: false, message }], [], warnings) };
   }
   if (rule.allow !== undefined) {
     const message = `rule ${rule.name} allows ${describeImage(input.image)} without evidence: ${rule.allow}`;
-    return { decision: finish(base, mode, rule.name, [{ requirement: 'allow', satisfied: true, message }], [], warnings) };
+    return { decision: finish(base, mode, rule.name, [...pushChecks, { requirement: 'allow', satisfied: true, message }], [], warnings) };
   }
-  return { rule, warnings };
+  return { rule, warnings, pushChecks };
 }
 
 /** Whether `spec` (which does not match now) could match once the digest is known: it pins a digest and matches without the pin. */

@@ -1,4 +1,5 @@
 import type { SignerIdentity } from './identity';
+import type { NotationFacts } from './notation-trust';
 
 export type { SignerIdentity } from './identity';
 
@@ -18,7 +19,10 @@ export type EvidenceFormat =
   | 'cosign-legacy-signature'
   /** cosign's legacy DSSE attestation under the `sha256-<hex>.att` tag. */
   | 'cosign-legacy-attestation'
-  /** Notary Project signature referrer (recognized, not verified: it needs X.509 trust). */
+  /**
+   * Notary Project signature referrer. Its integrity is checked when collected (`notation` holds the
+   * facts); whether its X.509 signer is trusted is the rule's Notation trust policy, judged per call.
+   */
   | 'notation'
   /** A referrer of a type we do not understand (reported, never counted as evidence). */
   | 'unknown'
@@ -53,6 +57,8 @@ export interface Evidence {
   keyName?: string;
   /** Keyless (Fulcio certificate) signer, as verified: OIDC issuer, subject and Fulcio extensions. */
   identity?: SignerIdentity;
+  /** Notary Project signatures whose envelope is intact: what it says (judged by the rule's Notation trust). */
+  notation?: NotationFacts;
   /** Sigstore bundles: the bundle version ('0.1', '0.2', '0.3') and what it signs. */
   bundleVersion?: string;
   content?: 'dsse' | 'message-signature';

@@ -25,6 +25,7 @@ import type {
   MultiArch,
   Policy,
   PolicyException,
+  PushRules,
   PolicySeverity,
   Requirements,
   Rule,
@@ -39,6 +40,9 @@ import type {
 import { parseDuration, parseExpiry, parseVersionRange } from './values';
 import { FULCIO_EXTENSIONS } from '../formats/fulcio';
 import { describeMatcher } from './identity';
+import { NOTATION_LEVELS, parseNotationIdentity, type NotationIdentity, type NotationLevel, type NotationTrust } from './notation-trust';
+import { readTrustStoreFile } from './notation-trust-store';
+import { dirname, isAbsolute, resolve } from 'node:path';
 
 /**
  * The fields the loader accepts, per object. Exported so that a test can compare them with
@@ -47,10 +51,12 @@ import { describeMatcher } from './identity';
 export const POLICY_FIELDS = {
   policy: ['version', 'description', 'defaults', 'rules', 'exceptions'],
   defaults: ['mode', 'onUnmatched', 'onError', 'multiArch'],
-  rule: ['name', 'description', 'match', 'require', 'deny', 'allow', 'mode', 'onError', 'multiArch'],
+  rule: ['name', 'description', 'match', 'require', 'deny', 'allow', 'push', 'evidenceFrom', 'mode', 'onError', 'multiArch'],
+  push: ['immutableTags', 'tagPattern', 'identities'],
   match: ['images', 'namespaces', 'actions'],
   require: ['signatures', 'sbom', 'vulnerabilities', 'attestations'],
-  signatures: ['keys', 'identities', 'minimum', 'transparencyLog', 'timestamps'],
+  signatures: ['keys', 'identities', 'notation', 'minimum', 'transparencyLog', 'timestamps'],
+  notation: ['trustStore', 'identities', 'level'],
   identity: ['issuer', 'issuerRegExp', 'subject', 'subjectRegExp', 'extensions'],
   witnessMinimum: ['minimum'],
   sbom: ['formats', 'keys', 'identities', 'deniedPackages', 'deniedLicenses'],
@@ -74,6 +80,16 @@ export const POLICY_VERSIONS: readonly number[] = [1];
 /** A policy is a few kilobytes; a megabyte is a mistake (or an attack on the YAML parser). */
 export const MAX_POLICY_BYTES = 1024 * 1024;
 
+/** `host/path/{name}` or a literal `host/path`: a repository whose evidence for the same digest counts. */
+function checkEvidenceSource(value: string): string | undefined {
+  const concrete = value.replace(/\{name\}/g, 'x');
+  if (!/^[a-z0-9.-]+(?::\d{1,5})?\/[a-z0-9._/-]+$/.test(concrete) || concrete.includes('//') || concrete.endsWith('/')) {
+    return `"${value}" is not a repository like registry.example.com/staging/{name} ({name} is the last path component of the image's repository)`;
+  }
+  if (/[{}]/.test(concrete)) return `"${value}": the only placeholder is {name}`;
+  return undefined;
+}
+
 /** Rule names appear in decisions, logs and kubectl output: keep them to one plain token. */
 const RULE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** Kubernetes namespace names are DNS labels; `*` is the glob. */
@@ -88,9 +104,14 @@ export const DEFAULT_DEFAULTS: Defaults = { mode: 'enforce', onUnmatched: 'deny'
 export const DEFAULT_POLICY: Policy = Object.freeze({
   revision: 'default',
   source: '(built-in default)',
-  description: 'every image needs a valid signature by a trusted key (no policy file configured)',
+  description: 'pushes are allowed; pulls and deploys need a valid signature by a trusted key (no policy file configured)',
   defaults: { ...DEFAULT_DEFAULTS },
-  rules: [{ name: '(default)', require: { signatures: { minimum: 1 } } }],
+  rules: [
+    // Evidence arrives after the image (sign after push), so a push cannot demand it; what is
+    // readable is guarded by the pull gate, which does demand a signature.
+    { name: '(default-push)', match: { actions: ['push'] }, allow: 'no policy file: pushes are allowed; pulls and deploys need a trusted signature' },
+    { name: '(default)', require: { signatures: { minimum: 1 } } },
+  ],
   exceptions: [],
 }) as Policy;
 
@@ -127,6 +148,9 @@ function canonicalJson(value: unknown): string {
 
 /** Walks the policy's YAML syntax tree (see CheckedDocument), collecting problems with their positions. */
 class Checker extends CheckedDocument {
+  /** sha256 of each Notation trust store file read: replacing a CA certificate is a new policy revision. */
+  private readonly trustStoreDigests: string[] = [];
+
   constructor(source: string, text: string) {
     super(source, text, { maxBytes: MAX_POLICY_BYTES, noun: { singular: 'policy', plural: 'policies' } });
   }
@@ -140,7 +164,9 @@ class Checker extends CheckedDocument {
     }
     const policy = this.policy(root);
     if (policy === undefined || this.problems.length > 0) return undefined;
-    return { ...policy, revision: policyRevision(this.toJS()), source: this.source };
+    const document = this.toJS();
+    const revision = policyRevision(this.trustStoreDigests.length > 0 ? { document, notationTrustStores: this.trustStoreDigests } : document);
+    return { ...policy, revision, source: this.source };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -242,6 +268,14 @@ class Checker extends CheckedDocument {
       const allow = this.string(f.get('allow')!.value, `${path}.allow`, 'why these images need no evidence (recorded in every decision)');
       if (allow !== undefined) rule.allow = allow;
     }
+    if (f.get('push')) {
+      const push = this.pushRules(f.get('push')!.value, `${path}.push`);
+      if (push) rule.push = push;
+    }
+    if (f.get('evidenceFrom')) {
+      const from = this.stringList(f.get('evidenceFrom')!.value, `${path}.evidenceFrom`, { check: checkEvidenceSource });
+      if (from) rule.evidenceFrom = from;
+    }
     const mode = f.get('mode') && this.oneOf(f.get('mode')!.value, `${path}.mode`, MODES);
     const onError = f.get('onError') && this.oneOf(f.get('onError')!.value, `${path}.onError`, VERDICTS);
     const multiArch = f.get('multiArch') && this.oneOf(f.get('multiArch')!.value, `${path}.multiArch`, MULTI_ARCH);
@@ -249,6 +283,33 @@ class Checker extends CheckedDocument {
     if (onError) rule.onError = onError;
     if (multiArch) rule.multiArch = multiArch;
     return rule;
+  }
+
+  private pushRules(node: Node | null, path: string): PushRules | undefined {
+    const f = this.fields(node, path, POLICY_FIELDS.push, '{ immutableTags: ["v*"], tagPattern: "^v[0-9]+[.][0-9]+[.][0-9]+$", identities: [ci-team-a] }');
+    if (!f) return undefined;
+    const out: PushRules = {};
+    const globs = { check: (v: string) => (/^[\x21-\x7e]{1,256}$/.test(v) ? undefined : `"${v}" is not a glob of printable characters`) };
+    if (f.get('immutableTags')) {
+      const tags = this.stringList(f.get('immutableTags')!.value, `${path}.immutableTags`, globs);
+      if (tags) out.immutableTags = tags;
+    }
+    if (f.get('identities')) {
+      const ids = this.stringList(f.get('identities')!.value, `${path}.identities`, globs);
+      if (ids) out.identities = ids;
+    }
+    if (f.get('tagPattern')) {
+      const field = f.get('tagPattern')!;
+      const source = this.string(field.value, `${path}.tagPattern`, 'a regular expression every tag written must match in full');
+      if (source !== undefined) {
+        try {
+          out.tagPattern = { source, regex: new RegExp(`^(?:${source})$`, 'u') };
+        } catch (err) {
+          this.problem(field.value, `${path}.tagPattern`, `is not a valid regular expression: ${(err as Error).message}`);
+        }
+      }
+    }
+    return out;
   }
 
   private match(node: Node | null, path: string): MatchSpec | undefined {
@@ -322,6 +383,7 @@ class Checker extends CheckedDocument {
     const identities = f.get('identities')
       ? this.list(f.get('identities')!.value, `${path}.identities`, (n, p) => this.identity(n, p), { nonEmpty: true })
       : undefined;
+    const notation = f.get('notation') ? this.notation(f.get('notation')!.value, `${path}.notation`) : undefined;
     const minField = f.get('minimum');
     let minimum = 1;
     if (minField) {
@@ -331,7 +393,7 @@ class Checker extends CheckedDocument {
         // An identity with a regular expression may match several signers: only exact lists bound it.
         const exact = identities === undefined || identities.every((i) => i.subjectRegExp === undefined && i.issuerRegExp === undefined);
         const bound = (keys?.length ?? 0) + (identities?.length ?? 0);
-        if ((keys !== undefined || identities !== undefined) && exact && m > bound) {
+        if ((keys !== undefined || identities !== undefined) && notation === undefined && exact && m > bound) {
           const listed = [keys ? `${keys.length} ${keys.length === 1 ? 'key' : 'keys'}` : '', identities ? `${identities.length} ${identities.length === 1 ? 'identity' : 'identities'}` : '']
             .filter(Boolean)
             .join(' and ');
@@ -344,10 +406,70 @@ class Checker extends CheckedDocument {
     return {
       ...(keys !== undefined ? { keys } : {}),
       ...(identities !== undefined ? { identities } : {}),
+      ...(notation !== undefined ? { notation } : {}),
       minimum,
       ...(transparencyLog ? { transparencyLog } : {}),
       ...(timestamps ? { timestamps } : {}),
     };
+  }
+
+  /**
+   * `notation: { trustStore: [files], identities: ["x509.subject: …" | "*"], level }`: a Notary
+   * Project trust policy. Trust store files are resolved against the policy file's folder.
+   */
+  private notation(node: Node | null, path: string): NotationTrust | undefined {
+    const example = '{ trustStore: [certs/acme-ca.pem], identities: ["x509.subject: C=US, ST=WA, O=Acme"], level: strict }';
+    const f = this.fields(node, path, POLICY_FIELDS.notation, example);
+    if (!f) return undefined;
+    let level: NotationLevel = 'strict';
+    const levelField = f.get('level');
+    if (levelField) {
+      const v = this.string(levelField.value, `${path}.level`);
+      if (v === undefined) return undefined;
+      if (!(NOTATION_LEVELS as readonly string[]).includes(v)) {
+        this.problem(levelField.value, `${path}.level`, `is "${v}"; use one of ${NOTATION_LEVELS.join(', ')}`);
+        return undefined;
+      }
+      level = v as NotationLevel;
+    }
+    const storeField = f.get('trustStore');
+    const idField = f.get('identities');
+    if (level === 'skip') {
+      return { name: 'a Notation trust policy with level skip', level, trustStore: [], identities: [] };
+    }
+    if (!storeField) {
+      this.problem(node, `${path}.trustStore`, 'is required: files of CA certificates (PEM), e.g. [certs/acme-ca.pem]');
+      return undefined;
+    }
+    if (!idField) {
+      this.problem(node, `${path}.identities`, 'is required: ["*"] (any signer the trust store vouches for) or ["x509.subject: C=US, ST=WA, O=Acme"]');
+      return undefined;
+    }
+    const files = this.list(storeField.value, `${path}.trustStore`, (n, p) => this.string(n, p), { nonEmpty: true });
+    const identities = this.list(idField.value, `${path}.identities`, (n, p) => {
+      const text = this.string(n, p);
+      if (text === undefined) return undefined;
+      const parsed = parseNotationIdentity(text);
+      if (typeof parsed === 'string') {
+        this.problem(n, p, parsed);
+        return undefined;
+      }
+      return parsed;
+    }, { nonEmpty: true }) as NotationIdentity[] | undefined;
+    if (files === undefined || identities === undefined) return undefined;
+    const trustStore = [];
+    const base = dirname(this.source);
+    for (const [i, file] of files.entries()) {
+      try {
+        const read = readTrustStoreFile(isAbsolute(file) ? file : resolve(base, file));
+        trustStore.push(...read.certificates);
+        this.trustStoreDigests.push(read.sha256);
+      } catch (err) {
+        this.problem(storeField.value, `${path}.trustStore[${i}]`, (err as Error).message);
+        return undefined;
+      }
+    }
+    return { name: `Notation trust store ${files.join(', ')}`, level, trustStore, identities };
   }
 
   /** `identities: [...]` of a requirement, when given. */

@@ -21,6 +21,7 @@ import {
 import type { Evidence } from './input';
 import { matchesGlob } from './match';
 import { describeIdentity, identityMatches } from './identity';
+import { judgeNotation, oneLine, type NotationTrust } from './notation-trust';
 import type { AttestationRequirement, DeniedPackage, IdentityRequirement, SbomRequirement, SignatureRequirement, VulnerabilityRequirement } from './types';
 import { durationUnit, formatAge, satisfiesConstraints } from './values';
 
@@ -53,6 +54,7 @@ export function shortDigest(digest: string): string {
 }
 
 function keyLabel(e: Evidence, ctx: CheckContext): string {
+  if (e.format === 'notation') return e.notation ? `Notation signer ${oneLine(e.notation.subject)}` : 'a Notation signature (verification skipped)';
   if (e.keyId === undefined && e.identity) return describeIdentity(e.identity);
   return e.keyName ?? (e.keyId !== undefined ? ctx.keyNames?.(e.keyId) : undefined) ?? e.keyId ?? '(unnamed key)';
 }
@@ -62,6 +64,8 @@ function keyLabel(e: Evidence, ctx: CheckContext): string {
  * and subject (one CI workflow signing twice is one signer).
  */
 function keyIdentity(e: Evidence, ctx: CheckContext): string {
+  // Notation: a signer is a subject DN under an issuer; with level skip, all unverified signatures are one (unknown) signer.
+  if (e.format === 'notation') return e.notation ? `notation:${e.notation.issuer}\n${e.notation.subject}` : 'notation:skipped';
   if (e.keyId === undefined && e.identity) return `identity:${e.identity.issuer ?? ''}\n${e.identity.subject}`;
   return e.keyId ?? keyLabel(e, ctx);
 }
@@ -78,8 +82,8 @@ function keyAccepted(keys: readonly string[] | undefined, e: Evidence, ctx: Chec
   return names.some((n) => n !== undefined && keys.includes(n));
 }
 
-function keysText(keys: readonly string[] | undefined, identities?: readonly IdentityRequirement[]): string {
-  const ids = identities?.map((i) => `keyless signer ${i.text}`) ?? [];
+function keysText(keys: readonly string[] | undefined, identities?: readonly IdentityRequirement[], notation?: NotationTrust): string {
+  const ids = [...(identities?.map((i) => `keyless signer ${i.text}`) ?? []), ...(notation ? [`a Notation signer trusted by ${notation.name}`] : [])];
   if (keys === undefined) return ids.length > 0 ? ids.join(' or ') : 'a trusted key';
   return [...keys, ...ids].join(' or ');
 }
@@ -148,8 +152,11 @@ function unacceptedKeyNote(list: readonly Evidence[], ctx: CheckContext, what: s
 
 export function checkSignatures(req: SignatureRequirement, ctx: CheckContext): CheckResult {
   const signatures = ctx.evidence.filter((e) => e.kind === 'signature');
+  // Naming a Notation trust (like naming identities) means no key counts unless keys are listed.
+  const identities = req.identities ?? (req.notation ? [] : undefined);
+  const notation = judgeNotationSignatures(req.notation, signatures, ctx);
   const verified = signatures.filter((e) => e.verified);
-  const bySigner = verified.filter((e) => keyAccepted(req.keys, e, ctx, req.identities));
+  const bySigner = verified.filter((e) => keyAccepted(req.keys, e, ctx, identities));
   // Log entries and timestamps are verified facts of each signature (counted by the verifier).
   const witnessShortfall = (e: Evidence): string | undefined => {
     const tlog = e.transparencyLogEntries ?? 0;
@@ -158,32 +165,58 @@ export function checkSignatures(req: SignatureRequirement, ctx: CheckContext): C
     if (req.timestamps && ts < req.timestamps.minimum) return `${plural(ts, 'verified timestamp')}, ${req.timestamps.minimum} required`;
     return undefined;
   };
-  const accepted = bySigner.filter((e) => witnessShortfall(e) === undefined);
+  const accepted = [...bySigner.filter((e) => witnessShortfall(e) === undefined), ...notation.accepted];
   const byKey = new Map<string, Evidence>();
   for (const e of accepted) if (!byKey.has(keyIdentity(e, ctx))) byKey.set(keyIdentity(e, ctx), e);
   const signers = [...byKey.values()].map((e) => `${keyLabel(e, ctx)} (${shortDigest(e.referrerDigest)})`);
-  const what = req.identities ? 'distinct signer' : 'distinct key';
+  const what = req.identities || req.notation ? 'distinct signer' : 'distinct key';
   if (byKey.size >= req.minimum) {
+    ctx.warnings.push(...notation.warnings);
     return {
       satisfied: true,
       message: `${ctx.label} is signed by ${signers.join(', ')}${req.minimum > 1 ? `: ${plural(byKey.size, what)}, ${req.minimum} required` : ''}`,
       evidence: accepted.map((e) => e.referrerDigest),
     };
   }
+  const wanted = keysText(req.keys, req.identities, req.notation);
   let message =
     byKey.size === 0
-      ? `no signature by ${keysText(req.keys, req.identities)} on ${ctx.label}`
+      ? `no signature by ${wanted} on ${ctx.label}`
       : `${ctx.label} is signed by ${plural(byKey.size, what)} (${signers.join(', ')}) but ${req.minimum} are required` +
-        (req.keys || req.identities ? ` from ${keysText(req.keys, req.identities)}` : '');
+        (req.keys || req.identities || req.notation ? ` from ${wanted}` : '');
   if (byKey.size === 0 && req.minimum > 1) message += ` (${req.minimum} ${what}s required)`;
   const short = bySigner.filter((e) => witnessShortfall(e) !== undefined);
   if (short.length > 0) {
     message += `; ${listed([...new Set(short.map((e) => `${keyLabel(e, ctx)} (${shortDigest(e.referrerDigest)}) has ${witnessShortfall(e)}`))], 3)}`;
   }
-  message += unacceptedKeyNote(verified.filter((e) => !keyAccepted(req.keys, e, ctx, req.identities)), ctx, 'signatures');
-  message += presentButUnverifiedNote(signatures.filter((e) => !e.verified));
+  message += unacceptedKeyNote(verified.filter((e) => !keyAccepted(req.keys, e, ctx, identities)), ctx, 'signatures');
+  message += presentButUnverifiedNote(signatures.filter((e) => !e.verified && !notation.accepted.includes(e)).map((e) => notation.rejected.get(e) ?? e));
   message += listingNote(ctx);
   return { satisfied: false, message, evidence: [] };
+}
+
+/**
+ * Notary Project signatures judged by the rule's Notation trust policy at this moment (expiry and
+ * certificate validity depend on the time of the call). Rejected ones come back with the reason
+ * the trust policy gives (e.g. "authenticity validation failed: …"); failures of logged checks of
+ * accepted ones become warnings.
+ */
+function judgeNotationSignatures(trust: NotationTrust | undefined, signatures: readonly Evidence[], ctx: CheckContext): { accepted: Evidence[]; rejected: Map<Evidence, Evidence>; warnings: string[] } {
+  const accepted: Evidence[] = [];
+  const rejected = new Map<Evidence, Evidence>();
+  const warnings: string[] = [];
+  if (!trust) return { accepted, rejected, warnings };
+  for (const e of signatures) {
+    if (e.format !== 'notation') continue;
+    const j = judgeNotation(trust, e.notation, e.reason, ctx.now);
+    if (j.accepted) {
+      accepted.push(e);
+      warnings.push(...j.logged.map((w) => `Notation signature ${shortDigest(e.referrerDigest)}: ${w}`));
+    } else {
+      rejected.set(e, { ...e, reason: j.reason ?? 'not accepted by the Notation trust policy' });
+    }
+  }
+  return { accepted, rejected, warnings };
 }
 
 // -------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 import type { Severity } from '../attestations';
 import type { IdentityMatcher } from './identity';
 import type { Action } from './input';
+import type { NotationTrust } from './notation-trust';
 
 /**
  * enforce: a failed requirement denies. warn: allow, and return the failures as warnings (for
@@ -68,7 +69,14 @@ export interface SignatureRequirement {
   keys?: string[];
   /** Keyless signers that count; absent = none (a certificate from a trusted CA alone says nothing about who). */
   identities?: IdentityRequirement[];
-  /** Number of distinct signers (keys, keyless identities) that must have signed; default 1. */
+  /**
+   * Notary Project trust policy (trust store of CA certificates, trusted identities, verification
+   * level): Notation signatures it accepts count as signers, one per subject DN and issuer. Absent =
+   * Notation signatures never count. Naming it (like `identities`) means only the listed kinds of
+   * signer count: no key unless `keys` is given.
+   */
+  notation?: NotationTrust;
+  /** Number of distinct signers (keys, keyless identities, Notation signers) that must have signed; default 1. */
   minimum: number;
   /** A signature counts only with at least this many verified transparency-log entries. */
   transparencyLog?: { minimum: number };
@@ -144,6 +152,20 @@ export interface Requirements {
   attestations?: AttestationRequirement[];
 }
 
+/**
+ * Constraints on writing a tag (action push), checked before any evidence: who may push, what a
+ * tag may be called, and which tags never move once written. The registry gate sends the tag's
+ * current target and the operation as context labels (see PUSH_LABELS).
+ */
+export interface PushRules {
+  /** Tag globs (`*` = any characters) whose target never changes once set; they cannot be deleted either. */
+  immutableTags?: string[];
+  /** Tags written must match this regular expression in full. */
+  tagPattern?: { source: string; regex: RegExp };
+  /** Identity globs (`*` = any characters) allowed to push; absent = anyone the registry lets in. */
+  identities?: string[];
+}
+
 export interface Rule {
   name: string;
   description?: string;
@@ -155,6 +177,14 @@ export interface Rule {
   deny?: string;
   /** Allow every matching request without evidence; the text says why (recorded in the decision). */
   allow?: string;
+  /** Push-side constraints (immutable tags, tag naming, who may push); only applied to pushes. */
+  push?: PushRules;
+  /**
+   * Other repositories whose evidence for the same digest counts (promotion of an image signed in
+   * staging): `host/path/{name}`, where `{name}` is the last path component of the image's
+   * repository, or a literal repository.
+   */
+  evidenceFrom?: string[];
   /** Per-rule overrides of the defaults. */
   mode?: Mode;
   onError?: Verdict;

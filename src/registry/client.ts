@@ -268,8 +268,12 @@ export class RegistryClient {
     return bytes;
   }
 
-  /** Uploads a blob unless the repository already has it: HEAD, then monolithic POST + PUT. */
-  async pushBlob(repo: RepositoryRef, bytes: Buffer, digest?: string, opts: CallOptions = {}): Promise<{ digest: string; size: number }> {
+  /**
+   * Uploads a blob unless the repository already has it: HEAD, then monolithic POST + PUT.
+   * `fresh`: the caller knows the blob cannot exist yet (a bundle signed a moment ago carries a
+   * new signature): no HEAD. Uploading a blob that does exist is harmless, only redundant.
+   */
+  async pushBlob(repo: RepositoryRef, bytes: Buffer, digest?: string, opts: CallOptions & { fresh?: boolean } = {}): Promise<{ digest: string; size: number }> {
     this.checkRepo(repo);
     const actual = computeDigest(bytes, digest !== undefined && isDigest(digest) ? splitDigest(digest)!.algorithm : 'sha256');
     if (digest !== undefined && digest !== actual) {
@@ -283,12 +287,12 @@ export class RegistryClient {
     // race inside Distribution 2.8 and can leave the blob unusable; one upload at a time per blob.
     // The upload is cancelled only when every Sign waiting for it has given up.
     const key = `${repo.registry}/${repo.repository}@${actual}`;
-    await this.blobPushes.run(key, (signal) => this.uploadBlob(repo, bytes, actual, signal), opts.signal);
+    await this.blobPushes.run(key, (signal) => this.uploadBlob(repo, bytes, actual, signal, opts.fresh === true), opts.signal);
     return result;
   }
 
-  private async uploadBlob(repo: RepositoryRef, bytes: Buffer, actual: string, signal: AbortSignal): Promise<void> {
-    if (await this.blobExists(repo, actual, 'push', signal)) return;
+  private async uploadBlob(repo: RepositoryRef, bytes: Buffer, actual: string, signal: AbortSignal, fresh: boolean): Promise<void> {
+    if (!fresh && (await this.blobExists(repo, actual, 'push', signal))) return;
 
     const what = `blob upload to ${repo.registry}/${repo.repository}`;
     // Starting an upload commits nothing, so a lost response can safely be retried.

@@ -308,6 +308,11 @@ export class HttpTransport {
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.timeoutMs,
         idempotent: req.idempotent,
+        // undici closes the connection after every HEAD (in case a broken server sends a body
+        // anyway) unless told otherwise: a tag resolution per Verify would then cost a new TCP
+        // (and TLS) connection. Registries answer HEAD correctly; a connection to one origin
+        // only ever carries that registry's own responses, and what it sends is checked anyway.
+        ...(req.method === 'HEAD' ? { reset: false } : {}),
         signal,
       });
       const res: HttpResponse = { status: data.statusCode, headers: data.headers, url, body: data.body };

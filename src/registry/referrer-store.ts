@@ -23,6 +23,12 @@ export interface ArtifactToAttach {
   manifest: ImageManifest;
   /** Blobs referenced by the manifest (the empty `{}` config is pushed even if not listed). */
   blobs: Buffer[];
+  /**
+   * Those of `blobs` (the same Buffer objects) that cannot be in the registry yet, such as a
+   * bundle just signed: uploaded without the existence HEAD on the first attempt (one request
+   * less per Sign). Retries after "blob unknown" check again.
+   */
+  freshBlobs?: Buffer[];
 }
 
 export interface AttachResult {
@@ -107,7 +113,8 @@ export class ReferrerStore {
     // (b) Then the manifest, by digest (idempotent, so it may be pushed again).
     let pushed: Awaited<ReturnType<RegistryClient['putManifest']>>;
     for (let attempt = 1; ; attempt++) {
-      await Promise.all(blobs.map((b) => this.client.pushBlob(repo, b, undefined, opts)));
+      const fresh = attempt === 1 ? (artifact.freshBlobs ?? []) : [];
+      await Promise.all(blobs.map((b) => this.client.pushBlob(repo, b, undefined, fresh.includes(b) ? { ...opts, fresh: true } : opts)));
       try {
         pushed = await this.client.putManifest(repo, digest, manifestBytes, mediaType, opts);
         break;

@@ -117,6 +117,8 @@ export class SigningService {
       manifest: artifact.manifest,
       manifestBytes: artifact.manifestBytes,
       blobs: artifact.blobs,
+      // A new signature: the bundle cannot be in the registry yet (no HEAD before its upload).
+      freshBlobs: artifact.blobs.filter((b) => b === bundle.bytes),
     }, opts);
     this.opts.onReferrerAdded?.(repo, subject.digest);
     return {

@@ -23,10 +23,11 @@ import type { TrustStore } from '../trust/types';
 import { isBundleArtifact, verifyBundleReferrer } from './bundle-verifier';
 import { CollectionBudget } from './collection-budget';
 import { legacyCosignEvidence } from './cosign-legacy';
+import { NOTATION_ARTIFACT, notationEnvelopeLayer, notationEvidence } from './notation/referrer';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import type { Evidence, EvidenceFormat } from './types';
 
-export const NOTATION_ARTIFACT = 'application/vnd.cncf.notary.signature';
+export { NOTATION_ARTIFACT };
 const MiB = 1024 * 1024;
 /** Unverified evidence listed one by one per format; beyond, one summary (keeps answers readable). */
 export const MAX_LISTED_UNVERIFIED = 16;
@@ -181,8 +182,11 @@ export class EvidenceCollector {
         });
       }
       if (artifactType === NOTATION_ARTIFACT) {
-        // A signature (kind), so that a deny names it: "a Notary Project signature is present but …".
-        return unverified('it needs X.509 trust, which Countersign does not verify yet', { format: 'notation', kind: 'signature', artifactType });
+        const layer = notationEnvelopeLayer(manifest);
+        if (typeof layer === 'string') return unverified(layer, { format: 'notation', kind: 'signature', artifactType });
+        const envelopeBytes = await this.opts.client.getBlob(repo, layer.digest, signal ? { signal } : {});
+        budget.charge(envelopeBytes.length);
+        return notationEvidence({ manifest, manifestDigest: entry.digest, envelopeBytes, imageDigest, artifactType });
       }
       return unverified(`artifact type ${artifactType ?? '(none)'} is not a signature or attestation format Countersign verifies`, {
         ...(artifactType ? { artifactType } : {}),

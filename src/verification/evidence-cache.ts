@@ -10,6 +10,12 @@
  *   a collection that was cancelled is never stored, whatever it returned.
  * - shorten() lets the caller keep evidence that led to a deny only briefly (the negative cache),
  *   so a signature or SBOM pushed moments later is seen quickly.
+ * - A hit on an entry collected more than `refreshAfterMs` ago (default 30 s) is answered from
+ *   the cache and re-collects in the background (one refresh per key at a time), so evidence
+ *   another tool pushed (a new signature, a new scan) is seen within about that time, not only
+ *   when the TTL ends. A failed refresh keeps the entry (until its TTL); a refresh whose trust
+ *   revision is no longer current is not stored.
+ * - LRU with `maxEntries`: a working set a little above capacity still mostly hits.
  */
 import { SharedWork } from '../shared/cancellation';
 import type { Evidence } from './types';
@@ -18,7 +24,10 @@ interface Entry {
   evidence: Evidence[];
   trustRevision: string;
   expiresAt: number;
+  collectedAt: number;
 }
+
+export type Collect = (signal: AbortSignal) => Promise<Evidence[]>;
 
 export interface EvidenceCacheOptions {
   /** How long verified evidence is reused. */
@@ -26,8 +35,14 @@ export interface EvidenceCacheOptions {
   /** How long evidence that produced a deny is reused. */
   negativeTtlMs?: number;
   maxEntries?: number;
+  /** A hit older than this re-collects in the background (0: never). */
+  refreshAfterMs?: number;
+  /** Upper bound on one background refresh. */
+  refreshTimeoutMs?: number;
   now?: () => number;
 }
+
+export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
 
 export class EvidenceCache {
   private readonly entries = new Map<string, Entry>();
@@ -36,14 +51,44 @@ export class EvidenceCache {
   readonly negativeTtlMs: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
+  private readonly refreshAfterMs: number;
+  private readonly refreshTimeoutMs: number;
+  /** Keys with a background refresh running (coalesced: at most one each). */
+  private readonly refreshing = new Map<string, Promise<void>>();
   hits = 0;
   misses = 0;
+  refreshes = 0;
 
   constructor(opts: EvidenceCacheOptions = {}) {
     this.ttlMs = opts.ttlMs ?? 5 * 60_000;
     this.negativeTtlMs = opts.negativeTtlMs ?? 10_000;
-    this.maxEntries = opts.maxEntries ?? 10_000;
+    this.maxEntries = opts.maxEntries ?? DEFAULT_CACHE_MAX_ENTRIES;
+    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${this.maxEntries}`);
+    this.refreshAfterMs = opts.refreshAfterMs ?? 30_000;
+    this.refreshTimeoutMs = opts.refreshTimeoutMs ?? 30_000;
     this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * The cached evidence for `key` under `trustRevision` without waiting (undefined: a miss, for
+   * get() to collect). Counts as a hit, refreshes recency, and starts a background refresh with
+   * `collect` when the entry is older than refreshAfterMs.
+   */
+  peek(key: string, trustRevision: string, collect: Collect): Evidence[] | undefined {
+    const entry = this.entries.get(key);
+    const now = this.now();
+    if (!entry || entry.trustRevision !== trustRevision || entry.expiresAt <= now) return undefined;
+    this.hits++;
+    // Refresh recency for LRU eviction.
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    if (this.refreshAfterMs > 0 && now - entry.collectedAt >= this.refreshAfterMs) this.refresh(key, entry, collect);
+    return entry.evidence;
+  }
+
+  /** Settles when the background refreshes running now have (for tests and shutdown). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.refreshing.values()]);
   }
 
   /**
@@ -54,17 +99,11 @@ export class EvidenceCache {
   async get(
     key: string,
     trustRevision: string,
-    collect: (signal: AbortSignal) => Promise<Evidence[]>,
+    collect: Collect,
     opts: { signal?: AbortSignal } = {},
   ): Promise<{ evidence: Evidence[]; cached: boolean }> {
-    const entry = this.entries.get(key);
-    if (entry && entry.trustRevision === trustRevision && entry.expiresAt > this.now()) {
-      this.hits++;
-      // Refresh recency for LRU eviction.
-      this.entries.delete(key);
-      this.entries.set(key, entry);
-      return { evidence: entry.evidence, cached: true };
-    }
+    const hit = this.peek(key, trustRevision, collect);
+    if (hit) return { evidence: hit, cached: true };
     this.misses++;
     const flightKey = `${key}\0${trustRevision}`;
     const evidence = await this.inFlight.run(
@@ -72,7 +111,8 @@ export class EvidenceCache {
       async (signal) => {
         const collected = await collect(signal);
         // Cut short, a collection may have turned failed reads into "unverified": never keep it.
-        if (!signal.aborted) this.store(key, { evidence: collected, trustRevision, expiresAt: this.now() + this.ttlMs });
+        const now = this.now();
+        if (!signal.aborted) this.store(key, { evidence: collected, trustRevision, expiresAt: now + this.ttlMs, collectedAt: now });
         return collected;
       },
       opts.signal,
@@ -97,6 +137,31 @@ export class EvidenceCache {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  private refresh(key: string, entry: Entry, collect: Collect): void {
+    if (this.refreshing.has(key)) return;
+    this.refreshes++;
+    // Not again until this one is done or refreshAfterMs has passed once more.
+    entry.collectedAt = this.now();
+    const signal = AbortSignal.timeout(this.refreshTimeoutMs);
+    const run = (async () => {
+      try {
+        const collected = await collect(signal);
+        const current = this.entries.get(key);
+        // Stored only over the entry it refreshes: an invalidation, a newer collection or a key
+        // change (another trust revision) since then wins.
+        if (signal.aborted || current !== entry) return;
+        const now = this.now();
+        // A shortened (deny) entry keeps its short life: the refresh does not extend it.
+        this.store(key, { evidence: collected, trustRevision: entry.trustRevision, expiresAt: Math.min(entry.expiresAt, now + this.ttlMs), collectedAt: now });
+      } catch {
+        // A failed refresh keeps the entry: errors are never cached, and the entry is still valid.
+      } finally {
+        this.refreshing.delete(key);
+      }
+    })();
+    this.refreshing.set(key, run);
   }
 
   private store(key: string, entry: Entry): void {

@@ -3,13 +3,14 @@
  * re-apply key state at the time of the decision, evaluate the policy (on every call), and explain.
  * Every failure to collect evidence becomes a policy decision (onError), never an implicit allow.
  */
-import type { PolicyStore } from '../policy';
-import { decideWithoutEvidence, evaluate, type Decision } from '../policy';
+import type { Policy, PolicyStore } from '../policy';
+import { decideWithoutEvidence, evaluate, evidenceSources, type Decision } from '../policy';
 import type { RegistryClient } from '../registry';
 import { formatReference, parseReference } from '../registry';
 import { isAttestationManifest, MalformedIndexError, parseImageIndexChildren } from '../registry/image-index';
 import { MEDIA_TYPE, type RepositoryRef } from '../registry/types';
 import { CountersignError, isContentError } from '../shared/errors';
+import { LruMap } from '../shared/lru';
 import { keyUsability } from '../trust/usability';
 import type { TrustStore } from '../trust/types';
 import type { EvidenceCollector } from './collector';
@@ -44,6 +45,8 @@ export interface VerificationServiceOptions {
   maxDurationMs?: number;
   /** Kept free before the caller's deadline so that the answer (a deny) still reaches it. */
   deadlineMarginMs?: number;
+  /** Digests whose media type and platforms are remembered (LRU); default: 10,000. */
+  manifestFactsMaxEntries?: number;
   now?: () => Date;
 }
 
@@ -53,7 +56,7 @@ interface ManifestFacts {
   unusable?: string;
 }
 
-const MAX_MANIFEST_FACTS = 10_000;
+const DEFAULT_MANIFEST_FACTS = 10_000;
 /**
  * Children of one index that are verified (each costs a collection). Real multi-platform images
  * have a handful; an index listing more is refused (a deny naming the limit) rather than letting
@@ -64,10 +67,11 @@ export const MAX_INDEX_CHILDREN = 64;
 export class VerificationService {
   private readonly now: () => Date;
   /** Digest → media type and platforms: content-addressed, so it never goes stale. */
-  private readonly manifestFacts = new Map<string, ManifestFacts>();
+  private readonly manifestFacts: LruMap<string, ManifestFacts>;
 
   constructor(private readonly opts: VerificationServiceOptions) {
     this.now = opts.now ?? (() => new Date());
+    this.manifestFacts = new LruMap(opts.manifestFactsMaxEntries ?? DEFAULT_MANIFEST_FACTS);
     // A key change invalidates every verified result at once.
     opts.trust.onChange(() => opts.cache.clear());
   }
@@ -92,15 +96,25 @@ export class VerificationService {
     let evidence: Evidence[] = [];
     let cached = false;
     let error: CollectionError | undefined;
-    try {
+    // Warm by digest: everything is in memory, so no deadline timer, abort controller or race.
+    const warm = ref.digest !== undefined ? this.fromMemory(repo, ref.digest, reference, ref.tag, trustRevision, (image) => this.evidenceRepositories(policy, repo, image, input.action, context)) : undefined;
+    if (warm) {
+      facts = warm.image;
+      evidence = warm.evidence;
+      cached = true;
+    } else try {
       const collected = await withDeadline(budget, input.signal, async (signal) => {
         const image = await this.resolve(repo, ref.digest ?? ref.tag ?? 'latest', reference, ref.tag, signal);
         facts = image;
         if (image.unusable !== undefined) return { evidence: [], cached: false };
         const digests = [image.digest, ...(image.platforms ?? []).map((p) => p.digest)];
+        // The deciding rule may name other repositories whose evidence for these digests counts (promotion).
+        const sources = this.evidenceRepositories(policy, repo, image, input.action, context);
         const results = await Promise.all(
-          digests.map((d) =>
-            this.opts.cache.get(cacheKey(repo, d), trustRevision, (shared) => this.opts.collector.collect(repo, d, { signal: shared }), { signal }),
+          sources.flatMap((src) =>
+            digests.map((d) =>
+              this.opts.cache.get(cacheKey(src, d), trustRevision, (shared) => this.opts.collector.collect(src, d, { signal: shared }), { signal }),
+            ),
           ),
         );
         return { evidence: results.flatMap((r) => r.evidence), cached: results.every((r) => r.cached) };
@@ -135,6 +149,49 @@ export class VerificationService {
       trustRevision,
       cached: cached && !error,
     };
+  }
+
+  /**
+   * The image and its evidence when both are in memory (a digest reference whose facts and every
+   * child's evidence are cached), else undefined: the caller goes to the registry.
+   */
+  /** The image's own repository and those the deciding rule names (`evidenceFrom`: promotion). */
+  private evidenceRepositories(policy: Policy, repo: RepositoryRef, image: ImageFacts, action: VerifyInput['action'], context: RequestContext): RepositoryRef[] {
+    return [repo, ...evidenceSources(policy, { image, action, ...(context.namespace !== undefined ? { namespace: context.namespace } : {}) })];
+  }
+
+  private fromMemory(
+    repo: RepositoryRef,
+    digest: string,
+    display: string,
+    tag: string | undefined,
+    trustRevision: string,
+    sourcesOf: (image: ImageFacts) => RepositoryRef[],
+  ): { image: ImageFacts; evidence: Evidence[] } | undefined {
+    const known = this.manifestFacts.get(cacheKey(repo, digest));
+    if (!known) return undefined;
+    const image: ImageFacts = {
+      reference: display,
+      registry: repo.registry,
+      repository: repo.repository,
+      ...(tag ? { tag } : {}),
+      digest,
+      mediaType: known.mediaType,
+      ...(known.platforms ? { platforms: known.platforms } : {}),
+      ...(known.unusable !== undefined ? { unusable: known.unusable } : {}),
+    };
+    if (known.unusable !== undefined) return undefined;
+    const digests = [digest, ...(known.platforms ?? []).map((p) => p.digest)];
+    const evidence: Evidence[] = [];
+    // Every repository whose evidence counts must be warm, or this is not a warm call.
+    for (const src of sourcesOf(image)) {
+      for (const d of digests) {
+        const hit = this.opts.cache.peek(cacheKey(src, d), trustRevision, (shared) => this.opts.collector.collect(src, d, { signal: shared }));
+        if (!hit) return undefined;
+        evidence.push(...hit);
+      }
+    }
+    return { image, evidence };
   }
 
   /** A referrer was added to `digest` (by this instance): its cached evidence is out of date. */
@@ -205,7 +262,6 @@ export class VerificationService {
       }
     }
     // Content-addressed (the bytes matched the digest): the same digest always gives these facts.
-    if (this.manifestFacts.size >= MAX_MANIFEST_FACTS) this.manifestFacts.clear();
     this.manifestFacts.set(cacheKey(repo, digest), facts);
     return image(digest, facts);
   }

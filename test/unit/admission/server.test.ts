@@ -184,8 +184,20 @@ describe('plain HTTP on loopback', () => {
     expect(r.text).toBe('ok\n');
   });
 
+  test('POST /mutate answers with a JSON Patch pinning the image; /validate does not', async () => {
+    const m = await request(`${server.url}/mutate`, { body: connaisseurRaw('01_deployment.json'), headers: JSON_HEADERS });
+    expect(m.status).toBe(200);
+    const response = m.json().response;
+    expect(response.allowed).toBe(true);
+    expect(response.patchType).toBe('JSONPatch');
+    const ops = JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8'));
+    expect(ops).toEqual([{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: `securesystemsengineering/alice-image:test@sha256:${'a'.repeat(64)}` }]);
+    const v = await request(`${server.url}/validate`, { body: connaisseurRaw('01_deployment.json'), headers: JSON_HEADERS });
+    expect(v.json().response.patch).toBeUndefined();
+  });
+
   test('wrong path → 404; wrong method → 405', async () => {
-    expect((await request(`${server.url}/mutate`, { body: '{}', headers: JSON_HEADERS })).status).toBe(404);
+    expect((await request(`${server.url}/mutating`, { body: '{}', headers: JSON_HEADERS })).status).toBe(404);
     expect((await request(`${server.url}/`)).status).toBe(404);
     const r = await request(`${server.url}/validate`);
     expect(r.status).toBe(405);

@@ -213,3 +213,42 @@ describe('list and revoke', () => {
     expect(audit.verify()).toMatchObject({ ok: true });
   });
 });
+
+describe('grants held in memory', () => {
+  test('a cached token needs no SQL; a revocation here takes effect at once; an expiry at its instant', () => {
+    const { token } = createCi({ expiresAt: new Date(T0.getTime() + 3600_000) });
+    expect(store.check(token).ok).toBe(true);
+    const prepare = db.prepare.bind(db);
+    let sql = 0;
+    db.prepare = (text: string) => (sql++, prepare(text));
+    for (let i = 0; i < 100; i++) expect(store.check(token).ok).toBe(true);
+    expect(sql).toBe(0);
+    clock = new Date(T0.getTime() + 3600_000);
+    expect(store.check(token)).toMatchObject({ ok: false, problem: 'expired' });
+    clock = T0;
+    store.revoke('ci-team-a', { revokedBy: 'bob' });
+    expect(store.check(token)).toMatchObject({ ok: false, problem: 'revoked' });
+  });
+
+  test('a revocation by another process (the CLI writes the database) is seen within the check interval', () => {
+    const { token } = createCi();
+    const cli = openDatabase(file);
+    try {
+      const other = new TokenStore(cli, { audit: new AuditLog(cli), now: () => clock });
+      const watched = new TokenStore(db, { now: () => clock, changeCheckMs: 100 });
+      expect(watched.check(token).ok).toBe(true);
+      other.revoke('ci-team-a', { revokedBy: 'cli' });
+      clock = new Date(T0.getTime() + 99);
+      expect(watched.check(token).ok).toBe(true); // within the interval: not looked at yet
+      clock = new Date(T0.getTime() + 100);
+      expect(watched.check(token)).toMatchObject({ ok: false, problem: 'revoked', name: 'ci-team-a' });
+    } finally {
+      cli.close();
+    }
+  });
+
+  test('unknown tokens are refused on every call and never fill the cache', () => {
+    createCi();
+    for (let i = 0; i < 50; i++) expect(store.check(`cst_${crypto.randomBytes(32).toString('base64url')}`)).toEqual({ ok: false, problem: 'unknown' });
+  });
+});

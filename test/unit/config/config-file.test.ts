@@ -64,7 +64,7 @@ describe('unknown fields at every level', () => {
     expect(lines).toEqual([
       `${file}:2:3: auth.mdoe: unknown field; did you mean "mode"? (allowed here: mode, tls, mtlsBindings)`,
       `${file}:4:14: registry.timeoutMs: must be a whole number, not the string "soon"`,
-      `${file}:6:3: verification.cacheTtl: unknown field; did you mean "cacheTtlMs"? (allowed here: cacheTtlMs, negativeCacheTtlMs, maxDurationMs, sigstoreTrustedRoot, sigstoreTrustedRoots)`,
+      `${file}:6:3: verification.cacheTtl: unknown field; did you mean "cacheTtlMs"? (allowed here: cacheTtlMs, negativeCacheTtlMs, maxDurationMs, sigstoreTrustedRoot, sigstoreTrustedRoots, cacheMaxEntries, cacheRefreshAfterMs)`,
     ]);
     expect(problems.map((p) => [p.line, p.column, p.path])).toEqual([
       [2, 3, 'auth.mdoe'],
@@ -186,3 +186,11 @@ describe('environment and flags still apply over the file', () => {
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+describe('verification cache size (issue 11)', () => {
+  it('cacheMaxEntries and cacheRefreshAfterMs are read; zero entries is refused', () => {
+    const c = loadConfig({ configFile: write('verification:\n  cacheMaxEntries: 100000\n  cacheRefreshAfterMs: 0\n') }, {}, '/');
+    expect(c.verification).toMatchObject({ cacheMaxEntries: 100000, cacheRefreshAfterMs: 0 });
+    expect(() => loadConfig({ configFile: write('verification:\n  cacheMaxEntries: 0\n') }, {}, '/')).toThrow(/verification\.cacheMaxEntries/);
+  });
+});

@@ -140,11 +140,36 @@ describe('ManagedKeyStore', () => {
   test('a change made by another handle (replica) is seen through the revision', () => {
     const a = setup();
     const db2 = openDatabase(path.join(a.dir, 'countersign.db'));
-    const b = new ManagedKeyStore(db2, a.kek, new AuditLog(db2), { pollMs: 0 });
+    const b = new ManagedKeyStore(db2, a.kek, new AuditLog(db2), { pollMs: 0, changeCheckMs: 0 });
     const k = a.store.createKey({ name: 'shared' }, 'x');
     expect(b.trust.byId(k.id)).toBeUndefined();
     expect(b.trust.revision()).toBe(a.store.trust.revision()); // revision() refreshes
     expect(b.trust.byId(k.id)?.name).toBe('shared');
+    b.close();
+    db2.close();
+  });
+
+  test('the revision is held in memory: another process\'s change is seen once the check interval passes, no SQL before', () => {
+    const a = setup();
+    const db2 = openDatabase(path.join(a.dir, 'countersign.db'));
+    let t = Date.parse('2026-01-01T00:00:00Z');
+    const b = new ManagedKeyStore(db2, a.kek, new AuditLog(db2), { pollMs: 0, changeCheckMs: 100, now: () => new Date(t) });
+    const before = b.trust.revision();
+    // Count statements prepared on b's connection from here on: revision() must prepare none.
+    const prepare = db2.prepare.bind(db2);
+    let prepared = 0;
+    db2.prepare = (sql: string) => (prepared++, prepare(sql));
+    for (let i = 0; i < 100; i++) b.trust.revision();
+    expect(prepared).toBe(0);
+    const k = a.store.createKey({ name: 'elsewhere' }, 'x');
+    t += 99;
+    expect(b.trust.revision()).toBe(before); // within the interval: not looked at yet
+    t += 1;
+    expect(b.trust.revision()).toBe(a.store.trust.revision());
+    expect(b.trust.byId(k.id)?.name).toBe('elsewhere');
+    // This store's own change is seen at once, whatever the interval.
+    const own = b.createKey({ name: 'own' }, 'x');
+    expect(b.trust.byId(own.id)?.name).toBe('own');
     b.close();
     db2.close();
   });

@@ -230,10 +230,13 @@ describe('parsePolicy: errors name the file, line, column and field', () => {
 });
 
 describe('DEFAULT_POLICY', () => {
-  it('requires one signature by any trusted key and fails closed', () => {
+  it('allows pushes, requires one signature by any trusted key for everything else, and fails closed', () => {
     expect(DEFAULT_POLICY.revision).toBe('default');
     expect(DEFAULT_POLICY.defaults).toEqual({ mode: 'enforce', onUnmatched: 'deny', onError: 'deny', multiArch: 'either' });
-    expect(DEFAULT_POLICY.rules).toEqual([{ name: '(default)', require: { signatures: { minimum: 1 } } }]);
+    expect(DEFAULT_POLICY.rules).toEqual([
+      { name: '(default-push)', match: { actions: ['push'] }, allow: expect.stringContaining('pushes are allowed') },
+      { name: '(default)', require: { signatures: { minimum: 1 } } },
+    ]);
     expect(DEFAULT_POLICY.exceptions).toEqual([]);
     expect(Object.isFrozen(DEFAULT_POLICY)).toBe(true);
   });

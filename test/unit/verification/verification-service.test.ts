@@ -662,6 +662,76 @@ describe('a present but unverifiable signature is named in the deny (issue 7 ite
     const { digest } = await new ReferrerStore(client).attach(repo, { manifest, manifestBytes: Buffer.from(JSON.stringify(manifest)), blobs: [sig, Buffer.from('{}')] });
     const r = await service().verify({ image: byDigest(), action: 'deploy' });
     expect(r.allowed).toBe(false);
-    expect(r.reasons[0]).toContain(`a Notary Project signature is present but is not verified: ${digest.slice(0, 19)}: it needs X.509 trust`);
+    expect(r.reasons[0]).toContain(`a Notary Project signature is present but is not verified: ${digest.slice(0, 19)}: integrity validation failed:`);
+  });
+});
+
+describe('warm path and cache at scale (issue 11)', () => {
+  beforeEach(() => setup());
+
+  test('a warm Verify by digest makes no registry request, starts no timer and never reads the call signal', async () => {
+    await sign();
+    const svc = service();
+    expect((await svc.verify({ image: byDigest(), action: 'deploy' })).cached).toBe(false);
+    const before = fake.requests.length;
+    const timers = jest.spyOn(global, 'setTimeout');
+    let signalReads = 0;
+    try {
+      for (let i = 0; i < 20; i++) {
+        const r = await svc.verify({
+          image: byDigest(),
+          action: 'deploy',
+          deadline: Date.now() + 5000,
+          get signal() {
+            signalReads++;
+            return new AbortController().signal;
+          },
+        });
+        expect(r).toMatchObject({ allowed: true, cached: true });
+      }
+      expect(timers).not.toHaveBeenCalled();
+    } finally {
+      timers.mockRestore();
+    }
+    expect(signalReads).toBe(0);
+    expect(fake.requests.length).toBe(before);
+  });
+
+  test('the manifest facts are an LRU: a working set one above capacity still resolves digests from memory', async () => {
+    await sign();
+    const svc = service({ manifestFactsMaxEntries: 1 });
+    const other = storeImage(fake, REPOSITORY, 'second image', 'v2');
+    await svc.verify({ image: byDigest(), action: 'deploy' });
+    await svc.verify({ image: `${fake.host}/${REPOSITORY}@${other.digest}`, action: 'deploy' });
+    // Capacity 1: the second evicted the first only (not a wholesale clear of the map).
+    const heads = (): number => fake.requestsMatching('HEAD', /\/manifests\//).length;
+    const h0 = heads();
+    await svc.verify({ image: `${fake.host}/${REPOSITORY}@${other.digest}`, action: 'deploy' });
+    expect(heads()).toBe(h0);
+    await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(heads()).toBe(h0 + 1);
+  });
+
+  test('a signature pushed by another tool is seen after refreshAfterMs, through a background re-list (coalesced)', async () => {
+    let t = 1_000_000;
+    cache = new EvidenceCache({ now: () => t, refreshAfterMs: 30_000 });
+    const first = await sign();
+    const svc = service();
+    expect((await svc.verify({ image: byDigest(), action: 'deploy' })).evidenceUsed).toEqual([first]);
+    // Another tool (no referrerAdded call on this instance) attaches a second signature.
+    const second = await sign();
+    t += 29_999;
+    expect((await svc.verify({ image: byDigest(), action: 'deploy' })).evidence.map((e) => e.referrerDigest)).toEqual([first]);
+    expect(cache.refreshes).toBe(0);
+    t += 1;
+    // Old enough: answered from the cache at once, and one refresh runs however many callers hit it.
+    const hits = await Promise.all(Array.from({ length: 5 }, () => svc.verify({ image: byDigest(), action: 'deploy' })));
+    expect(hits.every((r) => r.cached)).toBe(true);
+    expect(cache.refreshes).toBe(1);
+    await cache.settled();
+    const after = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(after.cached).toBe(true);
+    expect(after.evidence.map((e) => e.referrerDigest).sort()).toEqual([first, second].sort());
+    expect(cache.refreshes).toBe(1);
   });
 });

@@ -1,0 +1,79 @@
+// A server for the bench, in its own process so that its CPU time per call can be read from
+// /proc (the load generator runs in the parent). argv[2]: 'countersign' | 'stub' | 'echo'.
+// Talks to the parent over IPC: {cmd:'fill', n, key, repo} (fill the evidence cache with n
+// synthetic digests like `key`'s entry), {cmd:'mem'} (RSS and heap after a forced GC), {cmd:'stop'}.
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const dist = (p) => require(path.join(root, 'dist', p));
+const grpc = require('@grpc/grpc-js');
+const mode = process.argv[2];
+const send = (m) => process.send(m);
+
+let stop = async () => {};
+let app;
+if (mode === 'countersign') {
+  const { createApp } = dist('app.js');
+  const { defaultConfig } = dist('config/config.js');
+  const { createLogger } = dist('logging/logger.js');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-bench-'));
+  const auth = process.argv[3] === 'token';
+  const config = {
+    ...defaultConfig(dir),
+    listen: '127.0.0.1:0',
+    keysDir: path.join(dir, 'keys'),
+    dataDir: path.join(dir, 'data'),
+    admission: { timeoutMs: 9000, listen: '127.0.0.1:0' },
+    verification: { ...defaultConfig(dir).verification, cacheMaxEntries: 200_000 },
+    ...(auth ? { auth: { ...defaultConfig(dir).auth, mode: 'enforce' } } : {}),
+  };
+  // Logs at info, to /dev/null: the cost of the per-call line is part of what is measured.
+  const { openSync } = await import('node:fs');
+  const pino = require('pino');
+  app = await createApp(config, createLogger({ level: 'info', destination: pino.destination({ fd: openSync('/dev/null', 'w'), sync: false }) }));
+  app.keys.createKey({ name: 'bench' }, 'bench');
+  const port = await app.start();
+  const token = auth ? app.tokens.create({ name: 'bench', roles: ['signer', 'verifier'], scopes: ['**'], createdBy: 'bench' }).token : undefined;
+  stop = () => app.stop();
+  send({ ready: true, port, admission: app.admission?.url, token });
+} else {
+  // The floors on the same grpc-js stack: a canned Verify response, or an empty echo.
+  const { serviceConstructor } = dist('grpc/proto.js');
+  const server = new grpc.Server();
+  const canned = JSON.parse(process.argv[3] ?? '{}');
+  const reply = mode === 'stub' ? canned : {};
+  server.addService(serviceConstructor('VerificationService').service, {
+    Verify: (_call, cb) => cb(null, reply),
+    VerifyBatch: (_call, cb) => cb(null, { allowed: true, results: [] }),
+  });
+  const port = await new Promise((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  stop = () => new Promise((r) => server.tryShutdown(() => r()));
+  send({ ready: true, port });
+}
+
+process.on('message', async (m) => {
+  if (m.cmd === 'fill') {
+    // Copies of a real entry under other digests: the shape and size of real cached evidence.
+    const cache = app.cache;
+    const sample = (await cache.get(m.key, app.keys.trust.revision(), async () => { throw new Error('bench: sample entry not cached'); })).evidence;
+    const rev = app.keys.trust.revision();
+    for (let i = 0; i < m.n; i++) {
+      const hex = i.toString(16).padStart(64, '0');
+      const digest = `sha256:${hex}`;
+      await cache.get(`${m.repo}@${digest}`, rev, async () => sample.map((e) => ({ ...e, subjectDigest: digest, referrerDigest: `sha256:${hex.slice(1)}f` })));
+    }
+    send({ filled: cache.size });
+  } else if (m.cmd === 'mem') {
+    globalThis.gc?.();
+    const u = process.memoryUsage();
+    send({ rss: u.rss, heapUsed: u.heapUsed, size: app?.cache.size });
+  } else if (m.cmd === 'stop') {
+    await stop();
+    process.exit(0);
+  }
+});

@@ -1,0 +1,232 @@
+// The speed table (issue 11): every path next to its floor, measured in the same run, one table.
+// Servers run in child processes (bench/lib/server-child.mjs) so that their CPU per call is read
+// from /proc; this process is the load generator. Never a timed test: figures only.
+import crypto from 'node:crypto';
+import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const dist = (p) => require(path.join(root, 'dist', p));
+const grpc = require('@grpc/grpc-js');
+
+export async function runSpeedTable({ quick = false, out = process.stdout } = {}) {
+  const { startRegistry } = dist('dev/local-registry.js');
+  const { pushSampleImage } = dist('dev/sample-image.js');
+  const { RegistryClient } = dist('registry/index.js');
+  const { serviceConstructor } = dist('grpc/proto.js');
+  const TICK = 1e6 / 100; // µs per clock tick (USER_HZ = 100 on Linux)
+  const calls = (c) => (quick ? Math.max(300, c * 4) : Math.max(1200, c * 10));
+  const rows = [];
+
+  const cpuUs = (pid) => {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * TICK; // utime + stime
+  };
+  const child = async (args, execArgv = []) => {
+    const p = fork(path.join(here, 'lib', 'server-child.mjs'), args, { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const ready = await new Promise((resolve, reject) => {
+      p.once('message', resolve);
+      p.once('exit', (code) => reject(new Error(`bench server ${args[0]} exited (${code})`)));
+    });
+    const ask = (m) => new Promise((resolve) => { p.once('message', resolve); p.send(m); });
+    return { ...ready, pid: p.pid, ask, stop: () => new Promise((r) => { p.once('exit', r); p.send({ cmd: 'stop' }); }) };
+  };
+  const vclient = (port) => new (serviceConstructor('VerificationService'))(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const sclient = (port) => new (serviceConstructor('SigningService'))(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const unary = (client, method, req, token) => new Promise((resolve, reject) => {
+    const md = new grpc.Metadata();
+    if (token) md.set('authorization', `Bearer ${token}`);
+    client[method](req, md, { deadline: Date.now() + 30_000 }, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+  const q = (s, p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  /** n calls of `fn` from c concurrent callers; server CPU from `pid` if given. */
+  async function load(c, n, fn, pid) {
+    const lat = [];
+    let next = 0;
+    const cpu0 = pid ? cpuUs(pid) : 0;
+    const t0 = process.hrtime.bigint();
+    await Promise.all(Array.from({ length: c }, async () => {
+      while (next < n) {
+        const i = next++;
+        const t = process.hrtime.bigint();
+        await fn(i);
+        lat.push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+    }));
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    lat.sort((a, b) => a - b);
+    return { c, n, ops: n / secs, p50: q(lat, 0.5), p99: q(lat, 0.99), cpu: pid ? (cpuUs(pid) - cpu0) / n : undefined };
+  }
+  const row = (p, m, floor = '', ratio = '') => rows.push({ path: p, ...m, floor, ratio });
+  const x = (a, b) => `${(a / b).toFixed(2)}x`;
+
+  const registry = await startRegistry();
+  const raw = new RegistryClient({});
+  const echo = await child(['echo']);
+  const cs = await child(['countersign'], ['--expose-gc']);
+  const servers = [echo, cs];
+  try {
+    const sc = sclient(cs.port);
+    const vc = vclient(cs.port);
+    const img = async (repository, tag) => ({ repository, ...(await pushSampleImage(raw, { registry: registry.host, repository }, tag)) });
+    const main = await img('bench/warm', 'v1');
+    await unary(sc, 'Sign', { image: `${registry.host}/bench/warm:v1`, key: 'bench' });
+    const byTag = { image: `${registry.host}/bench/warm:v1`, action: 'ACTION_DEPLOY', context: { namespace: 'bench' } };
+    const byDigest = { ...byTag, image: `${registry.host}/bench/warm@${main.digest}` };
+    const canned = await unary(vc, 'Verify', byDigest);
+    if (!canned.allowed) throw new Error(`bench image not allowed: ${canned.reasons.join('; ')}`);
+    const stub = await child(['stub', JSON.stringify(canned)]);
+    servers.push(stub);
+    const ec = vclient(echo.port);
+    const st = vclient(stub.port);
+    const repo = { registry: registry.host, repository: 'bench/warm' };
+
+    // Warm by digest and by tag, next to the echo, the canned stub and a kept-alive HEAD.
+    for (const c of [1, 16, 64, 256]) {
+      const n = calls(c);
+      await load(c, 50, () => unary(vc, 'Verify', byDigest)); // warm-up
+      const e = await load(c, n, () => unary(ec, 'Verify', {}), echo.pid);
+      const s = await load(c, n, () => unary(st, 'Verify', byDigest), stub.pid);
+      const d = await load(c, n, () => unary(vc, 'Verify', byDigest), cs.pid);
+      const head = await load(c, n, () => raw.headManifest(repo, 'v1'));
+      const t = await load(c, n, () => unary(vc, 'Verify', byTag), cs.pid);
+      row('floor: bare grpc-js echo', e);
+      row('floor: canned-response stub Verify', s);
+      row('Verify warm by digest', d, `stub ${s.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`, `cpu ${x(d.cpu, s.cpu)}, thr ${x(d.ops, e.ops)}`);
+      row('floor: kept-alive HEAD (from the load generator)', head);
+      row('Verify warm by tag', t, `HEAD+digest p50 ${(head.p50 + d.p50).toFixed(2)} ms`, `p50 ${x(t.p50, head.p50 + d.p50)}`);
+    }
+
+    let coldSample;
+    // Cold Verify (cache cleared by a new trust revision is not available from here: a fresh
+    // digest per call instead), next to the raw round trips it needs and one ECDSA verify.
+    {
+      const n = quick ? 20 : 60;
+      const cold = [];
+      for (let i = 0; i < n; i++) {
+        const im = await img('bench/cold', `c${i}`);
+        await unary(sc, 'Sign', { image: `${registry.host}/bench/cold@${im.digest}`, key: 'bench' });
+        cold.push(im);
+      }
+      coldSample = cold[0].digest;
+      const crepo = { registry: registry.host, repository: 'bench/cold' };
+      const m = await load(1, n, (i) => unary(vc, 'Verify', { ...byTag, image: `${registry.host}/bench/cold@${cold[i].digest}` }), cs.pid);
+      // The same ECDSA P-256 verify over the PAE (the bench key's private half stays in the service).
+      const kp = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const f = await load(1, n, async (i) => {
+        const d = cold[i].digest;
+        const tag = d.replace(':', '-');
+        await raw.headManifest(crepo, d);
+        const idx = JSON.parse((await raw.getManifest(crepo, tag)).bytes.toString());
+        const ref = JSON.parse((await raw.getManifest(crepo, idx.manifests[0].digest)).bytes.toString());
+        const [blob] = await Promise.all([raw.getBlob(crepo, ref.layers[0].digest), raw.getManifest(crepo, `${tag}.sig`).catch(() => null), raw.getManifest(crepo, `${tag}.att`).catch(() => null)]);
+        const b = JSON.parse(blob.toString());
+        const payload = Buffer.from(b.dsseEnvelope.payload, 'base64');
+        const pae = Buffer.concat([Buffer.from(`DSSEv1 ${b.dsseEnvelope.payloadType.length} ${b.dsseEnvelope.payloadType} ${payload.length} `), payload]);
+        crypto.verify('sha256', pae, kp.publicKey, crypto.sign('sha256', pae, kp.privateKey));
+      });
+      row('floor: cold round trips (HEAD, index, manifest, blob ‖ .sig ‖ .att) + verify', f);
+      row('Verify cold (by digest)', m, `p50 ${f.p50.toFixed(2)} ms`, `p50 ${x(m.p50, f.p50)}`);
+    }
+
+    // Sign: 8 requests (7 + the settle read) and the settle wait, next to the 7 raw requests.
+    {
+      const n = quick ? 20 : 60;
+      const s = await load(1, n, () => unary(sc, 'Sign', { image: `${registry.host}/bench/warm:v1`, key: 'bench' }), cs.pid);
+      const frepo = { registry: registry.host, repository: 'bench/floor' };
+      const fimg = await pushSampleImage(raw, frepo, 'v1');
+      const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const tag = fimg.digest.replace(':', '-');
+      const f = await load(1, n, async (i) => {
+        await raw.headManifest(frepo, 'v1');
+        const blob = Buffer.from(`{"n":${i},"sig":"${crypto.sign('sha256', crypto.randomBytes(400), privateKey).toString('base64')}","pad":"${crypto.randomBytes(900).toString('base64')}"}`);
+        await Promise.all([raw.pushBlob(frepo, blob, undefined, { fresh: true }), raw.pushBlob(frepo, Buffer.from('{}'))]);
+        const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/x-bench', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 }, layers: [{ mediaType: 'application/x-bench', digest: `sha256:${crypto.createHash('sha256').update(blob).digest('hex')}`, size: blob.length }], subject: { mediaType: fimg.mediaType, digest: fimg.digest, size: fimg.size } }));
+        const { digest } = await raw.putManifest(frepo, `sha256:${crypto.createHash('sha256').update(manifest).digest('hex')}`, manifest, 'application/vnd.oci.image.manifest.v1+json');
+        let index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
+        try { index = JSON.parse((await raw.getManifest(frepo, tag)).bytes.toString()); } catch {}
+        index.manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: manifest.length, artifactType: 'application/x-bench' });
+        await raw.putManifest(frepo, tag, Buffer.from(JSON.stringify(index)), 'application/vnd.oci.image.index.v1+json');
+      });
+      row('floor: Sign\'s 7 raw requests (blobs in parallel) + ECDSA', f);
+      row('Sign (tag fallback: 8 requests incl. settle read + 50-200 ms settle wait)', s, `p50 ${f.p50.toFixed(2)} ms (+ settle ≥50 ms)`, `p50 ${x(s.p50, f.p50)}; ex-wait ${x(s.p50 - 50, f.p50)}`);
+    }
+
+    // VerifyBatch of 10 distinct tags (warm): 10 HEADs in parallel.
+    {
+      const tags = [];
+      for (let i = 0; i < 10; i++) {
+        await img('bench/batch', `t${i}`);
+        await unary(sc, 'Sign', { image: `${registry.host}/bench/batch:t${i}`, key: 'bench' });
+        tags.push(`${registry.host}/bench/batch:t${i}`);
+      }
+      const brepo = { registry: registry.host, repository: 'bench/batch' };
+      const req = { images: tags, action: 'ACTION_DEPLOY', context: { namespace: 'bench' } };
+      await unary(vc, 'VerifyBatch', req);
+      const n = quick ? 100 : 400;
+      const b = await load(1, n, () => unary(vc, 'VerifyBatch', req), cs.pid);
+      const f = await load(1, n, () => Promise.all(tags.map((_, i) => raw.headManifest(brepo, `t${i}`))));
+      row('floor: 10 kept-alive HEADs in parallel', f);
+      row('VerifyBatch of 10 tags (warm)', b, `p50 ${f.p50.toFixed(2)} ms`, `p50 ${x(b.p50, f.p50)}`);
+    }
+
+    // The admission webhook: a Pod with 3 images (warm), plain HTTP on loopback.
+    if (cs.admission) {
+      const images = [0, 1, 2].map((i) => `${registry.host}/bench/batch:t${i}`);
+      const review = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'bench', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'bench', operation: 'CREATE', userInfo: { username: 'bench' }, object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'bench' }, spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })) } } } });
+      const { Agent, request } = require('undici');
+      const agent = new Agent();
+      const post = async () => {
+        const r = await request(`${cs.admission}/validate?timeout=10s`, { method: 'POST', body: review, headers: { 'content-type': 'application/json' }, dispatcher: agent });
+        const body = await r.body.json();
+        if (!body.response?.allowed) throw new Error(`bench admission denied: ${JSON.stringify(body.response?.status)}`);
+      };
+      await post();
+      const n = quick ? 100 : 400;
+      const a = await load(1, n, post, cs.pid);
+      const brepo = { registry: registry.host, repository: 'bench/batch' };
+      const f = await load(1, n, () => Promise.all([0, 1, 2].map((i) => raw.headManifest(brepo, `t${i}`))));
+      row('floor: 3 kept-alive HEADs in parallel', f);
+      row('admission webhook, Pod with 3 images (warm)', a, `p50 ${f.p50.toFixed(2)} ms`, `p50 ${x(a.p50, f.p50)}`);
+      await agent.close();
+    }
+
+    // RSS of the whole service with 10k and 100k cached digests, after a forced GC, then under load.
+    // Sampled from an image with one signature (the warm image now has dozens, from the Sign rows).
+    const mem = [];
+    const one = { ...byTag, image: `${registry.host}/bench/cold@${coldSample}` };
+    await unary(vc, 'Verify', one);
+    for (const total of quick ? [10_000] : [10_000, 100_000]) {
+      await cs.ask({ cmd: 'fill', n: total - (await cs.ask({ cmd: 'mem' })).size + 1, key: `${registry.host}/bench/cold@${coldSample}`, repo: `${registry.host}/bench/cold` });
+      const idle = await cs.ask({ cmd: 'mem' });
+      await load(64, quick ? 500 : 3000, () => unary(vc, 'Verify', one));
+      const loaded = await cs.ask({ cmd: 'mem' });
+      mem.push({ total, idle, loaded });
+    }
+
+    // --- the table -------------------------------------------------------------------------------
+    const h = ['path', 'c', 'ops/s', 'p50 ms', 'p99 ms', 'srv CPU µs/call', 'floor', 'ratio'];
+    const cells = rows.map((r) => [r.path, String(r.c), r.ops.toFixed(0), r.p50.toFixed(3), r.p99.toFixed(3), r.cpu === undefined ? '' : r.cpu.toFixed(0), r.floor, r.ratio]);
+    for (const m of mem) {
+      cells.push([`RSS, ${m.total.toLocaleString('en')} cached digests (after GC / under load)`, '', '', '', '', '', 'target < 200 MB', `${(m.idle.rss / 2 ** 20).toFixed(0)} / ${(m.loaded.rss / 2 ** 20).toFixed(0)} MB (heap ${(m.idle.heapUsed / 2 ** 20).toFixed(0)} MB)`]);
+    }
+    const w = h.map((_, i) => Math.max(h[i].length, ...cells.map((c) => c[i].length)));
+    const line = (c) => `| ${c.map((v, i) => (i >= 1 && i <= 5 ? v.padStart(w[i]) : v.padEnd(w[i]))).join(' | ')} |\n`;
+    out.write(`\n# Speed (issue 11): every path next to its floor, same run${quick ? ' (--quick)' : ''}\n`);
+    out.write(line(h));
+    out.write(`|${w.map((n) => '-'.repeat(n + 2)).join('|')}|\n`);
+    for (const c of cells) out.write(line(c));
+    sc.close(); vc.close(); ec.close(); st.close();
+  } finally {
+    for (const s of servers) await s.stop().catch(() => undefined);
+    await raw.close();
+    await registry.stop();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await runSpeedTable({ quick: process.argv.includes('--quick') });

@@ -1,0 +1,47 @@
+/**
+ * Children of an index that was just allowed to be pulled. A client fetches the index, then its
+ * platform manifests by digest; under `multiArch: index` (or `either`, satisfied by the index)
+ * those children carry no evidence of their own, and must not be denied. The memory is per
+ * repository, per child digest, bounded in time and size, and only ever filled from an index the
+ * policy allowed in this repository: a child pulled with no allowed parent is judged on its own,
+ * so a child digest is never a way around the policy.
+ */
+export interface AllowedChildrenOptions {
+  ttlMs: number;
+  maxEntries: number;
+  now?: () => number;
+}
+
+export class AllowedChildren {
+  private readonly entries = new Map<string, { expires: number; parent: string }>();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: AllowedChildrenOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  remember(repository: string, parent: string, children: readonly string[]): void {
+    const expires = this.now() + this.opts.ttlMs;
+    for (const child of children) {
+      const key = `${repository}@${child}`;
+      this.entries.delete(key); // re-insert: Map order is the eviction order
+      this.entries.set(key, { expires, parent });
+    }
+    while (this.entries.size > this.opts.maxEntries) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+    }
+  }
+
+  /** The allowed parent index digest, when `child` is still covered by one. */
+  parentOf(repository: string, child: string): string | undefined {
+    const key = `${repository}@${child}`;
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    if (e.expires <= this.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return e.parent;
+  }
+}

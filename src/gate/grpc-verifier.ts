@@ -1,0 +1,88 @@
+/**
+ * GateVerifier over the network: a gRPC client of countersign.v1.VerificationService. The gate
+ * authenticates as a verifier (a bearer token with the `verifier` role, or an mTLS client
+ * certificate bound to it), so it can run next to the registry while Countersign runs elsewhere.
+ *
+ * A failed call (unreachable, deadline, refused credentials) rejects: the gate turns that into a
+ * deny with the reason. An answer that is not about the digest asked for is an error too.
+ */
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { serviceConstructor } from '../grpc/proto';
+import type { GateVerifier, GateVerifyInput, GateVerifyResult } from './decision';
+
+export interface GrpcVerifierOptions {
+  /** `host:port` of Countersign's gRPC listener. */
+  address: string;
+  /** Bearer token with the verifier role. */
+  token?: string;
+  /** CA bundle of the server certificate: turns TLS on. */
+  caFile?: string;
+  /** Client certificate and key (mTLS). */
+  certFile?: string;
+  keyFile?: string;
+}
+
+interface VerifyResponseMsg {
+  allowed: boolean;
+  digest: string;
+  reasons: string[];
+  warnings: string[];
+  rule: string;
+  mode: string;
+}
+
+type VerifyFn = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<VerifyResponseMsg>) => grpc.ClientUnaryCall;
+
+export class GrpcVerifier implements GateVerifier {
+  private readonly client: grpc.Client & { Verify: VerifyFn };
+
+  constructor(private readonly opts: GrpcVerifierOptions) {
+    const Ctor = serviceConstructor('VerificationService');
+    const creds = opts.caFile
+      ? grpc.credentials.createSsl(
+          readFileSync(opts.caFile),
+          opts.keyFile ? readFileSync(opts.keyFile) : null,
+          opts.certFile ? readFileSync(opts.certFile) : null,
+        )
+      : grpc.credentials.createInsecure();
+    this.client = new Ctor(opts.address, creds) as unknown as grpc.Client & { Verify: VerifyFn };
+  }
+
+  verify(input: GateVerifyInput): Promise<GateVerifyResult> {
+    const metadata = new grpc.Metadata();
+    if (this.opts.token) metadata.set('authorization', `Bearer ${this.opts.token}`);
+    const request = {
+      image: input.image,
+      action: input.action === 'push' ? 'ACTION_PUSH' : 'ACTION_PULL',
+      context: { namespace: '', identity: input.context.identity ?? '', labels: input.context.labels ?? {} },
+    };
+    return new Promise((resolve, reject) => {
+      this.client.Verify(request, metadata, { deadline: input.deadline }, (err, res) => {
+        if (err || !res) return reject(err ?? new Error('empty Verify answer'));
+        resolve({
+          allowed: res.allowed === true,
+          digest: res.digest ?? '',
+          reasons: res.reasons ?? [],
+          warnings: res.warnings ?? [],
+          rule: res.rule ?? '',
+          mode: res.mode ?? '',
+        });
+      });
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** One line saying why Countersign could not answer, for the 403 body (no credentials in it). */
+export function describeVerifierFailure(err: unknown): string {
+  const e = err as grpc.ServiceError;
+  if (typeof e?.code === 'number') {
+    const name = grpc.status[e.code] ?? String(e.code);
+    return `${name}: ${(e.details || e.message || '').replace(/\s+/g, ' ').slice(0, 300)}`;
+  }
+  return err instanceof Error ? err.message.slice(0, 300) : 'unknown error';
+}

@@ -1,0 +1,520 @@
+/**
+ * The registry gate: an OCI Distribution reverse proxy whose every manifest read and every tag
+ * write is decided by Countersign's Verify. Thin: it parses the route, moves bytes, asks the
+ * decision port (decision.ts) and enforces the answer. It decides nothing itself.
+ *
+ *   GET/HEAD /v2/<name>/manifests/<tag|digest>   PULL: the manifest is fetched from the upstream
+ *       once (full Accept list), its digest is computed from the bytes, Verify judges THAT digest,
+ *       and exactly those bytes are served (a tag that moves meanwhile cannot swap them).
+ *       Evidence (manifests.ts) and children of an index just allowed (allowed-children.ts)
+ *       are served without a new decision.
+ *   PUT /v2/<name>/manifests/<tag>                PUSH: the digest is computed from the body; the
+ *       manifest is first stored upstream by digest (content, so Countersign can read it), Verify
+ *       judges the tag write with the pusher's identity and the tag's current target, and only
+ *       an allowed write is tagged. Pushes by digest are content and pass.
+ *   blobs, uploads, tags/list, referrers, /v2/  pass through, streamed both ways.
+ *
+ * Fail closed: an unreachable or slow Countersign, or an answer about another digest, is a deny
+ * (HTTP 403, OCI error code DENIED) with the reason. Unknown routes are refused, not forwarded.
+ */
+import { createHash } from 'node:crypto';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { PassThrough, Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
+import { Pool, type Dispatcher } from 'undici';
+import { computeDigest, isDigest, splitDigest } from '../registry/digest';
+import { KeyedMutex } from '../registry/keyed-mutex';
+import { CountersignError } from '../shared/errors';
+import { isLoopbackAddress } from '../shared/net';
+import { AllowedChildren } from './allowed-children';
+import { GATE_LABELS, type GateVerifier, type GateVerifyResult } from './decision';
+import { describeVerifierFailure } from './grpc-verifier';
+import { pusherIdentity } from './identity';
+import { MANIFEST_ACCEPT, evidenceKind, parseManifest } from './manifests';
+import { parseRoute, type Route } from './routes';
+
+export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_DECISION_TIMEOUT_MS = 9000;
+export const DEFAULT_CHILD_TTL_MS = 5 * 60_000;
+
+export interface GateLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface GateServerOptions {
+  /** `host:port`; port 0 picks a free port. */
+  listen: string;
+  /** Base URL of the registry behind the gate, e.g. `http://127.0.0.1:5000`. */
+  upstream: string;
+  /** PEM CA bundle for an https upstream with a private CA. */
+  upstreamCa?: string | Buffer;
+  /**
+   * The registry host named in Verify requests (what policies match, and where Countersign reads
+   * evidence). Default: the upstream's host:port, so Countersign reads the registry directly and
+   * never through this gate.
+   */
+  registryName?: string;
+  verifier: GateVerifier;
+  /** PEM certificate chain and key; required unless `listen` is loopback or `allowPlainHttp`. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Plain HTTP beyond loopback (behind a TLS-terminating load balancer). */
+  allowPlainHttp?: boolean;
+  /** Time Countersign has to answer, per decision; default 9 s. */
+  decisionTimeoutMs?: number;
+  maxManifestBytes?: number;
+  /** How long children of an allowed index stay pullable by digest without their own decision. */
+  childTtlMs?: number;
+  logger?: GateLogger;
+}
+
+export interface GateServer {
+  port: number;
+  host: string;
+  url: string;
+  close(): Promise<void>;
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'host',
+  'content-length',
+  'expect',
+]);
+
+class GateError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function startGateServer(opts: GateServerOptions): Promise<GateServer> {
+  const { host, port } = parseHostPort(opts.listen);
+  if (!opts.tls && !opts.allowPlainHttp && !isLoopbackAddress(host)) {
+    throw new CountersignError(
+      'FAILED_PRECONDITION',
+      `refusing to serve the registry gate over plain HTTP on ${host === '' ? 'every interface' : host}: configure a TLS certificate and key, ` +
+        'or allow plain HTTP explicitly (behind a TLS-terminating load balancer)',
+    );
+  }
+  let upstream: URL;
+  try {
+    upstream = new URL(opts.upstream);
+  } catch {
+    throw new CountersignError('INVALID_ARGUMENT', `gate upstream "${opts.upstream}" is not a URL (e.g. https://registry.internal:5000)`);
+  }
+  if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') {
+    throw new CountersignError('INVALID_ARGUMENT', `gate upstream must be http:// or https://, got ${upstream.protocol}`);
+  }
+  const registryName = opts.registryName ?? upstream.host;
+  const maxManifest = opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
+  const decisionTimeout = opts.decisionTimeoutMs ?? DEFAULT_DECISION_TIMEOUT_MS;
+  const children = new AllowedChildren({ ttlMs: opts.childTtlMs ?? DEFAULT_CHILD_TTL_MS, maxEntries: 50_000 });
+  const logger = opts.logger;
+  const pool = new Pool(upstream.origin, {
+    connections: 128,
+    ...(opts.upstreamCa ? { connect: { ca: opts.upstreamCa } } : {}),
+    // Blobs are large and uploads slow: no body timeout; a stalled peer is noticed by TCP.
+    bodyTimeout: 0,
+    headersTimeout: 60_000,
+  });
+  const scheme = opts.tls ? 'https' : 'http';
+  const tagLocks = new KeyedMutex();
+
+  async function send(method: Dispatcher.HttpMethod, path: string, headers: Record<string, string | string[]>, body?: Readable | Buffer, signal?: AbortSignal) {
+    try {
+      return await pool.request({ method, path, headers, ...(body !== undefined ? { body } : {}), ...(signal ? { signal } : {}) });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      throw new GateError(502, 'UNAVAILABLE', `the registry behind the gate is unreachable: ${(err as Error).message}`);
+    }
+  }
+
+  /** The client's request headers as sent upstream (hop-by-hop ones removed). */
+  function forwardHeaders(req: http.IncomingMessage, extra: Record<string, string> = {}): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v === undefined || HOP_BY_HOP.has(k)) continue;
+      out[k] = v;
+    }
+    // A streamed body keeps its declared length, so the upstream sees a monolithic upload as one.
+    if (req.headers['content-length'] !== undefined) out['content-length'] = req.headers['content-length'];
+    return { ...out, ...extra };
+  }
+
+  /** The origin the client used to reach the gate, for rewriting absolute upstream URLs. */
+  function gateOrigin(req: http.IncomingMessage): string {
+    const h = req.headers.host;
+    return h && /^[A-Za-z0-9.:[\]-]+$/.test(h) ? `${scheme}://${h}` : `${scheme}://${host || 'localhost'}:${server.address() ? (server.address() as AddressInfo).port : port}`;
+  }
+
+  /** Location / Link pointing at the upstream are rewritten to the gate; others pass unchanged. */
+  function rewriteUrl(value: string, req: http.IncomingMessage): string {
+    if (value.startsWith(upstream.origin + '/') || value === upstream.origin) return gateOrigin(req) + value.slice(upstream.origin.length);
+    return value;
+  }
+
+  function relayHeaders(res: http.ServerResponse, upstreamHeaders: Record<string, string | string[] | undefined>, req: http.IncomingMessage): void {
+    for (const [k, v] of Object.entries(upstreamHeaders)) {
+      if (v === undefined || (HOP_BY_HOP.has(k) && k !== 'content-length')) continue;
+      if (k === 'location') res.setHeader(k, rewriteUrl(String(v), req));
+      else if (k === 'link') res.setHeader(k, (Array.isArray(v) ? v : [v]).map((l) => l.replace(/<([^>]*)>/g, (_m, u: string) => `<${rewriteUrl(u, req)}>`)));
+      else res.setHeader(k, v);
+    }
+  }
+
+  /** Streams an upstream response to the client with back-pressure. */
+  async function relay(up: Dispatcher.ResponseData, req: http.IncomingMessage, res: http.ServerResponse, check?: Transform, headOnly = req.method === 'HEAD'): Promise<void> {
+    res.statusCode = up.statusCode;
+    relayHeaders(res, up.headers, req);
+    if (headOnly) {
+      up.body.resume();
+      res.end();
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const stages: NodeJS.ReadWriteStream[] = check ? [check] : [];
+      pipeline(up.body, ...(stages as [Transform]), res, (err) => {
+        if (err) res.destroy();
+        resolve();
+      });
+    });
+  }
+
+  async function passThrough(req: http.IncomingMessage, res: http.ServerResponse, path: string, signal: AbortSignal, check?: Transform): Promise<void> {
+    const hasBody = req.method === 'POST' || req.method === 'PATCH' || req.method === 'PUT';
+    const body = hasBody ? req : undefined;
+    const up = await send(req.method as Dispatcher.HttpMethod, path, forwardHeaders(req), body, signal);
+    await relay(up, req, res, up.statusCode === 200 ? check : undefined);
+  }
+
+  async function decide(kind: 'pull' | 'push', image: string, digest: string, context: { identity?: string; labels?: Record<string, string> }): Promise<GateVerifyResult | { allowed: false; reasons: string[] }> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // The deadline is enforced here too, whatever the verifier does with it (in-process or gRPC).
+      const asked = opts.verifier.verify({ image, action: kind, context, deadline: Date.now() + decisionTimeout });
+      asked.catch(() => undefined);
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Countersign did not answer within ${decisionTimeout} ms`)), decisionTimeout);
+      });
+      const answer = await Promise.race([asked, late]);
+      // Never enforce an answer about another manifest than the one served or stored.
+      if (answer.digest !== digest) {
+        return { allowed: false, reasons: [`Countersign answered about ${answer.digest || 'no digest'} instead of ${digest}: denied`] };
+      }
+      return answer;
+    } catch (err) {
+      return { allowed: false, reasons: [`Countersign could not decide (${describeVerifierFailure(err)}): denied, the gate fails closed`] };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function readCapped(stream: Readable, declared: string | undefined, what: string): Promise<Buffer> {
+    if (declared !== undefined && Number(declared) > maxManifest) {
+      stream.resume();
+      throw new GateError(413, 'SIZE_INVALID', `${what} is ${declared} bytes; the gate accepts manifests of at most ${maxManifest} bytes`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of stream) {
+      size += (chunk as Buffer).length;
+      if (size > maxManifest) {
+        stream.destroy();
+        throw new GateError(413, 'SIZE_INVALID', `${what} is larger than ${maxManifest} bytes, the gate's manifest limit`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  async function manifestRead(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'manifest' }>, signal: AbortSignal): Promise<void> {
+    const path = `/v2/${route.name}/manifests/${route.reference}`;
+    const up = await send('GET', path, forwardHeaders(req, { accept: MANIFEST_ACCEPT }), undefined, signal);
+    if (up.statusCode !== 200) {
+      // 401 challenges, 404 unknown manifests: the client sees the upstream's answer unchanged.
+      await relay(up, req, res);
+      return;
+    }
+    const bytes = await readCapped(up.body, headerOf(up.headers, 'content-length'), `manifest ${route.name}:${route.reference}`);
+    const digest = digestOfBytes(bytes, route);
+    if (route.byDigest && route.reference !== digest) {
+      throw new GateError(502, 'DIGEST_INVALID', `the registry returned bytes with digest ${digest} for ${route.reference}: refused`);
+    }
+    const claimed = headerOf(up.headers, 'docker-content-digest');
+    if (claimed !== undefined && claimed !== digest && isDigest(claimed) && claimed.split(':')[0] === digest.split(':')[0]) {
+      throw new GateError(502, 'DIGEST_INVALID', `the registry claims ${claimed} for bytes whose digest is ${digest}: refused`);
+    }
+    const contentType = headerOf(up.headers, 'content-type');
+    const parsed = parseManifest(bytes, contentType);
+    const tag = route.byDigest ? undefined : route.reference;
+    const evidence = evidenceKind(parsed, tag);
+    let how: string;
+    if (evidence) {
+      how = `evidence (${evidence})`;
+    } else if (route.byDigest && children.parentOf(route.name, digest)) {
+      how = `child of allowed index ${children.parentOf(route.name, digest)}`;
+    } else {
+      const image = `${registryName}/${route.name}${tag ? `:${tag}` : ''}@${digest}`;
+      const answer = await decide('pull', image, digest, { labels: tag ? { [GATE_LABELS.tag]: tag } : {} });
+      logger?.info({ action: 'pull', image, allowed: answer.allowed, reasons: answer.reasons, ...('rule' in answer ? { rule: answer.rule } : {}) }, 'gate decision');
+      if (!answer.allowed) throw new GateError(403, 'DENIED', `pull of ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`);
+      if (parsed?.isIndex) children.remember(route.name, digest, parsed.children);
+      how = 'allowed';
+    }
+    res.statusCode = 200;
+    res.setHeader('content-type', contentType ?? parsed?.mediaType ?? 'application/octet-stream');
+    res.setHeader('content-length', String(bytes.length));
+    res.setHeader('docker-content-digest', digest);
+    res.setHeader('etag', `"${digest}"`);
+    res.setHeader('x-countersign-gate', how);
+    res.end(req.method === 'HEAD' ? undefined : bytes);
+  }
+
+  async function manifestWrite(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'manifest' }>, signal: AbortSignal): Promise<void> {
+    const bytes = await readCapped(req, req.headers['content-length'], `manifest ${route.name}:${route.reference}`);
+    const digest = digestOfBytes(bytes, route);
+    const headers = forwardHeaders(req, { 'content-length': String(bytes.length) });
+    if (route.byDigest) {
+      if (route.reference !== digest) throw new GateError(400, 'DIGEST_INVALID', `the manifest body has digest ${digest}, not ${route.reference}`);
+      await relay(await send('PUT', `/v2/${route.name}/manifests/${digest}`, headers, bytes, signal), req, res);
+      return;
+    }
+    const tag = route.reference;
+    const parsed = parseManifest(bytes, req.headers['content-type']);
+    const evidence = evidenceKind(parsed, tag);
+    if (evidence) {
+      logger?.info({ action: 'push', image: `${registryName}/${route.name}:${tag}@${digest}`, evidence }, 'gate: evidence tag written');
+      await relay(await send('PUT', `/v2/${route.name}/manifests/${tag}`, headers, bytes, signal), req, res);
+      return;
+    }
+    // Read current target → decide → write, one at a time per tag: two concurrent pushes must not
+    // both see "not set yet" and both be allowed under an immutable-tag rule. (Per gate process:
+    // replicas of the gate need the registry's own immutability, or one replica per repository.)
+    await tagLocks.run(`${route.name}:${tag}`, () => writeTag(req, res, route, tag, bytes, digest, headers, signal));
+  }
+
+  async function writeTag(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    route: Extract<Route, { kind: 'manifest' }>,
+    tag: string,
+    bytes: Buffer,
+    digest: string,
+    headers: Record<string, string | string[]>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    // The tag's current target, for immutable-tag rules (re-pushing the same digest is no change).
+    const head = await send('HEAD', `/v2/${route.name}/manifests/${tag}`, forwardHeaders(req, { accept: MANIFEST_ACCEPT }), undefined, signal);
+    head.body.resume();
+    if (head.statusCode === 401 || head.statusCode === 403) {
+      await relay(head, req, res, undefined, true);
+      return;
+    }
+    const current = head.statusCode === 200 ? (headerOf(head.headers, 'docker-content-digest') ?? '') : '';
+    // Store the content by digest first: Countersign must be able to read what it judges.
+    const stored = await send('PUT', `/v2/${route.name}/manifests/${digest}`, headers, bytes, signal);
+    if (stored.statusCode !== 201) {
+      await relay(stored, req, res);
+      return;
+    }
+    stored.body.resume();
+    const who = pusherIdentity(req.headers.authorization);
+    const image = `${registryName}/${route.name}:${tag}@${digest}`;
+    const answer = await decide('push', image, digest, {
+      ...(who.identity ? { identity: who.identity } : {}),
+      labels: { [GATE_LABELS.tag]: tag, [GATE_LABELS.currentDigest]: current, [GATE_LABELS.identitySource]: who.source },
+    });
+    logger?.info({ action: 'push', image, identity: who.identity, currentDigest: current, allowed: answer.allowed, reasons: answer.reasons }, 'gate decision');
+    if (!answer.allowed) throw new GateError(403, 'DENIED', `push of ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`);
+    await relay(await send('PUT', `/v2/${route.name}/manifests/${tag}`, headers, bytes, signal), req, res);
+  }
+
+  /** DELETE of a manifest (by tag or digest): a push decision with operation delete (immutable tags). */
+  async function manifestDelete(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'manifest' }>, signal: AbortSignal): Promise<void> {
+    if (!route.byDigest) {
+      await tagLocks.run(`${route.name}:${route.reference}`, () => deleteManifest(req, res, route, signal));
+      return;
+    }
+    await deleteManifest(req, res, route, signal);
+  }
+
+  async function deleteManifest(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'manifest' }>, signal: AbortSignal): Promise<void> {
+    let digest = route.reference;
+    let current = '';
+    if (!route.byDigest) {
+      const head = await send('HEAD', `/v2/${route.name}/manifests/${route.reference}`, forwardHeaders(req, { accept: MANIFEST_ACCEPT }), undefined, signal);
+      head.body.resume();
+      current = head.statusCode === 200 ? (headerOf(head.headers, 'docker-content-digest') ?? '') : '';
+      if (head.statusCode !== 200 || !isDigest(current)) {
+        // Nothing to delete, or the client must authenticate first: the upstream's answer, unchanged.
+        await relay(head, req, res, undefined, true);
+        return;
+      }
+      digest = current;
+    }
+    const who = pusherIdentity(req.headers.authorization);
+    const image = `${registryName}/${route.name}${route.byDigest ? '' : `:${route.reference}`}@${digest}`;
+    const answer = await decide('push', image, digest, {
+      ...(who.identity ? { identity: who.identity } : {}),
+      labels: {
+        [GATE_LABELS.operation]: 'delete',
+        [GATE_LABELS.currentDigest]: route.byDigest ? digest : current,
+        [GATE_LABELS.identitySource]: who.source,
+        ...(route.byDigest ? {} : { [GATE_LABELS.tag]: route.reference }),
+      },
+    });
+    logger?.info({ action: 'delete', image, identity: who.identity, allowed: answer.allowed, reasons: answer.reasons }, 'gate decision');
+    if (!answer.allowed) throw new GateError(403, 'DENIED', `delete of ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`);
+    await relay(await send('DELETE', `/v2/${route.name}/manifests/${route.reference}`, forwardHeaders(req), undefined, signal), req, res);
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const parsedRoute = parseRoute(method, req.url ?? '');
+    if (!parsedRoute.ok) {
+      req.resume();
+      sendError(res, parsedRoute.status, parsedRoute.code, parsedRoute.message);
+      return;
+    }
+    const { route, query } = parsedRoute;
+    const path = (req.url ?? '').split('?')[0]! + (query ? `?${query}` : '');
+    const abort = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    try {
+      if (route.kind === 'manifest' && (method === 'GET' || method === 'HEAD')) return await manifestRead(req, res, route, abort.signal);
+      if (route.kind === 'manifest' && method === 'PUT') return await manifestWrite(req, res, route, abort.signal);
+      if (route.kind === 'manifest' && method === 'DELETE') return await manifestDelete(req, res, route, abort.signal);
+      if (route.kind === 'blob' && method === 'GET' && req.headers.range === undefined) {
+        return await passThrough(req, res, path, abort.signal, digestCheck(route.digest));
+      }
+      // Blobs (content-addressed, unreachable once no manifest names them), uploads, lists: passed
+      // through unchanged, the upstream's credentials govern them.
+      return await passThrough(req, res, path, abort.signal);
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      if (err instanceof GateError) {
+        if (err.status >= 500) logger?.warn({ method, path, status: err.status, reason: err.message }, 'gate request failed');
+        req.resume();
+        if (!res.headersSent) sendError(res, err.status, err.code, err.message);
+        else res.destroy();
+        return;
+      }
+      throw err;
+    }
+  }
+
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    void handle(req, res).catch((err: unknown) => {
+      logger?.error({ err: err instanceof Error ? { name: err.name, message: err.message } : String(err) }, 'gate request failed');
+      if (!res.headersSent) sendError(res, 500, 'UNKNOWN', 'internal error in the Countersign registry gate');
+      else res.destroy();
+    });
+  };
+
+  const server: http.Server | https.Server = opts.tls
+    ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, handler)
+    : http.createServer(handler);
+  server.headersTimeout = 30_000;
+  // Uploads of large layers take as long as they take.
+  server.requestTimeout = 0;
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(new CountersignError('UNAVAILABLE', `registry gate cannot listen on ${opts.listen}: ${err.message}`, { cause: err }));
+    server.once('error', onError);
+    server.listen({ host: host === '' ? undefined : host, port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err) => logger?.error({ err: { name: err.name, message: err.message } }, 'gate server error'));
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  logger?.info({ address: addr.address, port: addr.port, upstream: upstream.origin, registryName, tls: Boolean(opts.tls) }, 'registry gate listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    port: addr.port,
+    host: addr.address,
+    url: `${scheme}://${shownHost}:${addr.port}`,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(() => server.closeAllConnections(), 5000);
+          force.unref();
+          server.close(() => {
+            clearTimeout(force);
+            resolve();
+          });
+          server.closeIdleConnections();
+        });
+        await pool.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * Passes a blob through while hashing it, holding back the last chunk until the digest is known:
+ * a client that trusts Content-Length never receives a complete body whose bytes are not the
+ * digest it asked for (the connection is cut instead).
+ */
+function digestCheck(digest: string): Transform {
+  if (!digest.startsWith('sha256:')) return new PassThrough();
+  const hash = createHash('sha256');
+  let held: Buffer | undefined;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      hash.update(chunk);
+      const out = held;
+      held = chunk;
+      cb(null, out);
+    },
+    flush(cb: TransformCallback) {
+      if (`sha256:${hash.digest('hex')}` !== digest) return cb(new Error(`blob bytes do not match ${digest}`));
+      cb(null, held);
+    },
+  });
+}
+
+/** The digest of manifest bytes, in the algorithm of the digest asked for (sha256 for tags). */
+function digestOfBytes(bytes: Buffer, route: Extract<Route, { kind: 'manifest' }>): string {
+  if (!route.byDigest) return computeDigest(bytes, 'sha256');
+  const parts = splitDigest(route.reference);
+  if (!parts) throw new GateError(400, 'DIGEST_INVALID', `${route.reference} is not a sha256 or sha512 digest`);
+  return computeDigest(bytes, parts.algorithm);
+}
+
+function headerOf(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function sendError(res: http.ServerResponse, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ errors: [{ code, message: message.slice(0, 4000) }] });
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+export function parseHostPort(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(listen.trim());
+  if (!m) throw new CountersignError('INVALID_ARGUMENT', `gate listen address "${listen}" is not host:port (e.g. 0.0.0.0:5443)`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new CountersignError('INVALID_ARGUMENT', `gate listen port ${port} is out of range`);
+  return { host: m[1] ?? m[2] ?? '', port };
+}

@@ -1,0 +1,97 @@
+/**
+ * Push-side constraints of a rule (`push:`), checked on action push before any evidence: who may
+ * push, what a tag may be called, and which tags never move. They judge a TAG write; a push with
+ * no tag (by digest) has nothing to name or move, only `identities` applies to it.
+ *
+ * The tag's current target is not something Countersign can look up safely at decision time
+ * (the gate is in the middle of writing it), so the caller states it in a context label. A
+ * missing label under an immutable-tag rule is a deny: unknown is not "not set yet".
+ */
+import type { ImageFacts, RequestContext } from './input';
+import type { PushRules } from './types';
+
+/** Context labels a push request carries (the registry gate sets them). */
+export const PUSH_LABELS = {
+  /** The digest the tag points at now in the registry; '' when the tag does not exist. */
+  currentDigest: 'gate.countersign.dev/current-digest',
+  /** 'write' (default) or 'delete'. */
+  operation: 'gate.countersign.dev/operation',
+  /** The tag written (also in the image reference). */
+  tag: 'gate.countersign.dev/tag',
+  /** How the gate obtained the identity: basic, bearer, none. */
+  identitySource: 'gate.countersign.dev/identity-source',
+} as const;
+
+export interface PushCheck {
+  requirement: string;
+  satisfied: boolean;
+  message: string;
+}
+
+/** `*` = any run of characters; everything else literal. */
+export function globMatches(glob: string, value: string): boolean {
+  const re = new RegExp(`^${glob.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'su');
+  return re.test(value);
+}
+
+export function isDelete(context: RequestContext): boolean {
+  return context.labels?.[PUSH_LABELS.operation] === 'delete';
+}
+
+export function checkPushRules(rules: PushRules, ruleName: string, image: ImageFacts, context: RequestContext): PushCheck[] {
+  const out: PushCheck[] = [];
+  const where = `${image.registry}/${image.repository}`;
+  if (rules.identities) {
+    const who = context.identity;
+    const ok = who !== undefined && rules.identities.some((g) => globMatches(g, who));
+    out.push({
+      requirement: 'push.identities',
+      satisfied: ok,
+      message: ok
+        ? `${who} may push to ${where} (rule ${ruleName})`
+        : `${who === undefined ? 'an unidentified pusher' : who} may not push to ${where}: rule ${ruleName} allows only ${rules.identities.join(', ')}`,
+    });
+  }
+  const tag = image.tag;
+  const deleting = isDelete(context);
+  if (tag === undefined) {
+    // A manifest deleted by digest takes every tag on it along, immutable ones included.
+    if (deleting && rules.immutableTags) {
+      out.push({
+        requirement: 'push.immutableTags',
+        satisfied: false,
+        message: `${where} has immutable tags (${rules.immutableTags.join(', ')}): manifests cannot be deleted by digest (rule ${ruleName})`,
+      });
+    }
+    return out;
+  }
+  if (rules.tagPattern && !deleting) {
+    const ok = rules.tagPattern.regex.test(tag);
+    out.push({
+      requirement: 'push.tagPattern',
+      satisfied: ok,
+      message: ok ? `tag ${tag} follows the naming rule` : `tag "${tag}" does not follow the naming rule of rule ${ruleName}: it must match ${rules.tagPattern.source}`,
+    });
+  }
+  const immutable = rules.immutableTags?.find((g) => globMatches(g, tag));
+  if (immutable !== undefined) {
+    const current = context.labels?.[PUSH_LABELS.currentDigest];
+    let satisfied: boolean;
+    let message: string;
+    if (current === undefined) {
+      satisfied = false;
+      message = `tag ${tag} is immutable (${immutable}) and the request does not say what it points at now (label ${PUSH_LABELS.currentDigest}): denied`;
+    } else if (deleting) {
+      satisfied = current === '';
+      message = satisfied ? `tag ${tag} does not exist` : `tag ${tag} is immutable (${immutable}): it cannot be deleted (it points at ${current})`;
+    } else if (current === '' || current === image.digest) {
+      satisfied = true;
+      message = current === '' ? `immutable tag ${tag} is written for the first time` : `immutable tag ${tag} already points at ${image.digest} (re-push of the same digest)`;
+    } else {
+      satisfied = false;
+      message = `tag ${tag} is immutable (${immutable}): it points at ${current} and cannot be moved to ${image.digest}`;
+    }
+    out.push({ requirement: 'push.immutableTags', satisfied, message });
+  }
+  return out;
+}

@@ -1,0 +1,185 @@
+/**
+ * Notary Project JWS envelopes (`application/jose+json`, flattened JSON serialization): what a
+ * signature says and whether it is intact. Everything here is independent of trust, so that the
+ * result can be cached per image digest; whether the signer is trusted, and whether the signature
+ * is still acceptable today, is decided per call by src/policy/notation-trust.ts.
+ *
+ * Checked here (the "integrity" of the Notary trust-policy model): the protected header (alg, cty,
+ * crit, signing scheme and its required time field), the signature over
+ * ASCII(b64url(protected) '.' b64url(payload)) with the leaf key of `x5c`, the signed payload's
+ * target artifact against the image, and that the certificates of `x5c` parse and form a chain
+ * (each signed by the next). A failure throws NotationEnvelopeError with the reason.
+ */
+import { createHash, verify as cryptoVerify, constants, X509Certificate } from 'node:crypto';
+
+import { NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
+import { oneLine, type NotationFacts } from '../../policy/notation-trust';
+
+export { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
+/** The facts' type and the DN formatter live with their consumer, the policy's Notation trust judgement. */
+export { oneLine, type NotationFacts } from '../../policy/notation-trust';
+
+const H_SCHEME = 'io.cncf.notary.signingScheme';
+const H_SIGNING_TIME = 'io.cncf.notary.signingTime';
+const H_AUTHENTIC_TIME = 'io.cncf.notary.authenticSigningTime';
+const H_EXPIRY = 'io.cncf.notary.expiry';
+/** Protected headers a Notary JWS may carry; any other (unknown) one is refused, as notation does. */
+const KNOWN_PROTECTED = new Set(['alg', 'cty', 'crit', H_SCHEME, H_SIGNING_TIME, H_AUTHENTIC_TIME, H_EXPIRY, 'io.cncf.notary.verificationPlugin', 'io.cncf.notary.verificationPluginMinVersion']);
+/** The spec names the timestamp header both ways; either is read. */
+const TIMESTAMP_HEADERS = ['io.cncf.notary.timestampSignature', 'io.cncf.notary.timestamp'];
+/** A chain is a handful of certificates; more is an attempt to make us spend time. */
+const MAX_CHAIN = 10;
+
+
+export class NotationEnvelopeError extends Error {}
+
+export interface TargetDescriptor {
+  digest: string;
+  mediaType?: string;
+  size?: number;
+}
+
+/**
+ * Verifies a JWS Notary envelope. `target` is the image: the digest we resolved ourselves and,
+ * when known, its media type and size (from the referrer's subject, which must name the same digest).
+ */
+export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): NotationFacts {
+  const env = parseJson(bytes.toString('utf8'), 'the envelope');
+  if (!isObject(env)) throw new NotationEnvelopeError('the envelope is not a JSON object');
+  const { payload, protected: protectedB64, header, signature } = env as Record<string, unknown>;
+  if (typeof payload !== 'string' || typeof protectedB64 !== 'string' || typeof signature !== 'string') {
+    throw new NotationEnvelopeError('the envelope must have string payload, protected and signature (flattened JWS JSON)');
+  }
+  if (header !== undefined && !isObject(header)) throw new NotationEnvelopeError('the unprotected header is not an object');
+  const unprotected = (header ?? {}) as Record<string, unknown>;
+  const prot = parseJson(b64urlDecode(protectedB64, 'protected header').toString('utf8'), 'the protected header');
+  if (!isObject(prot)) throw new NotationEnvelopeError('the protected header is not a JSON object');
+  const h = prot as Record<string, unknown>;
+
+  const alg = h.alg;
+  if (typeof alg !== 'string' || !(alg in ALGORITHMS)) throw new NotationEnvelopeError(`unsupported alg ${JSON.stringify(alg)}: Notary JWS uses PS256/384/512 or ES256/384/512`);
+  if (h.cty !== NOTARY_PAYLOAD_TYPE) throw new NotationEnvelopeError(`the protected header's cty is ${JSON.stringify(h.cty)}, not ${NOTARY_PAYLOAD_TYPE}`);
+  for (const k of Object.keys(h)) if (!KNOWN_PROTECTED.has(k)) throw new NotationEnvelopeError(`unknown protected header ${k}`);
+  const scheme = h[H_SCHEME];
+  if (typeof scheme !== 'string' || !(SIGNING_SCHEMES as readonly string[]).includes(scheme)) {
+    throw new NotationEnvelopeError(`unknown signing scheme ${JSON.stringify(scheme)} (notary.x509 or notary.x509.signingAuthority)`);
+  }
+  const crit = h.crit;
+  if (!Array.isArray(crit) || crit.length === 0 || !crit.every((c) => typeof c === 'string')) throw new NotationEnvelopeError('the protected header has no crit list');
+  for (const c of crit as string[]) if (!(c in h) || c === 'alg' || c === 'cty' || c === 'crit') throw new NotationEnvelopeError(`crit names ${c}, which the protected header does not carry (or must not list)`);
+  const mustBeCritical = [H_SCHEME, ...(H_EXPIRY in h ? [H_EXPIRY] : []), ...(H_AUTHENTIC_TIME in h ? [H_AUTHENTIC_TIME] : [])];
+  for (const c of mustBeCritical) if (!(crit as string[]).includes(c)) throw new NotationEnvelopeError(`${c} must be listed in crit`);
+
+  const signingTime = time(h[H_SIGNING_TIME], H_SIGNING_TIME);
+  const authentic = time(h[H_AUTHENTIC_TIME], H_AUTHENTIC_TIME);
+  const expiry = time(h[H_EXPIRY], H_EXPIRY);
+  if (scheme === 'notary.x509' && signingTime === undefined) throw new NotationEnvelopeError(`scheme notary.x509 requires ${H_SIGNING_TIME}`);
+  if (scheme === 'notary.x509' && authentic !== undefined) throw new NotationEnvelopeError(`scheme notary.x509 must not carry ${H_AUTHENTIC_TIME}`);
+  if (scheme === 'notary.x509.signingAuthority' && authentic === undefined) throw new NotationEnvelopeError(`scheme notary.x509.signingAuthority requires ${H_AUTHENTIC_TIME}`);
+
+  const x5c = unprotected.x5c;
+  if (!Array.isArray(x5c) || x5c.length === 0) throw new NotationEnvelopeError('the envelope carries no x5c certificate chain');
+  if (x5c.length > MAX_CHAIN) throw new NotationEnvelopeError(`x5c has ${x5c.length} certificates; at most ${MAX_CHAIN} are read`);
+  const certs = x5c.map((c, i) => {
+    if (typeof c !== 'string') throw new NotationEnvelopeError(`x5c[${i}] is not a string`);
+    try {
+      return new X509Certificate(Buffer.from(c, 'base64'));
+    } catch {
+      throw new NotationEnvelopeError(`x5c[${i}] is not a DER X.509 certificate`);
+    }
+  });
+  verifyChainLinks(certs);
+  const leaf = certs[0]!;
+  const signingInput = Buffer.from(`${protectedB64}.${payload}`, 'ascii');
+  const sig = b64urlDecode(signature, 'signature');
+  if (!verifyWithAlg(alg, leaf, signingInput, sig)) throw new NotationEnvelopeError('the signature does not verify with the leaf certificate of x5c');
+
+  // Only now is the payload signed content: it must name exactly the image we resolved.
+  checkTargetArtifact(parseJson(b64urlDecode(payload, 'payload').toString('utf8'), 'the payload'), target);
+
+  const ts = TIMESTAMP_HEADERS.map((k) => unprotected[k]).find((v) => v !== undefined);
+  if (ts !== undefined && typeof ts !== 'string') throw new NotationEnvelopeError('the timestamp countersignature header is not a string');
+  const agent = unprotected['io.cncf.notary.signingAgent'];
+  return {
+    envelope: 'jws',
+    signingScheme: scheme as SigningScheme,
+    alg,
+    signingTime: (authentic ?? signingTime)!.toISOString(),
+    ...(authentic ? { authenticSigningTime: authentic.toISOString() } : {}),
+    ...(expiry ? { expiry: expiry.toISOString() } : {}),
+    chain: certs.map((c) => c.raw.toString('base64')),
+    subject: leaf.subject,
+    issuer: leaf.issuer,
+    leafSha256: createHash('sha256').update(leaf.raw).digest('hex'),
+    ...(typeof ts === 'string' ? { timestamp: ts } : {}),
+    ...(typeof agent === 'string' ? { signingAgent: agent.slice(0, 200) } : {}),
+  };
+}
+
+/** The signed `targetArtifact` must be the image: digest always; media type and size when known. */
+export function checkTargetArtifact(payload: unknown, target: TargetDescriptor): void {
+  if (!isObject(payload) || !isObject((payload as Record<string, unknown>).targetArtifact)) throw new NotationEnvelopeError('the payload has no targetArtifact');
+  const t = (payload as { targetArtifact: Record<string, unknown> }).targetArtifact;
+  if (t.digest !== target.digest) throw new NotationEnvelopeError(`the payload signs ${typeof t.digest === 'string' ? t.digest.slice(0, 80) : '(no digest)'}, not this image ${target.digest}`);
+  if (typeof t.mediaType !== 'string' || typeof t.size !== 'number') throw new NotationEnvelopeError('the payload targetArtifact lacks mediaType or size');
+  if (target.mediaType !== undefined && t.mediaType !== target.mediaType) throw new NotationEnvelopeError(`the payload targetArtifact mediaType ${t.mediaType.slice(0, 80)} is not the image's ${target.mediaType}`);
+  if (target.size !== undefined && t.size !== target.size) throw new NotationEnvelopeError(`the payload targetArtifact size ${t.size} is not the image's ${target.size}`);
+}
+
+/** Each certificate of the chain must be issued and signed by the next one (leaf first). */
+function verifyChainLinks(certs: X509Certificate[]): void {
+  for (let i = 0; i + 1 < certs.length; i++) {
+    const child = certs[i]!;
+    const parent = certs[i + 1]!;
+    if (!parent.ca) throw new NotationEnvelopeError(`x5c[${i + 1}] (${oneLine(parent.subject)}) is not a CA certificate but issues x5c[${i}]`);
+    if (!child.checkIssued(parent) || !child.verify(parent.publicKey)) throw new NotationEnvelopeError(`x5c[${i}] is not signed by x5c[${i + 1}]`);
+  }
+}
+
+const ALGORITHMS: Record<string, { hash: string; kind: 'rsa-pss' | 'ec'; curve?: string }> = {
+  PS256: { hash: 'sha256', kind: 'rsa-pss' },
+  PS384: { hash: 'sha384', kind: 'rsa-pss' },
+  PS512: { hash: 'sha512', kind: 'rsa-pss' },
+  ES256: { hash: 'sha256', kind: 'ec', curve: 'prime256v1' },
+  ES384: { hash: 'sha384', kind: 'ec', curve: 'secp384r1' },
+  ES512: { hash: 'sha512', kind: 'ec', curve: 'secp521r1' },
+};
+
+/** `alg` must match the leaf key (an RSA key cannot claim ES256, a P-256 key not ES384). */
+function verifyWithAlg(alg: string, leaf: X509Certificate, data: Buffer, sig: Buffer): boolean {
+  const a = ALGORITHMS[alg]!;
+  const key = leaf.publicKey;
+  if (a.kind === 'rsa-pss') {
+    if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'rsa-pss') throw new NotationEnvelopeError(`alg ${alg} does not match the leaf's ${key.asymmetricKeyType} key`);
+    return cryptoVerify(a.hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, sig);
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== a.curve) throw new NotationEnvelopeError(`alg ${alg} does not match the leaf's key`);
+  // JWS ECDSA signatures are r||s (IEEE P1363), not DER.
+  return cryptoVerify(a.hash, data, { key, dsaEncoding: 'ieee-p1363' }, sig);
+}
+
+function time(v: unknown, name: string): Date | undefined {
+  if (v === undefined) return undefined;
+  // RFC 3339 with a zone (Z or ±hh:mm); Date.parse alone accepts far more.
+  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(v) || Number.isNaN(Date.parse(v))) {
+    throw new NotationEnvelopeError(`${name} is not an RFC 3339 time`);
+  }
+  return new Date(Date.parse(v));
+}
+
+function b64urlDecode(s: string, what: string): Buffer {
+  if (!/^[A-Za-z0-9_-]*$/.test(s)) throw new NotationEnvelopeError(`the ${what} is not base64url`);
+  return Buffer.from(s, 'base64url');
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new NotationEnvelopeError(`${what} is not JSON`);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

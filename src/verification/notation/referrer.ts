@@ -1,0 +1,42 @@
+/**
+ * One Notary Project signature referrer (`application/vnd.cncf.notary.signature`, as artifactType or,
+ * in the OCI 1.0 form, as config.mediaType) turned into evidence. The envelope's integrity is
+ * checked here; whether its signer is trusted is the rule's Notation trust policy, judged per call
+ * (src/policy/notation-trust.ts), so the evidence is never `verified` by itself: it carries the verified facts
+ * (`notation`) that the signature requirement judges.
+ */
+import type { ImageManifest } from '../../registry/types';
+import type { Evidence } from '../types';
+import { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE } from '../../formats/notation';
+import { NotationEnvelopeError, oneLine, verifyJwsEnvelope, type TargetDescriptor } from './envelope';
+
+export { NOTATION_ARTIFACT } from '../../formats/notation';
+
+/** The one envelope layer of a Notary signature manifest, or why there is none to read. */
+export function notationEnvelopeLayer(manifest: ImageManifest): { digest: string; mediaType: string; size: number } | string {
+  if (manifest.layers.length !== 1) return `a Notary signature manifest must have exactly one layer, has ${manifest.layers.length}`;
+  const layer = manifest.layers[0]!;
+  if (layer.mediaType === COSE_MEDIA_TYPE) return 'COSE envelopes (application/cose) are not verified by Countersign yet';
+  if (layer.mediaType !== JWS_MEDIA_TYPE) return `integrity validation failed: the envelope media type ${String(layer.mediaType).slice(0, 80)} is not ${JWS_MEDIA_TYPE}`;
+  return layer;
+}
+
+export function notationEvidence(opts: { manifest: ImageManifest; manifestDigest: string; envelopeBytes: Buffer; imageDigest: string; artifactType: string }): Evidence {
+  const base: Evidence = { referrerDigest: opts.manifestDigest, format: 'notation', kind: 'signature', subjectDigest: opts.imageDigest, verified: false, artifactType: opts.artifactType };
+  const subject = opts.manifest.subject;
+  if (subject !== undefined && subject.digest !== opts.imageDigest) {
+    return { ...base, reason: `integrity validation failed: the referrer's subject is ${String(subject.digest).slice(0, 80)}, not this image` };
+  }
+  const target: TargetDescriptor = { digest: opts.imageDigest };
+  if (subject !== undefined) {
+    if (typeof subject.mediaType === 'string') target.mediaType = subject.mediaType;
+    if (typeof subject.size === 'number') target.size = subject.size;
+  }
+  try {
+    const facts = verifyJwsEnvelope(opts.envelopeBytes, target);
+    return { ...base, notation: facts, reason: `signed by ${oneLine(facts.subject)} (integrity verified); it counts only for a rule whose signatures name a Notation trust policy that trusts it` };
+  } catch (err) {
+    if (err instanceof NotationEnvelopeError) return { ...base, reason: `integrity validation failed: ${err.message}` };
+    throw err;
+  }
+}

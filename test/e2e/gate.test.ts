@@ -1,0 +1,488 @@
+/**
+ * The registry gate end to end: the real registry behind `startGateServer`, the real service
+ * answering Verify over gRPC (GrpcVerifier, as `countersign gate` does), and skopeo as the real
+ * client. A second client path (raw HTTP written here) covers chunked uploads and mounts.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+import { pushSampleImage, pushSampleIndex } from '../../src/dev/sample-image';
+import { GrpcVerifier, startGateServer, type GateServer } from '../../src/gate';
+import { RegistryClient } from '../../src/registry';
+import { startService, testRegistryHost, uniqueRepo, type RunningService } from '../support/harness';
+import { listReferrers, verifiedReferrers } from '../support/independent-verify';
+
+let host: string;
+let pusher: RegistryClient;
+let svc: RunningService;
+let gate: GateServer;
+let verifier: GrpcVerifier;
+let gateHost: string;
+let workDir: string;
+let policyFile: string;
+let publicKeyPem: string;
+
+/** One id per run: staging and production repositories of the promotion tests share it. */
+const RUN = `${process.pid}-${Date.now().toString(36)}`;
+const STAGING = `countersign-test/g-staging-${RUN}`;
+const PROD = `countersign-test/g-prod-${RUN}`;
+
+function policy(): string {
+  return `defaults: { mode: enforce, onUnmatched: deny, onError: deny }
+rules:
+  - name: prod-push
+    match: { images: ["${host}/${PROD}/*"], actions: [push] }
+    evidenceFrom: ["${host}/${STAGING}/{name}"]
+    push:
+      immutableTags: ["v*"]
+      tagPattern: "v[0-9]+[.][0-9]+[.][0-9]+|latest"
+    require:
+      signatures: { keys: [ci-release] }
+  - name: prod-pull
+    match: { images: ["${host}/${PROD}/*"] }
+    evidenceFrom: ["${host}/${STAGING}/{name}"]
+    require:
+      signatures: { keys: [ci-release] }
+  - name: protected-push
+    match: { images: ["${host}/countersign-test/g-prot-*"], actions: [push] }
+    require:
+      signatures: { keys: [ci-release] }
+  - name: pushes-are-content
+    match: { actions: [push] }
+    allow: "tags outside protected repositories may be written; pulls are gated"
+  - name: ma-index
+    match: { images: ["${host}/countersign-test/g-ma-index-*"] }
+    multiArch: index
+    require:
+      signatures: { keys: [ci-release] }
+  - name: ma-platforms
+    match: { images: ["${host}/countersign-test/g-ma-platforms-*"] }
+    multiArch: platforms
+    require:
+      signatures: { keys: [ci-release] }
+  - name: signed-by-ci
+    match: { images: ["${host}/countersign-test/**"] }
+    require:
+      signatures: { keys: [ci-release] }
+`;
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function rawGet(hostPort: string, rawPath: string): Promise<{ status: number; body: string }> {
+  const [h, p] = hostPort.split(':');
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: h, port: Number(p), path: rawPath, method: 'GET' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function skopeo(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile('skopeo', ['--insecure-policy', ...args], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const viaGate = (repo: string, ref: string) => `docker://${gateHost}/${repo}${ref.startsWith('sha256:') ? '@' : ':'}${ref}`;
+
+async function newImage(prefix: string, tag = 'v1') {
+  const repository = uniqueRepo(prefix);
+  const pushed = await pushSampleImage(pusher, { registry: host, repository }, tag);
+  return { repository, tag, ...pushed };
+}
+
+async function sign(image: string): Promise<string> {
+  const r = await svc.call<{ result: { referrerDigest: string } }>('Sign', { image, key: 'ci-release' });
+  return r.result.referrerDigest;
+}
+
+beforeAll(async () => {
+  host = testRegistryHost();
+  pusher = new RegistryClient({});
+  workDir = mkdtempSync(path.join(os.tmpdir(), 'countersign-gate-'));
+  policyFile = path.join(workDir, 'policy.yaml');
+  writeFileSync(policyFile, policy());
+  svc = await startService({ policyFile, verification: { cacheTtlMs: 300_000, negativeCacheTtlMs: 0, maxDurationMs: 8000 } });
+  publicKeyPem = svc.app.keys.createKey({ name: 'ci-release' }, 'test').publicKeyPem;
+  verifier = new GrpcVerifier({ address: svc.address });
+  gate = await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${host}`, verifier });
+  gateHost = `127.0.0.1:${gate.port}`;
+});
+
+afterAll(async () => {
+  await gate?.close();
+  verifier?.close();
+  await svc?.stop();
+  await pusher?.close();
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+describe('pull through the gate (skopeo)', () => {
+  test('a signed image: skopeo inspect and copy work, and see the signed digest', async () => {
+    const img = await newImage('g-signed');
+    await sign(`${host}/${img.repository}:${img.tag}`);
+    const inspect = await skopeo('inspect', '--tls-verify=false', viaGate(img.repository, img.tag));
+    expect(inspect.stderr).toBe('');
+    expect(JSON.parse(inspect.stdout).Digest).toBe(img.digest);
+    const dest = path.join(workDir, 'copy-signed');
+    const copy = await skopeo('copy', '--src-tls-verify=false', viaGate(img.repository, img.tag), `oci:${dest}:x`);
+    expect(copy.stderr).toBe('');
+    expect(copy.code).toBe(0);
+  });
+
+  test('an unsigned image: skopeo fails and prints the policy reason', async () => {
+    const img = await newImage('g-unsigned');
+    const r = await skopeo('inspect', '--tls-verify=false', viaGate(img.repository, img.tag));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('denied');
+    expect(r.stderr).toContain('no signature by ci-release');
+    expect(r.stdout).toBe('');
+  });
+
+  test('by digest, unsigned, with no allowed parent: denied (no loophole)', async () => {
+    const img = await newImage('g-unsigned-digest');
+    const r = await skopeo('inspect', '--raw', '--tls-verify=false', viaGate(img.repository, img.digest));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('no signature by ci-release');
+  });
+
+  test('the denial is an OCI error body with code DENIED and the reasons (HTTP 403)', async () => {
+    const img = await newImage('g-denied-body');
+    const res = await request(`http://${gateHost}/v2/${img.repository}/manifests/${img.tag}`);
+    expect(res.statusCode).toBe(403);
+    const body = (await res.body.json()) as { errors: Array<{ code: string; message: string }> };
+    expect(body.errors[0]!.code).toBe('DENIED');
+    expect(body.errors[0]!.message).toContain(img.digest);
+    expect(body.errors[0]!.message).toContain('no signature by ci-release');
+  });
+
+  test('evidence reads are content: the independent verifier reads the referrers through the gate', async () => {
+    const img = await newImage('g-evidence');
+    const referrer = await sign(`${host}/${img.repository}@${img.digest}`);
+    const listed = await listReferrers(gateHost, img.repository, img.digest);
+    expect(listed.manifests.map((m) => m.digest)).toContain(referrer);
+    const res = await request(`http://${gateHost}/v2/${img.repository}/manifests/${referrer}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-countersign-gate']).toBe('evidence (referrer artifact)');
+    const bytes = Buffer.from(await res.body.arrayBuffer());
+    expect(`sha256:${createHash('sha256').update(bytes).digest('hex')}`).toBe(referrer);
+  });
+
+  test('the independent verifier reads and verifies every signature and attestation through the gate', async () => {
+    const img = await newImage('g-evidence-all');
+    await sign(`${host}/${img.repository}@${img.digest}`);
+    const sbom = readFileSync(path.resolve(__dirname, '../../../shared/vectors/trivy/integration/testdata/fixtures/sbom/centos-7-cyclonedx.json'));
+    await svc.call('Attest', { image: `${host}/${img.repository}@${img.digest}`, key: 'ci-release', predicateType: 'https://cyclonedx.org/bom', predicate: sbom, scanTime: '' });
+    const direct = await verifiedReferrers(host, img.repository, img.digest, publicKeyPem);
+    const via = await verifiedReferrers(gateHost, img.repository, img.digest, publicKeyPem);
+    expect(direct.map((r) => r.predicateType).sort()).toEqual(['https://cyclonedx.org/bom', 'https://sigstore.dev/cosign/sign/v1']);
+    expect(via.map((r) => r.entry.digest).sort()).toEqual(direct.map((r) => r.entry.digest).sort());
+  });
+
+  test('a runnable image merely tagged sha256-<hex> is not waved through', async () => {
+    const fake = `sha256-${'ab'.repeat(32)}`;
+    const img = await newImage('g-fake-fallback', fake);
+    const res = await request(`http://${gateHost}/v2/${img.repository}/manifests/${fake}`);
+    expect(res.statusCode).toBe(403);
+    await res.body.dump();
+  });
+});
+
+describe('multi-arch images under each multiArch mode', () => {
+  test.each([
+    ['index', 'g-ma-index', 'index'],
+    ['platforms', 'g-ma-platforms', 'platforms'],
+    ['either (signed index)', 'g-ma-either', 'index'],
+  ])('%s: skopeo copy --all through the gate', async (_mode, prefix, signWhat) => {
+    const repository = uniqueRepo(prefix);
+    const idx = await pushSampleIndex(pusher, { registry: host, repository }, 'v1');
+    if (signWhat === 'index') await sign(`${host}/${repository}@${idx.digest}`);
+    else for (const p of idx.platforms) await sign(`${host}/${repository}@${p.digest}`);
+    const dest = path.join(workDir, `ma-${prefix}`);
+    const copy = await skopeo('copy', '--all', '--src-tls-verify=false', viaGate(repository, 'v1'), `oci:${dest}:x`);
+    expect(copy.stderr).toBe('');
+    expect(copy.code).toBe(0);
+    // And a platform by digest through skopeo's own selection (index → child).
+    const one = await skopeo('inspect', '--tls-verify=false', '--override-arch', 'arm64', viaGate(repository, 'v1'));
+    expect(one.code).toBe(0);
+    expect(JSON.parse(one.stdout).Digest).toBe(idx.digest);
+  });
+
+  test('a child of an unsigned index, pulled directly, is judged on its own', async () => {
+    const repository = uniqueRepo('g-ma-index-unsigned');
+    const idx = await pushSampleIndex(pusher, { registry: host, repository }, 'v1');
+    const res = await request(`http://${gateHost}/v2/${repository}/manifests/${idx.platforms[0]!.digest}`);
+    expect(res.statusCode).toBe(403);
+    await res.body.dump();
+  });
+});
+
+describe('push through the gate', () => {
+  test('an unsigned image into a protected repository: denied with the reason', async () => {
+    const src = await newImage('g-src-unsigned');
+    const layout = path.join(workDir, 'unsigned-layout');
+    // Read it straight from the registry (not through the gate: it is unsigned).
+    expect((await skopeo('copy', '--src-tls-verify=false', `docker://${host}/${src.repository}:v1`, `oci:${layout}:x`)).code).toBe(0);
+    const target = uniqueRepo('g-prot');
+    const r = await skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:x`, viaGate(target, 'v1'));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('denied');
+    expect(r.stderr).toContain('no signature by ci-release');
+    // Nothing is tagged in the upstream.
+    const head = await request(`http://${host}/v2/${target}/manifests/v1`, { method: 'HEAD' });
+    expect(head.statusCode).toBe(404);
+  });
+
+  test('outside protected repositories a push by tag is allowed, and the tag is written', async () => {
+    const src = await newImage('g-src-open');
+    const layout = path.join(workDir, 'open-layout');
+    expect((await skopeo('copy', '--src-tls-verify=false', `docker://${host}/${src.repository}:v1`, `oci:${layout}:x`)).code).toBe(0);
+    const target = uniqueRepo('g-open');
+    const r = await skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:x`, viaGate(target, 'v2'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const head = await request(`http://${host}/v2/${target}/manifests/v2`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['docker-content-digest']).toBe(src.digest);
+  });
+});
+
+describe('promotion, immutable tags and tag naming (skopeo through the gate)', () => {
+  let n = 0;
+  async function staged(): Promise<{ name: string; digest: string; src: string }> {
+    const name = `app${++n}`;
+    const pushed = await pushSampleImage(pusher, { registry: host, repository: `${STAGING}/${name}` }, 'rc');
+    await sign(`${host}/${STAGING}/${name}@${pushed.digest}`);
+    return { name, digest: pushed.digest, src: viaGate(`${STAGING}/${name}`, 'rc') };
+  }
+  const copy = (src: string, dest: string) => skopeo('copy', '--src-tls-verify=false', '--dest-tls-verify=false', src, dest);
+  const upstreamTag = async (repo: string, tag: string) => {
+    const head = await request(`http://${host}/v2/${repo}/manifests/${tag}`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    return head.statusCode === 200 ? String(head.headers['docker-content-digest']) : head.statusCode;
+  };
+
+  test('a digest signed in staging is promoted into production; it pulls from there', async () => {
+    const a = await staged();
+    const r = await copy(a.src, viaGate(`${PROD}/${a.name}`, 'v1.0.0'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await upstreamTag(`${PROD}/${a.name}`, 'v1.0.0')).toBe(a.digest);
+    const inspect = await skopeo('inspect', '--tls-verify=false', viaGate(`${PROD}/${a.name}`, 'v1.0.0'));
+    expect(inspect.code).toBe(0);
+    expect(JSON.parse(inspect.stdout).Digest).toBe(a.digest);
+  });
+
+  test('an unsigned image cannot be pushed into production', async () => {
+    const name = `app${++n}`;
+    await pushSampleImage(pusher, { registry: host, repository: `${STAGING}/${name}` }, 'rc');
+    const layout = path.join(workDir, `unsigned-${name}`);
+    expect((await skopeo('copy', '--src-tls-verify=false', `docker://${host}/${STAGING}/${name}:rc`, `oci:${layout}:x`)).code).toBe(0);
+    const r = await copy(`oci:${layout}:x`, viaGate(`${PROD}/${name}`, 'v1.0.0'));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('no signature by ci-release');
+    expect(await upstreamTag(`${PROD}/${name}`, 'v1.0.0')).toBe(404);
+  });
+
+  test('an immutable release tag: the same digest may be re-pushed, another digest may not, nor may it be deleted', async () => {
+    const a = await staged();
+    const b = await staged();
+    const dest = viaGate(`${PROD}/${a.name}`, 'v2.0.0');
+    expect((await copy(a.src, dest)).code).toBe(0);
+    const again = await copy(a.src, dest);
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    // Push constraints are decided before evidence: the reason is the immutable tag.
+    const moved = await copy(b.src, dest);
+    expect(moved.code).not.toBe(0);
+    expect(moved.stderr).toContain('tag v2.0.0 is immutable');
+    expect(await upstreamTag(`${PROD}/${a.name}`, 'v2.0.0')).toBe(a.digest);
+    const del = await skopeo('delete', '--tls-verify=false', viaGate(`${PROD}/${a.name}`, 'v2.0.0'));
+    expect(del.code).not.toBe(0);
+    expect(del.stderr).toContain('cannot be deleted');
+    expect(await upstreamTag(`${PROD}/${a.name}`, 'v2.0.0')).toBe(a.digest);
+  });
+
+  test('a tag that breaks the naming rule is refused', async () => {
+    const a = await staged();
+    const r = await copy(a.src, viaGate(`${PROD}/${a.name}`, 'release-candidate'));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('does not follow the naming rule');
+    expect(await upstreamTag(`${PROD}/${a.name}`, 'release-candidate')).toBe(404);
+  });
+
+  test('evidence tags pass into a protected repository; a runnable image under such a name does not', async () => {
+    const a = await staged();
+    const repo = `${PROD}/${a.name}`;
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }));
+    const fallbackTag = `sha256-${'1'.repeat(64)}`;
+    const ok = await request(`http://${gateHost}/v2/${repo}/manifests/${fallbackTag}`, { method: 'PUT', body: index, headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' } });
+    expect(ok.statusCode).toBe(201);
+    await ok.body.dump();
+    // An unsigned image (its blobs put there directly, as set-up), tagged through the gate under a fallback-looking name.
+    const img = await pushSampleImage(pusher, { registry: host, repository: repo }, 'setup');
+    const bytes = Buffer.from(await (await request(`http://${host}/v2/${repo}/manifests/${img.digest}`, { headers: { accept: img.mediaType } })).body.arrayBuffer());
+    const bad = await request(`http://${gateHost}/v2/${repo}/manifests/sha256-${'2'.repeat(64)}`, { method: 'PUT', body: bytes, headers: { 'content-type': img.mediaType } });
+    expect(bad.statusCode).toBe(403);
+    expect(await bad.body.text()).toContain('DENIED');
+  });
+});
+
+describe('pass-through (raw HTTP)', () => {
+  const blob = (n: number, seed: string) => Buffer.alloc(n, seed);
+  const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+  test('a chunked upload (POST, PATCH, PATCH, PUT) with Location kept on the gate', async () => {
+    const repository = uniqueRepo('g-chunked');
+    const a = blob(100_000, 'a');
+    const b = blob(50_000, 'b');
+    const whole = Buffer.concat([a, b]);
+    const start = await request(`http://${gateHost}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
+    expect(start.statusCode).toBe(202);
+    await start.body.dump();
+    let location = String(start.headers.location);
+    const url1 = new URL(location, `http://${gateHost}`);
+    expect(url1.host).toBe(gateHost);
+    const p1 = await request(url1, { method: 'PATCH', body: a, headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${a.length - 1}` } });
+    expect(p1.statusCode).toBe(202);
+    await p1.body.dump();
+    location = String(p1.headers.location);
+    expect(new URL(location, `http://${gateHost}`).host).toBe(gateHost);
+    const p2 = await request(new URL(location, `http://${gateHost}`), {
+      method: 'PATCH',
+      body: b,
+      headers: { 'content-type': 'application/octet-stream', 'content-range': `${a.length}-${whole.length - 1}` },
+    });
+    expect(p2.statusCode).toBe(202);
+    await p2.body.dump();
+    const done = new URL(String(p2.headers.location), `http://${gateHost}`);
+    done.searchParams.set('digest', digestOf(whole));
+    const put = await request(done, { method: 'PUT', headers: { 'content-length': '0' } });
+    expect(put.statusCode).toBe(201);
+    await put.body.dump();
+    expect(put.headers['docker-content-digest']).toBe(digestOf(whole));
+    const get = await request(`http://${gateHost}/v2/${repository}/blobs/${digestOf(whole)}`);
+    expect(get.statusCode).toBe(200);
+    expect(Buffer.from(await get.body.arrayBuffer()).equals(whole)).toBe(true);
+  });
+
+  test('a monolithic upload and a cross-repository mount', async () => {
+    const from = uniqueRepo('g-mount-from');
+    const to = uniqueRepo('g-mount-to');
+    const data = blob(4096, 'm');
+    const d = digestOf(data);
+    // Monolithic: POST opens the session, one PUT carries the whole blob.
+    const open = await request(`http://${gateHost}/v2/${from}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
+    expect(open.statusCode).toBe(202);
+    await open.body.dump();
+    const target = new URL(String(open.headers.location), `http://${gateHost}`);
+    expect(target.host).toBe(gateHost);
+    target.searchParams.set('digest', d);
+    const mono = await request(target, { method: 'PUT', body: data, headers: { 'content-type': 'application/octet-stream', 'content-length': String(data.length) } });
+    expect(mono.statusCode).toBe(201);
+    await mono.body.dump();
+    const mount = await request(`http://${gateHost}/v2/${to}/blobs/uploads/?mount=${encodeURIComponent(d)}&from=${encodeURIComponent(from)}`, {
+      method: 'POST',
+      headers: { 'content-length': '0' },
+    });
+    expect(mount.statusCode).toBe(201);
+    await mount.body.dump();
+    const loc = new URL(String(mount.headers.location), `http://${gateHost}`);
+    expect(loc.host).toBe(gateHost);
+    const head = await request(`http://${host}/v2/${to}/blobs/${d}`, { method: 'HEAD' });
+    expect(head.statusCode).toBe(200);
+  });
+
+  test('the /v2/ ping, tags list and referrers API pass through', async () => {
+    const img = await newImage('g-lists');
+    const ping = await request(`http://${gateHost}/v2/`);
+    expect(ping.statusCode).toBe(200);
+    expect(ping.headers['docker-distribution-api-version']).toBe('registry/2.0');
+    await ping.body.dump();
+    const tags = await request(`http://${gateHost}/v2/${img.repository}/tags/list`);
+    expect(tags.statusCode).toBe(200);
+    expect(((await tags.body.json()) as { tags: string[] }).tags).toEqual(['v1']);
+    const direct = await request(`http://${host}/v2/${img.repository}/referrers/${img.digest}`);
+    const via = await request(`http://${gateHost}/v2/${img.repository}/referrers/${img.digest}`);
+    expect(via.statusCode).toBe(direct.statusCode);
+    expect(via.headers['oci-filters-applied']).toBe(direct.headers['oci-filters-applied']);
+    await direct.body.dump();
+    await via.body.dump();
+  });
+
+  test.each([
+    ['/v2/_catalog', 404],
+    ['/v2/countersign-test/a/../b/manifests/v1', 400],
+    ['/v2/countersign-test%2Fa/manifests/v1', 400],
+    ['/v2/countersign-test//a/manifests/v1', 400],
+    ['/debug/vars', 404],
+    ['/v2/countersign-test/a/manifests/v1/extra', 404],
+  ])('unknown or ambiguous route %s → %d OCI error, not forwarded', async (target, status) => {
+    // node:http sends the path exactly as written (a URL parser would remove the dot segments).
+    const res = await rawGet(gateHost, target);
+    expect(res.status).toBe(status);
+    const body = JSON.parse(res.body) as { errors: Array<{ code: string }> };
+    expect(body.errors[0]!.code).toMatch(/^[A-Z_]+$/);
+  });
+
+  test('a method a route does not have is a 405', async () => {
+    const res = await request(`http://${gateHost}/v2/countersign-test/a/tags/list`, { method: 'DELETE' });
+    expect(res.statusCode).toBe(405);
+    await res.body.dump();
+  });
+});
+
+describe('serve --gate-listen: the gate in-process', () => {
+  test('decides with the service it runs in', async () => {
+    const inProcess = await startService({ policyFile, gate: { listen: '127.0.0.1:0', upstream: `http://${host}`, allowPlainHttp: false, decisionTimeoutMs: 9000 } });
+    try {
+      inProcess.app.keys.createKey({ name: 'ci-release' }, 'test');
+      expect(inProcess.app.gate).toBeDefined();
+      const base = `http://127.0.0.1:${inProcess.app.gate!.port}`;
+      const img = await newImage('g-inprocess');
+      const denied = await request(`${base}/v2/${img.repository}/manifests/${img.tag}`);
+      expect(denied.statusCode).toBe(403);
+      expect(await denied.body.text()).toContain('no signature by ci-release');
+      await inProcess.call('Sign', { image: `${host}/${img.repository}@${img.digest}`, key: 'ci-release' });
+      const allowed = await request(`${base}/v2/${img.repository}/manifests/${img.tag}`, { headers: { accept: img.mediaType } });
+      expect(allowed.statusCode).toBe(200);
+      expect(allowed.headers['docker-content-digest']).toBe(img.digest);
+      await allowed.body.dump();
+    } finally {
+      await inProcess.stop();
+    }
+  });
+});
+
+describe('fail closed', () => {
+  test('Countersign unreachable: pulls are denied with a reason', async () => {
+    const img = await newImage('g-fail-closed');
+    await sign(`${host}/${img.repository}:${img.tag}`);
+    const dead = new GrpcVerifier({ address: '127.0.0.1:1' });
+    const closedGate = await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${host}`, verifier: dead, decisionTimeoutMs: 2000 });
+    try {
+      const r = await skopeo('inspect', '--tls-verify=false', `docker://127.0.0.1:${closedGate.port}/${img.repository}:${img.tag}`);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('Countersign could not decide');
+      expect(r.stderr).toContain('fails closed');
+    } finally {
+      await closedGate.close();
+      dead.close();
+    }
+  });
+});

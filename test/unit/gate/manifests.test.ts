@@ -1,0 +1,63 @@
+import { evidenceKind, parseManifest } from '../../../src/gate/manifests';
+
+const j = (o: unknown) => Buffer.from(JSON.stringify(o));
+const D = (c: string) => `sha256:${c.repeat(64)}`;
+const FALLBACK = `sha256-${'a'.repeat(64)}`;
+const image = {
+  schemaVersion: 2,
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: D('c'), size: 2 },
+  layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: D('d'), size: 3 }],
+};
+const bundleReferrer = {
+  schemaVersion: 2,
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+  config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: D('e'), size: 2 },
+  layers: [{ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', digest: D('f'), size: 9 }],
+  subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: D('1'), size: 5 },
+};
+const referrersIndex = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: bundleReferrer.mediaType, digest: D('2'), size: 5, artifactType: bundleReferrer.artifactType }] };
+const platformIndex = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: image.mediaType, digest: D('3'), size: 5, platform: { os: 'linux', architecture: 'amd64' } }] };
+const cosignSig = {
+  schemaVersion: 2,
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: D('4'), size: 2 },
+  layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: D('5'), size: 200 }],
+};
+
+describe('evidence recognition is by body, never by name alone', () => {
+  test('a sigstore bundle referrer by digest is evidence', () => {
+    expect(evidenceKind(parseManifest(j(bundleReferrer), undefined), undefined)).toBe('referrer artifact');
+  });
+  test('a runnable image carrying a subject is content', () => {
+    expect(evidenceKind(parseManifest(j({ ...image, subject: bundleReferrer.subject }), undefined), undefined)).toBeUndefined();
+  });
+  test('a WASM module with a subject is content (runtimes execute it)', () => {
+    const wasm = { ...bundleReferrer, layers: [{ mediaType: 'application/vnd.wasm.content.layer.v1+wasm', digest: D('8'), size: 10 }] };
+    expect(evidenceKind(parseManifest(j(wasm), undefined), undefined)).toBeUndefined();
+  });
+  test('a layer with no media type counts as runnable', () => {
+    expect(evidenceKind(parseManifest(j({ ...bundleReferrer, layers: [{ digest: D('9'), size: 1 }] }), undefined), undefined)).toBeUndefined();
+  });
+  test('the sha256-<hex> fallback index is evidence; an image or a platform index under that name is not', () => {
+    expect(evidenceKind(parseManifest(j(referrersIndex), undefined), FALLBACK)).toBe('referrers fallback index');
+    expect(evidenceKind(parseManifest(j(image), undefined), FALLBACK)).toBeUndefined();
+    expect(evidenceKind(parseManifest(j(platformIndex), undefined), FALLBACK)).toBeUndefined();
+    expect(evidenceKind(parseManifest(j({ ...referrersIndex, mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json' }), undefined), FALLBACK)).toBeUndefined();
+    expect(evidenceKind(parseManifest(Buffer.from('not json'), undefined), FALLBACK)).toBeUndefined();
+  });
+  test('cosign .sig/.att tags pass only with a non-runnable manifest', () => {
+    expect(evidenceKind(parseManifest(j(cosignSig), undefined), `${FALLBACK}.sig`)).toBe('cosign signature/attestation tag');
+    expect(evidenceKind(parseManifest(j(image), undefined), `${FALLBACK}.att`)).toBeUndefined();
+    expect(evidenceKind(parseManifest(j(cosignSig), undefined), `sha256-abc.sig`)).toBeUndefined();
+  });
+  test('a bundle referrer under an ordinary tag is content', () => {
+    expect(evidenceKind(parseManifest(j(bundleReferrer), undefined), 'latest')).toBeUndefined();
+  });
+  test('an index lists its children; unknown/unknown attestation entries are not platforms', () => {
+    const p = parseManifest(j({ ...referrersIndex, manifests: [{ ...referrersIndex.manifests[0], platform: { os: 'unknown', architecture: 'unknown' } }] }), undefined)!;
+    expect(p).toMatchObject({ isIndex: true, runnable: false, children: [D('2')] });
+    expect(parseManifest(j(platformIndex), undefined)).toMatchObject({ isIndex: true, runnable: true, children: [D('3')] });
+  });
+});

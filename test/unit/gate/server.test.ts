@@ -1,0 +1,300 @@
+/**
+ * The gate against a hostile or broken upstream and a hostile or broken verifier (both faked
+ * here; the real registry and service are in test/e2e/gate.test.ts).
+ */
+import { createHash } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+import { startGateServer, type GateServer, type GateVerifier, type GateVerifyInput } from '../../../src/gate';
+
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const IMAGE = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${'c'.repeat(64)}`, size: 2 },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${'d'.repeat(64)}`, size: 3 }],
+  }),
+);
+const OTHER = Buffer.from(IMAGE.toString().replace('"size":3', '"size":4'));
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+let upstreamHandler: Handler;
+let upstream: http.Server;
+let upstreamUrl: string;
+const upstreamSeen: string[] = [];
+
+beforeAll(async () => {
+  upstream = http.createServer((req, res) => {
+    upstreamSeen.push(`${req.method} ${req.url}`);
+    upstreamHandler(req, res);
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise<void>((r) => upstream.close(() => r()));
+});
+
+function manifestServer(bytes: Buffer, extra: Record<string, string> = {}): Handler {
+  return (req, res) => {
+    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': String(bytes.length), ...extra });
+    res.end(req.method === 'HEAD' ? undefined : bytes);
+  };
+}
+
+class RecordingVerifier implements GateVerifier {
+  calls: GateVerifyInput[] = [];
+  constructor(private readonly answer: (i: GateVerifyInput) => Promise<{ allowed: boolean; digest: string; reasons: string[] }>) {}
+  async verify(input: GateVerifyInput) {
+    this.calls.push(input);
+    const a = await this.answer(input);
+    return { ...a, warnings: [], rule: 'r', mode: 'MODE_ENFORCE' };
+  }
+}
+
+const digestIn = (image: string) => image.slice(image.indexOf('@') + 1);
+
+async function withGate(verifier: GateVerifier, fn: (gate: GateServer) => Promise<void>, extra: { maxManifestBytes?: number; decisionTimeoutMs?: number } = {}) {
+  const gate = await startGateServer({ listen: '127.0.0.1:0', upstream: upstreamUrl, verifier, registryName: 'registry.example', ...extra });
+  try {
+    await fn(gate);
+  } finally {
+    await gate.close();
+  }
+}
+
+test('a tag is verified at the digest of the bytes served, and those bytes are served', async () => {
+  upstreamHandler = manifestServer(IMAGE);
+  const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+  await withGate(v, async (gate) => {
+    const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
+    expect(res.statusCode).toBe(200);
+    const body = Buffer.from(await res.body.arrayBuffer());
+    expect(body.equals(IMAGE)).toBe(true);
+    expect(res.headers['docker-content-digest']).toBe(sha(IMAGE));
+    expect(v.calls).toHaveLength(1);
+    expect(v.calls[0]).toMatchObject({ image: `registry.example/team/app:v1@${sha(IMAGE)}`, action: 'pull' });
+  });
+});
+
+test('an upstream that answers a digest with other bytes is refused (never served)', async () => {
+  upstreamHandler = manifestServer(OTHER);
+  const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+  await withGate(v, async (gate) => {
+    const res = await request(`${gate.url}/v2/team/app/manifests/${sha(IMAGE)}`);
+    expect(res.statusCode).toBe(502);
+    expect(await res.body.text()).toContain('DIGEST_INVALID');
+    expect(v.calls).toHaveLength(0);
+  });
+});
+
+test('a lying Docker-Content-Digest header is refused', async () => {
+  upstreamHandler = manifestServer(IMAGE, { 'docker-content-digest': sha(OTHER) });
+  const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+  await withGate(v, async (gate) => {
+    const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
+    expect(res.statusCode).toBe(502);
+    await res.body.dump();
+  });
+});
+
+test('an allow about another digest is a deny', async () => {
+  upstreamHandler = manifestServer(IMAGE);
+  const v = new RecordingVerifier(async () => ({ allowed: true, digest: sha(OTHER), reasons: [] }));
+  await withGate(v, async (gate) => {
+    const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
+    expect(res.statusCode).toBe(403);
+    expect(await res.body.text()).toContain(`answered about ${sha(OTHER)}`);
+  });
+});
+
+test('a verifier that fails or is too slow is a deny with the reason', async () => {
+  upstreamHandler = manifestServer(IMAGE);
+  const failing = new RecordingVerifier(async () => {
+    throw Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: 14, details: 'No connection established' });
+  });
+  await withGate(failing, async (gate) => {
+    const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
+    expect(res.statusCode).toBe(403);
+    const body = JSON.parse(await res.body.text());
+    expect(body.errors[0].code).toBe('DENIED');
+    expect(body.errors[0].message).toContain('UNAVAILABLE: No connection established');
+  });
+  const deadlines: number[] = [];
+  const slow = new RecordingVerifier(async (i) => {
+    deadlines.push(i.deadline - Date.now());
+    throw Object.assign(new Error('deadline'), { code: 4, details: 'Deadline exceeded' });
+  });
+  await withGate(
+    slow,
+    async (gate) => {
+      const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
+      expect(res.statusCode).toBe(403);
+      expect(await res.body.text()).toContain('DEADLINE_EXCEEDED');
+      expect(deadlines[0]).toBeLessThanOrEqual(1234);
+    },
+    { decisionTimeoutMs: 1234 },
+  );
+});
+
+test('a manifest over the size cap is refused, pulled or pushed', async () => {
+  upstreamHandler = manifestServer(IMAGE);
+  const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+  await withGate(
+    v,
+    async (gate) => {
+      const pull = await request(`${gate.url}/v2/team/app/manifests/v1`);
+      expect(pull.statusCode).toBe(413);
+      await pull.body.dump();
+      const push = await request(`${gate.url}/v2/team/app/manifests/v1`, { method: 'PUT', body: IMAGE, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+      expect(push.statusCode).toBe(413);
+      await push.body.dump();
+      expect(v.calls).toHaveLength(0);
+    },
+    { maxManifestBytes: 100 },
+  );
+});
+
+test('a blob whose bytes do not match its digest is cut before the last byte', async () => {
+  const data = Buffer.alloc(200_000, 'x');
+  upstreamHandler = (_req, res) => {
+    res.writeHead(200, { 'content-length': String(data.length), 'content-type': 'application/octet-stream' });
+    res.end(data);
+  };
+  const v = new RecordingVerifier(async () => ({ allowed: false, digest: '', reasons: [] }));
+  await withGate(v, async (gate) => {
+    const good = await request(`${gate.url}/v2/team/app/blobs/${sha(data)}`);
+    expect(Buffer.from(await good.body.arrayBuffer()).equals(data)).toBe(true);
+    const bad = await request(`${gate.url}/v2/team/app/blobs/sha256:${'0'.repeat(64)}`);
+    await expect(bad.body.arrayBuffer()).rejects.toThrow();
+  });
+});
+
+test('absolute upload Locations pointing at the upstream are rewritten to the gate; others pass', async () => {
+  upstreamHandler = (req, res) => {
+    res.writeHead(202, { location: req.url!.includes('other') ? 'https://storage.example/x' : `${upstreamUrl}/v2/team/app/blobs/uploads/u1?_state=abc`, 'content-length': '0' });
+    res.end();
+  };
+  const v = new RecordingVerifier(async () => ({ allowed: false, digest: '', reasons: [] }));
+  await withGate(v, async (gate) => {
+    const res = await request(`${gate.url}/v2/team/app/blobs/uploads/`, { method: 'POST' });
+    expect(res.headers.location).toBe(`${gate.url}/v2/team/app/blobs/uploads/u1?_state=abc`);
+    await res.body.dump();
+    const other = await request(`${gate.url}/v2/team/other/blobs/uploads/`, { method: 'POST' });
+    expect(other.headers.location).toBe('https://storage.example/x');
+    await other.body.dump();
+  });
+});
+
+test('a denied push by tag never writes the tag upstream; the content stays stored by digest only', async () => {
+  upstreamSeen.length = 0;
+  upstreamHandler = (req, res) => {
+    if (req.method === 'HEAD') {
+      res.writeHead(404, { 'content-length': '0' });
+      return res.end();
+    }
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(201, { 'docker-content-digest': sha(IMAGE), 'content-length': '0' });
+      res.end();
+    });
+  };
+  const auth = `Basic ${Buffer.from('mallory:pw').toString('base64')}`;
+  const v = new RecordingVerifier(async (i) => ({ allowed: false, digest: digestIn(i.image), reasons: ['mallory may not push here'] }));
+  await withGate(v, async (gate) => {
+    const res = await request(`${gate.url}/v2/team/app/manifests/v1`, { method: 'PUT', body: IMAGE, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', authorization: auth } });
+    expect(res.statusCode).toBe(403);
+    expect(await res.body.text()).toContain('mallory may not push here');
+    expect(v.calls[0]).toMatchObject({ action: 'push', image: `registry.example/team/app:v1@${sha(IMAGE)}`, context: { identity: 'mallory' } });
+    expect(v.calls[0]!.context.labels).toMatchObject({ 'gate.countersign.dev/current-digest': '', 'gate.countersign.dev/tag': 'v1', 'gate.countersign.dev/identity-source': 'basic' });
+    expect(upstreamSeen).toEqual(['HEAD /v2/team/app/manifests/v1', `PUT /v2/team/app/manifests/${sha(IMAGE)}`]);
+  });
+});
+
+test('concurrent writes of one tag are serialized: an immutable tag cannot be raced into moving', async () => {
+  const tags = new Map<string, string>();
+  upstreamHandler = (req, res) => {
+    const ref = req.url!.split('/manifests/')[1]!;
+    if (req.method === 'HEAD') {
+      const d = tags.get(ref);
+      res.writeHead(d ? 200 : 404, { 'content-length': '0', ...(d ? { 'docker-content-digest': d } : {}) });
+      return res.end();
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const d = sha(Buffer.concat(chunks));
+      if (!ref.includes(':')) tags.set(ref, d);
+      res.writeHead(201, { 'docker-content-digest': d, 'content-length': '0' });
+      res.end();
+    });
+  };
+  // An immutable-tag policy in miniature: allowed while the tag is unset or already at this digest.
+  const v = new RecordingVerifier(async (i) => {
+    await new Promise((r) => setTimeout(r, 20)); // both requests are in flight at once
+    const current = i.context.labels?.['gate.countersign.dev/current-digest'];
+    const digest = digestIn(i.image);
+    return { allowed: current === '' || current === digest, digest, reasons: [`tag points at ${current}`] };
+  });
+  await withGate(v, async (gate) => {
+    const put = (body: Buffer) => request(`${gate.url}/v2/team/app/manifests/v1`, { method: 'PUT', body, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    const [a, b] = await Promise.all([put(IMAGE), put(OTHER)]);
+    await a.body.dump();
+    await b.body.dump();
+    expect([a.statusCode, b.statusCode].sort()).toEqual([201, 403]);
+    expect(tags.get('v1')).toBe(a.statusCode === 201 ? sha(IMAGE) : sha(OTHER));
+  });
+});
+
+test('a verifier that never answers is a deny once the decision timeout passes (whatever the verifier)', async () => {
+  upstreamHandler = manifestServer(IMAGE);
+  const hanging: GateVerifier = { verify: () => new Promise(() => undefined) };
+  await withGate(
+    hanging,
+    async (gate) => {
+      const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
+      expect(res.statusCode).toBe(403);
+      expect(await res.body.text()).toContain('did not answer within 150 ms');
+    },
+    { decisionTimeoutMs: 150 },
+  );
+});
+
+test('auth challenges pass unchanged and ask for no decision', async () => {
+  const challenge = 'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:team/app:pull"';
+  upstreamHandler = (_req, res) => {
+    const body = JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] });
+    res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json', 'content-length': String(body.length) });
+    res.end(body);
+  };
+  const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+  await withGate(v, async (gate) => {
+    for (const p of ['/v2/', '/v2/team/app/manifests/v1', `/v2/team/app/blobs/sha256:${'e'.repeat(64)}`]) {
+      const res = await request(`${gate.url}${p}`, { headers: { authorization: 'Bearer abc.def.ghi' } });
+      expect(res.statusCode).toBe(401);
+      expect(res.headers['www-authenticate']).toBe(challenge);
+      expect(await res.body.text()).toContain('UNAUTHORIZED');
+    }
+    expect(v.calls).toHaveLength(0);
+  });
+});
+
+test('a manifest asked for by a sha512 digest is checked with sha512; an unknown algorithm is refused', async () => {
+  upstreamHandler = manifestServer(IMAGE, { 'docker-content-digest': sha(IMAGE) });
+  const sha512 = `sha512:${createHash('sha512').update(IMAGE).digest('hex')}`;
+  const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+  await withGate(v, async (gate) => {
+    const ok = await request(`${gate.url}/v2/team/app/manifests/${sha512}`);
+    expect(ok.statusCode).toBe(200);
+    expect(ok.headers['docker-content-digest']).toBe(sha512);
+    await ok.body.dump();
+    const wrong = await request(`${gate.url}/v2/team/app/manifests/sha512:${'0'.repeat(128)}`);
+    expect(wrong.statusCode).toBe(502);
+    await wrong.body.dump();
+    const unknown = await request(`${gate.url}/v2/team/app/manifests/blake3:${'0'.repeat(64)}`);
+    expect(unknown.statusCode).toBe(400);
+    await unknown.body.dump();
+  });
+});

@@ -1,0 +1,60 @@
+/**
+ * Registry requests per Sign (issue 11 item 3): a deterministic count on the fake registry.
+ * Tag-schema fallback, steady state (the empty config blob already present): HEAD the image,
+ * POST + PUT the bundle (a new signature cannot be there yet: no HEAD), HEAD the empty config,
+ * PUT the manifest, GET + PUT the fallback index, and the settled GET that confirms the entry
+ * across processes (see referrer-store.ts) = 8. With the referrers API: HEAD, POST, PUT, HEAD,
+ * PUT = 5 (the API ping is remembered per registry after the first Sign).
+ */
+import path from 'node:path';
+import { AuditLog } from '../../../src/audit';
+import { generateKek } from '../../../src/keys/crypto';
+import { ManagedKeyStore } from '../../../src/keys/managed-key-store';
+import { RegistryClient } from '../../../src/registry/client';
+import { ReferrerStore } from '../../../src/registry/referrer-store';
+import { SigningService } from '../../../src/signing/signing-service';
+import { openDatabase } from '../../../src/store';
+import { FakeRegistry } from '../registry/fake-registry';
+import { storeImage, tempDir } from '../verification/bundle-fixtures';
+
+const REPO = 'team/app';
+
+async function requestsPerSign(referrersApi: boolean): Promise<string[][]> {
+  const tmp = tempDir('sign-requests');
+  const db = openDatabase(path.join(tmp.dir, 'countersign.db'));
+  const keys = new ManagedKeyStore(db, generateKek(), new AuditLog(db), { pollMs: 0 });
+  const fake = await FakeRegistry.start({ referrersApi });
+  const registry = new RegistryClient({ maxRetries: 0, retryBaseMs: 1 });
+  try {
+    keys.createKey({ name: 'ci' }, 'test');
+    storeImage(fake, REPO, 'image', 'v1');
+    const signing = new SigningService({ keys, registry, referrers: new ReferrerStore(registry, { settleMs: { minMs: 0, maxMs: 0 } }), maxPredicateBytes: 1 << 20 });
+    const perSign: string[][] = [];
+    for (let i = 0; i < 3; i++) {
+      fake.requests.length = 0;
+      await signing.sign({ image: `${fake.host}/${REPO}:v1`, key: 'ci' });
+      perSign.push(fake.requests.map((r) => `${r.method} ${r.path.replace(/\/v2\/team\/app\//, '').replace(/[?].*$/, '').replace(/(uploads\/)[^/]+$/, '$1<id>').replace(/sha256[:-][0-9a-f]{64}/g, '<d>')}`));
+    }
+    return perSign;
+  } finally {
+    await fake.close();
+    await registry.close();
+    keys.close();
+    db.close();
+    tmp.cleanup();
+  }
+}
+
+test('Sign with the tag-schema fallback: 8 requests (7 + the cross-process settle read), no HEAD before the bundle upload', async () => {
+  const [, second, third] = await requestsPerSign(false);
+  for (const requests of [second, third]) {
+    expect(requests).toHaveLength(8);
+    expect(requests.filter((r) => r.startsWith('HEAD blobs/'))).toHaveLength(1); // the shared empty config only
+    expect(requests.filter((r) => r.startsWith('GET manifests/'))).toHaveLength(2); // index read + settled read
+  }
+});
+
+test('Sign with the referrers API: 5 requests', async () => {
+  const [, second] = await requestsPerSign(true);
+  expect(second).toHaveLength(5);
+});
