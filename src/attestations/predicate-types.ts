@@ -5,6 +5,7 @@
  * between cosign and Countersign without changing its arguments, and so that `cosign
  * verify-attestation --type X` finds what we stored.
  */
+import { COSIGN_SIGN_PREDICATE_TYPE } from '../formats/in-toto';
 import { invalid } from './json';
 
 export const PREDICATE_TYPE = {
@@ -19,7 +20,7 @@ export const PREDICATE_TYPE = {
   INTOTO_VULNS_V01: 'https://in-toto.io/attestation/vulns/v0.1',
   INTOTO_VULNS_V02: 'https://in-toto.io/attestation/vulns/v0.2',
   /** The statement cosign v2.6+/v3 signs for `cosign sign` in the new bundle format; predicate `{}`. */
-  COSIGN_SIGN: 'https://sigstore.dev/cosign/sign/v1',
+  COSIGN_SIGN: COSIGN_SIGN_PREDICATE_TYPE,
   /** cosign "custom" predicate: `{"Data": string, "Timestamp": RFC 3339}`. */
   COSIGN_CUSTOM: 'https://cosign.sigstore.dev/attestation/v1',
   SLSA_PROVENANCE_V02: 'https://slsa.dev/provenance/v0.2',

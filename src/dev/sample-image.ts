@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import type { RegistryClient } from '../registry';
+import { sha256Digest } from '../registry/digest';
 import { MEDIA_TYPE, type Descriptor, type RepositoryRef } from '../registry/types';
 
 export interface PushedImage {
@@ -35,9 +36,7 @@ export function tarWithFile(name: string, content: Buffer): Buffer {
   return Buffer.concat([header, padded, Buffer.alloc(1024)]);
 }
 
-function digestOf(bytes: Buffer): string {
-  return `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
-}
+const digestOf = sha256Digest;
 
 /** Pushes a single-platform image and tags it; returns the manifest descriptor. */
 export async function pushSampleImage(

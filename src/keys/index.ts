@@ -1,4 +1,4 @@
-export { FileKeyStore, validateKeyName } from './file-key-store';
+export { validateKeyName } from './key-name';
 export { keyIdOf } from './key-id';
 export type { KeyInfo, KeyPurpose, KeyState, KeyStore, SigningKey } from './types';
 export { ManagedKeyStore, DEFAULT_ROTATION_OVERLAP_SECONDS } from './managed-key-store';

@@ -21,7 +21,7 @@ import { scopeProblem } from '../shared/image-pattern';
 import { ChangeWatch, migrate, type Database, type SqlRow, type Statement } from '../store';
 import type { TrustedKey, TrustStore } from '../trust/types';
 import { decryptCosignPrivateKey, kekFingerprint, openPrivateKey, parsePublicKeyPem, sealPrivateKey } from './crypto';
-import { validateKeyName } from './file-key-store';
+import { validateKeyName } from './key-name';
 import { keyIdOf } from './key-id';
 import type { KeyInfo, KeyPurpose, KeyState, KeyStore, SigningKey } from './types';
 
@@ -127,7 +127,6 @@ export class ManagedKeyStore implements KeyStore {
       revision: () => this.revision(),
       list: () => this.trustedKeys(),
       byId: (id) => this.byId(id),
-      find: (nameOrId) => this.find(nameOrId),
       onChange: (listener) => this.onChange(listener),
     };
     migrate(db, 'keys', MIGRATIONS);
@@ -144,10 +143,6 @@ export class ManagedKeyStore implements KeyStore {
   }
 
   // ---- KeyStore (signing) -----------------------------------------------------------------
-
-  async create(name: string): Promise<KeyInfo> {
-    return this.createKey({ name }, 'local');
-  }
 
   createKey(attrs: KeyAttributes, actor: string): KeyInfo {
     validateKeyName(attrs.name);
@@ -210,10 +205,6 @@ export class ManagedKeyStore implements KeyStore {
     };
     Object.defineProperty(signingKey, 'toJSON', { value: () => ({ ...info }), enumerable: false });
     return signingKey;
-  }
-
-  async list(): Promise<KeyInfo[]> {
-    return this.listKeys();
   }
 
   listKeys(opts: { activeOnly?: boolean } = {}): KeyInfo[] {

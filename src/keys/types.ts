@@ -11,7 +11,7 @@ export interface KeyInfo {
   algorithm: string;
   publicKeyPem: string;
   createdAt: Date;
-  /** Lifecycle facts (managed keys; the plain PEM directory store leaves them unset). */
+  /** Lifecycle facts (set by the managed key store). */
   version?: number;
   ownerTeam?: string;
   purpose?: KeyPurpose;
@@ -29,7 +29,7 @@ export interface KeyInfo {
 
 /**
  * A key the service can sign with. The private half stays inside `sign`; nothing on this object
- * serializes it (see FileKeyStore), so a handle that ends up in a log line leaks nothing.
+ * serializes it (see ManagedKeyStore.getSigningKey), so a handle that ends up in a log line leaks nothing.
  */
 export interface SigningKey extends KeyInfo {
   readonly publicKey: KeyObject;
@@ -37,14 +37,8 @@ export interface SigningKey extends KeyInfo {
   sign(data: Buffer): Buffer;
 }
 
-/**
- * Where signing keys live. The file store is the first implementation; the key-management issue
- * replaces it with an encrypted, audited store behind this same interface.
- */
+/** What signing needs of the key store (ManagedKeyStore implements it). */
 export interface KeyStore {
-  /** Creates a new key; ALREADY_EXISTS when the name is taken. */
-  create(name: string): Promise<KeyInfo>;
   /** By name or id; NOT_FOUND when there is none. */
   getSigningKey(nameOrId: string): Promise<SigningKey>;
-  list(): Promise<KeyInfo[]>;
 }

@@ -18,8 +18,8 @@
  * 6. Each requirement, on the manifests that `multiArch` selects.
  * The mode then turns failures into a deny (enforce), warnings (warn) or a record only (audit).
  */
-import type { Action, CollectionError, Evidence, ImageFacts, RequestContext } from '../verification/types';
-import { isAttestationManifest } from '../registry/image-index';
+import type { Action, CollectionError, Evidence, ImageFacts, RequestContext } from './input';
+import { isAttestationManifest } from '../formats/oci';
 import { canonicalImageName, matchesSpec, type MatchTarget } from './match';
 import {
   EXCEPTION_WARNING_MS,

@@ -4,7 +4,7 @@
  * stays with the staging repository. Only the rule's own sources count, never anything the
  * request names, and the evidence is still bound to the same digest (signatures name digests).
  */
-import type { RepositoryRef } from '../registry/types';
+import type { RepositoryRef } from '../formats/repository';
 import { findRule, type MatchTarget } from './match';
 import type { Policy } from './types';
 

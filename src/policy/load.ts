@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { isMap, isScalar, type Node } from 'yaml';
 import { resolvePredicateType } from '../attestations';
 import { CheckedDocument, type DocumentProblem, type Field } from '../shared/checked-document';
-import type { Action } from '../verification/types';
+import type { Action } from './input';
 import { parseImagePattern } from './match';
 import type {
   AttestationRequirement,
@@ -38,9 +38,10 @@ import type {
   VulnerabilityRequirement,
 } from './types';
 import { parseDuration, parseExpiry, parseVersionRange } from './values';
-import { describeMatcher, FULCIO_EXTENSIONS } from '../verification/sigstore/identity';
-import { NOTATION_LEVELS, parseNotationIdentity, type NotationIdentity, type NotationLevel, type NotationTrust } from '../verification/notation/trust-policy';
-import { readTrustStoreFile } from '../verification/notation/trust-store';
+import { FULCIO_EXTENSIONS } from '../formats/fulcio';
+import { describeMatcher } from './identity';
+import { NOTATION_LEVELS, parseNotationIdentity, type NotationIdentity, type NotationLevel, type NotationTrust } from './notation-trust';
+import { readTrustStoreFile } from './notation-trust-store';
 import { dirname, isAbsolute, resolve } from 'node:path';
 
 /**

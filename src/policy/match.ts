@@ -18,7 +18,7 @@
  * first and catch-alls (`**`) last. A rule without `match` matches everything.
  */
 import { canonicalHost, compileImagePattern, parseImagePattern as parsePattern, patternMatches, type ImagePattern } from '../shared/image-pattern';
-import type { Action, ImageFacts } from '../verification/types';
+import type { Action, ImageFacts } from './input';
 import type { MatchSpec, Policy, PolicyException, Rule } from './types';
 
 export { canonicalHost, type ImagePattern };

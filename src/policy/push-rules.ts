@@ -7,7 +7,7 @@
  * (the gate is in the middle of writing it), so the caller states it in a context label. A
  * missing label under an immutable-tag rule is a deny: unknown is not "not set yet".
  */
-import type { ImageFacts, RequestContext } from '../verification/types';
+import type { ImageFacts, RequestContext } from './input';
 import type { PushRules } from './types';
 
 /** Context labels a push request carries (the registry gate sets them). */

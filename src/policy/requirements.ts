@@ -18,11 +18,10 @@ import {
   type VulnerabilityFinding,
   type VulnerabilityReport,
 } from '../attestations';
-import type { Evidence } from '../verification/types';
+import type { Evidence } from './input';
 import { matchesGlob } from './match';
-import { describeIdentity, identityMatches } from '../verification/sigstore/identity';
-import { oneLine } from '../verification/notation/envelope';
-import { judgeNotation, type NotationTrust } from '../verification/notation/trust-policy';
+import { describeIdentity, identityMatches } from './identity';
+import { judgeNotation, oneLine, type NotationTrust } from './notation-trust';
 import type { AttestationRequirement, DeniedPackage, IdentityRequirement, SbomRequirement, SignatureRequirement, VulnerabilityRequirement } from './types';
 import { durationUnit, formatAge, satisfiesConstraints } from './values';
 

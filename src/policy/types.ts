@@ -7,9 +7,9 @@
  * The document syntax is described in docs/policy.md and docs/policy.schema.json.
  */
 import type { Severity } from '../attestations';
-import type { NotationTrust } from '../verification/notation/trust-policy';
-import type { IdentityMatcher } from '../verification/sigstore/identity';
-import type { Action } from '../verification/types';
+import type { IdentityMatcher } from './identity';
+import type { Action } from './input';
+import type { NotationTrust } from './notation-trust';
 
 /**
  * enforce: a failed requirement denies. warn: allow, and return the failures as warnings (for

@@ -13,27 +13,11 @@
 import { isDigest } from './digest';
 import { MEDIA_TYPE, type Descriptor } from './types';
 
-/** BuildKit's annotations on the attestation manifests it adds to an index (buildx `--attest`). */
-export const ATTESTATION_REFERENCE_TYPE = 'vnd.docker.reference.type';
-export const ATTESTATION_MANIFEST = 'attestation-manifest';
+export { ATTESTATION_MANIFEST, ATTESTATION_REFERENCE_TYPE, isAttestationManifest } from '../formats/oci';
 
 export type IndexChild = Pick<Descriptor, 'mediaType' | 'digest' | 'size' | 'platform' | 'annotations'>;
 
 export class MalformedIndexError extends Error {}
-
-/**
- * A child descriptor that is a recognised attestation manifest: BuildKit marks them with platform
- * `unknown/unknown` AND the annotation `vnd.docker.reference.type: attestation-manifest`. Both
- * are required: an `unknown` os with a real architecture, a child without a platform, or the
- * annotation on a real platform are all children a runtime could run, and are judged.
- */
-export function isAttestationManifest(child: { platform?: { os?: string; architecture?: string } | undefined; annotations?: Record<string, string> | undefined }): boolean {
-  return (
-    child.platform?.os === 'unknown' &&
-    child.platform?.architecture === 'unknown' &&
-    child.annotations?.[ATTESTATION_REFERENCE_TYPE] === ATTESTATION_MANIFEST
-  );
-}
 
 /**
  * The children of an image index or Docker manifest list served as `mediaType`. Throws

@@ -66,8 +66,5 @@ export interface ImageReference {
   digest?: string;
 }
 
-/** A repository on a registry: what every client call is scoped to. */
-export interface RepositoryRef {
-  registry: string;
-  repository: string;
-}
+/** A repository on a registry: what every client call is scoped to (defined in src/formats/). */
+export type { RepositoryRef } from '../formats/repository';

@@ -4,7 +4,9 @@ import type { SigningKey } from '../keys';
 import { IN_TOTO_PAYLOAD_TYPE, type InTotoStatement } from './statement';
 
 /** The canonical v0.3 media type (cosign v3 writes and requires ≥ v0.3). */
-export const BUNDLE_V03_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+import { BUNDLE_V03_MEDIA_TYPE } from '../formats/sigstore-bundle';
+
+export { BUNDLE_V03_MEDIA_TYPE } from '../formats/sigstore-bundle';
 
 export interface SignedBundle {
   /** The exact bytes stored as the referrer layer. */

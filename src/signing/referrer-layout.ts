@@ -1,12 +1,10 @@
-import crypto from 'node:crypto';
+import { sha256Digest } from '../registry/digest';
 import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageManifest } from '../registry/types';
 import { BUNDLE_V03_MEDIA_TYPE } from './bundle';
 
-export const ANNOTATION = {
-  CREATED: 'org.opencontainers.image.created',
-  BUNDLE_CONTENT: 'dev.sigstore.bundle.content',
-  BUNDLE_PREDICATE_TYPE: 'dev.sigstore.bundle.predicateType',
-} as const;
+import { ANNOTATION } from '../formats/sigstore-bundle';
+
+export { ANNOTATION } from '../formats/sigstore-bundle';
 
 export interface ReferrerArtifact {
   manifest: ImageManifest;
@@ -17,9 +15,7 @@ export interface ReferrerArtifact {
   blobs: Buffer[];
 }
 
-export function sha256Digest(bytes: Buffer): string {
-  return `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
-}
+export { sha256Digest };
 
 /**
  * The manifest cosign v3 writes for a bundle (FORMATS.md §2.2): artifactType and the single layer

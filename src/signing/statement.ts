@@ -1,9 +1,8 @@
 /** in-toto Statement v1 (https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md). */
 
-export const IN_TOTO_STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
-export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
-/** What `cosign sign` (v2.6+ new bundle format, v3 default) puts in its statement. */
-export const COSIGN_SIGN_PREDICATE_TYPE = 'https://sigstore.dev/cosign/sign/v1';
+import { IN_TOTO_STATEMENT_V1 } from '../formats/in-toto';
+
+export { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_V1 } from '../formats/in-toto';
 
 export interface InTotoSubject {
   name?: string;

@@ -1,3 +1,2 @@
-export { KeyDirTrustStore } from './key-dir-trust-store';
 export { keyUsability } from './usability';
 export type { KeyUsability, TrustedKey, TrustStore } from './types';

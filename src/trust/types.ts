@@ -24,8 +24,6 @@ export interface TrustStore {
   revision(): string;
   list(): TrustedKey[];
   byId(id: string): TrustedKey | undefined;
-  /** By name or id. */
-  find(nameOrId: string): TrustedKey | undefined;
   /** Called after every change; returns an unsubscribe function. */
   onChange(listener: () => void): () => void;
 }

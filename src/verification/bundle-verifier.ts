@@ -16,11 +16,12 @@ import type { TrustedKey } from '../trust/types';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import { isInTotoStatement, statementDigests, verifySigstoreBundle, BUNDLE_MEDIA_TYPE_VERSIONS, type InTotoStatement } from './sigstore/verify-bundle';
 import type { Evidence } from './types';
+import { ANNOTATION } from '../formats/sigstore-bundle';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 
 /** Bundle media types accepted as referrer layers (every Sigstore bundle version). */
 export const BUNDLE_MEDIA_TYPES = Object.keys(BUNDLE_MEDIA_TYPE_VERSIONS);
-const PREDICATE_ANNOTATION = 'dev.sigstore.bundle.predicateType';
+const PREDICATE_ANNOTATION = ANNOTATION.BUNDLE_PREDICATE_TYPE;
 
 /** Untrusted input: anything a pusher wrote may arrive here, not only strings. */
 export function isBundleArtifact(artifactType: unknown): boolean {
@@ -52,7 +53,7 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
     kind: 'other',
     subjectDigest: imageDigest,
     verified: false,
-    ...(manifest.annotations?.['org.opencontainers.image.created'] ? { created: manifest.annotations['org.opencontainers.image.created'] } : {}),
+    ...(manifest.annotations?.[ANNOTATION.CREATED] ? { created: manifest.annotations[ANNOTATION.CREATED] } : {}),
   };
   const fail = (reason: string, extra: Partial<Evidence> = {}): Evidence => ({ ...base, ...extra, verified: false, reason });
 

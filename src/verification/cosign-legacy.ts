@@ -29,13 +29,14 @@ import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
 export const DSSE_ENVELOPE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
-export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
-export const COSIGN_SIGN_PREDICATE_TYPE = 'https://sigstore.dev/cosign/sign/v1';
+import { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES as STATEMENT_TYPES } from '../formats/in-toto';
+import { ANNOTATION } from '../formats/sigstore-bundle';
+
+export { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE } from '../formats/in-toto';
 export const SIMPLE_SIGNING_TYPE = 'cosign container image signature';
 export const ANNOTATION_SIGNATURE = 'dev.cosignproject.cosign/signature';
 export const ANNOTATION_CERTIFICATE = 'dev.sigstore.cosign/certificate';
 
-const STATEMENT_TYPES = new Set(['https://in-toto.io/Statement/v1', 'https://in-toto.io/Statement/v0.1']);
 const KEYLESS_REASON = 'keyless (certificate) signature: not supported, configure a key';
 /** Blob reads in flight at once per tag. */
 const FETCH_CONCURRENCY = 8;
@@ -135,7 +136,7 @@ async function readTag(ctx: Context, tag: string, format: EvidenceFormat, layerM
   const common: Pick<Evidence, 'artifactType' | 'created'> = {};
   const artifactType = typeof parsed.artifactType === 'string' ? parsed.artifactType : parsed.config.mediaType;
   if (typeof artifactType === 'string') common.artifactType = artifactType;
-  const created = parsed.annotations?.['org.opencontainers.image.created'];
+  const created = parsed.annotations?.[ANNOTATION.CREATED];
   if (typeof created === 'string') common.created = created;
 
   // Every signature layer is judged: no positional cap lets junk layers listed first crowd out a

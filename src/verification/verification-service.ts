@@ -199,11 +199,6 @@ export class VerificationService {
     this.opts.cache.invalidate(cacheKey(repo, digest));
   }
 
-  /** The policy in force (for callers that report its revision without verifying). */
-  policy(): Policy {
-    return this.opts.policies.current();
-  }
-
   private budgetMs(deadline: number | undefined): number {
     const max = this.opts.maxDurationMs ?? 8000;
     if (deadline === undefined || !Number.isFinite(deadline)) return max;

@@ -2,12 +2,13 @@
  * Sign and Attest end to end: real gRPC server, real Distribution registry. What the service wrote
  * is read back and verified by test/support/independent-verify.ts, which shares no code with it.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import crypto from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { pushSampleImage } from '../../src/dev/sample-image';
-import { FileKeyStore } from '../../src/keys';
+import { keyIdOf } from '../../src/keys';
 import { RegistryClient } from '../../src/registry';
 import { MAX_JSON_DEPTH } from '../../src/shared/json-depth';
 import { startService, testRegistryHost, uniqueRepo, grpcFailure, type RunningService } from '../support/harness';
@@ -38,12 +39,21 @@ let keyId: string;
 
 let keysDir: string;
 
+/** A key as the keys directory held them before the managed store: PKCS#8 `NAME.key` (0600) and SPKI `NAME.pub`. */
+function writePemKey(dir: string, name: string): { id: string; publicKeyPem: string } {
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  writeFileSync(path.join(dir, `${name}.key`), privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
+  writeFileSync(path.join(dir, `${name}.pub`), publicKeyPem);
+  return { id: keyIdOf(publicKey), publicKeyPem };
+}
+
 beforeAll(async () => {
   host = testRegistryHost();
   // A PEM key made before the service starts: imported at first start (and the test knows its
   // private bytes, to prove they never appear in logs or responses).
   keysDir = mkdtempSync(path.join(os.tmpdir(), 'countersign-legacy-keys-'));
-  const info = await new FileKeyStore(keysDir).create('ci-release');
+  const info = writePemKey(keysDir, 'ci-release');
   svc = await startService({ keysDir });
   expect(svc.app.keys.getKey('ci-release').id).toBe(info.id);
   publicKeyPem = info.publicKeyPem;

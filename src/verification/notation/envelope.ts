@@ -2,7 +2,7 @@
  * Notary Project JWS envelopes (`application/jose+json`, flattened JSON serialization): what a
  * signature says and whether it is intact. Everything here is independent of trust, so that the
  * result can be cached per image digest; whether the signer is trusted, and whether the signature
- * is still acceptable today, is decided per call by trust-policy.ts.
+ * is still acceptable today, is decided per call by src/policy/notation-trust.ts.
  *
  * Checked here (the "integrity" of the Notary trust-policy model): the protected header (alg, cty,
  * crit, signing scheme and its required time field), the signature over
@@ -12,11 +12,12 @@
  */
 import { createHash, verify as cryptoVerify, constants, X509Certificate } from 'node:crypto';
 
-export const JWS_MEDIA_TYPE = 'application/jose+json';
-export const COSE_MEDIA_TYPE = 'application/cose';
-export const NOTARY_PAYLOAD_TYPE = 'application/vnd.cncf.notary.payload.v1+json';
-export const SIGNING_SCHEMES = ['notary.x509', 'notary.x509.signingAuthority'] as const;
-export type SigningScheme = (typeof SIGNING_SCHEMES)[number];
+import { NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
+import { oneLine, type NotationFacts } from '../../policy/notation-trust';
+
+export { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
+/** The facts' type and the DN formatter live with their consumer, the policy's Notation trust judgement. */
+export { oneLine, type NotationFacts } from '../../policy/notation-trust';
 
 const H_SCHEME = 'io.cncf.notary.signingScheme';
 const H_SIGNING_TIME = 'io.cncf.notary.signingTime';
@@ -29,27 +30,6 @@ const TIMESTAMP_HEADERS = ['io.cncf.notary.timestampSignature', 'io.cncf.notary.
 /** A chain is a handful of certificates; more is an attempt to make us spend time. */
 const MAX_CHAIN = 10;
 
-/** The verified facts of one intact Notary signature (JSON-serializable: evidence is cached). */
-export interface NotationFacts {
-  envelope: 'jws' | 'cose';
-  signingScheme: SigningScheme;
-  alg: string;
-  /** ISO 8601. For notary.x509 it is the signer's claim; for signingAuthority the authentic time. */
-  signingTime: string;
-  /** Set only for notary.x509.signingAuthority (the time the signing authority vouches for). */
-  authenticSigningTime?: string;
-  expiry?: string;
-  /** Base64 DER, leaf first, as in the envelope (each verified to be signed by the next). */
-  chain: string[];
-  /** Leaf subject and issuer distinguished names, RFC 4514 order as Node prints them (one attribute a line). */
-  subject: string;
-  issuer: string;
-  /** SHA-256 fingerprint of the leaf (hex, lower case). */
-  leafSha256: string;
-  /** An RFC 3161 countersignature was attached (unprotected header); base64 of its DER. */
-  timestamp?: string;
-  signingAgent?: string;
-}
 
 export class NotationEnvelopeError extends Error {}
 
@@ -202,8 +182,4 @@ function parseJson(text: string, what: string): unknown {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export function oneLine(dn: string): string {
-  return dn.split('\n').join(', ');
 }

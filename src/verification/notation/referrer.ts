@@ -2,14 +2,15 @@
  * One Notary Project signature referrer (`application/vnd.cncf.notary.signature`, as artifactType or,
  * in the OCI 1.0 form, as config.mediaType) turned into evidence. The envelope's integrity is
  * checked here; whether its signer is trusted is the rule's Notation trust policy, judged per call
- * (trust-policy.ts), so the evidence is never `verified` by itself: it carries the verified facts
+ * (src/policy/notation-trust.ts), so the evidence is never `verified` by itself: it carries the verified facts
  * (`notation`) that the signature requirement judges.
  */
 import type { ImageManifest } from '../../registry/types';
 import type { Evidence } from '../types';
-import { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, NotationEnvelopeError, oneLine, verifyJwsEnvelope, type TargetDescriptor } from './envelope';
+import { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE } from '../../formats/notation';
+import { NotationEnvelopeError, oneLine, verifyJwsEnvelope, type TargetDescriptor } from './envelope';
 
-export const NOTATION_ARTIFACT = 'application/vnd.cncf.notary.signature';
+export { NOTATION_ARTIFACT } from '../../formats/notation';
 
 /** The one envelope layer of a Notary signature manifest, or why there is none to read. */
 export function notationEnvelopeLayer(manifest: ImageManifest): { digest: string; mediaType: string; size: number } | string {

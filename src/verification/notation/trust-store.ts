@@ -1,47 +1,5 @@
 /**
- * Notation trust stores as files: PEM bundles of CA certificates (several BEGIN CERTIFICATE blocks
- * in one file), or one DER certificate. Read when the policy is loaded, so that a missing or
- * unreadable file is a policy error naming the field, never a silent "trusts nothing".
+ * Notation trust store files are read when the policy is loaded: src/policy/notation-trust-store.ts.
+ * Re-exported here for verification's callers.
  */
-import { createHash, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-
-/** A trust store file is a few certificates; a megabyte is a mistake. */
-const MAX_TRUST_STORE_BYTES = 1024 * 1024;
-
-export interface TrustStoreFile {
-  certificates: X509Certificate[];
-  /** sha256 of the file's bytes: part of the policy revision, so that replacing a CA is a new revision. */
-  sha256: string;
-}
-
-export function readTrustStoreFile(path: string): TrustStoreFile {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (err) {
-    throw new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  if (bytes.length > MAX_TRUST_STORE_BYTES) throw new Error(`${path} is larger than ${MAX_TRUST_STORE_BYTES} bytes`);
-  return { certificates: parseCertificates(bytes, path), sha256: createHash('sha256').update(bytes).digest('hex') };
-}
-
-export function parseCertificates(bytes: Buffer, what: string): X509Certificate[] {
-  const text = bytes.toString('latin1');
-  const blocks = [...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)];
-  if (blocks.length === 0) {
-    if (text.includes('-----BEGIN')) throw new Error(`${what} holds no CERTIFICATE block (a public key is not a Notation trust anchor: Notation needs X.509 certificates)`);
-    try {
-      return [new X509Certificate(bytes)];
-    } catch {
-      throw new Error(`${what} is neither PEM certificates nor one DER certificate`);
-    }
-  }
-  return blocks.map((m, i) => {
-    try {
-      return new X509Certificate(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
-    } catch {
-      throw new Error(`certificate ${i + 1} of ${what} does not parse`);
-    }
-  });
-}
+export { parseCertificates, readTrustStoreFile, type TrustStoreFile } from '../../policy/notation-trust-store';

@@ -7,47 +7,15 @@
  * are signed by a trusted Fulcio CA.
  */
 import { X509Certificate } from '@sigstore/core';
+import { FULCIO, FULCIO_EXTENSIONS } from '../../formats/fulcio';
+import type { SignerIdentity } from '../../policy/identity';
 
-export interface SignerIdentity {
-  /** OIDC issuer (Fulcio extension 1.3.6.1.4.1.57264.1.8, or the deprecated .1.1). */
-  issuer?: string;
-  /** The certificate's subject alternative name: a URI, an e-mail address or an otherName username. */
-  subject: string;
-  /** Further Fulcio extensions present in the certificate, by name (see FULCIO_EXTENSIONS). */
-  extensions: Record<string, string>;
-}
+export { FULCIO_EXTENSIONS } from '../../formats/fulcio';
+export { describeIdentity, describeMatcher, identityMatches, type IdentityMatcher, type SignerIdentity } from '../../policy/identity';
 
-const FULCIO = '1.3.6.1.4.1.57264.1';
 const OTHERNAME_USERNAME = `${FULCIO}.7`;
 const ISSUER_V1 = `${FULCIO}.1`;
 const ISSUER_V2 = `${FULCIO}.8`;
-
-/**
- * Fulcio extensions by policy name. The first five are the deprecated v1 GitHub extensions (raw
- * strings), which cosign's --certificate-github-workflow-* flags match; the rest are the v2
- * extensions (DER UTF8String), which apply to every CI provider.
- */
-export const FULCIO_EXTENSIONS: Record<string, { oid: string; der: boolean }> = {
-  githubWorkflowTrigger: { oid: `${FULCIO}.2`, der: false },
-  githubWorkflowSha: { oid: `${FULCIO}.3`, der: false },
-  githubWorkflowName: { oid: `${FULCIO}.4`, der: false },
-  githubWorkflowRepository: { oid: `${FULCIO}.5`, der: false },
-  githubWorkflowRef: { oid: `${FULCIO}.6`, der: false },
-  buildSignerUri: { oid: `${FULCIO}.9`, der: true },
-  buildSignerDigest: { oid: `${FULCIO}.10`, der: true },
-  runnerEnvironment: { oid: `${FULCIO}.11`, der: true },
-  sourceRepositoryUri: { oid: `${FULCIO}.12`, der: true },
-  sourceRepositoryDigest: { oid: `${FULCIO}.13`, der: true },
-  sourceRepositoryRef: { oid: `${FULCIO}.14`, der: true },
-  sourceRepositoryIdentifier: { oid: `${FULCIO}.15`, der: true },
-  sourceRepositoryOwnerUri: { oid: `${FULCIO}.16`, der: true },
-  sourceRepositoryOwnerIdentifier: { oid: `${FULCIO}.17`, der: true },
-  buildConfigUri: { oid: `${FULCIO}.18`, der: true },
-  buildConfigDigest: { oid: `${FULCIO}.19`, der: true },
-  buildTrigger: { oid: `${FULCIO}.20`, der: true },
-  runInvocationUri: { oid: `${FULCIO}.21`, der: true },
-  sourceRepositoryVisibilityAtSigning: { oid: `${FULCIO}.22`, der: true },
-};
 
 export function signerIdentity(cert: X509Certificate): SignerIdentity {
   const san = cert.extSubjectAltName;
@@ -99,40 +67,3 @@ function safeVerify(c: X509Certificate): boolean {
   }
 }
 
-/**
- * Which keyless signers are acceptable: cosign's --certificate-identity(-regexp) and
- * --certificate-oidc-issuer(-regexp), plus exact values of further Fulcio extensions. Exact values
- * compare whole strings; regular expressions follow cosign (Go's MatchString: unanchored, so write
- * `^…$` to anchor). Every given field must match.
- */
-export interface IdentityMatcher {
-  issuer?: string;
-  issuerRegExp?: RegExp;
-  subject?: string;
-  subjectRegExp?: RegExp;
-  extensions?: Record<string, string>;
-}
-
-export function identityMatches(m: IdentityMatcher, id: SignerIdentity): boolean {
-  if (m.issuer !== undefined && id.issuer !== m.issuer) return false;
-  if (m.issuerRegExp !== undefined && (id.issuer === undefined || !m.issuerRegExp.test(id.issuer))) return false;
-  if (m.subject !== undefined && id.subject !== m.subject) return false;
-  if (m.subjectRegExp !== undefined && !m.subjectRegExp.test(id.subject)) return false;
-  for (const [name, value] of Object.entries(m.extensions ?? {})) if (id.extensions[name] !== value) return false;
-  return true;
-}
-
-/** "issuer https://…, subject …" — how an identity is named in messages. */
-export function describeIdentity(id: SignerIdentity): string {
-  return `${id.subject || '(no subject)'} (issuer ${id.issuer ?? 'unknown'})`;
-}
-
-export function describeMatcher(m: IdentityMatcher): string {
-  const parts: string[] = [];
-  if (m.subject !== undefined) parts.push(`subject ${m.subject}`);
-  if (m.subjectRegExp !== undefined) parts.push(`subject ~ /${m.subjectRegExp.source}/`);
-  if (m.issuer !== undefined) parts.push(`issuer ${m.issuer}`);
-  if (m.issuerRegExp !== undefined) parts.push(`issuer ~ /${m.issuerRegExp.source}/`);
-  for (const [k, v] of Object.entries(m.extensions ?? {})) parts.push(`${k} ${v}`);
-  return parts.join(', ') || 'any identity';
-}

@@ -25,14 +25,11 @@ import { toSignedEntity, Verifier, VerificationError, type SignedEntity, type Tr
 import { rootInChainProblem, signerIdentity, type SignerIdentity } from './identity';
 import type { SigstoreTrustRoot } from './trusted-root';
 
-export const BUNDLE_MEDIA_TYPE_VERSIONS: Record<string, string> = {
-  'application/vnd.dev.sigstore.bundle+json;version=0.1': '0.1',
-  'application/vnd.dev.sigstore.bundle+json;version=0.2': '0.2',
-  'application/vnd.dev.sigstore.bundle+json;version=0.3': '0.3',
-  'application/vnd.dev.sigstore.bundle.v0.3+json': '0.3',
-};
+import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES as STATEMENT_TYPES } from '../../formats/in-toto';
+import { BUNDLE_MEDIA_TYPE_VERSIONS } from '../../formats/sigstore-bundle';
 
-export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+export { IN_TOTO_PAYLOAD_TYPE } from '../../formats/in-toto';
+export { BUNDLE_MEDIA_TYPE_VERSIONS } from '../../formats/sigstore-bundle';
 
 /** A key the caller trusts, as the key store has it (TrustedKey fits). */
 export interface CandidateKey {
@@ -94,7 +91,6 @@ export interface InTotoStatement {
   predicate?: unknown;
 }
 
-const STATEMENT_TYPES = new Set(['https://in-toto.io/Statement/v1', 'https://in-toto.io/Statement/v0.1']);
 
 /**
  * Verifies one bundle (JSON bytes or an already parsed object). Never throws for hostile input:

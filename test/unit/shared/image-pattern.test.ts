@@ -4,7 +4,6 @@
  * signing), a bearer token's scopes and an mTLS binding's scopes — each through its real entry
  * point, including the validation that runs when the key, token, binding or policy is created.
  */
-import crypto from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +18,6 @@ import { findRule, parsePolicy } from '../../../src/policy';
 import { CountersignError } from '../../../src/shared/errors';
 import { canonicalName, scopeMatches } from '../../../src/shared/image-pattern';
 import { openDatabase } from '../../../src/store';
-import { KeyDirTrustStore } from '../../../src/trust/key-dir-trust-store';
 import { keyUsability } from '../../../src/trust/usability';
 import type { ImageFacts } from '../../../src/verification/types';
 import { fakeCall } from '../auth/helpers';
@@ -237,18 +235,5 @@ describe('canonicalName / scopeMatches', () => {
   it('a stored scope that no longer parses grants nothing', () => {
     expect(scopeMatches('reg.example.com/team-a/', 'reg.example.com/team-a/app')).toBe(false);
     expect(scopeMatches('reg.example.com/team-a/*', 'no-slash')).toBe(false);
-  });
-
-  it('a trust-directory key whose scope cannot mean anything is not trusted, with the reason', () => {
-    const trustDir = mkdtempSync(path.join(os.tmpdir(), 'countersign-trustdir-'));
-    const pem = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
-    writeFileSync(path.join(trustDir, 'good.pub'), pem);
-    writeFileSync(path.join(trustDir, 'good.trust.json'), JSON.stringify({ scopes: ['docker.io/library/*'] }));
-    writeFileSync(path.join(trustDir, 'typo.pub'), crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string);
-    writeFileSync(path.join(trustDir, 'typo.trust.json'), JSON.stringify({ scopes: ['reg.example.com/team-a/'] }));
-    const store = new KeyDirTrustStore(trustDir, { watch: false });
-    expect(store.list().map((k) => k.name)).toEqual(['good']);
-    expect(keyUsability(store.find('good')!, new Date(), 'index.docker.io/library/nginx').usable).toBe(true);
-    expect(store.problems).toEqual([expect.stringMatching(/typo\.pub: scope "reg\.example\.com\/team-a\/" is not a repository pattern.*empty path segment.*key typo is not trusted/)]);
   });
 });

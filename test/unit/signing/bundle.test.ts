@@ -1,17 +1,12 @@
 import crypto from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { FileKeyStore } from '../../../src/keys';
 import { BUNDLE_V03_MEDIA_TYPE, bundleReferrer, imageStatement, sha256Digest, signStatement, COSIGN_SIGN_PREDICATE_TYPE } from '../../../src/signing';
 import { verifyBundle } from '../../support/independent-verify';
+import { newSigningKey } from '../../support/managed-keys';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
 async function key(name = 'k') {
-  const store = new FileKeyStore(mkdtempSync(path.join(os.tmpdir(), 'countersign-sign-')));
-  await store.create(name);
-  return store.getSigningKey(name);
+  return newSigningKey(name);
 }
 
 describe('signStatement', () => {

@@ -1,5 +1,5 @@
 /**
- * Builders for Sigstore-bundle verification tests: real P-256 keys from FileKeyStore in a temp dir,
+ * Builders for Sigstore-bundle verification tests: real P-256 keys from the managed key store,
  * bundles signed the way Countersign signs them (signStatement + bundleReferrer), and variants of
  * them (other hints, other payload types, tampered JSON) for the negative cases.
  */
@@ -8,13 +8,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { bundleToJSON } from '@sigstore/bundle';
 import { DSSEBundleBuilder, type Signer } from '@sigstore/sign';
-import { FileKeyStore } from '../../../src/keys/file-key-store';
 import type { SigningKey } from '../../../src/keys/types';
 import { MEDIA_TYPE, type Descriptor } from '../../../src/registry/types';
 import { signStatement } from '../../../src/signing/bundle';
 import { bundleReferrer, type ReferrerArtifact } from '../../../src/signing/referrer-layout';
 import { COSIGN_SIGN_PREDICATE_TYPE, imageStatement, type InTotoStatement } from '../../../src/signing/statement';
 import type { TrustedKey, TrustStore } from '../../../src/trust/types';
+export { newSigningKey } from '../../support/managed-keys';
 import type { FakeRegistry } from '../registry/fake-registry';
 import { imageManifest } from '../registry/helpers';
 
@@ -23,13 +23,6 @@ export const CREATED = new Date('2026-02-03T04:05:06Z');
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), `countersign-${prefix}-`));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** A fresh P-256 signing key created by FileKeyStore in `dir`. */
-export async function newSigningKey(dir: string, name: string): Promise<SigningKey> {
-  const store = new FileKeyStore(dir);
-  await store.create(name);
-  return store.getSigningKey(name);
 }
 
 export function trusted(key: SigningKey, extra: Partial<TrustedKey> = {}): TrustedKey {
@@ -42,7 +35,6 @@ export function staticTrust(keys: TrustedKey[], revision = 'r1'): TrustStore {
     revision: () => revision,
     list: () => [...keys],
     byId: (id) => keys.find((k) => k.id === id),
-    find: (n) => keys.find((k) => k.id === n || k.name === n),
     onChange: () => () => undefined,
   };
 }

@@ -1,5 +1,5 @@
 /**
- * verifyBundleReferrer on its own: real bundles signed with FileKeyStore keys, and variants that
+ * verifyBundleReferrer on its own: real bundles signed with managed-store keys, and variants that
  * each break exactly one of the checks the verifier makes on top of @sigstore/verify.
  */
 import crypto from 'node:crypto';
@@ -25,9 +25,9 @@ let trustedKeys: TrustedKey[];
 
 beforeAll(async () => {
   tmp = tempDir('bundle-verifier');
-  alice = await newSigningKey(tmp.dir, 'alice');
-  bob = await newSigningKey(tmp.dir, 'bob');
-  mallory = await newSigningKey(tmp.dir, 'mallory');
+  alice = await newSigningKey('alice');
+  bob = await newSigningKey('bob');
+  mallory = await newSigningKey('mallory');
   trustedKeys = [trusted(alice), trusted(bob)];
 });
 

@@ -26,8 +26,8 @@ let mallory: SigningKey;
 
 beforeAll(async () => {
   tmp = tempDir('collector');
-  alice = await newSigningKey(tmp.dir, 'alice');
-  mallory = await newSigningKey(tmp.dir, 'mallory');
+  alice = await newSigningKey('alice');
+  mallory = await newSigningKey('mallory');
 });
 
 afterAll(() => tmp.cleanup());

@@ -240,7 +240,6 @@ describe('synthetic .sig signatures', () => {
       revision: () => '1',
       list: () => [key],
       byId: (id) => (id === key.id ? key : undefined),
-      find: (n) => (n === key.name || n === key.id ? key : undefined),
       onChange: () => () => undefined,
     };
     expect(await onlyOne(store)).toMatchObject({ verified: true, keyName: 'release' });

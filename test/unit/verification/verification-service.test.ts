@@ -1,8 +1,8 @@
 /**
- * VerificationService end to end inside the process: fake registry, KeyDirTrustStore over a temp
- * directory, PolicyStore (built-in default or a temp file), EvidenceCache and EvidenceCollector.
+ * VerificationService end to end inside the process: fake registry, the managed key store's trust
+ * view over a temporary database, PolicyStore (built-in default or a temp file), EvidenceCache and EvidenceCollector.
  */
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SigningKey } from '../../../src/keys/types';
 import { PolicyStore } from '../../../src/policy';
@@ -10,32 +10,36 @@ import { RegistryClient } from '../../../src/registry/client';
 import { ReferrerStore } from '../../../src/registry/referrer-store';
 import { sha256Digest } from '../../../src/registry/digest';
 import { MEDIA_TYPE, type Descriptor, type RepositoryRef } from '../../../src/registry/types';
-import { KeyDirTrustStore } from '../../../src/trust/key-dir-trust-store';
+import type { KeyAttributes } from '../../../src/keys/managed-key-store';
+import type { TrustStore } from '../../../src/trust/types';
+import { newSigningKey, tempKeyStore, type TempKeyStore } from '../../support/managed-keys';
 import { EvidenceCollector } from '../../../src/verification/collector';
 import { EvidenceCache } from '../../../src/verification/evidence-cache';
 import { MAX_INDEX_CHILDREN, VerificationService, type VerificationServiceOptions } from '../../../src/verification/verification-service';
 import { FakeRegistry } from '../registry/fake-registry';
 import { expectCode } from '../registry/helpers';
 import { COSIGN_SIGN_PREDICATE_TYPE } from '../../../src/signing/statement';
-import { newSigningKey, referrerFor, signedReferrer, storeImage, tempDir } from './bundle-fixtures';
+import { referrerFor, signedReferrer, storeImage, tempDir } from './bundle-fixtures';
 
 const REPOSITORY = 'team/app';
 
 let tmp: ReturnType<typeof tempDir>;
 let signer: SigningKey;
-let trustDir: string;
 let policyDir: string;
 
 beforeAll(async () => {
   tmp = tempDir('verification-service');
-  signer = await newSigningKey(path.join(tmp.dir, 'signing'), 'ci');
+  signer = await newSigningKey('ci');
 });
 
 afterAll(() => tmp.cleanup());
 
 let fake: FakeRegistry;
 let client: RegistryClient;
-let trust: KeyDirTrustStore;
+let keys: TempKeyStore | undefined;
+let trust: TrustStore;
+/** The key store's clock (when a revocation happens). */
+let keyClock = new Date();
 let policies: PolicyStore;
 let cache: EvidenceCache;
 let repo: RepositoryRef;
@@ -44,12 +48,9 @@ let counter = 0;
 
 async function setup(opts: { policy?: string } = {}): Promise<void> {
   counter++;
-  trustDir = path.join(tmp.dir, `trust-${counter}`);
   policyDir = path.join(tmp.dir, `policy-${counter}`);
-  mkdirSync(trustDir);
   mkdirSync(policyDir);
-  copyFileSync(path.join(tmp.dir, 'signing', 'ci.pub'), path.join(trustDir, 'ci.pub'));
-  trust = new KeyDirTrustStore(trustDir, { watch: false });
+  trustSigner();
   if (opts.policy !== undefined) {
     const file = path.join(policyDir, 'policy.yaml');
     writeFileSync(file, opts.policy);
@@ -62,6 +63,23 @@ async function setup(opts: { policy?: string } = {}): Promise<void> {
   cache = new EvidenceCache();
   repo = { registry: fake.host, repository: REPOSITORY };
   image = storeImage(fake, REPOSITORY, 'signed image', 'v1');
+}
+
+/** A fresh trust store that holds the signer's public key as `ci`, with `attrs` (validity, scopes). */
+function trustSigner(attrs: Omit<KeyAttributes, 'name'> = {}): void {
+  keys?.close();
+  keyClock = new Date();
+  keys = tempKeyStore({ now: () => keyClock });
+  keys.store.importPublicKey({ ...attrs, name: 'ci' }, signer.publicKeyPem, 'test');
+  trust = keys.store.trust;
+}
+
+/** Revokes `ci` as of 2020-01-01 with reason "key leaked"; returns whether the trust revision changed. */
+function revokeSigner(): boolean {
+  const before = trust.revision();
+  keyClock = new Date('2020-01-01T00:00:00Z');
+  keys!.store.revoke('ci', 'key leaked', 'test');
+  return trust.revision() !== before;
 }
 
 async function sign(target: Descriptor = image): Promise<string> {
@@ -77,7 +95,8 @@ const byTag = (): string => `${fake.host}/${REPOSITORY}:v1`;
 const byDigest = (): string => `${fake.host}/${REPOSITORY}@${image.digest}`;
 
 afterEach(async () => {
-  trust?.close();
+  keys?.close();
+  keys = undefined;
   policies?.close();
   // The fake first: it cuts injected delays short, so closing the client does not wait for them.
   await fake?.close();
@@ -252,32 +271,21 @@ describe('resolution and the evidence cache', () => {
 describe('key state at decision time', () => {
   beforeEach(() => setup());
 
-  test('revoking the key (trust.json + reload) flips a cached allow to deny immediately', async () => {
+  test("revoking the key (the key store's revocation) flips a cached allow to deny immediately", async () => {
     await sign();
     const svc = service();
     expect((await svc.verify({ image: byDigest(), action: 'deploy' })).allowed).toBe(true);
     expect((await svc.verify({ image: byDigest(), action: 'deploy' })).cached).toBe(true);
-    writeFileSync(path.join(trustDir, 'ci.trust.json'), JSON.stringify({ revokedAt: '2020-01-01T00:00:00Z', revocationReason: 'key leaked' }));
-    expect(trust.reload()).toBe(true);
+    expect(revokeSigner()).toBe(true);
     const r = await svc.verify({ image: byDigest(), action: 'deploy' });
     expect(r.allowed).toBe(false);
     expect(r.trustRevision).toBe(trust.revision());
     expect(r.reasons.join('\n')).toMatch(/revoked at 2020-01-01T00:00:00\.000Z: key leaked/);
   });
 
-  test('removing the key from the trust directory flips a cached allow to deny', async () => {
-    await sign();
-    const svc = service();
-    expect((await svc.verify({ image: byDigest(), action: 'deploy' })).allowed).toBe(true);
-    rmSync(path.join(trustDir, 'ci.pub'));
-    trust.reload();
-    expect((await svc.verify({ image: byDigest(), action: 'deploy' })).allowed).toBe(false);
-  });
-
   test('a key whose validUntil passes between two calls flips allow to deny while evidence stays cached', async () => {
     const validUntil = new Date('2030-06-01T00:00:00Z');
-    writeFileSync(path.join(trustDir, 'ci.trust.json'), JSON.stringify({ validUntil: validUntil.toISOString() }));
-    trust.reload();
+    trustSigner({ validUntil });
     await sign();
     let now = new Date(validUntil.getTime() - 60_000);
     const svc = service({ now: () => now });
@@ -297,8 +305,7 @@ describe('key state at decision time', () => {
   });
 
   test('a key scoped to another repository does not vouch for this one', async () => {
-    writeFileSync(path.join(trustDir, 'ci.trust.json'), JSON.stringify({ scopes: ['other/**'] }));
-    trust.reload();
+    trustSigner({ scopes: ['other/**'] });
     await sign();
     const r = await service().verify({ image: byDigest(), action: 'deploy' });
     expect(r.allowed).toBe(false);
@@ -555,8 +562,7 @@ describe('cosign legacy .sig: key state applied at decision time, not cached (is
     const svc = service();
     expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toMatchObject({ allowed: true });
     expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toMatchObject({ allowed: true, cached: true });
-    writeFileSync(path.join(trustDir, 'ci.trust.json'), JSON.stringify({ revokedAt: '2020-01-01T00:00:00Z', revocationReason: 'key leaked' }));
-    trust.reload();
+    revokeSigner();
     const r = await svc.verify({ image: byDigest(), action: 'deploy' });
     expect(r.allowed).toBe(false);
     expect(r.evidence).toEqual([expect.objectContaining({ format: 'cosign-legacy-signature', verified: false, reason: expect.stringMatching(/revoked .*key leaked/) })]);
@@ -564,8 +570,7 @@ describe('cosign legacy .sig: key state applied at decision time, not cached (is
 
   test('a key not yet valid when the evidence was collected, valid now: allowed from the cache', async () => {
     const validFrom = new Date('2030-06-01T00:00:00Z');
-    writeFileSync(path.join(trustDir, 'ci.trust.json'), JSON.stringify({ validFrom: validFrom.toISOString() }));
-    trust.reload();
+    trustSigner({ validFrom });
     storeLegacySignature();
     let now = new Date(validFrom.getTime() - 60_000);
     const svc = service({ now: () => now });
@@ -579,8 +584,7 @@ describe('cosign legacy .sig: key state applied at decision time, not cached (is
   });
 
   test('a key scoped to another repository does not vouch for a legacy .sig either', async () => {
-    writeFileSync(path.join(trustDir, 'ci.trust.json'), JSON.stringify({ scopes: ['other/**'] }));
-    trust.reload();
+    trustSigner({ scopes: ['other/**'] });
     storeLegacySignature();
     const r = await service().verify({ image: byDigest(), action: 'deploy' });
     expect(r.allowed).toBe(false);

@@ -1,0 +1,13 @@
+/**
+ * Notary Project wire constants (notaryproject/specifications signature-specification.md,
+ * signature-envelope-jws.md): the signature referrer's artifact type, the envelope and payload
+ * media types, and the signing schemes.
+ */
+
+/** A Notary signature referrer's artifactType (or, in the OCI 1.0 form, its config.mediaType). */
+export const NOTATION_ARTIFACT = 'application/vnd.cncf.notary.signature';
+export const JWS_MEDIA_TYPE = 'application/jose+json';
+export const COSE_MEDIA_TYPE = 'application/cose';
+export const NOTARY_PAYLOAD_TYPE = 'application/vnd.cncf.notary.payload.v1+json';
+export const SIGNING_SCHEMES = ['notary.x509', 'notary.x509.signingAuthority'] as const;
+export type SigningScheme = (typeof SIGNING_SCHEMES)[number];

@@ -1,0 +1,227 @@
+/**
+ * The Notary Project trust-policy model, applied to the facts of one intact signature
+ * (src/verification/notation/envelope.ts checks its integrity) at the time of the call:
+ * authenticity (the chain ends at a CA of the trust store, the signer is a trusted identity),
+ * authenticTimestamp (the certificates are valid when it matters), expiry and revocation. Pure
+ * policy logic: the policy loads it (load.ts) and judges with it (requirements.ts). The verification level decides which failures are enforced and
+ * which are only logged (notaryproject/specifications trust-store-trust-policy.md):
+ *
+ *   level        integrity  authenticity  authenticTimestamp  expiry  revocation
+ *   strict       enforce    enforce       enforce             enforce enforce
+ *   permissive   enforce    enforce       log                 log     log
+ *   audit        enforce    log           log                 log     log
+ *   skip         (nothing is verified)
+ *
+ * Revocation: Countersign verifies offline. A certificate that names no CRL distribution point and
+ * no OCSP responder is not revocable (notation: "non-revokable") and passes. One that names either
+ * has an unknown status offline, which notation treats as a revocation failure: enforced at strict
+ * (deny), logged at permissive and audit.
+ *
+ * Timestamps: an RFC 3161 countersignature is not verified yet. notary.x509 signatures are
+ * therefore judged as notation judges an untimestamped one: the chain must be valid now. That fails
+ * closed (a signature whose certificate expired needs the timestamp, which we do not accept yet).
+ */
+import { X509Certificate } from 'node:crypto';
+import type { SigningScheme } from '../formats/notation';
+
+/** The verified facts of one intact Notary signature (JSON-serializable: evidence is cached). */
+export interface NotationFacts {
+  envelope: 'jws' | 'cose';
+  signingScheme: SigningScheme;
+  alg: string;
+  /** ISO 8601. For notary.x509 it is the signer's claim; for signingAuthority the authentic time. */
+  signingTime: string;
+  /** Set only for notary.x509.signingAuthority (the time the signing authority vouches for). */
+  authenticSigningTime?: string;
+  expiry?: string;
+  /** Base64 DER, leaf first, as in the envelope (each verified to be signed by the next). */
+  chain: string[];
+  /** Leaf subject and issuer distinguished names, RFC 4514 order as Node prints them (one attribute a line). */
+  subject: string;
+  issuer: string;
+  /** SHA-256 fingerprint of the leaf (hex, lower case). */
+  leafSha256: string;
+  /** An RFC 3161 countersignature was attached (unprotected header); base64 of its DER. */
+  timestamp?: string;
+  signingAgent?: string;
+}
+
+export type NotationLevel = 'strict' | 'permissive' | 'audit' | 'skip';
+export const NOTATION_LEVELS: readonly NotationLevel[] = ['strict', 'permissive', 'audit', 'skip'];
+export type NotationCheck = 'integrity' | 'authenticity' | 'authenticTimestamp' | 'expiry' | 'revocation';
+
+/** A Notation trust policy as a rule names it, with its trust store already loaded. */
+export interface NotationTrust {
+  /** How messages name it, e.g. "trust store ca/e2e.crt". */
+  name: string;
+  level: NotationLevel;
+  /** The CA (or self-signed signer) certificates of the trust store. */
+  trustStore: X509Certificate[];
+  /** `*` (any signer the trust store vouches for) or `x509.subject: C=US, ST=WA, O=…` patterns. */
+  identities: NotationIdentity[];
+}
+
+export type NotationIdentity = { any: true; text: '*' } | { any?: false; text: string; attributes: Array<[string, string]> };
+
+export interface NotationJudgement {
+  accepted: boolean;
+  /** The first enforced failure (why it does not count). */
+  reason?: string;
+  /** Failures of logged checks (they do not prevent acceptance): warnings of the decision. */
+  logged: string[];
+}
+
+const ENFORCED: Record<Exclude<NotationLevel, 'skip'>, ReadonlySet<NotationCheck>> = {
+  strict: new Set(['integrity', 'authenticity', 'authenticTimestamp', 'expiry', 'revocation']),
+  permissive: new Set(['integrity', 'authenticity']),
+  audit: new Set(['integrity']),
+};
+
+/**
+ * Judges one signature. `facts` undefined means integrity failed (`integrityReason` says why): that
+ * is enforced at every level but skip.
+ */
+export function judgeNotation(trust: NotationTrust, facts: NotationFacts | undefined, integrityReason: string | undefined, now: Date): NotationJudgement {
+  if (trust.level === 'skip') return { accepted: true, logged: [`Notation verification skipped (level skip of ${trust.name})`] };
+  const enforced = ENFORCED[trust.level];
+  const logged: string[] = [];
+  const fail = (check: NotationCheck, message: string): NotationJudgement | undefined => {
+    const text = `${check} validation failed: ${message}`;
+    if (enforced.has(check)) return { accepted: false, reason: text, logged };
+    logged.push(`${text} (logged only: level ${trust.level})`);
+    return undefined;
+  };
+  if (facts === undefined) {
+    const why = integrityReason ?? 'the envelope does not verify';
+    return { accepted: false, reason: why.startsWith('integrity validation failed') ? why : `integrity validation failed: ${why}`, logged };
+  }
+  const chain = facts.chain.map((c) => new X509Certificate(Buffer.from(c, 'base64')));
+  const checks: Array<[NotationCheck, () => string | undefined]> = [
+    ['authenticity', () => authenticity(trust, chain)],
+    ['authenticTimestamp', () => authenticTimestamp(facts, chain, now)],
+    ['expiry', () => (facts.expiry !== undefined && Date.parse(facts.expiry) <= now.getTime() ? `the signature expired at ${facts.expiry}` : undefined)],
+    ['revocation', () => revocation(chain)],
+  ];
+  for (const [check, run] of checks) {
+    const problem = run();
+    if (problem !== undefined) {
+      const verdict = fail(check, problem);
+      if (verdict) return verdict;
+    }
+  }
+  return { accepted: true, logged };
+}
+
+/** The chain ends at (or is issued by) a certificate of the trust store, and the leaf is a trusted identity. */
+function authenticity(trust: NotationTrust, chain: X509Certificate[]): string | undefined {
+  const anchored = chain.some((c) => trust.trustStore.some((t) => t.raw.equals(c.raw))) || trust.trustStore.some((t) => t.ca && chain.at(-1)!.checkIssued(t) && chain.at(-1)!.verify(t.publicKey));
+  if (!anchored) return `the certificate chain of ${oneLine(chain[0]!.subject)} does not lead to a certificate of ${trust.name}`;
+  const leaf = chain[0]!;
+  if (!trust.identities.some((i) => identityMatches(i, leaf.subject))) {
+    return `signer ${oneLine(leaf.subject)} is not a trusted identity of ${trust.name} (${trust.identities.map((i) => i.text).join('; ')})`;
+  }
+  return undefined;
+}
+
+/**
+ * notary.x509.signingAuthority: every certificate is valid at the authentic signing time.
+ * notary.x509: the claimed signing time is the signer's word, so (without a verified timestamp)
+ * every certificate must be valid now, as well as at the claimed signing time.
+ */
+function authenticTimestamp(facts: NotationFacts, chain: X509Certificate[], now: Date): string | undefined {
+  const at = new Date(facts.signingTime);
+  for (const c of chain) {
+    if (!validAt(c, at)) return `certificate ${oneLine(c.subject)} (valid ${iso(from(c))} to ${iso(to(c))}) was not valid at signing time ${facts.signingTime}`;
+  }
+  if (facts.signingScheme === 'notary.x509') {
+    for (const c of chain) {
+      if (!validAt(c, now)) {
+        const ts = facts.timestamp !== undefined ? '; its RFC 3161 timestamp is not verified by Countersign yet' : ' and the signature has no timestamp';
+        return `certificate ${oneLine(c.subject)} is not valid now (valid ${iso(from(c))} to ${iso(to(c))})${ts}`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** CRL distribution points (2.5.29.31) or an OCSP responder make a certificate revocable; offline, its status is unknown. */
+function revocation(chain: X509Certificate[]): string | undefined {
+  const CRL_DP_OID = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x1f]);
+  for (const c of chain) {
+    const ocsp = /OCSP - URI:/.test(c.infoAccess ?? '');
+    if (ocsp || c.raw.includes(CRL_DP_OID)) {
+      return `certificate ${oneLine(c.subject)} names ${ocsp ? 'an OCSP responder' : 'a CRL distribution point'} and its revocation status cannot be checked offline`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `x509.subject: C=US, ST=WA, O=Notary` matches a leaf whose subject has every listed attribute
+ * with that value (notation's subset rule); attribute order does not matter.
+ */
+export function identityMatches(identity: NotationIdentity, subject: string): boolean {
+  if (identity.any) return true;
+  const have = parseDn(subject.split('\n').join(','));
+  if (have === undefined) return false;
+  return identity.attributes.every(([k, v]) => have.some(([hk, hv]) => hk === k && hv === v));
+}
+
+/** Parses `x509.subject: …` (or `*`); undefined with a reason when malformed. */
+export function parseNotationIdentity(text: string): NotationIdentity | string {
+  if (text === '*') return { any: true, text: '*' };
+  const m = /^x509\.subject:\s*(.+)$/.exec(text);
+  if (!m) return 'must be "*" or "x509.subject: C=US, ST=WA, O=…"';
+  const attributes = parseDn(m[1]!);
+  if (attributes === undefined || attributes.length === 0) return 'has a malformed distinguished name (attributes KEY=value separated by commas)';
+  const keys = new Set(attributes.map(([k]) => k));
+  if (keys.size !== attributes.length) return 'names an attribute twice';
+  // Notation requires at least country, state and organization, so that `O=Acme` alone cannot match a stranger.
+  for (const k of ['C', 'ST', 'O']) if (!keys.has(k)) return `must name at least C, ST and O (missing ${k})`;
+  return { text, attributes };
+}
+
+/** `K=v, K2=v2` with `\,` escapes; keys upper-cased. */
+function parseDn(dn: string): Array<[string, string]> | undefined {
+  const parts: string[] = [];
+  let cur = '';
+  for (let i = 0; i < dn.length; i++) {
+    const ch = dn[i]!;
+    if (ch === '\\' && i + 1 < dn.length) {
+      cur += dn[++i];
+    } else if (ch === ',' || ch === '+') {
+      parts.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  parts.push(cur);
+  const out: Array<[string, string]> = [];
+  for (const p of parts) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) return undefined;
+    out.push([p.slice(0, eq).trim().toUpperCase(), p.slice(eq + 1).trim()]);
+  }
+  return out;
+}
+
+function validAt(c: X509Certificate, at: Date): boolean {
+  return from(c).getTime() <= at.getTime() && at.getTime() <= to(c).getTime();
+}
+
+function iso(d: Date): string {
+  return d.toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/** Node's validFrom/validTo strings ("Dec 19 02:43:39 2022 GMT"); validFromDate is not in every Node 24. */
+function from(c: X509Certificate): Date {
+  return new Date(c.validFrom);
+}
+
+function to(c: X509Certificate): Date {
+  return new Date(c.validTo);
+}
+
+/** A distinguished name as Node prints it (one attribute a line), on one line for messages. */
+export function oneLine(dn: string): string {
+  return dn.split('\n').join(', ');
+}
