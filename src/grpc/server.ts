@@ -32,6 +32,11 @@ export class GrpcServer {
   private readonly health: HealthImplementation;
   private readonly tracker = new InFlightTracker();
 
+  /** Calls being handled now (shutdown waits for them; tests wait for a call to be in flight). */
+  get inFlight(): number {
+    return this.tracker.inFlight;
+  }
+
   constructor(private readonly deps: GrpcServerDeps) {
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': deps.maxReceiveBytes,

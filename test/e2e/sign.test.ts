@@ -318,11 +318,12 @@ describe('operability', () => {
   test('SIGTERM-style shutdown lets an in-flight Sign finish', async () => {
     const other = await startService({ keysDir });
     const img = await newImage('shutdown');
-    // An earlier call opens the channel, so that the Sign below is on the wire at once: a call
-    // still connecting when the server stops accepting is refused, and that is not what is tested.
-    await other.call('Sign', { image: img.tagRef, key: 'ci-release' });
     const inFlight = other.call<{ result: SignedArtifactMsg }>('Sign', { image: img.tagRef, key: 'ci-release' });
-    await new Promise((r) => setTimeout(r, 5));
+    // Stop only once the server is handling the call (a call still connecting is refused, and that
+    // is not what is tested): a deterministic wait, not a sleep.
+    let settled = false;
+    inFlight.then(() => (settled = true), () => (settled = true));
+    while (other.app.grpc.inFlight === 0 && !settled) await new Promise((r) => setTimeout(r, 1));
     const stopping = other.app.stop();
     const { result } = await inFlight;
     await stopping;
