@@ -14,6 +14,7 @@ import { GrpcServer } from './grpc/server';
 import { resolveKek } from './keys/kek-source';
 import { ManagedKeyStore } from './keys/managed-key-store';
 import type { Logger } from './logging/logger';
+import { PrometheusMetrics, noopObserver, startMetricsServer, type MetricsServer, type Observer } from './metrics';
 import { DockerConfigCredentialStore, ReferrerStore, RegistryClient } from './registry';
 import { PolicyStore } from './policy';
 import { SigningService } from './signing';
@@ -41,6 +42,10 @@ export interface App {
   admission?: AdmissionServer;
   /** The registry gate, once started (when configured): decisions in-process, no network hop. */
   gate?: GateServer;
+  /** The metrics port (/metrics, /healthz, /readyz), once started (when configured). */
+  metricsServer?: MetricsServer;
+  /** Where the layers report metrics: Prometheus when the metrics port is configured, else a no-op. */
+  observer: Observer;
   /**
    * Graceful stop: in-flight calls and admission reviews may finish within the grace period; then
    * whatever still waits on a registry is cancelled and connections are destroyed, so stop()
@@ -85,6 +90,11 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   const policies = await PolicyStore.open(config.policyFile, { logger });
   const trust = keys.trust;
   const cache = new EvidenceCache({ ttlMs: config.verification.cacheTtlMs, negativeTtlMs: config.verification.negativeCacheTtlMs });
+  // Metrics only when the port is configured: otherwise nothing is collected at all.
+  const metrics = config.metrics.listen
+    ? new PrometheusMetrics({ cache, trustRevision: () => trust.revision(), policyRevision: () => policies.current().revision })
+    : undefined;
+  const observer: Observer = metrics ?? noopObserver;
   const verification = new VerificationService({
     registry,
     collector: new EvidenceCollector({
@@ -97,6 +107,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     policies,
     maxDurationMs: config.verification.maxDurationMs,
   });
+  observeDecisions(verification, observer);
   const signing = new SigningService({
     keys,
     registry,
@@ -118,8 +129,9 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   const guard = new AccessControl({ mode: accessMode, tokens, mtlsBindings: config.auth.mtlsBindings, audit, logger, listen: config.listen });
   const credentials = config.auth.tls ? serverCredentials(config.auth.tls) : grpcJs.ServerCredentials.createInsecure();
   // Requests carry predicates; leave room for JSON overhead above the predicate limit.
-  const grpc = new GrpcServer({ signing, verification, keys, guard, credentials, logger, maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024 });
+  const grpc = new GrpcServer({ signing, verification, keys, guard, credentials, logger, maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024, observer });
   let stopping: Promise<void> | undefined;
+  let started = false;
   const app: App = {
     grpc,
     signing,
@@ -132,8 +144,13 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     db,
     policies,
     cache,
+    observer,
     async start() {
       const port = await grpc.listen(config.listen);
+      if (metrics && config.metrics.listen) {
+        app.metricsServer = await startMetricsServer({ listen: config.metrics.listen, metrics, notReady: () => notReady(started, stopping, db) });
+        logger.info({ listen: config.metrics.listen, port: app.metricsServer.port }, 'metrics serving on /metrics (and /healthz, /readyz)');
+      }
       if (config.admission.listen) {
         const tls =
           config.admission.tlsCertFile && config.admission.tlsKeyFile
@@ -152,6 +169,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
         app.gate = await startGateServer(gateOptions(config, verification, logger));
         logger.info({ listen: config.gate.listen, port: app.gate.port, upstream: config.gate.upstream }, 'registry gate serving (decisions in-process)');
       }
+      started = true;
       return port;
     },
     // Idempotent: a second SIGTERM (or a test's cleanup) waits for the first stop.
@@ -162,12 +180,40 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
         // Grace over: cancel the registry requests still in flight (their calls fail or deny at
         // once) and drop the connections; this never waits for a slow registry.
         await registry.close();
+        // Readiness said "stopping" from the first moment; the port goes last, with the store.
+        await app.metricsServer?.close();
         policies.close();
         keys.close();
         db.close();
       })()),
   };
   return app;
+}
+
+/** Why the service is not ready (undefined when it is): not started, stopping, or its store does not answer. */
+function notReady(started: boolean, stopping: Promise<void> | undefined, db: Database): string | undefined {
+  if (stopping) return 'shutting down';
+  if (!started) return 'starting';
+  try {
+    db.prepare('SELECT 1').get();
+  } catch (err) {
+    return `the store does not answer: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  return undefined;
+}
+
+/**
+ * Every Verify decision, whoever asked (gRPC, the admission webhook, the in-process gate), is
+ * counted here at the composition root, so that the verification service itself carries no metrics code.
+ */
+function observeDecisions(verification: VerificationService, observer: Observer): void {
+  if (observer === noopObserver) return;
+  const verify = verification.verify.bind(verification);
+  verification.verify = async (input) => {
+    const result = await verify(input);
+    observer.decision({ action: input.action, rule: result.rule, mode: result.mode, result: result.allowed ? 'allow' : 'deny' });
+    return result;
+  };
 }
 
 /** The gate's options from the configuration; `verifier` is in-process or a gRPC client. */

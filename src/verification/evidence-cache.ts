@@ -38,6 +38,8 @@ export class EvidenceCache {
   private readonly now: () => number;
   hits = 0;
   misses = 0;
+  /** Entries dropped to stay within maxEntries (least recently used first). */
+  evictions = 0;
 
   constructor(opts: EvidenceCacheOptions = {}) {
     this.ttlMs = opts.ttlMs ?? 5 * 60_000;
@@ -105,6 +107,7 @@ export class EvidenceCache {
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);
+      this.evictions++;
     }
   }
 }
