@@ -78,6 +78,8 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   const legacy = keys.importLegacy(legacyKeyFiles(config.keysDir, config.trustDir));
   for (const k of legacy.imported) logger.info({ key: k.name, id: k.id, purpose: k.purpose }, 'imported key from the keys directory');
   for (const problem of legacy.problems) logger.warn({ problem }, 'key file not imported');
+  // Assigned once the metrics (which read the cache) exist; the registry reports through it.
+  let observer: Observer = noopObserver;
   const registry = new RegistryClient({
     credentials: new DockerConfigCredentialStore(config.registry.dockerConfig),
     insecureHosts: config.registry.insecureHosts,
@@ -85,6 +87,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     timeoutMs: config.registry.timeoutMs,
     maxRetries: config.registry.maxRetries,
     userAgent: 'countersign/0.1',
+    observer: { registryRequest: (m, st, sec) => observer.registryRequest(m, st, sec) },
   });
   // An invalid policy file at startup is a startup error; later invalid edits keep the last good one.
   const policies = await PolicyStore.open(config.policyFile, { logger });
@@ -94,7 +97,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   const metrics = config.metrics.listen
     ? new PrometheusMetrics({ cache, trustRevision: () => trust.revision(), policyRevision: () => policies.current().revision })
     : undefined;
-  const observer: Observer = metrics ?? noopObserver;
+  observer = metrics ?? noopObserver;
   const verification = new VerificationService({
     registry,
     collector: new EvidenceCollector({

@@ -59,10 +59,16 @@ describe('metrics port', () => {
     const deny = await svc.call<VerifyResponse>('Verify', { image: `${host}/${unsignedRepo}@${unsigned.digest}`, action: 'ACTION_DEPLOY' });
     expect(allow.allowed).toBe(true);
     expect(deny.allowed).toBe(false);
-    // The same digest again: answered from the evidence cache.
+    const registryCount = (f: Map<string, Family>) =>
+      (f.get('countersign_registry_requests_total')?.samples ?? []).reduce((n, x) => n + x.value, 0);
+    const beforeHit = await scrape(svc);
+    expect(registryCount(beforeHit)).toBeGreaterThan(registryCount(before));
+    expect(sampleValue(beforeHit, 'countersign_registry_request_duration_seconds_count', { method: 'PUT', status: '201' })).toBeGreaterThan(0);
+    // The same digest again: answered from the evidence cache, with no registry request at all.
     await svc.call<VerifyResponse>('Verify', { image: `${host}/${signedRepo}@${signed.digest}`, action: 'ACTION_DEPLOY' });
 
     const m = await scrape(svc);
+    expect(registryCount(m)).toBe(registryCount(beforeHit));
     expect(sampleValue(m, 'countersign_rpc_requests_total', { method: 'countersign.v1.SigningService/Sign', status: 'OK' })).toBe(1);
     expect(sampleValue(m, 'countersign_rpc_requests_total', { method: 'countersign.v1.VerificationService/Verify', status: 'OK' })).toBe(3);
     expect(sampleValue(m, 'countersign_rpc_duration_seconds_count', { method: 'countersign.v1.VerificationService/Verify', status: 'OK' })).toBe(3);
