@@ -165,11 +165,12 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
           verifier: verification,
           logger,
           timeoutMs: config.admission.timeoutMs,
+          observer,
         });
         logger.info({ listen: config.admission.listen, port: app.admission.port, tls: Boolean(tls) }, 'admission webhook serving on /validate');
       }
       if (config.gate.listen && config.gate.upstream) {
-        app.gate = await startGateServer(gateOptions(config, verification, logger));
+        app.gate = await startGateServer({ ...gateOptions(config, verification, logger), observer });
         logger.info({ listen: config.gate.listen, port: app.gate.port, upstream: config.gate.upstream }, 'registry gate serving (decisions in-process)');
       }
       started = true;

@@ -37,7 +37,7 @@ describe('metrics port', () => {
 
   beforeAll(async () => {
     pusher = new RegistryClient({});
-    svc = await startService({ metrics: { listen: '127.0.0.1:0' } });
+    svc = await startService({ metrics: { listen: '127.0.0.1:0' }, admission: { listen: '127.0.0.1:0', timeoutMs: 9000 } });
     svc.app.keys.createKey({ name: 'ci-release' }, 'test');
   });
   afterAll(async () => {
@@ -96,6 +96,15 @@ describe('metrics port', () => {
     const after = await scrape(svc);
     const invalid = { method: 'countersign.v1.VerificationService/Verify', status: 'INVALID_ARGUMENT' };
     expect(sampleValue(after, 'countersign_rpc_requests_total', invalid) - sampleValue(before, 'countersign_rpc_requests_total', invalid)).toBe(1);
+  });
+
+  it('counts admission reviews by outcome', async () => {
+    const before = await scrape(svc);
+    const res = await fetch(`http://127.0.0.1:${svc.app.admission!.port}/validate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
+    expect(res.status).toBe(400);
+    const after = await scrape(svc);
+    expect(sampleValue(after, 'countersign_admission_requests_total', { outcome: 'rejected' }) - sampleValue(before, 'countersign_admission_requests_total', { outcome: 'rejected' })).toBe(1);
+    expect(sampleValue(after, 'countersign_admission_requests_total', { outcome: 'allowed' })).toBe(0);
   });
 
   it('answers /healthz and /readyz, and 404 elsewhere', async () => {
