@@ -15,6 +15,7 @@ import { resolveKek } from './keys/kek-source';
 import { ManagedKeyStore } from './keys/managed-key-store';
 import type { Logger } from './logging/logger';
 import { describeStoreUrl, PostgresWriteLock } from './coordination';
+import { PrometheusMetrics, noopObserver, startMetricsServer, type MetricsServer, type Observer } from './metrics';
 import { DockerConfigCredentialStore, ReferrerStore, RegistryClient } from './registry';
 import { PolicyStore } from './policy';
 import { SigningService } from './signing';
@@ -42,6 +43,10 @@ export interface App {
   admission?: AdmissionServer;
   /** The registry gate, once started (when configured): decisions in-process, no network hop. */
   gate?: GateServer;
+  /** The metrics port (/metrics, /healthz, /readyz), once started (when configured). */
+  metricsServer?: MetricsServer;
+  /** Where the layers report metrics: Prometheus when the metrics port is configured, else a no-op. */
+  observer: Observer;
   /**
    * Graceful stop: in-flight calls and admission reviews may finish within the grace period; then
    * whatever still waits on a registry is cancelled and connections are destroyed, so stop()
@@ -78,6 +83,8 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   const legacy = keys.importLegacy(legacyKeyFiles(config.keysDir, config.trustDir));
   for (const k of legacy.imported) logger.info({ key: k.name, id: k.id, purpose: k.purpose }, 'imported key from the keys directory');
   for (const problem of legacy.problems) logger.warn({ problem }, 'key file not imported');
+  // Assigned once the metrics (which read the cache) exist; the registry reports through it.
+  let observer: Observer = noopObserver;
   const registry = new RegistryClient({
     credentials: new DockerConfigCredentialStore(config.registry.dockerConfig),
     insecureHosts: config.registry.insecureHosts,
@@ -85,6 +92,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     timeoutMs: config.registry.timeoutMs,
     maxRetries: config.registry.maxRetries,
     userAgent: 'countersign/0.1',
+    observer: { registryRequest: (m, st, sec) => observer.registryRequest(m, st, sec) },
   });
   // An invalid policy file at startup is a startup error; later invalid edits keep the last good one.
   const policies = await PolicyStore.open(config.policyFile, { logger });
@@ -95,6 +103,11 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     ...(config.verification.cacheMaxEntries !== undefined ? { maxEntries: config.verification.cacheMaxEntries } : {}),
     ...(config.verification.cacheRefreshAfterMs !== undefined ? { refreshAfterMs: config.verification.cacheRefreshAfterMs } : {}),
   });
+  // Metrics only when the port is configured: otherwise nothing is collected at all.
+  const metrics = config.metrics.listen
+    ? new PrometheusMetrics({ cache, trustRevision: () => trust.revision(), policyRevision: () => policies.current().revision })
+    : undefined;
+  observer = metrics ?? noopObserver;
   const verification = new VerificationService({
     registry,
     collector: new EvidenceCollector({
@@ -108,6 +121,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     maxDurationMs: config.verification.maxDurationMs,
     ...(config.verification.cacheMaxEntries !== undefined ? { manifestFactsMaxEntries: config.verification.cacheMaxEntries } : {}),
   });
+  observeDecisions(verification, observer);
   const signing = new SigningService({
     keys,
     registry,
@@ -129,8 +143,9 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   const guard = new AccessControl({ mode: accessMode, tokens, mtlsBindings: config.auth.mtlsBindings, audit, logger, listen: config.listen });
   const credentials = config.auth.tls ? serverCredentials(config.auth.tls) : grpcJs.ServerCredentials.createInsecure();
   // Requests carry predicates; leave room for JSON overhead above the predicate limit.
-  const grpc = new GrpcServer({ signing, verification, keys, guard, credentials, logger, maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024 });
+  const grpc = new GrpcServer({ signing, verification, keys, guard, credentials, logger, maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024, observer });
   let stopping: Promise<void> | undefined;
+  let started = false;
   const app: App = {
     grpc,
     signing,
@@ -143,8 +158,13 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     db,
     policies,
     cache,
+    observer,
     async start() {
       const port = await grpc.listen(config.listen);
+      if (metrics && config.metrics.listen) {
+        app.metricsServer = await startMetricsServer({ listen: config.metrics.listen, metrics, notReady: () => notReady(started, stopping, db) });
+        logger.info({ listen: config.metrics.listen, port: app.metricsServer.port }, 'metrics serving on /metrics (and /healthz, /readyz)');
+      }
       if (config.admission.listen) {
         const tls =
           config.admission.tlsCertFile && config.admission.tlsKeyFile
@@ -156,13 +176,15 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
           verifier: verification,
           logger,
           timeoutMs: config.admission.timeoutMs,
+          observer,
         });
         logger.info({ listen: config.admission.listen, port: app.admission.port, tls: Boolean(tls) }, 'admission webhook serving on /validate');
       }
       if (config.gate.listen && config.gate.upstream) {
-        app.gate = await startGateServer(gateOptions(config, verification, logger));
+        app.gate = await startGateServer({ ...gateOptions(config, verification, logger), observer });
         logger.info({ listen: config.gate.listen, port: app.gate.port, upstream: config.gate.upstream }, 'registry gate serving (decisions in-process)');
       }
+      started = true;
       return port;
     },
     // Idempotent: a second SIGTERM (or a test's cleanup) waits for the first stop.
@@ -173,6 +195,8 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
         // Grace over: cancel the registry requests still in flight (their calls fail or deny at
         // once) and drop the connections; this never waits for a slow registry.
         await registry.close();
+        // Readiness said "stopping" from the first moment; the port goes last, with the store.
+        await app.metricsServer?.close();
         policies.close();
         keys.close();
         db.close();
@@ -180,6 +204,32 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
       })()),
   };
   return app;
+}
+
+/** Why the service is not ready (undefined when it is): not started, stopping, or its store does not answer. */
+function notReady(started: boolean, stopping: Promise<void> | undefined, db: Database): string | undefined {
+  if (stopping) return 'shutting down';
+  if (!started) return 'starting';
+  try {
+    db.prepare('SELECT 1').get();
+  } catch (err) {
+    return `the store does not answer: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  return undefined;
+}
+
+/**
+ * Every Verify decision, whoever asked (gRPC, the admission webhook, the in-process gate), is
+ * counted here at the composition root, so that the verification service itself carries no metrics code.
+ */
+function observeDecisions(verification: VerificationService, observer: Observer): void {
+  if (observer === noopObserver) return;
+  const verify = verification.verify.bind(verification);
+  verification.verify = async (input) => {
+    const result = await verify(input);
+    observer.decision({ action: input.action, rule: result.rule, mode: result.mode, result: result.allowed ? 'allow' : 'deny' });
+    return result;
+  };
 }
 
 /** The gate's options from the configuration; `verifier` is in-process or a gRPC client. */

@@ -12,6 +12,7 @@
  * to travel back), counted from the moment the request arrived. Without the parameter
  * `timeoutMs` (default 9 s, under the API server's default of 10 s) applies.
  */
+import type { Observer } from '../shared/observer';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -39,6 +40,8 @@ export interface AdmissionServerOptions {
   timeoutMs?: number;
   /** Largest accepted request body; default 3 MiB (the API server's own request limit). */
   maxBodyBytes?: number;
+  /** Metrics: one report per review answered (`allowed`, `denied`) or refused (`rejected`). */
+  observer?: Pick<Observer, 'webhook'>;
 }
 
 export interface AdmissionServer {
@@ -149,11 +152,13 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
       const deadline = reviewDeadline(url.searchParams.get('timeout'), arrived, timeoutMs);
       const review = await handleAdmissionReview(body, opts.verifier, { deadline, mutate: url.pathname === '/mutate', ...(logger ? { logger } : {}) });
       sendJson(res, 200, review);
+      opts.observer?.webhook((review as { response?: { allowed?: boolean } }).response?.allowed ? 'allowed' : 'denied');
     } catch (err) {
       if (err instanceof HttpError || err instanceof AdmissionReviewError) {
         const code = err instanceof HttpError ? err.status : err.httpStatus;
         logger?.warn({ status: code, method: req.method, path: url.pathname, reason: err.message, remote: req.socket.remoteAddress }, 'admission request rejected');
         if (!res.headersSent) sendJson(res, code, status(code, err.message));
+        opts.observer?.webhook('rejected');
         return;
       }
       throw err;

@@ -128,6 +128,7 @@ async function serve(args: string[]): Promise<number> {
     'data-dir': { type: 'string' },
     policy: { type: 'string' },
     'admission-listen': { type: 'string' },
+    'metrics-listen': { type: 'string' },
     'gate-listen': { type: 'string' },
     'gate-upstream': { type: 'string' },
     'log-level': { type: 'string' },
@@ -135,6 +136,7 @@ async function serve(args: string[]): Promise<number> {
   const config = loadConfig({
     policyFile: values.policy,
     admissionListen: values['admission-listen'],
+    metricsListen: values['metrics-listen'],
     gateListen: values['gate-listen'],
     gateUpstream: values['gate-upstream'],
     configFile: values.config,

@@ -12,7 +12,7 @@ const COMMANDS: Array<[topic: string, usage: string]> = [
   [
     'serve',
     `serve   [--config FILE] [--listen HOST:PORT] [--keys-dir DIR] [--data-dir DIR] [--policy FILE]
-          [--admission-listen HOST:PORT] [--gate-listen HOST:PORT --gate-upstream URL] [--log-level LEVEL]
+          [--admission-listen HOST:PORT] [--metrics-listen HOST:PORT] [--gate-listen HOST:PORT --gate-upstream URL] [--log-level LEVEL]
           runs the gRPC service (and the admission webhook / the registry gate when their listen address is given)`,
   ],
   [

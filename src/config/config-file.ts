@@ -15,13 +15,14 @@ import type { ServiceConfig } from './config';
 
 /** The fields the config file accepts, per object (README "Configuration of `serve`"). */
 export const CONFIG_FIELDS = {
-  config: ['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification', 'admission', 'gate', 'auth', 'store'],
+  config: ['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification', 'metrics', 'admission', 'gate', 'auth', 'store'],
   registry: ['insecureHosts', 'caFile', 'dockerConfig', 'timeoutMs', 'maxRetries'],
   limits: ['maxPredicateBytes'],
   verification: ['cacheTtlMs', 'negativeCacheTtlMs', 'maxDurationMs', 'sigstoreTrustedRoot', 'sigstoreTrustedRoots', 'cacheMaxEntries', 'cacheRefreshAfterMs'],
   auth: ['mode', 'tls', 'mtlsBindings'],
   tls: ['certFile', 'keyFile', 'clientCaFile', 'requireClientCert'],
   mtlsBinding: ['subject', 'roles', 'scopes'],
+  metrics: ['listen'],
   admission: ['listen', 'tlsCertFile', 'tlsKeyFile', 'timeoutMs'],
   store: ['url'],
   gate: ['listen', 'upstream', 'upstreamCaFile', 'registryName', 'tlsCertFile', 'tlsKeyFile', 'allowPlainHttp', 'decisionTimeoutMs'],
@@ -79,6 +80,7 @@ class ConfigReader extends CheckedDocument {
     if (f.has('limits')) this.limits(value('limits')!, config.limits);
     if (f.has('verification')) this.verification(value('verification')!, config.verification);
     if (f.has('auth')) this.auth(value('auth')!, config.auth);
+    if (f.has('metrics')) this.metrics(value('metrics')!, config.metrics);
     if (f.has('admission')) this.admission(value('admission')!, config.admission);
     if (f.has('gate')) this.gate(value('gate')!, config.gate);
     if (f.has('store')) this.store(value('store')!, config);
@@ -186,6 +188,13 @@ class ConfigReader extends CheckedDocument {
       this.problem(node, path, err instanceof CountersignError ? err.message : String(err));
       return undefined;
     }
+  }
+
+  private metrics(node: Node | null, out: ServiceConfig['metrics']): void {
+    const f = this.fields(node, 'metrics', CONFIG_FIELDS.metrics, '{ listen: 0.0.0.0:9090 }');
+    if (!f || !f.has('listen')) return;
+    const listen = this.string(f.get('listen')!.value, 'metrics.listen', 'host:port of the metrics port');
+    if (listen !== undefined) out.listen = listen;
   }
 
   private admission(node: Node | null, out: ServiceConfig['admission']): void {

@@ -55,6 +55,8 @@ export interface ServiceConfig {
     /** Roles of client certificates: [{ subject: 'CN=ci-team-a' | 'URI:…' | 'DNS:…', roles, scopes }]. */
     mtlsBindings: MtlsBinding[];
   };
+  /** The metrics port (plain HTTP: /metrics, /healthz, /readyz); off unless `listen` is set. */
+  metrics: { listen?: string };
   /** The Kubernetes validating admission webhook (HTTPS); off unless `listen` is set. */
   admission: {
     listen?: string;
@@ -111,6 +113,7 @@ export function defaultConfig(cwd = process.cwd()): ServiceConfig {
     limits: { maxPredicateBytes: 8 * 1024 * 1024 },
     shutdownGraceMs: 10_000,
     verification: { cacheTtlMs: 5 * 60_000, negativeCacheTtlMs: 10_000, maxDurationMs: 8000 },
+    metrics: {},
     admission: { timeoutMs: 9000 },
     gate: { allowPlainHttp: false, decisionTimeoutMs: 9000 },
     auth: { mtlsBindings: [] },
@@ -137,6 +140,7 @@ export const ENVIRONMENT = {
   COUNTERSIGN_TLS_CERT_FILE: 'gRPC server certificate chain (PEM)',
   COUNTERSIGN_TLS_KEY_FILE: 'gRPC server private key (PEM)',
   COUNTERSIGN_TLS_CLIENT_CA_FILE: 'CA (PEM) of client certificates: enables mTLS',
+  COUNTERSIGN_METRICS_LISTEN: 'host:port of the metrics port (Prometheus /metrics, /healthz, /readyz; plain HTTP)',
   COUNTERSIGN_ADMISSION_LISTEN: 'host:port of the Kubernetes admission webhook (HTTPS)',
   COUNTERSIGN_ADMISSION_TLS_CERT: 'PEM certificate chain of the admission webhook',
   COUNTERSIGN_ADMISSION_TLS_KEY: 'PEM private key of the admission webhook',
@@ -157,6 +161,7 @@ export interface ConfigOverrides {
   logLevel?: string;
   policyFile?: string;
   admissionListen?: string;
+  metricsListen?: string;
   gateListen?: string;
   gateUpstream?: string;
 }
@@ -186,6 +191,7 @@ export function loadConfig(
   if (env.COUNTERSIGN_POLICY) config.policyFile = path.resolve(cwd, env.COUNTERSIGN_POLICY);
   if (env.COUNTERSIGN_TRUST_DIR) config.trustDir = path.resolve(cwd, env.COUNTERSIGN_TRUST_DIR);
   if (env.COUNTERSIGN_KEK_FILE) config.kekFile = path.resolve(cwd, env.COUNTERSIGN_KEK_FILE);
+  if (env.COUNTERSIGN_METRICS_LISTEN) config.metrics.listen = env.COUNTERSIGN_METRICS_LISTEN;
   if (env.COUNTERSIGN_ADMISSION_LISTEN) config.admission.listen = env.COUNTERSIGN_ADMISSION_LISTEN;
   if (env.COUNTERSIGN_SIGSTORE_TRUSTED_ROOT) config.verification.sigstoreTrustedRoot = path.resolve(cwd, env.COUNTERSIGN_SIGSTORE_TRUSTED_ROOT);
   if (env.COUNTERSIGN_AUTH_MODE) config.auth.mode = authMode('COUNTERSIGN_AUTH_MODE', env.COUNTERSIGN_AUTH_MODE);
@@ -219,6 +225,7 @@ export function loadConfig(
   if (overrides.listen) config.listen = overrides.listen;
   if (overrides.policyFile) config.policyFile = path.resolve(cwd, overrides.policyFile);
   if (overrides.admissionListen) config.admission.listen = overrides.admissionListen;
+  if (overrides.metricsListen) config.metrics.listen = overrides.metricsListen;
   if (Boolean(config.admission.tlsCertFile) !== Boolean(config.admission.tlsKeyFile)) {
     throw new CountersignError('INVALID_ARGUMENT', 'the admission webhook needs both a TLS certificate and its key (admission.tlsCertFile and admission.tlsKeyFile)');
   }

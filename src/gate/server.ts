@@ -17,6 +17,7 @@
  * Fail closed: an unreachable or slow Countersign, or an answer about another digest, is a deny
  * (HTTP 403, OCI error code DENIED) with the reason. Unknown routes are refused, not forwarded.
  */
+import type { Observer } from '../shared/observer';
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -45,6 +46,8 @@ export interface GateLogger {
 }
 
 export interface GateServerOptions {
+  /** Metrics: one report per enforced decision. */
+  observer?: Pick<Observer, 'gate'>;
   /** `host:port`; port 0 picks a free port. */
   listen: string;
   /** Base URL of the registry behind the gate, e.g. `http://127.0.0.1:5000`. */
@@ -200,7 +203,14 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     await relay(up, req, res, up.statusCode === 200 ? check : undefined);
   }
 
-  async function decide(kind: 'pull' | 'push', image: string, digest: string, context: { identity?: string; labels?: Record<string, string> }): Promise<GateVerifyResult | { allowed: false; reasons: string[] }> {
+  // Metrics: each decision the gate enforces, by action and outcome (fail-closed denials included).
+  async function decide(...args: Parameters<typeof decideOnce>): ReturnType<typeof decideOnce> {
+    const answer = await decideOnce(...args);
+    opts.observer?.gate(`${args[0]}_${answer.allowed ? 'allowed' : 'denied'}`);
+    return answer;
+  }
+
+  async function decideOnce(kind: 'pull' | 'push', image: string, digest: string, context: { identity?: string; labels?: Record<string, string> }): Promise<GateVerifyResult | { allowed: false; reasons: string[] }> {
     let timer: NodeJS.Timeout | undefined;
     try {
       // The deadline is enforced here too, whatever the verifier does with it (in-process or gRPC).

@@ -9,6 +9,7 @@ import { signingHandlers } from './signing-handlers';
 import { verificationHandlers } from './verification-handlers';
 import { keyHandlers } from './key-handlers';
 import type { ManagedKeyStore } from '../keys/managed-key-store';
+import type { Observer } from '../shared/observer';
 import { InFlightTracker, type CallGuard, type HandlerEnv } from './unary';
 
 export interface GrpcServerDeps {
@@ -22,6 +23,8 @@ export interface GrpcServerDeps {
   credentials?: grpc.ServerCredentials;
   /** Largest request accepted (predicates travel in requests). */
   maxReceiveBytes: number;
+  /** Metrics: every finished call is reported (method, status, latency). */
+  observer?: Pick<Observer, 'rpc'>;
 }
 
 const SERVICE_NAMES = ['countersign.v1.SigningService', 'countersign.v1.VerificationService', 'countersign.v1.KeyService'];
@@ -42,7 +45,7 @@ export class GrpcServer {
       'grpc.max_receive_message_length': deps.maxReceiveBytes,
       'grpc.max_send_message_length': deps.maxReceiveBytes * 2,
     });
-    const env: HandlerEnv = { logger: deps.logger, tracker: this.tracker, ...(deps.guard ? { guard: deps.guard } : {}) };
+    const env: HandlerEnv = { logger: deps.logger, tracker: this.tracker, ...(deps.guard ? { guard: deps.guard } : {}), ...(deps.observer ? { observer: deps.observer } : {}) };
     this.server.addService(serviceConstructor('SigningService').service, signingHandlers(deps.signing, env));
     this.server.addService(serviceConstructor('VerificationService').service, verificationHandlers(deps.verification, env));
     // Key changes are attributed to the authenticated caller (the audit trail's "who").

@@ -4,6 +4,7 @@ import type { Identity } from '../auth';
 import type { Logger } from '../logging/logger';
 import { CountersignError } from '../shared/errors';
 import { samplerFor } from './call-log';
+import type { Observer } from '../shared/observer';
 import { statusName, toGrpcError } from './status';
 
 /** Fields of a call worth a log line: what was asked and what it resolved to. */
@@ -48,6 +49,8 @@ export interface HandlerEnv {
   logger: Logger;
   tracker: InFlightTracker;
   guard?: CallGuard;
+  /** Metrics: one report per finished call. */
+  observer?: Pick<Observer, 'rpc'>;
 }
 
 export function unary<Req, Res>(
@@ -90,11 +93,13 @@ export function unary<Req, Res>(
       .then(
         (response) => {
           log(logger, method, callId, facts, started, grpc.status.OK);
+          env.observer?.rpc(method, 'OK', Number(process.hrtime.bigint() - started) / 1e9);
           callback(null, response);
         },
         (err: unknown) => {
           const mapped = toGrpcError(err, callId);
           log(logger, method, callId, facts, started, mapped.code, mapped.details, mapped.internal ? err : undefined);
+          env.observer?.rpc(method, statusName(mapped.code), Number(process.hrtime.bigint() - started) / 1e9);
           callback({ code: mapped.code, details: mapped.details } as grpc.ServiceError);
         },
       )

@@ -8,6 +8,7 @@
  * under it (see http.ts), and close() aborts whatever is still in flight, so shutdown never waits
  * on a slow registry.
  */
+import type { Observer } from '../shared/observer';
 import tls from 'node:tls';
 import { Agent, type Dispatcher } from 'undici';
 import { SharedWork } from '../shared/cancellation';
@@ -43,6 +44,8 @@ export interface RegistryClientOptions {
   /** How long a registry's referrers-API support (or lack of it) is remembered. Default 5 min. */
   referrersApiCacheMs?: number;
   userAgent?: string;
+  /** Metrics: every registry request (method, status, duration). */
+  observer?: Pick<Observer, 'registryRequest'>;
   /** A dispatcher to use instead of the client's own Agent (tests). Not closed by close(). */
   dispatcher?: Dispatcher;
 }
@@ -118,6 +121,7 @@ export class RegistryClient {
       maxRetryDelayMs: options.maxRetryDelayMs ?? 30_000,
       userAgent: options.userAgent ?? 'countersign/0.1',
       signal: this.lifetime.signal,
+      ...(options.observer ? { observer: options.observer } : {}),
     });
     this.auth = new RegistryAuth({ transport: this.transport, endpoints: this.endpoints, ...(options.credentials ? { credentials: options.credentials } : {}) });
   }

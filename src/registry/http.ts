@@ -10,6 +10,7 @@
  * closes) cancel the request, its body and any retry wait at once; the failure is the error the
  * signal carries (see shared/cancellation).
  */
+import type { Observer } from '../shared/observer';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
@@ -53,6 +54,8 @@ export interface TransportOptions {
   userAgent: string;
   /** Cancels every request sent through this transport (the client closing). */
   signal?: AbortSignal;
+  /** Metrics: each attempt's method, response status (`error`: none) and seconds to the headers. */
+  observer?: Pick<Observer, 'registryRequest'>;
 }
 
 const MAX_REDIRECTS = 5;
@@ -282,7 +285,9 @@ export class HttpTransport {
         ),
     });
     try {
-      const res = await this.follow(req, attempt.signal);
+      const t0 = performance.now();
+      const res = await this.follow(req, attempt.signal).catch((err: unknown) => { this.opts.observer?.registryRequest(req.method, 'error', (performance.now() - t0) / 1000); throw err; });
+      this.opts.observer?.registryRequest(req.method, String(res.status), (performance.now() - t0) / 1000);
       headersArrived = true;
       if (res.body.destroyed) attempt.release();
       else res.body.once('close', attempt.release);

@@ -58,6 +58,8 @@ export class EvidenceCache {
   hits = 0;
   misses = 0;
   refreshes = 0;
+  /** Entries dropped to stay within maxEntries (least recently used first). */
+  evictions = 0;
 
   constructor(opts: EvidenceCacheOptions = {}) {
     this.ttlMs = opts.ttlMs ?? 5 * 60_000;
@@ -170,6 +172,7 @@ export class EvidenceCache {
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);
+      this.evictions++;
     }
   }
 }

@@ -15,7 +15,7 @@ const LAYERS: Array<{ name: string; folders: string[] }> = [
   { name: 'foundation', folders: ['shared', 'formats', 'logging'] },
   { name: 'core', folders: ['attestations', 'policy', 'trust'] },
   { name: 'service', folders: ['store', 'audit', 'registry', 'keys', 'auth', 'signing', 'verification'] },
-  { name: 'adapter', folders: ['grpc', 'admission', 'gate', 'coordination', 'config', 'dev'] },
+  { name: 'adapter', folders: ['grpc', 'admission', 'gate', 'coordination', 'metrics', 'config', 'dev'] },
   // The CLI's `serve` starts the composition root, so it sits with it; nothing imports the CLI but index.ts.
   { name: 'entry', folders: ['cli', 'app.ts', 'index.ts'] },
 ];

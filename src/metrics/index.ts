@@ -1,0 +1,3 @@
+export { noopObserver, type Observer } from '../shared/observer';
+export { PrometheusMetrics, type ScrapeSources } from './prometheus';
+export { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './server';

@@ -1,0 +1,123 @@
+/**
+ * The Prometheus side of the Observer: one registry per service instance (never prom-client's
+ * global one, so that several instances in one process, as in tests, count separately).
+ * Counters that other modules already keep (the evidence cache's) and the current revisions are
+ * read at scrape time instead of being pushed.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Observer } from '../shared/observer';
+
+/** What is read at scrape time. */
+export interface ScrapeSources {
+  cache?: { hits: number; misses: number; evictions: number };
+  trustRevision?: () => string;
+  policyRevision?: () => string;
+}
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class PrometheusMetrics implements Observer {
+  readonly registry = new Registry();
+  private readonly rpcs: Counter<'method' | 'status'>;
+  private readonly rpcSeconds: Histogram<'method' | 'status'>;
+  private readonly decisions: Counter<'action' | 'rule' | 'mode' | 'result'>;
+  private readonly registryRequests: Counter<'method' | 'status'>;
+  private readonly registrySeconds: Histogram<'method' | 'status'>;
+  private readonly webhookRequests: Counter<'outcome'>;
+  private readonly gateRequests: Counter<'outcome'>;
+
+  constructor(sources: ScrapeSources = {}) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.rpcs = new Counter({ name: 'countersign_rpc_requests_total', help: 'gRPC calls by method and status', labelNames: ['method', 'status'], registers });
+    this.rpcSeconds = new Histogram({
+      name: 'countersign_rpc_duration_seconds',
+      help: 'gRPC call latency by method and status',
+      labelNames: ['method', 'status'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.decisions = new Counter({
+      name: 'countersign_decisions_total',
+      help: 'Verify decisions by action, matched rule, mode and result',
+      labelNames: ['action', 'rule', 'mode', 'result'],
+      registers,
+    });
+    this.registryRequests = new Counter({
+      name: 'countersign_registry_requests_total',
+      help: 'registry HTTP requests by method and response status (error: no response)',
+      labelNames: ['method', 'status'],
+      registers,
+    });
+    this.registrySeconds = new Histogram({
+      name: 'countersign_registry_request_duration_seconds',
+      help: 'registry HTTP request duration by method and status',
+      labelNames: ['method', 'status'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.webhookRequests = new Counter({ name: 'countersign_admission_requests_total', help: 'admission reviews by outcome', labelNames: ['outcome'], registers });
+    this.gateRequests = new Counter({ name: 'countersign_gate_requests_total', help: 'registry gate requests by outcome', labelNames: ['outcome'], registers });
+    const cache = sources.cache;
+    for (const [name, read] of [
+      ['hits', () => cache?.hits ?? 0],
+      ['misses', () => cache?.misses ?? 0],
+      ['evictions', () => cache?.evictions ?? 0],
+    ] as const) {
+      new Counter({
+        name: `countersign_evidence_cache_${name}_total`,
+        help: `evidence cache ${name}`,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    }
+    const revision = (name: string, help: string, read: (() => string) | undefined): void => {
+      if (!read) return;
+      new Gauge({
+        name,
+        help,
+        labelNames: ['revision'],
+        registers,
+        collect() {
+          this.reset();
+          this.set({ revision: read() }, 1);
+        },
+      });
+    };
+    revision('countersign_trust_revision_info', 'the trust store revision in force (value 1)', sources.trustRevision);
+    revision('countersign_policy_revision_info', 'the policy revision in force (value 1)', sources.policyRevision);
+  }
+
+  rpc(method: string, status: string, seconds: number): void {
+    this.rpcs.inc({ method, status });
+    this.rpcSeconds.observe({ method, status }, seconds);
+  }
+
+  decision(d: { action: string; rule: string; mode: string; result: 'allow' | 'deny' }): void {
+    this.decisions.inc(d);
+  }
+
+  registryRequest(method: string, status: string, seconds: number): void {
+    this.registryRequests.inc({ method, status });
+    this.registrySeconds.observe({ method, status }, seconds);
+  }
+
+  webhook(outcome: string): void {
+    this.webhookRequests.inc({ outcome });
+  }
+
+  gate(outcome: string): void {
+    this.gateRequests.inc({ outcome });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

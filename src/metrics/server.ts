@@ -1,0 +1,57 @@
+/**
+ * The metrics port: `GET /metrics` (Prometheus text), `GET /healthz` (the process answers) and
+ * `GET /readyz` (the service started, its store answers a trivial query, and it is not stopping).
+ * Plain HTTP: nothing here is secret, and Prometheus and kubelet probes speak it.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseListen } from '../admission/server';
+import type { PrometheusMetrics } from './prometheus';
+
+export interface MetricsServerOptions {
+  listen: string;
+  metrics: PrometheusMetrics;
+  /** Why the service is not ready, or undefined when it is. */
+  notReady: () => string | undefined;
+}
+
+export interface MetricsServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
+  const { host, port } = parseListen(opts.listen);
+  const server = http.createServer((req, res) => {
+    const send = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
+    };
+    const url = (req.url ?? '').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
+    if (url === '/healthz') return send(200, 'ok\n');
+    if (url === '/readyz') {
+      const why = opts.notReady();
+      return why === undefined ? send(200, 'ready\n') : send(503, `not ready: ${why}\n`);
+    }
+    if (url === '/metrics') {
+      opts.metrics.text().then(
+        (text) => send(200, text, opts.metrics.contentType),
+        (err: unknown) => send(500, `metrics collection failed: ${err instanceof Error ? err.message : String(err)}\n`),
+      );
+      return;
+    }
+    send(404, 'not found: /metrics, /healthz, /readyz\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

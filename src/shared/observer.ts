@@ -1,0 +1,24 @@
+/**
+ * What the service's layers report for metrics. They call through this interface only (passed in
+ * from the composition root), so no layer depends on the metrics library; the default does nothing.
+ */
+export interface Observer {
+  /** One finished gRPC call: its method (`Sign`, `Verify`, …), its status name and how long it took. */
+  rpc(method: string, status: string, seconds: number): void;
+  /** One Verify decision. `result` is `allow` or `deny` (a warn/audit mode allow is an allow). */
+  decision(d: { action: string; rule: string; mode: string; result: 'allow' | 'deny' }): void;
+  /** One registry HTTP exchange: its method, the response status (or `error` without one) and duration. */
+  registryRequest(method: string, status: string, seconds: number): void;
+  /** One admission review answered: `allowed`, `denied` or `malformed` / `error`. */
+  webhook(outcome: string): void;
+  /** One registry gate request decided: `allowed`, `denied`, `passthrough`, `rejected`. */
+  gate(outcome: string): void;
+}
+
+export const noopObserver: Observer = {
+  rpc() {},
+  decision() {},
+  registryRequest() {},
+  webhook() {},
+  gate() {},
+};
