@@ -21,11 +21,10 @@ function isDescriptorLike(d: unknown): d is Descriptor {
 }
 
 /**
- * Parses bytes that must be an OCI image index. Anything else (a manifest, a Docker list, junk)
- * is DATA_LOSS: the spec says a client finding something else under a referrers tag should
- * report failure rather than overwrite it.
+ * The checks every reader of a referrers list shares: the body must be an OCI image index with a
+ * `manifests` array. Anything else is DATA_LOSS naming `what`. The entries are returned unjudged.
  */
-export function parseImageIndex(bytes: Buffer, contentType: string | undefined, what: string): ImageIndex {
+function parseIndexEnvelope(bytes: Buffer, contentType: string | undefined, what: string): { parsed: Record<string, unknown>; entries: unknown[]; fail: (why: string) => CountersignError } {
   const fail = (why: string): CountersignError => new CountersignError('DATA_LOSS', `${what} is not an OCI image index: ${why}`);
   const headerType = baseMediaType(contentType);
   if (headerType !== undefined && headerType !== MEDIA_TYPE.OCI_INDEX && headerType !== 'application/json') {
@@ -40,12 +39,25 @@ export function parseImageIndex(bytes: Buffer, contentType: string | undefined, 
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw fail('the body is not a JSON object');
   const index = parsed as Record<string, unknown>;
   if (index.schemaVersion !== 2) throw fail('schemaVersion is not 2');
-  if (index.mediaType !== undefined && index.mediaType !== MEDIA_TYPE.OCI_INDEX) throw fail(`its mediaType is ${String(index.mediaType)}`);
+  if (index.mediaType !== undefined && index.mediaType !== MEDIA_TYPE.OCI_INDEX) {
+    // Never String() a pusher's value: a deeply nested array overflows the stack there.
+    throw fail(`its mediaType is ${typeof index.mediaType === 'string' ? index.mediaType.slice(0, 200) : `not a string (${Array.isArray(index.mediaType) ? 'array' : typeof index.mediaType})`}`);
+  }
   if (!Array.isArray(index.manifests)) throw fail('it has no "manifests" array');
-  index.manifests.forEach((d, i) => {
+  return { parsed: index, entries: index.manifests, fail };
+}
+
+/**
+ * Parses bytes that must be an OCI image index. Anything else (a manifest, a Docker list, junk)
+ * is DATA_LOSS: the spec says a client finding something else under a referrers tag should
+ * report failure rather than overwrite it.
+ */
+export function parseImageIndex(bytes: Buffer, contentType: string | undefined, what: string): ImageIndex {
+  const { parsed, entries, fail } = parseIndexEnvelope(bytes, contentType, what);
+  entries.forEach((d, i) => {
     if (!isDescriptorLike(d)) throw fail(`manifests[${i}] is not a descriptor (mediaType, digest, size)`);
   });
-  return parsed as ImageIndex;
+  return parsed as unknown as ImageIndex;
 }
 
 /** An entry of a referrers list that was not usable as a descriptor, and why. */
@@ -65,25 +77,10 @@ export interface SkippedReferrerEntry {
  * refuse to rewrite an index it cannot reproduce exactly.)
  */
 export function readReferrersIndex(bytes: Buffer, contentType: string | undefined, what: string): { manifests: Descriptor[]; skipped: SkippedReferrerEntry[] } {
-  const fail = (why: string): CountersignError => new CountersignError('DATA_LOSS', `${what} is not an OCI image index: ${why}`);
-  const headerType = baseMediaType(contentType);
-  if (headerType !== undefined && headerType !== MEDIA_TYPE.OCI_INDEX && headerType !== 'application/json') {
-    throw fail(`its Content-Type is ${headerType}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw fail('the body is not JSON');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw fail('the body is not a JSON object');
-  const index = parsed as Record<string, unknown>;
-  if (index.schemaVersion !== 2) throw fail('schemaVersion is not 2');
-  if (index.mediaType !== undefined && index.mediaType !== MEDIA_TYPE.OCI_INDEX) throw fail(`its mediaType is ${String(index.mediaType)}`);
-  if (!Array.isArray(index.manifests)) throw fail('it has no "manifests" array');
+  const { entries } = parseIndexEnvelope(bytes, contentType, what);
   const manifests: Descriptor[] = [];
   const skipped: SkippedReferrerEntry[] = [];
-  index.manifests.forEach((raw: unknown, position: number) => {
+  entries.forEach((raw: unknown, position: number) => {
     const problem = entryProblem(raw);
     if (problem === undefined) {
       manifests.push(raw as Descriptor);

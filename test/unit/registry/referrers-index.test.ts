@@ -1,5 +1,5 @@
 import { CountersignError } from '../../../src/shared/errors';
-import { filterByArtifactType, parseImageIndex, referrerDescriptor, withReferrer } from '../../../src/registry/referrers-index';
+import { filterByArtifactType, parseImageIndex, readReferrersIndex, referrerDescriptor, withReferrer } from '../../../src/registry/referrers-index';
 import { EMPTY_DESCRIPTOR, MEDIA_TYPE, type ImageManifest } from '../../../src/registry/types';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
@@ -41,6 +41,28 @@ describe('parseImageIndex', () => {
   });
   test('rejects non-JSON', () => {
     expect(() => parseImageIndex(Buffer.from('<html>'), undefined, 'x')).toThrow(/not JSON/);
+  });
+});
+
+describe('a pusher-written mediaType that is not a string', () => {
+  // String() of a 100,000-deep array overflows the stack: a RangeError is not a content error,
+  // so it would have reached the policy's onError (possibly allow) instead of being evidence.
+  const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+  const body = Buffer.from(`{"schemaVersion":2,"mediaType":${deep},"manifests":[]}`);
+
+  it.each([
+    ['parseImageIndex', () => parseImageIndex(body, MEDIA_TYPE.OCI_INDEX, 'referrers tag')],
+    ['readReferrersIndex', () => readReferrersIndex(body, MEDIA_TYPE.OCI_INDEX, 'referrers tag')],
+  ])('%s refuses it as DATA_LOSS, naming its type', (_name, read) => {
+    let thrown: unknown;
+    try {
+      read();
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(CountersignError);
+    expect((thrown as CountersignError).code).toBe('DATA_LOSS');
+    expect((thrown as CountersignError).message).toContain('its mediaType is not a string (array)');
   });
 });
 
