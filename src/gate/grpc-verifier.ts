@@ -23,14 +23,8 @@ export interface GrpcVerifierOptions {
   keyFile?: string;
 }
 
-interface VerifyResponseMsg {
-  allowed: boolean;
-  digest: string;
-  reasons: string[];
-  warnings: string[];
-  rule: string;
-  mode: string;
-}
+/** The fields of VerifyResponse the gate reads are exactly its decision result. */
+type VerifyResponseMsg = GateVerifyResult;
 
 type VerifyFn = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<VerifyResponseMsg>) => grpc.ClientUnaryCall;
 

@@ -31,6 +31,6 @@ export { DEFAULT_POLICY, MAX_POLICY_BYTES, POLICY_FIELDS, parsePolicy, policyRev
 export { canonicalImageName, findRule, matchesImage, matchesSpec, parseImagePattern, type MatchTarget } from './match';
 export { decideWithoutEvidence, evaluate, type Decision, type EvaluationInput, type RequestFacts, type RequirementResult } from './evaluate';
 export { evidenceSources } from './evidence-sources';
-export { PUSH_LABELS, checkPushRules, globMatches } from './push-rules';
+export { PUSH_LABELS, checkPushRules } from './push-rules';
 export { PolicyStore, type PolicyChangeListener, type PolicyLogger, type PolicyStoreOptions } from './policy-store';
 export { compareVersions, parseDuration, parseVersionRange } from './values';

@@ -8,6 +8,7 @@
  * missing label under an immutable-tag rule is a deny: unknown is not "not set yet".
  */
 import type { ImageFacts, RequestContext } from './input';
+import { matchesGlob } from './match';
 import type { PushRules } from './types';
 
 /** Context labels a push request carries (the registry gate sets them). */
@@ -28,12 +29,6 @@ export interface PushCheck {
   message: string;
 }
 
-/** `*` = any run of characters; everything else literal. */
-export function globMatches(glob: string, value: string): boolean {
-  const re = new RegExp(`^${glob.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'su');
-  return re.test(value);
-}
-
 export function isDelete(context: RequestContext): boolean {
   return context.labels?.[PUSH_LABELS.operation] === 'delete';
 }
@@ -43,7 +38,7 @@ export function checkPushRules(rules: PushRules, ruleName: string, image: ImageF
   const where = `${image.registry}/${image.repository}`;
   if (rules.identities) {
     const who = context.identity;
-    const ok = who !== undefined && rules.identities.some((g) => globMatches(g, who));
+    const ok = who !== undefined && rules.identities.some((g) => matchesGlob(g, who));
     out.push({
       requirement: 'push.identities',
       satisfied: ok,
@@ -73,7 +68,7 @@ export function checkPushRules(rules: PushRules, ruleName: string, image: ImageF
       message: ok ? `tag ${tag} follows the naming rule` : `tag "${tag}" does not follow the naming rule of rule ${ruleName}: it must match ${rules.tagPattern.source}`,
     });
   }
-  const immutable = rules.immutableTags?.find((g) => globMatches(g, tag));
+  const immutable = rules.immutableTags?.find((g) => matchesGlob(g, tag));
   if (immutable !== undefined) {
     const current = context.labels?.[PUSH_LABELS.currentDigest];
     let satisfied: boolean;
