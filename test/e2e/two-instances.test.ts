@@ -7,28 +7,20 @@
  * this worker): that is how replicas run, with nothing shared but the registry.
  * Needs dist/ (npm test builds it first).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import { call, keyClient, signingClient, type UnaryClient } from '../../src/cli/client';
-import { freePort } from '../../src/dev/local-registry';
+import { call } from '../../src/cli/client';
 import { pushSampleImage } from '../../src/dev/sample-image';
 import { RegistryClient } from '../../src/registry';
 import { testRegistryHost, uniqueRepo } from '../support/harness';
+import { startServeProcess, type ServeProcess } from '../support/serve-process';
 import { fetchBlob, fetchManifest, listReferrers, verifyBundle } from '../support/independent-verify';
 
 const ROOT = path.resolve(__dirname, '../..');
-const BIN = path.join(ROOT, 'bin/countersign');
 
-interface Instance {
-  process: ChildProcess;
-  address: string;
-  output: string;
-  signer: UnaryClient;
-  publicKeyPem: string;
-}
+type Instance = ServeProcess;
 
 let dir: string;
 let host: string;
@@ -36,32 +28,9 @@ let pusher: RegistryClient;
 const instances: Instance[] = [];
 
 async function startInstance(name: string): Promise<Instance> {
-  const address = `127.0.0.1:${await freePort()}`;
-  const child = spawn(process.execPath, [BIN, 'serve', '--listen', address, '--data-dir', path.join(dir, name, 'data'), '--log-level', 'warn'], {
-    env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, name, 'keys') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const instance: Instance = { process: child, address, output: '', signer: signingClient(address), publicKeyPem: '' };
-  child.stdout!.on('data', (d: Buffer) => (instance.output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (instance.output += d.toString()));
+  const instance = await startServeProcess(dir, name);
   instances.push(instance);
-  // At warn level nothing announces readiness: poll until the key service answers.
-  const keys = keyClient(address);
-  try {
-    for (let attempt = 0; ; attempt++) {
-      if (child.exitCode !== null) throw new Error(`serve ${name} exited with ${child.exitCode}: ${instance.output}`);
-      try {
-        const created = await call<{ key: { publicKeyPem: string } }>(keys, 'CreateKey', { name: 'ci' }, 5_000);
-        instance.publicKeyPem = created.key.publicKeyPem;
-        return instance;
-      } catch (err) {
-        if (attempt >= 100 || (err as grpc.ServiceError).code !== 14 /* UNAVAILABLE: not listening yet */) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  } finally {
-    keys.close();
-  }
+  return instance;
 }
 
 beforeAll(async () => {
