@@ -12,6 +12,7 @@
  */
 import { isDigest } from './digest';
 import { MEDIA_TYPE, type Descriptor } from './types';
+import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 
 export { ATTESTATION_MANIFEST, ATTESTATION_REFERENCE_TYPE, isAttestationManifest } from '../formats/oci';
 
@@ -29,9 +30,11 @@ export function parseImageIndexChildren(bytes: Buffer, mediaType: string): Index
   };
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    return fail('it is not valid JSON');
+    // Bounded nesting: every value below may be quoted in a message, and quoting a deeply nested
+    // one overflows the stack (a RangeError is not "malformed", so it would reach onError).
+    json = parseJsonWithinDepth(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (err) {
+    return fail(err instanceof JsonTooDeepError ? `it ${describeDepthViolation(err.violation)}` : 'it is not valid JSON');
   }
   if (!isObject(json)) return fail('it is not a JSON object');
   if (json.schemaVersion !== 2) return fail(`schemaVersion is ${shown(json.schemaVersion)}, not 2`);

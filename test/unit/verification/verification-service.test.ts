@@ -413,6 +413,9 @@ describe('a malformed image index is a deny for that image, never onError (issue
     ['a child without mediaType', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ digest: d('x'), size: 1 }] })), /manifests\[0\]\.mediaType/],
     ['a child whose platform lacks architecture', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: d('x'), size: 1, platform: { os: 'linux' } }] })), /manifests\[0\]\.platform/],
     ['a null child', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [null] })), /manifests\[0\] is not a descriptor/],
+    // Quoting a 100,000-deep value in the message overflowed the stack (a RangeError: INTERNAL, so onError).
+    ['a 100,000-deep schemaVersion', () => Buffer.from(`{"schemaVersion":${'['.repeat(100_000)}${']'.repeat(100_000)},"manifests":[]}`), /deeper than 128 levels/],
+    ['a 100,000-deep child digest', () => Buffer.from(`{"schemaVersion":2,"manifests":[{"mediaType":"${MEDIA_TYPE.OCI_MANIFEST}","size":1,"digest":${'['.repeat(100_000)}${']'.repeat(100_000)}}]}`), /deeper than 128 levels/],
   ];
 
   test.each(malformed)('%s: denied under onError: allow, saying the index is malformed', async (_name, body, why) => {
