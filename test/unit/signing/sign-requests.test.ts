@@ -49,8 +49,8 @@ test('Sign with the tag-schema fallback: 8 requests (7 + the cross-process settl
   const [, second, third] = await requestsPerSign(false);
   for (const requests of [second, third]) {
     expect(requests).toHaveLength(8);
-    expect(requests.filter((r) => r.startsWith('HEAD blobs/'))).toHaveLength(1); // the shared empty config only
-    expect(requests.filter((r) => r.startsWith('GET manifests/'))).toHaveLength(2); // index read + settled read
+    expect(requests!.filter((r) => r.startsWith('HEAD blobs/'))).toHaveLength(1); // the shared empty config only
+    expect(requests!.filter((r) => r.startsWith('GET manifests/'))).toHaveLength(2); // index read + settled read
   }
 });
 

@@ -173,7 +173,7 @@ describe('Connaisseur cosign test data (INDEX.md §3)', () => {
   test('a flipped byte in the payload blob: the registry copy no longer matches the layer digest → not verified', async () => {
     const blob = seeded.blobs.get('sha256:d8ee807d96efe7441b132967ad94eaffbc0172a763e69f2cd8df8f583f0ba0d4')!;
     const tampered = Buffer.from(blob.bytes);
-    tampered[tampered.length - 3] ^= 0x01;
+    tampered[tampered.length - 3]! ^= 0x01;
     fake.repo(CONNAISSEUR_REPOSITORY).blobs.set(blob.digest, tampered);
     const list = await evidence(repo, ALICE_IMAGE, [keys.alice]);
     expect(list).toHaveLength(1);
