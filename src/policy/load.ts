@@ -9,7 +9,7 @@
  * src/shared/checked-document.ts, shared with the service configuration; this file is the policy
  * schema.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import { isMap, isScalar, type Node } from 'yaml';
 import { resolvePredicateType } from '../attestations';
 import { CheckedDocument, type DocumentProblem, type Field } from '../shared/checked-document';
@@ -56,7 +56,7 @@ export const POLICY_FIELDS = {
   match: ['images', 'namespaces', 'actions'],
   require: ['signatures', 'sbom', 'vulnerabilities', 'attestations'],
   signatures: ['keys', 'identities', 'notation', 'minimum', 'transparencyLog', 'timestamps'],
-  notation: ['trustStore', 'identities', 'level'],
+  notation: ['trustStore', 'tsaTrustStore', 'identities', 'level'],
   identity: ['issuer', 'issuerRegExp', 'subject', 'subjectRegExp', 'extensions'],
   witnessMinimum: ['minimum'],
   sbom: ['formats', 'keys', 'identities', 'deniedPackages', 'deniedLicenses'],
@@ -150,6 +150,8 @@ function canonicalJson(value: unknown): string {
 class Checker extends CheckedDocument {
   /** sha256 of each Notation trust store file read: replacing a CA certificate is a new policy revision. */
   private readonly trustStoreDigests: string[] = [];
+  /** Absolute paths of every trust store file the policy names (read or not): the policy store watches them. */
+  readonly trustStorePaths: string[] = [];
 
   constructor(source: string, text: string) {
     super(source, text, { maxBytes: MAX_POLICY_BYTES, noun: { singular: 'policy', plural: 'policies' } });
@@ -166,7 +168,8 @@ class Checker extends CheckedDocument {
     if (policy === undefined || this.problems.length > 0) return undefined;
     const document = this.toJS();
     const revision = policyRevision(this.trustStoreDigests.length > 0 ? { document, notationTrustStores: this.trustStoreDigests } : document);
-    return { ...policy, revision, source: this.source };
+    const trustStoreFiles = [...new Set(this.trustStorePaths)];
+    return { ...policy, revision, source: this.source, ...(trustStoreFiles.length > 0 ? { trustStoreFiles } : {}) };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -457,19 +460,40 @@ class Checker extends CheckedDocument {
       return parsed;
     }, { nonEmpty: true }) as NotationIdentity[] | undefined;
     if (files === undefined || identities === undefined) return undefined;
-    const trustStore = [];
+    const trustStore = this.trustStoreFiles(storeField.value, files, `${path}.trustStore`);
+    const tsaField = f.get('tsaTrustStore');
+    const tsaFiles = tsaField ? this.list(tsaField.value, `${path}.tsaTrustStore`, (n, p) => this.string(n, p), { nonEmpty: true }) : undefined;
+    const tsaStore = tsaField && tsaFiles ? this.trustStoreFiles(tsaField.value, tsaFiles, `${path}.tsaTrustStore`) : undefined;
+    if (trustStore === undefined || (tsaField && tsaStore === undefined)) return undefined;
+    return {
+      name: `Notation trust store ${files.join(', ')}`,
+      level,
+      trustStore,
+      identities,
+      ...(tsaStore && tsaFiles ? { tsaStore, tsaName: `TSA trust store ${tsaFiles.join(', ')}` } : {}),
+    };
+  }
+
+  /**
+   * Reads trust store files (resolved against the policy file's folder). Their digests join the
+   * revision, and their paths are remembered so that the policy store reloads when one changes.
+   */
+  private trustStoreFiles(node: Node | null, files: string[], path: string): X509Certificate[] | undefined {
+    const certificates: X509Certificate[] = [];
     const base = dirname(this.source);
     for (const [i, file] of files.entries()) {
+      const full = isAbsolute(file) ? file : resolve(base, file);
+      this.trustStorePaths.push(full);
       try {
-        const read = readTrustStoreFile(isAbsolute(file) ? file : resolve(base, file));
-        trustStore.push(...read.certificates);
+        const read = readTrustStoreFile(full);
+        certificates.push(...read.certificates);
         this.trustStoreDigests.push(read.sha256);
       } catch (err) {
-        this.problem(storeField.value, `${path}.trustStore[${i}]`, (err as Error).message);
+        this.problem(node, `${path}[${i}]`, (err as Error).message);
         return undefined;
       }
     }
-    return { name: `Notation trust store ${files.join(', ')}`, level, trustStore, identities };
+    return certificates;
   }
 
   /** `identities: [...]` of a requirement, when given. */

@@ -17,9 +17,17 @@
  * has an unknown status offline, which notation treats as a revocation failure: enforced at strict
  * (deny), logged at permissive and audit.
  *
- * Timestamps: an RFC 3161 countersignature is not verified yet. notary.x509 signatures are
- * therefore judged as notation judges an untimestamped one: the chain must be valid now. That fails
- * closed (a signature whose certificate expired needs the timestamp, which we do not accept yet).
+ * Timestamps (notary.x509 only; signingAuthority signatures carry an authentic signing time):
+ * as in notation, timestamp verification is on when the trust policy names a TSA trust store.
+ * Then the signature must carry an RFC 3161 countersignature (its integrity is verified with the
+ * envelope, src/verification/notation/timestamp.ts) whose TSA certificate chains, at the
+ * timestamp's time, to a certificate of the TSA trust store, and every certificate of the signing
+ * chain must be valid throughout the timestamp's range (genTime ± accuracy): the signature is then
+ * judged at the timestamp, so a signing certificate that has expired since does not matter. The TSA
+ * chain's revocation status is unknown offline, like the signing chain's: a TSA certificate naming a
+ * CRL distribution point or an OCSP responder fails authenticTimestamp (notation: "revocation status
+ * is unknown"). Without a TSA trust store, a timestamp is not used and every certificate must be
+ * valid now.
  */
 import { X509Certificate } from 'node:crypto';
 import type { SigningScheme } from '../formats/notation';
@@ -41,10 +49,19 @@ export interface NotationFacts {
   issuer: string;
   /** SHA-256 fingerprint of the leaf (hex, lower case). */
   leafSha256: string;
-  /** An RFC 3161 countersignature was attached (unprotected header); base64 of its DER. */
-  timestamp?: string;
+  /** The RFC 3161 countersignature of the unprotected header, as far as it verifies without trust. */
+  timestamp?: NotationTimestamp;
   signingAgent?: string;
 }
+
+/**
+ * An RFC 3161 timestamp countersignature: verified (the imprint is over this signature, the CMS
+ * signature verifies with the TSA certificate it names, which is a timestamping certificate) or
+ * not, and why. Whether the TSA is trusted is judged per trust policy.
+ */
+export type NotationTimestamp =
+  | { verified: true; genTime: string; accuracyMs: number; tsaSubject: string; /** Base64 DER: the TSA signing certificate first, then the token's other certificates. */ certificates: string[] }
+  | { verified: false; reason: string };
 
 export type NotationLevel = 'strict' | 'permissive' | 'audit' | 'skip';
 export const NOTATION_LEVELS: readonly NotationLevel[] = ['strict', 'permissive', 'audit', 'skip'];
@@ -59,6 +76,13 @@ export interface NotationTrust {
   trustStore: X509Certificate[];
   /** `*` (any signer the trust store vouches for) or `x509.subject: C=US, ST=WA, O=…` patterns. */
   identities: NotationIdentity[];
+  /**
+   * The TSA trust store (roots of timestamping authorities). Non-empty turns timestamp
+   * verification on: a notary.x509 signature must then carry a timestamp from one of them.
+   */
+  tsaStore?: X509Certificate[];
+  /** How messages name it, e.g. "TSA trust store tsa/acme-tsa.pem". */
+  tsaName?: string;
 }
 
 export type NotationIdentity = { any: true; text: '*' } | { any?: false; text: string; attributes: Array<[string, string]> };
@@ -98,7 +122,7 @@ export function judgeNotation(trust: NotationTrust, facts: NotationFacts | undef
   const chain = facts.chain.map((c) => new X509Certificate(Buffer.from(c, 'base64')));
   const checks: Array<[NotationCheck, () => string | undefined]> = [
     ['authenticity', () => authenticity(trust, chain)],
-    ['authenticTimestamp', () => authenticTimestamp(facts, chain, now)],
+    ['authenticTimestamp', () => authenticTimestamp(trust, facts, chain, now)],
     ['expiry', () => (facts.expiry !== undefined && Date.parse(facts.expiry) <= now.getTime() ? `the signature expired at ${facts.expiry}` : undefined)],
     ['revocation', () => revocation(chain)],
   ];
@@ -125,22 +149,70 @@ function authenticity(trust: NotationTrust, chain: X509Certificate[]): string | 
 
 /**
  * notary.x509.signingAuthority: every certificate is valid at the authentic signing time.
- * notary.x509: the claimed signing time is the signer's word, so (without a verified timestamp)
- * every certificate must be valid now, as well as at the claimed signing time.
+ * notary.x509: the claimed signing time is the signer's word. Without a TSA trust store every
+ * certificate must be valid now (and at the claimed time); with one, a trusted timestamp is
+ * required and the certificates must be valid at its time instead (see the module comment).
  */
-function authenticTimestamp(facts: NotationFacts, chain: X509Certificate[], now: Date): string | undefined {
+function authenticTimestamp(trust: NotationTrust, facts: NotationFacts, chain: X509Certificate[], now: Date): string | undefined {
   const at = new Date(facts.signingTime);
   for (const c of chain) {
     if (!validAt(c, at)) return `certificate ${oneLine(c.subject)} (valid ${iso(from(c))} to ${iso(to(c))}) was not valid at signing time ${facts.signingTime}`;
   }
-  if (facts.signingScheme === 'notary.x509') {
+  if (facts.signingScheme !== 'notary.x509') return undefined;
+  const tsaStore = trust.tsaStore ?? [];
+  if (tsaStore.length === 0) {
     for (const c of chain) {
       if (!validAt(c, now)) {
-        const ts = facts.timestamp !== undefined ? '; its RFC 3161 timestamp is not verified by Countersign yet' : ' and the signature has no timestamp';
+        const ts = facts.timestamp !== undefined ? '; its RFC 3161 timestamp is not used: the trust policy names no TSA trust store (tsaTrustStore)' : ' and the signature has no timestamp';
         return `certificate ${oneLine(c.subject)} is not valid now (valid ${iso(from(c))} to ${iso(to(c))})${ts}`;
       }
     }
+    return undefined;
   }
+  const ts = facts.timestamp;
+  if (ts === undefined) return `no timestamp countersignature was found in the signature envelope, and ${trust.tsaName ?? 'the TSA trust store'} requires one`;
+  if (!ts.verified) return `the timestamp countersignature does not verify: ${ts.reason}`;
+  const genTime = new Date(ts.genTime);
+  const tsaProblem = tsaChainProblem(ts, tsaStore, genTime, trust.tsaName ?? 'the TSA trust store');
+  if (tsaProblem !== undefined) return tsaProblem;
+  const earliest = new Date(genTime.getTime() - ts.accuracyMs);
+  const latest = new Date(genTime.getTime() + ts.accuracyMs);
+  for (const c of chain) {
+    if (earliest.getTime() < from(c).getTime() || latest.getTime() > to(c).getTime()) {
+      return `the timestamp ${ts.genTime}${ts.accuracyMs > 0 ? ` (±${ts.accuracyMs} ms)` : ''} is not within the validity of certificate ${oneLine(c.subject)} (valid ${iso(from(c))} to ${iso(to(c))})`;
+    }
+  }
+  return undefined;
+}
+
+/** The TSA certificate chains, through the token's certificates, to the TSA trust store; each link valid at genTime. */
+function tsaChainProblem(ts: Extract<NotationTimestamp, { verified: true }>, store: X509Certificate[], genTime: Date, storeName: string): string | undefined {
+  const pool = ts.certificates.map((c) => new X509Certificate(Buffer.from(c, 'base64')));
+  const signer = pool[0]!;
+  const path: X509Certificate[] = [signer];
+  let anchored = false;
+  for (let cur = signer; path.length <= pool.length + 1; ) {
+    if (store.some((t) => t.raw.equals(cur.raw))) {
+      anchored = true;
+      break;
+    }
+    const root = store.find((t) => t.ca && cur.checkIssued(t) && cur.verify(t.publicKey));
+    if (root) {
+      path.push(root);
+      anchored = true;
+      break;
+    }
+    const next = pool.find((p) => p !== cur && !path.includes(p) && p.ca && cur.checkIssued(p) && cur.verify(p.publicKey));
+    if (!next) break;
+    path.push(next);
+    cur = next;
+  }
+  if (!anchored) return `the timestamp's TSA certificate ${oneLine(ts.tsaSubject)} does not lead to a certificate of ${storeName}`;
+  for (const c of path) {
+    if (!validAt(c, genTime)) return `TSA certificate ${oneLine(c.subject)} (valid ${iso(from(c))} to ${iso(to(c))}) was not valid at the timestamp ${ts.genTime}`;
+  }
+  const unknown = revocation(path.filter((c) => !store.some((t) => t.raw.equals(c.raw))));
+  if (unknown !== undefined) return `the timestamp's TSA chain cannot be trusted offline: ${unknown}`;
   return undefined;
 }
 

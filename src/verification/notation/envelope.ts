@@ -14,6 +14,7 @@ import { createHash, verify as cryptoVerify, constants, X509Certificate } from '
 
 import { NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
 import { oneLine, type NotationFacts } from '../../policy/notation-trust';
+import { verifyTimestampToken } from './timestamp';
 
 export { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
 /** The facts' type and the DN formatter live with their consumer, the policy's Notation trust judgement. */
@@ -25,8 +26,11 @@ const H_AUTHENTIC_TIME = 'io.cncf.notary.authenticSigningTime';
 const H_EXPIRY = 'io.cncf.notary.expiry';
 /** Protected headers a Notary JWS may carry; any other (unknown) one is refused, as notation does. */
 const KNOWN_PROTECTED = new Set(['alg', 'cty', 'crit', H_SCHEME, H_SIGNING_TIME, H_AUTHENTIC_TIME, H_EXPIRY, 'io.cncf.notary.verificationPlugin', 'io.cncf.notary.verificationPluginMinVersion']);
-/** The spec names the timestamp header both ways; either is read. */
-const TIMESTAMP_HEADERS = ['io.cncf.notary.timestampSignature', 'io.cncf.notary.timestamp'];
+/**
+ * The RFC 3161 countersignature header. (The JWS spec's example also shows `io.cncf.notary.timestamp`;
+ * notation-core-go reads and writes only this name, so only this one is a timestamp.)
+ */
+export const TIMESTAMP_HEADER = 'io.cncf.notary.timestampSignature';
 /** A chain is a handful of certificates; more is an attempt to make us spend time. */
 const MAX_CHAIN = 10;
 
@@ -97,8 +101,10 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
   // Only now is the payload signed content: it must name exactly the image we resolved.
   checkTargetArtifact(parseJson(b64urlDecode(payload, 'payload').toString('utf8'), 'the payload'), target);
 
-  const ts = TIMESTAMP_HEADERS.map((k) => unprotected[k]).find((v) => v !== undefined);
-  if (ts !== undefined && typeof ts !== 'string') throw new NotationEnvelopeError('the timestamp countersignature header is not a string');
+  const ts = unprotected[TIMESTAMP_HEADER];
+  // A countersignature that is not a string is a malformed timestamp, not a broken signature:
+  // the signature stays intact and the trust policy decides whether the timestamp was needed.
+  const timestamp = ts === undefined ? undefined : typeof ts === 'string' ? verifyTimestampToken(ts, sig) : { verified: false as const, reason: `the ${TIMESTAMP_HEADER} header is not a base64 string` };
   const agent = unprotected['io.cncf.notary.signingAgent'];
   return {
     envelope: 'jws',
@@ -111,7 +117,7 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
     subject: leaf.subject,
     issuer: leaf.issuer,
     leafSha256: createHash('sha256').update(leaf.raw).digest('hex'),
-    ...(typeof ts === 'string' ? { timestamp: ts } : {}),
+    ...(timestamp ? { timestamp } : {}),
     ...(typeof agent === 'string' ? { signingAgent: agent.slice(0, 200) } : {}),
   };
 }
