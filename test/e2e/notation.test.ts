@@ -126,5 +126,5 @@ test('a certificate expired since signing (no timestamp): strict denies, permiss
 test('a rule naming no Notation trust denies and says a Notary Project signature is present', async () => {
   const r = await verify(repos.noTrust);
   expect(r.allowed).toBe(false);
-  expect(r.reasons.join(' ')).toMatch(/a Notary Project signature is present but is not verified: sha256:\w+: signed by C=US, ST=WA, L=Seattle, O=Notary, CN=e2e \(integrity verified\)/);
+  expect(r.reasons.join(' ')).toMatch(/a Notary Project signature is present but is not verified: sha256:\w+: signed by C=US, ST=WA, L=Seattle, O=Notary, CN=e2e \(JWS envelope, integrity verified\)/);
 });

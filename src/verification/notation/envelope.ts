@@ -20,10 +20,10 @@ export { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, 
 /** The facts' type and the DN formatter live with their consumer, the policy's Notation trust judgement. */
 export { oneLine, type NotationFacts } from '../../policy/notation-trust';
 
-const H_SCHEME = 'io.cncf.notary.signingScheme';
-const H_SIGNING_TIME = 'io.cncf.notary.signingTime';
-const H_AUTHENTIC_TIME = 'io.cncf.notary.authenticSigningTime';
-const H_EXPIRY = 'io.cncf.notary.expiry';
+export const H_SCHEME = 'io.cncf.notary.signingScheme';
+export const H_SIGNING_TIME = 'io.cncf.notary.signingTime';
+export const H_AUTHENTIC_TIME = 'io.cncf.notary.authenticSigningTime';
+export const H_EXPIRY = 'io.cncf.notary.expiry';
 /** Protected headers a Notary JWS may carry; any other (unknown) one is refused, as notation does. */
 const KNOWN_PROTECTED = new Set(['alg', 'cty', 'crit', H_SCHEME, H_SIGNING_TIME, H_AUTHENTIC_TIME, H_EXPIRY, 'io.cncf.notary.verificationPlugin', 'io.cncf.notary.verificationPluginMinVersion']);
 /**
@@ -32,7 +32,7 @@ const KNOWN_PROTECTED = new Set(['alg', 'cty', 'crit', H_SCHEME, H_SIGNING_TIME,
  */
 export const TIMESTAMP_HEADER = 'io.cncf.notary.timestampSignature';
 /** A chain is a handful of certificates; more is an attempt to make us spend time. */
-const MAX_CHAIN = 10;
+export const MAX_CHAIN = 10;
 
 
 export class NotationEnvelopeError extends Error {}
@@ -133,7 +133,7 @@ export function checkTargetArtifact(payload: unknown, target: TargetDescriptor):
 }
 
 /** Each certificate of the chain must be issued and signed by the next one (leaf first). */
-function verifyChainLinks(certs: X509Certificate[]): void {
+export function verifyChainLinks(certs: X509Certificate[]): void {
   for (let i = 0; i + 1 < certs.length; i++) {
     const child = certs[i]!;
     const parent = certs[i + 1]!;
@@ -152,7 +152,7 @@ const ALGORITHMS: Record<string, { hash: string; kind: 'rsa-pss' | 'ec'; curve?:
 };
 
 /** `alg` must match the leaf key (an RSA key cannot claim ES256, a P-256 key not ES384). */
-function verifyWithAlg(alg: string, leaf: X509Certificate, data: Buffer, sig: Buffer): boolean {
+export function verifyWithAlg(alg: string, leaf: X509Certificate, data: Buffer, sig: Buffer): boolean {
   const a = ALGORITHMS[alg]!;
   const key = leaf.publicKey;
   if (a.kind === 'rsa-pss') {
@@ -178,7 +178,7 @@ function b64urlDecode(s: string, what: string): Buffer {
   return Buffer.from(s, 'base64url');
 }
 
-function parseJson(text: string, what: string): unknown {
+export function parseJson(text: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

@@ -1,6 +1,6 @@
 /**
  * One Notary Project signature referrer (`application/vnd.cncf.notary.signature`, as artifactType or,
- * in the OCI 1.0 form, as config.mediaType) turned into evidence. The envelope's integrity is
+ * in the OCI 1.0 form, as config.mediaType; a JWS or a COSE envelope) turned into evidence. The envelope's integrity is
  * checked here; whether its signer is trusted is the rule's Notation trust policy, judged per call
  * (src/policy/notation-trust.ts), so the evidence is never `verified` by itself: it carries the verified facts
  * (`notation`) that the signature requirement judges.
@@ -8,6 +8,7 @@
 import type { ImageManifest } from '../../registry/types';
 import type { Evidence } from '../types';
 import { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE } from '../../formats/notation';
+import { verifyCoseEnvelope } from './cose';
 import { NotationEnvelopeError, oneLine, verifyJwsEnvelope, type TargetDescriptor } from './envelope';
 
 export { NOTATION_ARTIFACT } from '../../formats/notation';
@@ -16,8 +17,9 @@ export { NOTATION_ARTIFACT } from '../../formats/notation';
 export function notationEnvelopeLayer(manifest: ImageManifest): { digest: string; mediaType: string; size: number } | string {
   if (manifest.layers.length !== 1) return `a Notary signature manifest must have exactly one layer, has ${manifest.layers.length}`;
   const layer = manifest.layers[0]!;
-  if (layer.mediaType === COSE_MEDIA_TYPE) return 'COSE envelopes (application/cose) are not verified by Countersign yet';
-  if (layer.mediaType !== JWS_MEDIA_TYPE) return `integrity validation failed: the envelope media type ${String(layer.mediaType).slice(0, 80)} is not ${JWS_MEDIA_TYPE}`;
+  if (layer.mediaType !== JWS_MEDIA_TYPE && layer.mediaType !== COSE_MEDIA_TYPE) {
+    return `integrity validation failed: the envelope media type ${String(layer.mediaType).slice(0, 80)} is neither ${JWS_MEDIA_TYPE} nor ${COSE_MEDIA_TYPE}`;
+  }
   return layer;
 }
 
@@ -33,8 +35,14 @@ export function notationEvidence(opts: { manifest: ImageManifest; manifestDigest
     if (typeof subject.size === 'number') target.size = subject.size;
   }
   try {
-    const facts = verifyJwsEnvelope(opts.envelopeBytes, target);
-    return { ...base, notation: facts, reason: `signed by ${oneLine(facts.subject)} (integrity verified); it counts only for a rule whose signatures name a Notation trust policy that trusts it` };
+    // notationEnvelopeLayer has already refused any other envelope media type.
+    const cose = opts.manifest.layers[0]?.mediaType === COSE_MEDIA_TYPE;
+    const facts = cose ? verifyCoseEnvelope(opts.envelopeBytes, target) : verifyJwsEnvelope(opts.envelopeBytes, target);
+    return {
+      ...base,
+      notation: facts,
+      reason: `signed by ${oneLine(facts.subject)} (${cose ? 'COSE' : 'JWS'} envelope, integrity verified); it counts only for a rule whose signatures name a Notation trust policy that trusts it`,
+    };
   } catch (err) {
     if (err instanceof NotationEnvelopeError) return { ...base, reason: `integrity validation failed: ${err.message}` };
     throw err;

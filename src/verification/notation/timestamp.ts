@@ -62,10 +62,24 @@ export function verifyTimestampToken(tokenBase64: string, signature: Buffer): No
   try {
     return verifyToken(decodeToken(tokenBase64), signature);
   } catch (err) {
-    if (err instanceof DerError) return { verified: false, reason: `the timestamp token is malformed: ${err.message}` };
-    if (err instanceof TimestampError) return { verified: false, reason: err.message };
-    return { verified: false, reason: `the timestamp token is malformed: ${(err as Error).message}` };
+    return failure(err);
   }
+}
+
+/** The same for a token given as bytes (COSE carries it as a byte string). */
+export function verifyTimestampBytes(token: Buffer, signature: Buffer): NotationTimestamp {
+  try {
+    if (token.length === 0) throw new TimestampError('the timestamp token is empty');
+    if (token.length > MAX_TOKEN_BYTES) throw new TimestampError(`the timestamp token is larger than ${MAX_TOKEN_BYTES} bytes`);
+    return verifyToken(token, signature);
+  } catch (err) {
+    return failure(err);
+  }
+}
+
+function failure(err: unknown): NotationTimestamp {
+  if (err instanceof TimestampError) return { verified: false, reason: err.message };
+  return { verified: false, reason: `the timestamp token is malformed: ${(err as Error).message}` };
 }
 
 function decodeToken(text: string): Buffer {

@@ -156,7 +156,7 @@ test('an unsigned image (e2e) is denied, and so is a Notation signature under a 
   const noTrust = parsePolicy('rules:\n  - name: keys\n    require: { signatures: { minimum: 1 } }\n', path.join(dir, 'k.yaml'));
   const d = await decide('e2e-valid-signature', noTrust);
   expect(d.allowed).toBe(false);
-  expect(message(d)).toMatch(/a Notary Project signature is present but is not verified: sha256:\w+: signed by C=US, ST=WA, L=Seattle, O=Notary, CN=e2e \(integrity verified\); it counts only for a rule/);
+  expect(message(d)).toMatch(/a Notary Project signature is present but is not verified: sha256:\w+: signed by C=US, ST=WA, L=Seattle, O=Notary, CN=e2e \(JWS envelope, integrity verified\); it counts only for a rule/);
 });
 
 // -------------------------------------------------------------------------------------------------
