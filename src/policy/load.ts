@@ -396,13 +396,20 @@ class Checker extends CheckedDocument {
         // An identity with a regular expression may match several signers: only exact lists bound it.
         const exact = identities === undefined || identities.every((i) => i.subjectRegExp === undefined && i.issuerRegExp === undefined);
         const bound = (keys?.length ?? 0) + (identities?.length ?? 0);
-        if ((keys !== undefined || identities !== undefined) && notation === undefined && exact && m > bound) {
+        if ((keys !== undefined || identities !== undefined) && (notation === undefined || notation.level === 'skip') && exact && m > bound) {
           const listed = [keys ? `${keys.length} ${keys.length === 1 ? 'key' : 'keys'}` : '', identities ? `${identities.length} ${identities.length === 1 ? 'identity' : 'identities'}` : '']
             .filter(Boolean)
             .join(' and ');
           this.problem(minField.value, `${path}.minimum`, `is ${m} but only ${listed} ${bound === 1 ? 'is' : 'are'} listed; no image could ever satisfy it`);
         }
       }
+    }
+    if (notation?.level === 'skip' && keys === undefined && identities === undefined) {
+      this.problem(
+        f.get('notation')!.value,
+        `${path}.notation.level`,
+        'is skip, which verifies nothing, so no Notation signature counts as a signer; this rule could never be satisfied (list keys or identities, or use level audit to admit any intact Notation signature)',
+      );
     }
     const transparencyLog = f.get('transparencyLog') ? this.witnessMinimum(f.get('transparencyLog')!.value, `${path}.transparencyLog`) : undefined;
     const timestamps = f.get('timestamps') ? this.witnessMinimum(f.get('timestamps')!.value, `${path}.timestamps`) : undefined;

@@ -10,7 +10,7 @@
  *   strict       enforce    enforce       enforce             enforce enforce
  *   permissive   enforce    enforce       log                 log     log
  *   audit        enforce    log           log                 log     log
- *   skip         (nothing is verified)
+ *   skip         (nothing is verified, so a Notation signature never counts as a signer)
  *
  * Revocation: Countersign verifies offline. A certificate that names no CRL distribution point and
  * no OCSP responder is not revocable (notation: "non-revokable") and passes. One that names either
@@ -106,7 +106,8 @@ const ENFORCED: Record<Exclude<NotationLevel, 'skip'>, ReadonlySet<NotationCheck
  * is enforced at every level but skip.
  */
 export function judgeNotation(trust: NotationTrust, facts: NotationFacts | undefined, integrityReason: string | undefined, now: Date): NotationJudgement {
-  if (trust.level === 'skip') return { accepted: true, logged: [`Notation verification skipped (level skip of ${trust.name})`] };
+  // A skipped verification is not evidence of anything: it must never count as a signer.
+  if (trust.level === 'skip') return { accepted: false, reason: 'Notation verification skipped (level skip): not evidence of a signer, so it does not count toward minimum', logged: [] };
   const enforced = ENFORCED[trust.level];
   const logged: string[] = [];
   const fail = (check: NotationCheck, message: string): NotationJudgement | undefined => {

@@ -102,15 +102,31 @@ test('a chain to an untrusted CA (trust store new_e2e.crt) fails authenticity at
   expect(audit.warnings.join('\n')).toMatch(/authenticity validation failed.*logged only: level audit/);
 });
 
-test('e2e-invalid-signature: integrity fails at strict, permissive and audit; only skip admits', async () => {
+test('e2e-invalid-signature: integrity fails at strict, permissive and audit', async () => {
   for (const level of ['strict', 'permissive', 'audit']) {
     const d = await decide('e2e-invalid-signature', trust(level));
     expect(d.allowed).toBe(false);
     expect(message(d)).toMatch(/Notary Project signature is present but is not verified: .*integrity validation failed/);
   }
-  const skip = await decide('e2e-invalid-signature', policy('{ level: skip }'));
-  expect(skip.allowed).toBe(true);
-  expect(skip.warnings.join('\n')).toContain('Notation verification skipped');
+});
+
+test('level skip: a skipped Notation signature is not evidence of a signer and never counts toward minimum; a listed key still does', async () => {
+  const p = policy('{ level: skip }', ', keys: [alice], minimum: 1');
+  for (const layout of ['e2e-invalid-signature', 'e2e-valid-signature']) {
+    const d = await decide(layout, p);
+    expect({ layout, allowed: d.allowed }).toEqual({ layout, allowed: false });
+    expect(message(d)).toMatch(/a Notary Project signature is present but is not verified: sha256:\w+: Notation verification skipped \(level skip\): not evidence of a signer, so it does not count/);
+  }
+  const byAlice: Evidence = { referrerDigest: `sha256:${'cd'.repeat(32)}`, format: 'sigstore-bundle', kind: 'signature', subjectDigest: IMAGE, verified: true, keyId: 'alice-id', keyName: 'alice' };
+  const withAlice = evaluate(p, {
+    image: { reference: 'r', registry: fake.host, repository: 'x', digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST },
+    action: 'deploy',
+    context: {},
+    evidence: [...(await collect('e2e-invalid-signature')), byAlice],
+    now: NOW,
+  });
+  expect(withAlice.allowed).toBe(true);
+  expect(message(withAlice)).toBe(`${IMAGE.slice(0, 19)} is signed by alice (sha256:cdcdcdcdcdcd)`);
 });
 
 test('e2e-expired-signature: strict denies (expiry); permissive and audit admit with a warning', async () => {
