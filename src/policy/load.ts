@@ -122,9 +122,15 @@ export type PolicyProblem = DocumentProblem;
  * Parses and validates a policy. Throws CountersignError('INVALID_ARGUMENT') listing every problem
  * as `source:LINE:COL: field.path: what is wrong`, with the problems in `details.problems`.
  */
-export function parsePolicy(text: string, source: string): Policy {
+/**
+ * `trustStoreFiles`, when given, receives the absolute paths of the Notation trust store files the
+ * document names, even when it is invalid (the policy store watches them: replacing a CA, or
+ * fixing a missing one, must reload the policy).
+ */
+export function parsePolicy(text: string, source: string, trustStoreFiles?: string[]): Policy {
   const ctx = new Checker(source, text);
   const policy = ctx.run();
+  trustStoreFiles?.push(...new Set(ctx.trustStorePaths));
   if (ctx.problems.length === 0 && policy === undefined) ctx.problemAt(0, '(document)', 'could not be read');
   ctx.throwIfProblems(`policy ${source} is invalid`);
   return policy!;
@@ -168,8 +174,7 @@ class Checker extends CheckedDocument {
     if (policy === undefined || this.problems.length > 0) return undefined;
     const document = this.toJS();
     const revision = policyRevision(this.trustStoreDigests.length > 0 ? { document, notationTrustStores: this.trustStoreDigests } : document);
-    const trustStoreFiles = [...new Set(this.trustStorePaths)];
-    return { ...policy, revision, source: this.source, ...(trustStoreFiles.length > 0 ? { trustStoreFiles } : {}) };
+    return { ...policy, revision, source: this.source };
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,11 @@
  * volumes with their `..data` symlink swap) replace the file by rename, which a watch on the file
  * itself stops following; plus a polling fallback that compares a content hash, for file systems
  * where fs.watch is unreliable (network mounts, some container runtimes).
+ *
+ * The Notation trust store files a policy names (CA and TSA certificates) are part of it: a change
+ * to one reloads the policy exactly like an edit of the policy file (watched the same way, in their
+ * own folders, and included in the polled content hash), and a bad new one keeps the last good
+ * policy.
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
@@ -39,7 +44,12 @@ const DEFAULT_DEBOUNCE_MS = 50;
 
 export class PolicyStore {
   private policy: Policy;
+  /** Hash of the policy text and of the trust store files it names: unchanged means nothing to reload. */
   private contentHash: string | undefined;
+  /** The trust store files the policy file names (of its latest version, valid or not). */
+  private trustStoreFiles: string[];
+  private readonly trustWatchers = new Map<string, FSWatcher>();
+  private lastText: string | undefined;
   private error: Error | undefined;
   private readonly listeners = new Set<PolicyChangeListener>();
   private watcher: FSWatcher | undefined;
@@ -53,10 +63,12 @@ export class PolicyStore {
     private readonly file: string | undefined,
     initial: Policy,
     hash: string | undefined,
+    trustStoreFiles: string[],
     private readonly opts: PolicyStoreOptions,
   ) {
     this.policy = initial;
     this.contentHash = hash;
+    this.trustStoreFiles = trustStoreFiles;
   }
 
   /**
@@ -66,14 +78,17 @@ export class PolicyStore {
   static async open(file?: string, opts: PolicyStoreOptions = {}): Promise<PolicyStore> {
     if (file === undefined || file === '') {
       opts.logger?.info({ policyRevision: DEFAULT_POLICY.revision }, 'no policy file configured: every image needs a valid signature by a trusted key');
-      return new PolicyStore(undefined, DEFAULT_POLICY, undefined, opts);
+      return new PolicyStore(undefined, DEFAULT_POLICY, undefined, [], opts);
     }
     const text = await readPolicyFile(file);
     // parsePolicy's error already names the file, line and field of every problem.
-    const policy = parsePolicy(text, file);
-    const store = new PolicyStore(file, policy, hashOf(text), opts);
+    const trustStoreFiles: string[] = [];
+    const policy = parsePolicy(text, file, trustStoreFiles);
+    const store = new PolicyStore(file, policy, await contentHashOf(text, trustStoreFiles), trustStoreFiles, opts);
     opts.logger?.info({ policyFile: file, policyRevision: policy.revision, rules: policy.rules.length }, 'policy loaded');
+    store.lastText = text;
     store.startWatching();
+    store.setTrustStoreFiles(trustStoreFiles);
     return store;
   }
 
@@ -107,6 +122,8 @@ export class PolicyStore {
     this.closed = true;
     this.watcher?.close();
     this.watcher = undefined;
+    for (const w of this.trustWatchers.values()) w.close();
+    this.trustWatchers.clear();
     if (this.poller) clearInterval(this.poller);
     if (this.debounce) clearTimeout(this.debounce);
     this.poller = undefined;
@@ -124,18 +141,24 @@ export class PolicyStore {
       // Between an editor's unlink and rename the file may briefly be missing: keep the policy.
       return this.refuse(err, 'policy file could not be read; keeping the last good policy');
     }
-    const hash = hashOf(text);
+    const hash = await contentHashOf(text, this.trustStoreFiles);
     if (hash === this.contentHash) return false;
+    const textChanged = text !== this.lastText;
+    this.lastText = text;
+    const files: string[] = [];
     let policy: Policy;
     try {
-      policy = parsePolicy(text, file);
+      policy = parsePolicy(text, file, files);
     } catch (err) {
-      // Remember the hash: the same broken content is reported once, not on every poll.
-      this.contentHash = hash;
-      return this.refuse(err, 'new policy is invalid; keeping the last good policy');
+      // Remember the hash: the same broken content is reported once, not on every poll. It covers
+      // the files the new text names, so that a missing trust store file that appears reloads.
+      this.setTrustStoreFiles(files);
+      this.contentHash = await contentHashOf(text, files);
+      return this.refuse(err, textChanged ? 'new policy is invalid; keeping the last good policy' : 'a Notation trust store file changed and the policy is now invalid; keeping the last good policy');
     }
     if (this.closed) return false;
-    this.contentHash = hash;
+    this.setTrustStoreFiles(files);
+    this.contentHash = await contentHashOf(text, files);
     this.error = undefined;
     const previous = this.policy;
     if (policy.revision === previous.revision) return false; // only comments or formatting changed
@@ -182,6 +205,38 @@ export class PolicyStore {
     this.startPolling();
   }
 
+  /** Watches the folder of each trust store file (as the policy's own folder is watched). */
+  private setTrustStoreFiles(files: string[]): void {
+    this.trustStoreFiles = files;
+    if (this.opts.watch === false || this.closed) return;
+    const dirs = new Map<string, Set<string>>();
+    for (const f of files) {
+      const dir = path.dirname(f);
+      dirs.set(dir, (dirs.get(dir) ?? new Set()).add(path.basename(f)));
+    }
+    for (const [dir, w] of this.trustWatchers) {
+      if (!dirs.has(dir)) {
+        w.close();
+        this.trustWatchers.delete(dir);
+      }
+    }
+    for (const [dir, names] of dirs) {
+      this.trustWatchers.get(dir)?.close();
+      try {
+        const w = watch(dir, { persistent: false }, (_event, name) => {
+          if (name === null || names.has(name.toString()) || name.toString().startsWith('..')) this.schedule();
+        });
+        w.on('error', () => {
+          w.close();
+          this.trustWatchers.delete(dir);
+        });
+        this.trustWatchers.set(dir, w);
+      } catch {
+        // A folder that does not exist (yet) is covered by polling; the reload reports the missing file.
+      }
+    }
+  }
+
   private startPolling(): void {
     const pollMs = this.opts.pollMs ?? DEFAULT_POLL_MS;
     if (pollMs > 0) {
@@ -225,8 +280,18 @@ async function readPolicyFile(file: string): Promise<string> {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
-function hashOf(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+/** The policy text and the bytes of each trust store file it names (a missing file counts as "missing"). */
+async function contentHashOf(text: string, trustStoreFiles: readonly string[]): Promise<string> {
+  const h = createHash('sha256').update(text);
+  for (const f of trustStoreFiles) {
+    h.update(`\0${f}\0`);
+    try {
+      h.update(await readFile(f));
+    } catch {
+      h.update('missing');
+    }
+  }
+  return h.digest('hex');
 }
 
 function errorText(err: unknown): string {

@@ -214,9 +214,4 @@ export interface Policy {
   /** In document order; the first matching rule decides. */
   rules: Rule[];
   exceptions: PolicyException[];
-  /**
-   * Absolute paths of the Notation trust store files the policy names: part of the policy, so the
-   * policy store reloads it when one of them changes (a replaced CA is a new revision).
-   */
-  trustStoreFiles?: string[];
 }

@@ -158,6 +158,69 @@ describe('PolicyStore', () => {
     expect(seen).toEqual([]);
   });
 
+  describe('Notation trust store files', () => {
+    const KEYS = path.resolve(__dirname, '../../../../shared/vectors/notation/test/e2e/testdata/config/localkeys');
+    const NOTATION = 'rules:\n  - name: n\n    require:\n      signatures: { notation: { trustStore: [certs/ca.pem], identities: ["*"] } }\n';
+    const caSubject = (store: PolicyStore) => store.current().rules[0]!.require!.signatures!.notation!.trustStore[0]!.subject;
+    const setup = () => {
+      fs.mkdirSync(path.join(dir, 'certs'));
+      fs.copyFileSync(path.join(KEYS, 'e2e.crt'), path.join(dir, 'certs/ca.pem'));
+      fs.writeFileSync(file, NOTATION);
+    };
+
+    it('reloads when a trust store file changes, the policy file untouched', async () => {
+      setup();
+      const store = await open(file, { pollMs: 0, watch: false });
+      const before = store.current().revision;
+      expect(caSubject(store)).toContain('CN=e2e');
+      expect(await store.reload()).toBe(false);
+      fs.copyFileSync(path.join(KEYS, 'new_e2e.crt'), path.join(dir, 'certs/ca.pem'));
+      expect(await store.reload()).toBe(true);
+      expect(store.current().revision).not.toBe(before);
+      expect(caSubject(store)).toContain('Internet Widgits');
+    });
+
+    it('a bad new trust store file keeps the last good policy, logged and reported once; fixing it reloads', async () => {
+      setup();
+      const logger = recordingLogger();
+      const store = await open(file, { logger, pollMs: 0, watch: false });
+      const good = store.current();
+      fs.writeFileSync(path.join(dir, 'certs/ca.pem'), 'not a certificate');
+      expect(await store.reload()).toBe(false);
+      expect(store.current()).toBe(good);
+      expect(store.lastError()!.message).toMatch(/signatures\.notation\.trustStore\[0\]: .*ca\.pem is neither PEM certificates nor one DER certificate/);
+      const warnings = logger.entries.filter((e) => e.level === 'warn');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.msg).toBe('a Notation trust store file changed and the policy is now invalid; keeping the last good policy');
+      expect(await store.reload()).toBe(false);
+      expect(logger.entries.filter((e) => e.level === 'warn')).toHaveLength(1);
+      fs.copyFileSync(path.join(KEYS, 'new_e2e.crt'), path.join(dir, 'certs/ca.pem'));
+      expect(await store.reload()).toBe(true);
+      expect(store.lastError()).toBeUndefined();
+      expect(caSubject(store)).toContain('Internet Widgits');
+    });
+
+    it('a policy naming a missing trust store file is picked up once the file appears', async () => {
+      fs.writeFileSync(file, V1);
+      const store = await open(file, { pollMs: 0, watch: false });
+      fs.writeFileSync(file, NOTATION);
+      expect(await store.reload()).toBe(false);
+      expect(store.lastError()!.message).toMatch(/cannot read .*ca\.pem: ENOENT/);
+      fs.mkdirSync(path.join(dir, 'certs'));
+      fs.copyFileSync(path.join(KEYS, 'e2e.crt'), path.join(dir, 'certs/ca.pem'));
+      expect(await store.reload()).toBe(true);
+      expect(caSubject(store)).toContain('CN=e2e');
+    });
+
+    it("the watch follows a trust store file's folder", async () => {
+      setup();
+      const store = await open(file, { pollMs: 0, debounceMs: 10 });
+      fs.copyFileSync(path.join(KEYS, 'new_e2e.crt'), path.join(dir, 'certs/ca.pem.tmp'));
+      fs.renameSync(path.join(dir, 'certs/ca.pem.tmp'), path.join(dir, 'certs/ca.pem'));
+      await waitFor(() => caSubject(store).includes('Internet Widgits'), 'the trust store change');
+    });
+  });
+
   it('stops reloading after close', async () => {
     fs.writeFileSync(file, V1);
     const store = await open(file, { pollMs: 25, debounceMs: 10 });
