@@ -38,10 +38,13 @@ export function notationEvidence(opts: { manifest: ImageManifest; manifestDigest
     // notationEnvelopeLayer has already refused any other envelope media type.
     const cose = opts.manifest.layers[0]?.mediaType === COSE_MEDIA_TYPE;
     const facts = cose ? verifyCoseEnvelope(opts.envelopeBytes, target) : verifyJwsEnvelope(opts.envelopeBytes, target);
+    // The timestamp is named in the evidence (malformed ones too): whether it is needed is the trust policy's call.
+    const ts = facts.timestamp;
+    const timestamp = ts === undefined ? '' : ts.verified ? `; RFC 3161 timestamp ${ts.genTime} by ${oneLine(ts.tsaSubject)}` : `; its RFC 3161 timestamp does not verify: ${ts.reason}`;
     return {
       ...base,
       notation: facts,
-      reason: `signed by ${oneLine(facts.subject)} (${cose ? 'COSE' : 'JWS'} envelope, integrity verified); it counts only for a rule whose signatures name a Notation trust policy that trusts it`,
+      reason: `signed by ${oneLine(facts.subject)} (${cose ? 'COSE' : 'JWS'} envelope, integrity verified${timestamp}); it counts only for a rule whose signatures name a Notation trust policy that trusts it`,
     };
   } catch (err) {
     if (err instanceof NotationEnvelopeError) return { ...base, reason: `integrity validation failed: ${err.message}` };

@@ -156,6 +156,18 @@ test('e2e-valid-multiple-signatures: one trusted signature among an untrusted on
   expect(message(d)).toContain('CN=e2e');
 });
 
+test('timestamped layouts: the evidence names the Microsoft TSA timestamp, and reports the malformed token', async () => {
+  const read = async (name: string) => {
+    const { manifests } = readOciLayout(path.join(LAYOUTS, name));
+    const subject = manifests.map((m) => JSON.parse(m.bytes.toString()) as { subject?: { digest: string } }).find((m) => m.subject)!.subject!.digest;
+    return collect(name, subject);
+  };
+  const [good] = await read('e2e-with-timestamped-signature');
+  expect(good!.reason).toMatch(/signed by C=US, ST=WA, L=Seattle, O=Notary, CN=testcert7 \(JWS envelope, integrity verified; RFC 3161 timestamp 2025-01-21T09:17:46\.641Z by .*CN=Microsoft Public RSA Time Stamping Authority\)/);
+  const [bad] = await read('e2e-with-invalid-timestamped-signature');
+  expect(bad!.reason).toMatch(/\(JWS envelope, integrity verified; its RFC 3161 timestamp does not verify: the timestamp token is malformed: .*\)/);
+});
+
 test('timestamped layouts: testcert7 is not trusted by e2e.crt, so both are denied; the malformed one is still read', async () => {
   for (const name of ['e2e-with-timestamped-signature', 'e2e-with-invalid-timestamped-signature']) {
     const { manifests } = readOciLayout(path.join(LAYOUTS, name));
