@@ -64,7 +64,7 @@ function keyLabel(e: Evidence, ctx: CheckContext): string {
  * and subject (one CI workflow signing twice is one signer).
  */
 function keyIdentity(e: Evidence, ctx: CheckContext): string {
-  // Notation: a signer is a subject DN under an issuer; with level skip, all unverified signatures are one (unknown) signer.
+  // Notation: a signer is a subject DN under an issuer (level skip never accepts one, see notation-trust.ts).
   if (e.format === 'notation') return e.notation ? `notation:${e.notation.issuer}\n${e.notation.subject}` : 'notation:skipped';
   if (e.keyId === undefined && e.identity) return `identity:${e.identity.issuer ?? ''}\n${e.identity.subject}`;
   return e.keyId ?? keyLabel(e, ctx);

@@ -16,7 +16,7 @@
  * header that is not understood must not be ignored (RFC 9052 §3.1). Unknown non-critical headers
  * may be ignored and are.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import { NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
 import type { NotationFacts } from '../../policy/notation-trust';
 import { CborError, decodeCbor, encodeCbor, isTag, type CborValue } from './cbor';
@@ -28,6 +28,7 @@ import {
   H_SIGNING_TIME,
   MAX_CHAIN,
   NotationEnvelopeError,
+  parseCertificate,
   parseJson,
   TIMESTAMP_HEADER,
   verifyChainLinks,
@@ -127,11 +128,7 @@ function chainOf(v: CborValue | undefined): X509Certificate[] {
   if (list.length > MAX_CHAIN) throw new NotationEnvelopeError(`x5chain has ${list.length} certificates; at most ${MAX_CHAIN} are read`);
   return list.map((c, i) => {
     if (!Buffer.isBuffer(c)) throw new NotationEnvelopeError(`x5chain[${i}] is not a byte string`);
-    try {
-      return new X509Certificate(c);
-    } catch {
-      throw new NotationEnvelopeError(`x5chain[${i}] is not a DER X.509 certificate`);
-    }
+    return parseCertificate(c, `x5chain[${i}]`);
   });
 }
 

@@ -3,7 +3,8 @@
  * (RFC 3161 timestamp tokens: CMS SignedData around a TSTInfo). Every element keeps its exact bytes
  * (`raw`), because CMS signs encodings, not values: re-encoding what was parsed would let a
  * non-canonical token verify against bytes nobody signed. Hostile input is bounded: definite
- * lengths only, no trailing bytes, a nesting limit, and every read is checked against its parent.
+ * lengths only, no trailing bytes, and every read is checked against its parent. The reader never
+ * recurses (callers walk the one level they expect), so nesting cannot exhaust the stack.
  */
 
 export class DerError extends Error {}
@@ -37,8 +38,6 @@ export const ctx = (n: number): number => 0xa0 | n;
 /** Context-specific tag [n], primitive (IMPLICIT of a primitive type). */
 export const ctxPrimitive = (n: number): number => 0x80 | n;
 
-const MAX_DEPTH = 32;
-
 /** Parses exactly one element filling `bytes`. */
 export function parseDer(bytes: Buffer): Der {
   const [el, end] = readElement(bytes, 0);
@@ -47,9 +46,8 @@ export function parseDer(bytes: Buffer): Der {
 }
 
 /** The elements of a constructed element's content, in order. */
-export function children(el: Der, depth = 0): Der[] {
+export function children(el: Der): Der[] {
   if (!el.constructed) throw new DerError(`tag 0x${el.tag.toString(16)} is not constructed`);
-  if (depth > MAX_DEPTH) throw new DerError('DER nesting is too deep');
   const out: Der[] = [];
   let pos = 0;
   while (pos < el.content.length) {

@@ -86,11 +86,7 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
   if (x5c.length > MAX_CHAIN) throw new NotationEnvelopeError(`x5c has ${x5c.length} certificates; at most ${MAX_CHAIN} are read`);
   const certs = x5c.map((c, i) => {
     if (typeof c !== 'string') throw new NotationEnvelopeError(`x5c[${i}] is not a string`);
-    try {
-      return new X509Certificate(Buffer.from(c, 'base64'));
-    } catch {
-      throw new NotationEnvelopeError(`x5c[${i}] is not a DER X.509 certificate`);
-    }
+    return parseCertificate(Buffer.from(c, 'base64'), `x5c[${i}]`);
   });
   verifyChainLinks(certs);
   const leaf = certs[0]!;
@@ -130,6 +126,26 @@ export function checkTargetArtifact(payload: unknown, target: TargetDescriptor):
   if (typeof t.mediaType !== 'string' || typeof t.size !== 'number') throw new NotationEnvelopeError('the payload targetArtifact lacks mediaType or size');
   if (target.mediaType !== undefined && t.mediaType !== target.mediaType) throw new NotationEnvelopeError(`the payload targetArtifact mediaType ${t.mediaType.slice(0, 80)} is not the image's ${target.mediaType}`);
   if (target.size !== undefined && t.size !== target.size) throw new NotationEnvelopeError(`the payload targetArtifact size ${t.size} is not the image's ${target.size}`);
+}
+
+/**
+ * A DER certificate whose public key is usable: Node parses a certificate with an undecodable
+ * SubjectPublicKeyInfo and throws only when the key is used, so the key is read here, where the
+ * problem can be named.
+ */
+export function parseCertificate(der: Buffer, what: string): X509Certificate {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(der);
+  } catch {
+    throw new NotationEnvelopeError(`${what} is not a DER X.509 certificate`);
+  }
+  try {
+    void cert.publicKey;
+  } catch {
+    throw new NotationEnvelopeError(`${what} has a public key that does not decode`);
+  }
+  return cert;
 }
 
 /** Each certificate of the chain must be issued and signed by the next one (leaf first). */

@@ -112,12 +112,14 @@ function verifyToken(bytes: Buffer, signature: Buffer): NotationTimestamp {
     throw new TimestampError('the timestamp is over other bytes than this signature (its message imprint is not the hash of the signature value)');
   }
 
-  const certificates = certificatesEl ? children(certificatesEl).map((c) => c) : [];
+  const certificates = certificatesEl ? children(certificatesEl) : [];
   if (certificates.length > MAX_CERTIFICATES) throw new TimestampError(`the timestamp token carries ${certificates.length} certificates; at most ${MAX_CERTIFICATES} are read`);
   const parsed = certificates.map((c, i) => {
     if (c.tag !== TAG.SEQUENCE) throw new TimestampError(`certificate ${i + 1} of the timestamp token is not an X.509 certificate`);
     try {
-      return new X509Certificate(c.raw);
+      const cert = new X509Certificate(c.raw);
+      void cert.publicKey; // an undecodable key would otherwise throw only when used
+      return cert;
     } catch {
       throw new TimestampError(`certificate ${i + 1} of the timestamp token does not parse`);
     }

@@ -12,7 +12,10 @@ import { parsePolicy } from '../../../../src/policy';
 import { evaluate, type Decision } from '../../../../src/policy/evaluate';
 import { RegistryClient } from '../../../../src/registry/client';
 import { EMPTY_DESCRIPTOR, MEDIA_TYPE } from '../../../../src/registry/types';
+import { judgeNotation } from '../../../../src/policy/notation-trust';
 import { EvidenceCollector } from '../../../../src/verification/collector';
+import { verifyCoseEnvelope } from '../../../../src/verification/notation/cose';
+import { NotationEnvelopeError } from '../../../../src/verification/notation/envelope';
 import { readOciLayout } from '../../../support/oci-layout';
 import { cbor, tag, type CborIn } from '../../../support/cbor-writer';
 import { certificate, OIDS, timestampToken } from '../../../support/der-writer';
@@ -188,4 +191,29 @@ test('a COSE signature with an RFC 3161 timestamp over its signature value: veri
   expect(message(wrong)).toMatch(/authenticTimestamp validation failed: the timestamp countersignature does not verify: the timestamp is over other bytes than this signature/);
   // The same envelope without a timestamp fails under the TSA trust store (verification is on).
   expect(message(await decide(attach(cose()), withTsa))).toMatch(/no timestamp countersignature was found/);
+});
+
+test('every truncation and a flipped byte at every 3rd offset of a COSE envelope: never an exception, and only a change of unsigned text is still accepted', () => {
+  const good = cose();
+  const strict = trust().rules[0]!.require!.signatures!.notation!;
+  const outcome = (b: Buffer): 'accepted' | 'rejected' | 'refused' => {
+    try {
+      return judgeNotation(strict, verifyCoseEnvelope(b, { digest: IMAGE }), undefined, NOW).accepted ? 'accepted' : 'rejected';
+    } catch (err) {
+      if (err instanceof NotationEnvelopeError) return 'refused';
+      throw err;
+    }
+  };
+  expect(outcome(good)).toBe('accepted');
+  for (let n = 0; n < good.length; n += 11) expect(outcome(good.subarray(0, n))).toBe('refused');
+  // The signing agent entry (key and value) is unprotected text: changing it changes nothing that is judged.
+  const agentKey = good.indexOf(Buffer.from('io.cncf.notary.signingAgent')) - 1;
+  const agentEnd = good.indexOf(Buffer.from('countersign-test')) + 16;
+  const acceptedElsewhere: number[] = [];
+  for (let i = 0; i < good.length; i += 3) {
+    const flipped = Buffer.from(good);
+    flipped[i] = flipped[i]! ^ 0x01;
+    if (outcome(flipped) === 'accepted' && !(i >= agentKey && i < agentEnd)) acceptedElsewhere.push(i);
+  }
+  expect(acceptedElsewhere).toEqual([]);
 });

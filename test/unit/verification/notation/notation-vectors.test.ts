@@ -309,3 +309,30 @@ test('ES256 by a leaf issued by the trust store CA: revocation status unknown of
   attach('crafted-alg-mismatch', lying);
   expect(message(await decide('crafted-alg-mismatch', policy(`{ trustStore: [${ca}], identities: ["*"], level: audit }`), IMAGE, LATER))).toContain('alg PS256 does not match');
 });
+
+test('a leaf certificate whose public key does not decode is an integrity failure naming x5c[0] (it was "could not be processed (internal error)")', async () => {
+  const { X509Certificate } = await import('node:crypto');
+  const der = Buffer.from(CERT_B64, 'base64');
+  // The first single-bit change that still parses as a certificate but whose key Node cannot decode.
+  let broken: Buffer | undefined;
+  for (let i = 0; i < der.length && !broken; i++) {
+    const b = Buffer.from(der);
+    b[i] = b[i]! ^ 0x01;
+    try {
+      const c = new X509Certificate(b);
+      try {
+        void c.publicKey;
+      } catch {
+        broken = b;
+      }
+    } catch {
+      // does not parse at all: another case
+    }
+  }
+  expect(broken).toBeDefined();
+  const env = jws(target(), HEADER);
+  attach('crafted-bad-spki', { ...env, header: { x5c: [broken!.toString('base64')] } });
+  const d = await decide('crafted-bad-spki', trust('audit'));
+  expect(d.allowed).toBe(false);
+  expect(message(d)).toContain('integrity validation failed: x5c[0] has a public key that does not decode');
+});

@@ -14,6 +14,7 @@ import { parsePolicy } from '../../../../src/policy';
 import { judgeNotation, type NotationFacts, type NotationTrust } from '../../../../src/policy/notation-trust';
 import { MEDIA_TYPE } from '../../../../src/registry/types';
 import { verifyJwsEnvelope } from '../../../../src/verification/notation/envelope';
+import { verifyTimestampBytes } from '../../../../src/verification/notation/timestamp';
 import { certificate, OIDS, timestampToken, type BuiltCert, type TimestampOptions } from '../../../support/der-writer';
 
 const IMAGE = `sha256:${'5e'.repeat(32)}`;
@@ -194,4 +195,28 @@ test('e2e-with-invalid-timestamped-signature: the malformed token is reported, a
   const j = judgeNotation(trust({ store: signer }), f, undefined, d('2025-01-21T10:00:00Z'));
   expect(j.accepted).toBe(false);
   expect(j.reason).toMatch(/authenticTimestamp validation failed: the timestamp countersignature does not verify: the timestamp token is malformed/);
+});
+
+// -------------------------------------------------------------------------------------------------
+// Hostile tokens: the verifier returns a reason, never throws, and never verifies altered signed bytes
+
+test('every truncation and a flipped byte at every 5th offset of the Microsoft token: never an exception; the TSTInfo and the signed attributes never verify altered', () => {
+  const { bytes, subject } = layoutEnvelope('e2e-with-timestamped-signature');
+  const env = JSON.parse(bytes.toString()) as { header: Record<string, string>; signature: string };
+  const token = Buffer.from(env.header['io.cncf.notary.timestampSignature']!, 'base64');
+  const signature = Buffer.from(env.signature, 'base64url');
+  expect(verifyJwsEnvelope(bytes, { digest: subject }).timestamp).toMatchObject({ verified: true });
+  // The TSTInfo is the eContent octets (offset 64, 354 bytes: openssl asn1parse of the token).
+  const tstInfo = token.indexOf(Buffer.from('3082015e020101', 'hex'));
+  expect(tstInfo).toBeGreaterThan(0);
+  let verifiedAltered = 0;
+  for (let i = 0; i < token.length; i += 5) {
+    const flipped = Buffer.from(token);
+    flipped[i] = flipped[i]! ^ 0x01;
+    const r = verifyTimestampBytes(flipped, signature);
+    expect(typeof r.verified).toBe('boolean');
+    if (r.verified && i >= tstInfo && i < tstInfo + 354) verifiedAltered++;
+  }
+  expect(verifiedAltered).toBe(0);
+  for (let n = 0; n < token.length; n += 7) expect(verifyTimestampBytes(token.subarray(0, n), signature).verified).toBe(false);
 });
