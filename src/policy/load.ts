@@ -56,7 +56,7 @@ export const POLICY_FIELDS = {
   match: ['images', 'namespaces', 'actions'],
   require: ['signatures', 'sbom', 'vulnerabilities', 'attestations'],
   signatures: ['keys', 'identities', 'notation', 'minimum', 'transparencyLog', 'timestamps'],
-  notation: ['trustStore', 'tsaTrustStore', 'identities', 'level'],
+  notation: ['trustStore', 'tsaTrustStore', 'verifyTimestamp', 'identities', 'level'],
   identity: ['issuer', 'issuerRegExp', 'subject', 'subjectRegExp', 'extensions'],
   witnessMinimum: ['minimum'],
   sbom: ['formats', 'keys', 'identities', 'deniedPackages', 'deniedLicenses'],
@@ -476,6 +476,17 @@ class Checker extends CheckedDocument {
     const tsaField = f.get('tsaTrustStore');
     const tsaFiles = tsaField ? this.list(tsaField.value, `${path}.tsaTrustStore`, (n, p) => this.string(n, p), { nonEmpty: true }) : undefined;
     const tsaStore = tsaField && tsaFiles ? this.trustStoreFiles(tsaField.value, tsaFiles, `${path}.tsaTrustStore`) : undefined;
+    let verifyTimestamp: 'always' | 'afterCertExpiry' | undefined;
+    const vtField = f.get('verifyTimestamp');
+    if (vtField) {
+      const v = this.string(vtField.value, `${path}.verifyTimestamp`);
+      if (v === undefined) return undefined;
+      if (v !== 'always' && v !== 'afterCertExpiry') {
+        this.problem(vtField.value, `${path}.verifyTimestamp`, `is "${v}"; use always or afterCertExpiry`);
+        return undefined;
+      }
+      verifyTimestamp = v;
+    }
     if (trustStore === undefined || (tsaField && tsaStore === undefined)) return undefined;
     return {
       name: `Notation trust store ${files.join(', ')}`,
@@ -483,6 +494,7 @@ class Checker extends CheckedDocument {
       trustStore,
       identities,
       ...(tsaStore && tsaFiles ? { tsaStore, tsaName: `TSA trust store ${tsaFiles.join(', ')}` } : {}),
+      ...(verifyTimestamp ? { verifyTimestamp } : {}),
     };
   }
 

@@ -27,7 +27,7 @@
  * chain's revocation status is unknown offline, like the signing chain's: a TSA certificate naming a
  * CRL distribution point or an OCSP responder fails authenticTimestamp (notation: "revocation status
  * is unknown"). Without a TSA trust store, a timestamp is not used and every certificate must be
- * valid now.
+ * valid now; the same with `verifyTimestamp: afterCertExpiry` while no certificate has expired.
  */
 import { X509Certificate } from 'node:crypto';
 import type { SigningScheme } from '../formats/notation';
@@ -83,6 +83,11 @@ export interface NotationTrust {
   tsaStore?: X509Certificate[];
   /** How messages name it, e.g. "TSA trust store tsa/acme-tsa.pem". */
   tsaName?: string;
+  /**
+   * With a TSA trust store: `always` (default) requires and verifies the timestamp; with
+   * `afterCertExpiry` it is needed (and verified) only once a certificate of the chain has expired.
+   */
+  verifyTimestamp?: 'always' | 'afterCertExpiry';
 }
 
 export type NotationIdentity = { any: true; text: '*' } | { any?: false; text: string; attributes: Array<[string, string]> };
@@ -161,7 +166,8 @@ function authenticTimestamp(trust: NotationTrust, facts: NotationFacts, chain: X
   }
   if (facts.signingScheme !== 'notary.x509') return undefined;
   const tsaStore = trust.tsaStore ?? [];
-  if (tsaStore.length === 0) {
+  const expired = chain.some((c) => now.getTime() > to(c).getTime());
+  if (tsaStore.length === 0 || (trust.verifyTimestamp === 'afterCertExpiry' && !expired)) {
     for (const c of chain) {
       if (!validAt(c, now)) {
         const ts = facts.timestamp !== undefined ? '; its RFC 3161 timestamp is not used: the trust policy names no TSA trust store (tsaTrustStore)' : ' and the signature has no timestamp';

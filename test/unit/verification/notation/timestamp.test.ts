@@ -220,3 +220,28 @@ test('every truncation and a flipped byte at every 5th offset of the Microsoft t
   expect(verifiedAltered).toBe(0);
   for (let n = 0; n < token.length; n += 7) expect(verifyTimestampBytes(token.subarray(0, n), signature).verified).toBe(false);
 });
+
+// -------------------------------------------------------------------------------------------------
+// verifyTimestamp: afterCertExpiry (notation's trust-policy option)
+
+test('verifyTimestamp afterCertExpiry: a timestamp is required only once a certificate has expired', () => {
+  const afterExpiry = (): NotationTrust => {
+    const text = `rules:\n  - name: n\n    require:\n      signatures: { notation: { trustStore: [${files.ca}], tsaTrustStore: [${files.tsaRoot}], verifyTimestamp: afterCertExpiry, identities: ["*"] } }\n`;
+    const file = path.join(dir, 'policy-after-expiry.yaml');
+    writeFileSync(file, text);
+    return parsePolicy(text, file).rules[0]!.require!.signatures!.notation!;
+  };
+  const whileValid = d('2026-01-20T00:00:00Z');
+  // Certificates still valid: no timestamp needed (with "always", the default, one is).
+  expect(judge(afterExpiry(), envelope(), whileValid)).toEqual({ accepted: true, logged: [] });
+  expect(judge(trust(), envelope(), whileValid).accepted).toBe(false);
+  // Expired since: the timestamp is required and used.
+  expect(judge(afterExpiry(), envelope((sig) => token(sig))).accepted).toBe(true);
+  expect(judge(afterExpiry(), envelope()).reason).toMatch(/no timestamp countersignature was found/);
+  expect(judge(afterExpiry(), envelope((sig) => token(Buffer.concat([sig, sig])))).reason).toMatch(/over other bytes/);
+});
+
+test('verifyTimestamp must be always or afterCertExpiry', () => {
+  const text = `rules:\n  - name: n\n    require:\n      signatures: { notation: { trustStore: [${files.ca}], verifyTimestamp: sometimes, identities: ["*"] } }\n`;
+  expect(() => parsePolicy(text, path.join(dir, 'bad-verify-timestamp.yaml'))).toThrow(/signatures\.notation\.verifyTimestamp: is "sometimes"; use always or afterCertExpiry/);
+});
