@@ -327,7 +327,9 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       const context: { labels: Record<string, string> } = { labels: tag ? { [GATE_LABELS.tag]: tag } : {} };
       // The key holds the digest of the bytes just fetched: a reused allow is about exactly them.
       const key = decisionKey('pull', image, context);
-      const reused = decisions.get(key, currentRevision());
+      const hit = decisions.get(key, currentRevision());
+      // Checked on every hit, as on every answer: never enforce an allow about other bytes.
+      const reused = hit?.digest === digest ? hit : undefined;
       const answer = reused ?? (await decide('pull', image, digest, context));
       if (reused) opts.observer?.gate('pull_allowed');
       if (!answer.allowed) {
