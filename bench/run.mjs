@@ -117,6 +117,7 @@ function gateChild(...args) {
     child.once('message', (m) =>
       resolve({
         ...m,
+        pid: child.pid,
         stop: () => new Promise((r) => {
           child.removeAllListeners('exit');
           child.once('exit', r);
@@ -126,6 +127,13 @@ function gateChild(...args) {
     );
   });
 }
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc (Linux). */
+const { readFileSync } = await import('node:fs');
+const cpuMs = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * (1000 / 100);
+};
 
 const registry = await startRegistry();
 const raw = new RegistryClient({ maxBlobBytes: 128 * 1024 * 1024 });
@@ -145,11 +153,13 @@ try {
   };
   // The floor: one bare proxy hop on the same stack, what any reverse proxy here adds.
   const targets = { direct: `http://${registry.host}`, 'bare proxy hop (floor)': hop.gateUrl, 'in-process Verify': serveGate.gateUrl, 'gRPC Verify': grpcGate.gateUrl };
+  const pids = { 'bare proxy hop (floor)': hop.pid, 'in-process Verify': serveGate.pid, 'gRPC Verify': grpcGate.pid };
   const G = quick ? 200 : 2000;
   for (const [what, ref] of [['by digest', gimg.digest], ['by tag', 'v1']]) {
     const mpath = `/v2/bench/gate/manifests/${ref}`;
     const samples = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
     for (const base of Object.values(targets)) for (let i = 0; i < 20; i++) await get(base, mpath, gimg.mediaType); // warm: connections, the decision
+    const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMs(pid)]));
     for (let i = 0; i < G; i++) {
       for (const [name, base] of Object.entries(targets)) {
         const t = process.hrtime.bigint();
@@ -157,12 +167,16 @@ try {
         samples[name].push(Number(process.hrtime.bigint() - t) / 1e6);
       }
     }
+    // The proxy's own CPU per request (the in-process one also runs Countersign's background work).
+    const cpuPerReq = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, ((cpuMs(pid) - cpuBefore[k]) * 1000) / G]));
     const direct = stats(samples.direct);
     row(`manifest GET ${what}, direct`, direct);
     for (const name of Object.keys(targets).slice(1)) {
       const via = stats(samples[name]);
       row(`manifest GET ${what}, ${name.includes('floor') ? name : `through the gate (${name})`}`, via);
-      process.stdout.write(`overhead  ${name} ${what} p50 = +${fmt(via.p50 - direct.p50)} ms (${(via.p50 / direct.p50).toFixed(2)}x), p99 = +${fmt(via.p99 - direct.p99)} ms${name.includes('floor') ? '' : '  (target p50 <= +1 ms)'}\n`);
+      process.stdout.write(
+        `overhead  ${name} ${what} p50 = +${fmt(via.p50 - direct.p50)} ms (${(via.p50 / direct.p50).toFixed(2)}x), p99 = +${fmt(via.p99 - direct.p99)} ms, proxy CPU ${cpuPerReq[name].toFixed(0)} µs/request${name.includes('floor') ? '' : '  (target p50 <= +1 ms)'}\n`,
+      );
     }
   }
   const size = (quick ? 16 : 64) * 1024 * 1024;
