@@ -3,11 +3,10 @@
 // 1. Key operations on the signing hot path: node:crypto (OpenSSL) vs @noble/curves (pure JS),
 //    ECDSA P-256/SHA-256 sign and verify over a DSSE PAE-sized message.
 // 2. The speed table (bench/speed.mjs): every service path next to its floor in the same run.
-// 3. The registry gate: manifest GET by digest through the gate (decision warm in Verify's cache,
-//    in-process and over gRPC) vs straight to the registry, and blob GET throughput, as ratios.
+// 3. The registry gate (each gate in its own process): manifest GET by digest and by tag through
+//    the gate with a warm decision (Verify in-process and over gRPC) vs straight to the registry,
+//    and blob GET throughput, as ratios.
 import crypto from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -100,73 +99,112 @@ const { runSpeedTable } = await import('./speed.mjs');
 await runSpeedTable({ quick });
 
 // --- 3. The registry gate ---------------------------------------------------------------------
+// Each gate runs in its own process, as deployed: Countersign with the gate in-process (serve
+// --gate-listen), and the gate alone asking that Countersign over gRPC (countersign gate). The
+// registry is another process and the load generator is this one. Direct and gated requests are
+// interleaved one by one, so that the load of a shared machine falls on all of them alike.
+const { fork } = await import('node:child_process');
 const { startRegistry } = dist('dev/local-registry.js');
 const { pushSampleImage } = dist('dev/sample-image.js');
 const { RegistryClient } = dist('registry/index.js');
-const { createApp } = dist('app.js');
-const { defaultConfig } = dist('config/config.js');
-const { createLogger } = dist('logging/logger.js');
 const { signingClient, call } = dist('cli/client.js');
+const { request } = require('undici');
+
+function gateChild(...args) {
+  const child = fork(path.join(root, 'bench', 'lib', 'gate-child.mjs'), args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`bench gate child ${args[0]} exited with ${code}`)));
+    child.once('message', (m) =>
+      resolve({
+        ...m,
+        pid: child.pid,
+        stop: () => new Promise((r) => {
+          child.removeAllListeners('exit');
+          child.once('exit', r);
+          child.send({ cmd: 'stop' });
+        }),
+      }),
+    );
+  });
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc (Linux). */
+const { readFileSync } = await import('node:fs');
+const cpuMs = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * (1000 / 100);
+};
 
 const registry = await startRegistry();
-const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-bench-'));
-const config = { ...defaultConfig(dir), listen: '127.0.0.1:0', keysDir: path.join(dir, 'keys'), dataDir: path.join(dir, 'data') };
-const app = await createApp(config, createLogger({ level: 'silent' }));
-app.keys.createKey({ name: 'bench' }, 'bench');
-const port = await app.start();
-const client = signingClient(`127.0.0.1:${port}`);
-const raw = new RegistryClient({});
+const raw = new RegistryClient({ maxBlobBytes: 128 * 1024 * 1024 });
+const serveGate = await gateChild('serve', `http://${registry.host}`);
+const grpcGate = await gateChild('gate', `http://${registry.host}`, `127.0.0.1:${serveGate.grpcPort}`);
+const hop = await gateChild('hop', `http://${registry.host}`);
+const client = signingClient(`127.0.0.1:${serveGate.grpcPort}`);
 try {
-  // --- 3. registry gate ------------------------------------------------------------------------
-  process.stdout.write('\n# Registry gate: manifest GET with a warm decision (Verify cache hit) and blob throughput, vs direct\n');
-  const { startGateServer, GrpcVerifier } = dist('gate/index.js');
-  const { request } = require('undici');
-  const grpcVerifier = new GrpcVerifier({ address: `127.0.0.1:${port}` });
-  const gates = {
-    'in-process': await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${registry.host}`, verifier: app.verification }),
-    'gRPC': await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${registry.host}`, verifier: grpcVerifier }),
+  process.stdout.write('\n# Registry gate (each in its own process): manifest GET with a warm decision, and blob throughput, vs direct\n');
+  const grepo = { registry: registry.host, repository: 'bench/gate' };
+  const gimg = await pushSampleImage(raw, grepo, 'v1');
+  await call(client, 'Sign', { image: `${registry.host}/bench/gate@${gimg.digest}`, key: 'bench' }, 30000);
+  const get = async (base, p, accept) => {
+    const r = await request(`${base}${p}`, { headers: { accept } });
+    if (r.statusCode !== 200) throw new Error(`GET ${p} via ${base}: HTTP ${r.statusCode} ${await r.body.text()}`);
+    await r.body.dump();
   };
-  try {
-    const grepo = { registry: registry.host, repository: 'bench/gate' };
-    const gimg = await pushSampleImage(raw, grepo, 'v1');
-    await call(client, 'Sign', { image: `${registry.host}/bench/gate@${gimg.digest}`, key: 'bench' }, 30000);
-    const get = async (base, p) => {
-      const r = await request(`${base}${p}`, { headers: { accept: gimg.mediaType } });
-      if (r.statusCode !== 200) throw new Error(`GET ${p} via ${base}: HTTP ${r.statusCode} ${await r.body.text()}`);
-      await r.body.dump();
-    };
-    const G = quick ? 100 : 1000;
-    const mpath = `/v2/bench/gate/manifests/${gimg.digest}`;
-    await get(`http://${registry.host}`, mpath);
-    const direct = await timeAsync(G, () => get(`http://${registry.host}`, mpath));
-    row('manifest GET by digest, direct', direct);
-    for (const [name, g] of Object.entries(gates)) {
-      await get(g.url, mpath); // warm: the decision's evidence is cached by Verify
-      const via = await timeAsync(G, () => get(g.url, mpath));
-      row(`manifest GET by digest, through the gate (${name} Verify)`, via);
-      process.stdout.write(`overhead  gate (${name}) p50 = +${fmt(via.p50 - direct.p50)} ms (${(via.p50 / direct.p50).toFixed(2)}x), p99 = +${fmt(via.p99 - direct.p99)} ms\n`);
+  // The floor: one bare proxy hop on the same stack, what any reverse proxy here adds.
+  const targets = { direct: `http://${registry.host}`, 'bare proxy hop (floor)': hop.gateUrl, 'in-process Verify': serveGate.gateUrl, 'gRPC Verify': grpcGate.gateUrl };
+  const pids = { 'bare proxy hop (floor)': hop.pid, 'in-process Verify': serveGate.pid, 'gRPC Verify': grpcGate.pid };
+  const G = quick ? 200 : 2000;
+  for (const [what, ref] of [['by digest', gimg.digest], ['by tag', 'v1']]) {
+    const mpath = `/v2/bench/gate/manifests/${ref}`;
+    const samples = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
+    for (const base of Object.values(targets)) for (let i = 0; i < 20; i++) await get(base, mpath, gimg.mediaType); // warm: connections, the decision
+    const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMs(pid)]));
+    for (let i = 0; i < G; i++) {
+      for (const [name, base] of Object.entries(targets)) {
+        const t = process.hrtime.bigint();
+        await get(base, mpath, gimg.mediaType);
+        samples[name].push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
     }
-    const size = (quick ? 16 : 64) * 1024 * 1024;
-    const blob = crypto.randomBytes(size);
-    const bdigest = await raw.pushBlob(grepo, blob);
-    const bpath = `/v2/bench/gate/blobs/${bdigest.digest}`;
-    const R = quick ? 5 : 20;
-    const mbps = async (base) => {
-      await get(base, bpath);
-      const t = process.hrtime.bigint();
-      for (let i = 0; i < R; i++) await get(base, bpath);
-      return (R * size) / 1048576 / (Number(process.hrtime.bigint() - t) / 1e9);
-    };
-    const bDirect = await mbps(`http://${registry.host}`);
-    const bGate = await mbps(gates['in-process'].url);
-    process.stdout.write(`blob GET ${size / 1048576} MiB x${R}: direct ${fmt(bDirect)} MiB/s, through the gate ${fmt(bGate)} MiB/s, ratio ${(bGate / bDirect * 100).toFixed(0)}%\n`);
-  } finally {
-    for (const g of Object.values(gates)) await g.close();
-    grpcVerifier.close();
+    // The proxy's own CPU per request (the in-process one also runs Countersign's background work).
+    const cpuPerReq = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, ((cpuMs(pid) - cpuBefore[k]) * 1000) / G]));
+    const direct = stats(samples.direct);
+    row(`manifest GET ${what}, direct`, direct);
+    for (const name of Object.keys(targets).slice(1)) {
+      const via = stats(samples[name]);
+      row(`manifest GET ${what}, ${name.includes('floor') ? name : `through the gate (${name})`}`, via);
+      process.stdout.write(
+        `overhead  ${name} ${what} p50 = +${fmt(via.p50 - direct.p50)} ms (${(via.p50 / direct.p50).toFixed(2)}x), p99 = +${fmt(via.p99 - direct.p99)} ms, proxy CPU ${cpuPerReq[name].toFixed(0)} µs/request${name.includes('floor') ? '' : '  (target p50 <= +1 ms)'}\n`,
+      );
+    }
+  }
+  const size = (quick ? 16 : 64) * 1024 * 1024;
+  const blob = crypto.randomBytes(size);
+  const bdigest = await raw.pushBlob(grepo, blob);
+  const bpath = `/v2/bench/gate/blobs/${bdigest.digest}`;
+  const R = quick ? 5 : 15;
+  const mibps = async (base) => {
+    const t = process.hrtime.bigint();
+    await get(base, bpath, 'application/octet-stream');
+    return size / 1048576 / (Number(process.hrtime.bigint() - t) / 1e9);
+  };
+  const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const rates = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
+  for (const base of Object.values(targets)) await mibps(base);
+  for (let i = 0; i < R; i++) for (const [name, base] of Object.entries(targets)) rates[name].push(await mibps(base));
+  const bDirect = median(rates.direct);
+  for (const name of Object.keys(targets).slice(1)) {
+    const bGate = median(rates[name]);
+    process.stdout.write(
+      `blob GET ${size / 1048576} MiB x${R} (median): direct ${fmt(bDirect)} MiB/s, ${name.includes('floor') ? name : `through the gate (${name} process)`} ${fmt(bGate)} MiB/s, ratio ${((bGate / bDirect) * 100).toFixed(0)}%${name.includes('floor') ? '' : '  (target >= 90%)'}\n`,
+    );
   }
 } finally {
   client.close();
-  await app.stop();
+  await hop.stop();
+  await grpcGate.stop();
+  await serveGate.stop();
   await raw.close();
   await registry.stop();
 }

@@ -181,7 +181,14 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
         logger.info({ listen: config.admission.listen, port: app.admission.port, tls: Boolean(tls) }, 'admission webhook serving on /validate');
       }
       if (config.gate.listen && config.gate.upstream) {
-        app.gate = await startGateServer({ ...gateOptions(config, verification, logger), observer });
+        app.gate = await startGateServer({
+          ...gateOptions(config, verification, logger),
+          observer,
+          // Read from the stores themselves: a revocation or a policy reload ends reuse of the gate's decisions at once.
+          currentRevision: () => `${policies.current().revision} ${trust.revision()}`,
+          // Replicas sharing store.url serialize tag writes (immutable tags) across processes.
+          ...(writeLock ? { tagLock: writeLock } : {}),
+        });
         logger.info({ listen: config.gate.listen, port: app.gate.port, upstream: config.gate.upstream }, 'registry gate serving (decisions in-process)');
       }
       started = true;

@@ -6,6 +6,7 @@ import { createApp, gateOptions } from '../app';
 import { AuditLog } from '../audit';
 import { openDatabase } from '../store';
 import { checkGate, loadConfig } from '../config/config';
+import { PostgresWriteLock } from '../coordination';
 import { GrpcVerifier, startGateServer } from '../gate';
 import { createLogger } from '../logging/logger';
 import { CountersignError } from '../shared/errors';
@@ -202,8 +203,13 @@ async function gate(args: string[]): Promise<number> {
   const connection = connectionFromEnv(process.env, values.token ? { token: values.token } : {});
   const address = serverAddress(values.server);
   const verifier = new GrpcVerifier({ address, ...connection });
-  const server = await startGateServer(gateOptions(config, verifier, logger));
-  logger.info({ listen: config.gate.listen, port: server.port, upstream: config.gate.upstream, countersign: address }, 'registry gate serving');
+  // Gate replicas sharing a PostgreSQL (store.url) serialize tag writes through it (immutable tags).
+  const tagLock = config.store ? await PostgresWriteLock.connect(config.store.url) : undefined;
+  const server = await startGateServer({ ...gateOptions(config, verifier, logger), ...(tagLock ? { tagLock } : {}) });
+  logger.info(
+    { listen: config.gate.listen, port: server.port, upstream: config.gate.upstream, countersign: address, tagWrites: tagLock ? 'serialized across gate replicas by the store' : 'serialized in this process' },
+    'registry gate serving',
+  );
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'registry gate shutting down');
@@ -213,6 +219,7 @@ async function gate(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   verifier.close();
+  await tagLock?.close();
   logger.flush();
   return 0;
 }

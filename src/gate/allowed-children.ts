@@ -5,6 +5,10 @@
  * repository, per child digest, bounded in time and size, and only ever filled from an index the
  * policy allowed in this repository: a child pulled with no allowed parent is judged on its own,
  * so a child digest is never a way around the policy.
+ *
+ * Like the decision cache, the memory is tied to the policy and trust revisions the index was
+ * allowed under: after a revocation or a policy change a child is no longer covered by an old
+ * allow (it is judged on its own, or its index is asked about again).
  */
 export interface AllowedChildrenOptions {
   ttlMs: number;
@@ -13,19 +17,20 @@ export interface AllowedChildrenOptions {
 }
 
 export class AllowedChildren {
-  private readonly entries = new Map<string, { expires: number; parent: string }>();
+  private readonly entries = new Map<string, { expires: number; parent: string; revision: string | undefined }>();
   private readonly now: () => number;
 
   constructor(private readonly opts: AllowedChildrenOptions) {
     this.now = opts.now ?? Date.now;
   }
 
-  remember(repository: string, parent: string, children: readonly string[]): void {
+  /** `revision`: the revisions the index was allowed under (undefined when the verifier reports none). */
+  remember(repository: string, parent: string, children: readonly string[], revision: string | undefined): void {
     const expires = this.now() + this.opts.ttlMs;
     for (const child of children) {
       const key = `${repository}@${child}`;
       this.entries.delete(key); // re-insert: Map order is the eviction order
-      this.entries.set(key, { expires, parent });
+      this.entries.set(key, { expires, parent, revision });
     }
     while (this.entries.size > this.opts.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
@@ -33,12 +38,12 @@ export class AllowedChildren {
     }
   }
 
-  /** The allowed parent index digest, when `child` is still covered by one. */
-  parentOf(repository: string, child: string): string | undefined {
+  /** The allowed parent index digest, when `child` is still covered by one allowed under `currentRevision`. */
+  parentOf(repository: string, child: string, currentRevision: string | undefined): string | undefined {
     const key = `${repository}@${child}`;
     const e = this.entries.get(key);
     if (!e) return undefined;
-    if (e.expires <= this.now()) {
+    if (e.expires <= this.now() || e.revision !== currentRevision) {
       this.entries.delete(key);
       return undefined;
     }

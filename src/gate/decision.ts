@@ -23,10 +23,20 @@ export interface GateVerifyResult {
   warnings: string[];
   rule: string;
   mode: string;
+  /** The policy and trust revisions the answer was made under; the gate reuses an allow only while both are still in force. */
+  policyRevision?: string;
+  trustRevision?: string;
 }
 
 export interface GateVerifier {
   verify(input: GateVerifyInput): Promise<GateVerifyResult>;
+  /**
+   * The policy and trust revisions in force now as one token (see decision-cache.ts revisionOf),
+   * or undefined when unknown: then no decision is reused. A verifier over the network knows
+   * what its latest answer said; the in-process one is told by the composition root instead
+   * (GateServerOptions.currentRevision), which reads the stores themselves.
+   */
+  currentRevision?(): string | undefined;
 }
 
 /** Context labels the gate sets on the requests it sends: the policy's contract (docs/policy.md). */

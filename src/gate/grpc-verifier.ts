@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { serviceConstructor } from '../grpc/proto';
 import type { GateVerifier, GateVerifyInput, GateVerifyResult } from './decision';
+import { revisionOf } from './decision-cache';
 
 export interface GrpcVerifierOptions {
   /** `host:port` of Countersign's gRPC listener. */
@@ -30,6 +31,13 @@ type VerifyFn = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: 
 
 export class GrpcVerifier implements GateVerifier {
   private readonly client: grpc.Client & { Verify: VerifyFn };
+  /**
+   * The revisions the latest answer was made under, and a counter of their changes. An answer to
+   * a call that started before the latest change is not allowed to set them back: it may have
+   * been evaluated before a revocation that a quicker answer already reported.
+   */
+  private revision: string | undefined;
+  private revisionChanges = 0;
 
   constructor(private readonly opts: GrpcVerifierOptions) {
     const Ctor = serviceConstructor('VerificationService');
@@ -51,19 +59,33 @@ export class GrpcVerifier implements GateVerifier {
       action: input.action === 'push' ? 'ACTION_PUSH' : 'ACTION_PULL',
       context: { namespace: '', identity: input.context.identity ?? '', labels: input.context.labels ?? {} },
     };
+    const changesAtStart = this.revisionChanges;
     return new Promise((resolve, reject) => {
       this.client.Verify(request, metadata, { deadline: input.deadline }, (err, res) => {
         if (err || !res) return reject(err ?? new Error('empty Verify answer'));
-        resolve({
+        const result: GateVerifyResult = {
           allowed: res.allowed === true,
           digest: res.digest ?? '',
           reasons: res.reasons ?? [],
           warnings: res.warnings ?? [],
           rule: res.rule ?? '',
           mode: res.mode ?? '',
-        });
+          policyRevision: res.policyRevision ?? '',
+          trustRevision: res.trustRevision ?? '',
+        };
+        const revision = revisionOf(result);
+        if (revision !== this.revision && this.revisionChanges === changesAtStart) {
+          this.revision = revision;
+          this.revisionChanges++;
+        }
+        resolve(result);
       });
     });
+  }
+
+  /** The revisions Countersign's latest answer was made under (what the gate's decision cache compares with). */
+  currentRevision(): string | undefined {
+    return this.revision;
   }
 
   close(): void {

@@ -14,21 +14,27 @@
  *       an allowed write is tagged. Pushes by digest are content and pass.
  *   blobs, uploads, tags/list, referrers, /v2/  pass through, streamed both ways.
  *
+ * An allowed pull decision is reused for up to a second while the policy and trust revisions it
+ * was made under are still in force (decision-cache.ts); the tag is still resolved and the bytes
+ * hashed on every request, so a reused decision is only ever about the digest being served.
+ * Tag writes are serialized per repository:tag by a WriteLock: in-process by default, across
+ * gate replicas when they share a PostgreSQL (`store.url`).
+ *
  * Fail closed: an unreachable or slow Countersign, or an answer about another digest, is a deny
  * (HTTP 403, OCI error code DENIED) with the reason. Unknown routes are refused, not forwarded.
  */
 import type { Observer } from '../shared/observer';
-import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { PassThrough, Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, pipeline, type Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import { computeDigest, isDigest, splitDigest } from '../registry/digest';
-import { KeyedMutex } from '../registry/keyed-mutex';
+import { InProcessWriteLock, type WriteLock } from '../registry/write-lock';
 import { CountersignError } from '../shared/errors';
 import { isLoopbackAddress } from '../shared/net';
 import { AllowedChildren } from './allowed-children';
+import { DecisionCache, decisionKey, revisionOf } from './decision-cache';
 import { GATE_LABELS, type GateVerifier, type GateVerifyResult } from './decision';
 import { describeVerifierFailure } from './grpc-verifier';
 import { pusherIdentity } from './identity';
@@ -38,8 +44,11 @@ import { parseRoute, type Route } from './routes';
 export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_DECISION_TIMEOUT_MS = 9000;
 export const DEFAULT_CHILD_TTL_MS = 5 * 60_000;
+export const DEFAULT_DECISION_CACHE_TTL_MS = 1000;
 
 export interface GateLogger {
+  /** Allowed requests are logged here (per-request lines at info would cost more than the proxying). */
+  debug?(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
@@ -70,6 +79,20 @@ export interface GateServerOptions {
   maxManifestBytes?: number;
   /** How long children of an allowed index stay pullable by digest without their own decision. */
   childTtlMs?: number;
+  /** How long an allowed pull decision is reused (while its revisions are current); default 1 s, 0 = never. */
+  decisionCacheTtlMs?: number;
+  /**
+   * The policy and trust revisions in force now (decision-cache.ts revisionOf), for a verifier
+   * that does not report them itself (the in-process VerificationService). Without either, no
+   * decision is reused.
+   */
+  currentRevision?: () => string | undefined;
+  /**
+   * Serializes "read the tag's current target → decide → write the tag" per repository:tag.
+   * Default: inside this process only; a PostgreSQL WriteLock (src/coordination) makes it hold
+   * across gate replicas, so two of them cannot both see a new immutable tag as unset.
+   */
+  tagLock?: WriteLock;
   logger?: GateLogger;
 }
 
@@ -125,7 +148,10 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   const maxManifest = opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
   const decisionTimeout = opts.decisionTimeoutMs ?? DEFAULT_DECISION_TIMEOUT_MS;
   const children = new AllowedChildren({ ttlMs: opts.childTtlMs ?? DEFAULT_CHILD_TTL_MS, maxEntries: 50_000 });
+  const decisions = new DecisionCache({ ttlMs: opts.decisionCacheTtlMs ?? DEFAULT_DECISION_CACHE_TTL_MS, maxEntries: 10_000 });
+  const currentRevision = opts.currentRevision ?? (() => opts.verifier.currentRevision?.());
   const logger = opts.logger;
+  const debug = (obj: object, msg: string): void => logger?.debug?.(obj, msg);
   const pool = new Pool(upstream.origin, {
     connections: 128,
     ...(opts.upstreamCa ? { connect: { ca: opts.upstreamCa } } : {}),
@@ -134,7 +160,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     headersTimeout: 60_000,
   });
   const scheme = opts.tls ? 'https' : 'http';
-  const tagLocks = new KeyedMutex();
+  const tagLock = opts.tagLock ?? new InProcessWriteLock();
 
   async function send(method: Dispatcher.HttpMethod, path: string, headers: Record<string, string | string[]>, body?: Readable | Buffer, signal?: AbortSignal) {
     try {
@@ -250,6 +276,26 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     return Buffer.concat(chunks);
   }
 
+  /**
+   * A blob, streamed as it arrives. Its bytes are not hashed here: blobs are content-addressed,
+   * the registry checks every upload against its digest, and clients check what they receive
+   * (the distribution spec requires it); hashing every byte would cap the gate at one core's
+   * sha256 speed, below the loopback registry's. What the gate does check is what the upstream
+   * says it is sending: a Docker-Content-Digest naming another digest than the one asked for is
+   * refused before any byte is relayed.
+   */
+  async function blobRead(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'blob' }>, path: string, signal: AbortSignal): Promise<void> {
+    const up = await send(req.method as Dispatcher.HttpMethod, path, forwardHeaders(req), undefined, signal);
+    const claimed = headerOf(up.headers, 'docker-content-digest');
+    // Compared within one algorithm (a registry may name a sha256 for a blob asked for by sha512).
+    if ((up.statusCode === 200 || up.statusCode === 206) && claimed !== undefined && claimed !== route.digest && claimed.split(':')[0] === route.digest.split(':')[0]) {
+      up.body.on('error', () => undefined);
+      up.body.destroy();
+      throw new GateError(502, 'DIGEST_INVALID', `the registry claims ${claimed} for blob ${route.digest}: refused`);
+    }
+    await relay(up, req, res);
+  }
+
   async function manifestRead(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'manifest' }>, signal: AbortSignal): Promise<void> {
     const path = `/v2/${route.name}/manifests/${route.reference}`;
     const up = await send('GET', path, forwardHeaders(req, { accept: MANIFEST_ACCEPT }), undefined, signal);
@@ -272,17 +318,31 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     const tag = route.byDigest ? undefined : route.reference;
     const evidence = evidenceKind(parsed, tag);
     let how: string;
+    const parent = evidence || !route.byDigest ? undefined : children.parentOf(route.name, digest, currentRevision());
     if (evidence) {
       how = `evidence (${evidence})`;
-    } else if (route.byDigest && children.parentOf(route.name, digest)) {
-      how = `child of allowed index ${children.parentOf(route.name, digest)}`;
+    } else if (parent) {
+      how = `child of allowed index ${parent}`;
     } else {
       const image = `${registryName}/${route.name}${tag ? `:${tag}` : ''}@${digest}`;
-      const answer = await decide('pull', image, digest, { labels: tag ? { [GATE_LABELS.tag]: tag } : {} });
-      logger?.info({ action: 'pull', image, allowed: answer.allowed, reasons: answer.reasons, ...('rule' in answer ? { rule: answer.rule } : {}) }, 'gate decision');
-      if (!answer.allowed) throw new GateError(403, 'DENIED', `pull of ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`);
-      if (parsed?.isIndex) children.remember(route.name, digest, parsed.children);
-      how = 'allowed';
+      const context: { labels: Record<string, string> } = { labels: tag ? { [GATE_LABELS.tag]: tag } : {} };
+      // The key holds the digest of the bytes just fetched: a reused allow is about exactly them.
+      const key = decisionKey('pull', image, context);
+      const hit = decisions.get(key, currentRevision());
+      // Checked on every hit, as on every answer: never enforce an allow about other bytes.
+      const reused = hit?.digest === digest ? hit : undefined;
+      const answer = reused ?? (await decide('pull', image, digest, context));
+      if (reused) opts.observer?.gate('pull_allowed');
+      if (!answer.allowed) {
+        logger?.info({ action: 'pull', image, allowed: false, reasons: answer.reasons, ...('rule' in answer ? { rule: answer.rule } : {}) }, 'gate decision');
+        throw new GateError(403, 'DENIED', `pull of ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`);
+      }
+      if (!reused) {
+        debug({ action: 'pull', image, allowed: true, rule: 'rule' in answer ? answer.rule : '' }, 'gate decision');
+        decisions.remember(key, answer as GateVerifyResult, currentRevision());
+      }
+      if (parsed?.isIndex) children.remember(route.name, digest, parsed.children, revisionOf(answer as GateVerifyResult));
+      how = reused ? 'allowed (decision reused)' : 'allowed';
     }
     res.statusCode = 200;
     res.setHeader('content-type', contentType ?? parsed?.mediaType ?? 'application/octet-stream');
@@ -306,14 +366,28 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     const parsed = parseManifest(bytes, req.headers['content-type']);
     const evidence = evidenceKind(parsed, tag);
     if (evidence) {
-      logger?.info({ action: 'push', image: `${registryName}/${route.name}:${tag}@${digest}`, evidence }, 'gate: evidence tag written');
+      debug({ action: 'push', image: `${registryName}/${route.name}:${tag}@${digest}`, evidence }, 'gate: evidence tag written');
       await relay(await send('PUT', `/v2/${route.name}/manifests/${tag}`, headers, bytes, signal), req, res);
       return;
     }
     // Read current target → decide → write, one at a time per tag: two concurrent pushes must not
-    // both see "not set yet" and both be allowed under an immutable-tag rule. (Per gate process:
-    // replicas of the gate need the registry's own immutability, or one replica per repository.)
-    await tagLocks.run(`${route.name}:${tag}`, () => writeTag(req, res, route, tag, bytes, digest, headers, signal));
+    // both see "not set yet" and both be allowed under an immutable-tag rule. Across gate
+    // replicas only when tagLock is shared by them (PostgreSQL); else per gate process.
+    await underTagLock(route.name, tag, () => writeTag(req, res, route, tag, bytes, digest, headers, signal));
+  }
+
+  /** Runs `fn` holding the write lock of repository:tag; a lock that cannot be had refuses the write (fail closed). */
+  async function underTagLock(name: string, tag: string, fn: () => Promise<void>): Promise<void> {
+    let ran = false;
+    try {
+      await tagLock.run(`gate-tag/${registryName}/${name}:${tag}`, () => {
+        ran = true;
+        return fn();
+      });
+    } catch (err) {
+      if (ran || !(err instanceof CountersignError)) throw err;
+      throw new GateError(403, 'DENIED', `write of ${registryName}/${name}:${tag} denied: the gate could not take the tag's write lock (${err.message}); retry the push`);
+    }
   }
 
   async function writeTag(
@@ -355,7 +429,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   /** DELETE of a manifest (by tag or digest): a push decision with operation delete (immutable tags). */
   async function manifestDelete(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'manifest' }>, signal: AbortSignal): Promise<void> {
     if (!route.byDigest) {
-      await tagLocks.run(`${route.name}:${route.reference}`, () => deleteManifest(req, res, route, signal));
+      await underTagLock(route.name, route.reference, () => deleteManifest(req, res, route, signal));
       return;
     }
     await deleteManifest(req, res, route, signal);
@@ -409,9 +483,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       if (route.kind === 'manifest' && (method === 'GET' || method === 'HEAD')) return await manifestRead(req, res, route, abort.signal);
       if (route.kind === 'manifest' && method === 'PUT') return await manifestWrite(req, res, route, abort.signal);
       if (route.kind === 'manifest' && method === 'DELETE') return await manifestDelete(req, res, route, abort.signal);
-      if (route.kind === 'blob' && method === 'GET' && req.headers.range === undefined) {
-        return await passThrough(req, res, path, abort.signal, digestCheck(route.digest));
-      }
+      if (route.kind === 'blob' && (method === 'GET' || method === 'HEAD')) return await blobRead(req, res, route, path, abort.signal);
       // Blobs (content-addressed, unreachable once no manifest names them), uploads, lists: passed
       // through unchanged, the upstream's credentials govern them.
       return await passThrough(req, res, path, abort.signal);
@@ -477,29 +549,6 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       return closing;
     },
   };
-}
-
-/**
- * Passes a blob through while hashing it, holding back the last chunk until the digest is known:
- * a client that trusts Content-Length never receives a complete body whose bytes are not the
- * digest it asked for (the connection is cut instead).
- */
-function digestCheck(digest: string): Transform {
-  if (!digest.startsWith('sha256:')) return new PassThrough();
-  const hash = createHash('sha256');
-  let held: Buffer | undefined;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      hash.update(chunk);
-      const out = held;
-      held = chunk;
-      cb(null, out);
-    },
-    flush(cb: TransformCallback) {
-      if (`sha256:${hash.digest('hex')}` !== digest) return cb(new Error(`blob bytes do not match ${digest}`));
-      cb(null, held);
-    },
-  });
 }
 
 /** The digest of manifest bytes, in the algorithm of the digest asked for (sha256 for tags). */

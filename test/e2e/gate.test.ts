@@ -209,6 +209,7 @@ describe('multi-arch images under each multiArch mode', () => {
     ['index', 'g-ma-index', 'index'],
     ['platforms', 'g-ma-platforms', 'platforms'],
     ['either (signed index)', 'g-ma-either', 'index'],
+    ['either (each platform signed, not the index)', 'g-ma-either-each', 'platforms'],
   ])('%s: skopeo copy --all through the gate', async (_mode, prefix, signWhat) => {
     const repository = uniqueRepo(prefix);
     const idx = await pushSampleIndex(pusher, { registry: host, repository }, 'v1');
@@ -222,6 +223,38 @@ describe('multi-arch images under each multiArch mode', () => {
     const one = await skopeo('inspect', '--tls-verify=false', '--override-arch', 'arm64', viaGate(repository, 'v1'));
     expect(one.code).toBe(0);
     expect(JSON.parse(one.stdout).Digest).toBe(idx.digest);
+  });
+
+  // Raw HTTP, as a client does it (index by tag, then children by digest), with one child asked
+  // for FIRST, alone: it has no allowed parent yet, so only its own evidence can allow it.
+  test.each([
+    ['index', 'g-ma-index', 'index', 403],
+    ['platforms', 'g-ma-platforms', 'platforms', 200],
+    ['either (signed index)', 'g-ma-either', 'index', 403],
+    ['either (each platform signed, not the index)', 'g-ma-either-each', 'platforms', 200],
+  ])('%s: raw HTTP index then children; a child alone is judged by its own evidence', async (_mode, prefix, signWhat, aloneStatus) => {
+    const repository = uniqueRepo(`${prefix}-raw`);
+    const idx = await pushSampleIndex(pusher, { registry: host, repository }, 'v1');
+    if (signWhat === 'index') await sign(`${host}/${repository}@${idx.digest}`);
+    else for (const p of idx.platforms) await sign(`${host}/${repository}@${p.digest}`);
+    const get = async (ref: string, accept: string) => {
+      const res = await request(`http://${gateHost}/v2/${repository}/manifests/${ref}`, { headers: { accept } });
+      const body = Buffer.from(await res.body.arrayBuffer());
+      return { status: res.statusCode, how: res.headers['x-countersign-gate'], digest: res.headers['docker-content-digest'], body };
+    };
+    const [first, second] = idx.platforms;
+    const alone = await get(first!.digest, first!.mediaType);
+    expect(alone.status).toBe(aloneStatus);
+    if (aloneStatus === 200) expect(alone.how).toBe('allowed');
+    else expect(alone.body.toString()).toContain('no signature by ci-release');
+    const index = await get('v1', idx.mediaType);
+    expect(index).toMatchObject({ status: 200, how: 'allowed', digest: idx.digest });
+    const listed = (JSON.parse(index.body.toString()) as { manifests: Array<{ digest: string }> }).manifests.map((m) => m.digest);
+    expect(listed).toEqual(idx.platforms.map((p) => p.digest));
+    for (const child of [first!, second!]) {
+      const r = await get(child.digest, child.mediaType);
+      expect(r).toMatchObject({ status: 200, how: `child of allowed index ${idx.digest}`, digest: child.digest });
+    }
   });
 
   test('a child of an unsigned index, pulled directly, is judged on its own', async () => {
@@ -465,6 +498,56 @@ describe('serve --gate-listen: the gate in-process', () => {
       await allowed.body.dump();
     } finally {
       await inProcess.stop();
+    }
+  });
+});
+
+describe('reused decisions end with a revocation', () => {
+  test('in-process at once; over gRPC from the next answer Countersign gives the gate', async () => {
+    const revokePolicy = path.join(workDir, 'policy-revoke.yaml');
+    writeFileSync(
+      revokePolicy,
+      `defaults: { mode: enforce, onUnmatched: deny, onError: deny }
+rules:
+  - name: signed-by-rev
+    match: { images: ["${host}/countersign-test/**"] }
+    require:
+      signatures: { keys: [rev-key] }
+`,
+    );
+    const own = await startService({ policyFile: revokePolicy, gate: { listen: '127.0.0.1:0', upstream: `http://${host}`, allowPlainHttp: false, decisionTimeoutMs: 9000 } });
+    const remote = new GrpcVerifier({ address: own.address });
+    // A long reuse time: only a revision change can end reuse during this test.
+    const grpcGate = await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${host}`, verifier: remote, decisionCacheTtlMs: 600_000 });
+    try {
+      own.app.keys.createKey({ name: 'rev-key' }, 'test');
+      const img = await newImage('g-revoke');
+      const other = await newImage('g-revoke-other');
+      await own.call('Sign', { image: `${host}/${img.repository}@${img.digest}`, key: 'rev-key' });
+      const inProcess = `http://127.0.0.1:${own.app.gate!.port}`;
+      const pull = async (base: string, i: { repository: string; tag: string; mediaType: string }) => {
+        const res = await request(`${base}/v2/${i.repository}/manifests/${i.tag}`, { headers: { accept: i.mediaType } });
+        const body = await res.body.text();
+        return { status: res.statusCode, how: res.headers['x-countersign-gate'], body };
+      };
+      expect((await pull(inProcess, img)).status).toBe(200);
+      expect((await pull(grpcGate.url, img)).status).toBe(200);
+      expect((await pull(grpcGate.url, img)).how).toBe('allowed (decision reused)');
+      await own.call('RevokeKey', { key: 'rev-key', reason: 'compromised' });
+      // In-process: the gate reads the trust store's revision itself.
+      const inProcessAfter = await pull(inProcess, img);
+      expect(inProcessAfter.status).toBe(403);
+      expect(inProcessAfter.body).toContain('DENIED');
+      // Over gRPC the gate learns of the new revision from its next answer, about any image...
+      expect((await pull(grpcGate.url, other)).status).toBe(403);
+      // ...and from then on the warm allow made under the old revision is not reused.
+      const grpcAfter = await pull(grpcGate.url, img);
+      expect(grpcAfter.status).toBe(403);
+      expect(grpcAfter.body).toContain(img.digest);
+    } finally {
+      await grpcGate.close();
+      remote.close();
+      await own.stop();
     }
   });
 });

@@ -27,16 +27,24 @@ describe('AllowedChildren', () => {
   test('children are remembered per repository and expire', () => {
     let now = 1000;
     const c = new AllowedChildren({ ttlMs: 100, maxEntries: 10, now: () => now });
-    c.remember('team/app', 'sha256:parent', ['sha256:a', 'sha256:b']);
-    expect(c.parentOf('team/app', 'sha256:a')).toBe('sha256:parent');
-    expect(c.parentOf('team/other', 'sha256:a')).toBeUndefined();
+    c.remember('team/app', 'sha256:parent', ['sha256:a', 'sha256:b'], 'p1 t1');
+    expect(c.parentOf('team/app', 'sha256:a', 'p1 t1')).toBe('sha256:parent');
+    expect(c.parentOf('team/other', 'sha256:a', 'p1 t1')).toBeUndefined();
     now = 1100;
-    expect(c.parentOf('team/app', 'sha256:b')).toBeUndefined();
+    expect(c.parentOf('team/app', 'sha256:b', 'p1 t1')).toBeUndefined();
+  });
+  test('an allow made under other revisions (a key revoked since, a new policy) covers no child', () => {
+    const c = new AllowedChildren({ ttlMs: 1000, maxEntries: 10 });
+    c.remember('team/app', 'sha256:parent', ['sha256:a', 'sha256:b'], 'p1 t1');
+    expect(c.parentOf('team/app', 'sha256:a', 'p1 t2')).toBeUndefined();
+    expect(c.parentOf('team/app', 'sha256:b', undefined)).toBeUndefined();
+    // Dropped, not merely hidden: going back to the old revision does not bring it back.
+    expect(c.parentOf('team/app', 'sha256:a', 'p1 t1')).toBeUndefined();
   });
   test('bounded: the oldest entries go first', () => {
     const c = new AllowedChildren({ ttlMs: 1000, maxEntries: 2 });
-    c.remember('r', 'p', ['sha256:1', 'sha256:2', 'sha256:3']);
-    expect(c.parentOf('r', 'sha256:1')).toBeUndefined();
-    expect(c.parentOf('r', 'sha256:3')).toBe('p');
+    c.remember('r', 'p', ['sha256:1', 'sha256:2', 'sha256:3'], undefined);
+    expect(c.parentOf('r', 'sha256:1', undefined)).toBeUndefined();
+    expect(c.parentOf('r', 'sha256:3', undefined)).toBe('p');
   });
 });

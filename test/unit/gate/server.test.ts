@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
-import { startGateServer, type GateServer, type GateVerifier, type GateVerifyInput } from '../../../src/gate';
+import { startGateServer, type GateLogger, type GateServer, type GateVerifier, type GateVerifyInput } from '../../../src/gate';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const IMAGE = Buffer.from(
@@ -56,7 +56,7 @@ class RecordingVerifier implements GateVerifier {
 
 const digestIn = (image: string) => image.slice(image.indexOf('@') + 1);
 
-async function withGate(verifier: GateVerifier, fn: (gate: GateServer) => Promise<void>, extra: { maxManifestBytes?: number; decisionTimeoutMs?: number } = {}) {
+async function withGate(verifier: GateVerifier, fn: (gate: GateServer) => Promise<void>, extra: { maxManifestBytes?: number; decisionTimeoutMs?: number; logger?: GateLogger } = {}) {
   const gate = await startGateServer({ listen: '127.0.0.1:0', upstream: upstreamUrl, verifier, registryName: 'registry.example', ...extra });
   try {
     await fn(gate);
@@ -157,18 +157,28 @@ test('a manifest over the size cap is refused, pulled or pushed', async () => {
   );
 });
 
-test('a blob whose bytes do not match its digest is cut before the last byte', async () => {
+test('a blob is relayed as the upstream sends it; an upstream naming another digest for it is refused before any byte', async () => {
   const data = Buffer.alloc(200_000, 'x');
+  let claim: string | undefined;
   upstreamHandler = (_req, res) => {
-    res.writeHead(200, { 'content-length': String(data.length), 'content-type': 'application/octet-stream' });
+    res.writeHead(200, { 'content-length': String(data.length), 'content-type': 'application/octet-stream', ...(claim ? { 'docker-content-digest': claim } : {}) });
     res.end(data);
   };
   const v = new RecordingVerifier(async () => ({ allowed: false, digest: '', reasons: [] }));
   await withGate(v, async (gate) => {
+    claim = sha(data);
     const good = await request(`${gate.url}/v2/team/app/blobs/${sha(data)}`);
+    expect(good.statusCode).toBe(200);
+    expect(good.headers['content-length']).toBe(String(data.length));
     expect(Buffer.from(await good.body.arrayBuffer()).equals(data)).toBe(true);
-    const bad = await request(`${gate.url}/v2/team/app/blobs/sha256:${'0'.repeat(64)}`);
-    await expect(bad.body.arrayBuffer()).rejects.toThrow();
+    claim = `sha256:${'0'.repeat(64)}`;
+    for (const method of ['GET', 'HEAD'] as const) {
+      const bad = await request(`${gate.url}/v2/team/app/blobs/${sha(data)}`, { method });
+      expect(bad.statusCode).toBe(502);
+      if (method === 'GET') expect(await bad.body.text()).toContain('DIGEST_INVALID');
+      else await bad.body.dump();
+    }
+    expect(v.calls).toHaveLength(0);
   });
 });
 
@@ -297,4 +307,28 @@ test('a manifest asked for by a sha512 digest is checked with sha512; an unknown
     expect(unknown.statusCode).toBe(400);
     await unknown.body.dump();
   });
+});
+
+test('allowed pulls are logged at debug only; denials at info, with the reasons', async () => {
+  upstreamHandler = manifestServer(IMAGE);
+  const lines: Array<{ level: string; obj: Record<string, unknown>; msg?: string }> = [];
+  const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj: obj as Record<string, unknown>, ...(msg ? { msg } : {}) });
+  const logger: GateLogger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  let allow = true;
+  const v = new RecordingVerifier(async (i) => ({ allowed: allow, digest: digestIn(i.image), reasons: allow ? [] : ['no signature by ci'] }));
+  await withGate(
+    v,
+    async (gate) => {
+      lines.length = 0;
+      for (let i = 0; i < 3; i++) await (await request(`${gate.url}/v2/team/app/manifests/v1`)).body.dump();
+      expect(lines.filter((l) => l.level !== 'debug')).toEqual([]);
+      expect(lines.filter((l) => l.msg === 'gate decision')).toHaveLength(3);
+      allow = false;
+      await (await request(`${gate.url}/v2/team/app/manifests/v1`)).body.dump();
+      const denied = lines.filter((l) => l.level === 'info');
+      expect(denied).toHaveLength(1);
+      expect(denied[0]!.obj).toMatchObject({ action: 'pull', allowed: false, reasons: ['no signature by ci'] });
+    },
+    { logger },
+  );
 });

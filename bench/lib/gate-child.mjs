@@ -1,0 +1,78 @@
+// A registry gate for the bench, in its own process as deployed (the load generator and the
+// registry are other processes), so that its cost is not mixed with the client's.
+//   argv[2] = 'serve'  UPSTREAM          Countersign with the gate in-process (`serve --gate-listen`)
+//   argv[2] = 'gate'   UPSTREAM ADDRESS  the gate alone, asking that Countersign over gRPC (`countersign gate`)
+//   argv[2] = 'hop'    UPSTREAM          the floor: a bare reverse proxy on the same stack (node:http server,
+//                                        undici Pool upstream), no routing, hashing, parsing or decision
+// Logs at info, to /dev/null: a per-request line at info would be part of what is measured.
+// Sends {ready, grpcPort?, gateUrl} over IPC; {cmd:'stop'} ends it.
+import { mkdtempSync, openSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const dist = (p) => require(path.join(root, 'dist', p));
+const pino = require('pino');
+const { createLogger } = dist('logging/logger.js');
+const logger = createLogger({ level: 'info', destination: pino.destination({ fd: openSync('/dev/null', 'w'), sync: false }) });
+const [mode, upstream, address] = process.argv.slice(2);
+
+let stop;
+if (mode === 'serve') {
+  const { createApp } = dist('app.js');
+  const { defaultConfig } = dist('config/config.js');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-bench-gate-'));
+  const base = defaultConfig(dir);
+  const config = {
+    ...base,
+    listen: '127.0.0.1:0',
+    keysDir: path.join(dir, 'keys'),
+    dataDir: path.join(dir, 'data'),
+    gate: { ...base.gate, listen: '127.0.0.1:0', upstream },
+  };
+  const app = await createApp(config, logger);
+  app.keys.createKey({ name: 'bench' }, 'bench');
+  const grpcPort = await app.start();
+  stop = () => app.stop();
+  process.send({ ready: true, grpcPort, gateUrl: app.gate.url });
+} else if (mode === 'hop') {
+  const http = await import('node:http');
+  const { pipeline } = await import('node:stream');
+  const { Pool } = require('undici');
+  const pool = new Pool(upstream, { connections: 128 });
+  const server = http.createServer(async (req, res) => {
+    try {
+      const up = await pool.request({ method: req.method, path: req.url, headers: { accept: req.headers.accept ?? '*/*' } });
+      res.writeHead(up.statusCode, up.headers);
+      pipeline(up.body, res, () => undefined);
+    } catch {
+      res.destroy();
+    }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  stop = async () => {
+    server.close();
+    server.closeAllConnections();
+    await pool.destroy();
+  };
+  process.send({ ready: true, gateUrl: `http://127.0.0.1:${server.address().port}` });
+} else {
+  const { startGateServer, GrpcVerifier } = dist('gate/index.js');
+  const verifier = new GrpcVerifier({ address });
+  const gate = await startGateServer({ listen: '127.0.0.1:0', upstream, verifier, logger });
+  stop = async () => {
+    await gate.close();
+    verifier.close();
+  };
+  process.send({ ready: true, gateUrl: gate.url });
+}
+
+process.on('message', async (m) => {
+  if (m.cmd === 'stop') {
+    await stop();
+    process.exit(0);
+  }
+});
