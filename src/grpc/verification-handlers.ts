@@ -2,6 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { CountersignError } from '../shared/errors';
 import type { Action } from '../verification/types';
 import type { VerificationService, VerifyResult } from '../verification/verification-service';
+import { verifyMany } from '../verification/verify-many';
 import { unary, type HandlerEnv } from './unary';
 
 interface ContextMsg {
@@ -21,8 +22,6 @@ interface VerifyBatchRequestMsg {
 }
 
 const ACTIONS: Record<string, Action> = { ACTION_PUSH: 'push', ACTION_PULL: 'pull', ACTION_DEPLOY: 'deploy' };
-/** Upper bound of images in one batch: a workload has a handful; more is a mistake or abuse. */
-const MAX_BATCH = 64;
 
 function action(value: string): Action {
   const a = ACTIONS[value];
@@ -103,11 +102,18 @@ export function verificationHandlers(service: VerificationService, env: HandlerE
       env,
       async (req, ctx) => {
         if (!req.images?.length) throw new CountersignError('INVALID_ARGUMENT', 'images must name at least one image');
-        if (req.images.length > MAX_BATCH) throw new CountersignError('INVALID_ARGUMENT', `at most ${MAX_BATCH} images per batch, got ${req.images.length}`);
         const a = action(req.action);
         const deadline = deadlineOf(ctx.call);
         const c = context(req.context);
-        const results = await Promise.all(req.images.map((image) => service.verify({ image, action: a, context: c, deadline, signal: ctx.signal })));
+        // The cap (distinct images), the dedupe and the deadline race are verifyMany's, shared with the webhook.
+        const outcomes = await verifyMany(req.images, (image, signal) => service.verify({ image, action: a, context: c, deadline, signal }), {
+          ...(deadline !== undefined ? { deadline } : {}),
+          signal: ctx.signal,
+        });
+        // One image the service could not answer for (a malformed reference, the deadline) fails the call.
+        const failed = outcomes.find((o) => o.error !== undefined);
+        if (failed) throw failed.error;
+        const results = outcomes.map((o) => o.result!);
         const allowed = results.every((r) => r.allowed);
         Object.assign(ctx.facts, {
           images: req.images,
