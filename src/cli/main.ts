@@ -467,7 +467,7 @@ async function keys(args: string[]): Promise<number> {
       // Sent only when given: `--overlap 0` is an explicit zero (no overlap), no flag is the server's default.
       request = {
         key: onePositional(positionals, 'NAME or id'),
-        ...(values.overlap !== undefined ? { overlapSeconds: durationSeconds(values.overlap) } : {}),
+        ...(values.overlap !== undefined ? { overlap: { seconds: durationSeconds(values.overlap), nanos: 0 } } : {}),
         reason: values.reason ?? '',
       };
       break;

@@ -4,12 +4,14 @@ import type { ManagedKeyStore } from '../keys/managed-key-store';
 import { MAX_ROTATION_OVERLAP_SECONDS } from '../keys/managed-key-store';
 import { CountersignError } from '../shared/errors';
 import { unary, type HandlerEnv, type UnaryContext } from './unary';
+import { durationSeconds, timeField, toTimestamp, type WireDuration, type WireTimestamp } from './wire-time';
 
 interface CreateKeyMsg {
   name: string;
   ownerTeam: string;
   scopes: string[];
   validUntil: string;
+  validUntilTime: WireTimestamp | null;
 }
 interface ImportKeyMsg {
   name: string;
@@ -17,15 +19,30 @@ interface ImportKeyMsg {
   scopes: string[];
   validFrom: string;
   validUntil: string;
+  validFromTime: WireTimestamp | null;
+  validUntilTime: WireTimestamp | null;
   material?: 'publicKeyPem' | 'cosignPrivateKeyPem';
   publicKeyPem?: string;
   cosignPrivateKeyPem?: string;
   password: string;
 }
+interface RotateKeyMsg {
+  key: string;
+  overlapSeconds?: number | null;
+  overlap: WireDuration | null;
+  reason: string;
+}
 
-/** Public facts only: no call here ever returns private key material. */
+/**
+ * Public facts only: no call here ever returns private key material. Times go out twice: as
+ * Timestamps and in the deprecated RFC 3339 text fields older clients read.
+ */
 export function toKeyMessage(k: KeyInfo) {
   return {
+    validFromTime: toTimestamp(k.validFrom),
+    validUntilTime: toTimestamp(k.validUntil),
+    stateChangeTime: toTimestamp(k.stateChangedAt),
+    createTime: toTimestamp(k.createdAt),
     id: k.id,
     name: k.name,
     version: k.version ?? 1,
@@ -45,24 +62,21 @@ export function toKeyMessage(k: KeyInfo) {
   };
 }
 
-function optionalDate(field: string, value: string): Date | undefined {
-  if (!value) return undefined;
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new CountersignError('INVALID_ARGUMENT', `${field} must be an RFC 3339 time, got ${JSON.stringify(value)}`);
-  return d;
-}
-
 /**
- * `optional int64 overlap_seconds`: absent when the caller did not send it (the store's default
- * applies), otherwise exactly what was sent, 0 included. proto3 scalars without `optional` decode
- * as 0 when unset, which is why zero was once read as "not set": presence is the only signal.
+ * `google.protobuf.Duration overlap`, or the deprecated `optional int64 overlap_seconds`: absent
+ * when the caller sent neither (the store's default applies), otherwise exactly what was sent, 0
+ * included. proto3 scalars without `optional` decode as 0 when unset, which is why zero was once
+ * read as "not set": presence is the only signal.
  */
-export function rotationOverlap(value: number | null | undefined): number | undefined {
-  if (value === undefined || value === null) return undefined;
+export function rotationOverlap(seconds: number | null | undefined, overlap: WireDuration | null | undefined = null): number | undefined {
+  const hasSeconds = seconds !== undefined && seconds !== null;
+  if (hasSeconds && overlap !== null && overlap !== undefined) throw new CountersignError('INVALID_ARGUMENT', 'give overlap or the deprecated overlap_seconds, not both');
+  const value = hasSeconds ? seconds : durationSeconds('overlap', overlap);
+  if (value === undefined) return undefined;
   if (!Number.isSafeInteger(value) || value < 0 || value > MAX_ROTATION_OVERLAP_SECONDS) {
     throw new CountersignError(
       'INVALID_ARGUMENT',
-      `overlap_seconds must be a whole number of seconds from 0 (the old version stops verifying at once) to ${MAX_ROTATION_OVERLAP_SECONDS}, ` +
+      `${hasSeconds ? 'overlap_seconds' : 'overlap'} must be a whole number of seconds from 0 (the old version stops verifying at once) to ${MAX_ROTATION_OVERLAP_SECONDS}, ` +
         `got ${String(value)}; leave it unset for the default of 7 days`,
     );
   }
@@ -76,14 +90,14 @@ export function keyHandlers(keys: ManagedKeyStore, env: HandlerEnv, actorOf: Act
   const m = (name: string) => `countersign.v1.KeyService/${name}`;
   return {
     CreateKey: unary<CreateKeyMsg, unknown>(m('CreateKey'), env, async (req, ctx) => {
-      const validUntil = optionalDate('valid_until', req.validUntil);
+      const validUntil = timeField('valid_until_time', req.validUntilTime, 'valid_until', req.validUntil);
       const key = keys.createKey({ name: req.name, ownerTeam: req.ownerTeam, scopes: req.scopes, ...(validUntil ? { validUntil } : {}) }, actorOf(ctx));
       Object.assign(ctx.facts, { key: key.name, keyId: key.id });
       return { key: toKeyMessage(key) };
     }),
     ImportKey: unary<ImportKeyMsg, unknown>(m('ImportKey'), env, async (req, ctx) => {
-      const validFrom = optionalDate('valid_from', req.validFrom);
-      const validUntil = optionalDate('valid_until', req.validUntil);
+      const validFrom = timeField('valid_from_time', req.validFromTime, 'valid_from', req.validFrom);
+      const validUntil = timeField('valid_until_time', req.validUntilTime, 'valid_until', req.validUntil);
       const attrs = { name: req.name, ownerTeam: req.ownerTeam, scopes: req.scopes, ...(validFrom ? { validFrom } : {}), ...(validUntil ? { validUntil } : {}) };
       let key: KeyInfo;
       if (req.material === 'publicKeyPem' && req.publicKeyPem) key = keys.importPublicKey(attrs, req.publicKeyPem, actorOf(ctx));
@@ -97,8 +111,8 @@ export function keyHandlers(keys: ManagedKeyStore, env: HandlerEnv, actorOf: Act
       keys: keys.listKeys({ activeOnly: req.activeOnly }).map(toKeyMessage),
     })),
     GetKey: unary<{ key: string }, unknown>(m('GetKey'), env, async (req) => ({ key: toKeyMessage(keys.getKey(req.key)) })),
-    RotateKey: unary<{ key: string; overlapSeconds?: number | null; reason: string }, unknown>(m('RotateKey'), env, async (req, ctx) => {
-      const overlapSeconds = rotationOverlap(req.overlapSeconds);
+    RotateKey: unary<RotateKeyMsg, unknown>(m('RotateKey'), env, async (req, ctx) => {
+      const overlapSeconds = rotationOverlap(req.overlapSeconds, req.overlap);
       const r = keys.rotate(req.key, { ...(overlapSeconds !== undefined ? { overlapSeconds } : {}), ...(req.reason ? { reason: req.reason } : {}) }, actorOf(ctx));
       Object.assign(ctx.facts, { key: r.current.name, previousId: r.previous.id, keyId: r.current.id });
       return { previous: toKeyMessage(r.previous), current: toKeyMessage(r.current) };

@@ -1,6 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { SignedArtifact, SigningService } from '../signing';
 import { unary, type HandlerEnv } from './unary';
+import { CountersignError } from '../shared/errors';
+import { fromTimestamp, type WireTimestamp } from './wire-time';
 
 interface SignRequestMsg {
   image: string;
@@ -11,6 +13,7 @@ interface AttestRequestMsg extends SignRequestMsg {
   predicateType: string;
   predicate: Buffer;
   scanTime: string;
+  scanTimestamp: WireTimestamp | null;
 }
 
 /** Thin: decode, call the signing module, encode. All logic lives in SigningService. */
@@ -28,7 +31,7 @@ export function signingHandlers(service: SigningService, env: HandlerEnv): grpc.
         annotations: req.annotations,
         predicateType: req.predicateType,
         predicate: req.predicate,
-        scanTime: req.scanTime,
+        scanTime: scanTime(req),
       }, { signal: ctx.signal });
       Object.assign(ctx.facts, {
         digest: result.digest,
@@ -39,4 +42,14 @@ export function signingHandlers(service: SigningService, env: HandlerEnv): grpc.
       return { result };
     }),
   };
+}
+
+/**
+ * The scan time as RFC 3339 text, which the attestation layer checks strictly: the deprecated
+ * text field is passed on as written (not re-parsed, which would accept what it refuses), a
+ * Timestamp becomes such text.
+ */
+function scanTime(req: AttestRequestMsg): string {
+  if (req.scanTimestamp && req.scanTime) throw new CountersignError('INVALID_ARGUMENT', 'give scan_timestamp or the deprecated scan_time, not both');
+  return fromTimestamp('scan_timestamp', req.scanTimestamp)?.toISOString() ?? req.scanTime;
 }
