@@ -9,8 +9,10 @@ import { checkGate, loadConfig } from '../config/config';
 import { GrpcVerifier, startGateServer } from '../gate';
 import { createLogger } from '../logging/logger';
 import { CountersignError } from '../shared/errors';
-import type { SignedArtifact } from '../signing';
-import { call, connectionFromEnv, describeGrpcError, keyClient, serverAddress, signingClient, useConnection, verificationClient, type UnaryClient } from './client';
+import type { Key__Output as KeyMsg } from '../grpc/generated/countersign/v1/Key';
+import type { SignResponse__Output } from '../grpc/generated/countersign/v1/SignResponse';
+import type { VerifyResponse__Output } from '../grpc/generated/countersign/v1/VerifyResponse';
+import { call, connectionFromEnv, describeGrpcError, keyClient, serverAddress, signingClient, timestampMs, timestampText, useConnection, verificationClient, type UnaryClient } from './client';
 import { TokenStore, isRole, startupBanner, type Role } from '../auth';
 import { isTopic, usageOf, USAGE } from './usage';
 import { verifyBundleCommand } from './verify-bundle';
@@ -289,7 +291,9 @@ async function runSigningCall(
 ): Promise<number> {
   const timeout = timeoutMs(values.timeout);
   return withServer(values, signingClient, 1, async (client) => {
-    const { result } = await call<{ result: SignedArtifact }>(client, method, request, timeout);
+    const { result } = await call<SignResponse__Output>(client, method, request, timeout);
+    // A message field may be absent on the wire: a server that sent none is answered here, not with a TypeError.
+    if (!result) throw new CountersignError('INTERNAL', `the server's ${method} answer carried no result`);
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ ...result, bundle: JSON.parse(result.bundle) }, null, 2)}\n`);
     } else {
@@ -301,21 +305,6 @@ async function runSigningCall(
     }
     return 0;
   });
-}
-
-interface VerifyResponseMsg {
-  allowed: boolean;
-  image: string;
-  digest: string;
-  mode: string;
-  rule: string;
-  requirements: Array<{ requirement: string; satisfied: boolean; message: string }>;
-  evidence: Array<{ referrerDigest: string; format: string; kind: string; verified: boolean; reason: string; keyName: string; predicateType: string; identity?: { issuer: string; subject: string } }>;
-  policyRevision: string;
-  trustRevision: string;
-  cached: boolean;
-  warnings: string[];
-  reasons: string[];
 }
 
 async function verify(args: string[]): Promise<number> {
@@ -336,7 +325,7 @@ async function verify(args: string[]): Promise<number> {
   };
   const timeout = timeoutMs(values.timeout);
   return withServer(values, verificationClient, 2, async (client) => {
-    const r = await call<VerifyResponseMsg>(client, 'Verify', request, timeout);
+    const r = await call<VerifyResponse__Output>(client, 'Verify', request, timeout);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     } else {
@@ -355,26 +344,9 @@ async function verify(args: string[]): Promise<number> {
   });
 }
 
-interface KeyMsg {
-  id: string;
-  name: string;
-  version: number;
-  ownerTeam: string;
-  purpose: string;
-  scopes: string[];
-  validFrom: string;
-  validUntil: string;
-  state: string;
-  stateReason: string;
-  stateChangedAt: string;
-  publicKeyPem: string;
-  createdAt: string;
-  createdBy: string;
-  successorId: string;
-  predecessorId: string;
-}
-
 function describeKey(k: KeyMsg): string {
+  const validFrom = timestampText(k.validFromTime);
+  const validUntil = timestampText(k.validUntilTime);
   const state = k.state.replace('KEY_STATE_', '').toLowerCase();
   const purpose = k.purpose.replace('KEY_PURPOSE_', '').toLowerCase();
   const lines = [
@@ -382,8 +354,8 @@ function describeKey(k: KeyMsg): string {
     `  id:          ${k.id}`,
     ...(k.ownerTeam ? [`  owner:       ${k.ownerTeam}`] : []),
     ...(k.scopes.length ? [`  scopes:      ${k.scopes.join(', ')}`] : []),
-    ...(k.validFrom || k.validUntil ? [`  valid:       ${k.validFrom || '…'} to ${k.validUntil || '…'}`] : []),
-    `  created:     ${k.createdAt} by ${k.createdBy}`,
+    ...(validFrom || validUntil ? [`  valid:       ${validFrom || '…'} to ${validUntil || '…'}`] : []),
+    `  created:     ${timestampText(k.createTime)} by ${k.createdBy}`,
     ...(k.successorId ? [`  successor:   ${k.successorId}`] : []),
     ...(k.predecessorId ? [`  predecessor: ${k.predecessorId}`] : []),
   ];
@@ -392,12 +364,12 @@ function describeKey(k: KeyMsg): string {
 
 /** What became of the old version: whether it still verifies, and until when. */
 function rotationOutcome(previous: KeyMsg): string {
-  const until = Date.parse(previous.validUntil);
-  const stateChanged = Date.parse(previous.stateChangedAt);
-  if (Number.isFinite(until) && Number.isFinite(stateChanged) && until <= stateChanged) {
+  const until = previous.validUntilTime;
+  const stateChanged = previous.stateChangeTime;
+  if (until && stateChanged && timestampMs(until) <= timestampMs(stateChanged)) {
     return `version ${previous.version} stopped verifying at once (no overlap): its signatures no longer count`;
   }
-  return `version ${previous.version} verifies until ${previous.validUntil || '(no end)'}`;
+  return `version ${previous.version} verifies until ${timestampText(until) || '(no end)'}`;
 }
 
 /** "7d", "12h", "30m", "45s" or plain seconds. */
@@ -481,7 +453,7 @@ async function keys(args: string[]): Promise<number> {
   }
   const timeout = timeoutMs(values.timeout);
   return withServer(values, keyClient, 1, async (client) => {
-    const res = await call<{ key?: KeyMsg; keys?: KeyMsg[]; previous?: KeyMsg; current?: KeyMsg }>(client, method, request, timeout);
+    const res = await call<{ key?: KeyMsg | null; keys?: KeyMsg[]; previous?: KeyMsg | null; current?: KeyMsg | null }>(client, method, request, timeout);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(res.keys ?? res.key ?? { previous: res.previous, current: res.current }, null, 2)}\n`);
     } else if (res.keys) {

@@ -4,40 +4,31 @@ import type { ManagedKeyStore } from '../keys/managed-key-store';
 import { MAX_ROTATION_OVERLAP_SECONDS } from '../keys/managed-key-store';
 import { CountersignError } from '../shared/errors';
 import { unary, type HandlerEnv, type UnaryContext } from './unary';
-import { durationSeconds, timeField, toTimestamp, type WireDuration, type WireTimestamp } from './wire-time';
+import type { CreateKeyRequest__Output } from './generated/countersign/v1/CreateKeyRequest';
+import type { CreateKeyResponse } from './generated/countersign/v1/CreateKeyResponse';
+import type { GetKeyRequest__Output } from './generated/countersign/v1/GetKeyRequest';
+import type { GetKeyResponse } from './generated/countersign/v1/GetKeyResponse';
+import type { ImportKeyRequest__Output } from './generated/countersign/v1/ImportKeyRequest';
+import type { ImportKeyResponse } from './generated/countersign/v1/ImportKeyResponse';
+import type { Key } from './generated/countersign/v1/Key';
+import type { KeyState as WireKeyState } from './generated/countersign/v1/KeyState';
+import type { ListKeysRequest__Output } from './generated/countersign/v1/ListKeysRequest';
+import type { ListKeysResponse } from './generated/countersign/v1/ListKeysResponse';
+import type { RevokeKeyRequest__Output } from './generated/countersign/v1/RevokeKeyRequest';
+import type { RevokeKeyResponse } from './generated/countersign/v1/RevokeKeyResponse';
+import type { RotateKeyRequest__Output } from './generated/countersign/v1/RotateKeyRequest';
+import type { RotateKeyResponse } from './generated/countersign/v1/RotateKeyResponse';
+import type { Duration__Output } from './generated/google/protobuf/Duration';
+import { durationSeconds, timeField, toTimestamp } from './wire-time';
 
-interface CreateKeyMsg {
-  name: string;
-  ownerTeam: string;
-  scopes: string[];
-  validUntil: string;
-  validUntilTime: WireTimestamp | null;
-}
-interface ImportKeyMsg {
-  name: string;
-  ownerTeam: string;
-  scopes: string[];
-  validFrom: string;
-  validUntil: string;
-  validFromTime: WireTimestamp | null;
-  validUntilTime: WireTimestamp | null;
-  material?: 'publicKeyPem' | 'cosignPrivateKeyPem';
-  publicKeyPem?: string;
-  cosignPrivateKeyPem?: string;
-  password: string;
-}
-interface RotateKeyMsg {
-  key: string;
-  overlapSeconds?: number | null;
-  overlap: WireDuration | null;
-  reason: string;
-}
+
+const KEY_STATES: Record<NonNullable<KeyInfo['state']>, WireKeyState> = { active: 'KEY_STATE_ACTIVE', rotated: 'KEY_STATE_ROTATED', revoked: 'KEY_STATE_REVOKED' };
 
 /**
  * Public facts only: no call here ever returns private key material. Times go out twice: as
  * Timestamps and in the deprecated RFC 3339 text fields older clients read.
  */
-export function toKeyMessage(k: KeyInfo) {
+export function toKeyMessage(k: KeyInfo): Key {
   return {
     validFromTime: toTimestamp(k.validFrom),
     validUntilTime: toTimestamp(k.validUntil),
@@ -51,7 +42,7 @@ export function toKeyMessage(k: KeyInfo) {
     scopes: k.scopes ?? [],
     validFrom: k.validFrom?.toISOString() ?? '',
     validUntil: k.validUntil?.toISOString() ?? '',
-    state: `KEY_STATE_${(k.state ?? 'active').toUpperCase()}`,
+    state: KEY_STATES[k.state ?? 'active'],
     stateReason: k.stateReason ?? '',
     stateChangedAt: k.stateChangedAt?.toISOString() ?? '',
     publicKeyPem: k.publicKeyPem,
@@ -68,7 +59,7 @@ export function toKeyMessage(k: KeyInfo) {
  * included. proto3 scalars without `optional` decode as 0 when unset, which is why zero was once
  * read as "not set": presence is the only signal.
  */
-export function rotationOverlap(seconds: number | null | undefined, overlap: WireDuration | null | undefined = null): number | undefined {
+export function rotationOverlap(seconds: number | null | undefined, overlap: Duration__Output | null | undefined = null): number | undefined {
   const hasSeconds = seconds !== undefined && seconds !== null;
   if (hasSeconds && overlap !== null && overlap !== undefined) throw new CountersignError('INVALID_ARGUMENT', 'give overlap or the deprecated overlap_seconds, not both');
   const value = hasSeconds ? seconds : durationSeconds('overlap', overlap);
@@ -89,13 +80,13 @@ export type ActorOf = (ctx: UnaryContext) => string;
 export function keyHandlers(keys: ManagedKeyStore, env: HandlerEnv, actorOf: ActorOf): grpc.UntypedServiceImplementation {
   const m = (name: string) => `countersign.v1.KeyService/${name}`;
   return {
-    CreateKey: unary<CreateKeyMsg, unknown>(m('CreateKey'), env, async (req, ctx) => {
+    CreateKey: unary<CreateKeyRequest__Output, CreateKeyResponse>(m('CreateKey'), env, async (req, ctx) => {
       const validUntil = timeField('valid_until_time', req.validUntilTime, 'valid_until', req.validUntil);
       const key = keys.createKey({ name: req.name, ownerTeam: req.ownerTeam, scopes: req.scopes, ...(validUntil ? { validUntil } : {}) }, actorOf(ctx));
       Object.assign(ctx.facts, { key: key.name, keyId: key.id });
       return { key: toKeyMessage(key) };
     }),
-    ImportKey: unary<ImportKeyMsg, unknown>(m('ImportKey'), env, async (req, ctx) => {
+    ImportKey: unary<ImportKeyRequest__Output, ImportKeyResponse>(m('ImportKey'), env, async (req, ctx) => {
       const validFrom = timeField('valid_from_time', req.validFromTime, 'valid_from', req.validFrom);
       const validUntil = timeField('valid_until_time', req.validUntilTime, 'valid_until', req.validUntil);
       const attrs = { name: req.name, ownerTeam: req.ownerTeam, scopes: req.scopes, ...(validFrom ? { validFrom } : {}), ...(validUntil ? { validUntil } : {}) };
@@ -107,17 +98,17 @@ export function keyHandlers(keys: ManagedKeyStore, env: HandlerEnv, actorOf: Act
       Object.assign(ctx.facts, { key: key.name, keyId: key.id, purpose: key.purpose });
       return { key: toKeyMessage(key) };
     }),
-    ListKeys: unary<{ activeOnly: boolean }, unknown>(m('ListKeys'), env, async (req) => ({
+    ListKeys: unary<ListKeysRequest__Output, ListKeysResponse>(m('ListKeys'), env, async (req) => ({
       keys: keys.listKeys({ activeOnly: req.activeOnly }).map(toKeyMessage),
     })),
-    GetKey: unary<{ key: string }, unknown>(m('GetKey'), env, async (req) => ({ key: toKeyMessage(keys.getKey(req.key)) })),
-    RotateKey: unary<RotateKeyMsg, unknown>(m('RotateKey'), env, async (req, ctx) => {
+    GetKey: unary<GetKeyRequest__Output, GetKeyResponse>(m('GetKey'), env, async (req) => ({ key: toKeyMessage(keys.getKey(req.key)) })),
+    RotateKey: unary<RotateKeyRequest__Output, RotateKeyResponse>(m('RotateKey'), env, async (req, ctx) => {
       const overlapSeconds = rotationOverlap(req.overlapSeconds, req.overlap);
       const r = keys.rotate(req.key, { ...(overlapSeconds !== undefined ? { overlapSeconds } : {}), ...(req.reason ? { reason: req.reason } : {}) }, actorOf(ctx));
       Object.assign(ctx.facts, { key: r.current.name, previousId: r.previous.id, keyId: r.current.id });
       return { previous: toKeyMessage(r.previous), current: toKeyMessage(r.current) };
     }),
-    RevokeKey: unary<{ key: string; reason: string }, unknown>(m('RevokeKey'), env, async (req, ctx) => {
+    RevokeKey: unary<RevokeKeyRequest__Output, RevokeKeyResponse>(m('RevokeKey'), env, async (req, ctx) => {
       const k = keys.revoke(req.key, req.reason, actorOf(ctx));
       Object.assign(ctx.facts, { key: k.name, keyId: k.id, reason: req.reason });
       return { key: toKeyMessage(k) };
