@@ -16,6 +16,7 @@ import type { Observer } from '../shared/observer';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { GO_DURATION, parseDuration } from '../shared/duration';
 import { isLoopbackAddress, parseListenAddress, type ListenAddress } from '../shared/net';
 import { CountersignError } from '../shared/errors';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
@@ -69,11 +70,8 @@ export const isLoopback = isLoopbackAddress;
  * undefined when it is not one.
  */
 export function parseGoDuration(text: string): number | undefined {
-  if (!/^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/.test(text)) return undefined;
-  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const [, n, u] of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) total += Number(n) * unit[u!]!;
-  return Number.isFinite(total) ? total : undefined;
+  const parsed = parseDuration(text, GO_DURATION);
+  return 'ms' in parsed ? parsed.ms : undefined;
 }
 
 /** Time kept free before the API server's timeout for the answer to reach it. */

@@ -8,6 +8,7 @@ import { openDatabase } from '../store';
 import { checkGate, loadConfig } from '../config/config';
 import { GrpcVerifier, startGateServer } from '../gate';
 import { createLogger } from '../logging/logger';
+import { CLI_SECONDS, parseDuration } from '../shared/duration';
 import { CountersignError } from '../shared/errors';
 import type { Key__Output as KeyMsg } from '../grpc/generated/countersign/v1/Key';
 import type { SignResponse__Output } from '../grpc/generated/countersign/v1/SignResponse';
@@ -372,12 +373,11 @@ function rotationOutcome(previous: KeyMsg): string {
   return `version ${previous.version} verifies until ${timestampText(until) || '(no end)'}`;
 }
 
-/** "7d", "12h", "30m", "45s" or plain seconds. */
+/** "7d", "12h", "30m", "1h30m", "45s" or plain seconds (the one duration parser, CLI dialect). */
 function durationSeconds(text: string): number {
-  const m = /^(\d+)([smhd]?)$/.exec(text.trim());
-  if (!m) throw new UsageError(`invalid duration ${JSON.stringify(text)}: use e.g. 7d, 12h, 30m or seconds`);
-  const n = Number(m[1]);
-  return n * ({ '': 1, s: 1, m: 60, h: 3600, d: 86400 } as Record<string, number>)[m[2] as string]!;
+  const parsed = parseDuration(text.trim(), CLI_SECONDS);
+  if ('error' in parsed) throw new UsageError(`invalid duration ${JSON.stringify(text)}: use e.g. 7d, 12h, 30m or seconds (${parsed.error})`);
+  return parsed.ms / 1000;
 }
 
 function readFileArg(file: string, what: string): string {
