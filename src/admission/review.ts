@@ -19,6 +19,7 @@
  * A denied or skipped review never carries a patch; an image already pinned is left as written.
  */
 import { CountersignError } from '../shared/errors';
+import { TooManyImagesError, verifyMany, VerifyDeadlineError, type VerifyOutcome } from '../verification/verify-many';
 import { groupImages, imagesOf, MalformedObjectError, type ImageGroup, type ImageRef } from './images';
 
 export const ADMISSION_API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
@@ -143,8 +144,6 @@ export interface ImageVerdict {
   error?: string;
 }
 
-class DeadlineReached extends Error {}
-
 /**
  * Answers one AdmissionReview. Never rejects except with {@link AdmissionReviewError} (malformed
  * envelope): every later failure becomes a deny carrying the reason.
@@ -203,7 +202,14 @@ export async function handleAdmissionReview(
           ...(identity ? { identity } : {}),
           ...(labels ? { labels } : {}),
         };
-        verdicts = await Promise.all(groups.map((g) => verifyOne(verifier, g, context, deadline, uid, opts.logger)));
+        try {
+          verdicts = await verifyAll(verifier, groups, context, deadline, uid, opts.logger);
+        } catch (err) {
+          if (!(err instanceof TooManyImagesError)) throw err;
+          log.tooManyImages = err.count;
+          response = deny(uid, `this object names ${err.count} distinct images and the admission webhook verifies at most ${err.max} per object; none was verified`);
+          return finish();
+        }
         response = respond(uid, verdicts);
         if (opts.mutate && response.allowed) {
           const ops = pinningPatch(verdicts);
@@ -252,49 +258,55 @@ function skipReason(request: AdmissionRequest): string | undefined {
   return undefined;
 }
 
-async function verifyOne(
+/**
+ * One verdict per group, in order, from {@link verifyMany}: one cap on distinct images, one
+ * deadline race for all of them. The verifier is the consumer-owned seam, so what it returns is
+ * checked here: anything but a decision denies that image.
+ */
+async function verifyAll(
   verifier: AdmissionVerifier,
-  group: ImageGroup,
+  groups: readonly ImageGroup[],
   context: AdmissionVerifyInput['context'],
   deadline: number,
   uid: string,
   logger: AdmissionLogger | undefined,
-): Promise<ImageVerdict> {
+): Promise<ImageVerdict[]> {
+  // The verifier bounds its own work by `deadline`; the race below answers for it if it does not.
+  const outcomes = await verifyMany(
+    groups.map((g) => g.image),
+    (image) => verifier.verify({ image, action: 'deploy', context, deadline }),
+    { deadline },
+  );
+  return groups.map((group, i) => verdictOf(group, outcomes[i]!, uid, logger));
+}
+
+function verdictOf(group: ImageGroup, outcome: VerifyOutcome<AdmissionVerifyResult>, uid: string, logger: AdmissionLogger | undefined): ImageVerdict {
   const base = { image: group.image, refs: group.refs };
-  const budget = deadline - Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    if (budget <= 0) throw new DeadlineReached();
-    const call = (async () => verifier.verify({ image: group.image, action: 'deploy', context, deadline }))();
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DeadlineReached()), budget);
-    });
-    const result = await Promise.race([call, timeout]);
-    if (!isRecord(result) || typeof result.allowed !== 'boolean') {
-      throw new CountersignError('INTERNAL', 'the verifier returned no decision');
+  const result: unknown = outcome.result;
+  let err = outcome.error;
+  if (err === undefined) {
+    if (isRecord(result) && typeof result.allowed === 'boolean') {
+      const reasons = strings(result.reasons);
+      const verdict: ImageVerdict = { ...base, allowed: result.allowed === true, reasons, warnings: strings(result.warnings) };
+      if (typeof result.digest === 'string' && result.digest !== '') verdict.digest = result.digest;
+      if (typeof result.rule === 'string') verdict.rule = result.rule;
+      if (typeof result.mode === 'string') verdict.mode = result.mode;
+      if (!verdict.allowed && reasons.length === 0) verdict.reasons = [`denied by policy rule ${verdict.rule ?? '(unknown)'}`];
+      return verdict;
     }
-    const reasons = strings(result.reasons);
-    const verdict: ImageVerdict = { ...base, allowed: result.allowed === true, reasons, warnings: strings(result.warnings) };
-    if (typeof result.digest === 'string' && result.digest !== '') verdict.digest = result.digest;
-    if (typeof result.rule === 'string') verdict.rule = result.rule;
-    if (typeof result.mode === 'string') verdict.mode = result.mode;
-    if (!verdict.allowed && reasons.length === 0) verdict.reasons = [`denied by policy rule ${verdict.rule ?? '(unknown)'}`];
-    return verdict;
-  } catch (err) {
-    let message: string;
-    if (err instanceof DeadlineReached) {
-      message = `verification did not finish within the webhook's time budget of ${Math.max(0, budget)} ms`;
-    } else if (err instanceof CountersignError) {
-      message = err.message;
-    } else {
-      // Untyped errors may carry internals; the details go to the log, not to kubectl users.
-      message = `internal error while verifying the image (see the Countersign log for admission uid ${uid})`;
-      logger?.error({ uid, image: group.image, err: errorSummary(err) }, 'verifier failed');
-    }
-    return { ...base, allowed: false, reasons: [message], warnings: [], error: err instanceof CountersignError ? err.code : err instanceof DeadlineReached ? 'DEADLINE_EXCEEDED' : 'INTERNAL' };
-  } finally {
-    if (timer) clearTimeout(timer);
+    err = new CountersignError('INTERNAL', 'the verifier returned no decision');
   }
+  let message: string;
+  if (err instanceof VerifyDeadlineError) {
+    message = `verification did not finish within the webhook's time budget of ${err.budgetMs} ms`;
+  } else if (err instanceof CountersignError) {
+    message = err.message;
+  } else {
+    // Untyped errors may carry internals; the details go to the log, not to kubectl users.
+    message = `internal error while verifying the image (see the Countersign log for admission uid ${uid})`;
+    logger?.error({ uid, image: group.image, err: errorSummary(err) }, 'verifier failed');
+  }
+  return { ...base, allowed: false, reasons: [message], warnings: [], error: err instanceof CountersignError ? err.code : 'INTERNAL' };
 }
 
 export interface PatchOperation {

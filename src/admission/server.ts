@@ -16,7 +16,8 @@ import type { Observer } from '../shared/observer';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { isLoopbackAddress } from '../shared/net';
+import { GO_DURATION, parseDuration } from '../shared/duration';
+import { isLoopbackAddress, parseListenAddress, type ListenAddress } from '../shared/net';
 import { CountersignError } from '../shared/errors';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 import {
@@ -56,14 +57,9 @@ export interface AdmissionServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Parses `host:port` (`[v6]:port` for IPv6; an empty host means every interface). */
-export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(listen.trim());
-  if (!m) throw new CountersignError('INVALID_ARGUMENT', `admission listen address "${listen}" is not host:port (e.g. 0.0.0.0:8443 or [::]:8443)`);
-  const host = m[1] ?? m[2] ?? '';
-  const port = Number(m[3]);
-  if (port > 65535) throw new CountersignError('INVALID_ARGUMENT', `admission listen port ${port} is out of range`);
-  return { host, port };
+/** `host:port` (`[v6]:port` for IPv6; an empty host means every interface): the one parser in shared/net. */
+export function parseListen(listen: string): ListenAddress {
+  return parseListenAddress(listen, 'admission listen address');
 }
 
 /** Loopback only (the project-wide rule in shared/net): plain HTTP is refused anywhere else. */
@@ -74,11 +70,8 @@ export const isLoopback = isLoopbackAddress;
  * undefined when it is not one.
  */
 export function parseGoDuration(text: string): number | undefined {
-  if (!/^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/.test(text)) return undefined;
-  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const [, n, u] of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) total += Number(n) * unit[u!]!;
-  return Number.isFinite(total) ? total : undefined;
+  const parsed = parseDuration(text, GO_DURATION);
+  return 'ms' in parsed ? parsed.ms : undefined;
 }
 
 /** Time kept free before the API server's timeout for the answer to reach it. */

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import type { Timestamp__Output } from '../grpc/generated/google/protobuf/Timestamp';
 import { serviceConstructor } from '../grpc/proto';
 
 export const DEFAULT_SERVER = '127.0.0.1:50051';
@@ -91,4 +92,14 @@ export function describeGrpcError(err: unknown, address: string): string {
     return `${name}: ${(e.details || e.message).replace(/\s+/g, ' ')}`;
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/** A Timestamp from the server in milliseconds since the epoch. */
+export function timestampMs(ts: Timestamp__Output): number {
+  return ts.seconds * 1000 + Math.floor(ts.nanos / 1_000_000);
+}
+
+/** A Timestamp from the server as RFC 3339 text (as the server writes it); '' when unset. */
+export function timestampText(ts: Timestamp__Output | null | undefined): string {
+  return ts ? new Date(timestampMs(ts)).toISOString() : '';
 }

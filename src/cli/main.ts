@@ -9,9 +9,12 @@ import { checkGate, loadConfig } from '../config/config';
 import { PostgresWriteLock } from '../coordination';
 import { GrpcVerifier, startGateServer } from '../gate';
 import { createLogger } from '../logging/logger';
+import { CLI_SECONDS, parseDuration } from '../shared/duration';
 import { CountersignError } from '../shared/errors';
-import type { SignedArtifact } from '../signing';
-import { call, connectionFromEnv, describeGrpcError, keyClient, serverAddress, signingClient, useConnection, verificationClient, type UnaryClient } from './client';
+import type { Key__Output as KeyMsg } from '../grpc/generated/countersign/v1/Key';
+import type { SignResponse__Output } from '../grpc/generated/countersign/v1/SignResponse';
+import type { VerifyResponse__Output } from '../grpc/generated/countersign/v1/VerifyResponse';
+import { call, connectionFromEnv, describeGrpcError, keyClient, serverAddress, signingClient, timestampMs, timestampText, useConnection, verificationClient, type UnaryClient } from './client';
 import { TokenStore, isRole, startupBanner, type Role } from '../auth';
 import { isTopic, usageOf, USAGE } from './usage';
 import { verifyBundleCommand } from './verify-bundle';
@@ -296,7 +299,9 @@ async function runSigningCall(
 ): Promise<number> {
   const timeout = timeoutMs(values.timeout);
   return withServer(values, signingClient, 1, async (client) => {
-    const { result } = await call<{ result: SignedArtifact }>(client, method, request, timeout);
+    const { result } = await call<SignResponse__Output>(client, method, request, timeout);
+    // A message field may be absent on the wire: a server that sent none is answered here, not with a TypeError.
+    if (!result) throw new CountersignError('INTERNAL', `the server's ${method} answer carried no result`);
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ ...result, bundle: JSON.parse(result.bundle) }, null, 2)}\n`);
     } else {
@@ -308,21 +313,6 @@ async function runSigningCall(
     }
     return 0;
   });
-}
-
-interface VerifyResponseMsg {
-  allowed: boolean;
-  image: string;
-  digest: string;
-  mode: string;
-  rule: string;
-  requirements: Array<{ requirement: string; satisfied: boolean; message: string }>;
-  evidence: Array<{ referrerDigest: string; format: string; kind: string; verified: boolean; reason: string; keyName: string; predicateType: string; identity?: { issuer: string; subject: string } }>;
-  policyRevision: string;
-  trustRevision: string;
-  cached: boolean;
-  warnings: string[];
-  reasons: string[];
 }
 
 async function verify(args: string[]): Promise<number> {
@@ -343,7 +333,7 @@ async function verify(args: string[]): Promise<number> {
   };
   const timeout = timeoutMs(values.timeout);
   return withServer(values, verificationClient, 2, async (client) => {
-    const r = await call<VerifyResponseMsg>(client, 'Verify', request, timeout);
+    const r = await call<VerifyResponse__Output>(client, 'Verify', request, timeout);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     } else {
@@ -362,26 +352,9 @@ async function verify(args: string[]): Promise<number> {
   });
 }
 
-interface KeyMsg {
-  id: string;
-  name: string;
-  version: number;
-  ownerTeam: string;
-  purpose: string;
-  scopes: string[];
-  validFrom: string;
-  validUntil: string;
-  state: string;
-  stateReason: string;
-  stateChangedAt: string;
-  publicKeyPem: string;
-  createdAt: string;
-  createdBy: string;
-  successorId: string;
-  predecessorId: string;
-}
-
 function describeKey(k: KeyMsg): string {
+  const validFrom = timestampText(k.validFromTime);
+  const validUntil = timestampText(k.validUntilTime);
   const state = k.state.replace('KEY_STATE_', '').toLowerCase();
   const purpose = k.purpose.replace('KEY_PURPOSE_', '').toLowerCase();
   const lines = [
@@ -389,8 +362,8 @@ function describeKey(k: KeyMsg): string {
     `  id:          ${k.id}`,
     ...(k.ownerTeam ? [`  owner:       ${k.ownerTeam}`] : []),
     ...(k.scopes.length ? [`  scopes:      ${k.scopes.join(', ')}`] : []),
-    ...(k.validFrom || k.validUntil ? [`  valid:       ${k.validFrom || '…'} to ${k.validUntil || '…'}`] : []),
-    `  created:     ${k.createdAt} by ${k.createdBy}`,
+    ...(validFrom || validUntil ? [`  valid:       ${validFrom || '…'} to ${validUntil || '…'}`] : []),
+    `  created:     ${timestampText(k.createTime)} by ${k.createdBy}`,
     ...(k.successorId ? [`  successor:   ${k.successorId}`] : []),
     ...(k.predecessorId ? [`  predecessor: ${k.predecessorId}`] : []),
   ];
@@ -399,20 +372,19 @@ function describeKey(k: KeyMsg): string {
 
 /** What became of the old version: whether it still verifies, and until when. */
 function rotationOutcome(previous: KeyMsg): string {
-  const until = Date.parse(previous.validUntil);
-  const stateChanged = Date.parse(previous.stateChangedAt);
-  if (Number.isFinite(until) && Number.isFinite(stateChanged) && until <= stateChanged) {
+  const until = previous.validUntilTime;
+  const stateChanged = previous.stateChangeTime;
+  if (until && stateChanged && timestampMs(until) <= timestampMs(stateChanged)) {
     return `version ${previous.version} stopped verifying at once (no overlap): its signatures no longer count`;
   }
-  return `version ${previous.version} verifies until ${previous.validUntil || '(no end)'}`;
+  return `version ${previous.version} verifies until ${timestampText(until) || '(no end)'}`;
 }
 
-/** "7d", "12h", "30m", "45s" or plain seconds. */
+/** "7d", "12h", "30m", "1h30m", "45s" or plain seconds (the one duration parser, CLI dialect). */
 function durationSeconds(text: string): number {
-  const m = /^(\d+)([smhd]?)$/.exec(text.trim());
-  if (!m) throw new UsageError(`invalid duration ${JSON.stringify(text)}: use e.g. 7d, 12h, 30m or seconds`);
-  const n = Number(m[1]);
-  return n * ({ '': 1, s: 1, m: 60, h: 3600, d: 86400 } as Record<string, number>)[m[2] as string]!;
+  const parsed = parseDuration(text.trim(), CLI_SECONDS);
+  if ('error' in parsed) throw new UsageError(`invalid duration ${JSON.stringify(text)}: use e.g. 7d, 12h, 30m or seconds (${parsed.error})`);
+  return parsed.ms / 1000;
 }
 
 function readFileArg(file: string, what: string): string {
@@ -474,7 +446,7 @@ async function keys(args: string[]): Promise<number> {
       // Sent only when given: `--overlap 0` is an explicit zero (no overlap), no flag is the server's default.
       request = {
         key: onePositional(positionals, 'NAME or id'),
-        ...(values.overlap !== undefined ? { overlapSeconds: durationSeconds(values.overlap) } : {}),
+        ...(values.overlap !== undefined ? { overlap: { seconds: durationSeconds(values.overlap), nanos: 0 } } : {}),
         reason: values.reason ?? '',
       };
       break;
@@ -488,7 +460,7 @@ async function keys(args: string[]): Promise<number> {
   }
   const timeout = timeoutMs(values.timeout);
   return withServer(values, keyClient, 1, async (client) => {
-    const res = await call<{ key?: KeyMsg; keys?: KeyMsg[]; previous?: KeyMsg; current?: KeyMsg }>(client, method, request, timeout);
+    const res = await call<{ key?: KeyMsg | null; keys?: KeyMsg[]; previous?: KeyMsg | null; current?: KeyMsg | null }>(client, method, request, timeout);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(res.keys ?? res.key ?? { previous: res.previous, current: res.current }, null, 2)}\n`);
     } else if (res.keys) {

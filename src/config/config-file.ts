@@ -11,6 +11,7 @@ import { ROLES, validateGrant, type MtlsBinding, type Role } from '../auth';
 import { CheckedDocument } from '../shared/checked-document';
 import { CountersignError } from '../shared/errors';
 import { scopeProblem } from '../shared/image-pattern';
+import { hostForUrl, parseListenAddress } from '../shared/net';
 import type { ServiceConfig } from './config';
 
 /** The fields the config file accepts, per object (README "Configuration of `serve`"). */
@@ -279,11 +280,15 @@ export function storeUrlProblem(url: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The gRPC listen address, checked by the one parser (shared/net), with the host as grpc-js binds
+ * it (`[::1]`). An empty host is refused here only: grpc-js cannot bind `:50051` (the HTTP
+ * listeners take it as every interface).
+ */
 export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(listen);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) {
-    throw new CountersignError('INVALID_ARGUMENT', `invalid listen address ${JSON.stringify(listen)}: expected HOST:PORT, e.g. 127.0.0.1:50051`);
+  const { host, port } = parseListenAddress(listen, 'listen address');
+  if (host === '') {
+    throw new CountersignError('INVALID_ARGUMENT', `listen address ${JSON.stringify(listen)} has no host: the gRPC server needs one, e.g. 0.0.0.0:${port} or [::]:${port} for every interface`);
   }
-  return { host: m[1] as string, port };
+  return { host: hostForUrl(host), port };
 }

@@ -32,7 +32,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { computeDigest, isDigest, splitDigest } from '../registry/digest';
 import { InProcessWriteLock, type WriteLock } from '../registry/write-lock';
 import { CountersignError } from '../shared/errors';
-import { isLoopbackAddress } from '../shared/net';
+import { isLoopbackAddress, parseListenAddress, type ListenAddress } from '../shared/net';
 import { AllowedChildren } from './allowed-children';
 import { DecisionCache, decisionKey, revisionOf } from './decision-cache';
 import { GATE_LABELS, type GateVerifier, type GateVerifyResult } from './decision';
@@ -570,10 +570,7 @@ function sendError(res: http.ServerResponse, status: number, code: string, messa
   res.end(body);
 }
 
-export function parseHostPort(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(listen.trim());
-  if (!m) throw new CountersignError('INVALID_ARGUMENT', `gate listen address "${listen}" is not host:port (e.g. 0.0.0.0:5443)`);
-  const port = Number(m[3]);
-  if (port > 65535) throw new CountersignError('INVALID_ARGUMENT', `gate listen port ${port} is out of range`);
-  return { host: m[1] ?? m[2] ?? '', port };
+/** The one listen-address parser (shared/net). */
+export function parseHostPort(listen: string): ListenAddress {
+  return parseListenAddress(listen, 'gate listen address');
 }

@@ -4,28 +4,36 @@ import type { ManagedKeyStore } from '../keys/managed-key-store';
 import { MAX_ROTATION_OVERLAP_SECONDS } from '../keys/managed-key-store';
 import { CountersignError } from '../shared/errors';
 import { unary, type HandlerEnv, type UnaryContext } from './unary';
+import type { CreateKeyRequest__Output } from './generated/countersign/v1/CreateKeyRequest';
+import type { CreateKeyResponse } from './generated/countersign/v1/CreateKeyResponse';
+import type { GetKeyRequest__Output } from './generated/countersign/v1/GetKeyRequest';
+import type { GetKeyResponse } from './generated/countersign/v1/GetKeyResponse';
+import type { ImportKeyRequest__Output } from './generated/countersign/v1/ImportKeyRequest';
+import type { ImportKeyResponse } from './generated/countersign/v1/ImportKeyResponse';
+import type { Key } from './generated/countersign/v1/Key';
+import type { KeyState as WireKeyState } from './generated/countersign/v1/KeyState';
+import type { ListKeysRequest__Output } from './generated/countersign/v1/ListKeysRequest';
+import type { ListKeysResponse } from './generated/countersign/v1/ListKeysResponse';
+import type { RevokeKeyRequest__Output } from './generated/countersign/v1/RevokeKeyRequest';
+import type { RevokeKeyResponse } from './generated/countersign/v1/RevokeKeyResponse';
+import type { RotateKeyRequest__Output } from './generated/countersign/v1/RotateKeyRequest';
+import type { RotateKeyResponse } from './generated/countersign/v1/RotateKeyResponse';
+import type { Duration__Output } from './generated/google/protobuf/Duration';
+import { durationSeconds, timeField, toTimestamp } from './wire-time';
 
-interface CreateKeyMsg {
-  name: string;
-  ownerTeam: string;
-  scopes: string[];
-  validUntil: string;
-}
-interface ImportKeyMsg {
-  name: string;
-  ownerTeam: string;
-  scopes: string[];
-  validFrom: string;
-  validUntil: string;
-  material?: 'publicKeyPem' | 'cosignPrivateKeyPem';
-  publicKeyPem?: string;
-  cosignPrivateKeyPem?: string;
-  password: string;
-}
 
-/** Public facts only: no call here ever returns private key material. */
-export function toKeyMessage(k: KeyInfo) {
+const KEY_STATES: Record<NonNullable<KeyInfo['state']>, WireKeyState> = { active: 'KEY_STATE_ACTIVE', rotated: 'KEY_STATE_ROTATED', revoked: 'KEY_STATE_REVOKED' };
+
+/**
+ * Public facts only: no call here ever returns private key material. Times go out twice: as
+ * Timestamps and in the deprecated RFC 3339 text fields older clients read.
+ */
+export function toKeyMessage(k: KeyInfo): Key {
   return {
+    validFromTime: toTimestamp(k.validFrom),
+    validUntilTime: toTimestamp(k.validUntil),
+    stateChangeTime: toTimestamp(k.stateChangedAt),
+    createTime: toTimestamp(k.createdAt),
     id: k.id,
     name: k.name,
     version: k.version ?? 1,
@@ -34,7 +42,7 @@ export function toKeyMessage(k: KeyInfo) {
     scopes: k.scopes ?? [],
     validFrom: k.validFrom?.toISOString() ?? '',
     validUntil: k.validUntil?.toISOString() ?? '',
-    state: `KEY_STATE_${(k.state ?? 'active').toUpperCase()}`,
+    state: KEY_STATES[k.state ?? 'active'],
     stateReason: k.stateReason ?? '',
     stateChangedAt: k.stateChangedAt?.toISOString() ?? '',
     publicKeyPem: k.publicKeyPem,
@@ -45,24 +53,21 @@ export function toKeyMessage(k: KeyInfo) {
   };
 }
 
-function optionalDate(field: string, value: string): Date | undefined {
-  if (!value) return undefined;
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new CountersignError('INVALID_ARGUMENT', `${field} must be an RFC 3339 time, got ${JSON.stringify(value)}`);
-  return d;
-}
-
 /**
- * `optional int64 overlap_seconds`: absent when the caller did not send it (the store's default
- * applies), otherwise exactly what was sent, 0 included. proto3 scalars without `optional` decode
- * as 0 when unset, which is why zero was once read as "not set": presence is the only signal.
+ * `google.protobuf.Duration overlap`, or the deprecated `optional int64 overlap_seconds`: absent
+ * when the caller sent neither (the store's default applies), otherwise exactly what was sent, 0
+ * included. proto3 scalars without `optional` decode as 0 when unset, which is why zero was once
+ * read as "not set": presence is the only signal.
  */
-export function rotationOverlap(value: number | null | undefined): number | undefined {
-  if (value === undefined || value === null) return undefined;
+export function rotationOverlap(seconds: number | null | undefined, overlap: Duration__Output | null | undefined = null): number | undefined {
+  const hasSeconds = seconds !== undefined && seconds !== null;
+  if (hasSeconds && overlap !== null && overlap !== undefined) throw new CountersignError('INVALID_ARGUMENT', 'give overlap or the deprecated overlap_seconds, not both');
+  const value = hasSeconds ? seconds : durationSeconds('overlap', overlap);
+  if (value === undefined) return undefined;
   if (!Number.isSafeInteger(value) || value < 0 || value > MAX_ROTATION_OVERLAP_SECONDS) {
     throw new CountersignError(
       'INVALID_ARGUMENT',
-      `overlap_seconds must be a whole number of seconds from 0 (the old version stops verifying at once) to ${MAX_ROTATION_OVERLAP_SECONDS}, ` +
+      `${hasSeconds ? 'overlap_seconds' : 'overlap'} must be a whole number of seconds from 0 (the old version stops verifying at once) to ${MAX_ROTATION_OVERLAP_SECONDS}, ` +
         `got ${String(value)}; leave it unset for the default of 7 days`,
     );
   }
@@ -75,15 +80,15 @@ export type ActorOf = (ctx: UnaryContext) => string;
 export function keyHandlers(keys: ManagedKeyStore, env: HandlerEnv, actorOf: ActorOf): grpc.UntypedServiceImplementation {
   const m = (name: string) => `countersign.v1.KeyService/${name}`;
   return {
-    CreateKey: unary<CreateKeyMsg, unknown>(m('CreateKey'), env, async (req, ctx) => {
-      const validUntil = optionalDate('valid_until', req.validUntil);
+    CreateKey: unary<CreateKeyRequest__Output, CreateKeyResponse>(m('CreateKey'), env, async (req, ctx) => {
+      const validUntil = timeField('valid_until_time', req.validUntilTime, 'valid_until', req.validUntil);
       const key = keys.createKey({ name: req.name, ownerTeam: req.ownerTeam, scopes: req.scopes, ...(validUntil ? { validUntil } : {}) }, actorOf(ctx));
       Object.assign(ctx.facts, { key: key.name, keyId: key.id });
       return { key: toKeyMessage(key) };
     }),
-    ImportKey: unary<ImportKeyMsg, unknown>(m('ImportKey'), env, async (req, ctx) => {
-      const validFrom = optionalDate('valid_from', req.validFrom);
-      const validUntil = optionalDate('valid_until', req.validUntil);
+    ImportKey: unary<ImportKeyRequest__Output, ImportKeyResponse>(m('ImportKey'), env, async (req, ctx) => {
+      const validFrom = timeField('valid_from_time', req.validFromTime, 'valid_from', req.validFrom);
+      const validUntil = timeField('valid_until_time', req.validUntilTime, 'valid_until', req.validUntil);
       const attrs = { name: req.name, ownerTeam: req.ownerTeam, scopes: req.scopes, ...(validFrom ? { validFrom } : {}), ...(validUntil ? { validUntil } : {}) };
       let key: KeyInfo;
       if (req.material === 'publicKeyPem' && req.publicKeyPem) key = keys.importPublicKey(attrs, req.publicKeyPem, actorOf(ctx));
@@ -93,17 +98,17 @@ export function keyHandlers(keys: ManagedKeyStore, env: HandlerEnv, actorOf: Act
       Object.assign(ctx.facts, { key: key.name, keyId: key.id, purpose: key.purpose });
       return { key: toKeyMessage(key) };
     }),
-    ListKeys: unary<{ activeOnly: boolean }, unknown>(m('ListKeys'), env, async (req) => ({
+    ListKeys: unary<ListKeysRequest__Output, ListKeysResponse>(m('ListKeys'), env, async (req) => ({
       keys: keys.listKeys({ activeOnly: req.activeOnly }).map(toKeyMessage),
     })),
-    GetKey: unary<{ key: string }, unknown>(m('GetKey'), env, async (req) => ({ key: toKeyMessage(keys.getKey(req.key)) })),
-    RotateKey: unary<{ key: string; overlapSeconds?: number | null; reason: string }, unknown>(m('RotateKey'), env, async (req, ctx) => {
-      const overlapSeconds = rotationOverlap(req.overlapSeconds);
+    GetKey: unary<GetKeyRequest__Output, GetKeyResponse>(m('GetKey'), env, async (req) => ({ key: toKeyMessage(keys.getKey(req.key)) })),
+    RotateKey: unary<RotateKeyRequest__Output, RotateKeyResponse>(m('RotateKey'), env, async (req, ctx) => {
+      const overlapSeconds = rotationOverlap(req.overlapSeconds, req.overlap);
       const r = keys.rotate(req.key, { ...(overlapSeconds !== undefined ? { overlapSeconds } : {}), ...(req.reason ? { reason: req.reason } : {}) }, actorOf(ctx));
       Object.assign(ctx.facts, { key: r.current.name, previousId: r.previous.id, keyId: r.current.id });
       return { previous: toKeyMessage(r.previous), current: toKeyMessage(r.current) };
     }),
-    RevokeKey: unary<{ key: string; reason: string }, unknown>(m('RevokeKey'), env, async (req, ctx) => {
+    RevokeKey: unary<RevokeKeyRequest__Output, RevokeKeyResponse>(m('RevokeKey'), env, async (req, ctx) => {
       const k = keys.revoke(req.key, req.reason, actorOf(ctx));
       Object.assign(ctx.facts, { key: k.name, keyId: k.id, reason: req.reason });
       return { key: toKeyMessage(k) };

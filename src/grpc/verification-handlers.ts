@@ -2,35 +2,27 @@ import type * as grpc from '@grpc/grpc-js';
 import { CountersignError } from '../shared/errors';
 import type { Action } from '../verification/types';
 import type { VerificationService, VerifyResult } from '../verification/verification-service';
+import { verifyMany } from '../verification/verify-many';
+import type { Action as WireAction } from './generated/countersign/v1/Action';
+import type { Mode as WireMode } from './generated/countersign/v1/Mode';
+import type { VerifyBatchRequest__Output } from './generated/countersign/v1/VerifyBatchRequest';
+import type { VerifyBatchResponse } from './generated/countersign/v1/VerifyBatchResponse';
+import type { VerifyContext__Output } from './generated/countersign/v1/VerifyContext';
+import type { VerifyRequest__Output } from './generated/countersign/v1/VerifyRequest';
+import type { VerifyResponse } from './generated/countersign/v1/VerifyResponse';
 import { unary, type HandlerEnv } from './unary';
 
-interface ContextMsg {
-  namespace: string;
-  identity: string;
-  labels: Record<string, string>;
-}
-interface VerifyRequestMsg {
-  image: string;
-  action: string;
-  context: ContextMsg | null;
-}
-interface VerifyBatchRequestMsg {
-  images: string[];
-  action: string;
-  context: ContextMsg | null;
-}
+const ACTIONS: Partial<Record<WireAction, Action>> = { ACTION_PUSH: 'push', ACTION_PULL: 'pull', ACTION_DEPLOY: 'deploy' };
 
-const ACTIONS: Record<string, Action> = { ACTION_PUSH: 'push', ACTION_PULL: 'pull', ACTION_DEPLOY: 'deploy' };
-/** Upper bound of images in one batch: a workload has a handful; more is a mistake or abuse. */
-const MAX_BATCH = 64;
+const MODES: Record<VerifyResult['mode'], WireMode> = { enforce: 'MODE_ENFORCE', warn: 'MODE_WARN', audit: 'MODE_AUDIT' };
 
-function action(value: string): Action {
+function action(value: WireAction): Action {
   const a = ACTIONS[value];
   if (!a) throw new CountersignError('INVALID_ARGUMENT', 'action is required: ACTION_PUSH, ACTION_PULL or ACTION_DEPLOY');
   return a;
 }
 
-function context(msg: ContextMsg | null) {
+function context(msg: VerifyContext__Output | null) {
   return {
     ...(msg?.namespace ? { namespace: msg.namespace } : {}),
     ...(msg?.identity ? { identity: msg.identity } : {}),
@@ -44,12 +36,12 @@ function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number | unde
   return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
-export function toResponse(r: VerifyResult) {
+export function toResponse(r: VerifyResult): VerifyResponse {
   return {
     allowed: r.allowed,
     image: r.image,
     digest: r.digest,
-    mode: `MODE_${r.mode.toUpperCase()}`,
+    mode: MODES[r.mode],
     rule: r.rule,
     requirements: r.requirements,
     evidence: r.evidence.map((e) => ({
@@ -83,7 +75,7 @@ export function toResponse(r: VerifyResult) {
 /** Thin: decode, call VerificationService, encode. Decisions are logged with their reasons. */
 export function verificationHandlers(service: VerificationService, env: HandlerEnv): grpc.UntypedServiceImplementation {
   return {
-    Verify: unary<VerifyRequestMsg, ReturnType<typeof toResponse>>('countersign.v1.VerificationService/Verify', env, async (req, ctx) => {
+    Verify: unary<VerifyRequest__Output, VerifyResponse>('countersign.v1.VerificationService/Verify', env, async (req, ctx) => {
       // `signal` read only if registry work starts (ctx.signal is created on first use).
       const r = await service.verify({
         image: req.image,
@@ -98,16 +90,23 @@ export function verificationHandlers(service: VerificationService, env: HandlerE
       if (r.allowed && r.cached) ctx.facts.routine = routineKey(r, req, ctx.identity?.subject);
       return toResponse(r);
     }),
-    VerifyBatch: unary<VerifyBatchRequestMsg, { allowed: boolean; results: ReturnType<typeof toResponse>[] }>(
+    VerifyBatch: unary<VerifyBatchRequest__Output, VerifyBatchResponse>(
       'countersign.v1.VerificationService/VerifyBatch',
       env,
       async (req, ctx) => {
         if (!req.images?.length) throw new CountersignError('INVALID_ARGUMENT', 'images must name at least one image');
-        if (req.images.length > MAX_BATCH) throw new CountersignError('INVALID_ARGUMENT', `at most ${MAX_BATCH} images per batch, got ${req.images.length}`);
         const a = action(req.action);
         const deadline = deadlineOf(ctx.call);
         const c = context(req.context);
-        const results = await Promise.all(req.images.map((image) => service.verify({ image, action: a, context: c, deadline, signal: ctx.signal })));
+        // The cap (distinct images), the dedupe and the deadline race are verifyMany's, shared with the webhook.
+        const outcomes = await verifyMany(req.images, (image, signal) => service.verify({ image, action: a, context: c, deadline, signal }), {
+          ...(deadline !== undefined ? { deadline } : {}),
+          signal: ctx.signal,
+        });
+        // One image the service could not answer for (a malformed reference, the deadline) fails the call.
+        const failed = outcomes.find((o) => o.error !== undefined);
+        if (failed) throw failed.error;
+        const results = outcomes.map((o) => o.result!);
         const allowed = results.every((r) => r.allowed);
         Object.assign(ctx.facts, {
           images: req.images,
@@ -121,7 +120,7 @@ export function verificationHandlers(service: VerificationService, env: HandlerE
 }
 
 /** What makes two allowed cached decisions the same line: image, digest, rule, revisions, caller context. */
-function routineKey(r: VerifyResult, req: VerifyRequestMsg, caller: string | undefined): string {
+function routineKey(r: VerifyResult, req: VerifyRequest__Output, caller: string | undefined): string {
   return JSON.stringify([r.image, r.digest, req.action, r.rule, r.policyRevision, r.trustRevision, req.context?.namespace ?? '', req.context?.identity ?? '', caller ?? '', r.warnings]);
 }
 

@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseListen } from '../admission/server';
+import { parseListenAddress } from '../shared/net';
 import type { PrometheusMetrics } from './prometheus';
 
 export interface MetricsServerOptions {
@@ -21,7 +21,7 @@ export interface MetricsServer {
 }
 
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
-  const { host, port } = parseListen(opts.listen);
+  const { host, port } = parseListenAddress(opts.listen, 'metrics listen address');
   const server = http.createServer((req, res) => {
     const send = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body);

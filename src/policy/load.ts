@@ -38,6 +38,7 @@ import type {
   VulnerabilityRequirement,
 } from './types';
 import { parseDuration, parseExpiry, parseVersionRange } from './values';
+import { canonicalJson } from '../formats/canonical-json';
 import { FULCIO_EXTENSIONS } from '../formats/fulcio';
 import { describeMatcher } from './identity';
 import { NOTATION_LEVELS, parseNotationIdentity, type NotationIdentity, type NotationLevel, type NotationTrust } from './notation-trust';
@@ -136,20 +137,12 @@ export function parsePolicy(text: string, source: string, trustStoreFiles?: stri
   return policy!;
 }
 
-/** First 12 hex digits of sha256 over the document as canonical JSON (keys sorted). */
+/**
+ * First 12 hex digits of sha256 over the document as canonical JSON (src/formats/canonical-json.ts,
+ * the audit chain's encoding: keys sorted, RFC 8785 for plain JSON).
+ */
 export function policyRevision(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 12);
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value as Record<string, unknown>)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }
 
 /** Walks the policy's YAML syntax tree (see CheckedDocument), collecting problems with their positions. */

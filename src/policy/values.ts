@@ -4,33 +4,19 @@
  * text instead of throwing so that the loader can report every problem with its line number.
  */
 import { parseRfc3339 } from '../attestations';
+import { DURATION_UNIT_MS, parseDuration as parseSharedDuration, POLICY_DURATION } from '../shared/duration';
 import type { VersionConstraint, VersionOperator } from './types';
 
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
-type Unit = keyof typeof UNIT_MS;
+type Unit = (typeof POLICY_DURATION.units)[number];
+const UNIT_MS = DURATION_UNIT_MS;
 
 /**
  * `30m`, `72h`, `7d`, `2w`, `1h30m`. No bare numbers: "72" could be hours or seconds, and a
- * misread maximum scan age is a silent policy hole.
+ * misread maximum scan age is a silent policy hole. The one duration parser, in the policy's
+ * dialect (shared/duration.ts), which docs/policy.schema.json's pattern describes.
  */
 export function parseDuration(text: string): { ms: number; unit: Unit } | { error: string } {
-  const re = /(\d+)(ms|s|m|h|d|w)/gy;
-  let total = 0;
-  let largest: Unit | undefined;
-  let pos = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) {
-    const unit = m[2] as Unit;
-    total += Number(m[1]) * UNIT_MS[unit];
-    if (largest === undefined || UNIT_MS[unit] > UNIT_MS[largest]) largest = unit;
-    pos = re.lastIndex;
-  }
-  if (largest === undefined || pos !== text.length) {
-    return { error: `"${text}" is not a duration; use a number and a unit (ms, s, m, h, d, w), e.g. 30m, 72h, 7d` };
-  }
-  if (total <= 0) return { error: `"${text}" must be longer than zero` };
-  if (!Number.isSafeInteger(total)) return { error: `"${text}" is too long` };
-  return { ms: total, unit: largest };
+  return parseSharedDuration(text, POLICY_DURATION);
 }
 
 /** An age in the unit the policy author used ("80h", "9.5d"), so "80h old, maximum 72h" reads naturally. */

@@ -183,6 +183,22 @@ describe('Attest', () => {
     expect(vuln.scanner.uri).toContain('grype');
     expect(vuln.scanner.version).toBe(JSON.parse(grype.toString()).descriptor.version);
   });
+
+  test('scan_timestamp (google.protobuf.Timestamp) gives a raw report without a time its scan time; with scan_time too it is refused', async () => {
+    const img = await newImage('attest-scan-ts');
+    // A Grype report without descriptor.timestamp: the scan time must come from the caller.
+    const grype = readFileSync(path.join(VECTORS, 'grype/grype/presenter/json/testdata/snapshot/TestJsonImgsPresenter.golden'));
+    const at = new Date(Date.now() - 3_600_000);
+    at.setUTCMilliseconds(0);
+    const scanTimestamp = { seconds: at.getTime() / 1000, nanos: 0 };
+    const both = await grpcFailure(svc.call('Attest', { image: img.tagRef, key: 'ci-release', predicateType: 'vuln', predicate: grype, scanTimestamp, scanTime: at.toISOString() }));
+    expect(both.code).toBe('INVALID_ARGUMENT');
+    expect(both.details).toBe('give scan_timestamp or the deprecated scan_time, not both');
+    await svc.call('Attest', { image: img.tagRef, key: 'ci-release', predicateType: 'vuln', predicate: grype, scanTimestamp });
+    const found = await verifiedReferrers(host, img.repository, img.digest, publicKeyPem);
+    const vuln = found.find((f) => f.predicateType.includes('vuln'))!.statement.predicate;
+    expect(new Date(vuln.metadata.scanFinishedOn).getTime()).toBe(at.getTime());
+  });
 });
 
 test(`a predicate nested ${MAX_JSON_DEPTH} levels deep (the limit) is attested, stored and verifies`, async () => {

@@ -433,3 +433,36 @@ test('VerificationService fits AdmissionVerifier and pino fits AdmissionLogger (
   expect(typeof asAdmissionVerifier).toBe('function');
   expect(typeof asAdmissionLogger).toBe('function');
 });
+
+describe('the image cap (verifyMany, shared with VerifyBatch)', () => {
+  const podWith = (images: string[]) => {
+    const review = connaisseur('02_pod.json');
+    review.request.object.spec.containers = images.map((image, i) => ({ name: `c${i}`, image }));
+    return review;
+  };
+
+  test('a Pod with 10,000 containers of distinct images is denied without verifying any', async () => {
+    const v = new FakeVerifier();
+    const logger = new MemoryLogger();
+    const out = await handleAdmissionReview(podWith(Array.from({ length: 10_000 }, (_, i) => `reg.example.com/team/app${i}:1`)), v, { logger });
+    expect(out.response.allowed).toBe(false);
+    expect(out.response.status!.code).toBe(403);
+    expect(out.response.status!.message).toBe('this object names 10000 distinct images and the admission webhook verifies at most 64 per object; none was verified');
+    expect(v.calls).toHaveLength(0);
+    expect(logger.lines.find((l) => l.msg === 'admission review')!.obj).toMatchObject({ allowed: false, tooManyImages: 10_000 });
+  });
+
+  test('10,000 containers of one image are one verification (the cap counts distinct images)', async () => {
+    const v = new FakeVerifier();
+    const out = await handleAdmissionReview(podWith(Array.from({ length: 10_000 }, () => 'reg.example.com/team/app:1')), v);
+    expect(out.response.allowed).toBe(true);
+    expect(v.images()).toEqual(['reg.example.com/team/app:1']);
+  });
+
+  test('64 distinct images are verified', async () => {
+    const v = new FakeVerifier();
+    const out = await handleAdmissionReview(podWith(Array.from({ length: 64 }, (_, i) => `reg.example.com/team/app${i}:1`)), v);
+    expect(out.response.allowed).toBe(true);
+    expect(v.calls).toHaveLength(64);
+  });
+});

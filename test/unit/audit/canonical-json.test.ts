@@ -1,4 +1,5 @@
 import { canonicalJson } from '../../../src/audit';
+import { canonicalJson as formatsCanonicalJson } from '../../../src/formats/canonical-json';
 
 describe('canonicalJson', () => {
   test('sorts keys recursively and writes no whitespace; arrays keep their order', () => {
@@ -91,5 +92,11 @@ describe('canonicalJson', () => {
       expect(canonicalJson(JSON.parse(once))).toBe(once);
       expect(JSON.parse(once)).toEqual(JSON.parse(JSON.stringify(value)));
     }
+  });
+});
+
+describe('one canonical JSON', () => {
+  test('the audit chain and the policy revision use the one in src/formats', () => {
+    expect(canonicalJson).toBe(formatsCanonicalJson);
   });
 });

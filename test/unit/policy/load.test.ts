@@ -64,6 +64,12 @@ describe('parsePolicy: the example from the issue', () => {
     ]);
   });
 
+  it('keeps the revision it had before the policy used the shared canonical JSON (src/formats)', () => {
+    // Computed by the policy loader's own former canonical JSON; the shared one writes the same
+    // bytes for every document a valid policy can be, so revisions did not change.
+    expect(parsePolicy(EXAMPLE_POLICY, 'policy.yaml').revision).toBe('36784c8253e1');
+  });
+
   it('has a revision that ignores comments and formatting but not content', () => {
     const reformatted = EXAMPLE_POLICY.replace('# third-party images only', '# edited comment').replace('defaults: {', '# header\ndefaults: {');
     expect(parsePolicy(reformatted, 'other.yaml').revision).toBe(policy.revision);
