@@ -112,7 +112,7 @@ const registry = await startRegistry();
 const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-bench-'));
 const config = { ...defaultConfig(dir), listen: '127.0.0.1:0', keysDir: path.join(dir, 'keys'), dataDir: path.join(dir, 'data') };
 const app = await createApp(config, createLogger({ level: 'silent' }));
-app.keys.createKey({ name: 'bench' }, 'bench');
+await app.keys.createKey({ name: 'bench' }, 'bench');
 const port = await app.start();
 const client = signingClient(`127.0.0.1:${port}`);
 const raw = new RegistryClient({});

@@ -1,10 +1,10 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createApp, gateOptions } from '../app';
 import { AuditLog } from '../audit';
-import { openDatabase } from '../store';
+import { openStore, sqliteFileOf } from '../store';
 import { checkGate, loadConfig } from '../config/config';
 import { GrpcVerifier, startGateServer } from '../gate';
 import { createLogger } from '../logging/logger';
@@ -511,11 +511,11 @@ async function token(args: string[]): Promise<number> {
     json: { type: 'boolean', default: false },
   }, isTopic(`token ${sub}`) ? `token ${sub}` : 'token');
   const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'] });
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const db = openDatabase(path.join(config.dataDir, 'countersign.db'));
+  // The service's store: PostgreSQL when store.url / COUNTERSIGN_STORE_URL is set, else the data directory's file.
+  const db = await openStore({ dataDir: config.dataDir, ...(config.store ? { url: config.store.url } : {}) });
   const actor = `local:${os.userInfo().username}`;
   try {
-    const store = new TokenStore(db, { audit: new AuditLog(db) });
+    const store = await TokenStore.open(db, { audit: await AuditLog.open(db) });
     if (sub === 'create') {
       const name = onePositional(positionals, 'NAME');
       const roles = (values.role ?? []).map((r) => {
@@ -528,7 +528,7 @@ async function token(args: string[]): Promise<number> {
         expiresAt = new Date(values.expires);
         if (Number.isNaN(expiresAt.getTime())) throw new UsageError('--expires must be an RFC 3339 time');
       }
-      const { token: secret, record } = store.create({ name, roles, scopes: values.scope ?? [], createdBy: actor, ...(expiresAt ? { expiresAt } : {}) });
+      const { token: secret, record } = await store.create({ name, roles, scopes: values.scope ?? [], createdBy: actor, ...(expiresAt ? { expiresAt } : {}) });
       if (values.json) process.stdout.write(`${JSON.stringify({ token: secret, ...record }, null, 2)}\n`);
       else {
         process.stdout.write(`${secret}\n`);
@@ -537,19 +537,19 @@ async function token(args: string[]): Promise<number> {
       return 0;
     }
     if (sub === 'list') {
-      const records = store.list();
+      const records = await store.list();
       if (values.json) process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
       else for (const r of records) process.stdout.write(`${r.name}\t${r.state}\t${r.roles.join(',')}\t${r.scopes.join(',')}\t${r.prefix}…\n`);
       return 0;
     }
     if (sub === 'revoke') {
-      const record = store.revoke(onePositional(positionals, 'NAME'), { revokedBy: actor, ...(values.reason ? { reason: values.reason } : {}) });
+      const record = await store.revoke(onePositional(positionals, 'NAME'), { revokedBy: actor, ...(values.reason ? { reason: values.reason } : {}) });
       process.stdout.write(`token ${record.name} revoked\n`);
       return 0;
     }
     throw new UsageError(`unknown token command "${sub ?? ''}" (create, list, revoke)`);
   } finally {
-    db.close();
+    await db.close();
   }
 }
 
@@ -568,15 +568,17 @@ async function audit(args: string[]): Promise<number> {
   }, isTopic(`audit ${sub}`) ? `audit ${sub}` : 'audit');
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
   const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'] });
-  const file = path.join(config.dataDir, 'countersign.db');
-  if (!existsSync(file)) throw new CountersignError('NOT_FOUND', `no Countersign database at ${file}; pass the service's --data-dir`);
-  const db = openDatabase(file);
+  const file = sqliteFileOf(config.dataDir);
+  if (!config.store && !existsSync(file)) {
+    throw new CountersignError('NOT_FOUND', `no Countersign database at ${file}; pass the service's --data-dir (or its store.url / COUNTERSIGN_STORE_URL)`);
+  }
+  const db = await openStore({ dataDir: config.dataDir, ...(config.store ? { url: config.store.url } : {}) });
   try {
-    const log = new AuditLog(db);
+    const log = await AuditLog.open(db);
     if (sub === 'list') {
       const limit = Number(values.limit);
       if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit must be a positive integer');
-      const entries = log.list({ limit, ...(values.actor ? { actor: values.actor } : {}), ...(values.action ? { action: values.action } : {}), ...(values.target ? { target: values.target } : {}) });
+      const entries = await log.list({ limit, ...(values.actor ? { actor: values.actor } : {}), ...(values.action ? { action: values.action } : {}), ...(values.target ? { target: values.target } : {}) });
       if (values.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
       else {
         for (const e of entries) {
@@ -592,17 +594,17 @@ async function audit(args: string[]): Promise<number> {
         if (!m) throw new UsageError('--expect-head must be SEQ:HASH as printed by a previous "audit verify"');
         expectHead = { seq: Number(m[1]), hash: m[2] as string };
       }
-      const result = log.verify(expectHead ? { expectHead } : {});
+      const result = await log.verify(expectHead ? { expectHead } : {});
       if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else if (result.ok) {
-        const head = log.head();
+        const head = await log.head();
         process.stdout.write(`audit chain intact: ${result.entries} entries; head ${head.seq}:${head.hash}\n`);
       } else process.stdout.write(`AUDIT CHAIN BROKEN at entry ${result.brokenAt}: ${result.problem} (${result.entries} entries verified before it)\n`);
       return result.ok ? 0 : 1;
     }
     throw new UsageError(`unknown audit command "${sub ?? ''}" (list, verify)`);
   } finally {
-    db.close();
+    await db.close();
   }
 }
 

@@ -38,7 +38,7 @@ describe('metrics port', () => {
   beforeAll(async () => {
     pusher = new RegistryClient({});
     svc = await startService({ metrics: { listen: '127.0.0.1:0' }, admission: { listen: '127.0.0.1:0', timeoutMs: 9000 } });
-    svc.app.keys.createKey({ name: 'ci-release' }, 'test');
+    await svc.app.keys.createKey({ name: 'ci-release' }, 'test');
   });
   afterAll(async () => {
     await svc?.stop();

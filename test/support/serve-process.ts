@@ -21,7 +21,11 @@ export interface ServeProcess {
   publicKeyPem: string;
 }
 
-/** Starts it and resolves once its key `ci` exists; `env` is added to this process's environment. */
+/**
+ * Starts it and resolves once its key `ci` exists; `env` is added to this process's environment.
+ * Replicas sharing a store (COUNTERSIGN_STORE_URL) share their keys too: the first creates `ci`,
+ * the others find it.
+ */
 export async function startServeProcess(dir: string, name: string, env: Record<string, string> = {}): Promise<ServeProcess> {
   const address = `127.0.0.1:${await freePort()}`;
   const child = spawn(process.execPath, [BIN, 'serve', '--listen', address, '--data-dir', path.join(dir, name, 'data'), '--log-level', 'warn'], {
@@ -41,6 +45,11 @@ export async function startServeProcess(dir: string, name: string, env: Record<s
         instance.publicKeyPem = created.key.publicKeyPem;
         return instance;
       } catch (err) {
+        if ((err as grpc.ServiceError).code === 6 /* ALREADY_EXISTS: another replica of the store made it */) {
+          const existing = await call<{ key: { publicKeyPem: string } }>(keys, 'GetKey', { key: 'ci' }, 5_000);
+          instance.publicKeyPem = existing.key.publicKeyPem;
+          return instance;
+        }
         if (attempt >= 100 || (err as grpc.ServiceError).code !== 14 /* UNAVAILABLE: not listening yet */) throw err;
         await new Promise((r) => setTimeout(r, 100));
       }
