@@ -178,6 +178,9 @@ async function assemble(
   const grpc = new GrpcServer({ signing, verification, keys, guard, credentials, logger, maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024, observer });
   let stopping: Promise<void> | undefined;
   let started = false;
+  // gRPC health follows the store's health (as /readyz does), checked once a second.
+  const storeWatch = setInterval(() => grpc.reportStore(store.health()), 1000);
+  storeWatch.unref();
   const app: App = {
     grpc,
     signing,
@@ -192,6 +195,7 @@ async function assemble(
     cache,
     observer,
     async start() {
+      grpc.reportStore(store.health());
       const port = await grpc.listen(config.listen);
       if (metrics && config.metrics.listen) {
         app.metricsServer = await startMetricsServer({ listen: config.metrics.listen, metrics, notReady: () => notReady(started, stopping, store) });
@@ -222,6 +226,7 @@ async function assemble(
     // Idempotent: a second SIGTERM (or a test's cleanup) waits for the first stop.
     stop: () =>
       (stopping ??= (async () => {
+        clearInterval(storeWatch);
         // Every front door stops taking work at once; gRPC and the webhook share one grace period.
         await Promise.all([app.gate?.close(), app.admission?.close(config.shutdownGraceMs), grpc.shutdown(config.shutdownGraceMs)]);
         // Grace over: cancel the registry requests still in flight (their calls fail or deny at

@@ -90,6 +90,24 @@ describe('metrics port', () => {
     expect(m.get('process_cpu_seconds_total')?.type).toBe('counter');
   });
 
+  it('store latency: a key change is one transaction; a warm Verify makes no store query', async () => {
+    const repo = uniqueRepo('metrics-store');
+    const image = await pushSampleImage(pusher, { registry: host, repository: repo }, 'v1');
+    const ref = `${host}/${repo}@${image.digest}`;
+    await svc.call('Sign', { image: ref, key: 'ci-release' });
+    await svc.call<VerifyResponse>('Verify', { image: ref, action: 'ACTION_DEPLOY' }); // warms the cache
+    const store = (m: Map<string, Family>, operation: string) => sampleValue(m, 'countersign_store_operation_duration_seconds_count', { operation, backend: 'sqlite' });
+    const before = await scrape(svc);
+    for (let i = 0; i < 20; i++) expect((await svc.call<VerifyResponse>('Verify', { image: ref, action: 'ACTION_DEPLOY' })).allowed).toBe(true);
+    const warm = await scrape(svc);
+    expect(store(warm, 'query')).toBe(store(before, 'query'));
+    expect(store(warm, 'transaction')).toBe(store(before, 'transaction'));
+    await svc.call('RevokeKey', { key: 'ci-release', reason: 'metrics test' });
+    const after = await scrape(svc);
+    expect(store(after, 'transaction') - store(warm, 'transaction')).toBe(1);
+    expect(sampleValue(after, 'countersign_store_operation_duration_seconds_sum', { operation: 'transaction', backend: 'sqlite' })).toBeGreaterThan(0);
+  });
+
   it('counts a refused call under its status', async () => {
     const before = await scrape(svc);
     await expect(svc.call('Verify', { image: 'Not A Reference!!', action: 'ACTION_DEPLOY' })).rejects.toThrow(/INVALID_ARGUMENT|3/);

@@ -17,7 +17,9 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { protoPath as healthProto } from 'grpc-health-check';
 import pg from 'pg';
 import { call, keyClient, verificationClient, type UnaryClient } from '../../src/cli/client';
 import { freePort } from '../../src/dev/local-registry';
@@ -211,6 +213,20 @@ describe('PostgreSQL stopped while serving', () => {
         .on('error', reject);
     });
 
+  /** grpc.health.v1 Check of the whole server ('' service). */
+  const grpcHealth = (address: string) => {
+    const def = protoLoader.loadSync(healthProto, { keepCase: true, enums: String, defaults: true });
+    const Health = (grpc.loadPackageDefinition(def) as any).grpc.health.v1.Health;
+    const c = new Health(address, grpc.credentials.createInsecure());
+    return new Promise<string>((resolve, reject) =>
+      c.check({ service: '' }, (err: unknown, r: { status: string }) => {
+        c.close();
+        if (err) reject(err);
+        else resolve(r.status);
+      }),
+    );
+  };
+
   test('readiness fails, Verify denies what needs the keys with a reason, no crash; all resumes when it is back', async () => {
     const metricsPort = await freePort();
     const r = await replica('down', { COUNTERSIGN_STORE_URL: own.url, COUNTERSIGN_KEK: sharedKek(), COUNTERSIGN_METRICS_LISTEN: `127.0.0.1:${metricsPort}` });
@@ -221,10 +237,13 @@ describe('PostgreSQL stopped while serving', () => {
     const verify = () => call<VerifyResponse>(client(verificationClient, r), 'Verify', { image: ref, action: 'ACTION_DEPLOY' }, 10_000);
     expect(await verify()).toMatchObject({ allowed: true });
     expect(await readyz(metricsPort)).toMatchObject({ status: 200 });
+    expect(await grpcHealth(r.address)).toBe('SERVING');
 
     await own.stop();
     const down = await pollUntil(() => readyz(metricsPort), (x) => x.status === 503);
     expect(down[down.length - 1]).toMatchObject({ status: 503, body: expect.stringMatching(/store/) });
+    const grpcDown = await pollUntil(() => grpcHealth(r.address), (st) => st === 'NOT_SERVING');
+    expect(grpcDown[grpcDown.length - 1]).toBe('NOT_SERVING');
     const denied = await verify();
     expect(denied.allowed).toBe(false);
     expect(denied.reasons.join('\n')).toMatch(/key store cannot be relied on.*onError: deny/s);
@@ -233,6 +252,8 @@ describe('PostgreSQL stopped while serving', () => {
     await own.start();
     const up = await pollUntil(() => readyz(metricsPort), (x) => x.status === 200, 300);
     expect(up[up.length - 1]).toMatchObject({ status: 200 });
+    const grpcUp = await pollUntil(() => grpcHealth(r.address), (st) => st === 'SERVING');
+    expect(grpcUp[grpcUp.length - 1]).toBe('SERVING');
     expect(await verify()).toMatchObject({ allowed: true });
     expect(r.process.exitCode).toBeNull();
   });
