@@ -12,6 +12,8 @@ import { CountersignError } from '../shared/errors';
 import type { SignedArtifact } from '../signing';
 import { call, connectionFromEnv, describeGrpcError, keyClient, serverAddress, signingClient, useConnection, verificationClient, type UnaryClient } from './client';
 import { TokenStore, isRole, startupBanner, type Role } from '../auth';
+import { loadKek } from '../keys/crypto';
+import { ManagedKeyStore } from '../keys/managed-key-store';
 import { isTopic, usageOf, USAGE } from './usage';
 import { verifyBundleCommand } from './verify-bundle';
 
@@ -36,6 +38,8 @@ export async function main(argv: string[]): Promise<number> {
         return await audit(rest);
       case 'token':
         return await token(rest);
+      case 'kek':
+        return await kek(rest);
       case 'verify-bundle':
         return verifyBundleCommand(rest);
       case undefined:
@@ -548,6 +552,35 @@ async function token(args: string[]): Promise<number> {
       return 0;
     }
     throw new UsageError(`unknown token command "${sub ?? ''}" (create, list, revoke)`);
+  } finally {
+    await db.close();
+  }
+}
+
+async function kek(args: string[]): Promise<number> {
+  const [first, ...rest] = args;
+  const sub = subcommand('kek', first);
+  const { values, positionals } = parse(rest, {
+    'data-dir': { type: 'string' },
+    config: { type: 'string' },
+    'old-kek-file': { type: 'string' },
+    'new-kek-file': { type: 'string' },
+  }, isTopic(`kek ${sub}`) ? `kek ${sub}` : 'kek');
+  if (sub !== 'rotate') throw new UsageError(`unknown kek command "${sub ?? ''}" (rotate)`);
+  if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  if (!values['old-kek-file'] || !values['new-kek-file']) throw new UsageError('kek rotate needs --old-kek-file FILE and --new-kek-file FILE');
+  const oldKek = loadKek({ file: values['old-kek-file'] });
+  const newKek = loadKek({ file: values['new-kek-file'] });
+  const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'] });
+  const file = sqliteFileOf(config.dataDir);
+  if (!config.store && !existsSync(file)) {
+    throw new CountersignError('NOT_FOUND', `no Countersign database at ${file}; pass the service's --data-dir (or its store.url / COUNTERSIGN_STORE_URL)`);
+  }
+  const db = await openStore({ dataDir: config.dataDir, ...(config.store ? { url: config.store.url } : {}) });
+  try {
+    const result = await ManagedKeyStore.rotateKek(db, await AuditLog.open(db), oldKek, newKek, `local:${os.userInfo().username}`);
+    process.stdout.write(`${result.resealed} private key${result.resealed === 1 ? '' : 's'} sealed again under the new key-encryption key (fingerprint ${result.fingerprint}); start every replica with it\n`);
+    return 0;
   } finally {
     await db.close();
   }

@@ -158,6 +158,41 @@ export class ManagedKeyStore implements KeyStore {
     this.unsubscribe();
   }
 
+  /**
+   * Rotates the key-encryption key: every sealed private half is opened with `oldKek` and sealed
+   * again with `newKek`, and the stored fingerprint changes, in one transaction (all or nothing),
+   * with an audit entry. Run it with every replica stopped, then start them with the new KEK: a
+   * replica still running with the old one can no longer seal or open a key (it is told to restart).
+   */
+  static async rotateKek(store: SqlStore, audit: AuditLog, oldKek: Buffer, newKek: Buffer, actor: string): Promise<{ resealed: number; fingerprint: string }> {
+    await migrateSchema(store, 'keys', MIGRATIONS);
+    const from = kekFingerprint(oldKek);
+    const to = kekFingerprint(newKek);
+    if (from === to) throw new CountersignError('INVALID_ARGUMENT', 'the new key-encryption key is the old one; generate a new one with: openssl rand -base64 32');
+    const resealed = await store.transaction(async (tx) => {
+      const stored = await tx.get(`SELECT value FROM key_store_meta WHERE name = 'kek_fingerprint'`);
+      if (stored && stored.value !== from) {
+        throw new CountersignError('FAILED_PRECONDITION', `the old key-encryption key given is not the one the keys in ${store.description} are sealed with (fingerprint ${from}, expected ${String(stored.value)})`);
+      }
+      const rows = await tx.all('SELECT id, sealed_private_key FROM keys WHERE sealed_private_key IS NOT NULL ORDER BY id');
+      for (const row of rows) {
+        const id = String(row.id);
+        const der = openPrivateKey(String(row.sealed_private_key), oldKek, id);
+        try {
+          await tx.run('UPDATE keys SET sealed_private_key = ? WHERE id = ?', sealPrivateKey(der, newKek, id), id);
+        } finally {
+          der.fill(0);
+        }
+      }
+      if (stored) await tx.run(`UPDATE key_store_meta SET value = ? WHERE name = 'kek_fingerprint'`, to);
+      else await tx.run(`INSERT INTO key_store_meta (name, value) VALUES ('kek_fingerprint', ?)`, to);
+      await audit.append({ actor, action: 'kek.rotate', outcome: 'success', details: { resealed: rows.length, previousFingerprint: from, fingerprint: to } }, tx);
+      tx.changed('keys');
+      return rows.length;
+    });
+    return { resealed, fingerprint: to };
+  }
+
   // ---- KeyStore (signing) -----------------------------------------------------------------
 
   async createKey(attrs: KeyAttributes, actor: string): Promise<KeyInfo> {
@@ -433,6 +468,7 @@ export class ManagedKeyStore implements KeyStore {
     if (await tx.get('SELECT 1 AS x FROM keys WHERE id = ?', id)) {
       throw new CountersignError('ALREADY_EXISTS', `this key is already in the store (id ${id})`);
     }
+    if (material.privateKey) await this.checkKekIn(tx);
     const sealed = material.privateKey
       ? sealPrivateKey(material.privateKey.export({ type: 'pkcs8', format: 'der' }), this.kek, id)
       : null;
@@ -487,6 +523,17 @@ export class ManagedKeyStore implements KeyStore {
       throw new CountersignError(
         'FAILED_PRECONDITION',
         `the key-encryption key given does not match the one the keys in ${this.store.description} are sealed with (fingerprint ${fp}, expected ${String(stored)}); start with the original KEK`,
+      );
+    }
+  }
+
+  /** Inside a write: the KEK may have been rotated (by `countersign kek rotate`) since this process started. */
+  private async checkKekIn(tx: SqlTransaction): Promise<void> {
+    const stored = await tx.get(`SELECT value FROM key_store_meta WHERE name = 'kek_fingerprint'`);
+    if (stored && stored.value !== kekFingerprint(this.kek)) {
+      throw new CountersignError(
+        'FAILED_PRECONDITION',
+        `the key-encryption key was rotated in ${this.store.description} (fingerprint ${String(stored.value)}) since this replica started; restart it with the new KEK`,
       );
     }
   }

@@ -193,6 +193,30 @@ describe('ManagedKeyStore', () => {
     expect(await audit.verify()).toMatchObject({ ok: true, entries: 1 });
   });
 
+  test('KEK rotation: every private half sealed again, all at once; the old KEK refused after; a store still holding it cannot seal', async () => {
+    const { store, db, dir, kek, audit } = await setup();
+    await store.createKey({ name: 'a' }, 'x');
+    await store.createKey({ name: 'b' }, 'x');
+    const sealedBefore = await db.all('SELECT id, sealed_private_key FROM keys ORDER BY id');
+    const next = generateKek();
+    await expect(ManagedKeyStore.rotateKek(db, audit, generateKek(), next, 'ops')).rejects.toMatchObject({ code: 'FAILED_PRECONDITION' });
+    expect(await db.all('SELECT id, sealed_private_key FROM keys ORDER BY id')).toEqual(sealedBefore); // nothing changed
+    expect(await ManagedKeyStore.rotateKek(db, audit, kek, next, 'ops')).toMatchObject({ resealed: 2 });
+    const sealedAfter = await db.all('SELECT id, sealed_private_key FROM keys ORDER BY id');
+    expect(sealedAfter.map((r) => r.id)).toEqual(sealedBefore.map((r) => r.id));
+    for (const [i, row] of sealedAfter.entries()) expect(row.sealed_private_key).not.toBe(sealedBefore[i]!.sealed_private_key);
+    // The store opened with the old KEK, still running, refuses to seal a new key under it.
+    await expect(store.createKey({ name: 'c' }, 'x')).rejects.toThrow(/key-encryption key was rotated/);
+    await close(db, store);
+    const db2 = await open(dir);
+    await expect(ManagedKeyStore.open(db2, kek, await AuditLog.open(db2))).rejects.toThrow(/does not match/);
+    const reopened = await ManagedKeyStore.open(db2, next, await AuditLog.open(db2));
+    for (const name of ['a', 'b']) expect((await reopened.getSigningKey(name)).sign(Buffer.from('m')).length).toBeGreaterThan(60);
+    expect((await (await AuditLog.open(db2)).list({ action: 'kek.rotate' }))[0]).toMatchObject({ actor: 'ops', details: { resealed: 2 } });
+    reopened.close();
+    await db2.close();
+  });
+
   test('scope check: a key for acmecorp/payments-* cannot sign acmecorp/billing', async () => {
     const { store } = await setup();
     const k = await store.createKey({ name: 'payments', scopes: ['acmecorp/payments-*'] }, 'x');
