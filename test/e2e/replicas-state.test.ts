@@ -136,8 +136,8 @@ test('a token revoked in the store is refused by replica B', async () => {
   expect(await verifyOnB()).toBe('answered');
 
   await cli(['token', 'revoke', 'gate', '--reason', 'rotated'], cliEnv);
+  // (It answered before the revocation, above; the first poll may already see it refused.)
   const answers = await pollUntil(verifyOnB, (r) => r !== 'answered');
-  expect(answers[0]).toBe('answered');
   expect(answers[answers.length - 1]).toMatch(/^16: token gate was revoked at /); // UNAUTHENTICATED
 });
 
