@@ -19,7 +19,7 @@ import { PrometheusMetrics, noopObserver, startMetricsServer, type MetricsServer
 import { DockerConfigCredentialStore, ReferrerStore, RegistryClient } from './registry';
 import { PolicyStore } from './policy';
 import { SigningService } from './signing';
-import { openDatabase, type Database } from './store';
+import { openStore, type SqlStore } from './store';
 import { EvidenceCollector } from './verification/collector';
 import { EvidenceCache } from './verification/evidence-cache';
 import { VerificationService } from './verification/verification-service';
@@ -34,7 +34,8 @@ export interface App {
   audit: AuditLog;
   tokens: TokenStore;
   accessMode: AccessMode;
-  db: Database;
+  /** Keys, tokens and the audit chain: the SQLite file in the data directory, or PostgreSQL (store.url). */
+  store: SqlStore;
   policies: PolicyStore;
   cache: EvidenceCache;
   /** Starts serving; resolves with the bound port. */
@@ -59,13 +60,45 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   // Sigstore trusted roots: parsed and validated once, first (an invalid root is a startup error
   // naming the field, before anything is opened).
   const trustedRoots = loadTrustedRoots(config.verification);
-  // Replicas sharing a PostgreSQL (store.url) serialize referrer-index writes through it; for now
-  // that is all it is used for. Unreachable or refusing: a startup error, before anything opens.
+  // Assigned once the metrics (which read the cache) exist; the registry and the store report through it.
+  let observer: Observer = noopObserver;
+  // Replicas sharing a PostgreSQL (store.url) keep keys, tokens and the audit chain there and
+  // serialize referrer-index writes through it. Unreachable, refusing or a newer schema: a startup
+  // error, before anything else opens.
   const writeLock = config.store ? await PostgresWriteLock.connect(config.store.url) : undefined;
-  if (config.store) logger.info({ store: describeStoreUrl(config.store.url) }, 'referrer-index writes serialized across replicas by the store');
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const db = openDatabase(path.join(config.dataDir, 'countersign.db'));
-  const audit = new AuditLog(db);
+  const backend = config.store ? 'postgres' : 'sqlite';
+  let store: SqlStore;
+  try {
+    store = await openStore({
+      dataDir: config.dataDir,
+      ...(config.store ? { url: config.store.url } : {}),
+      observe: (operation, seconds) => observer.storeOperation?.(operation, backend, seconds),
+    });
+  } catch (err) {
+    await writeLock?.close();
+    throw err;
+  }
+  try {
+    return await assemble(config, logger, { trustedRoots, store, writeLock, observe: (o) => (observer = o) });
+  } catch (err) {
+    // A startup error after the store opened (a wrong KEK, an invalid policy): nothing stays
+    // connected, so the process can exit.
+    await store.close();
+    await writeLock?.close();
+    throw err;
+  }
+}
+
+async function assemble(
+  config: ServiceConfig,
+  logger: Logger,
+  opened: { trustedRoots: ReturnType<typeof loadTrustedRoots>; store: SqlStore; writeLock: PostgresWriteLock | undefined; observe: (observer: Observer) => void },
+): Promise<App> {
+  const { trustedRoots, store, writeLock } = opened;
+  let observer: Observer = noopObserver;
+  if (config.store) logger.info({ store: describeStoreUrl(config.store.url) }, 'keys, tokens and the audit chain in the shared store; referrer-index writes serialized across replicas');
+  const audit = await AuditLog.open(store);
   const kek = resolveKek({
     dataDir: config.dataDir,
     listen: config.listen,
@@ -79,12 +112,10 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
         'Set COUNTERSIGN_KEK_FILE for any real deployment.',
     );
   }
-  const keys = new ManagedKeyStore(db, kek.kek, audit);
-  const legacy = keys.importLegacy(legacyKeyFiles(config.keysDir, config.trustDir));
+  const keys = await ManagedKeyStore.open(store, kek.kek, audit);
+  const legacy = await keys.importLegacy(legacyKeyFiles(config.keysDir, config.trustDir));
   for (const k of legacy.imported) logger.info({ key: k.name, id: k.id, purpose: k.purpose }, 'imported key from the keys directory');
   for (const problem of legacy.problems) logger.warn({ problem }, 'key file not imported');
-  // Assigned once the metrics (which read the cache) exist; the registry reports through it.
-  let observer: Observer = noopObserver;
   const registry = new RegistryClient({
     credentials: new DockerConfigCredentialStore(config.registry.dockerConfig),
     insecureHosts: config.registry.insecureHosts,
@@ -108,6 +139,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     ? new PrometheusMetrics({ cache, trustRevision: () => trust.revision(), policyRevision: () => policies.current().revision })
     : undefined;
   observer = metrics ?? noopObserver;
+  opened.observe(observer);
   const verification = new VerificationService({
     registry,
     collector: new EvidenceCollector({
@@ -131,11 +163,11 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   });
   // Access control: enforce unless explicitly in development mode on loopback (or nothing is
   // configured and the service only listens on loopback, which the banner says loudly).
-  const tokens = new TokenStore(db, { audit });
+  const tokens = await TokenStore.open(store, { audit });
   const accessMode = resolveAccessMode({
     ...(config.auth.mode ? { requested: config.auth.mode } : {}),
     listen: config.listen,
-    credentialsConfigured: tokens.list().some((t) => t.state === 'active') || config.auth.mtlsBindings.length > 0 || Boolean(config.auth.tls),
+    credentialsConfigured: tokens.anyActive() || config.auth.mtlsBindings.length > 0 || Boolean(config.auth.tls),
   });
   if (startupBanner(accessMode, config.listen)) {
     logger.warn({ accessMode, listen: config.listen }, 'ACCESS CONTROL IS OFF: development mode, every caller has every role (loopback only)');
@@ -146,6 +178,9 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
   const grpc = new GrpcServer({ signing, verification, keys, guard, credentials, logger, maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024, observer });
   let stopping: Promise<void> | undefined;
   let started = false;
+  // gRPC health follows the store's health (as /readyz does), checked once a second.
+  const storeWatch = setInterval(() => grpc.reportStore(store.health()), 1000);
+  storeWatch.unref();
   const app: App = {
     grpc,
     signing,
@@ -155,14 +190,15 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     audit,
     tokens,
     accessMode,
-    db,
+    store,
     policies,
     cache,
     observer,
     async start() {
+      grpc.reportStore(store.health());
       const port = await grpc.listen(config.listen);
       if (metrics && config.metrics.listen) {
-        app.metricsServer = await startMetricsServer({ listen: config.metrics.listen, metrics, notReady: () => notReady(started, stopping, db) });
+        app.metricsServer = await startMetricsServer({ listen: config.metrics.listen, metrics, notReady: () => notReady(started, stopping, store) });
         logger.info({ listen: config.metrics.listen, port: app.metricsServer.port }, 'metrics serving on /metrics (and /healthz, /readyz)');
       }
       if (config.admission.listen) {
@@ -197,6 +233,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     // Idempotent: a second SIGTERM (or a test's cleanup) waits for the first stop.
     stop: () =>
       (stopping ??= (async () => {
+        clearInterval(storeWatch);
         // Every front door stops taking work at once; gRPC and the webhook share one grace period.
         await Promise.all([app.gate?.close(), app.admission?.close(config.shutdownGraceMs), grpc.shutdown(config.shutdownGraceMs)]);
         // Grace over: cancel the registry requests still in flight (their calls fail or deny at
@@ -206,7 +243,8 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
         await app.metricsServer?.close();
         policies.close();
         keys.close();
-        db.close();
+        tokens.close();
+        await store.close();
         await writeLock?.close();
       })()),
   };
@@ -214,15 +252,11 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
 }
 
 /** Why the service is not ready (undefined when it is): not started, stopping, or its store does not answer. */
-function notReady(started: boolean, stopping: Promise<void> | undefined, db: Database): string | undefined {
+function notReady(started: boolean, stopping: Promise<void> | undefined, store: SqlStore): string | undefined {
   if (stopping) return 'shutting down';
   if (!started) return 'starting';
-  try {
-    db.prepare('SELECT 1').get();
-  } catch (err) {
-    return `the store does not answer: ${err instanceof Error ? err.message : String(err)}`;
-  }
-  return undefined;
+  const problem = store.health();
+  return problem === undefined ? undefined : `the store does not answer: ${problem}`;
 }
 
 /**

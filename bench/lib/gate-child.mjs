@@ -34,7 +34,7 @@ if (mode === 'serve') {
     gate: { ...base.gate, listen: '127.0.0.1:0', upstream },
   };
   const app = await createApp(config, logger);
-  app.keys.createKey({ name: 'bench' }, 'bench');
+  await app.keys.createKey({ name: 'bench' }, 'bench');
   const grpcPort = await app.start();
   stop = () => app.stop();
   process.send({ ready: true, grpcPort, gateUrl: app.gate.url });

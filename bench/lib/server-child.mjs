@@ -36,9 +36,9 @@ if (mode === 'countersign') {
   const { openSync } = await import('node:fs');
   const pino = require('pino');
   app = await createApp(config, createLogger({ level: 'info', destination: pino.destination({ fd: openSync('/dev/null', 'w'), sync: false }) }));
-  app.keys.createKey({ name: 'bench' }, 'bench');
+  await app.keys.createKey({ name: 'bench' }, 'bench');
   const port = await app.start();
-  const token = auth ? app.tokens.create({ name: 'bench', roles: ['signer', 'verifier'], scopes: ['**'], createdBy: 'bench' }).token : undefined;
+  const token = auth ? (await app.tokens.create({ name: 'bench', roles: ['signer', 'verifier'], scopes: ['**'], createdBy: 'bench' })).token : undefined;
   stop = () => app.stop();
   send({ ready: true, port, admission: app.admission?.url, token });
 } else {

@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import { CountersignError } from '../shared/errors';
-import type { Database, SqlRow } from '../store/database';
-import { migrate, type Migration } from '../store/migrations';
+import type { SqlParam, SqlRow } from '../store/database';
+import { migrateSchema, type SchemaMigration } from '../store/schema';
+import type { SqlExecutor, SqlStore, SqlTransaction } from '../store/sql-store';
 import { canonicalJson } from './canonical-json';
 
 export type AuditOutcome = 'success' | 'denied' | 'failure';
@@ -83,10 +84,10 @@ const MAX_DETAILS = 64 * 1024;
  * hash-chained to the one before: `verify` detects rows that were changed, removed, inserted or
  * reordered, and, given a head written down earlier, entries cut off the end.
  */
-const MIGRATIONS: readonly Migration[] = [
+const MIGRATIONS: readonly SchemaMigration[] = [
   {
     version: 1,
-    sql: `
+    sqlite: `
       CREATE TABLE audit_log (
         seq INTEGER PRIMARY KEY,
         at TEXT NOT NULL,
@@ -107,8 +108,36 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: entries cannot be deleted'); END;
     `,
+    // The same table; seq is the chain position, so two replicas can never both write entry n.
+    postgres: `
+      CREATE TABLE audit_log (
+        seq BIGINT PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('success', 'denied', 'failure')),
+        reason TEXT,
+        details TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE INDEX audit_log_at ON audit_log (at);
+      CREATE INDEX audit_log_actor ON audit_log (actor, seq);
+      CREATE INDEX audit_log_target ON audit_log (target, seq);
+      CREATE FUNCTION countersign_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $body$
+        BEGIN RAISE EXCEPTION 'audit_log is append-only: entries cannot be %', CASE TG_OP WHEN 'UPDATE' THEN 'updated' ELSE 'deleted' END; END
+      $body$;
+      CREATE TRIGGER audit_log_no_update_or_delete BEFORE UPDATE OR DELETE ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION countersign_audit_append_only();
+      CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+        FOR EACH STATEMENT EXECUTE FUNCTION countersign_audit_append_only();
+    `,
   },
 ];
+
+/** Rows read per query by `verify` (the log is never loaded at once). */
+const VERIFY_PAGE = 1000;
 
 const COLUMNS = 'seq, at, actor, action, target, outcome, reason, details, prev_hash, hash';
 
@@ -137,23 +166,30 @@ function bodyOf(record: Omit<AuditRecord, 'prevHash' | 'hash'>): Record<string, 
 
 /**
  * The append-only, hash-chained audit trail: every key change and every access denial, with who,
- * what, when and why. Record a change's entry inside the same `db.transaction` as the change
- * itself, so that there is never a change without its entry (nested transactions join).
+ * what, when and why. Record a change's entry inside the same store transaction as the change
+ * itself (`append(entry, tx)`), so that there is never a change without its entry.
  */
 export class AuditLog {
-  private readonly db: Database;
+  private readonly store: SqlStore;
 
-  constructor(db: Database) {
-    this.db = db;
-    migrate(db, 'audit', MIGRATIONS);
+  private constructor(store: SqlStore) {
+    this.store = store;
+  }
+
+  /** Opens the audit trail of `store`, creating or upgrading its table. */
+  static async open(store: SqlStore): Promise<AuditLog> {
+    await migrateSchema(store, 'audit', MIGRATIONS);
+    return new AuditLog(store);
   }
 
   /**
-   * Appends an entry and returns it as recorded. The previous hash is read inside the write
-   * transaction, so concurrent appends (from this or another process) form one chain.
+   * Appends an entry and returns it as recorded. Given `tx`, inside that transaction (the change
+   * and its entry commit together, or neither); else in a transaction of its own. The previous
+   * hash is read inside the write transaction, which the store serializes across every process
+   * and replica, so concurrent appends form one chain.
    * Refuses (INTERNAL) details that look like private key material: that is a caller bug.
    */
-  append(entry: AuditEntry): AuditRecord {
+  async append(entry: AuditEntry, tx?: SqlTransaction): Promise<AuditRecord> {
     const at = entry.at ?? new Date();
     validate(entry, at);
     const details = entry.details === undefined ? undefined : canonicalJson(entry.details);
@@ -180,32 +216,32 @@ export class AuditLog {
           'Audit entries must never contain secrets; refer to keys by name or id (this is a bug in the caller)',
       );
     }
-    return this.db.transaction(() => {
-      const last = this.db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get();
+    const write = async (w: SqlTransaction): Promise<AuditRecord> => {
+      const last = await w.get('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
       const seq = last === undefined ? 1 : Number(last.seq) + 1;
       const prevHash = last === undefined ? GENESIS_HASH : String(last.hash);
       const record = { seq, ...fields };
       const hash = hashRecord(prevHash, record);
-      this.db
-        .prepare(`INSERT INTO audit_log (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(
-          seq,
-          record.at,
-          record.actor,
-          record.action,
-          record.target ?? null,
-          record.outcome,
-          record.reason ?? null,
-          details ?? null,
-          prevHash,
-          hash,
-        );
+      await w.run(
+        `INSERT INTO audit_log (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        seq,
+        record.at,
+        record.actor,
+        record.action,
+        record.target ?? null,
+        record.outcome,
+        record.reason ?? null,
+        details ?? null,
+        prevHash,
+        hash,
+      );
       return withoutUndefined({ ...record, prevHash, hash });
-    });
+    };
+    return tx ? write(tx) : this.store.transaction(write);
   }
 
   /** Recent entries, newest first, optionally filtered (filters combine with AND). */
-  list(options: AuditListOptions = {}): AuditRecord[] {
+  async list(options: AuditListOptions = {}): Promise<AuditRecord[]> {
     const limit = options.limit ?? 50;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST) {
       throw new CountersignError('INVALID_ARGUMENT', `limit must be an integer from 1 to ${MAX_LIST}, got ${limit}`);
@@ -231,26 +267,22 @@ export class AuditLog {
       `SELECT ${COLUMNS} FROM audit_log` +
       (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
       ` ORDER BY seq DESC LIMIT ${limit}`;
-    return this.db
-      .prepare(sql)
-      .all(...params)
-      .map((row) => {
-        try {
-          return decode(row);
-        } catch (err) {
-          throw new CountersignError(
-            'DATA_LOSS',
-            `audit entry ${String(row.seq)} cannot be read (${(err as Error).message}); run \`countersign audit verify\``,
-            { cause: err },
-          );
-        }
-      });
+    return (await this.store.all(sql, ...params)).map((row) => {
+      try {
+        return decode(row);
+      } catch (err) {
+        throw new CountersignError(
+          'DATA_LOSS',
+          `audit entry ${String(row.seq)} cannot be read (${(err as Error).message}); run \`countersign audit verify\``,
+          { cause: err },
+        );
+      }
+    });
   }
 
   /** The latest entry's seq and hash; `{ seq: 0, hash: GENESIS_HASH }` for an empty log. */
-  head(): AuditHead {
-    const last = this.db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get();
-    return last === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: Number(last.seq), hash: String(last.hash) };
+  async head(): Promise<AuditHead> {
+    return headOf(this.store);
   }
 
   /**
@@ -267,7 +299,7 @@ export class AuditLog {
    * `entries` is the number of entries that verified (before the problem, when there is one);
    * `brokenAt` is the seq of the first entry that does not.
    */
-  verify(options: { expectHead?: AuditHead } = {}): AuditVerifyResult {
+  async verify(options: { expectHead?: AuditHead } = {}): Promise<AuditVerifyResult> {
     const expectHead = options.expectHead;
     if (
       expectHead !== undefined &&
@@ -284,8 +316,8 @@ export class AuditLog {
     let headFound = expectHead === undefined || (expectHead.seq === 0 && expectHead.hash === GENESIS_HASH);
     const fail = (brokenAt: number, problem: string): AuditVerifyResult => ({ ok: false, entries, brokenAt, problem });
 
-    // A single statement reads one consistent snapshot, even while others append.
-    for (const row of this.db.prepare(`SELECT ${COLUMNS} FROM audit_log ORDER BY seq`).iterate()) {
+    // Page by page in seq order (entries appended meanwhile extend the chain; none can change it).
+    for await (const row of this.rowsInOrder()) {
       const seq = Number(row.seq);
       if (seq < expectedSeq) {
         // Only possible for seq < 1: seq is unique and read in ascending order.
@@ -342,6 +374,22 @@ export class AuditLog {
     }
     return { ok: true, entries, head: prev };
   }
+
+  /** Every row in seq order, VERIFY_PAGE at a time. */
+  private async *rowsInOrder(): AsyncGenerator<SqlRow> {
+    let rows = await this.store.all(`SELECT ${COLUMNS} FROM audit_log ORDER BY seq LIMIT ${VERIFY_PAGE}`);
+    while (rows.length > 0) {
+      yield* rows;
+      if (rows.length < VERIFY_PAGE) return;
+      const last = rows[rows.length - 1]!.seq as SqlParam;
+      rows = await this.store.all(`SELECT ${COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ${VERIFY_PAGE}`, last);
+    }
+  }
+}
+
+async function headOf(executor: SqlExecutor): Promise<AuditHead> {
+  const last = await executor.get('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+  return last === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: Number(last.seq), hash: String(last.hash) };
 }
 
 function validate(entry: AuditEntry, at: Date): void {

@@ -78,15 +78,15 @@ export class AccessControl {
    * throws a CountersignError (UNAUTHENTICATED, PERMISSION_DENIED, or INVALID_ARGUMENT for a
    * malformed image reference in Sign/Attest) after recording a denial.
    */
-  check(call: grpc.ServerUnaryCall<unknown, unknown>, method: string, request: unknown): Identity {
+  async check(call: grpc.ServerUnaryCall<unknown, unknown>, method: string, request: unknown): Promise<Identity> {
     let identity: Identity | undefined;
     try {
-      identity = this.identify(call);
+      identity = await this.identify(call);
       authorize(identity, method, request, this.repositoryOf);
       return identity;
     } catch (err) {
       if (err instanceof CountersignError && (err.code === 'UNAUTHENTICATED' || err.code === 'PERMISSION_DENIED')) {
-        this.recordDenial(call, method, request, identity, err);
+        await this.recordDenial(call, method, request, identity, err);
       }
       throw err;
     }
@@ -96,7 +96,7 @@ export class AccessControl {
    * Who the caller is, without deciding what they may do: undefined when no credentials were
    * sent; throws UNAUTHENTICATED for credentials that were sent but are not valid.
    */
-  identify(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'metadata' | 'getAuthContext'>): Identity | undefined {
+  async identify(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'metadata' | 'getAuthContext'>): Promise<Identity | undefined> {
     if (this.mode === 'dev') return { ...DEV_IDENTITY, roles: [...DEV_IDENTITY.roles], scopes: [...DEV_IDENTITY.scopes] };
     const token = bearerToken(call.metadata);
     if (token !== undefined) return this.tokenIdentity(token);
@@ -104,11 +104,11 @@ export class AccessControl {
     return cert === undefined ? undefined : this.certificates.identityOf(cert);
   }
 
-  private tokenIdentity(token: string): Identity {
+  private async tokenIdentity(token: string): Promise<Identity> {
     if (this.tokens === undefined) {
       throw new CountersignError('UNAUTHENTICATED', 'this server does not accept bearer tokens (none are configured); use a client certificate');
     }
-    const result = this.tokens.check(token);
+    const result = await this.tokens.check(token);
     if (result.ok) return result.identity;
     switch (result.problem) {
       case 'malformed':
@@ -126,20 +126,20 @@ export class AccessControl {
     }
   }
 
-  private recordDenial(
+  private async recordDenial(
     call: grpc.ServerUnaryCall<unknown, unknown>,
     method: string,
     request: unknown,
     identity: Identity | undefined,
     err: CountersignError,
-  ): void {
+  ): Promise<void> {
     if (this.audit === undefined) return;
     const details = (err.details ?? {}) as Partial<DenialDetails>;
     const actor = identity?.subject ?? (typeof details.subject === 'string' ? details.subject : 'anonymous');
     const target = typeof details.repository === 'string' ? details.repository : targetOf(request);
     const peer = peerOf(call);
     try {
-      this.audit.append({
+      await this.audit.append({
         // Within the audit log's field limits, so that a long name cannot make the record fail.
         actor: clip(actor, 1024),
         action: clip(method, 1024),

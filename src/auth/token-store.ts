@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
 import type { AuditLog } from '../audit';
 import { CountersignError } from '../shared/errors';
-import type { Database, SqlRow } from '../store/database';
-import { migrate, type Migration } from '../store/migrations';
-import { ChangeWatch } from '../store/change-watch';
-import type { Statement } from '../store/database';
+import type { SqlRow } from '../store/database';
+import { migrateSchema, type SchemaMigration } from '../store/schema';
+import type { SqlStore } from '../store/sql-store';
+import { Refresher } from '../store/refresher';
 import { validateGrant } from './grants';
 import { isRole, type Identity, type Role } from './types';
 
@@ -27,11 +27,13 @@ import { isRole, type Identity, type Role } from './types';
  * The comparison against the stored hash is constant-time, and it is performed even when no row
  * has the prefix, so the time an answer takes reveals nothing about the stored hash.
  *
- * Every RPC presents its token, so genuine tokens' rows are held in memory by the SHA-256 of the
- * token (never the token itself): a revocation through this store drops the entry at once, and a
- * change by another process (the `countersign token` CLI writes the database directly) clears the
- * whole cache when SQLite's data_version moves, checked at most every `changeCheckMs`
- * (default 100 ms). Unknown tokens are never cached (a caller cannot grow the cache).
+ * Every RPC presents its token, so the rows (prefix, hash and grant, never a token) are held in
+ * memory and a check makes no query: a change through this store updates the copy before the
+ * call that made it returns (a revocation takes effect at once), and a change by another process
+ * or replica (the `countersign token` CLI, another replica on the same PostgreSQL) re-reads it
+ * when the store announces it (`store.changes`). A prefix the copy does not know is looked up in
+ * the store (a token created elsewhere a moment ago); a caller cannot grow the copy, which only
+ * ever holds rows of the table.
  */
 
 const TOKEN_PREFIX = 'cst_';
@@ -44,25 +46,21 @@ const NAME_RE = /^[a-z0-9](?:[a-z0-9._-]{0,62})$/;
 const MAX_ACTOR = 256;
 const MAX_REASON = 1024;
 
-const MIGRATIONS: readonly Migration[] = [
-  {
-    version: 1,
-    sql: `
-      CREATE TABLE auth_tokens (
-        name TEXT PRIMARY KEY,
-        prefix TEXT NOT NULL UNIQUE,
-        token_sha256 TEXT NOT NULL,
-        roles TEXT NOT NULL,
-        scopes TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        created_by TEXT NOT NULL,
-        expires_at TEXT,
-        revoked_at TEXT,
-        revoked_by TEXT,
-        revoke_reason TEXT
-      ) STRICT;
-    `,
-  },
+const TABLE = `
+  name TEXT PRIMARY KEY,
+  prefix TEXT NOT NULL UNIQUE,
+  token_sha256 TEXT NOT NULL,
+  roles TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  expires_at TEXT,
+  revoked_at TEXT,
+  revoked_by TEXT,
+  revoke_reason TEXT`;
+
+const MIGRATIONS: readonly SchemaMigration[] = [
+  { version: 1, sqlite: `CREATE TABLE auth_tokens (${TABLE}) STRICT;`, postgres: `CREATE TABLE auth_tokens (${TABLE});` },
 ];
 
 const COLUMNS = 'name, prefix, token_sha256, roles, scopes, created_at, created_by, expires_at, revoked_at, revoked_by, revoke_reason';
@@ -109,39 +107,49 @@ export interface TokenStoreOptions {
   audit?: AuditLog;
   /** Clock, for tests. */
   now?: () => Date;
-  /** How late a revocation made by another process may be seen (see ChangeWatch); 0: every call. */
-  changeCheckMs?: number;
 }
-
-/** Genuine tokens held in memory at most (far more than a deployment has); beyond it, start over. */
-const MAX_CACHED_TOKENS = 10_000;
 
 /** A hash that no token has, compared against when no row matches, so both paths do the same work. */
 const NO_MATCH = Buffer.alloc(32);
 
 export class TokenStore {
-  private readonly db: Database;
+  private readonly store: SqlStore;
   private readonly audit: AuditLog | undefined;
   private readonly now: () => Date;
-  private readonly watch: ChangeWatch;
-  private readonly byPrefix: Statement;
-  /** SHA-256 (hex) of a genuine token → its row, decoded. */
-  private readonly cache = new Map<string, TokenRecord>();
+  /** prefix → row (and its decoding, done once): the whole table, as of the last read. */
+  private rows = new Map<string, Known>();
+  /** Bumped by every change of `rows`, so a read that started before a newer change is dropped. */
+  private generation = 0;
+  private readonly unsubscribe: () => void;
+  private readonly refresher = new Refresher(() => this.reload());
 
-  constructor(db: Database, options: TokenStoreOptions = {}) {
-    this.db = db;
+  private constructor(store: SqlStore, options: TokenStoreOptions) {
+    this.store = store;
     this.audit = options.audit;
     this.now = options.now ?? (() => new Date());
-    migrate(db, 'auth', MIGRATIONS);
-    this.watch = new ChangeWatch(db, options.changeCheckMs ?? 100, () => this.now().getTime());
-    this.byPrefix = db.prepare(`SELECT ${COLUMNS} FROM auth_tokens WHERE prefix = ?`);
+    this.unsubscribe = store.changes.subscribe((signal) => {
+      if (signal === 'tokens' || signal === 'all') this.refresh().catch(() => undefined);
+    });
+  }
+
+  /** Opens the tokens of `store`, creating or upgrading the table, and reads them into memory. */
+  static async open(store: SqlStore, options: TokenStoreOptions = {}): Promise<TokenStore> {
+    await migrateSchema(store, 'auth', MIGRATIONS);
+    const tokens = new TokenStore(store, options);
+    await tokens.refresh();
+    return tokens;
+  }
+
+  /** Stops following the store's changes. */
+  close(): void {
+    this.unsubscribe();
   }
 
   /**
    * Creates a token. `token` is the only copy of the secret: hand it to its user now, it cannot
    * be shown again (create a new one if it is lost, and revoke the old).
    */
-  create(request: CreateTokenRequest): { token: string; record: TokenRecord } {
+  async create(request: CreateTokenRequest): Promise<{ token: string; record: TokenRecord }> {
     const name = request.name;
     if (typeof name !== 'string' || !NAME_RE.test(name)) {
       throw new CountersignError(
@@ -165,87 +173,96 @@ export class TokenStore {
       }
     }
 
-    return this.db.transaction(() => {
-      const existing = this.db.prepare('SELECT revoked_at FROM auth_tokens WHERE name = ?').get(name);
+    const { token, row } = await this.store.transaction(async (tx) => {
+      const existing = await tx.get('SELECT revoked_at FROM auth_tokens WHERE name = ?', name);
       if (existing !== undefined) {
         const revoked = existing.revoked_at === null ? '' : ` (revoked at ${String(existing.revoked_at)}; names are never reused)`;
         throw new CountersignError('ALREADY_EXISTS', `a token named ${name} already exists${revoked}; choose another name`);
       }
-      let token: string;
+      let secret: string;
       let prefix: string;
       // A prefix collision is a 1-in-2^48 event per pair of tokens; drawing again settles it.
       do {
-        token = TOKEN_PREFIX + crypto.randomBytes(TOKEN_RANDOM_BYTES).toString('base64url');
-        prefix = token.slice(0, PREFIX_LENGTH);
-      } while (this.db.prepare('SELECT 1 AS found FROM auth_tokens WHERE prefix = ?').get(prefix) !== undefined);
+        secret = TOKEN_PREFIX + crypto.randomBytes(TOKEN_RANDOM_BYTES).toString('base64url');
+        prefix = secret.slice(0, PREFIX_LENGTH);
+      } while ((await tx.get('SELECT 1 AS found FROM auth_tokens WHERE prefix = ?', prefix)) !== undefined);
 
       const createdAt = now.toISOString();
-      this.db
-        .prepare(`INSERT INTO auth_tokens (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)`)
-        .run(name, prefix, sha256(token).toString('hex'), JSON.stringify(roles), JSON.stringify(scopes), createdAt, createdBy, expiresAt?.toISOString() ?? null);
-      this.audit?.append({
-        actor: createdBy,
-        action: 'token.create',
-        target: name,
-        outcome: 'success',
-        details: { roles, scopes, ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}) },
-        at: now,
-      });
-      return { token, record: this.mustGet(name, now) };
+      await tx.run(
+        `INSERT INTO auth_tokens (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)`,
+        name,
+        prefix,
+        sha256(secret).toString('hex'),
+        JSON.stringify(roles),
+        JSON.stringify(scopes),
+        createdAt,
+        createdBy,
+        expiresAt?.toISOString() ?? null,
+      );
+      await this.audit?.append(
+        {
+          actor: createdBy,
+          action: 'token.create',
+          target: name,
+          outcome: 'success',
+          details: { roles, scopes, ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}) },
+          at: now,
+        },
+        tx,
+      );
+      tx.changed('tokens');
+      return { token: secret, row: await mustGet(tx, name) };
     });
+    this.remember(row);
+    return { token, record: decode(row, now) };
   }
 
   /** The identity a token stands for, or undefined if it is malformed, unknown, expired or revoked. */
-  authenticate(token: string): Identity | undefined {
-    const result = this.check(token);
+  async authenticate(token: string): Promise<Identity | undefined> {
+    const result = await this.check(token);
     return result.ok ? result.identity : undefined;
   }
 
-  /** Like `authenticate`, but says why a token was refused. */
-  check(token: string): TokenCheck {
+  /**
+   * Like `authenticate`, but says why a token was refused. A token this process knows is answered
+   * from memory (no query, and the answer does not depend on the store being up); only a prefix
+   * it has never seen is looked up in the store.
+   */
+  async check(token: string): Promise<TokenCheck> {
     if (typeof token !== 'string' || !TOKEN_RE.test(token)) return { ok: false, problem: 'malformed' };
-    if (this.watch.changed()) this.cache.clear();
-    const presented = sha256(token);
-    const key = presented.toString('hex');
-    const now = this.now();
-    let record = this.cache.get(key);
-    if (record === undefined) {
-      const row = this.byPrefix.get(token.slice(0, PREFIX_LENGTH));
-      const stored = row === undefined ? NO_MATCH : Buffer.from(String(row.token_sha256), 'hex');
-      // Constant-time: how long this takes does not depend on how many leading bytes agree.
-      const equal = stored.length === presented.length && crypto.timingSafeEqual(presented, stored);
-      if (row === undefined || !equal) return { ok: false, problem: 'unknown' };
-      record = decode(row, now);
-      if (this.cache.size >= MAX_CACHED_TOKENS) this.cache.clear();
-      this.cache.set(key, record);
-    } else {
-      // The state is a function of the time (expiry); the rest of the row changes only by revoke.
-      record = { ...record, state: stateOf(record.revokedAt, record.expiresAt, now) };
+    const prefix = token.slice(0, PREFIX_LENGTH);
+    let known = this.rows.get(prefix);
+    if (known === undefined) {
+      const row = await this.store.get(`SELECT ${COLUMNS} FROM auth_tokens WHERE prefix = ?`, prefix);
+      if (row !== undefined) known = this.remember(row);
     }
-    if (record.revokedAt !== undefined) return { ok: false, problem: 'revoked', name: record.name, at: record.revokedAt };
-    if (record.expiresAt !== undefined && record.state === 'expired') return { ok: false, problem: 'expired', name: record.name, at: record.expiresAt };
-    return { ok: true, record, identity: { subject: `token:${record.name}`, roles: [...record.roles], scopes: [...record.scopes], via: 'token' } };
+    return judge(token, known, this.now());
   }
 
   /** Every token, oldest first, with its state; never the secret or its hash. */
-  list(): TokenRecord[] {
+  async list(): Promise<TokenRecord[]> {
     const now = this.now();
-    return this.db
-      .prepare(`SELECT ${COLUMNS} FROM auth_tokens ORDER BY created_at, name`)
-      .all()
-      .map((row) => decode(row, now));
+    return (await this.store.all(`SELECT ${COLUMNS} FROM auth_tokens ORDER BY created_at, name`)).map((row) => decode(row, now));
   }
 
-  get(name: string): TokenRecord | undefined {
-    const row = this.db.prepare(`SELECT ${COLUMNS} FROM auth_tokens WHERE name = ?`).get(name);
+  /** True when any token is active (neither revoked nor expired), from memory. */
+  anyActive(): boolean {
+    const now = this.now();
+    for (const known of this.rows.values()) if (decode(known.row, now).state === 'active') return true;
+    return false;
+  }
+
+  async get(name: string): Promise<TokenRecord | undefined> {
+    const row = await this.store.get(`SELECT ${COLUMNS} FROM auth_tokens WHERE name = ?`, name);
     return row === undefined ? undefined : decode(row, this.now());
   }
 
   /**
-   * Revokes a token: it stops authenticating at once. Revoking a revoked token changes nothing
-   * and returns it as it is. Unknown names are NOT_FOUND.
+   * Revokes a token: it stops authenticating at once (on this process before this returns; on
+   * every other replica when the store's change reaches it). Revoking a revoked token changes
+   * nothing and returns it as it is. Unknown names are NOT_FOUND.
    */
-  revoke(name: string, options: { revokedBy?: string; reason?: string } = {}): TokenRecord {
+  async revoke(name: string, options: { revokedBy?: string; reason?: string } = {}): Promise<TokenRecord> {
     const revokedBy = options.revokedBy ?? 'system';
     if (revokedBy.length === 0 || revokedBy.length > MAX_ACTOR) {
       throw new CountersignError('INVALID_ARGUMENT', `revokedBy must be 1 to ${MAX_ACTOR} characters`);
@@ -254,34 +271,81 @@ export class TokenStore {
       throw new CountersignError('INVALID_ARGUMENT', `the revocation reason is longer than ${MAX_REASON} characters`);
     }
     const now = this.now();
-    return this.db.transaction(() => {
-      const current = this.get(name);
+    const row = await this.store.transaction(async (tx) => {
+      const current = await tx.get(`SELECT ${COLUMNS} FROM auth_tokens WHERE name = ?`, name);
       if (current === undefined) {
         throw new CountersignError('NOT_FOUND', `no token named ${JSON.stringify(name)}; list tokens to see their names`);
       }
-      if (current.revokedAt !== undefined) return current;
-      // Before the write: from here on no call through this store authenticates with it.
-      for (const [key, record] of this.cache) if (record.name === name) this.cache.delete(key);
-      this.db
-        .prepare('UPDATE auth_tokens SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE name = ?')
-        .run(now.toISOString(), revokedBy, options.reason ?? null, name);
-      this.audit?.append({
-        actor: revokedBy,
-        action: 'token.revoke',
-        target: name,
-        outcome: 'success',
-        ...(options.reason !== undefined ? { reason: options.reason } : {}),
-        at: now,
-      });
-      return this.mustGet(name, now);
+      if (current.revoked_at !== null && current.revoked_at !== undefined) return current;
+      await tx.run('UPDATE auth_tokens SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE name = ?', now.toISOString(), revokedBy, options.reason ?? null, name);
+      await this.audit?.append(
+        {
+          actor: revokedBy,
+          action: 'token.revoke',
+          target: name,
+          outcome: 'success',
+          ...(options.reason !== undefined ? { reason: options.reason } : {}),
+          at: now,
+        },
+        tx,
+      );
+      tx.changed('tokens');
+      return mustGet(tx, name);
     });
-  }
-
-  private mustGet(name: string, now: Date): TokenRecord {
-    const row = this.db.prepare(`SELECT ${COLUMNS} FROM auth_tokens WHERE name = ?`).get(name);
-    if (row === undefined) throw new CountersignError('INTERNAL', `token ${name} vanished inside its own transaction`);
+    this.remember(row);
     return decode(row, now);
   }
+
+  /** Re-reads every row; resolves once a read that started after this call is done (announcements call it). */
+  refresh(): Promise<void> {
+    return this.refresher.request();
+  }
+
+  /** Re-reads every row. */
+  private async reload(): Promise<void> {
+    const generation = ++this.generation;
+    const rows = await this.store.all(`SELECT ${COLUMNS} FROM auth_tokens`);
+    // A change applied while this read was under way is newer than what it read.
+    if (generation !== this.generation) return;
+    this.rows = new Map(rows.map((row) => [String(row.prefix), { row }]));
+  }
+
+  /** A row just written or read: newer than any read still under way. */
+  private remember(row: SqlRow): Known {
+    this.generation++;
+    const known: Known = { row };
+    const rows = new Map(this.rows);
+    rows.set(String(row.prefix), known);
+    this.rows = rows;
+    return known;
+  }
+}
+
+async function mustGet(tx: { get(sql: string, ...params: string[]): Promise<SqlRow | undefined> }, name: string): Promise<SqlRow> {
+  const row = await tx.get(`SELECT ${COLUMNS} FROM auth_tokens WHERE name = ?`, name);
+  if (row === undefined) throw new CountersignError('INTERNAL', `token ${name} vanished inside its own transaction`);
+  return row;
+}
+
+/** A stored row and, once a check needed it, its decoding (the state is recomputed per call: expiry). */
+interface Known {
+  row: SqlRow;
+  hash?: Buffer;
+  record?: TokenRecord;
+}
+
+/** The answer for a presented token and the row with its prefix (if any). */
+function judge(token: string, known: Known | undefined, now: Date): TokenCheck {
+  const presented = sha256(token);
+  const stored = known === undefined ? NO_MATCH : (known.hash ??= Buffer.from(String(known.row.token_sha256), 'hex'));
+  // Constant-time: how long this takes does not depend on how many leading bytes agree.
+  const equal = stored.length === presented.length && crypto.timingSafeEqual(presented, stored);
+  if (known === undefined || !equal) return { ok: false, problem: 'unknown' };
+  known.record ??= decode(known.row, now);
+  const record = { ...known.record, state: stateOf(known.record.revokedAt, known.record.expiresAt, now) };
+  if (record.revokedAt !== undefined) return { ok: false, problem: 'revoked', name: record.name, at: record.revokedAt };
+  if (record.expiresAt !== undefined && record.state === 'expired') return { ok: false, problem: 'expired', name: record.name, at: record.expiresAt };
+  return { ok: true, record, identity: { subject: `token:${record.name}`, roles: [...record.roles], scopes: [...record.scopes], via: 'token' } };
 }
 
 function sha256(text: string): Buffer {

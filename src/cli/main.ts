@@ -1,10 +1,10 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createApp, gateOptions } from '../app';
 import { AuditLog } from '../audit';
-import { openDatabase } from '../store';
+import { openStore, sqliteFileOf } from '../store';
 import { checkGate, loadConfig } from '../config/config';
 import { PostgresWriteLock } from '../coordination';
 import { GrpcVerifier, startGateServer } from '../gate';
@@ -16,6 +16,8 @@ import type { SignResponse__Output } from '../grpc/generated/countersign/v1/Sign
 import type { VerifyResponse__Output } from '../grpc/generated/countersign/v1/VerifyResponse';
 import { call, connectionFromEnv, describeGrpcError, keyClient, serverAddress, signingClient, timestampMs, timestampText, useConnection, verificationClient, type UnaryClient } from './client';
 import { TokenStore, isRole, startupBanner, type Role } from '../auth';
+import { loadKek } from '../keys/crypto';
+import { ManagedKeyStore } from '../keys/managed-key-store';
 import { isTopic, usageOf, USAGE } from './usage';
 import { verifyBundleCommand } from './verify-bundle';
 
@@ -40,6 +42,8 @@ export async function main(argv: string[]): Promise<number> {
         return await audit(rest);
       case 'token':
         return await token(rest);
+      case 'kek':
+        return await kek(rest);
       case 'verify-bundle':
         return verifyBundleCommand(rest);
       case undefined:
@@ -490,11 +494,11 @@ async function token(args: string[]): Promise<number> {
     json: { type: 'boolean', default: false },
   }, isTopic(`token ${sub}`) ? `token ${sub}` : 'token');
   const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'] });
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const db = openDatabase(path.join(config.dataDir, 'countersign.db'));
+  // The service's store: PostgreSQL when store.url / COUNTERSIGN_STORE_URL is set, else the data directory's file.
+  const db = await openStore({ dataDir: config.dataDir, ...(config.store ? { url: config.store.url } : {}) });
   const actor = `local:${os.userInfo().username}`;
   try {
-    const store = new TokenStore(db, { audit: new AuditLog(db) });
+    const store = await TokenStore.open(db, { audit: await AuditLog.open(db) });
     if (sub === 'create') {
       const name = onePositional(positionals, 'NAME');
       const roles = (values.role ?? []).map((r) => {
@@ -507,7 +511,7 @@ async function token(args: string[]): Promise<number> {
         expiresAt = new Date(values.expires);
         if (Number.isNaN(expiresAt.getTime())) throw new UsageError('--expires must be an RFC 3339 time');
       }
-      const { token: secret, record } = store.create({ name, roles, scopes: values.scope ?? [], createdBy: actor, ...(expiresAt ? { expiresAt } : {}) });
+      const { token: secret, record } = await store.create({ name, roles, scopes: values.scope ?? [], createdBy: actor, ...(expiresAt ? { expiresAt } : {}) });
       if (values.json) process.stdout.write(`${JSON.stringify({ token: secret, ...record }, null, 2)}\n`);
       else {
         process.stdout.write(`${secret}\n`);
@@ -516,19 +520,48 @@ async function token(args: string[]): Promise<number> {
       return 0;
     }
     if (sub === 'list') {
-      const records = store.list();
+      const records = await store.list();
       if (values.json) process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
       else for (const r of records) process.stdout.write(`${r.name}\t${r.state}\t${r.roles.join(',')}\t${r.scopes.join(',')}\t${r.prefix}…\n`);
       return 0;
     }
     if (sub === 'revoke') {
-      const record = store.revoke(onePositional(positionals, 'NAME'), { revokedBy: actor, ...(values.reason ? { reason: values.reason } : {}) });
+      const record = await store.revoke(onePositional(positionals, 'NAME'), { revokedBy: actor, ...(values.reason ? { reason: values.reason } : {}) });
       process.stdout.write(`token ${record.name} revoked\n`);
       return 0;
     }
     throw new UsageError(`unknown token command "${sub ?? ''}" (create, list, revoke)`);
   } finally {
-    db.close();
+    await db.close();
+  }
+}
+
+async function kek(args: string[]): Promise<number> {
+  const [first, ...rest] = args;
+  const sub = subcommand('kek', first);
+  const { values, positionals } = parse(rest, {
+    'data-dir': { type: 'string' },
+    config: { type: 'string' },
+    'old-kek-file': { type: 'string' },
+    'new-kek-file': { type: 'string' },
+  }, isTopic(`kek ${sub}`) ? `kek ${sub}` : 'kek');
+  if (sub !== 'rotate') throw new UsageError(`unknown kek command "${sub ?? ''}" (rotate)`);
+  if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  if (!values['old-kek-file'] || !values['new-kek-file']) throw new UsageError('kek rotate needs --old-kek-file FILE and --new-kek-file FILE');
+  const oldKek = loadKek({ file: values['old-kek-file'] });
+  const newKek = loadKek({ file: values['new-kek-file'] });
+  const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'] });
+  const file = sqliteFileOf(config.dataDir);
+  if (!config.store && !existsSync(file)) {
+    throw new CountersignError('NOT_FOUND', `no Countersign database at ${file}; pass the service's --data-dir (or its store.url / COUNTERSIGN_STORE_URL)`);
+  }
+  const db = await openStore({ dataDir: config.dataDir, ...(config.store ? { url: config.store.url } : {}) });
+  try {
+    const result = await ManagedKeyStore.rotateKek(db, await AuditLog.open(db), oldKek, newKek, `local:${os.userInfo().username}`);
+    process.stdout.write(`${result.resealed} private key${result.resealed === 1 ? '' : 's'} sealed again under the new key-encryption key (fingerprint ${result.fingerprint}); start every replica with it\n`);
+    return 0;
+  } finally {
+    await db.close();
   }
 }
 
@@ -547,15 +580,17 @@ async function audit(args: string[]): Promise<number> {
   }, isTopic(`audit ${sub}`) ? `audit ${sub}` : 'audit');
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
   const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'] });
-  const file = path.join(config.dataDir, 'countersign.db');
-  if (!existsSync(file)) throw new CountersignError('NOT_FOUND', `no Countersign database at ${file}; pass the service's --data-dir`);
-  const db = openDatabase(file);
+  const file = sqliteFileOf(config.dataDir);
+  if (!config.store && !existsSync(file)) {
+    throw new CountersignError('NOT_FOUND', `no Countersign database at ${file}; pass the service's --data-dir (or its store.url / COUNTERSIGN_STORE_URL)`);
+  }
+  const db = await openStore({ dataDir: config.dataDir, ...(config.store ? { url: config.store.url } : {}) });
   try {
-    const log = new AuditLog(db);
+    const log = await AuditLog.open(db);
     if (sub === 'list') {
       const limit = Number(values.limit);
       if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit must be a positive integer');
-      const entries = log.list({ limit, ...(values.actor ? { actor: values.actor } : {}), ...(values.action ? { action: values.action } : {}), ...(values.target ? { target: values.target } : {}) });
+      const entries = await log.list({ limit, ...(values.actor ? { actor: values.actor } : {}), ...(values.action ? { action: values.action } : {}), ...(values.target ? { target: values.target } : {}) });
       if (values.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
       else {
         for (const e of entries) {
@@ -571,17 +606,17 @@ async function audit(args: string[]): Promise<number> {
         if (!m) throw new UsageError('--expect-head must be SEQ:HASH as printed by a previous "audit verify"');
         expectHead = { seq: Number(m[1]), hash: m[2] as string };
       }
-      const result = log.verify(expectHead ? { expectHead } : {});
+      const result = await log.verify(expectHead ? { expectHead } : {});
       if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else if (result.ok) {
-        const head = log.head();
+        const head = await log.head();
         process.stdout.write(`audit chain intact: ${result.entries} entries; head ${head.seq}:${head.hash}\n`);
       } else process.stdout.write(`AUDIT CHAIN BROKEN at entry ${result.brokenAt}: ${result.problem} (${result.entries} entries verified before it)\n`);
       return result.ok ? 0 : 1;
     }
     throw new UsageError(`unknown audit command "${sub ?? ''}" (list, verify)`);
   } finally {
-    db.close();
+    await db.close();
   }
 }
 

@@ -62,6 +62,11 @@ const COMMANDS: Array<[topic: string, usage: string]> = [
           [--trusted-root FILE]... ARTIFACT_FILE|sha256:<hex>
           verifies a Sigstore bundle offline (sigstore-conformance client); exit 0 verified, 1 not`,
   ],
+  [
+    'kek rotate',
+    `kek rotate --old-kek-file FILE --new-kek-file FILE ${LOCAL}
+          seals every private key again under the new key-encryption key (stop every replica first, start them with the new one)`,
+  ],
   ['audit list', `audit list ${LOCAL} [--limit N] [--actor WHO] [--action WHAT] [--target NAME] [--json]`],
   [
     'audit verify',
@@ -72,9 +77,10 @@ const COMMANDS: Array<[topic: string, usage: string]> = [
 
 const GROUP_NOTES: Record<string, string> = {
   keys: `          every keys command also takes ${CLIENT}`,
-  token: `          bearer tokens for callers, kept hashed in the service's data directory; clients send one
+  token: `          bearer tokens for callers, kept hashed in the service's store (data directory, or store.url); clients send one
           with --token or COUNTERSIGN_TOKEN`,
-  audit: "          read the service's audit trail from its data directory",
+  audit: "          read the service's audit trail from its store (data directory, or store.url / COUNTERSIGN_STORE_URL)",
+  kek: '          the key-encryption key of the store (data directory, or store.url / COUNTERSIGN_STORE_URL)',
 };
 
 /** Commands that talk to a running server (the others work on local files). */

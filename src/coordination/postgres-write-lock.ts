@@ -14,6 +14,9 @@ import pg from 'pg';
 import { KeyedMutex } from '../registry/keyed-mutex';
 import type { HeldLock, WriteLock } from '../registry/write-lock';
 import { CountersignError } from '../shared/errors';
+import { describeStoreUrl, storeError } from '../store/postgres-errors';
+
+export { describeStoreUrl };
 
 export interface PostgresWriteLockOptions {
   /** How long a caller waits for the lock (and for a connection) before UNAVAILABLE. Default 30 s. */
@@ -24,48 +27,10 @@ export interface PostgresWriteLockOptions {
   connectTimeoutMs?: number;
 }
 
-/** Where a postgres:// URL points, without its password (for messages and logs). */
-export function describeStoreUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    const db = u.pathname.replace(/^\//, '') || '(default database)';
-    return `PostgreSQL ${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}/${db}`;
-  } catch {
-    return 'PostgreSQL (unparseable store.url)';
-  }
-}
-
 /** The two 32-bit advisory-lock keys for `key`: a namespaced sha256, so other users of the database do not collide. */
 export function advisoryKeys(key: string): [number, number] {
   const h = createHash('sha256').update(`countersign/referrers-index/${key}`).digest();
   return [h.readInt32BE(0), h.readInt32BE(4)];
-}
-
-/** A pg error (or a Node socket error) as the UNAVAILABLE a caller can act on. */
-function storeError(store: string, doing: string, err: unknown): CountersignError {
-  if (err instanceof CountersignError) return err;
-  const e = err as { code?: string; message?: string };
-  const why = e?.message ?? String(err);
-  let message: string;
-  switch (e?.code) {
-    case '28P01':
-    case '28000':
-      message = `${store} refused the credentials in store.url (${why}): check the user and password`;
-      break;
-    case '3D000':
-      message = `${store}: the database in store.url does not exist (${why})`;
-      break;
-    case 'ECONNREFUSED':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'ETIMEDOUT':
-    case 'EHOSTUNREACH':
-      message = `${store} is unreachable (${why}): check store.url and that the server is running`;
-      break;
-    default:
-      message = `${store} failed while ${doing}: ${why}`;
-  }
-  return new CountersignError('UNAVAILABLE', message, { cause: err, details: { store, pgCode: e?.code ?? '' } });
 }
 
 export class PostgresWriteLock implements WriteLock {

@@ -82,7 +82,7 @@ export function keyHandlers(keys: ManagedKeyStore, env: HandlerEnv, actorOf: Act
   return {
     CreateKey: unary<CreateKeyRequest__Output, CreateKeyResponse>(m('CreateKey'), env, async (req, ctx) => {
       const validUntil = timeField('valid_until_time', req.validUntilTime, 'valid_until', req.validUntil);
-      const key = keys.createKey({ name: req.name, ownerTeam: req.ownerTeam, scopes: req.scopes, ...(validUntil ? { validUntil } : {}) }, actorOf(ctx));
+      const key = await keys.createKey({ name: req.name, ownerTeam: req.ownerTeam, scopes: req.scopes, ...(validUntil ? { validUntil } : {}) }, actorOf(ctx));
       Object.assign(ctx.facts, { key: key.name, keyId: key.id });
       return { key: toKeyMessage(key) };
     }),
@@ -91,25 +91,25 @@ export function keyHandlers(keys: ManagedKeyStore, env: HandlerEnv, actorOf: Act
       const validUntil = timeField('valid_until_time', req.validUntilTime, 'valid_until', req.validUntil);
       const attrs = { name: req.name, ownerTeam: req.ownerTeam, scopes: req.scopes, ...(validFrom ? { validFrom } : {}), ...(validUntil ? { validUntil } : {}) };
       let key: KeyInfo;
-      if (req.material === 'publicKeyPem' && req.publicKeyPem) key = keys.importPublicKey(attrs, req.publicKeyPem, actorOf(ctx));
+      if (req.material === 'publicKeyPem' && req.publicKeyPem) key = await keys.importPublicKey(attrs, req.publicKeyPem, actorOf(ctx));
       else if (req.material === 'cosignPrivateKeyPem' && req.cosignPrivateKeyPem) {
-        key = keys.importCosignPrivateKey(attrs, req.cosignPrivateKeyPem, req.password, actorOf(ctx));
+        key = await keys.importCosignPrivateKey(attrs, req.cosignPrivateKeyPem, req.password, actorOf(ctx));
       } else throw new CountersignError('INVALID_ARGUMENT', 'give either public_key_pem or cosign_private_key_pem');
       Object.assign(ctx.facts, { key: key.name, keyId: key.id, purpose: key.purpose });
       return { key: toKeyMessage(key) };
     }),
     ListKeys: unary<ListKeysRequest__Output, ListKeysResponse>(m('ListKeys'), env, async (req) => ({
-      keys: keys.listKeys({ activeOnly: req.activeOnly }).map(toKeyMessage),
+      keys: (await keys.listKeys({ activeOnly: req.activeOnly })).map(toKeyMessage),
     })),
-    GetKey: unary<GetKeyRequest__Output, GetKeyResponse>(m('GetKey'), env, async (req) => ({ key: toKeyMessage(keys.getKey(req.key)) })),
+    GetKey: unary<GetKeyRequest__Output, GetKeyResponse>(m('GetKey'), env, async (req) => ({ key: toKeyMessage(await keys.getKey(req.key)) })),
     RotateKey: unary<RotateKeyRequest__Output, RotateKeyResponse>(m('RotateKey'), env, async (req, ctx) => {
       const overlapSeconds = rotationOverlap(req.overlapSeconds, req.overlap);
-      const r = keys.rotate(req.key, { ...(overlapSeconds !== undefined ? { overlapSeconds } : {}), ...(req.reason ? { reason: req.reason } : {}) }, actorOf(ctx));
+      const r = await keys.rotate(req.key, { ...(overlapSeconds !== undefined ? { overlapSeconds } : {}), ...(req.reason ? { reason: req.reason } : {}) }, actorOf(ctx));
       Object.assign(ctx.facts, { key: r.current.name, previousId: r.previous.id, keyId: r.current.id });
       return { previous: toKeyMessage(r.previous), current: toKeyMessage(r.current) };
     }),
     RevokeKey: unary<RevokeKeyRequest__Output, RevokeKeyResponse>(m('RevokeKey'), env, async (req, ctx) => {
-      const k = keys.revoke(req.key, req.reason, actorOf(ctx));
+      const k = await keys.revoke(req.key, req.reason, actorOf(ctx));
       Object.assign(ctx.facts, { key: k.name, keyId: k.id, reason: req.reason });
       return { key: toKeyMessage(k) };
     }),

@@ -34,6 +34,10 @@ export class GrpcServer {
   readonly server: grpc.Server;
   private readonly health: HealthImplementation;
   private readonly tracker = new InFlightTracker();
+  /** Listening and not shutting down. */
+  private serving = false;
+  /** Why the store cannot be relied on (health reports NOT_SERVING meanwhile), else undefined. */
+  private storeProblem: string | undefined;
 
   /** Calls being handled now (shutdown waits for them; tests wait for a call to be in flight). */
   get inFlight(): number {
@@ -60,8 +64,24 @@ export class GrpcServer {
     const port = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(address, this.deps.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
     });
-    for (const name of ['', ...SERVICE_NAMES]) this.health.setStatus(name, 'SERVING');
+    this.serving = true;
+    this.publishHealth();
     return port;
+  }
+
+  /**
+   * The store's health as last seen (undefined: healthy). While it is unhealthy, grpc.health.v1
+   * answers NOT_SERVING, like /readyz, so a load balancer sends calls to replicas that can use it.
+   */
+  reportStore(problem: string | undefined): void {
+    if (problem === this.storeProblem) return;
+    this.storeProblem = problem;
+    this.publishHealth();
+  }
+
+  private publishHealth(): void {
+    const status = this.serving && this.storeProblem === undefined ? 'SERVING' : 'NOT_SERVING';
+    for (const name of ['', ...SERVICE_NAMES]) this.health.setStatus(name, status);
   }
 
   /**
@@ -69,7 +89,8 @@ export class GrpcServer {
    * `graceMs`, then cancel what is left.
    */
   async shutdown(graceMs: number): Promise<void> {
-    for (const name of ['', ...SERVICE_NAMES]) this.health.setStatus(name, 'NOT_SERVING');
+    this.serving = false;
+    this.publishHealth();
     const stopped = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
     const outcome = await Promise.race([Promise.all([stopped, this.tracker.idle()]).then(() => 'done' as const), timer]);

@@ -36,7 +36,7 @@ export interface UnaryContext {
 
 /** Authenticates and authorizes one call; throws UNAUTHENTICATED / PERMISSION_DENIED. */
 export interface CallGuard {
-  check(call: grpc.ServerUnaryCall<unknown, unknown>, method: string, request: unknown): Identity;
+  check(call: grpc.ServerUnaryCall<unknown, unknown>, method: string, request: unknown): Identity | Promise<Identity>;
 }
 
 /**
@@ -76,8 +76,8 @@ export function unary<Req, Res>(
     const finished = tracker.begin();
     // Inside the promise chain, so that a refusal gets the same status mapping and log line.
     Promise.resolve()
-      .then(() => {
-        const identity = guard?.check(c, method, call.request);
+      .then(async () => {
+        const identity = await guard?.check(c, method, call.request);
         if (identity) facts.caller = identity.subject;
         const ctx: UnaryContext = {
           call: c,

@@ -8,57 +8,61 @@
  * - Every change runs in one transaction with its audit entry and a bump of the trust revision:
  *   either all of it is stored or none of it.
  * - It is also the TrustStore: verification sees every version of every key with its validity
- *   window and revocation, and the revision tells caches when anything changed. The revision is
- *   held in memory (Verify reads it on every call): this process's changes reload it in the
- *   method that makes them; another process's (the `countersign key` CLI, a second instance on
- *   the same data directory) is noticed through SQLite's data_version, read at most once every
- *   `changeCheckMs` (default 100 ms) by revision()/list(), and by the background poll.
+ *   window and revocation, and the revision tells caches when anything changed. Keys and revision
+ *   are held in memory (Verify reads them on every call, with no query): this process's changes
+ *   replace the copy before the method that makes them returns; another process's or replica's
+ *   are re-read when the store announces them (`store.changes`: SQLite's data_version, PostgreSQL's
+ *   NOTIFY and the periodic revision check).
  */
 import crypto, { type KeyObject } from 'node:crypto';
 import type { AuditLog } from '../audit';
 import { CountersignError } from '../shared/errors';
 import { scopeProblem } from '../shared/image-pattern';
-import { ChangeWatch, migrate, type Database, type SqlRow, type Statement } from '../store';
+import { Refresher, migrateSchema, type SchemaMigration, type SqlExecutor, type SqlRow, type SqlStore, type SqlTransaction } from '../store';
 import type { TrustedKey, TrustStore } from '../trust/types';
 import { decryptCosignPrivateKey, kekFingerprint, openPrivateKey, parsePublicKeyPem, sealPrivateKey } from './crypto';
 import { validateKeyName } from './key-name';
 import { keyIdOf } from './key-id';
 import type { KeyInfo, KeyPurpose, KeyState, KeyStore, SigningKey } from './types';
 
-const MIGRATIONS = [
+const KEYS_TABLE = `
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  owner_team TEXT NOT NULL DEFAULT '',
+  purpose TEXT NOT NULL CHECK (purpose IN ('signing', 'verification')),
+  scopes TEXT NOT NULL DEFAULT '[]',
+  algorithm TEXT NOT NULL,
+  public_key_pem TEXT NOT NULL,
+  sealed_private_key TEXT,
+  valid_from TEXT,
+  valid_until TEXT,
+  state TEXT NOT NULL CHECK (state IN ('active', 'rotated', 'revoked')),
+  state_reason TEXT,
+  state_changed_at TEXT,
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  predecessor_id TEXT,
+  successor_id TEXT,
+  UNIQUE (name, version),
+  CHECK ((purpose = 'signing') = (sealed_private_key IS NOT NULL))`;
+
+/** The same tables on both backends; `sealed_private_key` is the KEK-sealed blob, never plaintext. */
+const MIGRATIONS: readonly SchemaMigration[] = [
   {
     version: 1,
-    sql: `
-      CREATE TABLE keys (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        owner_team TEXT NOT NULL DEFAULT '',
-        purpose TEXT NOT NULL CHECK (purpose IN ('signing', 'verification')),
-        scopes TEXT NOT NULL DEFAULT '[]',
-        algorithm TEXT NOT NULL,
-        public_key_pem TEXT NOT NULL,
-        sealed_private_key TEXT,
-        valid_from TEXT,
-        valid_until TEXT,
-        state TEXT NOT NULL CHECK (state IN ('active', 'rotated', 'revoked')),
-        state_reason TEXT,
-        state_changed_at TEXT,
-        created_at TEXT NOT NULL,
-        created_by TEXT NOT NULL,
-        predecessor_id TEXT,
-        successor_id TEXT,
-        UNIQUE (name, version),
-        CHECK ((purpose = 'signing') = (sealed_private_key IS NOT NULL))
-      );
+    sqlite: `
+      CREATE TABLE keys (${KEYS_TABLE});
+      CREATE TABLE key_store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT INTO key_store_meta (name, value) VALUES ('trust_revision', '0');
+    `,
+    postgres: `
+      CREATE TABLE keys (${KEYS_TABLE});
       CREATE TABLE key_store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
       INSERT INTO key_store_meta (name, value) VALUES ('trust_revision', '0');
     `,
   },
 ];
-
-/** How late a key change made by another process may be seen by revision() (see ChangeWatch). */
-export const DEFAULT_CHANGE_CHECK_MS = 100;
 
 /** Default overlap during which a rotated key still verifies. */
 export const DEFAULT_ROTATION_OVERLAP_SECONDS = 7 * 24 * 3600;
@@ -102,49 +106,96 @@ export class ManagedKeyStore implements KeyStore {
   private trusted: TrustedKey[] = [];
   private trustedById = new Map<string, TrustedKey>();
   private rev = '';
+  /** Bumped by every change of the copy, so a read that started before a newer change is dropped. */
+  private generation = 0;
   private readonly listeners = new Set<() => void>();
   private readonly opened = new Map<string, KeyObject>();
-  private timer?: NodeJS.Timeout;
   private readonly now: () => Date;
-  private readonly watch: ChangeWatch;
-  private revisionStmt?: Statement;
+  private readonly unsubscribe: () => void;
+  private readonly refresher = new Refresher(() => this.refreshNow());
   /** The same keys as verification sees them (every version, with validity and revocation). */
   readonly trust: TrustStore;
 
-  /**
-   * @param kek key-encryption key; checked against the fingerprint stored at first use, so a
-   *            wrong KEK is a startup error rather than a failure at the first Sign.
-   */
-  constructor(
-    private readonly db: Database,
+  private constructor(
+    private readonly store: SqlStore,
     private readonly kek: Buffer,
     private readonly audit: AuditLog,
-    opts: { now?: () => Date; pollMs?: number; changeCheckMs?: number } = {},
+    opts: { now?: () => Date },
   ) {
     this.now = opts.now ?? (() => new Date());
-    this.watch = new ChangeWatch(db, opts.changeCheckMs ?? DEFAULT_CHANGE_CHECK_MS, () => this.now().getTime());
     this.trust = {
       revision: () => this.revision(),
       list: () => this.trustedKeys(),
       byId: (id) => this.byId(id),
       onChange: (listener) => this.onChange(listener),
+      stale: () => this.store.staleness(),
     };
-    migrate(db, 'keys', MIGRATIONS);
-    this.checkKek();
-    this.reload();
-    if (opts.pollMs !== 0) {
-      this.timer = setInterval(() => this.refreshIfChanged(), opts.pollMs ?? 2000);
-      this.timer.unref();
-    }
+    this.unsubscribe = store.changes.subscribe((signal) => {
+      if (signal === 'keys' || signal === 'all') this.refreshIfChanged().catch(() => undefined);
+    });
   }
 
+  /**
+   * Opens the key store on `store`, creating or upgrading its tables, and reads every key into memory.
+   * @param kek key-encryption key; checked against the fingerprint stored at first use, so a
+   *            wrong KEK is a startup error rather than a failure at the first Sign.
+   */
+  static async open(store: SqlStore, kek: Buffer, audit: AuditLog, opts: { now?: () => Date } = {}): Promise<ManagedKeyStore> {
+    await migrateSchema(store, 'keys', MIGRATIONS);
+    const keys = new ManagedKeyStore(store, kek, audit, opts);
+    try {
+      await keys.checkKek();
+      await keys.reload();
+    } catch (err) {
+      keys.close();
+      throw err;
+    }
+    return keys;
+  }
+
+  /** Stops following the store's changes. */
   close(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.unsubscribe();
+  }
+
+  /**
+   * Rotates the key-encryption key: every sealed private half is opened with `oldKek` and sealed
+   * again with `newKek`, and the stored fingerprint changes, in one transaction (all or nothing),
+   * with an audit entry. Run it with every replica stopped, then start them with the new KEK: a
+   * replica still running with the old one can no longer seal or open a key (it is told to restart).
+   */
+  static async rotateKek(store: SqlStore, audit: AuditLog, oldKek: Buffer, newKek: Buffer, actor: string): Promise<{ resealed: number; fingerprint: string }> {
+    await migrateSchema(store, 'keys', MIGRATIONS);
+    const from = kekFingerprint(oldKek);
+    const to = kekFingerprint(newKek);
+    if (from === to) throw new CountersignError('INVALID_ARGUMENT', 'the new key-encryption key is the old one; generate a new one with: openssl rand -base64 32');
+    const resealed = await store.transaction(async (tx) => {
+      const stored = await tx.get(`SELECT value FROM key_store_meta WHERE name = 'kek_fingerprint'`);
+      if (stored && stored.value !== from) {
+        throw new CountersignError('FAILED_PRECONDITION', `the old key-encryption key given is not the one the keys in ${store.description} are sealed with (fingerprint ${from}, expected ${String(stored.value)})`);
+      }
+      const rows = await tx.all('SELECT id, sealed_private_key FROM keys WHERE sealed_private_key IS NOT NULL ORDER BY id');
+      for (const row of rows) {
+        const id = String(row.id);
+        const der = openPrivateKey(String(row.sealed_private_key), oldKek, id);
+        try {
+          await tx.run('UPDATE keys SET sealed_private_key = ? WHERE id = ?', sealPrivateKey(der, newKek, id), id);
+        } finally {
+          der.fill(0);
+        }
+      }
+      if (stored) await tx.run(`UPDATE key_store_meta SET value = ? WHERE name = 'kek_fingerprint'`, to);
+      else await tx.run(`INSERT INTO key_store_meta (name, value) VALUES ('kek_fingerprint', ?)`, to);
+      await audit.append({ actor, action: 'kek.rotate', outcome: 'success', details: { resealed: rows.length, previousFingerprint: from, fingerprint: to } }, tx);
+      tx.changed('keys');
+      return rows.length;
+    });
+    return { resealed, fingerprint: to };
   }
 
   // ---- KeyStore (signing) -----------------------------------------------------------------
 
-  createKey(attrs: KeyAttributes, actor: string): KeyInfo {
+  async createKey(attrs: KeyAttributes, actor: string): Promise<KeyInfo> {
     validateKeyName(attrs.name);
     checkAttributes(attrs);
     const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -152,7 +203,7 @@ export class ManagedKeyStore implements KeyStore {
   }
 
   /** A trusted public key (PEM `PUBLIC KEY`, e.g. a cosign.pub): verifies, never signs. */
-  importPublicKey(attrs: KeyAttributes, pem: string, actor: string): KeyInfo {
+  async importPublicKey(attrs: KeyAttributes, pem: string, actor: string): Promise<KeyInfo> {
     validateKeyName(attrs.name);
     checkAttributes(attrs);
     const publicKey = parsePublicKeyPem(pem);
@@ -160,7 +211,7 @@ export class ManagedKeyStore implements KeyStore {
   }
 
   /** A cosign encrypted private key: decrypted with its password, re-sealed under our KEK. */
-  importCosignPrivateKey(attrs: KeyAttributes, pem: string, password: string, actor: string): KeyInfo {
+  async importCosignPrivateKey(attrs: KeyAttributes, pem: string, password: string, actor: string): Promise<KeyInfo> {
     validateKeyName(attrs.name);
     checkAttributes(attrs);
     const privateKey = decryptCosignPrivateKey(pem, password);
@@ -173,9 +224,13 @@ export class ManagedKeyStore implements KeyStore {
     return this.insertNew(attrs, actor, 'key.import', { purpose: 'signing', publicKey: crypto.createPublicKey(privateKey), privateKey });
   }
 
+  /**
+   * The key to sign with. The trust revision is read from the store first (one small query), so a
+   * key revoked through another replica a moment ago never signs here.
+   */
   async getSigningKey(nameOrId: string): Promise<SigningKey> {
     if (!nameOrId) throw new CountersignError('INVALID_ARGUMENT', 'a key name or id is required (--key NAME)');
-    this.refreshIfChanged();
+    await this.refreshIfChanged();
     const row = this.rowById(nameOrId) ?? this.currentByName(nameOrId);
     if (!row) {
       throw new CountersignError('NOT_FOUND', `no key named or with id ${JSON.stringify(nameOrId)}; see "countersign keys list"`);
@@ -207,16 +262,14 @@ export class ManagedKeyStore implements KeyStore {
     return signingKey;
   }
 
-  listKeys(opts: { activeOnly?: boolean } = {}): KeyInfo[] {
-    this.refreshIfChanged();
+  async listKeys(opts: { activeOnly?: boolean } = {}): Promise<KeyInfo[]> {
+    await this.refreshIfChanged();
     return this.rows.filter((r) => !opts.activeOnly || r.state === 'active').map(toInfo);
   }
 
-  getKey(nameOrId: string): KeyInfo {
-    this.refreshIfChanged();
-    const row = this.rowById(nameOrId) ?? this.currentByName(nameOrId);
-    if (!row) throw new CountersignError('NOT_FOUND', `no key named or with id ${JSON.stringify(nameOrId)}`);
-    return toInfo(row);
+  async getKey(nameOrId: string): Promise<KeyInfo> {
+    await this.refreshIfChanged();
+    return this.keyFromMemory(nameOrId);
   }
 
   /**
@@ -224,60 +277,65 @@ export class ManagedKeyStore implements KeyStore {
    * `overlapSeconds` (never beyond its own validity), then only the successor counts. Absent: the
    * default overlap; 0: none, the old version stops verifying at once.
    */
-  rotate(nameOrId: string, opts: { overlapSeconds?: number; reason?: string }, actor: string): { previous: KeyInfo; current: KeyInfo } {
+  async rotate(nameOrId: string, opts: { overlapSeconds?: number; reason?: string }, actor: string): Promise<{ previous: KeyInfo; current: KeyInfo }> {
     const overlap = opts.overlapSeconds ?? DEFAULT_ROTATION_OVERLAP_SECONDS;
     if (!Number.isSafeInteger(overlap) || overlap < 0 || overlap > MAX_ROTATION_OVERLAP_SECONDS) {
       throw new CountersignError('INVALID_ARGUMENT', `the rotation overlap must be a whole number of seconds from 0 to ${MAX_ROTATION_OVERLAP_SECONDS}, got ${String(overlap)}`);
     }
     const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const result = this.db.transaction(() => {
-      const old = this.activeRow(nameOrId);
+    const result = await this.change(async (tx) => {
+      const old = await activeRow(tx, nameOrId);
       if (old.purpose !== 'signing') {
         throw new CountersignError('FAILED_PRECONDITION', `key ${old.name} is a verification key; import the new public key instead of rotating`);
       }
       const now = this.now();
       const overlapEnd = new Date(now.getTime() + overlap * 1000);
       const validUntil = old.valid_until && new Date(old.valid_until) < overlapEnd ? old.valid_until : overlapEnd.toISOString();
-      const next = this.insertRow(
+      const next = await this.insertRow(
+        tx,
         { name: old.name, ownerTeam: old.owner_team, scopes: JSON.parse(old.scopes) as string[], ...(old.valid_until && new Date(old.valid_until) > now ? { validUntil: new Date(old.valid_until) } : {}) },
         actor,
         { purpose: 'signing', publicKey, privateKey },
         old.version + 1,
         old.id,
       );
-      this.db
-        .prepare(`UPDATE keys SET state = 'rotated', state_reason = ?, state_changed_at = ?, valid_until = ?, successor_id = ? WHERE id = ?`)
-        .run(opts.reason ?? 'rotated', now.toISOString(), validUntil, next.id, old.id);
-      this.bumpRevision();
-      this.audit.append({
-        actor,
-        action: 'key.rotate',
-        target: old.name,
-        outcome: 'success',
-        reason: opts.reason ?? 'rotated',
-        details: { previousId: old.id, currentId: next.id, previousValidUntil: validUntil, version: next.version },
-      });
+      await tx.run(
+        `UPDATE keys SET state = 'rotated', state_reason = ?, state_changed_at = ?, valid_until = ?, successor_id = ? WHERE id = ?`,
+        opts.reason ?? 'rotated',
+        now.toISOString(),
+        validUntil,
+        next.id,
+        old.id,
+      );
+      await this.audit.append(
+        {
+          actor,
+          action: 'key.rotate',
+          target: old.name,
+          outcome: 'success',
+          reason: opts.reason ?? 'rotated',
+          details: { previousId: old.id, currentId: next.id, previousValidUntil: validUntil, version: next.version },
+        },
+        tx,
+      );
       return { previousId: old.id, currentId: next.id };
     });
-    this.reload();
-    return { previous: this.getKey(result.previousId), current: this.getKey(result.currentId) };
+    return { previous: this.keyFromMemory(result.previousId), current: this.keyFromMemory(result.currentId) };
   }
 
   /** From now on every signature by this key fails verification (cached allows included). */
-  revoke(nameOrId: string, reason: string, actor: string): KeyInfo {
+  async revoke(nameOrId: string, reason: string, actor: string): Promise<KeyInfo> {
     if (!reason || !reason.trim()) throw new CountersignError('INVALID_ARGUMENT', 'a revocation needs a reason (--reason TEXT)');
-    const id = this.db.transaction(() => {
-      const row = this.rowFromDb(nameOrId);
+    const id = await this.change(async (tx) => {
+      const row = await rowFromDb(tx, nameOrId);
       if (row.state === 'revoked') throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} (${row.id}) is already revoked`);
       const now = this.now().toISOString();
-      this.db.prepare(`UPDATE keys SET state = 'revoked', state_reason = ?, state_changed_at = ? WHERE id = ?`).run(reason, now, row.id);
-      this.bumpRevision();
-      this.audit.append({ actor, action: 'key.revoke', target: row.name, outcome: 'success', reason, details: { id: row.id, version: row.version } });
+      await tx.run(`UPDATE keys SET state = 'revoked', state_reason = ?, state_changed_at = ? WHERE id = ?`, reason, now, row.id);
+      await this.audit.append({ actor, action: 'key.revoke', target: row.name, outcome: 'success', reason, details: { id: row.id, version: row.version } }, tx);
       return row.id;
     });
     this.opened.delete(id);
-    this.reload();
-    return this.getKey(id);
+    return this.keyFromMemory(id);
   }
 
   /**
@@ -285,7 +343,7 @@ export class ManagedKeyStore implements KeyStore {
    * start, not lost: `NAME.key` as signing keys, a lone `NAME.pub` as a trusted public key. Files
    * are left in place; a key already in the store (same id) is skipped.
    */
-  importLegacy(entries: Array<{ name: string; privatePem?: string; publicPem?: string }>): { imported: KeyInfo[]; problems: string[] } {
+  async importLegacy(entries: Array<{ name: string; privatePem?: string; publicPem?: string }>): Promise<{ imported: KeyInfo[]; problems: string[] }> {
     const imported: KeyInfo[] = [];
     const problems: string[] = [];
     for (const e of entries) {
@@ -295,11 +353,11 @@ export class ManagedKeyStore implements KeyStore {
           const privateKey = crypto.createPrivateKey(e.privatePem);
           const publicKey = crypto.createPublicKey(privateKey);
           if (this.rowById(keyIdOf(publicKey))) continue;
-          imported.push(this.insertNew({ name: e.name }, 'system', 'key.import-legacy', { purpose: 'signing', publicKey, privateKey }));
+          imported.push(await this.insertNew({ name: e.name }, 'system', 'key.import-legacy', { purpose: 'signing', publicKey, privateKey }));
         } else if (e.publicPem) {
           const publicKey = parsePublicKeyPem(e.publicPem);
           if (this.rowById(keyIdOf(publicKey))) continue;
-          imported.push(this.insertNew({ name: e.name }, 'system', 'key.import-legacy', { purpose: 'verification', publicKey }));
+          imported.push(await this.insertNew({ name: e.name }, 'system', 'key.import-legacy', { purpose: 'verification', publicKey }));
         }
       } catch (err) {
         // One unreadable file must not stop the service or the other imports; it is reported.
@@ -313,8 +371,8 @@ export class ManagedKeyStore implements KeyStore {
 
   // ---- trust (see `trust`) -------------------------------------------------------------------------
 
+  /** From memory (no query): kept current by this process's changes and the store's announcements. */
   revision(): string {
-    if (this.watch.changed()) this.refreshIfChanged();
     return this.rev;
   }
 
@@ -336,93 +394,116 @@ export class ManagedKeyStore implements KeyStore {
 
   /** Every version of every key (state and validity decide what it may vouch for). */
   trustedKeys(): TrustedKey[] {
-    if (this.watch.changed()) this.refreshIfChanged();
     return [...this.trusted];
+  }
+
+  /**
+   * Re-reads the keys if the stored trust revision moved (one small query when it did not);
+   * resolves once a check that started after this call is done.
+   */
+  refreshIfChanged(): Promise<void> {
+    return this.refresher.request();
+  }
+
+  private async refreshNow(): Promise<void> {
+    const generation = this.generation;
+    const rev = await storedRevision(this.store);
+    // A change applied meanwhile (this process's own) is at least as new as what was read.
+    if (rev !== this.rev && generation === this.generation) await this.reload();
   }
 
   // ---- internals --------------------------------------------------------------------------
 
-  private insertNew(
+  /**
+   * Runs a key change in one transaction (with its audit entry, the trust-revision bump and the
+   * announcement to every replica) and replaces the in-memory copy with what the transaction
+   * itself read after its writes, before returning: the change is in force here at once, even if
+   * the store became unreachable right after the commit.
+   */
+  private async change<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    const { result, snapshot } = await this.store.transaction(async (tx) => {
+      const result = await fn(tx);
+      await tx.run(`UPDATE key_store_meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE name = 'trust_revision'`);
+      tx.changed('keys');
+      return { result, snapshot: await readSnapshot(tx) };
+    });
+    this.apply(snapshot.rev, snapshot.rows);
+    return result;
+  }
+
+  private async insertNew(
     attrs: KeyAttributes,
     actor: string,
     action: string,
     material: { purpose: KeyPurpose; publicKey: KeyObject; privateKey?: KeyObject },
-  ): KeyInfo {
-    const id = this.db.transaction(() => {
-      const existing = this.db.prepare('SELECT id FROM keys WHERE name = ? LIMIT 1').get(attrs.name);
+  ): Promise<KeyInfo> {
+    const id = await this.change(async (tx) => {
+      const existing = await tx.get('SELECT id FROM keys WHERE name = ? LIMIT 1', attrs.name);
       if (existing) throw new CountersignError('ALREADY_EXISTS', `a key named ${attrs.name} already exists; rotate it or choose another name`);
-      const row = this.insertRow(attrs, actor, material, 1, null);
-      this.bumpRevision();
-      this.audit.append({
-        actor,
-        action,
-        target: attrs.name,
-        outcome: 'success',
-        details: { id: row.id, purpose: material.purpose, ownerTeam: attrs.ownerTeam ?? '', scopes: attrs.scopes ?? [] },
-      });
+      const row = await this.insertRow(tx, attrs, actor, material, 1, null);
+      await this.audit.append(
+        {
+          actor,
+          action,
+          target: attrs.name,
+          outcome: 'success',
+          details: { id: row.id, purpose: material.purpose, ownerTeam: attrs.ownerTeam ?? '', scopes: attrs.scopes ?? [] },
+        },
+        tx,
+      );
       return row.id;
     });
-    this.reload();
-    return this.getKey(id);
+    return this.keyFromMemory(id);
   }
 
-  private insertRow(
+  private async insertRow(
+    tx: SqlTransaction,
     attrs: KeyAttributes,
     actor: string,
     material: { purpose: KeyPurpose; publicKey: KeyObject; privateKey?: KeyObject },
     version: number,
     predecessorId: string | null,
-  ): { id: string; version: number } {
+  ): Promise<{ id: string; version: number }> {
     const id = keyIdOf(material.publicKey);
-    if (this.db.prepare('SELECT 1 AS x FROM keys WHERE id = ?').get(id)) {
+    if (await tx.get('SELECT 1 AS x FROM keys WHERE id = ?', id)) {
       throw new CountersignError('ALREADY_EXISTS', `this key is already in the store (id ${id})`);
     }
+    if (material.privateKey) await this.checkKekIn(tx);
     const sealed = material.privateKey
       ? sealPrivateKey(material.privateKey.export({ type: 'pkcs8', format: 'der' }), this.kek, id)
       : null;
-    this.db
-      .prepare(
-        `INSERT INTO keys (id, name, version, owner_team, purpose, scopes, algorithm, public_key_pem, sealed_private_key,
-           valid_from, valid_until, state, created_at, created_by, predecessor_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
-      )
-      .run(
-        id,
-        attrs.name,
-        version,
-        attrs.ownerTeam ?? '',
-        material.purpose,
-        JSON.stringify(attrs.scopes ?? []),
-        describeKey(material.publicKey),
-        material.publicKey.export({ type: 'spki', format: 'pem' }) as string,
-        sealed,
-        attrs.validFrom?.toISOString() ?? null,
-        attrs.validUntil?.toISOString() ?? null,
-        this.now().toISOString(),
-        actor,
-        predecessorId,
-      );
-    if (predecessorId) this.db.prepare('UPDATE keys SET predecessor_id = ? WHERE id = ?').run(predecessorId, id);
+    await tx.run(
+      `INSERT INTO keys (id, name, version, owner_team, purpose, scopes, algorithm, public_key_pem, sealed_private_key,
+         valid_from, valid_until, state, created_at, created_by, predecessor_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
+      id,
+      attrs.name,
+      version,
+      attrs.ownerTeam ?? '',
+      material.purpose,
+      JSON.stringify(attrs.scopes ?? []),
+      describeKey(material.publicKey),
+      material.publicKey.export({ type: 'spki', format: 'pem' }) as string,
+      sealed,
+      attrs.validFrom?.toISOString() ?? null,
+      attrs.validUntil?.toISOString() ?? null,
+      this.now().toISOString(),
+      actor,
+      predecessorId,
+    );
     return { id, version };
   }
 
-  private bumpRevision(): void {
-    this.db.prepare(`UPDATE key_store_meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE name = 'trust_revision'`).run();
+  private async reload(): Promise<void> {
+    const generation = ++this.generation;
+    const { rev, rows } = await readSnapshot(this.store);
+    // A change applied while this read was under way is newer than what it read.
+    if (generation !== this.generation) return;
+    this.apply(rev, rows);
   }
 
-  private storedRevision(): string {
-    this.revisionStmt ??= this.db.prepare(`SELECT value FROM key_store_meta WHERE name = 'trust_revision'`);
-    const row = this.revisionStmt.get();
-    return `k${String(row?.value ?? '0')}`;
-  }
-
-  private refreshIfChanged(): void {
-    if (this.storedRevision() !== this.rev) this.reload();
-  }
-
-  private reload(): void {
-    const rev = this.storedRevision();
-    const rows = this.db.prepare('SELECT * FROM keys ORDER BY name, version').all() as unknown as Row[];
+  private apply(rev: string, rows: Row[]): void {
+    this.generation++;
     const changed = rev !== this.rev;
     this.rows = rows;
     this.trusted = rows.map(toTrusted);
@@ -431,17 +512,36 @@ export class ManagedKeyStore implements KeyStore {
     if (changed) for (const l of this.listeners) l();
   }
 
-  private checkKek(): void {
+  private async checkKek(): Promise<void> {
     const fp = kekFingerprint(this.kek);
-    const stored = this.db.prepare(`SELECT value FROM key_store_meta WHERE name = 'kek_fingerprint'`).get();
-    if (!stored) {
-      this.db.prepare(`INSERT INTO key_store_meta (name, value) VALUES ('kek_fingerprint', ?)`).run(fp);
-    } else if (stored.value !== fp) {
+    const stored = await this.store.transaction(async (tx) => {
+      const row = await tx.get(`SELECT value FROM key_store_meta WHERE name = 'kek_fingerprint'`);
+      if (!row) await tx.run(`INSERT INTO key_store_meta (name, value) VALUES ('kek_fingerprint', ?)`, fp);
+      return row?.value ?? fp;
+    });
+    if (stored !== fp) {
       throw new CountersignError(
         'FAILED_PRECONDITION',
-        `the key-encryption key given does not match the one this data directory's keys are sealed with (fingerprint ${fp}, expected ${String(stored.value)}); start with the original KEK`,
+        `the key-encryption key given does not match the one the keys in ${this.store.description} are sealed with (fingerprint ${fp}, expected ${String(stored)}); start with the original KEK`,
       );
     }
+  }
+
+  /** Inside a write: the KEK may have been rotated (by `countersign kek rotate`) since this process started. */
+  private async checkKekIn(tx: SqlTransaction): Promise<void> {
+    const stored = await tx.get(`SELECT value FROM key_store_meta WHERE name = 'kek_fingerprint'`);
+    if (stored && stored.value !== kekFingerprint(this.kek)) {
+      throw new CountersignError(
+        'FAILED_PRECONDITION',
+        `the key-encryption key was rotated in ${this.store.description} (fingerprint ${String(stored.value)}) since this replica started; restart it with the new KEK`,
+      );
+    }
+  }
+
+  private keyFromMemory(nameOrId: string): KeyInfo {
+    const row = this.rowById(nameOrId) ?? this.currentByName(nameOrId);
+    if (!row) throw new CountersignError('NOT_FOUND', `no key named or with id ${JSON.stringify(nameOrId)}`);
+    return toInfo(row);
   }
 
   private rowById(id: string): Row | undefined {
@@ -453,24 +553,39 @@ export class ManagedKeyStore implements KeyStore {
     const versions = this.rows.filter((r) => r.name === name);
     return versions.find((r) => r.state === 'active') ?? versions[versions.length - 1];
   }
+}
 
-  /** Re-read inside a transaction (another writer may have changed it). */
-  private rowFromDb(nameOrId: string): Row {
-    const row = (this.db.prepare('SELECT * FROM keys WHERE id = ?').get(nameOrId) ??
-      this.db.prepare(`SELECT * FROM keys WHERE name = ? ORDER BY (state = 'active') DESC, version DESC LIMIT 1`).get(nameOrId)) as
-      | SqlRow
-      | undefined;
-    if (!row) throw new CountersignError('NOT_FOUND', `no key named or with id ${JSON.stringify(nameOrId)}`);
-    return row as unknown as Row;
-  }
+async function storedRevision(db: SqlExecutor): Promise<string> {
+  const row = await db.get(`SELECT value FROM key_store_meta WHERE name = 'trust_revision'`);
+  return `k${String(row?.value ?? '0')}`;
+}
 
-  private activeRow(nameOrId: string): Row {
-    const row = this.rowFromDb(nameOrId);
-    if (row.state !== 'active') {
-      throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} version ${row.version} is ${row.state}; only the active version can be rotated`);
-    }
-    return row;
+/** The revision and every key, read by one executor (inside a transaction: one consistent view). */
+async function readSnapshot(db: SqlExecutor): Promise<{ rev: string; rows: Row[] }> {
+  const rev = await storedRevision(db);
+  const rows = (await db.all('SELECT * FROM keys ORDER BY name, version')) as unknown as Row[];
+  return { rev, rows: rows.map(normalizeRow) };
+}
+
+/** Integer columns as numbers whichever backend read them. */
+function normalizeRow(r: Row): Row {
+  return { ...r, version: Number(r.version) };
+}
+
+/** Re-read inside a transaction (another writer may have changed it). */
+async function rowFromDb(tx: SqlExecutor, nameOrId: string): Promise<Row> {
+  const row = ((await tx.get('SELECT * FROM keys WHERE id = ?', nameOrId)) ??
+    (await tx.get(`SELECT * FROM keys WHERE name = ? ORDER BY (state = 'active') DESC, version DESC LIMIT 1`, nameOrId))) as SqlRow | undefined;
+  if (!row) throw new CountersignError('NOT_FOUND', `no key named or with id ${JSON.stringify(nameOrId)}`);
+  return normalizeRow(row as unknown as Row);
+}
+
+async function activeRow(tx: SqlExecutor, nameOrId: string): Promise<Row> {
+  const row = await rowFromDb(tx, nameOrId);
+  if (row.state !== 'active') {
+    throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} version ${row.version} is ${row.state}; only the active version can be rotated`);
   }
+  return row;
 }
 
 function checkAttributes(attrs: KeyAttributes): void {

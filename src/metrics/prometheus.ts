@@ -25,6 +25,7 @@ export class PrometheusMetrics implements Observer {
   private readonly registrySeconds: Histogram<'method' | 'status'>;
   private readonly webhookRequests: Counter<'outcome'>;
   private readonly gateRequests: Counter<'outcome'>;
+  private readonly storeSeconds: Histogram<'operation' | 'backend'>;
 
   constructor(sources: ScrapeSources = {}) {
     const registers = [this.registry];
@@ -58,6 +59,13 @@ export class PrometheusMetrics implements Observer {
     });
     this.webhookRequests = new Counter({ name: 'countersign_admission_requests_total', help: 'admission reviews by outcome', labelNames: ['outcome'], registers });
     this.gateRequests = new Counter({ name: 'countersign_gate_requests_total', help: 'registry gate requests by outcome', labelNames: ['outcome'], registers });
+    this.storeSeconds = new Histogram({
+      name: 'countersign_store_operation_duration_seconds',
+      help: 'store latency: queries and whole write transactions, by backend (sqlite, postgres)',
+      labelNames: ['operation', 'backend'],
+      buckets: [0.0001, 0.00025, 0.0005, ...LATENCY_BUCKETS],
+      registers,
+    });
     const cache = sources.cache;
     for (const [name, read] of [
       ['hits', () => cache?.hits ?? 0],
@@ -111,6 +119,10 @@ export class PrometheusMetrics implements Observer {
 
   gate(outcome: string): void {
     this.gateRequests.inc({ outcome });
+  }
+
+  storeOperation(operation: 'query' | 'transaction', backend: 'sqlite' | 'postgres', seconds: number): void {
+    this.storeSeconds.observe({ operation, backend }, seconds);
   }
 
   text(): Promise<string> {

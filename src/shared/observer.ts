@@ -13,6 +13,11 @@ export interface Observer {
   webhook(outcome: string): void;
   /** One registry gate request decided: `allowed`, `denied`, `passthrough`, `rejected`. */
   gate(outcome: string): void;
+  /**
+   * One store operation (`query`, or a whole write `transaction`) and how long it took, waits for
+   * the connection and the write lock included. Optional, so that existing observers need not change.
+   */
+  storeOperation?(operation: 'query' | 'transaction', backend: 'sqlite' | 'postgres', seconds: number): void;
 }
 
 export const noopObserver: Observer = {

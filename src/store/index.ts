@@ -3,3 +3,11 @@ export type { Database, OpenDatabaseOptions, SqlParam, SqlRow, SqlValue, Stateme
 export { migrate } from './migrations';
 export { ChangeWatch } from './change-watch';
 export type { Migration, MigrationResult } from './migrations';
+export { numberedPlaceholders, type SqlExecutor, type SqlStore, type SqlTransaction, type StoreDialect } from './sql-store';
+export { SqliteStore, type SqliteStoreOptions } from './sqlite-store';
+export { PostgresStore, CHANGES_CHANNEL, type PostgresStoreOptions } from './postgres-store';
+export { describeStoreUrl, isConnectionError, storeError } from './postgres-errors';
+export { migrateSchema, type SchemaMigration } from './schema';
+export { openStore, sqliteFileOf, type OpenStoreOptions } from './open-store';
+export { CHANGE_KINDS, ChangeFeed, isChangeKind, type ChangeKind, type ChangeSignal, type StoreChanges } from './store-changes';
+export { Refresher } from './refresher';

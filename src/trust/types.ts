@@ -26,6 +26,12 @@ export interface TrustStore {
   byId(id: string): TrustedKey | undefined;
   /** Called after every change; returns an unsubscribe function. */
   onChange(listener: () => void): () => void;
+  /**
+   * Why the keys may be out of date (their store is unreachable, so a revocation made elsewhere
+   * could go unseen), else undefined. Verify then treats evidence by these keys as a collection
+   * error (the policy's onError), and keeps deciding from memory what needs no key.
+   */
+  stale?(): string | undefined;
 }
 
 export type KeyUsability = { usable: true } | { usable: false; reason: string };

@@ -125,6 +125,11 @@ export class VerificationService {
       error = toCollectionError(err, reference, budget);
     }
 
+    // Evidence by managed keys counts only while their store is current (a revocation made through
+    // another replica must not go unseen); while it is not, that evidence is a collection error, so
+    // the policy's onError decides. What needs no key is still decided from memory.
+    const stale = error === undefined ? this.opts.trust.stale?.() : undefined;
+    if (stale !== undefined && evidence.some((e) => e.keyId !== undefined)) error = { code: 'UNAVAILABLE', message: `the key store cannot be relied on (${stale})` };
     const now = this.now();
     const current = evidence.map((e) => this.withKeyState(e, now, `${ref.registry}/${ref.repository}`));
     const image: ImageFacts = facts ?? unresolved;

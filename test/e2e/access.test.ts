@@ -16,12 +16,12 @@ beforeAll(async () => {
   host = testRegistryHost();
   pusher = new RegistryClient({});
   svc = await startService({ auth: { mode: 'enforce', mtlsBindings: [] } });
-  const mk = (name: string, roles: Array<'signer' | 'verifier' | 'key-admin'>, scopes: string[] = []) =>
-    (tokens[name] = svc.app.tokens.create({ name, roles, scopes, createdBy: 'test' }).token);
-  mk('ci-team-a', ['signer'], [`${host}/countersign-test/team-a-*`]);
-  mk('ci-anything', ['signer'], ['**']);
-  mk('gate', ['verifier']);
-  mk('secops', ['key-admin']);
+  const mk = async (name: string, roles: Array<'signer' | 'verifier' | 'key-admin'>, scopes: string[] = []) =>
+    (tokens[name] = (await svc.app.tokens.create({ name, roles, scopes, createdBy: 'test' })).token);
+  await mk('ci-team-a', ['signer'], [`${host}/countersign-test/team-a-*`]);
+  await mk('ci-anything', ['signer'], ['**']);
+  await mk('gate', ['verifier']);
+  await mk('secops', ['key-admin']);
 });
 
 afterAll(async () => {
@@ -74,11 +74,11 @@ test("a key scoped to team A cannot sign team B's image, whoever asks", async ()
 });
 
 test('denials are audited with who, what and why; tokens appear nowhere', async () => {
-  const denied = svc.app.audit.list({ limit: 100 }).filter((e) => e.outcome === 'denied');
+  const denied = (await svc.app.audit.list({ limit: 100 })).filter((e) => e.outcome === 'denied');
   expect(denied.length).toBeGreaterThanOrEqual(5);
   expect(denied.some((e) => e.actor === 'token:ci-team-a' && e.action === 'countersign.v1.SigningService/Sign' && /team-a/.test(e.reason ?? ''))).toBe(true);
   expect(denied.some((e) => e.actor === 'anonymous')).toBe(true);
-  expect(svc.app.audit.verify()).toMatchObject({ ok: true });
-  const everything = JSON.stringify(svc.app.audit.list({ limit: 1000 })) + svc.rawLogs();
+  expect(await svc.app.audit.verify()).toMatchObject({ ok: true });
+  const everything = JSON.stringify(await svc.app.audit.list({ limit: 1000 })) + svc.rawLogs();
   for (const t of Object.values(tokens)) expect(everything).not.toContain(t.slice(12));
 });

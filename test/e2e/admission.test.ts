@@ -19,7 +19,7 @@ beforeAll(async () => {
   host = testRegistryHost();
   pusher = new RegistryClient({});
   svc = await startService({ admission: { listen: '127.0.0.1:0', timeoutMs: 9000 } });
-  svc.app.keys.createKey({ name: 'ci-release' }, 'test');
+  await svc.app.keys.createKey({ name: 'ci-release' }, 'test');
 });
 
 afterAll(async () => {

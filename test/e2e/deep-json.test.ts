@@ -28,7 +28,7 @@ beforeAll(async () => {
   host = testRegistryHost();
   pusher = new RegistryClient({});
   svc = await startService({ verification: { cacheTtlMs: 300_000, negativeCacheTtlMs: 0, maxDurationMs: 8000 } });
-  svc.app.keys.createKey({ name: 'ci' }, 'test');
+  await svc.app.keys.createKey({ name: 'ci' }, 'test');
 });
 
 afterAll(async () => {

@@ -57,8 +57,8 @@ beforeAll(async () => {
   host = testRegistryHost();
   pusher = new RegistryClient({});
   svc = await startService({ auth: { mode: 'enforce', mtlsBindings: [] } });
-  svc.app.keys.createKey({ name: 'ci-release' }, 'test');
-  verifierToken = svc.app.tokens.create({ name: 'registry-gate', roles: ['verifier'], createdBy: 'test' }).token;
+  await svc.app.keys.createKey({ name: 'ci-release' }, 'test');
+  verifierToken = (await svc.app.tokens.create({ name: 'registry-gate', roles: ['verifier'], createdBy: 'test' })).token;
 });
 
 afterAll(async () => {
@@ -67,7 +67,7 @@ afterAll(async () => {
 });
 
 test('a gate with a verifier token: signed pulls are served, unsigned ones denied with the reason', async () => {
-  const signer = svc.app.tokens.create({ name: 'ci', roles: ['signer'], scopes: ['**'], createdBy: 'test' }).token;
+  const signer = (await svc.app.tokens.create({ name: 'ci', roles: ['signer'], scopes: ['**'], createdBy: 'test' })).token;
   const gate = await startGateProcess(verifierToken);
   try {
     const repo = uniqueRepo('gp-signed');
@@ -158,7 +158,7 @@ test('Countersign stopped: pulls and protected pushes are denied with a reason (
   try {
     const repo = uniqueRepo('gp-stopped');
     const img = await pushSampleImage(pusher, { registry: host, repository: repo }, 'v1');
-    const signer = svc.app.tokens.create({ name: 'ci-2', roles: ['signer'], scopes: ['**'], createdBy: 'test' }).token;
+    const signer = (await svc.app.tokens.create({ name: 'ci-2', roles: ['signer'], scopes: ['**'], createdBy: 'test' })).token;
     await svc.call('Sign', { image: `${host}/${repo}@${img.digest}`, key: 'ci-release' }, 30_000, signer);
     expect((await fetch(`${gate.url}/v2/${repo}/manifests/v1`, { headers: { accept: img.mediaType } })).status).toBe(200);
     const manifest = Buffer.from(await (await fetch(`http://${host}/v2/${repo}/manifests/${img.digest}`, { headers: { accept: img.mediaType } })).arrayBuffer());

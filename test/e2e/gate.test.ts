@@ -119,7 +119,7 @@ beforeAll(async () => {
   policyFile = path.join(workDir, 'policy.yaml');
   writeFileSync(policyFile, policy());
   svc = await startService({ policyFile, verification: { cacheTtlMs: 300_000, negativeCacheTtlMs: 0, maxDurationMs: 8000 } });
-  publicKeyPem = svc.app.keys.createKey({ name: 'ci-release' }, 'test').publicKeyPem;
+  publicKeyPem = (await svc.app.keys.createKey({ name: 'ci-release' }, 'test')).publicKeyPem;
   verifier = new GrpcVerifier({ address: svc.address });
   gate = await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${host}`, verifier });
   gateHost = `127.0.0.1:${gate.port}`;
@@ -484,7 +484,7 @@ describe('serve --gate-listen: the gate in-process', () => {
   test('decides with the service it runs in', async () => {
     const inProcess = await startService({ policyFile, gate: { listen: '127.0.0.1:0', upstream: `http://${host}`, allowPlainHttp: false, decisionTimeoutMs: 9000 } });
     try {
-      inProcess.app.keys.createKey({ name: 'ci-release' }, 'test');
+      await inProcess.app.keys.createKey({ name: 'ci-release' }, 'test');
       expect(inProcess.app.gate).toBeDefined();
       const base = `http://127.0.0.1:${inProcess.app.gate!.port}`;
       const img = await newImage('g-inprocess');
@@ -520,7 +520,7 @@ rules:
     // A long reuse time: only a revision change can end reuse during this test.
     const grpcGate = await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${host}`, verifier: remote, decisionCacheTtlMs: 600_000 });
     try {
-      own.app.keys.createKey({ name: 'rev-key' }, 'test');
+      await own.app.keys.createKey({ name: 'rev-key' }, 'test');
       const img = await newImage('g-revoke');
       const other = await newImage('g-revoke-other');
       await own.call('Sign', { image: `${host}/${img.repository}@${img.digest}`, key: 'rev-key' });

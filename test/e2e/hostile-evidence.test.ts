@@ -55,9 +55,9 @@ ${['index', 'platforms', 'either']
 `,
   );
   svc = await startService({ policyFile, verification: { cacheTtlMs: 300_000, negativeCacheTtlMs: 0, maxDurationMs: 8000 } });
-  svc.app.keys.createKey({ name: 'ci-release' }, 'test');
+  await svc.app.keys.createKey({ name: 'ci-release' }, 'test');
   plain = await startService({ verification: { cacheTtlMs: 300_000, negativeCacheTtlMs: 0, maxDurationMs: 8000 } });
-  plain.app.keys.createKey({ name: 'ci-release' }, 'test');
+  await plain.app.keys.createKey({ name: 'ci-release' }, 'test');
 });
 
 afterAll(async () => {

@@ -58,12 +58,12 @@ async function image(prefix: string) {
 const verify = (ref: string) => svc.call<VerifyResponse>('Verify', { image: ref, action: 'ACTION_DEPLOY' });
 
 test('rotate: old signatures verify during the overlap, new ones use the successor, and after it the old are denied', async () => {
-  const v1 = svc.app.keys.createKey({ name: 'ci' }, 'test');
+  const v1 = await svc.app.keys.createKey({ name: 'ci' }, 'test');
   const before = await image('rot-before');
   await svc.call('Sign', { image: before, key: 'ci' });
   expect((await verify(before)).allowed).toBe(true);
 
-  const { current } = svc.app.keys.rotate('ci', { overlapSeconds: 2, reason: 'scheduled' }, 'test');
+  const { current } = await svc.app.keys.rotate('ci', { overlapSeconds: 2, reason: 'scheduled' }, 'test');
   const after = await image('rot-after');
   const signed = await svc.call<{ result: { keyId: string } }>('Sign', { image: after, key: 'ci' });
   expect(signed.result.keyId).toBe(current.id);
@@ -81,7 +81,7 @@ test('rotate: old signatures verify during the overlap, new ones use the success
 });
 
 test('RotateKey with overlap_seconds 0: the old key stops verifying at once (cached allows included); unset keeps the default overlap', async () => {
-  const v1 = svc.app.keys.createKey({ name: 'zero' }, 'test');
+  const v1 = await svc.app.keys.createKey({ name: 'zero' }, 'test');
   const before = await image('rot0-before');
   await svc.call('Sign', { image: before, key: 'zero' });
   expect((await verify(before)).allowed).toBe(true); // and now cached
@@ -119,13 +119,13 @@ test("a cosign public key, imported, verifies signatures made with its private k
   // Another Countersign instance holds the private key (cosign.key, empty password).
   const signer = await startService();
   try {
-    signer.app.keys.importCosignPrivateKey(
+    await signer.app.keys.importCosignPrivateKey(
       { name: 'partner-signing' },
       readFileSync(path.join(VECTORS, 'policy-controller/examples/keys/cosign.key'), 'utf8'),
       '',
       'test',
     );
-    svc.app.keys.importPublicKey({ name: 'partner' }, readFileSync(path.join(VECTORS, 'policy-controller/examples/keys/cosign.pub'), 'utf8'), 'test');
+    await svc.app.keys.importPublicKey({ name: 'partner' }, readFileSync(path.join(VECTORS, 'policy-controller/examples/keys/cosign.pub'), 'utf8'), 'test');
     const ref = await image('cosign-partner');
     expect((await verify(ref)).allowed).toBe(false);
     await signer.call('Sign', { image: ref, key: 'partner-signing' });

@@ -38,7 +38,7 @@ describe('metrics port', () => {
   beforeAll(async () => {
     pusher = new RegistryClient({});
     svc = await startService({ metrics: { listen: '127.0.0.1:0' }, admission: { listen: '127.0.0.1:0', timeoutMs: 9000 } });
-    svc.app.keys.createKey({ name: 'ci-release' }, 'test');
+    await svc.app.keys.createKey({ name: 'ci-release' }, 'test');
   });
   afterAll(async () => {
     await svc?.stop();
@@ -88,6 +88,24 @@ describe('metrics port', () => {
     expect(m.get('countersign_policy_revision_info')!.samples).toEqual([{ name: 'countersign_policy_revision_info', labels: { revision: allow.policyRevision }, value: 1 }]);
     // Process default metrics.
     expect(m.get('process_cpu_seconds_total')?.type).toBe('counter');
+  });
+
+  it('store latency: a key change is one transaction; a warm Verify makes no store query', async () => {
+    const repo = uniqueRepo('metrics-store');
+    const image = await pushSampleImage(pusher, { registry: host, repository: repo }, 'v1');
+    const ref = `${host}/${repo}@${image.digest}`;
+    await svc.call('Sign', { image: ref, key: 'ci-release' });
+    await svc.call<VerifyResponse>('Verify', { image: ref, action: 'ACTION_DEPLOY' }); // warms the cache
+    const store = (m: Map<string, Family>, operation: string) => sampleValue(m, 'countersign_store_operation_duration_seconds_count', { operation, backend: 'sqlite' });
+    const before = await scrape(svc);
+    for (let i = 0; i < 20; i++) expect((await svc.call<VerifyResponse>('Verify', { image: ref, action: 'ACTION_DEPLOY' })).allowed).toBe(true);
+    const warm = await scrape(svc);
+    expect(store(warm, 'query')).toBe(store(before, 'query'));
+    expect(store(warm, 'transaction')).toBe(store(before, 'transaction'));
+    await svc.call('RevokeKey', { key: 'ci-release', reason: 'metrics test' });
+    const after = await scrape(svc);
+    expect(store(after, 'transaction') - store(warm, 'transaction')).toBe(1);
+    expect(sampleValue(after, 'countersign_store_operation_duration_seconds_sum', { operation: 'transaction', backend: 'sqlite' })).toBeGreaterThan(0);
   });
 
   it('counts a refused call under its status', async () => {

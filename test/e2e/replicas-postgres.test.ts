@@ -20,7 +20,7 @@ import { RegistryClient } from '../../src/registry';
 import { testRegistryHost, uniqueRepo } from '../support/harness';
 import { startServeProcess, type ServeProcess } from '../support/serve-process';
 import { fetchBlob, fetchManifest, listReferrers, verifyBundle } from '../support/independent-verify';
-import { startPostgres, testPostgresUrl, type LocalPostgres } from '../support/postgres';
+import { freshDatabase, sharedKek, startPostgres, testPostgresUrl, type LocalPostgres } from '../support/postgres';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin/countersign');
@@ -32,8 +32,12 @@ let host: string;
 let pusher: RegistryClient;
 const instances: Instance[] = [];
 
+/** Every replica of one store must seal with the same KEK (one per store URL here). */
+const keks = new Map<string, string>();
+
 async function startInstance(name: string, storeUrl: string): Promise<Instance> {
-  const instance = await startServeProcess(dir, name, { COUNTERSIGN_STORE_URL: storeUrl });
+  if (!keks.has(storeUrl)) keks.set(storeUrl, sharedKek());
+  const instance = await startServeProcess(dir, name, { COUNTERSIGN_STORE_URL: storeUrl, COUNTERSIGN_KEK: keks.get(storeUrl)! });
   instances.push(instance);
   return instance;
 }
@@ -60,7 +64,9 @@ afterAll(async () => {
 type SignResult = { result: { referrerDigest: string; referrersIndex: string } };
 
 test('50 concurrent Signs of one digest over 3 replicas sharing PostgreSQL: 50 entries, every success listed', async () => {
-  const replicas = await Promise.all(['a', 'b', 'c'].map((n) => startInstance(n, testPostgresUrl())));
+  const storeUrl = await freshDatabase('signs');
+  // The first replica creates the schema and the key; the others join it.
+  const replicas = [await startInstance('a', storeUrl), ...(await Promise.all(['b', 'c'].map((n) => startInstance(n, storeUrl))))];
   const repository = uniqueRepo('replicas-pg');
   const image = await pushSampleImage(pusher, { registry: host, repository }, 'v1');
   const ref = `${host}/${repository}:v1`;
@@ -98,11 +104,12 @@ test('50 concurrent Signs of one digest over 3 replicas sharing PostgreSQL: 50 e
 });
 
 test('the store lock is what serializes: while another holder has the subject locked, a Sign waits for it', async () => {
-  const replica = await startInstance('held', testPostgresUrl());
+  const storeUrl = await freshDatabase('held');
+  const replica = await startInstance('held', storeUrl);
   const repository = uniqueRepo('replicas-pg-held');
   const image = await pushSampleImage(pusher, { registry: host, repository }, 'v1');
   // Another replica's session, holding the lock of this subject's index.
-  const other = new pg.Client({ connectionString: testPostgresUrl() });
+  const other = new pg.Client({ connectionString: storeUrl });
   await other.connect();
   try {
     const [k1, k2] = advisoryKeys(`${host}/${repository}@${image.digest}`);
@@ -110,7 +117,7 @@ test('the store lock is what serializes: while another holder has the subject lo
     const signing = call<SignResult>(replica.signer, 'Sign', { image: `${host}/${repository}:v1`, key: 'ci', annotations: { n: 'held' } }, 60_000);
     // Wait (a condition, not a time) until the replica's session queues behind ours in pg_locks.
     const waiting = async () =>
-      (await other.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2`, [k1, k2]).then((r) => r.rows[0].n)) as number;
+      (await other.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND NOT granted AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2`, [k1, k2]).then((r) => r.rows[0].n)) as number;
     for (let i = 0; (await waiting()) === 0; i++) {
       if (i > 600) throw new Error('the replica never waited for the store lock');
       await new Promise((r) => setTimeout(r, 50));

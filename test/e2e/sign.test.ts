@@ -55,7 +55,7 @@ beforeAll(async () => {
   keysDir = mkdtempSync(path.join(os.tmpdir(), 'countersign-legacy-keys-'));
   const info = writePemKey(keysDir, 'ci-release');
   svc = await startService({ keysDir });
-  expect(svc.app.keys.getKey('ci-release').id).toBe(info.id);
+  expect((await svc.app.keys.getKey('ci-release')).id).toBe(info.id);
   publicKeyPem = info.publicKeyPem;
   keyId = info.id;
   pusher = new RegistryClient({});

@@ -81,12 +81,12 @@ beforeAll(async () => {
   // No negative cache here: these tests push evidence right after a deny and expect to see it.
   // (The negative cache itself is covered by the evidence-cache unit tests.)
   svc = await startService({ policyFile, verification: { cacheTtlMs: 300_000, negativeCacheTtlMs: 0, maxDurationMs: 8000 } });
-  svc.app.keys.createKey({ name: 'ci-release' }, 'test');
-  svc.app.keys.createKey({ name: 'security-team' }, 'test');
-  svc.app.keys.createKey({ name: 'revocable' }, 'test');
+  await svc.app.keys.createKey({ name: 'ci-release' }, 'test');
+  await svc.app.keys.createKey({ name: 'security-team' }, 'test');
+  await svc.app.keys.createKey({ name: 'revocable' }, 'test');
   // Another organization's service: its keys sign, but ours do not trust them.
   rogue = await startService();
-  rogue.app.keys.createKey({ name: 'rogue' }, 'test');
+  await rogue.app.keys.createKey({ name: 'rogue' }, 'test');
 });
 
 afterAll(async () => {
@@ -194,7 +194,7 @@ describe('signatures', () => {
     expect((await verify(img.ref)).allowed).toBe(true);
     const cachedAllow = await verify(img.ref);
     expect(cachedAllow).toMatchObject({ allowed: true, cached: true });
-    svc.app.keys.revoke('revocable', 'key leaked', 'secops');
+    await svc.app.keys.revoke('revocable', 'key leaked', 'secops');
     const r = await verify(img.ref);
     expect(r.allowed).toBe(false);
     expect(r.evidence[0]!.reason).toContain('revoked');

@@ -24,7 +24,7 @@ const onRequest = (message: unknown): void => {
 
 beforeAll(async () => {
   svc = await startService();
-  svc.app.keys.createKey({ name: 'ci' }, 'test');
+  await svc.app.keys.createKey({ name: 'ci' }, 'test');
   pusher = new RegistryClient({});
   diagnostics.subscribe('undici:client:connected', onConnect);
   diagnostics.subscribe('undici:request:create', onRequest);

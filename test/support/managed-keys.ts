@@ -9,32 +9,32 @@ import { AuditLog } from '../../src/audit';
 import { generateKek } from '../../src/keys/crypto';
 import { ManagedKeyStore, type KeyAttributes } from '../../src/keys/managed-key-store';
 import type { SigningKey } from '../../src/keys/types';
-import { openDatabase, type Database } from '../../src/store';
+import { openDatabase, SqliteStore } from '../../src/store';
 
 export interface TempKeyStore {
   store: ManagedKeyStore;
-  db: Database;
+  db: SqliteStore;
   dir: string;
   /** Creates a signing key and returns its signing handle. */
   signingKey(name: string, attrs?: Omit<KeyAttributes, 'name'>): Promise<SigningKey>;
-  close(): void;
+  close(): Promise<void>;
 }
 
-export function tempKeyStore(opts: { now?: () => Date } = {}): TempKeyStore {
+export async function tempKeyStore(opts: { now?: () => Date } = {}): Promise<TempKeyStore> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-keys-'));
-  const db = openDatabase(path.join(dir, 'countersign.db'));
-  const store = new ManagedKeyStore(db, generateKek(), new AuditLog(db), { pollMs: 0, ...(opts.now ? { now: opts.now } : {}) });
+  const db = await SqliteStore.open(openDatabase(path.join(dir, 'countersign.db')), { changeCheckMs: 0 });
+  const store = await ManagedKeyStore.open(db, generateKek(), await AuditLog.open(db), opts.now ? { now: opts.now } : {});
   return {
     store,
     db,
     dir,
     async signingKey(name, attrs = {}) {
-      store.createKey({ ...attrs, name }, 'test');
+      await store.createKey({ ...attrs, name }, 'test');
       return store.getSigningKey(name);
     },
-    close() {
+    async close() {
       store.close();
-      db.close();
+      await db.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -42,5 +42,5 @@ export function tempKeyStore(opts: { now?: () => Date } = {}): TempKeyStore {
 
 /** A fresh P-256 signing key held by a managed store of its own. */
 export async function newSigningKey(name: string): Promise<SigningKey> {
-  return tempKeyStore().signingKey(name);
+  return (await tempKeyStore()).signingKey(name);
 }

@@ -5,6 +5,8 @@
  * the same directory. Tuned for speed, not durability: no fsync, nothing worth keeping.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -109,4 +111,28 @@ export function testPostgresUrl(): string {
   const url = process.env.COUNTERSIGN_TEST_POSTGRES;
   if (!url) throw new Error('COUNTERSIGN_TEST_POSTGRES is not set: run the suite through jest (globalSetup starts PostgreSQL)');
   return url;
+}
+
+/**
+ * A new, empty database in the suite's cluster (so each test file, or test, has a store of its own:
+ * keys sealed under its own KEK, its own audit chain); returns its URL.
+ */
+export async function freshDatabase(prefix = 'cs'): Promise<string> {
+  const base = testPostgresUrl();
+  const name = `${prefix.replace(/[^a-z0-9_]/g, '_')}_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** A KEK (base64) for replicas that share one store: they must all seal and open with the same one. */
+export function sharedKek(): string {
+  return randomBytes(32).toString('base64');
 }

@@ -21,8 +21,12 @@ export interface ServeProcess {
   publicKeyPem: string;
 }
 
-/** Starts it and resolves once its key `ci` exists; `env` is added to this process's environment. */
-export async function startServeProcess(dir: string, name: string, env: Record<string, string> = {}): Promise<ServeProcess> {
+/**
+ * Starts it and resolves once its key `ci` exists; `env` is added to this process's environment.
+ * Replicas sharing a store (COUNTERSIGN_STORE_URL) share their keys too: the first creates `ci`,
+ * the others find it.
+ */
+export async function startServeProcess(dir: string, name: string, env: Record<string, string> = {}, opts: { token?: string } = {}): Promise<ServeProcess> {
   const address = `127.0.0.1:${await freePort()}`;
   const child = spawn(process.execPath, [BIN, 'serve', '--listen', address, '--data-dir', path.join(dir, name, 'data'), '--log-level', 'warn'], {
     env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, name, 'keys'), ...env },
@@ -37,10 +41,15 @@ export async function startServeProcess(dir: string, name: string, env: Record<s
     for (let attempt = 0; ; attempt++) {
       if (child.exitCode !== null) throw new Error(`serve ${name} exited with ${child.exitCode}: ${instance.output}`);
       try {
-        const created = await call<{ key: { publicKeyPem: string } }>(keys, 'CreateKey', { name: 'ci' }, 5_000);
+        const created = await call<{ key: { publicKeyPem: string } }>(keys, 'CreateKey', { name: 'ci' }, 5_000, opts.token);
         instance.publicKeyPem = created.key.publicKeyPem;
         return instance;
       } catch (err) {
+        if ((err as grpc.ServiceError).code === 6 /* ALREADY_EXISTS: another replica of the store made it */) {
+          const existing = await call<{ key: { publicKeyPem: string } }>(keys, 'GetKey', { key: 'ci' }, 5_000, opts.token);
+          instance.publicKeyPem = existing.key.publicKeyPem;
+          return instance;
+        }
         if (attempt >= 100 || (err as grpc.ServiceError).code !== 14 /* UNAVAILABLE: not listening yet */) throw err;
         await new Promise((r) => setTimeout(r, 100));
       }

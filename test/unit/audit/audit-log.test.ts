@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { AuditLog, GENESIS_HASH, hashRecord, type AuditEntry, type AuditRecord } from '../../../src/audit';
-import { openDatabase, type Database } from '../../../src/store';
+import { openDatabase, SqliteStore } from '../../../src/store';
 import { CountersignError } from '../../../src/shared/errors';
 
 const dirs: string[] = [];
@@ -32,13 +32,17 @@ function entry(i: number, overrides: Partial<AuditEntry> = {}): AuditEntry {
   };
 }
 
+function openAt(file: string): Promise<SqliteStore> {
+  return SqliteStore.open(openDatabase(file), { changeCheckMs: 0 });
+}
+
 /** A closed database file holding `n` entries (seq 1..n). */
-function logFile(n: number): { file: string; records: AuditRecord[] } {
+async function logFile(n: number): Promise<{ file: string; records: AuditRecord[] }> {
   const file = tmpFile();
-  const db = openDatabase(file);
-  const log = new AuditLog(db);
+  const db = await openAt(file);
+  const log = await AuditLog.open(db);
   const records: AuditRecord[] = [];
-  for (let i = 1; i <= n; i++) records.push(log.append(entry(i)));
+  for (let i = 1; i <= n; i++) records.push(await log.append(entry(i)));
   db.close();
   return { file, records };
 }
@@ -52,28 +56,28 @@ function tamper(file: string, sql: string, ...params: Array<string | number | nu
   raw.close();
 }
 
-function verifyFile(file: string, options?: Parameters<AuditLog['verify']>[0]) {
-  const db = openDatabase(file);
+async function verifyFile(file: string, options?: Parameters<AuditLog['verify']>[0]) {
+  const db = await openAt(file);
   try {
-    return new AuditLog(db).verify(options);
+    return await (await AuditLog.open(db)).verify(options);
   } finally {
-    db.close();
+    await db.close();
   }
 }
 
 describe('AuditLog.append', () => {
-  let db: Database;
+  let db: SqliteStore;
   let log: AuditLog;
-  beforeEach(() => {
-    db = openDatabase(tmpFile());
-    log = new AuditLog(db);
+  beforeEach(async () => {
+    db = await openAt(tmpFile());
+    log = await AuditLog.open(db);
   });
   afterEach(() => db.close());
 
-  test('assigns seq 1, 2, 3 and chains each hash to the previous one', () => {
-    const a = log.append(entry(1));
-    const b = log.append(entry(2));
-    const c = log.append({ actor: 'carol', action: 'key.list', outcome: 'denied' });
+  test('assigns seq 1, 2, 3 and chains each hash to the previous one', async () => {
+    const a = await log.append(entry(1));
+    const b = await log.append(entry(2));
+    const c = await log.append({ actor: 'carol', action: 'key.list', outcome: 'denied' });
     expect([a.seq, b.seq, c.seq]).toEqual([1, 2, 3]);
     expect(a.prevHash).toBe(GENESIS_HASH);
     expect(b.prevHash).toBe(a.hash);
@@ -82,11 +86,11 @@ describe('AuditLog.append', () => {
     for (const r of [a, b, c]) expect(r.hash).toMatch(/^[0-9a-f]{64}$/);
     // Absent optional fields are absent, not null or undefined.
     expect(Object.keys(c).sort()).toEqual(['action', 'actor', 'at', 'hash', 'outcome', 'prevHash', 'seq']);
-    expect(log.head()).toEqual({ seq: 3, hash: c.hash });
+    expect(await log.head()).toEqual({ seq: 3, hash: c.hash });
   });
 
-  test('the hash is sha256(prevHash + canonical JSON of the record), reproducible outside Countersign', () => {
-    const record = log.append({
+  test('the hash is sha256(prevHash + canonical JSON of the record), reproducible outside Countersign', async () => {
+    const record = await log.append({
       actor: 'alice',
       action: 'key.create',
       target: 'k1',
@@ -102,15 +106,15 @@ describe('AuditLog.append', () => {
     expect(hashRecord(GENESIS_HASH, record)).toBe(expected);
   });
 
-  test('at defaults to now, as an ISO timestamp with milliseconds', () => {
+  test('at defaults to now, as an ISO timestamp with milliseconds', async () => {
     const before = Date.now();
-    const record = log.append({ actor: 'a', action: 'x', outcome: 'failure' });
+    const record = await log.append({ actor: 'a', action: 'x', outcome: 'failure' });
     expect(record.at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(Date.parse(record.at)).toBeGreaterThanOrEqual(before);
     expect(Date.parse(record.at)).toBeLessThanOrEqual(Date.now());
   });
 
-  test('refuses details (or any field) that contain private key material, and records nothing', () => {
+  test('refuses details (or any field) that contain private key material, and records nothing', async () => {
     const pem = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' });
     for (const bad of [
       entry(1, { details: { key: pem } }),
@@ -119,7 +123,7 @@ describe('AuditLog.append', () => {
     ]) {
       let caught: unknown;
       try {
-        log.append(bad);
+        await log.append(bad);
       } catch (err) {
         caught = err;
       }
@@ -128,10 +132,10 @@ describe('AuditLog.append', () => {
       // The message names the problem but never echoes the secret.
       expect((caught as Error).message).not.toContain('MII');
     }
-    expect(log.head().seq).toBe(0);
+    expect((await log.head()).seq).toBe(0);
   });
 
-  test('validates its input', () => {
+  test('validates its input', async () => {
     const invalid: Array<Partial<AuditEntry>> = [
       { actor: '' },
       { action: '' },
@@ -142,56 +146,53 @@ describe('AuditLog.append', () => {
       { details: { when: new Date() } },
     ];
     for (const overrides of invalid) {
-      expect(() => log.append(entry(1, overrides))).toThrow(
-        expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as unknown as Error,
-      );
+      await expect(log.append(entry(1, overrides))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     }
-    expect(() => log.append(entry(1, { details: { blob: 'x'.repeat(70_000) } }))).toThrow(
-      expect.objectContaining({ code: 'RESOURCE_EXHAUSTED' }) as unknown as Error,
-    );
-    expect(log.head().seq).toBe(0);
+    await expect(log.append(entry(1, { details: { blob: 'x'.repeat(70_000) } }))).rejects.toMatchObject({ code: 'RESOURCE_EXHAUSTED' });
+    expect((await log.head()).seq).toBe(0);
   });
 
-  test('joins a surrounding transaction: a change and its entry commit or roll back together', () => {
-    db.exec('CREATE TABLE keys (name TEXT PRIMARY KEY)');
-    expect(() =>
-      db.transaction(() => {
-        db.prepare("INSERT INTO keys VALUES ('k1')").run();
-        log.append(entry(1));
+  test('joins a surrounding transaction: a change and its entry commit or roll back together', async () => {
+    await db.transaction(async (tx) => tx.exec('CREATE TABLE keys (name TEXT PRIMARY KEY)'));
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.run("INSERT INTO keys VALUES ('k1')");
+        await log.append(entry(1), tx);
         throw new Error('the change failed late');
       }),
-    ).toThrow('the change failed late');
-    expect(log.head().seq).toBe(0);
-    db.transaction(() => {
-      db.prepare("INSERT INTO keys VALUES ('k1')").run();
-      log.append(entry(1));
+    ).rejects.toThrow('the change failed late');
+    expect((await log.head()).seq).toBe(0);
+    expect(await db.all('SELECT name FROM keys')).toEqual([]);
+    await db.transaction(async (tx) => {
+      await tx.run("INSERT INTO keys VALUES ('k1')");
+      await log.append(entry(1), tx);
     });
-    expect(log.head().seq).toBe(1);
-    expect(log.verify()).toMatchObject({ ok: true, entries: 1 });
+    expect((await log.head()).seq).toBe(1);
+    expect(await log.verify()).toMatchObject({ ok: true, entries: 1 });
   });
 });
 
 describe('AuditLog.list', () => {
-  let db: Database;
+  let db: SqliteStore;
   let log: AuditLog;
-  beforeAll(() => {
-    db = openDatabase(tmpFile());
-    log = new AuditLog(db);
-    for (let i = 1; i <= 60; i++) log.append(entry(i));
+  beforeAll(async () => {
+    db = await openAt(tmpFile());
+    log = await AuditLog.open(db);
+    for (let i = 1; i <= 60; i++) await log.append(entry(i));
   });
   afterAll(() => db.close());
 
-  test('returns the newest first, 50 by default', () => {
-    const all = log.list();
+  test('returns the newest first, 50 by default', async () => {
+    const all = await log.list();
     expect(all).toHaveLength(50);
     expect(all[0]!.seq).toBe(60);
     expect(all[49]!.seq).toBe(11);
     expect(all.map((r) => r.seq)).toEqual([...Array(50).keys()].map((i) => 60 - i));
-    expect(log.list({ limit: 3 }).map((r) => r.seq)).toEqual([60, 59, 58]);
+    expect((await log.list({ limit: 3 })).map((r) => r.seq)).toEqual([60, 59, 58]);
   });
 
-  test('returns records as appended, details included', () => {
-    const [latest] = log.list({ limit: 1 });
+  test('returns records as appended, details included', async () => {
+    const [latest] = await log.list({ limit: 1 });
     expect(latest).toMatchObject({
       seq: 60,
       actor: 'alice',
@@ -202,54 +203,54 @@ describe('AuditLog.list', () => {
       details: { n: 60, state: { from: 'active', to: 'revoked' } },
       at: new Date(T0 + 60 * 60_000).toISOString(),
     });
-    expect(latest!.hash).toBe(log.head().hash);
+    expect(latest!.hash).toBe((await log.head()).hash);
   });
 
-  test('filters by actor, action, target and time, combined with AND', () => {
-    expect(log.list({ actor: 'bob', limit: 100 }).every((r) => r.actor === 'bob')).toBe(true);
-    expect(log.list({ actor: 'bob', limit: 100 })).toHaveLength(30);
-    expect(log.list({ action: 'key.revoke', limit: 100 })).toHaveLength(20);
-    expect(log.list({ target: 'key-7' }).map((r) => r.seq)).toEqual([7]);
-    expect(log.list({ since: new Date(T0 + 55 * 60_000) }).map((r) => r.seq)).toEqual([60, 59, 58, 57, 56, 55]);
+  test('filters by actor, action, target and time, combined with AND', async () => {
+    expect((await log.list({ actor: 'bob', limit: 100 })).every((r) => r.actor === 'bob')).toBe(true);
+    expect(await log.list({ actor: 'bob', limit: 100 })).toHaveLength(30);
+    expect(await log.list({ action: 'key.revoke', limit: 100 })).toHaveLength(20);
+    expect((await log.list({ target: 'key-7' })).map((r) => r.seq)).toEqual([7]);
+    expect((await log.list({ since: new Date(T0 + 55 * 60_000) })).map((r) => r.seq)).toEqual([60, 59, 58, 57, 56, 55]);
     expect(
-      log.list({ actor: 'alice', action: 'key.revoke', since: new Date(T0 + 30 * 60_000) }).map((r) => r.seq),
+      (await log.list({ actor: 'alice', action: 'key.revoke', since: new Date(T0 + 30 * 60_000) })).map((r) => r.seq),
     ).toEqual([60, 54, 48, 42, 36, 30]);
-    expect(log.list({ actor: 'nobody' })).toEqual([]);
+    expect(await log.list({ actor: 'nobody' })).toEqual([]);
   });
 
-  test('rejects a bad limit or date', () => {
+  test('rejects a bad limit or date', async () => {
     for (const limit of [0, -1, 1.5, 10_001]) {
-      expect(() => log.list({ limit })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as unknown as Error);
+      await expect(log.list({ limit })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     }
-    expect(() => log.list({ since: new Date('nope') })).toThrow(/since/);
+    await expect(log.list({ since: new Date('nope') })).rejects.toThrow(/since/);
   });
 });
 
 describe('AuditLog.verify', () => {
-  test('an intact log verifies, also after a restart, and keeps chaining', () => {
-    const { file, records } = logFile(20);
-    const db = openDatabase(file);
-    const log = new AuditLog(db);
-    expect(log.verify()).toEqual({ ok: true, entries: 20, head: records[19]!.hash });
-    expect(log.head()).toEqual({ seq: 20, hash: records[19]!.hash });
-    const next = log.append(entry(21));
+  test('an intact log verifies, also after a restart, and keeps chaining', async () => {
+    const { file, records } = await logFile(20);
+    const db = await openAt(file);
+    const log = await AuditLog.open(db);
+    expect(await log.verify()).toEqual({ ok: true, entries: 20, head: records[19]!.hash });
+    expect(await log.head()).toEqual({ seq: 20, hash: records[19]!.hash });
+    const next = await log.append(entry(21));
     expect(next.seq).toBe(21);
     expect(next.prevHash).toBe(records[19]!.hash);
-    expect(log.verify({ expectHead: { seq: 20, hash: records[19]!.hash } })).toMatchObject({ ok: true, entries: 21 });
-    db.close();
+    expect(await log.verify({ expectHead: { seq: 20, hash: records[19]!.hash } })).toMatchObject({ ok: true, entries: 21 });
+    await db.close();
   });
 
-  test('an empty log verifies', () => {
-    const db = openDatabase(tmpFile());
-    const log = new AuditLog(db);
-    expect(log.verify()).toEqual({ ok: true, entries: 0, head: GENESIS_HASH });
-    expect(log.head()).toEqual({ seq: 0, hash: GENESIS_HASH });
-    expect(log.verify({ expectHead: log.head() })).toMatchObject({ ok: true });
-    db.close();
+  test('an empty log verifies', async () => {
+    const db = await openAt(tmpFile());
+    const log = await AuditLog.open(db);
+    expect(await log.verify()).toEqual({ ok: true, entries: 0, head: GENESIS_HASH });
+    expect(await log.head()).toEqual({ seq: 0, hash: GENESIS_HASH });
+    expect(await log.verify({ expectHead: await log.head() })).toMatchObject({ ok: true });
+    await db.close();
   });
 
-  test('triggers refuse UPDATE and DELETE of audit entries', () => {
-    const { file, records } = logFile(3);
+  test('triggers refuse UPDATE and DELETE of audit entries', async () => {
+    const { file, records } = await logFile(3);
     const raw = new DatabaseSync(file);
     expect(() => raw.exec("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")).toThrow(/append-only/);
     expect(() => raw.exec('DELETE FROM audit_log WHERE seq = 3')).toThrow(/append-only/);
@@ -257,13 +258,13 @@ describe('AuditLog.verify', () => {
     expect(raw.prepare('SELECT actor FROM audit_log WHERE seq = 2').get()?.actor).toBe(records[1]!.actor);
     expect(raw.prepare('SELECT COUNT(*) AS n FROM audit_log').get()?.n).toBe(3);
     raw.close();
-    expect(verifyFile(file)).toMatchObject({ ok: true, entries: 3 });
+    expect(await verifyFile(file)).toMatchObject({ ok: true, entries: 3 });
   });
 
-  test('detects a modified field', () => {
-    const { file } = logFile(10);
+  test('detects a modified field', async () => {
+    const { file } = await logFile(10);
     tamper(file, "UPDATE audit_log SET reason = 'nothing to see' WHERE seq = 4");
-    expect(verifyFile(file)).toEqual({
+    expect(await verifyFile(file)).toEqual({
       ok: false,
       entries: 3,
       brokenAt: 4,
@@ -271,63 +272,63 @@ describe('AuditLog.verify', () => {
     });
   });
 
-  test('detects a modified entry whose hash was recomputed, at the next entry', () => {
-    const { file, records } = logFile(10);
+  test('detects a modified entry whose hash was recomputed, at the next entry', async () => {
+    const { file, records } = await logFile(10);
     const forged = { ...records[4]!, outcome: 'denied' as const };
     tamper(file, "UPDATE audit_log SET outcome = 'denied', hash = ? WHERE seq = 5", hashRecord(forged.prevHash, forged));
-    const result = verifyFile(file);
+    const result = await verifyFile(file);
     expect(result).toMatchObject({ ok: false, brokenAt: 6, entries: 5 });
     expect(result.ok === false && result.problem).toMatch(/entry 6 does not link to entry 5/);
   });
 
-  test('detects modified details, even a change that keeps the same JSON meaning', () => {
-    const { file } = logFile(5);
+  test('detects modified details, even a change that keeps the same JSON meaning', async () => {
+    const { file } = await logFile(5);
     tamper(file, 'UPDATE audit_log SET details = \'{"n":2, "state":{"from":"active","to":"revoked"}}\' WHERE seq = 2');
-    expect(verifyFile(file)).toMatchObject({ ok: false, brokenAt: 2 });
-    const other = logFile(5).file;
+    expect(await verifyFile(file)).toMatchObject({ ok: false, brokenAt: 2 });
+    const other = (await logFile(5)).file;
     tamper(other, 'UPDATE audit_log SET details = \'{"n":99,"state":{"from":"active","to":"revoked"}}\' WHERE seq = 2');
-    expect(verifyFile(other)).toMatchObject({ ok: false, brokenAt: 2, problem: expect.stringMatching(/modified/) });
+    expect(await verifyFile(other)).toMatchObject({ ok: false, brokenAt: 2, problem: expect.stringMatching(/modified/) });
   });
 
-  test('detects a modified first entry', () => {
-    const { file, records } = logFile(5);
+  test('detects a modified first entry', async () => {
+    const { file, records } = await logFile(5);
     tamper(file, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 1");
-    expect(verifyFile(file)).toMatchObject({ ok: false, entries: 0, brokenAt: 1 });
+    expect(await verifyFile(file)).toMatchObject({ ok: false, entries: 0, brokenAt: 1 });
     // Even with its hash recomputed, entry 2 no longer links to it.
-    const second = logFile(5).file;
+    const second = (await logFile(5)).file;
     const forged = { ...records[0]!, actor: 'mallory' };
     tamper(second, "UPDATE audit_log SET actor = 'mallory', hash = ? WHERE seq = 1", hashRecord(GENESIS_HASH, forged));
-    expect(verifyFile(second)).toMatchObject({ ok: false, brokenAt: 2 });
+    expect(await verifyFile(second)).toMatchObject({ ok: false, brokenAt: 2 });
     // And a replaced first entry that does not start from the genesis hash is caught at 1.
-    const third = logFile(5).file;
+    const third = (await logFile(5)).file;
     tamper(third, "UPDATE audit_log SET prev_hash = ? WHERE seq = 1", 'f'.repeat(64));
-    expect(verifyFile(third)).toMatchObject({ ok: false, brokenAt: 1, problem: expect.stringMatching(/genesis/) });
+    expect(await verifyFile(third)).toMatchObject({ ok: false, brokenAt: 1, problem: expect.stringMatching(/genesis/) });
   });
 
-  test('detects a deleted entry in the middle and at the start', () => {
-    const { file } = logFile(10);
+  test('detects a deleted entry in the middle and at the start', async () => {
+    const { file } = await logFile(10);
     tamper(file, 'DELETE FROM audit_log WHERE seq IN (5, 6)');
-    expect(verifyFile(file)).toEqual({
+    expect(await verifyFile(file)).toEqual({
       ok: false,
       entries: 4,
       brokenAt: 7,
       problem: expect.stringMatching(/entries 5\.\.6 are missing/),
     });
 
-    const first = logFile(10).file;
+    const first = (await logFile(10)).file;
     tamper(first, 'DELETE FROM audit_log WHERE seq = 1');
-    expect(verifyFile(first)).toMatchObject({ ok: false, entries: 0, brokenAt: 2, problem: expect.stringMatching(/starts at seq 2/) });
+    expect(await verifyFile(first)).toMatchObject({ ok: false, entries: 0, brokenAt: 2, problem: expect.stringMatching(/starts at seq 2/) });
   });
 
-  test('detects a deleted entry even when the later ones were renumbered to close the gap', () => {
-    const { file } = logFile(10);
+  test('detects a deleted entry even when the later ones were renumbered to close the gap', async () => {
+    const { file } = await logFile(10);
     tamper(file, 'DELETE FROM audit_log WHERE seq = 5; UPDATE audit_log SET seq = seq - 1 WHERE seq > 5');
     // Entry 5 is now the old 6: its seq changed (so its hash) and it links to the deleted entry.
-    expect(verifyFile(file)).toMatchObject({ ok: false, entries: 4, brokenAt: 5 });
+    expect(await verifyFile(file)).toMatchObject({ ok: false, entries: 4, brokenAt: 5 });
   });
 
-  test('detects an inserted entry, even one with a correct-looking hash', () => {
-    const { file, records } = logFile(10);
+  test('detects an inserted entry, even one with a correct-looking hash', async () => {
+    const { file, records } = await logFile(10);
     const forged = {
       seq: 6,
       at: records[5]!.at,
@@ -346,31 +347,31 @@ describe('AuditLog.verify', () => {
       .run(6, forged.at, forged.actor, forged.action, forged.outcome, forged.prevHash, hash);
     raw.close();
     // The forged entry itself is consistent; the entry after it is not.
-    expect(verifyFile(file)).toMatchObject({ ok: false, entries: 6, brokenAt: 7 });
+    expect(await verifyFile(file)).toMatchObject({ ok: false, entries: 6, brokenAt: 7 });
 
     // An entry tacked on at the end with a made-up hash is caught too.
-    const other = logFile(3).file;
+    const other = (await logFile(3)).file;
     tamper(
       other,
       "INSERT INTO audit_log (seq, at, actor, action, outcome, prev_hash, hash) VALUES (4, '2025-03-01T11:00:00.000Z', 'mallory', 'x', 'success', ?, ?)",
       records[2]!.hash,
       'a'.repeat(64),
     );
-    expect(verifyFile(other)).toMatchObject({ ok: false, entries: 3, brokenAt: 4 });
+    expect(await verifyFile(other)).toMatchObject({ ok: false, entries: 3, brokenAt: 4 });
 
     // And one slipped in before the first entry.
-    const before = logFile(3).file;
+    const before = (await logFile(3)).file;
     tamper(
       before,
       "INSERT INTO audit_log (seq, at, actor, action, outcome, prev_hash, hash) VALUES (0, '2025-03-01T09:00:00.000Z', 'mallory', 'x', 'success', ?, ?)",
       GENESIS_HASH,
       'b'.repeat(64),
     );
-    expect(verifyFile(before)).toMatchObject({ ok: false, entries: 0, brokenAt: 0, problem: expect.stringMatching(/inserted/) });
+    expect(await verifyFile(before)).toMatchObject({ ok: false, entries: 0, brokenAt: 0, problem: expect.stringMatching(/inserted/) });
   });
 
-  test('detects reordered entries (two rows swapping content)', () => {
-    const { file } = logFile(10);
+  test('detects reordered entries (two rows swapping content)', async () => {
+    const { file } = await logFile(10);
     const raw = new DatabaseSync(file);
     raw.exec('DROP TRIGGER audit_log_no_update');
     raw.exec(`
@@ -379,18 +380,18 @@ describe('AuditLog.verify', () => {
       UPDATE audit_log SET seq = 5 WHERE seq = -1;
     `);
     raw.close();
-    expect(verifyFile(file)).toMatchObject({ ok: false, entries: 3, brokenAt: 4 });
+    expect(await verifyFile(file)).toMatchObject({ ok: false, entries: 3, brokenAt: 4 });
   });
 
-  test('detects a truncated tail given the head recorded earlier', () => {
-    const { file, records } = logFile(10);
+  test('detects a truncated tail given the head recorded earlier', async () => {
+    const { file, records } = await logFile(10);
     const head = { seq: 10, hash: records[9]!.hash };
-    expect(verifyFile(file, { expectHead: head })).toMatchObject({ ok: true, entries: 10 });
+    expect(await verifyFile(file, { expectHead: head })).toMatchObject({ ok: true, entries: 10 });
     tamper(file, 'DELETE FROM audit_log WHERE seq > 7');
     // On its own, a shorter chain is consistent...
-    expect(verifyFile(file)).toEqual({ ok: true, entries: 7, head: records[6]!.hash });
+    expect(await verifyFile(file)).toEqual({ ok: true, entries: 7, head: records[6]!.hash });
     // ...but it no longer contains the head that was written down.
-    expect(verifyFile(file, { expectHead: head })).toEqual({
+    expect(await verifyFile(file, { expectHead: head })).toEqual({
       ok: false,
       entries: 7,
       brokenAt: 10,
@@ -398,41 +399,39 @@ describe('AuditLog.verify', () => {
     });
   });
 
-  test('detects a tail that was cut off and rewritten, given the recorded head', () => {
-    const { file, records } = logFile(10);
+  test('detects a tail that was cut off and rewritten, given the recorded head', async () => {
+    const { file, records } = await logFile(10);
     const head = { seq: 10, hash: records[9]!.hash };
     tamper(file, 'DELETE FROM audit_log WHERE seq > 8');
-    const db = openDatabase(file);
-    const log = new AuditLog(db);
-    log.append(entry(9, { actor: 'mallory' }));
-    log.append(entry(10, { actor: 'mallory' }));
-    expect(log.verify()).toMatchObject({ ok: true, entries: 10 });
-    expect(log.verify({ expectHead: head })).toMatchObject({
+    const db = await openAt(file);
+    const log = await AuditLog.open(db);
+    await log.append(entry(9, { actor: 'mallory' }));
+    await log.append(entry(10, { actor: 'mallory' }));
+    expect(await log.verify()).toMatchObject({ ok: true, entries: 10 });
+    expect(await log.verify({ expectHead: head })).toMatchObject({
       ok: false,
       brokenAt: 10,
       problem: expect.stringMatching(/not the recorded head/),
     });
     // A head from before the rewrite still verifies, since that part is unchanged.
-    expect(log.verify({ expectHead: { seq: 8, hash: records[7]!.hash } })).toMatchObject({ ok: true });
-    db.close();
+    expect(await log.verify({ expectHead: { seq: 8, hash: records[7]!.hash } })).toMatchObject({ ok: true });
+    await db.close();
   });
 
-  test('rejects a malformed expected head', () => {
-    const { file } = logFile(1);
-    const db = openDatabase(file);
-    expect(() => new AuditLog(db).verify({ expectHead: { seq: 1, hash: 'nope' } })).toThrow(
-      expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as unknown as Error,
-    );
-    db.close();
+  test('rejects a malformed expected head', async () => {
+    const { file } = await logFile(1);
+    const db = await openAt(file);
+    await expect((await AuditLog.open(db)).verify({ expectHead: { seq: 1, hash: 'nope' } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await db.close();
   });
 
-  test('streams a large log', () => {
-    const db = openDatabase(tmpFile());
-    const log = new AuditLog(db);
-    db.transaction(() => {
-      for (let i = 1; i <= 5000; i++) log.append(entry(i));
+  test('streams a large log', async () => {
+    const db = await openAt(tmpFile());
+    const log = await AuditLog.open(db);
+    await db.transaction(async (tx) => {
+      for (let i = 1; i <= 5000; i++) await log.append(entry(i), tx);
     });
-    expect(log.verify()).toMatchObject({ ok: true, entries: 5000, head: log.head().hash });
-    db.close();
+    expect(await log.verify()).toMatchObject({ ok: true, entries: 5000, head: (await log.head()).hash });
+    await db.close();
   });
 });

@@ -3,7 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { AuditLog } from '../../../src/audit';
-import { openDatabase } from '../../../src/store';
+import { openDatabase, SqliteStore } from '../../../src/store';
+
+const openAt = (file: string) => SqliteStore.open(openDatabase(file), { changeCheckMs: 0 });
 import { collect, spawnTs } from '../store/ts-child';
 
 let dir: string;
@@ -16,15 +18,15 @@ const PER_WRITER = 200;
 
 test('two handles on the same file appending interleaved keep one unbroken chain', async () => {
   const file = path.join(dir, 'handles.db');
-  const a = openDatabase(file);
-  const b = openDatabase(file);
+  const a = await openAt(file);
+  const b = await openAt(file);
   try {
-    const logA = new AuditLog(a);
-    const logB = new AuditLog(b);
+    const logA = await AuditLog.open(a);
+    const logB = await AuditLog.open(b);
     const writer = async (log: AuditLog, actor: string): Promise<number[]> => {
       const seqs: number[] = [];
       for (let i = 0; i < PER_WRITER; i++) {
-        seqs.push(log.append({ actor, action: 'key.rotate', target: `${actor}-${i}`, outcome: 'success' }).seq);
+        seqs.push((await log.append({ actor, action: 'key.rotate', target: `${actor}-${i}`, outcome: 'success' })).seq);
         await tick();
       }
       return seqs;
@@ -35,46 +37,48 @@ test('two handles on the same file appending interleaved keep one unbroken chain
     expect(new Set([...seqsA, ...seqsB]).size).toBe(2 * PER_WRITER);
     expect(Math.max(...seqsA, ...seqsB)).toBe(2 * PER_WRITER);
     // The writers really interleaved (each handle appended after reading the other's head).
-    const actors = logA.list({ limit: 2 * PER_WRITER }).map((r) => r.actor);
+    const actors = (await logA.list({ limit: 2 * PER_WRITER })).map((r) => r.actor);
     const switches = actors.filter((actor, i) => i > 0 && actor !== actors[i - 1]).length;
     expect(switches).toBeGreaterThan(PER_WRITER);
     // One chain, verified from either handle.
-    const head = logA.head();
-    expect(logA.verify()).toEqual({ ok: true, entries: 2 * PER_WRITER, head: head.hash });
-    expect(logB.verify()).toEqual({ ok: true, entries: 2 * PER_WRITER, head: head.hash });
+    const head = await logA.head();
+    expect(await logA.verify()).toEqual({ ok: true, entries: 2 * PER_WRITER, head: head.hash });
+    expect(await logB.verify()).toEqual({ ok: true, entries: 2 * PER_WRITER, head: head.hash });
   } finally {
-    a.close();
-    b.close();
+    await a.close();
+    await b.close();
   }
 });
 
 test('two processes appending at the same time keep one unbroken chain', async () => {
   const file = path.join(dir, 'processes.db');
   // Create the schema first so the writers only contend on appends.
-  const setup = openDatabase(file);
-  new AuditLog(setup);
-  setup.close();
+  const setup = await openAt(file);
+  await AuditLog.open(setup);
+  await setup.close();
 
   const writer = (actor: string) =>
     spawnTs(
       `
       const fs = require('node:fs');
-      const { openDatabase } = require(SRC + '/store/index.ts');
+      const { openDatabase, SqliteStore } = require(SRC + '/store/index.ts');
       const { AuditLog } = require(SRC + '/audit/index.ts');
       const [file, actor, count] = process.argv.slice(1);
-      const db = openDatabase(file);
-      const log = new AuditLog(db);
+      (async () => {
+      const db = await SqliteStore.open(openDatabase(file), { changeCheckMs: 0 });
+      const log = await AuditLog.open(db);
       const pause = new Int32Array(new SharedArrayBuffer(4));
       // Line both writers up: say we are ready, then block until the test says go.
       fs.writeSync(1, 'ready\\n');
       fs.readSync(0, Buffer.alloc(3));
       for (let i = 0; i < Number(count); i++) {
-        log.append({ actor, action: 'key.rotate', target: actor + '-' + i, outcome: 'success', details: { i } });
+        await log.append({ actor, action: 'key.rotate', target: actor + '-' + i, outcome: 'success', details: { i } });
         // A short pause now and then lets the other writer in, so appends really interleave
         // (SQLite's lock is not fair: a writer in a tight loop tends to keep winning it).
         if (i % 2 === 1) Atomics.wait(pause, 0, 0, 2);
       }
-      db.close();
+      await db.close();
+      })().catch((err) => { process.stderr.write(String(err)); process.exitCode = 1; });
       `,
       [file, actor, String(PER_WRITER)],
     );
@@ -93,11 +97,11 @@ test('two processes appending at the same time keep one unbroken chain', async (
   const results = await Promise.all(done);
   for (const r of results) expect(r).toMatchObject({ code: 0, stderr: '', stdout: 'ready\n' });
 
-  const db = openDatabase(file);
+  const db = await openAt(file);
   try {
-    const log = new AuditLog(db);
-    expect(log.verify()).toEqual({ ok: true, entries: 2 * PER_WRITER, head: log.head().hash });
-    const all = log.list({ limit: 2 * PER_WRITER });
+    const log = await AuditLog.open(db);
+    expect(await log.verify()).toEqual({ ok: true, entries: 2 * PER_WRITER, head: (await log.head()).hash });
+    const all = await log.list({ limit: 2 * PER_WRITER });
     // The writers really contended: the chain switches between them many times.
     const switches = all.filter((r, i) => i > 0 && r.actor !== all[i - 1]!.actor).length;
     expect(switches).toBeGreaterThanOrEqual(10);
@@ -107,6 +111,6 @@ test('two processes appending at the same time keep one unbroken chain', async (
       expect(mine.map((r) => r.details?.i)).toEqual([...Array(PER_WRITER).keys()]);
     }
   } finally {
-    db.close();
+    await db.close();
   }
 }, 60_000);

@@ -14,8 +14,8 @@ import {
 } from '../../../src/auth';
 import { toGrpcError } from '../../../src/grpc/status';
 import { createLogger } from '../../../src/logging/logger';
-import { openDatabase, type Database } from '../../../src/store';
-import { caught, expectCode, fakeCall, removeTempDirs, tempDir } from './helpers';
+import { openDatabase, SqliteStore } from '../../../src/store';
+import { caught, expectCode, expectRejection, fakeCall, removeTempDirs, tempDir } from './helpers';
 
 const SIGN = 'countersign.v1.SigningService/Sign';
 const VERIFY = 'countersign.v1.VerificationService/Verify';
@@ -36,13 +36,13 @@ describe('bearer header parsing', () => {
     expect(bearerToken(metadataWith(value))).toBe(token);
   });
 
-  test('the metadata key is case-insensitive', () => {
+  test('the metadata key is case-insensitive', async () => {
     const md = new grpc.Metadata();
     md.add('Authorization', `Bearer ${token}`);
     expect(bearerToken(md)).toBe(token);
   });
 
-  test('absent header: no token', () => {
+  test('absent header: no token', async () => {
     expect(bearerToken(new grpc.Metadata())).toBeUndefined();
   });
 
@@ -65,13 +65,13 @@ describe('bearer header parsing', () => {
     expect(err.message).not.toContain('abc.def');
   });
 
-  test('two authorization headers are refused', () => {
+  test('two authorization headers are refused', async () => {
     expectCode(() => bearerToken(metadataWith(`Bearer ${token}`, `Bearer ${token}`)), 'UNAUTHENTICATED', 'send one authorization header, not 2');
   });
 });
 
 describe('AccessControl', () => {
-  let db: Database;
+  let db: SqliteStore;
   let audit: AuditLog;
   let store: TokenStore;
   let clock: Date;
@@ -79,12 +79,12 @@ describe('AccessControl', () => {
   let logLines: string[];
   let access: AccessControl;
 
-  beforeEach(() => {
-    db = openDatabase(path.join(tempDir(), 'countersign.db'));
-    audit = new AuditLog(db);
+  beforeEach(async () => {
+    db = await SqliteStore.open(openDatabase(path.join(tempDir(), 'countersign.db')), { changeCheckMs: 0 });
+    audit = await AuditLog.open(db);
     clock = new Date();
-    store = new TokenStore(db, { audit, now: () => clock });
-    ciToken = store.create({ name: 'ci-team-a', roles: ['signer'], scopes: ['acmecorp/payments-*'], createdBy: 'alice' }).token;
+    store = await TokenStore.open(db, { audit, now: () => clock });
+    ciToken = (await store.create({ name: 'ci-team-a', roles: ['signer'], scopes: ['acmecorp/payments-*'], createdBy: 'alice' })).token;
     logLines = [];
     const destination = new Writable({
       write(chunk, _enc, cb) {
@@ -104,24 +104,24 @@ describe('AccessControl', () => {
 
   const bearer = (token: string) => fakeCall([['authorization', `Bearer ${token}`]], { peer: 'ipv4:10.9.8.7:5555' });
 
-  test('a valid token in scope is allowed and returns its identity', () => {
-    expect(access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' })).toEqual({
+  test('a valid token in scope is allowed and returns its identity', async () => {
+    expect(await access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' })).toEqual({
       subject: 'token:ci-team-a',
       roles: ['signer'],
       scopes: ['acmecorp/payments-*'],
       via: 'token',
     });
-    expect(audit.list().filter((e) => e.outcome === 'denied')).toEqual([]);
+    expect((await audit.list()).filter((e) => e.outcome === 'denied')).toEqual([]);
   });
 
-  test('an out-of-scope Sign is denied and audited with who, what, when and why, and no token', () => {
+  test('an out-of-scope Sign is denied and audited with who, what, when and why, and no token', async () => {
     const before = Date.now();
-    const err = expectCode(
+    const err = await expectRejection(
       () => access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/billing:1', key: 'ci' }),
       'PERMISSION_DENIED',
       'token:ci-team-a has role signer for acmecorp/payments-*, not for reg.example.com/acmecorp/billing',
     );
-    const [entry] = audit.list({ action: SIGN });
+    const [entry] = await audit.list({ action: SIGN });
     expect(entry).toMatchObject({
       actor: 'token:ci-team-a',
       action: SIGN,
@@ -131,21 +131,21 @@ describe('AccessControl', () => {
       details: { status: 'PERMISSION_DENIED', peer: 'ipv4:10.9.8.7:5555', via: 'token', requiredRole: 'signer' },
     });
     expect(Date.parse(entry?.at ?? '')).toBeGreaterThanOrEqual(before - 1);
-    expect(audit.verify()).toMatchObject({ ok: true });
-    const everything = JSON.stringify(audit.list({ limit: 10000 }));
+    expect(await audit.verify()).toMatchObject({ ok: true });
+    const everything = JSON.stringify(await audit.list({ limit: 10000 }));
     expect(everything).not.toContain(ciToken);
     expect(everything).not.toContain(ciToken.slice(12));
   });
 
-  test('a missing role is denied and audited', () => {
-    expectCode(() => access.check(bearer(ciToken), LIST_KEYS, { key: 'prod-signing' }), 'PERMISSION_DENIED', /lacks role key-admin/);
-    expect(audit.list({ action: LIST_KEYS })[0]).toMatchObject({ actor: 'token:ci-team-a', target: 'prod-signing', outcome: 'denied' });
+  test('a missing role is denied and audited', async () => {
+    await expectRejection(() => access.check(bearer(ciToken), LIST_KEYS, { key: 'prod-signing' }), 'PERMISSION_DENIED', /lacks role key-admin/);
+    expect((await audit.list({ action: LIST_KEYS }))[0]).toMatchObject({ actor: 'token:ci-team-a', target: 'prod-signing', outcome: 'denied' });
   });
 
-  test('no credentials: UNAUTHENTICATED, audited as anonymous with the peer address', () => {
+  test('no credentials: UNAUTHENTICATED, audited as anonymous with the peer address', async () => {
     const call = fakeCall([], { peer: 'ipv6:[2001:db8::1]:4444' });
-    expectCode(() => access.check(call, VERIFY, { image: 'reg.example.com/x/y:1' }), 'UNAUTHENTICATED', "no credentials: send 'authorization: Bearer <token>' or a client certificate");
-    expect(audit.list({ action: VERIFY })[0]).toMatchObject({
+    await expectRejection(() => access.check(call, VERIFY, { image: 'reg.example.com/x/y:1' }), 'UNAUTHENTICATED', "no credentials: send 'authorization: Bearer <token>' or a client certificate");
+    expect((await audit.list({ action: VERIFY }))[0]).toMatchObject({
       actor: 'anonymous',
       action: VERIFY,
       target: 'reg.example.com/x/y:1',
@@ -154,70 +154,72 @@ describe('AccessControl', () => {
     });
   });
 
-  test('an unknown token is UNAUTHENTICATED and never echoed, audited or logged', () => {
+  test('an unknown token is UNAUTHENTICATED and never echoed, audited or logged', async () => {
     const forged = `cst_${'Z'.repeat(43)}`;
-    const err = expectCode(() => access.check(bearer(forged), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' }), 'UNAUTHENTICATED');
+    const err = await expectRejection(() => access.check(bearer(forged), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' }), 'UNAUTHENTICATED');
     expect(err.message).toMatch(/not valid on this server/);
     expect(err.message).not.toContain(forged);
     // What the unary wrapper would send back and log.
     expect(toGrpcError(err, 'c1').details).not.toContain(forged);
-    expect(audit.list({ action: SIGN })[0]).toMatchObject({ actor: 'anonymous', outcome: 'denied' });
-    expect(JSON.stringify(audit.list({ limit: 10000 }))).not.toContain(forged);
+    expect((await audit.list({ action: SIGN }))[0]).toMatchObject({ actor: 'anonymous', outcome: 'denied' });
+    expect(JSON.stringify(await audit.list({ limit: 10000 }))).not.toContain(forged);
   });
 
-  test('a malformed token is refused as such', () => {
-    expectCode(() => access.check(bearer('hunter2'), VERIFY, {}), 'UNAUTHENTICATED', /not a Countersign token/);
-    expect(JSON.stringify(audit.list({ limit: 10000 }))).not.toContain('hunter2');
+  test('a malformed token is refused as such', async () => {
+    await expectRejection(() => access.check(bearer('hunter2'), VERIFY, {}), 'UNAUTHENTICATED', /not a Countersign token/);
+    expect(JSON.stringify(await audit.list({ limit: 10000 }))).not.toContain('hunter2');
   });
 
-  test('expired and revoked tokens are refused by name, and audited under it', () => {
-    const short = store.create({ name: 'short', roles: ['verifier'], createdBy: 'alice', expiresAt: new Date(clock.getTime() + 1000) }).token;
+  test('expired and revoked tokens are refused by name, and audited under it', async () => {
+    const short = (await store.create({ name: 'short', roles: ['verifier'], createdBy: 'alice', expiresAt: new Date(clock.getTime() + 1000) })).token;
     clock = new Date(clock.getTime() + 2000);
-    expectCode(() => access.check(bearer(short), VERIFY, {}), 'UNAUTHENTICATED', /^token short expired at .*; ask an administrator for a new one$/);
-    store.revoke('ci-team-a', { revokedBy: 'bob' });
-    expectCode(() => access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' }), 'UNAUTHENTICATED', /^token ci-team-a was revoked at /);
-    const denials = audit.list({ limit: 100 }).filter((e) => e.outcome === 'denied');
+    await expectRejection(() => access.check(bearer(short), VERIFY, {}), 'UNAUTHENTICATED', /^token short expired at .*; ask an administrator for a new one$/);
+    await store.revoke('ci-team-a', { revokedBy: 'bob' });
+    await expectRejection(() => access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' }), 'UNAUTHENTICATED', /^token ci-team-a was revoked at /);
+    const denials = (await audit.list({ limit: 100 })).filter((e) => e.outcome === 'denied');
     expect(denials.map((e) => e.actor)).toEqual(['token:ci-team-a', 'token:short']);
   });
 
-  test('a bad token does not fall back to a valid client certificate', () => {
+  test('a bad token does not fall back to a valid client certificate', async () => {
     const call = fakeCall([['authorization', `Bearer cst_${'Q'.repeat(43)}`]], { cert: { raw: Buffer.from([1]), subject: { CN: 'gatekeeper' } as never } });
-    expectCode(() => access.check(call, VERIFY, {}), 'UNAUTHENTICATED');
+    await expectRejection(() => access.check(call, VERIFY, {}), 'UNAUTHENTICATED');
     const certOnly = fakeCall([], { cert: { raw: Buffer.from([1]), subject: { CN: 'gatekeeper' } as never } });
-    expect(access.check(certOnly, VERIFY, {})).toEqual({ subject: 'cert:CN=gatekeeper', roles: ['verifier'], scopes: [], via: 'mtls' });
+    expect(await access.check(certOnly, VERIFY, {})).toEqual({ subject: 'cert:CN=gatekeeper', roles: ['verifier'], scopes: [], via: 'mtls' });
   });
 
-  test('bearer tokens are refused when no token store is configured', () => {
+  test('bearer tokens are refused when no token store is configured', async () => {
     const certsOnly = new AccessControl({ mode: 'enforce' });
-    expectCode(() => certsOnly.check(bearer(ciToken), VERIFY, {}), 'UNAUTHENTICATED', /does not accept bearer tokens/);
+    await expectRejection(() => certsOnly.check(bearer(ciToken), VERIFY, {}), 'UNAUTHENTICATED', /does not accept bearer tokens/);
   });
 
-  test('a malformed image in Sign is INVALID_ARGUMENT and not recorded as a denial', () => {
-    expectCode(() => access.check(bearer(ciToken), SIGN, { image: 'Not A Reference' }), 'INVALID_ARGUMENT');
-    expect(audit.list({ action: SIGN })).toEqual([]);
+  test('a malformed image in Sign is INVALID_ARGUMENT and not recorded as a denial', async () => {
+    await expectRejection(() => access.check(bearer(ciToken), SIGN, { image: 'Not A Reference' }), 'INVALID_ARGUMENT');
+    expect(await audit.list({ action: SIGN })).toEqual([]);
   });
 
-  test('if the audit log cannot be written, the call is still denied and the failure logged without the token', () => {
-    db.close();
-    // With the database closed even the token lookup fails, so the call fails (closed).
-    expect(() => access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' })).toThrow();
+  test('if the audit log cannot be written, the call is still denied and the failure logged without the token', async () => {
+    await db.close();
+    // The grant is held in memory: a known token still authenticates with the store closed.
+    expect(await access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' })).toMatchObject({ subject: 'token:ci-team-a' });
+    // A denial whose audit entry cannot be written stays denied.
+    await expectRejection(() => access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/billing:1' }), 'PERMISSION_DENIED');
     const noTokens = new AccessControl({ mode: 'enforce', audit, logger: createLogger({ destination: sink(logLines) }) });
-    expectCode(() => noTokens.check(fakeCall([]), SIGN, {}), 'UNAUTHENTICATED');
+    await expectRejection(() => noTokens.check(fakeCall([]), SIGN, {}), 'UNAUTHENTICATED');
     expect(logLines.join('')).toContain('could not record an access denial in the audit log');
     expect(logLines.join('')).not.toContain(ciToken);
-    db = openDatabase(':memory:'); // for afterEach
+    db = await SqliteStore.open(openDatabase(':memory:')); // for afterEach
   });
 
-  test('a denial with an overlong certificate name is still recorded, clipped', () => {
+  test('a denial with an overlong certificate name is still recorded, clipped', async () => {
     const call = fakeCall([], { cert: { raw: Buffer.from([1]), subject: { CN: 'x'.repeat(3000) } as never } });
-    expectCode(() => access.check(call, VERIFY, {}), 'PERMISSION_DENIED');
-    const [entry] = audit.list({ action: VERIFY });
+    await expectRejection(() => access.check(call, VERIFY, {}), 'PERMISSION_DENIED');
+    const [entry] = await audit.list({ action: VERIFY });
     expect(entry?.actor).toHaveLength(1024);
     expect(entry?.reason?.length).toBeLessThanOrEqual(4096);
   });
 
-  test('audit targets are bounded and never taken from secret-bearing fields', () => {
-    expectCode(
+  test('audit targets are bounded and never taken from secret-bearing fields', async () => {
+    await expectRejection(
       () =>
         access.check(fakeCall([]), 'countersign.v1.KeyService/ImportKey', {
           name: 'n'.repeat(5000),
@@ -226,7 +228,7 @@ describe('AccessControl', () => {
         }),
       'UNAUTHENTICATED',
     );
-    const [entry] = audit.list({ action: 'countersign.v1.KeyService/ImportKey' });
+    const [entry] = await audit.list({ action: 'countersign.v1.KeyService/ImportKey' });
     expect(entry?.target).toHaveLength(257);
     expect(JSON.stringify(entry)).not.toContain('pw-123');
     expect(JSON.stringify(entry)).not.toContain('PRIVATE KEY');
@@ -243,17 +245,17 @@ function sink(lines: string[]): Writable {
 }
 
 describe('development mode', () => {
-  test('every call is "dev" with every role and every repository', () => {
+  test('every call is "dev" with every role and every repository', async () => {
     const access = new AccessControl({ mode: 'dev', listen: '127.0.0.1:50051' });
     const expected = { subject: 'dev', roles: [...ROLES], scopes: ['**'], via: 'dev' };
-    expect(access.check(fakeCall([]), SIGN, { image: 'any.example/team-b/app:1' })).toEqual(expected);
-    expect(access.check(fakeCall([]), LIST_KEYS, {})).toEqual(expected);
+    expect(await access.check(fakeCall([]), SIGN, { image: 'any.example/team-b/app:1' })).toEqual(expected);
+    expect(await access.check(fakeCall([]), LIST_KEYS, {})).toEqual(expected);
     expect(DEV_IDENTITY).toEqual(expected);
     // Unknown methods stay denied.
-    expectCode(() => access.check(fakeCall([]), 'countersign.v1.Nope/Nope', {}), 'PERMISSION_DENIED');
+    await expectRejection(() => access.check(fakeCall([]), 'countersign.v1.Nope/Nope', {}), 'PERMISSION_DENIED');
   });
 
-  test('is refused beyond loopback', () => {
+  test('is refused beyond loopback', async () => {
     expectCode(() => new AccessControl({ mode: 'dev', listen: '0.0.0.0:50051' }), 'FAILED_PRECONDITION', /only allowed on a loopback address/);
     expectCode(() => new AccessControl({ mode: 'bogus' as never }), 'INVALID_ARGUMENT');
   });
@@ -282,7 +284,7 @@ describe('development mode', () => {
     expect(devModeAllowed(listen)).toBe(allowed);
   });
 
-  test('resolveAccessMode: dev is never the default beyond loopback, nor when credentials exist', () => {
+  test('resolveAccessMode: dev is never the default beyond loopback, nor when credentials exist', async () => {
     expect(resolveAccessMode({ listen: '127.0.0.1:50051' })).toBe('dev');
     expect(resolveAccessMode({ listen: '127.0.0.1:50051', credentialsConfigured: true })).toBe('enforce');
     expect(resolveAccessMode({ listen: '0.0.0.0:50051' })).toBe('enforce');
@@ -292,7 +294,7 @@ describe('development mode', () => {
     expectCode(() => resolveAccessMode({ requested: 'dev', listen: '0.0.0.0:50051' }), 'FAILED_PRECONDITION');
   });
 
-  test('startupBanner is loud in dev mode and silent otherwise', () => {
+  test('startupBanner is loud in dev mode and silent otherwise', async () => {
     const banner = startupBanner('dev', '127.0.0.1:50051') ?? '';
     expect(banner).toContain('DEVELOPMENT MODE - ACCESS CONTROL IS OFF');
     expect(banner).toContain('127.0.0.1:50051');
@@ -302,6 +304,6 @@ describe('development mode', () => {
   });
 });
 
-test('caught() helper reports non-throwing functions', () => {
+test('caught() helper reports non-throwing functions', async () => {
   expect(() => caught(() => 1)).toThrow('expected a CountersignError');
 });

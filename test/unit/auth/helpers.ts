@@ -50,3 +50,18 @@ export function expectCode(fn: () => unknown, code: ErrorCode, message?: string 
   else if (message) expect(err.message).toMatch(message);
   return err;
 }
+
+/** `expectCode` for an asynchronous call: awaits it and checks the CountersignError it rejects with. */
+export async function expectRejection(fn: () => Promise<unknown>, code: ErrorCode, message?: string | RegExp): Promise<CountersignError> {
+  let err: unknown;
+  try {
+    await fn();
+  } catch (e) {
+    err = e;
+  }
+  if (!(err instanceof CountersignError)) throw err ?? new Error('expected a CountersignError, but nothing was thrown');
+  expect(err.code).toBe(code);
+  if (typeof message === 'string') expect(err.message).toBe(message);
+  else if (message) expect(err.message).toMatch(message);
+  return err;
+}

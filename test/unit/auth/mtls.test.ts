@@ -19,7 +19,7 @@ import {
   type MtlsBinding,
 } from '../../../src/auth';
 import { toGrpcError } from '../../../src/grpc/status';
-import { openDatabase, type Database } from '../../../src/store';
+import { openDatabase, SqliteStore } from '../../../src/store';
 import { expectCode, removeTempDirs, tempDir } from './helpers';
 
 afterAll(removeTempDirs);
@@ -181,25 +181,25 @@ function callRpc(client: grpc.Client, name: 'Sign' | 'ListKeys', request: object
 
 withOpenssl('mTLS end to end (real grpc-js server on 127.0.0.1)', () => {
   let pki: Pki;
-  let db: Database;
+  let db: SqliteStore;
   let audit: AuditLog;
   let ciToken: string;
   const servers: grpc.Server[] = [];
   const clients: grpc.Client[] = [];
 
   async function startServer(requireClientCert: boolean): Promise<number> {
-    const access = new AccessControl({ mode: 'enforce', tokens: new TokenStore(db), audit, mtlsBindings: BINDINGS });
+    const access = new AccessControl({ mode: 'enforce', tokens: await TokenStore.open(db), audit, mtlsBindings: BINDINGS });
     const server = new grpc.Server();
     const handler =
       (method: string): grpc.handleUnaryCall<object, object> =>
       (call, callback) => {
-        try {
-          const identity = access.check(call as grpc.ServerUnaryCall<unknown, unknown>, method, call.request);
-          callback(null, { subject: identity.subject });
-        } catch (err) {
-          const mapped = toGrpcError(err, 'test');
-          callback({ code: mapped.code, details: mapped.details } as grpc.ServiceError);
-        }
+        access.check(call as grpc.ServerUnaryCall<unknown, unknown>, method, call.request).then(
+          (identity) => callback(null, { subject: identity.subject }),
+          (err: unknown) => {
+            const mapped = toGrpcError(err, 'test');
+            callback({ code: mapped.code, details: mapped.details } as grpc.ServiceError);
+          },
+        );
       };
     server.addService(SERVICE, { Sign: handler(SIGN.slice(1)), ListKeys: handler(LIST_KEYS.slice(1)) });
     const creds = serverCredentials({
@@ -225,17 +225,17 @@ withOpenssl('mTLS end to end (real grpc-js server on 127.0.0.1)', () => {
   const inScope = { image: 'reg.example.com/acmecorp/payments-api:1.0' };
   const outOfScope = { image: 'reg.example.com/acmecorp/billing:1.0' };
 
-  beforeAll(() => {
+  beforeAll(async () => {
     pki = mintPki();
-    db = openDatabase(path.join(pki.dir, 'countersign.db'));
-    audit = new AuditLog(db);
-    ciToken = new TokenStore(db).create({ name: 'ci-token', roles: ['key-admin'], createdBy: 'test' }).token;
+    db = await SqliteStore.open(openDatabase(path.join(pki.dir, 'countersign.db')), { changeCheckMs: 0 });
+    audit = await AuditLog.open(db);
+    ciToken = (await (await TokenStore.open(db)).create({ name: 'ci-token', roles: ['key-admin'], createdBy: 'test' })).token;
   });
 
-  afterAll(() => {
+  afterAll(async () => {
     for (const c of clients) c.close();
     for (const s of servers) s.forceShutdown();
-    db?.close();
+    await db?.close();
   });
 
   describe('client certificate optional (requireClientCert: false)', () => {
@@ -268,7 +268,7 @@ withOpenssl('mTLS end to end (real grpc-js server on 127.0.0.1)', () => {
         code: grpc.status.PERMISSION_DENIED,
         details: 'cert:CN=stranger lacks role signer, which countersign.v1.SigningService/Sign requires (it has no roles)',
       });
-      const [entry] = audit.list({ actor: 'cert:CN=stranger' });
+      const [entry] = await audit.list({ actor: 'cert:CN=stranger' });
       expect(entry).toMatchObject({
         action: 'countersign.v1.SigningService/Sign',
         outcome: 'denied',

@@ -12,8 +12,8 @@ import {
   type Identity,
   type Role,
 } from '../../../src/auth';
-import { openDatabase, type Database } from '../../../src/store';
-import { expectCode, fakeCall } from './helpers';
+import { openDatabase, SqliteStore } from '../../../src/store';
+import { expectCode, expectRejection, fakeCall } from './helpers';
 
 const SIGN = 'countersign.v1.SigningService/Sign';
 const ATTEST = 'countersign.v1.SigningService/Attest';
@@ -67,17 +67,17 @@ test('every RPC in proto/countersign/v1 has an access rule (a new RPC cannot shi
  * allowed exactly when the token has the role the RPC needs.
  */
 describe('RPC × role', () => {
-  let db: Database;
+  let db: SqliteStore;
   let access: AccessControl;
   const tokens = new Map<Role, string>();
 
-  beforeAll(() => {
-    db = openDatabase(':memory:');
-    const store = new TokenStore(db);
+  beforeAll(async () => {
+    db = await SqliteStore.open(openDatabase(':memory:'));
+    const store = await TokenStore.open(db);
     for (const role of ROLES) {
-      tokens.set(role, store.create({ name: `only-${role}`, roles: [role], scopes: role === 'signer' ? ['**'] : [], createdBy: 'test' }).token);
+      tokens.set(role, (await store.create({ name: `only-${role}`, roles: [role], scopes: role === 'signer' ? ['**'] : [], createdBy: 'test' })).token);
     }
-    access = new AccessControl({ mode: 'enforce', tokens: store, audit: new AuditLog(db) });
+    access = new AccessControl({ mode: 'enforce', tokens: store, audit: await AuditLog.open(db) });
   });
   afterAll(() => db.close());
 
@@ -86,15 +86,15 @@ describe('RPC × role', () => {
     [method, 'no credentials', 'UNAUTHENTICATED'] as const,
   ]);
 
-  test.each(cases)('%s as %s: %s', (method, who, expected) => {
+  test.each(cases)('%s as %s: %s', async (method, who, expected) => {
     const token = tokens.get(who as Role);
     const call = fakeCall(token ? [['authorization', `Bearer ${token}`]] : []);
     const run = () => access.check(call, method, requestFor(method));
     if (expected === 'allowed') {
-      expect(run()).toEqual(expect.objectContaining({ subject: `token:only-${who}`, via: 'token' }));
+      expect(await run()).toEqual(expect.objectContaining({ subject: `token:only-${who}`, via: 'token' }));
       return;
     }
-    const err = expectCode(run, expected);
+    const err = await expectRejection(run, expected);
     if (expected === 'UNAUTHENTICATED') expect(err.message).toBe(NO_CREDENTIALS_MESSAGE);
     else expect(err.message).toBe(`token:only-${who} lacks role ${METHOD_ROLES[method]?.role}, which ${method} requires (it has ${who})`);
   });

@@ -106,30 +106,30 @@ describe('keys rotate --overlap', () => {
   afterAll(() => fixture?.stop());
 
   test('--overlap 0 sends an explicit zero: the old version stops verifying at once, and the CLI says so', async () => {
-    fixture.store.createKey({ name: 'zero' }, 'test');
+    await fixture.store.createKey({ name: 'zero' }, 'test');
     const r = await run(['keys', 'rotate', 'zero', '--overlap', '0', '--server', fixture.address]);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toMatch(/version 1 stopped verifying at once \(no overlap\)/);
-    const old = fixture.store.listKeys().find((k) => k.name === 'zero' && k.version === 1)!;
+    const old = (await fixture.store.listKeys()).find((k) => k.name === 'zero' && k.version === 1)!;
     expect(old.validUntil!.getTime()).toBe(old.stateChangedAt!.getTime());
   });
 
   test('no --overlap sends nothing: the default overlap applies', async () => {
-    fixture.store.createKey({ name: 'default' }, 'test');
+    await fixture.store.createKey({ name: 'default' }, 'test');
     const r = await run(['keys', 'rotate', 'default', '--server', fixture.address]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/version 1 verifies until /);
-    const old = fixture.store.listKeys().find((k) => k.name === 'default' && k.version === 1)!;
+    const old = (await fixture.store.listKeys()).find((k) => k.name === 'default' && k.version === 1)!;
     expect(old.validUntil!.getTime() - old.stateChangedAt!.getTime()).toBe(DEFAULT_ROTATION_OVERLAP_SECONDS * 1000);
   });
 
   test('a malformed duration is a usage error and rotates nothing', async () => {
-    fixture.store.createKey({ name: 'kept' }, 'test');
+    await fixture.store.createKey({ name: 'kept' }, 'test');
     for (const overlap of ['-5', '1.5h', '', 'soon']) {
       const r = await run(['keys', 'rotate', 'kept', `--overlap=${overlap}`, '--server', fixture.address]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/invalid duration/);
     }
-    expect(fixture.store.getKey('kept').state).toBe('active');
+    expect((await fixture.store.getKey('kept')).state).toBe('active');
   });
 });

@@ -43,7 +43,7 @@ async function failure(p: Promise<unknown>): Promise<{ code: string; details: st
 
 describe('RotateKey overlap_seconds', () => {
   test('0 means zero overlap: the old version stops verifying at once', async () => {
-    store.createKey({ name: 'zero' }, 'test');
+    await store.createKey({ name: 'zero' }, 'test');
     const { previous, current } = await rotate({ key: 'zero', overlapSeconds: 0, reason: 'leak suspected' });
     expect(previous.state).toBe('KEY_STATE_ROTATED');
     expect(previous.validUntil).toBe(NOW.toISOString());
@@ -53,32 +53,32 @@ describe('RotateKey overlap_seconds', () => {
   });
 
   test('not sent means the default overlap (7 days)', async () => {
-    store.createKey({ name: 'unset' }, 'test');
+    await store.createKey({ name: 'unset' }, 'test');
     const { previous } = await rotate({ key: 'unset', reason: 'scheduled' });
     expect(new Date(previous.validUntil).getTime()).toBe(NOW.getTime() + DEFAULT_ROTATION_OVERLAP_SECONDS * 1000);
     expect(keyUsability(store.trust.byId(previous.id)!, NOW)).toEqual({ usable: true });
   });
 
   test('a positive value is used as given', async () => {
-    store.createKey({ name: 'hour' }, 'test');
+    await store.createKey({ name: 'hour' }, 'test');
     const { previous } = await rotate({ key: 'hour', overlapSeconds: 3600 });
     expect(previous.validUntil).toBe('2026-11-01T01:00:00.000Z');
   });
 
   test('negative or absurdly large values are INVALID_ARGUMENT and rotate nothing', async () => {
-    const k = store.createKey({ name: 'bad' }, 'test');
+    const k = await store.createKey({ name: 'bad' }, 'test');
     for (const overlapSeconds of [-1, -86400, 9_000_000_000_000]) {
       const f = await failure(rotate({ key: 'bad', overlapSeconds }));
       expect(f.code).toBe('INVALID_ARGUMENT');
       expect(f.details).toMatch(/overlap_seconds/);
     }
-    expect(store.getKey('bad')).toMatchObject({ id: k.id, state: 'active' });
+    expect(await store.getKey('bad')).toMatchObject({ id: k.id, state: 'active' });
   });
 });
 
 describe('ListKeys active_only', () => {
   test('false (or not sent) lists every version; true only active ones', async () => {
-    store.createKey({ name: 'listed' }, 'test');
+    await store.createKey({ name: 'listed' }, 'test');
     await rotate({ key: 'listed', overlapSeconds: 0 });
     const all = await call<{ keys: KeyMsg[] }>(client, 'ListKeys', {}, 10_000);
     expect(all.keys.filter((k) => k.name === 'listed').map((k) => k.state).sort()).toEqual(['KEY_STATE_ACTIVE', 'KEY_STATE_ROTATED']);

@@ -12,7 +12,7 @@ import { InFlightTracker } from '../../../src/grpc/unary';
 import { generateKek } from '../../../src/keys/crypto';
 import { ManagedKeyStore } from '../../../src/keys/managed-key-store';
 import { createLogger } from '../../../src/logging/logger';
-import { openDatabase } from '../../../src/store';
+import { openDatabase, SqliteStore } from '../../../src/store';
 
 export interface KeyServiceFixture {
   store: ManagedKeyStore;
@@ -23,8 +23,8 @@ export interface KeyServiceFixture {
 
 export async function startKeyService(now?: () => Date): Promise<KeyServiceFixture> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-key-service-'));
-  const db = openDatabase(path.join(dir, 'countersign.db'));
-  const store = new ManagedKeyStore(db, generateKek(), new AuditLog(db), { pollMs: 0, ...(now ? { now } : {}) });
+  const db = await SqliteStore.open(openDatabase(path.join(dir, 'countersign.db')), { changeCheckMs: 0 });
+  const store = await ManagedKeyStore.open(db, generateKek(), await AuditLog.open(db), now ? { now } : {});
   const logger = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
   const server = new grpc.Server();
   server.addService(serviceConstructor('KeyService').service, keyHandlers(store, { logger, tracker: new InFlightTracker() }, () => 'test'));
@@ -41,7 +41,7 @@ export async function startKeyService(now?: () => Date): Promise<KeyServiceFixtu
       client.close();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       store.close();
-      db.close();
+      await db.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -17,7 +17,7 @@ import { checkSigningScope } from '../../../src/keys/scope';
 import { findRule, parsePolicy } from '../../../src/policy';
 import { CountersignError } from '../../../src/shared/errors';
 import { canonicalName, scopeMatches } from '../../../src/shared/image-pattern';
-import { openDatabase } from '../../../src/store';
+import { openDatabase, SqliteStore } from '../../../src/store';
 import { keyUsability } from '../../../src/trust/usability';
 import type { ImageFacts } from '../../../src/verification/types';
 import { fakeCall } from '../auth/helpers';
@@ -25,14 +25,20 @@ import { fakeCall } from '../auth/helpers';
 const SIGN = 'countersign.v1.SigningService/Sign';
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-patterns-'));
-const db = openDatabase(path.join(dir, 'countersign.db'));
-const keys = new ManagedKeyStore(db, generateKek(), new AuditLog(db), { pollMs: 0 });
-const tokens = new TokenStore(db);
+let db: SqliteStore;
+let keys: ManagedKeyStore;
+let tokens: TokenStore;
 let serial = 0;
 
-afterAll(() => {
+beforeAll(async () => {
+  db = await SqliteStore.open(openDatabase(path.join(dir, 'countersign.db')), { changeCheckMs: 0 });
+  keys = await ManagedKeyStore.open(db, generateKek(), await AuditLog.open(db));
+  tokens = await TokenStore.open(db);
+});
+
+afterAll(async () => {
   keys.close();
-  db.close();
+  await db.close();
 });
 
 function quoted(pattern: string): string {
@@ -40,7 +46,7 @@ function quoted(pattern: string): string {
 }
 
 /** Every consumer's answer to "does `pattern` cover `repository` (`registry/path`)?". */
-const consumers: Record<string, (pattern: string, repository: string) => boolean> = {
+const consumers: Record<string, (pattern: string, repository: string) => boolean | Promise<boolean>> = {
   'policy match.images': (pattern, repository) => {
     const policy = parsePolicy(`rules:\n  - name: r\n    match: { images: [${quoted(pattern)}] }\n    allow: test\n`, 'p.yaml');
     const slash = repository.indexOf('/');
@@ -53,12 +59,12 @@ const consumers: Record<string, (pattern: string, repository: string) => boolean
     };
     return findRule(policy, { image, action: 'deploy' })?.name === 'r';
   },
-  'key scope (verification)': (pattern, repository) => {
-    const info = keys.createKey({ name: `k${serial++}`, scopes: [pattern] }, 'test');
+  'key scope (verification)': async (pattern, repository) => {
+    const info = await keys.createKey({ name: `k${serial++}`, scopes: [pattern] }, 'test');
     return keyUsability(keys.byId(info.id)!, new Date(), repository).usable;
   },
-  'key scope (signing)': (pattern, repository) => {
-    const info = keys.createKey({ name: `k${serial++}`, scopes: [pattern] }, 'test');
+  'key scope (signing)': async (pattern, repository) => {
+    const info = await keys.createKey({ name: `k${serial++}`, scopes: [pattern] }, 'test');
     try {
       checkSigningScope(info, repository);
       return true;
@@ -67,20 +73,20 @@ const consumers: Record<string, (pattern: string, repository: string) => boolean
       return false;
     }
   },
-  'token scope': (pattern, repository) => {
-    const { token } = tokens.create({ name: `t${serial++}`, roles: ['signer'], scopes: [pattern], createdBy: 'test' });
+  'token scope': async (pattern, repository) => {
+    const { token } = await tokens.create({ name: `t${serial++}`, roles: ['signer'], scopes: [pattern], createdBy: 'test' });
     const access = new AccessControl({ mode: 'enforce', tokens, repositoryOf: () => repository });
-    return granted(() => access.check(fakeCall([['authorization', `Bearer ${token}`]]), SIGN, {}));
+    return await granted(() => access.check(fakeCall([['authorization', `Bearer ${token}`]]), SIGN, {}));
   },
-  'mTLS binding scope': (pattern, repository) => {
+  'mTLS binding scope': async (pattern, repository) => {
     const access = new AccessControl({ mode: 'enforce', mtlsBindings: [{ subject: 'CN=ci', roles: ['signer'], scopes: [pattern] }], repositoryOf: () => repository });
-    return granted(() => access.check(fakeCall([], { cert: certificate('ci') }), SIGN, {}));
+    return await granted(() => access.check(fakeCall([], { cert: certificate('ci') }), SIGN, {}));
   },
 };
 
-function granted(check: () => unknown): boolean {
+async function granted(check: () => unknown): Promise<boolean> {
   try {
-    check();
+    await check();
     return true;
   } catch (err) {
     expect((err as CountersignError).code).toBe('PERMISSION_DENIED');
@@ -159,21 +165,21 @@ const HOSTLESS: Array<[string, string, boolean]> = [
 ];
 
 describe('every consumer gives the same answer', () => {
-  test.each(CASES)('%j covers %j: %s', (pattern, repository, expected) => {
-    const answers = Object.fromEntries(Object.entries(consumers).map(([name, ask]) => [name, ask(pattern, repository)]));
+  test.each(CASES)('%j covers %j: %s', async (pattern, repository, expected) => {
+    const answers = Object.fromEntries(await Promise.all(Object.entries(consumers).map(async ([name, ask]) => [name, await ask(pattern, repository)])));
     expect(answers).toEqual(Object.fromEntries(Object.keys(consumers).map((name) => [name, expected])));
   });
 
-  test.each(HOSTLESS)('scope %j covers %j: %s (policies refuse a pattern without a host)', (pattern, repository, expected) => {
+  test.each(HOSTLESS)('scope %j covers %j: %s (policies refuse a pattern without a host)', async (pattern, repository, expected) => {
     const scopes = Object.entries(consumers).filter(([name]) => name !== 'policy match.images');
-    const answers = Object.fromEntries(scopes.map(([name, ask]) => [name, ask(pattern, repository)]));
+    const answers = Object.fromEntries(await Promise.all(scopes.map(async ([name, ask]) => [name, await ask(pattern, repository)])));
     expect(answers).toEqual(Object.fromEntries(scopes.map(([name]) => [name, expected])));
     expect(() => consumers['policy match.images']!(pattern, repository)).toThrow(/registry host/);
   });
 });
 
 describe('what a pattern cannot mean is refused wherever it is given', () => {
-  const givers: Record<string, (pattern: string) => void> = {
+  const givers: Record<string, (pattern: string) => unknown> = {
     'policy match.images': (p) => parsePolicy(`rules:\n  - name: r\n    match: { images: [${quoted(p)}] }\n    allow: test\n`, 'p.yaml'),
     'key scope': (p) => keys.createKey({ name: `k${serial++}`, scopes: [p] }, 'test'),
     'token scope': (p) => tokens.create({ name: `t${serial++}`, roles: ['signer'], scopes: [p], createdBy: 'test' }),
@@ -195,11 +201,11 @@ describe('what a pattern cannot mean is refused wherever it is given', () => {
     ['reg.example.com/team a', /whitespace/],
     ['reg.example.com/a***', /"\*\*\*" is not a wildcard/],
     ['reg.exa_mple.com/a', /not a valid registry host/],
-  ])('%j', (pattern, message) => {
+  ])('%j', async (pattern, message) => {
     for (const [name, give] of Object.entries(givers)) {
       let error: unknown;
       try {
-        give(pattern);
+        await give(pattern);
       } catch (err) {
         error = err;
       }
@@ -212,10 +218,10 @@ describe('what a pattern cannot mean is refused wherever it is given', () => {
     ['reg.example.com/app:latest', /names a tag; a scope names repositories/],
     [`reg.example.com/app@${DIGEST}`, /names a digest; a scope names repositories/],
     ['Acme/*', /must be lowercase/],
-  ])('scope %j is refused (a scope names repositories, in lowercase)', (pattern, message) => {
+  ])('scope %j is refused (a scope names repositories, in lowercase)', async (pattern, message) => {
     for (const [name, give] of Object.entries(givers)) {
       if (name === 'policy match.images') continue;
-      expect({ name, thrown: (() => { try { give(pattern); return undefined; } catch (err) { return (err as Error).message; } })() }).toEqual({
+      expect({ name, thrown: await (async () => { try { await give(pattern); return undefined; } catch (err) { return (err as Error).message; } })() }).toEqual({
         name,
         thrown: expect.stringMatching(message),
       });

@@ -13,7 +13,7 @@ import { ManagedKeyStore } from '../../../src/keys/managed-key-store';
 import { RegistryClient } from '../../../src/registry/client';
 import { ReferrerStore } from '../../../src/registry/referrer-store';
 import { SigningService } from '../../../src/signing/signing-service';
-import { openDatabase } from '../../../src/store';
+import { openDatabase, SqliteStore } from '../../../src/store';
 import { FakeRegistry } from '../registry/fake-registry';
 import { storeImage, tempDir } from '../verification/bundle-fixtures';
 
@@ -21,12 +21,12 @@ const REPO = 'team/app';
 
 async function requestsPerSign(referrersApi: boolean): Promise<string[][]> {
   const tmp = tempDir('sign-requests');
-  const db = openDatabase(path.join(tmp.dir, 'countersign.db'));
-  const keys = new ManagedKeyStore(db, generateKek(), new AuditLog(db), { pollMs: 0 });
+  const db = await SqliteStore.open(openDatabase(path.join(tmp.dir, 'countersign.db')), { changeCheckMs: 0 });
+  const keys = await ManagedKeyStore.open(db, generateKek(), await AuditLog.open(db));
   const fake = await FakeRegistry.start({ referrersApi });
   const registry = new RegistryClient({ maxRetries: 0, retryBaseMs: 1 });
   try {
-    keys.createKey({ name: 'ci' }, 'test');
+    await keys.createKey({ name: 'ci' }, 'test');
     storeImage(fake, REPO, 'image', 'v1');
     const signing = new SigningService({ keys, registry, referrers: new ReferrerStore(registry, { settleMs: { minMs: 0, maxMs: 0 } }), maxPredicateBytes: 1 << 20 });
     const perSign: string[][] = [];
@@ -40,7 +40,7 @@ async function requestsPerSign(referrersApi: boolean): Promise<string[][]> {
     await fake.close();
     await registry.close();
     keys.close();
-    db.close();
+    await db.close();
     tmp.cleanup();
   }
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AuditLog } from '../../../src/audit';
-import { openDatabase } from '../../../src/store';
+import { openDatabase, SqliteStore } from '../../../src/store';
 import { collect, spawnTs } from './ts-child';
 
 /**
@@ -15,21 +15,23 @@ import { collect, spawnTs } from './ts-child';
  */
 const WRITER = `
 const fs = require('node:fs');
-const { openDatabase, migrate } = require(SRC + '/store/index.ts');
+const { openDatabase, migrate, SqliteStore } = require(SRC + '/store/index.ts');
 const { AuditLog } = require(SRC + '/audit/index.ts');
+(async () => {
 const db = openDatabase(process.argv[1]);
 migrate(db, 'crashtest', [{ version: 1, sql: 'CREATE TABLE keys (n INTEGER PRIMARY KEY, payload TEXT NOT NULL)' }]);
-const audit = new AuditLog(db);
-let n = Number(db.prepare('SELECT COALESCE(MAX(n), 0) AS n FROM keys').get().n);
-const insert = db.prepare('INSERT INTO keys (n, payload) VALUES (?, ?)');
+const store = await SqliteStore.open(db, { changeCheckMs: 0 });
+const audit = await AuditLog.open(store);
+let n = Number((await store.get('SELECT COALESCE(MAX(n), 0) AS n FROM keys')).n);
 for (;;) {
   n++;
-  db.transaction(() => {
-    insert.run(n, 'p'.repeat(500 + (n % 1000)));
-    audit.append({ actor: 'writer', action: 'key.create', target: 'key-' + n, outcome: 'success', details: { n } });
+  await store.transaction(async (tx) => {
+    await tx.run('INSERT INTO keys (n, payload) VALUES (?, ?)', n, 'p'.repeat(500 + (n % 1000)));
+    await audit.append({ actor: 'writer', action: 'key.create', target: 'key-' + n, outcome: 'success', details: { n } }, tx);
   });
   fs.writeSync(1, n + '\\n');
 }
+})().catch((err) => { process.stderr.write(String(err)); process.exit(1); });
 `;
 
 let dir: string;
@@ -77,14 +79,15 @@ test('a writer killed with SIGKILL mid-write leaves an intact file with every co
       expect(keys).toBeGreaterThanOrEqual(lastPrinted);
       expect(keys).toBeLessThanOrEqual(lastPrinted + 1);
       expect(maxKey).toBe(keys); // no holes: 1..keys
-      const audit = new AuditLog(db);
+      const store = await SqliteStore.open(db, { changeCheckMs: 0 });
+      const audit = await AuditLog.open(store);
       // Never a key without its audit entry or the reverse: the two writes were atomic.
-      const result = audit.verify();
-      expect(result).toEqual({ ok: true, entries: keys, head: audit.head().hash });
-      expect(audit.list({ limit: 1 })[0]).toMatchObject({ seq: keys, target: `key-${keys}` });
+      const result = await audit.verify();
+      expect(result).toEqual({ ok: true, entries: keys, head: (await audit.head()).hash });
+      expect((await audit.list({ limit: 1 }))[0]).toMatchObject({ seq: keys, target: `key-${keys}` });
       target = keys;
     } finally {
-      db.close();
+      db.close(); // the store, when opened, closed it already (closing twice is harmless)
     }
   }
 }, 120_000);

@@ -50,7 +50,7 @@ async function setup(opts: { policy?: string } = {}): Promise<void> {
   counter++;
   policyDir = path.join(tmp.dir, `policy-${counter}`);
   mkdirSync(policyDir);
-  trustSigner();
+  await trustSigner();
   if (opts.policy !== undefined) {
     const file = path.join(policyDir, 'policy.yaml');
     writeFileSync(file, opts.policy);
@@ -66,19 +66,19 @@ async function setup(opts: { policy?: string } = {}): Promise<void> {
 }
 
 /** A fresh trust store that holds the signer's public key as `ci`, with `attrs` (validity, scopes). */
-function trustSigner(attrs: Omit<KeyAttributes, 'name'> = {}): void {
-  keys?.close();
+async function trustSigner(attrs: Omit<KeyAttributes, 'name'> = {}): Promise<void> {
+  await keys?.close();
   keyClock = new Date();
-  keys = tempKeyStore({ now: () => keyClock });
-  keys.store.importPublicKey({ ...attrs, name: 'ci' }, signer.publicKeyPem, 'test');
+  keys = await tempKeyStore({ now: () => keyClock });
+  await keys.store.importPublicKey({ ...attrs, name: 'ci' }, signer.publicKeyPem, 'test');
   trust = keys.store.trust;
 }
 
 /** Revokes `ci` as of 2020-01-01 with reason "key leaked"; returns whether the trust revision changed. */
-function revokeSigner(): boolean {
+async function revokeSigner(): Promise<boolean> {
   const before = trust.revision();
   keyClock = new Date('2020-01-01T00:00:00Z');
-  keys!.store.revoke('ci', 'key leaked', 'test');
+  await keys!.store.revoke('ci', 'key leaked', 'test');
   return trust.revision() !== before;
 }
 
@@ -95,7 +95,7 @@ const byTag = (): string => `${fake.host}/${REPOSITORY}:v1`;
 const byDigest = (): string => `${fake.host}/${REPOSITORY}@${image.digest}`;
 
 afterEach(async () => {
-  keys?.close();
+  await keys?.close();
   keys = undefined;
   policies?.close();
   // The fake first: it cuts injected delays short, so closing the client does not wait for them.
@@ -276,7 +276,7 @@ describe('key state at decision time', () => {
     const svc = service();
     expect((await svc.verify({ image: byDigest(), action: 'deploy' })).allowed).toBe(true);
     expect((await svc.verify({ image: byDigest(), action: 'deploy' })).cached).toBe(true);
-    expect(revokeSigner()).toBe(true);
+    expect(await revokeSigner()).toBe(true);
     const r = await svc.verify({ image: byDigest(), action: 'deploy' });
     expect(r.allowed).toBe(false);
     expect(r.trustRevision).toBe(trust.revision());
@@ -285,7 +285,7 @@ describe('key state at decision time', () => {
 
   test('a key whose validUntil passes between two calls flips allow to deny while evidence stays cached', async () => {
     const validUntil = new Date('2030-06-01T00:00:00Z');
-    trustSigner({ validUntil });
+    await trustSigner({ validUntil });
     await sign();
     let now = new Date(validUntil.getTime() - 60_000);
     const svc = service({ now: () => now });
@@ -305,7 +305,7 @@ describe('key state at decision time', () => {
   });
 
   test('a key scoped to another repository does not vouch for this one', async () => {
-    trustSigner({ scopes: ['other/**'] });
+    await trustSigner({ scopes: ['other/**'] });
     await sign();
     const r = await service().verify({ image: byDigest(), action: 'deploy' });
     expect(r.allowed).toBe(false);
@@ -565,7 +565,7 @@ describe('cosign legacy .sig: key state applied at decision time, not cached (is
     const svc = service();
     expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toMatchObject({ allowed: true });
     expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toMatchObject({ allowed: true, cached: true });
-    revokeSigner();
+    await revokeSigner();
     const r = await svc.verify({ image: byDigest(), action: 'deploy' });
     expect(r.allowed).toBe(false);
     expect(r.evidence).toEqual([expect.objectContaining({ format: 'cosign-legacy-signature', verified: false, reason: expect.stringMatching(/revoked .*key leaked/) })]);
@@ -573,7 +573,7 @@ describe('cosign legacy .sig: key state applied at decision time, not cached (is
 
   test('a key not yet valid when the evidence was collected, valid now: allowed from the cache', async () => {
     const validFrom = new Date('2030-06-01T00:00:00Z');
-    trustSigner({ validFrom });
+    await trustSigner({ validFrom });
     storeLegacySignature();
     let now = new Date(validFrom.getTime() - 60_000);
     const svc = service({ now: () => now });
@@ -587,7 +587,7 @@ describe('cosign legacy .sig: key state applied at decision time, not cached (is
   });
 
   test('a key scoped to another repository does not vouch for a legacy .sig either', async () => {
-    trustSigner({ scopes: ['other/**'] });
+    await trustSigner({ scopes: ['other/**'] });
     storeLegacySignature();
     const r = await service().verify({ image: byDigest(), action: 'deploy' });
     expect(r.allowed).toBe(false);
