@@ -38,9 +38,9 @@ export interface ServiceConfig {
   /** File with the key-encryption key that seals private keys at rest (or COUNTERSIGN_KEK, base64). */
   kekFile?: string;
   /**
-   * Shared state of several replicas. For now only `url: postgres://…` (or COUNTERSIGN_STORE_URL),
-   * and it coordinates replicas only: referrer-index writes of one subject are serialized across
-   * them by a PostgreSQL advisory lock. Keys, tokens and the audit chain stay in SQLite (dataDir).
+   * The shared store of several replicas: `url: postgres://…` (or COUNTERSIGN_STORE_URL). Keys,
+   * tokens, the audit chain and revisions live there instead of the SQLite file in dataDir, and
+   * referrer-index and gate tag writes are serialized across replicas by advisory locks.
    */
   store?: { url: string };
   /** Access control on every RPC. */
@@ -144,7 +144,7 @@ export const ENVIRONMENT = {
   COUNTERSIGN_ADMISSION_LISTEN: 'host:port of the Kubernetes admission webhook (HTTPS)',
   COUNTERSIGN_ADMISSION_TLS_CERT: 'PEM certificate chain of the admission webhook',
   COUNTERSIGN_ADMISSION_TLS_KEY: 'PEM private key of the admission webhook',
-  COUNTERSIGN_STORE_URL: 'postgres://… shared by replicas (for now: serializes referrer-index writes across them)',
+  COUNTERSIGN_STORE_URL: 'postgres://… shared by replicas (keys, tokens, audit chain, revisions; serialized registry writes)',
   COUNTERSIGN_GATE_LISTEN: 'host:port of the registry gate',
   COUNTERSIGN_GATE_UPSTREAM: 'URL of the registry behind the gate',
   COUNTERSIGN_GATE_UPSTREAM_CA_FILE: 'PEM CA bundle of an https upstream',

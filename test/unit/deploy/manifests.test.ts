@@ -306,6 +306,26 @@ describe('the Deployments', () => {
     expect(config.auth.mode).toBe('enforce');
   });
 
+  it.each(countersign.map((d) => [d.metadata.name, d] as const))('%s: its replicas share one store from a Secret, and Prometheus scrapes its metrics port', (_, deployment) => {
+    const container = deployment.spec.template.spec.containers[0]! as Container & {
+      env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
+    };
+    const env = new Map((container.env ?? []).map((e) => [e.name, e]));
+    // More than one replica with a database each would split keys, tokens and the audit chain.
+    expect(deployment.spec.replicas).toBeGreaterThan(1);
+    expect(env.get('COUNTERSIGN_STORE_URL')?.valueFrom?.secretKeyRef).toEqual({ name: 'countersign-store', key: 'url' });
+    const metricsListen = env.get('COUNTERSIGN_METRICS_LISTEN')?.value;
+    expect(metricsListen).toBeDefined();
+    const port = Number(metricsListen!.split(':').pop());
+    expect(container.ports!.find((p) => p.name === 'metrics')?.containerPort).toBe(port);
+    const annotations = (deployment.spec.template.metadata as { annotations?: Record<string, string> }).annotations ?? {};
+    expect(annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' });
+    // The strict loader takes the same environment the pod gets.
+    const config = loadConfig({ configFile: configFile(configNameOf(container)) }, { COUNTERSIGN_STORE_URL: 'postgres://u:p@db:5432/c', COUNTERSIGN_METRICS_LISTEN: metricsListen! }, os.tmpdir());
+    expect(config.store?.url).toBe('postgres://u:p@db:5432/c');
+    expect(config.metrics.listen).toBe(metricsListen);
+  });
+
   it('the gate sits in front of the example registry, over TLS from its Certificate', () => {
     const gate = named('Deployment', 'countersign-gate') as DeploymentDoc;
     const config = loadConfig({ configFile: configFile(configNameOf(gate.spec.template.spec.containers[0]!)) }, {}, os.tmpdir());

@@ -129,18 +129,18 @@ describe('google.protobuf.Timestamp / Duration fields beside the deprecated text
   });
 
   test('RotateKey overlap (Duration): zero is zero, unset is the default, fractions and negatives refused', async () => {
-    store.createKey({ name: 'dur-zero' }, 'test');
+    await store.createKey({ name: 'dur-zero' }, 'test');
     const zero = await rotate({ key: 'dur-zero', overlap: { seconds: 0, nanos: 0 } });
     expect(zero.previous.validUntil).toBe(NOW.toISOString());
-    store.createKey({ name: 'dur-hour' }, 'test');
+    await store.createKey({ name: 'dur-hour' }, 'test');
     expect((await rotate({ key: 'dur-hour', overlap: { seconds: 3600, nanos: 0 } })).previous.validUntil).toBe('2026-11-01T01:00:00.000Z');
-    store.createKey({ name: 'dur-bad' }, 'test');
+    await store.createKey({ name: 'dur-bad' }, 'test');
     const fraction = await failure(rotate({ key: 'dur-bad', overlap: { seconds: 1, nanos: 500_000_000 } }));
     expect(fraction.details).toBe('overlap must be a whole number of seconds, got 1 s and 500000000 ns');
     const negative = await failure(rotate({ key: 'dur-bad', overlap: { seconds: -5, nanos: 0 } }));
     expect(negative.details).toMatch(/^overlap must be a whole number of seconds from 0/);
     const both = await failure(rotate({ key: 'dur-bad', overlap: { seconds: 5, nanos: 0 }, overlapSeconds: 5 }));
     expect(both.details).toBe('give overlap or the deprecated overlap_seconds, not both');
-    expect(store.getKey('dur-bad')).toMatchObject({ state: 'active', version: 1 });
+    expect(await store.getKey('dur-bad')).toMatchObject({ state: 'active', version: 1 });
   });
 });
