@@ -7,7 +7,7 @@
  */
 import type { ImageManifest } from '../../registry/types';
 import type { Evidence } from '../types';
-import { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE } from '../../formats/notation';
+import { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, MAX_NOTATION_ENVELOPE_BYTES } from '../../formats/notation';
 import { verifyCoseEnvelope } from './cose';
 import { NotationEnvelopeError, oneLine, verifyJwsEnvelope, type TargetDescriptor } from './envelope';
 
@@ -19,6 +19,10 @@ export function notationEnvelopeLayer(manifest: ImageManifest): { digest: string
   const layer = manifest.layers[0]!;
   if (layer.mediaType !== JWS_MEDIA_TYPE && layer.mediaType !== COSE_MEDIA_TYPE) {
     return `integrity validation failed: the envelope media type ${String(layer.mediaType).slice(0, 80)} is neither ${JWS_MEDIA_TYPE} nor ${COSE_MEDIA_TYPE}`;
+  }
+  // Refused unread: a pusher's junk must not spend the collection's byte budget.
+  if (typeof layer.size === 'number' && layer.size > MAX_NOTATION_ENVELOPE_BYTES) {
+    return `integrity validation failed: the envelope layer declares ${layer.size} bytes, larger than the ${MAX_NOTATION_ENVELOPE_BYTES} bytes a Notary envelope may have`;
   }
   return layer;
 }
