@@ -180,12 +180,15 @@ function authenticTimestamp(trust: NotationTrust, facts: NotationFacts, chain: X
   if (ts === undefined) return `no timestamp countersignature was found in the signature envelope, and ${trust.tsaName ?? 'the TSA trust store'} requires one`;
   if (!ts.verified) return `the timestamp countersignature does not verify: ${ts.reason}`;
   const genTime = new Date(ts.genTime);
+  // A time no TSA can have vouched for yet: its clock, or the token, is wrong.
+  if (!(genTime.getTime() - ts.accuracyMs <= now.getTime())) return `the timestamp ${ts.genTime} is in the future`;
   const tsaProblem = tsaChainProblem(ts, tsaStore, genTime, trust.tsaName ?? 'the TSA trust store');
   if (tsaProblem !== undefined) return tsaProblem;
   const earliest = new Date(genTime.getTime() - ts.accuracyMs);
   const latest = new Date(genTime.getTime() + ts.accuracyMs);
   for (const c of chain) {
-    if (earliest.getTime() < from(c).getTime() || latest.getTime() > to(c).getTime()) {
+    // Written so that an invalid time (NaN, which compares false both ways) fails rather than passes.
+    if (!(earliest.getTime() >= from(c).getTime() && latest.getTime() <= to(c).getTime())) {
       return `the timestamp ${ts.genTime}${ts.accuracyMs > 0 ? ` (±${ts.accuracyMs} ms)` : ''} is not within the validity of certificate ${oneLine(c.subject)} (valid ${iso(from(c))} to ${iso(to(c))})`;
     }
   }

@@ -117,7 +117,12 @@ export function generalizedTime(el: Der | undefined, what: string): Date {
   const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\.\d{1,9})?Z$/.exec(text);
   if (!m) throw new DerError(`${what} is not a UTC GeneralizedTime`);
   const ms = m[7] ? Math.floor(Number(`0${m[7]}`) * 1000) : 0;
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms));
-  if (Number.isNaN(d.getTime())) throw new DerError(`${what} is not a valid time`);
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
+  const d = new Date(Date.UTC(year!, month! - 1, day!, hour!, minute!, second!, ms));
+  // Date.UTC rolls month 13 or day 32 over and reads years 0..99 as 1900..1999: only a time that
+  // reads back as written is one (no second spelling of another time).
+  d.setUTCFullYear(year!);
+  const fields = [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()];
+  if (Number.isNaN(d.getTime()) || fields.some((v, i) => v !== [year, month, day, hour, minute, second][i])) throw new DerError(`${what} is not a valid time`);
   return d;
 }
