@@ -77,6 +77,16 @@ export interface NotationTrust {
   /** `*` (any signer the trust store vouches for) or `x509.subject: C=US, ST=WA, O=…` patterns. */
   identities: NotationIdentity[];
   /**
+   * Signing authorities (notation's trust store type signingAuthority): the only certificates that
+   * authenticate a notary.x509.signingAuthority signature, whose authentic signing time the
+   * authority vouches for. `trustStore` (type ca) never does: there the signing time is only the
+   * signer's claim, and accepting it as authentic would let any signer of the CA backdate a
+   * signature into the validity of a certificate that has long expired.
+   */
+  signingAuthorityStore?: X509Certificate[];
+  /** How messages name it, e.g. "signing-authority trust store sa/acme.pem". */
+  signingAuthorityName?: string;
+  /**
    * The TSA trust store (roots of timestamping authorities). Non-empty turns timestamp
    * verification on: a notary.x509 signature must then carry a timestamp from one of them.
    */
@@ -127,7 +137,7 @@ export function judgeNotation(trust: NotationTrust, facts: NotationFacts | undef
   }
   const chain = facts.chain.map((c) => new X509Certificate(Buffer.from(c, 'base64')));
   const checks: Array<[NotationCheck, () => string | undefined]> = [
-    ['authenticity', () => authenticity(trust, chain)],
+    ['authenticity', () => authenticity(trust, chain, facts.signingScheme)],
     ['authenticTimestamp', () => authenticTimestamp(trust, facts, chain, now)],
     ['expiry', () => (facts.expiry !== undefined && Date.parse(facts.expiry) <= now.getTime() ? `the signature expired at ${facts.expiry}` : undefined)],
     ['revocation', () => revocation(chain)],
@@ -142,10 +152,20 @@ export function judgeNotation(trust: NotationTrust, facts: NotationFacts | undef
   return { accepted: true, logged };
 }
 
-/** The chain ends at (or is issued by) a certificate of the trust store, and the leaf is a trusted identity. */
-function authenticity(trust: NotationTrust, chain: X509Certificate[]): string | undefined {
-  const anchored = chain.some((c) => trust.trustStore.some((t) => t.raw.equals(c.raw))) || trust.trustStore.some((t) => t.ca && chain.at(-1)!.checkIssued(t) && chain.at(-1)!.verify(t.publicKey));
-  if (!anchored) return `the certificate chain of ${oneLine(chain[0]!.subject)} does not lead to a certificate of ${trust.name}`;
+/**
+ * The chain ends at (or is issued by) a certificate of the trust store for its signing scheme
+ * (notary.x509: trustStore; notary.x509.signingAuthority: signingAuthorityTrustStore), and the leaf
+ * is a trusted identity.
+ */
+function authenticity(trust: NotationTrust, chain: X509Certificate[], scheme: SigningScheme): string | undefined {
+  const authority = scheme === 'notary.x509.signingAuthority';
+  if (authority && !trust.signingAuthorityStore?.length) {
+    return `the signature uses signing scheme notary.x509.signingAuthority, but the trust policy names no signing authority (signingAuthorityTrustStore); ${trust.name} holds CAs, which do not vouch for an authentic signing time`;
+  }
+  const store = authority ? trust.signingAuthorityStore! : trust.trustStore;
+  const storeName = authority ? (trust.signingAuthorityName ?? 'the signing-authority trust store') : trust.name;
+  const anchored = chain.some((c) => store.some((t) => t.raw.equals(c.raw))) || store.some((t) => t.ca && chain.at(-1)!.checkIssued(t) && chain.at(-1)!.verify(t.publicKey));
+  if (!anchored) return `the certificate chain of ${oneLine(chain[0]!.subject)} does not lead to a certificate of ${storeName}`;
   const leaf = chain[0]!;
   if (!trust.identities.some((i) => identityMatches(i, leaf.subject))) {
     return `signer ${oneLine(leaf.subject)} is not a trusted identity of ${trust.name} (${trust.identities.map((i) => i.text).join('; ')})`;

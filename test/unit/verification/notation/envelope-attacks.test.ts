@@ -6,6 +6,11 @@
  * error") and never as an accepted signature.
  */
 import { createHash, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parsePolicy } from '../../../../src/policy';
+import { judgeNotation } from '../../../../src/policy/notation-trust';
 import { MEDIA_TYPE } from '../../../../src/registry/types';
 import { verifyCoseEnvelope } from '../../../../src/verification/notation/cose';
 import { NotationEnvelopeError, verifyJwsEnvelope, type NotationFacts } from '../../../../src/verification/notation/envelope';
@@ -263,3 +268,48 @@ test('a leaf that is a CA is refused in COSE as in JWS (one chain check for both
 // Keep the helper imports used (oid/createHash are used by later cases in this file's history).
 void oid;
 void createHash;
+
+// -------------------------------------------------------------------------------------------------
+// Signing scheme confusion: notary.x509.signingAuthority vs notary.x509
+
+describe('signing scheme confusion', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-scheme-'));
+  const rootFile = path.join(dir, 'root.pem');
+  writeFileSync(rootFile, root.pem);
+  const otherKeys = ec();
+  const other = certificate({ subject: [['C', 'US'], ['O', 'Elsewhere'], ['CN', 'Other Root']], publicKey: otherKeys.publicKey, key: otherKeys.privateKey, notBefore: d('2025-01-01T00:00:00Z'), notAfter: d('2035-01-01T00:00:00Z'), ca: true });
+  const otherFile = path.join(dir, 'other.pem');
+  writeFileSync(otherFile, other.pem);
+  const trust = (fields: string) => {
+    const text = `rules:\n  - name: n\n    require:\n      signatures: { notation: { ${fields}, identities: ["*"], level: strict } }\n`;
+    const file = path.join(dir, `policy-${createHash('sha256').update(text).digest('hex').slice(0, 8)}.yaml`);
+    writeFileSync(file, text);
+    return parsePolicy(text, file).rules[0]!.require!.signatures!.notation!;
+  };
+  // A signing certificate that expired long ago (its key may have leaked since).
+  const expired = leafWith({ notBefore: d('2025-06-01T00:00:00Z'), notAfter: d('2025-09-01T00:00:00Z') });
+  const NOW = d('2026-12-01T00:00:00Z');
+  const authority = {
+    ...HEADER,
+    'io.cncf.notary.signingScheme': 'notary.x509.signingAuthority',
+    'io.cncf.notary.authenticSigningTime': '2025-07-01T00:00:00Z',
+    crit: ['io.cncf.notary.signingScheme', 'io.cncf.notary.authenticSigningTime'],
+  };
+  const facts = (header: Record<string, unknown>) => verifyJwsEnvelope(jws({ header, chain: [expired.der, root.der] }), TARGET);
+
+  test('a signer of a CA trust store cannot claim an "authentic" signing time by choosing scheme signingAuthority (backdating an expired certificate)', () => {
+    const j = judgeNotation(trust(`trustStore: [${JSON.stringify(rootFile)}]`), facts(authority), undefined, NOW);
+    expect(j.accepted).toBe(false);
+    expect(j.reason).toMatch(/^authenticity validation failed: the signature uses signing scheme notary\.x509\.signingAuthority, but the trust policy names no signing authority \(signingAuthorityTrustStore\)/);
+    // The same certificate with notary.x509 fails as expired (its claimed signing time is only a claim).
+    const x509 = judgeNotation(trust(`trustStore: [${JSON.stringify(rootFile)}]`), facts({ ...HEADER, 'io.cncf.notary.signingTime': '2025-07-01T00:00:00Z' }), undefined, NOW);
+    expect(x509.reason).toMatch(/^authenticTimestamp validation failed: certificate .* is not valid now/);
+  });
+
+  test('a signing authority named in signingAuthorityTrustStore vouches for the authentic signing time; it does not authenticate notary.x509 signatures', () => {
+    const t = trust(`trustStore: [${JSON.stringify(otherFile)}], signingAuthorityTrustStore: [${JSON.stringify(rootFile)}]`);
+    expect(judgeNotation(t, facts(authority), undefined, NOW)).toEqual({ accepted: true, logged: [] });
+    const x509 = judgeNotation(t, facts({ ...HEADER, 'io.cncf.notary.signingTime': '2025-07-01T00:00:00Z' }), undefined, NOW);
+    expect(x509.reason).toMatch(/^authenticity validation failed: the certificate chain of .* does not lead to a certificate of/);
+  });
+});
