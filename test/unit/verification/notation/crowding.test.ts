@@ -14,6 +14,8 @@ import { evaluate, type Decision } from '../../../../src/policy/evaluate';
 import { RegistryClient } from '../../../../src/registry/client';
 import { EMPTY_DESCRIPTOR, MEDIA_TYPE } from '../../../../src/registry/types';
 import { EvidenceCollector } from '../../../../src/verification/collector';
+import { notationEnvelopeLayer, notationEvidence } from '../../../../src/verification/notation/referrer';
+import type { ImageManifest } from '../../../../src/registry/types';
 import type { Evidence } from '../../../../src/verification/types';
 import { readOciLayout } from '../../../support/oci-layout';
 import { certificate, OIDS } from '../../../support/der-writer';
@@ -170,4 +172,23 @@ test('a thousand referrers sharing one junk envelope blob: the blob is read once
   lastReferrer(repo, jws());
   const { decision } = await decide(repo, { maxBytes: 16 * 1024 * 1024 });
   expect(decision.allowed).toBe(true);
+});
+
+test('a signature manifest whose subject or layer descriptor is the wrong type is a named integrity failure, not an exception', () => {
+  const envelope = jws();
+  const layer = { mediaType: 'application/jose+json', digest: `sha256:${createHash('sha256').update(envelope).digest('hex')}`, size: envelope.length };
+  const odd: Array<[Record<string, unknown>, RegExp]> = [
+    [{ subject: null, layers: [layer] }, /the referrer's subject is not a descriptor/],
+    [{ subject: 'sha256:x', layers: [layer] }, /the referrer's subject is not a descriptor/],
+    [{ subject: { digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: '517' }, layers: [layer] }, /the referrer's subject size is not a number/],
+    [{ layers: [{ ...layer, size: '1e9' }] }, /the envelope layer size is not a non-negative integer/],
+    [{ layers: [{ ...layer, size: -1 }] }, /the envelope layer size is not a non-negative integer/],
+  ];
+  for (const [o, why] of odd) {
+    const manifest = { schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_MANIFEST, artifactType: 'application/vnd.cncf.notary.signature', config: EMPTY_DESCRIPTOR, ...o } as unknown as ImageManifest;
+    const layerOrWhy = notationEnvelopeLayer(manifest);
+    const reason = typeof layerOrWhy === 'string' ? layerOrWhy : notationEvidence({ manifest, manifestDigest: `sha256:${'12'.repeat(32)}`, envelopeBytes: envelope, imageDigest: IMAGE, artifactType: 'application/vnd.cncf.notary.signature' }).reason;
+    expect(reason).toMatch(/^integrity validation failed: /);
+    expect(reason).toMatch(why);
+  }
 });
