@@ -92,7 +92,10 @@ export function oid(el: Der | undefined, what: string): string {
   if (c.length === 0 || c[c.length - 1]! & 0x80) throw new DerError(`${what} is not a valid OID`);
   const arcs: bigint[] = [];
   let v = 0n;
-  for (const b of c) {
+  for (let i = 0; i < c.length; i++) {
+    const b = c[i]!;
+    // A sub-identifier starting with 0x80 is padded: a second encoding of the same arc.
+    if (b === 0x80 && (i === 0 || !(c[i - 1]! & 0x80))) throw new DerError(`${what} is not a valid OID (padded sub-identifier)`);
     v = (v << 7n) | BigInt(b & 0x7f);
     if (!(b & 0x80)) {
       arcs.push(v);
@@ -107,7 +110,8 @@ export function oid(el: Der | undefined, what: string): string {
 /** A non-negative INTEGER small enough for a number (versions, accuracy fields). */
 export function smallInt(el: Der | undefined, what: string, tag: number = TAG.INTEGER): number {
   const c = expect(el, tag, what).content;
-  if (c.length === 0 || c.length > 6 || c[0]! & 0x80) throw new DerError(`${what} is not a small non-negative integer`);
+  // DER INTEGERs are minimal: a leading zero byte only before a byte with its top bit set.
+  if (c.length === 0 || c.length > 6 || c[0]! & 0x80 || (c.length > 1 && c[0] === 0 && !(c[1]! & 0x80))) throw new DerError(`${what} is not a small non-negative integer`);
   return c.reduce((n, b) => n * 256 + b, 0);
 }
 
