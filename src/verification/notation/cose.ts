@@ -67,6 +67,8 @@ export function verifyCoseEnvelope(bytes: Buffer, target: TargetDescriptor): Not
   if (alg === undefined) throw new NotationEnvelopeError(`unsupported COSE alg ${JSON.stringify(algId ?? null)}: Notary COSE uses PS256/384/512 (-37/-38/-39) or ES256/384/512 (-7/-35/-36)`);
   if (h.get(LABEL.CONTENT_TYPE) !== NOTARY_PAYLOAD_TYPE) throw new NotationEnvelopeError(`the protected content type is ${describe(h.get(LABEL.CONTENT_TYPE))}, not ${NOTARY_PAYLOAD_TYPE}`);
   refusePlugin(h.get(H_PLUGIN), h.get(H_PLUGIN_MIN_VERSION));
+  // RFC 9052 §3: a label is in one bucket only (a reader preferring the unprotected copy would see what nobody signed).
+  for (const k of unprotected.keys()) if (h.has(k)) throw new NotationEnvelopeError(`the header label ${JSON.stringify(k).slice(0, 80)} is both protected and unprotected`);
   const scheme = h.get(H_SCHEME);
   if (typeof scheme !== 'string' || !(SIGNING_SCHEMES as readonly string[]).includes(scheme)) {
     throw new NotationEnvelopeError(`unknown signing scheme ${describe(scheme)} (notary.x509 or notary.x509.signingAuthority)`);

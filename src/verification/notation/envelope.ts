@@ -73,6 +73,8 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
   if (h.cty !== NOTARY_PAYLOAD_TYPE) throw new NotationEnvelopeError(`the protected header's cty is ${JSON.stringify(h.cty)}, not ${NOTARY_PAYLOAD_TYPE}`);
   for (const k of Object.keys(h)) if (!KNOWN_PROTECTED.has(k)) throw new NotationEnvelopeError(`unknown protected header ${k.slice(0, 80)}`);
   refusePlugin(h[H_PLUGIN], h[H_PLUGIN_MIN_VERSION]);
+  // One parameter, one value: a reader preferring the unprotected copy would see what nobody signed.
+  for (const k of Object.keys(unprotected)) if (Object.hasOwn(h, k)) throw new NotationEnvelopeError(`the header parameter ${k.slice(0, 80)} is both protected and unprotected`);
   const scheme = h[H_SCHEME];
   if (typeof scheme !== 'string' || !(SIGNING_SCHEMES as readonly string[]).includes(scheme)) {
     throw new NotationEnvelopeError(`unknown signing scheme ${JSON.stringify(scheme)} (notary.x509 or notary.x509.signingAuthority)`);

@@ -108,6 +108,13 @@ describe('JWS protected header', () => {
   });
 });
 
+test('a header parameter in both the protected and the unprotected header is refused (JWS RFC 7515 §7.2.1, COSE RFC 9052 §3)', () => {
+  expect(verdictJws(jws({ unprotected: { alg: 'ES384' } }))).toMatch(/the header parameter alg is both protected and unprotected/);
+  expect(verdictJws(jws({ unprotected: { 'io.cncf.notary.signingTime': '2020-01-01T00:00:00Z' } }))).toMatch(/io\.cncf\.notary\.signingTime is both protected and unprotected/);
+  expect(verdictCose(cose({ unprotected: [[1, -35]] }))).toMatch(/the header label 1 is both protected and unprotected/);
+  expect(verdictCose(cose({ unprotected: [[SCHEME, 'notary.x509.signingAuthority']] }))).toMatch(/both protected and unprotected/);
+});
+
 describe('JWS payload and size', () => {
   test('targetArtifact digest, size and mediaType must be the subject; extra descriptor fields (annotations) are fine', () => {
     const with_ = (t: Record<string, unknown>) => verdictJws(jws({ payloadText: JSON.stringify({ targetArtifact: { ...TARGET, ...t } }) }));
