@@ -138,6 +138,8 @@ export function checkTargetArtifact(payload: unknown, target: TargetDescriptor):
   const t = (payload as { targetArtifact: Record<string, unknown> }).targetArtifact;
   if (t.digest !== target.digest) throw new NotationEnvelopeError(`the payload signs ${typeof t.digest === 'string' ? t.digest.slice(0, 80) : '(no digest)'}, not this image ${target.digest}`);
   if (typeof t.mediaType !== 'string' || typeof t.size !== 'number') throw new NotationEnvelopeError('the payload targetArtifact lacks mediaType or size');
+  // Beyond 2^53 two different sizes parse to one double: no size an image can have.
+  if (!Number.isSafeInteger(t.size) || t.size < 0) throw new NotationEnvelopeError('the payload targetArtifact size is not a non-negative integer');
   if (target.mediaType !== undefined && t.mediaType !== target.mediaType) throw new NotationEnvelopeError(`the payload targetArtifact mediaType ${t.mediaType.slice(0, 80)} is not the image's ${target.mediaType}`);
   if (target.size !== undefined && t.size !== target.size) throw new NotationEnvelopeError(`the payload targetArtifact size ${t.size} is not the image's ${target.size}`);
 }
@@ -221,10 +223,14 @@ export function verifyWithAlg(alg: string, leaf: X509Certificate, data: Buffer, 
 function time(v: unknown, name: string): Date | undefined {
   if (v === undefined) return undefined;
   // RFC 3339 with a zone (Z or ±hh:mm); Date.parse alone accepts far more.
-  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(v) || Number.isNaN(Date.parse(v))) {
+  const m = typeof v === 'string' ? /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.exec(v) : null;
+  // Date.parse rolls February 30 and hour 24 over into another time: the fields must be in range.
+  const [year, month, day, hour, minute, second] = m ? [1, 2, 3, 4, 5, 6].map((i) => Number(m[i])) : [];
+  const daysInMonth = m ? new Date(Date.UTC(year!, month!, 0)).getUTCDate() : 0;
+  if (!m || month! < 1 || month! > 12 || day! < 1 || day! > daysInMonth || hour! > 23 || minute! > 59 || second! > 59 || Number.isNaN(Date.parse(v as string))) {
     throw new NotationEnvelopeError(`${name} is not an RFC 3339 time`);
   }
-  return new Date(Date.parse(v));
+  return new Date(Date.parse(v as string));
 }
 
 function b64urlDecode(s: string, what: string): Buffer {

@@ -125,6 +125,19 @@ describe('JWS payload and size', () => {
     expect(with_({ annotations: { 'io.example': 'x' } })).toMatchObject({ alg: 'ES256' });
   });
 
+  test('a size beyond Number.MAX_SAFE_INTEGER or negative is not a size (two such numbers parse to the same double)', () => {
+    const payloadText = `{"targetArtifact":{"digest":"${IMAGE}","mediaType":"${TARGET.mediaType}","size":9007199254740993}}`;
+    expect(outcome(() => verifyJwsEnvelope(jws({ payloadText }), { ...TARGET, size: 9007199254740992 }))).toMatch(/size is not a non-negative integer/);
+    expect(verdictJws(jws({ payloadText: JSON.stringify({ targetArtifact: { ...TARGET, size: -517 } }) }))).toMatch(/size is not a non-negative integer/);
+  });
+
+  test.each([
+    ['February 30', '2026-02-30T10:00:00Z'],
+    ['hour 24', '2026-11-30T24:00:00Z'],
+  ])('a signing time on %s is not a time (Date.parse rolls it over into another one)', (_name, t) => {
+    expect(verdictJws(jws({ header: { ...HEADER, 'io.cncf.notary.signingTime': t } }))).toMatch(/signingTime is not an RFC 3339 time/);
+  });
+
   test('an envelope much larger than a sane bound (300 KiB) is refused by size, before parsing', () => {
     expect(verdictJws(jws({ unprotected: { 'io.example.padding': 'x'.repeat(300 * 1024) } }))).toMatch(/larger than 262144 bytes/);
   });
