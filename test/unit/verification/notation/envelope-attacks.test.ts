@@ -333,3 +333,48 @@ describe('signing scheme confusion', () => {
     expect(x509.reason).toMatch(/^authenticity validation failed: the certificate chain of .* does not lead to a certificate of/);
   });
 });
+
+// -------------------------------------------------------------------------------------------------
+// Type confusion: every field of every part, replaced by a value of every JSON type
+
+test('every field of the protected header, the unprotected header, the payload and the envelope, given a value of each other JSON type: a named failure or a verified signature, never another exception', () => {
+  const odd: unknown[] = [null, 0, -1, 1e308, true, '', 'x'.repeat(1000), [], [null], {}, { a: 1 }, ['ES256'], [[]]];
+  const base = JSON.parse(jws().toString('utf8')) as Record<string, unknown>;
+  const results: string[] = [];
+  const check = (bytes: Buffer) => {
+    const r = verdictJws(bytes);
+    results.push(typeof r === 'string' ? r : 'verified');
+  };
+  for (const key of [...Object.keys(HEADER), 'io.cncf.notary.expiry', 'io.cncf.notary.authenticSigningTime']) {
+    for (const v of odd) check(jws({ header: { ...HEADER, [key]: v } }));
+  }
+  for (const key of ['x5c', 'io.cncf.notary.timestampSignature', 'io.cncf.notary.signingAgent']) {
+    for (const v of odd) check(jws({ unprotected: { [key]: v } }));
+  }
+  for (const key of ['digest', 'mediaType', 'size', 'annotations']) {
+    for (const v of odd) check(jws({ payloadText: JSON.stringify({ targetArtifact: { ...TARGET, [key]: v } }) }));
+  }
+  for (const v of odd) check(jws({ payloadText: JSON.stringify({ targetArtifact: v }) }));
+  for (const v of odd) check(jws({ payloadText: JSON.stringify(v) }));
+  for (const key of ['payload', 'protected', 'header', 'signature']) {
+    for (const v of odd) check(Buffer.from(JSON.stringify({ ...base, [key]: v })));
+  }
+  for (const v of odd) check(Buffer.from(JSON.stringify(v)));
+  expect(results).toHaveLength(273);
+  // Only the harmless ones verify: an unprotected signing agent of another type is ignored; annotations are not checked.
+  expect(results.filter((r) => r === 'verified').length).toBeLessThan(40);
+});
+
+test('every label of the COSE protected and unprotected headers, given a value of each CBOR type: a named failure or a verified signature, never another exception', () => {
+  const odd: CborIn[] = [null, 0, -1, 2 ** 40, true, '', 'x'.repeat(1000), Buffer.alloc(0), Buffer.alloc(3), [], [null], new Map(), tag(1, 'x'), tag(99, 0), tag(1, -(2 ** 40))];
+  for (const label of [1, 2, 3, SCHEME, 'io.cncf.notary.signingTime', 'io.cncf.notary.expiry', 'io.cncf.notary.authenticSigningTime']) {
+    for (const v of odd) {
+      const m = coseProtected();
+      m.set(label, v);
+      expect(typeof verdictCose(cose({ protectedBytes: cbor(m) }))).toMatch(/string|object/);
+    }
+  }
+  for (const label of [33, 'io.cncf.notary.timestampSignature', 'io.cncf.notary.signingAgent']) {
+    for (const v of odd) expect(typeof verdictCose(cose({ unprotected: [[label, v]] }))).toMatch(/string|object/);
+  }
+});
