@@ -135,7 +135,7 @@ export function judgeNotation(trust: NotationTrust, facts: NotationFacts | undef
     const why = integrityReason ?? 'the envelope does not verify';
     return { accepted: false, reason: why.startsWith('integrity validation failed') ? why : `integrity validation failed: ${why}`, logged };
   }
-  const chain = facts.chain.map((c) => new X509Certificate(Buffer.from(c, 'base64')));
+  const chain = certificatesOf(facts, facts.chain);
   const checks: Array<[NotationCheck, () => string | undefined]> = [
     ['authenticity', () => authenticity(trust, chain, facts.signingScheme)],
     ['authenticTimestamp', () => authenticTimestamp(trust, facts, chain, now)],
@@ -150,6 +150,21 @@ export function judgeNotation(trust: NotationTrust, facts: NotationFacts | undef
     }
   }
   return { accepted: true, logged };
+}
+
+/**
+ * Certificates of cached evidence, parsed once per evidence object rather than on every call: a
+ * pusher can leave hundreds of intact signatures by strangers beside an image, and each Verify of
+ * it judges them all.
+ */
+const parsed = new WeakMap<object, X509Certificate[]>();
+function certificatesOf(owner: object, base64: readonly string[]): X509Certificate[] {
+  let certs = parsed.get(owner);
+  if (certs === undefined) {
+    certs = base64.map((c) => new X509Certificate(Buffer.from(c, 'base64')));
+    parsed.set(owner, certs);
+  }
+  return certs;
 }
 
 /**
@@ -217,7 +232,7 @@ function authenticTimestamp(trust: NotationTrust, facts: NotationFacts, chain: X
 
 /** The TSA certificate chains, through the token's certificates, to the TSA trust store; each link valid at genTime. */
 function tsaChainProblem(ts: Extract<NotationTimestamp, { verified: true }>, store: X509Certificate[], genTime: Date, storeName: string): string | undefined {
-  const pool = ts.certificates.map((c) => new X509Certificate(Buffer.from(c, 'base64')));
+  const pool = certificatesOf(ts, ts.certificates);
   const signer = pool[0]!;
   const path: X509Certificate[] = [signer];
   let anchored = false;
