@@ -136,9 +136,13 @@ export function judgeNotation(trust: NotationTrust, facts: NotationFacts | undef
     return { accepted: false, reason: why.startsWith('integrity validation failed') ? why : `integrity validation failed: ${why}`, logged };
   }
   const chain = certificatesOf(facts, facts.chain);
+  // A chain may stop below the trust store's CA (x5c without its root): that CA is then part of the
+  // path, and its validity is judged like the chain's (an expired CA vouches for nothing).
+  const anchor = issuingAnchor(facts.signingScheme === 'notary.x509.signingAuthority' ? (trust.signingAuthorityStore ?? []) : trust.trustStore, chain);
+  const path = anchor ? [...chain, anchor] : chain;
   const checks: Array<[NotationCheck, () => string | undefined]> = [
     ['authenticity', () => authenticity(trust, chain, facts.signingScheme)],
-    ['authenticTimestamp', () => authenticTimestamp(trust, facts, chain, now)],
+    ['authenticTimestamp', () => authenticTimestamp(trust, facts, path, now)],
     ['expiry', () => (facts.expiry !== undefined && Date.parse(facts.expiry) <= now.getTime() ? `the signature expired at ${facts.expiry}` : undefined)],
     ['revocation', () => revocation(chain)],
   ];
@@ -150,6 +154,13 @@ export function judgeNotation(trust: NotationTrust, facts: NotationFacts | undef
     }
   }
   return { accepted: true, logged };
+}
+
+/** The store certificate that issued the chain's top certificate, when the chain does not contain a store certificate itself. */
+function issuingAnchor(store: readonly X509Certificate[], chain: X509Certificate[]): X509Certificate | undefined {
+  if (chain.some((c) => store.some((t) => t.raw.equals(c.raw)))) return undefined;
+  const top = chain.at(-1)!;
+  return store.find((t) => t.ca && top.checkIssued(t) && top.verify(t.publicKey));
 }
 
 /**

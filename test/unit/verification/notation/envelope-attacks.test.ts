@@ -326,6 +326,18 @@ describe('signing scheme confusion', () => {
     expect(x509.reason).toMatch(/^authenticTimestamp validation failed: certificate .* is not valid now/);
   });
 
+  test('a trust store CA that has expired does not anchor a chain that leaves it out of x5c (its validity is checked like the chain\'s)', () => {
+    const expiredRoot = certificate({ subject: ROOT_NAME, publicKey: rootKeys.publicKey, key: rootKeys.privateKey, notBefore: d('2025-01-01T00:00:00Z'), notAfter: d('2026-06-01T00:00:00Z'), ca: true });
+    const file = path.join(dir, 'expired-root.pem');
+    writeFileSync(file, expiredRoot.pem);
+    const f = verifyJwsEnvelope(jws({ chain: [leaf.der] }), TARGET);
+    const j = judgeNotation(trust(`trustStore: [${JSON.stringify(file)}]`), f, undefined, NOW);
+    expect(j.accepted).toBe(false);
+    expect(j.reason).toMatch(/^authenticTimestamp validation failed: certificate C=US, O=Red Team, CN=Red Team Root .*was not valid at signing time|^authenticTimestamp validation failed: certificate C=US, O=Red Team, CN=Red Team Root is not valid now/);
+    // The same chain under the root that is still valid is accepted.
+    expect(judgeNotation(trust(`trustStore: [${JSON.stringify(rootFile)}]`), f, undefined, NOW)).toEqual({ accepted: true, logged: [] });
+  });
+
   test('a signing authority named in signingAuthorityTrustStore vouches for the authentic signing time; it does not authenticate notary.x509 signatures', () => {
     const t = trust(`trustStore: [${JSON.stringify(otherFile)}], signingAuthorityTrustStore: [${JSON.stringify(rootFile)}]`);
     expect(judgeNotation(t, facts(authority), undefined, NOW)).toEqual({ accepted: true, logged: [] });
