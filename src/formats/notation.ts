@@ -11,3 +11,9 @@ export const COSE_MEDIA_TYPE = 'application/cose';
 export const NOTARY_PAYLOAD_TYPE = 'application/vnd.cncf.notary.payload.v1+json';
 export const SIGNING_SCHEMES = ['notary.x509', 'notary.x509.signingAuthority'] as const;
 export type SigningScheme = (typeof SIGNING_SCHEMES)[number];
+/**
+ * The largest Notary envelope read (JWS or COSE): a few certificates (at most 10) and a timestamp
+ * token (at most 64 KiB) are far below it. A layer declared larger is refused unread, and no layer
+ * is read past it whatever its descriptor says, so junk signatures cannot eat the collection budget.
+ */
+export const MAX_NOTATION_ENVELOPE_BYTES = 256 * 1024;

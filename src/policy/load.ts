@@ -57,7 +57,7 @@ export const POLICY_FIELDS = {
   match: ['images', 'namespaces', 'actions'],
   require: ['signatures', 'sbom', 'vulnerabilities', 'attestations'],
   signatures: ['keys', 'identities', 'notation', 'minimum', 'transparencyLog', 'timestamps'],
-  notation: ['trustStore', 'tsaTrustStore', 'verifyTimestamp', 'identities', 'level'],
+  notation: ['trustStore', 'signingAuthorityTrustStore', 'tsaTrustStore', 'verifyTimestamp', 'identities', 'level'],
   identity: ['issuer', 'issuerRegExp', 'subject', 'subjectRegExp', 'extensions'],
   witnessMinimum: ['minimum'],
   sbom: ['formats', 'keys', 'identities', 'deniedPackages', 'deniedLicenses'],
@@ -466,6 +466,9 @@ class Checker extends CheckedDocument {
     }, { nonEmpty: true }) as NotationIdentity[] | undefined;
     if (files === undefined || identities === undefined) return undefined;
     const trustStore = this.trustStoreFiles(storeField.value, files, `${path}.trustStore`);
+    const saField = f.get('signingAuthorityTrustStore');
+    const saFiles = saField ? this.list(saField.value, `${path}.signingAuthorityTrustStore`, (n, p) => this.string(n, p), { nonEmpty: true }) : undefined;
+    const saStore = saField && saFiles ? this.trustStoreFiles(saField.value, saFiles, `${path}.signingAuthorityTrustStore`) : undefined;
     const tsaField = f.get('tsaTrustStore');
     const tsaFiles = tsaField ? this.list(tsaField.value, `${path}.tsaTrustStore`, (n, p) => this.string(n, p), { nonEmpty: true }) : undefined;
     const tsaStore = tsaField && tsaFiles ? this.trustStoreFiles(tsaField.value, tsaFiles, `${path}.tsaTrustStore`) : undefined;
@@ -480,12 +483,13 @@ class Checker extends CheckedDocument {
       }
       verifyTimestamp = v;
     }
-    if (trustStore === undefined || (tsaField && tsaStore === undefined)) return undefined;
+    if (trustStore === undefined || (tsaField && tsaStore === undefined) || (saField && saStore === undefined)) return undefined;
     return {
       name: `Notation trust store ${files.join(', ')}`,
       level,
       trustStore,
       identities,
+      ...(saStore && saFiles ? { signingAuthorityStore: saStore, signingAuthorityName: `signing-authority trust store ${saFiles.join(', ')}` } : {}),
       ...(tsaStore && tsaFiles ? { tsaStore, tsaName: `TSA trust store ${tsaFiles.join(', ')}` } : {}),
       ...(verifyTimestamp ? { verifyTimestamp } : {}),
     };

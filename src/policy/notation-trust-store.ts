@@ -1,13 +1,14 @@
 /**
  * Notation trust stores as files: PEM bundles of CA certificates (several BEGIN CERTIFICATE blocks
  * in one file), or one DER certificate. Read when the policy is loaded, so that a missing or
- * unreadable file is a policy error naming the field, never a silent "trusts nothing".
+ * unreadable file is a policy error naming the field, never a silent "trusts nothing". Read with a
+ * bound (src/shared/bounded-file.ts): a symlink to /dev/zero, a FIFO or a huge file never hangs a reload.
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readBoundedFileSync } from '../shared/bounded-file';
 
 /** A trust store file is a few certificates; a megabyte is a mistake. */
-const MAX_TRUST_STORE_BYTES = 1024 * 1024;
+export const MAX_TRUST_STORE_BYTES = 1024 * 1024;
 
 export interface TrustStoreFile {
   certificates: X509Certificate[];
@@ -18,11 +19,10 @@ export interface TrustStoreFile {
 export function readTrustStoreFile(path: string): TrustStoreFile {
   let bytes: Buffer;
   try {
-    bytes = readFileSync(path);
+    bytes = readBoundedFileSync(path, MAX_TRUST_STORE_BYTES);
   } catch (err) {
-    throw new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new Error((err as Error).message);
   }
-  if (bytes.length > MAX_TRUST_STORE_BYTES) throw new Error(`${path} is larger than ${MAX_TRUST_STORE_BYTES} bytes`);
   return { certificates: parseCertificates(bytes, path), sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 

@@ -77,6 +77,16 @@ export interface NotationTrust {
   /** `*` (any signer the trust store vouches for) or `x509.subject: C=US, ST=WA, O=…` patterns. */
   identities: NotationIdentity[];
   /**
+   * Signing authorities (notation's trust store type signingAuthority): the only certificates that
+   * authenticate a notary.x509.signingAuthority signature, whose authentic signing time the
+   * authority vouches for. `trustStore` (type ca) never does: there the signing time is only the
+   * signer's claim, and accepting it as authentic would let any signer of the CA backdate a
+   * signature into the validity of a certificate that has long expired.
+   */
+  signingAuthorityStore?: X509Certificate[];
+  /** How messages name it, e.g. "signing-authority trust store sa/acme.pem". */
+  signingAuthorityName?: string;
+  /**
    * The TSA trust store (roots of timestamping authorities). Non-empty turns timestamp
    * verification on: a notary.x509 signature must then carry a timestamp from one of them.
    */
@@ -125,10 +135,14 @@ export function judgeNotation(trust: NotationTrust, facts: NotationFacts | undef
     const why = integrityReason ?? 'the envelope does not verify';
     return { accepted: false, reason: why.startsWith('integrity validation failed') ? why : `integrity validation failed: ${why}`, logged };
   }
-  const chain = facts.chain.map((c) => new X509Certificate(Buffer.from(c, 'base64')));
+  const chain = certificatesOf(facts, facts.chain);
+  // A chain may stop below the trust store's CA (x5c without its root): that CA is then part of the
+  // path, and its validity is judged like the chain's (an expired CA vouches for nothing).
+  const anchor = issuingAnchor(facts.signingScheme === 'notary.x509.signingAuthority' ? (trust.signingAuthorityStore ?? []) : trust.trustStore, chain);
+  const path = anchor ? [...chain, anchor] : chain;
   const checks: Array<[NotationCheck, () => string | undefined]> = [
-    ['authenticity', () => authenticity(trust, chain)],
-    ['authenticTimestamp', () => authenticTimestamp(trust, facts, chain, now)],
+    ['authenticity', () => authenticity(trust, chain, facts.signingScheme)],
+    ['authenticTimestamp', () => authenticTimestamp(trust, facts, path, now)],
     ['expiry', () => (facts.expiry !== undefined && Date.parse(facts.expiry) <= now.getTime() ? `the signature expired at ${facts.expiry}` : undefined)],
     ['revocation', () => revocation(chain)],
   ];
@@ -142,10 +156,42 @@ export function judgeNotation(trust: NotationTrust, facts: NotationFacts | undef
   return { accepted: true, logged };
 }
 
-/** The chain ends at (or is issued by) a certificate of the trust store, and the leaf is a trusted identity. */
-function authenticity(trust: NotationTrust, chain: X509Certificate[]): string | undefined {
-  const anchored = chain.some((c) => trust.trustStore.some((t) => t.raw.equals(c.raw))) || trust.trustStore.some((t) => t.ca && chain.at(-1)!.checkIssued(t) && chain.at(-1)!.verify(t.publicKey));
-  if (!anchored) return `the certificate chain of ${oneLine(chain[0]!.subject)} does not lead to a certificate of ${trust.name}`;
+/** The store certificate that issued the chain's top certificate, when the chain does not contain a store certificate itself. */
+function issuingAnchor(store: readonly X509Certificate[], chain: X509Certificate[]): X509Certificate | undefined {
+  if (chain.some((c) => store.some((t) => t.raw.equals(c.raw)))) return undefined;
+  const top = chain.at(-1)!;
+  return store.find((t) => t.ca && top.checkIssued(t) && top.verify(t.publicKey));
+}
+
+/**
+ * Certificates of cached evidence, parsed once per evidence object rather than on every call: a
+ * pusher can leave hundreds of intact signatures by strangers beside an image, and each Verify of
+ * it judges them all.
+ */
+const parsed = new WeakMap<object, X509Certificate[]>();
+function certificatesOf(owner: object, base64: readonly string[]): X509Certificate[] {
+  let certs = parsed.get(owner);
+  if (certs === undefined) {
+    certs = base64.map((c) => new X509Certificate(Buffer.from(c, 'base64')));
+    parsed.set(owner, certs);
+  }
+  return certs;
+}
+
+/**
+ * The chain ends at (or is issued by) a certificate of the trust store for its signing scheme
+ * (notary.x509: trustStore; notary.x509.signingAuthority: signingAuthorityTrustStore), and the leaf
+ * is a trusted identity.
+ */
+function authenticity(trust: NotationTrust, chain: X509Certificate[], scheme: SigningScheme): string | undefined {
+  const authority = scheme === 'notary.x509.signingAuthority';
+  if (authority && !trust.signingAuthorityStore?.length) {
+    return `the signature uses signing scheme notary.x509.signingAuthority, but the trust policy names no signing authority (signingAuthorityTrustStore); ${trust.name} holds CAs, which do not vouch for an authentic signing time`;
+  }
+  const store = authority ? trust.signingAuthorityStore! : trust.trustStore;
+  const storeName = authority ? (trust.signingAuthorityName ?? 'the signing-authority trust store') : trust.name;
+  const anchored = chain.some((c) => store.some((t) => t.raw.equals(c.raw))) || store.some((t) => t.ca && chain.at(-1)!.checkIssued(t) && chain.at(-1)!.verify(t.publicKey));
+  if (!anchored) return `the certificate chain of ${oneLine(chain[0]!.subject)} does not lead to a certificate of ${storeName}`;
   const leaf = chain[0]!;
   if (!trust.identities.some((i) => identityMatches(i, leaf.subject))) {
     return `signer ${oneLine(leaf.subject)} is not a trusted identity of ${trust.name} (${trust.identities.map((i) => i.text).join('; ')})`;
@@ -180,12 +226,15 @@ function authenticTimestamp(trust: NotationTrust, facts: NotationFacts, chain: X
   if (ts === undefined) return `no timestamp countersignature was found in the signature envelope, and ${trust.tsaName ?? 'the TSA trust store'} requires one`;
   if (!ts.verified) return `the timestamp countersignature does not verify: ${ts.reason}`;
   const genTime = new Date(ts.genTime);
+  // A time no TSA can have vouched for yet: its clock, or the token, is wrong.
+  if (!(genTime.getTime() - ts.accuracyMs <= now.getTime())) return `the timestamp ${ts.genTime} is in the future`;
   const tsaProblem = tsaChainProblem(ts, tsaStore, genTime, trust.tsaName ?? 'the TSA trust store');
   if (tsaProblem !== undefined) return tsaProblem;
   const earliest = new Date(genTime.getTime() - ts.accuracyMs);
   const latest = new Date(genTime.getTime() + ts.accuracyMs);
   for (const c of chain) {
-    if (earliest.getTime() < from(c).getTime() || latest.getTime() > to(c).getTime()) {
+    // Written so that an invalid time (NaN, which compares false both ways) fails rather than passes.
+    if (!(earliest.getTime() >= from(c).getTime() && latest.getTime() <= to(c).getTime())) {
       return `the timestamp ${ts.genTime}${ts.accuracyMs > 0 ? ` (±${ts.accuracyMs} ms)` : ''} is not within the validity of certificate ${oneLine(c.subject)} (valid ${iso(from(c))} to ${iso(to(c))})`;
     }
   }
@@ -194,7 +243,7 @@ function authenticTimestamp(trust: NotationTrust, facts: NotationFacts, chain: X
 
 /** The TSA certificate chains, through the token's certificates, to the TSA trust store; each link valid at genTime. */
 function tsaChainProblem(ts: Extract<NotationTimestamp, { verified: true }>, store: X509Certificate[], genTime: Date, storeName: string): string | undefined {
-  const pool = ts.certificates.map((c) => new X509Certificate(Buffer.from(c, 'base64')));
+  const pool = certificatesOf(ts, ts.certificates);
   const signer = pool[0]!;
   const path: X509Certificate[] = [signer];
   let anchored = false;

@@ -16,10 +16,11 @@
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { BoundedFileError, readBoundedFile } from '../shared/bounded-file';
 import { CountersignError } from '../shared/errors';
 import { DEFAULT_POLICY, MAX_POLICY_BYTES, parsePolicy } from './load';
+import { MAX_TRUST_STORE_BYTES } from './notation-trust-store';
 import type { Policy } from './types';
 
 export interface PolicyLogger {
@@ -259,17 +260,16 @@ export class PolicyStore {
 async function readPolicyFile(file: string): Promise<string> {
   let buf: Buffer;
   try {
-    buf = await readFile(file);
+    // Bounded: a policy file swapped for a symlink to /dev/zero or a FIFO must not hang a reload.
+    buf = await readBoundedFile(file, MAX_POLICY_BYTES, `policy file ${file}`);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = err instanceof BoundedFileError ? err.code : 'EIO';
+    if (code === 'TOO_LARGE') throw new CountersignError('INVALID_ARGUMENT', (err as Error).message);
     throw new CountersignError(
       code === 'ENOENT' ? 'NOT_FOUND' : 'FAILED_PRECONDITION',
-      `policy file ${file} cannot be read: ${code === 'ENOENT' ? 'it does not exist' : errorText(err)}`,
+      code === 'ENOENT' ? `policy file ${file} cannot be read: it does not exist` : code === 'NOT_REGULAR' ? (err as Error).message : `policy file ${file} cannot be read: ${code}`,
       { cause: err },
     );
-  }
-  if (buf.length > MAX_POLICY_BYTES) {
-    throw new CountersignError('INVALID_ARGUMENT', `policy file ${file} is ${buf.length} bytes; the limit is ${MAX_POLICY_BYTES}`);
   }
   let text: string;
   try {
@@ -286,9 +286,9 @@ async function contentHashOf(text: string, trustStoreFiles: readonly string[]): 
   for (const f of trustStoreFiles) {
     h.update(`\0${f}\0`);
     try {
-      h.update(await readFile(f));
-    } catch {
-      h.update('missing');
+      h.update(await readBoundedFile(f, MAX_TRUST_STORE_BYTES));
+    } catch (err) {
+      h.update(`unreadable: ${(err as Error).message}`);
     }
   }
   return h.digest('hex');

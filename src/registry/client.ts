@@ -259,15 +259,19 @@ export class RegistryClient {
     throw await this.statusError(res, repo, req, access, `blob ${digest} in ${repo.registry}/${repo.repository}`);
   }
 
-  /** Reads a blob (size limited) and verifies it hashes to `digest`. */
-  async getBlob(repo: RepositoryRef, digest: string, opts: CallOptions = {}): Promise<Buffer> {
+  /**
+   * Reads a blob (size limited: the client's limit, or `maxBytes` when smaller, for callers that
+   * know how large a sane blob of theirs is) and verifies it hashes to `digest`.
+   */
+  async getBlob(repo: RepositoryRef, digest: string, opts: CallOptions & { maxBytes?: number } = {}): Promise<Buffer> {
     this.checkRepo(repo);
     this.checkDigest(digest);
     const what = `blob ${digest} in ${repo.registry}/${repo.repository}`;
     const req = this.request(repo, 'GET', `blobs/${digest}`, {}, opts.signal);
     const res = await this.send(repo, 'pull', req);
     if (res.status !== 200) throw await this.statusError(res, repo, req, 'pull', what);
-    const bytes = await readBody(res, this.maxBlobBytes, what, req, this.transport.timeoutMs);
+    const limit = opts.maxBytes !== undefined ? Math.min(opts.maxBytes, this.maxBlobBytes) : this.maxBlobBytes;
+    const bytes = await readBody(res, limit, what, req, this.transport.timeoutMs);
     if (!digestMatches(bytes, digest)) throw this.digestMismatch(repo, what, digest, bytes);
     return bytes;
   }

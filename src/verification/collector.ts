@@ -24,6 +24,7 @@ import { isBundleArtifact, verifyBundleReferrer } from './bundle-verifier';
 import { CollectionBudget } from './collection-budget';
 import { legacyCosignEvidence } from './cosign-legacy';
 import { NOTATION_ARTIFACT, notationEnvelopeLayer, notationEvidence } from './notation/referrer';
+import { MAX_NOTATION_ENVELOPE_BYTES } from '../formats/notation';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import type { Evidence, EvidenceFormat } from './types';
 
@@ -82,6 +83,7 @@ export class EvidenceCollector {
       this.legacy ? legacyCosignEvidence({ client: this.opts.client, repo, imageDigest: digest, trustedKeys, budget, signal, ...(this.opts.trustedRoots ? { trustedRoots: this.opts.trustedRoots } : {}) }) : [],
     ]);
     const order = examinationOrder(listing.manifests);
+    const envelopes = new Map<string, EnvelopeRead>();
     let stoppedBecause: string | undefined;
     const judged = await mapLimit(order, this.concurrency, async ({ entry }) => {
       const exhausted = budget.exhausted();
@@ -89,7 +91,7 @@ export class EvidenceCollector {
         stoppedBecause ??= exhausted;
         return undefined;
       }
-      return this.examine(repo, digest, entry, trustedKeys, budget, signal);
+      return this.examine(repo, digest, entry, trustedKeys, budget, envelopes, signal);
     });
     const byPosition = order.map((o, i) => ({ position: o.position, evidence: judged[i] })).sort((a, b) => a.position - b.position);
     const evidence = byPosition.flatMap((x) => (x.evidence ? [x.evidence] : []));
@@ -140,7 +142,26 @@ export class EvidenceCollector {
     return { manifests, notes };
   }
 
-  private async examine(repo: RepositoryRef, imageDigest: string, entry: Descriptor, trustedKeys: ReturnType<TrustStore['list']>, budget: CollectionBudget, signal: AbortSignal | undefined): Promise<Evidence> {
+  private notationEnvelope(repo: RepositoryRef, digest: string, budget: CollectionBudget, reads: Map<string, EnvelopeRead>, signal: AbortSignal | undefined): EnvelopeRead {
+    let read = reads.get(digest);
+    if (read === undefined) {
+      read = this.opts.client.getBlob(repo, digest, { maxBytes: MAX_NOTATION_ENVELOPE_BYTES, ...(signal ? { signal } : {}) }).then(
+        (bytes) => {
+          budget.charge(bytes.length);
+          return bytes;
+        },
+        (err: unknown) => {
+          if (!isContentError(err)) throw err;
+          budget.charge(MAX_NOTATION_ENVELOPE_BYTES);
+          return `the envelope layer ${digest} could not be used: ${(err as Error).message}`;
+        },
+      );
+      reads.set(digest, read);
+    }
+    return read;
+  }
+
+  private async examine(repo: RepositoryRef, imageDigest: string, entry: Descriptor, trustedKeys: ReturnType<TrustStore['list']>, budget: CollectionBudget, envelopes: Map<string, EnvelopeRead>, signal: AbortSignal | undefined): Promise<Evidence> {
     const unverified = (reason: string, extra: Partial<Evidence> = {}): Evidence => ({
       referrerDigest: entry.digest,
       format: 'unknown',
@@ -184,9 +205,9 @@ export class EvidenceCollector {
       if (artifactType === NOTATION_ARTIFACT) {
         const layer = notationEnvelopeLayer(manifest);
         if (typeof layer === 'string') return unverified(layer, { format: 'notation', kind: 'signature', artifactType });
-        const envelopeBytes = await this.opts.client.getBlob(repo, layer.digest, signal ? { signal } : {});
-        budget.charge(envelopeBytes.length);
-        return notationEvidence({ manifest, manifestDigest: entry.digest, envelopeBytes, imageDigest, artifactType });
+        const envelope = await this.notationEnvelope(repo, layer.digest, budget, envelopes, signal);
+        if (typeof envelope === 'string') return unverified(`integrity validation failed: ${envelope}`, { format: 'notation', kind: 'signature', artifactType });
+        return notationEvidence({ manifest, manifestDigest: entry.digest, envelopeBytes: envelope, imageDigest, artifactType });
       }
       return unverified(`artifact type ${artifactType ?? '(none)'} is not a signature or attestation format Countersign verifies`, {
         ...(artifactType ? { artifactType } : {}),
@@ -200,6 +221,13 @@ export class EvidenceCollector {
     }
   }
 }
+
+/**
+ * A Notary envelope blob, read at most once per collection (a thousand referrers may name one junk
+ * blob: it costs its bytes once) and never past MAX_NOTATION_ENVELOPE_BYTES, whatever its
+ * descriptor claims. A string says why there is no envelope to judge (content, not an error).
+ */
+type EnvelopeRead = Promise<Buffer | string>;
 
 function isAccessRefusal(err: unknown): boolean {
   return err instanceof CountersignError && (err.code === 'PERMISSION_DENIED' || err.code === 'UNAUTHENTICATED');
@@ -229,14 +257,18 @@ function sizeRank(d: Descriptor): number {
 
 /**
  * At most MAX_LISTED_UNVERIFIED unverified items per format, then one summary: a pusher can list
- * thousands of junk entries, and the answer must stay readable. Verified evidence is always kept.
+ * thousands of junk entries, and the answer must stay readable. Verified evidence, and intact Notary
+ * signatures (judged later, per call, by a trust policy), are always kept.
  */
 function compact(evidence: Evidence[]): Evidence[] {
   const listed = new Map<EvidenceFormat, number>();
   const omitted = new Map<EvidenceFormat, Evidence[]>();
   const out: Evidence[] = [];
   for (const e of evidence) {
-    if (e.verified) {
+    // An intact Notary signature is never `verified` by itself (the rule's trust policy judges it
+    // per call): it is a candidate, not junk, and dropping it here would let junk listed first hide
+    // it. How many there are is bounded by the collection budget; the deny's wording by the policy.
+    if (e.verified || (e.format === 'notation' && e.notation !== undefined)) {
       out.push(e);
       continue;
     }

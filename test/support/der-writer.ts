@@ -104,7 +104,19 @@ export interface CertOptions {
   /** Adds a CRL distribution point (makes the certificate revocable). */
   crl?: string;
   serial?: number;
+  /**
+   * The first byte of the (critical) key usage bits: 0x80 digitalSignature, 0x04 keyCertSign,
+   * 0x02 cRLSign. Default: 0x06 for a CA, 0x80 otherwise; null leaves the extension out.
+   */
+  keyUsage?: number | null;
+  /** Leaves out basic constraints. */
+  noBasicConstraints?: boolean;
+  /** More extensions, each a DER Extension SEQUENCE (see `extension`). */
+  extensions?: Buffer[];
 }
+
+/** An Extension SEQUENCE { extnID, critical?, extnValue }. */
+export const extension = (id: string, critical: boolean, value: Buffer): Buffer => seq(oid(id), ...(critical ? [bool(true)] : []), octet(value));
 
 let serialCounter = 1000;
 
@@ -122,8 +134,10 @@ export function certificate(o: CertOptions): BuiltCert {
   const signingKey = o.issuer?.key ?? o.key;
   if (!signingKey) throw new Error('certificate(): a self-signed certificate needs its private key');
   const alg = signatureAlgorithm(signingKey);
-  const extensions: Buffer[] = [seq(oid('2.5.29.19'), bool(true), octet(o.ca ? seq(bool(true)) : seq()))];
-  if (o.ca) extensions.push(seq(oid('2.5.29.15'), bool(true), octet(bitString(Buffer.from([0x06])))));
+  const extensions: Buffer[] = o.noBasicConstraints ? [] : [seq(oid('2.5.29.19'), bool(true), octet(o.ca ? seq(bool(true)) : seq()))];
+  const keyUsage = o.keyUsage === undefined ? (o.ca ? 0x06 : 0x80) : o.keyUsage;
+  if (keyUsage !== null) extensions.push(seq(oid('2.5.29.15'), bool(true), octet(bitString(Buffer.from([keyUsage])))));
+  extensions.push(...(o.extensions ?? []));
   if (o.eku) extensions.push(seq(oid('2.5.29.37'), ...(o.ekuCritical === false ? [] : [bool(true)]), octet(seq(...o.eku.map(oid)))));
   if (o.crl) extensions.push(seq(oid('2.5.29.31'), octet(seq(seq(explicit(0, explicit(0, tlv(0x86, Buffer.from(o.crl, 'latin1')))))))));
   const tbs = seq(
@@ -134,7 +148,7 @@ export function certificate(o: CertOptions): BuiltCert {
     seq(x509Time(o.notBefore), x509Time(o.notAfter)),
     subjectName,
     o.publicKey.export({ type: 'spki', format: 'der' }),
-    explicit(3, seq(...extensions)),
+    ...(extensions.length > 0 ? [explicit(3, seq(...extensions))] : []),
   );
   const der = seq(tbs, alg.id, bitString(alg.sign(tbs)));
   const pem = `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{1,64}/g, '$&\n')}-----END CERTIFICATE-----\n`;
@@ -156,6 +170,12 @@ export interface TimestampOptions {
   alterTstInfoAfterSigning?: boolean;
   /** Leaves out the ESS signing-certificate attribute. */
   omitSigningCertificate?: boolean;
+  /** The TSTInfo accuracy as written (a DER SEQUENCE), instead of `accuracySeconds`. */
+  accuracy?: Buffer;
+  /** The genTime element as written (e.g. a GeneralizedTime that is not a real time). */
+  genTimeRaw?: Buffer;
+  /** TSTInfo extensions: Extension SEQUENCEs, written as [1] IMPLICIT Extensions. */
+  tstExtensions?: Buffer[];
 }
 
 /** An RFC 3161 TimeStampToken (CMS ContentInfo with SignedData over a TSTInfo), DER. */
@@ -166,8 +186,9 @@ export function timestampToken(o: TimestampOptions): Buffer {
       oid('1.2.3.4.1'),
       seq(seq(oid(OIDS.sha256), nul()), octet(createHash('sha256').update(o.imprinted).digest())),
       int(424242),
-      generalizedTime(t, true),
-      ...(o.accuracySeconds !== undefined ? [seq(int(o.accuracySeconds))] : []),
+      o.genTimeRaw ?? generalizedTime(t, true),
+      ...(o.accuracy ? [o.accuracy] : o.accuracySeconds !== undefined ? [seq(int(o.accuracySeconds))] : []),
+      ...(o.tstExtensions ? [tlv(0xa1, ...o.tstExtensions)] : []),
     );
   const signed = tstInfo(o.genTime);
   const attrs = [

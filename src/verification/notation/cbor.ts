@@ -2,7 +2,7 @@
  * A small strict CBOR (RFC 8949) reader for Notary COSE envelopes. Written here rather than taken
  * from a library: a COSE_Sign1 needs integers, byte and text strings, arrays, maps and tags only,
  * and a reader of hostile input is easier to bound when it is this small. Refused: indefinite
- * lengths (COSE uses deterministic encoding), floats and other simple values than
+ * lengths and non-minimal integers and lengths (COSE uses deterministic encoding), floats and other simple values than
  * false/true/null, map keys other than integers and text, duplicate keys, trailing bytes, more
  * than MAX_DEPTH nesting levels and more than MAX_ITEMS items.
  */
@@ -97,12 +97,16 @@ class Reader {
     if (info > 27) throw new CborError('malformed CBOR');
     const size = 1 << (info - 24);
     const bytes = this.take(size);
+    let v: number;
     if (size === 8) {
-      const v = bytes.readBigUInt64BE();
-      if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new CborError('CBOR integer too large');
-      return Number(v);
-    }
-    return bytes.readUIntBE(0, size);
+      const big = bytes.readBigUInt64BE();
+      if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new CborError('CBOR integer too large');
+      v = Number(big);
+    } else v = bytes.readUIntBE(0, size);
+    // Deterministic encoding (RFC 8949 §4.2.1): the shortest form. A longer one is a second
+    // encoding of the same value, which signed bytes must not have.
+    if (v < (size === 1 ? 24 : 2 ** (4 * size))) throw new CborError('a non-minimal CBOR integer or length is not deterministic encoding');
+    return v;
   }
 
   private take(n: number): Buffer {

@@ -17,19 +17,22 @@
  * may be ignored and are.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
-import { NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
+import { MAX_NOTATION_ENVELOPE_BYTES, NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
 import type { NotationFacts } from '../../policy/notation-trust';
 import { CborError, decodeCbor, encodeCbor, isTag, type CborValue } from './cbor';
 import {
   checkTargetArtifact,
   H_AUTHENTIC_TIME,
   H_EXPIRY,
+  H_PLUGIN,
+  H_PLUGIN_MIN_VERSION,
   H_SCHEME,
   H_SIGNING_TIME,
   MAX_CHAIN,
   NotationEnvelopeError,
   parseCertificate,
   parseJson,
+  refusePlugin,
   TIMESTAMP_HEADER,
   verifyChainLinks,
   verifyWithAlg,
@@ -43,7 +46,7 @@ const COSE_ALGORITHMS: Record<number, string> = { [-37]: 'PS256', [-38]: 'PS384'
 /** The critical headers this verifier understands (what they mean is checked below or by the trust policy). */
 const UNDERSTOOD_CRITICAL = new Set<number | string>([H_SCHEME, H_SIGNING_TIME, H_AUTHENTIC_TIME, H_EXPIRY]);
 /** An envelope is a few kilobytes of certificates; more is an attempt to make us spend time. */
-const MAX_ENVELOPE_BYTES = 256 * 1024;
+const MAX_ENVELOPE_BYTES = MAX_NOTATION_ENVELOPE_BYTES;
 
 export function verifyCoseEnvelope(bytes: Buffer, target: TargetDescriptor): NotationFacts {
   if (bytes.length > MAX_ENVELOPE_BYTES) throw new NotationEnvelopeError(`the COSE envelope is larger than ${MAX_ENVELOPE_BYTES} bytes`);
@@ -63,6 +66,9 @@ export function verifyCoseEnvelope(bytes: Buffer, target: TargetDescriptor): Not
   const alg = typeof algId === 'number' ? COSE_ALGORITHMS[algId] : undefined;
   if (alg === undefined) throw new NotationEnvelopeError(`unsupported COSE alg ${JSON.stringify(algId ?? null)}: Notary COSE uses PS256/384/512 (-37/-38/-39) or ES256/384/512 (-7/-35/-36)`);
   if (h.get(LABEL.CONTENT_TYPE) !== NOTARY_PAYLOAD_TYPE) throw new NotationEnvelopeError(`the protected content type is ${describe(h.get(LABEL.CONTENT_TYPE))}, not ${NOTARY_PAYLOAD_TYPE}`);
+  refusePlugin(h.get(H_PLUGIN), h.get(H_PLUGIN_MIN_VERSION));
+  // RFC 9052 §3: a label is in one bucket only (a reader preferring the unprotected copy would see what nobody signed).
+  for (const k of unprotected.keys()) if (h.has(k)) throw new NotationEnvelopeError(`the header label ${JSON.stringify(k).slice(0, 80)} is both protected and unprotected`);
   const scheme = h.get(H_SCHEME);
   if (typeof scheme !== 'string' || !(SIGNING_SCHEMES as readonly string[]).includes(scheme)) {
     throw new NotationEnvelopeError(`unknown signing scheme ${describe(scheme)} (notary.x509 or notary.x509.signingAuthority)`);

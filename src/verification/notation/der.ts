@@ -92,7 +92,10 @@ export function oid(el: Der | undefined, what: string): string {
   if (c.length === 0 || c[c.length - 1]! & 0x80) throw new DerError(`${what} is not a valid OID`);
   const arcs: bigint[] = [];
   let v = 0n;
-  for (const b of c) {
+  for (let i = 0; i < c.length; i++) {
+    const b = c[i]!;
+    // A sub-identifier starting with 0x80 is padded: a second encoding of the same arc.
+    if (b === 0x80 && (i === 0 || !(c[i - 1]! & 0x80))) throw new DerError(`${what} is not a valid OID (padded sub-identifier)`);
     v = (v << 7n) | BigInt(b & 0x7f);
     if (!(b & 0x80)) {
       arcs.push(v);
@@ -107,7 +110,8 @@ export function oid(el: Der | undefined, what: string): string {
 /** A non-negative INTEGER small enough for a number (versions, accuracy fields). */
 export function smallInt(el: Der | undefined, what: string, tag: number = TAG.INTEGER): number {
   const c = expect(el, tag, what).content;
-  if (c.length === 0 || c.length > 6 || c[0]! & 0x80) throw new DerError(`${what} is not a small non-negative integer`);
+  // DER INTEGERs are minimal: a leading zero byte only before a byte with its top bit set.
+  if (c.length === 0 || c.length > 6 || c[0]! & 0x80 || (c.length > 1 && c[0] === 0 && !(c[1]! & 0x80))) throw new DerError(`${what} is not a small non-negative integer`);
   return c.reduce((n, b) => n * 256 + b, 0);
 }
 
@@ -117,7 +121,12 @@ export function generalizedTime(el: Der | undefined, what: string): Date {
   const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\.\d{1,9})?Z$/.exec(text);
   if (!m) throw new DerError(`${what} is not a UTC GeneralizedTime`);
   const ms = m[7] ? Math.floor(Number(`0${m[7]}`) * 1000) : 0;
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms));
-  if (Number.isNaN(d.getTime())) throw new DerError(`${what} is not a valid time`);
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
+  const d = new Date(Date.UTC(year!, month! - 1, day!, hour!, minute!, second!, ms));
+  // Date.UTC rolls month 13 or day 32 over and reads years 0..99 as 1900..1999: only a time that
+  // reads back as written is one (no second spelling of another time).
+  d.setUTCFullYear(year!);
+  const fields = [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()];
+  if (Number.isNaN(d.getTime()) || fields.some((v, i) => v !== [year, month, day, hour, minute, second][i])) throw new DerError(`${what} is not a valid time`);
   return d;
 }

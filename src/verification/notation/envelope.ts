@@ -12,9 +12,12 @@
  */
 import { createHash, verify as cryptoVerify, constants, X509Certificate } from 'node:crypto';
 
-import { NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
+import { MAX_NOTATION_ENVELOPE_BYTES, NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
+import { jsonDepthViolation } from '../../shared/json-depth';
 import { oneLine, type NotationFacts } from '../../policy/notation-trust';
+import { DerError } from './der';
 import { verifyTimestampToken } from './timestamp';
+import { CertificateRequirementError, signingChainProblem } from './x509';
 
 export { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
 /** The facts' type and the DN formatter live with their consumer, the policy's Notation trust judgement. */
@@ -26,6 +29,10 @@ export const H_AUTHENTIC_TIME = 'io.cncf.notary.authenticSigningTime';
 export const H_EXPIRY = 'io.cncf.notary.expiry';
 /** Protected headers a Notary JWS may carry; any other (unknown) one is refused, as notation does. */
 const KNOWN_PROTECTED = new Set(['alg', 'cty', 'crit', H_SCHEME, H_SIGNING_TIME, H_AUTHENTIC_TIME, H_EXPIRY, 'io.cncf.notary.verificationPlugin', 'io.cncf.notary.verificationPluginMinVersion']);
+/** The headers crit may list: those whose meaning is checked here or by the trust policy. */
+export const UNDERSTOOD_CRITICAL: ReadonlySet<string> = new Set([H_SCHEME, H_SIGNING_TIME, H_AUTHENTIC_TIME, H_EXPIRY]);
+export const H_PLUGIN = 'io.cncf.notary.verificationPlugin';
+export const H_PLUGIN_MIN_VERSION = 'io.cncf.notary.verificationPluginMinVersion';
 /**
  * The RFC 3161 countersignature header. (The JWS spec's example also shows `io.cncf.notary.timestamp`;
  * notation-core-go reads and writes only this name, so only this one is a timestamp.)
@@ -48,6 +55,7 @@ export interface TargetDescriptor {
  * when known, its media type and size (from the referrer's subject, which must name the same digest).
  */
 export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): NotationFacts {
+  if (bytes.length > MAX_NOTATION_ENVELOPE_BYTES) throw new NotationEnvelopeError(`the JWS envelope is larger than ${MAX_NOTATION_ENVELOPE_BYTES} bytes`);
   const env = parseJson(bytes.toString('utf8'), 'the envelope');
   if (!isObject(env)) throw new NotationEnvelopeError('the envelope is not a JSON object');
   const { payload, protected: protectedB64, header, signature } = env as Record<string, unknown>;
@@ -61,17 +69,23 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
   const h = prot as Record<string, unknown>;
 
   const alg = h.alg;
-  if (typeof alg !== 'string' || !(alg in ALGORITHMS)) throw new NotationEnvelopeError(`unsupported alg ${JSON.stringify(alg)}: Notary JWS uses PS256/384/512 or ES256/384/512`);
+  if (typeof alg !== 'string' || !Object.hasOwn(ALGORITHMS, alg)) throw new NotationEnvelopeError(`unsupported alg ${JSON.stringify(alg)}: Notary JWS uses PS256/384/512 or ES256/384/512`);
   if (h.cty !== NOTARY_PAYLOAD_TYPE) throw new NotationEnvelopeError(`the protected header's cty is ${JSON.stringify(h.cty)}, not ${NOTARY_PAYLOAD_TYPE}`);
-  for (const k of Object.keys(h)) if (!KNOWN_PROTECTED.has(k)) throw new NotationEnvelopeError(`unknown protected header ${k}`);
+  for (const k of Object.keys(h)) if (!KNOWN_PROTECTED.has(k)) throw new NotationEnvelopeError(`unknown protected header ${k.slice(0, 80)}`);
+  refusePlugin(h[H_PLUGIN], h[H_PLUGIN_MIN_VERSION]);
+  // One parameter, one value: a reader preferring the unprotected copy would see what nobody signed.
+  for (const k of Object.keys(unprotected)) if (Object.hasOwn(h, k)) throw new NotationEnvelopeError(`the header parameter ${k.slice(0, 80)} is both protected and unprotected`);
   const scheme = h[H_SCHEME];
   if (typeof scheme !== 'string' || !(SIGNING_SCHEMES as readonly string[]).includes(scheme)) {
     throw new NotationEnvelopeError(`unknown signing scheme ${JSON.stringify(scheme)} (notary.x509 or notary.x509.signingAuthority)`);
   }
   const crit = h.crit;
   if (!Array.isArray(crit) || crit.length === 0 || !crit.every((c) => typeof c === 'string')) throw new NotationEnvelopeError('the protected header has no crit list');
-  for (const c of crit as string[]) if (!(c in h) || c === 'alg' || c === 'cty' || c === 'crit') throw new NotationEnvelopeError(`crit names ${c}, which the protected header does not carry (or must not list)`);
-  const mustBeCritical = [H_SCHEME, ...(H_EXPIRY in h ? [H_EXPIRY] : []), ...(H_AUTHENTIC_TIME in h ? [H_AUTHENTIC_TIME] : [])];
+  for (const c of crit as string[]) {
+    if (!Object.hasOwn(h, c) || c === 'alg' || c === 'cty' || c === 'crit') throw new NotationEnvelopeError(`crit names ${c.slice(0, 80)}, which the protected header does not carry (or must not list)`);
+    if (!UNDERSTOOD_CRITICAL.has(c)) throw new NotationEnvelopeError(`crit names ${c.slice(0, 80)}, a critical header Countersign does not understand`);
+  }
+  const mustBeCritical = [H_SCHEME, ...(Object.hasOwn(h, H_EXPIRY) ? [H_EXPIRY] : []), ...(Object.hasOwn(h, H_AUTHENTIC_TIME) ? [H_AUTHENTIC_TIME] : [])];
   for (const c of mustBeCritical) if (!(crit as string[]).includes(c)) throw new NotationEnvelopeError(`${c} must be listed in crit`);
 
   const signingTime = time(h[H_SIGNING_TIME], H_SIGNING_TIME);
@@ -124,6 +138,8 @@ export function checkTargetArtifact(payload: unknown, target: TargetDescriptor):
   const t = (payload as { targetArtifact: Record<string, unknown> }).targetArtifact;
   if (t.digest !== target.digest) throw new NotationEnvelopeError(`the payload signs ${typeof t.digest === 'string' ? t.digest.slice(0, 80) : '(no digest)'}, not this image ${target.digest}`);
   if (typeof t.mediaType !== 'string' || typeof t.size !== 'number') throw new NotationEnvelopeError('the payload targetArtifact lacks mediaType or size');
+  // Beyond 2^53 two different sizes parse to one double: no size an image can have.
+  if (!Number.isSafeInteger(t.size) || t.size < 0) throw new NotationEnvelopeError('the payload targetArtifact size is not a non-negative integer');
   if (target.mediaType !== undefined && t.mediaType !== target.mediaType) throw new NotationEnvelopeError(`the payload targetArtifact mediaType ${t.mediaType.slice(0, 80)} is not the image's ${target.mediaType}`);
   if (target.size !== undefined && t.size !== target.size) throw new NotationEnvelopeError(`the payload targetArtifact size ${t.size} is not the image's ${target.size}`);
 }
@@ -148,14 +164,38 @@ export function parseCertificate(der: Buffer, what: string): X509Certificate {
   return cert;
 }
 
-/** Each certificate of the chain must be issued and signed by the next one (leaf first). */
+/**
+ * Each certificate of the chain must be issued and signed by the next one (leaf first), and the
+ * chain must meet the Notary certificate requirements (x509.ts: a signing leaf, issuing CAs, no
+ * critical extension that is not understood).
+ */
 export function verifyChainLinks(certs: X509Certificate[]): void {
+  const name = (i: number) => `x5c[${i}] (${oneLine(certs[i]!.subject).slice(0, 200)})`;
   for (let i = 0; i + 1 < certs.length; i++) {
     const child = certs[i]!;
     const parent = certs[i + 1]!;
     if (!parent.ca) throw new NotationEnvelopeError(`x5c[${i + 1}] (${oneLine(parent.subject)}) is not a CA certificate but issues x5c[${i}]`);
     if (!child.checkIssued(parent) || !child.verify(parent.publicKey)) throw new NotationEnvelopeError(`x5c[${i}] is not signed by x5c[${i + 1}]`);
   }
+  let problem: string | undefined;
+  try {
+    problem = signingChainProblem(certs, name);
+  } catch (err) {
+    if (err instanceof DerError || err instanceof CertificateRequirementError) throw new NotationEnvelopeError(`a certificate of the chain is malformed: ${err.message}`);
+    throw err;
+  }
+  if (problem !== undefined) throw new NotationEnvelopeError(problem);
+}
+
+/**
+ * A signature naming a verification plugin expects that plugin's checks (revocation, a custom
+ * trust model); notation fails it when the plugin is not installed. Countersign runs no plugins,
+ * so such a signature is refused rather than judged without the checks its signer asked for.
+ */
+export function refusePlugin(plugin: unknown, minVersion: unknown): void {
+  if (plugin === undefined && minVersion === undefined) return;
+  const which = typeof plugin === 'string' ? plugin.slice(0, 80) : '(unnamed)';
+  throw new NotationEnvelopeError(`the signature requires verification plugin ${which}, and Countersign runs no verification plugins`);
 }
 
 const ALGORITHMS: Record<string, { hash: string; kind: 'rsa-pss' | 'ec'; curve?: string }> = {
@@ -183,10 +223,14 @@ export function verifyWithAlg(alg: string, leaf: X509Certificate, data: Buffer, 
 function time(v: unknown, name: string): Date | undefined {
   if (v === undefined) return undefined;
   // RFC 3339 with a zone (Z or ±hh:mm); Date.parse alone accepts far more.
-  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(v) || Number.isNaN(Date.parse(v))) {
+  const m = typeof v === 'string' ? /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.exec(v) : null;
+  // Date.parse rolls February 30 and hour 24 over into another time: the fields must be in range.
+  const [year, month, day, hour, minute, second] = m ? [1, 2, 3, 4, 5, 6].map((i) => Number(m[i])) : [];
+  const daysInMonth = m ? new Date(Date.UTC(year!, month!, 0)).getUTCDate() : 0;
+  if (!m || month! < 1 || month! > 12 || day! < 1 || day! > daysInMonth || hour! > 23 || minute! > 59 || second! > 59 || Number.isNaN(Date.parse(v as string))) {
     throw new NotationEnvelopeError(`${name} is not an RFC 3339 time`);
   }
-  return new Date(Date.parse(v));
+  return new Date(Date.parse(v as string));
 }
 
 function b64urlDecode(s: string, what: string): Buffer {
@@ -194,12 +238,61 @@ function b64urlDecode(s: string, what: string): Buffer {
   return Buffer.from(s, 'base64url');
 }
 
+/** The deepest JSON a Notary envelope, header or payload may nest (real ones: 4 levels). */
+const MAX_ENVELOPE_JSON_DEPTH = 32;
+
+/**
+ * Strict JSON for signed content: no key twice in one object (JSON.parse keeps the last, other
+ * readers the first: one reader must not see one alg or digest and another reader another), and
+ * bounded nesting.
+ */
 export function parseJson(text: string, what: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new NotationEnvelopeError(`${what} is not JSON`);
   }
+  if (jsonDepthViolation(text, MAX_ENVELOPE_JSON_DEPTH) !== undefined) throw new NotationEnvelopeError(`${what} nests deeper than ${MAX_ENVELOPE_JSON_DEPTH} levels`);
+  const dup = duplicateKey(text);
+  if (dup !== undefined) throw new NotationEnvelopeError(`${what} has the key ${JSON.stringify(dup.slice(0, 80))} twice in one object`);
+  return value;
+}
+
+/**
+ * The first key that appears twice in one object of `text` (valid JSON, nesting already bounded),
+ * or undefined. One pass without recursion: a stack of the keys seen per open object.
+ */
+function duplicateKey(text: string): string | undefined {
+  const stack: Array<Set<string> | null> = []; // null: an array
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = stack.at(-1);
+      if (expectKey && top) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.has(key)) return key;
+        top.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{') {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === '[') {
+      stack.push(null);
+      expectKey = false;
+    } else if (c === '}' || c === ']') {
+      stack.pop();
+      expectKey = false;
+    } else if (c === ',') {
+      expectKey = stack.at(-1) instanceof Set;
+    }
+  }
+  return undefined;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -7,7 +7,7 @@
  */
 import type { ImageManifest } from '../../registry/types';
 import type { Evidence } from '../types';
-import { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE } from '../../formats/notation';
+import { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, MAX_NOTATION_ENVELOPE_BYTES } from '../../formats/notation';
 import { verifyCoseEnvelope } from './cose';
 import { NotationEnvelopeError, oneLine, verifyJwsEnvelope, type TargetDescriptor } from './envelope';
 
@@ -20,19 +20,31 @@ export function notationEnvelopeLayer(manifest: ImageManifest): { digest: string
   if (layer.mediaType !== JWS_MEDIA_TYPE && layer.mediaType !== COSE_MEDIA_TYPE) {
     return `integrity validation failed: the envelope media type ${String(layer.mediaType).slice(0, 80)} is neither ${JWS_MEDIA_TYPE} nor ${COSE_MEDIA_TYPE}`;
   }
+  if (!Number.isSafeInteger(layer.size) || layer.size < 0) return 'integrity validation failed: the envelope layer size is not a non-negative integer';
+  // Refused unread: a pusher's junk must not spend the collection's byte budget.
+  if (layer.size > MAX_NOTATION_ENVELOPE_BYTES) {
+    return `integrity validation failed: the envelope layer declares ${layer.size} bytes, larger than the ${MAX_NOTATION_ENVELOPE_BYTES} bytes a Notary envelope may have`;
+  }
   return layer;
 }
 
 export function notationEvidence(opts: { manifest: ImageManifest; manifestDigest: string; envelopeBytes: Buffer; imageDigest: string; artifactType: string }): Evidence {
   const base: Evidence = { referrerDigest: opts.manifestDigest, format: 'notation', kind: 'signature', subjectDigest: opts.imageDigest, verified: false, artifactType: opts.artifactType };
-  const subject = opts.manifest.subject;
-  if (subject !== undefined && subject.digest !== opts.imageDigest) {
-    return { ...base, reason: `integrity validation failed: the referrer's subject is ${String(subject.digest).slice(0, 80)}, not this image` };
+  const subject = opts.manifest.subject as unknown;
+  // The manifest is the pusher's JSON: its subject is whatever they wrote.
+  if (subject !== undefined && (typeof subject !== 'object' || subject === null || Array.isArray(subject))) {
+    return { ...base, reason: "integrity validation failed: the referrer's subject is not a descriptor" };
+  }
+  const s = subject as { digest?: unknown; mediaType?: unknown; size?: unknown } | undefined;
+  if (s !== undefined && s.size !== undefined && typeof s.size !== 'number') return { ...base, reason: "integrity validation failed: the referrer's subject size is not a number" };
+  if (s !== undefined && s.mediaType !== undefined && typeof s.mediaType !== 'string') return { ...base, reason: "integrity validation failed: the referrer's subject media type is not a string" };
+  if (s !== undefined && s.digest !== opts.imageDigest) {
+    return { ...base, reason: `integrity validation failed: the referrer's subject is ${String(s.digest).slice(0, 80)}, not this image` };
   }
   const target: TargetDescriptor = { digest: opts.imageDigest };
-  if (subject !== undefined) {
-    if (typeof subject.mediaType === 'string') target.mediaType = subject.mediaType;
-    if (typeof subject.size === 'number') target.size = subject.size;
+  if (s !== undefined) {
+    if (typeof s.mediaType === 'string') target.mediaType = s.mediaType;
+    if (typeof s.size === 'number') target.size = s.size;
   }
   try {
     // notationEnvelopeLayer has already refused any other envelope media type.

@@ -17,6 +17,7 @@
 import { createHash, verify as cryptoVerify, X509Certificate } from 'node:crypto';
 import { oneLine as oneLineDn, type NotationTimestamp } from '../../policy/notation-trust';
 import { children, ctx, ctxPrimitive, DerError, expect, generalizedTime, oid, parseDer, smallInt, TAG, type Der } from './der';
+import { certificateFields, CertificateRequirementError, EXT, unknownCriticalExtension } from './x509';
 
 const OID = {
   SIGNED_DATA: '1.2.840.113549.1.7.2',
@@ -25,8 +26,6 @@ const OID = {
   MESSAGE_DIGEST: '1.2.840.113549.1.9.4',
   SIGNING_CERTIFICATE: '1.2.840.113549.1.9.16.2.12',
   SIGNING_CERTIFICATE_V2: '1.2.840.113549.1.9.16.2.47',
-  EXT_KEY_USAGE: '2.5.29.37',
-  SUBJECT_KEY_ID: '2.5.29.14',
   TIME_STAMPING: '1.3.6.1.5.5.7.3.8',
 } as const;
 
@@ -54,6 +53,13 @@ const MAX_CERTIFICATES = 10;
 
 class TimestampError extends Error {}
 
+const MAX_ACCURACY_SECONDS = 86_400;
+
+function bounded(n: number, min: number, max: number, what: string): number {
+  if (n < min || n > max) throw new TimestampError(`TSTInfo ${what} is ${n}, outside ${min}..${max}`);
+  return n;
+}
+
 /**
  * Verifies the countersignature `tokenBase64` over `signature` (the raw bytes of the signature it
  * timestamps). Never throws.
@@ -78,7 +84,7 @@ export function verifyTimestampBytes(token: Buffer, signature: Buffer): Notation
 }
 
 function failure(err: unknown): NotationTimestamp {
-  if (err instanceof TimestampError) return { verified: false, reason: err.message };
+  if (err instanceof TimestampError || err instanceof CertificateRequirementError) return { verified: false, reason: err.message };
   return { verified: false, reason: `the timestamp token is malformed: ${(err as Error).message}` };
 }
 
@@ -155,11 +161,22 @@ function readTstInfo(bytes: Buffer): TstInfo {
   let accuracyMs = 0;
   const accuracy = f[5]?.tag === TAG.SEQUENCE ? children(f[5]) : undefined;
   if (accuracy) {
+    // RFC 3161 §2.4.2: millis and micros are 1..999. Seconds are bounded here (a day): an accuracy
+    // of years says the TSA does not know the time, and a huge one would make the validity window
+    // of the signing certificate an invalid Date, which compares as neither before nor after.
     for (const a of accuracy) {
-      if (a.tag === TAG.INTEGER) accuracyMs += smallInt(a, 'accuracy.seconds') * 1000;
-      else if (a.tag === ctxPrimitive(0)) accuracyMs += smallInt(a, 'accuracy.millis', ctxPrimitive(0));
-      else if (a.tag === ctxPrimitive(1)) accuracyMs += Math.ceil(smallInt(a, 'accuracy.micros', ctxPrimitive(1)) / 1000);
+      if (a.tag === TAG.INTEGER) accuracyMs += bounded(smallInt(a, 'accuracy.seconds'), 0, MAX_ACCURACY_SECONDS, 'accuracy.seconds') * 1000;
+      else if (a.tag === ctxPrimitive(0)) accuracyMs += bounded(smallInt(a, 'accuracy.millis', ctxPrimitive(0)), 1, 999, 'accuracy.millis');
+      else if (a.tag === ctxPrimitive(1)) accuracyMs += Math.ceil(bounded(smallInt(a, 'accuracy.micros', ctxPrimitive(1)), 1, 999, 'accuracy.micros') / 1000);
       else throw new DerError('unknown field in TSTInfo.accuracy');
+    }
+  }
+  // TSTInfo extensions [1]: none is understood, so a critical one refuses the token (RFC 5280 §4.2 rule).
+  const extensions = f.slice(5).find((e) => e.tag === ctx(1));
+  if (extensions) {
+    for (const ext of children(extensions)) {
+      const parts = children(expect(ext, TAG.SEQUENCE, 'TSTInfo extension'));
+      if (parts[1]?.tag === TAG.BOOLEAN && parts[1].content[0] !== 0) throw new TimestampError(`the TSTInfo has the critical extension ${oid(parts[0], 'extnID')}, which Countersign does not understand`);
     }
   }
   return { imprintAlgorithm: algorithm, imprint: hashed, genTime, accuracyMs };
@@ -256,7 +273,7 @@ function sidMatches(sid: Der | undefined, cert: X509Certificate): boolean {
     return issuer !== undefined && serial !== undefined && issuer.raw.equals(fields.issuer) && serial.tag === TAG.INTEGER && serial.content.equals(fields.serial);
   }
   if (sid?.tag === ctxPrimitive(0)) {
-    const ski = fields.extensions.get(OID.SUBJECT_KEY_ID);
+    const ski = fields.extensions.get(EXT.SUBJECT_KEY_ID);
     return ski !== undefined && expect(parseDer(ski.value), TAG.OCTET_STRING, 'subjectKeyIdentifier').content.equals(sid.content);
   }
   return false;
@@ -264,35 +281,12 @@ function sidMatches(sid: Der | undefined, cert: X509Certificate): boolean {
 
 /** RFC 3161 §2.3: the TSA certificate's extended key usage is exactly id-kp-timeStamping, and critical. */
 function checkTimestampingUsage(cert: X509Certificate): void {
-  const eku = certificateFields(cert).extensions.get(OID.EXT_KEY_USAGE);
+  const eku = certificateFields(cert).extensions.get(EXT.EXT_KEY_USAGE);
   const name = oneLineDn(cert.subject);
+  const critical = unknownCriticalExtension(certificateFields(cert));
+  if (critical !== undefined) throw new TimestampError(`the TSA certificate ${name} has the critical extension ${critical}, which Countersign does not understand`);
   if (!eku) throw new TimestampError(`the TSA certificate ${name} has no extended key usage; id-kp-timeStamping is required`);
   const purposes = children(expect(parseDer(eku.value), TAG.SEQUENCE, 'extKeyUsage')).map((p) => oid(p, 'key purpose'));
   if (purposes.length !== 1 || purposes[0] !== OID.TIME_STAMPING) throw new TimestampError(`the TSA certificate ${name} is not a timestamping certificate (extended key usage ${purposes.join(', ')}; exactly id-kp-timeStamping is required)`);
   if (!eku.critical) throw new TimestampError(`the TSA certificate ${name} has a non-critical extended key usage; RFC 3161 requires it critical`);
-}
-
-interface CertificateFields {
-  serial: Buffer;
-  issuer: Buffer;
-  extensions: Map<string, { critical: boolean; value: Buffer }>;
-}
-
-/** The few TBSCertificate fields Node's X509Certificate does not expose as bytes. */
-function certificateFields(cert: X509Certificate): CertificateFields {
-  const tbs = children(expect(children(expect(parseDer(cert.raw), TAG.SEQUENCE, 'Certificate'))[0], TAG.SEQUENCE, 'TBSCertificate'));
-  const off = tbs[0]?.tag === ctx(0) ? 1 : 0;
-  const serial = expect(tbs[off], TAG.INTEGER, 'serialNumber').content;
-  const issuer = expect(tbs[off + 2], TAG.SEQUENCE, 'issuer').raw;
-  const extensions = new Map<string, { critical: boolean; value: Buffer }>();
-  const extField = tbs.find((e) => e.tag === ctx(3));
-  if (extField) {
-    for (const ext of children(expect(children(extField)[0], TAG.SEQUENCE, 'extensions'))) {
-      const parts = children(expect(ext, TAG.SEQUENCE, 'extension'));
-      const critical = parts[1]?.tag === TAG.BOOLEAN ? parts[1].content[0] !== 0 : false;
-      const value = expect(parts[critical || parts[1]?.tag === TAG.BOOLEAN ? 2 : 1], TAG.OCTET_STRING, 'extnValue').content;
-      extensions.set(oid(parts[0], 'extnID'), { critical, value });
-    }
-  }
-  return { serial, issuer, extensions };
 }

@@ -15,7 +15,7 @@ import { judgeNotation, type NotationFacts, type NotationTrust } from '../../../
 import { MEDIA_TYPE } from '../../../../src/registry/types';
 import { verifyJwsEnvelope } from '../../../../src/verification/notation/envelope';
 import { verifyTimestampBytes } from '../../../../src/verification/notation/timestamp';
-import { certificate, OIDS, timestampToken, type BuiltCert, type TimestampOptions } from '../../../support/der-writer';
+import { bool, certificate, explicit, extension, int, OIDS, oid, seq, timestampToken, tlv, type BuiltCert, type TimestampOptions } from '../../../support/der-writer';
 
 const IMAGE = `sha256:${'5e'.repeat(32)}`;
 const NOW = new Date('2026-12-01T00:00:00Z');
@@ -245,3 +245,86 @@ test('verifyTimestamp must be always or afterCertExpiry', () => {
   const text = `rules:\n  - name: n\n    require:\n      signatures: { notation: { trustStore: [${files.ca}], verifyTimestamp: sometimes, identities: ["*"] } }\n`;
   expect(() => parsePolicy(text, path.join(dir, 'bad-verify-timestamp.yaml'))).toThrow(/signatures\.notation\.verifyTimestamp: is "sometimes"; use always or afterCertExpiry/);
 });
+
+// -------------------------------------------------------------------------------------------------
+// Red team: the TSA signs what it signs, but a token is still hostile input (issue 10)
+
+describe('timestamp attacks', () => {
+  const genTimeText = (text: string) => tlv(0x18, Buffer.from(text, 'latin1'));
+  const judged = (o: Partial<TimestampOptions> & { cert?: BuiltCert }, now = NOW) => judge(trust(), envelope((sig) => token(sig, o)), now);
+
+  test('a huge accuracy (2^46 s) does not turn the validity window into an invalid Date that passes every comparison', () => {
+    // genTime after the leaf expired: only an accuracy that makes the window NaN could let it pass.
+    const j = judged({ genTime: d('2026-06-01T00:00:00Z'), accuracy: seq(int(2 ** 46)) });
+    expect(j.accepted).toBe(false);
+    expect(j.reason).toMatch(/accuracy\.seconds is 70368744177664, outside 0\.\.86400/);
+  });
+
+  test('accuracy millis and micros outside 1..999 are malformed tokens (RFC 3161 §2.4.2)', () => {
+    expect(judged({ accuracy: seq(tlv(0x80, Buffer.from([0x03, 0xe8]))) }).reason).toMatch(/accuracy\.millis is 1000, outside 1\.\.999/);
+    expect(judged({ accuracy: seq(tlv(0x81, Buffer.from([0x00]))) }).reason).toMatch(/accuracy\.micros is 0, outside 1\.\.999/);
+    // In range, it widens the window as it should: ±1 day reaches past the leaf's expiry.
+    expect(judged({ genTime: d('2026-01-31T12:00:00Z'), accuracy: seq(int(86_400)) }).reason).toMatch(/±86400000 ms\) is not within the validity of certificate/);
+  });
+
+  test.each([
+    ['month 13', '20261315000005Z'],
+    ['day 32', '20260132000005Z'],
+    ['hour 24', '20260115240005Z'],
+  ])('a genTime with %s is not a time (no second spelling of another time)', (_name, text) => {
+    const f = facts(envelope((sig) => token(sig, { genTimeRaw: genTimeText(text) })));
+    expect(f.timestamp).toMatchObject({ verified: false, reason: expect.stringMatching(/TSTInfo\.genTime is not a valid time/) });
+  });
+
+  test('a genTime in year 0026 is year 26, not 1926 (Date.UTC reads years 0..99 as 19xx)', () => {
+    const f = facts(envelope((sig) => token(sig, { genTimeRaw: genTimeText('00260115000005Z') })));
+    expect(f.timestamp).toMatchObject({ verified: true, genTime: '0026-01-15T00:00:05.000Z' });
+  });
+
+  test('a genTime in the future (beyond its accuracy) fails authenticTimestamp', () => {
+    const j = judged({ genTime: d('2027-01-01T00:00:00Z') }, d('2026-01-20T00:00:00Z'));
+    expect(j.accepted).toBe(false);
+    expect(j.reason).toMatch(/the timestamp 2027-01-01T00:00:00\.000Z is in the future/);
+  });
+
+  test('a critical TSTInfo extension is not understood: the token does not verify; a non-critical one is ignored', () => {
+    const critical = facts(envelope((sig) => token(sig, { tstExtensions: [extension('1.2.3.4.9', true, seq())] })));
+    expect(critical.timestamp).toMatchObject({ verified: false, reason: expect.stringMatching(/critical extension 1\.2\.3\.4\.9/) });
+    expect(judged({ tstExtensions: [extension('1.2.3.4.9', false, seq())] }).accepted).toBe(true);
+  });
+
+  test('a TSA certificate with an unknown critical extension does not verify', () => {
+    const odd = certificate({
+      subject: [['C', 'US'], ['O', 'Countersign Test'], ['CN', 'odd TSA']],
+      issuer: { name: TSA_ROOT_NAME, key: tsaRootKeys.privateKey },
+      publicKey: tsaKeys.publicKey,
+      notBefore: d('2025-06-01T00:00:00Z'),
+      notAfter: d('2028-01-01T00:00:00Z'),
+      eku: [OIDS.timeStamping],
+      extensions: [extension('1.2.3.4.10', true, seq())],
+    });
+    const j = judged({ cert: odd });
+    expect(j.accepted).toBe(false);
+    expect(j.reason).toMatch(/the TSA certificate .*odd TSA has the critical extension 1\.2\.3\.4\.10/);
+  });
+
+  test('a TSA chain through an intermediate that is not a CA does not lead to the TSA root', () => {
+    const midKeys = ec();
+    const MID: Array<[string, string]> = [['C', 'US'], ['O', 'Countersign Test'], ['CN', 'not a CA']];
+    const mid = certificate({ subject: MID, issuer: { name: TSA_ROOT_NAME, key: tsaRootKeys.privateKey }, publicKey: midKeys.publicKey, notBefore: d('2025-06-01T00:00:00Z'), notAfter: d('2028-01-01T00:00:00Z') });
+    const under = certificate({ subject: [['C', 'US'], ['O', 'Countersign Test'], ['CN', 'TSA under a leaf']], issuer: { name: MID, key: midKeys.privateKey }, publicKey: tsaKeys.publicKey, notBefore: d('2025-06-01T00:00:00Z'), notAfter: d('2028-01-01T00:00:00Z'), eku: [OIDS.timeStamping] });
+    const j = judge(trust(), envelope((sig) => timestampToken({ imprinted: sig, tsaKey: tsaKeys.privateKey, tsaCert: under, tsaIssuerName: mid.subjectName, extraCerts: [mid.der], genTime: d('2026-01-15T00:00:05Z') }).toString('base64')));
+    expect(j.accepted).toBe(false);
+    expect(j.reason).toMatch(/TSA certificate .*TSA under a leaf does not lead to a certificate of/);
+  });
+
+  test('a token for another message (the imprint of another signature) does not verify', () => {
+    const other = envelope();
+    const otherSig = Buffer.from((JSON.parse(other.toString()) as { signature: string }).signature, 'base64url');
+    const j = judge(trust(), envelope(() => token(Buffer.concat([otherSig, Buffer.from('x')]))));
+    expect(j.reason).toMatch(/the timestamp is over other bytes than this signature/);
+  });
+});
+void bool;
+void explicit;
+void oid;
