@@ -285,7 +285,8 @@ export class TokenStore {
 }
 
 function sha256(text: string): Buffer {
-  return crypto.createHash('sha256').update(text, 'utf8').digest();
+  // One-shot (no Hash object): this runs on every call that presents a token.
+  return crypto.hash('sha256', text, 'buffer');
 }
 
 function stateOf(revokedAt: string | undefined, expiresAt: string | undefined, now: Date): TokenRecord['state'] {

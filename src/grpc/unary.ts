@@ -61,7 +61,9 @@ export function unary<Req, Res>(
   const { logger, tracker, guard } = env;
   return (call, callback) => {
     const started = process.hrtime.bigint();
-    const callId = crypto.randomUUID();
+    // Made on first use (a log line, an error): a sampled warm call needs none.
+    let id: string | undefined;
+    const callIdOf = (): string => (id ??= crypto.randomUUID());
     const facts: CallFacts = {};
     const request = call.request as Req & { image?: unknown };
     if (typeof request?.image === 'string') facts.image = request.image;
@@ -69,41 +71,44 @@ export function unary<Req, Res>(
     // Created on first use: a call answered from memory needs no timer or listener.
     let cancel: ReturnType<typeof callSignal> | undefined;
     const signalOf = (): AbortSignal => (cancel ??= callSignal(c)).signal;
-    const done = (): void => {
+    const finished = tracker.begin();
+    const succeed = (response: Res): void => {
+      log(logger, method, callIdOf, facts, started, grpc.status.OK);
+      env.observer?.rpc(method, 'OK', Number(process.hrtime.bigint() - started) / 1e9);
       cancel?.release();
       finished();
+      callback(null, response);
     };
-    const finished = tracker.begin();
-    // Inside the promise chain, so that a refusal gets the same status mapping and log line.
-    Promise.resolve()
-      .then(() => {
-        const identity = guard?.check(c, method, call.request);
-        if (identity) facts.caller = identity.subject;
-        const ctx: UnaryContext = {
-          call: c,
-          facts,
-          callId,
-          get signal() {
-            return signalOf();
-          },
-          ...(identity ? { identity } : {}),
-        };
-        return handler(call.request, ctx);
-      })
-      .then(
-        (response) => {
-          log(logger, method, callId, facts, started, grpc.status.OK);
-          env.observer?.rpc(method, 'OK', Number(process.hrtime.bigint() - started) / 1e9);
-          callback(null, response);
+    const fail = (err: unknown): void => {
+      const mapped = toGrpcError(err, callIdOf());
+      log(logger, method, callIdOf, facts, started, mapped.code, mapped.details, mapped.internal ? err : undefined);
+      env.observer?.rpc(method, statusName(mapped.code), Number(process.hrtime.bigint() - started) / 1e9);
+      cancel?.release();
+      finished();
+      callback({ code: mapped.code, details: mapped.details } as grpc.ServiceError);
+    };
+    let pending: Promise<Res>;
+    // A refusal (or a handler that throws before its first await) gets the same status mapping and log line.
+    try {
+      const identity = guard?.check(c, method, call.request);
+      if (identity) facts.caller = identity.subject;
+      const ctx: UnaryContext = {
+        call: c,
+        facts,
+        get callId() {
+          return callIdOf();
         },
-        (err: unknown) => {
-          const mapped = toGrpcError(err, callId);
-          log(logger, method, callId, facts, started, mapped.code, mapped.details, mapped.internal ? err : undefined);
-          env.observer?.rpc(method, statusName(mapped.code), Number(process.hrtime.bigint() - started) / 1e9);
-          callback({ code: mapped.code, details: mapped.details } as grpc.ServiceError);
+        get signal() {
+          return signalOf();
         },
-      )
-      .finally(done);
+        ...(identity ? { identity } : {}),
+      };
+      pending = handler(call.request, ctx);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    pending.then(succeed, fail);
   };
 }
 
@@ -132,7 +137,7 @@ function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>): { signal: Abo
 function log(
   logger: Logger,
   method: string,
-  callId: string,
+  callId: () => string,
   facts: CallFacts,
   started: bigint,
   code: grpc.status,
@@ -144,7 +149,7 @@ function log(
   const { routine: _routine, ...logged } = facts;
   const line = {
     method,
-    callId,
+    callId: callId(),
     ...logged,
     durationMs: Math.round(durationMs * 1000) / 1000,
     status: statusName(code),

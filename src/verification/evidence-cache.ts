@@ -18,6 +18,7 @@
  * - LRU with `maxEntries`: a working set a little above capacity still mostly hits.
  */
 import { SharedWork } from '../shared/cancellation';
+import { recencySlack } from '../shared/lru';
 import type { Evidence } from './types';
 
 interface Entry {
@@ -25,6 +26,8 @@ interface Entry {
   trustRevision: string;
   expiresAt: number;
   collectedAt: number;
+  /** The use counter when the entry was last moved to the newest end (see LruMap). */
+  stamp: number;
 }
 
 export type Collect = (signal: AbortSignal) => Promise<Evidence[]>;
@@ -50,6 +53,8 @@ export class EvidenceCache {
   private readonly ttlMs: number;
   readonly negativeTtlMs: number;
   private readonly maxEntries: number;
+  private readonly slack: number;
+  private clock = 0;
   private readonly now: () => number;
   private readonly refreshAfterMs: number;
   private readonly refreshTimeoutMs: number;
@@ -66,6 +71,7 @@ export class EvidenceCache {
     this.negativeTtlMs = opts.negativeTtlMs ?? 10_000;
     this.maxEntries = opts.maxEntries ?? DEFAULT_CACHE_MAX_ENTRIES;
     if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${this.maxEntries}`);
+    this.slack = recencySlack(this.maxEntries);
     this.refreshAfterMs = opts.refreshAfterMs ?? 30_000;
     this.refreshTimeoutMs = opts.refreshTimeoutMs ?? 30_000;
     this.now = opts.now ?? Date.now;
@@ -81,9 +87,12 @@ export class EvidenceCache {
     const now = this.now();
     if (!entry || entry.trustRevision !== trustRevision || entry.expiresAt <= now) return undefined;
     this.hits++;
-    // Refresh recency for LRU eviction.
-    this.entries.delete(key);
-    this.entries.set(key, entry);
+    // Refresh recency for LRU eviction (only once the entry has fallen behind: see LruMap).
+    if (this.clock - entry.stamp > this.slack) {
+      this.entries.delete(key);
+      entry.stamp = ++this.clock;
+      this.entries.set(key, entry);
+    }
     if (this.refreshAfterMs > 0 && now - entry.collectedAt >= this.refreshAfterMs) this.refresh(key, entry, collect);
     return entry.evidence;
   }
@@ -114,7 +123,7 @@ export class EvidenceCache {
         const collected = await collect(signal);
         // Cut short, a collection may have turned failed reads into "unverified": never keep it.
         const now = this.now();
-        if (!signal.aborted) this.store(key, { evidence: collected, trustRevision, expiresAt: now + this.ttlMs, collectedAt: now });
+        if (!signal.aborted) this.store(key, { evidence: collected, trustRevision, expiresAt: now + this.ttlMs, collectedAt: now, stamp: 0 });
         return collected;
       },
       opts.signal,
@@ -156,7 +165,7 @@ export class EvidenceCache {
         if (signal.aborted || current !== entry) return;
         const now = this.now();
         // A shortened (deny) entry keeps its short life: the refresh does not extend it.
-        this.store(key, { evidence: collected, trustRevision: entry.trustRevision, expiresAt: Math.min(entry.expiresAt, now + this.ttlMs), collectedAt: now });
+        this.store(key, { evidence: collected, trustRevision: entry.trustRevision, expiresAt: Math.min(entry.expiresAt, now + this.ttlMs), collectedAt: now, stamp: 0 });
       } catch {
         // A failed refresh keeps the entry: errors are never cached, and the entry is still valid.
       } finally {
@@ -167,6 +176,7 @@ export class EvidenceCache {
   }
 
   private store(key: string, entry: Entry): void {
+    entry.stamp = ++this.clock;
     this.entries.delete(key);
     this.entries.set(key, entry);
     while (this.entries.size > this.maxEntries) {
