@@ -69,13 +69,17 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
   const raw = new RegistryClient({});
   const echo = await child(['echo']);
   const cs = await child(['countersign'], ['--expose-gc']);
-  const servers = [echo, cs];
+  // The same service with access control enforced: every call presents a bearer token.
+  const ct = await child(['countersign', 'token']);
+  const servers = [echo, cs, ct];
   try {
     const sc = sclient(cs.port);
     const vc = vclient(cs.port);
     const img = async (repository, tag) => ({ repository, ...(await pushSampleImage(raw, { registry: registry.host, repository }, tag)) });
     const main = await img('bench/warm', 'v1');
     await unary(sc, 'Sign', { image: `${registry.host}/bench/warm:v1`, key: 'bench' });
+    await unary(sclient(ct.port), 'Sign', { image: `${registry.host}/bench/warm:v1`, key: 'bench' }, ct.token);
+    const vt = vclient(ct.port);
     const byTag = { image: `${registry.host}/bench/warm:v1`, action: 'ACTION_DEPLOY', context: { namespace: 'bench' } };
     const byDigest = { ...byTag, image: `${registry.host}/bench/warm@${main.digest}` };
     const canned = await unary(vc, 'Verify', byDigest);
@@ -93,11 +97,17 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
       const e = await load(c, n, () => unary(ec, 'Verify', {}), echo.pid);
       const s = await load(c, n, () => unary(st, 'Verify', byDigest), stub.pid);
       const d = await load(c, n, () => unary(vc, 'Verify', byDigest), cs.pid);
+      await load(c, 50, () => unary(vt, 'Verify', byDigest, ct.token)); // warm-up
+      // The stub is sent the same authorization header (it parses the metadata, checks nothing).
+      const sT = await load(c, n, () => unary(st, 'Verify', byDigest, ct.token), stub.pid);
+      const dT = await load(c, n, () => unary(vt, 'Verify', byDigest, ct.token), ct.pid);
       const head = await load(c, n, () => raw.headManifest(repo, 'v1'));
       const t = await load(c, n, () => unary(vc, 'Verify', byTag), cs.pid);
       row('floor: bare grpc-js echo', e);
       row('floor: canned-response stub Verify', s);
       row('Verify warm by digest', d, `stub ${s.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`, `cpu ${x(d.cpu, s.cpu)}, thr ${x(d.ops, e.ops)}`);
+      row('floor: canned-response stub Verify (token sent)', sT);
+      row('Verify warm by digest, bearer-token auth', dT, `stub ${sT.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`, `cpu ${x(dT.cpu, sT.cpu)}, thr ${x(dT.ops, e.ops)}`);
       row('floor: kept-alive HEAD (from the load generator)', head);
       row('Verify warm by tag', t, `HEAD+digest p50 ${(head.p50 + d.p50).toFixed(2)} ms`, `p50 ${x(t.p50, head.p50 + d.p50)}`);
     }
@@ -221,7 +231,7 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
     out.write(line(h));
     out.write(`|${w.map((n) => '-'.repeat(n + 2)).join('|')}|\n`);
     for (const c of cells) out.write(line(c));
-    sc.close(); vc.close(); ec.close(); st.close();
+    sc.close(); vc.close(); vt.close(); ec.close(); st.close();
   } finally {
     for (const s of servers) await s.stop().catch(() => undefined);
     await raw.close();

@@ -56,22 +56,27 @@ if (mode === 'countersign') {
   send({ ready: true, port });
 }
 
+let filled = 0;
 process.on('message', async (m) => {
   if (m.cmd === 'fill') {
     // Copies of a real entry under other digests: the shape and size of real cached evidence.
     const cache = app.cache;
     const sample = (await cache.get(m.key, app.keys.trust.revision(), async () => { throw new Error('bench: sample entry not cached'); })).evidence;
     const rev = app.keys.trust.revision();
-    for (let i = 0; i < m.n; i++) {
+    // Numbered on from the previous fill, so that every fill adds m.n new digests.
+    for (let i = filled; i < filled + m.n; i++) {
       const hex = i.toString(16).padStart(64, '0');
       const digest = `sha256:${hex}`;
       await cache.get(`${m.repo}@${digest}`, rev, async () => sample.map((e) => ({ ...e, subjectDigest: digest, referrerDigest: `sha256:${hex.slice(1)}f` })));
     }
+    filled += m.n;
     send({ filled: cache.size });
   } else if (m.cmd === 'mem') {
     globalThis.gc?.();
     const u = process.memoryUsage();
-    send({ rss: u.rss, heapUsed: u.heapUsed, size: app?.cache.size });
+    const v8 = await import('node:v8');
+    const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((sp) => [sp.space_name, { size: sp.space_size, used: sp.space_used_size }]));
+    send({ rss: u.rss, heapUsed: u.heapUsed, heapTotal: u.heapTotal, external: u.external, arrayBuffers: u.arrayBuffers, spaces, size: app?.cache.size });
   } else if (m.cmd === 'stop') {
     await stop();
     process.exit(0);

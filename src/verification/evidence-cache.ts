@@ -18,6 +18,7 @@
  * - LRU with `maxEntries`: a working set a little above capacity still mostly hits.
  */
 import { SharedWork } from '../shared/cancellation';
+import { flatString, StringTable } from '../shared/compact-strings';
 import { recencySlack } from '../shared/lru';
 import type { Evidence } from './types';
 
@@ -58,6 +59,8 @@ export class EvidenceCache {
   private readonly now: () => number;
   private readonly refreshAfterMs: number;
   private readonly refreshTimeoutMs: number;
+  /** Values many entries repeat (media types, predicate types, key names), stored once. */
+  private readonly strings = new StringTable();
   /** Keys with a background refresh running (coalesced: at most one each). */
   private readonly refreshing = new Map<string, Promise<void>>();
   hits = 0;
@@ -150,6 +153,24 @@ export class EvidenceCache {
     return this.entries.size;
   }
 
+  /**
+   * The same evidence, its strings stored compactly: digests flat (not slices of the documents
+   * they were read from), repeated values shared. Predicates are kept as they are.
+   */
+  private compact(e: Evidence): Evidence {
+    const t = this.strings;
+    const out: Evidence = { ...e, referrerDigest: flatString(e.referrerDigest), format: t.intern(e.format) as Evidence['format'], subjectDigest: flatString(e.subjectDigest) };
+    if (e.artifactType !== undefined) out.artifactType = t.intern(e.artifactType);
+    if (e.reason !== undefined) out.reason = t.intern(e.reason);
+    if (e.keyId !== undefined) out.keyId = t.intern(e.keyId);
+    if (e.keyName !== undefined) out.keyName = t.intern(e.keyName);
+    if (e.bundleVersion !== undefined) out.bundleVersion = t.intern(e.bundleVersion);
+    if (e.trustRoot !== undefined) out.trustRoot = t.intern(e.trustRoot);
+    if (e.predicateType !== undefined) out.predicateType = t.intern(e.predicateType);
+    if (e.created !== undefined) out.created = flatString(e.created);
+    return out;
+  }
+
   private refresh(key: string, entry: Entry, collect: Collect): void {
     if (this.refreshing.has(key)) return;
     this.refreshes++;
@@ -177,8 +198,10 @@ export class EvidenceCache {
 
   private store(key: string, entry: Entry): void {
     entry.stamp = ++this.clock;
+    entry.evidence = entry.evidence.map((e) => this.compact(e));
     this.entries.delete(key);
-    this.entries.set(key, entry);
+    // The caller's key is usually built by concatenation: kept as one flat copy (compact-strings.ts).
+    this.entries.set(flatString(key), entry);
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);

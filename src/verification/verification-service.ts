@@ -10,6 +10,7 @@ import { formatReference, parseReference, type ImageReference } from '../registr
 import { isAttestationManifest, MalformedIndexError, parseImageIndexChildren } from '../registry/image-index';
 import { MEDIA_TYPE, type RepositoryRef } from '../registry/types';
 import { CountersignError, isContentError } from '../shared/errors';
+import { flatString } from '../shared/compact-strings';
 import { LruMap } from '../shared/lru';
 import { keyUsability } from '../trust/usability';
 import type { TrustStore } from '../trust/types';
@@ -290,7 +291,7 @@ export class VerificationService {
       }
     }
     // Content-addressed (the bytes matched the digest): the same digest always gives these facts.
-    this.manifestFacts.set(cacheKey(repo, digest), facts);
+    this.manifestFacts.set(flatString(cacheKey(repo, digest)), facts);
     return image(digest, facts);
   }
 
