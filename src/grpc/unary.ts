@@ -51,6 +51,12 @@ export interface HandlerEnv {
   guard?: CallGuard;
   /** Metrics: one report per finished call. */
   observer?: Pick<Observer, 'rpc'>;
+  /**
+   * Called before each answer; a promise it returns is waited for first. `serve --workers` uses it
+   * so that the answer to a key change leaves only once every other worker was told of the change
+   * (undefined, the usual case, costs nothing).
+   */
+  beforeReply?: () => Promise<void> | undefined;
 }
 
 export function unary<Req, Res>(
@@ -87,6 +93,11 @@ export function unary<Req, Res>(
       finished();
       callback({ code: mapped.code, details: mapped.details } as grpc.ServiceError);
     };
+    const reply = (response: Res): void => {
+      const barrier = env.beforeReply?.();
+      if (barrier === undefined) succeed(response);
+      else barrier.then(() => succeed(response), fail);
+    };
     let pending: Promise<Res>;
     // A refusal (or a handler that throws before its first await) gets the same status mapping and log line.
     try {
@@ -108,7 +119,7 @@ export function unary<Req, Res>(
       fail(err);
       return;
     }
-    pending.then(succeed, fail);
+    pending.then(reply, fail);
   };
 }
 

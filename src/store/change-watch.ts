@@ -25,6 +25,17 @@ export class ChangeWatch {
     this.stmt = db.prepare('PRAGMA data_version');
     this.last = this.read();
     this.checkedAt = this.clock();
+    LIVE.add(new WeakRef(this));
+  }
+
+  /**
+   * Makes the next changed() read data_version and report a change whatever it finds: another
+   * process told us it wrote (`serve --workers`: the worker that wrote, through the primary), so
+   * the in-memory copy is re-read on its next use instead of up to `intervalMs` later.
+   */
+  markStale(): void {
+    this.checkedAt = -Infinity;
+    this.last = STALE;
   }
 
   /** True when another connection committed since the last call that returned true (or since creation). */
@@ -40,5 +51,19 @@ export class ChangeWatch {
 
   private read(): unknown {
     return this.stmt.get()?.data_version;
+  }
+}
+
+/** Never a data_version: after markStale(), the next read always differs. */
+const STALE = Symbol('stale');
+/** Every watch of this process (weakly: a closed store's watch goes with it). */
+const LIVE = new Set<WeakRef<ChangeWatch>>();
+
+/** markStale() on every ChangeWatch of this process (a change notice from another process). */
+export function markAllChangeWatchesStale(): void {
+  for (const ref of LIVE) {
+    const watch = ref.deref();
+    if (watch) watch.markStale();
+    else LIVE.delete(ref);
   }
 }
