@@ -115,7 +115,8 @@ const app = await createApp(config, createLogger({ level: 'silent' }));
 app.keys.createKey({ name: 'bench' }, 'bench');
 const port = await app.start();
 const client = signingClient(`127.0.0.1:${port}`);
-const raw = new RegistryClient({});
+// The blob rows push and read a 64 MiB blob: above the client's default 16 MiB limit.
+const raw = new RegistryClient({ maxBlobBytes: 128 * 1024 * 1024 });
 try {
   // --- 3. registry gate ------------------------------------------------------------------------
   process.stdout.write('\n# Registry gate: manifest GET with a warm decision (Verify cache hit) and blob throughput, vs direct\n');

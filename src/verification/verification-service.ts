@@ -10,7 +10,7 @@ import { formatReference, parseReference, type ImageReference } from '../registr
 import { isAttestationManifest, MalformedIndexError, parseImageIndexChildren } from '../registry/image-index';
 import { MEDIA_TYPE, type RepositoryRef } from '../registry/types';
 import { CountersignError, isContentError } from '../shared/errors';
-import { flatString } from '../shared/compact-strings';
+import { flatString, StringTable } from '../shared/compact-strings';
 import { LruMap } from '../shared/lru';
 import { keyUsability } from '../trust/usability';
 import type { TrustStore } from '../trust/types';
@@ -78,6 +78,7 @@ export class VerificationService {
   private readonly now: () => Date;
   /** Digest → media type and platforms: content-addressed, so it never goes stale. */
   private readonly manifestFacts: LruMap<string, ManifestFacts>;
+  private readonly strings = new StringTable();
   /** Image reference as sent → its parse (see parsed()). */
   private readonly parsedReferences = new LruMap<string, ParsedImage>(PARSED_REFERENCES);
 
@@ -269,7 +270,8 @@ export class VerificationService {
     const cachedFacts = this.manifestFacts.get(cacheKey(repo, digest));
     if (cachedFacts) return image(digest, cachedFacts);
 
-    const facts: ManifestFacts = { mediaType: head.mediaType };
+    // Media types repeat across every digest remembered: one shared copy (compact-strings.ts).
+    const facts: ManifestFacts = { mediaType: this.strings.intern(head.mediaType) };
     if (head.mediaType === MEDIA_TYPE.OCI_INDEX || head.mediaType === MEDIA_TYPE.DOCKER_MANIFEST_LIST) {
       let bytes: Buffer;
       try {
