@@ -17,6 +17,7 @@
  * (each stops as `serve` does: in-flight calls finish within the grace period).
  */
 import cluster, { type Worker } from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { App } from '../app';
 import type { Logger } from '../logging/logger';
@@ -38,9 +39,30 @@ const RESTART_WINDOW_MS = 60_000;
 /** V8 young-generation semi-space of each worker, in MB (see runPrimary). */
 export const WORKER_SEMI_SPACE_MB = 8;
 
-/** The --workers value: a whole number 1..MAX_WORKERS; absent: the cores available. */
+/**
+ * The cores this process may use: the CPUs it may run on, and no more than a cgroup v2 CPU quota
+ * allows (a container limited to 2 CPUs on a 64-core node: 2, where availableParallelism says 64).
+ */
+export function availableCores(cpuMax: () => string | undefined = readCpuMax): number {
+  const cpus = os.availableParallelism();
+  const m = /^(\d+)\s+(\d+)\s*$/.exec(cpuMax() ?? ''); // "max 100000" (no quota) does not match
+  if (!m) return cpus;
+  const quota = Number(m[1]);
+  const period = Number(m[2]);
+  return period > 0 && quota > 0 ? Math.max(1, Math.min(cpus, Math.ceil(quota / period))) : cpus;
+}
+
+function readCpuMax(): string | undefined {
+  try {
+    return readFileSync('/sys/fs/cgroup/cpu.max', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The --workers value: a whole number 1..MAX_WORKERS; absent: the cores available (availableCores). */
 export function parseWorkers(value: string | undefined): number {
-  if (value === undefined) return Math.min(MAX_WORKERS, os.availableParallelism());
+  if (value === undefined) return Math.min(MAX_WORKERS, availableCores());
   const n = /^[0-9]+$/.test(value.trim()) ? Number(value.trim()) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
     throw new CountersignError('INVALID_ARGUMENT', `--workers must be a whole number from 1 to ${MAX_WORKERS}, got ${JSON.stringify(value)} (1: one process)`);
