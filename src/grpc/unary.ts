@@ -98,6 +98,12 @@ export function unary<Req, Res>(
       if (barrier === undefined) succeed(response);
       else barrier.then(() => succeed(response), fail);
     };
+    // A call can fail after its write was made (and announced): its answer waits the same way.
+    const refuse = (err: unknown): void => {
+      const barrier = env.beforeReply?.();
+      if (barrier === undefined) fail(err);
+      else barrier.then(() => fail(err), () => fail(err));
+    };
     let pending: Promise<Res>;
     // A refusal (or a handler that throws before its first await) gets the same status mapping and log line.
     try {
@@ -119,7 +125,7 @@ export function unary<Req, Res>(
       fail(err);
       return;
     }
-    pending.then(reply, fail);
+    pending.then(reply, refuse);
   };
 }
 
