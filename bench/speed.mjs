@@ -68,14 +68,20 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
   const registry = await startRegistry();
   const raw = new RegistryClient({});
   const echo = await child(['echo']);
-  const cs = await child(['countersign'], ['--expose-gc']);
-  const servers = [echo, cs];
+  // As a worker of `serve --workers` starts (src/cluster: a smaller young generation).
+  const serviceFlags = ['--max-semi-space-size=8'];
+  const cs = await child(['countersign'], ['--expose-gc', ...serviceFlags]);
+  // The same service with access control enforced: every call presents a bearer token.
+  const ct = await child(['countersign', 'token'], serviceFlags);
+  const servers = [echo, cs, ct];
   try {
     const sc = sclient(cs.port);
     const vc = vclient(cs.port);
     const img = async (repository, tag) => ({ repository, ...(await pushSampleImage(raw, { registry: registry.host, repository }, tag)) });
     const main = await img('bench/warm', 'v1');
     await unary(sc, 'Sign', { image: `${registry.host}/bench/warm:v1`, key: 'bench' });
+    await unary(sclient(ct.port), 'Sign', { image: `${registry.host}/bench/warm:v1`, key: 'bench' }, ct.token);
+    const vt = vclient(ct.port);
     const byTag = { image: `${registry.host}/bench/warm:v1`, action: 'ACTION_DEPLOY', context: { namespace: 'bench' } };
     const byDigest = { ...byTag, image: `${registry.host}/bench/warm@${main.digest}` };
     const canned = await unary(vc, 'Verify', byDigest);
@@ -93,13 +99,55 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
       const e = await load(c, n, () => unary(ec, 'Verify', {}), echo.pid);
       const s = await load(c, n, () => unary(st, 'Verify', byDigest), stub.pid);
       const d = await load(c, n, () => unary(vc, 'Verify', byDigest), cs.pid);
+      await load(c, 50, () => unary(vt, 'Verify', byDigest, ct.token)); // warm-up
+      // The stub is sent the same authorization header (it parses the metadata, checks nothing).
+      const sT = await load(c, n, () => unary(st, 'Verify', byDigest, ct.token), stub.pid);
+      const dT = await load(c, n, () => unary(vt, 'Verify', byDigest, ct.token), ct.pid);
       const head = await load(c, n, () => raw.headManifest(repo, 'v1'));
       const t = await load(c, n, () => unary(vc, 'Verify', byTag), cs.pid);
       row('floor: bare grpc-js echo', e);
       row('floor: canned-response stub Verify', s);
       row('Verify warm by digest', d, `stub ${s.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`, `cpu ${x(d.cpu, s.cpu)}, thr ${x(d.ops, e.ops)}`);
+      row('floor: canned-response stub Verify (token sent)', sT);
+      row('Verify warm by digest, bearer-token auth', dT, `stub ${sT.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`, `cpu ${x(dT.cpu, sT.cpu)}, thr ${x(dT.ops, e.ops)}`);
       row('floor: kept-alive HEAD (from the load generator)', head);
       row('Verify warm by tag', t, `HEAD+digest p50 ${(head.p50 + d.p50).toFixed(2)} ms`, `p50 ${x(t.p50, head.p50 + d.p50)}`);
+    }
+
+    // `serve --workers N` as a user runs it (bin/countersign, its own data directory): warm Verify
+    // by digest at c = 64 over 8 connections (the primary hands each connection to one worker).
+    {
+      const { spawn } = await import('node:child_process');
+      const { mkdtempSync } = await import('node:fs');
+      const os = await import('node:os');
+      const { freePort } = dist('dev/local-registry.js');
+      const through = {};
+      for (const workers of [1, 2]) {
+        const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-bench-workers-'));
+        const port = await freePort();
+        const address = `127.0.0.1:${port}`;
+        const p = spawn(process.execPath, [path.join(root, 'bin', 'countersign'), 'serve', '--listen', address, '--data-dir', path.join(dir, 'data'), '--workers', String(workers), '--log-level', 'warn'], { env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, 'keys') }, stdio: 'ignore' });
+        try {
+          const kc = new (serviceConstructor('KeyService'))(address, grpc.credentials.createInsecure());
+          for (let i = 0; ; i++) {
+            try { await unary(kc, 'CreateKey', { name: 'bench' }); break; } catch (err) { if (i > 100 || err.code !== 14) throw err; await new Promise((r) => setTimeout(r, 100)); }
+          }
+          kc.close();
+          const wsc = sclient(port);
+          await unary(wsc, 'Sign', { image: byDigest.image, key: 'bench' });
+          wsc.close();
+          const conns = Array.from({ length: 8 }, () => new (serviceConstructor('VerificationService'))(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
+          let k = 0;
+          const next = () => conns[k++ % conns.length];
+          await load(64, 2000, () => unary(next(), 'Verify', byDigest)); // warm-up: every worker caches
+          const m = await load(64, calls(64) * 2, () => unary(next(), 'Verify', byDigest));
+          through[workers] = m;
+          row(`serve --workers ${workers}: Verify warm by digest (8 connections)`, m, workers === 2 ? `--workers 1: ${through[1].ops.toFixed(0)}/s` : '', workers === 2 ? `thr ${x(m.ops, through[1].ops)}` : '');
+          for (const c of conns) c.close();
+        } finally {
+          await new Promise((r) => { p.once('exit', r); p.kill('SIGTERM'); });
+        }
+      }
     }
 
     let coldSample;
@@ -221,7 +269,7 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
     out.write(line(h));
     out.write(`|${w.map((n) => '-'.repeat(n + 2)).join('|')}|\n`);
     for (const c of cells) out.write(line(c));
-    sc.close(); vc.close(); ec.close(); st.close();
+    sc.close(); vc.close(); vt.close(); ec.close(); st.close();
   } finally {
     for (const s of servers) await s.stop().catch(() => undefined);
     await raw.close();

@@ -1,7 +1,7 @@
 // A server for the bench, in its own process so that its CPU time per call can be read from
 // /proc (the load generator runs in the parent). argv[2]: 'countersign' | 'stub' | 'echo'.
-// Talks to the parent over IPC: {cmd:'fill', n, key, repo} (fill the evidence cache with n
-// synthetic digests like `key`'s entry), {cmd:'mem'} (RSS and heap after a forced GC), {cmd:'stop'}.
+// Talks to the parent over IPC: {cmd:'fill', n, key, repo} (fill the evidence cache and the
+// manifest facts with n synthetic digests like `key`'s entries), {cmd:'mem'} (RSS and heap after a forced GC), {cmd:'stop'}.
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,22 +56,34 @@ if (mode === 'countersign') {
   send({ ready: true, port });
 }
 
+let filled = 0;
 process.on('message', async (m) => {
   if (m.cmd === 'fill') {
     // Copies of a real entry under other digests: the shape and size of real cached evidence.
     const cache = app.cache;
     const sample = (await cache.get(m.key, app.keys.trust.revision(), async () => { throw new Error('bench: sample entry not cached'); })).evidence;
     const rev = app.keys.trust.revision();
-    for (let i = 0; i < m.n; i++) {
+    // A warm Verify by digest needs the digest's manifest facts as well as its evidence: both are
+    // filled, as real traffic fills them (the service's private LRU, read here for the measurement).
+    const facts = app.verification.manifestFacts;
+    const sampleFacts = facts.get(m.key);
+    if (!sampleFacts) throw new Error('bench: sample manifest facts not cached');
+    const { flatString } = dist('shared/compact-strings.js');
+    // Numbered on from the previous fill, so that every fill adds m.n new digests.
+    for (let i = filled; i < filled + m.n; i++) {
       const hex = i.toString(16).padStart(64, '0');
       const digest = `sha256:${hex}`;
+      facts.set(flatString(`${m.repo}@${digest}`), { ...sampleFacts });
       await cache.get(`${m.repo}@${digest}`, rev, async () => sample.map((e) => ({ ...e, subjectDigest: digest, referrerDigest: `sha256:${hex.slice(1)}f` })));
     }
+    filled += m.n;
     send({ filled: cache.size });
   } else if (m.cmd === 'mem') {
     globalThis.gc?.();
     const u = process.memoryUsage();
-    send({ rss: u.rss, heapUsed: u.heapUsed, size: app?.cache.size });
+    const v8 = await import('node:v8');
+    const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((sp) => [sp.space_name, { size: sp.space_size, used: sp.space_used_size }]));
+    send({ rss: u.rss, heapUsed: u.heapUsed, heapTotal: u.heapTotal, external: u.external, arrayBuffers: u.arrayBuffers, spaces, size: app?.cache.size });
   } else if (m.cmd === 'stop') {
     await stop();
     process.exit(0);

@@ -349,7 +349,8 @@ function judge(token: string, known: Known | undefined, now: Date): TokenCheck {
 }
 
 function sha256(text: string): Buffer {
-  return crypto.createHash('sha256').update(text, 'utf8').digest();
+  // One-shot (no Hash object): this runs on every call that presents a token.
+  return crypto.hash('sha256', text, 'buffer');
 }
 
 function stateOf(revokedAt: string | undefined, expiresAt: string | undefined, now: Date): TokenRecord['state'] {

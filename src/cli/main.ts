@@ -2,7 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import cluster from 'node:cluster';
 import { createApp, gateOptions } from '../app';
+import { attachWorker, parseWorkers, runPrimary } from '../cluster/serve-cluster';
 import { AuditLog } from '../audit';
 import { openStore, sqliteFileOf } from '../store';
 import { checkGate, loadConfig } from '../config/config';
@@ -140,6 +142,7 @@ async function serve(args: string[]): Promise<number> {
     'gate-listen': { type: 'string' },
     'gate-upstream': { type: 'string' },
     'log-level': { type: 'string' },
+    workers: { type: 'string' },
   }, 'serve');
   const config = loadConfig({
     policyFile: values.policy,
@@ -153,12 +156,25 @@ async function serve(args: string[]): Promise<number> {
     dataDir: values['data-dir'],
     logLevel: values['log-level'],
   });
-  const logger = createLogger({ level: config.logLevel });
-  const app = await createApp(config, logger);
-  const banner = startupBanner(app.accessMode, config.listen);
-  if (banner) process.stderr.write(`\n${banner}\n\n`);
-  const port = await app.start();
+  // Several processes sharing the sockets and the data directory (src/cluster); 1: this process serves.
+  const workers = parseWorkers(values.workers ?? process.env.COUNTERSIGN_WORKERS);
+  const root = createLogger({ level: config.logLevel });
+  if (workers > 1 && cluster.isPrimary) return runPrimary({ workers, logger: root, graceMs: config.shutdownGraceMs });
+  const logger = cluster.isWorker ? root.child({ worker: cluster.worker?.id, pid: process.pid }) : root;
+  let app: Awaited<ReturnType<typeof createApp>>;
+  let port: number;
+  try {
+    app = await createApp(config, logger);
+    const banner = startupBanner(app.accessMode, config.listen);
+    if (banner && (!cluster.isWorker || cluster.worker?.id === 1)) process.stderr.write(`\n${banner}\n\n`);
+    port = await app.start();
+  } catch (err) {
+    // A worker that cannot start must exit (its IPC channel would keep it alive) for the primary to stop.
+    if (cluster.isWorker) setImmediate(() => process.disconnect());
+    throw err;
+  }
   logger.info({ listen: config.listen, port, keysDir: config.keysDir, dataDir: config.dataDir }, 'countersign serving');
+  let detach: (() => void) | undefined;
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down: finishing in-flight calls');
@@ -169,7 +185,9 @@ async function serve(args: string[]): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    if (cluster.isWorker) detach = attachWorker(app, port, stop);
   });
+  detach?.();
   logger.info('stopped');
   logger.flush();
   return 0;

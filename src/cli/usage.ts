@@ -13,7 +13,9 @@ const COMMANDS: Array<[topic: string, usage: string]> = [
     'serve',
     `serve   [--config FILE] [--listen HOST:PORT] [--keys-dir DIR] [--data-dir DIR] [--policy FILE]
           [--admission-listen HOST:PORT] [--metrics-listen HOST:PORT] [--gate-listen HOST:PORT --gate-upstream URL] [--log-level LEVEL]
-          runs the gRPC service (and the admission webhook / the registry gate when their listen address is given)`,
+          [--workers N]
+          runs the gRPC service (and the admission webhook / the registry gate when their listen address is given);
+          --workers (or $COUNTERSIGN_WORKERS): processes sharing the sockets and the data directory, default the cores available, 1: one process`,
   ],
   [
     'gate',

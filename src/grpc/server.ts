@@ -44,12 +44,19 @@ export class GrpcServer {
     return this.tracker.inFlight;
   }
 
+  private readonly env: HandlerEnv;
+
+  /** See HandlerEnv.beforeReply (set by `serve --workers` in each worker). */
+  setBeforeReply(hook: () => Promise<void> | undefined): void {
+    this.env.beforeReply = hook;
+  }
+
   constructor(private readonly deps: GrpcServerDeps) {
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': deps.maxReceiveBytes,
       'grpc.max_send_message_length': deps.maxReceiveBytes * 2,
     });
-    const env: HandlerEnv = { logger: deps.logger, tracker: this.tracker, ...(deps.guard ? { guard: deps.guard } : {}), ...(deps.observer ? { observer: deps.observer } : {}) };
+    const env: HandlerEnv = (this.env = { logger: deps.logger, tracker: this.tracker, ...(deps.guard ? { guard: deps.guard } : {}), ...(deps.observer ? { observer: deps.observer } : {}) });
     this.server.addService(serviceConstructor('SigningService').service, signingHandlers(deps.signing, env));
     this.server.addService(serviceConstructor('VerificationService').service, verificationHandlers(deps.verification, env));
     // Key changes are attributed to the authenticated caller (the audit trail's "who").

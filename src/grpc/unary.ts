@@ -51,6 +51,12 @@ export interface HandlerEnv {
   guard?: CallGuard;
   /** Metrics: one report per finished call. */
   observer?: Pick<Observer, 'rpc'>;
+  /**
+   * Called before each answer; a promise it returns is waited for first. `serve --workers` uses it
+   * so that the answer to a key change leaves only once every other worker was told of the change
+   * (undefined, the usual case, costs nothing).
+   */
+  beforeReply?: () => Promise<void> | undefined;
 }
 
 export function unary<Req, Res>(
@@ -61,7 +67,9 @@ export function unary<Req, Res>(
   const { logger, tracker, guard } = env;
   return (call, callback) => {
     const started = process.hrtime.bigint();
-    const callId = crypto.randomUUID();
+    // Made on first use (a log line, an error): a sampled warm call needs none.
+    let id: string | undefined;
+    const callIdOf = (): string => (id ??= crypto.randomUUID());
     const facts: CallFacts = {};
     const request = call.request as Req & { image?: unknown };
     if (typeof request?.image === 'string') facts.image = request.image;
@@ -69,41 +77,60 @@ export function unary<Req, Res>(
     // Created on first use: a call answered from memory needs no timer or listener.
     let cancel: ReturnType<typeof callSignal> | undefined;
     const signalOf = (): AbortSignal => (cancel ??= callSignal(c)).signal;
-    const done = (): void => {
+    const finished = tracker.begin();
+    const succeed = (response: Res): void => {
+      log(logger, method, callIdOf, facts, started, grpc.status.OK);
+      env.observer?.rpc(method, 'OK', Number(process.hrtime.bigint() - started) / 1e9);
       cancel?.release();
       finished();
+      callback(null, response);
     };
-    const finished = tracker.begin();
-    // Inside the promise chain, so that a refusal gets the same status mapping and log line.
-    Promise.resolve()
-      .then(async () => {
-        const identity = await guard?.check(c, method, call.request);
-        if (identity) facts.caller = identity.subject;
-        const ctx: UnaryContext = {
-          call: c,
-          facts,
-          callId,
-          get signal() {
-            return signalOf();
-          },
-          ...(identity ? { identity } : {}),
-        };
-        return handler(call.request, ctx);
-      })
-      .then(
-        (response) => {
-          log(logger, method, callId, facts, started, grpc.status.OK);
-          env.observer?.rpc(method, 'OK', Number(process.hrtime.bigint() - started) / 1e9);
-          callback(null, response);
+    const fail = (err: unknown): void => {
+      const mapped = toGrpcError(err, callIdOf());
+      log(logger, method, callIdOf, facts, started, mapped.code, mapped.details, mapped.internal ? err : undefined);
+      env.observer?.rpc(method, statusName(mapped.code), Number(process.hrtime.bigint() - started) / 1e9);
+      cancel?.release();
+      finished();
+      callback({ code: mapped.code, details: mapped.details } as grpc.ServiceError);
+    };
+    const reply = (response: Res): void => {
+      const barrier = env.beforeReply?.();
+      if (barrier === undefined) succeed(response);
+      else barrier.then(() => succeed(response), fail);
+    };
+    // A call can fail after its write was made (and announced): its answer waits the same way.
+    const refuse = (err: unknown): void => {
+      const barrier = env.beforeReply?.();
+      if (barrier === undefined) fail(err);
+      else barrier.then(() => fail(err), () => fail(err));
+    };
+    const run = (identity: Identity | undefined): Promise<Res> => {
+      if (identity) facts.caller = identity.subject;
+      const ctx: UnaryContext = {
+        call: c,
+        facts,
+        get callId() {
+          return callIdOf();
         },
-        (err: unknown) => {
-          const mapped = toGrpcError(err, callId);
-          log(logger, method, callId, facts, started, mapped.code, mapped.details, mapped.internal ? err : undefined);
-          env.observer?.rpc(method, statusName(mapped.code), Number(process.hrtime.bigint() - started) / 1e9);
-          callback({ code: mapped.code, details: mapped.details } as grpc.ServiceError);
+        get signal() {
+          return signalOf();
         },
-      )
-      .finally(done);
+        ...(identity ? { identity } : {}),
+      };
+      return handler(call.request, ctx);
+    };
+    let pending: Promise<Res>;
+    // A refusal (or a handler that throws before its first await) gets the same status mapping and log line.
+    try {
+      // A guard answers from memory when it can (a known token: no promise, no extra tick); one
+      // that must ask the store returns a promise.
+      const checked = guard?.check(c, method, call.request);
+      pending = checked instanceof Promise ? checked.then(run) : run(checked);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    pending.then(reply, refuse);
   };
 }
 
@@ -132,7 +159,7 @@ function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>): { signal: Abo
 function log(
   logger: Logger,
   method: string,
-  callId: string,
+  callId: () => string,
   facts: CallFacts,
   started: bigint,
   code: grpc.status,
@@ -144,7 +171,7 @@ function log(
   const { routine: _routine, ...logged } = facts;
   const line = {
     method,
-    callId,
+    callId: callId(),
     ...logged,
     durationMs: Math.round(durationMs * 1000) / 1000,
     status: statusName(code),

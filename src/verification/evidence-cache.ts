@@ -18,6 +18,8 @@
  * - LRU with `maxEntries`: a working set a little above capacity still mostly hits.
  */
 import { SharedWork } from '../shared/cancellation';
+import { flatString, StringTable } from '../shared/compact-strings';
+import { recencySlack } from '../shared/lru';
 import type { Evidence } from './types';
 
 interface Entry {
@@ -25,6 +27,8 @@ interface Entry {
   trustRevision: string;
   expiresAt: number;
   collectedAt: number;
+  /** The use counter when the entry was last moved to the newest end (see LruMap). */
+  stamp: number;
 }
 
 export type Collect = (signal: AbortSignal) => Promise<Evidence[]>;
@@ -50,9 +54,13 @@ export class EvidenceCache {
   private readonly ttlMs: number;
   readonly negativeTtlMs: number;
   private readonly maxEntries: number;
+  private readonly slack: number;
+  private clock = 0;
   private readonly now: () => number;
   private readonly refreshAfterMs: number;
   private readonly refreshTimeoutMs: number;
+  /** Values many entries repeat (media types, predicate types, key names), stored once. */
+  private readonly strings = new StringTable();
   /** Keys with a background refresh running (coalesced: at most one each). */
   private readonly refreshing = new Map<string, Promise<void>>();
   hits = 0;
@@ -66,6 +74,7 @@ export class EvidenceCache {
     this.negativeTtlMs = opts.negativeTtlMs ?? 10_000;
     this.maxEntries = opts.maxEntries ?? DEFAULT_CACHE_MAX_ENTRIES;
     if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${this.maxEntries}`);
+    this.slack = recencySlack(this.maxEntries);
     this.refreshAfterMs = opts.refreshAfterMs ?? 30_000;
     this.refreshTimeoutMs = opts.refreshTimeoutMs ?? 30_000;
     this.now = opts.now ?? Date.now;
@@ -81,9 +90,12 @@ export class EvidenceCache {
     const now = this.now();
     if (!entry || entry.trustRevision !== trustRevision || entry.expiresAt <= now) return undefined;
     this.hits++;
-    // Refresh recency for LRU eviction.
-    this.entries.delete(key);
-    this.entries.set(key, entry);
+    // Refresh recency for LRU eviction (only once the entry has fallen behind: see LruMap).
+    if (this.clock - entry.stamp > this.slack) {
+      this.entries.delete(key);
+      entry.stamp = ++this.clock;
+      this.entries.set(key, entry);
+    }
     if (this.refreshAfterMs > 0 && now - entry.collectedAt >= this.refreshAfterMs) this.refresh(key, entry, collect);
     return entry.evidence;
   }
@@ -114,7 +126,7 @@ export class EvidenceCache {
         const collected = await collect(signal);
         // Cut short, a collection may have turned failed reads into "unverified": never keep it.
         const now = this.now();
-        if (!signal.aborted) this.store(key, { evidence: collected, trustRevision, expiresAt: now + this.ttlMs, collectedAt: now });
+        if (!signal.aborted) this.store(key, { evidence: collected, trustRevision, expiresAt: now + this.ttlMs, collectedAt: now, stamp: 0 });
         return collected;
       },
       opts.signal,
@@ -141,6 +153,24 @@ export class EvidenceCache {
     return this.entries.size;
   }
 
+  /**
+   * The same evidence, its strings stored compactly: digests flat (not slices of the documents
+   * they were read from), repeated values shared. Predicates are kept as they are.
+   */
+  private compact(e: Evidence): Evidence {
+    const t = this.strings;
+    const out: Evidence = { ...e, referrerDigest: flatString(e.referrerDigest), format: t.intern(e.format) as Evidence['format'], subjectDigest: flatString(e.subjectDigest) };
+    if (e.artifactType !== undefined) out.artifactType = t.intern(e.artifactType);
+    if (e.reason !== undefined) out.reason = t.intern(e.reason);
+    if (e.keyId !== undefined) out.keyId = t.intern(e.keyId);
+    if (e.keyName !== undefined) out.keyName = t.intern(e.keyName);
+    if (e.bundleVersion !== undefined) out.bundleVersion = t.intern(e.bundleVersion);
+    if (e.trustRoot !== undefined) out.trustRoot = t.intern(e.trustRoot);
+    if (e.predicateType !== undefined) out.predicateType = t.intern(e.predicateType);
+    if (e.created !== undefined) out.created = flatString(e.created);
+    return out;
+  }
+
   private refresh(key: string, entry: Entry, collect: Collect): void {
     if (this.refreshing.has(key)) return;
     this.refreshes++;
@@ -156,7 +186,7 @@ export class EvidenceCache {
         if (signal.aborted || current !== entry) return;
         const now = this.now();
         // A shortened (deny) entry keeps its short life: the refresh does not extend it.
-        this.store(key, { evidence: collected, trustRevision: entry.trustRevision, expiresAt: Math.min(entry.expiresAt, now + this.ttlMs), collectedAt: now });
+        this.store(key, { evidence: collected, trustRevision: entry.trustRevision, expiresAt: Math.min(entry.expiresAt, now + this.ttlMs), collectedAt: now, stamp: 0 });
       } catch {
         // A failed refresh keeps the entry: errors are never cached, and the entry is still valid.
       } finally {
@@ -167,8 +197,11 @@ export class EvidenceCache {
   }
 
   private store(key: string, entry: Entry): void {
+    entry.stamp = ++this.clock;
+    entry.evidence = entry.evidence.map((e) => this.compact(e));
     this.entries.delete(key);
-    this.entries.set(key, entry);
+    // The caller's key is usually built by concatenation: kept as one flat copy (compact-strings.ts).
+    this.entries.set(flatString(key), entry);
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);

@@ -6,10 +6,11 @@
 import type { Policy, PolicyStore } from '../policy';
 import { decideWithoutEvidence, evaluate, evidenceSources, type Decision } from '../policy';
 import type { RegistryClient } from '../registry';
-import { formatReference, parseReference } from '../registry';
+import { formatReference, parseReference, type ImageReference } from '../registry';
 import { isAttestationManifest, MalformedIndexError, parseImageIndexChildren } from '../registry/image-index';
 import { MEDIA_TYPE, type RepositoryRef } from '../registry/types';
 import { CountersignError, isContentError } from '../shared/errors';
+import { flatString, StringTable } from '../shared/compact-strings';
 import { LruMap } from '../shared/lru';
 import { keyUsability } from '../trust/usability';
 import type { TrustStore } from '../trust/types';
@@ -56,7 +57,16 @@ interface ManifestFacts {
   unusable?: string;
 }
 
+interface ParsedImage {
+  ref: Readonly<ImageReference>;
+  repo: Readonly<RepositoryRef>;
+  reference: string;
+  unresolved: Readonly<ImageFacts>;
+}
+
 const DEFAULT_MANIFEST_FACTS = 10_000;
+/** Distinct image strings whose parse is remembered (a cluster deploys a few thousand at most). */
+const PARSED_REFERENCES = 4096;
 /**
  * Children of one index that are verified (each costs a collection). Real multi-platform images
  * have a handful; an index listing more is refused (a deny naming the limit) rather than letting
@@ -68,6 +78,9 @@ export class VerificationService {
   private readonly now: () => Date;
   /** Digest → media type and platforms: content-addressed, so it never goes stale. */
   private readonly manifestFacts: LruMap<string, ManifestFacts>;
+  private readonly strings = new StringTable();
+  /** Image reference as sent → its parse (see parsed()). */
+  private readonly parsedReferences = new LruMap<string, ParsedImage>(PARSED_REFERENCES);
 
   constructor(private readonly opts: VerificationServiceOptions) {
     this.now = opts.now ?? (() => new Date());
@@ -78,14 +91,11 @@ export class VerificationService {
 
   async verify(input: VerifyInput): Promise<VerifyResult> {
     if (!input.image) throw new CountersignError('INVALID_ARGUMENT', 'an image reference is required');
-    const ref = parseReference(input.image);
+    const { ref, repo, reference, unresolved } = this.parsed(input.image);
     const policy = this.opts.policies.current();
     const trustRevision = this.opts.trust.revision();
     const context = input.context ?? {};
-    const repo: RepositoryRef = { registry: ref.registry, repository: ref.repository };
-    const reference = formatReference(ref);
     const budget = this.budgetMs(input.deadline);
-    const unresolved: ImageFacts = { reference, registry: ref.registry, repository: ref.repository, ...(ref.tag ? { tag: ref.tag } : {}), digest: ref.digest ?? '', mediaType: '' };
 
     // deny:/allow: rules, exceptions and unmatched requests need no evidence: decided before any
     // registry request (a rule denying docker.io/** must not wait for Docker Hub).
@@ -199,6 +209,26 @@ export class VerificationService {
     return { image, evidence };
   }
 
+  /**
+   * The parsed reference and what derives from it alone (parsing is pure, and a warm caller sends
+   * the same few references over and over). Frozen: shared by every call naming the image.
+   */
+  private parsed(image: string): ParsedImage {
+    let p = this.parsedReferences.get(image);
+    if (p === undefined) {
+      const ref = parseReference(image);
+      const reference = formatReference(ref);
+      p = Object.freeze({
+        ref: Object.freeze(ref),
+        repo: Object.freeze({ registry: ref.registry, repository: ref.repository }),
+        reference,
+        unresolved: Object.freeze({ reference, registry: ref.registry, repository: ref.repository, ...(ref.tag ? { tag: ref.tag } : {}), digest: ref.digest ?? '', mediaType: '' }),
+      });
+      this.parsedReferences.set(image, p);
+    }
+    return p;
+  }
+
   /** A referrer was added to `digest` (by this instance): its cached evidence is out of date. */
   referrerAdded(repo: RepositoryRef, digest: string): void {
     this.opts.cache.invalidate(cacheKey(repo, digest));
@@ -245,7 +275,8 @@ export class VerificationService {
     const cachedFacts = this.manifestFacts.get(cacheKey(repo, digest));
     if (cachedFacts) return image(digest, cachedFacts);
 
-    const facts: ManifestFacts = { mediaType: head.mediaType };
+    // Media types repeat across every digest remembered: one shared copy (compact-strings.ts).
+    const facts: ManifestFacts = { mediaType: this.strings.intern(head.mediaType) };
     if (head.mediaType === MEDIA_TYPE.OCI_INDEX || head.mediaType === MEDIA_TYPE.DOCKER_MANIFEST_LIST) {
       let bytes: Buffer;
       try {
@@ -267,7 +298,7 @@ export class VerificationService {
       }
     }
     // Content-addressed (the bytes matched the digest): the same digest always gives these facts.
-    this.manifestFacts.set(cacheKey(repo, digest), facts);
+    this.manifestFacts.set(flatString(cacheKey(repo, digest)), facts);
     return image(digest, facts);
   }
 

@@ -65,7 +65,7 @@ afterAll(async () => {
 });
 
 async function replica(name: string, env: Record<string, string>, token?: string): Promise<ServeProcess> {
-  const r = await startServeProcess(dir, name, env, token ? { token } : {});
+  const r = await startServeProcess(dir, name, env, [], token ? { token } : {});
   replicas.push(r);
   return r;
 }

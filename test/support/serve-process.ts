@@ -22,13 +22,14 @@ export interface ServeProcess {
 }
 
 /**
- * Starts it and resolves once its key `ci` exists; `env` is added to this process's environment.
- * Replicas sharing a store (COUNTERSIGN_STORE_URL) share their keys too: the first creates `ci`,
- * the others find it.
+/**
+ * Starts it and resolves once its key `ci` exists; `env` is added to this process's environment,
+ * `args` to its command line (after the defaults: a repeated option wins). Replicas sharing a
+ * store (COUNTERSIGN_STORE_URL) share their keys too: the first creates `ci`, the others find it.
  */
-export async function startServeProcess(dir: string, name: string, env: Record<string, string> = {}, opts: { token?: string } = {}): Promise<ServeProcess> {
+export async function startServeProcess(dir: string, name: string, env: Record<string, string> = {}, args: string[] = [], opts: { token?: string } = {}): Promise<ServeProcess> {
   const address = `127.0.0.1:${await freePort()}`;
-  const child = spawn(process.execPath, [BIN, 'serve', '--listen', address, '--data-dir', path.join(dir, name, 'data'), '--log-level', 'warn'], {
+  const child = spawn(process.execPath, [BIN, 'serve', '--listen', address, '--data-dir', path.join(dir, name, 'data'), '--log-level', 'warn', ...args], {
     env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, name, 'keys'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

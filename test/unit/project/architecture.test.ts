@@ -17,7 +17,8 @@ const LAYERS: Array<{ name: string; folders: string[] }> = [
   { name: 'service', folders: ['store', 'audit', 'registry', 'keys', 'auth', 'signing', 'verification'] },
   { name: 'adapter', folders: ['grpc', 'admission', 'gate', 'coordination', 'metrics', 'config', 'dev'] },
   // The CLI's `serve` starts the composition root, so it sits with it; nothing imports the CLI but index.ts.
-  { name: 'entry', folders: ['cli', 'app.ts', 'index.ts'] },
+  // cluster/ runs `serve --workers` (the primary, and each worker around the composition root).
+  { name: 'entry', folders: ['cli', 'cluster', 'app.ts', 'index.ts'] },
 ];
 
 const layerOf = new Map<string, number>();

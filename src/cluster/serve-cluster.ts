@@ -1,0 +1,242 @@
+/**
+ * `countersign serve --workers N`: N worker processes (Node cluster) sharing the listening sockets
+ * (gRPC, admission webhook, registry gate, metrics: the primary accepts, each connection goes to
+ * one worker, round-robin) and one SQLite data directory (WAL, busy timeout: src/store).
+ *
+ * Shared state: every worker holds in-memory copies of the trust store and token grants (see
+ * src/store/store-changes.ts). A worker that changes keys or tokens tells the primary, the primary
+ * tells every other worker (whose copies re-read the store: StoreChanges.markStale) and only then
+ * acknowledges; the worker's answer to the call that made the change waits for that
+ * acknowledgement. Connections reach workers through the same IPC channel the notice used, after
+ * it, so a call made after the answer, on any connection, sees the change. Changes made by
+ * another process (the CLI) are seen within the store's change-check interval, as with one process. The
+ * policy file is watched by each worker.
+ *
+ * The primary restarts a worker that dies (and logs it); a worker that fails before it serves is
+ * a startup error (the primary stops everything and exits 1). SIGTERM/SIGINT drain every worker
+ * (each stops as `serve` does: in-flight calls finish within the grace period).
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import type { App } from '../app';
+import type { Logger } from '../logging/logger';
+import { CountersignError } from '../shared/errors';
+
+type Message =
+  | { countersign: 'ready'; port: number }
+  | { countersign: 'changed'; seq: number }
+  | { countersign: 'changed-ack'; seq: number }
+  | { countersign: 'stale' }
+  | { countersign: 'stop' };
+
+/** Most workers accepted (more than cores buys nothing; a typo like 1000 must not fork-bomb). */
+export const MAX_WORKERS = 64;
+/** A worker dying this often (restarts within RESTART_WINDOW_MS) is a crash loop: stop. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+/** V8 young-generation semi-space of each worker, in MB (see runPrimary). */
+export const WORKER_SEMI_SPACE_MB = 8;
+
+/**
+ * The cores this process may use: the CPUs it may run on, and no more than a cgroup v2 CPU quota
+ * allows (a container limited to 2 CPUs on a 64-core node: 2, where availableParallelism says 64).
+ */
+export function availableCores(cpuMax: () => string | undefined = readCpuMax): number {
+  const cpus = os.availableParallelism();
+  const m = /^(\d+)\s+(\d+)\s*$/.exec(cpuMax() ?? ''); // "max 100000" (no quota) does not match
+  if (!m) return cpus;
+  const quota = Number(m[1]);
+  const period = Number(m[2]);
+  return period > 0 && quota > 0 ? Math.max(1, Math.min(cpus, Math.ceil(quota / period))) : cpus;
+}
+
+function readCpuMax(): string | undefined {
+  try {
+    return readFileSync('/sys/fs/cgroup/cpu.max', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The --workers value: a whole number 1..MAX_WORKERS; absent: the cores available (availableCores). */
+export function parseWorkers(value: string | undefined): number {
+  if (value === undefined) return Math.min(MAX_WORKERS, availableCores());
+  const n = /^[0-9]+$/.test(value.trim()) ? Number(value.trim()) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
+    throw new CountersignError('INVALID_ARGUMENT', `--workers must be a whole number from 1 to ${MAX_WORKERS}, got ${JSON.stringify(value)} (1: one process)`);
+  }
+  return n;
+}
+
+function isMessage(m: unknown): m is Message {
+  return typeof m === 'object' && m !== null && typeof (m as { countersign?: unknown }).countersign === 'string';
+}
+
+/**
+ * The primary: forks `workers` workers (the first alone, so that first-start set-up such as
+ * database migrations and a development KEK happens once), relays change notices, restarts the
+ * dead, and drains on SIGTERM/SIGINT. Resolves with the exit code.
+ */
+export async function runPrimary(opts: { workers: number; logger: Logger; graceMs: number }): Promise<number> {
+  const { workers, logger } = opts;
+  const live = new Set<Worker>();
+  const ready = new Set<Worker>();
+  const restarts: number[] = [];
+  let stopping = false;
+  let finish!: (code: number) => void;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  // Workers run with a smaller young generation unless the operator chose one: Node 24's default
+  // reserves 128 MB per process for it after a burst of load, most of the RSS of an idle worker
+  // (README, Benchmarks: RSS rows).
+  if (!process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))) {
+    cluster.setupPrimary({ execArgv: [...process.execArgv, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`] });
+  }
+
+  const stopAll = (code: number): void => {
+    if (stopping) return;
+    stopping = true;
+    // A serving worker drains; one still starting is not serving anything yet and just ends.
+    for (const w of live) {
+      if (ready.has(w) && w.isConnected()) w.send({ countersign: 'stop' } satisfies Message);
+      else w.process.kill('SIGTERM');
+    }
+    // Workers stop within their grace period; one that hangs beyond it is killed.
+    const killTimer = setTimeout(() => {
+      for (const w of live) w.process.kill('SIGKILL');
+    }, opts.graceMs + 10_000);
+    killTimer.unref();
+    const done = (): void => {
+      if (live.size > 0) return;
+      clearTimeout(killTimer);
+      finish(code);
+    };
+    cluster.on('exit', done);
+    done();
+  };
+
+  const fork = (): Promise<void> =>
+    new Promise((resolve) => {
+      const w = cluster.fork();
+      live.add(w);
+      w.on('message', (m: unknown) => {
+        if (!isMessage(m)) return;
+        if (m.countersign === 'ready') {
+          ready.add(w);
+          // Ready after the stop began (its SIGTERM raced its start-up): it drains at once.
+          if (stopping && w.isConnected()) w.send({ countersign: 'stop' } satisfies Message);
+          logger.info({ worker: w.id, pid: w.process.pid, port: m.port }, 'worker serving');
+          resolve();
+        } else if (m.countersign === 'changed') {
+          // Every other worker first (in order on their channels), then the writer's answer may leave.
+          for (const other of live) if (other !== w && other.isConnected()) other.send({ countersign: 'stale' } satisfies Message);
+          if (w.isConnected()) w.send({ countersign: 'changed-ack', seq: m.seq } satisfies Message);
+        }
+      });
+      w.on('exit', (code, signal) => {
+        live.delete(w);
+        const wasReady = ready.delete(w);
+        resolve();
+        if (stopping) return;
+        if (!wasReady) {
+          logger.error({ worker: w.id, pid: w.process.pid, code, signal }, 'worker failed to start; stopping');
+          stopAll(1);
+          return;
+        }
+        const now = Date.now();
+        restarts.push(now);
+        while (restarts.length > 0 && restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
+        if (restarts.length > MAX_RESTARTS) {
+          logger.error({ worker: w.id, pid: w.process.pid, code, signal, restarts: restarts.length }, 'workers keep dying; stopping');
+          stopAll(1);
+          return;
+        }
+        logger.warn({ worker: w.id, pid: w.process.pid, code, signal }, 'worker died; starting another');
+        void fork();
+      });
+    });
+
+  process.once('SIGTERM', () => {
+    logger.info({ signal: 'SIGTERM' }, 'shutting down: draining every worker');
+    stopAll(0);
+  });
+  process.once('SIGINT', () => {
+    logger.info({ signal: 'SIGINT' }, 'shutting down: draining every worker');
+    stopAll(0);
+  });
+
+  await fork();
+  if (!stopping) await Promise.all(Array.from({ length: workers - 1 }, () => fork()));
+  if (!stopping) logger.info({ workers: live.size, pid: process.pid }, 'countersign serving with workers');
+  const code = await finished;
+  logger.info({ code }, 'stopped');
+  logger.flush();
+  return code;
+}
+
+/**
+ * In a worker, once `app` serves: report ready, send a change notice after every key or token
+ * change (the call's answer waits for the primary's acknowledgement), mark the in-memory copies
+ * stale on notices from other workers, and stop on the primary's word. Returns a detach function
+ * (closes the IPC channel so the process can exit).
+ */
+export function attachWorker(app: App, port: number, stop: (why: string) => void): () => void {
+  let seq = 0;
+  const waiting = new Map<number, () => void>();
+  const notify = (): void => {
+    if (!process.connected) return;
+    const n = ++seq;
+    const acked = new Promise<void>((resolve) => waiting.set(n, resolve));
+    pending.add(acked);
+    void acked.then(() => pending.delete(acked));
+    process.send!({ countersign: 'changed', seq: n } satisfies Message);
+  };
+  const pending = new Set<Promise<void>>();
+  for (const [target, methods] of [
+    [app.keys, ['createKey', 'importPublicKey', 'importCosignPrivateKey', 'rotate', 'revoke']],
+    [app.tokens, ['create', 'revoke']],
+  ] as const) {
+    for (const name of methods) wrapWrite(target as unknown as Record<string, unknown>, name, notify);
+  }
+  app.grpc.setBeforeReply(() => (pending.size === 0 ? undefined : Promise.all([...pending]).then(() => undefined)));
+  const onMessage = (m: unknown): void => {
+    if (!isMessage(m)) return;
+    // Every in-memory copy re-reads the store now (not at the next data_version poll).
+    if (m.countersign === 'stale') app.store.changes.markStale();
+    else if (m.countersign === 'changed-ack') {
+      waiting.get(m.seq)?.();
+      waiting.delete(m.seq);
+    } else if (m.countersign === 'stop') stop('primary');
+  };
+  process.on('message', onMessage);
+  // The primary went away (killed): nobody relays notices or restarts us; stop serving.
+  const onDisconnect = (): void => {
+    for (const resolve of waiting.values()) resolve();
+    waiting.clear();
+    stop('primary gone');
+  };
+  process.once('disconnect', onDisconnect);
+  process.send!({ countersign: 'ready', port } satisfies Message);
+  return () => {
+    process.off('message', onMessage);
+    process.off('disconnect', onDisconnect);
+    if (process.connected) process.disconnect();
+  };
+}
+
+/** Replaces `target[name]` with a call that sends a change notice once the write is done (sync or async). */
+function wrapWrite(target: Record<string, unknown>, name: string, notify: () => void): void {
+  const original = target[name];
+  if (typeof original !== 'function') throw new Error(`cluster: ${name} is not a method of the store`);
+  target[name] = function (this: unknown, ...args: unknown[]): unknown {
+    const result: unknown = original.apply(this, args);
+    if (result instanceof Promise) {
+      return result.then((value: unknown) => {
+        notify();
+        return value;
+      });
+    }
+    notify();
+    return result;
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * `countersign serve --workers 2` (src/cluster): two worker processes behind one listening
+ * socket. A key revoked through one worker must deny at once on every worker: each Verify after
+ * the RevokeKey answer goes out on a fresh connection (the primary hands connections to the
+ * workers in turn), and the log lines (one per denial, never sampled; each names its worker's
+ * pid) show that both workers answered. Needs dist/ (npm test builds it first).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { call, keyClient, type UnaryClient } from '../../src/cli/client';
+import { pushSampleImage } from '../../src/dev/sample-image';
+import { serviceConstructor } from '../../src/grpc/proto';
+import { RegistryClient } from '../../src/registry';
+import { testRegistryHost, uniqueRepo } from '../support/harness';
+import { startServeProcess, type ServeProcess } from '../support/serve-process';
+
+let dir: string;
+let serve: ServeProcess | undefined;
+let pusher: RegistryClient;
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-workers-'));
+  pusher = new RegistryClient({});
+});
+
+afterAll(async () => {
+  if (serve) {
+    serve.signer.close();
+    const exited = new Promise((r) => serve!.process.once('exit', r));
+    serve.process.kill('SIGTERM');
+    await exited;
+  }
+  await pusher.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A client on its own connection (no subchannel shared with other clients). */
+function freshVerifier(address: string): UnaryClient {
+  const Ctor = serviceConstructor('VerificationService');
+  return new Ctor(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }) as unknown as UnaryClient;
+}
+
+async function verifyOnFreshConnection(address: string, image: string): Promise<{ allowed: boolean; reasons: string[] }> {
+  const client = freshVerifier(address);
+  try {
+    return await call(client, 'Verify', { image, action: 'ACTION_DEPLOY' }, 20_000);
+  } finally {
+    client.close();
+  }
+}
+
+/** The pids of the workers whose log lines record a Verify of `image` with this outcome. */
+function verifyPids(output: string, image: string, allowed: boolean): Set<number> {
+  const pids = new Set<number>();
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const l = JSON.parse(line) as { method?: string; image?: string; allowed?: boolean; pid?: number };
+    if (l.method === 'countersign.v1.VerificationService/Verify' && l.image === image && l.allowed === allowed && typeof l.pid === 'number') pids.add(l.pid);
+  }
+  return pids;
+}
+
+test('a key revoked through one worker denies at once on every worker', async () => {
+  serve = await startServeProcess(dir, 'w', {}, ['--workers', '2', '--log-level', 'info']);
+  const host = testRegistryHost();
+  const repository = uniqueRepo('workers');
+  const pushed = await pushSampleImage(pusher, { registry: host, repository }, 'v1');
+  const image = `${host}/${repository}@${pushed.digest}`;
+  await call(serve.signer, 'Sign', { image, key: 'ci' }, 30_000);
+
+  // Allowed on both workers first (each has the evidence cached: revocation must undo that).
+  const before = [];
+  for (let i = 0; i < 6; i++) before.push(await verifyOnFreshConnection(serve.address, image));
+  expect(before.map((r) => r.allowed)).toEqual([true, true, true, true, true, true]);
+  expect(verifyPids(serve.output, image, true).size).toBe(2);
+
+  const keys = keyClient(serve.address);
+  try {
+    await call(keys, 'RevokeKey', { key: 'ci', reason: 'workers test' }, 10_000);
+  } finally {
+    keys.close();
+  }
+  const after = [];
+  for (let i = 0; i < 6; i++) after.push(await verifyOnFreshConnection(serve.address, image));
+  expect(after.map((r) => r.allowed)).toEqual([false, false, false, false, false, false]);
+  for (const r of after) expect(r.reasons.join(' ')).toMatch(/revoked|no longer trusted/);
+  // Log lines are written asynchronously: wait until every denial is in the output.
+  for (let i = 0; i < 50 && verifyPids(serve.output, image, false).size < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(verifyPids(serve.output, image, false).size).toBe(2);
+}, 90_000);

@@ -1,0 +1,60 @@
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { EvidenceCache } from '../../../src/verification/evidence-cache';
+import type { Evidence } from '../../../src/verification/types';
+
+/**
+ * Bytes of heap per cached digest, measured after full GCs (not a timing): the cache at 100,000
+ * digests must fit the service's memory target (README, Benchmarks). Keys and digests are built
+ * the way the service builds them (a template-literal key, a digest sliced out of the request),
+ * which is what made each entry hold its key as a chain of parts and its digest inside the
+ * request: ~870 bytes an entry before compact-strings.ts, ~660 after (measured here).
+ */
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+function heapAfterGc(): number {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+const N = 20_000;
+const registry = 'registry.example.com:5000';
+const repository = 'team-a/service-with-a-longer-name';
+
+function evidenceFor(digest: string, i: number): Evidence[] {
+  // Fields as a verified Sigstore bundle signature has them; strings made fresh per entry, as
+  // JSON.parse of each referrer makes them.
+  const hex = i.toString(16).padStart(64, '0');
+  return [
+    {
+      referrerDigest: `sha256:${hex.slice(1)}f`,
+      format: `sigstore-${'bundle'}` as Evidence['format'],
+      artifactType: `application/vnd.dev.sigstore.bundle.v0.3+json${''.padEnd(i % 1)}`,
+      kind: 'signature',
+      subjectDigest: digest,
+      verified: true,
+      keyId: `a1b2c3d4e5f60718${''.padEnd(i % 1)}`,
+      keyName: 'release-signing-key',
+      bundleVersion: '0.3',
+      content: 'dsse',
+      transparencyLogEntries: 0,
+      timestamps: 0,
+      predicateType: `https://sigstore.dev/cosign/sign/v1${''.padEnd(i % 1)}`,
+    },
+  ];
+}
+
+test(`one cached digest costs at most 700 bytes of heap (${N.toLocaleString('en')} entries, measured)`, async () => {
+  const cache = new EvidenceCache({ maxEntries: N * 2 });
+  const before = heapAfterGc();
+  for (let i = 0; i < N; i++) {
+    const request = `${registry}/${repository}@sha256:${i.toString(16).padStart(64, '0')}`;
+    const digest = request.slice(request.indexOf('@') + 1); // a slice of the request, as parsed
+    await cache.get(`${registry}/${repository}@${digest}`, 'rev-1', async () => evidenceFor(digest, i));
+  }
+  const perEntry = (heapAfterGc() - before) / N;
+  expect(cache.size).toBe(N);
+  expect(perEntry).toBeLessThan(700);
+});
