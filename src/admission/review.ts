@@ -274,7 +274,7 @@ async function verifyOne(
       throw new CountersignError('INTERNAL', 'the verifier returned no decision');
     }
     const reasons = strings(result.reasons);
-    const verdict: ImageVerdict = { ...base, allowed: result.allowed === true, reasons, warnings: strings(result.warnings) };
+    const verdict: ImageVerdict = { ...base, allowed: result.allowed, reasons, warnings: strings(result.warnings) };
     if (typeof result.digest === 'string' && result.digest !== '') verdict.digest = result.digest;
     if (typeof result.rule === 'string') verdict.rule = result.rule;
     if (typeof result.mode === 'string') verdict.mode = result.mode;

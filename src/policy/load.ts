@@ -40,7 +40,7 @@ import type {
 import { parseDuration, parseExpiry, parseVersionRange } from './values';
 import { FULCIO_EXTENSIONS } from '../formats/fulcio';
 import { describeMatcher } from './identity';
-import { NOTATION_LEVELS, parseNotationIdentity, type NotationIdentity, type NotationLevel, type NotationTrust } from './notation-trust';
+import { NOTATION_LEVELS, parseNotationIdentity, type NotationLevel, type NotationTrust } from './notation-trust';
 import { readTrustStoreFile } from './notation-trust-store';
 import { dirname, isAbsolute, resolve } from 'node:path';
 
@@ -143,7 +143,9 @@ function canonicalJson(value: unknown): string {
       .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
     return `{${entries.join(',')}}`;
   }
-  return JSON.stringify(value) ?? 'null';
+  // The values JSON.stringify returns undefined for (whatever its declared type says).
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return 'null';
+  return JSON.stringify(value);
 }
 
 /** Walks the policy's YAML syntax tree (see CheckedDocument), collecting problems with their positions. */
@@ -254,7 +256,7 @@ class Checker extends CheckedDocument {
     if (outcomes.length === 0) {
       this.problem(node, path, 'needs one of "require" (the evidence to demand), "deny" (a message) or "allow" (a reason)');
     } else if (outcomes.length > 1) {
-      this.problem(f.get(outcomes[1]!)!.key, `${path}.${outcomes[1]}`, `cannot be combined with "${outcomes[0]}" in one rule; use one of require, deny or allow`);
+      this.problem(f.get(outcomes[1]!)!.key, `${path}.${outcomes[1]!}`, `cannot be combined with "${outcomes[0]!}" in one rule; use one of require, deny or allow`);
     }
     if (f.get('require')) {
       const require = this.requirements(f.get('require')!.value, `${path}.require`);
@@ -455,8 +457,7 @@ class Checker extends CheckedDocument {
         return undefined;
       }
       return parsed;
-    }, { nonEmpty: true }) as NotationIdentity[] | undefined;
-    if (files === undefined || identities === undefined) return undefined;
+    }, { nonEmpty: true });
     const trustStore = [];
     const base = dirname(this.source);
     for (const [i, file] of files.entries()) {

@@ -48,6 +48,10 @@ export class PolicyStore {
   /** Reloads run one at a time, so a slow read cannot overwrite a newer policy with an older one. */
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Read through a call: close() may run while a reload awaits, which TypeScript's narrowing of `this.closed` cannot see. */
+  private isClosed(): boolean {
+    return this.closed;
+  }
 
   private constructor(
     private readonly file: string | undefined,
@@ -134,7 +138,7 @@ export class PolicyStore {
       this.contentHash = hash;
       return this.refuse(err, 'new policy is invalid; keeping the last good policy');
     }
-    if (this.closed) return false;
+    if (this.isClosed()) return false;
     this.contentHash = hash;
     this.error = undefined;
     const previous = this.policy;
@@ -169,7 +173,7 @@ export class PolicyStore {
       this.watcher = watch(dir, { persistent: false }, (_event, name) => {
         // name may be null on some platforms; then any change in the directory triggers a check.
         // ConfigMap volumes swap a `..data` symlink rather than touching the file's own name.
-        if (name === null || name === base || name.toString().startsWith('..')) this.schedule();
+        if (name === null || name === base || name.startsWith('..')) this.schedule();
       });
       this.watcher.on('error', (err) => {
         this.opts.logger?.warn({ policyFile: file, err: errorText(err) }, 'watching the policy directory failed; relying on polling');
