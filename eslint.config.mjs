@@ -61,5 +61,133 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 
+  // ---------------------------------------------------------------------------------------------
+  // DEBT: findings left in code other branches own this round (issue 8). Each block turns off only
+  // the rules that still fail there, for those paths only; the number after each rule is how many
+  // findings it had when this was written. Fix the findings, then delete the line (or the block):
+  // `npx eslint --rule '{"RULE": "error"}' PATHS` lists them.
+  // store, keys, auth, audit (pgstore, issue 12): 115 findings.
+  {
+    files: ['src/store/**', 'src/keys/**', 'src/auth/**', 'src/audit/**', 'test/unit/store/**', 'test/unit/keys/**', 'test/unit/auth/**', 'test/unit/audit/**'],
+    rules: {
+      '@typescript-eslint/no-base-to-string': 'off', // 2
+      '@typescript-eslint/no-dynamic-delete': 'off', // 1
+      '@typescript-eslint/no-explicit-any': 'off', // 5
+      '@typescript-eslint/no-require-imports': 'off', // 1
+      '@typescript-eslint/no-unnecessary-boolean-literal-compare': 'off', // 1
+      '@typescript-eslint/no-unnecessary-condition': 'off', // 6
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off', // 19
+      '@typescript-eslint/no-unsafe-argument': 'off', // 11
+      '@typescript-eslint/no-unsafe-assignment': 'off', // 14
+      '@typescript-eslint/no-unsafe-class-instance-assignment': 'off', // 1
+      '@typescript-eslint/no-unsafe-member-access': 'off', // 32
+      '@typescript-eslint/no-unsafe-return': 'off', // 1
+      '@typescript-eslint/restrict-template-expressions': 'off', // 20
+      'no-useless-assignment': 'off', // 1
+    },
+  },
+  // verification, bench (speed, issue 11; interop, issue 10, for notation): 158 findings.
+  {
+    files: ['src/verification/**', 'src/policy/notation-*.ts', 'bench/**', 'test/unit/verification/**'],
+    rules: {
+      '@typescript-eslint/no-base-to-string': 'off', // 1
+      '@typescript-eslint/no-explicit-any': 'off', // 18
+      '@typescript-eslint/no-redundant-type-constituents': 'off', // 1
+      '@typescript-eslint/no-require-imports': 'off', // 2
+      '@typescript-eslint/no-unnecessary-condition': 'off', // 18
+      '@typescript-eslint/no-unnecessary-template-expression': 'off', // 1
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off', // 18
+      '@typescript-eslint/no-unnecessary-type-conversion': 'off', // 3
+      '@typescript-eslint/no-unsafe-argument': 'off', // 12
+      '@typescript-eslint/no-unsafe-assignment': 'off', // 40
+      '@typescript-eslint/no-unsafe-call': 'off', // 1
+      '@typescript-eslint/no-unsafe-member-access': 'off', // 31
+      '@typescript-eslint/no-unsafe-return': 'off', // 2
+      '@typescript-eslint/restrict-plus-operands': 'off', // 2
+      '@typescript-eslint/restrict-template-expressions': 'off', // 6
+      'no-empty': 'off', // 1
+      'preserve-caught-error': 'off', // 1
+    },
+  },
+  // grpc, cli, app.ts (shape, issue 8): 26 findings.
+  {
+    files: ['src/grpc/**', 'src/cli/**', 'src/app.ts', 'test/unit/grpc/**', 'test/unit/cli/**'],
+    rules: {
+      '@typescript-eslint/no-confusing-void-expression': 'off', // 1
+      '@typescript-eslint/no-unnecessary-condition': 'off', // 11
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off', // 3
+      '@typescript-eslint/no-unsafe-assignment': 'off', // 2
+      '@typescript-eslint/restrict-template-expressions': 'off', // 9
+    },
+  },
+  // gate (gate, issue 9): 24 findings.
+  {
+    files: ['src/gate/**', 'test/unit/gate/**'],
+    rules: {
+      '@typescript-eslint/no-confusing-void-expression': 'off', // 7
+      '@typescript-eslint/no-unnecessary-boolean-literal-compare': 'off', // 1
+      '@typescript-eslint/no-unnecessary-condition': 'off', // 7
+      '@typescript-eslint/no-unsafe-assignment': 'off', // 1
+      '@typescript-eslint/no-unsafe-class-instance-assignment': 'off', // 1
+      '@typescript-eslint/no-unsafe-member-access': 'off', // 2
+      '@typescript-eslint/restrict-template-expressions': 'off', // 4
+      'no-control-regex': 'off', // 1
+    },
+  },
+  // metrics, coordination: 7 findings.
+  {
+    files: ['src/metrics/**', 'src/coordination/**', 'test/unit/coordination/**'],
+    rules: {
+      '@typescript-eslint/no-confusing-void-expression': 'off', // 4
+      '@typescript-eslint/no-unnecessary-condition': 'off', // 3
+    },
+  },
+  // admission server and mutate tests (the server listen-address parsing moves this round: shape): 46 findings.
+  {
+    files: ['test/unit/admission/server.test.ts', 'test/unit/admission/mutate.test.ts'],
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'off', // 4
+      '@typescript-eslint/no-unsafe-argument': 'off', // 2
+      '@typescript-eslint/no-unsafe-assignment': 'off', // 13
+      '@typescript-eslint/no-unsafe-class-instance-assignment': 'off', // 1
+      '@typescript-eslint/no-unsafe-member-access': 'off', // 24
+      '@typescript-eslint/no-unsafe-return': 'off', // 2
+    },
+  },
+  // end-to-end tests, test support, deploy and project tests, scripts (touched by every branch this round): 247 findings.
+  {
+    files: ['test/e2e/**', 'test/support/**', 'test/unit/deploy/**', 'test/unit/project/**', 'scripts/**'],
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'off', // 13
+      '@typescript-eslint/no-require-imports': 'off', // 1
+      '@typescript-eslint/no-unnecessary-condition': 'off', // 40
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off', // 14
+      '@typescript-eslint/no-unsafe-argument': 'off', // 16
+      '@typescript-eslint/no-unsafe-assignment': 'off', // 36
+      '@typescript-eslint/no-unsafe-call': 'off', // 15
+      '@typescript-eslint/no-unsafe-enum-comparison': 'off', // 1
+      '@typescript-eslint/no-unsafe-member-access': 'off', // 82
+      '@typescript-eslint/no-unsafe-return': 'off', // 8
+      '@typescript-eslint/prefer-promise-reject-errors': 'off', // 2
+      '@typescript-eslint/restrict-template-expressions': 'off', // 17
+      'no-empty': 'off', // 1
+      'no-regex-spaces': 'off', // 1
+    },
+  },
+  // registry fake and tests (lint's own, not finished this round): 40 findings.
+  {
+    files: ['test/unit/registry/**'],
+    rules: {
+      '@typescript-eslint/no-confusing-void-expression': 'off', // 22
+      '@typescript-eslint/no-this-alias': 'off', // 1
+      '@typescript-eslint/no-unnecessary-condition': 'off', // 11
+      '@typescript-eslint/no-unnecessary-type-conversion': 'off', // 1
+      '@typescript-eslint/no-unsafe-assignment': 'off', // 2
+      '@typescript-eslint/restrict-template-expressions': 'off', // 2
+      'preserve-caught-error': 'off', // 1
+    },
+  },
+  // --------------------------------------------------------------------------------------------- end of DEBT
+
   prettier,
 );
