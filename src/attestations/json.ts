@@ -12,6 +12,11 @@ export function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A JSON array, whose members are as untyped as the rest (`Array.isArray` alone narrows to `any[]`). */
+export function isList(value: unknown): value is unknown[] {
+  return Array.isArray(value);
+}
+
 /** A string with at least one non-blank character. */
 export function nonEmptyString(value: unknown): string | undefined {
   return typeof value === 'string' && value.trim() !== '' ? value : undefined;

@@ -180,6 +180,7 @@ function checkSpdx(predicateType: string, doc: JsonObject, kind: ContentKind): s
     return `SPDX 3 SBOM, ${plural(count, 'package')}`;
   }
   if (doc.spdxVersion === undefined) throw wrongContent('SPDX document has no "spdxVersion"', kind, SPDX2_EXAMPLE);
+  // version[0] is then the whole spdxVersion string.
   const version = typeof doc.spdxVersion === 'string' ? /^SPDX-(\d+\.\d+)$/.exec(doc.spdxVersion) : null;
   if (!version || !version[1]!.startsWith('2.')) {
     throw invalid(`SPDX document has spdxVersion ${JSON.stringify(doc.spdxVersion)}; expected "SPDX-2.<minor>" such as "SPDX-2.3". ${SPDX2_EXAMPLE}`);
@@ -187,7 +188,7 @@ function checkSpdx(predicateType: string, doc: JsonObject, kind: ContentKind): s
   const docVersion = version[1]!;
   if (uriVersion !== undefined && !versionMatches(docVersion, uriVersion)) {
     throw invalid(
-      `predicate type ${predicateType} is for SPDX ${uriVersion}, but the document says ${doc.spdxVersion}; ` +
+      `predicate type ${predicateType} is for SPDX ${uriVersion}, but the document says ${version[0]}; ` +
         `use ${PREDICATE_TYPE.SPDX} (or ${PREDICATE_TYPE.SPDX}/v${docVersion})`,
     );
   }
@@ -198,7 +199,7 @@ function checkSpdx(predicateType: string, doc: JsonObject, kind: ContentKind): s
     throw invalid('SPDX document has no "name": SPDX 2 requires a document name (e.g. the image reference)');
   }
   const count = sbomPackages(predicateType, doc).length; // also checks packages[] is a list of objects
-  return `${doc.spdxVersion} SBOM, ${plural(count, 'package')}`;
+  return `${version[0]} SBOM, ${plural(count, 'package')}`;
 }
 
 const CYCLONEDX_EXAMPLE = 'A CycloneDX JSON BOM starts like {"bomFormat": "CycloneDX", "specVersion": "1.6", …}';

@@ -5,7 +5,7 @@
  * Nothing is dropped: a package without a name is listed under its SPDX id (or "(unnamed)"), since
  * an SBOM that hides a package from a deny rule by omitting its name must not pass that rule.
  */
-import { field, invalid, isObject, nonEmptyString, type JsonObject } from './json';
+import { field, invalid, isList, isObject, nonEmptyString, type JsonObject } from './json';
 import { classifyPredicateType } from './predicate-types';
 import { parsePredicateObject } from './predicate-object';
 import { isSpdx3Context } from './sniff';
@@ -56,7 +56,7 @@ function spdx2Packages(doc: JsonObject): SbomPackage[] {
     for (const key of ['licenseConcluded', 'packageLicenseConcluded', 'licenseDeclared', 'packageLicenseDeclared']) {
       addLicense(licenses, p[key]);
     }
-    const purl = Array.isArray(p.externalRefs)
+    const purl = isList(p.externalRefs)
       ? p.externalRefs.find((ref) => typeof field(ref, 'referenceType') === 'string' && String(field(ref, 'referenceType')).toLowerCase() === 'purl')
       : undefined;
     return compactPackage({
@@ -98,7 +98,7 @@ function spdx3Packages(doc: JsonObject): SbomPackage[] {
   for (const el of graph) {
     if (!isObject(el) || typeOf(el) !== 'software_Package') continue;
     const id = nonEmptyString(el.spdxId) ?? nonEmptyString(el['@id']);
-    const identifiers = Array.isArray(el.externalIdentifier) ? el.externalIdentifier : [];
+    const identifiers = isList(el.externalIdentifier) ? el.externalIdentifier : [];
     const purlId = identifiers.find((x) => field(x, 'externalIdentifierType') === 'packageUrl');
     packages.push(
       compactPackage({

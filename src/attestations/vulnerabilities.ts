@@ -292,8 +292,5 @@ function arrayAt(value: unknown, where: string): unknown[] {
 
 /** Drops undefined members so results compare cleanly and serialise without `undefined` noise. */
 function compact<T extends object>(value: T): T {
-  for (const key of Object.keys(value) as Array<keyof T>) {
-    if (value[key] === undefined) delete value[key];
-  }
-  return value;
+  return Object.fromEntries(Object.entries(value).filter(([, member]) => member !== undefined)) as T;
 }

@@ -71,7 +71,7 @@ ${auth}`;
     detached: false,
   });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
   const host = `127.0.0.1:${port}`;
@@ -92,13 +92,15 @@ ${auth}`;
     dir,
     process: child,
     async stop() {
-      if (child.exitCode === null) {
+      // A call, not a property read: the child exits while this awaits, which narrowing cannot see.
+      const running = (): boolean => child.exitCode === null;
+      if (running()) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 3000)))]);
         clearTimeout(timer);
-        if (child.exitCode === null) child.kill('SIGKILL');
+        if (running()) child.kill('SIGKILL');
       }
       if (!opts.dir) rmSync(dir, { recursive: true, force: true });
     },

@@ -13,7 +13,7 @@ export const ATTESTATION_MANIFEST = 'attestation-manifest';
 export function isAttestationManifest(child: { platform?: { os?: string; architecture?: string } | undefined; annotations?: Record<string, string> | undefined }): boolean {
   return (
     child.platform?.os === 'unknown' &&
-    child.platform?.architecture === 'unknown' &&
+    child.platform.architecture === 'unknown' &&
     child.annotations?.[ATTESTATION_REFERENCE_TYPE] === ATTESTATION_MANIFEST
   );
 }

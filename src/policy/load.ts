@@ -255,7 +255,7 @@ class Checker extends CheckedDocument {
     if (outcomes.length === 0) {
       this.problem(node, path, 'needs one of "require" (the evidence to demand), "deny" (a message) or "allow" (a reason)');
     } else if (outcomes.length > 1) {
-      this.problem(f.get(outcomes[1]!)!.key, `${path}.${outcomes[1]}`, `cannot be combined with "${outcomes[0]}" in one rule; use one of require, deny or allow`);
+      this.problem(f.get(outcomes[1]!)!.key, `${path}.${outcomes[1]!}`, `cannot be combined with "${outcomes[0]!}" in one rule; use one of require, deny or allow`);
     }
     if (f.get('require')) {
       const require = this.requirements(f.get('require')!.value, `${path}.require`);

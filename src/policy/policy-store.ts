@@ -59,6 +59,10 @@ export class PolicyStore {
   /** Reloads run one at a time, so a slow read cannot overwrite a newer policy with an older one. */
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Read through a call: close() may run while a reload awaits, which TypeScript's narrowing of `this.closed` cannot see. */
+  private isClosed(): boolean {
+    return this.closed;
+  }
 
   private constructor(
     private readonly file: string | undefined,
@@ -157,7 +161,7 @@ export class PolicyStore {
       this.contentHash = await contentHashOf(text, files);
       return this.refuse(err, textChanged ? 'new policy is invalid; keeping the last good policy' : 'a Notation trust store file changed and the policy is now invalid; keeping the last good policy');
     }
-    if (this.closed) return false;
+    if (this.isClosed()) return false;
     this.setTrustStoreFiles(files);
     this.contentHash = await contentHashOf(text, files);
     this.error = undefined;
@@ -193,7 +197,7 @@ export class PolicyStore {
       this.watcher = watch(dir, { persistent: false }, (_event, name) => {
         // name may be null on some platforms; then any change in the directory triggers a check.
         // ConfigMap volumes swap a `..data` symlink rather than touching the file's own name.
-        if (name === null || name === base || name.toString().startsWith('..')) this.schedule();
+        if (name === null || name === base || name.startsWith('..')) this.schedule();
       });
       this.watcher.on('error', (err) => {
         this.opts.logger?.warn({ policyFile: file, err: errorText(err) }, 'watching the policy directory failed; relying on polling');

@@ -50,7 +50,7 @@ export const EXCEPTION_WARNING_MS = 7 * 86_400_000;
 
 export function shortDigest(digest: string): string {
   const m = /^(sha256|sha512):([0-9a-f]+)$/.exec(digest);
-  return m ? `${m[1]}:${m[2]!.slice(0, 12)}` : digest || '(unknown digest)';
+  return m ? `${m[1]!}:${m[2]!.slice(0, 12)}` : digest || '(unknown digest)';
 }
 
 function keyLabel(e: Evidence, ctx: CheckContext): string {
@@ -185,9 +185,12 @@ export function checkSignatures(req: SignatureRequirement, ctx: CheckContext): C
       : `${ctx.label} is signed by ${plural(byKey.size, what)} (${signers.join(', ')}) but ${req.minimum} are required` +
         (req.keys || req.identities || req.notation ? ` from ${wanted}` : '');
   if (byKey.size === 0 && req.minimum > 1) message += ` (${req.minimum} ${what}s required)`;
-  const short = bySigner.filter((e) => witnessShortfall(e) !== undefined);
+  const short = bySigner.flatMap((e) => {
+    const shortfall = witnessShortfall(e);
+    return shortfall === undefined ? [] : [`${keyLabel(e, ctx)} (${shortDigest(e.referrerDigest)}) has ${shortfall}`];
+  });
   if (short.length > 0) {
-    message += `; ${listed([...new Set(short.map((e) => `${keyLabel(e, ctx)} (${shortDigest(e.referrerDigest)}) has ${witnessShortfall(e)}`))], 3)}`;
+    message += `; ${listed([...new Set(short)], 3)}`;
   }
   message += unacceptedKeyNote(verified.filter((e) => !keyAccepted(req.keys, e, ctx, identities)), ctx, 'signatures');
   message += presentButUnverifiedNote(signatures.filter((e) => !e.verified && !notation.accepted.includes(e)).map((e) => notation.rejected.get(e) ?? e));
@@ -223,6 +226,7 @@ function judgeNotationSignatures(trust: NotationTrust | undefined, signatures: r
 // SBOMs
 
 const FORMAT_NAME: Record<string, string> = { spdx: 'SPDX', cyclonedx: 'CycloneDX' };
+const formatName = (kind: string): string => FORMAT_NAME[kind] ?? kind;
 
 export function checkSbom(req: SbomRequirement, ctx: CheckContext): CheckResult {
   const sboms = ctx.evidence.filter((e) => e.kind === 'attestation' && e.predicateType !== undefined && isSbomType(e.predicateType));
@@ -236,13 +240,13 @@ export function checkSbom(req: SbomRequirement, ctx: CheckContext): CheckResult 
     try {
       parsed.push({ e, kind, packages: sbomPackages(e.predicateType!, e.predicate) });
     } catch (err) {
-      notes.push(`${FORMAT_NAME[kind]} SBOM ${shortDigest(e.referrerDigest)} could not be read (${errorText(err)}), so it does not count`);
+      notes.push(`${formatName(kind)} SBOM ${shortDigest(e.referrerDigest)} could not be read (${errorText(err)}), so it does not count`);
     }
   }
   const wrongFormat = verified.filter((e) => !inFormat.includes(e));
   const formatNote =
     wrongFormat.length > 0
-      ? `; found ${[...new Set(wrongFormat.map((e) => FORMAT_NAME[classifyPredicateType(e.predicateType!)]))].join(', ')} SBOMs, which this rule does not accept (formats: ${req.formats.join(', ')})`
+      ? `; found ${[...new Set(wrongFormat.map((e) => formatName(classifyPredicateType(e.predicateType!))))].join(', ')} SBOMs, which this rule does not accept (formats: ${req.formats.join(', ')})`
       : '';
   const tail =
     formatNote +
@@ -251,7 +255,7 @@ export function checkSbom(req: SbomRequirement, ctx: CheckContext): CheckResult 
     (notes.length > 0 ? `; ${notes.join('; ')}` : '');
 
   if (parsed.length === 0) {
-    const formats = req.formats.map((f) => FORMAT_NAME[f]).join(' or ');
+    const formats = req.formats.map(formatName).join(' or ');
     return { satisfied: false, message: `no readable ${formats} SBOM signed by ${keysText(req.keys, req.identities)} on ${ctx.label}${tail}${listingNote(ctx)}`, evidence: [] };
   }
 
@@ -267,7 +271,7 @@ export function checkSbom(req: SbomRequirement, ctx: CheckContext): CheckResult 
       if (licenses.length > 0) violations.push(`${pkg.name}${pkg.version ? ` ${pkg.version}` : ''} has denied license ${licenses.join(', ')}`);
     }
   }
-  const described = parsed.map(({ e, kind, packages }) => `${FORMAT_NAME[kind]} SBOM ${shortDigest(e.referrerDigest)} signed by ${keyLabel(e, ctx)} (${plural(packages.length, 'package')})`);
+  const described = parsed.map(({ e, kind, packages }) => `${formatName(kind)} SBOM ${shortDigest(e.referrerDigest)} signed by ${keyLabel(e, ctx)} (${plural(packages.length, 'package')})`);
   if (violations.length > 0) {
     const unique = [...new Set(violations)];
     return { satisfied: false, message: `${described.join(', ')} on ${ctx.label} lists ${plural(unique.length, 'denied package')}: ${listed(unique)}`, evidence: [] };
@@ -390,7 +394,7 @@ export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckCo
   const problems: string[] = [];
 
   if (req.maxAgeMs !== undefined && ageMs !== undefined && ageMs > req.maxAgeMs) {
-    problems.push(`scan is ${formatAge(ageMs, unit)} old, maximum ${req.maxAgeText}`);
+    problems.push(`scan is ${formatAge(ageMs, unit)} old, maximum ${req.maxAgeText ?? formatAge(req.maxAgeMs, unit)}`);
   }
 
   const excepted: string[] = [];
@@ -429,7 +433,7 @@ export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckCo
   }
   const max: Severity | undefined = maxSeverity(newest.report.findings);
   const summary =
-    newest.report.findings.length === 0
+    max === undefined // exactly when there are no findings
       ? 'no vulnerabilities'
       : `${plural(groupFindings(newest.report.findings).size, 'vulnerability', 'vulnerabilities')}, highest ${max}` +
         (req.maxSeverity !== undefined ? `, none above ${req.maxSeverity} without an exception` : '');

@@ -202,12 +202,14 @@ export class RegistryAuth {
       );
     }
     const body = await readBody(res, TOKEN_RESPONSE_LIMIT, 'token response', req, this.opts.transport.timeoutMs);
-    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    let json: unknown;
     try {
-      parsed = JSON.parse(body.toString('utf8'));
+      json = JSON.parse(body.toString('utf8'));
     } catch {
       throw new CountersignError('DATA_LOSS', `token endpoint of registry ${registry} returned a body that is not JSON`, { details: { registry } });
     }
+    // Any JSON value may come back (null, a list, a string): only an object's fields are read.
+    const parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown } = typeof json === 'object' && json !== null ? json : {};
     const token = typeof parsed.token === 'string' && parsed.token !== '' ? parsed.token : parsed.access_token;
     if (typeof token !== 'string' || token === '') {
       throw new CountersignError('DATA_LOSS', `token endpoint of registry ${registry} returned no token`, { details: { registry } });

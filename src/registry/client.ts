@@ -521,11 +521,14 @@ export class RegistryClient {
   }
 
   private checkRepo(repo: RepositoryRef): void {
-    if (typeof repo.registry !== 'string' || repo.registry === '' || /[\s/@]/.test(repo.registry)) {
-      throw new CountersignError('INVALID_ARGUMENT', `invalid registry host "${String(repo.registry)}" (expected host[:port], e.g. ghcr.io)`);
+    // Typed as strings, but reached from request input: checked as whatever they really are.
+    const registry: unknown = repo.registry;
+    const repository: unknown = repo.repository;
+    if (typeof registry !== 'string' || registry === '' || /[\s/@]/.test(registry)) {
+      throw new CountersignError('INVALID_ARGUMENT', `invalid registry host "${String(registry)}" (expected host[:port], e.g. ghcr.io)`);
     }
-    if (typeof repo.repository !== 'string' || repo.repository.length > 255 || !REPOSITORY_RE.test(repo.repository)) {
-      throw new CountersignError('INVALID_ARGUMENT', `invalid repository name "${String(repo.repository).slice(0, 100)}" (lowercase path components such as team/app)`);
+    if (typeof repository !== 'string' || repository.length > 255 || !REPOSITORY_RE.test(repository)) {
+      throw new CountersignError('INVALID_ARGUMENT', `invalid repository name "${String(repository).slice(0, 100)}" (lowercase path components such as team/app)`);
     }
   }
 

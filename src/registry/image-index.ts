@@ -76,6 +76,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 /** Untrusted text for a message: quoted, truncated. */
 function shown(value: unknown): string {
-  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  // JSON.stringify returns undefined for undefined, whatever its declared type says.
+  const text = typeof value === 'string' ? value : ((JSON.stringify(value) as string | undefined) ?? String(value));
   return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
 }

@@ -42,7 +42,10 @@ function looksLikeHost(component: string): boolean {
 }
 
 export function parseReference(input: string): ImageReference {
-  if (typeof input !== 'string' || input.length === 0) throw invalid(String(input ?? ''), 'it is empty');
+  // Typed as a string, but it is request input: checked as whatever it really is.
+  const raw: unknown = input;
+  if (typeof raw !== 'string') throw invalid('', raw === undefined || raw === null ? 'it is empty' : `it is a ${typeof raw}, not text`);
+  if (raw.length === 0) throw invalid('', 'it is empty');
   if (input.length > MAX_INPUT_LENGTH) throw invalid(input, `it is longer than ${MAX_INPUT_LENGTH} characters`);
   if (/\s/.test(input)) throw invalid(input, 'it contains whitespace');
 

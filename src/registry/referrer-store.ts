@@ -245,7 +245,10 @@ export class ReferrerStore {
       // The lock could not be had (the store is down, or the wait timed out): our entry was not
       // written by us, and must not be written later by a holder that takes the queue after we
       // reported failure. Take it out, unless a holder already took it along (then its outcome is ours).
-      if (this.queued.get(key) !== queue) return await done;
+      if (this.queued.get(key) !== queue) {
+        await done;
+        return;
+      }
       this.dequeue(key, queue, entry.digest, waiter);
       throw err;
     }
@@ -287,7 +290,7 @@ export class ReferrerStore {
     let windows = 0; // consecutive settled reads that listed all our entries
     let slowestWriteMs = 0; // our own read-to-write-landed time: the settle delay must exceed it
     for (;;) {
-      let writeError: unknown;
+      let writeError: { error: unknown } | undefined; // boxed: what was thrown may be any value
       const absent = missing(state);
       if (absent.length > 0) {
         windows = 0;
@@ -325,7 +328,7 @@ export class ReferrerStore {
           // A refusal (4xx) stored nothing. A transport failure may have stored it anyway:
           // decide from the index after the settle delay.
           if (!isTransient(err)) throw err;
-          writeError = err;
+          writeError = { error: err };
           anchor = undefined;
         }
         slowestWriteMs = Math.max(slowestWriteMs, Date.now() - readAt);
@@ -342,7 +345,7 @@ export class ReferrerStore {
         if (next.version === anchor || windows >= CONFIRM_READS) return new Map();
         anchor = next.version;
       } else if (writeError !== undefined && stillAbsent.length === entries.length) {
-        throw writeError; // our write did not land: the failure is real
+        throw writeError.error; // our write did not land: the failure is real
       }
       state = next;
     }
@@ -425,19 +428,23 @@ export class ReferrerStore {
     if (manifest.mediaType !== undefined && manifest.mediaType !== MEDIA_TYPE.OCI_MANIFEST) {
       throw new CountersignError('INVALID_ARGUMENT', `artifact manifests must be ${MEDIA_TYPE.OCI_MANIFEST}, not ${manifest.mediaType}`);
     }
-    let parsed: ImageManifest;
+    let parsed: unknown;
     try {
-      parsed = JSON.parse(manifestBytes.toString('utf8')) as ImageManifest;
+      parsed = JSON.parse(manifestBytes.toString('utf8'));
     } catch {
       throw new CountersignError('INVALID_ARGUMENT', 'artifact manifestBytes are not JSON');
     }
+    // The bytes may hold any JSON value: fields are read only from objects (anything else has none).
+    const fields = (value: unknown): Record<string, unknown> => (typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {});
+    const bytesSay = fields(parsed);
     const agrees =
-      parsed?.subject?.digest === subject.digest &&
-      parsed.mediaType === manifest.mediaType &&
-      parsed.artifactType === manifest.artifactType &&
-      parsed.config?.mediaType === manifest.config.mediaType &&
-      parsed.config?.digest === manifest.config.digest &&
-      sameAnnotations(parsed.annotations, manifest.annotations);
+      fields(bytesSay.subject).digest === subject.digest &&
+      bytesSay.mediaType === manifest.mediaType &&
+      bytesSay.artifactType === manifest.artifactType &&
+      fields(bytesSay.config).mediaType === manifest.config.mediaType &&
+      fields(bytesSay.config).digest === manifest.config.digest &&
+      // Compared key by key, whatever the bytes hold there.
+      sameAnnotations(bytesSay.annotations as Record<string, string> | undefined, manifest.annotations);
     if (!agrees) {
       throw new CountersignError('INVALID_ARGUMENT', 'artifact manifest object does not match manifestBytes (subject, mediaType, artifactType, config or annotations differ); serialize the manifest once and pass both');
     }

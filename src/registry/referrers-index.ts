@@ -116,9 +116,8 @@ export function referrerDescriptor(manifest: ImageManifest, digest: string, size
     mediaType: manifest.mediaType ?? MEDIA_TYPE.OCI_MANIFEST,
     digest,
     size,
+    artifactType: manifest.artifactType ?? manifest.config.mediaType,
   };
-  const artifactType = manifest.artifactType ?? manifest.config?.mediaType;
-  if (artifactType !== undefined) entry.artifactType = artifactType;
   if (manifest.annotations && Object.keys(manifest.annotations).length > 0) entry.annotations = { ...manifest.annotations };
   return entry;
 }

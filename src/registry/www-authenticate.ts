@@ -38,7 +38,7 @@ export function parseWwwAuthenticate(header: string | string[] | undefined): Aut
     let value = '';
     while (i < n && text[i] !== '"') {
       if (text[i] === '\\' && i + 1 < n) i++;
-      value += text[i];
+      value += text.charAt(i);
       i++;
     }
     i++; // closing quote (or end of input for a truncated header)

@@ -22,8 +22,8 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 
 export interface LinkedSignal {
   signal: AbortSignal;
-  /** Detaches from the sources and stops the timer; call it when the work is over. */
-  release(): void;
+  /** Detaches from the sources and stops the timer; call it when the work is over. A plain function (no `this`): it may be passed as a listener. */
+  release: () => void;
 }
 
 /**

@@ -9,7 +9,7 @@
  * This module knows nothing about what a document means: a reader walks the syntax tree with the
  * typed accessors below, each of which records its own problem and returns undefined on failure.
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Scalar, type YAMLMap } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Scalar } from 'yaml';
 import { CountersignError } from './errors';
 
 export interface DocumentProblem {
@@ -80,7 +80,7 @@ export class CheckedDocument {
     this.document = doc;
     const root = doc.contents;
     if (root === null || (isScalar(root) && (root.value === null || root.value === ''))) return null;
-    return root as Node;
+    return root;
   }
 
   /** The parsed document as plain data (after a successful `parse()`). */
@@ -114,7 +114,7 @@ export class CheckedDocument {
       return undefined;
     }
     const out = new Map<string, Field>();
-    for (const pair of (node as YAMLMap<unknown, unknown>).items) {
+    for (const pair of node.items) {
       const key = pair.key as Node | null;
       if (!isScalar(key) || typeof key.value !== 'string') {
         this.problem(key, path || '(document)', `field names must be strings, not ${describe(key)}`);
@@ -220,11 +220,11 @@ export class CheckedDocument {
     }
     const out: string[] = [];
     let ok = true;
-    node.items.forEach((child, i) => {
+    for (const [i, child] of node.items.entries()) {
       const value = this.string(child as Node, `${path}[${i}]`);
       if (value === undefined) {
         ok = false;
-        return;
+        continue;
       }
       const error = opts.check?.(value);
       if (error !== undefined) {
@@ -236,7 +236,7 @@ export class CheckedDocument {
       } else {
         out.push(value);
       }
-    });
+    }
     return ok ? out : undefined;
   }
 

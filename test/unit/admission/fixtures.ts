@@ -4,15 +4,44 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AdmissionLogger, AdmissionVerifier, AdmissionVerifyInput, AdmissionVerifyResult } from '../../../src/admission';
+import type { AdmissionLogger, AdmissionRequest, AdmissionVerifier, AdmissionVerifyInput, AdmissionVerifyResult } from '../../../src/admission';
 
 export const VECTORS_DIR = path.resolve(__dirname, '../../../../shared/vectors');
 export const CONNAISSEUR_DIR = path.join(VECTORS_DIR, 'connaisseur/test/testdata/admission_requests');
 export const KUBEWARDEN_DIR = path.join(VECTORS_DIR, 'verify-image-signatures/test_data');
 
-/** A Connaisseur vector: a full AdmissionReview (or `null`), parsed. */
-export function connaisseur(file: string): any {
-  return JSON.parse(fs.readFileSync(path.join(CONNAISSEUR_DIR, file), 'utf8'));
+/** A container of a vector's pod spec. */
+export interface ContainerFixture {
+  name: string;
+  image: string;
+}
+
+/** A pod spec as the vectors write it: the lists the tests read or extend. */
+export interface PodSpecFixture {
+  containers: ContainerFixture[];
+  initContainers?: ContainerFixture[];
+  ephemeralContainers?: ContainerFixture[];
+}
+
+/**
+ * A vector's object: a Pod (`spec` is the pod spec) or a workload (`spec.template.spec` is). Both
+ * are typed, since each test knows which kind of file it reads; what it reads is still asserted.
+ */
+export interface ObjectFixture {
+  kind?: string;
+  spec: PodSpecFixture & { template: { spec: PodSpecFixture } };
+}
+
+/** A vector's AdmissionReview, typed as far as the tests read and edit it (the adapter itself reads it as unknown). */
+export interface ReviewFixture {
+  apiVersion: string;
+  kind: string;
+  request: Omit<AdmissionRequest, 'object' | 'oldObject'> & { object: ObjectFixture; oldObject: ObjectFixture };
+}
+
+/** A Connaisseur vector: a full AdmissionReview, parsed. */
+export function connaisseur(file: string): ReviewFixture {
+  return JSON.parse(fs.readFileSync(path.join(CONNAISSEUR_DIR, file), 'utf8')) as ReviewFixture;
 }
 
 export function connaisseurRaw(file: string): string {
@@ -20,8 +49,8 @@ export function connaisseurRaw(file: string): string {
 }
 
 /** A kubewarden vector (a bare AdmissionRequest) wrapped into a v1 AdmissionReview. */
-export function kubewarden(file: string): any {
-  const request = JSON.parse(fs.readFileSync(path.join(KUBEWARDEN_DIR, file), 'utf8'));
+export function kubewarden(file: string): ReviewFixture {
+  const request = JSON.parse(fs.readFileSync(path.join(KUBEWARDEN_DIR, file), 'utf8')) as ReviewFixture['request'];
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request };
 }
 
@@ -69,17 +98,18 @@ export class FakeVerifier implements AdmissionVerifier {
 }
 
 export class MemoryLogger implements AdmissionLogger {
-  readonly lines: Array<{ level: string; obj: any; msg?: string }> = [];
+  /** What was logged: the adapter logs plain objects of fields. */
+  readonly lines: Array<{ level: string; obj: Record<string, unknown>; msg?: string }> = [];
   info(obj: object, msg?: string): void {
-    this.lines.push({ level: 'info', obj, msg });
+    this.lines.push({ level: 'info', obj: obj as Record<string, unknown>, msg });
   }
   warn(obj: object, msg?: string): void {
-    this.lines.push({ level: 'warn', obj, msg });
+    this.lines.push({ level: 'warn', obj: obj as Record<string, unknown>, msg });
   }
   error(obj: object, msg?: string): void {
-    this.lines.push({ level: 'error', obj, msg });
+    this.lines.push({ level: 'error', obj: obj as Record<string, unknown>, msg });
   }
-  reviews(): any[] {
+  reviews(): Array<Record<string, unknown>> {
     return this.lines.filter((l) => l.msg === 'admission review').map((l) => l.obj);
   }
 }

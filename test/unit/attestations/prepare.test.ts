@@ -2,7 +2,7 @@ import { CountersignError } from '../../../src/shared/errors';
 import { PREDICATE_TYPE, preparePredicate, type PreparedPredicate } from '../../../src/attestations';
 import { parsePredicateObject } from '../../../src/attestations/predicate-object';
 import { MAX_JSON_DEPTH } from '../../../src/shared/json-depth';
-import { V, readVector, readVectorJson, statementFromEnvelope, thrown } from './vectors';
+import { V, deleteIn, readVector, readVectorJson, setIn, statementFromEnvelope, thrown } from './vectors';
 
 /** A fixed "now" after every vector's scan time, so the future-time check never depends on the wall clock. */
 const NOW = new Date('2026-08-25T00:00:00Z');
@@ -95,8 +95,8 @@ describe('preparePredicate: raw scan reports (INDEX.md §7) are wrapped into the
   });
 
   it('reads the Grype v6 DB status shape (descriptor.db.status)', () => {
-    const report = readVectorJson<Record<string, any>>(V.grypeKeycloak);
-    report.descriptor.db = { status: { schemaVersion: 'v6.1.4', built: '2026-04-15T11:48:47Z', from: 'https://grype.anchore.io/databases/v6/x.tar.zst' } };
+    const report = readVectorJson(V.grypeKeycloak);
+    setIn(report, ['descriptor', 'db'], { status: { schemaVersion: 'v6.1.4', built: '2026-04-15T11:48:47Z', from: 'https://grype.anchore.io/databases/v6/x.tar.zst' } });
     const scanner = prepare('vuln', report).predicate.scanner as Record<string, unknown>;
     expect(scanner.db).toEqual({ uri: 'https://grype.anchore.io/databases/v6/x.tar.zst', version: '2026-04-15T11:48:47Z' });
   });
@@ -139,8 +139,8 @@ describe('preparePredicate: raw scan reports (INDEX.md §7) are wrapped into the
   });
 
   it('refuses a report timestamp that is not RFC 3339', () => {
-    const report = readVectorJson<Record<string, any>>(V.grypeKeycloak);
-    report.descriptor.timestamp = 'Fri Sep  1 08:13:42 EDT 2023';
+    const report = readVectorJson(V.grypeKeycloak);
+    setIn(report, ['descriptor', 'timestamp'], 'Fri Sep  1 08:13:42 EDT 2023');
     expect(refusal('vuln', report).message).toMatch(/not RFC 3339/);
   });
 
@@ -169,7 +169,7 @@ describe('preparePredicate: cosign vuln predicates given as such', () => {
     expect(out.summary).toBe('cosign vuln scan by fakescanner.example.com/cosign-testing, no result, scanned 2022-04-12T00:00:00.000Z');
   });
 
-  const base = () => readVectorJson<Record<string, any>>(V.cosignVulnPredicate);
+  const base = () => readVectorJson(V.cosignVulnPredicate);
 
   it('refuses a predicate without metadata, explaining why scan times are required', () => {
     const doc = base();
@@ -181,21 +181,21 @@ describe('preparePredicate: cosign vuln predicates given as such', () => {
   });
 
   it.each([
-    ['scanStartedOn missing', (d: any) => delete d.metadata.scanStartedOn, /metadata\.scanStartedOn is missing/],
-    ['scanFinishedOn missing', (d: any) => delete d.metadata.scanFinishedOn, /metadata\.scanFinishedOn is missing/],
-    ['a date without time', (d: any) => (d.metadata.scanStartedOn = '2022-04-12'), /"2022-04-12", not an RFC 3339 timestamp/],
-    ['no offset', (d: any) => (d.metadata.scanStartedOn = '2022-04-12T00:00:00'), /not an RFC 3339/],
-    ['lower-case t (Go cannot parse it)', (d: any) => (d.metadata.scanStartedOn = '2022-04-12t00:00:00Z'), /not an RFC 3339/],
-    ['an offset hour of 24', (d: any) => (d.metadata.scanStartedOn = '2022-04-12T00:00:00+24:00'), /not an RFC 3339/],
-    ['31 February', (d: any) => (d.metadata.scanStartedOn = '2022-02-31T00:00:00Z'), /not an RFC 3339/],
-    ['a number', (d: any) => (d.metadata.scanFinishedOn = 1649721600), /scanFinishedOn is 1649721600/],
-    ['finished before started', (d: any) => (d.metadata.scanFinishedOn = '2022-04-11T00:00:00Z'), /before scanStartedOn/],
-    ['Go zero time', (d: any) => (d.metadata.scanStartedOn = '0001-01-01T00:00:00Z'), /zero time/],
-    ['result is a list', (d: any) => (d.scanner.result = []), /scanner\.result must be an object/],
-    ['result is a string', (d: any) => (d.scanner.result = '{}'), /scanner\.result must be an object/],
-    ['scanner is a string', (d: any) => (d.scanner = 'trivy'), /"scanner" is a string/],
-    ['scanner.uri is a number', (d: any) => (d.scanner.uri = 7), /scanner\.uri must be a string/],
-    ['db is a list', (d: any) => (d.scanner.db = []), /scanner\.db must be an object/],
+    ['scanStartedOn missing', (d: unknown) => deleteIn(d, ['metadata', 'scanStartedOn']), /metadata\.scanStartedOn is missing/],
+    ['scanFinishedOn missing', (d: unknown) => deleteIn(d, ['metadata', 'scanFinishedOn']), /metadata\.scanFinishedOn is missing/],
+    ['a date without time', (d: unknown) => setIn(d, ['metadata', 'scanStartedOn'], '2022-04-12'), /"2022-04-12", not an RFC 3339 timestamp/],
+    ['no offset', (d: unknown) => setIn(d, ['metadata', 'scanStartedOn'], '2022-04-12T00:00:00'), /not an RFC 3339/],
+    ['lower-case t (Go cannot parse it)', (d: unknown) => setIn(d, ['metadata', 'scanStartedOn'], '2022-04-12t00:00:00Z'), /not an RFC 3339/],
+    ['an offset hour of 24', (d: unknown) => setIn(d, ['metadata', 'scanStartedOn'], '2022-04-12T00:00:00+24:00'), /not an RFC 3339/],
+    ['31 February', (d: unknown) => setIn(d, ['metadata', 'scanStartedOn'], '2022-02-31T00:00:00Z'), /not an RFC 3339/],
+    ['a number', (d: unknown) => setIn(d, ['metadata', 'scanFinishedOn'], 1649721600), /scanFinishedOn is 1649721600/],
+    ['finished before started', (d: unknown) => setIn(d, ['metadata', 'scanFinishedOn'], '2022-04-11T00:00:00Z'), /before scanStartedOn/],
+    ['Go zero time', (d: unknown) => setIn(d, ['metadata', 'scanStartedOn'], '0001-01-01T00:00:00Z'), /zero time/],
+    ['result is a list', (d: unknown) => setIn(d, ['scanner', 'result'], []), /scanner\.result must be an object/],
+    ['result is a string', (d: unknown) => setIn(d, ['scanner', 'result'], '{}'), /scanner\.result must be an object/],
+    ['scanner is a string', (d: unknown) => setIn(d, ['scanner'], 'trivy'), /"scanner" is a string/],
+    ['scanner.uri is a number', (d: unknown) => setIn(d, ['scanner', 'uri'], 7), /scanner\.uri must be a string/],
+    ['db is a list', (d: unknown) => setIn(d, ['scanner', 'db'], []), /scanner\.db must be an object/],
   ])('refuses %s', (_label, mutate, message) => {
     const doc = base();
     mutate(doc);
@@ -211,7 +211,7 @@ describe('preparePredicate: cosign vuln predicates given as such', () => {
 
   it('accepts a result in an unknown format but says policies cannot evaluate it', () => {
     const doc = base();
-    doc.scanner.result = { runs: [] }; // e.g. SARIF
+    setIn(doc, ['scanner', 'result'], { runs: [] }); // e.g. SARIF
     expect(prepare('vuln', doc).summary).toMatch(/cannot evaluate/);
   });
 });
@@ -239,22 +239,22 @@ describe('preparePredicate: in-toto vulns predicate', () => {
   });
 
   it('accepts the v0.1 shape (id/severity under "vulnerability") and an empty result', () => {
-    const doc: any = specExample();
-    doc.scanner.result = [{ vulnerability: { id: 'CVE-1', severity: [{ method: 'nvd', score: 'high' }] } }];
+    const doc = specExample();
+    setIn(doc, ['scanner', 'result'], [{ vulnerability: { id: 'CVE-1', severity: [{ method: 'nvd', score: 'high' }] } }]);
     expect(prepare('https://in-toto.io/attestation/vulns/v0.1', doc).summary).toMatch(/1 vulnerability \(max HIGH\)/);
-    doc.scanner.result = [];
+    setIn(doc, ['scanner', 'result'], []);
     expect(prepare('https://in-toto.io/attestation/vulns/v0.1', doc).summary).toMatch(/0 vulnerabilities,/);
   });
 
   it.each([
-    ['scanner.uri missing', (d: any) => delete d.scanner.uri, /scanner\.uri is required/],
-    ['scanner.db missing', (d: any) => delete d.scanner.db, /scanner\.db is required, with "lastUpdate"/],
-    ['db.lastUpdate missing', (d: any) => delete d.scanner.db.lastUpdate, /scanner\.db\.lastUpdate is missing/],
-    ['scanStartedOn missing', (d: any) => delete d.metadata.scanStartedOn, /metadata\.scanStartedOn is missing/],
-    ['result not a list', (d: any) => (d.scanner.result = {}), /scanner\.result is required and must be a list/],
-    ['entry without id', (d: any) => delete d.scanner.result[1].id, /scanner\.result\[1\]: "id"/],
-    ['severity not a list', (d: any) => (d.scanner.result[0].severity = 'high'), /scanner\.result\[0\]: "severity" is required/],
-    ['severity entry without score', (d: any) => delete d.scanner.result[0].severity[1].score, /severity\[1\] must be/],
+    ['scanner.uri missing', (d: unknown) => deleteIn(d, ['scanner', 'uri']), /scanner\.uri is required/],
+    ['scanner.db missing', (d: unknown) => deleteIn(d, ['scanner', 'db']), /scanner\.db is required, with "lastUpdate"/],
+    ['db.lastUpdate missing', (d: unknown) => deleteIn(d, ['scanner', 'db', 'lastUpdate']), /scanner\.db\.lastUpdate is missing/],
+    ['scanStartedOn missing', (d: unknown) => deleteIn(d, ['metadata', 'scanStartedOn']), /metadata\.scanStartedOn is missing/],
+    ['result not a list', (d: unknown) => setIn(d, ['scanner', 'result'], {}), /scanner\.result is required and must be a list/],
+    ['entry without id', (d: unknown) => deleteIn(d, ['scanner', 'result', 1, 'id']), /scanner\.result\[1\]: "id"/],
+    ['severity not a list', (d: unknown) => setIn(d, ['scanner', 'result', 0, 'severity'], 'high'), /scanner\.result\[0\]: "severity" is required/],
+    ['severity entry without score', (d: unknown) => deleteIn(d, ['scanner', 'result', 0, 'severity', 1, 'score']), /severity\[1\] must be/],
   ])('refuses %s', (_label, mutate, message) => {
     const doc = specExample();
     mutate(doc);
@@ -337,11 +337,11 @@ describe('preparePredicate: invalid inputs are refused with actionable messages'
   });
 
   it.each([
-    ['spdxVersion not SPDX-2.x', (d: any) => (d.spdxVersion = 'SPDX-3.0'), /spdxVersion "SPDX-3.0"/],
-    ['spdxVersion garbage', (d: any) => (d.spdxVersion = '2.2'), /expected "SPDX-2.<minor>"/],
-    ['no SPDXID', (d: any) => delete d.SPDXID, /"SPDXID"/],
-    ['no name', (d: any) => (d.name = ''), /no "name"/],
-    ['packages not a list', (d: any) => (d.packages = {}), /packages must be a list/],
+    ['spdxVersion not SPDX-2.x', (d: unknown) => setIn(d, ['spdxVersion'], 'SPDX-3.0'), /spdxVersion "SPDX-3.0"/],
+    ['spdxVersion garbage', (d: unknown) => setIn(d, ['spdxVersion'], '2.2'), /expected "SPDX-2.<minor>"/],
+    ['no SPDXID', (d: unknown) => deleteIn(d, ['SPDXID']), /"SPDXID"/],
+    ['no name', (d: unknown) => setIn(d, ['name'], ''), /no "name"/],
+    ['packages not a list', (d: unknown) => setIn(d, ['packages'], {}), /packages must be a list/],
   ])('refuses SPDX with %s', (_label, mutate, message) => {
     const doc = readVectorJson(V.cosignSpdx);
     mutate(doc);
@@ -364,11 +364,11 @@ describe('preparePredicate: invalid inputs are refused with actionable messages'
   });
 
   it.each([
-    ['wrong bomFormat', (d: any) => (d.bomFormat = 'SPDX'), /bomFormat "SPDX"/],
-    ['no specVersion', (d: any) => delete d.specVersion, /no valid "specVersion"/],
-    ['numeric specVersion', (d: any) => (d.specVersion = 1.4), /no valid "specVersion" \(found 1.4\)/],
-    ['components not a list', (d: any) => (d.components = 'x'), /components must be a list/],
-    ['a component that is not an object', (d: any) => (d.components = [1]), /every entry of components must be an object/],
+    ['wrong bomFormat', (d: unknown) => setIn(d, ['bomFormat'], 'SPDX'), /bomFormat "SPDX"/],
+    ['no specVersion', (d: unknown) => deleteIn(d, ['specVersion']), /no valid "specVersion"/],
+    ['numeric specVersion', (d: unknown) => setIn(d, ['specVersion'], 1.4), /no valid "specVersion" \(found 1.4\)/],
+    ['components not a list', (d: unknown) => setIn(d, ['components'], 'x'), /components must be a list/],
+    ['a component that is not an object', (d: unknown) => setIn(d, ['components'], [1]), /every entry of components must be an object/],
   ])('refuses CycloneDX with %s', (_label, mutate, message) => {
     const doc = readVectorJson(V.cosignCdx);
     mutate(doc);

@@ -15,8 +15,32 @@ export function readVector(relative: string): Buffer {
   return fs.readFileSync(vectorPath(relative));
 }
 
-export function readVectorJson<T = Record<string, unknown>>(relative: string): T {
-  return JSON.parse(readVector(relative).toString('utf8')) as T;
+export function readVectorJson(relative: string): Record<string, unknown> {
+  return JSON.parse(readVector(relative).toString('utf8')) as Record<string, unknown>;
+}
+
+/** A path into a parsed JSON document: member names and list indexes, e.g. ['scanner', 'result', 0, 'id']. */
+export type JsonPath = readonly [string | number, ...Array<string | number>];
+
+/** The object or list holding the last step of `path`; throws (failing the test) when the document has no such place. */
+function holderOf(doc: unknown, path: JsonPath): Record<string | number, unknown> {
+  let node = doc;
+  for (const [i, key] of path.entries()) {
+    if (typeof node !== 'object' || node === null) throw new Error(`the test document has no ${path.slice(0, i).join('.')} to edit`);
+    if (i === path.length - 1) return node as Record<string | number, unknown>;
+    node = (node as Record<string | number, unknown>)[key];
+  }
+  throw new Error('unreachable: a JsonPath has at least one step');
+}
+
+/** Sets the member at `path` of a test document (a vector edited into a hostile or broken variant). */
+export function setIn(doc: unknown, path: JsonPath, value: unknown): void {
+  holderOf(doc, path)[path[path.length - 1]!] = value;
+}
+
+/** Deletes the member at `path` of a test document. */
+export function deleteIn(doc: unknown, path: JsonPath): void {
+  Reflect.deleteProperty(holderOf(doc, path), path[path.length - 1]!);
 }
 
 /** The in-toto statement inside a DSSE envelope file (cosign policy testdata, Trivy .intoto.jsonl). */

@@ -12,7 +12,7 @@ import {
   type Severity,
   type VulnerabilityFinding,
 } from '../../../src/attestations';
-import { V, readVector, readVectorJson, statementFromEnvelope, thrown } from './vectors';
+import { V, readVector, readVectorJson, setIn, statementFromEnvelope, thrown } from './vectors';
 
 const NOW = new Date('2026-08-25T00:00:00Z');
 
@@ -92,7 +92,7 @@ describe('extractVulnerabilities: Grype JSON in a cosign vuln predicate', () => 
 
   it('keycloak: 6 Low CVE-2020-12413 matches; the match severity wins over the Medium NVD record', () => {
     const predicate = attestedScan(V.grypeKeycloak);
-    const raw = readVectorJson<{ matches: Array<{ relatedVulnerabilities: Array<{ severity: string }> }> }>(V.grypeKeycloak);
+    const raw = readVectorJson(V.grypeKeycloak) as { matches: Array<{ relatedVulnerabilities: Array<{ severity: string }> }> };
     expect(raw.matches[0]!.relatedVulnerabilities[0]!.severity).toBe('Medium'); // guard: the vector has the conflict
     const report = extractVulnerabilities(PREDICATE_TYPE.COSIGN_VULN, predicate);
     expect(report.findings).toHaveLength(6);
@@ -115,8 +115,8 @@ describe('extractVulnerabilities: Grype JSON in a cosign vuln predicate', () => 
   });
 
   it('falls back to related severities only when the match severity is Unknown', () => {
-    const raw = readVectorJson<any>(V.grypeKeycloak);
-    raw.matches[0].vulnerability.severity = 'Unknown';
+    const raw = readVectorJson(V.grypeKeycloak);
+    setIn(raw, ['matches', 0, 'vulnerability', 'severity'], 'Unknown');
     const predicate = { scanner: { result: raw }, metadata: { scanStartedOn: '2024-01-01T00:00:00Z' } };
     const findings = extractVulnerabilities(PREDICATE_TYPE.COSIGN_VULN, predicate).findings;
     expect(findings[0]!.severity).toBe('medium');

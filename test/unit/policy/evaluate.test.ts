@@ -109,7 +109,7 @@ describe('the example policy, payments rule', () => {
 
     it('resolves key names through keyNames when evidence carries only the id', () => {
       const p = policyRequiring('{ signatures: { keys: [ci-release] } }');
-      const idOnly: Evidence = { ...goodSig, keyName: undefined as unknown as string };
+      const idOnly: Evidence = { ...goodSig, keyName: undefined };
       delete (idOnly as Partial<Evidence>).keyName;
       expect(run([idOnly], {}, p).allowed).toBe(false);
       const d = run([idOnly], { keyNames: (id) => (id === 'id-ci-release' ? 'ci-release' : undefined) }, p);

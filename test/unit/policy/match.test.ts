@@ -113,7 +113,7 @@ describe('match specs: namespaces and actions', () => {
 
 describe('findRule: first match wins', () => {
   const policy = parsePolicy(
-    `${EXAMPLE_POLICY.split('\nexceptions:')[0]}\n  - name: catch-all\n    require: { signatures: {} }\n`,
+    `${EXAMPLE_POLICY.split('\nexceptions:')[0]!}\n  - name: catch-all\n    require: { signatures: {} }\n`,
     'p.yaml',
   );
 

@@ -61,7 +61,7 @@ describe('PolicyStore', () => {
     expect(store.current().rules.map((r) => r.name)).toEqual(['payments', 'approved-public-images', 'no-direct-public-pulls']);
     expect(store.current().source).toBe(file);
     expect(store.lastError()).toBeUndefined();
-    expect(logger.entries).toEqual([{ level: 'info', obj: expect.objectContaining({ policyRevision: store.current().revision }), msg: 'policy loaded' }]);
+    expect(logger.entries).toEqual([{ level: 'info', obj: expect.objectContaining({ policyRevision: store.current().revision }) as unknown, msg: 'policy loaded' }]);
   });
 
   it('refuses to start with an invalid file, naming file, line and field', async () => {

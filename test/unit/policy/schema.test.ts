@@ -45,7 +45,7 @@ describe('docs/policy.schema.json', () => {
     expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
     const refs = JSON.stringify(schema).match(/"\$ref":"[^"]+"/g) ?? [];
     expect(refs.length).toBeGreaterThan(10);
-    for (const ref of refs) expect(() => deref({ $ref: JSON.parse(`{${ref}}`).$ref })).not.toThrow();
+    for (const ref of refs) expect(() => deref({ $ref: (JSON.parse(`{${ref}}`) as { $ref: string }).$ref })).not.toThrow();
   });
 
   it('lists exactly the fields the loader accepts, object by object', () => {

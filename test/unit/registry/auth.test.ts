@@ -116,6 +116,16 @@ describe('Bearer token auth', () => {
     expect(err.message).not.toContain('not-the-pw');
   });
 
+  test.each(['null', '[]', '"a-token"', '{"token":null,"access_token":7}'])(
+    'a token endpoint answering JSON %s, which holds no token, is DATA_LOSS naming it (never a crash)',
+    async (body) => {
+      await setup(auth, { username: 'bob', password: 'pw' });
+      fake.inject({ method: 'HEAD', path: /manifests/, status: 401, headers: { 'www-authenticate': `Bearer realm="http://${fake.host}/token-odd",service="fake.registry"` } });
+      fake.inject({ method: 'GET', path: /^\/token-odd$/, status: 200, headers: { 'content-type': 'application/json' }, body });
+      await expectCode(client.headManifest(repo, 'v1'), 'DATA_LOSS', new RegExp(`token endpoint of registry ${fake.host} returned no token`));
+    },
+  );
+
   test('a 401 with a fresh token is final: PERMISSION_DENIED after one token request', async () => {
     await setup(auth, { username: 'bob', password: 'pw' });
     fake.inject({

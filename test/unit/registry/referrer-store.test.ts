@@ -104,7 +104,7 @@ describe('attach without a referrers API (fallback tag)', () => {
 
   test('appends to an existing index, leaving foreign entries and fields untouched, with If-Match', async () => {
     const foreign = { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: sha256Digest(Buffer.from('cosign')), size: 7, artifactType: EMPTY_DESCRIPTOR.mediaType, 'x-extra': { keep: true } };
-    writeIndex([foreign as unknown as Descriptor], { annotations: { owner: 'someone-else' } });
+    writeIndex([foreign], { annotations: { owner: 'someone-else' } });
     const etag = `"${sha256Digest(fake.taggedManifest(repo.repository, tag)!.bytes)}"`;
     const a = artifact(subject);
     await store.attach(repo, a);
