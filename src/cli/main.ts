@@ -22,6 +22,7 @@ import { loadKek } from '../keys/crypto';
 import { ManagedKeyStore } from '../keys/managed-key-store';
 import { isTopic, usageOf, USAGE } from './usage';
 import { verifyBundleCommand } from './verify-bundle';
+import { keyKindLines } from './key-facts';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 usage error. */
 export async function main(argv: string[]): Promise<number> {
@@ -382,6 +383,7 @@ function describeKey(k: KeyMsg): string {
   const lines = [
     `${k.name} v${k.version}  ${state}${k.stateReason ? ` (${k.stateReason})` : ''}  ${purpose}`,
     `  id:          ${k.id}`,
+    ...keyKindLines(k),
     ...(k.ownerTeam ? [`  owner:       ${k.ownerTeam}`] : []),
     ...(k.scopes.length ? [`  scopes:      ${k.scopes.join(', ')}`] : []),
     ...(validFrom || validUntil ? [`  valid:       ${validFrom || '…'} to ${validUntil || '…'}`] : []),

@@ -50,6 +50,18 @@ export function toKeyMessage(k: KeyInfo): Key {
     createdBy: k.createdBy ?? '',
     successorId: k.successorId ?? '',
     predecessorId: k.predecessorId ?? '',
+    kind: k.kind ?? '',
+    source: k.source ?? '',
+    certificate: k.certificate
+      ? {
+          subject: k.certificate.subject,
+          issuer: k.certificate.issuer,
+          serialNumber: k.certificate.serialNumber,
+          notBeforeTime: toTimestamp(k.certificate.notBefore),
+          notAfterTime: toTimestamp(k.certificate.notAfter),
+          fingerprintSha256: k.certificate.fingerprintSha256,
+        }
+      : null,
   };
 }
 
@@ -94,7 +106,7 @@ export function keyHandlers(keys: ManagedKeyStore, env: HandlerEnv, actorOf: Act
       if (req.material === 'publicKeyPem' && req.publicKeyPem) key = await keys.importPublicKey(attrs, req.publicKeyPem, actorOf(ctx));
       else if (req.material === 'cosignPrivateKeyPem' && req.cosignPrivateKeyPem) {
         key = await keys.importCosignPrivateKey(attrs, req.cosignPrivateKeyPem, req.password, actorOf(ctx));
-      } else throw new CountersignError('INVALID_ARGUMENT', 'give either public_key_pem or cosign_private_key_pem');
+      } else throw new CountersignError('INVALID_ARGUMENT', 'give either public_key_pem (a PEM PUBLIC KEY or CERTIFICATE) or cosign_private_key_pem');
       Object.assign(ctx.facts, { key: key.name, keyId: key.id, purpose: key.purpose });
       return { key: toKeyMessage(key) };
     }),

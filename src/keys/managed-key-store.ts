@@ -20,7 +20,7 @@ import { CountersignError } from '../shared/errors';
 import { scopeProblem } from '../shared/image-pattern';
 import { Refresher, migrateSchema, type SchemaMigration, type SqlExecutor, type SqlRow, type SqlStore, type SqlTransaction } from '../store';
 import type { TrustedKey, TrustStore } from '../trust/types';
-import { decryptCosignPrivateKey, kekFingerprint, openPrivateKey, parsePublicKeyPem, sealPrivateKey } from './crypto';
+import { certificateFactsOf, decryptCosignPrivateKey, kekFingerprint, keyKindOf, openPrivateKey, parsePublicKeyPem, parseTrustAnchorPem, sealPrivateKey, type KeySource } from './crypto';
 import { validateKeyName } from './key-name';
 import { keyIdOf } from './key-id';
 import type { KeyInfo, KeyPurpose, KeyState, KeyStore, SigningKey } from './types';
@@ -47,6 +47,13 @@ const KEYS_TABLE = `
   UNIQUE (name, version),
   CHECK ((purpose = 'signing') = (sealed_private_key IS NOT NULL))`;
 
+const KIND_COLUMNS = `
+  ALTER TABLE keys ADD COLUMN key_kind TEXT NOT NULL DEFAULT '';
+  ALTER TABLE keys ADD COLUMN key_source TEXT NOT NULL DEFAULT '';
+  ALTER TABLE keys ADD COLUMN certificate_pem TEXT;
+  UPDATE keys SET key_source = 'spki' WHERE purpose = 'verification';
+`;
+
 /** The same tables on both backends; `sealed_private_key` is the KEK-sealed blob, never plaintext. */
 const MIGRATIONS: readonly SchemaMigration[] = [
   {
@@ -61,6 +68,13 @@ const MIGRATIONS: readonly SchemaMigration[] = [
       CREATE TABLE key_store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
       INSERT INTO key_store_meta (name, value) VALUES ('trust_revision', '0');
     `,
+  },
+  {
+    // What each key is and the format it came in (issue 10 item 5). Rows stored before: the kind
+    // is derived from the public key on read; verification keys could only be SPKI PEM imports.
+    version: 2,
+    sqlite: KIND_COLUMNS,
+    postgres: KIND_COLUMNS,
   },
 ];
 
@@ -99,7 +113,12 @@ interface Row {
   created_by: string;
   predecessor_id: string | null;
   successor_id: string | null;
+  key_kind: string;
+  key_source: string;
+  certificate_pem: string | null;
 }
+
+type Material = { purpose: KeyPurpose; publicKey: KeyObject; privateKey?: KeyObject; source: KeySource; certificatePem?: string };
 
 export class ManagedKeyStore implements KeyStore {
   private rows: Row[] = [];
@@ -199,15 +218,46 @@ export class ManagedKeyStore implements KeyStore {
     validateKeyName(attrs.name);
     checkAttributes(attrs);
     const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    return this.insertNew(attrs, actor, 'key.create', { purpose: 'signing', publicKey, privateKey });
+    return this.insertNew(attrs, actor, 'key.create', { purpose: 'signing', publicKey, privateKey, source: 'generated' });
   }
 
-  /** A trusted public key (PEM `PUBLIC KEY`, e.g. a cosign.pub): verifies, never signs. */
+  /**
+   * A trusted public key: verifies, never signs. PEM `PUBLIC KEY` (e.g. a cosign.pub) or
+   * `CERTIFICATE` (its public key) of a kind verification supports (see crypto/trust-anchor.ts).
+   * A certificate's validity bounds the key's: the key verifies only inside both the certificate's
+   * period and the one asked for; an expired certificate is refused, since its key could never
+   * vouch for anything.
+   */
   async importPublicKey(attrs: KeyAttributes, pem: string, actor: string): Promise<KeyInfo> {
     validateKeyName(attrs.name);
     checkAttributes(attrs);
-    const publicKey = parsePublicKeyPem(pem);
-    return this.insertNew(attrs, actor, 'key.import', { purpose: 'verification', publicKey });
+    const anchor = parseTrustAnchorPem(pem);
+    let bounded = attrs;
+    if (anchor.certificate) {
+      const { notBefore, notAfter } = anchor.certificate;
+      if (notAfter.getTime() <= this.now().getTime()) {
+        throw new CountersignError(
+          'INVALID_ARGUMENT',
+          `the certificate (subject ${anchor.certificate.subject}, serial ${anchor.certificate.serialNumber}) expired at ${notAfter.toISOString()}; ` +
+            'import a current certificate, or its public key (openssl x509 -pubkey -noout) with the validity you mean',
+        );
+      }
+      const validFrom = attrs.validFrom && attrs.validFrom > notBefore ? attrs.validFrom : notBefore;
+      const validUntil = attrs.validUntil && attrs.validUntil < notAfter ? attrs.validUntil : notAfter;
+      if (validFrom >= validUntil) {
+        throw new CountersignError(
+          'INVALID_ARGUMENT',
+          `the validity asked for lies outside the certificate's (${notBefore.toISOString()} to ${notAfter.toISOString()})`,
+        );
+      }
+      bounded = { ...attrs, validFrom, validUntil };
+    }
+    return this.insertNew(bounded, actor, 'key.import', {
+      purpose: 'verification',
+      publicKey: anchor.publicKey,
+      source: anchor.source,
+      ...(anchor.certificatePem ? { certificatePem: anchor.certificatePem } : {}),
+    });
   }
 
   /** A cosign encrypted private key: decrypted with its password, re-sealed under our KEK. */
@@ -221,7 +271,7 @@ export class ManagedKeyStore implements KeyStore {
         `only ECDSA P-256 keys can sign here (cosign's default); this is a ${describeKey(privateKey)} key. Import its public key to verify with it instead.`,
       );
     }
-    return this.insertNew(attrs, actor, 'key.import', { purpose: 'signing', publicKey: crypto.createPublicKey(privateKey), privateKey });
+    return this.insertNew(attrs, actor, 'key.import', { purpose: 'signing', publicKey: crypto.createPublicKey(privateKey), privateKey, source: 'cosign' });
   }
 
   /**
@@ -295,7 +345,7 @@ export class ManagedKeyStore implements KeyStore {
         tx,
         { name: old.name, ownerTeam: old.owner_team, scopes: JSON.parse(old.scopes) as string[], ...(old.valid_until && new Date(old.valid_until) > now ? { validUntil: new Date(old.valid_until) } : {}) },
         actor,
-        { purpose: 'signing', publicKey, privateKey },
+        { purpose: 'signing', publicKey, privateKey, source: 'generated' },
         old.version + 1,
         old.id,
       );
@@ -353,11 +403,11 @@ export class ManagedKeyStore implements KeyStore {
           const privateKey = crypto.createPrivateKey(e.privatePem);
           const publicKey = crypto.createPublicKey(privateKey);
           if (this.rowById(keyIdOf(publicKey))) continue;
-          imported.push(await this.insertNew({ name: e.name }, 'system', 'key.import-legacy', { purpose: 'signing', publicKey, privateKey }));
+          imported.push(await this.insertNew({ name: e.name }, 'system', 'key.import-legacy', { purpose: 'signing', publicKey, privateKey, source: 'pem' }));
         } else if (e.publicPem) {
           const publicKey = parsePublicKeyPem(e.publicPem);
           if (this.rowById(keyIdOf(publicKey))) continue;
-          imported.push(await this.insertNew({ name: e.name }, 'system', 'key.import-legacy', { purpose: 'verification', publicKey }));
+          imported.push(await this.insertNew({ name: e.name }, 'system', 'key.import-legacy', { purpose: 'verification', publicKey, source: 'spki' }));
         }
       } catch (err) {
         // One unreadable file must not stop the service or the other imports; it is reported.
@@ -435,7 +485,7 @@ export class ManagedKeyStore implements KeyStore {
     attrs: KeyAttributes,
     actor: string,
     action: string,
-    material: { purpose: KeyPurpose; publicKey: KeyObject; privateKey?: KeyObject },
+    material: Material,
   ): Promise<KeyInfo> {
     const id = await this.change(async (tx) => {
       const existing = await tx.get('SELECT id FROM keys WHERE name = ? LIMIT 1', attrs.name);
@@ -447,7 +497,7 @@ export class ManagedKeyStore implements KeyStore {
           action,
           target: attrs.name,
           outcome: 'success',
-          details: { id: row.id, purpose: material.purpose, ownerTeam: attrs.ownerTeam ?? '', scopes: attrs.scopes ?? [] },
+          details: { id: row.id, purpose: material.purpose, kind: row.kind, source: material.source, ownerTeam: attrs.ownerTeam ?? '', scopes: attrs.scopes ?? [] },
         },
         tx,
       );
@@ -460,11 +510,12 @@ export class ManagedKeyStore implements KeyStore {
     tx: SqlTransaction,
     attrs: KeyAttributes,
     actor: string,
-    material: { purpose: KeyPurpose; publicKey: KeyObject; privateKey?: KeyObject },
+    material: Material,
     version: number,
     predecessorId: string | null,
-  ): Promise<{ id: string; version: number }> {
+  ): Promise<{ id: string; version: number; kind: string }> {
     const id = keyIdOf(material.publicKey);
+    const kind = keyKindOf(material.publicKey);
     if (await tx.get('SELECT 1 AS x FROM keys WHERE id = ?', id)) {
       throw new CountersignError('ALREADY_EXISTS', `this key is already in the store (id ${id})`);
     }
@@ -474,8 +525,8 @@ export class ManagedKeyStore implements KeyStore {
       : null;
     await tx.run(
       `INSERT INTO keys (id, name, version, owner_team, purpose, scopes, algorithm, public_key_pem, sealed_private_key,
-         valid_from, valid_until, state, created_at, created_by, predecessor_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
+         valid_from, valid_until, state, created_at, created_by, predecessor_id, key_kind, key_source, certificate_pem)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)`,
       id,
       attrs.name,
       version,
@@ -490,8 +541,11 @@ export class ManagedKeyStore implements KeyStore {
       this.now().toISOString(),
       actor,
       predecessorId,
+      kind,
+      material.source,
+      material.certificatePem ?? null,
     );
-    return { id, version };
+    return { id, version, kind };
   }
 
   private async reload(): Promise<void> {
@@ -606,6 +660,15 @@ function describeKey(key: KeyObject): string {
   return key.asymmetricKeyType ?? 'unknown';
 }
 
+/** For rows stored before the kind was recorded; never throws (an old row must still list). */
+function kindOfPem(pem: string): string {
+  try {
+    return keyKindOf(crypto.createPublicKey(pem));
+  } catch {
+    return 'unsupported';
+  }
+}
+
 function date(v: string | null): Date | undefined {
   return v ? new Date(v) : undefined;
 }
@@ -623,7 +686,11 @@ function toInfo(r: Row): KeyInfo {
     scopes: JSON.parse(r.scopes) as string[],
     state: r.state,
     createdBy: r.created_by,
+    kind: r.key_kind || kindOfPem(r.public_key_pem),
   };
+  if (r.key_source) info.source = r.key_source as KeySource;
+  const certificate = r.certificate_pem ? certificateFactsOf(r.certificate_pem) : undefined;
+  if (certificate) info.certificate = certificate;
   const vf = date(r.valid_from);
   const vu = date(r.valid_until);
   const sc = date(r.state_changed_at);

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import type { CertificateFacts, KeySource } from './crypto/trust-anchor';
 
 export type KeyPurpose = 'signing' | 'verification';
 export type KeyState = 'active' | 'rotated' | 'revoked';
@@ -11,6 +12,12 @@ export interface KeyInfo {
   algorithm: string;
   publicKeyPem: string;
   createdAt: Date;
+  /** What the key is: `ecdsa-p256`, `ecdsa-p384`, `ecdsa-p521`, `ed25519`, `rsa-<bits>`. */
+  kind?: string;
+  /** The format it came in; absent for keys stored before this was recorded. */
+  source?: KeySource;
+  /** For a key imported from an X.509 certificate: the certificate's facts. */
+  certificate?: CertificateFacts;
   /** Lifecycle facts (set by the managed key store). */
   version?: number;
   ownerTeam?: string;

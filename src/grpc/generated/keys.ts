@@ -8,6 +8,7 @@ import type { GetKeyResponse as _countersign_v1_GetKeyResponse, GetKeyResponse__
 import type { ImportKeyRequest as _countersign_v1_ImportKeyRequest, ImportKeyRequest__Output as _countersign_v1_ImportKeyRequest__Output } from './countersign/v1/ImportKeyRequest';
 import type { ImportKeyResponse as _countersign_v1_ImportKeyResponse, ImportKeyResponse__Output as _countersign_v1_ImportKeyResponse__Output } from './countersign/v1/ImportKeyResponse';
 import type { Key as _countersign_v1_Key, Key__Output as _countersign_v1_Key__Output } from './countersign/v1/Key';
+import type { KeyCertificate as _countersign_v1_KeyCertificate, KeyCertificate__Output as _countersign_v1_KeyCertificate__Output } from './countersign/v1/KeyCertificate';
 import type { KeyServiceClient as _countersign_v1_KeyServiceClient, KeyServiceDefinition as _countersign_v1_KeyServiceDefinition } from './countersign/v1/KeyService';
 import type { ListKeysRequest as _countersign_v1_ListKeysRequest, ListKeysRequest__Output as _countersign_v1_ListKeysRequest__Output } from './countersign/v1/ListKeysRequest';
 import type { ListKeysResponse as _countersign_v1_ListKeysResponse, ListKeysResponse__Output as _countersign_v1_ListKeysResponse__Output } from './countersign/v1/ListKeysResponse';
@@ -32,6 +33,7 @@ export interface ProtoGrpcType {
       ImportKeyRequest: MessageTypeDefinition<_countersign_v1_ImportKeyRequest, _countersign_v1_ImportKeyRequest__Output>
       ImportKeyResponse: MessageTypeDefinition<_countersign_v1_ImportKeyResponse, _countersign_v1_ImportKeyResponse__Output>
       Key: MessageTypeDefinition<_countersign_v1_Key, _countersign_v1_Key__Output>
+      KeyCertificate: MessageTypeDefinition<_countersign_v1_KeyCertificate, _countersign_v1_KeyCertificate__Output>
       KeyPurpose: EnumTypeDefinition
       /**
        * KeyService is what security teams run: which keys may sign, for which repositories, which

@@ -14,3 +14,4 @@ export {
 } from './cosign-key';
 export { KEK_BYTES, generateKek, kekFingerprint, loadKek, openPrivateKey, sealPrivateKey } from './kek';
 export type { KekSource } from './kek';
+export { certificateFactsOf, keyKindOf, parseTrustAnchorPem, type CertificateFacts, type KeyKind, type KeySource, type TrustAnchor } from './trust-anchor';

@@ -29,7 +29,8 @@ export interface ImportKeyRequest {
    */
   'validUntil'?: (string);
   /**
-   * PEM "PUBLIC KEY" (e.g. cosign.pub): a verification key.
+   * PEM "PUBLIC KEY" (SPKI, e.g. cosign.pub) or "CERTIFICATE" (X.509: its public key, its
+   * validity bounding the key's): a verification key. ECDSA P-256/P-384/P-521, Ed25519 or RSA >= 2048.
    */
   'publicKeyPem'?: (string);
   /**
@@ -81,7 +82,8 @@ export interface ImportKeyRequest__Output {
    */
   'validUntil': (string);
   /**
-   * PEM "PUBLIC KEY" (e.g. cosign.pub): a verification key.
+   * PEM "PUBLIC KEY" (SPKI, e.g. cosign.pub) or "CERTIFICATE" (X.509: its public key, its
+   * validity bounding the key's): a verification key. ECDSA P-256/P-384/P-521, Ed25519 or RSA >= 2048.
    */
   'publicKeyPem'?: (string);
   /**

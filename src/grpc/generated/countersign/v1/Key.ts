@@ -3,6 +3,7 @@
 import type { KeyPurpose as _countersign_v1_KeyPurpose, KeyPurpose__Output as _countersign_v1_KeyPurpose__Output } from '../../countersign/v1/KeyPurpose';
 import type { KeyState as _countersign_v1_KeyState, KeyState__Output as _countersign_v1_KeyState__Output } from '../../countersign/v1/KeyState';
 import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from '../../google/protobuf/Timestamp';
+import type { KeyCertificate as _countersign_v1_KeyCertificate, KeyCertificate__Output as _countersign_v1_KeyCertificate__Output } from '../../countersign/v1/KeyCertificate';
 
 /**
  * One version of a key: public facts only, never private key material.
@@ -92,6 +93,19 @@ export interface Key {
    * When the key was created or imported.
    */
   'createTime'?: (_google_protobuf_Timestamp | null);
+  /**
+   * What the key is: "ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "ed25519" or "rsa-<bits>" (e.g. "rsa-3072").
+   */
+  'kind'?: (string);
+  /**
+   * The format it came in: "generated", "spki" (PEM PUBLIC KEY), "x509" (a certificate's key),
+   * "cosign" (a cosign.key) or "pem" (a key file from before the key store); empty if not recorded.
+   */
+  'source'?: (string);
+  /**
+   * The certificate the key was imported from (source "x509"); unset otherwise.
+   */
+  'certificate'?: (_countersign_v1_KeyCertificate | null);
 }
 
 /**
@@ -182,4 +196,17 @@ export interface Key__Output {
    * When the key was created or imported.
    */
   'createTime': (_google_protobuf_Timestamp__Output | null);
+  /**
+   * What the key is: "ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "ed25519" or "rsa-<bits>" (e.g. "rsa-3072").
+   */
+  'kind': (string);
+  /**
+   * The format it came in: "generated", "spki" (PEM PUBLIC KEY), "x509" (a certificate's key),
+   * "cosign" (a cosign.key) or "pem" (a key file from before the key store); empty if not recorded.
+   */
+  'source': (string);
+  /**
+   * The certificate the key was imported from (source "x509"); unset otherwise.
+   */
+  'certificate': (_countersign_v1_KeyCertificate__Output | null);
 }

@@ -1,0 +1,113 @@
+/**
+ * `countersign keys import` with the trust anchors people have, end to end through a real
+ * KeyService server: the kind, source and certificate facts come back over gRPC (GetKey, ListKeys)
+ * and are printed; refusals are INVALID_ARGUMENT with the store's actionable message, and store nothing.
+ */
+import crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { call } from '../../../src/cli/client';
+import { main } from '../../../src/cli/main';
+import { startKeyService, type KeyServiceFixture } from '../grpc/key-service-fixture';
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout += String(chunk);
+    return true;
+  });
+  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  });
+  try {
+    const code = await main(args);
+    return { code, stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-cli-import-'));
+function file(name: string, text: string): string {
+  const p = path.join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+let fixture: KeyServiceFixture;
+beforeAll(async () => {
+  fixture = await startKeyService();
+});
+afterAll(() => fixture?.stop());
+
+test('an X.509 certificate: imported as its RSA key, kind, source and certificate shown by the CLI and GetKey', async () => {
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyFile = file('rsa.key', privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+  const certFile = path.join(dir, 'rsa.crt');
+  const r = spawnSync('openssl', ['req', '-x509', '-new', '-key', keyFile, '-subj', '/CN=vendor-release/O=Vendor Inc', '-days', '90', '-out', certFile], { encoding: 'utf8' });
+  expect(r.status).toBe(0);
+  const cert = new crypto.X509Certificate(readFileSync(certFile));
+
+  const imported = await run(['keys', 'import', 'vendor', '--public-key', certFile, '--server', fixture.address]);
+  expect(imported).toMatchObject({ code: 0, stderr: '' });
+  expect(imported.stdout).toContain('kind:        rsa-2048 (from x509)');
+  expect(imported.stdout).toContain('certificate: CN=vendor-release, O=Vendor Inc');
+  expect(imported.stdout).toContain(`serial:    ${cert.serialNumber}`);
+  // The key printed is the certificate's key.
+  expect(imported.stdout).toContain(publicKey.export({ type: 'spki', format: 'pem' }) as string);
+
+  const got = await call<{ key: { kind: string; source: string; certificate: { subject: string; serialNumber: string; notAfterTime: { seconds: number } } } }>(
+    fixture.client,
+    'GetKey',
+    { key: 'vendor' },
+    10_000,
+  );
+  expect(got.key).toMatchObject({ kind: 'rsa-2048', source: 'x509', certificate: { subject: cert.subject, serialNumber: cert.serialNumber } });
+  expect(Number(got.key.certificate.notAfterTime.seconds)).toBe(Math.floor(new Date(cert.validTo).getTime() / 1000));
+
+  const listed = await run(['keys', 'list', '--json', '--server', fixture.address]);
+  const vendor = (JSON.parse(listed.stdout) as Array<{ name: string; kind: string; source: string }>).find((k) => k.name === 'vendor');
+  expect(vendor).toMatchObject({ kind: 'rsa-2048', source: 'x509' });
+});
+
+test('SPKI public keys of each kind: kind and source over ListKeys', async () => {
+  const pairs = {
+    'p384-pub': crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' }),
+    'ed-pub': crypto.generateKeyPairSync('ed25519'),
+  };
+  for (const [name, pair] of Object.entries(pairs)) {
+    const r = await run(['keys', 'import', name, '--public-key', file(`${name}.pub`, pair.publicKey.export({ type: 'spki', format: 'pem' }) as string), '--server', fixture.address]);
+    expect(r.code).toBe(0);
+  }
+  const listed = await call<{ keys: Array<{ name: string; kind: string; source: string; certificate: unknown }> }>(fixture.client, 'ListKeys', {}, 10_000);
+  const byName = Object.fromEntries(listed.keys.map((k) => [k.name, k]));
+  expect(byName['p384-pub']).toMatchObject({ kind: 'ecdsa-p384', source: 'spki', certificate: null });
+  expect(byName['ed-pub']).toMatchObject({ kind: 'ed25519', source: 'spki' });
+});
+
+test('refusals are INVALID_ARGUMENT with the actionable message, over gRPC and in the CLI, and store nothing', async () => {
+  const before = (await fixture.store.listKeys()).length;
+  const weak = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const err = (await call(fixture.client, 'ImportKey', { name: 'weak', publicKeyPem: weak }, 10_000).catch((e: unknown) => e)) as grpc.ServiceError;
+  expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+  expect(err.details).toMatch(/RSA key of 1024 bits is too weak/);
+
+  const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const priv = ec.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const r = await run(['keys', 'import', 'oops', '--public-key', file('oops.pem', priv), '--server', fixture.address]);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toMatch(/was given a private key/);
+  // The private key's bytes are never echoed back.
+  expect(r.stderr).not.toContain(priv.split('\n')[1]!.slice(0, 20));
+
+  const two = (ec.publicKey.export({ type: 'spki', format: 'pem' }) as string).repeat(2);
+  const bundle = await run(['keys', 'import', 'two', '--public-key', file('two.pem', two), '--server', fixture.address]);
+  expect(bundle.stderr).toMatch(/expected exactly one PEM block, found 2/);
+  expect((await fixture.store.listKeys()).length).toBe(before);
+});
