@@ -3,7 +3,7 @@
  * Verify uses (runVerifyBundle -> verifySigstoreBundle), with the harness contract of
  * shared/vectors/INDEX.md §1. Each case must give the verdict its folder name says.
  */
-import { runVerifyBundle } from '../../../../src/cli/verify-bundle';
+import { runVerifyBundle } from '../../../../src/cli/commands/verify-bundle';
 import { conformanceCases } from '../../../support/conformance-cases';
 
 const cases = conformanceCases();

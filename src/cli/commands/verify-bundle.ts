@@ -13,9 +13,9 @@
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { describeIdentity } from '../verification/sigstore/identity';
-import { loadTrustedRootFile, PUBLIC_GOOD_TRUSTED_ROOT, type SigstoreTrustRoot } from '../verification/sigstore/trusted-root';
-import { verifySigstoreBundle, type BundleArtifact, type CandidateKey } from '../verification/sigstore/verify-bundle';
+import { describeIdentity } from '../../verification/sigstore/identity';
+import { loadTrustedRootFile, PUBLIC_GOOD_TRUSTED_ROOT, type SigstoreTrustRoot } from '../../verification/sigstore/trusted-root';
+import { verifySigstoreBundle, type BundleArtifact, type CandidateKey } from '../../verification/sigstore/verify-bundle';
 
 export const VERIFY_BUNDLE_USAGE = `usage: countersign verify-bundle --bundle FILE
          (--certificate-identity ID --certificate-oidc-issuer URL | --key FILE)
@@ -37,6 +37,11 @@ export interface VerifyBundleRequest {
 
 export type VerifyBundleOutcome = { ok: true; message: string } | { ok: false; message: string };
 
+/**
+ * Not ./support's UsageError: this command follows the conformance client contract (its own usage
+ * text, no --help), and bin/countersign loads this module alone, without the CLI's gRPC client and
+ * store that ./support brings in (a conformance run starts the command once per case).
+ */
 class UsageError extends Error {}
 
 export function verifyBundleCommand(argv: string[]): number {

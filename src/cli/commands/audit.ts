@@ -1,0 +1,54 @@
+/** `countersign audit list|verify`: reads and checks the audit chain in the service's store. */
+import { AuditLog } from '../../audit';
+import { isTopic } from '../usage';
+import { openServiceStore, parse, subcommand, UsageError } from './support';
+
+export async function audit(args: string[]): Promise<number> {
+  const [first, ...rest] = args;
+  const sub = subcommand('audit', first);
+  const { values, positionals } = parse(rest, {
+    'data-dir': { type: 'string' },
+    config: { type: 'string' },
+    limit: { type: 'string', default: '50' },
+    actor: { type: 'string' },
+    action: { type: 'string' },
+    target: { type: 'string' },
+    'expect-head': { type: 'string' },
+    json: { type: 'boolean', default: false },
+  }, isTopic(`audit ${sub}`) ? `audit ${sub}` : 'audit');
+  if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  const db = await openServiceStore(values, { mustExist: true });
+  try {
+    const log = await AuditLog.open(db);
+    if (sub === 'list') {
+      const limit = Number(values.limit);
+      if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit must be a positive integer');
+      const entries = await log.list({ limit, ...(values.actor ? { actor: values.actor } : {}), ...(values.action ? { action: values.action } : {}), ...(values.target ? { target: values.target } : {}) });
+      if (values.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+      else {
+        for (const e of entries) {
+          process.stdout.write(`${String(e.seq).padStart(6)} ${e.at} ${e.outcome.padEnd(7)} ${e.actor} ${e.action}${e.target ? ` ${e.target}` : ''}${e.reason ? ` — ${e.reason}` : ''}\n`);
+        }
+      }
+      return 0;
+    }
+    if (sub === 'verify') {
+      let expectHead: { seq: number; hash: string } | undefined;
+      if (values['expect-head']) {
+        const m = /^(\d+):([0-9a-f]{64})$/.exec(values['expect-head']);
+        if (!m) throw new UsageError('--expect-head must be SEQ:HASH as printed by a previous "audit verify"');
+        expectHead = { seq: Number(m[1]), hash: m[2] as string };
+      }
+      const result = await log.verify(expectHead ? { expectHead } : {});
+      if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      else if (result.ok) {
+        const head = await log.head();
+        process.stdout.write(`audit chain intact: ${result.entries} entries; head ${head.seq}:${head.hash}\n`);
+      } else process.stdout.write(`AUDIT CHAIN BROKEN at entry ${result.brokenAt}: ${result.problem} (${result.entries} entries verified before it)\n`);
+      return result.ok ? 0 : 1;
+    }
+    throw new UsageError(`unknown audit command "${sub ?? ''}" (list, verify)`);
+  } finally {
+    await db.close();
+  }
+}
