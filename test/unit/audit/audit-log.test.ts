@@ -43,7 +43,7 @@ async function logFile(n: number): Promise<{ file: string; records: AuditRecord[
   const log = await AuditLog.open(db);
   const records: AuditRecord[] = [];
   for (let i = 1; i <= n; i++) records.push(await log.append(entry(i)));
-  db.close();
+  await db.close();
   return { file, records };
 }
 
