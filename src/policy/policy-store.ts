@@ -19,7 +19,8 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { CountersignError } from '../shared/errors';
-import { DEFAULT_POLICY, MAX_POLICY_BYTES, parsePolicy } from './load';
+import { parsePolicy } from './load';
+import { DEFAULT_POLICY, MAX_POLICY_BYTES } from './schema';
 import type { Policy } from './types';
 
 export interface PolicyLogger {
