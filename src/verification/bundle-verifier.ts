@@ -15,7 +15,7 @@ import type { ImageManifest } from '../registry/types';
 import type { TrustedKey } from '../trust/types';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import { isInTotoStatement, statementDigests, verifySigstoreBundle, BUNDLE_MEDIA_TYPE_VERSIONS, type InTotoStatement } from './sigstore/verify-bundle';
-import type { Evidence } from './types';
+import type { Evidence } from '../policy/input';
 import { ANNOTATION } from '../formats/sigstore-bundle';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 

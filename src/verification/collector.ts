@@ -25,7 +25,7 @@ import { CollectionBudget } from './collection-budget';
 import { legacyCosignEvidence } from './cosign-legacy';
 import { NOTATION_ARTIFACT, notationEnvelopeLayer, notationEvidence } from './notation/referrer';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
-import type { Evidence, EvidenceFormat } from './types';
+import type { Evidence, EvidenceFormat } from '../policy/input';
 
 export { NOTATION_ARTIFACT };
 const MiB = 1024 * 1024;

@@ -24,7 +24,7 @@ import type { CollectionBudget } from './collection-budget';
 import { decodeBase64Strict, keysThatVerify, preAuthEncoding } from './legacy/crypto';
 import { verifyLegacyKeyless } from './sigstore/legacy-keyless';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
-import type { Evidence, EvidenceFormat } from './types';
+import type { Evidence, EvidenceFormat } from '../policy/input';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';

@@ -18,7 +18,7 @@
  * - LRU with `maxEntries`: a working set a little above capacity still mostly hits.
  */
 import { SharedWork } from '../shared/cancellation';
-import type { Evidence } from './types';
+import type { Evidence } from '../policy/input';
 
 interface Entry {
   evidence: Evidence[];

@@ -15,7 +15,7 @@ import { keyUsability } from '../trust/usability';
 import type { TrustStore } from '../trust/types';
 import type { EvidenceCollector } from './collector';
 import type { EvidenceCache } from './evidence-cache';
-import type { Action, CollectionError, Evidence, ImageFacts, RequestContext } from './types';
+import type { Action, CollectionError, Evidence, ImageFacts, RequestContext } from '../policy/input';
 
 export interface VerifyInput {
   image: string;

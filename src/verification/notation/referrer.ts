@@ -6,7 +6,7 @@
  * (`notation`) that the signature requirement judges.
  */
 import type { ImageManifest } from '../../registry/types';
-import type { Evidence } from '../types';
+import type { Evidence } from '../../policy/input';
 import { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE } from '../../formats/notation';
 import { verifyCoseEnvelope } from './cose';
 import { NotationEnvelopeError, oneLine, verifyJwsEnvelope, type TargetDescriptor } from './envelope';
