@@ -23,7 +23,8 @@ import type { TrustStore } from '../trust/types';
 import { isBundleArtifact, verifyBundleReferrer } from './bundle-verifier';
 import { CollectionBudget } from './collection-budget';
 import { legacyCosignEvidence } from './cosign-legacy';
-import { NOTATION_ARTIFACT, notationEnvelopeLayer, notationEvidence } from './notation/referrer';
+import { notationEnvelopeLayer, notationEvidence } from './notation/referrer';
+import { NOTATION_ARTIFACT } from '../formats/notation';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import type { Evidence, EvidenceFormat } from '../policy/input';
 

@@ -32,7 +32,6 @@ export const DSSE_ENVELOPE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
 import { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES as STATEMENT_TYPES } from '../formats/in-toto';
 import { ANNOTATION } from '../formats/sigstore-bundle';
 
-export { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE } from '../formats/in-toto';
 export const SIMPLE_SIGNING_TYPE = 'cosign container image signature';
 export const ANNOTATION_SIGNATURE = 'dev.cosignproject.cosign/signature';
 export const ANNOTATION_CERTIFICATE = 'dev.sigstore.cosign/certificate';
