@@ -13,18 +13,6 @@ import { isCycloneDx, isGrypeReport, isTrivyReport } from './sniff';
 import { normalizeSeverity, severityFromCvssScore, severityRank, type Severity } from './severity';
 import { parseRfc3339 } from './time';
 
-export {
-  SEVERITY_ORDER,
-  compareSeverity,
-  maxSeverity,
-  normalizeSeverity,
-  severityAtLeast,
-  severityFromCvssScore,
-  severityRank,
-  type Severity,
-} from './severity';
-export { sbomPackages, type SbomPackage } from './sbom';
-
 export interface VulnerabilityFinding {
   /** The scanner's identifier: a CVE, GHSA, … as reported. */
   id: string;

@@ -3,7 +3,7 @@ import { CountersignError } from '../shared/errors';
 import type { SqlParam, SqlRow } from '../store/database';
 import { migrateSchema, type SchemaMigration } from '../store/schema';
 import type { SqlExecutor, SqlStore, SqlTransaction } from '../store/sql-store';
-import { canonicalJson } from './canonical-json';
+import { canonicalJson } from '../formats/canonical-json';
 
 export type AuditOutcome = 'success' | 'denied' | 'failure';
 

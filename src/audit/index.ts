@@ -7,4 +7,3 @@ export type {
   AuditRecord,
   AuditVerifyResult,
 } from './audit-log';
-export { canonicalJson } from './canonical-json';

@@ -4,7 +4,6 @@ import type { MtlsBinding } from '../auth';
 import { CountersignError } from '../shared/errors';
 import { applyConfigText, parseListen, storeUrlProblem } from './config-file';
 
-export { CONFIG_FIELDS, parseListen } from './config-file';
 
 /** Everything `countersign serve` can be told. Precedence: defaults < config file < environment < flags. */
 export interface ServiceConfig {

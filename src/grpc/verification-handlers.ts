@@ -1,6 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import { CountersignError } from '../shared/errors';
-import type { Action } from '../verification/types';
+import type { Action } from '../policy/input';
 import type { VerificationService, VerifyResult } from '../verification/verification-service';
 import { verifyMany } from '../verification/verify-many';
 import type { Action as WireAction } from './generated/countersign/v1/Action';

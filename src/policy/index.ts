@@ -1,7 +1,7 @@
 /**
- * Verification policy: one document for push, pull and deploy (load.ts), which rule applies
- * (match.ts), what the evidence must show (requirements.ts, evaluate.ts), and the policy in force,
- * hot-reloaded from its file (policy-store.ts). The document is described in docs/policy.md and
+ * Verification policy: one document for push, pull and deploy (its vocabulary in schema.ts, read
+ * by load.ts), which rule applies (match.ts), what the evidence must show (requirements.ts,
+ * evaluate.ts), and the policy in force, hot-reloaded from its file (policy-store.ts). The document is described in docs/policy.md and
  * docs/policy.schema.json.
  */
 export type {
@@ -27,7 +27,8 @@ export type {
   VulnerabilityException,
   VulnerabilityRequirement,
 } from './types';
-export { DEFAULT_POLICY, MAX_POLICY_BYTES, POLICY_FIELDS, parsePolicy, policyRevision, type PolicyProblem } from './load';
+export { parsePolicy, policyRevision, type PolicyProblem } from './load';
+export { DEFAULT_POLICY, MAX_POLICY_BYTES, POLICY_FIELDS } from './schema';
 export { canonicalImageName, findRule, matchesImage, matchesSpec, parseImagePattern, type MatchTarget } from './match';
 export { decideWithoutEvidence, evaluate, type Decision, type EvaluationInput, type RequestFacts, type RequirementResult } from './evaluate';
 export { evidenceSources } from './evidence-sources';

@@ -1,7 +1,6 @@
 import type { SignerIdentity } from './identity';
 import type { NotationFacts } from './notation-trust';
 
-export type { SignerIdentity } from './identity';
 
 /**
  * What the policy evaluates: the evidence verification found about an image, the image itself and

@@ -6,14 +6,14 @@
  * column and field path, so that one edit can fix them all.
  *
  * The generic reader (positions, typed accessors, unknown fields with "did you mean") is
- * src/shared/checked-document.ts, shared with the service configuration; this file is the policy
- * schema.
+ * src/shared/checked-document.ts, shared with the service configuration; the vocabulary (fields,
+ * enumerated values, the size bound and the built-in default policy) is schema.ts; this file reads
+ * a document against them.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
 import { isMap, isScalar, type Node } from 'yaml';
 import { resolvePredicateType } from '../attestations';
 import { CheckedDocument, type DocumentProblem, type Field } from '../shared/checked-document';
-import type { Action } from './input';
 import { parseImagePattern } from './match';
 import type {
   AttestationRequirement,
@@ -21,22 +21,29 @@ import type {
   DeniedPackage,
   IdentityRequirement,
   MatchSpec,
-  Mode,
-  MultiArch,
   Policy,
   PolicyException,
   PushRules,
-  PolicySeverity,
   Requirements,
   Rule,
-  SbomFormat,
   SbomRequirement,
-  ScanFormat,
   SignatureRequirement,
-  Verdict,
   VulnerabilityException,
   VulnerabilityRequirement,
 } from './types';
+import {
+  ACTIONS,
+  DEFAULT_DEFAULTS,
+  MAX_POLICY_BYTES,
+  MODES,
+  MULTI_ARCH,
+  POLICY_FIELDS,
+  POLICY_SEVERITIES,
+  POLICY_VERSIONS,
+  SBOM_FORMATS,
+  SCAN_FORMATS,
+  VERDICTS,
+} from './schema';
 import { parseDuration, parseExpiry, parseVersionRange } from './values';
 import { canonicalJson } from '../formats/canonical-json';
 import { FULCIO_EXTENSIONS } from '../formats/fulcio';
@@ -44,42 +51,6 @@ import { describeMatcher } from './identity';
 import { NOTATION_LEVELS, parseNotationIdentity, type NotationIdentity, type NotationLevel, type NotationTrust } from './notation-trust';
 import { readTrustStoreFile } from './notation-trust-store';
 import { dirname, isAbsolute, resolve } from 'node:path';
-
-/**
- * The fields the loader accepts, per object. Exported so that a test can compare them with
- * docs/policy.schema.json: the two must never drift apart.
- */
-export const POLICY_FIELDS = {
-  policy: ['version', 'description', 'defaults', 'rules', 'exceptions'],
-  defaults: ['mode', 'onUnmatched', 'onError', 'multiArch'],
-  rule: ['name', 'description', 'match', 'require', 'deny', 'allow', 'push', 'evidenceFrom', 'mode', 'onError', 'multiArch'],
-  push: ['immutableTags', 'tagPattern', 'identities'],
-  match: ['images', 'namespaces', 'actions'],
-  require: ['signatures', 'sbom', 'vulnerabilities', 'attestations'],
-  signatures: ['keys', 'identities', 'notation', 'minimum', 'transparencyLog', 'timestamps'],
-  notation: ['trustStore', 'signingAuthorityTrustStore', 'tsaTrustStore', 'verifyTimestamp', 'identities', 'level'],
-  identity: ['issuer', 'issuerRegExp', 'subject', 'subjectRegExp', 'extensions'],
-  witnessMinimum: ['minimum'],
-  sbom: ['formats', 'keys', 'identities', 'deniedPackages', 'deniedLicenses'],
-  deniedPackage: ['name', 'versions'],
-  vulnerabilities: ['maxSeverity', 'maxAge', 'exceptions', 'formats', 'keys', 'identities'],
-  vulnerabilityException: ['id', 'expires', 'reason', 'approvedBy'],
-  attestation: ['predicateType', 'keys', 'identities'],
-  exception: ['images', 'namespaces', 'actions', 'expires', 'reason', 'approvedBy'],
-} as const;
-
-export const MODES: readonly Mode[] = ['enforce', 'warn', 'audit'];
-export const VERDICTS: readonly Verdict[] = ['allow', 'deny'];
-export const MULTI_ARCH: readonly MultiArch[] = ['index', 'platforms', 'either'];
-export const ACTIONS: readonly Action[] = ['push', 'pull', 'deploy'];
-export const SBOM_FORMATS: readonly SbomFormat[] = ['spdx', 'cyclonedx'];
-export const SCAN_FORMATS: readonly ScanFormat[] = ['trivy', 'grype', 'cyclonedx', 'intoto-vulns'];
-export const POLICY_SEVERITIES: readonly PolicySeverity[] = ['negligible', 'low', 'medium', 'high', 'critical'];
-/** The only document version so far; `version` is optional and exists so a future format can be told apart. */
-export const POLICY_VERSIONS: readonly number[] = [1];
-
-/** A policy is a few kilobytes; a megabyte is a mistake (or an attack on the YAML parser). */
-export const MAX_POLICY_BYTES = 1024 * 1024;
 
 /** `host/path/{name}` or a literal `host/path`: a repository whose evidence for the same digest counts. */
 function checkEvidenceSource(value: string): string | undefined {
@@ -95,26 +66,6 @@ function checkEvidenceSource(value: string): string | undefined {
 const RULE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** Kubernetes namespace names are DNS labels; `*` is the glob. */
 const NAMESPACE_GLOB_RE = /^[a-z0-9*][a-z0-9*-]{0,62}$/;
-
-export const DEFAULT_DEFAULTS: Defaults = { mode: 'enforce', onUnmatched: 'deny', onError: 'deny', multiArch: 'either' };
-
-/**
- * In force when no policy file is configured: every image needs at least one valid signature by
- * any trusted key; errors and everything else fail closed.
- */
-export const DEFAULT_POLICY: Policy = Object.freeze({
-  revision: 'default',
-  source: '(built-in default)',
-  description: 'pushes are allowed; pulls and deploys need a valid signature by a trusted key (no policy file configured)',
-  defaults: { ...DEFAULT_DEFAULTS },
-  rules: [
-    // Evidence arrives after the image (sign after push), so a push cannot demand it; what is
-    // readable is guarded by the pull gate, which does demand a signature.
-    { name: '(default-push)', match: { actions: ['push'] }, allow: 'no policy file: pushes are allowed; pulls and deploys need a trusted signature' },
-    { name: '(default)', require: { signatures: { minimum: 1 } } },
-  ],
-  exceptions: [],
-}) as Policy;
 
 /** One problem of a policy document; field paths such as `rules[0].require.signatures.keys`. */
 export type PolicyProblem = DocumentProblem;

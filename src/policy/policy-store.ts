@@ -19,7 +19,8 @@ import { watch, type FSWatcher } from 'node:fs';
 import * as path from 'node:path';
 import { BoundedFileError, readBoundedFile } from '../shared/bounded-file';
 import { CountersignError } from '../shared/errors';
-import { DEFAULT_POLICY, MAX_POLICY_BYTES, parsePolicy } from './load';
+import { parsePolicy } from './load';
+import { DEFAULT_POLICY, MAX_POLICY_BYTES } from './schema';
 import { MAX_TRUST_STORE_BYTES } from './notation-trust-store';
 import type { Policy } from './types';
 

@@ -1,8 +1,8 @@
 /**
  * An OCI distribution client scoped to what Countersign needs: resolve and read manifests, push
- * blobs and manifests, and list referrers (API or tag-schema fallback). Every byte read is size
- * limited and digest checked; every failure is a CountersignError naming the registry and
- * repository and saying what to do.
+ * blobs and manifests, and list referrers (API or tag-schema fallback, decided in referrers.ts).
+ * Every byte read is size limited and digest checked; every failure is a CountersignError naming
+ * the registry and repository and saying what to do (the mapping lives in registry-errors.ts).
  *
  * Every public method takes `{ signal }`: a caller's deadline or cancellation aborts the requests
  * under it (see http.ts), and close() aborts whatever is still in flight, so shutdown never waits
@@ -13,15 +13,15 @@ import tls from 'node:tls';
 import { Agent, type Dispatcher } from 'undici';
 import { SharedWork } from '../shared/cancellation';
 import { CountersignError } from '../shared/errors';
-import { credentialsHint, RegistryAuth, type Access } from './auth';
+import { RegistryAuth, type Access } from './auth';
 import type { CredentialStore } from './credentials';
 import { digestMatches, isDigest, splitDigest, computeDigest } from './digest';
 import { EndpointResolver } from './endpoint';
-import { discardBody, displayUrl, errorText, header, HttpTransport, readBody, type HttpRequest, type HttpResponse } from './http';
-import { parseNextLink } from './link-header';
-import { referrersTagFor } from './reference';
-import { baseMediaType, filterByArtifactType, parseImageIndex, readReferrersIndex, type SkippedReferrerEntry } from './referrers-index';
-import { MANIFEST_ACCEPT, MEDIA_TYPE, type Descriptor, type RepositoryRef } from './types';
+import { discardBody, header, HttpTransport, readBody, type HttpRequest, type HttpResponse } from './http';
+import { ReferrersDiscovery, type ReferrersResult } from './referrers';
+import { baseMediaType } from './referrers-index';
+import { digestMismatchError, registryStatusError } from './registry-errors';
+import { MANIFEST_ACCEPT, MEDIA_TYPE, type CallOptions, type Descriptor, type ManifestResult, type RepositoryRef } from './types';
 
 export interface RegistryClientOptions {
   credentials?: CredentialStore;
@@ -50,32 +50,7 @@ export interface RegistryClientOptions {
   dispatcher?: Dispatcher;
 }
 
-/** What every call accepts: a signal that cancels it (a deadline, a departed caller, shutdown). */
-export interface CallOptions {
-  signal?: AbortSignal;
-}
-
-export interface ManifestResult {
-  descriptor: Descriptor;
-  bytes: Buffer;
-  etag?: string;
-}
-
-export interface ReferrersResult {
-  /** Where the list came from: the registry's referrers API, or the `sha256-<hex>` fallback tag. */
-  source: 'api' | 'tag';
-  manifests: Descriptor[];
-  /** ETag of the fallback tag's index (for conditional updates). */
-  etag?: string;
-  /** Fallback tag: the digest of the index stored under it. */
-  indexDigest?: string;
-  /** Fallback tag: entries that were not valid descriptors (each skipped, never hiding the others). */
-  skipped?: SkippedReferrerEntry[];
-}
-
 const MiB = 1024 * 1024;
-const MAX_REFERRER_PAGES = 100;
-const ZERO_DIGEST = `sha256:${'0'.repeat(64)}`;
 const REPOSITORY_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
 
@@ -90,9 +65,7 @@ export class RegistryClient {
   private readonly auth: RegistryAuth;
   private readonly endpoints: EndpointResolver;
   private readonly ownAgent?: Agent;
-  private readonly referrersApiTtlMs: number;
-  /** Per registry: does it serve the referrers API? Cached because the answer rarely changes and probing costs a round trip. */
-  private readonly referrersApi = new Map<string, { supported: boolean; until: number }>();
+  private readonly referrers: ReferrersDiscovery;
   /** Blob uploads in flight, by registry/repository@digest (see pushBlob). */
   private readonly blobPushes = new SharedWork<void>();
   /** Aborted by close(): cancels every request still in flight. */
@@ -103,7 +76,6 @@ export class RegistryClient {
     const timeoutMs = options.timeoutMs ?? 10_000;
     this.maxManifestBytes = options.maxManifestBytes ?? 4 * MiB;
     this.maxBlobBytes = options.maxBlobBytes ?? 16 * MiB;
-    this.referrersApiTtlMs = options.referrersApiCacheMs ?? 5 * 60_000;
     this.endpoints = new EndpointResolver(options.insecureHosts);
     let dispatcher = options.dispatcher;
     if (!dispatcher) {
@@ -124,6 +96,15 @@ export class RegistryClient {
       ...(options.observer ? { observer: options.observer } : {}),
     });
     this.auth = new RegistryAuth({ transport: this.transport, endpoints: this.endpoints, ...(options.credentials ? { credentials: options.credentials } : {}) });
+    this.referrers = new ReferrersDiscovery(
+      {
+        indexRequest: (repo, path, signal) => this.request(repo, 'GET', path, { accept: MEDIA_TYPE.OCI_INDEX }, signal),
+        send: (repo, req) => this.send(repo, 'pull', req),
+        readIndex: (res, what, req) => readBody(res, this.maxManifestBytes, what, req, this.transport.timeoutMs),
+        getManifest: (repo, reference, opts) => this.getManifest(repo, reference, opts),
+      },
+      options.referrersApiCacheMs ?? 5 * 60_000,
+    );
   }
 
   /**
@@ -147,7 +128,7 @@ export class RegistryClient {
     this.checkReference(reference);
     const req = this.request(repo, 'HEAD', `manifests/${reference}`, { accept: MANIFEST_ACCEPT.join(', ') }, opts.signal);
     const res = await this.send(repo, 'pull', req);
-    if (res.status !== 200) throw await this.statusError(res, repo, req, 'pull', `image ${refString(repo, reference)}`);
+    if (res.status !== 200) throw await registryStatusError(res, repo, req, 'pull', `image ${refString(repo, reference)}`);
     await discardBody(res);
     const digest = header(res.headers, 'docker-content-digest');
     const length = header(res.headers, 'content-length');
@@ -175,20 +156,20 @@ export class RegistryClient {
     const what = `manifest ${refString(repo, reference)}`;
     const req = this.request(repo, 'GET', `manifests/${reference}`, { accept: MANIFEST_ACCEPT.join(', ') }, signal);
     const res = await this.send(repo, access, req);
-    if (res.status !== 200) throw await this.statusError(res, repo, req, access, `image ${refString(repo, reference)}`);
+    if (res.status !== 200) throw await registryStatusError(res, repo, req, access, `image ${refString(repo, reference)}`);
     const bytes = await readBody(res, this.maxManifestBytes, what, req, this.transport.timeoutMs);
 
     let digest: string;
     if (isDigest(reference)) {
       // Pulled by digest: the bytes must be exactly what the caller asked for.
-      if (!digestMatches(bytes, reference)) throw this.digestMismatch(repo, what, reference, bytes);
+      if (!digestMatches(bytes, reference)) throw digestMismatchError(repo, what, reference, bytes);
       digest = reference;
     } else {
       digest = computeDigest(bytes, 'sha256');
       const claimed = header(res.headers, 'docker-content-digest');
       const parts = claimed !== undefined ? splitDigest(claimed) : undefined;
       if (claimed !== undefined && parts && computeDigest(bytes, parts.algorithm) !== claimed) {
-        throw this.digestMismatch(repo, what, claimed, bytes);
+        throw digestMismatchError(repo, what, claimed, bytes);
       }
     }
     const descriptor: Descriptor = { mediaType: this.manifestMediaType(res, bytes), digest, size: bytes.length };
@@ -229,7 +210,7 @@ export class RegistryClient {
       });
     }
     if (res.status !== 201 && res.status !== 200 && res.status !== 202) {
-      throw await this.statusError(res, repo, req, 'push', `manifest ${refString(repo, reference)}`);
+      throw await registryStatusError(res, repo, req, 'push', `manifest ${refString(repo, reference)}`);
     }
     await discardBody(res);
     const stored = header(res.headers, 'docker-content-digest');
@@ -256,7 +237,7 @@ export class RegistryClient {
     await discardBody(res);
     if (res.status === 200) return true;
     if (res.status === 404) return false;
-    throw await this.statusError(res, repo, req, access, `blob ${digest} in ${repo.registry}/${repo.repository}`);
+    throw await registryStatusError(res, repo, req, access, `blob ${digest} in ${repo.registry}/${repo.repository}`);
   }
 
   /**
@@ -269,10 +250,10 @@ export class RegistryClient {
     const what = `blob ${digest} in ${repo.registry}/${repo.repository}`;
     const req = this.request(repo, 'GET', `blobs/${digest}`, {}, opts.signal);
     const res = await this.send(repo, 'pull', req);
-    if (res.status !== 200) throw await this.statusError(res, repo, req, 'pull', what);
+    if (res.status !== 200) throw await registryStatusError(res, repo, req, 'pull', what);
     const limit = opts.maxBytes !== undefined ? Math.min(opts.maxBytes, this.maxBlobBytes) : this.maxBlobBytes;
     const bytes = await readBody(res, limit, what, req, this.transport.timeoutMs);
-    if (!digestMatches(bytes, digest)) throw this.digestMismatch(repo, what, digest, bytes);
+    if (!digestMatches(bytes, digest)) throw digestMismatchError(repo, what, digest, bytes);
     return bytes;
   }
 
@@ -312,7 +293,7 @@ export class RegistryClient {
         await discardBody(started);
         throw new CountersignError('DATA_LOSS', `registry ${repo.registry} started an upload but sent no Location header`, { details: { registry: repo.registry } });
       }
-      throw await this.statusError(started, repo, start, 'push', what);
+      throw await registryStatusError(started, repo, start, 'push', what);
     }
     await discardBody(started);
 
@@ -335,7 +316,7 @@ export class RegistryClient {
     // An upload URL on another host (storage front end) must not receive our registry credentials.
     const sameOrigin = uploadUrl.origin === this.endpoints.baseUrl(repo.registry).origin;
     const res = sameOrigin ? await this.send(repo, 'push', put) : await this.transport.send(put);
-    if (res.status !== 201 && res.status !== 204 && res.status !== 200) throw await this.statusError(res, repo, put, 'push', what);
+    if (res.status !== 201 && res.status !== 204 && res.status !== 200) throw await registryStatusError(res, repo, put, 'push', what);
     await discardBody(res);
     const stored = header(res.headers, 'docker-content-digest');
     if (stored !== undefined && isDigest(stored) && splitDigest(stored)!.algorithm === splitDigest(actual)!.algorithm && stored !== actual) {
@@ -343,137 +324,22 @@ export class RegistryClient {
     }
   }
 
-  // ---- referrers -------------------------------------------------------------------------
+  // ---- referrers (discovery itself: referrers.ts) ---------------------------------------
 
   /**
-   * Lists the referrers of `subjectDigest`: through the referrers API when the registry has it
-   * (following pagination), otherwise from the fallback tag. `artifactType` filtering is applied
-   * client-side whenever the registry does not say it applied it.
+   * Lists the referrers of `subjectDigest`: through the referrers API when the registry has it,
+   * otherwise from the fallback tag (see ReferrersDiscovery).
    */
   async listReferrers(repo: RepositoryRef, subjectDigest: string, opts: { artifactType?: string } & CallOptions = {}): Promise<ReferrersResult> {
     this.checkRepo(repo);
     this.checkDigest(subjectDigest);
-    if (this.cachedReferrersApi(repo.registry) !== false) {
-      const fromApi = await this.listReferrersFromApi(repo, subjectDigest, opts.artifactType, opts.signal);
-      if (fromApi) return fromApi;
-    }
-    return this.listReferrersFromTag(repo, subjectDigest, opts.artifactType, opts.signal);
+    return this.referrers.list(repo, subjectDigest, opts);
   }
 
-  /**
-   * Whether the registry really serves the referrers API. A manifest PUT's OCI-Subject header is
-   * not enough on its own (some registries send it without serving the API), so we ask for the
-   * referrers of a digest that cannot exist and accept only a 200 carrying an image index.
-   */
+  /** Whether the registry really serves the referrers API (probed once, then remembered for a while). */
   async pingReferrersApi(repo: RepositoryRef, opts: CallOptions = {}): Promise<boolean> {
     this.checkRepo(repo);
-    const cached = this.cachedReferrersApi(repo.registry);
-    if (cached !== undefined) return cached;
-    const req = this.request(repo, 'GET', `referrers/${ZERO_DIGEST}`, { accept: MEDIA_TYPE.OCI_INDEX }, opts.signal);
-    const res = await this.send(repo, 'pull', req);
-    let supported = false;
-    if (res.status === 200) {
-      try {
-        parseImageIndex(await readBody(res, this.maxManifestBytes, 'referrers probe', req, this.transport.timeoutMs), header(res.headers, 'content-type'), 'referrers probe');
-        supported = true;
-      } catch (err) {
-        if (!(err instanceof CountersignError) || err.code !== 'DATA_LOSS') throw err;
-      }
-    } else if (res.status === 404 || res.status === 400 || res.status === 405) {
-      await discardBody(res);
-    } else {
-      // Auth failures, rate limits, outages: say so rather than remember a wrong answer.
-      throw await this.statusError(res, repo, req, 'pull', `referrers API probe of ${repo.registry}/${repo.repository}`);
-    }
-    this.rememberReferrersApi(repo.registry, supported);
-    return supported;
-  }
-
-  private cachedReferrersApi(registry: string): boolean | undefined {
-    const entry = this.referrersApi.get(registry);
-    if (!entry) return undefined;
-    if (entry.until <= Date.now()) {
-      this.referrersApi.delete(registry);
-      return undefined;
-    }
-    return entry.supported;
-  }
-
-  private rememberReferrersApi(registry: string, supported: boolean): void {
-    this.referrersApi.set(registry, { supported, until: Date.now() + this.referrersApiTtlMs });
-  }
-
-  /** undefined when the registry has no referrers API (404), so the caller falls back to the tag. */
-  private async listReferrersFromApi(
-    repo: RepositoryRef,
-    subjectDigest: string,
-    artifactType: string | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<ReferrersResult | undefined> {
-    const what = `referrers of ${repo.registry}/${repo.repository}@${subjectDigest}`;
-    const query = artifactType !== undefined ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
-    let req = this.request(repo, 'GET', `referrers/${subjectDigest}${query}`, { accept: MEDIA_TYPE.OCI_INDEX }, signal);
-    const manifests: Descriptor[] = [];
-    const seen = new Set<string>();
-    for (let page = 0; ; page++) {
-      const res = await this.send(repo, 'pull', req);
-      if (res.status === 404 && page === 0) {
-        // A registry with the API must not answer 404 (not even for an unknown subject): no API.
-        await discardBody(res);
-        this.rememberReferrersApi(repo.registry, false);
-        return undefined;
-      }
-      if (res.status !== 200) throw await this.statusError(res, repo, req, 'pull', what);
-      const bytes = await readBody(res, this.maxManifestBytes, what, req, this.transport.timeoutMs);
-      const index = parseImageIndex(bytes, header(res.headers, 'content-type'), `${what} (from the referrers API)`);
-      this.rememberReferrersApi(repo.registry, true);
-      const applied = (header(res.headers, 'oci-filters-applied') ?? '').split(',').map((s) => s.trim());
-      manifests.push(...(applied.includes('artifactType') ? index.manifests : filterByArtifactType(index.manifests, artifactType)));
-
-      const next = parseNextLink(res.headers.link);
-      if (next === undefined) break;
-      const nextUrl = new URL(next, res.url);
-      if (nextUrl.origin !== req.url.origin) {
-        throw new CountersignError('DATA_LOSS', `registry ${repo.registry} paginated ${what} to another host (${nextUrl.host}); refusing to follow`, {
-          details: { registry: repo.registry },
-        });
-      }
-      seen.add(req.url.href);
-      if (seen.has(nextUrl.href) || page + 1 >= MAX_REFERRER_PAGES) {
-        throw new CountersignError('DATA_LOSS', `registry ${repo.registry} returned more than ${MAX_REFERRER_PAGES} pages (or a pagination loop) for ${what}`, {
-          details: { registry: repo.registry },
-        });
-      }
-      req = { ...req, url: nextUrl };
-    }
-    return { source: 'api', manifests };
-  }
-
-  /**
-   * The fallback tag's index. Anyone with push access writes it, so its entries are judged one by
-   * one (invalid ones are returned as `skipped`); only an index that is not an index at all (not
-   * JSON, an image manifest under the tag, oversized) fails, as the DATA_LOSS or RESOURCE_EXHAUSTED
-   * it is (content, not transport: see isContentError).
-   */
-  private async listReferrersFromTag(
-    repo: RepositoryRef,
-    subjectDigest: string,
-    artifactType: string | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<ReferrersResult> {
-    const tag = referrersTagFor(subjectDigest);
-    let found: ManifestResult;
-    try {
-      found = await this.getManifest(repo, tag, signal ? { signal } : {});
-    } catch (err) {
-      if (err instanceof CountersignError && err.code === 'NOT_FOUND') return { source: 'tag', manifests: [] };
-      throw err;
-    }
-    const index = readReferrersIndex(found.bytes, found.descriptor.mediaType, `referrers tag ${repo.registry}/${repo.repository}:${tag}`);
-    const result: ReferrersResult = { source: 'tag', manifests: filterByArtifactType(index.manifests, artifactType), indexDigest: found.descriptor.digest };
-    if (index.skipped.length > 0) result.skipped = index.skipped;
-    if (found.etag !== undefined) result.etag = found.etag;
-    return result;
+    return this.referrers.ping(repo, opts);
   }
 
   // ---- plumbing --------------------------------------------------------------------------
@@ -513,13 +379,6 @@ export class RegistryClient {
     return fromHeader ?? MEDIA_TYPE.OCI_MANIFEST;
   }
 
-  private digestMismatch(repo: RepositoryRef, what: string, expected: string, bytes: Buffer): CountersignError {
-    const algorithm = splitDigest(expected)?.algorithm ?? 'sha256';
-    return new CountersignError('DATA_LOSS', `${what} from registry ${repo.registry} does not match its digest: expected ${expected}, got ${computeDigest(bytes, algorithm)}`, {
-      details: { registry: repo.registry, repository: repo.repository, expected },
-    });
-  }
-
   private checkRepo(repo: RepositoryRef): void {
     // Typed as strings, but reached from request input: checked as whatever they really are.
     const registry: unknown = repo.registry;
@@ -544,37 +403,4 @@ export class RegistryClient {
     }
   }
 
-  /** Maps an unexpected status to a CountersignError with the registry's own explanation attached. */
-  private async statusError(res: HttpResponse, repo: RepositoryRef, req: HttpRequest, access: Access, what: string): Promise<CountersignError> {
-    const text = await errorText(res);
-    const reason = text ? `: ${text}` : '';
-    const details = { registry: repo.registry, repository: repo.repository, status: res.status };
-    const at = `${req.method} ${displayUrl(req.url)}`;
-    switch (true) {
-      case res.status === 404:
-        return new CountersignError('NOT_FOUND', `${what} not found in registry ${repo.registry}${reason}`, { details });
-      case res.status === 401 || res.status === 403:
-        return new CountersignError(
-          'PERMISSION_DENIED',
-          `registry ${repo.registry} denied ${access} access to repository ${repo.repository}${reason}; check that the account whose credentials the service has for ${repo.registry} may ${access} it (${credentialsHint(repo.registry)})`,
-          { details: { ...details, access } },
-        );
-      case res.status === 412:
-        return new CountersignError('FAILED_PRECONDITION', `registry ${repo.registry} rejected a conditional request for ${what} (412)${reason}`, { details });
-      case res.status === 413:
-        return new CountersignError('RESOURCE_EXHAUSTED', `registry ${repo.registry} rejected ${what} as too large (413)${reason}`, { details });
-      case res.status === 429:
-        return new CountersignError('UNAVAILABLE', `registry ${repo.registry} is rate limiting us (429) for ${what}${reason}; try again later`, { details });
-      case res.status >= 500:
-        return new CountersignError('UNAVAILABLE', `registry ${repo.registry} failed with ${res.status} for ${what} (${at})${reason}; try again later`, { details });
-      case res.status === 405:
-        return new CountersignError('FAILED_PRECONDITION', `registry ${repo.registry} does not allow ${at} (405)${reason}`, { details });
-      case res.status === 400 && /BLOB_UNKNOWN/.test(text):
-        return new CountersignError('FAILED_PRECONDITION', `registry ${repo.registry} rejected ${what}: it references blobs the repository does not have${reason}`, { details });
-      case res.status >= 400 && res.status < 500:
-        return new CountersignError('INVALID_ARGUMENT', `registry ${repo.registry} rejected ${what} with ${res.status}${reason}`, { details });
-      default:
-        return new CountersignError('INTERNAL', `registry ${repo.registry} answered ${at} with unexpected status ${res.status}${reason}`, { details });
-    }
-  }
 }

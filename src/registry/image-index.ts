@@ -14,8 +14,6 @@ import { isDigest } from './digest';
 import { MEDIA_TYPE, type Descriptor } from './types';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 
-export { ATTESTATION_MANIFEST, ATTESTATION_REFERENCE_TYPE, isAttestationManifest } from '../formats/oci';
-
 export type IndexChild = Pick<Descriptor, 'mediaType' | 'digest' | 'size' | 'platform' | 'annotations'>;
 
 export class MalformedIndexError extends Error {}

@@ -10,7 +10,8 @@ export {
   type CredentialStore,
   type RegistryCredential,
 } from './credentials';
-export { RegistryClient, type CallOptions, type RegistryClientOptions, type ManifestResult, type ReferrersResult } from './client';
+export { RegistryClient, type RegistryClientOptions } from './client';
+export type { ReferrersResult } from './referrers';
 export { ReferrerStore, type ArtifactToAttach, type AttachResult, type ReferrerStoreOptions } from './referrer-store';
 export { KeyedMutex } from './keyed-mutex';
 export { InProcessWriteLock, type HeldLock, type WriteLock } from './write-lock';

@@ -8,12 +8,12 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { CountersignError, isTransient } from '../shared/errors';
-import type { CallOptions, RegistryClient } from './client';
+import type { RegistryClient } from './client';
 import { isDigest, sha256Digest } from './digest';
 import { referrersTagFor } from './reference';
 import { backoffDelay } from './retry';
 import { parseImageIndex, referrerDescriptor, withReferrer } from './referrers-index';
-import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageIndex, type ImageManifest, type RepositoryRef } from './types';
+import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, type CallOptions, type Descriptor, type ImageIndex, type ImageManifest, type RepositoryRef } from './types';
 import { InProcessWriteLock, type HeldLock, type WriteLock } from './write-lock';
 
 export interface ArtifactToAttach {

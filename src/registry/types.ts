@@ -68,3 +68,15 @@ export interface ImageReference {
 
 /** A repository on a registry: what every client call is scoped to (defined in src/formats/). */
 export type { RepositoryRef } from '../formats/repository';
+
+/** What every client call accepts: a signal that cancels it (a deadline, a departed caller, shutdown). */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/** A manifest as read: its descriptor (digest checked), its exact bytes, and the ETag for conditional updates. */
+export interface ManifestResult {
+  descriptor: Descriptor;
+  bytes: Buffer;
+  etag?: string;
+}

@@ -1,7 +1,7 @@
 /**
  * A strictly checked YAML (or JSON: JSON is YAML, so one parser serves both) document, for files
  * that configure security: the policy (src/policy/load.ts) and the service configuration
- * (src/config/config.ts). A misspelled field that is silently ignored ("maxSeverty",
+ * (src/config/config-file.ts). A misspelled field that is silently ignored ("maxSeverty",
  * "auth.mdoe") is a hole nobody notices, so readers built on this refuse unknown fields (with a
  * "did you mean"), wrong types and out-of-range values, and report every problem at once with its
  * line, column and field path, so that one edit can fix them all.

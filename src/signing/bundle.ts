@@ -1,12 +1,12 @@
 import { bundleToJSON } from '@sigstore/bundle';
 import { DSSEBundleBuilder, type Signer } from '@sigstore/sign';
 import type { SigningKey } from '../keys';
-import { IN_TOTO_PAYLOAD_TYPE, type InTotoStatement } from './statement';
+import type { InTotoStatement } from './statement';
+import { IN_TOTO_PAYLOAD_TYPE } from '../formats/in-toto';
 
 /** The canonical v0.3 media type (cosign v3 writes and requires ≥ v0.3). */
 import { BUNDLE_V03_MEDIA_TYPE } from '../formats/sigstore-bundle';
 
-export { BUNDLE_V03_MEDIA_TYPE } from '../formats/sigstore-bundle';
 
 export interface SignedBundle {
   /** The exact bytes stored as the referrer layer. */

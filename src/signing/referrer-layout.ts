@@ -1,10 +1,8 @@
 import { sha256Digest } from '../registry/digest';
 import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageManifest } from '../registry/types';
-import { BUNDLE_V03_MEDIA_TYPE } from './bundle';
 
-import { ANNOTATION } from '../formats/sigstore-bundle';
+import { ANNOTATION, BUNDLE_V03_MEDIA_TYPE } from '../formats/sigstore-bundle';
 
-export { ANNOTATION } from '../formats/sigstore-bundle';
 
 export interface ReferrerArtifact {
   manifest: ImageManifest;

@@ -5,7 +5,8 @@ import { formatReference, parseReference } from '../registry';
 import { CountersignError } from '../shared/errors';
 import { signStatement } from './bundle';
 import { bundleReferrer } from './referrer-layout';
-import { COSIGN_SIGN_PREDICATE_TYPE, imageStatement } from './statement';
+import { imageStatement } from './statement';
+import { COSIGN_SIGN_PREDICATE_TYPE } from '../formats/in-toto';
 
 export interface SignInput {
   image: string;

@@ -2,7 +2,6 @@
 
 import { IN_TOTO_STATEMENT_V1 } from '../formats/in-toto';
 
-export { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_V1 } from '../formats/in-toto';
 
 export interface InTotoSubject {
   name?: string;

@@ -10,13 +10,13 @@
  * decision, and this result is cached. See VerificationService.withKeyState. Keyless evidence
  * carries the verified signer identity; which identities count is the policy's decision.
  */
-import { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE } from '../signing/statement';
+import { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE } from '../formats/in-toto';
 import type { ImageManifest } from '../registry/types';
 import type { TrustedKey } from '../trust/types';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
-import { isInTotoStatement, statementDigests, verifySigstoreBundle, BUNDLE_MEDIA_TYPE_VERSIONS, type InTotoStatement } from './sigstore/verify-bundle';
-import type { Evidence } from './types';
-import { ANNOTATION } from '../formats/sigstore-bundle';
+import { isInTotoStatement, statementDigests, verifySigstoreBundle, type InTotoStatement } from './sigstore/verify-bundle';
+import type { Evidence } from '../policy/input';
+import { ANNOTATION, BUNDLE_MEDIA_TYPE_VERSIONS } from '../formats/sigstore-bundle';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 
 /** Bundle media types accepted as referrer layers (every Sigstore bundle version). */

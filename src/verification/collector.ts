@@ -23,10 +23,10 @@ import type { TrustStore } from '../trust/types';
 import { isBundleArtifact, verifyBundleReferrer } from './bundle-verifier';
 import { CollectionBudget } from './collection-budget';
 import { legacyCosignEvidence } from './cosign-legacy';
-import { NOTATION_ARTIFACT, notationEnvelopeLayer, notationEvidence } from './notation/referrer';
-import { MAX_NOTATION_ENVELOPE_BYTES } from '../formats/notation';
+import { notationEnvelopeLayer, notationEvidence } from './notation/referrer';
+import { MAX_NOTATION_ENVELOPE_BYTES, NOTATION_ARTIFACT } from '../formats/notation';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
-import type { Evidence, EvidenceFormat } from './types';
+import type { Evidence, EvidenceFormat } from '../policy/input';
 
 export { NOTATION_ARTIFACT };
 const MiB = 1024 * 1024;

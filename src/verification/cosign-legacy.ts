@@ -24,7 +24,7 @@ import type { CollectionBudget } from './collection-budget';
 import { decodeBase64Strict, keysThatVerify, preAuthEncoding } from './legacy/crypto';
 import { verifyLegacyKeyless } from './sigstore/legacy-keyless';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
-import type { Evidence, EvidenceFormat } from './types';
+import type { Evidence, EvidenceFormat } from '../policy/input';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
@@ -32,7 +32,6 @@ export const DSSE_ENVELOPE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
 import { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES as STATEMENT_TYPES } from '../formats/in-toto';
 import { ANNOTATION } from '../formats/sigstore-bundle';
 
-export { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE } from '../formats/in-toto';
 export const SIMPLE_SIGNING_TYPE = 'cosign container image signature';
 export const ANNOTATION_SIGNATURE = 'dev.cosignproject.cosign/signature';
 export const ANNOTATION_CERTIFICATE = 'dev.sigstore.cosign/certificate';

@@ -20,7 +20,7 @@
 import { SharedWork } from '../shared/cancellation';
 import { flatString, StringTable } from '../shared/compact-strings';
 import { recencySlack } from '../shared/lru';
-import type { Evidence } from './types';
+import type { Evidence } from '../policy/input';
 
 interface Entry {
   evidence: Evidence[];

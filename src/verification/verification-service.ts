@@ -7,7 +7,8 @@ import type { Policy, PolicyStore } from '../policy';
 import { decideWithoutEvidence, evaluate, evidenceSources, type Decision } from '../policy';
 import type { RegistryClient } from '../registry';
 import { formatReference, parseReference, type ImageReference } from '../registry';
-import { isAttestationManifest, MalformedIndexError, parseImageIndexChildren } from '../registry/image-index';
+import { MalformedIndexError, parseImageIndexChildren } from '../registry/image-index';
+import { isAttestationManifest } from '../formats/oci';
 import { MEDIA_TYPE, type RepositoryRef } from '../registry/types';
 import { CountersignError, isContentError } from '../shared/errors';
 import { flatString, StringTable } from '../shared/compact-strings';
@@ -16,7 +17,7 @@ import { keyUsability } from '../trust/usability';
 import type { TrustStore } from '../trust/types';
 import type { EvidenceCollector } from './collector';
 import type { EvidenceCache } from './evidence-cache';
-import type { Action, CollectionError, Evidence, ImageFacts, RequestContext } from './types';
+import type { Action, CollectionError, Evidence, ImageFacts, RequestContext } from '../policy/input';
 
 export interface VerifyInput {
   image: string;

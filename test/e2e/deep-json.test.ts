@@ -8,7 +8,8 @@
 import { pushSampleImage } from '../../src/dev/sample-image';
 import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, ReferrerStore, RegistryClient, sha256Digest } from '../../src/registry';
 import { MAX_JSON_DEPTH } from '../../src/shared/json-depth';
-import { bundleReferrer, COSIGN_SIGN_PREDICATE_TYPE } from '../../src/signing';
+import { COSIGN_SIGN_PREDICATE_TYPE } from '../../src/formats/in-toto';
+import { bundleReferrer } from '../../src/signing';
 import { startService, testRegistryHost, uniqueRepo, type RunningService } from '../support/harness';
 
 const DEPTH = 100_000;

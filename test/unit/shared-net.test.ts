@@ -1,4 +1,4 @@
-import { parseListen } from '../../src/config/config';
+import { parseListen } from '../../src/config/config-file';
 import { hostForUrl, isLoopbackAddress, isLoopbackListen, listenHost, parseListenAddress } from '../../src/shared/net';
 
 describe('the one loopback rule', () => {

@@ -13,7 +13,7 @@
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { describeIdentity } from '../../verification/sigstore/identity';
+import { describeIdentity } from '../../policy/identity';
 import { loadTrustedRootFile, PUBLIC_GOOD_TRUSTED_ROOT, type SigstoreTrustRoot } from '../../verification/sigstore/trusted-root';
 import { verifySigstoreBundle, type BundleArtifact, type CandidateKey } from '../../verification/sigstore/verify-bundle';
 

@@ -19,9 +19,7 @@ import { DerError } from './der';
 import { verifyTimestampToken } from './timestamp';
 import { CertificateRequirementError, signingChainProblem } from './x509';
 
-export { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
 /** The facts' type and the DN formatter live with their consumer, the policy's Notation trust judgement. */
-export { oneLine, type NotationFacts } from '../../policy/notation-trust';
 
 export const H_SCHEME = 'io.cncf.notary.signingScheme';
 export const H_SIGNING_TIME = 'io.cncf.notary.signingTime';

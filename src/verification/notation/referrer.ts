@@ -6,12 +6,12 @@
  * (`notation`) that the signature requirement judges.
  */
 import type { ImageManifest } from '../../registry/types';
-import type { Evidence } from '../types';
+import type { Evidence } from '../../policy/input';
 import { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, MAX_NOTATION_ENVELOPE_BYTES } from '../../formats/notation';
 import { verifyCoseEnvelope } from './cose';
-import { NotationEnvelopeError, oneLine, verifyJwsEnvelope, type TargetDescriptor } from './envelope';
+import { oneLine } from '../../policy/notation-trust';
+import { NotationEnvelopeError, verifyJwsEnvelope, type TargetDescriptor } from './envelope';
 
-export { NOTATION_ARTIFACT } from '../../formats/notation';
 
 /** The one envelope layer of a Notary signature manifest, or why there is none to read. */
 export function notationEnvelopeLayer(manifest: ImageManifest): { digest: string; mediaType: string; size: number } | string {

@@ -10,8 +10,6 @@ import { X509Certificate } from '@sigstore/core';
 import { FULCIO, FULCIO_EXTENSIONS } from '../../formats/fulcio';
 import type { SignerIdentity } from '../../policy/identity';
 
-export { FULCIO_EXTENSIONS } from '../../formats/fulcio';
-export { describeIdentity, describeMatcher, identityMatches, type IdentityMatcher, type SignerIdentity } from '../../policy/identity';
 
 const OTHERNAME_USERNAME = `${FULCIO}.7`;
 const ISSUER_V1 = `${FULCIO}.1`;

@@ -10,7 +10,7 @@
  * nothing) and returns a sentence when the annotations are unusable.
  */
 import crypto from 'node:crypto';
-import type { SignerIdentity } from './identity';
+import type { SignerIdentity } from '../../policy/identity';
 import type { SigstoreTrustRoot } from './trusted-root';
 import { verifySigstoreBundle } from './verify-bundle';
 

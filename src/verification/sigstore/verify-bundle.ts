@@ -22,14 +22,13 @@ import crypto, { type KeyObject } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { dsse, X509Certificate } from '@sigstore/core';
 import { toSignedEntity, Verifier, VerificationError, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
-import { rootInChainProblem, signerIdentity, type SignerIdentity } from './identity';
+import type { SignerIdentity } from '../../policy/identity';
+import { rootInChainProblem, signerIdentity } from './identity';
 import type { SigstoreTrustRoot } from './trusted-root';
 
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES as STATEMENT_TYPES } from '../../formats/in-toto';
 import { BUNDLE_MEDIA_TYPE_VERSIONS } from '../../formats/sigstore-bundle';
 
-export { IN_TOTO_PAYLOAD_TYPE } from '../../formats/in-toto';
-export { BUNDLE_MEDIA_TYPE_VERSIONS } from '../../formats/sigstore-bundle';
 
 /** A key the caller trusts, as the key store has it (TrustedKey fits). */
 export interface CandidateKey {

@@ -1,7 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig, parseListen } from '../../../src/config/config';
+import { loadConfig } from '../../../src/config/config';
+import { parseListen } from '../../../src/config/config-file';
 
 describe('loadConfig', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-config-'));

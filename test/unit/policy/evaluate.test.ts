@@ -1,6 +1,6 @@
 import { PREDICATE_TYPE } from '../../../src/attestations';
 import { DEFAULT_POLICY, decideWithoutEvidence, evaluate, parsePolicy, type Decision, type EvaluationInput, type Policy } from '../../../src/policy';
-import type { Evidence, ImageFacts } from '../../../src/verification/types';
+import type { Evidence, ImageFacts } from '../../../src/policy/input';
 import {
   EXAMPLE_POLICY,
   FLUENTD_CDX,

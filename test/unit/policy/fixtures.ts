@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { preparePredicate, PREDICATE_TYPE } from '../../../src/attestations';
-import type { Evidence, ImageFacts } from '../../../src/verification/types';
+import type { Evidence, ImageFacts } from '../../../src/policy/input';
 
 export const VECTORS_DIR = path.resolve(__dirname, '../../../../shared/vectors');
 

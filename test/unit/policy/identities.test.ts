@@ -6,7 +6,7 @@
  */
 import { PREDICATE_TYPE } from '../../../src/attestations';
 import { evaluate, parsePolicy, type Decision } from '../../../src/policy';
-import type { Evidence } from '../../../src/verification/types';
+import type { Evidence } from '../../../src/policy/input';
 import { attestation, digestOf, image, signature } from './fixtures';
 
 const NOW = new Date('2026-06-01T12:00:00Z');

@@ -1,6 +1,6 @@
 import { parseReference } from '../../../src/registry/reference';
 import { canonicalImageName, findRule, matchesImage, matchesSpec, parseImagePattern, parsePolicy } from '../../../src/policy';
-import type { ImageFacts } from '../../../src/verification/types';
+import type { ImageFacts } from '../../../src/policy/input';
 import { EXAMPLE_POLICY, IMAGE_DIGEST, digestOf } from './fixtures';
 
 /** Facts as the verification service builds them: from the real reference parser. */

@@ -1,5 +1,5 @@
 import { DEFAULT_POLICY, evaluate, evidenceSources, parsePolicy, PUSH_LABELS, type Policy } from '../../../src/policy';
-import type { Evidence, RequestContext } from '../../../src/verification/types';
+import type { Evidence, RequestContext } from '../../../src/policy/input';
 import { IMAGE_DIGEST, image, signature } from './fixtures';
 
 const NOW = new Date('2026-06-01T12:00:00Z');

@@ -19,7 +19,7 @@ import { CountersignError } from '../../../src/shared/errors';
 import { canonicalName, scopeMatches } from '../../../src/shared/image-pattern';
 import { openDatabase, SqliteStore } from '../../../src/store';
 import { keyUsability } from '../../../src/trust/usability';
-import type { ImageFacts } from '../../../src/verification/types';
+import type { ImageFacts } from '../../../src/policy/input';
 import { fakeCall } from '../auth/helpers';
 
 const SIGN = 'countersign.v1.SigningService/Sign';

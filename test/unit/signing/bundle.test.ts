@@ -1,5 +1,7 @@
 import crypto from 'node:crypto';
-import { BUNDLE_V03_MEDIA_TYPE, bundleReferrer, imageStatement, sha256Digest, signStatement, COSIGN_SIGN_PREDICATE_TYPE } from '../../../src/signing';
+import { COSIGN_SIGN_PREDICATE_TYPE } from '../../../src/formats/in-toto';
+import { BUNDLE_V03_MEDIA_TYPE } from '../../../src/formats/sigstore-bundle';
+import { bundleReferrer, imageStatement, sha256Digest, signStatement } from '../../../src/signing';
 import { verifyBundle } from '../../support/independent-verify';
 import { newSigningKey } from '../../support/managed-keys';
 

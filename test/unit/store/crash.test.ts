@@ -95,7 +95,7 @@ test('a writer killed with SIGKILL mid-write leaves an intact file with every co
 test('the test really exercises a second process (sanity check of the child harness)', async () => {
   const result = await collect(
     spawnTs(`
-      const { canonicalJson } = require(SRC + '/audit/index.ts');
+      const { canonicalJson } = require(SRC + '/formats/canonical-json.ts');
       process.stdout.write(canonicalJson({ b: 1, a: [true, null] }) + ' ' + process.pid);
     `),
   );

@@ -5,11 +5,11 @@
 import crypto from 'node:crypto';
 import type { SigningKey } from '../../../src/keys/types';
 import { MEDIA_TYPE, type Descriptor, type ImageManifest } from '../../../src/registry/types';
-import { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE } from '../../../src/signing/statement';
+import { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE } from '../../../src/formats/in-toto';
 import type { TrustedKey } from '../../../src/trust/types';
 import { verifyBundleReferrer } from '../../../src/verification/bundle-verifier';
 import { loadTrustedRootFile } from '../../../src/verification/sigstore/trusted-root';
-import type { Evidence } from '../../../src/verification/types';
+import type { Evidence } from '../../../src/policy/input';
 import { mutated, newSigningKey, referrerFor, signedReferrer, signRaw, statementFor, tempDir, trusted } from './bundle-fixtures';
 
 const SLSA = 'https://slsa.dev/provenance/v1';

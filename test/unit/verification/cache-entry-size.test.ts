@@ -1,7 +1,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { EvidenceCache } from '../../../src/verification/evidence-cache';
-import type { Evidence } from '../../../src/verification/types';
+import type { Evidence } from '../../../src/policy/input';
 
 /**
  * Bytes of heap per cached digest, measured after full GCs (not a timing): the cache at 100,000

@@ -11,7 +11,7 @@ import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageIn
 import { sha256Digest } from '../../../src/registry/digest';
 import type { SigningKey } from '../../../src/keys/types';
 import { EvidenceCollector, MAX_LISTED_UNVERIFIED, type CollectorOptions } from '../../../src/verification/collector';
-import type { Evidence } from '../../../src/verification/types';
+import type { Evidence } from '../../../src/policy/input';
 import { FakeRegistry, type FakeRegistryOptions } from '../registry/fake-registry';
 import { expectCode } from '../registry/helpers';
 import { newSigningKey, signedReferrer, staticTrust, storeImage, tempDir, trusted } from './bundle-fixtures';

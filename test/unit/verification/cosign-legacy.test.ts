@@ -9,7 +9,7 @@ import type { TrustedKey, TrustStore } from '../../../src/trust/types';
 import { CollectionBudget } from '../../../src/verification/collection-budget';
 import { legacyCosignEvidence } from '../../../src/verification/cosign-legacy';
 import { decodeBase64Strict } from '../../../src/verification/legacy/crypto';
-import type { Evidence } from '../../../src/verification/types';
+import type { Evidence } from '../../../src/policy/input';
 import { FakeRegistry } from '../registry/fake-registry';
 import { expectCode } from '../registry/helpers';
 import {

@@ -1,5 +1,5 @@
 import { EvidenceCache } from '../../../src/verification/evidence-cache';
-import type { Evidence } from '../../../src/verification/types';
+import type { Evidence } from '../../../src/policy/input';
 
 const ev = (d: string): Evidence[] => [{ referrerDigest: d, format: 'sigstore-bundle', kind: 'signature', subjectDigest: 'sha256:x', verified: true }];
 

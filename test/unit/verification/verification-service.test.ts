@@ -18,7 +18,7 @@ import { EvidenceCache } from '../../../src/verification/evidence-cache';
 import { MAX_INDEX_CHILDREN, VerificationService, type VerificationServiceOptions } from '../../../src/verification/verification-service';
 import { FakeRegistry } from '../registry/fake-registry';
 import { expectCode } from '../registry/helpers';
-import { COSIGN_SIGN_PREDICATE_TYPE } from '../../../src/signing/statement';
+import { COSIGN_SIGN_PREDICATE_TYPE } from '../../../src/formats/in-toto';
 import { referrerFor, signedReferrer, storeImage, tempDir } from './bundle-fixtures';
 
 const REPOSITORY = 'team/app';

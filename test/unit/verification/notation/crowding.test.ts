@@ -16,7 +16,7 @@ import { EMPTY_DESCRIPTOR, MEDIA_TYPE } from '../../../../src/registry/types';
 import { EvidenceCollector } from '../../../../src/verification/collector';
 import { notationEnvelopeLayer, notationEvidence } from '../../../../src/verification/notation/referrer';
 import type { ImageManifest } from '../../../../src/registry/types';
-import type { Evidence } from '../../../../src/verification/types';
+import type { Evidence } from '../../../../src/policy/input';
 import { readOciLayout } from '../../../support/oci-layout';
 import { certificate, OIDS } from '../../../support/der-writer';
 import { FakeRegistry } from '../../registry/fake-registry';

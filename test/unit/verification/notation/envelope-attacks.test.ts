@@ -13,7 +13,8 @@ import { parsePolicy } from '../../../../src/policy';
 import { judgeNotation } from '../../../../src/policy/notation-trust';
 import { MEDIA_TYPE } from '../../../../src/registry/types';
 import { verifyCoseEnvelope } from '../../../../src/verification/notation/cose';
-import { NotationEnvelopeError, verifyJwsEnvelope, type NotationFacts } from '../../../../src/verification/notation/envelope';
+import { NotationEnvelopeError, verifyJwsEnvelope } from '../../../../src/verification/notation/envelope';
+import type { NotationFacts } from '../../../../src/policy/notation-trust';
 import { cbor, tag, type CborIn } from '../../../support/cbor-writer';
 import { certificate, extension, OIDS, seq, oid, type BuiltCert, type CertOptions } from '../../../support/der-writer';
 

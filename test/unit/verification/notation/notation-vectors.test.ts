@@ -13,7 +13,7 @@ import { evaluate, type Decision } from '../../../../src/policy/evaluate';
 import { RegistryClient } from '../../../../src/registry/client';
 import { EMPTY_DESCRIPTOR, MEDIA_TYPE } from '../../../../src/registry/types';
 import { EvidenceCollector } from '../../../../src/verification/collector';
-import type { Evidence } from '../../../../src/verification/types';
+import type { Evidence } from '../../../../src/policy/input';
 import { readOciLayout } from '../../../support/oci-layout';
 import { FakeRegistry } from '../../registry/fake-registry';
 import { staticTrust } from '../bundle-fixtures';

@@ -1,0 +1,181 @@
+/**
+ * Referrers discovery: which artifacts refer to a subject digest. Through the registry's referrers
+ * API when it has one (following pagination, never to another host), otherwise from the
+ * `sha256-<hex>` fallback tag of the OCI 1.1 tag schema. Whether a registry serves the API is
+ * remembered for a while, because the answer rarely changes and probing costs a round trip.
+ *
+ * The request plumbing (URLs, auth, size-limited reads) is the client's; this module only decides
+ * which requests to make and how to read their answers.
+ */
+import { CountersignError } from '../shared/errors';
+import { discardBody, header, type HttpRequest, type HttpResponse } from './http';
+import { parseNextLink } from './link-header';
+import { referrersTagFor } from './reference';
+import { filterByArtifactType, parseImageIndex, readReferrersIndex, type SkippedReferrerEntry } from './referrers-index';
+import { registryStatusError } from './registry-errors';
+import { type CallOptions, type Descriptor, type ManifestResult, type RepositoryRef } from './types';
+
+export interface ReferrersResult {
+  /** Where the list came from: the registry's referrers API, or the `sha256-<hex>` fallback tag. */
+  source: 'api' | 'tag';
+  manifests: Descriptor[];
+  /** ETag of the fallback tag's index (for conditional updates). */
+  etag?: string;
+  /** Fallback tag: the digest of the index stored under it. */
+  indexDigest?: string;
+  /** Fallback tag: entries that were not valid descriptors (each skipped, never hiding the others). */
+  skipped?: SkippedReferrerEntry[];
+}
+
+/** What discovery needs from the registry client: its request plumbing, with pull access. */
+export interface ReferrersPlumbing {
+  /** A GET of `/v2/<repository>/<path>` asking for an OCI image index. */
+  indexRequest(repo: RepositoryRef, path: string, signal: AbortSignal | undefined): HttpRequest;
+  /** Sends with the registry's credentials for pulling the repository. */
+  send(repo: RepositoryRef, req: HttpRequest): Promise<HttpResponse>;
+  /** Reads a response body within the manifest size limit. */
+  readIndex(res: HttpResponse, what: string, req: HttpRequest): Promise<Buffer>;
+  /** Reads a manifest by tag (size limited, digest checked). */
+  getManifest(repo: RepositoryRef, reference: string, opts: CallOptions): Promise<ManifestResult>;
+}
+
+const MAX_REFERRER_PAGES = 100;
+const ZERO_DIGEST = `sha256:${'0'.repeat(64)}`;
+
+export class ReferrersDiscovery {
+  /** Per registry: does it serve the referrers API? */
+  private readonly referrersApi = new Map<string, { supported: boolean; until: number }>();
+
+  constructor(
+    private readonly plumbing: ReferrersPlumbing,
+    private readonly apiCacheMs: number,
+  ) {}
+
+  /**
+   * Lists the referrers of `subjectDigest`: through the referrers API when the registry has it
+   * (following pagination), otherwise from the fallback tag. `artifactType` filtering is applied
+   * client-side whenever the registry does not say it applied it. Arguments are validated by the caller.
+   */
+  async list(repo: RepositoryRef, subjectDigest: string, opts: { artifactType?: string } & CallOptions = {}): Promise<ReferrersResult> {
+    if (this.cachedReferrersApi(repo.registry) !== false) {
+      const fromApi = await this.listFromApi(repo, subjectDigest, opts.artifactType, opts.signal);
+      if (fromApi) return fromApi;
+    }
+    return this.listFromTag(repo, subjectDigest, opts.artifactType, opts.signal);
+  }
+
+  /**
+   * Whether the registry really serves the referrers API. A manifest PUT's OCI-Subject header is
+   * not enough on its own (some registries send it without serving the API), so we ask for the
+   * referrers of a digest that cannot exist and accept only a 200 carrying an image index.
+   */
+  async ping(repo: RepositoryRef, opts: CallOptions = {}): Promise<boolean> {
+    const cached = this.cachedReferrersApi(repo.registry);
+    if (cached !== undefined) return cached;
+    const req = this.plumbing.indexRequest(repo, `referrers/${ZERO_DIGEST}`, opts.signal);
+    const res = await this.plumbing.send(repo, req);
+    let supported = false;
+    if (res.status === 200) {
+      try {
+        parseImageIndex(await this.plumbing.readIndex(res, 'referrers probe', req), header(res.headers, 'content-type'), 'referrers probe');
+        supported = true;
+      } catch (err) {
+        if (!(err instanceof CountersignError) || err.code !== 'DATA_LOSS') throw err;
+      }
+    } else if (res.status === 404 || res.status === 400 || res.status === 405) {
+      await discardBody(res);
+    } else {
+      // Auth failures, rate limits, outages: say so rather than remember a wrong answer.
+      throw await registryStatusError(res, repo, req, 'pull', `referrers API probe of ${repo.registry}/${repo.repository}`);
+    }
+    this.rememberReferrersApi(repo.registry, supported);
+    return supported;
+  }
+
+  private cachedReferrersApi(registry: string): boolean | undefined {
+    const entry = this.referrersApi.get(registry);
+    if (!entry) return undefined;
+    if (entry.until <= Date.now()) {
+      this.referrersApi.delete(registry);
+      return undefined;
+    }
+    return entry.supported;
+  }
+
+  private rememberReferrersApi(registry: string, supported: boolean): void {
+    this.referrersApi.set(registry, { supported, until: Date.now() + this.apiCacheMs });
+  }
+
+  /** undefined when the registry has no referrers API (404), so the caller falls back to the tag. */
+  private async listFromApi(
+    repo: RepositoryRef,
+    subjectDigest: string,
+    artifactType: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<ReferrersResult | undefined> {
+    const what = `referrers of ${repo.registry}/${repo.repository}@${subjectDigest}`;
+    const query = artifactType !== undefined ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
+    let req = this.plumbing.indexRequest(repo, `referrers/${subjectDigest}${query}`, signal);
+    const manifests: Descriptor[] = [];
+    const seen = new Set<string>();
+    for (let page = 0; ; page++) {
+      const res = await this.plumbing.send(repo, req);
+      if (res.status === 404 && page === 0) {
+        // A registry with the API must not answer 404 (not even for an unknown subject): no API.
+        await discardBody(res);
+        this.rememberReferrersApi(repo.registry, false);
+        return undefined;
+      }
+      if (res.status !== 200) throw await registryStatusError(res, repo, req, 'pull', what);
+      const bytes = await this.plumbing.readIndex(res, what, req);
+      const index = parseImageIndex(bytes, header(res.headers, 'content-type'), `${what} (from the referrers API)`);
+      this.rememberReferrersApi(repo.registry, true);
+      const applied = (header(res.headers, 'oci-filters-applied') ?? '').split(',').map((s) => s.trim());
+      manifests.push(...(applied.includes('artifactType') ? index.manifests : filterByArtifactType(index.manifests, artifactType)));
+
+      const next = parseNextLink(res.headers.link);
+      if (next === undefined) break;
+      const nextUrl = new URL(next, res.url);
+      if (nextUrl.origin !== req.url.origin) {
+        throw new CountersignError('DATA_LOSS', `registry ${repo.registry} paginated ${what} to another host (${nextUrl.host}); refusing to follow`, {
+          details: { registry: repo.registry },
+        });
+      }
+      seen.add(req.url.href);
+      if (seen.has(nextUrl.href) || page + 1 >= MAX_REFERRER_PAGES) {
+        throw new CountersignError('DATA_LOSS', `registry ${repo.registry} returned more than ${MAX_REFERRER_PAGES} pages (or a pagination loop) for ${what}`, {
+          details: { registry: repo.registry },
+        });
+      }
+      req = { ...req, url: nextUrl };
+    }
+    return { source: 'api', manifests };
+  }
+
+  /**
+   * The fallback tag's index. Anyone with push access writes it, so its entries are judged one by
+   * one (invalid ones are returned as `skipped`); only an index that is not an index at all (not
+   * JSON, an image manifest under the tag, oversized) fails, as the DATA_LOSS or RESOURCE_EXHAUSTED
+   * it is (content, not transport: see isContentError).
+   */
+  private async listFromTag(
+    repo: RepositoryRef,
+    subjectDigest: string,
+    artifactType: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<ReferrersResult> {
+    const tag = referrersTagFor(subjectDigest);
+    let found: ManifestResult;
+    try {
+      found = await this.plumbing.getManifest(repo, tag, signal ? { signal } : {});
+    } catch (err) {
+      if (err instanceof CountersignError && err.code === 'NOT_FOUND') return { source: 'tag', manifests: [] };
+      throw err;
+    }
+    const index = readReferrersIndex(found.bytes, found.descriptor.mediaType, `referrers tag ${repo.registry}/${repo.repository}:${tag}`);
+    const result: ReferrersResult = { source: 'tag', manifests: filterByArtifactType(index.manifests, artifactType), indexDigest: found.descriptor.digest };
+    if (index.skipped.length > 0) result.skipped = index.skipped;
+    if (found.etag !== undefined) result.etag = found.etag;
+    return result;
+  }
+}
