@@ -205,7 +205,7 @@ export default tseslint.config(
       'bench/run.mjs', 'test/e2e/replicas-state.test.ts', 'test/unit/auth/helpers.ts', 'test/unit/cli/keys-import.test.ts',
       'test/unit/project/proto-lint.test.ts', 'test/unit/shared/image-pattern.test.ts', 'test/unit/verification/imported-key-kinds.test.ts',
       'test/unit/verification/notation/envelope-attacks.test.ts', 'test/unit/verification/notation/notation-vectors.test.ts',
-      'test/unit/verification/notation/timestamp.test.ts',
+      'test/unit/verification/notation/timestamp.test.ts', 'test/unit/formats/canonical-json.test.ts',
     ],
     rules: {
       '@typescript-eslint/no-unnecessary-type-conversion': 'off', // 6
