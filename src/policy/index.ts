@@ -32,5 +32,6 @@ export { canonicalImageName, findRule, matchesImage, matchesSpec, parseImagePatt
 export { decideWithoutEvidence, evaluate, type Decision, type EvaluationInput, type RequestFacts, type RequirementResult } from './evaluate';
 export { evidenceSources } from './evidence-sources';
 export { PUSH_LABELS, checkPushRules } from './push-rules';
-export { PolicyStore, type PolicyChangeListener, type PolicyLogger, type PolicyStoreOptions } from './policy-store';
+export { PolicyStore, type PolicyChangeListener, type PolicyInfo, type PolicyLogger, type PolicySource, type PolicyStoreOptions } from './policy-store';
+export { STORED_POLICY_SOURCE, parseStoredPolicy } from './stored-policy';
 export { compareVersions, parseDuration, parseVersionRange } from './values';
