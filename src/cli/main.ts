@@ -20,6 +20,7 @@ import { loadKek } from '../keys/crypto';
 import { ManagedKeyStore } from '../keys/managed-key-store';
 import { isTopic, usageOf, USAGE } from './usage';
 import { verifyBundleCommand } from './verify-bundle';
+import { policyCommand } from './policy-command';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 usage error. */
 export async function main(argv: string[]): Promise<number> {
@@ -44,6 +45,8 @@ export async function main(argv: string[]): Promise<number> {
         return await token(rest);
       case 'kek':
         return await kek(rest);
+      case 'policy':
+        return await policyCommand(rest);
       case 'verify-bundle':
         return verifyBundleCommand(rest);
       case undefined:
