@@ -200,12 +200,12 @@ export default tseslint.config(
   {
     files: [
       'src/admission/review.ts', 'src/cluster/serve-cluster.ts', 'src/formats/canonical-json.ts', 'src/gate/server.ts',
-      'src/keys/crypto/trust-anchor.ts', 'src/keys/managed-key-store.ts', 'src/policy/load.ts', 'src/policy/policy-store.ts',
+      'src/keys/crypto/trust-anchor.ts', 'src/keys/managed-key-store.ts', 'src/policy/load.ts', 'src/policy-store/policy-store.ts',
       'src/store/postgres-store.ts', 'src/verification/notation/envelope.ts', 'src/verification/notation/timestamp.ts',
       'bench/run.mjs', 'test/e2e/replicas-state.test.ts', 'test/unit/auth/helpers.ts', 'test/unit/cli/keys-import.test.ts',
       'test/unit/project/proto-lint.test.ts', 'test/unit/shared/image-pattern.test.ts', 'test/unit/verification/imported-key-kinds.test.ts',
       'test/unit/verification/notation/envelope-attacks.test.ts', 'test/unit/verification/notation/notation-vectors.test.ts',
-      'test/unit/verification/notation/timestamp.test.ts', 'test/unit/formats/canonical-json.test.ts',
+      'test/unit/verification/notation/timestamp.test.ts', 'test/unit/formats/canonical-json.test.ts', 'test/unit/policy/stored-policy.test.ts',
     ],
     rules: {
       '@typescript-eslint/no-unnecessary-type-conversion': 'off', // 6

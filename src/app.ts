@@ -17,7 +17,7 @@ import type { Logger } from './logging/logger';
 import { describeStoreUrl, PostgresWriteLock } from './coordination';
 import { PrometheusMetrics, noopObserver, startMetricsServer, type MetricsServer, type Observer } from './metrics';
 import { DockerConfigCredentialStore, ReferrerStore, RegistryClient } from './registry';
-import { PolicyStore } from './policy';
+import { PolicyStore } from './policy-store';
 import { SigningService } from './signing';
 import { openStore, type SqlStore } from './store';
 import { EvidenceCollector } from './verification/collector';
@@ -126,7 +126,8 @@ async function assemble(
     observer: { registryRequest: (m, st, sec) => observer.registryRequest(m, st, sec) },
   });
   // An invalid policy file at startup is a startup error; later invalid edits keep the last good one.
-  const policies = await PolicyStore.open(config.policyFile, { logger });
+  // Without a file the policy is the one set through SetPolicy (kept in the store), else the default.
+  const policies = await PolicyStore.open(config.policyFile, { logger, stored: { store, audit } });
   const trust = keys.trust;
   const cache = new EvidenceCache({
     ttlMs: config.verification.cacheTtlMs,
@@ -175,7 +176,7 @@ async function assemble(
   const guard = new AccessControl({ mode: accessMode, tokens, mtlsBindings: config.auth.mtlsBindings, audit, logger, listen: config.listen });
   const credentials = config.auth.tls ? serverCredentials(config.auth.tls) : grpcJs.ServerCredentials.createInsecure();
   // Requests carry predicates; leave room for JSON overhead above the predicate limit.
-  const grpc = new GrpcServer({ signing, verification, keys, guard, credentials, logger, maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024, observer });
+  const grpc = new GrpcServer({ signing, verification, keys, policies, guard, credentials, logger, maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024, observer });
   let stopping: Promise<void> | undefined;
   let started = false;
   // gRPC health follows the store's health (as /readyz does), checked once a second.

@@ -9,6 +9,8 @@ import type { Identity, Role } from './types';
 
 export interface MethodRule {
   role: Role;
+  /** Further roles that also grant the call (any one of `role` and these suffices). */
+  orRoles?: readonly Role[];
   /**
    * The request names an image, and the caller's scopes must cover its repository (`signer`:
    * team A's CI cannot sign team B's images).
@@ -22,7 +24,7 @@ export interface MethodRule {
  * which role it needs, rather than open by accident. KeyService methods are listed one by one for
  * the same reason, instead of `KeyService/*`.
  *
- * No RPC needs `policy-admin` yet; it is reserved for policy changes once an RPC exposes them.
+ * `policy-admin` changes the image policy (SetPolicy); reading it (GetPolicy) needs verifier or policy-admin.
  * Not wrapped at all (and so open, like any health check must be): grpc.health.v1.Health and
  * server reflection.
  */
@@ -37,6 +39,8 @@ export const METHOD_ROLES: Readonly<Record<string, MethodRule>> = Object.freeze(
   'countersign.v1.KeyService/GetKey': { role: 'key-admin' },
   'countersign.v1.KeyService/RotateKey': { role: 'key-admin' },
   'countersign.v1.KeyService/RevokeKey': { role: 'key-admin' },
+  'countersign.v1.PolicyService/GetPolicy': { role: 'verifier', orRoles: ['policy-admin'] },
+  'countersign.v1.PolicyService/SetPolicy': { role: 'policy-admin' },
 });
 
 /** Services that are served without any access check. */
@@ -100,9 +104,10 @@ export function authorize(
       { details: { method, subject } satisfies DenialDetails },
     );
   }
-  if (!identity.roles.includes(rule.role)) {
+  const granting = [rule.role, ...(rule.orRoles ?? [])];
+  if (!granting.some((role) => identity.roles.includes(role))) {
     const has = identity.roles.length > 0 ? `it has ${identity.roles.join(', ')}` : 'it has no roles';
-    throw new CountersignError('PERMISSION_DENIED', `${subject} lacks role ${rule.role}, which ${method} requires (${has})`, {
+    throw new CountersignError('PERMISSION_DENIED', `${subject} lacks role ${granting.join(' or ')}, which ${method} requires (${has})`, {
       details: { method, subject, requiredRole: rule.role } satisfies DenialDetails,
     });
   }

@@ -8,7 +8,7 @@
  * - `signer`: SigningService Sign/Attest, limited to the repository patterns in `scopes`;
  * - `verifier`: VerificationService Verify/VerifyBatch;
  * - `key-admin`: every KeyService RPC;
- * - `policy-admin`: policy changes, once an RPC exposes them (none does yet).
+ * - `policy-admin`: image policy changes (PolicyService/SetPolicy; it may also read the policy).
  */
 export type Role = 'signer' | 'verifier' | 'key-admin' | 'policy-admin';
 

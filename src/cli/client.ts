@@ -65,6 +65,11 @@ export function keyClient(address: string): UnaryClient {
   return new Ctor(address, channelCredentials()) as unknown as UnaryClient;
 }
 
+export function policyClient(address: string): UnaryClient {
+  const Ctor = serviceConstructor('PolicyService');
+  return new Ctor(address, channelCredentials()) as unknown as UnaryClient;
+}
+
 /** One unary call with a deadline, as a promise. */
 export function call<Res>(client: UnaryClient, method: string, request: unknown, timeoutMs: number, token?: string): Promise<Res> {
   return new Promise((resolve, reject) => {

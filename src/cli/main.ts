@@ -15,6 +15,7 @@ import { token } from './commands/token';
 import { verify } from './commands/verify';
 import { verifyBundleCommand } from './commands/verify-bundle';
 import { isTopic, usageOf, USAGE } from './usage';
+import { policyCommand } from './commands/policy';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 usage error. */
 export async function main(argv: string[]): Promise<number> {
@@ -39,6 +40,8 @@ export async function main(argv: string[]): Promise<number> {
         return await token(rest);
       case 'kek':
         return await kek(rest);
+      case 'policy':
+        return await policyCommand(rest);
       case 'verify-bundle':
         return verifyBundleCommand(rest);
       case undefined:

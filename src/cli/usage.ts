@@ -54,6 +54,17 @@ const COMMANDS: Array<[topic: string, usage: string]> = [
   ],
   ['keys revoke', 'keys revoke NAME|ID --reason TEXT'],
   [
+    'policy get',
+    `policy get [--json]
+          prints the image policy in force (its revision, source and who set it, as YAML comments, then the text)`,
+  ],
+  [
+    'policy set',
+    `policy set FILE [--expected-revision REVISION]
+          validates and stores a new image policy, in force on every replica sharing the store (refused when the
+          service has a policy file); --expected-revision: only if the policy in force is still that revision`,
+  ],
+  [
     'token create',
     `token create NAME --role signer|verifier|key-admin|policy-admin [--role …] [--scope PATTERN]... [--expires RFC3339]
           ${LOCAL} [--json]; the token is printed once`,
@@ -84,11 +95,12 @@ const GROUP_NOTES: Record<string, string> = {
   token: `          bearer tokens for callers, kept hashed in the service's store (data directory, or store.url); clients send one
           with --token or COUNTERSIGN_TOKEN`,
   audit: "          read the service's audit trail from its store (data directory, or store.url / COUNTERSIGN_STORE_URL)",
+  policy: `          every policy command also takes ${CLIENT}; get needs role verifier or policy-admin, set needs policy-admin`,
   kek: '          the key-encryption key of the store (data directory, or store.url / COUNTERSIGN_STORE_URL)',
 };
 
 /** Commands that talk to a running server (the others work on local files). */
-const CLIENT_GROUPS = new Set(['sign', 'attest', 'verify', 'keys']);
+const CLIENT_GROUPS = new Set(['sign', 'attest', 'verify', 'keys', 'policy']);
 
 const FOOTER = 'The server address defaults to $COUNTERSIGN_SERVER or 127.0.0.1:50051.';
 

@@ -9,6 +9,8 @@ import { signingHandlers } from './signing-handlers';
 import { verificationHandlers } from './verification-handlers';
 import { keyHandlers } from './key-handlers';
 import type { ManagedKeyStore } from '../keys/managed-key-store';
+import type { PolicyStore } from '../policy-store';
+import { policyHandlers } from './policy-handlers';
 import type { Observer } from '../shared/observer';
 import { InFlightTracker, type CallGuard, type HandlerEnv } from './unary';
 
@@ -16,6 +18,8 @@ export interface GrpcServerDeps {
   signing: SigningService;
   verification: VerificationService;
   keys: ManagedKeyStore;
+  /** The image policy (PolicyService: read it, or set it when it is not managed by a file). */
+  policies: PolicyStore;
   logger: Logger;
   /** Access control on every RPC of our services (health and reflection stay open). */
   guard?: CallGuard;
@@ -27,7 +31,7 @@ export interface GrpcServerDeps {
   observer?: Pick<Observer, 'rpc'>;
 }
 
-const SERVICE_NAMES = ['countersign.v1.SigningService', 'countersign.v1.VerificationService', 'countersign.v1.KeyService'];
+const SERVICE_NAMES = ['countersign.v1.SigningService', 'countersign.v1.VerificationService', 'countersign.v1.KeyService', 'countersign.v1.PolicyService'];
 
 /** The gRPC surface: our services, grpc.health.v1.Health and server reflection. */
 export class GrpcServer {
@@ -61,6 +65,7 @@ export class GrpcServer {
     this.server.addService(serviceConstructor('VerificationService').service, verificationHandlers(deps.verification, env));
     // Key changes are attributed to the authenticated caller (the audit trail's "who").
     this.server.addService(serviceConstructor('KeyService').service, keyHandlers(deps.keys, env, (ctx) => ctx.identity?.subject ?? 'local'));
+    this.server.addService(serviceConstructor('PolicyService').service, policyHandlers(deps.policies, env, (ctx) => ctx.identity?.subject ?? 'local'));
     this.health = new HealthImplementation({ '': 'NOT_SERVING', ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, 'NOT_SERVING'])) });
     this.health.addToServer(this.server);
     new ReflectionService(loadProtos().definition).addToServer(this.server);

@@ -1,7 +1,7 @@
 /**
  * Verification policy: one document for push, pull and deploy (its vocabulary in schema.ts, read
  * by load.ts), which rule applies (match.ts), what the evidence must show (requirements.ts,
- * evaluate.ts), and the policy in force, hot-reloaded from its file (policy-store.ts). The document is described in docs/policy.md and
+ * evaluate.ts); the policy in force (file or stored) is the service in src/policy-store. The document is described in docs/policy.md and
  * docs/policy.schema.json.
  */
 export type {
@@ -33,5 +33,4 @@ export { canonicalImageName, findRule, matchesImage, matchesSpec, parseImagePatt
 export { decideWithoutEvidence, evaluate, type Decision, type EvaluationInput, type RequestFacts, type RequirementResult } from './evaluate';
 export { evidenceSources } from './evidence-sources';
 export { PUSH_LABELS, checkPushRules } from './push-rules';
-export { PolicyStore, type PolicyChangeListener, type PolicyLogger, type PolicyStoreOptions } from './policy-store';
 export { compareVersions, parseDuration, parseVersionRange } from './values';

@@ -101,6 +101,12 @@ export const STORE_MIGRATIONS: readonly SchemaMigration[] = [
       INSERT INTO store_revisions (kind, revision) VALUES ('keys', 0), ('tokens', 0);
     `,
   },
+  {
+    // The stored image policy (SetPolicy), a change kind of its own.
+    version: 2,
+    sqlite: `INSERT INTO store_revisions (kind, revision) VALUES ('policy', 0);`,
+    postgres: `INSERT INTO store_revisions (kind, revision) VALUES ('policy', 0);`,
+  },
 ];
 
 export const BUMP_REVISION_SQL = 'UPDATE store_revisions SET revision = revision + 1 WHERE kind = ?';

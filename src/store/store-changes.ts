@@ -13,9 +13,9 @@
  * a forged or malformed one (any database user can NOTIFY) costs at most a re-read.
  */
 
-/** What changed. `keys`: keys and their states (the trust revision); `tokens`: bearer tokens. */
-export type ChangeKind = 'keys' | 'tokens';
-export const CHANGE_KINDS: readonly ChangeKind[] = ['keys', 'tokens'];
+/** What changed. `keys`: keys and their states (the trust revision); `tokens`: bearer tokens; `policy`: the stored image policy. */
+export type ChangeKind = 'keys' | 'tokens' | 'policy';
+export const CHANGE_KINDS: readonly ChangeKind[] = ['keys', 'tokens', 'policy'];
 
 export function isChangeKind(value: unknown): value is ChangeKind {
   return typeof value === 'string' && (CHANGE_KINDS as readonly string[]).includes(value);

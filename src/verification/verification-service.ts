@@ -3,7 +3,8 @@
  * re-apply key state at the time of the decision, evaluate the policy (on every call), and explain.
  * Every failure to collect evidence becomes a policy decision (onError), never an implicit allow.
  */
-import type { Policy, PolicyStore } from '../policy';
+import type { Policy } from '../policy';
+import type { PolicyStore } from '../policy-store';
 import { decideWithoutEvidence, evaluate, evidenceSources, type Decision } from '../policy';
 import type { RegistryClient } from '../registry';
 import { formatReference, parseReference, type ImageReference } from '../registry';

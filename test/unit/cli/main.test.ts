@@ -38,6 +38,8 @@ const COMMANDS: Array<[topic: string, ownOption: string]> = [
   ['keys show', 'NAME|ID'],
   ['keys rotate', '--overlap'],
   ['keys revoke', '--reason TEXT'],
+  ['policy get', 'as YAML comments'],
+  ['policy set', '--expected-revision'],
   ['token create', '--role signer'],
   ['token list', 'token list'],
   ['token revoke', 'token revoke NAME'],
@@ -57,7 +59,7 @@ describe('--help', () => {
     }
   });
 
-  test.each(['keys', 'token', 'audit'])('countersign %s --help lists its subcommands', async (group) => {
+  test.each(['keys', 'token', 'audit', 'policy'])('countersign %s --help lists its subcommands', async (group) => {
     const r = await run([group, '--help']);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     const subs = COMMANDS.filter(([t]) => t.startsWith(`${group} `));
@@ -71,6 +73,7 @@ describe('--help', () => {
       ['verify', '--no-such-option', '--help'],
       ['sign', '--help', 'too', 'many', 'images'],
       ['token', 'create', '-h'],
+      ['policy', 'set', '--no-such-option', '--help'],
     ]) {
       const r = await run(args);
       expect(r.code).toBe(0);

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CountersignError } from '../../../src/shared/errors';
-import { DEFAULT_POLICY, PolicyStore, type Policy } from '../../../src/policy';
+import { DEFAULT_POLICY, type Policy } from '../../../src/policy';
+import { PolicyStore } from '../../../src/policy-store';
 import { EXAMPLE_POLICY } from './fixtures';
 
 const V1 = 'rules:\n  - name: v1\n    require: { signatures: {} }\n';

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { PolicyStore } from '../../../src/policy';
+import { PolicyStore } from '../../../src/policy-store';
 import { readTrustStoreFile } from '../../../src/policy/notation-trust-store';
 
 const KEYS = path.resolve(__dirname, '../../../../shared/vectors/notation/test/e2e/testdata/config/localkeys');

@@ -14,7 +14,7 @@ const SRC = path.resolve(__dirname, '../../../src');
 const LAYERS: Array<{ name: string; folders: string[] }> = [
   { name: 'foundation', folders: ['shared', 'formats', 'logging'] },
   { name: 'core', folders: ['attestations', 'policy', 'trust'] },
-  { name: 'service', folders: ['store', 'audit', 'registry', 'keys', 'auth', 'signing', 'verification'] },
+  { name: 'service', folders: ['store', 'audit', 'policy-store', 'registry', 'keys', 'auth', 'signing', 'verification'] },
   { name: 'adapter', folders: ['grpc', 'admission', 'gate', 'coordination', 'metrics', 'config', 'dev'] },
   // The CLI's `serve` starts the composition root, so it sits with it; nothing imports the CLI but index.ts.
   // cluster/ runs `serve --workers` (the primary, and each worker around the composition root).

@@ -4,7 +4,7 @@
  * connection close) instead of being abandoned to run on, the answer is the deadline deny, and
  * nothing of the cut-short collection is cached.
  */
-import { PolicyStore } from '../../../src/policy';
+import { PolicyStore } from '../../../src/policy-store';
 import { RegistryClient } from '../../../src/registry/client';
 import { MEDIA_TYPE } from '../../../src/registry/types';
 import { CountersignError } from '../../../src/shared/errors';

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { SigningKey } from '../../../src/keys/types';
 import { keyIdOf } from '../../../src/keys/key-id';
-import { PolicyStore } from '../../../src/policy';
+import { PolicyStore } from '../../../src/policy-store';
 import { RegistryClient } from '../../../src/registry/client';
 import { ReferrerStore } from '../../../src/registry/referrer-store';
 import { EvidenceCollector } from '../../../src/verification/collector';

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SigningKey } from '../../../src/keys/types';
-import { PolicyStore } from '../../../src/policy';
+import { PolicyStore } from '../../../src/policy-store';
 import { RegistryClient } from '../../../src/registry/client';
 import { ReferrerStore } from '../../../src/registry/referrer-store';
 import { sha256Digest } from '../../../src/registry/digest';

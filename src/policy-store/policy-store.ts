@@ -13,16 +13,27 @@
  * to one reloads the policy exactly like an edit of the policy file (watched the same way, in their
  * own folders, and included in the polled content hash), and a bad new one keeps the last good
  * policy.
+ *
+ * Without a policy file the policy can be managed through the API (SetPolicy) when a store is
+ * given: it is kept in the store (stored-policy.ts) and every replica sharing the store switches
+ * to a new one when the store announces the change (`policy`, or `all` after a lost
+ * notification), this replica before `set` resolves. With a policy file, the file is the one
+ * source of truth and `set` is refused (FAILED_PRECONDITION): two sources would disagree the
+ * first time someone edits the file after a SetPolicy.
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import * as path from 'node:path';
 import { BoundedFileError, readBoundedFile } from '../shared/bounded-file';
+import type { AuditLog } from '../audit';
 import { CountersignError } from '../shared/errors';
-import { parsePolicy } from './load';
-import { DEFAULT_POLICY, MAX_POLICY_BYTES } from './schema';
-import { MAX_TRUST_STORE_BYTES } from './notation-trust-store';
-import type { Policy } from './types';
+import type { SqlStore } from '../store/sql-store';
+import { Refresher } from '../store/refresher';
+import { parsePolicy } from '../policy/load';
+import { DEFAULT_POLICY, MAX_POLICY_BYTES } from '../policy/schema';
+import { MAX_TRUST_STORE_BYTES } from '../policy/notation-trust-store';
+import { migrateStoredPolicy, parseStoredPolicy, readStoredPolicy, setStoredPolicy, type StoredPolicyRecord } from './stored-policy';
+import type { Policy } from '../policy/types';
 
 export interface PolicyLogger {
   warn(obj: object, msg: string): void;
@@ -37,6 +48,25 @@ export interface PolicyStoreOptions {
   debounceMs?: number;
   /** Use fs.watch (default true); set false where it is known not to work, leaving polling. */
   watch?: boolean;
+  /**
+   * Where a policy set through the API is kept (and its audit entry written). Used only when no
+   * policy file is configured; without it the policy cannot be set through the API.
+   */
+  stored?: { store: SqlStore; audit: AuditLog };
+}
+
+/** Where the policy in force comes from. */
+export type PolicySource = 'file' | 'store' | 'none';
+
+/** The policy in force and its provenance (GetPolicy). */
+export interface PolicyInfo {
+  policy: Policy;
+  source: PolicySource;
+  /** The text in force (file or store); undefined for the built-in default. */
+  text?: string;
+  file?: string;
+  setBy?: string;
+  setAt?: Date;
 }
 
 export type PolicyChangeListener = (policy: Policy, previous: Policy) => void;
@@ -52,6 +82,8 @@ export class PolicyStore {
   private trustStoreFiles: string[];
   private readonly trustWatchers = new Map<string, FSWatcher>();
   private lastText: string | undefined;
+  /** The text of the file version in force (lastText may be a newer, refused one). */
+  private activeText: string | undefined;
   private error: Error | undefined;
   private readonly listeners = new Set<PolicyChangeListener>();
   private watcher: FSWatcher | undefined;
@@ -64,6 +96,10 @@ export class PolicyStore {
   private isClosed(): boolean {
     return this.closed;
   }
+  /** The stored policy in force (source store), as last read. */
+  private record: StoredPolicyRecord | undefined;
+  private refresher: Refresher | undefined;
+  private unsubscribe: (() => void) | undefined;
 
   private constructor(
     private readonly file: string | undefined,
@@ -82,6 +118,9 @@ export class PolicyStore {
    * key). With one, it must exist and be valid now; later edits are picked up automatically.
    */
   static async open(file?: string, opts: PolicyStoreOptions = {}): Promise<PolicyStore> {
+    // The table exists either way, so that removing policyFile later needs no other step.
+    if (opts.stored) await migrateStoredPolicy(opts.stored.store);
+    if ((file === undefined || file === '') && opts.stored) return PolicyStore.openStored(opts.stored, opts);
     if (file === undefined || file === '') {
       opts.logger?.info({ policyRevision: DEFAULT_POLICY.revision }, 'no policy file configured: every image needs a valid signature by a trusted key');
       return new PolicyStore(undefined, DEFAULT_POLICY, undefined, [], opts);
@@ -93,9 +132,61 @@ export class PolicyStore {
     const store = new PolicyStore(file, policy, await contentHashOf(text, trustStoreFiles), trustStoreFiles, opts);
     opts.logger?.info({ policyFile: file, policyRevision: policy.revision, rules: policy.rules.length }, 'policy loaded');
     store.lastText = text;
+    store.activeText = text;
     store.startWatching();
     store.setTrustStoreFiles(trustStoreFiles);
     return store;
+  }
+
+  /**
+   * No file: the stored policy if one was set, else DEFAULT_POLICY. A stored policy that no longer
+   * parses here (a trust store file it names is missing on this replica) is a startup error, as
+   * an invalid policy file is.
+   */
+  private static async openStored(stored: NonNullable<PolicyStoreOptions['stored']>, opts: PolicyStoreOptions): Promise<PolicyStore> {
+    const record = await readStoredPolicy(stored.store);
+    const policy = record ? parseStoredPolicy(record.text) : DEFAULT_POLICY;
+    const ps = new PolicyStore(undefined, policy, undefined, [], opts);
+    ps.record = record;
+    ps.refresher = new Refresher(() => ps.reloadStored());
+    ps.unsubscribe = stored.store.changes.subscribe((signal) => {
+      if (signal === 'policy' || signal === 'all') ps.refresher?.request().catch(() => undefined);
+    });
+    opts.logger?.info(
+      { policyRevision: policy.revision, source: record ? 'store' : 'none', ...(record ? { setBy: record.setBy } : {}) },
+      record ? 'stored policy loaded (managed through SetPolicy)' : 'no policy file and no stored policy: every image needs a valid signature by a trusted key',
+    );
+    return ps;
+  }
+
+  /** Where the policy in force comes from, with its text and who set it. */
+  info(): PolicyInfo {
+    if (this.file !== undefined) return { policy: this.policy, source: 'file', file: this.file, ...(this.activeText !== undefined ? { text: this.activeText } : {}) };
+    const r = this.record;
+    if (r) return { policy: this.policy, source: 'store', text: r.text, setBy: r.setBy, setAt: r.setAt };
+    return { policy: this.policy, source: 'none' };
+  }
+
+  /**
+   * Sets the policy through the API (see stored-policy.ts: validated, compare-and-set, audited,
+   * announced). In force here when this resolves. Refused with a policy file (the file is the one
+   * source of truth) and without a store.
+   */
+  async set(request: { text: string; expectedRevision?: string; actor: string }): Promise<{ info: PolicyInfo; previousRevision: string }> {
+    if (this.file !== undefined) {
+      throw new CountersignError(
+        'FAILED_PRECONDITION',
+        `the policy is managed by the file ${this.file} (policyFile in the configuration): edit that file (it is reloaded automatically), ` +
+          'or remove policyFile from the configuration to manage the policy through SetPolicy',
+      );
+    }
+    const stored = this.opts.stored;
+    if (!stored || !this.refresher) throw new CountersignError('FAILED_PRECONDITION', 'this service has no store to keep a policy in');
+    const { previousRevision } = await setStoredPolicy(stored.store, stored.audit, request);
+    // The commit announced `policy` (this process synchronously), which queued a re-read; waiting
+    // for one that starts now makes the new policy (or a newer one) current before we answer.
+    await this.refresher.request();
+    return { info: this.info(), previousRevision };
   }
 
   /** The policy in force: cheap, call it on every request. */
@@ -126,6 +217,8 @@ export class PolicyStore {
 
   close(): void {
     this.closed = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     this.watcher?.close();
     this.watcher = undefined;
     for (const w of this.trustWatchers.values()) w.close();
@@ -166,10 +259,35 @@ export class PolicyStore {
     this.setTrustStoreFiles(files);
     this.contentHash = await contentHashOf(text, files);
     this.error = undefined;
+    this.activeText = text;
+    // Same revision: only comments or formatting changed.
+    return this.adopt(policy, { policyFile: file });
+  }
+
+  /** Re-reads the stored policy; a version that does not parse here keeps the last good one. */
+  private async reloadStored(): Promise<void> {
+    if (this.closed || !this.opts.stored) return;
+    const record = await readStoredPolicy(this.opts.stored.store);
+    if (this.closed || record === undefined) return; // rows are replaced, never deleted
+    if (this.record && record.revision === this.record.revision && record.setAt.getTime() === this.record.setAt.getTime()) return;
+    let policy: Policy;
+    try {
+      policy = parseStoredPolicy(record.text);
+    } catch (err) {
+      this.refuse(err, 'the stored policy is invalid here; keeping the last good policy');
+      return;
+    }
+    this.error = undefined;
+    this.record = record;
+    this.adopt(policy, { source: 'store', setBy: record.setBy });
+  }
+
+  /** Makes `policy` current and tells the listeners, if its revision is new. */
+  private adopt(policy: Policy, facts: Record<string, unknown>): boolean {
     const previous = this.policy;
-    if (policy.revision === previous.revision) return false; // only comments or formatting changed
+    if (policy.revision === previous.revision) return false;
     this.policy = policy;
-    this.opts.logger?.info({ policyFile: file, policyRevision: policy.revision, previousRevision: previous.revision, rules: policy.rules.length }, 'policy reloaded');
+    this.opts.logger?.info({ ...facts, policyRevision: policy.revision, previousRevision: previous.revision, rules: policy.rules.length }, 'policy reloaded');
     for (const listener of [...this.listeners]) {
       try {
         listener(policy, previous);
