@@ -68,7 +68,16 @@ export default tseslint.config(
   // `npx eslint --rule '{"RULE": "error"}' PATHS` lists them.
   // store, keys, auth, audit (pgstore, issue 12): 115 findings.
   {
-    files: ['src/store/**', 'src/keys/**', 'src/auth/**', 'src/audit/**', 'test/unit/store/**', 'test/unit/keys/**', 'test/unit/auth/**', 'test/unit/audit/**'],
+    files: [
+      'src/store/**',
+      'src/keys/**',
+      'src/auth/**',
+      'src/audit/**',
+      'test/unit/store/**',
+      'test/unit/keys/**',
+      'test/unit/auth/**',
+      'test/unit/audit/**',
+    ],
     rules: {
       '@typescript-eslint/no-base-to-string': 'off', // 2
       '@typescript-eslint/no-dynamic-delete': 'off', // 1
@@ -199,13 +208,29 @@ export default tseslint.config(
   // narrower input type, not by deleting the conversion.
   {
     files: [
-      'src/admission/review.ts', 'src/cluster/serve-cluster.ts', 'src/formats/canonical-json.ts', 'src/gate/server.ts',
-      'src/keys/crypto/trust-anchor.ts', 'src/keys/managed-key-store.ts', 'src/policy/load.ts', 'src/policy-store/policy-store.ts',
-      'src/store/postgres-store.ts', 'src/verification/notation/envelope.ts', 'src/verification/notation/timestamp.ts',
-      'bench/run.mjs', 'test/e2e/replicas-state.test.ts', 'test/unit/auth/helpers.ts', 'test/unit/cli/keys-import.test.ts',
-      'test/unit/project/proto-lint.test.ts', 'test/unit/shared/image-pattern.test.ts', 'test/unit/verification/imported-key-kinds.test.ts',
-      'test/unit/verification/notation/envelope-attacks.test.ts', 'test/unit/verification/notation/notation-vectors.test.ts',
-      'test/unit/verification/notation/timestamp.test.ts', 'test/unit/formats/canonical-json.test.ts', 'test/unit/policy/stored-policy.test.ts',
+      'src/admission/review.ts',
+      'src/cluster/serve-cluster.ts',
+      'src/formats/canonical-json.ts',
+      'src/gate/server.ts',
+      'src/keys/crypto/trust-anchor.ts',
+      'src/keys/managed-key-store.ts',
+      'src/policy/load.ts',
+      'src/policy-store/policy-store.ts',
+      'src/store/postgres-store.ts',
+      'src/verification/notation/envelope.ts',
+      'src/verification/notation/timestamp.ts',
+      'bench/run.mjs',
+      'test/e2e/replicas-state.test.ts',
+      'test/unit/auth/helpers.ts',
+      'test/unit/cli/keys-import.test.ts',
+      'test/unit/project/proto-lint.test.ts',
+      'test/unit/shared/image-pattern.test.ts',
+      'test/unit/verification/imported-key-kinds.test.ts',
+      'test/unit/verification/notation/envelope-attacks.test.ts',
+      'test/unit/verification/notation/notation-vectors.test.ts',
+      'test/unit/verification/notation/timestamp.test.ts',
+      'test/unit/formats/canonical-json.test.ts',
+      'test/unit/policy/stored-policy.test.ts',
     ],
     rules: {
       '@typescript-eslint/no-unnecessary-type-conversion': 'off', // 6

@@ -26,7 +26,9 @@ function stats(samplesMs) {
 }
 const fmt = (x) => (x < 1 ? x.toFixed(3) : x < 100 ? x.toFixed(2) : x.toFixed(0));
 function row(name, st) {
-  process.stdout.write(`${name.padEnd(58)} n=${String(st.n).padStart(5)}  p50=${fmt(st.p50).padStart(8)} ms  p99=${fmt(st.p99).padStart(8)} ms  ${fmt(st.opsPerSec).padStart(8)} ops/s\n`);
+  process.stdout.write(
+    `${name.padEnd(58)} n=${String(st.n).padStart(5)}  p50=${fmt(st.p50).padStart(8)} ms  p99=${fmt(st.p99).padStart(8)} ms  ${fmt(st.opsPerSec).padStart(8)} ops/s\n`,
+  );
 }
 function timeSync(n, fn) {
   const out = [];
@@ -68,7 +70,9 @@ row('sign   node:crypto', nodeSign);
 row('sign   @noble/curves', nobleSign);
 row('verify node:crypto', nodeVerify);
 row('verify @noble/curves', nobleVerify);
-process.stdout.write(`ratio  noble/node sign p50 = ${(nobleSign.p50 / nodeSign.p50).toFixed(1)}x, verify p50 = ${(nobleVerify.p50 / nodeVerify.p50).toFixed(1)}x  (node:crypto is used)\n`);
+process.stdout.write(
+  `ratio  noble/node sign p50 = ${(nobleSign.p50 / nodeSign.p50).toFixed(1)}x, verify p50 = ${(nobleVerify.p50 / nodeVerify.p50).toFixed(1)}x  (node:crypto is used)\n`,
+);
 
 // --- 1b. keyless bundle verification ----------------------------------------------------------
 // The verification core (bundle checks, root-in-chain, identity, counts) next to bare
@@ -118,11 +122,12 @@ function gateChild(...args) {
       resolve({
         ...m,
         pid: child.pid,
-        stop: () => new Promise((r) => {
-          child.removeAllListeners('exit');
-          child.once('exit', r);
-          child.send({ cmd: 'stop' });
-        }),
+        stop: () =>
+          new Promise((r) => {
+            child.removeAllListeners('exit');
+            child.once('exit', r);
+            child.send({ cmd: 'stop' });
+          }),
       }),
     );
   });
@@ -152,10 +157,18 @@ try {
     await r.body.dump();
   };
   // The floor: one bare proxy hop on the same stack, what any reverse proxy here adds.
-  const targets = { direct: `http://${registry.host}`, 'bare proxy hop (floor)': hop.gateUrl, 'in-process Verify': serveGate.gateUrl, 'gRPC Verify': grpcGate.gateUrl };
+  const targets = {
+    direct: `http://${registry.host}`,
+    'bare proxy hop (floor)': hop.gateUrl,
+    'in-process Verify': serveGate.gateUrl,
+    'gRPC Verify': grpcGate.gateUrl,
+  };
   const pids = { 'bare proxy hop (floor)': hop.pid, 'in-process Verify': serveGate.pid, 'gRPC Verify': grpcGate.pid };
   const G = quick ? 200 : 2000;
-  for (const [what, ref] of [['by digest', gimg.digest], ['by tag', 'v1']]) {
+  for (const [what, ref] of [
+    ['by digest', gimg.digest],
+    ['by tag', 'v1'],
+  ]) {
     const mpath = `/v2/bench/gate/manifests/${ref}`;
     const samples = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
     for (const base of Object.values(targets)) for (let i = 0; i < 20; i++) await get(base, mpath, gimg.mediaType); // warm: connections, the decision

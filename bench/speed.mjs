@@ -24,7 +24,9 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
   const rows = [];
 
   const cpuUs = (pid) => {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2)
+      .split(' ');
     return (Number(f[11]) + Number(f[12])) * TICK; // utime + stime
   };
   const child = async (args, execArgv = []) => {
@@ -33,16 +35,30 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
       p.once('message', resolve);
       p.once('exit', (code) => reject(new Error(`bench server ${args[0]} exited (${code})`)));
     });
-    const ask = (m) => new Promise((resolve) => { p.once('message', resolve); p.send(m); });
-    return { ...ready, pid: p.pid, ask, stop: () => new Promise((r) => { p.once('exit', r); p.send({ cmd: 'stop' }); }) };
+    const ask = (m) =>
+      new Promise((resolve) => {
+        p.once('message', resolve);
+        p.send(m);
+      });
+    return {
+      ...ready,
+      pid: p.pid,
+      ask,
+      stop: () =>
+        new Promise((r) => {
+          p.once('exit', r);
+          p.send({ cmd: 'stop' });
+        }),
+    };
   };
   const vclient = (port) => new (serviceConstructor('VerificationService'))(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const sclient = (port) => new (serviceConstructor('SigningService'))(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  const unary = (client, method, req, token) => new Promise((resolve, reject) => {
-    const md = new grpc.Metadata();
-    if (token) md.set('authorization', `Bearer ${token}`);
-    client[method](req, md, { deadline: Date.now() + 30_000 }, (err, res) => (err ? reject(err) : resolve(res)));
-  });
+  const unary = (client, method, req, token) =>
+    new Promise((resolve, reject) => {
+      const md = new grpc.Metadata();
+      if (token) md.set('authorization', `Bearer ${token}`);
+      client[method](req, md, { deadline: Date.now() + 30_000 }, (err, res) => (err ? reject(err) : resolve(res)));
+    });
   const q = (s, p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
   /** n calls of `fn` from c concurrent callers; server CPU from `pid` if given. */
   async function load(c, n, fn, pid) {
@@ -50,14 +66,16 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
     let next = 0;
     const cpu0 = pid ? cpuUs(pid) : 0;
     const t0 = process.hrtime.bigint();
-    await Promise.all(Array.from({ length: c }, async () => {
-      while (next < n) {
-        const i = next++;
-        const t = process.hrtime.bigint();
-        await fn(i);
-        lat.push(Number(process.hrtime.bigint() - t) / 1e6);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: c }, async () => {
+        while (next < n) {
+          const i = next++;
+          const t = process.hrtime.bigint();
+          await fn(i);
+          lat.push(Number(process.hrtime.bigint() - t) / 1e6);
+        }
+      }),
+    );
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     lat.sort((a, b) => a - b);
     return { c, n, ops: n / secs, p50: q(lat, 0.5), p99: q(lat, 0.99), cpu: pid ? (cpuUs(pid) - cpu0) / n : undefined };
@@ -107,9 +125,19 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
       const t = await load(c, n, () => unary(vc, 'Verify', byTag), cs.pid);
       row('floor: bare grpc-js echo', e);
       row('floor: canned-response stub Verify', s);
-      row('Verify warm by digest', d, `stub ${s.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`, `cpu ${x(d.cpu, s.cpu)}, thr ${x(d.ops, e.ops)}`);
+      row(
+        'Verify warm by digest',
+        d,
+        `stub ${s.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`,
+        `cpu ${x(d.cpu, s.cpu)}, thr ${x(d.ops, e.ops)}`,
+      );
       row('floor: canned-response stub Verify (token sent)', sT);
-      row('Verify warm by digest, bearer-token auth', dT, `stub ${sT.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`, `cpu ${x(dT.cpu, sT.cpu)}, thr ${x(dT.ops, e.ops)}`);
+      row(
+        'Verify warm by digest, bearer-token auth',
+        dT,
+        `stub ${sT.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`,
+        `cpu ${x(dT.cpu, sT.cpu)}, thr ${x(dT.ops, e.ops)}`,
+      );
       row('floor: kept-alive HEAD (from the load generator)', head);
       row('Verify warm by tag', t, `HEAD+digest p50 ${(head.p50 + d.p50).toFixed(2)} ms`, `p50 ${x(t.p50, head.p50 + d.p50)}`);
     }
@@ -126,26 +154,61 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
         const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-bench-workers-'));
         const port = await freePort();
         const address = `127.0.0.1:${port}`;
-        const p = spawn(process.execPath, [path.join(root, 'bin', 'countersign'), 'serve', '--listen', address, '--data-dir', path.join(dir, 'data'), '--workers', String(workers), '--log-level', 'warn'], { env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, 'keys') }, stdio: 'ignore' });
+        const p = spawn(
+          process.execPath,
+          [
+            path.join(root, 'bin', 'countersign'),
+            'serve',
+            '--listen',
+            address,
+            '--data-dir',
+            path.join(dir, 'data'),
+            '--workers',
+            String(workers),
+            '--log-level',
+            'warn',
+          ],
+          { env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, 'keys') }, stdio: 'ignore' },
+        );
         try {
           const kc = new (serviceConstructor('KeyService'))(address, grpc.credentials.createInsecure());
           for (let i = 0; ; i++) {
-            try { await unary(kc, 'CreateKey', { name: 'bench' }); break; } catch (err) { if (i > 100 || err.code !== 14) throw err; await new Promise((r) => setTimeout(r, 100)); }
+            try {
+              await unary(kc, 'CreateKey', { name: 'bench' });
+              break;
+            } catch (err) {
+              if (i > 100 || err.code !== 14) throw err;
+              await new Promise((r) => setTimeout(r, 100));
+            }
           }
           kc.close();
           const wsc = sclient(port);
           await unary(wsc, 'Sign', { image: byDigest.image, key: 'bench' });
           wsc.close();
-          const conns = Array.from({ length: 8 }, () => new (serviceConstructor('VerificationService'))(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
+          const conns = Array.from(
+            { length: 8 },
+            () =>
+              new (serviceConstructor('VerificationService'))(address, grpc.credentials.createInsecure(), {
+                'grpc.use_local_subchannel_pool': 1,
+              }),
+          );
           let k = 0;
           const next = () => conns[k++ % conns.length];
           await load(64, 2000, () => unary(next(), 'Verify', byDigest)); // warm-up: every worker caches
           const m = await load(64, calls(64) * 2, () => unary(next(), 'Verify', byDigest));
           through[workers] = m;
-          row(`serve --workers ${workers}: Verify warm by digest (8 connections)`, m, workers === 2 ? `--workers 1: ${through[1].ops.toFixed(0)}/s` : '', workers === 2 ? `thr ${x(m.ops, through[1].ops)}` : '');
+          row(
+            `serve --workers ${workers}: Verify warm by digest (8 connections)`,
+            m,
+            workers === 2 ? `--workers 1: ${through[1].ops.toFixed(0)}/s` : '',
+            workers === 2 ? `thr ${x(m.ops, through[1].ops)}` : '',
+          );
           for (const c of conns) c.close();
         } finally {
-          await new Promise((r) => { p.once('exit', r); p.kill('SIGTERM'); });
+          await new Promise((r) => {
+            p.once('exit', r);
+            p.kill('SIGTERM');
+          });
         }
       }
     }
@@ -172,10 +235,17 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
         await raw.headManifest(crepo, d);
         const idx = JSON.parse((await raw.getManifest(crepo, tag)).bytes.toString());
         const ref = JSON.parse((await raw.getManifest(crepo, idx.manifests[0].digest)).bytes.toString());
-        const [blob] = await Promise.all([raw.getBlob(crepo, ref.layers[0].digest), raw.getManifest(crepo, `${tag}.sig`).catch(() => null), raw.getManifest(crepo, `${tag}.att`).catch(() => null)]);
+        const [blob] = await Promise.all([
+          raw.getBlob(crepo, ref.layers[0].digest),
+          raw.getManifest(crepo, `${tag}.sig`).catch(() => null),
+          raw.getManifest(crepo, `${tag}.att`).catch(() => null),
+        ]);
         const b = JSON.parse(blob.toString());
         const payload = Buffer.from(b.dsseEnvelope.payload, 'base64');
-        const pae = Buffer.concat([Buffer.from(`DSSEv1 ${b.dsseEnvelope.payloadType.length} ${b.dsseEnvelope.payloadType} ${payload.length} `), payload]);
+        const pae = Buffer.concat([
+          Buffer.from(`DSSEv1 ${b.dsseEnvelope.payloadType.length} ${b.dsseEnvelope.payloadType} ${payload.length} `),
+          payload,
+        ]);
         crypto.verify('sha256', pae, kp.publicKey, crypto.sign('sha256', pae, kp.privateKey));
       });
       row('floor: cold round trips (HEAD, index, manifest, blob ‖ .sig ‖ .att) + verify', f);
@@ -192,17 +262,55 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
       const tag = fimg.digest.replace(':', '-');
       const f = await load(1, n, async (i) => {
         await raw.headManifest(frepo, 'v1');
-        const blob = Buffer.from(`{"n":${i},"sig":"${crypto.sign('sha256', crypto.randomBytes(400), privateKey).toString('base64')}","pad":"${crypto.randomBytes(900).toString('base64')}"}`);
+        const blob = Buffer.from(
+          `{"n":${i},"sig":"${crypto.sign('sha256', crypto.randomBytes(400), privateKey).toString('base64')}","pad":"${crypto.randomBytes(900).toString('base64')}"}`,
+        );
         await Promise.all([raw.pushBlob(frepo, blob, undefined, { fresh: true }), raw.pushBlob(frepo, Buffer.from('{}'))]);
-        const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/x-bench', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 }, layers: [{ mediaType: 'application/x-bench', digest: `sha256:${crypto.createHash('sha256').update(blob).digest('hex')}`, size: blob.length }], subject: { mediaType: fimg.mediaType, digest: fimg.digest, size: fimg.size } }));
-        const { digest } = await raw.putManifest(frepo, `sha256:${crypto.createHash('sha256').update(manifest).digest('hex')}`, manifest, 'application/vnd.oci.image.manifest.v1+json');
+        const manifest = Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            artifactType: 'application/x-bench',
+            config: {
+              mediaType: 'application/vnd.oci.empty.v1+json',
+              digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+              size: 2,
+            },
+            layers: [
+              {
+                mediaType: 'application/x-bench',
+                digest: `sha256:${crypto.createHash('sha256').update(blob).digest('hex')}`,
+                size: blob.length,
+              },
+            ],
+            subject: { mediaType: fimg.mediaType, digest: fimg.digest, size: fimg.size },
+          }),
+        );
+        const { digest } = await raw.putManifest(
+          frepo,
+          `sha256:${crypto.createHash('sha256').update(manifest).digest('hex')}`,
+          manifest,
+          'application/vnd.oci.image.manifest.v1+json',
+        );
         let index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
-        try { index = JSON.parse((await raw.getManifest(frepo, tag)).bytes.toString()); } catch {}
-        index.manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: manifest.length, artifactType: 'application/x-bench' });
+        try {
+          index = JSON.parse((await raw.getManifest(frepo, tag)).bytes.toString());
+        } catch {}
+        index.manifests.push({
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest,
+          size: manifest.length,
+          artifactType: 'application/x-bench',
+        });
         await raw.putManifest(frepo, tag, Buffer.from(JSON.stringify(index)), 'application/vnd.oci.image.index.v1+json');
       });
-      row('floor: Sign\'s 7 raw requests (blobs in parallel) + ECDSA', f);
-      row('Sign (tag fallback: 8 requests incl. settle read + 50-200 ms settle wait)', s, `p50 ${f.p50.toFixed(2)} ms (+ settle ≥50 ms)`, `p50 ${x(s.p50, f.p50)}; ex-wait ${x(s.p50 - 50, f.p50)}`);
+      row("floor: Sign's 7 raw requests (blobs in parallel) + ECDSA", f);
+      row(
+        'Sign (tag fallback: 8 requests incl. settle read + 50-200 ms settle wait)',
+        s,
+        `p50 ${f.p50.toFixed(2)} ms (+ settle ≥50 ms)`,
+        `p50 ${x(s.p50, f.p50)}; ex-wait ${x(s.p50 - 50, f.p50)}`,
+      );
     }
 
     // VerifyBatch of 10 distinct tags (warm): 10 HEADs in parallel.
@@ -226,11 +334,33 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
     // The admission webhook: a Pod with 3 images (warm), plain HTTP on loopback.
     if (cs.admission) {
       const images = [0, 1, 2].map((i) => `${registry.host}/bench/batch:t${i}`);
-      const review = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'bench', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'bench', operation: 'CREATE', userInfo: { username: 'bench' }, object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'bench' }, spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })) } } } });
+      const review = JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: 'bench',
+          kind: { group: '', version: 'v1', kind: 'Pod' },
+          resource: { group: '', version: 'v1', resource: 'pods' },
+          namespace: 'bench',
+          operation: 'CREATE',
+          userInfo: { username: 'bench' },
+          object: {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name: 'p', namespace: 'bench' },
+            spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })) },
+          },
+        },
+      });
       const { Agent, request } = require('undici');
       const agent = new Agent();
       const post = async () => {
-        const r = await request(`${cs.admission}/validate?timeout=10s`, { method: 'POST', body: review, headers: { 'content-type': 'application/json' }, dispatcher: agent });
+        const r = await request(`${cs.admission}/validate?timeout=10s`, {
+          method: 'POST',
+          body: review,
+          headers: { 'content-type': 'application/json' },
+          dispatcher: agent,
+        });
         const body = await r.body.json();
         if (!body.response?.allowed) throw new Error(`bench admission denied: ${JSON.stringify(body.response?.status)}`);
       };
@@ -250,7 +380,12 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
     const one = { ...byTag, image: `${registry.host}/bench/cold@${coldSample}` };
     await unary(vc, 'Verify', one);
     for (const total of quick ? [10_000] : [10_000, 100_000]) {
-      await cs.ask({ cmd: 'fill', n: total - (await cs.ask({ cmd: 'mem' })).size + 1, key: `${registry.host}/bench/cold@${coldSample}`, repo: `${registry.host}/bench/cold` });
+      await cs.ask({
+        cmd: 'fill',
+        n: total - (await cs.ask({ cmd: 'mem' })).size + 1,
+        key: `${registry.host}/bench/cold@${coldSample}`,
+        repo: `${registry.host}/bench/cold`,
+      });
       const idle = await cs.ask({ cmd: 'mem' });
       await load(64, quick ? 500 : 3000, () => unary(vc, 'Verify', one));
       const loaded = await cs.ask({ cmd: 'mem' });
@@ -259,9 +394,27 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
 
     // --- the table -------------------------------------------------------------------------------
     const h = ['path', 'c', 'ops/s', 'p50 ms', 'p99 ms', 'srv CPU µs/call', 'floor', 'ratio'];
-    const cells = rows.map((r) => [r.path, String(r.c), r.ops.toFixed(0), r.p50.toFixed(3), r.p99.toFixed(3), r.cpu === undefined ? '' : r.cpu.toFixed(0), r.floor, r.ratio]);
+    const cells = rows.map((r) => [
+      r.path,
+      String(r.c),
+      r.ops.toFixed(0),
+      r.p50.toFixed(3),
+      r.p99.toFixed(3),
+      r.cpu === undefined ? '' : r.cpu.toFixed(0),
+      r.floor,
+      r.ratio,
+    ]);
     for (const m of mem) {
-      cells.push([`RSS, ${m.total.toLocaleString('en')} cached digests (after GC / under load)`, '', '', '', '', '', 'target < 200 MB', `${(m.idle.rss / 2 ** 20).toFixed(0)} / ${(m.loaded.rss / 2 ** 20).toFixed(0)} MB (heap ${(m.idle.heapUsed / 2 ** 20).toFixed(0)} MB)`]);
+      cells.push([
+        `RSS, ${m.total.toLocaleString('en')} cached digests (after GC / under load)`,
+        '',
+        '',
+        '',
+        '',
+        '',
+        'target < 200 MB',
+        `${(m.idle.rss / 2 ** 20).toFixed(0)} / ${(m.loaded.rss / 2 ** 20).toFixed(0)} MB (heap ${(m.idle.heapUsed / 2 ** 20).toFixed(0)} MB)`,
+      ]);
     }
     const w = h.map((_, i) => Math.max(h[i].length, ...cells.map((c) => c[i].length)));
     const line = (c) => `| ${c.map((v, i) => (i >= 1 && i <= 5 ? v.padStart(w[i]) : v.padEnd(w[i]))).join(' | ')} |\n`;
@@ -269,7 +422,11 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
     out.write(line(h));
     out.write(`|${w.map((n) => '-'.repeat(n + 2)).join('|')}|\n`);
     for (const c of cells) out.write(line(c));
-    sc.close(); vc.close(); vt.close(); ec.close(); st.close();
+    sc.close();
+    vc.close();
+    vt.close();
+    ec.close();
+    st.close();
   } finally {
     for (const s of servers) await s.stop().catch(() => undefined);
     await raw.close();

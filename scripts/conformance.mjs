@@ -19,7 +19,10 @@ const SHARED = path.resolve(ROOT, '..', 'shared', 'vectors');
 const { values } = parseArgs({
   options: {
     cases: { type: 'string', default: path.join(SHARED, 'sigstore-conformance/test/assets/bundle-verify') },
-    'production-root': { type: 'string', default: path.join(SHARED, 'sigstore-python/sigstore/_store/tuf-repo-cdn.sigstore.dev/trusted_root.json') },
+    'production-root': {
+      type: 'string',
+      default: path.join(SHARED, 'sigstore-python/sigstore/_store/tuf-repo-cdn.sigstore.dev/trusted_root.json'),
+    },
     bin: { type: 'string', default: path.join(ROOT, 'bin/countersign') },
     json: { type: 'boolean', default: false },
   },
@@ -68,7 +71,8 @@ const failed = results.filter((r) => !r.ok);
 if (values.json) {
   process.stdout.write(`${JSON.stringify({ total: results.length, passed: results.length - failed.length, results }, null, 2)}\n`);
 } else {
-  for (const r of results) process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${r.got}${r.ok ? '' : ` (expected ${r.expected})`} — ${r.reason}\n`);
+  for (const r of results)
+    process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}: ${r.got}${r.ok ? '' : ` (expected ${r.expected})`} — ${r.reason}\n`);
   process.stdout.write(`${results.length - failed.length}/${results.length} conformance cases as expected\n`);
 }
 process.exit(failed.length === 0 && results.length > 0 ? 0 : 1);

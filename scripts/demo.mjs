@@ -91,25 +91,64 @@ try {
   step('CI attests an SBOM');
   const sbom = path.join(demoDir, 'sbom.spdx.json');
   const { writeFileSync } = await import('node:fs');
-  writeFileSync(sbom, JSON.stringify({ spdxVersion: 'SPDX-2.3', dataLicense: 'CC0-1.0', SPDXID: 'SPDXRef-DOCUMENT', name: 'demo/hello', documentNamespace: `https://example.com/spdx/${crypto.randomUUID()}`, creationInfo: { created: new Date().toISOString(), creators: ['Tool: countersign-demo'] }, packages: [] }));
+  writeFileSync(
+    sbom,
+    JSON.stringify({
+      spdxVersion: 'SPDX-2.3',
+      dataLicense: 'CC0-1.0',
+      SPDXID: 'SPDXRef-DOCUMENT',
+      name: 'demo/hello',
+      documentNamespace: `https://example.com/spdx/${crypto.randomUUID()}`,
+      creationInfo: { created: new Date().toISOString(), creators: ['Tool: countersign-demo'] },
+      packages: [],
+    }),
+  );
   run(['attest', ref, '--key', 'demo', '--type', 'spdx', '--predicate', sbom, '--server', server]);
 
   step('inspecting the registry directly: the referrers of the image digest');
   const tag = image.digest.replace(':', '-');
-  const idx = await (await fetch(`http://${registry.host}/v2/${repository}/manifests/${tag}`, { headers: { accept: 'application/vnd.oci.image.index.v1+json' } })).json();
+  const idx = await (
+    await fetch(`http://${registry.host}/v2/${repository}/manifests/${tag}`, {
+      headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+    })
+  ).json();
   process.stdout.write(`GET /v2/${repository}/manifests/${tag}  (referrers tag schema: Distribution 2.8 has no referrers API)\n`);
-  for (const m of idx.manifests) process.stdout.write(`  ${m.digest}  ${m.artifactType}  ${m.annotations['dev.sigstore.bundle.predicateType']}\n`);
+  for (const m of idx.manifests)
+    process.stdout.write(`  ${m.digest}  ${m.artifactType}  ${m.annotations['dev.sigstore.bundle.predicateType']}\n`);
 
   step('verifying every bundle independently, with @sigstore/verify and the public key alone');
-  const shown = JSON.parse(spawnSync(process.execPath, [cli, 'keys', 'show', 'demo', '--server', server, '--json'], { encoding: 'utf8' }).stdout);
+  const shown = JSON.parse(
+    spawnSync(process.execPath, [cli, 'keys', 'show', 'demo', '--server', server, '--json'], { encoding: 'utf8' }).stdout,
+  );
   const publicKey = crypto.createPublicKey(shown.publicKeyPem);
-  const hint = crypto.createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
-  const emptyRoot = { mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] };
-  const verifier = new Verifier(toTrustMaterial(emptyRoot, (h) => { if (h !== hint) throw new Error(`unknown key ${h}`); return { publicKey, validFor: () => true }; }), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 });
+  const hint = crypto
+    .createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('base64');
+  const emptyRoot = {
+    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+    tlogs: [],
+    certificateAuthorities: [],
+    ctlogs: [],
+    timestampAuthorities: [],
+  };
+  const verifier = new Verifier(
+    toTrustMaterial(emptyRoot, (h) => {
+      if (h !== hint) throw new Error(`unknown key ${h}`);
+      return { publicKey, validFor: () => true };
+    }),
+    { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 },
+  );
   let ok = 0;
   for (const entry of idx.manifests) {
-    const manifest = await (await fetch(`http://${registry.host}/v2/${repository}/manifests/${entry.digest}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json();
-    const blob = Buffer.from(await (await fetch(`http://${registry.host}/v2/${repository}/blobs/${manifest.layers[0].digest}`)).arrayBuffer());
+    const manifest = await (
+      await fetch(`http://${registry.host}/v2/${repository}/manifests/${entry.digest}`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      })
+    ).json();
+    const blob = Buffer.from(
+      await (await fetch(`http://${registry.host}/v2/${repository}/blobs/${manifest.layers[0].digest}`)).arrayBuffer(),
+    );
     const bundle = JSON.parse(blob.toString());
     verifier.verify(toSignedEntity(bundleFromJSON(bundle)));
     const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, 'base64').toString());
@@ -131,7 +170,9 @@ try {
 
   step(`done: ${ok} referrers signed by key "demo" verified for ${image.digest}; the unsigned image was denied`);
   if (keep) {
-    process.stdout.write(`\nregistry: ${registry.host}   service: ${server}\ntry: npx countersign sign ${ref} --key demo --server ${server}\nCtrl-C to stop.\n`);
+    process.stdout.write(
+      `\nregistry: ${registry.host}   service: ${server}\ntry: npx countersign sign ${ref} --key demo --server ${server}\nCtrl-C to stop.\n`,
+    );
     await new Promise((resolve) => process.once('SIGINT', resolve));
   }
 } finally {

@@ -93,11 +93,20 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
 async function assemble(
   config: ServiceConfig,
   logger: Logger,
-  opened: { trustedRoots: ReturnType<typeof loadTrustedRoots>; store: SqlStore; writeLock: PostgresWriteLock | undefined; observe: (observer: Observer) => void },
+  opened: {
+    trustedRoots: ReturnType<typeof loadTrustedRoots>;
+    store: SqlStore;
+    writeLock: PostgresWriteLock | undefined;
+    observe: (observer: Observer) => void;
+  },
 ): Promise<App> {
   const { trustedRoots, store, writeLock } = opened;
   let observer: Observer = noopObserver;
-  if (config.store) logger.info({ store: describeStoreUrl(config.store.url) }, 'keys, tokens and the audit chain in the shared store; referrer-index writes serialized across replicas');
+  if (config.store)
+    logger.info(
+      { store: describeStoreUrl(config.store.url) },
+      'keys, tokens and the audit chain in the shared store; referrer-index writes serialized across replicas',
+    );
   const audit = await AuditLog.open(store);
   const kek = resolveKek({
     dataDir: config.dataDir,
@@ -171,12 +180,32 @@ async function assemble(
     credentialsConfigured: tokens.anyActive() || config.auth.mtlsBindings.length > 0 || Boolean(config.auth.tls),
   });
   if (startupBanner(accessMode, config.listen)) {
-    logger.warn({ accessMode, listen: config.listen }, 'ACCESS CONTROL IS OFF: development mode, every caller has every role (loopback only)');
+    logger.warn(
+      { accessMode, listen: config.listen },
+      'ACCESS CONTROL IS OFF: development mode, every caller has every role (loopback only)',
+    );
   }
-  const guard = new AccessControl({ mode: accessMode, tokens, mtlsBindings: config.auth.mtlsBindings, audit, logger, listen: config.listen });
+  const guard = new AccessControl({
+    mode: accessMode,
+    tokens,
+    mtlsBindings: config.auth.mtlsBindings,
+    audit,
+    logger,
+    listen: config.listen,
+  });
   const credentials = config.auth.tls ? serverCredentials(config.auth.tls) : grpcJs.ServerCredentials.createInsecure();
   // Requests carry predicates; leave room for JSON overhead above the predicate limit.
-  const grpc = new GrpcServer({ signing, verification, keys, policies, guard, credentials, logger, maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024, observer });
+  const grpc = new GrpcServer({
+    signing,
+    verification,
+    keys,
+    policies,
+    guard,
+    credentials,
+    logger,
+    maxReceiveBytes: config.limits.maxPredicateBytes + 1024 * 1024,
+    observer,
+  });
   let stopping: Promise<void> | undefined;
   let started = false;
   // gRPC health follows the store's health (as /readyz does), checked once a second.
@@ -199,7 +228,11 @@ async function assemble(
       grpc.reportStore(store.health());
       const port = await grpc.listen(config.listen);
       if (metrics && config.metrics.listen) {
-        app.metricsServer = await startMetricsServer({ listen: config.metrics.listen, metrics, notReady: () => notReady(started, stopping, store) });
+        app.metricsServer = await startMetricsServer({
+          listen: config.metrics.listen,
+          metrics,
+          notReady: () => notReady(started, stopping, store),
+        });
         logger.info({ listen: config.metrics.listen, port: app.metricsServer.port }, 'metrics serving on /metrics (and /healthz, /readyz)');
       }
       if (config.admission.listen) {
@@ -215,7 +248,10 @@ async function assemble(
           timeoutMs: config.admission.timeoutMs,
           observer,
         });
-        logger.info({ listen: config.admission.listen, port: app.admission.port, tls: Boolean(tls) }, 'admission webhook serving on /validate');
+        logger.info(
+          { listen: config.admission.listen, port: app.admission.port, tls: Boolean(tls) },
+          'admission webhook serving on /validate',
+        );
       }
       if (config.gate.listen && config.gate.upstream) {
         app.gate = await startGateServer({
@@ -226,7 +262,10 @@ async function assemble(
           // Replicas sharing store.url serialize tag writes (immutable tags) across processes.
           ...(writeLock ? { tagLock: writeLock } : {}),
         });
-        logger.info({ listen: config.gate.listen, port: app.gate.port, upstream: config.gate.upstream }, 'registry gate serving (decisions in-process)');
+        logger.info(
+          { listen: config.gate.listen, port: app.gate.port, upstream: config.gate.upstream },
+          'registry gate serving (decisions in-process)',
+        );
       }
       started = true;
       return port;

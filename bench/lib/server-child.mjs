@@ -35,10 +35,15 @@ if (mode === 'countersign') {
   // Logs at info, to /dev/null: the cost of the per-call line is part of what is measured.
   const { openSync } = await import('node:fs');
   const pino = require('pino');
-  app = await createApp(config, createLogger({ level: 'info', destination: pino.destination({ fd: openSync('/dev/null', 'w'), sync: false }) }));
+  app = await createApp(
+    config,
+    createLogger({ level: 'info', destination: pino.destination({ fd: openSync('/dev/null', 'w'), sync: false }) }),
+  );
   await app.keys.createKey({ name: 'bench' }, 'bench');
   const port = await app.start();
-  const token = auth ? (await app.tokens.create({ name: 'bench', roles: ['signer', 'verifier'], scopes: ['**'], createdBy: 'bench' })).token : undefined;
+  const token = auth
+    ? (await app.tokens.create({ name: 'bench', roles: ['signer', 'verifier'], scopes: ['**'], createdBy: 'bench' })).token
+    : undefined;
   stop = () => app.stop();
   send({ ready: true, port, admission: app.admission?.url, token });
 } else {
@@ -51,7 +56,9 @@ if (mode === 'countersign') {
     Verify: (_call, cb) => cb(null, reply),
     VerifyBatch: (_call, cb) => cb(null, { allowed: true, results: [] }),
   });
-  const port = await new Promise((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   stop = () => new Promise((r) => server.tryShutdown(() => r()));
   send({ ready: true, port });
 }
@@ -61,7 +68,11 @@ process.on('message', async (m) => {
   if (m.cmd === 'fill') {
     // Copies of a real entry under other digests: the shape and size of real cached evidence.
     const cache = app.cache;
-    const sample = (await cache.get(m.key, app.keys.trust.revision(), async () => { throw new Error('bench: sample entry not cached'); })).evidence;
+    const sample = (
+      await cache.get(m.key, app.keys.trust.revision(), async () => {
+        throw new Error('bench: sample entry not cached');
+      })
+    ).evidence;
     const rev = app.keys.trust.revision();
     // A warm Verify by digest needs the digest's manifest facts as well as its evidence: both are
     // filled, as real traffic fills them (the service's private LRU, read here for the measurement).
@@ -74,7 +85,9 @@ process.on('message', async (m) => {
       const hex = i.toString(16).padStart(64, '0');
       const digest = `sha256:${hex}`;
       facts.set(flatString(`${m.repo}@${digest}`), { ...sampleFacts });
-      await cache.get(`${m.repo}@${digest}`, rev, async () => sample.map((e) => ({ ...e, subjectDigest: digest, referrerDigest: `sha256:${hex.slice(1)}f` })));
+      await cache.get(`${m.repo}@${digest}`, rev, async () =>
+        sample.map((e) => ({ ...e, subjectDigest: digest, referrerDigest: `sha256:${hex.slice(1)}f` })),
+      );
     }
     filled += m.n;
     send({ filled: cache.size });
@@ -82,8 +95,18 @@ process.on('message', async (m) => {
     globalThis.gc?.();
     const u = process.memoryUsage();
     const v8 = await import('node:v8');
-    const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((sp) => [sp.space_name, { size: sp.space_size, used: sp.space_used_size }]));
-    send({ rss: u.rss, heapUsed: u.heapUsed, heapTotal: u.heapTotal, external: u.external, arrayBuffers: u.arrayBuffers, spaces, size: app?.cache.size });
+    const spaces = Object.fromEntries(
+      v8.getHeapSpaceStatistics().map((sp) => [sp.space_name, { size: sp.space_size, used: sp.space_used_size }]),
+    );
+    send({
+      rss: u.rss,
+      heapUsed: u.heapUsed,
+      heapTotal: u.heapTotal,
+      external: u.external,
+      arrayBuffers: u.arrayBuffers,
+      spaces,
+      size: app?.cache.size,
+    });
   } else if (m.cmd === 'stop') {
     await stop();
     process.exit(0);

@@ -29,5 +29,13 @@ export type {
   ImageVerdict,
   PatchOperation,
 } from './review';
-export { startAdmissionServer, parseListen, isLoopback, parseGoDuration, reviewDeadline, deadlineMarginMs, DEFAULT_MAX_BODY_BYTES } from './server';
+export {
+  startAdmissionServer,
+  parseListen,
+  isLoopback,
+  parseGoDuration,
+  reviewDeadline,
+  deadlineMarginMs,
+  DEFAULT_MAX_BODY_BYTES,
+} from './server';
 export type { AdmissionServer, AdmissionServerOptions } from './server';

@@ -118,9 +118,12 @@ export function parseAdmissionReview(body: unknown): { apiVersion: AdmissionApiV
   if (!isRecord(body)) throw new AdmissionReviewError('the body is not an AdmissionReview: expected a JSON object');
   const { apiVersion, kind, request } = body;
   if (typeof apiVersion !== 'string' || !(ADMISSION_API_VERSIONS as readonly string[]).includes(apiVersion)) {
-    throw new AdmissionReviewError(`unsupported apiVersion ${JSON.stringify(apiVersion ?? null)}: expected ${ADMISSION_API_VERSIONS.join(' or ')}`);
+    throw new AdmissionReviewError(
+      `unsupported apiVersion ${JSON.stringify(apiVersion ?? null)}: expected ${ADMISSION_API_VERSIONS.join(' or ')}`,
+    );
   }
-  if (kind !== 'AdmissionReview') throw new AdmissionReviewError(`unsupported kind ${JSON.stringify(kind ?? null)}: expected AdmissionReview`);
+  if (kind !== 'AdmissionReview')
+    throw new AdmissionReviewError(`unsupported kind ${JSON.stringify(kind ?? null)}: expected AdmissionReview`);
   if (!isRecord(request)) throw new AdmissionReviewError('the AdmissionReview has no request object');
   if (typeof request.uid !== 'string' || request.uid === '') throw new AdmissionReviewError('request.uid is missing or empty');
   if (request.uid.length > 256) throw new AdmissionReviewError('request.uid is longer than 256 characters');
@@ -207,7 +210,10 @@ export async function handleAdmissionReview(
         } catch (err) {
           if (!(err instanceof TooManyImagesError)) throw err;
           log.tooManyImages = err.count;
-          response = deny(uid, `this object names ${err.count} distinct images and the admission webhook verifies at most ${err.max} per object; none was verified`);
+          response = deny(
+            uid,
+            `this object names ${err.count} distinct images and the admission webhook verifies at most ${err.max} per object; none was verified`,
+          );
           return finish();
         }
         response = respond(uid, verdicts);
@@ -280,7 +286,12 @@ async function verifyAll(
   return groups.map((group, i) => verdictOf(group, outcomes[i]!, uid, logger));
 }
 
-function verdictOf(group: ImageGroup, outcome: VerifyOutcome<AdmissionVerifyResult>, uid: string, logger: AdmissionLogger | undefined): ImageVerdict {
+function verdictOf(
+  group: ImageGroup,
+  outcome: VerifyOutcome<AdmissionVerifyResult>,
+  uid: string,
+  logger: AdmissionLogger | undefined,
+): ImageVerdict {
   const base = { image: group.image, refs: group.refs };
   const result: unknown = outcome.result;
   let err = outcome.error;
@@ -337,8 +348,7 @@ export function pinningPatch(verdicts: readonly ImageVerdict[]): PatchOperation[
 function respond(uid: string, verdicts: ImageVerdict[]): AdmissionResponse {
   const warnings = formatWarnings(verdicts.flatMap((v) => v.warnings));
   const denied = verdicts.filter((v) => !v.allowed);
-  const response: AdmissionResponse =
-    denied.length === 0 ? { uid, allowed: true } : deny(uid, denyMessage(denied, verdicts.length));
+  const response: AdmissionResponse = denied.length === 0 ? { uid, allowed: true } : deny(uid, denyMessage(denied, verdicts.length));
   if (warnings.length > 0) response.warnings = warnings;
   return response;
 }
@@ -368,14 +378,20 @@ export function denyMessage(denied: ImageVerdict[], total: number): string {
 function formatWarnings(all: string[]): string[] {
   const unique = [...new Set(all.map(clean).filter((w) => w !== ''))];
   const out = unique.slice(0, MAX_WARNINGS).map((w) => truncate(w, MAX_WARNING_CHARS));
-  if (unique.length > MAX_WARNINGS) out[MAX_WARNINGS - 1] = `… and ${unique.length - MAX_WARNINGS + 1} more warnings (see the Countersign log)`;
+  if (unique.length > MAX_WARNINGS)
+    out[MAX_WARNINGS - 1] = `… and ${unique.length - MAX_WARNINGS + 1} more warnings (see the Countersign log)`;
   return out;
 }
 
 /** One line of printable text (messages end up in terminals and HTTP headers). */
 function clean(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/ {2,}/g, ' ').trim();
+  return (
+    s
+      // eslint-disable-next-line no-control-regex -- control characters are exactly what is removed
+      .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+      .replace(/ {2,}/g, ' ')
+      .trim()
+  );
 }
 
 export function truncate(s: string, max: number): string {

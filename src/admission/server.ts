@@ -127,29 +127,41 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
         res.end(req.method === 'HEAD' ? undefined : 'ok\n');
         return;
       }
-      if (url.pathname !== '/validate' && url.pathname !== '/mutate') throw new HttpError(404, `no such endpoint ${url.pathname} (use POST /validate or POST /mutate)`);
+      if (url.pathname !== '/validate' && url.pathname !== '/mutate')
+        throw new HttpError(404, `no such endpoint ${url.pathname} (use POST /validate or POST /mutate)`);
       if (req.method !== 'POST') {
         res.setHeader('allow', 'POST');
         throw new HttpError(405, `use POST ${url.pathname}`);
       }
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (type !== 'application/json') throw new HttpError(415, `expected Content-Type application/json, got ${JSON.stringify(type || null)}`);
+      if (type !== 'application/json')
+        throw new HttpError(415, `expected Content-Type application/json, got ${JSON.stringify(type || null)}`);
       const raw = await readBody(req, maxBody);
       let body: unknown;
       try {
         // Bounded: fields of the review are quoted in messages, and JSON.stringify overflows on deep nesting.
         body = parseJsonWithinDepth(raw.toString('utf8'));
       } catch (err) {
-        throw new HttpError(400, err instanceof JsonTooDeepError ? `the body ${describeDepthViolation(err.violation)}` : 'the body is not valid JSON');
+        throw new HttpError(
+          400,
+          err instanceof JsonTooDeepError ? `the body ${describeDepthViolation(err.violation)}` : 'the body is not valid JSON',
+        );
       }
       const deadline = reviewDeadline(url.searchParams.get('timeout'), arrived, timeoutMs);
-      const review = await handleAdmissionReview(body, opts.verifier, { deadline, mutate: url.pathname === '/mutate', ...(logger ? { logger } : {}) });
+      const review = await handleAdmissionReview(body, opts.verifier, {
+        deadline,
+        mutate: url.pathname === '/mutate',
+        ...(logger ? { logger } : {}),
+      });
       sendJson(res, 200, review);
       opts.observer?.webhook((review as { response?: { allowed?: boolean } }).response?.allowed ? 'allowed' : 'denied');
     } catch (err) {
       if (err instanceof HttpError || err instanceof AdmissionReviewError) {
         const code = err instanceof HttpError ? err.status : err.httpStatus;
-        logger?.warn({ status: code, method: req.method, path: url.pathname, reason: err.message, remote: req.socket.remoteAddress }, 'admission request rejected');
+        logger?.warn(
+          { status: code, method: req.method, path: url.pathname, reason: err.message, remote: req.socket.remoteAddress },
+          'admission request rejected',
+        );
         if (!res.headersSent) sendJson(res, code, status(code, err.message));
         opts.observer?.webhook('rejected');
         return;
@@ -166,7 +178,8 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
   server.requestTimeout = 30_000;
 
   await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(new CountersignError('UNAVAILABLE', `admission server cannot listen on ${opts.listen}: ${err.message}`, { cause: err }));
+    const onError = (err: Error): void =>
+      reject(new CountersignError('UNAVAILABLE', `admission server cannot listen on ${opts.listen}: ${err.message}`, { cause: err }));
     server.once('error', onError);
     server.listen({ host: host === '' ? undefined : host, port }, () => {
       server.off('error', onError);
@@ -186,7 +199,8 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
     host: addr.address,
     url: `${scheme}://${shownHost}:${addr.port}`,
     reloadTls(tls) {
-      if (!(server instanceof https.Server)) throw new CountersignError('FAILED_PRECONDITION', 'the admission server was started without TLS');
+      if (!(server instanceof https.Server))
+        throw new CountersignError('FAILED_PRECONDITION', 'the admission server was started without TLS');
       server.setSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' });
     },
     close(graceMs = 5000) {

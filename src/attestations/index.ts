@@ -10,19 +10,8 @@ export {
   resolvePredicateType,
   type PredicateKind,
 } from './predicate-types';
-export {
-  DEFAULT_MAX_PREDICATE_BYTES,
-  MAX_SCAN_TIME_SKEW_MS,
-  preparePredicate,
-  type PrepareInput,
-  type PreparedPredicate,
-} from './prepare';
-export {
-  extractVulnerabilities,
-  type VulnerabilityFinding,
-  type VulnerabilityFormat,
-  type VulnerabilityReport,
-} from './vulnerabilities';
+export { DEFAULT_MAX_PREDICATE_BYTES, MAX_SCAN_TIME_SKEW_MS, preparePredicate, type PrepareInput, type PreparedPredicate } from './prepare';
+export { extractVulnerabilities, type VulnerabilityFinding, type VulnerabilityFormat, type VulnerabilityReport } from './vulnerabilities';
 export {
   SEVERITY_ORDER,
   compareSeverity,

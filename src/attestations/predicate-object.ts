@@ -13,7 +13,8 @@ export function parsePredicateObject(predicate: unknown): JsonObject {
     try {
       parsed = parseJsonWithinDepth(predicate);
     } catch (err) {
-      if (err instanceof JsonTooDeepError) throw invalid(`predicate is a string holding a JSON document that ${describeDepthViolation(err.violation)}`);
+      if (err instanceof JsonTooDeepError)
+        throw invalid(`predicate is a string holding a JSON document that ${describeDepthViolation(err.violation)}`);
       throw invalid('predicate is a string that does not hold a JSON document');
     }
     if (isObject(parsed)) return parsed;

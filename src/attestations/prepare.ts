@@ -125,12 +125,15 @@ function parseContent(content: Buffer, maxBytes: number): JsonObject {
   // on a 100,000-deep document): a refusal here is INVALID_ARGUMENT and nothing is signed or written.
   const tooDeep = jsonDepthViolation(text);
   if (tooDeep) {
-    throw invalid(`predicate ${describeDepthViolation(tooDeep)}; real SBOMs and scan reports nest far less, so this is not a document Countersign will sign`, {
-      line: tooDeep.line,
-      column: tooDeep.column,
-      offset: tooDeep.offset,
-      maxDepth: tooDeep.limit,
-    });
+    throw invalid(
+      `predicate ${describeDepthViolation(tooDeep)}; real SBOMs and scan reports nest far less, so this is not a document Countersign will sign`,
+      {
+        line: tooDeep.line,
+        column: tooDeep.column,
+        offset: tooDeep.offset,
+        maxDepth: tooDeep.limit,
+      },
+    );
   }
   if (!isObject(value)) {
     throw invalid(
@@ -171,7 +174,9 @@ function checkSpdx(predicateType: string, doc: JsonObject, kind: ContentKind): s
   const uriVersion = predicateTypeVersion(predicateType, PREDICATE_TYPE.SPDX);
   if (kind === 'spdx3') {
     if (uriVersion !== undefined && !versionMatches('3', uriVersion)) {
-      throw invalid(`predicate type ${predicateType} is for SPDX ${uriVersion}, but the document is SPDX 3 JSON-LD; use ${PREDICATE_TYPE.SPDX}/v3`);
+      throw invalid(
+        `predicate type ${predicateType} is for SPDX ${uriVersion}, but the document is SPDX 3 JSON-LD; use ${PREDICATE_TYPE.SPDX}/v3`,
+      );
     }
     if (!Array.isArray(doc['@graph'])) {
       throw invalid('SPDX 3 document has no "@graph" list: an SPDX 3 JSON-LD document holds its elements in "@graph"');
@@ -183,7 +188,9 @@ function checkSpdx(predicateType: string, doc: JsonObject, kind: ContentKind): s
   // version[0] is then the whole spdxVersion string.
   const version = typeof doc.spdxVersion === 'string' ? /^SPDX-(\d+\.\d+)$/.exec(doc.spdxVersion) : null;
   if (!version || !version[1]!.startsWith('2.')) {
-    throw invalid(`SPDX document has spdxVersion ${JSON.stringify(doc.spdxVersion)}; expected "SPDX-2.<minor>" such as "SPDX-2.3". ${SPDX2_EXAMPLE}`);
+    throw invalid(
+      `SPDX document has spdxVersion ${JSON.stringify(doc.spdxVersion)}; expected "SPDX-2.<minor>" such as "SPDX-2.3". ${SPDX2_EXAMPLE}`,
+    );
   }
   const docVersion = version[1]!;
   if (uriVersion !== undefined && !versionMatches(docVersion, uriVersion)) {
@@ -210,7 +217,9 @@ function checkCycloneDx(predicateType: string, doc: JsonObject, kind: ContentKin
     throw wrongContent(`CycloneDX BOM ${what} (it must be "CycloneDX")`, kind, CYCLONEDX_EXAMPLE);
   }
   if (typeof doc.specVersion !== 'string' || !/^\d+\.\d+$/.test(doc.specVersion)) {
-    throw invalid(`CycloneDX BOM has no valid "specVersion" (found ${JSON.stringify(doc.specVersion)}); expected e.g. "1.6". ${CYCLONEDX_EXAMPLE}`);
+    throw invalid(
+      `CycloneDX BOM has no valid "specVersion" (found ${JSON.stringify(doc.specVersion)}); expected e.g. "1.6". ${CYCLONEDX_EXAMPLE}`,
+    );
   }
   const uriVersion = predicateTypeVersion(predicateType, PREDICATE_TYPE.CYCLONEDX);
   if (uriVersion !== undefined && !versionMatches(doc.specVersion, uriVersion)) {
@@ -241,7 +250,12 @@ const VULN_INPUTS =
   '"scanFinishedOn": "…"}}, e.g. from `trivy image --format cosign-vuln`), a Trivy JSON report ' +
   '(`trivy image --format json`) or a Grype JSON report (`grype <image> -o json`)';
 
-function prepareCosignVuln(doc: JsonObject, kind: ContentKind, now: Date, scanTime: string | undefined): { predicate: JsonObject; summary: string } {
+function prepareCosignVuln(
+  doc: JsonObject,
+  kind: ContentKind,
+  now: Date,
+  scanTime: string | undefined,
+): { predicate: JsonObject; summary: string } {
   if (kind === 'trivy-report' || kind === 'grype-report') {
     const wrapped = kind === 'trivy-report' ? wrapTrivyReport(doc, scanTime) : wrapGrypeReport(doc, scanTime);
     checkNotInFuture(wrapped.scannedAt, kind === 'trivy-report' ? 'Trivy report CreatedAt' : 'Grype report descriptor.timestamp', now);
@@ -252,7 +266,12 @@ function prepareCosignVuln(doc: JsonObject, kind: ContentKind, now: Date, scanTi
   if (kind !== 'vuln-predicate' && (kind !== 'unknown' || (!isObject(doc.scanner) && !isObject(doc.metadata)))) {
     throw wrongContent('the file is not a vulnerability scan this type accepts', kind, VULN_INPUTS);
   }
-  const scanner = requireObject(doc, 'scanner', 'cosign vuln predicate', '{"uri": "pkg:github/aquasecurity/trivy@0.50.1", "version": "0.50.1", "result": {…}}');
+  const scanner = requireObject(
+    doc,
+    'scanner',
+    'cosign vuln predicate',
+    '{"uri": "pkg:github/aquasecurity/trivy@0.50.1", "version": "0.50.1", "result": {…}}',
+  );
   for (const key of ['uri', 'version']) optionalString(scanner, key, 'cosign vuln predicate: scanner');
   if (scanner.db !== undefined && scanner.db !== null) {
     if (!isObject(scanner.db)) throw invalid('cosign vuln predicate: scanner.db must be an object like {"uri": "…", "version": "…"}');
@@ -304,7 +323,10 @@ function checkIntotoVulns(predicateType: string, doc: JsonObject, kind: ContentK
     throw invalid(`${what}: scanner.uri is required (the scanner's identity, e.g. "pkg:github/aquasecurity/trivy@0.50.1")`);
   }
   optionalString(scanner, 'version', `${what}: scanner`);
-  if (!isObject(scanner.db)) throw invalid(`${what}: scanner.db is required, with "lastUpdate" (when the vulnerability DB was last updated). ${INTOTO_VULNS_EXAMPLE}`);
+  if (!isObject(scanner.db))
+    throw invalid(
+      `${what}: scanner.db is required, with "lastUpdate" (when the vulnerability DB was last updated). ${INTOTO_VULNS_EXAMPLE}`,
+    );
   const lastUpdate = requireTime(scanner.db, 'lastUpdate', `${what}: scanner.db`);
   checkNotInFuture(lastUpdate, `${what}: scanner.db.lastUpdate`, now);
   if (!Array.isArray(scanner.result)) {
@@ -320,7 +342,8 @@ function checkIntotoVulnEntry(entry: unknown, where: string): void {
   if (!isObject(entry)) throw invalid(`${where} must be an object like {"id": "CVE-…", "severity": [{"method": "nvd", "score": "high"}]}`);
   // v0.2 puts id/severity on the entry; v0.1 nests them under "vulnerability".
   const vuln = isObject(entry.vulnerability) ? entry.vulnerability : entry;
-  if (nonEmptyString(vuln.id) === undefined) throw invalid(`${where}: "id" (the vulnerability identifier, e.g. "CVE-2019-1549") is required`);
+  if (nonEmptyString(vuln.id) === undefined)
+    throw invalid(`${where}: "id" (the vulnerability identifier, e.g. "CVE-2019-1549") is required`);
   if (!Array.isArray(vuln.severity)) {
     throw invalid(`${where}: "severity" is required, a list like [{"method": "nvd", "score": "medium"}]`);
   }
@@ -338,12 +361,16 @@ function checkIntotoVulnEntry(entry: unknown, where: string): void {
 function requireScanTimes(doc: JsonObject, what: string, now: Date): { started: Date; finished: Date } {
   const example = '{"metadata": {"scanStartedOn": "2024-03-01T10:00:00Z", "scanFinishedOn": "2024-03-01T10:02:00Z"}}';
   if (!isObject(doc.metadata)) {
-    throw invalid(`${what} has no "metadata" with the scan times; a verifier enforces a maximum scan age, so they are required: ${example}`);
+    throw invalid(
+      `${what} has no "metadata" with the scan times; a verifier enforces a maximum scan age, so they are required: ${example}`,
+    );
   }
   const started = requireTime(doc.metadata, 'scanStartedOn', `${what}: metadata`);
   const finished = requireTime(doc.metadata, 'scanFinishedOn', `${what}: metadata`);
   if (finished.getTime() < started.getTime()) {
-    throw invalid(`${what}: metadata.scanFinishedOn (${String(doc.metadata.scanFinishedOn)}) is before scanStartedOn (${String(doc.metadata.scanStartedOn)})`);
+    throw invalid(
+      `${what}: metadata.scanFinishedOn (${String(doc.metadata.scanFinishedOn)}) is before scanStartedOn (${String(doc.metadata.scanStartedOn)})`,
+    );
   }
   checkNotInFuture(started, `${what}: metadata.scanStartedOn`, now);
   checkNotInFuture(finished, `${what}: metadata.scanFinishedOn`, now);
@@ -358,7 +385,9 @@ function requireTime(obj: JsonObject, key: string, where: string): Date {
     throw invalid(`${where}.${key} ${found}; expected e.g. "2024-03-01T10:00:00Z" (UTC) or "2024-03-01T12:00:00+02:00"`, { field: key });
   }
   if (isGoZeroTime(date)) {
-    throw invalid(`${where}.${key} is ${JSON.stringify(value)}, the zero time of a Go program, i.e. never set; record the real scan time`, { field: key });
+    throw invalid(`${where}.${key} is ${JSON.stringify(value)}, the zero time of a Go program, i.e. never set; record the real scan time`, {
+      field: key,
+    });
   }
   return date;
 }
@@ -388,7 +417,9 @@ function vulnerabilityCount(count: number, findings: VulnerabilityFinding[]): st
 function prepareCustom(doc: JsonObject, content: Buffer, now: Date): { predicate: JsonObject; summary: string } {
   if (typeof doc.Data === 'string') {
     if (doc.Timestamp !== undefined && parseRfc3339(doc.Timestamp) === undefined) {
-      throw invalid(`cosign custom predicate: Timestamp is ${JSON.stringify(doc.Timestamp)}, not an RFC 3339 timestamp such as "2024-03-01T10:00:00Z"`);
+      throw invalid(
+        `cosign custom predicate: Timestamp is ${JSON.stringify(doc.Timestamp)}, not an RFC 3339 timestamp such as "2024-03-01T10:00:00Z"`,
+      );
     }
     return { predicate: doc, summary: `cosign custom predicate, ${plural(Buffer.byteLength(doc.Data), 'byte')} of data` };
   }

@@ -57,7 +57,9 @@ function spdx2Packages(doc: JsonObject): SbomPackage[] {
       addLicense(licenses, p[key]);
     }
     const purl = isList(p.externalRefs)
-      ? p.externalRefs.find((ref) => typeof field(ref, 'referenceType') === 'string' && String(field(ref, 'referenceType')).toLowerCase() === 'purl')
+      ? p.externalRefs.find(
+          (ref) => typeof field(ref, 'referenceType') === 'string' && String(field(ref, 'referenceType')).toLowerCase() === 'purl',
+        )
       : undefined;
     return compactPackage({
       name: nonEmptyString(p.name) ?? nonEmptyString(p.packageName) ?? nonEmptyString(p.SPDXID) ?? '(unnamed)',

@@ -6,15 +6,7 @@
 import { field, isObject, type JsonObject } from './json';
 
 export type ContentKind =
-  | 'spdx2'
-  | 'spdx3'
-  | 'cyclonedx'
-  | 'trivy-report'
-  | 'grype-report'
-  | 'vuln-predicate'
-  | 'intoto-statement'
-  | 'dsse-envelope'
-  | 'unknown';
+  'spdx2' | 'spdx3' | 'cyclonedx' | 'trivy-report' | 'grype-report' | 'vuln-predicate' | 'intoto-statement' | 'dsse-envelope' | 'unknown';
 
 export function sniffContent(doc: JsonObject): ContentKind {
   if (typeof doc.payloadType === 'string' && typeof doc.payload === 'string' && Array.isArray(doc.signatures)) {
@@ -32,11 +24,7 @@ export function sniffContent(doc: JsonObject): ContentKind {
 
 /** Trivy `--format json`: `SchemaVersion` (2 since Trivy 0.20) plus `Results` or `ArtifactName`. */
 export function isTrivyReport(doc: unknown): boolean {
-  return (
-    isObject(doc) &&
-    typeof doc.SchemaVersion === 'number' &&
-    (Array.isArray(doc.Results) || typeof doc.ArtifactName === 'string')
-  );
+  return isObject(doc) && typeof doc.SchemaVersion === 'number' && (Array.isArray(doc.Results) || typeof doc.ArtifactName === 'string');
 }
 
 /** Grype `-o json`: `matches` plus `descriptor.name === "grype"`. */

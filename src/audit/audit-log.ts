@@ -62,8 +62,7 @@ export interface AuditListOptions {
 }
 
 export type AuditVerifyResult =
-  | { ok: true; entries: number; head: string }
-  | { ok: false; entries: number; brokenAt: number; problem: string };
+  { ok: true; entries: number; head: string } | { ok: false; entries: number; brokenAt: number; problem: string };
 
 /**
  * The `prevHash` of the first entry: 64 zeros, so that an independent verifier needs no
@@ -148,7 +147,10 @@ const COLUMNS = 'seq, at, actor, action, target, outcome, reason, details, prev_
  * verifier outside Countersign can recompute the chain from an export of the table.
  */
 export function hashRecord(prevHash: string, record: Omit<AuditRecord, 'prevHash' | 'hash'>): string {
-  return crypto.createHash('sha256').update(prevHash + canonicalJson(bodyOf(record)), 'utf8').digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(prevHash + canonicalJson(bodyOf(record)), 'utf8')
+    .digest('hex');
 }
 
 function bodyOf(record: Omit<AuditRecord, 'prevHash' | 'hash'>): Record<string, unknown> {
@@ -264,9 +266,7 @@ export class AuditLog {
       }
     }
     const sql =
-      `SELECT ${COLUMNS} FROM audit_log` +
-      (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
-      ` ORDER BY seq DESC LIMIT ${limit}`;
+      `SELECT ${COLUMNS} FROM audit_log` + (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') + ` ORDER BY seq DESC LIMIT ${limit}`;
     return (await this.store.all(sql, ...params)).map((row) => {
       try {
         return decode(row);
@@ -301,10 +301,7 @@ export class AuditLog {
    */
   async verify(options: { expectHead?: AuditHead } = {}): Promise<AuditVerifyResult> {
     const expectHead = options.expectHead;
-    if (
-      expectHead !== undefined &&
-      (!Number.isInteger(expectHead.seq) || expectHead.seq < 0 || !/^[0-9a-f]{64}$/.test(expectHead.hash))
-    ) {
+    if (expectHead !== undefined && (!Number.isInteger(expectHead.seq) || expectHead.seq < 0 || !/^[0-9a-f]{64}$/.test(expectHead.hash))) {
       throw new CountersignError(
         'INVALID_ARGUMENT',
         'the expected head must be a seq (a non-negative integer) and a hash (64 lowercase hex digits), as returned by AuditLog.head()',

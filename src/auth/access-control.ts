@@ -38,7 +38,20 @@ export interface AccessControlOptions {
 }
 
 /** HTTP authorization schemes that are safe to name back to the caller (anything else might be a credential). */
-const KNOWN_SCHEMES = new Set(['basic', 'digest', 'negotiate', 'ntlm', 'token', 'dpop', 'hoba', 'mutual', 'vapid', 'aws4-hmac-sha256', 'scram-sha-256', 'privatetoken']);
+const KNOWN_SCHEMES = new Set([
+  'basic',
+  'digest',
+  'negotiate',
+  'ntlm',
+  'token',
+  'dpop',
+  'hoba',
+  'mutual',
+  'vapid',
+  'aws4-hmac-sha256',
+  'scram-sha-256',
+  'privatetoken',
+]);
 const MAX_TARGET = 256;
 
 /**
@@ -106,23 +119,36 @@ export class AccessControl {
 
   private async tokenIdentity(token: string): Promise<Identity> {
     if (this.tokens === undefined) {
-      throw new CountersignError('UNAUTHENTICATED', 'this server does not accept bearer tokens (none are configured); use a client certificate');
+      throw new CountersignError(
+        'UNAUTHENTICATED',
+        'this server does not accept bearer tokens (none are configured); use a client certificate',
+      );
     }
     const result = await this.tokens.check(token);
     if (result.ok) return result.identity;
     switch (result.problem) {
       case 'malformed':
-        throw new CountersignError('UNAUTHENTICATED', 'the bearer token is not a Countersign token (expected cst_ followed by 43 characters)');
+        throw new CountersignError(
+          'UNAUTHENTICATED',
+          'the bearer token is not a Countersign token (expected cst_ followed by 43 characters)',
+        );
       case 'unknown':
-        throw new CountersignError('UNAUTHENTICATED', 'the bearer token is not valid on this server: check that it was copied whole, or ask for a new one');
+        throw new CountersignError(
+          'UNAUTHENTICATED',
+          'the bearer token is not valid on this server: check that it was copied whole, or ask for a new one',
+        );
       case 'expired':
         throw new CountersignError('UNAUTHENTICATED', `token ${result.name} expired at ${result.at}; ask an administrator for a new one`, {
           details: { subject: `token:${result.name}` },
         });
       case 'revoked':
-        throw new CountersignError('UNAUTHENTICATED', `token ${result.name} was revoked at ${result.at}; ask an administrator for a new one`, {
-          details: { subject: `token:${result.name}` },
-        });
+        throw new CountersignError(
+          'UNAUTHENTICATED',
+          `token ${result.name} was revoked at ${result.at}; ask an administrator for a new one`,
+          {
+            details: { subject: `token:${result.name}` },
+          },
+        );
     }
   }
 
@@ -190,7 +216,10 @@ export function bearerToken(metadata: grpc.Metadata): string | undefined {
     throw new CountersignError('UNAUTHENTICATED', `authorization scheme ${named}is not supported: send 'authorization: Bearer <token>'`);
   }
   if (rest.length === 0) {
-    throw new CountersignError('UNAUTHENTICATED', "the authorization header has no token after Bearer: send 'authorization: Bearer <token>'");
+    throw new CountersignError(
+      'UNAUTHENTICATED',
+      "the authorization header has no token after Bearer: send 'authorization: Bearer <token>'",
+    );
   }
   if (/\s/.test(rest)) {
     throw new CountersignError('UNAUTHENTICATED', 'the bearer token contains whitespace: send exactly one token after Bearer');

@@ -49,7 +49,8 @@ export function validateBindings(bindings: unknown): MtlsBinding[] {
   }
   return bindings.map((b: unknown, i) => {
     const what = `mTLS binding ${i + 1}`;
-    if (typeof b !== 'object' || b === null) throw new CountersignError('INVALID_ARGUMENT', `${what} must be an object { subject, roles, scopes }`);
+    if (typeof b !== 'object' || b === null)
+      throw new CountersignError('INVALID_ARGUMENT', `${what} must be an object { subject, roles, scopes }`);
     const { subject, roles, scopes } = b as Record<string, unknown>;
     if (typeof subject !== 'string' || !/^(?:CN=|URI:|DNS:).+$/.test(subject)) {
       throw new CountersignError(
@@ -125,7 +126,10 @@ function namesOf(cert: PeerCertificate): CertName[] {
   const cn = cert.subject?.CN;
   for (const value of Array.isArray(cn) ? cn : cn !== undefined ? [cn] : []) names.push({ kind: 'CN', value });
   for (const { type, value } of parseSubjectAltName(cert.subjectaltname)) {
-    names.push({ kind: type === 'URI' || type === 'DNS' ? type : 'other', value: type === 'URI' || type === 'DNS' ? value : `${type}:${value}` });
+    names.push({
+      kind: type === 'URI' || type === 'DNS' ? type : 'other',
+      value: type === 'URI' || type === 'DNS' ? value : `${type}:${value}`,
+    });
   }
   return names;
 }
@@ -215,18 +219,27 @@ export function serverCredentials(files: TlsFiles): grpc.ServerCredentials {
   try {
     cert = new crypto.X509Certificate(certChain);
   } catch (err) {
-    throw new CountersignError('FAILED_PRECONDITION', `${files.certFile} is not a PEM certificate (${(err as Error).message})`, { cause: err });
+    throw new CountersignError('FAILED_PRECONDITION', `${files.certFile} is not a PEM certificate (${(err as Error).message})`, {
+      cause: err,
+    });
   }
   try {
     key = crypto.createPrivateKey(privateKey);
   } catch (err) {
     // The message of a key parse error never includes the key itself.
-    throw new CountersignError('FAILED_PRECONDITION', `${files.keyFile} is not an unencrypted PEM private key (${(err as Error).message})`, {
-      cause: err,
-    });
+    throw new CountersignError(
+      'FAILED_PRECONDITION',
+      `${files.keyFile} is not an unencrypted PEM private key (${(err as Error).message})`,
+      {
+        cause: err,
+      },
+    );
   }
   if (!cert.checkPrivateKey(key)) {
-    throw new CountersignError('FAILED_PRECONDITION', `the private key in ${files.keyFile} does not belong to the certificate in ${files.certFile}`);
+    throw new CountersignError(
+      'FAILED_PRECONDITION',
+      `the private key in ${files.keyFile} does not belong to the certificate in ${files.certFile}`,
+    );
   }
   const pairs = [{ cert_chain: certChain, private_key: privateKey }];
 
@@ -244,7 +257,9 @@ export function serverCredentials(files: TlsFiles): grpc.ServerCredentials {
   try {
     new crypto.X509Certificate(ca);
   } catch (err) {
-    throw new CountersignError('FAILED_PRECONDITION', `${files.clientCaFile} is not a PEM certificate (${(err as Error).message})`, { cause: err });
+    throw new CountersignError('FAILED_PRECONDITION', `${files.clientCaFile} is not a PEM certificate (${(err as Error).message})`, {
+      cause: err,
+    });
   }
   if (files.requireClientCert) return grpc.ServerCredentials.createSsl(ca, pairs, true);
   // createSsl(…, false) would not even ask for a client certificate; request one, optionally.
@@ -272,8 +287,12 @@ function readPem(file: string, what: string): Buffer {
     return readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw new CountersignError('FAILED_PRECONDITION', `cannot read the ${what} file ${file} (${code}): check the path and that the service user may read it`, {
-      cause: err,
-    });
+    throw new CountersignError(
+      'FAILED_PRECONDITION',
+      `cannot read the ${what} file ${file} (${code}): check the path and that the service user may read it`,
+      {
+        cause: err,
+      },
+    );
   }
 }

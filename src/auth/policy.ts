@@ -114,9 +114,13 @@ export function authorize(
   if (!rule.scoped) return;
   const repository = repositoryOf(request);
   if (repository === undefined) {
-    throw new CountersignError('PERMISSION_DENIED', `${method}: the repository of the request could not be determined, so ${subject}'s scopes cannot be checked`, {
-      details: { method, subject, requiredRole: rule.role } satisfies DenialDetails,
-    });
+    throw new CountersignError(
+      'PERMISSION_DENIED',
+      `${method}: the repository of the request could not be determined, so ${subject}'s scopes cannot be checked`,
+      {
+        details: { method, subject, requiredRole: rule.role } satisfies DenialDetails,
+      },
+    );
   }
   if (identity.scopes.some((pattern) => scopeMatches(pattern, repository))) return;
   const scopes = identity.scopes.length > 0 ? `for ${identity.scopes.join(', ')}` : 'but no repository scopes';

@@ -277,7 +277,13 @@ export class TokenStore {
         throw new CountersignError('NOT_FOUND', `no token named ${JSON.stringify(name)}; list tokens to see their names`);
       }
       if (current.revoked_at !== null && current.revoked_at !== undefined) return current;
-      await tx.run('UPDATE auth_tokens SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE name = ?', now.toISOString(), revokedBy, options.reason ?? null, name);
+      await tx.run(
+        'UPDATE auth_tokens SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE name = ?',
+        now.toISOString(),
+        revokedBy,
+        options.reason ?? null,
+        name,
+      );
       await this.audit?.append(
         {
           actor: revokedBy,
@@ -344,8 +350,13 @@ function judge(token: string, known: Known | undefined, now: Date): TokenCheck {
   known.record ??= decode(known.row, now);
   const record = { ...known.record, state: stateOf(known.record.revokedAt, known.record.expiresAt, now) };
   if (record.revokedAt !== undefined) return { ok: false, problem: 'revoked', name: record.name, at: record.revokedAt };
-  if (record.expiresAt !== undefined && record.state === 'expired') return { ok: false, problem: 'expired', name: record.name, at: record.expiresAt };
-  return { ok: true, record, identity: { subject: `token:${record.name}`, roles: [...record.roles], scopes: [...record.scopes], via: 'token' } };
+  if (record.expiresAt !== undefined && record.state === 'expired')
+    return { ok: false, problem: 'expired', name: record.name, at: record.expiresAt };
+  return {
+    ok: true,
+    record,
+    identity: { subject: `token:${record.name}`, roles: [...record.roles], scopes: [...record.scopes], via: 'token' },
+  };
 }
 
 function sha256(text: string): Buffer {
@@ -369,7 +380,10 @@ function decode(row: SqlRow, now: Date): TokenRecord {
       parsed = undefined;
     }
     if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'string')) {
-      throw new CountersignError('DATA_LOSS', `token ${name}: stored ${column} are not a list of strings; the auth_tokens table was modified outside Countersign`);
+      throw new CountersignError(
+        'DATA_LOSS',
+        `token ${name}: stored ${column} are not a list of strings; the auth_tokens table was modified outside Countersign`,
+      );
     }
     return parsed as string[];
   };
@@ -377,9 +391,13 @@ function decode(row: SqlRow, now: Date): TokenRecord {
   const unknown = roles.find((r) => !isRole(r));
   if (unknown !== undefined) {
     // Fail closed: a role this version does not know grants nothing, but the row is suspicious.
-    throw new CountersignError('DATA_LOSS', `token ${name}: stored role ${JSON.stringify(unknown)} is unknown to this version of Countersign`);
+    throw new CountersignError(
+      'DATA_LOSS',
+      `token ${name}: stored role ${JSON.stringify(unknown)} is unknown to this version of Countersign`,
+    );
   }
-  const optional = (column: string): string | undefined => (row[column] === null || row[column] === undefined ? undefined : String(row[column]));
+  const optional = (column: string): string | undefined =>
+    row[column] === null || row[column] === undefined ? undefined : String(row[column]);
   const expiresAt = optional('expires_at');
   const revokedAt = optional('revoked_at');
   const revokedBy = optional('revoked_by');

@@ -9,7 +9,8 @@ export function serverAddress(flag: string | undefined, env: NodeJS.ProcessEnv =
   return flag ?? env.COUNTERSIGN_SERVER ?? DEFAULT_SERVER;
 }
 
-export type UnaryClient = grpc.Client & Record<string, (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<unknown>) => grpc.ClientUnaryCall>;
+export type UnaryClient = grpc.Client &
+  Record<string, (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<unknown>) => grpc.ClientUnaryCall>;
 
 /** How the CLI reaches the server: TLS (and mTLS) from the environment, plaintext otherwise. */
 export interface ConnectionOptions {
@@ -80,9 +81,7 @@ export function call<Res>(client: UnaryClient, method: string, request: unknown,
     // TLS channels, and a loopback deployment may be plaintext.
     const bearer = token ?? connection.token;
     if (bearer) metadata.set('authorization', `Bearer ${bearer}`);
-    fn.call(client, request, metadata, { deadline: Date.now() + timeoutMs }, (err, res) =>
-      err ? reject(err) : resolve(res as Res),
-    );
+    fn.call(client, request, metadata, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
   });
 }
 

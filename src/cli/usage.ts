@@ -123,7 +123,11 @@ export function usageOf(topic: string): string {
   const group = topic.split(' ')[0]!;
   const isGroup = !COMMANDS.some(([t]) => t === topic);
   // One command on the usage line (without the list's column alignment); a group as a list.
-  const text = isGroup ? `${group} <command> [options]\n\n${section(topic)}` : section(topic).trimStart().replace(/^(\S+) {2,}/, '$1 ');
+  const text = isGroup
+    ? `${group} <command> [options]\n\n${section(topic)}`
+    : section(topic)
+        .trimStart()
+        .replace(/^(\S+) {2,}/, '$1 ');
   return `usage: countersign ${text}${CLIENT_GROUPS.has(group) ? `\n\n${FOOTER}` : ''}`;
 }
 

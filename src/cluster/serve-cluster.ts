@@ -64,7 +64,10 @@ export function parseWorkers(value: string | undefined): number {
   if (value === undefined) return Math.min(MAX_WORKERS, availableCores());
   const n = /^[0-9]+$/.test(value.trim()) ? Number(value.trim()) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
-    throw new CountersignError('INVALID_ARGUMENT', `--workers must be a whole number from 1 to ${MAX_WORKERS}, got ${JSON.stringify(value)} (1: one process)`);
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      `--workers must be a whole number from 1 to ${MAX_WORKERS}, got ${JSON.stringify(value)} (1: one process)`,
+    );
   }
   return n;
 }

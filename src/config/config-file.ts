@@ -16,10 +16,35 @@ import type { ServiceConfig } from './config';
 
 /** The fields the config file accepts, per object (README "Configuration of `serve`"). */
 export const CONFIG_FIELDS = {
-  config: ['listen', 'keysDir', 'dataDir', 'logLevel', 'registry', 'limits', 'shutdownGraceMs', 'policyFile', 'trustDir', 'kekFile', 'verification', 'metrics', 'admission', 'gate', 'auth', 'store'],
+  config: [
+    'listen',
+    'keysDir',
+    'dataDir',
+    'logLevel',
+    'registry',
+    'limits',
+    'shutdownGraceMs',
+    'policyFile',
+    'trustDir',
+    'kekFile',
+    'verification',
+    'metrics',
+    'admission',
+    'gate',
+    'auth',
+    'store',
+  ],
   registry: ['insecureHosts', 'caFile', 'dockerConfig', 'timeoutMs', 'maxRetries'],
   limits: ['maxPredicateBytes'],
-  verification: ['cacheTtlMs', 'negativeCacheTtlMs', 'maxDurationMs', 'sigstoreTrustedRoot', 'sigstoreTrustedRoots', 'cacheMaxEntries', 'cacheRefreshAfterMs'],
+  verification: [
+    'cacheTtlMs',
+    'negativeCacheTtlMs',
+    'maxDurationMs',
+    'sigstoreTrustedRoot',
+    'sigstoreTrustedRoots',
+    'cacheMaxEntries',
+    'cacheRefreshAfterMs',
+  ],
   auth: ['mode', 'tls', 'mtlsBindings'],
   tls: ['certFile', 'keyFile', 'clientCaFile', 'requireClientCert'],
   mtlsBinding: ['subject', 'roles', 'scopes'],
@@ -143,13 +168,20 @@ class ConfigReader extends CheckedDocument {
     }
     if (f.has('tls')) {
       const tlsNode = f.get('tls')!.value;
-      const t = this.fields(tlsNode, 'auth.tls', CONFIG_FIELDS.tls, '{ certFile: server.pem, keyFile: server.key, clientCaFile: clients-ca.pem }');
+      const t = this.fields(
+        tlsNode,
+        'auth.tls',
+        CONFIG_FIELDS.tls,
+        '{ certFile: server.pem, keyFile: server.key, clientCaFile: clients-ca.pem }',
+      );
       if (t) {
         const certFile = this.required(t, tlsNode!, 'auth.tls', 'certFile', 'the PEM certificate chain of the gRPC server');
         const keyFile = this.required(t, tlsNode!, 'auth.tls', 'keyFile', 'the PEM private key of the gRPC server');
         let clientCaFile: string | undefined;
         this.path(t.get('clientCaFile')?.value, 'auth.tls.clientCaFile', (p) => (clientCaFile = p));
-        const requireClientCert = t.has('requireClientCert') ? this.boolean(t.get('requireClientCert')!.value, 'auth.tls.requireClientCert') : false;
+        const requireClientCert = t.has('requireClientCert')
+          ? this.boolean(t.get('requireClientCert')!.value, 'auth.tls.requireClientCert')
+          : false;
         if (certFile !== undefined && keyFile !== undefined && requireClientCert !== undefined) {
           out.tls = {
             certFile: path.resolve(this.base, certFile),
@@ -167,11 +199,20 @@ class ConfigReader extends CheckedDocument {
 
   /** `{ subject: CN=ci-team-a, roles: [signer], scopes: [registry.example.com/team-a/*] }` (see src/auth/mtls.ts). */
   private binding(node: Node, path: string): MtlsBinding | undefined {
-    const f = this.fields(node, path, CONFIG_FIELDS.mtlsBinding, '{ subject: "CN=ci-team-a", roles: [signer], scopes: ["registry.example.com/team-a/*"] }');
+    const f = this.fields(
+      node,
+      path,
+      CONFIG_FIELDS.mtlsBinding,
+      '{ subject: "CN=ci-team-a", roles: [signer], scopes: ["registry.example.com/team-a/*"] }',
+    );
     if (!f) return undefined;
     const subject = this.required(f, node, path, 'subject', '"CN=<common name>", "URI:<uri pattern>" or "DNS:<name pattern>"');
     if (subject !== undefined && !/^(?:CN=|URI:|DNS:).+$/.test(subject)) {
-      this.problem(f.get('subject')!.value, `${path}.subject`, `"${subject}" must be "CN=<common name>", "URI:<uri pattern>" or "DNS:<name pattern>"`);
+      this.problem(
+        f.get('subject')!.value,
+        `${path}.subject`,
+        `"${subject}" must be "CN=<common name>", "URI:<uri pattern>" or "DNS:<name pattern>"`,
+      );
       return undefined;
     }
     let roles: Role[] | undefined;
@@ -288,7 +329,10 @@ export function storeUrlProblem(url: string): string | undefined {
 export function parseListen(listen: string): { host: string; port: number } {
   const { host, port } = parseListenAddress(listen, 'listen address');
   if (host === '') {
-    throw new CountersignError('INVALID_ARGUMENT', `listen address ${JSON.stringify(listen)} has no host: the gRPC server needs one, e.g. 0.0.0.0:${port} or [::]:${port} for every interface`);
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      `listen address ${JSON.stringify(listen)} has no host: the gRPC server needs one, e.g. 0.0.0.0:${port} or [::]:${port} for every interface`,
+    );
   }
   return { host: hostForUrl(host), port };
 }

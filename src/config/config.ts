@@ -4,7 +4,6 @@ import type { MtlsBinding } from '../auth';
 import { CountersignError } from '../shared/errors';
 import { applyConfigText, parseListen, storeUrlProblem } from './config-file';
 
-
 /** Everything `countersign serve` can be told. Precedence: defaults < config file < environment < flags. */
 export interface ServiceConfig {
   /** host:port the gRPC server listens on. */
@@ -134,7 +133,7 @@ export const ENVIRONMENT = {
   COUNTERSIGN_TRUST_DIR: 'directory of trusted public keys imported at first start',
   COUNTERSIGN_KEK_FILE: 'file with the key-encryption key (32 bytes, raw or base64)',
   COUNTERSIGN_KEK: 'the key-encryption key itself, base64',
-  COUNTERSIGN_SIGSTORE_TRUSTED_ROOT: "Sigstore trusted_root.json, to verify bundles with Rekor entries",
+  COUNTERSIGN_SIGSTORE_TRUSTED_ROOT: 'Sigstore trusted_root.json, to verify bundles with Rekor entries',
   COUNTERSIGN_AUTH_MODE: 'enforce | dev (dev: no authentication, loopback only)',
   COUNTERSIGN_TLS_CERT_FILE: 'gRPC server certificate chain (PEM)',
   COUNTERSIGN_TLS_KEY_FILE: 'gRPC server private key (PEM)',
@@ -147,7 +146,7 @@ export const ENVIRONMENT = {
   COUNTERSIGN_GATE_LISTEN: 'host:port of the registry gate',
   COUNTERSIGN_GATE_UPSTREAM: 'URL of the registry behind the gate',
   COUNTERSIGN_GATE_UPSTREAM_CA_FILE: 'PEM CA bundle of an https upstream',
-  COUNTERSIGN_GATE_REGISTRY_NAME: 'registry host named in the gate\'s Verify requests (default: the upstream host)',
+  COUNTERSIGN_GATE_REGISTRY_NAME: "registry host named in the gate's Verify requests (default: the upstream host)",
   COUNTERSIGN_GATE_TLS_CERT: 'PEM certificate chain of the gate',
   COUNTERSIGN_GATE_TLS_KEY: 'PEM private key of the gate',
 } as const;
@@ -165,11 +164,7 @@ export interface ConfigOverrides {
   gateUpstream?: string;
 }
 
-export function loadConfig(
-  overrides: ConfigOverrides = {},
-  env: NodeJS.ProcessEnv = process.env,
-  cwd = process.cwd(),
-): ServiceConfig {
+export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ServiceConfig {
   const config = defaultConfig(cwd);
   const file = overrides.configFile ?? env.COUNTERSIGN_CONFIG;
   if (file) applyFile(config, path.resolve(cwd, file));
@@ -178,7 +173,9 @@ export function loadConfig(
   if (env.COUNTERSIGN_DATA_DIR) config.dataDir = path.resolve(cwd, env.COUNTERSIGN_DATA_DIR);
   if (env.COUNTERSIGN_LOG_LEVEL) config.logLevel = env.COUNTERSIGN_LOG_LEVEL;
   if (env.COUNTERSIGN_INSECURE_REGISTRIES) {
-    config.registry.insecureHosts = env.COUNTERSIGN_INSECURE_REGISTRIES.split(',').map((h) => h.trim()).filter(Boolean);
+    config.registry.insecureHosts = env.COUNTERSIGN_INSECURE_REGISTRIES.split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
   }
   if (env.COUNTERSIGN_REGISTRY_CA_FILE) config.registry.caFile = path.resolve(cwd, env.COUNTERSIGN_REGISTRY_CA_FILE);
   if (env.COUNTERSIGN_REGISTRY_TIMEOUT_MS) {
@@ -192,7 +189,8 @@ export function loadConfig(
   if (env.COUNTERSIGN_KEK_FILE) config.kekFile = path.resolve(cwd, env.COUNTERSIGN_KEK_FILE);
   if (env.COUNTERSIGN_METRICS_LISTEN) config.metrics.listen = env.COUNTERSIGN_METRICS_LISTEN;
   if (env.COUNTERSIGN_ADMISSION_LISTEN) config.admission.listen = env.COUNTERSIGN_ADMISSION_LISTEN;
-  if (env.COUNTERSIGN_SIGSTORE_TRUSTED_ROOT) config.verification.sigstoreTrustedRoot = path.resolve(cwd, env.COUNTERSIGN_SIGSTORE_TRUSTED_ROOT);
+  if (env.COUNTERSIGN_SIGSTORE_TRUSTED_ROOT)
+    config.verification.sigstoreTrustedRoot = path.resolve(cwd, env.COUNTERSIGN_SIGSTORE_TRUSTED_ROOT);
   if (env.COUNTERSIGN_AUTH_MODE) config.auth.mode = authMode('COUNTERSIGN_AUTH_MODE', env.COUNTERSIGN_AUTH_MODE);
   if (env.COUNTERSIGN_TLS_CERT_FILE || env.COUNTERSIGN_TLS_KEY_FILE) {
     if (!env.COUNTERSIGN_TLS_CERT_FILE || !env.COUNTERSIGN_TLS_KEY_FILE) {
@@ -226,7 +224,10 @@ export function loadConfig(
   if (overrides.admissionListen) config.admission.listen = overrides.admissionListen;
   if (overrides.metricsListen) config.metrics.listen = overrides.metricsListen;
   if (Boolean(config.admission.tlsCertFile) !== Boolean(config.admission.tlsKeyFile)) {
-    throw new CountersignError('INVALID_ARGUMENT', 'the admission webhook needs both a TLS certificate and its key (admission.tlsCertFile and admission.tlsKeyFile)');
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      'the admission webhook needs both a TLS certificate and its key (admission.tlsCertFile and admission.tlsKeyFile)',
+    );
   }
   if (overrides.keysDir) config.keysDir = path.resolve(cwd, overrides.keysDir);
   if (overrides.dataDir) config.dataDir = path.resolve(cwd, overrides.dataDir);
@@ -238,10 +239,16 @@ export function loadConfig(
 /** A gate needs its upstream, and TLS needs both halves. */
 export function checkGate(gate: GateConfig): void {
   if (gate.listen && !gate.upstream) {
-    throw new CountersignError('INVALID_ARGUMENT', 'the registry gate needs the registry it protects: set gate.upstream (--gate-upstream URL / COUNTERSIGN_GATE_UPSTREAM)');
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      'the registry gate needs the registry it protects: set gate.upstream (--gate-upstream URL / COUNTERSIGN_GATE_UPSTREAM)',
+    );
   }
   if (Boolean(gate.tlsCertFile) !== Boolean(gate.tlsKeyFile)) {
-    throw new CountersignError('INVALID_ARGUMENT', 'the registry gate needs both a TLS certificate and its key (gate.tlsCertFile and gate.tlsKeyFile)');
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      'the registry gate needs both a TLS certificate and its key (gate.tlsCertFile and gate.tlsKeyFile)',
+    );
   }
 }
 
@@ -250,13 +257,17 @@ function applyFile(config: ServiceConfig, file: string): void {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CountersignError('INVALID_ARGUMENT', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   applyConfigText(config, text, file);
 }
 
 function authMode(where: string, v: unknown): 'enforce' | 'dev' {
-  if (v !== 'enforce' && v !== 'dev') throw new CountersignError('INVALID_ARGUMENT', `${where} must be "enforce" or "dev", got ${JSON.stringify(v)}`);
+  if (v !== 'enforce' && v !== 'dev')
+    throw new CountersignError('INVALID_ARGUMENT', `${where} must be "enforce" or "dev", got ${JSON.stringify(v)}`);
   return v;
 }
 

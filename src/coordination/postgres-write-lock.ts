@@ -129,12 +129,24 @@ export class PostgresWriteLock implements WriteLock {
       return await Promise.race([
         connecting,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new CountersignError('UNAVAILABLE', `no connection to ${this.store} within ${timeoutMs} ms (all in use or the server is slow)`)), timeoutMs);
+          timer = setTimeout(
+            () =>
+              reject(
+                new CountersignError(
+                  'UNAVAILABLE',
+                  `no connection to ${this.store} within ${timeoutMs} ms (all in use or the server is slow)`,
+                ),
+              ),
+            timeoutMs,
+          );
         }),
       ]);
     } catch (err) {
       // A connection that arrives after we gave up goes back to the pool.
-      connecting.then((c) => c.release(), () => undefined);
+      connecting.then(
+        (c) => c.release(),
+        () => undefined,
+      );
       throw storeError(this.store, 'connecting', err);
     } finally {
       clearTimeout(timer);

@@ -23,7 +23,14 @@ export function tarWithFile(name: string, content: Buffer): Buffer {
   header.write('0000000\0', 108, 8, 'ascii');
   header.write('0000000\0', 116, 8, 'ascii');
   header.write(`${content.length.toString(8).padStart(11, '0')}\0`, 124, 12, 'ascii');
-  header.write(`${Math.floor(Date.UTC(2026, 0, 1) / 1000).toString(8).padStart(11, '0')}\0`, 136, 12, 'ascii');
+  header.write(
+    `${Math.floor(Date.UTC(2026, 0, 1) / 1000)
+      .toString(8)
+      .padStart(11, '0')}\0`,
+    136,
+    12,
+    'ascii',
+  );
   header.write('        ', 148, 8, 'ascii'); // checksum placeholder: spaces while summing
   header.write('0', 156, 1, 'ascii');
   header.write('ustar\0', 257, 6, 'ascii');

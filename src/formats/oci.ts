@@ -10,7 +10,10 @@ export const ATTESTATION_MANIFEST = 'attestation-manifest';
  * are required: an `unknown` os with a real architecture, a child without a platform, or the
  * annotation on a real platform are all children a runtime could run, and are judged.
  */
-export function isAttestationManifest(child: { platform?: { os?: string; architecture?: string } | undefined; annotations?: Record<string, string> | undefined }): boolean {
+export function isAttestationManifest(child: {
+  platform?: { os?: string; architecture?: string } | undefined;
+  annotations?: Record<string, string> | undefined;
+}): boolean {
   return (
     child.platform?.os === 'unknown' &&
     child.platform.architecture === 'unknown' &&

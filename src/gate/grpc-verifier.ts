@@ -27,7 +27,12 @@ export interface GrpcVerifierOptions {
 /** The fields of VerifyResponse the gate reads are exactly its decision result. */
 type VerifyResponseMsg = GateVerifyResult;
 
-type VerifyFn = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<VerifyResponseMsg>) => grpc.ClientUnaryCall;
+type VerifyFn = (
+  req: unknown,
+  meta: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: grpc.requestCallback<VerifyResponseMsg>,
+) => grpc.ClientUnaryCall;
 
 export class GrpcVerifier implements GateVerifier {
   private readonly client: grpc.Client & { Verify: VerifyFn };

@@ -60,7 +60,8 @@ export function parseRoute(method: string, rawTarget: string): RouteResult {
   }
   const route = match(path);
   if (!route) return bad(404, `unknown route ${path.slice(0, 200)}`);
-  if (!METHODS[route.kind].includes(method)) return { ok: false, status: 405, code: 'UNSUPPORTED', message: `${method} is not supported on ${path.slice(0, 200)}` };
+  if (!METHODS[route.kind].includes(method))
+    return { ok: false, status: 405, code: 'UNSUPPORTED', message: `${method} is not supported on ${path.slice(0, 200)}` };
   return { ok: true, route, query };
 }
 

@@ -162,7 +162,13 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   const scheme = opts.tls ? 'https' : 'http';
   const tagLock = opts.tagLock ?? new InProcessWriteLock();
 
-  async function send(method: Dispatcher.HttpMethod, path: string, headers: Record<string, string | string[]>, body?: Readable | Buffer, signal?: AbortSignal) {
+  async function send(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    headers: Record<string, string | string[]>,
+    body?: Readable | Buffer,
+    signal?: AbortSignal,
+  ) {
     try {
       return await pool.request({ method, path, headers, ...(body !== undefined ? { body } : {}), ...(signal ? { signal } : {}) });
     } catch (err) {
@@ -186,7 +192,9 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   /** The origin the client used to reach the gate, for rewriting absolute upstream URLs. */
   function gateOrigin(req: http.IncomingMessage): string {
     const h = req.headers.host;
-    return h && /^[A-Za-z0-9.:[\]-]+$/.test(h) ? `${scheme}://${h}` : `${scheme}://${host || 'localhost'}:${server.address() ? (server.address() as AddressInfo).port : port}`;
+    return h && /^[A-Za-z0-9.:[\]-]+$/.test(h)
+      ? `${scheme}://${h}`
+      : `${scheme}://${host || 'localhost'}:${server.address() ? (server.address() as AddressInfo).port : port}`;
   }
 
   /** Location / Link pointing at the upstream are rewritten to the gate; others pass unchanged. */
@@ -195,17 +203,31 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     return value;
   }
 
-  function relayHeaders(res: http.ServerResponse, upstreamHeaders: Record<string, string | string[] | undefined>, req: http.IncomingMessage): void {
+  function relayHeaders(
+    res: http.ServerResponse,
+    upstreamHeaders: Record<string, string | string[] | undefined>,
+    req: http.IncomingMessage,
+  ): void {
     for (const [k, v] of Object.entries(upstreamHeaders)) {
       if (v === undefined || (HOP_BY_HOP.has(k) && k !== 'content-length')) continue;
       if (k === 'location') res.setHeader(k, rewriteUrl(String(v), req));
-      else if (k === 'link') res.setHeader(k, (Array.isArray(v) ? v : [v]).map((l) => l.replace(/<([^>]*)>/g, (_m, u: string) => `<${rewriteUrl(u, req)}>`)));
+      else if (k === 'link')
+        res.setHeader(
+          k,
+          (Array.isArray(v) ? v : [v]).map((l) => l.replace(/<([^>]*)>/g, (_m, u: string) => `<${rewriteUrl(u, req)}>`)),
+        );
       else res.setHeader(k, v);
     }
   }
 
   /** Streams an upstream response to the client with back-pressure. */
-  async function relay(up: Dispatcher.ResponseData, req: http.IncomingMessage, res: http.ServerResponse, check?: Transform, headOnly = req.method === 'HEAD'): Promise<void> {
+  async function relay(
+    up: Dispatcher.ResponseData,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    check?: Transform,
+    headOnly = req.method === 'HEAD',
+  ): Promise<void> {
     res.statusCode = up.statusCode;
     relayHeaders(res, up.headers, req);
     if (headOnly) {
@@ -222,7 +244,13 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     });
   }
 
-  async function passThrough(req: http.IncomingMessage, res: http.ServerResponse, path: string, signal: AbortSignal, check?: Transform): Promise<void> {
+  async function passThrough(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    path: string,
+    signal: AbortSignal,
+    check?: Transform,
+  ): Promise<void> {
     const hasBody = req.method === 'POST' || req.method === 'PATCH' || req.method === 'PUT';
     const body = hasBody ? req : undefined;
     const up = await send(req.method as Dispatcher.HttpMethod, path, forwardHeaders(req), body, signal);
@@ -236,7 +264,12 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     return answer;
   }
 
-  async function decideOnce(kind: 'pull' | 'push', image: string, digest: string, context: { identity?: string; labels?: Record<string, string> }): Promise<GateVerifyResult | { allowed: false; reasons: string[] }> {
+  async function decideOnce(
+    kind: 'pull' | 'push',
+    image: string,
+    digest: string,
+    context: { identity?: string; labels?: Record<string, string> },
+  ): Promise<GateVerifyResult | { allowed: false; reasons: string[] }> {
     let timer: NodeJS.Timeout | undefined;
     try {
       // The deadline is enforced here too, whatever the verifier does with it (in-process or gRPC).
@@ -284,11 +317,22 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
    * says it is sending: a Docker-Content-Digest naming another digest than the one asked for is
    * refused before any byte is relayed.
    */
-  async function blobRead(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'blob' }>, path: string, signal: AbortSignal): Promise<void> {
+  async function blobRead(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    route: Extract<Route, { kind: 'blob' }>,
+    path: string,
+    signal: AbortSignal,
+  ): Promise<void> {
     const up = await send(req.method as Dispatcher.HttpMethod, path, forwardHeaders(req), undefined, signal);
     const claimed = headerOf(up.headers, 'docker-content-digest');
     // Compared within one algorithm (a registry may name a sha256 for a blob asked for by sha512).
-    if ((up.statusCode === 200 || up.statusCode === 206) && claimed !== undefined && claimed !== route.digest && claimed.split(':')[0] === route.digest.split(':')[0]) {
+    if (
+      (up.statusCode === 200 || up.statusCode === 206) &&
+      claimed !== undefined &&
+      claimed !== route.digest &&
+      claimed.split(':')[0] === route.digest.split(':')[0]
+    ) {
       up.body.on('error', () => undefined);
       up.body.destroy();
       throw new GateError(502, 'DIGEST_INVALID', `the registry claims ${claimed} for blob ${route.digest}: refused`);
@@ -296,7 +340,12 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     await relay(up, req, res);
   }
 
-  async function manifestRead(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'manifest' }>, signal: AbortSignal): Promise<void> {
+  async function manifestRead(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    route: Extract<Route, { kind: 'manifest' }>,
+    signal: AbortSignal,
+  ): Promise<void> {
     const path = `/v2/${route.name}/manifests/${route.reference}`;
     const up = await send('GET', path, forwardHeaders(req, { accept: MANIFEST_ACCEPT }), undefined, signal);
     if (up.statusCode !== 200) {
@@ -334,7 +383,10 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       const answer = reused ?? (await decide('pull', image, digest, context));
       if (reused) opts.observer?.gate('pull_allowed');
       if (!answer.allowed) {
-        logger?.info({ action: 'pull', image, allowed: false, reasons: answer.reasons, ...('rule' in answer ? { rule: answer.rule } : {}) }, 'gate decision');
+        logger?.info(
+          { action: 'pull', image, allowed: false, reasons: answer.reasons, ...('rule' in answer ? { rule: answer.rule } : {}) },
+          'gate decision',
+        );
         throw new GateError(403, 'DENIED', `pull of ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`);
       }
       if (!reused) {
@@ -353,12 +405,18 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     res.end(req.method === 'HEAD' ? undefined : bytes);
   }
 
-  async function manifestWrite(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'manifest' }>, signal: AbortSignal): Promise<void> {
+  async function manifestWrite(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    route: Extract<Route, { kind: 'manifest' }>,
+    signal: AbortSignal,
+  ): Promise<void> {
     const bytes = await readCapped(req, req.headers['content-length'], `manifest ${route.name}:${route.reference}`);
     const digest = digestOfBytes(bytes, route);
     const headers = forwardHeaders(req, { 'content-length': String(bytes.length) });
     if (route.byDigest) {
-      if (route.reference !== digest) throw new GateError(400, 'DIGEST_INVALID', `the manifest body has digest ${digest}, not ${route.reference}`);
+      if (route.reference !== digest)
+        throw new GateError(400, 'DIGEST_INVALID', `the manifest body has digest ${digest}, not ${route.reference}`);
       await relay(await send('PUT', `/v2/${route.name}/manifests/${digest}`, headers, bytes, signal), req, res);
       return;
     }
@@ -386,7 +444,11 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       });
     } catch (err) {
       if (ran || !(err instanceof CountersignError)) throw err;
-      throw new GateError(403, 'DENIED', `write of ${registryName}/${name}:${tag} denied: the gate could not take the tag's write lock (${err.message}); retry the push`);
+      throw new GateError(
+        403,
+        'DENIED',
+        `write of ${registryName}/${name}:${tag} denied: the gate could not take the tag's write lock (${err.message}); retry the push`,
+      );
     }
   }
 
@@ -401,7 +463,13 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     signal: AbortSignal,
   ): Promise<void> {
     // The tag's current target, for immutable-tag rules (re-pushing the same digest is no change).
-    const head = await send('HEAD', `/v2/${route.name}/manifests/${tag}`, forwardHeaders(req, { accept: MANIFEST_ACCEPT }), undefined, signal);
+    const head = await send(
+      'HEAD',
+      `/v2/${route.name}/manifests/${tag}`,
+      forwardHeaders(req, { accept: MANIFEST_ACCEPT }),
+      undefined,
+      signal,
+    );
     head.body.resume();
     if (head.statusCode === 401 || head.statusCode === 403) {
       await relay(head, req, res, undefined, true);
@@ -421,13 +489,21 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       ...(who.identity ? { identity: who.identity } : {}),
       labels: { [GATE_LABELS.tag]: tag, [GATE_LABELS.currentDigest]: current, [GATE_LABELS.identitySource]: who.source },
     });
-    logger?.info({ action: 'push', image, identity: who.identity, currentDigest: current, allowed: answer.allowed, reasons: answer.reasons }, 'gate decision');
+    logger?.info(
+      { action: 'push', image, identity: who.identity, currentDigest: current, allowed: answer.allowed, reasons: answer.reasons },
+      'gate decision',
+    );
     if (!answer.allowed) throw new GateError(403, 'DENIED', `push of ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`);
     await relay(await send('PUT', `/v2/${route.name}/manifests/${tag}`, headers, bytes, signal), req, res);
   }
 
   /** DELETE of a manifest (by tag or digest): a push decision with operation delete (immutable tags). */
-  async function manifestDelete(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'manifest' }>, signal: AbortSignal): Promise<void> {
+  async function manifestDelete(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    route: Extract<Route, { kind: 'manifest' }>,
+    signal: AbortSignal,
+  ): Promise<void> {
     if (!route.byDigest) {
       await underTagLock(route.name, route.reference, () => deleteManifest(req, res, route, signal));
       return;
@@ -435,11 +511,22 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     await deleteManifest(req, res, route, signal);
   }
 
-  async function deleteManifest(req: http.IncomingMessage, res: http.ServerResponse, route: Extract<Route, { kind: 'manifest' }>, signal: AbortSignal): Promise<void> {
+  async function deleteManifest(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    route: Extract<Route, { kind: 'manifest' }>,
+    signal: AbortSignal,
+  ): Promise<void> {
     let digest = route.reference;
     let current = '';
     if (!route.byDigest) {
-      const head = await send('HEAD', `/v2/${route.name}/manifests/${route.reference}`, forwardHeaders(req, { accept: MANIFEST_ACCEPT }), undefined, signal);
+      const head = await send(
+        'HEAD',
+        `/v2/${route.name}/manifests/${route.reference}`,
+        forwardHeaders(req, { accept: MANIFEST_ACCEPT }),
+        undefined,
+        signal,
+      );
       head.body.resume();
       current = head.statusCode === 200 ? (headerOf(head.headers, 'docker-content-digest') ?? '') : '';
       if (head.statusCode !== 200 || !isDigest(current)) {
@@ -516,7 +603,8 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   server.requestTimeout = 0;
 
   await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(new CountersignError('UNAVAILABLE', `registry gate cannot listen on ${opts.listen}: ${err.message}`, { cause: err }));
+    const onError = (err: Error): void =>
+      reject(new CountersignError('UNAVAILABLE', `registry gate cannot listen on ${opts.listen}: ${err.message}`, { cause: err }));
     server.once('error', onError);
     server.listen({ host: host === '' ? undefined : host, port }, () => {
       server.off('error', onError);
@@ -526,7 +614,10 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   server.on('error', (err) => logger?.error({ err: { name: err.name, message: err.message } }, 'gate server error'));
   const addr = server.address() as AddressInfo;
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  logger?.info({ address: addr.address, port: addr.port, upstream: upstream.origin, registryName, tls: Boolean(opts.tls) }, 'registry gate listening');
+  logger?.info(
+    { address: addr.address, port: addr.port, upstream: upstream.origin, registryName, tls: Boolean(opts.tls) },
+    'registry gate listening',
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -566,7 +657,11 @@ function headerOf(headers: Record<string, string | string[] | undefined>, name: 
 
 function sendError(res: http.ServerResponse, status: number, code: string, message: string): void {
   const body = JSON.stringify({ errors: [{ code, message: message.slice(0, 4000) }] });
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
   res.end(body);
 }
 

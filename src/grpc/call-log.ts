@@ -44,7 +44,10 @@ export class CallLogSampler {
   flush(): void {
     const ms = this.clock() - this.windowStart;
     for (const [method, count] of this.counts) {
-      this.logger.info({ method, count, windowMs: ms }, 'calls summarized (allowed decisions from cached evidence already logged in this window)');
+      this.logger.info(
+        { method, count, windowMs: ms },
+        'calls summarized (allowed decisions from cached evidence already logged in this window)',
+      );
     }
     this.counts = new Map();
     this.seen = new Set();

@@ -21,8 +21,11 @@ import type { RotateKeyResponse } from './generated/countersign/v1/RotateKeyResp
 import type { Duration__Output } from './generated/google/protobuf/Duration';
 import { durationSeconds, timeField, toTimestamp } from './wire-time';
 
-
-const KEY_STATES: Record<NonNullable<KeyInfo['state']>, WireKeyState> = { active: 'KEY_STATE_ACTIVE', rotated: 'KEY_STATE_ROTATED', revoked: 'KEY_STATE_REVOKED' };
+const KEY_STATES: Record<NonNullable<KeyInfo['state']>, WireKeyState> = {
+  active: 'KEY_STATE_ACTIVE',
+  rotated: 'KEY_STATE_ROTATED',
+  revoked: 'KEY_STATE_REVOKED',
+};
 
 /**
  * Public facts only: no call here ever returns private key material. Times go out twice: as
@@ -71,9 +74,13 @@ export function toKeyMessage(k: KeyInfo): Key {
  * included. proto3 scalars without `optional` decode as 0 when unset, which is why zero was once
  * read as "not set": presence is the only signal.
  */
-export function rotationOverlap(seconds: number | null | undefined, overlap: Duration__Output | null | undefined = null): number | undefined {
+export function rotationOverlap(
+  seconds: number | null | undefined,
+  overlap: Duration__Output | null | undefined = null,
+): number | undefined {
   const hasSeconds = seconds !== undefined && seconds !== null;
-  if (hasSeconds && overlap !== null && overlap !== undefined) throw new CountersignError('INVALID_ARGUMENT', 'give overlap or the deprecated overlap_seconds, not both');
+  if (hasSeconds && overlap !== null && overlap !== undefined)
+    throw new CountersignError('INVALID_ARGUMENT', 'give overlap or the deprecated overlap_seconds, not both');
   const value = hasSeconds ? seconds : durationSeconds('overlap', overlap);
   if (value === undefined) return undefined;
   if (!Number.isSafeInteger(value) || value < 0 || value > MAX_ROTATION_OVERLAP_SECONDS) {
@@ -94,29 +101,48 @@ export function keyHandlers(keys: ManagedKeyStore, env: HandlerEnv, actorOf: Act
   return {
     CreateKey: unary<CreateKeyRequest__Output, CreateKeyResponse>(m('CreateKey'), env, async (req, ctx) => {
       const validUntil = timeField('valid_until_time', req.validUntilTime, 'valid_until', req.validUntil);
-      const key = await keys.createKey({ name: req.name, ownerTeam: req.ownerTeam, scopes: req.scopes, ...(validUntil ? { validUntil } : {}) }, actorOf(ctx));
+      const key = await keys.createKey(
+        { name: req.name, ownerTeam: req.ownerTeam, scopes: req.scopes, ...(validUntil ? { validUntil } : {}) },
+        actorOf(ctx),
+      );
       Object.assign(ctx.facts, { key: key.name, keyId: key.id });
       return { key: toKeyMessage(key) };
     }),
     ImportKey: unary<ImportKeyRequest__Output, ImportKeyResponse>(m('ImportKey'), env, async (req, ctx) => {
       const validFrom = timeField('valid_from_time', req.validFromTime, 'valid_from', req.validFrom);
       const validUntil = timeField('valid_until_time', req.validUntilTime, 'valid_until', req.validUntil);
-      const attrs = { name: req.name, ownerTeam: req.ownerTeam, scopes: req.scopes, ...(validFrom ? { validFrom } : {}), ...(validUntil ? { validUntil } : {}) };
+      const attrs = {
+        name: req.name,
+        ownerTeam: req.ownerTeam,
+        scopes: req.scopes,
+        ...(validFrom ? { validFrom } : {}),
+        ...(validUntil ? { validUntil } : {}),
+      };
       let key: KeyInfo;
       if (req.material === 'publicKeyPem' && req.publicKeyPem) key = await keys.importPublicKey(attrs, req.publicKeyPem, actorOf(ctx));
       else if (req.material === 'cosignPrivateKeyPem' && req.cosignPrivateKeyPem) {
         key = await keys.importCosignPrivateKey(attrs, req.cosignPrivateKeyPem, req.password, actorOf(ctx));
-      } else throw new CountersignError('INVALID_ARGUMENT', 'give either public_key_pem (a PEM PUBLIC KEY or CERTIFICATE) or cosign_private_key_pem');
+      } else
+        throw new CountersignError(
+          'INVALID_ARGUMENT',
+          'give either public_key_pem (a PEM PUBLIC KEY or CERTIFICATE) or cosign_private_key_pem',
+        );
       Object.assign(ctx.facts, { key: key.name, keyId: key.id, purpose: key.purpose });
       return { key: toKeyMessage(key) };
     }),
     ListKeys: unary<ListKeysRequest__Output, ListKeysResponse>(m('ListKeys'), env, async (req) => ({
       keys: (await keys.listKeys({ activeOnly: req.activeOnly })).map(toKeyMessage),
     })),
-    GetKey: unary<GetKeyRequest__Output, GetKeyResponse>(m('GetKey'), env, async (req) => ({ key: toKeyMessage(await keys.getKey(req.key)) })),
+    GetKey: unary<GetKeyRequest__Output, GetKeyResponse>(m('GetKey'), env, async (req) => ({
+      key: toKeyMessage(await keys.getKey(req.key)),
+    })),
     RotateKey: unary<RotateKeyRequest__Output, RotateKeyResponse>(m('RotateKey'), env, async (req, ctx) => {
       const overlapSeconds = rotationOverlap(req.overlapSeconds, req.overlap);
-      const r = await keys.rotate(req.key, { ...(overlapSeconds !== undefined ? { overlapSeconds } : {}), ...(req.reason ? { reason: req.reason } : {}) }, actorOf(ctx));
+      const r = await keys.rotate(
+        req.key,
+        { ...(overlapSeconds !== undefined ? { overlapSeconds } : {}), ...(req.reason ? { reason: req.reason } : {}) },
+        actorOf(ctx),
+      );
       Object.assign(ctx.facts, { key: r.current.name, previousId: r.previous.id, keyId: r.current.id });
       return { previous: toKeyMessage(r.previous), current: toKeyMessage(r.current) };
     }),

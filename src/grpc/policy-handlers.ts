@@ -10,7 +10,11 @@ import type { SetPolicyRequest__Output } from './generated/countersign/v1/SetPol
 import type { SetPolicyResponse } from './generated/countersign/v1/SetPolicyResponse';
 import { toTimestamp } from './wire-time';
 
-const SOURCES: Record<PolicySource, WirePolicySource> = { file: 'POLICY_SOURCE_FILE', store: 'POLICY_SOURCE_STORE', none: 'POLICY_SOURCE_NONE' };
+const SOURCES: Record<PolicySource, WirePolicySource> = {
+  file: 'POLICY_SOURCE_FILE',
+  store: 'POLICY_SOURCE_STORE',
+  none: 'POLICY_SOURCE_NONE',
+};
 
 export function toPolicyMessage(info: PolicyInfo): WirePolicy {
   return {
@@ -27,11 +31,17 @@ export function toPolicyMessage(info: PolicyInfo): WirePolicy {
 export function policyHandlers(policies: PolicyStore, env: HandlerEnv, actorOf: ActorOf): grpc.UntypedServiceImplementation {
   const m = (name: string) => `countersign.v1.PolicyService/${name}`;
   return {
-    GetPolicy: unary<GetPolicyRequest__Output, GetPolicyResponse>(m('GetPolicy'), env, async () => ({ policy: toPolicyMessage(policies.info()) })),
+    GetPolicy: unary<GetPolicyRequest__Output, GetPolicyResponse>(m('GetPolicy'), env, async () => ({
+      policy: toPolicyMessage(policies.info()),
+    })),
     SetPolicy: unary<SetPolicyRequest__Output, SetPolicyResponse>(m('SetPolicy'), env, async (req, ctx) => {
       // proto3 `optional`: presence, not emptiness, says whether compare-and-set was asked for.
       const expected = req._expectedRevision === 'expectedRevision' ? req.expectedRevision : undefined;
-      const r = await policies.set({ text: req.text, actor: actorOf(ctx), ...(expected !== undefined ? { expectedRevision: expected } : {}) });
+      const r = await policies.set({
+        text: req.text,
+        actor: actorOf(ctx),
+        ...(expected !== undefined ? { expectedRevision: expected } : {}),
+      });
       Object.assign(ctx.facts, { policyRevision: r.info.policy.revision, previousRevision: r.previousRevision });
       return { policy: toPolicyMessage(r.info), previousRevision: r.previousRevision };
     }),

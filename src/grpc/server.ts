@@ -31,7 +31,12 @@ export interface GrpcServerDeps {
   observer?: Pick<Observer, 'rpc'>;
 }
 
-const SERVICE_NAMES = ['countersign.v1.SigningService', 'countersign.v1.VerificationService', 'countersign.v1.KeyService', 'countersign.v1.PolicyService'];
+const SERVICE_NAMES = [
+  'countersign.v1.SigningService',
+  'countersign.v1.VerificationService',
+  'countersign.v1.KeyService',
+  'countersign.v1.PolicyService',
+];
 
 /** The gRPC surface: our services, grpc.health.v1.Health and server reflection. */
 export class GrpcServer {
@@ -60,12 +65,23 @@ export class GrpcServer {
       'grpc.max_receive_message_length': deps.maxReceiveBytes,
       'grpc.max_send_message_length': deps.maxReceiveBytes * 2,
     });
-    const env: HandlerEnv = (this.env = { logger: deps.logger, tracker: this.tracker, ...(deps.guard ? { guard: deps.guard } : {}), ...(deps.observer ? { observer: deps.observer } : {}) });
+    const env: HandlerEnv = (this.env = {
+      logger: deps.logger,
+      tracker: this.tracker,
+      ...(deps.guard ? { guard: deps.guard } : {}),
+      ...(deps.observer ? { observer: deps.observer } : {}),
+    });
     this.server.addService(serviceConstructor('SigningService').service, signingHandlers(deps.signing, env));
     this.server.addService(serviceConstructor('VerificationService').service, verificationHandlers(deps.verification, env));
     // Key changes are attributed to the authenticated caller (the audit trail's "who").
-    this.server.addService(serviceConstructor('KeyService').service, keyHandlers(deps.keys, env, (ctx) => ctx.identity?.subject ?? 'local'));
-    this.server.addService(serviceConstructor('PolicyService').service, policyHandlers(deps.policies, env, (ctx) => ctx.identity?.subject ?? 'local'));
+    this.server.addService(
+      serviceConstructor('KeyService').service,
+      keyHandlers(deps.keys, env, (ctx) => ctx.identity?.subject ?? 'local'),
+    );
+    this.server.addService(
+      serviceConstructor('PolicyService').service,
+      policyHandlers(deps.policies, env, (ctx) => ctx.identity?.subject ?? 'local'),
+    );
     this.health = new HealthImplementation({ '': 'NOT_SERVING', ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, 'NOT_SERVING'])) });
     this.health.addToServer(this.server);
     new ReflectionService(loadProtos().definition).addToServer(this.server);
@@ -74,7 +90,9 @@ export class GrpcServer {
   /** Binds and starts serving; resolves with the bound port (useful with port 0). */
   async listen(address: string): Promise<number> {
     const port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(address, this.deps.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+      this.server.bindAsync(address, this.deps.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      );
     });
     this.serving = true;
     this.publishHealth();

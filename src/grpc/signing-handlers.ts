@@ -8,7 +8,6 @@ import type { SignRequest__Output } from './generated/countersign/v1/SignRequest
 import type { SignResponse } from './generated/countersign/v1/SignResponse';
 import { fromTimestamp } from './wire-time';
 
-
 /** Thin: decode, call the signing module, encode. All logic lives in SigningService. */
 export function signingHandlers(service: SigningService, env: HandlerEnv): grpc.UntypedServiceImplementation {
   return {
@@ -18,14 +17,17 @@ export function signingHandlers(service: SigningService, env: HandlerEnv): grpc.
       return { result };
     }),
     Attest: unary<AttestRequest__Output, AttestResponse>('countersign.v1.SigningService/Attest', env, async (req, ctx) => {
-      const result = await service.attest({
-        image: req.image,
-        key: req.key,
-        annotations: req.annotations,
-        predicateType: req.predicateType,
-        predicate: req.predicate,
-        scanTime: scanTime(req),
-      }, { signal: ctx.signal });
+      const result = await service.attest(
+        {
+          image: req.image,
+          key: req.key,
+          annotations: req.annotations,
+          predicateType: req.predicateType,
+          predicate: req.predicate,
+          scanTime: scanTime(req),
+        },
+        { signal: ctx.signal },
+      );
       Object.assign(ctx.facts, {
         digest: result.digest,
         keyId: result.keyId,
@@ -43,6 +45,7 @@ export function signingHandlers(service: SigningService, env: HandlerEnv): grpc.
  * Timestamp becomes such text.
  */
 function scanTime(req: AttestRequest__Output): string {
-  if (req.scanTimestamp && req.scanTime) throw new CountersignError('INVALID_ARGUMENT', 'give scan_timestamp or the deprecated scan_time, not both');
+  if (req.scanTimestamp && req.scanTime)
+    throw new CountersignError('INVALID_ARGUMENT', 'give scan_timestamp or the deprecated scan_time, not both');
   return fromTimestamp('scan_timestamp', req.scanTimestamp)?.toISOString() ?? req.scanTime;
 }

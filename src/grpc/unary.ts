@@ -102,7 +102,11 @@ export function unary<Req, Res>(
     const refuse = (err: unknown): void => {
       const barrier = env.beforeReply?.();
       if (barrier === undefined) fail(err);
-      else barrier.then(() => fail(err), () => fail(err));
+      else
+        barrier.then(
+          () => fail(err),
+          () => fail(err),
+        );
     };
     const run = (identity: Identity | undefined): Promise<Res> => {
       if (identity) facts.caller = identity.subject;
@@ -137,13 +141,17 @@ export function unary<Req, Res>(
 /** A signal for one call: fires on cancellation or at the call's deadline (the client's, if it set one). */
 function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>): { signal: AbortSignal; release(): void } {
   const controller = new AbortController();
-  const onCancel = (): void => controller.abort(new CountersignError('DEADLINE_EXCEEDED', 'the call was cancelled (its client went away or the server is stopping)'));
+  const onCancel = (): void =>
+    controller.abort(new CountersignError('DEADLINE_EXCEEDED', 'the call was cancelled (its client went away or the server is stopping)'));
   call.once('cancelled', onCancel);
   let timer: NodeJS.Timeout | undefined;
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   if (Number.isFinite(at)) {
-    timer = setTimeout(() => controller.abort(new CountersignError('DEADLINE_EXCEEDED', "the call's deadline passed")), Math.max(0, at - Date.now()));
+    timer = setTimeout(
+      () => controller.abort(new CountersignError('DEADLINE_EXCEEDED', "the call's deadline passed")),
+      Math.max(0, at - Date.now()),
+    );
     timer.unref();
   }
   if (call.cancelled) onCancel();

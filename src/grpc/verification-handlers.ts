@@ -55,9 +55,19 @@ export function toResponse(r: VerifyResult): VerifyResponse {
       keyId: e.keyId ?? '',
       keyName: e.keyName ?? '',
       predicateType: e.predicateType ?? '',
-      ...(e.identity ? { identity: { issuer: e.identity.issuer ?? '', subject: e.identity.subject, extensions: e.identity.extensions } } : {}),
+      ...(e.identity
+        ? { identity: { issuer: e.identity.issuer ?? '', subject: e.identity.subject, extensions: e.identity.extensions } }
+        : {}),
       // A Notation signer is an X.509 subject under an issuer (distinguished names, comma-separated).
-      ...(e.notation ? { identity: { issuer: e.notation.issuer.split('\n').join(', '), subject: e.notation.subject.split('\n').join(', '), extensions: {} } } : {}),
+      ...(e.notation
+        ? {
+            identity: {
+              issuer: e.notation.issuer.split('\n').join(', '),
+              subject: e.notation.subject.split('\n').join(', '),
+              extensions: {},
+            },
+          }
+        : {}),
       bundleVersion: e.bundleVersion ?? '',
       content: e.content ?? '',
       trustRoot: e.trustRoot ?? '',
@@ -99,10 +109,14 @@ export function verificationHandlers(service: VerificationService, env: HandlerE
         const deadline = deadlineOf(ctx.call);
         const c = context(req.context);
         // The cap (distinct images), the dedupe and the deadline race are verifyMany's, shared with the webhook.
-        const outcomes = await verifyMany(req.images, (image, signal) => service.verify({ image, action: a, context: c, deadline, signal }), {
-          ...(deadline !== undefined ? { deadline } : {}),
-          signal: ctx.signal,
-        });
+        const outcomes = await verifyMany(
+          req.images,
+          (image, signal) => service.verify({ image, action: a, context: c, deadline, signal }),
+          {
+            ...(deadline !== undefined ? { deadline } : {}),
+            signal: ctx.signal,
+          },
+        );
         // One image the service could not answer for (a malformed reference, the deadline) fails the call.
         const failed = outcomes.find((o) => o.error !== undefined);
         if (failed) throw failed.error;
@@ -123,7 +137,18 @@ export function verificationHandlers(service: VerificationService, env: HandlerE
 function routineKey(r: VerifyResult, req: VerifyRequest__Output, caller: string | undefined): string {
   // Fields are length-prefixed, so two different decisions never share a key (a string join is
   // cheaper than JSON.stringify, and this runs on every warm call).
-  const parts = [r.image, r.digest, req.action, r.rule, r.policyRevision, r.trustRevision, req.context?.namespace ?? '', req.context?.identity ?? '', caller ?? '', ...r.warnings];
+  const parts = [
+    r.image,
+    r.digest,
+    req.action,
+    r.rule,
+    r.policyRevision,
+    r.trustRevision,
+    req.context?.namespace ?? '',
+    req.context?.identity ?? '',
+    caller ?? '',
+    ...r.warnings,
+  ];
   let key = '';
   for (const p of parts) key += `${p.length}:${p}`;
   return key;

@@ -22,7 +22,8 @@ export function toTimestamp(d: Date | undefined): Timestamp | null {
 
 function wireNumber(field: string, value: number): number {
   const n = value;
-  if (!Number.isSafeInteger(n)) throw new CountersignError('INVALID_ARGUMENT', `${field}.seconds must be a whole number, got ${JSON.stringify(value)}`);
+  if (!Number.isSafeInteger(n))
+    throw new CountersignError('INVALID_ARGUMENT', `${field}.seconds must be a whole number, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -32,7 +33,10 @@ export function fromTimestamp(field: string, ts: Timestamp__Output | null | unde
   const seconds = wireNumber(field, ts.seconds);
   const nanos = ts.nanos ?? 0;
   if (seconds < MIN_SECONDS || seconds > MAX_SECONDS) {
-    throw new CountersignError('INVALID_ARGUMENT', `${field} is outside the range of google.protobuf.Timestamp (years 0001 to 9999), got ${seconds} seconds`);
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      `${field} is outside the range of google.protobuf.Timestamp (years 0001 to 9999), got ${seconds} seconds`,
+    );
   }
   if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999) {
     throw new CountersignError('INVALID_ARGUMENT', `${field}.nanos must be from 0 to 999999999, got ${nanos}`);
@@ -44,7 +48,8 @@ export function fromTimestamp(field: string, ts: Timestamp__Output | null | unde
 export function fromRfc3339(field: string, value: string): Date | undefined {
   if (!value) return undefined;
   const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new CountersignError('INVALID_ARGUMENT', `${field} must be an RFC 3339 time, got ${JSON.stringify(value)}`);
+  if (Number.isNaN(d.getTime()))
+    throw new CountersignError('INVALID_ARGUMENT', `${field} must be an RFC 3339 time, got ${JSON.stringify(value)}`);
   return d;
 }
 
@@ -52,7 +57,12 @@ export function fromRfc3339(field: string, value: string): Date | undefined {
  * A time sent either as the Timestamp field `typedField` or as the deprecated text field
  * `textField`; both at once is INVALID_ARGUMENT.
  */
-export function timeField(typedField: string, typed: Timestamp__Output | null | undefined, textField: string, text: string): Date | undefined {
+export function timeField(
+  typedField: string,
+  typed: Timestamp__Output | null | undefined,
+  textField: string,
+  text: string,
+): Date | undefined {
   if (typed !== null && typed !== undefined && text) {
     throw new CountersignError('INVALID_ARGUMENT', `give ${typedField} or the deprecated ${textField}, not both`);
   }
@@ -66,6 +76,7 @@ export function timeField(typedField: string, typed: Timestamp__Output | null | 
 export function durationSeconds(field: string, d: Duration__Output | null | undefined): number | undefined {
   if (d === null || d === undefined) return undefined;
   const seconds = wireNumber(field, d.seconds);
-  if ((d.nanos ?? 0) !== 0) throw new CountersignError('INVALID_ARGUMENT', `${field} must be a whole number of seconds, got ${seconds} s and ${d.nanos} ns`);
+  if ((d.nanos ?? 0) !== 0)
+    throw new CountersignError('INVALID_ARGUMENT', `${field} must be a whole number of seconds, got ${seconds} s and ${d.nanos} ns`);
   return seconds;
 }

@@ -18,9 +18,27 @@ import crypto, { type KeyObject } from 'node:crypto';
 import type { AuditLog } from '../audit';
 import { CountersignError } from '../shared/errors';
 import { scopeProblem } from '../shared/image-pattern';
-import { Refresher, migrateSchema, type SchemaMigration, type SqlExecutor, type SqlRow, type SqlStore, type SqlTransaction } from '../store';
+import {
+  Refresher,
+  migrateSchema,
+  type SchemaMigration,
+  type SqlExecutor,
+  type SqlRow,
+  type SqlStore,
+  type SqlTransaction,
+} from '../store';
 import type { TrustedKey, TrustStore } from '../trust/types';
-import { certificateFactsOf, decryptCosignPrivateKey, kekFingerprint, keyKindOf, openPrivateKey, parsePublicKeyPem, parseTrustAnchorPem, sealPrivateKey, type KeySource } from './crypto';
+import {
+  certificateFactsOf,
+  decryptCosignPrivateKey,
+  kekFingerprint,
+  keyKindOf,
+  openPrivateKey,
+  parsePublicKeyPem,
+  parseTrustAnchorPem,
+  sealPrivateKey,
+  type KeySource,
+} from './crypto';
 import { validateKeyName } from './key-name';
 import { keyIdOf } from './key-id';
 import type { KeyInfo, KeyPurpose, KeyState, KeyStore, SigningKey } from './types';
@@ -183,15 +201,28 @@ export class ManagedKeyStore implements KeyStore {
    * with an audit entry. Run it with every replica stopped, then start them with the new KEK: a
    * replica still running with the old one can no longer seal or open a key (it is told to restart).
    */
-  static async rotateKek(store: SqlStore, audit: AuditLog, oldKek: Buffer, newKek: Buffer, actor: string): Promise<{ resealed: number; fingerprint: string }> {
+  static async rotateKek(
+    store: SqlStore,
+    audit: AuditLog,
+    oldKek: Buffer,
+    newKek: Buffer,
+    actor: string,
+  ): Promise<{ resealed: number; fingerprint: string }> {
     await migrateSchema(store, 'keys', MIGRATIONS);
     const from = kekFingerprint(oldKek);
     const to = kekFingerprint(newKek);
-    if (from === to) throw new CountersignError('INVALID_ARGUMENT', 'the new key-encryption key is the old one; generate a new one with: openssl rand -base64 32');
+    if (from === to)
+      throw new CountersignError(
+        'INVALID_ARGUMENT',
+        'the new key-encryption key is the old one; generate a new one with: openssl rand -base64 32',
+      );
     const resealed = await store.transaction(async (tx) => {
       const stored = await tx.get(`SELECT value FROM key_store_meta WHERE name = 'kek_fingerprint'`);
       if (stored && stored.value !== from) {
-        throw new CountersignError('FAILED_PRECONDITION', `the old key-encryption key given is not the one the keys in ${store.description} are sealed with (fingerprint ${from}, expected ${String(stored.value)})`);
+        throw new CountersignError(
+          'FAILED_PRECONDITION',
+          `the old key-encryption key given is not the one the keys in ${store.description} are sealed with (fingerprint ${from}, expected ${String(stored.value)})`,
+        );
       }
       const rows = await tx.all('SELECT id, sealed_private_key FROM keys WHERE sealed_private_key IS NOT NULL ORDER BY id');
       for (const row of rows) {
@@ -205,7 +236,10 @@ export class ManagedKeyStore implements KeyStore {
       }
       if (stored) await tx.run(`UPDATE key_store_meta SET value = ? WHERE name = 'kek_fingerprint'`, to);
       else await tx.run(`INSERT INTO key_store_meta (name, value) VALUES ('kek_fingerprint', ?)`, to);
-      await audit.append({ actor, action: 'kek.rotate', outcome: 'success', details: { resealed: rows.length, previousFingerprint: from, fingerprint: to } }, tx);
+      await audit.append(
+        { actor, action: 'kek.rotate', outcome: 'success', details: { resealed: rows.length, previousFingerprint: from, fingerprint: to } },
+        tx,
+      );
       tx.changed('keys');
       return rows.length;
     });
@@ -271,7 +305,12 @@ export class ManagedKeyStore implements KeyStore {
         `only ECDSA P-256 keys can sign here (cosign's default); this is a ${describeKey(privateKey)} key. Import its public key to verify with it instead.`,
       );
     }
-    return this.insertNew(attrs, actor, 'key.import', { purpose: 'signing', publicKey: crypto.createPublicKey(privateKey), privateKey, source: 'cosign' });
+    return this.insertNew(attrs, actor, 'key.import', {
+      purpose: 'signing',
+      publicKey: crypto.createPublicKey(privateKey),
+      privateKey,
+      source: 'cosign',
+    });
   }
 
   /**
@@ -289,12 +328,18 @@ export class ManagedKeyStore implements KeyStore {
       throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} is a verification key (public key only); it cannot sign`);
     }
     const now = this.now();
-    if (row.state === 'revoked') throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} (${row.id}) is revoked: ${row.state_reason ?? ''}`.trim());
+    if (row.state === 'revoked')
+      throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} (${row.id}) is revoked: ${row.state_reason ?? ''}`.trim());
     if (row.state === 'rotated') {
-      throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} version ${row.version} was rotated; sign with its successor (key ${row.name})`);
+      throw new CountersignError(
+        'FAILED_PRECONDITION',
+        `key ${row.name} version ${row.version} was rotated; sign with its successor (key ${row.name})`,
+      );
     }
-    if (row.valid_from && now < new Date(row.valid_from)) throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} is not valid before ${row.valid_from}`);
-    if (row.valid_until && now >= new Date(row.valid_until)) throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} expired at ${row.valid_until}`);
+    if (row.valid_from && now < new Date(row.valid_from))
+      throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} is not valid before ${row.valid_from}`);
+    if (row.valid_until && now >= new Date(row.valid_until))
+      throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} expired at ${row.valid_until}`);
     let privateKey = this.opened.get(row.id);
     if (!privateKey) {
       const der = openPrivateKey(row.sealed_private_key, this.kek, row.id);
@@ -327,23 +372,38 @@ export class ManagedKeyStore implements KeyStore {
    * `overlapSeconds` (never beyond its own validity), then only the successor counts. Absent: the
    * default overlap; 0: none, the old version stops verifying at once.
    */
-  async rotate(nameOrId: string, opts: { overlapSeconds?: number; reason?: string }, actor: string): Promise<{ previous: KeyInfo; current: KeyInfo }> {
+  async rotate(
+    nameOrId: string,
+    opts: { overlapSeconds?: number; reason?: string },
+    actor: string,
+  ): Promise<{ previous: KeyInfo; current: KeyInfo }> {
     const overlap = opts.overlapSeconds ?? DEFAULT_ROTATION_OVERLAP_SECONDS;
     if (!Number.isSafeInteger(overlap) || overlap < 0 || overlap > MAX_ROTATION_OVERLAP_SECONDS) {
-      throw new CountersignError('INVALID_ARGUMENT', `the rotation overlap must be a whole number of seconds from 0 to ${MAX_ROTATION_OVERLAP_SECONDS}, got ${String(overlap)}`);
+      throw new CountersignError(
+        'INVALID_ARGUMENT',
+        `the rotation overlap must be a whole number of seconds from 0 to ${MAX_ROTATION_OVERLAP_SECONDS}, got ${String(overlap)}`,
+      );
     }
     const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const result = await this.change(async (tx) => {
       const old = await activeRow(tx, nameOrId);
       if (old.purpose !== 'signing') {
-        throw new CountersignError('FAILED_PRECONDITION', `key ${old.name} is a verification key; import the new public key instead of rotating`);
+        throw new CountersignError(
+          'FAILED_PRECONDITION',
+          `key ${old.name} is a verification key; import the new public key instead of rotating`,
+        );
       }
       const now = this.now();
       const overlapEnd = new Date(now.getTime() + overlap * 1000);
       const validUntil = old.valid_until && new Date(old.valid_until) < overlapEnd ? old.valid_until : overlapEnd.toISOString();
       const next = await this.insertRow(
         tx,
-        { name: old.name, ownerTeam: old.owner_team, scopes: JSON.parse(old.scopes) as string[], ...(old.valid_until && new Date(old.valid_until) > now ? { validUntil: new Date(old.valid_until) } : {}) },
+        {
+          name: old.name,
+          ownerTeam: old.owner_team,
+          scopes: JSON.parse(old.scopes) as string[],
+          ...(old.valid_until && new Date(old.valid_until) > now ? { validUntil: new Date(old.valid_until) } : {}),
+        },
         actor,
         { purpose: 'signing', publicKey, privateKey, source: 'generated' },
         old.version + 1,
@@ -381,7 +441,10 @@ export class ManagedKeyStore implements KeyStore {
       if (row.state === 'revoked') throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} (${row.id}) is already revoked`);
       const now = this.now().toISOString();
       await tx.run(`UPDATE keys SET state = 'revoked', state_reason = ?, state_changed_at = ? WHERE id = ?`, reason, now, row.id);
-      await this.audit.append({ actor, action: 'key.revoke', target: row.name, outcome: 'success', reason, details: { id: row.id, version: row.version } }, tx);
+      await this.audit.append(
+        { actor, action: 'key.revoke', target: row.name, outcome: 'success', reason, details: { id: row.id, version: row.version } },
+        tx,
+      );
       return row.id;
     });
     this.opened.delete(id);
@@ -393,7 +456,9 @@ export class ManagedKeyStore implements KeyStore {
    * start, not lost: `NAME.key` as signing keys, a lone `NAME.pub` as a trusted public key. Files
    * are left in place; a key already in the store (same id) is skipped.
    */
-  async importLegacy(entries: Array<{ name: string; privatePem?: string; publicPem?: string }>): Promise<{ imported: KeyInfo[]; problems: string[] }> {
+  async importLegacy(
+    entries: Array<{ name: string; privatePem?: string; publicPem?: string }>,
+  ): Promise<{ imported: KeyInfo[]; problems: string[] }> {
     const imported: KeyInfo[] = [];
     const problems: string[] = [];
     for (const e of entries) {
@@ -403,11 +468,20 @@ export class ManagedKeyStore implements KeyStore {
           const privateKey = crypto.createPrivateKey(e.privatePem);
           const publicKey = crypto.createPublicKey(privateKey);
           if (this.rowById(keyIdOf(publicKey))) continue;
-          imported.push(await this.insertNew({ name: e.name }, 'system', 'key.import-legacy', { purpose: 'signing', publicKey, privateKey, source: 'pem' }));
+          imported.push(
+            await this.insertNew({ name: e.name }, 'system', 'key.import-legacy', {
+              purpose: 'signing',
+              publicKey,
+              privateKey,
+              source: 'pem',
+            }),
+          );
         } else if (e.publicPem) {
           const publicKey = parsePublicKeyPem(e.publicPem);
           if (this.rowById(keyIdOf(publicKey))) continue;
-          imported.push(await this.insertNew({ name: e.name }, 'system', 'key.import-legacy', { purpose: 'verification', publicKey, source: 'spki' }));
+          imported.push(
+            await this.insertNew({ name: e.name }, 'system', 'key.import-legacy', { purpose: 'verification', publicKey, source: 'spki' }),
+          );
         }
       } catch (err) {
         // One unreadable file must not stop the service or the other imports; it is reported.
@@ -481,15 +555,11 @@ export class ManagedKeyStore implements KeyStore {
     return result;
   }
 
-  private async insertNew(
-    attrs: KeyAttributes,
-    actor: string,
-    action: string,
-    material: Material,
-  ): Promise<KeyInfo> {
+  private async insertNew(attrs: KeyAttributes, actor: string, action: string, material: Material): Promise<KeyInfo> {
     const id = await this.change(async (tx) => {
       const existing = await tx.get('SELECT id FROM keys WHERE name = ? LIMIT 1', attrs.name);
-      if (existing) throw new CountersignError('ALREADY_EXISTS', `a key named ${attrs.name} already exists; rotate it or choose another name`);
+      if (existing)
+        throw new CountersignError('ALREADY_EXISTS', `a key named ${attrs.name} already exists; rotate it or choose another name`);
       const row = await this.insertRow(tx, attrs, actor, material, 1, null);
       await this.audit.append(
         {
@@ -497,7 +567,14 @@ export class ManagedKeyStore implements KeyStore {
           action,
           target: attrs.name,
           outcome: 'success',
-          details: { id: row.id, purpose: material.purpose, kind: row.kind, source: material.source, ownerTeam: attrs.ownerTeam ?? '', scopes: attrs.scopes ?? [] },
+          details: {
+            id: row.id,
+            purpose: material.purpose,
+            kind: row.kind,
+            source: material.source,
+            ownerTeam: attrs.ownerTeam ?? '',
+            scopes: attrs.scopes ?? [],
+          },
         },
         tx,
       );
@@ -520,9 +597,7 @@ export class ManagedKeyStore implements KeyStore {
       throw new CountersignError('ALREADY_EXISTS', `this key is already in the store (id ${id})`);
     }
     if (material.privateKey) await this.checkKekIn(tx);
-    const sealed = material.privateKey
-      ? sealPrivateKey(material.privateKey.export({ type: 'pkcs8', format: 'der' }), this.kek, id)
-      : null;
+    const sealed = material.privateKey ? sealPrivateKey(material.privateKey.export({ type: 'pkcs8', format: 'der' }), this.kek, id) : null;
     await tx.run(
       `INSERT INTO keys (id, name, version, owner_team, purpose, scopes, algorithm, public_key_pem, sealed_private_key,
          valid_from, valid_until, state, created_at, created_by, predecessor_id, key_kind, key_source, certificate_pem)
@@ -629,7 +704,8 @@ function normalizeRow(r: Row): Row {
 /** Re-read inside a transaction (another writer may have changed it). */
 async function rowFromDb(tx: SqlExecutor, nameOrId: string): Promise<Row> {
   const row = ((await tx.get('SELECT * FROM keys WHERE id = ?', nameOrId)) ??
-    (await tx.get(`SELECT * FROM keys WHERE name = ? ORDER BY (state = 'active') DESC, version DESC LIMIT 1`, nameOrId))) as SqlRow | undefined;
+    (await tx.get(`SELECT * FROM keys WHERE name = ? ORDER BY (state = 'active') DESC, version DESC LIMIT 1`, nameOrId))) as
+    SqlRow | undefined;
   if (!row) throw new CountersignError('NOT_FOUND', `no key named or with id ${JSON.stringify(nameOrId)}`);
   return normalizeRow(row as unknown as Row);
 }
@@ -637,7 +713,10 @@ async function rowFromDb(tx: SqlExecutor, nameOrId: string): Promise<Row> {
 async function activeRow(tx: SqlExecutor, nameOrId: string): Promise<Row> {
   const row = await rowFromDb(tx, nameOrId);
   if (row.state !== 'active') {
-    throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} version ${row.version} is ${row.state}; only the active version can be rotated`);
+    throw new CountersignError(
+      'FAILED_PRECONDITION',
+      `key ${row.name} version ${row.version} is ${row.state}; only the active version can be rotated`,
+    );
   }
   return row;
 }

@@ -30,7 +30,12 @@ export class PrometheusMetrics implements Observer {
   constructor(sources: ScrapeSources = {}) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.rpcs = new Counter({ name: 'countersign_rpc_requests_total', help: 'gRPC calls by method and status', labelNames: ['method', 'status'], registers });
+    this.rpcs = new Counter({
+      name: 'countersign_rpc_requests_total',
+      help: 'gRPC calls by method and status',
+      labelNames: ['method', 'status'],
+      registers,
+    });
     this.rpcSeconds = new Histogram({
       name: 'countersign_rpc_duration_seconds',
       help: 'gRPC call latency by method and status',
@@ -57,8 +62,18 @@ export class PrometheusMetrics implements Observer {
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.webhookRequests = new Counter({ name: 'countersign_admission_requests_total', help: 'admission reviews by outcome', labelNames: ['outcome'], registers });
-    this.gateRequests = new Counter({ name: 'countersign_gate_requests_total', help: 'registry gate requests by outcome', labelNames: ['outcome'], registers });
+    this.webhookRequests = new Counter({
+      name: 'countersign_admission_requests_total',
+      help: 'admission reviews by outcome',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.gateRequests = new Counter({
+      name: 'countersign_gate_requests_total',
+      help: 'registry gate requests by outcome',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.storeSeconds = new Histogram({
       name: 'countersign_store_operation_duration_seconds',
       help: 'store latency: queries and whole write transactions, by backend (sqlite, postgres)',

@@ -122,7 +122,10 @@ export class PolicyStore {
     if (opts.stored) await migrateStoredPolicy(opts.stored.store);
     if ((file === undefined || file === '') && opts.stored) return PolicyStore.openStored(opts.stored, opts);
     if (file === undefined || file === '') {
-      opts.logger?.info({ policyRevision: DEFAULT_POLICY.revision }, 'no policy file configured: every image needs a valid signature by a trusted key');
+      opts.logger?.info(
+        { policyRevision: DEFAULT_POLICY.revision },
+        'no policy file configured: every image needs a valid signature by a trusted key',
+      );
       return new PolicyStore(undefined, DEFAULT_POLICY, undefined, [], opts);
     }
     const text = await readPolicyFile(file);
@@ -154,14 +157,17 @@ export class PolicyStore {
     });
     opts.logger?.info(
       { policyRevision: policy.revision, source: record ? 'store' : 'none', ...(record ? { setBy: record.setBy } : {}) },
-      record ? 'stored policy loaded (managed through SetPolicy)' : 'no policy file and no stored policy: every image needs a valid signature by a trusted key',
+      record
+        ? 'stored policy loaded (managed through SetPolicy)'
+        : 'no policy file and no stored policy: every image needs a valid signature by a trusted key',
     );
     return ps;
   }
 
   /** Where the policy in force comes from, with its text and who set it. */
   info(): PolicyInfo {
-    if (this.file !== undefined) return { policy: this.policy, source: 'file', file: this.file, ...(this.activeText !== undefined ? { text: this.activeText } : {}) };
+    if (this.file !== undefined)
+      return { policy: this.policy, source: 'file', file: this.file, ...(this.activeText !== undefined ? { text: this.activeText } : {}) };
     const r = this.record;
     if (r) return { policy: this.policy, source: 'store', text: r.text, setBy: r.setBy, setAt: r.setAt };
     return { policy: this.policy, source: 'none' };
@@ -253,7 +259,12 @@ export class PolicyStore {
       // the files the new text names, so that a missing trust store file that appears reloads.
       this.setTrustStoreFiles(files);
       this.contentHash = await contentHashOf(text, files);
-      return this.refuse(err, textChanged ? 'new policy is invalid; keeping the last good policy' : 'a Notation trust store file changed and the policy is now invalid; keeping the last good policy');
+      return this.refuse(
+        err,
+        textChanged
+          ? 'new policy is invalid; keeping the last good policy'
+          : 'a Notation trust store file changed and the policy is now invalid; keeping the last good policy',
+      );
     }
     if (this.isClosed()) return false;
     this.setTrustStoreFiles(files);
@@ -287,7 +298,10 @@ export class PolicyStore {
     const previous = this.policy;
     if (policy.revision === previous.revision) return false;
     this.policy = policy;
-    this.opts.logger?.info({ ...facts, policyRevision: policy.revision, previousRevision: previous.revision, rules: policy.rules.length }, 'policy reloaded');
+    this.opts.logger?.info(
+      { ...facts, policyRevision: policy.revision, previousRevision: previous.revision, rules: policy.rules.length },
+      'policy reloaded',
+    );
     for (const listener of [...this.listeners]) {
       try {
         listener(policy, previous);
@@ -390,7 +404,11 @@ async function readPolicyFile(file: string): Promise<string> {
     if (code === 'TOO_LARGE') throw new CountersignError('INVALID_ARGUMENT', (err as Error).message);
     throw new CountersignError(
       code === 'ENOENT' ? 'NOT_FOUND' : 'FAILED_PRECONDITION',
-      code === 'ENOENT' ? `policy file ${file} cannot be read: it does not exist` : code === 'NOT_REGULAR' ? (err as Error).message : `policy file ${file} cannot be read: ${code}`,
+      code === 'ENOENT'
+        ? `policy file ${file} cannot be read: it does not exist`
+        : code === 'NOT_REGULAR'
+          ? (err as Error).message
+          : `policy file ${file} cannot be read: ${code}`,
       { cause: err },
     );
   }

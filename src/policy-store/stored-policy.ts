@@ -65,7 +65,8 @@ export function parseStoredPolicy(text: string): Policy {
     throw new CountersignError('INVALID_ARGUMENT', 'text: the policy is empty; give the policy document (YAML, the policy file format)');
   }
   const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > MAX_POLICY_BYTES) throw new CountersignError('INVALID_ARGUMENT', `text: the policy is ${bytes} bytes; the limit is ${MAX_POLICY_BYTES}`);
+  if (bytes > MAX_POLICY_BYTES)
+    throw new CountersignError('INVALID_ARGUMENT', `text: the policy is ${bytes} bytes; the limit is ${MAX_POLICY_BYTES}`);
   return parsePolicy(text, STORED_POLICY_SOURCE);
 }
 
@@ -90,7 +91,10 @@ export async function setStoredPolicy(
   now: Date = new Date(),
 ): Promise<{ policy: Policy; record: StoredPolicyRecord; previousRevision: string }> {
   if (request.expectedRevision !== undefined && request.expectedRevision === '') {
-    throw new CountersignError('INVALID_ARGUMENT', 'expected_revision is empty: give the revision GetPolicy shows, or leave it out to set unconditionally');
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      'expected_revision is empty: give the revision GetPolicy shows, or leave it out to set unconditionally',
+    );
   }
   const policy = parseStoredPolicy(request.text);
   return store.transaction(async (tx) => {

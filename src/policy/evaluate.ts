@@ -173,7 +173,9 @@ function firstStep(policy: Policy, input: RequestFacts, digestPending: boolean):
       continue;
     }
     if (left <= EXCEPTION_WARNING_MS) {
-      warnings.push(`exception ${index} (approved by ${exception.approvedBy}) expires ${exception.expiresText}, in ${formatAge(left, 'd')}`);
+      warnings.push(
+        `exception ${index} (approved by ${exception.approvedBy}) expires ${exception.expiresText}, in ${formatAge(left, 'd')}`,
+      );
     }
     const message =
       `${describeImage(input.image)} is allowed without evidence by exception ${index}: "${exception.reason}", ` +
@@ -206,7 +208,16 @@ function firstStep(policy: Policy, input: RequestFacts, digestPending: boolean):
     const message =
       `no rule matches ${describeImage(input.image)} for ${input.action} in ${describeNamespace(input.context)}` +
       (verdict === 'allow' ? '; allowed by defaults.onUnmatched: allow' : '; denied by defaults.onUnmatched: deny');
-    return { decision: finish(base, policy.defaults.mode, '(unmatched)', [{ requirement: 'unmatched', satisfied: verdict === 'allow', message }], [], warnings) };
+    return {
+      decision: finish(
+        base,
+        policy.defaults.mode,
+        '(unmatched)',
+        [{ requirement: 'unmatched', satisfied: verdict === 'allow', message }],
+        [],
+        warnings,
+      ),
+    };
   }
 
   const mode = rule.mode ?? policy.defaults.mode;
@@ -222,7 +233,9 @@ function firstStep(policy: Policy, input: RequestFacts, digestPending: boolean):
   if (input.action === 'push' && isDelete(input.context)) {
     // Removing a tag or manifest needs no evidence about it; only the push constraints apply.
     const message = `rule ${rule.name} allows deleting ${describeImage(input.image)}`;
-    return { decision: finish(base, mode, rule.name, [...pushChecks, { requirement: 'delete', satisfied: true, message }], [], warnings, rule) };
+    return {
+      decision: finish(base, mode, rule.name, [...pushChecks, { requirement: 'delete', satisfied: true, message }], [], warnings, rule),
+    };
   }
   if (rule.deny !== undefined) {
     const message = `rule ${rule.name} denies ${describeImage(input.image)}: ${rule.deny}`;

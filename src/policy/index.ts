@@ -30,7 +30,14 @@ export type {
 export { parsePolicy, policyRevision, type PolicyProblem } from './load';
 export { DEFAULT_POLICY, MAX_POLICY_BYTES, POLICY_FIELDS } from './schema';
 export { canonicalImageName, findRule, matchesImage, matchesSpec, parseImagePattern, type MatchTarget } from './match';
-export { decideWithoutEvidence, evaluate, type Decision, type EvaluationInput, type RequestFacts, type RequirementResult } from './evaluate';
+export {
+  decideWithoutEvidence,
+  evaluate,
+  type Decision,
+  type EvaluationInput,
+  type RequestFacts,
+  type RequirementResult,
+} from './evaluate';
 export { evidenceSources } from './evidence-sources';
 export { PUSH_LABELS, checkPushRules } from './push-rules';
 export { compareVersions, parseDuration, parseVersionRange } from './values';

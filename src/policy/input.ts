@@ -1,7 +1,6 @@
 import type { SignerIdentity } from './identity';
 import type { NotationFacts } from './notation-trust';
 
-
 /**
  * What the policy evaluates: the evidence verification found about an image, the image itself and
  * the request. Owned by the policy (the consumer); verification produces these types.
@@ -88,7 +87,12 @@ export interface ImageFacts {
    * For an image index: every child a runtime could run (platform-less children included); only
    * recognised attestation manifests (src/registry/image-index.ts) are left out.
    */
-  platforms?: Array<{ digest: string; mediaType: string; platform?: { os: string; architecture: string; variant?: string }; annotations?: Record<string, string> }>;
+  platforms?: Array<{
+    digest: string;
+    mediaType: string;
+    platform?: { os: string; architecture: string; variant?: string };
+    annotations?: Record<string, string>;
+  }>;
   /**
    * Set when what the registry holds under the reference cannot be judged: it does not exist, its
    * index is malformed or too large, its bytes do not match its digest. That is a fact about the

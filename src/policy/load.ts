@@ -117,7 +117,9 @@ class Checker extends CheckedDocument {
     const policy = this.policy(root);
     if (policy === undefined || this.problems.length > 0) return undefined;
     const document = this.toJS();
-    const revision = policyRevision(this.trustStoreDigests.length > 0 ? { document, notationTrustStores: this.trustStoreDigests } : document);
+    const revision = policyRevision(
+      this.trustStoreDigests.length > 0 ? { document, notationTrustStores: this.trustStoreDigests } : document,
+    );
     return { ...policy, revision, source: this.source };
   }
 
@@ -130,7 +132,12 @@ class Checker extends CheckedDocument {
     const version = f.get('version');
     if (version) {
       const v = this.integer(version.value, 'version', 1);
-      if (v !== undefined && !POLICY_VERSIONS.includes(v)) this.problem(version.value, 'version', `version ${v} is not supported; this Countersign reads version ${POLICY_VERSIONS.join(', ')}`);
+      if (v !== undefined && !POLICY_VERSIONS.includes(v))
+        this.problem(
+          version.value,
+          'version',
+          `version ${v} is not supported; this Countersign reads version ${POLICY_VERSIONS.join(', ')}`,
+        );
     }
     const description = f.get('description') ? this.string(f.get('description')!.value, 'description') : undefined;
     const defaults = this.defaults(f.get('defaults'));
@@ -171,7 +178,11 @@ class Checker extends CheckedDocument {
       const first = seen.get(rule.name);
       if (first) {
         const nameNode = isMap(n) ? (n.get('name', true) as Node | undefined) : undefined;
-        this.problem(nameNode ?? n, `${path}.name`, `rule name "${rule.name}" is already used by rules[${first.index}] (line ${first.line}); rule names must be unique`);
+        this.problem(
+          nameNode ?? n,
+          `${path}.name`,
+          `rule name "${rule.name}" is already used by rules[${first.index}] (line ${first.line}); rule names must be unique`,
+        );
       } else {
         seen.set(rule.name, { index, line: rule.line ?? 0 });
       }
@@ -190,7 +201,11 @@ class Checker extends CheckedDocument {
     } else {
       const value = this.string(nameField.value, `${path}.name`);
       if (value !== undefined && !RULE_NAME_RE.test(value)) {
-        this.problem(nameField.value, `${path}.name`, `"${value}" is not a valid rule name (letters, digits, '.', '_', '-'; at most 63 characters; starting with a letter or digit)`);
+        this.problem(
+          nameField.value,
+          `${path}.name`,
+          `"${value}" is not a valid rule name (letters, digits, '.', '_', '-'; at most 63 characters; starting with a letter or digit)`,
+        );
       } else if (value !== undefined) {
         name = value;
       }
@@ -206,7 +221,11 @@ class Checker extends CheckedDocument {
     if (outcomes.length === 0) {
       this.problem(node, path, 'needs one of "require" (the evidence to demand), "deny" (a message) or "allow" (a reason)');
     } else if (outcomes.length > 1) {
-      this.problem(f.get(outcomes[1]!)!.key, `${path}.${outcomes[1]!}`, `cannot be combined with "${outcomes[0]!}" in one rule; use one of require, deny or allow`);
+      this.problem(
+        f.get(outcomes[1]!)!.key,
+        `${path}.${outcomes[1]!}`,
+        `cannot be combined with "${outcomes[0]!}" in one rule; use one of require, deny or allow`,
+      );
     }
     if (f.get('require')) {
       const require = this.requirements(f.get('require')!.value, `${path}.require`);
@@ -238,7 +257,12 @@ class Checker extends CheckedDocument {
   }
 
   private pushRules(node: Node | null, path: string): PushRules | undefined {
-    const f = this.fields(node, path, POLICY_FIELDS.push, '{ immutableTags: ["v*"], tagPattern: "^v[0-9]+[.][0-9]+[.][0-9]+$", identities: [ci-team-a] }');
+    const f = this.fields(
+      node,
+      path,
+      POLICY_FIELDS.push,
+      '{ immutableTags: ["v*"], tagPattern: "^v[0-9]+[.][0-9]+[.][0-9]+$", identities: [ci-team-a] }',
+    );
     if (!f) return undefined;
     const out: PushRules = {};
     const globs = { check: (v: string) => (/^[\x21-\x7e]{1,256}$/.test(v) ? undefined : `"${v}" is not a glob of printable characters`) };
@@ -306,7 +330,11 @@ class Checker extends CheckedDocument {
     const f = this.fields(node, path, POLICY_FIELDS.require, '{ signatures: {…}, sbom: {…}, vulnerabilities: {…} }');
     if (!f) return undefined;
     if (f.size === 0) {
-      this.problem(node, path, 'lists no requirement; name at least one of signatures, sbom, vulnerabilities, attestations (or use "allow: <reason>")');
+      this.problem(
+        node,
+        path,
+        'lists no requirement; name at least one of signatures, sbom, vulnerabilities, attestations (or use "allow: <reason>")',
+      );
       return undefined;
     }
     const req: Requirements = {};
@@ -323,7 +351,9 @@ class Checker extends CheckedDocument {
       if (v) req.vulnerabilities = v;
     }
     if (f.get('attestations')) {
-      req.attestations = this.list(f.get('attestations')!.value, `${path}.attestations`, (n, p) => this.attestation(n, p), { nonEmpty: true });
+      req.attestations = this.list(f.get('attestations')!.value, `${path}.attestations`, (n, p) => this.attestation(n, p), {
+        nonEmpty: true,
+      });
     }
     return req;
   }
@@ -345,11 +375,23 @@ class Checker extends CheckedDocument {
         // An identity with a regular expression may match several signers: only exact lists bound it.
         const exact = identities === undefined || identities.every((i) => i.subjectRegExp === undefined && i.issuerRegExp === undefined);
         const bound = (keys?.length ?? 0) + (identities?.length ?? 0);
-        if ((keys !== undefined || identities !== undefined) && (notation === undefined || notation.level === 'skip') && exact && m > bound) {
-          const listed = [keys ? `${keys.length} ${keys.length === 1 ? 'key' : 'keys'}` : '', identities ? `${identities.length} ${identities.length === 1 ? 'identity' : 'identities'}` : '']
+        if (
+          (keys !== undefined || identities !== undefined) &&
+          (notation === undefined || notation.level === 'skip') &&
+          exact &&
+          m > bound
+        ) {
+          const listed = [
+            keys ? `${keys.length} ${keys.length === 1 ? 'key' : 'keys'}` : '',
+            identities ? `${identities.length} ${identities.length === 1 ? 'identity' : 'identities'}` : '',
+          ]
             .filter(Boolean)
             .join(' and ');
-          this.problem(minField.value, `${path}.minimum`, `is ${m} but only ${listed} ${bound === 1 ? 'is' : 'are'} listed; no image could ever satisfy it`);
+          this.problem(
+            minField.value,
+            `${path}.minimum`,
+            `is ${m} but only ${listed} ${bound === 1 ? 'is' : 'are'} listed; no image could ever satisfy it`,
+          );
         }
       }
     }
@@ -360,7 +402,9 @@ class Checker extends CheckedDocument {
         'is skip, which verifies nothing, so no Notation signature counts as a signer; this rule could never be satisfied (list keys or identities, or use level audit to admit any intact Notation signature)',
       );
     }
-    const transparencyLog = f.get('transparencyLog') ? this.witnessMinimum(f.get('transparencyLog')!.value, `${path}.transparencyLog`) : undefined;
+    const transparencyLog = f.get('transparencyLog')
+      ? this.witnessMinimum(f.get('transparencyLog')!.value, `${path}.transparencyLog`)
+      : undefined;
     const timestamps = f.get('timestamps') ? this.witnessMinimum(f.get('timestamps')!.value, `${path}.timestamps`) : undefined;
     return {
       ...(keys !== undefined ? { keys } : {}),
@@ -401,27 +445,40 @@ class Checker extends CheckedDocument {
       return undefined;
     }
     if (!idField) {
-      this.problem(node, `${path}.identities`, 'is required: ["*"] (any signer the trust store vouches for) or ["x509.subject: C=US, ST=WA, O=Acme"]');
+      this.problem(
+        node,
+        `${path}.identities`,
+        'is required: ["*"] (any signer the trust store vouches for) or ["x509.subject: C=US, ST=WA, O=Acme"]',
+      );
       return undefined;
     }
     const files = this.list(storeField.value, `${path}.trustStore`, (n, p) => this.string(n, p), { nonEmpty: true });
-    const identities = this.list(idField.value, `${path}.identities`, (n, p) => {
-      const text = this.string(n, p);
-      if (text === undefined) return undefined;
-      const parsed = parseNotationIdentity(text);
-      if (typeof parsed === 'string') {
-        this.problem(n, p, parsed);
-        return undefined;
-      }
-      return parsed;
-    }, { nonEmpty: true }) as NotationIdentity[] | undefined;
+    const identities = this.list(
+      idField.value,
+      `${path}.identities`,
+      (n, p) => {
+        const text = this.string(n, p);
+        if (text === undefined) return undefined;
+        const parsed = parseNotationIdentity(text);
+        if (typeof parsed === 'string') {
+          this.problem(n, p, parsed);
+          return undefined;
+        }
+        return parsed;
+      },
+      { nonEmpty: true },
+    ) as NotationIdentity[] | undefined;
     if (files === undefined || identities === undefined) return undefined;
     const trustStore = this.trustStoreFiles(storeField.value, files, `${path}.trustStore`);
     const saField = f.get('signingAuthorityTrustStore');
-    const saFiles = saField ? this.list(saField.value, `${path}.signingAuthorityTrustStore`, (n, p) => this.string(n, p), { nonEmpty: true }) : undefined;
+    const saFiles = saField
+      ? this.list(saField.value, `${path}.signingAuthorityTrustStore`, (n, p) => this.string(n, p), { nonEmpty: true })
+      : undefined;
     const saStore = saField && saFiles ? this.trustStoreFiles(saField.value, saFiles, `${path}.signingAuthorityTrustStore`) : undefined;
     const tsaField = f.get('tsaTrustStore');
-    const tsaFiles = tsaField ? this.list(tsaField.value, `${path}.tsaTrustStore`, (n, p) => this.string(n, p), { nonEmpty: true }) : undefined;
+    const tsaFiles = tsaField
+      ? this.list(tsaField.value, `${path}.tsaTrustStore`, (n, p) => this.string(n, p), { nonEmpty: true })
+      : undefined;
     const tsaStore = tsaField && tsaFiles ? this.trustStoreFiles(tsaField.value, tsaFiles, `${path}.tsaTrustStore`) : undefined;
     let verifyTimestamp: 'always' | 'afterCertExpiry' | undefined;
     const vtField = f.get('verifyTimestamp');
@@ -440,7 +497,9 @@ class Checker extends CheckedDocument {
       level,
       trustStore,
       identities,
-      ...(saStore && saFiles ? { signingAuthorityStore: saStore, signingAuthorityName: `signing-authority trust store ${saFiles.join(', ')}` } : {}),
+      ...(saStore && saFiles
+        ? { signingAuthorityStore: saStore, signingAuthorityName: `signing-authority trust store ${saFiles.join(', ')}` }
+        : {}),
       ...(tsaStore && tsaFiles ? { tsaStore, tsaName: `TSA trust store ${tsaFiles.join(', ')}` } : {}),
       ...(verifyTimestamp ? { verifyTimestamp } : {}),
     };
@@ -528,7 +587,12 @@ class Checker extends CheckedDocument {
     }
     const extField = f.get('extensions');
     if (extField) {
-      const ext = this.fields(extField.value, `${path}.extensions`, Object.keys(FULCIO_EXTENSIONS), '{ githubWorkflowRepository: acme/app }');
+      const ext = this.fields(
+        extField.value,
+        `${path}.extensions`,
+        Object.keys(FULCIO_EXTENSIONS),
+        '{ githubWorkflowRepository: acme/app }',
+      );
       if (!ext) ok = false;
       else {
         const values: Record<string, string> = {};
@@ -562,7 +626,13 @@ class Checker extends CheckedDocument {
       : [];
     const deniedLicenses = (f.get('deniedLicenses') && this.stringList(f.get('deniedLicenses')!.value, `${path}.deniedLicenses`)) || [];
     const identities = this.identities(f, path);
-    return { formats, ...(keys !== undefined ? { keys } : {}), ...(identities !== undefined ? { identities } : {}), deniedPackages, deniedLicenses };
+    return {
+      formats,
+      ...(keys !== undefined ? { keys } : {}),
+      ...(identities !== undefined ? { identities } : {}),
+      deniedPackages,
+      deniedLicenses,
+    };
   }
 
   /** `{ name: log4j-core, versions: "< 2.17.1" }` or the shorthand string `"log4j-core < 2.17.1"`. */
@@ -640,7 +710,12 @@ class Checker extends CheckedDocument {
   }
 
   private vulnerabilityException(node: Node, path: string): VulnerabilityException | undefined {
-    const f = this.fields(node, path, POLICY_FIELDS.vulnerabilityException, '{ id: CVE-2023-1234, expires: 2027-01-31, reason: "…", approvedBy: security }');
+    const f = this.fields(
+      node,
+      path,
+      POLICY_FIELDS.vulnerabilityException,
+      '{ id: CVE-2023-1234, expires: 2027-01-31, reason: "…", approvedBy: security }',
+    );
     if (!f) return undefined;
     const id = this.required(f, node, path, 'id', 'the vulnerability id, e.g. CVE-2023-1234');
     const expiry = this.expiry(f, node, path);
@@ -673,7 +748,8 @@ class Checker extends CheckedDocument {
     const f = this.fields(node, path, POLICY_FIELDS.exception, '{ images: [...], expires: 2026-12-31, reason: "…", approvedBy: "…" }');
     if (!f) return undefined;
     let images: string[] | undefined;
-    if (!f.get('images')) this.problem(node, `${path}.images`, 'is required: the image patterns the exception covers (pin a digest where you can)');
+    if (!f.get('images'))
+      this.problem(node, `${path}.images`, 'is required: the image patterns the exception covers (pin a digest where you can)');
     else images = this.imagePatterns(f.get('images')!.value, `${path}.images`);
     const namespaces = f.get('namespaces') && this.namespaces(f.get('namespaces')!.value, `${path}.namespaces`);
     const actions = f.get('actions') && this.enumList(f.get('actions')!.value, `${path}.actions`, ACTIONS);
@@ -692,7 +768,13 @@ class Checker extends CheckedDocument {
   }
 
   private expiry(f: Map<string, Field>, parent: Node, path: string): { expires: Date; expiresText: string } | undefined {
-    const text = this.required(f, parent, path, 'expires', 'a date (2027-01-31) or date-time after which it no longer applies; exceptions cannot be permanent');
+    const text = this.required(
+      f,
+      parent,
+      path,
+      'expires',
+      'a date (2027-01-31) or date-time after which it no longer applies; exceptions cannot be permanent',
+    );
     if (text === undefined) return undefined;
     const parsed = parseExpiry(text);
     if ('error' in parsed) {

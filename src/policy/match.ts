@@ -17,7 +17,13 @@
  * Rules are tried in document order and the first whose `match` holds wins, so specific rules go
  * first and catch-alls (`**`) last. A rule without `match` matches everything.
  */
-import { canonicalHost, compileImagePattern, parseImagePattern as parsePattern, patternMatches, type ImagePattern } from '../shared/image-pattern';
+import {
+  canonicalHost,
+  compileImagePattern,
+  parseImagePattern as parsePattern,
+  patternMatches,
+  type ImagePattern,
+} from '../shared/image-pattern';
 import type { Action, ImageFacts } from './input';
 import type { MatchSpec, Policy, PolicyException, Rule } from './types';
 
@@ -62,7 +68,13 @@ export function matchesGlob(glob: string, value: string, caseInsensitive = false
   const key = `${caseInsensitive ? 'i' : 's'}:${glob}`;
   let re = globs.get(key);
   if (re === undefined) {
-    re = new RegExp(`^${glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&')).join('.*')}$`, caseInsensitive ? 'is' : 's');
+    re = new RegExp(
+      `^${glob
+        .split('*')
+        .map((part) => part.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&'))
+        .join('.*')}$`,
+      caseInsensitive ? 'is' : 's',
+    );
     if (globs.size >= MAX_COMPILED) globs.clear();
     globs.set(key, re);
   }
@@ -90,7 +102,10 @@ export function findRule(policy: Pick<Policy, 'rules'>, target: MatchTarget): Ru
 }
 
 /** Top-level exceptions that match, with their index in the document; expired ones included. */
-export function matchingExceptions(policy: Pick<Policy, 'exceptions'>, target: MatchTarget): Array<{ index: number; exception: PolicyException }> {
+export function matchingExceptions(
+  policy: Pick<Policy, 'exceptions'>,
+  target: MatchTarget,
+): Array<{ index: number; exception: PolicyException }> {
   const out: Array<{ index: number; exception: PolicyException }> = [];
   policy.exceptions.forEach((exception, index) => {
     if (matchesSpec(exception, target)) out.push({ index, exception });

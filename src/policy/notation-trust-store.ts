@@ -30,7 +30,10 @@ export function parseCertificates(bytes: Buffer, what: string): X509Certificate[
   const text = bytes.toString('latin1');
   const blocks = [...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)];
   if (blocks.length === 0) {
-    if (text.includes('-----BEGIN')) throw new Error(`${what} holds no CERTIFICATE block (a public key is not a Notation trust anchor: Notation needs X.509 certificates)`);
+    if (text.includes('-----BEGIN'))
+      throw new Error(
+        `${what} holds no CERTIFICATE block (a public key is not a Notation trust anchor: Notation needs X.509 certificates)`,
+      );
     try {
       return [new X509Certificate(bytes)];
     } catch {

@@ -60,7 +60,13 @@ export interface NotationFacts {
  * not, and why. Whether the TSA is trusted is judged per trust policy.
  */
 export type NotationTimestamp =
-  | { verified: true; genTime: string; accuracyMs: number; tsaSubject: string; /** Base64 DER: the TSA signing certificate first, then the token's other certificates. */ certificates: string[] }
+  | {
+      verified: true;
+      genTime: string;
+      accuracyMs: number;
+      tsaSubject: string;
+      /** Base64 DER: the TSA signing certificate first, then the token's other certificates. */ certificates: string[];
+    }
   | { verified: false; reason: string };
 
 export type NotationLevel = 'strict' | 'permissive' | 'audit' | 'skip';
@@ -120,9 +126,19 @@ const ENFORCED: Record<Exclude<NotationLevel, 'skip'>, ReadonlySet<NotationCheck
  * Judges one signature. `facts` undefined means integrity failed (`integrityReason` says why): that
  * is enforced at every level but skip.
  */
-export function judgeNotation(trust: NotationTrust, facts: NotationFacts | undefined, integrityReason: string | undefined, now: Date): NotationJudgement {
+export function judgeNotation(
+  trust: NotationTrust,
+  facts: NotationFacts | undefined,
+  integrityReason: string | undefined,
+  now: Date,
+): NotationJudgement {
   // A skipped verification is not evidence of anything: it must never count as a signer.
-  if (trust.level === 'skip') return { accepted: false, reason: 'Notation verification skipped (level skip): not evidence of a signer, so it does not count toward minimum', logged: [] };
+  if (trust.level === 'skip')
+    return {
+      accepted: false,
+      reason: 'Notation verification skipped (level skip): not evidence of a signer, so it does not count toward minimum',
+      logged: [],
+    };
   const enforced = ENFORCED[trust.level];
   const logged: string[] = [];
   const fail = (check: NotationCheck, message: string): NotationJudgement | undefined => {
@@ -138,12 +154,19 @@ export function judgeNotation(trust: NotationTrust, facts: NotationFacts | undef
   const chain = certificatesOf(facts, facts.chain);
   // A chain may stop below the trust store's CA (x5c without its root): that CA is then part of the
   // path, and its validity is judged like the chain's (an expired CA vouches for nothing).
-  const anchor = issuingAnchor(facts.signingScheme === 'notary.x509.signingAuthority' ? (trust.signingAuthorityStore ?? []) : trust.trustStore, chain);
+  const anchor = issuingAnchor(
+    facts.signingScheme === 'notary.x509.signingAuthority' ? (trust.signingAuthorityStore ?? []) : trust.trustStore,
+    chain,
+  );
   const path = anchor ? [...chain, anchor] : chain;
   const checks: Array<[NotationCheck, () => string | undefined]> = [
     ['authenticity', () => authenticity(trust, chain, facts.signingScheme)],
     ['authenticTimestamp', () => authenticTimestamp(trust, facts, path, now)],
-    ['expiry', () => (facts.expiry !== undefined && Date.parse(facts.expiry) <= now.getTime() ? `the signature expired at ${facts.expiry}` : undefined)],
+    [
+      'expiry',
+      () =>
+        facts.expiry !== undefined && Date.parse(facts.expiry) <= now.getTime() ? `the signature expired at ${facts.expiry}` : undefined,
+    ],
     ['revocation', () => revocation(chain)],
   ];
   for (const [check, run] of checks) {
@@ -190,7 +213,9 @@ function authenticity(trust: NotationTrust, chain: X509Certificate[], scheme: Si
   }
   const store = authority ? trust.signingAuthorityStore! : trust.trustStore;
   const storeName = authority ? (trust.signingAuthorityName ?? 'the signing-authority trust store') : trust.name;
-  const anchored = chain.some((c) => store.some((t) => t.raw.equals(c.raw))) || store.some((t) => t.ca && chain.at(-1)!.checkIssued(t) && chain.at(-1)!.verify(t.publicKey));
+  const anchored =
+    chain.some((c) => store.some((t) => t.raw.equals(c.raw))) ||
+    store.some((t) => t.ca && chain.at(-1)!.checkIssued(t) && chain.at(-1)!.verify(t.publicKey));
   if (!anchored) return `the certificate chain of ${oneLine(chain[0]!.subject)} does not lead to a certificate of ${storeName}`;
   const leaf = chain[0]!;
   if (!trust.identities.some((i) => identityMatches(i, leaf.subject))) {
@@ -208,7 +233,8 @@ function authenticity(trust: NotationTrust, chain: X509Certificate[], scheme: Si
 function authenticTimestamp(trust: NotationTrust, facts: NotationFacts, chain: X509Certificate[], now: Date): string | undefined {
   const at = new Date(facts.signingTime);
   for (const c of chain) {
-    if (!validAt(c, at)) return `certificate ${oneLine(c.subject)} (valid ${iso(from(c))} to ${iso(to(c))}) was not valid at signing time ${facts.signingTime}`;
+    if (!validAt(c, at))
+      return `certificate ${oneLine(c.subject)} (valid ${iso(from(c))} to ${iso(to(c))}) was not valid at signing time ${facts.signingTime}`;
   }
   if (facts.signingScheme !== 'notary.x509') return undefined;
   const tsaStore = trust.tsaStore ?? [];
@@ -216,14 +242,18 @@ function authenticTimestamp(trust: NotationTrust, facts: NotationFacts, chain: X
   if (tsaStore.length === 0 || (trust.verifyTimestamp === 'afterCertExpiry' && !expired)) {
     for (const c of chain) {
       if (!validAt(c, now)) {
-        const ts = facts.timestamp !== undefined ? '; its RFC 3161 timestamp is not used: the trust policy names no TSA trust store (tsaTrustStore)' : ' and the signature has no timestamp';
+        const ts =
+          facts.timestamp !== undefined
+            ? '; its RFC 3161 timestamp is not used: the trust policy names no TSA trust store (tsaTrustStore)'
+            : ' and the signature has no timestamp';
         return `certificate ${oneLine(c.subject)} is not valid now (valid ${iso(from(c))} to ${iso(to(c))})${ts}`;
       }
     }
     return undefined;
   }
   const ts = facts.timestamp;
-  if (ts === undefined) return `no timestamp countersignature was found in the signature envelope, and ${trust.tsaName ?? 'the TSA trust store'} requires one`;
+  if (ts === undefined)
+    return `no timestamp countersignature was found in the signature envelope, and ${trust.tsaName ?? 'the TSA trust store'} requires one`;
   if (!ts.verified) return `the timestamp countersignature does not verify: ${ts.reason}`;
   const genTime = new Date(ts.genTime);
   // A time no TSA can have vouched for yet: its clock, or the token, is wrong.
@@ -242,12 +272,17 @@ function authenticTimestamp(trust: NotationTrust, facts: NotationFacts, chain: X
 }
 
 /** The TSA certificate chains, through the token's certificates, to the TSA trust store; each link valid at genTime. */
-function tsaChainProblem(ts: Extract<NotationTimestamp, { verified: true }>, store: X509Certificate[], genTime: Date, storeName: string): string | undefined {
+function tsaChainProblem(
+  ts: Extract<NotationTimestamp, { verified: true }>,
+  store: X509Certificate[],
+  genTime: Date,
+  storeName: string,
+): string | undefined {
   const pool = certificatesOf(ts, ts.certificates);
   const signer = pool[0]!;
   const path: X509Certificate[] = [signer];
   let anchored = false;
-  for (let cur = signer; path.length <= pool.length + 1; ) {
+  for (let cur = signer; path.length <= pool.length + 1;) {
     if (store.some((t) => t.raw.equals(cur.raw))) {
       anchored = true;
       break;
@@ -265,7 +300,8 @@ function tsaChainProblem(ts: Extract<NotationTimestamp, { verified: true }>, sto
   }
   if (!anchored) return `the timestamp's TSA certificate ${oneLine(ts.tsaSubject)} does not lead to a certificate of ${storeName}`;
   for (const c of path) {
-    if (!validAt(c, genTime)) return `TSA certificate ${oneLine(c.subject)} (valid ${iso(from(c))} to ${iso(to(c))}) was not valid at the timestamp ${ts.genTime}`;
+    if (!validAt(c, genTime))
+      return `TSA certificate ${oneLine(c.subject)} (valid ${iso(from(c))} to ${iso(to(c))}) was not valid at the timestamp ${ts.genTime}`;
   }
   const unknown = revocation(path.filter((c) => !store.some((t) => t.raw.equals(c.raw))));
   if (unknown !== undefined) return `the timestamp's TSA chain cannot be trusted offline: ${unknown}`;
@@ -301,7 +337,8 @@ export function parseNotationIdentity(text: string): NotationIdentity | string {
   const m = /^x509\.subject:\s*(.+)$/.exec(text);
   if (!m) return 'must be "*" or "x509.subject: C=US, ST=WA, O=…"';
   const attributes = parseDn(m[1]!);
-  if (attributes === undefined || attributes.length === 0) return 'has a malformed distinguished name (attributes KEY=value separated by commas)';
+  if (attributes === undefined || attributes.length === 0)
+    return 'has a malformed distinguished name (attributes KEY=value separated by commas)';
   const keys = new Set(attributes.map(([k]) => k));
   if (keys.size !== attributes.length) return 'names an attribute twice';
   // Notation requires at least country, state and organization, so that `O=Acme` alone cannot match a stranger.

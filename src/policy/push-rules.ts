@@ -65,7 +65,9 @@ export function checkPushRules(rules: PushRules, ruleName: string, image: ImageF
     out.push({
       requirement: 'push.tagPattern',
       satisfied: ok,
-      message: ok ? `tag ${tag} follows the naming rule` : `tag "${tag}" does not follow the naming rule of rule ${ruleName}: it must match ${rules.tagPattern.source}`,
+      message: ok
+        ? `tag ${tag} follows the naming rule`
+        : `tag "${tag}" does not follow the naming rule of rule ${ruleName}: it must match ${rules.tagPattern.source}`,
     });
   }
   const immutable = rules.immutableTags?.find((g) => matchesGlob(g, tag));
@@ -78,10 +80,15 @@ export function checkPushRules(rules: PushRules, ruleName: string, image: ImageF
       message = `tag ${tag} is immutable (${immutable}) and the request does not say what it points at now (label ${PUSH_LABELS.currentDigest}): denied`;
     } else if (deleting) {
       satisfied = current === '';
-      message = satisfied ? `tag ${tag} does not exist` : `tag ${tag} is immutable (${immutable}): it cannot be deleted (it points at ${current})`;
+      message = satisfied
+        ? `tag ${tag} does not exist`
+        : `tag ${tag} is immutable (${immutable}): it cannot be deleted (it points at ${current})`;
     } else if (current === '' || current === image.digest) {
       satisfied = true;
-      message = current === '' ? `immutable tag ${tag} is written for the first time` : `immutable tag ${tag} already points at ${image.digest} (re-push of the same digest)`;
+      message =
+        current === ''
+          ? `immutable tag ${tag} is written for the first time`
+          : `immutable tag ${tag} already points at ${image.digest} (re-push of the same digest)`;
     } else {
       satisfied = false;
       message = `tag ${tag} is immutable (${immutable}): it points at ${current} and cannot be moved to ${image.digest}`;

@@ -22,7 +22,14 @@ import type { Evidence } from './input';
 import { matchesGlob } from './match';
 import { describeIdentity, identityMatches } from './identity';
 import { judgeNotation, oneLine, type NotationTrust } from './notation-trust';
-import type { AttestationRequirement, DeniedPackage, IdentityRequirement, SbomRequirement, SignatureRequirement, VulnerabilityRequirement } from './types';
+import type {
+  AttestationRequirement,
+  DeniedPackage,
+  IdentityRequirement,
+  SbomRequirement,
+  SignatureRequirement,
+  VulnerabilityRequirement,
+} from './types';
 import { durationUnit, formatAge, satisfiesConstraints } from './values';
 
 export interface CheckResult {
@@ -54,7 +61,8 @@ export function shortDigest(digest: string): string {
 }
 
 function keyLabel(e: Evidence, ctx: CheckContext): string {
-  if (e.format === 'notation') return e.notation ? `Notation signer ${oneLine(e.notation.subject)}` : 'a Notation signature (verification skipped)';
+  if (e.format === 'notation')
+    return e.notation ? `Notation signer ${oneLine(e.notation.subject)}` : 'a Notation signature (verification skipped)';
   if (e.keyId === undefined && e.identity) return describeIdentity(e.identity);
   return e.keyName ?? (e.keyId !== undefined ? ctx.keyNames?.(e.keyId) : undefined) ?? e.keyId ?? '(unnamed key)';
 }
@@ -75,15 +83,24 @@ function keyIdentity(e: Evidence, ctx: CheckContext): string {
  * evidence only counts for a listed identity: a certificate from a trusted CA says who signed,
  * not that they may (anyone can get a public-good Fulcio certificate).
  */
-function keyAccepted(keys: readonly string[] | undefined, e: Evidence, ctx: CheckContext, identities?: readonly IdentityRequirement[]): boolean {
-  if (e.keyId === undefined) return e.identity !== undefined && identities !== undefined && identities.some((m) => identityMatches(m, e.identity!));
+function keyAccepted(
+  keys: readonly string[] | undefined,
+  e: Evidence,
+  ctx: CheckContext,
+  identities?: readonly IdentityRequirement[],
+): boolean {
+  if (e.keyId === undefined)
+    return e.identity !== undefined && identities !== undefined && identities.some((m) => identityMatches(m, e.identity!));
   if (keys === undefined) return identities === undefined;
   const names = [e.keyName, e.keyId, ctx.keyNames?.(e.keyId)];
   return names.some((n) => n !== undefined && keys.includes(n));
 }
 
 function keysText(keys: readonly string[] | undefined, identities?: readonly IdentityRequirement[], notation?: NotationTrust): string {
-  const ids = [...(identities?.map((i) => `keyless signer ${i.text}`) ?? []), ...(notation ? [`a Notation signer trusted by ${notation.name}`] : [])];
+  const ids = [
+    ...(identities?.map((i) => `keyless signer ${i.text}`) ?? []),
+    ...(notation ? [`a Notation signer trusted by ${notation.name}`] : []),
+  ];
   if (keys === undefined) return ids.length > 0 ? ids.join(' or ') : 'a trusted key';
   return [...keys, ...ids].join(' or ');
 }
@@ -125,7 +142,8 @@ function presentButUnverifiedNote(list: readonly Evidence[]): string {
   return [...byFormat]
     .map(([label, found]) => {
       const reasons = [...new Set(found.map((e) => `${shortDigest(e.referrerDigest)}: ${e.reason ?? 'not verified'}`))];
-      const what = found.length === 1 ? `a ${label} is present but is not verified` : `${found.length} ${label}s are present but are not verified`;
+      const what =
+        found.length === 1 ? `a ${label} is present but is not verified` : `${found.length} ${label}s are present but are not verified`;
       return `; ${what}: ${listed(reasons, 3)}`;
     })
     .join('');
@@ -161,7 +179,8 @@ export function checkSignatures(req: SignatureRequirement, ctx: CheckContext): C
   const witnessShortfall = (e: Evidence): string | undefined => {
     const tlog = e.transparencyLogEntries ?? 0;
     const ts = e.timestamps ?? 0;
-    if (req.transparencyLog && tlog < req.transparencyLog.minimum) return `${plural(tlog, 'transparency-log entry', 'transparency-log entries')}, ${req.transparencyLog.minimum} required`;
+    if (req.transparencyLog && tlog < req.transparencyLog.minimum)
+      return `${plural(tlog, 'transparency-log entry', 'transparency-log entries')}, ${req.transparencyLog.minimum} required`;
     if (req.timestamps && ts < req.timestamps.minimum) return `${plural(ts, 'verified timestamp')}, ${req.timestamps.minimum} required`;
     return undefined;
   };
@@ -192,8 +211,14 @@ export function checkSignatures(req: SignatureRequirement, ctx: CheckContext): C
   if (short.length > 0) {
     message += `; ${listed([...new Set(short)], 3)}`;
   }
-  message += unacceptedKeyNote(verified.filter((e) => !keyAccepted(req.keys, e, ctx, identities)), ctx, 'signatures');
-  message += presentButUnverifiedNote(signatures.filter((e) => !e.verified && !notation.accepted.includes(e)).map((e) => notation.rejected.get(e) ?? e));
+  message += unacceptedKeyNote(
+    verified.filter((e) => !keyAccepted(req.keys, e, ctx, identities)),
+    ctx,
+    'signatures',
+  );
+  message += presentButUnverifiedNote(
+    signatures.filter((e) => !e.verified && !notation.accepted.includes(e)).map((e) => notation.rejected.get(e) ?? e),
+  );
   message += listingNote(ctx);
   return { satisfied: false, message, evidence: [] };
 }
@@ -204,7 +229,11 @@ export function checkSignatures(req: SignatureRequirement, ctx: CheckContext): C
  * the trust policy gives (e.g. "authenticity validation failed: …"); failures of logged checks of
  * accepted ones become warnings.
  */
-function judgeNotationSignatures(trust: NotationTrust | undefined, signatures: readonly Evidence[], ctx: CheckContext): { accepted: Evidence[]; rejected: Map<Evidence, Evidence>; warnings: string[] } {
+function judgeNotationSignatures(
+  trust: NotationTrust | undefined,
+  signatures: readonly Evidence[],
+  ctx: CheckContext,
+): { accepted: Evidence[]; rejected: Map<Evidence, Evidence>; warnings: string[] } {
   const accepted: Evidence[] = [];
   const rejected = new Map<Evidence, Evidence>();
   const warnings: string[] = [];
@@ -250,13 +279,24 @@ export function checkSbom(req: SbomRequirement, ctx: CheckContext): CheckResult 
       : '';
   const tail =
     formatNote +
-    unacceptedKeyNote(inFormat.filter((e) => !accepted.includes(e)), ctx, 'SBOMs') +
-    unverifiedNote(sboms.filter((e) => !e.verified), 'SBOM attestation') +
+    unacceptedKeyNote(
+      inFormat.filter((e) => !accepted.includes(e)),
+      ctx,
+      'SBOMs',
+    ) +
+    unverifiedNote(
+      sboms.filter((e) => !e.verified),
+      'SBOM attestation',
+    ) +
     (notes.length > 0 ? `; ${notes.join('; ')}` : '');
 
   if (parsed.length === 0) {
     const formats = req.formats.map(formatName).join(' or ');
-    return { satisfied: false, message: `no readable ${formats} SBOM signed by ${keysText(req.keys, req.identities)} on ${ctx.label}${tail}${listingNote(ctx)}`, evidence: [] };
+    return {
+      satisfied: false,
+      message: `no readable ${formats} SBOM signed by ${keysText(req.keys, req.identities)} on ${ctx.label}${tail}${listingNote(ctx)}`,
+      evidence: [],
+    };
   }
 
   const violations: string[] = [];
@@ -264,17 +304,27 @@ export function checkSbom(req: SbomRequirement, ctx: CheckContext): CheckResult 
     for (const pkg of packages) {
       for (const denied of req.deniedPackages) {
         if (packageDenied(pkg, denied)) {
-          violations.push(`${pkg.name} ${pkg.version ?? '(version unknown)'} (denied: ${denied.name}${denied.versions ? ` ${denied.versions}` : ''})`);
+          violations.push(
+            `${pkg.name} ${pkg.version ?? '(version unknown)'} (denied: ${denied.name}${denied.versions ? ` ${denied.versions}` : ''})`,
+          );
         }
       }
       const licenses = deniedLicensesOf(pkg, req.deniedLicenses);
-      if (licenses.length > 0) violations.push(`${pkg.name}${pkg.version ? ` ${pkg.version}` : ''} has denied license ${licenses.join(', ')}`);
+      if (licenses.length > 0)
+        violations.push(`${pkg.name}${pkg.version ? ` ${pkg.version}` : ''} has denied license ${licenses.join(', ')}`);
     }
   }
-  const described = parsed.map(({ e, kind, packages }) => `${formatName(kind)} SBOM ${shortDigest(e.referrerDigest)} signed by ${keyLabel(e, ctx)} (${plural(packages.length, 'package')})`);
+  const described = parsed.map(
+    ({ e, kind, packages }) =>
+      `${formatName(kind)} SBOM ${shortDigest(e.referrerDigest)} signed by ${keyLabel(e, ctx)} (${plural(packages.length, 'package')})`,
+  );
   if (violations.length > 0) {
     const unique = [...new Set(violations)];
-    return { satisfied: false, message: `${described.join(', ')} on ${ctx.label} lists ${plural(unique.length, 'denied package')}: ${listed(unique)}`, evidence: [] };
+    return {
+      satisfied: false,
+      message: `${described.join(', ')} on ${ctx.label} lists ${plural(unique.length, 'denied package')}: ${listed(unique)}`,
+      evidence: [],
+    };
   }
   const checked = req.deniedPackages.length + req.deniedLicenses.length > 0 ? ', no denied packages or licenses' : '';
   return {
@@ -374,16 +424,30 @@ export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckCo
     usable.push({ e, report, scannedAt: at });
   }
   const tail =
-    unacceptedKeyNote(verified.filter((e) => !accepted.includes(e)), ctx, 'scans') +
-    unverifiedNote(scans.filter((e) => !e.verified), 'scan attestation') +
+    unacceptedKeyNote(
+      verified.filter((e) => !accepted.includes(e)),
+      ctx,
+      'scans',
+    ) +
+    unverifiedNote(
+      scans.filter((e) => !e.verified),
+      'scan attestation',
+    ) +
     (notes.length > 0 ? `; ${notes.join('; ')}` : '');
   if (usable.length === 0) {
-    return { satisfied: false, message: `no usable vulnerability scan signed by ${keysText(req.keys, req.identities)} on ${ctx.label}${tail}${listingNote(ctx)}`, evidence: [] };
+    return {
+      satisfied: false,
+      message: `no usable vulnerability scan signed by ${keysText(req.keys, req.identities)} on ${ctx.label}${tail}${listingNote(ctx)}`,
+      evidence: [],
+    };
   }
   // The newest scan is the current truth about the image: an old clean scan must not hide a new
   // finding, and a fixed finding in an old scan must not block a newer clean one. Ties go to the
   // referrer digest so that the choice is deterministic.
-  usable.sort((a, b) => (b.scannedAt?.getTime() ?? -Infinity) - (a.scannedAt?.getTime() ?? -Infinity) || a.e.referrerDigest.localeCompare(b.e.referrerDigest));
+  usable.sort(
+    (a, b) =>
+      (b.scannedAt?.getTime() ?? -Infinity) - (a.scannedAt?.getTime() ?? -Infinity) || a.e.referrerDigest.localeCompare(b.e.referrerDigest),
+  );
   const newest = usable[0]!;
   const ageMs = newest.scannedAt !== undefined ? Math.max(0, ctx.now.getTime() - newest.scannedAt.getTime()) : undefined;
   const unit = req.maxAgeText !== undefined ? durationUnit(req.maxAgeText) : 'h';
@@ -403,7 +467,9 @@ export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckCo
     const uncovered: string[] = [];
     for (const [id, finding] of groupFindings(newest.report.findings)) {
       if (severityRank(finding.severity) <= limit) continue;
-      const exception = req.exceptions.find((x) => [finding.id, ...(finding.aliases ?? [])].some((i) => i.toLowerCase() === x.id.toLowerCase()));
+      const exception = req.exceptions.find((x) =>
+        [finding.id, ...(finding.aliases ?? [])].some((i) => i.toLowerCase() === x.id.toLowerCase()),
+      );
       const pkg = finding.package ? `, ${finding.package}${finding.version ? ` ${finding.version}` : ''}` : '';
       if (exception && ctx.now.getTime() < exception.expires.getTime()) {
         excepted.push(`${id} accepted until ${exception.expiresText} (approved by ${exception.approvedBy})`);
@@ -417,14 +483,18 @@ export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckCo
         continue;
       }
       if (exception) {
-        ctx.warnings.push(`the exception for ${exception.id} (approved by ${exception.approvedBy}) expired ${exception.expiresText} and no longer applies`);
+        ctx.warnings.push(
+          `the exception for ${exception.id} (approved by ${exception.approvedBy}) expired ${exception.expiresText} and no longer applies`,
+        );
         uncovered.push(`${id} (${finding.severity}${pkg}; its exception expired ${exception.expiresText})`);
       } else {
         uncovered.push(`${id} (${finding.severity}${pkg})`);
       }
     }
     if (uncovered.length > 0) {
-      problems.push(`${plural(uncovered.length, 'vulnerability', 'vulnerabilities')} above ${req.maxSeverity} without a valid exception: ${listed(uncovered)}`);
+      problems.push(
+        `${plural(uncovered.length, 'vulnerability', 'vulnerabilities')} above ${req.maxSeverity} without a valid exception: ${listed(uncovered)}`,
+      );
     }
   }
 
@@ -476,19 +546,28 @@ function predicateTypeMatches(required: string, actual: string): boolean {
 }
 
 export function checkAttestation(req: AttestationRequirement, ctx: CheckContext): CheckResult {
-  const matching = ctx.evidence.filter((e) => e.kind === 'attestation' && e.predicateType !== undefined && predicateTypeMatches(req.predicateType, e.predicateType));
+  const matching = ctx.evidence.filter(
+    (e) => e.kind === 'attestation' && e.predicateType !== undefined && predicateTypeMatches(req.predicateType, e.predicateType),
+  );
   const verified = matching.filter((e) => e.verified);
   const accepted = verified.filter((e) => keyAccepted(req.keys, e, ctx, req.identities));
   if (accepted.length > 0) {
     const by = [...new Set(accepted.map((e) => `${keyLabel(e, ctx)} (${shortDigest(e.referrerDigest)})`))];
-    return { satisfied: true, message: `${req.predicateType} attestation on ${ctx.label} signed by ${by.join(', ')}`, evidence: accepted.map((e) => e.referrerDigest) };
+    return {
+      satisfied: true,
+      message: `${req.predicateType} attestation on ${ctx.label} signed by ${by.join(', ')}`,
+      evidence: accepted.map((e) => e.referrerDigest),
+    };
   }
   return {
     satisfied: false,
     message:
       `no ${req.predicateType} attestation signed by ${keysText(req.keys, req.identities)} on ${ctx.label}` +
       unacceptedKeyNote(verified, ctx, 'attestations') +
-      unverifiedNote(matching.filter((e) => !e.verified), 'attestation') +
+      unverifiedNote(
+        matching.filter((e) => !e.verified),
+        'attestation',
+      ) +
       listingNote(ctx),
     evidence: [],
   };

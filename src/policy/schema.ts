@@ -57,7 +57,11 @@ export const DEFAULT_POLICY: Policy = Object.freeze({
   rules: [
     // Evidence arrives after the image (sign after push), so a push cannot demand it; what is
     // readable is guarded by the pull gate, which does demand a signature.
-    { name: '(default-push)', match: { actions: ['push'] }, allow: 'no policy file: pushes are allowed; pulls and deploys need a trusted signature' },
+    {
+      name: '(default-push)',
+      match: { actions: ['push'] },
+      allow: 'no policy file: pushes are allowed; pulls and deploys need a trusted signature',
+    },
     { name: '(default)', require: { signatures: { minimum: 1 } } },
   ],
   exceptions: [],

@@ -117,7 +117,10 @@ export function compareVersions(a: string, b: string): number {
 }
 
 function tokens(version: string): Array<number | string> {
-  const core = version.trim().replace(/^v(?=\d)/i, '').split('+')[0]!;
+  const core = version
+    .trim()
+    .replace(/^v(?=\d)/i, '')
+    .split('+')[0]!;
   const out: Array<number | string> = [];
   for (const m of core.toLowerCase().matchAll(/\d+|[a-z]+/g)) {
     out.push(/^\d/.test(m[0]) ? Number(m[0]) : m[0]);

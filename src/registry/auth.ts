@@ -125,7 +125,14 @@ export class RegistryAuth {
         throw new CountersignError(
           'PERMISSION_DENIED',
           `registry ${target.registry} requires a username and password to ${target.access} repository ${target.repository}, and the service has none for it (identity tokens cannot be used with Basic auth); ${credentialsHint(target.registry)}`,
-          { details: { registry: target.registry, repository: target.repository, access: target.access, credentials: credential ? 'identity-token' : 'none' } },
+          {
+            details: {
+              registry: target.registry,
+              repository: target.repository,
+              access: target.access,
+              credentials: credential ? 'identity-token' : 'none',
+            },
+          },
         );
       }
       const basic = Buffer.from(`${credential.username}:${credential.password}`).toString('base64');
@@ -137,7 +144,9 @@ export class RegistryAuth {
   }
 
   private tokenKey(target: AuthTarget, challenge: AuthChallenge): string {
-    return [target.registry, challenge.params.realm ?? '', challenge.params.service ?? '', scopeFor(target.repository, target.access)].join('\n');
+    return [target.registry, challenge.params.realm ?? '', challenge.params.service ?? '', scopeFor(target.repository, target.access)].join(
+      '\n',
+    );
   }
 
   private async fetchToken(
@@ -153,9 +162,13 @@ export class RegistryAuth {
       realm = new URL(challenge.params.realm ?? '');
       if (realm.protocol !== 'https:' && realm.protocol !== 'http:') throw new Error('scheme');
     } catch {
-      throw new CountersignError('UNAVAILABLE', `registry ${registry} sent a Bearer challenge without a valid http(s) realm; cannot obtain a token`, {
-        details: { registry },
-      });
+      throw new CountersignError(
+        'UNAVAILABLE',
+        `registry ${registry} sent a Bearer challenge without a valid http(s) realm; cannot obtain a token`,
+        {
+          details: { registry },
+        },
+      );
     }
     if (credential && realm.protocol === 'http:' && !this.opts.endpoints.allowsPlainHttp(realm.host)) {
       throw new CountersignError(
@@ -169,7 +182,12 @@ export class RegistryAuth {
     let req: HttpRequest;
     if (credential && 'identityToken' in credential) {
       // An identity token is an OAuth2 refresh token (docker login with some registries / SSO).
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credential.identityToken, client_id: CLIENT_ID, scope });
+      const form = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: credential.identityToken,
+        client_id: CLIENT_ID,
+        scope,
+      });
       if (service) form.set('service', service);
       req = {
         method: 'POST',
@@ -206,7 +224,9 @@ export class RegistryAuth {
     try {
       json = JSON.parse(body.toString('utf8'));
     } catch {
-      throw new CountersignError('DATA_LOSS', `token endpoint of registry ${registry} returned a body that is not JSON`, { details: { registry } });
+      throw new CountersignError('DATA_LOSS', `token endpoint of registry ${registry} returned a body that is not JSON`, {
+        details: { registry },
+      });
     }
     // Any JSON value may come back (null, a list, a string): only an object's fields are read.
     const parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown } = typeof json === 'object' && json !== null ? json : {};

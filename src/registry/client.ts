@@ -95,7 +95,11 @@ export class RegistryClient {
       signal: this.lifetime.signal,
       ...(options.observer ? { observer: options.observer } : {}),
     });
-    this.auth = new RegistryAuth({ transport: this.transport, endpoints: this.endpoints, ...(options.credentials ? { credentials: options.credentials } : {}) });
+    this.auth = new RegistryAuth({
+      transport: this.transport,
+      endpoints: this.endpoints,
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+    });
     this.referrers = new ReferrersDiscovery(
       {
         indexRequest: (repo, path, signal) => this.request(repo, 'GET', path, { accept: MEDIA_TYPE.OCI_INDEX }, signal),
@@ -138,9 +142,13 @@ export class RegistryClient {
       return (await this.getManifest(repo, reference, opts)).descriptor;
     }
     if (isDigest(reference) && digest !== reference) {
-      throw new CountersignError('DATA_LOSS', `registry ${repo.registry} answered for ${refString(repo, reference)} with a different digest ${digest}`, {
-        details: { registry: repo.registry, repository: repo.repository },
-      });
+      throw new CountersignError(
+        'DATA_LOSS',
+        `registry ${repo.registry} answered for ${refString(repo, reference)} with a different digest ${digest}`,
+        {
+          details: { registry: repo.registry, repository: repo.repository },
+        },
+      );
     }
     return { mediaType, digest, size: Number(length) };
   }
@@ -150,7 +158,12 @@ export class RegistryClient {
     return this.fetchManifest(repo, reference, 'pull', opts.signal);
   }
 
-  private async fetchManifest(repo: RepositoryRef, reference: string, access: Access, signal: AbortSignal | undefined): Promise<ManifestResult> {
+  private async fetchManifest(
+    repo: RepositoryRef,
+    reference: string,
+    access: Access,
+    signal: AbortSignal | undefined,
+  ): Promise<ManifestResult> {
     this.checkRepo(repo);
     this.checkReference(reference);
     const what = `manifest ${refString(repo, reference)}`;
@@ -192,12 +205,18 @@ export class RegistryClient {
     this.checkRepo(repo);
     this.checkReference(reference);
     if (bytes.length > this.maxManifestBytes) {
-      throw new CountersignError('RESOURCE_EXHAUSTED', `manifest for ${refString(repo, reference)} is ${bytes.length} bytes, over the ${this.maxManifestBytes}-byte limit`);
+      throw new CountersignError(
+        'RESOURCE_EXHAUSTED',
+        `manifest for ${refString(repo, reference)} is ${bytes.length} bytes, over the ${this.maxManifestBytes}-byte limit`,
+      );
     }
     const byDigest = isDigest(reference);
     const digest = byDigest ? computeDigest(bytes, splitDigest(reference)!.algorithm) : computeDigest(bytes, 'sha256');
     if (byDigest && digest !== reference) {
-      throw new CountersignError('INVALID_ARGUMENT', `manifest bytes hash to ${digest}, not to the reference ${reference} they are being pushed under`);
+      throw new CountersignError(
+        'INVALID_ARGUMENT',
+        `manifest bytes hash to ${digest}, not to the reference ${reference} they are being pushed under`,
+      );
     }
     const headers: Record<string, string> = { 'content-type': mediaType };
     if (opts.ifMatch !== undefined) headers['if-match'] = opts.ifMatch;
@@ -205,19 +224,32 @@ export class RegistryClient {
     const res = await this.send(repo, 'push', req);
     if (res.status === 412) {
       await discardBody(res);
-      throw new CountersignError('FAILED_PRECONDITION', `registry ${repo.registry} rejected the update of ${refString(repo, reference)}: it changed since it was read (412); read it again and retry`, {
-        details: { status: 412, registry: repo.registry, repository: repo.repository },
-      });
+      throw new CountersignError(
+        'FAILED_PRECONDITION',
+        `registry ${repo.registry} rejected the update of ${refString(repo, reference)}: it changed since it was read (412); read it again and retry`,
+        {
+          details: { status: 412, registry: repo.registry, repository: repo.repository },
+        },
+      );
     }
     if (res.status !== 201 && res.status !== 200 && res.status !== 202) {
       throw await registryStatusError(res, repo, req, 'push', `manifest ${refString(repo, reference)}`);
     }
     await discardBody(res);
     const stored = header(res.headers, 'docker-content-digest');
-    if (stored !== undefined && isDigest(stored) && splitDigest(stored)!.algorithm === splitDigest(digest)!.algorithm && stored !== digest) {
-      throw new CountersignError('DATA_LOSS', `registry ${repo.registry} stored the manifest for ${refString(repo, reference)} as ${stored}, but its bytes hash to ${digest}`, {
-        details: { registry: repo.registry, repository: repo.repository },
-      });
+    if (
+      stored !== undefined &&
+      isDigest(stored) &&
+      splitDigest(stored)!.algorithm === splitDigest(digest)!.algorithm &&
+      stored !== digest
+    ) {
+      throw new CountersignError(
+        'DATA_LOSS',
+        `registry ${repo.registry} stored the manifest for ${refString(repo, reference)} as ${stored}, but its bytes hash to ${digest}`,
+        {
+          details: { registry: repo.registry, repository: repo.repository },
+        },
+      );
     }
     const ociSubject = header(res.headers, 'oci-subject');
     return ociSubject !== undefined ? { digest, ociSubject } : { digest };
@@ -262,7 +294,12 @@ export class RegistryClient {
    * `fresh`: the caller knows the blob cannot exist yet (a bundle signed a moment ago carries a
    * new signature): no HEAD. Uploading a blob that does exist is harmless, only redundant.
    */
-  async pushBlob(repo: RepositoryRef, bytes: Buffer, digest?: string, opts: CallOptions & { fresh?: boolean } = {}): Promise<{ digest: string; size: number }> {
+  async pushBlob(
+    repo: RepositoryRef,
+    bytes: Buffer,
+    digest?: string,
+    opts: CallOptions & { fresh?: boolean } = {},
+  ): Promise<{ digest: string; size: number }> {
     this.checkRepo(repo);
     const actual = computeDigest(bytes, digest !== undefined && isDigest(digest) ? splitDigest(digest)!.algorithm : 'sha256');
     if (digest !== undefined && digest !== actual) {
@@ -291,7 +328,9 @@ export class RegistryClient {
     if (started.status !== 202 || location === undefined) {
       if (started.status === 202) {
         await discardBody(started);
-        throw new CountersignError('DATA_LOSS', `registry ${repo.registry} started an upload but sent no Location header`, { details: { registry: repo.registry } });
+        throw new CountersignError('DATA_LOSS', `registry ${repo.registry} started an upload but sent no Location header`, {
+          details: { registry: repo.registry },
+        });
       }
       throw await registryStatusError(started, repo, start, 'push', what);
     }
@@ -319,8 +358,15 @@ export class RegistryClient {
     if (res.status !== 201 && res.status !== 204 && res.status !== 200) throw await registryStatusError(res, repo, put, 'push', what);
     await discardBody(res);
     const stored = header(res.headers, 'docker-content-digest');
-    if (stored !== undefined && isDigest(stored) && splitDigest(stored)!.algorithm === splitDigest(actual)!.algorithm && stored !== actual) {
-      throw new CountersignError('DATA_LOSS', `registry ${repo.registry} stored blob ${actual} under ${stored}`, { details: { registry: repo.registry } });
+    if (
+      stored !== undefined &&
+      isDigest(stored) &&
+      splitDigest(stored)!.algorithm === splitDigest(actual)!.algorithm &&
+      stored !== actual
+    ) {
+      throw new CountersignError('DATA_LOSS', `registry ${repo.registry} stored blob ${actual} under ${stored}`, {
+        details: { registry: repo.registry },
+      });
     }
   }
 
@@ -330,7 +376,11 @@ export class RegistryClient {
    * Lists the referrers of `subjectDigest`: through the referrers API when the registry has it,
    * otherwise from the fallback tag (see ReferrersDiscovery).
    */
-  async listReferrers(repo: RepositoryRef, subjectDigest: string, opts: { artifactType?: string } & CallOptions = {}): Promise<ReferrersResult> {
+  async listReferrers(
+    repo: RepositoryRef,
+    subjectDigest: string,
+    opts: { artifactType?: string } & CallOptions = {},
+  ): Promise<ReferrersResult> {
     this.checkRepo(repo);
     this.checkDigest(subjectDigest);
     return this.referrers.list(repo, subjectDigest, opts);
@@ -366,7 +416,12 @@ export class RegistryClient {
 
   private manifestMediaType(res: HttpResponse, bytes: Buffer): string {
     const fromHeader = baseMediaType(header(res.headers, 'content-type'));
-    if (fromHeader !== undefined && fromHeader !== 'application/json' && fromHeader !== 'application/octet-stream' && fromHeader !== 'text/plain') {
+    if (
+      fromHeader !== undefined &&
+      fromHeader !== 'application/json' &&
+      fromHeader !== 'application/octet-stream' &&
+      fromHeader !== 'text/plain'
+    ) {
       return fromHeader;
     }
     // Some registries serve manifests as generic JSON; the manifest's own mediaType then tells.
@@ -387,20 +442,28 @@ export class RegistryClient {
       throw new CountersignError('INVALID_ARGUMENT', `invalid registry host "${String(registry)}" (expected host[:port], e.g. ghcr.io)`);
     }
     if (typeof repository !== 'string' || repository.length > 255 || !REPOSITORY_RE.test(repository)) {
-      throw new CountersignError('INVALID_ARGUMENT', `invalid repository name "${String(repository).slice(0, 100)}" (lowercase path components such as team/app)`);
+      throw new CountersignError(
+        'INVALID_ARGUMENT',
+        `invalid repository name "${String(repository).slice(0, 100)}" (lowercase path components such as team/app)`,
+      );
     }
   }
 
   private checkReference(reference: string): void {
     if (!isDigest(reference) && !TAG_RE.test(reference)) {
-      throw new CountersignError('INVALID_ARGUMENT', `"${reference.slice(0, 140)}" is neither a tag nor a supported digest (sha256:<64 hex>)`);
+      throw new CountersignError(
+        'INVALID_ARGUMENT',
+        `"${reference.slice(0, 140)}" is neither a tag nor a supported digest (sha256:<64 hex>)`,
+      );
     }
   }
 
   private checkDigest(digest: string): void {
     if (!isDigest(digest)) {
-      throw new CountersignError('INVALID_ARGUMENT', `"${digest.slice(0, 140)}" is not a supported digest (sha256:<64 lowercase hex> or sha512:<128 lowercase hex>)`);
+      throw new CountersignError(
+        'INVALID_ARGUMENT',
+        `"${digest.slice(0, 140)}" is not a supported digest (sha256:<64 lowercase hex> or sha512:<128 lowercase hex>)`,
+      );
     }
   }
-
 }

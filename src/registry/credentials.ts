@@ -86,14 +86,19 @@ export class DockerConfigCredentialStore implements CredentialStore {
       text = await readFile(this.path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
-      throw new CountersignError('FAILED_PRECONDITION', `cannot read Docker config ${this.path}: ${(err as Error).message}`, { cause: err });
+      throw new CountersignError('FAILED_PRECONDITION', `cannot read Docker config ${this.path}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     let config: unknown;
     try {
       config = JSON.parse(text);
     } catch {
       // Do not attach the parser's message: it can quote file contents, i.e. secrets.
-      throw new CountersignError('FAILED_PRECONDITION', `Docker config ${this.path} is not valid JSON; fix or regenerate it with docker login`);
+      throw new CountersignError(
+        'FAILED_PRECONDITION',
+        `Docker config ${this.path} is not valid JSON; fix or regenerate it with docker login`,
+      );
     }
     const out = new Map<string, RegistryCredential>();
     const auths = (config as { auths?: unknown } | null)?.auths;
@@ -120,7 +125,10 @@ function parseEntry(entry: DockerAuthEntry | null, key: string, file: string): R
     const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon <= 0) {
-      throw new CountersignError('FAILED_PRECONDITION', `Docker config ${file}: the "auth" entry for ${key} is not base64 of user:password; run docker login ${normalizeRegistryKey(key)} again`);
+      throw new CountersignError(
+        'FAILED_PRECONDITION',
+        `Docker config ${file}: the "auth" entry for ${key} is not base64 of user:password; run docker login ${normalizeRegistryKey(key)} again`,
+      );
     }
     return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
   }

@@ -138,7 +138,13 @@ export async function discardBody(res: HttpResponse): Promise<void> {
  * first so an oversized manifest is rejected without downloading it; the streamed count is checked
  * too, because the header can be absent (chunked) or wrong.
  */
-export async function readBody(res: HttpResponse, limit: number, what: string, req: Pick<HttpRequest, 'method' | 'url' | 'registry'>, timeoutMs: number): Promise<Buffer> {
+export async function readBody(
+  res: HttpResponse,
+  limit: number,
+  what: string,
+  req: Pick<HttpRequest, 'method' | 'url' | 'registry'>,
+  timeoutMs: number,
+): Promise<Buffer> {
   const tooBig = (size: string): CountersignError =>
     new CountersignError('RESOURCE_EXHAUSTED', `${what} from registry ${req.registry} is ${size}, over the ${limit}-byte limit`, {
       details: { registry: req.registry, limit },
@@ -167,9 +173,13 @@ export async function readBody(res: HttpResponse, limit: number, what: string, r
   const body = Buffer.concat(chunks, total);
   if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) !== body.length) {
     // A connection cut short: a transport failure (retry may work), not a fact about the content.
-    throw new CountersignError('UNAVAILABLE', `${what} from registry ${req.registry} was truncated: got ${body.length} of ${declared} bytes`, {
-      details: { registry: req.registry },
-    });
+    throw new CountersignError(
+      'UNAVAILABLE',
+      `${what} from registry ${req.registry} was truncated: got ${body.length} of ${declared} bytes`,
+      {
+        details: { registry: req.registry },
+      },
+    );
   }
   return body;
 }
@@ -286,7 +296,10 @@ export class HttpTransport {
     });
     try {
       const t0 = performance.now();
-      const res = await this.follow(req, attempt.signal).catch((err: unknown) => { this.opts.observer?.registryRequest(req.method, 'error', (performance.now() - t0) / 1000); throw err; });
+      const res = await this.follow(req, attempt.signal).catch((err: unknown) => {
+        this.opts.observer?.registryRequest(req.method, 'error', (performance.now() - t0) / 1000);
+        throw err;
+      });
       this.opts.observer?.registryRequest(req.method, String(res.status), (performance.now() - t0) / 1000);
       headersArrived = true;
       if (res.body.destroyed) attempt.release();
@@ -326,7 +339,10 @@ export class HttpTransport {
       if (!redirect || (req.method !== 'GET' && req.method !== 'HEAD')) return res;
       if (hop >= MAX_REDIRECTS) {
         await discardBody(res);
-        throw new CountersignError('UNAVAILABLE', `registry ${req.registry} redirected more than ${MAX_REDIRECTS} times (${req.method} ${displayUrl(req.url)})`);
+        throw new CountersignError(
+          'UNAVAILABLE',
+          `registry ${req.registry} redirected more than ${MAX_REDIRECTS} times (${req.method} ${displayUrl(req.url)})`,
+        );
       }
       await discardBody(res);
       const next = new URL(location, url);

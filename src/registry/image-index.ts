@@ -42,13 +42,16 @@ export function parseImageIndexChildren(bytes: Buffer, mediaType: string): Index
   if (mediaType === MEDIA_TYPE.DOCKER_MANIFEST_LIST && json.mediaType === undefined) {
     return fail('a Docker manifest list must name its mediaType');
   }
-  if (!Array.isArray(json.manifests)) return fail(`"manifests" is ${json.manifests === undefined ? 'missing' : `${shown(json.manifests)}, not an array`}`);
+  if (!Array.isArray(json.manifests))
+    return fail(`"manifests" is ${json.manifests === undefined ? 'missing' : `${shown(json.manifests)}, not an array`}`);
   return json.manifests.map((raw: unknown, i: number): IndexChild => {
     const at = `manifests[${i}]`;
     if (!isObject(raw)) return fail(`${at} is not a descriptor object`);
     if (typeof raw.mediaType !== 'string' || raw.mediaType === '') return fail(`${at}.mediaType is missing or not a string`);
-    if (typeof raw.digest !== 'string' || !isDigest(raw.digest)) return fail(`${at}.digest ${shown(raw.digest)} is not a digest (sha256:<64 hex> or sha512:<128 hex>)`);
-    if (typeof raw.size !== 'number' || !Number.isSafeInteger(raw.size) || raw.size < 0) return fail(`${at}.size ${shown(raw.size)} is not a non-negative integer`);
+    if (typeof raw.digest !== 'string' || !isDigest(raw.digest))
+      return fail(`${at}.digest ${shown(raw.digest)} is not a digest (sha256:<64 hex> or sha512:<128 hex>)`);
+    if (typeof raw.size !== 'number' || !Number.isSafeInteger(raw.size) || raw.size < 0)
+      return fail(`${at}.size ${shown(raw.size)} is not a non-negative integer`);
     const child: IndexChild = { mediaType: raw.mediaType, digest: raw.digest, size: raw.size };
     if (raw.platform !== undefined) {
       const p = raw.platform;

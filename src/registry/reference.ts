@@ -24,7 +24,8 @@ const MAX_REPOSITORY_LENGTH = 255;
 /** One path component: lowercase alphanumerics joined by `.`, `_`, `__` or runs of `-`. */
 const PATH_COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 /** A DNS-ish host (labels of alphanumerics and inner dashes) or a bracketed IPv6 literal, optional port. */
-const HOST_RE = /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::([0-9]{1,5}))?$/;
+const HOST_RE =
+  /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::([0-9]{1,5}))?$/;
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
 
 function invalid(input: string, problem: string): CountersignError {
@@ -68,7 +69,10 @@ export function parseReference(input: string): ImageReference {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
     if (!TAG_RE.test(tag)) {
-      throw invalid(input, `tag "${tag}" is not valid (letters, digits, '_', '.', '-'; must not start with '.' or '-'; at most 128 characters)`);
+      throw invalid(
+        input,
+        `tag "${tag}" is not valid (letters, digits, '_', '.', '-'; must not start with '.' or '-'; at most 128 characters)`,
+      );
     }
   }
 
@@ -95,7 +99,10 @@ export function parseReference(input: string): ImageReference {
     if (component.length === 0) throw invalid(input, 'the repository path has an empty component');
     if (/[A-Z]/.test(component)) throw invalid(input, `repository names must be lowercase ("${component}")`);
     if (!PATH_COMPONENT_RE.test(component)) {
-      throw invalid(input, `repository component "${component}" is not valid (lowercase letters and digits separated by '.', '_', '__' or '-')`);
+      throw invalid(
+        input,
+        `repository component "${component}" is not valid (lowercase letters and digits separated by '.', '_', '__' or '-')`,
+      );
     }
   }
   // Official images live under library/ on Docker Hub; `ubuntu` and `docker.io/ubuntu` are the same image.

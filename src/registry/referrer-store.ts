@@ -13,7 +13,16 @@ import { isDigest, sha256Digest } from './digest';
 import { referrersTagFor } from './reference';
 import { backoffDelay } from './retry';
 import { parseImageIndex, referrerDescriptor, withReferrer } from './referrers-index';
-import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, type CallOptions, type Descriptor, type ImageIndex, type ImageManifest, type RepositoryRef } from './types';
+import {
+  EMPTY_BLOB,
+  EMPTY_DESCRIPTOR,
+  MEDIA_TYPE,
+  type CallOptions,
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  type RepositoryRef,
+} from './types';
 import { InProcessWriteLock, type HeldLock, type WriteLock } from './write-lock';
 
 export interface ArtifactToAttach {
@@ -229,7 +238,12 @@ export class ReferrerStore {
         this.queued.delete(key);
         const items = [...batch.values()];
         try {
-          const unlisted = await this.writeEntries(repo, tag, items.map((i) => i.entry), held);
+          const unlisted = await this.writeEntries(
+            repo,
+            tag,
+            items.map((i) => i.entry),
+            held,
+          );
           for (const item of items) {
             const err = unlisted.get(item.entry.digest);
             for (const w of item.waiters) {
@@ -269,7 +283,12 @@ export class ReferrerStore {
    * entries that are not listed when it gave up (an error for each; empty on success), and
    * throws when none of them can have been written (or when what is there cannot be known).
    */
-  private async writeEntries(repo: RepositoryRef, tag: string, entries: Descriptor[], held: HeldLock): Promise<Map<string, CountersignError>> {
+  private async writeEntries(
+    repo: RepositoryRef,
+    tag: string,
+    entries: Descriptor[],
+    held: HeldLock,
+  ): Promise<Map<string, CountersignError>> {
     const where = `${repo.registry}/${repo.repository}:${tag}`;
     const details = { registry: repo.registry, repository: repo.repository, tag };
     // Every entry met in this operation (first sighting kept exactly), in the order met.
@@ -280,7 +299,8 @@ export class ReferrerStore {
       for (const d of state.index?.manifests ?? []) if (!seen.has(d.digest)) seen.set(d.digest, d);
       return state;
     };
-    const missing = (s: IndexState): Descriptor[] => entries.filter((e) => !(s.index?.manifests.some((d) => d.digest === e.digest) ?? false));
+    const missing = (s: IndexState): Descriptor[] =>
+      entries.filter((e) => !(s.index?.manifests.some((d) => d.digest === e.digest) ?? false));
 
     let readAt = Date.now();
     let state = await read();
@@ -383,7 +403,13 @@ export class ReferrerStore {
    * a concurrent write of the tag). `afterWrite` is set once we may have written: then a read that
    * keeps failing leaves the outcome unknown, and the error says so instead of claiming failure.
    */
-  private async readIndexRetrying(repo: RepositoryRef, tag: string, entries: Descriptor[], where: string, afterWrite: boolean): Promise<IndexState> {
+  private async readIndexRetrying(
+    repo: RepositoryRef,
+    tag: string,
+    entries: Descriptor[],
+    where: string,
+    afterWrite: boolean,
+  ): Promise<IndexState> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.readIndex(repo, tag);
@@ -423,7 +449,10 @@ export class ReferrerStore {
     const { manifest, manifestBytes } = artifact;
     const subject = manifest.subject;
     if (!subject || typeof subject.digest !== 'string' || !isDigest(subject.digest)) {
-      throw new CountersignError('INVALID_ARGUMENT', 'the artifact manifest has no valid subject descriptor (mediaType, digest, size of the image it refers to)');
+      throw new CountersignError(
+        'INVALID_ARGUMENT',
+        'the artifact manifest has no valid subject descriptor (mediaType, digest, size of the image it refers to)',
+      );
     }
     if (manifest.mediaType !== undefined && manifest.mediaType !== MEDIA_TYPE.OCI_MANIFEST) {
       throw new CountersignError('INVALID_ARGUMENT', `artifact manifests must be ${MEDIA_TYPE.OCI_MANIFEST}, not ${manifest.mediaType}`);
@@ -435,7 +464,8 @@ export class ReferrerStore {
       throw new CountersignError('INVALID_ARGUMENT', 'artifact manifestBytes are not JSON');
     }
     // The bytes may hold any JSON value: fields are read only from objects (anything else has none).
-    const fields = (value: unknown): Record<string, unknown> => (typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {});
+    const fields = (value: unknown): Record<string, unknown> =>
+      typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
     const bytesSay = fields(parsed);
     const agrees =
       fields(bytesSay.subject).digest === subject.digest &&
@@ -446,7 +476,10 @@ export class ReferrerStore {
       // Compared key by key, whatever the bytes hold there.
       sameAnnotations(bytesSay.annotations as Record<string, string> | undefined, manifest.annotations);
     if (!agrees) {
-      throw new CountersignError('INVALID_ARGUMENT', 'artifact manifest object does not match manifestBytes (subject, mediaType, artifactType, config or annotations differ); serialize the manifest once and pass both');
+      throw new CountersignError(
+        'INVALID_ARGUMENT',
+        'artifact manifest object does not match manifestBytes (subject, mediaType, artifactType, config or annotations differ); serialize the manifest once and pass both',
+      );
     }
     return subject;
   }

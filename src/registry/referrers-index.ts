@@ -17,14 +17,24 @@ export function baseMediaType(contentType: string | undefined): string | undefin
 function isDescriptorLike(d: unknown): d is Descriptor {
   if (typeof d !== 'object' || d === null) return false;
   const x = d as Record<string, unknown>;
-  return typeof x.mediaType === 'string' && typeof x.digest === 'string' && typeof x.size === 'number' && Number.isSafeInteger(x.size) && x.size >= 0;
+  return (
+    typeof x.mediaType === 'string' &&
+    typeof x.digest === 'string' &&
+    typeof x.size === 'number' &&
+    Number.isSafeInteger(x.size) &&
+    x.size >= 0
+  );
 }
 
 /**
  * The checks every reader of a referrers list shares: the body must be an OCI image index with a
  * `manifests` array. Anything else is DATA_LOSS naming `what`. The entries are returned unjudged.
  */
-function parseIndexEnvelope(bytes: Buffer, contentType: string | undefined, what: string): { parsed: Record<string, unknown>; entries: unknown[]; fail: (why: string) => CountersignError } {
+function parseIndexEnvelope(
+  bytes: Buffer,
+  contentType: string | undefined,
+  what: string,
+): { parsed: Record<string, unknown>; entries: unknown[]; fail: (why: string) => CountersignError } {
   const fail = (why: string): CountersignError => new CountersignError('DATA_LOSS', `${what} is not an OCI image index: ${why}`);
   const headerType = baseMediaType(contentType);
   if (headerType !== undefined && headerType !== MEDIA_TYPE.OCI_INDEX && headerType !== 'application/json') {
@@ -41,7 +51,9 @@ function parseIndexEnvelope(bytes: Buffer, contentType: string | undefined, what
   if (index.schemaVersion !== 2) throw fail('schemaVersion is not 2');
   if (index.mediaType !== undefined && index.mediaType !== MEDIA_TYPE.OCI_INDEX) {
     // Never String() a pusher's value: a deeply nested array overflows the stack there.
-    throw fail(`its mediaType is ${typeof index.mediaType === 'string' ? index.mediaType.slice(0, 200) : `not a string (${Array.isArray(index.mediaType) ? 'array' : typeof index.mediaType})`}`);
+    throw fail(
+      `its mediaType is ${typeof index.mediaType === 'string' ? index.mediaType.slice(0, 200) : `not a string (${Array.isArray(index.mediaType) ? 'array' : typeof index.mediaType})`}`,
+    );
   }
   if (!Array.isArray(index.manifests)) throw fail('it has no "manifests" array');
   return { parsed: index, entries: index.manifests, fail };
@@ -76,7 +88,11 @@ export interface SkippedReferrerEntry {
  * allowed to hide the valid entries next to it. (The writer keeps using parseImageIndex: it must
  * refuse to rewrite an index it cannot reproduce exactly.)
  */
-export function readReferrersIndex(bytes: Buffer, contentType: string | undefined, what: string): { manifests: Descriptor[]; skipped: SkippedReferrerEntry[] } {
+export function readReferrersIndex(
+  bytes: Buffer,
+  contentType: string | undefined,
+  what: string,
+): { manifests: Descriptor[]; skipped: SkippedReferrerEntry[] } {
   const { entries } = parseIndexEnvelope(bytes, contentType, what);
   const manifests: Descriptor[] = [];
   const skipped: SkippedReferrerEntry[] = [];
@@ -100,7 +116,10 @@ function entryProblem(raw: unknown): string | undefined {
   if (typeof d.digest !== 'string' || !isDigest(d.digest)) return 'digest is missing or not a digest';
   if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) return 'size is missing or not a non-negative integer';
   if (d.artifactType !== undefined && typeof d.artifactType !== 'string') return 'artifactType is not a string';
-  if (d.annotations !== undefined && (typeof d.annotations !== 'object' || d.annotations === null || !Object.values(d.annotations).every((v) => typeof v === 'string'))) {
+  if (
+    d.annotations !== undefined &&
+    (typeof d.annotations !== 'object' || d.annotations === null || !Object.values(d.annotations).every((v) => typeof v === 'string'))
+  ) {
     return 'annotations is not an object of strings';
   }
   return undefined;

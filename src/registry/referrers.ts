@@ -137,15 +137,23 @@ export class ReferrersDiscovery {
       if (next === undefined) break;
       const nextUrl = new URL(next, res.url);
       if (nextUrl.origin !== req.url.origin) {
-        throw new CountersignError('DATA_LOSS', `registry ${repo.registry} paginated ${what} to another host (${nextUrl.host}); refusing to follow`, {
-          details: { registry: repo.registry },
-        });
+        throw new CountersignError(
+          'DATA_LOSS',
+          `registry ${repo.registry} paginated ${what} to another host (${nextUrl.host}); refusing to follow`,
+          {
+            details: { registry: repo.registry },
+          },
+        );
       }
       seen.add(req.url.href);
       if (seen.has(nextUrl.href) || page + 1 >= MAX_REFERRER_PAGES) {
-        throw new CountersignError('DATA_LOSS', `registry ${repo.registry} returned more than ${MAX_REFERRER_PAGES} pages (or a pagination loop) for ${what}`, {
-          details: { registry: repo.registry },
-        });
+        throw new CountersignError(
+          'DATA_LOSS',
+          `registry ${repo.registry} returned more than ${MAX_REFERRER_PAGES} pages (or a pagination loop) for ${what}`,
+          {
+            details: { registry: repo.registry },
+          },
+        );
       }
       req = { ...req, url: nextUrl };
     }
@@ -173,7 +181,11 @@ export class ReferrersDiscovery {
       throw err;
     }
     const index = readReferrersIndex(found.bytes, found.descriptor.mediaType, `referrers tag ${repo.registry}/${repo.repository}:${tag}`);
-    const result: ReferrersResult = { source: 'tag', manifests: filterByArtifactType(index.manifests, artifactType), indexDigest: found.descriptor.digest };
+    const result: ReferrersResult = {
+      source: 'tag',
+      manifests: filterByArtifactType(index.manifests, artifactType),
+      indexDigest: found.descriptor.digest,
+    };
     if (index.skipped.length > 0) result.skipped = index.skipped;
     if (found.etag !== undefined) result.etag = found.etag;
     return result;

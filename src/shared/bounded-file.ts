@@ -30,7 +30,8 @@ function openError(what: string, err: unknown): BoundedFileError {
   return new BoundedFileError(`cannot read ${what}: ${code}`, code);
 }
 
-const notRegular = (what: string) => new BoundedFileError(`${what} is not a regular file (a directory, a device or a FIFO is never read)`, 'NOT_REGULAR');
+const notRegular = (what: string) =>
+  new BoundedFileError(`${what} is not a regular file (a directory, a device or a FIFO is never read)`, 'NOT_REGULAR');
 
 export function readBoundedFileSync(path: string, maxBytes: number, what: string = path): Buffer {
   let fd: number;

@@ -13,7 +13,9 @@ import { CountersignError } from './errors';
 export function cancellation(signal: AbortSignal): CountersignError {
   const reason: unknown = signal.reason;
   if (reason instanceof CountersignError) return reason;
-  return new CountersignError('DEADLINE_EXCEEDED', 'cancelled before it finished: its deadline passed or its caller went away', { cause: reason });
+  return new CountersignError('DEADLINE_EXCEEDED', 'cancelled before it finished: its deadline passed or its caller went away', {
+    cause: reason,
+  });
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -31,7 +33,10 @@ export interface LinkedSignal {
  * reason `timeout.reason()` builds. Listeners are removed by release(), so that many short
  * operations under one long-lived signal (a client's lifetime) do not pile up listeners on it.
  */
-export function linkedSignal(sources: ReadonlyArray<AbortSignal | undefined>, timeout?: { ms: number; reason: () => unknown }): LinkedSignal {
+export function linkedSignal(
+  sources: ReadonlyArray<AbortSignal | undefined>,
+  timeout?: { ms: number; reason: () => unknown },
+): LinkedSignal {
   const controller = new AbortController();
   const detach: Array<() => void> = [];
   let timer: NodeJS.Timeout | undefined;
@@ -55,10 +60,13 @@ export function linkedSignal(sources: ReadonlyArray<AbortSignal | undefined>, ti
     detach.push(() => source.removeEventListener('abort', onAbort));
   }
   if (timeout) {
-    timer = setTimeout(() => {
-      controller.abort(timeout.reason());
-      release();
-    }, Math.max(0, timeout.ms));
+    timer = setTimeout(
+      () => {
+        controller.abort(timeout.reason());
+        release();
+      },
+      Math.max(0, timeout.ms),
+    );
     // The work it bounds keeps the process alive if it must; the timer itself never should.
     timer.unref();
   }

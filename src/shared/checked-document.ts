@@ -124,7 +124,11 @@ export class CheckedDocument {
       const fieldPath = path ? `${path}.${name}` : name;
       if (!allowed.includes(name)) {
         const suggestion = closest(name, allowed);
-        this.problem(key, fieldPath, `unknown field${suggestion ? `; did you mean "${suggestion}"?` : ''} (allowed here: ${allowed.join(', ')})`);
+        this.problem(
+          key,
+          fieldPath,
+          `unknown field${suggestion ? `; did you mean "${suggestion}"?` : ''} (allowed here: ${allowed.join(', ')})`,
+        );
         continue;
       }
       out.set(name, { key, value: pair.value as Node | null });

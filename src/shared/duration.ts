@@ -12,7 +12,17 @@
  *   seconds, zero allowed (no overlap at all), and the total must be whole seconds.
  */
 
-export const DURATION_UNIT_MS = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
+export const DURATION_UNIT_MS = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+} as const;
 export type DurationUnit = keyof typeof DURATION_UNIT_MS;
 
 export interface DurationDialect<U extends DurationUnit = DurationUnit> {

@@ -46,7 +46,8 @@ const PATH_SEGMENT_RE = /^[a-z0-9._*-]+$/;
 const TAG_RE = /^[\w.*-]{1,128}$/;
 
 /** A real registry host[:port], as src/registry/reference.ts accepts it (lowercased). */
-const NAME_HOST_RE = /^(?:(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])(?:\.(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9]))*|\[[a-f0-9:]+\])(?::[0-9]{1,5})?$/;
+const NAME_HOST_RE =
+  /^(?:(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])(?:\.(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9]))*|\[[a-f0-9:]+\])(?::[0-9]{1,5})?$/;
 /** A real repository path component (distribution/reference): lowercase alphanumerics joined by `.`, `_`, `__` or `-`s. */
 const NAME_COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 
@@ -105,7 +106,8 @@ export function parseImagePattern(pattern: string, syntax: PatternSyntax): { pat
   let tag: string | undefined;
   const colon = rest.lastIndexOf(':');
   if (colon > rest.lastIndexOf('/') && !(rest.startsWith('[') && colon < rest.indexOf(']'))) {
-    if (syntax === 'scope') return { error: `"${pattern}" names a tag; a scope names repositories (leave out ":${rest.slice(colon + 1)}")` };
+    if (syntax === 'scope')
+      return { error: `"${pattern}" names a tag; a scope names repositories (leave out ":${rest.slice(colon + 1)}")` };
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
     if (!TAG_RE.test(tag)) return { error: `"${pattern}": tag "${tag}" is not valid (letters, digits, '_', '.', '-', '*')` };
@@ -113,13 +115,12 @@ export function parseImagePattern(pattern: string, syntax: PatternSyntax): { pat
   const slash = rest.indexOf('/');
   const rawHost = slash === -1 ? '' : rest.slice(0, slash);
   const host = canonicalHost(rawHost);
-  const hasHost = slash !== -1 && (host.includes('*') || host.includes('.') || host.includes(':') || host === 'localhost' || host.startsWith('['));
+  const hasHost =
+    slash !== -1 && (host.includes('*') || host.includes('.') || host.includes(':') || host === 'localhost' || host.startsWith('['));
   if (!hasHost && syntax === 'policy') {
     if (slash === -1) {
       return {
-        error:
-          `"${pattern}" has no registry host; write the full name, e.g. "docker.io/${rest}" or ` +
-          `"registry.example.com/${rest}/**"`,
+        error: `"${pattern}" has no registry host; write the full name, e.g. "docker.io/${rest}" or ` + `"registry.example.com/${rest}/**"`,
       };
     }
     return {
@@ -232,7 +233,8 @@ export function scopeProblem(scope: unknown): string | undefined {
   const parsed = parseImagePattern(scope, 'scope');
   if ('error' in parsed) {
     // Hosts are case-insensitive, repository paths lowercase by definition: say so plainly.
-    if ('pattern' in parseImagePattern(scope.toLowerCase(), 'scope')) return `scope ${JSON.stringify(scope)} must be lowercase (image references are)`;
+    if ('pattern' in parseImagePattern(scope.toLowerCase(), 'scope'))
+      return `scope ${JSON.stringify(scope)} must be lowercase (image references are)`;
     return (
       `scope ${JSON.stringify(scope)} is not a repository pattern: ${parsed.error}; expected [registry/]path with * (one path segment) ` +
       `or ** (any depth), e.g. "registry.example.com/acmecorp/payments-*" (or "acmecorp/payments-*" on any registry)`

@@ -30,7 +30,8 @@ export function jsonDepthViolation(text: string, limit: number = MAX_JSON_DEPTH)
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c /* \ */) i++; // skip the escaped character (an escaped quote does not end the string)
+      if (c === 0x5c /* \ */)
+        i++; // skip the escaped character (an escaped quote does not end the string)
       else if (c === 0x22 /* " */) inString = false;
       continue;
     }

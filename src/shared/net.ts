@@ -22,7 +22,8 @@ export function parseListenAddress(listen: string, what = 'listen address'): Lis
   const m = /^(?:\[([^\]]*)\]|([^:[\]\s/]*)):(\d{1,5})$/.exec(text);
   const bracketed = m?.[1];
   if (!m || (bracketed !== undefined && isIP(bracketed) !== 6)) {
-    const hint = bracketed === undefined && isIP(text.replace(/:\d{1,5}$/, '')) === 6 ? '; write an IPv6 address in brackets, e.g. [::1]:8443' : '';
+    const hint =
+      bracketed === undefined && isIP(text.replace(/:\d{1,5}$/, '')) === 6 ? '; write an IPv6 address in brackets, e.g. [::1]:8443' : '';
     throw new CountersignError(
       'INVALID_ARGUMENT',
       `${what} ${JSON.stringify(listen)} is not host:port: expected HOST:PORT, e.g. 127.0.0.1:50051, 0.0.0.0:8443, [::]:8443, or :8443 for every interface${hint}`,

@@ -7,7 +7,6 @@ import { IN_TOTO_PAYLOAD_TYPE } from '../formats/in-toto';
 /** The canonical v0.3 media type (cosign v3 writes and requires ≥ v0.3). */
 import { BUNDLE_V03_MEDIA_TYPE } from '../formats/sigstore-bundle';
 
-
 export interface SignedBundle {
   /** The exact bytes stored as the referrer layer. */
   bytes: Buffer;

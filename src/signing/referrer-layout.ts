@@ -3,7 +3,6 @@ import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageMa
 
 import { ANNOTATION, BUNDLE_V03_MEDIA_TYPE } from '../formats/sigstore-bundle';
 
-
 export interface ReferrerArtifact {
   manifest: ImageManifest;
   /** Serialized once; the digest is over exactly these bytes and exactly these bytes are PUT. */

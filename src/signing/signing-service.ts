@@ -91,7 +91,8 @@ export class SigningService {
     summary: string,
     opts: CallOptions,
   ): Promise<SignedArtifact> {
-    if (!input.image) throw new CountersignError('INVALID_ARGUMENT', 'an image reference is required (host/repo:tag or host/repo@sha256:…)');
+    if (!input.image)
+      throw new CountersignError('INVALID_ARGUMENT', 'an image reference is required (host/repo:tag or host/repo@sha256:…)');
     const ref = parseReference(input.image);
     const annotations = checkAnnotations(input.annotations);
     // Resolve the key before touching the registry: an unknown key is the caller's mistake and
@@ -114,13 +115,17 @@ export class SigningService {
     });
     const bundle = await signStatement(key, statement);
     const artifact = bundleReferrer({ bundleBytes: bundle.bytes, subject, predicateType, created: this.now() });
-    const stored = await this.opts.referrers.attach(repo, {
-      manifest: artifact.manifest,
-      manifestBytes: artifact.manifestBytes,
-      blobs: artifact.blobs,
-      // A new signature: the bundle cannot be in the registry yet (no HEAD before its upload).
-      freshBlobs: artifact.blobs.filter((b) => b === bundle.bytes),
-    }, opts);
+    const stored = await this.opts.referrers.attach(
+      repo,
+      {
+        manifest: artifact.manifest,
+        manifestBytes: artifact.manifestBytes,
+        blobs: artifact.blobs,
+        // A new signature: the bundle cannot be in the registry yet (no HEAD before its upload).
+        freshBlobs: artifact.blobs.filter((b) => b === bundle.bytes),
+      },
+      opts,
+    );
     this.opts.onReferrerAdded?.(repo, subject.digest);
     return {
       image: formatReference(ref),

@@ -2,7 +2,6 @@
 
 import { IN_TOTO_STATEMENT_V1 } from '../formats/in-toto';
 
-
 export interface InTotoSubject {
   name?: string;
   digest: Record<string, string>;

@@ -98,4 +98,3 @@ export function migrate(db: Database, component: string, migrations: readonly Mi
   }
   return { version: current(), applied };
 }
-

@@ -255,7 +255,9 @@ export class PostgresStore implements SqlStore {
     if (err instanceof CountersignError) return err;
     const code = (err as { code?: string }).code;
     if (code === '55P03') {
-      return new CountersignError('UNAVAILABLE', `timed out waiting for another replica's write to ${this.description}; retry`, { cause: err });
+      return new CountersignError('UNAVAILABLE', `timed out waiting for another replica's write to ${this.description}; retry`, {
+        cause: err,
+      });
     }
     if (isConnectionError(err)) {
       this.noteFailure(err);

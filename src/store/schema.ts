@@ -36,12 +36,19 @@ const SCHEMA_TABLE: Record<StoreDialect, string> = {
  * current version is read again inside it, so replicas starting at once apply each migration once.
  * A version newer than this code knows is refused (FAILED_PRECONDITION) naming both versions.
  */
-export async function migrateSchema(store: SqlStore, component: string, migrations: readonly SchemaMigration[]): Promise<{ version: number; applied: number[] }> {
+export async function migrateSchema(
+  store: SqlStore,
+  component: string,
+  migrations: readonly SchemaMigration[],
+): Promise<{ version: number; applied: number[] }> {
   if (!COMPONENT.test(component)) throw new CountersignError('INTERNAL', `invalid migration component name ${JSON.stringify(component)}`);
   let known = 0;
   for (const m of migrations) {
     if (!Number.isInteger(m.version) || m.version <= known) {
-      throw new CountersignError('INTERNAL', `migrations of ${component} must have strictly increasing positive integer versions (got ${m.version} after ${known})`);
+      throw new CountersignError(
+        'INTERNAL',
+        `migrations of ${component} must have strictly increasing positive integer versions (got ${m.version} after ${known})`,
+      );
     }
     known = m.version;
   }
@@ -74,9 +81,18 @@ export async function migrateSchema(store: SqlStore, component: string, migratio
       try {
         await tx.exec(store.dialect === 'sqlite' ? m.sqlite : m.postgres);
       } catch (err) {
-        throw new CountersignError('INTERNAL', `migration ${component} v${m.version} failed on ${store.description}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        throw new CountersignError(
+          'INTERNAL',
+          `migration ${component} v${m.version} failed on ${store.description}: ${err instanceof Error ? err.message : String(err)}`,
+          { cause: err },
+        );
       }
-      await tx.run('INSERT INTO schema_migrations (component, version, applied_at) VALUES (?, ?, ?)', component, m.version, new Date().toISOString());
+      await tx.run(
+        'INSERT INTO schema_migrations (component, version, applied_at) VALUES (?, ?, ?)',
+        component,
+        m.version,
+        new Date().toISOString(),
+      );
       applied.push(m.version);
       version = m.version;
     });

@@ -218,7 +218,11 @@ export class SqliteStore implements SqlStore {
   private writeError(err: unknown): unknown {
     const code = sqliteErrorCode(err);
     if (code === SQLITE_BUSY || code === SQLITE_LOCKED) {
-      return new CountersignError('UNAVAILABLE', `${this.description} is busy: another writer held it for more than the busy timeout; retry`, { cause: err });
+      return new CountersignError(
+        'UNAVAILABLE',
+        `${this.description} is busy: another writer held it for more than the busy timeout; retry`,
+        { cause: err },
+      );
     }
     return err;
   }

@@ -79,7 +79,10 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
   if (result.content === 'message-signature') {
     // A message signature signs bytes; for an image they would have to be the manifest's, which
     // cosign never signs this way. Only DSSE statements name the image they are about.
-    return fail('message-signature bundle (no DSSE envelope): image signatures must be DSSE in-toto statements that name the image digest', claimed);
+    return fail(
+      'message-signature bundle (no DSSE envelope): image signatures must be DSSE in-toto statements that name the image digest',
+      claimed,
+    );
   }
   if (!result.ok) {
     const reason =
@@ -89,9 +92,7 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
     return fail(reason, claimed);
   }
   const signer =
-    result.signer.kind === 'key'
-      ? { keyId: result.signer.key.id, keyName: result.signer.key.name }
-      : { identity: result.signer.identity };
+    result.signer.kind === 'key' ? { keyId: result.signer.key.id, keyName: result.signer.key.name } : { identity: result.signer.identity };
   const signed = {
     ...claimed,
     ...signer,
@@ -99,7 +100,8 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
     transparencyLogEntries: result.tlogEntries,
     timestamps: result.timestamps,
   };
-  if (result.payloadType !== IN_TOTO_PAYLOAD_TYPE) return fail(`DSSE payload type ${JSON.stringify(result.payloadType)} is not ${IN_TOTO_PAYLOAD_TYPE}`, signed);
+  if (result.payloadType !== IN_TOTO_PAYLOAD_TYPE)
+    return fail(`DSSE payload type ${JSON.stringify(result.payloadType)} is not ${IN_TOTO_PAYLOAD_TYPE}`, signed);
   if (!statement) return fail('DSSE payload is not a JSON in-toto statement', signed);
   if (!isInTotoStatement(statement)) {
     return fail(`statement type ${JSON.stringify(statement?._type)} is not an in-toto statement`, signed);
@@ -108,7 +110,10 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
   const digests = statementDigests(statement);
   if (!digests.some((d) => d.alg === alg && d.hex === hex)) {
     const other = digests.find((d) => d.alg === alg);
-    return fail(`signed statement is about ${other ? `${alg}:${other.hex}` : 'another subject'}, not ${imageDigest} (copied from another image?)`, signed);
+    return fail(
+      `signed statement is about ${other ? `${alg}:${other.hex}` : 'another subject'}, not ${imageDigest} (copied from another image?)`,
+      signed,
+    );
   }
   if (!predicateType) return fail('signed statement has no predicateType', signed);
   const annotated = manifest.annotations?.[PREDICATE_ANNOTATION];

@@ -80,7 +80,17 @@ export class EvidenceCollector {
     });
     const [listing, legacy] = await Promise.all([
       this.listReferrers(repo, digest, signal),
-      this.legacy ? legacyCosignEvidence({ client: this.opts.client, repo, imageDigest: digest, trustedKeys, budget, signal, ...(this.opts.trustedRoots ? { trustedRoots: this.opts.trustedRoots } : {}) }) : [],
+      this.legacy
+        ? legacyCosignEvidence({
+            client: this.opts.client,
+            repo,
+            imageDigest: digest,
+            trustedKeys,
+            budget,
+            signal,
+            ...(this.opts.trustedRoots ? { trustedRoots: this.opts.trustedRoots } : {}),
+          })
+        : [],
     ]);
     const order = examinationOrder(listing.manifests);
     const envelopes = new Map<string, EnvelopeRead>();
@@ -125,7 +135,9 @@ export class EvidenceCollector {
       const where = `referrers index entry manifests[${s.position}]`;
       if (s.digest !== undefined) {
         candidates.push({ mediaType: '', digest: s.digest, size: -1 });
-        notes.push(note(digest, listed.indexDigest ?? '', `${where} (${s.digest}) is malformed (${s.reason}); its manifest was judged on its own`));
+        notes.push(
+          note(digest, listed.indexDigest ?? '', `${where} (${s.digest}) is malformed (${s.reason}); its manifest was judged on its own`),
+        );
       } else {
         notes.push(note(digest, listed.indexDigest ?? '', `${where} was skipped: ${s.reason}`));
       }
@@ -142,7 +154,13 @@ export class EvidenceCollector {
     return { manifests, notes };
   }
 
-  private notationEnvelope(repo: RepositoryRef, digest: string, budget: CollectionBudget, reads: Map<string, EnvelopeRead>, signal: AbortSignal | undefined): EnvelopeRead {
+  private notationEnvelope(
+    repo: RepositoryRef,
+    digest: string,
+    budget: CollectionBudget,
+    reads: Map<string, EnvelopeRead>,
+    signal: AbortSignal | undefined,
+  ): EnvelopeRead {
     let read = reads.get(digest);
     if (read === undefined) {
       read = this.opts.client.getBlob(repo, digest, { maxBytes: MAX_NOTATION_ENVELOPE_BYTES, ...(signal ? { signal } : {}) }).then(
@@ -161,7 +179,15 @@ export class EvidenceCollector {
     return read;
   }
 
-  private async examine(repo: RepositoryRef, imageDigest: string, entry: Descriptor, trustedKeys: ReturnType<TrustStore['list']>, budget: CollectionBudget, envelopes: Map<string, EnvelopeRead>, signal: AbortSignal | undefined): Promise<Evidence> {
+  private async examine(
+    repo: RepositoryRef,
+    imageDigest: string,
+    entry: Descriptor,
+    trustedKeys: ReturnType<TrustStore['list']>,
+    budget: CollectionBudget,
+    envelopes: Map<string, EnvelopeRead>,
+    signal: AbortSignal | undefined,
+  ): Promise<Evidence> {
     const unverified = (reason: string, extra: Partial<Evidence> = {}): Evidence => ({
       referrerDigest: entry.digest,
       format: 'unknown',
@@ -188,7 +214,10 @@ export class EvidenceCollector {
       if (isBundleArtifact(artifactType)) {
         const layers = manifest.layers.filter((l) => isBundleArtifact(l.mediaType));
         if (manifest.layers.length !== 1 || layers.length !== 1) {
-          return unverified(`bundle referrer must have exactly one bundle layer, has ${manifest.layers.length}`, { format: 'sigstore-bundle', artifactType });
+          return unverified(`bundle referrer must have exactly one bundle layer, has ${manifest.layers.length}`, {
+            format: 'sigstore-bundle',
+            artifactType,
+          });
         }
         const bundleBytes = await this.opts.client.getBlob(repo, layers[0]!.digest, signal ? { signal } : {});
         budget.charge(bundleBytes.length);
@@ -206,7 +235,8 @@ export class EvidenceCollector {
         const layer = notationEnvelopeLayer(manifest);
         if (typeof layer === 'string') return unverified(layer, { format: 'notation', kind: 'signature', artifactType });
         const envelope = await this.notationEnvelope(repo, layer.digest, budget, envelopes, signal);
-        if (typeof envelope === 'string') return unverified(`integrity validation failed: ${envelope}`, { format: 'notation', kind: 'signature', artifactType });
+        if (typeof envelope === 'string')
+          return unverified(`integrity validation failed: ${envelope}`, { format: 'notation', kind: 'signature', artifactType });
         return notationEvidence({ manifest, manifestDigest: entry.digest, envelopeBytes: envelope, imageDigest, artifactType });
       }
       return unverified(`artifact type ${artifactType ?? '(none)'} is not a signature or attestation format Countersign verifies`, {
@@ -217,7 +247,9 @@ export class EvidenceCollector {
       // referrer, even a bug tripped by hostile input, only makes that referrer unverified: it must
       // never turn the whole decision into onError (which a rule may set to allow).
       if (isTransient(err) || isAccessRefusal(err)) throw err;
-      return unverified(err instanceof CountersignError ? `referrer could not be read: ${err.message}` : 'referrer could not be processed (internal error)');
+      return unverified(
+        err instanceof CountersignError ? `referrer could not be read: ${err.message}` : 'referrer could not be processed (internal error)',
+      );
     }
   }
 }
@@ -295,7 +327,9 @@ function compact(evidence: Evidence[]): Evidence[] {
 
 /** Untrusted JSON: a layer must at least be an object with string mediaType and digest. */
 function isLayerDescriptor(l: unknown): boolean {
-  return typeof l === 'object' && l !== null && typeof (l as Descriptor).mediaType === 'string' && typeof (l as Descriptor).digest === 'string';
+  return (
+    typeof l === 'object' && l !== null && typeof (l as Descriptor).mediaType === 'string' && typeof (l as Descriptor).digest === 'string'
+  );
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight, keeping order. */

@@ -63,7 +63,10 @@ export interface LegacyCosignArgs {
 export async function legacyCosignEvidence(args: LegacyCosignArgs): Promise<Evidence[]> {
   const { imageDigest } = args;
   if (typeof imageDigest !== 'string' || !isDigest(imageDigest)) {
-    throw new CountersignError('INVALID_ARGUMENT', `"${String(imageDigest).slice(0, 140)}" is not an image digest (sha256:<64 lowercase hex>)`);
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      `"${String(imageDigest).slice(0, 140)}" is not an image digest (sha256:<64 lowercase hex>)`,
+    );
   }
   // cosign names the tags after the digest with ':' → '-'; for sha512 that exceeds the tag length
   // limit, so cosign only ever wrote them for sha256.
@@ -111,7 +114,13 @@ interface Layer {
 
 type LayerEvaluator = (ctx: Context, layer: Layer, base: Evidence) => Promise<Evidence>;
 
-async function readTag(ctx: Context, tag: string, format: EvidenceFormat, layerMediaType: string, evaluate: LayerEvaluator): Promise<Evidence[]> {
+async function readTag(
+  ctx: Context,
+  tag: string,
+  format: EvidenceFormat,
+  layerMediaType: string,
+  evaluate: LayerEvaluator,
+): Promise<Evidence[]> {
   const kind = format === 'cosign-legacy-signature' ? 'signature' : 'attestation';
   const where = `${ctx.repo.registry}/${ctx.repo.repository}:${tag}`;
   let found;
@@ -121,7 +130,16 @@ async function readTag(ctx: Context, tag: string, format: EvidenceFormat, layerM
     if (isNotFound(err)) return [];
     // Oversized or corrupt content under the tag is evidence that does not verify, not an outage.
     if (isContentError(err)) {
-      return [{ referrerDigest: '', format, kind, subjectDigest: ctx.imageDigest, verified: false, reason: `${where} could not be read: ${(err as Error).message}` }];
+      return [
+        {
+          referrerDigest: '',
+          format,
+          kind,
+          subjectDigest: ctx.imageDigest,
+          verified: false,
+          reason: `${where} could not be read: ${(err as Error).message}`,
+        },
+      ];
     }
     throw err;
   }
@@ -151,7 +169,11 @@ async function readTag(ctx: Context, tag: string, format: EvidenceFormat, layerM
       results.set(index, { ...base, reason: layer });
       return;
     }
-    const key = [layer.descriptor.digest, layer.annotations[ANNOTATION_SIGNATURE] ?? '', layer.annotations[ANNOTATION_CERTIFICATE] ?? ''].join('\0');
+    const key = [
+      layer.descriptor.digest,
+      layer.annotations[ANNOTATION_SIGNATURE] ?? '',
+      layer.annotations[ANNOTATION_CERTIFICATE] ?? '',
+    ].join('\0');
     candidates.push({ layer, base, key });
   });
   const judged = new Map<string, Promise<Evidence>>();
@@ -160,7 +182,10 @@ async function readTag(ctx: Context, tag: string, format: EvidenceFormat, layerM
     let first = judged.get(c.key);
     if (first === undefined) {
       const exhausted = ctx.budget?.exhausted();
-      first = exhausted !== undefined ? Promise.resolve({ ...c.base, reason: `layer ${c.layer.index}: not examined: ${exhausted}` }) : evaluate(ctx, c.layer, c.base);
+      first =
+        exhausted !== undefined
+          ? Promise.resolve({ ...c.base, reason: `layer ${c.layer.index}: not examined: ${exhausted}` })
+          : evaluate(ctx, c.layer, c.base);
       judged.set(c.key, first);
     }
     const e = await first;
@@ -325,7 +350,9 @@ async function evaluateAttestationLayer(ctx: Context, layer: Layer, base: Eviden
   };
   const hex = ctx.imageDigest.slice('sha256:'.length);
   const subjects = Array.isArray(statement.subject) ? statement.subject : [];
-  const matches = subjects.some((s) => isObject(s) && isObject(s.digest) && typeof s.digest.sha256 === 'string' && s.digest.sha256.toLowerCase() === hex);
+  const matches = subjects.some(
+    (s) => isObject(s) && isObject(s.digest) && typeof s.digest.sha256 === 'string' && s.digest.sha256.toLowerCase() === hex,
+  );
   if (!matches) {
     return fail(`the statement's subjects do not include this image (${ctx.imageDigest}); it was made for another artifact`);
   }
@@ -354,9 +381,11 @@ function signedBy(signers: TrustedKey[]): Pick<Evidence, 'verified' | 'keyId' | 
 function simpleSigningProblem(bytes: Buffer, imageDigest: string): string | undefined {
   const payload = parseJson(bytes);
   if (payload === undefined) return 'the signed payload is not valid JSON';
-  if (!isObject(payload) || !isObject(payload.critical)) return 'the signed payload has no "critical" object (not a simple-signing payload)';
+  if (!isObject(payload) || !isObject(payload.critical))
+    return 'the signed payload has no "critical" object (not a simple-signing payload)';
   const { critical } = payload;
-  if (critical.type !== SIMPLE_SIGNING_TYPE) return `the signed payload's critical.type is ${shown(critical.type)}, expected "${SIMPLE_SIGNING_TYPE}"`;
+  if (critical.type !== SIMPLE_SIGNING_TYPE)
+    return `the signed payload's critical.type is ${shown(critical.type)}, expected "${SIMPLE_SIGNING_TYPE}"`;
   const signed = isObject(critical.image) ? critical.image['docker-manifest-digest'] : undefined;
   if (typeof signed !== 'string') return 'the signed payload has no critical.image["docker-manifest-digest"]';
   if (signed !== imageDigest) return `signature is for ${isDigest(signed) ? signed : shown(signed)}, not this image (${imageDigest})`;
@@ -377,7 +406,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 /** Untrusted text for a message: quoted, truncated. */
 function shown(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
   return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}…` : text);
 }
 

@@ -73,7 +73,8 @@ export class EvidenceCache {
     this.ttlMs = opts.ttlMs ?? 5 * 60_000;
     this.negativeTtlMs = opts.negativeTtlMs ?? 10_000;
     this.maxEntries = opts.maxEntries ?? DEFAULT_CACHE_MAX_ENTRIES;
-    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${this.maxEntries}`);
+    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1)
+      throw new RangeError(`maxEntries must be a positive integer, got ${this.maxEntries}`);
     this.slack = recencySlack(this.maxEntries);
     this.refreshAfterMs = opts.refreshAfterMs ?? 30_000;
     this.refreshTimeoutMs = opts.refreshTimeoutMs ?? 30_000;
@@ -126,7 +127,8 @@ export class EvidenceCache {
         const collected = await collect(signal);
         // Cut short, a collection may have turned failed reads into "unverified": never keep it.
         const now = this.now();
-        if (!signal.aborted) this.store(key, { evidence: collected, trustRevision, expiresAt: now + this.ttlMs, collectedAt: now, stamp: 0 });
+        if (!signal.aborted)
+          this.store(key, { evidence: collected, trustRevision, expiresAt: now + this.ttlMs, collectedAt: now, stamp: 0 });
         return collected;
       },
       opts.signal,
@@ -159,7 +161,12 @@ export class EvidenceCache {
    */
   private compact(e: Evidence): Evidence {
     const t = this.strings;
-    const out: Evidence = { ...e, referrerDigest: flatString(e.referrerDigest), format: t.intern(e.format) as Evidence['format'], subjectDigest: flatString(e.subjectDigest) };
+    const out: Evidence = {
+      ...e,
+      referrerDigest: flatString(e.referrerDigest),
+      format: t.intern(e.format) as Evidence['format'],
+      subjectDigest: flatString(e.subjectDigest),
+    };
     if (e.artifactType !== undefined) out.artifactType = t.intern(e.artifactType);
     if (e.reason !== undefined) out.reason = t.intern(e.reason);
     if (e.keyId !== undefined) out.keyId = t.intern(e.keyId);
@@ -186,7 +193,13 @@ export class EvidenceCache {
         if (signal.aborted || current !== entry) return;
         const now = this.now();
         // A shortened (deny) entry keeps its short life: the refresh does not extend it.
-        this.store(key, { evidence: collected, trustRevision: entry.trustRevision, expiresAt: Math.min(entry.expiresAt, now + this.ttlMs), collectedAt: now, stamp: 0 });
+        this.store(key, {
+          evidence: collected,
+          trustRevision: entry.trustRevision,
+          expiresAt: Math.min(entry.expiresAt, now + this.ttlMs),
+          collectedAt: now,
+          stamp: 0,
+        });
       } catch {
         // A failed refresh keeps the entry: errors are never cached, and the entry is still valid.
       } finally {

@@ -109,39 +109,48 @@ export class VerificationService {
     let cached = false;
     let error: CollectionError | undefined;
     // Warm by digest: everything is in memory, so no deadline timer, abort controller or race.
-    const warm = ref.digest !== undefined ? this.fromMemory(repo, ref.digest, reference, ref.tag, trustRevision, (image) => this.evidenceRepositories(policy, repo, image, input.action, context)) : undefined;
+    const warm =
+      ref.digest !== undefined
+        ? this.fromMemory(repo, ref.digest, reference, ref.tag, trustRevision, (image) =>
+            this.evidenceRepositories(policy, repo, image, input.action, context),
+          )
+        : undefined;
     if (warm) {
       facts = warm.image;
       evidence = warm.evidence;
       cached = true;
-    } else try {
-      const collected = await withDeadline(budget, input.signal, async (signal) => {
-        const image = await this.resolve(repo, ref.digest ?? ref.tag ?? 'latest', reference, ref.tag, signal);
-        facts = image;
-        if (image.unusable !== undefined) return { evidence: [], cached: false };
-        const digests = [image.digest, ...(image.platforms ?? []).map((p) => p.digest)];
-        // The deciding rule may name other repositories whose evidence for these digests counts (promotion).
-        const sources = this.evidenceRepositories(policy, repo, image, input.action, context);
-        const results = await Promise.all(
-          sources.flatMap((src) =>
-            digests.map((d) =>
-              this.opts.cache.get(cacheKey(src, d), trustRevision, (shared) => this.opts.collector.collect(src, d, { signal: shared }), { signal }),
+    } else
+      try {
+        const collected = await withDeadline(budget, input.signal, async (signal) => {
+          const image = await this.resolve(repo, ref.digest ?? ref.tag ?? 'latest', reference, ref.tag, signal);
+          facts = image;
+          if (image.unusable !== undefined) return { evidence: [], cached: false };
+          const digests = [image.digest, ...(image.platforms ?? []).map((p) => p.digest)];
+          // The deciding rule may name other repositories whose evidence for these digests counts (promotion).
+          const sources = this.evidenceRepositories(policy, repo, image, input.action, context);
+          const results = await Promise.all(
+            sources.flatMap((src) =>
+              digests.map((d) =>
+                this.opts.cache.get(cacheKey(src, d), trustRevision, (shared) => this.opts.collector.collect(src, d, { signal: shared }), {
+                  signal,
+                }),
+              ),
             ),
-          ),
-        );
-        return { evidence: results.flatMap((r) => r.evidence), cached: results.every((r) => r.cached) };
-      });
-      evidence = collected.evidence;
-      cached = collected.cached;
-    } catch (err) {
-      error = toCollectionError(err, reference, budget);
-    }
+          );
+          return { evidence: results.flatMap((r) => r.evidence), cached: results.every((r) => r.cached) };
+        });
+        evidence = collected.evidence;
+        cached = collected.cached;
+      } catch (err) {
+        error = toCollectionError(err, reference, budget);
+      }
 
     // Evidence by managed keys counts only while their store is current (a revocation made through
     // another replica must not go unseen); while it is not, that evidence is a collection error, so
     // the policy's onError decides. What needs no key is still decided from memory.
     const stale = error === undefined ? this.opts.trust.stale?.() : undefined;
-    if (stale !== undefined && evidence.some((e) => e.keyId !== undefined)) error = { code: 'UNAVAILABLE', message: `the key store cannot be relied on (${stale})` };
+    if (stale !== undefined && evidence.some((e) => e.keyId !== undefined))
+      error = { code: 'UNAVAILABLE', message: `the key store cannot be relied on (${stale})` };
     const now = this.now();
     const current = evidence.map((e) => this.withKeyState(e, now, `${ref.registry}/${ref.repository}`));
     const image: ImageFacts = facts ?? unresolved;
@@ -173,8 +182,17 @@ export class VerificationService {
    * child's evidence are cached), else undefined: the caller goes to the registry.
    */
   /** The image's own repository and those the deciding rule names (`evidenceFrom`: promotion). */
-  private evidenceRepositories(policy: Policy, repo: RepositoryRef, image: ImageFacts, action: VerifyInput['action'], context: RequestContext): RepositoryRef[] {
-    return [repo, ...evidenceSources(policy, { image, action, ...(context.namespace !== undefined ? { namespace: context.namespace } : {}) })];
+  private evidenceRepositories(
+    policy: Policy,
+    repo: RepositoryRef,
+    image: ImageFacts,
+    action: VerifyInput['action'],
+    context: RequestContext,
+  ): RepositoryRef[] {
+    return [
+      repo,
+      ...evidenceSources(policy, { image, action, ...(context.namespace !== undefined ? { namespace: context.namespace } : {}) }),
+    ];
   }
 
   private fromMemory(
@@ -203,7 +221,9 @@ export class VerificationService {
     // Every repository whose evidence counts must be warm, or this is not a warm call.
     for (const src of sourcesOf(image)) {
       for (const d of digests) {
-        const hit = this.opts.cache.peek(cacheKey(src, d), trustRevision, (shared) => this.opts.collector.collect(src, d, { signal: shared }));
+        const hit = this.opts.cache.peek(cacheKey(src, d), trustRevision, (shared) =>
+          this.opts.collector.collect(src, d, { signal: shared }),
+        );
         if (!hit) return undefined;
         evidence.push(...hit);
       }
@@ -224,7 +244,14 @@ export class VerificationService {
         ref: Object.freeze(ref),
         repo: Object.freeze({ registry: ref.registry, repository: ref.repository }),
         reference,
-        unresolved: Object.freeze({ reference, registry: ref.registry, repository: ref.repository, ...(ref.tag ? { tag: ref.tag } : {}), digest: ref.digest ?? '', mediaType: '' }),
+        unresolved: Object.freeze({
+          reference,
+          registry: ref.registry,
+          repository: ref.repository,
+          ...(ref.tag ? { tag: ref.tag } : {}),
+          digest: ref.digest ?? '',
+          mediaType: '',
+        }),
       });
       this.parsedReferences.set(image, p);
     }
@@ -249,7 +276,13 @@ export class VerificationService {
    * it cannot be judged (absent, malformed, oversized, not matching its digest), is returned as
    * `unusable`: a deny for this image, never an error a policy could turn into an allow.
    */
-  private async resolve(repo: RepositoryRef, reference: string, display: string, tag: string | undefined, signal: AbortSignal): Promise<ImageFacts> {
+  private async resolve(
+    repo: RepositoryRef,
+    reference: string,
+    display: string,
+    tag: string | undefined,
+    signal: AbortSignal,
+  ): Promise<ImageFacts> {
     const isDigest = reference.includes(':');
     const image = (digest: string, facts: ManifestFacts): ImageFacts => ({
       reference: display,
@@ -292,7 +325,12 @@ export class VerificationService {
         if (runnable.length > MAX_INDEX_CHILDREN) {
           facts.unusable = `the image index lists ${runnable.length} manifests a runtime could run; at most ${MAX_INDEX_CHILDREN} are verified`;
         } else {
-          facts.platforms = runnable.map((c) => ({ digest: c.digest, mediaType: c.mediaType, ...(c.platform ? { platform: c.platform } : {}), ...(c.annotations ? { annotations: c.annotations } : {}) }));
+          facts.platforms = runnable.map((c) => ({
+            digest: c.digest,
+            mediaType: c.mediaType,
+            ...(c.platform ? { platform: c.platform } : {}),
+            ...(c.annotations ? { annotations: c.annotations } : {}),
+          }));
         }
       } catch (err) {
         if (!(err instanceof MalformedIndexError)) throw err;

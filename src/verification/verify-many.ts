@@ -66,7 +66,9 @@ export async function verifyMany<R>(
   const budget = opts.deadline === undefined ? undefined : Math.max(0, opts.deadline - Date.now());
   const controller = new AbortController();
   // One race for the whole request: one timer and one "stopped" promise, shared by every image.
-  const stopped = new Promise<typeof STOPPED>((resolve) => controller.signal.addEventListener('abort', () => resolve(STOPPED), { once: true }));
+  const stopped = new Promise<typeof STOPPED>((resolve) =>
+    controller.signal.addEventListener('abort', () => resolve(STOPPED), { once: true }),
+  );
   let timer: NodeJS.Timeout | undefined;
   if (budget !== undefined) {
     const expire = (): void => controller.abort(new VerifyDeadlineError(budget));

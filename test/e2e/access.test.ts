@@ -38,13 +38,20 @@ test('enforce mode: no credentials → UNAUTHENTICATED; health stays open', asyn
   const { protoPath } = await import('grpc-health-check');
   const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, { keepCase: true, enums: String, defaults: true })) as any;
   const health = new pkg.grpc.health.v1.Health(svc.address, grpc.credentials.createInsecure());
-  const res = await new Promise<{ status: string }>((resolve, reject) => health.check({ service: '' }, (e: unknown, r: { status: string }) => (e ? reject(e) : resolve(r))));
+  const res = await new Promise<{ status: string }>((resolve, reject) =>
+    health.check({ service: '' }, (e: unknown, r: { status: string }) => (e ? reject(e) : resolve(r))),
+  );
   health.close();
   expect(res.status).toBe('SERVING');
 });
 
 test('roles: key-admin manages keys, signers sign inside their scopes, verifiers verify — and nothing else', async () => {
-  const created = await svc.call<{ key: { name: string; createdBy: string } }>('CreateKey', { name: 'ci-release', ownerTeam: 'platform' }, 5000, tokens.secops);
+  const created = await svc.call<{ key: { name: string; createdBy: string } }>(
+    'CreateKey',
+    { name: 'ci-release', ownerTeam: 'platform' },
+    5000,
+    tokens.secops,
+  );
   expect(created.key.createdBy).toBe('token:secops');
   expect((await grpcFailure(svc.call('CreateKey', { name: 'x' }, 5000, tokens['ci-team-a']))).code).toBe('PERMISSION_DENIED');
   expect((await grpcFailure(svc.call('CreateKey', { name: 'x' }, 5000, tokens.gate))).code).toBe('PERMISSION_DENIED');
@@ -57,11 +64,20 @@ test('roles: key-admin manages keys, signers sign inside their scopes, verifiers
   const outOfScope = await grpcFailure(svc.call('Sign', { image: `${host}/${teamB}:v1`, key: 'ci-release' }, 10000, tokens['ci-team-a']));
   expect(outOfScope.code).toBe('PERMISSION_DENIED');
   expect(outOfScope.details).toContain('team-a-*');
-  expect((await grpcFailure(svc.call('Sign', { image: `${host}/${teamA}:v1`, key: 'ci-release' }, 5000, tokens.gate))).code).toBe('PERMISSION_DENIED');
+  expect((await grpcFailure(svc.call('Sign', { image: `${host}/${teamA}:v1`, key: 'ci-release' }, 5000, tokens.gate))).code).toBe(
+    'PERMISSION_DENIED',
+  );
 
-  const verified = await svc.call<{ allowed: boolean }>('Verify', { image: `${host}/${teamA}:v1`, action: 'ACTION_DEPLOY' }, 10000, tokens.gate);
+  const verified = await svc.call<{ allowed: boolean }>(
+    'Verify',
+    { image: `${host}/${teamA}:v1`, action: 'ACTION_DEPLOY' },
+    10000,
+    tokens.gate,
+  );
   expect(verified.allowed).toBe(true);
-  expect((await grpcFailure(svc.call('Verify', { image: `${host}/${teamA}:v1`, action: 'ACTION_DEPLOY' }, 5000, tokens['ci-team-a']))).code).toBe('PERMISSION_DENIED');
+  expect(
+    (await grpcFailure(svc.call('Verify', { image: `${host}/${teamA}:v1`, action: 'ACTION_DEPLOY' }, 5000, tokens['ci-team-a']))).code,
+  ).toBe('PERMISSION_DENIED');
 });
 
 test("a key scoped to team A cannot sign team B's image, whoever asks", async () => {
@@ -76,7 +92,9 @@ test("a key scoped to team A cannot sign team B's image, whoever asks", async ()
 test('denials are audited with who, what and why; tokens appear nowhere', async () => {
   const denied = (await svc.app.audit.list({ limit: 100 })).filter((e) => e.outcome === 'denied');
   expect(denied.length).toBeGreaterThanOrEqual(5);
-  expect(denied.some((e) => e.actor === 'token:ci-team-a' && e.action === 'countersign.v1.SigningService/Sign' && /team-a/.test(e.reason ?? ''))).toBe(true);
+  expect(
+    denied.some((e) => e.actor === 'token:ci-team-a' && e.action === 'countersign.v1.SigningService/Sign' && /team-a/.test(e.reason ?? '')),
+  ).toBe(true);
   expect(denied.some((e) => e.actor === 'anonymous')).toBe(true);
   expect(await svc.app.audit.verify()).toMatchObject({ ok: true });
   const everything = JSON.stringify(await svc.app.audit.list({ limit: 1000 })) + svc.rawLogs();

@@ -67,14 +67,25 @@ test('keys: create, import (cosign.pub and cosign.key), list, show, rotate, revo
   expect(again.code).toBe(1);
   expect(again.stderr).toMatch(/^countersign: ALREADY_EXISTS: /);
 
-  const pub = cli(['keys', 'import', 'pc-example', '--public-key', path.join(VECTORS, 'policy-controller/examples/keys/cosign.pub'), '--server', address, '--json']);
+  const pub = cli([
+    'keys',
+    'import',
+    'pc-example',
+    '--public-key',
+    path.join(VECTORS, 'policy-controller/examples/keys/cosign.pub'),
+    '--server',
+    address,
+    '--json',
+  ]);
   expect(pub.code).toBe(0);
   expect(JSON.parse(pub.stdout)).toMatchObject({ name: 'pc-example', purpose: 'KEY_PURPOSE_VERIFICATION', state: 'KEY_STATE_ACTIVE' });
   const cosignKey = path.join(VECTORS, 'cosign/pkg/cosign/keys_test.go.extracted/pemcosignkey.key');
   const wrong = cli(['keys', 'import', 'from-cosign', '--cosign-key', cosignKey, '--server', address], { COSIGN_PASSWORD: 'nope' });
   expect(wrong.code).toBe(1);
   expect(wrong.stderr).toMatch(/wrong password/);
-  const imported = cli(['keys', 'import', 'from-cosign', '--cosign-key', cosignKey, '--server', address, '--json'], { COSIGN_PASSWORD: 'hello' });
+  const imported = cli(['keys', 'import', 'from-cosign', '--cosign-key', cosignKey, '--server', address, '--json'], {
+    COSIGN_PASSWORD: 'hello',
+  });
   expect(imported.code).toBe(0);
   expect(JSON.parse(imported.stdout).purpose).toBe('KEY_PURPOSE_SIGNING');
   expect(imported.stdout).not.toContain('PRIVATE');
@@ -90,9 +101,19 @@ test('keys: create, import (cosign.pub and cosign.key), list, show, rotate, revo
   expect(revoked.stdout).toMatch(/revoked \(retired early\)/);
   expect(cli(['keys', 'revoke', 'second', '--server', address]).code).toBe(2); // --reason is required
 
-  const list = JSON.parse(cli(['keys', 'list', '--server', address, '--json']).stdout) as Array<{ name: string; version: number; state: string }>;
+  const list = JSON.parse(cli(['keys', 'list', '--server', address, '--json']).stdout) as Array<{
+    name: string;
+    version: number;
+    state: string;
+  }>;
   expect(list.map((k) => `${k.name}:${k.version}:${k.state}`)).toEqual(
-    expect.arrayContaining(['ci:1:KEY_STATE_ACTIVE', 'second:1:KEY_STATE_REVOKED', 'second:2:KEY_STATE_ACTIVE', 'pc-example:1:KEY_STATE_ACTIVE', 'from-cosign:1:KEY_STATE_ACTIVE']),
+    expect.arrayContaining([
+      'ci:1:KEY_STATE_ACTIVE',
+      'second:1:KEY_STATE_REVOKED',
+      'second:2:KEY_STATE_ACTIVE',
+      'pc-example:1:KEY_STATE_ACTIVE',
+      'from-cosign:1:KEY_STATE_ACTIVE',
+    ]),
   );
   const show = cli(['keys', 'show', 'second', '--server', address]);
   expect(show.stdout).toMatch(/^second v2 {2}active/);
@@ -118,7 +139,20 @@ test('sign and attest through the CLI; --json output; COUNTERSIGN_SERVER is hono
   expect(refused.code).toBe(1);
   expect(refused.stderr).toMatch(/^countersign: INVALID_ARGUMENT: .*--scan-time/);
   expect(refused.stderr.trim().split('\n')).toHaveLength(1);
-  const attested = cli(['attest', ref, '--key', 'ci', '--type', 'vuln', '--predicate', grype, '--scan-time', new Date().toISOString(), '--server', address]);
+  const attested = cli([
+    'attest',
+    ref,
+    '--key',
+    'ci',
+    '--type',
+    'vuln',
+    '--predicate',
+    grype,
+    '--scan-time',
+    new Date().toISOString(),
+    '--server',
+    address,
+  ]);
   expect(attested.code).toBe(0);
   expect(attested.stdout).toContain('https://cosign.sigstore.dev/attestation/vuln/v1');
 
@@ -174,7 +208,18 @@ test('keys rotate --overlap 0: the CLI says the old version stopped verifying, a
 });
 
 test('every command answers --help with its usage and exit 0; package.json main is the library entry', () => {
-  for (const command of [['serve'], ['sign'], ['attest'], ['verify'], ['keys'], ['keys', 'rotate'], ['token'], ['token', 'create'], ['audit'], ['audit', 'verify']]) {
+  for (const command of [
+    ['serve'],
+    ['sign'],
+    ['attest'],
+    ['verify'],
+    ['keys'],
+    ['keys', 'rotate'],
+    ['token'],
+    ['token', 'create'],
+    ['audit'],
+    ['audit', 'verify'],
+  ]) {
     const r = cli([...command, '--help']);
     expect({ command, code: r.code, stderr: r.stderr }).toEqual({ command, code: 0, stderr: '' });
     expect(r.stdout.startsWith(`usage: countersign ${command.join(' ')} `)).toBe(true);
@@ -194,7 +239,18 @@ test('failures exit non-zero with one actionable line', () => {
   expect(noServer.code).toBe(1);
   expect(noServer.stderr).toMatch(/^countersign: (UNAVAILABLE|DEADLINE_EXCEEDED): /);
 
-  const missingFile = cli(['attest', `${host}/a/b:v1`, '--key', 'ci', '--type', 'spdx', '--predicate', '/nonexistent.json', '--server', address]);
+  const missingFile = cli([
+    'attest',
+    `${host}/a/b:v1`,
+    '--key',
+    'ci',
+    '--type',
+    'spdx',
+    '--predicate',
+    '/nonexistent.json',
+    '--server',
+    address,
+  ]);
   expect(missingFile.code).toBe(1);
   expect(missingFile.stderr).toContain('cannot read predicate file');
 
@@ -252,7 +308,11 @@ test('after a restart every key, state and audit entry is still there; audit ver
       });
       again.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
     });
-    const list = JSON.parse(cli(['keys', 'list', '--server', address, '--json']).stdout) as Array<{ name: string; version: number; state: string }>;
+    const list = JSON.parse(cli(['keys', 'list', '--server', address, '--json']).stdout) as Array<{
+      name: string;
+      version: number;
+      state: string;
+    }>;
     expect(list.map((k) => `${k.name}:${k.version}:${k.state}`).sort()).toEqual(
       [
         'ci:1:KEY_STATE_ACTIVE',
@@ -273,7 +333,9 @@ test('after a restart every key, state and audit entry is still there; audit ver
   // Tamper with one entry directly in the database (as someone with file access could).
   const { DatabaseSync } = await import('node:sqlite');
   const db = new DatabaseSync(path.join(dataDir, 'countersign.db'));
-  const triggers = db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'").all() as Array<{ name: string }>;
+  const triggers = db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'").all() as Array<{
+    name: string;
+  }>;
   for (const t of triggers) db.exec(`DROP TRIGGER "${t.name}"`);
   db.prepare("UPDATE audit_log SET reason = 'nothing to see' WHERE seq = 2").run();
   db.close();

@@ -21,7 +21,11 @@ beforeAll(() => {
 
 test('the conformance script runs all 70 cases through the command: 70/70', () => {
   const run = spawnSync(process.execPath, [path.join(ROOT, 'scripts/conformance.mjs'), '--json'], { encoding: 'utf8', timeout: 600_000 });
-  const report = JSON.parse(run.stdout) as { total: number; passed: number; results: Array<{ name: string; ok: boolean; got: string; reason: string }> };
+  const report = JSON.parse(run.stdout) as {
+    total: number;
+    passed: number;
+    results: Array<{ name: string; ok: boolean; got: string; reason: string }>;
+  };
   expect(report.results.filter((r) => !r.ok)).toEqual([]);
   expect({ total: report.total, passed: report.passed, exit: run.status }).toEqual({ total: 70, passed: 70, exit: 0 });
   // Every rejection carries a reason, every acceptance names the signer.
@@ -30,7 +34,10 @@ test('the conformance script runs all 70 cases through the command: 70/70', () =
 
 test('usage errors exit 2; an unverifiable bundle exits 1 with the reason', () => {
   expect(cli(['verify-bundle', '--bundle', 'b.json', 'artifact']).code).toBe(2);
-  expect(cli(['verify-bundle', '--bundle', 'b.json', '--key', 'k.pub', '--certificate-identity', 'x', '--certificate-oidc-issuer', 'y', 'a']).code).toBe(2);
+  expect(
+    cli(['verify-bundle', '--bundle', 'b.json', '--key', 'k.pub', '--certificate-identity', 'x', '--certificate-oidc-issuer', 'y', 'a'])
+      .code,
+  ).toBe(2);
   const missing = cli(['verify-bundle', '--bundle', '/nonexistent.json', '--key', '/nonexistent.pub', 'sha256:' + '0'.repeat(64)]);
   expect(missing.code).toBe(1);
   expect(missing.stderr).toMatch(/NOT VERIFIED: cannot read the bundle \/nonexistent\.json/);

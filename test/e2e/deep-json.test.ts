@@ -48,8 +48,17 @@ const verify = (ref: string) => svc.call<VerifyResponse>('Verify', { image: ref,
 /** A pusher's referrer: a "bundle" whose fields a verifier reads (and quotes) are 100,000 levels deep. */
 async function pushDeepBundle(img: Awaited<ReturnType<typeof image>>, bundle: string) {
   const manifest = await pusher.headManifest(img.repo, img.digest);
-  const artifact = bundleReferrer({ bundleBytes: Buffer.from(bundle), subject: manifest, predicateType: COSIGN_SIGN_PREDICATE_TYPE, created: new Date() });
-  await new ReferrerStore(pusher).attach(img.repo, { manifest: artifact.manifest, manifestBytes: artifact.manifestBytes, blobs: artifact.blobs });
+  const artifact = bundleReferrer({
+    bundleBytes: Buffer.from(bundle),
+    subject: manifest,
+    predicateType: COSIGN_SIGN_PREDICATE_TYPE,
+    created: new Date(),
+  });
+  await new ReferrerStore(pusher).attach(img.repo, {
+    manifest: artifact.manifest,
+    manifestBytes: artifact.manifestBytes,
+    blobs: artifact.blobs,
+  });
   return artifact.digest;
 }
 
@@ -72,7 +81,10 @@ async function pushDeepLegacyAttestation(img: Awaited<ReturnType<typeof image>>,
 describe('hostile deep JSON in the registry is evidence that does not verify', () => {
   test.each([
     ['bundle mediaType', `{"mediaType":${deepArray}}`],
-    ['DSSE payloadType', `{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","dsseEnvelope":{"payload":"","payloadType":${deepArray},"signatures":[{}]}}`],
+    [
+      'DSSE payloadType',
+      `{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","dsseEnvelope":{"payload":"","payloadType":${deepArray},"signatures":[{}]}}`,
+    ],
   ])('a referrer bundle with a 100,000-deep %s next to a valid signature: allowed, the junk named', async (_what, bundle) => {
     const img = await image('deep-bundle');
     const junk = await pushDeepBundle(img, bundle);

@@ -145,7 +145,8 @@ test('a 256 MiB blob goes through a chunked upload and back without the gate pro
     const before = memoryOf(gate.child.pid!);
     await roundTrip(gate.url, repo, 256 * MiB, 32 * MiB);
     const after = memoryOf(gate.child.pid!);
-    if (process.env.GATE_MEMORY_REPORT) process.stderr.write(`gate RSS before ${before.rss / MiB | 0} MiB, peak after ${after.peak / MiB | 0} MiB\n`);
+    if (process.env.GATE_MEMORY_REPORT)
+      process.stderr.write(`gate RSS before ${(before.rss / MiB) | 0} MiB, peak after ${(after.peak / MiB) | 0} MiB\n`);
     // Peak resident memory (VmHWM) during both transfers, against the resident memory before them.
     expect(after.peak - before.rss).toBeLessThan(64 * MiB);
   } finally {
@@ -161,7 +162,9 @@ test('Countersign stopped: pulls and protected pushes are denied with a reason (
     const signer = (await svc.app.tokens.create({ name: 'ci-2', roles: ['signer'], scopes: ['**'], createdBy: 'test' })).token;
     await svc.call('Sign', { image: `${host}/${repo}@${img.digest}`, key: 'ci-release' }, 30_000, signer);
     expect((await fetch(`${gate.url}/v2/${repo}/manifests/v1`, { headers: { accept: img.mediaType } })).status).toBe(200);
-    const manifest = Buffer.from(await (await fetch(`http://${host}/v2/${repo}/manifests/${img.digest}`, { headers: { accept: img.mediaType } })).arrayBuffer());
+    const manifest = Buffer.from(
+      await (await fetch(`http://${host}/v2/${repo}/manifests/${img.digest}`, { headers: { accept: img.mediaType } })).arrayBuffer(),
+    );
     await svc.stop();
     // A question the gate has not asked before (an allow just made may be reused for up to a
     // second, decision-cache.ts): nobody answers it, so it is denied.
@@ -171,10 +174,16 @@ test('Countersign stopped: pulls and protected pushes are denied with a reason (
     expect(text).toContain('DENIED');
     expect(text).toContain('Countersign could not decide (UNAVAILABLE');
     // A tag write needs a decision too: without Countersign it is refused, and nothing is tagged.
-    const push = await fetch(`${gate.url}/v2/${repo}/manifests/v2`, { method: 'PUT', body: manifest, headers: { 'content-type': img.mediaType } });
+    const push = await fetch(`${gate.url}/v2/${repo}/manifests/v2`, {
+      method: 'PUT',
+      body: manifest,
+      headers: { 'content-type': img.mediaType },
+    });
     expect(push.status).toBe(403);
     expect(await push.text()).toContain('fails closed');
-    expect((await fetch(`http://${host}/v2/${repo}/manifests/v2`, { method: 'HEAD', headers: { accept: img.mediaType } })).status).toBe(404);
+    expect((await fetch(`http://${host}/v2/${repo}/manifests/v2`, { method: 'HEAD', headers: { accept: img.mediaType } })).status).toBe(
+      404,
+    );
   } finally {
     await stopGate(gate);
   }

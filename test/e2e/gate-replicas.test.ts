@@ -43,7 +43,8 @@ rules:
 `,
   );
   svc = await startService({ policyFile });
-  for (let i = 0; i < 2; i++) gates.push(await startGateProcess(`http://${host}`, svc.address, { COUNTERSIGN_STORE_URL: testPostgresUrl() }));
+  for (let i = 0; i < 2; i++)
+    gates.push(await startGateProcess(`http://${host}`, svc.address, { COUNTERSIGN_STORE_URL: testPostgresUrl() }));
 }, 60_000);
 
 afterAll(async () => {
@@ -60,7 +61,11 @@ async function manifestBytes(repository: string, digest: string): Promise<Buffer
 }
 
 async function put(gate: GateProcess, repository: string, tag: string, body: Buffer): Promise<{ status: number; text: string }> {
-  const res = await request(`${gate.url}/v2/${repository}/manifests/${tag}`, { method: 'PUT', body, headers: { 'content-type': MEDIA_TYPE } });
+  const res = await request(`${gate.url}/v2/${repository}/manifests/${tag}`, {
+    method: 'PUT',
+    body,
+    headers: { 'content-type': MEDIA_TYPE },
+  });
   return { status: res.statusCode, text: await res.body.text() };
 }
 

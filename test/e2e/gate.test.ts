@@ -93,7 +93,7 @@ function rawGet(hostPort: string, rawPath: string): Promise<{ status: number; bo
 function skopeo(...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
     execFile('skopeo', ['--insecure-policy', ...args], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
   });
@@ -177,7 +177,9 @@ describe('pull through the gate (skopeo)', () => {
     const referrer = await sign(`${host}/${img.repository}@${img.digest}`);
     const listed = await listReferrers(gateHost, img.repository, img.digest);
     expect(listed.manifests.map((m) => m.digest)).toContain(referrer);
-    const res = await request(`http://${gateHost}/v2/${img.repository}/manifests/${referrer}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    const res = await request(`http://${gateHost}/v2/${img.repository}/manifests/${referrer}`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
     expect(res.statusCode).toBe(200);
     expect(res.headers['x-countersign-gate']).toBe('evidence (referrer artifact)');
     const bytes = Buffer.from(await res.body.arrayBuffer());
@@ -187,8 +189,16 @@ describe('pull through the gate (skopeo)', () => {
   test('the independent verifier reads and verifies every signature and attestation through the gate', async () => {
     const img = await newImage('g-evidence-all');
     await sign(`${host}/${img.repository}@${img.digest}`);
-    const sbom = readFileSync(path.resolve(__dirname, '../../../shared/vectors/trivy/integration/testdata/fixtures/sbom/centos-7-cyclonedx.json'));
-    await svc.call('Attest', { image: `${host}/${img.repository}@${img.digest}`, key: 'ci-release', predicateType: 'https://cyclonedx.org/bom', predicate: sbom, scanTime: '' });
+    const sbom = readFileSync(
+      path.resolve(__dirname, '../../../shared/vectors/trivy/integration/testdata/fixtures/sbom/centos-7-cyclonedx.json'),
+    );
+    await svc.call('Attest', {
+      image: `${host}/${img.repository}@${img.digest}`,
+      key: 'ci-release',
+      predicateType: 'https://cyclonedx.org/bom',
+      predicate: sbom,
+      scanTime: '',
+    });
     const direct = await verifiedReferrers(host, img.repository, img.digest, publicKeyPem);
     const via = await verifiedReferrers(gateHost, img.repository, img.digest, publicKeyPem);
     expect(direct.map((r) => r.predicateType).sort()).toEqual(['https://cyclonedx.org/bom', 'https://sigstore.dev/cosign/sign/v1']);
@@ -290,7 +300,10 @@ describe('push through the gate', () => {
     const r = await skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:x`, viaGate(target, 'v2'));
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const head = await request(`http://${host}/v2/${target}/manifests/v2`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    const head = await request(`http://${host}/v2/${target}/manifests/v2`, {
+      method: 'HEAD',
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
     expect(head.statusCode).toBe(200);
     expect(head.headers['docker-content-digest']).toBe(src.digest);
   });
@@ -306,7 +319,10 @@ describe('promotion, immutable tags and tag naming (skopeo through the gate)', (
   }
   const copy = (src: string, dest: string) => skopeo('copy', '--src-tls-verify=false', '--dest-tls-verify=false', src, dest);
   const upstreamTag = async (repo: string, tag: string) => {
-    const head = await request(`http://${host}/v2/${repo}/manifests/${tag}`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    const head = await request(`http://${host}/v2/${repo}/manifests/${tag}`, {
+      method: 'HEAD',
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
     return head.statusCode === 200 ? String(head.headers['docker-content-digest']) : head.statusCode;
   };
 
@@ -364,13 +380,23 @@ describe('promotion, immutable tags and tag naming (skopeo through the gate)', (
     const repo = `${PROD}/${a.name}`;
     const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }));
     const fallbackTag = `sha256-${'1'.repeat(64)}`;
-    const ok = await request(`http://${gateHost}/v2/${repo}/manifests/${fallbackTag}`, { method: 'PUT', body: index, headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' } });
+    const ok = await request(`http://${gateHost}/v2/${repo}/manifests/${fallbackTag}`, {
+      method: 'PUT',
+      body: index,
+      headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' },
+    });
     expect(ok.statusCode).toBe(201);
     await ok.body.dump();
     // An unsigned image (its blobs put there directly, as set-up), tagged through the gate under a fallback-looking name.
     const img = await pushSampleImage(pusher, { registry: host, repository: repo }, 'setup');
-    const bytes = Buffer.from(await (await request(`http://${host}/v2/${repo}/manifests/${img.digest}`, { headers: { accept: img.mediaType } })).body.arrayBuffer());
-    const bad = await request(`http://${gateHost}/v2/${repo}/manifests/sha256-${'2'.repeat(64)}`, { method: 'PUT', body: bytes, headers: { 'content-type': img.mediaType } });
+    const bytes = Buffer.from(
+      await (await request(`http://${host}/v2/${repo}/manifests/${img.digest}`, { headers: { accept: img.mediaType } })).body.arrayBuffer(),
+    );
+    const bad = await request(`http://${gateHost}/v2/${repo}/manifests/sha256-${'2'.repeat(64)}`, {
+      method: 'PUT',
+      body: bytes,
+      headers: { 'content-type': img.mediaType },
+    });
     expect(bad.statusCode).toBe(403);
     expect(await bad.body.text()).toContain('DENIED');
   });
@@ -385,13 +411,20 @@ describe('pass-through (raw HTTP)', () => {
     const a = blob(100_000, 'a');
     const b = blob(50_000, 'b');
     const whole = Buffer.concat([a, b]);
-    const start = await request(`http://${gateHost}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
+    const start = await request(`http://${gateHost}/v2/${repository}/blobs/uploads/`, {
+      method: 'POST',
+      headers: { 'content-length': '0' },
+    });
     expect(start.statusCode).toBe(202);
     await start.body.dump();
     let location = String(start.headers.location);
     const url1 = new URL(location, `http://${gateHost}`);
     expect(url1.host).toBe(gateHost);
-    const p1 = await request(url1, { method: 'PATCH', body: a, headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${a.length - 1}` } });
+    const p1 = await request(url1, {
+      method: 'PATCH',
+      body: a,
+      headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${a.length - 1}` },
+    });
     expect(p1.statusCode).toBe(202);
     await p1.body.dump();
     location = String(p1.headers.location);
@@ -426,13 +459,20 @@ describe('pass-through (raw HTTP)', () => {
     const target = new URL(String(open.headers.location), `http://${gateHost}`);
     expect(target.host).toBe(gateHost);
     target.searchParams.set('digest', d);
-    const mono = await request(target, { method: 'PUT', body: data, headers: { 'content-type': 'application/octet-stream', 'content-length': String(data.length) } });
+    const mono = await request(target, {
+      method: 'PUT',
+      body: data,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(data.length) },
+    });
     expect(mono.statusCode).toBe(201);
     await mono.body.dump();
-    const mount = await request(`http://${gateHost}/v2/${to}/blobs/uploads/?mount=${encodeURIComponent(d)}&from=${encodeURIComponent(from)}`, {
-      method: 'POST',
-      headers: { 'content-length': '0' },
-    });
+    const mount = await request(
+      `http://${gateHost}/v2/${to}/blobs/uploads/?mount=${encodeURIComponent(d)}&from=${encodeURIComponent(from)}`,
+      {
+        method: 'POST',
+        headers: { 'content-length': '0' },
+      },
+    );
     expect(mount.statusCode).toBe(201);
     await mount.body.dump();
     const loc = new URL(String(mount.headers.location), `http://${gateHost}`);
@@ -482,7 +522,10 @@ describe('pass-through (raw HTTP)', () => {
 
 describe('serve --gate-listen: the gate in-process', () => {
   test('decides with the service it runs in', async () => {
-    const inProcess = await startService({ policyFile, gate: { listen: '127.0.0.1:0', upstream: `http://${host}`, allowPlainHttp: false, decisionTimeoutMs: 9000 } });
+    const inProcess = await startService({
+      policyFile,
+      gate: { listen: '127.0.0.1:0', upstream: `http://${host}`, allowPlainHttp: false, decisionTimeoutMs: 9000 },
+    });
     try {
       await inProcess.app.keys.createKey({ name: 'ci-release' }, 'test');
       expect(inProcess.app.gate).toBeDefined();
@@ -515,10 +558,18 @@ rules:
       signatures: { keys: [rev-key] }
 `,
     );
-    const own = await startService({ policyFile: revokePolicy, gate: { listen: '127.0.0.1:0', upstream: `http://${host}`, allowPlainHttp: false, decisionTimeoutMs: 9000 } });
+    const own = await startService({
+      policyFile: revokePolicy,
+      gate: { listen: '127.0.0.1:0', upstream: `http://${host}`, allowPlainHttp: false, decisionTimeoutMs: 9000 },
+    });
     const remote = new GrpcVerifier({ address: own.address });
     // A long reuse time: only a revision change can end reuse during this test.
-    const grpcGate = await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${host}`, verifier: remote, decisionCacheTtlMs: 600_000 });
+    const grpcGate = await startGateServer({
+      listen: '127.0.0.1:0',
+      upstream: `http://${host}`,
+      verifier: remote,
+      decisionCacheTtlMs: 600_000,
+    });
     try {
       await own.app.keys.createKey({ name: 'rev-key' }, 'test');
       const img = await newImage('g-revoke');
@@ -557,7 +608,12 @@ describe('fail closed', () => {
     const img = await newImage('g-fail-closed');
     await sign(`${host}/${img.repository}:${img.tag}`);
     const dead = new GrpcVerifier({ address: '127.0.0.1:1' });
-    const closedGate = await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${host}`, verifier: dead, decisionTimeoutMs: 2000 });
+    const closedGate = await startGateServer({
+      listen: '127.0.0.1:0',
+      upstream: `http://${host}`,
+      verifier: dead,
+      decisionTimeoutMs: 2000,
+    });
     try {
       const r = await skopeo('inspect', '--tls-verify=false', `docker://127.0.0.1:${closedGate.port}/${img.repository}:${img.tag}`);
       expect(r.code).not.toBe(0);

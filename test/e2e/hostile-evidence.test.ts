@@ -48,7 +48,10 @@ rules:
     onError: allow
     require: { signatures: { keys: [ci-release] } }
 ${['index', 'platforms', 'either']
-  .map((m) => `  - name: multi-${m}\n    match: { images: ["${host}/countersign-test/h-${m}-*"] }\n    multiArch: ${m}\n    require: { signatures: { keys: [ci-release] } }\n`)
+  .map(
+    (m) =>
+      `  - name: multi-${m}\n    match: { images: ["${host}/countersign-test/h-${m}-*"] }\n    multiArch: ${m}\n    require: { signatures: { keys: [ci-release] } }\n`,
+  )
   .join('')}  - name: strict
     match: { images: ["${host}/countersign-test/**"] }
     require: { signatures: { keys: [ci-release] } }
@@ -82,7 +85,16 @@ async function newImage(prefix: string) {
 /** A small artifact manifest that exists in the repository (Distribution refuses index entries that do not). */
 async function junkManifest(repo: RepositoryRef, i: number, artifactType = BUNDLE): Promise<Descriptor> {
   await pusher.pushBlob(repo, EMPTY_BLOB);
-  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_MANIFEST, artifactType, config: EMPTY_DESCRIPTOR, layers: [], annotations: { junk: String(i) } }));
+  const bytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPE.OCI_MANIFEST,
+      artifactType,
+      config: EMPTY_DESCRIPTOR,
+      layers: [],
+      annotations: { junk: String(i) },
+    }),
+  );
   const { digest } = await pusher.putManifest(repo, sha256Digest(bytes), bytes, MEDIA_TYPE.OCI_MANIFEST);
   return { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest, size: bytes.length };
 }
@@ -96,7 +108,14 @@ async function writeReferrersTag(repo: RepositoryRef, subject: string, entries: 
 async function legacySignature(via: RunningService, repo: RepositoryRef, subject: string): Promise<string> {
   const key = await via.app.keys.getSigningKey('ci-release');
   const payload = Buffer.from(
-    JSON.stringify({ critical: { identity: { 'docker-reference': `${repo.registry}/${repo.repository}` }, image: { 'docker-manifest-digest': subject }, type: 'cosign container image signature' }, optional: null }),
+    JSON.stringify({
+      critical: {
+        identity: { 'docker-reference': `${repo.registry}/${repo.repository}` },
+        image: { 'docker-manifest-digest': subject },
+        type: 'cosign container image signature',
+      },
+      optional: null,
+    }),
   );
   await pusher.pushBlob(repo, payload);
   await pusher.pushBlob(repo, EMPTY_BLOB);
@@ -122,29 +141,42 @@ async function legacySignature(via: RunningService, repo: RepositoryRef, subject
  * Malformed referrers indexes Distribution stores. `signed` says whether a valid signature is also
  * present (listed in the index, or as a legacy `.sig` when the tag holds no index at all).
  */
-const VARIANTS: Array<{ name: string; write: (repo: RepositoryRef, subject: string, valid: Descriptor | undefined) => Promise<void>; legacy?: boolean }> = [
+const VARIANTS: Array<{
+  name: string;
+  write: (repo: RepositoryRef, subject: string, valid: Descriptor | undefined) => Promise<void>;
+  legacy?: boolean;
+}> = [
   {
     name: 'entries without mediaType and size',
-    write: async (repo, subject, valid) => writeReferrersTag(repo, subject, [{ digest: (await junkManifest(repo, 1)).digest }, ...(valid ? [valid] : [])]),
+    write: async (repo, subject, valid) =>
+      writeReferrersTag(repo, subject, [{ digest: (await junkManifest(repo, 1)).digest }, ...(valid ? [valid] : [])]),
   },
   {
     name: 'an entry with a negative size',
-    write: async (repo, subject, valid) => writeReferrersTag(repo, subject, [{ ...(await junkManifest(repo, 2)), size: -5 }, ...(valid ? [valid] : [])]),
+    write: async (repo, subject, valid) =>
+      writeReferrersTag(repo, subject, [{ ...(await junkManifest(repo, 2)), size: -5 }, ...(valid ? [valid] : [])]),
   },
   {
     name: 'an entry with a numeric artifactType',
-    write: async (repo, subject, valid) => writeReferrersTag(repo, subject, [{ ...(await junkManifest(repo, 3)), artifactType: 5 }, ...(valid ? [valid] : [])]),
+    write: async (repo, subject, valid) =>
+      writeReferrersTag(repo, subject, [{ ...(await junkManifest(repo, 3)), artifactType: 5 }, ...(valid ? [valid] : [])]),
   },
   {
     name: 'the valid entry itself listed without size',
-    write: async (repo, subject, valid) => writeReferrersTag(repo, subject, [await junkManifest(repo, 4), ...(valid ? [{ digest: valid.digest, mediaType: valid.mediaType }] : [])]),
+    write: async (repo, subject, valid) =>
+      writeReferrersTag(repo, subject, [
+        await junkManifest(repo, 4),
+        ...(valid ? [{ digest: valid.digest, mediaType: valid.mediaType }] : []),
+      ]),
   },
   {
     name: 'an image manifest stored under the sha256-<hex> tag',
     legacy: true,
     write: async (repo, subject) => {
       await pusher.pushBlob(repo, EMPTY_BLOB);
-      const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_MANIFEST, config: EMPTY_DESCRIPTOR, layers: [] }));
+      const bytes = Buffer.from(
+        JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_MANIFEST, config: EMPTY_DESCRIPTOR, layers: [] }),
+      );
       await pusher.putManifest(repo, referrersTagFor(subject), bytes, MEDIA_TYPE.OCI_MANIFEST);
     },
   },
@@ -237,7 +269,11 @@ describe('a malformed image index (as Distribution stores it) is a deny, never o
   const MALFORMED: Array<[string, (d: Descriptor) => Record<string, unknown>, RegExp]> = [
     ['a child without mediaType and size', (d) => ({ digest: d.digest }), /manifests\[0\]\.mediaType/],
     ['a child with a negative size', (d) => ({ mediaType: d.mediaType, digest: d.digest, size: -1 }), /manifests\[0\]\.size/],
-    ['a child whose platform has no architecture', (d) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, platform: { os: 'linux' } }), /manifests\[0\]\.platform/],
+    [
+      'a child whose platform has no architecture',
+      (d) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, platform: { os: 'linux' } }),
+      /manifests\[0\]\.platform/,
+    ],
   ];
   test.each(MALFORMED)('%s: denied under onError: allow, even with the index signed', async (_name, entry, why) => {
     const repository = uniqueRepo('h-lenient-index');

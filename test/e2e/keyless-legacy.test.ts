@@ -31,7 +31,16 @@ interface VerifyResponse {
   allowed: boolean;
   reasons: string[];
   requirements: Array<{ requirement: string; satisfied: boolean; message: string }>;
-  evidence: Array<{ referrerDigest: string; format: string; kind: string; verified: boolean; reason: string; identity?: { issuer: string; subject: string }; trustRoot?: string; transparencyLogEntries?: number }>;
+  evidence: Array<{
+    referrerDigest: string;
+    format: string;
+    kind: string;
+    verified: boolean;
+    reason: string;
+    identity?: { issuer: string; subject: string };
+    trustRoot?: string;
+    transparencyLogEntries?: number;
+  }>;
 }
 
 interface Descriptor {
@@ -103,14 +112,22 @@ afterAll(async () => {
   await registry?.stop();
 });
 
-const verify = (repository: string) => svc.call<VerifyResponse>('Verify', { image: `${registry.host}/${repository}@${IMAGE}`, action: 'ACTION_DEPLOY', context: {} });
+const verify = (repository: string) =>
+  svc.call<VerifyResponse>('Verify', { image: `${registry.host}/${repository}@${IMAGE}`, action: 'ACTION_DEPLOY', context: {} });
 
 test('admitted under a policy naming its identity and issuer; the evidence names the format and the signer', async () => {
   const r = await verify(repos.exact);
   expect(r.allowed).toBe(true);
   expect(r.requirements[0]!.message).toContain('philipp.belitz@securesystems.de (issuer https://github.com/login/oauth)');
   expect(r.evidence).toHaveLength(1);
-  expect(r.evidence[0]).toMatchObject({ format: 'cosign-legacy-signature', kind: 'signature', verified: true, identity: PHILIPP, trustRoot: 'public-good', transparencyLogEntries: 1 });
+  expect(r.evidence[0]).toMatchObject({
+    format: 'cosign-legacy-signature',
+    kind: 'signature',
+    verified: true,
+    identity: PHILIPP,
+    trustRoot: 'public-good',
+    transparencyLogEntries: 1,
+  });
 });
 
 test("admitted under Connaisseur's regular expressions (issuer github, subject philipp)", async () => {
@@ -120,7 +137,9 @@ test("admitted under Connaisseur's regular expressions (issuer github, subject p
 test('denied under a policy naming another identity, saying whose signature it found', async () => {
   const r = await verify(repos.otherSubject);
   expect(r.allowed).toBe(false);
-  expect(r.requirements[0]!.message).toMatch(/no signature by keyless signer .*bob@gmail\.com.*found signatures by philipp\.belitz@securesystems\.de \(issuer https:\/\/github\.com\/login\/oauth\), which this rule does not accept/);
+  expect(r.requirements[0]!.message).toMatch(
+    /no signature by keyless signer .*bob@gmail\.com.*found signatures by philipp\.belitz@securesystems\.de \(issuer https:\/\/github\.com\/login\/oauth\), which this rule does not accept/,
+  );
   expect(r.evidence[0]).toMatchObject({ verified: true, identity: PHILIPP });
 });
 

@@ -23,7 +23,9 @@ const sha256 = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).di
 
 /** go-containerregistry's empty.Image: a Docker v2 manifest with no layers and an empty config. */
 function emptyImage() {
-  const config = Buffer.from('{"architecture":"","created":"0001-01-01T00:00:00Z","os":"","rootfs":{"type":"layers","diff_ids":null},"config":{}}');
+  const config = Buffer.from(
+    '{"architecture":"","created":"0001-01-01T00:00:00Z","os":"","rootfs":{"type":"layers","diff_ids":null},"config":{}}',
+  );
   const manifest = Buffer.from(
     `{"schemaVersion":2,"mediaType":"${MEDIA_TYPE.DOCKER_MANIFEST}","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":${config.length},"digest":"${sha256(config)}"},"layers":[]}`,
   );
@@ -104,7 +106,8 @@ afterAll(async () => {
   await pusher?.close();
 });
 
-const verify = (repository: string) => svc.call<VerifyResponse>('Verify', { image: `${host}/${repository}@${SUBJECT}`, action: 'ACTION_DEPLOY', context: {} });
+const verify = (repository: string) =>
+  svc.call<VerifyResponse>('Verify', { image: `${host}/${repository}@${SUBJECT}`, action: 'ACTION_DEPLOY', context: {} });
 
 test('admitted under a policy naming its identity; the evidence names the format and the signer', async () => {
   const r = await verify(repos.cody);
@@ -126,7 +129,9 @@ test('admitted under a policy naming its identity; the evidence names the format
 test('denied under a policy naming another subject, saying whose attestation it found', async () => {
   const r = await verify(repos.otherSubject);
   expect(r.allowed).toBe(false);
-  expect(r.requirements[0]!.message).toMatch(/signed by keyless signer subject someone@else\.com.*found attestations by cody@soyland\.com \(issuer https:\/\/github\.com\/login\/oauth\), which this rule does not accept/);
+  expect(r.requirements[0]!.message).toMatch(
+    /signed by keyless signer subject someone@else\.com.*found attestations by cody@soyland\.com \(issuer https:\/\/github\.com\/login\/oauth\), which this rule does not accept/,
+  );
   // The bundle itself verified: only the identity does not match.
   expect(r.evidence[0]).toMatchObject({ verified: true, identity: CODY });
 });
@@ -142,7 +147,10 @@ test('admitted under cosign-style regular expressions for issuer and subject', a
 });
 
 test('a service configured with a trusted root whose tlog key has no validity start does not start', async () => {
-  const bad = path.join(VECTORS, 'sigstore-conformance/test/assets/bundle-verify/trust-root-tlog-missing-validity-start_fail/trusted_root.json');
+  const bad = path.join(
+    VECTORS,
+    'sigstore-conformance/test/assets/bundle-verify/trust-root-tlog-missing-validity-start_fail/trusted_root.json',
+  );
   await expect(
     startService({ verification: { cacheTtlMs: 1000, negativeCacheTtlMs: 0, maxDurationMs: 8000, sigstoreTrustedRoots: [bad] } }),
   ).rejects.toThrow(/tlogs\[1\]\.publicKey\.validFor\.start: missing/);

@@ -86,11 +86,14 @@ test('RotateKey with overlap_seconds 0: the old key stops verifying at once (cac
   await svc.call('Sign', { image: before, key: 'zero' });
   expect((await verify(before)).allowed).toBe(true); // and now cached
 
-  const rotated = await svc.call<{ previous: { id: string; validUntil: string; stateChangedAt: string }; current: { id: string } }>('RotateKey', {
-    key: 'zero',
-    overlapSeconds: 0,
-    reason: 'key leak suspected',
-  });
+  const rotated = await svc.call<{ previous: { id: string; validUntil: string; stateChangedAt: string }; current: { id: string } }>(
+    'RotateKey',
+    {
+      key: 'zero',
+      overlapSeconds: 0,
+      reason: 'key leak suspected',
+    },
+  );
   expect(rotated.previous.id).toBe(v1.id);
   expect(rotated.previous.validUntil).toBe(rotated.previous.stateChangedAt);
 
@@ -105,7 +108,10 @@ test('RotateKey with overlap_seconds 0: the old key stops verifying at once (cac
   expect((await verify(after)).allowed).toBe(true);
 
   // Not sent: the default overlap (7 days), so the successor's signatures stay valid after its own rotation.
-  const again = await svc.call<{ previous: { id: string; validUntil: string; stateChangedAt: string } }>('RotateKey', { key: 'zero', reason: 'scheduled' });
+  const again = await svc.call<{ previous: { id: string; validUntil: string; stateChangedAt: string } }>('RotateKey', {
+    key: 'zero',
+    reason: 'scheduled',
+  });
   expect(again.previous.id).toBe(rotated.current.id);
   expect(Date.parse(again.previous.validUntil) - Date.parse(again.previous.stateChangedAt)).toBe(7 * 24 * 3600 * 1000);
   expect((await verify(after)).allowed).toBe(true);
@@ -115,7 +121,7 @@ test('RotateKey with overlap_seconds 0: the old key stops verifying at once (cac
   expect(negative.details).toMatch(/overlap_seconds/);
 });
 
-test("a cosign public key, imported, verifies signatures made with its private key", async () => {
+test('a cosign public key, imported, verifies signatures made with its private key', async () => {
   // Another Countersign instance holds the private key (cosign.key, empty password).
   const signer = await startService();
   try {
@@ -125,7 +131,11 @@ test("a cosign public key, imported, verifies signatures made with its private k
       '',
       'test',
     );
-    await svc.app.keys.importPublicKey({ name: 'partner' }, readFileSync(path.join(VECTORS, 'policy-controller/examples/keys/cosign.pub'), 'utf8'), 'test');
+    await svc.app.keys.importPublicKey(
+      { name: 'partner' },
+      readFileSync(path.join(VECTORS, 'policy-controller/examples/keys/cosign.pub'), 'utf8'),
+      'test',
+    );
     const ref = await image('cosign-partner');
     expect((await verify(ref)).allowed).toBe(false);
     await signer.call('Sign', { image: ref, key: 'partner-signing' });

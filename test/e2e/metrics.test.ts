@@ -63,7 +63,9 @@ describe('metrics port', () => {
       (f.get('countersign_registry_requests_total')?.samples ?? []).reduce((n, x) => n + x.value, 0);
     const beforeHit = await scrape(svc);
     expect(registryCount(beforeHit)).toBeGreaterThan(registryCount(before));
-    expect(sampleValue(beforeHit, 'countersign_registry_request_duration_seconds_count', { method: 'PUT', status: '201' })).toBeGreaterThan(0);
+    expect(sampleValue(beforeHit, 'countersign_registry_request_duration_seconds_count', { method: 'PUT', status: '201' })).toBeGreaterThan(
+      0,
+    );
     // The same digest again: answered from the evidence cache, with no registry request at all.
     await svc.call<VerifyResponse>('Verify', { image: `${host}/${signedRepo}@${signed.digest}`, action: 'ACTION_DEPLOY' });
 
@@ -71,9 +73,19 @@ describe('metrics port', () => {
     expect(registryCount(m)).toBe(registryCount(beforeHit));
     expect(sampleValue(m, 'countersign_rpc_requests_total', { method: 'countersign.v1.SigningService/Sign', status: 'OK' })).toBe(1);
     expect(sampleValue(m, 'countersign_rpc_requests_total', { method: 'countersign.v1.VerificationService/Verify', status: 'OK' })).toBe(3);
-    expect(sampleValue(m, 'countersign_rpc_duration_seconds_count', { method: 'countersign.v1.VerificationService/Verify', status: 'OK' })).toBe(3);
-    expect(sampleValue(m, 'countersign_rpc_duration_seconds_bucket', { method: 'countersign.v1.VerificationService/Verify', status: 'OK', le: '+Inf' })).toBe(3);
-    expect(sampleValue(m, 'countersign_rpc_duration_seconds_sum', { method: 'countersign.v1.VerificationService/Verify', status: 'OK' })).toBeGreaterThan(0);
+    expect(
+      sampleValue(m, 'countersign_rpc_duration_seconds_count', { method: 'countersign.v1.VerificationService/Verify', status: 'OK' }),
+    ).toBe(3);
+    expect(
+      sampleValue(m, 'countersign_rpc_duration_seconds_bucket', {
+        method: 'countersign.v1.VerificationService/Verify',
+        status: 'OK',
+        le: '+Inf',
+      }),
+    ).toBe(3);
+    expect(
+      sampleValue(m, 'countersign_rpc_duration_seconds_sum', { method: 'countersign.v1.VerificationService/Verify', status: 'OK' }),
+    ).toBeGreaterThan(0);
     // No policy file: the built-in policy's rule decides both, in enforce mode.
     const decision = { action: 'deploy', rule: '(default)', mode: 'enforce' };
     expect(sampleValue(m, 'countersign_decisions_total', { ...decision, result: 'allow' })).toBe(2);
@@ -84,8 +96,12 @@ describe('metrics port', () => {
     expect(sampleValue(m, 'countersign_evidence_cache_hits_total')).toBe(1);
     expect(sampleValue(m, 'countersign_evidence_cache_evictions_total')).toBe(0);
     // Revisions as info metrics: exactly one series each, the revision in force, value 1.
-    expect(m.get('countersign_trust_revision_info')!.samples).toEqual([{ name: 'countersign_trust_revision_info', labels: { revision: allow.trustRevision }, value: 1 }]);
-    expect(m.get('countersign_policy_revision_info')!.samples).toEqual([{ name: 'countersign_policy_revision_info', labels: { revision: allow.policyRevision }, value: 1 }]);
+    expect(m.get('countersign_trust_revision_info')!.samples).toEqual([
+      { name: 'countersign_trust_revision_info', labels: { revision: allow.trustRevision }, value: 1 },
+    ]);
+    expect(m.get('countersign_policy_revision_info')!.samples).toEqual([
+      { name: 'countersign_policy_revision_info', labels: { revision: allow.policyRevision }, value: 1 },
+    ]);
     // Process default metrics.
     expect(m.get('process_cpu_seconds_total')?.type).toBe('counter');
   });
@@ -96,16 +112,20 @@ describe('metrics port', () => {
     const ref = `${host}/${repo}@${image.digest}`;
     await svc.call('Sign', { image: ref, key: 'ci-release' });
     await svc.call<VerifyResponse>('Verify', { image: ref, action: 'ACTION_DEPLOY' }); // warms the cache
-    const store = (m: Map<string, Family>, operation: string) => sampleValue(m, 'countersign_store_operation_duration_seconds_count', { operation, backend: 'sqlite' });
+    const store = (m: Map<string, Family>, operation: string) =>
+      sampleValue(m, 'countersign_store_operation_duration_seconds_count', { operation, backend: 'sqlite' });
     const before = await scrape(svc);
-    for (let i = 0; i < 20; i++) expect((await svc.call<VerifyResponse>('Verify', { image: ref, action: 'ACTION_DEPLOY' })).allowed).toBe(true);
+    for (let i = 0; i < 20; i++)
+      expect((await svc.call<VerifyResponse>('Verify', { image: ref, action: 'ACTION_DEPLOY' })).allowed).toBe(true);
     const warm = await scrape(svc);
     expect(store(warm, 'query')).toBe(store(before, 'query'));
     expect(store(warm, 'transaction')).toBe(store(before, 'transaction'));
     await svc.call('RevokeKey', { key: 'ci-release', reason: 'metrics test' });
     const after = await scrape(svc);
     expect(store(after, 'transaction') - store(warm, 'transaction')).toBe(1);
-    expect(sampleValue(after, 'countersign_store_operation_duration_seconds_sum', { operation: 'transaction', backend: 'sqlite' })).toBeGreaterThan(0);
+    expect(
+      sampleValue(after, 'countersign_store_operation_duration_seconds_sum', { operation: 'transaction', backend: 'sqlite' }),
+    ).toBeGreaterThan(0);
   });
 
   it('counts a refused call under its status', async () => {
@@ -113,15 +133,24 @@ describe('metrics port', () => {
     await expect(svc.call('Verify', { image: 'Not A Reference!!', action: 'ACTION_DEPLOY' })).rejects.toThrow(/INVALID_ARGUMENT|3/);
     const after = await scrape(svc);
     const invalid = { method: 'countersign.v1.VerificationService/Verify', status: 'INVALID_ARGUMENT' };
-    expect(sampleValue(after, 'countersign_rpc_requests_total', invalid) - sampleValue(before, 'countersign_rpc_requests_total', invalid)).toBe(1);
+    expect(
+      sampleValue(after, 'countersign_rpc_requests_total', invalid) - sampleValue(before, 'countersign_rpc_requests_total', invalid),
+    ).toBe(1);
   });
 
   it('counts admission reviews by outcome', async () => {
     const before = await scrape(svc);
-    const res = await fetch(`http://127.0.0.1:${svc.app.admission!.port}/validate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
+    const res = await fetch(`http://127.0.0.1:${svc.app.admission!.port}/validate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{',
+    });
     expect(res.status).toBe(400);
     const after = await scrape(svc);
-    expect(sampleValue(after, 'countersign_admission_requests_total', { outcome: 'rejected' }) - sampleValue(before, 'countersign_admission_requests_total', { outcome: 'rejected' })).toBe(1);
+    expect(
+      sampleValue(after, 'countersign_admission_requests_total', { outcome: 'rejected' }) -
+        sampleValue(before, 'countersign_admission_requests_total', { outcome: 'rejected' }),
+    ).toBe(1);
     expect(sampleValue(after, 'countersign_admission_requests_total', { outcome: 'allowed' })).toBe(0);
   });
 
@@ -152,7 +181,9 @@ describe('readiness during shutdown', () => {
     try {
       const port = svc.app.metricsServer!.port;
       expect((await get(port, '/readyz')).status).toBe(200);
-      const pending = svc.call<VerifyResponse>('Verify', { image: `${stallHost}/team/app:v1`, action: 'ACTION_DEPLOY' }).catch((e: unknown) => e);
+      const pending = svc
+        .call<VerifyResponse>('Verify', { image: `${stallHost}/team/app:v1`, action: 'ACTION_DEPLOY' })
+        .catch((e: unknown) => e);
       await arrived;
       const stopped = svc.app.stop();
       const during = await get(port, '/readyz');

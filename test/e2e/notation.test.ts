@@ -26,7 +26,14 @@ interface VerifyResponse {
   reasons: string[];
   warnings: string[];
   requirements: Array<{ requirement: string; satisfied: boolean; message: string }>;
-  evidence: Array<{ referrerDigest: string; format: string; kind: string; verified: boolean; reason: string; identity?: { issuer: string; subject: string } }>;
+  evidence: Array<{
+    referrerDigest: string;
+    format: string;
+    kind: string;
+    verified: boolean;
+    reason: string;
+    identity?: { issuer: string; subject: string };
+  }>;
 }
 
 let host: string;
@@ -72,7 +79,11 @@ function coseSignature(): Buffer {
   );
   const payload = Buffer.from(JSON.stringify({ targetArtifact: { digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: IMAGE_SIZE } }));
   const key = createPrivateKey(readFileSync(path.join(KEYS, 'e2e.key')));
-  const signature = cryptoSign('sha256', cbor(['Signature1', protectedBytes, Buffer.alloc(0), payload]), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST });
+  const signature = cryptoSign('sha256', cbor(['Signature1', protectedBytes, Buffer.alloc(0), payload]), {
+    key,
+    padding: constants.RSA_PKCS1_PSS_PADDING,
+    saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+  });
   const cert = Buffer.from(readFileSync(path.join(KEYS, 'e2e.crt'), 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64');
   return cbor(tag(18, [protectedBytes, new Map<number, Parameters<typeof cbor>[0]>([[33, [cert]]]), payload, signature]));
 }
@@ -86,34 +97,102 @@ function timestampedSignature(dir: string): Buffer {
   const day = 86_400_000;
   const signedAt = new Date(Date.now() - 40 * day);
   const caKeys = ec();
-  const caName: Array<[string, string]> = [['C', 'US'], ['ST', 'WA'], ['O', 'Countersign Test'], ['CN', 'E2E Signing CA']];
-  const ca = certificate({ subject: caName, publicKey: caKeys.publicKey, key: caKeys.privateKey, notBefore: new Date(Date.now() - 400 * day), notAfter: new Date(Date.now() + 400 * day), ca: true });
+  const caName: Array<[string, string]> = [
+    ['C', 'US'],
+    ['ST', 'WA'],
+    ['O', 'Countersign Test'],
+    ['CN', 'E2E Signing CA'],
+  ];
+  const ca = certificate({
+    subject: caName,
+    publicKey: caKeys.publicKey,
+    key: caKeys.privateKey,
+    notBefore: new Date(Date.now() - 400 * day),
+    notAfter: new Date(Date.now() + 400 * day),
+    ca: true,
+  });
   const leafKeys = ec();
-  const leaf = certificate({ subject: [['C', 'US'], ['ST', 'WA'], ['O', 'Countersign Test'], ['CN', 'expired release']], issuer: { name: caName, key: caKeys.privateKey }, publicKey: leafKeys.publicKey, notBefore: new Date(Date.now() - 60 * day), notAfter: new Date(Date.now() - 30 * day), eku: [OIDS.codeSigning] });
+  const leaf = certificate({
+    subject: [
+      ['C', 'US'],
+      ['ST', 'WA'],
+      ['O', 'Countersign Test'],
+      ['CN', 'expired release'],
+    ],
+    issuer: { name: caName, key: caKeys.privateKey },
+    publicKey: leafKeys.publicKey,
+    notBefore: new Date(Date.now() - 60 * day),
+    notAfter: new Date(Date.now() - 30 * day),
+    eku: [OIDS.codeSigning],
+  });
   const tsaRootKeys = ec();
-  const tsaRootName: Array<[string, string]> = [['C', 'US'], ['O', 'Countersign Test'], ['CN', 'E2E TSA Root']];
-  const tsaRoot = certificate({ subject: tsaRootName, publicKey: tsaRootKeys.publicKey, key: tsaRootKeys.privateKey, notBefore: new Date(Date.now() - 400 * day), notAfter: new Date(Date.now() + 400 * day), ca: true });
+  const tsaRootName: Array<[string, string]> = [
+    ['C', 'US'],
+    ['O', 'Countersign Test'],
+    ['CN', 'E2E TSA Root'],
+  ];
+  const tsaRoot = certificate({
+    subject: tsaRootName,
+    publicKey: tsaRootKeys.publicKey,
+    key: tsaRootKeys.privateKey,
+    notBefore: new Date(Date.now() - 400 * day),
+    notAfter: new Date(Date.now() + 400 * day),
+    ca: true,
+  });
   const tsaKeys = ec();
-  const tsa = certificate({ subject: [['C', 'US'], ['O', 'Countersign Test'], ['CN', 'E2E TSA']], issuer: { name: tsaRootName, key: tsaRootKeys.privateKey }, publicKey: tsaKeys.publicKey, notBefore: new Date(Date.now() - 400 * day), notAfter: new Date(Date.now() + 400 * day), eku: [OIDS.timeStamping] });
+  const tsa = certificate({
+    subject: [
+      ['C', 'US'],
+      ['O', 'Countersign Test'],
+      ['CN', 'E2E TSA'],
+    ],
+    issuer: { name: tsaRootName, key: tsaRootKeys.privateKey },
+    publicKey: tsaKeys.publicKey,
+    notBefore: new Date(Date.now() - 400 * day),
+    notAfter: new Date(Date.now() + 400 * day),
+    eku: [OIDS.timeStamping],
+  });
   writeFileSync(path.join(dir, 'e2e-signing-ca.pem'), ca.pem);
   writeFileSync(path.join(dir, 'e2e-tsa-root.pem'), tsaRoot.pem);
   const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-  const protectedB64 = b64url({ alg: 'ES256', crit: ['io.cncf.notary.signingScheme'], cty: 'application/vnd.cncf.notary.payload.v1+json', 'io.cncf.notary.signingScheme': 'notary.x509', 'io.cncf.notary.signingTime': signedAt.toISOString().replace(/\.\d+Z$/, 'Z') });
+  const protectedB64 = b64url({
+    alg: 'ES256',
+    crit: ['io.cncf.notary.signingScheme'],
+    cty: 'application/vnd.cncf.notary.payload.v1+json',
+    'io.cncf.notary.signingScheme': 'notary.x509',
+    'io.cncf.notary.signingTime': signedAt.toISOString().replace(/\.\d+Z$/, 'Z'),
+  });
   const payloadB64 = b64url({ targetArtifact: { digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: IMAGE_SIZE } });
-  const signature = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), { key: leafKeys.privateKey, dsaEncoding: 'ieee-p1363' });
-  const token = timestampToken({ imprinted: signature, tsaKey: tsaKeys.privateKey, tsaCert: tsa, tsaIssuerName: tsaRoot.subjectName, genTime: new Date(signedAt.getTime() + 2000) });
+  const signature = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), {
+    key: leafKeys.privateKey,
+    dsaEncoding: 'ieee-p1363',
+  });
+  const token = timestampToken({
+    imprinted: signature,
+    tsaKey: tsaKeys.privateKey,
+    tsaCert: tsa,
+    tsaIssuerName: tsaRoot.subjectName,
+    genTime: new Date(signedAt.getTime() + 2000),
+  });
   return Buffer.from(
     JSON.stringify({
       payload: payloadB64,
       protected: protectedB64,
-      header: { x5c: [leaf.der.toString('base64'), ca.der.toString('base64')], 'io.cncf.notary.timestampSignature': token.toString('base64') },
+      header: {
+        x5c: [leaf.der.toString('base64'), ca.der.toString('base64')],
+        'io.cncf.notary.timestampSignature': token.toString('base64'),
+      },
       signature: signature.toString('base64url'),
     }),
   );
 }
 
 async function attachNotation(repository: string, envelope: Buffer, envelopeMediaType: string): Promise<void> {
-  const layer = { mediaType: envelopeMediaType, digest: `sha256:${createHash('sha256').update(envelope).digest('hex')}`, size: envelope.length };
+  const layer = {
+    mediaType: envelopeMediaType,
+    digest: `sha256:${createHash('sha256').update(envelope).digest('hex')}`,
+    size: envelope.length,
+  };
   const manifest = {
     schemaVersion: 2,
     mediaType: MEDIA_TYPE.OCI_MANIFEST,
@@ -122,7 +201,10 @@ async function attachNotation(repository: string, envelope: Buffer, envelopeMedi
     layers: [layer],
     subject: { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: IMAGE, size: IMAGE_SIZE },
   } as ImageManifest;
-  await new ReferrerStore(pusher).attach({ registry: host, repository }, { manifest, manifestBytes: Buffer.from(JSON.stringify(manifest)), blobs: [envelope] });
+  await new ReferrerStore(pusher).attach(
+    { registry: host, repository },
+    { manifest, manifestBytes: Buffer.from(JSON.stringify(manifest)), blobs: [envelope] },
+  );
 }
 
 function rule(name: string, repo: string, signatures: string): string {
@@ -134,7 +216,8 @@ beforeAll(async () => {
   pusher = new RegistryClient({});
   const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-notation-'));
   const ca = (crt: string) => JSON.stringify(path.join(KEYS, crt));
-  const notation = (crt: string, identity: string, level = 'strict') => `{ notation: { trustStore: [${ca(crt)}], identities: [${JSON.stringify(identity)}], level: ${level} } }`;
+  const notation = (crt: string, identity: string, level = 'strict') =>
+    `{ notation: { trustStore: [${ca(crt)}], identities: [${JSON.stringify(identity)}], level: ${level} } }`;
   const policyFile = path.join(dir, 'policy.yaml');
   const timestamped = timestampedSignature(dir);
   writeFileSync(
@@ -148,8 +231,16 @@ beforeAll(async () => {
       rule('expired-permissive', repos.expiredPermissive, notation('expired_e2e.crt', '*', 'permissive')) +
       rule('no-trust', repos.noTrust, '{ minimum: 1 }') +
       rule('cose', repos.cose, notation('e2e.crt', 'x509.subject: C=US, ST=WA, O=Notary, CN=e2e')) +
-      rule('timestamped', repos.timestamped, `{ notation: { trustStore: [${JSON.stringify(path.join(dir, 'e2e-signing-ca.pem'))}], tsaTrustStore: [${JSON.stringify(path.join(dir, 'e2e-tsa-root.pem'))}], identities: ["*"] } }`) +
-      rule('timestamped-no-tsa', repos.timestampedNoTsa, `{ notation: { trustStore: [${JSON.stringify(path.join(dir, 'e2e-signing-ca.pem'))}], identities: ["*"] } }`),
+      rule(
+        'timestamped',
+        repos.timestamped,
+        `{ notation: { trustStore: [${JSON.stringify(path.join(dir, 'e2e-signing-ca.pem'))}], tsaTrustStore: [${JSON.stringify(path.join(dir, 'e2e-tsa-root.pem'))}], identities: ["*"] } }`,
+      ) +
+      rule(
+        'timestamped-no-tsa',
+        repos.timestampedNoTsa,
+        `{ notation: { trustStore: [${JSON.stringify(path.join(dir, 'e2e-signing-ca.pem'))}], identities: ["*"] } }`,
+      ),
   );
   svc = await startService({ policyFile, verification: { cacheTtlMs: 300_000, negativeCacheTtlMs: 0, maxDurationMs: 8000 } });
   for (const [key, repository] of Object.entries(repos)) {
@@ -171,7 +262,8 @@ afterAll(async () => {
   await pusher?.close();
 });
 
-const verify = (repository: string) => svc.call<VerifyResponse>('Verify', { image: `${host}/${repository}@${IMAGE}`, action: 'ACTION_DEPLOY', context: {} });
+const verify = (repository: string) =>
+  svc.call<VerifyResponse>('Verify', { image: `${host}/${repository}@${IMAGE}`, action: 'ACTION_DEPLOY', context: {} });
 
 test('admitted under a trust policy naming its CA and identity; the decision names the Notation signer', async () => {
   const r = await verify(repos.valid);
@@ -179,13 +271,19 @@ test('admitted under a trust policy naming its CA and identity; the decision nam
   expect(r.requirements[0]!.message).toContain('Notation signer C=US, ST=WA, L=Seattle, O=Notary, CN=e2e');
   const notation = r.evidence.filter((e) => e.format === 'notation');
   expect(notation).toHaveLength(1);
-  expect(notation[0]!.identity).toEqual({ issuer: 'C=US, ST=WA, L=Seattle, O=Notary, CN=e2e', subject: 'C=US, ST=WA, L=Seattle, O=Notary, CN=e2e', extensions: {} });
+  expect(notation[0]!.identity).toEqual({
+    issuer: 'C=US, ST=WA, L=Seattle, O=Notary, CN=e2e',
+    subject: 'C=US, ST=WA, L=Seattle, O=Notary, CN=e2e',
+    extensions: {},
+  });
 });
 
 test('denied under a trust policy whose trust store holds another CA', async () => {
   const r = await verify(repos.otherCa);
   expect(r.allowed).toBe(false);
-  expect(r.reasons.join(' ')).toMatch(/a Notary Project signature is present but is not verified: .*authenticity validation failed: the certificate chain of .*CN=e2e does not lead to a certificate of/);
+  expect(r.reasons.join(' ')).toMatch(
+    /a Notary Project signature is present but is not verified: .*authenticity validation failed: the certificate chain of .*CN=e2e does not lead to a certificate of/,
+  );
 });
 
 test('denied under a trust policy naming another identity', async () => {
@@ -212,7 +310,9 @@ test('a certificate expired since signing (no timestamp): strict denies, permiss
 test('a rule naming no Notation trust denies and says a Notary Project signature is present', async () => {
   const r = await verify(repos.noTrust);
   expect(r.allowed).toBe(false);
-  expect(r.reasons.join(' ')).toMatch(/a Notary Project signature is present but is not verified: sha256:\w+: signed by C=US, ST=WA, L=Seattle, O=Notary, CN=e2e \(JWS envelope, integrity verified\)/);
+  expect(r.reasons.join(' ')).toMatch(
+    /a Notary Project signature is present but is not verified: sha256:\w+: signed by C=US, ST=WA, L=Seattle, O=Notary, CN=e2e \(JWS envelope, integrity verified\)/,
+  );
 });
 
 test('a COSE envelope signed with the e2e TEST key is admitted; the evidence names the format and the signer', async () => {
@@ -220,7 +320,11 @@ test('a COSE envelope signed with the e2e TEST key is admitted; the evidence nam
   expect(r.allowed).toBe(true);
   expect(r.requirements[0]!.message).toContain('Notation signer C=US, ST=WA, L=Seattle, O=Notary, CN=e2e');
   expect(r.evidence).toHaveLength(1);
-  expect(r.evidence[0]).toMatchObject({ format: 'notation', verified: false, identity: { subject: 'C=US, ST=WA, L=Seattle, O=Notary, CN=e2e' } });
+  expect(r.evidence[0]).toMatchObject({
+    format: 'notation',
+    verified: false,
+    identity: { subject: 'C=US, ST=WA, L=Seattle, O=Notary, CN=e2e' },
+  });
   expect(r.evidence[0]!.reason).toContain('COSE envelope, integrity verified');
 });
 
@@ -228,8 +332,16 @@ test('a certificate expired since signing, with a trusted RFC 3161 timestamp: ad
   const r = await verify(repos.timestamped);
   expect(r.allowed).toBe(true);
   expect(r.requirements[0]!.message).toContain('Notation signer C=US, ST=WA, O=Countersign Test, CN=expired release');
-  expect(r.evidence[0]).toMatchObject({ format: 'notation', identity: { subject: 'C=US, ST=WA, O=Countersign Test, CN=expired release', issuer: 'C=US, ST=WA, O=Countersign Test, CN=E2E Signing CA' } });
+  expect(r.evidence[0]).toMatchObject({
+    format: 'notation',
+    identity: {
+      subject: 'C=US, ST=WA, O=Countersign Test, CN=expired release',
+      issuer: 'C=US, ST=WA, O=Countersign Test, CN=E2E Signing CA',
+    },
+  });
   const without = await verify(repos.timestampedNoTsa);
   expect(without.allowed).toBe(false);
-  expect(without.reasons.join(' ')).toMatch(/authenticTimestamp validation failed: certificate .*CN=expired release is not valid now .*its RFC 3161 timestamp is not used/);
+  expect(without.reasons.join(' ')).toMatch(
+    /authenticTimestamp validation failed: certificate .*CN=expired release is not valid now .*its RFC 3161 timestamp is not used/,
+  );
 });

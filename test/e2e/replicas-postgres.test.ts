@@ -72,7 +72,9 @@ test('50 concurrent Signs of one digest over 3 replicas sharing PostgreSQL: 50 e
   const ref = `${host}/${repository}:v1`;
 
   const outcomes = await Promise.allSettled(
-    Array.from({ length: 50 }, (_, i) => call<SignResult>(replicas[i % 3]!.signer, 'Sign', { image: ref, key: 'ci', annotations: { n: String(i) } }, 60_000)),
+    Array.from({ length: 50 }, (_, i) =>
+      call<SignResult>(replicas[i % 3]!.signer, 'Sign', { image: ref, key: 'ci', annotations: { n: String(i) } }, 60_000),
+    ),
   );
   const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [`${i}: ${(o.reason as grpc.ServiceError).details}`] : []));
   expect(failed).toEqual([]);
@@ -114,10 +116,20 @@ test('the store lock is what serializes: while another holder has the subject lo
   try {
     const [k1, k2] = advisoryKeys(`${host}/${repository}@${image.digest}`);
     await other.query('SELECT pg_advisory_lock($1, $2)', [k1, k2]);
-    const signing = call<SignResult>(replica.signer, 'Sign', { image: `${host}/${repository}:v1`, key: 'ci', annotations: { n: 'held' } }, 60_000);
+    const signing = call<SignResult>(
+      replica.signer,
+      'Sign',
+      { image: `${host}/${repository}:v1`, key: 'ci', annotations: { n: 'held' } },
+      60_000,
+    );
     // Wait (a condition, not a time) until the replica's session queues behind ours in pg_locks.
     const waiting = async () =>
-      (await other.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND NOT granted AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2`, [k1, k2]).then((r) => r.rows[0].n)) as number;
+      (await other
+        .query(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND NOT granted AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2`,
+          [k1, k2],
+        )
+        .then((r) => r.rows[0].n)) as number;
     for (let i = 0; (await waiting()) === 0; i++) {
       if (i > 600) throw new Error('the replica never waited for the store lock');
       await new Promise((r) => setTimeout(r, 50));
@@ -168,10 +180,14 @@ describe('PostgreSQL stopped during operation', () => {
 test('a replica whose store refuses its credentials does not start, and says why', async () => {
   const url = new URL(testPostgresUrl());
   url.password = 'wrong-password';
-  const child = spawn(process.execPath, [BIN, 'serve', '--listen', `127.0.0.1:${await freePort()}`, '--data-dir', path.join(dir, 'refused', 'data')], {
-    env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, 'refused', 'keys'), COUNTERSIGN_STORE_URL: url.toString() },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--listen', `127.0.0.1:${await freePort()}`, '--data-dir', path.join(dir, 'refused', 'data')],
+    {
+      env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, 'refused', 'keys'), COUNTERSIGN_STORE_URL: url.toString() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));

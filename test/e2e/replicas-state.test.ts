@@ -121,14 +121,22 @@ test('a token revoked in the store is refused by replica B', async () => {
   const storeUrl = await freshDatabase('token_e2e');
   const env = { COUNTERSIGN_STORE_URL: storeUrl, COUNTERSIGN_KEK: sharedKek(), COUNTERSIGN_AUTH_MODE: 'enforce' };
   const cliEnv = { COUNTERSIGN_STORE_URL: storeUrl, COUNTERSIGN_DATA_DIR: path.join(dir, 'token-cli') };
-  const admin = (await cli(['token', 'create', 'admin', '--role', 'key-admin', '--role', 'signer', '--role', 'verifier', '--scope', '**'], cliEnv)).trim();
+  const admin = (
+    await cli(['token', 'create', 'admin', '--role', 'key-admin', '--role', 'signer', '--role', 'verifier', '--scope', '**'], cliEnv)
+  ).trim();
   await replica('token-a', env, admin);
   const b = await replica('token-b', env, admin);
   const gate = (await cli(['token', 'create', 'gate', '--role', 'verifier'], cliEnv)).trim();
   const repository = uniqueRepo('replicas-token');
   await pushSampleImage(pusher, { registry: host, repository }, 'v1');
   const verifyOnB = () =>
-    call<VerifyResponse>(client(verificationClient, b), 'Verify', { image: `${host}/${repository}:v1`, action: 'ACTION_DEPLOY' }, 10_000, gate).then(
+    call<VerifyResponse>(
+      client(verificationClient, b),
+      'Verify',
+      { image: `${host}/${repository}:v1`, action: 'ACTION_DEPLOY' },
+      10_000,
+      gate,
+    ).then(
       () => 'answered',
       (err: grpc.ServiceError) => `${err.code}: ${err.details}`,
     );
@@ -148,7 +156,9 @@ test('concurrent audited changes on 3 replicas: one chain, every entry, verified
   const three = [first, ...(await Promise.all([replica('audit-b', env), replica('audit-c', env)]))];
   const PER_REPLICA = 15;
   const outcomes = await Promise.allSettled(
-    three.flatMap((r, n) => Array.from({ length: PER_REPLICA }, (_, i) => call(client(keyClient, r), 'CreateKey', { name: `k-${n}-${i}` }, 30_000))),
+    three.flatMap((r, n) =>
+      Array.from({ length: PER_REPLICA }, (_, i) => call(client(keyClient, r), 'CreateKey', { name: `k-${n}-${i}` }, 30_000)),
+    ),
   );
   expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
 
@@ -156,9 +166,12 @@ test('concurrent audited changes on 3 replicas: one chain, every entry, verified
   const out = await cli(['audit', 'verify'], cliEnv);
   expect(out).toMatch(new RegExp(`^audit chain intact: ${1 + 3 * PER_REPLICA} entries; head ${1 + 3 * PER_REPLICA}:[0-9a-f]{64}\\n$`));
   const listed = JSON.parse(await cli(['audit', 'list', '--limit', '1000', '--json'], cliEnv)) as Array<{ action: string; target: string }>;
-  expect(listed.filter((e) => e.action === 'key.create').map((e) => e.target).sort()).toEqual(
-    ['ci', ...three.flatMap((_, n) => Array.from({ length: PER_REPLICA }, (_, i) => `k-${n}-${i}`))].sort(),
-  );
+  expect(
+    listed
+      .filter((e) => e.action === 'key.create')
+      .map((e) => e.target)
+      .sort(),
+  ).toEqual(['ci', ...three.flatMap((_, n) => Array.from({ length: PER_REPLICA }, (_, i) => `k-${n}-${i}`))].sort());
 });
 
 test('a replica SIGKILLed during writes leaves no half-written change: every key has its audit entry and the chain verifies', async () => {
@@ -183,7 +196,9 @@ test('a replica SIGKILLed during writes leaves no half-written change: every key
     const outcomes = await Promise.allSettled(writes);
     expect(outcomes.slice(20).filter((o) => o.status === 'rejected')).toEqual([]); // the survivor's all went through
     const keys = (await db.query(`SELECT name FROM keys ORDER BY name`)).rows.map((r) => r.name as string);
-    const created = (await db.query(`SELECT target FROM audit_log WHERE action = 'key.create' ORDER BY target`)).rows.map((r) => r.target as string);
+    const created = (await db.query(`SELECT target FROM audit_log WHERE action = 'key.create' ORDER BY target`)).rows.map(
+      (r) => r.target as string,
+    );
     expect(created).toEqual(keys);
     expect(keys.filter((k) => k.startsWith('s-'))).toHaveLength(20);
   } finally {
@@ -229,7 +244,11 @@ describe('PostgreSQL stopped while serving', () => {
 
   test('readiness fails, Verify denies what needs the keys with a reason, no crash; all resumes when it is back', async () => {
     const metricsPort = await freePort();
-    const r = await replica('down', { COUNTERSIGN_STORE_URL: own.url, COUNTERSIGN_KEK: sharedKek(), COUNTERSIGN_METRICS_LISTEN: `127.0.0.1:${metricsPort}` });
+    const r = await replica('down', {
+      COUNTERSIGN_STORE_URL: own.url,
+      COUNTERSIGN_KEK: sharedKek(),
+      COUNTERSIGN_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
+    });
     const repository = uniqueRepo('replicas-store-down');
     const image = await pushSampleImage(pusher, { registry: host, repository }, 'v1');
     const ref = `${host}/${repository}@${image.digest}`;
@@ -240,9 +259,15 @@ describe('PostgreSQL stopped while serving', () => {
     expect(await grpcHealth(r.address)).toBe('SERVING');
 
     await own.stop();
-    const down = await pollUntil(() => readyz(metricsPort), (x) => x.status === 503);
+    const down = await pollUntil(
+      () => readyz(metricsPort),
+      (x) => x.status === 503,
+    );
     expect(down[down.length - 1]).toMatchObject({ status: 503, body: expect.stringMatching(/store/) });
-    const grpcDown = await pollUntil(() => grpcHealth(r.address), (st) => st === 'NOT_SERVING');
+    const grpcDown = await pollUntil(
+      () => grpcHealth(r.address),
+      (st) => st === 'NOT_SERVING',
+    );
     expect(grpcDown[grpcDown.length - 1]).toBe('NOT_SERVING');
     const denied = await verify();
     expect(denied.allowed).toBe(false);
@@ -250,9 +275,16 @@ describe('PostgreSQL stopped while serving', () => {
     expect(r.process.exitCode).toBeNull();
 
     await own.start();
-    const up = await pollUntil(() => readyz(metricsPort), (x) => x.status === 200, 300);
+    const up = await pollUntil(
+      () => readyz(metricsPort),
+      (x) => x.status === 200,
+      300,
+    );
     expect(up[up.length - 1]).toMatchObject({ status: 200 });
-    const grpcUp = await pollUntil(() => grpcHealth(r.address), (st) => st === 'SERVING');
+    const grpcUp = await pollUntil(
+      () => grpcHealth(r.address),
+      (st) => st === 'SERVING',
+    );
     expect(grpcUp[grpcUp.length - 1]).toBe('SERVING');
     expect(await verify()).toMatchObject({ allowed: true });
     expect(r.process.exitCode).toBeNull();

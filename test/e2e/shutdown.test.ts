@@ -37,32 +37,41 @@ class SlowLink {
 
   async start(): Promise<void> {
     this.server = http.createServer((req, res) => {
-      const up = http.request({ host: this.upstream.split(':')[0], port: Number(this.upstream.split(':')[1]), method: req.method, path: req.url, headers: { ...req.headers, host: this.upstream } }, (upRes) => {
-        const chunks: Buffer[] = [];
-        upRes.on('data', (c: Buffer) => chunks.push(c));
-        upRes.on('end', () => {
-          const body = Buffer.concat(chunks);
-          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-          if (req.method === 'HEAD' || body.length === 0) {
-            res.end();
-            return;
-          }
-          res.flushHeaders();
-          this.startTrickle();
-          let i = 0;
-          const tick = (): void => {
-            if (res.destroyed) return;
-            res.write(body.subarray(i, i + 1));
-            if (++i >= body.length) return void res.end();
-            const t = setTimeout(() => {
-              this.timers.delete(t);
-              tick();
-            }, 1000);
-            this.timers.add(t);
-          };
-          tick();
-        });
-      });
+      const up = http.request(
+        {
+          host: this.upstream.split(':')[0],
+          port: Number(this.upstream.split(':')[1]),
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: this.upstream },
+        },
+        (upRes) => {
+          const chunks: Buffer[] = [];
+          upRes.on('data', (c: Buffer) => chunks.push(c));
+          upRes.on('end', () => {
+            const body = Buffer.concat(chunks);
+            res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+            if (req.method === 'HEAD' || body.length === 0) {
+              res.end();
+              return;
+            }
+            res.flushHeaders();
+            this.startTrickle();
+            let i = 0;
+            const tick = (): void => {
+              if (res.destroyed) return;
+              res.write(body.subarray(i, i + 1));
+              if (++i >= body.length) return void res.end();
+              const t = setTimeout(() => {
+                this.timers.delete(t);
+                tick();
+              }, 1000);
+              this.timers.add(t);
+            };
+            tick();
+          });
+        },
+      );
       up.on('error', () => res.destroy());
       req.pipe(up);
     });
@@ -103,12 +112,23 @@ test('SIGTERM during a Verify stuck on a 1 byte/s registry: the process exits wi
 
   // Neither the per-request timeout nor the Verify bound may end the wait: only shutdown can.
   const configFile = path.join(dir, 'config.json');
-  writeFileSync(configFile, JSON.stringify({ shutdownGraceMs: GRACE_MS, registry: { timeoutMs: 300_000, maxRetries: 0 }, verification: { maxDurationMs: 300_000 } }));
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      shutdownGraceMs: GRACE_MS,
+      registry: { timeoutMs: 300_000, maxRetries: 0 },
+      verification: { maxDurationMs: 300_000 },
+    }),
+  );
   const address = `127.0.0.1:${await freePort()}`;
-  const server = spawn(process.execPath, [BIN, 'serve', '--config', configFile, '--listen', address, '--data-dir', path.join(dir, 'data')], {
-    env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, 'keys') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const server = spawn(
+    process.execPath,
+    [BIN, 'serve', '--config', configFile, '--listen', address, '--data-dir', path.join(dir, 'data')],
+    {
+      env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, 'keys') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   children.push(server);
   let output = '';
   const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
@@ -121,7 +141,9 @@ test('SIGTERM during a Verify stuck on a 1 byte/s registry: the process exits wi
     void exited.then((code) => reject(new Error(`serve exited with ${code}: ${output}`)));
   });
 
-  const verify = spawn(process.execPath, [BIN, 'verify', `${link.host}/${repository}:v1`, '--server', address, '--timeout', '300'], { stdio: 'ignore' });
+  const verify = spawn(process.execPath, [BIN, 'verify', `${link.host}/${repository}:v1`, '--server', address, '--timeout', '300'], {
+    stdio: 'ignore',
+  });
   children.push(verify);
   // The service is now reading a registry response body that takes minutes to arrive.
   await link.trickling;
@@ -131,7 +153,8 @@ test('SIGTERM during a Verify stuck on a 1 byte/s registry: the process exits wi
     exited.then((code) => ({ exited: true, code })),
     new Promise<{ exited: false }>((resolve) => setTimeout(() => resolve({ exited: false }), GRACE_MS + MARGIN_MS)),
   ]);
-  if (!outcome.exited) throw new Error(`countersign serve was still running ${GRACE_MS + MARGIN_MS} ms after SIGTERM (grace ${GRACE_MS} ms):\n${output}`);
+  if (!outcome.exited)
+    throw new Error(`countersign serve was still running ${GRACE_MS + MARGIN_MS} ms after SIGTERM (grace ${GRACE_MS} ms):\n${output}`);
   expect(outcome).toEqual({ exited: true, code: 0 });
   expect(output).toContain('"msg":"stopped"');
 });

@@ -75,7 +75,11 @@ async function newImage(prefix: string) {
 describe('Sign', () => {
   test('signs the digest a tag resolves to and stores a cosign-v3-style bundle referrer', async () => {
     const img = await newImage('sign');
-    const { result } = await svc.call<{ result: SignedArtifactMsg }>('Sign', { image: img.tagRef, key: 'ci-release', annotations: { build: '42' } });
+    const { result } = await svc.call<{ result: SignedArtifactMsg }>('Sign', {
+      image: img.tagRef,
+      key: 'ci-release',
+      annotations: { build: '42' },
+    });
 
     expect(result.digest).toBe(img.digest);
     expect(result.image).toBe(img.tagRef);
@@ -122,7 +126,10 @@ describe('Sign', () => {
     const a = await svc.call<{ result: SignedArtifactMsg }>('Sign', { image: img.digestRef, key: keyId });
     expect(a.result.digest).toBe(img.digest);
     expect(a.result.keyName).toBe('ci-release'); // the key was named by its id
-    const b = await svc.call<{ result: SignedArtifactMsg }>('Sign', { image: `${host}/${img.repository}:whatever@${img.digest}`, key: 'ci-release' });
+    const b = await svc.call<{ result: SignedArtifactMsg }>('Sign', {
+      image: `${host}/${img.repository}:whatever@${img.digest}`,
+      key: 'ci-release',
+    });
     expect(b.result.digest).toBe(img.digest);
     const found = await verifiedReferrers(host, img.repository, img.digest, publicKeyPem);
     expect(found.map((f) => f.entry.digest).sort()).toEqual([a.result.referrerDigest, b.result.referrerDigest].sort());
@@ -131,7 +138,9 @@ describe('Sign', () => {
   test('50 parallel Sign calls on one digest leave 50 index entries', async () => {
     const img = await newImage('parallel');
     const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => svc.call<{ result: SignedArtifactMsg }>('Sign', { image: img.tagRef, key: 'ci-release', annotations: { n: String(i) } })),
+      Array.from({ length: 50 }, (_, i) =>
+        svc.call<{ result: SignedArtifactMsg }>('Sign', { image: img.tagRef, key: 'ci-release', annotations: { n: String(i) } }),
+      ),
     );
     const digests = new Set(results.map((r) => r.result.referrerDigest));
     expect(digests.size).toBe(50);
@@ -150,16 +159,35 @@ describe('Attest', () => {
     const cdx = readFileSync(path.join(VECTORS, 'trivy/integration/testdata/fixtures/sbom/centos-7-cyclonedx.json'));
     const trivy = readFileSync(path.join(VECTORS, 'trivy/integration/testdata/alpine-310.json.golden'));
 
-    const s = await svc.call<{ result: SignedArtifactMsg }>('Attest', { image: img.tagRef, key: 'ci-release', predicateType: 'spdx', predicate: spdx });
-    const c = await svc.call<{ result: SignedArtifactMsg }>('Attest', { image: img.tagRef, key: 'ci-release', predicateType: 'cyclonedx', predicate: cdx });
-    const v = await svc.call<{ result: SignedArtifactMsg }>('Attest', { image: img.tagRef, key: 'ci-release', predicateType: 'vuln', predicate: trivy });
+    const s = await svc.call<{ result: SignedArtifactMsg }>('Attest', {
+      image: img.tagRef,
+      key: 'ci-release',
+      predicateType: 'spdx',
+      predicate: spdx,
+    });
+    const c = await svc.call<{ result: SignedArtifactMsg }>('Attest', {
+      image: img.tagRef,
+      key: 'ci-release',
+      predicateType: 'cyclonedx',
+      predicate: cdx,
+    });
+    const v = await svc.call<{ result: SignedArtifactMsg }>('Attest', {
+      image: img.tagRef,
+      key: 'ci-release',
+      predicateType: 'vuln',
+      predicate: trivy,
+    });
     expect(s.result.predicateType).toBe('https://spdx.dev/Document');
     expect(c.result.predicateType).toBe('https://cyclonedx.org/bom');
     expect(v.result.predicateType).toBe('https://cosign.sigstore.dev/attestation/vuln/v1');
 
     const found = await verifiedReferrers(host, img.repository, img.digest, publicKeyPem);
     const byType = new Map(found.map((f) => [f.predicateType, f.statement]));
-    expect([...byType.keys()].sort()).toEqual(['https://cosign.sigstore.dev/attestation/vuln/v1', 'https://cyclonedx.org/bom', 'https://spdx.dev/Document']);
+    expect([...byType.keys()].sort()).toEqual([
+      'https://cosign.sigstore.dev/attestation/vuln/v1',
+      'https://cyclonedx.org/bom',
+      'https://spdx.dev/Document',
+    ]);
     expect(byType.get('https://spdx.dev/Document')!.predicate).toEqual(JSON.parse(spdx.toString()));
     expect(byType.get('https://cyclonedx.org/bom')!.predicate).toEqual(JSON.parse(cdx.toString()));
     const vuln = byType.get('https://cosign.sigstore.dev/attestation/vuln/v1')!.predicate;
@@ -191,7 +219,16 @@ describe('Attest', () => {
     const at = new Date(Date.now() - 3_600_000);
     at.setUTCMilliseconds(0);
     const scanTimestamp = { seconds: at.getTime() / 1000, nanos: 0 };
-    const both = await grpcFailure(svc.call('Attest', { image: img.tagRef, key: 'ci-release', predicateType: 'vuln', predicate: grype, scanTimestamp, scanTime: at.toISOString() }));
+    const both = await grpcFailure(
+      svc.call('Attest', {
+        image: img.tagRef,
+        key: 'ci-release',
+        predicateType: 'vuln',
+        predicate: grype,
+        scanTimestamp,
+        scanTime: at.toISOString(),
+      }),
+    );
     expect(both.code).toBe('INVALID_ARGUMENT');
     expect(both.details).toBe('give scan_timestamp or the deprecated scan_time, not both');
     await svc.call('Attest', { image: img.tagRef, key: 'ci-release', predicateType: 'vuln', predicate: grype, scanTimestamp });
@@ -276,7 +313,9 @@ describe('bad input gets a clear status and writes nothing', () => {
 
   test('oversized predicate is refused before anything is written', async () => {
     const big = Buffer.from(JSON.stringify({ data: 'x'.repeat(svc.config.limits.maxPredicateBytes) }));
-    const f = await grpcFailure(svc.call('Attest', { image: img.tagRef, key: 'ci-release', predicateType: 'https://example.com/p', predicate: big }));
+    const f = await grpcFailure(
+      svc.call('Attest', { image: img.tagRef, key: 'ci-release', predicateType: 'https://example.com/p', predicate: big }),
+    );
     expect(['RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT']).toContain(f.code);
     expect(await referrerCount()).toBe(0);
   });
@@ -319,12 +358,20 @@ describe('operability', () => {
     await grpcFailure(svc.call('Sign', { image: img.tagRef, key: 'missing-key' }));
     const lines = svc.logs.slice(before).filter((l) => typeof l.method === 'string');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatchObject({ method: 'countersign.v1.SigningService/Sign', image: img.tagRef, digest: result.digest, status: 'OK' });
+    expect(lines[0]).toMatchObject({
+      method: 'countersign.v1.SigningService/Sign',
+      image: img.tagRef,
+      digest: result.digest,
+      status: 'OK',
+    });
     expect(typeof lines[0]!.durationMs).toBe('number');
     expect(lines[1]).toMatchObject({ status: 'NOT_FOUND', image: img.tagRef });
 
     const privatePem = readFileSync(path.join(keysDir, 'ci-release.key'), 'utf8');
-    const body = privatePem.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+    const body = privatePem
+      .split('\n')
+      .filter((l) => l && !l.startsWith('-----'))
+      .join('');
     const logs = svc.rawLogs();
     expect(logs).not.toContain('PRIVATE KEY');
     for (let i = 0; i + 24 <= body.length; i += 24) expect(logs).not.toContain(body.slice(i, i + 24));
@@ -338,7 +385,10 @@ describe('operability', () => {
     // Stop only once the server is handling the call (a call still connecting is refused, and that
     // is not what is tested): a deterministic wait, not a sleep.
     let settled = false;
-    inFlight.then(() => (settled = true), () => (settled = true));
+    inFlight.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     while (other.app.grpc.inFlight === 0 && !settled) await new Promise((r) => setTimeout(r, 1));
     const stopping = other.app.stop();
     const { result } = await inFlight;

@@ -81,7 +81,12 @@ test('50 concurrent Signs of one digest through two service processes: every suc
 
   const outcomes = await Promise.allSettled(
     Array.from({ length: 50 }, (_, i) =>
-      call<{ result: { referrerDigest: string; referrersIndex: string } }>(instances[i % 2]!.signer, 'Sign', { image: ref, key: 'ci', annotations: { n: String(i) } }, 60_000),
+      call<{ result: { referrerDigest: string; referrersIndex: string } }>(
+        instances[i % 2]!.signer,
+        'Sign',
+        { image: ref, key: 'ci', annotations: { n: String(i) } },
+        60_000,
+      ),
     ),
   );
   const succeeded = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [String(i)] : []));

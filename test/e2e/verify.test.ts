@@ -22,7 +22,16 @@ interface VerifyResponse {
   mode: string;
   rule: string;
   requirements: Array<{ requirement: string; satisfied: boolean; message: string }>;
-  evidence: Array<{ referrerDigest: string; format: string; kind: string; verified: boolean; reason: string; keyName: string; predicateType: string; subjectDigest: string }>;
+  evidence: Array<{
+    referrerDigest: string;
+    format: string;
+    kind: string;
+    verified: boolean;
+    reason: string;
+    keyName: string;
+    predicateType: string;
+    subjectDigest: string;
+  }>;
   policyRevision: string;
   trustRevision: string;
   cached: boolean;
@@ -45,7 +54,8 @@ async function verify(image: string, action = 'ACTION_DEPLOY', namespace = 'defa
   return svc.call<VerifyResponse>('Verify', { image, action, context: { namespace, identity: 'system:serviceaccount:test:deployer' } });
 }
 
-const explain = (r: VerifyResponse) => `${r.allowed ? 'allow' : 'deny'}: ${r.reasons.join(' | ')} :: ${r.requirements.map((q) => `${q.requirement}=${q.satisfied}:${q.message}`).join(' | ')}`;
+const explain = (r: VerifyResponse) =>
+  `${r.allowed ? 'allow' : 'deny'}: ${r.reasons.join(' | ')} :: ${r.requirements.map((q) => `${q.requirement}=${q.satisfied}:${q.message}`).join(' | ')}`;
 
 async function newImage(prefix: string, tag = 'v1') {
   const repository = uniqueRepo(prefix);
@@ -163,7 +173,10 @@ describe('signatures', () => {
     const bundle = await fetchBlob(host, signed.repository, manifest.layers[0].digest);
     manifest.subject = { mediaType: victim.mediaType, digest: victim.digest, size: victim.size };
     const store = new ReferrerStore(pusher);
-    await store.attach({ registry: host, repository: victim.repository }, { manifest: manifest as ImageManifest, manifestBytes: Buffer.from(JSON.stringify(manifest)), blobs: [bundle] });
+    await store.attach(
+      { registry: host, repository: victim.repository },
+      { manifest: manifest as ImageManifest, manifestBytes: Buffer.from(JSON.stringify(manifest)), blobs: [bundle] },
+    );
     expect((await listReferrers(host, victim.repository, victim.digest)).manifests).toHaveLength(1);
     const r = await verify(victim.ref);
     expect(r.allowed).toBe(false);
@@ -372,7 +385,11 @@ describe('modes, errors, batches, multi-arch, policy reload', () => {
     const a = await newImage('v-batch-a');
     const b = await newImage('v-batch-b');
     await sign(a.ref);
-    const r = await svc.call<{ allowed: boolean; results: VerifyResponse[] }>('VerifyBatch', { images: [a.ref, b.ref], action: 'ACTION_DEPLOY', context: { namespace: 'x' } });
+    const r = await svc.call<{ allowed: boolean; results: VerifyResponse[] }>('VerifyBatch', {
+      images: [a.ref, b.ref],
+      action: 'ACTION_DEPLOY',
+      context: { namespace: 'x' },
+    });
     expect(r.allowed).toBe(false);
     expect(r.results.map((x) => x.allowed)).toEqual([true, false]);
     expect(r.results[1]!.image).toBe(b.ref);

@@ -73,7 +73,8 @@ test('allowed cached decisions are logged once per window; every denial is logge
   const unsigned = await pushSampleImage(pusher, { registry: host, repository: `${repository}-u` }, 'v1');
   const allowed = { image: `${host}/${repository}@${signed.digest}`, action: 'ACTION_DEPLOY' };
   const denied = { image: `${host}/${repository}-u@${unsigned.digest}`, action: 'ACTION_DEPLOY' };
-  const lines = (digest: string) => svc.logs.filter((l) => l.msg === 'call' && l.method === 'countersign.v1.VerificationService/Verify' && l.digest === digest);
+  const lines = (digest: string) =>
+    svc.logs.filter((l) => l.msg === 'call' && l.method === 'countersign.v1.VerificationService/Verify' && l.digest === digest);
   for (let i = 0; i < 20; i++) {
     await svc.call('Verify', allowed);
     expect((await svc.call<Verdict>('Verify', denied)).allowed).toBe(false);
@@ -81,5 +82,7 @@ test('allowed cached decisions are logged once per window; every denial is logge
   // The first (a miss) and the first cached allow: 2 lines; the other 18 are counted.
   expect(lines(signed.digest)).toHaveLength(2);
   expect(lines(unsigned.digest)).toHaveLength(20);
-  expect(lines(unsigned.digest).every((l) => l.allowed === false && Array.isArray(l.reasons) && (l.reasons as string[]).length > 0)).toBe(true);
+  expect(lines(unsigned.digest).every((l) => l.allowed === false && Array.isArray(l.reasons) && (l.reasons as string[]).length > 0)).toBe(
+    true,
+  );
 });

@@ -57,7 +57,8 @@ function verifyPids(output: string, image: string, allowed: boolean): Set<number
   for (const line of output.split('\n')) {
     if (!line.startsWith('{')) continue;
     const l = JSON.parse(line) as { method?: string; image?: string; allowed?: boolean; pid?: number };
-    if (l.method === 'countersign.v1.VerificationService/Verify' && l.image === image && l.allowed === allowed && typeof l.pid === 'number') pids.add(l.pid);
+    if (l.method === 'countersign.v1.VerificationService/Verify' && l.image === image && l.allowed === allowed && typeof l.pid === 'number')
+      pids.add(l.pid);
   }
   return pids;
 }

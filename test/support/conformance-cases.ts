@@ -10,7 +10,14 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const SHARED = path.resolve(REPO_ROOT, '..', 'shared');
 export const VECTORS = path.join(SHARED, 'vectors');
 export const CONFORMANCE = path.join(VECTORS, 'sigstore-conformance', 'test', 'assets', 'bundle-verify');
-export const PRODUCTION_ROOT = path.join(VECTORS, 'sigstore-python', 'sigstore', '_store', 'tuf-repo-cdn.sigstore.dev', 'trusted_root.json');
+export const PRODUCTION_ROOT = path.join(
+  VECTORS,
+  'sigstore-python',
+  'sigstore',
+  '_store',
+  'tuf-repo-cdn.sigstore.dev',
+  'trusted_root.json',
+);
 export const STAGING_ROOT = path.join(VECTORS, 'sigstore-python', 'sigstore', '_store', 'tuf-repo-cdn.sigstage.dev', 'trusted_root.json');
 
 const DEFAULT_IDENTITY =

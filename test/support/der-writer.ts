@@ -116,7 +116,8 @@ export interface CertOptions {
 }
 
 /** An Extension SEQUENCE { extnID, critical?, extnValue }. */
-export const extension = (id: string, critical: boolean, value: Buffer): Buffer => seq(oid(id), ...(critical ? [bool(true)] : []), octet(value));
+export const extension = (id: string, critical: boolean, value: Buffer): Buffer =>
+  seq(oid(id), ...(critical ? [bool(true)] : []), octet(value));
 
 let serialCounter = 1000;
 
@@ -194,12 +195,27 @@ export function timestampToken(o: TimestampOptions): Buffer {
   const attrs = [
     seq(oid(OIDS.contentType), set(oid(OIDS.tstInfo))),
     seq(oid(OIDS.messageDigest), set(octet(createHash('sha256').update(signed).digest()))),
-    ...(o.omitSigningCertificate ? [] : [seq(oid(OIDS.signingCertificateV2), set(seq(seq(seq(octet(createHash('sha256').update(o.tsaCert.der).digest()))))))]),
+    ...(o.omitSigningCertificate
+      ? []
+      : [seq(oid(OIDS.signingCertificateV2), set(seq(seq(seq(octet(createHash('sha256').update(o.tsaCert.der).digest()))))))]),
   ];
   const alg = signatureAlgorithm(o.tsaKey);
   const signature = alg.sign(set(...attrs));
-  const signerInfo = seq(int(1), seq(o.tsaIssuerName, int(o.tsaCert.serial)), seq(oid(OIDS.sha256), nul()), explicit(0, ...attrs), alg.id, octet(signature));
+  const signerInfo = seq(
+    int(1),
+    seq(o.tsaIssuerName, int(o.tsaCert.serial)),
+    seq(oid(OIDS.sha256), nul()),
+    explicit(0, ...attrs),
+    alg.id,
+    octet(signature),
+  );
   const content = o.alterTstInfoAfterSigning ? tstInfo(new Date(o.genTime.getTime() - 86_400_000)) : signed;
-  const signedData = seq(int(3), set(seq(oid(OIDS.sha256), nul())), seq(oid(OIDS.tstInfo), explicit(0, octet(content))), explicit(0, o.tsaCert.der, ...(o.extraCerts ?? [])), set(signerInfo));
+  const signedData = seq(
+    int(3),
+    set(seq(oid(OIDS.sha256), nul())),
+    seq(oid(OIDS.tstInfo), explicit(0, octet(content))),
+    explicit(0, o.tsaCert.der, ...(o.extraCerts ?? [])),
+    set(signerInfo),
+  );
   return seq(oid(OIDS.signedData), explicit(0, signedData));
 }

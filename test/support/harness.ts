@@ -63,7 +63,8 @@ export async function startService(overrides: Partial<ServiceConfig> = {}): Prom
     logs,
     rawLogs: () => chunks.join(''),
     client,
-    call: <Res>(method: string, request: unknown, timeoutMs = 30_000, token?: string) => call<Res>(clientFor(method), method, request, timeoutMs, token),
+    call: <Res>(method: string, request: unknown, timeoutMs = 30_000, token?: string) =>
+      call<Res>(clientFor(method), method, request, timeoutMs, token),
     async stop() {
       if (stopped) return;
       stopped = true;

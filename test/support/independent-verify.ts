@@ -37,7 +37,11 @@ async function get(url: string, accept?: string): Promise<{ status: number; body
 }
 
 /** Referrers API if the registry has it, else the tag-schema index, exactly as the spec says. */
-export async function listReferrers(host: string, repo: string, digest: string): Promise<{ source: 'api' | 'tag'; manifests: IndexEntry[] }> {
+export async function listReferrers(
+  host: string,
+  repo: string,
+  digest: string,
+): Promise<{ source: 'api' | 'tag'; manifests: IndexEntry[] }> {
   const api = await get(`http://${host}/v2/${repo}/referrers/${digest}`, INDEX);
   if (api.status === 200) return { source: 'api', manifests: JSON.parse(api.body.toString()).manifests ?? [] };
   const tag = digest.replace(':', '-');
@@ -82,7 +86,10 @@ export function verifyBundle(bundleJson: Record<string, any>, publicKeyPem: stri
   if (!Array.isArray(env.signatures) || env.signatures.length !== 1) throw new Error('DSSE envelope must carry exactly one signature');
   if (env.payloadType !== 'application/vnd.in-toto+json') throw new Error(`payload type ${env.payloadType}`);
   const publicKey = crypto.createPublicKey(publicKeyPem);
-  const hint = crypto.createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+  const hint = crypto
+    .createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('base64');
   const trust = toTrustMaterial(EMPTY_ROOT, (h: string) => {
     if (h !== hint) throw new VerificationError({ code: 'PUBLIC_KEY_ERROR', message: `unknown key hint ${h}` });
     return { publicKey, validFor: () => true };
@@ -107,12 +114,14 @@ export async function verifiedReferrers(host: string, repo: string, digest: stri
     // Decide from the manifest itself, not from the index entry (FORMATS.md §1.4).
     if (manifest.artifactType !== BUNDLE_MT) continue;
     if (manifest.subject?.digest !== digest) throw new Error(`referrer ${entry.digest} has subject ${manifest.subject?.digest}`);
-    if (manifest.layers?.length !== 1 || manifest.layers[0].mediaType !== BUNDLE_MT) throw new Error(`referrer ${entry.digest} must have one bundle layer`);
+    if (manifest.layers?.length !== 1 || manifest.layers[0].mediaType !== BUNDLE_MT)
+      throw new Error(`referrer ${entry.digest} must have one bundle layer`);
     const blob = await fetchBlob(host, repo, manifest.layers[0].digest);
     const bundle = JSON.parse(blob.toString('utf8'));
     const statement = verifyBundle(bundle, publicKeyPem, digest);
     const annotated = manifest.annotations?.['dev.sigstore.bundle.predicateType'];
-    if (annotated !== statement.predicateType) throw new Error(`annotation predicate type ${annotated} != signed ${statement.predicateType}`);
+    if (annotated !== statement.predicateType)
+      throw new Error(`annotation predicate type ${annotated} != signed ${statement.predicateType}`);
     out.push({ entry, manifest, bundle, statement, predicateType: statement.predicateType });
   }
   return out;

@@ -14,7 +14,9 @@ export interface LayoutManifest {
 }
 
 export function readOciLayout(dir: string): { blobs: Buffer[]; manifests: LayoutManifest[] } {
-  const index = JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string; mediaType: string; annotations?: Record<string, string> }> };
+  const index = JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8')) as {
+    manifests: Array<{ digest: string; mediaType: string; annotations?: Record<string, string> }>;
+  };
   const tags = new Map(index.manifests.map((m) => [m.digest, m.annotations?.['org.opencontainers.image.ref.name']]));
   const blobs: Buffer[] = [];
   const manifests: Array<LayoutManifest & { rank: number }> = [];

@@ -29,9 +29,12 @@ export interface LocalPostgres {
 /** The newest /usr/lib/postgresql/<version>/bin that has initdb and postgres. */
 export function postgresBinDir(): string {
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v) && existsSync(path.join(root, v, 'bin', 'postgres'))) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root).filter((v) => /^\d+$/.test(v) && existsSync(path.join(root, v, 'bin', 'postgres')))
+    : [];
   versions.sort((a, b) => Number(b) - Number(a));
-  if (versions.length === 0) throw new Error(`no PostgreSQL server under ${root}: run scripts/ensure-setup.sh (installs Debian's postgresql)`);
+  if (versions.length === 0)
+    throw new Error(`no PostgreSQL server under ${root}: run scripts/ensure-setup.sh (installs Debian's postgresql)`);
   return path.join(root, versions[0]!, 'bin');
 }
 
@@ -41,7 +44,8 @@ function runAs(): { uid: number; gid: number } | undefined {
   const id = (flag: string) => Number(spawnSync('id', [flag, 'nobody'], { encoding: 'utf8' }).stdout.trim());
   const uid = id('-u');
   const gid = id('-g');
-  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error('running as root and there is no `nobody` user to run PostgreSQL as');
+  if (!Number.isInteger(uid) || !Number.isInteger(gid))
+    throw new Error('running as root and there is no `nobody` user to run PostgreSQL as');
   return { uid, gid };
 }
 
@@ -70,7 +74,24 @@ export async function startPostgres(): Promise<LocalPostgres> {
   const start = async (): Promise<void> => {
     const proc = spawn(
       path.join(bin, 'postgres'),
-      ['-D', data, '-h', '127.0.0.1', '-p', String(port), '-k', dir, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
+      [
+        '-D',
+        data,
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '-k',
+        dir,
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+        '-c',
+        'max_connections=200',
+      ],
       { ...as, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     child = proc;

@@ -27,12 +27,22 @@ export interface ServeProcess {
  * `args` to its command line (after the defaults: a repeated option wins). Replicas sharing a
  * store (COUNTERSIGN_STORE_URL) share their keys too: the first creates `ci`, the others find it.
  */
-export async function startServeProcess(dir: string, name: string, env: Record<string, string> = {}, args: string[] = [], opts: { token?: string } = {}): Promise<ServeProcess> {
+export async function startServeProcess(
+  dir: string,
+  name: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+  opts: { token?: string } = {},
+): Promise<ServeProcess> {
   const address = `127.0.0.1:${await freePort()}`;
-  const child = spawn(process.execPath, [BIN, 'serve', '--listen', address, '--data-dir', path.join(dir, name, 'data'), '--log-level', 'warn', ...args], {
-    env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, name, 'keys'), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--listen', address, '--data-dir', path.join(dir, name, 'data'), '--log-level', 'warn', ...args],
+    {
+      env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, name, 'keys'), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const instance: ServeProcess = { process: child, address, output: '', signer: signingClient(address), publicKeyPem: '' };
   child.stdout!.on('data', (d: Buffer) => (instance.output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (instance.output += d.toString()));

@@ -5,9 +5,12 @@ describe('the one loopback rule', () => {
   test.each(['localhost', '127.0.0.1', '127.9.8.7', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1'])('%p is loopback', (h) => {
     expect(isLoopbackAddress(h)).toBe(true);
   });
-  test.each(['', '0.0.0.0', '::', '10.0.0.1', '128.0.0.1', 'foo.localhost', 'localhost.evil.example', '::ffff:10.0.0.1'])('%p is not', (h) => {
-    expect(isLoopbackAddress(h)).toBe(false);
-  });
+  test.each(['', '0.0.0.0', '::', '10.0.0.1', '128.0.0.1', 'foo.localhost', 'localhost.evil.example', '::ffff:10.0.0.1'])(
+    '%p is not',
+    (h) => {
+      expect(isLoopbackAddress(h)).toBe(false);
+    },
+  );
   test('listen addresses', () => {
     expect(listenHost('[::1]:8443')).toBe('::1');
     expect(listenHost('127.0.0.1:50051')).toBe('127.0.0.1');
@@ -50,7 +53,9 @@ describe('the one listen-address parser (gRPC, admission, gate, metrics)', () =>
   });
 
   test('every message names HOST:PORT and examples', () => {
-    expect(() => parseListenAddress('nope')).toThrow('listen address "nope" is not host:port: expected HOST:PORT, e.g. 127.0.0.1:50051, 0.0.0.0:8443, [::]:8443, or :8443 for every interface');
+    expect(() => parseListenAddress('nope')).toThrow(
+      'listen address "nope" is not host:port: expected HOST:PORT, e.g. 127.0.0.1:50051, 0.0.0.0:8443, [::]:8443, or :8443 for every interface',
+    );
   });
 
   test('the gRPC listen (config) keeps IPv6 brackets, as grpc-js binds it, and refuses an empty host', () => {

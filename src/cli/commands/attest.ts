@@ -5,14 +5,18 @@ import { runSigningCall } from './signing-call';
 import { clientOptions, onePositional, parse, parseAnnotations, UsageError } from './support';
 
 export async function attest(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    ...clientOptions,
-    key: { type: 'string' },
-    type: { type: 'string' },
-    predicate: { type: 'string' },
-    'scan-time': { type: 'string' },
-    annotation: { type: 'string', short: 'a', multiple: true },
-  }, 'attest');
+  const { values, positionals } = parse(
+    args,
+    {
+      ...clientOptions,
+      key: { type: 'string' },
+      type: { type: 'string' },
+      predicate: { type: 'string' },
+      'scan-time': { type: 'string' },
+      annotation: { type: 'string', short: 'a', multiple: true },
+    },
+    'attest',
+  );
   const image = onePositional(positionals, 'IMAGE');
   if (!values.key) throw new UsageError('--key NAME is required');
   if (!values.type) throw new UsageError('--type spdx|cyclonedx|vuln|URI is required');
@@ -21,7 +25,10 @@ export async function attest(args: string[]): Promise<number> {
   try {
     predicate = readFileSync(values.predicate);
   } catch (err) {
-    throw new CountersignError('INVALID_ARGUMENT', `cannot read predicate file ${values.predicate}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      `cannot read predicate file ${values.predicate}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   const request = {
     image,

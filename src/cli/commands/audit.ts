@@ -6,16 +6,20 @@ import { openServiceStore, parse, subcommand, UsageError } from './support';
 export async function audit(args: string[]): Promise<number> {
   const [first, ...rest] = args;
   const sub = subcommand('audit', first);
-  const { values, positionals } = parse(rest, {
-    'data-dir': { type: 'string' },
-    config: { type: 'string' },
-    limit: { type: 'string', default: '50' },
-    actor: { type: 'string' },
-    action: { type: 'string' },
-    target: { type: 'string' },
-    'expect-head': { type: 'string' },
-    json: { type: 'boolean', default: false },
-  }, isTopic(`audit ${sub}`) ? `audit ${sub}` : 'audit');
+  const { values, positionals } = parse(
+    rest,
+    {
+      'data-dir': { type: 'string' },
+      config: { type: 'string' },
+      limit: { type: 'string', default: '50' },
+      actor: { type: 'string' },
+      action: { type: 'string' },
+      target: { type: 'string' },
+      'expect-head': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    isTopic(`audit ${sub}`) ? `audit ${sub}` : 'audit',
+  );
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
   const db = await openServiceStore(values, { mustExist: true });
   try {
@@ -23,11 +27,18 @@ export async function audit(args: string[]): Promise<number> {
     if (sub === 'list') {
       const limit = Number(values.limit);
       if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit must be a positive integer');
-      const entries = await log.list({ limit, ...(values.actor ? { actor: values.actor } : {}), ...(values.action ? { action: values.action } : {}), ...(values.target ? { target: values.target } : {}) });
+      const entries = await log.list({
+        limit,
+        ...(values.actor ? { actor: values.actor } : {}),
+        ...(values.action ? { action: values.action } : {}),
+        ...(values.target ? { target: values.target } : {}),
+      });
       if (values.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
       else {
         for (const e of entries) {
-          process.stdout.write(`${String(e.seq).padStart(6)} ${e.at} ${e.outcome.padEnd(7)} ${e.actor} ${e.action}${e.target ? ` ${e.target}` : ''}${e.reason ? ` — ${e.reason}` : ''}\n`);
+          process.stdout.write(
+            `${String(e.seq).padStart(6)} ${e.at} ${e.outcome.padEnd(7)} ${e.actor} ${e.action}${e.target ? ` ${e.target}` : ''}${e.reason ? ` — ${e.reason}` : ''}\n`,
+          );
         }
       }
       return 0;
@@ -44,7 +55,10 @@ export async function audit(args: string[]): Promise<number> {
       else if (result.ok) {
         const head = await log.head();
         process.stdout.write(`audit chain intact: ${result.entries} entries; head ${head.seq}:${head.hash}\n`);
-      } else process.stdout.write(`AUDIT CHAIN BROKEN at entry ${result.brokenAt}: ${result.problem} (${result.entries} entries verified before it)\n`);
+      } else
+        process.stdout.write(
+          `AUDIT CHAIN BROKEN at entry ${result.brokenAt}: ${result.problem} (${result.entries} entries verified before it)\n`,
+        );
       return result.ok ? 0 : 1;
     }
     throw new UsageError(`unknown audit command "${sub ?? ''}" (list, verify)`);

@@ -13,19 +13,23 @@ import { parse, UsageError } from './support';
  * for serve: defaults < config file (its `gate` section) < environment < flags.
  */
 export async function gate(args: string[]): Promise<number> {
-  const { values } = parse(args, {
-    config: { type: 'string' },
-    listen: { type: 'string' },
-    upstream: { type: 'string' },
-    server: { type: 'string' },
-    token: { type: 'string' },
-    'registry-name': { type: 'string' },
-    'tls-cert': { type: 'string' },
-    'tls-key': { type: 'string' },
-    'upstream-ca': { type: 'string' },
-    'allow-plain-http': { type: 'boolean', default: false },
-    'log-level': { type: 'string' },
-  }, 'gate');
+  const { values } = parse(
+    args,
+    {
+      config: { type: 'string' },
+      listen: { type: 'string' },
+      upstream: { type: 'string' },
+      server: { type: 'string' },
+      token: { type: 'string' },
+      'registry-name': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'upstream-ca': { type: 'string' },
+      'allow-plain-http': { type: 'boolean', default: false },
+      'log-level': { type: 'string' },
+    },
+    'gate',
+  );
   const config = loadConfig({
     configFile: values.config,
     logLevel: values['log-level'],
@@ -47,7 +51,13 @@ export async function gate(args: string[]): Promise<number> {
   const tagLock = config.store ? await PostgresWriteLock.connect(config.store.url) : undefined;
   const server = await startGateServer({ ...gateOptions(config, verifier, logger), ...(tagLock ? { tagLock } : {}) });
   logger.info(
-    { listen: config.gate.listen, port: server.port, upstream: config.gate.upstream, countersign: address, tagWrites: tagLock ? 'serialized across gate replicas by the store' : 'serialized in this process' },
+    {
+      listen: config.gate.listen,
+      port: server.port,
+      upstream: config.gate.upstream,
+      countersign: address,
+      tagWrites: tagLock ? 'serialized across gate replicas by the store' : 'serialized in this process',
+    },
     'registry gate serving',
   );
   await new Promise<void>((resolve) => {

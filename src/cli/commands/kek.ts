@@ -8,21 +8,28 @@ import { localActor, openServiceStore, parse, subcommand, UsageError } from './s
 export async function kek(args: string[]): Promise<number> {
   const [first, ...rest] = args;
   const sub = subcommand('kek', first);
-  const { values, positionals } = parse(rest, {
-    'data-dir': { type: 'string' },
-    config: { type: 'string' },
-    'old-kek-file': { type: 'string' },
-    'new-kek-file': { type: 'string' },
-  }, isTopic(`kek ${sub}`) ? `kek ${sub}` : 'kek');
+  const { values, positionals } = parse(
+    rest,
+    {
+      'data-dir': { type: 'string' },
+      config: { type: 'string' },
+      'old-kek-file': { type: 'string' },
+      'new-kek-file': { type: 'string' },
+    },
+    isTopic(`kek ${sub}`) ? `kek ${sub}` : 'kek',
+  );
   if (sub !== 'rotate') throw new UsageError(`unknown kek command "${sub ?? ''}" (rotate)`);
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
-  if (!values['old-kek-file'] || !values['new-kek-file']) throw new UsageError('kek rotate needs --old-kek-file FILE and --new-kek-file FILE');
+  if (!values['old-kek-file'] || !values['new-kek-file'])
+    throw new UsageError('kek rotate needs --old-kek-file FILE and --new-kek-file FILE');
   const oldKek = loadKek({ file: values['old-kek-file'] });
   const newKek = loadKek({ file: values['new-kek-file'] });
   const db = await openServiceStore(values, { mustExist: true });
   try {
     const result = await ManagedKeyStore.rotateKek(db, await AuditLog.open(db), oldKek, newKek, localActor());
-    process.stdout.write(`${result.resealed} private key${result.resealed === 1 ? '' : 's'} sealed again under the new key-encryption key (fingerprint ${result.fingerprint}); start every replica with it\n`);
+    process.stdout.write(
+      `${result.resealed} private key${result.resealed === 1 ? '' : 's'} sealed again under the new key-encryption key (fingerprint ${result.fingerprint}); start every replica with it\n`,
+    );
     return 0;
   } finally {
     await db.close();

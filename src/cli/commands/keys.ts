@@ -3,7 +3,17 @@ import type { Key__Output as KeyMsg } from '../../grpc/generated/countersign/v1/
 import { call, keyClient, timestampMs, timestampText } from '../client';
 import { isTopic } from '../usage';
 import { keyKindLines } from '../key-facts';
-import { clientOptions, durationSeconds, onePositional, parse, readFileArg, subcommand, timeoutMs, UsageError, withServer } from './support';
+import {
+  clientOptions,
+  durationSeconds,
+  onePositional,
+  parse,
+  readFileArg,
+  subcommand,
+  timeoutMs,
+  UsageError,
+  withServer,
+} from './support';
 
 function describeKey(k: KeyMsg): string {
   const validFrom = timestampText(k.validFromTime);
@@ -37,35 +47,52 @@ function rotationOutcome(previous: KeyMsg): string {
 export async function keys(args: string[]): Promise<number> {
   const [first, ...rest] = args;
   const sub = subcommand('keys', first);
-  const { values, positionals } = parse(rest, {
-    ...clientOptions,
-    owner: { type: 'string' },
-    scope: { type: 'string', multiple: true },
-    'valid-from': { type: 'string' },
-    'valid-until': { type: 'string' },
-    'public-key': { type: 'string' },
-    'cosign-key': { type: 'string' },
-    'password-file': { type: 'string' },
-    overlap: { type: 'string' },
-    reason: { type: 'string' },
-    active: { type: 'boolean', default: false },
-  }, isTopic(`keys ${sub}`) ? `keys ${sub}` : 'keys');
+  const { values, positionals } = parse(
+    rest,
+    {
+      ...clientOptions,
+      owner: { type: 'string' },
+      scope: { type: 'string', multiple: true },
+      'valid-from': { type: 'string' },
+      'valid-until': { type: 'string' },
+      'public-key': { type: 'string' },
+      'cosign-key': { type: 'string' },
+      'password-file': { type: 'string' },
+      overlap: { type: 'string' },
+      reason: { type: 'string' },
+      active: { type: 'boolean', default: false },
+    },
+    isTopic(`keys ${sub}`) ? `keys ${sub}` : 'keys',
+  );
   let method: string;
   let request: Record<string, unknown>;
   switch (sub) {
     case 'create':
       method = 'CreateKey';
-      request = { name: onePositional(positionals, 'NAME'), ownerTeam: values.owner ?? '', scopes: values.scope ?? [], validUntil: values['valid-until'] ?? '' };
+      request = {
+        name: onePositional(positionals, 'NAME'),
+        ownerTeam: values.owner ?? '',
+        scopes: values.scope ?? [],
+        validUntil: values['valid-until'] ?? '',
+      };
       break;
     case 'import': {
       method = 'ImportKey';
       const name = onePositional(positionals, 'NAME');
-      const base = { name, ownerTeam: values.owner ?? '', scopes: values.scope ?? [], validFrom: values['valid-from'] ?? '', validUntil: values['valid-until'] ?? '' };
+      const base = {
+        name,
+        ownerTeam: values.owner ?? '',
+        scopes: values.scope ?? [],
+        validFrom: values['valid-from'] ?? '',
+        validUntil: values['valid-until'] ?? '',
+      };
       if (values['public-key'] && !values['cosign-key']) {
         request = { ...base, publicKeyPem: readFileArg(values['public-key'], 'public key file') };
       } else if (values['cosign-key'] && !values['public-key']) {
         // cosign's own convention: the password comes from COSIGN_PASSWORD (or a file), never a flag.
-        const password = values['password-file'] ? readFileArg(values['password-file'], 'password file').replace(/\r?\n$/, '') : (process.env.COSIGN_PASSWORD ?? '');
+        const password = values['password-file']
+          ? readFileArg(values['password-file'], 'password file').replace(/\r?\n$/, '')
+          : (process.env.COSIGN_PASSWORD ?? '');
         request = { ...base, cosignPrivateKeyPem: readFileArg(values['cosign-key'], 'cosign key file'), password };
       } else {
         throw new UsageError('keys import needs exactly one of --public-key FILE or --cosign-key FILE');
@@ -99,13 +126,20 @@ export async function keys(args: string[]): Promise<number> {
   }
   const timeout = timeoutMs(values.timeout);
   return withServer(values, keyClient, 1, async (client) => {
-    const res = await call<{ key?: KeyMsg | null; keys?: KeyMsg[]; previous?: KeyMsg | null; current?: KeyMsg | null }>(client, method, request, timeout);
+    const res = await call<{ key?: KeyMsg | null; keys?: KeyMsg[]; previous?: KeyMsg | null; current?: KeyMsg | null }>(
+      client,
+      method,
+      request,
+      timeout,
+    );
     if (values.json) {
       process.stdout.write(`${JSON.stringify(res.keys ?? res.key ?? { previous: res.previous, current: res.current }, null, 2)}\n`);
     } else if (res.keys) {
       for (const k of res.keys) process.stdout.write(describeKey(k));
     } else if (res.current && res.previous) {
-      process.stdout.write(`rotated ${res.current.name}: version ${res.current.version} signs from now on; ${rotationOutcome(res.previous)}\n`);
+      process.stdout.write(
+        `rotated ${res.current.name}: version ${res.current.version} signs from now on; ${rotationOutcome(res.previous)}\n`,
+      );
       process.stdout.write(describeKey(res.current));
       process.stdout.write(res.current.publicKeyPem);
     } else if (res.key) {

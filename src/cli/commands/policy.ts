@@ -66,7 +66,9 @@ export async function policyCommand(args: string[]): Promise<number> {
     try {
       text = readFileSync(positionals[0]!, 'utf8');
     } catch (err) {
-      process.stderr.write(`countersign: cannot read policy file ${positionals[0]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+      process.stderr.write(
+        `countersign: cannot read policy file ${positionals[0]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`,
+      );
       return 1;
     }
     const expected = values['expected-revision'];

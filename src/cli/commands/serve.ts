@@ -8,19 +8,23 @@ import { attachWorker, parseWorkers, runPrimary } from '../../cluster/serve-clus
 import { parse } from './support';
 
 export async function serve(args: string[]): Promise<number> {
-  const { values } = parse(args, {
-    config: { type: 'string' },
-    listen: { type: 'string' },
-    'keys-dir': { type: 'string' },
-    'data-dir': { type: 'string' },
-    policy: { type: 'string' },
-    'admission-listen': { type: 'string' },
-    'metrics-listen': { type: 'string' },
-    'gate-listen': { type: 'string' },
-    'gate-upstream': { type: 'string' },
-    'log-level': { type: 'string' },
-    workers: { type: 'string' },
-  }, 'serve');
+  const { values } = parse(
+    args,
+    {
+      config: { type: 'string' },
+      listen: { type: 'string' },
+      'keys-dir': { type: 'string' },
+      'data-dir': { type: 'string' },
+      policy: { type: 'string' },
+      'admission-listen': { type: 'string' },
+      'metrics-listen': { type: 'string' },
+      'gate-listen': { type: 'string' },
+      'gate-upstream': { type: 'string' },
+      'log-level': { type: 'string' },
+      workers: { type: 'string' },
+    },
+    'serve',
+  );
   const config = loadConfig({
     policyFile: values.policy,
     admissionListen: values['admission-listen'],

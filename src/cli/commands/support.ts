@@ -89,7 +89,8 @@ export async function withServer(
 /** "7d", "12h", "30m", "1h30m", "45s" or plain seconds (the one duration parser, CLI dialect). */
 export function durationSeconds(text: string): number {
   const parsed = parseDuration(text.trim(), CLI_SECONDS);
-  if ('error' in parsed) throw new UsageError(`invalid duration ${JSON.stringify(text)}: use e.g. 7d, 12h, 30m or seconds (${parsed.error})`);
+  if ('error' in parsed)
+    throw new UsageError(`invalid duration ${JSON.stringify(text)}: use e.g. 7d, 12h, 30m or seconds (${parsed.error})`);
   return parsed.ms / 1000;
 }
 
@@ -97,7 +98,10 @@ export function readFileArg(file: string, what: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CountersignError('INVALID_ARGUMENT', `cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      `cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 
@@ -132,11 +136,17 @@ export function localActor(): string {
  * COUNTERSIGN_STORE_URL is set, else the data directory's file. `mustExist`: a missing database
  * file is NOT_FOUND (a wrong --data-dir), not a new empty store.
  */
-export async function openServiceStore(values: { config?: string; 'data-dir'?: string }, { mustExist }: { mustExist: boolean }): Promise<SqlStore> {
+export async function openServiceStore(
+  values: { config?: string; 'data-dir'?: string },
+  { mustExist }: { mustExist: boolean },
+): Promise<SqlStore> {
   const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'] });
   const file = sqliteFileOf(config.dataDir);
   if (mustExist && !config.store && !existsSync(file)) {
-    throw new CountersignError('NOT_FOUND', `no Countersign database at ${file}; pass the service's --data-dir (or its store.url / COUNTERSIGN_STORE_URL)`);
+    throw new CountersignError(
+      'NOT_FOUND',
+      `no Countersign database at ${file}; pass the service's --data-dir (or its store.url / COUNTERSIGN_STORE_URL)`,
+    );
   }
   return openStore({ dataDir: config.dataDir, ...(config.store ? { url: config.store.url } : {}) });
 }

@@ -7,15 +7,19 @@ import { localActor, onePositional, openServiceStore, parse, subcommand, UsageEr
 export async function token(args: string[]): Promise<number> {
   const [first, ...rest] = args;
   const sub = subcommand('token', first);
-  const { values, positionals } = parse(rest, {
-    'data-dir': { type: 'string' },
-    config: { type: 'string' },
-    role: { type: 'string', multiple: true },
-    scope: { type: 'string', multiple: true },
-    expires: { type: 'string' },
-    reason: { type: 'string' },
-    json: { type: 'boolean', default: false },
-  }, isTopic(`token ${sub}`) ? `token ${sub}` : 'token');
+  const { values, positionals } = parse(
+    rest,
+    {
+      'data-dir': { type: 'string' },
+      config: { type: 'string' },
+      role: { type: 'string', multiple: true },
+      scope: { type: 'string', multiple: true },
+      expires: { type: 'string' },
+      reason: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    isTopic(`token ${sub}`) ? `token ${sub}` : 'token',
+  );
   const db = await openServiceStore(values, { mustExist: false });
   const actor = localActor();
   try {
@@ -32,22 +36,34 @@ export async function token(args: string[]): Promise<number> {
         expiresAt = new Date(values.expires);
         if (Number.isNaN(expiresAt.getTime())) throw new UsageError('--expires must be an RFC 3339 time');
       }
-      const { token: secret, record } = await store.create({ name, roles, scopes: values.scope ?? [], createdBy: actor, ...(expiresAt ? { expiresAt } : {}) });
+      const { token: secret, record } = await store.create({
+        name,
+        roles,
+        scopes: values.scope ?? [],
+        createdBy: actor,
+        ...(expiresAt ? { expiresAt } : {}),
+      });
       if (values.json) process.stdout.write(`${JSON.stringify({ token: secret, ...record }, null, 2)}\n`);
       else {
         process.stdout.write(`${secret}\n`);
-        process.stderr.write(`token ${record.name} (${record.roles.join(', ')}${record.scopes.length ? ` for ${record.scopes.join(', ')}` : ''}) created; it is shown only now\n`);
+        process.stderr.write(
+          `token ${record.name} (${record.roles.join(', ')}${record.scopes.length ? ` for ${record.scopes.join(', ')}` : ''}) created; it is shown only now\n`,
+        );
       }
       return 0;
     }
     if (sub === 'list') {
       const records = await store.list();
       if (values.json) process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
-      else for (const r of records) process.stdout.write(`${r.name}\t${r.state}\t${r.roles.join(',')}\t${r.scopes.join(',')}\t${r.prefix}…\n`);
+      else
+        for (const r of records) process.stdout.write(`${r.name}\t${r.state}\t${r.roles.join(',')}\t${r.scopes.join(',')}\t${r.prefix}…\n`);
       return 0;
     }
     if (sub === 'revoke') {
-      const record = await store.revoke(onePositional(positionals, 'NAME'), { revokedBy: actor, ...(values.reason ? { reason: values.reason } : {}) });
+      const record = await store.revoke(onePositional(positionals, 'NAME'), {
+        revokedBy: actor,
+        ...(values.reason ? { reason: values.reason } : {}),
+      });
       process.stdout.write(`token ${record.name} revoked\n`);
       return 0;
     }

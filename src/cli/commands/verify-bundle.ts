@@ -96,7 +96,10 @@ function parseRequest(argv: string[]): VerifyBundleRequest {
 }
 
 /** The command's work, callable in-process (the conformance test runs all cases through it). */
-export function runVerifyBundle(req: VerifyBundleRequest, loadRoot: (file: string) => SigstoreTrustRoot = loadTrustedRootFile): VerifyBundleOutcome {
+export function runVerifyBundle(
+  req: VerifyBundleRequest,
+  loadRoot: (file: string) => SigstoreTrustRoot = loadTrustedRootFile,
+): VerifyBundleOutcome {
   const fail = (message: string): VerifyBundleOutcome => ({ ok: false, message });
   let roots: SigstoreTrustRoot[];
   try {
@@ -124,7 +127,10 @@ export function runVerifyBundle(req: VerifyBundleRequest, loadRoot: (file: strin
   if (req.keyFile !== undefined) {
     try {
       const publicKey = crypto.createPublicKey(readFileSync(req.keyFile));
-      const id = crypto.createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+      const id = crypto
+        .createHash('sha256')
+        .update(publicKey.export({ type: 'spki', format: 'der' }))
+        .digest('base64');
       key = { id, publicKey };
     } catch (err) {
       return fail(`cannot read the public key ${req.keyFile}: ${(err as Error).message}`);

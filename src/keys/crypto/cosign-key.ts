@@ -108,7 +108,8 @@ export function encryptCosignPrivateKey(key: KeyObject, password: string): strin
  */
 export function parsePublicKeyPem(pem: string): KeyObject {
   if (typeof pem !== 'string') throw invalid('public key must be given as PEM text');
-  if (pem.length > MAX_PEM_CHARS) throw invalid(`public key PEM is too large (${pem.length} characters); expected a single PUBLIC KEY block`);
+  if (pem.length > MAX_PEM_CHARS)
+    throw invalid(`public key PEM is too large (${pem.length} characters); expected a single PUBLIC KEY block`);
   const blocks = findPemBlocks(pem);
   const priv = blocks.find((b) => isPrivateKeyLabel(b.type));
   if (priv) {

@@ -47,7 +47,9 @@ export function loadKek(source: KekSource): Buffer {
     throw bad(`the key-encryption key is configured twice (file ${source.file} and ${envLabel}); set only one`);
   }
   if (!hasFile && !hasEnv) {
-    throw bad(`no key-encryption key configured: provide a file holding 32 random bytes (raw or base64) or base64 of 32 bytes in the environment; ${GENERATE_HINT}`);
+    throw bad(
+      `no key-encryption key configured: provide a file holding 32 random bytes (raw or base64) or base64 of 32 bytes in the environment; ${GENERATE_HINT}`,
+    );
   }
   if (hasFile) return loadFromFile(source.file!);
 
@@ -64,10 +66,13 @@ function loadFromFile(file: string): Buffer {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =
-      code === 'ENOENT' ? 'it does not exist'
-      : code === 'EACCES' || code === 'EPERM' ? 'permission denied (the service user must be able to read it)'
-      : code === 'EISDIR' ? 'it is a directory'
-      : `error ${code ?? 'unknown'}`;
+      code === 'ENOENT'
+        ? 'it does not exist'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied (the service user must be able to read it)'
+          : code === 'EISDIR'
+            ? 'it is a directory'
+            : `error ${code ?? 'unknown'}`;
     throw bad(`cannot read key-encryption key file ${file}: ${why}`);
   }
   const what = `key-encryption key file ${file}`;
@@ -76,7 +81,9 @@ function loadFromFile(file: string): Buffer {
     // shorter key written as base64 or hex without a newline, not a raw 256-bit key.
     if (/^[A-Za-z0-9+/=_-]+$/.test(raw.toString('latin1'))) {
       raw.fill(0);
-      throw bad(`${what} holds 32 characters of text (base64 or hex of a shorter key?), not 32 raw bytes; a key-encryption key must be 32 random bytes (${GENERATE_HINT})`);
+      throw bad(
+        `${what} holds 32 characters of text (base64 or hex of a shorter key?), not 32 raw bytes; a key-encryption key must be 32 random bytes (${GENERATE_HINT})`,
+      );
     }
     return checkKek(raw, what);
   }
@@ -84,7 +91,9 @@ function loadFromFile(file: string): Buffer {
   raw.fill(0);
   const key = decodeBase64Strict(text) ?? decodeBase64Strict(padBase64(text));
   if (key === null) {
-    throw bad(`${what} must hold exactly 32 raw bytes or base64 of 32 bytes, but holds ${raw.length} bytes that are not base64 (${GENERATE_HINT})`);
+    throw bad(
+      `${what} must hold exactly 32 raw bytes or base64 of 32 bytes, but holds ${raw.length} bytes that are not base64 (${GENERATE_HINT})`,
+    );
   }
   return checkKek(key, what);
 }

@@ -59,7 +59,9 @@ export function keyKindOf(key: KeyObject): KeyKind {
       const curve = key.asymmetricKeyDetails?.namedCurve;
       const kind = curve ? CURVE_KIND[curve] : undefined;
       if (!kind) {
-        throw invalid(`unsupported elliptic curve ${curve ?? '(explicit parameters)'}; Countersign verifies ECDSA on P-256, P-384 and P-521 only`);
+        throw invalid(
+          `unsupported elliptic curve ${curve ?? '(explicit parameters)'}; Countersign verifies ECDSA on P-256, P-384 and P-521 only`,
+        );
       }
       return kind;
     }
@@ -72,7 +74,9 @@ export function keyKindOf(key: KeyObject): KeyKind {
       return `rsa-${bits}`;
     }
     case 'rsa-pss':
-      throw invalid('RSA-PSS-restricted keys (OID id-RSASSA-PSS) are not supported: cosign signs with RSA PKCS#1 v1.5; export the key as a plain rsaEncryption SubjectPublicKeyInfo');
+      throw invalid(
+        'RSA-PSS-restricted keys (OID id-RSASSA-PSS) are not supported: cosign signs with RSA PKCS#1 v1.5; export the key as a plain rsaEncryption SubjectPublicKeyInfo',
+      );
     case 'dsa':
       throw invalid('DSA keys are not supported (cosign and Sigstore do not sign with DSA); use ECDSA P-256, Ed25519 or RSA ≥ 2048');
     case 'ed448':
@@ -93,7 +97,8 @@ export function keyKindOf(key: KeyObject): KeyKind {
  */
 export function parseTrustAnchorPem(pem: string): TrustAnchor {
   if (typeof pem !== 'string') throw invalid('the key must be given as PEM text');
-  if (pem.length > MAX_PEM_CHARS) throw invalid(`the PEM text is too large (${pem.length} characters); expected one PUBLIC KEY or CERTIFICATE block`);
+  if (pem.length > MAX_PEM_CHARS)
+    throw invalid(`the PEM text is too large (${pem.length} characters); expected one PUBLIC KEY or CERTIFICATE block`);
   const blocks = scanPem(pem);
   const priv = blocks.find((b) => isPrivateKeyLabel(b.type));
   if (priv) {

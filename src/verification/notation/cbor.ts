@@ -75,7 +75,8 @@ class Reader {
         const out = new Map<number | string, CborValue>();
         for (let i = 0; i < n; i++) {
           const key = this.item(depth + 1);
-          if (typeof key !== 'number' && typeof key !== 'string') throw new CborError('a CBOR map key is neither an integer nor a text string');
+          if (typeof key !== 'number' && typeof key !== 'string')
+            throw new CborError('a CBOR map key is neither an integer nor a text string');
           if (out.has(key)) throw new CborError(`the CBOR map key ${JSON.stringify(key)} appears twice`);
           out.set(key, this.item(depth + 1));
         }

@@ -111,7 +111,8 @@ export function oid(el: Der | undefined, what: string): string {
 export function smallInt(el: Der | undefined, what: string, tag: number = TAG.INTEGER): number {
   const c = expect(el, tag, what).content;
   // DER INTEGERs are minimal: a leading zero byte only before a byte with its top bit set.
-  if (c.length === 0 || c.length > 6 || c[0]! & 0x80 || (c.length > 1 && c[0] === 0 && !(c[1]! & 0x80))) throw new DerError(`${what} is not a small non-negative integer`);
+  if (c.length === 0 || c.length > 6 || c[0]! & 0x80 || (c.length > 1 && c[0] === 0 && !(c[1]! & 0x80)))
+    throw new DerError(`${what} is not a small non-negative integer`);
   return c.reduce((n, b) => n * 256 + b, 0);
 }
 
@@ -127,6 +128,7 @@ export function generalizedTime(el: Der | undefined, what: string): Date {
   // reads back as written is one (no second spelling of another time).
   d.setUTCFullYear(year!);
   const fields = [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()];
-  if (Number.isNaN(d.getTime()) || fields.some((v, i) => v !== [year, month, day, hour, minute, second][i])) throw new DerError(`${what} is not a valid time`);
+  if (Number.isNaN(d.getTime()) || fields.some((v, i) => v !== [year, month, day, hour, minute, second][i]))
+    throw new DerError(`${what} is not a valid time`);
   return d;
 }

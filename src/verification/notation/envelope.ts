@@ -26,7 +26,17 @@ export const H_SIGNING_TIME = 'io.cncf.notary.signingTime';
 export const H_AUTHENTIC_TIME = 'io.cncf.notary.authenticSigningTime';
 export const H_EXPIRY = 'io.cncf.notary.expiry';
 /** Protected headers a Notary JWS may carry; any other (unknown) one is refused, as notation does. */
-const KNOWN_PROTECTED = new Set(['alg', 'cty', 'crit', H_SCHEME, H_SIGNING_TIME, H_AUTHENTIC_TIME, H_EXPIRY, 'io.cncf.notary.verificationPlugin', 'io.cncf.notary.verificationPluginMinVersion']);
+const KNOWN_PROTECTED = new Set([
+  'alg',
+  'cty',
+  'crit',
+  H_SCHEME,
+  H_SIGNING_TIME,
+  H_AUTHENTIC_TIME,
+  H_EXPIRY,
+  'io.cncf.notary.verificationPlugin',
+  'io.cncf.notary.verificationPluginMinVersion',
+]);
 /** The headers crit may list: those whose meaning is checked here or by the trust policy. */
 export const UNDERSTOOD_CRITICAL: ReadonlySet<string> = new Set([H_SCHEME, H_SIGNING_TIME, H_AUTHENTIC_TIME, H_EXPIRY]);
 export const H_PLUGIN = 'io.cncf.notary.verificationPlugin';
@@ -38,7 +48,6 @@ export const H_PLUGIN_MIN_VERSION = 'io.cncf.notary.verificationPluginMinVersion
 export const TIMESTAMP_HEADER = 'io.cncf.notary.timestampSignature';
 /** A chain is a handful of certificates; more is an attempt to make us spend time. */
 export const MAX_CHAIN = 10;
-
 
 export class NotationEnvelopeError extends Error {}
 
@@ -53,7 +62,8 @@ export interface TargetDescriptor {
  * when known, its media type and size (from the referrer's subject, which must name the same digest).
  */
 export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): NotationFacts {
-  if (bytes.length > MAX_NOTATION_ENVELOPE_BYTES) throw new NotationEnvelopeError(`the JWS envelope is larger than ${MAX_NOTATION_ENVELOPE_BYTES} bytes`);
+  if (bytes.length > MAX_NOTATION_ENVELOPE_BYTES)
+    throw new NotationEnvelopeError(`the JWS envelope is larger than ${MAX_NOTATION_ENVELOPE_BYTES} bytes`);
   const env = parseJson(bytes.toString('utf8'), 'the envelope');
   if (!isObject(env)) throw new NotationEnvelopeError('the envelope is not a JSON object');
   const { payload, protected: protectedB64, header, signature } = env as Record<string, unknown>;
@@ -67,31 +77,45 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
   const h = prot as Record<string, unknown>;
 
   const alg = h.alg;
-  if (typeof alg !== 'string' || !Object.hasOwn(ALGORITHMS, alg)) throw new NotationEnvelopeError(`unsupported alg ${JSON.stringify(alg)}: Notary JWS uses PS256/384/512 or ES256/384/512`);
-  if (h.cty !== NOTARY_PAYLOAD_TYPE) throw new NotationEnvelopeError(`the protected header's cty is ${JSON.stringify(h.cty)}, not ${NOTARY_PAYLOAD_TYPE}`);
-  for (const k of Object.keys(h)) if (!KNOWN_PROTECTED.has(k)) throw new NotationEnvelopeError(`unknown protected header ${k.slice(0, 80)}`);
+  if (typeof alg !== 'string' || !Object.hasOwn(ALGORITHMS, alg))
+    throw new NotationEnvelopeError(`unsupported alg ${JSON.stringify(alg)}: Notary JWS uses PS256/384/512 or ES256/384/512`);
+  if (h.cty !== NOTARY_PAYLOAD_TYPE)
+    throw new NotationEnvelopeError(`the protected header's cty is ${JSON.stringify(h.cty)}, not ${NOTARY_PAYLOAD_TYPE}`);
+  for (const k of Object.keys(h))
+    if (!KNOWN_PROTECTED.has(k)) throw new NotationEnvelopeError(`unknown protected header ${k.slice(0, 80)}`);
   refusePlugin(h[H_PLUGIN], h[H_PLUGIN_MIN_VERSION]);
   // One parameter, one value: a reader preferring the unprotected copy would see what nobody signed.
-  for (const k of Object.keys(unprotected)) if (Object.hasOwn(h, k)) throw new NotationEnvelopeError(`the header parameter ${k.slice(0, 80)} is both protected and unprotected`);
+  for (const k of Object.keys(unprotected))
+    if (Object.hasOwn(h, k)) throw new NotationEnvelopeError(`the header parameter ${k.slice(0, 80)} is both protected and unprotected`);
   const scheme = h[H_SCHEME];
   if (typeof scheme !== 'string' || !(SIGNING_SCHEMES as readonly string[]).includes(scheme)) {
     throw new NotationEnvelopeError(`unknown signing scheme ${JSON.stringify(scheme)} (notary.x509 or notary.x509.signingAuthority)`);
   }
   const crit = h.crit;
-  if (!Array.isArray(crit) || crit.length === 0 || !crit.every((c) => typeof c === 'string')) throw new NotationEnvelopeError('the protected header has no crit list');
+  if (!Array.isArray(crit) || crit.length === 0 || !crit.every((c) => typeof c === 'string'))
+    throw new NotationEnvelopeError('the protected header has no crit list');
   for (const c of crit as string[]) {
-    if (!Object.hasOwn(h, c) || c === 'alg' || c === 'cty' || c === 'crit') throw new NotationEnvelopeError(`crit names ${c.slice(0, 80)}, which the protected header does not carry (or must not list)`);
-    if (!UNDERSTOOD_CRITICAL.has(c)) throw new NotationEnvelopeError(`crit names ${c.slice(0, 80)}, a critical header Countersign does not understand`);
+    if (!Object.hasOwn(h, c) || c === 'alg' || c === 'cty' || c === 'crit')
+      throw new NotationEnvelopeError(`crit names ${c.slice(0, 80)}, which the protected header does not carry (or must not list)`);
+    if (!UNDERSTOOD_CRITICAL.has(c))
+      throw new NotationEnvelopeError(`crit names ${c.slice(0, 80)}, a critical header Countersign does not understand`);
   }
-  const mustBeCritical = [H_SCHEME, ...(Object.hasOwn(h, H_EXPIRY) ? [H_EXPIRY] : []), ...(Object.hasOwn(h, H_AUTHENTIC_TIME) ? [H_AUTHENTIC_TIME] : [])];
+  const mustBeCritical = [
+    H_SCHEME,
+    ...(Object.hasOwn(h, H_EXPIRY) ? [H_EXPIRY] : []),
+    ...(Object.hasOwn(h, H_AUTHENTIC_TIME) ? [H_AUTHENTIC_TIME] : []),
+  ];
   for (const c of mustBeCritical) if (!(crit as string[]).includes(c)) throw new NotationEnvelopeError(`${c} must be listed in crit`);
 
   const signingTime = time(h[H_SIGNING_TIME], H_SIGNING_TIME);
   const authentic = time(h[H_AUTHENTIC_TIME], H_AUTHENTIC_TIME);
   const expiry = time(h[H_EXPIRY], H_EXPIRY);
-  if (scheme === 'notary.x509' && signingTime === undefined) throw new NotationEnvelopeError(`scheme notary.x509 requires ${H_SIGNING_TIME}`);
-  if (scheme === 'notary.x509' && authentic !== undefined) throw new NotationEnvelopeError(`scheme notary.x509 must not carry ${H_AUTHENTIC_TIME}`);
-  if (scheme === 'notary.x509.signingAuthority' && authentic === undefined) throw new NotationEnvelopeError(`scheme notary.x509.signingAuthority requires ${H_AUTHENTIC_TIME}`);
+  if (scheme === 'notary.x509' && signingTime === undefined)
+    throw new NotationEnvelopeError(`scheme notary.x509 requires ${H_SIGNING_TIME}`);
+  if (scheme === 'notary.x509' && authentic !== undefined)
+    throw new NotationEnvelopeError(`scheme notary.x509 must not carry ${H_AUTHENTIC_TIME}`);
+  if (scheme === 'notary.x509.signingAuthority' && authentic === undefined)
+    throw new NotationEnvelopeError(`scheme notary.x509.signingAuthority requires ${H_AUTHENTIC_TIME}`);
 
   const x5c = unprotected.x5c;
   if (!Array.isArray(x5c) || x5c.length === 0) throw new NotationEnvelopeError('the envelope carries no x5c certificate chain');
@@ -104,7 +128,8 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
   const leaf = certs[0]!;
   const signingInput = Buffer.from(`${protectedB64}.${payload}`, 'ascii');
   const sig = b64urlDecode(signature, 'signature');
-  if (!verifyWithAlg(alg, leaf, signingInput, sig)) throw new NotationEnvelopeError('the signature does not verify with the leaf certificate of x5c');
+  if (!verifyWithAlg(alg, leaf, signingInput, sig))
+    throw new NotationEnvelopeError('the signature does not verify with the leaf certificate of x5c');
 
   // Only now is the payload signed content: it must name exactly the image we resolved.
   checkTargetArtifact(parseJson(b64urlDecode(payload, 'payload').toString('utf8'), 'the payload'), target);
@@ -112,7 +137,12 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
   const ts = unprotected[TIMESTAMP_HEADER];
   // A countersignature that is not a string is a malformed timestamp, not a broken signature:
   // the signature stays intact and the trust policy decides whether the timestamp was needed.
-  const timestamp = ts === undefined ? undefined : typeof ts === 'string' ? verifyTimestampToken(ts, sig) : { verified: false as const, reason: `the ${TIMESTAMP_HEADER} header is not a base64 string` };
+  const timestamp =
+    ts === undefined
+      ? undefined
+      : typeof ts === 'string'
+        ? verifyTimestampToken(ts, sig)
+        : { verified: false as const, reason: `the ${TIMESTAMP_HEADER} header is not a base64 string` };
   const agent = unprotected['io.cncf.notary.signingAgent'];
   return {
     envelope: 'jws',
@@ -132,14 +162,24 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
 
 /** The signed `targetArtifact` must be the image: digest always; media type and size when known. */
 export function checkTargetArtifact(payload: unknown, target: TargetDescriptor): void {
-  if (!isObject(payload) || !isObject((payload as Record<string, unknown>).targetArtifact)) throw new NotationEnvelopeError('the payload has no targetArtifact');
+  if (!isObject(payload) || !isObject((payload as Record<string, unknown>).targetArtifact))
+    throw new NotationEnvelopeError('the payload has no targetArtifact');
   const t = (payload as { targetArtifact: Record<string, unknown> }).targetArtifact;
-  if (t.digest !== target.digest) throw new NotationEnvelopeError(`the payload signs ${typeof t.digest === 'string' ? t.digest.slice(0, 80) : '(no digest)'}, not this image ${target.digest}`);
-  if (typeof t.mediaType !== 'string' || typeof t.size !== 'number') throw new NotationEnvelopeError('the payload targetArtifact lacks mediaType or size');
+  if (t.digest !== target.digest)
+    throw new NotationEnvelopeError(
+      `the payload signs ${typeof t.digest === 'string' ? t.digest.slice(0, 80) : '(no digest)'}, not this image ${target.digest}`,
+    );
+  if (typeof t.mediaType !== 'string' || typeof t.size !== 'number')
+    throw new NotationEnvelopeError('the payload targetArtifact lacks mediaType or size');
   // Beyond 2^53 two different sizes parse to one double: no size an image can have.
-  if (!Number.isSafeInteger(t.size) || t.size < 0) throw new NotationEnvelopeError('the payload targetArtifact size is not a non-negative integer');
-  if (target.mediaType !== undefined && t.mediaType !== target.mediaType) throw new NotationEnvelopeError(`the payload targetArtifact mediaType ${t.mediaType.slice(0, 80)} is not the image's ${target.mediaType}`);
-  if (target.size !== undefined && t.size !== target.size) throw new NotationEnvelopeError(`the payload targetArtifact size ${t.size} is not the image's ${target.size}`);
+  if (!Number.isSafeInteger(t.size) || t.size < 0)
+    throw new NotationEnvelopeError('the payload targetArtifact size is not a non-negative integer');
+  if (target.mediaType !== undefined && t.mediaType !== target.mediaType)
+    throw new NotationEnvelopeError(
+      `the payload targetArtifact mediaType ${t.mediaType.slice(0, 80)} is not the image's ${target.mediaType}`,
+    );
+  if (target.size !== undefined && t.size !== target.size)
+    throw new NotationEnvelopeError(`the payload targetArtifact size ${t.size} is not the image's ${target.size}`);
 }
 
 /**
@@ -172,14 +212,17 @@ export function verifyChainLinks(certs: X509Certificate[]): void {
   for (let i = 0; i + 1 < certs.length; i++) {
     const child = certs[i]!;
     const parent = certs[i + 1]!;
-    if (!parent.ca) throw new NotationEnvelopeError(`x5c[${i + 1}] (${oneLine(parent.subject)}) is not a CA certificate but issues x5c[${i}]`);
-    if (!child.checkIssued(parent) || !child.verify(parent.publicKey)) throw new NotationEnvelopeError(`x5c[${i}] is not signed by x5c[${i + 1}]`);
+    if (!parent.ca)
+      throw new NotationEnvelopeError(`x5c[${i + 1}] (${oneLine(parent.subject)}) is not a CA certificate but issues x5c[${i}]`);
+    if (!child.checkIssued(parent) || !child.verify(parent.publicKey))
+      throw new NotationEnvelopeError(`x5c[${i}] is not signed by x5c[${i + 1}]`);
   }
   let problem: string | undefined;
   try {
     problem = signingChainProblem(certs, name);
   } catch (err) {
-    if (err instanceof DerError || err instanceof CertificateRequirementError) throw new NotationEnvelopeError(`a certificate of the chain is malformed: ${err.message}`);
+    if (err instanceof DerError || err instanceof CertificateRequirementError)
+      throw new NotationEnvelopeError(`a certificate of the chain is malformed: ${err.message}`);
     throw err;
   }
   if (problem !== undefined) throw new NotationEnvelopeError(problem);
@@ -210,10 +253,12 @@ export function verifyWithAlg(alg: string, leaf: X509Certificate, data: Buffer, 
   const a = ALGORITHMS[alg]!;
   const key = leaf.publicKey;
   if (a.kind === 'rsa-pss') {
-    if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'rsa-pss') throw new NotationEnvelopeError(`alg ${alg} does not match the leaf's ${key.asymmetricKeyType} key`);
+    if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'rsa-pss')
+      throw new NotationEnvelopeError(`alg ${alg} does not match the leaf's ${key.asymmetricKeyType} key`);
     return cryptoVerify(a.hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, sig);
   }
-  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== a.curve) throw new NotationEnvelopeError(`alg ${alg} does not match the leaf's key`);
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== a.curve)
+    throw new NotationEnvelopeError(`alg ${alg} does not match the leaf's key`);
   // JWS ECDSA signatures are r||s (IEEE P1363), not DER.
   return cryptoVerify(a.hash, data, { key, dsaEncoding: 'ieee-p1363' }, sig);
 }
@@ -225,7 +270,17 @@ function time(v: unknown, name: string): Date | undefined {
   // Date.parse rolls February 30 and hour 24 over into another time: the fields must be in range.
   const [year, month, day, hour, minute, second] = m ? [1, 2, 3, 4, 5, 6].map((i) => Number(m[i])) : [];
   const daysInMonth = m ? new Date(Date.UTC(year!, month!, 0)).getUTCDate() : 0;
-  if (!m || month! < 1 || month! > 12 || day! < 1 || day! > daysInMonth || hour! > 23 || minute! > 59 || second! > 59 || Number.isNaN(Date.parse(v as string))) {
+  if (
+    !m ||
+    month! < 1 ||
+    month! > 12 ||
+    day! < 1 ||
+    day! > daysInMonth ||
+    hour! > 23 ||
+    minute! > 59 ||
+    second! > 59 ||
+    Number.isNaN(Date.parse(v as string))
+  ) {
     throw new NotationEnvelopeError(`${name} is not an RFC 3339 time`);
   }
   return new Date(Date.parse(v as string));
@@ -251,7 +306,8 @@ export function parseJson(text: string, what: string): unknown {
   } catch {
     throw new NotationEnvelopeError(`${what} is not JSON`);
   }
-  if (jsonDepthViolation(text, MAX_ENVELOPE_JSON_DEPTH) !== undefined) throw new NotationEnvelopeError(`${what} nests deeper than ${MAX_ENVELOPE_JSON_DEPTH} levels`);
+  if (jsonDepthViolation(text, MAX_ENVELOPE_JSON_DEPTH) !== undefined)
+    throw new NotationEnvelopeError(`${what} nests deeper than ${MAX_ENVELOPE_JSON_DEPTH} levels`);
   const dup = duplicateKey(text);
   if (dup !== undefined) throw new NotationEnvelopeError(`${what} has the key ${JSON.stringify(dup.slice(0, 80))} twice in one object`);
   return value;

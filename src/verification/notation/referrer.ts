@@ -12,7 +12,6 @@ import { verifyCoseEnvelope } from './cose';
 import { oneLine } from '../../policy/notation-trust';
 import { NotationEnvelopeError, verifyJwsEnvelope, type TargetDescriptor } from './envelope';
 
-
 /** The one envelope layer of a Notary signature manifest, or why there is none to read. */
 export function notationEnvelopeLayer(manifest: ImageManifest): { digest: string; mediaType: string; size: number } | string {
   if (manifest.layers.length !== 1) return `a Notary signature manifest must have exactly one layer, has ${manifest.layers.length}`;
@@ -20,7 +19,8 @@ export function notationEnvelopeLayer(manifest: ImageManifest): { digest: string
   if (layer.mediaType !== JWS_MEDIA_TYPE && layer.mediaType !== COSE_MEDIA_TYPE) {
     return `integrity validation failed: the envelope media type ${String(layer.mediaType).slice(0, 80)} is neither ${JWS_MEDIA_TYPE} nor ${COSE_MEDIA_TYPE}`;
   }
-  if (!Number.isSafeInteger(layer.size) || layer.size < 0) return 'integrity validation failed: the envelope layer size is not a non-negative integer';
+  if (!Number.isSafeInteger(layer.size) || layer.size < 0)
+    return 'integrity validation failed: the envelope layer size is not a non-negative integer';
   // Refused unread: a pusher's junk must not spend the collection's byte budget.
   if (layer.size > MAX_NOTATION_ENVELOPE_BYTES) {
     return `integrity validation failed: the envelope layer declares ${layer.size} bytes, larger than the ${MAX_NOTATION_ENVELOPE_BYTES} bytes a Notary envelope may have`;
@@ -28,16 +28,31 @@ export function notationEnvelopeLayer(manifest: ImageManifest): { digest: string
   return layer;
 }
 
-export function notationEvidence(opts: { manifest: ImageManifest; manifestDigest: string; envelopeBytes: Buffer; imageDigest: string; artifactType: string }): Evidence {
-  const base: Evidence = { referrerDigest: opts.manifestDigest, format: 'notation', kind: 'signature', subjectDigest: opts.imageDigest, verified: false, artifactType: opts.artifactType };
+export function notationEvidence(opts: {
+  manifest: ImageManifest;
+  manifestDigest: string;
+  envelopeBytes: Buffer;
+  imageDigest: string;
+  artifactType: string;
+}): Evidence {
+  const base: Evidence = {
+    referrerDigest: opts.manifestDigest,
+    format: 'notation',
+    kind: 'signature',
+    subjectDigest: opts.imageDigest,
+    verified: false,
+    artifactType: opts.artifactType,
+  };
   const subject = opts.manifest.subject as unknown;
   // The manifest is the pusher's JSON: its subject is whatever they wrote.
   if (subject !== undefined && (typeof subject !== 'object' || subject === null || Array.isArray(subject))) {
     return { ...base, reason: "integrity validation failed: the referrer's subject is not a descriptor" };
   }
   const s = subject as { digest?: unknown; mediaType?: unknown; size?: unknown } | undefined;
-  if (s !== undefined && s.size !== undefined && typeof s.size !== 'number') return { ...base, reason: "integrity validation failed: the referrer's subject size is not a number" };
-  if (s !== undefined && s.mediaType !== undefined && typeof s.mediaType !== 'string') return { ...base, reason: "integrity validation failed: the referrer's subject media type is not a string" };
+  if (s !== undefined && s.size !== undefined && typeof s.size !== 'number')
+    return { ...base, reason: "integrity validation failed: the referrer's subject size is not a number" };
+  if (s !== undefined && s.mediaType !== undefined && typeof s.mediaType !== 'string')
+    return { ...base, reason: "integrity validation failed: the referrer's subject media type is not a string" };
   if (s !== undefined && s.digest !== opts.imageDigest) {
     return { ...base, reason: `integrity validation failed: the referrer's subject is ${String(s.digest).slice(0, 80)}, not this image` };
   }
@@ -52,7 +67,12 @@ export function notationEvidence(opts: { manifest: ImageManifest; manifestDigest
     const facts = cose ? verifyCoseEnvelope(opts.envelopeBytes, target) : verifyJwsEnvelope(opts.envelopeBytes, target);
     // The timestamp is named in the evidence (malformed ones too): whether it is needed is the trust policy's call.
     const ts = facts.timestamp;
-    const timestamp = ts === undefined ? '' : ts.verified ? `; RFC 3161 timestamp ${ts.genTime} by ${oneLine(ts.tsaSubject)}` : `; its RFC 3161 timestamp does not verify: ${ts.reason}`;
+    const timestamp =
+      ts === undefined
+        ? ''
+        : ts.verified
+          ? `; RFC 3161 timestamp ${ts.genTime} by ${oneLine(ts.tsaSubject)}`
+          : `; its RFC 3161 timestamp does not verify: ${ts.reason}`;
     return {
       ...base,
       notation: facts,

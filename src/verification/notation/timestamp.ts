@@ -99,7 +99,8 @@ function decodeToken(text: string): Buffer {
 function verifyToken(bytes: Buffer, signature: Buffer): NotationTimestamp {
   // ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT SignedData }
   const contentInfo = children(expect(parseDer(bytes), TAG.SEQUENCE, 'ContentInfo'));
-  if (oid(contentInfo[0], 'ContentInfo.contentType') !== OID.SIGNED_DATA) throw new TimestampError('the timestamp token is not CMS SignedData');
+  if (oid(contentInfo[0], 'ContentInfo.contentType') !== OID.SIGNED_DATA)
+    throw new TimestampError('the timestamp token is not CMS SignedData');
   const signedData = children(expect(children(expect(contentInfo[1], ctx(0), 'ContentInfo.content'))[0], TAG.SEQUENCE, 'SignedData'));
   // SignedData ::= SEQUENCE { version, digestAlgorithms SET, encapContentInfo, [0] certificates, [1] crls, signerInfos SET }
   expect(signedData[1], TAG.SET, 'SignedData.digestAlgorithms');
@@ -109,17 +110,22 @@ function verifyToken(bytes: Buffer, signature: Buffer): NotationTimestamp {
   const rest = signedData.slice(3);
   const certificatesEl = rest.find((e) => e.tag === ctx(0));
   const signerInfos = children(expect(rest.at(-1), TAG.SET, 'SignedData.signerInfos'));
-  if (signerInfos.length !== 1) throw new TimestampError(`the timestamp token has ${signerInfos.length} signers; a TSA token has exactly one`);
+  if (signerInfos.length !== 1)
+    throw new TimestampError(`the timestamp token has ${signerInfos.length} signers; a TSA token has exactly one`);
 
   const tst = readTstInfo(tstBytes);
   const hash = HASHES[tst.imprintAlgorithm];
-  if (!hash) throw new TimestampError(`the timestamp's message imprint uses hash ${tst.imprintAlgorithm}; SHA-256, SHA-384 or SHA-512 is required`);
+  if (!hash)
+    throw new TimestampError(`the timestamp's message imprint uses hash ${tst.imprintAlgorithm}; SHA-256, SHA-384 or SHA-512 is required`);
   if (!createHash(hash).update(signature).digest().equals(tst.imprint)) {
-    throw new TimestampError('the timestamp is over other bytes than this signature (its message imprint is not the hash of the signature value)');
+    throw new TimestampError(
+      'the timestamp is over other bytes than this signature (its message imprint is not the hash of the signature value)',
+    );
   }
 
   const certificates = certificatesEl ? children(certificatesEl) : [];
-  if (certificates.length > MAX_CERTIFICATES) throw new TimestampError(`the timestamp token carries ${certificates.length} certificates; at most ${MAX_CERTIFICATES} are read`);
+  if (certificates.length > MAX_CERTIFICATES)
+    throw new TimestampError(`the timestamp token carries ${certificates.length} certificates; at most ${MAX_CERTIFICATES} are read`);
   const parsed = certificates.map((c, i) => {
     if (c.tag !== TAG.SEQUENCE) throw new TimestampError(`certificate ${i + 1} of the timestamp token is not an X.509 certificate`);
     try {
@@ -167,7 +173,8 @@ function readTstInfo(bytes: Buffer): TstInfo {
     for (const a of accuracy) {
       if (a.tag === TAG.INTEGER) accuracyMs += bounded(smallInt(a, 'accuracy.seconds'), 0, MAX_ACCURACY_SECONDS, 'accuracy.seconds') * 1000;
       else if (a.tag === ctxPrimitive(0)) accuracyMs += bounded(smallInt(a, 'accuracy.millis', ctxPrimitive(0)), 1, 999, 'accuracy.millis');
-      else if (a.tag === ctxPrimitive(1)) accuracyMs += Math.ceil(bounded(smallInt(a, 'accuracy.micros', ctxPrimitive(1)), 1, 999, 'accuracy.micros') / 1000);
+      else if (a.tag === ctxPrimitive(1))
+        accuracyMs += Math.ceil(bounded(smallInt(a, 'accuracy.micros', ctxPrimitive(1)), 1, 999, 'accuracy.micros') / 1000);
       else throw new DerError('unknown field in TSTInfo.accuracy');
     }
   }
@@ -176,7 +183,10 @@ function readTstInfo(bytes: Buffer): TstInfo {
   if (extensions) {
     for (const ext of children(extensions)) {
       const parts = children(expect(ext, TAG.SEQUENCE, 'TSTInfo extension'));
-      if (parts[1]?.tag === TAG.BOOLEAN && parts[1].content[0] !== 0) throw new TimestampError(`the TSTInfo has the critical extension ${oid(parts[0], 'extnID')}, which Countersign does not understand`);
+      if (parts[1]?.tag === TAG.BOOLEAN && parts[1].content[0] !== 0)
+        throw new TimestampError(
+          `the TSTInfo has the critical extension ${oid(parts[0], 'extnID')}, which Countersign does not understand`,
+        );
     }
   }
   return { imprintAlgorithm: algorithm, imprint: hashed, genTime, accuracyMs };
@@ -208,15 +218,22 @@ function verifySignerInfo(si: Der, tstBytes: Buffer, certificates: X509Certifica
     attrs.set(name, vs);
   }
   const contentType = attrs.get(OID.CONTENT_TYPE);
-  if (!contentType || oid(contentType[0], 'content-type attribute') !== OID.TST_INFO) throw new TimestampError('the timestamp signer does not sign the TSTInfo content type');
+  if (!contentType || oid(contentType[0], 'content-type attribute') !== OID.TST_INFO)
+    throw new TimestampError('the timestamp signer does not sign the TSTInfo content type');
   const messageDigest = attrs.get(OID.MESSAGE_DIGEST);
   if (!messageDigest) throw new TimestampError('the timestamp signer has no message-digest attribute');
-  if (!createHash(digest).update(tstBytes).digest().equals(expect(messageDigest[0], TAG.OCTET_STRING, 'message-digest attribute').content)) {
+  if (
+    !createHash(digest)
+      .update(tstBytes)
+      .digest()
+      .equals(expect(messageDigest[0], TAG.OCTET_STRING, 'message-digest attribute').content)
+  ) {
     throw new TimestampError('the signed message digest does not match the TSTInfo (the timestamp content was altered)');
   }
 
   const signer = signingCertificate(attrs, certificates);
-  if (!sidMatches(sid, signer)) throw new TimestampError('the signer identifier does not name the certificate of the signing-certificate attribute');
+  if (!sidMatches(sid, signer))
+    throw new TimestampError('the signer identifier does not name the certificate of the signing-certificate attribute');
   checkTimestampingUsage(signer);
 
   const alg = SIGNATURE_ALGORITHMS[sigAlgOid];
@@ -241,7 +258,9 @@ function signingCertificate(attrs: Map<string, Der[]>, certificates: X509Certifi
   const v2 = attrs.get(OID.SIGNING_CERTIFICATE_V2);
   const v1 = attrs.get(OID.SIGNING_CERTIFICATE);
   if (v2) {
-    const ids = children(expect(children(expect(v2[0], TAG.SEQUENCE, 'SigningCertificateV2'))[0], TAG.SEQUENCE, 'SigningCertificateV2.certs'));
+    const ids = children(
+      expect(children(expect(v2[0], TAG.SEQUENCE, 'SigningCertificateV2'))[0], TAG.SEQUENCE, 'SigningCertificateV2.certs'),
+    );
     const id = children(expect(ids[0], TAG.SEQUENCE, 'ESSCertIDv2'));
     let i = 0;
     hash = 'sha256';
@@ -270,7 +289,13 @@ function sidMatches(sid: Der | undefined, cert: X509Certificate): boolean {
   const fields = certificateFields(cert);
   if (sid?.tag === TAG.SEQUENCE) {
     const [issuer, serial] = children(sid);
-    return issuer !== undefined && serial !== undefined && issuer.raw.equals(fields.issuer) && serial.tag === TAG.INTEGER && serial.content.equals(fields.serial);
+    return (
+      issuer !== undefined &&
+      serial !== undefined &&
+      issuer.raw.equals(fields.issuer) &&
+      serial.tag === TAG.INTEGER &&
+      serial.content.equals(fields.serial)
+    );
   }
   if (sid?.tag === ctxPrimitive(0)) {
     const ski = fields.extensions.get(EXT.SUBJECT_KEY_ID);
@@ -284,9 +309,14 @@ function checkTimestampingUsage(cert: X509Certificate): void {
   const eku = certificateFields(cert).extensions.get(EXT.EXT_KEY_USAGE);
   const name = oneLineDn(cert.subject);
   const critical = unknownCriticalExtension(certificateFields(cert));
-  if (critical !== undefined) throw new TimestampError(`the TSA certificate ${name} has the critical extension ${critical}, which Countersign does not understand`);
+  if (critical !== undefined)
+    throw new TimestampError(`the TSA certificate ${name} has the critical extension ${critical}, which Countersign does not understand`);
   if (!eku) throw new TimestampError(`the TSA certificate ${name} has no extended key usage; id-kp-timeStamping is required`);
   const purposes = children(expect(parseDer(eku.value), TAG.SEQUENCE, 'extKeyUsage')).map((p) => oid(p, 'key purpose'));
-  if (purposes.length !== 1 || purposes[0] !== OID.TIME_STAMPING) throw new TimestampError(`the TSA certificate ${name} is not a timestamping certificate (extended key usage ${purposes.join(', ')}; exactly id-kp-timeStamping is required)`);
-  if (!eku.critical) throw new TimestampError(`the TSA certificate ${name} has a non-critical extended key usage; RFC 3161 requires it critical`);
+  if (purposes.length !== 1 || purposes[0] !== OID.TIME_STAMPING)
+    throw new TimestampError(
+      `the TSA certificate ${name} is not a timestamping certificate (extended key usage ${purposes.join(', ')}; exactly id-kp-timeStamping is required)`,
+    );
+  if (!eku.critical)
+    throw new TimestampError(`the TSA certificate ${name} has a non-critical extended key usage; RFC 3161 requires it critical`);
 }

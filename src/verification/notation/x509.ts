@@ -87,7 +87,8 @@ function pathLength(f: CertificateFields): number | undefined {
   if (!bc) return undefined;
   const last = children(expect(parseDer(bc.value), TAG.SEQUENCE, 'basicConstraints')).find((e) => e.tag === TAG.INTEGER);
   if (!last) return undefined;
-  if (last.content.length === 0 || last.content.length > 4 || last.content[0]! & 0x80) throw new CertificateRequirementError('a path length constraint is not a small non-negative integer');
+  if (last.content.length === 0 || last.content.length > 4 || last.content[0]! & 0x80)
+    throw new CertificateRequirementError('a path length constraint is not a small non-negative integer');
   return last.content.reduce((n, b) => n * 256 + b, 0);
 }
 
@@ -117,16 +118,20 @@ export function signingChainProblem(certs: readonly X509Certificate[], name: (i:
   }
   const leaf = certs[0]!;
   const leafFields = fields[0]!;
-  if (leaf.ca) return `the leaf certificate ${name(0)} is a CA certificate (basicConstraints CA:TRUE); a Notary signing certificate must not be`;
+  if (leaf.ca)
+    return `the leaf certificate ${name(0)} is a CA certificate (basicConstraints CA:TRUE); a Notary signing certificate must not be`;
   const ku = keyUsage(leafFields);
   if (ku === undefined) return `the leaf certificate ${name(0)} has no key usage; digitalSignature is required`;
   if (!(ku & KU.DIGITAL_SIGNATURE)) return `the leaf certificate ${name(0)} key usage lacks digitalSignature`;
-  if (ku & (KU.KEY_CERT_SIGN | KU.CRL_SIGN)) return `the leaf certificate ${name(0)} key usage allows keyCertSign or cRLSign; a signing certificate must not`;
+  if (ku & (KU.KEY_CERT_SIGN | KU.CRL_SIGN))
+    return `the leaf certificate ${name(0)} key usage allows keyCertSign or cRLSign; a signing certificate must not`;
   const eku = extendedKeyUsage(leafFields);
   if (eku !== undefined) {
-    if (!eku.includes(EKU.CODE_SIGNING)) return `the leaf certificate ${name(0)} extended key usage (${eku.join(', ')}) lacks id-kp-codeSigning`;
+    if (!eku.includes(EKU.CODE_SIGNING))
+      return `the leaf certificate ${name(0)} extended key usage (${eku.join(', ')}) lacks id-kp-codeSigning`;
     const excluded = eku.find((p) => EKU_EXCLUDED.has(p));
-    if (excluded !== undefined) return `the leaf certificate ${name(0)} extended key usage includes ${excluded}, which a Notary signing certificate must not have`;
+    if (excluded !== undefined)
+      return `the leaf certificate ${name(0)} extended key usage includes ${excluded}, which a Notary signing certificate must not have`;
   }
   const key = leaf.publicKey;
   if (key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') {
@@ -134,7 +139,8 @@ export function signingChainProblem(certs: readonly X509Certificate[], name: (i:
     if (bits < 2048) return `the leaf certificate ${name(0)} has a ${bits}-bit RSA key; at least 2048 bits are required`;
   } else if (key.asymmetricKeyType === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (!['prime256v1', 'secp384r1', 'secp521r1'].includes(curve ?? '')) return `the leaf certificate ${name(0)} has an EC key on ${curve ?? 'an unnamed curve'}; P-256, P-384 or P-521 is required`;
+    if (!['prime256v1', 'secp384r1', 'secp521r1'].includes(curve ?? ''))
+      return `the leaf certificate ${name(0)} has an EC key on ${curve ?? 'an unnamed curve'}; P-256, P-384 or P-521 is required`;
   } else {
     return `the leaf certificate ${name(0)} has a ${key.asymmetricKeyType ?? 'unknown'} key; RSA or EC is required`;
   }
@@ -142,10 +148,12 @@ export function signingChainProblem(certs: readonly X509Certificate[], name: (i:
     const f = fields[i]!;
     if (!certs[i]!.ca) return `${name(i)} is not a CA certificate but issues ${name(i - 1)}`;
     const issuerKu = keyUsage(f);
-    if (issuerKu !== undefined && !(issuerKu & KU.KEY_CERT_SIGN)) return `${name(i)} issues ${name(i - 1)} but its key usage lacks keyCertSign`;
+    if (issuerKu !== undefined && !(issuerKu & KU.KEY_CERT_SIGN))
+      return `${name(i)} issues ${name(i - 1)} but its key usage lacks keyCertSign`;
     const maxPath = pathLength(f);
     // Intermediates below certificate i (the leaf does not count; self-issued ones are not special-cased).
-    if (maxPath !== undefined && i - 1 > maxPath) return `${name(i)} allows ${maxPath} intermediate certificates below it, the chain has ${i - 1}`;
+    if (maxPath !== undefined && i - 1 > maxPath)
+      return `${name(i)} allows ${maxPath} intermediate certificates below it, the chain has ${i - 1}`;
   }
   return undefined;
 }

@@ -10,7 +10,6 @@ import { X509Certificate } from '@sigstore/core';
 import { FULCIO, FULCIO_EXTENSIONS } from '../../formats/fulcio';
 import type { SignerIdentity } from '../../policy/identity';
 
-
 const OTHERNAME_USERNAME = `${FULCIO}.7`;
 const ISSUER_V1 = `${FULCIO}.1`;
 const ISSUER_V2 = `${FULCIO}.8`;
@@ -64,4 +63,3 @@ function safeVerify(c: X509Certificate): boolean {
     return false;
   }
 }
-

@@ -21,13 +21,18 @@ export const ANNOTATION_LEGACY_BUNDLE = 'dev.sigstore.cosign/bundle';
 const V01 = 'application/vnd.dev.sigstore.bundle+json;version=0.1';
 
 /** The bundle JSON for one legacy keyless layer, or why the annotations cannot form one. */
-export function legacyKeylessBundle(annotations: Record<string, string>, signature: Buffer, payload: Buffer): Record<string, unknown> | string {
+export function legacyKeylessBundle(
+  annotations: Record<string, string>,
+  signature: Buffer,
+  payload: Buffer,
+): Record<string, unknown> | string {
   const certPem = annotations[ANNOTATION_LEGACY_CERTIFICATE];
   if (!certPem) return `no ${ANNOTATION_LEGACY_CERTIFICATE} annotation`;
   const leaf = pemCertificates(certPem);
   if (leaf.length !== 1) return `the ${ANNOTATION_LEGACY_CERTIFICATE} annotation must hold exactly one PEM certificate`;
   const rekor = annotations[ANNOTATION_LEGACY_BUNDLE];
-  if (!rekor) return `keyless signature without a ${ANNOTATION_LEGACY_BUNDLE} annotation (Rekor entry): its signing time cannot be verified`;
+  if (!rekor)
+    return `keyless signature without a ${ANNOTATION_LEGACY_BUNDLE} annotation (Rekor entry): its signing time cannot be verified`;
   let parsed: unknown;
   try {
     parsed = JSON.parse(rekor);
@@ -36,9 +41,16 @@ export function legacyKeylessBundle(annotations: Record<string, string>, signatu
   }
   const set = (parsed as { SignedEntryTimestamp?: unknown })?.SignedEntryTimestamp;
   const p = (parsed as { Payload?: Record<string, unknown> })?.Payload;
-  if (typeof set !== 'string' || typeof p !== 'object' || p === null) return `the ${ANNOTATION_LEGACY_BUNDLE} annotation lacks SignedEntryTimestamp or Payload`;
+  if (typeof set !== 'string' || typeof p !== 'object' || p === null)
+    return `the ${ANNOTATION_LEGACY_BUNDLE} annotation lacks SignedEntryTimestamp or Payload`;
   const { body, integratedTime, logIndex, logID } = p as { body?: unknown; integratedTime?: unknown; logIndex?: unknown; logID?: unknown };
-  if (typeof body !== 'string' || !Number.isSafeInteger(integratedTime) || !Number.isSafeInteger(logIndex) || typeof logID !== 'string' || !/^[0-9a-f]{64}$/.test(logID)) {
+  if (
+    typeof body !== 'string' ||
+    !Number.isSafeInteger(integratedTime) ||
+    !Number.isSafeInteger(logIndex) ||
+    typeof logID !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(logID)
+  ) {
     return `the ${ANNOTATION_LEGACY_BUNDLE} annotation's Payload needs body, integratedTime, logIndex and a hex logID`;
   }
   let kind: { kind?: unknown; apiVersion?: unknown };
@@ -73,7 +85,8 @@ export function legacyKeylessBundle(annotations: Record<string, string>, signatu
 
 function pemCertificates(text: string): Buffer[] {
   const out: Buffer[] = [];
-  for (const m of text.matchAll(/-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/g)) out.push(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
+  for (const m of text.matchAll(/-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/g))
+    out.push(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
   return out;
 }
 

@@ -158,7 +158,8 @@ function validateAuthority(item: unknown, at: string, bad: Bad): void {
 function validateValidity(v: unknown, at: string, bad: Bad): void {
   if (!isObj(v)) bad(at, 'missing (every key and authority must say from when it is trusted)');
   const range = v as Obj;
-  if (range.start === undefined || range.start === null) bad(`${at}.start`, 'missing: a validity window without a start would be trusted since 1970');
+  if (range.start === undefined || range.start === null)
+    bad(`${at}.start`, 'missing: a validity window without a start would be trusted since 1970');
   const start = timeField(range.start, `${at}.start`, bad);
   // protobuf JSON writes an absent end as null (open-ended).
   if (range.end !== undefined && range.end !== null) {

@@ -29,7 +29,6 @@ import type { SigstoreTrustRoot } from './trusted-root';
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES as STATEMENT_TYPES } from '../../formats/in-toto';
 import { BUNDLE_MEDIA_TYPE_VERSIONS } from '../../formats/sigstore-bundle';
 
-
 /** A key the caller trusts, as the key store has it (TrustedKey fits). */
 export interface CandidateKey {
   id: string;
@@ -90,7 +89,6 @@ export interface InTotoStatement {
   predicate?: unknown;
 }
 
-
 /**
  * Verifies one bundle (JSON bytes or an already parsed object). Never throws for hostile input:
  * every problem is a RejectedBundle with a reason.
@@ -118,7 +116,11 @@ export function verifySigstoreBundle<K extends CandidateKey>(
   const known = { mediaType, version };
   // Said precisely here: the bundle parser would only answer "invalid bundle".
   const rawEnvelope = doc.dsseEnvelope as { signatures?: unknown } | undefined;
-  if (typeof rawEnvelope === 'object' && rawEnvelope !== null && (!Array.isArray(rawEnvelope.signatures) || rawEnvelope.signatures.length !== 1)) {
+  if (
+    typeof rawEnvelope === 'object' &&
+    rawEnvelope !== null &&
+    (!Array.isArray(rawEnvelope.signatures) || rawEnvelope.signatures.length !== 1)
+  ) {
     const n = Array.isArray(rawEnvelope.signatures) ? rawEnvelope.signatures.length : 0;
     return { ok: false, ...known, content: 'dsse', reason: `DSSE envelope must carry exactly one signature, found ${n}` };
   }
@@ -187,7 +189,10 @@ export function verifySigstoreBundle<K extends CandidateKey>(
   }
   const counts = countWitnesses(bundle);
   const roots = trust.roots;
-  const signedBytes = bundle.content.$case === 'dsseEnvelope' ? dsse.preAuthEncoding(bundle.content.dsseEnvelope.payloadType, bundle.content.dsseEnvelope.payload) : entityArtifact;
+  const signedBytes =
+    bundle.content.$case === 'dsseEnvelope'
+      ? dsse.preAuthEncoding(bundle.content.dsseEnvelope.payloadType, bundle.content.dsseEnvelope.payload)
+      : entityArtifact;
 
   if (material.$case === 'publicKey') {
     const claimed = { ...withStatement, ...(hint ? { claimedKeyHint: hint } : {}) };
@@ -197,7 +202,10 @@ export function verifySigstoreBundle<K extends CandidateKey>(
     const candidates = hinted ? [hinted] : trust.keys.all();
     if (candidates.length === 0) return reject('no trusted keys are configured', claimed);
     if (counts.witnessed && roots.length === 0) {
-      return reject('bundle carries transparency-log entries or timestamps, but no Sigstore trusted root is configured to verify them', claimed);
+      return reject(
+        'bundle carries transparency-log entries or timestamps, but no Sigstore trusted root is configured to verify them',
+        claimed,
+      );
     }
     const errors: string[] = [];
     for (const key of candidates) {
@@ -206,7 +214,14 @@ export function verifySigstoreBundle<K extends CandidateKey>(
         new Verifier(withKey(material, key.publicKey), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(keyed),
       );
       if (attempt.ok) {
-        return verified(shape, { kind: 'key', key }, attempt.root && counts.witnessed ? attempt.root : undefined, counts, bundle, statement);
+        return verified(
+          shape,
+          { kind: 'key', key },
+          attempt.root && counts.witnessed ? attempt.root : undefined,
+          counts,
+          bundle,
+          statement,
+        );
       }
       errors.push(attempt.error);
     }
@@ -220,13 +235,17 @@ export function verifySigstoreBundle<K extends CandidateKey>(
 
   if (trust.keyless === false || roots.length === 0) {
     return reject(
-      roots.length === 0 ? 'keyless (certificate) bundle, but no Sigstore trusted root is configured' : 'bundle is keyless, but verification expects a key',
+      roots.length === 0
+        ? 'keyless (certificate) bundle, but no Sigstore trusted root is configured'
+        : 'bundle is keyless, but verification expects a key',
       withStatement,
     );
   }
   // Keyless: the certificate must chain to a trusted Fulcio CA at a verified time (a log SET or an
   // RFC 3161 timestamp), carry an SCT, and be logged.
-  const attempt = tryRoots(roots, (material) => new Verifier(material, { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 }).verify(entity));
+  const attempt = tryRoots(roots, (material) =>
+    new Verifier(material, { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 }).verify(entity),
+  );
   if (!attempt.ok) return reject(attempt.error, withStatement);
   return verified(shape, { kind: 'certificate', identity: signerIdentity(leaf!) }, attempt.root, counts, bundle, statement);
 }
@@ -239,7 +258,14 @@ function verified<K extends CandidateKey>(
   bundle: Bundle,
   statement: InTotoStatement | undefined,
 ): VerifiedBundle<K> {
-  const out: VerifiedBundle<K> = { ok: true, ...shape, signer, tlogEntries: counts.tlogEntries, timestamps: counts.timestamps, ...(root ? { root } : {}) };
+  const out: VerifiedBundle<K> = {
+    ok: true,
+    ...shape,
+    signer,
+    tlogEntries: counts.tlogEntries,
+    timestamps: counts.timestamps,
+    ...(root ? { root } : {}),
+  };
   if (bundle.content.$case === 'dsseEnvelope') {
     out.payloadType = bundle.content.dsseEnvelope.payloadType;
     out.payload = bundle.content.dsseEnvelope.payload;
@@ -262,7 +288,10 @@ function tryRoots(
       run(root ? root.material : EMPTY_MATERIAL);
       return root ? { ok: true, root: root.name } : { ok: true };
     } catch (err) {
-      const text = err instanceof VerificationError || (err as { code?: unknown }).code ? `${(err as VerificationError).code}: ${(err as Error).message}` : (err as Error).message;
+      const text =
+        err instanceof VerificationError || (err as { code?: unknown }).code
+          ? `${(err as VerificationError).code}: ${(err as Error).message}`
+          : (err as Error).message;
       errors.push(roots.length > 1 && root ? `under ${root.name}: ${text}` : text);
     }
   }
@@ -337,7 +366,8 @@ export function statementDigests(statement: InTotoStatement | undefined): Array<
   for (const s of subjects) {
     const digest = (s as { digest?: unknown } | null)?.digest;
     if (typeof digest !== 'object' || digest === null) continue;
-    for (const [alg, hex] of Object.entries(digest as Record<string, unknown>)) if (typeof hex === 'string') out.push({ alg, hex: hex.toLowerCase() });
+    for (const [alg, hex] of Object.entries(digest as Record<string, unknown>))
+      if (typeof hex === 'string') out.push({ alg, hex: hex.toLowerCase() });
   }
   return out;
 }
@@ -358,6 +388,8 @@ function subjectMismatch(statement: InTotoStatement | undefined, artifact: Bundl
           const [alg, hex] = artifact.digest.toLowerCase().split(':');
           return digests.some((d) => d.alg === alg && d.hex === hex);
         })()
-      : digests.some((d) => HASHES[d.alg] !== undefined && crypto.createHash(HASHES[d.alg]!).update(artifact.bytes).digest('hex') === d.hex);
+      : digests.some(
+          (d) => HASHES[d.alg] !== undefined && crypto.createHash(HASHES[d.alg]!).update(artifact.bytes).digest('hex') === d.hex,
+        );
   return matches ? undefined : 'the artifact does not match any subject digest of the signed in-toto statement';
 }

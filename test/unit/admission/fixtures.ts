@@ -4,7 +4,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AdmissionLogger, AdmissionRequest, AdmissionVerifier, AdmissionVerifyInput, AdmissionVerifyResult } from '../../../src/admission';
+import type {
+  AdmissionLogger,
+  AdmissionRequest,
+  AdmissionVerifier,
+  AdmissionVerifyInput,
+  AdmissionVerifyResult,
+} from '../../../src/admission';
 
 export const VECTORS_DIR = path.resolve(__dirname, '../../../../shared/vectors');
 export const CONNAISSEUR_DIR = path.join(VECTORS_DIR, 'connaisseur/test/testdata/admission_requests');
@@ -55,14 +61,15 @@ export function kubewarden(file: string): ReviewFixture {
 }
 
 export function kubewardenFiles(): string[] {
-  return fs.readdirSync(KUBEWARDEN_DIR).filter((f) => f.endsWith('.json')).sort();
+  return fs
+    .readdirSync(KUBEWARDEN_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
 }
 
 /** What the fake answers for an image. */
 export type FakeDecision =
-  | { allowed: boolean; reasons?: string[]; warnings?: string[]; mode?: string; digest?: string }
-  | { throws: Error }
-  | { hang: true };
+  { allowed: boolean; reasons?: string[]; warnings?: string[]; mode?: string; digest?: string } | { throws: Error } | { hang: true };
 
 export class FakeVerifier implements AdmissionVerifier {
   readonly calls: AdmissionVerifyInput[] = [];

@@ -41,15 +41,33 @@ describe('imagesOf on the Connaisseur vectors', () => {
     ['18_allow_me_pod.json', [c(`my.reg/allow-me@${DIGEST_91}`, '/spec/containers/0/image', 'test-connaisseur')]],
     [
       '19_pod_initcontainer.json',
-      [c(CHARLIE, '/spec/containers/0/image', 'test-connaisseur'), c('nginx', '/spec/initContainers/0/image', 'my-initcontainer', 'initContainer')],
+      [
+        c(CHARLIE, '/spec/containers/0/image', 'test-connaisseur'),
+        c('nginx', '/spec/initContainers/0/image', 'my-initcontainer', 'initContainer'),
+      ],
     ],
     [
       '20_pod_ephemeralcontainer.json',
-      [c(CHARLIE, '/spec/containers/0/image', 'test-connaisseur'), c('nginx', '/spec/ephemeralContainers/0/image', 'my-initcontainer', 'ephemeralContainer')],
+      [
+        c(CHARLIE, '/spec/containers/0/image', 'test-connaisseur'),
+        c('nginx', '/spec/ephemeralContainers/0/image', 'my-initcontainer', 'ephemeralContainer'),
+      ],
     ],
     ['22_allow_me_with_index_docker_io.json', [c('test-image', '/spec/containers/0/image', 'test-connaisseur')]],
-    ['23_alice_digest_dpl.json', [c(`securesystemsengineering/alice-image@sha256:${'1234567890123456'.repeat(4)}`, `${TPL}/containers/0/image`, 'test-connaisseur')]],
-    ['24_alice_tag_digest_dpl.json', [c(`securesystemsengineering/alice-image:test@sha256:${'1234567890123456'.repeat(4)}`, `${TPL}/containers/0/image`, 'test-connaisseur')]],
+    [
+      '23_alice_digest_dpl.json',
+      [c(`securesystemsengineering/alice-image@sha256:${'1234567890123456'.repeat(4)}`, `${TPL}/containers/0/image`, 'test-connaisseur')],
+    ],
+    [
+      '24_alice_tag_digest_dpl.json',
+      [
+        c(
+          `securesystemsengineering/alice-image:test@sha256:${'1234567890123456'.repeat(4)}`,
+          `${TPL}/containers/0/image`,
+          'test-connaisseur',
+        ),
+      ],
+    ],
     ['27_deleted_deployment.json', [c('busybox', `${TPL}/containers/0/image`, 'test-connaisseur')]],
   ];
 
@@ -111,17 +129,27 @@ describe('imagesOf edge cases', () => {
   const pod = (spec: unknown): unknown => ({ kind: { group: '', version: 'v1', kind: 'Pod' }, object: { spec } });
 
   test('falls back to object.kind/apiVersion when the request has no kind', () => {
-    const refs = imagesOf({ object: { apiVersion: 'apps/v1', kind: 'Deployment', spec: { template: { spec: { containers: [{ name: 'a', image: 'x' }] } } } } });
+    const refs = imagesOf({
+      object: { apiVersion: 'apps/v1', kind: 'Deployment', spec: { template: { spec: { containers: [{ name: 'a', image: 'x' }] } } } },
+    });
     expect(refs).toEqual([c('x', `${TPL}/containers/0/image`, 'a')]);
   });
 
   test('a same-named kind in a foreign API group is not a workload', () => {
-    expect(imagesOf({ kind: { group: 'example.com', version: 'v1', kind: 'Deployment' }, object: { spec: { template: { spec: { containers: [{ image: 'x' }] } } } } })).toEqual([]);
+    expect(
+      imagesOf({
+        kind: { group: 'example.com', version: 'v1', kind: 'Deployment' },
+        object: { spec: { template: { spec: { containers: [{ image: 'x' }] } } } },
+      }),
+    ).toEqual([]);
     expect(imagesOf({ kind: { group: '', version: 'v1', kind: 'toString' }, object: {} })).toEqual([]);
   });
 
   test('extensions/v1beta1 Deployment (old clusters) is a workload', () => {
-    const refs = imagesOf({ kind: { group: 'extensions', version: 'v1beta1', kind: 'Deployment' }, object: { spec: { template: { spec: { containers: [{ name: 'a', image: 'x' }] } } } } });
+    const refs = imagesOf({
+      kind: { group: 'extensions', version: 'v1beta1', kind: 'Deployment' },
+      object: { spec: { template: { spec: { containers: [{ name: 'a', image: 'x' }] } } } },
+    });
     expect(refs.map((r) => r.image)).toEqual(['x']);
   });
 
@@ -140,17 +168,24 @@ describe('imagesOf edge cases', () => {
   });
 
   test('containers without an image (template defaults) are skipped; non-string images are malformed', () => {
-    expect(imagesOf({ kind: { group: 'apps', kind: 'Deployment' }, object: { spec: { template: { spec: { containers: [{ name: 'a' }, { name: 'b', image: 'y' }] } } } } })).toEqual([
-      c('y', `${TPL}/containers/1/image`, 'b'),
-    ]);
-    expect(() => imagesOf(pod({ containers: [{ name: 'a', image: 42 }] }) as never)).toThrow(/\/spec\/containers\/0\/image of the Pod is not a string/);
+    expect(
+      imagesOf({
+        kind: { group: 'apps', kind: 'Deployment' },
+        object: { spec: { template: { spec: { containers: [{ name: 'a' }, { name: 'b', image: 'y' }] } } } },
+      }),
+    ).toEqual([c('y', `${TPL}/containers/1/image`, 'b')]);
+    expect(() => imagesOf(pod({ containers: [{ name: 'a', image: 42 }] }) as never)).toThrow(
+      /\/spec\/containers\/0\/image of the Pod is not a string/,
+    );
   });
 
   test('a list that is not a list, a container that is not an object, a missing object', () => {
     expect(() => imagesOf(pod({ containers: { image: 'x' } }) as never)).toThrow(/\/spec\/containers of the Pod is not a list/);
     expect(() => imagesOf(pod({ containers: ['x'] }) as never)).toThrow(/\/spec\/containers\/0 of the Pod is not an object/);
     expect(() => imagesOf({ kind: { group: 'batch', kind: 'CronJob' }, object: null })).toThrow(MalformedObjectError);
-    expect(() => imagesOf({ kind: { group: 'batch', kind: 'CronJob' }, object: { spec: { jobTemplate: {} } } })).toThrow(/\/spec\/jobTemplate\/spec is missing/);
+    expect(() => imagesOf({ kind: { group: 'batch', kind: 'CronJob' }, object: { spec: { jobTemplate: {} } } })).toThrow(
+      /\/spec\/jobTemplate\/spec is missing/,
+    );
   });
 
   test('a Pod with no containers field is malformed', () => {
@@ -178,7 +213,11 @@ describe('normalization and grouping', () => {
     ];
     const groups = groupImages(refs);
     expect(groups.map((g) => [g.image, g.key, g.refs.map((r) => r.path)])).toEqual([
-      ['test-image', 'index.docker.io/library/test-image:latest', ['/spec/containers/0/image', '/spec/containers/1/image', '/spec/ephemeralContainers/0/image']],
+      [
+        'test-image',
+        'index.docker.io/library/test-image:latest',
+        ['/spec/containers/0/image', '/spec/containers/1/image', '/spec/ephemeralContainers/0/image'],
+      ],
       ['nginx', 'index.docker.io/library/nginx:latest', ['/spec/initContainers/0/image']],
       ['BAD REF', 'BAD REF', ['/spec/containers/2/image']],
     ]);

@@ -17,13 +17,24 @@ class DigestVerifier implements AdmissionVerifier {
   async verify(input: AdmissionVerifyInput) {
     this.calls.push(input);
     const allowed = !this.deny(input.image);
-    return { allowed, reasons: [allowed ? 'signed' : 'unsigned'], warnings: [], digest: digestFor(input.image), image: input.image, rule: 'r', mode: 'enforce' };
+    return {
+      allowed,
+      reasons: [allowed ? 'signed' : 'unsigned'],
+      warnings: [],
+      digest: digestFor(input.image),
+      image: input.image,
+      rule: 'r',
+      mode: 'enforce',
+    };
   }
 }
 
 function decodePointer(pointer: string): string[] {
   if (!pointer.startsWith('/')) throw new Error(`bad pointer ${pointer}`);
-  return pointer.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 /** RFC 6902 `replace`: the target must exist. Throws otherwise. */
@@ -38,13 +49,17 @@ function applyPatch(doc: any, ops: Array<{ op: string; path: string; value: unkn
       if (node === undefined) throw new Error(`path ${o.path} does not exist`);
     }
     const last = tokens[tokens.length - 1]!;
-    if (!(Array.isArray(node) ? Number(last) < node.length : Object.prototype.hasOwnProperty.call(node, last))) throw new Error(`path ${o.path} does not exist`);
+    if (!(Array.isArray(node) ? Number(last) < node.length : Object.prototype.hasOwnProperty.call(node, last)))
+      throw new Error(`path ${o.path} does not exist`);
     node[last] = o.value;
   }
   return out;
 }
 
-const files = fs.readdirSync(CONNAISSEUR_DIR).filter((f) => f.endsWith('.json')).sort();
+const files = fs
+  .readdirSync(CONNAISSEUR_DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 let patchedReviews = 0;
 afterAll(() => {

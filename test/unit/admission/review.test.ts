@@ -38,9 +38,20 @@ describe('Connaisseur admission vectors', () => {
   const UID_POD = '0c3331b6-1812-11ea-b3fc-02897404852e';
   const UID_ALICE = '3a3a7b38-5512-4a85-94bb-3562269e0a6a';
   const cases: Array<[string, Expect]> = [
-    ['01_deployment.json', { apiVersion: 'v1beta1', uid: UID_ALICE, allowed: true, verified: ['securesystemsengineering/alice-image:test'] }],
+    [
+      '01_deployment.json',
+      { apiVersion: 'v1beta1', uid: UID_ALICE, allowed: true, verified: ['securesystemsengineering/alice-image:test'] },
+    ],
     ['02_pod.json', { apiVersion: 'v1', uid: UID_POD, allowed: true, verified: [CHARLIE] }],
-    ['03_replicaset.json', { apiVersion: 'v1beta1', uid: 'f8c8b687-fe68-48e2-8e2b-329567556307', allowed: true, verified: ['securesystemsengineering/sample-san-sama:hai'] }],
+    [
+      '03_replicaset.json',
+      {
+        apiVersion: 'v1beta1',
+        uid: 'f8c8b687-fe68-48e2-8e2b-329567556307',
+        allowed: true,
+        verified: ['securesystemsengineering/sample-san-sama:hai'],
+      },
+    ],
     [
       '04_cronjob.json',
       {
@@ -48,33 +59,99 @@ describe('Connaisseur admission vectors', () => {
         uid: '1d5c9e9a-a985-41ef-b87f-4bc6057e94a2',
         allowed: false,
         verified: ['busybox'],
-        message: /^image "busybox" \(container "yooob" at \/spec\/jobTemplate\/spec\/template\/spec\/containers\/0\/image\) was denied: no signature by a trusted key was found for index\.docker\.io\/library\/busybox:latest\.$/,
+        message:
+          /^image "busybox" \(container "yooob" at \/spec\/jobTemplate\/spec\/template\/spec\/containers\/0\/image\) was denied: no signature by a trusted key was found for index\.docker\.io\/library\/busybox:latest\.$/,
       },
     ],
-    ['05_replication_controller.json', { apiVersion: 'v1', uid: 'faa399ba-a51b-4790-a404-dd1aaac7421e', allowed: true, verified: ['nginx'] }],
-    ['06_daemonset.json', { apiVersion: 'v1', uid: '083cbdfe-ae0e-48ef-b944-8c4585c4aa90', allowed: true, verified: ['quay.io/fluentd_elasticsearch/fluentd:v2.5.2'] }],
-    ['07_statefulset.json', { apiVersion: 'v1', uid: '9412459c-09dc-4c90-b022-639eea4d2b2c', allowed: true, verified: ['registry.k8s.io/nginx-slim:0.8'] }],
+    [
+      '05_replication_controller.json',
+      { apiVersion: 'v1', uid: 'faa399ba-a51b-4790-a404-dd1aaac7421e', allowed: true, verified: ['nginx'] },
+    ],
+    [
+      '06_daemonset.json',
+      {
+        apiVersion: 'v1',
+        uid: '083cbdfe-ae0e-48ef-b944-8c4585c4aa90',
+        allowed: true,
+        verified: ['quay.io/fluentd_elasticsearch/fluentd:v2.5.2'],
+      },
+    ],
+    [
+      '07_statefulset.json',
+      { apiVersion: 'v1', uid: '9412459c-09dc-4c90-b022-639eea4d2b2c', allowed: true, verified: ['registry.k8s.io/nginx-slim:0.8'] },
+    ],
     ['08_job.json', { apiVersion: 'v1', uid: '4b84524b-2dc4-4e69-935d-833c86ff0c10', allowed: true, verified: ['perl:5.34.0'] }],
-    ['10_update.json', { apiVersion: 'v1', uid: '6418f614-b7f1-4c57-94bf-14fc30b2d791', allowed: true, verified: [`docker.io/library/redis:latest@sha256:${'1'.repeat(64)}`] }],
+    [
+      '10_update.json',
+      {
+        apiVersion: 'v1',
+        uid: '6418f614-b7f1-4c57-94bf-14fc30b2d791',
+        allowed: true,
+        verified: [`docker.io/library/redis:latest@sha256:${'1'.repeat(64)}`],
+      },
+    ],
     ['11_role.json', { apiVersion: 'v1', uid: 'a13ec2e3-9c34-4fb7-9522-b191691b70e1', allowed: true, verified: [] }],
-    ['12_err_pod.json', { apiVersion: 'v1', uid: UID_POD, allowed: false, verified: [], message: /cannot check the images of this object: the Pod object has no pod spec/ }],
+    [
+      '12_err_pod.json',
+      {
+        apiVersion: 'v1',
+        uid: UID_POD,
+        allowed: false,
+        verified: [],
+        message: /cannot check the images of this object: the Pod object has no pod spec/,
+      },
+    ],
     ['13_unknown_parent.json', { apiVersion: 'v1beta1', uid: UID_POD, allowed: true, verified: [CHARLIE] }],
-    ['14_deny_me_job.json', { apiVersion: 'v1', uid: '4b84524b-2dc4-4e69-935d-833c86ff0c10', allowed: false, verified: [`my.reg/deny-me@${DIGEST_91}`], message: /my\.reg\/deny-me@sha256:91ac.*static deny/ }],
-    ['15_allow_me_job.json', { apiVersion: 'v1', uid: '4b84524b-2dc4-4e69-935d-833c86ff0c10', allowed: true, verified: [`my.reg/allow-me@${DIGEST_91}`] }],
+    [
+      '14_deny_me_job.json',
+      {
+        apiVersion: 'v1',
+        uid: '4b84524b-2dc4-4e69-935d-833c86ff0c10',
+        allowed: false,
+        verified: [`my.reg/deny-me@${DIGEST_91}`],
+        message: /my\.reg\/deny-me@sha256:91ac.*static deny/,
+      },
+    ],
+    [
+      '15_allow_me_job.json',
+      { apiVersion: 'v1', uid: '4b84524b-2dc4-4e69-935d-833c86ff0c10', allowed: true, verified: [`my.reg/allow-me@${DIGEST_91}`] },
+    ],
     ['16_mismatch_uid.json', { apiVersion: 'v1', uid: UID_POD, allowed: true, verified: [CHARLIE] }],
-    ['17_deny_me_pod.json', { apiVersion: 'v1', uid: UID_POD, allowed: false, verified: [`my.reg/deny-me@${DIGEST_91}`], message: /image "my\.reg\/deny-me@sha256:91ac9b26[0-9a-f]+" \(container "test-connaisseur" at \/spec\/containers\/0\/image\) was denied: .*static deny/ }],
+    [
+      '17_deny_me_pod.json',
+      {
+        apiVersion: 'v1',
+        uid: UID_POD,
+        allowed: false,
+        verified: [`my.reg/deny-me@${DIGEST_91}`],
+        message:
+          /image "my\.reg\/deny-me@sha256:91ac9b26[0-9a-f]+" \(container "test-connaisseur" at \/spec\/containers\/0\/image\) was denied: .*static deny/,
+      },
+    ],
     ['18_allow_me_pod.json', { apiVersion: 'v1', uid: UID_POD, allowed: true, verified: [`my.reg/allow-me@${DIGEST_91}`] }],
     ['19_pod_initcontainer.json', { apiVersion: 'v1', uid: UID_POD, allowed: true, verified: [CHARLIE, 'nginx'] }],
     ['20_pod_ephemeralcontainer.json', { apiVersion: 'v1', uid: UID_POD, allowed: true, verified: [CHARLIE, 'nginx'] }],
     ['22_allow_me_with_index_docker_io.json', { apiVersion: 'v1', uid: UID_POD, allowed: true, verified: ['test-image'] }],
-    ['23_alice_digest_dpl.json', { apiVersion: 'v1beta1', uid: UID_ALICE, allowed: true, verified: [`securesystemsengineering/alice-image@${ALICE_DIGEST}`] }],
-    ['24_alice_tag_digest_dpl.json', { apiVersion: 'v1beta1', uid: UID_ALICE, allowed: true, verified: [`securesystemsengineering/alice-image:test@${ALICE_DIGEST}`] }],
+    [
+      '23_alice_digest_dpl.json',
+      { apiVersion: 'v1beta1', uid: UID_ALICE, allowed: true, verified: [`securesystemsengineering/alice-image@${ALICE_DIGEST}`] },
+    ],
+    [
+      '24_alice_tag_digest_dpl.json',
+      { apiVersion: 'v1beta1', uid: UID_ALICE, allowed: true, verified: [`securesystemsengineering/alice-image:test@${ALICE_DIGEST}`] },
+    ],
     // Connaisseur semantics for objects with a deletionTimestamp: 27 (CREATE) verified, 28 (oldObject
     // already being deleted: finalizer bookkeeping) admitted without verification.
-    ['27_deleted_deployment.json', { apiVersion: 'v1beta1', uid: UID_ALICE, allowed: false, verified: ['busybox'], message: /image "busybox".*no signature/ }],
+    [
+      '27_deleted_deployment.json',
+      { apiVersion: 'v1beta1', uid: UID_ALICE, allowed: false, verified: ['busybox'], message: /image "busybox".*no signature/ },
+    ],
     ['28_deleted_deployment_updated.json', { apiVersion: 'v1beta1', uid: UID_ALICE, allowed: true, verified: [] }],
     // 29: only the new object has a deletionTimestamp → still verified (busybox is unsigned → denied).
-    ['29_deleted_deployment_update_for_delete.json', { apiVersion: 'v1beta1', uid: UID_ALICE, allowed: false, verified: ['busybox'], message: /image "busybox"/ }],
+    [
+      '29_deleted_deployment_update_for_delete.json',
+      { apiVersion: 'v1beta1', uid: UID_ALICE, allowed: false, verified: ['busybox'], message: /image "busybox"/ },
+    ],
   ];
 
   test.each(cases)('%s', async (file, e) => {
@@ -126,7 +203,9 @@ describe('Connaisseur admission vectors', () => {
   );
 
   test('21: the error says what is missing', async () => {
-    await expect(handleAdmissionReview(connaisseur('21_broken_admission_request.json'), connaisseurVerifier())).rejects.toThrow('request.uid is missing');
+    await expect(handleAdmissionReview(connaisseur('21_broken_admission_request.json'), connaisseurVerifier())).rejects.toThrow(
+      'request.uid is missing',
+    );
     await expect(handleAdmissionReview(null, connaisseurVerifier())).rejects.toThrow(/expected a JSON object/);
   });
 
@@ -160,7 +239,9 @@ describe('Connaisseur admission vectors', () => {
 
   test('10_update: UPDATE re-verifies images unchanged from oldObject (a key may have been revoked)', async () => {
     const review = connaisseur('10_update.json');
-    expect(review.request.oldObject.spec.template.spec.containers[0]!.image).toBe(review.request.object.spec.template.spec.containers[0]!.image);
+    expect(review.request.oldObject.spec.template.spec.containers[0]!.image).toBe(
+      review.request.object.spec.template.spec.containers[0]!.image,
+    );
     const verifier = new FakeVerifier({}, { fallback: { allowed: false, reasons: ['key k1 was revoked'] } });
     const out = await handleAdmissionReview(review, verifier);
     expect(verifier.calls).toHaveLength(1);
@@ -348,12 +429,10 @@ describe('messages and warnings', () => {
 
   test('warn-mode results: allowed, with warnings ≤ 120 characters, deduplicated (in image order: containers, then init)', async () => {
     const long = `no signature found for busybox:1.32 (rule workloads is in warn mode: allowed anyway) ${'y'.repeat(200)}`;
-    const v = new FakeVerifier(
-      {
-        'busybox:1.32': { allowed: true, mode: 'warn', warnings: [long, 'exception 0 expires soon'] },
-        'mysql:8': { allowed: true, mode: 'warn', warnings: ['exception 0 expires soon'] },
-      },
-    );
+    const v = new FakeVerifier({
+      'busybox:1.32': { allowed: true, mode: 'warn', warnings: [long, 'exception 0 expires soon'] },
+      'mysql:8': { allowed: true, mode: 'warn', warnings: ['exception 0 expires soon'] },
+    });
     const out = await handleAdmissionReview(connaisseur('09_dply_multi_image.json'), v);
     expect(out.response.allowed).toBe(true);
     expect(out.response.status).toBeUndefined();
@@ -426,7 +505,11 @@ describe('logging', () => {
   test('skipped reviews say why', async () => {
     const logger = new MemoryLogger();
     await handleAdmissionReview(connaisseur('28_deleted_deployment_updated.json'), new FakeVerifier(), { logger });
-    expect(logger.reviews()[0]).toMatchObject({ allowed: true, operation: 'UPDATE', skipped: expect.stringContaining('being deleted') as unknown });
+    expect(logger.reviews()[0]).toMatchObject({
+      allowed: true,
+      operation: 'UPDATE',
+      skipped: expect.stringContaining('being deleted') as unknown,
+    });
   });
 });
 
@@ -445,10 +528,14 @@ describe('the image cap (verifyMany, shared with VerifyBatch)', () => {
   test('a Pod with 10,000 containers of distinct images is denied without verifying any', async () => {
     const v = new FakeVerifier();
     const logger = new MemoryLogger();
-    const out = await handleAdmissionReview(podWith(Array.from({ length: 10_000 }, (_, i) => `reg.example.com/team/app${i}:1`)), v, { logger });
+    const out = await handleAdmissionReview(podWith(Array.from({ length: 10_000 }, (_, i) => `reg.example.com/team/app${i}:1`)), v, {
+      logger,
+    });
     expect(out.response.allowed).toBe(false);
     expect(out.response.status!.code).toBe(403);
-    expect(out.response.status!.message).toBe('this object names 10000 distinct images and the admission webhook verifies at most 64 per object; none was verified');
+    expect(out.response.status!.message).toBe(
+      'this object names 10000 distinct images and the admission webhook verifies at most 64 per object; none was verified',
+    );
     expect(v.calls).toHaveLength(0);
     expect(logger.lines.find((l) => l.msg === 'admission review')!.obj).toMatchObject({ allowed: false, tooManyImages: 10_000 });
   });

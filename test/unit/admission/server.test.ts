@@ -97,7 +97,10 @@ describe('plain HTTP on loopback', () => {
   });
 
   test('POST a v1beta1 vector that is denied → 200, v1beta1, 403 status', async () => {
-    const r = await request(`${server.url}/validate`, { body: connaisseurRaw('04_cronjob.json'), headers: { 'content-type': 'application/json; charset=utf-8' } });
+    const r = await request(`${server.url}/validate`, {
+      body: connaisseurRaw('04_cronjob.json'),
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+    });
     expect(r.status).toBe(200);
     const body = r.json();
     expect(body.apiVersion).toBe('admission.k8s.io/v1beta1');
@@ -125,14 +128,17 @@ describe('plain HTTP on loopback', () => {
     });
   });
 
-  test.each(['25_null_request.json', '21_broken_admission_request.json', '26_broken_update_admission_request.json'])('%s → 400 with a message', async (file) => {
-    const r = await request(`${server.url}/validate`, { body: connaisseurRaw(file), headers: JSON_HEADERS });
-    expect(r.status).toBe(400);
-    const body = r.json();
-    expect(body).toMatchObject({ kind: 'Status', code: 400 });
-    expect(body.message).toMatch(file.startsWith('25') ? /expected a JSON object/ : /request\.uid is missing/);
-    expect(body).not.toHaveProperty('response');
-  });
+  test.each(['25_null_request.json', '21_broken_admission_request.json', '26_broken_update_admission_request.json'])(
+    '%s → 400 with a message',
+    async (file) => {
+      const r = await request(`${server.url}/validate`, { body: connaisseurRaw(file), headers: JSON_HEADERS });
+      expect(r.status).toBe(400);
+      const body = r.json();
+      expect(body).toMatchObject({ kind: 'Status', code: 400 });
+      expect(body.message).toMatch(file.startsWith('25') ? /expected a JSON object/ : /request\.uid is missing/);
+      expect(body).not.toHaveProperty('response');
+    },
+  );
 
   test('non-JSON → 400', async () => {
     const r = await request(`${server.url}/validate`, { body: '{"apiVersion": ', headers: JSON_HEADERS });
@@ -191,7 +197,13 @@ describe('plain HTTP on loopback', () => {
     expect(response.allowed).toBe(true);
     expect(response.patchType).toBe('JSONPatch');
     const ops = JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8'));
-    expect(ops).toEqual([{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: `securesystemsengineering/alice-image:test@sha256:${'a'.repeat(64)}` }]);
+    expect(ops).toEqual([
+      {
+        op: 'replace',
+        path: '/spec/template/spec/containers/0/image',
+        value: `securesystemsengineering/alice-image:test@sha256:${'a'.repeat(64)}`,
+      },
+    ]);
     const v = await request(`${server.url}/validate`, { body: connaisseurRaw('01_deployment.json'), headers: JSON_HEADERS });
     expect(v.json().response.patch).toBeUndefined();
   });
@@ -233,7 +245,9 @@ describe('plain HTTP on loopback', () => {
 
 describe('startAdmissionServer refuses unsafe or invalid configurations', () => {
   test.each(['0.0.0.0:0', ':0', '[::]:0', '10.1.2.3:8443'])('plain HTTP on %s is refused at start', async (listen) => {
-    await expect(startAdmissionServer({ listen, verifier: new FakeVerifier() })).rejects.toThrow(/refusing to serve admission reviews over plain HTTP/);
+    await expect(startAdmissionServer({ listen, verifier: new FakeVerifier() })).rejects.toThrow(
+      /refusing to serve admission reviews over plain HTTP/,
+    );
   });
 
   test('a listen address that is not host:port is rejected', async () => {
@@ -244,7 +258,9 @@ describe('startAdmissionServer refuses unsafe or invalid configurations', () => 
   test('a port in use is reported', async () => {
     const a = await startAdmissionServer({ listen: '127.0.0.1:0', verifier: new FakeVerifier() });
     try {
-      await expect(startAdmissionServer({ listen: `127.0.0.1:${a.port}`, verifier: new FakeVerifier() })).rejects.toThrow(/cannot listen on/);
+      await expect(startAdmissionServer({ listen: `127.0.0.1:${a.port}`, verifier: new FakeVerifier() })).rejects.toThrow(
+        /cannot listen on/,
+      );
     } finally {
       await a.close();
     }
@@ -299,8 +315,25 @@ withOpenssl('HTTPS with a self-signed certificate (openssl)', () => {
     const certFile = path.join(dir, `${name}.crt`);
     const r = spawnSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1',
-        '-subj', `/CN=${name}`, '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        '1',
+        '-subj',
+        `/CN=${name}`,
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
       { encoding: 'utf8' },
     );
     if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
@@ -319,7 +352,11 @@ withOpenssl('HTTPS with a self-signed certificate (openssl)', () => {
     const server = await startAdmissionServer({ listen: '127.0.0.1:0', tls: first, verifier: new FakeVerifier() });
     try {
       expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-      const r = await request(`${server.url}/validate?timeout=10s`, { body: connaisseurRaw('08_job.json'), headers: JSON_HEADERS, ca: first.cert });
+      const r = await request(`${server.url}/validate?timeout=10s`, {
+        body: connaisseurRaw('08_job.json'),
+        headers: JSON_HEADERS,
+        ca: first.cert,
+      });
       expect(r.status).toBe(200);
       expect(r.json().response).toEqual({ uid: '4b84524b-2dc4-4e69-935d-833c86ff0c10', allowed: true });
 

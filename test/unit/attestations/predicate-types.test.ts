@@ -1,10 +1,5 @@
 import { CountersignError } from '../../../src/shared/errors';
-import {
-  PREDICATE_TYPE,
-  classifyPredicateType,
-  predicateTypeVersion,
-  resolvePredicateType,
-} from '../../../src/attestations';
+import { PREDICATE_TYPE, classifyPredicateType, predicateTypeVersion, resolvePredicateType } from '../../../src/attestations';
 import { V, statementFromEnvelope, thrown } from './vectors';
 
 describe('resolvePredicateType', () => {

@@ -7,7 +7,11 @@ import { V, deleteIn, readVector, readVectorJson, setIn, statementFromEnvelope, 
 /** A fixed "now" after every vector's scan time, so the future-time check never depends on the wall clock. */
 const NOW = new Date('2026-08-25T00:00:00Z');
 
-function prepare(predicateType: string, content: Buffer | string | object, extra: { now?: Date; maxBytes?: number } = {}): PreparedPredicate {
+function prepare(
+  predicateType: string,
+  content: Buffer | string | object,
+  extra: { now?: Date; maxBytes?: number } = {},
+): PreparedPredicate {
   const buf = Buffer.isBuffer(content) ? content : Buffer.from(typeof content === 'string' ? content : JSON.stringify(content));
   return preparePredicate({ predicateType, content: buf, now: NOW, ...extra });
 }
@@ -29,7 +33,12 @@ describe('preparePredicate: sample SBOMs (INDEX.md §5–6) are accepted as thei
     [V.trivyCentosCdx, 'cyclonedx', PREDICATE_TYPE.CYCLONEDX, 'CycloneDX 1.5 SBOM, 3 components'],
     [V.trivyCondaSpdx, 'https://spdx.dev/Document/v2.3', 'https://spdx.dev/Document/v2.3', 'SPDX-2.3 SBOM, 3 packages'],
     [V.trivyFluentdCdx16, 'cyclonedx', PREDICATE_TYPE.CYCLONEDX, 'CycloneDX 1.6 SBOM, 4 components, 3 vulnerabilities (max CRITICAL)'],
-    [V.trivyFluentdCdx17, 'https://cyclonedx.org/bom/v1.7', 'https://cyclonedx.org/bom/v1.7', 'CycloneDX 1.7 SBOM, 4 components, 3 vulnerabilities (max CRITICAL)'],
+    [
+      V.trivyFluentdCdx17,
+      'https://cyclonedx.org/bom/v1.7',
+      'https://cyclonedx.org/bom/v1.7',
+      'CycloneDX 1.7 SBOM, 4 components, 3 vulnerabilities (max CRITICAL)',
+    ],
     [V.grypeCdxGolden, 'cyclonedx', PREDICATE_TYPE.CYCLONEDX, 'CycloneDX 1.7 SBOM, 2 components, 2 vulnerabilities (max CRITICAL)'],
   ])('%s as --type %s', (file, typeArg, expectedType, summary) => {
     const out = prepare(typeArg, readVector(file));
@@ -39,7 +48,7 @@ describe('preparePredicate: sample SBOMs (INDEX.md §5–6) are accepted as thei
     expect(out.predicate).toEqual(readVectorJson(file));
   });
 
-  it('accepts the CycloneDX predicate inside Trivy\'s centos-7 .intoto.jsonl envelope', () => {
+  it("accepts the CycloneDX predicate inside Trivy's centos-7 .intoto.jsonl envelope", () => {
     const statement = statementFromEnvelope(V.trivyCentosIntoto);
     expect(statement.predicateType).toBe(PREDICATE_TYPE.CYCLONEDX);
     const out = prepare(statement.predicateType, statement.predicate as object);
@@ -96,7 +105,9 @@ describe('preparePredicate: raw scan reports (INDEX.md §7) are wrapped into the
 
   it('reads the Grype v6 DB status shape (descriptor.db.status)', () => {
     const report = readVectorJson(V.grypeKeycloak);
-    setIn(report, ['descriptor', 'db'], { status: { schemaVersion: 'v6.1.4', built: '2026-04-15T11:48:47Z', from: 'https://grype.anchore.io/databases/v6/x.tar.zst' } });
+    setIn(report, ['descriptor', 'db'], {
+      status: { schemaVersion: 'v6.1.4', built: '2026-04-15T11:48:47Z', from: 'https://grype.anchore.io/databases/v6/x.tar.zst' },
+    });
     const scanner = prepare('vuln', report).predicate.scanner as Record<string, unknown>;
     expect(scanner.db).toEqual({ uri: 'https://grype.anchore.io/databases/v6/x.tar.zst', version: '2026-04-15T11:48:47Z' });
   });
@@ -117,16 +128,21 @@ describe('preparePredicate: raw scan reports (INDEX.md §7) are wrapped into the
     expect(err.message).toContain('maximum scan age');
   });
 
-  it('accepts the Grype JSON golden when the caller states the scan time; the report\'s own time still wins', () => {
+  it("accepts the Grype JSON golden when the caller states the scan time; the report's own time still wins", () => {
     const stated = '2026-11-20T10:00:00Z';
     const ok = preparePredicate({ predicateType: 'vuln', content: readVector(V.grypeJsonGolden), now: NOW_FOR_STATED, scanTime: stated });
     expect((ok.predicate.metadata as Record<string, string>).scanFinishedOn).toBe(stated);
     expect((ok.predicate.scanner as Record<string, unknown>).result).toEqual(readVectorJson(V.grypeJsonGolden));
-    const keycloak = preparePredicate({ predicateType: 'vuln', content: readVector(V.grypeKeycloak), now: NOW_FOR_STATED, scanTime: stated });
+    const keycloak = preparePredicate({
+      predicateType: 'vuln',
+      content: readVector(V.grypeKeycloak),
+      now: NOW_FOR_STATED,
+      scanTime: stated,
+    });
     expect((keycloak.predicate.metadata as Record<string, string>).scanFinishedOn).not.toBe(stated);
-    expect(() => preparePredicate({ predicateType: 'vuln', content: readVector(V.grypeJsonGolden), now: NOW_FOR_STATED, scanTime: 'yesterday' })).toThrow(
-      /RFC 3339/,
-    );
+    expect(() =>
+      preparePredicate({ predicateType: 'vuln', content: readVector(V.grypeJsonGolden), now: NOW_FOR_STATED, scanTime: 'yesterday' }),
+    ).toThrow(/RFC 3339/);
   });
 
   it('refuses a Trivy report without CreatedAt and points at --format cosign-vuln', () => {
@@ -163,7 +179,7 @@ describe('preparePredicate: raw scan reports (INDEX.md §7) are wrapped into the
 });
 
 describe('preparePredicate: cosign vuln predicates given as such', () => {
-  it('accepts cosign\'s vuln-predicate.json unchanged', () => {
+  it("accepts cosign's vuln-predicate.json unchanged", () => {
     const out = prepare('vuln', readVector(V.cosignVulnPredicate));
     expect(out.predicate).toEqual(readVectorJson(V.cosignVulnPredicate));
     expect(out.summary).toBe('cosign vuln scan by fakescanner.example.com/cosign-testing, no result, scanned 2022-04-12T00:00:00.000Z');
@@ -183,9 +199,17 @@ describe('preparePredicate: cosign vuln predicates given as such', () => {
   it.each([
     ['scanStartedOn missing', (d: unknown) => deleteIn(d, ['metadata', 'scanStartedOn']), /metadata\.scanStartedOn is missing/],
     ['scanFinishedOn missing', (d: unknown) => deleteIn(d, ['metadata', 'scanFinishedOn']), /metadata\.scanFinishedOn is missing/],
-    ['a date without time', (d: unknown) => setIn(d, ['metadata', 'scanStartedOn'], '2022-04-12'), /"2022-04-12", not an RFC 3339 timestamp/],
+    [
+      'a date without time',
+      (d: unknown) => setIn(d, ['metadata', 'scanStartedOn'], '2022-04-12'),
+      /"2022-04-12", not an RFC 3339 timestamp/,
+    ],
     ['no offset', (d: unknown) => setIn(d, ['metadata', 'scanStartedOn'], '2022-04-12T00:00:00'), /not an RFC 3339/],
-    ['lower-case t (Go cannot parse it)', (d: unknown) => setIn(d, ['metadata', 'scanStartedOn'], '2022-04-12t00:00:00Z'), /not an RFC 3339/],
+    [
+      'lower-case t (Go cannot parse it)',
+      (d: unknown) => setIn(d, ['metadata', 'scanStartedOn'], '2022-04-12t00:00:00Z'),
+      /not an RFC 3339/,
+    ],
     ['an offset hour of 24', (d: unknown) => setIn(d, ['metadata', 'scanStartedOn'], '2022-04-12T00:00:00+24:00'), /not an RFC 3339/],
     ['31 February', (d: unknown) => setIn(d, ['metadata', 'scanStartedOn'], '2022-02-31T00:00:00Z'), /not an RFC 3339/],
     ['a number', (d: unknown) => setIn(d, ['metadata', 'scanFinishedOn'], 1649721600), /scanFinishedOn is 1649721600/],
@@ -204,7 +228,7 @@ describe('preparePredicate: cosign vuln predicates given as such', () => {
     expect(err.message).toMatch(message);
   });
 
-  it('refuses the Go zero-time predicate of cosign\'s policy testdata (valid/vuln) as input', () => {
+  it("refuses the Go zero-time predicate of cosign's policy testdata (valid/vuln) as input", () => {
     const { predicate } = statementFromEnvelope(V.policyValidVuln);
     expect(refusal('vuln', predicate as object).message).toMatch(/metadata\.scanStartedOn is "0001-01-01T00:00:00Z", the zero time/);
   });
@@ -223,7 +247,13 @@ describe('preparePredicate: in-toto vulns predicate', () => {
       version: '0.19.2',
       db: { uri: 'pkg:github/aquasecurity/trivy-db/commit/4c76bb58', version: 'v1-2021080612', lastUpdate: '2021-08-06T17:45:50.52Z' },
       result: [
-        { id: 'CVE-123', severity: [{ method: 'nvd', score: 'medium' }, { method: 'cvss_score', score: '5.2' }] },
+        {
+          id: 'CVE-123',
+          severity: [
+            { method: 'nvd', score: 'medium' },
+            { method: 'cvss_score', score: '5.2' },
+          ],
+        },
         { id: 'CVE-456', severity: [{ method: 'cvss_score', score: '9.1' }] },
       ],
     },
@@ -253,8 +283,16 @@ describe('preparePredicate: in-toto vulns predicate', () => {
     ['scanStartedOn missing', (d: unknown) => deleteIn(d, ['metadata', 'scanStartedOn']), /metadata\.scanStartedOn is missing/],
     ['result not a list', (d: unknown) => setIn(d, ['scanner', 'result'], {}), /scanner\.result is required and must be a list/],
     ['entry without id', (d: unknown) => deleteIn(d, ['scanner', 'result', 1, 'id']), /scanner\.result\[1\]: "id"/],
-    ['severity not a list', (d: unknown) => setIn(d, ['scanner', 'result', 0, 'severity'], 'high'), /scanner\.result\[0\]: "severity" is required/],
-    ['severity entry without score', (d: unknown) => deleteIn(d, ['scanner', 'result', 0, 'severity', 1, 'score']), /severity\[1\] must be/],
+    [
+      'severity not a list',
+      (d: unknown) => setIn(d, ['scanner', 'result', 0, 'severity'], 'high'),
+      /scanner\.result\[0\]: "severity" is required/,
+    ],
+    [
+      'severity entry without score',
+      (d: unknown) => deleteIn(d, ['scanner', 'result', 0, 'severity', 1, 'score']),
+      /severity\[1\] must be/,
+    ],
   ])('refuses %s', (_label, mutate, message) => {
     const doc = specExample();
     mutate(doc);
@@ -376,7 +414,9 @@ describe('preparePredicate: invalid inputs are refused with actionable messages'
   });
 
   it('checks a versioned CycloneDX predicateType against specVersion', () => {
-    expect(refusal('https://cyclonedx.org/bom/v1.5', readVector(V.cosignCdx)).message).toMatch(/CycloneDX 1\.5, but the BOM's specVersion is 1\.4/);
+    expect(refusal('https://cyclonedx.org/bom/v1.5', readVector(V.cosignCdx)).message).toMatch(
+      /CycloneDX 1\.5, but the BOM's specVersion is 1\.4/,
+    );
     expect(prepare('https://cyclonedx.org/bom/v1', readVector(V.cosignCdx)).summary).toBe('CycloneDX 1.4 SBOM, 0 components');
   });
 
@@ -428,10 +468,12 @@ describe('preparePredicate: other predicate types', () => {
   });
 
   it('summarises SLSA provenance and OpenVEX', () => {
-    expect(prepare('slsaprovenance1', { buildDefinition: {}, runDetails: { builder: { id: 'https://github.com/actions/runner' } } }).summary).toBe(
-      'SLSA provenance v1 from builder https://github.com/actions/runner',
+    expect(
+      prepare('slsaprovenance1', { buildDefinition: {}, runDetails: { builder: { id: 'https://github.com/actions/runner' } } }).summary,
+    ).toBe('SLSA provenance v1 from builder https://github.com/actions/runner');
+    expect(prepare('openvex', { '@context': 'https://openvex.dev/ns/v0.2.0', statements: [{}, {}] }).summary).toBe(
+      'OpenVEX document, 2 statements',
     );
-    expect(prepare('openvex', { '@context': 'https://openvex.dev/ns/v0.2.0', statements: [{}, {}] }).summary).toBe('OpenVEX document, 2 statements');
   });
 });
 
@@ -442,7 +484,11 @@ describe('preparePredicate: nesting depth is bounded at parse', () => {
   it.each([
     ['a 100,000-deep custom predicate', 'https://example.com/custom/v1', nested(100_000)],
     ['a 100,000-deep array under an SPDX document', 'spdx', `{"spdxVersion":"SPDX-2.3","x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`],
-    ['a 100,000-deep raw Trivy report', 'vuln', `{"SchemaVersion":2,"ArtifactName":"x","Results":${'['.repeat(100_000)}${']'.repeat(100_000)}}`],
+    [
+      'a 100,000-deep raw Trivy report',
+      'vuln',
+      `{"SchemaVersion":2,"ArtifactName":"x","Results":${'['.repeat(100_000)}${']'.repeat(100_000)}}`,
+    ],
     [`${MAX_JSON_DEPTH + 1} levels`, 'https://example.com/custom/v1', nested(MAX_JSON_DEPTH + 1)],
   ])('%s is INVALID_ARGUMENT naming the limit', (_what, type, body) => {
     const err = refusal(type, body);

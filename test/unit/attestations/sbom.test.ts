@@ -7,7 +7,7 @@ describe('sbomPackages: SPDX 2.x', () => {
     expect(sbomPackages(PREDICATE_TYPE.SPDX, readVectorJson(V.cosignSpdx))).toEqual([]);
   });
 
-  it('reads policy-controller\'s example (packageName/packageVersion spellings), omitting NOASSERTION', () => {
+  it("reads policy-controller's example (packageName/packageVersion spellings), omitting NOASSERTION", () => {
     expect(sbomPackages(PREDICATE_TYPE.SPDX, readVectorJson(V.policyControllerSpdx))).toEqual([
       { name: 'go1.16.4.linux-amd64', version: '1.16.4', licenses: ['LicenseRef-Golang-BSD-plus-Patents'] },
       { name: 'go', version: '1.16.4', licenses: [] },
@@ -53,12 +53,20 @@ describe('sbomPackages: SPDX 3', () => {
           spdxId: 'urn:p1',
           name: 'openssl',
           software_packageVersion: '3.0.13',
-          externalIdentifier: [{ type: 'ExternalIdentifier', externalIdentifierType: 'packageUrl', identifier: 'pkg:apk/alpine/openssl@3.0.13' }],
+          externalIdentifier: [
+            { type: 'ExternalIdentifier', externalIdentifierType: 'packageUrl', identifier: 'pkg:apk/alpine/openssl@3.0.13' },
+          ],
         },
         { type: 'software_Package', spdxId: 'urn:p2', name: 'zlib', software_packageUrl: 'pkg:apk/alpine/zlib@1.3' },
         { type: 'simplelicensing_LicenseExpression', spdxId: 'urn:l1', simplelicensing_licenseExpression: 'Apache-2.0' },
         { type: 'Relationship', spdxId: 'urn:r1', from: 'urn:p1', relationshipType: 'hasConcludedLicense', to: ['urn:l1'] },
-        { type: 'Relationship', spdxId: 'urn:r2', from: 'urn:p2', relationshipType: 'hasDeclaredLicense', to: ['https://spdx.org/licenses/Zlib'] },
+        {
+          type: 'Relationship',
+          spdxId: 'urn:r2',
+          from: 'urn:p2',
+          relationshipType: 'hasDeclaredLicense',
+          to: ['https://spdx.org/licenses/Zlib'],
+        },
         { type: 'Relationship', spdxId: 'urn:r3', from: 'urn:p2', relationshipType: 'contains', to: ['urn:p1'] },
       ],
     };
@@ -76,7 +84,12 @@ describe('sbomPackages: CycloneDX', () => {
 
   it('reads Trivy centos-7 CycloneDX 1.5 (license names)', () => {
     expect(sbomPackages(PREDICATE_TYPE.CYCLONEDX, readVectorJson(V.trivyCentosCdx))).toEqual([
-      { name: 'bash', version: '4.2.46-31.el7', purl: 'pkg:rpm/centos/bash@4.2.46-31.el7?arch=x86_64&distro=centos-7.6.1810', licenses: ['GPLv3+'] },
+      {
+        name: 'bash',
+        version: '4.2.46-31.el7',
+        purl: 'pkg:rpm/centos/bash@4.2.46-31.el7?arch=x86_64&distro=centos-7.6.1810',
+        licenses: ['GPLv3+'],
+      },
       {
         name: 'openssl-libs',
         version: '1.0.2k-16.el7',
@@ -87,7 +100,7 @@ describe('sbomPackages: CycloneDX', () => {
     ]);
   });
 
-  it('reads the CycloneDX inside Trivy\'s .intoto.jsonl statement', () => {
+  it("reads the CycloneDX inside Trivy's .intoto.jsonl statement", () => {
     const { predicateType, predicate } = statementFromEnvelope(V.trivyCentosIntoto);
     expect(sbomPackages(predicateType, predicate).map((p) => p.name)).toContain('bash');
   });
@@ -107,7 +120,10 @@ describe('sbomPackages: CycloneDX', () => {
       bomFormat: 'CycloneDX',
       specVersion: '1.6',
       components: [
-        { name: 'a', components: [{ name: 'a1', components: [{ name: 'a1x', licenses: [{ expression: 'MIT OR Apache-2.0' }] }] }, { name: 'a2' }] },
+        {
+          name: 'a',
+          components: [{ name: 'a1', components: [{ name: 'a1x', licenses: [{ expression: 'MIT OR Apache-2.0' }] }] }, { name: 'a2' }],
+        },
         { name: 'b' },
       ],
     };
@@ -134,7 +150,9 @@ describe('sbomPackages: refusals', () => {
   });
 
   it('refuses malformed package lists instead of returning none', () => {
-    expect(thrown(() => sbomPackages(PREDICATE_TYPE.SPDX, { spdxVersion: 'SPDX-2.3', packages: 'x' })).message).toMatch(/packages must be a list/);
+    expect(thrown(() => sbomPackages(PREDICATE_TYPE.SPDX, { spdxVersion: 'SPDX-2.3', packages: 'x' })).message).toMatch(
+      /packages must be a list/,
+    );
     expect(thrown(() => sbomPackages(PREDICATE_TYPE.SPDX, { spdxVersion: 'SPDX-2.3', packages: [null] })).message).toMatch(/packages\[0\]/);
     expect(thrown(() => sbomPackages(PREDICATE_TYPE.SPDX, 'not json')).message).toMatch(/does not hold a JSON document/);
   });

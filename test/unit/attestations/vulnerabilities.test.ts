@@ -163,7 +163,12 @@ describe('extractVulnerabilities: CycloneDX', () => {
       specVersion: '1.6',
       components: [{ 'bom-ref': 'c1', name: 'outer', components: [{ 'bom-ref': 'c2', name: 'inner', version: '2' }] }],
       vulnerabilities: [
-        { id: 'GHSA-x', references: [{ id: 'CVE-1' }], ratings: [{ method: 'CVSSv31', score: 9.8 }], affects: [{ ref: 'c2' }, { ref: 'missing' }] },
+        {
+          id: 'GHSA-x',
+          references: [{ id: 'CVE-1' }],
+          ratings: [{ method: 'CVSSv31', score: 9.8 }],
+          affects: [{ ref: 'c2' }, { ref: 'missing' }],
+        },
         { id: 'CVE-2', ratings: [{ method: 'CVSSv2', score: 10 }] },
       ],
     };
@@ -213,7 +218,13 @@ describe('extractVulnerabilities: in-toto vulns', () => {
     const report = extractVulnerabilities(
       'https://in-toto.io/attestation/vulns/v0.2',
       predicate([
-        { id: 'CVE-123', severity: [{ method: 'nvd', score: 'medium' }, { method: 'cvss_score', score: '5.2' }] },
+        {
+          id: 'CVE-123',
+          severity: [
+            { method: 'nvd', score: 'medium' },
+            { method: 'cvss_score', score: '5.2' },
+          ],
+        },
         { id: 'CVE-456', severity: [{ method: 'cvss_score', score: '9.8' }] },
         { id: 'CVE-789', severity: [{ method: 'epss', score: '0.97' }] },
         { vulnerability: { id: 'CVE-v01', severity: [{ method: 'cvssV3', score: 7.5 }] } },
@@ -237,9 +248,21 @@ describe('extractVulnerabilities: fails closed on data it cannot read', () => {
   it.each([
     ['an unknown result format', { scanner: { result: { runs: [] } }, metadata: {} }, /cannot be evaluated/],
     ['a result that is a list', { scanner: { result: [] }, metadata: {} }, /scanner\.result must be an object/],
-    ['Trivy Results that is not a list', { scanner: { result: { SchemaVersion: 2, ArtifactName: 'x', Results: 'oops' } } }, /Results must be a list/],
-    ['a Trivy vulnerability that is not an object', { scanner: { result: { SchemaVersion: 2, Results: [{ Vulnerabilities: [5] }] } } }, /Vulnerabilities\[0\] is not an object/],
-    ['a Grype match without vulnerability', { scanner: { result: { matches: [{}], descriptor: { name: 'grype' } } } }, /matches\[0\] has no vulnerability/],
+    [
+      'Trivy Results that is not a list',
+      { scanner: { result: { SchemaVersion: 2, ArtifactName: 'x', Results: 'oops' } } },
+      /Results must be a list/,
+    ],
+    [
+      'a Trivy vulnerability that is not an object',
+      { scanner: { result: { SchemaVersion: 2, Results: [{ Vulnerabilities: [5] }] } } },
+      /Vulnerabilities\[0\] is not an object/,
+    ],
+    [
+      'a Grype match without vulnerability',
+      { scanner: { result: { matches: [{}], descriptor: { name: 'grype' } } } },
+      /matches\[0\] has no vulnerability/,
+    ],
   ])('throws on %s instead of reporting no findings', (_label, predicate, message) => {
     const err = thrown(() => extractVulnerabilities(PREDICATE_TYPE.COSIGN_VULN, predicate));
     expect(err).toBeInstanceOf(CountersignError);
@@ -248,7 +271,9 @@ describe('extractVulnerabilities: fails closed on data it cannot read', () => {
   });
 
   it('refuses predicate types that carry no vulnerability data, and non-object predicates', () => {
-    expect(thrown(() => extractVulnerabilities(PREDICATE_TYPE.SPDX, readVectorJson(V.cosignSpdx))).message).toMatch(/carries no vulnerability data/);
+    expect(thrown(() => extractVulnerabilities(PREDICATE_TYPE.SPDX, readVectorJson(V.cosignSpdx))).message).toMatch(
+      /carries no vulnerability data/,
+    );
     expect(thrown(() => extractVulnerabilities(PREDICATE_TYPE.COSIGN_VULN, [1])).message).toMatch(/must be a JSON object, got an array/);
   });
 });

@@ -101,7 +101,10 @@ describe('AuditLog.append', () => {
     const canonical =
       '{"action":"key.create","actor":"alice","at":"2025-01-02T03:04:05.678Z","details":{"a":"x","z":1},' +
       '"outcome":"success","seq":1,"target":"k1"}';
-    const expected = crypto.createHash('sha256').update('0'.repeat(64) + canonical).digest('hex');
+    const expected = crypto
+      .createHash('sha256')
+      .update('0'.repeat(64) + canonical)
+      .digest('hex');
     expect(record.hash).toBe(expected);
     expect(hashRecord(GENESIS_HASH, record)).toBe(expected);
   });
@@ -212,9 +215,9 @@ describe('AuditLog.list', () => {
     expect(await log.list({ action: 'key.revoke', limit: 100 })).toHaveLength(20);
     expect((await log.list({ target: 'key-7' })).map((r) => r.seq)).toEqual([7]);
     expect((await log.list({ since: new Date(T0 + 55 * 60_000) })).map((r) => r.seq)).toEqual([60, 59, 58, 57, 56, 55]);
-    expect(
-      (await log.list({ actor: 'alice', action: 'key.revoke', since: new Date(T0 + 30 * 60_000) })).map((r) => r.seq),
-    ).toEqual([60, 54, 48, 42, 36, 30]);
+    expect((await log.list({ actor: 'alice', action: 'key.revoke', since: new Date(T0 + 30 * 60_000) })).map((r) => r.seq)).toEqual([
+      60, 54, 48, 42, 36, 30,
+    ]);
     expect(await log.list({ actor: 'nobody' })).toEqual([]);
   });
 
@@ -301,7 +304,7 @@ describe('AuditLog.verify', () => {
     expect(await verifyFile(second)).toMatchObject({ ok: false, brokenAt: 2 });
     // And a replaced first entry that does not start from the genesis hash is caught at 1.
     const third = (await logFile(5)).file;
-    tamper(third, "UPDATE audit_log SET prev_hash = ? WHERE seq = 1", 'f'.repeat(64));
+    tamper(third, 'UPDATE audit_log SET prev_hash = ? WHERE seq = 1', 'f'.repeat(64));
     expect(await verifyFile(third)).toMatchObject({ ok: false, brokenAt: 1, problem: expect.stringMatching(/genesis/) });
   });
 
@@ -317,7 +320,12 @@ describe('AuditLog.verify', () => {
 
     const first = (await logFile(10)).file;
     tamper(first, 'DELETE FROM audit_log WHERE seq = 1');
-    expect(await verifyFile(first)).toMatchObject({ ok: false, entries: 0, brokenAt: 2, problem: expect.stringMatching(/starts at seq 2/) });
+    expect(await verifyFile(first)).toMatchObject({
+      ok: false,
+      entries: 0,
+      brokenAt: 2,
+      problem: expect.stringMatching(/starts at seq 2/),
+    });
   });
 
   test('detects a deleted entry even when the later ones were renumbered to close the gap', async () => {
@@ -421,7 +429,9 @@ describe('AuditLog.verify', () => {
   test('rejects a malformed expected head', async () => {
     const { file } = await logFile(1);
     const db = await openAt(file);
-    await expect((await AuditLog.open(db)).verify({ expectHead: { seq: 1, hash: 'nope' } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect((await AuditLog.open(db)).verify({ expectHead: { seq: 1, hash: 'nope' } })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     await db.close();
   });
 

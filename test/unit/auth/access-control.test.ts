@@ -66,7 +66,11 @@ describe('bearer header parsing', () => {
   });
 
   test('two authorization headers are refused', async () => {
-    expectCode(() => bearerToken(metadataWith(`Bearer ${token}`, `Bearer ${token}`)), 'UNAUTHENTICATED', 'send one authorization header, not 2');
+    expectCode(
+      () => bearerToken(metadataWith(`Bearer ${token}`, `Bearer ${token}`)),
+      'UNAUTHENTICATED',
+      'send one authorization header, not 2',
+    );
   });
 });
 
@@ -138,13 +142,25 @@ describe('AccessControl', () => {
   });
 
   test('a missing role is denied and audited', async () => {
-    await expectRejection(() => access.check(bearer(ciToken), LIST_KEYS, { key: 'prod-signing' }), 'PERMISSION_DENIED', /lacks role key-admin/);
-    expect((await audit.list({ action: LIST_KEYS }))[0]).toMatchObject({ actor: 'token:ci-team-a', target: 'prod-signing', outcome: 'denied' });
+    await expectRejection(
+      () => access.check(bearer(ciToken), LIST_KEYS, { key: 'prod-signing' }),
+      'PERMISSION_DENIED',
+      /lacks role key-admin/,
+    );
+    expect((await audit.list({ action: LIST_KEYS }))[0]).toMatchObject({
+      actor: 'token:ci-team-a',
+      target: 'prod-signing',
+      outcome: 'denied',
+    });
   });
 
   test('no credentials: UNAUTHENTICATED, audited as anonymous with the peer address', async () => {
     const call = fakeCall([], { peer: 'ipv6:[2001:db8::1]:4444' });
-    await expectRejection(() => access.check(call, VERIFY, { image: 'reg.example.com/x/y:1' }), 'UNAUTHENTICATED', "no credentials: send 'authorization: Bearer <token>' or a client certificate");
+    await expectRejection(
+      () => access.check(call, VERIFY, { image: 'reg.example.com/x/y:1' }),
+      'UNAUTHENTICATED',
+      "no credentials: send 'authorization: Bearer <token>' or a client certificate",
+    );
     expect((await audit.list({ action: VERIFY }))[0]).toMatchObject({
       actor: 'anonymous',
       action: VERIFY,
@@ -156,7 +172,10 @@ describe('AccessControl', () => {
 
   test('an unknown token is UNAUTHENTICATED and never echoed, audited or logged', async () => {
     const forged = `cst_${'Z'.repeat(43)}`;
-    const err = await expectRejection(() => access.check(bearer(forged), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' }), 'UNAUTHENTICATED');
+    const err = await expectRejection(
+      () => access.check(bearer(forged), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' }),
+      'UNAUTHENTICATED',
+    );
     expect(err.message).toMatch(/not valid on this server/);
     expect(err.message).not.toContain(forged);
     // What the unary wrapper would send back and log.
@@ -171,20 +190,37 @@ describe('AccessControl', () => {
   });
 
   test('expired and revoked tokens are refused by name, and audited under it', async () => {
-    const short = (await store.create({ name: 'short', roles: ['verifier'], createdBy: 'alice', expiresAt: new Date(clock.getTime() + 1000) })).token;
+    const short = (
+      await store.create({ name: 'short', roles: ['verifier'], createdBy: 'alice', expiresAt: new Date(clock.getTime() + 1000) })
+    ).token;
     clock = new Date(clock.getTime() + 2000);
-    await expectRejection(() => access.check(bearer(short), VERIFY, {}), 'UNAUTHENTICATED', /^token short expired at .*; ask an administrator for a new one$/);
+    await expectRejection(
+      () => access.check(bearer(short), VERIFY, {}),
+      'UNAUTHENTICATED',
+      /^token short expired at .*; ask an administrator for a new one$/,
+    );
     await store.revoke('ci-team-a', { revokedBy: 'bob' });
-    await expectRejection(() => access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' }), 'UNAUTHENTICATED', /^token ci-team-a was revoked at /);
+    await expectRejection(
+      () => access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' }),
+      'UNAUTHENTICATED',
+      /^token ci-team-a was revoked at /,
+    );
     const denials = (await audit.list({ limit: 100 })).filter((e) => e.outcome === 'denied');
     expect(denials.map((e) => e.actor)).toEqual(['token:ci-team-a', 'token:short']);
   });
 
   test('a bad token does not fall back to a valid client certificate', async () => {
-    const call = fakeCall([['authorization', `Bearer cst_${'Q'.repeat(43)}`]], { cert: { raw: Buffer.from([1]), subject: { CN: 'gatekeeper' } as never } });
+    const call = fakeCall([['authorization', `Bearer cst_${'Q'.repeat(43)}`]], {
+      cert: { raw: Buffer.from([1]), subject: { CN: 'gatekeeper' } as never },
+    });
     await expectRejection(() => access.check(call, VERIFY, {}), 'UNAUTHENTICATED');
     const certOnly = fakeCall([], { cert: { raw: Buffer.from([1]), subject: { CN: 'gatekeeper' } as never } });
-    expect(await access.check(certOnly, VERIFY, {})).toEqual({ subject: 'cert:CN=gatekeeper', roles: ['verifier'], scopes: [], via: 'mtls' });
+    expect(await access.check(certOnly, VERIFY, {})).toEqual({
+      subject: 'cert:CN=gatekeeper',
+      roles: ['verifier'],
+      scopes: [],
+      via: 'mtls',
+    });
   });
 
   test('bearer tokens are refused when no token store is configured', async () => {
@@ -200,7 +236,9 @@ describe('AccessControl', () => {
   test('if the audit log cannot be written, the call is still denied and the failure logged without the token', async () => {
     await db.close();
     // The grant is held in memory: a known token still authenticates with the store closed.
-    expect(await access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' })).toMatchObject({ subject: 'token:ci-team-a' });
+    expect(await access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' })).toMatchObject({
+      subject: 'token:ci-team-a',
+    });
     // A denial whose audit entry cannot be written stays denied.
     await expectRejection(() => access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/billing:1' }), 'PERMISSION_DENIED');
     const noTokens = new AccessControl({ mode: 'enforce', audit, logger: createLogger({ destination: sink(logLines) }) });
@@ -256,7 +294,11 @@ describe('development mode', () => {
   });
 
   test('is refused beyond loopback', async () => {
-    expectCode(() => new AccessControl({ mode: 'dev', listen: '0.0.0.0:50051' }), 'FAILED_PRECONDITION', /only allowed on a loopback address/);
+    expectCode(
+      () => new AccessControl({ mode: 'dev', listen: '0.0.0.0:50051' }),
+      'FAILED_PRECONDITION',
+      /only allowed on a loopback address/,
+    );
     expectCode(() => new AccessControl({ mode: 'bogus' as never }), 'INVALID_ARGUMENT');
   });
 

@@ -110,7 +110,11 @@ describe('CertificateMapper', () => {
   test('bindings are validated', () => {
     expect(validateBindings(undefined)).toEqual([]);
     expectCode(() => validateBindings({}), 'INVALID_ARGUMENT', /must be a list/);
-    expectCode(() => validateBindings([{ subject: 'ci-team-a', roles: ['verifier'] }]), 'INVALID_ARGUMENT', /mTLS binding 1: subject "ci-team-a" must be/);
+    expectCode(
+      () => validateBindings([{ subject: 'ci-team-a', roles: ['verifier'] }]),
+      'INVALID_ARGUMENT',
+      /mTLS binding 1: subject "ci-team-a" must be/,
+    );
     expectCode(() => validateBindings([{ subject: 'CN=a', roles: ['root'] }]), 'INVALID_ARGUMENT', /unknown role "root"/);
     expectCode(() => validateBindings([{ subject: 'CN=a', roles: ['signer'] }]), 'INVALID_ARGUMENT', /needs at least one repository scope/);
     expect(() => new CertificateMapper([{ subject: 'URI:', roles: ['verifier'] }])).toThrow(/must be/);
@@ -137,14 +141,61 @@ function mintPki(): Pki {
   const file = (name: string) => path.join(dir, name);
   const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
   const ca = (name: string) =>
-    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', `/CN=${name}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-      '-keyout', file(`${name}.key`), '-out', file(`${name}.crt`));
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-keyout',
+      file(`${name}.key`),
+      '-out',
+      file(`${name}.crt`),
+    );
   const leaf = (name: string, subject: string, ext: string, issuer = 'ca') => {
     writeFileSync(file(`${name}.ext`), ext);
-    openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', subject, '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`));
-    openssl('x509', '-req', '-in', file(`${name}.csr`), '-CA', file(`${issuer}.crt`), '-CAkey', file(`${issuer}.key`), '-set_serial', String(Date.now() % 1e9 + name.length),
-      '-days', '1', '-extfile', file(`${name}.ext`), '-out', file(`${name}.crt`));
+    openssl(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      subject,
+      '-keyout',
+      file(`${name}.key`),
+      '-out',
+      file(`${name}.csr`),
+    );
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      file(`${name}.csr`),
+      '-CA',
+      file(`${issuer}.crt`),
+      '-CAkey',
+      file(`${issuer}.key`),
+      '-set_serial',
+      String((Date.now() % 1e9) + name.length),
+      '-days',
+      '1',
+      '-extfile',
+      file(`${name}.ext`),
+      '-out',
+      file(`${name}.crt`),
+    );
   };
   ca('ca');
   ca('rogue-ca');
@@ -163,7 +214,15 @@ const LIST_KEYS = '/countersign.v1.KeyService/ListKeys';
 function jsonMethod(methodPath: string): grpc.MethodDefinition<object, object> {
   const ser = (v: object) => Buffer.from(JSON.stringify(v));
   const de = (b: Buffer) => JSON.parse(b.toString('utf8')) as object;
-  return { path: methodPath, requestStream: false, responseStream: false, requestSerialize: ser, requestDeserialize: de, responseSerialize: ser, responseDeserialize: de };
+  return {
+    path: methodPath,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: ser,
+    requestDeserialize: de,
+    responseSerialize: ser,
+    responseDeserialize: de,
+  };
 }
 const SERVICE: grpc.ServiceDefinition = { Sign: jsonMethod(SIGN), ListKeys: jsonMethod(LIST_KEYS) };
 const TestClient = grpc.makeGenericClientConstructor(SERVICE, 'AuthTest');
@@ -172,7 +231,9 @@ type Reply = { subject: string } | { code: grpc.status; details: string };
 
 function callRpc(client: grpc.Client, name: 'Sign' | 'ListKeys', request: object, metadata = new grpc.Metadata()): Promise<Reply> {
   return new Promise((resolve) => {
-    const fn = (client as unknown as Record<string, (r: object, m: grpc.Metadata, o: grpc.CallOptions, cb: grpc.requestCallback<object>) => void>)[name];
+    const fn = (
+      client as unknown as Record<string, (r: object, m: grpc.Metadata, o: grpc.CallOptions, cb: grpc.requestCallback<object>) => void>
+    )[name];
     fn!.call(client, request, metadata, { deadline: Date.now() + 10_000 }, (err, res) => {
       resolve(err ? { code: err.code, details: err.details } : (res as { subject: string }));
     });
@@ -208,7 +269,9 @@ withOpenssl('mTLS end to end (real grpc-js server on 127.0.0.1)', () => {
       clientCaFile: pki.file('ca.crt'),
       requireClientCert,
     });
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))),
+    );
     servers.push(server);
     return port;
   }
@@ -339,11 +402,19 @@ withOpenssl('mTLS end to end (real grpc-js server on 127.0.0.1)', () => {
       /requireClientCert needs clientCaFile/,
     );
     expectCode(
-      () => serverCredentials({ certFile: pki.file('server.crt'), keyFile: pki.file('server.key'), clientCaFile: pki.file('server.ext'), requireClientCert: false }),
+      () =>
+        serverCredentials({
+          certFile: pki.file('server.crt'),
+          keyFile: pki.file('server.key'),
+          clientCaFile: pki.file('server.ext'),
+          requireClientCert: false,
+        }),
       'FAILED_PRECONDITION',
       /is not a PEM certificate/,
     );
     // TLS without client certificates (tokens only).
-    expect(serverCredentials({ certFile: pki.file('server.crt'), keyFile: pki.file('server.key'), requireClientCert: false })._isSecure()).toBe(true);
+    expect(
+      serverCredentials({ certFile: pki.file('server.crt'), keyFile: pki.file('server.key'), requireClientCert: false })._isSecure(),
+    ).toBe(true);
   });
 });

@@ -49,14 +49,21 @@ function identity(roles: Role[], scopes: string[] = [], subject = 'token:ci-team
 
 test('METHOD_ROLES is exactly the expected table', () => {
   expect(Object.entries(METHOD_ROLES).map(([m, r]) => [m, r.orRoles ? [r.role, ...r.orRoles] : r.role])).toEqual(EXPECTED);
-  expect(Object.entries(METHOD_ROLES).filter(([, r]) => r.scoped).map(([m]) => m)).toEqual([SIGN, ATTEST]);
+  expect(
+    Object.entries(METHOD_ROLES)
+      .filter(([, r]) => r.scoped)
+      .map(([m]) => m),
+  ).toEqual([SIGN, ATTEST]);
 });
 
 test('every RPC in proto/countersign/v1 has an access rule (a new RPC cannot ship unguarded)', () => {
   const root = path.resolve(__dirname, '..', '..', '..', 'proto');
-  const definition = protoLoader.loadSync(['countersign/v1/signing.proto', 'countersign/v1/verification.proto', 'countersign/v1/keys.proto', 'countersign/v1/policy.proto'], {
-    includeDirs: [root],
-  });
+  const definition = protoLoader.loadSync(
+    ['countersign/v1/signing.proto', 'countersign/v1/verification.proto', 'countersign/v1/keys.proto', 'countersign/v1/policy.proto'],
+    {
+      includeDirs: [root],
+    },
+  );
   const methods: string[] = [];
   for (const [name, value] of Object.entries(definition)) {
     if (!name.startsWith('countersign.v1.') || typeof value !== 'object' || 'format' in value) continue;
@@ -78,7 +85,10 @@ describe('RPC × role', () => {
     db = await SqliteStore.open(openDatabase(':memory:'));
     const store = await TokenStore.open(db);
     for (const role of ROLES) {
-      tokens.set(role, (await store.create({ name: `only-${role}`, roles: [role], scopes: role === 'signer' ? ['**'] : [], createdBy: 'test' })).token);
+      tokens.set(
+        role,
+        (await store.create({ name: `only-${role}`, roles: [role], scopes: role === 'signer' ? ['**'] : [], createdBy: 'test' })).token,
+      );
     }
     access = new AccessControl({ mode: 'enforce', tokens: store, audit: await AuditLog.open(db) });
   });
@@ -99,7 +109,10 @@ describe('RPC × role', () => {
     }
     const err = await expectRejection(run, expected);
     if (expected === 'UNAUTHENTICATED') expect(err.message).toBe(NO_CREDENTIALS_MESSAGE);
-    else expect(err.message).toBe(`token:only-${who} lacks role ${granting(EXPECTED.find(([m]) => m === method)![1]).join(' or ')}, which ${method} requires (it has ${who})`);
+    else
+      expect(err.message).toBe(
+        `token:only-${who} lacks role ${granting(EXPECTED.find(([m]) => m === method)![1]).join(' or ')}, which ${method} requires (it has ${who})`,
+      );
   });
 });
 
@@ -114,14 +127,23 @@ describe('signer scopes', () => {
       'PERMISSION_DENIED',
       'token:ci-team-a has role signer for acmecorp/payments-*, not for reg.example.com/acmecorp/billing',
     );
-    expect(err.details).toEqual({ method: SIGN, subject: 'token:ci-team-a', requiredRole: 'signer', repository: 'reg.example.com/acmecorp/billing' });
+    expect(err.details).toEqual({
+      method: SIGN,
+      subject: 'token:ci-team-a',
+      requiredRole: 'signer',
+      repository: 'reg.example.com/acmecorp/billing',
+    });
     expectCode(() => authorize(teamA, ATTEST, { image: 'reg.example.com/acmecorp/billing:1.0' }), 'PERMISSION_DENIED');
   });
 
   test('a pattern with a registry host pins that registry', () => {
     const pinned = identity(['signer'], ['reg.example.com/acmecorp/payments-*']);
     expect(() => authorize(pinned, SIGN, { image: 'reg.example.com/acmecorp/payments-api:1' })).not.toThrow();
-    expectCode(() => authorize(pinned, SIGN, { image: 'evil.example.com/acmecorp/payments-api:1' }), 'PERMISSION_DENIED', /not for evil\.example\.com\/acmecorp\/payments-api$/);
+    expectCode(
+      () => authorize(pinned, SIGN, { image: 'evil.example.com/acmecorp/payments-api:1' }),
+      'PERMISSION_DENIED',
+      /not for evil\.example\.com\/acmecorp\/payments-api$/,
+    );
     const withPort = identity(['signer'], ['localhost:5000/team/*']);
     expect(() => authorize(withPort, SIGN, { image: 'localhost:5000/team/app:1' })).not.toThrow();
     expectCode(() => authorize(withPort, SIGN, { image: 'localhost:5001/team/app:1' }), 'PERMISSION_DENIED');
@@ -151,7 +173,9 @@ describe('signer scopes', () => {
   });
 
   test('scopes do not limit the other roles', () => {
-    expect(() => authorize(identity(['verifier']), 'countersign.v1.VerificationService/Verify', { image: 'x.example/any/thing:1' })).not.toThrow();
+    expect(() =>
+      authorize(identity(['verifier']), 'countersign.v1.VerificationService/Verify', { image: 'x.example/any/thing:1' }),
+    ).not.toThrow();
   });
 
   test('a malformed image is INVALID_ARGUMENT for a signer, but a non-signer learns only PERMISSION_DENIED', () => {
@@ -162,7 +186,11 @@ describe('signer scopes', () => {
 
   test('a caller-supplied repositoryOf is used, and undefined from it fails closed', () => {
     expect(() => authorize(teamA, SIGN, {}, () => 'reg.example.com/acmecorp/payments-x')).not.toThrow();
-    expectCode(() => authorize(teamA, SIGN, { image: 'reg.example.com/acmecorp/payments-x' }, () => undefined), 'PERMISSION_DENIED', /could not be determined/);
+    expectCode(
+      () => authorize(teamA, SIGN, { image: 'reg.example.com/acmecorp/payments-x' }, () => undefined),
+      'PERMISSION_DENIED',
+      /could not be determined/,
+    );
   });
 });
 
@@ -172,12 +200,20 @@ describe('fail closed', () => {
     expectCode(() => authorize(undefined, 'nope/Nope', {}), 'UNAUTHENTICATED');
   });
 
-  test.each(['countersign.v1.KeyService/DeleteEverything', 'countersign.v1.PolicyService/DeletePolicy', '', '__proto__', 'constructor', 'toString'])(
-    'unknown method %j is denied even to an identity with every role',
-    (method) => {
-      expectCode(() => authorize({ ...DEV_IDENTITY, roles: [...ROLES] }, method, {}), 'PERMISSION_DENIED', /is not in Countersign's access policy/);
-    },
-  );
+  test.each([
+    'countersign.v1.KeyService/DeleteEverything',
+    'countersign.v1.PolicyService/DeletePolicy',
+    '',
+    '__proto__',
+    'constructor',
+    'toString',
+  ])('unknown method %j is denied even to an identity with every role', (method) => {
+    expectCode(
+      () => authorize({ ...DEV_IDENTITY, roles: [...ROLES] }, method, {}),
+      'PERMISSION_DENIED',
+      /is not in Countersign's access policy/,
+    );
+  });
 
   test('policy-admin may read and set the image policy, and call nothing else', () => {
     const admin = identity(['policy-admin']);

@@ -160,7 +160,12 @@ describe('authenticate', () => {
     const { token } = await createCi();
     clock = new Date(T0.getTime() + 1000);
     const record = await store.revoke('ci-team-a', { revokedBy: 'bob', reason: 'laptop stolen' });
-    expect(record).toMatchObject({ state: 'revoked', revokedAt: '2025-06-01T12:00:01.000Z', revokedBy: 'bob', revokeReason: 'laptop stolen' });
+    expect(record).toMatchObject({
+      state: 'revoked',
+      revokedAt: '2025-06-01T12:00:01.000Z',
+      revokedBy: 'bob',
+      revokeReason: 'laptop stolen',
+    });
     expect(await store.authenticate(token)).toBeUndefined();
     expect(await store.check(token)).toEqual({ ok: false, problem: 'revoked', name: 'ci-team-a', at: '2025-06-01T12:00:01.000Z' });
   });
@@ -265,6 +270,7 @@ describe('grants held in memory', () => {
 
   test('unknown tokens are refused on every call and never fill the cache', async () => {
     await createCi();
-    for (let i = 0; i < 50; i++) expect(await store.check(`cst_${crypto.randomBytes(32).toString('base64url')}`)).toEqual({ ok: false, problem: 'unknown' });
+    for (let i = 0; i < 50; i++)
+      expect(await store.check(`cst_${crypto.randomBytes(32).toString('base64url')}`)).toEqual({ ok: false, problem: 'unknown' });
   });
 });

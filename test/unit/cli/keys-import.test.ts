@@ -50,7 +50,11 @@ test('an X.509 certificate: imported as its RSA key, kind, source and certificat
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyFile = file('rsa.key', privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
   const certFile = path.join(dir, 'rsa.crt');
-  const r = spawnSync('openssl', ['req', '-x509', '-new', '-key', keyFile, '-subj', '/CN=vendor-release/O=Vendor Inc', '-days', '90', '-out', certFile], { encoding: 'utf8' });
+  const r = spawnSync(
+    'openssl',
+    ['req', '-x509', '-new', '-key', keyFile, '-subj', '/CN=vendor-release/O=Vendor Inc', '-days', '90', '-out', certFile],
+    { encoding: 'utf8' },
+  );
   expect(r.status).toBe(0);
   const cert = new crypto.X509Certificate(readFileSync(certFile));
 
@@ -62,13 +66,14 @@ test('an X.509 certificate: imported as its RSA key, kind, source and certificat
   // The key printed is the certificate's key.
   expect(imported.stdout).toContain(publicKey.export({ type: 'spki', format: 'pem' }) as string);
 
-  const got = await call<{ key: { kind: string; source: string; certificate: { subject: string; serialNumber: string; notAfterTime: { seconds: number } } } }>(
-    fixture.client,
-    'GetKey',
-    { key: 'vendor' },
-    10_000,
-  );
-  expect(got.key).toMatchObject({ kind: 'rsa-2048', source: 'x509', certificate: { subject: cert.subject, serialNumber: cert.serialNumber } });
+  const got = await call<{
+    key: { kind: string; source: string; certificate: { subject: string; serialNumber: string; notAfterTime: { seconds: number } } };
+  }>(fixture.client, 'GetKey', { key: 'vendor' }, 10_000);
+  expect(got.key).toMatchObject({
+    kind: 'rsa-2048',
+    source: 'x509',
+    certificate: { subject: cert.subject, serialNumber: cert.serialNumber },
+  });
   expect(Number(got.key.certificate.notAfterTime.seconds)).toBe(Math.floor(new Date(cert.validTo).getTime() / 1000));
 
   const listed = await run(['keys', 'list', '--json', '--server', fixture.address]);
@@ -82,10 +87,23 @@ test('SPKI public keys of each kind: kind and source over ListKeys', async () =>
     'ed-pub': crypto.generateKeyPairSync('ed25519'),
   };
   for (const [name, pair] of Object.entries(pairs)) {
-    const r = await run(['keys', 'import', name, '--public-key', file(`${name}.pub`, pair.publicKey.export({ type: 'spki', format: 'pem' }) as string), '--server', fixture.address]);
+    const r = await run([
+      'keys',
+      'import',
+      name,
+      '--public-key',
+      file(`${name}.pub`, pair.publicKey.export({ type: 'spki', format: 'pem' }) as string),
+      '--server',
+      fixture.address,
+    ]);
     expect(r.code).toBe(0);
   }
-  const listed = await call<{ keys: Array<{ name: string; kind: string; source: string; certificate: unknown }> }>(fixture.client, 'ListKeys', {}, 10_000);
+  const listed = await call<{ keys: Array<{ name: string; kind: string; source: string; certificate: unknown }> }>(
+    fixture.client,
+    'ListKeys',
+    {},
+    10_000,
+  );
   const byName = Object.fromEntries(listed.keys.map((k) => [k.name, k]));
   expect(byName['p384-pub']).toMatchObject({ kind: 'ecdsa-p384', source: 'spki', certificate: null });
   expect(byName['ed-pub']).toMatchObject({ kind: 'ed25519', source: 'spki' });
@@ -94,7 +112,9 @@ test('SPKI public keys of each kind: kind and source over ListKeys', async () =>
 test('refusals are INVALID_ARGUMENT with the actionable message, over gRPC and in the CLI, and store nothing', async () => {
   const before = (await fixture.store.listKeys()).length;
   const weak = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
-  const err = (await call(fixture.client, 'ImportKey', { name: 'weak', publicKeyPem: weak }, 10_000).catch((e: unknown) => e)) as grpc.ServiceError;
+  const err = (await call(fixture.client, 'ImportKey', { name: 'weak', publicKeyPem: weak }, 10_000).catch(
+    (e: unknown) => e,
+  )) as grpc.ServiceError;
   expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
   expect(err.details).toMatch(/RSA key of 1024 bits is too weak/);
 

@@ -41,22 +41,33 @@ describe('unknown fields at every level', () => {
     ['verification:\n  cacheTtl: 1000\n', '2:3', 'verification.cacheTtl', 'cacheTtlMs'],
     ['admission:\n  lisen: 0.0.0.0:8443\n', '2:3', 'admission.lisen', 'listen'],
     ['limits:\n  maxPredicateByte: 10\n', '2:3', 'limits.maxPredicateByte', 'maxPredicateBytes'],
-    ['auth:\n  tls:\n    certFile: a.pem\n    keyFile: a.key\n    requireClientCrt: true\n', '5:5', 'auth.tls.requireClientCrt', 'requireClientCert'],
     [
-      'auth:\n  mtlsBindings:\n    - subjet: CN=ci\n      roles: [verifier]\n',
-      '3:7',
-      'auth.mtlsBindings[0].subjet',
-      'subject',
+      'auth:\n  tls:\n    certFile: a.pem\n    keyFile: a.key\n    requireClientCrt: true\n',
+      '5:5',
+      'auth.tls.requireClientCrt',
+      'requireClientCert',
     ],
-    ['auth:\n  mtlsBindings:\n    - subject: CN=ci\n      roles: [signer]\n      scope: ["reg.example.com/a/*"]\n', '5:7', 'auth.mtlsBindings[0].scope', 'scopes'],
+    ['auth:\n  mtlsBindings:\n    - subjet: CN=ci\n      roles: [verifier]\n', '3:7', 'auth.mtlsBindings[0].subjet', 'subject'],
+    [
+      'auth:\n  mtlsBindings:\n    - subject: CN=ci\n      roles: [signer]\n      scope: ["reg.example.com/a/*"]\n',
+      '5:7',
+      'auth.mtlsBindings[0].scope',
+      'scopes',
+    ],
   ])('%j → %s %s, did you mean %s', (text, where, field, suggestion) => {
     const { file, lines } = failure(text);
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${escape(`${file}:${where}: ${field}: unknown field; did you mean "${suggestion}"?`)}`)));
+    expect(lines).toContainEqual(
+      expect.stringMatching(new RegExp(`^${escape(`${file}:${where}: ${field}: unknown field; did you mean "${suggestion}"?`)}`)),
+    );
   });
 
   it('names the allowed fields when nothing is close', () => {
     const { lines } = failure('registry:\n  frobnicate: 1\n');
-    expect(lines).toEqual([expect.stringContaining('registry.frobnicate: unknown field (allowed here: insecureHosts, caFile, dockerConfig, timeoutMs, maxRetries)')]);
+    expect(lines).toEqual([
+      expect.stringContaining(
+        'registry.frobnicate: unknown field (allowed here: insecureHosts, caFile, dockerConfig, timeoutMs, maxRetries)',
+      ),
+    ]);
   });
 
   it('reports every problem at once, in document order', () => {
@@ -75,7 +86,9 @@ describe('unknown fields at every level', () => {
 
   it('JSON files get positions too', () => {
     const { file, lines } = failure('{\n  "auth": { "mdoe": "dev" }\n}\n', 'json');
-    expect(lines).toEqual([expect.stringMatching(new RegExp(`^${escape(`${file}:2:13: auth.mdoe: unknown field; did you mean "mode"?`)}`))]);
+    expect(lines).toEqual([
+      expect.stringMatching(new RegExp(`^${escape(`${file}:2:13: auth.mdoe: unknown field; did you mean "mode"?`)}`)),
+    ]);
   });
 });
 
@@ -85,18 +98,38 @@ describe('wrong types and values', () => {
     ['registry:\n  maxRetries: -1\n', 'registry.maxRetries', 'must be at least 0, not -1'],
     ['verification:\n  maxDurationMs: 0\n', 'verification.maxDurationMs', 'must be at least 1, not 0'],
     ['shutdownGraceMs: 1.5\n', 'shutdownGraceMs', 'must be a whole number, not the number 1.5'],
-    ['registry:\n  insecureHosts: reg.internal:5000\n', 'registry.insecureHosts', 'must be a list of strings, not the string "reg.internal:5000"'],
+    [
+      'registry:\n  insecureHosts: reg.internal:5000\n',
+      'registry.insecureHosts',
+      'must be a list of strings, not the string "reg.internal:5000"',
+    ],
     ['registry: [a]\n', 'registry', 'must be a mapping (object)'],
     ['auth:\n  mode: Enforce\n', 'auth.mode', 'must be one of enforce, dev, not "Enforce" (values are lower case: "enforce")'],
     ['logLevel: verbose\n', 'logLevel', 'must be one of trace, debug, info, warn, error, fatal, silent, not "verbose"'],
     // YAML 1.2: `yes` is a string, and a requireClientCert that is not true must not silently be false.
-    ['auth:\n  tls: { certFile: a.pem, keyFile: a.key, requireClientCert: yes }\n', 'auth.tls.requireClientCert', 'must be true or false, not the string "yes"'],
+    [
+      'auth:\n  tls: { certFile: a.pem, keyFile: a.key, requireClientCert: yes }\n',
+      'auth.tls.requireClientCert',
+      'must be true or false, not the string "yes"',
+    ],
     ['auth:\n  tls: { certFile: a.pem }\n', 'auth.tls.keyFile', 'is required'],
     ['keysDir: ""\n', 'keysDir', 'must not be empty'],
     ['listen: nope\n', 'listen', 'expected HOST:PORT'],
-    ['auth:\n  mtlsBindings:\n    - { subject: "O=acme", roles: [verifier] }\n', 'auth.mtlsBindings[0].subject', 'must be "CN=<common name>"'],
-    ['auth:\n  mtlsBindings:\n    - { subject: CN=a, roles: [signr] }\n', 'auth.mtlsBindings[0].roles[0]', 'must be one of signer, verifier, key-admin, policy-admin, not "signr"'],
-    ['auth:\n  mtlsBindings:\n    - { subject: CN=a, roles: [signer] }\n', 'auth.mtlsBindings[0]', 'the signer role needs at least one repository scope'],
+    [
+      'auth:\n  mtlsBindings:\n    - { subject: "O=acme", roles: [verifier] }\n',
+      'auth.mtlsBindings[0].subject',
+      'must be "CN=<common name>"',
+    ],
+    [
+      'auth:\n  mtlsBindings:\n    - { subject: CN=a, roles: [signr] }\n',
+      'auth.mtlsBindings[0].roles[0]',
+      'must be one of signer, verifier, key-admin, policy-admin, not "signr"',
+    ],
+    [
+      'auth:\n  mtlsBindings:\n    - { subject: CN=a, roles: [signer] }\n',
+      'auth.mtlsBindings[0]',
+      'the signer role needs at least one repository scope',
+    ],
     ['auth:\n  mtlsBindings: { subject: CN=a }\n', 'auth.mtlsBindings', 'must be a list'],
     ['admission:\n  timeoutMs: 9s\n', 'admission.timeoutMs', 'must be a whole number'],
     ['listen: &a 127.0.0.1:1\nadmission: { listen: *a }\n', '(document)', 'alias *a is not supported in config files'],
@@ -164,7 +197,11 @@ describe('deploy/countersign.example.yaml', () => {
           requireClientCert: false,
         },
       },
-      admission: { listen: '0.0.0.0:8443', tlsCertFile: '/etc/countersign/tls/webhook.pem', tlsKeyFile: '/etc/countersign/tls/webhook.key' },
+      admission: {
+        listen: '0.0.0.0:8443',
+        tlsCertFile: '/etc/countersign/tls/webhook.pem',
+        tlsKeyFile: '/etc/countersign/tls/webhook.key',
+      },
     });
   });
 });
@@ -174,7 +211,12 @@ describe('environment and flags still apply over the file', () => {
     const file = write('listen: 127.0.0.1:6000\nregistry:\n  timeoutMs: 2500\nauth:\n  mode: enforce\n');
     const c = loadConfig(
       { configFile: file, dataDir: 'flagdata' },
-      { COUNTERSIGN_REGISTRY_TIMEOUT_MS: '700', COUNTERSIGN_AUTH_MODE: 'dev', COUNTERSIGN_DATA_DIR: 'envdata', COUNTERSIGN_NOT_A_SETTING: 'x' },
+      {
+        COUNTERSIGN_REGISTRY_TIMEOUT_MS: '700',
+        COUNTERSIGN_AUTH_MODE: 'dev',
+        COUNTERSIGN_DATA_DIR: 'envdata',
+        COUNTERSIGN_NOT_A_SETTING: 'x',
+      },
       dir,
     );
     expect(c.listen).toBe('127.0.0.1:6000');
@@ -192,7 +234,9 @@ describe('verification cache size (issue 11)', () => {
   it('cacheMaxEntries and cacheRefreshAfterMs are read; zero entries is refused', () => {
     const c = loadConfig({ configFile: write('verification:\n  cacheMaxEntries: 100000\n  cacheRefreshAfterMs: 0\n') }, {}, '/');
     expect(c.verification).toMatchObject({ cacheMaxEntries: 100000, cacheRefreshAfterMs: 0 });
-    expect(() => loadConfig({ configFile: write('verification:\n  cacheMaxEntries: 0\n') }, {}, '/')).toThrow(/verification\.cacheMaxEntries/);
+    expect(() => loadConfig({ configFile: write('verification:\n  cacheMaxEntries: 0\n') }, {}, '/')).toThrow(
+      /verification\.cacheMaxEntries/,
+    );
   });
 });
 
@@ -200,7 +244,9 @@ describe('store.url (cross-replica coordination)', () => {
   it('is read from the file, and COUNTERSIGN_STORE_URL overrides it', () => {
     const file = write('store:\n  url: postgres://cs:pw@db.internal:5432/countersign\n');
     expect(loadConfig({ configFile: file }, {}, dir).store).toEqual({ url: 'postgres://cs:pw@db.internal:5432/countersign' });
-    expect(loadConfig({ configFile: file }, { COUNTERSIGN_STORE_URL: 'postgresql://other/x' }, dir).store).toEqual({ url: 'postgresql://other/x' });
+    expect(loadConfig({ configFile: file }, { COUNTERSIGN_STORE_URL: 'postgresql://other/x' }, dir).store).toEqual({
+      url: 'postgresql://other/x',
+    });
     expect(loadConfig({}, {}, dir).store).toBeUndefined();
   });
 
@@ -213,7 +259,9 @@ describe('store.url (cross-replica coordination)', () => {
     const { lines } = failure('store:\n  url: mysql://root:hunter2@db/x\n');
     expect(lines.join('\n')).toMatch(/:2:8: store\.url: unsupported store "mysql": only postgres:\/\/ \(PostgreSQL\) is supported/);
     expect(lines.join('\n')).not.toContain('hunter2');
-    expect(() => loadConfig({}, { COUNTERSIGN_STORE_URL: 'not a url hunter2' }, dir)).toThrow(/^COUNTERSIGN_STORE_URL: not a URL: expected postgres:\/\//);
+    expect(() => loadConfig({}, { COUNTERSIGN_STORE_URL: 'not a url hunter2' }, dir)).toThrow(
+      /^COUNTERSIGN_STORE_URL: not a URL: expected postgres:\/\//,
+    );
     expect(() => loadConfig({}, { COUNTERSIGN_STORE_URL: 'not a url hunter2' }, dir)).not.toThrow(/hunter2/);
   });
 });

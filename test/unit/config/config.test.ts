@@ -31,7 +31,10 @@ describe('loadConfig', () => {
 
   test('the registry gate: file < environment < flags; an upstream is required; unknown gate settings are refused', () => {
     const file = path.join(dir, 'gate.yaml');
-    writeFileSync(file, 'gate:\n  listen: 0.0.0.0:5443\n  upstream: https://registry.internal:5000\n  upstreamCaFile: ./ca.pem\n  decisionTimeoutMs: 4000\n');
+    writeFileSync(
+      file,
+      'gate:\n  listen: 0.0.0.0:5443\n  upstream: https://registry.internal:5000\n  upstreamCaFile: ./ca.pem\n  decisionTimeoutMs: 4000\n',
+    );
     const fromFile = loadConfig({ configFile: file }, {}, '/');
     expect(fromFile.gate).toEqual({
       listen: '0.0.0.0:5443',
@@ -40,15 +43,27 @@ describe('loadConfig', () => {
       allowPlainHttp: false,
       decisionTimeoutMs: 4000,
     });
-    const fromEnv = loadConfig({ configFile: file }, { COUNTERSIGN_GATE_LISTEN: '127.0.0.1:5001', COUNTERSIGN_GATE_REGISTRY_NAME: 'registry.example.com' }, dir);
+    const fromEnv = loadConfig(
+      { configFile: file },
+      { COUNTERSIGN_GATE_LISTEN: '127.0.0.1:5001', COUNTERSIGN_GATE_REGISTRY_NAME: 'registry.example.com' },
+      dir,
+    );
     expect(fromEnv.gate).toMatchObject({ listen: '127.0.0.1:5001', registryName: 'registry.example.com' });
-    expect(loadConfig({ configFile: file, gateListen: '127.0.0.1:5002', gateUpstream: 'http://127.0.0.1:5000' }, {}, dir).gate).toMatchObject({
+    expect(
+      loadConfig({ configFile: file, gateListen: '127.0.0.1:5002', gateUpstream: 'http://127.0.0.1:5000' }, {}, dir).gate,
+    ).toMatchObject({
       listen: '127.0.0.1:5002',
       upstream: 'http://127.0.0.1:5000',
     });
     expect(loadConfig({}, {}, dir).gate.listen).toBeUndefined();
     expect(() => loadConfig({ gateListen: '127.0.0.1:5002' }, {}, dir)).toThrow(/needs the registry it protects/);
-    expect(() => loadConfig({}, { COUNTERSIGN_GATE_LISTEN: '127.0.0.1:1', COUNTERSIGN_GATE_UPSTREAM: 'http://x', COUNTERSIGN_GATE_TLS_CERT: 'c.pem' }, dir)).toThrow(/both a TLS certificate and its key/);
+    expect(() =>
+      loadConfig(
+        {},
+        { COUNTERSIGN_GATE_LISTEN: '127.0.0.1:1', COUNTERSIGN_GATE_UPSTREAM: 'http://x', COUNTERSIGN_GATE_TLS_CERT: 'c.pem' },
+        dir,
+      ),
+    ).toThrow(/both a TLS certificate and its key/);
     const bad = path.join(dir, 'gate-bad.yaml');
     writeFileSync(bad, 'gate:\n  upstreem: http://x\n');
     expect(() => loadConfig({ configFile: bad }, {}, dir)).toThrow(/gate\.upstreem: unknown field; did you mean "upstream"/);

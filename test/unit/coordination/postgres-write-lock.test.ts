@@ -79,7 +79,9 @@ test('waiting longer than the lock timeout is UNAVAILABLE naming the store, and 
     .catch((e: unknown) => e);
   expect(err).toBeInstanceOf(CountersignError);
   expect((err as CountersignError).code).toBe('UNAVAILABLE');
-  expect((err as CountersignError).message).toMatch(/timed out after 200 ms waiting for the referrers-index write lock .* in PostgreSQL countersign@127\.0\.0\.1:\d+\/postgres/);
+  expect((err as CountersignError).message).toMatch(
+    /timed out after 200 ms waiting for the referrers-index write lock .* in PostgreSQL countersign@127\.0\.0\.1:\d+\/postgres/,
+  );
   expect(ran).toBe(false);
   release.open();
   await holder;

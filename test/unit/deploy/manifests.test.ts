@@ -53,13 +53,17 @@ function validate(doc: Manifest): void {
 
 function parseFile(file: string): Manifest[] {
   const docs = parseAllDocuments(readFileSync(path.join(K8S, file), 'utf8'));
-  return docs.map((d) => {
-    if (d.errors.length > 0) throw new Error(`${file}: ${d.errors[0]!.message}`);
-    return d.toJSON() as Manifest;
-  }).filter((d) => d !== null);
+  return docs
+    .map((d) => {
+      if (d.errors.length > 0) throw new Error(`${file}: ${d.errors[0]!.message}`);
+      return d.toJSON() as Manifest;
+    })
+    .filter((d) => d !== null);
 }
 
-const files = readdirSync(K8S).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').sort();
+const files = readdirSync(K8S)
+  .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
+  .sort();
 const byFile = new Map(files.map((f) => [f, parseFile(f)]));
 const all = [...byFile.values()].flat();
 const ofKind = <T = Manifest>(kind: string) => all.filter((d) => d.kind === kind) as unknown as T[];
@@ -73,10 +77,17 @@ interface Container {
   livenessProbe?: Probe;
   startupProbe?: Probe;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-  securityContext?: { runAsNonRoot?: boolean; readOnlyRootFilesystem?: boolean; allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[] } };
+  securityContext?: {
+    runAsNonRoot?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    allowPrivilegeEscalation?: boolean;
+    capabilities?: { drop?: string[] };
+  };
   volumeMounts?: Array<{ name: string; mountPath: string }>;
 }
-interface Probe { grpc?: { port: number } }
+interface Probe {
+  grpc?: { port: number };
+}
 interface DeploymentDoc extends Manifest {
   spec: {
     replicas?: number;
@@ -101,7 +112,9 @@ interface Webhook {
   clientConfig: { service?: { namespace: string; name: string; port?: number; path?: string }; caBundle?: string };
   namespaceSelector?: { matchExpressions?: Array<{ key: string; operator: string; values?: string[] }> };
 }
-interface WebhookConfiguration extends Manifest { webhooks: Webhook[] }
+interface WebhookConfiguration extends Manifest {
+  webhooks: Webhook[];
+}
 
 /** The ConfigMap's config documents are written to a temp dir, so the real loader reads them. */
 const configDir = mkdtempSync(path.join(os.tmpdir(), 'countersign-deploy-'));
@@ -126,8 +139,22 @@ function containersBehind(service: Manifest & { spec?: unknown }): Container[] {
 
 describe('deploy/kubernetes: every document conforms to its Kubernetes schema', () => {
   it('has the documents the deployment needs', () => {
-    expect(ofKind('Deployment').map((d) => d.metadata.name).sort()).toEqual(['countersign', 'countersign-gate', 'registry']);
-    for (const kind of ['Namespace', 'ServiceAccount', 'ConfigMap', 'Service', 'PodDisruptionBudget', 'Issuer', 'Certificate', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']) {
+    expect(
+      ofKind('Deployment')
+        .map((d) => d.metadata.name)
+        .sort(),
+    ).toEqual(['countersign', 'countersign-gate', 'registry']);
+    for (const kind of [
+      'Namespace',
+      'ServiceAccount',
+      'ConfigMap',
+      'Service',
+      'PodDisruptionBudget',
+      'Issuer',
+      'Certificate',
+      'ValidatingWebhookConfiguration',
+      'MutatingWebhookConfiguration',
+    ]) {
       expect(ofKind(kind).length).toBeGreaterThan(0);
     }
   });
@@ -171,7 +198,10 @@ describe('deploy/kubernetes/kustomization.yaml', () => {
 });
 
 describe('the webhooks', () => {
-  const configurations = [...ofKind<WebhookConfiguration>('ValidatingWebhookConfiguration'), ...ofKind<WebhookConfiguration>('MutatingWebhookConfiguration')];
+  const configurations = [
+    ...ofKind<WebhookConfiguration>('ValidatingWebhookConfiguration'),
+    ...ofKind<WebhookConfiguration>('MutatingWebhookConfiguration'),
+  ];
   const service = loadConfig({ configFile: configFile('countersign.yaml') }, {}, os.tmpdir());
   const webhooks = configurations.flatMap((c) => c.webhooks.map((w) => ({ configuration: c, webhook: w })));
 
@@ -184,148 +214,202 @@ describe('the webhooks', () => {
     }
   });
 
-  it.each(webhooks.map(({ configuration, webhook }) => [`${configuration.kind} ${webhook.name}`, webhook] as const))('%s fails closed, has no side effects, and answers in time', (_, webhook) => {
-    expect(webhook.failurePolicy).toBe('Fail');
-    expect(webhook.sideEffects).toBe('None');
-    // Below the API server's 30 s maximum, above the service's own deadlines (the review's
-    // default deadline and the longest Verify), so Countersign answers before the API server gives up.
-    expect(webhook.timeoutSeconds).toBeDefined();
-    expect(webhook.timeoutSeconds!).toBeLessThan(30);
-    expect(webhook.timeoutSeconds! * 1000).toBeGreaterThan(service.admission.timeoutMs!);
-    expect(webhook.timeoutSeconds! * 1000).toBeGreaterThan(service.verification.maxDurationMs);
-  });
+  it.each(webhooks.map(({ configuration, webhook }) => [`${configuration.kind} ${webhook.name}`, webhook] as const))(
+    '%s fails closed, has no side effects, and answers in time',
+    (_, webhook) => {
+      expect(webhook.failurePolicy).toBe('Fail');
+      expect(webhook.sideEffects).toBe('None');
+      // Below the API server's 30 s maximum, above the service's own deadlines (the review's
+      // default deadline and the longest Verify), so Countersign answers before the API server gives up.
+      expect(webhook.timeoutSeconds).toBeDefined();
+      expect(webhook.timeoutSeconds!).toBeLessThan(30);
+      expect(webhook.timeoutSeconds! * 1000).toBeGreaterThan(service.admission.timeoutMs!);
+      expect(webhook.timeoutSeconds! * 1000).toBeGreaterThan(service.verification.maxDurationMs);
+    },
+  );
 
-  it.each(webhooks.map(({ webhook }) => [webhook.name, webhook] as const))('%s excludes the service namespace and calls the Service on its webhook port', (_, webhook) => {
-    const exclusions = (webhook.namespaceSelector?.matchExpressions ?? []).filter((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn');
-    expect(exclusions.flatMap((e) => e.values ?? [])).toContain(NAMESPACE);
-    const target = webhook.clientConfig.service!;
-    expect(target.namespace).toBe(NAMESPACE);
-    const svc = named('Service', target.name) as (Manifest & { spec: { ports: Array<{ port: number; targetPort: string | number }> } }) | undefined;
-    expect(svc).toBeDefined();
-    const port = svc!.spec.ports.find((p) => p.port === target.port);
-    expect(port).toBeDefined();
-    // The Service port leads to the admission server's listen port.
-    const container = containersBehind(svc!)[0]!;
-    const containerPort = container.ports!.find((p) => p.name === port!.targetPort || p.containerPort === port!.targetPort)!;
-    expect(containerPort.containerPort).toBe(Number(service.admission.listen!.split(':').pop()));
-  });
+  it.each(webhooks.map(({ webhook }) => [webhook.name, webhook] as const))(
+    '%s excludes the service namespace and calls the Service on its webhook port',
+    (_, webhook) => {
+      const exclusions = (webhook.namespaceSelector?.matchExpressions ?? []).filter(
+        (e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn',
+      );
+      expect(exclusions.flatMap((e) => e.values ?? [])).toContain(NAMESPACE);
+      const target = webhook.clientConfig.service!;
+      expect(target.namespace).toBe(NAMESPACE);
+      const svc = named('Service', target.name) as
+        (Manifest & { spec: { ports: Array<{ port: number; targetPort: string | number }> } }) | undefined;
+      expect(svc).toBeDefined();
+      const port = svc!.spec.ports.find((p) => p.port === target.port);
+      expect(port).toBeDefined();
+      // The Service port leads to the admission server's listen port.
+      const container = containersBehind(svc!)[0]!;
+      const containerPort = container.ports!.find((p) => p.name === port!.targetPort || p.containerPort === port!.targetPort)!;
+      expect(containerPort.containerPort).toBe(Number(service.admission.listen!.split(':').pop()));
+    },
+  );
 
-  it.each(configurations.map((c) => [c.kind, c] as const))('%s gets its CA from the webhook Certificate, which covers the Service name', (_, configuration) => {
-    const ref = configuration.metadata.annotations?.['cert-manager.io/inject-ca-from'];
-    expect(ref).toBe(`${NAMESPACE}/countersign-webhook`);
-    const [namespace, name] = ref!.split('/');
-    const certificate = all.find((d) => d.kind === 'Certificate' && d.metadata.namespace === namespace && d.metadata.name === name) as (Manifest & { spec: { secretName: string; dnsNames: string[]; issuerRef: { name: string; kind: string } } }) | undefined;
-    expect(certificate).toBeDefined();
-    for (const webhook of configuration.webhooks) {
-      expect(webhook.clientConfig.caBundle).toBeUndefined();
-      expect(certificate!.spec.dnsNames).toContain(`${webhook.clientConfig.service!.name}.${webhook.clientConfig.service!.namespace}.svc`);
-    }
-    expect(named(certificate!.spec.issuerRef.kind, certificate!.spec.issuerRef.name)).toBeDefined();
-    // The service mounts that Certificate's Secret where its config reads the webhook key pair.
-    const deployment = named('Deployment', 'countersign') as DeploymentDoc;
-    const volume = deployment.spec.template.spec.volumes!.find((v) => v.secret?.secretName === certificate!.spec.secretName)!;
-    expect(volume).toBeDefined();
-    const mount = deployment.spec.template.spec.containers[0]!.volumeMounts!.find((m) => m.name === volume.name)!;
-    expect(service.admission.tlsCertFile).toBe(path.join(mount.mountPath, 'tls.crt'));
-    expect(service.admission.tlsKeyFile).toBe(path.join(mount.mountPath, 'tls.key'));
-  });
+  it.each(configurations.map((c) => [c.kind, c] as const))(
+    '%s gets its CA from the webhook Certificate, which covers the Service name',
+    (_, configuration) => {
+      const ref = configuration.metadata.annotations?.['cert-manager.io/inject-ca-from'];
+      expect(ref).toBe(`${NAMESPACE}/countersign-webhook`);
+      const [namespace, name] = ref!.split('/');
+      const certificate = all.find((d) => d.kind === 'Certificate' && d.metadata.namespace === namespace && d.metadata.name === name) as
+        (Manifest & { spec: { secretName: string; dnsNames: string[]; issuerRef: { name: string; kind: string } } }) | undefined;
+      expect(certificate).toBeDefined();
+      for (const webhook of configuration.webhooks) {
+        expect(webhook.clientConfig.caBundle).toBeUndefined();
+        expect(certificate!.spec.dnsNames).toContain(
+          `${webhook.clientConfig.service!.name}.${webhook.clientConfig.service!.namespace}.svc`,
+        );
+      }
+      expect(named(certificate!.spec.issuerRef.kind, certificate!.spec.issuerRef.name)).toBeDefined();
+      // The service mounts that Certificate's Secret where its config reads the webhook key pair.
+      const deployment = named('Deployment', 'countersign') as DeploymentDoc;
+      const volume = deployment.spec.template.spec.volumes!.find((v) => v.secret?.secretName === certificate!.spec.secretName)!;
+      expect(volume).toBeDefined();
+      const mount = deployment.spec.template.spec.containers[0]!.volumeMounts!.find((m) => m.name === volume.name)!;
+      expect(service.admission.tlsCertFile).toBe(path.join(mount.mountPath, 'tls.crt'));
+      expect(service.admission.tlsKeyFile).toBe(path.join(mount.mountPath, 'tls.key'));
+    },
+  );
 });
 
 describe('the Deployments', () => {
   const deployments = ofKind<DeploymentDoc>('Deployment');
   const countersign = deployments.filter((d) => d.metadata.name !== 'registry');
 
-  it.each(deployments.map((d) => [d.metadata.name, d] as const))('%s: the selector matches the pod labels, and a Service selects its pods', (name, deployment) => {
-    const labels = deployment.spec.template.metadata.labels;
-    for (const [k, v] of Object.entries(deployment.spec.selector.matchLabels)) expect(labels[k]).toBe(v);
-    const services = ofKind<Manifest & { spec: { selector: Record<string, string> } }>('Service').filter((s) => Object.entries(s.spec.selector).every(([k, v]) => labels[k] === v));
-    expect(services.map((s) => s.metadata.name)).toEqual([name]);
-    // Every Service port's target is a port the container declares.
-    for (const svc of services) {
-      for (const port of (svc as unknown as { spec: { ports: Array<{ targetPort: string | number }> } }).spec.ports) {
-        const declared = deployment.spec.template.spec.containers.flatMap((c) => c.ports ?? []);
-        expect(declared.some((p) => p.name === port.targetPort || p.containerPort === port.targetPort)).toBe(true);
+  it.each(deployments.map((d) => [d.metadata.name, d] as const))(
+    '%s: the selector matches the pod labels, and a Service selects its pods',
+    (name, deployment) => {
+      const labels = deployment.spec.template.metadata.labels;
+      for (const [k, v] of Object.entries(deployment.spec.selector.matchLabels)) expect(labels[k]).toBe(v);
+      const services = ofKind<Manifest & { spec: { selector: Record<string, string> } }>('Service').filter((s) =>
+        Object.entries(s.spec.selector).every(([k, v]) => labels[k] === v),
+      );
+      expect(services.map((s) => s.metadata.name)).toEqual([name]);
+      // Every Service port's target is a port the container declares.
+      for (const svc of services) {
+        for (const port of (svc as unknown as { spec: { ports: Array<{ targetPort: string | number }> } }).spec.ports) {
+          const declared = deployment.spec.template.spec.containers.flatMap((c) => c.ports ?? []);
+          expect(declared.some((p) => p.name === port.targetPort || p.containerPort === port.targetPort)).toBe(true);
+        }
       }
-    }
-  });
+    },
+  );
 
-  it.each(deployments.map((d) => [d.metadata.name, d] as const))('%s runs as non-root, read-only, with no capabilities and no API token', (_, deployment) => {
-    const pod = deployment.spec.template.spec;
-    expect(pod.securityContext?.runAsNonRoot).toBe(true);
-    expect(pod.securityContext?.runAsUser).toBeGreaterThan(0);
-    expect(pod.automountServiceAccountToken).toBe(false);
-    for (const container of pod.containers) {
-      expect(container.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
-      expect(container.resources?.requests?.memory).toBeDefined();
-      expect(container.resources?.limits?.memory).toBeDefined();
-    }
-  });
+  it.each(deployments.map((d) => [d.metadata.name, d] as const))(
+    '%s runs as non-root, read-only, with no capabilities and no API token',
+    (_, deployment) => {
+      const pod = deployment.spec.template.spec;
+      expect(pod.securityContext?.runAsNonRoot).toBe(true);
+      expect(pod.securityContext?.runAsUser).toBeGreaterThan(0);
+      expect(pod.automountServiceAccountToken).toBe(false);
+      for (const container of pod.containers) {
+        expect(container.securityContext).toMatchObject({
+          runAsNonRoot: true,
+          readOnlyRootFilesystem: true,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'] },
+        });
+        expect(container.resources?.requests?.memory).toBeDefined();
+        expect(container.resources?.limits?.memory).toBeDefined();
+      }
+    },
+  );
 
-  it.each(countersign.map((d) => [d.metadata.name, d] as const))('%s: two replicas, a PodDisruptionBudget, gRPC health probes on the gRPC port', (_, deployment) => {
-    expect(deployment.spec.replicas).toBe(2);
-    const labels = deployment.spec.template.metadata.labels;
-    const budgets = ofKind<Manifest & { spec: { minAvailable?: number; selector: { matchLabels: Record<string, string> } } }>('PodDisruptionBudget')
-      .filter((b) => Object.entries(b.spec.selector.matchLabels).every(([k, v]) => labels[k] === v));
-    expect(budgets).toHaveLength(1);
-    expect(budgets[0]!.spec.minAvailable).toBeLessThan(deployment.spec.replicas!);
-    const container = deployment.spec.template.spec.containers[0]!;
-    const config = loadConfig({ configFile: configFile(configNameOf(container)) }, {}, os.tmpdir());
-    const grpcPort = Number(config.listen.split(':').pop());
-    for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe]) {
-      expect(probe?.grpc?.port).toBe(grpcPort);
-      expect(container.ports!.map((p) => p.containerPort)).toContain(probe!.grpc!.port);
-    }
-    // Kubernetes' gRPC probe speaks plaintext: the gRPC listener must not be TLS-only.
-    expect(config.auth.tls).toBeUndefined();
-  });
+  it.each(countersign.map((d) => [d.metadata.name, d] as const))(
+    '%s: two replicas, a PodDisruptionBudget, gRPC health probes on the gRPC port',
+    (_, deployment) => {
+      expect(deployment.spec.replicas).toBe(2);
+      const labels = deployment.spec.template.metadata.labels;
+      const budgets = ofKind<Manifest & { spec: { minAvailable?: number; selector: { matchLabels: Record<string, string> } } }>(
+        'PodDisruptionBudget',
+      ).filter((b) => Object.entries(b.spec.selector.matchLabels).every(([k, v]) => labels[k] === v));
+      expect(budgets).toHaveLength(1);
+      expect(budgets[0]!.spec.minAvailable).toBeLessThan(deployment.spec.replicas!);
+      const container = deployment.spec.template.spec.containers[0]!;
+      const config = loadConfig({ configFile: configFile(configNameOf(container)) }, {}, os.tmpdir());
+      const grpcPort = Number(config.listen.split(':').pop());
+      for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe]) {
+        expect(probe?.grpc?.port).toBe(grpcPort);
+        expect(container.ports!.map((p) => p.containerPort)).toContain(probe!.grpc!.port);
+      }
+      // Kubernetes' gRPC probe speaks plaintext: the gRPC listener must not be TLS-only.
+      expect(config.auth.tls).toBeUndefined();
+    },
+  );
 
-  it.each(countersign.map((d) => [d.metadata.name, d] as const))('%s: only flags the CLI accepts, a config the strict loader accepts, files from the volumes', (_, deployment) => {
-    const container = deployment.spec.template.spec.containers[0]!;
-    const [command, ...rest] = container.args!;
-    expect(['serve', 'gate']).toContain(command);
-    const accepted = new Set(usageOf(command!).match(/--[a-z][a-z-]*/g));
-    // The command's own module under src/cli/commands/ declares its option parser.
-    const parserSource = readFileSync(path.join(ROOT, 'src', 'cli', 'commands', `${command}.ts`), 'utf8');
-    for (const arg of rest.filter((a) => a.startsWith('--'))) {
-      expect(`${command} ${arg}: ${accepted.has(arg.split('=')[0]!)}`).toBe(`${command} ${arg}: true`);
-      // …and that the command's parser really declares (the usage text could drift from it).
-      const key = arg.slice(2).split('=')[0]!;
-      expect(`${arg}: ${parserSource.includes(`'${key}': {`) || parserSource.includes(`  ${key}: {`)}`).toBe(`${arg}: true`);
-    }
-    // The config file is mounted from the ConfigMap that holds it.
-    const file = container.args![container.args!.indexOf('--config') + 1]!;
-    const mountOf = (p: string) => container.volumeMounts!.find((m) => p.startsWith(`${m.mountPath}/`));
-    const volumes = deployment.spec.template.spec.volumes!;
-    const configVolume = volumes.find((v) => v.name === mountOf(file)!.name)!;
-    expect(configVolume.configMap?.name).toBe('countersign-config');
-    // Every file the config reads lies on a mounted volume; the state it writes too.
-    const config = loadConfig({ configFile: configFile(path.basename(file)) }, {}, os.tmpdir());
-    const read = [config.kekFile, config.trustDir, config.admission.tlsCertFile, config.admission.tlsKeyFile, config.gate.tlsCertFile, config.gate.tlsKeyFile].filter((p): p is string => Boolean(p));
-    for (const p of [...read, config.dataDir, config.keysDir]) expect(`${p}: ${Boolean(mountOf(`${p}/`) ?? mountOf(p))}`).toBe(`${p}: true`);
-    const kek = volumes.find((v) => v.name === mountOf(config.kekFile!)!.name)!;
-    expect(kek.secret?.secretName).toBe('countersign-kek');
-    expect(config.auth.mode).toBe('enforce');
-  });
+  it.each(countersign.map((d) => [d.metadata.name, d] as const))(
+    '%s: only flags the CLI accepts, a config the strict loader accepts, files from the volumes',
+    (_, deployment) => {
+      const container = deployment.spec.template.spec.containers[0]!;
+      const [command, ...rest] = container.args!;
+      expect(['serve', 'gate']).toContain(command);
+      const accepted = new Set(usageOf(command!).match(/--[a-z][a-z-]*/g));
+      // The command's own module under src/cli/commands/ declares its option parser.
+      const parserSource = readFileSync(path.join(ROOT, 'src', 'cli', 'commands', `${command}.ts`), 'utf8');
+      for (const arg of rest.filter((a) => a.startsWith('--'))) {
+        expect(`${command} ${arg}: ${accepted.has(arg.split('=')[0]!)}`).toBe(`${command} ${arg}: true`);
+        // …and that the command's parser really declares (the usage text could drift from it).
+        const key = arg.slice(2).split('=')[0]!;
+        expect(`${arg}: ${parserSource.includes(`'${key}': {`) || parserSource.includes(`  ${key}: {`)}`).toBe(`${arg}: true`);
+      }
+      // The config file is mounted from the ConfigMap that holds it.
+      const file = container.args![container.args!.indexOf('--config') + 1]!;
+      const mountOf = (p: string) => container.volumeMounts!.find((m) => p.startsWith(`${m.mountPath}/`));
+      const volumes = deployment.spec.template.spec.volumes!;
+      const configVolume = volumes.find((v) => v.name === mountOf(file)!.name)!;
+      expect(configVolume.configMap?.name).toBe('countersign-config');
+      // Every file the config reads lies on a mounted volume; the state it writes too.
+      const config = loadConfig({ configFile: configFile(path.basename(file)) }, {}, os.tmpdir());
+      const read = [
+        config.kekFile,
+        config.trustDir,
+        config.admission.tlsCertFile,
+        config.admission.tlsKeyFile,
+        config.gate.tlsCertFile,
+        config.gate.tlsKeyFile,
+      ].filter((p): p is string => Boolean(p));
+      for (const p of [...read, config.dataDir, config.keysDir])
+        expect(`${p}: ${Boolean(mountOf(`${p}/`) ?? mountOf(p))}`).toBe(`${p}: true`);
+      const kek = volumes.find((v) => v.name === mountOf(config.kekFile!)!.name)!;
+      expect(kek.secret?.secretName).toBe('countersign-kek');
+      expect(config.auth.mode).toBe('enforce');
+    },
+  );
 
-  it.each(countersign.map((d) => [d.metadata.name, d] as const))('%s: its replicas share one store from a Secret, and Prometheus scrapes its metrics port', (_, deployment) => {
-    const container = deployment.spec.template.spec.containers[0]! as Container & {
-      env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
-    };
-    const env = new Map((container.env ?? []).map((e) => [e.name, e]));
-    // More than one replica with a database each would split keys, tokens and the audit chain.
-    expect(deployment.spec.replicas).toBeGreaterThan(1);
-    expect(env.get('COUNTERSIGN_STORE_URL')?.valueFrom?.secretKeyRef).toEqual({ name: 'countersign-store', key: 'url' });
-    const metricsListen = env.get('COUNTERSIGN_METRICS_LISTEN')?.value;
-    expect(metricsListen).toBeDefined();
-    const port = Number(metricsListen!.split(':').pop());
-    expect(container.ports!.find((p) => p.name === 'metrics')?.containerPort).toBe(port);
-    const annotations = (deployment.spec.template.metadata as { annotations?: Record<string, string> }).annotations ?? {};
-    expect(annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' });
-    // The strict loader takes the same environment the pod gets.
-    const config = loadConfig({ configFile: configFile(configNameOf(container)) }, { COUNTERSIGN_STORE_URL: 'postgres://u:p@db:5432/c', COUNTERSIGN_METRICS_LISTEN: metricsListen! }, os.tmpdir());
-    expect(config.store?.url).toBe('postgres://u:p@db:5432/c');
-    expect(config.metrics.listen).toBe(metricsListen);
-  });
+  it.each(countersign.map((d) => [d.metadata.name, d] as const))(
+    '%s: its replicas share one store from a Secret, and Prometheus scrapes its metrics port',
+    (_, deployment) => {
+      const container = deployment.spec.template.spec.containers[0]! as Container & {
+        env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
+      };
+      const env = new Map((container.env ?? []).map((e) => [e.name, e]));
+      // More than one replica with a database each would split keys, tokens and the audit chain.
+      expect(deployment.spec.replicas).toBeGreaterThan(1);
+      expect(env.get('COUNTERSIGN_STORE_URL')?.valueFrom?.secretKeyRef).toEqual({ name: 'countersign-store', key: 'url' });
+      const metricsListen = env.get('COUNTERSIGN_METRICS_LISTEN')?.value;
+      expect(metricsListen).toBeDefined();
+      const port = Number(metricsListen!.split(':').pop());
+      expect(container.ports!.find((p) => p.name === 'metrics')?.containerPort).toBe(port);
+      const annotations = (deployment.spec.template.metadata as { annotations?: Record<string, string> }).annotations ?? {};
+      expect(annotations).toMatchObject({
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': String(port),
+        'prometheus.io/path': '/metrics',
+      });
+      // The strict loader takes the same environment the pod gets.
+      const config = loadConfig(
+        { configFile: configFile(configNameOf(container)) },
+        { COUNTERSIGN_STORE_URL: 'postgres://u:p@db:5432/c', COUNTERSIGN_METRICS_LISTEN: metricsListen! },
+        os.tmpdir(),
+      );
+      expect(config.store?.url).toBe('postgres://u:p@db:5432/c');
+      expect(config.metrics.listen).toBe(metricsListen);
+    },
+  );
 
   it('the gate sits in front of the example registry, over TLS from its Certificate', () => {
     const gate = named('Deployment', 'countersign-gate') as DeploymentDoc;
@@ -355,7 +439,11 @@ describe('the Deployments', () => {
 describe('deploy/Dockerfile (checked statically: nothing here can pull images)', () => {
   const text = readFileSync(path.join(ROOT, 'deploy', 'Dockerfile'), 'utf8');
   // Instructions, comments dropped and continuation lines joined.
-  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const stages: string[][] = [];
   for (const line of lines) {
     if (/^FROM\s/i.test(line)) stages.push([]);
@@ -382,9 +470,20 @@ describe('deploy/Dockerfile (checked statically: nothing here can pull images)',
     for (const dir of ['proto', 'trust', 'bin']) expect(runtime).toContain(`COPY ${dir} ./${dir}`);
     // What those are read for, so the list follows the code.
     expect(readFileSync(path.join(ROOT, 'src', 'grpc', 'proto.ts'), 'utf8')).toMatch(/'proto'/);
-    expect(readFileSync(path.join(ROOT, 'src', 'verification', 'sigstore', 'trusted-root.ts'), 'utf8')).toMatch(/'trust', 'sigstore-public-good\.json'/);
+    expect(readFileSync(path.join(ROOT, 'src', 'verification', 'sigstore', 'trusted-root.ts'), 'utf8')).toMatch(
+      /'trust', 'sigstore-public-good\.json'/,
+    );
     const dockerignore = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8');
-    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/**', 'proto/**', 'trust/**', 'bin/**']) {
+    for (const needed of [
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'src/**',
+      'proto/**',
+      'trust/**',
+      'bin/**',
+    ]) {
       expect(dockerignore.split('\n')).toContain(`!${needed}`);
     }
   });
@@ -394,10 +493,11 @@ describe('deploy/Dockerfile (checked statically: nothing here can pull images)',
     expect(users.length).toBeGreaterThan(0);
     const user = users.at(-1)!.split(/\s+/)[1]!.split(':')[0]!;
     expect(user).toMatch(/^[1-9]\d*$/);
-    const runAsUser = ofKind<DeploymentDoc>('Deployment').filter((d) => d.metadata.name !== 'registry').map((d) => d.spec.template.spec.securityContext?.runAsUser);
+    const runAsUser = ofKind<DeploymentDoc>('Deployment')
+      .filter((d) => d.metadata.name !== 'registry')
+      .map((d) => d.spec.template.spec.securityContext?.runAsUser);
     expect(new Set(runAsUser)).toEqual(new Set([Number(user)]));
     expect(runtime.filter((l) => /^ENTRYPOINT\s/i.test(l))).toEqual(['ENTRYPOINT ["countersign"]']);
     expect(lines.some((l) => /^HEALTHCHECK\s/i.test(l))).toBe(false);
   });
 });
-

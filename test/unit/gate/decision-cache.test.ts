@@ -28,7 +28,14 @@ const INDEX = Buffer.from(
   JSON.stringify({
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.index.v1+json',
-    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(CHILD), size: CHILD.length, platform: { os: 'linux', architecture: 'amd64' } }],
+    manifests: [
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: sha(CHILD),
+        size: CHILD.length,
+        platform: { os: 'linux', architecture: 'amd64' },
+      },
+    ],
   }),
 );
 
@@ -87,8 +94,18 @@ class FakeCountersign implements GateVerifier {
   }
 }
 
-async function withGate(verifier: GateVerifier, fn: (gate: GateServer) => Promise<void>, extra: { decisionCacheTtlMs?: number; currentRevision?: () => string | undefined } = {}) {
-  const gate = await startGateServer({ listen: '127.0.0.1:0', upstream: upstreamUrl, verifier, registryName: 'registry.example', ...extra });
+async function withGate(
+  verifier: GateVerifier,
+  fn: (gate: GateServer) => Promise<void>,
+  extra: { decisionCacheTtlMs?: number; currentRevision?: () => string | undefined } = {},
+) {
+  const gate = await startGateServer({
+    listen: '127.0.0.1:0',
+    upstream: upstreamUrl,
+    verifier,
+    registryName: 'registry.example',
+    ...extra,
+  });
   try {
     await fn(gate);
   } finally {
@@ -99,7 +116,12 @@ async function withGate(verifier: GateVerifier, fn: (gate: GateServer) => Promis
 async function pull(gate: GateServer, ref: string): Promise<{ status: number; how: string; digest: string; body: string }> {
   const res = await request(`${gate.url}/v2/team/app/manifests/${ref}`);
   const body = await res.body.text();
-  return { status: res.statusCode, how: String(res.headers['x-countersign-gate'] ?? ''), digest: String(res.headers['docker-content-digest'] ?? ''), body };
+  return {
+    status: res.statusCode,
+    how: String(res.headers['x-countersign-gate'] ?? ''),
+    digest: String(res.headers['docker-content-digest'] ?? ''),
+    body,
+  };
 }
 
 test('a warm allow is reused: the second pull of the same bytes asks nothing', async () => {
@@ -124,7 +146,10 @@ test('keyed by the digest served, not the tag: repointing a warm tag at unsigned
     const moved = await pull(gate, 'v1');
     expect(moved.status).toBe(403);
     expect(moved.body).toContain(sha(UNSIGNED));
-    expect(v.calls.map((c) => c.image)).toEqual([`registry.example/team/app:v1@${sha(SIGNED)}`, `registry.example/team/app:v1@${sha(UNSIGNED)}`]);
+    expect(v.calls.map((c) => c.image)).toEqual([
+      `registry.example/team/app:v1@${sha(SIGNED)}`,
+      `registry.example/team/app:v1@${sha(UNSIGNED)}`,
+    ]);
   });
 });
 
@@ -193,7 +218,14 @@ test('no revision known (a verifier that reports none): nothing is reused', asyn
     calls: 0,
     async verify(input) {
       this.calls++;
-      return { allowed: true, digest: input.image.slice(input.image.indexOf('@') + 1), reasons: [], warnings: [], rule: 'r', mode: 'MODE_ENFORCE' };
+      return {
+        allowed: true,
+        digest: input.image.slice(input.image.indexOf('@') + 1),
+        reasons: [],
+        warnings: [],
+        rule: 'r',
+        mode: 'MODE_ENFORCE',
+      };
     },
   };
   await withGate(v, async (gate) => {
@@ -225,7 +257,10 @@ test('a pull by tag and a pull by digest are different questions', async () => {
   await withGate(v, async (gate) => {
     await pull(gate, 'v1');
     expect((await pull(gate, sha(SIGNED))).how).toBe('allowed');
-    expect(v.calls.map((c) => c.image)).toEqual([`registry.example/team/app:v1@${sha(SIGNED)}`, `registry.example/team/app@${sha(SIGNED)}`]);
+    expect(v.calls.map((c) => c.image)).toEqual([
+      `registry.example/team/app:v1@${sha(SIGNED)}`,
+      `registry.example/team/app@${sha(SIGNED)}`,
+    ]);
   });
 });
 

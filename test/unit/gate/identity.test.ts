@@ -5,17 +5,25 @@ const jwt = (claims: object) => `e30.${Buffer.from(JSON.stringify(claims)).toStr
 
 describe('pusherIdentity', () => {
   test('Basic: the user name', () => {
-    expect(pusherIdentity(`Basic ${Buffer.from('ci-team-a:secret').toString('base64')}`)).toEqual({ identity: 'ci-team-a', source: 'basic' });
+    expect(pusherIdentity(`Basic ${Buffer.from('ci-team-a:secret').toString('base64')}`)).toEqual({
+      identity: 'ci-team-a',
+      source: 'basic',
+    });
   });
   test('Bearer JWT: the sub claim (not verified: the upstream authenticates)', () => {
     expect(pusherIdentity(`Bearer ${jwt({ sub: 'alice', iss: 'x' })}`)).toEqual({ identity: 'alice', source: 'bearer' });
   });
-  test.each([undefined, '', 'Bearer opaque-token', `Bearer ${jwt({ iss: 'x' })}`, 'Bearer a.!!!.c', `Basic ${Buffer.from(':pw').toString('base64')}`, 'Negotiate abc'])(
-    'no identity from %p',
-    (h) => {
-      expect(pusherIdentity(h)).toEqual({ source: 'none' });
-    },
-  );
+  test.each([
+    undefined,
+    '',
+    'Bearer opaque-token',
+    `Bearer ${jwt({ iss: 'x' })}`,
+    'Bearer a.!!!.c',
+    `Basic ${Buffer.from(':pw').toString('base64')}`,
+    'Negotiate abc',
+  ])('no identity from %p', (h) => {
+    expect(pusherIdentity(h)).toEqual({ source: 'none' });
+  });
   test('control characters are removed and the length bounded', () => {
     const r = pusherIdentity(`Bearer ${jwt({ sub: `a\nb${'x'.repeat(1000)}` })}`);
     expect(r.identity).toMatch(/^abx+$/);

@@ -17,8 +17,16 @@ const bundleReferrer = {
   layers: [{ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', digest: D('f'), size: 9 }],
   subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: D('1'), size: 5 },
 };
-const referrersIndex = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: bundleReferrer.mediaType, digest: D('2'), size: 5, artifactType: bundleReferrer.artifactType }] };
-const platformIndex = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: image.mediaType, digest: D('3'), size: 5, platform: { os: 'linux', architecture: 'amd64' } }] };
+const referrersIndex = {
+  schemaVersion: 2,
+  mediaType: 'application/vnd.oci.image.index.v1+json',
+  manifests: [{ mediaType: bundleReferrer.mediaType, digest: D('2'), size: 5, artifactType: bundleReferrer.artifactType }],
+};
+const platformIndex = {
+  schemaVersion: 2,
+  mediaType: 'application/vnd.oci.image.index.v1+json',
+  manifests: [{ mediaType: image.mediaType, digest: D('3'), size: 5, platform: { os: 'linux', architecture: 'amd64' } }],
+};
 const cosignSig = {
   schemaVersion: 2,
   mediaType: 'application/vnd.oci.image.manifest.v1+json',
@@ -38,13 +46,20 @@ describe('evidence recognition is by body, never by name alone', () => {
     expect(evidenceKind(parseManifest(j(wasm), undefined), undefined)).toBeUndefined();
   });
   test('a layer with no media type counts as runnable', () => {
-    expect(evidenceKind(parseManifest(j({ ...bundleReferrer, layers: [{ digest: D('9'), size: 1 }] }), undefined), undefined)).toBeUndefined();
+    expect(
+      evidenceKind(parseManifest(j({ ...bundleReferrer, layers: [{ digest: D('9'), size: 1 }] }), undefined), undefined),
+    ).toBeUndefined();
   });
   test('the sha256-<hex> fallback index is evidence; an image or a platform index under that name is not', () => {
     expect(evidenceKind(parseManifest(j(referrersIndex), undefined), FALLBACK)).toBe('referrers fallback index');
     expect(evidenceKind(parseManifest(j(image), undefined), FALLBACK)).toBeUndefined();
     expect(evidenceKind(parseManifest(j(platformIndex), undefined), FALLBACK)).toBeUndefined();
-    expect(evidenceKind(parseManifest(j({ ...referrersIndex, mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json' }), undefined), FALLBACK)).toBeUndefined();
+    expect(
+      evidenceKind(
+        parseManifest(j({ ...referrersIndex, mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json' }), undefined),
+        FALLBACK,
+      ),
+    ).toBeUndefined();
     expect(evidenceKind(parseManifest(Buffer.from('not json'), undefined), FALLBACK)).toBeUndefined();
   });
   test('cosign .sig/.att tags pass only with a non-runnable manifest', () => {
@@ -56,7 +71,10 @@ describe('evidence recognition is by body, never by name alone', () => {
     expect(evidenceKind(parseManifest(j(bundleReferrer), undefined), 'latest')).toBeUndefined();
   });
   test('an index lists its children; unknown/unknown attestation entries are not platforms', () => {
-    const p = parseManifest(j({ ...referrersIndex, manifests: [{ ...referrersIndex.manifests[0], platform: { os: 'unknown', architecture: 'unknown' } }] }), undefined)!;
+    const p = parseManifest(
+      j({ ...referrersIndex, manifests: [{ ...referrersIndex.manifests[0], platform: { os: 'unknown', architecture: 'unknown' } }] }),
+      undefined,
+    )!;
     expect(p).toMatchObject({ isIndex: true, runnable: false, children: [D('2')] });
     expect(parseManifest(j(platformIndex), undefined)).toMatchObject({ isIndex: true, runnable: true, children: [D('3')] });
   });

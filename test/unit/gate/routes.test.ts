@@ -4,7 +4,11 @@ describe('parseRoute', () => {
   test.each([
     ['GET', '/v2/', { kind: 'ping' }],
     ['GET', '/v2/team/app/manifests/v1.0', { kind: 'manifest', name: 'team/app', reference: 'v1.0', byDigest: false }],
-    ['HEAD', `/v2/a/manifests/sha256:${'a'.repeat(64)}`, { kind: 'manifest', name: 'a', reference: `sha256:${'a'.repeat(64)}`, byDigest: true }],
+    [
+      'HEAD',
+      `/v2/a/manifests/sha256:${'a'.repeat(64)}`,
+      { kind: 'manifest', name: 'a', reference: `sha256:${'a'.repeat(64)}`, byDigest: true },
+    ],
     ['GET', `/v2/a/b/blobs/sha256:${'b'.repeat(64)}`, { kind: 'blob', name: 'a/b' }],
     ['POST', '/v2/a/blobs/uploads/', { kind: 'upload-start', name: 'a' }],
     ['PATCH', '/v2/a/blobs/uploads/4f1c-9a_b.c=', { kind: 'upload', name: 'a', session: '4f1c-9a_b.c=' }],

@@ -56,8 +56,18 @@ class RecordingVerifier implements GateVerifier {
 
 const digestIn = (image: string) => image.slice(image.indexOf('@') + 1);
 
-async function withGate(verifier: GateVerifier, fn: (gate: GateServer) => Promise<void>, extra: { maxManifestBytes?: number; decisionTimeoutMs?: number; logger?: GateLogger } = {}) {
-  const gate = await startGateServer({ listen: '127.0.0.1:0', upstream: upstreamUrl, verifier, registryName: 'registry.example', ...extra });
+async function withGate(
+  verifier: GateVerifier,
+  fn: (gate: GateServer) => Promise<void>,
+  extra: { maxManifestBytes?: number; decisionTimeoutMs?: number; logger?: GateLogger } = {},
+) {
+  const gate = await startGateServer({
+    listen: '127.0.0.1:0',
+    upstream: upstreamUrl,
+    verifier,
+    registryName: 'registry.example',
+    ...extra,
+  });
   try {
     await fn(gate);
   } finally {
@@ -148,7 +158,11 @@ test('a manifest over the size cap is refused, pulled or pushed', async () => {
       const pull = await request(`${gate.url}/v2/team/app/manifests/v1`);
       expect(pull.statusCode).toBe(413);
       await pull.body.dump();
-      const push = await request(`${gate.url}/v2/team/app/manifests/v1`, { method: 'PUT', body: IMAGE, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+      const push = await request(`${gate.url}/v2/team/app/manifests/v1`, {
+        method: 'PUT',
+        body: IMAGE,
+        headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      });
       expect(push.statusCode).toBe(413);
       await push.body.dump();
       expect(v.calls).toHaveLength(0);
@@ -161,7 +175,11 @@ test('a blob is relayed as the upstream sends it; an upstream naming another dig
   const data = Buffer.alloc(200_000, 'x');
   let claim: string | undefined;
   upstreamHandler = (_req, res) => {
-    res.writeHead(200, { 'content-length': String(data.length), 'content-type': 'application/octet-stream', ...(claim ? { 'docker-content-digest': claim } : {}) });
+    res.writeHead(200, {
+      'content-length': String(data.length),
+      'content-type': 'application/octet-stream',
+      ...(claim ? { 'docker-content-digest': claim } : {}),
+    });
     res.end(data);
   };
   const v = new RecordingVerifier(async () => ({ allowed: false, digest: '', reasons: [] }));
@@ -184,7 +202,10 @@ test('a blob is relayed as the upstream sends it; an upstream naming another dig
 
 test('absolute upload Locations pointing at the upstream are rewritten to the gate; others pass', async () => {
   upstreamHandler = (req, res) => {
-    res.writeHead(202, { location: req.url!.includes('other') ? 'https://storage.example/x' : `${upstreamUrl}/v2/team/app/blobs/uploads/u1?_state=abc`, 'content-length': '0' });
+    res.writeHead(202, {
+      location: req.url!.includes('other') ? 'https://storage.example/x' : `${upstreamUrl}/v2/team/app/blobs/uploads/u1?_state=abc`,
+      'content-length': '0',
+    });
     res.end();
   };
   const v = new RecordingVerifier(async () => ({ allowed: false, digest: '', reasons: [] }));
@@ -214,11 +235,23 @@ test('a denied push by tag never writes the tag upstream; the content stays stor
   const auth = `Basic ${Buffer.from('mallory:pw').toString('base64')}`;
   const v = new RecordingVerifier(async (i) => ({ allowed: false, digest: digestIn(i.image), reasons: ['mallory may not push here'] }));
   await withGate(v, async (gate) => {
-    const res = await request(`${gate.url}/v2/team/app/manifests/v1`, { method: 'PUT', body: IMAGE, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', authorization: auth } });
+    const res = await request(`${gate.url}/v2/team/app/manifests/v1`, {
+      method: 'PUT',
+      body: IMAGE,
+      headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', authorization: auth },
+    });
     expect(res.statusCode).toBe(403);
     expect(await res.body.text()).toContain('mallory may not push here');
-    expect(v.calls[0]).toMatchObject({ action: 'push', image: `registry.example/team/app:v1@${sha(IMAGE)}`, context: { identity: 'mallory' } });
-    expect(v.calls[0]!.context.labels).toMatchObject({ 'gate.countersign.dev/current-digest': '', 'gate.countersign.dev/tag': 'v1', 'gate.countersign.dev/identity-source': 'basic' });
+    expect(v.calls[0]).toMatchObject({
+      action: 'push',
+      image: `registry.example/team/app:v1@${sha(IMAGE)}`,
+      context: { identity: 'mallory' },
+    });
+    expect(v.calls[0]!.context.labels).toMatchObject({
+      'gate.countersign.dev/current-digest': '',
+      'gate.countersign.dev/tag': 'v1',
+      'gate.countersign.dev/identity-source': 'basic',
+    });
     expect(upstreamSeen).toEqual(['HEAD /v2/team/app/manifests/v1', `PUT /v2/team/app/manifests/${sha(IMAGE)}`]);
   });
 });
@@ -249,7 +282,12 @@ test('concurrent writes of one tag are serialized: an immutable tag cannot be ra
     return { allowed: current === '' || current === digest, digest, reasons: [`tag points at ${current}`] };
   });
   await withGate(v, async (gate) => {
-    const put = (body: Buffer) => request(`${gate.url}/v2/team/app/manifests/v1`, { method: 'PUT', body, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    const put = (body: Buffer) =>
+      request(`${gate.url}/v2/team/app/manifests/v1`, {
+        method: 'PUT',
+        body,
+        headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      });
     const [a, b] = await Promise.all([put(IMAGE), put(OTHER)]);
     await a.body.dump();
     await b.body.dump();
@@ -312,10 +350,15 @@ test('a manifest asked for by a sha512 digest is checked with sha512; an unknown
 test('allowed pulls are logged at debug only; denials at info, with the reasons', async () => {
   upstreamHandler = manifestServer(IMAGE);
   const lines: Array<{ level: string; obj: Record<string, unknown>; msg?: string }> = [];
-  const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj: obj as Record<string, unknown>, ...(msg ? { msg } : {}) });
+  const at = (level: string) => (obj: object, msg?: string) =>
+    void lines.push({ level, obj: obj as Record<string, unknown>, ...(msg ? { msg } : {}) });
   const logger: GateLogger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
   let allow = true;
-  const v = new RecordingVerifier(async (i) => ({ allowed: allow, digest: digestIn(i.image), reasons: allow ? [] : ['no signature by ci'] }));
+  const v = new RecordingVerifier(async (i) => ({
+    allowed: allow,
+    digest: digestIn(i.image),
+    reasons: allow ? [] : ['no signature by ci'],
+  }));
   await withGate(
     v,
     async (gate) => {

@@ -30,7 +30,7 @@ afterEach(async () => {
   await registry.close();
 });
 
-test("a Sign whose gRPC deadline passes aborts the registry request it was waiting on", async () => {
+test('a Sign whose gRPC deadline passes aborts the registry request it was waiting on', async () => {
   const failed = grpcFailure(svc!.call('Sign', { image: `${registry.host}/team/app:v1`, key: 'ci' }, 500));
   const head = await registry.waitFor('HEAD', /\/manifests\/v1$/);
   expect((await failed).code).toBe('DEADLINE_EXCEEDED');

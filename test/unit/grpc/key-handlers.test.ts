@@ -81,7 +81,12 @@ describe('ListKeys active_only', () => {
     await store.createKey({ name: 'listed' }, 'test');
     await rotate({ key: 'listed', overlapSeconds: 0 });
     const all = await call<{ keys: KeyMsg[] }>(client, 'ListKeys', {}, 10_000);
-    expect(all.keys.filter((k) => k.name === 'listed').map((k) => k.state).sort()).toEqual(['KEY_STATE_ACTIVE', 'KEY_STATE_ROTATED']);
+    expect(
+      all.keys
+        .filter((k) => k.name === 'listed')
+        .map((k) => k.state)
+        .sort(),
+    ).toEqual(['KEY_STATE_ACTIVE', 'KEY_STATE_ROTATED']);
     const explicitFalse = await call<{ keys: KeyMsg[] }>(client, 'ListKeys', { activeOnly: false }, 10_000);
     expect(explicitFalse.keys).toHaveLength(all.keys.length);
     const active = await call<{ keys: KeyMsg[] }>(client, 'ListKeys', { activeOnly: true }, 10_000);
@@ -103,7 +108,12 @@ describe('google.protobuf.Timestamp / Duration fields beside the deprecated text
 
   test('every key time goes out as a Timestamp and, for older clients, as RFC 3339 text', async () => {
     const until = '2027-01-02T03:04:05.678Z';
-    const { key } = await call<{ key: TypedKeyMsg }>(client, 'CreateKey', { name: 'typed-out', validUntilTime: { seconds: Math.floor(seconds(until)), nanos: 678_000_000 } }, 10_000);
+    const { key } = await call<{ key: TypedKeyMsg }>(
+      client,
+      'CreateKey',
+      { name: 'typed-out', validUntilTime: { seconds: Math.floor(seconds(until)), nanos: 678_000_000 } },
+      10_000,
+    );
     expect(key.validUntil).toBe(until);
     expect(key.validUntilTime).toEqual({ seconds: Math.floor(seconds(until)), nanos: 678_000_000 });
     expect(key.createTime).toEqual({ seconds: seconds(NOW.toISOString()), nanos: 0 });
@@ -114,14 +124,28 @@ describe('google.protobuf.Timestamp / Duration fields beside the deprecated text
   });
 
   test('the deprecated text field still works, and giving both is INVALID_ARGUMENT', async () => {
-    const { key } = await call<{ key: TypedKeyMsg }>(client, 'CreateKey', { name: 'typed-text', validUntil: '2027-01-01T00:00:00Z' }, 10_000);
+    const { key } = await call<{ key: TypedKeyMsg }>(
+      client,
+      'CreateKey',
+      { name: 'typed-text', validUntil: '2027-01-01T00:00:00Z' },
+      10_000,
+    );
     expect(key.validUntilTime).toEqual({ seconds: seconds('2027-01-01T00:00:00Z'), nanos: 0 });
-    const f = await failure(call(client, 'CreateKey', { name: 'typed-both', validUntil: '2027-01-01T00:00:00Z', validUntilTime: { seconds: 1, nanos: 0 } }, 10_000));
+    const f = await failure(
+      call(
+        client,
+        'CreateKey',
+        { name: 'typed-both', validUntil: '2027-01-01T00:00:00Z', validUntilTime: { seconds: 1, nanos: 0 } },
+        10_000,
+      ),
+    );
     expect(f).toEqual({ code: 'INVALID_ARGUMENT', details: 'give valid_until_time or the deprecated valid_until, not both' });
   });
 
   test('a Timestamp outside its own range or with bad nanos is INVALID_ARGUMENT naming the field', async () => {
-    const far = await failure(call(client, 'CreateKey', { name: 'typed-far', validUntilTime: { seconds: 253_402_300_800, nanos: 0 } }, 10_000));
+    const far = await failure(
+      call(client, 'CreateKey', { name: 'typed-far', validUntilTime: { seconds: 253_402_300_800, nanos: 0 } }, 10_000),
+    );
     expect(far.code).toBe('INVALID_ARGUMENT');
     expect(far.details).toContain('valid_until_time is outside the range of google.protobuf.Timestamp');
     const nanos = await failure(call(client, 'CreateKey', { name: 'typed-nanos', validUntilTime: { seconds: 1, nanos: -1 } }, 10_000));

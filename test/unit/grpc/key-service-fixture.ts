@@ -27,7 +27,10 @@ export async function startKeyService(now?: () => Date): Promise<KeyServiceFixtu
   const store = await ManagedKeyStore.open(db, generateKek(), await AuditLog.open(db), now ? { now } : {});
   const logger = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
   const server = new grpc.Server();
-  server.addService(serviceConstructor('KeyService').service, keyHandlers(store, { logger, tracker: new InFlightTracker() }, () => 'test'));
+  server.addService(
+    serviceConstructor('KeyService').service,
+    keyHandlers(store, { logger, tracker: new InFlightTracker() }, () => 'test'),
+  );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );

@@ -44,11 +44,18 @@ test('Sign against a registry that needs credentials the service lacks: PERMISSI
   expect(failure.details).toContain(`docker login ${registry.host}`);
   expect(failure.details).toMatch(/registry\.dockerConfig.*DOCKER_CONFIG/);
   // What the CLI prints: one line a CI log reader can act on.
-  expect(describeGrpcError(error as grpc.ServiceError, svc.address)).toMatch(new RegExp(`^PERMISSION_DENIED: registry ${registry.host} requires authentication`));
+  expect(describeGrpcError(error as grpc.ServiceError, svc.address)).toMatch(
+    new RegExp(`^PERMISSION_DENIED: registry ${registry.host} requires authentication`),
+  );
 });
 
 test('Verify against the same registry is a deny naming the refusal, not an error status', async () => {
-  const r = await svc.call<{ allowed: boolean; reasons: string[] }>('Verify', { image: `${registry.host}/team/app:v1`, action: 'ACTION_DEPLOY' });
+  const r = await svc.call<{ allowed: boolean; reasons: string[] }>('Verify', {
+    image: `${registry.host}/team/app:v1`,
+    action: 'ACTION_DEPLOY',
+  });
   expect(r.allowed).toBe(false);
-  expect(r.reasons.join('\n')).toMatch(new RegExp(`registry ${registry.host} requires authentication to pull repository team/app.*PERMISSION_DENIED`));
+  expect(r.reasons.join('\n')).toMatch(
+    new RegExp(`registry ${registry.host} requires authentication to pull repository team/app.*PERMISSION_DENIED`),
+  );
 });

@@ -5,7 +5,11 @@ import { CountersignError } from '../../../src/shared/errors';
 
 describe('toGrpcError', () => {
   test('typed errors keep their code and message', () => {
-    expect(toGrpcError(new CountersignError('NOT_FOUND', 'no key k'), 'id')).toEqual({ code: grpc.status.NOT_FOUND, details: 'no key k', internal: false });
+    expect(toGrpcError(new CountersignError('NOT_FOUND', 'no key k'), 'id')).toEqual({
+      code: grpc.status.NOT_FOUND,
+      details: 'no key k',
+      internal: false,
+    });
     expect(toGrpcError(new CountersignError('UNAVAILABLE', 'down'), 'id').code).toBe(grpc.status.UNAVAILABLE);
   });
   test('untyped errors become INTERNAL without leaking their message', () => {

@@ -50,7 +50,10 @@ beforeEach(async () => {
   service = new FakeService(new Set([HANGS]));
   const logger = createLogger({ level: 'info', destination: new Writable({ write: (c, _e, cb) => ((logged += String(c)), cb()) }) });
   server = new grpc.Server();
-  server.addService(serviceConstructor('VerificationService').service, verificationHandlers(service as unknown as VerificationService, { logger, tracker }));
+  server.addService(
+    serviceConstructor('VerificationService').service,
+    verificationHandlers(service as unknown as VerificationService, { logger, tracker }),
+  );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
@@ -73,13 +76,20 @@ async function failure(p: Promise<unknown>): Promise<{ code: string; details: st
 }
 
 const batch = (images: string[], timeoutMs = 10_000) =>
-  call<{ allowed: boolean; results: Array<{ image: string; reasons: string[] }> }>(client, 'VerifyBatch', { images, action: 'ACTION_DEPLOY' }, timeoutMs);
+  call<{ allowed: boolean; results: Array<{ image: string; reasons: string[] }> }>(
+    client,
+    'VerifyBatch',
+    { images, action: 'ACTION_DEPLOY' },
+    timeoutMs,
+  );
 const distinct = (n: number) => Array.from({ length: n }, (_, i) => `reg.example.com/team/app${i}:1`);
 
 test('more distinct images than the cap: INVALID_ARGUMENT naming the cap, nothing verified', async () => {
   const f = await failure(batch(distinct(MAX_IMAGES_PER_REQUEST + 1)));
   expect(f.code).toBe('INVALID_ARGUMENT');
-  expect(f.details).toContain(`at most ${MAX_IMAGES_PER_REQUEST} distinct images are verified per request, got ${MAX_IMAGES_PER_REQUEST + 1}`);
+  expect(f.details).toContain(
+    `at most ${MAX_IMAGES_PER_REQUEST} distinct images are verified per request, got ${MAX_IMAGES_PER_REQUEST + 1}`,
+  );
   expect(service.calls).toHaveLength(0);
 });
 

@@ -21,7 +21,22 @@ function spki(key: KeyObject): string {
 function certificate(privateKey: KeyObject, validity: string[]): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-kk-'));
   writeFileSync(path.join(dir, 'k.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-  const r = spawnSync('openssl', ['req', '-x509', '-new', '-key', path.join(dir, 'k.pem'), '-subj', '/CN=ci-signer/O=Acme', ...validity, '-out', path.join(dir, 'c.pem')], { encoding: 'utf8' });
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      path.join(dir, 'k.pem'),
+      '-subj',
+      '/CN=ci-signer/O=Acme',
+      ...validity,
+      '-out',
+      path.join(dir, 'c.pem'),
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
   return readFileSync(path.join(dir, 'c.pem'), 'utf8');
 }
@@ -91,7 +106,12 @@ describe.each(backends)('$name', (backend) => {
     }
     const x = new crypto.X509Certificate(cert);
     const info = await other.keys.getKey('p521-cert');
-    expect(info.certificate).toMatchObject({ subject: x.subject, issuer: x.issuer, serialNumber: x.serialNumber, notAfter: new Date(x.validTo) });
+    expect(info.certificate).toMatchObject({
+      subject: x.subject,
+      issuer: x.issuer,
+      serialNumber: x.serialNumber,
+      notAfter: new Date(x.validTo),
+    });
     // The certificate's validity is the key's.
     expect(info.validFrom).toEqual(new Date(x.validFrom));
     expect(info.validUntil).toEqual(new Date(x.validTo));
@@ -115,7 +135,9 @@ describe.each(backends)('$name', (backend) => {
     expect(narrow.validUntil).toEqual(until);
     expect(narrow.validFrom).toEqual(new Date(x.validFrom));
     const other = certificate(crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, ['-days', '30']);
-    await expect(keys.importPublicKey({ name: 'outside', validFrom: new Date(notAfter.getTime() + 1000) }, other, 'alice')).rejects.toMatchObject({
+    await expect(
+      keys.importPublicKey({ name: 'outside', validFrom: new Date(notAfter.getTime() + 1000) }, other, 'alice'),
+    ).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
       message: expect.stringMatching(/outside the certificate's/),
     });
@@ -129,7 +151,9 @@ describe.each(backends)('$name', (backend) => {
     const { keys } = await openKeys(connect, generateKek(), () => new Date(new Date(x.validTo).getTime() + 60_000));
     await expect(keys.importPublicKey({ name: 'old' }, cert, 'alice')).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
-      message: expect.stringMatching(new RegExp(`serial ${x.serialNumber}\\) expired at ${new Date(x.validTo).toISOString().replace(/\./g, '\\.')}`)),
+      message: expect.stringMatching(
+        new RegExp(`serial ${x.serialNumber}\\) expired at ${new Date(x.validTo).toISOString().replace(/\./g, '\\.')}`),
+      ),
     });
     expect(await keys.listKeys()).toEqual([]);
   });
@@ -139,7 +163,11 @@ describe.each(backends)('$name', (backend) => {
     const kek = generateKek();
     const first = await openKeys(connect, kek);
     await first.keys.createKey({ name: 'signer' }, 'alice');
-    await first.keys.importPublicKey({ name: 'trusted' }, spki(crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey), 'alice');
+    await first.keys.importPublicKey(
+      { name: 'trusted' },
+      spki(crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey),
+      'alice',
+    );
     // Back to schema v1: the columns and the migration record gone.
     for (const sql of [
       'ALTER TABLE keys DROP COLUMN key_kind',
@@ -160,9 +188,15 @@ describe.each(backends)('$name', (backend) => {
     const connect = await backend.open();
     const { keys } = await openKeys(connect, generateKek());
     const weak = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey;
-    await expect(keys.importPublicKey({ name: 'weak' }, spki(weak), 'alice')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/at least 2048 bits/) });
+    await expect(keys.importPublicKey({ name: 'weak' }, spki(weak), 'alice')).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/at least 2048 bits/),
+    });
     const k1 = crypto.generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey;
-    await expect(keys.importPublicKey({ name: 'k1' }, spki(k1), 'alice')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/secp256k1/) });
+    await expect(keys.importPublicKey({ name: 'k1' }, spki(k1), 'alice')).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/secp256k1/),
+    });
     expect(await keys.listKeys()).toEqual([]);
   });
 });

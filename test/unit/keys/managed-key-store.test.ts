@@ -33,7 +33,14 @@ describe('ManagedKeyStore', () => {
   test('create: a P-256 signing key whose signatures verify; audited; id is the cosign hint', async () => {
     const { store, audit } = await setup();
     const info = await store.createKey({ name: 'ci-release', ownerTeam: 'platform', scopes: ['reg.example.com/acmecorp/**'] }, 'alice');
-    expect(info).toMatchObject({ name: 'ci-release', version: 1, ownerTeam: 'platform', purpose: 'signing', state: 'active', createdBy: 'alice' });
+    expect(info).toMatchObject({
+      name: 'ci-release',
+      version: 1,
+      ownerTeam: 'platform',
+      purpose: 'signing',
+      state: 'active',
+      createdBy: 'alice',
+    });
     const key = await store.getSigningKey('ci-release');
     const sig = key.sign(Buffer.from('x'));
     expect(crypto.verify('sha256', Buffer.from('x'), crypto.createPublicKey(info.publicKeyPem), sig)).toBe(true);
@@ -122,15 +129,26 @@ describe('ManagedKeyStore', () => {
     const key = await store.getSigningKey('cosign-imported');
     const sig = key.sign(Buffer.from('m'));
     expect(crypto.verify('sha256', Buffer.from('m'), crypto.createPublicKey(s.publicKeyPem), sig)).toBe(true);
-    expect(store.trust.list().map((k) => k.name).sort()).toEqual(['cosign-imported', 'pc-example']);
+    expect(
+      store.trust
+        .list()
+        .map((k) => k.name)
+        .sort(),
+    ).toEqual(['cosign-imported', 'pc-example']);
   });
 
   test('legacy PEM files are imported once, not lost', async () => {
     const { store } = await setup();
     const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    const trustedPub = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
-    const first = await store.importLegacy([{ name: 'old-ci', privatePem }, { name: 'partner', publicPem: trustedPub }, { name: 'junk', privatePem: 'not a key' }]);
+    const trustedPub = crypto
+      .generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    const first = await store.importLegacy([
+      { name: 'old-ci', privatePem },
+      { name: 'partner', publicPem: trustedPub },
+      { name: 'junk', privatePem: 'not a key' },
+    ]);
     expect(first.problems).toEqual(['junk: not a readable PEM key']);
     expect(first.imported.map((k) => [k.name, k.purpose])).toEqual([
       ['old-ci', 'signing'],
@@ -185,7 +203,9 @@ describe('ManagedKeyStore', () => {
     const rev = store.trust.revision();
     const before = await db.all('SELECT * FROM keys ORDER BY id');
     // The audit entry is the last write of a rotation: make it fail.
-    db.db.exec("CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log WHEN NEW.action = 'key.rotate' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END");
+    db.db.exec(
+      "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log WHEN NEW.action = 'key.rotate' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
+    );
     await expect(store.rotate('k', { overlapSeconds: 0 }, 'x')).rejects.toThrow(/disk on fire/);
     expect(await db.all('SELECT * FROM keys ORDER BY id')).toEqual(before);
     expect(store.trust.revision()).toBe(rev);

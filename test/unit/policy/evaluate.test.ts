@@ -1,5 +1,13 @@
 import { PREDICATE_TYPE } from '../../../src/attestations';
-import { DEFAULT_POLICY, decideWithoutEvidence, evaluate, parsePolicy, type Decision, type EvaluationInput, type Policy } from '../../../src/policy';
+import {
+  DEFAULT_POLICY,
+  decideWithoutEvidence,
+  evaluate,
+  parsePolicy,
+  type Decision,
+  type EvaluationInput,
+  type Policy,
+} from '../../../src/policy';
 import type { Evidence, ImageFacts } from '../../../src/policy/input';
 import {
   EXAMPLE_POLICY,
@@ -64,7 +72,9 @@ describe('the example policy, payments rule', () => {
       ['vulnerabilities', true],
     ]);
     expect(d.evidenceUsed).toEqual([goodSig.referrerDigest, goodSbom.referrerDigest, goodScan.referrerDigest]);
-    expect(requirement(d, 'signatures').message).toBe(`${IMAGE_DIGEST.slice(0, 19)} is signed by ci-release (${goodSig.referrerDigest.slice(0, 19)})`);
+    expect(requirement(d, 'signatures').message).toBe(
+      `${IMAGE_DIGEST.slice(0, 19)} is signed by ci-release (${goodSig.referrerDigest.slice(0, 19)})`,
+    );
     expect(requirement(d, 'sbom').message).toContain('SPDX SBOM');
     expect(requirement(d, 'sbom').message).toContain('signed by ci-release (1 package)');
     expect(requirement(d, 'vulnerabilities').message).toContain('1 vulnerability, highest medium, none above medium');
@@ -77,7 +87,11 @@ describe('the example policy, payments rule', () => {
     it('denies an unsigned image: "no signature by ci-release"', () => {
       const d = run([goodSbom, goodScan]);
       expect(d.allowed).toBe(false);
-      expect(requirement(d, 'signatures')).toEqual({ requirement: 'signatures', satisfied: false, message: `no signature by ci-release on ${IMAGE_DIGEST.slice(0, 19)}` });
+      expect(requirement(d, 'signatures')).toEqual({
+        requirement: 'signatures',
+        satisfied: false,
+        message: `no signature by ci-release on ${IMAGE_DIGEST.slice(0, 19)}`,
+      });
       expect(d.reasons).toEqual([`no signature by ci-release on ${IMAGE_DIGEST.slice(0, 19)}`]);
       expect(d.evidenceUsed).not.toContain(goodSig.referrerDigest);
     });
@@ -90,7 +104,11 @@ describe('the example policy, payments rule', () => {
     });
 
     it('denies a signature by ci-release that did not verify, saying why', () => {
-      const d = run([signature('ci-release', { verified: false, reason: 'key ci-release was revoked at 2026-05-01T00:00:00Z' }), goodSbom, goodScan]);
+      const d = run([
+        signature('ci-release', { verified: false, reason: 'key ci-release was revoked at 2026-05-01T00:00:00Z' }),
+        goodSbom,
+        goodScan,
+      ]);
       expect(d.allowed).toBe(false);
       expect(requirement(d, 'signatures').message).toContain('a Sigstore bundle signature is present but is not verified');
       expect(requirement(d, 'signatures').message).toContain('was revoked');
@@ -119,21 +137,45 @@ describe('the example policy, payments rule', () => {
 
     it('names a present but unverifiable signature in the deny: Notary Project, keyless cosign', () => {
       const p = policyRequiring('{ signatures: {} }');
-      const notary = signature('x', { format: 'notation', verified: false, reason: 'it needs X.509 trust, which Countersign does not verify yet', keyName: undefined, keyId: undefined, predicateType: undefined });
-      const keyless = signature('y', { format: 'cosign-legacy-signature', verified: false, reason: 'layer 0: keyless (certificate) signature: not supported, configure a key', keyName: undefined, keyId: undefined });
+      const notary = signature('x', {
+        format: 'notation',
+        verified: false,
+        reason: 'it needs X.509 trust, which Countersign does not verify yet',
+        keyName: undefined,
+        keyId: undefined,
+        predicateType: undefined,
+      });
+      const keyless = signature('y', {
+        format: 'cosign-legacy-signature',
+        verified: false,
+        reason: 'layer 0: keyless (certificate) signature: not supported, configure a key',
+        keyName: undefined,
+        keyId: undefined,
+      });
       const d = run([notary, keyless], {}, p);
       expect(d.allowed).toBe(false);
       const message = requirement(d, 'signatures').message;
-      expect(message).toContain(`a Notary Project signature is present but is not verified: ${notary.referrerDigest.slice(0, 19)}: it needs X.509 trust`);
+      expect(message).toContain(
+        `a Notary Project signature is present but is not verified: ${notary.referrerDigest.slice(0, 19)}: it needs X.509 trust`,
+      );
       expect(message).toContain('a cosign .sig signature is present but is not verified: ');
       expect(message).toContain('keyless (certificate) signature');
       expect(d.reasons[0]).toBe(message);
     });
 
     it('says when the referrers list itself was not usable', () => {
-      const listing: Evidence = { referrerDigest: '', format: 'referrers-index', kind: 'other', subjectDigest: IMAGE_DIGEST, verified: false, reason: 'the referrers of x could not be read: the body is not JSON' };
+      const listing: Evidence = {
+        referrerDigest: '',
+        format: 'referrers-index',
+        kind: 'other',
+        subjectDigest: IMAGE_DIGEST,
+        verified: false,
+        reason: 'the referrers of x could not be read: the body is not JSON',
+      };
       const d = run([listing], {}, policyRequiring('{ signatures: {} }'));
-      expect(requirement(d, 'signatures').message).toContain('; the referrers list was not fully usable: the referrers of x could not be read: the body is not JSON');
+      expect(requirement(d, 'signatures').message).toContain(
+        '; the referrers list was not fully usable: the referrers of x could not be read: the body is not JSON',
+      );
     });
 
     it('ignores evidence about other manifests', () => {
@@ -145,14 +187,18 @@ describe('the example policy, payments rule', () => {
     it('denies when no SBOM is attested', () => {
       const d = run([goodSig, goodScan]);
       expect(d.allowed).toBe(false);
-      expect(requirement(d, 'sbom').message).toBe(`no readable SPDX or CycloneDX SBOM signed by a trusted key on ${IMAGE_DIGEST.slice(0, 19)}`);
+      expect(requirement(d, 'sbom').message).toBe(
+        `no readable SPDX or CycloneDX SBOM signed by a trusted key on ${IMAGE_DIGEST.slice(0, 19)}`,
+      );
     });
 
     it('denies an SBOM that cannot be parsed, and says so', () => {
       const broken = attestation(PREDICATE_TYPE.CYCLONEDX, { bomFormat: 'CycloneDX', specVersion: '1.6', components: 'oops' });
       const d = run([goodSig, broken, goodScan]);
       expect(d.allowed).toBe(false);
-      expect(requirement(d, 'sbom').message).toContain(`CycloneDX SBOM ${broken.referrerDigest.slice(0, 19)} could not be read (CycloneDX BOM: components must be a list)`);
+      expect(requirement(d, 'sbom').message).toContain(
+        `CycloneDX SBOM ${broken.referrerDigest.slice(0, 19)} could not be read (CycloneDX BOM: components must be a list)`,
+      );
     });
 
     it('does not count an unverified SBOM', () => {
@@ -213,7 +259,9 @@ describe('the example policy, payments rule', () => {
       ]);
       const d = run([attestation(PREDICATE_TYPE.SPDX, sbom)], {}, p);
       expect(d.allowed).toBe(false);
-      expect(d.reasons[0]).toContain('2 denied packages: dual 2 has denied license GPL-3.0-or-later, agpl 3 has denied license agpl-3.0-only');
+      expect(d.reasons[0]).toContain(
+        '2 denied packages: dual 2 has denied license GPL-3.0-or-later, agpl 3 has denied license agpl-3.0-only',
+      );
       const clean = run([attestation(PREDICATE_TYPE.SPDX, spdxSbom([{ name: 'ok', version: '1', license: 'MIT' }]))], {}, p);
       expect(clean.allowed).toBe(true);
       expect(clean.reasons[0]).toContain('no denied packages or licenses');
@@ -222,10 +270,19 @@ describe('the example policy, payments rule', () => {
 
   describe('vulnerabilities', () => {
     const scan = (hours: number, vulns: Array<{ id: string; severity: string }>, label = '') =>
-      attestation(PREDICATE_TYPE.COSIGN_VULN, trivyScan(hoursAgo(hours), vulns), 'ci-release', { referrerDigest: digestOf(`scan:${hours}:${label}`) });
+      attestation(PREDICATE_TYPE.COSIGN_VULN, trivyScan(hoursAgo(hours), vulns), 'ci-release', {
+        referrerDigest: digestOf(`scan:${hours}:${label}`),
+      });
 
     it('denies a critical CVE above maxSeverity, naming it', () => {
-      const d = run([goodSig, goodSbom, scan(2, [{ id: 'CVE-2024-3094', severity: 'CRITICAL' }, { id: 'CVE-2024-0002', severity: 'LOW' }])]);
+      const d = run([
+        goodSig,
+        goodSbom,
+        scan(2, [
+          { id: 'CVE-2024-3094', severity: 'CRITICAL' },
+          { id: 'CVE-2024-0002', severity: 'LOW' },
+        ]),
+      ]);
       expect(d.allowed).toBe(false);
       expect(d.reasons).toHaveLength(1);
       expect(d.reasons[0]).toContain('1 vulnerability above medium without a valid exception: CVE-2024-3094 (critical, openssl 3.1.0-r0)');
@@ -246,14 +303,28 @@ describe('the example policy, payments rule', () => {
       expect(before.warnings).toEqual([]);
 
       const lastWeek = new Date('2027-01-28T00:00:00Z');
-      const soon = run([goodSig, goodSbom, attestation(PREDICATE_TYPE.COSIGN_VULN, trivyScan(hoursAgo(1, lastWeek), [{ id: 'CVE-2023-1234', severity: 'CRITICAL' }]))], { now: lastWeek });
+      const soon = run(
+        [
+          goodSig,
+          goodSbom,
+          attestation(PREDICATE_TYPE.COSIGN_VULN, trivyScan(hoursAgo(1, lastWeek), [{ id: 'CVE-2023-1234', severity: 'CRITICAL' }])),
+        ],
+        { now: lastWeek },
+      );
       expect(soon.allowed).toBe(true);
       expect(soon.warnings).toEqual([
         'the exception for CVE-2023-1234 (approved by security: mitigated by network policy) expires 2027-01-31, in 4d; renew it or fix the vulnerability',
       ]);
 
       const after = new Date('2027-02-01T00:00:00Z'); // the day after the expiry date
-      const expired = run([goodSig, goodSbom, attestation(PREDICATE_TYPE.COSIGN_VULN, trivyScan(hoursAgo(1, after), [{ id: 'CVE-2023-1234', severity: 'CRITICAL' }]))], { now: after });
+      const expired = run(
+        [
+          goodSig,
+          goodSbom,
+          attestation(PREDICATE_TYPE.COSIGN_VULN, trivyScan(hoursAgo(1, after), [{ id: 'CVE-2023-1234', severity: 'CRITICAL' }])),
+        ],
+        { now: after },
+      );
       expect(expired.allowed).toBe(false);
       expect(expired.reasons[0]).toContain('CVE-2023-1234 (critical, openssl 3.1.0-r0; its exception expired 2027-01-31)');
       expect(expired.warnings).toContain('the exception for CVE-2023-1234 (approved by security) expired 2027-01-31 and no longer applies');
@@ -281,9 +352,19 @@ describe('the example policy, payments rule', () => {
     });
 
     it('denies without any scan, and ignores a scan with no result or an unreadable one', () => {
-      expect(run([goodSig, goodSbom]).reasons[0]).toBe(`no usable vulnerability scan signed by a trusted key on ${IMAGE_DIGEST.slice(0, 19)}`);
-      const empty = attestation(PREDICATE_TYPE.COSIGN_VULN, { scanner: { uri: 'x', result: null }, metadata: { scanStartedOn: hoursAgo(1), scanFinishedOn: hoursAgo(1) } });
-      const garbage = attestation(PREDICATE_TYPE.COSIGN_VULN, { scanner: { uri: 'x', result: { hello: 1 } }, metadata: { scanStartedOn: hoursAgo(1) } }, 'ci-release', { referrerDigest: digestOf('garbage') });
+      expect(run([goodSig, goodSbom]).reasons[0]).toBe(
+        `no usable vulnerability scan signed by a trusted key on ${IMAGE_DIGEST.slice(0, 19)}`,
+      );
+      const empty = attestation(PREDICATE_TYPE.COSIGN_VULN, {
+        scanner: { uri: 'x', result: null },
+        metadata: { scanStartedOn: hoursAgo(1), scanFinishedOn: hoursAgo(1) },
+      });
+      const garbage = attestation(
+        PREDICATE_TYPE.COSIGN_VULN,
+        { scanner: { uri: 'x', result: { hello: 1 } }, metadata: { scanStartedOn: hoursAgo(1) } },
+        'ci-release',
+        { referrerDigest: digestOf('garbage') },
+      );
       const d = run([goodSig, goodSbom, empty, garbage]);
       expect(d.allowed).toBe(false);
       expect(d.reasons[0]).toContain(`scan ${empty.referrerDigest.slice(0, 19)} carries no scanner result`);
@@ -335,7 +416,9 @@ describe('real scanner reports from shared/vectors (wrapped as cosign vuln predi
     expect(ok.reasons[0]).toContain('2 vulnerabilities, highest medium');
     const strict = run([scan], { now }, policy('low'));
     expect(strict.allowed).toBe(false);
-    expect(strict.reasons[0]).toContain('2 vulnerabilities above low without a valid exception: CVE-2019-1549 (medium, libcrypto1.1 1.1.1c-r0), CVE-2019-1551 (medium, libcrypto1.1 1.1.1c-r0)');
+    expect(strict.reasons[0]).toContain(
+      '2 vulnerabilities above low without a valid exception: CVE-2019-1549 (medium, libcrypto1.1 1.1.1c-r0), CVE-2019-1551 (medium, libcrypto1.1 1.1.1c-r0)',
+    );
   });
 
   it('Grype chainguard-ruby: High findings fail "max medium"; an exception by CVE id also covers its GHSA alias', () => {
@@ -420,7 +503,9 @@ describe('modes', () => {
     expect(d.allowed).toBe(true);
     expect(d.mode).toBe('warn');
     expect(requirement(d, 'signatures').satisfied).toBe(false);
-    expect(d.warnings).toEqual([`no signature by ci-release on ${IMAGE_DIGEST.slice(0, 19)} (rule payments is in warn mode: allowed anyway)`]);
+    expect(d.warnings).toEqual([
+      `no signature by ci-release on ${IMAGE_DIGEST.slice(0, 19)} (rule payments is in warn mode: allowed anyway)`,
+    ]);
     expect(d.reasons).toEqual([`no signature by ci-release on ${IMAGE_DIGEST.slice(0, 19)}`]);
   });
 
@@ -449,7 +534,11 @@ describe('multi-arch images', () => {
     mediaType: 'application/vnd.oci.image.index.v1+json',
     platforms: [
       { digest: AMD, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'linux', architecture: 'amd64' } },
-      { digest: ARM, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+      {
+        digest: ARM,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+      },
       // BuildKit's attestation manifest is not an image and never needs evidence of its own.
       {
         digest: ATT,
@@ -476,7 +565,9 @@ describe('multi-arch images', () => {
     expect(ok.evidenceUsed).toEqual([digestOf(`sig-on:${AMD}`), digestOf(`sig-on:${ARM}`)]);
     const one = decide('platforms', [sigOn(AMD)]);
     expect(one.allowed).toBe(false);
-    expect(one.reasons[0]).toBe(`1 of 2 platform manifests fail: no signature by ci-release on linux/arm64/v8 manifest ${ARM.slice(0, 19)}`);
+    expect(one.reasons[0]).toBe(
+      `1 of 2 platform manifests fail: no signature by ci-release on linux/arm64/v8 manifest ${ARM.slice(0, 19)}`,
+    );
     expect(decide('platforms', [sigOn(IMAGE_DIGEST)]).allowed).toBe(false);
   });
 
@@ -499,11 +590,24 @@ describe('multi-arch images', () => {
   const EXTRA = digestOf('unsigned child');
   const runnable: Array<[string, ImageFacts['platforms']]> = [
     ['without platform', [{ digest: EXTRA, mediaType: 'application/vnd.oci.image.manifest.v1+json' }]],
-    ['with os unknown and architecture arm64', [{ digest: EXTRA, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'unknown', architecture: 'arm64' } }]],
-    ['unknown/unknown without the attestation annotation', [{ digest: EXTRA, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'unknown', architecture: 'unknown' } }]],
+    [
+      'with os unknown and architecture arm64',
+      [{ digest: EXTRA, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'unknown', architecture: 'arm64' } }],
+    ],
+    [
+      'unknown/unknown without the attestation annotation',
+      [{ digest: EXTRA, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'unknown', architecture: 'unknown' } }],
+    ],
     [
       'with the attestation annotation on a real platform',
-      [{ digest: EXTRA, mediaType: 'application/vnd.oci.image.manifest.v1+json', platform: { os: 'linux', architecture: 's390x' }, annotations: { 'vnd.docker.reference.type': 'attestation-manifest' } }],
+      [
+        {
+          digest: EXTRA,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          platform: { os: 'linux', architecture: 's390x' },
+          annotations: { 'vnd.docker.reference.type': 'attestation-manifest' },
+        },
+      ],
     ],
   ];
   describe.each(runnable)('an unsigned child %s is judged', (_name, extra) => {
@@ -587,7 +691,10 @@ describe('deny and allow rules, unmatched requests', () => {
   });
 
   it('an allow rule allows without evidence and records why', () => {
-    const p = parsePolicy('rules:\n  - name: system\n    match: { namespaces: [kube-system] }\n    allow: "managed by the cloud provider"\n', 'p');
+    const p = parsePolicy(
+      'rules:\n  - name: system\n    match: { namespaces: [kube-system] }\n    allow: "managed by the cloud provider"\n',
+      'p',
+    );
     const d = run([], { context: { namespace: 'kube-system' } }, p);
     expect(d.allowed).toBe(true);
     expect(d.reasons[0]).toContain('allows registry.example.com/acmecorp/payments-api:1.4.2@');
@@ -599,7 +706,9 @@ describe('deny and allow rules, unmatched requests', () => {
     const d = run([goodSig], { image: internal, action: 'push', context: {} });
     expect(d.allowed).toBe(false);
     expect(d.rule).toBe('(unmatched)');
-    expect(d.reasons).toEqual([`no rule matches registry.example.com/internal/tool:2@${IMAGE_DIGEST} for push in no namespace; denied by defaults.onUnmatched: deny`]);
+    expect(d.reasons).toEqual([
+      `no rule matches registry.example.com/internal/tool:2@${IMAGE_DIGEST} for push in no namespace; denied by defaults.onUnmatched: deny`,
+    ]);
     const inNs = run([], { image: internal, context: { namespace: 'payments' } });
     expect(inNs.reasons[0]).toContain('for deploy in namespace payments');
   });
@@ -644,7 +753,9 @@ describe('the default policy (no policy file)', () => {
   it('denies an unsigned image, an unverified signature, and a collection error', () => {
     expect(run([], {}, DEFAULT_POLICY).reasons).toEqual([`no signature by a trusted key on ${IMAGE_DIGEST.slice(0, 19)}`]);
     expect(run([signature('k', { verified: false, reason: 'bad signature' })], {}, DEFAULT_POLICY).allowed).toBe(false);
-    expect(run([signature('k')], { error: { code: 'DEADLINE_EXCEEDED', message: 'timed out after 10s' } }, DEFAULT_POLICY).allowed).toBe(false);
+    expect(run([signature('k')], { error: { code: 'DEADLINE_EXCEEDED', message: 'timed out after 10s' } }, DEFAULT_POLICY).allowed).toBe(
+      false,
+    );
   });
 
   it('ignores SBOM attestations as signatures', () => {
@@ -653,8 +764,14 @@ describe('the default policy (no policy file)', () => {
 });
 
 describe('decideWithoutEvidence: what needs no registry request', () => {
-  const before = (reference: string, over: Partial<ImageFacts> = {}): ImageFacts => ({ ...image(reference), digest: '', mediaType: '', ...over });
-  const decide = (img: ImageFacts, namespace = 'payments') => decideWithoutEvidence(example, { image: img, action: 'deploy', context: { namespace }, now: NOW });
+  const before = (reference: string, over: Partial<ImageFacts> = {}): ImageFacts => ({
+    ...image(reference),
+    digest: '',
+    mediaType: '',
+    ...over,
+  });
+  const decide = (img: ImageFacts, namespace = 'payments') =>
+    decideWithoutEvidence(example, { image: img, action: 'deploy', context: { namespace }, now: NOW });
 
   it('a deny rule, unmatched requests: decided, exactly as evaluate decides them later', () => {
     const hub = decide(before('docker.io/library/nginx:1.27'))!;
@@ -671,7 +788,9 @@ describe('decideWithoutEvidence: what needs no registry request', () => {
   it('an exception pinned to a digest waits for the tag to be resolved; by digest it decides', () => {
     // The legacy-batch repository matches no rule: without the pin it would be "unmatched" at once.
     expect(decide(before('registry.example.com/acmecorp/legacy-batch:v1'), 'batch')).toBeUndefined();
-    expect(decide(before(`registry.example.com/acmecorp/legacy-batch@${LEGACY_DIGEST}`, { digest: LEGACY_DIGEST }), 'batch')).toMatchObject({ allowed: true, rule: 'exception:0' });
+    expect(decide(before(`registry.example.com/acmecorp/legacy-batch@${LEGACY_DIGEST}`, { digest: LEGACY_DIGEST }), 'batch')).toMatchObject(
+      { allowed: true, rule: 'exception:0' },
+    );
     // Another repository is not affected by that exception's pin.
     expect(decide(before('registry.example.com/acmecorp/other-batch:v1'), 'batch')).toMatchObject({ rule: '(unmatched)' });
   });

@@ -71,7 +71,10 @@ describe('parsePolicy: the example from the issue', () => {
   });
 
   it('has a revision that ignores comments and formatting but not content', () => {
-    const reformatted = EXAMPLE_POLICY.replace('# third-party images only', '# edited comment').replace('defaults: {', '# header\ndefaults: {');
+    const reformatted = EXAMPLE_POLICY.replace('# third-party images only', '# edited comment').replace(
+      'defaults: {',
+      '# header\ndefaults: {',
+    );
     expect(parsePolicy(reformatted, 'other.yaml').revision).toBe(policy.revision);
     expect(parsePolicy(EXAMPLE_POLICY.replace('maxAge: 72h', 'maxAge: 48h'), 'p').revision).not.toBe(policy.revision);
   });
@@ -111,7 +114,14 @@ describe('parsePolicy: other accepted forms', () => {
     expect(strict).toMatchObject({ mode: 'warn', onError: 'allow', multiArch: 'platforms' });
     expect(strict.require!.sbom!.deniedPackages).toEqual([
       { name: 'log4j-core', versions: '< 2.17.1', constraints: [{ op: '<', version: '2.17.1' }] },
-      { name: 'openssl', versions: '>= 3.0, < 3.0.7', constraints: [{ op: '>=', version: '3.0' }, { op: '<', version: '3.0.7' }] },
+      {
+        name: 'openssl',
+        versions: '>= 3.0, < 3.0.7',
+        constraints: [
+          { op: '>=', version: '3.0' },
+          { op: '<', version: '3.0.7' },
+        ],
+      },
       { name: 'left-pad', constraints: [] },
     ]);
     expect(strict.require!.sbom!.deniedLicenses).toEqual(['AGPL-3.0-only', 'GPL-*']);
@@ -154,7 +164,9 @@ describe('parsePolicy: errors name the file, line, column and field', () => {
     expect(message).toContain('policy policy.yaml is invalid (8 problems):');
     expect(message).toContain('policy.yaml:1:19: defaults.mode: must be one of enforce, warn, audit, not "enforced"');
     expect(message).toContain('policy.yaml:4:14: rules[0].match.imagez: unknown field; did you mean "images"?');
-    expect(message).toContain('policy.yaml:6:27: rules[0].require.signatures.keys: must not be an empty list; omit keys to accept any trusted key');
+    expect(message).toContain(
+      'policy.yaml:6:27: rules[0].require.signatures.keys: must not be an empty list; omit keys to accept any trusted key',
+    );
     expect(message).toContain('policy.yaml:7:55: rules[0].require.vulnerabilities.maxAge: must be a string');
     expect(message).toContain('policy.yaml:8:11: rules[1].name: rule name "payments" is already used by rules[0] (line 3)');
     expect(message).toContain('policy.yaml:9:11: rules[1].deny: must be a string');
@@ -167,17 +179,52 @@ describe('parsePolicy: errors name the file, line, column and field', () => {
     ['empty document', '', ['1:1 (document)'], 'the policy is empty'],
     ['YAML syntax error', lines('rules:', '  - name: x', '    match: { images: [a }'), ['3:25 (syntax)', '3:26 (syntax)'], ''],
     ['duplicate key', lines('rules: []', 'rules: []'), ['2:1 (syntax)'], 'Map keys must be unique'],
-    ['alias', lines('rules:', '  - name: a', '    deny: &msg no', '  - name: b', '    deny: *msg'), ['5:11 (document)'], 'alias *msg is not supported'],
+    [
+      'alias',
+      lines('rules:', '  - name: a', '    deny: &msg no', '  - name: b', '    deny: *msg'),
+      ['5:11 (document)'],
+      'alias *msg is not supported',
+    ],
     ['rule without name', lines('rules:', '  - deny: "no"'), ['2:5 rules[0].name'], 'is required'],
     ['bad rule name', lines('rules:', '  - name: "my rule"', '    deny: "no"'), ['2:11 rules[0].name'], 'not a valid rule name'],
     ['rule without outcome', lines('rules:', '  - name: a', '    match: { actions: [push] }'), ['2:5 rules[0]'], 'needs one of "require"'],
-    ['require and deny', lines('rules:', '  - name: a', '    require: { signatures: {} }', '    deny: "no"'), ['4:5 rules[0].deny'], 'cannot be combined with "require"'],
+    [
+      'require and deny',
+      lines('rules:', '  - name: a', '    require: { signatures: {} }', '    deny: "no"'),
+      ['4:5 rules[0].deny'],
+      'cannot be combined with "require"',
+    ],
     ['empty require', lines('rules:', '  - name: a', '    require: {}'), ['3:14 rules[0].require'], 'lists no requirement'],
-    ['minimum above keys', lines('rules:', '  - name: a', '    require:', '      signatures: { keys: [a, b], minimum: 3 }'), ['4:44 rules[0].require.signatures.minimum'], 'is 3 but only 2 keys are listed'],
-    ['minimum not an integer', lines('rules:', '  - name: a', '    require: { signatures: { minimum: 1.5 } }'), ['3:39 rules[0].require.signatures.minimum'], 'must be a whole number, not the number 1.5'],
-    ['key listed twice', lines('rules:', '  - name: a', '    require: { signatures: { keys: [a, a] } }'), ['3:40 rules[0].require.signatures.keys[1]'], '"a" is listed twice'],
-    ['bad duration', lines('rules:', '  - name: a', '    require: { vulnerabilities: { maxAge: 3 days } }'), ['3:43 rules[0].require.vulnerabilities.maxAge'], 'is not a duration'],
-    ['bad severity case', lines('rules:', '  - name: a', '    require: { vulnerabilities: { maxSeverity: HIGH } }'), ['3:48 rules[0].require.vulnerabilities.maxSeverity'], 'values are lower case: "high"'],
+    [
+      'minimum above keys',
+      lines('rules:', '  - name: a', '    require:', '      signatures: { keys: [a, b], minimum: 3 }'),
+      ['4:44 rules[0].require.signatures.minimum'],
+      'is 3 but only 2 keys are listed',
+    ],
+    [
+      'minimum not an integer',
+      lines('rules:', '  - name: a', '    require: { signatures: { minimum: 1.5 } }'),
+      ['3:39 rules[0].require.signatures.minimum'],
+      'must be a whole number, not the number 1.5',
+    ],
+    [
+      'key listed twice',
+      lines('rules:', '  - name: a', '    require: { signatures: { keys: [a, a] } }'),
+      ['3:40 rules[0].require.signatures.keys[1]'],
+      '"a" is listed twice',
+    ],
+    [
+      'bad duration',
+      lines('rules:', '  - name: a', '    require: { vulnerabilities: { maxAge: 3 days } }'),
+      ['3:43 rules[0].require.vulnerabilities.maxAge'],
+      'is not a duration',
+    ],
+    [
+      'bad severity case',
+      lines('rules:', '  - name: a', '    require: { vulnerabilities: { maxSeverity: HIGH } }'),
+      ['3:48 rules[0].require.vulnerabilities.maxSeverity'],
+      'values are lower case: "high"',
+    ],
     [
       'vulnerability exception without expiry, reason or approver',
       lines('rules:', '  - name: a', '    require:', '      vulnerabilities:', '        exceptions:', '          - id: CVE-2023-1234'),
@@ -190,23 +237,72 @@ describe('parsePolicy: errors name the file, line, column and field', () => {
     ],
     [
       'impossible expiry date',
-      lines('rules:', '  - name: a', '    require:', '      vulnerabilities:', '        exceptions: [{ id: X, expires: 2027-02-30, reason: r, approvedBy: a }]'),
+      lines(
+        'rules:',
+        '  - name: a',
+        '    require:',
+        '      vulnerabilities:',
+        '        exceptions: [{ id: X, expires: 2027-02-30, reason: r, approvedBy: a }]',
+      ),
       ['5:40 rules[0].require.vulnerabilities.exceptions[0].expires'],
       'not a valid calendar date',
     ],
     [
       'same CVE excepted twice',
-      lines('rules:', '  - name: a', '    require:', '      vulnerabilities:', '        exceptions:', '          - { id: CVE-1, expires: 2027-01-01, reason: r, approvedBy: a }', '          - { id: cve-1, expires: 2027-01-01, reason: r, approvedBy: a }'),
+      lines(
+        'rules:',
+        '  - name: a',
+        '    require:',
+        '      vulnerabilities:',
+        '        exceptions:',
+        '          - { id: CVE-1, expires: 2027-01-01, reason: r, approvedBy: a }',
+        '          - { id: cve-1, expires: 2027-01-01, reason: r, approvedBy: a }',
+      ),
       ['7:13 rules[0].require.vulnerabilities.exceptions[1].id'],
       'listed twice',
     ],
-    ['bad version range', lines('rules:', '  - name: a', '    require:', '      sbom: { deniedPackages: ["log4j-core ~> 2.17"] }'), ['4:32 rules[0].require.sbom.deniedPackages[0]'], 'is not a version range'],
-    ['unknown SBOM format', lines('rules:', '  - name: a', '    require:', '      sbom: { formats: [spdx, syft] }'), ['4:31 rules[0].require.sbom.formats[1]'], 'must be one of spdx, cyclonedx, not "syft"'],
-    ['bad predicate type', lines('rules:', '  - name: a', '    require:', '      attestations: [{ predicateType: slsa.dev/provenance/v1 }]'), ['4:39 rules[0].require.attestations[0].predicateType'], 'did you mean "https://slsa.dev/provenance/v1"'],
-    ['image pattern without host', lines('rules:', '  - name: a', '    match: { images: [nginx] }', '    deny: "no"'), ['3:23 rules[0].match.images[0]'], 'has no registry host'],
-    ['bad digest pin', lines('rules:', '  - name: a', '    match: { images: ["ghcr.io/x/y@sha256:abc"] }', '    deny: "no"'), ['3:23 rules[0].match.images[0]'], 'is not a digest'],
-    ['bad action', lines('rules:', '  - name: a', '    match: { actions: [deploy, run] }', '    deny: "no"'), ['3:32 rules[0].match.actions[1]'], 'must be one of push, pull, deploy'],
-    ['bad namespace glob', lines('rules:', '  - name: a', '    match: { namespaces: [Payments] }', '    deny: "no"'), ['3:27 rules[0].match.namespaces[0]'], 'is not a namespace'],
+    [
+      'bad version range',
+      lines('rules:', '  - name: a', '    require:', '      sbom: { deniedPackages: ["log4j-core ~> 2.17"] }'),
+      ['4:32 rules[0].require.sbom.deniedPackages[0]'],
+      'is not a version range',
+    ],
+    [
+      'unknown SBOM format',
+      lines('rules:', '  - name: a', '    require:', '      sbom: { formats: [spdx, syft] }'),
+      ['4:31 rules[0].require.sbom.formats[1]'],
+      'must be one of spdx, cyclonedx, not "syft"',
+    ],
+    [
+      'bad predicate type',
+      lines('rules:', '  - name: a', '    require:', '      attestations: [{ predicateType: slsa.dev/provenance/v1 }]'),
+      ['4:39 rules[0].require.attestations[0].predicateType'],
+      'did you mean "https://slsa.dev/provenance/v1"',
+    ],
+    [
+      'image pattern without host',
+      lines('rules:', '  - name: a', '    match: { images: [nginx] }', '    deny: "no"'),
+      ['3:23 rules[0].match.images[0]'],
+      'has no registry host',
+    ],
+    [
+      'bad digest pin',
+      lines('rules:', '  - name: a', '    match: { images: ["ghcr.io/x/y@sha256:abc"] }', '    deny: "no"'),
+      ['3:23 rules[0].match.images[0]'],
+      'is not a digest',
+    ],
+    [
+      'bad action',
+      lines('rules:', '  - name: a', '    match: { actions: [deploy, run] }', '    deny: "no"'),
+      ['3:32 rules[0].match.actions[1]'],
+      'must be one of push, pull, deploy',
+    ],
+    [
+      'bad namespace glob',
+      lines('rules:', '  - name: a', '    match: { namespaces: [Payments] }', '    deny: "no"'),
+      ['3:27 rules[0].match.namespaces[0]'],
+      'is not a namespace',
+    ],
     ['unsupported version', lines('version: 2', 'rules: []'), ['1:10 version'], 'version 2 is not supported'],
     [
       'top-level exception without expiry and approver',
@@ -214,7 +310,12 @@ describe('parsePolicy: errors name the file, line, column and field', () => {
       ['3:5 exceptions[0].expires', '3:5 exceptions[0].approvedBy'],
       'is required',
     ],
-    ['top-level exception without images', lines('rules: []', 'exceptions:', '  - { expires: 2027-01-01, reason: r, approvedBy: a }'), ['3:5 exceptions[0].images'], 'is required'],
+    [
+      'top-level exception without images',
+      lines('rules: []', 'exceptions:', '  - { expires: 2027-01-01, reason: r, approvedBy: a }'),
+      ['3:5 exceptions[0].images'],
+      'is required',
+    ],
     ['empty string', lines('rules:', '  - name: a', '    deny: "  "'), ['3:11 rules[0].deny'], 'must not be empty'],
   ])('%s', (_title, text, expected, messagePart) => {
     const { where, message } = problemsOf(text);
@@ -223,7 +324,16 @@ describe('parsePolicy: errors name the file, line, column and field', () => {
   });
 
   it('reports JSON documents with JSON line numbers', () => {
-    const json = ['{', '  "rules": [', '    {', '      "name": "a",', '      "require": { "signatures": { "minimum": "2" } }', '    }', '  ]', '}'].join('\n');
+    const json = [
+      '{',
+      '  "rules": [',
+      '    {',
+      '      "name": "a",',
+      '      "require": { "signatures": { "minimum": "2" } }',
+      '    }',
+      '  ]',
+      '}',
+    ].join('\n');
     const { where, message } = problemsOf(json, 'policy.json');
     expect(where).toEqual(['5:47 rules[0].require.signatures.minimum']);
     expect(message).toContain('policy.json:5:47: rules[0].require.signatures.minimum: must be a whole number, not the string "2"');

@@ -90,14 +90,20 @@ describe('image patterns', () => {
 
 describe('match specs: namespaces and actions', () => {
   const image = facts('registry.example.com/acmecorp/payments-api:1.0');
-  const spec = { images: ['registry.example.com/acmecorp/payments-*'], namespaces: ['payments*'], actions: ['deploy' as const, 'pull' as const] };
+  const spec = {
+    images: ['registry.example.com/acmecorp/payments-*'],
+    namespaces: ['payments*'],
+    actions: ['deploy' as const, 'pull' as const],
+  };
 
   it('needs every given list to match', () => {
     expect(matchesSpec(spec, { image, action: 'deploy', namespace: 'payments' })).toBe(true);
     expect(matchesSpec(spec, { image, action: 'deploy', namespace: 'payments-eu' })).toBe(true);
     expect(matchesSpec(spec, { image, action: 'deploy', namespace: 'billing' })).toBe(false);
     expect(matchesSpec(spec, { image, action: 'push', namespace: 'payments' })).toBe(false);
-    expect(matchesSpec(spec, { image: facts('registry.example.com/acmecorp/billing'), action: 'deploy', namespace: 'payments' })).toBe(false);
+    expect(matchesSpec(spec, { image: facts('registry.example.com/acmecorp/billing'), action: 'deploy', namespace: 'payments' })).toBe(
+      false,
+    );
   });
 
   it('never matches a namespace list when the request has no namespace (registry gate)', () => {

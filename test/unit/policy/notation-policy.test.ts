@@ -27,7 +27,10 @@ test.each([
   ['{ trustStore: [ca.pem], identities: ["*"], level: lenient }', /level: is "lenient"; use one of strict, permissive, audit, skip/],
   ['{ trustStore: [ca.pem], identities: ["*"], trustedIdentities: ["*"] }', /trustedIdentities/],
   // level skip verifies nothing, so a Notation signature never counts: alone it could never be satisfied.
-  ['{ level: skip }', /signatures\.notation\.level: is skip, which verifies nothing, so no Notation signature counts as a signer; this rule could never be satisfied/],
+  [
+    '{ level: skip }',
+    /signatures\.notation\.level: is skip, which verifies nothing, so no Notation signature counts as a signer; this rule could never be satisfied/,
+  ],
   ['{ level: skip }, keys: [alice], minimum: 2', /signatures\.minimum: is 2 but only 1 key is listed/],
 ])('%s is refused with a message naming the field', (notation, why) => {
   expect(() => load(notation)).toThrow(why);

@@ -62,7 +62,9 @@ describe('PolicyStore', () => {
     expect(store.current().rules.map((r) => r.name)).toEqual(['payments', 'approved-public-images', 'no-direct-public-pulls']);
     expect(store.current().source).toBe(file);
     expect(store.lastError()).toBeUndefined();
-    expect(logger.entries).toEqual([{ level: 'info', obj: expect.objectContaining({ policyRevision: store.current().revision }) as unknown, msg: 'policy loaded' }]);
+    expect(logger.entries).toEqual([
+      { level: 'info', obj: expect.objectContaining({ policyRevision: store.current().revision }) as unknown, msg: 'policy loaded' },
+    ]);
   });
 
   it('refuses to start with an invalid file, naming file, line and field', async () => {
@@ -118,7 +120,10 @@ describe('PolicyStore', () => {
   it('follows editors that replace the file by rename', async () => {
     fs.writeFileSync(file, V1);
     const store = await open(file, { pollMs: 0, debounceMs: 10 });
-    for (const [version, name] of [[V2, 'v2'], [V3, 'v3']] as const) {
+    for (const [version, name] of [
+      [V2, 'v2'],
+      [V3, 'v3'],
+    ] as const) {
       const tmp = path.join(dir, `.policy.yaml.swp-${name}`);
       fs.writeFileSync(tmp, version);
       fs.renameSync(tmp, file);
@@ -161,7 +166,8 @@ describe('PolicyStore', () => {
 
   describe('Notation trust store files', () => {
     const KEYS = path.resolve(__dirname, '../../../../shared/vectors/notation/test/e2e/testdata/config/localkeys');
-    const NOTATION = 'rules:\n  - name: n\n    require:\n      signatures: { notation: { trustStore: [certs/ca.pem], identities: ["*"] } }\n';
+    const NOTATION =
+      'rules:\n  - name: n\n    require:\n      signatures: { notation: { trustStore: [certs/ca.pem], identities: ["*"] } }\n';
     const caSubject = (store: PolicyStore) => store.current().rules[0]!.require!.signatures!.notation!.trustStore[0]!.subject;
     const setup = () => {
       fs.mkdirSync(path.join(dir, 'certs'));
@@ -189,7 +195,9 @@ describe('PolicyStore', () => {
       fs.writeFileSync(path.join(dir, 'certs/ca.pem'), 'not a certificate');
       expect(await store.reload()).toBe(false);
       expect(store.current()).toBe(good);
-      expect(store.lastError()!.message).toMatch(/signatures\.notation\.trustStore\[0\]: .*ca\.pem is neither PEM certificates nor one DER certificate/);
+      expect(store.lastError()!.message).toMatch(
+        /signatures\.notation\.trustStore\[0\]: .*ca\.pem is neither PEM certificates nor one DER certificate/,
+      );
       const warnings = logger.entries.filter((e) => e.level === 'warn');
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.msg).toBe('a Notation trust store file changed and the policy is now invalid; keeping the last good policy');

@@ -25,8 +25,20 @@ const POLICY = parsePolicy(
   'policy.yaml',
 );
 
-function push(tag: string, context: RequestContext, evidence: Evidence[] = [signature('ci-release')], policy: Policy = POLICY, repo = 'prod/app') {
-  return evaluate(policy, { image: image(`registry.example.com/${repo}:${tag}@${IMAGE_DIGEST}`), action: 'push', context, evidence, now: NOW });
+function push(
+  tag: string,
+  context: RequestContext,
+  evidence: Evidence[] = [signature('ci-release')],
+  policy: Policy = POLICY,
+  repo = 'prod/app',
+) {
+  return evaluate(policy, {
+    image: image(`registry.example.com/${repo}:${tag}@${IMAGE_DIGEST}`),
+    action: 'push',
+    context,
+    evidence,
+    now: NOW,
+  });
 }
 const labels = (current: string, extra: Record<string, string> = {}) => ({ [PUSH_LABELS.currentDigest]: current, ...extra });
 
@@ -56,7 +68,10 @@ describe('push rules', () => {
   test('immutable tags: same digest again is fine, another digest or a delete is denied, unknown current target is denied', () => {
     const ctx = (current: string | undefined, op?: string): RequestContext => ({
       identity: 'ci-team-a',
-      labels: { ...(current !== undefined ? { [PUSH_LABELS.currentDigest]: current } : {}), ...(op ? { [PUSH_LABELS.operation]: op } : {}) },
+      labels: {
+        ...(current !== undefined ? { [PUSH_LABELS.currentDigest]: current } : {}),
+        ...(op ? { [PUSH_LABELS.operation]: op } : {}),
+      },
     });
     expect(push('v1.2.3', ctx(IMAGE_DIGEST)).allowed).toBe(true);
     const moved = push('v1.2.3', ctx(OTHER));
@@ -75,18 +90,36 @@ describe('push rules', () => {
 
   test('a delete by digest is denied where tags are immutable, allowed elsewhere without evidence', () => {
     const byDigest = (repo: string) =>
-      evaluate(POLICY, { image: image(`registry.example.com/${repo}@${IMAGE_DIGEST}`), action: 'push', context: { identity: 'ci-team-a', labels: { [PUSH_LABELS.operation]: 'delete' } }, evidence: [], now: NOW });
+      evaluate(POLICY, {
+        image: image(`registry.example.com/${repo}@${IMAGE_DIGEST}`),
+        action: 'push',
+        context: { identity: 'ci-team-a', labels: { [PUSH_LABELS.operation]: 'delete' } },
+        evidence: [],
+        now: NOW,
+      });
     expect(byDigest('prod/app').allowed).toBe(false);
     expect(byDigest('prod/app').reasons[0]).toContain('cannot be deleted by digest');
     const open = parsePolicy(`rules:\n  - name: o\n    require: { signatures: { minimum: 1 } }\n`, 'o.yaml');
-    const d = evaluate(open, { image: image(`registry.example.com/x/app@${IMAGE_DIGEST}`), action: 'push', context: { labels: { [PUSH_LABELS.operation]: 'delete' } }, evidence: [], now: NOW });
+    const d = evaluate(open, {
+      image: image(`registry.example.com/x/app@${IMAGE_DIGEST}`),
+      action: 'push',
+      context: { labels: { [PUSH_LABELS.operation]: 'delete' } },
+      evidence: [],
+      now: NOW,
+    });
     expect(d.allowed).toBe(true);
   });
 
   test('push rules apply to allow rules too, and never to pulls', () => {
     expect(push('stable', { labels: labels(OTHER) }, [], POLICY, 'team/app').allowed).toBe(false);
     expect(push('stable', { labels: labels('') }, [], POLICY, 'team/app').allowed).toBe(true);
-    const pull = evaluate(POLICY, { image: image(`registry.example.com/prod/app:v1.2@${IMAGE_DIGEST}`), action: 'pull', context: {}, evidence: [signature('ci-release')], now: NOW });
+    const pull = evaluate(POLICY, {
+      image: image(`registry.example.com/prod/app:v1.2@${IMAGE_DIGEST}`),
+      action: 'pull',
+      context: {},
+      evidence: [signature('ci-release')],
+      now: NOW,
+    });
     expect(pull.allowed).toBe(true);
   });
 
@@ -98,14 +131,26 @@ describe('push rules', () => {
   });
 
   test('the loader refuses a bad regex, unknown push fields and bad evidence sources, naming the line', () => {
-    expect(() => parsePolicy(`rules:\n  - name: a\n    push: { tagPattern: "(" }\n    allow: x\n`, 'p.yaml')).toThrow(/p\.yaml:3:.*rules\[0\]\.push\.tagPattern: is not a valid regular expression/);
-    expect(() => parsePolicy(`rules:\n  - name: a\n    push: { immutable: [v*] }\n    allow: x\n`, 'p.yaml')).toThrow(/rules\[0\]\.push\.immutable: unknown field.*immutableTags/);
-    expect(() => parsePolicy(`rules:\n  - name: a\n    evidenceFrom: ["staging/{repo}"]\n    allow: x\n`, 'p.yaml')).toThrow(/rules\[0\]\.evidenceFrom\[0\]/);
+    expect(() => parsePolicy(`rules:\n  - name: a\n    push: { tagPattern: "(" }\n    allow: x\n`, 'p.yaml')).toThrow(
+      /p\.yaml:3:.*rules\[0\]\.push\.tagPattern: is not a valid regular expression/,
+    );
+    expect(() => parsePolicy(`rules:\n  - name: a\n    push: { immutable: [v*] }\n    allow: x\n`, 'p.yaml')).toThrow(
+      /rules\[0\]\.push\.immutable: unknown field.*immutableTags/,
+    );
+    expect(() => parsePolicy(`rules:\n  - name: a\n    evidenceFrom: ["staging/{repo}"]\n    allow: x\n`, 'p.yaml')).toThrow(
+      /rules\[0\]\.evidenceFrom\[0\]/,
+    );
   });
 
   test('no policy file: pushes are allowed, pulls need a trusted signature', () => {
     expect(push('v1', {}, [], DEFAULT_POLICY).allowed).toBe(true);
-    const pull = evaluate(DEFAULT_POLICY, { image: image(`registry.example.com/prod/app:v1@${IMAGE_DIGEST}`), action: 'pull', context: {}, evidence: [], now: NOW });
+    const pull = evaluate(DEFAULT_POLICY, {
+      image: image(`registry.example.com/prod/app:v1@${IMAGE_DIGEST}`),
+      action: 'pull',
+      context: {},
+      evidence: [],
+      now: NOW,
+    });
     expect(pull.allowed).toBe(false);
   });
 });

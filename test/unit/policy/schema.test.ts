@@ -67,10 +67,12 @@ describe('docs/policy.schema.json', () => {
       notation: propsOf((deref(requireProps.signatures!).properties as Schema).notation as Schema),
       witnessMinimum: propsOf((deref(requireProps.signatures!).properties as Schema).transparencyLog as Schema),
       sbom: propsOf(sbom),
-      deniedPackage: Object.keys(objectVariant(((sbom.properties as Schema).deniedPackages as Schema).items as Schema).properties as Schema).sort(),
+      deniedPackage: Object.keys(
+        objectVariant(((sbom.properties as Schema).deniedPackages as Schema).items as Schema).properties as Schema,
+      ).sort(),
       vulnerabilities: propsOf(vulns),
       vulnerabilityException: propsOf(((vulns.properties as Schema).exceptions as Schema).items as Schema),
-      attestation: propsOf((requireProps.attestations!.items as Schema)),
+      attestation: propsOf(requireProps.attestations!.items as Schema),
       exception: propsOf(((schema.properties as Schema).exceptions as Schema).items as Schema),
     };
     for (const [object, fields] of Object.entries(POLICY_FIELDS)) {
@@ -102,7 +104,28 @@ function typeOf(v: unknown): string {
   return typeof v;
 }
 
-const KNOWN = new Set(['$schema', '$id', '$ref', '$defs', 'title', 'description', 'default', 'type', 'enum', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'uniqueItems', 'minLength', 'pattern', 'minimum', 'minProperties', 'oneOf']);
+const KNOWN = new Set([
+  '$schema',
+  '$id',
+  '$ref',
+  '$defs',
+  'title',
+  'description',
+  'default',
+  'type',
+  'enum',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'minItems',
+  'uniqueItems',
+  'minLength',
+  'pattern',
+  'minimum',
+  'minProperties',
+  'oneOf',
+]);
 
 function validate(s0: Schema, v: unknown, at = '$'): string[] {
   const s = deref(s0);
@@ -184,8 +207,14 @@ exceptions:
     ['minimum 0', 'rules:\n  - { name: a, require: { signatures: { minimum: 0 } } }\n'],
     ['bad duration', 'rules:\n  - { name: a, require: { vulnerabilities: { maxAge: 72 } } }\n'],
     ['bad severity', 'rules:\n  - { name: a, require: { vulnerabilities: { maxSeverity: severe } } }\n'],
-    ['exception without expiry', 'rules:\n  - { name: a, require: { vulnerabilities: { exceptions: [{ id: X, reason: r, approvedBy: a }] } } }\n'],
-    ['exception with bad date', 'rules:\n  - { name: a, require: { vulnerabilities: { exceptions: [{ id: X, expires: next week, reason: r, approvedBy: a }] } } }\n'],
+    [
+      'exception without expiry',
+      'rules:\n  - { name: a, require: { vulnerabilities: { exceptions: [{ id: X, reason: r, approvedBy: a }] } } }\n',
+    ],
+    [
+      'exception with bad date',
+      'rules:\n  - { name: a, require: { vulnerabilities: { exceptions: [{ id: X, expires: next week, reason: r, approvedBy: a }] } } }\n',
+    ],
     ['top-level exception without approver', 'rules: []\nexceptions:\n  - { images: ["ghcr.io/**"], expires: 2027-01-01, reason: r }\n'],
     ['bad action', 'rules:\n  - { name: a, match: { actions: [run] }, deny: "x" }\n'],
     ['bad rule name', 'rules:\n  - { name: "a b", deny: "x" }\n'],

@@ -81,7 +81,12 @@ test('a valid policy is stored, in force before set resolves, and audited with i
   expect(r.info).toMatchObject({ source: 'store', text: DENY_ALL, setBy: 'token:alice' });
   expect(r.info.setAt).toBeInstanceOf(Date);
   const [entry] = await audit.list({ action: 'policy.set' });
-  expect(entry).toMatchObject({ actor: 'token:alice', target: 'policy', outcome: 'success', details: { revision, previousRevision: 'default', rules: 1 } });
+  expect(entry).toMatchObject({
+    actor: 'token:alice',
+    target: 'policy',
+    outcome: 'success',
+    details: { revision, previousRevision: 'default', rules: 1 },
+  });
   expect(await audit.verify()).toMatchObject({ ok: true });
 });
 
@@ -153,7 +158,10 @@ describe('PolicyService over gRPC', () => {
     ps = await policyStore();
     const logger = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
     server = new grpc.Server();
-    server.addService(serviceConstructor('PolicyService').service, policyHandlers(ps, { logger, tracker: new InFlightTracker() }, () => 'token:carol'));
+    server.addService(
+      serviceConstructor('PolicyService').service,
+      policyHandlers(ps, { logger, tracker: new InFlightTracker() }, () => 'token:carol'),
+    );
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
@@ -179,19 +187,22 @@ describe('PolicyService over gRPC', () => {
     expect(await call(client, 'GetPolicy', {}, 10_000)).toEqual({
       policy: { revision: 'default', source: 'POLICY_SOURCE_NONE', text: '', file: '', setBy: '', setTime: null },
     });
-    const set = await call<{ policy: { revision: string; source: string; setBy: string; setTime: { seconds: number } }; previousRevision: string }>(
-      client,
-      'SetPolicy',
-      { text: SIGNED },
-      10_000,
-    );
-    expect(set).toMatchObject({ previousRevision: 'default', policy: { source: 'POLICY_SOURCE_STORE', setBy: 'token:carol', text: SIGNED } });
+    const set = await call<{
+      policy: { revision: string; source: string; setBy: string; setTime: { seconds: number } };
+      previousRevision: string;
+    }>(client, 'SetPolicy', { text: SIGNED }, 10_000);
+    expect(set).toMatchObject({
+      previousRevision: 'default',
+      policy: { source: 'POLICY_SOURCE_STORE', setBy: 'token:carol', text: SIGNED },
+    });
     expect(set.policy.setTime.seconds).toBeGreaterThan(0);
     expect(await call(client, 'GetPolicy', {}, 10_000)).toMatchObject({ policy: { revision: set.policy.revision, text: SIGNED } });
     const stale = await failure(call(client, 'SetPolicy', { text: DENY_ALL, expectedRevision: 'default' }, 10_000));
     expect(stale.code).toBe('FAILED_PRECONDITION');
     expect((await failure(call(client, 'SetPolicy', { text: BROKEN }, 10_000))).code).toBe('INVALID_ARGUMENT');
-    expect(await call(client, 'SetPolicy', { text: DENY_ALL, expectedRevision: set.policy.revision }, 10_000)).toMatchObject({ previousRevision: set.policy.revision });
+    expect(await call(client, 'SetPolicy', { text: DENY_ALL, expectedRevision: set.policy.revision }, 10_000)).toMatchObject({
+      previousRevision: set.policy.revision,
+    });
     expect(ps.current().rules[0]?.name).toBe('frozen');
   });
 });

@@ -48,20 +48,23 @@ test.each([
   expect(() => readTrustStoreFile(ca())).toThrow(why);
 });
 
-test.each(['dev-zero', 'fifo', 'huge', 'directory', 'removed'] as const)('a trust store file replaced by %s: the reload keeps the last good policy and says why', async (kind) => {
-  const store = await PolicyStore.open(path.join(dir, 'policy.yaml'), { pollMs: 0, watch: false });
-  stores.push(store);
-  const good = store.current();
-  replaceWith(kind);
-  expect(await store.reload()).toBe(false);
-  expect(store.current()).toBe(good);
-  expect(store.lastError()?.message).toMatch(/signatures\.notation\.trustStore\[0\]: .*ca\.pem/);
-  // Putting a good file back reloads (to the same trust, so the same revision: nothing to swap).
-  fs.rmSync(ca(), { recursive: true, force: true });
-  fs.copyFileSync(path.join(KEYS, 'new_e2e.crt'), ca());
-  expect(await store.reload()).toBe(true);
-  expect(store.lastError()).toBeUndefined();
-});
+test.each(['dev-zero', 'fifo', 'huge', 'directory', 'removed'] as const)(
+  'a trust store file replaced by %s: the reload keeps the last good policy and says why',
+  async (kind) => {
+    const store = await PolicyStore.open(path.join(dir, 'policy.yaml'), { pollMs: 0, watch: false });
+    stores.push(store);
+    const good = store.current();
+    replaceWith(kind);
+    expect(await store.reload()).toBe(false);
+    expect(store.current()).toBe(good);
+    expect(store.lastError()?.message).toMatch(/signatures\.notation\.trustStore\[0\]: .*ca\.pem/);
+    // Putting a good file back reloads (to the same trust, so the same revision: nothing to swap).
+    fs.rmSync(ca(), { recursive: true, force: true });
+    fs.copyFileSync(path.join(KEYS, 'new_e2e.crt'), ca());
+    expect(await store.reload()).toBe(true);
+    expect(store.lastError()).toBeUndefined();
+  },
+);
 
 test('the policy file itself replaced by a symlink to /dev/zero: the reload ends, the last good policy stays', async () => {
   const file = path.join(dir, 'policy.yaml');

@@ -40,7 +40,10 @@ export function unresolvedDependencies(lock: { packages: Record<string, LockedPa
 
 describe('package-lock.json', () => {
   const root = path.resolve(__dirname, '../../..');
-  const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as { lockfileVersion: number; packages: Record<string, LockedPackage> };
+  const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as {
+    lockfileVersion: number;
+    packages: Record<string, LockedPackage>;
+  };
 
   it('is a v3 lockfile with the root package', () => {
     expect(lock.lockfileVersion).toBe(3);
@@ -63,7 +66,10 @@ describe('package-lock.json', () => {
   });
 
   it('matches package.json: every declared dependency is locked', () => {
-    const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+    };
     const declared = [...Object.keys(manifest.dependencies), ...Object.keys(manifest.devDependencies)];
     expect(declared.filter((d) => !(`node_modules/${d}` in lock.packages))).toEqual([]);
     expect(Object.keys(lock.packages['']!.dependencies ?? {}).sort()).toEqual(Object.keys(manifest.dependencies).sort());

@@ -41,7 +41,11 @@ describe('Basic auth', () => {
 
   test('no credentials: PERMISSION_DENIED (never UNAUTHENTICATED, which means a bad Countersign token) telling the operator how to give them', async () => {
     await setup({ scheme: 'basic', users: { alice: 's3cret' } });
-    const err = await expectCode(client.headManifest(repo, 'v1'), 'PERMISSION_DENIED', new RegExp(`registry ${fake.host} requires a username and password to pull repository team/app`));
+    const err = await expectCode(
+      client.headManifest(repo, 'v1'),
+      'PERMISSION_DENIED',
+      new RegExp(`registry ${fake.host} requires a username and password to pull repository team/app`),
+    );
     expect(err.message).toContain(`docker login ${fake.host}`);
     expect(err.message).toMatch(/registry\.dockerConfig.*DOCKER_CONFIG/);
     expect(err.details).toMatchObject({ registry: fake.host, repository: 'team/app', credentials: 'none' });
@@ -49,7 +53,11 @@ describe('Basic auth', () => {
 
   test('wrong password: PERMISSION_DENIED that names registry and repository but not the secret', async () => {
     await setup({ scheme: 'basic', users: { alice: 's3cret' } }, { username: 'alice', password: 'wrong-pw' });
-    const err = await expectCode(client.headManifest(repo, 'v1'), 'PERMISSION_DENIED', new RegExp(`registry ${fake.host} refused the credentials for repository team/app.*registry\\.dockerConfig`));
+    const err = await expectCode(
+      client.headManifest(repo, 'v1'),
+      'PERMISSION_DENIED',
+      new RegExp(`registry ${fake.host} refused the credentials for repository team/app.*registry\\.dockerConfig`),
+    );
     expect(err.message).not.toContain('wrong-pw');
     expect(JSON.stringify(err.details)).not.toContain('wrong-pw');
     expect(fake.requests).toHaveLength(2); // anonymous, then one authenticated attempt: no loop
@@ -112,7 +120,11 @@ describe('Bearer token auth', () => {
 
   test('wrong credentials at the token endpoint: PERMISSION_DENIED, no secret in the message', async () => {
     await setup(auth, { username: 'bob', password: 'not-the-pw' });
-    const err = await expectCode(client.headManifest(repo, 'v1'), 'PERMISSION_DENIED', /refused the credentials for repository team\/app.*registry\.dockerConfig/);
+    const err = await expectCode(
+      client.headManifest(repo, 'v1'),
+      'PERMISSION_DENIED',
+      /refused the credentials for repository team\/app.*registry\.dockerConfig/,
+    );
     expect(err.message).not.toContain('not-the-pw');
   });
 
@@ -120,9 +132,18 @@ describe('Bearer token auth', () => {
     'a token endpoint answering JSON %s, which holds no token, is DATA_LOSS naming it (never a crash)',
     async (body) => {
       await setup(auth, { username: 'bob', password: 'pw' });
-      fake.inject({ method: 'HEAD', path: /manifests/, status: 401, headers: { 'www-authenticate': `Bearer realm="http://${fake.host}/token-odd",service="fake.registry"` } });
+      fake.inject({
+        method: 'HEAD',
+        path: /manifests/,
+        status: 401,
+        headers: { 'www-authenticate': `Bearer realm="http://${fake.host}/token-odd",service="fake.registry"` },
+      });
       fake.inject({ method: 'GET', path: /^\/token-odd$/, status: 200, headers: { 'content-type': 'application/json' }, body });
-      await expectCode(client.headManifest(repo, 'v1'), 'DATA_LOSS', new RegExp(`token endpoint of registry ${fake.host} returned no token`));
+      await expectCode(
+        client.headManifest(repo, 'v1'),
+        'DATA_LOSS',
+        new RegExp(`token endpoint of registry ${fake.host} returned no token`),
+      );
     },
   );
 
@@ -136,7 +157,11 @@ describe('Bearer token auth', () => {
       headers: { 'www-authenticate': `Bearer realm="http://${fake.host}/token",service="fake.registry"` },
       body: '{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}',
     });
-    await expectCode(client.getManifest(repo, 'v1'), 'PERMISSION_DENIED', /refused the credentials for repository team\/app \(pull\): DENIED: requested access/);
+    await expectCode(
+      client.getManifest(repo, 'v1'),
+      'PERMISSION_DENIED',
+      /refused the credentials for repository team\/app \(pull\): DENIED: requested access/,
+    );
     expect(fake.tokenRequests).toHaveLength(1);
     expect(fake.requests).toHaveLength(2);
   });
@@ -148,7 +173,9 @@ describe('Bearer token auth', () => {
     await expectCode(
       client.pushBlob(repo, Buffer.from('x')),
       'PERMISSION_DENIED',
-      new RegExp(`registry ${fake.host} requires authentication to push repository team/app.*no credentials.*docker login ${fake.host}.*registry\\.dockerConfig`),
+      new RegExp(
+        `registry ${fake.host} requires authentication to push repository team/app.*no credentials.*docker login ${fake.host}.*registry\\.dockerConfig`,
+      ),
     );
   });
 
@@ -164,21 +191,45 @@ describe('Bearer token auth', () => {
 
   test('a token endpoint refusing an uncredentialed request is PERMISSION_DENIED naming it', async () => {
     await setup(auth);
-    fake.inject({ method: 'GET', path: /manifests/, status: 401, headers: { 'www-authenticate': `Bearer realm="http://${fake.host}/token-denied",service="fake.registry"` } });
-    fake.inject({ path: /^\/token-denied$/, status: 401, headers: { 'content-type': 'application/json' }, body: '{"details":"anonymous access is disabled"}' });
-    await expectCode(client.getManifest(repo, 'v1'), 'PERMISSION_DENIED', new RegExp(`registry ${fake.host} requires authentication to pull repository team/app \\(refused at its token endpoint\\).*docker login`));
+    fake.inject({
+      method: 'GET',
+      path: /manifests/,
+      status: 401,
+      headers: { 'www-authenticate': `Bearer realm="http://${fake.host}/token-denied",service="fake.registry"` },
+    });
+    fake.inject({
+      path: /^\/token-denied$/,
+      status: 401,
+      headers: { 'content-type': 'application/json' },
+      body: '{"details":"anonymous access is disabled"}',
+    });
+    await expectCode(
+      client.getManifest(repo, 'v1'),
+      'PERMISSION_DENIED',
+      new RegExp(
+        `registry ${fake.host} requires authentication to pull repository team/app \\(refused at its token endpoint\\).*docker login`,
+      ),
+    );
   });
 
   test('a 401 without a usable challenge is PERMISSION_DENIED, with or without credentials', async () => {
     await setup(auth);
     fake.inject({ method: 'GET', path: /manifests/, status: 401, body: '{"errors":[{"code":"UNAUTHORIZED","message":"go away"}]}' });
-    await expectCode(client.getManifest(repo, 'v1'), 'PERMISSION_DENIED', /without a usable WWW-Authenticate challenge: UNAUTHORIZED: go away; run docker login/);
+    await expectCode(
+      client.getManifest(repo, 'v1'),
+      'PERMISSION_DENIED',
+      /without a usable WWW-Authenticate challenge: UNAUTHORIZED: go away; run docker login/,
+    );
   });
 
   test('a 403 is PERMISSION_DENIED naming registry, repository and access', async () => {
     await setup({ ...auth, anonymousPull: true });
     fake.inject({ method: 'GET', path: /manifests/, status: 403, body: '{"errors":[{"code":"DENIED","message":"no"}]}' });
-    const err = await expectCode(client.getManifest(repo, 'v1'), 'PERMISSION_DENIED', new RegExp(`registry ${fake.host} denied pull access to repository team/app: DENIED: no;.*DOCKER_CONFIG`));
+    const err = await expectCode(
+      client.getManifest(repo, 'v1'),
+      'PERMISSION_DENIED',
+      new RegExp(`registry ${fake.host} denied pull access to repository team/app: DENIED: no;.*DOCKER_CONFIG`),
+    );
     expect(err.details).toMatchObject({ status: 403, access: 'pull' });
   });
 

@@ -118,30 +118,54 @@ describe('manifests', () => {
   });
 
   test('headManifest of an unknown tag is NOT_FOUND naming the image and registry', async () => {
-    await expectCode(client.headManifest(repo, 'nope'), 'NOT_FOUND', new RegExp(`image ${fake.host}/team/app:nope not found in registry ${fake.host}`));
+    await expectCode(
+      client.headManifest(repo, 'nope'),
+      'NOT_FOUND',
+      new RegExp(`image ${fake.host}/team/app:nope not found in registry ${fake.host}`),
+    );
   });
 
   test('getManifest by digest rejects other bytes (DATA_LOSS)', async () => {
     const { digest } = seedImage();
-    fake.inject({ method: 'GET', path: /\/manifests\//, status: 200, headers: { 'content-type': MEDIA_TYPE.OCI_MANIFEST }, body: '{"schemaVersion":2}' });
+    fake.inject({
+      method: 'GET',
+      path: /\/manifests\//,
+      status: 200,
+      headers: { 'content-type': MEDIA_TYPE.OCI_MANIFEST },
+      body: '{"schemaVersion":2}',
+    });
     const err = await expectCode(client.getManifest(repo, digest), 'DATA_LOSS', /does not match its digest/);
     expect(err.message).toContain(digest);
   });
 
   test('getManifest by tag rejects bytes contradicting Docker-Content-Digest', async () => {
     const { digest } = seedImage();
-    fake.inject({ method: 'GET', path: /\/manifests\//, status: 200, headers: { 'content-type': MEDIA_TYPE.OCI_MANIFEST, 'docker-content-digest': digest }, body: '{"schemaVersion":2}' });
+    fake.inject({
+      method: 'GET',
+      path: /\/manifests\//,
+      status: 200,
+      headers: { 'content-type': MEDIA_TYPE.OCI_MANIFEST, 'docker-content-digest': digest },
+      body: '{"schemaVersion":2}',
+    });
     await expectCode(client.getManifest(repo, 'v1'), 'DATA_LOSS', /does not match/);
   });
 
   test('headManifest with a wrong digest for a digest reference is DATA_LOSS', async () => {
     const { digest } = seedImage();
-    fake.inject({ method: 'HEAD', path: /\/manifests\//, status: 200, headers: { 'content-type': MEDIA_TYPE.OCI_MANIFEST, 'content-length': '10', 'docker-content-digest': sha256Digest(Buffer.from('x')) } });
+    fake.inject({
+      method: 'HEAD',
+      path: /\/manifests\//,
+      status: 200,
+      headers: { 'content-type': MEDIA_TYPE.OCI_MANIFEST, 'content-length': '10', 'docker-content-digest': sha256Digest(Buffer.from('x')) },
+    });
     await expectCode(client.headManifest(repo, digest), 'DATA_LOSS', /different digest/);
   });
 
   test('putManifest refuses bytes that do not hash to the digest reference', async () => {
-    await expectCode(client.putManifest(repo, sha256Digest(Buffer.from('a')), Buffer.from('b'), MEDIA_TYPE.OCI_MANIFEST), 'INVALID_ARGUMENT');
+    await expectCode(
+      client.putManifest(repo, sha256Digest(Buffer.from('a')), Buffer.from('b'), MEDIA_TYPE.OCI_MANIFEST),
+      'INVALID_ARGUMENT',
+    );
     expect(fake.requests).toHaveLength(0);
   });
 
@@ -154,7 +178,11 @@ describe('manifests', () => {
 
   test('putManifest surfaces the registry error code for a manifest with unknown blobs', async () => {
     const { bytes } = imageManifest(Buffer.from('never pushed'));
-    const err = await expectCode(client.putManifest(repo, sha256Digest(bytes), bytes, MEDIA_TYPE.OCI_MANIFEST), 'FAILED_PRECONDITION', /MANIFEST_BLOB_UNKNOWN/);
+    const err = await expectCode(
+      client.putManifest(repo, sha256Digest(bytes), bytes, MEDIA_TYPE.OCI_MANIFEST),
+      'FAILED_PRECONDITION',
+      /MANIFEST_BLOB_UNKNOWN/,
+    );
     expect(err.details).toMatchObject({ status: 400, registry: fake.host });
   });
 });
@@ -177,7 +205,11 @@ describe('manifest fallbacks and limits', () => {
   test('putManifest with If-Match: 412 becomes FAILED_PRECONDITION with status 412', async () => {
     await setup({ honorIfMatch: true });
     const { bytes } = seedImage('tag');
-    const err = await expectCode(client.putManifest(repo, 'tag', bytes, MEDIA_TYPE.OCI_MANIFEST, { ifMatch: '"sha256:stale"' }), 'FAILED_PRECONDITION', /412/);
+    const err = await expectCode(
+      client.putManifest(repo, 'tag', bytes, MEDIA_TYPE.OCI_MANIFEST, { ifMatch: '"sha256:stale"' }),
+      'FAILED_PRECONDITION',
+      /412/,
+    );
     expect(err.details?.status).toBe(412);
     expect(fake.requestsMatching('PUT', /manifests\/tag$/)[0]!.headers['if-match']).toBe('"sha256:stale"');
   });
@@ -256,7 +288,11 @@ describe('timeouts and unreachable registries', () => {
     seedImage();
     fake.inject({ method: 'GET', path: /manifests/, delayMs: 1500 });
     const t0 = Date.now();
-    const err = await expectCode(client.getManifest(repo, 'v1'), 'UNAVAILABLE', new RegExp(`registry ${fake.host} is unavailable: no response within 300 ms`));
+    const err = await expectCode(
+      client.getManifest(repo, 'v1'),
+      'UNAVAILABLE',
+      new RegExp(`registry ${fake.host} is unavailable: no response within 300 ms`),
+    );
     expect(Date.now() - t0).toBeLessThan(1400);
     expect(err.details?.errorCode).toBe('UND_ERR_HEADERS_TIMEOUT');
     expect(fake.requests).toHaveLength(1);

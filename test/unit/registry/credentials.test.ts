@@ -2,7 +2,12 @@ import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CountersignError } from '../../../src/shared/errors';
-import { DockerConfigCredentialStore, StaticCredentialStore, defaultDockerConfigPath, normalizeRegistryKey } from '../../../src/registry/credentials';
+import {
+  DockerConfigCredentialStore,
+  StaticCredentialStore,
+  defaultDockerConfigPath,
+  normalizeRegistryKey,
+} from '../../../src/registry/credentials';
 
 let dir: string;
 beforeEach(() => {

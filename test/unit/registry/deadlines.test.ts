@@ -19,7 +19,10 @@ let server: SlowServer | undefined;
 let client: RegistryClient | undefined;
 let repo: RepositoryRef;
 
-async function start(handler: Parameters<typeof SlowServer.start>[0], options: ConstructorParameters<typeof RegistryClient>[0] = {}): Promise<void> {
+async function start(
+  handler: Parameters<typeof SlowServer.start>[0],
+  options: ConstructorParameters<typeof RegistryClient>[0] = {},
+): Promise<void> {
   server = await SlowServer.start(handler);
   client = new RegistryClient({ maxRetries: 0, retryBaseMs: 1, ...options });
   repo = { registry: server.host, repository: 'team/app' };
@@ -37,16 +40,23 @@ const manifestHeaders = { 'content-type': MEDIA_TYPE.OCI_MANIFEST, 'docker-conte
 test('a manifest trickled one byte per second fails at the total deadline, and the connection is closed', async () => {
   // Every gap (1 s) is shorter than timeoutMs, so only a total deadline can end this request.
   await start((_req, res) => server!.trickle(res, 200, manifestHeaders, MANIFEST, 1000), { timeoutMs: 1500 });
-  const err = await expectCode(client!.getManifest(repo, 'v1'), 'UNAVAILABLE', new RegExp(`registry ${server!.host} is unavailable: response not complete within 1500 ms \\(GET `));
+  const err = await expectCode(
+    client!.getManifest(repo, 'v1'),
+    'UNAVAILABLE',
+    new RegExp(`registry ${server!.host} is unavailable: response not complete within 1500 ms \\(GET `),
+  );
   expect(err.details).toMatchObject({ registry: server!.host, errorCode: 'RESPONSE_DEADLINE' });
   await server!.requests[0]!.closed;
   expect(server!.requests).toHaveLength(1); // a deadline is not retried
 }, 20_000);
 
 test("the caller's signal aborts a request still waiting for headers; the registry sees the connection close", async () => {
-  await start(() => {
-    /* never answers */
-  }, { timeoutMs: 60_000 });
+  await start(
+    () => {
+      /* never answers */
+    },
+    { timeoutMs: 60_000 },
+  );
   const controller = new AbortController();
   const pending = client!.headManifest(repo, 'v1', { signal: controller.signal });
   const seen = await server!.waitFor('HEAD', /\/manifests\/v1$/);

@@ -70,7 +70,11 @@ test('push blob, put manifest, head and get agree with what was pushed', async (
   expect(got.bytes).toEqual(bytes);
   expect(got.etag).toBe(`"${digest}"`);
 
-  await expectCode(client.headManifest(repo, 'missing'), 'NOT_FOUND', new RegExp(`image ${host}/${repo.repository}:missing not found in registry ${host}`));
+  await expectCode(
+    client.headManifest(repo, 'missing'),
+    'NOT_FOUND',
+    new RegExp(`image ${host}/${repo.repository}:missing not found in registry ${host}`),
+  );
   await expectCode(client.getManifest(repo, sha256Digest(Buffer.from('nope'))), 'NOT_FOUND');
 });
 
@@ -80,7 +84,9 @@ test('Distribution 2.8 has no referrers API: listReferrers falls back to the tag
   expect(await client.pingReferrersApi(repo)).toBe(false);
   expect(await client.listReferrers(repo, subject.digest)).toEqual({ source: 'tag', manifests: [] });
 
-  const a = artifact(subject, { annotations: { 'org.opencontainers.image.created': '2026-01-02T03:04:05Z', 'dev.sigstore.bundle.content': 'dsse-envelope' } });
+  const a = artifact(subject, {
+    annotations: { 'org.opencontainers.image.created': '2026-01-02T03:04:05Z', 'dev.sigstore.bundle.content': 'dsse-envelope' },
+  });
   const result = await store.attach(repo, a);
   expect(result).toEqual({ digest: sha256Digest(a.manifestBytes), size: a.manifestBytes.length, referrersUpdate: 'tag' });
 
@@ -98,7 +104,10 @@ test('Distribution 2.8 has no referrers API: listReferrers falls back to the tag
   ]);
   // The artifact itself is stored by digest and readable.
   expect((await client.getManifest(repo, result.digest)).bytes).toEqual(a.manifestBytes);
-  expect(await client.listReferrers(repo, subject.digest, { artifactType: 'application/other' })).toMatchObject({ source: 'tag', manifests: [] });
+  expect(await client.listReferrers(repo, subject.digest, { artifactType: 'application/other' })).toMatchObject({
+    source: 'tag',
+    manifests: [],
+  });
 });
 
 test('20 parallel attaches to one image leave 20 index entries', async () => {

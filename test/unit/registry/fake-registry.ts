@@ -176,7 +176,13 @@ export class FakeRegistry {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', `http://${this.host}`);
     const body = await readAll(req);
-    const rec: RecordedRequest = { method: req.method ?? 'GET', path: url.pathname, rawUrl: req.url ?? '', query: url.searchParams, headers: req.headers };
+    const rec: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      rawUrl: req.url ?? '',
+      query: url.searchParams,
+      headers: req.headers,
+    };
 
     if (url.pathname === '/token') {
       this.tokenRequests.push(rec);
@@ -185,7 +191,9 @@ export class FakeRegistry {
     this.requests.push(rec);
     this.onRequest?.(rec);
 
-    const fault = this.faults.find((f) => (f.times ?? 1) > 0 && (!f.method || f.method === req.method) && (!f.path || f.path.test(url.pathname)));
+    const fault = this.faults.find(
+      (f) => (f.times ?? 1) > 0 && (!f.method || f.method === req.method) && (!f.path || f.path.test(url.pathname)),
+    );
     if (fault) {
       fault.times = (fault.times ?? 1) - 1;
       if (fault.delayMs) await this.delay(fault.delayMs);
@@ -223,7 +231,11 @@ export class FakeRegistry {
       const digest = ref.startsWith('sha256:') ? ref : r.tags.get(ref);
       const m = digest ? r.manifests.get(digest) : undefined;
       if (!m || !digest) return ociError(res, 404, 'MANIFEST_UNKNOWN', 'manifest unknown', req.method);
-      const headers: Record<string, string> = { 'content-type': m.mediaType, etag: `"${digest}"`, 'content-length': String(m.bytes.length) };
+      const headers: Record<string, string> = {
+        'content-type': m.mediaType,
+        etag: `"${digest}"`,
+        'content-length': String(m.bytes.length),
+      };
       if (!this.options.omitDigestHeader) headers['docker-content-digest'] = digest;
       res.writeHead(200, headers);
       res.end(req.method === 'HEAD' ? undefined : m.bytes);
@@ -257,7 +269,11 @@ export class FakeRegistry {
   private handleBlob(req: IncomingMessage, res: ServerResponse, name: string, digest: string): void {
     const blob = this.repo(name).blobs.get(digest);
     if (!blob) return ociError(res, 404, 'BLOB_UNKNOWN', 'blob unknown', req.method);
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(blob.length), 'docker-content-digest': digest });
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(blob.length),
+      'docker-content-digest': digest,
+    });
     res.end(req.method === 'HEAD' ? undefined : blob);
   }
 
@@ -287,7 +303,12 @@ export class FakeRegistry {
     const r = this.repo(name);
     let entries: Array<Record<string, unknown>> = [];
     for (const [digest, m] of r.manifests) {
-      let parsed: { subject?: { digest: string }; artifactType?: string; config?: { mediaType: string }; annotations?: Record<string, string> };
+      let parsed: {
+        subject?: { digest: string };
+        artifactType?: string;
+        config?: { mediaType: string };
+        annotations?: Record<string, string>;
+      };
       try {
         parsed = JSON.parse(m.bytes.toString('utf8'));
       } catch {

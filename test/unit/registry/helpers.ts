@@ -16,7 +16,10 @@ export function imageManifest(layer: Buffer): { bytes: Buffer; manifest: ImageMa
 }
 
 /** An artifact referring to `subject`, laid out the way cosign v3 does (empty config, one payload layer). */
-export function artifact(subject: Descriptor, opts: { payload?: string; artifactType?: string; annotations?: Record<string, string>; withArtifactType?: boolean } = {}): ArtifactToAttach {
+export function artifact(
+  subject: Descriptor,
+  opts: { payload?: string; artifactType?: string; annotations?: Record<string, string>; withArtifactType?: boolean } = {},
+): ArtifactToAttach {
   const payload = Buffer.from(opts.payload ?? `payload-${Math.random()}`);
   const artifactType = opts.artifactType ?? 'application/vnd.dev.sigstore.bundle.v0.3+json';
   const manifest: ImageManifest = {
@@ -26,7 +29,10 @@ export function artifact(subject: Descriptor, opts: { payload?: string; artifact
     config: { ...EMPTY_DESCRIPTOR },
     layers: [{ mediaType: artifactType, digest: sha256Digest(payload), size: payload.length }],
     subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-    annotations: opts.annotations ?? { 'org.opencontainers.image.created': '2026-01-02T03:04:05Z', 'dev.sigstore.bundle.content': 'dsse-envelope' },
+    annotations: opts.annotations ?? {
+      'org.opencontainers.image.created': '2026-01-02T03:04:05Z',
+      'dev.sigstore.bundle.content': 'dsse-envelope',
+    },
   };
   return { manifest, manifestBytes: Buffer.from(JSON.stringify(manifest)), blobs: [payload, EMPTY_BLOB] };
 }

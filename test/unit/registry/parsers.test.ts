@@ -7,14 +7,18 @@ import { digestMatches, isDigest, sha256Digest } from '../../../src/registry/dig
 
 describe('parseWwwAuthenticate', () => {
   test('Bearer with quoted params containing commas and colons', () => {
-    const [c] = parseWwwAuthenticate('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push"');
+    const [c] = parseWwwAuthenticate(
+      'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push"',
+    );
     expect(c).toEqual({
       scheme: 'bearer',
       params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:samalba/my-app:pull,push' },
     });
   });
   test('several challenges, mixed case, whitespace, unquoted values and escapes', () => {
-    const cs = parseWwwAuthenticate('Basic realm="a \\"quoted\\" realm", charset=UTF-8,  BEARER Realm = "https://x/t" , error=invalid_token');
+    const cs = parseWwwAuthenticate(
+      'Basic realm="a \\"quoted\\" realm", charset=UTF-8,  BEARER Realm = "https://x/t" , error=invalid_token',
+    );
     expect(cs).toEqual([
       { scheme: 'basic', params: { realm: 'a "quoted" realm', charset: 'UTF-8' } },
       { scheme: 'bearer', params: { realm: 'https://x/t', error: 'invalid_token' } },
@@ -35,7 +39,9 @@ describe('parseWwwAuthenticate', () => {
 
 describe('parseNextLink', () => {
   test('finds rel="next" among several links, with URLs containing ; and ,', () => {
-    expect(parseNextLink('</v2/a/referrers/x?last=1;2,3>; rel="prev", </v2/a/referrers/x?n=2&last=b>; rel="next"')).toBe('/v2/a/referrers/x?n=2&last=b');
+    expect(parseNextLink('</v2/a/referrers/x?last=1;2,3>; rel="prev", </v2/a/referrers/x?n=2&last=b>; rel="next"')).toBe(
+      '/v2/a/referrers/x?n=2&last=b',
+    );
     expect(parseNextLink('<https://r.io/v2/x?p=2>; type="x"; rel=next')).toBe('https://r.io/v2/x?p=2');
   });
   test('no next relation', () => {
@@ -85,7 +91,7 @@ describe('digests', () => {
     expect(isDigest(`sha256:${'0'.repeat(65)}`)).toBe(false);
     expect(isDigest(`sha384:${'0'.repeat(96)}`)).toBe(false);
   });
-  test('digestMatches checks with the digest\'s own algorithm', () => {
+  test("digestMatches checks with the digest's own algorithm", () => {
     const b = Buffer.from('{}');
     expect(sha256Digest(b)).toBe('sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a');
     expect(digestMatches(b, sha256Digest(b))).toBe(true);

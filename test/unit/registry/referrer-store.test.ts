@@ -45,7 +45,12 @@ function writeIndex(manifests: Descriptor[], extra: Record<string, unknown> = {}
 const tagPuts = (): number => fake.requestsMatching('PUT', new RegExp(`/manifests/${tag}$`)).length;
 const tagGets = (): number => fake.requestsMatching('GET', new RegExp(`/manifests/${tag}$`)).length;
 const listedDigests = (): string[] => fallbackIndex()?.manifests.map((d) => d.digest) ?? [];
-const foreignEntry = (name: string): Descriptor => ({ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: sha256Digest(Buffer.from(name)), size: name.length, artifactType: 'x/y' });
+const foreignEntry = (name: string): Descriptor => ({
+  mediaType: MEDIA_TYPE.OCI_MANIFEST,
+  digest: sha256Digest(Buffer.from(name)),
+  size: name.length,
+  artifactType: 'x/y',
+});
 
 describe('attach without a referrers API (fallback tag)', () => {
   beforeEach(() => setup());
@@ -103,7 +108,13 @@ describe('attach without a referrers API (fallback tag)', () => {
   });
 
   test('appends to an existing index, leaving foreign entries and fields untouched, with If-Match', async () => {
-    const foreign = { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: sha256Digest(Buffer.from('cosign')), size: 7, artifactType: EMPTY_DESCRIPTOR.mediaType, 'x-extra': { keep: true } };
+    const foreign = {
+      mediaType: MEDIA_TYPE.OCI_MANIFEST,
+      digest: sha256Digest(Buffer.from('cosign')),
+      size: 7,
+      artifactType: EMPTY_DESCRIPTOR.mediaType,
+      'x-extra': { keep: true },
+    };
     writeIndex([foreign], { annotations: { owner: 'someone-else' } });
     const etag = `"${sha256Digest(fake.taggedManifest(repo.repository, tag)!.bytes)}"`;
     const a = artifact(subject);
@@ -191,7 +202,9 @@ describe('attach without a referrers API (fallback tag)', () => {
     const artifacts = Array.from({ length: 50 }, (_, i) => artifact(subject, { payload: `sig-${i}` }));
     const results = await Promise.all(artifacts.map((a) => s.attach(repo, a)));
     expect(results.every((r) => r.referrersUpdate === 'tag')).toBe(true);
-    const listed = fallbackIndex()!.manifests.map((d) => d.digest).sort();
+    const listed = fallbackIndex()!
+      .manifests.map((d) => d.digest)
+      .sort();
     expect(listed).toEqual(artifacts.map((a) => sha256Digest(a.manifestBytes)).sort());
     expect(new Set(listed).size).toBe(50);
     // Serialized in-process and batched: nothing had to be redone.
@@ -327,15 +340,27 @@ describe('writers in other processes (no If-Match)', () => {
       if (ref === tag) fake.inject({ method: 'GET', path: new RegExp(`/manifests/${tag}$`), status: 500, times: 100 });
     };
     const s = new ReferrerStore(client, { sleep: async () => undefined });
-    await expectCode(s.attach(repo, artifact(subject, { payload: 'second' })), 'UNAVAILABLE', /could not read it back to confirm .* may be listed/);
+    await expectCode(
+      s.attach(repo, artifact(subject, { payload: 'second' })),
+      'UNAVAILABLE',
+      /could not read it back to confirm .* may be listed/,
+    );
     expect(fallbackIndex()!.manifests).toHaveLength(2); // it was written: the error did not claim otherwise
   });
 
   test('a manifest refused for blobs we just pushed (a link another process was rewriting) is pushed again', async () => {
     // Distribution answers MANIFEST_BLOB_UNKNOWN (with DIGEST_INVALID) when its check of a blob
     // meets a concurrent upload of the same blob (two processes pushing the shared empty config).
-    const blobUnknown = JSON.stringify({ errors: [{ code: 'DIGEST_INVALID' }, { code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry' }] });
-    fake.inject({ method: 'PUT', path: /\/manifests\/sha256:/, status: 400, body: blobUnknown, headers: { 'content-type': 'application/json' } });
+    const blobUnknown = JSON.stringify({
+      errors: [{ code: 'DIGEST_INVALID' }, { code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry' }],
+    });
+    fake.inject({
+      method: 'PUT',
+      path: /\/manifests\/sha256:/,
+      status: 400,
+      body: blobUnknown,
+      headers: { 'content-type': 'application/json' },
+    });
     const s = new ReferrerStore(client, { sleep: async () => undefined });
     const a = artifact(subject);
     await s.attach(repo, a);
@@ -343,7 +368,14 @@ describe('writers in other processes (no If-Match)', () => {
     expect(listedDigests()).toEqual([sha256Digest(a.manifestBytes)]);
 
     // Persistently refused: reported as such after a bounded number of attempts, nothing listed.
-    fake.inject({ method: 'PUT', path: /\/manifests\/sha256:/, status: 400, body: blobUnknown, headers: { 'content-type': 'application/json' }, times: 10 });
+    fake.inject({
+      method: 'PUT',
+      path: /\/manifests\/sha256:/,
+      status: 400,
+      body: blobUnknown,
+      headers: { 'content-type': 'application/json' },
+      times: 10,
+    });
     await expectCode(s.attach(repo, artifact(subject)), 'FAILED_PRECONDITION', /references blobs the repository does not have/);
     expect(fake.requestsMatching('PUT', /\/manifests\/sha256:/)).toHaveLength(5);
     expect(listedDigests()).toHaveLength(1);

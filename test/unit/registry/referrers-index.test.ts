@@ -1,5 +1,11 @@
 import { CountersignError } from '../../../src/shared/errors';
-import { filterByArtifactType, parseImageIndex, readReferrersIndex, referrerDescriptor, withReferrer } from '../../../src/registry/referrers-index';
+import {
+  filterByArtifactType,
+  parseImageIndex,
+  readReferrersIndex,
+  referrerDescriptor,
+  withReferrer,
+} from '../../../src/registry/referrers-index';
 import { EMPTY_DESCRIPTOR, MEDIA_TYPE, type ImageManifest } from '../../../src/registry/types';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
@@ -19,7 +25,12 @@ describe('parseImageIndex', () => {
   const ok = (o: unknown, ct: string | undefined = MEDIA_TYPE.OCI_INDEX) => parseImageIndex(Buffer.from(JSON.stringify(o)), ct, 'x');
   test('accepts an index (with or without mediaType, with a charset parameter)', () => {
     expect(ok({ schemaVersion: 2, manifests: [] }).manifests).toEqual([]);
-    expect(ok({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [{ mediaType: 'm', digest: D1, size: 3 }] }, `${MEDIA_TYPE.OCI_INDEX}; charset=utf-8`).manifests).toHaveLength(1);
+    expect(
+      ok(
+        { schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [{ mediaType: 'm', digest: D1, size: 3 }] },
+        `${MEDIA_TYPE.OCI_INDEX}; charset=utf-8`,
+      ).manifests,
+    ).toHaveLength(1);
   });
   test.each<[string, unknown, string | undefined, RegExp]>([
     ['a manifest content type', { schemaVersion: 2, manifests: [] }, MEDIA_TYPE.OCI_MANIFEST, /Content-Type/],
@@ -78,17 +89,30 @@ describe('referrerDescriptor', () => {
   });
   test('artifactType falls back to config.mediaType; no annotations key when there are none', () => {
     const { artifactType: _omit, annotations: _none, ...rest } = manifest;
-    expect(referrerDescriptor(rest as ImageManifest, D2, 1)).toEqual({ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: D2, size: 1, artifactType: EMPTY_DESCRIPTOR.mediaType });
+    expect(referrerDescriptor(rest as ImageManifest, D2, 1)).toEqual({
+      mediaType: MEDIA_TYPE.OCI_MANIFEST,
+      digest: D2,
+      size: 1,
+      artifactType: EMPTY_DESCRIPTOR.mediaType,
+    });
   });
 });
 
 describe('withReferrer', () => {
   const entry = referrerDescriptor(manifest, D2, 42);
   test('creates an index from nothing', () => {
-    expect(withReferrer(undefined, entry)).toEqual({ index: { schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [entry] }, changed: true });
+    expect(withReferrer(undefined, entry)).toEqual({
+      index: { schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [entry] },
+      changed: true,
+    });
   });
   test('appends, keeps existing entries and fields, skips duplicates by digest', () => {
-    const existing = { schemaVersion: 2 as const, mediaType: MEDIA_TYPE.OCI_INDEX, annotations: { k: 'v' }, manifests: [{ mediaType: 'm', digest: D1, size: 1 }] };
+    const existing = {
+      schemaVersion: 2 as const,
+      mediaType: MEDIA_TYPE.OCI_INDEX,
+      annotations: { k: 'v' },
+      manifests: [{ mediaType: 'm', digest: D1, size: 1 }],
+    };
     const { index, changed } = withReferrer(existing, entry);
     expect(changed).toBe(true);
     expect(index).toEqual({ ...existing, manifests: [existing.manifests[0], entry] });

@@ -45,7 +45,9 @@ describe('referrers API', () => {
     const result = await client.listReferrers(repo, subject.digest);
     expect(result.source).toBe('api');
     expect(result.manifests.map((d) => d.digest).sort()).toEqual([...digests].sort());
-    expect(result.manifests.every((d) => d.artifactType !== undefined && d.annotations?.['dev.sigstore.bundle.content'] === 'dsse-envelope')).toBe(true);
+    expect(
+      result.manifests.every((d) => d.artifactType !== undefined && d.annotations?.['dev.sigstore.bundle.content'] === 'dsse-envelope'),
+    ).toBe(true);
     expect(fake.requestsMatching('GET', /\/referrers\//)).toHaveLength(3); // pages of 2, 2, 1
     expect(result.etag).toBeUndefined();
   });
@@ -78,7 +80,13 @@ describe('referrers API', () => {
 
   test('a 200 that is not an image index is DATA_LOSS', async () => {
     await setup({ referrersApi: true });
-    fake.inject({ method: 'GET', path: /\/referrers\//, status: 200, headers: { 'content-type': MEDIA_TYPE.OCI_MANIFEST }, body: '{"schemaVersion":2,"config":{}}' });
+    fake.inject({
+      method: 'GET',
+      path: /\/referrers\//,
+      status: 200,
+      headers: { 'content-type': MEDIA_TYPE.OCI_MANIFEST },
+      body: '{"schemaVersion":2,"config":{}}',
+    });
     await expectCode(client.listReferrers(repo, subject.digest), 'DATA_LOSS', /not an OCI image index/);
   });
 
@@ -116,7 +124,11 @@ describe('tag-schema fallback', () => {
     await setup({});
     const { bytes } = imageManifest(Buffer.from('not an index'));
     fake.storeManifest(repo.repository, bytes, MEDIA_TYPE.OCI_MANIFEST, referrersTagFor(subject.digest));
-    await expectCode(client.listReferrers(repo, subject.digest), 'DATA_LOSS', /not an OCI image index: its Content-Type is application\/vnd\.oci\.image\.manifest\.v1\+json/);
+    await expectCode(
+      client.listReferrers(repo, subject.digest),
+      'DATA_LOSS',
+      /not an OCI image index: its Content-Type is application\/vnd\.oci\.image\.manifest\.v1\+json/,
+    );
   });
 });
 

@@ -34,11 +34,29 @@ maybe('TLS with a custom CA', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-tls-'));
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-      '-subj', '/CN=countersign-test-registry', '-addext', `subjectAltName=IP:${ip}`,
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        path.join(dir, 'cert.pem'),
+        '-subj',
+        '/CN=countersign-test-registry',
+        '-addext',
+        `subjectAltName=IP:${ip}`,
+      ],
+      { stdio: 'ignore' },
+    );
     cert = readFileSync(path.join(dir, 'cert.pem'), 'utf8');
     server = https.createServer({ cert, key: readFileSync(path.join(dir, 'key.pem')) }, (_req, res) => {
       res.writeHead(200, { 'docker-content-digest': digest, 'content-type': MEDIA_TYPE.OCI_MANIFEST, 'content-length': '1' });
@@ -57,7 +75,11 @@ maybe('TLS with a custom CA', () => {
   test('trusted with the ca option (system roots kept as well)', async () => {
     const client = new RegistryClient({ ca: cert });
     try {
-      expect(await client.headManifest({ registry: host, repository: 'a' }, 'v1')).toEqual({ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest, size: 1 });
+      expect(await client.headManifest({ registry: host, repository: 'a' }, 'v1')).toEqual({
+        mediaType: MEDIA_TYPE.OCI_MANIFEST,
+        digest,
+        size: 1,
+      });
     } finally {
       await client.close();
     }
@@ -66,7 +88,11 @@ maybe('TLS with a custom CA', () => {
   test('refused without it: UNAVAILABLE explaining how to configure the CA', async () => {
     const client = new RegistryClient({ maxRetries: 0 });
     try {
-      await expectCode(client.headManifest({ registry: host, repository: 'a' }, 'v1'), 'UNAVAILABLE', new RegExp(`registry ${host.replace(/\./g, '\\.')} is unavailable: TLS verification failed .*ca option`));
+      await expectCode(
+        client.headManifest({ registry: host, repository: 'a' }, 'v1'),
+        'UNAVAILABLE',
+        new RegExp(`registry ${host.replace(/\./g, '\\.')} is unavailable: TLS verification failed .*ca option`),
+      );
     } finally {
       await client.close();
     }

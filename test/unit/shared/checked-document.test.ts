@@ -16,7 +16,10 @@ describe('closest: the "did you mean" of every checked document', () => {
 
 describe('CheckedDocument', () => {
   it('refuses a document larger than its limit before parsing, naming what it is', () => {
-    const doc = new CheckedDocument('big.yaml', 'a: 1\n'.repeat(100), { maxBytes: 100, noun: { singular: 'widget file', plural: 'widget files' } });
+    const doc = new CheckedDocument('big.yaml', 'a: 1\n'.repeat(100), {
+      maxBytes: 100,
+      noun: { singular: 'widget file', plural: 'widget files' },
+    });
     expect(doc.parse()).toBeUndefined();
     expect(doc.problems).toEqual([{ line: 1, column: 1, path: '(document)', message: 'the widget file is larger than 100 bytes' }]);
   });

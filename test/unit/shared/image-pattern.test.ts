@@ -79,7 +79,11 @@ const consumers: Record<string, (pattern: string, repository: string) => boolean
     return await granted(() => access.check(fakeCall([['authorization', `Bearer ${token}`]]), SIGN, {}));
   },
   'mTLS binding scope': async (pattern, repository) => {
-    const access = new AccessControl({ mode: 'enforce', mtlsBindings: [{ subject: 'CN=ci', roles: ['signer'], scopes: [pattern] }], repositoryOf: () => repository });
+    const access = new AccessControl({
+      mode: 'enforce',
+      mtlsBindings: [{ subject: 'CN=ci', roles: ['signer'], scopes: [pattern] }],
+      repositoryOf: () => repository,
+    });
     return await granted(() => access.check(fakeCall([], { cert: certificate('ci') }), SIGN, {}));
   },
 };
@@ -166,7 +170,9 @@ const HOSTLESS: Array<[string, string, boolean]> = [
 
 describe('every consumer gives the same answer', () => {
   test.each(CASES)('%j covers %j: %s', async (pattern, repository, expected) => {
-    const answers = Object.fromEntries(await Promise.all(Object.entries(consumers).map(async ([name, ask]) => [name, await ask(pattern, repository)])));
+    const answers = Object.fromEntries(
+      await Promise.all(Object.entries(consumers).map(async ([name, ask]) => [name, await ask(pattern, repository)])),
+    );
     expect(answers).toEqual(Object.fromEntries(Object.keys(consumers).map((name) => [name, expected])));
   });
 
@@ -183,7 +189,8 @@ describe('what a pattern cannot mean is refused wherever it is given', () => {
     'policy match.images': (p) => parsePolicy(`rules:\n  - name: r\n    match: { images: [${quoted(p)}] }\n    allow: test\n`, 'p.yaml'),
     'key scope': (p) => keys.createKey({ name: `k${serial++}`, scopes: [p] }, 'test'),
     'token scope': (p) => tokens.create({ name: `t${serial++}`, roles: ['signer'], scopes: [p], createdBy: 'test' }),
-    'mTLS binding scope': (p) => new AccessControl({ mode: 'enforce', mtlsBindings: [{ subject: 'CN=ci', roles: ['signer'], scopes: [p] }] }),
+    'mTLS binding scope': (p) =>
+      new AccessControl({ mode: 'enforce', mtlsBindings: [{ subject: 'CN=ci', roles: ['signer'], scopes: [p] }] }),
     'config file mTLS binding scope': (p) => {
       const file = path.join(dir, `c${serial++}.yaml`);
       writeFileSync(file, `auth:\n  mtlsBindings:\n    - { subject: CN=ci, roles: [signer], scopes: [${quoted(p)}] }\n`);
@@ -221,7 +228,17 @@ describe('what a pattern cannot mean is refused wherever it is given', () => {
   ])('scope %j is refused (a scope names repositories, in lowercase)', async (pattern, message) => {
     for (const [name, give] of Object.entries(givers)) {
       if (name === 'policy match.images') continue;
-      expect({ name, thrown: await (async () => { try { await give(pattern); return undefined; } catch (err) { return (err as Error).message; } })() }).toEqual({
+      expect({
+        name,
+        thrown: await (async () => {
+          try {
+            await give(pattern);
+            return undefined;
+          } catch (err) {
+            return (err as Error).message;
+          }
+        })(),
+      }).toEqual({
         name,
         thrown: expect.stringMatching(message) as unknown,
       });

@@ -36,7 +36,10 @@ describe('signStatement', () => {
 
   test('a tampered payload does not verify', async () => {
     const k = await key();
-    const { json } = await signStatement(k, imageStatement({ digest: DIGEST, predicateType: 'https://example.com/p', predicate: { a: 1 } }));
+    const { json } = await signStatement(
+      k,
+      imageStatement({ digest: DIGEST, predicateType: 'https://example.com/p', predicate: { a: 1 } }),
+    );
     const env = json.dsseEnvelope as { payload: string };
     const st = JSON.parse(Buffer.from(env.payload, 'base64').toString()) as { predicate: { a: number } };
     st.predicate.a = 2;
@@ -47,7 +50,9 @@ describe('signStatement', () => {
 
 describe('imageStatement', () => {
   test('subject is the digest (plus optional name and signed annotations)', () => {
-    expect(imageStatement({ digest: DIGEST, predicateType: 'u', predicate: {} }).subject).toEqual([{ digest: { sha256: 'ab'.repeat(32) } }]);
+    expect(imageStatement({ digest: DIGEST, predicateType: 'u', predicate: {} }).subject).toEqual([
+      { digest: { sha256: 'ab'.repeat(32) } },
+    ]);
     const s = imageStatement({ digest: DIGEST, predicateType: 'u', predicate: {}, name: 'reg/repo', annotations: { a: 'b' } });
     expect(s.subject).toEqual([{ name: 'reg/repo', digest: { sha256: 'ab'.repeat(32) }, annotations: { a: 'b' } }]);
     expect(s._type).toBe('https://in-toto.io/Statement/v1');
@@ -58,7 +63,12 @@ describe('bundleReferrer', () => {
   test('lays the manifest out as cosign v3 does and hashes the exact bytes', () => {
     const bundleBytes = Buffer.from('{"mediaType":"x"}');
     const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: DIGEST, size: 123, annotations: { ignored: 'yes' } };
-    const a = bundleReferrer({ bundleBytes, subject, predicateType: COSIGN_SIGN_PREDICATE_TYPE, created: new Date('2026-01-02T03:04:05.678Z') });
+    const a = bundleReferrer({
+      bundleBytes,
+      subject,
+      predicateType: COSIGN_SIGN_PREDICATE_TYPE,
+      created: new Date('2026-01-02T03:04:05.678Z'),
+    });
     expect(a.digest).toBe(sha256Digest(a.manifestBytes));
     expect(JSON.parse(a.manifestBytes.toString())).toEqual(a.manifest);
     expect(a.manifest.subject).toEqual({ mediaType: subject.mediaType, digest: DIGEST, size: 123 });

@@ -28,12 +28,26 @@ async function requestsPerSign(referrersApi: boolean): Promise<string[][]> {
   try {
     await keys.createKey({ name: 'ci' }, 'test');
     storeImage(fake, REPO, 'image', 'v1');
-    const signing = new SigningService({ keys, registry, referrers: new ReferrerStore(registry, { settleMs: { minMs: 0, maxMs: 0 } }), maxPredicateBytes: 1 << 20 });
+    const signing = new SigningService({
+      keys,
+      registry,
+      referrers: new ReferrerStore(registry, { settleMs: { minMs: 0, maxMs: 0 } }),
+      maxPredicateBytes: 1 << 20,
+    });
     const perSign: string[][] = [];
     for (let i = 0; i < 3; i++) {
       fake.requests.length = 0;
       await signing.sign({ image: `${fake.host}/${REPO}:v1`, key: 'ci' });
-      perSign.push(fake.requests.map((r) => `${r.method} ${r.path.replace(/\/v2\/team\/app\//, '').replace(/[?].*$/, '').replace(/(uploads\/)[^/]+$/, '$1<id>').replace(/sha256[:-][0-9a-f]{64}/g, '<d>')}`));
+      perSign.push(
+        fake.requests.map(
+          (r) =>
+            `${r.method} ${r.path
+              .replace(/\/v2\/team\/app\//, '')
+              .replace(/[?].*$/, '')
+              .replace(/(uploads\/)[^/]+$/, '$1<id>')
+              .replace(/sha256[:-][0-9a-f]{64}/g, '<d>')}`,
+        ),
+      );
     }
     return perSign;
   } finally {

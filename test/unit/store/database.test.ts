@@ -158,7 +158,12 @@ describe('transaction', () => {
         }
         db.prepare('INSERT INTO t VALUES (6)').run();
       });
-      expect(db.prepare('SELECT x FROM t ORDER BY x').all().map((r) => r.x)).toEqual([1, 2, 4, 6]);
+      expect(
+        db
+          .prepare('SELECT x FROM t ORDER BY x')
+          .all()
+          .map((r) => r.x),
+      ).toEqual([1, 2, 4, 6]);
     } finally {
       other.close();
     }

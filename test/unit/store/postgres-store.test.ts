@@ -49,7 +49,10 @@ describe('startup errors', () => {
     const port = await freePort();
     const url = `postgres://countersign:secret-pw@127.0.0.1:${port}/postgres`;
     const err = await PostgresStore.connect(url, { connectTimeoutMs: 2000 }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(new RegExp(`PostgreSQL countersign@127\\.0\\.0\\.1:${port}/postgres is unreachable`)) });
+    expect(err).toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringMatching(new RegExp(`PostgreSQL countersign@127\\.0\\.0\\.1:${port}/postgres is unreachable`)),
+    });
     expect((err as Error).message).not.toContain('secret-pw');
   });
 
@@ -66,7 +69,12 @@ describe('startup errors', () => {
     const store = await connect(url);
     await AuditLog.open(store);
     // What a later Countersign would have left behind.
-    await store.run('INSERT INTO schema_migrations (component, version, applied_at) VALUES (?, ?, ?)', 'audit', 7, new Date().toISOString());
+    await store.run(
+      'INSERT INTO schema_migrations (component, version, applied_at) VALUES (?, ?, ?)',
+      'audit',
+      7,
+      new Date().toISOString(),
+    );
     await expect(AuditLog.open(store)).rejects.toMatchObject({
       code: 'FAILED_PRECONDITION',
       message: expect.stringMatching(/its audit schema is at version 7, this version of Countersign knows up to 1/),
@@ -109,7 +117,11 @@ describe('writes', () => {
     const replicas = await Promise.all([connect(url), connect(url), connect(url)]);
     const logs = [];
     for (const r of replicas) logs.push(await AuditLog.open(r));
-    await Promise.all(logs.flatMap((log, r) => Array.from({ length: 20 }, (_, i) => log.append({ actor: `r${r}`, action: 'key.rotate', target: `t${i}`, outcome: 'success' }))));
+    await Promise.all(
+      logs.flatMap((log, r) =>
+        Array.from({ length: 20 }, (_, i) => log.append({ actor: `r${r}`, action: 'key.rotate', target: `t${i}`, outcome: 'success' })),
+      ),
+    );
     expect(await logs[0]!.verify()).toMatchObject({ ok: true, entries: 60 });
   });
 });
@@ -190,7 +202,9 @@ describe('changes across replicas', () => {
     await admin.connect();
     try {
       // Every listening session of this database (a's and b's) is cut, as a failover would.
-      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'countersign-listen' AND datname = current_database()`);
+      await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'countersign-listen' AND datname = current_database()`,
+      );
       await waitFor(() => b.health() !== undefined, 'b to notice');
       expect(b.health()).toMatch(/connection that receives other replicas' changes .* was lost/);
       const k = await keysA.createKey({ name: 'while-deaf' }, 'x');

@@ -48,7 +48,12 @@ export function storeImage(fake: FakeRegistry, repository: string, content: stri
 }
 
 /** A DSSE bundle v0.3 over arbitrary bytes with an arbitrary payload type and key hint. */
-export async function signRaw(key: SigningKey, payload: Buffer, payloadType: string, hint: string = key.id): Promise<{ bytes: Buffer; json: Record<string, unknown> }> {
+export async function signRaw(
+  key: SigningKey,
+  payload: Buffer,
+  payloadType: string,
+  hint: string = key.id,
+): Promise<{ bytes: Buffer; json: Record<string, unknown> }> {
   const signer: Signer = {
     async sign(data: Buffer) {
       return { signature: key.sign(data), key: { $case: 'publicKey', publicKey: key.publicKeyPem, hint } };
@@ -78,7 +83,11 @@ export function statementFor(subject: Descriptor, opts: SignedReferrerOptions = 
 }
 
 /** A Countersign-style bundle referrer of `subject`, signed by `key`. */
-export async function signedReferrer(key: SigningKey, subject: Descriptor, opts: SignedReferrerOptions = {}): Promise<ReferrerArtifact & { bundleBytes: Buffer }> {
+export async function signedReferrer(
+  key: SigningKey,
+  subject: Descriptor,
+  opts: SignedReferrerOptions = {},
+): Promise<ReferrerArtifact & { bundleBytes: Buffer }> {
   const statement = statementFor(subject, opts);
   const { bytes } = await signStatement(key, statement);
   return { ...referrerFor(bytes, subject, opts.annotatedPredicateType ?? statement.predicateType), bundleBytes: bytes };

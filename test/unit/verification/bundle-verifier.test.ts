@@ -261,7 +261,11 @@ test('a statement without predicateType is refused', async () => {
 });
 
 test('a manifest annotation disagreeing with the signed predicate type is refused', async () => {
-  const r = await signedReferrer(alice, IMAGE, { predicateType: SLSA, predicate: { builder: { id: 'x' } }, annotatedPredicateType: COSIGN_SIGN_PREDICATE_TYPE });
+  const r = await signedReferrer(alice, IMAGE, {
+    predicateType: SLSA,
+    predicate: { builder: { id: 'x' } },
+    annotatedPredicateType: COSIGN_SIGN_PREDICATE_TYPE,
+  });
   const e = verify(r.manifest, r.bundleBytes);
   expect(e.verified).toBe(false);
   expect(e.reason).toContain(`annotation says predicate type ${COSIGN_SIGN_PREDICATE_TYPE} but the signed statement says ${SLSA}`);
@@ -324,7 +328,9 @@ describe('bundles with transparency-log entries (cosign uploads to Rekor by defa
   const VECTORS = require('node:path').resolve(__dirname, '../../../../shared/vectors');
   const fs = require('node:fs') as typeof import('node:fs');
   const rekorEntry = () =>
-    JSON.parse(fs.readFileSync(`${VECTORS}/sigstore-conformance/test/assets/bundle-verify/managed-key-happy-path/bundle.sigstore.json`, 'utf8')).verificationMaterial.tlogEntries;
+    JSON.parse(
+      fs.readFileSync(`${VECTORS}/sigstore-conformance/test/assets/bundle-verify/managed-key-happy-path/bundle.sigstore.json`, 'utf8'),
+    ).verificationMaterial.tlogEntries;
 
   test('without a configured Sigstore trusted root they are refused, saying what to configure', async () => {
     const r = await signedReferrer(alice, IMAGE);

@@ -7,7 +7,15 @@
 import { RegistryClient } from '../../../src/registry/client';
 import { referrersTagFor } from '../../../src/registry/reference';
 import { ReferrerStore, type ArtifactToAttach } from '../../../src/registry/referrer-store';
-import { EMPTY_BLOB, EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageIndex, type ImageManifest, type RepositoryRef } from '../../../src/registry/types';
+import {
+  EMPTY_BLOB,
+  EMPTY_DESCRIPTOR,
+  MEDIA_TYPE,
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  type RepositoryRef,
+} from '../../../src/registry/types';
 import { sha256Digest } from '../../../src/registry/digest';
 import type { SigningKey } from '../../../src/keys/types';
 import { EvidenceCollector, MAX_LISTED_UNVERIFIED, type CollectorOptions } from '../../../src/verification/collector';
@@ -69,7 +77,9 @@ function attachUnchecked(a: ArtifactToAttach): string {
   if (!fake.options.referrersApi) {
     const tag = referrersTagFor(image.digest);
     const current = fake.taggedManifest(REPOSITORY, tag);
-    const index: ImageIndex = current ? (JSON.parse(current.bytes.toString('utf8')) as ImageIndex) : { schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [] };
+    const index: ImageIndex = current
+      ? (JSON.parse(current.bytes.toString('utf8')) as ImageIndex)
+      : { schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [] };
     index.manifests.push({ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest, size: a.manifestBytes.length, artifactType: BUNDLE });
     fake.storeManifest(REPOSITORY, Buffer.from(JSON.stringify(index)), MEDIA_TYPE.OCI_INDEX, tag);
   }
@@ -97,7 +107,6 @@ function byDigest(list: Evidence[], digest: string): Evidence {
   expect(found).toHaveLength(1);
   return found[0]!;
 }
-
 
 const MODES: Array<{ name: string; opts: FakeRegistryOptions; api: boolean }> = [
   { name: 'referrers API, page size 2', opts: { referrersApi: true, referrersPageSize: 2 }, api: true },
@@ -129,12 +138,18 @@ describe.each(MODES)('$name', ({ opts, api }) => {
 
   test('every referrer across several pages is examined', async () => {
     const digests: string[] = [];
-    for (let i = 0; i < 5; i++) digests.push(await attach(await signedReferrer(i % 2 === 0 ? alice : mallory, image, { predicate: { i } })));
+    for (let i = 0; i < 5; i++)
+      digests.push(await attach(await signedReferrer(i % 2 === 0 ? alice : mallory, image, { predicate: { i } })));
     const listed = (): number => fake.requestsMatching('GET', new RegExp(`/referrers/${image.digest}$`)).length;
     const before = listed();
     const evidence = await collector().collect(repo, image.digest);
     expect(evidence.map((e) => e.referrerDigest).sort()).toEqual([...digests].sort());
-    expect(evidence.filter((e) => e.verified).map((e) => e.referrerDigest).sort()).toEqual([digests[0], digests[2], digests[4]].sort());
+    expect(
+      evidence
+        .filter((e) => e.verified)
+        .map((e) => e.referrerDigest)
+        .sort(),
+    ).toEqual([digests[0], digests[2], digests[4]].sort());
     for (const e of evidence.filter((x) => !x.verified)) expect(e.reason).toMatch(/not signed by any trusted key|does not verify/);
     // 5 referrers in pages of 2: three pages.
     if (api) expect(listed() - before).toBe(3);
@@ -161,7 +176,11 @@ describe.each(MODES)('$name', ({ opts, api }) => {
       const good = await signedReferrer(alice, image, { predicate: { copy: 1 } });
       const extra = Buffer.from('extra layer');
       const bad = await attach(
-        rawArtifact({ artifactType: BUNDLE, layers: [layer(BUNDLE, good.bundleBytes), layer(BUNDLE, extra)] }, [good.bundleBytes, extra, EMPTY_BLOB]),
+        rawArtifact({ artifactType: BUNDLE, layers: [layer(BUNDLE, good.bundleBytes), layer(BUNDLE, extra)] }, [
+          good.bundleBytes,
+          extra,
+          EMPTY_BLOB,
+        ]),
       );
       const e = await expectOnlyValid(bad, /exactly one bundle layer, has 2/);
       expect(e.format).toBe('sigstore-bundle');
@@ -185,7 +204,7 @@ describe.each(MODES)('$name', ({ opts, api }) => {
       await expectOnlyValid(bad, /not a JSON object/);
     });
 
-    test("a validly signed bundle whose statement is about another image", async () => {
+    test('a validly signed bundle whose statement is about another image', async () => {
       const other = storeImage(fake, REPOSITORY, 'another image');
       const bad = await attach(await signedReferrer(alice, image, { statementDigest: other.digest }));
       await expectOnlyValid(bad, new RegExp(`about ${other.digest}, not ${image.digest}`));
@@ -216,12 +235,16 @@ describe.each(MODES)('$name', ({ opts, api }) => {
     });
 
     test('a bundle layer whose digest is not a string', async () => {
-      const bad = attachUnchecked(rawArtifact({ artifactType: BUNDLE, layers: [{ mediaType: BUNDLE, digest: 42 as unknown as string, size: 2 }] }, [EMPTY_BLOB]));
+      const bad = attachUnchecked(
+        rawArtifact({ artifactType: BUNDLE, layers: [{ mediaType: BUNDLE, digest: 42 as unknown as string, size: 2 }] }, [EMPTY_BLOB]),
+      );
       await expectOnlyValid(bad, /^referrer is not an image manifest$/);
     });
 
     test('a bundle layer whose digest is not a valid digest', async () => {
-      const bad = attachUnchecked(rawArtifact({ artifactType: BUNDLE, layers: [{ mediaType: BUNDLE, digest: 'sha256:nothex', size: 2 }] }, [EMPTY_BLOB]));
+      const bad = attachUnchecked(
+        rawArtifact({ artifactType: BUNDLE, layers: [{ mediaType: BUNDLE, digest: 'sha256:nothex', size: 2 }] }, [EMPTY_BLOB]),
+      );
       await expectOnlyValid(bad, /referrer could not be read/);
     });
 
@@ -245,7 +268,10 @@ describe.each(MODES)('$name', ({ opts, api }) => {
       const payload = Buffer.from('chart');
       const type = 'application/vnd.cncf.helm.config.v1+json';
       const bad = await attach(
-        rawArtifact({ config: layer(type, cfg), layers: [layer('application/vnd.cncf.helm.chart.content.v1.tar+gzip', payload)] }, [cfg, payload]),
+        rawArtifact({ config: layer(type, cfg), layers: [layer('application/vnd.cncf.helm.chart.content.v1.tar+gzip', payload)] }, [
+          cfg,
+          payload,
+        ]),
       );
       const e = await expectOnlyValid(bad, /is not a signature or attestation format/);
       expect(e).toMatchObject({ format: 'unknown', artifactType: type });
@@ -290,7 +316,9 @@ describe.each(MODES)('$name', ({ opts, api }) => {
     for (let i = 0; i < 3; i++) await attach(await signedReferrer(alice, image, { predicate: { i } }));
     const evidence = await collector({ maxBytes: 1, concurrency: 1 }).collect(repo, image.digest);
     expect(evidence.filter((e) => e.verified)).toHaveLength(1);
-    expect(evidence.find((e) => e.format === 'referrers-index')!.reason).toMatch(/^2 of 3 referrers were not examined: the collection read its 1-byte budget/);
+    expect(evidence.find((e) => e.format === 'referrers-index')!.reason).toMatch(
+      /^2 of 3 referrers were not examined: the collection read its 1-byte budget/,
+    );
   });
 
   test('all referrers within the budget: no "not examined" notice', async () => {
@@ -304,7 +332,12 @@ describe.each(MODES)('$name', ({ opts, api }) => {
     const helm = Buffer.from('chart');
     for (let i = 0; i < 4; i++) {
       const cfg = Buffer.from(`{"junk":${i}}`);
-      await attach(rawArtifact({ config: layer('application/vnd.cncf.helm.config.v1+json', cfg), layers: [layer('application/x-tar', helm)] }, [cfg, helm]));
+      await attach(
+        rawArtifact({ config: layer('application/vnd.cncf.helm.config.v1+json', cfg), layers: [layer('application/x-tar', helm)] }, [
+          cfg,
+          helm,
+        ]),
+      );
     }
     const valid = await attach(await signedReferrer(alice, image));
     // Budget for exactly one manifest: the bundle is chosen, whatever its position.
@@ -321,12 +354,22 @@ describe.each(MODES)('$name', ({ opts, api }) => {
     const helm = Buffer.from('chart');
     for (let i = 0; i < MAX_LISTED_UNVERIFIED + 4; i++) {
       const cfg = Buffer.from(`{"junk":${i}}`);
-      await attach(rawArtifact({ config: layer('application/vnd.cncf.helm.config.v1+json', cfg), layers: [layer('application/x-tar', helm)] }, [cfg, helm]));
+      await attach(
+        rawArtifact({ config: layer('application/vnd.cncf.helm.config.v1+json', cfg), layers: [layer('application/x-tar', helm)] }, [
+          cfg,
+          helm,
+        ]),
+      );
     }
     const valid = await attach(await signedReferrer(alice, image));
     const evidence = await collector().collect(repo, image.digest);
     expect(byDigest(evidence, valid).verified).toBe(true);
-    expect(evidence.filter((e) => e.format === 'unknown' && e.kind === 'other' && /^artifact type .* is not a signature or attestation format/.test(e.reason ?? ''))).toHaveLength(MAX_LISTED_UNVERIFIED);
+    expect(
+      evidence.filter(
+        (e) =>
+          e.format === 'unknown' && e.kind === 'other' && /^artifact type .* is not a signature or attestation format/.test(e.reason ?? ''),
+      ),
+    ).toHaveLength(MAX_LISTED_UNVERIFIED);
     expect(evidence.filter((e) => /^4 more unverified unknown entries are not listed one by one/.test(e.reason ?? ''))).toHaveLength(1);
   });
 
@@ -355,7 +398,14 @@ describe('fallback index entries that lie about the artifact type', () => {
     const sig = Buffer.from('jws');
     const { manifest } = rawArtifact({ artifactType: NOTATION, layers: [layer('application/jose+json', sig)] }, []);
     const stored = storeRaw(manifest, [sig, EMPTY_BLOB]);
-    writeIndex([{ mediaType: MEDIA_TYPE.OCI_MANIFEST, ...stored, artifactType: BUNDLE, annotations: { 'dev.sigstore.bundle.predicateType': 'https://sigstore.dev/cosign/sign/v1' } }]);
+    writeIndex([
+      {
+        mediaType: MEDIA_TYPE.OCI_MANIFEST,
+        ...stored,
+        artifactType: BUNDLE,
+        annotations: { 'dev.sigstore.bundle.predicateType': 'https://sigstore.dev/cosign/sign/v1' },
+      },
+    ]);
     const [e, ...rest] = await collector().collect(repo, image.digest);
     expect(rest).toEqual([]);
     expect(e).toMatchObject({ referrerDigest: stored.digest, format: 'notation', artifactType: NOTATION, verified: false });
@@ -435,13 +485,27 @@ describe('the fallback index is evidence, judged entry by entry (issue 7 item 3)
   /** A cosign legacy `.sig` by alice next to the referrers. */
   function legacySignature(): string {
     const payload = Buffer.from(
-      JSON.stringify({ critical: { identity: { 'docker-reference': 'x' }, image: { 'docker-manifest-digest': image.digest }, type: 'cosign container image signature' }, optional: null }),
+      JSON.stringify({
+        critical: {
+          identity: { 'docker-reference': 'x' },
+          image: { 'docker-manifest-digest': image.digest },
+          type: 'cosign container image signature',
+        },
+        optional: null,
+      }),
     );
     const manifest = {
       schemaVersion: 2,
       mediaType: MEDIA_TYPE.OCI_MANIFEST,
       config: { ...EMPTY_DESCRIPTOR },
-      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256Digest(payload), size: payload.length, annotations: { 'dev.cosignproject.cosign/signature': alice.sign(payload).toString('base64') } }],
+      layers: [
+        {
+          mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+          digest: sha256Digest(payload),
+          size: payload.length,
+          annotations: { 'dev.cosignproject.cosign/signature': alice.sign(payload).toString('base64') },
+        },
+      ],
     };
     fake.storeBlob(REPOSITORY, payload);
     fake.storeBlob(REPOSITORY, EMPTY_BLOB);
@@ -478,24 +542,53 @@ describe('the fallback index is evidence, judged entry by entry (issue 7 item 3)
   const unusable: Array<[string, () => void, RegExp]> = [
     ['not JSON', () => writeIndexBytes(Buffer.from('this is not json')), /the body is not JSON/],
     ['{"manifests":5}', () => writeIndexBytes(Buffer.from('{"manifests":5}')), /schemaVersion is not 2/],
-    ['an image manifest stored under the tag', () => writeIndexBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_MANIFEST, config: EMPTY_DESCRIPTOR, layers: [] })), MEDIA_TYPE.OCI_MANIFEST), /Content-Type is application\/vnd\.oci\.image\.manifest\.v1\+json/],
-    ['over the manifest size limit', () => writeIndexBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [], pad: 'x'.repeat(4 * 1024 * 1024) }))), /over the \d+-byte limit/],
+    [
+      'an image manifest stored under the tag',
+      () =>
+        writeIndexBytes(
+          Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_MANIFEST, config: EMPTY_DESCRIPTOR, layers: [] })),
+          MEDIA_TYPE.OCI_MANIFEST,
+        ),
+      /Content-Type is application\/vnd\.oci\.image\.manifest\.v1\+json/,
+    ],
+    [
+      'over the manifest size limit',
+      () => writeIndexBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [], pad: 'x'.repeat(4 * 1024 * 1024) }))),
+      /over the \d+-byte limit/,
+    ],
   ];
-  test.each(unusable)('an index that is %s: reported as evidence, and a legacy .sig next to it still verifies', async (_name, write, why) => {
-    write();
-    const sig = legacySignature();
-    const evidence = await collector().collect(repo, image.digest);
-    expect(byDigest(evidence, sig)).toMatchObject({ format: 'cosign-legacy-signature', verified: true, keyName: 'alice' });
-    const note = evidence.find((e) => e.format === 'referrers-index')!;
-    expect(note).toMatchObject({ verified: false, kind: 'other' });
-    expect(note.reason).toMatch(/^the referrers of sha256:[0-9a-f]{64} could not be read: /);
-    expect(note.reason).toMatch(why);
-  });
+  test.each(unusable)(
+    'an index that is %s: reported as evidence, and a legacy .sig next to it still verifies',
+    async (_name, write, why) => {
+      write();
+      const sig = legacySignature();
+      const evidence = await collector().collect(repo, image.digest);
+      expect(byDigest(evidence, sig)).toMatchObject({ format: 'cosign-legacy-signature', verified: true, keyName: 'alice' });
+      const note = evidence.find((e) => e.format === 'referrers-index')!;
+      expect(note).toMatchObject({ verified: false, kind: 'other' });
+      expect(note.reason).toMatch(/^the referrers of sha256:[0-9a-f]{64} could not be read: /);
+      expect(note.reason).toMatch(why);
+    },
+  );
 
   test('200 junk entries listed before a valid one: the valid one verifies (no positional cap)', async () => {
     const junk = Array.from({ length: 200 }, (_, i) => {
-      const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_MANIFEST, artifactType: BUNDLE, config: EMPTY_DESCRIPTOR, layers: [], junk: i }));
-      return { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: fake.storeManifest(REPOSITORY, bytes, MEDIA_TYPE.OCI_MANIFEST), size: 1, artifactType: BUNDLE };
+      const bytes = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MEDIA_TYPE.OCI_MANIFEST,
+          artifactType: BUNDLE,
+          config: EMPTY_DESCRIPTOR,
+          layers: [],
+          junk: i,
+        }),
+      );
+      return {
+        mediaType: MEDIA_TYPE.OCI_MANIFEST,
+        digest: fake.storeManifest(REPOSITORY, bytes, MEDIA_TYPE.OCI_MANIFEST),
+        size: 1,
+        artifactType: BUNDLE,
+      };
     });
     const r = await signedReferrer(alice, image);
     const good = storeRaw(r.manifest, r.blobs);
@@ -523,6 +616,12 @@ describe('a referrers API answer that is not an index is evidence, not an error'
   test('non-JSON from the API: reported; nothing thrown', async () => {
     fake.inject({ method: 'GET', path: /\/referrers\//, status: 200, headers: { 'content-type': MEDIA_TYPE.OCI_INDEX }, body: 'garbage' });
     const evidence = await collector({ legacy: false }).collect(repo, image.digest);
-    expect(evidence).toEqual([expect.objectContaining({ format: 'referrers-index', verified: false, reason: expect.stringMatching(/could not be read: .*not JSON/) })]);
+    expect(evidence).toEqual([
+      expect.objectContaining({
+        format: 'referrers-index',
+        verified: false,
+        reason: expect.stringMatching(/could not be read: .*not JSON/),
+      }),
+    ]);
   });
 });

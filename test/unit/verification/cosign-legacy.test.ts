@@ -105,7 +105,11 @@ describe('Connaisseur cosign test data (INDEX.md §3)', () => {
   test.each([['bob'], ['charlie'], ['default']] as const)('alice-signed image: REJECT with key %s', async (name) => {
     const list = await evidence(repo, ALICE_IMAGE, [keys[name]]);
     expect(list).toHaveLength(1);
-    expect(list[0]).toMatchObject({ verified: false, layerIndex: 0, reason: expect.stringMatching(/does not verify with any of the 1 trusted key/) });
+    expect(list[0]).toMatchObject({
+      verified: false,
+      layerIndex: 0,
+      reason: expect.stringMatching(/does not verify with any of the 1 trusted key/),
+    });
     expect(list[0]!.keyName).toBeUndefined();
   });
 
@@ -164,10 +168,12 @@ describe('Connaisseur cosign test data (INDEX.md §3)', () => {
 
   test('co-unsigned: no .sig (and no .att) tag → no evidence ("no signatures found" is the caller\'s REJECT)', async () => {
     expect(await evidence(repo, UNSIGNED_IMAGE, Object.values(keys))).toEqual([]);
-    expect(fake.requestsMatching('GET', /\/manifests\//).map((r) => r.path.split('/').pop()).sort()).toEqual([
-      `${UNSIGNED_IMAGE.replace(':', '-')}.att`,
-      `${UNSIGNED_IMAGE.replace(':', '-')}.sig`,
-    ]);
+    expect(
+      fake
+        .requestsMatching('GET', /\/manifests\//)
+        .map((r) => r.path.split('/').pop())
+        .sort(),
+    ).toEqual([`${UNSIGNED_IMAGE.replace(':', '-')}.att`, `${UNSIGNED_IMAGE.replace(':', '-')}.sig`]);
   });
 
   test('a flipped byte in the payload blob: the registry copy no longer matches the layer digest → not verified', async () => {
@@ -177,19 +183,30 @@ describe('Connaisseur cosign test data (INDEX.md §3)', () => {
     fake.repo(CONNAISSEUR_REPOSITORY).blobs.set(blob.digest, tampered);
     const list = await evidence(repo, ALICE_IMAGE, [keys.alice]);
     expect(list).toHaveLength(1);
-    expect(list[0]).toMatchObject({ verified: false, reason: expect.stringMatching(/cannot read the signed payload: .*does not match its digest/) });
+    expect(list[0]).toMatchObject({
+      verified: false,
+      reason: expect.stringMatching(/cannot read the signed payload: .*does not match its digest/),
+    });
   });
 
-  test('a flipped byte in the payload, re-pointed to its own digest with alice\'s signature → signature fails', async () => {
+  test("a flipped byte in the payload, re-pointed to its own digest with alice's signature → signature fails", async () => {
     const blob = seeded.blobs.get('sha256:d8ee807d96efe7441b132967ad94eaffbc0172a763e69f2cd8df8f583f0ba0d4')!;
-    const original = JSON.parse(sigManifest(ALICE_IMAGE).bytes.toString('utf8')) as { layers: Array<{ annotations: Record<string, string> }> };
+    const original = JSON.parse(sigManifest(ALICE_IMAGE).bytes.toString('utf8')) as {
+      layers: Array<{ annotations: Record<string, string> }>;
+    };
     const tampered = Buffer.from(blob.bytes.toString('utf8').replace('testimage', 'testimagf'));
-    storeLegacyTag(fake, CONNAISSEUR_REPOSITORY, sigTag(ALICE_IMAGE), [{ payload: tampered, annotations: original.layers[0]!.annotations }], SIMPLE_SIGNING);
+    storeLegacyTag(
+      fake,
+      CONNAISSEUR_REPOSITORY,
+      sigTag(ALICE_IMAGE),
+      [{ payload: tampered, annotations: original.layers[0]!.annotations }],
+      SIMPLE_SIGNING,
+    );
     const list = await evidence(repo, ALICE_IMAGE, [keys.alice]);
     expect(list[0]).toMatchObject({ verified: false, reason: expect.stringMatching(/does not verify/) });
   });
 
-  test('copied signature: alice\'s real .sig for 071bf7a9… placed under the tag of bfec161f… → not verified, names the signed digest', async () => {
+  test("copied signature: alice's real .sig for 071bf7a9… placed under the tag of bfec161f… → not verified, names the signed digest", async () => {
     fake.storeManifest(CONNAISSEUR_REPOSITORY, sigManifest(ALICE_IMAGE).bytes, MEDIA_TYPE.OCI_MANIFEST, sigTag(ABC_IMAGE));
     const list = await evidence(repo, ABC_IMAGE, [keys.alice]);
     expect(list).toHaveLength(1);
@@ -224,7 +241,13 @@ describe('synthetic .sig signatures', () => {
 
   test('a DER signature by a trusted key verifies; the Evidence carries the .sig manifest digest and key', async () => {
     const sigDigest = storeLegacyTag(fake, repo.repository, sigTag(image), [signatureLayer(signer, image)], SIMPLE_SIGNING);
-    expect(await onlyOne([key])).toMatchObject({ verified: true, keyId: key.id, keyName: 'release', referrerDigest: sigDigest, layerIndex: 0 });
+    expect(await onlyOne([key])).toMatchObject({
+      verified: true,
+      keyId: key.id,
+      keyName: 'release',
+      referrerDigest: sigDigest,
+      layerIndex: 0,
+    });
   });
 
   test('an IEEE-P1363 (64-byte r||s) signature is accepted too', async () => {
@@ -257,9 +280,22 @@ describe('synthetic .sig signatures', () => {
   test('a payload whose critical.type is not a cosign signature, or whose digest key is not lowercase → not verified', async () => {
     const wrongType = simpleSigningPayload(image, 'registry.example/team/app', 'atomic container signature');
     const capitalised = Buffer.from(
-      JSON.stringify({ critical: { identity: { 'docker-reference': 'x' }, image: { 'Docker-manifest-digest': image }, type: 'cosign container image signature' }, optional: null }),
+      JSON.stringify({
+        critical: {
+          identity: { 'docker-reference': 'x' },
+          image: { 'Docker-manifest-digest': image },
+          type: 'cosign container image signature',
+        },
+        optional: null,
+      }),
     );
-    storeLegacyTag(fake, repo.repository, sigTag(image), [signatureLayer(signer, image, { payload: wrongType }), signatureLayer(signer, image, { payload: capitalised })], SIMPLE_SIGNING);
+    storeLegacyTag(
+      fake,
+      repo.repository,
+      sigTag(image),
+      [signatureLayer(signer, image, { payload: wrongType }), signatureLayer(signer, image, { payload: capitalised })],
+      SIMPLE_SIGNING,
+    );
     const list = await evidence(repo, image, [key]);
     expect(list.map((e) => e.verified)).toEqual([false, false]);
     expect(list[0]!.reason).toMatch(/critical\.type is "atomic container signature"/);
@@ -269,7 +305,13 @@ describe('synthetic .sig signatures', () => {
   test('tampered payload: the signature was made over different bytes → not verified', async () => {
     const signed = simpleSigningPayload(image);
     const served = simpleSigningPayload(image, 'registry.example/team/evil');
-    storeLegacyTag(fake, repo.repository, sigTag(image), [{ payload: served, annotations: { 'dev.cosignproject.cosign/signature': sign(signer, signed).toString('base64') } }], SIMPLE_SIGNING);
+    storeLegacyTag(
+      fake,
+      repo.repository,
+      sigTag(image),
+      [{ payload: served, annotations: { 'dev.cosignproject.cosign/signature': sign(signer, signed).toString('base64') } }],
+      SIMPLE_SIGNING,
+    );
     const e = await onlyOne([key]);
     expect(e).toMatchObject({ verified: false, reason: expect.stringMatching(/does not verify with any of the 1 trusted key/) });
   });
@@ -277,7 +319,13 @@ describe('synthetic .sig signatures', () => {
   test('the signature covers the exact bytes: the same JSON re-serialized with different whitespace does not verify', async () => {
     const signed = simpleSigningPayload(image);
     const pretty = Buffer.from(JSON.stringify(JSON.parse(signed.toString('utf8')), null, 2));
-    storeLegacyTag(fake, repo.repository, sigTag(image), [{ payload: pretty, annotations: { 'dev.cosignproject.cosign/signature': sign(signer, signed).toString('base64') } }], SIMPLE_SIGNING);
+    storeLegacyTag(
+      fake,
+      repo.repository,
+      sigTag(image),
+      [{ payload: pretty, annotations: { 'dev.cosignproject.cosign/signature': sign(signer, signed).toString('base64') } }],
+      SIMPLE_SIGNING,
+    );
     expect((await onlyOne([key])).verified).toBe(false);
   });
 
@@ -331,7 +379,10 @@ describe('synthetic .sig signatures', () => {
     layer.annotations!['dev.sigstore.cosign/certificate'] = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
     layer.annotations!['dev.sigstore.cosign/bundle'] = '{"SignedEntryTimestamp":"x","Payload":{}}';
     storeLegacyTag(fake, repo.repository, sigTag(image), [layer], SIMPLE_SIGNING);
-    expect(await onlyOne([key])).toMatchObject({ verified: false, reason: expect.stringContaining('keyless (certificate) signature: not supported, configure a key') });
+    expect(await onlyOne([key])).toMatchObject({
+      verified: false,
+      reason: expect.stringContaining('keyless (certificate) signature: not supported, configure a key'),
+    });
   });
 
   test('a key-based signature that was also uploaded to Rekor (bundle annotation, no certificate) verifies with the key', async () => {
@@ -369,7 +420,10 @@ describe('synthetic .sig signatures', () => {
 
   test('the byte budget bounds the reads: small payloads first, the rest reported "not examined"', async () => {
     // 12 large distinct payloads listed before a small valid one; 8 reads run at once.
-    const large = Array.from({ length: 12 }, (_, i) => ({ payload: Buffer.alloc(50_000 + i, i), annotations: { 'dev.cosignproject.cosign/signature': 'AAAA' } }));
+    const large = Array.from({ length: 12 }, (_, i) => ({
+      payload: Buffer.alloc(50_000 + i, i),
+      annotations: { 'dev.cosignproject.cosign/signature': 'AAAA' },
+    }));
     storeLegacyTag(fake, repo.repository, sigTag(image), [...large, signatureLayer(signer, image)], SIMPLE_SIGNING);
     const budget = new CollectionBudget({ maxBytes: 10_000, maxMs: 60_000, clock: () => 0 });
     const list = await legacyCosignEvidence({ client, repo, imageDigest: image, trustedKeys: [key], budget });
@@ -387,7 +441,11 @@ describe('synthetic .sig signatures', () => {
       storeLegacyTag(fake, repo.repository, sigTag(image), layers, SIMPLE_SIGNING);
       const list = await legacyCosignEvidence({ client: small, repo, imageDigest: image, trustedKeys: [key] });
       expect(list).toEqual([
-        expect.objectContaining({ format: 'cosign-legacy-signature', verified: false, reason: expect.stringMatching(/could not be read: .*over the 2000-byte limit/) }),
+        expect.objectContaining({
+          format: 'cosign-legacy-signature',
+          verified: false,
+          reason: expect.stringMatching(/could not be read: .*over the 2000-byte limit/),
+        }),
       ]);
     } finally {
       await small.close();
@@ -408,7 +466,12 @@ describe('synthetic .sig signatures', () => {
   });
 
   test('the .sig tag holds a manifest whose body contradicts its media type, or is not JSON → unverified', async () => {
-    fake.storeManifest(repo.repository, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [] })), MEDIA_TYPE.OCI_MANIFEST, sigTag(image));
+    fake.storeManifest(
+      repo.repository,
+      Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [] })),
+      MEDIA_TYPE.OCI_MANIFEST,
+      sigTag(image),
+    );
     expect(await onlyOne([key])).toMatchObject({ verified: false, reason: expect.stringMatching(/says its mediaType is/) });
     fake.storeManifest(repo.repository, Buffer.from('{not json'), MEDIA_TYPE.OCI_MANIFEST, sigTag(image));
     expect(await onlyOne([key])).toMatchObject({ verified: false, reason: expect.stringMatching(/is not valid JSON/) });
@@ -421,7 +484,14 @@ describe('synthetic .sig signatures', () => {
       schemaVersion: 2,
       mediaType: MEDIA_TYPE.DOCKER_MANIFEST,
       config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: sha256Digest(Buffer.from('{}')), size: 2 },
-      layers: [{ mediaType: SIMPLE_SIGNING, digest: sha256Digest(payload), size: payload.length, annotations: { 'dev.cosignproject.cosign/signature': sign(signer, payload).toString('base64') } }],
+      layers: [
+        {
+          mediaType: SIMPLE_SIGNING,
+          digest: sha256Digest(payload),
+          size: payload.length,
+          annotations: { 'dev.cosignproject.cosign/signature': sign(signer, payload).toString('base64') },
+        },
+      ],
     };
     fake.storeManifest(repo.repository, Buffer.from(JSON.stringify(manifest)), MEDIA_TYPE.DOCKER_MANIFEST, sigTag(image));
     expect(await onlyOne([key])).toMatchObject({ verified: true, artifactType: 'application/vnd.docker.container.image.v1+json' });
@@ -440,9 +510,22 @@ describe('synthetic .sig signatures', () => {
   });
 
   test('a registry answering a missing tag with 400 MANIFEST_UNKNOWN counts as "no tag"', async () => {
-    fake.inject({ method: 'GET', path: /\/manifests\//, status: 400, times: 2, headers: { 'content-type': 'application/json' }, body: '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}' });
+    fake.inject({
+      method: 'GET',
+      path: /\/manifests\//,
+      status: 400,
+      times: 2,
+      headers: { 'content-type': 'application/json' },
+      body: '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}',
+    });
     expect(await evidence(repo, image, [key])).toEqual([]);
-    fake.inject({ method: 'GET', path: /\/manifests\//, status: 400, headers: { 'content-type': 'application/json' }, body: '{"errors":[{"code":"NAME_INVALID","message":"bad name"}]}' });
+    fake.inject({
+      method: 'GET',
+      path: /\/manifests\//,
+      status: 400,
+      headers: { 'content-type': 'application/json' },
+      body: '{"errors":[{"code":"NAME_INVALID","message":"bad name"}]}',
+    });
     await expectCode(evidence(repo, image, [key]), 'INVALID_ARGUMENT');
   });
 
@@ -469,7 +552,13 @@ describe('synthetic .att DSSE attestations', () => {
   });
 
   test('a valid attestation verifies: kind attestation, signed predicateType and predicate', async () => {
-    const attDigest = storeLegacyTag(fake, repo.repository, attTag(image), [attestationLayer(dsseEnvelope(statement(image, SBOM, predicate), [signer]), SBOM)], DSSE);
+    const attDigest = storeLegacyTag(
+      fake,
+      repo.repository,
+      attTag(image),
+      [attestationLayer(dsseEnvelope(statement(image, SBOM, predicate), [signer]), SBOM)],
+      DSSE,
+    );
     expect(await evidence(repo, image, [key])).toEqual([
       {
         referrerDigest: attDigest,
@@ -494,7 +583,10 @@ describe('synthetic .att DSSE attestations', () => {
       attTag(image),
       [
         attestationLayer(dsseEnvelope(statement(image, SBOM, predicate, 'https://in-toto.io/Statement/v0.1'), [signer]), SBOM),
-        attestationLayer(dsseEnvelope(statement(image, 'https://sigstore.dev/cosign/sign/v1', {}), [signer]), 'https://sigstore.dev/cosign/sign/v1'),
+        attestationLayer(
+          dsseEnvelope(statement(image, 'https://sigstore.dev/cosign/sign/v1', {}), [signer]),
+          'https://sigstore.dev/cosign/sign/v1',
+        ),
       ],
       DSSE,
     );
@@ -517,13 +609,23 @@ describe('synthetic .att DSSE attestations', () => {
 
   test('a signature over the bare payload (not the PAE) does not verify', async () => {
     const payload = statement(image, SBOM, predicate);
-    const envelope = { payloadType: 'application/vnd.in-toto+json', payload: payload.toString('base64'), signatures: [{ sig: sign(signer, payload).toString('base64') }] };
+    const envelope = {
+      payloadType: 'application/vnd.in-toto+json',
+      payload: payload.toString('base64'),
+      signatures: [{ sig: sign(signer, payload).toString('base64') }],
+    };
     storeLegacyTag(fake, repo.repository, attTag(image), [attestationLayer(Buffer.from(JSON.stringify(envelope)), SBOM)], DSSE);
     expect((await evidence(repo, image, [key]))[0]).toMatchObject({ verified: false });
   });
 
   test('attestation for another image (copied .att) → not verified, predicate withheld', async () => {
-    storeLegacyTag(fake, repo.repository, attTag(image), [attestationLayer(dsseEnvelope(statement(randomDigest(), SBOM, predicate), [signer]), SBOM)], DSSE);
+    storeLegacyTag(
+      fake,
+      repo.repository,
+      attTag(image),
+      [attestationLayer(dsseEnvelope(statement(randomDigest(), SBOM, predicate), [signer]), SBOM)],
+      DSSE,
+    );
     const [e] = await evidence(repo, image, [key]);
     expect(e).toMatchObject({ verified: false, predicateType: SBOM, reason: expect.stringMatching(/subjects do not include this image/) });
     expect(e!.predicate).toBeUndefined();
@@ -552,14 +654,26 @@ describe('synthetic .att DSSE attestations', () => {
   });
 
   test('a revoked key on an attestation: collection still names the key (its state is applied at decision time)', async () => {
-    storeLegacyTag(fake, repo.repository, attTag(image), [attestationLayer(dsseEnvelope(statement(image, SBOM, predicate), [signer]), SBOM)], DSSE);
+    storeLegacyTag(
+      fake,
+      repo.repository,
+      attTag(image),
+      [attestationLayer(dsseEnvelope(statement(image, SBOM, predicate), [signer]), SBOM)],
+      DSSE,
+    );
     const [e] = await evidence(repo, image, [{ ...key, revokedAt: new Date('2026-02-01T00:00:00Z') }]);
     expect(e).toMatchObject({ verified: true, keyId: key.id, keyName: 'release' });
   });
 
   test('.sig and .att together: signatures first, then attestations', async () => {
     storeLegacyTag(fake, repo.repository, sigTag(image), [signatureLayer(signer, image)], SIMPLE_SIGNING);
-    storeLegacyTag(fake, repo.repository, attTag(image), [attestationLayer(dsseEnvelope(statement(image, SBOM, predicate), [signer]), SBOM)], DSSE);
+    storeLegacyTag(
+      fake,
+      repo.repository,
+      attTag(image),
+      [attestationLayer(dsseEnvelope(statement(image, SBOM, predicate), [signer]), SBOM)],
+      DSSE,
+    );
     const list = await evidence(repo, image, [key]);
     expect(list.map((e) => [e.format, e.verified])).toEqual([
       ['cosign-legacy-signature', true],

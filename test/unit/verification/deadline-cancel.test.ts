@@ -46,7 +46,14 @@ afterEach(async () => {
 
 function service(maxDurationMs: number): VerificationService {
   const trust = staticTrust([]);
-  return new VerificationService({ registry: client, collector: new EvidenceCollector({ client, trust }), cache, trust, policies, maxDurationMs });
+  return new VerificationService({
+    registry: client,
+    collector: new EvidenceCollector({ client, trust }),
+    cache,
+    trust,
+    policies,
+    maxDurationMs,
+  });
 }
 
 test('the internal deadline aborts the registry request under it; the deny names the deadline and nothing is cached', async () => {

@@ -27,7 +27,10 @@ afterEach(async () => {
 });
 
 test.each([
-  ['a layer digest', `{"schemaVersion":2,"mediaType":"${MEDIA_TYPE.OCI_MANIFEST}","config":{},"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":${deepArray}}]}`],
+  [
+    'a layer digest',
+    `{"schemaVersion":2,"mediaType":"${MEDIA_TYPE.OCI_MANIFEST}","config":{},"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":${deepArray}}]}`,
+  ],
   ['the manifest mediaType', `{"schemaVersion":2,"mediaType":${deepArray},"config":{},"layers":[]}`],
 ])('a .sig manifest with a 100,000-deep %s is unverified evidence naming the limit', async (_what, manifest) => {
   const repository = 'team/deep';

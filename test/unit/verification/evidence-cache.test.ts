@@ -1,7 +1,9 @@
 import { EvidenceCache } from '../../../src/verification/evidence-cache';
 import type { Evidence } from '../../../src/policy/input';
 
-const ev = (d: string): Evidence[] => [{ referrerDigest: d, format: 'sigstore-bundle', kind: 'signature', subjectDigest: 'sha256:x', verified: true }];
+const ev = (d: string): Evidence[] => [
+  { referrerDigest: d, format: 'sigstore-bundle', kind: 'signature', subjectDigest: 'sha256:x', verified: true },
+];
 
 describe('EvidenceCache', () => {
   test('hits within the TTL, misses after it', async () => {
@@ -137,7 +139,9 @@ describe('EvidenceCache: callers giving up (deadlines)', () => {
     const controller = new AbortController();
     controller.abort();
     let calls = 0;
-    await expect(cache.get('k', 'rev', async () => ev(`r${++calls}`), { signal: controller.signal })).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    await expect(cache.get('k', 'rev', async () => ev(`r${++calls}`), { signal: controller.signal })).rejects.toMatchObject({
+      code: 'DEADLINE_EXCEEDED',
+    });
     expect(calls).toBe(0);
   });
 });

@@ -35,9 +35,24 @@ interface Kind {
 }
 
 const KINDS: Kind[] = [
-  { name: 'P-256', kind: 'ecdsa-p256', generate: () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }), sign: (d, k) => crypto.sign('sha256', d, k) },
-  { name: 'P-384 with SHA-384', kind: 'ecdsa-p384', generate: () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' }), sign: (d, k) => crypto.sign('sha384', d, k) },
-  { name: 'P-521 with SHA-512', kind: 'ecdsa-p521', generate: () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-521' }), sign: (d, k) => crypto.sign('sha512', d, k) },
+  {
+    name: 'P-256',
+    kind: 'ecdsa-p256',
+    generate: () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }),
+    sign: (d, k) => crypto.sign('sha256', d, k),
+  },
+  {
+    name: 'P-384 with SHA-384',
+    kind: 'ecdsa-p384',
+    generate: () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' }),
+    sign: (d, k) => crypto.sign('sha384', d, k),
+  },
+  {
+    name: 'P-521 with SHA-512',
+    kind: 'ecdsa-p521',
+    generate: () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-521' }),
+    sign: (d, k) => crypto.sign('sha512', d, k),
+  },
   { name: 'Ed25519', kind: 'ed25519', generate: () => crypto.generateKeyPairSync('ed25519'), sign: (d, k) => crypto.sign(null, d, k) },
   {
     name: 'RSA-2048 PKCS#1 v1.5 SHA-256',
@@ -56,7 +71,11 @@ const KINDS: Kind[] = [
 function certificateFor(privateKey: KeyObject): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-ikk-'));
   writeFileSync(path.join(dir, 'k.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-  const r = spawnSync('openssl', ['req', '-x509', '-new', '-key', path.join(dir, 'k.pem'), '-subj', '/CN=signer', '-days', '30', '-out', path.join(dir, 'c.pem')], { encoding: 'utf8' });
+  const r = spawnSync(
+    'openssl',
+    ['req', '-x509', '-new', '-key', path.join(dir, 'k.pem'), '-subj', '/CN=signer', '-days', '30', '-out', path.join(dir, 'c.pem')],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
   return readFileSync(path.join(dir, 'c.pem'), 'utf8');
 }
@@ -95,43 +114,69 @@ afterEach(async () => {
 
 function service(): VerificationService {
   const trust = keys.store.trust;
-  return new VerificationService({ registry: client, collector: new EvidenceCollector({ client, trust }), cache: new EvidenceCache(), trust, policies });
+  return new VerificationService({
+    registry: client,
+    collector: new EvidenceCollector({ client, trust }),
+    cache: new EvidenceCache(),
+    trust,
+    policies,
+  });
 }
 
 describe.each(KINDS)('$name', (k) => {
-  test.each(['spki', 'x509'] as const)('imported as %s: a legacy .sig and a bundle by the key are allowed; by another key of the kind, denied', async (source) => {
-    const pair = k.generate();
-    const pem = source === 'spki' ? (pair.publicKey.export({ type: 'spki', format: 'pem' }) as string) : certificateFor(pair.privateKey);
-    const info = await keys.store.importPublicKey({ name: 'anchor' }, pem, 'test');
-    expect(info).toMatchObject({ kind: k.kind, source });
-    const stranger = k.generate();
+  test.each(['spki', 'x509'] as const)(
+    'imported as %s: a legacy .sig and a bundle by the key are allowed; by another key of the kind, denied',
+    async (source) => {
+      const pair = k.generate();
+      const pem = source === 'spki' ? (pair.publicKey.export({ type: 'spki', format: 'pem' }) as string) : certificateFor(pair.privateKey);
+      const info = await keys.store.importPublicKey({ name: 'anchor' }, pem, 'test');
+      expect(info).toMatchObject({ kind: k.kind, source });
+      const stranger = k.generate();
 
-    // Legacy .sig, on its own image.
-    const legacyImage = storeImage(fake, REPOSITORY, `legacy ${k.name} ${source}`, 'legacy');
-    const payload = simpleSigningPayload(legacyImage.digest);
-    storeLegacyTag(fake, REPOSITORY, sigTag(legacyImage.digest), [{ payload, annotations: { 'dev.cosignproject.cosign/signature': k.sign(payload, pair.privateKey).toString('base64') } }], 'application/vnd.dev.cosign.simplesigning.v1+json');
-    const legacy = await service().verify({ image: `${fake.host}/${REPOSITORY}@${legacyImage.digest}`, action: 'deploy' });
-    expect(legacy).toMatchObject({ allowed: true });
-    expect(legacy.evidence).toEqual([expect.objectContaining({ format: 'cosign-legacy-signature', verified: true, keyName: 'anchor' })]);
+      // Legacy .sig, on its own image.
+      const legacyImage = storeImage(fake, REPOSITORY, `legacy ${k.name} ${source}`, 'legacy');
+      const payload = simpleSigningPayload(legacyImage.digest);
+      storeLegacyTag(
+        fake,
+        REPOSITORY,
+        sigTag(legacyImage.digest),
+        [{ payload, annotations: { 'dev.cosignproject.cosign/signature': k.sign(payload, pair.privateKey).toString('base64') } }],
+        'application/vnd.dev.cosign.simplesigning.v1+json',
+      );
+      const legacy = await service().verify({ image: `${fake.host}/${REPOSITORY}@${legacyImage.digest}`, action: 'deploy' });
+      expect(legacy).toMatchObject({ allowed: true });
+      expect(legacy.evidence).toEqual([expect.objectContaining({ format: 'cosign-legacy-signature', verified: true, keyName: 'anchor' })]);
 
-    // Bundle referrer, on another image.
-    const bundleImage = storeImage(fake, REPOSITORY, `bundle ${k.name} ${source}`, 'bundle');
-    const repo = { registry: fake.host, repository: REPOSITORY };
-    await new ReferrerStore(client).attach(repo, await signedReferrer(externalSigner(pair, k.sign), bundleImage));
-    const bundled = await service().verify({ image: `${fake.host}/${REPOSITORY}@${bundleImage.digest}`, action: 'deploy' });
-    expect(bundled).toMatchObject({ allowed: true });
-    expect(bundled.evidence).toEqual([expect.objectContaining({ verified: true, keyName: 'anchor' })]);
+      // Bundle referrer, on another image.
+      const bundleImage = storeImage(fake, REPOSITORY, `bundle ${k.name} ${source}`, 'bundle');
+      const repo = { registry: fake.host, repository: REPOSITORY };
+      await new ReferrerStore(client).attach(repo, await signedReferrer(externalSigner(pair, k.sign), bundleImage));
+      const bundled = await service().verify({ image: `${fake.host}/${REPOSITORY}@${bundleImage.digest}`, action: 'deploy' });
+      expect(bundled).toMatchObject({ allowed: true });
+      expect(bundled.evidence).toEqual([expect.objectContaining({ verified: true, keyName: 'anchor' })]);
 
-    // The same kinds of evidence by a key that was not imported.
-    const otherImage = storeImage(fake, REPOSITORY, `stranger ${k.name} ${source}`, 'stranger');
-    const otherPayload = simpleSigningPayload(otherImage.digest);
-    storeLegacyTag(fake, REPOSITORY, sigTag(otherImage.digest), [{ payload: otherPayload, annotations: { 'dev.cosignproject.cosign/signature': k.sign(otherPayload, stranger.privateKey).toString('base64') } }], 'application/vnd.dev.cosign.simplesigning.v1+json');
-    await new ReferrerStore(client).attach(repo, await signedReferrer(externalSigner(stranger, k.sign), otherImage));
-    const denied = await service().verify({ image: `${fake.host}/${REPOSITORY}@${otherImage.digest}`, action: 'deploy' });
-    expect(denied.allowed).toBe(false);
-    expect(denied.evidence.length).toBe(2);
-    expect(denied.evidence.every((e) => e.verified === false)).toBe(true);
-  });
+      // The same kinds of evidence by a key that was not imported.
+      const otherImage = storeImage(fake, REPOSITORY, `stranger ${k.name} ${source}`, 'stranger');
+      const otherPayload = simpleSigningPayload(otherImage.digest);
+      storeLegacyTag(
+        fake,
+        REPOSITORY,
+        sigTag(otherImage.digest),
+        [
+          {
+            payload: otherPayload,
+            annotations: { 'dev.cosignproject.cosign/signature': k.sign(otherPayload, stranger.privateKey).toString('base64') },
+          },
+        ],
+        'application/vnd.dev.cosign.simplesigning.v1+json',
+      );
+      await new ReferrerStore(client).attach(repo, await signedReferrer(externalSigner(stranger, k.sign), otherImage));
+      const denied = await service().verify({ image: `${fake.host}/${REPOSITORY}@${otherImage.digest}`, action: 'deploy' });
+      expect(denied.allowed).toBe(false);
+      expect(denied.evidence.length).toBe(2);
+      expect(denied.evidence.every((e) => e.verified === false)).toBe(true);
+    },
+  );
 });
 
 test('RSA: a PSS signature by the imported key is not taken for the PKCS#1 v1.5 signature cosign makes', async () => {
@@ -140,7 +185,13 @@ test('RSA: a PSS signature by the imported key is not taken for the PKCS#1 v1.5 
   const image = storeImage(fake, REPOSITORY, 'pss', 'pss');
   const payload = simpleSigningPayload(image.digest);
   const pss = crypto.sign('sha256', payload, { key: pair.privateKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING });
-  storeLegacyTag(fake, REPOSITORY, sigTag(image.digest), [{ payload, annotations: { 'dev.cosignproject.cosign/signature': pss.toString('base64') } }], 'application/vnd.dev.cosign.simplesigning.v1+json');
+  storeLegacyTag(
+    fake,
+    REPOSITORY,
+    sigTag(image.digest),
+    [{ payload, annotations: { 'dev.cosignproject.cosign/signature': pss.toString('base64') } }],
+    'application/vnd.dev.cosign.simplesigning.v1+json',
+  );
   const r = await service().verify({ image: `${fake.host}/${REPOSITORY}@${image.digest}`, action: 'deploy' });
   expect(r.allowed).toBe(false);
 });

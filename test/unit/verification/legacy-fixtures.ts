@@ -74,9 +74,16 @@ export function newP256(): TestSigner {
 }
 
 /** A cosign simple-signing payload, serialized the way cosign does (compact, fixed key order). */
-export function simpleSigningPayload(imageDigest: string, reference = 'registry.example/team/app', type = 'cosign container image signature'): Buffer {
+export function simpleSigningPayload(
+  imageDigest: string,
+  reference = 'registry.example/team/app',
+  type = 'cosign container image signature',
+): Buffer {
   return Buffer.from(
-    JSON.stringify({ critical: { identity: { 'docker-reference': reference }, image: { 'docker-manifest-digest': imageDigest }, type }, optional: null }),
+    JSON.stringify({
+      critical: { identity: { 'docker-reference': reference }, image: { 'docker-manifest-digest': imageDigest }, type },
+      optional: null,
+    }),
   );
 }
 
@@ -124,14 +131,28 @@ export function attTag(imageDigest: string): string {
 }
 
 /** A signed simple-signing layer for `imageDigest`. */
-export function signatureLayer(signer: TestSigner, imageDigest: string, opts: { encoding?: 'der' | 'ieee-p1363'; payload?: Buffer } = {}): TestLayer {
+export function signatureLayer(
+  signer: TestSigner,
+  imageDigest: string,
+  opts: { encoding?: 'der' | 'ieee-p1363'; payload?: Buffer } = {},
+): TestLayer {
   const payload = opts.payload ?? simpleSigningPayload(imageDigest);
   return { payload, annotations: { 'dev.cosignproject.cosign/signature': sign(signer, payload, opts.encoding).toString('base64') } };
 }
 
-export function statement(imageDigest: string, predicateType: string, predicate: unknown, type = 'https://in-toto.io/Statement/v1'): Buffer {
+export function statement(
+  imageDigest: string,
+  predicateType: string,
+  predicate: unknown,
+  type = 'https://in-toto.io/Statement/v1',
+): Buffer {
   return Buffer.from(
-    JSON.stringify({ _type: type, subject: [{ name: 'registry.example/team/app', digest: { sha256: imageDigest.replace(/^sha256:/, '') } }], predicateType, predicate }),
+    JSON.stringify({
+      _type: type,
+      subject: [{ name: 'registry.example/team/app', digest: { sha256: imageDigest.replace(/^sha256:/, '') } }],
+      predicateType,
+      predicate,
+    }),
   );
 }
 
@@ -139,7 +160,11 @@ export function statement(imageDigest: string, predicateType: string, predicate:
 export function dsseEnvelope(payload: Buffer, signers: TestSigner[], payloadType = 'application/vnd.in-toto+json'): Buffer {
   const pae = preAuthEncoding(payloadType, payload);
   return Buffer.from(
-    JSON.stringify({ payloadType, payload: payload.toString('base64'), signatures: signers.map((s) => ({ keyid: '', sig: sign(s, pae).toString('base64') })) }),
+    JSON.stringify({
+      payloadType,
+      payload: payload.toString('base64'),
+      signatures: signers.map((s) => ({ keyid: '', sig: sign(s, pae).toString('base64') })),
+    }),
   );
 }
 

@@ -109,7 +109,14 @@ describe('basic decisions (built-in policy)', () => {
   test('a signed image is allowed; the decision names the digest, the evidence and the trust revision', async () => {
     const referrer = await sign();
     const r = await service().verify({ image: byTag(), action: 'deploy' });
-    expect(r).toMatchObject({ allowed: true, digest: image.digest, rule: '(default)', cached: false, trustRevision: trust.revision(), policyRevision: 'default' });
+    expect(r).toMatchObject({
+      allowed: true,
+      digest: image.digest,
+      rule: '(default)',
+      cached: false,
+      trustRevision: trust.revision(),
+      policyRevision: 'default',
+    });
     expect(r.evidenceUsed).toEqual([referrer]);
     expect(r.evidence).toEqual([expect.objectContaining({ referrerDigest: referrer, verified: true, keyName: 'ci' })]);
   });
@@ -129,9 +136,12 @@ describe('basic decisions (built-in policy)', () => {
     expect(r.cached).toBe(false);
   });
 
-  test.each(['Team/App:v1', 'registry.example.com/app:bad tag', 'app@sha256:1234', 'app:-x', ''])('a malformed reference %j throws INVALID_ARGUMENT', async (ref) => {
-    await expectCode(service().verify({ image: ref, action: 'deploy' }), 'INVALID_ARGUMENT');
-  });
+  test.each(['Team/App:v1', 'registry.example.com/app:bad tag', 'app@sha256:1234', 'app:-x', ''])(
+    'a malformed reference %j throws INVALID_ARGUMENT',
+    async (ref) => {
+      await expectCode(service().verify({ image: ref, action: 'deploy' }), 'INVALID_ARGUMENT');
+    },
+  );
 });
 
 describe('internal deadline', () => {
@@ -163,7 +173,7 @@ describe('internal deadline', () => {
     expect(r.warnings.join('\n')).toMatch(/did not finish within 200 ms.*onError: allow/);
   });
 
-  test("a caller deadline shorter than maxDurationMs is honoured (the answer arrives before it)", async () => {
+  test('a caller deadline shorter than maxDurationMs is honoured (the answer arrives before it)', async () => {
     await setup();
     await sign();
     fake.inject(HANG);
@@ -297,7 +307,9 @@ describe('key state at decision time', () => {
     const second = await svc.verify({ image: byDigest(), action: 'deploy' });
     expect(second).toMatchObject({ allowed: false, cached: true });
     expect(fake.requests.length).toBe(before);
-    expect(second.evidence).toEqual([expect.objectContaining({ verified: false, reason: `key ci expired at ${validUntil.toISOString()}` })]);
+    expect(second.evidence).toEqual([
+      expect.objectContaining({ verified: false, reason: `key ci expired at ${validUntil.toISOString()}` }),
+    ]);
 
     // And back inside the window (a clock that was wrong): allowed again, still from the cache.
     now = new Date(validUntil.getTime() - 1000);
@@ -338,7 +350,8 @@ describe('hostile referrers', () => {
 
 const INDEX_MT = 'application/vnd.oci.image.index.v1+json';
 const LENIENT = 'rules:\n  - name: lenient\n    onError: allow\n    require:\n      signatures: {}\n';
-const multiArchPolicy = (mode: string, extra = ''): string => `rules:\n  - name: multi\n    multiArch: ${mode}\n${extra}    require:\n      signatures: {}\n`;
+const multiArchPolicy = (mode: string, extra = ''): string =>
+  `rules:\n  - name: multi\n    multiArch: ${mode}\n${extra}    require:\n      signatures: {}\n`;
 
 /** Stores an index body (any bytes: the fake registry stores what it is given) under tag `v1`. */
 function storeIndexBytes(bytes: Buffer, mediaType = INDEX_MT): Descriptor {
@@ -350,7 +363,12 @@ function storeIndex(children: unknown[]): Descriptor {
   return storeIndexBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_MT, manifests: children })));
 }
 
-const child = (d: Descriptor, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, ...extra });
+const child = (d: Descriptor, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  mediaType: d.mediaType,
+  digest: d.digest,
+  size: d.size,
+  ...extra,
+});
 const linux = (architecture: string) => ({ platform: { os: 'linux', architecture } });
 
 describe('every index child a runtime could run is judged (issue 7 item 1)', () => {
@@ -391,7 +409,10 @@ describe('every index child a runtime could run is judged (issue 7 item 1)', () 
     const att = storeImage(fake, REPOSITORY, 'attestation manifest');
     storeIndex([
       child(amd, linux('amd64')),
-      child(att, { platform: { os: 'unknown', architecture: 'unknown' }, annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': amd.digest } }),
+      child(att, {
+        platform: { os: 'unknown', architecture: 'unknown' },
+        annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': amd.digest },
+      }),
     ]);
     await sign(amd);
     const r = await service().verify({ image: byTag(), action: 'deploy' });
@@ -406,16 +427,61 @@ describe('a malformed image index is a deny for that image, never onError (issue
   const malformed: Array<[string, () => Buffer, RegExp]> = [
     ['not JSON', () => Buffer.from('this is not json'), /not valid JSON/],
     ['{"manifests":5}', () => Buffer.from('{"manifests":5}'), /schemaVersion/],
-    ['manifests is a number', () => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_MT, manifests: 5 })), /"manifests" is "5", not an array/],
-    ['a child without digest', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MEDIA_TYPE.OCI_MANIFEST, size: 1 }] })), /manifests\[0\]\.digest/],
-    ['a child with an invalid digest', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: 'sha256:zz', size: 1 }] })), /manifests\[0\]\.digest "sha256:zz"/],
-    ['a child with a negative size', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: d('x'), size: -1 }] })), /manifests\[0\]\.size/],
-    ['a child without mediaType', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ digest: d('x'), size: 1 }] })), /manifests\[0\]\.mediaType/],
-    ['a child whose platform lacks architecture', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: d('x'), size: 1, platform: { os: 'linux' } }] })), /manifests\[0\]\.platform/],
+    [
+      'manifests is a number',
+      () => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_MT, manifests: 5 })),
+      /"manifests" is "5", not an array/,
+    ],
+    [
+      'a child without digest',
+      () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MEDIA_TYPE.OCI_MANIFEST, size: 1 }] })),
+      /manifests\[0\]\.digest/,
+    ],
+    [
+      'a child with an invalid digest',
+      () =>
+        Buffer.from(
+          JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: 'sha256:zz', size: 1 }] }),
+        ),
+      /manifests\[0\]\.digest "sha256:zz"/,
+    ],
+    [
+      'a child with a negative size',
+      () =>
+        Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: d('x'), size: -1 }] })),
+      /manifests\[0\]\.size/,
+    ],
+    [
+      'a child without mediaType',
+      () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ digest: d('x'), size: 1 }] })),
+      /manifests\[0\]\.mediaType/,
+    ],
+    [
+      'a child whose platform lacks architecture',
+      () =>
+        Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            manifests: [{ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: d('x'), size: 1, platform: { os: 'linux' } }],
+          }),
+        ),
+      /manifests\[0\]\.platform/,
+    ],
     ['a null child', () => Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [null] })), /manifests\[0\] is not a descriptor/],
     // Quoting a 100,000-deep value in the message overflowed the stack (a RangeError: INTERNAL, so onError).
-    ['a 100,000-deep schemaVersion', () => Buffer.from(`{"schemaVersion":${'['.repeat(100_000)}${']'.repeat(100_000)},"manifests":[]}`), /deeper than 128 levels/],
-    ['a 100,000-deep child digest', () => Buffer.from(`{"schemaVersion":2,"manifests":[{"mediaType":"${MEDIA_TYPE.OCI_MANIFEST}","size":1,"digest":${'['.repeat(100_000)}${']'.repeat(100_000)}}]}`), /deeper than 128 levels/],
+    [
+      'a 100,000-deep schemaVersion',
+      () => Buffer.from(`{"schemaVersion":${'['.repeat(100_000)}${']'.repeat(100_000)},"manifests":[]}`),
+      /deeper than 128 levels/,
+    ],
+    [
+      'a 100,000-deep child digest',
+      () =>
+        Buffer.from(
+          `{"schemaVersion":2,"manifests":[{"mediaType":"${MEDIA_TYPE.OCI_MANIFEST}","size":1,"digest":${'['.repeat(100_000)}${']'.repeat(100_000)}}]}`,
+        ),
+      /deeper than 128 levels/,
+    ],
   ];
 
   test.each(malformed)('%s: denied under onError: allow, saying the index is malformed', async (_name, body, why) => {
@@ -444,7 +510,9 @@ describe('a malformed image index is a deny for that image, never onError (issue
     expect(r.reasons[0]).toMatch(/over the \d+-byte limit/);
 
     // The registry serves other bytes for the digest it named.
-    fake.repo(REPOSITORY).manifests.set(big.digest, { bytes: Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] })), mediaType: INDEX_MT });
+    fake
+      .repo(REPOSITORY)
+      .manifests.set(big.digest, { bytes: Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] })), mediaType: INDEX_MT });
     r = await service().verify({ image: byTag(), action: 'deploy' });
     expect(r).toMatchObject({ allowed: false, requirements: [expect.objectContaining({ requirement: 'image' })] });
     expect(r.reasons[0]).toMatch(/does not match its digest/);
@@ -469,7 +537,11 @@ describe('a malformed image index is a deny for that image, never onError (issue
 
   test('an index with more runnable children than are verified: denied, naming the limit', async () => {
     await setup({ policy: LENIENT });
-    const children = Array.from({ length: MAX_INDEX_CHILDREN + 1 }, (_, i) => ({ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: d(`c${i}`), size: 1 }));
+    const children = Array.from({ length: MAX_INDEX_CHILDREN + 1 }, (_, i) => ({
+      mediaType: MEDIA_TYPE.OCI_MANIFEST,
+      digest: d(`c${i}`),
+      size: 1,
+    }));
     storeIndex(children);
     const r = await service().verify({ image: byTag(), action: 'deploy' });
     expect(r.allowed).toBe(false);
@@ -537,7 +609,14 @@ exceptions:
 describe('cosign legacy .sig: key state applied at decision time, not cached (issue 7 item 11)', () => {
   function storeLegacySignature(): void {
     const payload = Buffer.from(
-      JSON.stringify({ critical: { identity: { 'docker-reference': 'x' }, image: { 'docker-manifest-digest': image.digest }, type: 'cosign container image signature' }, optional: null }),
+      JSON.stringify({
+        critical: {
+          identity: { 'docker-reference': 'x' },
+          image: { 'docker-manifest-digest': image.digest },
+          type: 'cosign container image signature',
+        },
+        optional: null,
+      }),
     );
     const config = Buffer.from('{}');
     fake.storeBlob(REPOSITORY, payload);
@@ -568,7 +647,13 @@ describe('cosign legacy .sig: key state applied at decision time, not cached (is
     await revokeSigner();
     const r = await svc.verify({ image: byDigest(), action: 'deploy' });
     expect(r.allowed).toBe(false);
-    expect(r.evidence).toEqual([expect.objectContaining({ format: 'cosign-legacy-signature', verified: false, reason: expect.stringMatching(/revoked .*key leaked/) })]);
+    expect(r.evidence).toEqual([
+      expect.objectContaining({
+        format: 'cosign-legacy-signature',
+        verified: false,
+        reason: expect.stringMatching(/revoked .*key leaked/),
+      }),
+    ]);
   });
 
   test('a key not yet valid when the evidence was collected, valid now: allowed from the cache', async () => {
@@ -614,8 +699,14 @@ describe('attacker-written referrer data never becomes onError (issue 7 item 3)'
 
   test.each([
     ['not JSON', () => writeTag(Buffer.from('not json'))],
-    ['an image manifest', () => writeTag(Buffer.from(JSON.stringify({ schemaVersion: 2, config: {}, layers: [] })), MEDIA_TYPE.OCI_MANIFEST)],
-    ['an index with a malformed entry', () => writeTag(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ digest: 'sha256:zz' }] })))],
+    [
+      'an image manifest',
+      () => writeTag(Buffer.from(JSON.stringify({ schemaVersion: 2, config: {}, layers: [] })), MEDIA_TYPE.OCI_MANIFEST),
+    ],
+    [
+      'an index with a malformed entry',
+      () => writeTag(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ digest: 'sha256:zz' }] }))),
+    ],
   ])('a fallback index that is %s: unsigned is denied under onError: allow; signed is allowed', async (_name, write) => {
     write();
     const svc = service();
@@ -626,7 +717,14 @@ describe('attacker-written referrer data never becomes onError (issue 7 item 3)'
 
     // A valid legacy .sig next to the broken index counts.
     const payload = Buffer.from(
-      JSON.stringify({ critical: { identity: { 'docker-reference': 'x' }, image: { 'docker-manifest-digest': image.digest }, type: 'cosign container image signature' }, optional: null }),
+      JSON.stringify({
+        critical: {
+          identity: { 'docker-reference': 'x' },
+          image: { 'docker-manifest-digest': image.digest },
+          type: 'cosign container image signature',
+        },
+        optional: null,
+      }),
     );
     fake.storeBlob(REPOSITORY, payload);
     fake.storeBlob(REPOSITORY, Buffer.from('{}'));
@@ -637,7 +735,14 @@ describe('attacker-written referrer data never becomes onError (issue 7 item 3)'
           schemaVersion: 2,
           mediaType: MEDIA_TYPE.OCI_MANIFEST,
           config: { mediaType: MEDIA_TYPE.OCI_CONFIG, digest: sha256Digest(Buffer.from('{}')), size: 2 },
-          layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256Digest(payload), size: payload.length, annotations: { 'dev.cosignproject.cosign/signature': signer.sign(payload).toString('base64') } }],
+          layers: [
+            {
+              mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+              digest: sha256Digest(payload),
+              size: payload.length,
+              annotations: { 'dev.cosignproject.cosign/signature': signer.sign(payload).toString('base64') },
+            },
+          ],
         }),
       ),
       MEDIA_TYPE.OCI_MANIFEST,
@@ -662,10 +767,16 @@ describe('a present but unverifiable signature is named in the deny (issue 7 ite
       layers: [{ mediaType: 'application/jose+json', digest: sha256Digest(sig), size: sig.length }],
       subject: { mediaType: image.mediaType, digest: image.digest, size: image.size },
     };
-    const { digest } = await new ReferrerStore(client).attach(repo, { manifest, manifestBytes: Buffer.from(JSON.stringify(manifest)), blobs: [sig, Buffer.from('{}')] });
+    const { digest } = await new ReferrerStore(client).attach(repo, {
+      manifest,
+      manifestBytes: Buffer.from(JSON.stringify(manifest)),
+      blobs: [sig, Buffer.from('{}')],
+    });
     const r = await service().verify({ image: byDigest(), action: 'deploy' });
     expect(r.allowed).toBe(false);
-    expect(r.reasons[0]).toContain(`a Notary Project signature is present but is not verified: ${digest.slice(0, 19)}: integrity validation failed:`);
+    expect(r.reasons[0]).toContain(
+      `a Notary Project signature is present but is not verified: ${digest.slice(0, 19)}: integrity validation failed:`,
+    );
   });
 });
 

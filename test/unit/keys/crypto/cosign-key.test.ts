@@ -42,7 +42,13 @@ const PUBLIC_KEYS = ALL_FILES.filter((f) => /^-----BEGIN PUBLIC KEY-----/m.test(
 /** The encrypted cosign keys in the vectors and what INDEX.md section 9 says about each. */
 const EXPECTED: Record<string, { password: string; label: string; N: number; pub: string[]; pkcs8: boolean }> = {
   [`${COSIGN_TEST_KEYS}/pemcosignkey.key`]: { password: 'hello', label: 'ENCRYPTED COSIGN PRIVATE KEY', N: 32768, pub: [], pkcs8: true },
-  [`${COSIGN_TEST_KEYS}/pemsigstorekey.key`]: { password: 'hello', label: 'ENCRYPTED SIGSTORE PRIVATE KEY', N: 32768, pub: [], pkcs8: true },
+  [`${COSIGN_TEST_KEYS}/pemsigstorekey.key`]: {
+    password: 'hello',
+    label: 'ENCRYPTED SIGSTORE PRIVATE KEY',
+    N: 32768,
+    pub: [],
+    pkcs8: true,
+  },
   [`${COSIGN_TEST_KEYS}/pemcosigneckey.key`]: { password: 'hello', label: 'ENCRYPTED COSIGN PRIVATE KEY', N: 65536, pub: [], pkcs8: false },
   'policy-controller/examples/keys/cosign.key': {
     password: '',
@@ -64,7 +70,10 @@ function pemLabel(pem: string): string {
 }
 
 function pemOf(label: string, body: Buffer): string {
-  const b64 = body.toString('base64').replace(/(.{64})/g, '$1\n').trim();
+  const b64 = body
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .trim();
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
@@ -136,7 +145,12 @@ describe('the cosign test keys in shared/vectors', () => {
     const pem = readFileSync(path.join(VECTORS_DIR, COSIGN_TEST_KEYS, 'pemcosigneckey.key'), 'utf8');
     // Decrypt independently to learn the plaintext, so the test can check it does not leak.
     const doc = jsonOf(pem);
-    const key = crypto.scryptSync('hello', Buffer.from(doc.kdf.salt, 'base64'), 32, { N: doc.kdf.params.N, r: 8, p: 1, maxmem: 256 * 1024 * 1024 });
+    const key = crypto.scryptSync('hello', Buffer.from(doc.kdf.salt, 'base64'), 32, {
+      N: doc.kdf.params.N,
+      r: 8,
+      p: 1,
+      maxmem: 256 * 1024 * 1024,
+    });
     const plaintext = secretboxOpen(Buffer.from(doc.ciphertext, 'base64'), Buffer.from(doc.cipher.nonce, 'base64'), key);
     expect(plaintext).not.toBeNull();
     expect(crypto.createPrivateKey({ key: plaintext!, format: 'der', type: 'sec1' }).asymmetricKeyType).toBe('ec');
@@ -148,7 +162,9 @@ describe('the cosign test keys in shared/vectors', () => {
 
   test.each(Object.entries(EXPECTED))('%s: wrong passwords are refused without details or leaks', (rel, e) => {
     const pem = readFileSync(path.join(VECTORS_DIR, rel), 'utf8');
-    const wrongs = ['not-the-password', `${e.password}\n`, e.password === '' ? 'hello' : '', e.password.toUpperCase()].filter((w) => w !== e.password);
+    const wrongs = ['not-the-password', `${e.password}\n`, e.password === '' ? 'hello' : '', e.password.toUpperCase()].filter(
+      (w) => w !== e.password,
+    );
     expect(wrongs.length).toBeGreaterThanOrEqual(3);
     for (const wrong of wrongs) {
       const err = thrown(() => decryptCosignPrivateKey(pem, wrong));
@@ -176,11 +192,15 @@ describe('encryptCosignPrivateKey round trips', () => {
     expect(pem).not.toContain(key.export({ type: 'pkcs8', format: 'der' }).toString('base64').slice(0, 40));
   });
 
-  test('the output has cosign\'s shape: PEM type, 64-column lines, JSON fields, N=65536, fresh salt and nonce', () => {
+  test("the output has cosign's shape: PEM type, 64-column lines, JSON fields, N=65536, fresh salt and nonce", () => {
     const key = keys[0]![1];
     const a = encryptCosignPrivateKey(key, '');
     const b = encryptCosignPrivateKey(key, '');
-    expect(a).toMatch(new RegExp(`^-----BEGIN ${COSIGN_PEM_TYPE}-----\\n([A-Za-z0-9+/=]{64}\\n)*[A-Za-z0-9+/=]{1,64}\\n-----END ${COSIGN_PEM_TYPE}-----\\n$`));
+    expect(a).toMatch(
+      new RegExp(
+        `^-----BEGIN ${COSIGN_PEM_TYPE}-----\\n([A-Za-z0-9+/=]{64}\\n)*[A-Za-z0-9+/=]{1,64}\\n-----END ${COSIGN_PEM_TYPE}-----\\n$`,
+      ),
+    );
     const doc = jsonOf(a);
     expect(Object.keys(doc)).toEqual(['kdf', 'cipher', 'ciphertext']);
     expect(doc.kdf.name).toBe('scrypt');
@@ -208,9 +228,17 @@ describe('encryptCosignPrivateKey round trips', () => {
 
   test('refuses public keys and unsupported key types', () => {
     const { publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    expectCode(thrown(() => encryptCosignPrivateKey(publicKey, 'x')), 'INVALID_ARGUMENT', /needs a private KeyObject/);
+    expectCode(
+      thrown(() => encryptCosignPrivateKey(publicKey, 'x')),
+      'INVALID_ARGUMENT',
+      /needs a private KeyObject/,
+    );
     const x25519 = crypto.generateKeyPairSync('x25519').privateKey;
-    expectCode(thrown(() => encryptCosignPrivateKey(x25519, 'x')), 'INVALID_ARGUMENT', /type x25519; supported are/);
+    expectCode(
+      thrown(() => encryptCosignPrivateKey(x25519, 'x')),
+      'INVALID_ARGUMENT',
+      /type x25519; supported are/,
+    );
   });
 });
 
@@ -235,26 +263,58 @@ describe('malformed cosign keys', () => {
   const sigstorePem = readFileSync(path.join(VECTORS_DIR, COSIGN_TEST_KEYS, 'pemsigstorekey.key'), 'utf8');
   const cases: Array<[string, () => string, RegExp]> = [
     ['no PEM at all', () => 'not a key', /no PEM block found/],
-    ['an unencrypted PKCS#8 key', () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, /unsupported PEM type PRIVATE KEY \(this is an unencrypted private key/],
-    ['a public key', () => readFileSync(path.join(VECTORS_DIR, 'policy-controller/examples/keys/cosign.pub'), 'utf8'), /unsupported PEM type PUBLIC KEY; expected ENCRYPTED SIGSTORE PRIVATE KEY/],
-    ['a truncated PEM', () => sigstorePem.slice(0, sigstorePem.indexOf('-----END')), /truncated cosign private key: -----END ENCRYPTED SIGSTORE PRIVATE KEY----- is missing/],
+    [
+      'an unencrypted PKCS#8 key',
+      () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      /unsupported PEM type PRIVATE KEY \(this is an unencrypted private key/,
+    ],
+    [
+      'a public key',
+      () => readFileSync(path.join(VECTORS_DIR, 'policy-controller/examples/keys/cosign.pub'), 'utf8'),
+      /unsupported PEM type PUBLIC KEY; expected ENCRYPTED SIGSTORE PRIVATE KEY/,
+    ],
+    [
+      'a truncated PEM',
+      () => sigstorePem.slice(0, sigstorePem.indexOf('-----END')),
+      /truncated cosign private key: -----END ENCRYPTED SIGSTORE PRIVATE KEY----- is missing/,
+    ],
     ['a body that is not base64', () => sigstorePem.replace(/\n[A-Za-z0-9+/]{10}/, '\n!!!!!!!!!!'), /block is not valid base64/],
-    ['base64 of something that is not JSON', () => pemOf('ENCRYPTED SIGSTORE PRIVATE KEY', Buffer.from('{"kdf": not json')), /does not contain JSON/],
+    [
+      'base64 of something that is not JSON',
+      () => pemOf('ENCRYPTED SIGSTORE PRIVATE KEY', Buffer.from('{"kdf": not json')),
+      /does not contain JSON/,
+    ],
     ['JSON that is an array', () => pemOf('ENCRYPTED SIGSTORE PRIVATE KEY', Buffer.from('[]')), /must be an object/],
     ['no kdf', () => rewrite(sigstorePem, (d) => delete d.kdf), /missing "kdf" object/],
     ['kdf pbkdf2', () => rewrite(sigstorePem, (d) => (d.kdf.name = 'pbkdf2')), /unsupported kdf "pbkdf2"; only "scrypt"/],
     ['scrypt N=16384', () => rewrite(sigstorePem, (d) => (d.kdf.params.N = 16384)), /unsupported scrypt parameters N=16384, r=8, p=1/],
     ['scrypt N=2^20', () => rewrite(sigstorePem, (d) => (d.kdf.params.N = 1048576)), /unsupported scrypt parameters N=1048576/],
     ['scrypt r=16', () => rewrite(sigstorePem, (d) => (d.kdf.params.r = 16)), /unsupported scrypt parameters N=32768, r=16, p=1/],
-    ['scrypt p=2', () => rewrite(sigstorePem, (d) => (d.kdf.params.p = 2)), /p=2; cosign accepts only r=8, p=1 with N=32768, 65536 or 131072/],
+    [
+      'scrypt p=2',
+      () => rewrite(sigstorePem, (d) => (d.kdf.params.p = 2)),
+      /p=2; cosign accepts only r=8, p=1 with N=32768, 65536 or 131072/,
+    ],
     ['scrypt N as a string', () => rewrite(sigstorePem, (d) => (d.kdf.params.N = '32768')), /unsupported scrypt parameters N="32768"/],
     ['no params', () => rewrite(sigstorePem, (d) => delete d.kdf.params), /missing kdf "params"/],
     ['salt not base64', () => rewrite(sigstorePem, (d) => (d.kdf.salt = 'a-b_')), /kdf salt is not valid base64/],
     ['empty salt', () => rewrite(sigstorePem, (d) => (d.kdf.salt = '')), /kdf salt is empty/],
-    ['cipher aes-gcm', () => rewrite(sigstorePem, (d) => (d.cipher.name = 'aes-256-gcm')), /unsupported cipher "aes-256-gcm"; only "nacl\/secretbox"/],
-    ['a 12-byte nonce', () => rewrite(sigstorePem, (d) => (d.cipher.nonce = Buffer.alloc(12).toString('base64'))), /nonce must be 24 bytes, got 12/],
+    [
+      'cipher aes-gcm',
+      () => rewrite(sigstorePem, (d) => (d.cipher.name = 'aes-256-gcm')),
+      /unsupported cipher "aes-256-gcm"; only "nacl\/secretbox"/,
+    ],
+    [
+      'a 12-byte nonce',
+      () => rewrite(sigstorePem, (d) => (d.cipher.nonce = Buffer.alloc(12).toString('base64'))),
+      /nonce must be 24 bytes, got 12/,
+    ],
     ['no ciphertext', () => rewrite(sigstorePem, (d) => delete d.ciphertext), /ciphertext is missing or not a string/],
-    ['a ciphertext shorter than the tag', () => rewrite(sigstorePem, (d) => (d.ciphertext = Buffer.alloc(16).toString('base64'))), /ciphertext is too short/],
+    [
+      'a ciphertext shorter than the tag',
+      () => rewrite(sigstorePem, (d) => (d.ciphertext = Buffer.alloc(16).toString('base64'))),
+      /ciphertext is too short/,
+    ],
   ];
 
   test.each(cases)('%s is refused with a message naming the problem', (_name, make, message) => {
@@ -266,7 +326,12 @@ describe('malformed cosign keys', () => {
 
   test('a long, odd kdf name is not echoed', () => {
     const name = 'x'.repeat(30) + 'SECRET-LOOKING-VALUE'.repeat(3);
-    const err = thrown(() => decryptCosignPrivateKey(rewrite(sigstorePem, (d) => (d.kdf.name = name)), 'hello'));
+    const err = thrown(() =>
+      decryptCosignPrivateKey(
+        rewrite(sigstorePem, (d) => (d.kdf.name = name)),
+        'hello',
+      ),
+    );
     expectCode(err, 'INVALID_ARGUMENT', /unsupported kdf \(unrecognized string\)/);
     expect(err.message).not.toContain('SECRET-LOOKING');
   });
@@ -344,12 +409,19 @@ describe('parsePublicKeyPem', () => {
     ['a PKCS#1 RSA PRIVATE KEY', rsa.privateKey.export({ type: 'pkcs1', format: 'pem' }) as string],
     ['an ENCRYPTED PRIVATE KEY', ec.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' }) as string],
     ['a cosign encrypted key', readFileSync(path.join(VECTORS_DIR, 'policy-controller/examples/keys/cosign.key'), 'utf8')],
-    ['a public key followed by a private key', `${ec.publicKey.export({ type: 'spki', format: 'pem' })}${ec.privateKey.export({ type: 'pkcs8', format: 'pem' })}`],
+    [
+      'a public key followed by a private key',
+      `${ec.publicKey.export({ type: 'spki', format: 'pem' })}${ec.privateKey.export({ type: 'pkcs8', format: 'pem' })}`,
+    ],
   ];
 
   test.each(privatePems)('refuses %s without echoing it', (_name, pem) => {
     const err = thrown(() => parsePublicKeyPem(pem));
-    expectCode(err, 'INVALID_ARGUMENT', /expected a public key \(PEM type PUBLIC KEY\) but was given a private key \(PEM type [A-Z ]*PRIVATE KEY\)/);
+    expectCode(
+      err,
+      'INVALID_ARGUMENT',
+      /expected a public key \(PEM type PUBLIC KEY\) but was given a private key \(PEM type [A-Z ]*PRIVATE KEY\)/,
+    );
     expectNoLeak(err, [pemBody(pem)]);
   });
 
@@ -362,11 +434,31 @@ describe('parsePublicKeyPem', () => {
 
   test('other problems are named', () => {
     const spki = ec.publicKey.export({ type: 'spki', format: 'pem' }) as string;
-    expectCode(thrown(() => parsePublicKeyPem('')), 'INVALID_ARGUMENT', /no PEM block found/);
-    expectCode(thrown(() => parsePublicKeyPem(spki + spki)), 'INVALID_ARGUMENT', /exactly one PEM block \(PUBLIC KEY\), found 2/);
-    expectCode(thrown(() => parsePublicKeyPem(spki.replace('-----END PUBLIC KEY-----', ''))), 'INVALID_ARGUMENT', /truncated PEM/);
-    expectCode(thrown(() => parsePublicKeyPem(spki.replace(/PUBLIC KEY/g, 'CERTIFICATE'))), 'INVALID_ARGUMENT', /got CERTIFICATE; extract its key with: openssl x509 -pubkey/);
-    expectCode(thrown(() => parsePublicKeyPem(spki.replace(/\n[A-Za-z0-9+/]{4}/, '\n$$$$'))), 'INVALID_ARGUMENT', /not valid base64/);
+    expectCode(
+      thrown(() => parsePublicKeyPem('')),
+      'INVALID_ARGUMENT',
+      /no PEM block found/,
+    );
+    expectCode(
+      thrown(() => parsePublicKeyPem(spki + spki)),
+      'INVALID_ARGUMENT',
+      /exactly one PEM block \(PUBLIC KEY\), found 2/,
+    );
+    expectCode(
+      thrown(() => parsePublicKeyPem(spki.replace('-----END PUBLIC KEY-----', ''))),
+      'INVALID_ARGUMENT',
+      /truncated PEM/,
+    );
+    expectCode(
+      thrown(() => parsePublicKeyPem(spki.replace(/PUBLIC KEY/g, 'CERTIFICATE'))),
+      'INVALID_ARGUMENT',
+      /got CERTIFICATE; extract its key with: openssl x509 -pubkey/,
+    );
+    expectCode(
+      thrown(() => parsePublicKeyPem(spki.replace(/\n[A-Za-z0-9+/]{4}/, '\n$$$$'))),
+      'INVALID_ARGUMENT',
+      /not valid base64/,
+    );
     expect(parsePublicKeyPem(`# cosign.pub for the release key\n${spki}`).asymmetricKeyType).toBe('ec');
   });
 });

@@ -43,8 +43,16 @@ describe('generateKek / loadKek', () => {
   });
 
   test('refuses a missing configuration, or two at once', () => {
-    expectCode(thrown(() => loadKek({})), 'INVALID_ARGUMENT', /no key-encryption key configured.*openssl rand -base64 32/);
-    expectCode(thrown(() => loadKek({ env: '', file: '' })), 'INVALID_ARGUMENT', /no key-encryption key configured/);
+    expectCode(
+      thrown(() => loadKek({})),
+      'INVALID_ARGUMENT',
+      /no key-encryption key configured.*openssl rand -base64 32/,
+    );
+    expectCode(
+      thrown(() => loadKek({ env: '', file: '' })),
+      'INVALID_ARGUMENT',
+      /no key-encryption key configured/,
+    );
     const kek = generateKek();
     const err = thrown(() => loadKek({ env: kek.toString('base64'), envName: 'COUNTERSIGN_KEK', file: writeTmp(kek) }));
     expectCode(err, 'INVALID_ARGUMENT', /configured twice \(file .* and environment variable COUNTERSIGN_KEK\); set only one/);
@@ -55,7 +63,11 @@ describe('generateKek / loadKek', () => {
     for (const n of [16, 31, 33, 64]) {
       const short = crypto.randomBytes(n);
       const fromEnv = thrown(() => loadKek({ env: short.toString('base64'), envName: 'COUNTERSIGN_KEK' }));
-      expectCode(fromEnv, 'INVALID_ARGUMENT', new RegExp(`environment variable COUNTERSIGN_KEK decodes to ${n} bytes; a key-encryption key must be exactly 32 bytes`));
+      expectCode(
+        fromEnv,
+        'INVALID_ARGUMENT',
+        new RegExp(`environment variable COUNTERSIGN_KEK decodes to ${n} bytes; a key-encryption key must be exactly 32 bytes`),
+      );
       expectNoLeak(fromEnv, [short, short.toString('base64')]);
       const fromFile = thrown(() => loadKek({ file: writeTmp(`${short.toString('base64')}\n`) }));
       expectCode(fromFile, 'INVALID_ARGUMENT', new RegExp(`key-encryption key file .* decodes to ${n} bytes`));
@@ -79,25 +91,49 @@ describe('generateKek / loadKek', () => {
     const err = thrown(() => loadKek({ file: writeTmp(text) }));
     expectCode(err, 'INVALID_ARGUMENT', /holds 32 characters of text .* not 32 raw bytes/);
     expectNoLeak(err, [text]);
-    expectCode(thrown(() => loadKek({ file: writeTmp(crypto.randomBytes(16).toString('hex')) })), 'INVALID_ARGUMENT', /32 characters of text/);
+    expectCode(
+      thrown(() => loadKek({ file: writeTmp(crypto.randomBytes(16).toString('hex')) })),
+      'INVALID_ARGUMENT',
+      /32 characters of text/,
+    );
   });
 
   test('refuses a key of identical bytes (e.g. from /dev/zero)', () => {
-    expectCode(thrown(() => loadKek({ file: writeTmp(Buffer.alloc(32)) })), 'INVALID_ARGUMENT', /32 identical bytes, not a random key/);
-    expectCode(thrown(() => loadKek({ env: Buffer.alloc(32, 0xff).toString('base64') })), 'INVALID_ARGUMENT', /32 identical bytes/);
+    expectCode(
+      thrown(() => loadKek({ file: writeTmp(Buffer.alloc(32)) })),
+      'INVALID_ARGUMENT',
+      /32 identical bytes, not a random key/,
+    );
+    expectCode(
+      thrown(() => loadKek({ env: Buffer.alloc(32, 0xff).toString('base64') })),
+      'INVALID_ARGUMENT',
+      /32 identical bytes/,
+    );
   });
 
   test('explains unreadable files', () => {
     const dir = tmpDir();
-    expectCode(thrown(() => loadKek({ file: path.join(dir, 'nope') })), 'INVALID_ARGUMENT', /cannot read key-encryption key file .*nope: it does not exist/);
-    expectCode(thrown(() => loadKek({ file: dir })), 'INVALID_ARGUMENT', /cannot read key-encryption key file .*: it is a directory/);
+    expectCode(
+      thrown(() => loadKek({ file: path.join(dir, 'nope') })),
+      'INVALID_ARGUMENT',
+      /cannot read key-encryption key file .*nope: it does not exist/,
+    );
+    expectCode(
+      thrown(() => loadKek({ file: dir })),
+      'INVALID_ARGUMENT',
+      /cannot read key-encryption key file .*: it is a directory/,
+    );
   });
 
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   (asRoot ? test.skip : test)('explains a file the service may not read', () => {
     const file = writeTmp(generateKek().toString('base64'));
     chmodSync(file, 0o000);
-    expectCode(thrown(() => loadKek({ file })), 'INVALID_ARGUMENT', /cannot read key-encryption key file .*: permission denied/);
+    expectCode(
+      thrown(() => loadKek({ file })),
+      'INVALID_ARGUMENT',
+      /cannot read key-encryption key file .*: permission denied/,
+    );
   });
 });
 
@@ -123,15 +159,27 @@ describe('sealPrivateKey / openPrivateKey', () => {
     const key = der();
     const sealed = sealPrivateKey(key, kek, KEY_ID);
     const err = thrown(() => openPrivateKey(sealed, other, KEY_ID));
-    expectCode(err, 'FAILED_PRECONDITION', new RegExp(`^cannot decrypt key ${JSON.stringify(KEY_ID).replace(/[+=]/g, '\\$&')}: wrong key-encryption key or corrupted data$`));
+    expectCode(
+      err,
+      'FAILED_PRECONDITION',
+      new RegExp(`^cannot decrypt key ${JSON.stringify(KEY_ID).replace(/[+=]/g, '\\$&')}: wrong key-encryption key or corrupted data$`),
+    );
     expectNoLeak(err, [kek, other, key, sealed.split('.')[2]!]);
   });
 
-  test('a wrong aad (the sealed key moved to another key\'s record) is refused', () => {
+  test("a wrong aad (the sealed key moved to another key's record) is refused", () => {
     const kek = generateKek();
     const sealed = sealPrivateKey(der(), kek, KEY_ID);
-    expectCode(thrown(() => openPrivateKey(sealed, kek, 'another-key-id')), 'FAILED_PRECONDITION', /cannot decrypt key "another-key-id": wrong key-encryption key/);
-    expectCode(thrown(() => openPrivateKey(sealed, kek, `${KEY_ID} `)), 'FAILED_PRECONDITION', /wrong key-encryption key or corrupted data/);
+    expectCode(
+      thrown(() => openPrivateKey(sealed, kek, 'another-key-id')),
+      'FAILED_PRECONDITION',
+      /cannot decrypt key "another-key-id": wrong key-encryption key/,
+    );
+    expectCode(
+      thrown(() => openPrivateKey(sealed, kek, `${KEY_ID} `)),
+      'FAILED_PRECONDITION',
+      /wrong key-encryption key or corrupted data/,
+    );
   });
 
   test('every single-bit change of nonce, ciphertext or tag is refused', () => {
@@ -167,29 +215,67 @@ describe('sealPrivateKey / openPrivateKey', () => {
     const ct = Buffer.from(c, 'base64url');
     for (const cut of [1, 3, 16]) {
       const shorter = `${v}.${n}.${ct.subarray(0, ct.length - cut).toString('base64url')}`;
-      expectCode(thrown(() => openPrivateKey(shorter, kek, KEY_ID)), 'FAILED_PRECONDITION', /corrupted data/);
+      expectCode(
+        thrown(() => openPrivateKey(shorter, kek, KEY_ID)),
+        'FAILED_PRECONDITION',
+        /corrupted data/,
+      );
     }
-    expectCode(thrown(() => openPrivateKey(`${v}.${n}.${Buffer.alloc(16).toString('base64url')}`, kek, KEY_ID)), 'DATA_LOSS', /malformed/);
+    expectCode(
+      thrown(() => openPrivateKey(`${v}.${n}.${Buffer.alloc(16).toString('base64url')}`, kek, KEY_ID)),
+      'DATA_LOSS',
+      /malformed/,
+    );
   });
 
   test('malformed strings are DATA_LOSS, other versions ask for an upgrade', () => {
     const kek = generateKek();
     const sealed = sealPrivateKey(der(), kek, KEY_ID);
     const [, n, c] = sealed.split('.');
-    for (const bad of ['', 'garbage', `${n}.${c}`, `v1.${n}`, `v1.${n}.${c}.x`, `V1.${n}.${c}`, `v1.${n}=.${c}`, `v1.${n}.${c}*`, `v1.AAAA.${c}`]) {
+    for (const bad of [
+      '',
+      'garbage',
+      `${n}.${c}`,
+      `v1.${n}`,
+      `v1.${n}.${c}.x`,
+      `V1.${n}.${c}`,
+      `v1.${n}=.${c}`,
+      `v1.${n}.${c}*`,
+      `v1.AAAA.${c}`,
+    ]) {
       const err = thrown(() => openPrivateKey(bad, kek, KEY_ID));
       expectCode(err, 'DATA_LOSS', /is malformed/);
       expectNoLeak(err, [c!, kek]);
     }
-    expectCode(thrown(() => openPrivateKey(`v2.${n}.${c}`, kek, KEY_ID)), 'FAILED_PRECONDITION', /uses format v2, but this version of countersign only reads v1; upgrade/);
+    expectCode(
+      thrown(() => openPrivateKey(`v2.${n}.${c}`, kek, KEY_ID)),
+      'FAILED_PRECONDITION',
+      /uses format v2, but this version of countersign only reads v1; upgrade/,
+    );
   });
 
   test('bad arguments are refused up front', () => {
     const kek = generateKek();
-    expectCode(thrown(() => sealPrivateKey(der(), kek.subarray(0, 16), KEY_ID)), 'INVALID_ARGUMENT', /must be a 32-byte Buffer/);
-    expectCode(thrown(() => sealPrivateKey(der(), kek, '')), 'INVALID_ARGUMENT', /non-empty aad/);
-    expectCode(thrown(() => sealPrivateKey(Buffer.alloc(0), kek, KEY_ID)), 'INVALID_ARGUMENT', /non-empty DER Buffer/);
-    expectCode(thrown(() => openPrivateKey('v1.a.b', Buffer.alloc(31), KEY_ID)), 'INVALID_ARGUMENT', /must be a 32-byte Buffer/);
+    expectCode(
+      thrown(() => sealPrivateKey(der(), kek.subarray(0, 16), KEY_ID)),
+      'INVALID_ARGUMENT',
+      /must be a 32-byte Buffer/,
+    );
+    expectCode(
+      thrown(() => sealPrivateKey(der(), kek, '')),
+      'INVALID_ARGUMENT',
+      /non-empty aad/,
+    );
+    expectCode(
+      thrown(() => sealPrivateKey(Buffer.alloc(0), kek, KEY_ID)),
+      'INVALID_ARGUMENT',
+      /non-empty DER Buffer/,
+    );
+    expectCode(
+      thrown(() => openPrivateKey('v1.a.b', Buffer.alloc(31), KEY_ID)),
+      'INVALID_ARGUMENT',
+      /must be a 32-byte Buffer/,
+    );
   });
 });
 

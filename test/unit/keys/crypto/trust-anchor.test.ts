@@ -31,7 +31,11 @@ function selfSigned(privateKeyPem: string, days: string[] = ['-days', '30']): st
   const keyFile = path.join(dir, 'k.pem');
   const certFile = path.join(dir, 'c.pem');
   writeFileSync(keyFile, privateKeyPem);
-  const r = spawnSync('openssl', ['req', '-x509', '-new', '-key', keyFile, '-subj', '/CN=release-signer/O=Acme', ...days, '-out', certFile], { encoding: 'utf8' });
+  const r = spawnSync(
+    'openssl',
+    ['req', '-x509', '-new', '-key', keyFile, '-subj', '/CN=release-signer/O=Acme', ...days, '-out', certFile],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
   return readFileSync(certFile, 'utf8');
 }
@@ -83,7 +87,8 @@ describe('refused with INVALID_ARGUMENT and an actionable message', () => {
       const e = err as { code: string; message: string };
       // Never echo the input (it may be key material): not in the message, details, stack or causes.
       const text = errorText(err);
-      for (const line of pem.split(/\r?\n/)) if (line.length >= 16 && !line.startsWith('-----')) expect(text).not.toContain(line.slice(4, 20));
+      for (const line of pem.split(/\r?\n/))
+        if (line.length >= 16 && !line.startsWith('-----')) expect(text).not.toContain(line.slice(4, 20));
       return { code: e.code, message: e.message };
     }
     throw new Error('was accepted');
@@ -92,24 +97,38 @@ describe('refused with INVALID_ARGUMENT and an actionable message', () => {
   test.each([
     ['PKCS#8', () => ec.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string],
     ['SEC1', () => ec.privateKey.export({ type: 'sec1', format: 'pem' }) as string],
-    ['RSA PKCS#1', () => crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }) as string],
+    [
+      'RSA PKCS#1',
+      () => crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }) as string,
+    ],
     ['a key pair file (public then private)', () => ecPub + (ec.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string)],
   ])('a private key given as public: %s', (_what, make) => {
-    expect(refusal(make())).toEqual({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/was given a private key.*pass the public key file/) });
+    expect(refusal(make())).toEqual({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/was given a private key.*pass the public key file/),
+    });
   });
 
   test('RSA below 2048 bits', () => {
     const { publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 });
-    expect(refusal(spki(publicKey))).toEqual({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/RSA key of 1024 bits is too weak; RSA keys must have at least 2048 bits/) });
+    expect(refusal(spki(publicKey))).toEqual({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/RSA key of 1024 bits is too weak; RSA keys must have at least 2048 bits/),
+    });
   });
 
   test('unknown curves: secp256k1', () => {
     const { publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'secp256k1' });
-    expect(refusal(spki(publicKey))).toEqual({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/unsupported elliptic curve secp256k1; .*P-256, P-384 and P-521/) });
+    expect(refusal(spki(publicKey))).toEqual({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/unsupported elliptic curve secp256k1; .*P-256, P-384 and P-521/),
+    });
   });
 
   test('DSA, Ed448, X25519, RSA-PSS', () => {
-    expect(refusal(spki(crypto.generateKeyPairSync('dsa', { modulusLength: 2048, divisorLength: 256 }).publicKey)).message).toMatch(/DSA keys are not supported/);
+    expect(refusal(spki(crypto.generateKeyPairSync('dsa', { modulusLength: 2048, divisorLength: 256 }).publicKey)).message).toMatch(
+      /DSA keys are not supported/,
+    );
     expect(refusal(spki(crypto.generateKeyPairSync('ed448').publicKey)).message).toMatch(/Ed448 keys are not supported/);
     expect(refusal(spki(crypto.generateKeyPairSync('x25519').publicKey)).message).toMatch(/key-agreement key/);
     expect(refusal(spki(crypto.generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).publicKey)).message).toMatch(/RSA-PSS-restricted/);
@@ -137,7 +156,9 @@ describe('refused with INVALID_ARGUMENT and an actionable message', () => {
 
   test('several keys where one is expected; a CA bundle', () => {
     const other = spki(crypto.generateKeyPairSync('ed25519').publicKey);
-    expect(refusal(ecPub + other).message).toMatch(/expected exactly one PEM block, found 2 \(PUBLIC KEY, PUBLIC KEY\); import each key or certificate under its own name/);
+    expect(refusal(ecPub + other).message).toMatch(
+      /expected exactly one PEM block, found 2 \(PUBLIC KEY, PUBLIC KEY\); import each key or certificate under its own name/,
+    );
     const certs = selfSigned(ec.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
     expect(refusal(certs + certs).message).toMatch(/found 2 \(CERTIFICATE, CERTIFICATE\).*CA bundles/);
   });

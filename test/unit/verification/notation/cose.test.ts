@@ -50,11 +50,17 @@ function policy(notation: string): ReturnType<typeof parsePolicy> {
   return parsePolicy(text, file);
 }
 const store = (file: string) => JSON.stringify(file);
-const trust = (level = 'strict', extra = '') => policy(`{ trustStore: [${store(path.join(KEYS, 'e2e.crt'))}]${extra}, identities: ["x509.subject: C=US, ST=WA, O=Notary, CN=e2e"], level: ${level} }`);
+const trust = (level = 'strict', extra = '') =>
+  policy(
+    `{ trustStore: [${store(path.join(KEYS, 'e2e.crt'))}]${extra}, identities: ["x509.subject: C=US, ST=WA, O=Notary, CN=e2e"], level: ${level} }`,
+  );
 
-const PAYLOAD = (digest = IMAGE) => Buffer.from(JSON.stringify({ targetArtifact: { digest, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: 517 } }));
+const PAYLOAD = (digest = IMAGE) =>
+  Buffer.from(JSON.stringify({ targetArtifact: { digest, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: 517 } }));
 const SCHEME = 'io.cncf.notary.signingScheme';
-const protectedHeader = (o: { alg?: number; crit?: CborIn[]; extra?: Array<[string | number, CborIn]>; drop?: Array<string | number> } = {}) => {
+const protectedHeader = (
+  o: { alg?: number; crit?: CborIn[]; extra?: Array<[string | number, CborIn]>; drop?: Array<string | number> } = {},
+) => {
   const m = new Map<string | number, CborIn>([
     [1, o.alg ?? -37],
     [2, o.crit ?? [SCHEME]],
@@ -80,8 +86,16 @@ function cose(o: CoseOptions = {}): Buffer {
   const protectedBytes = cbor(o.protected ?? protectedHeader());
   const payload = o.payload ?? PAYLOAD();
   const toBeSigned = cbor(['Signature1', protectedBytes, Buffer.alloc(0), payload]);
-  const signature = cryptoSign('sha256', o.signOver ? o.signOver(toBeSigned) : toBeSigned, { key: KEY, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST });
-  const unprotected = new Map<string | number, CborIn>([[33, [CERT_DER]], ['io.cncf.notary.signingAgent', 'countersign-test'], ...(o.unprotected ?? [])]);
+  const signature = cryptoSign('sha256', o.signOver ? o.signOver(toBeSigned) : toBeSigned, {
+    key: KEY,
+    padding: constants.RSA_PKCS1_PSS_PADDING,
+    saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+  });
+  const unprotected = new Map<string | number, CborIn>([
+    [33, [CERT_DER]],
+    ['io.cncf.notary.signingAgent', 'countersign-test'],
+    ...(o.unprotected ?? []),
+  ]);
   if (o.timestamp) unprotected.set('io.cncf.notary.timestampSignature', o.timestamp(signature));
   return cbor(tag(18, [protectedBytes, unprotected, payload, signature]));
 }
@@ -98,7 +112,9 @@ function attach(envelope: Buffer): string {
     mediaType: MEDIA_TYPE.OCI_MANIFEST,
     artifactType: 'application/vnd.cncf.notary.signature',
     config: EMPTY_DESCRIPTOR,
-    layers: [{ mediaType: 'application/cose', digest: `sha256:${createHash('sha256').update(envelope).digest('hex')}`, size: envelope.length }],
+    layers: [
+      { mediaType: 'application/cose', digest: `sha256:${createHash('sha256').update(envelope).digest('hex')}`, size: envelope.length },
+    ],
     subject: { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: IMAGE, size: 517 },
   };
   fake.storeManifest(repository, Buffer.from(JSON.stringify(manifest)), MEDIA_TYPE.OCI_MANIFEST);
@@ -109,7 +125,13 @@ async function decide(repository: string, p: ReturnType<typeof parsePolicy>): Pr
   const collector = new EvidenceCollector({ client, trust: staticTrust([]), legacy: false });
   const evidence = await collector.collect({ registry: fake.host, repository }, IMAGE);
   return evaluate(p, {
-    image: { reference: `${fake.host}/${repository}@${IMAGE}`, registry: fake.host, repository, digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST },
+    image: {
+      reference: `${fake.host}/${repository}@${IMAGE}`,
+      registry: fake.host,
+      repository,
+      digest: IMAGE,
+      mediaType: MEDIA_TYPE.OCI_MANIFEST,
+    },
     action: 'deploy',
     context: {},
     evidence,
@@ -125,27 +147,64 @@ test('a COSE_Sign1 envelope signed with the e2e TEST key is admitted at strict, 
   expect(message(d)).toContain('Notation signer C=US, ST=WA, L=Seattle, O=Notary, CN=e2e');
   const collector = new EvidenceCollector({ client, trust: staticTrust([]), legacy: false });
   const [e] = await collector.collect({ registry: fake.host, repository: repo }, IMAGE);
-  expect(e).toMatchObject({ format: 'notation', notation: { envelope: 'cose', alg: 'PS256', signingScheme: 'notary.x509', signingTime: '2026-11-30T10:00:00.000Z' } });
+  expect(e).toMatchObject({
+    format: 'notation',
+    notation: { envelope: 'cose', alg: 'PS256', signingScheme: 'notary.x509', signingTime: '2026-11-30T10:00:00.000Z' },
+  });
 });
 
 test('under a trust policy naming another CA the COSE signature is present but not verified, and the deny says why', async () => {
   const d = await decide(attach(cose()), policy(`{ trustStore: [${store(path.join(KEYS, 'new_e2e.crt'))}], identities: ["*"] }`));
   expect(d.allowed).toBe(false);
-  expect(message(d)).toMatch(/a Notary Project signature is present but is not verified: .*authenticity validation failed: the certificate chain of .*CN=e2e does not lead to a certificate of/);
+  expect(message(d)).toMatch(
+    /a Notary Project signature is present but is not verified: .*authenticity validation failed: the certificate chain of .*CN=e2e does not lead to a certificate of/,
+  );
 });
 
 const attacks: Array<[string, CoseOptions, RegExp]> = [
-  ['a payload naming another digest', { payload: PAYLOAD(`sha256:${'ab'.repeat(32)}`) }, /the payload signs sha256:abab\w+, not this image/],
-  ['a protected header altered after signing', { signOver: (tbs) => Buffer.concat([tbs, Buffer.from([0])]) }, /the signature does not verify with the leaf certificate of x5chain/],
+  [
+    'a payload naming another digest',
+    { payload: PAYLOAD(`sha256:${'ab'.repeat(32)}`) },
+    /the payload signs sha256:abab\w+, not this image/,
+  ],
+  [
+    'a protected header altered after signing',
+    { signOver: (tbs) => Buffer.concat([tbs, Buffer.from([0])]) },
+    /the signature does not verify with the leaf certificate of x5chain/,
+  ],
   ['alg ES256 for an RSA key', { protected: protectedHeader({ alg: -7 }) }, /alg ES256 does not match the leaf's key/],
   ['alg EdDSA (not a Notary algorithm)', { protected: protectedHeader({ alg: -8 }) }, /unsupported COSE alg -8/],
   ['no alg at all', { protected: protectedHeader({ drop: [1] }) }, /unsupported COSE alg null/],
-  ['an expiry not listed in crit', { protected: protectedHeader({ extra: [['io.cncf.notary.expiry', tag(1, 4102444800)]] }) }, /io\.cncf\.notary\.expiry must be listed in crit/],
-  ['a crit list without the signing scheme', { protected: protectedHeader({ crit: ['io.cncf.notary.signingTime'] }) }, /io\.cncf\.notary\.signingScheme must be listed in crit/],
-  ['an unknown critical header', { protected: protectedHeader({ crit: [SCHEME, 'io.example.must-understand'], extra: [['io.example.must-understand', 'x']] }) }, /crit names "io\.example\.must-understand", a critical header Countersign does not understand/],
-  ['crit naming a header that is absent', { protected: protectedHeader({ crit: [SCHEME, 'io.cncf.notary.expiry'] }) }, /crit names "io\.cncf\.notary\.expiry", which the protected header does not carry/],
-  ['a signing time that is not a tag-1 date', { protected: protectedHeader({ extra: [['io.cncf.notary.signingTime', '2026-11-30T10:00:00Z']] }) }, /signingTime is not a tag-1 epoch time/],
-  ['a wrong content type', { protected: protectedHeader({ extra: [[3, 'application/json']] }) }, /the protected content type is "application\/json"/],
+  [
+    'an expiry not listed in crit',
+    { protected: protectedHeader({ extra: [['io.cncf.notary.expiry', tag(1, 4102444800)]] }) },
+    /io\.cncf\.notary\.expiry must be listed in crit/,
+  ],
+  [
+    'a crit list without the signing scheme',
+    { protected: protectedHeader({ crit: ['io.cncf.notary.signingTime'] }) },
+    /io\.cncf\.notary\.signingScheme must be listed in crit/,
+  ],
+  [
+    'an unknown critical header',
+    { protected: protectedHeader({ crit: [SCHEME, 'io.example.must-understand'], extra: [['io.example.must-understand', 'x']] }) },
+    /crit names "io\.example\.must-understand", a critical header Countersign does not understand/,
+  ],
+  [
+    'crit naming a header that is absent',
+    { protected: protectedHeader({ crit: [SCHEME, 'io.cncf.notary.expiry'] }) },
+    /crit names "io\.cncf\.notary\.expiry", which the protected header does not carry/,
+  ],
+  [
+    'a signing time that is not a tag-1 date',
+    { protected: protectedHeader({ extra: [['io.cncf.notary.signingTime', '2026-11-30T10:00:00Z']] }) },
+    /signingTime is not a tag-1 epoch time/,
+  ],
+  [
+    'a wrong content type',
+    { protected: protectedHeader({ extra: [[3, 'application/json']] }) },
+    /the protected content type is "application\/json"/,
+  ],
 ];
 
 test.each(attacks)('%s is an integrity failure at every level but skip', async (_name, o, why) => {
@@ -172,23 +231,56 @@ test('bytes that are not COSE (JSON in an application/cose layer, CBOR without t
 });
 
 test('an unknown non-critical protected header is ignored (RFC 9052), as notation does', async () => {
-  expect((await decide(attach(cose({ protected: protectedHeader({ extra: [['io.example.note', 'hello']] }) })), trust())).allowed).toBe(true);
+  expect((await decide(attach(cose({ protected: protectedHeader({ extra: [['io.example.note', 'hello']] }) })), trust())).allowed).toBe(
+    true,
+  );
 });
 
 test('a COSE signature with an RFC 3161 timestamp over its signature value: verified under a tsaTrustStore; over other bytes, denied', async () => {
   const ec = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const rootKeys = ec();
-  const rootName: Array<[string, string]> = [['C', 'US'], ['O', 'Countersign Test'], ['CN', 'COSE TSA Root']];
-  const root = certificate({ subject: rootName, publicKey: rootKeys.publicKey, key: rootKeys.privateKey, notBefore: new Date('2025-01-01T00:00:00Z'), notAfter: new Date('2035-01-01T00:00:00Z'), ca: true });
+  const rootName: Array<[string, string]> = [
+    ['C', 'US'],
+    ['O', 'Countersign Test'],
+    ['CN', 'COSE TSA Root'],
+  ];
+  const root = certificate({
+    subject: rootName,
+    publicKey: rootKeys.publicKey,
+    key: rootKeys.privateKey,
+    notBefore: new Date('2025-01-01T00:00:00Z'),
+    notAfter: new Date('2035-01-01T00:00:00Z'),
+    ca: true,
+  });
   const tsaKeys = ec();
-  const tsa = certificate({ subject: [['C', 'US'], ['O', 'Countersign Test'], ['CN', 'COSE TSA']], issuer: { name: rootName, key: rootKeys.privateKey }, publicKey: tsaKeys.publicKey, notBefore: new Date('2025-01-01T00:00:00Z'), notAfter: new Date('2030-01-01T00:00:00Z'), eku: [OIDS.timeStamping] });
+  const tsa = certificate({
+    subject: [
+      ['C', 'US'],
+      ['O', 'Countersign Test'],
+      ['CN', 'COSE TSA'],
+    ],
+    issuer: { name: rootName, key: rootKeys.privateKey },
+    publicKey: tsaKeys.publicKey,
+    notBefore: new Date('2025-01-01T00:00:00Z'),
+    notAfter: new Date('2030-01-01T00:00:00Z'),
+    eku: [OIDS.timeStamping],
+  });
   writeFileSync(path.join(dir, 'cose-tsa-root.pem'), root.pem);
-  const ts = (over: (sig: Buffer) => Buffer) => (sig: Buffer) => timestampToken({ imprinted: over(sig), tsaKey: tsaKeys.privateKey, tsaCert: tsa, tsaIssuerName: root.subjectName, genTime: new Date('2026-11-30T10:00:01Z') });
+  const ts = (over: (sig: Buffer) => Buffer) => (sig: Buffer) =>
+    timestampToken({
+      imprinted: over(sig),
+      tsaKey: tsaKeys.privateKey,
+      tsaCert: tsa,
+      tsaIssuerName: root.subjectName,
+      genTime: new Date('2026-11-30T10:00:01Z'),
+    });
   const withTsa = trust('strict', `, tsaTrustStore: [${store(path.join(dir, 'cose-tsa-root.pem'))}]`);
   expect((await decide(attach(cose({ timestamp: ts((s) => s) })), withTsa)).allowed).toBe(true);
   const wrong = await decide(attach(cose({ timestamp: ts((s) => Buffer.concat([s, s])) })), withTsa);
   expect(wrong.allowed).toBe(false);
-  expect(message(wrong)).toMatch(/authenticTimestamp validation failed: the timestamp countersignature does not verify: the timestamp is over other bytes than this signature/);
+  expect(message(wrong)).toMatch(
+    /authenticTimestamp validation failed: the timestamp countersignature does not verify: the timestamp is over other bytes than this signature/,
+  );
   // The same envelope without a timestamp fails under the TSA trust store (verification is on).
   expect(message(await decide(attach(cose()), withTsa))).toMatch(/no timestamp countersignature was found/);
 });

@@ -30,18 +30,47 @@ const KEY = createPrivateKey(readFileSync(path.join(KEYS, 'e2e.key')));
 const CERT_B64 = readFileSync(path.join(KEYS, 'e2e.crt'), 'utf8').replace(/-----[^-]+-----|\s/g, '');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-crowding-'));
 const b64url = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
-const HEADER = { alg: 'PS256', crit: ['io.cncf.notary.signingScheme'], cty: 'application/vnd.cncf.notary.payload.v1+json', 'io.cncf.notary.signingScheme': 'notary.x509', 'io.cncf.notary.signingTime': '2026-11-30T10:00:00Z' };
+const HEADER = {
+  alg: 'PS256',
+  crit: ['io.cncf.notary.signingScheme'],
+  cty: 'application/vnd.cncf.notary.payload.v1+json',
+  'io.cncf.notary.signingScheme': 'notary.x509',
+  'io.cncf.notary.signingTime': '2026-11-30T10:00:00Z',
+};
 const TARGET = { targetArtifact: { digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: 517 } };
 
 // A stranger: an intact signature by a self-signed certificate nobody trusts.
 const strangerKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const stranger = certificate({ subject: [['C', 'US'], ['ST', 'WA'], ['O', 'Stranger'], ['CN', 'junk']], publicKey: strangerKeys.publicKey, key: strangerKeys.privateKey, notBefore: new Date('2025-01-01T00:00:00Z'), notAfter: new Date('2030-01-01T00:00:00Z'), eku: [OIDS.codeSigning] });
+const stranger = certificate({
+  subject: [
+    ['C', 'US'],
+    ['ST', 'WA'],
+    ['O', 'Stranger'],
+    ['CN', 'junk'],
+  ],
+  publicKey: strangerKeys.publicKey,
+  key: strangerKeys.privateKey,
+  notBefore: new Date('2025-01-01T00:00:00Z'),
+  notAfter: new Date('2030-01-01T00:00:00Z'),
+  eku: [OIDS.codeSigning],
+});
 
 function jws(o: { key?: typeof KEY; cert?: string; note?: string } = {}): Buffer {
   const protectedB64 = b64url(HEADER);
   const payloadB64 = b64url(TARGET);
-  const signature = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), { key: o.key ?? KEY, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST });
-  return Buffer.from(JSON.stringify({ payload: payloadB64, protected: protectedB64, header: { x5c: [o.cert ?? CERT_B64], 'io.cncf.notary.signingAgent': o.note ?? 'test' }, signature: signature.toString('base64url') }));
+  const signature = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), {
+    key: o.key ?? KEY,
+    padding: constants.RSA_PKCS1_PSS_PADDING,
+    saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+  });
+  return Buffer.from(
+    JSON.stringify({
+      payload: payloadB64,
+      protected: protectedB64,
+      header: { x5c: [o.cert ?? CERT_B64], 'io.cncf.notary.signingAgent': o.note ?? 'test' },
+      signature: signature.toString('base64url'),
+    }),
+  );
 }
 
 let fake: FakeRegistry;
@@ -88,7 +117,13 @@ function manifestBytes(envelope: Buffer, o: { declaredSize?: number; n?: number 
     mediaType: MEDIA_TYPE.OCI_MANIFEST,
     artifactType: 'application/vnd.cncf.notary.signature',
     config: EMPTY_DESCRIPTOR,
-    layers: [{ mediaType: 'application/jose+json', digest: `sha256:${createHash('sha256').update(envelope).digest('hex')}`, size: o.declaredSize ?? envelope.length }],
+    layers: [
+      {
+        mediaType: 'application/jose+json',
+        digest: `sha256:${createHash('sha256').update(envelope).digest('hex')}`,
+        size: o.declaredSize ?? envelope.length,
+      },
+    ],
     subject: { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: IMAGE, size: 517 },
     annotations: { n: String(o.n ?? 0) },
   };
@@ -102,11 +137,27 @@ function allowOnErrorPolicy(): ReturnType<typeof parsePolicy> {
   return parsePolicy(text, file);
 }
 
-async function decide(repository: string, collectorOptions: { maxBytes?: number } = {}): Promise<{ decision: Decision; evidence: Evidence[] }> {
-  const collector = new EvidenceCollector({ client, trust: staticTrust([]), legacy: false, concurrency: 1, maxCollectMs: 600_000, ...collectorOptions });
+async function decide(
+  repository: string,
+  collectorOptions: { maxBytes?: number } = {},
+): Promise<{ decision: Decision; evidence: Evidence[] }> {
+  const collector = new EvidenceCollector({
+    client,
+    trust: staticTrust([]),
+    legacy: false,
+    concurrency: 1,
+    maxCollectMs: 600_000,
+    ...collectorOptions,
+  });
   const evidence = await collector.collect({ registry: fake.host, repository }, IMAGE);
   const decision = evaluate(allowOnErrorPolicy(), {
-    image: { reference: `${fake.host}/${repository}@${IMAGE}`, registry: fake.host, repository, digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST },
+    image: {
+      reference: `${fake.host}/${repository}@${IMAGE}`,
+      registry: fake.host,
+      repository,
+      digest: IMAGE,
+      mediaType: MEDIA_TYPE.OCI_MANIFEST,
+    },
     action: 'deploy',
     context: {},
     evidence,
@@ -119,7 +170,8 @@ const message = (d: Decision) => d.requirements.map((r) => r.message).join(' | '
 test('40 intact signatures by an untrusted stranger and 40 broken ones, listed before the one valid signature, do not hide it', async () => {
   const repo = 'crowd-intact';
   image(repo);
-  for (let i = 0; i < 40; i++) referrer(repo, jws({ key: strangerKeys.privateKey, cert: stranger.der.toString('base64'), note: `junk ${i}` }), { n: i });
+  for (let i = 0; i < 40; i++)
+    referrer(repo, jws({ key: strangerKeys.privateKey, cert: stranger.der.toString('base64'), note: `junk ${i}` }), { n: i });
   for (let i = 0; i < 40; i++) referrer(repo, Buffer.from(`{"payload":"junk ${i}"}`), { n: 100 + i });
   lastReferrer(repo, jws());
   const { decision, evidence } = await decide(repo);
@@ -134,7 +186,8 @@ test('40 intact signatures by an untrusted stranger and 40 broken ones, listed b
 test('the same deny when no valid signature is among the junk: bounded, and never an error (onError allow must not apply)', async () => {
   const repo = 'crowd-no-valid';
   image(repo);
-  for (let i = 0; i < 40; i++) referrer(repo, jws({ key: strangerKeys.privateKey, cert: stranger.der.toString('base64'), note: `junk ${i}` }), { n: i });
+  for (let i = 0; i < 40; i++)
+    referrer(repo, jws({ key: strangerKeys.privateKey, cert: stranger.der.toString('base64'), note: `junk ${i}` }), { n: i });
   const { decision } = await decide(repo);
   expect(decision.allowed).toBe(false);
   expect(message(decision)).toMatch(/authenticity validation failed/);
@@ -176,18 +229,40 @@ test('a thousand referrers sharing one junk envelope blob: the blob is read once
 
 test('a signature manifest whose subject or layer descriptor is the wrong type is a named integrity failure, not an exception', () => {
   const envelope = jws();
-  const layer = { mediaType: 'application/jose+json', digest: `sha256:${createHash('sha256').update(envelope).digest('hex')}`, size: envelope.length };
+  const layer = {
+    mediaType: 'application/jose+json',
+    digest: `sha256:${createHash('sha256').update(envelope).digest('hex')}`,
+    size: envelope.length,
+  };
   const odd: Array<[Record<string, unknown>, RegExp]> = [
     [{ subject: null, layers: [layer] }, /the referrer's subject is not a descriptor/],
     [{ subject: 'sha256:x', layers: [layer] }, /the referrer's subject is not a descriptor/],
-    [{ subject: { digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: '517' }, layers: [layer] }, /the referrer's subject size is not a number/],
+    [
+      { subject: { digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: '517' }, layers: [layer] },
+      /the referrer's subject size is not a number/,
+    ],
     [{ layers: [{ ...layer, size: '1e9' }] }, /the envelope layer size is not a non-negative integer/],
     [{ layers: [{ ...layer, size: -1 }] }, /the envelope layer size is not a non-negative integer/],
   ];
   for (const [o, why] of odd) {
-    const manifest = { schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_MANIFEST, artifactType: 'application/vnd.cncf.notary.signature', config: EMPTY_DESCRIPTOR, ...o } as unknown as ImageManifest;
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPE.OCI_MANIFEST,
+      artifactType: 'application/vnd.cncf.notary.signature',
+      config: EMPTY_DESCRIPTOR,
+      ...o,
+    } as unknown as ImageManifest;
     const layerOrWhy = notationEnvelopeLayer(manifest);
-    const reason = typeof layerOrWhy === 'string' ? layerOrWhy : notationEvidence({ manifest, manifestDigest: `sha256:${'12'.repeat(32)}`, envelopeBytes: envelope, imageDigest: IMAGE, artifactType: 'application/vnd.cncf.notary.signature' }).reason;
+    const reason =
+      typeof layerOrWhy === 'string'
+        ? layerOrWhy
+        : notationEvidence({
+            manifest,
+            manifestDigest: `sha256:${'12'.repeat(32)}`,
+            envelopeBytes: envelope,
+            imageDigest: IMAGE,
+            artifactType: 'application/vnd.cncf.notary.signature',
+          }).reason;
     expect(reason).toMatch(/^integrity validation failed: /);
     expect(reason).toMatch(why);
   }

@@ -21,7 +21,14 @@ test('100,000 levels of nesting: reading walks one level at a time (no recursion
   const heads: Buffer[] = [];
   let len = 2;
   for (let i = 0; i < 100_000; i++) {
-    const h = len < 0x80 ? Buffer.from([0x30, len]) : len < 0x100 ? Buffer.from([0x30, 0x81, len]) : len < 0x10000 ? Buffer.from([0x30, 0x82, len >> 8, len & 0xff]) : Buffer.from([0x30, 0x83, len >> 16, (len >> 8) & 0xff, len & 0xff]);
+    const h =
+      len < 0x80
+        ? Buffer.from([0x30, len])
+        : len < 0x100
+          ? Buffer.from([0x30, 0x81, len])
+          : len < 0x10000
+            ? Buffer.from([0x30, 0x82, len >> 8, len & 0xff])
+            : Buffer.from([0x30, 0x83, len >> 16, (len >> 8) & 0xff, len & 0xff]);
     heads.push(h);
     len += h.length;
   }
@@ -55,7 +62,10 @@ test('an OID whose sub-identifier is padded with 0x80 is a second encoding of an
 });
 
 test('INTEGERs beyond Number.MAX_SAFE_INTEGER, negative or non-minimal are not small integers', () => {
-  fails(() => smallInt(parseDer(Buffer.from([0x02, 0x08, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])), 'n'), /not a small non-negative integer/);
+  fails(
+    () => smallInt(parseDer(Buffer.from([0x02, 0x08, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])), 'n'),
+    /not a small non-negative integer/,
+  );
   fails(() => smallInt(parseDer(Buffer.from([0x02, 0x01, 0xff])), 'n'), /not a small non-negative integer/);
   fails(() => smallInt(parseDer(Buffer.from([0x02, 0x02, 0x00, 0x01])), 'n'), /not a small non-negative integer/);
   expect(smallInt(parseDer(Buffer.from([0x02, 0x02, 0x00, 0x80])), 'n')).toBe(128);

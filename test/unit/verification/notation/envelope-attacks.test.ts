@@ -25,16 +25,46 @@ const ec = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 
 const rootKeys = ec();
-const ROOT_NAME: Array<[string, string]> = [['C', 'US'], ['O', 'Red Team'], ['CN', 'Red Team Root']];
-const root = certificate({ subject: ROOT_NAME, publicKey: rootKeys.publicKey, key: rootKeys.privateKey, notBefore: d('2025-01-01T00:00:00Z'), notAfter: d('2035-01-01T00:00:00Z'), ca: true });
+const ROOT_NAME: Array<[string, string]> = [
+  ['C', 'US'],
+  ['O', 'Red Team'],
+  ['CN', 'Red Team Root'],
+];
+const root = certificate({
+  subject: ROOT_NAME,
+  publicKey: rootKeys.publicKey,
+  key: rootKeys.privateKey,
+  notBefore: d('2025-01-01T00:00:00Z'),
+  notAfter: d('2035-01-01T00:00:00Z'),
+  ca: true,
+});
 const leafKeys = ec();
-const LEAF_NAME: Array<[string, string]> = [['C', 'US'], ['ST', 'WA'], ['O', 'Red Team'], ['CN', 'signer']];
+const LEAF_NAME: Array<[string, string]> = [
+  ['C', 'US'],
+  ['ST', 'WA'],
+  ['O', 'Red Team'],
+  ['CN', 'signer'],
+];
 const leafWith = (o: Partial<CertOptions> = {}): BuiltCert =>
-  certificate({ subject: LEAF_NAME, issuer: { name: ROOT_NAME, key: rootKeys.privateKey }, publicKey: leafKeys.publicKey, notBefore: d('2025-06-01T00:00:00Z'), notAfter: d('2030-01-01T00:00:00Z'), eku: [OIDS.codeSigning], ...o });
+  certificate({
+    subject: LEAF_NAME,
+    issuer: { name: ROOT_NAME, key: rootKeys.privateKey },
+    publicKey: leafKeys.publicKey,
+    notBefore: d('2025-06-01T00:00:00Z'),
+    notAfter: d('2030-01-01T00:00:00Z'),
+    eku: [OIDS.codeSigning],
+    ...o,
+  });
 const leaf = leafWith();
 
 const b64url = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
-const HEADER = { alg: 'ES256', crit: ['io.cncf.notary.signingScheme'], cty: 'application/vnd.cncf.notary.payload.v1+json', 'io.cncf.notary.signingScheme': 'notary.x509', 'io.cncf.notary.signingTime': '2026-11-30T10:00:00Z' };
+const HEADER = {
+  alg: 'ES256',
+  crit: ['io.cncf.notary.signingScheme'],
+  cty: 'application/vnd.cncf.notary.payload.v1+json',
+  'io.cncf.notary.signingScheme': 'notary.x509',
+  'io.cncf.notary.signingTime': '2026-11-30T10:00:00Z',
+};
 
 interface JwsOptions {
   /** The protected header as JSON text (duplicate keys can only be written as text). */
@@ -49,8 +79,18 @@ interface JwsOptions {
 function jws(o: JwsOptions = {}): Buffer {
   const protectedB64 = b64url(o.protectedText ?? JSON.stringify(o.header ?? HEADER));
   const payloadB64 = b64url(o.payloadText ?? JSON.stringify({ targetArtifact: TARGET }));
-  const signature = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), { key: o.key ?? leafKeys.privateKey, dsaEncoding: 'ieee-p1363' });
-  return Buffer.from(JSON.stringify({ payload: payloadB64, protected: protectedB64, header: { x5c: (o.chain ?? [leaf.der, root.der]).map((c) => c.toString('base64')), ...o.unprotected }, signature: signature.toString('base64url') }));
+  const signature = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), {
+    key: o.key ?? leafKeys.privateKey,
+    dsaEncoding: 'ieee-p1363',
+  });
+  return Buffer.from(
+    JSON.stringify({
+      payload: payloadB64,
+      protected: protectedB64,
+      header: { x5c: (o.chain ?? [leaf.der, root.der]).map((c) => c.toString('base64')), ...o.unprotected },
+      signature: signature.toString('base64url'),
+    }),
+  );
 }
 
 /** What verification says: the facts, or the NotationEnvelopeError's message. Any other exception fails the test. */
@@ -84,14 +124,19 @@ describe('JWS protected header', () => {
 
   test('a verification plugin header (critical or not) is refused: Countersign runs no plugins, and ignoring one skips checks the signer required', () => {
     const plugin = { 'io.cncf.notary.verificationPlugin': 'com.example.revocation' };
-    expect(verdictJws(jws({ header: { ...HEADER, ...plugin, crit: [...HEADER.crit, 'io.cncf.notary.verificationPlugin'] } }))).toMatch(/verification plugin com\.example\.revocation/);
+    expect(verdictJws(jws({ header: { ...HEADER, ...plugin, crit: [...HEADER.crit, 'io.cncf.notary.verificationPlugin'] } }))).toMatch(
+      /verification plugin com\.example\.revocation/,
+    );
     expect(verdictJws(jws({ header: { ...HEADER, ...plugin } }))).toMatch(/verification plugin com\.example\.revocation/);
   });
 
   test('duplicate keys in the protected header are refused (one reader must not see one alg and another reader another)', () => {
     const text = JSON.stringify(HEADER).replace('"alg":"ES256"', '"alg":"PS256","alg":"ES256"');
     expect(verdictJws(jws({ protectedText: text }))).toMatch(/the protected header has the key "alg" twice/);
-    const scheme = JSON.stringify(HEADER).replace('"io.cncf.notary.signingScheme":"notary.x509"', '"io.cncf.notary.signingScheme":"notary.x509.signingAuthority","io.cncf.notary.signingScheme":"notary.x509"');
+    const scheme = JSON.stringify(HEADER).replace(
+      '"io.cncf.notary.signingScheme":"notary.x509"',
+      '"io.cncf.notary.signingScheme":"notary.x509.signingAuthority","io.cncf.notary.signingScheme":"notary.x509"',
+    );
     expect(verdictJws(jws({ protectedText: scheme }))).toMatch(/twice/);
   });
 
@@ -103,15 +148,23 @@ describe('JWS protected header', () => {
   });
 
   test('signingAuthority without an authentic signing time, notary.x509 with one: refused', () => {
-    expect(verdictJws(jws({ header: { ...HEADER, 'io.cncf.notary.signingScheme': 'notary.x509.signingAuthority' } }))).toMatch(/requires io\.cncf\.notary\.authenticSigningTime/);
-    const withAuthentic = { ...HEADER, 'io.cncf.notary.authenticSigningTime': '2026-11-30T10:00:00Z', crit: [...HEADER.crit, 'io.cncf.notary.authenticSigningTime'] };
+    expect(verdictJws(jws({ header: { ...HEADER, 'io.cncf.notary.signingScheme': 'notary.x509.signingAuthority' } }))).toMatch(
+      /requires io\.cncf\.notary\.authenticSigningTime/,
+    );
+    const withAuthentic = {
+      ...HEADER,
+      'io.cncf.notary.authenticSigningTime': '2026-11-30T10:00:00Z',
+      crit: [...HEADER.crit, 'io.cncf.notary.authenticSigningTime'],
+    };
     expect(verdictJws(jws({ header: withAuthentic }))).toMatch(/must not carry io\.cncf\.notary\.authenticSigningTime/);
   });
 });
 
 test('a header parameter in both the protected and the unprotected header is refused (JWS RFC 7515 §7.2.1, COSE RFC 9052 §3)', () => {
   expect(verdictJws(jws({ unprotected: { alg: 'ES384' } }))).toMatch(/the header parameter alg is both protected and unprotected/);
-  expect(verdictJws(jws({ unprotected: { 'io.cncf.notary.signingTime': '2020-01-01T00:00:00Z' } }))).toMatch(/io\.cncf\.notary\.signingTime is both protected and unprotected/);
+  expect(verdictJws(jws({ unprotected: { 'io.cncf.notary.signingTime': '2020-01-01T00:00:00Z' } }))).toMatch(
+    /io\.cncf\.notary\.signingTime is both protected and unprotected/,
+  );
   expect(verdictCose(cose({ unprotected: [[1, -35]] }))).toMatch(/the header label 1 is both protected and unprotected/);
   expect(verdictCose(cose({ unprotected: [[SCHEME, 'notary.x509.signingAuthority']] }))).toMatch(/both protected and unprotected/);
 });
@@ -128,8 +181,12 @@ describe('JWS payload and size', () => {
 
   test('a size beyond Number.MAX_SAFE_INTEGER or negative is not a size (two such numbers parse to the same double)', () => {
     const payloadText = `{"targetArtifact":{"digest":"${IMAGE}","mediaType":"${TARGET.mediaType}","size":9007199254740993}}`;
-    expect(outcome(() => verifyJwsEnvelope(jws({ payloadText }), { ...TARGET, size: 9007199254740992 }))).toMatch(/size is not a non-negative integer/);
-    expect(verdictJws(jws({ payloadText: JSON.stringify({ targetArtifact: { ...TARGET, size: -517 } }) }))).toMatch(/size is not a non-negative integer/);
+    expect(outcome(() => verifyJwsEnvelope(jws({ payloadText }), { ...TARGET, size: 9007199254740992 }))).toMatch(
+      /size is not a non-negative integer/,
+    );
+    expect(verdictJws(jws({ payloadText: JSON.stringify({ targetArtifact: { ...TARGET, size: -517 } }) }))).toMatch(
+      /size is not a non-negative integer/,
+    );
   });
 
   test.each([
@@ -149,8 +206,12 @@ describe('JWS payload and size', () => {
     expect(verdictJws(Buffer.from(env))).toMatch(/the envelope nests deeper than 32 levels/);
     // Base64 makes the header and the payload a third larger: 80,000 levels keep them under the size bound.
     const deeper = `${'['.repeat(80_000)}${']'.repeat(80_000)}`;
-    expect(verdictJws(jws({ payloadText: `{"targetArtifact":${JSON.stringify(TARGET)},"x":${deeper}}` }))).toMatch(/the payload nests deeper/);
-    expect(verdictJws(jws({ protectedText: JSON.stringify(HEADER).replace('{', `{"x":${deeper},`) }))).toMatch(/the protected header nests deeper/);
+    expect(verdictJws(jws({ payloadText: `{"targetArtifact":${JSON.stringify(TARGET)},"x":${deeper}}` }))).toMatch(
+      /the payload nests deeper/,
+    );
+    expect(verdictJws(jws({ protectedText: JSON.stringify(HEADER).replace('{', `{"x":${deeper},`) }))).toMatch(
+      /the protected header nests deeper/,
+    );
   });
 });
 
@@ -168,7 +229,9 @@ describe('certificate chain (Notary Project certificate requirements)', () => {
 
   test('extended key usage: codeSigning is required when present, and serverAuth, timeStamping or anyExtendedKeyUsage disqualify', () => {
     expect(verdictJws(jws({ chain: [leafWith({ eku: [SERVER_AUTH] }).der, root.der] }))).toMatch(/extended key usage .* id-kp-codeSigning/);
-    expect(verdictJws(jws({ chain: [leafWith({ eku: [OIDS.codeSigning, OIDS.timeStamping] }).der, root.der] }))).toMatch(/extended key usage .* 1\.3\.6\.1\.5\.5\.7\.3\.8/);
+    expect(verdictJws(jws({ chain: [leafWith({ eku: [OIDS.codeSigning, OIDS.timeStamping] }).der, root.der] }))).toMatch(
+      /extended key usage .* 1\.3\.6\.1\.5\.5\.7\.3\.8/,
+    );
     expect(verdictJws(jws({ chain: [leafWith({ eku: [OIDS.codeSigning, '2.5.29.37.0'] }).der, root.der] }))).toMatch(/2\.5\.29\.37\.0/);
     // No EKU at all is allowed by the Notary specification.
     expect(verdictJws(jws({ chain: [leafWith({ eku: undefined }).der, root.der] }))).toMatchObject({ alg: 'ES256' });
@@ -179,32 +242,70 @@ describe('certificate chain (Notary Project certificate requirements)', () => {
     expect(verdictJws(jws({ chain: [leafWith({ extensions: [odd] }).der, root.der] }))).toMatch(/critical extension 1\.2\.3\.4\.5\.6/);
     // Name constraints are not enforced here: a CA restricted by them is refused rather than trusted beyond its names.
     const nc = extension('2.5.29.30', true, seq());
-    const rootNc = certificate({ subject: ROOT_NAME, publicKey: rootKeys.publicKey, key: rootKeys.privateKey, notBefore: d('2025-01-01T00:00:00Z'), notAfter: d('2035-01-01T00:00:00Z'), ca: true, extensions: [nc] });
+    const rootNc = certificate({
+      subject: ROOT_NAME,
+      publicKey: rootKeys.publicKey,
+      key: rootKeys.privateKey,
+      notBefore: d('2025-01-01T00:00:00Z'),
+      notAfter: d('2035-01-01T00:00:00Z'),
+      ca: true,
+      extensions: [nc],
+    });
     expect(verdictJws(jws({ chain: [leaf.der, rootNc.der] }))).toMatch(/critical extension 2\.5\.29\.30/);
     // A non-critical unknown extension is fine.
-    expect(verdictJws(jws({ chain: [leafWith({ extensions: [extension('1.2.3.4.5.6', false, seq())] }).der, root.der] }))).toMatchObject({ alg: 'ES256' });
+    expect(verdictJws(jws({ chain: [leafWith({ extensions: [extension('1.2.3.4.5.6', false, seq())] }).der, root.der] }))).toMatchObject({
+      alg: 'ES256',
+    });
   });
 
   test('an issuing certificate that is a CA without keyCertSign in its key usage cannot issue', () => {
-    const weakRoot = certificate({ subject: ROOT_NAME, publicKey: rootKeys.publicKey, key: rootKeys.privateKey, notBefore: d('2025-01-01T00:00:00Z'), notAfter: d('2035-01-01T00:00:00Z'), ca: true, keyUsage: 0x80 });
+    const weakRoot = certificate({
+      subject: ROOT_NAME,
+      publicKey: rootKeys.publicKey,
+      key: rootKeys.privateKey,
+      notBefore: d('2025-01-01T00:00:00Z'),
+      notAfter: d('2035-01-01T00:00:00Z'),
+      ca: true,
+      keyUsage: 0x80,
+    });
     expect(verdictJws(jws({ chain: [leaf.der, weakRoot.der] }))).toMatch(/keyCertSign|is not a CA certificate but issues/);
   });
 
   test('a chain with a loop (a certificate twice) and a chain of 1,000 certificates are refused by name', () => {
     expect(verdictJws(jws({ chain: [leaf.der, root.der, root.der] }))).toMatch(/appears twice in the chain|is not signed by/);
-    expect(verdictJws(jws({ chain: Array.from({ length: 1000 }, () => Buffer.from([0x30, 0x00])) }))).toMatch(/has 1000 certificates; at most 10/);
+    expect(verdictJws(jws({ chain: Array.from({ length: 1000 }, () => Buffer.from([0x30, 0x00])) }))).toMatch(
+      /has 1000 certificates; at most 10/,
+    );
     // Ten certificates that name each other in a circle (A issues B issues A…) are bounded the same way.
     expect(verdictJws(jws({ chain: [leaf.der, ...Array.from({ length: 9 }, () => root.der)] }))).toMatch(/appears twice in the chain/);
   });
 
   test('an RSA signing key shorter than 2048 bits is refused (Notary requires 2048 or more)', () => {
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 });
-    const smallLeaf = certificate({ subject: LEAF_NAME, issuer: { name: ROOT_NAME, key: rootKeys.privateKey }, publicKey: small.publicKey, notBefore: d('2025-06-01T00:00:00Z'), notAfter: d('2030-01-01T00:00:00Z'), eku: [OIDS.codeSigning] });
+    const smallLeaf = certificate({
+      subject: LEAF_NAME,
+      issuer: { name: ROOT_NAME, key: rootKeys.privateKey },
+      publicKey: small.publicKey,
+      notBefore: d('2025-06-01T00:00:00Z'),
+      notAfter: d('2030-01-01T00:00:00Z'),
+      eku: [OIDS.codeSigning],
+    });
     const protectedB64 = b64url({ ...HEADER, alg: 'PS256' });
     const payloadB64 = b64url({ targetArtifact: TARGET });
     const { constants } = require('node:crypto') as typeof import('node:crypto');
-    const sig = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), { key: small.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST });
-    const env = Buffer.from(JSON.stringify({ payload: payloadB64, protected: protectedB64, header: { x5c: [smallLeaf.der.toString('base64'), root.der.toString('base64')] }, signature: sig.toString('base64url') }));
+    const sig = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), {
+      key: small.privateKey,
+      padding: constants.RSA_PKCS1_PSS_PADDING,
+      saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+    });
+    const env = Buffer.from(
+      JSON.stringify({
+        payload: payloadB64,
+        protected: protectedB64,
+        header: { x5c: [smallLeaf.der.toString('base64'), root.der.toString('base64')] },
+        signature: sig.toString('base64url'),
+      }),
+    );
     expect(verdictJws(env)).toMatch(/1024-bit RSA key/);
   });
 });
@@ -226,8 +327,13 @@ const coseProtected = (extra: Array<[string | number, CborIn]> = [], crit: CborI
 function cose(o: { protectedBytes?: Buffer; unprotected?: Array<[string | number, CborIn]> } = {}): Buffer {
   const protectedBytes = o.protectedBytes ?? cbor(coseProtected());
   const payload = Buffer.from(JSON.stringify({ targetArtifact: TARGET }));
-  const signature = cryptoSign('sha256', cbor(['Signature1', protectedBytes, Buffer.alloc(0), payload]), { key: leafKeys.privateKey, dsaEncoding: 'ieee-p1363' });
-  return cbor(tag(18, [protectedBytes, new Map<string | number, CborIn>([[33, [leaf.der, root.der]], ...(o.unprotected ?? [])]), payload, signature]));
+  const signature = cryptoSign('sha256', cbor(['Signature1', protectedBytes, Buffer.alloc(0), payload]), {
+    key: leafKeys.privateKey,
+    dsaEncoding: 'ieee-p1363',
+  });
+  return cbor(
+    tag(18, [protectedBytes, new Map<string | number, CborIn>([[33, [leaf.der, root.der]], ...(o.unprotected ?? [])]), payload, signature]),
+  );
 }
 const verdictCose = (b: Buffer) => outcome(() => verifyCoseEnvelope(b, TARGET));
 
@@ -246,7 +352,9 @@ describe('COSE', () => {
   });
 
   test('a verification plugin header is refused in COSE too', () => {
-    expect(verdictCose(cose({ protectedBytes: cbor(coseProtected([['io.cncf.notary.verificationPlugin', 'com.example.x']])) }))).toMatch(/verification plugin com\.example\.x/);
+    expect(verdictCose(cose({ protectedBytes: cbor(coseProtected([['io.cncf.notary.verificationPlugin', 'com.example.x']])) }))).toMatch(
+      /verification plugin com\.example\.x/,
+    );
   });
 
   test('duplicate protected header labels are refused (which alg would win?)', () => {
@@ -281,7 +389,10 @@ test('a leaf that is a CA is refused in COSE as in JWS (one chain check for both
   const caLeaf = leafWith({ ca: true, keyUsage: 0x86 });
   const protectedBytes = cbor(coseProtected());
   const payload = Buffer.from(JSON.stringify({ targetArtifact: TARGET }));
-  const signature = cryptoSign('sha256', cbor(['Signature1', protectedBytes, Buffer.alloc(0), payload]), { key: leafKeys.privateKey, dsaEncoding: 'ieee-p1363' });
+  const signature = cryptoSign('sha256', cbor(['Signature1', protectedBytes, Buffer.alloc(0), payload]), {
+    key: leafKeys.privateKey,
+    dsaEncoding: 'ieee-p1363',
+  });
   const env = cbor(tag(18, [protectedBytes, new Map<string | number, CborIn>([[33, [caLeaf.der, root.der]]]), payload, signature]));
   expect(verdictCose(env)).toMatch(/leaf certificate .* is a CA/);
 });
@@ -298,7 +409,18 @@ describe('signing scheme confusion', () => {
   const rootFile = path.join(dir, 'root.pem');
   writeFileSync(rootFile, root.pem);
   const otherKeys = ec();
-  const other = certificate({ subject: [['C', 'US'], ['O', 'Elsewhere'], ['CN', 'Other Root']], publicKey: otherKeys.publicKey, key: otherKeys.privateKey, notBefore: d('2025-01-01T00:00:00Z'), notAfter: d('2035-01-01T00:00:00Z'), ca: true });
+  const other = certificate({
+    subject: [
+      ['C', 'US'],
+      ['O', 'Elsewhere'],
+      ['CN', 'Other Root'],
+    ],
+    publicKey: otherKeys.publicKey,
+    key: otherKeys.privateKey,
+    notBefore: d('2025-01-01T00:00:00Z'),
+    notAfter: d('2035-01-01T00:00:00Z'),
+    ca: true,
+  });
   const otherFile = path.join(dir, 'other.pem');
   writeFileSync(otherFile, other.pem);
   const trust = (fields: string) => {
@@ -321,20 +443,36 @@ describe('signing scheme confusion', () => {
   test('a signer of a CA trust store cannot claim an "authentic" signing time by choosing scheme signingAuthority (backdating an expired certificate)', () => {
     const j = judgeNotation(trust(`trustStore: [${JSON.stringify(rootFile)}]`), facts(authority), undefined, NOW);
     expect(j.accepted).toBe(false);
-    expect(j.reason).toMatch(/^authenticity validation failed: the signature uses signing scheme notary\.x509\.signingAuthority, but the trust policy names no signing authority \(signingAuthorityTrustStore\)/);
+    expect(j.reason).toMatch(
+      /^authenticity validation failed: the signature uses signing scheme notary\.x509\.signingAuthority, but the trust policy names no signing authority \(signingAuthorityTrustStore\)/,
+    );
     // The same certificate with notary.x509 fails as expired (its claimed signing time is only a claim).
-    const x509 = judgeNotation(trust(`trustStore: [${JSON.stringify(rootFile)}]`), facts({ ...HEADER, 'io.cncf.notary.signingTime': '2025-07-01T00:00:00Z' }), undefined, NOW);
+    const x509 = judgeNotation(
+      trust(`trustStore: [${JSON.stringify(rootFile)}]`),
+      facts({ ...HEADER, 'io.cncf.notary.signingTime': '2025-07-01T00:00:00Z' }),
+      undefined,
+      NOW,
+    );
     expect(x509.reason).toMatch(/^authenticTimestamp validation failed: certificate .* is not valid now/);
   });
 
-  test('a trust store CA that has expired does not anchor a chain that leaves it out of x5c (its validity is checked like the chain\'s)', () => {
-    const expiredRoot = certificate({ subject: ROOT_NAME, publicKey: rootKeys.publicKey, key: rootKeys.privateKey, notBefore: d('2025-01-01T00:00:00Z'), notAfter: d('2026-06-01T00:00:00Z'), ca: true });
+  test("a trust store CA that has expired does not anchor a chain that leaves it out of x5c (its validity is checked like the chain's)", () => {
+    const expiredRoot = certificate({
+      subject: ROOT_NAME,
+      publicKey: rootKeys.publicKey,
+      key: rootKeys.privateKey,
+      notBefore: d('2025-01-01T00:00:00Z'),
+      notAfter: d('2026-06-01T00:00:00Z'),
+      ca: true,
+    });
     const file = path.join(dir, 'expired-root.pem');
     writeFileSync(file, expiredRoot.pem);
     const f = verifyJwsEnvelope(jws({ chain: [leaf.der] }), TARGET);
     const j = judgeNotation(trust(`trustStore: [${JSON.stringify(file)}]`), f, undefined, NOW);
     expect(j.accepted).toBe(false);
-    expect(j.reason).toMatch(/^authenticTimestamp validation failed: certificate C=US, O=Red Team, CN=Red Team Root .*was not valid at signing time|^authenticTimestamp validation failed: certificate C=US, O=Red Team, CN=Red Team Root is not valid now/);
+    expect(j.reason).toMatch(
+      /^authenticTimestamp validation failed: certificate C=US, O=Red Team, CN=Red Team Root .*was not valid at signing time|^authenticTimestamp validation failed: certificate C=US, O=Red Team, CN=Red Team Root is not valid now/,
+    );
     // The same chain under the root that is still valid is accepted.
     expect(judgeNotation(trust(`trustStore: [${JSON.stringify(rootFile)}]`), f, undefined, NOW)).toEqual({ accepted: true, logged: [] });
   });
@@ -379,7 +517,23 @@ test('every field of the protected header, the unprotected header, the payload a
 });
 
 test('every label of the COSE protected and unprotected headers, given a value of each CBOR type: a named failure or a verified signature, never another exception', () => {
-  const odd: CborIn[] = [null, 0, -1, 2 ** 40, true, '', 'x'.repeat(1000), Buffer.alloc(0), Buffer.alloc(3), [], [null], new Map(), tag(1, 'x'), tag(99, 0), tag(1, -(2 ** 40))];
+  const odd: CborIn[] = [
+    null,
+    0,
+    -1,
+    2 ** 40,
+    true,
+    '',
+    'x'.repeat(1000),
+    Buffer.alloc(0),
+    Buffer.alloc(3),
+    [],
+    [null],
+    new Map(),
+    tag(1, 'x'),
+    tag(99, 0),
+    tag(1, -(2 ** 40)),
+  ];
   for (const label of [1, 2, 3, SCHEME, 'io.cncf.notary.signingTime', 'io.cncf.notary.expiry', 'io.cncf.notary.authenticSigningTime']) {
     for (const v of odd) {
       const m = coseProtected();

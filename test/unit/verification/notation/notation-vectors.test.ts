@@ -31,7 +31,16 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-notation-'));
 beforeAll(async () => {
   fake = await FakeRegistry.start({ referrersApi: true });
   client = new RegistryClient({ maxRetries: 0, retryBaseMs: 1 });
-  for (const name of ['e2e', 'e2e-valid-signature', 'e2e-invalid-signature', 'e2e-expired-signature', 'e2e-with-expired-cert', 'e2e-valid-multiple-signatures', 'e2e-with-timestamped-signature', 'e2e-with-invalid-timestamped-signature']) {
+  for (const name of [
+    'e2e',
+    'e2e-valid-signature',
+    'e2e-invalid-signature',
+    'e2e-expired-signature',
+    'e2e-with-expired-cert',
+    'e2e-valid-multiple-signatures',
+    'e2e-with-timestamped-signature',
+    'e2e-with-invalid-timestamped-signature',
+  ]) {
     const { blobs, manifests } = readOciLayout(path.join(LAYOUTS, name));
     for (const b of blobs) fake.storeBlob(name, b);
     for (const m of manifests) fake.storeManifest(name, m.bytes, m.mediaType, m.tag);
@@ -44,14 +53,21 @@ afterAll(async () => {
 });
 
 function policy(notation: string, extra = ''): ReturnType<typeof parsePolicy> {
-  const file = path.join(dir, `policy-${createHash('sha256').update(notation + extra).digest('hex').slice(0, 8)}.yaml`);
+  const file = path.join(
+    dir,
+    `policy-${createHash('sha256')
+      .update(notation + extra)
+      .digest('hex')
+      .slice(0, 8)}.yaml`,
+  );
   const text = `rules:\n  - name: notation\n    require:\n      signatures: { notation: ${notation}${extra} }\n`;
   writeFileSync(file, text);
   return parsePolicy(text, file);
 }
 
 const store = (crt: string) => JSON.stringify(path.join(KEYS, crt));
-const trust = (level: string, crt = 'e2e.crt', identity = '"*"') => policy(`{ trustStore: [${store(crt)}], identities: [${identity}], level: ${level} }`);
+const trust = (level: string, crt = 'e2e.crt', identity = '"*"') =>
+  policy(`{ trustStore: [${store(crt)}], identities: [${identity}], level: ${level} }`);
 
 async function collect(repository: string, digest = IMAGE): Promise<Evidence[]> {
   const collector = new EvidenceCollector({ client, trust: staticTrust([]), legacy: false });
@@ -61,7 +77,13 @@ async function collect(repository: string, digest = IMAGE): Promise<Evidence[]> 
 async function decide(repository: string, p: ReturnType<typeof parsePolicy>, digest = IMAGE, now = NOW): Promise<Decision> {
   const evidence = await collect(repository, digest);
   return evaluate(p, {
-    image: { reference: `${fake.host}/${repository}@${digest}`, registry: fake.host, repository, digest, mediaType: MEDIA_TYPE.OCI_MANIFEST },
+    image: {
+      reference: `${fake.host}/${repository}@${digest}`,
+      registry: fake.host,
+      repository,
+      digest,
+      mediaType: MEDIA_TYPE.OCI_MANIFEST,
+    },
     action: 'deploy',
     context: {},
     evidence,
@@ -74,28 +96,42 @@ const message = (d: Decision) => d.requirements.map((r) => r.message).join(' | '
 test('e2e-valid-signature: collected as an intact notation signature by CN=e2e', async () => {
   const evidence = await collect('e2e-valid-signature');
   expect(evidence).toHaveLength(1);
-  expect(evidence[0]).toMatchObject({ format: 'notation', kind: 'signature', verified: false, notation: { signingScheme: 'notary.x509', alg: 'PS256', subject: 'C=US\nST=WA\nL=Seattle\nO=Notary\nCN=e2e' } });
+  expect(evidence[0]).toMatchObject({
+    format: 'notation',
+    kind: 'signature',
+    verified: false,
+    notation: { signingScheme: 'notary.x509', alg: 'PS256', subject: 'C=US\nST=WA\nL=Seattle\nO=Notary\nCN=e2e' },
+  });
 });
 
-test.each(['strict', 'permissive', 'audit'])('e2e-valid-signature is admitted at level %s by trust store e2e.crt, naming the signer', async (level) => {
-  const d = await decide('e2e-valid-signature', trust(level));
-  expect(d.allowed).toBe(true);
-  expect(message(d)).toContain('Notation signer C=US, ST=WA, L=Seattle, O=Notary, CN=e2e');
-});
+test.each(['strict', 'permissive', 'audit'])(
+  'e2e-valid-signature is admitted at level %s by trust store e2e.crt, naming the signer',
+  async (level) => {
+    const d = await decide('e2e-valid-signature', trust(level));
+    expect(d.allowed).toBe(true);
+    expect(message(d)).toContain('Notation signer C=US, ST=WA, L=Seattle, O=Notary, CN=e2e');
+  },
+);
 
 test('trusted identity: the x509.subject of the signer admits, one attribute off denies', async () => {
-  expect((await decide('e2e-valid-signature', trust('strict', 'e2e.crt', '"x509.subject: CN=e2e,O=Notary,L=Seattle,ST=WA,C=US"'))).allowed).toBe(true);
+  expect(
+    (await decide('e2e-valid-signature', trust('strict', 'e2e.crt', '"x509.subject: CN=e2e,O=Notary,L=Seattle,ST=WA,C=US"'))).allowed,
+  ).toBe(true);
   expect((await decide('e2e-valid-signature', trust('strict', 'e2e.crt', '"x509.subject: C=US, ST=WA, O=Notary"'))).allowed).toBe(true);
   const d = await decide('e2e-valid-signature', trust('strict', 'e2e.crt', '"x509.subject: CN=e2e,O=Notary,L=Seattle,ST=WA,C=USB"'));
   expect(d.allowed).toBe(false);
-  expect(message(d)).toMatch(/a Notary Project signature is present but is not verified: .*authenticity validation failed: signer C=US, ST=WA, L=Seattle, O=Notary, CN=e2e is not a trusted identity/);
+  expect(message(d)).toMatch(
+    /a Notary Project signature is present but is not verified: .*authenticity validation failed: signer C=US, ST=WA, L=Seattle, O=Notary, CN=e2e is not a trusted identity/,
+  );
 });
 
 test('a chain to an untrusted CA (trust store new_e2e.crt) fails authenticity at strict and permissive; audit only logs it', async () => {
   for (const level of ['strict', 'permissive']) {
     const d = await decide('e2e-valid-signature', trust(level, 'new_e2e.crt'));
     expect(d.allowed).toBe(false);
-    expect(message(d)).toMatch(/authenticity validation failed: the certificate chain of .*CN=e2e does not lead to a certificate of Notation trust store/);
+    expect(message(d)).toMatch(
+      /authenticity validation failed: the certificate chain of .*CN=e2e does not lead to a certificate of Notation trust store/,
+    );
   }
   const audit = await decide('e2e-valid-signature', trust('audit', 'new_e2e.crt'));
   expect(audit.allowed).toBe(true);
@@ -115,9 +151,19 @@ test('level skip: a skipped Notation signature is not evidence of a signer and n
   for (const layout of ['e2e-invalid-signature', 'e2e-valid-signature']) {
     const d = await decide(layout, p);
     expect({ layout, allowed: d.allowed }).toEqual({ layout, allowed: false });
-    expect(message(d)).toMatch(/a Notary Project signature is present but is not verified: sha256:\w+: Notation verification skipped \(level skip\): not evidence of a signer, so it does not count/);
+    expect(message(d)).toMatch(
+      /a Notary Project signature is present but is not verified: sha256:\w+: Notation verification skipped \(level skip\): not evidence of a signer, so it does not count/,
+    );
   }
-  const byAlice: Evidence = { referrerDigest: `sha256:${'cd'.repeat(32)}`, format: 'sigstore-bundle', kind: 'signature', subjectDigest: IMAGE, verified: true, keyId: 'alice-id', keyName: 'alice' };
+  const byAlice: Evidence = {
+    referrerDigest: `sha256:${'cd'.repeat(32)}`,
+    format: 'sigstore-bundle',
+    kind: 'signature',
+    subjectDigest: IMAGE,
+    verified: true,
+    keyId: 'alice-id',
+    keyName: 'alice',
+  };
   const withAlice = evaluate(p, {
     image: { reference: 'r', registry: fake.host, repository: 'x', digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST },
     action: 'deploy',
@@ -143,7 +189,9 @@ test('e2e-expired-signature: strict denies (expiry); permissive and audit admit 
 test('e2e-with-expired-cert: strict denies (authenticTimestamp), permissive admits with a warning; trust store e2e.crt denies', async () => {
   const strict = await decide('e2e-with-expired-cert', trust('strict', 'expired_e2e.crt'));
   expect(strict.allowed).toBe(false);
-  expect(message(strict)).toMatch(/authenticTimestamp validation failed: certificate .* is not valid now .* and the signature has no timestamp/);
+  expect(message(strict)).toMatch(
+    /authenticTimestamp validation failed: certificate .* is not valid now .* and the signature has no timestamp/,
+  );
   const permissive = await decide('e2e-with-expired-cert', trust('permissive', 'expired_e2e.crt'));
   expect(permissive.allowed).toBe(true);
   expect(permissive.warnings.join('\n')).toContain('authenticTimestamp validation failed');
@@ -159,13 +207,18 @@ test('e2e-valid-multiple-signatures: one trusted signature among an untrusted on
 test('timestamped layouts: the evidence names the Microsoft TSA timestamp, and reports the malformed token', async () => {
   const read = async (name: string) => {
     const { manifests } = readOciLayout(path.join(LAYOUTS, name));
-    const subject = manifests.map((m) => JSON.parse(m.bytes.toString()) as { subject?: { digest: string } }).find((m) => m.subject)!.subject!.digest;
+    const subject = manifests.map((m) => JSON.parse(m.bytes.toString()) as { subject?: { digest: string } }).find((m) => m.subject)!
+      .subject!.digest;
     return collect(name, subject);
   };
   const [good] = await read('e2e-with-timestamped-signature');
-  expect(good!.reason).toMatch(/signed by C=US, ST=WA, L=Seattle, O=Notary, CN=testcert7 \(JWS envelope, integrity verified; RFC 3161 timestamp 2025-01-21T09:17:46\.641Z by .*CN=Microsoft Public RSA Time Stamping Authority\)/);
+  expect(good!.reason).toMatch(
+    /signed by C=US, ST=WA, L=Seattle, O=Notary, CN=testcert7 \(JWS envelope, integrity verified; RFC 3161 timestamp 2025-01-21T09:17:46\.641Z by .*CN=Microsoft Public RSA Time Stamping Authority\)/,
+  );
   const [bad] = await read('e2e-with-invalid-timestamped-signature');
-  expect(bad!.reason).toMatch(/\(JWS envelope, integrity verified; its RFC 3161 timestamp does not verify: the timestamp token is malformed: .*\)/);
+  expect(bad!.reason).toMatch(
+    /\(JWS envelope, integrity verified; its RFC 3161 timestamp does not verify: the timestamp token is malformed: .*\)/,
+  );
 });
 
 test('timestamped layouts: testcert7 is not trusted by e2e.crt, so both are denied; the malformed one is still read', async () => {
@@ -184,7 +237,9 @@ test('an unsigned image (e2e) is denied, and so is a Notation signature under a 
   const noTrust = parsePolicy('rules:\n  - name: keys\n    require: { signatures: { minimum: 1 } }\n', path.join(dir, 'k.yaml'));
   const d = await decide('e2e-valid-signature', noTrust);
   expect(d.allowed).toBe(false);
-  expect(message(d)).toMatch(/a Notary Project signature is present but is not verified: sha256:\w+: signed by C=US, ST=WA, L=Seattle, O=Notary, CN=e2e \(JWS envelope, integrity verified\); it counts only for a rule/);
+  expect(message(d)).toMatch(
+    /a Notary Project signature is present but is not verified: sha256:\w+: signed by C=US, ST=WA, L=Seattle, O=Notary, CN=e2e \(JWS envelope, integrity verified\); it counts only for a rule/,
+  );
 });
 
 // -------------------------------------------------------------------------------------------------
@@ -197,11 +252,26 @@ const b64url = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stri
 function jws(payload: unknown, header: Record<string, unknown>): Record<string, unknown> {
   const protectedB64 = b64url(header);
   const payloadB64 = b64url(payload);
-  const signature = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), { key: KEY, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST });
-  return { payload: payloadB64, protected: protectedB64, header: { x5c: [CERT_B64], 'io.cncf.notary.signingAgent': 'countersign-test' }, signature: signature.toString('base64url') };
+  const signature = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), {
+    key: KEY,
+    padding: constants.RSA_PKCS1_PSS_PADDING,
+    saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+  });
+  return {
+    payload: payloadB64,
+    protected: protectedB64,
+    header: { x5c: [CERT_B64], 'io.cncf.notary.signingAgent': 'countersign-test' },
+    signature: signature.toString('base64url'),
+  };
 }
 
-const HEADER = { alg: 'PS256', crit: ['io.cncf.notary.signingScheme'], cty: 'application/vnd.cncf.notary.payload.v1+json', 'io.cncf.notary.signingScheme': 'notary.x509', 'io.cncf.notary.signingTime': '2026-11-30T10:00:00Z' };
+const HEADER = {
+  alg: 'PS256',
+  crit: ['io.cncf.notary.signingScheme'],
+  cty: 'application/vnd.cncf.notary.payload.v1+json',
+  'io.cncf.notary.signingScheme': 'notary.x509',
+  'io.cncf.notary.signingTime': '2026-11-30T10:00:00Z',
+};
 
 function attach(repository: string, envelope: Record<string, unknown>): string {
   const image = readOciLayout(path.join(LAYOUTS, 'e2e'));
@@ -214,7 +284,9 @@ function attach(repository: string, envelope: Record<string, unknown>): string {
     mediaType: MEDIA_TYPE.OCI_MANIFEST,
     artifactType: 'application/vnd.cncf.notary.signature',
     config: EMPTY_DESCRIPTOR,
-    layers: [{ mediaType: 'application/jose+json', digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: bytes.length }],
+    layers: [
+      { mediaType: 'application/jose+json', digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: bytes.length },
+    ],
     subject: { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: IMAGE, size: 517 },
   };
   return fake.storeManifest(repository, Buffer.from(JSON.stringify(manifest)), MEDIA_TYPE.OCI_MANIFEST);
@@ -247,10 +319,22 @@ test('a tampered protected header (signing time moved, signature kept) is denied
 
 test('protected-header rules: unknown crit member, missing expiry in crit, wrong cty are integrity failures', async () => {
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
-    ['crafted-crit-missing', { ...HEADER, crit: ['io.cncf.notary.signingScheme', 'io.cncf.notary.made-up'] }, /crit names io\.cncf\.notary\.made-up/],
-    ['crafted-expiry-not-crit', { ...HEADER, 'io.cncf.notary.expiry': '2099-01-01T00:00:00Z' }, /io\.cncf\.notary\.expiry must be listed in crit/],
+    [
+      'crafted-crit-missing',
+      { ...HEADER, crit: ['io.cncf.notary.signingScheme', 'io.cncf.notary.made-up'] },
+      /crit names io\.cncf\.notary\.made-up/,
+    ],
+    [
+      'crafted-expiry-not-crit',
+      { ...HEADER, 'io.cncf.notary.expiry': '2099-01-01T00:00:00Z' },
+      /io\.cncf\.notary\.expiry must be listed in crit/,
+    ],
     ['crafted-cty', { ...HEADER, cty: 'application/json' }, /cty is "application\/json"/],
-    ['crafted-no-signing-time', { alg: 'PS256', crit: ['io.cncf.notary.signingScheme'], cty: HEADER.cty, 'io.cncf.notary.signingScheme': 'notary.x509' }, /requires io\.cncf\.notary\.signingTime/],
+    [
+      'crafted-no-signing-time',
+      { alg: 'PS256', crit: ['io.cncf.notary.signingScheme'], cty: HEADER.cty, 'io.cncf.notary.signingScheme': 'notary.x509' },
+      /requires io\.cncf\.notary\.signingTime/,
+    ],
   ];
   for (const [repo, header, why] of cases) {
     attach(repo, jws(target(), header));
@@ -266,9 +350,23 @@ test('protected-header rules: unknown crit member, missing expiry in crit, wrong
 test('two of {key alice, Notation signer CN=e2e}: both admit, either alone does not; one Notation signer twice is one signer', async () => {
   const p = policy(`{ trustStore: [${store('e2e.crt')}], identities: ["*"] }`, ', keys: [alice], minimum: 2');
   const notation = await collect('e2e-valid-signature');
-  const byAlice: Evidence = { referrerDigest: `sha256:${'cd'.repeat(32)}`, format: 'sigstore-bundle', kind: 'signature', subjectDigest: IMAGE, verified: true, keyId: 'alice-id', keyName: 'alice' };
+  const byAlice: Evidence = {
+    referrerDigest: `sha256:${'cd'.repeat(32)}`,
+    format: 'sigstore-bundle',
+    kind: 'signature',
+    subjectDigest: IMAGE,
+    verified: true,
+    keyId: 'alice-id',
+    keyName: 'alice',
+  };
   const run = (evidence: Evidence[]) =>
-    evaluate(p, { image: { reference: 'r', registry: fake.host, repository: 'x', digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST }, action: 'deploy', context: {}, evidence, now: NOW });
+    evaluate(p, {
+      image: { reference: 'r', registry: fake.host, repository: 'x', digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST },
+      action: 'deploy',
+      context: {},
+      evidence,
+      now: NOW,
+    });
   const both = run([...notation, byAlice]);
   expect(both.allowed).toBe(true);
   expect(message(both)).toMatch(/signed by .*Notation signer .*CN=e2e.*alice|signed by alice.*Notation signer .*CN=e2e/);
@@ -291,23 +389,45 @@ function es256Envelope(): Record<string, unknown> {
   const header = { ...HEADER, alg: 'ES256', 'io.cncf.notary.signingTime': '2026-12-15T00:00:00Z' };
   const protectedB64 = b64url(header);
   const payloadB64 = b64url(target());
-  const signature = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), { key: createPrivateKey(readFileSync(path.join(FIX, 'leaf.key'))), dsaEncoding: 'ieee-p1363' });
-  return { payload: payloadB64, protected: protectedB64, header: { x5c: [pemBody('leaf-crl.crt'), pemBody('ca.crt')] }, signature: signature.toString('base64url') };
+  const signature = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), {
+    key: createPrivateKey(readFileSync(path.join(FIX, 'leaf.key'))),
+    dsaEncoding: 'ieee-p1363',
+  });
+  return {
+    payload: payloadB64,
+    protected: protectedB64,
+    header: { x5c: [pemBody('leaf-crl.crt'), pemBody('ca.crt')] },
+    signature: signature.toString('base64url'),
+  };
 }
 
 test('ES256 by a leaf issued by the trust store CA: revocation status unknown offline denies at strict, is a warning at permissive', async () => {
   attach('crafted-es256-crl', es256Envelope());
   const ca = JSON.stringify(path.join(FIX, 'ca.crt'));
-  const strict = await decide('crafted-es256-crl', policy(`{ trustStore: [${ca}], identities: ["x509.subject: C=US, ST=WA, O=Countersign Test, CN=release"] }`), IMAGE, LATER);
+  const strict = await decide(
+    'crafted-es256-crl',
+    policy(`{ trustStore: [${ca}], identities: ["x509.subject: C=US, ST=WA, O=Countersign Test, CN=release"] }`),
+    IMAGE,
+    LATER,
+  );
   expect(strict.allowed).toBe(false);
-  expect(message(strict)).toContain('revocation validation failed: certificate C=US, ST=WA, O=Countersign Test, CN=release names a CRL distribution point and its revocation status cannot be checked offline');
-  const permissive = await decide('crafted-es256-crl', policy(`{ trustStore: [${ca}], identities: ["*"], level: permissive }`), IMAGE, LATER);
+  expect(message(strict)).toContain(
+    'revocation validation failed: certificate C=US, ST=WA, O=Countersign Test, CN=release names a CRL distribution point and its revocation status cannot be checked offline',
+  );
+  const permissive = await decide(
+    'crafted-es256-crl',
+    policy(`{ trustStore: [${ca}], identities: ["*"], level: permissive }`),
+    IMAGE,
+    LATER,
+  );
   expect(permissive.allowed).toBe(true);
   expect(permissive.warnings.join('\n')).toContain('revocation validation failed');
   // The same envelope claiming PS256 (an RSA algorithm for an EC key) is refused.
   const lying = { ...es256Envelope(), protected: b64url(HEADER) };
   attach('crafted-alg-mismatch', lying);
-  expect(message(await decide('crafted-alg-mismatch', policy(`{ trustStore: [${ca}], identities: ["*"], level: audit }`), IMAGE, LATER))).toContain('alg PS256 does not match');
+  expect(
+    message(await decide('crafted-alg-mismatch', policy(`{ trustStore: [${ca}], identities: ["*"], level: audit }`), IMAGE, LATER)),
+  ).toContain('alg PS256 does not match');
 });
 
 test('a leaf certificate whose public key does not decode is an integrity failure naming x5c[0] (it was "could not be processed (internal error)")', async () => {

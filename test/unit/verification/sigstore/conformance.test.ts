@@ -44,6 +44,17 @@ test.each([
 
 test('a verified bundle signed by another identity than the one asked for is rejected, naming both', () => {
   const c = cases.find((x) => x.name === 'happy-path-v0.3')!;
-  const outcome = runVerifyBundle({ bundleFile: c.bundle, trustedRootFiles: [c.trustedRoot], artifact: c.artifact, identity: c.identity!, issuer: 'https://accounts.google.com' });
-  expect(outcome).toEqual({ ok: false, message: expect.stringMatching(/^signed by https:\/\/github\.com\/sigstore-conformance.* \(issuer https:\/\/token\.actions\.githubusercontent\.com\), not by .* \(issuer https:\/\/accounts\.google\.com\)$/) });
+  const outcome = runVerifyBundle({
+    bundleFile: c.bundle,
+    trustedRootFiles: [c.trustedRoot],
+    artifact: c.artifact,
+    identity: c.identity!,
+    issuer: 'https://accounts.google.com',
+  });
+  expect(outcome).toEqual({
+    ok: false,
+    message: expect.stringMatching(
+      /^signed by https:\/\/github\.com\/sigstore-conformance.* \(issuer https:\/\/token\.actions\.githubusercontent\.com\), not by .* \(issuer https:\/\/accounts\.google\.com\)$/,
+    ),
+  });
 });

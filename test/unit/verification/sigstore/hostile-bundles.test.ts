@@ -38,31 +38,34 @@ function setAt(doc: unknown, p: Array<string | number>, value: unknown): unknown
   return copy;
 }
 
-test.each(sources.map((s) => [path.basename(path.dirname(s)) + '/' + path.basename(s), s]))('%s: junk in any field is refused with a reason, never thrown', (_name, file) => {
-  const doc = JSON.parse(readFileSync(file, 'utf8'));
-  let tried = 0;
-  const accepted = new Set<string>();
-  for (const p of paths(doc)) {
-    for (const junk of JUNK) {
-      const mutated = setAt(doc, p, junk);
-      if (JSON.stringify(mutated) === JSON.stringify(doc)) continue;
-      tried++;
-      let result;
-      expect(() => (result = verifySigstoreBundle(mutated, trust, artifact))).not.toThrow();
-      // A few fields are unauthenticated hints (key hint, DSSE keyid) or unused: changing them may still verify.
-      if ((result as unknown as { ok: boolean }).ok) accepted.add(`${p.join('.').replace(/\.\d+/g, '[]')} := ${JSON.stringify(junk)}`);
-      else expect((result as unknown as { reason: string }).reason).toMatch(/\S/);
+test.each(sources.map((s) => [path.basename(path.dirname(s)) + '/' + path.basename(s), s]))(
+  '%s: junk in any field is refused with a reason, never thrown',
+  (_name, file) => {
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    let tried = 0;
+    const accepted = new Set<string>();
+    for (const p of paths(doc)) {
+      for (const junk of JUNK) {
+        const mutated = setAt(doc, p, junk);
+        if (JSON.stringify(mutated) === JSON.stringify(doc)) continue;
+        tried++;
+        let result;
+        expect(() => (result = verifySigstoreBundle(mutated, trust, artifact))).not.toThrow();
+        // A few fields are unauthenticated hints (key hint, DSSE keyid) or unused: changing them may still verify.
+        if ((result as unknown as { ok: boolean }).ok) accepted.add(`${p.join('.').replace(/\.\d+/g, '[]')} := ${JSON.stringify(junk)}`);
+        else expect((result as unknown as { reason: string }).reason).toMatch(/\S/);
+      }
     }
-  }
-  expect(tried).toBeGreaterThan(100);
-  // What may change and still verify: fields @sigstore/verify does not authenticate on purpose.
-  // An inclusion proof's own root hash and tree size (the signed checkpoint is authoritative), a
-  // v0.1 proof or a SET when the other one is there, the digest algorithm (defaults to SHA-256).
-  // For key-based bundles also the unauthenticated key hint and, since none are required there,
-  // log entries and timestamps (then counted as 0, which the policy's minimums see).
-  const keyBased = file.includes('managed-key');
-  const allowed = keyBased
-    ? /^(verificationMaterial\.(publicKey|tlogEntries|timestampVerificationData)|messageSignature\.messageDigest\.algorithm)/
-    : /^(verificationMaterial\.tlogEntries\[\]\.(inclusionProof(\.rootHash|\.treeSize)?|inclusionPromise) |messageSignature\.messageDigest\.algorithm )/;
-  for (const a of accepted) expect(a).toMatch(allowed);
-});
+    expect(tried).toBeGreaterThan(100);
+    // What may change and still verify: fields @sigstore/verify does not authenticate on purpose.
+    // An inclusion proof's own root hash and tree size (the signed checkpoint is authoritative), a
+    // v0.1 proof or a SET when the other one is there, the digest algorithm (defaults to SHA-256).
+    // For key-based bundles also the unauthenticated key hint and, since none are required there,
+    // log entries and timestamps (then counted as 0, which the policy's minimums see).
+    const keyBased = file.includes('managed-key');
+    const allowed = keyBased
+      ? /^(verificationMaterial\.(publicKey|tlogEntries|timestampVerificationData)|messageSignature\.messageDigest\.algorithm)/
+      : /^(verificationMaterial\.tlogEntries\[\]\.(inclusionProof(\.rootHash|\.treeSize)?|inclusionPromise) |messageSignature\.messageDigest\.algorithm )/;
+    for (const a of accepted) expect(a).toMatch(allowed);
+  },
+);

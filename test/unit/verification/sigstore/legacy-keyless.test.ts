@@ -75,7 +75,10 @@ test('the policy admits it for its identity (and Connaisseur-style regexps), den
 
 test('under the staging root it does not verify (another Fulcio)', async () => {
   const [e] = await collect([staging]);
-  expect(e).toMatchObject({ verified: false, reason: expect.stringMatching(/keyless signature does not verify: .*CERTIFICATE_ERROR|root CA/) });
+  expect(e).toMatchObject({
+    verified: false,
+    reason: expect.stringMatching(/keyless signature does not verify: .*CERTIFICATE_ERROR|root CA/),
+  });
 });
 
 describe('tampering with the annotations or the payload', () => {
@@ -83,7 +86,8 @@ describe('tampering with the annotations or the payload', () => {
     const sig = JSON.parse(seeded.manifests.get(sigTag(KEYLESS_IMAGE))!.bytes.toString('utf8'));
     return sig.layers[0].annotations as Record<string, string>;
   };
-  const payload = () => [...seeded.blobs.values()].find((b) => b.digest === 'sha256:897d9e862b4599b723442f36ed7b4cfd1628bb7656643c56855988cac161d065')!.bytes;
+  const payload = () =>
+    [...seeded.blobs.values()].find((b) => b.digest === 'sha256:897d9e862b4599b723442f36ed7b4cfd1628bb7656643c56855988cac161d065')!.bytes;
   const sig = () => Buffer.from(layer()['dev.cosignproject.cosign/signature']!, 'base64');
 
   test('as found it verifies', () => {
@@ -105,17 +109,24 @@ describe('tampering with the annotations or the payload', () => {
 
   test('no Rekor bundle annotation: refused (no verified signing time)', () => {
     const { ['dev.sigstore.cosign/bundle']: _drop, ...rest } = layer();
-    expect(verifyLegacyKeyless(rest, sig(), payload(), [prod])).toMatchObject({ ok: false, reason: expect.stringMatching(/without a dev\.sigstore\.cosign\/bundle annotation/) });
+    expect(verifyLegacyKeyless(rest, sig(), payload(), [prod])).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/without a dev\.sigstore\.cosign\/bundle annotation/),
+    });
   });
 
-  test.each([['not json'], ['{"Payload":{}}'], ['{"SignedEntryTimestamp":"x","Payload":{"body":"e30=","integratedTime":1,"logIndex":1,"logID":"zz"}}']])(
-    'a malformed Rekor bundle annotation (%s) is refused, not thrown',
-    (text) => {
-      expect(verifyLegacyKeyless({ ...layer(), 'dev.sigstore.cosign/bundle': text }, sig(), payload(), [prod]).ok).toBe(false);
-    },
-  );
+  test.each([
+    ['not json'],
+    ['{"Payload":{}}'],
+    ['{"SignedEntryTimestamp":"x","Payload":{"body":"e30=","integratedTime":1,"logIndex":1,"logID":"zz"}}'],
+  ])('a malformed Rekor bundle annotation (%s) is refused, not thrown', (text) => {
+    expect(verifyLegacyKeyless({ ...layer(), 'dev.sigstore.cosign/bundle': text }, sig(), payload(), [prod]).ok).toBe(false);
+  });
 
   test('a certificate annotation that is not one PEM certificate is refused', () => {
-    expect(verifyLegacyKeyless({ ...layer(), 'dev.sigstore.cosign/certificate': 'garbage' }, sig(), payload(), [prod])).toMatchObject({ ok: false, reason: expect.stringMatching(/exactly one PEM certificate/) });
+    expect(verifyLegacyKeyless({ ...layer(), 'dev.sigstore.cosign/certificate': 'garbage' }, sig(), payload(), [prod])).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/exactly one PEM certificate/),
+    });
   });
 });

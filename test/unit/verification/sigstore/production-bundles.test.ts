@@ -14,7 +14,12 @@ import { X509Certificate } from '@sigstore/core';
 import { identityMatches, type IdentityMatcher } from '../../../../src/policy/identity';
 import { signerIdentity } from '../../../../src/verification/sigstore/identity';
 import { loadTrustedRootFile, type SigstoreTrustRoot } from '../../../../src/verification/sigstore/trusted-root';
-import { verifySigstoreBundle, type BundleArtifact, type BundleResult, type CandidateKey } from '../../../../src/verification/sigstore/verify-bundle';
+import {
+  verifySigstoreBundle,
+  type BundleArtifact,
+  type BundleResult,
+  type CandidateKey,
+} from '../../../../src/verification/sigstore/verify-bundle';
 import { PRODUCTION_ROOT, STAGING_ROOT, VECTORS } from '../../../support/conformance-cases';
 
 const v = (p: string) => path.join(VECTORS, p);
@@ -30,7 +35,11 @@ function keyless(file: string, roots: SigstoreTrustRoot[], artifact?: BundleArti
 function withKey(file: string, roots: SigstoreTrustRoot[], keyFile: string, artifact?: BundleArtifact): BundleResult<CandidateKey> {
   const publicKey = crypto.createPublicKey(readFileSync(v(keyFile)));
   const key = { id: 'k', name: path.basename(keyFile), publicKey };
-  return verifySigstoreBundle(readFileSync(v(file)), { roots, keys: { byHint: () => undefined, all: () => [key] }, keyless: false }, artifact);
+  return verifySigstoreBundle(
+    readFileSync(v(file)),
+    { roots, keys: { byHint: () => undefined, all: () => [key] }, keyless: false },
+    artifact,
+  );
 }
 
 /** Verified AND signed by the identity (the policy's part, as Verify does it). */
@@ -93,12 +102,20 @@ describe('sigstore-go testing data and examples', () => {
     subject: 'https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main',
     issuer: 'https://token.actions.githubusercontent.com',
   };
-  const npm200 = '46d4e2f74c4877316640000a6fdf8a8b59f1e0847667973e9859f774dd31b8f1e0937813b777fb66a2ac67d50540fe34640966eee9fc2ccca387082b4c85cd3c';
+  const npm200 =
+    '46d4e2f74c4877316640000a6fdf8a8b59f1e0847667973e9859f774dd31b8f1e0937813b777fb66a2ac67d50540fe34640966eee9fc2ccca387082b4c85cd3c';
 
   test('sigstore.js@2.0.0 provenance: accepted for its workflow; the identity carries the Fulcio GitHub extensions', () => {
-    const r = keyless('sigstore-go/pkg/testing/data/bundles/sigstore.js@2.0.0-provenance.sigstore.json', [goPublicGood], { digest: `sha512:${npm200}` });
+    const r = keyless('sigstore-go/pkg/testing/data/bundles/sigstore.js@2.0.0-provenance.sigstore.json', [goPublicGood], {
+      digest: `sha512:${npm200}`,
+    });
     expect(acceptedFor(r, release)).toBe(true);
-    expect(acceptedFor(r, { ...release, extensions: { githubWorkflowRepository: 'sigstore/sigstore-js', githubWorkflowRef: 'refs/heads/main' } })).toBe(true);
+    expect(
+      acceptedFor(r, {
+        ...release,
+        extensions: { githubWorkflowRepository: 'sigstore/sigstore-js', githubWorkflowRef: 'refs/heads/main' },
+      }),
+    ).toBe(true);
     expect(acceptedFor(r, { ...release, extensions: { githubWorkflowRepository: 'someone/else' } })).toBe(false);
     expect(acceptedFor(r, { subject: 'BadSANValue', issuer: release.issuer })).toBe(false);
     // One log entry, no RFC 3161 timestamp: a policy asking for two entries is not satisfied.
@@ -106,7 +123,9 @@ describe('sigstore-go testing data and examples', () => {
   });
 
   test('sigstore.js@2.0.0 provenance with another artifact digest is refused', () => {
-    const r = keyless('sigstore-go/pkg/testing/data/bundles/sigstore.js@2.0.0-provenance.sigstore.json', [goPublicGood], { digest: `sha512:5${npm200.slice(1)}` });
+    const r = keyless('sigstore-go/pkg/testing/data/bundles/sigstore.js@2.0.0-provenance.sigstore.json', [goPublicGood], {
+      digest: `sha512:5${npm200.slice(1)}`,
+    });
     expect(r.ok).toBe(false);
   });
 
@@ -121,14 +140,18 @@ describe('sigstore-go testing data and examples', () => {
   });
 
   test('examples/bundle-provenance.json is accepted for the sigstore-js release workflow', () => {
-    const digest = '76176ffa33808b54602c7c35de5c6e9a4deb96066dba6533f50ac234f4f1f4c6b3527515dc17c06fbe2860030f410eee69ea20079bd3a2c6f3dcf3b329b10751';
+    const digest =
+      '76176ffa33808b54602c7c35de5c6e9a4deb96066dba6533f50ac234f4f1f4c6b3527515dc17c06fbe2860030f410eee69ea20079bd3a2c6f3dcf3b329b10751';
     const r = keyless('sigstore-go/examples/bundle-provenance.json', [goPublicGood], { digest: `sha512:${digest}` });
     expect(acceptedFor(r, release)).toBe(true);
   });
 
   test('examples/bundle-publish.json (npm registry key) is accepted with publish_key.pub, not as keyless', () => {
-    const digest = '76176ffa33808b54602c7c35de5c6e9a4deb96066dba6533f50ac234f4f1f4c6b3527515dc17c06fbe2860030f410eee69ea20079bd3a2c6f3dcf3b329b10751';
-    const r = withKey('sigstore-go/examples/bundle-publish.json', [goPublicGood], 'sigstore-go/examples/publish_key.pub', { digest: `sha512:${digest}` });
+    const digest =
+      '76176ffa33808b54602c7c35de5c6e9a4deb96066dba6533f50ac234f4f1f4c6b3527515dc17c06fbe2860030f410eee69ea20079bd3a2c6f3dcf3b329b10751';
+    const r = withKey('sigstore-go/examples/bundle-publish.json', [goPublicGood], 'sigstore-go/examples/publish_key.pub', {
+      digest: `sha512:${digest}`,
+    });
     expect(r).toMatchObject({ ok: true, signer: { kind: 'key' }, tlogEntries: 1 });
     expect(keyless('sigstore-go/examples/bundle-publish.json', [goPublicGood]).ok).toBe(false);
   });
@@ -168,7 +191,9 @@ describe('cosign pkg/cosign/testdata/oci-attestation.sigstore.json', () => {
   });
 
   test('refused for another image digest, and for a subject regexp that does not match', () => {
-    expect(keyless('cosign/pkg/cosign/testdata/oci-attestation.sigstore.json', [pgi], { digest: `sha256:${'1'.repeat(64)}` }).ok).toBe(false);
+    expect(keyless('cosign/pkg/cosign/testdata/oci-attestation.sigstore.json', [pgi], { digest: `sha256:${'1'.repeat(64)}` }).ok).toBe(
+      false,
+    );
     const r = keyless('cosign/pkg/cosign/testdata/oci-attestation.sigstore.json', [pgi], { digest: image });
     expect(acceptedFor(r, { subjectRegExp: /wrong/ })).toBe(false);
     expect(acceptedFor(r, { subjectRegExp: /soyland/, issuerRegExp: /github/ })).toBe(true);

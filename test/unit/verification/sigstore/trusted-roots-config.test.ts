@@ -33,6 +33,8 @@ test('sigstoreTrustedRoots must be a list', () => {
 test('a root whose tlog key has no validity start is a startup error naming the file and the field', () => {
   const bad = path.join(CONFORMANCE, 'trust-root-tlog-missing-validity-start_fail', 'trusted_root.json');
   expect(() => loadTrustedRoots({ sigstoreTrustedRoots: ['public-good', bad] })).toThrow(
-    new RegExp(`Sigstore trusted root ${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: tlogs\\[1\\]\\.publicKey\\.validFor\\.start: missing`),
+    new RegExp(
+      `Sigstore trusted root ${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: tlogs\\[1\\]\\.publicKey\\.validFor\\.start: missing`,
+    ),
   );
 });

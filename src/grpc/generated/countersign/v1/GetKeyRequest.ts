@@ -1,6 +1,5 @@
 // Original file: proto/countersign/v1/keys.proto
 
-
 /**
  * Which key to show.
  */
@@ -8,7 +7,7 @@ export interface GetKeyRequest {
   /**
    * A name (its current version) or an id (that exact version).
    */
-  'key'?: (string);
+  key?: string;
 }
 
 /**
@@ -18,5 +17,5 @@ export interface GetKeyRequest__Output {
   /**
    * A name (its current version) or an id (that exact version).
    */
-  'key': (string);
+  key: string;
 }

@@ -1,6 +1,5 @@
 // Original file: proto/countersign/v1/verification.proto
 
-
 /**
  * One requirement of the deciding rule, checked.
  */
@@ -8,15 +7,15 @@ export interface RequirementResult {
   /**
    * e.g. "signatures", "sbom", "vulnerabilities", "deny", "exception", "error".
    */
-  'requirement'?: (string);
+  requirement?: string;
   /**
    * True when the evidence met it.
    */
-  'satisfied'?: (boolean);
+  satisfied?: boolean;
   /**
    * Which evidence satisfied it, or exactly why it failed.
    */
-  'message'?: (string);
+  message?: string;
 }
 
 /**
@@ -26,13 +25,13 @@ export interface RequirementResult__Output {
   /**
    * e.g. "signatures", "sbom", "vulnerabilities", "deny", "exception", "error".
    */
-  'requirement': (string);
+  requirement: string;
   /**
    * True when the evidence met it.
    */
-  'satisfied': (boolean);
+  satisfied: boolean;
   /**
    * Which evidence satisfied it, or exactly why it failed.
    */
-  'message': (string);
+  message: string;
 }

@@ -1,6 +1,5 @@
 // Original file: proto/countersign/v1/verification.proto
 
-
 /**
  * Who signed, per a verified certificate.
  */
@@ -8,15 +7,15 @@ export interface SignerIdentity {
   /**
    * OIDC issuer, as cosign's --certificate-oidc-issuer (a Notation signer: the X.509 issuer).
    */
-  'issuer'?: (string);
+  issuer?: string;
   /**
    * Certificate identity (SAN), as cosign's --certificate-identity (Notation: the X.509 subject).
    */
-  'subject'?: (string);
+  subject?: string;
   /**
    * Further Fulcio extensions by name (githubWorkflowRepository, sourceRepositoryRef, ...).
    */
-  'extensions'?: ({[key: string]: string});
+  extensions?: { [key: string]: string };
 }
 
 /**
@@ -26,13 +25,13 @@ export interface SignerIdentity__Output {
   /**
    * OIDC issuer, as cosign's --certificate-oidc-issuer (a Notation signer: the X.509 issuer).
    */
-  'issuer': (string);
+  issuer: string;
   /**
    * Certificate identity (SAN), as cosign's --certificate-identity (Notation: the X.509 subject).
    */
-  'subject': (string);
+  subject: string;
   /**
    * Further Fulcio extensions by name (githubWorkflowRepository, sourceRepositoryRef, ...).
    */
-  'extensions': ({[key: string]: string});
+  extensions: { [key: string]: string };
 }
