@@ -45,9 +45,9 @@ export type Action =
    * The image is about to run (the admission webhook, CD).
    */
   | 'ACTION_DEPLOY'
-  | 3;
+  | 3
 
 /**
  * What the caller is about to do with the image; policy rules match on it.
  */
-export type Action__Output = (typeof Action)[keyof typeof Action];
+export type Action__Output = typeof Action[keyof typeof Action]

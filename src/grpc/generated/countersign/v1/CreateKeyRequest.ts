@@ -1,9 +1,6 @@
 // Original file: proto/countersign/v1/keys.proto
 
-import type {
-  Timestamp as _google_protobuf_Timestamp,
-  Timestamp__Output as _google_protobuf_Timestamp__Output,
-} from '../../google/protobuf/Timestamp';
+import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from '../../google/protobuf/Timestamp';
 
 /**
  * A new service-held signing key.
@@ -12,24 +9,24 @@ export interface CreateKeyRequest {
   /**
    * Unique among keys.
    */
-  name?: string;
+  'name'?: (string);
   /**
    * The team that owns the key (free text).
    */
-  ownerTeam?: string;
+  'ownerTeam'?: (string);
   /**
    * Repository patterns the key may sign ("registry/acmecorp/payments-*"); empty = any.
    */
-  scopes?: string[];
+  'scopes'?: (string)[];
   /**
    * Deprecated: use valid_until_time. RFC 3339; empty = unbounded.
    * @deprecated
    */
-  validUntil?: string;
+  'validUntil'?: (string);
   /**
    * The key stops verifying at this time; unset = unbounded. Not together with valid_until.
    */
-  validUntilTime?: _google_protobuf_Timestamp | null;
+  'validUntilTime'?: (_google_protobuf_Timestamp | null);
 }
 
 /**
@@ -39,22 +36,22 @@ export interface CreateKeyRequest__Output {
   /**
    * Unique among keys.
    */
-  name: string;
+  'name': (string);
   /**
    * The team that owns the key (free text).
    */
-  ownerTeam: string;
+  'ownerTeam': (string);
   /**
    * Repository patterns the key may sign ("registry/acmecorp/payments-*"); empty = any.
    */
-  scopes: string[];
+  'scopes': (string)[];
   /**
    * Deprecated: use valid_until_time. RFC 3339; empty = unbounded.
    * @deprecated
    */
-  validUntil: string;
+  'validUntil': (string);
   /**
    * The key stops verifying at this time; unset = unbounded. Not together with valid_until.
    */
-  validUntilTime: _google_protobuf_Timestamp__Output | null;
+  'validUntilTime': (_google_protobuf_Timestamp__Output | null);
 }

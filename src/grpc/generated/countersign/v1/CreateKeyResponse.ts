@@ -9,7 +9,7 @@ export interface CreateKeyResponse {
   /**
    * The new key (version 1).
    */
-  key?: _countersign_v1_Key | null;
+  'key'?: (_countersign_v1_Key | null);
 }
 
 /**
@@ -19,5 +19,5 @@ export interface CreateKeyResponse__Output {
   /**
    * The new key (version 1).
    */
-  key: _countersign_v1_Key__Output | null;
+  'key': (_countersign_v1_Key__Output | null);
 }

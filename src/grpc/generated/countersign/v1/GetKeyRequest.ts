@@ -1,5 +1,6 @@
 // Original file: proto/countersign/v1/keys.proto
 
+
 /**
  * Which key to show.
  */
@@ -7,7 +8,7 @@ export interface GetKeyRequest {
   /**
    * A name (its current version) or an id (that exact version).
    */
-  key?: string;
+  'key'?: (string);
 }
 
 /**
@@ -17,5 +18,5 @@ export interface GetKeyRequest__Output {
   /**
    * A name (its current version) or an id (that exact version).
    */
-  key: string;
+  'key': (string);
 }

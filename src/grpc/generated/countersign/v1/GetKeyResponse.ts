@@ -9,7 +9,7 @@ export interface GetKeyResponse {
   /**
    * The current version when asked by name, the exact version when asked by id.
    */
-  key?: _countersign_v1_Key | null;
+  'key'?: (_countersign_v1_Key | null);
 }
 
 /**
@@ -19,5 +19,5 @@ export interface GetKeyResponse__Output {
   /**
    * The current version when asked by name, the exact version when asked by id.
    */
-  key: _countersign_v1_Key__Output | null;
+  'key': (_countersign_v1_Key__Output | null);
 }

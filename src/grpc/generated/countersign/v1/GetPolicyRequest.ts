@@ -1,11 +1,14 @@
 // Original file: proto/countersign/v1/policy.proto
 
-/**
- * Asks for the policy in force.
- */
-export interface GetPolicyRequest {}
 
 /**
  * Asks for the policy in force.
  */
-export interface GetPolicyRequest__Output {}
+export interface GetPolicyRequest {
+}
+
+/**
+ * Asks for the policy in force.
+ */
+export interface GetPolicyRequest__Output {
+}

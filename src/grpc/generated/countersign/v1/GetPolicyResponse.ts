@@ -9,7 +9,7 @@ export interface GetPolicyResponse {
   /**
    * The policy in force.
    */
-  policy?: _countersign_v1_Policy | null;
+  'policy'?: (_countersign_v1_Policy | null);
 }
 
 /**
@@ -19,5 +19,5 @@ export interface GetPolicyResponse__Output {
   /**
    * The policy in force.
    */
-  policy: _countersign_v1_Policy__Output | null;
+  'policy': (_countersign_v1_Policy__Output | null);
 }

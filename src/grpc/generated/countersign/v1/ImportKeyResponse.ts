@@ -9,7 +9,7 @@ export interface ImportKeyResponse {
   /**
    * The imported key: a verification key for a public key, a signing key for a cosign key.
    */
-  key?: _countersign_v1_Key | null;
+  'key'?: (_countersign_v1_Key | null);
 }
 
 /**
@@ -19,5 +19,5 @@ export interface ImportKeyResponse__Output {
   /**
    * The imported key: a verification key for a public key, a signing key for a cosign key.
    */
-  key: _countersign_v1_Key__Output | null;
+  'key': (_countersign_v1_Key__Output | null);
 }

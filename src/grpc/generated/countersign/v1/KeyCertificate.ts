@@ -1,9 +1,6 @@
 // Original file: proto/countersign/v1/keys.proto
 
-import type {
-  Timestamp as _google_protobuf_Timestamp,
-  Timestamp__Output as _google_protobuf_Timestamp__Output,
-} from '../../google/protobuf/Timestamp';
+import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from '../../google/protobuf/Timestamp';
 
 /**
  * The X.509 certificate a verification key was imported from. Its validity bounds the key's.
@@ -12,27 +9,27 @@ export interface KeyCertificate {
   /**
    * Subject distinguished name, one attribute per line as OpenSSL prints it.
    */
-  subject?: string;
+  'subject'?: (string);
   /**
    * Issuer distinguished name, same form.
    */
-  issuer?: string;
+  'issuer'?: (string);
   /**
    * Serial number, hex.
    */
-  serialNumber?: string;
+  'serialNumber'?: (string);
   /**
    * Start of the certificate's validity.
    */
-  notBeforeTime?: _google_protobuf_Timestamp | null;
+  'notBeforeTime'?: (_google_protobuf_Timestamp | null);
   /**
    * End of the certificate's validity.
    */
-  notAfterTime?: _google_protobuf_Timestamp | null;
+  'notAfterTime'?: (_google_protobuf_Timestamp | null);
   /**
    * SHA-256 of the certificate's DER, hex.
    */
-  fingerprintSha256?: string;
+  'fingerprintSha256'?: (string);
 }
 
 /**
@@ -42,25 +39,25 @@ export interface KeyCertificate__Output {
   /**
    * Subject distinguished name, one attribute per line as OpenSSL prints it.
    */
-  subject: string;
+  'subject': (string);
   /**
    * Issuer distinguished name, same form.
    */
-  issuer: string;
+  'issuer': (string);
   /**
    * Serial number, hex.
    */
-  serialNumber: string;
+  'serialNumber': (string);
   /**
    * Start of the certificate's validity.
    */
-  notBeforeTime: _google_protobuf_Timestamp__Output | null;
+  'notBeforeTime': (_google_protobuf_Timestamp__Output | null);
   /**
    * End of the certificate's validity.
    */
-  notAfterTime: _google_protobuf_Timestamp__Output | null;
+  'notAfterTime': (_google_protobuf_Timestamp__Output | null);
   /**
    * SHA-256 of the certificate's DER, hex.
    */
-  fingerprintSha256: string;
+  'fingerprintSha256': (string);
 }

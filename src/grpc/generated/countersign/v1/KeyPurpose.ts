@@ -36,9 +36,9 @@ export type KeyPurpose =
    * A trusted public key; verifies only.
    */
   | 'KEY_PURPOSE_VERIFICATION'
-  | 2;
+  | 2
 
 /**
  * What a key is for.
  */
-export type KeyPurpose__Output = (typeof KeyPurpose)[keyof typeof KeyPurpose];
+export type KeyPurpose__Output = typeof KeyPurpose[keyof typeof KeyPurpose]

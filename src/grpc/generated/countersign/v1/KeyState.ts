@@ -45,9 +45,9 @@ export type KeyState =
    * Verifies nothing, from the moment of revocation on.
    */
   | 'KEY_STATE_REVOKED'
-  | 3;
+  | 3
 
 /**
  * Where a key version is in its lifecycle.
  */
-export type KeyState__Output = (typeof KeyState)[keyof typeof KeyState];
+export type KeyState__Output = typeof KeyState[keyof typeof KeyState]

@@ -1,5 +1,6 @@
 // Original file: proto/countersign/v1/keys.proto
 
+
 /**
  * Which keys to list.
  */
@@ -7,7 +8,7 @@ export interface ListKeysRequest {
   /**
    * Only the active versions; false (or unset): every version, rotated and revoked ones included.
    */
-  activeOnly?: boolean;
+  'activeOnly'?: (boolean);
 }
 
 /**
@@ -17,5 +18,5 @@ export interface ListKeysRequest__Output {
   /**
    * Only the active versions; false (or unset): every version, rotated and revoked ones included.
    */
-  activeOnly: boolean;
+  'activeOnly': (boolean);
 }

@@ -9,7 +9,7 @@ export interface ListKeysResponse {
   /**
    * Every version asked for.
    */
-  keys?: _countersign_v1_Key[];
+  'keys'?: (_countersign_v1_Key)[];
 }
 
 /**
@@ -19,5 +19,5 @@ export interface ListKeysResponse__Output {
   /**
    * Every version asked for.
    */
-  keys: _countersign_v1_Key__Output[];
+  'keys': (_countersign_v1_Key__Output)[];
 }

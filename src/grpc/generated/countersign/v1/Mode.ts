@@ -45,9 +45,9 @@ export type Mode =
    * Failing requirements are only recorded; the answer is allow.
    */
   | 'MODE_AUDIT'
-  | 3;
+  | 3
 
 /**
  * How the deciding rule's failing requirements count.
  */
-export type Mode__Output = (typeof Mode)[keyof typeof Mode];
+export type Mode__Output = typeof Mode[keyof typeof Mode]

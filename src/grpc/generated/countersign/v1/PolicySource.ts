@@ -45,9 +45,9 @@ export type PolicySource =
    * Neither: the built-in default (every image needs a valid signature by a trusted key).
    */
   | 'POLICY_SOURCE_NONE'
-  | 3;
+  | 3
 
 /**
  * Where the policy in force comes from.
  */
-export type PolicySource__Output = (typeof PolicySource)[keyof typeof PolicySource];
+export type PolicySource__Output = typeof PolicySource[keyof typeof PolicySource]

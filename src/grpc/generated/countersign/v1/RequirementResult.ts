@@ -1,5 +1,6 @@
 // Original file: proto/countersign/v1/verification.proto
 
+
 /**
  * One requirement of the deciding rule, checked.
  */
@@ -7,15 +8,15 @@ export interface RequirementResult {
   /**
    * e.g. "signatures", "sbom", "vulnerabilities", "deny", "exception", "error".
    */
-  requirement?: string;
+  'requirement'?: (string);
   /**
    * True when the evidence met it.
    */
-  satisfied?: boolean;
+  'satisfied'?: (boolean);
   /**
    * Which evidence satisfied it, or exactly why it failed.
    */
-  message?: string;
+  'message'?: (string);
 }
 
 /**
@@ -25,13 +26,13 @@ export interface RequirementResult__Output {
   /**
    * e.g. "signatures", "sbom", "vulnerabilities", "deny", "exception", "error".
    */
-  requirement: string;
+  'requirement': (string);
   /**
    * True when the evidence met it.
    */
-  satisfied: boolean;
+  'satisfied': (boolean);
   /**
    * Which evidence satisfied it, or exactly why it failed.
    */
-  message: string;
+  'message': (string);
 }

@@ -1,5 +1,6 @@
 // Original file: proto/countersign/v1/keys.proto
 
+
 /**
  * Which key to revoke, and why.
  */
@@ -7,11 +8,11 @@ export interface RevokeKeyRequest {
   /**
    * A name (its current version) or an id.
    */
-  key?: string;
+  'key'?: (string);
   /**
    * Why (recorded on the key and in the audit log).
    */
-  reason?: string;
+  'reason'?: (string);
 }
 
 /**
@@ -21,9 +22,9 @@ export interface RevokeKeyRequest__Output {
   /**
    * A name (its current version) or an id.
    */
-  key: string;
+  'key': (string);
   /**
    * Why (recorded on the key and in the audit log).
    */
-  reason: string;
+  'reason': (string);
 }

@@ -9,7 +9,7 @@ export interface RevokeKeyResponse {
   /**
    * The revoked version, in state KEY_STATE_REVOKED.
    */
-  key?: _countersign_v1_Key | null;
+  'key'?: (_countersign_v1_Key | null);
 }
 
 /**
@@ -19,5 +19,5 @@ export interface RevokeKeyResponse__Output {
   /**
    * The revoked version, in state KEY_STATE_REVOKED.
    */
-  key: _countersign_v1_Key__Output | null;
+  'key': (_countersign_v1_Key__Output | null);
 }

@@ -1,9 +1,6 @@
 // Original file: proto/countersign/v1/keys.proto
 
-import type {
-  Duration as _google_protobuf_Duration,
-  Duration__Output as _google_protobuf_Duration__Output,
-} from '../../google/protobuf/Duration';
+import type { Duration as _google_protobuf_Duration, Duration__Output as _google_protobuf_Duration__Output } from '../../google/protobuf/Duration';
 import type { Long } from '@grpc/proto-loader';
 
 /**
@@ -13,7 +10,7 @@ export interface RotateKeyRequest {
   /**
    * A name or id of the key to rotate.
    */
-  key?: string;
+  'key'?: (string);
   /**
    * Deprecated: use overlap. How long the old version keeps verifying, in whole seconds. Unset:
    * 7 days. 0: not at all (the old version stops verifying at once). Negative: INVALID_ARGUMENT.
@@ -21,18 +18,18 @@ export interface RotateKeyRequest {
    * int64 it replaced).
    * @deprecated
    */
-  overlapSeconds?: number | string | Long;
+  'overlapSeconds'?: (number | string | Long);
   /**
    * Why (recorded on the old version and in the audit log).
    */
-  reason?: string;
+  'reason'?: (string);
   /**
    * How long the old version keeps verifying, in whole seconds. Unset: 7 days. Zero: not at all
    * (the old version stops verifying at once). Negative or with a fraction of a second:
    * INVALID_ARGUMENT. Not together with overlap_seconds.
    */
-  overlap?: _google_protobuf_Duration | null;
-  _overlapSeconds?: 'overlapSeconds';
+  'overlap'?: (_google_protobuf_Duration | null);
+  '_overlapSeconds'?: "overlapSeconds";
 }
 
 /**
@@ -42,7 +39,7 @@ export interface RotateKeyRequest__Output {
   /**
    * A name or id of the key to rotate.
    */
-  key: string;
+  'key': (string);
   /**
    * Deprecated: use overlap. How long the old version keeps verifying, in whole seconds. Unset:
    * 7 days. 0: not at all (the old version stops verifying at once). Negative: INVALID_ARGUMENT.
@@ -50,16 +47,16 @@ export interface RotateKeyRequest__Output {
    * int64 it replaced).
    * @deprecated
    */
-  overlapSeconds?: number;
+  'overlapSeconds'?: (number);
   /**
    * Why (recorded on the old version and in the audit log).
    */
-  reason: string;
+  'reason': (string);
   /**
    * How long the old version keeps verifying, in whole seconds. Unset: 7 days. Zero: not at all
    * (the old version stops verifying at once). Negative or with a fraction of a second:
    * INVALID_ARGUMENT. Not together with overlap_seconds.
    */
-  overlap: _google_protobuf_Duration__Output | null;
-  _overlapSeconds?: 'overlapSeconds';
+  'overlap': (_google_protobuf_Duration__Output | null);
+  '_overlapSeconds'?: "overlapSeconds";
 }

@@ -9,11 +9,11 @@ export interface RotateKeyResponse {
   /**
    * The old version, now KEY_STATE_ROTATED, with the end of its overlap as valid_until_time.
    */
-  previous?: _countersign_v1_Key | null;
+  'previous'?: (_countersign_v1_Key | null);
   /**
    * The new version, which signs from now on.
    */
-  current?: _countersign_v1_Key | null;
+  'current'?: (_countersign_v1_Key | null);
 }
 
 /**
@@ -23,9 +23,9 @@ export interface RotateKeyResponse__Output {
   /**
    * The old version, now KEY_STATE_ROTATED, with the end of its overlap as valid_until_time.
    */
-  previous: _countersign_v1_Key__Output | null;
+  'previous': (_countersign_v1_Key__Output | null);
   /**
    * The new version, which signs from now on.
    */
-  current: _countersign_v1_Key__Output | null;
+  'current': (_countersign_v1_Key__Output | null);
 }

@@ -1,5 +1,6 @@
 // Original file: proto/countersign/v1/policy.proto
 
+
 /**
  * A new policy.
  */
@@ -7,14 +8,14 @@ export interface SetPolicyRequest {
   /**
    * The policy document (YAML, the format of the policy file); validated before anything is stored.
    */
-  text?: string;
+  'text'?: (string);
   /**
    * Compare-and-set: when given, the change is made only if the revision in force is this one
    * (FAILED_PRECONDITION otherwise), so that two administrators cannot silently overwrite each
    * other. Absent: set unconditionally.
    */
-  expectedRevision?: string;
-  _expectedRevision?: 'expectedRevision';
+  'expectedRevision'?: (string);
+  '_expectedRevision'?: "expectedRevision";
 }
 
 /**
@@ -24,12 +25,12 @@ export interface SetPolicyRequest__Output {
   /**
    * The policy document (YAML, the format of the policy file); validated before anything is stored.
    */
-  text: string;
+  'text': (string);
   /**
    * Compare-and-set: when given, the change is made only if the revision in force is this one
    * (FAILED_PRECONDITION otherwise), so that two administrators cannot silently overwrite each
    * other. Absent: set unconditionally.
    */
-  expectedRevision?: string;
-  _expectedRevision?: 'expectedRevision';
+  'expectedRevision'?: (string);
+  '_expectedRevision'?: "expectedRevision";
 }

@@ -9,11 +9,11 @@ export interface SetPolicyResponse {
   /**
    * The policy now in force (on this replica already; on the others once they hear of it).
    */
-  policy?: _countersign_v1_Policy | null;
+  'policy'?: (_countersign_v1_Policy | null);
   /**
    * The revision it replaced.
    */
-  previousRevision?: string;
+  'previousRevision'?: (string);
 }
 
 /**
@@ -23,9 +23,9 @@ export interface SetPolicyResponse__Output {
   /**
    * The policy now in force (on this replica already; on the others once they hear of it).
    */
-  policy: _countersign_v1_Policy__Output | null;
+  'policy': (_countersign_v1_Policy__Output | null);
   /**
    * The revision it replaced.
    */
-  previousRevision: string;
+  'previousRevision': (string);
 }

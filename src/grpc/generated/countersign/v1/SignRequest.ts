@@ -1,5 +1,6 @@
 // Original file: proto/countersign/v1/signing.proto
 
+
 /**
  * Sign one image.
  */
@@ -8,15 +9,15 @@ export interface SignRequest {
    * Image reference: "host/repo:tag", "host/repo@sha256:<hex>" or "host/repo:tag@sha256:<hex>".
    * A tag is resolved to its digest with one HEAD request; the digest is what gets signed.
    */
-  image?: string;
+  'image'?: (string);
   /**
    * Name or id of a signing key held by the service.
    */
-  key?: string;
+  'key'?: (string);
   /**
    * Annotations recorded on the in-toto subject (signed) as cosign's -a does.
    */
-  annotations?: { [key: string]: string };
+  'annotations'?: ({[key: string]: string});
 }
 
 /**
@@ -27,13 +28,13 @@ export interface SignRequest__Output {
    * Image reference: "host/repo:tag", "host/repo@sha256:<hex>" or "host/repo:tag@sha256:<hex>".
    * A tag is resolved to its digest with one HEAD request; the digest is what gets signed.
    */
-  image: string;
+  'image': (string);
   /**
    * Name or id of a signing key held by the service.
    */
-  key: string;
+  'key': (string);
   /**
    * Annotations recorded on the in-toto subject (signed) as cosign's -a does.
    */
-  annotations: { [key: string]: string };
+  'annotations': ({[key: string]: string});
 }

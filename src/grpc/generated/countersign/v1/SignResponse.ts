@@ -1,9 +1,6 @@
 // Original file: proto/countersign/v1/signing.proto
 
-import type {
-  SignedArtifact as _countersign_v1_SignedArtifact,
-  SignedArtifact__Output as _countersign_v1_SignedArtifact__Output,
-} from '../../countersign/v1/SignedArtifact';
+import type { SignedArtifact as _countersign_v1_SignedArtifact, SignedArtifact__Output as _countersign_v1_SignedArtifact__Output } from '../../countersign/v1/SignedArtifact';
 
 /**
  * The signature made.
@@ -12,7 +9,7 @@ export interface SignResponse {
   /**
    * What was signed and where the signature is stored.
    */
-  result?: _countersign_v1_SignedArtifact | null;
+  'result'?: (_countersign_v1_SignedArtifact | null);
 }
 
 /**
@@ -22,5 +19,5 @@ export interface SignResponse__Output {
   /**
    * What was signed and where the signature is stored.
    */
-  result: _countersign_v1_SignedArtifact__Output | null;
+  'result': (_countersign_v1_SignedArtifact__Output | null);
 }

@@ -9,48 +9,48 @@ export interface SignedArtifact {
   /**
    * The image reference as given, normalized (e.g. "127.0.0.1:5000/team/app:1.0").
    */
-  image?: string;
+  'image'?: (string);
   /**
    * The manifest digest that was signed (sha256:<hex>).
    */
-  digest?: string;
+  'digest'?: (string);
   /**
    * Digest of the referrer manifest that holds the bundle.
    */
-  referrerDigest?: string;
+  'referrerDigest'?: (string);
   /**
    * Sigstore bundle v0.3, JSON.
    */
-  bundle?: string;
+  'bundle'?: (string);
   /**
    * Key id (base64 sha256 of the SPKI DER, cosign's hint) of the key used.
    */
-  keyId?: string;
+  'keyId'?: (string);
   /**
    * Name of the key used.
    */
-  keyName?: string;
+  'keyName'?: (string);
   /**
    * In-toto predicate type of the signed statement.
    */
-  predicateType?: string;
+  'predicateType'?: (string);
   /**
    * "api" when the registry indexes referrers itself, "tag" when the referrers tag-schema
    * fallback index (sha256-<hex>) was updated.
    */
-  referrersIndex?: string;
+  'referrersIndex'?: (string);
   /**
    * Media type of the signed image manifest.
    */
-  mediaType?: string;
+  'mediaType'?: (string);
   /**
    * Size in bytes of the signed image manifest.
    */
-  size?: number | string | Long;
+  'size'?: (number | string | Long);
   /**
    * Short description of the predicate (e.g. "SPDX-2.3 SBOM, 12 packages").
    */
-  summary?: string;
+  'summary'?: (string);
 }
 
 /**
@@ -60,46 +60,46 @@ export interface SignedArtifact__Output {
   /**
    * The image reference as given, normalized (e.g. "127.0.0.1:5000/team/app:1.0").
    */
-  image: string;
+  'image': (string);
   /**
    * The manifest digest that was signed (sha256:<hex>).
    */
-  digest: string;
+  'digest': (string);
   /**
    * Digest of the referrer manifest that holds the bundle.
    */
-  referrerDigest: string;
+  'referrerDigest': (string);
   /**
    * Sigstore bundle v0.3, JSON.
    */
-  bundle: string;
+  'bundle': (string);
   /**
    * Key id (base64 sha256 of the SPKI DER, cosign's hint) of the key used.
    */
-  keyId: string;
+  'keyId': (string);
   /**
    * Name of the key used.
    */
-  keyName: string;
+  'keyName': (string);
   /**
    * In-toto predicate type of the signed statement.
    */
-  predicateType: string;
+  'predicateType': (string);
   /**
    * "api" when the registry indexes referrers itself, "tag" when the referrers tag-schema
    * fallback index (sha256-<hex>) was updated.
    */
-  referrersIndex: string;
+  'referrersIndex': (string);
   /**
    * Media type of the signed image manifest.
    */
-  mediaType: string;
+  'mediaType': (string);
   /**
    * Size in bytes of the signed image manifest.
    */
-  size: number;
+  'size': (number);
   /**
    * Short description of the predicate (e.g. "SPDX-2.3 SBOM, 12 packages").
    */
-  summary: string;
+  'summary': (string);
 }

@@ -1,5 +1,6 @@
 // Original file: proto/countersign/v1/verification.proto
 
+
 /**
  * Who signed, per a verified certificate.
  */
@@ -7,15 +8,15 @@ export interface SignerIdentity {
   /**
    * OIDC issuer, as cosign's --certificate-oidc-issuer (a Notation signer: the X.509 issuer).
    */
-  issuer?: string;
+  'issuer'?: (string);
   /**
    * Certificate identity (SAN), as cosign's --certificate-identity (Notation: the X.509 subject).
    */
-  subject?: string;
+  'subject'?: (string);
   /**
    * Further Fulcio extensions by name (githubWorkflowRepository, sourceRepositoryRef, ...).
    */
-  extensions?: { [key: string]: string };
+  'extensions'?: ({[key: string]: string});
 }
 
 /**
@@ -25,13 +26,13 @@ export interface SignerIdentity__Output {
   /**
    * OIDC issuer, as cosign's --certificate-oidc-issuer (a Notation signer: the X.509 issuer).
    */
-  issuer: string;
+  'issuer': (string);
   /**
    * Certificate identity (SAN), as cosign's --certificate-identity (Notation: the X.509 subject).
    */
-  subject: string;
+  'subject': (string);
   /**
    * Further Fulcio extensions by name (githubWorkflowRepository, sourceRepositoryRef, ...).
    */
-  extensions: { [key: string]: string };
+  'extensions': ({[key: string]: string});
 }

@@ -1,9 +1,6 @@
 // Original file: proto/countersign/v1/verification.proto
 
-import type {
-  VerifyResponse as _countersign_v1_VerifyResponse,
-  VerifyResponse__Output as _countersign_v1_VerifyResponse__Output,
-} from '../../countersign/v1/VerifyResponse';
+import type { VerifyResponse as _countersign_v1_VerifyResponse, VerifyResponse__Output as _countersign_v1_VerifyResponse__Output } from '../../countersign/v1/VerifyResponse';
 
 /**
  * One decision per requested image.
@@ -12,11 +9,11 @@ export interface VerifyBatchResponse {
   /**
    * True only if every image is allowed.
    */
-  allowed?: boolean;
+  'allowed'?: (boolean);
   /**
    * One per entry of the request's images, in the same order.
    */
-  results?: _countersign_v1_VerifyResponse[];
+  'results'?: (_countersign_v1_VerifyResponse)[];
 }
 
 /**
@@ -26,9 +23,9 @@ export interface VerifyBatchResponse__Output {
   /**
    * True only if every image is allowed.
    */
-  allowed: boolean;
+  'allowed': (boolean);
   /**
    * One per entry of the request's images, in the same order.
    */
-  results: _countersign_v1_VerifyResponse__Output[];
+  'results': (_countersign_v1_VerifyResponse__Output)[];
 }

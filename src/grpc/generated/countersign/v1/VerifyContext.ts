@@ -1,5 +1,6 @@
 // Original file: proto/countersign/v1/verification.proto
 
+
 /**
  * Who asks and where: rules and exceptions match on it.
  */
@@ -7,15 +8,15 @@ export interface VerifyContext {
   /**
    * Kubernetes namespace of the workload (deploy) or of the requester.
    */
-  namespace?: string;
+  'namespace'?: (string);
   /**
    * Who asks: a service account, a user, a CI identity.
    */
-  identity?: string;
+  'identity'?: (string);
   /**
    * Labels of the workload (deploy), matched by exceptions.
    */
-  labels?: { [key: string]: string };
+  'labels'?: ({[key: string]: string});
 }
 
 /**
@@ -25,13 +26,13 @@ export interface VerifyContext__Output {
   /**
    * Kubernetes namespace of the workload (deploy) or of the requester.
    */
-  namespace: string;
+  'namespace': (string);
   /**
    * Who asks: a service account, a user, a CI identity.
    */
-  identity: string;
+  'identity': (string);
   /**
    * Labels of the workload (deploy), matched by exceptions.
    */
-  labels: { [key: string]: string };
+  'labels': ({[key: string]: string});
 }
