@@ -24,7 +24,8 @@ export interface ServeProcess {
 /**
 /**
  * Starts it and resolves once its key `ci` exists; `env` is added to this process's environment,
- * `args` to its command line (after the defaults: a repeated option wins). Replicas sharing a
+ * `args` to its command line (after the defaults: a repeated option wins). One worker unless `args`
+ * says otherwise: `serve` defaults to one per core, and a suite of replicas on 2 cores has no room for that. Replicas sharing a
  * store (COUNTERSIGN_STORE_URL) share their keys too: the first creates `ci`, the others find it.
  */
 export async function startServeProcess(
@@ -37,7 +38,7 @@ export async function startServeProcess(
   const address = `127.0.0.1:${await freePort()}`;
   const child = spawn(
     process.execPath,
-    [BIN, 'serve', '--listen', address, '--data-dir', path.join(dir, name, 'data'), '--log-level', 'warn', ...args],
+    [BIN, 'serve', '--listen', address, '--data-dir', path.join(dir, name, 'data'), '--log-level', 'warn', '--workers', '1', ...args],
     {
       env: { ...process.env, COUNTERSIGN_KEYS_DIR: path.join(dir, name, 'keys'), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
