@@ -3,6 +3,7 @@
  * `countersign serve` processes (as replicas run) and the real registry:
  * - a key revoked through replica A stops an image on replica B (B had a cached allow);
  * - a token revoked in the store (the `countersign token` CLI) is refused by replica B;
+ * - a policy set through replica A (`countersign policy set`) denies on replica B what B admitted;
  * - concurrent audited changes on 3 replicas leave one chain that `countersign audit verify`
  *   (pointed at the store) finds intact, with exactly the expected entries; a replica SIGKILLed
  *   among them leaves nothing half-written;
@@ -12,7 +13,7 @@
  * changed are asserted, never a duration. Needs dist/ (npm test builds it first).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,7 +22,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProto } from 'grpc-health-check';
 import pg from 'pg';
-import { call, keyClient, verificationClient, type UnaryClient } from '../../src/cli/client';
+import { call, keyClient, policyClient, verificationClient, type UnaryClient } from '../../src/cli/client';
 import { freePort } from '../../src/dev/local-registry';
 import { pushSampleImage } from '../../src/dev/sample-image';
 import { RegistryClient } from '../../src/registry';
@@ -206,6 +207,48 @@ test('a replica SIGKILLed during writes leaves no half-written change: every key
   }
   const out = await cli(['audit', 'verify'], { COUNTERSIGN_STORE_URL: storeUrl, COUNTERSIGN_DATA_DIR: path.join(dir, 'kill-cli') });
   expect(out).toMatch(/^audit chain intact: \d+ entries/);
+});
+
+test('a policy set through replica A (the policy CLI) denies on replica B an image B admitted; GetPolicy on B shows the new revision', async () => {
+  const storeUrl = await freshDatabase('policy_e2e');
+  const env = { COUNTERSIGN_STORE_URL: storeUrl, COUNTERSIGN_KEK: sharedKek(), COUNTERSIGN_AUTH_MODE: 'enforce' };
+  const storeCli = { COUNTERSIGN_STORE_URL: storeUrl, COUNTERSIGN_DATA_DIR: path.join(dir, 'policy-cli') };
+  const admin = (await cli(['token', 'create', 'admin', '--role', 'key-admin', '--role', 'signer', '--scope', '**'], storeCli)).trim();
+  const policyAdmin = (await cli(['token', 'create', 'policy', '--role', 'policy-admin'], storeCli)).trim();
+  const verifier = (await cli(['token', 'create', 'gate', '--role', 'verifier'], storeCli)).trim();
+  const a = await replica('policy-a', env, admin);
+  const b = await replica('policy-b', env, admin);
+  const repository = uniqueRepo('replicas-policy');
+  const image = await pushSampleImage(pusher, { registry: host, repository }, 'v1');
+  const ref = `${host}/${repository}@${image.digest}`;
+  await call(a.signer, 'Sign', { image: ref, key: 'ci' }, 60_000, admin);
+  const verifyOnB = () => call<VerifyResponse>(client(verificationClient, b), 'Verify', { image: ref, action: 'ACTION_DEPLOY' }, 10_000, verifier);
+  // A verifier may read the policy.
+  const policyOnB = () => call<{ policy: { revision: string; source: string; setBy: string; text: string } }>(client(policyClient, b), 'GetPolicy', {}, 10_000, verifier);
+  expect(await verifyOnB()).toMatchObject({ allowed: true });
+  expect(await verifyOnB()).toMatchObject({ allowed: true, cached: true });
+  expect((await policyOnB()).policy).toMatchObject({ revision: 'default', source: 'POLICY_SOURCE_NONE' });
+
+  const text = `rules:\n  - name: frozen\n    match: { images: ["${host}/${repository}"] }\n    deny: "deployments of ${repository} are frozen"\n  - name: signed\n    match: { images: ["**"] }\n    require: { signatures: {} }\n`;
+  const file = path.join(dir, 'policy-e2e.yaml');
+  writeFileSync(file, text);
+  const cliEnv = { COUNTERSIGN_SERVER: a.address, COUNTERSIGN_TOKEN: policyAdmin };
+  // Only policy-admin may set it.
+  await expect(cli(['policy', 'set', file], { ...cliEnv, COUNTERSIGN_TOKEN: verifier })).rejects.toMatchObject({ stderr: expect.stringContaining('lacks role policy-admin') });
+  // Compare-and-set against a stale revision is refused and changes nothing.
+  await expect(cli(['policy', 'set', file, '--expected-revision', 'abcdef012345'], cliEnv)).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED_PRECONDITION|revision default, not abcdef012345/) });
+  expect(await cli(['policy', 'set', file, '--expected-revision', 'default'], cliEnv)).toMatch(/^policy revision [0-9a-f]{12} is in force \(it replaced default\)\n$/);
+  const onA = JSON.parse(await cli(['policy', 'get', '--json'], cliEnv)) as { revision: string; source: string; text: string };
+  expect(onA).toMatchObject({ source: 'POLICY_SOURCE_STORE', text, setBy: 'token:policy' });
+
+  const answers = await pollUntil(verifyOnB, (r) => !r.allowed);
+  const last = answers[answers.length - 1]!;
+  expect(last.allowed).toBe(false);
+  expect(last.reasons.join('\n')).toContain(`deployments of ${repository} are frozen`);
+  expect((await policyOnB()).policy).toMatchObject({ revision: onA.revision, source: 'POLICY_SOURCE_STORE', text, setBy: 'token:policy' });
+  // The change is in the one audit chain.
+  const listed = JSON.parse(await cli(['audit', 'list', '--action', 'policy.set', '--json'], storeCli)) as Array<{ details: { revision: string } }>;
+  expect(listed.map((e) => e.details.revision)).toEqual([onA.revision]);
 });
 
 describe('PostgreSQL stopped while serving', () => {
