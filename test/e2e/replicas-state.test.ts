@@ -222,9 +222,17 @@ test('a policy set through replica A (the policy CLI) denies on replica B an ima
   const image = await pushSampleImage(pusher, { registry: host, repository }, 'v1');
   const ref = `${host}/${repository}@${image.digest}`;
   await call(a.signer, 'Sign', { image: ref, key: 'ci' }, 60_000, admin);
-  const verifyOnB = () => call<VerifyResponse>(client(verificationClient, b), 'Verify', { image: ref, action: 'ACTION_DEPLOY' }, 10_000, verifier);
+  const verifyOnB = () =>
+    call<VerifyResponse>(client(verificationClient, b), 'Verify', { image: ref, action: 'ACTION_DEPLOY' }, 10_000, verifier);
   // A verifier may read the policy.
-  const policyOnB = () => call<{ policy: { revision: string; source: string; setBy: string; text: string } }>(client(policyClient, b), 'GetPolicy', {}, 10_000, verifier);
+  const policyOnB = () =>
+    call<{ policy: { revision: string; source: string; setBy: string; text: string } }>(
+      client(policyClient, b),
+      'GetPolicy',
+      {},
+      10_000,
+      verifier,
+    );
   expect(await verifyOnB()).toMatchObject({ allowed: true });
   expect(await verifyOnB()).toMatchObject({ allowed: true, cached: true });
   expect((await policyOnB()).policy).toMatchObject({ revision: 'default', source: 'POLICY_SOURCE_NONE' });
@@ -234,10 +242,16 @@ test('a policy set through replica A (the policy CLI) denies on replica B an ima
   writeFileSync(file, text);
   const cliEnv = { COUNTERSIGN_SERVER: a.address, COUNTERSIGN_TOKEN: policyAdmin };
   // Only policy-admin may set it.
-  await expect(cli(['policy', 'set', file], { ...cliEnv, COUNTERSIGN_TOKEN: verifier })).rejects.toMatchObject({ stderr: expect.stringContaining('lacks role policy-admin') });
+  await expect(cli(['policy', 'set', file], { ...cliEnv, COUNTERSIGN_TOKEN: verifier })).rejects.toMatchObject({
+    stderr: expect.stringContaining('lacks role policy-admin'),
+  });
   // Compare-and-set against a stale revision is refused and changes nothing.
-  await expect(cli(['policy', 'set', file, '--expected-revision', 'abcdef012345'], cliEnv)).rejects.toMatchObject({ stderr: expect.stringMatching(/FAILED_PRECONDITION|revision default, not abcdef012345/) });
-  expect(await cli(['policy', 'set', file, '--expected-revision', 'default'], cliEnv)).toMatch(/^policy revision [0-9a-f]{12} is in force \(it replaced default\)\n$/);
+  await expect(cli(['policy', 'set', file, '--expected-revision', 'abcdef012345'], cliEnv)).rejects.toMatchObject({
+    stderr: expect.stringMatching(/FAILED_PRECONDITION|revision default, not abcdef012345/),
+  });
+  expect(await cli(['policy', 'set', file, '--expected-revision', 'default'], cliEnv)).toMatch(
+    /^policy revision [0-9a-f]{12} is in force \(it replaced default\)\n$/,
+  );
   const onA = JSON.parse(await cli(['policy', 'get', '--json'], cliEnv)) as { revision: string; source: string; text: string };
   expect(onA).toMatchObject({ source: 'POLICY_SOURCE_STORE', text, setBy: 'token:policy' });
 
@@ -247,7 +261,9 @@ test('a policy set through replica A (the policy CLI) denies on replica B an ima
   expect(last.reasons.join('\n')).toContain(`deployments of ${repository} are frozen`);
   expect((await policyOnB()).policy).toMatchObject({ revision: onA.revision, source: 'POLICY_SOURCE_STORE', text, setBy: 'token:policy' });
   // The change is in the one audit chain.
-  const listed = JSON.parse(await cli(['audit', 'list', '--action', 'policy.set', '--json'], storeCli)) as Array<{ details: { revision: string } }>;
+  const listed = JSON.parse(await cli(['audit', 'list', '--action', 'policy.set', '--json'], storeCli)) as Array<{
+    details: { revision: string };
+  }>;
   expect(listed.map((e) => e.details.revision)).toEqual([onA.revision]);
 });
 
