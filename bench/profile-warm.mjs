@@ -2,6 +2,7 @@
 // node --cpu-prof in the server child; the .cpuprofile lands in --out (default /tmp). Not a test.
 // node bench/profile-warm.mjs [digest|tag] [token] [--out DIR] [--n N]
 import { fork } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +14,7 @@ const grpc = require('@grpc/grpc-js');
 const args = process.argv.slice(2);
 const byTag = args.includes('tag');
 const token = args.includes('token');
-const out = args.includes('--out') ? args[args.indexOf('--out') + 1] : '/tmp';
+const out = args.includes('--out') ? args[args.indexOf('--out') + 1] : os.tmpdir();
 const n = args.includes('--n') ? Number(args[args.indexOf('--n') + 1]) : 20000;
 
 const { startRegistry } = dist('dev/local-registry.js');

@@ -2,7 +2,7 @@
  * Allowed pull decisions, reused for a short time so that a warm manifest read through the gate
  * does not pay a Verify round trip (a gRPC hop when the gate runs apart from Countersign).
  *
- * What others got wrong, and what this cache therefore never does (/work/shared/GATE.md):
+ * What others got wrong, and what this cache therefore never does (../shared/GATE.md beside the project):
  * - It is keyed by the exact question asked: action, the full image reference WITH the digest of
  *   the bytes being served (computed by the gate on every request, after resolving the tag on
  *   every request), and the request context. A tag that moves is a new key; a decision is never

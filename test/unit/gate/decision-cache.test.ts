@@ -1,6 +1,6 @@
 /**
  * The gate's reuse of allowed pull decisions, attacked the ways other caches were broken
- * (/work/shared/GATE.md): keyed by the tag, surviving a revocation, reusing a deny's absence of
+ * (../shared/GATE.md beside the project): keyed by the tag, surviving a revocation, reusing a deny's absence of
  * a check, outliving its revision through a late answer. The upstream and the verifier are
  * faked here; the real service over gRPC is in test/e2e/gate.test.ts.
  */
