@@ -16,12 +16,13 @@
  * header that is not understood must not be ignored (RFC 9052 §3.1). Unknown non-critical headers
  * may be ignored and are.
  */
-import { createHash, type X509Certificate } from 'node:crypto';
-import { MAX_NOTATION_ENVELOPE_BYTES, NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
+import type { X509Certificate } from 'node:crypto';
+import { MAX_NOTATION_ENVELOPE_BYTES, NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES } from '../../formats/notation';
 import type { NotationFacts } from '../../policy/notation-trust';
 import { CborError, decodeCbor, encodeCbor, isTag, type CborValue } from './cbor';
 import {
   checkTargetArtifact,
+  envelopeFacts,
   H_AUTHENTIC_TIME,
   H_EXPIRY,
   H_PLUGIN,
@@ -128,21 +129,16 @@ export function verifyCoseEnvelope(bytes: Buffer, target: TargetDescriptor): Not
       : Buffer.isBuffer(ts)
         ? verifyTimestampBytes(ts, signature)
         : { verified: false as const, reason: `the ${TIMESTAMP_HEADER} header is not a byte string` };
-  const agent = unprotected.get('io.cncf.notary.signingAgent');
-  return {
-    envelope: 'cose',
-    signingScheme: scheme as SigningScheme,
+  return envelopeFacts('cose', {
+    scheme,
     alg,
-    signingTime: (authentic ?? signingTime)!.toISOString(),
-    ...(authentic ? { authenticSigningTime: authentic.toISOString() } : {}),
-    ...(expiry ? { expiry: expiry.toISOString() } : {}),
-    chain: certs.map((c) => c.raw.toString('base64')),
-    subject: leaf.subject,
-    issuer: leaf.issuer,
-    leafSha256: createHash('sha256').update(leaf.raw).digest('hex'),
-    ...(timestamp ? { timestamp } : {}),
-    ...(typeof agent === 'string' ? { signingAgent: agent.slice(0, 200) } : {}),
-  };
+    signingTime,
+    authentic,
+    expiry,
+    certs,
+    timestamp,
+    agent: unprotected.get('io.cncf.notary.signingAgent'),
+  });
 }
 
 function decode(bytes: Buffer, what: string): CborValue {

@@ -143,20 +143,46 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
       : typeof ts === 'string'
         ? verifyTimestampToken(ts, sig)
         : { verified: false as const, reason: `the ${TIMESTAMP_HEADER} header is not a base64 string` };
-  const agent = unprotected['io.cncf.notary.signingAgent'];
-  return {
-    envelope: 'jws',
-    signingScheme: scheme as SigningScheme,
+  return envelopeFacts('jws', {
+    scheme,
     alg,
-    signingTime: (authentic ?? signingTime)!.toISOString(),
-    ...(authentic ? { authenticSigningTime: authentic.toISOString() } : {}),
-    ...(expiry ? { expiry: expiry.toISOString() } : {}),
-    chain: certs.map((c) => c.raw.toString('base64')),
+    signingTime,
+    authentic,
+    expiry,
+    certs,
+    timestamp,
+    agent: unprotected['io.cncf.notary.signingAgent'],
+  });
+}
+
+/** What a verified signature of either envelope format reports: one shape for the trust policy. */
+export function envelopeFacts(
+  envelope: NotationFacts['envelope'],
+  f: {
+    scheme: unknown;
+    alg: string;
+    signingTime: Date | undefined;
+    authentic: Date | undefined;
+    expiry: Date | undefined;
+    certs: readonly X509Certificate[];
+    timestamp: NotationFacts['timestamp'];
+    agent: unknown;
+  },
+): NotationFacts {
+  const leaf = f.certs[0]!;
+  return {
+    envelope,
+    signingScheme: f.scheme as SigningScheme,
+    alg: f.alg,
+    signingTime: (f.authentic ?? f.signingTime)!.toISOString(),
+    ...(f.authentic ? { authenticSigningTime: f.authentic.toISOString() } : {}),
+    ...(f.expiry ? { expiry: f.expiry.toISOString() } : {}),
+    chain: f.certs.map((c) => c.raw.toString('base64')),
     subject: leaf.subject,
     issuer: leaf.issuer,
     leafSha256: createHash('sha256').update(leaf.raw).digest('hex'),
-    ...(timestamp ? { timestamp } : {}),
-    ...(typeof agent === 'string' ? { signingAgent: agent.slice(0, 200) } : {}),
+    ...(f.timestamp ? { timestamp: f.timestamp } : {}),
+    ...(typeof f.agent === 'string' ? { signingAgent: f.agent.slice(0, 200) } : {}),
   };
 }
 
