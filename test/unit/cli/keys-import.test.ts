@@ -10,28 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { call } from '../../../src/cli/client';
-import { main } from '../../../src/cli/main';
+import { runCli } from './run-cli';
 import { startKeyService, type KeyServiceFixture } from '../grpc/key-service-fixture';
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = runCli;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-cli-import-'));
 function file(name: string, text: string): string {

@@ -2,29 +2,11 @@
  * The CLI's argument handling, in process: every command's --help, and what `keys rotate` sends
  * (against a real KeyService server, so the bytes on the wire are what is checked).
  */
-import { main } from '../../../src/cli/main';
+import { runCli } from './run-cli';
 import { DEFAULT_ROTATION_OVERLAP_SECONDS } from '../../../src/keys/managed-key-store';
 import { startKeyService, type KeyServiceFixture } from '../grpc/key-service-fixture';
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = runCli;
 
 /** Every command and subcommand, with an option only it takes (so the usage shown is its own). */
 const COMMANDS: Array<[topic: string, ownOption: string]> = [
