@@ -118,9 +118,9 @@ export default tseslint.config(
       'preserve-caught-error': 'off', // 1
     },
   },
-  // grpc, cli, app.ts (shape, issue 8): 26 findings.
+  // grpc and the cli's tests (shape, issue 8; src/cli and app.ts are clean).
   {
-    files: ['src/grpc/**', 'src/cli/**', 'src/app.ts', 'test/unit/grpc/**', 'test/unit/cli/**'],
+    files: ['src/grpc/**', 'test/unit/grpc/**', 'test/unit/cli/**'],
     rules: {
       '@typescript-eslint/no-confusing-void-expression': 'off', // 1
       '@typescript-eslint/no-unnecessary-condition': 'off', // 11
@@ -208,14 +208,10 @@ export default tseslint.config(
   // narrower input type, not by deleting the conversion.
   {
     files: [
-      'src/admission/review.ts',
       'src/cluster/serve-cluster.ts',
-      'src/formats/canonical-json.ts',
       'src/gate/server.ts',
       'src/keys/crypto/trust-anchor.ts',
       'src/keys/managed-key-store.ts',
-      'src/policy/load.ts',
-      'src/policy-store/policy-store.ts',
       'src/store/postgres-store.ts',
       'src/verification/notation/envelope.ts',
       'src/verification/notation/timestamp.ts',

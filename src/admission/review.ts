@@ -298,7 +298,7 @@ function verdictOf(
   if (err === undefined) {
     if (isRecord(result) && typeof result.allowed === 'boolean') {
       const reasons = strings(result.reasons);
-      const verdict: ImageVerdict = { ...base, allowed: result.allowed === true, reasons, warnings: strings(result.warnings) };
+      const verdict: ImageVerdict = { ...base, allowed: result.allowed, reasons, warnings: strings(result.warnings) };
       if (typeof result.digest === 'string' && result.digest !== '') verdict.digest = result.digest;
       if (typeof result.rule === 'string') verdict.rule = result.rule;
       if (typeof result.mode === 'string') verdict.mode = result.mode;

@@ -23,9 +23,14 @@ export interface ConnectionOptions {
   keyFile?: string;
 }
 
+/** An empty token is no token (an unset variable in a CI template often expands to ''). */
+function tokenOf(token: string | undefined): { token?: string } {
+  return token ? { token } : {};
+}
+
 export function connectionFromEnv(env: NodeJS.ProcessEnv = process.env, flags: { token?: string } = {}): ConnectionOptions {
   return {
-    ...((flags.token ?? env.COUNTERSIGN_TOKEN) ? { token: (flags.token ?? env.COUNTERSIGN_TOKEN) as string } : {}),
+    ...tokenOf(flags.token ?? env.COUNTERSIGN_TOKEN),
     ...(env.COUNTERSIGN_TLS_CA ? { caFile: env.COUNTERSIGN_TLS_CA } : {}),
     ...(env.COUNTERSIGN_TLS_CLIENT_CERT ? { certFile: env.COUNTERSIGN_TLS_CLIENT_CERT } : {}),
     ...(env.COUNTERSIGN_TLS_CLIENT_KEY ? { keyFile: env.COUNTERSIGN_TLS_CLIENT_KEY } : {}),
@@ -75,21 +80,33 @@ export function policyClient(address: string): UnaryClient {
 export function call<Res>(client: UnaryClient, method: string, request: unknown, timeoutMs: number, token?: string): Promise<Res> {
   return new Promise((resolve, reject) => {
     const fn = client[method];
-    if (typeof fn !== 'function') return reject(new Error(`no method ${method}`));
+    if (typeof fn !== 'function') {
+      reject(new Error(`no method ${method}`));
+      return;
+    }
     const metadata = new grpc.Metadata();
     // Per-call metadata rather than call credentials: grpc-js attaches call credentials only to
     // TLS channels, and a loopback deployment may be plaintext.
     const bearer = token ?? connection.token;
     if (bearer) metadata.set('authorization', `Bearer ${bearer}`);
-    fn.call(client, request, metadata, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
+    fn.call(client, request, metadata, { deadline: Date.now() + timeoutMs }, (err, res) => {
+      if (err) reject(err);
+      else resolve(res as Res);
+    });
   });
+}
+
+/** What a failed call rejects with: grpc-js's ServiceError, whose `details` a server may leave out. */
+function isGrpcError(err: unknown): err is Error & { code: grpc.status; details?: string } {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'number';
 }
 
 /** "UNAVAILABLE: registry … unreachable" — one line a CI log reader can act on. */
 export function describeGrpcError(err: unknown, address: string): string {
-  const e = err as grpc.ServiceError;
-  if (typeof e?.code === 'number') {
-    const name = grpc.status[e.code] ?? String(e.code);
+  if (isGrpcError(err)) {
+    const e = err;
+    // A code this grpc-js does not name (a newer server's) is shown as its number.
+    const name = (grpc.status[e.code] as string | undefined) ?? String(e.code);
     if (e.code === grpc.status.UNAVAILABLE && /No connection established|ECONNREFUSED|connect/i.test(e.details ?? '')) {
       return `${name}: cannot reach the countersign server at ${address} (start it with "countersign serve", or set --server / COUNTERSIGN_SERVER)`;
     }

@@ -43,7 +43,7 @@ function write(value: unknown, where: string, out: string[], ancestors: Set<obje
     default:
       refuse(where, `a ${typeof value} is not a JSON value`);
   }
-  const obj = value as object;
+  const obj = value;
   if (ancestors.has(obj)) refuse(where, 'the value contains a cycle');
   ancestors.add(obj);
   if (Array.isArray(obj)) {

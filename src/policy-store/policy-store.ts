@@ -279,7 +279,7 @@ export class PolicyStore {
   private async reloadStored(): Promise<void> {
     if (this.closed || !this.opts.stored) return;
     const record = await readStoredPolicy(this.opts.stored.store);
-    if (this.closed || record === undefined) return; // rows are replaced, never deleted
+    if (this.isClosed() || record === undefined) return; // rows are replaced, never deleted
     if (this.record && record.revision === this.record.revision && record.setAt.getTime() === this.record.setAt.getTime()) return;
     let policy: Policy;
     try {
@@ -362,7 +362,7 @@ export class PolicyStore {
       this.trustWatchers.get(dir)?.close();
       try {
         const w = watch(dir, { persistent: false }, (_event, name) => {
-          if (name === null || names.has(name.toString()) || name.toString().startsWith('..')) this.schedule();
+          if (name === null || names.has(name) || name.startsWith('..')) this.schedule();
         });
         w.on('error', () => {
           w.close();

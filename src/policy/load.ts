@@ -48,7 +48,7 @@ import { parseDuration, parseExpiry, parseVersionRange } from './values';
 import { canonicalJson } from '../formats/canonical-json';
 import { FULCIO_EXTENSIONS } from '../formats/fulcio';
 import { describeMatcher } from './identity';
-import { NOTATION_LEVELS, parseNotationIdentity, type NotationIdentity, type NotationLevel, type NotationTrust } from './notation-trust';
+import { NOTATION_LEVELS, parseNotationIdentity, type NotationLevel, type NotationTrust } from './notation-trust';
 import { readTrustStoreFile } from './notation-trust-store';
 import { dirname, isAbsolute, resolve } from 'node:path';
 
@@ -467,8 +467,7 @@ class Checker extends CheckedDocument {
         return parsed;
       },
       { nonEmpty: true },
-    ) as NotationIdentity[] | undefined;
-    if (files === undefined || identities === undefined) return undefined;
+    );
     const trustStore = this.trustStoreFiles(storeField.value, files, `${path}.trustStore`);
     const saField = f.get('signingAuthorityTrustStore');
     const saFiles = saField

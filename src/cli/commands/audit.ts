@@ -1,7 +1,6 @@
 /** `countersign audit list|verify`: reads and checks the audit chain in the service's store. */
 import { AuditLog } from '../../audit';
-import { isTopic } from '../usage';
-import { openServiceStore, parse, subcommand, UsageError } from './support';
+import { openServiceStore, parse, subcommand, usageTopic, UsageError } from './support';
 
 export async function audit(args: string[]): Promise<number> {
   const [first, ...rest] = args;
@@ -18,9 +17,10 @@ export async function audit(args: string[]): Promise<number> {
       'expect-head': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
-    isTopic(`audit ${sub}`) ? `audit ${sub}` : 'audit',
+    usageTopic('audit', sub),
   );
-  if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  const [extra] = positionals;
+  if (extra !== undefined) throw new UsageError(`unexpected argument ${extra}`);
   const db = await openServiceStore(values, { mustExist: true });
   try {
     const log = await AuditLog.open(db);

@@ -2,8 +2,7 @@
 import { AuditLog } from '../../audit';
 import { loadKek } from '../../keys/crypto';
 import { ManagedKeyStore } from '../../keys/managed-key-store';
-import { isTopic } from '../usage';
-import { localActor, openServiceStore, parse, subcommand, UsageError } from './support';
+import { localActor, openServiceStore, parse, subcommand, usageTopic, UsageError } from './support';
 
 export async function kek(args: string[]): Promise<number> {
   const [first, ...rest] = args;
@@ -16,10 +15,11 @@ export async function kek(args: string[]): Promise<number> {
       'old-kek-file': { type: 'string' },
       'new-kek-file': { type: 'string' },
     },
-    isTopic(`kek ${sub}`) ? `kek ${sub}` : 'kek',
+    usageTopic('kek', sub),
   );
   if (sub !== 'rotate') throw new UsageError(`unknown kek command "${sub ?? ''}" (rotate)`);
-  if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  const [extra] = positionals;
+  if (extra !== undefined) throw new UsageError(`unexpected argument ${extra}`);
   if (!values['old-kek-file'] || !values['new-kek-file'])
     throw new UsageError('kek rotate needs --old-kek-file FILE and --new-kek-file FILE');
   const oldKek = loadKek({ file: values['old-kek-file'] });

@@ -1,7 +1,6 @@
 /** `countersign keys create|import|list|show|rotate|revoke`: the KeyService calls and how keys are printed. */
 import type { Key__Output as KeyMsg } from '../../grpc/generated/countersign/v1/Key';
 import { call, keyClient, timestampMs, timestampText } from '../client';
-import { isTopic } from '../usage';
 import { keyKindLines } from '../key-facts';
 import {
   clientOptions,
@@ -11,6 +10,7 @@ import {
   readFileArg,
   subcommand,
   timeoutMs,
+  usageTopic,
   UsageError,
   withServer,
 } from './support';
@@ -62,7 +62,7 @@ export async function keys(args: string[]): Promise<number> {
       reason: { type: 'string' },
       active: { type: 'boolean', default: false },
     },
-    isTopic(`keys ${sub}`) ? `keys ${sub}` : 'keys',
+    usageTopic('keys', sub),
   );
   let method: string;
   let request: Record<string, unknown>;

@@ -61,13 +61,16 @@ export async function policyCommand(args: string[]): Promise<number> {
     method = 'GetPolicy';
     request = {};
   } else {
-    if (positionals.length !== 1) return usageError(`expected exactly one policy FILE, got ${positionals.length}`, topic);
+    const [file] = positionals;
+    if (file === undefined || positionals.length !== 1) {
+      return usageError(`expected exactly one policy FILE, got ${positionals.length}`, topic);
+    }
     let text: string;
     try {
-      text = readFileSync(positionals[0]!, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (err) {
       process.stderr.write(
-        `countersign: cannot read policy file ${positionals[0]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`,
+        `countersign: cannot read policy file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`,
       );
       return 1;
     }

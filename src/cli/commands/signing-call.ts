@@ -15,7 +15,7 @@ export async function runSigningCall(
     // A message field may be absent on the wire: a server that sent none is answered here, not with a TypeError.
     if (!result) throw new CountersignError('INTERNAL', `the server's ${method} answer carried no result`);
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ ...result, bundle: JSON.parse(result.bundle) }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ ...result, bundle: JSON.parse(result.bundle) as unknown }, null, 2)}\n`);
     } else {
       const what = method === 'Sign' ? 'signed' : `attested (${result.summary})`;
       process.stdout.write(

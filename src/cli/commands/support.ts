@@ -11,6 +11,7 @@ import { openStore, sqliteFileOf, type SqlStore } from '../../store';
 import { loadConfig } from '../../config/config';
 import { CLI_SECONDS, parseDuration } from '../../shared/duration';
 import { CountersignError } from '../../shared/errors';
+import { isTopic } from '../usage';
 import { connectionFromEnv, describeGrpcError, serverAddress, useConnection, type UnaryClient } from '../client';
 
 /** A usage error: exit 2 with the message and the usage of the command it concerns. */
@@ -54,6 +55,11 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: s
 export function subcommand(group: string, sub: string | undefined): string | undefined {
   if (sub === '--help' || sub === '-h' || sub === 'help') throw new HelpRequested(group);
   return sub;
+}
+
+/** The usage topic of `group sub` when it has one of its own (`keys create`), else the group's. */
+export function usageTopic(group: string, sub: string | undefined): string {
+  return sub !== undefined && isTopic(`${group} ${sub}`) ? `${group} ${sub}` : group;
 }
 
 export const clientOptions = {

@@ -1,8 +1,7 @@
 /** `countersign token create|list|revoke`: bearer tokens, straight in the service's store. */
 import { AuditLog } from '../../audit';
-import { TokenStore, isRole, type Role } from '../../auth';
-import { isTopic } from '../usage';
-import { localActor, onePositional, openServiceStore, parse, subcommand, UsageError } from './support';
+import { TokenStore, isRole } from '../../auth';
+import { localActor, onePositional, openServiceStore, parse, subcommand, usageTopic, UsageError } from './support';
 
 export async function token(args: string[]): Promise<number> {
   const [first, ...rest] = args;
@@ -18,7 +17,7 @@ export async function token(args: string[]): Promise<number> {
       reason: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
-    isTopic(`token ${sub}`) ? `token ${sub}` : 'token',
+    usageTopic('token', sub),
   );
   const db = await openServiceStore(values, { mustExist: false });
   const actor = localActor();
@@ -28,7 +27,7 @@ export async function token(args: string[]): Promise<number> {
       const name = onePositional(positionals, 'NAME');
       const roles = (values.role ?? []).map((r) => {
         if (!isRole(r)) throw new UsageError(`unknown role ${JSON.stringify(r)}: signer, verifier, key-admin or policy-admin`);
-        return r as Role;
+        return r;
       });
       if (!roles.length) throw new UsageError('token create needs at least one --role');
       let expiresAt: Date | undefined;

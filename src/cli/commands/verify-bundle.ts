@@ -145,7 +145,7 @@ export function runVerifyBundle(
   if (result.signer.kind === 'key') return { ok: true, message: `signed by the key ${result.signer.key.id}` };
   const id = result.signer.identity;
   if (id.subject !== req.identity || id.issuer !== req.issuer) {
-    return fail(`signed by ${describeIdentity(id)}, not by ${req.identity} (issuer ${req.issuer})`);
+    return fail(`signed by ${describeIdentity(id)}, not by ${req.identity ?? '(none)'} (issuer ${req.issuer ?? '(none)'})`);
   }
   return { ok: true, message: `signed by ${describeIdentity(id)}${result.root ? ` under trusted root ${result.root}` : ''}` };
 }
