@@ -15,7 +15,7 @@ import { resolveKek } from './keys/kek-source';
 import { ManagedKeyStore } from './keys/managed-key-store';
 import type { Logger } from './logging/logger';
 import { describeStoreUrl, PostgresWriteLock } from './coordination';
-import { PrometheusMetrics, noopObserver, startMetricsServer, type MetricsServer, type Observer } from './metrics';
+import { PrometheusMetrics, noopObserver, startMetricsServer, type MetricsServer, type Observer, type WorkerMetrics } from './metrics';
 import { DockerConfigCredentialStore, ReferrerStore, RegistryClient } from './registry';
 import { PolicyStore } from './policy-store';
 import { SigningService } from './signing';
@@ -49,6 +49,12 @@ export interface App {
   /** Where the layers report metrics: Prometheus when the metrics port is configured, else a no-op. */
   observer: Observer;
   /**
+   * What the metrics port shows of this process: why it is not ready (undefined when it is) and,
+   * when asked and configured, its metrics as JSON. The primary of `serve --workers N` serves the
+   * port and asks each worker for this (src/cluster).
+   */
+  report(withMetrics: boolean): Promise<{ notReady?: string; metrics?: WorkerMetrics }>;
+  /**
    * Graceful stop: in-flight calls and admission reviews may finish within the grace period; then
    * whatever still waits on a registry is cancelled and connections are destroyed, so stop()
    * ends soon after the grace whatever the registry does.
@@ -56,7 +62,15 @@ export interface App {
   stop(): Promise<void>;
 }
 
-export async function createApp(config: ServiceConfig, logger: Logger): Promise<App> {
+export interface CreateAppOptions {
+  /**
+   * false: collect metrics but leave the metrics port to someone else (a worker of
+   * `serve --workers N`, whose primary serves the port for all of them through `report`).
+   */
+  serveMetricsPort?: boolean;
+}
+
+export async function createApp(config: ServiceConfig, logger: Logger, opts: CreateAppOptions = {}): Promise<App> {
   // Sigstore trusted roots: parsed and validated once, first (an invalid root is a startup error
   // naming the field, before anything is opened).
   const trustedRoots = loadTrustedRoots(config.verification);
@@ -80,7 +94,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
     throw err;
   }
   try {
-    return await assemble(config, logger, { trustedRoots, store, writeLock, observe: (o) => (observer = o) });
+    return await assemble(config, logger, opts, { trustedRoots, store, writeLock, observe: (o) => (observer = o) });
   } catch (err) {
     // A startup error after the store opened (a wrong KEK, an invalid policy): nothing stays
     // connected, so the process can exit.
@@ -93,6 +107,7 @@ export async function createApp(config: ServiceConfig, logger: Logger): Promise<
 async function assemble(
   config: ServiceConfig,
   logger: Logger,
+  opts: CreateAppOptions,
   opened: {
     trustedRoots: ReturnType<typeof loadTrustedRoots>;
     store: SqlStore;
@@ -224,10 +239,17 @@ async function assemble(
     policies,
     cache,
     observer,
+    async report(withMetrics) {
+      const why = notReady(started, stopping, store);
+      return {
+        ...(why !== undefined ? { notReady: why } : {}),
+        ...(withMetrics && metrics ? { metrics: await metrics.json() } : {}),
+      };
+    },
     async start() {
       grpc.reportStore(store.health());
       const port = await grpc.listen(config.listen);
-      if (metrics && config.metrics.listen) {
+      if (metrics && config.metrics.listen && opts.serveMetricsPort !== false) {
         app.metricsServer = await startMetricsServer({
           listen: config.metrics.listen,
           metrics,

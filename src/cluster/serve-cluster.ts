@@ -21,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { App } from '../app';
 import type { Logger } from '../logging/logger';
+import { aggregateWorkerMetrics, startMetricsServer, type MetricsServer, type WorkerMetrics } from '../metrics';
 import { CountersignError } from '../shared/errors';
 
 type Message =
@@ -28,7 +29,10 @@ type Message =
   | { countersign: 'changed'; seq: number }
   | { countersign: 'changed-ack'; seq: number }
   | { countersign: 'stale' }
-  | { countersign: 'stop' };
+  | { countersign: 'stop' }
+  // The metrics port (served by the primary): readiness and, for /metrics, the worker's registry.
+  | { countersign: 'report'; id: number; metrics: boolean }
+  | { countersign: 'report-reply'; id: number; notReady?: string; metrics?: WorkerMetrics };
 
 /** Most workers accepted (more than cores buys nothing; a typo like 1000 must not fork-bomb). */
 export const MAX_WORKERS = 64;
@@ -37,6 +41,8 @@ const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
 /** V8 young-generation semi-space of each worker, in MB (see runPrimary). */
 export const WORKER_SEMI_SPACE_MB = 8;
+/** How long the primary waits for a worker's report (a kubelet probe times out after 1 s by default). */
+const REPORT_TIMEOUT_MS = 900;
 
 /**
  * The cores this process may use: the CPUs it may run on, and no more than a cgroup v2 CPU quota
@@ -79,13 +85,17 @@ function isMessage(m: unknown): m is Message {
 /**
  * The primary: forks `workers` workers (the first alone, so that first-start set-up such as
  * database migrations and a development KEK happens once), relays change notices, restarts the
- * dead, and drains on SIGTERM/SIGINT. Resolves with the exit code.
+ * dead, serves the metrics port for all of them (`metricsListen`), and drains on SIGTERM/SIGINT.
+ * Resolves with the exit code.
  */
-export async function runPrimary(opts: { workers: number; logger: Logger; graceMs: number }): Promise<number> {
+export async function runPrimary(opts: { workers: number; logger: Logger; graceMs: number; metricsListen?: string }): Promise<number> {
   const { workers, logger } = opts;
   const live = new Set<Worker>();
   const ready = new Set<Worker>();
   const restarts: number[] = [];
+  const reports = new Map<number, (reply: Extract<Message, { countersign: 'report-reply' }>) => void>();
+  let reportSeq = 0;
+  let metricsServer: MetricsServer | undefined;
   let stopping = false;
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (finish = resolve));
@@ -112,7 +122,7 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
     const done = (): void => {
       if (live.size > 0) return;
       clearTimeout(killTimer);
-      finish(code);
+      void (metricsServer?.close() ?? Promise.resolve()).then(() => finish(code));
     };
     cluster.on('exit', done);
     done();
@@ -130,6 +140,9 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
           if (stopping && w.isConnected()) w.send({ countersign: 'stop' } satisfies Message);
           logger.info({ worker: w.id, pid: w.process.pid, port: m.port }, 'worker serving');
           resolve();
+        } else if (m.countersign === 'report-reply') {
+          reports.get(m.id)?.(m);
+          reports.delete(m.id);
         } else if (m.countersign === 'changed') {
           // Every other worker first (in order on their channels), then the writer's answer may leave.
           for (const other of live) if (other !== w && other.isConnected()) other.send({ countersign: 'stale' } satisfies Message);
@@ -168,7 +181,48 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
     stopAll(0);
   });
 
+  /** One worker's report, or a rejection naming it when it does not answer in time. */
+  const ask = (w: Worker, metrics: boolean): Promise<Extract<Message, { countersign: 'report-reply' }>> =>
+    new Promise((resolve, reject) => {
+      const id = ++reportSeq;
+      const timer = setTimeout(() => {
+        reports.delete(id);
+        reject(new Error(`worker ${w.id} (pid ${String(w.process.pid)}) did not answer within ${REPORT_TIMEOUT_MS} ms`));
+      }, REPORT_TIMEOUT_MS);
+      reports.set(id, (reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      });
+      if (w.isConnected()) w.send({ countersign: 'report', id, metrics } satisfies Message);
+    });
+  const serving = (): Worker[] => [...ready].filter((w) => w.isConnected());
+
   await fork();
+  if (opts.metricsListen && !stopping) {
+    metricsServer = await startMetricsServer({
+      listen: opts.metricsListen,
+      // Every worker's counters or none: a scrape missing one would look like a counter reset.
+      metrics: {
+        collect: async () => {
+          const replies = await Promise.all(serving().map((w) => ask(w, true)));
+          return aggregateWorkerMetrics(replies.flatMap((r) => (r.metrics ? [r.metrics] : [])));
+        },
+      },
+      // Ready while at least one worker serves and none reports a problem (they share one store).
+      notReady: async () => {
+        if (stopping) return 'shutting down';
+        const workersNow = serving();
+        if (workersNow.length === 0) return 'no worker is serving';
+        const replies = await Promise.all(workersNow.map(async (w) => ({ w, reply: await ask(w, false) })));
+        for (const { w, reply } of replies) if (reply.notReady !== undefined) return `worker ${w.id}: ${reply.notReady}`;
+        return undefined;
+      },
+    });
+    logger.info(
+      { listen: opts.metricsListen, port: metricsServer.port },
+      'metrics of every worker serving on /metrics (and /healthz, /readyz)',
+    );
+  }
   if (!stopping) await Promise.all(Array.from({ length: workers - 1 }, () => fork()));
   if (!stopping) logger.info({ workers: live.size, pid: process.pid }, 'countersign serving with workers');
   const code = await finished;
@@ -206,7 +260,15 @@ export function attachWorker(app: App, port: number, stop: (why: string) => void
     if (!isMessage(m)) return;
     // Every in-memory copy re-reads the store now (not at the next data_version poll).
     if (m.countersign === 'stale') app.store.changes.markStale();
-    else if (m.countersign === 'changed-ack') {
+    else if (m.countersign === 'report') {
+      const { id } = m;
+      app.report(m.metrics).then(
+        (r) => process.connected && process.send!({ countersign: 'report-reply', id, ...r } satisfies Message),
+        (err: unknown) =>
+          process.connected &&
+          process.send!({ countersign: 'report-reply', id, notReady: `report failed: ${String(err)}` } satisfies Message),
+      );
+    } else if (m.countersign === 'changed-ack') {
       waiting.get(m.seq)?.();
       waiting.delete(m.seq);
     } else if (m.countersign === 'stop') stop('primary');

@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Observer } from '../shared/observer';
+import type { WorkerMetrics } from './aggregate';
 
 /** What is read at scrape time. */
 export interface ScrapeSources {
@@ -104,6 +105,8 @@ export class PrometheusMetrics implements Observer {
         help,
         labelNames: ['revision'],
         registers,
+        // Summed over workers it would count them; each revision some worker holds shows as 1.
+        aggregator: 'max',
         collect() {
           this.reset();
           this.set({ revision: read() }, 1);
@@ -144,7 +147,17 @@ export class PrometheusMetrics implements Observer {
     return this.registry.metrics();
   }
 
+  /** The registry as JSON, for the primary of `serve --workers N` to add up (aggregate.ts). */
+  json(): Promise<WorkerMetrics> {
+    return this.registry.getMetricsAsJSON();
+  }
+
   get contentType(): string {
     return this.registry.contentType;
+  }
+
+  /** This process's registry as /metrics serves it (MetricsSource). */
+  async collect(): Promise<{ text: string; contentType: string }> {
+    return { text: await this.text(), contentType: this.contentType };
   }
 }

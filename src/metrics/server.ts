@@ -6,13 +6,17 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseListenAddress } from '../shared/net';
-import type { PrometheusMetrics } from './prometheus';
+
+/** What /metrics serves: this process's registry, or (serve --workers N) the workers' added up. */
+export interface MetricsSource {
+  collect(): Promise<{ text: string; contentType: string }>;
+}
 
 export interface MetricsServerOptions {
   listen: string;
-  metrics: PrometheusMetrics;
+  metrics: MetricsSource;
   /** Why the service is not ready, or undefined when it is. */
-  notReady: () => string | undefined;
+  notReady: () => string | undefined | Promise<string | undefined>;
 }
 
 export interface MetricsServer {
@@ -30,13 +34,16 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
     if (url === '/healthz') return send(200, 'ok\n');
     if (url === '/readyz') {
-      const why = opts.notReady();
-      return why === undefined ? send(200, 'ready\n') : send(503, `not ready: ${why}\n`);
+      Promise.resolve(opts.notReady()).then(
+        (why) => (why === undefined ? send(200, 'ready\n') : send(503, `not ready: ${why}\n`)),
+        (err: unknown) => send(503, `not ready: ${errorText(err)}\n`),
+      );
+      return;
     }
     if (url === '/metrics') {
-      opts.metrics.text().then(
-        (text) => send(200, text, opts.metrics.contentType),
-        (err: unknown) => send(500, `metrics collection failed: ${err instanceof Error ? err.message : String(err)}\n`),
+      opts.metrics.collect().then(
+        ({ text, contentType }) => send(200, text, contentType),
+        (err: unknown) => send(500, `metrics collection failed: ${errorText(err)}\n`),
       );
       return;
     }
@@ -54,4 +61,8 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
         server.closeAllConnections();
       }),
   };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

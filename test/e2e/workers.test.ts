@@ -13,12 +13,24 @@ import { call, keyClient, type UnaryClient } from '../../src/cli/client';
 import { pushSampleImage } from '../../src/dev/sample-image';
 import { serviceConstructor } from '../../src/grpc/proto';
 import { RegistryClient } from '../../src/registry';
+import { freePort } from '../../src/dev/local-registry';
 import { testRegistryHost, uniqueRepo } from '../support/harness';
+import { parsePrometheusText, sampleValue } from '../support/prometheus-text';
 import { startServeProcess, type ServeProcess } from '../support/serve-process';
 
 let dir: string;
 let serve: ServeProcess | undefined;
+let metricsServe: ServeProcess | undefined;
 let pusher: RegistryClient;
+
+async function stopServe(s: ServeProcess | undefined): Promise<void> {
+  if (!s) return;
+  s.signer.close();
+  if (s.process.exitCode !== null) return;
+  const exited = new Promise((r) => s.process.once('exit', r));
+  s.process.kill('SIGTERM');
+  await exited;
+}
 
 beforeAll(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-workers-'));
@@ -26,12 +38,8 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  if (serve) {
-    serve.signer.close();
-    const exited = new Promise((r) => serve!.process.once('exit', r));
-    serve.process.kill('SIGTERM');
-    await exited;
-  }
+  await stopServe(serve);
+  await stopServe(metricsServe);
   await pusher.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -97,3 +105,48 @@ test('a key revoked through one worker denies at once on every worker', async ()
   for (let i = 0; i < 50 && verifyPids(serve.output, image, false).size < 2; i++) await new Promise((r) => setTimeout(r, 100));
   expect(verifyPids(serve.output, image, false).size).toBe(2);
 }, 90_000);
+
+test('the metrics port adds up every worker: each scrape counts all the calls, whichever worker answered them', async () => {
+  const metricsPort = await freePort();
+  metricsServe = await startServeProcess(dir, 'm', {}, [
+    '--workers',
+    '2',
+    '--log-level',
+    'info',
+    '--metrics-listen',
+    `127.0.0.1:${metricsPort}`,
+  ]);
+  const host = testRegistryHost();
+  const repository = uniqueRepo('workers-metrics');
+  const pushed = await pushSampleImage(pusher, { registry: host, repository }, 'v1');
+  const image = `${host}/${repository}@${pushed.digest}`;
+  await call(metricsServe.signer, 'Sign', { image, key: 'ci' }, 30_000);
+
+  // Calls on fresh connections until both workers have answered some (the log names each one's pid).
+  let calls = 0;
+  for (; calls < 40 && (calls < 6 || verifyPids(metricsServe.output, image, true).size < 2); calls++) {
+    expect((await verifyOnFreshConnection(metricsServe.address, image)).allowed).toBe(true);
+    if (calls >= 6) await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(verifyPids(metricsServe.output, image, true).size).toBe(2);
+
+  // Each scrape is answered by the primary with both workers' figures added up: every one sees all
+  // the calls (one worker alone would show only its share, and successive scrapes would disagree).
+  for (let i = 0; i < 4; i++) {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const m = parsePrometheusText(await res.text());
+    expect(sampleValue(m, 'countersign_workers')).toBe(2);
+    expect(sampleValue(m, 'countersign_rpc_requests_total', { method: 'countersign.v1.VerificationService/Verify', status: 'OK' })).toBe(
+      calls,
+    );
+    expect(sampleValue(m, 'countersign_rpc_requests_total', { method: 'countersign.v1.SigningService/Sign', status: 'OK' })).toBe(1);
+    // Both workers hold the same trust revision: one series of value 1, not a count of workers.
+    expect(m.get('countersign_trust_revision_info')?.samples.map((s) => s.value)).toEqual([1]);
+  }
+  const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
+  expect([ready.status, (await ready.text()).trim()]).toEqual([200, 'ready']);
+  const health = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+  expect(health.status).toBe(200);
+}, 120_000);

@@ -40,12 +40,20 @@ export async function serve(args: string[]): Promise<number> {
   // Several processes sharing the sockets and the data directory (src/cluster); 1: this process serves.
   const workers = parseWorkers(values.workers ?? process.env.COUNTERSIGN_WORKERS);
   const root = createLogger({ level: config.logLevel });
-  if (workers > 1 && cluster.isPrimary) return runPrimary({ workers, logger: root, graceMs: config.shutdownGraceMs });
+  if (workers > 1 && cluster.isPrimary) {
+    return runPrimary({
+      workers,
+      logger: root,
+      graceMs: config.shutdownGraceMs,
+      ...(config.metrics.listen ? { metricsListen: config.metrics.listen } : {}),
+    });
+  }
   const logger = cluster.isWorker ? root.child({ worker: cluster.worker?.id, pid: process.pid }) : root;
   let app: Awaited<ReturnType<typeof createApp>>;
   let port: number;
   try {
-    app = await createApp(config, logger);
+    // A worker's metrics port is its primary's, which adds up every worker's figures (src/cluster).
+    app = await createApp(config, logger, { serveMetricsPort: !cluster.isWorker });
     const banner = startupBanner(app.accessMode, config.listen);
     if (banner && (!cluster.isWorker || cluster.worker?.id === 1)) process.stderr.write(`\n${banner}\n\n`);
     port = await app.start();
