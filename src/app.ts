@@ -345,6 +345,7 @@ export function gateOptions(config: Pick<ServiceConfig, 'gate'>, verifier: GateV
     logger,
     allowPlainHttp: g.allowPlainHttp,
     decisionTimeoutMs: g.decisionTimeoutMs,
+    ...(g.decisionCacheTtlMs !== undefined ? { decisionCacheTtlMs: g.decisionCacheTtlMs } : {}),
     ...(g.registryName ? { registryName: g.registryName } : {}),
     ...(g.upstreamCaFile ? { upstreamCa: readFileSync(g.upstreamCaFile) } : {}),
     ...(g.tlsCertFile && g.tlsKeyFile ? { tls: { cert: readFileSync(g.tlsCertFile), key: readFileSync(g.tlsKeyFile) } } : {}),

@@ -15,6 +15,9 @@ import { hostForUrl, parseListenAddress } from '../shared/net';
 import type { ServiceConfig } from './config';
 
 /** The fields the config file accepts, per object (README "Configuration of `serve`"). */
+/** The longest `gate.decisionCacheTtlMs` accepted. */
+export const MAX_GATE_DECISION_CACHE_TTL_MS = 60_000;
+
 export const CONFIG_FIELDS = {
   config: [
     'listen',
@@ -51,7 +54,17 @@ export const CONFIG_FIELDS = {
   metrics: ['listen'],
   admission: ['listen', 'tlsCertFile', 'tlsKeyFile', 'timeoutMs'],
   store: ['url'],
-  gate: ['listen', 'upstream', 'upstreamCaFile', 'registryName', 'tlsCertFile', 'tlsKeyFile', 'allowPlainHttp', 'decisionTimeoutMs'],
+  gate: [
+    'listen',
+    'upstream',
+    'upstreamCaFile',
+    'registryName',
+    'tlsCertFile',
+    'tlsKeyFile',
+    'allowPlainHttp',
+    'decisionTimeoutMs',
+    'decisionCacheTtlMs',
+  ],
 } as const;
 
 /** pino's levels. */
@@ -112,7 +125,7 @@ class ConfigReader extends CheckedDocument {
     if (f.has('store')) this.store(value('store')!, config);
   }
 
-  /** `store.url`: for now it enables cross-replica coordination (referrer-index write locks) only. */
+  /** `store.url`: PostgreSQL for everything the service stores, shared by replicas (README, Running several replicas). */
   private store(node: Node | null, config: ServiceConfig): void {
     const f = this.fields(node, 'store', CONFIG_FIELDS.store, '{ url: postgres://countersign@db:5432/countersign }');
     if (!f || !f.has('url')) return;
@@ -274,6 +287,15 @@ class ConfigReader extends CheckedDocument {
       if (plain !== undefined) out.allowPlainHttp = plain;
     }
     this.int(f.get('decisionTimeoutMs')?.value, 'gate.decisionTimeoutMs', 1, (n) => (out.decisionTimeoutMs = n));
+    // Bounded: an allow is reused while its revisions are current, but a signature deleted from the
+    // registry (or a scan that turned bad) is only seen by the next decision.
+    this.int(
+      f.get('decisionCacheTtlMs')?.value,
+      'gate.decisionCacheTtlMs',
+      0,
+      (n) => (out.decisionCacheTtlMs = n),
+      MAX_GATE_DECISION_CACHE_TTL_MS,
+    );
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -299,9 +321,9 @@ class ConfigReader extends CheckedDocument {
     if (text !== undefined) set(path.resolve(this.base, text));
   }
 
-  private int(node: Node | null | undefined, path: string, min: number, set: (n: number) => void): void {
+  private int(node: Node | null | undefined, path: string, min: number, set: (n: number) => void, max?: number): void {
     if (node === undefined) return;
-    const n = this.integer(node, path, min);
+    const n = this.integer(node, path, min, max);
     if (n !== undefined) set(n);
   }
 }

@@ -97,6 +97,8 @@ export interface GateConfig {
   allowPlainHttp: boolean;
   /** Time Countersign has to answer each decision. */
   decisionTimeoutMs: number;
+  /** How long an allowed pull decision is reused while its revisions are current (gate/decision-cache.ts); 0: never. */
+  decisionCacheTtlMs?: number;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:50051';

@@ -157,13 +157,17 @@ export class CheckedDocument {
     return node.value;
   }
 
-  integer(node: Node | null, path: string, min: number): number | undefined {
+  integer(node: Node | null, path: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
     if (!isScalar(node) || typeof node.value !== 'number' || !Number.isSafeInteger(node.value)) {
       this.problem(node, path, `must be a whole number, not ${describe(node)}`);
       return undefined;
     }
     if (node.value < min) {
       this.problem(node, path, `must be at least ${min}, not ${node.value}`);
+      return undefined;
+    }
+    if (node.value > max) {
+      this.problem(node, path, `must be at most ${max}, not ${node.value}`);
       return undefined;
     }
     return node.value;

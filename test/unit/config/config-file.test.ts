@@ -97,6 +97,8 @@ describe('wrong types and values', () => {
     ['registry:\n  timeoutMs: "10000"\n', 'registry.timeoutMs', 'must be a whole number, not the string "10000"'],
     ['registry:\n  maxRetries: -1\n', 'registry.maxRetries', 'must be at least 0, not -1'],
     ['verification:\n  maxDurationMs: 0\n', 'verification.maxDurationMs', 'must be at least 1, not 0'],
+    ['gate:\n  decisionCacheTtlMs: -1\n', 'gate.decisionCacheTtlMs', 'must be at least 0, not -1'],
+    ['gate:\n  decisionCacheTtlMs: 60001\n', 'gate.decisionCacheTtlMs', 'must be at most 60000, not 60001'],
     ['shutdownGraceMs: 1.5\n', 'shutdownGraceMs', 'must be a whole number, not the number 1.5'],
     [
       'registry:\n  insecureHosts: reg.internal:5000\n',

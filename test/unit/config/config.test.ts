@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../../src/config/config';
 import { parseListen } from '../../../src/config/config-file';
+import { gateOptions } from '../../../src/app';
+import { createLogger } from '../../../src/logging/logger';
 
 describe('loadConfig', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-config-'));
@@ -64,6 +66,17 @@ describe('loadConfig', () => {
         dir,
       ),
     ).toThrow(/both a TLS certificate and its key/);
+    // How long an allow is reused: absent is the gate's default (1 s), 0 is "never", and either reaches the gate.
+    expect(fromFile.gate.decisionCacheTtlMs).toBeUndefined();
+    for (const ttl of [0, 250]) {
+      const ttlFile = path.join(dir, `gate-ttl-${ttl}.yaml`);
+      writeFileSync(ttlFile, `gate:\n  listen: 127.0.0.1:5443\n  upstream: http://127.0.0.1:5000\n  decisionCacheTtlMs: ${ttl}\n`);
+      const config = loadConfig({ configFile: ttlFile }, {}, dir);
+      expect(config.gate.decisionCacheTtlMs).toBe(ttl);
+      expect(
+        gateOptions(config, { verify: () => Promise.reject(new Error('unused')) }, createLogger({ level: 'silent' })).decisionCacheTtlMs,
+      ).toBe(ttl);
+    }
     const bad = path.join(dir, 'gate-bad.yaml');
     writeFileSync(bad, 'gate:\n  upstreem: http://x\n');
     expect(() => loadConfig({ configFile: bad }, {}, dir)).toThrow(/gate\.upstreem: unknown field; did you mean "upstream"/);
