@@ -179,9 +179,16 @@ describe('plain HTTP on loopback', () => {
     review.request.object.metadata.annotations = { pad: 'p'.repeat(pad) };
     const body = JSON.stringify(review);
     expect(Buffer.byteLength(body)).toBeLessThanOrEqual(DEFAULT_MAX_BODY_BYTES);
-    const r = await request(`${server.url}/validate`, { body, headers: JSON_HEADERS, chunked: true });
-    expect(r.status).toBe(200);
-    expect(r.json().response.allowed).toBe(true);
+    // Its own server with the default budget: reading and parsing megabytes within this suite's
+    // 300 ms can fail on a loaded machine, and the budget is not what this test is about.
+    const roomy = await startAdmissionServer({ listen: '127.0.0.1:0', verifier, logger });
+    try {
+      const r = await request(`${roomy.url}/validate`, { body, headers: JSON_HEADERS, chunked: true });
+      expect(r.status).toBe(200);
+      expect(r.json().response.allowed).toBe(true);
+    } finally {
+      await roomy.close();
+    }
   });
 
   test('GET /healthz → 200 ok', async () => {
@@ -216,6 +223,13 @@ describe('plain HTTP on loopback', () => {
     expect(r.headers.allow).toBe('POST');
   });
 
+  /** The budget a deadline deny names: what was left of the review's deadline when verification began. */
+  function budgetOf(message: string): number {
+    const m = /did not finish within the webhook's time budget of (\d+) ms/.exec(message);
+    if (!m) throw new Error(`not a deadline deny: ${message}`);
+    return Number(m[1]);
+  }
+
   function hangingReview(): string {
     const review = JSON.parse(connaisseurRaw('02_pod.json'));
     review.request.object.spec.containers[0].image = 'hang.example/never:1';
@@ -228,9 +242,13 @@ describe('plain HTTP on loopback', () => {
     const took = Date.now() - t0;
     expect(r.status).toBe(200);
     expect(r.json().response.allowed).toBe(false);
-    expect(r.json().response.status.message).toContain('did not finish within');
-    expect(took).toBeLessThan(1000); // answered before the API server gives up
-    expect(took).toBeGreaterThanOrEqual(700); // and the 1 s budget (minus a 200 ms margin) was used, not timeoutMs = 300
+    // The 1 s the API server gives, minus a 200 ms margin to answer in, not timeoutMs = 300. The
+    // budget is read from the answer (wall-clock upper bounds flake on a loaded machine); a timer
+    // never fires early, so the lower bound holds.
+    const budget = budgetOf(r.json().response.status.message);
+    expect(budget).toBeLessThanOrEqual(800);
+    expect(budget).toBeGreaterThan(300);
+    expect(took).toBeGreaterThanOrEqual(budget);
   });
 
   test('without ?timeout= the configured timeoutMs applies', async () => {
@@ -238,8 +256,10 @@ describe('plain HTTP on loopback', () => {
     const r = await request(`${server.url}/validate`, { body: hangingReview(), headers: JSON_HEADERS });
     const took = Date.now() - t0;
     expect(r.json().response.allowed).toBe(false);
-    expect(took).toBeGreaterThanOrEqual(280);
-    expect(took).toBeLessThan(700);
+    const budget = budgetOf(r.json().response.status.message);
+    expect(budget).toBeLessThanOrEqual(300);
+    expect(budget).toBeGreaterThan(0);
+    expect(took).toBeGreaterThanOrEqual(budget);
   });
 });
 
