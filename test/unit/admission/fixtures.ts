@@ -75,6 +75,9 @@ export class FakeVerifier implements AdmissionVerifier {
   readonly calls: AdmissionVerifyInput[] = [];
   /** Times (ms since epoch) at which each call started. */
   readonly started: number[] = [];
+  /** How many calls had finished (answered or thrown) when each call started, in call order. */
+  readonly finishedBeforeStart: number[] = [];
+  private finished = 0;
 
   constructor(
     private readonly decisions: Record<string, FakeDecision> = {},
@@ -84,9 +87,14 @@ export class FakeVerifier implements AdmissionVerifier {
   async verify(input: AdmissionVerifyInput): Promise<AdmissionVerifyResult> {
     this.calls.push(input);
     this.started.push(Date.now());
+    this.finishedBeforeStart.push(this.finished);
     const d = this.decisions[input.image] ?? this.opts.fallback ?? { allowed: true };
     if ('hang' in d) return new Promise<never>(() => undefined);
-    if (this.opts.delayMs) await new Promise((r) => setTimeout(r, this.opts.delayMs));
+    try {
+      if (this.opts.delayMs) await new Promise((r) => setTimeout(r, this.opts.delayMs));
+    } finally {
+      this.finished++;
+    }
     if ('throws' in d) throw d.throws;
     return {
       allowed: d.allowed,

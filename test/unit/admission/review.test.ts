@@ -370,7 +370,7 @@ describe('failures deny (fail closed), never a 500', () => {
 });
 
 describe('time', () => {
-  test('all images are verified in parallel: total ≈ one verifier delay', async () => {
+  test('all images are verified in parallel: every verification starts before any finishes', async () => {
     const delay = 300;
     const v = new FakeVerifier({}, { delayMs: delay });
     const t0 = Date.now();
@@ -378,9 +378,10 @@ describe('time', () => {
     const took = Date.now() - t0;
     expect(out.response.allowed).toBe(true);
     expect(v.calls).toHaveLength(3);
+    // One after the other, the second would start after the first finished; the order of events
+    // says it, not a wall-clock bound (which a loaded machine breaks).
+    expect(v.finishedBeforeStart).toEqual([0, 0, 0]);
     expect(took).toBeGreaterThanOrEqual(delay - 5);
-    expect(took).toBeLessThan(2 * delay);
-    expect(Math.max(...v.started) - Math.min(...v.started)).toBeLessThan(50);
   });
 
   test('a verifier that never answers → deny at the deadline, all under one deadline', async () => {
@@ -389,8 +390,9 @@ describe('time', () => {
     const t0 = Date.now();
     const out = await handleAdmissionReview(connaisseur('09_dply_multi_image.json'), v, { deadline });
     const took = Date.now() - t0;
+    // Answered at the deadline: not before it (timers never fire early), and every image was given
+    // that one deadline (below) rather than a budget of its own.
     expect(took).toBeGreaterThanOrEqual(390);
-    expect(took).toBeLessThan(800);
     expect(out.response.allowed).toBe(false);
     expect(out.response.status!.message).toMatch(/^2 of 3 images denied\./);
     expect(out.response.status!.message).toContain('image "mysql:8"');
@@ -402,7 +404,9 @@ describe('time', () => {
     const v = new FakeVerifier({}, { fallback: { hang: true } });
     const t0 = Date.now();
     const out = await handleAdmissionReview(connaisseur('02_pod.json'), v, { deadline: Date.now() - 1 });
-    expect(Date.now() - t0).toBeLessThan(100);
+    // The verifier hangs forever: an answer at all means nothing waited on it (a generous bound,
+    // far below jest's timeout, for a machine under load).
+    expect(Date.now() - t0).toBeLessThan(2000);
     expect(out.response.allowed).toBe(false);
   });
 });
