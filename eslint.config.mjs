@@ -183,19 +183,6 @@ export default tseslint.config(
       'no-regex-spaces': 'off', // 1
     },
   },
-  // registry fake and tests (lint's own, not finished this round): 40 findings.
-  {
-    files: ['test/unit/registry/**'],
-    rules: {
-      '@typescript-eslint/no-confusing-void-expression': 'off', // 22
-      '@typescript-eslint/no-this-alias': 'off', // 1
-      '@typescript-eslint/no-unnecessary-condition': 'off', // 11
-      '@typescript-eslint/no-unnecessary-type-conversion': 'off', // 1
-      '@typescript-eslint/no-unsafe-assignment': 'off', // 2
-      '@typescript-eslint/restrict-template-expressions': 'off', // 2
-      'preserve-caught-error': 'off', // 1
-    },
-  },
   // The handlers read and write the deprecated text/integer twins of the Timestamp/Duration fields
   // on purpose: old clients still send them (proto/: kept for wire compatibility).
   {
