@@ -19,7 +19,7 @@ import { pushSampleImage } from '../../src/dev/sample-image';
 import { RegistryClient } from '../../src/registry';
 import { testRegistryHost, uniqueRepo } from '../support/harness';
 import { startServeProcess, type ServeProcess } from '../support/serve-process';
-import { fetchBlob, fetchManifest, listReferrers, verifyBundle } from '../support/independent-verify';
+import { fetchBlob, fetchManifest, firstLayer, listReferrers, verifyBundle } from '../support/independent-verify';
 import { freshDatabase, sharedKek, startPostgres, testPostgresUrl, type LocalPostgres } from '../support/postgres';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -85,7 +85,7 @@ test('50 concurrent Signs of one digest over 3 replicas sharing PostgreSQL: 50 e
   const n: string[] = [];
   for (const entry of manifests) {
     const { json: manifest } = await fetchManifest(host, repository, entry.digest);
-    const bundle = JSON.parse((await fetchBlob(host, repository, manifest.layers[0].digest)).toString('utf8'));
+    const bundle: unknown = JSON.parse((await fetchBlob(host, repository, firstLayer(manifest).digest)).toString('utf8'));
     const statement = replicas
       .map((r) => {
         try {
@@ -96,7 +96,7 @@ test('50 concurrent Signs of one digest over 3 replicas sharing PostgreSQL: 50 e
       })
       .find((s) => s !== undefined);
     expect(statement).toBeDefined();
-    n.push(statement!.subject[0].annotations.n);
+    n.push(String(statement!.subject[0]?.annotations?.n));
   }
   expect(manifests).toHaveLength(50);
   expect(n.sort()).toEqual(Array.from({ length: 50 }, (_, i) => String(i)).sort());

@@ -10,7 +10,7 @@ import { pushSampleImage, pushSampleIndex } from '../../src/dev/sample-image';
 import { RegistryClient, ReferrerStore } from '../../src/registry';
 import type { ImageManifest } from '../../src/registry/types';
 import { startService, testRegistryHost, uniqueRepo, grpcFailure, type RunningService } from '../support/harness';
-import { fetchBlob, fetchManifest, listReferrers } from '../support/independent-verify';
+import { fetchBlob, fetchManifest, firstLayer, listReferrers } from '../support/independent-verify';
 
 const VECTORS = path.resolve(__dirname, '../../../shared/vectors');
 const vector = (p: string) => readFileSync(path.join(VECTORS, p));
@@ -170,7 +170,7 @@ describe('signatures', () => {
     const victim = await newImage('v-copy-dst');
     // The attacker re-publishes A's referrer (same bundle) with B as subject.
     const { json: manifest } = await fetchManifest(host, signed.repository, result.referrerDigest);
-    const bundle = await fetchBlob(host, signed.repository, manifest.layers[0].digest);
+    const bundle = await fetchBlob(host, signed.repository, firstLayer(manifest).digest);
     manifest.subject = { mediaType: victim.mediaType, digest: victim.digest, size: victim.size };
     const store = new ReferrerStore(pusher);
     await store.attach(
