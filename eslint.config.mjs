@@ -151,26 +151,6 @@ export default tseslint.config(
       '@typescript-eslint/no-unnecessary-condition': 'off', // 3
     },
   },
-  // end-to-end tests (touched by every branch this round): 247 findings.
-  {
-    files: ['test/e2e/**'],
-    rules: {
-      '@typescript-eslint/no-explicit-any': 'off', // 13
-      '@typescript-eslint/no-require-imports': 'off', // 1
-      '@typescript-eslint/no-unnecessary-condition': 'off', // 40
-      '@typescript-eslint/no-unnecessary-type-assertion': 'off', // 14
-      '@typescript-eslint/no-unsafe-argument': 'off', // 16
-      '@typescript-eslint/no-unsafe-assignment': 'off', // 36
-      '@typescript-eslint/no-unsafe-call': 'off', // 15
-      '@typescript-eslint/no-unsafe-enum-comparison': 'off', // 1
-      '@typescript-eslint/no-unsafe-member-access': 'off', // 82
-      '@typescript-eslint/no-unsafe-return': 'off', // 8
-      '@typescript-eslint/prefer-promise-reject-errors': 'off', // 2
-      '@typescript-eslint/restrict-template-expressions': 'off', // 17
-      'no-empty': 'off', // 1
-      'no-regex-spaces': 'off', // 1
-    },
-  },
   // The handlers read and write the deprecated text/integer twins of the Timestamp/Duration fields
   // on purpose: old clients still send them (proto/: kept for wire compatibility).
   {
@@ -195,7 +175,6 @@ export default tseslint.config(
       'src/verification/notation/envelope.ts',
       'src/verification/notation/timestamp.ts',
       'bench/run.mjs',
-      'test/e2e/replicas-state.test.ts',
       'test/unit/auth/helpers.ts',
       'test/unit/verification/imported-key-kinds.test.ts',
       'test/unit/verification/notation/envelope-attacks.test.ts',

@@ -49,7 +49,7 @@ afterAll(async () => {
       await new Promise((r) => i.process.once('exit', r));
     }
   }
-  await pusher?.close();
+  await pusher.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
