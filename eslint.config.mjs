@@ -184,14 +184,11 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unnecessary-type-conversion': 'off', // 6
       '@typescript-eslint/no-meaningless-void-operator': 'off', // 8 (getters read for their throw)
-      '@typescript-eslint/no-unnecessary-condition': 'off', // 3
+      '@typescript-eslint/no-unnecessary-condition': 'off', // 4
       '@typescript-eslint/no-unnecessary-type-assertion': 'off', // 3
       '@typescript-eslint/no-unnecessary-boolean-literal-compare': 'off', // 2
-      '@typescript-eslint/no-unsafe-assignment': 'off', // 2
       '@typescript-eslint/no-unused-vars': 'off', // 1
-      '@typescript-eslint/use-unknown-in-catch-callback-variable': 'off', // 1
       '@typescript-eslint/only-throw-error': 'off', // 1
-      'no-useless-assignment': 'off', // 1
     },
   },
   // --------------------------------------------------------------------------------------------- end of DEBT
