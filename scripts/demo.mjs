@@ -72,7 +72,9 @@ try {
         try {
           const entry = JSON.parse(line);
           if (entry.level >= 40 && !entry.method) process.stdout.write(`service warning: ${entry.msg}\n`);
-        } catch {}
+        } catch {
+          // Not a JSON log line: nothing to show.
+        }
       }
       if (text.includes('countersign serving')) resolve();
     });

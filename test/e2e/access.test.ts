@@ -2,9 +2,9 @@
  * Access control on every RPC, end to end: bearer tokens (stored hashed), roles, signer scopes,
  * audited denials, health left open. (The role × RPC matrix and mTLS are covered in test/unit/auth.)
  */
-import * as grpc from '@grpc/grpc-js';
 import { pushSampleImage } from '../../src/dev/sample-image';
 import { RegistryClient } from '../../src/registry';
+import { healthStatus } from '../support/grpc-health';
 import { grpcFailure, startService, testRegistryHost, uniqueRepo, type RunningService } from '../support/harness';
 
 let svc: RunningService;
@@ -25,8 +25,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await svc?.stop();
-  await pusher?.close();
+  await svc.stop();
+  await pusher.close();
 });
 
 test('enforce mode: no credentials → UNAUTHENTICATED; health stays open', async () => {
@@ -34,15 +34,7 @@ test('enforce mode: no credentials → UNAUTHENTICATED; health stays open', asyn
   const f = await grpcFailure(svc.call('ListKeys', {}));
   expect(f.code).toBe('UNAUTHENTICATED');
   expect((await grpcFailure(svc.call('ListKeys', {}, 5000, 'cst_not-a-real-token'))).code).toBe('UNAUTHENTICATED');
-  const protoLoader = await import('@grpc/proto-loader');
-  const { protoPath } = await import('grpc-health-check');
-  const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, { keepCase: true, enums: String, defaults: true })) as any;
-  const health = new pkg.grpc.health.v1.Health(svc.address, grpc.credentials.createInsecure());
-  const res = await new Promise<{ status: string }>((resolve, reject) =>
-    health.check({ service: '' }, (e: unknown, r: { status: string }) => (e ? reject(e) : resolve(r))),
-  );
-  health.close();
-  expect(res.status).toBe('SERVING');
+  expect(await healthStatus(svc.address)).toBe('SERVING');
 });
 
 test('roles: key-admin manages keys, signers sign inside their scopes, verifiers verify — and nothing else', async () => {

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { AdmissionReviewResponse } from '../../src/admission';
 import { pushSampleImage } from '../../src/dev/sample-image';
 import { RegistryClient } from '../../src/registry';
 import { startService, testRegistryHost, uniqueRepo, type RunningService } from '../support/harness';
@@ -23,12 +24,19 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await svc?.stop();
-  await pusher?.close();
+  await svc.stop();
+  await pusher.close();
 });
 
-function podReview(images: string[]) {
-  const review = JSON.parse(readFileSync(path.join(VECTORS, 'connaisseur/test/testdata/admission_requests/02_pod.json'), 'utf8'));
+/** The Pod vector, as far as podReview edits it (the rest is sent as it is). */
+interface PodReview {
+  request: { object: { spec: { containers: Array<{ name: string; image: string }> } } };
+}
+
+function podReview(images: string[]): PodReview {
+  const review = JSON.parse(
+    readFileSync(path.join(VECTORS, 'connaisseur/test/testdata/admission_requests/02_pod.json'), 'utf8'),
+  ) as PodReview;
   const template = review.request.object.spec.containers[0];
   review.request.object.spec.containers = images.map((image, i) => ({ ...template, name: `c${i}`, image }));
   return review;
@@ -40,7 +48,7 @@ async function post(body: unknown, query = '') {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
-  return { status: res.status, json: (await res.json()) as any };
+  return { status: res.status, json: (await res.json()) as AdmissionReviewResponse };
 }
 
 test('a Pod whose images are all signed is admitted; one unsigned image denies it, naming that image', async () => {
@@ -59,10 +67,10 @@ test('a Pod whose images are all signed is admitted; one unsigned image denies i
 
   const denied = await post(podReview([signedRef, unsignedRef]));
   expect(denied.json.response.allowed).toBe(false);
-  expect(denied.json.response.status.code).toBe(403);
-  expect(denied.json.response.status.message).toContain(unsignedRef);
-  expect(denied.json.response.status.message).toMatch(/no signature by a trusted key/);
-  expect(denied.json.response.status.message).not.toContain(`${signedRef}:`);
+  expect(denied.json.response.status?.code).toBe(403);
+  expect(denied.json.response.status?.message).toContain(unsignedRef);
+  expect(denied.json.response.status?.message).toMatch(/no signature by a trusted key/);
+  expect(denied.json.response.status?.message).not.toContain(`${signedRef}:`);
 
   const decisions = svc.logs.filter((l) => l.uid === '0c3331b6-1812-11ea-b3fc-02897404852e');
   expect(decisions.map((d) => d.allowed)).toEqual([true, false]);

@@ -4,6 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/dev/local-registry';
@@ -44,22 +45,22 @@ beforeAll(async () => {
       if (serverOutput.includes('countersign serving')) resolve();
     });
     server.stderr!.on('data', (d: Buffer) => (serverOutput += d.toString()));
-    server.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${serverOutput}`)));
+    server.once('exit', (code) => reject(new Error(`serve exited with ${String(code)}: ${serverOutput}`)));
   });
   const created = cli(['keys', 'create', 'ci', '--server', address]);
   expect(created.code).toBe(0);
 });
 
 afterAll(async () => {
-  if (server && server.exitCode === null) server.kill('SIGKILL');
-  await pusher?.close();
+  await pusher.close();
+  if (server.exitCode === null) server.kill('SIGKILL');
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 test('keys: create, import (cosign.pub and cosign.key), list, show, rotate, revoke — public material only', () => {
   const r = cli(['keys', 'create', 'second', '--server', address, '--owner', 'platform', '--scope', `${host}/team-a/*`]);
   expect(r.code).toBe(0);
-  expect(r.stdout).toMatch(/^  id: +[A-Za-z0-9+/]{43}=$/m);
+  expect(r.stdout).toMatch(/^ {2}id: +[A-Za-z0-9+/]{43}=$/m);
   expect(r.stdout).toContain('-----BEGIN PUBLIC KEY-----');
   expect(r.stdout).toContain('scopes:      ' + `${host}/team-a/*`);
   expect(r.stdout).not.toContain('PRIVATE');
@@ -87,12 +88,12 @@ test('keys: create, import (cosign.pub and cosign.key), list, show, rotate, revo
     COSIGN_PASSWORD: 'hello',
   });
   expect(imported.code).toBe(0);
-  expect(JSON.parse(imported.stdout).purpose).toBe('KEY_PURPOSE_SIGNING');
+  expect((JSON.parse(imported.stdout) as { purpose: string }).purpose).toBe('KEY_PURPOSE_SIGNING');
   expect(imported.stdout).not.toContain('PRIVATE');
 
   const rotated = cli(['keys', 'rotate', 'second', '--overlap', '1h', '--reason', 'scheduled', '--server', address, '--json']);
   expect(rotated.code).toBe(0);
-  const rot = JSON.parse(rotated.stdout);
+  const rot = JSON.parse(rotated.stdout) as { previous: { id: string; state: string }; current: unknown };
   expect(rot.previous.state).toBe('KEY_STATE_ROTATED');
   expect(rot.current).toMatchObject({ name: 'second', version: 2, state: 'KEY_STATE_ACTIVE', predecessorId: rot.previous.id });
 
@@ -130,7 +131,7 @@ test('sign and attest through the CLI; --json output; COUNTERSIGN_SERVER is hono
 
   const json = cli(['sign', ref, '--key', 'ci', '--json'], { COUNTERSIGN_SERVER: address });
   expect(json.code).toBe(0);
-  const parsed = JSON.parse(json.stdout);
+  const parsed = JSON.parse(json.stdout) as { digest: string; bundle: { mediaType: string } };
   expect(parsed.digest).toBe(img.digest);
   expect(parsed.bundle.mediaType).toBe('application/vnd.dev.sigstore.bundle.v0.3+json');
 
@@ -179,7 +180,7 @@ test('verify: exit 0 allowed, 1 denied with reasons, 2 on error; --json', async 
 
   const json = cli(['verify', `${host}/${repository}:signed`, '--server', address, '--json']);
   expect(json.code).toBe(0);
-  const parsed = JSON.parse(json.stdout);
+  const parsed = JSON.parse(json.stdout) as { policyRevision: string };
   expect(parsed).toMatchObject({ allowed: true, digest: signedImg.digest, rule: '(default)', mode: 'MODE_ENFORCE' });
   expect(parsed.policyRevision).toBe('default');
 
@@ -225,7 +226,7 @@ test('every command answers --help with its usage and exit 0; package.json main 
     expect(r.stdout.startsWith(`usage: countersign ${command.join(' ')} `)).toBe(true);
   }
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { main: string };
-  const lib = require(path.join(ROOT, pkg.main)) as Record<string, unknown>;
+  const lib = createRequire(__filename)(path.join(ROOT, pkg.main)) as Record<string, unknown>; // loaded as CommonJS consumers load it
   for (const name of ['createApp', 'loadConfig', 'defaultConfig', 'createLogger', 'main']) expect(typeof lib[name]).toBe('function');
 });
 
@@ -268,7 +269,7 @@ test('serve logs one JSON line per call and stops cleanly on SIGTERM', async () 
   const lines = serverOutput
     .split('\n')
     .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l));
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const calls = lines.filter((l) => l.method === 'countersign.v1.SigningService/Sign');
   if (calls.length < 2) throw new Error(`expected call log lines, got:\n${serverOutput}`);
   expect(calls.filter((c) => c.image === `${host}/${repository}:v1`).map((c) => c.status)).toEqual(['OK', 'NOT_FOUND']);
@@ -302,11 +303,11 @@ test('after a restart every key, state and audit entry is still there; audit ver
   try {
     await new Promise<void>((resolve, reject) => {
       let out = '';
-      again.stdout!.on('data', (d: Buffer) => {
+      again.stdout.on('data', (d: Buffer) => {
         out += d.toString();
         if (out.includes('countersign serving')) resolve();
       });
-      again.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
+      again.once('exit', (code) => reject(new Error(`serve exited with ${String(code)}: ${out}`)));
     });
     const list = JSON.parse(cli(['keys', 'list', '--server', address, '--json']).stdout) as Array<{
       name: string;
@@ -328,7 +329,7 @@ test('after a restart every key, state and audit entry is still there; audit ver
     again.kill('SIGTERM');
     await new Promise((r) => again.once('exit', r));
   }
-  expect(cli(['audit', 'verify', '--data-dir', dataDir, '--expect-head', `${head[1]}:${head[2]}`]).code).toBe(0);
+  expect(cli(['audit', 'verify', '--data-dir', dataDir, '--expect-head', `${head[1]!}:${head[2]!}`]).code).toBe(0);
 
   // Tamper with one entry directly in the database (as someone with file access could).
   const { DatabaseSync } = await import('node:sqlite');

@@ -33,8 +33,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await svc?.stop();
-  await pusher?.close();
+  await svc.stop();
+  await pusher.close();
 });
 
 async function image(prefix: string) {

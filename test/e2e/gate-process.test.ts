@@ -62,8 +62,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await svc?.stop();
-  await pusher?.close();
+  await svc.stop();
+  await pusher.close();
 });
 
 test('a gate with a verifier token: signed pulls are served, unsigned ones denied with the reason', async () => {

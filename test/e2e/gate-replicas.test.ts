@@ -49,8 +49,8 @@ rules:
 
 afterAll(async () => {
   for (const g of gates) await stopGateProcess(g);
-  await svc?.stop();
-  await pusher?.close();
+  await svc.stop();
+  await pusher.close();
   rmSync(workDir, { recursive: true, force: true });
 });
 
@@ -91,7 +91,7 @@ test('concurrent pushes of two digests to one new immutable tag, one per gate: e
     expect(loser.text).toContain('DENIED');
     expect(loser.text).toContain(`tag ${tag} is immutable`);
     // The tag points at the winner's digest, and the winner was told so.
-    const winner = results[0]!.status === 201 ? first : second;
+    const winner = results[0].status === 201 ? first : second;
     const head = await request(`http://${host}/v2/${repository}/manifests/${tag}`, { method: 'HEAD', headers: { accept: MEDIA_TYPE } });
     expect(head.headers['docker-content-digest']).toBe(winner);
     await head.body.dump();

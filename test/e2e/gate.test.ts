@@ -107,6 +107,11 @@ async function newImage(prefix: string, tag = 'v1') {
   return { repository, tag, ...pushed };
 }
 
+/** The digest `skopeo inspect` reports (its JSON's `Digest`). */
+function inspectedDigest(stdout: string): string {
+  return (JSON.parse(stdout) as { Digest: string }).Digest;
+}
+
 async function sign(image: string): Promise<string> {
   const r = await svc.call<{ result: { referrerDigest: string } }>('Sign', { image, key: 'ci-release' });
   return r.result.referrerDigest;
@@ -126,10 +131,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await gate?.close();
-  verifier?.close();
-  await svc?.stop();
-  await pusher?.close();
+  await gate.close();
+  verifier.close();
+  await svc.stop();
+  await pusher.close();
   rmSync(workDir, { recursive: true, force: true });
 });
 
@@ -139,7 +144,7 @@ describe('pull through the gate (skopeo)', () => {
     await sign(`${host}/${img.repository}:${img.tag}`);
     const inspect = await skopeo('inspect', '--tls-verify=false', viaGate(img.repository, img.tag));
     expect(inspect.stderr).toBe('');
-    expect(JSON.parse(inspect.stdout).Digest).toBe(img.digest);
+    expect(inspectedDigest(inspect.stdout)).toBe(img.digest);
     const dest = path.join(workDir, 'copy-signed');
     const copy = await skopeo('copy', '--src-tls-verify=false', viaGate(img.repository, img.tag), `oci:${dest}:x`);
     expect(copy.stderr).toBe('');
@@ -232,7 +237,7 @@ describe('multi-arch images under each multiArch mode', () => {
     // And a platform by digest through skopeo's own selection (index → child).
     const one = await skopeo('inspect', '--tls-verify=false', '--override-arch', 'arm64', viaGate(repository, 'v1'));
     expect(one.code).toBe(0);
-    expect(JSON.parse(one.stdout).Digest).toBe(idx.digest);
+    expect(inspectedDigest(one.stdout)).toBe(idx.digest);
   });
 
   // Raw HTTP, as a client does it (index by tag, then children by digest), with one child asked
@@ -334,7 +339,7 @@ describe('promotion, immutable tags and tag naming (skopeo through the gate)', (
     expect(await upstreamTag(`${PROD}/${a.name}`, 'v1.0.0')).toBe(a.digest);
     const inspect = await skopeo('inspect', '--tls-verify=false', viaGate(`${PROD}/${a.name}`, 'v1.0.0'));
     expect(inspect.code).toBe(0);
-    expect(JSON.parse(inspect.stdout).Digest).toBe(a.digest);
+    expect(inspectedDigest(inspect.stdout)).toBe(a.digest);
   });
 
   test('an unsigned image cannot be pushed into production', async () => {

@@ -64,9 +64,9 @@ ${['index', 'platforms', 'either']
 });
 
 afterAll(async () => {
-  await svc?.stop();
-  await plain?.stop();
-  await pusher?.close();
+  await svc.stop();
+  await plain.stop();
+  await pusher.close();
 });
 
 const explain = (r: VerifyResponse): string => `${r.allowed ? 'allow' : 'deny'}: ${r.reasons.join(' | ')} :: ${JSON.stringify(r.evidence)}`;
@@ -198,7 +198,7 @@ describe.each(VARIANTS)('referrers index with $name', ({ write, legacy }) => {
       await legacySignature(svc, signed.repo, signed.digest);
     } else {
       await svc.call('Sign', { image: signed.ref, key: 'ci-release' });
-      valid = (await listReferrers(host, signed.repo.repository, signed.digest)).manifests[0] as Descriptor;
+      valid = (await listReferrers(host, signed.repo.repository, signed.digest)).manifests[0];
       expect(valid).toBeDefined();
     }
     await write(signed.repo, signed.digest, valid);

@@ -107,9 +107,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await svc?.stop();
-  await pusher?.close();
-  await registry?.stop();
+  await svc.stop();
+  await pusher.close();
+  await registry.stop();
 });
 
 const verify = (repository: string) =>

@@ -96,14 +96,14 @@ ${rule('cody', repos.cody, `{ issuer: "${CODY.issuer}", subject: "${CODY.subject
       layers: [layer],
       subject: { mediaType: MEDIA_TYPE.DOCKER_MANIFEST, digest: SUBJECT, size: manifest.length },
       annotations: { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': PREDICATE },
-    } as ImageManifest;
+    };
     await store.attach(repo, { manifest: referrer, manifestBytes: Buffer.from(JSON.stringify(referrer)), blobs: [BUNDLE] });
   }
 });
 
 afterAll(async () => {
-  await svc?.stop();
-  await pusher?.close();
+  await svc.stop();
+  await pusher.close();
 });
 
 const verify = (repository: string) =>

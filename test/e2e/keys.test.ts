@@ -45,8 +45,8 @@ rules:
 });
 
 afterAll(async () => {
-  await svc?.stop();
-  await pusher?.close();
+  await svc.stop();
+  await pusher.close();
 });
 
 async function image(prefix: string) {

@@ -41,8 +41,8 @@ describe('metrics port', () => {
     await svc.app.keys.createKey({ name: 'ci-release' }, 'test');
   });
   afterAll(async () => {
-    await svc?.stop();
-    await pusher?.close();
+    await svc.stop();
+    await pusher.close();
   });
 
   it('counts a Sign, a Verify allow and a Verify deny exactly, by method, status, rule and result', async () => {

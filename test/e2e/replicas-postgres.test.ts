@@ -19,7 +19,7 @@ import { pushSampleImage } from '../../src/dev/sample-image';
 import { RegistryClient } from '../../src/registry';
 import { testRegistryHost, uniqueRepo } from '../support/harness';
 import { startServeProcess, type ServeProcess } from '../support/serve-process';
-import { fetchBlob, fetchManifest, listReferrers, verifyBundle } from '../support/independent-verify';
+import { fetchBlob, fetchManifest, firstLayer, listReferrers, verifyBundle } from '../support/independent-verify';
 import { freshDatabase, sharedKek, startPostgres, testPostgresUrl, type LocalPostgres } from '../support/postgres';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -57,7 +57,7 @@ afterAll(async () => {
       await new Promise((r) => i.process.once('exit', r));
     }
   }
-  await pusher?.close();
+  await pusher.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -85,7 +85,7 @@ test('50 concurrent Signs of one digest over 3 replicas sharing PostgreSQL: 50 e
   const n: string[] = [];
   for (const entry of manifests) {
     const { json: manifest } = await fetchManifest(host, repository, entry.digest);
-    const bundle = JSON.parse((await fetchBlob(host, repository, manifest.layers[0].digest)).toString('utf8'));
+    const bundle: unknown = JSON.parse((await fetchBlob(host, repository, firstLayer(manifest).digest)).toString('utf8'));
     const statement = replicas
       .map((r) => {
         try {
@@ -96,7 +96,7 @@ test('50 concurrent Signs of one digest over 3 replicas sharing PostgreSQL: 50 e
       })
       .find((s) => s !== undefined);
     expect(statement).toBeDefined();
-    n.push(statement!.subject[0].annotations.n);
+    n.push(String(statement!.subject[0]?.annotations?.n));
   }
   expect(manifests).toHaveLength(50);
   expect(n.sort()).toEqual(Array.from({ length: 50 }, (_, i) => String(i)).sort());
@@ -124,12 +124,12 @@ test('the store lock is what serializes: while another holder has the subject lo
     );
     // Wait (a condition, not a time) until the replica's session queues behind ours in pg_locks.
     const waiting = async () =>
-      (await other
-        .query(
+      await other
+        .query<{ n: number }>(
           `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND NOT granted AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2`,
           [k1, k2],
         )
-        .then((r) => r.rows[0].n)) as number;
+        .then((r) => r.rows[0]!.n);
     for (let i = 0; (await waiting()) === 0; i++) {
       if (i > 600) throw new Error('the replica never waited for the store lock');
       await new Promise((r) => setTimeout(r, 50));
@@ -150,7 +150,7 @@ describe('PostgreSQL stopped during operation', () => {
     own = await startPostgres(); // its own cluster: stopping the suite's would disturb other tests
   });
   afterAll(async () => {
-    await own?.destroy();
+    await own.destroy();
   });
 
   test('Signs fail UNAVAILABLE naming the store, the process stays up, and Signs work again once it is back', async () => {
@@ -189,8 +189,8 @@ test('a replica whose store refuses its credentials does not start, and says why
     },
   );
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   expect(code).not.toBe(0);
   expect(output).toMatch(/refused the credentials in store\.url/);

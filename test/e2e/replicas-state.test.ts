@@ -19,13 +19,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { protoPath as healthProto } from 'grpc-health-check';
 import pg from 'pg';
 import { call, keyClient, policyClient, verificationClient, type UnaryClient } from '../../src/cli/client';
 import { freePort } from '../../src/dev/local-registry';
 import { pushSampleImage } from '../../src/dev/sample-image';
 import { RegistryClient } from '../../src/registry';
+import { healthStatus } from '../support/grpc-health';
 import { testRegistryHost, uniqueRepo } from '../support/harness';
 import { freshDatabase, sharedKek, startPostgres, type LocalPostgres } from '../support/postgres';
 import { startServeProcess, type ServeProcess } from '../support/serve-process';
@@ -61,7 +60,7 @@ afterAll(async () => {
       await new Promise((done) => r.process.once('exit', done));
     }
   }
-  await pusher?.close();
+  await pusher.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -139,7 +138,7 @@ test('a token revoked in the store is refused by replica B', async () => {
       gate,
     ).then(
       () => 'answered',
-      (err: grpc.ServiceError) => `${err.code}: ${err.details}`,
+      (err: unknown) => `${(err as grpc.ServiceError).code}: ${(err as grpc.ServiceError).details}`,
     );
   // Created after B started, by another process: found at its first use.
   expect(await verifyOnB()).toBe('answered');
@@ -189,17 +188,17 @@ test('a replica SIGKILLed during writes leaves no half-written change: every key
   await db.connect();
   try {
     await pollUntil(
-      () => db.query(`SELECT count(*)::int AS n FROM keys WHERE name LIKE 'v-%'`).then((r) => r.rows[0].n as number),
+      () => db.query<{ n: number }>(`SELECT count(*)::int AS n FROM keys WHERE name LIKE 'v-%'`).then((r) => r.rows[0]!.n),
       (n) => n > 0,
       600,
     );
     victim.process.kill('SIGKILL');
     const outcomes = await Promise.allSettled(writes);
     expect(outcomes.slice(20).filter((o) => o.status === 'rejected')).toEqual([]); // the survivor's all went through
-    const keys = (await db.query(`SELECT name FROM keys ORDER BY name`)).rows.map((r) => r.name as string);
-    const created = (await db.query(`SELECT target FROM audit_log WHERE action = 'key.create' ORDER BY target`)).rows.map(
-      (r) => r.target as string,
-    );
+    const keys = (await db.query<{ name: string }>(`SELECT name FROM keys ORDER BY name`)).rows.map((r) => r.name);
+    const created = (
+      await db.query<{ target: string }>(`SELECT target FROM audit_log WHERE action = 'key.create' ORDER BY target`)
+    ).rows.map((r) => r.target);
     expect(created).toEqual(keys);
     expect(keys.filter((k) => k.startsWith('s-'))).toHaveLength(20);
   } finally {
@@ -243,11 +242,11 @@ test('a policy set through replica A (the policy CLI) denies on replica B an ima
   const cliEnv = { COUNTERSIGN_SERVER: a.address, COUNTERSIGN_TOKEN: policyAdmin };
   // Only policy-admin may set it.
   await expect(cli(['policy', 'set', file], { ...cliEnv, COUNTERSIGN_TOKEN: verifier })).rejects.toMatchObject({
-    stderr: expect.stringContaining('lacks role policy-admin'),
+    stderr: expect.stringContaining('lacks role policy-admin') as unknown,
   });
   // Compare-and-set against a stale revision is refused and changes nothing.
   await expect(cli(['policy', 'set', file, '--expected-revision', 'abcdef012345'], cliEnv)).rejects.toMatchObject({
-    stderr: expect.stringMatching(/FAILED_PRECONDITION|revision default, not abcdef012345/),
+    stderr: expect.stringMatching(/FAILED_PRECONDITION|revision default, not abcdef012345/) as unknown,
   });
   expect(await cli(['policy', 'set', file, '--expected-revision', 'default'], cliEnv)).toMatch(
     /^policy revision [0-9a-f]{12} is in force \(it replaced default\)\n$/,
@@ -273,7 +272,7 @@ describe('PostgreSQL stopped while serving', () => {
     own = await startPostgres(); // its own cluster: stopping the suite's would disturb other tests
   });
   afterAll(async () => {
-    await own?.destroy();
+    await own.destroy();
   });
 
   const readyz = (port: number) =>
@@ -286,20 +285,6 @@ describe('PostgreSQL stopped while serving', () => {
         })
         .on('error', reject);
     });
-
-  /** grpc.health.v1 Check of the whole server ('' service). */
-  const grpcHealth = (address: string) => {
-    const def = protoLoader.loadSync(healthProto, { keepCase: true, enums: String, defaults: true });
-    const Health = (grpc.loadPackageDefinition(def) as any).grpc.health.v1.Health;
-    const c = new Health(address, grpc.credentials.createInsecure());
-    return new Promise<string>((resolve, reject) =>
-      c.check({ service: '' }, (err: unknown, r: { status: string }) => {
-        c.close();
-        if (err) reject(err);
-        else resolve(r.status);
-      }),
-    );
-  };
 
   test('readiness fails, Verify denies what needs the keys with a reason, no crash; all resumes when it is back', async () => {
     const metricsPort = await freePort();
@@ -315,16 +300,16 @@ describe('PostgreSQL stopped while serving', () => {
     const verify = () => call<VerifyResponse>(client(verificationClient, r), 'Verify', { image: ref, action: 'ACTION_DEPLOY' }, 10_000);
     expect(await verify()).toMatchObject({ allowed: true });
     expect(await readyz(metricsPort)).toMatchObject({ status: 200 });
-    expect(await grpcHealth(r.address)).toBe('SERVING');
+    expect(await healthStatus(r.address)).toBe('SERVING');
 
     await own.stop();
     const down = await pollUntil(
       () => readyz(metricsPort),
       (x) => x.status === 503,
     );
-    expect(down[down.length - 1]).toMatchObject({ status: 503, body: expect.stringMatching(/store/) });
+    expect(down[down.length - 1]).toMatchObject({ status: 503, body: expect.stringMatching(/store/) as unknown });
     const grpcDown = await pollUntil(
-      () => grpcHealth(r.address),
+      () => healthStatus(r.address),
       (st) => st === 'NOT_SERVING',
     );
     expect(grpcDown[grpcDown.length - 1]).toBe('NOT_SERVING');
@@ -341,7 +326,7 @@ describe('PostgreSQL stopped while serving', () => {
     );
     expect(up[up.length - 1]).toMatchObject({ status: 200 });
     const grpcUp = await pollUntil(
-      () => grpcHealth(r.address),
+      () => healthStatus(r.address),
       (st) => st === 'SERVING',
     );
     expect(grpcUp[grpcUp.length - 1]).toBe('SERVING');

@@ -101,8 +101,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await link?.close();
-  await pusher?.close();
+  await link.close();
+  await pusher.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -133,12 +133,12 @@ test('SIGTERM during a Verify stuck on a 1 byte/s registry: the process exits wi
   let output = '';
   const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
-    server.stdout!.on('data', (d: Buffer) => {
+    server.stdout.on('data', (d: Buffer) => {
       output += d.toString();
       if (output.includes('countersign serving')) resolve();
     });
-    server.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    void exited.then((code) => reject(new Error(`serve exited with ${code}: ${output}`)));
+    server.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    void exited.then((code) => reject(new Error(`serve exited with ${String(code)}: ${output}`)));
   });
 
   const verify = spawn(process.execPath, [BIN, 'verify', `${link.host}/${repository}:v1`, '--server', address, '--timeout', '300'], {

@@ -12,6 +12,7 @@ import { keyIdOf } from '../../src/keys';
 import { RegistryClient } from '../../src/registry';
 import { MAX_JSON_DEPTH } from '../../src/shared/json-depth';
 import { startService, testRegistryHost, uniqueRepo, grpcFailure, type RunningService } from '../support/harness';
+import { healthStatus } from '../support/grpc-health';
 import { fetchManifest, listReferrers, verifiedReferrers } from '../support/independent-verify';
 
 const VECTORS = path.resolve(__dirname, '../../../shared/vectors');
@@ -43,7 +44,7 @@ let keysDir: string;
 function writePemKey(dir: string, name: string): { id: string; publicKeyPem: string } {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
-  writeFileSync(path.join(dir, `${name}.key`), privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
+  writeFileSync(path.join(dir, `${name}.key`), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   writeFileSync(path.join(dir, `${name}.pub`), publicKeyPem);
   return { id: keyIdOf(publicKey), publicKeyPem };
 }
@@ -62,9 +63,32 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await svc?.stop();
-  await pusher?.close();
+  await svc.stop();
+  await pusher.close();
 });
+
+/** grpc.reflection.v1 as the dynamic loader builds it, as far as the reflection test uses it. */
+interface ReflectionResponse {
+  list_services_response: { service: Array<{ name: string }> };
+}
+interface ReflectionPackage {
+  grpc: {
+    reflection: {
+      v1: {
+        ServerReflection: new (
+          address: string,
+          credentials: grpc.ChannelCredentials,
+        ) => grpc.Client & { ServerReflectionInfo(): grpc.ClientDuplexStream<{ list_services: string }, ReflectionResponse> };
+      };
+    };
+  };
+}
+
+/** The cosign vuln predicate (https://cosign.sigstore.dev/attestation/vuln/v1), as far as the tests read it. */
+interface VulnPredicate {
+  scanner: { uri: string; version: string; result: unknown };
+  metadata: { scanStartedOn: string; scanFinishedOn: string };
+}
 
 async function newImage(prefix: string) {
   const repository = uniqueRepo(prefix);
@@ -107,8 +131,8 @@ describe('Sign', () => {
       size: 2,
     });
     expect(m.subject).toEqual({ mediaType: img.mediaType, digest: img.digest, size: img.size });
-    expect(m.annotations['dev.sigstore.bundle.content']).toBe('dsse-envelope');
-    expect(m.annotations['org.opencontainers.image.created']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(m.annotations?.['dev.sigstore.bundle.content']).toBe('dsse-envelope');
+    expect(m.annotations?.['org.opencontainers.image.created']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
     // The fallback index entry is spec-conformant: artifactType and ALL manifest annotations.
     const { bytes } = await fetchManifest(host, img.repository, result.referrerDigest);
@@ -190,12 +214,12 @@ describe('Attest', () => {
     ]);
     expect(byType.get('https://spdx.dev/Document')!.predicate).toEqual(JSON.parse(spdx.toString()));
     expect(byType.get('https://cyclonedx.org/bom')!.predicate).toEqual(JSON.parse(cdx.toString()));
-    const vuln = byType.get('https://cosign.sigstore.dev/attestation/vuln/v1')!.predicate;
+    const vuln = byType.get('https://cosign.sigstore.dev/attestation/vuln/v1')!.predicate as VulnPredicate;
     expect(vuln.scanner.uri).toContain('trivy');
     expect(vuln.scanner.result).toEqual(JSON.parse(trivy.toString()));
     expect(Date.parse(vuln.metadata.scanStartedOn)).not.toBeNaN();
     expect(Date.parse(vuln.metadata.scanFinishedOn)).not.toBeNaN();
-    for (const f of found) expect(f.statement.subject[0].digest.sha256).toBe(img.digest.slice(7));
+    for (const f of found) expect(f.statement.subject[0]?.digest.sha256).toBe(img.digest.slice(7));
   });
 
   test('any absolute predicate URI is accepted; a raw Grype report is wrapped', async () => {
@@ -207,9 +231,9 @@ describe('Attest', () => {
     const found = await verifiedReferrers(host, img.repository, img.digest, publicKeyPem);
     const types = found.map((f) => f.predicateType).sort();
     expect(types).toEqual(['https://cosign.sigstore.dev/attestation/vuln/v1', 'https://example.com/custom/v1']);
-    const vuln = found.find((f) => f.predicateType.includes('vuln'))!.statement.predicate;
+    const vuln = found.find((f) => f.predicateType.includes('vuln'))!.statement.predicate as VulnPredicate;
     expect(vuln.scanner.uri).toContain('grype');
-    expect(vuln.scanner.version).toBe(JSON.parse(grype.toString()).descriptor.version);
+    expect(vuln.scanner.version).toBe((JSON.parse(grype.toString()) as { descriptor: { version: string } }).descriptor.version);
   });
 
   test('scan_timestamp (google.protobuf.Timestamp) gives a raw report without a time its scan time; with scan_time too it is refused', async () => {
@@ -233,7 +257,7 @@ describe('Attest', () => {
     expect(both.details).toBe('give scan_timestamp or the deprecated scan_time, not both');
     await svc.call('Attest', { image: img.tagRef, key: 'ci-release', predicateType: 'vuln', predicate: grype, scanTimestamp });
     const found = await verifiedReferrers(host, img.repository, img.digest, publicKeyPem);
-    const vuln = found.find((f) => f.predicateType.includes('vuln'))!.statement.predicate;
+    const vuln = found.find((f) => f.predicateType.includes('vuln'))!.statement.predicate as VulnPredicate;
     expect(new Date(vuln.metadata.scanFinishedOn).getTime()).toBe(at.getTime());
   });
 });
@@ -323,23 +347,17 @@ describe('bad input gets a clear status and writes nothing', () => {
 
 describe('operability', () => {
   test('health service answers SERVING', async () => {
-    const { HealthClient } = await healthClientCtor();
-    const client = new HealthClient(svc.address, grpc.credentials.createInsecure());
-    const res = await new Promise<{ status: string }>((resolve, reject) =>
-      client.check({ service: 'countersign.v1.SigningService' }, (err: unknown, r: { status: string }) => (err ? reject(err) : resolve(r))),
-    );
-    client.close();
-    expect(res.status).toBe('SERVING');
+    expect(await healthStatus(svc.address, 'countersign.v1.SigningService')).toBe('SERVING');
   });
 
   test('server reflection lists the services (grpcurl-style discovery)', async () => {
     const protoLoader = await import('@grpc/proto-loader');
     const file = require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
     const def = protoLoader.loadSync(file, { keepCase: true, defaults: true, oneofs: true });
-    const pkg = grpc.loadPackageDefinition(def) as any;
+    const pkg = grpc.loadPackageDefinition(def) as unknown as ReflectionPackage;
     const client = new pkg.grpc.reflection.v1.ServerReflection(svc.address, grpc.credentials.createInsecure());
     const stream = client.ServerReflectionInfo();
-    const answer = new Promise<any>((resolve, reject) => {
+    const answer = new Promise<ReflectionResponse>((resolve, reject) => {
       stream.on('data', resolve);
       stream.on('error', reject);
     });
@@ -347,7 +365,7 @@ describe('operability', () => {
     const res = await answer;
     stream.end();
     client.close();
-    const names = res.list_services_response.service.map((s: { name: string }) => s.name);
+    const names = res.list_services_response.service.map((s) => s.name);
     expect(names).toEqual(expect.arrayContaining(['countersign.v1.SigningService']));
   });
 
@@ -384,7 +402,7 @@ describe('operability', () => {
     const inFlight = other.call<{ result: SignedArtifactMsg }>('Sign', { image: img.tagRef, key: 'ci-release' });
     // Stop only once the server is handling the call (a call still connecting is refused, and that
     // is not what is tested): a deterministic wait, not a sleep.
-    let settled = false;
+    let settled = false as boolean; // set by the callbacks below, while the loop waits
     inFlight.then(
       () => (settled = true),
       () => (settled = true),
@@ -399,11 +417,3 @@ describe('operability', () => {
     await other.stop();
   });
 });
-
-async function healthClientCtor(): Promise<{ HealthClient: any }> {
-  const protoLoader = await import('@grpc/proto-loader');
-  const { protoPath } = await import('grpc-health-check');
-  const def = protoLoader.loadSync(protoPath, { keepCase: true, enums: String, defaults: true });
-  const pkg = grpc.loadPackageDefinition(def) as any;
-  return { HealthClient: pkg.grpc.health.v1.Health };
-}

@@ -16,7 +16,7 @@ import { pushSampleImage } from '../../src/dev/sample-image';
 import { RegistryClient } from '../../src/registry';
 import { testRegistryHost, uniqueRepo } from '../support/harness';
 import { startServeProcess, type ServeProcess } from '../support/serve-process';
-import { fetchBlob, fetchManifest, listReferrers, verifyBundle } from '../support/independent-verify';
+import { fetchBlob, fetchManifest, firstLayer, listReferrers, verifyBundle } from '../support/independent-verify';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -49,7 +49,7 @@ afterAll(async () => {
       await new Promise((r) => i.process.once('exit', r));
     }
   }
-  await pusher?.close();
+  await pusher.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -60,7 +60,7 @@ async function listedSigns(repository: string, digest: string): Promise<{ entrie
   const n: string[] = [];
   for (const entry of manifests) {
     const { json: manifest } = await fetchManifest(host, repository, entry.digest);
-    const bundle = JSON.parse((await fetchBlob(host, repository, manifest.layers[0].digest)).toString('utf8'));
+    const bundle: unknown = JSON.parse((await fetchBlob(host, repository, firstLayer(manifest).digest)).toString('utf8'));
     // Signed by one of the two instances' keys, and by nobody else.
     const statement = (() => {
       try {
@@ -69,7 +69,7 @@ async function listedSigns(repository: string, digest: string): Promise<{ entrie
         return verifyBundle(bundle, instances[1]!.publicKeyPem, digest);
       }
     })();
-    n.push(statement.subject[0].annotations.n);
+    n.push(String(statement.subject[0]?.annotations?.n));
   }
   return { entries: manifests.length, digests: manifests.map((m) => m.digest), n };
 }

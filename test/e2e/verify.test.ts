@@ -10,7 +10,7 @@ import { pushSampleImage, pushSampleIndex } from '../../src/dev/sample-image';
 import { RegistryClient, ReferrerStore } from '../../src/registry';
 import type { ImageManifest } from '../../src/registry/types';
 import { startService, testRegistryHost, uniqueRepo, grpcFailure, type RunningService } from '../support/harness';
-import { fetchBlob, fetchManifest, listReferrers } from '../support/independent-verify';
+import { fetchBlob, fetchManifest, firstLayer, listReferrers } from '../support/independent-verify';
 
 const VECTORS = path.resolve(__dirname, '../../../shared/vectors');
 const vector = (p: string) => readFileSync(path.join(VECTORS, p));
@@ -72,9 +72,20 @@ async function attest(image: string, predicateType: string, predicate: Buffer, k
   return svc.call('Attest', { image, key, predicateType, predicate, scanTime });
 }
 
+/** A Trivy JSON report, as far as the tests edit it (the rest is sent as it is). */
+interface TrivyReport {
+  CreatedAt: string;
+  Results: Array<{ Vulnerabilities: Array<{ VulnerabilityID: string; Severity: string }> }>;
+}
+
+/** A Trivy report vector, parsed for editing. */
+function trivyVector(path_: string): TrivyReport {
+  return JSON.parse(vector(path_).toString()) as TrivyReport;
+}
+
 /** A fresh Trivy report (the vector's findings, scanned "now"). */
 function trivyReport(path_: string, createdAt = new Date().toISOString()): Buffer {
-  const report = JSON.parse(vector(path_).toString());
+  const report = trivyVector(path_);
   report.CreatedAt = createdAt;
   return Buffer.from(JSON.stringify(report));
 }
@@ -100,9 +111,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await svc?.stop();
-  await rogue?.stop();
-  await pusher?.close();
+  await svc.stop();
+  await rogue.stop();
+  await pusher.close();
 });
 
 function basePolicy(extraRules = '', defaults = '{ mode: enforce, onUnmatched: deny, onError: deny }') {
@@ -170,7 +181,7 @@ describe('signatures', () => {
     const victim = await newImage('v-copy-dst');
     // The attacker re-publishes A's referrer (same bundle) with B as subject.
     const { json: manifest } = await fetchManifest(host, signed.repository, result.referrerDigest);
-    const bundle = await fetchBlob(host, signed.repository, manifest.layers[0].digest);
+    const bundle = await fetchBlob(host, signed.repository, firstLayer(manifest).digest);
     manifest.subject = { mediaType: victim.mediaType, digest: victim.digest, size: victim.size };
     const store = new ReferrerStore(pusher);
     await store.attach(
@@ -251,10 +262,10 @@ describe('attestations', () => {
     await attest(img.ref, 'cyclonedx', sbom());
     // The fluentd CycloneDX 1.6 golden carries critical ratings; wrap it as a scan via in-toto? Use Trivy's format:
     // craft a Trivy report with the CRITICAL CVE-2019-18224 as the vector describes.
-    const report = JSON.parse(vector('trivy/integration/testdata/alpine-310.json.golden').toString());
+    const report = trivyVector('trivy/integration/testdata/alpine-310.json.golden');
     report.CreatedAt = new Date().toISOString();
-    report.Results[0].Vulnerabilities[0].Severity = 'CRITICAL';
-    const criticalId = report.Results[0].Vulnerabilities[0].VulnerabilityID as string;
+    report.Results[0]!.Vulnerabilities[0]!.Severity = 'CRITICAL';
+    const criticalId = report.Results[0]!.Vulnerabilities[0]!.VulnerabilityID;
     await attest(img.ref, 'vuln', Buffer.from(JSON.stringify(report)));
     const denied = await verify(img.ref);
     expect(denied.allowed).toBe(false);
@@ -289,9 +300,9 @@ describe('attestations', () => {
     const img = await newImage('v-att-newest');
     await sign(img.ref);
     await attest(img.ref, 'cyclonedx', sbom());
-    const bad = JSON.parse(vector('trivy/integration/testdata/alpine-310.json.golden').toString());
+    const bad = trivyVector('trivy/integration/testdata/alpine-310.json.golden');
     bad.CreatedAt = new Date(Date.now() - 3600_000).toISOString();
-    bad.Results[0].Vulnerabilities[0].Severity = 'CRITICAL';
+    bad.Results[0]!.Vulnerabilities[0]!.Severity = 'CRITICAL';
     await attest(img.ref, 'vuln', Buffer.from(JSON.stringify(bad)));
     expect((await verify(img.ref)).allowed).toBe(false);
     await attest(img.ref, 'vuln', trivyReport('trivy/integration/testdata/alpine-310.json.golden'));

@@ -23,12 +23,12 @@ export async function startGateProcess(upstream: string, server: string, env: Re
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       output += d.toString();
       if (output.includes('registry gate serving')) resolve();
     });
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    child.once('exit', (code) => reject(new Error(`gate exited with ${code}: ${output}`)));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.once('exit', (code) => reject(new Error(`gate exited with ${String(code)}: ${output}`)));
   });
   return { child, url: `http://127.0.0.1:${port}`, output: () => output };
 }

@@ -43,7 +43,7 @@ export async function startService(overrides: Partial<ServiceConfig> = {}): Prom
     write(chunk: Buffer, _enc, cb) {
       const text = chunk.toString('utf8');
       chunks.push(text);
-      for (const line of text.split('\n')) if (line.trim()) logs.push(JSON.parse(line));
+      for (const line of text.split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
       cb();
     },
   });
@@ -78,8 +78,9 @@ export async function startService(overrides: Partial<ServiceConfig> = {}): Prom
 }
 
 export function grpcCode(err: unknown): string {
-  const code = (err as grpc.ServiceError)?.code;
-  return typeof code === 'number' ? (grpc.status[code] ?? String(code)) : 'NOT_A_GRPC_ERROR';
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  if (typeof code !== 'number') return 'NOT_A_GRPC_ERROR';
+  return (grpc.status as Record<number, string | undefined>)[code] ?? String(code); // a code outside the enum has no name
 }
 
 /** Awaits a promise expected to fail with a gRPC error; returns the status name and message. */
@@ -87,7 +88,7 @@ export async function grpcFailure(p: Promise<unknown>): Promise<{ code: string; 
   try {
     await p;
   } catch (err) {
-    return { code: grpcCode(err), details: (err as grpc.ServiceError).details ?? '' };
+    return { code: grpcCode(err), details: (err as Partial<grpc.ServiceError>).details ?? '' };
   }
   throw new Error('expected the call to fail');
 }

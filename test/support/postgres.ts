@@ -67,7 +67,7 @@ export async function startPostgres(): Promise<LocalPostgres> {
     ['-D', data, '--no-sync', '-U', 'countersign', `--pwfile=${pwfile}`, '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8'],
     { ...as, encoding: 'utf8' },
   );
-  if (init.status !== 0) throw new Error(`initdb failed (${init.status}): ${init.stderr}${init.stdout}`);
+  if (init.status !== 0) throw new Error(`initdb failed (${String(init.status)}): ${init.stderr}${init.stdout}`);
   const port = await freePort();
   let child: ChildProcess | undefined;
 
@@ -96,7 +96,7 @@ export async function startPostgres(): Promise<LocalPostgres> {
     );
     child = proc;
     let output = '';
-    proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (output += d.toString()));
     for (let i = 0; ; i++) {
       if (proc.exitCode !== null) throw new Error(`postgres exited with ${proc.exitCode}: ${output}`);
       if (/ready to accept connections/.test(output)) return;

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { call, keyClient, signingClient, type UnaryClient } from '../../src/cli/client';
 import { freePort } from '../../src/dev/local-registry';
 
@@ -45,8 +45,8 @@ export async function startServeProcess(
     },
   );
   const instance: ServeProcess = { process: child, address, output: '', signer: signingClient(address), publicKeyPem: '' };
-  child.stdout!.on('data', (d: Buffer) => (instance.output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (instance.output += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (instance.output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (instance.output += d.toString()));
   // At warn level nothing announces readiness: poll until the key service answers.
   const keys = keyClient(address);
   try {
@@ -57,12 +57,12 @@ export async function startServeProcess(
         instance.publicKeyPem = created.key.publicKeyPem;
         return instance;
       } catch (err) {
-        if ((err as grpc.ServiceError).code === 6 /* ALREADY_EXISTS: another replica of the store made it */) {
+        if ((err as grpc.ServiceError).code === grpc.status.ALREADY_EXISTS /* another replica of the store made it */) {
           const existing = await call<{ key: { publicKeyPem: string } }>(keys, 'GetKey', { key: 'ci' }, 5_000, opts.token);
           instance.publicKeyPem = existing.key.publicKeyPem;
           return instance;
         }
-        if (attempt >= 100 || (err as grpc.ServiceError).code !== 14 /* UNAVAILABLE: not listening yet */) throw err;
+        if (attempt >= 100 || (err as grpc.ServiceError).code !== grpc.status.UNAVAILABLE /* not listening yet */) throw err;
         await new Promise((r) => setTimeout(r, 100));
       }
     }

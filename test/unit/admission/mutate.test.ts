@@ -37,19 +37,28 @@ function decodePointer(pointer: string): string[] {
     .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
+/** A JSON Patch operation as the answer's bytes give it: checked here, not trusted. */
+interface PatchOperationJson {
+  op: string;
+  path: string;
+  value: unknown;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
 /** RFC 6902 `replace`: the target must exist. Throws otherwise. */
-function applyPatch(doc: any, ops: Array<{ op: string; path: string; value: unknown }>): any {
+function applyPatch<T>(doc: T, ops: PatchOperationJson[]): T {
   const out = structuredClone(doc);
   for (const o of ops) {
     if (o.op !== 'replace') throw new Error(`unexpected op ${o.op}`);
     const tokens = decodePointer(o.path);
-    let node = out;
+    let node: unknown = out;
     for (const t of tokens.slice(0, -1)) {
-      node = Array.isArray(node) ? node[Number(t)] : node?.[t];
+      node = Array.isArray(node) ? node[Number(t)] : isObject(node) ? node[t] : undefined;
       if (node === undefined) throw new Error(`path ${o.path} does not exist`);
     }
     const last = tokens[tokens.length - 1]!;
-    if (!(Array.isArray(node) ? Number(last) < node.length : Object.prototype.hasOwnProperty.call(node, last)))
+    if (!isObject(node) || !(Array.isArray(node) ? Number(last) < node.length : Object.prototype.hasOwnProperty.call(node, last)))
       throw new Error(`path ${o.path} does not exist`);
     node[last] = o.value;
   }
@@ -93,7 +102,7 @@ describe('POST /mutate on the Connaisseur AdmissionReviews', () => {
     }
     expect(r.patchType).toBe('JSONPatch');
     patchedReviews++;
-    const ops = JSON.parse(Buffer.from(r.patch!, 'base64').toString('utf8'));
+    const ops = JSON.parse(Buffer.from(r.patch!, 'base64').toString('utf8')) as PatchOperationJson[];
     expect(ops).toHaveLength(toPin.length);
     const patched = applyPatch(review.request.object, ops);
     // Every image is now pinned to exactly the digest its verification returned; nothing else changed.
@@ -103,7 +112,7 @@ describe('POST /mutate on the Connaisseur AdmissionReviews', () => {
       const verifiedAs = verifier.calls.find((c) => c.image === ref.image)?.image ?? ref.image;
       expect(after[i]!.image).toBe(ref.image.includes('@') ? ref.image : `${ref.image}@${digestFor(verifiedAs)}`);
     }
-    const withoutImages = (o: any) => JSON.stringify(o, (k, v) => (k === 'image' ? undefined : v));
+    const withoutImages = (o: unknown) => JSON.stringify(o, (k, v: unknown) => (k === 'image' ? undefined : v));
     expect(withoutImages(patched)).toBe(withoutImages(review.request.object));
     // The pinned object passes the validating webhook as it is (pinned images are verified by digest).
     const again = await handleAdmissionReview({ ...review, request: { ...review.request, object: patched } }, new DigestVerifier(), {});

@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { TLSSocket } from 'node:tls';
 import {
   DEFAULT_MAX_BODY_BYTES,
   isLoopback,
@@ -15,16 +16,29 @@ import {
   parseListen,
   reviewDeadline,
   startAdmissionServer,
+  type AdmissionReviewResponse,
   type AdmissionServer,
 } from '../../../src/admission';
-import { connaisseurRaw, FakeVerifier, MemoryLogger } from './fixtures';
+import { connaisseur, connaisseurRaw, FakeVerifier, MemoryLogger, type ReviewFixture } from './fixtures';
 import { MAX_JSON_DEPTH } from '../../../src/shared/json-depth';
+
+/** The body of a request the server refuses (a Kubernetes `Status`, as the API server expects). */
+interface FailureBody {
+  apiVersion: string;
+  kind: 'Status';
+  status: 'Failure';
+  code: number;
+  message: string;
+}
 
 interface Reply {
   status: number;
   headers: http.IncomingHttpHeaders;
   text: string;
-  json(): any;
+  /** The body read as the AdmissionReview answer the server gives to a review it could judge. */
+  review(): AdmissionReviewResponse;
+  /** The body read as the Status the server gives to a request it refuses. */
+  failure(): FailureBody;
 }
 
 function request(
@@ -44,7 +58,13 @@ function request(
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode!, headers: res.headers, text, json: () => JSON.parse(text) });
+          resolve({
+            status: res.statusCode!,
+            headers: res.headers,
+            text,
+            review: () => JSON.parse(text) as AdmissionReviewResponse,
+            failure: () => JSON.parse(text) as FailureBody,
+          });
         });
       },
     );
@@ -89,7 +109,7 @@ describe('plain HTTP on loopback', () => {
     const r = await request(`${server.url}/validate?timeout=10s`, { body: connaisseurRaw('02_pod.json'), headers: JSON_HEADERS });
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('application/json');
-    expect(r.json()).toEqual({
+    expect(r.review()).toEqual({
       apiVersion: 'admission.k8s.io/v1',
       kind: 'AdmissionReview',
       response: { uid: '0c3331b6-1812-11ea-b3fc-02897404852e', allowed: true },
@@ -102,13 +122,13 @@ describe('plain HTTP on loopback', () => {
       headers: { 'content-type': 'application/json; charset=utf-8' },
     });
     expect(r.status).toBe(200);
-    const body = r.json();
+    const body = r.review();
     expect(body.apiVersion).toBe('admission.k8s.io/v1beta1');
     expect(body.response.uid).toBe('1d5c9e9a-a985-41ef-b87f-4bc6057e94a2');
     expect(body.response.allowed).toBe(false);
-    expect(body.response.status.code).toBe(403);
-    expect(body.response.status.message).toContain('image "busybox"');
-    expect(body.response.status.message).toContain('no signature by a trusted key');
+    expect(body.response.status?.code).toBe(403);
+    expect(body.response.status?.message).toContain('image "busybox"');
+    expect(body.response.status?.message).toContain('no signature by a trusted key');
   });
 
   test('one log line per review with the review fields', async () => {
@@ -124,7 +144,7 @@ describe('plain HTTP on loopback', () => {
       operation: 'CREATE',
       images: ['quay.io/fluentd_elasticsearch/fluentd:v2.5.2'],
       allowed: true,
-      durationMs: expect.any(Number),
+      durationMs: expect.any(Number) as unknown, // an asymmetric matcher, typed `any` by jest
     });
   });
 
@@ -133,7 +153,7 @@ describe('plain HTTP on loopback', () => {
     async (file) => {
       const r = await request(`${server.url}/validate`, { body: connaisseurRaw(file), headers: JSON_HEADERS });
       expect(r.status).toBe(400);
-      const body = r.json();
+      const body = r.failure();
       expect(body).toMatchObject({ kind: 'Status', code: 400 });
       expect(body.message).toMatch(file.startsWith('25') ? /expected a JSON object/ : /request\.uid is missing/);
       expect(body).not.toHaveProperty('response');
@@ -143,14 +163,14 @@ describe('plain HTTP on loopback', () => {
   test('non-JSON → 400', async () => {
     const r = await request(`${server.url}/validate`, { body: '{"apiVersion": ', headers: JSON_HEADERS });
     expect(r.status).toBe(400);
-    expect(r.json().message).toBe('the body is not valid JSON');
+    expect(r.failure().message).toBe('the body is not valid JSON');
   });
 
   test('a 100,000-deep body → 400 naming the depth limit (not a 500 from a stack overflow)', async () => {
     const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
     const r = await request(`${server.url}/validate`, { body: `{"apiVersion":${deep},"kind":"AdmissionReview"}`, headers: JSON_HEADERS });
     expect(r.status).toBe(400);
-    expect(r.json().message).toContain(`deeper than ${MAX_JSON_DEPTH} levels`);
+    expect(r.failure().message).toContain(`deeper than ${MAX_JSON_DEPTH} levels`);
   });
 
   test('wrong Content-Type → 415', async () => {
@@ -162,7 +182,7 @@ describe('plain HTTP on loopback', () => {
     const big = Buffer.alloc(DEFAULT_MAX_BODY_BYTES + 1, 0x20);
     const r = await request(`${server.url}/validate`, { body: big, headers: JSON_HEADERS });
     expect(r.status).toBe(413);
-    expect(r.json().message).toContain(`exceeds ${DEFAULT_MAX_BODY_BYTES} bytes`);
+    expect(r.failure().message).toContain(`exceeds ${DEFAULT_MAX_BODY_BYTES} bytes`);
     const again = await request(`${server.url}/healthz`);
     expect(again.status).toBe(200);
   });
@@ -174,7 +194,10 @@ describe('plain HTTP on loopback', () => {
   });
 
   test('a body just under the limit is read (and judged on its content)', async () => {
-    const review = JSON.parse(connaisseurRaw('02_pod.json'));
+    // The Pod vector has metadata; the padding goes into its annotations.
+    const review = connaisseur('02_pod.json') as ReviewFixture & {
+      request: { object: { metadata: { annotations?: Record<string, string> } } };
+    };
     const pad = DEFAULT_MAX_BODY_BYTES - Buffer.byteLength(JSON.stringify(review)) - 100;
     review.request.object.metadata.annotations = { pad: 'p'.repeat(pad) };
     const body = JSON.stringify(review);
@@ -185,7 +208,7 @@ describe('plain HTTP on loopback', () => {
     try {
       const r = await request(`${roomy.url}/validate`, { body, headers: JSON_HEADERS, chunked: true });
       expect(r.status).toBe(200);
-      expect(r.json().response.allowed).toBe(true);
+      expect(r.review().response.allowed).toBe(true);
     } finally {
       await roomy.close();
     }
@@ -200,10 +223,10 @@ describe('plain HTTP on loopback', () => {
   test('POST /mutate answers with a JSON Patch pinning the image; /validate does not', async () => {
     const m = await request(`${server.url}/mutate`, { body: connaisseurRaw('01_deployment.json'), headers: JSON_HEADERS });
     expect(m.status).toBe(200);
-    const response = m.json().response;
+    const response = m.review().response;
     expect(response.allowed).toBe(true);
     expect(response.patchType).toBe('JSONPatch');
-    const ops = JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8'));
+    const ops: unknown = JSON.parse(Buffer.from(response.patch!, 'base64').toString('utf8'));
     expect(ops).toEqual([
       {
         op: 'replace',
@@ -212,7 +235,7 @@ describe('plain HTTP on loopback', () => {
       },
     ]);
     const v = await request(`${server.url}/validate`, { body: connaisseurRaw('01_deployment.json'), headers: JSON_HEADERS });
-    expect(v.json().response.patch).toBeUndefined();
+    expect(v.review().response.patch).toBeUndefined();
   });
 
   test('wrong path → 404; wrong method → 405', async () => {
@@ -231,8 +254,8 @@ describe('plain HTTP on loopback', () => {
   }
 
   function hangingReview(): string {
-    const review = JSON.parse(connaisseurRaw('02_pod.json'));
-    review.request.object.spec.containers[0].image = 'hang.example/never:1';
+    const review = connaisseur('02_pod.json');
+    review.request.object.spec.containers[0]!.image = 'hang.example/never:1';
     return JSON.stringify(review);
   }
 
@@ -241,11 +264,11 @@ describe('plain HTTP on loopback', () => {
     const r = await request(`${server.url}/validate?timeout=1s`, { body: hangingReview(), headers: JSON_HEADERS });
     const took = Date.now() - t0;
     expect(r.status).toBe(200);
-    expect(r.json().response.allowed).toBe(false);
+    expect(r.review().response.allowed).toBe(false);
     // The 1 s the API server gives, minus a 200 ms margin to answer in, not timeoutMs = 300. The
     // budget is read from the answer (wall-clock upper bounds flake on a loaded machine); a timer
     // never fires early, so the lower bound holds.
-    const budget = budgetOf(r.json().response.status.message);
+    const budget = budgetOf(r.review().response.status?.message ?? '');
     expect(budget).toBeLessThanOrEqual(800);
     expect(budget).toBeGreaterThan(300);
     expect(took).toBeGreaterThanOrEqual(budget);
@@ -255,8 +278,8 @@ describe('plain HTTP on loopback', () => {
     const t0 = Date.now();
     const r = await request(`${server.url}/validate`, { body: hangingReview(), headers: JSON_HEADERS });
     const took = Date.now() - t0;
-    expect(r.json().response.allowed).toBe(false);
-    const budget = budgetOf(r.json().response.status.message);
+    expect(r.review().response.allowed).toBe(false);
+    const budget = budgetOf(r.review().response.status?.message ?? '');
     expect(budget).toBeLessThanOrEqual(300);
     expect(budget).toBeGreaterThan(0);
     expect(took).toBeGreaterThanOrEqual(budget);
@@ -378,7 +401,7 @@ withOpenssl('HTTPS with a self-signed certificate (openssl)', () => {
         ca: first.cert,
       });
       expect(r.status).toBe(200);
-      expect(r.json().response).toEqual({ uid: '4b84524b-2dc4-4e69-935d-833c86ff0c10', allowed: true });
+      expect(r.review().response).toEqual({ uid: '4b84524b-2dc4-4e69-935d-833c86ff0c10', allowed: true });
 
       // Not trusted without the CA (what the API server does without the right caBundle).
       await expect(request(`${server.url}/healthz`)).rejects.toThrow(/self.signed|certificate/i);
@@ -408,7 +431,11 @@ withOpenssl('HTTPS with a self-signed certificate (openssl)', () => {
 function peerFingerprint(port: number, ca: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = https.request({ host: '127.0.0.1', port, path: '/healthz', ca, agent: false }, (res) => {
-      const cert = (res.socket as import('node:tls').TLSSocket).getPeerX509Certificate();
+      if (!(res.socket instanceof TLSSocket)) {
+        reject(new Error('an HTTPS response came over a socket without TLS'));
+        return;
+      }
+      const cert = res.socket.getPeerX509Certificate();
       res.resume();
       res.on('end', () => resolve(cert?.fingerprint256 ?? ''));
     });

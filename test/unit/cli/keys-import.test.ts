@@ -56,7 +56,7 @@ test('an X.509 certificate: imported as its RSA key, kind, source and certificat
     source: 'x509',
     certificate: { subject: cert.subject, serialNumber: cert.serialNumber },
   });
-  expect(Number(got.key.certificate.notAfterTime.seconds)).toBe(Math.floor(new Date(cert.validTo).getTime() / 1000));
+  expect(got.key.certificate.notAfterTime.seconds).toBe(Math.floor(new Date(cert.validTo).getTime() / 1000));
 
   const listed = await run(['keys', 'list', '--json', '--server', fixture.address]);
   const vendor = (JSON.parse(listed.stdout) as Array<{ name: string; kind: string; source: string }>).find((k) => k.name === 'vendor');

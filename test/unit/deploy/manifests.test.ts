@@ -56,9 +56,9 @@ function parseFile(file: string): Manifest[] {
   return docs
     .map((d) => {
       if (d.errors.length > 0) throw new Error(`${file}: ${d.errors[0]!.message}`);
-      return d.toJSON() as Manifest;
+      return d.toJSON() as Manifest | null; // null: an empty document (a trailing `---`)
     })
-    .filter((d) => d !== null);
+    .filter((d): d is Manifest => d !== null);
 }
 
 const files = readdirSync(K8S)
@@ -182,7 +182,10 @@ describe('deploy/kubernetes: every document conforms to its Kubernetes schema', 
     const clusterScoped = new Set(['Namespace', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']);
     for (const doc of all) {
       if (clusterScoped.has(doc.kind)) expect(doc.metadata.namespace).toBeUndefined();
-      else expect(`${doc.kind}/${doc.metadata.name}: ${doc.metadata.namespace}`).toBe(`${doc.kind}/${doc.metadata.name}: ${NAMESPACE}`);
+      else
+        expect(`${doc.kind}/${doc.metadata.name}: ${String(doc.metadata.namespace)}`).toBe(
+          `${doc.kind}/${doc.metadata.name}: ${NAMESPACE}`,
+        );
     }
     expect(named('Namespace', NAMESPACE)).toBeDefined();
   });
@@ -207,7 +210,9 @@ describe('the webhooks', () => {
 
   it('are two configurations, validating (/validate) and mutating (/mutate, reinvoked when others change the object)', () => {
     expect(configurations.map((c) => c.kind).sort()).toEqual(['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
-    const paths = webhooks.map(({ configuration, webhook }) => `${configuration.kind}:${webhook.clientConfig.service?.path}`).sort();
+    const paths = webhooks
+      .map(({ configuration, webhook }) => `${configuration.kind}:${String(webhook.clientConfig.service?.path)}`)
+      .sort();
     expect(paths).toEqual(['MutatingWebhookConfiguration:/mutate', 'ValidatingWebhookConfiguration:/validate']);
     for (const webhook of ofKind<WebhookConfiguration>('MutatingWebhookConfiguration').flatMap((c) => c.webhooks)) {
       expect(webhook.reinvocationPolicy).toBe('IfNeeded');
@@ -222,8 +227,8 @@ describe('the webhooks', () => {
       // Below the API server's 30 s maximum, above the service's own deadlines (the review's
       // default deadline and the longest Verify), so Countersign answers before the API server gives up.
       expect(webhook.timeoutSeconds).toBeDefined();
-      expect(webhook.timeoutSeconds!).toBeLessThan(30);
-      expect(webhook.timeoutSeconds! * 1000).toBeGreaterThan(service.admission.timeoutMs!);
+      expect(webhook.timeoutSeconds).toBeLessThan(30);
+      expect(webhook.timeoutSeconds! * 1000).toBeGreaterThan(service.admission.timeoutMs);
       expect(webhook.timeoutSeconds! * 1000).toBeGreaterThan(service.verification.maxDurationMs);
     },
   );
@@ -349,9 +354,9 @@ describe('the Deployments', () => {
       expect(['serve', 'gate']).toContain(command);
       const accepted = new Set(usageOf(command!).match(/--[a-z][a-z-]*/g));
       // The command's own module under src/cli/commands/ declares its option parser.
-      const parserSource = readFileSync(path.join(ROOT, 'src', 'cli', 'commands', `${command}.ts`), 'utf8');
+      const parserSource = readFileSync(path.join(ROOT, 'src', 'cli', 'commands', `${String(command)}.ts`), 'utf8');
       for (const arg of rest.filter((a) => a.startsWith('--'))) {
-        expect(`${command} ${arg}: ${accepted.has(arg.split('=')[0]!)}`).toBe(`${command} ${arg}: true`);
+        expect(`${String(command)} ${arg}: ${accepted.has(arg.split('=')[0]!)}`).toBe(`${String(command)} ${arg}: true`);
         // …and that the command's parser really declares (the usage text could drift from it).
         const key = arg.slice(2).split('=')[0]!;
         expect(`${arg}: ${parserSource.includes(`'${key}': {`) || parserSource.includes(`  ${key}: {`)}`).toBe(`${arg}: true`);

@@ -178,7 +178,8 @@ describe('PolicyService over gRPC', () => {
       await p;
     } catch (err) {
       const e = err as grpc.ServiceError;
-      return { code: grpc.status[e.code] ?? String(e.code), details: e.details };
+      const name = (grpc.status as Record<number, string | undefined>)[e.code]; // undefined for a code outside the enum
+      return { code: name ?? String(e.code), details: e.details };
     }
     throw new Error('expected the call to fail');
   }

@@ -14,7 +14,8 @@ import { LOADER_OPTIONS, PROTO_FILES } from '../../../src/grpc/proto';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const COMMITTED = path.join(ROOT, 'src/grpc/generated');
-const script: string = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts['generate:proto'];
+const packageJson = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { 'generate:proto': string } };
+const script = packageJson.scripts['generate:proto'];
 const generatorCommand = script.slice(script.indexOf('proto-loader-gen-types'));
 const args = generatorCommand.split(/\s+/).slice(1);
 

@@ -10,7 +10,7 @@ const ROOT = path.resolve(__dirname, '../../..');
 
 test('buf lint finds nothing in proto/', () => {
   const bin = path.join(ROOT, 'node_modules', '.bin', 'buf');
-  let out = '';
+  let out: string;
   try {
     out = execFileSync(bin, ['lint'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {

@@ -22,8 +22,8 @@ async function setup(auth: FakeAuth, cred?: RegistryCredential): Promise<void> {
 }
 
 afterEach(async () => {
-  await client?.close();
-  await fake?.close();
+  await client.close();
+  await fake.close();
 });
 
 const unauthorized = (): number => fake.requests.filter((r) => r.headers.authorization === undefined).length;

@@ -18,8 +18,8 @@ async function setup(fakeOpts: FakeRegistryOptions = {}, clientOpts: RegistryCli
 }
 
 afterEach(async () => {
-  await client?.close();
-  await fake?.close();
+  await client.close();
+  await fake.close();
 });
 
 /** Stores an image (and its layer blob) directly in the fake; returns its digest and bytes. */

@@ -29,7 +29,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await client?.close();
+  await client.close();
   await own?.stop();
 });
 

@@ -186,7 +186,8 @@ export class FakeRegistry {
 
     if (url.pathname === '/token') {
       this.tokenRequests.push(rec);
-      return this.handleToken(req, res, url, body);
+      this.handleToken(req, res, url, body);
+      return;
     }
     this.requests.push(rec);
     this.onRequest?.(rec);
@@ -208,21 +209,34 @@ export class FakeRegistry {
 
     if (url.pathname === '/v2/' || url.pathname === '/v2') {
       if (!this.authorized(req, res, undefined, 'pull')) return;
-      return send(res, 200, { 'content-type': 'application/json' }, '{}', req.method);
+      send(res, 200, { 'content-type': 'application/json' }, '{}', req.method);
+      return;
     }
 
     const upload = /^\/v2\/(.+)\/blobs\/uploads\/([^/]*)$/.exec(url.pathname);
-    if (upload) return this.handleUpload(req, res, url, upload[1]!, upload[2]!, body);
+    if (upload) {
+      this.handleUpload(req, res, url, upload[1]!, upload[2]!, body);
+      return;
+    }
 
     const m = /^\/v2\/(.+)\/(manifests|blobs|referrers)\/([^/]+)$/.exec(url.pathname);
-    if (!m) return send(res, 404, { 'content-type': 'text/plain' }, '404 page not found', req.method);
+    if (!m) {
+      send(res, 404, { 'content-type': 'text/plain' }, '404 page not found', req.method);
+      return;
+    }
     const [, name, kind, ref] = m as unknown as [string, string, string, string];
     const action = req.method === 'GET' || req.method === 'HEAD' ? 'pull' : 'push';
     if (!this.authorized(req, res, name, action)) return;
 
-    if (kind === 'manifests') return this.handleManifest(req, res, name, ref, body);
-    if (kind === 'blobs') return this.handleBlob(req, res, name, ref);
-    return this.handleReferrers(req, res, url, name, ref);
+    if (kind === 'manifests') {
+      this.handleManifest(req, res, name, ref, body);
+      return;
+    }
+    if (kind === 'blobs') {
+      this.handleBlob(req, res, name, ref);
+      return;
+    }
+    this.handleReferrers(req, res, url, name, ref);
   }
 
   private handleManifest(req: IncomingMessage, res: ServerResponse, name: string, ref: string, body: Buffer): void {
@@ -230,7 +244,10 @@ export class FakeRegistry {
     if (req.method === 'GET' || req.method === 'HEAD') {
       const digest = ref.startsWith('sha256:') ? ref : r.tags.get(ref);
       const m = digest ? r.manifests.get(digest) : undefined;
-      if (!m || !digest) return ociError(res, 404, 'MANIFEST_UNKNOWN', 'manifest unknown', req.method);
+      if (!m || !digest) {
+        ociError(res, 404, 'MANIFEST_UNKNOWN', 'manifest unknown', req.method);
+        return;
+      }
       const headers: Record<string, string> = {
         'content-type': m.mediaType,
         etag: `"${digest}"`,
@@ -241,23 +258,36 @@ export class FakeRegistry {
       res.end(req.method === 'HEAD' ? undefined : m.bytes);
       return;
     }
-    if (req.method !== 'PUT') return ociError(res, 405, 'UNSUPPORTED', 'method not allowed', req.method);
+    if (req.method !== 'PUT') {
+      ociError(res, 405, 'UNSUPPORTED', 'method not allowed', req.method);
+      return;
+    }
     const digest = sha256(body);
-    if (ref.startsWith('sha256:') && ref !== digest) return ociError(res, 400, 'DIGEST_INVALID', 'digest mismatch', req.method);
+    if (ref.startsWith('sha256:') && ref !== digest) {
+      ociError(res, 400, 'DIGEST_INVALID', 'digest mismatch', req.method);
+      return;
+    }
     let parsed: { config?: { digest: string }; layers?: Array<{ digest: string }>; subject?: { digest: string } };
     try {
-      parsed = JSON.parse(body.toString('utf8'));
+      parsed = JSON.parse(body.toString('utf8')) as typeof parsed;
     } catch {
-      return ociError(res, 400, 'MANIFEST_INVALID', 'not json', req.method);
+      ociError(res, 400, 'MANIFEST_INVALID', 'not json', req.method);
+      return;
     }
     for (const d of [parsed.config, ...(parsed.layers ?? [])]) {
-      if (d && !r.blobs.has(d.digest)) return ociError(res, 400, 'MANIFEST_BLOB_UNKNOWN', `blob unknown: ${d.digest}`, req.method);
+      if (d && !r.blobs.has(d.digest)) {
+        ociError(res, 400, 'MANIFEST_BLOB_UNKNOWN', `blob unknown: ${d.digest}`, req.method);
+        return;
+      }
     }
     if (!ref.startsWith('sha256:') && this.options.honorIfMatch && req.headers['if-match'] !== undefined) {
       const current = r.tags.get(ref);
-      if (!current || req.headers['if-match'] !== `"${current}"`) return ociError(res, 412, 'PRECONDITION', 'etag mismatch', req.method);
+      if (!current || req.headers['if-match'] !== `"${current}"`) {
+        ociError(res, 412, 'PRECONDITION', 'etag mismatch', req.method);
+        return;
+      }
     }
-    r.manifests.set(digest, { bytes: body, mediaType: String(req.headers['content-type'] ?? '') });
+    r.manifests.set(digest, { bytes: body, mediaType: req.headers['content-type'] ?? '' });
     if (!ref.startsWith('sha256:')) r.tags.set(ref, digest);
     const headers: Record<string, string> = { location: `/v2/${name}/manifests/${digest}`, 'docker-content-digest': digest };
     if (parsed.subject && (this.options.ociSubject ?? this.options.referrersApi)) headers['oci-subject'] = parsed.subject.digest;
@@ -268,7 +298,10 @@ export class FakeRegistry {
 
   private handleBlob(req: IncomingMessage, res: ServerResponse, name: string, digest: string): void {
     const blob = this.repo(name).blobs.get(digest);
-    if (!blob) return ociError(res, 404, 'BLOB_UNKNOWN', 'blob unknown', req.method);
+    if (!blob) {
+      ociError(res, 404, 'BLOB_UNKNOWN', 'blob unknown', req.method);
+      return;
+    }
     res.writeHead(200, {
       'content-type': 'application/octet-stream',
       'content-length': String(blob.length),
@@ -286,20 +319,32 @@ export class FakeRegistry {
       return;
     }
     if (req.method === 'PUT' && id !== '') {
-      if (url.searchParams.get('_state') !== 'opaque=') return ociError(res, 400, 'BLOB_UPLOAD_INVALID', 'lost upload state', req.method);
+      if (url.searchParams.get('_state') !== 'opaque=') {
+        ociError(res, 400, 'BLOB_UPLOAD_INVALID', 'lost upload state', req.method);
+        return;
+      }
       const digest = url.searchParams.get('digest');
-      if (!digest || sha256(body) !== digest) return ociError(res, 400, 'DIGEST_INVALID', 'digest mismatch', req.method);
+      if (!digest || sha256(body) !== digest) {
+        ociError(res, 400, 'DIGEST_INVALID', 'digest mismatch', req.method);
+        return;
+      }
       this.repo(name).blobs.set(digest, body);
       res.writeHead(201, { location: `/v2/${name}/blobs/${digest}`, 'docker-content-digest': digest });
       res.end();
       return;
     }
-    return ociError(res, 405, 'UNSUPPORTED', 'unsupported upload request', req.method);
+    ociError(res, 405, 'UNSUPPORTED', 'unsupported upload request', req.method);
   }
 
   private handleReferrers(req: IncomingMessage, res: ServerResponse, url: URL, name: string, subject: string): void {
-    if (!this.options.referrersApi) return send(res, 404, { 'content-type': 'text/plain' }, '404 page not found', req.method);
-    if (!/^sha256:[0-9a-f]{64}$/.test(subject)) return ociError(res, 400, 'DIGEST_INVALID', 'bad digest', req.method);
+    if (!this.options.referrersApi) {
+      send(res, 404, { 'content-type': 'text/plain' }, '404 page not found', req.method);
+      return;
+    }
+    if (!/^sha256:[0-9a-f]{64}$/.test(subject)) {
+      ociError(res, 400, 'DIGEST_INVALID', 'bad digest', req.method);
+      return;
+    }
     const r = this.repo(name);
     let entries: Array<Record<string, unknown>> = [];
     for (const [digest, m] of r.manifests) {
@@ -310,7 +355,7 @@ export class FakeRegistry {
         annotations?: Record<string, string>;
       };
       try {
-        parsed = JSON.parse(m.bytes.toString('utf8'));
+        parsed = JSON.parse(m.bytes.toString('utf8')) as typeof parsed;
       } catch {
         continue;
       }
@@ -375,13 +420,17 @@ export class FakeRegistry {
 
   private handleToken(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): void {
     const auth = this.options.auth;
-    if (!auth || auth.scheme !== 'bearer') return send(res, 404, {}, 'no token endpoint', req.method);
+    if (!auth || auth.scheme !== 'bearer') {
+      send(res, 404, {}, 'no token endpoint', req.method);
+      return;
+    }
     let scopes: string[];
     let authenticated = false;
     if (req.method === 'POST') {
       const form = new URLSearchParams(body.toString('utf8'));
       if (form.get('grant_type') !== 'refresh_token' || !auth.refreshTokens?.includes(form.get('refresh_token') ?? '')) {
-        return send(res, 401, { 'content-type': 'application/json' }, '{"error":"invalid_grant"}', req.method);
+        send(res, 401, { 'content-type': 'application/json' }, '{"error":"invalid_grant"}', req.method);
+        return;
       }
       authenticated = true;
       scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
@@ -389,7 +438,8 @@ export class FakeRegistry {
       const header = req.headers.authorization;
       if (header !== undefined) {
         if (!header.startsWith('Basic ') || this.basicUser(header) === undefined) {
-          return send(res, 401, { 'content-type': 'application/json' }, '{"details":"incorrect username or password"}', req.method);
+          send(res, 401, { 'content-type': 'application/json' }, '{"details":"incorrect username or password"}', req.method);
+          return;
         }
         authenticated = true;
       }

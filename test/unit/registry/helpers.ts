@@ -42,7 +42,7 @@ export async function caught(p: Promise<unknown>): Promise<CountersignError> {
     await p;
   } catch (err) {
     if (err instanceof CountersignError) return err;
-    throw new Error(`expected a CountersignError, got ${String(err)}`);
+    throw new Error(`expected a CountersignError, got ${String(err)}`, { cause: err });
   }
   throw new Error('expected the promise to reject');
 }

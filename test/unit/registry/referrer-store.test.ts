@@ -28,8 +28,8 @@ async function setup(opts: FakeRegistryOptions = {}): Promise<void> {
 }
 
 afterEach(async () => {
-  await client?.close();
-  await fake?.close();
+  await client.close();
+  await fake.close();
 });
 
 function fallbackIndex(): ImageIndex | undefined {
@@ -453,11 +453,11 @@ describe('the write lock', () => {
     private readonly inner = new InProcessWriteLock();
     run<T>(key: string, fn: (held: HeldLock) => Promise<T>): Promise<T> {
       this.keys.push(key);
-      const self = this;
+      const exclusiveNow = (): boolean => this.exclusive;
       return this.inner.run(key, () =>
         fn({
           get exclusiveAcrossProcesses() {
-            return self.exclusive;
+            return exclusiveNow();
           },
         }),
       );

@@ -34,8 +34,8 @@ function seedReferrers(): string[] {
 }
 
 afterEach(async () => {
-  await client?.close();
-  await fake?.close();
+  await client.close();
+  await fake.close();
 });
 
 describe('referrers API', () => {

@@ -26,6 +26,7 @@ try {
 const maybe = ip && hasOpenssl ? describe : describe.skip;
 
 maybe('TLS with a custom CA', () => {
+  const address = ip!; // maybe() runs this block only where ip was found
   let dir: string;
   let server: https.Server;
   let host: string;
@@ -53,7 +54,7 @@ maybe('TLS with a custom CA', () => {
         '-subj',
         '/CN=countersign-test-registry',
         '-addext',
-        `subjectAltName=IP:${ip}`,
+        `subjectAltName=IP:${address}`,
       ],
       { stdio: 'ignore' },
     );
@@ -62,13 +63,13 @@ maybe('TLS with a custom CA', () => {
       res.writeHead(200, { 'docker-content-digest': digest, 'content-type': MEDIA_TYPE.OCI_MANIFEST, 'content-length': '1' });
       res.end();
     });
-    await new Promise<void>((resolve) => server.listen(0, ip, resolve));
-    host = `${ip}:${(server.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => server.listen(0, address, resolve));
+    host = `${address}:${(server.address() as AddressInfo).port}`;
   });
 
   afterAll(async () => {
-    server?.closeAllConnections();
-    await new Promise((r) => server?.close(r));
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -171,14 +171,18 @@ const HOSTLESS: Array<[string, string, boolean]> = [
 describe('every consumer gives the same answer', () => {
   test.each(CASES)('%j covers %j: %s', async (pattern, repository, expected) => {
     const answers = Object.fromEntries(
-      await Promise.all(Object.entries(consumers).map(async ([name, ask]) => [name, await ask(pattern, repository)])),
+      await Promise.all(
+        Object.entries(consumers).map(async ([name, ask]): Promise<[string, boolean]> => [name, await ask(pattern, repository)]),
+      ),
     );
     expect(answers).toEqual(Object.fromEntries(Object.keys(consumers).map((name) => [name, expected])));
   });
 
   test.each(HOSTLESS)('scope %j covers %j: %s (policies refuse a pattern without a host)', async (pattern, repository, expected) => {
     const scopes = Object.entries(consumers).filter(([name]) => name !== 'policy match.images');
-    const answers = Object.fromEntries(await Promise.all(scopes.map(async ([name, ask]) => [name, await ask(pattern, repository)])));
+    const answers = Object.fromEntries(
+      await Promise.all(scopes.map(async ([name, ask]): Promise<[string, boolean]> => [name, await ask(pattern, repository)])),
+    );
     expect(answers).toEqual(Object.fromEntries(scopes.map(([name]) => [name, expected])));
     expect(() => consumers['policy match.images']!(pattern, repository)).toThrow(/registry host/);
   });
