@@ -131,14 +131,6 @@ export default tseslint.config(
       'no-control-regex': 'off', // 1
     },
   },
-  // metrics, coordination: 7 findings.
-  {
-    files: ['src/metrics/**', 'src/coordination/**', 'test/unit/coordination/**'],
-    rules: {
-      '@typescript-eslint/no-confusing-void-expression': 'off', // 4
-      '@typescript-eslint/no-unnecessary-condition': 'off', // 3
-    },
-  },
   // admission server and mutate tests (the server listen-address parsing moves this round: shape): 46 findings.
   {
     files: ['test/unit/admission/server.test.ts', 'test/unit/admission/mutate.test.ts'],
