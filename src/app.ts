@@ -2,7 +2,7 @@
  * The composition root: the one place that builds the service's parts from its configuration
  * and wires them together. Everything else receives its collaborators.
  */
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpcJs from '@grpc/grpc-js';
 import { AccessControl, TokenStore, resolveAccessMode, serverCredentials, startupBanner, type AccessMode } from './auth';
@@ -13,6 +13,7 @@ import type { ServiceConfig } from './config/config';
 import { GrpcServer } from './grpc/server';
 import { resolveKek } from './keys/kek-source';
 import { ManagedKeyStore } from './keys/managed-key-store';
+import { legacyKeyFiles } from './keys/legacy-import';
 import type { Logger } from './logging/logger';
 import { describeStoreUrl, PostgresWriteLock } from './coordination';
 import { PrometheusMetrics, noopObserver, startMetricsServer, type MetricsServer, type Observer, type WorkerMetrics } from './metrics';
@@ -350,26 +351,4 @@ export function gateOptions(config: Pick<ServiceConfig, 'gate'>, verifier: GateV
     ...(g.upstreamCaFile ? { upstreamCa: readFileSync(g.upstreamCaFile) } : {}),
     ...(g.tlsCertFile && g.tlsKeyFile ? { tls: { cert: readFileSync(g.tlsCertFile), key: readFileSync(g.tlsKeyFile) } } : {}),
   };
-}
-
-/**
- * PEM keys from before the managed store: `NAME.key` (PKCS#8) in the keys directory, and lone
- * `NAME.pub` files in the keys and trust directories. Imported once (see ManagedKeyStore.importLegacy).
- */
-function legacyKeyFiles(keysDir: string, trustDir: string | undefined): Array<{ name: string; privatePem?: string; publicPem?: string }> {
-  const out: Array<{ name: string; privatePem?: string; publicPem?: string }> = [];
-  for (const dir of [...new Set([keysDir, trustDir ?? keysDir])]) {
-    let files: string[];
-    try {
-      files = readdirSync(dir).sort();
-    } catch {
-      continue;
-    }
-    for (const f of files) {
-      const name = f.replace(/\.(key|pub)$/, '');
-      if (f.endsWith('.key')) out.push({ name, privatePem: readFileSync(path.join(dir, f), 'utf8') });
-      else if (f.endsWith('.pub') && !files.includes(`${name}.key`)) out.push({ name, publicPem: readFileSync(path.join(dir, f), 'utf8') });
-    }
-  }
-  return out;
 }

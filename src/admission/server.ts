@@ -13,12 +13,10 @@
  * `timeoutMs` (default 9 s, under the API server's default of 10 s) applies.
  */
 import type { Observer } from '../shared/observer';
-import * as http from 'node:http';
-import * as https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type * as http from 'node:http';
 import { GO_DURATION, parseDuration } from '../shared/duration';
+import { HttpError, listenHttp, readRequestBody, refusePlainHttpOffLoopback, type TlsCredentials } from '../shared/http-server';
 import { isLoopbackAddress, parseListenAddress, type ListenAddress } from '../shared/net';
-import { CountersignError } from '../shared/errors';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 import {
   AdmissionReviewError,
@@ -34,7 +32,7 @@ export interface AdmissionServerOptions {
   /** `host:port`, e.g. `0.0.0.0:8443`, `[::]:8443`, `127.0.0.1:0` (port 0 picks a free port). */
   listen: string;
   /** PEM certificate chain and key. Required unless `listen` is a loopback address. */
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  tls?: TlsCredentials;
   verifier: AdmissionVerifier;
   logger?: AdmissionLogger;
   /** Internal deadline when the request has no `?timeout=`; default 9000 ms. */
@@ -52,7 +50,7 @@ export interface AdmissionServer {
   /** Base URL, e.g. `https://127.0.0.1:8443`. */
   url: string;
   /** Replace the serving certificate without restarting (e.g. after cert-manager rotated it). */
-  reloadTls(tls: { cert: string | Buffer; key: string | Buffer }): void;
+  reloadTls(tls: TlsCredentials): void;
   /** Stops listening; in-flight reviews get `graceMs` (default 5 s), then their connections are closed. */
   close(graceMs?: number): Promise<void>;
 }
@@ -86,24 +84,14 @@ export function reviewDeadline(timeoutParam: string | null, arrived: number, def
   return arrived + Math.max(0, t - deadlineMarginMs(t));
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export async function startAdmissionServer(opts: AdmissionServerOptions): Promise<AdmissionServer> {
-  const { host, port } = parseListen(opts.listen);
-  if (!opts.tls && !isLoopback(host)) {
-    throw new CountersignError(
-      'FAILED_PRECONDITION',
-      `refusing to serve admission reviews over plain HTTP on ${host === '' ? 'every interface' : host}: ` +
-        'Kubernetes calls webhooks over HTTPS only; configure a TLS certificate and key, or listen on 127.0.0.1 for local testing',
-    );
-  }
+  const address = parseListen(opts.listen);
+  refusePlainHttpOffLoopback({
+    host: address.host,
+    tls: opts.tls !== undefined,
+    serving: 'admission reviews',
+    advice: 'Kubernetes calls webhooks over HTTPS only; configure a TLS certificate and key, or listen on 127.0.0.1 for local testing',
+  });
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_REVIEW_TIMEOUT_MS;
   const logger = opts.logger;
@@ -136,7 +124,7 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       if (type !== 'application/json')
         throw new HttpError(415, `expected Content-Type application/json, got ${JSON.stringify(type || null)}`);
-      const raw = await readBody(req, maxBody);
+      const raw = await readRequestBody(req, maxBody);
       let body: unknown;
       try {
         // Bounded: fields of the review are quoted in messages, and JSON.stringify overflows on deep nesting.
@@ -170,88 +158,29 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
     }
   }
 
-  const server: http.Server | https.Server = opts.tls
-    ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, handler)
-    : http.createServer(handler);
-  // A slow or stalled client must not hold a connection for long; the API server is never slow.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  const listening = await listenHttp(
+    {
+      address,
+      listen: opts.listen,
+      name: 'admission server',
+      ...(opts.tls ? { tls: opts.tls } : {}),
+      // A slow or stalled client must not hold a connection for long; the API server is never slow.
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      onError: (err) => logger?.error({ err: { name: err.name, message: err.message } }, 'admission server error'),
+    },
+    handler,
+  );
+  logger?.info({ address: listening.host, port: listening.port, tls: Boolean(opts.tls) }, 'admission webhook listening');
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void =>
-      reject(new CountersignError('UNAVAILABLE', `admission server cannot listen on ${opts.listen}: ${err.message}`, { cause: err }));
-    server.once('error', onError);
-    server.listen({ host: host === '' ? undefined : host, port }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  server.on('error', (err) => logger?.error({ err: { name: err.name, message: err.message } }, 'admission server error'));
-
-  const addr = server.address() as AddressInfo;
-  const scheme = opts.tls ? 'https' : 'http';
-  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  logger?.info({ address: addr.address, port: addr.port, tls: Boolean(opts.tls) }, 'admission webhook listening');
-
-  let closing: Promise<void> | undefined;
   return {
-    port: addr.port,
-    host: addr.address,
-    url: `${scheme}://${shownHost}:${addr.port}`,
-    reloadTls(tls) {
-      if (!(server instanceof https.Server))
-        throw new CountersignError('FAILED_PRECONDITION', 'the admission server was started without TLS');
-      server.setSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' });
-    },
-    close(graceMs = 5000) {
-      closing ??= new Promise<void>((resolve) => {
-        // In-flight reviews get a short grace period; idle keep-alive connections go at once.
-        const force = setTimeout(() => server.closeAllConnections(), graceMs);
-        force.unref();
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
-      return closing;
-    },
+    port: listening.port,
+    host: listening.host,
+    url: listening.url,
+    reloadTls: (tls) => listening.reloadTls(tls),
+    // In-flight reviews get a short grace period; idle keep-alive connections go at once.
+    close: (graceMs = 5000) => listening.close(graceMs),
   };
-}
-
-/**
- * Reads the body up to `max` bytes. A larger body is answered 413 at once; the rest of it is
- * drained (up to a bound) so that the client can read the answer instead of seeing a reset.
- */
-function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  const tooLarge = (): HttpError => new HttpError(413, `the request body exceeds ${max} bytes`);
-  return new Promise<Buffer>((resolve, reject) => {
-    let size = 0;
-    let over = false;
-    const chunks: Buffer[] = [];
-    const overflow = (): void => {
-      over = true;
-      chunks.length = 0;
-      reject(tooLarge());
-    };
-    if (Number.isFinite(declared) && declared > max) overflow();
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (over) {
-        if (size > 4 * max + 1024 * 1024) req.destroy();
-        return;
-      }
-      if (size > max) overflow();
-      else chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (!over) resolve(Buffer.concat(chunks, size));
-    });
-    req.on('error', (err) => {
-      if (!over) reject(new HttpError(400, `the request body could not be read: ${err.message}`));
-    });
-  });
 }
 
 function status(code: number, message: string): Record<string, unknown> {

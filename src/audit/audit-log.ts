@@ -27,18 +27,12 @@ export interface AuditEntry {
   at?: Date;
 }
 
-/** An entry as recorded: its place in the chain and its hash. */
-export interface AuditRecord {
+/** An entry as recorded (the entry's fields, its time as text): its place in the chain and its hash. */
+export interface AuditRecord extends Omit<AuditEntry, 'at'> {
   /** Position in the log: 1, 2, 3, ... with no gaps. */
   seq: number;
   /** ISO 8601 UTC with milliseconds, e.g. 2025-01-31T12:00:00.000Z. */
   at: string;
-  actor: string;
-  action: string;
-  target?: string;
-  outcome: AuditOutcome;
-  reason?: string;
-  details?: Record<string, unknown>;
   /** Hash of the previous record (GENESIS_HASH for seq 1). */
   prevHash: string;
   /** See `hashRecord`. */
@@ -76,20 +70,8 @@ const MAX_FIELD = 1024;
 const MAX_REASON = 4096;
 const MAX_DETAILS = 64 * 1024;
 
-/**
- * Schema of the audit trail. The triggers make UPDATE and DELETE fail, as a guard against a code
- * path that would accidentally rewrite history. They are not a security boundary: anyone with
- * write access to the file can drop them (or edit the file). That is why every entry is
- * hash-chained to the one before: `verify` detects rows that were changed, removed, inserted or
- * reordered, and, given a head written down earlier, entries cut off the end.
- */
-const MIGRATIONS: readonly SchemaMigration[] = [
-  {
-    version: 1,
-    sqlite: `
-      CREATE TABLE audit_log (
-        seq INTEGER PRIMARY KEY,
-        at TEXT NOT NULL,
+/** The audit_log columns after seq, and its indexes: one text for both backends. */
+const AUDIT_COLUMNS = `at TEXT NOT NULL,
         actor TEXT NOT NULL,
         action TEXT NOT NULL,
         target TEXT,
@@ -97,11 +79,28 @@ const MIGRATIONS: readonly SchemaMigration[] = [
         reason TEXT,
         details TEXT,
         prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL
-      ) STRICT;
-      CREATE INDEX audit_log_at ON audit_log (at);
+        hash TEXT NOT NULL`;
+const AUDIT_INDEXES = `CREATE INDEX audit_log_at ON audit_log (at);
       CREATE INDEX audit_log_actor ON audit_log (actor, seq);
-      CREATE INDEX audit_log_target ON audit_log (target, seq);
+      CREATE INDEX audit_log_target ON audit_log (target, seq);`;
+/**
+ * Schema of the audit trail. The triggers make UPDATE and DELETE fail, as a guard against a code
+ * path that would accidentally rewrite history. They are not a security boundary: anyone with
+ * write access to the file can drop them (or edit the file). That is why every entry is
+ * hash-chained to the one before: `verify` detects rows that were changed, removed, inserted or
+ * reordered, and, given a head written down earlier, entries cut off the end.
+ *
+ * The same table on both backends but for seq's type and the append-only guard.
+ */
+const MIGRATIONS: readonly SchemaMigration[] = [
+  {
+    version: 1,
+    sqlite: `
+      CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        ${AUDIT_COLUMNS}
+      ) STRICT;
+      ${AUDIT_INDEXES}
       CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: entries cannot be updated'); END;
       CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
@@ -111,19 +110,9 @@ const MIGRATIONS: readonly SchemaMigration[] = [
     postgres: `
       CREATE TABLE audit_log (
         seq BIGINT PRIMARY KEY,
-        at TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        action TEXT NOT NULL,
-        target TEXT,
-        outcome TEXT NOT NULL CHECK (outcome IN ('success', 'denied', 'failure')),
-        reason TEXT,
-        details TEXT,
-        prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL
+        ${AUDIT_COLUMNS}
       );
-      CREATE INDEX audit_log_at ON audit_log (at);
-      CREATE INDEX audit_log_actor ON audit_log (actor, seq);
-      CREATE INDEX audit_log_target ON audit_log (target, seq);
+      ${AUDIT_INDEXES}
       CREATE FUNCTION countersign_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $body$
         BEGIN RAISE EXCEPTION 'audit_log is append-only: entries cannot be %', CASE TG_OP WHEN 'UPDATE' THEN 'updated' ELSE 'deleted' END; END
       $body$;
@@ -409,7 +398,9 @@ function validate(entry: AuditEntry, at: Date): void {
   if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
     throw new CountersignError('INVALID_ARGUMENT', 'audit entry at must be a valid date');
   }
-  if (entry.details !== undefined && (typeof entry.details !== 'object' || entry.details === null || Array.isArray(entry.details))) {
+  // The declared type says object; what a caller hands over at run time (a decoded request) may be anything.
+  const details: unknown = entry.details;
+  if (details !== undefined && (typeof details !== 'object' || details === null || Array.isArray(details))) {
     throw new CountersignError('INVALID_ARGUMENT', 'audit entry details must be a JSON object');
   }
 }
@@ -446,8 +437,5 @@ function decode(row: SqlRow): AuditRecord {
 
 /** Drops absent optional fields, so records compare and print cleanly. */
 function withoutUndefined<T extends object>(record: T): T {
-  for (const key of Object.keys(record) as (keyof T)[]) {
-    if (record[key] === undefined) delete record[key];
-  }
-  return record;
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as T;
 }

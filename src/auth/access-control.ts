@@ -72,8 +72,10 @@ export class AccessControl {
   private readonly repositoryOf: RepositoryOf;
 
   constructor(options: AccessControlOptions) {
-    if (options.mode !== 'enforce' && options.mode !== 'dev') {
-      throw new CountersignError('INVALID_ARGUMENT', `access mode must be "enforce" or "dev", got ${JSON.stringify(options.mode)}`);
+    // Typed as AccessMode, but it comes from a configuration file or a caller that may give anything.
+    const mode: string = options.mode;
+    if (mode !== 'enforce' && mode !== 'dev') {
+      throw new CountersignError('INVALID_ARGUMENT', `access mode must be "enforce" or "dev", got ${JSON.stringify(mode)}`);
     }
     if (options.mode === 'dev' && options.listen !== undefined && !devModeAllowed(options.listen)) {
       throw devModeRefused(options.listen);
@@ -280,8 +282,9 @@ function devModeRefused(listen: string): CountersignError {
 export function resolveAccessMode(options: { requested?: AccessMode; listen: string; credentialsConfigured?: boolean }): AccessMode {
   const { requested, listen } = options;
   if (requested !== undefined) {
-    if (requested !== 'enforce' && requested !== 'dev') {
-      throw new CountersignError('INVALID_ARGUMENT', `access mode must be "enforce" or "dev", got ${JSON.stringify(requested)}`);
+    const mode: string = requested; // from configuration: may be anything at run time
+    if (mode !== 'enforce' && mode !== 'dev') {
+      throw new CountersignError('INVALID_ARGUMENT', `access mode must be "enforce" or "dev", got ${JSON.stringify(mode)}`);
     }
     if (requested === 'dev' && !devModeAllowed(listen)) throw devModeRefused(listen);
     return requested;

@@ -123,7 +123,8 @@ export function parseSubjectAltName(text: string | undefined): Array<{ type: str
 
 function namesOf(cert: PeerCertificate): CertName[] {
   const names: CertName[] = [];
-  const cn = cert.subject?.CN;
+  // Node gives an empty object for a peer without a certificate, whatever the declared type says.
+  const cn = (cert as Partial<PeerCertificate>).subject?.CN;
   for (const value of Array.isArray(cn) ? cn : cn !== undefined ? [cn] : []) names.push({ kind: 'CN', value });
   for (const { type, value } of parseSubjectAltName(cert.subjectaltname)) {
     names.push({
@@ -188,7 +189,8 @@ export function peerCertificateOf(call: Pick<grpc.ServerUnaryCall<unknown, unkno
   }
   const cert = context?.sslPeerCertificate;
   // An empty object means the peer sent no certificate.
-  return cert && cert.raw && cert.raw.length > 0 ? cert : undefined;
+  const raw: Buffer | undefined = cert?.raw;
+  return cert && raw && raw.length > 0 ? cert : undefined;
 }
 
 export interface TlsFiles {

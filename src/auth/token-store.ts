@@ -385,7 +385,7 @@ function decode(row: SqlRow, now: Date): TokenRecord {
         `token ${name}: stored ${column} are not a list of strings; the auth_tokens table was modified outside Countersign`,
       );
     }
-    return parsed as string[];
+    return parsed;
   };
   const roles = list('roles');
   const unknown = roles.find((r) => !isRole(r));

@@ -15,6 +15,7 @@ import { KeyedMutex } from '../registry/keyed-mutex';
 import type { HeldLock, WriteLock } from '../registry/write-lock';
 import { CountersignError } from '../shared/errors';
 import { describeStoreUrl, storeError } from '../store/postgres-errors';
+import { createPostgresPool } from '../store/postgres-pool';
 
 export { describeStoreUrl };
 
@@ -48,18 +49,7 @@ export class PostgresWriteLock implements WriteLock {
   /** Connects (checking reachability and credentials now, so a bad store.url fails at startup). */
   static async connect(url: string, options: PostgresWriteLockOptions = {}): Promise<PostgresWriteLock> {
     const store = describeStoreUrl(url);
-    const pool = new pg.Pool({
-      connectionString: url,
-      max: options.maxConnections ?? 10,
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
-      idleTimeoutMillis: 30_000,
-      application_name: 'countersign',
-      // Idle connections do not keep the process alive (a failed startup exits, SIGTERM ends).
-      allowExitOnIdle: true,
-    });
-    // An idle connection that dies (server restart) must not crash the process: the next
-    // checkout reconnects, or fails with UNAVAILABLE.
-    pool.on('error', () => undefined);
+    const pool = createPostgresPool(url, options);
     try {
       await pool.query('SELECT 1');
     } catch (err) {

@@ -25,14 +25,14 @@
  */
 import type { Observer } from '../shared/observer';
 import * as http from 'node:http';
-import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Transform, pipeline, type Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import { computeDigest, isDigest, splitDigest } from '../registry/digest';
 import { InProcessWriteLock, type WriteLock } from '../registry/write-lock';
 import { CountersignError } from '../shared/errors';
-import { isLoopbackAddress, parseListenAddress, type ListenAddress } from '../shared/net';
+import { listenHttp, refusePlainHttpOffLoopback } from '../shared/http-server';
+import { parseListenAddress, type ListenAddress } from '../shared/net';
 import { AllowedChildren } from './allowed-children';
 import { DecisionCache, decisionKey, revisionOf } from './decision-cache';
 import { GATE_LABELS, type GateVerifier, type GateVerifyResult } from './decision';
@@ -128,13 +128,13 @@ class GateError extends Error {
 
 export async function startGateServer(opts: GateServerOptions): Promise<GateServer> {
   const { host, port } = parseHostPort(opts.listen);
-  if (!opts.tls && !opts.allowPlainHttp && !isLoopbackAddress(host)) {
-    throw new CountersignError(
-      'FAILED_PRECONDITION',
-      `refusing to serve the registry gate over plain HTTP on ${host === '' ? 'every interface' : host}: configure a TLS certificate and key, ` +
-        'or allow plain HTTP explicitly (behind a TLS-terminating load balancer)',
-    );
-  }
+  refusePlainHttpOffLoopback({
+    host,
+    tls: opts.tls !== undefined,
+    ...(opts.allowPlainHttp !== undefined ? { allowPlainHttp: opts.allowPlainHttp } : {}),
+    serving: 'the registry gate',
+    advice: 'configure a TLS certificate and key, or allow plain HTTP explicitly (behind a TLS-terminating load balancer)',
+  });
   let upstream: URL;
   try {
     upstream = new URL(opts.upstream);
@@ -595,46 +595,34 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     });
   };
 
-  const server: http.Server | https.Server = opts.tls
-    ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, handler)
-    : http.createServer(handler);
-  server.headersTimeout = 30_000;
-  // Uploads of large layers take as long as they take.
-  server.requestTimeout = 0;
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void =>
-      reject(new CountersignError('UNAVAILABLE', `registry gate cannot listen on ${opts.listen}: ${err.message}`, { cause: err }));
-    server.once('error', onError);
-    server.listen({ host: host === '' ? undefined : host, port }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  server.on('error', (err) => logger?.error({ err: { name: err.name, message: err.message } }, 'gate server error'));
-  const addr = server.address() as AddressInfo;
-  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const listening = await listenHttp(
+    {
+      address: { host, port },
+      listen: opts.listen,
+      name: 'registry gate',
+      ...(opts.tls ? { tls: opts.tls } : {}),
+      headersTimeoutMs: 30_000,
+      // Uploads of large layers take as long as they take.
+      requestTimeoutMs: 0,
+      onError: (err) => logger?.error({ err: { name: err.name, message: err.message } }, 'gate server error'),
+    },
+    handler,
+  );
+  // Read by gateOrigin (requests arrive only once it is listening).
+  const server = listening.server;
   logger?.info(
-    { address: addr.address, port: addr.port, upstream: upstream.origin, registryName, tls: Boolean(opts.tls) },
+    { address: listening.host, port: listening.port, upstream: upstream.origin, registryName, tls: Boolean(opts.tls) },
     'registry gate listening',
   );
 
   let closing: Promise<void> | undefined;
   return {
-    port: addr.port,
-    host: addr.address,
-    url: `${scheme}://${shownHost}:${addr.port}`,
+    port: listening.port,
+    host: listening.host,
+    url: listening.url,
     close() {
       closing ??= (async () => {
-        await new Promise<void>((resolve) => {
-          const force = setTimeout(() => server.closeAllConnections(), 5000);
-          force.unref();
-          server.close(() => {
-            clearTimeout(force);
-            resolve();
-          });
-          server.closeIdleConnections();
-        });
+        await listening.close(5000);
         await pool.close();
       })();
       return closing;

@@ -1,100 +1,31 @@
 /**
- * The managed key store: every key the service signs with and every public key it trusts, with
- * their lifecycle (create, import, rotate, revoke), in the embedded SQLite database.
+ * The managed key store's lifecycle: every key the service signs with and every public key it
+ * trusts, created, imported, rotated and revoked in the store (SQLite by default, PostgreSQL for
+ * replicas).
  *
  * - Private keys are sealed at rest with the key-encryption key (AES-256-GCM, the key id as
  *   associated data, so a sealed blob cannot be moved to another row). They are opened only to
  *   sign and never leave this module.
  * - Every change runs in one transaction with its audit entry and a bump of the trust revision:
  *   either all of it is stored or none of it.
- * - It is also the TrustStore: verification sees every version of every key with its validity
- *   window and revocation, and the revision tells caches when anything changed. Keys and revision
- *   are held in memory (Verify reads them on every call, with no query): this process's changes
- *   replace the copy before the method that makes them returns; another process's or replica's
- *   are re-read when the store announces them (`store.changes`: SQLite's data_version, PostgreSQL's
- *   NOTIFY and the periodic revision check).
+ * - What verification reads is the `trust` view (key-trust-view.ts: every version of every key
+ *   with its validity window and revocation, and the revision, in memory); each change here
+ *   replaces that copy before it returns. The table and the row conversions are key-rows.ts; the
+ *   import of pre-managed-store PEM files is legacy-import.ts.
  */
 import crypto, { type KeyObject } from 'node:crypto';
 import type { AuditLog } from '../audit';
 import { CountersignError } from '../shared/errors';
 import { scopeProblem } from '../shared/image-pattern';
-import {
-  Refresher,
-  migrateSchema,
-  type SchemaMigration,
-  type SqlExecutor,
-  type SqlRow,
-  type SqlStore,
-  type SqlTransaction,
-} from '../store';
-import type { TrustedKey, TrustStore } from '../trust/types';
-import {
-  certificateFactsOf,
-  decryptCosignPrivateKey,
-  kekFingerprint,
-  keyKindOf,
-  openPrivateKey,
-  parsePublicKeyPem,
-  parseTrustAnchorPem,
-  sealPrivateKey,
-  type KeySource,
-} from './crypto';
+import { migrateSchema, type SqlExecutor, type SqlStore, type SqlTransaction } from '../store';
+import type { TrustStore } from '../trust/types';
+import { decryptCosignPrivateKey, kekFingerprint, keyKindOf, openPrivateKey, parseTrustAnchorPem, sealPrivateKey } from './crypto';
 import { validateKeyName } from './key-name';
 import { keyIdOf } from './key-id';
-import type { KeyInfo, KeyPurpose, KeyState, KeyStore, SigningKey } from './types';
-
-const KEYS_TABLE = `
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  owner_team TEXT NOT NULL DEFAULT '',
-  purpose TEXT NOT NULL CHECK (purpose IN ('signing', 'verification')),
-  scopes TEXT NOT NULL DEFAULT '[]',
-  algorithm TEXT NOT NULL,
-  public_key_pem TEXT NOT NULL,
-  sealed_private_key TEXT,
-  valid_from TEXT,
-  valid_until TEXT,
-  state TEXT NOT NULL CHECK (state IN ('active', 'rotated', 'revoked')),
-  state_reason TEXT,
-  state_changed_at TEXT,
-  created_at TEXT NOT NULL,
-  created_by TEXT NOT NULL,
-  predecessor_id TEXT,
-  successor_id TEXT,
-  UNIQUE (name, version),
-  CHECK ((purpose = 'signing') = (sealed_private_key IS NOT NULL))`;
-
-const KIND_COLUMNS = `
-  ALTER TABLE keys ADD COLUMN key_kind TEXT NOT NULL DEFAULT '';
-  ALTER TABLE keys ADD COLUMN key_source TEXT NOT NULL DEFAULT '';
-  ALTER TABLE keys ADD COLUMN certificate_pem TEXT;
-  UPDATE keys SET key_source = 'spki' WHERE purpose = 'verification';
-`;
-
-/** The same tables on both backends; `sealed_private_key` is the KEK-sealed blob, never plaintext. */
-const MIGRATIONS: readonly SchemaMigration[] = [
-  {
-    version: 1,
-    sqlite: `
-      CREATE TABLE keys (${KEYS_TABLE});
-      CREATE TABLE key_store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-      INSERT INTO key_store_meta (name, value) VALUES ('trust_revision', '0');
-    `,
-    postgres: `
-      CREATE TABLE keys (${KEYS_TABLE});
-      CREATE TABLE key_store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-      INSERT INTO key_store_meta (name, value) VALUES ('trust_revision', '0');
-    `,
-  },
-  {
-    // What each key is and the format it came in (issue 10 item 5). Rows stored before: the kind
-    // is derived from the public key on read; verification keys could only be SPKI PEM imports.
-    version: 2,
-    sqlite: KIND_COLUMNS,
-    postgres: KIND_COLUMNS,
-  },
-];
+import { KEY_STORE_MIGRATIONS, describeKey, keyInfoOf, keyRowFromDb, readKeySnapshot, type KeyMaterial, type KeyRow } from './key-rows';
+import { KeyTrustView } from './key-trust-view';
+import { importLegacyKeys, type LegacyKeyFile } from './legacy-import';
+import type { KeyInfo, KeyStore, SigningKey } from './types';
 
 /** Default overlap during which a rotated key still verifies. */
 export const DEFAULT_ROTATION_OVERLAP_SECONDS = 7 * 24 * 3600;
@@ -112,44 +43,10 @@ export interface KeyAttributes {
   validUntil?: Date;
 }
 
-interface Row {
-  id: string;
-  name: string;
-  version: number;
-  owner_team: string;
-  purpose: KeyPurpose;
-  scopes: string;
-  algorithm: string;
-  public_key_pem: string;
-  sealed_private_key: string | null;
-  valid_from: string | null;
-  valid_until: string | null;
-  state: KeyState;
-  state_reason: string | null;
-  state_changed_at: string | null;
-  created_at: string;
-  created_by: string;
-  predecessor_id: string | null;
-  successor_id: string | null;
-  key_kind: string;
-  key_source: string;
-  certificate_pem: string | null;
-}
-
-type Material = { purpose: KeyPurpose; publicKey: KeyObject; privateKey?: KeyObject; source: KeySource; certificatePem?: string };
-
 export class ManagedKeyStore implements KeyStore {
-  private rows: Row[] = [];
-  private trusted: TrustedKey[] = [];
-  private trustedById = new Map<string, TrustedKey>();
-  private rev = '';
-  /** Bumped by every change of the copy, so a read that started before a newer change is dropped. */
-  private generation = 0;
-  private readonly listeners = new Set<() => void>();
   private readonly opened = new Map<string, KeyObject>();
   private readonly now: () => Date;
-  private readonly unsubscribe: () => void;
-  private readonly refresher = new Refresher(() => this.refreshNow());
+  private readonly view: KeyTrustView;
   /** The same keys as verification sees them (every version, with validity and revocation). */
   readonly trust: TrustStore;
 
@@ -160,16 +57,8 @@ export class ManagedKeyStore implements KeyStore {
     opts: { now?: () => Date },
   ) {
     this.now = opts.now ?? (() => new Date());
-    this.trust = {
-      revision: () => this.revision(),
-      list: () => this.trustedKeys(),
-      byId: (id) => this.byId(id),
-      onChange: (listener) => this.onChange(listener),
-      stale: () => this.store.staleness(),
-    };
-    this.unsubscribe = store.changes.subscribe((signal) => {
-      if (signal === 'keys' || signal === 'all') this.refreshIfChanged().catch(() => undefined);
-    });
+    this.view = new KeyTrustView(store);
+    this.trust = this.view;
   }
 
   /**
@@ -178,11 +67,11 @@ export class ManagedKeyStore implements KeyStore {
    *            wrong KEK is a startup error rather than a failure at the first Sign.
    */
   static async open(store: SqlStore, kek: Buffer, audit: AuditLog, opts: { now?: () => Date } = {}): Promise<ManagedKeyStore> {
-    await migrateSchema(store, 'keys', MIGRATIONS);
+    await migrateSchema(store, 'keys', KEY_STORE_MIGRATIONS);
     const keys = new ManagedKeyStore(store, kek, audit, opts);
     try {
       await keys.checkKek();
-      await keys.reload();
+      await keys.view.reload();
     } catch (err) {
       keys.close();
       throw err;
@@ -192,7 +81,12 @@ export class ManagedKeyStore implements KeyStore {
 
   /** Stops following the store's changes. */
   close(): void {
-    this.unsubscribe();
+    this.view.close();
+  }
+
+  /** Re-reads the keys if the stored trust revision moved (see KeyTrustView.refreshIfChanged). */
+  refreshIfChanged(): Promise<void> {
+    return this.view.refreshIfChanged();
   }
 
   /**
@@ -208,7 +102,7 @@ export class ManagedKeyStore implements KeyStore {
     newKek: Buffer,
     actor: string,
   ): Promise<{ resealed: number; fingerprint: string }> {
-    await migrateSchema(store, 'keys', MIGRATIONS);
+    await migrateSchema(store, 'keys', KEY_STORE_MIGRATIONS);
     const from = kekFingerprint(oldKek);
     const to = kekFingerprint(newKek);
     if (from === to)
@@ -320,7 +214,7 @@ export class ManagedKeyStore implements KeyStore {
   async getSigningKey(nameOrId: string): Promise<SigningKey> {
     if (!nameOrId) throw new CountersignError('INVALID_ARGUMENT', 'a key name or id is required (--key NAME)');
     await this.refreshIfChanged();
-    const row = this.rowById(nameOrId) ?? this.currentByName(nameOrId);
+    const row = this.view.rowById(nameOrId) ?? this.view.currentByName(nameOrId);
     if (!row) {
       throw new CountersignError('NOT_FOUND', `no key named or with id ${JSON.stringify(nameOrId)}; see "countersign keys list"`);
     }
@@ -347,7 +241,7 @@ export class ManagedKeyStore implements KeyStore {
       der.fill(0);
       this.opened.set(row.id, privateKey);
     }
-    const info = toInfo(row);
+    const info = keyInfoOf(row);
     const signingKey: SigningKey = {
       ...info,
       publicKey: crypto.createPublicKey(row.public_key_pem),
@@ -359,7 +253,10 @@ export class ManagedKeyStore implements KeyStore {
 
   async listKeys(opts: { activeOnly?: boolean } = {}): Promise<KeyInfo[]> {
     await this.refreshIfChanged();
-    return this.rows.filter((r) => !opts.activeOnly || r.state === 'active').map(toInfo);
+    return this.view
+      .allRows()
+      .filter((r) => !opts.activeOnly || r.state === 'active')
+      .map(keyInfoOf);
   }
 
   async getKey(nameOrId: string): Promise<KeyInfo> {
@@ -437,7 +334,7 @@ export class ManagedKeyStore implements KeyStore {
   async revoke(nameOrId: string, reason: string, actor: string): Promise<KeyInfo> {
     if (!reason || !reason.trim()) throw new CountersignError('INVALID_ARGUMENT', 'a revocation needs a reason (--reason TEXT)');
     const id = await this.change(async (tx) => {
-      const row = await rowFromDb(tx, nameOrId);
+      const row = await keyRowFromDb(tx, nameOrId);
       if (row.state === 'revoked') throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} (${row.id}) is already revoked`);
       const now = this.now().toISOString();
       await tx.run(`UPDATE keys SET state = 'revoked', state_reason = ?, state_changed_at = ? WHERE id = ?`, reason, now, row.id);
@@ -451,89 +348,12 @@ export class ManagedKeyStore implements KeyStore {
     return this.keyFromMemory(id);
   }
 
-  /**
-   * Keys made before the managed store (PEM files in the keys directory) are imported on first
-   * start, not lost: `NAME.key` as signing keys, a lone `NAME.pub` as a trusted public key. Files
-   * are left in place; a key already in the store (same id) is skipped.
-   */
-  async importLegacy(
-    entries: Array<{ name: string; privatePem?: string; publicPem?: string }>,
-  ): Promise<{ imported: KeyInfo[]; problems: string[] }> {
-    const imported: KeyInfo[] = [];
-    const problems: string[] = [];
-    for (const e of entries) {
-      try {
-        validateKeyName(e.name);
-        if (e.privatePem) {
-          const privateKey = crypto.createPrivateKey(e.privatePem);
-          const publicKey = crypto.createPublicKey(privateKey);
-          if (this.rowById(keyIdOf(publicKey))) continue;
-          imported.push(
-            await this.insertNew({ name: e.name }, 'system', 'key.import-legacy', {
-              purpose: 'signing',
-              publicKey,
-              privateKey,
-              source: 'pem',
-            }),
-          );
-        } else if (e.publicPem) {
-          const publicKey = parsePublicKeyPem(e.publicPem);
-          if (this.rowById(keyIdOf(publicKey))) continue;
-          imported.push(
-            await this.insertNew({ name: e.name }, 'system', 'key.import-legacy', { purpose: 'verification', publicKey, source: 'spki' }),
-          );
-        }
-      } catch (err) {
-        // One unreadable file must not stop the service or the other imports; it is reported.
-        // (Parse errors are not echoed: they can quote key bytes.)
-        const why = err instanceof CountersignError ? err.message : 'not a readable PEM key';
-        problems.push(`${e.name}: ${why}`);
-      }
-    }
-    return { imported, problems };
-  }
-
-  // ---- trust (see `trust`) -------------------------------------------------------------------------
-
-  /** From memory (no query): kept current by this process's changes and the store's announcements. */
-  revision(): string {
-    return this.rev;
-  }
-
-  byId(id: string): TrustedKey | undefined {
-    return this.trustedById.get(id);
-  }
-
-  find(nameOrId: string): TrustedKey | undefined {
-    const byId = this.trustedById.get(nameOrId);
-    if (byId) return byId;
-    const row = this.currentByName(nameOrId);
-    return row ? this.trustedById.get(row.id) : undefined;
-  }
-
-  onChange(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  /** Every version of every key (state and validity decide what it may vouch for). */
-  trustedKeys(): TrustedKey[] {
-    return [...this.trusted];
-  }
-
-  /**
-   * Re-reads the keys if the stored trust revision moved (one small query when it did not);
-   * resolves once a check that started after this call is done.
-   */
-  refreshIfChanged(): Promise<void> {
-    return this.refresher.request();
-  }
-
-  private async refreshNow(): Promise<void> {
-    const generation = this.generation;
-    const rev = await storedRevision(this.store);
-    // A change applied meanwhile (this process's own) is at least as new as what was read.
-    if (rev !== this.rev && generation === this.generation) await this.reload();
+  /** Imports the PEM key files from before the managed store (see legacy-import.ts), as `system`. */
+  async importLegacy(entries: readonly LegacyKeyFile[]): Promise<{ imported: KeyInfo[]; problems: string[] }> {
+    return importLegacyKeys(entries, {
+      has: (id) => this.view.rowById(id) !== undefined,
+      insert: (name, material) => this.insertNew({ name }, 'system', 'key.import-legacy', material),
+    });
   }
 
   // ---- internals --------------------------------------------------------------------------
@@ -549,13 +369,13 @@ export class ManagedKeyStore implements KeyStore {
       const result = await fn(tx);
       await tx.run(`UPDATE key_store_meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE name = 'trust_revision'`);
       tx.changed('keys');
-      return { result, snapshot: await readSnapshot(tx) };
+      return { result, snapshot: await readKeySnapshot(tx) };
     });
-    this.apply(snapshot.rev, snapshot.rows);
+    this.view.apply(snapshot.rev, snapshot.rows);
     return result;
   }
 
-  private async insertNew(attrs: KeyAttributes, actor: string, action: string, material: Material): Promise<KeyInfo> {
+  private async insertNew(attrs: KeyAttributes, actor: string, action: string, material: KeyMaterial): Promise<KeyInfo> {
     const id = await this.change(async (tx) => {
       const existing = await tx.get('SELECT id FROM keys WHERE name = ? LIMIT 1', attrs.name);
       if (existing)
@@ -587,7 +407,7 @@ export class ManagedKeyStore implements KeyStore {
     tx: SqlTransaction,
     attrs: KeyAttributes,
     actor: string,
-    material: Material,
+    material: KeyMaterial,
     version: number,
     predecessorId: string | null,
   ): Promise<{ id: string; version: number; kind: string }> {
@@ -609,7 +429,7 @@ export class ManagedKeyStore implements KeyStore {
       material.purpose,
       JSON.stringify(attrs.scopes ?? []),
       describeKey(material.publicKey),
-      material.publicKey.export({ type: 'spki', format: 'pem' }) as string,
+      material.publicKey.export({ type: 'spki', format: 'pem' }),
       sealed,
       attrs.validFrom?.toISOString() ?? null,
       attrs.validUntil?.toISOString() ?? null,
@@ -621,24 +441,6 @@ export class ManagedKeyStore implements KeyStore {
       material.certificatePem ?? null,
     );
     return { id, version, kind };
-  }
-
-  private async reload(): Promise<void> {
-    const generation = ++this.generation;
-    const { rev, rows } = await readSnapshot(this.store);
-    // A change applied while this read was under way is newer than what it read.
-    if (generation !== this.generation) return;
-    this.apply(rev, rows);
-  }
-
-  private apply(rev: string, rows: Row[]): void {
-    this.generation++;
-    const changed = rev !== this.rev;
-    this.rows = rows;
-    this.trusted = rows.map(toTrusted);
-    this.trustedById = new Map(this.trusted.map((k) => [k.id, k]));
-    this.rev = rev;
-    if (changed) for (const l of this.listeners) l();
   }
 
   private async checkKek(): Promise<void> {
@@ -668,50 +470,14 @@ export class ManagedKeyStore implements KeyStore {
   }
 
   private keyFromMemory(nameOrId: string): KeyInfo {
-    const row = this.rowById(nameOrId) ?? this.currentByName(nameOrId);
+    const row = this.view.rowById(nameOrId) ?? this.view.currentByName(nameOrId);
     if (!row) throw new CountersignError('NOT_FOUND', `no key named or with id ${JSON.stringify(nameOrId)}`);
-    return toInfo(row);
-  }
-
-  private rowById(id: string): Row | undefined {
-    return this.rows.find((r) => r.id === id);
-  }
-
-  /** The version of `name` that signs (active), else its latest version. */
-  private currentByName(name: string): Row | undefined {
-    const versions = this.rows.filter((r) => r.name === name);
-    return versions.find((r) => r.state === 'active') ?? versions[versions.length - 1];
+    return keyInfoOf(row);
   }
 }
 
-async function storedRevision(db: SqlExecutor): Promise<string> {
-  const row = await db.get(`SELECT value FROM key_store_meta WHERE name = 'trust_revision'`);
-  return `k${String(row?.value ?? '0')}`;
-}
-
-/** The revision and every key, read by one executor (inside a transaction: one consistent view). */
-async function readSnapshot(db: SqlExecutor): Promise<{ rev: string; rows: Row[] }> {
-  const rev = await storedRevision(db);
-  const rows = (await db.all('SELECT * FROM keys ORDER BY name, version')) as unknown as Row[];
-  return { rev, rows: rows.map(normalizeRow) };
-}
-
-/** Integer columns as numbers whichever backend read them. */
-function normalizeRow(r: Row): Row {
-  return { ...r, version: Number(r.version) };
-}
-
-/** Re-read inside a transaction (another writer may have changed it). */
-async function rowFromDb(tx: SqlExecutor, nameOrId: string): Promise<Row> {
-  const row = ((await tx.get('SELECT * FROM keys WHERE id = ?', nameOrId)) ??
-    (await tx.get(`SELECT * FROM keys WHERE name = ? ORDER BY (state = 'active') DESC, version DESC LIMIT 1`, nameOrId))) as
-    SqlRow | undefined;
-  if (!row) throw new CountersignError('NOT_FOUND', `no key named or with id ${JSON.stringify(nameOrId)}`);
-  return normalizeRow(row as unknown as Row);
-}
-
-async function activeRow(tx: SqlExecutor, nameOrId: string): Promise<Row> {
-  const row = await rowFromDb(tx, nameOrId);
+async function activeRow(tx: SqlExecutor, nameOrId: string): Promise<KeyRow> {
+  const row = await keyRowFromDb(tx, nameOrId);
   if (row.state !== 'active') {
     throw new CountersignError(
       'FAILED_PRECONDITION',
@@ -729,70 +495,4 @@ function checkAttributes(attrs: KeyAttributes): void {
   if (attrs.validFrom && attrs.validUntil && attrs.validFrom >= attrs.validUntil) {
     throw new CountersignError('INVALID_ARGUMENT', 'valid-from must be before valid-until');
   }
-}
-
-function describeKey(key: KeyObject): string {
-  if (key.asymmetricKeyType === 'ec') {
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    return curve === 'prime256v1' ? 'ecdsa-p256-sha256' : `ecdsa-${curve ?? 'unknown'}`;
-  }
-  return key.asymmetricKeyType ?? 'unknown';
-}
-
-/** For rows stored before the kind was recorded; never throws (an old row must still list). */
-function kindOfPem(pem: string): string {
-  try {
-    return keyKindOf(crypto.createPublicKey(pem));
-  } catch {
-    return 'unsupported';
-  }
-}
-
-function date(v: string | null): Date | undefined {
-  return v ? new Date(v) : undefined;
-}
-
-function toInfo(r: Row): KeyInfo {
-  const info: KeyInfo = {
-    id: r.id,
-    name: r.name,
-    algorithm: r.algorithm,
-    publicKeyPem: r.public_key_pem,
-    createdAt: new Date(r.created_at),
-    version: r.version,
-    ownerTeam: r.owner_team,
-    purpose: r.purpose,
-    scopes: JSON.parse(r.scopes) as string[],
-    state: r.state,
-    createdBy: r.created_by,
-    kind: r.key_kind || kindOfPem(r.public_key_pem),
-  };
-  if (r.key_source) info.source = r.key_source as KeySource;
-  const certificate = r.certificate_pem ? certificateFactsOf(r.certificate_pem) : undefined;
-  if (certificate) info.certificate = certificate;
-  const vf = date(r.valid_from);
-  const vu = date(r.valid_until);
-  const sc = date(r.state_changed_at);
-  if (vf) info.validFrom = vf;
-  if (vu) info.validUntil = vu;
-  if (sc) info.stateChangedAt = sc;
-  if (r.state_reason) info.stateReason = r.state_reason;
-  if (r.predecessor_id) info.predecessorId = r.predecessor_id;
-  if (r.successor_id) info.successorId = r.successor_id;
-  return info;
-}
-
-function toTrusted(r: Row): TrustedKey {
-  const key: TrustedKey = { id: r.id, name: r.name, publicKey: crypto.createPublicKey(r.public_key_pem) };
-  const vf = date(r.valid_from);
-  const vu = date(r.valid_until);
-  if (vf) key.validFrom = vf;
-  if (vu) key.validUntil = vu;
-  if (r.state === 'revoked') {
-    key.revokedAt = date(r.state_changed_at) ?? new Date(0);
-    if (r.state_reason) key.revocationReason = r.state_reason;
-  }
-  const scopes = JSON.parse(r.scopes) as string[];
-  if (scopes.length) key.scopes = scopes;
-  return key;
 }

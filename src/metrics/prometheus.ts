@@ -31,57 +31,36 @@ export class PrometheusMetrics implements Observer {
   constructor(sources: ScrapeSources = {}) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.rpcs = new Counter({
-      name: 'countersign_rpc_requests_total',
-      help: 'gRPC calls by method and status',
-      labelNames: ['method', 'status'],
-      registers,
-    });
-    this.rpcSeconds = new Histogram({
-      name: 'countersign_rpc_duration_seconds',
-      help: 'gRPC call latency by method and status',
-      labelNames: ['method', 'status'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.decisions = new Counter({
-      name: 'countersign_decisions_total',
-      help: 'Verify decisions by action, matched rule, mode and result',
-      labelNames: ['action', 'rule', 'mode', 'result'],
-      registers,
-    });
-    this.registryRequests = new Counter({
-      name: 'countersign_registry_requests_total',
-      help: 'registry HTTP requests by method and response status (error: no response)',
-      labelNames: ['method', 'status'],
-      registers,
-    });
-    this.registrySeconds = new Histogram({
-      name: 'countersign_registry_request_duration_seconds',
-      help: 'registry HTTP request duration by method and status',
-      labelNames: ['method', 'status'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.webhookRequests = new Counter({
-      name: 'countersign_admission_requests_total',
-      help: 'admission reviews by outcome',
-      labelNames: ['outcome'],
-      registers,
-    });
-    this.gateRequests = new Counter({
-      name: 'countersign_gate_requests_total',
-      help: 'registry gate requests by outcome',
-      labelNames: ['outcome'],
-      registers,
-    });
-    this.storeSeconds = new Histogram({
-      name: 'countersign_store_operation_duration_seconds',
-      help: 'store latency: queries and whole write transactions, by backend (sqlite, postgres)',
-      labelNames: ['operation', 'backend'],
-      buckets: [0.0001, 0.00025, 0.0005, ...LATENCY_BUCKETS],
-      registers,
-    });
+    // Every metric is registered in this instance's registry only; latencies share one bucket scale.
+    const counter = <L extends string>(name: string, help: string, labelNames: L[]): Counter<L> =>
+      new Counter({ name, help, labelNames, registers });
+    const latency = <L extends string>(name: string, help: string, labelNames: L[], buckets = LATENCY_BUCKETS): Histogram<L> =>
+      new Histogram({ name, help, labelNames, buckets, registers });
+    this.rpcs = counter('countersign_rpc_requests_total', 'gRPC calls by method and status', ['method', 'status']);
+    this.rpcSeconds = latency('countersign_rpc_duration_seconds', 'gRPC call latency by method and status', ['method', 'status']);
+    this.decisions = counter('countersign_decisions_total', 'Verify decisions by action, matched rule, mode and result', [
+      'action',
+      'rule',
+      'mode',
+      'result',
+    ]);
+    this.registryRequests = counter(
+      'countersign_registry_requests_total',
+      'registry HTTP requests by method and response status (error: no response)',
+      ['method', 'status'],
+    );
+    this.registrySeconds = latency('countersign_registry_request_duration_seconds', 'registry HTTP request duration by method and status', [
+      'method',
+      'status',
+    ]);
+    this.webhookRequests = counter('countersign_admission_requests_total', 'admission reviews by outcome', ['outcome']);
+    this.gateRequests = counter('countersign_gate_requests_total', 'registry gate requests by outcome', ['outcome']);
+    this.storeSeconds = latency(
+      'countersign_store_operation_duration_seconds',
+      'store latency: queries and whole write transactions, by backend (sqlite, postgres)',
+      ['operation', 'backend'],
+      [0.0001, 0.00025, 0.0005, ...LATENCY_BUCKETS],
+    );
     const cache = sources.cache;
     for (const [name, read] of [
       ['hits', () => cache?.hits ?? 0],

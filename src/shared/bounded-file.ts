@@ -33,6 +33,41 @@ function openError(what: string, err: unknown): BoundedFileError {
 const notRegular = (what: string) =>
   new BoundedFileError(`${what} is not a regular file (a directory, a device or a FIFO is never read)`, 'NOT_REGULAR');
 
+/** What both readers check of the opened file before reading it. */
+function checkOpened(st: { isFile(): boolean; size: number }, maxBytes: number, what: string): void {
+  if (!st.isFile()) throw notRegular(what);
+  if (st.size > maxBytes) throw tooLarge(what, st.size, maxBytes);
+}
+
+/** The bytes read so far, in a buffer one byte larger than the limit (a file that grew fills it). */
+class BoundedBuffer {
+  readonly buffer: Buffer;
+  length = 0;
+  constructor(
+    private readonly maxBytes: number,
+    private readonly what: string,
+  ) {
+    this.buffer = Buffer.alloc(maxBytes + 1);
+  }
+  get room(): number {
+    return this.buffer.length - this.length;
+  }
+  /** Counts a read of `n` bytes: false at the end of the file, TOO_LARGE past the limit. */
+  took(n: number): boolean {
+    if (n === 0) return false;
+    this.length += n;
+    if (this.length > this.maxBytes) throw tooLarge(this.what, 'more than that', this.maxBytes);
+    return true;
+  }
+  bytes(): Buffer {
+    return Buffer.from(this.buffer.subarray(0, this.length));
+  }
+}
+
+function failure(what: string, err: unknown): BoundedFileError {
+  return err instanceof BoundedFileError ? err : openError(what, err);
+}
+
 export function readBoundedFileSync(path: string, maxBytes: number, what: string = path): Buffer {
   let fd: number;
   try {
@@ -41,21 +76,12 @@ export function readBoundedFileSync(path: string, maxBytes: number, what: string
     throw openError(what, err);
   }
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw notRegular(what);
-    if (st.size > maxBytes) throw tooLarge(what, st.size, maxBytes);
-    const buf = Buffer.alloc(maxBytes + 1);
-    let total = 0;
-    for (;;) {
-      const n = readSync(fd, buf, total, buf.length - total, null);
-      if (n === 0) break;
-      total += n;
-      if (total > maxBytes) throw tooLarge(what, 'more than that', maxBytes);
-    }
-    return Buffer.from(buf.subarray(0, total));
+    checkOpened(fstatSync(fd), maxBytes, what);
+    const into = new BoundedBuffer(maxBytes, what);
+    while (into.took(readSync(fd, into.buffer, into.length, into.room, null)));
+    return into.bytes();
   } catch (err) {
-    if (err instanceof BoundedFileError) throw err;
-    throw openError(what, err);
+    throw failure(what, err);
   } finally {
     closeSync(fd);
   }
@@ -69,21 +95,12 @@ export async function readBoundedFile(path: string, maxBytes: number, what: stri
     throw openError(what, err);
   }
   try {
-    const st = await handle.stat();
-    if (!st.isFile()) throw notRegular(what);
-    if (st.size > maxBytes) throw tooLarge(what, st.size, maxBytes);
-    const buf = Buffer.alloc(maxBytes + 1);
-    let total = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, total, buf.length - total, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > maxBytes) throw tooLarge(what, 'more than that', maxBytes);
-    }
-    return Buffer.from(buf.subarray(0, total));
+    checkOpened(await handle.stat(), maxBytes, what);
+    const into = new BoundedBuffer(maxBytes, what);
+    while (into.took((await handle.read(into.buffer, into.length, into.room, null)).bytesRead));
+    return into.bytes();
   } catch (err) {
-    if (err instanceof BoundedFileError) throw err;
-    throw openError(what, err);
+    throw failure(what, err);
   } finally {
     await handle.close();
   }

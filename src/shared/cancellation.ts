@@ -84,19 +84,32 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undef
     return Promise.reject(cancellation(signal));
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(cancellation(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
+    settleUnlessAborted(promise, signal, () => reject(cancellation(signal)), resolve, reject);
   });
+}
+
+/**
+ * Runs `onAbort` if `signal` fires first; otherwise settles with `promise`'s outcome, the listener
+ * removed first (a long-lived signal must not collect one listener per call).
+ */
+function settleUnlessAborted<T>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+  onAbort: () => void,
+  resolve: (value: T) => void,
+  reject: (err: unknown) => void,
+): void {
+  signal.addEventListener('abort', onAbort, { once: true });
+  promise.then(
+    (value) => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(value);
+    },
+    (err: unknown) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(err);
+    },
+  );
 }
 
 interface Flight<T> {
@@ -149,17 +162,7 @@ export class SharedWork<T> {
         }
         reject(cancellation(signal));
       };
-      signal.addEventListener('abort', onAbort, { once: true });
-      joined.promise.then(
-        (value) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(value);
-        },
-        (err: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(err);
-        },
-      );
+      settleUnlessAborted(joined.promise, signal, onAbort, resolve, reject);
     });
   }
 

@@ -1,5 +1,6 @@
 import { CountersignError } from '../shared/errors';
 import type { Database } from './database';
+import { newestMigrationVersion } from './schema';
 
 /**
  * One schema change of a component. Versions are positive integers, strictly increasing within a
@@ -17,8 +18,6 @@ export interface MigrationResult {
   applied: number[];
 }
 
-const COMPONENT = /^[a-z][a-z0-9_-]{0,62}$/;
-
 /**
  * Brings `component`'s tables up to the newest of `migrations`. Each component (e.g. 'audit',
  * 'keys') has its own version line in the `schema_migrations` table, so modules can evolve their
@@ -33,20 +32,7 @@ const COMPONENT = /^[a-z][a-z0-9_-]{0,62}$/;
  * not write to a schema it does not understand.
  */
 export function migrate(db: Database, component: string, migrations: readonly Migration[]): MigrationResult {
-  if (!COMPONENT.test(component)) {
-    throw new CountersignError('INTERNAL', `invalid migration component name ${JSON.stringify(component)}`);
-  }
-  let previous = 0;
-  for (const m of migrations) {
-    if (!Number.isInteger(m.version) || m.version <= previous) {
-      throw new CountersignError(
-        'INTERNAL',
-        `migrations of ${component} must have strictly increasing positive integer versions (got ${m.version} after ${previous})`,
-      );
-    }
-    previous = m.version;
-  }
-  const known = previous;
+  const known = newestMigrationVersion(component, migrations);
 
   db.transaction(() => {
     db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -39,7 +39,7 @@ export function isConnectionError(err: unknown): boolean {
 /** A pg error (or a Node socket error) as the UNAVAILABLE a caller can act on; other errors unchanged. */
 export function storeError(store: string, doing: string, err: unknown): CountersignError {
   if (err instanceof CountersignError) return err;
-  const e = err as { code?: string; message?: string };
+  const e = err as { code?: string; message?: string } | null | undefined;
   const why = e?.message ?? String(err);
   let message: string;
   switch (e?.code) {

@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { CountersignError } from '../shared/errors';
 import { describeStoreUrl, isConnectionError, storeError } from './postgres-errors';
+import { createPostgresPool } from './postgres-pool';
 import { BUMP_REVISION_SQL, migrateSchema, STORE_MIGRATIONS } from './schema';
 import { numberedPlaceholders, type SqlStore, type SqlTransaction } from './sql-store';
 import type { SqlParam, SqlRow } from './database';
@@ -79,16 +80,7 @@ export class PostgresStore implements SqlStore {
    * with a message saying which), creates or checks the store's tables, starts listening.
    */
   static async connect(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
-    const pool = new pg.Pool({
-      connectionString: url,
-      max: options.maxConnections ?? 10,
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
-      idleTimeoutMillis: 30_000,
-      application_name: 'countersign',
-      allowExitOnIdle: true,
-    });
-    // An idle connection that dies (server restart) must not crash the process.
-    pool.on('error', () => undefined);
+    const pool = createPostgresPool(url, options);
     const store = new PostgresStore(url, pool, options);
     try {
       await pool.query('SELECT 1').catch((err: unknown) => {

@@ -14,6 +14,26 @@ export interface SchemaMigration {
 
 const COMPONENT = /^[a-z][a-z0-9_-]{0,62}$/;
 
+/**
+ * Checks a component's name and its list of migrations (versions positive integers, strictly
+ * increasing; INTERNAL otherwise: a bug in this code, not in the database) and returns the newest
+ * version it knows. Both migration runners (this one and the embedded database's, migrations.ts) use it.
+ */
+export function newestMigrationVersion(component: string, migrations: readonly { version: number }[]): number {
+  if (!COMPONENT.test(component)) throw new CountersignError('INTERNAL', `invalid migration component name ${JSON.stringify(component)}`);
+  let known = 0;
+  for (const m of migrations) {
+    if (!Number.isInteger(m.version) || m.version <= known) {
+      throw new CountersignError(
+        'INTERNAL',
+        `migrations of ${component} must have strictly increasing positive integer versions (got ${m.version} after ${known})`,
+      );
+    }
+    known = m.version;
+  }
+  return known;
+}
+
 const SCHEMA_TABLE: Record<StoreDialect, string> = {
   sqlite: `CREATE TABLE IF NOT EXISTS schema_migrations (
       component TEXT NOT NULL,
@@ -41,17 +61,7 @@ export async function migrateSchema(
   component: string,
   migrations: readonly SchemaMigration[],
 ): Promise<{ version: number; applied: number[] }> {
-  if (!COMPONENT.test(component)) throw new CountersignError('INTERNAL', `invalid migration component name ${JSON.stringify(component)}`);
-  let known = 0;
-  for (const m of migrations) {
-    if (!Number.isInteger(m.version) || m.version <= known) {
-      throw new CountersignError(
-        'INTERNAL',
-        `migrations of ${component} must have strictly increasing positive integer versions (got ${m.version} after ${known})`,
-      );
-    }
-    known = m.version;
-  }
+  const known = newestMigrationVersion(component, migrations);
   const refuseNewer = (version: number): void => {
     if (version > known) {
       throw new CountersignError(

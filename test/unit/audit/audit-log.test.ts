@@ -271,7 +271,7 @@ describe('AuditLog.verify', () => {
       ok: false,
       entries: 3,
       brokenAt: 4,
-      problem: expect.stringMatching(/entry 4 does not match its hash: its content was modified/),
+      problem: expect.stringMatching(/entry 4 does not match its hash: its content was modified/) as unknown,
     });
   });
 
@@ -281,7 +281,7 @@ describe('AuditLog.verify', () => {
     tamper(file, "UPDATE audit_log SET outcome = 'denied', hash = ? WHERE seq = 5", hashRecord(forged.prevHash, forged));
     const result = await verifyFile(file);
     expect(result).toMatchObject({ ok: false, brokenAt: 6, entries: 5 });
-    expect(result.ok === false && result.problem).toMatch(/entry 6 does not link to entry 5/);
+    expect(!result.ok && result.problem).toMatch(/entry 6 does not link to entry 5/);
   });
 
   test('detects modified details, even a change that keeps the same JSON meaning', async () => {
@@ -290,7 +290,7 @@ describe('AuditLog.verify', () => {
     expect(await verifyFile(file)).toMatchObject({ ok: false, brokenAt: 2 });
     const other = (await logFile(5)).file;
     tamper(other, 'UPDATE audit_log SET details = \'{"n":99,"state":{"from":"active","to":"revoked"}}\' WHERE seq = 2');
-    expect(await verifyFile(other)).toMatchObject({ ok: false, brokenAt: 2, problem: expect.stringMatching(/modified/) });
+    expect(await verifyFile(other)).toMatchObject({ ok: false, brokenAt: 2, problem: expect.stringMatching(/modified/) as unknown });
   });
 
   test('detects a modified first entry', async () => {
@@ -305,7 +305,7 @@ describe('AuditLog.verify', () => {
     // And a replaced first entry that does not start from the genesis hash is caught at 1.
     const third = (await logFile(5)).file;
     tamper(third, 'UPDATE audit_log SET prev_hash = ? WHERE seq = 1', 'f'.repeat(64));
-    expect(await verifyFile(third)).toMatchObject({ ok: false, brokenAt: 1, problem: expect.stringMatching(/genesis/) });
+    expect(await verifyFile(third)).toMatchObject({ ok: false, brokenAt: 1, problem: expect.stringMatching(/genesis/) as unknown });
   });
 
   test('detects a deleted entry in the middle and at the start', async () => {
@@ -315,7 +315,7 @@ describe('AuditLog.verify', () => {
       ok: false,
       entries: 4,
       brokenAt: 7,
-      problem: expect.stringMatching(/entries 5\.\.6 are missing/),
+      problem: expect.stringMatching(/entries 5\.\.6 are missing/) as unknown,
     });
 
     const first = (await logFile(10)).file;
@@ -324,7 +324,7 @@ describe('AuditLog.verify', () => {
       ok: false,
       entries: 0,
       brokenAt: 2,
-      problem: expect.stringMatching(/starts at seq 2/),
+      problem: expect.stringMatching(/starts at seq 2/) as unknown,
     });
   });
 
@@ -375,7 +375,12 @@ describe('AuditLog.verify', () => {
       GENESIS_HASH,
       'b'.repeat(64),
     );
-    expect(await verifyFile(before)).toMatchObject({ ok: false, entries: 0, brokenAt: 0, problem: expect.stringMatching(/inserted/) });
+    expect(await verifyFile(before)).toMatchObject({
+      ok: false,
+      entries: 0,
+      brokenAt: 0,
+      problem: expect.stringMatching(/inserted/) as unknown,
+    });
   });
 
   test('detects reordered entries (two rows swapping content)', async () => {
@@ -403,7 +408,7 @@ describe('AuditLog.verify', () => {
       ok: false,
       entries: 7,
       brokenAt: 10,
-      problem: expect.stringMatching(/ends at entry 7 but the recorded head is entry 10: entries were removed from the end/),
+      problem: expect.stringMatching(/ends at entry 7 but the recorded head is entry 10: entries were removed from the end/) as unknown,
     });
   });
 
@@ -419,7 +424,7 @@ describe('AuditLog.verify', () => {
     expect(await log.verify({ expectHead: head })).toMatchObject({
       ok: false,
       brokenAt: 10,
-      problem: expect.stringMatching(/not the recorded head/),
+      problem: expect.stringMatching(/not the recorded head/) as unknown,
     });
     // A head from before the rewrite still verifies, since that part is unchanged.
     expect(await log.verify({ expectHead: { seq: 8, hash: records[7]!.hash } })).toMatchObject({ ok: true });

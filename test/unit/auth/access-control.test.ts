@@ -211,10 +211,10 @@ describe('AccessControl', () => {
 
   test('a bad token does not fall back to a valid client certificate', async () => {
     const call = fakeCall([['authorization', `Bearer cst_${'Q'.repeat(43)}`]], {
-      cert: { raw: Buffer.from([1]), subject: { CN: 'gatekeeper' } as never },
+      cert: { raw: Buffer.from([1]), subject: { CN: 'gatekeeper' } },
     });
     await expectRejection(() => access.check(call, VERIFY, {}), 'UNAUTHENTICATED');
-    const certOnly = fakeCall([], { cert: { raw: Buffer.from([1]), subject: { CN: 'gatekeeper' } as never } });
+    const certOnly = fakeCall([], { cert: { raw: Buffer.from([1]), subject: { CN: 'gatekeeper' } } });
     expect(await access.check(certOnly, VERIFY, {})).toEqual({
       subject: 'cert:CN=gatekeeper',
       roles: ['verifier'],
@@ -249,7 +249,7 @@ describe('AccessControl', () => {
   });
 
   test('a denial with an overlong certificate name is still recorded, clipped', async () => {
-    const call = fakeCall([], { cert: { raw: Buffer.from([1]), subject: { CN: 'x'.repeat(3000) } as never } });
+    const call = fakeCall([], { cert: { raw: Buffer.from([1]), subject: { CN: 'x'.repeat(3000) } } });
     await expectRejection(() => access.check(call, VERIFY, {}), 'PERMISSION_DENIED');
     const [entry] = await audit.list({ action: VERIFY });
     expect(entry?.actor).toHaveLength(1024);

@@ -59,9 +59,11 @@ export async function expectRejection(fn: () => Promise<unknown>, code: ErrorCod
   } catch (e) {
     err = e;
   }
-  if (!(err instanceof CountersignError)) throw err ?? new Error('expected a CountersignError, but nothing was thrown');
-  expect(err.code).toBe(code);
-  if (typeof message === 'string') expect(err.message).toBe(message);
-  else if (message) expect(err.message).toMatch(message);
-  return err;
+  // A failure names what was thrown instead (or undefined: nothing was).
+  expect(err).toBeInstanceOf(CountersignError);
+  const error = err as CountersignError;
+  expect(error.code).toBe(code);
+  if (typeof message === 'string') expect(error.message).toBe(message);
+  else if (message) expect(error.message).toMatch(message);
+  return error;
 }

@@ -258,7 +258,7 @@ withOpenssl('mTLS end to end (real grpc-js server on 127.0.0.1)', () => {
           (identity) => callback(null, { subject: identity.subject }),
           (err: unknown) => {
             const mapped = toGrpcError(err, 'test');
-            callback({ code: mapped.code, details: mapped.details } as grpc.ServiceError);
+            callback({ code: mapped.code, details: mapped.details });
           },
         );
       };
@@ -298,7 +298,7 @@ withOpenssl('mTLS end to end (real grpc-js server on 127.0.0.1)', () => {
   afterAll(async () => {
     for (const c of clients) c.close();
     for (const s of servers) s.forceShutdown();
-    await db?.close();
+    await db.close();
   });
 
   describe('client certificate optional (requireClientCert: false)', () => {
@@ -315,14 +315,14 @@ withOpenssl('mTLS end to end (real grpc-js server on 127.0.0.1)', () => {
       });
       expect(await callRpc(client(port, 'team-a'), 'ListKeys', {})).toMatchObject({
         code: grpc.status.PERMISSION_DENIED,
-        details: expect.stringContaining('cert:CN=ci-team-a lacks role key-admin'),
+        details: expect.stringContaining('cert:CN=ci-team-a lacks role key-admin') as unknown,
       });
     });
 
     test('a URI SAN binding works the same way', async () => {
       expect(await callRpc(client(port, 'spiffe'), 'Sign', inScope)).toMatchObject({
         code: grpc.status.PERMISSION_DENIED,
-        details: expect.stringContaining('cert:URI:spiffe://acme.example/ci/team-b lacks role signer'),
+        details: expect.stringContaining('cert:URI:spiffe://acme.example/ci/team-b lacks role signer') as unknown,
       });
     });
 
@@ -336,7 +336,7 @@ withOpenssl('mTLS end to end (real grpc-js server on 127.0.0.1)', () => {
         action: 'countersign.v1.SigningService/Sign',
         outcome: 'denied',
         target: 'reg.example.com/acmecorp/payments-api:1.0',
-        details: { status: 'PERMISSION_DENIED', via: 'mtls', peer: expect.stringMatching(/127\.0\.0\.1:\d+$/) },
+        details: { status: 'PERMISSION_DENIED', via: 'mtls', peer: expect.stringMatching(/127\.0\.0\.1:\d+$/) as unknown },
       });
     });
 

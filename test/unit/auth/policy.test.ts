@@ -67,7 +67,7 @@ test('every RPC in proto/countersign/v1 has an access rule (a new RPC cannot shi
   const methods: string[] = [];
   for (const [name, value] of Object.entries(definition)) {
     if (!name.startsWith('countersign.v1.') || typeof value !== 'object' || 'format' in value) continue;
-    for (const m of Object.values(value as protoLoader.ServiceDefinition)) methods.push(m.path.slice(1));
+    for (const m of Object.values(value)) methods.push(m.path.slice(1));
   }
   expect(methods.sort()).toEqual(Object.keys(METHOD_ROLES).sort());
 });

@@ -96,7 +96,7 @@ describe('ManagedKeyStore', () => {
     expect(keyUsability(old, new Date('2026-11-01T00:59:59Z'))).toEqual({ usable: true });
     now = new Date('2026-11-01T01:00:00Z');
     expect(keyUsability(old, now)).toMatchObject({ usable: false });
-    expect(store.find('ci')!.id).toBe(current.id);
+    expect((await store.getKey('ci')).id).toBe(current.id);
   });
 
   test('revoke: the trust store marks it revoked with the reason, the revision changes, listeners fire', async () => {

@@ -61,7 +61,7 @@ const consumers: Record<string, (pattern: string, repository: string) => boolean
   },
   'key scope (verification)': async (pattern, repository) => {
     const info = await keys.createKey({ name: `k${serial++}`, scopes: [pattern] }, 'test');
-    return keyUsability(keys.byId(info.id)!, new Date(), repository).usable;
+    return keyUsability(keys.trust.byId(info.id)!, new Date(), repository).usable;
   },
   'key scope (signing)': async (pattern, repository) => {
     const info = await keys.createKey({ name: `k${serial++}`, scopes: [pattern] }, 'test');

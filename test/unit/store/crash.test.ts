@@ -59,7 +59,7 @@ async function runAndKill(file: string, minCommits: number): Promise<number> {
     child.on('close', () => resolve());
   });
   const result = await done;
-  if (result.signal !== 'SIGKILL') throw new Error(`writer exited on its own (${result.code}): ${result.stderr}`);
+  if (result.signal !== 'SIGKILL') throw new Error(`writer exited on its own (${String(result.code)}): ${result.stderr}`);
   return lastPrinted;
 }
 

@@ -174,7 +174,7 @@ describe('transaction', () => {
       db.transaction(async () => {
         db.prepare('INSERT INTO t VALUES (1)').run();
       }),
-    ).toThrow(expect.objectContaining({ code: 'INTERNAL' }) as unknown as Error);
+    ).toThrow(expect.objectContaining({ code: 'INTERNAL' }) as Error);
     expect(count(db)).toBe(0);
   });
 
@@ -259,7 +259,7 @@ describe('corruption', () => {
   test('a file that is not a database at all is refused', () => {
     const file = path.join(tmpDir(), 'garbage.db');
     writeFileSync(file, Buffer.alloc(8192, 0x42));
-    expect(() => openDatabase(file)).toThrow(expect.objectContaining({ code: 'FAILED_PRECONDITION' }) as unknown as Error);
+    expect(() => openDatabase(file)).toThrow(expect.objectContaining({ code: 'FAILED_PRECONDITION' }) as Error);
     expect(() => openDatabase(file)).toThrow(file);
   });
 

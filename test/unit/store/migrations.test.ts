@@ -105,7 +105,7 @@ describe('migrate', () => {
       sql: 'CREATE TABLE half_done (x INTEGER); ALTER TABLE no_such_table ADD COLUMN y TEXT',
     };
     expect(() => migrate(db, 'widgets', [V1, broken])).toThrow(
-      expect.objectContaining({ code: 'INTERNAL', message: expect.stringMatching(/widgets v2 failed/) }) as unknown as Error,
+      expect.objectContaining({ code: 'INTERNAL', message: expect.stringMatching(/widgets v2 failed/) as unknown }) as Error,
     );
     expect(recorded(db, 'widgets')).toEqual([1]);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'half_done'").get()).toBeUndefined();
@@ -116,7 +116,7 @@ describe('migrate', () => {
 
   test('versions must be strictly increasing positive integers', () => {
     const db = openDatabase(tmpFile());
-    expect(() => migrate(db, 'widgets', [V2, V1])).toThrow(expect.objectContaining({ code: 'INTERNAL' }) as unknown as Error);
+    expect(() => migrate(db, 'widgets', [V2, V1])).toThrow(expect.objectContaining({ code: 'INTERNAL' }) as Error);
     expect(() => migrate(db, 'widgets', [V1, V1])).toThrow(/strictly increasing/);
     expect(() => migrate(db, 'widgets', [{ version: 0, sql: 'SELECT 1' }])).toThrow(/strictly increasing/);
     expect(() => migrate(db, 'Bad Name', [V1])).toThrow(/component/);

@@ -51,7 +51,7 @@ describe('startup errors', () => {
     const err = await PostgresStore.connect(url, { connectTimeoutMs: 2000 }).catch((e: unknown) => e);
     expect(err).toMatchObject({
       code: 'UNAVAILABLE',
-      message: expect.stringMatching(new RegExp(`PostgreSQL countersign@127\\.0\\.0\\.1:${port}/postgres is unreachable`)),
+      message: expect.stringMatching(new RegExp(`PostgreSQL countersign@127\\.0\\.0\\.1:${port}/postgres is unreachable`)) as unknown,
     });
     expect((err as Error).message).not.toContain('secret-pw');
   });
@@ -60,7 +60,7 @@ describe('startup errors', () => {
     const url = new URL(testPostgresUrl());
     url.password = 'not-the-password';
     const err = await PostgresStore.connect(url.toString()).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(/refused the credentials in store\.url/) });
+    expect(err).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(/refused the credentials in store\.url/) as unknown });
     expect((err as Error).message).not.toContain('not-the-password');
   });
 
@@ -77,7 +77,7 @@ describe('startup errors', () => {
     );
     await expect(AuditLog.open(store)).rejects.toMatchObject({
       code: 'FAILED_PRECONDITION',
-      message: expect.stringMatching(/its audit schema is at version 7, this version of Countersign knows up to 1/),
+      message: expect.stringMatching(/its audit schema is at version 7, this version of Countersign knows up to 1/) as unknown,
     });
   });
 });

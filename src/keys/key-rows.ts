@@ -1,0 +1,202 @@
+/**
+ * How the managed key store keeps a key: the `keys` table and its migrations, the row as read back
+ * (on either backend), and the two shapes a row is turned into: the public `KeyInfo` and the
+ * `TrustedKey` verification reads. Shared by the key lifecycle (managed-key-store.ts) and the trust
+ * view (key-trust-view.ts); no state of its own.
+ */
+import crypto, { type KeyObject } from 'node:crypto';
+import { CountersignError } from '../shared/errors';
+import type { SchemaMigration, SqlExecutor } from '../store';
+import type { TrustedKey } from '../trust/types';
+import { certificateFactsOf, keyKindOf, type KeySource } from './crypto';
+import type { KeyInfo, KeyPurpose, KeyState } from './types';
+
+const KEYS_TABLE = `
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  owner_team TEXT NOT NULL DEFAULT '',
+  purpose TEXT NOT NULL CHECK (purpose IN ('signing', 'verification')),
+  scopes TEXT NOT NULL DEFAULT '[]',
+  algorithm TEXT NOT NULL,
+  public_key_pem TEXT NOT NULL,
+  sealed_private_key TEXT,
+  valid_from TEXT,
+  valid_until TEXT,
+  state TEXT NOT NULL CHECK (state IN ('active', 'rotated', 'revoked')),
+  state_reason TEXT,
+  state_changed_at TEXT,
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  predecessor_id TEXT,
+  successor_id TEXT,
+  UNIQUE (name, version),
+  CHECK ((purpose = 'signing') = (sealed_private_key IS NOT NULL))`;
+
+const KIND_COLUMNS = `
+  ALTER TABLE keys ADD COLUMN key_kind TEXT NOT NULL DEFAULT '';
+  ALTER TABLE keys ADD COLUMN key_source TEXT NOT NULL DEFAULT '';
+  ALTER TABLE keys ADD COLUMN certificate_pem TEXT;
+  UPDATE keys SET key_source = 'spki' WHERE purpose = 'verification';
+`;
+
+/** The same tables on both backends; `sealed_private_key` is the KEK-sealed blob, never plaintext. */
+export const KEY_STORE_MIGRATIONS: readonly SchemaMigration[] = [
+  {
+    version: 1,
+    sqlite: `
+      CREATE TABLE keys (${KEYS_TABLE});
+      CREATE TABLE key_store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT INTO key_store_meta (name, value) VALUES ('trust_revision', '0');
+    `,
+    postgres: `
+      CREATE TABLE keys (${KEYS_TABLE});
+      CREATE TABLE key_store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT INTO key_store_meta (name, value) VALUES ('trust_revision', '0');
+    `,
+  },
+  {
+    // What each key is and the format it came in (issue 10 item 5). Rows stored before: the kind
+    // is derived from the public key on read; verification keys could only be SPKI PEM imports.
+    version: 2,
+    sqlite: KIND_COLUMNS,
+    postgres: KIND_COLUMNS,
+  },
+];
+
+/** What a new row is made from: the key, what it is for, and the format it came in. */
+export interface KeyMaterial {
+  purpose: KeyPurpose;
+  publicKey: KeyObject;
+  /** Signing keys only: sealed with the KEK before it is written. */
+  privateKey?: KeyObject;
+  source: KeySource;
+  certificatePem?: string;
+}
+
+/** One row of `keys`, as read back. */
+export interface KeyRow {
+  id: string;
+  name: string;
+  version: number;
+  owner_team: string;
+  purpose: KeyPurpose;
+  scopes: string;
+  algorithm: string;
+  public_key_pem: string;
+  sealed_private_key: string | null;
+  valid_from: string | null;
+  valid_until: string | null;
+  state: KeyState;
+  state_reason: string | null;
+  state_changed_at: string | null;
+  created_at: string;
+  created_by: string;
+  predecessor_id: string | null;
+  successor_id: string | null;
+  key_kind: string;
+  key_source: string;
+  certificate_pem: string | null;
+}
+
+/** The stored trust revision (`k<n>`): bumped by every key change, in its transaction. */
+export async function storedTrustRevision(db: SqlExecutor): Promise<string> {
+  const row = await db.get(`SELECT value FROM key_store_meta WHERE name = 'trust_revision'`);
+  return `k${String(row?.value ?? '0')}`;
+}
+
+/** The revision and every key, read by one executor (inside a transaction: one consistent view). */
+export async function readKeySnapshot(db: SqlExecutor): Promise<{ rev: string; rows: KeyRow[] }> {
+  const rev = await storedTrustRevision(db);
+  const rows = (await db.all('SELECT * FROM keys ORDER BY name, version')) as unknown as StoredKeyRow[];
+  return { rev, rows: rows.map(normalizeRow) };
+}
+
+/** A row as a driver gives it: PostgreSQL's may give an integer column as text. */
+type StoredKeyRow = Omit<KeyRow, 'version'> & { version: number | string };
+
+/** Integer columns as numbers whichever backend read them. */
+function normalizeRow(r: StoredKeyRow): KeyRow {
+  return { ...r, version: Number(r.version) };
+}
+
+/**
+ * A key by id, else the version of that name that signs (active), else its latest version, read
+ * inside a transaction (another writer may have changed it); NOT_FOUND when there is none.
+ */
+export async function keyRowFromDb(tx: SqlExecutor, nameOrId: string): Promise<KeyRow> {
+  const row =
+    (await tx.get('SELECT * FROM keys WHERE id = ?', nameOrId)) ??
+    (await tx.get(`SELECT * FROM keys WHERE name = ? ORDER BY (state = 'active') DESC, version DESC LIMIT 1`, nameOrId));
+  if (!row) throw new CountersignError('NOT_FOUND', `no key named or with id ${JSON.stringify(nameOrId)}`);
+  return normalizeRow(row as unknown as StoredKeyRow);
+}
+
+/** What the `algorithm` column says of a key. */
+export function describeKey(key: KeyObject): string {
+  if (key.asymmetricKeyType === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    return curve === 'prime256v1' ? 'ecdsa-p256-sha256' : `ecdsa-${curve ?? 'unknown'}`;
+  }
+  return key.asymmetricKeyType ?? 'unknown';
+}
+
+/** For rows stored before the kind was recorded; never throws (an old row must still list). */
+function kindOfPem(pem: string): string {
+  try {
+    return keyKindOf(crypto.createPublicKey(pem));
+  } catch {
+    return 'unsupported';
+  }
+}
+
+function date(v: string | null): Date | undefined {
+  return v ? new Date(v) : undefined;
+}
+
+/** The public facts of a stored key. */
+export function keyInfoOf(r: KeyRow): KeyInfo {
+  const info: KeyInfo = {
+    id: r.id,
+    name: r.name,
+    algorithm: r.algorithm,
+    publicKeyPem: r.public_key_pem,
+    createdAt: new Date(r.created_at),
+    version: r.version,
+    ownerTeam: r.owner_team,
+    purpose: r.purpose,
+    scopes: JSON.parse(r.scopes) as string[],
+    state: r.state,
+    createdBy: r.created_by,
+    kind: r.key_kind || kindOfPem(r.public_key_pem),
+  };
+  if (r.key_source) info.source = r.key_source as KeySource;
+  const certificate = r.certificate_pem ? certificateFactsOf(r.certificate_pem) : undefined;
+  if (certificate) info.certificate = certificate;
+  const vf = date(r.valid_from);
+  const vu = date(r.valid_until);
+  const sc = date(r.state_changed_at);
+  if (vf) info.validFrom = vf;
+  if (vu) info.validUntil = vu;
+  if (sc) info.stateChangedAt = sc;
+  if (r.state_reason) info.stateReason = r.state_reason;
+  if (r.predecessor_id) info.predecessorId = r.predecessor_id;
+  if (r.successor_id) info.successorId = r.successor_id;
+  return info;
+}
+
+/** A stored key as verification sees it: state and validity decide what it may vouch for. */
+export function trustedKeyOf(r: KeyRow): TrustedKey {
+  const key: TrustedKey = { id: r.id, name: r.name, publicKey: crypto.createPublicKey(r.public_key_pem) };
+  const vf = date(r.valid_from);
+  const vu = date(r.valid_until);
+  if (vf) key.validFrom = vf;
+  if (vu) key.validUntil = vu;
+  if (r.state === 'revoked') {
+    key.revokedAt = date(r.state_changed_at) ?? new Date(0);
+    if (r.state_reason) key.revocationReason = r.state_reason;
+  }
+  const scopes = JSON.parse(r.scopes) as string[];
+  if (scopes.length) key.scopes = scopes;
+  return key;
+}

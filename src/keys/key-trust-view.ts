@@ -1,0 +1,113 @@
+/**
+ * The trust view of the managed key store: what Verify reads on every call, with no query. Every
+ * version of every key (with its validity window, revocation and scopes) and the trust revision,
+ * held in memory. The key lifecycle (managed-key-store.ts) replaces the copy with what its own
+ * transaction read, before the change it makes returns; another process's or replica's changes
+ * are re-read when the store announces them (`store.changes`: SQLite's data_version, PostgreSQL's
+ * NOTIFY and the periodic revision check).
+ */
+import { Refresher, type SqlStore } from '../store';
+import type { TrustedKey, TrustStore } from '../trust/types';
+import { readKeySnapshot, storedTrustRevision, trustedKeyOf, type KeyRow } from './key-rows';
+
+export class KeyTrustView implements TrustStore {
+  private rows: KeyRow[] = [];
+  private trusted: TrustedKey[] = [];
+  private trustedById = new Map<string, TrustedKey>();
+  private rev = '';
+  /** Bumped by every change of the copy, so a read that started before a newer change is dropped. */
+  private generation = 0;
+  private readonly listeners = new Set<() => void>();
+  private readonly refresher = new Refresher(() => this.refreshNow());
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly store: SqlStore) {
+    this.unsubscribe = store.changes.subscribe((signal) => {
+      if (signal === 'keys' || signal === 'all') this.refreshIfChanged().catch(() => undefined);
+    });
+  }
+
+  /** Stops following the store's changes. */
+  close(): void {
+    this.unsubscribe();
+  }
+
+  // ---- TrustStore ---------------------------------------------------------------------------
+
+  /** From memory (no query): kept current by this process's changes and the store's announcements. */
+  revision(): string {
+    return this.rev;
+  }
+
+  /** Every version of every key (state and validity decide what it may vouch for). */
+  list(): TrustedKey[] {
+    return [...this.trusted];
+  }
+
+  byId(id: string): TrustedKey | undefined {
+    return this.trustedById.get(id);
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  stale(): string | undefined {
+    return this.store.staleness();
+  }
+
+  // ---- the rows, for the key lifecycle ----------------------------------------------------------
+
+  /** Every stored key version, ordered by name and version. */
+  allRows(): readonly KeyRow[] {
+    return this.rows;
+  }
+
+  rowById(id: string): KeyRow | undefined {
+    return this.rows.find((r) => r.id === id);
+  }
+
+  /** The version of `name` that signs (active), else its latest version. */
+  currentByName(name: string): KeyRow | undefined {
+    const versions = this.rows.filter((r) => r.name === name);
+    return versions.find((r) => r.state === 'active') ?? versions[versions.length - 1];
+  }
+
+  // ---- keeping the copy current ---------------------------------------------------------------
+
+  /**
+   * Re-reads the keys if the stored trust revision moved (one small query when it did not);
+   * resolves once a check that started after this call is done.
+   */
+  refreshIfChanged(): Promise<void> {
+    return this.refresher.request();
+  }
+
+  /** Reads every key and the revision (at start, and when the revision moved). */
+  async reload(): Promise<void> {
+    const generation = ++this.generation;
+    const { rev, rows } = await readKeySnapshot(this.store);
+    // A change applied while this read was under way is newer than what it read.
+    if (generation !== this.generation) return;
+    this.apply(rev, rows);
+  }
+
+  /** Replaces the copy with a snapshot read after a change (inside its transaction); tells the listeners if the revision moved. */
+  apply(rev: string, rows: KeyRow[]): void {
+    this.generation++;
+    const changed = rev !== this.rev;
+    this.rows = rows;
+    this.trusted = rows.map(trustedKeyOf);
+    this.trustedById = new Map(this.trusted.map((k) => [k.id, k]));
+    this.rev = rev;
+    if (changed) for (const l of this.listeners) l();
+  }
+
+  private async refreshNow(): Promise<void> {
+    const generation = this.generation;
+    const rev = await storedTrustRevision(this.store);
+    // A change applied meanwhile (this process's own) is at least as new as what was read.
+    if (rev !== this.rev && generation === this.generation) await this.reload();
+  }
+}
