@@ -295,7 +295,7 @@ export class PolicyStore {
   private async reloadStored(): Promise<void> {
     if (this.closed || !this.opts.stored) return;
     const record = await readStoredPolicy(this.opts.stored.store);
-    if (this.closed || record === undefined) return; // rows are replaced, never deleted
+    if (this.isClosed() || record === undefined) return; // rows are replaced, never deleted
     const latest = this.latestRecord;
     if (latest && record.revision === latest.revision && record.setAt.getTime() === latest.setAt.getTime()) return;
     this.latestRecord = record;
