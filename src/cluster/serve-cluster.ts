@@ -94,8 +94,9 @@ function isMessage(m: unknown): m is Message {
 export async function runPrimary(opts: { workers: number; logger: Logger; graceMs: number }): Promise<number> {
   const { workers, logger } = opts;
   const live = new Set<Worker>();
-  /** Serving workers, with the time each began to serve. */
-  const ready = new Map<Worker, number>();
+  const ready = new Set<Worker>();
+  /** When each serving worker began to serve (a death after STABLE_MS of it resets the back-off). */
+  const servingSince = new Map<Worker, number>();
   /** Some worker has served: from then on a failure to start is retried, not a startup error. */
   let served = false;
   /** Restarts since a worker last served for STABLE_MS (the back-off exponent). */
@@ -142,7 +143,8 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
       w.on('message', (m: unknown) => {
         if (!isMessage(m)) return;
         if (m.countersign === 'ready') {
-          ready.set(w, Date.now());
+          ready.add(w);
+          servingSince.set(w, Date.now());
           served = true;
           // Ready after the stop began (its SIGTERM raced its start-up): it drains at once.
           if (stopping && w.isConnected()) w.send({ countersign: 'stop' } satisfies Message);
@@ -156,7 +158,8 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
       });
       w.on('exit', (code, signal) => {
         live.delete(w);
-        const servedSince = ready.get(w);
+        const servedSince = servingSince.get(w);
+        servingSince.delete(w);
         ready.delete(w);
         resolve();
         if (stopping) return;
