@@ -182,8 +182,8 @@ describe('metrics port, store on PostgreSQL', () => {
     await svc.app.keys.createKey({ name: 'ci-release' }, 'test');
   });
   afterAll(async () => {
-    await svc?.stop();
-    await pusher?.close();
+    await svc.stop();
+    await pusher.close();
   });
 
   it('store latency: a key change is one transaction; a warm Verify makes no store query', () =>

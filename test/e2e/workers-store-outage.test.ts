@@ -59,8 +59,8 @@ afterAll(async () => {
       await exited;
     }
   }
-  await pusher?.close();
-  await postgres?.destroy();
+  await pusher.close();
+  await postgres.destroy();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -163,7 +163,7 @@ async function stopPostgres(metricsPort: number, verifyOnEvery: () => Promise<Ve
     () => readyz(metricsPort),
     (r) => r.status === 503,
   );
-  expect(down).toMatchObject({ status: 503, body: expect.stringMatching(/store/) });
+  expect(down).toMatchObject({ status: 503, body: expect.stringMatching(/store/) as unknown });
   const deniedByAll = await pollUntil(verifyOnEvery, (answers) => answers.every((a) => !a.allowed));
   for (const answer of deniedByAll) {
     expect(answer.allowed).toBe(false);
@@ -192,10 +192,10 @@ test('PostgreSQL stopped under serve --workers 2: every worker keeps answering (
   clients.push(keys);
   await expect(call(keys, 'CreateKey', { name: 'during-outage' }, 10_000)).rejects.toMatchObject({
     code: grpc.status.UNAVAILABLE,
-    details: expect.stringMatching(/PostgreSQL/),
+    details: expect.stringMatching(/PostgreSQL/) as unknown,
   });
   await expect(call(serve.signer, 'Sign', { image: ref, key: 'ci' }, 20_000)).rejects.toMatchObject({
-    details: expect.stringMatching(/PostgreSQL|store/),
+    details: expect.stringMatching(/PostgreSQL|store/) as unknown,
   });
   // Longer than a revision check and a listener reconnect attempt: still the same two workers.
   await new Promise((r) => setTimeout(r, 4000));
