@@ -6,6 +6,8 @@
 // 3. The registry gate (each gate in its own process): manifest GET by digest and by tag through
 //    the gate with a warm decision (Verify in-process and over gRPC) vs straight to the registry,
 //    and blob GET throughput, as ratios.
+// 4. The store on the hot path (bench/lib/store-rows.mjs): warm Verify on PostgreSQL vs SQLite.
+//    `--only pg` runs only these rows.
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +19,13 @@ const dist = (p) => require(path.join(root, 'dist', p));
 const { p256 } = await import('@noble/curves/nist.js');
 
 const quick = process.argv.includes('--quick');
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+if (only !== undefined && only !== 'pg') throw new Error(`--only ${only}: the sections that can run alone are: pg`);
+const { runStoreRows } = await import('./lib/store-rows.mjs');
+if (only === 'pg') {
+  await runStoreRows({ quick });
+  process.exit(0);
+}
 
 function stats(samplesMs) {
   const s = [...samplesMs].sort((a, b) => a - b);
@@ -221,3 +230,6 @@ try {
   await raw.close();
   await registry.stop();
 }
+
+// --- 4. The store on the hot path ---------------------------------------------------------------
+await runStoreRows({ quick });

@@ -3,7 +3,7 @@
 #   - Debian's docker-registry (CNCF Distribution), the real registry the tests and demo start on 127.0.0.1,
 #     and skopeo, the real client of the registry-gate tests;
 #   - Debian's postgresql (server binaries only are used: the tests start a throwaway cluster as an
-#     unprivileged user in a temporary directory, see test/support/postgres.ts);
+#     unprivileged user in a temporary directory, see src/dev/local-postgres.ts);
 #   - the npm dependencies, including the node@24 package whose binary npm scripts put first on PATH
 #     (the machine's own node may be older).
 # Idempotent and quiet when everything is already there.

@@ -1,5 +1,6 @@
 // A server for the bench, in its own process so that its CPU time per call can be read from
-// /proc (the load generator runs in the parent). argv[2]: 'countersign' | 'stub' | 'echo'.
+// /proc (the load generator runs in the parent). argv[2]: 'countersign' | 'stub' | 'echo';
+// COUNTERSIGN_BENCH_STORE_URL in the environment: the service's store is that PostgreSQL.
 // Talks to the parent over IPC: {cmd:'fill', n, key, repo} (fill the evidence cache and the
 // manifest facts with n synthetic digests like `key`'s entries), {cmd:'mem'} (RSS and heap after a forced GC), {cmd:'stop'}.
 import { mkdtempSync } from 'node:fs';
@@ -31,6 +32,7 @@ if (mode === 'countersign') {
     admission: { timeoutMs: 9000, listen: '127.0.0.1:0' },
     verification: { ...defaultConfig(dir).verification, cacheMaxEntries: 200_000 },
     ...(auth ? { auth: { ...defaultConfig(dir).auth, mode: 'enforce' } } : {}),
+    ...(process.env.COUNTERSIGN_BENCH_STORE_URL ? { store: { url: process.env.COUNTERSIGN_BENCH_STORE_URL } } : {}),
   };
   // Logs at info, to /dev/null: the cost of the per-call line is part of what is measured.
   const { openSync } = await import('node:fs');

@@ -12,9 +12,13 @@
  * another process (the CLI) are seen within the store's change-check interval, as with one process. The
  * policy file is watched by each worker.
  *
- * The primary restarts a worker that dies (and logs it); a worker that fails before it serves is
- * a startup error (the primary stops everything and exits 1). SIGTERM/SIGINT drain every worker
- * (each stops as `serve` does: in-flight calls finish within the grace period).
+ * The primary restarts a worker that dies (and logs it). Before any worker has served, a worker
+ * that fails to start is a startup error (a bad configuration, the store unreachable at boot: the
+ * primary stops everything and exits 1). Once the service has served, a death or a replacement
+ * that fails to start (the shared PostgreSQL is down: a new worker cannot open the store, while
+ * the running ones keep answering from memory) is retried with a doubling delay instead: an outage
+ * of the store must not leave the service without workers once it is back. SIGTERM/SIGINT drain
+ * every worker (each stops as `serve` does: in-flight calls finish within the grace period).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
@@ -36,9 +40,15 @@ type Message =
 
 /** Most workers accepted (more than cores buys nothing; a typo like 1000 must not fork-bomb). */
 export const MAX_WORKERS = 64;
-/** A worker dying this often (restarts within RESTART_WINDOW_MS) is a crash loop: stop. */
-const MAX_RESTARTS = 5;
-const RESTART_WINDOW_MS = 60_000;
+/**
+ * Restart back-off: the first replacement starts at once, each further one after a doubling delay
+ * (RESTART_DELAY_MS up to MAX_RESTART_DELAY_MS) until a worker has served for STABLE_MS. Past
+ * LOUD_RESTARTS in a row the restarts are logged as errors (a crash loop or a long outage).
+ */
+const RESTART_DELAY_MS = 500;
+const MAX_RESTART_DELAY_MS = 30_000;
+const STABLE_MS = 60_000;
+const LOUD_RESTARTS = 5;
 /** V8 young-generation semi-space of each worker, in MB (see runPrimary). */
 export const WORKER_SEMI_SPACE_MB = 8;
 /** How long the primary waits for a worker's report (a kubelet probe times out after 1 s by default). */
@@ -92,10 +102,16 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
   const { workers, logger } = opts;
   const live = new Set<Worker>();
   const ready = new Set<Worker>();
-  const restarts: number[] = [];
   const reports = new Map<number, (reply: Extract<Message, { countersign: 'report-reply' }>) => void>();
   let reportSeq = 0;
   let metricsServer: MetricsServer | undefined;
+  /** When each serving worker began to serve (a death after STABLE_MS of it resets the back-off). */
+  const servingSince = new Map<Worker, number>();
+  /** Some worker has served: from then on a failure to start is retried, not a startup error. */
+  let served = false;
+  /** Restarts since a worker last served for STABLE_MS (the back-off exponent). */
+  let consecutiveRestarts = 0;
+  const restartTimers = new Set<NodeJS.Timeout>();
   let stopping = false;
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (finish = resolve));
@@ -109,6 +125,8 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
   const stopAll = (code: number): void => {
     if (stopping) return;
     stopping = true;
+    for (const timer of restartTimers) clearTimeout(timer);
+    restartTimers.clear();
     // A serving worker drains; one still starting is not serving anything yet and just ends.
     for (const w of live) {
       if (ready.has(w) && w.isConnected()) w.send({ countersign: 'stop' } satisfies Message);
@@ -136,6 +154,8 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
         if (!isMessage(m)) return;
         if (m.countersign === 'ready') {
           ready.add(w);
+          servingSince.set(w, Date.now());
+          served = true;
           // Ready after the stop began (its SIGTERM raced its start-up): it drains at once.
           if (stopping && w.isConnected()) w.send({ countersign: 'stop' } satisfies Message);
           logger.info({ worker: w.id, pid: w.process.pid, port: m.port }, 'worker serving');
@@ -151,24 +171,28 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
       });
       w.on('exit', (code, signal) => {
         live.delete(w);
-        const wasReady = ready.delete(w);
+        const servedSince = servingSince.get(w);
+        servingSince.delete(w);
+        ready.delete(w);
         resolve();
         if (stopping) return;
-        if (!wasReady) {
+        if (!served) {
           logger.error({ worker: w.id, pid: w.process.pid, code, signal }, 'worker failed to start; stopping');
           stopAll(1);
           return;
         }
-        const now = Date.now();
-        restarts.push(now);
-        while (restarts.length > 0 && restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
-        if (restarts.length > MAX_RESTARTS) {
-          logger.error({ worker: w.id, pid: w.process.pid, code, signal, restarts: restarts.length }, 'workers keep dying; stopping');
-          stopAll(1);
-          return;
-        }
-        logger.warn({ worker: w.id, pid: w.process.pid, code, signal }, 'worker died; starting another');
-        void fork();
+        if (servedSince !== undefined && Date.now() - servedSince >= STABLE_MS) consecutiveRestarts = 0;
+        const delayMs = consecutiveRestarts === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** (consecutiveRestarts - 1));
+        consecutiveRestarts++;
+        const fields = { worker: w.id, pid: w.process.pid, code, signal, restartInMs: delayMs, restarts: consecutiveRestarts };
+        const what = servedSince === undefined ? 'worker failed to start' : 'worker died';
+        if (consecutiveRestarts > LOUD_RESTARTS) logger.error(fields, `${what}; workers keep dying, starting another after a delay`);
+        else logger.warn(fields, `${what}; starting another`);
+        const timer = setTimeout(() => {
+          restartTimers.delete(timer);
+          if (!stopping) void fork();
+        }, delayMs);
+        restartTimers.add(timer);
       });
     });
 

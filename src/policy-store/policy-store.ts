@@ -17,7 +17,9 @@
  * Without a policy file the policy can be managed through the API (SetPolicy) when a store is
  * given: it is kept in the store (stored-policy.ts) and every replica sharing the store switches
  * to a new one when the store announces the change (`policy`, or `all` after a lost
- * notification), this replica before `set` resolves. With a policy file, the file is the one
+ * notification), this replica before `set` resolves. The trust store files a stored policy names
+ * are this replica's files, watched and polled as a policy file's are: a change re-reads them
+ * into the stored text in force (a bad one keeps the last good policy). With a policy file, the file is the one
  * source of truth and `set` is refused (FAILED_PRECONDITION): two sources would disagree the
  * first time someone edits the file after a SetPolicy.
  */
@@ -78,7 +80,7 @@ export class PolicyStore {
   private policy: Policy;
   /** Hash of the policy text and of the trust store files it names: unchanged means nothing to reload. */
   private contentHash: string | undefined;
-  /** The trust store files the policy file names (of its latest version, valid or not). */
+  /** The trust store files the policy names (the file's latest version, valid or not; the stored text in force). */
   private trustStoreFiles: string[];
   private readonly trustWatchers = new Map<string, FSWatcher>();
   private lastText: string | undefined;
@@ -96,8 +98,10 @@ export class PolicyStore {
   private isClosed(): boolean {
     return this.closed;
   }
-  /** The stored policy in force (source store), as last read. */
+  /** The stored policy in force (source store). */
   private record: StoredPolicyRecord | undefined;
+  /** The newest stored policy read: the one in force, or a newer one refused here (its trust store files are the ones watched). */
+  private latestRecord: StoredPolicyRecord | undefined;
   private refresher: Refresher | undefined;
   private unsubscribe: (() => void) | undefined;
 
@@ -148,10 +152,14 @@ export class PolicyStore {
    */
   private static async openStored(stored: NonNullable<PolicyStoreOptions['stored']>, opts: PolicyStoreOptions): Promise<PolicyStore> {
     const record = await readStoredPolicy(stored.store);
-    const policy = record ? parseStoredPolicy(record.text) : DEFAULT_POLICY;
-    const ps = new PolicyStore(undefined, policy, undefined, [], opts);
+    const trustStoreFiles: string[] = [];
+    const policy = record ? parseStoredPolicy(record.text, trustStoreFiles) : DEFAULT_POLICY;
+    const hash = record ? await contentHashOf(record.text, trustStoreFiles) : undefined;
+    const ps = new PolicyStore(undefined, policy, hash, trustStoreFiles, opts);
     ps.record = record;
-    ps.refresher = new Refresher(() => ps.reloadStored());
+    ps.latestRecord = record;
+    // Store re-reads queue behind trust store re-reads (and the other way round): one at a time.
+    ps.refresher = new Refresher(() => ps.serialized(() => ps.reloadStored()));
     ps.unsubscribe = stored.store.changes.subscribe((signal) => {
       if (signal === 'policy' || signal === 'all') ps.refresher?.request().catch(() => undefined);
     });
@@ -161,6 +169,8 @@ export class PolicyStore {
         ? 'stored policy loaded (managed through SetPolicy)'
         : 'no policy file and no stored policy: every image needs a valid signature by a trusted key',
     );
+    ps.setTrustStoreFiles(trustStoreFiles);
+    ps.startPolling();
     return ps;
   }
 
@@ -212,11 +222,17 @@ export class PolicyStore {
   }
 
   /**
-   * Re-reads the file now (also what the watcher and poller do). Resolves to true when a new
-   * revision took effect. Never rejects: failures are logged and kept in lastError().
+   * Re-reads the file (a stored policy: the trust store files it names) now; also what the
+   * watchers and the poller do. Resolves to true when a new revision took effect. Never rejects:
+   * failures are logged and kept in lastError().
    */
   reload(): Promise<boolean> {
-    const next = this.chain.then(() => this.reloadNow());
+    return this.serialized(() => (this.file === undefined ? this.rereadStoredTrustStores() : this.reloadNow()));
+  }
+
+  /** Runs `work` after every reload before it, so a slow one cannot overwrite a newer policy with an older one. */
+  private serialized<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(work);
     this.chain = next.catch(() => undefined);
     return next;
   }
@@ -280,17 +296,45 @@ export class PolicyStore {
     if (this.closed || !this.opts.stored) return;
     const record = await readStoredPolicy(this.opts.stored.store);
     if (this.isClosed() || record === undefined) return; // rows are replaced, never deleted
-    if (this.record && record.revision === this.record.revision && record.setAt.getTime() === this.record.setAt.getTime()) return;
-    let policy: Policy;
+    const latest = this.latestRecord;
+    if (latest && record.revision === latest.revision && record.setAt.getTime() === latest.setAt.getTime()) return;
+    this.latestRecord = record;
+    await this.adoptStored(record, 'the stored policy is invalid here; keeping the last good policy');
+  }
+
+  /** The newest stored text (in force, or refused here), parsed again when a trust store file it names changed. */
+  private async rereadStoredTrustStores(): Promise<boolean> {
+    const record = this.latestRecord;
+    if (this.closed || record === undefined || this.trustStoreFiles.length === 0) return false;
+    if ((await contentHashOf(record.text, this.trustStoreFiles)) === this.contentHash) return false;
+    return this.adoptStored(
+      record,
+      'a Notation trust store file changed and the stored policy is now invalid; keeping the last good policy',
+    );
+  }
+
+  /**
+   * Parses `record` with this replica's trust store files and makes it current; one that does not
+   * parse keeps the last good policy (reported once for this content: its files' hash is kept, so
+   * the next change of one of them tries again).
+   */
+  private async adoptStored(record: StoredPolicyRecord, refusal: string): Promise<boolean> {
+    const files: string[] = [];
+    let policy: Policy | undefined;
+    let failure: unknown;
     try {
-      policy = parseStoredPolicy(record.text);
+      policy = parseStoredPolicy(record.text, files);
     } catch (err) {
-      this.refuse(err, 'the stored policy is invalid here; keeping the last good policy');
-      return;
+      failure = err;
     }
+    const hash = await contentHashOf(record.text, files);
+    if (this.isClosed() || this.latestRecord !== record) return false; // closed, or a newer one came meanwhile
+    this.setTrustStoreFiles(files);
+    this.contentHash = hash;
+    if (policy === undefined) return this.refuse(failure, refusal);
     this.error = undefined;
     this.record = record;
-    this.adopt(policy, { source: 'store', setBy: record.setBy });
+    return this.adopt(policy, { source: 'store', setBy: record.setBy });
   }
 
   /** Makes `policy` current and tells the listeners, if its revision is new. */
@@ -362,7 +406,7 @@ export class PolicyStore {
       this.trustWatchers.get(dir)?.close();
       try {
         const w = watch(dir, { persistent: false }, (_event, name) => {
-          if (name === null || names.has(name) || name.startsWith('..')) this.schedule();
+          if (name === null || names.has(name.toString()) || name.toString().startsWith('..')) this.schedule();
         });
         w.on('error', () => {
           w.close();

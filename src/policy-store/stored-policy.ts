@@ -58,16 +58,17 @@ export async function readStoredPolicy(executor: SqlExecutor): Promise<StoredPol
 
 /**
  * Parses `text` exactly as a policy file is parsed (the same errors, naming line and field), with
- * the file's size limit. Throws INVALID_ARGUMENT.
+ * the file's size limit; the Notation trust store files it names are added to `trustStoreFiles`
+ * (when given; also when it throws). Throws INVALID_ARGUMENT.
  */
-export function parseStoredPolicy(text: string): Policy {
+export function parseStoredPolicy(text: string, trustStoreFiles?: string[]): Policy {
   if (typeof text !== 'string' || text.trim() === '') {
     throw new CountersignError('INVALID_ARGUMENT', 'text: the policy is empty; give the policy document (YAML, the policy file format)');
   }
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > MAX_POLICY_BYTES)
     throw new CountersignError('INVALID_ARGUMENT', `text: the policy is ${bytes} bytes; the limit is ${MAX_POLICY_BYTES}`);
-  return parsePolicy(text, STORED_POLICY_SOURCE);
+  return parsePolicy(text, STORED_POLICY_SOURCE, trustStoreFiles);
 }
 
 export interface SetStoredPolicyRequest {

@@ -15,6 +15,10 @@
  *   seen (the safety net for a lost notification). While either fails, `health()` says why.
  * - A notification's payload is only a hint: an unknown or malformed one is ignored, a forged one
  *   (any user of the database may NOTIFY) causes a re-read and nothing else.
+ * - This replica's own NOTIFY comes back to its listener too: it is recognised (the sending
+ *   session's backend pid and the kind, noted before COMMIT) and skipped, since the commit was
+ *   already announced here. A note whose notification never came (the listener was down) is
+ *   dropped when the listener reconnects.
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
@@ -63,6 +67,8 @@ export class PostgresStore implements SqlStore {
   private reconnectDelay: number;
   private checkTimer: NodeJS.Timeout | undefined;
   private revisions = new Map<string, string>();
+  /** `<backend pid>:<kind>` of this replica's notifications on their way back to its listener, with their count. */
+  private readonly ownNotifications = new Map<string, number>();
   private closed = false;
   private readonly url: string;
   private readonly pool: pg.Pool;
@@ -127,6 +133,7 @@ export class PostgresStore implements SqlStore {
     const onError = (): void => undefined;
     client.on('error', onError);
     const kinds = new Set<ChangeKind>();
+    const notes: string[] = [];
     let open = true;
     const exec = async (sql: string, params: SqlParam[] = []): Promise<pg.QueryResult<SqlRow>> => {
       if (!open) throw new CountersignError('INTERNAL', 'a store transaction was used after it ended');
@@ -145,12 +152,18 @@ export class PostgresStore implements SqlStore {
       },
     };
     let broken = false;
+    let backendPid: number | undefined;
     try {
       try {
         await client.query('BEGIN');
         // Bounds the wait for another replica's write (an ordinary lock wait): past it, 55P03.
         await client.query(`SELECT set_config('lock_timeout', $1, true)`, [`${this.options.lockTimeoutMs ?? 5000}ms`]);
-        await client.query('SELECT pg_advisory_xact_lock($1, $2)', [WRITE_K1, WRITE_K2]);
+        // The backend pid names this session in the notifications it sends (no extra round trip).
+        const locked = await client.query<{ pid: number }>('SELECT pg_advisory_xact_lock($1, $2), pg_backend_pid() AS pid', [
+          WRITE_K1,
+          WRITE_K2,
+        ]);
+        backendPid = locked.rows[0]?.pid;
       } catch (err) {
         broken = true;
         throw this.mapError(err, 'starting a write');
@@ -161,9 +174,12 @@ export class PostgresStore implements SqlStore {
         for (const kind of kinds) {
           await client.query(numberedPlaceholders(BUMP_REVISION_SQL), [kind]);
           await client.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, kind]);
+          // Noted before COMMIT: the listener may receive it before COMMIT's reply arrives here.
+          if (backendPid !== undefined) notes.push(this.noteOwnNotification(backendPid, kind));
         }
         await client.query('COMMIT');
       } catch (err) {
+        for (const note of notes) this.forgetOwnNotification(note);
         open = false;
         try {
           await client.query('ROLLBACK');
@@ -284,6 +300,8 @@ export class PostgresStore implements SqlStore {
     client.on('end', () => lost('closed by the server'));
     client.on('notification', (msg) => {
       if (msg.channel !== CHANGES_CHANNEL) return;
+      // Our own commit, announced here when it committed: no second re-read.
+      if (this.forgetOwnNotification(`${msg.processId}:${msg.payload ?? ''}`)) return;
       // Only a known kind is acted on (and acting is re-reading); anything else is ignored: the
       // periodic check catches up whatever a lost or mangled notification hid.
       if (isChangeKind(msg.payload)) this.changes.emit(msg.payload);
@@ -299,6 +317,23 @@ export class PostgresStore implements SqlStore {
     }
     this.listener = client;
     this.listenerProblem = undefined;
+    // Notifications sent while nobody listened never come: their notes would only linger.
+    this.ownNotifications.clear();
+  }
+
+  private noteOwnNotification(backendPid: number, kind: ChangeKind): string {
+    const note = `${backendPid}:${kind}`;
+    this.ownNotifications.set(note, (this.ownNotifications.get(note) ?? 0) + 1);
+    return note;
+  }
+
+  /** Removes one `note`; false when there was none. */
+  private forgetOwnNotification(note: string): boolean {
+    const count = this.ownNotifications.get(note);
+    if (count === undefined) return false;
+    if (count > 1) this.ownNotifications.set(note, count - 1);
+    else this.ownNotifications.delete(note);
+    return true;
   }
 
   private scheduleReconnect(): void {

@@ -3,7 +3,7 @@
  * audit entry and "nothing stored on bad input", and the switch of every PolicyStore sharing the
  * store, over a real (temporary) SQLite store; and PolicyService through a real gRPC server.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -135,6 +135,82 @@ test('another PolicyStore on the same store switches on the change; a new one st
   expect(b.info()).toMatchObject({ source: 'store', setBy: 'token:alice' });
   const c = await policyStore();
   expect(c.info()).toMatchObject({ source: 'store', text: DENY_ALL, policy: { revision: a.current().revision } });
+});
+
+describe("Notation trust store files a stored policy names (this replica's files, re-read as a policy file's are)", () => {
+  const KEYS = path.resolve(__dirname, '../../../../shared/vectors/notation/test/e2e/testdata/config/localkeys');
+  const notation = (ca: string) =>
+    `rules:\n  - name: n\n    require:\n      signatures: { notation: { trustStore: [${JSON.stringify(ca)}], identities: ["*"] } }\n`;
+  const caSubject = (ps: PolicyStore) => ps.current().rules[0]!.require!.signatures!.notation!.trustStore[0]!.subject;
+  const setup = (): string => {
+    mkdirSync(path.join(dir, 'certs'));
+    const ca = path.join(dir, 'certs', 'ca.pem');
+    copyFileSync(path.join(KEYS, 'e2e.crt'), ca);
+    return ca;
+  };
+  function recordingLogger() {
+    const warnings: string[] = [];
+    return { warnings, warn: (_obj: object, msg: string) => warnings.push(msg), info: () => undefined };
+  }
+
+  test('a changed trust store file is read into the stored policy in force (new revision), the stored text untouched', async () => {
+    const ca = setup();
+    const ps = await policyStore();
+    await ps.set({ text: notation(ca), actor: 'token:alice' });
+    const before = ps.current().revision;
+    expect(caSubject(ps)).toContain('CN=e2e');
+    expect(await ps.reload()).toBe(false); // nothing changed
+    copyFileSync(path.join(KEYS, 'new_e2e.crt'), ca);
+    expect(await ps.reload()).toBe(true);
+    expect(ps.current().revision).not.toBe(before);
+    expect(caSubject(ps)).toContain('Internet Widgits');
+    expect(ps.info()).toMatchObject({ source: 'store', text: notation(ca), setBy: 'token:alice' });
+  });
+
+  test('a policy store opened on a stored policy watches its trust store files too', async () => {
+    const ca = setup();
+    await (await policyStore()).set({ text: notation(ca), actor: 'token:alice' });
+    const ps = await PolicyStore.open(undefined, { stored: { store: db, audit }, pollMs: 0, debounceMs: 10 });
+    opened.push(ps);
+    expect(caSubject(ps)).toContain('CN=e2e');
+    copyFileSync(path.join(KEYS, 'new_e2e.crt'), `${ca}.tmp`);
+    renameSync(`${ca}.tmp`, ca); // replaced by rename, as editors and ConfigMap volumes do
+    for (let i = 0; i < 250 && !caSubject(ps).includes('Internet Widgits'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(caSubject(ps)).toContain('Internet Widgits');
+  });
+
+  test('a bad new trust store file keeps the last good policy, warned once; fixing it takes effect', async () => {
+    const ca = setup();
+    const logger = recordingLogger();
+    const ps = await PolicyStore.open(undefined, { stored: { store: db, audit }, pollMs: 0, watch: false, logger });
+    opened.push(ps);
+    await ps.set({ text: notation(ca), actor: 'token:alice' });
+    const good = ps.current();
+    writeFileSync(ca, 'not a certificate');
+    expect(await ps.reload()).toBe(false);
+    expect(ps.current()).toBe(good);
+    expect(ps.lastError()!.message).toMatch(/trustStore\[0\]: .*ca\.pem is neither PEM certificates nor one DER certificate/);
+    expect(await ps.reload()).toBe(false);
+    expect(logger.warnings).toEqual([
+      'a Notation trust store file changed and the stored policy is now invalid; keeping the last good policy',
+    ]);
+    copyFileSync(path.join(KEYS, 'new_e2e.crt'), ca);
+    expect(await ps.reload()).toBe(true);
+    expect(ps.lastError()).toBeUndefined();
+    expect(caSubject(ps)).toContain('Internet Widgits');
+  });
+
+  test("a stored policy another replica set switches here, read with this replica's trust store files; a change of one re-reads it", async () => {
+    const ca = setup();
+    const a = await policyStore();
+    const b = await policyStore();
+    await a.set({ text: notation(ca), actor: 'token:alice' });
+    for (let i = 0; i < 100 && b.current().revision !== a.current().revision; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(caSubject(b)).toContain('CN=e2e');
+    copyFileSync(path.join(KEYS, 'new_e2e.crt'), ca);
+    expect(await b.reload()).toBe(true);
+    expect(caSubject(b)).toContain('Internet Widgits');
+  });
 });
 
 test('with a policy file, SetPolicy is refused (the file is the one source of truth) and the file stays in force', async () => {

@@ -159,15 +159,49 @@ describe('changes across replicas', () => {
     expect(await tokensB.check(token)).toMatchObject({ ok: false, problem: 'revoked' });
   });
 
+  test("a replica's own commit is announced once, at commit: its own NOTIFY coming back is skipped; another replica's is heard", async () => {
+    const url = await freshDatabase('own');
+    const a = await connect(url);
+    const b = await connect(url);
+    const seenByA: ChangeSignal[] = [];
+    a.changes.subscribe((signal) => seenByA.push(signal));
+    for (let i = 0; i < 3; i++) {
+      await a.transaction(async (tx) => {
+        await tx.run('UPDATE store_revisions SET revision = revision WHERE kind = ?', 'keys');
+        tx.changed('keys');
+      });
+    }
+    expect(seenByA).toEqual(['keys', 'keys', 'keys']); // announced at commit, before transaction resolved
+    // The marker: B's commit is delivered to A's listener after A's own three (commit order), so
+    // once A hears it, A's own notifications have come back and were skipped.
+    const heard = collect(a, (seen) => seen.includes('tokens'));
+    await b.transaction(async (tx) => {
+      await tx.run('UPDATE store_revisions SET revision = revision WHERE kind = ?', 'tokens');
+      tx.changed('tokens');
+    });
+    expect(await heard).toEqual(['tokens']);
+    expect(seenByA).toEqual(['keys', 'keys', 'keys', 'tokens']);
+    // A rolled-back write sends nothing and leaves no note behind: A still hears B's next 'keys'.
+    await expect(
+      a.transaction(async (tx) => {
+        tx.changed('keys');
+        await tx.run('SELECT no_such_column FROM store_revisions');
+      }),
+    ).rejects.toThrow();
+    const heardKeys = collect(a, (seen) => seen.includes('keys'));
+    await b.transaction(async (tx) => {
+      await tx.run('UPDATE store_revisions SET revision = revision WHERE kind = ?', 'keys');
+      tx.changed('keys');
+    });
+    expect(await heardKeys).toEqual(['keys']);
+  });
+
   test('unknown kinds and malformed payloads, from any database user, are ignored; a forged known kind costs a re-read only', async () => {
     const url = await freshDatabase('hostile');
     const kek = generateKek();
     const store = await connect(url);
     const keys = await ManagedKeyStore.open(store, kek, await AuditLog.open(store));
-    // Our own change is announced twice: at once, and when our own NOTIFY comes back.
-    const own = collect(store, (s) => s.filter((x) => x === 'keys').length === 2);
     await keys.createKey({ name: 'k' }, 'x');
-    await own;
     const rev = keys.trust.revision();
     let fired = 0;
     keys.trust.onChange(() => fired++);
