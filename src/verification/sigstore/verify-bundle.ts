@@ -23,6 +23,7 @@ import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { dsse, X509Certificate } from '@sigstore/core';
 import { toSignedEntity, Verifier, VerificationError, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
 import type { SignerIdentity } from '../../policy/identity';
+import { verifyWithKey } from '../legacy/crypto';
 import { rootInChainProblem, signerIdentity } from './identity';
 import type { SigstoreTrustRoot } from './trusted-root';
 
@@ -209,7 +210,7 @@ export function verifySigstoreBundle<K extends CandidateKey>(
     }
     const errors: string[] = [];
     for (const key of candidates) {
-      const keyed = signedBytes ? withCurveHash(entity, signedBytes, key.publicKey) : entity;
+      const keyed = signedBytes ? withKeySchemes(entity, signedBytes, key.publicKey) : entity;
       const attempt = tryRoots(roots.length > 0 ? roots : [undefined], (material) =>
         new Verifier(withKey(material, key.publicKey), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(keyed),
       );
@@ -309,28 +310,19 @@ const EMPTY_MATERIAL: TrustMaterial = {
 };
 
 /**
- * @sigstore/verify verifies DSSE signatures with Node's default digest for the key type, which is
- * SHA-256 for every EC curve (FORMATS.md §6.4): a P-384 key signing with SHA-384 (cosign
- * --signing-algorithm ecdsa-sha2-384-nistp384) or P-521 with SHA-512 would never verify. For trusted
- * keys the signature is also checked with the curve's own digest; both are sound signature schemes
- * under the same key, so accepting either admits nothing an attacker could forge.
+ * @sigstore/verify verifies signatures with Node's default scheme for the key type (FORMATS.md
+ * §6.4): SHA-256 for every EC curve and pure Ed25519. A P-384 key signing with SHA-384 (cosign
+ * --signing-algorithm ecdsa-sha2-384-nistp384), P-521 with SHA-512, or an Ed25519 key signing
+ * with Ed25519ph (cosign's default for Ed25519 keys, §3.5) would never verify. For trusted keys the
+ * signature is also checked with the schemes cosign uses for the key's kind (verifyWithKey, the
+ * same check as legacy signatures); each is a sound signature scheme under the same key, so
+ * accepting either admits nothing an attacker could forge.
  */
-const CURVE_HASH: Record<string, string> = { secp384r1: 'sha384', secp521r1: 'sha512' };
-
-function withCurveHash(entity: SignedEntity, data: Buffer, key: KeyObject): SignedEntity {
-  const curve = key.asymmetricKeyType === 'ec' ? key.asymmetricKeyDetails?.namedCurve : undefined;
-  const hash = curve ? CURVE_HASH[curve] : undefined;
-  if (!hash) return entity;
+function withKeySchemes(entity: SignedEntity, data: Buffer, key: KeyObject): SignedEntity {
+  if (key.asymmetricKeyType !== 'ec' && key.asymmetricKeyType !== 'ed25519') return entity;
   const original = entity.signature;
   const signature = Object.create(original) as SignedEntity['signature'];
-  signature.verifySignature = (k: KeyObject) => {
-    if (original.verifySignature(k)) return true;
-    try {
-      return crypto.verify(hash, data, k, original.signature);
-    } catch {
-      return false;
-    }
-  };
+  signature.verifySignature = (k: KeyObject) => original.verifySignature(k) || verifyWithKey(k, data, original.signature);
   return { ...entity, signature };
 }
 

@@ -2,7 +2,8 @@
  * Keys of every kind `keys import` accepts verify end to end: imported into the managed key store
  * (as SPKI PEM or as an X.509 certificate), then a cosign legacy `.sig` and a Sigstore bundle
  * referrer signed by the key — with the digest and padding cosign uses for that kind (FORMATS.md
- * §6.4: P-384 with SHA-384, P-521 with SHA-512, Ed25519 pure, RSA PKCS#1 v1.5 with SHA-256) — are
+ * §6.4: P-384 with SHA-384, P-521 with SHA-512, Ed25519 pure and Ed25519ph (cosign's default for
+ * Ed25519 keys, §3.5), RSA PKCS#1 v1.5 with SHA-256) — are
  * allowed by VerificationService against a fake registry; the same evidence by another key of the
  * same kind is denied. Keys are generated here by node:crypto; certificates by openssl.
  */
@@ -25,6 +26,17 @@ import { signedReferrer, storeImage } from './bundle-fixtures';
 import { sigTag, simpleSigningPayload, storeLegacyTag } from './legacy-fixtures';
 
 const REPOSITORY = 'team/app';
+
+// @noble/curves is ESM-only; Node 24 loads it through require(). Node's crypto has no Ed25519ph.
+const { ed25519ph } = require('@noble/curves/ed25519.js') as typeof import('@noble/curves/ed25519.js', {
+  with: { 'resolution-mode': 'import' },
+});
+
+/** Ed25519ph (RFC 8032 HashEdDSA) with a Node-generated key, as cosign signs with an Ed25519 key. */
+function signEd25519ph(data: Buffer, privateKey: KeyObject): Buffer {
+  const seed = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
+  return Buffer.from(ed25519ph.sign(data, seed));
+}
 
 interface Kind {
   name: string;
@@ -54,6 +66,7 @@ const KINDS: Kind[] = [
     sign: (d, k) => crypto.sign('sha512', d, k),
   },
   { name: 'Ed25519', kind: 'ed25519', generate: () => crypto.generateKeyPairSync('ed25519'), sign: (d, k) => crypto.sign(null, d, k) },
+  { name: 'Ed25519ph', kind: 'ed25519', generate: () => crypto.generateKeyPairSync('ed25519'), sign: signEd25519ph },
   {
     name: 'RSA-2048 PKCS#1 v1.5 SHA-256',
     kind: 'rsa-2048',
