@@ -17,7 +17,7 @@
 import { createHash, verify as cryptoVerify, X509Certificate } from 'node:crypto';
 import { oneLine as oneLineDn, type NotationTimestamp } from '../../policy/notation-trust';
 import { children, ctx, ctxPrimitive, DerError, expect, generalizedTime, oid, parseDer, smallInt, TAG, type Der } from './der';
-import { certificateFields, CertificateRequirementError, EXT, unknownCriticalExtension } from './x509';
+import { certificateFields, CertificateRequirementError, EXT, keyUsage, KU, unknownCriticalExtension } from './x509';
 
 const OID = {
   SIGNED_DATA: '1.2.840.113549.1.7.2',
@@ -304,11 +304,18 @@ function sidMatches(sid: Der | undefined, cert: X509Certificate): boolean {
   return false;
 }
 
-/** RFC 3161 §2.3: the TSA certificate's extended key usage is exactly id-kp-timeStamping, and critical. */
+/**
+ * RFC 3161 §2.3: the TSA certificate's extended key usage is exactly id-kp-timeStamping, and
+ * critical. Its key usage must let the key sign (digitalSignature, or nonRepudiation — content
+ * commitment — as TSA profiles such as ETSI EN 319 422 ask): the Notary certificate requirements
+ * for timestamping certificates demand the extension, and a key whose usage is only, say,
+ * keyCertSign or keyEncipherment was not certified to sign tokens.
+ */
 function checkTimestampingUsage(cert: X509Certificate): void {
-  const eku = certificateFields(cert).extensions.get(EXT.EXT_KEY_USAGE);
+  const fields = certificateFields(cert);
+  const eku = fields.extensions.get(EXT.EXT_KEY_USAGE);
   const name = oneLineDn(cert.subject);
-  const critical = unknownCriticalExtension(certificateFields(cert));
+  const critical = unknownCriticalExtension(fields);
   if (critical !== undefined)
     throw new TimestampError(`the TSA certificate ${name} has the critical extension ${critical}, which Countersign does not understand`);
   if (!eku) throw new TimestampError(`the TSA certificate ${name} has no extended key usage; id-kp-timeStamping is required`);
@@ -319,4 +326,11 @@ function checkTimestampingUsage(cert: X509Certificate): void {
     );
   if (!eku.critical)
     throw new TimestampError(`the TSA certificate ${name} has a non-critical extended key usage; RFC 3161 requires it critical`);
+  const ku = keyUsage(fields);
+  if (ku === undefined)
+    throw new TimestampError(`the TSA certificate ${name} has no key usage; digitalSignature or nonRepudiation is required`);
+  if (!(ku & (KU.DIGITAL_SIGNATURE | KU.NON_REPUDIATION)))
+    throw new TimestampError(
+      `the TSA certificate ${name} key usage has neither digitalSignature nor nonRepudiation; it cannot sign timestamps`,
+    );
 }
