@@ -27,7 +27,8 @@ import {
   type SqlStore,
   type SqlTransaction,
 } from '../store';
-import type { TrustedKey, TrustStore } from '../trust/types';
+import type { TrustedAnchorState, TrustedCaBundle, TrustedKey, TrustStore } from '../trust/types';
+import { CA_BUNDLE_KIND, caBundleCertificates, parseCaBundlePem } from './crypto/ca-bundle';
 import {
   certificateFactsOf,
   decryptCosignPrivateKey,
@@ -136,12 +137,21 @@ interface Row {
   certificate_pem: string | null;
 }
 
-type Material = { purpose: KeyPurpose; publicKey: KeyObject; privateKey?: KeyObject; source: KeySource; certificatePem?: string };
+type Material = {
+  purpose: KeyPurpose;
+  publicKey: KeyObject;
+  privateKey?: KeyObject;
+  source: KeySource;
+  certificatePem?: string;
+  /** A CA bundle's own id and kind (its row's public key is only its first CA's: the column needs one). */
+  anchor?: { id: string; kind: string };
+};
 
 export class ManagedKeyStore implements KeyStore {
   private rows: Row[] = [];
   private trusted: TrustedKey[] = [];
   private trustedById = new Map<string, TrustedKey>();
+  private trustedCaBundles: TrustedCaBundle[] = [];
   private rev = '';
   /** Bumped by every change of the copy, so a read that started before a newer change is dropped. */
   private generation = 0;
@@ -164,6 +174,7 @@ export class ManagedKeyStore implements KeyStore {
       revision: () => this.revision(),
       list: () => this.trustedKeys(),
       byId: (id) => this.byId(id),
+      caBundles: () => [...this.trustedCaBundles],
       onChange: (listener) => this.onChange(listener),
       stale: () => this.store.staleness(),
     };
@@ -291,6 +302,24 @@ export class ManagedKeyStore implements KeyStore {
       publicKey: anchor.publicKey,
       source: anchor.source,
       ...(anchor.certificatePem ? { certificatePem: anchor.certificatePem } : {}),
+    });
+  }
+
+  /**
+   * A CA bundle (one or more CA certificates, see crypto/ca-bundle.ts): signatures whose
+   * certificate chains to one of its CAs count as this entry's. Validity, scopes and revocation
+   * apply as to a key; each CA's own validity is checked on every verification.
+   */
+  async importCaBundle(attrs: KeyAttributes, pem: string, actor: string): Promise<KeyInfo> {
+    validateKeyName(attrs.name);
+    checkAttributes(attrs);
+    const bundle = parseCaBundlePem(pem, this.now());
+    return this.insertNew(attrs, actor, 'key.import', {
+      purpose: 'verification',
+      publicKey: bundle.certificates[0]!.publicKey,
+      source: 'ca-bundle',
+      certificatePem: bundle.pem,
+      anchor: { id: bundle.id, kind: CA_BUNDLE_KIND },
     });
   }
 
@@ -591,8 +620,8 @@ export class ManagedKeyStore implements KeyStore {
     version: number,
     predecessorId: string | null,
   ): Promise<{ id: string; version: number; kind: string }> {
-    const id = keyIdOf(material.publicKey);
-    const kind = keyKindOf(material.publicKey);
+    const id = material.anchor?.id ?? keyIdOf(material.publicKey);
+    const kind = material.anchor?.kind ?? keyKindOf(material.publicKey);
     if (await tx.get('SELECT 1 AS x FROM keys WHERE id = ?', id)) {
       throw new CountersignError('ALREADY_EXISTS', `this key is already in the store (id ${id})`);
     }
@@ -635,7 +664,8 @@ export class ManagedKeyStore implements KeyStore {
     this.generation++;
     const changed = rev !== this.rev;
     this.rows = rows;
-    this.trusted = rows.map(toTrusted);
+    this.trusted = rows.filter((r) => r.key_source !== 'ca-bundle').map(toTrusted);
+    this.trustedCaBundles = rows.filter((r) => r.key_source === 'ca-bundle').map(toTrustedCaBundle);
     this.trustedById = new Map(this.trusted.map((k) => [k.id, k]));
     this.rev = rev;
     if (changed) for (const l of this.listeners) l();
@@ -783,7 +813,15 @@ function toInfo(r: Row): KeyInfo {
 }
 
 function toTrusted(r: Row): TrustedKey {
-  const key: TrustedKey = { id: r.id, name: r.name, publicKey: crypto.createPublicKey(r.public_key_pem) };
+  return { ...anchorState(r), publicKey: crypto.createPublicKey(r.public_key_pem) };
+}
+
+function toTrustedCaBundle(r: Row): TrustedCaBundle {
+  return { ...anchorState(r), certificates: caBundleCertificates(r.certificate_pem ?? '') };
+}
+
+function anchorState(r: Row): TrustedAnchorState {
+  const key: TrustedAnchorState = { id: r.id, name: r.name };
   const vf = date(r.valid_from);
   const vu = date(r.valid_until);
   if (vf) key.validFrom = vf;

@@ -86,6 +86,7 @@ export class EvidenceCollector {
             repo,
             imageDigest: digest,
             trustedKeys,
+            caBundles: this.opts.trust.caBundles?.() ?? [],
             budget,
             signal,
             ...(this.opts.trustedRoots ? { trustedRoots: this.opts.trustedRoots } : {}),
