@@ -61,6 +61,13 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 
+  // @noble/ciphers and @noble/curves are ESM-only: this CommonJS build loads them through require()
+  // (Node 24), since TypeScript refuses a static import of an ES module from CommonJS.
+  {
+    files: ['src/keys/crypto/secretbox.ts', 'src/verification/legacy/crypto.ts'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+
   // ---------------------------------------------------------------------------------------------
   // DEBT: findings left in code other branches own this round (issue 8). Each block turns off only
   // the rules that still fail there, for those paths only; the number after each rule is how many
@@ -78,6 +85,7 @@ export default tseslint.config(
       'test/unit/auth/**',
       'test/unit/audit/**',
     ],
+    ignores: ['src/keys/crypto/**'], // clean (interop, session 4)
     rules: {
       '@typescript-eslint/no-base-to-string': 'off', // 2
       '@typescript-eslint/no-dynamic-delete': 'off', // 1
@@ -98,6 +106,7 @@ export default tseslint.config(
   // verification, bench (speed, issue 11; interop, issue 10, for notation): 158 findings.
   {
     files: ['src/verification/**', 'src/policy/notation-*.ts', 'bench/**', 'test/unit/verification/**'],
+    ignores: ['src/verification/notation/**', 'src/verification/x509-chain.ts', 'src/verification/legacy/**'], // clean (interop, session 4)
     rules: {
       '@typescript-eslint/no-base-to-string': 'off', // 1
       '@typescript-eslint/no-explicit-any': 'off', // 18
@@ -212,13 +221,10 @@ export default tseslint.config(
       'src/cluster/serve-cluster.ts',
       'src/formats/canonical-json.ts',
       'src/gate/server.ts',
-      'src/keys/crypto/trust-anchor.ts',
       'src/keys/managed-key-store.ts',
       'src/policy/load.ts',
       'src/policy-store/policy-store.ts',
       'src/store/postgres-store.ts',
-      'src/verification/notation/envelope.ts',
-      'src/verification/notation/timestamp.ts',
       'bench/run.mjs',
       'test/e2e/replicas-state.test.ts',
       'test/unit/auth/helpers.ts',

@@ -84,7 +84,7 @@ export function keyKindOf(key: KeyObject): KeyKind {
     case 'x25519':
     case 'x448':
     case 'dh':
-      throw invalid(`${String(type)} is a key-agreement key, not a signature key; it cannot verify signatures`);
+      throw invalid(`${type} is a key-agreement key, not a signature key; it cannot verify signatures`);
     default:
       throw invalid(`unsupported public key type ${String(type)}; use ECDSA P-256/P-384/P-521, Ed25519 or RSA ≥ 2048`);
   }

@@ -130,7 +130,8 @@ function verifyToken(bytes: Buffer, signature: Buffer): NotationTimestamp {
     if (c.tag !== TAG.SEQUENCE) throw new TimestampError(`certificate ${i + 1} of the timestamp token is not an X.509 certificate`);
     try {
       const cert = new X509Certificate(c.raw);
-      void cert.publicKey; // an undecodable key would otherwise throw only when used
+      // An undecodable key would otherwise throw only when used: read it now.
+      if (cert.publicKey.type !== 'public') throw new TimestampError(`certificate ${i + 1} of the timestamp token has no public key`);
       return cert;
     } catch {
       throw new TimestampError(`certificate ${i + 1} of the timestamp token does not parse`);
@@ -240,7 +241,9 @@ function verifySignerInfo(si: Der, tstBytes: Buffer, certificates: X509Certifica
   if (!alg) throw new TimestampError(`the timestamp signature algorithm ${sigAlgOid} is not supported (RSA PKCS #1 v1.5 or ECDSA)`);
   const keyType = signer.publicKey.asymmetricKeyType;
   if ((alg.key === 'rsa' && keyType !== 'rsa') || (alg.key === 'ec' && keyType !== 'ec')) {
-    throw new TimestampError(`the timestamp signature algorithm ${sigAlgOid} does not match the TSA certificate's ${keyType} key`);
+    throw new TimestampError(
+      `the timestamp signature algorithm ${sigAlgOid} does not match the TSA certificate's ${keyType ?? 'unknown'} key`,
+    );
   }
   // The signature is over the DER of the signed attributes as a SET OF (tag 0x31), not as [0].
   const signedBytes = Buffer.from(signedAttrsEl.raw);
