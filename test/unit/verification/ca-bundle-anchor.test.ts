@@ -8,116 +8,55 @@
  * signing certificate, a signature by another key, a revoked bundle. The PKI is built in the test.
  */
 import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { PolicyStore } from '../../../src/policy-store';
-import { RegistryClient } from '../../../src/registry/client';
-import { EvidenceCollector } from '../../../src/verification/collector';
-import { EvidenceCache } from '../../../src/verification/evidence-cache';
-import { VerificationService } from '../../../src/verification/verification-service';
-import { certificate, OIDS, type BuiltCert } from '../../support/der-writer';
-import { tempKeyStore, type TempKeyStore } from '../../support/managed-keys';
-import { FakeRegistry } from '../registry/fake-registry';
+import type { BuiltCert } from '../../support/der-writer';
+import { testPki } from '../../support/test-pki';
 import { storeImage } from './bundle-fixtures';
+import { useKeyStoreVerification } from './key-store-verification';
 import { sigTag, simpleSigningPayload, storeLegacyTag } from './legacy-fixtures';
 
 const REPOSITORY = 'team/app';
 const ec = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-const d = (s: string) => new Date(s);
-const name = (cn: string, o = 'Acme'): Array<[string, string]> => [
-  ['O', o],
-  ['CN', cn],
-];
 
-function pki(o = 'Acme') {
-  const rootKeys = ec();
-  const root = certificate({
-    subject: name('Root', o),
-    publicKey: rootKeys.publicKey,
-    key: rootKeys.privateKey,
-    notBefore: d('2025-01-01T00:00:00Z'),
-    notAfter: d('2040-01-01T00:00:00Z'),
-    ca: true,
-  });
-  const interKeys = ec();
-  const intermediate = certificate({
-    subject: name('Issuing CA', o),
-    issuer: { name: name('Root', o), key: rootKeys.privateKey },
-    publicKey: interKeys.publicKey,
-    notBefore: d('2025-01-01T00:00:00Z'),
-    notAfter: d('2039-01-01T00:00:00Z'),
-    ca: true,
-  });
-  const signer = (notAfter = '2038-01-01T00:00:00Z') => {
-    const keys = ec();
-    const cert = certificate({
-      subject: name('release', o),
-      issuer: { name: name('Issuing CA', o), key: interKeys.privateKey },
-      publicKey: keys.publicKey,
-      notBefore: d('2025-06-01T00:00:00Z'),
-      notAfter: d(notAfter),
-      eku: [OIDS.codeSigning],
-    });
-    return { cert, key: keys.privateKey };
-  };
-  return { root, rootKeys, intermediate, signer };
+function pki(org = 'Acme') {
+  const p = testPki({ org });
+  return { ...p, signer: (notAfter?: string) => p.signer(notAfter ? { notAfter: new Date(notAfter) } : {}) };
 }
 
-let fake: FakeRegistry;
-let client: RegistryClient;
-let keys: TempKeyStore;
-let policies: PolicyStore;
-
-beforeEach(async () => {
-  fake = await FakeRegistry.start({ referrersApi: true });
-  client = new RegistryClient({ maxRetries: 0, retryBaseMs: 1 });
-  keys = await tempKeyStore();
-  policies = await PolicyStore.open();
-});
-
-afterEach(async () => {
-  await keys.close();
-  policies.close();
-  await fake.close();
-  await client.close();
-});
-
-function service(): VerificationService {
-  const trust = keys.store.trust;
-  return new VerificationService({
-    registry: client,
-    collector: new EvidenceCollector({ client, trust }),
-    cache: new EvidenceCache(),
-    trust,
-    policies,
-  });
-}
+const env = useKeyStoreVerification();
 
 /** A legacy .sig on a fresh image, signed by `key`, carrying `cert` and `chain` as cosign writes them. */
 async function verifySigned(label: string, key: KeyObject, cert: BuiltCert | undefined, chain: BuiltCert[]) {
-  const image = storeImage(fake, REPOSITORY, label, label);
+  const image = storeImage(env.fake, REPOSITORY, label, label);
   const payload = simpleSigningPayload(image.digest);
   const annotations: Record<string, string> = {
     'dev.cosignproject.cosign/signature': cryptoSign('sha256', payload, key).toString('base64'),
   };
   if (cert) annotations['dev.sigstore.cosign/certificate'] = cert.pem;
   if (chain.length) annotations['dev.sigstore.cosign/chain'] = chain.map((c) => c.pem).join('');
-  storeLegacyTag(fake, REPOSITORY, sigTag(image.digest), [{ payload, annotations }], 'application/vnd.dev.cosign.simplesigning.v1+json');
-  return service().verify({ image: `${fake.host}/${REPOSITORY}@${image.digest}`, action: 'deploy' });
+  storeLegacyTag(
+    env.fake,
+    REPOSITORY,
+    sigTag(image.digest),
+    [{ payload, annotations }],
+    'application/vnd.dev.cosign.simplesigning.v1+json',
+  );
+  return env.service().verify({ image: `${env.fake.host}/${REPOSITORY}@${image.digest}`, action: 'deploy' });
 }
 
 test('imported with its kind; not a key: the CAs never verify a signature themselves', async () => {
   const acme = pki();
-  const info = await keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem + acme.intermediate.pem, 'test');
+  const info = await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem + acme.intermediate.pem, 'test');
   expect(info).toMatchObject({ kind: 'ca-bundle', source: 'ca-bundle', purpose: 'verification' });
-  expect(keys.store.trust.list()).toEqual([]);
-  expect(keys.store.trust.caBundles!().map((b) => [b.name, b.certificates.length])).toEqual([['acme-pki', 2]]);
+  expect(env.keys.store.trust.list()).toEqual([]);
+  expect(env.keys.store.trust.caBundles!().map((b) => [b.name, b.certificates.length])).toEqual([['acme-pki', 2]]);
   // The root's own key signing (no certificate): not a signature by the bundle.
-  const r = await verifySigned('root-key', acme.rootKeys.privateKey, undefined, []);
+  const r = await verifySigned('root-key', acme.rootKey, undefined, []);
   expect(r.allowed).toBe(false);
 });
 
 test('a certificate issued through an intermediate the signature carries, the root in the bundle: allowed as the bundle', async () => {
   const acme = pki();
-  await keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+  await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
   const s = acme.signer();
   const r = await verifySigned('through-intermediate', s.key, s.cert, [acme.intermediate, acme.root]);
   expect(r.allowed).toBe(true);
@@ -133,7 +72,7 @@ test('a certificate issued through an intermediate the signature carries, the ro
 
 test('the intermediate in the bundle, no chain in the signature: allowed', async () => {
   const acme = pki();
-  await keys.store.importCaBundle({ name: 'acme-pki' }, acme.intermediate.pem, 'test');
+  await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.intermediate.pem, 'test');
   const s = acme.signer();
   expect((await verifySigned('intermediate-anchor', s.key, s.cert, [])).allowed).toBe(true);
 });
@@ -141,7 +80,7 @@ test('the intermediate in the bundle, no chain in the signature: allowed', async
 describe('denied', () => {
   test('the root in the bundle but no intermediate in the signature to reach it', async () => {
     const acme = pki();
-    await keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
     const s = acme.signer();
     const r = await verifySigned('no-intermediate', s.key, s.cert, []);
     expect(r.allowed).toBe(false);
@@ -151,7 +90,7 @@ describe('denied', () => {
   test('a certificate of another PKI, even carrying its own root', async () => {
     const acme = pki();
     const other = pki('Elsewhere');
-    await keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
     const s = other.signer();
     const r = await verifySigned('other-pki', s.key, s.cert, [other.intermediate, other.root]);
     expect(r.allowed).toBe(false);
@@ -160,15 +99,15 @@ describe('denied', () => {
 
   test('a CA certificate signing for itself', async () => {
     const acme = pki();
-    await keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
-    const r = await verifySigned('ca-signs', acme.rootKeys.privateKey, acme.root, []);
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    const r = await verifySigned('ca-signs', acme.rootKey, acme.root, []);
     expect(r.allowed).toBe(false);
     expect(r.evidence[0]!.reason).toMatch(/is a CA certificate; a CA certifies signers/);
   });
 
   test('an expired signing certificate', async () => {
     const acme = pki();
-    await keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
     const s = acme.signer('2026-01-01T00:00:00Z');
     const r = await verifySigned('expired-leaf', s.key, s.cert, [acme.intermediate]);
     expect(r.allowed).toBe(false);
@@ -177,7 +116,7 @@ describe('denied', () => {
 
   test('a signature by another key than the certificate names', async () => {
     const acme = pki();
-    await keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
     const s = acme.signer();
     const r = await verifySigned('wrong-key', ec().privateKey, s.cert, [acme.intermediate]);
     expect(r.allowed).toBe(false);
@@ -186,8 +125,8 @@ describe('denied', () => {
 
   test('a revoked bundle', async () => {
     const acme = pki();
-    await keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
-    await keys.store.revoke('acme-pki', 'PKI retired', 'test');
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    await env.keys.store.revoke('acme-pki', 'PKI retired', 'test');
     const s = acme.signer();
     const r = await verifySigned('revoked', s.key, s.cert, [acme.intermediate]);
     expect(r.allowed).toBe(false);
@@ -197,9 +136,9 @@ describe('denied', () => {
 
 test('a bundle with a signing certificate in it is refused at import, naming it', async () => {
   const acme = pki();
-  await expect(keys.store.importCaBundle({ name: 'bad' }, acme.root.pem + acme.signer().cert.pem, 'test')).rejects.toMatchObject({
+  await expect(env.keys.store.importCaBundle({ name: 'bad' }, acme.root.pem + acme.signer().cert.pem, 'test')).rejects.toMatchObject({
     code: 'INVALID_ARGUMENT',
     message: expect.stringMatching(/certificate 2 of the CA bundle \(O=Acme, CN=release\) is not a CA certificate/),
   });
-  expect(keys.store.trust.caBundles!()).toEqual([]);
+  expect(env.keys.store.trust.caBundles!()).toEqual([]);
 });

@@ -14,15 +14,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { SigningKey } from '../../../src/keys/types';
 import { keyIdOf } from '../../../src/keys/key-id';
-import { PolicyStore } from '../../../src/policy-store';
-import { RegistryClient } from '../../../src/registry/client';
 import { ReferrerStore } from '../../../src/registry/referrer-store';
-import { EvidenceCollector } from '../../../src/verification/collector';
-import { EvidenceCache } from '../../../src/verification/evidence-cache';
-import { VerificationService } from '../../../src/verification/verification-service';
-import { tempKeyStore, type TempKeyStore } from '../../support/managed-keys';
-import { FakeRegistry } from '../registry/fake-registry';
 import { signedReferrer, storeImage } from './bundle-fixtures';
+import { useKeyStoreVerification } from './key-store-verification';
 import { sigTag, simpleSigningPayload, storeLegacyTag } from './legacy-fixtures';
 
 const REPOSITORY = 'team/app';
@@ -106,35 +100,7 @@ function externalSigner(pair: crypto.KeyPairKeyObjectResult, sign: Kind['sign'])
   };
 }
 
-let fake: FakeRegistry;
-let client: RegistryClient;
-let keys: TempKeyStore;
-let policies: PolicyStore;
-
-beforeEach(async () => {
-  fake = await FakeRegistry.start({ referrersApi: true });
-  client = new RegistryClient({ maxRetries: 0, retryBaseMs: 1 });
-  keys = await tempKeyStore();
-  policies = await PolicyStore.open();
-});
-
-afterEach(async () => {
-  await keys.close();
-  policies.close();
-  await fake.close();
-  await client.close();
-});
-
-function service(): VerificationService {
-  const trust = keys.store.trust;
-  return new VerificationService({
-    registry: client,
-    collector: new EvidenceCollector({ client, trust }),
-    cache: new EvidenceCache(),
-    trust,
-    policies,
-  });
-}
+const env = useKeyStoreVerification();
 
 describe.each(KINDS)('$name', (k) => {
   test.each(['spki', 'x509'] as const)(
@@ -142,37 +108,37 @@ describe.each(KINDS)('$name', (k) => {
     async (source) => {
       const pair = k.generate();
       const pem = source === 'spki' ? (pair.publicKey.export({ type: 'spki', format: 'pem' }) as string) : certificateFor(pair.privateKey);
-      const info = await keys.store.importPublicKey({ name: 'anchor' }, pem, 'test');
+      const info = await env.keys.store.importPublicKey({ name: 'anchor' }, pem, 'test');
       expect(info).toMatchObject({ kind: k.kind, source });
       const stranger = k.generate();
 
       // Legacy .sig, on its own image.
-      const legacyImage = storeImage(fake, REPOSITORY, `legacy ${k.name} ${source}`, 'legacy');
+      const legacyImage = storeImage(env.fake, REPOSITORY, `legacy ${k.name} ${source}`, 'legacy');
       const payload = simpleSigningPayload(legacyImage.digest);
       storeLegacyTag(
-        fake,
+        env.fake,
         REPOSITORY,
         sigTag(legacyImage.digest),
         [{ payload, annotations: { 'dev.cosignproject.cosign/signature': k.sign(payload, pair.privateKey).toString('base64') } }],
         'application/vnd.dev.cosign.simplesigning.v1+json',
       );
-      const legacy = await service().verify({ image: `${fake.host}/${REPOSITORY}@${legacyImage.digest}`, action: 'deploy' });
+      const legacy = await env.service().verify({ image: `${env.fake.host}/${REPOSITORY}@${legacyImage.digest}`, action: 'deploy' });
       expect(legacy).toMatchObject({ allowed: true });
       expect(legacy.evidence).toEqual([expect.objectContaining({ format: 'cosign-legacy-signature', verified: true, keyName: 'anchor' })]);
 
       // Bundle referrer, on another image.
-      const bundleImage = storeImage(fake, REPOSITORY, `bundle ${k.name} ${source}`, 'bundle');
-      const repo = { registry: fake.host, repository: REPOSITORY };
-      await new ReferrerStore(client).attach(repo, await signedReferrer(externalSigner(pair, k.sign), bundleImage));
-      const bundled = await service().verify({ image: `${fake.host}/${REPOSITORY}@${bundleImage.digest}`, action: 'deploy' });
+      const bundleImage = storeImage(env.fake, REPOSITORY, `bundle ${k.name} ${source}`, 'bundle');
+      const repo = { registry: env.fake.host, repository: REPOSITORY };
+      await new ReferrerStore(env.client).attach(repo, await signedReferrer(externalSigner(pair, k.sign), bundleImage));
+      const bundled = await env.service().verify({ image: `${env.fake.host}/${REPOSITORY}@${bundleImage.digest}`, action: 'deploy' });
       expect(bundled).toMatchObject({ allowed: true });
       expect(bundled.evidence).toEqual([expect.objectContaining({ verified: true, keyName: 'anchor' })]);
 
       // The same kinds of evidence by a key that was not imported.
-      const otherImage = storeImage(fake, REPOSITORY, `stranger ${k.name} ${source}`, 'stranger');
+      const otherImage = storeImage(env.fake, REPOSITORY, `stranger ${k.name} ${source}`, 'stranger');
       const otherPayload = simpleSigningPayload(otherImage.digest);
       storeLegacyTag(
-        fake,
+        env.fake,
         REPOSITORY,
         sigTag(otherImage.digest),
         [
@@ -183,8 +149,8 @@ describe.each(KINDS)('$name', (k) => {
         ],
         'application/vnd.dev.cosign.simplesigning.v1+json',
       );
-      await new ReferrerStore(client).attach(repo, await signedReferrer(externalSigner(stranger, k.sign), otherImage));
-      const denied = await service().verify({ image: `${fake.host}/${REPOSITORY}@${otherImage.digest}`, action: 'deploy' });
+      await new ReferrerStore(env.client).attach(repo, await signedReferrer(externalSigner(stranger, k.sign), otherImage));
+      const denied = await env.service().verify({ image: `${env.fake.host}/${REPOSITORY}@${otherImage.digest}`, action: 'deploy' });
       expect(denied.allowed).toBe(false);
       expect(denied.evidence.length).toBe(2);
       expect(denied.evidence.every((e) => e.verified === false)).toBe(true);
@@ -194,17 +160,17 @@ describe.each(KINDS)('$name', (k) => {
 
 test('RSA: a PSS signature by the imported key is not taken for the PKCS#1 v1.5 signature cosign makes', async () => {
   const pair = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  await keys.store.importPublicKey({ name: 'rsa' }, pair.publicKey.export({ type: 'spki', format: 'pem' }) as string, 'test');
-  const image = storeImage(fake, REPOSITORY, 'pss', 'pss');
+  await env.keys.store.importPublicKey({ name: 'rsa' }, pair.publicKey.export({ type: 'spki', format: 'pem' }) as string, 'test');
+  const image = storeImage(env.fake, REPOSITORY, 'pss', 'pss');
   const payload = simpleSigningPayload(image.digest);
   const pss = crypto.sign('sha256', payload, { key: pair.privateKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING });
   storeLegacyTag(
-    fake,
+    env.fake,
     REPOSITORY,
     sigTag(image.digest),
     [{ payload, annotations: { 'dev.cosignproject.cosign/signature': pss.toString('base64') } }],
     'application/vnd.dev.cosign.simplesigning.v1+json',
   );
-  const r = await service().verify({ image: `${fake.host}/${REPOSITORY}@${image.digest}`, action: 'deploy' });
+  const r = await env.service().verify({ image: `${env.fake.host}/${REPOSITORY}@${image.digest}`, action: 'deploy' });
   expect(r.allowed).toBe(false);
 });

@@ -5,7 +5,8 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { parseCaBundlePem } from '../../../../src/keys/crypto/ca-bundle';
-import { certificate, OIDS } from '../../../support/der-writer';
+import { certificate } from '../../../support/der-writer';
+import { testPki } from '../../../support/test-pki';
 import { errorText } from './leak';
 
 const NOW = new Date('2026-12-01T00:00:00Z');
@@ -15,32 +16,10 @@ const name = (cn: string): Array<[string, string]> => [
   ['O', 'Acme'],
   ['CN', cn],
 ];
-const rootKeys = ec();
-const root = certificate({
-  subject: name('Acme Root'),
-  publicKey: rootKeys.publicKey,
-  key: rootKeys.privateKey,
-  notBefore: d('2025-01-01T00:00:00Z'),
-  notAfter: d('2035-01-01T00:00:00Z'),
-  ca: true,
-});
-const interKeys = ec();
-const intermediate = certificate({
-  subject: name('Acme Issuing CA'),
-  issuer: { name: name('Acme Root'), key: rootKeys.privateKey },
-  publicKey: interKeys.publicKey,
-  notBefore: d('2025-01-01T00:00:00Z'),
-  notAfter: d('2030-01-01T00:00:00Z'),
-  ca: true,
-});
-const leaf = certificate({
-  subject: name('release'),
-  issuer: { name: name('Acme Issuing CA'), key: interKeys.privateKey },
-  publicKey: ec().publicKey,
-  notBefore: d('2026-01-01T00:00:00Z'),
-  notAfter: d('2027-01-01T00:00:00Z'),
-  eku: [OIDS.codeSigning],
-});
+const acme = testPki({ name });
+const root = acme.root;
+const intermediate = acme.intermediate;
+const leaf = acme.signer().cert;
 const expiredKeys = ec();
 const expired = certificate({
   subject: name('Old Root'),
@@ -53,8 +32,8 @@ const expired = certificate({
 
 test('a root and an intermediate: both kept in order, with an id over their DER and their facts', () => {
   const bundle = parseCaBundlePem(root.pem + intermediate.pem, NOW);
-  expect(bundle.certificates.map((c) => c.subject)).toEqual(['O=Acme\nCN=Acme Root', 'O=Acme\nCN=Acme Issuing CA']);
-  expect(bundle.facts.map((f) => f.subject)).toEqual(['O=Acme\nCN=Acme Root', 'O=Acme\nCN=Acme Issuing CA']);
+  expect(bundle.certificates.map((c) => c.subject)).toEqual(['O=Acme\nCN=Root CA', 'O=Acme\nCN=Intermediate CA']);
+  expect(bundle.facts.map((f) => f.subject)).toEqual(['O=Acme\nCN=Root CA', 'O=Acme\nCN=Intermediate CA']);
   expect(bundle.id).toMatch(/^[A-Za-z0-9+/]{43}=$/);
   expect(parseCaBundlePem(intermediate.pem + root.pem, NOW).id).not.toBe(bundle.id);
   // Whitespace and CRLF between and around the blocks are fine.
@@ -81,7 +60,7 @@ const refusals: Array<[string, () => string, RegExp]> = [
     () => `${root.pem}# intermediate:\n${intermediate.pem}`,
     /unexpected text between certificates 1 and 2/,
   ],
-  ['text before the first certificate', () => `subject=CN=Acme Root\n${root.pem}`, /unexpected text before the first certificate/],
+  ['text before the first certificate', () => `subject=CN=Root CA\n${root.pem}`, /unexpected text before the first certificate/],
   ['text after the last certificate', () => `${root.pem}trailing`, /unexpected text after the last certificate/],
   [
     'a private key block',
@@ -96,7 +75,7 @@ const refusals: Array<[string, () => string, RegExp]> = [
   ['no block at all', () => 'not a pem', /no PEM block found/],
   ['a truncated block', () => root.pem.replace('-----END CERTIFICATE-----', ''), /truncated PEM: block 1/],
   ['bad base64', () => root.pem.replace(/\n[A-Za-z0-9+/]{10}/, '\n!!!!!!!!!!'), /certificate 1 of the CA bundle is not valid base64/],
-  ['the same CA twice', () => root.pem + root.pem, /certificate 2 of the CA bundle \(O=Acme, CN=Acme Root\) appears twice/],
+  ['the same CA twice', () => root.pem + root.pem, /certificate 2 of the CA bundle \(O=Acme, CN=Root CA\) appears twice/],
 ];
 
 test.each(refusals)('refused: %s', (_what, input, message) => {

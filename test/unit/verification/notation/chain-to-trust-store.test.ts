@@ -16,7 +16,8 @@ import { parsePolicy } from '../../../../src/policy';
 import { judgeNotation, type NotationTrust } from '../../../../src/policy/notation-trust';
 import { MEDIA_TYPE } from '../../../../src/registry/types';
 import { verifyJwsEnvelope } from '../../../../src/verification/notation/envelope';
-import { certificate, OIDS, type BuiltCert } from '../../../support/der-writer';
+import { certificate, type BuiltCert } from '../../../support/der-writer';
+import { testPki } from '../../../support/test-pki';
 
 const IMAGE = `sha256:${'7c'.repeat(32)}`;
 const NOW = new Date('2026-12-01T00:00:00Z');
@@ -30,33 +31,9 @@ const name = (cn: string, o = 'Countersign Test'): Array<[string, string]> => [
   ['CN', cn],
 ];
 
-const rootKeys = ec();
-const root = certificate({
-  subject: name('Root CA'),
-  publicKey: rootKeys.publicKey,
-  key: rootKeys.privateKey,
-  notBefore: d('2025-01-01T00:00:00Z'),
-  notAfter: d('2035-01-01T00:00:00Z'),
-  ca: true,
-});
-const interKeys = ec();
-const intermediate = certificate({
-  subject: name('Intermediate CA'),
-  issuer: { name: name('Root CA'), key: rootKeys.privateKey },
-  publicKey: interKeys.publicKey,
-  notBefore: d('2025-01-01T00:00:00Z'),
-  notAfter: d('2030-01-01T00:00:00Z'),
-  ca: true,
-});
-const leafKeys = ec();
-const leaf = certificate({
-  subject: name('release'),
-  issuer: { name: name('Intermediate CA'), key: interKeys.privateKey },
-  publicKey: leafKeys.publicKey,
-  notBefore: d('2026-01-01T00:00:00Z'),
-  notAfter: d('2027-01-01T00:00:00Z'),
-  eku: [OIDS.codeSigning],
-});
+const pki = testPki({ name });
+const { root, intermediate } = pki;
+const { cert: leaf, key: leafKey } = pki.signer({ notBefore: d('2026-01-01T00:00:00Z'), notAfter: d('2027-01-01T00:00:00Z') });
 // Another root with the same name as ours but another key: a name match is not a trust-store match.
 const impostorKeys = ec();
 const impostor = certificate({
@@ -67,15 +44,7 @@ const impostor = certificate({
   notAfter: d('2035-01-01T00:00:00Z'),
   ca: true,
 });
-const otherKeys = ec();
-const otherRoot = certificate({
-  subject: name('Other Root', 'Elsewhere'),
-  publicKey: otherKeys.publicKey,
-  key: otherKeys.privateKey,
-  notBefore: d('2025-01-01T00:00:00Z'),
-  notAfter: d('2035-01-01T00:00:00Z'),
-  ca: true,
-});
+const otherRoot = testPki({ name: (cn) => name(cn, 'Elsewhere') }).root;
 
 function storeFile(file: string, ...certs: BuiltCert[]): string {
   writeFileSync(path.join(dir, file), certs.map((c) => c.pem).join(''));
@@ -106,7 +75,7 @@ function envelope(chain: BuiltCert[]): Buffer {
   });
   const payloadB64 = b64url({ targetArtifact: { digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: 100 } });
   const signature = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), {
-    key: leafKeys.privateKey,
+    key: leafKey,
     dsaEncoding: 'ieee-p1363',
   });
   return Buffer.from(
