@@ -229,6 +229,7 @@ export class EvidenceCollector {
           imageDigest,
           trustedKeys,
           byId: (id) => this.opts.trust.byId(id),
+          caBundles: this.opts.trust.caBundles?.() ?? [],
           ...(this.opts.trustedRoots ? { trustedRoots: this.opts.trustedRoots } : {}),
         });
       }

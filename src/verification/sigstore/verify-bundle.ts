@@ -18,12 +18,14 @@
  * Identity matching (issuer, subject) is NOT done here: @sigstore/verify treats an identity as a
  * regular expression, which makes "exact" matches unsafe. Callers compare the returned identity.
  */
-import crypto, { type KeyObject } from 'node:crypto';
+import crypto, { type KeyObject, X509Certificate as NodeX509Certificate } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { dsse, X509Certificate } from '@sigstore/core';
 import { toSignedEntity, Verifier, VerificationError, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
 import type { SignerIdentity } from '../../policy/identity';
+import type { TrustedCaBundle } from '../../trust/types';
 import { verifyWithKey } from '../legacy/crypto';
+import { verifyCaSignature } from '../x509-chain';
 import { rootInChainProblem, signerIdentity } from './identity';
 import type { SigstoreTrustRoot } from './trusted-root';
 
@@ -44,6 +46,13 @@ export interface BundleTrust<K extends CandidateKey> {
   keys?: { byHint(hint: string): K | undefined; all(): readonly K[] };
   /** Accept certificate (keyless) bundles; default true when roots are given. */
   keyless?: boolean;
+  /**
+   * CA bundles (a private PKI): a certificate bundle whose chain is issued by one of their CAs is
+   * verified against them first (src/verification/x509-chain.ts), at `now`; its log entries and
+   * timestamps are then not verified and not counted.
+   */
+  caBundles?: readonly TrustedCaBundle[];
+  now?: Date;
 }
 
 /** What the artifact is: its bytes, or only its digest (`sha256:<hex>`); absent = not checked here. */
@@ -54,7 +63,10 @@ export interface VerifiedBundle<K extends CandidateKey> {
   mediaType: string;
   version: string;
   content: 'dsse' | 'message-signature';
-  signer: { kind: 'key'; key: K } | { kind: 'certificate'; identity: SignerIdentity };
+  signer:
+    | { kind: 'key'; key: K }
+    | { kind: 'certificate'; identity: SignerIdentity }
+    | { kind: 'ca-bundle'; bundle: TrustedCaBundle; subject: string };
   /** The trusted root that verified the certificate, log entries or timestamps (absent: none were needed). */
   root?: string;
   /** Verified transparency-log entries (Rekor v1 or v2). */
@@ -147,15 +159,20 @@ export function verifySigstoreBundle<K extends CandidateKey>(
   // --- signing material: a key, or a certificate
   const material = bundle.verificationMaterial.content;
   let leaf: X509Certificate | undefined;
+  let certificateDer: Buffer[] = [];
+  let rootInChain: string | undefined;
+  const caBundles = trust.caBundles ?? [];
   if (material.$case === 'x509CertificateChain' || material.$case === 'certificate') {
     let chain: X509Certificate[];
+    let raw: Array<{ rawBytes: Buffer }>;
     try {
-      const raw = material.$case === 'certificate' ? [material.certificate] : material.x509CertificateChain.certificates;
+      raw = material.$case === 'certificate' ? [material.certificate] : material.x509CertificateChain.certificates;
       chain = raw.map((c) => X509Certificate.parse(Buffer.from(c.rawBytes)));
     } catch (err) {
       return reject(`keyless bundle: its certificate does not parse (${(err as Error).message})`, withStatement);
     }
     if (chain.length === 0) return reject('bundle certificate chain is empty', withStatement);
+    certificateDer = raw.map((c) => Buffer.from(c.rawBytes));
     const trustedCerts = trust.roots.flatMap((r) => r.material.certificateAuthorities.flatMap((ca) => ca.certChain));
     let rootProblem: string | undefined;
     try {
@@ -163,7 +180,9 @@ export function verifySigstoreBundle<K extends CandidateKey>(
     } catch (err) {
       rootProblem = `bundle certificate chain does not parse (${(err as Error).message})`;
     }
-    if (rootProblem) return reject(`${rootProblem}: the root must come from the trusted root, never from the bundle`, withStatement);
+    // A private PKI's chain may ship its root: judged against the CA bundles below, first.
+    if (rootProblem) rootInChain = `${rootProblem}: the root must come from the trusted root, never from the bundle`;
+    if (rootInChain && caBundles.length === 0) return reject(rootInChain, withStatement);
     leaf = chain[0];
   }
   const hint = material.$case === 'publicKey' ? material.publicKey.hint : undefined;
@@ -179,6 +198,16 @@ export function verifySigstoreBundle<K extends CandidateKey>(
   } else if (artifact) {
     const problem = subjectMismatch(statement, artifact);
     if (problem) return reject(problem, withStatement);
+  }
+
+  // --- a certificate of a private PKI, anchored at a CA bundle
+  if (certificateDer.length > 0 && caBundles.length > 0) {
+    const byCa = caBundleSignature(bundle, certificateDer, caBundles, artifact, trust.now ?? new Date());
+    if (byCa.ok) {
+      const signer = { kind: 'ca-bundle' as const, bundle: byCa.bundle, subject: byCa.subject };
+      return verified(shape, signer, undefined, { tlogEntries: 0, timestamps: 0 }, bundle, statement);
+    }
+    if (trust.roots.length === 0 || rootInChain) return reject(rootInChain ?? byCa.reason, withStatement);
   }
 
   // --- cryptography, through @sigstore/verify
@@ -249,6 +278,39 @@ export function verifySigstoreBundle<K extends CandidateKey>(
   );
   if (!attempt.ok) return reject(attempt.error, withStatement);
   return verified(shape, { kind: 'certificate', identity: signerIdentity(leaf!) }, attempt.root, counts, bundle, statement);
+}
+
+/**
+ * A certificate bundle checked against CA bundles: the chain's first certificate signs, the rest
+ * only offers intermediates. The artifact binding of DSSE bundles is checked by the caller first.
+ */
+function caBundleSignature(
+  bundle: Bundle,
+  chain: Buffer[],
+  caBundles: readonly TrustedCaBundle[],
+  artifact: BundleArtifact | undefined,
+  now: Date,
+): { ok: true; bundle: TrustedCaBundle; subject: string } | { ok: false; reason: string } {
+  let signed: Buffer;
+  let signature: Buffer;
+  if (bundle.content.$case === 'dsseEnvelope') {
+    const env = bundle.content.dsseEnvelope;
+    signed = dsse.preAuthEncoding(env.payloadType, env.payload);
+    signature = Buffer.from(env.signatures[0]!.sig);
+  } else {
+    if (!artifact || !('bytes' in artifact))
+      return { ok: false, reason: 'message-signature bundle: the artifact bytes are needed to verify it' };
+    signed = artifact.bytes;
+    signature = Buffer.from(bundle.content.messageSignature.signature);
+  }
+  let certs: NodeX509Certificate[];
+  try {
+    certs = chain.map((der) => new NodeX509Certificate(der));
+  } catch {
+    return { ok: false, reason: 'a certificate of the bundle does not parse' };
+  }
+  const result = verifyCaSignature(certs[0]!, certs.slice(1), caBundles, signed, signature, now);
+  return result.ok ? { ok: true, bundle: result.bundle, subject: certs[0]!.subject.split('\n').join(', ') } : result;
 }
 
 function verified<K extends CandidateKey>(

@@ -5,12 +5,18 @@
  * cosign sign --certificate --certificate-chain writes): such a signature counts as the bundle's
  * (keyName) when the certificate chains to one of its CAs and verifies; everything else is
  * denied — no intermediate to reach the bundle, another PKI, a CA signing for itself, an expired
- * signing certificate, a signature by another key, a revoked bundle. The PKI is built in the test.
+ * signing certificate, a signature by another key, a revoked bundle. The same for Sigstore bundle
+ * referrers whose verification material is a certificate (v0.3) or a chain (v0.1) of that PKI.
+ * The PKI is built in the test.
  */
-import { generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import type { BuiltCert } from '../../support/der-writer';
 import { testPki } from '../../support/test-pki';
-import { storeImage } from './bundle-fixtures';
+import { COSIGN_SIGN_PREDICATE_TYPE } from '../../../src/formats/in-toto';
+import { keyIdOf } from '../../../src/keys/key-id';
+import type { SigningKey } from '../../../src/keys/types';
+import { ReferrerStore } from '../../../src/registry/referrer-store';
+import { mutated, referrerFor, signedReferrer, storeImage } from './bundle-fixtures';
 import { useKeyStoreVerification } from './key-store-verification';
 import { sigTag, simpleSigningPayload, storeLegacyTag } from './legacy-fixtures';
 
@@ -141,4 +147,70 @@ test('a bundle with a signing certificate in it is refused at import, naming it'
     message: expect.stringMatching(/certificate 2 of the CA bundle \(O=Acme, CN=release\) is not a CA certificate/),
   });
   expect(env.keys.store.trust.caBundles!()).toEqual([]);
+});
+
+describe('Sigstore bundle referrers signed by a certificate of the PKI', () => {
+  /** A DSSE bundle for a fresh image signed by `key`, its verification material replaced by `material`. */
+  async function verifyBundle(label: string, key: KeyObject, material: Record<string, unknown>, mediaType?: string) {
+    const image = storeImage(env.fake, REPOSITORY, label, label);
+    const publicKey = createPublicKey(key);
+    const signing: SigningKey = {
+      id: keyIdOf(publicKey),
+      name: 'external',
+      algorithm: 'external',
+      publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string,
+      createdAt: new Date(),
+      publicKey,
+      sign: (data: Buffer) => cryptoSign('sha256', data, key),
+    };
+    const { bundleBytes } = await signedReferrer(signing, image);
+    const bytes = mutated(JSON.parse(bundleBytes.toString('utf8')) as Record<string, unknown>, (b) => {
+      b.verificationMaterial = material;
+      if (mediaType) b.mediaType = mediaType;
+    });
+    await new ReferrerStore(env.client).attach(
+      { registry: env.fake.host, repository: REPOSITORY },
+      referrerFor(bytes, image, COSIGN_SIGN_PREDICATE_TYPE),
+    );
+    return env.service().verify({ image: `${env.fake.host}/${REPOSITORY}@${image.digest}`, action: 'deploy' });
+  }
+  const b64 = (c: BuiltCert) => ({ rawBytes: c.der.toString('base64') });
+
+  test('v0.3 with the signing certificate, the intermediate in the CA bundle: allowed as the bundle', async () => {
+    const acme = pki();
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.intermediate.pem, 'test');
+    const s = acme.signer();
+    const r = await verifyBundle('bundle-v03', s.key, { certificate: b64(s.cert), tlogEntries: [] });
+    expect(r.allowed).toBe(true);
+    expect(r.evidence).toEqual([
+      expect.objectContaining({ format: 'sigstore-bundle', verified: true, keyName: 'acme-pki', certificateSubject: 'O=Acme, CN=release' }),
+    ]);
+  });
+
+  test('v0.1 with the whole chain (the private root included), the root in the CA bundle: allowed', async () => {
+    const acme = pki();
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    const s = acme.signer();
+    const r = await verifyBundle(
+      'bundle-v01',
+      s.key,
+      { x509CertificateChain: { certificates: [b64(s.cert), b64(acme.intermediate), b64(acme.root)] }, tlogEntries: [] },
+      'application/vnd.dev.sigstore.bundle+json;version=0.1',
+    );
+    expect(r.allowed).toBe(true);
+  });
+
+  test('denied: a certificate of another PKI; a signature by another key than the certificate', async () => {
+    const acme = pki();
+    const other = pki('Elsewhere');
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.intermediate.pem, 'test');
+    const stranger = other.signer();
+    const a = await verifyBundle('bundle-other', stranger.key, { certificate: b64(stranger.cert), tlogEntries: [] });
+    expect(a.allowed).toBe(false);
+    expect(a.evidence[0]!.reason).toMatch(/O=Elsewhere, CN=release\) does not chain to a trusted CA bundle/);
+    const s = acme.signer();
+    const b = await verifyBundle('bundle-wrong-key', ec().privateKey, { certificate: b64(s.cert), tlogEntries: [] });
+    expect(b.allowed).toBe(false);
+    expect(b.evidence[0]!.reason).toMatch(/does not verify with the key of its certificate/);
+  });
 });
