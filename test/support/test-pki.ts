@@ -20,6 +20,15 @@ export interface TestPki {
 
 const ec = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 
+/** A self-signed CA certificate with a fresh key (a root, or an impostor of one). */
+export function selfSignedCa(subject: DistinguishedName, notBefore: Date, notAfter: Date): { cert: BuiltCert; key: KeyObject } {
+  const keys = ec();
+  return {
+    cert: certificate({ subject, publicKey: keys.publicKey, key: keys.privateKey, notBefore, notAfter, ca: true }),
+    key: keys.privateKey,
+  };
+}
+
 export function testPki(o: { name?: (cn: string) => DistinguishedName; org?: string } = {}): TestPki {
   const name =
     o.name ??

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { call } from '../../../src/cli/client';
+import { testPki } from '../../support/test-pki';
 import { runCli } from './run-cli';
 import { startKeyService, type KeyServiceFixture } from '../grpc/key-service-fixture';
 
@@ -115,63 +116,18 @@ test('refusals are INVALID_ARGUMENT with the actionable message, over gRPC and i
 });
 
 test('a CA bundle: imported with kind and source ca-bundle (over GetKey); a bundle with a non-CA certificate is INVALID_ARGUMENT and stores nothing', async () => {
-  const ca = (cn: string, days: string) => {
-    const key = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-    const keyFile = file(`${cn}.key`, key.export({ type: 'pkcs8', format: 'pem' }) as string);
-    const certFile = path.join(dir, `${cn}.crt`);
-    const r = spawnSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-new',
-        '-key',
-        keyFile,
-        '-subj',
-        `/CN=${cn}/O=Acme`,
-        '-days',
-        days,
-        '-addext',
-        'basicConstraints=critical,CA:TRUE',
-        '-out',
-        certFile,
-      ],
-      { encoding: 'utf8' },
-    );
-    expect(r.status).toBe(0);
-    return readFileSync(certFile, 'utf8');
-  };
-  const bundle = file('acme-bundle.crt', ca('Acme Root', '365') + ca('Acme Root 2', '365'));
+  const acme = testPki();
+  const bundle = file('acme-bundle.crt', acme.root.pem + acme.intermediate.pem);
   const imported = await run(['keys', 'import', 'acme-pki', '--ca-bundle', bundle, '--server', fixture.address]);
   expect(imported).toMatchObject({ code: 0, stderr: '' });
   expect(imported.stdout).toContain('kind:        ca-bundle (from ca-bundle)');
   const got = await call<{ key: { kind: string; source: string } }>(fixture.client, 'GetKey', { key: 'acme-pki' }, 10_000);
   expect(got.key).toMatchObject({ kind: 'ca-bundle', source: 'ca-bundle' });
 
-  const leafKey = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-  const leafKeyFile = file('leaf.key', leafKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-  const leafFile = path.join(dir, 'leaf.crt');
-  expect(
-    spawnSync('openssl', [
-      'req',
-      '-x509',
-      '-new',
-      '-key',
-      leafKeyFile,
-      '-subj',
-      '/CN=release/O=Acme',
-      '-days',
-      '30',
-      '-addext',
-      'basicConstraints=CA:FALSE',
-      '-out',
-      leafFile,
-    ]).status,
-  ).toBe(0);
-  const mixed = file('mixed.crt', ca('Acme Root 3', '365') + readFileSync(leafFile, 'utf8'));
+  const mixed = file('mixed.crt', testPki().root.pem + acme.signer().cert.pem);
   const refused = await run(['keys', 'import', 'mixed', '--ca-bundle', mixed, '--server', fixture.address]);
   expect(refused.code).not.toBe(0);
-  expect(refused.stderr).toMatch(/INVALID_ARGUMENT.*certificate 2 of the CA bundle \(CN=release, O=Acme\) is not a CA certificate/s);
+  expect(refused.stderr).toMatch(/INVALID_ARGUMENT.*certificate 2 of the CA bundle \(O=Acme, CN=release\) is not a CA certificate/s);
   await expect(call(fixture.client, 'GetKey', { key: 'mixed' }, 10_000)).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
 
   const both = await run(['keys', 'import', 'x', '--ca-bundle', bundle, '--public-key', bundle, '--server', fixture.address]);

@@ -5,8 +5,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { parseCaBundlePem } from '../../../../src/keys/crypto/ca-bundle';
-import { certificate } from '../../../support/der-writer';
-import { testPki } from '../../../support/test-pki';
+import { selfSignedCa, testPki } from '../../../support/test-pki';
 import { errorText } from './leak';
 
 const NOW = new Date('2026-12-01T00:00:00Z');
@@ -20,15 +19,7 @@ const acme = testPki({ name });
 const root = acme.root;
 const intermediate = acme.intermediate;
 const leaf = acme.signer().cert;
-const expiredKeys = ec();
-const expired = certificate({
-  subject: name('Old Root'),
-  publicKey: expiredKeys.publicKey,
-  key: expiredKeys.privateKey,
-  notBefore: d('2020-01-01T00:00:00Z'),
-  notAfter: d('2026-06-01T00:00:00Z'),
-  ca: true,
-});
+const expired = selfSignedCa(name('Old Root'), d('2020-01-01T00:00:00Z'), d('2026-06-01T00:00:00Z')).cert;
 
 test('a root and an intermediate: both kept in order, with an id over their DER and their facts', () => {
   const bundle = parseCaBundlePem(root.pem + intermediate.pem, NOW);

@@ -8,7 +8,7 @@
  * the complete chain revocation cannot be checked exhaustively); a chain that reaches no trust
  * store certificate is refused. The PKI is built here (test/support/der-writer.ts).
  */
-import { createHash, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { createHash, sign as cryptoSign } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,13 +16,12 @@ import { parsePolicy } from '../../../../src/policy';
 import { judgeNotation, type NotationTrust } from '../../../../src/policy/notation-trust';
 import { MEDIA_TYPE } from '../../../../src/registry/types';
 import { verifyJwsEnvelope } from '../../../../src/verification/notation/envelope';
-import { certificate, type BuiltCert } from '../../../support/der-writer';
-import { testPki } from '../../../support/test-pki';
+import type { BuiltCert } from '../../../support/der-writer';
+import { selfSignedCa, testPki } from '../../../support/test-pki';
 
 const IMAGE = `sha256:${'7c'.repeat(32)}`;
 const NOW = new Date('2026-12-01T00:00:00Z');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-chain-'));
-const ec = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 const d = (s: string) => new Date(s);
 const name = (cn: string, o = 'Countersign Test'): Array<[string, string]> => [
   ['C', 'US'],
@@ -35,15 +34,7 @@ const pki = testPki({ name });
 const { root, intermediate } = pki;
 const { cert: leaf, key: leafKey } = pki.signer({ notBefore: d('2026-01-01T00:00:00Z'), notAfter: d('2027-01-01T00:00:00Z') });
 // Another root with the same name as ours but another key: a name match is not a trust-store match.
-const impostorKeys = ec();
-const impostor = certificate({
-  subject: name('Root CA'),
-  publicKey: impostorKeys.publicKey,
-  key: impostorKeys.privateKey,
-  notBefore: d('2025-01-01T00:00:00Z'),
-  notAfter: d('2035-01-01T00:00:00Z'),
-  ca: true,
-});
+const impostor = selfSignedCa(name('Root CA'), d('2025-01-01T00:00:00Z'), d('2035-01-01T00:00:00Z')).cert;
 const otherRoot = testPki({ name: (cn) => name(cn, 'Elsewhere') }).root;
 
 function storeFile(file: string, ...certs: BuiltCert[]): string {
