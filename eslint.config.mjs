@@ -61,15 +61,22 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 
+  // @noble/ciphers and @noble/curves are ESM-only: this CommonJS build loads them through require()
+  // (Node 24), since TypeScript refuses a static import of an ES module from CommonJS.
+  {
+    files: ['src/keys/crypto/secretbox.ts', 'src/verification/legacy/crypto.ts'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+
   // ---------------------------------------------------------------------------------------------
   // DEBT: findings left in code other branches own this round (issue 8). Each block turns off only
   // the rules that still fail there, for those paths only; the number after each rule is how many
   // findings it had when this was written. Fix the findings, then delete the line (or the block):
   // `npx eslint --rule '{"RULE": "error"}' PATHS` lists them.
-  // key cryptography (interop, issue 10, owns src/keys/crypto this round): 76 findings. The rest of
-  // store, keys, auth and audit is clean.
+  // key cryptography tests: 74 findings (src/keys/crypto itself and the rest of store, keys, auth
+  // and audit are clean).
   {
-    files: ['src/keys/crypto/**', 'test/unit/keys/crypto/**'],
+    files: ['test/unit/keys/crypto/**'],
     rules: {
       '@typescript-eslint/no-base-to-string': 'off', // 2
       '@typescript-eslint/no-explicit-any': 'off', // 5
@@ -86,6 +93,7 @@ export default tseslint.config(
   // verification, bench (speed, issue 11; interop, issue 10, for notation): 158 findings.
   {
     files: ['src/verification/**', 'src/policy/notation-*.ts', 'bench/**', 'test/unit/verification/**'],
+    ignores: ['src/verification/notation/**', 'src/verification/x509-chain.ts', 'src/verification/legacy/**'], // clean (interop, session 4)
     rules: {
       '@typescript-eslint/no-base-to-string': 'off', // 1
       '@typescript-eslint/no-explicit-any': 'off', // 18
@@ -145,10 +153,7 @@ export default tseslint.config(
     files: [
       'src/cluster/serve-cluster.ts',
       'src/gate/server.ts',
-      'src/keys/crypto/trust-anchor.ts',
       'src/store/postgres-store.ts',
-      'src/verification/notation/envelope.ts',
-      'src/verification/notation/timestamp.ts',
       'bench/run.mjs',
       'test/unit/verification/imported-key-kinds.test.ts',
       'test/unit/verification/notation/envelope-attacks.test.ts',

@@ -39,10 +39,11 @@ const COMMANDS: Array<[topic: string, usage: string]> = [
   ['keys create', 'keys create NAME [--owner TEAM] [--scope PATTERN]... [--valid-until RFC3339]'],
   [
     'keys import',
-    `keys import NAME (--public-key FILE | --cosign-key FILE [--password-file FILE]) [--owner TEAM] [--scope PATTERN]...
-          [--valid-from RFC3339] [--valid-until RFC3339]
+    `keys import NAME (--public-key FILE | --ca-bundle FILE | --cosign-key FILE [--password-file FILE]) [--owner TEAM]
+          [--scope PATTERN]... [--valid-from RFC3339] [--valid-until RFC3339]
           --public-key: one PEM PUBLIC KEY (e.g. cosign.pub) or CERTIFICATE (its key; its validity bounds the key's):
           ECDSA P-256/P-384/P-521, Ed25519 or RSA >= 2048
+          --ca-bundle: PEM CA certificates; signatures whose certificate chains to one of them count as NAME's
           (the cosign key password is read from COSIGN_PASSWORD unless --password-file is given)`,
   ],
   ['keys list', 'keys list [--active]'],

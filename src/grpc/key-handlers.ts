@@ -120,12 +120,13 @@ export function keyHandlers(keys: ManagedKeyStore, env: HandlerEnv, actorOf: Act
       };
       let key: KeyInfo;
       if (req.material === 'publicKeyPem' && req.publicKeyPem) key = await keys.importPublicKey(attrs, req.publicKeyPem, actorOf(ctx));
+      else if (req.material === 'caBundlePem' && req.caBundlePem) key = await keys.importCaBundle(attrs, req.caBundlePem, actorOf(ctx));
       else if (req.material === 'cosignPrivateKeyPem' && req.cosignPrivateKeyPem) {
         key = await keys.importCosignPrivateKey(attrs, req.cosignPrivateKeyPem, req.password, actorOf(ctx));
       } else
         throw new CountersignError(
           'INVALID_ARGUMENT',
-          'give either public_key_pem (a PEM PUBLIC KEY or CERTIFICATE) or cosign_private_key_pem',
+          'give one of public_key_pem (a PEM PUBLIC KEY or CERTIFICATE), ca_bundle_pem (PEM CA certificates) or cosign_private_key_pem',
         );
       Object.assign(ctx.facts, { key: key.name, keyId: key.id, purpose: key.purpose });
       return { key: toKeyMessage(key) };

@@ -68,6 +68,8 @@ export function toResponse(r: VerifyResult): VerifyResponse {
             },
           }
         : {}),
+      // A CA-bundle signer (keyName names the bundle) is the subject of its certificate.
+      ...(e.certificateSubject ? { identity: { issuer: '', subject: e.certificateSubject, extensions: {} } } : {}),
       bundleVersion: e.bundleVersion ?? '',
       content: e.content ?? '',
       trustRoot: e.trustRoot ?? '',

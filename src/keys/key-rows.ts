@@ -7,7 +7,8 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import { CountersignError } from '../shared/errors';
 import type { SchemaMigration, SqlExecutor } from '../store';
-import type { TrustedKey } from '../trust/types';
+import type { TrustedAnchorState, TrustedCaBundle, TrustedKey } from '../trust/types';
+import { caBundleCertificates } from './crypto/ca-bundle';
 import { certificateFactsOf, keyKindOf, type KeySource } from './crypto';
 import type { KeyInfo, KeyPurpose, KeyState } from './types';
 
@@ -72,6 +73,8 @@ export interface KeyMaterial {
   privateKey?: KeyObject;
   source: KeySource;
   certificatePem?: string;
+  /** A CA bundle's own id and kind (its row's public key is only its first CA's: the column needs one). */
+  anchor?: { id: string; kind: string };
 }
 
 /** One row of `keys`, as read back. */
@@ -187,7 +190,21 @@ export function keyInfoOf(r: KeyRow): KeyInfo {
 
 /** A stored key as verification sees it: state and validity decide what it may vouch for. */
 export function trustedKeyOf(r: KeyRow): TrustedKey {
-  const key: TrustedKey = { id: r.id, name: r.name, publicKey: crypto.createPublicKey(r.public_key_pem) };
+  return { ...anchorState(r), publicKey: crypto.createPublicKey(r.public_key_pem) };
+}
+
+/** A stored CA bundle as verification sees it: its CAs, with the same state and validity rules as a key. */
+export function trustedCaBundleOf(r: KeyRow): TrustedCaBundle {
+  return { ...anchorState(r), certificates: caBundleCertificates(r.certificate_pem ?? '') };
+}
+
+/** Whether a row is a CA bundle (kept apart from keys: its public key column is only its first CA's). */
+export function isCaBundleRow(r: KeyRow): boolean {
+  return r.key_source === 'ca-bundle';
+}
+
+function anchorState(r: KeyRow): TrustedAnchorState {
+  const key: TrustedAnchorState = { id: r.id, name: r.name };
   const vf = date(r.valid_from);
   const vu = date(r.valid_until);
   if (vf) key.validFrom = vf;

@@ -7,13 +7,14 @@
  * NOTIFY and the periodic revision check).
  */
 import { Refresher, type SqlStore } from '../store';
-import type { TrustedKey, TrustStore } from '../trust/types';
-import { readKeySnapshot, storedTrustRevision, trustedKeyOf, type KeyRow } from './key-rows';
+import type { TrustedCaBundle, TrustedKey, TrustStore } from '../trust/types';
+import { isCaBundleRow, readKeySnapshot, storedTrustRevision, trustedCaBundleOf, trustedKeyOf, type KeyRow } from './key-rows';
 
 export class KeyTrustView implements TrustStore {
   private rows: KeyRow[] = [];
   private trusted: TrustedKey[] = [];
   private trustedById = new Map<string, TrustedKey>();
+  private trustedCaBundles: TrustedCaBundle[] = [];
   private rev = '';
   /** Bumped by every change of the copy, so a read that started before a newer change is dropped. */
   private generation = 0;
@@ -46,6 +47,11 @@ export class KeyTrustView implements TrustStore {
 
   byId(id: string): TrustedKey | undefined {
     return this.trustedById.get(id);
+  }
+
+  /** Every version of every CA bundle (keys import --ca-bundle): certificates chaining to one of its CAs count as its. */
+  caBundles(): TrustedCaBundle[] {
+    return [...this.trustedCaBundles];
   }
 
   onChange(listener: () => void): () => void {
@@ -98,7 +104,8 @@ export class KeyTrustView implements TrustStore {
     this.generation++;
     const changed = rev !== this.rev;
     this.rows = rows;
-    this.trusted = rows.map(trustedKeyOf);
+    this.trusted = rows.filter((r) => !isCaBundleRow(r)).map(trustedKeyOf);
+    this.trustedCaBundles = rows.filter(isCaBundleRow).map(trustedCaBundleOf);
     this.trustedById = new Map(this.trusted.map((k) => [k.id, k]));
     this.rev = rev;
     if (changed) for (const l of this.listeners) l();

@@ -20,6 +20,7 @@ import { scopeProblem } from '../shared/image-pattern';
 import { migrateSchema, type SqlExecutor, type SqlStore, type SqlTransaction } from '../store';
 import type { TrustStore } from '../trust/types';
 import { decryptCosignPrivateKey, kekFingerprint, keyKindOf, openPrivateKey, parseTrustAnchorPem, sealPrivateKey } from './crypto';
+import { CA_BUNDLE_KIND, parseCaBundlePem } from './crypto/ca-bundle';
 import { validateKeyName } from './key-name';
 import { keyIdOf } from './key-id';
 import { KEY_STORE_MIGRATIONS, describeKey, keyInfoOf, keyRowFromDb, readKeySnapshot, type KeyMaterial, type KeyRow } from './key-rows';
@@ -185,6 +186,24 @@ export class ManagedKeyStore implements KeyStore {
       publicKey: anchor.publicKey,
       source: anchor.source,
       ...(anchor.certificatePem ? { certificatePem: anchor.certificatePem } : {}),
+    });
+  }
+
+  /**
+   * A CA bundle (one or more CA certificates, see crypto/ca-bundle.ts): signatures whose
+   * certificate chains to one of its CAs count as this entry's. Validity, scopes and revocation
+   * apply as to a key; each CA's own validity is checked on every verification.
+   */
+  async importCaBundle(attrs: KeyAttributes, pem: string, actor: string): Promise<KeyInfo> {
+    validateKeyName(attrs.name);
+    checkAttributes(attrs);
+    const bundle = parseCaBundlePem(pem, this.now());
+    return this.insertNew(attrs, actor, 'key.import', {
+      purpose: 'verification',
+      publicKey: bundle.certificates[0]!.publicKey,
+      source: 'ca-bundle',
+      certificatePem: bundle.pem,
+      anchor: { id: bundle.id, kind: CA_BUNDLE_KIND },
     });
   }
 
@@ -411,8 +430,8 @@ export class ManagedKeyStore implements KeyStore {
     version: number,
     predecessorId: string | null,
   ): Promise<{ id: string; version: number; kind: string }> {
-    const id = keyIdOf(material.publicKey);
-    const kind = keyKindOf(material.publicKey);
+    const id = material.anchor?.id ?? keyIdOf(material.publicKey);
+    const kind = material.anchor?.kind ?? keyKindOf(material.publicKey);
     if (await tx.get('SELECT 1 AS x FROM keys WHERE id = ?', id)) {
       throw new CountersignError('ALREADY_EXISTS', `this key is already in the store (id ${id})`);
     }

@@ -406,7 +406,7 @@ export class PolicyStore {
       this.trustWatchers.get(dir)?.close();
       try {
         const w = watch(dir, { persistent: false }, (_event, name) => {
-          if (name === null || names.has(name.toString()) || name.toString().startsWith('..')) this.schedule();
+          if (name === null || names.has(name) || name.startsWith('..')) this.schedule();
         });
         w.on('error', () => {
           w.close();

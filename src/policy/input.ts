@@ -53,6 +53,8 @@ export interface Evidence {
   /** Id (cosign key hint) and name of the trusted key that verified it. */
   keyId?: string;
   keyName?: string;
+  /** Signatures by a certificate anchored at a CA bundle (keyName names the bundle): the certificate's subject. */
+  certificateSubject?: string;
   /** Keyless (Fulcio certificate) signer, as verified: OIDC issuer, subject and Fulcio extensions. */
   identity?: SignerIdentity;
   /** Notary Project signatures whose envelope is intact: what it says (judged by the rule's Notation trust). */

@@ -152,16 +152,9 @@ export function judgeNotation(
     return { accepted: false, reason: why.startsWith('integrity validation failed') ? why : `integrity validation failed: ${why}`, logged };
   }
   const chain = certificatesOf(facts, facts.chain);
-  // A chain may stop below the trust store's CA (x5c without its root): that CA is then part of the
-  // path, and its validity is judged like the chain's (an expired CA vouches for nothing).
-  const anchor = issuingAnchor(
-    facts.signingScheme === 'notary.x509.signingAuthority' ? (trust.signingAuthorityStore ?? []) : trust.trustStore,
-    chain,
-  );
-  const path = anchor ? [...chain, anchor] : chain;
   const checks: Array<[NotationCheck, () => string | undefined]> = [
     ['authenticity', () => authenticity(trust, chain, facts.signingScheme)],
-    ['authenticTimestamp', () => authenticTimestamp(trust, facts, path, now)],
+    ['authenticTimestamp', () => authenticTimestamp(trust, facts, chain, now)],
     [
       'expiry',
       () =>
@@ -177,13 +170,6 @@ export function judgeNotation(
     }
   }
   return { accepted: true, logged };
-}
-
-/** The store certificate that issued the chain's top certificate, when the chain does not contain a store certificate itself. */
-function issuingAnchor(store: readonly X509Certificate[], chain: X509Certificate[]): X509Certificate | undefined {
-  if (chain.some((c) => store.some((t) => t.raw.equals(c.raw)))) return undefined;
-  const top = chain.at(-1)!;
-  return store.find((t) => t.ca && top.checkIssued(t) && top.verify(t.publicKey));
 }
 
 /**
@@ -202,9 +188,13 @@ function certificatesOf(owner: object, base64: readonly string[]): X509Certifica
 }
 
 /**
- * The chain ends at (or is issued by) a certificate of the trust store for its signing scheme
- * (notary.x509: trustStore; notary.x509.signingAuthority: signingAuthorityTrustStore), and the leaf
- * is a trusted identity.
+ * The envelope carries the complete chain, from the signing certificate to a root (self-signed),
+ * and the chain contains a certificate of the trust store for its signing scheme (notary.x509:
+ * trustStore; notary.x509.signingAuthority: signingAuthorityTrustStore) — the store may hold the
+ * root or an intermediate of the chain; and the leaf is a trusted identity. A chain that stops
+ * below its root is refused even when the store holds the missing issuer: the Notary Project
+ * requires the complete chain (trust-store-trust-policy.md, Validate Authenticity, and its FAQ:
+ * revocation can only be checked exhaustively along the whole chain).
  */
 function authenticity(trust: NotationTrust, chain: X509Certificate[], scheme: SigningScheme): string | undefined {
   const authority = scheme === 'notary.x509.signingAuthority';
@@ -213,10 +203,15 @@ function authenticity(trust: NotationTrust, chain: X509Certificate[], scheme: Si
   }
   const store = authority ? trust.signingAuthorityStore! : trust.trustStore;
   const storeName = authority ? (trust.signingAuthorityName ?? 'the signing-authority trust store') : trust.name;
-  const anchored =
-    chain.some((c) => store.some((t) => t.raw.equals(c.raw))) ||
-    store.some((t) => t.ca && chain.at(-1)!.checkIssued(t) && chain.at(-1)!.verify(t.publicKey));
-  if (!anchored) return `the certificate chain of ${oneLine(chain[0]!.subject)} does not lead to a certificate of ${storeName}`;
+  const top = chain.at(-1)!;
+  if (!isSelfSigned(top)) {
+    return (
+      `the certificate chain of ${oneLine(chain[0]!.subject)} ends at ${oneLine(top.subject)}, which is not a root certificate (self-signed); ` +
+      'the Notary Project requires the complete chain up to the root in the signature (sign with the full chain, e.g. notation sign with a key whose certificate file holds the chain)'
+    );
+  }
+  if (!chain.some((c) => store.some((t) => t.raw.equals(c.raw))))
+    return `the certificate chain of ${oneLine(chain[0]!.subject)} does not lead to a certificate of ${storeName}`;
   const leaf = chain[0]!;
   if (!trust.identities.some((i) => identityMatches(i, leaf.subject))) {
     return `signer ${oneLine(leaf.subject)} is not a trusted identity of ${trust.name} (${trust.identities.map((i) => i.text).join('; ')})`;
@@ -324,7 +319,22 @@ function revocation(chain: X509Certificate[]): string | undefined {
  * `x509.subject: C=US, ST=WA, O=Notary` matches a leaf whose subject has every listed attribute
  * with that value (notation's subset rule); attribute order does not matter.
  */
-export function identityMatches(identity: NotationIdentity, subject: string): boolean {
+export /**
+ * Issued by itself and signed with its own key, as a root is (Node's checkIssued would also demand
+ * keyCertSign). Remembered per certificate object: cached evidence keeps its parsed certificates,
+ * and every Verify judges every signature beside the image again.
+ */
+const selfSigned = new WeakMap<X509Certificate, boolean>();
+function isSelfSigned(cert: X509Certificate): boolean {
+  let known = selfSigned.get(cert);
+  if (known === undefined) {
+    known = cert.issuer === cert.subject && cert.verify(cert.publicKey);
+    selfSigned.set(cert, known);
+  }
+  return known;
+}
+
+function identityMatches(identity: NotationIdentity, subject: string): boolean {
   if (identity.any) return true;
   const have = parseDn(subject.split('\n').join(','));
   if (have === undefined) return false;

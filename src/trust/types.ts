@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 
 /** A public key trusted to vouch for images. */
 export interface TrustedKey {
@@ -16,6 +16,18 @@ export interface TrustedKey {
   scopes?: string[];
 }
 
+/** What decides whether a trusted key or CA bundle may vouch at a moment: validity, revocation, scopes. */
+export type TrustedAnchorState = Omit<TrustedKey, 'publicKey'>;
+
+/**
+ * CA certificates trusted to certify signers (a CA bundle, `keys import --ca-bundle`): a signature
+ * counts as the bundle's (its id and name) when its certificate chains to one of them. The CAs'
+ * keys never verify image signatures themselves.
+ */
+export interface TrustedCaBundle extends TrustedAnchorState {
+  certificates: X509Certificate[];
+}
+
 /**
  * The keys verification trusts. `revision` changes on every change of keys or their state, which
  * invalidates cached verification results.
@@ -24,6 +36,8 @@ export interface TrustStore {
   revision(): string;
   list(): TrustedKey[];
   byId(id: string): TrustedKey | undefined;
+  /** The CA bundles (every version, with validity and revocation); absent = none. */
+  caBundles?(): TrustedCaBundle[];
   /** Called after every change; returns an unsubscribe function. */
   onChange(listener: () => void): () => void;
   /**

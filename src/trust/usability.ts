@@ -1,5 +1,5 @@
 import { scopeMatches } from '../shared/image-pattern';
-import type { KeyUsability, TrustedKey } from './types';
+import type { KeyUsability, TrustedAnchorState } from './types';
 
 /**
  * Whether a trusted key may vouch for `repository` (`registry/path`) at `now`. Enforced by us on
@@ -7,7 +7,7 @@ import type { KeyUsability, TrustedKey } from './types';
  * cannot apply validity windows or revocation for us (FORMATS.md §6.5 item 6). Scopes are
  * repository patterns with the same meaning as policy image patterns (src/shared/image-pattern.ts).
  */
-export function keyUsability(key: TrustedKey, now: Date, repository?: string): KeyUsability {
+export function keyUsability(key: TrustedAnchorState, now: Date, repository?: string): KeyUsability {
   if (key.revokedAt && key.revokedAt.getTime() <= now.getTime()) {
     const why = key.revocationReason ? `: ${key.revocationReason}` : '';
     return { usable: false, reason: `key ${key.name} was revoked at ${key.revokedAt.toISOString()}${why}` };

@@ -12,7 +12,7 @@
  */
 import { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE } from '../formats/in-toto';
 import type { ImageManifest } from '../registry/types';
-import type { TrustedKey } from '../trust/types';
+import type { TrustedCaBundle, TrustedKey } from '../trust/types';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import { isInTotoStatement, statementDigests, verifySigstoreBundle, type InTotoStatement } from './sigstore/verify-bundle';
 import type { Evidence } from '../policy/input';
@@ -36,6 +36,8 @@ interface BundleInput {
   imageDigest: string;
   trustedKeys: TrustedKey[];
   byId: (id: string) => TrustedKey | undefined;
+  /** CA bundles for bundles signed by a certificate of a private PKI (absent = none). */
+  caBundles?: readonly TrustedCaBundle[];
   /**
    * Sigstore trusted roots (parsed once, at startup): Fulcio CAs for keyless bundles, and the Rekor
    * / TSA keys for bundles that carry transparency-log entries or timestamps, as `cosign sign --key`
@@ -70,6 +72,7 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
   const result = verifySigstoreBundle(input.bundleBytes, {
     roots,
     keys: { byHint: (hint) => input.byId(hint), all: () => input.trustedKeys },
+    ...(input.caBundles?.length ? { caBundles: input.caBundles } : {}),
   });
   const shape = result.version ? { bundleVersion: result.version, ...(result.content ? { content: result.content } : {}) } : {};
   const statement: InTotoStatement | undefined = result.statement;
@@ -92,7 +95,11 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
     return fail(reason, claimed);
   }
   const signer =
-    result.signer.kind === 'key' ? { keyId: result.signer.key.id, keyName: result.signer.key.name } : { identity: result.signer.identity };
+    result.signer.kind === 'key'
+      ? { keyId: result.signer.key.id, keyName: result.signer.key.name }
+      : result.signer.kind === 'ca-bundle'
+        ? { keyId: result.signer.bundle.id, keyName: result.signer.bundle.name, certificateSubject: result.signer.subject }
+        : { identity: result.signer.identity };
   const signed = {
     ...claimed,
     ...signer,

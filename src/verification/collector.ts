@@ -86,6 +86,7 @@ export class EvidenceCollector {
             repo,
             imageDigest: digest,
             trustedKeys,
+            caBundles: this.opts.trust.caBundles?.() ?? [],
             budget,
             signal,
             ...(this.opts.trustedRoots ? { trustedRoots: this.opts.trustedRoots } : {}),
@@ -228,6 +229,7 @@ export class EvidenceCollector {
           imageDigest,
           trustedKeys,
           byId: (id) => this.opts.trust.byId(id),
+          caBundles: this.opts.trust.caBundles?.() ?? [],
           ...(this.opts.trustedRoots ? { trustedRoots: this.opts.trustedRoots } : {}),
         });
       }

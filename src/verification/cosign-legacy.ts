@@ -14,15 +14,17 @@
  * with one layer (bad base64, a payload that is not JSON, a missing or corrupt blob) only make that
  * layer's Evidence unverified; they never hide a valid layer next to it.
  */
+import { X509Certificate } from 'node:crypto';
 import { referrersTagFor } from '../registry/reference';
 import { isDigest } from '../registry/digest';
 import { MEDIA_TYPE, type Descriptor, type RepositoryRef } from '../registry/types';
 import type { RegistryClient } from '../registry/client';
 import { CountersignError, isContentError } from '../shared/errors';
-import type { TrustedKey, TrustStore } from '../trust/types';
+import type { TrustedCaBundle, TrustedKey, TrustStore } from '../trust/types';
 import type { CollectionBudget } from './collection-budget';
 import { decodeBase64Strict, keysThatVerify, preAuthEncoding } from './legacy/crypto';
-import { verifyLegacyKeyless } from './sigstore/legacy-keyless';
+import { ANNOTATION_LEGACY_CHAIN, pemCertificates, verifyLegacyKeyless } from './sigstore/legacy-keyless';
+import { verifyCaSignature } from './x509-chain';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import type { Evidence, EvidenceFormat } from '../policy/input';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
@@ -53,6 +55,10 @@ export interface LegacyCosignArgs {
   signal?: AbortSignal | undefined;
   /** Sigstore trusted roots for keyless signatures (certificate + Rekor bundle annotations). */
   trustedRoots?: readonly SigstoreTrustRoot[];
+  /** CA bundles for signatures by certificates of a private PKI; default: the TrustStore's, if one is given. */
+  caBundles?: readonly TrustedCaBundle[];
+  /** Defaults to now; the validity of certificates anchored at a CA bundle is checked then. */
+  now?: Date;
 }
 
 /**
@@ -72,11 +78,16 @@ export async function legacyCosignEvidence(args: LegacyCosignArgs): Promise<Evid
   // limit, so cosign only ever wrote them for sha256.
   if (!imageDigest.startsWith('sha256:')) return [];
   const keys = Array.isArray(args.trustedKeys) ? [...args.trustedKeys] : (args.trustedKeys as TrustStore).list();
+  const caBundles = [
+    ...(args.caBundles ?? (Array.isArray(args.trustedKeys) ? [] : ((args.trustedKeys as TrustStore).caBundles?.() ?? []))),
+  ];
   const ctx: Context = {
     client: args.client,
     repo: args.repo,
     imageDigest,
     keys,
+    caBundles,
+    now: args.now ?? new Date(),
     ...(args.budget ? { budget: args.budget } : {}),
     blobs: new Map(),
     signal: args.signal,
@@ -97,6 +108,8 @@ interface Context {
   repo: RepositoryRef;
   imageDigest: string;
   keys: TrustedKey[];
+  caBundles: TrustedCaBundle[];
+  now: Date;
   budget?: CollectionBudget;
   /** Blob reads shared by layers of one call (cosign's multi-signer tags repeat one payload). */
   blobs: Map<string, Promise<BlobRead>>;
@@ -291,10 +304,22 @@ async function evaluateSignatureLayer(ctx: Context, layer: Layer, base: Evidence
 
   // Over the exact payload bytes: nothing is re-serialized before verifying.
   const signers = keysThatVerify(ctx.keys, blob.bytes, signature);
+  let caProblem: string | undefined;
+  if (signers.length === 0 && layer.annotations[ANNOTATION_CERTIFICATE] !== undefined && ctx.caBundles.length > 0) {
+    // A certificate of a private PKI: counts as the CA bundle's it chains to.
+    const byCa = caSignedLayer(ctx, layer, signature, blob.bytes);
+    if (byCa.ok) {
+      const problem = simpleSigningProblem(blob.bytes, ctx.imageDigest);
+      if (problem !== undefined) return fail(problem);
+      return { ...base, verified: true, keyId: byCa.bundle.id, keyName: byCa.bundle.name, certificateSubject: byCa.subject };
+    }
+    if (ctx.trustedRoots.length === 0) return fail(byCa.reason);
+    caProblem = byCa.reason;
+  }
   if (signers.length === 0 && layer.annotations[ANNOTATION_CERTIFICATE] !== undefined && ctx.trustedRoots.length > 0) {
     // Keyless: verified by the Sigstore bundle core; which identities count is the policy's call.
     const keyless = verifyLegacyKeyless(layer.annotations, signature, blob.bytes, ctx.trustedRoots);
-    if (!keyless.ok) return fail(keyless.reason);
+    if (!keyless.ok) return fail(caProblem ? `${keyless.reason}; as a CA-bundle signature: ${caProblem}` : keyless.reason);
     const problem = simpleSigningProblem(blob.bytes, ctx.imageDigest);
     if (problem !== undefined) return fail(problem);
     const { ok: _ok, ...facts } = keyless;
@@ -358,6 +383,33 @@ async function evaluateAttestationLayer(ctx: Context, layer: Layer, base: Eviden
   }
 
   return { ...evidence, ...signedBy(signers), predicate: statement.predicate ?? {} };
+}
+
+/**
+ * A `.sig` layer signed by an X.509 certificate (`dev.sigstore.cosign/certificate`, intermediates
+ * in `dev.sigstore.cosign/chain`: cosign sign --certificate --certificate-chain) against the CA
+ * bundles. The chain annotation is unsigned: it only offers intermediates to build a path from.
+ */
+function caSignedLayer(
+  ctx: Context,
+  layer: Layer,
+  signature: Buffer,
+  payload: Buffer,
+): { ok: true; bundle: TrustedCaBundle; subject: string } | { ok: false; reason: string } {
+  const leafDer = pemCertificates(layer.annotations[ANNOTATION_CERTIFICATE] ?? '');
+  if (leafDer.length !== 1) return { ok: false, reason: `the ${ANNOTATION_CERTIFICATE} annotation must hold exactly one PEM certificate` };
+  let leaf: X509Certificate;
+  let intermediates: X509Certificate[];
+  try {
+    leaf = new X509Certificate(leafDer[0]!);
+    intermediates = pemCertificates(layer.annotations[ANNOTATION_LEGACY_CHAIN] ?? '')
+      .slice(0, 16)
+      .map((der) => new X509Certificate(der));
+  } catch {
+    return { ok: false, reason: `a certificate in the ${ANNOTATION_CERTIFICATE} or ${ANNOTATION_LEGACY_CHAIN} annotation does not parse` };
+  }
+  const result = verifyCaSignature(leaf, intermediates, ctx.caBundles, payload, signature, ctx.now);
+  return result.ok ? { ok: true, bundle: result.bundle, subject: leaf.subject.split('\n').join(', ') } : result;
 }
 
 /** Why a signature no trusted key verifies is not accepted. */

@@ -345,7 +345,7 @@ export class VerificationService {
   /** Revocation, validity windows and scopes, applied at decision time (cached or not). */
   private withKeyState(e: Evidence, now: Date, repository: string): Evidence {
     if (!e.verified || !e.keyId) return e;
-    const key = this.opts.trust.byId(e.keyId);
+    const key = this.opts.trust.byId(e.keyId) ?? this.opts.trust.caBundles?.().find((b) => b.id === e.keyId);
     if (!key) return { ...e, verified: false, reason: `key ${e.keyName ?? e.keyId} is no longer trusted` };
     const state = keyUsability(key, now, repository);
     return state.usable ? e : { ...e, verified: false, reason: state.reason };

@@ -57,6 +57,7 @@ export async function keys(args: string[]): Promise<number> {
       'valid-until': { type: 'string' },
       'public-key': { type: 'string' },
       'cosign-key': { type: 'string' },
+      'ca-bundle': { type: 'string' },
       'password-file': { type: 'string' },
       overlap: { type: 'string' },
       reason: { type: 'string' },
@@ -86,16 +87,19 @@ export async function keys(args: string[]): Promise<number> {
         validFrom: values['valid-from'] ?? '',
         validUntil: values['valid-until'] ?? '',
       };
-      if (values['public-key'] && !values['cosign-key']) {
+      const given = ['public-key', 'cosign-key', 'ca-bundle'].filter((o) => values[o as 'public-key'] !== undefined);
+      if (given.length !== 1)
+        throw new UsageError('keys import needs exactly one of --public-key FILE, --ca-bundle FILE or --cosign-key FILE');
+      if (values['public-key']) {
         request = { ...base, publicKeyPem: readFileArg(values['public-key'], 'public key file') };
-      } else if (values['cosign-key'] && !values['public-key']) {
+      } else if (values['ca-bundle']) {
+        request = { ...base, caBundlePem: readFileArg(values['ca-bundle'], 'CA bundle file') };
+      } else {
         // cosign's own convention: the password comes from COSIGN_PASSWORD (or a file), never a flag.
         const password = values['password-file']
           ? readFileArg(values['password-file'], 'password file').replace(/\r?\n$/, '')
           : (process.env.COSIGN_PASSWORD ?? '');
-        request = { ...base, cosignPrivateKeyPem: readFileArg(values['cosign-key'], 'cosign key file'), password };
-      } else {
-        throw new UsageError('keys import needs exactly one of --public-key FILE or --cosign-key FILE');
+        request = { ...base, cosignPrivateKeyPem: readFileArg(values['cosign-key'] ?? '', 'cosign key file'), password };
       }
       break;
     }

@@ -143,6 +143,7 @@ export function runVerifyBundle(
   );
   if (!result.ok) return fail(result.reason);
   if (result.signer.kind === 'key') return { ok: true, message: `signed by the key ${result.signer.key.id}` };
+  if (result.signer.kind !== 'certificate') return fail('signed by a certificate of a CA bundle, which this command does not take');
   const id = result.signer.identity;
   if (id.subject !== req.identity || id.issuer !== req.issuer) {
     return fail(`signed by ${describeIdentity(id)}, not by ${req.identity ?? '(none)'} (issuer ${req.issuer ?? '(none)'})`);

@@ -44,7 +44,7 @@ export function loadKek(source: KekSource): Buffer {
   const hasEnv = source.env !== undefined && source.env !== '';
   const envLabel = source.envName ? `environment variable ${source.envName}` : 'the key-encryption key from the environment';
   if (hasFile && hasEnv) {
-    throw bad(`the key-encryption key is configured twice (file ${source.file} and ${envLabel}); set only one`);
+    throw bad(`the key-encryption key is configured twice (file ${source.file ?? ''} and ${envLabel}); set only one`);
   }
   if (!hasFile && !hasEnv) {
     throw bad(
@@ -156,7 +156,7 @@ export function openPrivateKey(sealed: string, kek: Buffer, aad: string): Buffer
   if (parts.length === 3 && /^v[0-9]+$/.test(parts[0]!) && parts[0] !== VERSION) {
     throw new CountersignError(
       'FAILED_PRECONDITION',
-      `sealed ${label} uses format ${parts[0]}, but this version of countersign only reads ${VERSION}; upgrade countersign`,
+      `sealed ${label} uses format ${parts[0] ?? ''}, but this version of countersign only reads ${VERSION}; upgrade countersign`,
     );
   }
   if (parts.length !== 3 || parts[0] !== VERSION) {

@@ -14,8 +14,8 @@ import { decodeBase64Strict, isPrivateKeyLabel } from './encoding';
 
 /** What a key is, e.g. `ecdsa-p256`, `ed25519`, `rsa-3072`. */
 export type KeyKind = string;
-/** Where a key came from: generated here, a SPKI PEM, an X.509 certificate, a cosign key file, or a pre-store PEM file. */
-export type KeySource = 'generated' | 'spki' | 'x509' | 'cosign' | 'pem';
+/** Where a key came from: generated here, a SPKI PEM, an X.509 certificate, a cosign key file, a pre-store PEM file, or a CA bundle. */
+export type KeySource = 'generated' | 'spki' | 'x509' | 'cosign' | 'pem' | 'ca-bundle';
 
 /** Public facts of the certificate a key was imported from. */
 export interface CertificateFacts {
@@ -84,7 +84,7 @@ export function keyKindOf(key: KeyObject): KeyKind {
     case 'x25519':
     case 'x448':
     case 'dh':
-      throw invalid(`${String(type)} is a key-agreement key, not a signature key; it cannot verify signatures`);
+      throw invalid(`${type} is a key-agreement key, not a signature key; it cannot verify signatures`);
     default:
       throw invalid(`unsupported public key type ${String(type)}; use ECDSA P-256/P-384/P-521, Ed25519 or RSA ≥ 2048`);
   }
@@ -184,37 +184,44 @@ function checkCanonical(key: KeyObject, der: Buffer, type: string): void {
   if (!again.equals(der)) throw invalid(`the ${type} block has bytes after the key, or is not DER-encoded`);
 }
 
-interface ScannedBlock {
+export interface ScannedBlock {
   type: string;
   body: string | null;
-  /** Non-whitespace text before or after the block. */
+  /** Non-whitespace text anywhere before or after the blocks. */
   outside: boolean;
+  /** Non-whitespace text right before this block (after the previous one, or at the start). */
+  textBefore: boolean;
+  /** Non-whitespace text after the last block (set on the last block only). */
+  textAfter?: boolean;
 }
 
 const BEGIN = /-----BEGIN ([A-Z0-9][A-Z0-9 ]*[A-Z0-9])-----/g;
 
-/** Every PEM block, and whether anything but whitespace lies outside the blocks. */
-function scanPem(text: string): ScannedBlock[] {
+/** Every PEM block, and where anything but whitespace lies outside them. */
+export function scanPem(text: string): ScannedBlock[] {
   const blocks: ScannedBlock[] = [];
   BEGIN.lastIndex = 0;
   let last = 0;
   let outside = false;
   let m: RegExpExecArray | null;
   while ((m = BEGIN.exec(text)) !== null) {
-    if (text.slice(last, m.index).trim() !== '') outside = true;
+    const textBefore = text.slice(last, m.index).trim() !== '';
+    if (textBefore) outside = true;
     const type = m[1]!;
     const start = m.index + m[0].length;
     const endMarker = `-----END ${type}-----`;
     const end = text.indexOf(endMarker, start);
     if (end < 0) {
-      blocks.push({ type, body: null, outside });
+      blocks.push({ type, body: null, outside, textBefore });
       return blocks;
     }
-    blocks.push({ type, body: text.slice(start, end), outside: false });
+    blocks.push({ type, body: text.slice(start, end), outside: false, textBefore });
     last = end + endMarker.length;
     BEGIN.lastIndex = last;
   }
-  if (text.slice(last).trim() !== '') outside = true;
+  const textAfter = text.slice(last).trim() !== '';
+  if (textAfter) outside = true;
   for (const b of blocks) b.outside = outside;
+  if (blocks.length > 0) blocks[blocks.length - 1]!.textAfter = textAfter;
   return blocks;
 }

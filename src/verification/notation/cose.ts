@@ -94,7 +94,7 @@ export function verifyCoseEnvelope(bytes: Buffer, target: TargetDescriptor): Not
   const crit = h.get(LABEL.CRIT);
   if (!Array.isArray(crit) || crit.length === 0 || !crit.every((c) => typeof c === 'string' || typeof c === 'number'))
     throw new NotationEnvelopeError('the protected header has no crit list');
-  for (const c of crit as Array<string | number>) {
+  for (const c of crit) {
     if (!UNDERSTOOD_CRITICAL.has(c))
       throw new NotationEnvelopeError(`crit names ${JSON.stringify(c)}, a critical header Countersign does not understand`);
     if (!h.has(c)) throw new NotationEnvelopeError(`crit names ${JSON.stringify(c)}, which the protected header does not carry`);

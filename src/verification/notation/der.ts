@@ -123,7 +123,7 @@ export function generalizedTime(el: Der | undefined, what: string): Date {
   if (!m) throw new DerError(`${what} is not a UTC GeneralizedTime`);
   const ms = m[7] ? Math.floor(Number(`0${m[7]}`) * 1000) : 0;
   const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
-  const d = new Date(Date.UTC(year!, month! - 1, day!, hour!, minute!, second!, ms));
+  const d = new Date(Date.UTC(year!, month! - 1, day, hour, minute, second, ms));
   // Date.UTC rolls month 13 or day 32 over and reads years 0..99 as 1900..1999: only a time that
   // reads back as written is one (no second spelling of another time).
   d.setUTCFullYear(year!);

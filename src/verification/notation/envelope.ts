@@ -66,15 +66,15 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
     throw new NotationEnvelopeError(`the JWS envelope is larger than ${MAX_NOTATION_ENVELOPE_BYTES} bytes`);
   const env = parseJson(bytes.toString('utf8'), 'the envelope');
   if (!isObject(env)) throw new NotationEnvelopeError('the envelope is not a JSON object');
-  const { payload, protected: protectedB64, header, signature } = env as Record<string, unknown>;
+  const { payload, protected: protectedB64, header, signature } = env;
   if (typeof payload !== 'string' || typeof protectedB64 !== 'string' || typeof signature !== 'string') {
     throw new NotationEnvelopeError('the envelope must have string payload, protected and signature (flattened JWS JSON)');
   }
   if (header !== undefined && !isObject(header)) throw new NotationEnvelopeError('the unprotected header is not an object');
-  const unprotected = (header ?? {}) as Record<string, unknown>;
+  const unprotected = header ?? {};
   const prot = parseJson(b64urlDecode(protectedB64, 'protected header').toString('utf8'), 'the protected header');
   if (!isObject(prot)) throw new NotationEnvelopeError('the protected header is not a JSON object');
-  const h = prot as Record<string, unknown>;
+  const h = prot;
 
   const alg = h.alg;
   if (typeof alg !== 'string' || !Object.hasOwn(ALGORITHMS, alg))
@@ -94,7 +94,7 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
   const crit = h.crit;
   if (!Array.isArray(crit) || crit.length === 0 || !crit.every((c) => typeof c === 'string'))
     throw new NotationEnvelopeError('the protected header has no crit list');
-  for (const c of crit as string[]) {
+  for (const c of crit) {
     if (!Object.hasOwn(h, c) || c === 'alg' || c === 'cty' || c === 'crit')
       throw new NotationEnvelopeError(`crit names ${c.slice(0, 80)}, which the protected header does not carry (or must not list)`);
     if (!UNDERSTOOD_CRITICAL.has(c))
@@ -105,7 +105,7 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
     ...(Object.hasOwn(h, H_EXPIRY) ? [H_EXPIRY] : []),
     ...(Object.hasOwn(h, H_AUTHENTIC_TIME) ? [H_AUTHENTIC_TIME] : []),
   ];
-  for (const c of mustBeCritical) if (!(crit as string[]).includes(c)) throw new NotationEnvelopeError(`${c} must be listed in crit`);
+  for (const c of mustBeCritical) if (!crit.includes(c)) throw new NotationEnvelopeError(`${c} must be listed in crit`);
 
   const signingTime = time(h[H_SIGNING_TIME], H_SIGNING_TIME);
   const authentic = time(h[H_AUTHENTIC_TIME], H_AUTHENTIC_TIME);
@@ -188,8 +188,7 @@ export function envelopeFacts(
 
 /** The signed `targetArtifact` must be the image: digest always; media type and size when known. */
 export function checkTargetArtifact(payload: unknown, target: TargetDescriptor): void {
-  if (!isObject(payload) || !isObject((payload as Record<string, unknown>).targetArtifact))
-    throw new NotationEnvelopeError('the payload has no targetArtifact');
+  if (!isObject(payload) || !isObject(payload.targetArtifact)) throw new NotationEnvelopeError('the payload has no targetArtifact');
   const t = (payload as { targetArtifact: Record<string, unknown> }).targetArtifact;
   if (t.digest !== target.digest)
     throw new NotationEnvelopeError(
@@ -221,7 +220,7 @@ export function parseCertificate(der: Buffer, what: string): X509Certificate {
     throw new NotationEnvelopeError(`${what} is not a DER X.509 certificate`);
   }
   try {
-    void cert.publicKey;
+    if (cert.publicKey.type !== 'public') throw new NotationEnvelopeError(`${what} has no public key`);
   } catch {
     throw new NotationEnvelopeError(`${what} has a public key that does not decode`);
   }
@@ -280,7 +279,7 @@ export function verifyWithAlg(alg: string, leaf: X509Certificate, data: Buffer, 
   const key = leaf.publicKey;
   if (a.kind === 'rsa-pss') {
     if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'rsa-pss')
-      throw new NotationEnvelopeError(`alg ${alg} does not match the leaf's ${key.asymmetricKeyType} key`);
+      throw new NotationEnvelopeError(`alg ${alg} does not match the leaf's ${key.asymmetricKeyType ?? 'unknown'} key`);
     return cryptoVerify(a.hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, sig);
   }
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== a.curve)
@@ -295,7 +294,7 @@ function time(v: unknown, name: string): Date | undefined {
   const m = typeof v === 'string' ? /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.exec(v) : null;
   // Date.parse rolls February 30 and hour 24 over into another time: the fields must be in range.
   const [year, month, day, hour, minute, second] = m ? [1, 2, 3, 4, 5, 6].map((i) => Number(m[i])) : [];
-  const daysInMonth = m ? new Date(Date.UTC(year!, month!, 0)).getUTCDate() : 0;
+  const daysInMonth = m ? new Date(Date.UTC(year!, month, 0)).getUTCDate() : 0;
   if (
     !m ||
     month! < 1 ||

@@ -16,8 +16,11 @@ import { NotationEnvelopeError, verifyJwsEnvelope, type TargetDescriptor } from 
 export function notationEnvelopeLayer(manifest: ImageManifest): { digest: string; mediaType: string; size: number } | string {
   if (manifest.layers.length !== 1) return `a Notary signature manifest must have exactly one layer, has ${manifest.layers.length}`;
   const layer = manifest.layers[0]!;
-  if (layer.mediaType !== JWS_MEDIA_TYPE && layer.mediaType !== COSE_MEDIA_TYPE) {
-    return `integrity validation failed: the envelope media type ${String(layer.mediaType).slice(0, 80)} is neither ${JWS_MEDIA_TYPE} nor ${COSE_MEDIA_TYPE}`;
+  // The manifest is the registry's JSON, cast: a hostile one may give any JSON value here.
+  const mediaType: unknown = layer.mediaType;
+  if (mediaType !== JWS_MEDIA_TYPE && mediaType !== COSE_MEDIA_TYPE) {
+    const shown = typeof mediaType === 'string' ? mediaType.slice(0, 80) : `(a ${mediaType === null ? 'null' : typeof mediaType})`;
+    return `integrity validation failed: the envelope media type ${shown} is neither ${JWS_MEDIA_TYPE} nor ${COSE_MEDIA_TYPE}`;
   }
   if (!Number.isSafeInteger(layer.size) || layer.size < 0)
     return 'integrity validation failed: the envelope layer size is not a non-negative integer';

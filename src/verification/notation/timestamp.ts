@@ -17,7 +17,7 @@
 import { createHash, verify as cryptoVerify, X509Certificate } from 'node:crypto';
 import { oneLine as oneLineDn, type NotationTimestamp } from '../../policy/notation-trust';
 import { children, ctx, ctxPrimitive, DerError, expect, generalizedTime, oid, parseDer, smallInt, TAG, type Der } from './der';
-import { certificateFields, CertificateRequirementError, EXT, unknownCriticalExtension } from './x509';
+import { certificateFields, CertificateRequirementError, EXT, keyUsage, KU, unknownCriticalExtension } from './x509';
 
 const OID = {
   SIGNED_DATA: '1.2.840.113549.1.7.2',
@@ -130,7 +130,8 @@ function verifyToken(bytes: Buffer, signature: Buffer): NotationTimestamp {
     if (c.tag !== TAG.SEQUENCE) throw new TimestampError(`certificate ${i + 1} of the timestamp token is not an X.509 certificate`);
     try {
       const cert = new X509Certificate(c.raw);
-      void cert.publicKey; // an undecodable key would otherwise throw only when used
+      // An undecodable key would otherwise throw only when used: read it now.
+      if (cert.publicKey.type !== 'public') throw new TimestampError(`certificate ${i + 1} of the timestamp token has no public key`);
       return cert;
     } catch {
       throw new TimestampError(`certificate ${i + 1} of the timestamp token does not parse`);
@@ -240,7 +241,9 @@ function verifySignerInfo(si: Der, tstBytes: Buffer, certificates: X509Certifica
   if (!alg) throw new TimestampError(`the timestamp signature algorithm ${sigAlgOid} is not supported (RSA PKCS #1 v1.5 or ECDSA)`);
   const keyType = signer.publicKey.asymmetricKeyType;
   if ((alg.key === 'rsa' && keyType !== 'rsa') || (alg.key === 'ec' && keyType !== 'ec')) {
-    throw new TimestampError(`the timestamp signature algorithm ${sigAlgOid} does not match the TSA certificate's ${keyType} key`);
+    throw new TimestampError(
+      `the timestamp signature algorithm ${sigAlgOid} does not match the TSA certificate's ${keyType ?? 'unknown'} key`,
+    );
   }
   // The signature is over the DER of the signed attributes as a SET OF (tag 0x31), not as [0].
   const signedBytes = Buffer.from(signedAttrsEl.raw);
@@ -304,11 +307,18 @@ function sidMatches(sid: Der | undefined, cert: X509Certificate): boolean {
   return false;
 }
 
-/** RFC 3161 §2.3: the TSA certificate's extended key usage is exactly id-kp-timeStamping, and critical. */
+/**
+ * RFC 3161 §2.3: the TSA certificate's extended key usage is exactly id-kp-timeStamping, and
+ * critical. Its key usage must let the key sign (digitalSignature, or nonRepudiation — content
+ * commitment — as TSA profiles such as ETSI EN 319 422 ask): the Notary certificate requirements
+ * for timestamping certificates demand the extension, and a key whose usage is only, say,
+ * keyCertSign or keyEncipherment was not certified to sign tokens.
+ */
 function checkTimestampingUsage(cert: X509Certificate): void {
-  const eku = certificateFields(cert).extensions.get(EXT.EXT_KEY_USAGE);
+  const fields = certificateFields(cert);
+  const eku = fields.extensions.get(EXT.EXT_KEY_USAGE);
   const name = oneLineDn(cert.subject);
-  const critical = unknownCriticalExtension(certificateFields(cert));
+  const critical = unknownCriticalExtension(fields);
   if (critical !== undefined)
     throw new TimestampError(`the TSA certificate ${name} has the critical extension ${critical}, which Countersign does not understand`);
   if (!eku) throw new TimestampError(`the TSA certificate ${name} has no extended key usage; id-kp-timeStamping is required`);
@@ -319,4 +329,11 @@ function checkTimestampingUsage(cert: X509Certificate): void {
     );
   if (!eku.critical)
     throw new TimestampError(`the TSA certificate ${name} has a non-critical extended key usage; RFC 3161 requires it critical`);
+  const ku = keyUsage(fields);
+  if (ku === undefined)
+    throw new TimestampError(`the TSA certificate ${name} has no key usage; digitalSignature or nonRepudiation is required`);
+  if (!(ku & (KU.DIGITAL_SIGNATURE | KU.NON_REPUDIATION)))
+    throw new TimestampError(
+      `the TSA certificate ${name} key usage has neither digitalSignature nor nonRepudiation; it cannot sign timestamps`,
+    );
 }

@@ -42,7 +42,7 @@ const EKU = {
 const EKU_EXCLUDED = new Set<string>([EKU.ANY, EKU.SERVER_AUTH, EKU.EMAIL_PROTECTION, EKU.TIME_STAMPING, EKU.OCSP_SIGNING]);
 
 /** Key usage bits (RFC 5280 §4.2.1.3), as masks of the first byte of the BIT STRING. */
-const KU = { DIGITAL_SIGNATURE: 0x80, KEY_CERT_SIGN: 0x04, CRL_SIGN: 0x02 } as const;
+export const KU = { DIGITAL_SIGNATURE: 0x80, NON_REPUDIATION: 0x40, KEY_CERT_SIGN: 0x04, CRL_SIGN: 0x02 } as const;
 
 export class CertificateRequirementError extends Error {}
 
@@ -74,7 +74,7 @@ export function certificateFields(cert: X509Certificate): CertificateFields {
 }
 
 /** The first byte of the key usage bits, or undefined without the extension. */
-function keyUsage(f: CertificateFields): number | undefined {
+export function keyUsage(f: CertificateFields): number | undefined {
   const ku = f.extensions.get(EXT.KEY_USAGE);
   if (!ku) return undefined;
   const bits = expect(parseDer(ku.value), TAG.BIT_STRING, 'keyUsage').content;

@@ -83,7 +83,8 @@ export function legacyKeylessBundle(
   };
 }
 
-function pemCertificates(text: string): Buffer[] {
+/** The DER of each CERTIFICATE block of an annotation (other text is ignored: the caller checks what it needs). */
+export function pemCertificates(text: string): Buffer[] {
   const out: Buffer[] = [];
   for (const m of text.matchAll(/-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/g))
     out.push(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));

@@ -18,11 +18,14 @@
  * Identity matching (issuer, subject) is NOT done here: @sigstore/verify treats an identity as a
  * regular expression, which makes "exact" matches unsafe. Callers compare the returned identity.
  */
-import crypto, { type KeyObject } from 'node:crypto';
+import crypto, { type KeyObject, X509Certificate as NodeX509Certificate } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { dsse, X509Certificate } from '@sigstore/core';
 import { toSignedEntity, Verifier, VerificationError, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
 import type { SignerIdentity } from '../../policy/identity';
+import type { TrustedCaBundle } from '../../trust/types';
+import { verifyWithKey } from '../legacy/crypto';
+import { verifyCaSignature } from '../x509-chain';
 import { rootInChainProblem, signerIdentity } from './identity';
 import type { SigstoreTrustRoot } from './trusted-root';
 
@@ -43,6 +46,13 @@ export interface BundleTrust<K extends CandidateKey> {
   keys?: { byHint(hint: string): K | undefined; all(): readonly K[] };
   /** Accept certificate (keyless) bundles; default true when roots are given. */
   keyless?: boolean;
+  /**
+   * CA bundles (a private PKI): a certificate bundle whose chain is issued by one of their CAs is
+   * verified against them first (src/verification/x509-chain.ts), at `now`; its log entries and
+   * timestamps are then not verified and not counted.
+   */
+  caBundles?: readonly TrustedCaBundle[];
+  now?: Date;
 }
 
 /** What the artifact is: its bytes, or only its digest (`sha256:<hex>`); absent = not checked here. */
@@ -53,7 +63,10 @@ export interface VerifiedBundle<K extends CandidateKey> {
   mediaType: string;
   version: string;
   content: 'dsse' | 'message-signature';
-  signer: { kind: 'key'; key: K } | { kind: 'certificate'; identity: SignerIdentity };
+  signer:
+    | { kind: 'key'; key: K }
+    | { kind: 'certificate'; identity: SignerIdentity }
+    | { kind: 'ca-bundle'; bundle: TrustedCaBundle; subject: string };
   /** The trusted root that verified the certificate, log entries or timestamps (absent: none were needed). */
   root?: string;
   /** Verified transparency-log entries (Rekor v1 or v2). */
@@ -146,15 +159,20 @@ export function verifySigstoreBundle<K extends CandidateKey>(
   // --- signing material: a key, or a certificate
   const material = bundle.verificationMaterial.content;
   let leaf: X509Certificate | undefined;
+  let certificateDer: Buffer[] = [];
+  let rootInChain: string | undefined;
+  const caBundles = trust.caBundles ?? [];
   if (material.$case === 'x509CertificateChain' || material.$case === 'certificate') {
     let chain: X509Certificate[];
+    let raw: Array<{ rawBytes: Buffer }>;
     try {
-      const raw = material.$case === 'certificate' ? [material.certificate] : material.x509CertificateChain.certificates;
+      raw = material.$case === 'certificate' ? [material.certificate] : material.x509CertificateChain.certificates;
       chain = raw.map((c) => X509Certificate.parse(Buffer.from(c.rawBytes)));
     } catch (err) {
       return reject(`keyless bundle: its certificate does not parse (${(err as Error).message})`, withStatement);
     }
     if (chain.length === 0) return reject('bundle certificate chain is empty', withStatement);
+    certificateDer = raw.map((c) => Buffer.from(c.rawBytes));
     const trustedCerts = trust.roots.flatMap((r) => r.material.certificateAuthorities.flatMap((ca) => ca.certChain));
     let rootProblem: string | undefined;
     try {
@@ -162,7 +180,9 @@ export function verifySigstoreBundle<K extends CandidateKey>(
     } catch (err) {
       rootProblem = `bundle certificate chain does not parse (${(err as Error).message})`;
     }
-    if (rootProblem) return reject(`${rootProblem}: the root must come from the trusted root, never from the bundle`, withStatement);
+    // A private PKI's chain may ship its root: judged against the CA bundles below, first.
+    if (rootProblem) rootInChain = `${rootProblem}: the root must come from the trusted root, never from the bundle`;
+    if (rootInChain && caBundles.length === 0) return reject(rootInChain, withStatement);
     leaf = chain[0];
   }
   const hint = material.$case === 'publicKey' ? material.publicKey.hint : undefined;
@@ -178,6 +198,16 @@ export function verifySigstoreBundle<K extends CandidateKey>(
   } else if (artifact) {
     const problem = subjectMismatch(statement, artifact);
     if (problem) return reject(problem, withStatement);
+  }
+
+  // --- a certificate of a private PKI, anchored at a CA bundle
+  if (certificateDer.length > 0 && caBundles.length > 0) {
+    const byCa = caBundleSignature(bundle, certificateDer, caBundles, artifact, trust.now ?? new Date());
+    if (byCa.ok) {
+      const signer = { kind: 'ca-bundle' as const, bundle: byCa.bundle, subject: byCa.subject };
+      return verified(shape, signer, undefined, { tlogEntries: 0, timestamps: 0 }, bundle, statement);
+    }
+    if (trust.roots.length === 0 || rootInChain) return reject(rootInChain ?? byCa.reason, withStatement);
   }
 
   // --- cryptography, through @sigstore/verify
@@ -209,7 +239,7 @@ export function verifySigstoreBundle<K extends CandidateKey>(
     }
     const errors: string[] = [];
     for (const key of candidates) {
-      const keyed = signedBytes ? withCurveHash(entity, signedBytes, key.publicKey) : entity;
+      const keyed = signedBytes ? withKeySchemes(entity, signedBytes, key.publicKey) : entity;
       const attempt = tryRoots(roots.length > 0 ? roots : [undefined], (material) =>
         new Verifier(withKey(material, key.publicKey), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(keyed),
       );
@@ -248,6 +278,39 @@ export function verifySigstoreBundle<K extends CandidateKey>(
   );
   if (!attempt.ok) return reject(attempt.error, withStatement);
   return verified(shape, { kind: 'certificate', identity: signerIdentity(leaf!) }, attempt.root, counts, bundle, statement);
+}
+
+/**
+ * A certificate bundle checked against CA bundles: the chain's first certificate signs, the rest
+ * only offers intermediates. The artifact binding of DSSE bundles is checked by the caller first.
+ */
+function caBundleSignature(
+  bundle: Bundle,
+  chain: Buffer[],
+  caBundles: readonly TrustedCaBundle[],
+  artifact: BundleArtifact | undefined,
+  now: Date,
+): { ok: true; bundle: TrustedCaBundle; subject: string } | { ok: false; reason: string } {
+  let signed: Buffer;
+  let signature: Buffer;
+  if (bundle.content.$case === 'dsseEnvelope') {
+    const env = bundle.content.dsseEnvelope;
+    signed = dsse.preAuthEncoding(env.payloadType, env.payload);
+    signature = Buffer.from(env.signatures[0]!.sig);
+  } else {
+    if (!artifact || !('bytes' in artifact))
+      return { ok: false, reason: 'message-signature bundle: the artifact bytes are needed to verify it' };
+    signed = artifact.bytes;
+    signature = Buffer.from(bundle.content.messageSignature.signature);
+  }
+  let certs: NodeX509Certificate[];
+  try {
+    certs = chain.map((der) => new NodeX509Certificate(der));
+  } catch {
+    return { ok: false, reason: 'a certificate of the bundle does not parse' };
+  }
+  const result = verifyCaSignature(certs[0]!, certs.slice(1), caBundles, signed, signature, now);
+  return result.ok ? { ok: true, bundle: result.bundle, subject: certs[0]!.subject.split('\n').join(', ') } : result;
 }
 
 function verified<K extends CandidateKey>(
@@ -309,28 +372,19 @@ const EMPTY_MATERIAL: TrustMaterial = {
 };
 
 /**
- * @sigstore/verify verifies DSSE signatures with Node's default digest for the key type, which is
- * SHA-256 for every EC curve (FORMATS.md §6.4): a P-384 key signing with SHA-384 (cosign
- * --signing-algorithm ecdsa-sha2-384-nistp384) or P-521 with SHA-512 would never verify. For trusted
- * keys the signature is also checked with the curve's own digest; both are sound signature schemes
- * under the same key, so accepting either admits nothing an attacker could forge.
+ * @sigstore/verify verifies signatures with Node's default scheme for the key type (FORMATS.md
+ * §6.4): SHA-256 for every EC curve and pure Ed25519. A P-384 key signing with SHA-384 (cosign
+ * --signing-algorithm ecdsa-sha2-384-nistp384), P-521 with SHA-512, or an Ed25519 key signing
+ * with Ed25519ph (cosign's default for Ed25519 keys, §3.5) would never verify. For trusted keys the
+ * signature is also checked with the schemes cosign uses for the key's kind (verifyWithKey, the
+ * same check as legacy signatures); each is a sound signature scheme under the same key, so
+ * accepting either admits nothing an attacker could forge.
  */
-const CURVE_HASH: Record<string, string> = { secp384r1: 'sha384', secp521r1: 'sha512' };
-
-function withCurveHash(entity: SignedEntity, data: Buffer, key: KeyObject): SignedEntity {
-  const curve = key.asymmetricKeyType === 'ec' ? key.asymmetricKeyDetails?.namedCurve : undefined;
-  const hash = curve ? CURVE_HASH[curve] : undefined;
-  if (!hash) return entity;
+function withKeySchemes(entity: SignedEntity, data: Buffer, key: KeyObject): SignedEntity {
+  if (key.asymmetricKeyType !== 'ec' && key.asymmetricKeyType !== 'ed25519') return entity;
   const original = entity.signature;
   const signature = Object.create(original) as SignedEntity['signature'];
-  signature.verifySignature = (k: KeyObject) => {
-    if (original.verifySignature(k)) return true;
-    try {
-      return crypto.verify(hash, data, k, original.signature);
-    } catch {
-      return false;
-    }
-  };
+  signature.verifySignature = (k: KeyObject) => original.verifySignature(k) || verifyWithKey(k, data, original.signature);
   return { ...entity, signature };
 }
 

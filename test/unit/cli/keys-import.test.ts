@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { call } from '../../../src/cli/client';
+import { testPki } from '../../support/test-pki';
 import { runCli } from './run-cli';
 import { startKeyService, type KeyServiceFixture } from '../grpc/key-service-fixture';
 
@@ -112,4 +113,24 @@ test('refusals are INVALID_ARGUMENT with the actionable message, over gRPC and i
   const bundle = await run(['keys', 'import', 'two', '--public-key', file('two.pem', two), '--server', fixture.address]);
   expect(bundle.stderr).toMatch(/expected exactly one PEM block, found 2/);
   expect((await fixture.store.listKeys()).length).toBe(before);
+});
+
+test('a CA bundle: imported with kind and source ca-bundle (over GetKey); a bundle with a non-CA certificate is INVALID_ARGUMENT and stores nothing', async () => {
+  const acme = testPki();
+  const bundle = file('acme-bundle.crt', acme.root.pem + acme.intermediate.pem);
+  const imported = await run(['keys', 'import', 'acme-pki', '--ca-bundle', bundle, '--server', fixture.address]);
+  expect(imported).toMatchObject({ code: 0, stderr: '' });
+  expect(imported.stdout).toContain('kind:        ca-bundle (from ca-bundle)');
+  const got = await call<{ key: { kind: string; source: string } }>(fixture.client, 'GetKey', { key: 'acme-pki' }, 10_000);
+  expect(got.key).toMatchObject({ kind: 'ca-bundle', source: 'ca-bundle' });
+
+  const mixed = file('mixed.crt', testPki().root.pem + acme.signer().cert.pem);
+  const refused = await run(['keys', 'import', 'mixed', '--ca-bundle', mixed, '--server', fixture.address]);
+  expect(refused.code).not.toBe(0);
+  expect(refused.stderr).toMatch(/INVALID_ARGUMENT.*certificate 2 of the CA bundle \(O=Acme, CN=release\) is not a CA certificate/s);
+  await expect(call(fixture.client, 'GetKey', { key: 'mixed' }, 10_000)).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+
+  const both = await run(['keys', 'import', 'x', '--ca-bundle', bundle, '--public-key', bundle, '--server', fixture.address]);
+  expect(both.code).not.toBe(0);
+  expect(both.stderr).toContain('exactly one of --public-key FILE, --ca-bundle FILE or --cosign-key FILE');
 });

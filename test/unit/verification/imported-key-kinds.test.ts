@@ -2,7 +2,8 @@
  * Keys of every kind `keys import` accepts verify end to end: imported into the managed key store
  * (as SPKI PEM or as an X.509 certificate), then a cosign legacy `.sig` and a Sigstore bundle
  * referrer signed by the key — with the digest and padding cosign uses for that kind (FORMATS.md
- * §6.4: P-384 with SHA-384, P-521 with SHA-512, Ed25519 pure, RSA PKCS#1 v1.5 with SHA-256) — are
+ * §6.4: P-384 with SHA-384, P-521 with SHA-512, Ed25519 pure and Ed25519ph (cosign's default for
+ * Ed25519 keys, §3.5), RSA PKCS#1 v1.5 with SHA-256) — are
  * allowed by VerificationService against a fake registry; the same evidence by another key of the
  * same kind is denied. Keys are generated here by node:crypto; certificates by openssl.
  */
@@ -13,18 +14,23 @@ import os from 'node:os';
 import path from 'node:path';
 import type { SigningKey } from '../../../src/keys/types';
 import { keyIdOf } from '../../../src/keys/key-id';
-import { PolicyStore } from '../../../src/policy-store';
-import { RegistryClient } from '../../../src/registry/client';
 import { ReferrerStore } from '../../../src/registry/referrer-store';
-import { EvidenceCollector } from '../../../src/verification/collector';
-import { EvidenceCache } from '../../../src/verification/evidence-cache';
-import { VerificationService } from '../../../src/verification/verification-service';
-import { tempKeyStore, type TempKeyStore } from '../../support/managed-keys';
-import { FakeRegistry } from '../registry/fake-registry';
 import { signedReferrer, storeImage } from './bundle-fixtures';
+import { useKeyStoreVerification } from './key-store-verification';
 import { sigTag, simpleSigningPayload, storeLegacyTag } from './legacy-fixtures';
 
 const REPOSITORY = 'team/app';
+
+// @noble/curves is ESM-only; Node 24 loads it through require(). Node's crypto has no Ed25519ph.
+const { ed25519ph } = require('@noble/curves/ed25519.js') as typeof import('@noble/curves/ed25519.js', {
+  with: { 'resolution-mode': 'import' },
+});
+
+/** Ed25519ph (RFC 8032 HashEdDSA) with a Node-generated key, as cosign signs with an Ed25519 key. */
+function signEd25519ph(data: Buffer, privateKey: KeyObject): Buffer {
+  const seed = Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
+  return Buffer.from(ed25519ph.sign(data, seed));
+}
 
 interface Kind {
   name: string;
@@ -54,6 +60,7 @@ const KINDS: Kind[] = [
     sign: (d, k) => crypto.sign('sha512', d, k),
   },
   { name: 'Ed25519', kind: 'ed25519', generate: () => crypto.generateKeyPairSync('ed25519'), sign: (d, k) => crypto.sign(null, d, k) },
+  { name: 'Ed25519ph', kind: 'ed25519', generate: () => crypto.generateKeyPairSync('ed25519'), sign: signEd25519ph },
   {
     name: 'RSA-2048 PKCS#1 v1.5 SHA-256',
     kind: 'rsa-2048',
@@ -93,35 +100,7 @@ function externalSigner(pair: crypto.KeyPairKeyObjectResult, sign: Kind['sign'])
   };
 }
 
-let fake: FakeRegistry;
-let client: RegistryClient;
-let keys: TempKeyStore;
-let policies: PolicyStore;
-
-beforeEach(async () => {
-  fake = await FakeRegistry.start({ referrersApi: true });
-  client = new RegistryClient({ maxRetries: 0, retryBaseMs: 1 });
-  keys = await tempKeyStore();
-  policies = await PolicyStore.open();
-});
-
-afterEach(async () => {
-  await keys.close();
-  policies.close();
-  await fake.close();
-  await client.close();
-});
-
-function service(): VerificationService {
-  const trust = keys.store.trust;
-  return new VerificationService({
-    registry: client,
-    collector: new EvidenceCollector({ client, trust }),
-    cache: new EvidenceCache(),
-    trust,
-    policies,
-  });
-}
+const env = useKeyStoreVerification();
 
 describe.each(KINDS)('$name', (k) => {
   test.each(['spki', 'x509'] as const)(
@@ -129,37 +108,37 @@ describe.each(KINDS)('$name', (k) => {
     async (source) => {
       const pair = k.generate();
       const pem = source === 'spki' ? (pair.publicKey.export({ type: 'spki', format: 'pem' }) as string) : certificateFor(pair.privateKey);
-      const info = await keys.store.importPublicKey({ name: 'anchor' }, pem, 'test');
+      const info = await env.keys.store.importPublicKey({ name: 'anchor' }, pem, 'test');
       expect(info).toMatchObject({ kind: k.kind, source });
       const stranger = k.generate();
 
       // Legacy .sig, on its own image.
-      const legacyImage = storeImage(fake, REPOSITORY, `legacy ${k.name} ${source}`, 'legacy');
+      const legacyImage = storeImage(env.fake, REPOSITORY, `legacy ${k.name} ${source}`, 'legacy');
       const payload = simpleSigningPayload(legacyImage.digest);
       storeLegacyTag(
-        fake,
+        env.fake,
         REPOSITORY,
         sigTag(legacyImage.digest),
         [{ payload, annotations: { 'dev.cosignproject.cosign/signature': k.sign(payload, pair.privateKey).toString('base64') } }],
         'application/vnd.dev.cosign.simplesigning.v1+json',
       );
-      const legacy = await service().verify({ image: `${fake.host}/${REPOSITORY}@${legacyImage.digest}`, action: 'deploy' });
+      const legacy = await env.service().verify({ image: `${env.fake.host}/${REPOSITORY}@${legacyImage.digest}`, action: 'deploy' });
       expect(legacy).toMatchObject({ allowed: true });
       expect(legacy.evidence).toEqual([expect.objectContaining({ format: 'cosign-legacy-signature', verified: true, keyName: 'anchor' })]);
 
       // Bundle referrer, on another image.
-      const bundleImage = storeImage(fake, REPOSITORY, `bundle ${k.name} ${source}`, 'bundle');
-      const repo = { registry: fake.host, repository: REPOSITORY };
-      await new ReferrerStore(client).attach(repo, await signedReferrer(externalSigner(pair, k.sign), bundleImage));
-      const bundled = await service().verify({ image: `${fake.host}/${REPOSITORY}@${bundleImage.digest}`, action: 'deploy' });
+      const bundleImage = storeImage(env.fake, REPOSITORY, `bundle ${k.name} ${source}`, 'bundle');
+      const repo = { registry: env.fake.host, repository: REPOSITORY };
+      await new ReferrerStore(env.client).attach(repo, await signedReferrer(externalSigner(pair, k.sign), bundleImage));
+      const bundled = await env.service().verify({ image: `${env.fake.host}/${REPOSITORY}@${bundleImage.digest}`, action: 'deploy' });
       expect(bundled).toMatchObject({ allowed: true });
       expect(bundled.evidence).toEqual([expect.objectContaining({ verified: true, keyName: 'anchor' })]);
 
       // The same kinds of evidence by a key that was not imported.
-      const otherImage = storeImage(fake, REPOSITORY, `stranger ${k.name} ${source}`, 'stranger');
+      const otherImage = storeImage(env.fake, REPOSITORY, `stranger ${k.name} ${source}`, 'stranger');
       const otherPayload = simpleSigningPayload(otherImage.digest);
       storeLegacyTag(
-        fake,
+        env.fake,
         REPOSITORY,
         sigTag(otherImage.digest),
         [
@@ -170,8 +149,8 @@ describe.each(KINDS)('$name', (k) => {
         ],
         'application/vnd.dev.cosign.simplesigning.v1+json',
       );
-      await new ReferrerStore(client).attach(repo, await signedReferrer(externalSigner(stranger, k.sign), otherImage));
-      const denied = await service().verify({ image: `${fake.host}/${REPOSITORY}@${otherImage.digest}`, action: 'deploy' });
+      await new ReferrerStore(env.client).attach(repo, await signedReferrer(externalSigner(stranger, k.sign), otherImage));
+      const denied = await env.service().verify({ image: `${env.fake.host}/${REPOSITORY}@${otherImage.digest}`, action: 'deploy' });
       expect(denied.allowed).toBe(false);
       expect(denied.evidence.length).toBe(2);
       expect(denied.evidence.every((e) => e.verified === false)).toBe(true);
@@ -181,17 +160,17 @@ describe.each(KINDS)('$name', (k) => {
 
 test('RSA: a PSS signature by the imported key is not taken for the PKCS#1 v1.5 signature cosign makes', async () => {
   const pair = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  await keys.store.importPublicKey({ name: 'rsa' }, pair.publicKey.export({ type: 'spki', format: 'pem' }) as string, 'test');
-  const image = storeImage(fake, REPOSITORY, 'pss', 'pss');
+  await env.keys.store.importPublicKey({ name: 'rsa' }, pair.publicKey.export({ type: 'spki', format: 'pem' }) as string, 'test');
+  const image = storeImage(env.fake, REPOSITORY, 'pss', 'pss');
   const payload = simpleSigningPayload(image.digest);
   const pss = crypto.sign('sha256', payload, { key: pair.privateKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING });
   storeLegacyTag(
-    fake,
+    env.fake,
     REPOSITORY,
     sigTag(image.digest),
     [{ payload, annotations: { 'dev.cosignproject.cosign/signature': pss.toString('base64') } }],
     'application/vnd.dev.cosign.simplesigning.v1+json',
   );
-  const r = await service().verify({ image: `${fake.host}/${REPOSITORY}@${image.digest}`, action: 'deploy' });
+  const r = await env.service().verify({ image: `${env.fake.host}/${REPOSITORY}@${image.digest}`, action: 'deploy' });
   expect(r.allowed).toBe(false);
 });

@@ -456,7 +456,7 @@ describe('signing scheme confusion', () => {
     expect(x509.reason).toMatch(/^authenticTimestamp validation failed: certificate .* is not valid now/);
   });
 
-  test("a trust store CA that has expired does not anchor a chain that leaves it out of x5c (its validity is checked like the chain's)", () => {
+  test('a chain that leaves its root out of x5c is refused whatever the trust store holds; an expired root in the chain fails its validity', () => {
     const expiredRoot = certificate({
       subject: ROOT_NAME,
       publicKey: rootKeys.publicKey,
@@ -467,14 +467,26 @@ describe('signing scheme confusion', () => {
     });
     const file = path.join(dir, 'expired-root.pem');
     writeFileSync(file, expiredRoot.pem);
-    const f = verifyJwsEnvelope(jws({ chain: [leaf.der] }), TARGET);
+    // The Notary Project requires the complete chain in the envelope: the store's root does not complete it.
+    const short = verifyJwsEnvelope(jws({ chain: [leaf.der] }), TARGET);
+    for (const store of [file, rootFile]) {
+      const j = judgeNotation(trust(`trustStore: [${JSON.stringify(store)}]`), short, undefined, NOW);
+      expect(j.accepted).toBe(false);
+      expect(j.reason).toMatch(/^authenticity validation failed: .* which is not a root certificate \(self-signed\)/);
+    }
+    // With the expired root in the chain (and the store), the root's validity is judged like the chain's.
+    const f = verifyJwsEnvelope(jws({ chain: [leaf.der, expiredRoot.der] }), TARGET);
     const j = judgeNotation(trust(`trustStore: [${JSON.stringify(file)}]`), f, undefined, NOW);
     expect(j.accepted).toBe(false);
     expect(j.reason).toMatch(
       /^authenticTimestamp validation failed: certificate C=US, O=Red Team, CN=Red Team Root .*was not valid at signing time|^authenticTimestamp validation failed: certificate C=US, O=Red Team, CN=Red Team Root is not valid now/,
     );
-    // The same chain under the root that is still valid is accepted.
-    expect(judgeNotation(trust(`trustStore: [${JSON.stringify(rootFile)}]`), f, undefined, NOW)).toEqual({ accepted: true, logged: [] });
+    // The complete chain under the root that is still valid is accepted.
+    const complete = verifyJwsEnvelope(jws({ chain: [leaf.der, root.der] }), TARGET);
+    expect(judgeNotation(trust(`trustStore: [${JSON.stringify(rootFile)}]`), complete, undefined, NOW)).toEqual({
+      accepted: true,
+      logged: [],
+    });
   });
 
   test('a signing authority named in signingAuthorityTrustStore vouches for the authentic signing time; it does not authenticate notary.x509 signatures', () => {

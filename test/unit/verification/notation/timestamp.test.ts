@@ -84,7 +84,10 @@ const tsaRoot = certificate({
   ca: true,
 });
 const tsaKeys = ec();
-const tsaCert = (name: string, o: { eku?: string[]; ekuCritical?: boolean; notAfter?: string; crl?: string } = {}) =>
+const tsaCert = (
+  name: string,
+  o: { eku?: string[]; ekuCritical?: boolean; notAfter?: string; crl?: string; keyUsage?: number | null } = {},
+) =>
   certificate({
     subject: [
       ['C', 'US'],
@@ -98,6 +101,7 @@ const tsaCert = (name: string, o: { eku?: string[]; ekuCritical?: boolean; notAf
     eku: o.eku ?? [OIDS.timeStamping],
     ...(o.ekuCritical !== undefined ? { ekuCritical: o.ekuCritical } : {}),
     ...(o.crl ? { crl: o.crl } : {}),
+    ...(o.keyUsage !== undefined ? { keyUsage: o.keyUsage } : {}),
   });
 const tsa = tsaCert('TSA');
 const otherRootKeys = ec();
@@ -180,6 +184,14 @@ test('the accepted case: a trusted timestamp makes a signature whose certificate
   expect(judgeNotation(trust(), f, undefined, NOW)).toEqual({ accepted: true, logged: [] });
 });
 
+test('a TSA certificate whose key usage is nonRepudiation (content commitment) alone, or with digitalSignature, is a timestamping certificate', () => {
+  for (const keyUsage of [0x40, 0xc0]) {
+    const f = facts(envelope((sig) => token(sig, { cert: tsaCert(`TSA ku ${keyUsage}`, { keyUsage }) })));
+    expect(f.timestamp).toMatchObject({ verified: true });
+    expect(judgeNotation(trust(), f, undefined, NOW)).toEqual({ accepted: true, logged: [] });
+  }
+});
+
 test('without a TSA trust store the timestamp is not used: the expired certificate fails at strict', () => {
   const j = judge(
     trust({ tsa: null }),
@@ -214,6 +226,21 @@ const attacks: Array<[string, (sig: Buffer) => unknown, RegExp]> = [
     'a TSA certificate whose EKU is not critical',
     (sig) => token(sig, { cert: tsaCert('Lax TSA', { ekuCritical: false }) }),
     /non-critical extended key usage/,
+  ],
+  [
+    'a TSA certificate without a key usage extension',
+    (sig) => token(sig, { cert: tsaCert('Unbounded TSA', { keyUsage: null }) }),
+    /the TSA certificate .*CN=Unbounded TSA has no key usage; digitalSignature or nonRepudiation is required/,
+  ],
+  [
+    'a TSA certificate whose key usage is keyCertSign only',
+    (sig) => token(sig, { cert: tsaCert('CA-ish TSA', { keyUsage: 0x04 }) }),
+    /the TSA certificate .*CN=CA-ish TSA key usage has neither digitalSignature nor nonRepudiation/,
+  ],
+  [
+    'a TSA certificate whose key usage is keyEncipherment only',
+    (sig) => token(sig, { cert: tsaCert('Encrypting TSA', { keyUsage: 0x20 }) }),
+    /CN=Encrypting TSA key usage has neither digitalSignature nor nonRepudiation/,
   ],
   [
     'a timestamp outside the TSA certificate validity',

@@ -50,9 +50,15 @@ export interface ImportKeyRequest {
    */
   'validUntilTime'?: (_google_protobuf_Timestamp | null);
   /**
+   * One or more PEM "CERTIFICATE" blocks, each a CA that has not expired (kind "ca-bundle"):
+   * signatures whose certificate chains to one of them count as this entry's. The CAs' own keys
+   * verify nothing.
+   */
+  'caBundlePem'?: (string);
+  /**
    * The key material: exactly one.
    */
-  'material'?: "publicKeyPem"|"cosignPrivateKeyPem";
+  'material'?: "publicKeyPem"|"cosignPrivateKeyPem"|"caBundlePem";
 }
 
 /**
@@ -103,7 +109,13 @@ export interface ImportKeyRequest__Output {
    */
   'validUntilTime': (_google_protobuf_Timestamp__Output | null);
   /**
+   * One or more PEM "CERTIFICATE" blocks, each a CA that has not expired (kind "ca-bundle"):
+   * signatures whose certificate chains to one of them count as this entry's. The CAs' own keys
+   * verify nothing.
+   */
+  'caBundlePem'?: (string);
+  /**
    * The key material: exactly one.
    */
-  'material'?: "publicKeyPem"|"cosignPrivateKeyPem";
+  'material'?: "publicKeyPem"|"cosignPrivateKeyPem"|"caBundlePem";
 }

@@ -1,0 +1,216 @@
+/**
+ * CA bundles as trust anchors end to end (issue 10 item 5): a bundle of CA certificates imported
+ * into the managed key store anchors cosign legacy `.sig` signatures made with a certificate of
+ * that PKI (`dev.sigstore.cosign/certificate`, intermediates in `dev.sigstore.cosign/chain`, as
+ * cosign sign --certificate --certificate-chain writes): such a signature counts as the bundle's
+ * (keyName) when the certificate chains to one of its CAs and verifies; everything else is
+ * denied — no intermediate to reach the bundle, another PKI, a CA signing for itself, an expired
+ * signing certificate, a signature by another key, a revoked bundle. The same for Sigstore bundle
+ * referrers whose verification material is a certificate (v0.3) or a chain (v0.1) of that PKI.
+ * The PKI is built in the test.
+ */
+import { createPublicKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import type { BuiltCert } from '../../support/der-writer';
+import { testPki } from '../../support/test-pki';
+import { COSIGN_SIGN_PREDICATE_TYPE } from '../../../src/formats/in-toto';
+import { keyIdOf } from '../../../src/keys/key-id';
+import type { SigningKey } from '../../../src/keys/types';
+import { ReferrerStore } from '../../../src/registry/referrer-store';
+import { mutated, referrerFor, signedReferrer, storeImage } from './bundle-fixtures';
+import { useKeyStoreVerification } from './key-store-verification';
+import { sigTag, simpleSigningPayload, storeLegacyTag } from './legacy-fixtures';
+
+const REPOSITORY = 'team/app';
+const ec = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+
+function pki(org = 'Acme') {
+  const p = testPki({ org });
+  return { ...p, signer: (notAfter?: string) => p.signer(notAfter ? { notAfter: new Date(notAfter) } : {}) };
+}
+
+const env = useKeyStoreVerification();
+
+/** A legacy .sig on a fresh image, signed by `key`, carrying `cert` and `chain` as cosign writes them. */
+async function verifySigned(label: string, key: KeyObject, cert: BuiltCert | undefined, chain: BuiltCert[]) {
+  const image = storeImage(env.fake, REPOSITORY, label, label);
+  const payload = simpleSigningPayload(image.digest);
+  const annotations: Record<string, string> = {
+    'dev.cosignproject.cosign/signature': cryptoSign('sha256', payload, key).toString('base64'),
+  };
+  if (cert) annotations['dev.sigstore.cosign/certificate'] = cert.pem;
+  if (chain.length) annotations['dev.sigstore.cosign/chain'] = chain.map((c) => c.pem).join('');
+  storeLegacyTag(
+    env.fake,
+    REPOSITORY,
+    sigTag(image.digest),
+    [{ payload, annotations }],
+    'application/vnd.dev.cosign.simplesigning.v1+json',
+  );
+  return env.service().verify({ image: `${env.fake.host}/${REPOSITORY}@${image.digest}`, action: 'deploy' });
+}
+
+test('imported with its kind; not a key: the CAs never verify a signature themselves', async () => {
+  const acme = pki();
+  const info = await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem + acme.intermediate.pem, 'test');
+  expect(info).toMatchObject({ kind: 'ca-bundle', source: 'ca-bundle', purpose: 'verification' });
+  expect(env.keys.store.trust.list()).toEqual([]);
+  expect(env.keys.store.trust.caBundles!().map((b) => [b.name, b.certificates.length])).toEqual([['acme-pki', 2]]);
+  // The root's own key signing (no certificate): not a signature by the bundle.
+  const r = await verifySigned('root-key', acme.rootKey, undefined, []);
+  expect(r.allowed).toBe(false);
+});
+
+test('a certificate issued through an intermediate the signature carries, the root in the bundle: allowed as the bundle', async () => {
+  const acme = pki();
+  await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+  const s = acme.signer();
+  const r = await verifySigned('through-intermediate', s.key, s.cert, [acme.intermediate, acme.root]);
+  expect(r.allowed).toBe(true);
+  expect(r.evidence).toEqual([
+    expect.objectContaining({
+      format: 'cosign-legacy-signature',
+      verified: true,
+      keyName: 'acme-pki',
+      certificateSubject: 'O=Acme, CN=release',
+    }),
+  ]);
+});
+
+test('the intermediate in the bundle, no chain in the signature: allowed', async () => {
+  const acme = pki();
+  await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.intermediate.pem, 'test');
+  const s = acme.signer();
+  expect((await verifySigned('intermediate-anchor', s.key, s.cert, [])).allowed).toBe(true);
+});
+
+describe('denied', () => {
+  test('the root in the bundle but no intermediate in the signature to reach it', async () => {
+    const acme = pki();
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    const s = acme.signer();
+    const r = await verifySigned('no-intermediate', s.key, s.cert, []);
+    expect(r.allowed).toBe(false);
+    expect(r.evidence[0]!.reason).toMatch(/does not chain to a trusted CA bundle \(acme-pki: no CA of the bundle issued the certificate/);
+  });
+
+  test('a certificate of another PKI, even carrying its own root', async () => {
+    const acme = pki();
+    const other = pki('Elsewhere');
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    const s = other.signer();
+    const r = await verifySigned('other-pki', s.key, s.cert, [other.intermediate, other.root]);
+    expect(r.allowed).toBe(false);
+    expect(r.evidence[0]!.reason).toMatch(/O=Elsewhere, CN=release\) does not chain to a trusted CA bundle/);
+  });
+
+  test('a CA certificate signing for itself', async () => {
+    const acme = pki();
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    const r = await verifySigned('ca-signs', acme.rootKey, acme.root, []);
+    expect(r.allowed).toBe(false);
+    expect(r.evidence[0]!.reason).toMatch(/is a CA certificate; a CA certifies signers/);
+  });
+
+  test('an expired signing certificate', async () => {
+    const acme = pki();
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    const s = acme.signer('2026-01-01T00:00:00Z');
+    const r = await verifySigned('expired-leaf', s.key, s.cert, [acme.intermediate]);
+    expect(r.allowed).toBe(false);
+    expect(r.evidence[0]!.reason).toMatch(/the signing certificate \(O=Acme, CN=release\) expired at 2026-01-01/);
+  });
+
+  test('a signature by another key than the certificate names', async () => {
+    const acme = pki();
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    const s = acme.signer();
+    const r = await verifySigned('wrong-key', ec().privateKey, s.cert, [acme.intermediate]);
+    expect(r.allowed).toBe(false);
+    expect(r.evidence[0]!.reason).toMatch(/does not verify with the key of its certificate/);
+  });
+
+  test('a revoked bundle', async () => {
+    const acme = pki();
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    await env.keys.store.revoke('acme-pki', 'PKI retired', 'test');
+    const s = acme.signer();
+    const r = await verifySigned('revoked', s.key, s.cert, [acme.intermediate]);
+    expect(r.allowed).toBe(false);
+    expect(r.evidence[0]!.reason).toMatch(/key acme-pki was revoked .*PKI retired/);
+  });
+});
+
+test('a bundle with a signing certificate in it is refused at import, naming it', async () => {
+  const acme = pki();
+  await expect(env.keys.store.importCaBundle({ name: 'bad' }, acme.root.pem + acme.signer().cert.pem, 'test')).rejects.toMatchObject({
+    code: 'INVALID_ARGUMENT',
+    message: expect.stringMatching(/certificate 2 of the CA bundle \(O=Acme, CN=release\) is not a CA certificate/),
+  });
+  expect(env.keys.store.trust.caBundles!()).toEqual([]);
+});
+
+describe('Sigstore bundle referrers signed by a certificate of the PKI', () => {
+  /** A DSSE bundle for a fresh image signed by `key`, its verification material replaced by `material`. */
+  async function verifyBundle(label: string, key: KeyObject, material: Record<string, unknown>, mediaType?: string) {
+    const image = storeImage(env.fake, REPOSITORY, label, label);
+    const publicKey = createPublicKey(key);
+    const signing: SigningKey = {
+      id: keyIdOf(publicKey),
+      name: 'external',
+      algorithm: 'external',
+      publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string,
+      createdAt: new Date(),
+      publicKey,
+      sign: (data: Buffer) => cryptoSign('sha256', data, key),
+    };
+    const { bundleBytes } = await signedReferrer(signing, image);
+    const bytes = mutated(JSON.parse(bundleBytes.toString('utf8')) as Record<string, unknown>, (b) => {
+      b.verificationMaterial = material;
+      if (mediaType) b.mediaType = mediaType;
+    });
+    await new ReferrerStore(env.client).attach(
+      { registry: env.fake.host, repository: REPOSITORY },
+      referrerFor(bytes, image, COSIGN_SIGN_PREDICATE_TYPE),
+    );
+    return env.service().verify({ image: `${env.fake.host}/${REPOSITORY}@${image.digest}`, action: 'deploy' });
+  }
+  const b64 = (c: BuiltCert) => ({ rawBytes: c.der.toString('base64') });
+
+  test('v0.3 with the signing certificate, the intermediate in the CA bundle: allowed as the bundle', async () => {
+    const acme = pki();
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.intermediate.pem, 'test');
+    const s = acme.signer();
+    const r = await verifyBundle('bundle-v03', s.key, { certificate: b64(s.cert), tlogEntries: [] });
+    expect(r.allowed).toBe(true);
+    expect(r.evidence).toEqual([
+      expect.objectContaining({ format: 'sigstore-bundle', verified: true, keyName: 'acme-pki', certificateSubject: 'O=Acme, CN=release' }),
+    ]);
+  });
+
+  test('v0.1 with the whole chain (the private root included), the root in the CA bundle: allowed', async () => {
+    const acme = pki();
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    const s = acme.signer();
+    const r = await verifyBundle(
+      'bundle-v01',
+      s.key,
+      { x509CertificateChain: { certificates: [b64(s.cert), b64(acme.intermediate), b64(acme.root)] }, tlogEntries: [] },
+      'application/vnd.dev.sigstore.bundle+json;version=0.1',
+    );
+    expect(r.allowed).toBe(true);
+  });
+
+  test('denied: a certificate of another PKI; a signature by another key than the certificate', async () => {
+    const acme = pki();
+    const other = pki('Elsewhere');
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.intermediate.pem, 'test');
+    const stranger = other.signer();
+    const a = await verifyBundle('bundle-other', stranger.key, { certificate: b64(stranger.cert), tlogEntries: [] });
+    expect(a.allowed).toBe(false);
+    expect(a.evidence[0]!.reason).toMatch(/O=Elsewhere, CN=release\) does not chain to a trusted CA bundle/);
+    const s = acme.signer();
+    const b = await verifyBundle('bundle-wrong-key', ec().privateKey, { certificate: b64(s.cert), tlogEntries: [] });
+    expect(b.allowed).toBe(false);
+    expect(b.evidence[0]!.reason).toMatch(/does not verify with the key of its certificate/);
+  });
+});
