@@ -171,6 +171,47 @@ test('a manifest over the size cap is refused, pulled or pushed', async () => {
   );
 });
 
+test('a manifest over the size cap sent without a length (chunked) is cut off at the cap and refused; the gate keeps serving', async () => {
+  let sent = 0;
+  upstreamHandler = (req, res) => {
+    if (req.url!.endsWith('/small')) {
+      manifestServer(IMAGE)(req, res);
+      return;
+    }
+    // No content-length: the cap can only be enforced while reading. 64 MiB in 64 KiB chunks, far past it and past what socket buffers hold.
+    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+    const chunk = Buffer.alloc(65536, ' ');
+    const more = (): void => {
+      while (sent < 1024 * 65536) {
+        sent += chunk.length;
+        if (!res.write(chunk)) {
+          res.once('drain', more);
+          return;
+        }
+      }
+      res.end();
+    };
+    res.on('close', () => res.removeAllListeners('drain'));
+    more();
+  };
+  const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+  await withGate(
+    v,
+    async (gate) => {
+      const pull = await request(`${gate.url}/v2/team/app/manifests/v1`);
+      expect(pull.statusCode).toBe(413);
+      expect(await pull.body.text()).toContain('larger than 100000 bytes');
+      // The upstream transfer was aborted, not read to its end.
+      expect(sent).toBeLessThan(1024 * 65536);
+      const ok = await request(`${gate.url}/v2/team/app/manifests/small`);
+      expect(ok.statusCode).toBe(200);
+      expect(Buffer.from(await ok.body.arrayBuffer()).equals(IMAGE)).toBe(true);
+      expect(v.calls).toHaveLength(1);
+    },
+    { maxManifestBytes: 100_000 },
+  );
+});
+
 test('a blob is relayed as the upstream sends it; an upstream naming another digest for it is refused before any byte', async () => {
   const data = Buffer.alloc(200_000, 'x');
   let claim: string | undefined;
