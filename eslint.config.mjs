@@ -129,20 +129,6 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': 'off', // 9
     },
   },
-  // gate (gate, issue 9): 24 findings.
-  {
-    files: ['src/gate/**', 'test/unit/gate/**'],
-    rules: {
-      '@typescript-eslint/no-confusing-void-expression': 'off', // 7
-      '@typescript-eslint/no-unnecessary-boolean-literal-compare': 'off', // 1
-      '@typescript-eslint/no-unnecessary-condition': 'off', // 7
-      '@typescript-eslint/no-unsafe-assignment': 'off', // 1
-      '@typescript-eslint/no-unsafe-class-instance-assignment': 'off', // 1
-      '@typescript-eslint/no-unsafe-member-access': 'off', // 2
-      '@typescript-eslint/restrict-template-expressions': 'off', // 4
-      'no-control-regex': 'off', // 1
-    },
-  },
   // metrics, coordination: 7 findings.
   {
     files: ['src/metrics/**', 'src/coordination/**', 'test/unit/coordination/**'],
@@ -211,7 +197,6 @@ export default tseslint.config(
       'src/admission/review.ts',
       'src/cluster/serve-cluster.ts',
       'src/formats/canonical-json.ts',
-      'src/gate/server.ts',
       'src/keys/crypto/trust-anchor.ts',
       'src/keys/managed-key-store.ts',
       'src/policy/load.ts',

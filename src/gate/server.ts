@@ -508,9 +508,9 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       if (!reused) {
         debug({ action: 'pull', image, allowed: true, rule: 'rule' in answer ? answer.rule : '' }, 'gate decision');
         // The revisions in force when the answer arrived, not those of before the question.
-        decisions.remember(key, answer as GateVerifyResult, currentRevision());
+        decisions.remember(key, answer, currentRevision());
       }
-      if (parsed?.isIndex) children.remember(route.name, digest, parsed.children, revisionOf(answer as GateVerifyResult));
+      if (parsed?.isIndex) children.remember(route.name, digest, parsed.children, revisionOf(answer));
       how = reused ? 'allowed (decision reused)' : 'allowed';
     }
     // Exactly the bytes hashed above, under the digest computed from them.
@@ -555,14 +555,15 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
 
   /** Runs `fn` holding the write lock of repository:tag; a lock that cannot be had refuses the write (fail closed). */
   async function underTagLock(name: string, tag: string, fn: () => Promise<void>): Promise<void> {
-    let ran = false;
+    // Set inside the locked section: an error after it is the write's own, not the lock's.
+    const attempt = { ran: false };
     try {
       await tagLock.run(`gate-tag/${registryName}/${name}:${tag}`, () => {
-        ran = true;
+        attempt.ran = true;
         return fn();
       });
     } catch (err) {
-      if (ran || !(err instanceof CountersignError)) throw err;
+      if (attempt.ran || !(err instanceof CountersignError)) throw err;
       throw new GateError(
         403,
         'DENIED',
@@ -686,13 +687,13 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       if (!res.writableFinished) abort.abort();
     });
     try {
-      if (route.kind === 'manifest' && (method === 'GET' || method === 'HEAD')) return await manifestRead(req, res, route, abort.signal);
-      if (route.kind === 'manifest' && method === 'PUT') return await manifestWrite(req, res, route, abort.signal);
-      if (route.kind === 'manifest' && method === 'DELETE') return await manifestDelete(req, res, route, abort.signal);
-      if (route.kind === 'blob' && (method === 'GET' || method === 'HEAD')) return await blobRead(req, res, route, path, abort.signal);
+      if (route.kind === 'manifest' && (method === 'GET' || method === 'HEAD')) await manifestRead(req, res, route, abort.signal);
+      else if (route.kind === 'manifest' && method === 'PUT') await manifestWrite(req, res, route, abort.signal);
+      else if (route.kind === 'manifest' && method === 'DELETE') await manifestDelete(req, res, route, abort.signal);
+      else if (route.kind === 'blob' && (method === 'GET' || method === 'HEAD')) await blobRead(req, res, route, path, abort.signal);
       // Blobs (content-addressed, unreachable once no manifest names them), uploads, lists: passed
       // through unchanged, the upstream's credentials govern them.
-      return await passThrough(req, res, path, abort.signal);
+      else await passThrough(req, res, path, abort.signal);
     } catch (err) {
       if (abort.signal.aborted) return;
       if (err instanceof GateError) {

@@ -27,7 +27,7 @@ const upstreamSeen: string[] = [];
 
 beforeAll(async () => {
   upstream = http.createServer((req, res) => {
-    upstreamSeen.push(`${req.method} ${req.url}`);
+    upstreamSeen.push(`${req.method ?? ''} ${req.url ?? ''}`);
     upstreamHandler(req, res);
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
@@ -128,9 +128,9 @@ test('a verifier that fails or is too slow is a deny with the reason', async () 
   await withGate(failing, async (gate) => {
     const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
     expect(res.statusCode).toBe(403);
-    const body = JSON.parse(await res.body.text());
-    expect(body.errors[0].code).toBe('DENIED');
-    expect(body.errors[0].message).toContain('UNAVAILABLE: No connection established');
+    const body = JSON.parse(await res.body.text()) as { errors: { code: string; message: string }[] };
+    expect(body.errors[0]!.code).toBe('DENIED');
+    expect(body.errors[0]!.message).toContain('UNAVAILABLE: No connection established');
   });
   const deadlines: number[] = [];
   const slow = new RecordingVerifier(async (i) => {
@@ -320,7 +320,7 @@ test('concurrent writes of one tag are serialized: an immutable tag cannot be ra
     await new Promise((r) => setTimeout(r, 20)); // both requests are in flight at once
     const current = i.context.labels?.['gate.countersign.dev/current-digest'];
     const digest = digestIn(i.image);
-    return { allowed: current === '' || current === digest, digest, reasons: [`tag points at ${current}`] };
+    return { allowed: current === '' || current === digest, digest, reasons: [`tag points at ${String(current)}`] };
   });
   await withGate(v, async (gate) => {
     const put = (body: Buffer) =>
