@@ -39,7 +39,7 @@ import { DecisionCache, decisionKey, revisionOf } from './decision-cache';
 import { GATE_LABELS, type GateVerifier, type GateVerifyResult } from './decision';
 import { describeVerifierFailure } from './grpc-verifier';
 import { pusherIdentity } from './identity';
-import { MANIFEST_ACCEPT, evidenceKind, parseManifest } from './manifests';
+import { MANIFEST_ACCEPT, evidenceKind, isIndexMediaType, parseManifest, type ParsedManifest } from './manifests';
 import { parseRoute, type Route } from './routes';
 
 export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -219,7 +219,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     method: 'GET' | 'HEAD',
     path: string,
     headers: Record<string, string | string[]>,
-    what: string,
+    what: () => string,
     signal: AbortSignal,
   ): Promise<CappedResponse> {
     return new Promise<CappedResponse>((resolve, reject) => {
@@ -250,11 +250,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
               responseHeaders = h;
               const declared = headerOf(h, 'content-length');
               if (declared !== undefined && Number(declared) > maxManifest) {
-                const err = new GateError(
-                  413,
-                  'SIZE_INVALID',
-                  `${what} is ${declared} bytes; the gate accepts manifests of at most ${maxManifest} bytes`,
-                );
+                const err = manifestTooLarge(what(), maxManifest, declared);
                 c.abort(err);
                 fail(err);
               }
@@ -262,7 +258,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
             onResponseData(c, chunk) {
               size += chunk.length;
               if (size > maxManifest) {
-                const err = new GateError(413, 'SIZE_INVALID', `${what} is larger than ${maxManifest} bytes, the gate's manifest limit`);
+                const err = manifestTooLarge(what(), maxManifest);
                 c.abort(err);
                 fail(err);
                 return;
@@ -394,7 +390,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   async function readCapped(stream: Readable, declared: string | undefined, what: string): Promise<Buffer> {
     if (declared !== undefined && Number(declared) > maxManifest) {
       stream.resume();
-      throw new GateError(413, 'SIZE_INVALID', `${what} is ${declared} bytes; the gate accepts manifests of at most ${maxManifest} bytes`);
+      throw manifestTooLarge(what, maxManifest, declared);
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -402,7 +398,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       size += (chunk as Buffer).length;
       if (size > maxManifest) {
         stream.destroy();
-        throw new GateError(413, 'SIZE_INVALID', `${what} is larger than ${maxManifest} bytes, the gate's manifest limit`);
+        throw manifestTooLarge(what, maxManifest);
       }
       chunks.push(chunk as Buffer);
     }
@@ -460,7 +456,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     signal: AbortSignal,
   ): Promise<void> {
     const path = `/v2/${route.name}/manifests/${route.reference}`;
-    const what = `manifest ${route.name}:${route.reference}`;
+    const what = (): string => `manifest ${route.name}:${route.reference}`;
     const up = await fetchCapped('GET', path, forwardHeaders(req, MANIFEST_ACCEPT_HEADER), what, signal);
     if (up.statusCode !== 200) {
       // 401 challenges, 404 unknown manifests: the client sees the upstream's answer unchanged.
@@ -477,45 +473,57 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       throw new GateError(502, 'DIGEST_INVALID', `the registry claims ${claimed} for bytes whose digest is ${digest}: refused`);
     }
     const contentType = headerOf(up.headers, 'content-type');
-    const parsed = parseManifest(bytes, contentType);
     const tag = route.byDigest ? undefined : route.reference;
-    const evidence = evidenceKind(parsed, tag);
-    let how: string;
     // Read once per request: every cache below is compared with the same revisions.
     const revision = currentRevision();
-    const parent = evidence || !route.byDigest ? undefined : children.parentOf(route.name, digest, revision);
-    if (evidence) {
-      how = `evidence (${evidence})`;
-    } else if (parent) {
-      how = `child of allowed index ${parent}`;
-    } else {
-      const image = `${registryName}/${route.name}${tag ? `:${tag}` : ''}@${digest}`;
-      const context: { labels: Record<string, string> } = { labels: tag ? { [GATE_LABELS.tag]: tag } : {} };
-      // The key holds the digest of the bytes just fetched: a reused allow is about exactly them.
-      const key = decisionKey('pull', image, context);
-      const hit = decisions.get(key, revision);
-      // Checked on every hit, as on every answer: never enforce an allow about other bytes.
-      const reused = hit?.digest === digest ? hit : undefined;
-      const answer = reused ?? (await decide('pull', image, digest, context));
-      if (reused) opts.observer?.gate('pull_allowed');
-      if (!answer.allowed) {
-        logger?.info(
-          { action: 'pull', image, allowed: false, reasons: answer.reasons, ...('rule' in answer ? { rule: answer.rule } : {}) },
-          'gate decision',
-        );
-        throw new GateError(403, 'DENIED', `pull of ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`);
+    const image = `${registryName}/${route.name}${tag ? `:${tag}` : ''}@${digest}`;
+    const context: { labels: Record<string, string> } = { labels: tag ? { [GATE_LABELS.tag]: tag } : {} };
+    // A child of an allowed index (a map lookup, no parse) is served as such, as before any reuse.
+    const parent = route.byDigest ? children.parentOf(route.name, digest, revision) : undefined;
+    // Then the warm path. The key holds the digest of the bytes just fetched and hashed: a reused
+    // allow is about exactly them, whatever the body is (evidence, which is never decided, has none).
+    const key = decisionKey('pull', image, context);
+    const hit = parent ? undefined : decisions.get(key, revision);
+    // Checked on every hit, as on every answer: never enforce an allow about other bytes.
+    const reused = hit?.digest === digest ? hit : undefined;
+    let parsed: ParsedManifest | undefined;
+    let how: string;
+    if (reused) {
+      opts.observer?.gate('pull_allowed');
+      how = 'allowed (decision reused)';
+      // An index's children stay pullable while its allow is reused. Known by the declared type
+      // here (no parse on the warm path): an upstream that mislabels an index only loses its
+      // children this shortcut, never gains a pull.
+      if (contentType !== undefined && isIndexMediaType(contentType)) {
+        parsed = parseManifest(bytes, contentType);
+        if (parsed?.isIndex) children.remember(route.name, digest, parsed.children, revisionOf(reused));
       }
-      if (!reused) {
-        debug({ action: 'pull', image, allowed: true, rule: 'rule' in answer ? answer.rule : '' }, 'gate decision');
+    } else {
+      parsed = parseManifest(bytes, contentType);
+      const evidence = evidenceKind(parsed, tag);
+      if (evidence) {
+        how = `evidence (${evidence})`;
+      } else if (parent) {
+        how = `child of allowed index ${parent}`;
+      } else {
+        const answer = await decide('pull', image, digest, context);
+        if (!answer.allowed) {
+          logger?.info(
+            { action: 'pull', image, allowed: false, reasons: answer.reasons, ...('rule' in answer ? { rule: answer.rule } : {}) },
+            'gate decision',
+          );
+          throw new GateError(403, 'DENIED', `pull of ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`);
+        }
+        debug({ action: 'pull', image, allowed: true, rule: answer.rule }, 'gate decision');
         // The revisions in force when the answer arrived, not those of before the question.
         decisions.remember(key, answer, currentRevision());
+        if (parsed?.isIndex) children.remember(route.name, digest, parsed.children, revisionOf(answer));
+        how = 'allowed';
       }
-      if (parsed?.isIndex) children.remember(route.name, digest, parsed.children, revisionOf(answer));
-      how = reused ? 'allowed (decision reused)' : 'allowed';
     }
     // Exactly the bytes hashed above, under the digest computed from them.
     res.writeHead(200, {
-      'content-type': contentType ?? parsed?.mediaType ?? 'application/octet-stream',
+      'content-type': contentType ?? (parsed ?? parseManifest(bytes, undefined))?.mediaType ?? 'application/octet-stream',
       'content-length': bytes.length,
       'docker-content-digest': digest,
       etag: `"${digest}"`,
@@ -768,6 +776,17 @@ function digestOfBytes(bytes: Buffer, route: Extract<Route, { kind: 'manifest' }
   const parts = splitDigest(route.reference);
   if (!parts) throw new GateError(400, 'DIGEST_INVALID', `${route.reference} is not a sha256 or sha512 digest`);
   return computeDigest(bytes, parts.algorithm);
+}
+
+/** The refusal of a manifest over the cap: by its announced length, or found while reading it. */
+function manifestTooLarge(what: string, max: number, declared?: string): GateError {
+  return new GateError(
+    413,
+    'SIZE_INVALID',
+    declared !== undefined
+      ? `${what} is ${declared} bytes; the gate accepts manifests of at most ${max} bytes`
+      : `${what} is larger than ${max} bytes, the gate's manifest limit`,
+  );
 }
 
 function headerOf(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
