@@ -125,20 +125,6 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': 'off', // 9
     },
   },
-  // gate (gate, issue 9): 24 findings.
-  {
-    files: ['src/gate/**', 'test/unit/gate/**'],
-    rules: {
-      '@typescript-eslint/no-confusing-void-expression': 'off', // 7
-      '@typescript-eslint/no-unnecessary-boolean-literal-compare': 'off', // 1
-      '@typescript-eslint/no-unnecessary-condition': 'off', // 7
-      '@typescript-eslint/no-unsafe-assignment': 'off', // 1
-      '@typescript-eslint/no-unsafe-class-instance-assignment': 'off', // 1
-      '@typescript-eslint/no-unsafe-member-access': 'off', // 2
-      '@typescript-eslint/restrict-template-expressions': 'off', // 4
-      'no-control-regex': 'off', // 1
-    },
-  },
   // The handlers read and write the deprecated text/integer twins of the Timestamp/Duration fields
   // on purpose: old clients still send them (proto/: kept for wire compatibility).
   {
@@ -152,7 +138,6 @@ export default tseslint.config(
   {
     files: [
       'src/cluster/serve-cluster.ts',
-      'src/gate/server.ts',
       'src/store/postgres-store.ts',
       'bench/run.mjs',
       'test/unit/verification/imported-key-kinds.test.ts',

@@ -3,7 +3,7 @@
 //   argv[2] = 'serve'  UPSTREAM          Countersign with the gate in-process (`serve --gate-listen`)
 //   argv[2] = 'gate'   UPSTREAM ADDRESS  the gate alone, asking that Countersign over gRPC (`countersign gate`)
 //   argv[2] = 'hop'    UPSTREAM          the floor: a bare reverse proxy on the same stack (node:http server,
-//                                        undici Pool upstream), no routing, hashing, parsing or decision
+//                                        undici Pool upstream, undici stream into the response), no routing, hashing, parsing or decision
 // Logs at info, to /dev/null: a per-request line at info would be part of what is measured.
 // Sends {ready, grpcPort?, gateUrl} over IPC; {cmd:'stop'} ends it.
 import { mkdtempSync, openSync } from 'node:fs';
@@ -40,14 +40,18 @@ if (mode === 'serve') {
   process.send({ ready: true, grpcPort, gateUrl: app.gate.url });
 } else if (mode === 'hop') {
   const http = await import('node:http');
-  const { pipeline } = await import('node:stream');
   const { Pool } = require('undici');
   const pool = new Pool(upstream, { connections: 128 });
-  const server = http.createServer(async (req, res) => {
+  // The same forward and socket buffers as the gate's blob path: undici stream straight into the response.
+  const server = http.createServer({ highWaterMark: 1024 * 1024 }, async (req, res) => {
     try {
-      const up = await pool.request({ method: req.method, path: req.url, headers: { accept: req.headers.accept ?? '*/*' } });
-      res.writeHead(up.statusCode, up.headers);
-      pipeline(up.body, res, () => undefined);
+      await pool.stream(
+        { method: req.method, path: req.url, headers: { accept: req.headers.accept ?? '*/*' } },
+        ({ statusCode, headers }) => {
+          res.writeHead(statusCode, headers);
+          return res;
+        },
+      );
     } catch {
       res.destroy();
     }

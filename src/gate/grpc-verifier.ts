@@ -24,8 +24,11 @@ export interface GrpcVerifierOptions {
   keyFile?: string;
 }
 
-/** The fields of VerifyResponse the gate reads are exactly its decision result. */
-type VerifyResponseMsg = GateVerifyResult;
+/**
+ * The fields of VerifyResponse the gate reads are its decision result, each possibly missing: the
+ * answer comes over the network, from a Countersign of another version perhaps.
+ */
+type VerifyResponseMsg = Partial<GateVerifyResult>;
 
 type VerifyFn = (
   req: unknown,
@@ -67,7 +70,10 @@ export class GrpcVerifier implements GateVerifier {
     const changesAtStart = this.revisionChanges;
     return new Promise((resolve, reject) => {
       this.client.Verify(request, metadata, { deadline: input.deadline }, (err, res) => {
-        if (err || !res) return reject(err ?? new Error('empty Verify answer'));
+        if (err || !res) {
+          reject(err ?? new Error('empty Verify answer'));
+          return;
+        }
         const result: GateVerifyResult = {
           allowed: res.allowed === true,
           digest: res.digest ?? '',
@@ -100,9 +106,10 @@ export class GrpcVerifier implements GateVerifier {
 
 /** One line saying why Countersign could not answer, for the 403 body (no credentials in it). */
 export function describeVerifierFailure(err: unknown): string {
-  const e = err as grpc.ServiceError;
+  const e = err as Partial<grpc.ServiceError> | null | undefined;
   if (typeof e?.code === 'number') {
-    const name = grpc.status[e.code] ?? String(e.code);
+    // A code this grpc-js does not know has no name.
+    const name = (grpc.status as Partial<Record<number, string>>)[e.code] ?? String(e.code);
     return `${name}: ${(e.details || e.message || '').replace(/\s+/g, ' ').slice(0, 300)}`;
   }
   return err instanceof Error ? err.message.slice(0, 300) : 'unknown error';

@@ -41,8 +41,8 @@ export function pusherIdentity(authorization: string | undefined): PusherIdentit
   return { source: 'none' };
 }
 
-/** Printable, bounded, no control characters (it ends up in logs and reasons). */
+/** Printable, bounded, no control characters (C0, DEL, C1: it ends up in logs and reasons). */
 function clean(value: string): string | undefined {
-  const v = value.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, MAX_IDENTITY_CHARS);
+  const v = value.replace(/\p{Cc}/gu, '').slice(0, MAX_IDENTITY_CHARS);
   return v === '' ? undefined : v;
 }

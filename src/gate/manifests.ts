@@ -27,6 +27,12 @@ export const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
 
 const INDEX_TYPES = new Set<string>([MEDIA_TYPE.OCI_INDEX, MEDIA_TYPE.DOCKER_MANIFEST_LIST]);
 
+/** An index media type, from a Content-Type (parameters ignored). */
+export function isIndexMediaType(contentType: string): boolean {
+  const semi = contentType.indexOf(';');
+  return INDEX_TYPES.has((semi < 0 ? contentType : contentType.slice(0, semi)).trim());
+}
+
 export interface ParsedManifest {
   mediaType: string;
   isIndex: boolean;

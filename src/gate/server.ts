@@ -26,8 +26,9 @@
 import type { Observer } from '../shared/observer';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Transform, pipeline, type Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
+import type { IncomingHttpHeaders } from 'undici/types/header';
 import { computeDigest, isDigest, splitDigest } from '../registry/digest';
 import { InProcessWriteLock, type WriteLock } from '../registry/write-lock';
 import { CountersignError } from '../shared/errors';
@@ -38,7 +39,7 @@ import { DecisionCache, decisionKey, revisionOf } from './decision-cache';
 import { GATE_LABELS, type GateVerifier, type GateVerifyResult } from './decision';
 import { describeVerifierFailure } from './grpc-verifier';
 import { pusherIdentity } from './identity';
-import { MANIFEST_ACCEPT, evidenceKind, parseManifest } from './manifests';
+import { MANIFEST_ACCEPT, evidenceKind, isIndexMediaType, parseManifest, type ParsedManifest } from './manifests';
 import { parseRoute, type Route } from './routes';
 
 export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -102,6 +103,23 @@ export interface GateServer {
   url: string;
   close(): Promise<void>;
 }
+
+/** An upstream response read whole by fetchCapped. */
+interface CappedResponse {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  bytes: Buffer;
+}
+
+/** Sent upstream on every manifest read, whatever the client accepts (manifests.ts). */
+const MANIFEST_ACCEPT_HEADER: Record<string, string> = { accept: MANIFEST_ACCEPT };
+
+/**
+ * Client sockets buffer up to 1 MiB before the upstream is paused: a relayed blob arrives in
+ * 64 KiB reads, and at the default high-water mark every one of them would pause and resume the
+ * upstream socket.
+ */
+const SOCKET_BUFFERS = { highWaterMark: 1024 * 1024 };
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -177,16 +195,95 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     }
   }
 
-  /** The client's request headers as sent upstream (hop-by-hop ones removed). */
-  function forwardHeaders(req: http.IncomingMessage, extra: Record<string, string> = {}): Record<string, string | string[]> {
+  /** The client's request headers as sent upstream (hop-by-hop ones removed), `extra` set over them. */
+  function forwardHeaders(req: http.IncomingMessage, extra?: Record<string, string>): Record<string, string | string[]> {
     const out: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(req.headers)) {
+    const given = req.headers;
+    for (const k in given) {
+      const v = given[k];
       if (v === undefined || HOP_BY_HOP.has(k)) continue;
       out[k] = v;
     }
     // A streamed body keeps its declared length, so the upstream sees a monolithic upload as one.
-    if (req.headers['content-length'] !== undefined) out['content-length'] = req.headers['content-length'];
-    return { ...out, ...extra };
+    if (given['content-length'] !== undefined) out['content-length'] = given['content-length'];
+    if (extra) for (const k in extra) out[k] = extra[k]!;
+    return out;
+  }
+
+  /**
+   * A manifest-sized upstream response, read whole (at most maxManifest bytes; a larger one is
+   * aborted before anything reaches the client). Dispatched without a body stream: the warm pull
+   * path is one socket write upstream, the bytes, one write to the client.
+   */
+  function fetchCapped(
+    method: 'GET' | 'HEAD',
+    path: string,
+    headers: Record<string, string | string[]>,
+    what: () => string,
+    signal: AbortSignal,
+  ): Promise<CappedResponse> {
+    return new Promise<CappedResponse>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let statusCode = 0;
+      let responseHeaders: IncomingHttpHeaders = {};
+      let settled = false;
+      const fail = (err: Error): void => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      };
+      let controller: Dispatcher.DispatchController | undefined;
+      const onAbort = (): void => controller?.abort(new Error('the client went away'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        pool.dispatch(
+          { method, path, headers },
+          {
+            onRequestStart(c) {
+              controller = c;
+              if (signal.aborted) c.abort(new Error('the client went away'));
+            },
+            onResponseStart(c, status, h) {
+              statusCode = status;
+              responseHeaders = h;
+              const declared = headerOf(h, 'content-length');
+              if (declared !== undefined && Number(declared) > maxManifest) {
+                const err = manifestTooLarge(what(), maxManifest, declared);
+                c.abort(err);
+                fail(err);
+              }
+            },
+            onResponseData(c, chunk) {
+              size += chunk.length;
+              if (size > maxManifest) {
+                const err = manifestTooLarge(what(), maxManifest);
+                c.abort(err);
+                fail(err);
+                return;
+              }
+              chunks.push(chunk);
+            },
+            onResponseEnd() {
+              if (settled) return;
+              settled = true;
+              signal.removeEventListener('abort', onAbort);
+              resolve({ statusCode, headers: responseHeaders, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
+            },
+            onResponseError(_c, err) {
+              fail(
+                signal.aborted || err instanceof GateError
+                  ? err
+                  : new GateError(502, 'UNAVAILABLE', `the registry behind the gate is unreachable: ${err.message}`),
+              );
+            },
+          },
+        );
+      } catch (err) {
+        fail(new GateError(502, 'UNAVAILABLE', `the registry behind the gate is unreachable: ${(err as Error).message}`));
+      }
+    });
   }
 
   /** The origin the client used to reach the gate, for rewriting absolute upstream URLs. */
@@ -225,7 +322,6 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     up: Dispatcher.ResponseData,
     req: http.IncomingMessage,
     res: http.ServerResponse,
-    check?: Transform,
     headOnly = req.method === 'HEAD',
   ): Promise<void> {
     res.statusCode = up.statusCode;
@@ -236,25 +332,25 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       return;
     }
     await new Promise<void>((resolve) => {
-      const stages: NodeJS.ReadWriteStream[] = check ? [check] : [];
-      pipeline(up.body, ...(stages as [Transform]), res, (err) => {
+      pipeline(up.body, res, (err) => {
         if (err) res.destroy();
         resolve();
       });
     });
   }
 
-  async function passThrough(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    path: string,
-    signal: AbortSignal,
-    check?: Transform,
-  ): Promise<void> {
+  /** An upstream response read whole (fetchCapped), relayed as it came. */
+  function relayCapped(up: CappedResponse, req: http.IncomingMessage, res: http.ServerResponse): void {
+    res.statusCode = up.statusCode;
+    relayHeaders(res, up.headers, req);
+    res.end(req.method === 'HEAD' ? undefined : up.bytes);
+  }
+
+  async function passThrough(req: http.IncomingMessage, res: http.ServerResponse, path: string, signal: AbortSignal): Promise<void> {
     const hasBody = req.method === 'POST' || req.method === 'PATCH' || req.method === 'PUT';
     const body = hasBody ? req : undefined;
     const up = await send(req.method as Dispatcher.HttpMethod, path, forwardHeaders(req), body, signal);
-    await relay(up, req, res, up.statusCode === 200 ? check : undefined);
+    await relay(up, req, res);
   }
 
   // Metrics: each decision the gate enforces, by action and outcome (fail-closed denials included).
@@ -294,7 +390,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   async function readCapped(stream: Readable, declared: string | undefined, what: string): Promise<Buffer> {
     if (declared !== undefined && Number(declared) > maxManifest) {
       stream.resume();
-      throw new GateError(413, 'SIZE_INVALID', `${what} is ${declared} bytes; the gate accepts manifests of at most ${maxManifest} bytes`);
+      throw manifestTooLarge(what, maxManifest, declared);
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -302,7 +398,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       size += (chunk as Buffer).length;
       if (size > maxManifest) {
         stream.destroy();
-        throw new GateError(413, 'SIZE_INVALID', `${what} is larger than ${maxManifest} bytes, the gate's manifest limit`);
+        throw manifestTooLarge(what, maxManifest);
       }
       chunks.push(chunk as Buffer);
     }
@@ -324,20 +420,33 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     path: string,
     signal: AbortSignal,
   ): Promise<void> {
-    const up = await send(req.method as Dispatcher.HttpMethod, path, forwardHeaders(req), undefined, signal);
-    const claimed = headerOf(up.headers, 'docker-content-digest');
-    // Compared within one algorithm (a registry may name a sha256 for a blob asked for by sha512).
-    if (
-      (up.statusCode === 200 || up.statusCode === 206) &&
-      claimed !== undefined &&
-      claimed !== route.digest &&
-      claimed.split(':')[0] === route.digest.split(':')[0]
-    ) {
-      up.body.on('error', () => undefined);
-      up.body.destroy();
-      throw new GateError(502, 'DIGEST_INVALID', `the registry claims ${claimed} for blob ${route.digest}: refused`);
+    const algorithm = route.digest.slice(0, route.digest.indexOf(':') + 1);
+    // Straight from the upstream socket into the response (undici stream): each chunk is written
+    // as it arrives, the upstream is paused while the client's socket is full, and no body stream
+    // or per-chunk work sits between them.
+    try {
+      await pool.stream({ method: req.method as 'GET' | 'HEAD', path, headers: forwardHeaders(req), signal }, ({ statusCode, headers }) => {
+        const claimed = headerOf(headers, 'docker-content-digest');
+        // Compared within one algorithm (a registry may name a sha256 for a blob asked for by sha512).
+        if (
+          (statusCode === 200 || statusCode === 206) &&
+          claimed !== undefined &&
+          claimed !== route.digest &&
+          claimed.startsWith(algorithm)
+        ) {
+          throw new GateError(502, 'DIGEST_INVALID', `the registry claims ${claimed} for blob ${route.digest}: refused`);
+        }
+        res.statusCode = statusCode;
+        relayHeaders(res, headers, req);
+        return res;
+      });
+    } catch (err) {
+      if (err instanceof GateError || signal.aborted) throw err;
+      // Before the first byte: the client gets an OCI error; after it, the response is cut off.
+      if (!res.headersSent)
+        throw new GateError(502, 'UNAVAILABLE', `the registry behind the gate is unreachable: ${(err as Error).message}`);
+      res.destroy();
     }
-    await relay(up, req, res);
   }
 
   async function manifestRead(
@@ -347,13 +456,14 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     signal: AbortSignal,
   ): Promise<void> {
     const path = `/v2/${route.name}/manifests/${route.reference}`;
-    const up = await send('GET', path, forwardHeaders(req, { accept: MANIFEST_ACCEPT }), undefined, signal);
+    const what = (): string => `manifest ${route.name}:${route.reference}`;
+    const up = await fetchCapped('GET', path, forwardHeaders(req, MANIFEST_ACCEPT_HEADER), what, signal);
     if (up.statusCode !== 200) {
       // 401 challenges, 404 unknown manifests: the client sees the upstream's answer unchanged.
-      await relay(up, req, res);
+      relayCapped(up, req, res);
       return;
     }
-    const bytes = await readCapped(up.body, headerOf(up.headers, 'content-length'), `manifest ${route.name}:${route.reference}`);
+    const bytes = up.bytes;
     const digest = digestOfBytes(bytes, route);
     if (route.byDigest && route.reference !== digest) {
       throw new GateError(502, 'DIGEST_INVALID', `the registry returned bytes with digest ${digest} for ${route.reference}: refused`);
@@ -363,45 +473,62 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       throw new GateError(502, 'DIGEST_INVALID', `the registry claims ${claimed} for bytes whose digest is ${digest}: refused`);
     }
     const contentType = headerOf(up.headers, 'content-type');
-    const parsed = parseManifest(bytes, contentType);
     const tag = route.byDigest ? undefined : route.reference;
-    const evidence = evidenceKind(parsed, tag);
+    // Read once per request: every cache below is compared with the same revisions.
+    const revision = currentRevision();
+    const image = `${registryName}/${route.name}${tag ? `:${tag}` : ''}@${digest}`;
+    const context: { labels: Record<string, string> } = { labels: tag ? { [GATE_LABELS.tag]: tag } : {} };
+    // A child of an allowed index (a map lookup, no parse) is served as such, as before any reuse.
+    const parent = route.byDigest ? children.parentOf(route.name, digest, revision) : undefined;
+    // Then the warm path. The key holds the digest of the bytes just fetched and hashed: a reused
+    // allow is about exactly them, whatever the body is (evidence, which is never decided, has none).
+    const key = decisionKey('pull', image, context);
+    const hit = parent ? undefined : decisions.get(key, revision);
+    // Checked on every hit, as on every answer: never enforce an allow about other bytes.
+    const reused = hit?.digest === digest ? hit : undefined;
+    let parsed: ParsedManifest | undefined;
     let how: string;
-    const parent = evidence || !route.byDigest ? undefined : children.parentOf(route.name, digest, currentRevision());
-    if (evidence) {
-      how = `evidence (${evidence})`;
-    } else if (parent) {
-      how = `child of allowed index ${parent}`;
+    if (reused) {
+      opts.observer?.gate('pull_allowed');
+      how = 'allowed (decision reused)';
+      // An index's children stay pullable while its allow is reused. Known by the declared type
+      // here (no parse on the warm path): an upstream that mislabels an index only loses its
+      // children this shortcut, never gains a pull.
+      if (contentType !== undefined && isIndexMediaType(contentType)) {
+        parsed = parseManifest(bytes, contentType);
+        if (parsed?.isIndex) children.remember(route.name, digest, parsed.children, revisionOf(reused));
+      }
     } else {
-      const image = `${registryName}/${route.name}${tag ? `:${tag}` : ''}@${digest}`;
-      const context: { labels: Record<string, string> } = { labels: tag ? { [GATE_LABELS.tag]: tag } : {} };
-      // The key holds the digest of the bytes just fetched: a reused allow is about exactly them.
-      const key = decisionKey('pull', image, context);
-      const hit = decisions.get(key, currentRevision());
-      // Checked on every hit, as on every answer: never enforce an allow about other bytes.
-      const reused = hit?.digest === digest ? hit : undefined;
-      const answer = reused ?? (await decide('pull', image, digest, context));
-      if (reused) opts.observer?.gate('pull_allowed');
-      if (!answer.allowed) {
-        logger?.info(
-          { action: 'pull', image, allowed: false, reasons: answer.reasons, ...('rule' in answer ? { rule: answer.rule } : {}) },
-          'gate decision',
-        );
-        throw new GateError(403, 'DENIED', `pull of ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`);
+      parsed = parseManifest(bytes, contentType);
+      const evidence = evidenceKind(parsed, tag);
+      if (evidence) {
+        how = `evidence (${evidence})`;
+      } else if (parent) {
+        how = `child of allowed index ${parent}`;
+      } else {
+        const answer = await decide('pull', image, digest, context);
+        if (!answer.allowed) {
+          logger?.info(
+            { action: 'pull', image, allowed: false, reasons: answer.reasons, ...('rule' in answer ? { rule: answer.rule } : {}) },
+            'gate decision',
+          );
+          throw new GateError(403, 'DENIED', `pull of ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`);
+        }
+        debug({ action: 'pull', image, allowed: true, rule: answer.rule }, 'gate decision');
+        // The revisions in force when the answer arrived, not those of before the question.
+        decisions.remember(key, answer, currentRevision());
+        if (parsed?.isIndex) children.remember(route.name, digest, parsed.children, revisionOf(answer));
+        how = 'allowed';
       }
-      if (!reused) {
-        debug({ action: 'pull', image, allowed: true, rule: 'rule' in answer ? answer.rule : '' }, 'gate decision');
-        decisions.remember(key, answer as GateVerifyResult, currentRevision());
-      }
-      if (parsed?.isIndex) children.remember(route.name, digest, parsed.children, revisionOf(answer as GateVerifyResult));
-      how = reused ? 'allowed (decision reused)' : 'allowed';
     }
-    res.statusCode = 200;
-    res.setHeader('content-type', contentType ?? parsed?.mediaType ?? 'application/octet-stream');
-    res.setHeader('content-length', String(bytes.length));
-    res.setHeader('docker-content-digest', digest);
-    res.setHeader('etag', `"${digest}"`);
-    res.setHeader('x-countersign-gate', how);
+    // Exactly the bytes hashed above, under the digest computed from them.
+    res.writeHead(200, {
+      'content-type': contentType ?? (parsed ?? parseManifest(bytes, undefined))?.mediaType ?? 'application/octet-stream',
+      'content-length': bytes.length,
+      'docker-content-digest': digest,
+      etag: `"${digest}"`,
+      'x-countersign-gate': how,
+    });
     res.end(req.method === 'HEAD' ? undefined : bytes);
   }
 
@@ -436,14 +563,15 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
 
   /** Runs `fn` holding the write lock of repository:tag; a lock that cannot be had refuses the write (fail closed). */
   async function underTagLock(name: string, tag: string, fn: () => Promise<void>): Promise<void> {
-    let ran = false;
+    // Set inside the locked section: an error after it is the write's own, not the lock's.
+    const attempt = { ran: false };
     try {
       await tagLock.run(`gate-tag/${registryName}/${name}:${tag}`, () => {
-        ran = true;
+        attempt.ran = true;
         return fn();
       });
     } catch (err) {
-      if (ran || !(err instanceof CountersignError)) throw err;
+      if (attempt.ran || !(err instanceof CountersignError)) throw err;
       throw new GateError(
         403,
         'DENIED',
@@ -472,7 +600,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     );
     head.body.resume();
     if (head.statusCode === 401 || head.statusCode === 403) {
-      await relay(head, req, res, undefined, true);
+      await relay(head, req, res, true);
       return;
     }
     const current = head.statusCode === 200 ? (headerOf(head.headers, 'docker-content-digest') ?? '') : '';
@@ -531,7 +659,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       current = head.statusCode === 200 ? (headerOf(head.headers, 'docker-content-digest') ?? '') : '';
       if (head.statusCode !== 200 || !isDigest(current)) {
         // Nothing to delete, or the client must authenticate first: the upstream's answer, unchanged.
-        await relay(head, req, res, undefined, true);
+        await relay(head, req, res, true);
         return;
       }
       digest = current;
@@ -567,13 +695,13 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       if (!res.writableFinished) abort.abort();
     });
     try {
-      if (route.kind === 'manifest' && (method === 'GET' || method === 'HEAD')) return await manifestRead(req, res, route, abort.signal);
-      if (route.kind === 'manifest' && method === 'PUT') return await manifestWrite(req, res, route, abort.signal);
-      if (route.kind === 'manifest' && method === 'DELETE') return await manifestDelete(req, res, route, abort.signal);
-      if (route.kind === 'blob' && (method === 'GET' || method === 'HEAD')) return await blobRead(req, res, route, path, abort.signal);
+      if (route.kind === 'manifest' && (method === 'GET' || method === 'HEAD')) await manifestRead(req, res, route, abort.signal);
+      else if (route.kind === 'manifest' && method === 'PUT') await manifestWrite(req, res, route, abort.signal);
+      else if (route.kind === 'manifest' && method === 'DELETE') await manifestDelete(req, res, route, abort.signal);
+      else if (route.kind === 'blob' && (method === 'GET' || method === 'HEAD')) await blobRead(req, res, route, path, abort.signal);
       // Blobs (content-addressed, unreachable once no manifest names them), uploads, lists: passed
       // through unchanged, the upstream's credentials govern them.
-      return await passThrough(req, res, path, abort.signal);
+      else await passThrough(req, res, path, abort.signal);
     } catch (err) {
       if (abort.signal.aborted) return;
       if (err instanceof GateError) {
@@ -604,6 +732,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       headersTimeoutMs: 30_000,
       // Uploads of large layers take as long as they take.
       requestTimeoutMs: 0,
+      highWaterMark: SOCKET_BUFFERS.highWaterMark,
       onError: (err) => logger?.error({ err: { name: err.name, message: err.message } }, 'gate server error'),
     },
     handler,
@@ -636,6 +765,17 @@ function digestOfBytes(bytes: Buffer, route: Extract<Route, { kind: 'manifest' }
   const parts = splitDigest(route.reference);
   if (!parts) throw new GateError(400, 'DIGEST_INVALID', `${route.reference} is not a sha256 or sha512 digest`);
   return computeDigest(bytes, parts.algorithm);
+}
+
+/** The refusal of a manifest over the cap: by its announced length, or found while reading it. */
+function manifestTooLarge(what: string, max: number, declared?: string): GateError {
+  return new GateError(
+    413,
+    'SIZE_INVALID',
+    declared !== undefined
+      ? `${what} is ${declared} bytes; the gate accepts manifests of at most ${max} bytes`
+      : `${what} is larger than ${max} bytes, the gate's manifest limit`,
+  );
 }
 
 function headerOf(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {

@@ -3,7 +3,7 @@
  * computed ourselves: a registry (or a proxy in front of it) that hands back different bytes than
  * the ones a digest names must never get them signed or parsed as if they were genuine.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * The only algorithms we accept. OCI allows registering others, but a digest we cannot verify is
@@ -28,7 +28,8 @@ export function splitDigest(digest: string): { algorithm: DigestAlgorithm; encod
 }
 
 export function computeDigest(bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): string {
-  return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+  // One-shot: no Hash object per call (half the cost for a manifest; this is on every gated pull).
+  return `${algorithm}:${hash(algorithm, bytes, 'hex')}`;
 }
 
 /** sha256 of the exact bytes: what a registry computes for a manifest we PUT. */

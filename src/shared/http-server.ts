@@ -59,6 +59,8 @@ export interface HttpServerOptions {
   requestTimeoutMs?: number;
   /** Errors of the server after it listens (they never reject anything). */
   onError?: (err: Error) => void;
+  /** The sockets' stream buffer size in bytes (Node's default: 16 KiB); the gate relays blobs with larger ones. */
+  highWaterMark?: number;
 }
 
 export interface ListeningHttpServer {
@@ -84,9 +86,10 @@ export async function listenHttp(
   handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
 ): Promise<ListeningHttpServer> {
   const { host, port } = opts.address;
+  const buffers = opts.highWaterMark !== undefined ? { highWaterMark: opts.highWaterMark } : {};
   const server: http.Server | https.Server = opts.tls
-    ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, handler)
-    : http.createServer(handler);
+    ? https.createServer({ ...buffers, cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }, handler)
+    : http.createServer(buffers, handler);
   if (opts.headersTimeoutMs !== undefined) server.headersTimeout = opts.headersTimeoutMs;
   if (opts.requestTimeoutMs !== undefined) server.requestTimeout = opts.requestTimeoutMs;
 

@@ -97,7 +97,7 @@ class FakeCountersign implements GateVerifier {
 async function withGate(
   verifier: GateVerifier,
   fn: (gate: GateServer) => Promise<void>,
-  extra: { decisionCacheTtlMs?: number; currentRevision?: () => string | undefined } = {},
+  extra: { decisionCacheTtlMs?: number; childTtlMs?: number; currentRevision?: () => string | undefined } = {},
 ) {
   const gate = await startGateServer({
     listen: '127.0.0.1:0',
@@ -279,6 +279,24 @@ test('children of an allowed index are not covered by it after a revocation', as
     expect(child.status).toBe(403);
     expect(v.calls.at(-1)!.image).toBe(`registry.example/team/app@${sha(CHILD)}`);
   });
+});
+
+test('a reused allow of an index keeps its children pullable (the warm path does not parse other manifests)', async () => {
+  served.set('v1', INDEX);
+  served.set(sha(CHILD), CHILD);
+  const v = new FakeCountersign();
+  v.trusted.add(sha(INDEX));
+  await withGate(
+    v,
+    async (gate) => {
+      expect((await pull(gate, 'v1')).how).toBe('allowed');
+      await new Promise((r) => setTimeout(r, 120)); // the children's entry has expired, the index's allow has not
+      expect((await pull(gate, 'v1')).how).toBe('allowed (decision reused)');
+      expect((await pull(gate, sha(CHILD))).how).toBe(`child of allowed index ${sha(INDEX)}`);
+      expect(v.calls).toHaveLength(1);
+    },
+    { decisionCacheTtlMs: 60_000, childTtlMs: 100 },
+  );
 });
 
 describe('DecisionCache', () => {

@@ -29,6 +29,10 @@ describe('pusherIdentity', () => {
     expect(r.identity).toMatch(/^abx+$/);
     expect(r.identity!.length).toBe(256);
   });
+  test('every control character goes: NUL, ESC, DEL and the C1 range (a CSI could rewrite a terminal showing the log)', () => {
+    const r = pusherIdentity(`Basic ${Buffer.from('a\u0000b\u001b[2Jc\u007fd\u009b2Je\u0085f:pw').toString('base64')}`);
+    expect(r.identity).toBe('ab[2Jcd2Jef');
+  });
 });
 
 describe('AllowedChildren', () => {

@@ -27,7 +27,7 @@ const upstreamSeen: string[] = [];
 
 beforeAll(async () => {
   upstream = http.createServer((req, res) => {
-    upstreamSeen.push(`${req.method} ${req.url}`);
+    upstreamSeen.push(`${req.method ?? ''} ${req.url ?? ''}`);
     upstreamHandler(req, res);
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
@@ -128,9 +128,9 @@ test('a verifier that fails or is too slow is a deny with the reason', async () 
   await withGate(failing, async (gate) => {
     const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
     expect(res.statusCode).toBe(403);
-    const body = JSON.parse(await res.body.text());
-    expect(body.errors[0].code).toBe('DENIED');
-    expect(body.errors[0].message).toContain('UNAVAILABLE: No connection established');
+    const body = JSON.parse(await res.body.text()) as { errors: { code: string; message: string }[] };
+    expect(body.errors[0]!.code).toBe('DENIED');
+    expect(body.errors[0]!.message).toContain('UNAVAILABLE: No connection established');
   });
   const deadlines: number[] = [];
   const slow = new RecordingVerifier(async (i) => {
@@ -168,6 +168,47 @@ test('a manifest over the size cap is refused, pulled or pushed', async () => {
       expect(v.calls).toHaveLength(0);
     },
     { maxManifestBytes: 100 },
+  );
+});
+
+test('a manifest over the size cap sent without a length (chunked) is cut off at the cap and refused; the gate keeps serving', async () => {
+  let sent = 0;
+  upstreamHandler = (req, res) => {
+    if (req.url!.endsWith('/small')) {
+      manifestServer(IMAGE)(req, res);
+      return;
+    }
+    // No content-length: the cap can only be enforced while reading. 64 MiB in 64 KiB chunks, far past it and past what socket buffers hold.
+    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+    const chunk = Buffer.alloc(65536, ' ');
+    const more = (): void => {
+      while (sent < 1024 * 65536) {
+        sent += chunk.length;
+        if (!res.write(chunk)) {
+          res.once('drain', more);
+          return;
+        }
+      }
+      res.end();
+    };
+    res.on('close', () => res.removeAllListeners('drain'));
+    more();
+  };
+  const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+  await withGate(
+    v,
+    async (gate) => {
+      const pull = await request(`${gate.url}/v2/team/app/manifests/v1`);
+      expect(pull.statusCode).toBe(413);
+      expect(await pull.body.text()).toContain('larger than 100000 bytes');
+      // The upstream transfer was aborted, not read to its end.
+      expect(sent).toBeLessThan(1024 * 65536);
+      const ok = await request(`${gate.url}/v2/team/app/manifests/small`);
+      expect(ok.statusCode).toBe(200);
+      expect(Buffer.from(await ok.body.arrayBuffer()).equals(IMAGE)).toBe(true);
+      expect(v.calls).toHaveLength(1);
+    },
+    { maxManifestBytes: 100_000 },
   );
 });
 
@@ -279,7 +320,7 @@ test('concurrent writes of one tag are serialized: an immutable tag cannot be ra
     await new Promise((r) => setTimeout(r, 20)); // both requests are in flight at once
     const current = i.context.labels?.['gate.countersign.dev/current-digest'];
     const digest = digestIn(i.image);
-    return { allowed: current === '' || current === digest, digest, reasons: [`tag points at ${current}`] };
+    return { allowed: current === '' || current === digest, digest, reasons: [`tag points at ${String(current)}`] };
   });
   await withGate(v, async (gate) => {
     const put = (body: Buffer) =>

@@ -1,0 +1,176 @@
+// The registry gate rows of `npm run bench` (issue 9); also runs alone: node bench/gate.mjs [--quick].
+//
+// Each gate runs in its own process, as deployed: Countersign with the gate in-process (serve
+// --gate-listen), and the gate alone asking that Countersign over gRPC (countersign gate), next to
+// a bare reverse proxy on the same stack as the floor (bench/lib/gate-child.mjs). The registry is
+// another process and the load generator is this one. Direct and gated requests are interleaved
+// one by one, so that the load of a shared machine falls on all of them alike; every side is read
+// by the same undici client over kept-alive connections, and every body is read to its last byte
+// and counted (undici's body.dump() would abort a body above 128 KiB and close the connection).
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (p) => require(path.join(root, 'dist', p));
+
+export const MANIFEST_OVERHEAD_TARGET_MS = 1;
+export const BLOB_RATIO_TARGET = 0.9;
+
+const fmt = (x) => (x < 1 ? x.toFixed(3) : x < 100 ? x.toFixed(2) : x.toFixed(0));
+const verdict = (ok) => (ok ? 'PASS' : 'FAIL');
+
+/** A gate child process (bench/lib/gate-child.mjs); `execArgv` e.g. for --cpu-prof (bench/profile-gate.mjs). */
+export function gateChild(args, execArgv = []) {
+  const child = fork(path.join(root, 'bench', 'lib', 'gate-child.mjs'), args, { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`bench gate child ${args[0]} exited with ${code}`)));
+    child.once('message', (m) =>
+      resolve({
+        ...m,
+        pid: child.pid,
+        stop: () =>
+          new Promise((r) => {
+            child.removeAllListeners('exit');
+            child.once('exit', r);
+            child.send({ cmd: 'stop' });
+          }),
+      }),
+    );
+  });
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc (Linux, 10 ms ticks). */
+function cpuMs(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * (1000 / 100);
+}
+
+function stats(samplesMs) {
+  const s = [...samplesMs].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  const total = s.reduce((a, b) => a + b, 0);
+  return { n: s.length, p50: q(0.5), p99: q(0.99), opsPerSec: (1000 * s.length) / total };
+}
+
+function row(out, name, st) {
+  out.write(
+    `${name.padEnd(58)} n=${String(st.n).padStart(5)}  p50=${fmt(st.p50).padStart(8)} ms  p99=${fmt(st.p99).padStart(8)} ms  ${fmt(st.opsPerSec).padStart(8)} ops/s\n`,
+  );
+}
+
+/** `parts`: which rows to run (both by default; `node bench/gate.mjs --manifests` or `--blobs` for one). */
+export async function runGateBench({ quick = false, out = process.stdout, parts = ['manifests', 'blobs'] } = {}) {
+  const { startRegistry } = dist('dev/local-registry.js');
+  const { pushSampleImage } = dist('dev/sample-image.js');
+  const { RegistryClient } = dist('registry/index.js');
+  const { signingClient, call } = dist('cli/client.js');
+  const { request } = require('undici');
+
+  const registry = await startRegistry();
+  const raw = new RegistryClient({ maxBlobBytes: 128 * 1024 * 1024 });
+  const serveGate = await gateChild(['serve', `http://${registry.host}`]);
+  const grpcGate = await gateChild(['gate', `http://${registry.host}`, `127.0.0.1:${serveGate.grpcPort}`]);
+  const hop = await gateChild(['hop', `http://${registry.host}`]);
+  const client = signingClient(`127.0.0.1:${serveGate.grpcPort}`);
+  try {
+    out.write('\n# Registry gate (each in its own process): manifest GET with a warm decision, and blob throughput, vs direct\n');
+    const grepo = { registry: registry.host, repository: 'bench/gate' };
+    const gimg = await pushSampleImage(raw, grepo, 'v1');
+    await call(client, 'Sign', { image: `${registry.host}/bench/gate@${gimg.digest}`, key: 'bench' }, 30000);
+    /** GET, the whole body read and counted; the byte count is checked against what is expected. */
+    const get = async (base, p, accept, expectBytes) => {
+      const r = await request(`${base}${p}`, { headers: { accept } });
+      if (r.statusCode !== 200) throw new Error(`GET ${p} via ${base}: HTTP ${r.statusCode} ${await r.body.text()}`);
+      let n = 0;
+      for await (const chunk of r.body) n += chunk.length;
+      if (expectBytes !== undefined && n !== expectBytes) throw new Error(`GET ${p} via ${base}: ${n} bytes, expected ${expectBytes}`);
+      return n;
+    };
+    // The floor: one bare proxy hop on the same stack, what any reverse proxy here adds.
+    const targets = {
+      direct: `http://${registry.host}`,
+      'bare proxy hop (floor)': hop.gateUrl,
+      'in-process Verify': serveGate.gateUrl,
+      'gRPC Verify': grpcGate.gateUrl,
+    };
+    const isFloor = (name) => name.includes('floor');
+    const pids = { 'bare proxy hop (floor)': hop.pid, 'in-process Verify': serveGate.pid, 'gRPC Verify': grpcGate.pid };
+    const G = quick ? 300 : 2000;
+    const manifestBytes = await get(targets.direct, `/v2/bench/gate/manifests/${gimg.digest}`, gimg.mediaType);
+    for (const [what, ref] of parts.includes('manifests')
+      ? [
+          ['by digest', gimg.digest],
+          ['by tag', 'v1'],
+        ]
+      : []) {
+      const mpath = `/v2/bench/gate/manifests/${ref}`;
+      const samples = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
+      // Warm-up: connections on every side, JIT, and the gate's decision.
+      for (const base of Object.values(targets)) for (let i = 0; i < 50; i++) await get(base, mpath, gimg.mediaType, manifestBytes);
+      const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMs(pid)]));
+      for (let i = 0; i < G; i++) {
+        for (const [name, base] of Object.entries(targets)) {
+          const t = process.hrtime.bigint();
+          await get(base, mpath, gimg.mediaType, manifestBytes);
+          samples[name].push(Number(process.hrtime.bigint() - t) / 1e6);
+        }
+      }
+      // The proxy's own CPU per request (the in-process one also runs Countersign's background work).
+      const cpuPerReq = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, ((cpuMs(pid) - cpuBefore[k]) * 1000) / G]));
+      const direct = stats(samples.direct);
+      row(out, `manifest GET ${what}, direct`, direct);
+      for (const name of Object.keys(targets).slice(1)) {
+        const via = stats(samples[name]);
+        const overhead = via.p50 - direct.p50;
+        row(out, `manifest GET ${what}, ${isFloor(name) ? name : `through the gate (${name})`}`, via);
+        out.write(
+          `overhead  ${name} ${what} p50 = +${fmt(overhead)} ms (${(via.p50 / direct.p50).toFixed(2)}x), p99 = +${fmt(via.p99 - direct.p99)} ms, proxy CPU ${cpuPerReq[name].toFixed(0)} µs/request` +
+            (isFloor(name)
+              ? '\n'
+              : `  (target p50 <= +${MANIFEST_OVERHEAD_TARGET_MS} ms: ${verdict(overhead <= MANIFEST_OVERHEAD_TARGET_MS)})\n`),
+        );
+      }
+    }
+    if (!parts.includes('blobs')) return;
+    const size = (quick ? 16 : 64) * 1024 * 1024;
+    const blob = crypto.randomBytes(size);
+    const bdigest = await raw.pushBlob(grepo, blob);
+    const bpath = `/v2/bench/gate/blobs/${bdigest.digest}`;
+    const R = quick ? 5 : 15;
+    const mibps = async (base) => {
+      const t = process.hrtime.bigint();
+      await get(base, bpath, 'application/octet-stream', size);
+      return size / 1048576 / (Number(process.hrtime.bigint() - t) / 1e9);
+    };
+    const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    const rates = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
+    for (const base of Object.values(targets)) await mibps(base);
+    for (let i = 0; i < R; i++) for (const [name, base] of Object.entries(targets)) rates[name].push(await mibps(base));
+    const bDirect = median(rates.direct);
+    for (const name of Object.keys(targets).slice(1)) {
+      const bGate = median(rates[name]);
+      const ratio = bGate / bDirect;
+      out.write(
+        `blob GET ${size / 1048576} MiB x${R} (median): direct ${fmt(bDirect)} MiB/s, ${isFloor(name) ? name : `through the gate (${name} process)`} ${fmt(bGate)} MiB/s, ratio ${(ratio * 100).toFixed(0)}%` +
+          (isFloor(name) ? '\n' : `  (target >= ${BLOB_RATIO_TARGET * 100}%: ${verdict(ratio >= BLOB_RATIO_TARGET)})\n`),
+      );
+    }
+  } finally {
+    client.close();
+    await hop.stop();
+    await grpcGate.stop();
+    await serveGate.stop();
+    await raw.close();
+    await registry.stop();
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const parts = ['manifests', 'blobs'].filter((p) => process.argv.includes(`--${p}`));
+  await runGateBench({ quick: process.argv.includes('--quick'), ...(parts.length ? { parts } : {}) });
+}
