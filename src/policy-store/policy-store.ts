@@ -198,7 +198,17 @@ export class PolicyStore {
     }
     const stored = this.opts.stored;
     if (!stored || !this.refresher) throw new CountersignError('FAILED_PRECONDITION', 'this service has no store to keep a policy in');
-    const { previousRevision } = await setStoredPolicy(stored.store, stored.audit, request);
+    // The revision GetPolicy shows is the one in force here, which moves away from the stored one
+    // when a Notation trust store file this replica reads changes. A caller who read it read the
+    // stored text this replica holds: compare the store against that text's stored revision.
+    const expectedRevision =
+      request.expectedRevision !== undefined && this.record && request.expectedRevision === this.policy.revision
+        ? this.record.revision
+        : request.expectedRevision;
+    const { previousRevision } = await setStoredPolicy(stored.store, stored.audit, {
+      ...request,
+      ...(expectedRevision !== undefined ? { expectedRevision } : {}),
+    });
     // The commit announced `policy` (this process synchronously), which queued a re-read; waiting
     // for one that starts now makes the new policy (or a newer one) current before we answer.
     await this.refresher.request();

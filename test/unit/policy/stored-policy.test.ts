@@ -167,6 +167,23 @@ describe("Notation trust store files a stored policy names (this replica's files
     expect(ps.info()).toMatchObject({ source: 'store', text: notation(ca), setBy: 'token:alice' });
   });
 
+  test('compare-and-set with the revision in force after a trust store file changed: accepted (it names the stored text this replica holds)', async () => {
+    const ca = setup();
+    const ps = await policyStore();
+    const first = await ps.set({ text: notation(ca), actor: 'token:alice' });
+    copyFileSync(path.join(KEYS, 'new_e2e.crt'), ca);
+    expect(await ps.reload()).toBe(true);
+    const shown = ps.info().policy.revision; // what GetPolicy shows here
+    expect(shown).not.toBe(first.info.policy.revision); // the stored row still holds the first revision
+    await ps.set({ text: SIGNED, expectedRevision: shown, actor: 'token:bob' });
+    expect(ps.current().rules[0]?.name).toBe('signed');
+    // And a revision that was never in force here nor stored is still refused.
+    const before = await snapshot();
+    const stale = await rejection(ps.set({ text: DENY_ALL, expectedRevision: shown, actor: 'token:carol' }));
+    expect(stale.code).toBe('FAILED_PRECONDITION');
+    expect(await snapshot()).toEqual(before);
+  });
+
   test('a policy store opened on a stored policy watches its trust store files too', async () => {
     const ca = setup();
     await (await policyStore()).set({ text: notation(ca), actor: 'token:alice' });
