@@ -68,8 +68,12 @@ process.on('message', async (m) => {
   if (m.cmd === 'fill') {
     // Copies of a real entry under other digests: the shape and size of real cached evidence.
     const cache = app.cache;
+    const cacheKey = (r, d) => app.verification.keys.of(r, d);
+    const { flatString } = dist('shared/compact-strings.js');
+    const repo = { registry: m.repo.slice(0, m.repo.indexOf('/')), repository: m.repo.slice(m.repo.indexOf('/') + 1) };
+    const sampleDigest = m.key.slice(m.key.indexOf('@') + 1);
     const sample = (
-      await cache.get(m.key, app.keys.trust.revision(), async () => {
+      await cache.get(cacheKey(repo, sampleDigest), app.keys.trust.revision(), async () => {
         throw new Error('bench: sample entry not cached');
       })
     ).evidence;
@@ -77,15 +81,15 @@ process.on('message', async (m) => {
     // A warm Verify by digest needs the digest's manifest facts as well as its evidence: both are
     // filled, as real traffic fills them (the service's private LRU, read here for the measurement).
     const facts = app.verification.manifestFacts;
-    const sampleFacts = facts.get(m.key);
+    const sampleFacts = facts.get(cacheKey(repo, sampleDigest));
     if (!sampleFacts) throw new Error('bench: sample manifest facts not cached');
-    const { flatString } = dist('shared/compact-strings.js');
     // Numbered on from the previous fill, so that every fill adds m.n new digests.
     for (let i = filled; i < filled + m.n; i++) {
       const hex = i.toString(16).padStart(64, '0');
       const digest = `sha256:${hex}`;
-      facts.set(flatString(`${m.repo}@${digest}`), { ...sampleFacts });
-      await cache.get(`${m.repo}@${digest}`, rev, async () =>
+      // As the service stores them (one shared facts object per media type of a single manifest).
+      facts.set(flatString(cacheKey(repo, digest)), sampleFacts);
+      await cache.get(cacheKey(repo, digest), rev, async () =>
         sample.map((e) => ({ ...e, subjectDigest: digest, referrerDigest: `sha256:${hex.slice(1)}f` })),
       );
     }
