@@ -1,7 +1,8 @@
 // A server for the bench, in its own process so that its CPU time per call can be read from
 // /proc (the load generator runs in the parent). argv[2]: 'countersign' | 'stub' | 'echo'.
 // Talks to the parent over IPC: {cmd:'fill', n, key, repo} (fill the evidence cache and the
-// manifest facts with n synthetic digests like `key`'s entries), {cmd:'mem'} (RSS and heap after a forced GC), {cmd:'stop'}.
+// manifest facts with n synthetic digests like `key`'s entries), {cmd:'mem'} (RSS and heap after a forced GC),
+// {cmd:'rss'} (RSS now, no GC), {cmd:'stop'}.
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,7 +97,11 @@ process.on('message', async (m) => {
     filled += m.n;
     send({ filled: cache.size });
   } else if (m.cmd === 'mem') {
-    globalThis.gc?.();
+    // V8 returns the pages a GC freed from a background thread: read once they are back.
+    for (let i = 0; i < 2; i++) {
+      globalThis.gc?.();
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const u = process.memoryUsage();
     const v8 = await import('node:v8');
     const spaces = Object.fromEntries(
@@ -111,6 +116,8 @@ process.on('message', async (m) => {
       spaces,
       size: app?.cache.size,
     });
+  } else if (m.cmd === 'rss') {
+    send({ rss: process.memoryUsage.rss() });
   } else if (m.cmd === 'stop') {
     await stop();
     process.exit(0);

@@ -36,7 +36,7 @@ export const MAX_WORKERS = 64;
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
 /** V8 young-generation semi-space of each worker, in MB (see runPrimary). */
-export const WORKER_SEMI_SPACE_MB = 8;
+export const WORKER_SEMI_SPACE_MB = 4;
 
 /**
  * The cores this process may use: the CPUs it may run on, and no more than a cgroup v2 CPU quota

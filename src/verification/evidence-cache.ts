@@ -66,6 +66,9 @@ class StoredEvidence {
   }
 }
 
+/** Entries whose evidence is kept as handed out, ready for the next hit (a warm working set). */
+const RECENT_ENTRIES = 256;
+
 /** `created` as seconds when that gives back exactly the same text, else a flat copy of it. */
 function packTime(created: string): string | number {
   const ms = Date.parse(created);
@@ -73,8 +76,17 @@ function packTime(created: string): string | number {
   return Number.isInteger(seconds) && isoSeconds(seconds) === created ? seconds : flatString(created);
 }
 
+/** Recently formatted times (a warm hit formats its entry's time on every call). */
+const formatted = new Map<number, string>();
+
 function isoSeconds(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+  let iso = formatted.get(seconds);
+  if (iso === undefined) {
+    iso = new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+    if (formatted.size >= 1024) formatted.clear();
+    formatted.set(seconds, iso);
+  }
+  return iso;
 }
 
 /**
@@ -118,6 +130,8 @@ export class EvidenceCache {
   private readonly strings = new StringTable();
   /** The shared parts of stored evidence (see StoredEvidence), by their JSON. */
   private readonly sharedParts = new LruMap<string, Readonly<Partial<Evidence>>>(SHARED_PARTS);
+  /** The evidence of recently hit entries, as handed out (an entry replaced is a new Entry: never stale). */
+  private readonly recent = new LruMap<Entry, readonly Evidence[]>(RECENT_ENTRIES);
   /** now() when the cache was made: stored times are relative to it. */
   private readonly epoch: number;
   /** Keys with a background refresh running (coalesced: at most one each). */
@@ -146,7 +160,7 @@ export class EvidenceCache {
    * get() to collect). Counts as a hit, refreshes recency, and starts a background refresh with
    * `collect` when the entry is older than refreshAfterMs.
    */
-  peek(key: string, trustRevision: string, collect: Collect): Evidence[] | undefined {
+  peek(key: string, trustRevision: string, collect: Collect): readonly Evidence[] | undefined {
     const entry = this.entries.get(key);
     const now = this.now() - this.epoch;
     if (!entry || entry.trustRevision !== trustRevision || entry.expiresAt <= now) return undefined;
@@ -158,8 +172,14 @@ export class EvidenceCache {
       this.entries.set(key, entry);
     }
     if (this.refreshAfterMs > 0 && now - entry.collectedAt >= this.refreshAfterMs) this.refresh(key, entry, collect);
-    const stored = entry.evidence;
-    return stored instanceof StoredEvidence ? [stored.evidence(key)] : stored.map((e) => e.evidence(key));
+    // A hot entry is turned back into evidence once, not on every hit (frozen: shared by every caller).
+    let evidence = this.recent.get(entry);
+    if (evidence === undefined) {
+      const stored = entry.evidence;
+      evidence = Object.freeze((stored instanceof StoredEvidence ? [stored] : stored).map((e) => Object.freeze(e.evidence(key))));
+      this.recent.set(entry, evidence);
+    }
+    return evidence;
   }
 
   /** Settles when the background refreshes running now have (for tests and shutdown). */
@@ -177,7 +197,7 @@ export class EvidenceCache {
     trustRevision: string,
     collect: Collect,
     opts: { signal?: AbortSignal } = {},
-  ): Promise<{ evidence: Evidence[]; cached: boolean }> {
+  ): Promise<{ evidence: readonly Evidence[]; cached: boolean }> {
     const hit = this.peek(key, trustRevision, collect);
     if (hit) return { evidence: hit, cached: true };
     this.misses++;
@@ -209,6 +229,7 @@ export class EvidenceCache {
 
   clear(): void {
     this.entries.clear();
+    this.recent.clear();
   }
 
   get size(): number {

@@ -62,6 +62,8 @@ interface ManifestFacts {
 interface ParsedImage {
   ref: Readonly<ImageReference>;
   repo: Readonly<RepositoryRef>;
+  /** The cache key of `repo` and the digest, for a reference by digest (made once: see CacheKeys). */
+  key: string | undefined;
   reference: string;
   unresolved: Readonly<ImageFacts>;
 }
@@ -96,7 +98,7 @@ export class VerificationService {
 
   async verify(input: VerifyInput): Promise<VerifyResult> {
     if (!input.image) throw new CountersignError('INVALID_ARGUMENT', 'an image reference is required');
-    const { ref, repo, reference, unresolved } = this.parsed(input.image);
+    const { ref, repo, key, reference, unresolved } = this.parsed(input.image);
     const policy = this.opts.policies.current();
     const trustRevision = this.opts.trust.revision();
     const context = input.context ?? {};
@@ -113,8 +115,8 @@ export class VerificationService {
     let error: CollectionError | undefined;
     // Warm by digest: everything is in memory, so no deadline timer, abort controller or race.
     const warm =
-      ref.digest !== undefined
-        ? this.fromMemory(repo, ref.digest, reference, ref.tag, trustRevision, (image) =>
+      ref.digest !== undefined && key !== undefined
+        ? this.fromMemory(repo, ref.digest, key, reference, ref.tag, trustRevision, (image) =>
             this.evidenceRepositories(policy, repo, image, input.action, context),
           )
         : undefined;
@@ -207,12 +209,14 @@ export class VerificationService {
   private fromMemory(
     repo: RepositoryRef,
     digest: string,
+    /** The cache key of repo and digest (the parsed reference's). */
+    key: string,
     display: string,
     tag: string | undefined,
     trustRevision: string,
     sourcesOf: (image: ImageFacts) => RepositoryRef[],
   ): { image: ImageFacts; evidence: Evidence[] } | undefined {
-    const known = this.manifestFacts.get(this.keys.of(repo, digest));
+    const known = this.manifestFacts.get(key);
     if (!known) return undefined;
     const image: ImageFacts = {
       reference: display,
@@ -230,7 +234,7 @@ export class VerificationService {
     // Every repository whose evidence counts must be warm, or this is not a warm call.
     for (const src of sourcesOf(image)) {
       for (const d of digests) {
-        const hit = this.opts.cache.peek(this.keys.of(src, d), trustRevision, (shared) =>
+        const hit = this.opts.cache.peek(src === repo && d === digest ? key : this.keys.of(src, d), trustRevision, (shared) =>
           this.opts.collector.collect(src, d, { signal: shared }),
         );
         if (!hit) return undefined;
@@ -249,9 +253,11 @@ export class VerificationService {
     if (p === undefined) {
       const ref = parseReference(image);
       const reference = formatReference(ref);
+      const repo = Object.freeze({ registry: ref.registry, repository: ref.repository });
       p = Object.freeze({
         ref: Object.freeze(ref),
-        repo: Object.freeze({ registry: ref.registry, repository: ref.repository }),
+        repo,
+        key: ref.digest !== undefined ? flatString(this.keys.of(repo, ref.digest)) : undefined,
         reference,
         unresolved: Object.freeze({
           reference,

@@ -99,7 +99,11 @@ test('entries that share parts stay distinct: a different reason or key is its o
   expect(a?.[0]).toMatchObject({ verified: true, keyName: 'release', subjectDigest: d1 });
   expect(a?.[0]?.reason).toBeUndefined();
   expect(b?.[0]).toMatchObject({ verified: false, reason: 'key revoked', keyName: 'old', subjectDigest: d2 });
-  // What a caller does to the evidence it was given does not change the cache.
-  a![0]!.verified = false;
+  // Shared by every caller, so no caller can change what the next one is given.
+  expect(Object.isFrozen(a)).toBe(true);
+  expect(Object.isFrozen(a?.[0])).toBe(true);
+  expect(() => {
+    (a![0] as { verified: boolean }).verified = false;
+  }).toThrow(TypeError);
   expect(cache.peek(keys.of(repo, d1), 'r1', async () => [])?.[0]?.verified).toBe(true);
 });
