@@ -295,7 +295,9 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
         let index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
         try {
           index = JSON.parse((await raw.getManifest(frepo, tag)).bytes.toString());
-        } catch {}
+        } catch {
+          // No index under the tag yet: start from the empty one.
+        }
         index.manifests.push({
           mediaType: 'application/vnd.oci.image.manifest.v1+json',
           digest,
