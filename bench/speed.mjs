@@ -417,6 +417,7 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
       r.floor,
       r.ratio,
     ]);
+    const mb = (b) => (b / 2 ** 20).toFixed(0);
     for (const m of mem) {
       cells.push([
         `RSS, ${m.total.toLocaleString('en')} cached digests (after GC / peak under load / after load + GC)`,
@@ -426,7 +427,7 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
         '',
         '',
         'target < 200 MB',
-        `${[m.idle.rss, m.peak, m.loaded.rss].map((b) => (b / 2 ** 20).toFixed(0)).join(' / ')} MB (heap ${(m.idle.heapUsed / 2 ** 20).toFixed(0)} MB)`,
+        `${[m.idle.rss, m.peak, m.loaded.rss].map((b) => (b / 2 ** 20).toFixed(0)).join(' / ')} MB (heap ${mb(m.idle.heapUsed)} of ${mb(m.idle.heapTotal)}, files ${mb(m.idle.file)}, anon ${mb(m.idle.anonymous)} MB)`,
       ]);
     }
     const w = h.map((_, i) => Math.max(h[i].length, ...cells.map((c) => c[i].length)));

@@ -103,6 +103,10 @@ process.on('message', async (m) => {
       await new Promise((r) => setTimeout(r, 200));
     }
     const u = process.memoryUsage();
+    // Where the RSS is: mapped files (the node binary's code and data), and anonymous memory.
+    const { readFileSync } = await import('node:fs');
+    const rollup = readFileSync('/proc/self/smaps_rollup', 'utf8');
+    const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? 0) * 1024;
     const v8 = await import('node:v8');
     const spaces = Object.fromEntries(
       v8.getHeapSpaceStatistics().map((sp) => [sp.space_name, { size: sp.space_size, used: sp.space_used_size }]),
@@ -111,6 +115,8 @@ process.on('message', async (m) => {
       rss: u.rss,
       heapUsed: u.heapUsed,
       heapTotal: u.heapTotal,
+      anonymous: kb('Anonymous'),
+      file: kb('Rss') - kb('Anonymous'),
       external: u.external,
       arrayBuffers: u.arrayBuffers,
       spaces,
