@@ -90,10 +90,19 @@ export default tseslint.config(
       'no-useless-assignment': 'off', // 1
     },
   },
-  // verification, bench (speed, issue 11; interop, issue 10, for notation): 158 findings.
+  // verification (speed, issue 11): the files that still have findings (bench/** and the rest of
+  // src/verification, notation included, are clean; what is left is mostly defensive checks of hostile input whose declared types are narrower: fix each with
+  // a narrower input type, not by deleting the check).
   {
-    files: ['src/verification/**', 'src/policy/notation-*.ts', 'bench/**', 'test/unit/verification/**'],
-    ignores: ['src/verification/notation/**', 'src/verification/x509-chain.ts', 'src/verification/legacy/**'], // clean (interop, session 4)
+    files: [
+      'src/verification/bundle-verifier.ts',
+      'src/verification/collector.ts',
+      'src/verification/cosign-legacy.ts',
+      'src/verification/sigstore/legacy-keyless.ts',
+      'src/verification/sigstore/verify-bundle.ts',
+      'src/policy/notation-*.ts',
+      'test/unit/verification/**',
+    ],
     rules: {
       '@typescript-eslint/no-base-to-string': 'off', // 1
       '@typescript-eslint/no-explicit-any': 'off', // 18

@@ -2,7 +2,8 @@
 // /proc (the load generator runs in the parent). argv[2]: 'countersign' | 'stub' | 'echo';
 // COUNTERSIGN_BENCH_STORE_URL in the environment: the service's store is that PostgreSQL.
 // Talks to the parent over IPC: {cmd:'fill', n, key, repo} (fill the evidence cache and the
-// manifest facts with n synthetic digests like `key`'s entries), {cmd:'mem'} (RSS and heap after a forced GC), {cmd:'stop'}.
+// manifest facts with n synthetic digests like `key`'s entries), {cmd:'mem'} (RSS and heap after a forced GC),
+// {cmd:'rss'} (RSS now, no GC), {cmd:'stop'}.
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -70,8 +71,12 @@ process.on('message', async (m) => {
   if (m.cmd === 'fill') {
     // Copies of a real entry under other digests: the shape and size of real cached evidence.
     const cache = app.cache;
+    const cacheKey = (r, d) => app.verification.keys.of(r, d);
+    const { flatString } = dist('shared/compact-strings.js');
+    const repo = { registry: m.repo.slice(0, m.repo.indexOf('/')), repository: m.repo.slice(m.repo.indexOf('/') + 1) };
+    const sampleDigest = m.key.slice(m.key.indexOf('@') + 1);
     const sample = (
-      await cache.get(m.key, app.keys.trust.revision(), async () => {
+      await cache.get(cacheKey(repo, sampleDigest), app.keys.trust.revision(), async () => {
         throw new Error('bench: sample entry not cached');
       })
     ).evidence;
@@ -79,23 +84,31 @@ process.on('message', async (m) => {
     // A warm Verify by digest needs the digest's manifest facts as well as its evidence: both are
     // filled, as real traffic fills them (the service's private LRU, read here for the measurement).
     const facts = app.verification.manifestFacts;
-    const sampleFacts = facts.get(m.key);
+    const sampleFacts = facts.get(cacheKey(repo, sampleDigest));
     if (!sampleFacts) throw new Error('bench: sample manifest facts not cached');
-    const { flatString } = dist('shared/compact-strings.js');
     // Numbered on from the previous fill, so that every fill adds m.n new digests.
     for (let i = filled; i < filled + m.n; i++) {
       const hex = i.toString(16).padStart(64, '0');
       const digest = `sha256:${hex}`;
-      facts.set(flatString(`${m.repo}@${digest}`), { ...sampleFacts });
-      await cache.get(`${m.repo}@${digest}`, rev, async () =>
+      // As the service stores them (one shared facts object per media type of a single manifest).
+      facts.set(flatString(cacheKey(repo, digest)), sampleFacts);
+      await cache.get(cacheKey(repo, digest), rev, async () =>
         sample.map((e) => ({ ...e, subjectDigest: digest, referrerDigest: `sha256:${hex.slice(1)}f` })),
       );
     }
     filled += m.n;
     send({ filled: cache.size });
   } else if (m.cmd === 'mem') {
-    globalThis.gc?.();
+    // V8 returns the pages a GC freed from a background thread: read once they are back.
+    for (let i = 0; i < 2; i++) {
+      globalThis.gc?.();
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const u = process.memoryUsage();
+    // Where the RSS is: mapped files (the node binary's code and data), and anonymous memory.
+    const { readFileSync } = await import('node:fs');
+    const rollup = readFileSync('/proc/self/smaps_rollup', 'utf8');
+    const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? 0) * 1024;
     const v8 = await import('node:v8');
     const spaces = Object.fromEntries(
       v8.getHeapSpaceStatistics().map((sp) => [sp.space_name, { size: sp.space_size, used: sp.space_used_size }]),
@@ -104,11 +117,15 @@ process.on('message', async (m) => {
       rss: u.rss,
       heapUsed: u.heapUsed,
       heapTotal: u.heapTotal,
+      anonymous: kb('Anonymous'),
+      file: kb('Rss') - kb('Anonymous'),
       external: u.external,
       arrayBuffers: u.arrayBuffers,
       spaces,
       size: app?.cache.size,
     });
+  } else if (m.cmd === 'rss') {
+    send({ rss: process.memoryUsage.rss() });
   } else if (m.cmd === 'stop') {
     await stop();
     process.exit(0);

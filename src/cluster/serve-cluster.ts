@@ -50,7 +50,7 @@ const MAX_RESTART_DELAY_MS = 30_000;
 const STABLE_MS = 60_000;
 const LOUD_RESTARTS = 5;
 /** V8 young-generation semi-space of each worker, in MB (see runPrimary). */
-export const WORKER_SEMI_SPACE_MB = 8;
+export const WORKER_SEMI_SPACE_MB = 4;
 /** How long the primary waits for a worker's report (a kubelet probe times out after 1 s by default). */
 const REPORT_TIMEOUT_MS = 900;
 

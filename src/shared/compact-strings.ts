@@ -37,3 +37,31 @@ export class StringTable {
     return this.table.size;
   }
 }
+
+const SHA256_DIGEST = /^sha256:[0-9a-f]{64}$/;
+/** First character of a packed sha256 digest; a digest kept as it is starts with RAW_MARK instead. */
+const PACKED_MARK = '\u0000';
+const RAW_MARK = '\u0001';
+
+/**
+ * A digest held for a long time, in 33 characters instead of 71: `sha256:<64 hex>` as its 32
+ * bytes (one latin1 character each) behind a marker. Anything else (another algorithm, or what a
+ * pusher wrote that is not a digest) is kept as it is behind another marker, so unpackDigest()
+ * returns exactly what was packed, whatever it was.
+ */
+export function packDigest(digest: string): string {
+  if (!SHA256_DIGEST.test(digest)) return flatString(RAW_MARK + digest);
+  // Written into one buffer: a concatenation would be a "cons" string holding both parts.
+  const bytes = Buffer.allocUnsafe(33);
+  bytes.write(PACKED_MARK, 0, 'latin1');
+  bytes.write(digest.slice(7), 1, 'hex');
+  return bytes.toString('latin1');
+}
+
+/** Characters of a packed sha256 digest. */
+export const PACKED_SHA256_LENGTH = 33;
+
+export function unpackDigest(packed: string): string {
+  if (packed.startsWith(RAW_MARK)) return packed.slice(1);
+  return `sha256:${Buffer.from(packed.slice(1), 'latin1').toString('hex')}`;
+}

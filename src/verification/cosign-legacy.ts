@@ -67,20 +67,17 @@ export interface LegacyCosignArgs {
  * No tag → no evidence. Only sha256 image digests can have legacy tags; others yield [].
  */
 export async function legacyCosignEvidence(args: LegacyCosignArgs): Promise<Evidence[]> {
-  const { imageDigest } = args;
-  if (typeof imageDigest !== 'string' || !isDigest(imageDigest)) {
-    throw new CountersignError(
-      'INVALID_ARGUMENT',
-      `"${String(imageDigest).slice(0, 140)}" is not an image digest (sha256:<64 lowercase hex>)`,
-    );
+  // Checked as what a caller may really pass (the declared type is not a guarantee at run time).
+  const given: unknown = args.imageDigest;
+  if (typeof given !== 'string' || !isDigest(given)) {
+    throw new CountersignError('INVALID_ARGUMENT', `"${String(given).slice(0, 140)}" is not an image digest (sha256:<64 lowercase hex>)`);
   }
+  const imageDigest = given;
   // cosign names the tags after the digest with ':' → '-'; for sha512 that exceeds the tag length
   // limit, so cosign only ever wrote them for sha256.
   if (!imageDigest.startsWith('sha256:')) return [];
-  const keys = Array.isArray(args.trustedKeys) ? [...args.trustedKeys] : (args.trustedKeys as TrustStore).list();
-  const caBundles = [
-    ...(args.caBundles ?? (Array.isArray(args.trustedKeys) ? [] : ((args.trustedKeys as TrustStore).caBundles?.() ?? []))),
-  ];
+  const keys = Array.isArray(args.trustedKeys) ? [...args.trustedKeys] : args.trustedKeys.list();
+  const caBundles = [...(args.caBundles ?? (Array.isArray(args.trustedKeys) ? [] : (args.trustedKeys.caBundles?.() ?? [])))];
   const ctx: Context = {
     client: args.client,
     repo: args.repo,

@@ -18,18 +18,85 @@
  * - LRU with `maxEntries`: a working set a little above capacity still mostly hits.
  */
 import { SharedWork } from '../shared/cancellation';
-import { flatString, StringTable } from '../shared/compact-strings';
-import { recencySlack } from '../shared/lru';
+import { flatString, PACKED_SHA256_LENGTH, packDigest, StringTable, unpackDigest } from '../shared/compact-strings';
+import { LruMap, recencySlack } from '../shared/lru';
 import type { Evidence } from '../policy/input';
 
-interface Entry {
-  evidence: Evidence[];
-  trustRevision: string;
-  expiresAt: number;
-  collectedAt: number;
-  /** The use counter when the entry was last moved to the newest end (see LruMap). */
-  stamp: number;
+/**
+ * One cached digest. Times are kept relative to the cache's creation (small integers, stored in
+ * place, where absolute milliseconds would each be a separate heap number).
+ */
+class Entry {
+  constructor(
+    /** One piece of evidence (the usual case) is held without an array around it. */
+    public evidence: StoredEvidence | readonly StoredEvidence[],
+    readonly trustRevision: string,
+    public expiresAt: number,
+    public collectedAt: number,
+    /** The use counter when the entry was last moved to the newest end (see LruMap). */
+    public stamp: number,
+  ) {}
 }
+
+/**
+ * One piece of cached evidence, stored compactly: what it shares with other entries (format,
+ * key, artifact and predicate types, bundle version...: most entries of a cache repeat a few such
+ * combinations) is one shared object; what is its own (the digests, packed; the creation time; a
+ * predicate) is here. Turned back into an Evidence on every hit (see evidence()). The subject
+ * digest is not stored when the entry's key ends with it packed (the verification service's keys
+ * do: see its cacheKey).
+ */
+class StoredEvidence {
+  constructor(
+    readonly shared: Readonly<Partial<Evidence>>,
+    readonly referrerDigest: string,
+    /** Packed; '' when it is the digest the entry's key ends with. */
+    readonly subjectDigest: string,
+    /** Seconds since 1970 when it is an ISO 8601 UTC time to the second (as BuildKit and cosign write it), else as written. */
+    readonly created: string | number | undefined,
+    readonly predicate: unknown,
+  ) {}
+
+  evidence(key: string): Evidence {
+    const subject = this.subjectDigest === '' ? key.slice(key.length - PACKED_SHA256_LENGTH) : this.subjectDigest;
+    const e = { ...this.shared, referrerDigest: unpackDigest(this.referrerDigest), subjectDigest: unpackDigest(subject) } as Evidence;
+    if (this.created !== undefined) e.created = typeof this.created === 'number' ? isoSeconds(this.created) : this.created;
+    if (this.predicate !== undefined) e.predicate = this.predicate;
+    return e;
+  }
+}
+
+/** Entries whose evidence is kept as handed out, ready for the next hit (a warm working set). */
+const RECENT_ENTRIES = 256;
+
+/** `created` as seconds when that gives back exactly the same text, else a flat copy of it. */
+function packTime(created: string): string | number {
+  const ms = Date.parse(created);
+  const seconds = ms / 1000;
+  return Number.isInteger(seconds) && isoSeconds(seconds) === created ? seconds : flatString(created);
+}
+
+/** Recently formatted times (a warm hit formats its entry's time on every call). */
+const formatted = new Map<number, string>();
+
+function isoSeconds(seconds: number): string {
+  let iso = formatted.get(seconds);
+  if (iso === undefined) {
+    iso = new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+    if (formatted.size >= 1024) formatted.clear();
+    formatted.set(seconds, iso);
+  }
+  return iso;
+}
+
+/**
+ * The table of shared parts is bounded (pushers choose some of their fields): the most recently
+ * used distinct parts, each at most this long as JSON (a larger one, such as a Notary Project
+ * certificate chain, is kept by its entry alone). A part dropped from the table stays with the
+ * entries that hold it; later entries get a new copy.
+ */
+const SHARED_PARTS = 1024;
+const MAX_SHARED_PART_JSON = 4096;
 
 export type Collect = (signal: AbortSignal) => Promise<Evidence[]>;
 
@@ -61,6 +128,12 @@ export class EvidenceCache {
   private readonly refreshTimeoutMs: number;
   /** Values many entries repeat (media types, predicate types, key names), stored once. */
   private readonly strings = new StringTable();
+  /** The shared parts of stored evidence (see StoredEvidence), by their JSON. */
+  private readonly sharedParts = new LruMap<string, Readonly<Partial<Evidence>>>(SHARED_PARTS);
+  /** The evidence of recently hit entries, as handed out (an entry replaced is a new Entry: never stale). */
+  private readonly recent = new LruMap<Entry, readonly Evidence[]>(RECENT_ENTRIES);
+  /** now() when the cache was made: stored times are relative to it. */
+  private readonly epoch: number;
   /** Keys with a background refresh running (coalesced: at most one each). */
   private readonly refreshing = new Map<string, Promise<void>>();
   hits = 0;
@@ -79,6 +152,7 @@ export class EvidenceCache {
     this.refreshAfterMs = opts.refreshAfterMs ?? 30_000;
     this.refreshTimeoutMs = opts.refreshTimeoutMs ?? 30_000;
     this.now = opts.now ?? Date.now;
+    this.epoch = this.now();
   }
 
   /**
@@ -86,9 +160,9 @@ export class EvidenceCache {
    * get() to collect). Counts as a hit, refreshes recency, and starts a background refresh with
    * `collect` when the entry is older than refreshAfterMs.
    */
-  peek(key: string, trustRevision: string, collect: Collect): Evidence[] | undefined {
+  peek(key: string, trustRevision: string, collect: Collect): readonly Evidence[] | undefined {
     const entry = this.entries.get(key);
-    const now = this.now();
+    const now = this.now() - this.epoch;
     if (!entry || entry.trustRevision !== trustRevision || entry.expiresAt <= now) return undefined;
     this.hits++;
     // Refresh recency for LRU eviction (only once the entry has fallen behind: see LruMap).
@@ -98,7 +172,14 @@ export class EvidenceCache {
       this.entries.set(key, entry);
     }
     if (this.refreshAfterMs > 0 && now - entry.collectedAt >= this.refreshAfterMs) this.refresh(key, entry, collect);
-    return entry.evidence;
+    // A hot entry is turned back into evidence once, not on every hit (frozen: shared by every caller).
+    let evidence = this.recent.get(entry);
+    if (evidence === undefined) {
+      const stored = entry.evidence;
+      evidence = Object.freeze((stored instanceof StoredEvidence ? [stored] : stored).map((e) => Object.freeze(e.evidence(key))));
+      this.recent.set(entry, evidence);
+    }
+    return evidence;
   }
 
   /** Settles when the background refreshes running now have (for tests and shutdown). */
@@ -116,7 +197,7 @@ export class EvidenceCache {
     trustRevision: string,
     collect: Collect,
     opts: { signal?: AbortSignal } = {},
-  ): Promise<{ evidence: Evidence[]; cached: boolean }> {
+  ): Promise<{ evidence: readonly Evidence[]; cached: boolean }> {
     const hit = this.peek(key, trustRevision, collect);
     if (hit) return { evidence: hit, cached: true };
     this.misses++;
@@ -126,9 +207,8 @@ export class EvidenceCache {
       async (signal) => {
         const collected = await collect(signal);
         // Cut short, a collection may have turned failed reads into "unverified": never keep it.
-        const now = this.now();
-        if (!signal.aborted)
-          this.store(key, { evidence: collected, trustRevision, expiresAt: now + this.ttlMs, collectedAt: now, stamp: 0 });
+        const now = this.now() - this.epoch;
+        if (!signal.aborted) this.store(key, collected, trustRevision, now + this.ttlMs, now);
         return collected;
       },
       opts.signal,
@@ -139,7 +219,7 @@ export class EvidenceCache {
   /** Keep this entry at most the negative TTL from now (evidence that led to a deny). */
   shorten(key: string): void {
     const entry = this.entries.get(key);
-    if (entry) entry.expiresAt = Math.min(entry.expiresAt, this.now() + this.negativeTtlMs);
+    if (entry) entry.expiresAt = Math.min(entry.expiresAt, this.now() - this.epoch + this.negativeTtlMs);
   }
 
   /** Drop one digest's evidence (a referrer was just added to it). */
@@ -149,6 +229,7 @@ export class EvidenceCache {
 
   clear(): void {
     this.entries.clear();
+    this.recent.clear();
   }
 
   get size(): number {
@@ -156,33 +237,43 @@ export class EvidenceCache {
   }
 
   /**
-   * The same evidence, its strings stored compactly: digests flat (not slices of the documents
-   * they were read from), repeated values shared. Predicates are kept as they are.
+   * The same evidence, stored compactly: digests packed, the parts many entries repeat shared
+   * (their strings interned), the rest flat (not slices of the documents they were read from).
    */
-  private compact(e: Evidence): Evidence {
-    const t = this.strings;
-    const out: Evidence = {
-      ...e,
-      referrerDigest: flatString(e.referrerDigest),
-      format: t.intern(e.format) as Evidence['format'],
-      subjectDigest: flatString(e.subjectDigest),
-    };
-    if (e.artifactType !== undefined) out.artifactType = t.intern(e.artifactType);
-    if (e.reason !== undefined) out.reason = t.intern(e.reason);
-    if (e.keyId !== undefined) out.keyId = t.intern(e.keyId);
-    if (e.keyName !== undefined) out.keyName = t.intern(e.keyName);
-    if (e.bundleVersion !== undefined) out.bundleVersion = t.intern(e.bundleVersion);
-    if (e.trustRoot !== undefined) out.trustRoot = t.intern(e.trustRoot);
-    if (e.predicateType !== undefined) out.predicateType = t.intern(e.predicateType);
-    if (e.created !== undefined) out.created = flatString(e.created);
-    return out;
+  private compact(e: Evidence, key: string): StoredEvidence {
+    const { referrerDigest, subjectDigest, created, predicate, ...rest } = e;
+    const json = JSON.stringify(rest);
+    const shareable = json.length <= MAX_SHARED_PART_JSON;
+    let shared = shareable ? this.sharedParts.get(json) : undefined;
+    if (shared === undefined) {
+      const t = this.strings;
+      const part: Partial<Evidence> = { ...rest, format: t.intern(rest.format) as Evidence['format'] };
+      if (rest.artifactType !== undefined) part.artifactType = t.intern(rest.artifactType);
+      if (rest.reason !== undefined) part.reason = t.intern(rest.reason);
+      if (rest.keyId !== undefined) part.keyId = t.intern(rest.keyId);
+      if (rest.keyName !== undefined) part.keyName = t.intern(rest.keyName);
+      if (rest.bundleVersion !== undefined) part.bundleVersion = t.intern(rest.bundleVersion);
+      if (rest.trustRoot !== undefined) part.trustRoot = t.intern(rest.trustRoot);
+      if (rest.predicateType !== undefined) part.predicateType = t.intern(rest.predicateType);
+      shared = Object.freeze(part);
+      if (shareable) this.sharedParts.set(json, shared);
+    }
+    const subject = packDigest(subjectDigest);
+    const subjectInKey = subject.length === PACKED_SHA256_LENGTH && key.endsWith(subject);
+    return new StoredEvidence(
+      shared,
+      packDigest(referrerDigest),
+      subjectInKey ? '' : subject,
+      created === undefined ? undefined : packTime(created),
+      predicate,
+    );
   }
 
   private refresh(key: string, entry: Entry, collect: Collect): void {
     if (this.refreshing.has(key)) return;
     this.refreshes++;
     // Not again until this one is done or refreshAfterMs has passed once more.
-    entry.collectedAt = this.now();
+    entry.collectedAt = this.now() - this.epoch;
     const signal = AbortSignal.timeout(this.refreshTimeoutMs);
     const run = (async () => {
       try {
@@ -191,15 +282,9 @@ export class EvidenceCache {
         // Stored only over the entry it refreshes: an invalidation, a newer collection or a key
         // change (another trust revision) since then wins.
         if (signal.aborted || current !== entry) return;
-        const now = this.now();
+        const now = this.now() - this.epoch;
         // A shortened (deny) entry keeps its short life: the refresh does not extend it.
-        this.store(key, {
-          evidence: collected,
-          trustRevision: entry.trustRevision,
-          expiresAt: Math.min(entry.expiresAt, now + this.ttlMs),
-          collectedAt: now,
-          stamp: 0,
-        });
+        this.store(key, collected, entry.trustRevision, Math.min(entry.expiresAt, now + this.ttlMs), now);
       } catch {
         // A failed refresh keeps the entry: errors are never cached, and the entry is still valid.
       } finally {
@@ -209,9 +294,9 @@ export class EvidenceCache {
     this.refreshing.set(key, run);
   }
 
-  private store(key: string, entry: Entry): void {
-    entry.stamp = ++this.clock;
-    entry.evidence = entry.evidence.map((e) => this.compact(e));
+  private store(key: string, evidence: Evidence[], trustRevision: string, expiresAt: number, collectedAt: number): void {
+    const stored = evidence.map((e) => this.compact(e, key));
+    const entry = new Entry(stored.length === 1 ? stored[0]! : stored, trustRevision, expiresAt, collectedAt, ++this.clock);
     this.entries.delete(key);
     // The caller's key is usually built by concatenation: kept as one flat copy (compact-strings.ts).
     this.entries.set(flatString(key), entry);

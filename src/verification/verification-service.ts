@@ -12,7 +12,7 @@ import { MalformedIndexError, parseImageIndexChildren } from '../registry/image-
 import { isAttestationManifest } from '../formats/oci';
 import { MEDIA_TYPE, type RepositoryRef } from '../registry/types';
 import { CountersignError, isContentError } from '../shared/errors';
-import { flatString, StringTable } from '../shared/compact-strings';
+import { flatString, packDigest, StringTable } from '../shared/compact-strings';
 import { LruMap } from '../shared/lru';
 import { keyUsability } from '../trust/usability';
 import type { TrustStore } from '../trust/types';
@@ -62,6 +62,8 @@ interface ManifestFacts {
 interface ParsedImage {
   ref: Readonly<ImageReference>;
   repo: Readonly<RepositoryRef>;
+  /** The cache key of `repo` and the digest, for a reference by digest (made once: see CacheKeys). */
+  key: string | undefined;
   reference: string;
   unresolved: Readonly<ImageFacts>;
 }
@@ -81,6 +83,9 @@ export class VerificationService {
   /** Digest → media type and platforms: content-addressed, so it never goes stale. */
   private readonly manifestFacts: LruMap<string, ManifestFacts>;
   private readonly strings = new StringTable();
+  readonly keys = new CacheKeys();
+  /** Media type → the facts of a manifest that is not an index (bounded like `strings`). */
+  private readonly singleManifests = new LruMap<string, Readonly<ManifestFacts>>(64);
   /** Image reference as sent → its parse (see parsed()). */
   private readonly parsedReferences = new LruMap<string, ParsedImage>(PARSED_REFERENCES);
 
@@ -93,7 +98,7 @@ export class VerificationService {
 
   async verify(input: VerifyInput): Promise<VerifyResult> {
     if (!input.image) throw new CountersignError('INVALID_ARGUMENT', 'an image reference is required');
-    const { ref, repo, reference, unresolved } = this.parsed(input.image);
+    const { ref, repo, key, reference, unresolved } = this.parsed(input.image);
     const policy = this.opts.policies.current();
     const trustRevision = this.opts.trust.revision();
     const context = input.context ?? {};
@@ -110,8 +115,8 @@ export class VerificationService {
     let error: CollectionError | undefined;
     // Warm by digest: everything is in memory, so no deadline timer, abort controller or race.
     const warm =
-      ref.digest !== undefined
-        ? this.fromMemory(repo, ref.digest, reference, ref.tag, trustRevision, (image) =>
+      ref.digest !== undefined && key !== undefined
+        ? this.fromMemory(repo, ref.digest, key, reference, ref.tag, trustRevision, (image) =>
             this.evidenceRepositories(policy, repo, image, input.action, context),
           )
         : undefined;
@@ -131,9 +136,14 @@ export class VerificationService {
           const results = await Promise.all(
             sources.flatMap((src) =>
               digests.map((d) =>
-                this.opts.cache.get(cacheKey(src, d), trustRevision, (shared) => this.opts.collector.collect(src, d, { signal: shared }), {
-                  signal,
-                }),
+                this.opts.cache.get(
+                  this.keys.of(src, d),
+                  trustRevision,
+                  (shared) => this.opts.collector.collect(src, d, { signal: shared }),
+                  {
+                    signal,
+                  },
+                ),
               ),
             ),
           );
@@ -165,7 +175,8 @@ export class VerificationService {
     if (!decision.allowed || decision.requirements.some((r) => !r.satisfied)) {
       // Evidence that did not satisfy the policy is kept only briefly: a signature or SBOM pushed
       // a moment later must be seen soon.
-      for (const d of [image.digest, ...(image.platforms ?? []).map((p) => p.digest)]) if (d) this.opts.cache.shorten(cacheKey(repo, d));
+      for (const d of [image.digest, ...(image.platforms ?? []).map((p) => p.digest)])
+        if (d) this.opts.cache.shorten(this.keys.of(repo, d));
     }
     return {
       ...decision,
@@ -198,12 +209,14 @@ export class VerificationService {
   private fromMemory(
     repo: RepositoryRef,
     digest: string,
+    /** The cache key of repo and digest (the parsed reference's). */
+    key: string,
     display: string,
     tag: string | undefined,
     trustRevision: string,
     sourcesOf: (image: ImageFacts) => RepositoryRef[],
   ): { image: ImageFacts; evidence: Evidence[] } | undefined {
-    const known = this.manifestFacts.get(cacheKey(repo, digest));
+    const known = this.manifestFacts.get(key);
     if (!known) return undefined;
     const image: ImageFacts = {
       reference: display,
@@ -221,7 +234,7 @@ export class VerificationService {
     // Every repository whose evidence counts must be warm, or this is not a warm call.
     for (const src of sourcesOf(image)) {
       for (const d of digests) {
-        const hit = this.opts.cache.peek(cacheKey(src, d), trustRevision, (shared) =>
+        const hit = this.opts.cache.peek(src === repo && d === digest ? key : this.keys.of(src, d), trustRevision, (shared) =>
           this.opts.collector.collect(src, d, { signal: shared }),
         );
         if (!hit) return undefined;
@@ -240,9 +253,11 @@ export class VerificationService {
     if (p === undefined) {
       const ref = parseReference(image);
       const reference = formatReference(ref);
+      const repo = Object.freeze({ registry: ref.registry, repository: ref.repository });
       p = Object.freeze({
         ref: Object.freeze(ref),
-        repo: Object.freeze({ registry: ref.registry, repository: ref.repository }),
+        repo,
+        key: ref.digest !== undefined ? flatString(this.keys.of(repo, ref.digest)) : undefined,
         reference,
         unresolved: Object.freeze({
           reference,
@@ -258,9 +273,18 @@ export class VerificationService {
     return p;
   }
 
+  private singleManifestFacts(mediaType: string): Readonly<ManifestFacts> {
+    let facts = this.singleManifests.get(mediaType);
+    if (facts === undefined) {
+      facts = Object.freeze({ mediaType });
+      this.singleManifests.set(mediaType, facts);
+    }
+    return facts;
+  }
+
   /** A referrer was added to `digest` (by this instance): its cached evidence is out of date. */
   referrerAdded(repo: RepositoryRef, digest: string): void {
-    this.opts.cache.invalidate(cacheKey(repo, digest));
+    this.opts.cache.invalidate(this.keys.of(repo, digest));
   }
 
   private budgetMs(deadline: number | undefined): number {
@@ -294,7 +318,7 @@ export class VerificationService {
       ...(facts.platforms ? { platforms: facts.platforms } : {}),
       ...(facts.unusable !== undefined ? { unusable: facts.unusable } : {}),
     });
-    const known = isDigest ? this.manifestFacts.get(cacheKey(repo, reference)) : undefined;
+    const known = isDigest ? this.manifestFacts.get(this.keys.of(repo, reference)) : undefined;
     if (known) return image(reference, known);
 
     let head;
@@ -307,11 +331,11 @@ export class VerificationService {
     if (isDigest && digest !== reference) {
       return image(reference, { mediaType: '', unusable: `registry ${repo.registry} answered ${digest} for ${reference}` });
     }
-    const cachedFacts = this.manifestFacts.get(cacheKey(repo, digest));
+    const cachedFacts = this.manifestFacts.get(this.keys.of(repo, digest));
     if (cachedFacts) return image(digest, cachedFacts);
 
     // Media types repeat across every digest remembered: one shared copy (compact-strings.ts).
-    const facts: ManifestFacts = { mediaType: this.strings.intern(head.mediaType) };
+    let facts: ManifestFacts = { mediaType: this.strings.intern(head.mediaType) };
     if (head.mediaType === MEDIA_TYPE.OCI_INDEX || head.mediaType === MEDIA_TYPE.DOCKER_MANIFEST_LIST) {
       let bytes: Buffer;
       try {
@@ -338,7 +362,9 @@ export class VerificationService {
       }
     }
     // Content-addressed (the bytes matched the digest): the same digest always gives these facts.
-    this.manifestFacts.set(flatString(cacheKey(repo, digest)), facts);
+    // A single manifest's facts are its media type alone: one shared object per media type.
+    if (facts.platforms === undefined && facts.unusable === undefined) facts = this.singleManifestFacts(facts.mediaType);
+    this.manifestFacts.set(flatString(this.keys.of(repo, digest)), facts);
     return image(digest, facts);
   }
 
@@ -352,8 +378,28 @@ export class VerificationService {
   }
 }
 
-function cacheKey(repo: RepositoryRef, digest: string): string {
-  return `${repo.registry}/${repo.repository}@${digest}`;
+/** Repositories given a short id in cache keys; beyond that, keys name the repository in full. */
+const REPOSITORY_IDS = 4096;
+
+/**
+ * Keys of the evidence cache and the manifest facts (100,000 of each are held at scale): a short
+ * id of the repository (`\u0002` and a number, or the repository in full once REPOSITORY_IDS have
+ * been given) followed by the packed digest (compact-strings.ts). Repository names cannot contain
+ * control characters, so keys of different repositories or digests never collide.
+ */
+export class CacheKeys {
+  private readonly ids = new Map<string, string>();
+
+  of(repo: RepositoryRef, digest: string): string {
+    const name = `${repo.registry}/${repo.repository}`;
+    let id = this.ids.get(name);
+    if (id === undefined) {
+      if (this.ids.size >= REPOSITORY_IDS) return name + packDigest(digest);
+      id = `\u0002${this.ids.size.toString(36)}`;
+      this.ids.set(flatString(name), id);
+    }
+    return id + packDigest(digest);
+  }
 }
 
 function stripPredicate(e: Evidence): Evidence {

@@ -113,39 +113,39 @@ function arrayField(doc: Obj, name: string, bad: Bad): unknown[] {
 
 function validateLog(item: unknown, at: string, bad: Bad): void {
   if (!isObj(item)) bad(at, 'must be an object');
-  const log = item as Obj;
+  const log = item;
   const key = log.publicKey;
   if (!isObj(key)) bad(`${at}.publicKey`, 'missing');
-  const pk = key as Obj;
+  const pk = key;
   const details = pk.keyDetails;
   if (typeof details !== 'string' || !(details in PublicKeyDetails) || details === 'PUBLIC_KEY_DETAILS_UNSPECIFIED') {
     bad(`${at}.publicKey.keyDetails`, `${JSON.stringify(details)} is not a known key type`);
   }
   const der = base64Field(pk.rawBytes, `${at}.publicKey.rawBytes`, bad);
   try {
-    crypto.createPublicKey({ key: der, format: 'der', type: PKCS1_DETAILS.has(details as string) ? 'pkcs1' : 'spki' });
+    crypto.createPublicKey({ key: der, format: 'der', type: PKCS1_DETAILS.has(details) ? 'pkcs1' : 'spki' });
   } catch (err) {
     bad(`${at}.publicKey.rawBytes`, `not a DER public key (${(err as Error).message})`);
   }
   validateValidity(pk.validFor, `${at}.publicKey.validFor`, bad);
   if (!isObj(log.logId)) bad(`${at}.logId`, 'missing');
-  base64Field((log.logId as Obj).keyId, `${at}.logId.keyId`, bad);
+  base64Field(log.logId.keyId, `${at}.logId.keyId`, bad);
   if (log.checkpointKeyId !== undefined && log.checkpointKeyId !== null) {
     if (!isObj(log.checkpointKeyId)) bad(`${at}.checkpointKeyId`, 'must be an object');
-    base64Field((log.checkpointKeyId as Obj).keyId, `${at}.checkpointKeyId.keyId`, bad);
+    base64Field(log.checkpointKeyId.keyId, `${at}.checkpointKeyId.keyId`, bad);
   }
 }
 
 function validateAuthority(item: unknown, at: string, bad: Bad): void {
   if (!isObj(item)) bad(at, 'must be an object');
-  const ca = item as Obj;
+  const ca = item;
   if (!isObj(ca.certChain)) bad(`${at}.certChain`, 'missing');
-  const certs = (ca.certChain as Obj).certificates;
+  const certs = ca.certChain.certificates;
   if (!Array.isArray(certs) || certs.length === 0) bad(`${at}.certChain.certificates`, 'must list at least one certificate');
   (certs as unknown[]).forEach((c, j) => {
     const field = `${at}.certChain.certificates[${j}].rawBytes`;
     if (!isObj(c)) bad(`${at}.certChain.certificates[${j}]`, 'must be an object');
-    const der = base64Field((c as Obj).rawBytes, field, bad);
+    const der = base64Field(c.rawBytes, field, bad);
     try {
       new crypto.X509Certificate(der);
     } catch (err) {
@@ -157,14 +157,14 @@ function validateAuthority(item: unknown, at: string, bad: Bad): void {
 
 function validateValidity(v: unknown, at: string, bad: Bad): void {
   if (!isObj(v)) bad(at, 'missing (every key and authority must say from when it is trusted)');
-  const range = v as Obj;
+  const range = v;
   if (range.start === undefined || range.start === null)
     bad(`${at}.start`, 'missing: a validity window without a start would be trusted since 1970');
   const start = timeField(range.start, `${at}.start`, bad);
   // protobuf JSON writes an absent end as null (open-ended).
   if (range.end !== undefined && range.end !== null) {
     const end = timeField(range.end, `${at}.end`, bad);
-    if (end < start) bad(`${at}.end`, `is before the start (${String(range.start)})`);
+    if (end < start) bad(`${at}.end`, `is before the start (${JSON.stringify(range.start)})`);
   }
 }
 
@@ -178,7 +178,7 @@ function timeField(v: unknown, at: string, bad: Bad): number {
 
 function base64Field(v: unknown, at: string, bad: Bad): Buffer {
   if (typeof v !== 'string' || v.length === 0) bad(at, 'missing');
-  const s = v as string;
+  const s = v;
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) bad(at, 'not base64');
   return Buffer.from(s, 'base64');
 }

@@ -107,7 +107,8 @@ export interface InTotoStatement {
  * every problem is a RejectedBundle with a reason.
  */
 export function verifySigstoreBundle<K extends CandidateKey>(
-  input: Buffer | unknown,
+  /** The bundle's bytes (a Buffer) or its parsed JSON: anything, judged here. */
+  input: unknown,
   trust: BundleTrust<K>,
   artifact?: BundleArtifact,
 ): BundleResult<K> {
@@ -257,8 +258,8 @@ export function verifySigstoreBundle<K extends CandidateKey>(
     }
     return reject(
       hinted
-        ? `signature does not verify with key ${hinted.name ?? hinted.id} (${errors[0]})`
-        : `not signed by any trusted key (key hint ${hint || 'none'}; ${errors[errors.length - 1]})`,
+        ? `signature does not verify with key ${hinted.name ?? hinted.id} (${errors[0] ?? 'no attempt'})`
+        : `not signed by any trusted key (key hint ${hint || 'none'}; ${errors[errors.length - 1] ?? 'no key tried'})`,
       claimed,
     );
   }
@@ -407,7 +408,7 @@ function countWitnesses(bundle: Bundle): { tlogEntries: number; timestamps: numb
 function parseStatement(payload: Buffer): InTotoStatement | undefined {
   try {
     const s = JSON.parse(payload.toString('utf8')) as unknown;
-    return typeof s === 'object' && s !== null && !Array.isArray(s) ? (s as InTotoStatement) : undefined;
+    return typeof s === 'object' && s !== null && !Array.isArray(s) ? s : undefined;
   } catch {
     return undefined;
   }
