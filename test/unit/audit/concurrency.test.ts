@@ -64,6 +64,7 @@ test('two processes appending at the same time keep one unbroken chain', async (
       const { openDatabase, SqliteStore } = require(SRC + '/store/index.ts');
       const { AuditLog } = require(SRC + '/audit/index.ts');
       const [file, actor, count] = process.argv.slice(1);
+      const WINDOW = 20;
       (async () => {
       const db = await SqliteStore.open(openDatabase(file), { changeCheckMs: 0 });
       const log = await AuditLog.open(db);
@@ -71,11 +72,22 @@ test('two processes appending at the same time keep one unbroken chain', async (
       // Line both writers up: say we are ready, then block until the test says go.
       fs.writeSync(1, 'ready\\n');
       fs.readSync(0, Buffer.alloc(3));
+      const other = actor === 'p1' ? 'p2' : 'p1';
       for (let i = 0; i < Number(count); i++) {
         await log.append({ actor, action: 'key.rotate', target: actor + '-' + i, outcome: 'success', details: { i } });
         // A short pause now and then lets the other writer in, so appends really interleave
         // (SQLite's lock is not fair: a writer in a tight loop tends to keep winning it).
         if (i % 2 === 1) Atomics.wait(pause, 0, 0, 2);
+        // And every WINDOW appends, wait (up to 5 s) until the other writer is no more than a window
+        // behind: on a loaded machine one process can otherwise be starved until the other is done,
+        // and the test would show no contention at all.
+        if (i % WINDOW === WINDOW - 1) {
+          for (let waited = 0; waited < 5000; waited += 5) {
+            const row = await db.get('SELECT COUNT(*) AS n FROM audit_log WHERE actor = ?', other);
+            if (Number(row.n) >= i + 1 - WINDOW || Number(row.n) >= Number(count)) break;
+            Atomics.wait(pause, 0, 0, 5);
+          }
+        }
       }
       await db.close();
       })().catch((err) => { process.stderr.write(String(err)); process.exitCode = 1; });
