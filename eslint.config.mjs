@@ -114,17 +114,6 @@ export default tseslint.config(
       'preserve-caught-error': 'off', // 1
     },
   },
-  // grpc and the cli's tests (shape, issue 8; src/cli and app.ts are clean).
-  {
-    files: ['src/grpc/**', 'test/unit/grpc/**', 'test/unit/cli/**'],
-    rules: {
-      '@typescript-eslint/no-confusing-void-expression': 'off', // 1
-      '@typescript-eslint/no-unnecessary-condition': 'off', // 11
-      '@typescript-eslint/no-unnecessary-type-assertion': 'off', // 3
-      '@typescript-eslint/no-unsafe-assignment': 'off', // 2
-      '@typescript-eslint/restrict-template-expressions': 'off', // 9
-    },
-  },
   // The handlers read and write the deprecated text/integer twins of the Timestamp/Duration fields
   // on purpose: old clients still send them (proto/: kept for wire compatibility).
   {
