@@ -73,23 +73,6 @@ export default tseslint.config(
   // the rules that still fail there, for those paths only; the number after each rule is how many
   // findings it had when this was written. Fix the findings, then delete the line (or the block):
   // `npx eslint --rule '{"RULE": "error"}' PATHS` lists them.
-  // key cryptography tests: 74 findings (src/keys/crypto itself and the rest of store, keys, auth
-  // and audit are clean).
-  {
-    files: ['test/unit/keys/crypto/**'],
-    rules: {
-      '@typescript-eslint/no-base-to-string': 'off', // 2
-      '@typescript-eslint/no-explicit-any': 'off', // 5
-      '@typescript-eslint/no-require-imports': 'off', // 1
-      '@typescript-eslint/no-unsafe-argument': 'off', // 11
-      '@typescript-eslint/no-unsafe-assignment': 'off', // 4
-      '@typescript-eslint/no-unsafe-class-instance-assignment': 'off', // 1
-      '@typescript-eslint/no-unsafe-member-access': 'off', // 32
-      '@typescript-eslint/no-unsafe-return': 'off', // 1
-      '@typescript-eslint/restrict-template-expressions': 'off', // 18
-      'no-useless-assignment': 'off', // 1
-    },
-  },
   // verification, bench (speed, issue 11; interop, issue 10, for notation): 158 findings.
   {
     files: ['src/verification/**', 'src/policy/notation-*.ts', 'bench/**', 'test/unit/verification/**'],
