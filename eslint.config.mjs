@@ -106,17 +106,10 @@ export default tseslint.config(
   // DEBT (merged after the lint branch, session 3): findings of code that landed in parallel. Several
   // are defensive conversions of values whose declared type is narrower than what a driver or a
   // hostile input can give (pg bigint text, SQLite bigint, X509 getters that throw): fix each with a
-  // narrower input type, not by deleting the conversion.
+  // narrower input type, not by deleting the conversion. Left: bench/run.mjs (speed, issue 11); the
+  // counts below are from when the block was written.
   {
-    files: [
-      'src/cluster/serve-cluster.ts',
-      'src/store/postgres-store.ts',
-      'bench/run.mjs',
-      'test/unit/verification/imported-key-kinds.test.ts',
-      'test/unit/verification/notation/envelope-attacks.test.ts',
-      'test/unit/verification/notation/notation-vectors.test.ts',
-      'test/unit/verification/notation/timestamp.test.ts',
-    ],
+    files: ['bench/run.mjs'],
     rules: {
       '@typescript-eslint/no-unnecessary-type-conversion': 'off', // 6
       '@typescript-eslint/no-meaningless-void-operator': 'off', // 8 (getters read for their throw)
