@@ -2,21 +2,12 @@
  * migrateSchema (src/store/schema.ts), the one migration runner, over the embedded database: the
  * PostgreSQL side runs the same code (test/unit/store/postgres-store.test.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { migrateSchema, openDatabase, SqliteStore, type SchemaMigration } from '../../../src/store';
 import { CountersignError } from '../../../src/shared/errors';
+import { removeTempDirs, tempDatabaseFile } from '../../support/temp-dirs';
 
-const dirs: string[] = [];
-function tmpFile(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-migrate-'));
-  dirs.push(dir);
-  return path.join(dir, 'countersign.db');
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tmpFile = (): string => tempDatabaseFile('countersign-migrate-');
+afterAll(removeTempDirs);
 
 /** A migration whose SQL is the same on both backends. */
 const both = (version: number, sql: string): SchemaMigration => ({ version, sqlite: sql, postgres: sql });
