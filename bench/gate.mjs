@@ -9,10 +9,10 @@
 // and counted (undici's body.dump() would abort a body above 128 KiB and close the connection).
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { forkChild } from './lib/child.mjs';
+import { cpuUs, fmt, row, stats } from './lib/figures.mjs';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -21,46 +21,11 @@ const dist = (p) => require(path.join(root, 'dist', p));
 export const MANIFEST_OVERHEAD_TARGET_MS = 1;
 export const BLOB_RATIO_TARGET = 0.9;
 
-const fmt = (x) => (x < 1 ? x.toFixed(3) : x < 100 ? x.toFixed(2) : x.toFixed(0));
 const verdict = (ok) => (ok ? 'PASS' : 'FAIL');
 
 /** A gate child process (bench/lib/gate-child.mjs); `execArgv` e.g. for --cpu-prof (bench/profile-gate.mjs). */
 export function gateChild(args, execArgv = []) {
-  const child = fork(path.join(root, 'bench', 'lib', 'gate-child.mjs'), args, { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`bench gate child ${args[0]} exited with ${code}`)));
-    child.once('message', (m) =>
-      resolve({
-        ...m,
-        pid: child.pid,
-        stop: () =>
-          new Promise((r) => {
-            child.removeAllListeners('exit');
-            child.once('exit', r);
-            child.send({ cmd: 'stop' });
-          }),
-      }),
-    );
-  });
-}
-
-/** CPU time (user + system) a process has used so far, in ms, from /proc (Linux, 10 ms ticks). */
-function cpuMs(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * (1000 / 100);
-}
-
-function stats(samplesMs) {
-  const s = [...samplesMs].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-  const total = s.reduce((a, b) => a + b, 0);
-  return { n: s.length, p50: q(0.5), p99: q(0.99), opsPerSec: (1000 * s.length) / total };
-}
-
-function row(out, name, st) {
-  out.write(
-    `${name.padEnd(58)} n=${String(st.n).padStart(5)}  p50=${fmt(st.p50).padStart(8)} ms  p99=${fmt(st.p99).padStart(8)} ms  ${fmt(st.opsPerSec).padStart(8)} ops/s\n`,
-  );
+  return forkChild(path.join(root, 'bench', 'lib', 'gate-child.mjs'), args, { execArgv, what: `bench gate child ${args[0]}` });
 }
 
 /** `parts`: which rows to run (both by default; `node bench/gate.mjs --manifests` or `--blobs` for one). */
@@ -112,7 +77,7 @@ export async function runGateBench({ quick = false, out = process.stdout, parts 
       const samples = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
       // Warm-up: connections on every side, JIT, and the gate's decision.
       for (const base of Object.values(targets)) for (let i = 0; i < 50; i++) await get(base, mpath, gimg.mediaType, manifestBytes);
-      const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMs(pid)]));
+      const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuUs(pid)]));
       for (let i = 0; i < G; i++) {
         for (const [name, base] of Object.entries(targets)) {
           const t = process.hrtime.bigint();
@@ -121,13 +86,13 @@ export async function runGateBench({ quick = false, out = process.stdout, parts 
         }
       }
       // The proxy's own CPU per request (the in-process one also runs Countersign's background work).
-      const cpuPerReq = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, ((cpuMs(pid) - cpuBefore[k]) * 1000) / G]));
+      const cpuPerReq = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, (cpuUs(pid) - cpuBefore[k]) / G]));
       const direct = stats(samples.direct);
-      row(out, `manifest GET ${what}, direct`, direct);
+      row(`manifest GET ${what}, direct`, direct, out);
       for (const name of Object.keys(targets).slice(1)) {
         const via = stats(samples[name]);
         const overhead = via.p50 - direct.p50;
-        row(out, `manifest GET ${what}, ${isFloor(name) ? name : `through the gate (${name})`}`, via);
+        row(`manifest GET ${what}, ${isFloor(name) ? name : `through the gate (${name})`}`, via, out);
         out.write(
           `overhead  ${name} ${what} p50 = +${fmt(overhead)} ms (${(via.p50 / direct.p50).toFixed(2)}x), p99 = +${fmt(via.p99 - direct.p99)} ms, proxy CPU ${cpuPerReq[name].toFixed(0)} µs/request` +
             (isFloor(name)

@@ -27,18 +27,7 @@ if (only === 'pg') {
   process.exit(0);
 }
 
-function stats(samplesMs) {
-  const s = [...samplesMs].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-  const total = s.reduce((a, b) => a + b, 0);
-  return { n: s.length, mean: total / s.length, p50: q(0.5), p99: q(0.99), opsPerSec: (1000 * s.length) / total };
-}
-const fmt = (x) => (x < 1 ? x.toFixed(3) : x < 100 ? x.toFixed(2) : x.toFixed(0));
-function row(name, st) {
-  process.stdout.write(
-    `${name.padEnd(58)} n=${String(st.n).padStart(5)}  p50=${fmt(st.p50).padStart(8)} ms  p99=${fmt(st.p99).padStart(8)} ms  ${fmt(st.opsPerSec).padStart(8)} ops/s\n`,
-  );
-}
+const { stats, fmt, row } = await import('./lib/figures.mjs');
 function timeSync(n, fn) {
   const out = [];
   for (let i = 0; i < n; i++) {

@@ -2,11 +2,11 @@
 // Servers run in child processes (bench/lib/server-child.mjs) so that their CPU per call is read
 // from /proc; this process is the load generator. Never a timed test: figures only.
 import crypto from 'node:crypto';
-import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { forkChild } from './lib/child.mjs';
+import { cpuUs, quantile as q } from './lib/figures.mjs';
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -19,38 +19,11 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
   const { pushSampleImage } = dist('dev/sample-image.js');
   const { RegistryClient } = dist('registry/index.js');
   const { serviceConstructor } = dist('grpc/proto.js');
-  const TICK = 1e6 / 100; // µs per clock tick (USER_HZ = 100 on Linux)
   const calls = (c) => (quick ? Math.max(300, c * 4) : Math.max(1200, c * 10));
   const rows = [];
 
-  const cpuUs = (pid) => {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      .slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2)
-      .split(' ');
-    return (Number(f[11]) + Number(f[12])) * TICK; // utime + stime
-  };
-  const child = async (args, execArgv = []) => {
-    const p = fork(path.join(here, 'lib', 'server-child.mjs'), args, { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    const ready = await new Promise((resolve, reject) => {
-      p.once('message', resolve);
-      p.once('exit', (code) => reject(new Error(`bench server ${args[0]} exited (${code})`)));
-    });
-    const ask = (m) =>
-      new Promise((resolve) => {
-        p.once('message', resolve);
-        p.send(m);
-      });
-    return {
-      ...ready,
-      pid: p.pid,
-      ask,
-      stop: () =>
-        new Promise((r) => {
-          p.once('exit', r);
-          p.send({ cmd: 'stop' });
-        }),
-    };
-  };
+  const child = (args, execArgv = []) =>
+    forkChild(path.join(here, 'lib', 'server-child.mjs'), args, { execArgv, what: `bench server ${args[0]}` });
   const vclient = (port) => new (serviceConstructor('VerificationService'))(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const sclient = (port) => new (serviceConstructor('SigningService'))(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const unary = (client, method, req, token) =>
@@ -59,7 +32,6 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
       if (token) md.set('authorization', `Bearer ${token}`);
       client[method](req, md, { deadline: Date.now() + 30_000 }, (err, res) => (err ? reject(err) : resolve(res)));
     });
-  const q = (s, p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
   /** n calls of `fn` from c concurrent callers; server CPU from `pid` if given. */
   async function load(c, n, fn, pid) {
     const lat = [];

@@ -6,11 +6,11 @@
 // PostgreSQL is a throwaway cluster started here the way the tests start theirs
 // (src/dev/local-postgres.ts). The two are measured in alternating slices of each load level, so
 // that a shared machine's load falls on both alike.
-import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { forkChild } from './child.mjs';
+import { cpuUs, fmt, quantile as q } from './figures.mjs';
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -18,34 +18,13 @@ const root = path.resolve(here, '..', '..');
 const dist = (p) => require(path.join(root, 'dist', p));
 const grpc = require('@grpc/grpc-js');
 
-/** µs of CPU (user + system) the process has used, from /proc (10 ms ticks). */
-function cpuUs(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * 1e4;
-}
-
 /** server-child.mjs as the Countersign service, with `env` (COUNTERSIGN_BENCH_STORE_URL: its store). */
-async function service(env) {
-  const p = fork(path.join(here, 'server-child.mjs'), ['countersign'], {
+function service(env) {
+  return forkChild(path.join(here, 'server-child.mjs'), ['countersign'], {
     execArgv: ['--max-semi-space-size=8'], // as `serve --workers` starts its workers, like the speed table's service
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    what: 'bench service',
   });
-  const ready = await new Promise((resolve, reject) => {
-    p.once('message', resolve);
-    p.once('exit', (code) => reject(new Error(`bench service exited (${code})`)));
-  });
-  return {
-    ...ready,
-    pid: p.pid,
-    stop: () =>
-      new Promise((r) => {
-        p.removeAllListeners('exit');
-        p.once('exit', r);
-        p.send({ cmd: 'stop' });
-      }),
-  };
 }
 
 export async function runStoreRows({ quick = false, out = process.stdout } = {}) {
@@ -88,7 +67,6 @@ export async function runStoreRows({ quick = false, out = process.stdout } = {})
       if (!first.allowed) throw new Error(`bench image not allowed on ${name}: ${first.reasons.join('; ')}`);
     }
 
-    const q = (s, p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
     /** `n` calls from `c` concurrent callers to one server; latencies into `lat`; seconds taken. */
     const slice = async (client, c, n, lat) => {
       let next = 0;
@@ -104,7 +82,6 @@ export async function runStoreRows({ quick = false, out = process.stdout } = {})
       );
       return Number(process.hrtime.bigint() - t0) / 1e9;
     };
-    const fmt = (x) => (x < 1 ? x.toFixed(3) : x < 100 ? x.toFixed(2) : x.toFixed(0));
     const SLICES = 10;
     for (const c of quick ? [1, 16] : [1, 16, 64]) {
       const perSlice = Math.ceil((quick ? Math.max(300, c * 4) : Math.max(1500, c * 12)) / SLICES);

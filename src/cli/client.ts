@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Timestamp__Output } from '../grpc/generated/google/protobuf/Timestamp';
 import { serviceConstructor } from '../grpc/proto';
+import { statusName } from '../grpc/status';
 
 export const DEFAULT_SERVER = '127.0.0.1:50051';
 
@@ -105,8 +106,7 @@ function isGrpcError(err: unknown): err is Error & { code: grpc.status; details?
 export function describeGrpcError(err: unknown, address: string): string {
   if (isGrpcError(err)) {
     const e = err;
-    // A code this grpc-js does not name (a newer server's) is shown as its number.
-    const name = (grpc.status[e.code] as string | undefined) ?? String(e.code);
+    const name = statusName(e.code);
     if (e.code === grpc.status.UNAVAILABLE && /No connection established|ECONNREFUSED|connect/i.test(e.details ?? '')) {
       return `${name}: cannot reach the countersign server at ${address} (start it with "countersign serve", or set --server / COUNTERSIGN_SERVER)`;
     }

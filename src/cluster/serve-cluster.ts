@@ -112,7 +112,7 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
   /** Restarts since a worker last served for STABLE_MS (the back-off exponent). */
   let consecutiveRestarts = 0;
   const restartTimers = new Set<NodeJS.Timeout>();
-  let stopping = false;
+  let stopping = false as boolean; // set by stopAll, from signal and worker callbacks, while this function awaits
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (finish = resolve));
   // Workers run with a smaller young generation unless the operator chose one: Node 24's default

@@ -11,6 +11,9 @@ export const COSE_MEDIA_TYPE = 'application/cose';
 export const NOTARY_PAYLOAD_TYPE = 'application/vnd.cncf.notary.payload.v1+json';
 export const SIGNING_SCHEMES = ['notary.x509', 'notary.x509.signingAuthority'] as const;
 export type SigningScheme = (typeof SIGNING_SCHEMES)[number];
+export function isSigningScheme(value: unknown): value is SigningScheme {
+  return typeof value === 'string' && (SIGNING_SCHEMES as readonly string[]).includes(value);
+}
 /**
  * The largest Notary envelope read (JWS or COSE): a few certificates (at most 10) and a timestamp
  * token (at most 64 KiB) are far below it. A layer declared larger is refused unread, and no layer

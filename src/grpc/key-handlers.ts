@@ -79,7 +79,7 @@ export function rotationOverlap(
   overlap: Duration__Output | null | undefined = null,
 ): number | undefined {
   const hasSeconds = seconds !== undefined && seconds !== null;
-  if (hasSeconds && overlap !== null && overlap !== undefined)
+  if (hasSeconds && overlap !== null)
     throw new CountersignError('INVALID_ARGUMENT', 'give overlap or the deprecated overlap_seconds, not both');
   const value = hasSeconds ? seconds : durationSeconds('overlap', overlap);
   if (value === undefined) return undefined;

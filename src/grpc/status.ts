@@ -33,6 +33,8 @@ export function toGrpcError(err: unknown, callId: string): MappedError {
   return { code: grpc.status.INTERNAL, details: `internal error (call ${callId}); the server log has the details`, internal: true };
 }
 
-export function statusName(code: grpc.status): string {
-  return grpc.status[code] ?? String(code);
+/** A status code's name; a code this grpc-js does not name (a newer peer's) as its number. */
+export function statusName(code: number): string {
+  const names: Partial<Record<number, string>> = grpc.status;
+  return names[code] ?? String(code);
 }

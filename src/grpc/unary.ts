@@ -72,7 +72,7 @@ export function unary<Req, Res>(
     const callIdOf = (): string => (id ??= crypto.randomUUID());
     const facts: CallFacts = {};
     const request = call.request as Req & { image?: unknown };
-    if (typeof request?.image === 'string') facts.image = request.image;
+    if (typeof request.image === 'string') facts.image = request.image;
     const c = call as grpc.ServerUnaryCall<unknown, unknown>;
     // Created on first use: a call answered from memory needs no timer or listener.
     let cancel: ReturnType<typeof callSignal> | undefined;
@@ -91,7 +91,7 @@ export function unary<Req, Res>(
       env.observer?.rpc(method, statusName(mapped.code), Number(process.hrtime.bigint() - started) / 1e9);
       cancel?.release();
       finished();
-      callback({ code: mapped.code, details: mapped.details } as grpc.ServiceError);
+      callback({ code: mapped.code, details: mapped.details });
     };
     const reply = (response: Res): void => {
       const barrier = env.beforeReply?.();

@@ -106,7 +106,7 @@ export function verificationHandlers(service: VerificationService, env: HandlerE
       'countersign.v1.VerificationService/VerifyBatch',
       env,
       async (req, ctx) => {
-        if (!req.images?.length) throw new CountersignError('INVALID_ARGUMENT', 'images must name at least one image');
+        if (req.images.length === 0) throw new CountersignError('INVALID_ARGUMENT', 'images must name at least one image');
         const a = action(req.action);
         const deadline = deadlineOf(ctx.call);
         const c = context(req.context);

@@ -31,7 +31,7 @@ function wireNumber(field: string, value: number): number {
 export function fromTimestamp(field: string, ts: Timestamp__Output | null | undefined): Date | undefined {
   if (ts === null || ts === undefined) return undefined;
   const seconds = wireNumber(field, ts.seconds);
-  const nanos = ts.nanos ?? 0;
+  const nanos = ts.nanos;
   if (seconds < MIN_SECONDS || seconds > MAX_SECONDS) {
     throw new CountersignError(
       'INVALID_ARGUMENT',
@@ -76,7 +76,7 @@ export function timeField(
 export function durationSeconds(field: string, d: Duration__Output | null | undefined): number | undefined {
   if (d === null || d === undefined) return undefined;
   const seconds = wireNumber(field, d.seconds);
-  if ((d.nanos ?? 0) !== 0)
+  if (d.nanos !== 0)
     throw new CountersignError('INVALID_ARGUMENT', `${field} must be a whole number of seconds, got ${seconds} s and ${d.nanos} ns`);
   return seconds;
 }

@@ -236,13 +236,8 @@ export class RegistryClient {
       throw await registryStatusError(res, repo, req, 'push', `manifest ${refString(repo, reference)}`);
     }
     await discardBody(res);
-    const stored = header(res.headers, 'docker-content-digest');
-    if (
-      stored !== undefined &&
-      isDigest(stored) &&
-      splitDigest(stored)!.algorithm === splitDigest(digest)!.algorithm &&
-      stored !== digest
-    ) {
+    const stored = otherStoredDigest(res, digest);
+    if (stored !== undefined) {
       throw new CountersignError(
         'DATA_LOSS',
         `registry ${repo.registry} stored the manifest for ${refString(repo, reference)} as ${stored}, but its bytes hash to ${digest}`,
@@ -357,13 +352,8 @@ export class RegistryClient {
     const res = sameOrigin ? await this.send(repo, 'push', put) : await this.transport.send(put);
     if (res.status !== 201 && res.status !== 204 && res.status !== 200) throw await registryStatusError(res, repo, put, 'push', what);
     await discardBody(res);
-    const stored = header(res.headers, 'docker-content-digest');
-    if (
-      stored !== undefined &&
-      isDigest(stored) &&
-      splitDigest(stored)!.algorithm === splitDigest(actual)!.algorithm &&
-      stored !== actual
-    ) {
+    const stored = otherStoredDigest(res, actual);
+    if (stored !== undefined) {
       throw new CountersignError('DATA_LOSS', `registry ${repo.registry} stored blob ${actual} under ${stored}`, {
         details: { registry: repo.registry },
       });
@@ -466,4 +456,14 @@ export class RegistryClient {
       );
     }
   }
+}
+
+/**
+ * The Docker-Content-Digest a push was answered with when it names other bytes than `digest`
+ * (what we sent). A digest of another algorithm is the registry's own choice and says nothing.
+ */
+function otherStoredDigest(res: HttpResponse, digest: string): string | undefined {
+  const stored = header(res.headers, 'docker-content-digest');
+  if (stored === undefined || stored === digest || !isDigest(stored)) return undefined;
+  return splitDigest(stored)!.algorithm === splitDigest(digest)!.algorithm ? stored : undefined;
 }

@@ -43,7 +43,7 @@ export interface Statement {
  * - **Synchronous `fn`**: `fn` must not be async; its work would otherwise run after the commit.
  *   Passing an async function is refused (INTERNAL).
  * - **Positional parameters** only (`?`), and SQL that stays close to the common subset of SQLite
- *   and PostgreSQL. Schema changes go through `migrate` (see migrations.ts), one list per backend.
+ *   and PostgreSQL. Schema changes go through `migrateSchema` (schema.ts), one SQL text per backend.
  *
  * A PostgreSQL driver is asynchronous, so that backend would implement the same promises behind
  * an async variant of this interface (or of the stores built on it); the promises above, not the

@@ -1,8 +1,6 @@
 export { openDatabase, sqliteErrorCode } from './database';
 export type { Database, OpenDatabaseOptions, SqlParam, SqlRow, SqlValue, Statement } from './database';
-export { migrate } from './migrations';
 export { ChangeWatch } from './change-watch';
-export type { Migration, MigrationResult } from './migrations';
 export { numberedPlaceholders, type SqlExecutor, type SqlStore, type SqlTransaction, type StoreDialect } from './sql-store';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite-store';
 export { PostgresStore, CHANGES_CHANNEL, type PostgresStoreOptions } from './postgres-store';

@@ -151,7 +151,7 @@ export class PostgresStore implements SqlStore {
         kinds.add(kind);
       },
     };
-    let broken = false;
+    let broken = false as boolean; // set by the catch blocks below before they throw: TypeScript's flow analysis does not carry that into finally
     let backendPid: number | undefined;
     try {
       try {
@@ -255,8 +255,10 @@ export class PostgresStore implements SqlStore {
   }
 
   private async readRevisions(): Promise<Map<string, string>> {
-    const rows = (await this.pool.query<{ kind: string; revision: string }>('SELECT kind, revision FROM store_revisions')).rows;
-    return new Map(rows.map((r) => [String(r.kind), String(r.revision)]));
+    // BIGINT comes as text unless a type parser someone set process-wide (pg.types) makes it a number or a bigint.
+    const rows = (await this.pool.query<{ kind: string; revision: string | number | bigint }>('SELECT kind, revision FROM store_revisions'))
+      .rows;
+    return new Map(rows.map((r) => [r.kind, String(r.revision)]));
   }
 
   private mapError(err: unknown, doing: string): unknown {

@@ -17,9 +17,9 @@ const COMPONENT = /^[a-z][a-z0-9_-]{0,62}$/;
 /**
  * Checks a component's name and its list of migrations (versions positive integers, strictly
  * increasing; INTERNAL otherwise: a bug in this code, not in the database) and returns the newest
- * version it knows. Both migration runners (this one and the embedded database's, migrations.ts) use it.
+ * version it knows.
  */
-export function newestMigrationVersion(component: string, migrations: readonly { version: number }[]): number {
+function newestMigrationVersion(component: string, migrations: readonly { version: number }[]): number {
   if (!COMPONENT.test(component)) throw new CountersignError('INTERNAL', `invalid migration component name ${JSON.stringify(component)}`);
   let known = 0;
   for (const m of migrations) {
@@ -50,8 +50,8 @@ const SCHEMA_TABLE: Record<StoreDialect, string> = {
 };
 
 /**
- * Brings `component`'s tables up to the newest of `migrations` (the asynchronous counterpart of
- * `migrate`, same `schema_migrations` table, so a SQLite file migrated by either reads the same).
+ * Brings `component`'s tables up to the newest of `migrations` (one `schema_migrations` table, a
+ * version line per component, so modules evolve their tables independently).
  * Each pending migration runs in its own write transaction with the row that records it; the
  * current version is read again inside it, so replicas starting at once apply each migration once.
  * A version newer than this code knows is refused (FAILED_PRECONDITION) naming both versions.

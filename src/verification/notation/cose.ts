@@ -17,7 +17,7 @@
  * may be ignored and are.
  */
 import type { X509Certificate } from 'node:crypto';
-import { MAX_NOTATION_ENVELOPE_BYTES, NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES } from '../../formats/notation';
+import { isSigningScheme, MAX_NOTATION_ENVELOPE_BYTES, NOTARY_PAYLOAD_TYPE } from '../../formats/notation';
 import type { NotationFacts } from '../../policy/notation-trust';
 import { CborError, decodeCbor, encodeCbor, isTag, type CborValue } from './cbor';
 import {
@@ -34,6 +34,7 @@ import {
   parseCertificate,
   parseJson,
   refusePlugin,
+  schemeTimes,
   TIMESTAMP_HEADER,
   verifyChainLinks,
   verifyWithAlg,
@@ -88,7 +89,7 @@ export function verifyCoseEnvelope(bytes: Buffer, target: TargetDescriptor): Not
   for (const k of unprotected.keys())
     if (h.has(k)) throw new NotationEnvelopeError(`the header label ${JSON.stringify(k).slice(0, 80)} is both protected and unprotected`);
   const scheme = h.get(H_SCHEME);
-  if (typeof scheme !== 'string' || !(SIGNING_SCHEMES as readonly string[]).includes(scheme)) {
+  if (!isSigningScheme(scheme)) {
     throw new NotationEnvelopeError(`unknown signing scheme ${describe(scheme)} (notary.x509 or notary.x509.signingAuthority)`);
   }
   const crit = h.get(LABEL.CRIT);
@@ -102,15 +103,11 @@ export function verifyCoseEnvelope(bytes: Buffer, target: TargetDescriptor): Not
   const mustBeCritical = [H_SCHEME, ...(h.has(H_EXPIRY) ? [H_EXPIRY] : []), ...(h.has(H_AUTHENTIC_TIME) ? [H_AUTHENTIC_TIME] : [])];
   for (const c of mustBeCritical) if (!(crit as unknown[]).includes(c)) throw new NotationEnvelopeError(`${c} must be listed in crit`);
 
-  const signingTime = epochTime(h.get(H_SIGNING_TIME), H_SIGNING_TIME);
-  const authentic = epochTime(h.get(H_AUTHENTIC_TIME), H_AUTHENTIC_TIME);
-  const expiry = epochTime(h.get(H_EXPIRY), H_EXPIRY);
-  if (scheme === 'notary.x509' && signingTime === undefined)
-    throw new NotationEnvelopeError(`scheme notary.x509 requires ${H_SIGNING_TIME}`);
-  if (scheme === 'notary.x509' && authentic !== undefined)
-    throw new NotationEnvelopeError(`scheme notary.x509 must not carry ${H_AUTHENTIC_TIME}`);
-  if (scheme === 'notary.x509.signingAuthority' && authentic === undefined)
-    throw new NotationEnvelopeError(`scheme notary.x509.signingAuthority requires ${H_AUTHENTIC_TIME}`);
+  const times = schemeTimes(scheme, {
+    signingTime: epochTime(h.get(H_SIGNING_TIME), H_SIGNING_TIME),
+    authentic: epochTime(h.get(H_AUTHENTIC_TIME), H_AUTHENTIC_TIME),
+    expiry: epochTime(h.get(H_EXPIRY), H_EXPIRY),
+  });
 
   const certs = chainOf(unprotected.get(LABEL.X5CHAIN));
   verifyChainLinks(certs);
@@ -129,16 +126,7 @@ export function verifyCoseEnvelope(bytes: Buffer, target: TargetDescriptor): Not
       : Buffer.isBuffer(ts)
         ? verifyTimestampBytes(ts, signature)
         : { verified: false as const, reason: `the ${TIMESTAMP_HEADER} header is not a byte string` };
-  return envelopeFacts('cose', {
-    scheme,
-    alg,
-    signingTime,
-    authentic,
-    expiry,
-    certs,
-    timestamp,
-    agent: unprotected.get('io.cncf.notary.signingAgent'),
-  });
+  return envelopeFacts('cose', { ...times, alg, certs, timestamp, agent: unprotected.get('io.cncf.notary.signingAgent') });
 }
 
 function decode(bytes: Buffer, what: string): CborValue {

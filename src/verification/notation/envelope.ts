@@ -12,7 +12,7 @@
  */
 import { createHash, verify as cryptoVerify, constants, X509Certificate } from 'node:crypto';
 
-import { MAX_NOTATION_ENVELOPE_BYTES, NOTARY_PAYLOAD_TYPE, SIGNING_SCHEMES, type SigningScheme } from '../../formats/notation';
+import { isSigningScheme, MAX_NOTATION_ENVELOPE_BYTES, NOTARY_PAYLOAD_TYPE, type SigningScheme } from '../../formats/notation';
 import { jsonDepthViolation } from '../../shared/json-depth';
 import { oneLine, type NotationFacts } from '../../policy/notation-trust';
 import { DerError } from './der';
@@ -88,7 +88,7 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
   for (const k of Object.keys(unprotected))
     if (Object.hasOwn(h, k)) throw new NotationEnvelopeError(`the header parameter ${k.slice(0, 80)} is both protected and unprotected`);
   const scheme = h[H_SCHEME];
-  if (typeof scheme !== 'string' || !(SIGNING_SCHEMES as readonly string[]).includes(scheme)) {
+  if (!isSigningScheme(scheme)) {
     throw new NotationEnvelopeError(`unknown signing scheme ${JSON.stringify(scheme)} (notary.x509 or notary.x509.signingAuthority)`);
   }
   const crit = h.crit;
@@ -107,15 +107,11 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
   ];
   for (const c of mustBeCritical) if (!crit.includes(c)) throw new NotationEnvelopeError(`${c} must be listed in crit`);
 
-  const signingTime = time(h[H_SIGNING_TIME], H_SIGNING_TIME);
-  const authentic = time(h[H_AUTHENTIC_TIME], H_AUTHENTIC_TIME);
-  const expiry = time(h[H_EXPIRY], H_EXPIRY);
-  if (scheme === 'notary.x509' && signingTime === undefined)
-    throw new NotationEnvelopeError(`scheme notary.x509 requires ${H_SIGNING_TIME}`);
-  if (scheme === 'notary.x509' && authentic !== undefined)
-    throw new NotationEnvelopeError(`scheme notary.x509 must not carry ${H_AUTHENTIC_TIME}`);
-  if (scheme === 'notary.x509.signingAuthority' && authentic === undefined)
-    throw new NotationEnvelopeError(`scheme notary.x509.signingAuthority requires ${H_AUTHENTIC_TIME}`);
+  const times = schemeTimes(scheme, {
+    signingTime: time(h[H_SIGNING_TIME], H_SIGNING_TIME),
+    authentic: time(h[H_AUTHENTIC_TIME], H_AUTHENTIC_TIME),
+    expiry: time(h[H_EXPIRY], H_EXPIRY),
+  });
 
   const x5c = unprotected.x5c;
   if (!Array.isArray(x5c) || x5c.length === 0) throw new NotationEnvelopeError('the envelope carries no x5c certificate chain');
@@ -143,27 +139,36 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
       : typeof ts === 'string'
         ? verifyTimestampToken(ts, sig)
         : { verified: false as const, reason: `the ${TIMESTAMP_HEADER} header is not a base64 string` };
-  return envelopeFacts('jws', {
-    scheme,
-    alg,
-    signingTime,
-    authentic,
-    expiry,
-    certs,
-    timestamp,
-    agent: unprotected['io.cncf.notary.signingAgent'],
-  });
+  return envelopeFacts('jws', { ...times, alg, certs, timestamp, agent: unprotected['io.cncf.notary.signingAgent'] });
+}
+
+/** The signed times of an envelope, checked against its signing scheme's rules. */
+export interface SchemeTimes {
+  scheme: SigningScheme;
+  signingTime: Date | undefined;
+  authentic: Date | undefined;
+  expiry: Date | undefined;
+}
+
+/**
+ * The scheme's rules for the signed times (signature-specification.md): notary.x509 carries a
+ * signing time and no authentic signing time; notary.x509.signingAuthority an authentic one.
+ */
+export function schemeTimes(scheme: SigningScheme, t: Omit<SchemeTimes, 'scheme'>): SchemeTimes {
+  if (scheme === 'notary.x509' && t.signingTime === undefined)
+    throw new NotationEnvelopeError(`scheme notary.x509 requires ${H_SIGNING_TIME}`);
+  if (scheme === 'notary.x509' && t.authentic !== undefined)
+    throw new NotationEnvelopeError(`scheme notary.x509 must not carry ${H_AUTHENTIC_TIME}`);
+  if (scheme === 'notary.x509.signingAuthority' && t.authentic === undefined)
+    throw new NotationEnvelopeError(`scheme notary.x509.signingAuthority requires ${H_AUTHENTIC_TIME}`);
+  return { scheme, ...t };
 }
 
 /** What a verified signature of either envelope format reports: one shape for the trust policy. */
 export function envelopeFacts(
   envelope: NotationFacts['envelope'],
-  f: {
-    scheme: unknown;
+  f: SchemeTimes & {
     alg: string;
-    signingTime: Date | undefined;
-    authentic: Date | undefined;
-    expiry: Date | undefined;
     certs: readonly X509Certificate[];
     timestamp: NotationFacts['timestamp'];
     agent: unknown;
@@ -172,7 +177,7 @@ export function envelopeFacts(
   const leaf = f.certs[0]!;
   return {
     envelope,
-    signingScheme: f.scheme as SigningScheme,
+    signingScheme: f.scheme,
     alg: f.alg,
     signingTime: (f.authentic ?? f.signingTime)!.toISOString(),
     ...(f.authentic ? { authenticSigningTime: f.authentic.toISOString() } : {}),

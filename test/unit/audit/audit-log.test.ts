@@ -1,21 +1,12 @@
 import crypto from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { AuditLog, GENESIS_HASH, hashRecord, type AuditEntry, type AuditRecord } from '../../../src/audit';
 import { openDatabase, SqliteStore } from '../../../src/store';
 import { CountersignError } from '../../../src/shared/errors';
+import { removeTempDirs, tempDatabaseFile } from '../../support/temp-dirs';
 
-const dirs: string[] = [];
-function tmpFile(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-audit-'));
-  dirs.push(dir);
-  return path.join(dir, 'countersign.db');
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tmpFile = (): string => tempDatabaseFile('countersign-audit-');
+afterAll(removeTempDirs);
 
 const T0 = Date.parse('2025-03-01T10:00:00.000Z');
 

@@ -1,22 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import { CountersignError, type ErrorCode } from '../../../src/shared/errors';
 
-const dirs: string[] = [];
-
-/** A fresh temporary directory, removed by `removeTempDirs`. */
-export function tempDir(prefix = 'countersign-auth-'): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-}
-
-export function removeTempDirs(): void {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-}
+export { removeTempDirs, tempDir } from '../../support/temp-dirs';
 
 /** The parts of a server call that access control reads. */
 export function fakeCall(

@@ -27,7 +27,7 @@ let fixture: KeyServiceFixture;
 beforeAll(async () => {
   fixture = await startKeyService();
 });
-afterAll(() => fixture?.stop());
+afterAll(() => fixture.stop());
 
 test('an X.509 certificate: imported as its RSA key, kind, source and certificate shown by the CLI and GetKey', async () => {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });

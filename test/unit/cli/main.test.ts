@@ -88,7 +88,7 @@ describe('keys rotate --overlap', () => {
   beforeAll(async () => {
     fixture = await startKeyService();
   });
-  afterAll(() => fixture?.stop());
+  afterAll(() => fixture.stop());
 
   test('--overlap 0 sends an explicit zero: the old version stops verifying at once, and the CLI says so', async () => {
     await fixture.store.createKey({ name: 'zero' }, 'test');

@@ -4,6 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { call, type UnaryClient } from '../../../src/cli/client';
+import { statusName } from '../../../src/grpc/status';
 import { DEFAULT_ROTATION_OVERLAP_SECONDS, type ManagedKeyStore } from '../../../src/keys/managed-key-store';
 import { keyUsability } from '../../../src/trust/usability';
 import { startKeyService, type KeyServiceFixture } from './key-service-fixture';
@@ -20,7 +21,7 @@ beforeAll(async () => {
   client = fixture.client;
 });
 
-afterAll(() => fixture?.stop());
+afterAll(() => fixture.stop());
 
 interface KeyMsg {
   id: string;
@@ -36,7 +37,7 @@ async function failure(p: Promise<unknown>): Promise<{ code: string; details: st
     await p;
   } catch (err) {
     const e = err as grpc.ServiceError;
-    return { code: grpc.status[e.code] ?? String(e.code), details: e.details };
+    return { code: statusName(e.code), details: e.details };
   }
   throw new Error('expected the call to fail');
 }

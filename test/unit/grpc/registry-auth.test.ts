@@ -27,8 +27,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await svc?.stop();
-  await registry?.close();
+  await svc.stop();
+  await registry.close();
 });
 
 test('Sign against a registry that needs credentials the service lacks: PERMISSION_DENIED saying how to give them', async () => {

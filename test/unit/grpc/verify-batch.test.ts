@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { call, verificationClient, type UnaryClient } from '../../../src/cli/client';
 import { serviceConstructor } from '../../../src/grpc/proto';
+import { statusName } from '../../../src/grpc/status';
 import { InFlightTracker } from '../../../src/grpc/unary';
 import { verificationHandlers } from '../../../src/grpc/verification-handlers';
 import { createLogger } from '../../../src/logging/logger';
@@ -48,7 +49,15 @@ beforeEach(async () => {
   logged = '';
   tracker = new InFlightTracker();
   service = new FakeService(new Set([HANGS]));
-  const logger = createLogger({ level: 'info', destination: new Writable({ write: (c, _e, cb) => ((logged += String(c)), cb()) }) });
+  const logger = createLogger({
+    level: 'info',
+    destination: new Writable({
+      write: (c, _e, cb) => {
+        logged += String(c);
+        cb();
+      },
+    }),
+  });
   server = new grpc.Server();
   server.addService(
     serviceConstructor('VerificationService').service,
@@ -70,7 +79,7 @@ async function failure(p: Promise<unknown>): Promise<{ code: string; details: st
     await p;
   } catch (err) {
     const e = err as grpc.ServiceError;
-    return { code: grpc.status[e.code] ?? String(e.code), details: e.details };
+    return { code: statusName(e.code), details: e.details };
   }
   throw new Error('expected the call to fail');
 }

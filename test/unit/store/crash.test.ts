@@ -15,12 +15,13 @@ import { collect, spawnTs } from './ts-child';
  */
 const WRITER = `
 const fs = require('node:fs');
-const { openDatabase, migrate, SqliteStore } = require(SRC + '/store/index.ts');
+const { openDatabase, migrateSchema, SqliteStore } = require(SRC + '/store/index.ts');
 const { AuditLog } = require(SRC + '/audit/index.ts');
 (async () => {
 const db = openDatabase(process.argv[1]);
-migrate(db, 'crashtest', [{ version: 1, sql: 'CREATE TABLE keys (n INTEGER PRIMARY KEY, payload TEXT NOT NULL)' }]);
 const store = await SqliteStore.open(db, { changeCheckMs: 0 });
+const table = 'CREATE TABLE keys (n INTEGER PRIMARY KEY, payload TEXT NOT NULL)';
+await migrateSchema(store, 'crashtest', [{ version: 1, sqlite: table, postgres: table }]);
 const audit = await AuditLog.open(store);
 let n = Number((await store.get('SELECT COALESCE(MAX(n), 0) AS n FROM keys')).n);
 for (;;) {

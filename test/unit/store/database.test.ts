@@ -1,19 +1,12 @@
-import { existsSync, mkdtempSync, openSync, closeSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, openSync, closeSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { openDatabase, type Database } from '../../../src/store';
 import { CountersignError } from '../../../src/shared/errors';
+import { removeTempDirs, tempDir } from '../../support/temp-dirs';
 
-const dirs: string[] = [];
-function tmpDir(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-db-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tmpDir = (): string => tempDir('countersign-db-');
+afterAll(removeTempDirs);
 
 function count(db: Database, table = 't'): number {
   return Number(db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get()?.n);

@@ -77,7 +77,7 @@ const KINDS: Kind[] = [
 
 function certificateFor(privateKey: KeyObject): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-ikk-'));
-  writeFileSync(path.join(dir, 'k.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+  writeFileSync(path.join(dir, 'k.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
   const r = spawnSync(
     'openssl',
     ['req', '-x509', '-new', '-key', path.join(dir, 'k.pem'), '-subj', '/CN=signer', '-days', '30', '-out', path.join(dir, 'c.pem')],
@@ -153,7 +153,7 @@ describe.each(KINDS)('$name', (k) => {
       const denied = await env.service().verify({ image: `${env.fake.host}/${REPOSITORY}@${otherImage.digest}`, action: 'deploy' });
       expect(denied.allowed).toBe(false);
       expect(denied.evidence.length).toBe(2);
-      expect(denied.evidence.every((e) => e.verified === false)).toBe(true);
+      expect(denied.evidence.every((e) => !e.verified)).toBe(true);
     },
   );
 });

@@ -77,15 +77,28 @@ function pemOf(label: string, body: Buffer): string {
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
-function jsonOf(pem: string): Record<string, any> {
-  return JSON.parse(Buffer.from(pemBody(pem), 'base64').toString('utf8'));
+/** The JSON inside a well-formed cosign key file (FORMATS.md section 3.5): what cosign and encryptCosignPrivateKey write. */
+interface CosignKeyDoc {
+  kdf: { name: string; params: { N: number; r: number; p: number }; salt: string };
+  cipher: { name: string; nonce: string };
+  ciphertext: string;
 }
 
-/** The same key file with its JSON changed by `mutate`. */
-function rewrite(pem: string, mutate: (doc: Record<string, any>) => void): string {
-  const doc = jsonOf(pem);
-  mutate(doc);
-  return pemOf(pemLabel(pem), Buffer.from(JSON.stringify(doc)));
+/** The JSON of a key file the test wrote or took from the vectors, all of which are well-formed. */
+function jsonOf(pem: string): CosignKeyDoc {
+  return JSON.parse(Buffer.from(pemBody(pem), 'base64').toString('utf8')) as CosignKeyDoc;
+}
+
+/** The same key file with its JSON replaced by what `tamper` makes of it: any document at all, as a hostile file holds. */
+function rewrite(pem: string, tamper: (doc: CosignKeyDoc) => unknown): string {
+  return pemOf(pemLabel(pem), Buffer.from(JSON.stringify(tamper(jsonOf(pem)))));
+}
+
+/** The base64 text with one bit of byte `index` flipped. */
+function flipBit(b64: string, index: number): string {
+  const bytes = Buffer.from(b64, 'base64');
+  bytes[index]! ^= 1;
+  return bytes.toString('base64');
 }
 
 /** Builds a cosign key file around arbitrary plaintext (as cosign would for a PKCS#8 key), N=32768 for speed. */
@@ -242,15 +255,8 @@ describe('encryptCosignPrivateKey round trips', () => {
   });
 });
 
-let hasNoble = false;
-try {
-  require.resolve('@noble/ciphers/salsa.js');
-  hasNoble = true;
-} catch {
-  hasNoble = false;
-}
-
-(hasNoble ? test : test.skip)('an exported key opens with an independent secretbox (@noble/ciphers) and Node scrypt', async () => {
+// @noble/ciphers is a dependency (src/keys/crypto/secretbox.ts): this test always runs.
+test('an exported key opens with an independent secretbox (@noble/ciphers) and Node scrypt', async () => {
   const noble = await import('@noble/ciphers/salsa.js');
   const key = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   const doc = jsonOf(encryptCosignPrivateKey(key, 'pw'));
@@ -285,34 +291,54 @@ describe('malformed cosign keys', () => {
       /does not contain JSON/,
     ],
     ['JSON that is an array', () => pemOf('ENCRYPTED SIGSTORE PRIVATE KEY', Buffer.from('[]')), /must be an object/],
-    ['no kdf', () => rewrite(sigstorePem, (d) => delete d.kdf), /missing "kdf" object/],
-    ['kdf pbkdf2', () => rewrite(sigstorePem, (d) => (d.kdf.name = 'pbkdf2')), /unsupported kdf "pbkdf2"; only "scrypt"/],
-    ['scrypt N=16384', () => rewrite(sigstorePem, (d) => (d.kdf.params.N = 16384)), /unsupported scrypt parameters N=16384, r=8, p=1/],
-    ['scrypt N=2^20', () => rewrite(sigstorePem, (d) => (d.kdf.params.N = 1048576)), /unsupported scrypt parameters N=1048576/],
-    ['scrypt r=16', () => rewrite(sigstorePem, (d) => (d.kdf.params.r = 16)), /unsupported scrypt parameters N=32768, r=16, p=1/],
+    ['no kdf', () => rewrite(sigstorePem, ({ kdf: _, ...rest }) => rest), /missing "kdf" object/],
+    [
+      'kdf pbkdf2',
+      () => rewrite(sigstorePem, (d) => ({ ...d, kdf: { ...d.kdf, name: 'pbkdf2' } })),
+      /unsupported kdf "pbkdf2"; only "scrypt"/,
+    ],
+    [
+      'scrypt N=16384',
+      () => rewrite(sigstorePem, (d) => ({ ...d, kdf: { ...d.kdf, params: { ...d.kdf.params, N: 16384 } } })),
+      /unsupported scrypt parameters N=16384, r=8, p=1/,
+    ],
+    [
+      'scrypt N=2^20',
+      () => rewrite(sigstorePem, (d) => ({ ...d, kdf: { ...d.kdf, params: { ...d.kdf.params, N: 1048576 } } })),
+      /unsupported scrypt parameters N=1048576/,
+    ],
+    [
+      'scrypt r=16',
+      () => rewrite(sigstorePem, (d) => ({ ...d, kdf: { ...d.kdf, params: { ...d.kdf.params, r: 16 } } })),
+      /unsupported scrypt parameters N=32768, r=16, p=1/,
+    ],
     [
       'scrypt p=2',
-      () => rewrite(sigstorePem, (d) => (d.kdf.params.p = 2)),
+      () => rewrite(sigstorePem, (d) => ({ ...d, kdf: { ...d.kdf, params: { ...d.kdf.params, p: 2 } } })),
       /p=2; cosign accepts only r=8, p=1 with N=32768, 65536 or 131072/,
     ],
-    ['scrypt N as a string', () => rewrite(sigstorePem, (d) => (d.kdf.params.N = '32768')), /unsupported scrypt parameters N="32768"/],
-    ['no params', () => rewrite(sigstorePem, (d) => delete d.kdf.params), /missing kdf "params"/],
-    ['salt not base64', () => rewrite(sigstorePem, (d) => (d.kdf.salt = 'a-b_')), /kdf salt is not valid base64/],
-    ['empty salt', () => rewrite(sigstorePem, (d) => (d.kdf.salt = '')), /kdf salt is empty/],
+    [
+      'scrypt N as a string',
+      () => rewrite(sigstorePem, (d) => ({ ...d, kdf: { ...d.kdf, params: { ...d.kdf.params, N: '32768' } } })),
+      /unsupported scrypt parameters N="32768"/,
+    ],
+    ['no params', () => rewrite(sigstorePem, (d) => ({ ...d, kdf: { name: d.kdf.name, salt: d.kdf.salt } })), /missing kdf "params"/],
+    ['salt not base64', () => rewrite(sigstorePem, (d) => ({ ...d, kdf: { ...d.kdf, salt: 'a-b_' } })), /kdf salt is not valid base64/],
+    ['empty salt', () => rewrite(sigstorePem, (d) => ({ ...d, kdf: { ...d.kdf, salt: '' } })), /kdf salt is empty/],
     [
       'cipher aes-gcm',
-      () => rewrite(sigstorePem, (d) => (d.cipher.name = 'aes-256-gcm')),
+      () => rewrite(sigstorePem, (d) => ({ ...d, cipher: { ...d.cipher, name: 'aes-256-gcm' } })),
       /unsupported cipher "aes-256-gcm"; only "nacl\/secretbox"/,
     ],
     [
       'a 12-byte nonce',
-      () => rewrite(sigstorePem, (d) => (d.cipher.nonce = Buffer.alloc(12).toString('base64'))),
+      () => rewrite(sigstorePem, (d) => ({ ...d, cipher: { ...d.cipher, nonce: Buffer.alloc(12).toString('base64') } })),
       /nonce must be 24 bytes, got 12/,
     ],
-    ['no ciphertext', () => rewrite(sigstorePem, (d) => delete d.ciphertext), /ciphertext is missing or not a string/],
+    ['no ciphertext', () => rewrite(sigstorePem, ({ ciphertext: _, ...rest }) => rest), /ciphertext is missing or not a string/],
     [
       'a ciphertext shorter than the tag',
-      () => rewrite(sigstorePem, (d) => (d.ciphertext = Buffer.alloc(16).toString('base64'))),
+      () => rewrite(sigstorePem, (d) => ({ ...d, ciphertext: Buffer.alloc(16).toString('base64') })),
       /ciphertext is too short/,
     ],
   ];
@@ -328,7 +354,7 @@ describe('malformed cosign keys', () => {
     const name = 'x'.repeat(30) + 'SECRET-LOOKING-VALUE'.repeat(3);
     const err = thrown(() =>
       decryptCosignPrivateKey(
-        rewrite(sigstorePem, (d) => (d.kdf.name = name)),
+        rewrite(sigstorePem, (d) => ({ ...d, kdf: { ...d.kdf, name } })),
         'hello',
       ),
     );
@@ -338,21 +364,9 @@ describe('malformed cosign keys', () => {
 
   test('a modified ciphertext or nonce is reported like a wrong password', () => {
     for (const mutate of [
-      (d: Record<string, any>) => {
-        const ct = Buffer.from(d.ciphertext, 'base64');
-        ct[ct.length - 1]! ^= 1;
-        d.ciphertext = ct.toString('base64');
-      },
-      (d: Record<string, any>) => {
-        const n = Buffer.from(d.cipher.nonce, 'base64');
-        n[0]! ^= 1;
-        d.cipher.nonce = n.toString('base64');
-      },
-      (d: Record<string, any>) => {
-        const s = Buffer.from(d.kdf.salt, 'base64');
-        s[5]! ^= 1;
-        d.kdf.salt = s.toString('base64');
-      },
+      (d: CosignKeyDoc) => ({ ...d, ciphertext: flipBit(d.ciphertext, Buffer.from(d.ciphertext, 'base64').length - 1) }),
+      (d: CosignKeyDoc) => ({ ...d, cipher: { ...d.cipher, nonce: flipBit(d.cipher.nonce, 0) } }),
+      (d: CosignKeyDoc) => ({ ...d, kdf: { ...d.kdf, salt: flipBit(d.kdf.salt, 5) } }),
     ]) {
       const err = thrown(() => decryptCosignPrivateKey(rewrite(sigstorePem, mutate), 'hello'));
       expectCode(err, 'INVALID_ARGUMENT', /wrong password or corrupted key/);
@@ -411,7 +425,7 @@ describe('parsePublicKeyPem', () => {
     ['a cosign encrypted key', readFileSync(path.join(VECTORS_DIR, 'policy-controller/examples/keys/cosign.key'), 'utf8')],
     [
       'a public key followed by a private key',
-      `${ec.publicKey.export({ type: 'spki', format: 'pem' })}${ec.privateKey.export({ type: 'pkcs8', format: 'pem' })}`,
+      `${ec.publicKey.export({ type: 'spki', format: 'pem' }) as string}${ec.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string}`,
     ],
   ];
 

@@ -20,6 +20,13 @@ const PINNED_FINGERPRINT = 'dd14bd1b3cde1635';
 const KEY_ID = 'pQ4Z0cVbCDuDcI04Q3rZ6bZ9ljw1p8oO8f3j6kVJ2ss=';
 const der = () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'der' });
 
+/** The three dot-separated parts of a sealed key (version, nonce, ciphertext), checked to be three. */
+function partsOf(sealed: string): [string, string, string] {
+  const parts = sealed.split('.');
+  expect(parts).toHaveLength(3);
+  return parts as [string, string, string];
+}
+
 describe('generateKek / loadKek', () => {
   test('generateKek gives 32 fresh random bytes', () => {
     const a = generateKek();
@@ -186,7 +193,7 @@ describe('sealPrivateKey / openPrivateKey', () => {
     const kek = generateKek();
     const key = der();
     const sealed = sealPrivateKey(key, kek, KEY_ID);
-    const [v, n, c] = sealed.split('.') as [string, string, string];
+    const [v, n, c] = partsOf(sealed);
     const nonce = Buffer.from(n, 'base64url');
     const ct = Buffer.from(c, 'base64url');
     let refused = 0;
@@ -211,7 +218,7 @@ describe('sealPrivateKey / openPrivateKey', () => {
   test('truncation is refused', () => {
     const kek = generateKek();
     const sealed = sealPrivateKey(der(), kek, KEY_ID);
-    const [v, n, c] = sealed.split('.') as [string, string, string];
+    const [v, n, c] = partsOf(sealed);
     const ct = Buffer.from(c, 'base64url');
     for (const cut of [1, 3, 16]) {
       const shorter = `${v}.${n}.${ct.subarray(0, ct.length - cut).toString('base64url')}`;
@@ -231,7 +238,7 @@ describe('sealPrivateKey / openPrivateKey', () => {
   test('malformed strings are DATA_LOSS, other versions ask for an upgrade', () => {
     const kek = generateKek();
     const sealed = sealPrivateKey(der(), kek, KEY_ID);
-    const [, n, c] = sealed.split('.');
+    const [, n, c] = partsOf(sealed);
     for (const bad of [
       '',
       'garbage',
@@ -245,7 +252,7 @@ describe('sealPrivateKey / openPrivateKey', () => {
     ]) {
       const err = thrown(() => openPrivateKey(bad, kek, KEY_ID));
       expectCode(err, 'DATA_LOSS', /is malformed/);
-      expectNoLeak(err, [c!, kek]);
+      expectNoLeak(err, [c, kek]);
     }
     expectCode(
       thrown(() => openPrivateKey(`v2.${n}.${c}`, kek, KEY_ID)),

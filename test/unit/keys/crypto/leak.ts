@@ -1,4 +1,10 @@
+import { inspect } from 'node:util';
 import { CountersignError, type ErrorCode } from '../../../../src/shared/errors';
+
+/** All of a thrown non-Error, whatever it is: String() of an object would hide its fields as [object Object]. */
+function textOf(value: unknown): string {
+  return typeof value === 'string' ? value : inspect(value, { depth: 10, maxStringLength: Infinity, breakLength: Infinity });
+}
 
 /** Runs fn, which must throw a CountersignError, and returns it. */
 export function thrown(fn: () => unknown): CountersignError {
@@ -9,7 +15,7 @@ export function thrown(fn: () => unknown): CountersignError {
     err = e;
   }
   if (!(err instanceof CountersignError)) {
-    throw new Error(`expected a CountersignError, got ${err === undefined ? 'no error' : String(err)}`);
+    throw new Error(`expected a CountersignError, got ${err === undefined ? 'no error' : textOf(err)}`);
   }
   return err;
 }
@@ -21,11 +27,11 @@ export function errorText(err: unknown): string {
   for (let depth = 0; e !== undefined && e !== null && depth < 10; depth++) {
     if (e instanceof Error) {
       parts.push(e.message, e.stack ?? '');
-      const details = (e as CountersignError).details;
+      const details = (e as { details?: unknown }).details;
       if (details) parts.push(JSON.stringify(details));
       e = e.cause;
     } else {
-      parts.push(String(e));
+      parts.push(textOf(e));
       break;
     }
   }

@@ -16,7 +16,7 @@ import { verifyCoseEnvelope } from '../../../../src/verification/notation/cose';
 import { NotationEnvelopeError, verifyJwsEnvelope } from '../../../../src/verification/notation/envelope';
 import type { NotationFacts } from '../../../../src/policy/notation-trust';
 import { cbor, tag, type CborIn } from '../../../support/cbor-writer';
-import { certificate, extension, OIDS, seq, oid, type BuiltCert, type CertOptions } from '../../../support/der-writer';
+import { certificate, extension, OIDS, seq, type BuiltCert, type CertOptions } from '../../../support/der-writer';
 
 const IMAGE = 'sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9';
 const TARGET = { digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: 517 };
@@ -396,10 +396,6 @@ test('a leaf that is a CA is refused in COSE as in JWS (one chain check for both
   const env = cbor(tag(18, [protectedBytes, new Map<string | number, CborIn>([[33, [caLeaf.der, root.der]]]), payload, signature]));
   expect(verdictCose(env)).toMatch(/leaf certificate .* is a CA/);
 });
-
-// Keep the helper imports used (oid/createHash are used by later cases in this file's history).
-void oid;
-void createHash;
 
 // -------------------------------------------------------------------------------------------------
 // Signing scheme confusion: notary.x509.signingAuthority vs notary.x509

@@ -16,13 +16,10 @@ import { MEDIA_TYPE } from '../../../../src/registry/types';
 import { verifyJwsEnvelope } from '../../../../src/verification/notation/envelope';
 import { verifyTimestampBytes } from '../../../../src/verification/notation/timestamp';
 import {
-  bool,
   certificate,
-  explicit,
   extension,
   int,
   OIDS,
-  oid,
   seq,
   timestampToken,
   tlv,
@@ -562,6 +559,3 @@ describe('timestamp attacks', () => {
     expect(j.reason).toMatch(/the timestamp is over other bytes than this signature/);
   });
 });
-void bool;
-void explicit;
-void oid;
