@@ -24,7 +24,7 @@ import type { TrustedCaBundle, TrustedKey, TrustStore } from '../trust/types';
 import type { CollectionBudget } from './collection-budget';
 import { decodeBase64Strict, keysThatVerify, mayBeEd25519ph, preAuthEncoding } from './legacy/crypto';
 import { ANNOTATION_LEGACY_CHAIN, pemCertificates, verifyLegacyKeyless } from './sigstore/legacy-keyless';
-import { verifyCaSignature } from './x509-chain';
+import { caSigner, verifyCaSignature } from './x509-chain';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import type { Evidence, EvidenceFormat } from '../policy/input';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
@@ -465,7 +465,7 @@ function caSignedLayer(
   layer: Layer,
   signature: Buffer,
   signed: Buffer,
-): { ok: true; bundle: TrustedCaBundle; subject: string } | { ok: false; reason: string } {
+): { ok: true; bundle: TrustedCaBundle; subject: string; validUntil: Date } | { ok: false; reason: string } {
   const leafDer = pemCertificates(layer.annotations[ANNOTATION_CERTIFICATE] ?? '');
   if (leafDer.length !== 1) return { ok: false, reason: `the ${ANNOTATION_CERTIFICATE} annotation must hold exactly one PEM certificate` };
   let leaf: X509Certificate;
@@ -479,12 +479,9 @@ function caSignedLayer(
     return { ok: false, reason: `a certificate in the ${ANNOTATION_CERTIFICATE} or ${ANNOTATION_LEGACY_CHAIN} annotation does not parse` };
   }
   const result = verifyCaSignature(leaf, intermediates, ctx.caBundles, signed, signature, ctx.now);
-  return result.ok ? { ok: true, bundle: result.bundle, subject: leaf.subject.split('\n').join(', ') } : result;
-}
-
-/** The evidence fields of a signature by a certificate a CA bundle anchors. */
-function caSigner(byCa: { bundle: TrustedCaBundle; subject: string }): Pick<Evidence, 'keyId' | 'keyName' | 'certificateSubject'> {
-  return { keyId: byCa.bundle.id, keyName: byCa.bundle.name, certificateSubject: byCa.subject };
+  return result.ok
+    ? { ok: true, bundle: result.bundle, subject: leaf.subject.split('\n').join(', '), validUntil: result.validUntil }
+    : result;
 }
 
 /** Why a signature no trusted key verifies is not accepted. */
