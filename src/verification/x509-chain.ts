@@ -122,11 +122,11 @@ function pathTo(
   for (let depth = 0; depth <= MAX_PATH; depth++) {
     // `depth` intermediates lie below the issuer of `current`: its path length must allow them.
     const anchors = bundle.certificates.filter((ca) => issued(ca, current));
-    const anchorProblems = anchors.map((ca) => caProblem(ca, depth, now));
+    const anchorProblems = anchors.map((ca) => caProblem(ca, depth) ?? notValidAt(ca, now));
     const anchorAt = anchorProblems.indexOf(undefined);
     if (anchorAt >= 0) return { validUntil: earliest(anchors[anchorAt]!) };
     const candidates = pool.filter((p) => !used.includes(p) && issued(p, current));
-    const candidateProblems = candidates.map((p) => caProblem(p, depth, now));
+    const candidateProblems = candidates.map((p) => caProblem(p, depth) ?? notValidAt(p, now));
     const nextAt = candidateProblems.indexOf(undefined);
     if (nextAt < 0) {
       if (anchors.length > 0) return `its CA ${oneLine(anchors[0]!.subject)} ${anchorProblems[0]!}`;
@@ -179,8 +179,11 @@ function leafProblem(leaf: X509Certificate): string | undefined {
   return undefined;
 }
 
-/** Why `ca` may not issue a certificate with `below` intermediates under it, at `now`; or undefined. */
-function caProblem(ca: X509Certificate, below: number, now: Date): string | undefined {
+/**
+ * Why `ca` may not issue a certificate with `below` intermediates under it, or undefined (its
+ * validity aside). Also asked of every CA of a bundle when it is imported (`below` 0).
+ */
+export function caProblem(ca: X509Certificate, below: number): string | undefined {
   if (!ca.ca) return 'is not a CA certificate (basicConstraints CA:TRUE)';
   const f = fieldsOf(ca);
   if (typeof f === 'string') return f;
@@ -204,7 +207,7 @@ function caProblem(ca: X509Certificate, below: number, now: Date): string | unde
   if (typeof eku === 'string') return eku;
   if (eku !== undefined && !eku.includes(EKU.CODE_SIGNING) && !eku.includes(EKU.ANY))
     return `extended key usage (${eku.join(', ') || 'empty'}) does not allow code signing`;
-  return notValidAt(ca, now);
+  return undefined;
 }
 
 function readKeyUsage(f: CertificateFields): number | undefined | string {

@@ -10,7 +10,7 @@
  * The PKI is built in the test.
  */
 import { createPublicKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import type { BuiltCert } from '../../support/der-writer';
+import { certificate, extension, seq, type BuiltCert, type CertOptions } from '../../support/der-writer';
 import { testPki } from '../../support/test-pki';
 import { COSIGN_SIGN_PREDICATE_TYPE } from '../../../src/formats/in-toto';
 import { keyIdOf } from '../../../src/keys/key-id';
@@ -234,6 +234,34 @@ describe('denied', () => {
     expect(r.allowed).toBe(false);
     expect(r.evidence[0]!.reason).toMatch(/key acme-pki was revoked .*PKI retired/);
   });
+});
+
+test('a CA the chain rules would never let issue is refused at import, naming it: no keyCertSign, name constraints, TLS-only EKU', async () => {
+  const when = { notBefore: new Date('2025-01-01T00:00:00Z'), notAfter: new Date('2040-01-01T00:00:00Z') };
+  const selfSigned = (cn: string, o: Partial<CertOptions>) => {
+    const k = ec();
+    return certificate({ subject: [['CN', cn]], publicKey: k.publicKey, key: k.privateKey, ca: true, ...when, ...o });
+  };
+  const nameConstraints = extension(
+    '2.5.29.30',
+    true,
+    seq(Buffer.from([0xa0, 0x0f]), seq(Buffer.from([0x82, 0x0b]), Buffer.from('example.com'))),
+  );
+  const cases: Array<[BuiltCert, RegExp]> = [
+    [selfSigned('No KU', { keyUsage: null }), /certificate 1 of the CA bundle \(CN=No KU\) has no key usage; a CA needs keyCertSign/],
+    [
+      selfSigned('Constrained', { extensions: [nameConstraints] }),
+      /\(CN=Constrained\) has the critical extension 2\.5\.29\.30|carries name constraints/,
+    ],
+    [selfSigned('TLS', { eku: ['1.3.6.1.5.5.7.3.1'] }), /\(CN=TLS\) extended key usage .* does not allow code signing/],
+  ];
+  for (const [cert, message] of cases) {
+    await expect(env.keys.store.importCaBundle({ name: 'bad' }, cert.pem, 'test')).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(message) as unknown,
+    });
+  }
+  expect(env.keys.store.trust.caBundles!()).toEqual([]);
 });
 
 test('a bundle with a signing certificate in it is refused at import, naming it', async () => {
