@@ -8,7 +8,7 @@ import crypto, { type KeyObject } from 'node:crypto';
 import { CountersignError } from '../shared/errors';
 import type { SchemaMigration, SqlExecutor } from '../store';
 import type { TrustedAnchorState, TrustedCaBundle, TrustedKey } from '../trust/types';
-import { caBundleCertificates } from './crypto/ca-bundle';
+import { CA_BUNDLE_KIND, caBundleCertificates } from './crypto/ca-bundle';
 import { certificateFactsOf, keyKindOf, type KeySource } from './crypto';
 import type { KeyInfo, KeyPurpose, KeyState } from './types';
 
@@ -162,7 +162,8 @@ export function keyInfoOf(r: KeyRow): KeyInfo {
   const info: KeyInfo = {
     id: r.id,
     name: r.name,
-    algorithm: r.algorithm,
+    // Rows stored before bundles were named by their kind say their first CA's key type.
+    algorithm: r.key_kind === CA_BUNDLE_KIND ? CA_BUNDLE_KIND : r.algorithm,
     publicKeyPem: r.public_key_pem,
     createdAt: new Date(r.created_at),
     version: r.version,

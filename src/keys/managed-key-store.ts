@@ -303,6 +303,13 @@ export class ManagedKeyStore implements KeyStore {
     const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const result = await this.change(async (tx) => {
       const old = await activeRow(tx, nameOrId);
+      if (old.key_kind === CA_BUNDLE_KIND) {
+        throw new CountersignError(
+          'FAILED_PRECONDITION',
+          `key ${old.name} is a CA bundle; rotation makes a new signing key, which a bundle is not. Import the renewed bundle ` +
+            `under another name (keys import NAME --ca-bundle FILE), name it in the policy, then revoke ${old.name}`,
+        );
+      }
       if (old.purpose !== 'signing') {
         throw new CountersignError(
           'FAILED_PRECONDITION',
@@ -447,7 +454,8 @@ export class ManagedKeyStore implements KeyStore {
       attrs.ownerTeam ?? '',
       material.purpose,
       JSON.stringify(attrs.scopes ?? []),
-      describeKey(material.publicKey),
+      // An anchor that is not one key (a CA bundle) is named by its kind, not by its first CA's key type.
+      material.anchor?.kind ?? describeKey(material.publicKey),
       material.publicKey.export({ type: 'spki', format: 'pem' }),
       sealed,
       attrs.validFrom?.toISOString() ?? null,

@@ -55,6 +55,11 @@ export interface Evidence {
   keyName?: string;
   /** Signatures by a certificate anchored at a CA bundle (keyName names the bundle): the certificate's subject. */
   certificateSubject?: string;
+  /**
+   * Signatures by a certificate anchored at a CA bundle: the earliest notAfter on its path (ISO
+   * 8601). These carry no trusted signing time, so past it the evidence no longer counts, cached or not.
+   */
+  certificateValidUntil?: string;
   /** Keyless (Fulcio certificate) signer, as verified: OIDC issuer, subject and Fulcio extensions. */
   identity?: SignerIdentity;
   /** Notary Project signatures whose envelope is intact: what it says (judged by the rule's Notation trust). */

@@ -16,6 +16,7 @@ import type { TrustedCaBundle, TrustedKey } from '../trust/types';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import { isInTotoStatement, statementDigests, verifySigstoreBundle, type InTotoStatement } from './sigstore/verify-bundle';
 import type { Evidence } from '../policy/input';
+import { caSigner } from './x509-chain';
 import { ANNOTATION, BUNDLE_MEDIA_TYPE_VERSIONS } from '../formats/sigstore-bundle';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 
@@ -98,7 +99,7 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
     result.signer.kind === 'key'
       ? { keyId: result.signer.key.id, keyName: result.signer.key.name }
       : result.signer.kind === 'ca-bundle'
-        ? { keyId: result.signer.bundle.id, keyName: result.signer.bundle.name, certificateSubject: result.signer.subject }
+        ? caSigner(result.signer)
         : { identity: result.signer.identity };
   const signed = {
     ...claimed,

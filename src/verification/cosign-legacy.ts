@@ -22,9 +22,9 @@ import type { RegistryClient } from '../registry/client';
 import { CountersignError, isContentError } from '../shared/errors';
 import type { TrustedCaBundle, TrustedKey, TrustStore } from '../trust/types';
 import type { CollectionBudget } from './collection-budget';
-import { decodeBase64Strict, keysThatVerify, preAuthEncoding } from './legacy/crypto';
+import { decodeBase64Strict, keysThatVerify, mayBeEd25519ph, preAuthEncoding } from './legacy/crypto';
 import { ANNOTATION_LEGACY_CHAIN, pemCertificates, verifyLegacyKeyless } from './sigstore/legacy-keyless';
-import { verifyCaSignature } from './x509-chain';
+import { caSigner, verifyCaSignature } from './x509-chain';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import type { Evidence, EvidenceFormat } from '../policy/input';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
@@ -122,7 +122,14 @@ interface Layer {
   annotations: Record<string, string>;
 }
 
-type LayerEvaluator = (ctx: Context, layer: Layer, base: Evidence) => Promise<Evidence>;
+/** A layer's evidence; `ed25519ph` when a second pass with Ed25519ph could still verify it. */
+interface Judged {
+  evidence: Evidence;
+  ed25519ph?: true;
+}
+
+/** Judges a layer with the native schemes (first pass) or with Ed25519ph only (second pass). */
+type LayerEvaluator = (ctx: Context, layer: Layer, base: Evidence, schemes: 'native' | 'ed25519ph') => Promise<Judged>;
 
 async function readTag(
   ctx: Context,
@@ -186,24 +193,43 @@ async function readTag(
     ].join('\0');
     candidates.push({ layer, base, key });
   });
-  const judged = new Map<string, Promise<Evidence>>();
-  const order = [...candidates].sort((a, b) => sizeRank(a.layer) - sizeRank(b.layer) || a.layer.index - b.layer.index);
-  const tasks = order.map((c) => async (): Promise<void> => {
-    let first = judged.get(c.key);
-    if (first === undefined) {
+  // One judgement per distinct layer, in size order, in two passes: every layer with the native
+  // schemes first, then Ed25519ph (pure JS, ~20× the cost) only for layers the first pass left
+  // unverified that could be one. Junk that costs an Ed25519ph try per trusted Ed25519 key thus
+  // never delays a layer that verifies natively; the second pass stops at the budget and says so.
+  const distinct = new Map<string, { layer: Layer; base: Evidence; judged?: Judged }>();
+  for (const c of [...candidates].sort((a, b) => sizeRank(a.layer) - sizeRank(b.layer) || a.layer.index - b.layer.index)) {
+    if (!distinct.has(c.key)) distinct.set(c.key, { layer: c.layer, base: c.base });
+  }
+  const firsts = [...distinct.values()];
+  await runLimited(
+    firsts.map((d) => async (): Promise<void> => {
       const exhausted = ctx.budget?.exhausted();
-      first =
+      d.judged =
         exhausted !== undefined
-          ? Promise.resolve({ ...c.base, reason: `layer ${c.layer.index}: not examined: ${exhausted}` })
-          : evaluate(ctx, c.layer, c.base);
-      judged.set(c.key, first);
+          ? { evidence: { ...d.base, reason: `layer ${d.layer.index}: not examined: ${exhausted}` } }
+          : await evaluate(ctx, d.layer, d.base, 'native');
+    }),
+    FETCH_CONCURRENCY,
+  );
+  for (const d of firsts) {
+    const first = d.judged!;
+    if (!first.ed25519ph) continue;
+    const exhausted = ctx.budget?.exhausted();
+    if (exhausted !== undefined) {
+      d.judged = { evidence: { ...first.evidence, reason: `${first.evidence.reason ?? ''}; not examined as Ed25519ph: ${exhausted}` } };
+      continue;
     }
-    const e = await first;
+    const second = await evaluate(ctx, d.layer, d.base, 'ed25519ph');
+    // A second pass that finds no signer keeps the first pass's reason (it tried more).
+    if (second.evidence.verified) d.judged = second;
+  }
+  for (const c of candidates) {
+    const e = distinct.get(c.key)!.judged!.evidence;
     const copy: Evidence = { ...e, layerIndex: c.layer.index };
     if (e.reason !== undefined) copy.reason = e.reason.replace(/^layer \d+: /, `layer ${c.layer.index}: `);
     results.set(c.layer.index, copy);
-  });
-  await runLimited(tasks, FETCH_CONCURRENCY);
+  }
   return [...results.entries()].sort(([a], [b]) => a - b).map(([, e]) => e);
 }
 
@@ -289,8 +315,8 @@ function readBlob(ctx: Context, digest: string): Promise<BlobRead> {
   return pending;
 }
 
-async function evaluateSignatureLayer(ctx: Context, layer: Layer, base: Evidence): Promise<Evidence> {
-  const fail = (reason: string): Evidence => ({ ...base, reason: `layer ${layer.index}: ${reason}` });
+async function evaluateSignatureLayer(ctx: Context, layer: Layer, base: Evidence, schemes: 'native' | 'ed25519ph'): Promise<Judged> {
+  const fail = (reason: string): Judged => ({ evidence: { ...base, reason: `layer ${layer.index}: ${reason}` } });
   const sigText = layer.annotations[ANNOTATION_SIGNATURE];
   if (sigText === undefined || sigText === '') return fail(`no ${ANNOTATION_SIGNATURE} annotation`);
   const signature = decodeBase64Strict(sigText);
@@ -298,9 +324,17 @@ async function evaluateSignatureLayer(ctx: Context, layer: Layer, base: Evidence
 
   const blob = await readBlob(ctx, layer.descriptor.digest);
   if (!blob.ok) return fail(blob.reason);
+  // A failure of the native pass, marked for an Ed25519ph try only when one could make it count:
+  // the signature is shaped like one and the payload is for this image (else it is refused anyway).
+  const notSigned = (reason: string): Judged => {
+    if (schemes === 'ed25519ph' || !ctx.keys.some(isEd25519) || !mayBeEd25519ph(signature)) return fail(reason);
+    const problem = simpleSigningProblem(blob.bytes, ctx.imageDigest);
+    return problem === undefined ? { ...fail(reason), ed25519ph: true } : fail(`${reason}; not tried as Ed25519ph: ${problem}`);
+  };
 
   // Over the exact payload bytes: nothing is re-serialized before verifying.
-  const signers = keysThatVerify(ctx.keys, blob.bytes, signature);
+  const signers = keysThatVerify(ctx.keys, blob.bytes, signature, schemes);
+  if (schemes === 'ed25519ph' && signers.length === 0) return fail(noSignerReason(ctx, layer));
   let caProblem: string | undefined;
   if (signers.length === 0 && layer.annotations[ANNOTATION_CERTIFICATE] !== undefined && ctx.caBundles.length > 0) {
     // A certificate of a private PKI: counts as the CA bundle's it chains to.
@@ -308,30 +342,30 @@ async function evaluateSignatureLayer(ctx: Context, layer: Layer, base: Evidence
     if (byCa.ok) {
       const problem = simpleSigningProblem(blob.bytes, ctx.imageDigest);
       if (problem !== undefined) return fail(problem);
-      return { ...base, verified: true, keyId: byCa.bundle.id, keyName: byCa.bundle.name, certificateSubject: byCa.subject };
+      return { evidence: { ...base, verified: true, ...caSigner(byCa) } };
     }
-    if (ctx.trustedRoots.length === 0) return fail(byCa.reason);
+    if (ctx.trustedRoots.length === 0) return notSigned(byCa.reason);
     caProblem = byCa.reason;
   }
   if (signers.length === 0 && layer.annotations[ANNOTATION_CERTIFICATE] !== undefined && ctx.trustedRoots.length > 0) {
     // Keyless: verified by the Sigstore bundle core; which identities count is the policy's call.
     const keyless = verifyLegacyKeyless(layer.annotations, signature, blob.bytes, ctx.trustedRoots);
-    if (!keyless.ok) return fail(caProblem ? `${keyless.reason}; as a CA-bundle signature: ${caProblem}` : keyless.reason);
+    if (!keyless.ok) return notSigned(caProblem ? `${keyless.reason}; as a CA-bundle signature: ${caProblem}` : keyless.reason);
     const problem = simpleSigningProblem(blob.bytes, ctx.imageDigest);
     if (problem !== undefined) return fail(problem);
     const { ok: _ok, ...facts } = keyless;
-    return { ...base, verified: true, ...facts };
+    return { evidence: { ...base, verified: true, ...facts } };
   }
-  if (signers.length === 0) return fail(noSignerReason(ctx, layer));
+  if (signers.length === 0) return notSigned(noSignerReason(ctx, layer));
 
   const problem = simpleSigningProblem(blob.bytes, ctx.imageDigest);
   if (problem !== undefined) return fail(problem);
-  return { ...base, ...signedBy(signers) };
+  return { evidence: { ...base, ...signedBy(signers) } };
 }
 
-async function evaluateAttestationLayer(ctx: Context, layer: Layer, base: Evidence): Promise<Evidence> {
+async function evaluateAttestationLayer(ctx: Context, layer: Layer, base: Evidence, schemes: 'native' | 'ed25519ph'): Promise<Judged> {
   let evidence = base;
-  const fail = (reason: string): Evidence => ({ ...evidence, reason: `layer ${layer.index}: ${reason}` });
+  const fail = (reason: string): Judged => ({ evidence: { ...evidence, reason: `layer ${layer.index}: ${reason}` } });
 
   const blob = await readBlob(ctx, layer.descriptor.digest);
   if (!blob.ok) return fail(blob.reason);
@@ -353,46 +387,82 @@ async function evaluateAttestationLayer(ctx: Context, layer: Layer, base: Eviden
   const signature = isObject(entry) ? decodeBase64Strict(entry.sig, { urlSafe: true }) : undefined;
   if (!signature) return fail('the DSSE signature is missing or not valid base64');
 
-  const signers = keysThatVerify(ctx.keys, preAuthEncoding(envelope.payloadType, payload), signature);
-  if (signers.length === 0) return fail(noSignerReason(ctx, layer));
+  const pae = preAuthEncoding(envelope.payloadType, payload);
+  const signers = keysThatVerify(ctx.keys, pae, signature, schemes);
+  let caSigned: ReturnType<typeof caSigner> | undefined;
+  if (signers.length === 0) {
+    let reason = noSignerReason(ctx, layer);
+    if (schemes === 'native' && ctx.caBundles.length > 0 && layer.annotations[ANNOTATION_CERTIFICATE] !== undefined) {
+      // A certificate of a private PKI (cosign attest --certificate): the bundle it chains to signed.
+      const byCa = caSignedLayer(ctx, layer, signature, pae);
+      if (byCa.ok) caSigned = caSigner(byCa);
+      else reason = byCa.reason;
+    }
+    if (caSigned === undefined) {
+      const worthEd25519ph =
+        schemes === 'native' && ctx.keys.some(isEd25519) && mayBeEd25519ph(signature) && statementFacts(payload, ctx.imageDigest).ok;
+      return worthEd25519ph ? { ...fail(reason), ed25519ph: true } : fail(reason);
+    }
+  }
 
   // From here on the statement is signed by a trusted key: its predicate type may be reported.
+  const facts = statementFacts(payload, ctx.imageDigest);
+  if (!facts.ok) {
+    if (facts.predicateType !== undefined) evidence = { ...base, kind: kindOf(facts.predicateType), predicateType: facts.predicateType };
+    return fail(facts.reason);
+  }
+  evidence = { ...base, kind: kindOf(facts.predicateType), predicateType: facts.predicateType };
+  const signer = caSigned !== undefined ? { verified: true, ...caSigned } : signedBy(signers);
+  return { evidence: { ...evidence, ...signer, predicate: facts.predicate } };
+}
+
+function kindOf(predicateType: string): Evidence['kind'] {
+  return predicateType === COSIGN_SIGN_PREDICATE_TYPE ? 'signature' : 'attestation';
+}
+
+type StatementFacts = { ok: true; predicateType: string; predicate: unknown } | { ok: false; reason: string; predicateType?: string };
+
+/** The in-toto statement of a DSSE payload, checked to be one for `imageDigest`. */
+function statementFacts(payload: Buffer, imageDigest: string): StatementFacts {
   const statement = parseJson(payload);
-  if (!isObject(statement)) return fail('the signed payload is not a JSON object (in-toto statement)');
+  if (!isObject(statement)) return { ok: false, reason: 'the signed payload is not a JSON object (in-toto statement)' };
   if (typeof statement._type !== 'string' || !STATEMENT_TYPES.has(statement._type)) {
-    return fail(`the statement _type is ${shown(statement._type)}, expected in-toto Statement v1 or v0.1`);
+    return { ok: false, reason: `the statement _type is ${shown(statement._type)}, expected in-toto Statement v1 or v0.1` };
   }
   if (typeof statement.predicateType !== 'string' || statement.predicateType === '') {
-    return fail('the statement has no predicateType');
+    return { ok: false, reason: 'the statement has no predicateType' };
   }
-  evidence = {
-    ...base,
-    kind: statement.predicateType === COSIGN_SIGN_PREDICATE_TYPE ? 'signature' : 'attestation',
-    predicateType: statement.predicateType,
-  };
-  const hex = ctx.imageDigest.slice('sha256:'.length);
+  const hex = imageDigest.slice('sha256:'.length);
   const subjects = Array.isArray(statement.subject) ? statement.subject : [];
   const matches = subjects.some(
     (s) => isObject(s) && isObject(s.digest) && typeof s.digest.sha256 === 'string' && s.digest.sha256.toLowerCase() === hex,
   );
   if (!matches) {
-    return fail(`the statement's subjects do not include this image (${ctx.imageDigest}); it was made for another artifact`);
+    return {
+      ok: false,
+      predicateType: statement.predicateType,
+      reason: `the statement's subjects do not include this image (${imageDigest}); it was made for another artifact`,
+    };
   }
+  return { ok: true, predicateType: statement.predicateType, predicate: statement.predicate ?? {} };
+}
 
-  return { ...evidence, ...signedBy(signers), predicate: statement.predicate ?? {} };
+function isEd25519(key: TrustedKey): boolean {
+  return key.publicKey.asymmetricKeyType === 'ed25519';
 }
 
 /**
- * A `.sig` layer signed by an X.509 certificate (`dev.sigstore.cosign/certificate`, intermediates
- * in `dev.sigstore.cosign/chain`: cosign sign --certificate --certificate-chain) against the CA
- * bundles. The chain annotation is unsigned: it only offers intermediates to build a path from.
+ * A `.sig` or `.att` layer signed by an X.509 certificate (`dev.sigstore.cosign/certificate`,
+ * intermediates in `dev.sigstore.cosign/chain`: cosign sign/attest --certificate
+ * --certificate-chain) against the CA bundles; `signed` is what the signature covers (the payload,
+ * or the DSSE PAE). The chain annotation is unsigned: it only offers intermediates to build a path from.
  */
 function caSignedLayer(
   ctx: Context,
   layer: Layer,
   signature: Buffer,
-  payload: Buffer,
-): { ok: true; bundle: TrustedCaBundle; subject: string } | { ok: false; reason: string } {
+  signed: Buffer,
+): { ok: true; bundle: TrustedCaBundle; subject: string; validUntil: Date } | { ok: false; reason: string } {
   const leafDer = pemCertificates(layer.annotations[ANNOTATION_CERTIFICATE] ?? '');
   if (leafDer.length !== 1) return { ok: false, reason: `the ${ANNOTATION_CERTIFICATE} annotation must hold exactly one PEM certificate` };
   let leaf: X509Certificate;
@@ -405,8 +475,10 @@ function caSignedLayer(
   } catch {
     return { ok: false, reason: `a certificate in the ${ANNOTATION_CERTIFICATE} or ${ANNOTATION_LEGACY_CHAIN} annotation does not parse` };
   }
-  const result = verifyCaSignature(leaf, intermediates, ctx.caBundles, payload, signature, ctx.now);
-  return result.ok ? { ok: true, bundle: result.bundle, subject: leaf.subject.split('\n').join(', ') } : result;
+  const result = verifyCaSignature(leaf, intermediates, ctx.caBundles, signed, signature, ctx.now);
+  return result.ok
+    ? { ok: true, bundle: result.bundle, subject: leaf.subject.split('\n').join(', '), validUntil: result.validUntil }
+    : result;
 }
 
 /** Why a signature no trusted key verifies is not accepted. */

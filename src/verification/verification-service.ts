@@ -374,7 +374,10 @@ export class VerificationService {
     const key = this.opts.trust.byId(e.keyId) ?? this.opts.trust.caBundles?.().find((b) => b.id === e.keyId);
     if (!key) return { ...e, verified: false, reason: `key ${e.keyName ?? e.keyId} is no longer trusted` };
     const state = keyUsability(key, now, repository);
-    return state.usable ? e : { ...e, verified: false, reason: state.reason };
+    if (!state.usable) return { ...e, verified: false, reason: state.reason };
+    if (e.certificateValidUntil !== undefined && !(now.getTime() <= Date.parse(e.certificateValidUntil)))
+      return { ...e, verified: false, reason: `the certificate chain of this signature expired at ${e.certificateValidUntil}` };
+    return e;
   }
 }
 

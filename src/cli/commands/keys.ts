@@ -148,7 +148,9 @@ export async function keys(args: string[]): Promise<number> {
       process.stdout.write(res.current.publicKeyPem);
     } else if (res.key) {
       process.stdout.write(describeKey(res.key));
-      if (sub === 'create' || sub === 'import' || sub === 'show') process.stdout.write(res.key.publicKeyPem);
+      // A CA bundle is not a key: its first CA's public key would read as one that is trusted to sign.
+      if ((sub === 'create' || sub === 'import' || sub === 'show') && res.key.kind !== 'ca-bundle')
+        process.stdout.write(res.key.publicKeyPem);
     }
     return 0;
   });

@@ -5,7 +5,9 @@
  * is issued by a certificate of the bundle (src/verification/x509-chain.ts). The CAs' own keys are
  * never trusted to sign images: a CA certifies signers, it is not one.
  *
- * Every certificate must be a CA (basicConstraints CA:TRUE) that has not expired; nothing but
+ * Every certificate must be a CA (basicConstraints CA:TRUE) that has not expired and that the chain
+ * rules let issue (src/verification/x509-chain.ts caProblem: keyCertSign, no unevaluated name or
+ * policy constraints, no unknown critical extension, an EKU allowing code signing); nothing but
  * whitespace may lie between or around the blocks. Errors name the certificate by position and
  * subject, never quote the input.
  */
@@ -13,6 +15,7 @@ import crypto, { X509Certificate } from 'node:crypto';
 import { CountersignError } from '../../shared/errors';
 import { decodeBase64Strict, isPrivateKeyLabel } from './encoding';
 import { scanPem, type CertificateFacts } from './trust-anchor';
+import { caProblem } from '../../verification/x509-chain';
 
 /** The kind recorded for a CA bundle in the key store. */
 export const CA_BUNDLE_KIND = 'ca-bundle';
@@ -81,6 +84,9 @@ export function parseCaBundlePem(pem: string, now: Date): CaBundle {
         `certificate ${i + 1} of the CA bundle (${subject}) expired at ${notAfter.toISOString()}; remove it or import its renewal`,
       );
     if (certificates.some((c) => c.raw.equals(cert.raw))) throw invalid(`certificate ${i + 1} of the CA bundle (${subject}) appears twice`);
+    // The rules every CA on a chain is held to when a signature is verified, said now rather than as a deny later.
+    const problem = caProblem(cert, 0);
+    if (problem !== undefined) throw invalid(`certificate ${i + 1} of the CA bundle (${subject}) ${problem}; it could anchor no signature`);
     certificates.push(cert);
   }
   if (blocks.at(-1)!.textAfter === true)

@@ -3,8 +3,9 @@
  * "which of these trusted keys made this signature". Legacy signatures carry no key hint, so every
  * trusted key is tried; each try is one public-key verification, cheap for ECDSA. An Ed25519 key
  * that does not verify a signature purely costs a second try as Ed25519ph in pure JS (about 1–2 ms
- * on the 2-core bench machine, some 20× a native verification): a tag of junk layers costs that
- * per layer and trusted Ed25519 key, within the collection's time budget.
+ * on the 2-core bench machine, some 20× a native verification). So callers judging many
+ * signatures (a `.sig` tag of pusher-chosen layers) try the native schemes on all of them first
+ * (`'native'`), and Ed25519ph only on what is left and could be one (`mayBeEd25519ph`).
  */
 import crypto, { type KeyObject } from 'node:crypto';
 import { dsse } from '@sigstore/core';
@@ -17,6 +18,35 @@ interface Ed25519Scheme {
 // @noble/curves (audited, pure JS). It is ESM-only; Node 24 loads ES modules through require()
 // (this file compiles to CommonJS, where a static import of an ES module is refused by TypeScript).
 const { ed25519ph } = require('@noble/curves/ed25519.js') as { ed25519ph: Ed25519Scheme };
+
+/**
+ * The Ed25519ph check, as an object so that tests can count the tries (each one is the expensive
+ * step a pusher could multiply).
+ */
+export const ed25519phScheme = {
+  verify: (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean =>
+    ed25519ph.verify(signature, message, publicKey, { zip215: false }),
+};
+
+/**
+ * Which schemes one try covers: `'native'` what OpenSSL verifies (ECDSA, RSA, pure Ed25519, some
+ * 60 µs each), `'ed25519ph'` only the pure-JS Ed25519ph fallback for Ed25519 keys, `'all'` both.
+ */
+export type SchemeSet = 'all' | 'native' | 'ed25519ph';
+
+// The order of the Ed25519 group; a signature's S must be below it (RFC 8032 §5.1.7).
+const ED25519_L = 2n ** 252n + 27742317777372353535851937790883648493n;
+
+/**
+ * Whether `signature` is shaped like an Ed25519(ph) signature at all: 64 bytes whose S (the second
+ * half, little-endian) is canonical. Anything else is refused by the strict verifier anyway, so
+ * skipping its Ed25519ph tries loses no valid signature; it makes random junk free.
+ */
+export function mayBeEd25519ph(signature: Buffer): boolean {
+  if (signature.length !== 64) return false;
+  const s = BigInt(`0x${Buffer.from(signature.subarray(32)).reverse().toString('hex')}`);
+  return s < ED25519_L;
+}
 
 const STD_B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const URL_B64 = /^[A-Za-z0-9_-]*={0,2}$/;
@@ -59,8 +89,9 @@ const CURVE_HASH: Record<string, { hash: string; fieldBytes: number }> = {
  * key admits nothing forgeable: Ed25519ph signs under the dom2 prefix, so no signature of one scheme
  * is a signature of the other (RFC 8032 §8.6). Never throws.
  */
-export function verifyWithKey(publicKey: KeyObject, message: Buffer, signature: Buffer): boolean {
+export function verifyWithKey(publicKey: KeyObject, message: Buffer, signature: Buffer, schemes: SchemeSet = 'all'): boolean {
   try {
+    if (schemes === 'ed25519ph') return publicKey.asymmetricKeyType === 'ed25519' && verifyEd25519ph(publicKey, message, signature);
     switch (publicKey.asymmetricKeyType) {
       case 'ec': {
         const curve = CURVE_HASH[publicKey.asymmetricKeyDetails?.namedCurve ?? ''];
@@ -72,7 +103,7 @@ export function verifyWithKey(publicKey: KeyObject, message: Buffer, signature: 
       case 'rsa':
         return crypto.verify('sha256', message, { key: publicKey, padding: crypto.constants.RSA_PKCS1_PADDING }, signature);
       case 'ed25519':
-        return crypto.verify(null, message, publicKey, signature) || verifyEd25519ph(publicKey, message, signature);
+        return crypto.verify(null, message, publicKey, signature) || (schemes === 'all' && verifyEd25519ph(publicKey, message, signature));
       default:
         return false;
     }
@@ -88,13 +119,13 @@ export function verifyWithKey(publicKey: KeyObject, message: Buffer, signature: 
  * decoding (zip215 off): a non-canonical S or point encoding is refused, as Go refuses it.
  */
 function verifyEd25519ph(publicKey: KeyObject, message: Buffer, signature: Buffer): boolean {
-  if (signature.length !== 64) return false;
+  if (!mayBeEd25519ph(signature)) return false;
   const x = publicKey.export({ format: 'jwk' }).x;
   if (typeof x !== 'string') return false;
-  return ed25519ph.verify(signature, message, Buffer.from(x, 'base64url'), { zip215: false });
+  return ed25519phScheme.verify(signature, message, Buffer.from(x, 'base64url'));
 }
 
-/** Every trusted key that verifies `signature` over `message`, in trust-store order. */
-export function keysThatVerify(keys: readonly TrustedKey[], message: Buffer, signature: Buffer): TrustedKey[] {
-  return keys.filter((key) => verifyWithKey(key.publicKey, message, signature));
+/** Every trusted key that verifies `signature` over `message` in `schemes`, in trust-store order. */
+export function keysThatVerify(keys: readonly TrustedKey[], message: Buffer, signature: Buffer, schemes: SchemeSet = 'all'): TrustedKey[] {
+  return keys.filter((key) => verifyWithKey(key.publicKey, message, signature, schemes));
 }

@@ -31,7 +31,7 @@ export const EXT = {
 /** Critical extensions whose meaning is checked (or, for names, policies and key ids, harmless to accept). */
 const UNDERSTOOD_CRITICAL = new Set<string>(Object.values(EXT));
 
-const EKU = {
+export const EKU = {
   ANY: '2.5.29.37.0',
   SERVER_AUTH: '1.3.6.1.5.5.7.3.1',
   CODE_SIGNING: '1.3.6.1.5.5.7.3.3',
@@ -82,7 +82,7 @@ export function keyUsage(f: CertificateFields): number | undefined {
 }
 
 /** basicConstraints pathLenConstraint, or undefined when absent. */
-function pathLength(f: CertificateFields): number | undefined {
+export function pathLength(f: CertificateFields): number | undefined {
   const bc = f.extensions.get(EXT.BASIC_CONSTRAINTS);
   if (!bc) return undefined;
   const last = children(expect(parseDer(bc.value), TAG.SEQUENCE, 'basicConstraints')).find((e) => e.tag === TAG.INTEGER);

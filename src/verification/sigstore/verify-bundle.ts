@@ -66,7 +66,7 @@ export interface VerifiedBundle<K extends CandidateKey> {
   signer:
     | { kind: 'key'; key: K }
     | { kind: 'certificate'; identity: SignerIdentity }
-    | { kind: 'ca-bundle'; bundle: TrustedCaBundle; subject: string };
+    | { kind: 'ca-bundle'; bundle: TrustedCaBundle; subject: string; validUntil: Date };
   /** The trusted root that verified the certificate, log entries or timestamps (absent: none were needed). */
   root?: string;
   /** Verified transparency-log entries (Rekor v1 or v2). */
@@ -205,7 +205,7 @@ export function verifySigstoreBundle<K extends CandidateKey>(
   if (certificateDer.length > 0 && caBundles.length > 0) {
     const byCa = caBundleSignature(bundle, certificateDer, caBundles, artifact, trust.now ?? new Date());
     if (byCa.ok) {
-      const signer = { kind: 'ca-bundle' as const, bundle: byCa.bundle, subject: byCa.subject };
+      const signer = { kind: 'ca-bundle' as const, bundle: byCa.bundle, subject: byCa.subject, validUntil: byCa.validUntil };
       return verified(shape, signer, undefined, { tlogEntries: 0, timestamps: 0 }, bundle, statement);
     }
     if (trust.roots.length === 0 || rootInChain) return reject(rootInChain ?? byCa.reason, withStatement);
@@ -291,7 +291,7 @@ function caBundleSignature(
   caBundles: readonly TrustedCaBundle[],
   artifact: BundleArtifact | undefined,
   now: Date,
-): { ok: true; bundle: TrustedCaBundle; subject: string } | { ok: false; reason: string } {
+): { ok: true; bundle: TrustedCaBundle; subject: string; validUntil: Date } | { ok: false; reason: string } {
   let signed: Buffer;
   let signature: Buffer;
   if (bundle.content.$case === 'dsseEnvelope') {
@@ -311,7 +311,9 @@ function caBundleSignature(
     return { ok: false, reason: 'a certificate of the bundle does not parse' };
   }
   const result = verifyCaSignature(certs[0]!, certs.slice(1), caBundles, signed, signature, now);
-  return result.ok ? { ok: true, bundle: result.bundle, subject: certs[0]!.subject.split('\n').join(', ') } : result;
+  return result.ok
+    ? { ok: true, bundle: result.bundle, subject: certs[0]!.subject.split('\n').join(', '), validUntil: result.validUntil }
+    : result;
 }
 
 function verified<K extends CandidateKey>(

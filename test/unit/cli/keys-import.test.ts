@@ -121,8 +121,24 @@ test('a CA bundle: imported with kind and source ca-bundle (over GetKey); a bund
   const imported = await run(['keys', 'import', 'acme-pki', '--ca-bundle', bundle, '--server', fixture.address]);
   expect(imported).toMatchObject({ code: 0, stderr: '' });
   expect(imported.stdout).toContain('kind:        ca-bundle (from ca-bundle)');
+  // Not a key: the first CA's public key is neither printed nor named as the algorithm.
+  expect(imported.stdout).not.toContain('BEGIN PUBLIC KEY');
   const got = await call<{ key: { kind: string; source: string } }>(fixture.client, 'GetKey', { key: 'acme-pki' }, 10_000);
   expect(got.key).toMatchObject({ kind: 'ca-bundle', source: 'ca-bundle' });
+  const listed = await run(['keys', 'list', '--json', '--server', fixture.address]);
+  const rows = JSON.parse(listed.stdout) as Array<{ name: string; kind: string }>;
+  expect(rows.find((k) => k.name === 'acme-pki')).toMatchObject({ kind: 'ca-bundle' });
+  expect((await fixture.store.listKeys()).find((k) => k.name === 'acme-pki')).toMatchObject({ algorithm: 'ca-bundle' });
+  const shown = await run(['keys', 'show', 'acme-pki', '--server', fixture.address]);
+  expect(shown).toMatchObject({ code: 0 });
+  expect(shown.stdout).not.toContain('BEGIN PUBLIC KEY');
+
+  // Rotation generates a signing key: refused for a bundle, saying what to do instead; nothing changes.
+  const rotated = await run(['keys', 'rotate', 'acme-pki', '--server', fixture.address]);
+  expect(rotated.code).not.toBe(0);
+  expect(rotated.stderr).toMatch(/FAILED_PRECONDITION.*acme-pki is a CA bundle.*--ca-bundle/s);
+  const after = await call<{ key: { state: string; version: number } }>(fixture.client, 'GetKey', { key: 'acme-pki' }, 10_000);
+  expect(after.key).toMatchObject({ state: 'KEY_STATE_ACTIVE', version: 1 });
 
   const mixed = file('mixed.crt', testPki().root.pem + acme.signer().cert.pem);
   const refused = await run(['keys', 'import', 'mixed', '--ca-bundle', mixed, '--server', fixture.address]);

@@ -10,7 +10,7 @@
  * The PKI is built in the test.
  */
 import { createPublicKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import type { BuiltCert } from '../../support/der-writer';
+import { certificate, extension, seq, type BuiltCert, type CertOptions } from '../../support/der-writer';
 import { testPki } from '../../support/test-pki';
 import { COSIGN_SIGN_PREDICATE_TYPE } from '../../../src/formats/in-toto';
 import { keyIdOf } from '../../../src/keys/key-id';
@@ -18,7 +18,8 @@ import type { SigningKey } from '../../../src/keys/types';
 import { ReferrerStore } from '../../../src/registry/referrer-store';
 import { mutated, referrerFor, signedReferrer, storeImage } from './bundle-fixtures';
 import { useKeyStoreVerification } from './key-store-verification';
-import { sigTag, simpleSigningPayload, storeLegacyTag } from './legacy-fixtures';
+import { attTag, dsseEnvelope, sigTag, simpleSigningPayload, statement, storeLegacyTag } from './legacy-fixtures';
+import { EvidenceCache } from '../../../src/verification/evidence-cache';
 
 const REPOSITORY = 'team/app';
 const ec = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
@@ -31,22 +32,46 @@ function pki(org = 'Acme') {
 const env = useKeyStoreVerification();
 
 /** A legacy .sig on a fresh image, signed by `key`, carrying `cert` and `chain` as cosign writes them. */
-async function verifySigned(label: string, key: KeyObject, cert: BuiltCert | undefined, chain: BuiltCert[]) {
+async function verifySigned(
+  label: string,
+  key: KeyObject,
+  cert: BuiltCert | undefined,
+  chain: BuiltCert[],
+  service = env.service(),
+  attestation = false,
+) {
   const image = storeImage(env.fake, REPOSITORY, label, label);
-  const payload = simpleSigningPayload(image.digest);
-  const annotations: Record<string, string> = {
-    'dev.cosignproject.cosign/signature': cryptoSign('sha256', payload, key).toString('base64'),
-  };
+  const annotations: Record<string, string> = {};
   if (cert) annotations['dev.sigstore.cosign/certificate'] = cert.pem;
   if (chain.length) annotations['dev.sigstore.cosign/chain'] = chain.map((c) => c.pem).join('');
-  storeLegacyTag(
-    env.fake,
-    REPOSITORY,
-    sigTag(image.digest),
-    [{ payload, annotations }],
-    'application/vnd.dev.cosign.simplesigning.v1+json',
-  );
-  return env.service().verify({ image: `${env.fake.host}/${REPOSITORY}@${image.digest}`, action: 'deploy' });
+  if (attestation) {
+    // cosign attest --certificate: a DSSE envelope over a statement for the image, the certificate on the layer.
+    const signer = { privateKey: key, publicKey: createPublicKey(key) };
+    const envelope = dsseEnvelope(statement(image.digest, COSIGN_SIGN_PREDICATE_TYPE, {}), [signer]);
+    storeLegacyTag(
+      env.fake,
+      REPOSITORY,
+      attTag(image.digest),
+      [
+        {
+          payload: envelope,
+          annotations: { ...annotations, predicateType: COSIGN_SIGN_PREDICATE_TYPE, 'dev.cosignproject.cosign/signature': '' },
+        },
+      ],
+      'application/vnd.dsse.envelope.v1+json',
+    );
+  } else {
+    const payload = simpleSigningPayload(image.digest);
+    annotations['dev.cosignproject.cosign/signature'] = cryptoSign('sha256', payload, key).toString('base64');
+    storeLegacyTag(
+      env.fake,
+      REPOSITORY,
+      sigTag(image.digest),
+      [{ payload, annotations }],
+      'application/vnd.dev.cosign.simplesigning.v1+json',
+    );
+  }
+  return service.verify({ image: `${env.fake.host}/${REPOSITORY}@${image.digest}`, action: 'deploy' });
 }
 
 test('imported with its kind; not a key: the CAs never verify a signature themselves', async () => {
@@ -81,6 +106,77 @@ test('the intermediate in the bundle, no chain in the signature: allowed', async
   await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.intermediate.pem, 'test');
   const s = acme.signer();
   expect((await verifySigned('intermediate-anchor', s.key, s.cert, [])).allowed).toBe(true);
+});
+
+test('cached evidence stops counting when the chain expires, even while the cache entry lives', async () => {
+  const acme = pki();
+  await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+  const s = acme.signer('2030-01-01T00:00:00Z');
+  const cache = new EvidenceCache({ ttlMs: 3_600_000, refreshAfterMs: 0 });
+  const image = storeImage(env.fake, REPOSITORY, 'expiring', 'expiring');
+  const payload = simpleSigningPayload(image.digest);
+  storeLegacyTag(
+    env.fake,
+    REPOSITORY,
+    sigTag(image.digest),
+    [
+      {
+        payload,
+        annotations: {
+          'dev.cosignproject.cosign/signature': cryptoSign('sha256', payload, s.key).toString('base64'),
+          'dev.sigstore.cosign/certificate': s.cert.pem,
+          'dev.sigstore.cosign/chain': acme.intermediate.pem,
+        },
+      },
+    ],
+    'application/vnd.dev.cosign.simplesigning.v1+json',
+  );
+  const request = { image: `${env.fake.host}/${REPOSITORY}@${image.digest}`, action: 'deploy' as const };
+  const today = await env.service({ cache }).verify(request);
+  expect(today.allowed).toBe(true);
+  expect(today.evidence[0]).toMatchObject({ verified: true, certificateValidUntil: '2030-01-01T00:00:00.000Z' });
+  const reads = env.fake.requestsMatching('GET', /\/blobs\//).length;
+  // The same cache entry, judged after the signing certificate expired: no longer a signature.
+  const later = await env.service({ cache, now: () => new Date('2030-06-01T00:00:00Z') }).verify(request);
+  expect(env.fake.requestsMatching('GET', /\/blobs\//)).toHaveLength(reads); // answered from the cache
+  expect(later.allowed).toBe(false);
+  expect(later.evidence[0]!.reason).toMatch(/the certificate chain of this signature expired at 2030-01-01T00:00:00.000Z/);
+});
+
+describe('cosign .att attestations signed with a certificate of the PKI', () => {
+  test('anchored like .sig: allowed as the bundle, naming the subject and predicate type', async () => {
+    const acme = pki();
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    const s = acme.signer();
+    const r = await verifySigned('att-ca', s.key, s.cert, [acme.intermediate], env.service(), true);
+    expect(r.allowed).toBe(true);
+    expect(r.evidence).toEqual([
+      expect.objectContaining({
+        format: 'cosign-legacy-attestation',
+        verified: true,
+        keyName: 'acme-pki',
+        certificateSubject: 'O=Acme, CN=release',
+        predicateType: COSIGN_SIGN_PREDICATE_TYPE,
+      }),
+    ]);
+  });
+
+  test('denied: another PKI, another key than the certificate, no intermediate to reach the root', async () => {
+    const acme = pki();
+    const other = pki('Elsewhere');
+    await env.keys.store.importCaBundle({ name: 'acme-pki' }, acme.root.pem, 'test');
+    const stranger = other.signer();
+    const a = await verifySigned('att-other', stranger.key, stranger.cert, [other.intermediate, other.root], env.service(), true);
+    expect(a.allowed).toBe(false);
+    expect(a.evidence[0]!.reason).toMatch(/O=Elsewhere, CN=release\) does not chain to a trusted CA bundle/);
+    const s = acme.signer();
+    const b = await verifySigned('att-wrong-key', ec().privateKey, s.cert, [acme.intermediate], env.service(), true);
+    expect(b.allowed).toBe(false);
+    expect(b.evidence[0]!.reason).toMatch(/does not verify with the key of its certificate/);
+    const c = await verifySigned('att-no-chain', s.key, s.cert, [], env.service(), true);
+    expect(c.allowed).toBe(false);
+    expect(c.evidence[0]!.reason).toMatch(/no CA of the bundle issued the certificate/);
+  });
 });
 
 describe('denied', () => {
@@ -138,6 +234,34 @@ describe('denied', () => {
     expect(r.allowed).toBe(false);
     expect(r.evidence[0]!.reason).toMatch(/key acme-pki was revoked .*PKI retired/);
   });
+});
+
+test('a CA the chain rules would never let issue is refused at import, naming it: no keyCertSign, name constraints, TLS-only EKU', async () => {
+  const when = { notBefore: new Date('2025-01-01T00:00:00Z'), notAfter: new Date('2040-01-01T00:00:00Z') };
+  const selfSigned = (cn: string, o: Partial<CertOptions>) => {
+    const k = ec();
+    return certificate({ subject: [['CN', cn]], publicKey: k.publicKey, key: k.privateKey, ca: true, ...when, ...o });
+  };
+  const nameConstraints = extension(
+    '2.5.29.30',
+    true,
+    seq(Buffer.from([0xa0, 0x0f]), seq(Buffer.from([0x82, 0x0b]), Buffer.from('example.com'))),
+  );
+  const cases: Array<[BuiltCert, RegExp]> = [
+    [selfSigned('No KU', { keyUsage: null }), /certificate 1 of the CA bundle \(CN=No KU\) has no key usage; a CA needs keyCertSign/],
+    [
+      selfSigned('Constrained', { extensions: [nameConstraints] }),
+      /\(CN=Constrained\) has the critical extension 2\.5\.29\.30|carries name constraints/,
+    ],
+    [selfSigned('TLS', { eku: ['1.3.6.1.5.5.7.3.1'] }), /\(CN=TLS\) extended key usage .* does not allow code signing/],
+  ];
+  for (const [cert, message] of cases) {
+    await expect(env.keys.store.importCaBundle({ name: 'bad' }, cert.pem, 'test')).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(message) as unknown,
+    });
+  }
+  expect(env.keys.store.trust.caBundles!()).toEqual([]);
 });
 
 test('a bundle with a signing certificate in it is refused at import, naming it', async () => {

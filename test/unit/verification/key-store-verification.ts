@@ -14,22 +14,23 @@ export interface KeyStoreVerification {
   fake: FakeRegistry;
   client: RegistryClient;
   keys: TempKeyStore;
-  /** A service with a fresh evidence cache, trusting the store's keys and CA bundles. */
-  service(): VerificationService;
+  /** A service trusting the store's keys and CA bundles, with a fresh evidence cache unless one is given. */
+  service(o?: { cache?: EvidenceCache; now?: () => Date }): VerificationService;
 }
 
 /** Registers the beforeEach/afterEach that build and close the fixture; its fields are set per test. */
 export function useKeyStoreVerification(): KeyStoreVerification {
   let policies: PolicyStore;
   const env = {
-    service(): VerificationService {
+    service(o: { cache?: EvidenceCache; now?: () => Date } = {}): VerificationService {
       const trust = env.keys.store.trust;
       return new VerificationService({
         registry: env.client,
         collector: new EvidenceCollector({ client: env.client, trust }),
-        cache: new EvidenceCache(),
+        cache: o.cache ?? new EvidenceCache(),
         trust,
         policies,
+        ...(o.now ? { now: o.now } : {}),
       });
     },
   } as KeyStoreVerification;
