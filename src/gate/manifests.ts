@@ -12,6 +12,13 @@
  * when it cannot be run: it has no filesystem layers (OCI/Docker layer tarballs, WASM modules) and is not an
  * index of runnable platforms. An image with a `subject`, or an index tagged `sha256-<hex>` whose
  * entries are platform images, is content like any other and is judged by the policy.
+ *
+ * The body is also read the way the clients read it. Go's encoding/json (Distribution,
+ * containerd, skopeo, docker) matches keys to fields case-insensitively, with Unicode folding
+ * (`Layers`, `layerſ` and `LAYERS` all fill `layers`, the last one wins); JSON.parse does not.
+ * A referrer whose layers only a Go client sees would be unpacked and run by it, so a body with a
+ * key that a Go client could read as another spelling of a field the gate reads, or whose
+ * `mediaType` contradicts the Content-Type it is served under, is never evidence.
  */
 import { MEDIA_TYPE } from '../registry/types';
 
@@ -41,6 +48,38 @@ export interface ParsedManifest {
   hasSubject: boolean;
   /** True when a runtime could unpack it: a filesystem layer, or (for an index) a platform entry. */
   runnable: boolean;
+  /** True when a Go client may read the body otherwise than JSON.parse does (see the module comment). */
+  ambiguous: boolean;
+}
+
+/** The fields the gate reads anywhere in a manifest (and schema 1's layers), lower-cased: the keys a case-folding reader must not see twice. */
+const READ_FIELDS = new Map(
+  ['mediaType', 'manifests', 'layers', 'fsLayers', 'subject', 'config', 'digest', 'platform', 'os', 'architecture'].map((f) => [
+    f.toLowerCase(),
+    f,
+  ]),
+);
+
+/** A key a case-folding JSON reader maps onto a field the gate reads under another spelling, or a non-ASCII key (Unicode folding: ſ, K, İ). */
+function misleadingKey(key: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  if (!/^[\x00-\x7f]*$/.test(key)) return true;
+  const field = READ_FIELDS.get(key.toLowerCase());
+  return field !== undefined && field !== key;
+}
+
+/** True when some object in `value` (depth-bounded, as JSON.parse's output is finite) has a misleading key. */
+function hasMisleadingKeys(value: unknown, depth = 0): boolean {
+  if (depth > 8 || typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return value.some((v) => hasMisleadingKeys(v, depth + 1));
+  for (const k in value) {
+    if (misleadingKey(k) || hasMisleadingKeys((value as Record<string, unknown>)[k], depth + 1)) return true;
+  }
+  return false;
+}
+
+function mediaTypeOf(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim();
 }
 
 /** `undefined` when the bytes are not a JSON manifest we understand. */
@@ -53,7 +92,11 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
   const m = doc as Record<string, unknown>;
-  const declared = typeof m.mediaType === 'string' ? m.mediaType : (contentType ?? '').split(';')[0]!.trim();
+  const served = mediaTypeOf(contentType);
+  const declared = typeof m.mediaType === 'string' ? m.mediaType : served;
+  // Clients go by the Content-Type, the gate by the body: they must not disagree. Nor may the body
+  // be both an image and an index (a reader that sniffs the shape could pick either).
+  const ambiguous = (served !== '' && declared !== served) || ('layers' in m && 'manifests' in m) || hasMisleadingKeys(m);
   const manifests = Array.isArray(m.manifests) ? m.manifests : undefined;
   const layers = Array.isArray(m.layers) ? m.layers : undefined;
   const isIndex = INDEX_TYPES.has(declared) || (manifests !== undefined && layers === undefined);
@@ -68,13 +111,16 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
       if (p && typeof p === 'object' && !(p.os === 'unknown' && p.architecture === 'unknown')) return true;
       return false;
     });
-    return { mediaType: declared || MEDIA_TYPE.OCI_INDEX, isIndex: true, children, hasSubject, runnable };
+    return { mediaType: declared || MEDIA_TYPE.OCI_INDEX, isIndex: true, children, hasSubject, runnable, ambiguous };
   }
-  const runnable = (layers ?? []).some((l) => {
-    const t = typeof l === 'object' && l !== null ? (l as Record<string, unknown>).mediaType : undefined;
-    return typeof t !== 'string' || isFilesystemLayer(t);
-  });
-  return { mediaType: declared, isIndex: false, children: [], hasSubject, runnable };
+  // Schema 1 (`fsLayers`) is runnable whatever else the body says.
+  const runnable =
+    'fsLayers' in m ||
+    (layers ?? []).some((l) => {
+      const t = typeof l === 'object' && l !== null ? (l as Record<string, unknown>).mediaType : undefined;
+      return typeof t !== 'string' || isFilesystemLayer(t);
+    });
+  return { mediaType: declared, isIndex: false, children: [], hasSubject, runnable, ambiguous };
 }
 
 /** Layers a runtime unpacks or executes: OCI and Docker layer tarballs (any compression, foreign or not), WASM modules. */
@@ -96,7 +142,7 @@ const COSIGN_TAG = /^sha256-[0-9a-f]{64}\.(sig|att)$/;
  * content. `tag` is the tag it is read or written under, if any.
  */
 export function evidenceKind(parsed: ParsedManifest | undefined, tag: string | undefined): string | undefined {
-  if (!parsed) return undefined;
+  if (!parsed || parsed.ambiguous) return undefined;
   if (tag !== undefined && FALLBACK_TAG.test(tag)) {
     // The referrers fallback index: an OCI index of referrer manifests, nothing runnable.
     return parsed.isIndex && parsed.mediaType === MEDIA_TYPE.OCI_INDEX && !parsed.runnable ? 'referrers fallback index' : undefined;

@@ -210,6 +210,36 @@ describe('pull through the gate (skopeo)', () => {
     expect(via.map((r) => r.entry.digest).sort()).toEqual(direct.map((r) => r.entry.digest).sort());
   });
 
+  // Distribution and skopeo read JSON keys case-insensitively (Go's encoding/json, with Unicode
+  // folding): an unsigned image whose layers are under "Layers" or "layerſ", given a subject, must
+  // not pass as a layer-less referrer artifact.
+  test.each([['Layers'], ['layerſ']])('an unsigned runnable image disguised as a referrer ("%s"): skopeo is denied', async (key) => {
+    const img = await newImage('g-disguised');
+    const real = (await (
+      await request(`http://${host}/v2/${img.repository}/manifests/${img.digest}`, { headers: { accept: img.mediaType } })
+    ).body.json()) as Record<string, unknown>;
+    const { layers, ...rest } = real;
+    const disguised = Buffer.from(
+      JSON.stringify({ ...rest, subject: { mediaType: img.mediaType, digest: img.digest, size: img.size }, [key]: layers }),
+    );
+    const digest = `sha256:${createHash('sha256').update(disguised).digest('hex')}`;
+    // Pushed by digest through the gate (content: allowed), accepted by Distribution.
+    const put = await request(`http://${gateHost}/v2/${img.repository}/manifests/${digest}`, {
+      method: 'PUT',
+      body: disguised,
+      headers: { 'content-type': img.mediaType },
+    });
+    expect(put.statusCode).toBe(201);
+    await put.body.dump();
+    // Directly, skopeo sees a runnable image with the layer.
+    const direct = await skopeo('inspect', '--no-tags', '--tls-verify=false', `docker://${host}/${img.repository}@${digest}`);
+    expect((JSON.parse(direct.stdout) as { Layers: string[] }).Layers).toHaveLength(1);
+    const r = await skopeo('inspect', '--no-tags', '--tls-verify=false', viaGate(img.repository, digest));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('no signature by ci-release');
+    expect(r.stdout).toBe('');
+  });
+
   test('a runnable image merely tagged sha256-<hex> is not waved through', async () => {
     const fake = `sha256-${'ab'.repeat(32)}`;
     const img = await newImage('g-fake-fallback', fake);
