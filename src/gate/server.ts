@@ -111,8 +111,19 @@ interface CappedResponse {
   bytes: Buffer;
 }
 
-/** Sent upstream on every manifest read, whatever the client accepts (manifests.ts). */
-const MANIFEST_ACCEPT_HEADER: Record<string, string> = { accept: MANIFEST_ACCEPT };
+/**
+ * Set on every manifest read the gate makes, whatever the client sent: the full Accept list
+ * (manifests.ts), and the bytes themselves, uncompressed (they are hashed).
+ */
+const MANIFEST_READ_HEADERS: Record<string, string> = { accept: MANIFEST_ACCEPT, 'accept-encoding': 'identity' };
+
+/**
+ * Never forwarded on the gate's own manifest reads. A conditional or partial read is answered
+ * 304/412/206 by the registry (Distribution honours If-None-Match): relayed, that would confirm a
+ * client's cached copy of a manifest that is now denied, and on the read of a tag's current
+ * target it would hide what an immutable tag points at. The gate always reads the whole manifest.
+ */
+const CONDITIONAL = new Set(['if-none-match', 'if-match', 'if-modified-since', 'if-unmodified-since', 'if-range', 'range']);
 
 /**
  * Client sockets buffer up to 1 MiB before the upstream is paused: a relayed blob arrives in
@@ -195,13 +206,17 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     }
   }
 
-  /** The client's request headers as sent upstream (hop-by-hop ones removed), `extra` set over them. */
-  function forwardHeaders(req: http.IncomingMessage, extra?: Record<string, string>): Record<string, string | string[]> {
+  /** The client's request headers as sent upstream (hop-by-hop ones and `drop` removed), `extra` set over them. */
+  function forwardHeaders(
+    req: http.IncomingMessage,
+    extra?: Record<string, string>,
+    drop?: ReadonlySet<string>,
+  ): Record<string, string | string[]> {
     const out: Record<string, string | string[]> = {};
     const given = req.headers;
     for (const k in given) {
       const v = given[k];
-      if (v === undefined || HOP_BY_HOP.has(k)) continue;
+      if (v === undefined || HOP_BY_HOP.has(k) || drop?.has(k)) continue;
       out[k] = v;
     }
     // A streamed body keeps its declared length, so the upstream sees a monolithic upload as one.
@@ -457,7 +472,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   ): Promise<void> {
     const path = `/v2/${route.name}/manifests/${route.reference}`;
     const what = (): string => `manifest ${route.name}:${route.reference}`;
-    const up = await fetchCapped('GET', path, forwardHeaders(req, MANIFEST_ACCEPT_HEADER), what, signal);
+    const up = await fetchCapped('GET', path, forwardHeaders(req, MANIFEST_READ_HEADERS, CONDITIONAL), what, signal);
     if (up.statusCode !== 200) {
       // 401 challenges, 404 unknown manifests: the client sees the upstream's answer unchanged.
       relayCapped(up, req, res);
@@ -591,19 +606,12 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     signal: AbortSignal,
   ): Promise<void> {
     // The tag's current target, for immutable-tag rules (re-pushing the same digest is no change).
-    const head = await send(
-      'HEAD',
-      `/v2/${route.name}/manifests/${tag}`,
-      forwardHeaders(req, { accept: MANIFEST_ACCEPT }),
-      undefined,
-      signal,
-    );
-    head.body.resume();
-    if (head.statusCode === 401 || head.statusCode === 403) {
-      await relay(head, req, res, true);
+    const target = await currentTarget(req, route.name, tag, signal);
+    if ('refused' in target) {
+      await relay(target.refused, req, res, true);
       return;
     }
-    const current = head.statusCode === 200 ? (headerOf(head.headers, 'docker-content-digest') ?? '') : '';
+    const current = target.digest;
     // Store the content by digest first: Countersign must be able to read what it judges.
     const stored = await send('PUT', `/v2/${route.name}/manifests/${digest}`, headers, bytes, signal);
     if (stored.statusCode !== 201) {
@@ -623,6 +631,35 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     );
     if (!answer.allowed) throw new GateError(403, 'DENIED', `push of ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`);
     await relay(await send('PUT', `/v2/${route.name}/manifests/${tag}`, headers, bytes, signal), req, res);
+  }
+
+  /**
+   * What `name:tag` points at now: its digest, '' when the registry says it does not exist (404),
+   * or the upstream's refusal of the client's credentials (401/403) to relay. Anything else (an
+   * error, a rate limit, a 200 that names no digest and whose bytes cannot be read) refuses the
+   * write: under an immutable-tag rule an unknown target must never pass for "not set yet".
+   */
+  async function currentTarget(
+    req: http.IncomingMessage,
+    name: string,
+    tag: string,
+    signal: AbortSignal,
+  ): Promise<{ digest: string; head: Dispatcher.ResponseData } | { refused: Dispatcher.ResponseData }> {
+    const path = `/v2/${name}/manifests/${tag}`;
+    const headers = forwardHeaders(req, MANIFEST_READ_HEADERS, CONDITIONAL);
+    const head = await send('HEAD', path, headers, undefined, signal);
+    head.body.resume();
+    if (head.statusCode === 401 || head.statusCode === 403) return { refused: head };
+    if (head.statusCode === 404) return { digest: '', head };
+    const unknown = (why: string): GateError =>
+      new GateError(502, 'UNAVAILABLE', `the gate cannot tell what ${name}:${tag} points at now (${why}): the write is refused, retry it`);
+    if (head.statusCode !== 200) throw unknown(`the registry answered HTTP ${head.statusCode}`);
+    const claimed = headerOf(head.headers, 'docker-content-digest');
+    if (claimed !== undefined && isDigest(claimed)) return { digest: claimed, head };
+    // Docker-Content-Digest is only a SHOULD: the digest of the bytes, then.
+    const got = await fetchCapped('GET', path, headers, () => `manifest ${name}:${tag}`, signal);
+    if (got.statusCode !== 200) throw unknown(`the registry answered the read of it with HTTP ${got.statusCode}`);
+    return { digest: computeDigest(got.bytes, 'sha256'), head };
   }
 
   /** DELETE of a manifest (by tag or digest): a push decision with operation delete (immutable tags). */
@@ -648,20 +685,13 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     let digest = route.reference;
     let current = '';
     if (!route.byDigest) {
-      const head = await send(
-        'HEAD',
-        `/v2/${route.name}/manifests/${route.reference}`,
-        forwardHeaders(req, { accept: MANIFEST_ACCEPT }),
-        undefined,
-        signal,
-      );
-      head.body.resume();
-      current = head.statusCode === 200 ? (headerOf(head.headers, 'docker-content-digest') ?? '') : '';
-      if (head.statusCode !== 200 || !isDigest(current)) {
-        // Nothing to delete, or the client must authenticate first: the upstream's answer, unchanged.
-        await relay(head, req, res, true);
+      const target = await currentTarget(req, route.name, route.reference, signal);
+      if ('refused' in target || target.digest === '') {
+        // The client must authenticate first, or there is nothing to delete: the upstream's answer, unchanged.
+        await relay('refused' in target ? target.refused : target.head, req, res, true);
         return;
       }
+      current = target.digest;
       digest = current;
     }
     const who = pusherIdentity(req.headers.authorization);
