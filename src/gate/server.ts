@@ -104,6 +104,15 @@ export interface GateServer {
   close(): Promise<void>;
 }
 
+/** The allowed pull of an index, as its children remember it: the question, to ask it again. */
+interface ParentAllow {
+  digest: string;
+  image: string;
+  context: { labels: Record<string, string> };
+  /** Its decision-cache key. */
+  key: string;
+}
+
 /** An upstream response read whole by fetchCapped. */
 interface CappedResponse {
   statusCode: number;
@@ -176,7 +185,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   const registryName = opts.registryName ?? upstream.host;
   const maxManifest = opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
   const decisionTimeout = opts.decisionTimeoutMs ?? DEFAULT_DECISION_TIMEOUT_MS;
-  const children = new AllowedChildren({ ttlMs: opts.childTtlMs ?? DEFAULT_CHILD_TTL_MS, maxEntries: 50_000 });
+  const children = new AllowedChildren<ParentAllow>({ ttlMs: opts.childTtlMs ?? DEFAULT_CHILD_TTL_MS, maxEntries: 50_000 });
   const decisions = new DecisionCache({ ttlMs: opts.decisionCacheTtlMs ?? DEFAULT_DECISION_CACHE_TTL_MS, maxEntries: 10_000 });
   const currentRevision = opts.currentRevision ?? (() => opts.verifier.currentRevision?.());
   const logger = opts.logger;
@@ -511,15 +520,15 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       // children this shortcut, never gains a pull.
       if (contentType !== undefined && isIndexMediaType(contentType)) {
         parsed = parseManifest(bytes, contentType);
-        if (parsed?.isIndex) children.remember(route.name, digest, parsed.children, revisionOf(reused));
+        if (parsed?.isIndex) children.remember(route.name, { digest, image, context, key }, parsed.children, revisionOf(reused));
       }
     } else {
       parsed = parseManifest(bytes, contentType);
       const evidence = evidenceKind(parsed, tag);
       if (evidence) {
         how = `evidence (${evidence})`;
-      } else if (parent) {
-        how = `child of allowed index ${parent}`;
+      } else if (parent && (await stillAllowed(parent, revision))) {
+        how = `child of allowed index ${parent.digest}`;
       } else {
         const answer = await decide('pull', image, digest, context);
         if (!answer.allowed) {
@@ -532,7 +541,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
         debug({ action: 'pull', image, allowed: true, rule: answer.rule }, 'gate decision');
         // The revisions in force when the answer arrived, not those of before the question.
         decisions.remember(key, answer, currentRevision());
-        if (parsed?.isIndex) children.remember(route.name, digest, parsed.children, revisionOf(answer));
+        if (parsed?.isIndex) children.remember(route.name, { digest, image, context, key }, parsed.children, revisionOf(answer));
         how = 'allowed';
       }
     }
@@ -545,6 +554,20 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       'x-countersign-gate': how,
     });
     res.end(req.method === 'HEAD' ? undefined : bytes);
+  }
+
+  /**
+   * A child is served under its index's allow only while that allow would still be given: reused
+   * under the decision cache's rules (so `decisionCacheTtlMs: 0` reuses nothing here either), else
+   * asked about again. Remembering the parent alone for the children's 5 minutes would outlive a
+   * revocation the gate has not heard of (over gRPC it learns revisions from answers) and any
+   * time-bound part of the policy.
+   */
+  async function stillAllowed(parent: ParentAllow, revision: string | undefined): Promise<boolean> {
+    if (decisions.get(parent.key, revision)?.digest === parent.digest) return true;
+    const answer = await decideOnce('pull', parent.image, parent.digest, parent.context);
+    if (answer.allowed) decisions.remember(parent.key, answer, currentRevision());
+    return answer.allowed;
   }
 
   async function manifestWrite(

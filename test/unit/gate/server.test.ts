@@ -550,3 +550,77 @@ describe("a tag's current target is never guessed: only a 404 means the tag is n
     });
   });
 });
+
+describe('children of an allowed index are served only while that allow would still be given', () => {
+  const child = IMAGE;
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: sha(child),
+          size: child.length,
+          platform: { os: 'linux', architecture: 'amd64' },
+        },
+      ],
+    }),
+  );
+  const upstreamOf = (): Handler => (req, res) => {
+    const isIndex = req.url!.endsWith('/v1') || req.url!.endsWith(sha(index));
+    const bytes = isIndex ? index : child;
+    res.writeHead(200, {
+      'content-type': isIndex ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json',
+      'content-length': String(bytes.length),
+    });
+    res.end(req.method === 'HEAD' ? undefined : bytes);
+  };
+
+  test.each([0, 200])(
+    'decisionCacheTtlMs %p: once Countersign denies the index (a revocation the gate was not told of), its child is denied too',
+    async (ttl) => {
+      upstreamHandler = upstreamOf();
+      let indexAllowed = true;
+      // Allows the index while indexAllowed; the child alone is unsigned (denied).
+      const calls: string[] = [];
+      const v: GateVerifier = {
+        verify: async (i) => {
+          const digest = digestIn(i.image);
+          calls.push(digest);
+          const allowed = digest === sha(index) && indexAllowed;
+          const reasons = allowed ? [] : [`no signature on ${digest}`];
+          return { allowed, digest, reasons, warnings: [], rule: 'r', mode: 'MODE_ENFORCE', policyRevision: 'p1', trustRevision: 't1' };
+        },
+      };
+      const gate = await startGateServer({
+        listen: '127.0.0.1:0',
+        upstream: upstreamUrl,
+        verifier: v,
+        registryName: 'registry.example',
+        decisionCacheTtlMs: ttl,
+        // Revisions never change: the gate cannot tell a revocation happened (as over gRPC before the next answer).
+        currentRevision: () => 'p1 t1',
+      });
+      try {
+        const pull = async (ref: string) => {
+          const res = await request(`${gate.url}/v2/team/app/manifests/${ref}`);
+          await res.body.dump();
+          return res.statusCode;
+        };
+        expect(await pull('v1')).toBe(200);
+        expect(await pull(sha(child))).toBe(200); // a child right after its index: served
+        // Under the index's reused allow; with reuse off, by asking about the index again.
+        expect(calls).toEqual(ttl > 0 ? [sha(index)] : [sha(index), sha(index)]);
+        indexAllowed = false;
+        // The index's allow is no longer reusable (at once with ttl 0).
+        await new Promise((r) => setTimeout(r, ttl + 50));
+        expect(await pull(sha(child))).toBe(403);
+        // The index asked about again, then the child on its own.
+        expect(calls.slice(-2)).toEqual([sha(index), sha(child)]);
+      } finally {
+        await gate.close();
+      }
+    },
+  );
+});
