@@ -13,13 +13,13 @@
  * index of runnable platforms. An image with a `subject`, or an index tagged `sha256-<hex>` whose
  * entries are platform images, is content like any other and is judged by the policy.
  *
- * The body is also read the way the clients read it. Go's encoding/json (Distribution,
- * containerd, skopeo, docker) matches keys to fields case-insensitively, with Unicode folding
- * (`Layers`, `layerſ` and `LAYERS` all fill `layers`, the last one wins); JSON.parse does not.
- * A referrer whose layers only a Go client sees would be unpacked and run by it, so a body with a
- * key that a Go client could read as another spelling of a field the gate reads, or whose
+ * The body is also read the way the clients read it (formats/go-json-keys.ts: Go clients match
+ * keys case-insensitively, `Layers` and `layerſ` fill `layers`). A referrer whose layers only a
+ * Go client sees would be unpacked and run by it, so a body with a key that a Go client could
+ * read as another spelling of a field the gate reads, or whose
  * `mediaType` contradicts the Content-Type it is served under, is never evidence.
  */
+import { misleadingKey, readFields } from '../formats/go-json-keys';
 import { MEDIA_TYPE } from '../registry/types';
 
 export const MANIFEST_MEDIA_TYPES: readonly string[] = [
@@ -52,31 +52,19 @@ export interface ParsedManifest {
   ambiguous: boolean;
 }
 
-/** The fields the gate reads anywhere in a manifest (and schema 1's layers), lower-cased: the keys a case-folding reader must not see twice. */
-const READ_FIELDS = new Map(
-  ['mediaType', 'manifests', 'layers', 'fsLayers', 'subject', 'config', 'digest', 'platform', 'os', 'architecture'].map((f) => [
-    f.toLowerCase(),
-    f,
-  ]),
-);
-
-/** A key a case-folding JSON reader maps onto a field the gate reads under another spelling, or a non-ASCII key (Unicode folding: ſ, K, İ). */
-function misleadingKey(key: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  if (!/^[\x00-\x7f]*$/.test(key)) return true;
-  const field = READ_FIELDS.get(key.toLowerCase());
-  return field !== undefined && field !== key;
-}
-
-/** True when some object in `value` (depth-bounded, as JSON.parse's output is finite) has a misleading key. */
-function hasMisleadingKeys(value: unknown, depth = 0): boolean {
-  if (depth > 8 || typeof value !== 'object' || value === null) return false;
-  if (Array.isArray(value)) return value.some((v) => hasMisleadingKeys(v, depth + 1));
-  for (const k in value) {
-    if (misleadingKey(k) || hasMisleadingKeys((value as Record<string, unknown>)[k], depth + 1)) return true;
-  }
-  return false;
-}
+/** The fields the gate reads anywhere in a manifest (and schema 1's layers). */
+const READ_FIELDS = readFields([
+  'mediaType',
+  'manifests',
+  'layers',
+  'fsLayers',
+  'subject',
+  'config',
+  'digest',
+  'platform',
+  'os',
+  'architecture',
+]);
 
 function mediaTypeOf(contentType: string | undefined): string {
   return (contentType ?? '').split(';')[0]!.trim();
@@ -96,7 +84,8 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   const declared = typeof m.mediaType === 'string' ? m.mediaType : served;
   // Clients go by the Content-Type, the gate by the body: they must not disagree. Nor may the body
   // be both an image and an index (a reader that sniffs the shape could pick either).
-  const ambiguous = (served !== '' && declared !== served) || ('layers' in m && 'manifests' in m) || hasMisleadingKeys(m);
+  const ambiguous =
+    (served !== '' && declared !== served) || ('layers' in m && 'manifests' in m) || misleadingKey(m, READ_FIELDS) !== undefined;
   const manifests = Array.isArray(m.manifests) ? m.manifests : undefined;
   const layers = Array.isArray(m.layers) ? m.layers : undefined;
   const isIndex = INDEX_TYPES.has(declared) || (manifests !== undefined && layers === undefined);
