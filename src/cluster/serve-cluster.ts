@@ -38,6 +38,9 @@ type Message =
   | { countersign: 'report'; id: number; metrics: boolean }
   | { countersign: 'report-reply'; id: number; notReady?: string; metrics?: WorkerMetrics };
 
+/** A worker asked for its report exited first. */
+class WorkerGone extends Error {}
+
 /** Most workers accepted (more than cores buys nothing; a typo like 1000 must not fork-bomb). */
 export const MAX_WORKERS = 64;
 /**
@@ -219,7 +222,7 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
       };
       const onExit = (): void => {
         done();
-        reject(new Error(`worker ${w.id} (pid ${String(w.process.pid)}) exited before it answered`));
+        reject(new WorkerGone(`worker ${w.id} (pid ${String(w.process.pid)}) exited before it answered`));
       };
       const timer = setTimeout(() => {
         done();
@@ -260,9 +263,16 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
         if (stopping) return 'shutting down';
         const workersNow = serving();
         if (workersNow.length === 0) return 'no worker is serving';
-        const replies = await Promise.all(workersNow.map(async (w) => ({ w, reply: await ask(w, false) })));
-        for (const { w, reply } of replies) if (reply.notReady !== undefined) return `worker ${w.id}: ${reply.notReady}`;
-        return undefined;
+        const replies = await Promise.allSettled(workersNow.map((w) => ask(w, false)));
+        let answered = 0;
+        for (const [i, r] of replies.entries()) {
+          // A worker that went away meanwhile is not serving (it is being replaced): not a problem it reports.
+          if (r.status === 'rejected' && r.reason instanceof WorkerGone) continue;
+          if (r.status === 'rejected') return r.reason instanceof Error ? r.reason.message : String(r.reason);
+          if (r.value.notReady !== undefined) return `worker ${workersNow[i]!.id}: ${r.value.notReady}`;
+          answered++;
+        }
+        return answered === 0 ? 'no worker is serving' : undefined;
       },
     });
     logger.info(

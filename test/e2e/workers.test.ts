@@ -169,6 +169,9 @@ test('the metrics port adds up every worker: each scrape counts all the calls, w
   };
   expect(workerPids()).toHaveLength(2);
   process.kill(workerPids()[0]!, 'SIGKILL');
+  // The other worker serves: ready (a worker that is gone is not one that reports a problem).
+  const readyDuring = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
+  expect([readyDuring.status, (await readyDuring.text()).trim()]).toEqual([200, 'ready']);
   const during = await verifyTotal();
   expect([during.status, during.total]).toEqual([200, calls]);
   for (let i = 0; i < 100 && workerPids().length < 3; i++) await new Promise((r) => setTimeout(r, 100));
