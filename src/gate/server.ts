@@ -46,6 +46,7 @@ export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_DECISION_TIMEOUT_MS = 9000;
 export const DEFAULT_CHILD_TTL_MS = 5 * 60_000;
 export const DEFAULT_DECISION_CACHE_TTL_MS = 1000;
+export const DEFAULT_MANIFEST_TIMEOUT_MS = 30_000;
 
 export interface GateLogger {
   /** Allowed requests are logged here (per-request lines at info would cost more than the proxying). */
@@ -78,6 +79,12 @@ export interface GateServerOptions {
   /** Time Countersign has to answer, per decision; default 9 s. */
   decisionTimeoutMs?: number;
   maxManifestBytes?: number;
+  /**
+   * How long a manifest may take to arrive, from the client (PUT) or the upstream (reads); default
+   * 30 s. Manifests are small: one trickled a byte at a time (slow-loris) would otherwise hold its
+   * request, and its socket, forever. Blobs have no such limit.
+   */
+  manifestTimeoutMs?: number;
   /** How long children of an allowed index stay pullable by digest without their own decision. */
   childTtlMs?: number;
   /** How long an allowed pull decision is reused (while its revisions are current); default 1 s, 0 = never. */
@@ -185,6 +192,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   const registryName = opts.registryName ?? upstream.host;
   const maxManifest = opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
   const decisionTimeout = opts.decisionTimeoutMs ?? DEFAULT_DECISION_TIMEOUT_MS;
+  const manifestTimeout = opts.manifestTimeoutMs ?? DEFAULT_MANIFEST_TIMEOUT_MS;
   const children = new AllowedChildren<ParentAllow>({ ttlMs: opts.childTtlMs ?? DEFAULT_CHILD_TTL_MS, maxEntries: 50_000 });
   const decisions = new DecisionCache({ ttlMs: opts.decisionCacheTtlMs ?? DEFAULT_DECISION_CACHE_TTL_MS, maxEntries: 10_000 });
   const currentRevision = opts.currentRevision ?? (() => opts.verifier.currentRevision?.());
@@ -255,10 +263,16 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       const fail = (err: Error): void => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         reject(err);
       };
       let controller: Dispatcher.DispatchController | undefined;
+      const timer = setTimeout(() => {
+        const err = new GateError(504, 'UNAVAILABLE', `the registry did not send ${what()} within ${manifestTimeout} ms`);
+        controller?.abort(err);
+        fail(err);
+      }, manifestTimeout);
       const onAbort = (): void => controller?.abort(new Error('the client went away'));
       signal.addEventListener('abort', onAbort, { once: true });
       try {
@@ -292,6 +306,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
             onResponseEnd() {
               if (settled) return;
               settled = true;
+              clearTimeout(timer);
               signal.removeEventListener('abort', onAbort);
               resolve({ statusCode, headers: responseHeaders, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
             },
@@ -411,22 +426,43 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     }
   }
 
+  /** A client's manifest body, whole: at most maxManifest bytes, within manifestTimeout. */
   async function readCapped(stream: Readable, declared: string | undefined, what: string): Promise<Buffer> {
     if (declared !== undefined && Number(declared) > maxManifest) {
       stream.resume();
       throw manifestTooLarge(what, maxManifest, declared);
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of stream) {
-      size += (chunk as Buffer).length;
-      if (size > maxManifest) {
-        stream.destroy();
-        throw manifestTooLarge(what, maxManifest);
-      }
-      chunks.push(chunk as Buffer);
-    }
-    return Buffer.concat(chunks);
+    return new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        stream.off('data', onData);
+        stream.off('end', onEnd);
+        stream.off('error', onError);
+        if (err) reject(err);
+        else resolve(Buffer.concat(chunks, size));
+      };
+      const onData = (chunk: Buffer): void => {
+        size += chunk.length;
+        if (size > maxManifest) {
+          stream.destroy();
+          done(manifestTooLarge(what, maxManifest));
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = (): void => done();
+      const onError = (err: Error): void => done(err);
+      // Answered (408, then the connection is closed): the socket is not held for the rest.
+      const timer = setTimeout(
+        () => done(new GateError(408, 'BLOB_UPLOAD_INVALID', `${what} did not arrive within ${manifestTimeout} ms: refused`)),
+        manifestTimeout,
+      );
+      stream.on('data', onData);
+      stream.once('end', onEnd);
+      stream.once('error', onError);
+    });
   }
 
   /**
@@ -760,6 +796,8 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       if (err instanceof GateError) {
         if (err.status >= 500) logger?.warn({ method, path, status: err.status, reason: err.message }, 'gate request failed');
         req.resume();
+        // A request whose body never came: answered, and its connection is not kept.
+        if (err.status === 408) res.setHeader('connection', 'close');
         if (!res.headersSent) sendError(res, err.status, err.code, err.message);
         else res.destroy();
         return;

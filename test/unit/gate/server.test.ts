@@ -624,3 +624,54 @@ describe('children of an allowed index are served only while that allow would st
     },
   );
 });
+
+describe('a manifest has a time limit, pushed or pulled (slow-loris): blobs do not', () => {
+  test('a client trickling a manifest PUT body is cut off with a 408 and nothing is written', async () => {
+    upstreamSeen.length = 0;
+    upstreamHandler = (req, res) => {
+      req.resume();
+      res.writeHead(201, { 'content-length': '0' });
+      res.end();
+    };
+    const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+    const gate = await startGateServer({ listen: '127.0.0.1:0', upstream: upstreamUrl, verifier: v, manifestTimeoutMs: 300 });
+    try {
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request(`${gate.url}/v2/team/app/manifests/v1`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': String(IMAGE.length) },
+        });
+        req.on('response', (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        });
+        req.on('error', reject);
+        req.write(IMAGE.subarray(0, 5)); // and nothing more
+      });
+      expect(answer.status).toBe(408);
+      expect(answer.body).toContain('300 ms');
+      expect(upstreamSeen).toEqual([]);
+      expect(v.calls).toHaveLength(0);
+    } finally {
+      await gate.close();
+    }
+  });
+
+  test('an upstream that stalls in a manifest body: the client gets an error, not a hung request, and no decision is asked', async () => {
+    upstreamHandler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': String(IMAGE.length) });
+      res.write(IMAGE.subarray(0, 5)); // and nothing more
+    };
+    const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+    const gate = await startGateServer({ listen: '127.0.0.1:0', upstream: upstreamUrl, verifier: v, manifestTimeoutMs: 300 });
+    try {
+      const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
+      expect(res.statusCode).toBe(504);
+      expect(await res.body.text()).toContain('300 ms');
+      expect(v.calls).toHaveLength(0);
+    } finally {
+      await gate.close();
+    }
+  });
+});
