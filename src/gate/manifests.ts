@@ -82,10 +82,13 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   const m = doc as Record<string, unknown>;
   const served = mediaTypeOf(contentType);
   const declared = typeof m.mediaType === 'string' ? m.mediaType : served;
-  // Clients go by the Content-Type, the gate by the body: they must not disagree. Nor may the body
+  // Clients go by the Content-Type, the gate by the body: they must not disagree (a generic
+  // Content-Type such as application/json names no manifest type: the body's governs). Nor may the body
   // be both an image and an index (a reader that sniffs the shape could pick either).
   const ambiguous =
-    (served !== '' && declared !== served) || ('layers' in m && 'manifests' in m) || misleadingKey(m, READ_FIELDS) !== undefined;
+    (MANIFEST_MEDIA_TYPES.includes(served) && declared !== served) ||
+    ('layers' in m && 'manifests' in m) ||
+    misleadingKey(m, READ_FIELDS) !== undefined;
   const manifests = Array.isArray(m.manifests) ? m.manifests : undefined;
   const layers = Array.isArray(m.layers) ? m.layers : undefined;
   const isIndex = INDEX_TYPES.has(declared) || (manifests !== undefined && layers === undefined);

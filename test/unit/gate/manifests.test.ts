@@ -112,6 +112,7 @@ describe('evidence is never recognised in a body a Go client reads differently',
     expect(evidenceKind(parseManifest(j(bundleReferrer), 'application/vnd.oci.image.manifest.v1+json'), undefined)).toBe(
       'referrer artifact',
     );
+    expect(evidenceKind(parseManifest(j(bundleReferrer), 'application/json'), undefined)).toBe('referrer artifact');
   });
   test('an entry of a fallback index with a "Platform" a Go client sees is not evidence', () => {
     const entry = { ...referrersIndex.manifests[0], Platform: { os: 'linux', architecture: 'amd64' } };
