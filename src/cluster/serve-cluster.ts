@@ -25,7 +25,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { App } from '../app';
 import type { Logger } from '../logging/logger';
-import { aggregateWorkerMetrics, startMetricsServer, type MetricsServer, type WorkerMetrics } from '../metrics';
+import { WorkerMetricsTotals, isWorkerMetrics, startMetricsServer, type MetricsServer, type WorkerMetrics } from '../metrics';
 import { CountersignError } from '../shared/errors';
 
 type Message =
@@ -37,6 +37,9 @@ type Message =
   // The metrics port (served by the primary): readiness and, for /metrics, the worker's registry.
   | { countersign: 'report'; id: number; metrics: boolean }
   | { countersign: 'report-reply'; id: number; notReady?: string; metrics?: WorkerMetrics };
+
+/** A worker asked for its report exited first. */
+class WorkerGone extends Error {}
 
 /** Most workers accepted (more than cores buys nothing; a typo like 1000 must not fork-bomb). */
 export const MAX_WORKERS = 64;
@@ -105,6 +108,7 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
   const reports = new Map<number, (reply: Extract<Message, { countersign: 'report-reply' }>) => void>();
   let reportSeq = 0;
   let metricsServer: MetricsServer | undefined;
+  const totals = new WorkerMetricsTotals();
   /** When each serving worker began to serve (a death after STABLE_MS of it resets the back-off). */
   const servingSince = new Map<Worker, number>();
   /** Some worker has served: from then on a failure to start is retried, not a startup error. */
@@ -171,6 +175,8 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
       });
       w.on('exit', (code, signal) => {
         live.delete(w);
+        // What it counted stays in the totals (a summed counter that went down would read as a reset).
+        totals.retire(w.id);
         const servedSince = servingSince.get(w);
         servingSince.delete(w);
         ready.delete(w);
@@ -205,19 +211,30 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
     stopAll(0);
   });
 
-  /** One worker's report, or a rejection naming it when it does not answer in time. */
+  /** One worker's report, or a rejection naming it when it does not answer in time (at once when it is gone or goes). */
   const ask = (w: Worker, metrics: boolean): Promise<Extract<Message, { countersign: 'report-reply' }>> =>
     new Promise((resolve, reject) => {
       const id = ++reportSeq;
-      const timer = setTimeout(() => {
+      const done = (): void => {
+        clearTimeout(timer);
         reports.delete(id);
+        w.off('exit', onExit);
+      };
+      const onExit = (): void => {
+        done();
+        reject(new WorkerGone(`worker ${w.id} (pid ${String(w.process.pid)}) exited before it answered`));
+      };
+      const timer = setTimeout(() => {
+        done();
         reject(new Error(`worker ${w.id} (pid ${String(w.process.pid)}) did not answer within ${REPORT_TIMEOUT_MS} ms`));
       }, REPORT_TIMEOUT_MS);
       reports.set(id, (reply) => {
-        clearTimeout(timer);
+        done();
         resolve(reply);
       });
+      w.once('exit', onExit);
       if (w.isConnected()) w.send({ countersign: 'report', id, metrics } satisfies Message);
+      else onExit();
     });
   const serving = (): Worker[] => [...ready].filter((w) => w.isConnected());
 
@@ -225,11 +242,20 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
   if (opts.metricsListen && !stopping) {
     metricsServer = await startMetricsServer({
       listen: opts.metricsListen,
-      // Every worker's counters or none: a scrape missing one would look like a counter reset.
+      // Every worker's counters: a worker that misses this scrape (hangs, is dying, answers
+      // garbage) is counted with its last ones, and a dead one's stay (WorkerMetricsTotals).
       metrics: {
         collect: async () => {
-          const replies = await Promise.all(serving().map((w) => ask(w, true)));
-          return aggregateWorkerMetrics(replies.flatMap((r) => (r.metrics ? [r.metrics] : [])));
+          const workersNow = serving();
+          const replies = await Promise.allSettled(workersNow.map((w) => ask(w, true)));
+          const answered: Array<{ worker: number; metrics: WorkerMetrics }> = [];
+          const silent: number[] = [];
+          replies.forEach((r, i) => {
+            const worker = workersNow[i]!.id;
+            if (r.status === 'fulfilled' && isWorkerMetrics(r.value.metrics)) answered.push({ worker, metrics: r.value.metrics });
+            else silent.push(worker);
+          });
+          return totals.aggregate(answered, silent);
         },
       },
       // Ready while at least one worker serves and none reports a problem (they share one store).
@@ -237,9 +263,16 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
         if (stopping) return 'shutting down';
         const workersNow = serving();
         if (workersNow.length === 0) return 'no worker is serving';
-        const replies = await Promise.all(workersNow.map(async (w) => ({ w, reply: await ask(w, false) })));
-        for (const { w, reply } of replies) if (reply.notReady !== undefined) return `worker ${w.id}: ${reply.notReady}`;
-        return undefined;
+        const replies = await Promise.allSettled(workersNow.map((w) => ask(w, false)));
+        let answered = 0;
+        for (const [i, r] of replies.entries()) {
+          // A worker that went away meanwhile is not serving (it is being replaced): not a problem it reports.
+          if (r.status === 'rejected' && r.reason instanceof WorkerGone) continue;
+          if (r.status === 'rejected') return r.reason instanceof Error ? r.reason.message : String(r.reason);
+          if (r.value.notReady !== undefined) return `worker ${workersNow[i]!.id}: ${r.value.notReady}`;
+          answered++;
+        }
+        return answered === 0 ? 'no worker is serving' : undefined;
       },
     });
     logger.info(

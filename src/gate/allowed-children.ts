@@ -16,8 +16,9 @@ export interface AllowedChildrenOptions {
   now?: () => number;
 }
 
-export class AllowedChildren {
-  private readonly entries = new Map<string, { expires: number; parent: string; revision: string | undefined }>();
+/** `P`: what the gate keeps of the parent index's allow (to ask about it again). */
+export class AllowedChildren<P = string> {
+  private readonly entries = new Map<string, { expires: number; parent: P; revision: string | undefined }>();
   private readonly now: () => number;
 
   constructor(private readonly opts: AllowedChildrenOptions) {
@@ -25,7 +26,7 @@ export class AllowedChildren {
   }
 
   /** `revision`: the revisions the index was allowed under (undefined when the verifier reports none). */
-  remember(repository: string, parent: string, children: readonly string[], revision: string | undefined): void {
+  remember(repository: string, parent: P, children: readonly string[], revision: string | undefined): void {
     const expires = this.now() + this.opts.ttlMs;
     for (const child of children) {
       const key = `${repository}@${child}`;
@@ -38,8 +39,8 @@ export class AllowedChildren {
     }
   }
 
-  /** The allowed parent index digest, when `child` is still covered by one allowed under `currentRevision`. */
-  parentOf(repository: string, child: string, currentRevision: string | undefined): string | undefined {
+  /** The allowed parent index, when `child` is still covered by one allowed under `currentRevision`. */
+  parentOf(repository: string, child: string, currentRevision: string | undefined): P | undefined {
     const key = `${repository}@${child}`;
     const e = this.entries.get(key);
     if (!e) return undefined;

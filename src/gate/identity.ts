@@ -25,7 +25,8 @@ export function pusherIdentity(authorization: string | undefined): PusherIdentit
   if (scheme === 'basic') {
     const decoded = Buffer.from(m[2]!, 'base64').toString('utf8');
     const user = decoded.split(':')[0] ?? '';
-    return clean(user) ? { identity: clean(user)!, source: 'basic' } : { source: 'none' };
+    const name = clean(user);
+    return name !== undefined ? { identity: name, source: 'basic' } : { source: 'none' };
   }
   if (scheme === 'bearer') {
     const parts = m[2]!.split('.');
@@ -41,8 +42,12 @@ export function pusherIdentity(authorization: string | undefined): PusherIdentit
   return { source: 'none' };
 }
 
-/** Printable, bounded, no control characters (C0, DEL, C1: it ends up in logs and reasons). */
+/**
+ * The name exactly as the upstream authenticates it, or none: a name with control or format
+ * characters (C0, DEL, C1, bidi overrides, zero-width: it ends up in logs and reasons) or longer
+ * than MAX_IDENTITY_CHARS is no identity at all. Never a cleaned or shortened one: "alice\u0085"
+ * is another account than "alice", and must not be judged as her.
+ */
 function clean(value: string): string | undefined {
-  const v = value.replace(/\p{Cc}/gu, '').slice(0, MAX_IDENTITY_CHARS);
-  return v === '' ? undefined : v;
+  return value === '' || value.length > MAX_IDENTITY_CHARS || /[\p{Cc}\p{Cf}]/u.test(value) ? undefined : value;
 }

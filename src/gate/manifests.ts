@@ -12,7 +12,14 @@
  * when it cannot be run: it has no filesystem layers (OCI/Docker layer tarballs, WASM modules) and is not an
  * index of runnable platforms. An image with a `subject`, or an index tagged `sha256-<hex>` whose
  * entries are platform images, is content like any other and is judged by the policy.
+ *
+ * The body is also read the way the clients read it (formats/go-json-keys.ts: Go clients match
+ * keys case-insensitively, `Layers` and `layerſ` fill `layers`). A referrer whose layers only a
+ * Go client sees would be unpacked and run by it, so a body with a key that a Go client could
+ * read as another spelling of a field the gate reads, or whose
+ * `mediaType` contradicts the Content-Type it is served under, is never evidence.
  */
+import { misleadingKey, readFields } from '../formats/go-json-keys';
 import { MEDIA_TYPE } from '../registry/types';
 
 export const MANIFEST_MEDIA_TYPES: readonly string[] = [
@@ -41,6 +48,26 @@ export interface ParsedManifest {
   hasSubject: boolean;
   /** True when a runtime could unpack it: a filesystem layer, or (for an index) a platform entry. */
   runnable: boolean;
+  /** True when a Go client may read the body otherwise than JSON.parse does (see the module comment). */
+  ambiguous: boolean;
+}
+
+/** The fields the gate reads anywhere in a manifest (and schema 1's layers). */
+const READ_FIELDS = readFields([
+  'mediaType',
+  'manifests',
+  'layers',
+  'fsLayers',
+  'subject',
+  'config',
+  'digest',
+  'platform',
+  'os',
+  'architecture',
+]);
+
+function mediaTypeOf(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim();
 }
 
 /** `undefined` when the bytes are not a JSON manifest we understand. */
@@ -53,7 +80,15 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
   const m = doc as Record<string, unknown>;
-  const declared = typeof m.mediaType === 'string' ? m.mediaType : (contentType ?? '').split(';')[0]!.trim();
+  const served = mediaTypeOf(contentType);
+  const declared = typeof m.mediaType === 'string' ? m.mediaType : served;
+  // Clients go by the Content-Type, the gate by the body: they must not disagree (a generic
+  // Content-Type such as application/json names no manifest type: the body's governs). Nor may the body
+  // be both an image and an index (a reader that sniffs the shape could pick either).
+  const ambiguous =
+    (MANIFEST_MEDIA_TYPES.includes(served) && declared !== served) ||
+    ('layers' in m && 'manifests' in m) ||
+    misleadingKey(m, READ_FIELDS) !== undefined;
   const manifests = Array.isArray(m.manifests) ? m.manifests : undefined;
   const layers = Array.isArray(m.layers) ? m.layers : undefined;
   const isIndex = INDEX_TYPES.has(declared) || (manifests !== undefined && layers === undefined);
@@ -68,13 +103,16 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
       if (p && typeof p === 'object' && !(p.os === 'unknown' && p.architecture === 'unknown')) return true;
       return false;
     });
-    return { mediaType: declared || MEDIA_TYPE.OCI_INDEX, isIndex: true, children, hasSubject, runnable };
+    return { mediaType: declared || MEDIA_TYPE.OCI_INDEX, isIndex: true, children, hasSubject, runnable, ambiguous };
   }
-  const runnable = (layers ?? []).some((l) => {
-    const t = typeof l === 'object' && l !== null ? (l as Record<string, unknown>).mediaType : undefined;
-    return typeof t !== 'string' || isFilesystemLayer(t);
-  });
-  return { mediaType: declared, isIndex: false, children: [], hasSubject, runnable };
+  // Schema 1 (`fsLayers`) is runnable whatever else the body says.
+  const runnable =
+    'fsLayers' in m ||
+    (layers ?? []).some((l) => {
+      const t = typeof l === 'object' && l !== null ? (l as Record<string, unknown>).mediaType : undefined;
+      return typeof t !== 'string' || isFilesystemLayer(t);
+    });
+  return { mediaType: declared, isIndex: false, children: [], hasSubject, runnable, ambiguous };
 }
 
 /** Layers a runtime unpacks or executes: OCI and Docker layer tarballs (any compression, foreign or not), WASM modules. */
@@ -96,7 +134,7 @@ const COSIGN_TAG = /^sha256-[0-9a-f]{64}\.(sig|att)$/;
  * content. `tag` is the tag it is read or written under, if any.
  */
 export function evidenceKind(parsed: ParsedManifest | undefined, tag: string | undefined): string | undefined {
-  if (!parsed) return undefined;
+  if (!parsed || parsed.ambiguous) return undefined;
   if (tag !== undefined && FALLBACK_TAG.test(tag)) {
     // The referrers fallback index: an OCI index of referrer manifests, nothing runnable.
     return parsed.isIndex && parsed.mediaType === MEDIA_TYPE.OCI_INDEX && !parsed.runnable ? 'referrers fallback index' : undefined;

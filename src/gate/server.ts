@@ -46,6 +46,7 @@ export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_DECISION_TIMEOUT_MS = 9000;
 export const DEFAULT_CHILD_TTL_MS = 5 * 60_000;
 export const DEFAULT_DECISION_CACHE_TTL_MS = 1000;
+export const DEFAULT_MANIFEST_TIMEOUT_MS = 30_000;
 
 export interface GateLogger {
   /** Allowed requests are logged here (per-request lines at info would cost more than the proxying). */
@@ -78,6 +79,12 @@ export interface GateServerOptions {
   /** Time Countersign has to answer, per decision; default 9 s. */
   decisionTimeoutMs?: number;
   maxManifestBytes?: number;
+  /**
+   * How long a manifest may take to arrive, from the client (PUT) or the upstream (reads); default
+   * 30 s. Manifests are small: one trickled a byte at a time (slow-loris) would otherwise hold its
+   * request, and its socket, forever. Blobs have no such limit.
+   */
+  manifestTimeoutMs?: number;
   /** How long children of an allowed index stay pullable by digest without their own decision. */
   childTtlMs?: number;
   /** How long an allowed pull decision is reused (while its revisions are current); default 1 s, 0 = never. */
@@ -104,6 +111,15 @@ export interface GateServer {
   close(): Promise<void>;
 }
 
+/** The allowed pull of an index, as its children remember it: the question, to ask it again. */
+interface ParentAllow {
+  digest: string;
+  image: string;
+  context: { labels: Record<string, string> };
+  /** Its decision-cache key. */
+  key: string;
+}
+
 /** An upstream response read whole by fetchCapped. */
 interface CappedResponse {
   statusCode: number;
@@ -111,8 +127,19 @@ interface CappedResponse {
   bytes: Buffer;
 }
 
-/** Sent upstream on every manifest read, whatever the client accepts (manifests.ts). */
-const MANIFEST_ACCEPT_HEADER: Record<string, string> = { accept: MANIFEST_ACCEPT };
+/**
+ * Set on every manifest read the gate makes, whatever the client sent: the full Accept list
+ * (manifests.ts), and the bytes themselves, uncompressed (they are hashed).
+ */
+const MANIFEST_READ_HEADERS: Record<string, string> = { accept: MANIFEST_ACCEPT, 'accept-encoding': 'identity' };
+
+/**
+ * Never forwarded on the gate's own manifest reads. A conditional or partial read is answered
+ * 304/412/206 by the registry (Distribution honours If-None-Match): relayed, that would confirm a
+ * client's cached copy of a manifest that is now denied, and on the read of a tag's current
+ * target it would hide what an immutable tag points at. The gate always reads the whole manifest.
+ */
+const CONDITIONAL = new Set(['if-none-match', 'if-match', 'if-modified-since', 'if-unmodified-since', 'if-range', 'range']);
 
 /**
  * Client sockets buffer up to 1 MiB before the upstream is paused: a relayed blob arrives in
@@ -165,7 +192,8 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   const registryName = opts.registryName ?? upstream.host;
   const maxManifest = opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
   const decisionTimeout = opts.decisionTimeoutMs ?? DEFAULT_DECISION_TIMEOUT_MS;
-  const children = new AllowedChildren({ ttlMs: opts.childTtlMs ?? DEFAULT_CHILD_TTL_MS, maxEntries: 50_000 });
+  const manifestTimeout = opts.manifestTimeoutMs ?? DEFAULT_MANIFEST_TIMEOUT_MS;
+  const children = new AllowedChildren<ParentAllow>({ ttlMs: opts.childTtlMs ?? DEFAULT_CHILD_TTL_MS, maxEntries: 50_000 });
   const decisions = new DecisionCache({ ttlMs: opts.decisionCacheTtlMs ?? DEFAULT_DECISION_CACHE_TTL_MS, maxEntries: 10_000 });
   const currentRevision = opts.currentRevision ?? (() => opts.verifier.currentRevision?.());
   const logger = opts.logger;
@@ -195,13 +223,17 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     }
   }
 
-  /** The client's request headers as sent upstream (hop-by-hop ones removed), `extra` set over them. */
-  function forwardHeaders(req: http.IncomingMessage, extra?: Record<string, string>): Record<string, string | string[]> {
+  /** The client's request headers as sent upstream (hop-by-hop ones and `drop` removed), `extra` set over them. */
+  function forwardHeaders(
+    req: http.IncomingMessage,
+    extra?: Record<string, string>,
+    drop?: ReadonlySet<string>,
+  ): Record<string, string | string[]> {
     const out: Record<string, string | string[]> = {};
     const given = req.headers;
     for (const k in given) {
       const v = given[k];
-      if (v === undefined || HOP_BY_HOP.has(k)) continue;
+      if (v === undefined || HOP_BY_HOP.has(k) || drop?.has(k)) continue;
       out[k] = v;
     }
     // A streamed body keeps its declared length, so the upstream sees a monolithic upload as one.
@@ -231,10 +263,16 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       const fail = (err: Error): void => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         reject(err);
       };
       let controller: Dispatcher.DispatchController | undefined;
+      const timer = setTimeout(() => {
+        const err = new GateError(504, 'UNAVAILABLE', `the registry did not send ${what()} within ${manifestTimeout} ms`);
+        controller?.abort(err);
+        fail(err);
+      }, manifestTimeout);
       const onAbort = (): void => controller?.abort(new Error('the client went away'));
       signal.addEventListener('abort', onAbort, { once: true });
       try {
@@ -268,6 +306,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
             onResponseEnd() {
               if (settled) return;
               settled = true;
+              clearTimeout(timer);
               signal.removeEventListener('abort', onAbort);
               resolve({ statusCode, headers: responseHeaders, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
             },
@@ -387,22 +426,43 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     }
   }
 
+  /** A client's manifest body, whole: at most maxManifest bytes, within manifestTimeout. */
   async function readCapped(stream: Readable, declared: string | undefined, what: string): Promise<Buffer> {
     if (declared !== undefined && Number(declared) > maxManifest) {
       stream.resume();
       throw manifestTooLarge(what, maxManifest, declared);
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of stream) {
-      size += (chunk as Buffer).length;
-      if (size > maxManifest) {
-        stream.destroy();
-        throw manifestTooLarge(what, maxManifest);
-      }
-      chunks.push(chunk as Buffer);
-    }
-    return Buffer.concat(chunks);
+    return new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        stream.off('data', onData);
+        stream.off('end', onEnd);
+        stream.off('error', onError);
+        if (err) reject(err);
+        else resolve(Buffer.concat(chunks, size));
+      };
+      const onData = (chunk: Buffer): void => {
+        size += chunk.length;
+        if (size > maxManifest) {
+          stream.destroy();
+          done(manifestTooLarge(what, maxManifest));
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = (): void => done();
+      const onError = (err: Error): void => done(err);
+      // Answered (408, then the connection is closed): the socket is not held for the rest.
+      const timer = setTimeout(
+        () => done(new GateError(408, 'BLOB_UPLOAD_INVALID', `${what} did not arrive within ${manifestTimeout} ms: refused`)),
+        manifestTimeout,
+      );
+      stream.on('data', onData);
+      stream.once('end', onEnd);
+      stream.once('error', onError);
+    });
   }
 
   /**
@@ -457,7 +517,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   ): Promise<void> {
     const path = `/v2/${route.name}/manifests/${route.reference}`;
     const what = (): string => `manifest ${route.name}:${route.reference}`;
-    const up = await fetchCapped('GET', path, forwardHeaders(req, MANIFEST_ACCEPT_HEADER), what, signal);
+    const up = await fetchCapped('GET', path, forwardHeaders(req, MANIFEST_READ_HEADERS, CONDITIONAL), what, signal);
     if (up.statusCode !== 200) {
       // 401 challenges, 404 unknown manifests: the client sees the upstream's answer unchanged.
       relayCapped(up, req, res);
@@ -496,15 +556,15 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       // children this shortcut, never gains a pull.
       if (contentType !== undefined && isIndexMediaType(contentType)) {
         parsed = parseManifest(bytes, contentType);
-        if (parsed?.isIndex) children.remember(route.name, digest, parsed.children, revisionOf(reused));
+        if (parsed?.isIndex) children.remember(route.name, { digest, image, context, key }, parsed.children, revisionOf(reused));
       }
     } else {
       parsed = parseManifest(bytes, contentType);
       const evidence = evidenceKind(parsed, tag);
       if (evidence) {
         how = `evidence (${evidence})`;
-      } else if (parent) {
-        how = `child of allowed index ${parent}`;
+      } else if (parent && (await stillAllowed(parent, revision))) {
+        how = `child of allowed index ${parent.digest}`;
       } else {
         const answer = await decide('pull', image, digest, context);
         if (!answer.allowed) {
@@ -517,7 +577,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
         debug({ action: 'pull', image, allowed: true, rule: answer.rule }, 'gate decision');
         // The revisions in force when the answer arrived, not those of before the question.
         decisions.remember(key, answer, currentRevision());
-        if (parsed?.isIndex) children.remember(route.name, digest, parsed.children, revisionOf(answer));
+        if (parsed?.isIndex) children.remember(route.name, { digest, image, context, key }, parsed.children, revisionOf(answer));
         how = 'allowed';
       }
     }
@@ -530,6 +590,20 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       'x-countersign-gate': how,
     });
     res.end(req.method === 'HEAD' ? undefined : bytes);
+  }
+
+  /**
+   * A child is served under its index's allow only while that allow would still be given: reused
+   * under the decision cache's rules (so `decisionCacheTtlMs: 0` reuses nothing here either), else
+   * asked about again. Remembering the parent alone for the children's 5 minutes would outlive a
+   * revocation the gate has not heard of (over gRPC it learns revisions from answers) and any
+   * time-bound part of the policy.
+   */
+  async function stillAllowed(parent: ParentAllow, revision: string | undefined): Promise<boolean> {
+    if (decisions.get(parent.key, revision)?.digest === parent.digest) return true;
+    const answer = await decideOnce('pull', parent.image, parent.digest, parent.context);
+    if (answer.allowed) decisions.remember(parent.key, answer, currentRevision());
+    return answer.allowed;
   }
 
   async function manifestWrite(
@@ -591,19 +665,12 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     signal: AbortSignal,
   ): Promise<void> {
     // The tag's current target, for immutable-tag rules (re-pushing the same digest is no change).
-    const head = await send(
-      'HEAD',
-      `/v2/${route.name}/manifests/${tag}`,
-      forwardHeaders(req, { accept: MANIFEST_ACCEPT }),
-      undefined,
-      signal,
-    );
-    head.body.resume();
-    if (head.statusCode === 401 || head.statusCode === 403) {
-      await relay(head, req, res, true);
+    const target = await currentTarget(req, route.name, tag, signal);
+    if ('refused' in target) {
+      await relay(target.refused, req, res, true);
       return;
     }
-    const current = head.statusCode === 200 ? (headerOf(head.headers, 'docker-content-digest') ?? '') : '';
+    const current = target.digest;
     // Store the content by digest first: Countersign must be able to read what it judges.
     const stored = await send('PUT', `/v2/${route.name}/manifests/${digest}`, headers, bytes, signal);
     if (stored.statusCode !== 201) {
@@ -623,6 +690,35 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     );
     if (!answer.allowed) throw new GateError(403, 'DENIED', `push of ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`);
     await relay(await send('PUT', `/v2/${route.name}/manifests/${tag}`, headers, bytes, signal), req, res);
+  }
+
+  /**
+   * What `name:tag` points at now: its digest, '' when the registry says it does not exist (404),
+   * or the upstream's refusal of the client's credentials (401/403) to relay. Anything else (an
+   * error, a rate limit, a 200 that names no digest and whose bytes cannot be read) refuses the
+   * write: under an immutable-tag rule an unknown target must never pass for "not set yet".
+   */
+  async function currentTarget(
+    req: http.IncomingMessage,
+    name: string,
+    tag: string,
+    signal: AbortSignal,
+  ): Promise<{ digest: string; head: Dispatcher.ResponseData } | { refused: Dispatcher.ResponseData }> {
+    const path = `/v2/${name}/manifests/${tag}`;
+    const headers = forwardHeaders(req, MANIFEST_READ_HEADERS, CONDITIONAL);
+    const head = await send('HEAD', path, headers, undefined, signal);
+    head.body.resume();
+    if (head.statusCode === 401 || head.statusCode === 403) return { refused: head };
+    if (head.statusCode === 404) return { digest: '', head };
+    const unknown = (why: string): GateError =>
+      new GateError(502, 'UNAVAILABLE', `the gate cannot tell what ${name}:${tag} points at now (${why}): the write is refused, retry it`);
+    if (head.statusCode !== 200) throw unknown(`the registry answered HTTP ${head.statusCode}`);
+    const claimed = headerOf(head.headers, 'docker-content-digest');
+    if (claimed !== undefined && isDigest(claimed)) return { digest: claimed, head };
+    // Docker-Content-Digest is only a SHOULD: the digest of the bytes, then.
+    const got = await fetchCapped('GET', path, headers, () => `manifest ${name}:${tag}`, signal);
+    if (got.statusCode !== 200) throw unknown(`the registry answered the read of it with HTTP ${got.statusCode}`);
+    return { digest: computeDigest(got.bytes, 'sha256'), head };
   }
 
   /** DELETE of a manifest (by tag or digest): a push decision with operation delete (immutable tags). */
@@ -648,20 +744,13 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     let digest = route.reference;
     let current = '';
     if (!route.byDigest) {
-      const head = await send(
-        'HEAD',
-        `/v2/${route.name}/manifests/${route.reference}`,
-        forwardHeaders(req, { accept: MANIFEST_ACCEPT }),
-        undefined,
-        signal,
-      );
-      head.body.resume();
-      current = head.statusCode === 200 ? (headerOf(head.headers, 'docker-content-digest') ?? '') : '';
-      if (head.statusCode !== 200 || !isDigest(current)) {
-        // Nothing to delete, or the client must authenticate first: the upstream's answer, unchanged.
-        await relay(head, req, res, true);
+      const target = await currentTarget(req, route.name, route.reference, signal);
+      if ('refused' in target || target.digest === '') {
+        // The client must authenticate first, or there is nothing to delete: the upstream's answer, unchanged.
+        await relay('refused' in target ? target.refused : target.head, req, res, true);
         return;
       }
+      current = target.digest;
       digest = current;
     }
     const who = pusherIdentity(req.headers.authorization);
@@ -707,6 +796,8 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       if (err instanceof GateError) {
         if (err.status >= 500) logger?.warn({ method, path, status: err.status, reason: err.message }, 'gate request failed');
         req.resume();
+        // A request whose body never came: answered, and its connection is not kept.
+        if (err.status === 408) res.setHeader('connection', 'close');
         if (!res.headersSent) sendError(res, err.status, err.code, err.message);
         else res.destroy();
         return;

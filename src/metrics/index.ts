@@ -1,4 +1,4 @@
 export { noopObserver, type Observer } from '../shared/observer';
 export { PrometheusMetrics, type ScrapeSources } from './prometheus';
 export { startMetricsServer, type MetricsServer, type MetricsServerOptions, type MetricsSource } from './server';
-export { aggregateWorkerMetrics, type AggregatedMetrics, type WorkerMetrics } from './aggregate';
+export { WorkerMetricsTotals, aggregateWorkerMetrics, isWorkerMetrics, type AggregatedMetrics, type WorkerMetrics } from './aggregate';

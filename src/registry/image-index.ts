@@ -10,6 +10,7 @@
  * - isAttestationManifest is the ONE definition of a child that carries no runnable image (and so
  *   is not judged as a platform): used by the resolver and by the policy evaluator alike.
  */
+import { misleadingKey, readFields } from '../formats/go-json-keys';
 import { isDigest } from './digest';
 import { MEDIA_TYPE, type Descriptor } from './types';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
@@ -17,6 +18,20 @@ import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '
 export type IndexChild = Pick<Descriptor, 'mediaType' | 'digest' | 'size' | 'platform' | 'annotations'>;
 
 export class MalformedIndexError extends Error {}
+
+/** Every field read below: a runtime must not see other values for them than we do. */
+const INDEX_FIELDS = readFields([
+  'schemaVersion',
+  'mediaType',
+  'manifests',
+  'digest',
+  'size',
+  'platform',
+  'os',
+  'architecture',
+  'variant',
+  'annotations',
+]);
 
 /**
  * The children of an image index or Docker manifest list served as `mediaType`. Throws
@@ -35,6 +50,12 @@ export function parseImageIndexChildren(bytes: Buffer, mediaType: string): Index
     return fail(err instanceof JsonTooDeepError ? `it ${describeDepthViolation(err.violation)}` : 'it is not valid JSON');
   }
   if (!isObject(json)) return fail('it is not a JSON object');
+  const misleading = misleadingKey(json, INDEX_FIELDS);
+  if (misleading !== undefined) {
+    return fail(
+      `its key ${shown(misleading)} is read by Go clients (containerd, Distribution) as a field read here under another spelling (their JSON keys are case-insensitive): the children a runtime sees could differ from those judged`,
+    );
+  }
   if (json.schemaVersion !== 2) return fail(`schemaVersion is ${shown(json.schemaVersion)}, not 2`);
   if (json.mediaType !== undefined && json.mediaType !== mediaType) {
     return fail(`its mediaType ${shown(json.mediaType)} contradicts the ${mediaType} it was served as`);

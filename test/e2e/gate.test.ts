@@ -210,6 +210,55 @@ describe('pull through the gate (skopeo)', () => {
     expect(via.map((r) => r.entry.digest).sort()).toEqual(direct.map((r) => r.entry.digest).sort());
   });
 
+  // Distribution and skopeo read JSON keys case-insensitively (Go's encoding/json, with Unicode
+  // folding): an unsigned image whose layers are under "Layers" or "layerſ", given a subject, must
+  // not pass as a layer-less referrer artifact.
+  test.each([['Layers'], ['layerſ']])('an unsigned runnable image disguised as a referrer ("%s"): skopeo is denied', async (key) => {
+    const img = await newImage('g-disguised');
+    const real = (await (
+      await request(`http://${host}/v2/${img.repository}/manifests/${img.digest}`, { headers: { accept: img.mediaType } })
+    ).body.json()) as Record<string, unknown>;
+    const { layers, ...rest } = real;
+    const disguised = Buffer.from(
+      JSON.stringify({ ...rest, subject: { mediaType: img.mediaType, digest: img.digest, size: img.size }, [key]: layers }),
+    );
+    const digest = `sha256:${createHash('sha256').update(disguised).digest('hex')}`;
+    // Pushed by digest through the gate (content: allowed), accepted by Distribution.
+    const put = await request(`http://${gateHost}/v2/${img.repository}/manifests/${digest}`, {
+      method: 'PUT',
+      body: disguised,
+      headers: { 'content-type': img.mediaType },
+    });
+    expect(put.statusCode).toBe(201);
+    await put.body.dump();
+    // Directly, skopeo sees a runnable image with the layer.
+    const direct = await skopeo('inspect', '--no-tags', '--tls-verify=false', `docker://${host}/${img.repository}@${digest}`);
+    expect((JSON.parse(direct.stdout) as { Layers: string[] }).Layers).toHaveLength(1);
+    const r = await skopeo('inspect', '--no-tags', '--tls-verify=false', viaGate(img.repository, digest));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('no signature by ci-release');
+    expect(r.stdout).toBe('');
+  });
+
+  test('a conditional read (If-None-Match: the digest, as a client or cache revalidating its copy) is decided, not a 304', async () => {
+    const img = await newImage('g-conditional');
+    for (const method of ['GET', 'HEAD'] as const) {
+      // Directly, Distribution confirms the copy.
+      const direct = await request(`http://${host}/v2/${img.repository}/manifests/${img.digest}`, {
+        method,
+        headers: { accept: img.mediaType, 'if-none-match': `"${img.digest}"` },
+      });
+      expect(direct.statusCode).toBe(304);
+      await direct.body.dump();
+      const res = await request(`http://${gateHost}/v2/${img.repository}/manifests/${img.tag}`, {
+        method,
+        headers: { accept: img.mediaType, 'if-none-match': `"${img.digest}"` },
+      });
+      expect(res.statusCode).toBe(403);
+      await res.body.dump();
+    }
+  });
+
   test('a runnable image merely tagged sha256-<hex> is not waved through', async () => {
     const fake = `sha256-${'ab'.repeat(32)}`;
     const img = await newImage('g-fake-fallback', fake);
@@ -370,6 +419,36 @@ describe('promotion, immutable tags and tag naming (skopeo through the gate)', (
     expect(del.code).not.toBe(0);
     expect(del.stderr).toContain('cannot be deleted');
     expect(await upstreamTag(`${PROD}/${a.name}`, 'v2.0.0')).toBe(a.digest);
+  });
+
+  // Distribution answers a conditional HEAD with 304: the gate's read of the tag's target must not
+  // carry the client's If-None-Match, or an immutable tag reads as "not set" and moves.
+  test('a conditional PUT (If-None-Match: the current digest) does not move an immutable tag', async () => {
+    const a = await staged();
+    // A second signed digest under the same name in staging (evidence is looked up there by name).
+    const bPushed = await pushSampleImage(pusher, { registry: host, repository: `${STAGING}/${a.name}` }, 'rc2');
+    await sign(`${host}/${STAGING}/${a.name}@${bPushed.digest}`);
+    const b = { digest: bPushed.digest, src: viaGate(`${STAGING}/${a.name}`, 'rc2') };
+    const repo = `${PROD}/${a.name}`;
+    const aCopy = await copy(a.src, viaGate(repo, 'v3.0.0'));
+    expect([aCopy.code, aCopy.stderr]).toEqual([0, '']);
+    const bCopy = await copy(b.src, viaGate(repo, 'v3.0.1'));
+    expect([bCopy.code, bCopy.stderr]).toEqual([0, '']); // b's blobs and manifest are in the repository now
+    const bBytes = Buffer.from(
+      await (
+        await request(`http://${host}/v2/${repo}/manifests/${b.digest}`, {
+          headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+        })
+      ).body.arrayBuffer(),
+    );
+    const res = await request(`http://${gateHost}/v2/${repo}/manifests/v3.0.0`, {
+      method: 'PUT',
+      body: bBytes,
+      headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'if-none-match': `"${a.digest}"` },
+    });
+    expect(res.statusCode).toBe(403);
+    expect(await res.body.text()).toContain('tag v3.0.0 is immutable');
+    expect(await upstreamTag(repo, 'v3.0.0')).toBe(a.digest);
   });
 
   test('a tag that breaks the naming rule is refused', async () => {

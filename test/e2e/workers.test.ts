@@ -149,4 +149,36 @@ test('the metrics port adds up every worker: each scrape counts all the calls, w
   expect([ready.status, (await ready.text()).trim()]).toEqual([200, 'ready']);
   const health = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
   expect(health.status).toBe(200);
+
+  // A worker killed (a scrape just after, while the primary replaces it, and once the replacement
+  // serves): the totals never go down (Prometheus would read a reset and count the rest twice).
+  const workerPids = (): number[] =>
+    metricsServe!.output
+      .split('\n')
+      .filter((l) => l.includes('"msg":"worker serving"'))
+      .map((l) => Number(/"pid":(\d+),"port"/.exec(l)?.[1]));
+  const verifyTotal = async (): Promise<{ status: number; total: number; workers: number }> => {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    if (res.status !== 200) return { status: res.status, total: NaN, workers: NaN };
+    const m = parsePrometheusText(await res.text());
+    return {
+      status: res.status,
+      total: sampleValue(m, 'countersign_rpc_requests_total', { method: 'countersign.v1.VerificationService/Verify', status: 'OK' }),
+      workers: sampleValue(m, 'countersign_workers'),
+    };
+  };
+  expect(workerPids()).toHaveLength(2);
+  process.kill(workerPids()[0]!, 'SIGKILL');
+  // The other worker serves: ready (a worker that is gone is not one that reports a problem).
+  const readyDuring = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
+  expect([readyDuring.status, (await readyDuring.text()).trim()]).toEqual([200, 'ready']);
+  const during = await verifyTotal();
+  expect([during.status, during.total]).toEqual([200, calls]);
+  for (let i = 0; i < 100 && workerPids().length < 3; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(workerPids()).toHaveLength(3);
+  const after = await verifyTotal();
+  expect(after).toEqual({ status: 200, total: calls, workers: 2 });
+  // The replacement's own calls add to them.
+  for (let i = 0; i < 4; i++) expect((await verifyOnFreshConnection(metricsServe.address, image)).allowed).toBe(true);
+  expect((await verifyTotal()).total).toBe(calls + 4);
 }, 120_000);

@@ -79,3 +79,43 @@ describe('evidence recognition is by body, never by name alone', () => {
     expect(parseManifest(j(platformIndex), undefined)).toMatchObject({ isIndex: true, runnable: true, children: [D('3')] });
   });
 });
+
+// Go's encoding/json (Distribution, containerd, skopeo, docker) matches object keys to fields
+// case-insensitively, with Unicode simple folding (ſ → s, K → k), and the last of two matching
+// keys wins. JSON.parse does neither: a body the gate reads as a layer-less referrer would be
+// unpacked and run by every Go client. Such a body is never evidence (it is decided like content).
+describe('evidence is never recognised in a body a Go client reads differently', () => {
+  const tar = [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: D('d'), size: 3 }];
+  const { layers: _drop, ...noLayers } = bundleReferrer;
+  test.each([
+    ['"Layers" (case)', { ...noLayers, Layers: tar }],
+    ['"LAYERS" after "layers"', { ...bundleReferrer, LAYERS: tar }],
+    ['"layerſ" (U+017F folds to s)', { ...noLayers, layerſ: tar }],
+    ['"MediaType" beside "mediaType"', { ...bundleReferrer, MediaType: 'application/vnd.oci.image.index.v1+json' }],
+    ['"Subject"', { ...bundleReferrer, Subject: bundleReferrer.subject }],
+    ['"fsLayers" (schema 1 layers)', { ...noLayers, schemaVersion: 1, fsLayers: [{ blobSum: D('d') }] }],
+  ])('a referrer with %s', (_what, body) => {
+    const parsed = parseManifest(j(body), undefined);
+    expect(evidenceKind(parsed, undefined)).toBeUndefined();
+    expect(evidenceKind(parsed, `${FALLBACK}.sig`)).toBeUndefined();
+  });
+  test('a layer descriptor whose "MediaType" a Go client reads instead of "mediaType"', () => {
+    const layer = { ...bundleReferrer.layers[0], MediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' };
+    expect(evidenceKind(parseManifest(j({ ...bundleReferrer, layers: [layer] }), undefined), undefined)).toBeUndefined();
+  });
+  test('a fallback index with a "Manifests" or "Layers" key is not evidence', () => {
+    expect(evidenceKind(parseManifest(j({ ...referrersIndex, Manifests: platformIndex.manifests }), undefined), FALLBACK)).toBeUndefined();
+    expect(evidenceKind(parseManifest(j({ ...referrersIndex, layers: tar }), undefined), FALLBACK)).toBeUndefined();
+  });
+  test('a body whose mediaType disagrees with the Content-Type it is served under is not evidence', () => {
+    expect(evidenceKind(parseManifest(j(bundleReferrer), 'application/vnd.oci.image.index.v1+json'), undefined)).toBeUndefined();
+    expect(evidenceKind(parseManifest(j(bundleReferrer), 'application/vnd.oci.image.manifest.v1+json'), undefined)).toBe(
+      'referrer artifact',
+    );
+    expect(evidenceKind(parseManifest(j(bundleReferrer), 'application/json'), undefined)).toBe('referrer artifact');
+  });
+  test('an entry of a fallback index with a "Platform" a Go client sees is not evidence', () => {
+    const entry = { ...referrersIndex.manifests[0], Platform: { os: 'linux', architecture: 'amd64' } };
+    expect(evidenceKind(parseManifest(j({ ...referrersIndex, manifests: [entry] }), undefined), FALLBACK)).toBeUndefined();
+  });
+});

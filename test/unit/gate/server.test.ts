@@ -416,3 +416,262 @@ test('allowed pulls are logged at debug only; denials at info, with the reasons'
     { logger },
   );
 });
+
+test('a conditional or partial manifest read is decided like any other: the upstream never answers it with 304 or 206', async () => {
+  const seenHeaders: http.IncomingHttpHeaders[] = [];
+  // An upstream as Distribution is: If-None-Match matching the digest is a 304; this one also honours Range and gzip.
+  upstreamHandler = (req, res) => {
+    seenHeaders.push(req.headers);
+    if (req.headers['if-none-match'] === `"${sha(IMAGE)}"`) {
+      res.writeHead(304, { etag: `"${sha(IMAGE)}"` });
+      res.end();
+    } else if (req.headers.range) {
+      const part = IMAGE.subarray(0, 10);
+      res.writeHead(206, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-range': `bytes 0-9/${IMAGE.length}` });
+      res.end(part);
+    } else manifestServer(IMAGE)(req, res);
+  };
+  const v = new RecordingVerifier(async (i) => ({ allowed: false, digest: digestIn(i.image), reasons: ['revoked'] }));
+  await withGate(v, async (gate) => {
+    for (const headers of [
+      { 'if-none-match': `"${sha(IMAGE)}"` },
+      { 'if-modified-since': new Date().toUTCString() },
+      { range: 'bytes=0-9' },
+      { 'if-range': `"${sha(IMAGE)}"`, range: 'bytes=0-9' },
+      { 'accept-encoding': 'gzip' },
+    ]) {
+      for (const method of ['GET', 'HEAD'] as const) {
+        const res = await request(`${gate.url}/v2/team/app/manifests/${sha(IMAGE)}`, { method, headers });
+        expect([method, headers, res.statusCode]).toEqual([method, headers, 403]);
+        await res.body.dump();
+      }
+    }
+    expect(v.calls).toHaveLength(10);
+  });
+  for (const h of seenHeaders) {
+    for (const name of ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range']) {
+      expect(h[name]).toBeUndefined();
+    }
+    expect(h['accept-encoding']).toBe('identity');
+  }
+});
+
+describe("a tag's current target is never guessed: only a 404 means the tag is not set", () => {
+  /** An upstream where tag v1 points at IMAGE; HEAD of it answers as `head` says; writes are recorded. */
+  function taggedUpstream(head: (req: http.IncomingMessage, res: http.ServerResponse) => boolean, writes: string[]): Handler {
+    return (req, res) => {
+      const ref = req.url!.split('/manifests/')[1]!;
+      if (req.method === 'HEAD' || req.method === 'GET') {
+        if (head(req, res)) return;
+        res.writeHead(200, {
+          'content-type': 'application/vnd.oci.image.manifest.v1+json',
+          'docker-content-digest': sha(IMAGE),
+          etag: `"${sha(IMAGE)}"`,
+          'content-length': String(IMAGE.length),
+        });
+        return res.end(req.method === 'HEAD' ? undefined : IMAGE);
+      }
+      req.resume();
+      req.on('end', () => {
+        writes.push(`${req.method ?? ''} ${ref}`);
+        res.writeHead(req.method === 'DELETE' ? 202 : 201, { 'content-length': '0' });
+        res.end();
+      });
+    };
+  }
+  // Immutable-tag policy in miniature: a write is allowed while the tag is unset or at the digest written; a delete only while unset.
+  const immutable = () =>
+    new RecordingVerifier(async (i) => {
+      const current = i.context.labels?.['gate.countersign.dev/current-digest'];
+      const digest = digestIn(i.image);
+      const deleting = i.context.labels?.['gate.countersign.dev/operation'] === 'delete';
+      const allowed = deleting ? current === '' : current === '' || current === digest;
+      return { allowed, digest, reasons: [`immutable: v1 points at ${String(current)}`] };
+    });
+  const put = (gate: GateServer, headers: Record<string, string> = {}) =>
+    request(`${gate.url}/v2/team/app/manifests/v1`, {
+      method: 'PUT',
+      body: OTHER,
+      headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', ...headers },
+    });
+
+  test.each([
+    ['a conditional PUT (If-None-Match: the current digest) that turns the HEAD into a 304', { 'if-none-match': `"${sha(IMAGE)}"` }],
+    ['a PUT with If-Modified-Since', { 'if-modified-since': new Date(Date.now() + 60_000).toUTCString() }],
+  ])('%s does not move an immutable tag', async (_what, headers) => {
+    const writes: string[] = [];
+    upstreamHandler = taggedUpstream((req, res) => {
+      if (req.headers['if-none-match'] === `"${sha(IMAGE)}"` || req.headers['if-modified-since']) {
+        res.writeHead(304, {});
+        res.end();
+        return true;
+      }
+      return false;
+    }, writes);
+    const v = immutable();
+    await withGate(v, async (gate) => {
+      const res = await put(gate, headers);
+      expect(res.statusCode).toBe(403);
+      await res.body.dump();
+      expect(writes).not.toContain('PUT v1');
+      const del = await request(`${gate.url}/v2/team/app/manifests/v1`, { method: 'DELETE', headers });
+      expect(del.statusCode).toBe(403);
+      await del.body.dump();
+      expect(writes).not.toContain('DELETE v1');
+    });
+  });
+
+  test.each([
+    ['a 500', 500],
+    ['a 429', 429],
+    ['a 200 without Docker-Content-Digest', 200],
+  ])('the upstream answering the HEAD with %s: the tag does not move', async (_what, status) => {
+    const writes: string[] = [];
+    upstreamHandler = taggedUpstream((req, res) => {
+      if (req.method !== 'HEAD') return false;
+      res.writeHead(
+        status,
+        status === 200
+          ? { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': String(IMAGE.length) }
+          : { 'content-length': '0' },
+      );
+      res.end();
+      return true;
+    }, writes);
+    const v = immutable();
+    await withGate(v, async (gate) => {
+      const res = await put(gate);
+      expect(res.statusCode).not.toBe(201);
+      await res.body.dump();
+      expect(writes).not.toContain('PUT v1');
+      // A 200 without the header: the gate finds the digest itself (GET, hashed) and the policy sees it.
+      if (status === 200) expect(v.calls.map((c) => c.context.labels?.['gate.countersign.dev/current-digest'])).toEqual([sha(IMAGE)]);
+      else expect(v.calls).toHaveLength(0);
+    });
+  });
+});
+
+describe('children of an allowed index are served only while that allow would still be given', () => {
+  const child = IMAGE;
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: sha(child),
+          size: child.length,
+          platform: { os: 'linux', architecture: 'amd64' },
+        },
+      ],
+    }),
+  );
+  const upstreamOf = (): Handler => (req, res) => {
+    const isIndex = req.url!.endsWith('/v1') || req.url!.endsWith(sha(index));
+    const bytes = isIndex ? index : child;
+    res.writeHead(200, {
+      'content-type': isIndex ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json',
+      'content-length': String(bytes.length),
+    });
+    res.end(req.method === 'HEAD' ? undefined : bytes);
+  };
+
+  test.each([0, 200])(
+    'decisionCacheTtlMs %p: once Countersign denies the index (a revocation the gate was not told of), its child is denied too',
+    async (ttl) => {
+      upstreamHandler = upstreamOf();
+      let indexAllowed = true;
+      // Allows the index while indexAllowed; the child alone is unsigned (denied).
+      const calls: string[] = [];
+      const v: GateVerifier = {
+        verify: async (i) => {
+          const digest = digestIn(i.image);
+          calls.push(digest);
+          const allowed = digest === sha(index) && indexAllowed;
+          const reasons = allowed ? [] : [`no signature on ${digest}`];
+          return { allowed, digest, reasons, warnings: [], rule: 'r', mode: 'MODE_ENFORCE', policyRevision: 'p1', trustRevision: 't1' };
+        },
+      };
+      const gate = await startGateServer({
+        listen: '127.0.0.1:0',
+        upstream: upstreamUrl,
+        verifier: v,
+        registryName: 'registry.example',
+        decisionCacheTtlMs: ttl,
+        // Revisions never change: the gate cannot tell a revocation happened (as over gRPC before the next answer).
+        currentRevision: () => 'p1 t1',
+      });
+      try {
+        const pull = async (ref: string) => {
+          const res = await request(`${gate.url}/v2/team/app/manifests/${ref}`);
+          await res.body.dump();
+          return res.statusCode;
+        };
+        expect(await pull('v1')).toBe(200);
+        expect(await pull(sha(child))).toBe(200); // a child right after its index: served
+        // Under the index's reused allow; with reuse off, by asking about the index again.
+        expect(calls).toEqual(ttl > 0 ? [sha(index)] : [sha(index), sha(index)]);
+        indexAllowed = false;
+        // The index's allow is no longer reusable (at once with ttl 0).
+        await new Promise((r) => setTimeout(r, ttl + 50));
+        expect(await pull(sha(child))).toBe(403);
+        // The index asked about again, then the child on its own.
+        expect(calls.slice(-2)).toEqual([sha(index), sha(child)]);
+      } finally {
+        await gate.close();
+      }
+    },
+  );
+});
+
+describe('a manifest has a time limit, pushed or pulled (slow-loris): blobs do not', () => {
+  test('a client trickling a manifest PUT body is cut off with a 408 and nothing is written', async () => {
+    upstreamSeen.length = 0;
+    upstreamHandler = (req, res) => {
+      req.resume();
+      res.writeHead(201, { 'content-length': '0' });
+      res.end();
+    };
+    const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+    const gate = await startGateServer({ listen: '127.0.0.1:0', upstream: upstreamUrl, verifier: v, manifestTimeoutMs: 300 });
+    try {
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request(`${gate.url}/v2/team/app/manifests/v1`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': String(IMAGE.length) },
+        });
+        req.on('response', (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        });
+        req.on('error', reject);
+        req.write(IMAGE.subarray(0, 5)); // and nothing more
+      });
+      expect(answer.status).toBe(408);
+      expect(answer.body).toContain('300 ms');
+      expect(upstreamSeen).toEqual([]);
+      expect(v.calls).toHaveLength(0);
+    } finally {
+      await gate.close();
+    }
+  });
+
+  test('an upstream that stalls in a manifest body: the client gets an error, not a hung request, and no decision is asked', async () => {
+    upstreamHandler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': String(IMAGE.length) });
+      res.write(IMAGE.subarray(0, 5)); // and nothing more
+    };
+    const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+    const gate = await startGateServer({ listen: '127.0.0.1:0', upstream: upstreamUrl, verifier: v, manifestTimeoutMs: 300 });
+    try {
+      const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
+      expect(res.statusCode).toBe(504);
+      expect(await res.body.text()).toContain('300 ms');
+      expect(v.calls).toHaveLength(0);
+    } finally {
+      await gate.close();
+    }
+  });
+});
