@@ -225,7 +225,9 @@ test('a thousand referrers sharing one junk envelope blob: the blob is read once
   lastReferrer(repo, jws());
   const { decision } = await decide(repo, { maxBytes: 16 * 1024 * 1024 });
   expect(decision.allowed).toBe(true);
-});
+  // A thousand referrers through the fake registry take ~8 s alone and over a minute on a loaded CI
+  // machine with coverage on; the assertion is the decision, not the time.
+}, 180_000);
 
 test('a signature manifest whose subject or layer descriptor is the wrong type is a named integrity failure, not an exception', () => {
   const envelope = jws();
