@@ -229,7 +229,10 @@ async function assemble(
   const signing = new SigningService({
     keys,
     registry,
-    referrers: new ReferrerStore(registry, referrerLock ? { writeLock: referrerLock } : {}),
+    referrers: new ReferrerStore(registry, {
+      ...(referrerLock ? { writeLock: referrerLock } : {}),
+      onlyWriter: config.registry.exclusiveReferrerWrites,
+    }),
     maxPredicateBytes: config.limits.maxPredicateBytes,
     onReferrerAdded: (repo, digest) => verification.referrerAdded(repo, digest),
   });

@@ -37,15 +37,19 @@ afterEach(async () => {
 const configWith = (exclusiveReferrerWrites: boolean) =>
   loadConfig({}, exclusiveReferrerWrites ? { COUNTERSIGN_EXCLUSIVE_REFERRER_WRITES: 'true' } : {}, '/tmp');
 
-/** Signs `n` artifacts of one subject one after another through a store with `lock`; returns the settle waits asked for. */
-async function settleWaits(lock: WriteLock | undefined, n = 1): Promise<number[]> {
+/**
+ * Signs `n` artifacts of one subject one after another through a store with `lock` (and the
+ * setting, as app.ts passes it); returns the settle waits asked for and the index reads made.
+ */
+async function settleWaits(lock: WriteLock | undefined, n = 1, onlyWriter = false): Promise<{ waits: number[]; indexReads: number }> {
   const waits: number[] = [];
-  const store = new ReferrerStore(client, { ...(lock ? { writeLock: lock } : {}), sleep: async (ms) => void waits.push(ms) });
+  const store = new ReferrerStore(client, { ...(lock ? { writeLock: lock } : {}), onlyWriter, sleep: async (ms) => void waits.push(ms) });
   for (let i = 0; i < n; i++) expect((await store.attach(repo, artifact(subject))).referrersUpdate).toBe('tag');
   const tag = referrersTagFor(subject.digest);
   expect(fake.requestsMatching('PUT', new RegExp(`/manifests/${tag}$`))).toHaveLength(n);
-  expect(fake.requestsMatching('GET', new RegExp(`/manifests/${tag}$`))).toHaveLength(2 * n); // read, read-back
-  return waits;
+  const listed = fake.taggedManifest(repo.repository, tag);
+  expect((JSON.parse(listed!.bytes.toString('utf8')) as { manifests: unknown[] }).manifests).toHaveLength(n);
+  return { waits, indexReads: fake.requestsMatching('GET', new RegExp(`/manifests/${tag}$`)).length };
 }
 
 /** A lock standing in for the shared store's (PostgreSQL) one. */
@@ -59,13 +63,13 @@ describe('the setting', () => {
     expect(config.registry.exclusiveReferrerWrites).toBe(false);
     const lock = referrerWriteLock(config, { clusterWorker: false });
     expect(lock).toBeUndefined();
-    expect(await settleWaits(lock, 3)).toHaveLength(3);
+    expect(await settleWaits(lock, 3)).toEqual({ waits: [expect.any(Number), expect.any(Number), expect.any(Number)], indexReads: 6 });
   });
 
-  test('on, in one process: no settle wait', async () => {
+  test('on, in one process: no settle wait, and the accepted write is not read back', async () => {
     const lock = referrerWriteLock(configWith(true), { clusterWorker: false });
     expect(lock).toBeInstanceOf(InProcessWriteLock);
-    expect(await settleWaits(lock, 3)).toEqual([]);
+    expect(await settleWaits(lock, 3, true)).toEqual({ waits: [], indexReads: 3 });
   });
 
   test('a worker of `serve --workers N` takes the lock its primary holds', () => {
@@ -92,7 +96,8 @@ describe('the setting', () => {
   test('a shared store lock is used whatever the setting (and without a settle wait)', async () => {
     expect(referrerWriteLock(configWith(false), { shared: sharedLock, clusterWorker: true })).toBe(sharedLock);
     expect(referrerWriteLock(configWith(true), { shared: sharedLock, clusterWorker: true })).toBe(sharedLock);
-    expect(await settleWaits(sharedLock, 2)).toEqual([]);
+    // Without the setting a writer outside Countersign is possible: read back at once, no wait.
+    expect(await settleWaits(sharedLock, 2)).toEqual({ waits: [], indexReads: 4 });
   });
 
   test('the environment variable takes true or false only', () => {
