@@ -114,11 +114,7 @@ describe('wrong types and values', () => {
       'auth.tls.requireClientCert',
       'must be true or false, not the string "yes"',
     ],
-    [
-      'registry:\n  exclusiveReferrerWrites: "true"\n',
-      'registry.exclusiveReferrerWrites',
-      'must be true or false, not the string "true"',
-    ],
+    ['registry:\n  exclusiveReferrerWrites: "true"\n', 'registry.exclusiveReferrerWrites', 'must be true or false, not the string "true"'],
     ['auth:\n  tls: { certFile: a.pem }\n', 'auth.tls.keyFile', 'is required'],
     ['keysDir: ""\n', 'keysDir', 'must not be empty'],
     ['listen: nope\n', 'listen', 'expected HOST:PORT'],
