@@ -2,6 +2,7 @@
  * The composition root: the one place that builds the service's parts from its configuration
  * and wires them together. Everything else receives its collaborators.
  */
+import cluster from 'node:cluster';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpcJs from '@grpc/grpc-js';
@@ -15,9 +16,10 @@ import { resolveKek } from './keys/kek-source';
 import { ManagedKeyStore } from './keys/managed-key-store';
 import { legacyKeyFiles } from './keys/legacy-import';
 import type { Logger } from './logging/logger';
+import { CountersignError } from './shared/errors';
 import { describeStoreUrl, PostgresWriteLock } from './coordination';
 import { PrometheusMetrics, noopObserver, startMetricsServer, type MetricsServer, type Observer, type WorkerMetrics } from './metrics';
-import { DockerConfigCredentialStore, ReferrerStore, RegistryClient } from './registry';
+import { DockerConfigCredentialStore, InProcessWriteLock, ReferrerStore, RegistryClient, type WriteLock } from './registry';
 import { PolicyStore } from './policy-store';
 import { SigningService } from './signing';
 import { openStore, type SqlStore } from './store';
@@ -69,6 +71,40 @@ export interface CreateAppOptions {
    * `serve --workers N`, whose primary serves the port for all of them through `report`).
    */
   serveMetricsPort?: boolean;
+  /**
+   * In a worker of `serve --workers N`: the referrer-index write lock its primary holds for all
+   * of its workers (src/cluster), used under `registry.exclusiveReferrerWrites`.
+   */
+  workerWriteLock?: WriteLock;
+  /** This process is a Node cluster worker (whichever primary forked it). Default: node:cluster says. */
+  clusterWorker?: boolean;
+}
+
+/**
+ * The lock around each write of a subject's referrers fallback index. A shared store's lock
+ * excludes every replica whatever the setting. Under `registry.exclusiveReferrerWrites` (the
+ * operator's word that no process outside this service writes those tags) one process's mutex, or
+ * the lock the `serve --workers` primary holds for its workers, excludes every writer too, and
+ * Sign skips its settle delay. A cluster worker without its primary's lock (forked by another
+ * primary, such as pm2's cluster mode) cannot honour the setting: a startup error, never a
+ * silently weaker guarantee. Otherwise (undefined) the in-process mutex and the settle delay.
+ */
+export function referrerWriteLock(
+  config: Pick<ServiceConfig, 'registry'>,
+  opts: { shared?: WriteLock; workerWriteLock?: WriteLock; clusterWorker: boolean },
+): WriteLock | undefined {
+  if (opts.shared) return opts.shared;
+  if (!config.registry.exclusiveReferrerWrites) return undefined;
+  if (opts.workerWriteLock) return opts.workerWriteLock;
+  if (opts.clusterWorker) {
+    throw new CountersignError(
+      'FAILED_PRECONDITION',
+      'registry.exclusiveReferrerWrites cannot be honoured here: this process is a Node cluster worker not started by ' +
+        '`countersign serve --workers N`, so its sibling processes would write the same referrer tags without a common lock. ' +
+        'Run `countersign serve --workers N` (its primary holds the lock), set store.url (a lock in PostgreSQL), or remove the setting.',
+    );
+  }
+  return new InProcessWriteLock({ soleWriter: true });
 }
 
 export async function createApp(config: ServiceConfig, logger: Logger, opts: CreateAppOptions = {}): Promise<App> {
@@ -117,6 +153,16 @@ async function assemble(
   },
 ): Promise<App> {
   const { trustedRoots, store, writeLock } = opened;
+  const referrerLock = referrerWriteLock(config, {
+    ...(writeLock ? { shared: writeLock } : {}),
+    ...(opts.workerWriteLock ? { workerWriteLock: opts.workerWriteLock } : {}),
+    clusterWorker: opts.clusterWorker ?? cluster.isWorker,
+  });
+  if (config.registry.exclusiveReferrerWrites && !writeLock)
+    logger.info(
+      { exclusiveReferrerWrites: true, lock: opts.workerWriteLock ? 'serve --workers primary' : 'this process' },
+      'this service is the only writer of the referrers fallback tags: Sign writes without the settle delay',
+    );
   let observer: Observer = noopObserver;
   if (config.store)
     logger.info(
@@ -183,7 +229,10 @@ async function assemble(
   const signing = new SigningService({
     keys,
     registry,
-    referrers: new ReferrerStore(registry, writeLock ? { writeLock } : {}),
+    referrers: new ReferrerStore(registry, {
+      ...(referrerLock ? { writeLock: referrerLock } : {}),
+      onlyWriter: config.registry.exclusiveReferrerWrites,
+    }),
     maxPredicateBytes: config.limits.maxPredicateBytes,
     onReferrerAdded: (repo, digest) => verification.referrerAdded(repo, digest),
   });

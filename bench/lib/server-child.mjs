@@ -1,5 +1,6 @@
 // A server for the bench, in its own process so that its CPU time per call can be read from
-// /proc (the load generator runs in the parent). argv[2]: 'countersign' | 'stub' | 'echo';
+// /proc (the load generator runs in the parent). argv[2]: 'countersign' | 'stub' | 'echo'
+// (argv[3] for countersign: 'token' enforces bearer tokens, 'exclusive' sets registry.exclusiveReferrerWrites);
 // COUNTERSIGN_BENCH_STORE_URL in the environment: the service's store is that PostgreSQL.
 // Talks to the parent over IPC: {cmd:'fill', n, key, repo} (fill the evidence cache and the
 // manifest facts with n synthetic digests like `key`'s entries), {cmd:'mem'} (RSS and heap after a forced GC),
@@ -25,6 +26,8 @@ if (mode === 'countersign') {
   const { createLogger } = dist('logging/logger.js');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-bench-'));
   const auth = process.argv[3] === 'token';
+  // 'exclusive': registry.exclusiveReferrerWrites (the only writer of the referrer tags: no settle delay).
+  const exclusive = process.argv[3] === 'exclusive';
   const config = {
     ...defaultConfig(dir),
     listen: '127.0.0.1:0',
@@ -33,6 +36,7 @@ if (mode === 'countersign') {
     admission: { timeoutMs: 9000, listen: '127.0.0.1:0' },
     verification: { ...defaultConfig(dir).verification, cacheMaxEntries: 200_000 },
     ...(auth ? { auth: { ...defaultConfig(dir).auth, mode: 'enforce' } } : {}),
+    ...(exclusive ? { registry: { ...defaultConfig(dir).registry, exclusiveReferrerWrites: true } } : {}),
     ...(process.env.COUNTERSIGN_BENCH_STORE_URL ? { store: { url: process.env.COUNTERSIGN_BENCH_STORE_URL } } : {}),
   };
   // Logs at info, to /dev/null: the cost of the per-call line is part of what is measured.

@@ -27,6 +27,7 @@ import type { App } from '../app';
 import type { Logger } from '../logging/logger';
 import { WorkerMetricsTotals, isWorkerMetrics, startMetricsServer, type MetricsServer, type WorkerMetrics } from '../metrics';
 import { CountersignError } from '../shared/errors';
+import { CLUSTER_PRIMARY_ENV, isLockMessage, PrimaryLockTable } from './cluster-write-lock';
 
 type Message =
   | { countersign: 'ready'; port: number }
@@ -126,6 +127,11 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
     cluster.setupPrimary({ execArgv: [...process.execArgv, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`] });
   }
 
+  // The referrer-index write lock the workers share under registry.exclusiveReferrerWrites (cluster-write-lock.ts).
+  const writeLocks = new PrimaryLockTable<Worker>((w, id, exclusive) => {
+    if (w.isConnected()) w.send({ countersign: 'lock-granted', id, exclusive });
+  });
+
   const stopAll = (code: number): void => {
     if (stopping) return;
     stopping = true;
@@ -152,9 +158,13 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
 
   const fork = (): Promise<void> =>
     new Promise((resolve) => {
-      const w = cluster.fork();
+      const w = cluster.fork({ [CLUSTER_PRIMARY_ENV]: String(process.pid) });
       live.add(w);
       w.on('message', (m: unknown) => {
+        if (isLockMessage(m)) {
+          writeLocks.handle(w, m);
+          return;
+        }
         if (!isMessage(m)) return;
         if (m.countersign === 'ready') {
           ready.add(w);
@@ -177,6 +187,7 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
         live.delete(w);
         // What it counted stays in the totals (a summed counter that went down would read as a reset).
         totals.retire(w.id);
+        writeLocks.workerGone(w);
         const servedSince = servingSince.get(w);
         servingSince.delete(w);
         ready.delete(w);

@@ -37,7 +37,7 @@ export const CONFIG_FIELDS = {
     'auth',
     'store',
   ],
-  registry: ['insecureHosts', 'caFile', 'dockerConfig', 'timeoutMs', 'maxRetries'],
+  registry: ['insecureHosts', 'caFile', 'dockerConfig', 'timeoutMs', 'maxRetries', 'exclusiveReferrerWrites'],
   limits: ['maxPredicateBytes'],
   verification: [
     'cacheTtlMs',
@@ -148,6 +148,10 @@ class ConfigReader extends CheckedDocument {
     this.path(f.get('dockerConfig')?.value, 'registry.dockerConfig', (p) => (out.dockerConfig = p));
     this.int(f.get('timeoutMs')?.value, 'registry.timeoutMs', 1, (n) => (out.timeoutMs = n));
     this.int(f.get('maxRetries')?.value, 'registry.maxRetries', 0, (n) => (out.maxRetries = n));
+    if (f.has('exclusiveReferrerWrites')) {
+      const exclusive = this.boolean(f.get('exclusiveReferrerWrites')!.value, 'registry.exclusiveReferrerWrites');
+      if (exclusive !== undefined) out.exclusiveReferrerWrites = exclusive;
+    }
   }
 
   private limits(node: Node | null, out: ServiceConfig['limits']): void {

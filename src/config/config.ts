@@ -22,6 +22,15 @@ export interface ServiceConfig {
     dockerConfig?: string;
     timeoutMs: number;
     maxRetries: number;
+    /**
+     * The operator's word that this service is the only writer of the referrers fallback tags
+     * (`sha256-<hex>`) of the repositories it signs in: no other replica without `store.url`, no
+     * other tool. Sign then skips the settle delay that guards against another process writing
+     * between its read and its write. Honoured by one process, by `serve --workers N` (the
+     * primary holds the lock for its workers) and with store.url; refused at startup where the
+     * lock cannot be had (a cluster worker of another primary). Default false.
+     */
+    exclusiveReferrerWrites: boolean;
   };
   limits: {
     /** Largest predicate (SBOM, scan report) accepted by Attest. */
@@ -109,7 +118,7 @@ export function defaultConfig(cwd = process.cwd()): ServiceConfig {
     keysDir: path.resolve(cwd, 'keys'),
     dataDir: path.resolve(cwd, '.data'),
     logLevel: 'info',
-    registry: { insecureHosts: [], timeoutMs: 10_000, maxRetries: 3 },
+    registry: { insecureHosts: [], timeoutMs: 10_000, maxRetries: 3, exclusiveReferrerWrites: false },
     limits: { maxPredicateBytes: 8 * 1024 * 1024 },
     shutdownGraceMs: 10_000,
     verification: { cacheTtlMs: 5 * 60_000, negativeCacheTtlMs: 10_000, maxDurationMs: 8000 },
@@ -130,6 +139,8 @@ export const ENVIRONMENT = {
   COUNTERSIGN_INSECURE_REGISTRIES: 'comma-separated hosts reached over plain HTTP',
   COUNTERSIGN_REGISTRY_CA_FILE: 'PEM file of CA certificates for registry TLS',
   COUNTERSIGN_REGISTRY_TIMEOUT_MS: 'per-request registry timeout',
+  COUNTERSIGN_EXCLUSIVE_REFERRER_WRITES:
+    'true: this service is the only writer of the referrers fallback tags (Sign skips its settle delay)',
   COUNTERSIGN_MAX_PREDICATE_BYTES: 'largest accepted predicate',
   COUNTERSIGN_POLICY: 'policy file (YAML or JSON)',
   COUNTERSIGN_TRUST_DIR: 'directory of trusted public keys imported at first start',
@@ -182,6 +193,12 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   if (env.COUNTERSIGN_REGISTRY_CA_FILE) config.registry.caFile = path.resolve(cwd, env.COUNTERSIGN_REGISTRY_CA_FILE);
   if (env.COUNTERSIGN_REGISTRY_TIMEOUT_MS) {
     config.registry.timeoutMs = positiveInt('COUNTERSIGN_REGISTRY_TIMEOUT_MS', env.COUNTERSIGN_REGISTRY_TIMEOUT_MS);
+  }
+  if (env.COUNTERSIGN_EXCLUSIVE_REFERRER_WRITES) {
+    config.registry.exclusiveReferrerWrites = booleanValue(
+      'COUNTERSIGN_EXCLUSIVE_REFERRER_WRITES',
+      env.COUNTERSIGN_EXCLUSIVE_REFERRER_WRITES,
+    );
   }
   if (env.COUNTERSIGN_MAX_PREDICATE_BYTES) {
     config.limits.maxPredicateBytes = positiveInt('COUNTERSIGN_MAX_PREDICATE_BYTES', env.COUNTERSIGN_MAX_PREDICATE_BYTES);
@@ -271,6 +288,12 @@ function authMode(where: string, v: unknown): 'enforce' | 'dev' {
   if (v !== 'enforce' && v !== 'dev')
     throw new CountersignError('INVALID_ARGUMENT', `${where} must be "enforce" or "dev", got ${JSON.stringify(v)}`);
   return v;
+}
+
+function booleanValue(field: string, v: string): boolean {
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new CountersignError('INVALID_ARGUMENT', `${field} must be "true" or "false", got ${JSON.stringify(v)}`);
 }
 
 function positiveInt(field: string, v: unknown): number {

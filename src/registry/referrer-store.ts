@@ -68,6 +68,13 @@ export interface ReferrerStoreOptions {
    * only. One that excludes every replica (`HeldLock.exclusiveAcrossProcesses`) makes the settle delay unnecessary.
    */
   writeLock?: WriteLock;
+  /**
+   * The operator's word (`registry.exclusiveReferrerWrites`) that no process outside the holders
+   * of `writeLock` writes the fallback tags. While the lock says it excludes every process, a
+   * write the registry accepted is then the index (nobody else can have written after it), so
+   * it is not read back: 7 requests per Sign. Default false.
+   */
+  onlyWriter?: boolean;
 }
 
 /** What one read of the fallback tag found. No `version` means the tag does not exist. */
@@ -213,7 +220,10 @@ export class ReferrerStore {
    * the settle delay is skipped while the lock is known to be held (not after its database
    * session died, nor after a write that failed in transit): the read-back follows the write at once and the same
    * confirmation rules apply (a writer outside Countersign still shows as a changed version and
-   * costs further reads). Everything else is the same protocol.
+   * costs further reads). Everything else is the same protocol. The same holds for the locks of
+   * `registry.exclusiveReferrerWrites` (one process, or the `serve --workers` primary's), and
+   * under that setting (`onlyWriter`: no writer outside Countersign either) a write the registry
+   * accepted is not read back at all: GET, PUT.
    */
   private async addToReferrersTag(repo: RepositoryRef, subjectDigest: string, entry: Descriptor): Promise<void> {
     const tag = referrersTagFor(subjectDigest);
@@ -352,6 +362,8 @@ export class ReferrerStore {
           anchor = undefined;
         }
         slowestWriteMs = Math.max(slowestWriteMs, Date.now() - readAt);
+        // The only writer, and every other holder excluded: what the registry accepted stays.
+        if (writeError === undefined && this.options.onlyWriter === true && held.exclusiveAcrossProcesses) return new Map();
       }
       // Serialized across replicas, no other Countersign write can land in between: read back at
       // once. Except after a write that failed in transit (it may still land, so give it time),

@@ -1,8 +1,9 @@
 /**
  * The lock ReferrerStore holds around each read-modify-write of a subject's fallback index.
  * The registry layer owns this interface; the default serializes writers inside this process
- * only (the keyed mutex), and src/coordination/ provides one that serializes them across
- * replicas (PostgreSQL advisory locks), wired in by the composition root when `store.url` is set.
+ * only (the keyed mutex), src/coordination/ provides one that serializes them across replicas
+ * (PostgreSQL advisory locks, when `store.url` is set) and src/cluster/ one that serializes the
+ * workers of `serve --workers N` (held by their primary). The composition root picks one.
  */
 import { KeyedMutex } from './keyed-mutex';
 
@@ -26,13 +27,22 @@ export interface HeldLock {
   readonly exclusiveAcrossProcesses: boolean;
 }
 
-const IN_PROCESS_ONLY: HeldLock = { exclusiveAcrossProcesses: false };
-
 /** Serializes the writers of one key inside this process (the default: one replica). */
 export class InProcessWriteLock implements WriteLock {
   private readonly mutex = new KeyedMutex();
+  private readonly held: HeldLock;
+
+  /**
+   * `soleWriter`: the operator declared this process the only writer of the keys
+   * (`registry.exclusiveReferrerWrites` with one process), so excluding the writers of this
+   * process excludes every writer. Default false: another process may write between our read
+   * and our write, and the holder keeps its cross-process protocol.
+   */
+  constructor(opts: { soleWriter?: boolean } = {}) {
+    this.held = { exclusiveAcrossProcesses: opts.soleWriter ?? false };
+  }
 
   run<T>(key: string, fn: (held: HeldLock) => Promise<T>): Promise<T> {
-    return this.mutex.run(key, () => fn(IN_PROCESS_ONLY));
+    return this.mutex.run(key, () => fn(this.held));
   }
 }

@@ -5,6 +5,7 @@ import { createLogger } from '../../logging/logger';
 import { startupBanner } from '../../auth';
 import cluster from 'node:cluster';
 import { attachWorker, parseWorkers, runPrimary } from '../../cluster/serve-cluster';
+import { CLUSTER_PRIMARY_ENV, ClusterWriteLock } from '../../cluster/cluster-write-lock';
 import { parse } from './support';
 
 export async function serve(args: string[]): Promise<number> {
@@ -51,14 +52,21 @@ export async function serve(args: string[]): Promise<number> {
   const logger = cluster.isWorker ? root.child({ worker: cluster.worker?.id, pid: process.pid }) : root;
   let app: Awaited<ReturnType<typeof createApp>>;
   let port: number;
+  // A worker of our own primary asks it for the referrer-index write lock (src/cluster), used
+  // under registry.exclusiveReferrerWrites; a worker of any other primary has no such lock.
+  const workerWriteLock =
+    cluster.isWorker && process.env[CLUSTER_PRIMARY_ENV] && config.registry.exclusiveReferrerWrites && !config.store
+      ? new ClusterWriteLock()
+      : undefined;
   try {
     // A worker's metrics port is its primary's, which adds up every worker's figures (src/cluster).
-    app = await createApp(config, logger, { serveMetricsPort: !cluster.isWorker });
+    app = await createApp(config, logger, { serveMetricsPort: !cluster.isWorker, ...(workerWriteLock ? { workerWriteLock } : {}) });
     const banner = startupBanner(app.accessMode, config.listen);
     if (banner && (!cluster.isWorker || cluster.worker?.id === 1)) process.stderr.write(`\n${banner}\n\n`);
     port = await app.start();
   } catch (err) {
     // A worker that cannot start must exit (its IPC channel would keep it alive) for the primary to stop.
+    workerWriteLock?.close();
     if (cluster.isWorker) setImmediate(() => process.disconnect());
     throw err;
   }
@@ -76,6 +84,7 @@ export async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     if (cluster.isWorker) detach = attachWorker(app, port, stop);
   });
+  workerWriteLock?.close();
   detach?.();
   logger.info('stopped');
   logger.flush();

@@ -65,7 +65,7 @@ describe('unknown fields at every level', () => {
     const { lines } = failure('registry:\n  frobnicate: 1\n');
     expect(lines).toEqual([
       expect.stringContaining(
-        'registry.frobnicate: unknown field (allowed here: insecureHosts, caFile, dockerConfig, timeoutMs, maxRetries)',
+        'registry.frobnicate: unknown field (allowed here: insecureHosts, caFile, dockerConfig, timeoutMs, maxRetries, exclusiveReferrerWrites)',
       ),
     ]);
   });
@@ -114,6 +114,7 @@ describe('wrong types and values', () => {
       'auth.tls.requireClientCert',
       'must be true or false, not the string "yes"',
     ],
+    ['registry:\n  exclusiveReferrerWrites: "true"\n', 'registry.exclusiveReferrerWrites', 'must be true or false, not the string "true"'],
     ['auth:\n  tls: { certFile: a.pem }\n', 'auth.tls.keyFile', 'is required'],
     ['keysDir: ""\n', 'keysDir', 'must not be empty'],
     ['listen: nope\n', 'listen', 'expected HOST:PORT'],
@@ -165,7 +166,7 @@ describe('deploy/countersign.example.yaml', () => {
       dataDir: '/var/lib/countersign/state',
       logLevel: 'info',
       shutdownGraceMs: 10000,
-      registry: { insecureHosts: [], timeoutMs: 10000, maxRetries: 3 },
+      registry: { insecureHosts: [], timeoutMs: 10000, maxRetries: 3, exclusiveReferrerWrites: false },
       limits: { maxPredicateBytes: 8388608 },
       verification: { cacheTtlMs: 300000, negativeCacheTtlMs: 10000, maxDurationMs: 8000 },
       auth: {
