@@ -113,23 +113,6 @@ export default tseslint.config(
     files: ['src/grpc/key-handlers.ts', 'src/grpc/signing-handlers.ts'],
     rules: { '@typescript-eslint/no-deprecated': 'off' },
   },
-  // DEBT (merged after the lint branch, session 3): findings of code that landed in parallel. Several
-  // are defensive conversions of values whose declared type is narrower than what a driver or a
-  // hostile input can give (pg bigint text, SQLite bigint, X509 getters that throw): fix each with a
-  // narrower input type, not by deleting the conversion. Left: bench/run.mjs (speed, issue 11); the
-  // counts below are from when the block was written.
-  {
-    files: ['bench/run.mjs'],
-    rules: {
-      '@typescript-eslint/no-unnecessary-type-conversion': 'off', // 6
-      '@typescript-eslint/no-meaningless-void-operator': 'off', // 8 (getters read for their throw)
-      '@typescript-eslint/no-unnecessary-condition': 'off', // 4
-      '@typescript-eslint/no-unnecessary-type-assertion': 'off', // 3
-      '@typescript-eslint/no-unnecessary-boolean-literal-compare': 'off', // 2
-      '@typescript-eslint/no-unused-vars': 'off', // 1
-      '@typescript-eslint/only-throw-error': 'off', // 1
-    },
-  },
   // --------------------------------------------------------------------------------------------- end of DEBT
 
   prettier,
