@@ -229,6 +229,13 @@ describe.each(MODES)('$name', ({ opts, api }) => {
       expect(e.format).toBe('unknown');
     });
 
+    test('a config that is null and no artifactType', async () => {
+      const junk = Buffer.from('x');
+      const bad = attachUnchecked(rawArtifact({ config: null as unknown as Descriptor, layers: [layer(BUNDLE, junk)] }, [junk]));
+      const e = await expectOnlyValid(bad, /artifact type \(none\) is not a signature or attestation format/);
+      expect(e.format).toBe('unknown');
+    });
+
     test('a layers array holding null', async () => {
       const bad = await attach(rawArtifact({ artifactType: BUNDLE, layers: [null as unknown as Descriptor] }, [EMPTY_BLOB]));
       await expectOnlyValid(bad, /^referrer is not an image manifest$/);
