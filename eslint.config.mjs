@@ -64,73 +64,16 @@ export default tseslint.config(
   // @noble/ciphers and @noble/curves are ESM-only: this CommonJS build loads them through require()
   // (Node 24), since TypeScript refuses a static import of an ES module from CommonJS.
   {
-    files: ['src/keys/crypto/secretbox.ts', 'src/verification/legacy/crypto.ts'],
+    files: ['src/keys/crypto/secretbox.ts', 'src/verification/legacy/crypto.ts', 'test/support/noble-ed25519.ts'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 
-  // ---------------------------------------------------------------------------------------------
-  // DEBT: findings left in code other branches own this round (issue 8). Each block turns off only
-  // the rules that still fail there, for those paths only; the number after each rule is how many
-  // findings it had when this was written. Fix the findings, then delete the line (or the block):
-  // `npx eslint --rule '{"RULE": "error"}' PATHS` lists them.
-  // verification (speed, issue 11): the files that still have findings (bench/** and the rest of
-  // src/verification, notation included, are clean; what is left is mostly defensive checks of
-  // hostile input whose declared types are narrower: fix each with a narrower input type, not by
-  // deleting the check).
-  {
-    files: [
-      'src/verification/bundle-verifier.ts',
-      'src/verification/collector.ts',
-      'src/verification/cosign-legacy.ts',
-      'src/verification/sigstore/legacy-keyless.ts',
-      'src/verification/sigstore/verify-bundle.ts',
-      'src/policy/notation-*.ts',
-      'test/unit/verification/**',
-    ],
-    rules: {
-      '@typescript-eslint/no-base-to-string': 'off', // 1
-      '@typescript-eslint/no-explicit-any': 'off', // 18
-      '@typescript-eslint/no-redundant-type-constituents': 'off', // 1
-      '@typescript-eslint/no-require-imports': 'off', // 2
-      '@typescript-eslint/no-unnecessary-condition': 'off', // 18
-      '@typescript-eslint/no-unnecessary-template-expression': 'off', // 1
-      '@typescript-eslint/no-unnecessary-type-assertion': 'off', // 18
-      '@typescript-eslint/no-unnecessary-type-conversion': 'off', // 3
-      '@typescript-eslint/no-unsafe-argument': 'off', // 12
-      '@typescript-eslint/no-unsafe-assignment': 'off', // 40
-      '@typescript-eslint/no-unsafe-call': 'off', // 1
-      '@typescript-eslint/no-unsafe-member-access': 'off', // 31
-      '@typescript-eslint/no-unsafe-return': 'off', // 2
-      '@typescript-eslint/restrict-plus-operands': 'off', // 2
-      '@typescript-eslint/restrict-template-expressions': 'off', // 6
-      'no-empty': 'off', // 1
-      'preserve-caught-error': 'off', // 1
-    },
-  },
   // The handlers read and write the deprecated text/integer twins of the Timestamp/Duration fields
   // on purpose: old clients still send them (proto/: kept for wire compatibility).
   {
     files: ['src/grpc/key-handlers.ts', 'src/grpc/signing-handlers.ts'],
     rules: { '@typescript-eslint/no-deprecated': 'off' },
   },
-  // DEBT (merged after the lint branch, session 3): findings of code that landed in parallel. Several
-  // are defensive conversions of values whose declared type is narrower than what a driver or a
-  // hostile input can give (pg bigint text, SQLite bigint, X509 getters that throw): fix each with a
-  // narrower input type, not by deleting the conversion. Left: bench/run.mjs (speed, issue 11); the
-  // counts below are from when the block was written.
-  {
-    files: ['bench/run.mjs'],
-    rules: {
-      '@typescript-eslint/no-unnecessary-type-conversion': 'off', // 6
-      '@typescript-eslint/no-meaningless-void-operator': 'off', // 8 (getters read for their throw)
-      '@typescript-eslint/no-unnecessary-condition': 'off', // 4
-      '@typescript-eslint/no-unnecessary-type-assertion': 'off', // 3
-      '@typescript-eslint/no-unnecessary-boolean-literal-compare': 'off', // 2
-      '@typescript-eslint/no-unused-vars': 'off', // 1
-      '@typescript-eslint/only-throw-error': 'off', // 1
-    },
-  },
-  // --------------------------------------------------------------------------------------------- end of DEBT
 
   prettier,
 );

@@ -27,21 +27,12 @@ if (only === 'pg') {
   process.exit(0);
 }
 
-const { stats, fmt, row } = await import('./lib/figures.mjs');
+const { stats, row } = await import('./lib/figures.mjs');
 function timeSync(n, fn) {
   const out = [];
   for (let i = 0; i < n; i++) {
     const t = process.hrtime.bigint();
     fn(i);
-    out.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  return stats(out);
-}
-async function timeAsync(n, fn) {
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    const t = process.hrtime.bigint();
-    await fn(i);
     out.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
   return stats(out);

@@ -21,7 +21,7 @@ export function readTrustStoreFile(path: string): TrustStoreFile {
   try {
     bytes = readBoundedFileSync(path, MAX_TRUST_STORE_BYTES);
   } catch (err) {
-    throw new Error((err as Error).message);
+    throw new Error((err as Error).message, { cause: err });
   }
   return { certificates: parseCertificates(bytes, path), sha256: createHash('sha256').update(bytes).digest('hex') };
 }

@@ -363,7 +363,7 @@ function parseDn(dn: string): Array<[string, string]> | undefined {
   for (let i = 0; i < dn.length; i++) {
     const ch = dn[i]!;
     if (ch === '\\' && i + 1 < dn.length) {
-      cur += dn[++i];
+      cur += dn[++i]!;
     } else if (ch === ',' || ch === '+') {
       parts.push(cur);
       cur = '';

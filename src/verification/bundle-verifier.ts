@@ -11,7 +11,7 @@
  * carries the verified signer identity; which identities count is the policy's decision.
  */
 import { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE } from '../formats/in-toto';
-import type { ImageManifest } from '../registry/types';
+import { declaredArtifactType, type ReferrerManifest } from './referrer-manifest';
 import type { TrustedCaBundle, TrustedKey } from '../trust/types';
 import type { SigstoreTrustRoot } from './sigstore/trusted-root';
 import { isInTotoStatement, statementDigests, verifySigstoreBundle, type InTotoStatement } from './sigstore/verify-bundle';
@@ -30,7 +30,7 @@ export function isBundleArtifact(artifactType: unknown): boolean {
 }
 
 interface BundleInput {
-  manifest: ImageManifest;
+  manifest: ReferrerManifest;
   manifestDigest: string;
   /** The layer blob, already fetched (its digest checked by the registry client). */
   bundleBytes: Buffer;
@@ -52,7 +52,7 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
   const base: Evidence = {
     referrerDigest: manifestDigest,
     format: 'sigstore-bundle',
-    artifactType: manifest.artifactType ?? manifest.config?.mediaType,
+    artifactType: declaredArtifactType(manifest),
     kind: 'other',
     subjectDigest: imageDigest,
     verified: false,
@@ -112,7 +112,7 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
     return fail(`DSSE payload type ${JSON.stringify(result.payloadType)} is not ${IN_TOTO_PAYLOAD_TYPE}`, signed);
   if (!statement) return fail('DSSE payload is not a JSON in-toto statement', signed);
   if (!isInTotoStatement(statement)) {
-    return fail(`statement type ${JSON.stringify(statement?._type)} is not an in-toto statement`, signed);
+    return fail(`statement type ${JSON.stringify(statement._type)} is not an in-toto statement`, signed);
   }
   const [alg, hex] = imageDigest.split(':') as [string, string];
   const digests = statementDigests(statement);

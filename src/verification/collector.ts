@@ -17,7 +17,8 @@
  * closed (or applies onError) and nothing transient is cached.
  */
 import type { RegistryClient, ReferrersResult } from '../registry';
-import type { Descriptor, ImageManifest, RepositoryRef } from '../registry/types';
+import type { Descriptor, RepositoryRef } from '../registry/types';
+import { asReferrerManifest, declaredArtifactType } from './referrer-manifest';
 import { CountersignError, isContentError, isTransient } from '../shared/errors';
 import type { TrustStore } from '../trust/types';
 import { isBundleArtifact, verifyBundleReferrer } from './bundle-verifier';
@@ -201,17 +202,15 @@ export class EvidenceCollector {
     try {
       const { bytes } = await this.opts.client.getManifest(repo, entry.digest, signal ? { signal } : {});
       budget.charge(bytes.length);
-      let manifest: ImageManifest;
+      let json: unknown;
       try {
-        manifest = JSON.parse(bytes.toString('utf8')) as ImageManifest;
+        json = JSON.parse(bytes.toString('utf8'));
       } catch {
         return unverified('referrer manifest is not JSON');
       }
-      if (!manifest || typeof manifest !== 'object' || !Array.isArray(manifest.layers) || !manifest.layers.every(isLayerDescriptor)) {
-        return unverified('referrer is not an image manifest');
-      }
-      const declared: unknown = manifest.artifactType ?? manifest.config?.mediaType;
-      const artifactType = typeof declared === 'string' ? declared : undefined;
+      const manifest = asReferrerManifest(json);
+      if (!manifest) return unverified('referrer is not an image manifest');
+      const artifactType = declaredArtifactType(manifest);
       if (isBundleArtifact(artifactType)) {
         const layers = manifest.layers.filter((l) => isBundleArtifact(l.mediaType));
         if (manifest.layers.length !== 1 || layers.length !== 1) {
@@ -328,12 +327,6 @@ function compact(evidence: Evidence[]): Evidence[] {
 }
 
 /** Untrusted JSON: a layer must at least be an object with string mediaType and digest. */
-function isLayerDescriptor(l: unknown): boolean {
-  return (
-    typeof l === 'object' && l !== null && typeof (l as Descriptor).mediaType === 'string' && typeof (l as Descriptor).digest === 'string'
-  );
-}
-
 /** Runs `fn` over `items` with at most `limit` in flight, keeping order. */
 export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);

@@ -383,7 +383,7 @@ async function evaluateAttestationLayer(ctx: Context, layer: Layer, base: Eviden
   }
   const payload = decodeBase64Strict(envelope.payload, { urlSafe: true });
   if (!payload) return fail('the DSSE payload is not valid base64');
-  const entry = envelope.signatures[0];
+  const entry: unknown = envelope.signatures[0];
   const signature = isObject(entry) ? decodeBase64Strict(entry.sig, { urlSafe: true }) : undefined;
   if (!signature) return fail('the DSSE signature is missing or not valid base64');
 
@@ -527,7 +527,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 /** Untrusted text for a message: quoted, truncated. */
 function shown(value: unknown): string {
-  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  const text = typeof value === 'string' ? value : ((JSON.stringify(value) as string | undefined) ?? String(value));
   return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}…` : text);
 }
 

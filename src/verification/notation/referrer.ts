@@ -5,7 +5,7 @@
  * (src/policy/notation-trust.ts), so the evidence is never `verified` by itself: it carries the verified facts
  * (`notation`) that the signature requirement judges.
  */
-import type { ImageManifest } from '../../registry/types';
+import type { ReferrerManifest } from '../referrer-manifest';
 import type { Evidence } from '../../policy/input';
 import { COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, MAX_NOTATION_ENVELOPE_BYTES } from '../../formats/notation';
 import { verifyCoseEnvelope } from './cose';
@@ -13,7 +13,7 @@ import { oneLine } from '../../policy/notation-trust';
 import { NotationEnvelopeError, verifyJwsEnvelope, type TargetDescriptor } from './envelope';
 
 /** The one envelope layer of a Notary signature manifest, or why there is none to read. */
-export function notationEnvelopeLayer(manifest: ImageManifest): { digest: string; mediaType: string; size: number } | string {
+export function notationEnvelopeLayer(manifest: ReferrerManifest): { digest: string; mediaType: string; size: number } | string {
   if (manifest.layers.length !== 1) return `a Notary signature manifest must have exactly one layer, has ${manifest.layers.length}`;
   const layer = manifest.layers[0]!;
   // The manifest is the registry's JSON, cast: a hostile one may give any JSON value here.
@@ -32,7 +32,7 @@ export function notationEnvelopeLayer(manifest: ImageManifest): { digest: string
 }
 
 export function notationEvidence(opts: {
-  manifest: ImageManifest;
+  manifest: ReferrerManifest;
   manifestDigest: string;
   envelopeBytes: Buffer;
   imageDigest: string;

@@ -39,8 +39,10 @@ export function legacyKeylessBundle(
   } catch {
     return `the ${ANNOTATION_LEGACY_BUNDLE} annotation is not JSON`;
   }
-  const set = (parsed as { SignedEntryTimestamp?: unknown })?.SignedEntryTimestamp;
-  const p = (parsed as { Payload?: Record<string, unknown> })?.Payload;
+  // Any JSON value, null included.
+  const bundle = parsed as { SignedEntryTimestamp?: unknown; Payload?: unknown } | null;
+  const set = bundle?.SignedEntryTimestamp;
+  const p = bundle?.Payload;
   if (typeof set !== 'string' || typeof p !== 'object' || p === null)
     return `the ${ANNOTATION_LEGACY_BUNDLE} annotation lacks SignedEntryTimestamp or Payload`;
   const { body, integratedTime, logIndex, logID } = p as { body?: unknown; integratedTime?: unknown; logIndex?: unknown; logID?: unknown };
@@ -53,12 +55,13 @@ export function legacyKeylessBundle(
   ) {
     return `the ${ANNOTATION_LEGACY_BUNDLE} annotation's Payload needs body, integratedTime, logIndex and a hex logID`;
   }
-  let kind: { kind?: unknown; apiVersion?: unknown };
+  let entryBody: unknown;
   try {
-    kind = JSON.parse(Buffer.from(body, 'base64').toString('utf8'));
+    entryBody = JSON.parse(Buffer.from(body, 'base64').toString('utf8'));
   } catch {
     return `the Rekor entry body in ${ANNOTATION_LEGACY_BUNDLE} is not base64 JSON`;
   }
+  const kind = entryBody as { kind?: unknown; apiVersion?: unknown } | null;
   if (typeof kind?.kind !== 'string' || typeof kind.apiVersion !== 'string') return 'the Rekor entry body names no kind and apiVersion';
   return {
     mediaType: V01,

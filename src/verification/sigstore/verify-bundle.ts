@@ -129,7 +129,7 @@ export function verifySigstoreBundle<K extends CandidateKey>(
   }
   const known = { mediaType, version };
   // Said precisely here: the bundle parser would only answer "invalid bundle".
-  const rawEnvelope = doc.dsseEnvelope as { signatures?: unknown } | undefined;
+  const rawEnvelope = doc.dsseEnvelope as { signatures?: unknown } | null | undefined;
   if (
     typeof rawEnvelope === 'object' &&
     rawEnvelope !== null &&
@@ -337,8 +337,9 @@ function verified<K extends CandidateKey>(
     out.payload = bundle.content.dsseEnvelope.payload;
     if (statement) out.statement = statement;
   } else {
+    // Present: bundleFromJSON refuses a message signature without a (non-empty) messageDigest.
     const d = bundle.content.messageSignature.messageDigest;
-    if (d) out.messageDigest = `sha256:${Buffer.from(d.digest).toString('hex')}`;
+    out.messageDigest = `sha256:${Buffer.from(d.digest).toString('hex')}`;
   }
   return out;
 }

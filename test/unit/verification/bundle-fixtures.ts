@@ -98,9 +98,20 @@ export function referrerFor(bundleBytes: Buffer, subject: Descriptor, predicateT
   return bundleReferrer({ bundleBytes, subject, predicateType, created: CREATED });
 }
 
+/**
+ * A bundle's JSON as the tampering edits see it: the fields they touch, loosely typed (an edit may
+ * write junk there, or delete what a valid bundle always has).
+ */
+export interface BundleJson {
+  mediaType?: unknown;
+  verificationMaterial: { publicKey?: { hint?: unknown }; tlogEntries?: unknown; [field: string]: unknown };
+  dsseEnvelope?: { payload?: unknown; signatures: unknown[] };
+  messageSignature?: unknown;
+}
+
 /** JSON round trip with a mutation, for tampered bundles. */
-export function mutated(json: Record<string, unknown>, edit: (copy: Record<string, any>) => void): Buffer {
-  const copy = JSON.parse(JSON.stringify(json)) as Record<string, any>;
+export function mutated(json: unknown, edit: (copy: BundleJson) => void): Buffer {
+  const copy = JSON.parse(JSON.stringify(json)) as BundleJson;
   edit(copy);
   return Buffer.from(JSON.stringify(copy));
 }

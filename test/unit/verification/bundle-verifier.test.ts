@@ -3,6 +3,7 @@
  * each break exactly one of the checks the verifier makes on top of @sigstore/verify.
  */
 import crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { SigningKey } from '../../../src/keys/types';
 import { MEDIA_TYPE, type Descriptor, type ImageManifest } from '../../../src/registry/types';
 import { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE } from '../../../src/formats/in-toto';
@@ -10,7 +11,18 @@ import type { TrustedKey } from '../../../src/trust/types';
 import { verifyBundleReferrer } from '../../../src/verification/bundle-verifier';
 import { loadTrustedRootFile } from '../../../src/verification/sigstore/trusted-root';
 import type { Evidence } from '../../../src/policy/input';
-import { mutated, newSigningKey, referrerFor, signedReferrer, signRaw, statementFor, tempDir, trusted } from './bundle-fixtures';
+import { VECTORS } from '../../support/conformance-cases';
+import {
+  mutated,
+  newSigningKey,
+  referrerFor,
+  signedReferrer,
+  signRaw,
+  statementFor,
+  tempDir,
+  trusted,
+  type BundleJson,
+} from './bundle-fixtures';
 
 const SLSA = 'https://slsa.dev/provenance/v1';
 const digestOf = (s: string): string => `sha256:${crypto.createHash('sha256').update(s).digest('hex')}`;
@@ -93,7 +105,7 @@ test('an unknown hint falls back to trying every trusted key', async () => {
 test('an empty hint falls back too', async () => {
   const r = await signedReferrer(alice, IMAGE);
   const bytes = mutated(JSON.parse(r.bundleBytes.toString('utf8')), (b) => {
-    b.verificationMaterial.publicKey.hint = '';
+    b.verificationMaterial.publicKey!.hint = '';
   });
   expect(verify(r.manifest, bytes)).toMatchObject({ verified: true, keyName: 'alice' });
 });
@@ -115,7 +127,7 @@ test('no trusted keys at all: refused, saying so', async () => {
 test('a payload changed after signing does not verify', async () => {
   const r = await signedReferrer(alice, IMAGE);
   const bytes = mutated(JSON.parse(r.bundleBytes.toString('utf8')), (b) => {
-    b.dsseEnvelope.payload = Buffer.from(JSON.stringify(statementFor(IMAGE, { predicate: { evil: true } }))).toString('base64');
+    b.dsseEnvelope!.payload = Buffer.from(JSON.stringify(statementFor(IMAGE, { predicate: { evil: true } }))).toString('base64');
   });
   const e = verify(r.manifest, bytes);
   expect(e.verified).toBe(false);
@@ -125,7 +137,7 @@ test('a payload changed after signing does not verify', async () => {
 test('two DSSE signatures are refused, even when both are valid', async () => {
   const r = await signedReferrer(alice, IMAGE);
   const bytes = mutated(JSON.parse(r.bundleBytes.toString('utf8')), (b) => {
-    b.dsseEnvelope.signatures = [b.dsseEnvelope.signatures[0], b.dsseEnvelope.signatures[0]];
+    b.dsseEnvelope!.signatures = [b.dsseEnvelope!.signatures[0], b.dsseEnvelope!.signatures[0]];
   });
   const e = verify(r.manifest, bytes);
   expect(e.verified).toBe(false);
@@ -135,7 +147,7 @@ test('two DSSE signatures are refused, even when both are valid', async () => {
 test('zero DSSE signatures are refused', async () => {
   const r = await signedReferrer(alice, IMAGE);
   const bytes = mutated(JSON.parse(r.bundleBytes.toString('utf8')), (b) => {
-    b.dsseEnvelope.signatures = [];
+    b.dsseEnvelope!.signatures = [];
   });
   expect(verify(r.manifest, bytes).reason).toMatch(/exactly one signature, found 0/);
 });
@@ -325,11 +337,11 @@ describe('attestations', () => {
 });
 
 describe('bundles with transparency-log entries (cosign uploads to Rekor by default)', () => {
-  const VECTORS = require('node:path').resolve(__dirname, '../../../../shared/vectors');
-  const fs = require('node:fs') as typeof import('node:fs');
-  const rekorEntry = () =>
-    JSON.parse(
-      fs.readFileSync(`${VECTORS}/sigstore-conformance/test/assets/bundle-verify/managed-key-happy-path/bundle.sigstore.json`, 'utf8'),
+  const rekorEntry = (): unknown =>
+    (
+      JSON.parse(
+        readFileSync(`${VECTORS}/sigstore-conformance/test/assets/bundle-verify/managed-key-happy-path/bundle.sigstore.json`, 'utf8'),
+      ) as BundleJson
     ).verificationMaterial.tlogEntries;
 
   test('without a configured Sigstore trusted root they are refused, saying what to configure', async () => {

@@ -33,7 +33,7 @@ function evidenceFor(digest: string, i: number): Evidence[] {
   return [
     {
       referrerDigest: `sha256:${hex.slice(1)}f`,
-      format: `sigstore-${'bundle'}` as Evidence['format'],
+      format: 'sigstore-bundle',
       artifactType: `application/vnd.dev.sigstore.bundle.v0.3+json${''.padEnd(i % 1)}`,
       kind: 'signature',
       subjectDigest: digest,

@@ -55,8 +55,8 @@ async function setup(opts: FakeRegistryOptions): Promise<void> {
 }
 
 afterEach(async () => {
-  await client?.close();
-  await fake?.close();
+  await client.close();
+  await fake.close();
 });
 
 function collector(extra: Partial<CollectorOptions> = {}): EvidenceCollector {
@@ -225,6 +225,13 @@ describe.each(MODES)('$name', ({ opts, api }) => {
     test('an artifactType that is not a string', async () => {
       const junk = Buffer.from('x');
       const bad = await attach(rawArtifact({ artifactType: 5 as unknown as string, layers: [layer(BUNDLE, junk)] }, [junk, EMPTY_BLOB]));
+      const e = await expectOnlyValid(bad, /artifact type \(none\) is not a signature or attestation format/);
+      expect(e.format).toBe('unknown');
+    });
+
+    test('a config that is null and no artifactType', async () => {
+      const junk = Buffer.from('x');
+      const bad = attachUnchecked(rawArtifact({ config: null as unknown as Descriptor, layers: [layer(BUNDLE, junk)] }, [junk]));
       const e = await expectOnlyValid(bad, /artifact type \(none\) is not a signature or attestation format/);
       expect(e.format).toBe('unknown');
     });
@@ -435,7 +442,7 @@ describe('fallback index entries that lie about the artifact type', () => {
     ]);
     const evidence = await collector().collect(repo, image.digest);
     expect(byDigest(evidence, good.digest).verified).toBe(true);
-    expect(byDigest(evidence, ghost)).toMatchObject({ verified: false, reason: expect.stringMatching(/could not be read/) });
+    expect(byDigest(evidence, ghost)).toMatchObject({ verified: false, reason: expect.stringMatching(/could not be read/) as unknown });
   });
 
   test('an index entry naming a manifest that is not JSON: unverified', async () => {
@@ -460,7 +467,7 @@ describe('fallback index entries that lie about the artifact type', () => {
     const stored = storeRaw(r.manifest, r.blobs);
     writeIndex([{ mediaType: MEDIA_TYPE.OCI_MANIFEST, ...stored, artifactType: BUNDLE }]);
     const [e] = await collector().collect(repo, image.digest);
-    expect(e).toMatchObject({ verified: false, reason: expect.stringContaining(`subject is ${other.digest}`) });
+    expect(e).toMatchObject({ verified: false, reason: expect.stringContaining(`subject is ${other.digest}`) as unknown });
   });
 });
 
@@ -620,7 +627,7 @@ describe('a referrers API answer that is not an index is evidence, not an error'
       expect.objectContaining({
         format: 'referrers-index',
         verified: false,
-        reason: expect.stringMatching(/could not be read: .*not JSON/),
+        reason: expect.stringMatching(/could not be read: .*not JSON/) as unknown,
       }),
     ]);
   });

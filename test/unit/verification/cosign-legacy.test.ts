@@ -108,7 +108,7 @@ describe('Connaisseur cosign test data (INDEX.md §3)', () => {
     expect(list[0]).toMatchObject({
       verified: false,
       layerIndex: 0,
-      reason: expect.stringMatching(/does not verify with any of the 1 trusted key/),
+      reason: expect.stringMatching(/does not verify with any of the 1 trusted key/) as unknown,
     });
     expect(list[0]!.keyName).toBeUndefined();
   });
@@ -162,7 +162,7 @@ describe('Connaisseur cosign test data (INDEX.md §3)', () => {
     expect(list[0]).toMatchObject({
       verified: false,
       referrerDigest: sigManifest(KEYLESS_IMAGE).digest,
-      reason: expect.stringContaining('keyless (certificate) signature: not supported, configure a key'),
+      reason: expect.stringContaining('keyless (certificate) signature: not supported, configure a key') as unknown,
     });
   });
 
@@ -185,7 +185,7 @@ describe('Connaisseur cosign test data (INDEX.md §3)', () => {
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({
       verified: false,
-      reason: expect.stringMatching(/cannot read the signed payload: .*does not match its digest/),
+      reason: expect.stringMatching(/cannot read the signed payload: .*does not match its digest/) as unknown,
     });
   });
 
@@ -203,7 +203,7 @@ describe('Connaisseur cosign test data (INDEX.md §3)', () => {
       SIMPLE_SIGNING,
     );
     const list = await evidence(repo, ALICE_IMAGE, [keys.alice]);
-    expect(list[0]).toMatchObject({ verified: false, reason: expect.stringMatching(/does not verify/) });
+    expect(list[0]).toMatchObject({ verified: false, reason: expect.stringMatching(/does not verify/) as unknown });
   });
 
   test("copied signature: alice's real .sig for 071bf7a9… placed under the tag of bfec161f… → not verified, names the signed digest", async () => {
@@ -213,7 +213,7 @@ describe('Connaisseur cosign test data (INDEX.md §3)', () => {
     expect(list[0]).toMatchObject({
       verified: false,
       subjectDigest: ABC_IMAGE,
-      reason: expect.stringContaining(`signature is for ${ALICE_IMAGE}, not this image`),
+      reason: expect.stringContaining(`signature is for ${ALICE_IMAGE}, not this image`) as unknown,
     });
   });
 });
@@ -313,7 +313,7 @@ describe('synthetic .sig signatures', () => {
       SIMPLE_SIGNING,
     );
     const e = await onlyOne([key]);
-    expect(e).toMatchObject({ verified: false, reason: expect.stringMatching(/does not verify with any of the 1 trusted key/) });
+    expect(e).toMatchObject({ verified: false, reason: expect.stringMatching(/does not verify with any of the 1 trusted key/) as unknown });
   });
 
   test('the signature covers the exact bytes: the same JSON re-serialized with different whitespace does not verify', async () => {
@@ -381,7 +381,7 @@ describe('synthetic .sig signatures', () => {
     storeLegacyTag(fake, repo.repository, sigTag(image), [layer], SIMPLE_SIGNING);
     expect(await onlyOne([key])).toMatchObject({
       verified: false,
-      reason: expect.stringContaining('keyless (certificate) signature: not supported, configure a key'),
+      reason: expect.stringContaining('keyless (certificate) signature: not supported, configure a key') as unknown,
     });
   });
 
@@ -394,7 +394,10 @@ describe('synthetic .sig signatures', () => {
 
   test('no trusted keys → not verified, saying so', async () => {
     storeLegacyTag(fake, repo.repository, sigTag(image), [signatureLayer(signer, image)], SIMPLE_SIGNING);
-    expect(await onlyOne([])).toMatchObject({ verified: false, reason: expect.stringMatching(/no trusted keys are configured/) });
+    expect(await onlyOne([])).toMatchObject({
+      verified: false,
+      reason: expect.stringMatching(/no trusted keys are configured/) as unknown,
+    });
   });
 
   test('70 junk layers before a valid one: the valid one verifies (no positional cap); identical layers are read once', async () => {
@@ -444,7 +447,7 @@ describe('synthetic .sig signatures', () => {
         expect.objectContaining({
           format: 'cosign-legacy-signature',
           verified: false,
-          reason: expect.stringMatching(/could not be read: .*over the 2000-byte limit/),
+          reason: expect.stringMatching(/could not be read: .*over the 2000-byte limit/) as unknown,
         }),
       ]);
     } finally {
@@ -461,7 +464,7 @@ describe('synthetic .sig signatures', () => {
       kind: 'signature',
       subjectDigest: image,
       verified: false,
-      reason: expect.stringMatching(/is a "application\/vnd\.oci\.image\.index\.v1\+json", not an OCI or Docker image manifest/),
+      reason: expect.stringMatching(/is a "application\/vnd\.oci\.image\.index\.v1\+json", not an OCI or Docker image manifest/) as unknown,
     });
   });
 
@@ -472,9 +475,9 @@ describe('synthetic .sig signatures', () => {
       MEDIA_TYPE.OCI_MANIFEST,
       sigTag(image),
     );
-    expect(await onlyOne([key])).toMatchObject({ verified: false, reason: expect.stringMatching(/says its mediaType is/) });
+    expect(await onlyOne([key])).toMatchObject({ verified: false, reason: expect.stringMatching(/says its mediaType is/) as unknown });
     fake.storeManifest(repo.repository, Buffer.from('{not json'), MEDIA_TYPE.OCI_MANIFEST, sigTag(image));
-    expect(await onlyOne([key])).toMatchObject({ verified: false, reason: expect.stringMatching(/is not valid JSON/) });
+    expect(await onlyOne([key])).toMatchObject({ verified: false, reason: expect.stringMatching(/is not valid JSON/) as unknown });
   });
 
   test('a Docker-media-type .sig manifest (COSIGN_DOCKER_MEDIA_TYPES=1) is read too', async () => {
@@ -602,7 +605,11 @@ describe('synthetic .att DSSE attestations', () => {
     envelope.payload = statement(image, SBOM, { ...predicate, components: [{ name: 'evil' }] }).toString('base64');
     storeLegacyTag(fake, repo.repository, attTag(image), [attestationLayer(Buffer.from(JSON.stringify(envelope)), SBOM)], DSSE);
     const [e] = await evidence(repo, image, [key]);
-    expect(e).toMatchObject({ verified: false, format: 'cosign-legacy-attestation', reason: expect.stringMatching(/does not verify/) });
+    expect(e).toMatchObject({
+      verified: false,
+      format: 'cosign-legacy-attestation',
+      reason: expect.stringMatching(/does not verify/) as unknown,
+    });
     expect(e!.predicate).toBeUndefined();
     expect(e!.predicateType).toBeUndefined();
   });
@@ -627,7 +634,11 @@ describe('synthetic .att DSSE attestations', () => {
       DSSE,
     );
     const [e] = await evidence(repo, image, [key]);
-    expect(e).toMatchObject({ verified: false, predicateType: SBOM, reason: expect.stringMatching(/subjects do not include this image/) });
+    expect(e).toMatchObject({
+      verified: false,
+      predicateType: SBOM,
+      reason: expect.stringMatching(/subjects do not include this image/) as unknown,
+    });
     expect(e!.predicate).toBeUndefined();
   });
 

@@ -18,13 +18,9 @@ import { ReferrerStore } from '../../../src/registry/referrer-store';
 import { signedReferrer, storeImage } from './bundle-fixtures';
 import { useKeyStoreVerification } from './key-store-verification';
 import { sigTag, simpleSigningPayload, storeLegacyTag } from './legacy-fixtures';
+import { ed25519ph } from '../../support/noble-ed25519';
 
 const REPOSITORY = 'team/app';
-
-// @noble/curves is ESM-only; Node 24 loads it through require(). Node's crypto has no Ed25519ph.
-const { ed25519ph } = require('@noble/curves/ed25519.js') as typeof import('@noble/curves/ed25519.js', {
-  with: { 'resolution-mode': 'import' },
-});
 
 /** Ed25519ph (RFC 8032 HashEdDSA) with a Node-generated key, as cosign signs with an Ed25519 key. */
 function signEd25519ph(data: Buffer, privateKey: KeyObject): Buffer {

@@ -97,10 +97,10 @@ const byDigest = (): string => `${fake.host}/${REPOSITORY}@${image.digest}`;
 afterEach(async () => {
   await keys?.close();
   keys = undefined;
-  policies?.close();
+  policies.close();
   // The fake first: it cuts injected delays short, so closing the client does not wait for them.
-  await fake?.close();
-  await client?.close();
+  await fake.close();
+  await client.close();
 });
 
 describe('basic decisions (built-in policy)', () => {
@@ -651,7 +651,7 @@ describe('cosign legacy .sig: key state applied at decision time, not cached (is
       expect.objectContaining({
         format: 'cosign-legacy-signature',
         verified: false,
-        reason: expect.stringMatching(/revoked .*key leaked/),
+        reason: expect.stringMatching(/revoked .*key leaked/) as unknown,
       }),
     ]);
   });
@@ -681,7 +681,7 @@ describe('cosign legacy .sig: key state applied at decision time, not cached (is
 });
 
 describe('attacker-written referrer data never becomes onError (issue 7 item 3)', () => {
-  const tag = (): string => `${image.digest.replace(':', '-')}`;
+  const tag = (): string => image.digest.replace(':', '-');
   const writeTag = (bytes: Buffer, mediaType = INDEX_MT): void => {
     fake.storeManifest(REPOSITORY, bytes, mediaType, tag());
   };

@@ -55,7 +55,7 @@ function bundle(...cas: Ca[]): TrustedCaBundle {
     id: 'bundle-id',
     name: 'acme',
     certificates: cas.map((c) => new X509Certificate(c.cert.der)),
-  } as unknown as TrustedCaBundle;
+  };
 }
 
 function check(signer: { cert: X509Certificate; key: KeyObject }, chain: Ca[], anchors: TrustedCaBundle, now = NOW) {

@@ -26,10 +26,7 @@ import {
 } from '../legacy-fixtures';
 import crypto from 'node:crypto';
 import { preAuthEncoding } from '../../../../src/verification/legacy/crypto';
-
-const { ed25519, ed25519ph } = require('@noble/curves/ed25519.js') as typeof import('@noble/curves/ed25519.js', {
-  with: { 'resolution-mode': 'import' },
-});
+import { ed25519, ed25519ph } from '../../../support/noble-ed25519';
 
 const SIMPLE_SIGNING = 'application/vnd.dev.cosign.simplesigning.v1+json';
 const DSSE = 'application/vnd.dsse.envelope.v1+json';

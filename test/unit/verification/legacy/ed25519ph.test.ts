@@ -7,11 +7,7 @@
  */
 import crypto from 'node:crypto';
 import { verifyWithKey } from '../../../../src/verification/legacy/crypto';
-
-// @noble/curves is ESM-only; Node 24 loads it through require() (as src/ does).
-const { ed25519, ed25519ph, ed25519ctx } = require('@noble/curves/ed25519.js') as typeof import('@noble/curves/ed25519.js', {
-  with: { 'resolution-mode': 'import' },
-});
+import { ed25519, ed25519ph, ed25519ctx } from '../../../support/noble-ed25519';
 
 const hex = (s: string): Buffer => Buffer.from(s, 'hex');
 const ed25519Key = (raw: Uint8Array): crypto.KeyObject =>

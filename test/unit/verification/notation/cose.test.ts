@@ -39,8 +39,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await client?.close();
-  await fake?.close();
+  await client.close();
+  await fake.close();
 });
 
 function policy(notation: string): ReturnType<typeof parsePolicy> {

@@ -82,8 +82,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await client?.close();
-  await fake?.close();
+  await client.close();
+  await fake.close();
 });
 
 function image(repository: string): void {

@@ -41,7 +41,7 @@ function setAt(doc: unknown, p: Array<string | number>, value: unknown): unknown
 test.each(sources.map((s) => [path.basename(path.dirname(s)) + '/' + path.basename(s), s]))(
   '%s: junk in any field is refused with a reason, never thrown',
   (_name, file) => {
-    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    const doc: unknown = JSON.parse(readFileSync(file, 'utf8'));
     let tried = 0;
     const accepted = new Set<string>();
     for (const p of paths(doc)) {

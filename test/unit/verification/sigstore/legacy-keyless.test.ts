@@ -5,7 +5,7 @@
  * fails with a reason.
  */
 import { RegistryClient } from '../../../../src/registry/client';
-import type { RepositoryRef } from '../../../../src/registry/types';
+import type { ImageManifest, RepositoryRef } from '../../../../src/registry/types';
 import { legacyCosignEvidence } from '../../../../src/verification/cosign-legacy';
 import { verifyLegacyKeyless } from '../../../../src/verification/sigstore/legacy-keyless';
 import { loadTrustedRootFile } from '../../../../src/verification/sigstore/trusted-root';
@@ -77,14 +77,14 @@ test('under the staging root it does not verify (another Fulcio)', async () => {
   const [e] = await collect([staging]);
   expect(e).toMatchObject({
     verified: false,
-    reason: expect.stringMatching(/keyless signature does not verify: .*CERTIFICATE_ERROR|root CA/),
+    reason: expect.stringMatching(/keyless signature does not verify: .*CERTIFICATE_ERROR|root CA/) as unknown,
   });
 });
 
 describe('tampering with the annotations or the payload', () => {
   const layer = () => {
-    const sig = JSON.parse(seeded.manifests.get(sigTag(KEYLESS_IMAGE))!.bytes.toString('utf8'));
-    return sig.layers[0].annotations as Record<string, string>;
+    const sig = JSON.parse(seeded.manifests.get(sigTag(KEYLESS_IMAGE))!.bytes.toString('utf8')) as ImageManifest;
+    return sig.layers[0]!.annotations!;
   };
   const payload = () =>
     [...seeded.blobs.values()].find((b) => b.digest === 'sha256:897d9e862b4599b723442f36ed7b4cfd1628bb7656643c56855988cac161d065')!.bytes;
@@ -96,10 +96,10 @@ describe('tampering with the annotations or the payload', () => {
 
   test('a changed integrated time breaks the SET', () => {
     const a = layer();
-    const b = JSON.parse(a['dev.sigstore.cosign/bundle']!);
+    const b = JSON.parse(a['dev.sigstore.cosign/bundle']!) as { Payload: { integratedTime: number } };
     b.Payload.integratedTime += 1;
     const r = verifyLegacyKeyless({ ...a, 'dev.sigstore.cosign/bundle': JSON.stringify(b) }, sig(), payload(), [prod]);
-    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/TLOG_INCLUSION_PROMISE_ERROR/) });
+    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/TLOG_INCLUSION_PROMISE_ERROR/) as unknown });
   });
 
   test('another payload does not match the signature or the Rekor entry', () => {
@@ -111,7 +111,7 @@ describe('tampering with the annotations or the payload', () => {
     const { ['dev.sigstore.cosign/bundle']: _drop, ...rest } = layer();
     expect(verifyLegacyKeyless(rest, sig(), payload(), [prod])).toMatchObject({
       ok: false,
-      reason: expect.stringMatching(/without a dev\.sigstore\.cosign\/bundle annotation/),
+      reason: expect.stringMatching(/without a dev\.sigstore\.cosign\/bundle annotation/) as unknown,
     });
   });
 
@@ -126,7 +126,7 @@ describe('tampering with the annotations or the payload', () => {
   test('a certificate annotation that is not one PEM certificate is refused', () => {
     expect(verifyLegacyKeyless({ ...layer(), 'dev.sigstore.cosign/certificate': 'garbage' }, sig(), payload(), [prod])).toMatchObject({
       ok: false,
-      reason: expect.stringMatching(/exactly one PEM certificate/),
+      reason: expect.stringMatching(/exactly one PEM certificate/) as unknown,
     });
   });
 });

@@ -48,7 +48,10 @@ function acceptedFor(result: BundleResult<CandidateKey>, m: IdentityMatcher): bo
 }
 
 describe('sigstore-js tests/bundles: one npm statement signed in every bundle format (production, 2023)', () => {
-  const statementDigest = JSON.parse(readFileSync(v('sigstore-js/tests/bundles/statement.json'), 'utf8')).subject[0].digest.sha512;
+  const statement = JSON.parse(readFileSync(v('sigstore-js/tests/bundles/statement.json'), 'utf8')) as {
+    subject: Array<{ digest: { sha512: string } }>;
+  };
+  const statementDigest = statement.subject[0]!.digest.sha512;
   const artifact = { digest: `sha512:${statementDigest}` };
   const brian = { subject: 'brian@dehamer.com', issuer: 'https://github.com/login/oauth' };
 
@@ -72,7 +75,7 @@ describe('sigstore-js tests/bundles: one npm statement signed in every bundle fo
     expect(acceptedFor(r, { subject: 'someone@else.com', issuer: brian.issuer })).toBe(false);
     expect(acceptedFor(r, { subject: brian.subject, issuer: 'https://accounts.google.com' })).toBe(false);
     const underStaging = keyless('sigstore-js/tests/bundles/bundleV03-intoto.sigstore', [staging], artifact);
-    expect(underStaging).toMatchObject({ ok: false, reason: expect.stringMatching(/CERTIFICATE_ERROR/) });
+    expect(underStaging).toMatchObject({ ok: false, reason: expect.stringMatching(/CERTIFICATE_ERROR/) as unknown });
   });
 
   test('with several trusted roots the one that verified is named (staging tried first, production verifies)', () => {
@@ -88,12 +91,12 @@ describe('sigstore-js tests/bundles: one npm statement signed in every bundle fo
   test('the same chain ending in a root the trusted root does not hold is refused, saying so', () => {
     // The staging root does not hold the production Fulcio root the bundle ships.
     const r = keyless('sigstore-js/tests/bundles/bundleV01-full-cert-chain.sigstore', [staging], artifact);
-    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/root CA that is not in the trusted root/) });
+    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/root CA that is not in the trusted root/) as unknown });
   });
 
   test('a statement about another artifact is refused', () => {
     const r = keyless('sigstore-js/tests/bundles/bundleV02-dsse.sigstore', [prod], { digest: `sha512:${'0'.repeat(128)}` });
-    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/does not match any subject digest/) });
+    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/does not match any subject digest/) as unknown });
   });
 });
 
@@ -136,7 +139,7 @@ describe('sigstore-go testing data and examples', () => {
 
   test('dsse-2sigs.sigstore.json (two DSSE signatures) is refused', () => {
     const r = keyless('sigstore-go/pkg/testing/data/bundles/dsse-2sigs.sigstore.json', [goPublicGood]);
-    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/exactly one signature, found 2/) });
+    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/exactly one signature, found 2/) as unknown });
   });
 
   test('examples/bundle-provenance.json is accepted for the sigstore-js release workflow', () => {
@@ -168,8 +171,10 @@ describe('sigstore-go testing data and examples', () => {
   test('othername: the otherName SAN is the subject, and an e-mail-form identity does not match it', () => {
     // The bundle's checkpoint is signed under another origin than its root names, so it does not
     // verify end to end (sigstore-js agrees); its certificate is used for identity parsing.
-    const b = JSON.parse(readFileSync(v('sigstore-go/pkg/testing/data/bundles/othername.sigstore.json'), 'utf8'));
-    const raw = b.verificationMaterial.x509CertificateChain?.certificates[0].rawBytes ?? b.verificationMaterial.certificate.rawBytes;
+    const b = JSON.parse(readFileSync(v('sigstore-go/pkg/testing/data/bundles/othername.sigstore.json'), 'utf8')) as {
+      verificationMaterial: { x509CertificateChain?: { certificates: Array<{ rawBytes: string }> }; certificate?: { rawBytes: string } };
+    };
+    const raw = b.verificationMaterial.x509CertificateChain?.certificates[0]?.rawBytes ?? b.verificationMaterial.certificate!.rawBytes;
     const id = signerIdentity(X509Certificate.parse(Buffer.from(raw, 'base64')));
     expect(id).toMatchObject({ subject: 'foo!oidc.local', issuer: 'http://oidc.local:8080' });
     expect(identityMatches({ subject: 'foo!oidc.local', issuer: 'http://oidc.local:8080' }, id)).toBe(true);

@@ -7,7 +7,28 @@ import path from 'node:path';
 import { loadTrustedRootFile, parseTrustedRoot, PUBLIC_GOOD_TRUSTED_ROOT } from '../../../../src/verification/sigstore/trusted-root';
 import { CONFORMANCE, PRODUCTION_ROOT, VECTORS } from '../../../support/conformance-cases';
 
-const production = (): Record<string, any> => JSON.parse(readFileSync(PRODUCTION_ROOT, 'utf8'));
+/** The parts of a trusted_root.json the cases below edit, as the file has them; the edits write junk on purpose. */
+interface ValidForJson {
+  start?: unknown;
+  end?: unknown;
+}
+interface LogJson {
+  logId?: unknown;
+  publicKey: { rawBytes?: unknown; keyDetails?: unknown; validFor?: ValidForJson };
+}
+interface AuthorityJson {
+  validFor?: ValidForJson;
+  certChain: { certificates: Array<{ rawBytes?: unknown }> };
+}
+interface TrustedRootJson {
+  mediaType?: unknown;
+  tlogs: LogJson[];
+  ctlogs: LogJson[];
+  certificateAuthorities: AuthorityJson[];
+  timestampAuthorities: AuthorityJson[];
+}
+
+const production = (): TrustedRootJson => JSON.parse(readFileSync(PRODUCTION_ROOT, 'utf8')) as TrustedRootJson;
 
 test('the shipped public-good root is the Sigstore production root and loads', () => {
   expect(readFileSync(PUBLIC_GOOD_TRUSTED_ROOT, 'utf8')).toBe(readFileSync(PRODUCTION_ROOT, 'utf8'));
@@ -35,59 +56,71 @@ test('every trusted root in the vectors loads, except the one whose tlog key has
 test.each([
   [
     'a tlog key without validity start',
-    (r: any) => delete r.tlogs[0].publicKey.validFor.start,
+    (r: TrustedRootJson) => delete r.tlogs[0]!.publicKey.validFor!.start,
     /tlogs\[0\]\.publicKey\.validFor\.start: missing/,
   ],
-  ['a tlog key without validFor', (r: any) => delete r.tlogs[0].publicKey.validFor, /tlogs\[0\]\.publicKey\.validFor: missing/],
+  [
+    'a tlog key without validFor',
+    (r: TrustedRootJson) => delete r.tlogs[0]!.publicKey.validFor,
+    /tlogs\[0\]\.publicKey\.validFor: missing/,
+  ],
   [
     'a CT log key with a null start',
-    (r: any) => (r.ctlogs[0].publicKey.validFor.start = null),
+    (r: TrustedRootJson) => (r.ctlogs[0]!.publicKey.validFor!.start = null),
     /ctlogs\[0\]\.publicKey\.validFor\.start: missing/,
   ],
   [
     'a CA without validity start',
-    (r: any) => delete r.certificateAuthorities[1].validFor.start,
+    (r: TrustedRootJson) => delete r.certificateAuthorities[1]!.validFor!.start,
     /certificateAuthorities\[1\]\.validFor\.start: missing/,
   ],
-  ['a TSA without validFor', (r: any) => delete r.timestampAuthorities[0].validFor, /timestampAuthorities\[0\]\.validFor: missing/],
+  [
+    'a TSA without validFor',
+    (r: TrustedRootJson) => delete r.timestampAuthorities[0]!.validFor,
+    /timestampAuthorities\[0\]\.validFor: missing/,
+  ],
   [
     'an unparsable start',
-    (r: any) => (r.tlogs[0].publicKey.validFor.start = 'yesterday'),
+    (r: TrustedRootJson) => (r.tlogs[0]!.publicKey.validFor!.start = 'yesterday'),
     /tlogs\[0\]\.publicKey\.validFor\.start: "yesterday" is not an RFC 3339 time/,
   ],
   [
     'an end before the start',
-    (r: any) => (r.tlogs[0].publicKey.validFor.end = '2020-01-01T00:00:00Z'),
+    (r: TrustedRootJson) => (r.tlogs[0]!.publicKey.validFor!.end = '2020-01-01T00:00:00Z'),
     /tlogs\[0\]\.publicKey\.validFor\.end: is before the start/,
   ],
   [
     'a key that is not DER',
-    (r: any) => (r.tlogs[0].publicKey.rawBytes = Buffer.from('not a key').toString('base64')),
+    (r: TrustedRootJson) => (r.tlogs[0]!.publicKey.rawBytes = Buffer.from('not a key').toString('base64')),
     /tlogs\[0\]\.publicKey\.rawBytes: not a DER public key/,
   ],
-  ['a key that is not base64', (r: any) => (r.tlogs[0].publicKey.rawBytes = '***'), /tlogs\[0\]\.publicKey\.rawBytes: not base64/],
+  [
+    'a key that is not base64',
+    (r: TrustedRootJson) => (r.tlogs[0]!.publicKey.rawBytes = '***'),
+    /tlogs\[0\]\.publicKey\.rawBytes: not base64/,
+  ],
   [
     'an unknown key type',
-    (r: any) => (r.ctlogs[0].publicKey.keyDetails = 'ROT13'),
+    (r: TrustedRootJson) => (r.ctlogs[0]!.publicKey.keyDetails = 'ROT13'),
     /ctlogs\[0\]\.publicKey\.keyDetails: "ROT13" is not a known key type/,
   ],
   [
     'a certificate that is not DER',
-    (r: any) => (r.certificateAuthorities[0].certChain.certificates[0].rawBytes = 'AAAA'),
+    (r: TrustedRootJson) => (r.certificateAuthorities[0]!.certChain.certificates[0]!.rawBytes = 'AAAA'),
     /certificateAuthorities\[0\]\.certChain\.certificates\[0\]\.rawBytes: not a DER X\.509 certificate/,
   ],
   [
     'an empty chain',
-    (r: any) => (r.timestampAuthorities[0].certChain.certificates = []),
+    (r: TrustedRootJson) => (r.timestampAuthorities[0]!.certChain.certificates = []),
     /timestampAuthorities\[0\]\.certChain\.certificates: must list at least one/,
   ],
   [
     'an unknown media type',
-    (r: any) => (r.mediaType = 'application/json'),
+    (r: TrustedRootJson) => (r.mediaType = 'application/json'),
     /mediaType: "application\/json" is not a known trusted root media type/,
   ],
-  ['a missing log id', (r: any) => delete r.tlogs[0].logId, /tlogs\[0\]\.logId: missing/],
-  ['tlogs that are not a list', (r: any) => (r.tlogs = {}), /tlogs: must be a list/],
+  ['a missing log id', (r: TrustedRootJson) => delete r.tlogs[0]!.logId, /tlogs\[0\]\.logId: missing/],
+  ['tlogs that are not a list', (r: TrustedRootJson) => ((r as { tlogs: unknown }).tlogs = {}), /tlogs: must be a list/],
 ])('refused: %s', (_what, mutate, message) => {
   const root = production();
   mutate(root);
