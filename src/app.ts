@@ -396,6 +396,7 @@ export function gateOptions(config: Pick<ServiceConfig, 'gate'>, verifier: GateV
     allowPlainHttp: g.allowPlainHttp,
     decisionTimeoutMs: g.decisionTimeoutMs,
     ...(g.decisionCacheTtlMs !== undefined ? { decisionCacheTtlMs: g.decisionCacheTtlMs } : {}),
+    ...(g.manifestTimeoutMs !== undefined ? { manifestTimeoutMs: g.manifestTimeoutMs } : {}),
     ...(g.registryName ? { registryName: g.registryName } : {}),
     ...(g.upstreamCaFile ? { upstreamCa: readFileSync(g.upstreamCaFile) } : {}),
     ...(g.tlsCertFile && g.tlsKeyFile ? { tls: { cert: readFileSync(g.tlsCertFile), key: readFileSync(g.tlsKeyFile) } } : {}),

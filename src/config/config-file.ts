@@ -64,6 +64,7 @@ export const CONFIG_FIELDS = {
     'allowPlainHttp',
     'decisionTimeoutMs',
     'decisionCacheTtlMs',
+    'manifestTimeoutMs',
   ],
 } as const;
 
@@ -300,6 +301,9 @@ class ConfigReader extends CheckedDocument {
       (n) => (out.decisionCacheTtlMs = n),
       MAX_GATE_DECISION_CACHE_TTL_MS,
     );
+    // A manifest (a client's PUT body, or the upstream's answer) that has not arrived by then is
+    // refused (408 / 504): a trickled body must not hold a request and its socket forever.
+    this.int(f.get('manifestTimeoutMs')?.value, 'gate.manifestTimeoutMs', 1, (n) => (out.manifestTimeoutMs = n));
   }
 
   // ---------------------------------------------------------------------------------------------

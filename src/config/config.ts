@@ -108,6 +108,8 @@ export interface GateConfig {
   decisionTimeoutMs: number;
   /** How long an allowed pull decision is reused while its revisions are current (gate/decision-cache.ts); 0: never. */
   decisionCacheTtlMs?: number;
+  /** How long a manifest body may take to arrive, from the client or the upstream; default 30 s. */
+  manifestTimeoutMs?: number;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:50051';

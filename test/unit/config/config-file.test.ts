@@ -99,6 +99,7 @@ describe('wrong types and values', () => {
     ['verification:\n  maxDurationMs: 0\n', 'verification.maxDurationMs', 'must be at least 1, not 0'],
     ['gate:\n  decisionCacheTtlMs: -1\n', 'gate.decisionCacheTtlMs', 'must be at least 0, not -1'],
     ['gate:\n  decisionCacheTtlMs: 60001\n', 'gate.decisionCacheTtlMs', 'must be at most 60000, not 60001'],
+    ['gate:\n  manifestTimeoutMs: 0\n', 'gate.manifestTimeoutMs', 'must be at least 1, not 0'],
     ['shutdownGraceMs: 1.5\n', 'shutdownGraceMs', 'must be a whole number, not the number 1.5'],
     [
       'registry:\n  insecureHosts: reg.internal:5000\n',

@@ -77,6 +77,14 @@ describe('loadConfig', () => {
         gateOptions(config, { verify: () => Promise.reject(new Error('unused')) }, createLogger({ level: 'silent' })).decisionCacheTtlMs,
       ).toBe(ttl);
     }
+    const slow = path.join(dir, 'gate-manifest-timeout.yaml');
+    writeFileSync(slow, 'gate:\n  listen: 127.0.0.1:5443\n  upstream: http://127.0.0.1:5000\n  manifestTimeoutMs: 5000\n');
+    const slowConfig = loadConfig({ configFile: slow }, {}, dir);
+    expect(fromFile.gate.manifestTimeoutMs).toBeUndefined();
+    expect(slowConfig.gate.manifestTimeoutMs).toBe(5000);
+    expect(
+      gateOptions(slowConfig, { verify: () => Promise.reject(new Error('unused')) }, createLogger({ level: 'silent' })).manifestTimeoutMs,
+    ).toBe(5000);
     const bad = path.join(dir, 'gate-bad.yaml');
     writeFileSync(bad, 'gate:\n  upstreem: http://x\n');
     expect(() => loadConfig({ configFile: bad }, {}, dir)).toThrow(/gate\.upstreem: unknown field; did you mean "upstream"/);
