@@ -11,7 +11,11 @@
  *   PUT /v2/<name>/manifests/<tag>                PUSH: the digest is computed from the body; the
  *       manifest is first stored upstream by digest (content, so Countersign can read it), Verify
  *       judges the tag write with the pusher's identity and the tag's current target, and only
- *       an allowed write is tagged. Pushes by digest are content and pass.
+ *       an allowed write is tagged.
+ *   Content writes (a manifest PUT by digest, an evidence tag, a blob upload's commit: monolithic
+ *       POST ?digest=, a mount POST ?mount=, the closing PUT ?digest=) and DELETEs: PUSH with
+ *       operation `content` or `delete`, judged on who writes (push.identities) and never on
+ *       evidence, before the upstream sees them.
  *   blobs, uploads, tags/list, referrers, /v2/  pass through, streamed both ways.
  *
  * An allowed pull decision is reused for up to a second while the policy and trust revisions it
@@ -618,6 +622,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     if (route.byDigest) {
       if (route.reference !== digest)
         throw new GateError(400, 'DIGEST_INVALID', `the manifest body has digest ${digest}, not ${route.reference}`);
+      if (!(await allowContentWrite(req, res, route.name, digest, 'manifest by digest', signal))) return;
       await relay(await send('PUT', `/v2/${route.name}/manifests/${digest}`, headers, bytes, signal), req, res);
       return;
     }
@@ -625,7 +630,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     const parsed = parseManifest(bytes, req.headers['content-type']);
     const evidence = evidenceKind(parsed, tag);
     if (evidence) {
-      debug({ action: 'push', image: `${registryName}/${route.name}:${tag}@${digest}`, evidence }, 'gate: evidence tag written');
+      if (!(await allowContentWrite(req, res, route.name, digest, `evidence tag ${tag} (${evidence})`, signal, tag))) return;
       await relay(await send('PUT', `/v2/${route.name}/manifests/${tag}`, headers, bytes, signal), req, res);
       return;
     }
@@ -633,6 +638,80 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     // both see "not set yet" and both be allowed under an immutable-tag rule. Across gate
     // replicas only when tagLock is shared by them (PostgreSQL); else per gate process.
     await underTagLock(route.name, tag, () => writeTag(req, res, route, tag, bytes, digest, headers, signal));
+  }
+
+  /**
+   * A write that points no tag at an image (content: see the header) is still a write into the
+   * repository, and whoever may write there can spoil what is there (an evidence tag overwritten
+   * empty hides every signature of an image). So it is decided like any push, with operation
+   * `content`: only who writes is judged (push.identities, deny rules), never evidence. False
+   * when the request was answered (a challenge); throws the 403 to send when denied.
+   */
+  async function allowContentWrite(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    name: string,
+    digest: string,
+    what: string,
+    signal: AbortSignal,
+    tag?: string,
+  ): Promise<boolean> {
+    const who = pusherIdentity(req.headers.authorization);
+    const image = `${registryName}/${name}@${digest}`;
+    const answer = await decide('push', image, digest, {
+      ...(who.identity ? { identity: who.identity } : {}),
+      labels: { [GATE_LABELS.operation]: 'content', [GATE_LABELS.identitySource]: who.source, ...(tag ? { [GATE_LABELS.tag]: tag } : {}) },
+    });
+    if (answer.allowed) {
+      debug({ action: 'push', operation: 'content', what, image, identity: who.identity }, 'gate decision');
+      return true;
+    }
+    logger?.info(
+      { action: 'push', operation: 'content', what, image, identity: who.identity, allowed: false, reasons: answer.reasons },
+      'gate decision',
+    );
+    return challengeOrDeny(req, res, `write of ${what} ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`, signal);
+  }
+
+  /**
+   * A denied request that carried no credentials may only be the client's first try: clients
+   * authenticate when the registry challenges them, and a 403 here would stop them before they
+   * ever could. So when the upstream wants credentials (its /v2/ ping answers 401 to none), the
+   * client gets that challenge, unchanged; its authenticated retry is decided again. Otherwise
+   * the 403 with the reasons.
+   */
+  async function challengeOrDeny(req: http.IncomingMessage, res: http.ServerResponse, denial: string, signal: AbortSignal): Promise<false> {
+    if (req.headers.authorization === undefined) {
+      const ping = await send('GET', '/v2/', {}, undefined, signal);
+      if (ping.statusCode === 401) {
+        req.resume();
+        await relay(ping, req, res, true);
+        return false;
+      }
+      ping.body.resume();
+    }
+    throw new GateError(403, 'DENIED', denial);
+  }
+
+  /**
+   * The blob an upload request makes present in the repository, if it does: a monolithic POST
+   * `?digest=`, a cross-repository mount POST `?mount=`, the closing PUT `?digest=`. PATCHes and
+   * a POST that only opens a session make nothing readable yet. A parameter given twice, or a
+   * value that is not a digest, is refused: the gate must decide about the very digest the
+   * upstream commits, and two parsers may pick different copies.
+   */
+  function committedBlob(method: string, route: Extract<Route, { kind: 'upload-start' | 'upload' }>, query: string): string | undefined {
+    const param = route.kind === 'upload-start' ? (method === 'POST' ? ['mount', 'digest'] : []) : method === 'PUT' ? ['digest'] : [];
+    if (param.length === 0) return undefined;
+    const params = new URLSearchParams(query);
+    for (const name of param) {
+      const values = params.getAll(name);
+      if (values.length === 0) continue;
+      if (values.length > 1) throw new GateError(400, 'DIGEST_INVALID', `the upload names ${name}= ${values.length} times: give it once`);
+      if (!isDigest(values[0]!)) throw new GateError(400, 'DIGEST_INVALID', `${name}=${values[0]!.slice(0, 100)} is not a digest`);
+      return values[0];
+    }
+    return undefined;
   }
 
   /** Runs `fn` holding the write lock of repository:tag; a lock that cannot be had refuses the write (fail closed). */
@@ -721,6 +800,28 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     return { digest: computeDigest(got.bytes, 'sha256'), head };
   }
 
+  /** DELETE of a blob: a push decision with operation delete, like a manifest's by digest (immutable tags, identities). */
+  async function allowBlobDelete(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    name: string,
+    digest: string,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const who = pusherIdentity(req.headers.authorization);
+    const image = `${registryName}/${name}@${digest}`;
+    const answer = await decide('push', image, digest, {
+      ...(who.identity ? { identity: who.identity } : {}),
+      labels: { [GATE_LABELS.operation]: 'delete', [GATE_LABELS.currentDigest]: digest, [GATE_LABELS.identitySource]: who.source },
+    });
+    logger?.info(
+      { action: 'delete', what: 'blob', image, identity: who.identity, allowed: answer.allowed, reasons: answer.reasons },
+      'gate decision',
+    );
+    if (answer.allowed) return true;
+    return challengeOrDeny(req, res, `delete of blob ${image} denied: ${answer.reasons.join('; ') || 'no reason given'}`, signal);
+  }
+
   /** DELETE of a manifest (by tag or digest): a push decision with operation delete (immutable tags). */
   async function manifestDelete(
     req: http.IncomingMessage,
@@ -788,8 +889,15 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       else if (route.kind === 'manifest' && method === 'PUT') await manifestWrite(req, res, route, abort.signal);
       else if (route.kind === 'manifest' && method === 'DELETE') await manifestDelete(req, res, route, abort.signal);
       else if (route.kind === 'blob' && (method === 'GET' || method === 'HEAD')) await blobRead(req, res, route, path, abort.signal);
-      // Blobs (content-addressed, unreachable once no manifest names them), uploads, lists: passed
-      // through unchanged, the upstream's credentials govern them.
+      else if (route.kind === 'blob' && method === 'DELETE') {
+        if (await allowBlobDelete(req, res, route.name, route.digest, abort.signal)) await passThrough(req, res, path, abort.signal);
+      } else if (route.kind === 'upload-start' || route.kind === 'upload') {
+        const blob = committedBlob(method, route, query);
+        if (blob === undefined || (await allowContentWrite(req, res, route.name, blob, 'blob', abort.signal)))
+          await passThrough(req, res, path, abort.signal);
+      }
+      // Upload data, tags lists, referrers, the ping: passed through unchanged, the upstream's
+      // credentials govern them.
       else await passThrough(req, res, path, abort.signal);
     } catch (err) {
       if (abort.signal.aborted) return;

@@ -31,7 +31,7 @@ import {
   type CheckContext,
   type CheckResult,
 } from './requirements';
-import { checkPushRules, isDelete, type PushCheck } from './push-rules';
+import { PUSH_LABELS, checkPushRules, isContentWrite, isDelete, type PushCheck } from './push-rules';
 import type { MatchSpec, Mode, MultiArch, Policy, Rule } from './types';
 import { formatAge } from './values';
 
@@ -241,6 +241,13 @@ function firstStep(policy: Policy, input: RequestFacts, digestPending: boolean):
     const message = `rule ${rule.name} denies ${describeImage(input.image)}: ${rule.deny}`;
     return { decision: finish(base, mode, rule.name, [{ requirement: 'deny', satisfied: false, message }], [], warnings) };
   }
+  if (input.action === 'push' && isContentWrite(input.context)) {
+    // Content is evidence or the parts of an image: judged where it is pulled or used, never here.
+    const message = `rule ${rule.name} allows writing content (${describeImage(input.image)}${contentTag(input.context)}) without evidence`;
+    return {
+      decision: finish(base, mode, rule.name, [...pushChecks, { requirement: 'content', satisfied: true, message }], [], warnings, rule),
+    };
+  }
   if (rule.allow !== undefined) {
     const message = `rule ${rule.name} allows ${describeImage(input.image)} without evidence: ${rule.allow}`;
     return { decision: finish(base, mode, rule.name, [...pushChecks, { requirement: 'allow', satisfied: true, message }], [], warnings) };
@@ -349,6 +356,12 @@ function onSubjects(subjects: Subjects, multiArch: MultiArch, check: (s: Subject
 function describeImage(image: ImageFacts): string {
   const name = image.reference || canonicalImageName(image);
   return image.digest && !name.includes('@') ? `${name}@${image.digest}` : name;
+}
+
+/** ", evidence tag sha256-….sig" when a content write names the tag it writes. */
+function contentTag(context: RequestContext): string {
+  const tag = context.labels?.[PUSH_LABELS.tag];
+  return tag ? `, evidence tag ${tag}` : '';
 }
 
 function describeNamespace(context: RequestContext): string {

@@ -1,7 +1,10 @@
 /**
  * Push-side constraints of a rule (`push:`), checked on action push before any evidence: who may
- * push, what a tag may be called, and which tags never move. They judge a TAG write; a push with
- * no tag (by digest) has nothing to name or move, only `identities` applies to it.
+ * push, what a tag may be called, and which tags never move. They judge a TAG write; a content
+ * write (a manifest or blob by digest, an evidence tag: operation `content`) has nothing to name
+ * or move, so only `identities` applies to it. Content is judged at all because whoever may write
+ * into a repository can also spoil what is there: an evidence tag such as the `sha256-<hex>`
+ * referrers fallback index, overwritten empty, hides every signature of an image.
  *
  * The tag's current target is not something Countersign can look up safely at decision time
  * (the gate is in the middle of writing it), so the caller states it in a context label. A
@@ -15,7 +18,11 @@ import type { PushRules } from './types';
 export const PUSH_LABELS = {
   /** The digest the tag points at now in the registry; '' when the tag does not exist. */
   currentDigest: 'gate.countersign.dev/current-digest',
-  /** 'write' (default) or 'delete'. */
+  /**
+   * 'write' (default: a tag is pointed at an image), 'delete' (a manifest or blob removed), or
+   * 'content' (a manifest or blob stored by digest, or an evidence tag written: referrer
+   * artifacts, cosign `.sig`/`.att`, the `sha256-<hex>` fallback index).
+   */
   operation: 'gate.countersign.dev/operation',
   /** The tag written (also in the image reference). */
   tag: 'gate.countersign.dev/tag',
@@ -33,6 +40,11 @@ export function isDelete(context: RequestContext): boolean {
   return context.labels?.[PUSH_LABELS.operation] === 'delete';
 }
 
+/** A content write: no tag is pointed at an image, so only who writes is judged, never evidence. */
+export function isContentWrite(context: RequestContext): boolean {
+  return context.labels?.[PUSH_LABELS.operation] === 'content';
+}
+
 export function checkPushRules(rules: PushRules, ruleName: string, image: ImageFacts, context: RequestContext): PushCheck[] {
   const out: PushCheck[] = [];
   const where = `${image.registry}/${image.repository}`;
@@ -47,15 +59,18 @@ export function checkPushRules(rules: PushRules, ruleName: string, image: ImageF
         : `${who === undefined ? 'an unidentified pusher' : who} may not push to ${where}: rule ${ruleName} allows only ${rules.identities.join(', ')}`,
     });
   }
-  const tag = image.tag;
+  // An evidence tag is content: it must stay writable (cosign and Countersign append to it), so
+  // neither the naming rule nor immutability is about it.
+  const tag = isContentWrite(context) ? undefined : image.tag;
   const deleting = isDelete(context);
   if (tag === undefined) {
-    // A manifest deleted by digest takes every tag on it along, immutable ones included.
+    // A manifest deleted by digest takes every tag on it along, immutable ones included; a blob
+    // deleted by digest breaks every image made of it.
     if (deleting && rules.immutableTags) {
       out.push({
         requirement: 'push.immutableTags',
         satisfied: false,
-        message: `${where} has immutable tags (${rules.immutableTags.join(', ')}): manifests cannot be deleted by digest (rule ${ruleName})`,
+        message: `${where} has immutable tags (${rules.immutableTags.join(', ')}): manifests and blobs cannot be deleted by digest (rule ${ruleName})`,
       });
     }
     return out;

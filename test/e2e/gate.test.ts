@@ -51,6 +51,12 @@ rules:
     match: { images: ["${host}/countersign-test/g-prot-*"], actions: [push] }
     require:
       signatures: { keys: [ci-release] }
+  - name: guarded-push
+    match: { images: ["${host}/countersign-test/g-guard-*"], actions: [push] }
+    push:
+      identities: ["ci-release-bot"]
+    require:
+      signatures: { keys: [ci-release] }
   - name: pushes-are-content
     match: { actions: [push] }
     allow: "tags outside protected repositories may be written; pulls are gated"
@@ -360,6 +366,91 @@ describe('push through the gate', () => {
     });
     expect(head.statusCode).toBe(200);
     expect(head.headers['docker-content-digest']).toBe(src.digest);
+  });
+});
+
+describe('who may write into a guarded repository (push.identities) covers every write, not only tags', () => {
+  const as = (user: string) => `Basic ${Buffer.from(`${user}:pw`).toString('base64')}`;
+  const INDEX = 'application/vnd.oci.image.index.v1+json';
+
+  test("an excluded pusher cannot empty an image's referrers fallback index, push content or commit blobs; its signature still counts", async () => {
+    const img = await newImage('g-guard');
+    const ref = `${host}/${img.repository}@${img.digest}`;
+    await sign(ref);
+    const fallback = `sha256-${img.digest.slice('sha256:'.length)}`;
+    const indexNow = async () =>
+      Buffer.from(
+        await (
+          await request(`http://${host}/v2/${img.repository}/manifests/${fallback}`, { headers: { accept: INDEX } })
+        ).body.arrayBuffer(),
+      );
+    const before = await indexNow();
+    expect((JSON.parse(before.toString()) as { manifests: unknown[] }).manifests).toHaveLength(1);
+
+    const empty = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests: [] }));
+    const sabotage = await request(`http://${gateHost}/v2/${img.repository}/manifests/${fallback}`, {
+      method: 'PUT',
+      body: empty,
+      headers: { 'content-type': INDEX, authorization: as('mallory') },
+    });
+    expect(sabotage.statusCode).toBe(403);
+    const why = await sabotage.body.text();
+    expect(why).toContain('DENIED');
+    expect(why).toContain('mallory may not push');
+    expect(why).toContain(`evidence tag ${fallback}`);
+    expect((await indexNow()).equals(before)).toBe(true);
+
+    // Content by digest and blob commits: refused before the registry stores anything.
+    const byDigest = await request(
+      `http://${gateHost}/v2/${img.repository}/manifests/${'sha256:' + createHash('sha256').update(empty).digest('hex')}`,
+      {
+        method: 'PUT',
+        body: empty,
+        headers: { 'content-type': INDEX, authorization: as('mallory') },
+      },
+    );
+    expect(byDigest.statusCode).toBe(403);
+    await byDigest.body.dump();
+    const junk = Buffer.from('junk layer');
+    const junkDigest = `sha256:${createHash('sha256').update(junk).digest('hex')}`;
+    const mono = await request(`http://${gateHost}/v2/${img.repository}/blobs/uploads/?digest=${junkDigest}`, {
+      method: 'POST',
+      body: junk,
+      headers: { 'content-type': 'application/octet-stream', authorization: as('mallory') },
+    });
+    expect(mono.statusCode).toBe(403);
+    await mono.body.dump();
+    const blobHead = await request(`http://${host}/v2/${img.repository}/blobs/${junkDigest}`, { method: 'HEAD' });
+    expect(blobHead.statusCode).toBe(404);
+
+    // The image still pulls through the gate: its signature was not hidden.
+    const inspect = await skopeo('inspect', '--tls-verify=false', viaGate(img.repository, img.digest));
+    expect(inspect.stderr).toBe('');
+    expect(inspect.code).toBe(0);
+
+    // The listed pusher may write the same evidence tag (here: the index as it is).
+    const ok = await request(`http://${gateHost}/v2/${img.repository}/manifests/${fallback}`, {
+      method: 'PUT',
+      body: before,
+      headers: { 'content-type': INDEX, authorization: as('ci-release-bot') },
+    });
+    expect(ok.statusCode).toBe(201);
+    await ok.body.dump();
+  });
+
+  // This registry asks for no credentials, so skopeo sends none (--dest-creds is only an answer to
+  // a challenge): the pusher is unidentified, and an unidentified pusher is not on the list.
+  test('skopeo pushing without an identity on the list is refused at its first blob, with the reason', async () => {
+    const src = await newImage('g-src-guard');
+    const layout = path.join(workDir, 'guard-layout');
+    expect((await skopeo('copy', '--src-tls-verify=false', `docker://${host}/${src.repository}:v1`, `oci:${layout}:x`)).code).toBe(0);
+    const target = uniqueRepo('g-guard');
+    const r = await skopeo('copy', '--dest-tls-verify=false', '--dest-creds', 'mallory:pw', `oci:${layout}:x`, viaGate(target, 'v1'));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('writing blob');
+    expect(r.stderr).toContain('an unidentified pusher may not push');
+    const head = await request(`http://${host}/v2/${target}/manifests/v1`, { method: 'HEAD' });
+    expect(head.statusCode).toBe(404);
   });
 });
 

@@ -675,3 +675,147 @@ describe('a manifest has a time limit, pushed or pulled (slow-loris): blobs do n
     }
   });
 });
+
+describe('content writes are decided on who writes (operation content), before the upstream sees them', () => {
+  const mallory = `Basic ${Buffer.from('mallory:pw').toString('base64')}`;
+  const BLOB = `sha256:${'b'.repeat(64)}`;
+  const EMPTY_INDEX = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }),
+  );
+  const accepting: Handler = (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(req.method === 'PATCH' || (req.method === 'POST' && !req.url!.includes('digest=')) ? 202 : 201, {
+        location: '/v2/team/app/blobs/uploads/u1',
+        'content-length': '0',
+      });
+      res.end();
+    });
+  };
+  const denyAll = () =>
+    new RecordingVerifier(async (i) => ({ allowed: false, digest: digestIn(i.image), reasons: ['mallory may not push to team/app'] }));
+
+  test('a manifest by digest, an evidence tag and every blob commit ask a push decision; a denied one never reaches the upstream', async () => {
+    upstreamSeen.length = 0;
+    upstreamHandler = accepting;
+    const v = denyAll();
+    await withGate(v, async (gate) => {
+      const writes: Array<{ path: string; method: 'PUT' | 'POST' | 'DELETE'; body?: Buffer; type?: string; digest: string }> = [
+        {
+          method: 'PUT',
+          path: `/v2/team/app/manifests/${sha(IMAGE)}`,
+          body: IMAGE,
+          type: 'application/vnd.oci.image.manifest.v1+json',
+          digest: sha(IMAGE),
+        },
+        // The referrers fallback index of an image, overwritten empty: every signature hidden.
+        {
+          method: 'PUT',
+          path: `/v2/team/app/manifests/sha256-${'a'.repeat(64)}`,
+          body: EMPTY_INDEX,
+          type: 'application/vnd.oci.image.index.v1+json',
+          digest: sha(EMPTY_INDEX),
+        },
+        { method: 'POST', path: `/v2/team/app/blobs/uploads/?digest=${BLOB}`, body: Buffer.from('x'), digest: BLOB },
+        { method: 'POST', path: `/v2/team/app/blobs/uploads/?mount=${BLOB}&from=team/other`, digest: BLOB },
+        { method: 'PUT', path: `/v2/team/app/blobs/uploads/u1?_state=s&digest=${BLOB}`, body: Buffer.from('tail'), digest: BLOB },
+        { method: 'DELETE', path: `/v2/team/app/blobs/${BLOB}`, digest: BLOB },
+      ];
+      for (const w of writes) {
+        const res = await request(`${gate.url}${w.path}`, {
+          method: w.method,
+          ...(w.body ? { body: w.body } : {}),
+          headers: { authorization: mallory, ...(w.type ? { 'content-type': w.type } : {}) },
+        });
+        expect([w.path, res.statusCode]).toEqual([w.path, 403]);
+        const text = await res.body.text();
+        expect(text).toContain('DENIED');
+        expect(text).toContain('mallory may not push to team/app');
+      }
+      expect(upstreamSeen).toEqual([]);
+      expect(v.calls.map((c) => [c.action, c.image, c.context.identity, c.context.labels?.['gate.countersign.dev/operation']])).toEqual(
+        writes.map((w) => ['push', `registry.example/team/app@${w.digest}`, 'mallory', w.method === 'DELETE' ? 'delete' : 'content']),
+      );
+      // The evidence tag is named in the decision's labels (for its reasons), not in the image it matches rules by.
+      expect(v.calls[1]!.context.labels?.['gate.countersign.dev/tag']).toBe(`sha256-${'a'.repeat(64)}`);
+      expect(v.calls[0]!.context.labels?.['gate.countersign.dev/identity-source']).toBe('basic');
+    });
+  });
+
+  test('allowed content writes are relayed; upload data and a session start make nothing readable and ask nothing', async () => {
+    upstreamSeen.length = 0;
+    upstreamHandler = accepting;
+    const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+    await withGate(v, async (gate) => {
+      const start = await request(`${gate.url}/v2/team/app/blobs/uploads/`, { method: 'POST', headers: { authorization: mallory } });
+      expect(start.statusCode).toBe(202);
+      await start.body.dump();
+      const patch = await request(`${gate.url}/v2/team/app/blobs/uploads/u1`, { method: 'PATCH', body: Buffer.from('data') });
+      expect(patch.statusCode).toBe(202);
+      await patch.body.dump();
+      expect(v.calls).toHaveLength(0);
+      const done = await request(`${gate.url}/v2/team/app/blobs/uploads/u1?digest=${BLOB}`, { method: 'PUT', body: Buffer.from('tail') });
+      expect(done.statusCode).toBe(201);
+      await done.body.dump();
+      expect(v.calls).toHaveLength(1);
+      expect(upstreamSeen).toEqual([
+        'POST /v2/team/app/blobs/uploads/',
+        'PATCH /v2/team/app/blobs/uploads/u1',
+        `PUT /v2/team/app/blobs/uploads/u1?digest=${BLOB}`,
+      ]);
+    });
+  });
+
+  test('an upload naming its digest twice, or a non-digest, is refused: the gate decides about the digest the upstream commits', async () => {
+    upstreamSeen.length = 0;
+    upstreamHandler = accepting;
+    const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
+    await withGate(v, async (gate) => {
+      for (const q of [`digest=${BLOB}&digest=sha256:${'c'.repeat(64)}`, 'digest=nope', `mount=${BLOB}&mount=${BLOB}&from=x`]) {
+        const res = await request(`${gate.url}/v2/team/app/blobs/uploads/?${q}`, { method: 'POST', body: Buffer.from('x') });
+        expect([q, res.statusCode]).toEqual([q, 400]);
+        expect(await res.body.text()).toContain('DIGEST_INVALID');
+      }
+      expect(v.calls).toHaveLength(0);
+      expect(upstreamSeen).toEqual([]);
+    });
+  });
+
+  test('a denied write without credentials gets the upstream challenge when it wants credentials, so the client can authenticate', async () => {
+    const challenge = 'Basic realm="registry"';
+    upstreamSeen.length = 0;
+    let wantsAuth = true;
+    upstreamHandler = (req, res) => {
+      req.resume();
+      if (req.url === '/v2/' && wantsAuth) {
+        res.writeHead(401, { 'www-authenticate': challenge, 'content-length': '0' });
+        return res.end();
+      }
+      res.writeHead(200, { 'content-length': '0' });
+      res.end();
+    };
+    const v = new RecordingVerifier(async (i) => ({
+      allowed: false,
+      digest: digestIn(i.image),
+      reasons: ['an unidentified pusher may not push'],
+    }));
+    await withGate(v, async (gate) => {
+      const res = await request(`${gate.url}/v2/team/app/blobs/uploads/?digest=${BLOB}`, { method: 'POST', body: Buffer.from('x') });
+      expect(res.statusCode).toBe(401);
+      expect(res.headers['www-authenticate']).toBe(challenge);
+      await res.body.dump();
+      // The upload itself never reached the upstream: only the ping did.
+      expect(upstreamSeen).toEqual(['GET /v2/']);
+      // A registry that wants no credentials: the denial stands, with its reason.
+      wantsAuth = false;
+      const open = await request(`${gate.url}/v2/team/app/manifests/${sha(IMAGE)}`, {
+        method: 'PUT',
+        body: IMAGE,
+        headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      });
+      expect(open.statusCode).toBe(403);
+      expect(await open.body.text()).toContain('an unidentified pusher may not push');
+      expect(upstreamSeen).toEqual(['GET /v2/', 'GET /v2/']);
+    });
+  });
+});

@@ -155,6 +155,61 @@ describe('push rules', () => {
   });
 });
 
+describe('content writes (operation content): who writes is judged, never evidence', () => {
+  const content = (ref: string, context: RequestContext, policy: Policy = POLICY) =>
+    evaluate(policy, {
+      image: image(ref),
+      action: 'push',
+      context: { ...context, labels: { [PUSH_LABELS.operation]: 'content', ...context.labels } },
+      evidence: [],
+      now: NOW,
+    });
+
+  test('an unlisted or unidentified writer is denied; a listed one is allowed with no evidence at all', () => {
+    const denied = content(`registry.example.com/prod/app@${IMAGE_DIGEST}`, { identity: 'mallory' });
+    expect(denied.allowed).toBe(false);
+    expect(denied.reasons).toEqual([
+      'mallory may not push to registry.example.com/prod/app: rule prod-push allows only ci-team-a, release-*',
+    ]);
+    expect(content(`registry.example.com/prod/app@${IMAGE_DIGEST}`, {}).reasons[0]).toContain('an unidentified pusher');
+    const ok = content(`registry.example.com/prod/app@${IMAGE_DIGEST}`, { identity: 'release-bot' });
+    expect(ok.allowed).toBe(true);
+    expect(ok.requirements.map((r) => r.requirement)).toEqual(['push.identities', 'content']);
+    expect(ok.evidenceUsed).toEqual([]);
+  });
+
+  test('an evidence tag is content: neither the naming rule nor immutability applies to it, and the reason names it', () => {
+    const tag = `sha256-${'1'.repeat(64)}`;
+    const policy = parsePolicy(
+      `rules:\n  - name: p\n    push: { immutableTags: ["*"], tagPattern: "v[0-9]+", identities: [ci] }\n    require: { signatures: { minimum: 1 } }\n`,
+      'p.yaml',
+    );
+    const d = content(
+      `registry.example.com/prod/app@${IMAGE_DIGEST}`,
+      { identity: 'ci', labels: { [PUSH_LABELS.tag]: tag, [PUSH_LABELS.currentDigest]: OTHER } },
+      policy,
+    );
+    expect(d.allowed).toBe(true);
+    expect(d.requirements.map((r) => r.requirement)).toEqual(['push.identities', 'content']);
+    expect(d.reasons.join(' ')).toContain(`evidence tag ${tag}`);
+  });
+
+  test('a deny rule denies content too; an unmatched write follows onUnmatched', () => {
+    const frozen = parsePolicy(
+      `defaults: { onUnmatched: deny }\nrules:\n  - name: frozen\n    match: { images: ["registry.example.com/frozen/**"], actions: [push] }\n    deny: "frozen for the audit"\n`,
+      'f.yaml',
+    );
+    const d = content(`registry.example.com/frozen/app@${IMAGE_DIGEST}`, { identity: 'ci' }, frozen);
+    expect(d.allowed).toBe(false);
+    expect(d.reasons[0]).toContain('frozen for the audit');
+    expect(content(`registry.example.com/other/app@${IMAGE_DIGEST}`, { identity: 'ci' }, frozen).allowed).toBe(false);
+  });
+
+  test('no policy file: content may be written by anyone', () => {
+    expect(content(`registry.example.com/prod/app@${IMAGE_DIGEST}`, {}, DEFAULT_POLICY).allowed).toBe(true);
+  });
+});
+
 describe('evidenceFrom', () => {
   test('names the staging repository of the same name for the deciding rule only', () => {
     const target = (repo: string, action: 'push' | 'pull') => ({ image: image(`registry.example.com/${repo}:v1@${IMAGE_DIGEST}`), action });
