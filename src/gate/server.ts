@@ -694,24 +694,27 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   }
 
   /**
-   * The blob an upload request makes present in the repository, if it does: a monolithic POST
-   * `?digest=`, a cross-repository mount POST `?mount=`, the closing PUT `?digest=`. PATCHes and
-   * a POST that only opens a session make nothing readable yet. A parameter given twice, or a
+   * The blobs an upload request can make present in the repository: a monolithic POST
+   * `?digest=`, a cross-repository mount POST `?mount=` (a registry that cannot mount falls back
+   * to `digest=` when both are given, so both are decided), the closing PUT `?digest=`. PATCHes
+   * and a POST that only opens a session make nothing readable yet. A parameter given twice, or a
    * value that is not a digest, is refused: the gate must decide about the very digest the
    * upstream commits, and two parsers may pick different copies.
    */
-  function committedBlob(method: string, route: Extract<Route, { kind: 'upload-start' | 'upload' }>, query: string): string | undefined {
-    const param = route.kind === 'upload-start' ? (method === 'POST' ? ['mount', 'digest'] : []) : method === 'PUT' ? ['digest'] : [];
-    if (param.length === 0) return undefined;
+  function committedBlobs(method: string, route: Extract<Route, { kind: 'upload-start' | 'upload' }>, query: string): string[] {
+    const names = route.kind === 'upload-start' ? (method === 'POST' ? ['mount', 'digest'] : []) : method === 'PUT' ? ['digest'] : [];
+    if (names.length === 0 || query === '') return [];
     const params = new URLSearchParams(query);
-    for (const name of param) {
+    const out: string[] = [];
+    for (const name of names) {
       const values = params.getAll(name);
       if (values.length === 0) continue;
       if (values.length > 1) throw new GateError(400, 'DIGEST_INVALID', `the upload names ${name}= ${values.length} times: give it once`);
-      if (!isDigest(values[0]!)) throw new GateError(400, 'DIGEST_INVALID', `${name}=${values[0]!.slice(0, 100)} is not a digest`);
-      return values[0];
+      const value = values[0]!;
+      if (!isDigest(value)) throw new GateError(400, 'DIGEST_INVALID', `${name}=${JSON.stringify(value.slice(0, 100))} is not a digest`);
+      if (!out.includes(value)) out.push(value);
     }
-    return undefined;
+    return out;
   }
 
   /** Runs `fn` holding the write lock of repository:tag; a lock that cannot be had refuses the write (fail closed). */
@@ -892,9 +895,12 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       else if (route.kind === 'blob' && method === 'DELETE') {
         if (await allowBlobDelete(req, res, route.name, route.digest, abort.signal)) await passThrough(req, res, path, abort.signal);
       } else if (route.kind === 'upload-start' || route.kind === 'upload') {
-        const blob = committedBlob(method, route, query);
-        if (blob === undefined || (await allowContentWrite(req, res, route.name, blob, 'blob', abort.signal)))
-          await passThrough(req, res, path, abort.signal);
+        let allowed = true;
+        for (const blob of committedBlobs(method, route, query)) {
+          allowed = await allowContentWrite(req, res, route.name, blob, 'blob', abort.signal);
+          if (!allowed) break;
+        }
+        if (allowed) await passThrough(req, res, path, abort.signal);
       }
       // Upload data, tags lists, referrers, the ping: passed through unchanged, the upstream's
       // credentials govern them.

@@ -778,6 +778,15 @@ describe('content writes are decided on who writes (operation content), before t
       }
       expect(v.calls).toHaveLength(0);
       expect(upstreamSeen).toEqual([]);
+      // mount= and digest= together: a registry that cannot mount commits digest=, so both are decided.
+      const other = `sha256:${'c'.repeat(64)}`;
+      const both = await request(`${gate.url}/v2/team/app/blobs/uploads/?mount=${BLOB}&digest=${other}`, {
+        method: 'POST',
+        body: Buffer.from('x'),
+      });
+      expect(both.statusCode).toBe(201);
+      await both.body.dump();
+      expect(v.calls.map((c) => digestIn(c.image))).toEqual([BLOB, other]);
     });
   });
 
