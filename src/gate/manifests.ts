@@ -130,8 +130,9 @@ const FALLBACK_TAG = /^sha256-[0-9a-f]{64}$/;
 const COSIGN_TAG = /^sha256-[0-9a-f]{64}\.(sig|att)$/;
 
 /**
- * Why a manifest is evidence (readable and writable without a decision), or undefined when it is
- * content. `tag` is the tag it is read or written under, if any.
+ * Why a manifest is evidence (readable without a pull decision; written as content, where only
+ * who writes is judged), or undefined when it is an image to decide about. `tag` is the tag it
+ * is read or written under, if any.
  */
 export function evidenceKind(parsed: ParsedManifest | undefined, tag: string | undefined): string | undefined {
   if (!parsed || parsed.ambiguous) return undefined;
