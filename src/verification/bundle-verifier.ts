@@ -24,9 +24,13 @@ import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '
 export const BUNDLE_MEDIA_TYPES = Object.keys(BUNDLE_MEDIA_TYPE_VERSIONS);
 const PREDICATE_ANNOTATION = ANNOTATION.BUNDLE_PREDICATE_TYPE;
 
-/** Untrusted input: anything a pusher wrote may arrive here, not only strings. */
+/**
+ * One of the Sigstore bundle media types, exactly. A prefix match would take
+ * `application/vnd.dev.sigstore.bundle-anything` for a bundle, a type no Sigstore client writes
+ * or reads. Untrusted input: anything a pusher wrote may arrive here, not only strings.
+ */
 export function isBundleArtifact(artifactType: unknown): boolean {
-  return typeof artifactType === 'string' && artifactType.startsWith('application/vnd.dev.sigstore.bundle');
+  return typeof artifactType === 'string' && Object.hasOwn(BUNDLE_MEDIA_TYPE_VERSIONS, artifactType);
 }
 
 interface BundleInput {
@@ -60,9 +64,8 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
   };
   const fail = (reason: string, extra: Partial<Evidence> = {}): Evidence => ({ ...base, ...extra, verified: false, reason });
 
-  if (manifest.subject?.digest !== imageDigest) {
-    return fail(`referrer's subject is ${manifest.subject?.digest ?? 'missing'}, not ${imageDigest}`);
-  }
+  // The manifest was checked (checkReferrerManifest): its subject is this image; its annotations are strings.
+  if (manifest.subject.digest !== imageDigest) return fail(`referrer's subject is ${manifest.subject.digest}, not ${imageDigest}`);
   try {
     // Bounded: a pusher's fields are quoted in reasons, and JSON.stringify overflows on deep nesting.
     parseJsonWithinDepth(input.bundleBytes.toString('utf8'));

@@ -18,11 +18,12 @@
  */
 import type { RegistryClient, ReferrersResult } from '../registry';
 import type { Descriptor, RepositoryRef } from '../registry/types';
-import { asReferrerManifest, declaredArtifactType } from './referrer-manifest';
+import { checkReferrerManifest, declaredArtifactType } from './referrer-manifest';
 import { CountersignError, isContentError, isTransient } from '../shared/errors';
 import type { TrustStore } from '../trust/types';
 import { isBundleArtifact, verifyBundleReferrer } from './bundle-verifier';
 import { CollectionBudget } from './collection-budget';
+import { quoteUntrusted } from '../shared/untrusted-text';
 import { legacyCosignEvidence } from './cosign-legacy';
 import { notationEnvelopeLayer, notationEvidence } from './notation/referrer';
 import { MAX_NOTATION_ENVELOPE_BYTES, NOTATION_ARTIFACT } from '../formats/notation';
@@ -200,7 +201,7 @@ export class EvidenceCollector {
       ...extra,
     });
     try {
-      const { bytes } = await this.opts.client.getManifest(repo, entry.digest, signal ? { signal } : {});
+      const { bytes, descriptor } = await this.opts.client.getManifest(repo, entry.digest, signal ? { signal } : {});
       budget.charge(bytes.length);
       let json: unknown;
       try {
@@ -208,8 +209,17 @@ export class EvidenceCollector {
       } catch {
         return unverified('referrer manifest is not JSON');
       }
-      const manifest = asReferrerManifest(json);
-      if (!manifest) return unverified('referrer is not an image manifest');
+      const checked = checkReferrerManifest(json, imageDigest, descriptor.mediaType);
+      if ('problem' in checked) {
+        const claimed = checked.artifactType;
+        const shown = claimed !== undefined ? { artifactType: claimed } : {};
+        if (isBundleArtifact(claimed)) return unverified(checked.problem, { ...shown, format: 'sigstore-bundle' });
+        // Notation's own wording for a signature that cannot be trusted as written.
+        if (claimed === NOTATION_ARTIFACT)
+          return unverified(`integrity validation failed: ${checked.problem}`, { ...shown, format: 'notation', kind: 'signature' });
+        return unverified(checked.problem, shown);
+      }
+      const { manifest } = checked;
       const artifactType = declaredArtifactType(manifest);
       if (isBundleArtifact(artifactType)) {
         const layers = manifest.layers.filter((l) => isBundleArtifact(l.mediaType));
@@ -240,8 +250,8 @@ export class EvidenceCollector {
           return unverified(`integrity validation failed: ${envelope}`, { format: 'notation', kind: 'signature', artifactType });
         return notationEvidence({ manifest, manifestDigest: entry.digest, envelopeBytes: envelope, imageDigest, artifactType });
       }
-      return unverified(`artifact type ${artifactType ?? '(none)'} is not a signature or attestation format Countersign verifies`, {
-        ...(artifactType ? { artifactType } : {}),
+      return unverified(`artifact type ${quoteUntrusted(artifactType)} is not a signature or attestation format Countersign verifies`, {
+        artifactType,
       });
     } catch (err) {
       // An outage or an auth refusal is fatal (fail closed, never cached). Anything else about one
@@ -326,7 +336,6 @@ function compact(evidence: Evidence[]): Evidence[] {
   return out;
 }
 
-/** Untrusted JSON: a layer must at least be an object with string mediaType and digest. */
 /** Runs `fn` over `items` with at most `limit` in flight, keeping order. */
 export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);

@@ -291,3 +291,43 @@ describe('a malformed image index (as Distribution stores it) is a deny, never o
     expect(r.reasons[0]).toMatch(why);
   });
 });
+
+/**
+ * The referrer manifest around a valid bundle is unsigned: a pusher can re-wrap the image's own
+ * signature in a manifest that Distribution (a Go program) reads otherwise than we do. Such a copy
+ * is no signature, even under onError: allow, and it does not hide the original next to it.
+ */
+describe('an edited copy of a valid signature referrer', () => {
+  const EDITS: Array<[string, (m: Record<string, unknown>) => void, RegExp]> = [
+    ['a "Subject" key beside subject', (m) => (m.Subject = m.subject), /key "Subject"/],
+    ['a bundle-like artifactType', (m) => (m.artifactType = `${BUNDLE}.evil`), /is not a signature or attestation format/],
+    // Go keeps the last of `layers` / `Layers`: Distribution sees no layers, we would see the bundle.
+    ['an empty "Layers" after layers', (m) => (m.Layers = []), /key "Layers"/],
+  ];
+
+  test.each(EDITS)('%s: the copy alone is a deny; the original beside it still allows', async (_name, edit, why) => {
+    const img = await newImage('h-lenient-copy');
+    await svc.call('Sign', { image: img.ref, key: 'ci-release' });
+    const [original] = (await listReferrers(host, img.repo.repository, img.digest)).manifests;
+    const { bytes } = await pusher.getManifest(img.repo, original!.digest);
+    const m = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+    edit(m);
+    const copyBytes = Buffer.from(JSON.stringify(m));
+    const { digest: copy } = await pusher.putManifest(img.repo, sha256Digest(copyBytes), copyBytes, MEDIA_TYPE.OCI_MANIFEST);
+    const entry = (digest: string, size: number) => ({ mediaType: MEDIA_TYPE.OCI_MANIFEST, digest, size, artifactType: BUNDLE });
+
+    await writeReferrersTag(img.repo, img.digest, [entry(copy, copyBytes.length)]);
+    const alone = await verify(svc, img.ref);
+    expect(alone.allowed).toBe(false);
+    expect(alone.rule).toBe('lenient');
+    expect(alone.warnings).toEqual([]);
+    const judged = alone.evidence.find((e) => e.referrerDigest === copy);
+    expect(judged).toMatchObject({ verified: false });
+    expect(judged!.reason).toMatch(why);
+
+    await writeReferrersTag(img.repo, img.digest, [entry(copy, copyBytes.length), entry(original!.digest, bytes.length)]);
+    const both = await verify(svc, img.ref);
+    expect(both.allowed).toBe(true);
+    expect(both.evidence.filter((e) => e.verified).map((e) => e.referrerDigest)).toEqual([original!.digest]);
+  });
+});

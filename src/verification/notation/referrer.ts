@@ -22,8 +22,6 @@ export function notationEnvelopeLayer(manifest: ReferrerManifest): { digest: str
     const shown = typeof mediaType === 'string' ? mediaType.slice(0, 80) : `(a ${mediaType === null ? 'null' : typeof mediaType})`;
     return `integrity validation failed: the envelope media type ${shown} is neither ${JWS_MEDIA_TYPE} nor ${COSE_MEDIA_TYPE}`;
   }
-  if (!Number.isSafeInteger(layer.size) || layer.size < 0)
-    return 'integrity validation failed: the envelope layer size is not a non-negative integer';
   // Refused unread: a pusher's junk must not spend the collection's byte budget.
   if (layer.size > MAX_NOTATION_ENVELOPE_BYTES) {
     return `integrity validation failed: the envelope layer declares ${layer.size} bytes, larger than the ${MAX_NOTATION_ENVELOPE_BYTES} bytes a Notary envelope may have`;
@@ -46,24 +44,9 @@ export function notationEvidence(opts: {
     verified: false,
     artifactType: opts.artifactType,
   };
-  const subject = opts.manifest.subject as unknown;
-  // The manifest is the pusher's JSON: its subject is whatever they wrote.
-  if (subject !== undefined && (typeof subject !== 'object' || subject === null || Array.isArray(subject))) {
-    return { ...base, reason: "integrity validation failed: the referrer's subject is not a descriptor" };
-  }
-  const s = subject as { digest?: unknown; mediaType?: unknown; size?: unknown } | undefined;
-  if (s !== undefined && s.size !== undefined && typeof s.size !== 'number')
-    return { ...base, reason: "integrity validation failed: the referrer's subject size is not a number" };
-  if (s !== undefined && s.mediaType !== undefined && typeof s.mediaType !== 'string')
-    return { ...base, reason: "integrity validation failed: the referrer's subject media type is not a string" };
-  if (s !== undefined && s.digest !== opts.imageDigest) {
-    return { ...base, reason: `integrity validation failed: the referrer's subject is ${String(s.digest).slice(0, 80)}, not this image` };
-  }
-  const target: TargetDescriptor = { digest: opts.imageDigest };
-  if (s !== undefined) {
-    if (typeof s.mediaType === 'string') target.mediaType = s.mediaType;
-    if (typeof s.size === 'number') target.size = s.size;
-  }
+  // checkReferrerManifest has made the subject a descriptor of this very image.
+  const { subject } = opts.manifest;
+  const target: TargetDescriptor = { digest: opts.imageDigest, mediaType: subject.mediaType, size: subject.size };
   try {
     // notationEnvelopeLayer has already refused any other envelope media type.
     const cose = opts.manifest.layers[0]?.mediaType === COSE_MEDIA_TYPE;

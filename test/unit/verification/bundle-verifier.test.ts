@@ -9,6 +9,7 @@ import { MEDIA_TYPE, type Descriptor, type ImageManifest } from '../../../src/re
 import { COSIGN_SIGN_PREDICATE_TYPE, IN_TOTO_PAYLOAD_TYPE } from '../../../src/formats/in-toto';
 import type { TrustedKey } from '../../../src/trust/types';
 import { verifyBundleReferrer } from '../../../src/verification/bundle-verifier';
+import { checkReferrerManifest, type ReferrerManifest } from '../../../src/verification/referrer-manifest';
 import { loadTrustedRootFile } from '../../../src/verification/sigstore/trusted-root';
 import type { Evidence } from '../../../src/policy/input';
 import { VECTORS } from '../../support/conformance-cases';
@@ -29,6 +30,15 @@ const digestOf = (s: string): string => `sha256:${crypto.createHash('sha256').up
 const IMAGE: Descriptor = { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: digestOf('image'), size: 123 };
 const OTHER_IMAGE = digestOf('other image');
 
+const unverifiedBase: Evidence = { referrerDigest: '', format: 'sigstore-bundle', kind: 'other', subjectDigest: '', verified: false };
+
+/** A manifest our own fixtures wrote, checked as the collector checks every referrer. */
+function checkedManifest(written: ImageManifest): ReferrerManifest {
+  const checked = checkReferrerManifest(written, IMAGE.digest);
+  if ('problem' in checked) throw new Error(checked.problem);
+  return checked.manifest;
+}
+
 let tmp: ReturnType<typeof tempDir>;
 let alice: SigningKey;
 let bob: SigningKey;
@@ -45,11 +55,15 @@ beforeAll(async () => {
 
 afterAll(() => tmp.cleanup());
 
-function verify(manifest: ImageManifest, bundleBytes: Buffer, opts: { imageDigest?: string; keys?: TrustedKey[] } = {}): Evidence {
+/** As the collector does: the referrer manifest is checked first, then its bundle verified. */
+function verify(written: ImageManifest, bundleBytes: Buffer, opts: { imageDigest?: string; keys?: TrustedKey[] } = {}): Evidence {
   const keys = opts.keys ?? trustedKeys;
+  const checked = checkReferrerManifest(written, opts.imageDigest ?? IMAGE.digest);
+  if ('problem' in checked) return { ...unverifiedBase, referrerDigest: digestOf(JSON.stringify(written)), reason: checked.problem };
+  const manifest = checked.manifest;
   return verifyBundleReferrer({
     manifest,
-    manifestDigest: digestOf(JSON.stringify(manifest)),
+    manifestDigest: digestOf(JSON.stringify(written)),
     bundleBytes,
     imageDigest: opts.imageDigest ?? IMAGE.digest,
     trustedKeys: keys,
@@ -301,7 +315,7 @@ test('a manifest whose subject is another image is refused', async () => {
 test('a manifest without a subject is refused', async () => {
   const r = await signedReferrer(alice, IMAGE);
   const { subject: _drop, ...manifest } = r.manifest;
-  expect(verify(manifest as ImageManifest, r.bundleBytes).reason).toMatch(/subject is missing/);
+  expect(verify(manifest as ImageManifest, r.bundleBytes).reason).toMatch(/has no subject/);
 });
 
 describe('attestations', () => {
@@ -361,7 +375,7 @@ describe('bundles with transparency-log entries (cosign uploads to Rekor by defa
       b.verificationMaterial.tlogEntries = rekorEntry();
     });
     const e = verifyBundleReferrer({
-      manifest: r.manifest,
+      manifest: checkedManifest(r.manifest),
       manifestDigest: digestOf(JSON.stringify(r.manifest)),
       bundleBytes: withEntry,
       imageDigest: IMAGE.digest,
@@ -373,7 +387,7 @@ describe('bundles with transparency-log entries (cosign uploads to Rekor by defa
     expect(e.reason).toMatch(/TLOG|does not verify/);
     // The same root does not get in the way of bundles without entries.
     const plain = verifyBundleReferrer({
-      manifest: r.manifest,
+      manifest: checkedManifest(r.manifest),
       manifestDigest: digestOf(JSON.stringify(r.manifest)),
       bundleBytes: r.bundleBytes,
       imageDigest: IMAGE.digest,

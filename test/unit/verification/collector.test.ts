@@ -71,9 +71,9 @@ async function attach(artifact: ArtifactToAttach): Promise<string> {
  * Stores a referrer the fake registry would refuse over HTTP (dangling blob references), listing
  * it in the fallback index when the registry has no referrers API.
  */
-function attachUnchecked(a: ArtifactToAttach): string {
+function attachUnchecked(a: ArtifactToAttach, servedAs: string = MEDIA_TYPE.OCI_MANIFEST): string {
   for (const b of a.blobs) fake.storeBlob(REPOSITORY, b);
-  const digest = fake.storeManifest(REPOSITORY, a.manifestBytes, MEDIA_TYPE.OCI_MANIFEST);
+  const digest = fake.storeManifest(REPOSITORY, a.manifestBytes, servedAs);
   if (!fake.options.referrersApi) {
     const tag = referrersTagFor(image.digest);
     const current = fake.taggedManifest(REPOSITORY, tag);
@@ -225,34 +225,35 @@ describe.each(MODES)('$name', ({ opts, api }) => {
     test('an artifactType that is not a string', async () => {
       const junk = Buffer.from('x');
       const bad = await attach(rawArtifact({ artifactType: 5 as unknown as string, layers: [layer(BUNDLE, junk)] }, [junk, EMPTY_BLOB]));
-      const e = await expectOnlyValid(bad, /artifact type \(none\) is not a signature or attestation format/);
+      const e = await expectOnlyValid(bad, /^referrer manifest's artifactType 5 is not a media type$/);
       expect(e.format).toBe('unknown');
     });
 
     test('a config that is null and no artifactType', async () => {
       const junk = Buffer.from('x');
       const bad = attachUnchecked(rawArtifact({ config: null as unknown as Descriptor, layers: [layer(BUNDLE, junk)] }, [junk]));
-      const e = await expectOnlyValid(bad, /artifact type \(none\) is not a signature or attestation format/);
+      const e = await expectOnlyValid(bad, /^referrer manifest's config is not a descriptor$/);
       expect(e.format).toBe('unknown');
     });
 
     test('a layers array holding null', async () => {
       const bad = await attach(rawArtifact({ artifactType: BUNDLE, layers: [null as unknown as Descriptor] }, [EMPTY_BLOB]));
-      await expectOnlyValid(bad, /^referrer is not an image manifest$/);
+      const e = await expectOnlyValid(bad, /^referrer manifest's layers\[0\] is not a descriptor$/);
+      expect(e).toMatchObject({ format: 'sigstore-bundle', artifactType: BUNDLE });
     });
 
     test('a bundle layer whose digest is not a string', async () => {
       const bad = attachUnchecked(
         rawArtifact({ artifactType: BUNDLE, layers: [{ mediaType: BUNDLE, digest: 42 as unknown as string, size: 2 }] }, [EMPTY_BLOB]),
       );
-      await expectOnlyValid(bad, /^referrer is not an image manifest$/);
+      await expectOnlyValid(bad, /^referrer manifest's layers\[0\]\.digest 42 is not a sha256 or sha512 digest$/);
     });
 
     test('a bundle layer whose digest is not a valid digest', async () => {
       const bad = attachUnchecked(
         rawArtifact({ artifactType: BUNDLE, layers: [{ mediaType: BUNDLE, digest: 'sha256:nothex', size: 2 }] }, [EMPTY_BLOB]),
       );
-      await expectOnlyValid(bad, /referrer could not be read/);
+      await expectOnlyValid(bad, /layers\[0\]\.digest "sha256:nothex" is not a sha256 or sha512 digest/);
     });
 
     test('a Notary Project signature whose envelope is not flattened JWS JSON is reported as notation, unverified, with the integrity failure', async () => {
@@ -266,7 +267,7 @@ describe.each(MODES)('$name', ({ opts, api }) => {
       const sbom = Buffer.from('{"spdxVersion":"SPDX-2.3"}');
       const type = 'application/vnd.example.sbom+json';
       const bad = await attach(rawArtifact({ artifactType: type, layers: [layer(type, sbom)] }, [sbom, EMPTY_BLOB]));
-      const e = await expectOnlyValid(bad, new RegExp(`artifact type ${type.replace(/[.+]/g, '\\$&')} is not`));
+      const e = await expectOnlyValid(bad, new RegExp(`artifact type "${type.replace(/[.+]/g, '\\$&')}" is not`));
       expect(e).toMatchObject({ format: 'unknown', artifactType: type, kind: 'other' });
     });
 
@@ -458,7 +459,7 @@ describe('fallback index entries that lie about the artifact type', () => {
     const digest = fake.storeManifest(REPOSITORY, bytes, MEDIA_TYPE.OCI_INDEX);
     writeIndex([{ mediaType: MEDIA_TYPE.OCI_INDEX, digest, size: bytes.length, artifactType: BUNDLE }]);
     const [e] = await collector().collect(repo, image.digest);
-    expect(e).toMatchObject({ verified: false, reason: 'referrer is not an image manifest' });
+    expect(e).toMatchObject({ verified: false, reason: 'referrer is an image index or a schema 1 manifest, not an image manifest' });
   });
 
   test('a bundle referrer whose manifest subject is another image (listed under ours): unverified', async () => {
@@ -630,5 +631,123 @@ describe('a referrers API answer that is not an index is evidence, not an error'
         reason: expect.stringMatching(/could not be read: .*not JSON/) as unknown,
       }),
     ]);
+  });
+});
+
+/**
+ * The signature in a bundle referrer signs only its payload; the manifest around it is the
+ * pusher's. Each case wraps THE SAME valid bundle (alice's, for this image) in a manifest edited
+ * the way an attacker with push access can: if the edit were ignored, the copy would count as a
+ * signature although the registry, cosign or containerd read the manifest as something else.
+ */
+describe('edited copies of a valid bundle referrer (the manifest is unsigned)', () => {
+  beforeEach(() => setup({}));
+
+  type Edit = (m: Record<string, unknown>) => void;
+  const otherDigest = `sha256:${'ab'.repeat(32)}`;
+  const CASES: Array<[string, Edit, RegExp, string?]> = [
+    [
+      'a "Subject" key naming another image beside subject',
+      (m) => (m.Subject = { ...(m.subject as object), digest: otherDigest }),
+      /key "Subject".*Go client/,
+    ],
+    ['only "Subject" (a Go reader sees a subject, we would see none)', (m) => ((m.Subject = m.subject), delete m.subject), /key "Subject"/],
+    ['an extra "Layers" key', (m) => (m.Layers = []), /key "Layers"/],
+    ['a non-ASCII key folding onto layers', (m) => (m['layerſ'] = []), /key "layer\\u017f"|key "layerſ"/],
+    [
+      'a case-folded key inside the subject descriptor',
+      (m) => ((m.subject as Record<string, unknown>).Digest = otherDigest),
+      /key "subject\.Digest"/,
+    ],
+    [
+      'an artifactType that only starts like a bundle type',
+      (m) => (m.artifactType = 'application/vnd.dev.sigstore.bundle-evil+json'),
+      /is not a signature or attestation format/,
+    ],
+    [
+      'an artifactType that is no media type',
+      (m) => (m.artifactType = 'application/vnd.dev.sigstore.bundle.v0.3+json\n'),
+      /artifactType .* is not a media type/,
+    ],
+    ['schemaVersion 1', (m) => (m.schemaVersion = 1), /schemaVersion is 1, not 2/],
+    ['no schemaVersion', (m) => delete m.schemaVersion, /schemaVersion is \(absent\), not 2/],
+    [
+      'a Docker manifest mediaType',
+      (m) => (m.mediaType = MEDIA_TYPE.DOCKER_MANIFEST),
+      /mediaType .* not application\/vnd\.oci\.image\.manifest/,
+    ],
+    ['image and index at once', (m) => (m.manifests = []), /image index or a schema 1 manifest/],
+    ['schema 1 fsLayers', (m) => (m.fsLayers = []), /image index or a schema 1 manifest/],
+    ['no config', (m) => delete m.config, /config is not a descriptor/],
+    ['a subject without a size', (m) => delete (m.subject as Record<string, unknown>).size, /subject\.size \(absent\)/],
+    [
+      'a subject digest in upper case',
+      (m) => ((m.subject as Record<string, unknown>).digest = (m.subject as Descriptor).digest.toUpperCase()),
+      /subject\.digest .* is not a sha256 or sha512 digest/,
+    ],
+    [
+      'a subject that is another image',
+      (m) => ((m.subject as Record<string, unknown>).digest = otherDigest),
+      /subject is sha256:abab.*, not sha256:/,
+    ],
+    ['no subject', (m) => delete m.subject, /has no subject/],
+    [
+      'a non-string annotation',
+      (m) => ((m.annotations as Record<string, unknown>)['org.opencontainers.image.created'] = { at: 'now' }),
+      /annotations\["org\.opencontainers\.image\.created"\] is not a string/,
+    ],
+    ['annotations that are an array', (m) => (m.annotations = ['x']), /annotations is not an object/],
+    ['a layer with a negative size', (m) => ((m.layers as Array<Record<string, unknown>>)[0]!.size = -1), /layers\[0\]\.size -1/],
+  ];
+
+  async function copyOfValid(edit: Edit, servedAs?: string): Promise<{ valid: ArtifactToAttach; copy: string }> {
+    const valid = await signedReferrer(alice, image);
+    const m = JSON.parse(valid.manifestBytes.toString('utf8')) as Record<string, unknown>;
+    edit(m);
+    const bytes = Buffer.from(JSON.stringify(m));
+    return {
+      valid,
+      copy: attachUnchecked({ manifest: m as unknown as ImageManifest, manifestBytes: bytes, blobs: valid.blobs }, servedAs),
+    };
+  }
+
+  test.each(CASES)('%s: unverified, with the reason', async (_name, edit, why) => {
+    const { copy } = await copyOfValid(edit);
+    const evidence = (await collector().collect(repo, image.digest)).filter((e) => e.format !== 'referrers-index');
+    expect(evidence).toHaveLength(1);
+    expect(evidence[0]).toMatchObject({ referrerDigest: copy, verified: false });
+    expect(evidence[0]!.reason).toMatch(why);
+    // The reason quotes what the pusher wrote on one visible line.
+    expect(evidence[0]!.reason).not.toMatch(/[\n\r]/);
+  });
+
+  test('the original next to an edited copy still verifies', async () => {
+    const { valid, copy } = await copyOfValid((m) => (m.Subject = m.subject));
+    const original = await attach(valid);
+    const evidence = (await collector().collect(repo, image.digest)).filter((e) => e.format !== 'referrers-index');
+    expect(byDigest(evidence, original)).toMatchObject({ verified: true, keyName: 'alice' });
+    expect(byDigest(evidence, copy)).toMatchObject({ verified: false, format: 'sigstore-bundle' });
+  });
+
+  test('a referrer the registry serves as a Docker manifest: unverified', async () => {
+    const { copy } = await copyOfValid(() => undefined, MEDIA_TYPE.DOCKER_MANIFEST);
+    const [e] = (await collector().collect(repo, image.digest)).filter((x) => x.format !== 'referrers-index');
+    expect(e).toMatchObject({ referrerDigest: copy, verified: false });
+    expect(e!.reason).toMatch(/serves the referrer as "application\/vnd\.docker\.distribution\.manifest\.v2\+json"/);
+  });
+
+  test('a created annotation that is no RFC 3339 date-time is dropped, the signature still counts', async () => {
+    const { copy } = await copyOfValid(
+      (m) => ((m.annotations as Record<string, string>)['org.opencontainers.image.created'] = 'yesterday'),
+    );
+    const [e] = await collector().collect(repo, image.digest);
+    expect(e).toMatchObject({ referrerDigest: copy, verified: true, keyName: 'alice' });
+    expect(e!.created).toBeUndefined();
+  });
+
+  test('a valid created annotation is kept', async () => {
+    const { copy } = await copyOfValid(() => undefined);
+    const [e] = await collector().collect(repo, image.digest);
+    expect(e).toMatchObject({ referrerDigest: copy, verified: true, created: '2026-02-03T04:05:06Z' });
   });
 });

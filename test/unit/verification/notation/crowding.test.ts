@@ -15,7 +15,7 @@ import { RegistryClient } from '../../../../src/registry/client';
 import { EMPTY_DESCRIPTOR, MEDIA_TYPE } from '../../../../src/registry/types';
 import { EvidenceCollector } from '../../../../src/verification/collector';
 import { notationEnvelopeLayer, notationEvidence } from '../../../../src/verification/notation/referrer';
-import type { ImageManifest } from '../../../../src/registry/types';
+import { checkReferrerManifest } from '../../../../src/verification/referrer-manifest';
 import type { Evidence } from '../../../../src/policy/input';
 import { readOciLayout } from '../../../support/oci-layout';
 import { certificate, OIDS } from '../../../support/der-writer';
@@ -236,35 +236,41 @@ test('a signature manifest whose subject or layer descriptor is the wrong type i
     digest: `sha256:${createHash('sha256').update(envelope).digest('hex')}`,
     size: envelope.length,
   };
+  const subject = { digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: 517 };
   const odd: Array<[Record<string, unknown>, RegExp]> = [
-    [{ subject: null, layers: [layer] }, /the referrer's subject is not a descriptor/],
-    [{ subject: 'sha256:x', layers: [layer] }, /the referrer's subject is not a descriptor/],
-    [
-      { subject: { digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: '517' }, layers: [layer] },
-      /the referrer's subject size is not a number/,
-    ],
-    [{ layers: [{ ...layer, size: '1e9' }] }, /the envelope layer size is not a non-negative integer/],
-    [{ layers: [{ ...layer, size: -1 }] }, /the envelope layer size is not a non-negative integer/],
+    [{ subject: null, layers: [layer] }, /subject is not a descriptor/],
+    [{ subject: 'sha256:x', layers: [layer] }, /subject is not a descriptor/],
+    [{ layers: [layer] }, /has no subject/],
+    [{ subject: { ...subject, size: '517' }, layers: [layer] }, /subject\.size "517" is not a non-negative integer/],
+    [{ subject, layers: [{ ...layer, size: '1e9' }] }, /layers\[0\]\.size "1e9" is not a non-negative integer/],
+    [{ subject, layers: [{ ...layer, size: -1 }] }, /layers\[0\]\.size -1 is not a non-negative integer/],
+    [{ subject, layers: [{ ...layer, mediaType: 'application/json' }] }, /the envelope media type application\/json is neither/],
   ];
   for (const [o, why] of odd) {
-    const manifest = {
+    const written = {
       schemaVersion: 2,
       mediaType: MEDIA_TYPE.OCI_MANIFEST,
       artifactType: 'application/vnd.cncf.notary.signature',
       config: EMPTY_DESCRIPTOR,
       ...o,
-    } as unknown as ImageManifest;
-    const layerOrWhy = notationEnvelopeLayer(manifest);
-    const reason =
-      typeof layerOrWhy === 'string'
-        ? layerOrWhy
-        : notationEvidence({
-            manifest,
-            manifestDigest: `sha256:${'12'.repeat(32)}`,
-            envelopeBytes: envelope,
-            imageDigest: IMAGE,
-            artifactType: 'application/vnd.cncf.notary.signature',
-          }).reason;
+    };
+    // As the collector does: the manifest is checked, then its envelope layer, then the envelope.
+    const checked = checkReferrerManifest(written, IMAGE);
+    let reason: string | undefined;
+    if ('problem' in checked) reason = `integrity validation failed: ${checked.problem}`;
+    else {
+      const layerOrWhy = notationEnvelopeLayer(checked.manifest);
+      reason =
+        typeof layerOrWhy === 'string'
+          ? layerOrWhy
+          : notationEvidence({
+              manifest: checked.manifest,
+              manifestDigest: `sha256:${'12'.repeat(32)}`,
+              envelopeBytes: envelope,
+              imageDigest: IMAGE,
+              artifactType: 'application/vnd.cncf.notary.signature',
+            }).reason;
+    }
     expect(reason).toMatch(/^integrity validation failed: /);
     expect(reason).toMatch(why);
   }

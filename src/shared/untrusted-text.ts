@@ -1,0 +1,25 @@
+/**
+ * Text a pusher wrote, quoted in a reason a user reads (an error, a deny, a log line). It is
+ * bounded, so a megabyte field cannot fill an answer, and every control, bidi or invisible
+ * character is escaped, so it can neither break a line nor disguise itself as other text.
+ */
+
+const DEFAULT_MAX_CHARS = 80;
+// C0/C1 controls, zero-width and direction marks, line/paragraph separators, bidi embeddings and
+// isolates, BOM, and surrogates (a lone one is not text; a pair is shown escaped, still visible).
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ud800-\udfff\ufeff]/g;
+
+/** `value` as a short, single-line, visible quotation: strings in quotes, other JSON values named by kind. */
+export function quoteUntrusted(value: unknown, maxChars = DEFAULT_MAX_CHARS): string {
+  if (typeof value === 'string') {
+    // Never cut a surrogate pair in half (a lone surrogate is not text).
+    const end = value.length > maxChars && /[\ud800-\udbff]/.test(value[maxChars - 1]!) ? maxChars - 1 : maxChars;
+    const cut = value.length > maxChars ? `${value.slice(0, end)}…` : value;
+    return `"${cut.replace(/["\\]/g, (c) => `\\${c}`).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}"`;
+  }
+  if (value === undefined) return '(absent)';
+  if (value === null) return 'null';
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value).slice(0, maxChars);
+  return Array.isArray(value) ? '(an array)' : typeof value === 'object' ? '(an object)' : `(a ${typeof value})`;
+}
