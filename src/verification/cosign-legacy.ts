@@ -14,6 +14,8 @@
  * with one layer (bad base64, a payload that is not JSON, a missing or corrupt blob) only make that
  * layer's Evidence unverified; they never hide a valid layer next to it.
  */
+import { misleadingKey, readFields } from '../formats/go-json-keys';
+import { quoteUntrusted } from '../shared/untrusted-text';
 import { X509Certificate } from 'node:crypto';
 import { referrersTagFor } from '../registry/reference';
 import { isDigest } from '../registry/digest';
@@ -253,6 +255,19 @@ type ParsedManifest = {
 };
 
 /** The manifest, or a sentence (completing "<tag> …") saying why it is not a usable image manifest. */
+/** What this reader takes from a `.sig`/`.att` manifest and its layers. */
+const LEGACY_READ_FIELDS = readFields([
+  'schemaVersion',
+  'mediaType',
+  'artifactType',
+  'config',
+  'layers',
+  'annotations',
+  'digest',
+  'size',
+  'manifests',
+]);
+
 function parseImageManifest(bytes: Buffer, mediaType: string): ParsedManifest | string {
   if (mediaType !== MEDIA_TYPE.OCI_MANIFEST && mediaType !== MEDIA_TYPE.DOCKER_MANIFEST) {
     return `is a ${shown(mediaType)}, not an OCI or Docker image manifest; legacy cosign signatures are layers of an image manifest`;
@@ -265,6 +280,12 @@ function parseImageManifest(bytes: Buffer, mediaType: string): ParsedManifest | 
     return err instanceof JsonTooDeepError ? describeDepthViolation(err.violation) : 'is not valid JSON';
   }
   if (!isObject(json)) return 'is not a JSON object';
+  // cosign reads this manifest with Go's case-insensitive keys: `Layers` beside `layers` would be
+  // a different list of signatures to cosign than to us (see formats/go-json-keys.ts).
+  const misleading = misleadingKey(json, LEGACY_READ_FIELDS);
+  if (misleading !== undefined) {
+    return `has the key ${shown(misleading)}, which a Go client (cosign, the registry) reads as another spelling of a manifest field`;
+  }
   if (json.mediaType !== undefined && json.mediaType !== mediaType) {
     return `says its mediaType is ${shown(json.mediaType)} but was served as ${mediaType}`;
   }
@@ -525,10 +546,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Untrusted text for a message: quoted, truncated. */
+/** Untrusted text for a message: quoted, bounded, on one visible line. */
 function shown(value: unknown): string {
-  const text = typeof value === 'string' ? value : ((JSON.stringify(value) as string | undefined) ?? String(value));
-  return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}…` : text);
+  return quoteUntrusted(value, 100);
 }
 
 /** Runs tasks with at most `limit` in flight; results in task order; the first failure rejects. */

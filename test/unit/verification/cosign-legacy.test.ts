@@ -480,6 +480,24 @@ describe('synthetic .sig signatures', () => {
     expect(await onlyOne([key])).toMatchObject({ verified: false, reason: expect.stringMatching(/is not valid JSON/) as unknown });
   });
 
+  test('a valid .sig manifest edited with a key cosign (Go) reads as another spelling of a field → unverified, naming the key', async () => {
+    storeLegacyTag(fake, repo.repository, sigTag(image), [signatureLayer(signer, image)], SIMPLE_SIGNING);
+    // Unedited, it verifies: only the edit below makes it unverified.
+    expect(await onlyOne([key])).toMatchObject({ verified: true });
+    const written = JSON.parse(fake.taggedManifest(repo.repository, sigTag(image))!.bytes.toString('utf8')) as Record<string, unknown>;
+    for (const [field, value] of [
+      ['Layers', []],
+      ['layerſ', []],
+      ['Config', written.config],
+    ] as const) {
+      const edited = { ...written, [field]: value };
+      fake.storeManifest(repo.repository, Buffer.from(JSON.stringify(edited)), MEDIA_TYPE.OCI_MANIFEST, sigTag(image));
+      const e = await onlyOne([key]);
+      expect(e.verified).toBe(false);
+      expect(e.reason).toContain(`has the key "${field}", which a Go client`);
+    }
+  });
+
   test('a Docker-media-type .sig manifest (COSIGN_DOCKER_MEDIA_TYPES=1) is read too', async () => {
     const payload = simpleSigningPayload(image);
     fake.storeBlob(repo.repository, payload);
