@@ -23,3 +23,13 @@ export function quoteUntrusted(value: unknown, maxChars = DEFAULT_MAX_CHARS): st
   if (typeof value === 'number' || typeof value === 'boolean') return String(value).slice(0, maxChars);
   return Array.isArray(value) ? '(an array)' : typeof value === 'object' ? '(an object)' : `(a ${typeof value})`;
 }
+
+/**
+ * `value` when it may be shown as it is (a short string, nothing unsafe in it), else undefined:
+ * for fields of unverified evidence that are reported as values rather than quoted in a sentence.
+ */
+export function plainUntrusted(value: unknown, maxChars = 256): string | undefined {
+  if (typeof value !== 'string' || value.length > maxChars) return undefined;
+  UNSAFE.lastIndex = 0;
+  return UNSAFE.test(value) ? undefined : value;
+}

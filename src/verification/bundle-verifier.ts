@@ -18,6 +18,7 @@ import { isInTotoStatement, statementDigests, verifySigstoreBundle, type InTotoS
 import type { Evidence } from '../policy/input';
 import { caSigner } from './x509-chain';
 import { ANNOTATION, BUNDLE_MEDIA_TYPE_VERSIONS } from '../formats/sigstore-bundle';
+import { plainUntrusted, quoteUntrusted } from '../shared/untrusted-text';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 
 /** Bundle media types accepted as referrer layers (every Sigstore bundle version). */
@@ -82,7 +83,9 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
   const statement: InTotoStatement | undefined = result.statement;
   const predicateType = typeof statement?.predicateType === 'string' ? statement.predicateType : undefined;
   const kind: Evidence['kind'] = !statement ? base.kind : predicateType === COSIGN_SIGN_PREDICATE_TYPE ? 'signature' : 'attestation';
-  const claimed = { ...shape, kind, ...(predicateType ? { predicateType } : {}) };
+  // Until the signature verifies, the predicate type is the pusher's text: reported only if short and plain.
+  const reported = result.ok ? predicateType : plainUntrusted(predicateType);
+  const claimed = { ...shape, kind, ...(reported ? { predicateType: reported } : {}) };
   if (result.content === 'message-signature') {
     // A message signature signs bytes; for an image they would have to be the manifest's, which
     // cosign never signs this way. Only DSSE statements name the image they are about.
@@ -129,7 +132,10 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
   if (!predicateType) return fail('signed statement has no predicateType', signed);
   const annotated = manifest.annotations?.[PREDICATE_ANNOTATION];
   if (annotated !== undefined && annotated !== predicateType) {
-    return fail(`referrer annotation says predicate type ${annotated} but the signed statement says ${predicateType}`, signed);
+    return fail(
+      `referrer annotation says predicate type ${quoteUntrusted(annotated, 256)} but the signed statement says ${predicateType}`,
+      signed,
+    );
   }
   return { ...base, ...signed, verified: true, ...(kind === 'attestation' ? { predicate: statement.predicate } : {}) };
 }

@@ -294,7 +294,7 @@ test('a manifest annotation disagreeing with the signed predicate type is refuse
   });
   const e = verify(r.manifest, r.bundleBytes);
   expect(e.verified).toBe(false);
-  expect(e.reason).toContain(`annotation says predicate type ${COSIGN_SIGN_PREDICATE_TYPE} but the signed statement says ${SLSA}`);
+  expect(e.reason).toContain(`annotation says predicate type "${COSIGN_SIGN_PREDICATE_TYPE}" but the signed statement says ${SLSA}`);
   expect(e.predicate).toBeUndefined();
 });
 
@@ -397,4 +397,17 @@ describe('bundles with transparency-log entries (cosign uploads to Rekor by defa
     });
     expect(plain.verified).toBe(true);
   });
+});
+
+test("an unverified bundle's predicate type is the pusher's text: reported only when short and plain", async () => {
+  for (const [predicateType, reported] of [
+    ['https://example.com/scan/v1', 'https://example.com/scan/v1'],
+    [`https://example.com/${'x'.repeat(100_000)}`, undefined],
+    ['https://example.com/a\nFAKE: allowed', undefined],
+  ] as const) {
+    const r = await signedReferrer(mallory, IMAGE, { predicateType, predicate: {} });
+    const e = verify(r.manifest, r.bundleBytes);
+    expect(e.verified).toBe(false);
+    expect(e.predicateType).toBe(reported);
+  }
 });
