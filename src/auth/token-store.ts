@@ -44,6 +44,9 @@ import { isRole, type Identity, type Role } from './types';
  * cannot grow it; it is emptied whenever the rows change and on every announcement. The lookup
  * hashes the presented string with V8's seeded string hash and compares contents only on a
  * full hash match, so its timing tells a caller no more than whether they already hold a token.
+ * It keeps the tokens in use themselves in the heap (every call's metadata holds one for a
+ * moment anyway): a heap snapshot or core dump of a running server shows them, so such a dump is
+ * a secret; keying by the hash instead would put the hash back on every call.
  */
 
 const TOKEN_PREFIX = 'cst_';
