@@ -8,6 +8,9 @@
 //    and blob GET throughput, as ratios.
 // 4. The store on the hot path (bench/lib/store-rows.mjs): warm Verify on PostgreSQL vs SQLite.
 //    `--only pg` runs only these rows.
+// `--only warm` runs only the warm Verify rows of the speed table (2.): by digest and by tag, with
+// and without a bearer token, next to the echo, the canned stubs (in their own process and inside
+// the service's) and a kept-alive HEAD.
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,10 +23,16 @@ const { p256 } = await import('@noble/curves/nist.js');
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
-if (only !== undefined && only !== 'pg') throw new Error(`--only ${only}: the sections that can run alone are: pg`);
+if (only !== undefined && only !== 'pg' && only !== 'warm')
+  throw new Error(`--only ${only}: the sections that can run alone are: pg, warm`);
 const { runStoreRows } = await import('./lib/store-rows.mjs');
 if (only === 'pg') {
   await runStoreRows({ quick });
+  process.exit(0);
+}
+if (only === 'warm') {
+  const { runSpeedTable } = await import('./speed.mjs');
+  await runSpeedTable({ quick, only });
   process.exit(0);
 }
 

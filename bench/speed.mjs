@@ -14,7 +14,9 @@ const root = path.resolve(here, '..');
 const dist = (p) => require(path.join(root, 'dist', p));
 const grpc = require('@grpc/grpc-js');
 
-export async function runSpeedTable({ quick = false, out = process.stdout } = {}) {
+/** `only: 'warm'`: only the warm Verify rows (by digest and by tag, with and without a token, and their floors). */
+export async function runSpeedTable({ quick = false, out = process.stdout, only } = {}) {
+  if (only !== undefined && only !== 'warm') throw new Error(`speed table: only 'warm' runs alone, not ${only}`);
   const { startRegistry } = dist('dev/local-registry.js');
   const { pushSampleImage } = dist('dev/sample-image.js');
   const { RegistryClient } = dist('registry/index.js');
@@ -64,6 +66,8 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
   // The same service with access control enforced: every call presents a bearer token.
   const ct = await child(['countersign', 'token'], serviceFlags);
   const servers = [echo, cs, ct];
+  let sti;
+  let stiT;
   try {
     const sc = sclient(cs.port);
     const vc = vclient(cs.port);
@@ -80,7 +84,44 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
     servers.push(stub);
     const ec = vclient(echo.port);
     const st = vclient(stub.port);
+    // The same canned answer served inside each service process, with its GrpcServer's options.
+    sti = vclient((await cs.ask({ cmd: 'stub', reply: canned })).port);
+    stiT = vclient((await ct.ask({ cmd: 'stub', reply: canned })).port);
     const repo = { registry: registry.host, repository: 'bench/warm' };
+
+    // --- the table (`mem`: the RSS rows, none when only the warm rows ran) ---------------------------
+    const print = (mem) => {
+      const h = ['path', 'c', 'ops/s', 'p50 ms', 'p99 ms', 'srv CPU µs/call', 'floor', 'ratio'];
+      const cells = rows.map((r) => [
+        r.path,
+        String(r.c),
+        r.ops.toFixed(0),
+        r.p50.toFixed(3),
+        r.p99.toFixed(3),
+        r.cpu === undefined ? '' : r.cpu.toFixed(0),
+        r.floor,
+        r.ratio,
+      ]);
+      const mb = (b) => (b / 2 ** 20).toFixed(0);
+      for (const m of mem) {
+        cells.push([
+          `RSS, ${m.total.toLocaleString('en')} cached digests (after GC / peak under load / after load + GC)`,
+          '',
+          '',
+          '',
+          '',
+          '',
+          'target < 200 MB',
+          `${[m.idle.rss, m.peak, m.loaded.rss].map((b) => (b / 2 ** 20).toFixed(0)).join(' / ')} MB (heap ${mb(m.idle.heapUsed)} of ${mb(m.idle.heapTotal)}, files ${mb(m.idle.file)}, anon ${mb(m.idle.anonymous)} MB)`,
+        ]);
+      }
+      const w = h.map((_, i) => Math.max(h[i].length, ...cells.map((c) => c[i].length)));
+      const line = (c) => `| ${c.map((v, i) => (i >= 1 && i <= 5 ? v.padStart(w[i]) : v.padEnd(w[i]))).join(' | ')} |\n`;
+      out.write(`\n# Speed (issue 11): every path next to its floor, same run${quick ? ' (--quick)' : ''}\n`);
+      out.write(line(h));
+      out.write(`|${w.map((n) => '-'.repeat(n + 2)).join('|')}|\n`);
+      for (const c of cells) out.write(line(c));
+    };
 
     // Warm by digest and by tag, next to the echo, the canned stub and a kept-alive HEAD.
     for (const c of [1, 16, 64, 256]) {
@@ -88,30 +129,41 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
       await load(c, 50, () => unary(vc, 'Verify', byDigest)); // warm-up
       const e = await load(c, n, () => unary(ec, 'Verify', {}), echo.pid);
       const s = await load(c, n, () => unary(st, 'Verify', byDigest), stub.pid);
+      await load(c, 50, () => unary(sti, 'Verify', byDigest)); // warm-up
+      const si = await load(c, n, () => unary(sti, 'Verify', byDigest), cs.pid);
       const d = await load(c, n, () => unary(vc, 'Verify', byDigest), cs.pid);
       await load(c, 50, () => unary(vt, 'Verify', byDigest, ct.token)); // warm-up
-      // The stub is sent the same authorization header (it parses the metadata, checks nothing).
+      // The stubs are sent the same authorization header (they parse the metadata, check nothing).
       const sT = await load(c, n, () => unary(st, 'Verify', byDigest, ct.token), stub.pid);
+      await load(c, 50, () => unary(stiT, 'Verify', byDigest, ct.token)); // warm-up
+      const siT = await load(c, n, () => unary(stiT, 'Verify', byDigest, ct.token), ct.pid);
       const dT = await load(c, n, () => unary(vt, 'Verify', byDigest, ct.token), ct.pid);
       const head = await load(c, n, () => raw.headManifest(repo, 'v1'));
       const t = await load(c, n, () => unary(vc, 'Verify', byTag), cs.pid);
       row('floor: bare grpc-js echo', e);
       row('floor: canned-response stub Verify', s);
+      row('floor: canned-response stub inside the service process (its GrpcServer options)', si);
       row(
         'Verify warm by digest',
         d,
-        `stub ${s.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`,
-        `cpu ${x(d.cpu, s.cpu)}, thr ${x(d.ops, e.ops)}`,
+        `stub ${s.cpu.toFixed(0)} µs, in-process ${si.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`,
+        `cpu ${x(d.cpu, s.cpu)} (in-process ${x(d.cpu, si.cpu)}), thr ${x(d.ops, e.ops)}`,
       );
       row('floor: canned-response stub Verify (token sent)', sT);
+      row('floor: canned-response stub inside the service process (token sent)', siT);
       row(
         'Verify warm by digest, bearer-token auth',
         dT,
-        `stub ${sT.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`,
-        `cpu ${x(dT.cpu, sT.cpu)}, thr ${x(dT.ops, e.ops)}`,
+        `stub ${sT.cpu.toFixed(0)} µs, in-process ${siT.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`,
+        `cpu ${x(dT.cpu, sT.cpu)} (in-process ${x(dT.cpu, siT.cpu)}), thr ${x(dT.ops, e.ops)}`,
       );
       row('floor: kept-alive HEAD (from the load generator)', head);
       row('Verify warm by tag', t, `HEAD+digest p50 ${(head.p50 + d.p50).toFixed(2)} ms`, `p50 ${x(t.p50, head.p50 + d.p50)}`);
+    }
+    if (only === 'warm') {
+      print([]);
+      for (const client of [sc, vc, vt, ec, st]) client.close();
+      return;
     }
 
     // `serve --workers N` as a user runs it (bin/countersign, its own data directory): warm Verify
@@ -393,47 +445,22 @@ export async function runSpeedTable({ quick = false, out = process.stdout } = {}
       mem.push({ total, idle, peak, loaded });
     }
 
-    // --- the table -------------------------------------------------------------------------------
-    const h = ['path', 'c', 'ops/s', 'p50 ms', 'p99 ms', 'srv CPU µs/call', 'floor', 'ratio'];
-    const cells = rows.map((r) => [
-      r.path,
-      String(r.c),
-      r.ops.toFixed(0),
-      r.p50.toFixed(3),
-      r.p99.toFixed(3),
-      r.cpu === undefined ? '' : r.cpu.toFixed(0),
-      r.floor,
-      r.ratio,
-    ]);
-    const mb = (b) => (b / 2 ** 20).toFixed(0);
-    for (const m of mem) {
-      cells.push([
-        `RSS, ${m.total.toLocaleString('en')} cached digests (after GC / peak under load / after load + GC)`,
-        '',
-        '',
-        '',
-        '',
-        '',
-        'target < 200 MB',
-        `${[m.idle.rss, m.peak, m.loaded.rss].map((b) => (b / 2 ** 20).toFixed(0)).join(' / ')} MB (heap ${mb(m.idle.heapUsed)} of ${mb(m.idle.heapTotal)}, files ${mb(m.idle.file)}, anon ${mb(m.idle.anonymous)} MB)`,
-      ]);
-    }
-    const w = h.map((_, i) => Math.max(h[i].length, ...cells.map((c) => c[i].length)));
-    const line = (c) => `| ${c.map((v, i) => (i >= 1 && i <= 5 ? v.padStart(w[i]) : v.padEnd(w[i]))).join(' | ')} |\n`;
-    out.write(`\n# Speed (issue 11): every path next to its floor, same run${quick ? ' (--quick)' : ''}\n`);
-    out.write(line(h));
-    out.write(`|${w.map((n) => '-'.repeat(n + 2)).join('|')}|\n`);
-    for (const c of cells) out.write(line(c));
+    print(mem);
     sc.close();
     vc.close();
     vt.close();
     ec.close();
     st.close();
   } finally {
+    sti?.close();
+    stiT?.close();
     for (const s of servers) await s.stop().catch(() => undefined);
     await raw.close();
     await registry.stop();
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await runSpeedTable({ quick: process.argv.includes('--quick') });
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+  await runSpeedTable({ quick: process.argv.includes('--quick'), only });
+}

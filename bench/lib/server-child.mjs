@@ -2,7 +2,9 @@
 // /proc (the load generator runs in the parent). argv[2]: 'countersign' | 'stub' | 'echo'
 // (argv[3] for countersign: 'token' enforces bearer tokens, 'exclusive' sets registry.exclusiveReferrerWrites);
 // COUNTERSIGN_BENCH_STORE_URL in the environment: the service's store is that PostgreSQL.
-// Talks to the parent over IPC: {cmd:'fill', n, key, repo} (fill the evidence cache and the
+// Talks to the parent over IPC: {cmd:'stub', reply} (countersign only: also serve a canned Verify
+// `reply` from this process, on a grpc.Server made with the service's own GrpcServer options;
+// answers {port}), {cmd:'fill', n, key, repo} (fill the evidence cache and the
 // manifest facts with n synthetic digests like `key`'s entries), {cmd:'mem'} (RSS and heap after a forced GC),
 // {cmd:'rss'} (RSS now, no GC), {cmd:'stop'}.
 import { mkdtempSync } from 'node:fs';
@@ -71,8 +73,22 @@ if (mode === 'countersign') {
 }
 
 let filled = 0;
+let inProcessStub;
 process.on('message', async (m) => {
-  if (m.cmd === 'fill') {
+  if (m.cmd === 'stub') {
+    // The floor on the service's own stack: its process (heap, timers, event loop) and its
+    // server options, a canned answer instead of the service's handler.
+    inProcessStub = new grpc.Server({ ...app.grpc.options });
+    const { serviceConstructor } = dist('grpc/proto.js');
+    inProcessStub.addService(serviceConstructor('VerificationService').service, {
+      Verify: (_call, cb) => cb(null, m.reply),
+      VerifyBatch: (_call, cb) => cb(null, { allowed: true, results: [] }),
+    });
+    const port = await new Promise((resolve, reject) =>
+      inProcessStub.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    send({ port });
+  } else if (m.cmd === 'fill') {
     // Copies of a real entry under other digests: the shape and size of real cached evidence.
     const cache = app.cache;
     const cacheKey = (r, d) => app.verification.keys.of(r, d);
@@ -131,6 +147,7 @@ process.on('message', async (m) => {
   } else if (m.cmd === 'rss') {
     send({ rss: process.memoryUsage.rss() });
   } else if (m.cmd === 'stop') {
+    if (inProcessStub) await new Promise((r) => inProcessStub.tryShutdown(() => r()));
     await stop();
     process.exit(0);
   }

@@ -4,7 +4,7 @@ import { isLoopbackListen } from '../shared/net';
 import { CountersignError } from '../shared/errors';
 import { CertificateMapper, peerCertificateOf, type MtlsBinding } from './mtls';
 import { authorize, imageRepositoryOf, type DenialDetails, type RepositoryOf } from './policy';
-import type { TokenStore } from './token-store';
+import type { TokenCheck, TokenStore } from './token-store';
 import { ROLES, type Identity } from './types';
 
 export type AccessMode = 'enforce' | 'dev';
@@ -92,19 +92,25 @@ export class AccessControl {
    * Authenticates the caller and authorizes `method` with `request`; returns the identity, or
    * throws a CountersignError (UNAUTHENTICATED, PERMISSION_DENIED, or INVALID_ARGUMENT for a
    * malformed image reference in Sign/Attest) after recording a denial.
+   *
+   * Synchronous when everything it needs is in memory (a remembered token, a certificate: the
+   * hot path makes no promise); a promise when the token store must wait for a re-read or look a
+   * token up, and for every refusal (it is recorded first, and then the promise rejects).
    */
-  async check(call: grpc.ServerUnaryCall<unknown, unknown>, method: string, request: unknown): Promise<Identity> {
-    let identity: Identity | undefined;
+  check(call: grpc.ServerUnaryCall<unknown, unknown>, method: string, request: unknown): Identity | Promise<Identity> {
+    let identity: Identity | undefined | Promise<Identity | undefined>;
     try {
-      identity = await this.identify(call);
-      authorize(identity, method, request, this.repositoryOf);
-      return identity;
+      identity = this.identifyNow(call);
     } catch (err) {
-      if (err instanceof CountersignError && (err.code === 'UNAUTHENTICATED' || err.code === 'PERMISSION_DENIED')) {
-        await this.recordDenial(call, method, request, identity, err);
-      }
-      throw err;
+      return this.refused(call, method, request, undefined, err);
     }
+    if (identity instanceof Promise) {
+      return identity.then(
+        (found) => this.authorized(call, method, request, found),
+        (err: unknown) => this.refused(call, method, request, undefined, err),
+      );
+    }
+    return this.authorized(call, method, request, identity);
   }
 
   /**
@@ -112,6 +118,13 @@ export class AccessControl {
    * sent; throws UNAUTHENTICATED for credentials that were sent but are not valid.
    */
   async identify(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'metadata' | 'getAuthContext'>): Promise<Identity | undefined> {
+    return this.identifyNow(call);
+  }
+
+  /** `identify`, synchronous when the answer is in memory. */
+  private identifyNow(
+    call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'metadata' | 'getAuthContext'>,
+  ): Identity | undefined | Promise<Identity | undefined> {
     if (this.mode === 'dev') return { ...DEV_IDENTITY, roles: [...DEV_IDENTITY.roles], scopes: [...DEV_IDENTITY.scopes] };
     const token = bearerToken(call.metadata);
     if (token !== undefined) return this.tokenIdentity(token);
@@ -119,39 +132,44 @@ export class AccessControl {
     return cert === undefined ? undefined : this.certificates.identityOf(cert);
   }
 
-  private async tokenIdentity(token: string): Promise<Identity> {
+  /** `identity` if it may call `method` with `request`; else the refusal, recorded. */
+  private authorized(
+    call: grpc.ServerUnaryCall<unknown, unknown>,
+    method: string,
+    request: unknown,
+    identity: Identity | undefined,
+  ): Identity | Promise<Identity> {
+    try {
+      authorize(identity, method, request, this.repositoryOf);
+      return identity;
+    } catch (err) {
+      return this.refused(call, method, request, identity, err);
+    }
+  }
+
+  /** Rejects with `err`, once an UNAUTHENTICATED or PERMISSION_DENIED is recorded. */
+  private async refused(
+    call: grpc.ServerUnaryCall<unknown, unknown>,
+    method: string,
+    request: unknown,
+    identity: Identity | undefined,
+    err: unknown,
+  ): Promise<never> {
+    if (err instanceof CountersignError && (err.code === 'UNAUTHENTICATED' || err.code === 'PERMISSION_DENIED')) {
+      await this.recordDenial(call, method, request, identity, err);
+    }
+    throw err;
+  }
+
+  private tokenIdentity(token: string): Identity | Promise<Identity> {
     if (this.tokens === undefined) {
       throw new CountersignError(
         'UNAUTHENTICATED',
         'this server does not accept bearer tokens (none are configured); use a client certificate',
       );
     }
-    const result = await this.tokens.check(token);
-    if (result.ok) return result.identity;
-    switch (result.problem) {
-      case 'malformed':
-        throw new CountersignError(
-          'UNAUTHENTICATED',
-          'the bearer token is not a Countersign token (expected cst_ followed by 43 characters)',
-        );
-      case 'unknown':
-        throw new CountersignError(
-          'UNAUTHENTICATED',
-          'the bearer token is not valid on this server: check that it was copied whole, or ask for a new one',
-        );
-      case 'expired':
-        throw new CountersignError('UNAUTHENTICATED', `token ${result.name} expired at ${result.at}; ask an administrator for a new one`, {
-          details: { subject: `token:${result.name}` },
-        });
-      case 'revoked':
-        throw new CountersignError(
-          'UNAUTHENTICATED',
-          `token ${result.name} was revoked at ${result.at}; ask an administrator for a new one`,
-          {
-            details: { subject: `token:${result.name}` },
-          },
-        );
-    }
+    const result = this.tokens.check(token);
+    return result instanceof Promise ? result.then(identityOfToken) : identityOfToken(result);
   }
 
   private async recordDenial(
@@ -188,6 +206,35 @@ export class AccessControl {
         'could not record an access denial in the audit log',
       );
     }
+  }
+}
+
+/** The identity of a token the store accepted; UNAUTHENTICATED, saying why, for one it refused. */
+function identityOfToken(result: TokenCheck): Identity {
+  if (result.ok) return result.identity;
+  switch (result.problem) {
+    case 'malformed':
+      throw new CountersignError(
+        'UNAUTHENTICATED',
+        'the bearer token is not a Countersign token (expected cst_ followed by 43 characters)',
+      );
+    case 'unknown':
+      throw new CountersignError(
+        'UNAUTHENTICATED',
+        'the bearer token is not valid on this server: check that it was copied whole, or ask for a new one',
+      );
+    case 'expired':
+      throw new CountersignError('UNAUTHENTICATED', `token ${result.name} expired at ${result.at}; ask an administrator for a new one`, {
+        details: { subject: `token:${result.name}` },
+      });
+    case 'revoked':
+      throw new CountersignError(
+        'UNAUTHENTICATED',
+        `token ${result.name} was revoked at ${result.at}; ask an administrator for a new one`,
+        {
+          details: { subject: `token:${result.name}` },
+        },
+      );
   }
 }
 

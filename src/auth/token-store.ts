@@ -30,10 +30,23 @@ import { isRole, type Identity, type Role } from './types';
  * Every RPC presents its token, so the rows (prefix, hash and grant, never a token) are held in
  * memory and a check makes no query: a change through this store updates the copy before the
  * call that made it returns (a revocation takes effect at once), and a change by another process
- * or replica (the `countersign token` CLI, another replica on the same PostgreSQL) re-reads it
- * when the store announces it (`store.changes`). A prefix the copy does not know is looked up in
- * the store (a token created elsewhere a moment ago); a caller cannot grow the copy, which only
- * ever holds rows of the table.
+ * or replica (the `countersign token` CLI, another replica on the same PostgreSQL, a sibling
+ * worker) is re-read when the store announces it (`store.changes`). From the announcement until
+ * that re-read is done, checks wait for it rather than answer from the copy it replaces: a
+ * revocation announced by another replica is in force for the very next call. A prefix the copy
+ * does not know is looked up in the store (a token created elsewhere a moment ago); a caller
+ * cannot grow the copy, which only ever holds rows of the table.
+ *
+ * A token that matched its row once is remembered (presented token → row, `grants`), so the
+ * calls after it skip the hash and the comparison and allocate nothing: a Map lookup of the
+ * whole token, then the revocation and the expiry against the clock, on every call. Only genuine
+ * tokens enter (at most one per row, and a bound besides), so a caller sending made-up tokens
+ * cannot grow it; it is emptied whenever the rows change and on every announcement. The lookup
+ * hashes the presented string with V8's seeded string hash and compares contents only on a
+ * full hash match, so its timing tells a caller no more than whether they already hold a token.
+ * It keeps the tokens in use themselves in the heap (every call's metadata holds one for a
+ * moment anyway): a heap snapshot or core dump of a running server shows them, so such a dump is
+ * a secret; keying by the hash instead would put the hash back on every call.
  */
 
 const TOKEN_PREFIX = 'cst_';
@@ -111,6 +124,8 @@ export interface TokenStoreOptions {
 
 /** A hash that no token has, compared against when no row matches, so both paths do the same work. */
 const NO_MATCH = Buffer.alloc(32);
+/** Genuine tokens remembered (one per row at most); beyond it the oldest is forgotten (a bound, not a policy). */
+const MAX_GRANTS = 10_000;
 
 export class TokenStore {
   private readonly store: SqlStore;
@@ -118,8 +133,14 @@ export class TokenStore {
   private readonly now: () => Date;
   /** prefix → row (and its decoding, done once): the whole table, as of the last read. */
   private rows = new Map<string, Known>();
-  /** Bumped by every change of `rows`, so a read that started before a newer change is dropped. */
+  /** Presented token → its row in `rows`, for tokens that matched it (see the class comment). */
+  private readonly grants = new Map<string, Known>();
+  /** Bumped by every change of `rows`, so a read that started before a newer change is not applied as it is. */
   private generation = 0;
+  /** A change was announced and not yet re-read: checks wait for `catchingUp`. */
+  private stale = false;
+  /** The re-read that covers every announcement so far. */
+  private catchingUp: Promise<void> | undefined;
   private readonly unsubscribe: () => void;
   private readonly refresher = new Refresher(() => this.reload());
 
@@ -128,7 +149,7 @@ export class TokenStore {
     this.audit = options.audit;
     this.now = options.now ?? (() => new Date());
     this.unsubscribe = store.changes.subscribe((signal) => {
-      if (signal === 'tokens' || signal === 'all') this.refresh().catch(() => undefined);
+      if (signal === 'tokens' || signal === 'all') this.announced();
     });
   }
 
@@ -224,19 +245,50 @@ export class TokenStore {
   }
 
   /**
-   * Like `authenticate`, but says why a token was refused. A token this process knows is answered
-   * from memory (no query, and the answer does not depend on the store being up); only a prefix
-   * it has never seen is looked up in the store.
+   * Like `authenticate`, but says why a token was refused. Synchronous when the answer is in
+   * memory (a remembered or known token and no announced change pending: no promise, no query,
+   * and no dependence on the store being up); a promise when it must wait for the re-read of an
+   * announced change or look up a prefix it has never seen. Throws (or rejects) DATA_LOSS for a
+   * row modified outside Countersign, and the store's error when a re-read it waits for fails.
    */
-  async check(token: string): Promise<TokenCheck> {
+  check(token: string): TokenCheck | Promise<TokenCheck> {
     if (typeof token !== 'string' || !TOKEN_RE.test(token)) return { ok: false, problem: 'malformed' };
+    if (this.stale) return this.checkAfterCatchUp(token);
+    const remembered = this.grants.get(token);
+    if (remembered !== undefined) return answer(remembered, this.now());
     const prefix = token.slice(0, PREFIX_LENGTH);
-    let known = this.rows.get(prefix);
-    if (known === undefined) {
-      const row = await this.store.get(`SELECT ${COLUMNS} FROM auth_tokens WHERE prefix = ?`, prefix);
-      if (row !== undefined) known = this.remember(row);
+    const known = this.rows.get(prefix);
+    if (known !== undefined) return this.judge(token, known);
+    const generation = this.generation;
+    return this.store.get(`SELECT ${COLUMNS} FROM auth_tokens WHERE prefix = ?`, prefix).then((row) => {
+      if (row === undefined) return this.judge(token, undefined);
+      // A change made here while this read was under way is newer: answer from what was read
+      // (the call began before it), but do not put the older row into the copy.
+      return this.judge(token, generation === this.generation ? this.remember(row) : { row });
+    });
+  }
+
+  /** `check` once every announced change has been re-read (again and again while new ones come). */
+  private async checkAfterCatchUp(token: string): Promise<TokenCheck> {
+    while (this.stale) await this.catchUp();
+    return this.check(token);
+  }
+
+  /** Compares `token` with the row of its prefix (constant-time) and, if it is that row's token, remembers it. */
+  private judge(token: string, known: Known | undefined): TokenCheck {
+    const presented = sha256(token);
+    const stored = known === undefined ? NO_MATCH : (known.hash ??= Buffer.from(String(known.row.token_sha256), 'hex'));
+    // Constant-time: how long this takes does not depend on how many leading bytes agree.
+    const equal = stored.length === presented.length && crypto.timingSafeEqual(presented, stored);
+    if (known === undefined || !equal) return { ok: false, problem: 'unknown' };
+    // Decoded (and a tampered row refused) before anything is remembered.
+    const result = answer(known, this.now());
+    // Only a row that is the copy's current one: a change empties `grants` and replaces its rows.
+    if (this.rows.get(String(known.row.prefix)) === known) {
+      if (this.grants.size >= MAX_GRANTS) this.grants.delete(this.grants.keys().next().value as string);
+      this.grants.set(token, known);
     }
-    return judge(token, known, this.now());
+    return result;
   }
 
   /** Every token, oldest first, with its state; never the secret or its hash. */
@@ -307,13 +359,52 @@ export class TokenStore {
     return this.refresher.request();
   }
 
-  /** Re-reads every row. */
+  /** A change was announced (any process, any replica): nothing is answered from the copy until it is re-read. */
+  private announced(): void {
+    this.stale = true;
+    this.grants.clear();
+    // Started now, so that the calls that wait for it wait as little as possible; a failure is
+    // theirs to report (they fail), and the next call starts another.
+    this.catchUp(true).catch(() => undefined);
+  }
+
+  /**
+   * The re-read that covers every announcement so far. `restart`: a new announcement (a re-read
+   * already under way may have started before it; the Refresher queues one that starts after).
+   */
+  private catchUp(restart = false): Promise<void> {
+    if (this.catchingUp !== undefined && !restart) return this.catchingUp;
+    const run: Promise<void> = this.refresher.request().then(
+      () => {
+        // Only the latest: an earlier one may have read before the latest announcement.
+        if (this.catchingUp !== run) return;
+        this.catchingUp = undefined;
+        this.stale = false;
+      },
+      (err: unknown) => {
+        // Still stale (fail closed): the calls waiting fail, the next one tries again.
+        if (this.catchingUp === run) this.catchingUp = undefined;
+        throw err;
+      },
+    );
+    this.catchingUp = run;
+    return run;
+  }
+
+  /**
+   * Re-reads every row. A read overtaken by a change made here is done again rather than
+   * dropped: it may hold other processes' changes (what an announcement was about), which would
+   * otherwise stay unseen until the next announcement.
+   */
   private async reload(): Promise<void> {
-    const generation = ++this.generation;
-    const rows = await this.store.all(`SELECT ${COLUMNS} FROM auth_tokens`);
-    // A change applied while this read was under way is newer than what it read.
-    if (generation !== this.generation) return;
-    this.rows = new Map(rows.map((row) => [String(row.prefix), { row }]));
+    for (;;) {
+      const generation = ++this.generation;
+      const rows = await this.store.all(`SELECT ${COLUMNS} FROM auth_tokens`);
+      if (generation !== this.generation) continue;
+      this.rows = new Map(rows.map((row) => [String(row.prefix), { row }]));
+      this.grants.clear();
+      return;
+    }
   }
 
   /** A row just written or read: newer than any read still under way. */
@@ -323,6 +414,7 @@ export class TokenStore {
     const rows = new Map(this.rows);
     rows.set(String(row.prefix), known);
     this.rows = rows;
+    this.grants.clear();
     return known;
   }
 }
@@ -333,30 +425,44 @@ async function mustGet(tx: { get(sql: string, ...params: string[]): Promise<SqlR
   return row;
 }
 
-/** A stored row and, once a check needed it, its decoding (the state is recomputed per call: expiry). */
+/** A stored row and, once a check needed them, its decoding and the answers that do not change with the clock. */
 interface Known {
   row: SqlRow;
   hash?: Buffer;
+  /** Decoded once; its `state` is as of that moment (the state is recomputed per call: expiry). */
   record?: TokenRecord;
+  /** `expiresAt` in ms (Infinity: none; NaN, unreadable: expired). */
+  expiresMs?: number;
+  /** The answer while the token is active: frozen, and shared by every call. */
+  active?: Extract<TokenCheck, { ok: true }>;
 }
 
-/** The answer for a presented token and the row with its prefix (if any). */
-function judge(token: string, known: Known | undefined, now: Date): TokenCheck {
-  const presented = sha256(token);
-  const stored = known === undefined ? NO_MATCH : (known.hash ??= Buffer.from(String(known.row.token_sha256), 'hex'));
-  // Constant-time: how long this takes does not depend on how many leading bytes agree.
-  const equal = stored.length === presented.length && crypto.timingSafeEqual(presented, stored);
-  if (known === undefined || !equal) return { ok: false, problem: 'unknown' };
-  known.record ??= decode(known.row, now);
-  const record = { ...known.record, state: stateOf(known.record.revokedAt, known.record.expiresAt, now) };
+/** The answer for a genuine token of `known`'s row at `now`: revoked, expired (checked on every call), or its grant. */
+function answer(known: Known, now: Date): TokenCheck {
+  const record = (known.record ??= decode(known.row, now));
   if (record.revokedAt !== undefined) return { ok: false, problem: 'revoked', name: record.name, at: record.revokedAt };
-  if (record.expiresAt !== undefined && record.state === 'expired')
+  const expiresMs = (known.expiresMs ??= record.expiresAt === undefined ? Infinity : Date.parse(record.expiresAt));
+  // `!(… > …)`: an unreadable expiry counts as expired (fail closed).
+  if (record.expiresAt !== undefined && !(expiresMs > now.getTime()))
     return { ok: false, problem: 'expired', name: record.name, at: record.expiresAt };
-  return {
-    ok: true,
-    record,
-    identity: { subject: `token:${record.name}`, roles: [...record.roles], scopes: [...record.scopes], via: 'token' },
-  };
+  return (known.active ??= activeAnswer(record));
+}
+
+/** Frozen all the way down: every call gets the same object, and none may change what the next one sees. */
+function activeAnswer(decoded: TokenRecord): Extract<TokenCheck, { ok: true }> {
+  const record: TokenRecord = Object.freeze({
+    ...decoded,
+    roles: Object.freeze([...decoded.roles]) as Role[],
+    scopes: Object.freeze([...decoded.scopes]) as string[],
+    state: 'active' as const,
+  });
+  const identity: Identity = Object.freeze({
+    subject: `token:${record.name}`,
+    roles: Object.freeze([...record.roles]) as Role[],
+    scopes: Object.freeze([...record.scopes]) as string[],
+    via: 'token' as const,
+  });
+  return Object.freeze({ ok: true as const, record, identity });
 }
 
 function sha256(text: string): Buffer {

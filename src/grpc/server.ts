@@ -60,11 +60,18 @@ export class GrpcServer {
     this.env.beforeReply = hook;
   }
 
+  /**
+   * The options its grpc.Server was made with: the bench serves a canned-response stub with the
+   * same ones, in the same process, so that the service is compared with a floor on its own stack.
+   */
+  readonly options: Readonly<grpc.ServerOptions>;
+
   constructor(private readonly deps: GrpcServerDeps) {
-    this.server = new grpc.Server({
+    this.options = Object.freeze({
       'grpc.max_receive_message_length': deps.maxReceiveBytes,
       'grpc.max_send_message_length': deps.maxReceiveBytes * 2,
     });
+    this.server = new grpc.Server({ ...this.options });
     const env: HandlerEnv = (this.env = {
       logger: deps.logger,
       tracker: this.tracker,

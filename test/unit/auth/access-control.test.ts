@@ -76,6 +76,7 @@ describe('bearer header parsing', () => {
 
 describe('AccessControl', () => {
   let db: SqliteStore;
+  let dbFile: string;
   let audit: AuditLog;
   let store: TokenStore;
   let clock: Date;
@@ -84,7 +85,8 @@ describe('AccessControl', () => {
   let access: AccessControl;
 
   beforeEach(async () => {
-    db = await SqliteStore.open(openDatabase(path.join(tempDir(), 'countersign.db')), { changeCheckMs: 0 });
+    dbFile = path.join(tempDir(), 'countersign.db');
+    db = await SqliteStore.open(openDatabase(dbFile), { changeCheckMs: 0 });
     audit = await AuditLog.open(db);
     clock = new Date();
     store = await TokenStore.open(db, { audit, now: () => clock });
@@ -116,6 +118,39 @@ describe('AccessControl', () => {
       via: 'token',
     });
     expect((await audit.list()).filter((e) => e.outcome === 'denied')).toEqual([]);
+  });
+
+  test('a token in memory is checked synchronously; a denial of it is recorded before the answer', async () => {
+    const image = { image: 'reg.example.com/acmecorp/payments-api:1' };
+    await access.check(bearer(ciToken), SIGN, image); // its creation's announcement re-read, the token remembered
+    const allowed = access.check(bearer(ciToken), SIGN, image);
+    expect(allowed).not.toBeInstanceOf(Promise);
+    expect(allowed).toMatchObject({ subject: 'token:ci-team-a' });
+    // A certificate, too, is answered from memory.
+    const cert = fakeCall([], { cert: { raw: Buffer.from([1]), subject: { CN: 'gatekeeper' } } });
+    expect(access.check(cert, VERIFY, {})).toMatchObject({ subject: 'cert:CN=gatekeeper' });
+    // The same token out of its scope: a promise that rejects only once the denial is in the audit log.
+    const denied = access.check(bearer(ciToken), SIGN, { image: 'reg.example.com/acmecorp/billing:1' });
+    expect(denied).toBeInstanceOf(Promise);
+    await expect(denied).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    expect((await audit.list()).filter((e) => e.outcome === 'denied')).toEqual([
+      expect.objectContaining({ actor: 'token:ci-team-a', target: 'reg.example.com/acmecorp/billing' }),
+    ]);
+  });
+
+  test('a revocation announced by another process is in force for the next call, which waits for the re-read', async () => {
+    const image = { image: 'reg.example.com/acmecorp/payments-api:1' };
+    await access.check(bearer(ciToken), SIGN, image);
+    const cli = await SqliteStore.open(openDatabase(dbFile), { changeCheckMs: 0 });
+    try {
+      await (await TokenStore.open(cli, { audit: await AuditLog.open(cli) })).revoke('ci-team-a', { revokedBy: 'cli' });
+      db.poll(); // the store's timer: another connection committed
+      const pending = access.check(bearer(ciToken), SIGN, image);
+      expect(pending).toBeInstanceOf(Promise);
+      await expectRejection(() => pending, 'UNAUTHENTICATED', /^token ci-team-a was revoked at /);
+    } finally {
+      await cli.close();
+    }
   });
 
   test('an out-of-scope Sign is denied and audited with who, what, when and why, and no token', async () => {

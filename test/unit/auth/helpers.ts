@@ -37,8 +37,8 @@ export function expectCode(fn: () => unknown, code: ErrorCode, message?: string 
   return err;
 }
 
-/** `expectCode` for an asynchronous call: awaits it and checks the CountersignError it rejects with. */
-export async function expectRejection(fn: () => Promise<unknown>, code: ErrorCode, message?: string | RegExp): Promise<CountersignError> {
+/** `expectCode` for a call that may be asynchronous: awaits it and checks the CountersignError it throws or rejects with. */
+export async function expectRejection(fn: () => unknown, code: ErrorCode, message?: string | RegExp): Promise<CountersignError> {
   let err: unknown;
   try {
     await fn();

@@ -29,6 +29,17 @@ async function createCi(overrides: Partial<Parameters<TokenStore['create']>[0]> 
   return await store.create({ name: 'ci-team-a', roles: ['signer'], scopes: ['acmecorp/payments-*'], createdBy: 'alice', ...overrides });
 }
 
+/** Counts the queries made through `db` from now on. */
+function countReads(): { count: number } {
+  const counter = { count: 0 };
+  const spied = db as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const method of ['get', 'all', 'run']) {
+    const original = spied[method]!.bind(db);
+    spied[method] = (...args: unknown[]) => (counter.count++, original(...args));
+  }
+  return counter;
+}
+
 /** Every value stored in the tokens table, as text. */
 async function storedText(): Promise<string> {
   return JSON.stringify(await db.all('SELECT * FROM auth_tokens'));
@@ -226,14 +237,9 @@ describe('grants held in memory', () => {
   test('a known token needs no SQL; a revocation here takes effect at once; an expiry at its instant', async () => {
     const { token } = await createCi({ expiresAt: new Date(T0.getTime() + 3600_000) });
     expect((await store.check(token)).ok).toBe(true);
-    let sql = 0;
-    const spied = db as unknown as Record<string, (...args: unknown[]) => unknown>;
-    for (const method of ['get', 'all', 'run']) {
-      const original = spied[method]!.bind(db);
-      spied[method] = (...args: unknown[]) => (sql++, original(...args));
-    }
+    const reads = countReads();
     for (let i = 0; i < 100; i++) expect((await store.check(token)).ok).toBe(true);
-    expect(sql).toBe(0);
+    expect(reads.count).toBe(0);
     clock = new Date(T0.getTime() + 3600_000);
     expect(await store.check(token)).toMatchObject({ ok: false, problem: 'expired' });
     clock = T0;
@@ -241,19 +247,99 @@ describe('grants held in memory', () => {
     expect(await store.check(token)).toMatchObject({ ok: false, problem: 'revoked' });
   });
 
-  test('a revocation by another process (the CLI writes the database) is seen once the store announces it', async () => {
+  test('a revocation by another process (the CLI writes the database) is in force for the first call after its announcement', async () => {
     const { token } = await createCi();
     const cli = await openAt(file);
     try {
       const other = await TokenStore.open(cli, { audit: await AuditLog.open(cli), now: () => clock });
       expect((await store.check(token)).ok).toBe(true);
       await other.revoke('ci-team-a', { revokedBy: 'cli' });
-      expect((await store.check(token)).ok).toBe(true); // not announced yet: the copy in memory answers
+      expect(store.check(token)).toMatchObject({ ok: true }); // not announced yet: the copy in memory answers
+      const reads = countReads();
       db.poll(); // what the store's timer does: data_version moved, `all` is announced
-      await store.refresh(); // the re-read that announcement started
-      expect(await store.check(token)).toMatchObject({ ok: false, problem: 'revoked', name: 'ci-team-a' });
+      // No refresh by the test: the call waits for the re-read the announcement started, and is refused.
+      const pending = store.check(token);
+      expect(pending).toBeInstanceOf(Promise);
+      expect(await pending).toMatchObject({ ok: false, problem: 'revoked', name: 'ci-team-a' });
+      expect(reads.count).toBeGreaterThan(0);
     } finally {
       await cli.close();
+    }
+  });
+
+  test('a remembered token is answered from memory: no query, no hash, no promise', async () => {
+    const { token } = await createCi({ roles: ['signer', 'verifier'] });
+    const first = await store.check(token); // waits for the re-read its own creation announced, then remembers
+    expect(first.ok).toBe(true);
+    const reads = countReads();
+    const hash = jest.spyOn(crypto, 'hash');
+    const compare = jest.spyOn(crypto, 'timingSafeEqual');
+    try {
+      for (let i = 0; i < 100; i++) {
+        const result = store.check(token);
+        expect(result).not.toBeInstanceOf(Promise);
+        expect(result).toEqual(first);
+      }
+      expect(reads.count).toBe(0);
+      expect(hash).not.toHaveBeenCalled();
+      expect(compare).not.toHaveBeenCalled();
+    } finally {
+      hash.mockRestore();
+      compare.mockRestore();
+    }
+  });
+
+  test('the answer shared by every call cannot be changed by one of them', async () => {
+    const { token } = await createCi();
+    const result = await store.check(token);
+    if (!result.ok) throw new Error('expected the token to authenticate');
+    expect(() => result.identity.roles.push('key-admin')).toThrow(TypeError);
+    expect(() => result.identity.scopes.push('**')).toThrow(TypeError);
+    expect(() => ((result.identity as { subject: string }).subject = 'token:root')).toThrow(TypeError);
+    expect(await store.authenticate(token)).toEqual({
+      subject: 'token:ci-team-a',
+      roles: ['signer'],
+      scopes: ['acmecorp/payments-*'],
+      via: 'token',
+    });
+  });
+
+  test('a remembered token expires at its instant, with no query', async () => {
+    const { token } = await createCi({ expiresAt: new Date(T0.getTime() + 3600_000) });
+    expect((await store.check(token)).ok).toBe(true);
+    const reads = countReads();
+    clock = new Date(T0.getTime() + 3600_000 - 1);
+    expect(store.check(token)).toMatchObject({ ok: true });
+    clock = new Date(T0.getTime() + 3600_000);
+    expect(store.check(token)).toEqual({ ok: false, problem: 'expired', name: 'ci-team-a', at: '2025-06-01T13:00:00.000Z' });
+    expect(reads.count).toBe(0);
+  });
+
+  test('a revocation here forgets the remembered token before revoke returns', async () => {
+    const { token } = await createCi();
+    expect((await store.check(token)).ok).toBe(true);
+    expect(store.check(token)).toMatchObject({ ok: true });
+    await store.revoke('ci-team-a', { revokedBy: 'bob' });
+    // Whether it waits for the re-read its own announcement started or not, the answer is the revocation.
+    expect(await store.check(token)).toMatchObject({ ok: false, problem: 'revoked' });
+    expect(store.check(token)).toMatchObject({ ok: false, problem: 'revoked' });
+  });
+
+  test('while an announced change cannot be re-read, token checks fail (closed); the next call tries again', async () => {
+    const { token } = await createCi();
+    expect((await store.check(token)).ok).toBe(true);
+    const spied = db as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const all = spied.all!;
+    let failures = 1;
+    spied.all = (...args: unknown[]) => (failures-- > 0 ? Promise.reject(new Error('database unreachable')) : all.apply(db, args));
+    try {
+      db.changes.markStale(); // a sibling worker's change, told over IPC
+      await expect(Promise.resolve(store.check(token))).rejects.toThrow('database unreachable');
+      // The store answers again: the call re-reads and is answered, and later ones from memory.
+      expect(await store.check(token)).toMatchObject({ ok: true });
+      expect(store.check(token)).not.toBeInstanceOf(Promise);
+    } finally {
+      spied.all = all;
     }
   });
 
