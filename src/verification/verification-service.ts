@@ -139,12 +139,15 @@ export class VerificationService {
           if (image.unusable !== undefined) return { evidence: [], cached: false };
           // The deciding rule may name other repositories whose evidence for these digests counts (promotion).
           const sources = this.evidenceRepositories(policy, repo, image, input.action, context);
-          // A warm tag: the HEAD above was the one request; the rest is the warm-by-digest path.
-          // The memo is shared by concurrent calls naming the tag: its key counts only for its digest.
-          const last = parsed.lastResolved;
-          const imageKey = key ?? (last?.digest === image.digest ? last.key : this.keys.of(repo, image.digest));
-          const known = this.warmEvidence(repo, image, imageKey, trustRevision, sources);
-          if (known) return { evidence: known, cached: true };
+          if (ref.digest === undefined) {
+            // A warm tag: the HEAD in resolve() was its one request; the rest is the warm-by-digest
+            // path (evidence from memory: no collection, no further promise per digest). The memo
+            // is shared by concurrent calls naming the tag: its key counts only for its own digest.
+            const last = parsed.lastResolved;
+            const imageKey = last?.digest === image.digest ? last.key : this.keys.of(repo, image.digest);
+            const known = this.warmEvidence(repo, image, imageKey, trustRevision, sources);
+            if (known) return { evidence: known, cached: true };
+          }
           const digests = [image.digest, ...(image.platforms ?? []).map((p) => p.digest)];
           const results = await Promise.all(
             sources.flatMap((src) =>

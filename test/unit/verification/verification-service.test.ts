@@ -250,12 +250,12 @@ describe('resolution and the evidence cache', () => {
     const cleared = new Set<unknown>();
     const realSet = global.setTimeout;
     const realClear = global.clearTimeout;
-    const setSpy = jest.spyOn(global, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+    const setSpy = jest.spyOn(global, 'setTimeout').mockImplementation((fn: () => void, ms?: number) => {
       const t = realSet(fn, ms);
       // Ours only: undici's parser keeps its own keep-alive timer per connection.
       if ((ms ?? 0) >= 1000 && !new Error().stack?.includes('node_modules/undici/')) created.add(t);
       return t;
-    }) as typeof setTimeout);
+    });
     const clearSpy = jest.spyOn(global, 'clearTimeout').mockImplementation(((t?: NodeJS.Timeout) => {
       cleared.add(t);
       realClear(t);
