@@ -60,6 +60,9 @@ export interface AuthOptions {
   now?: () => number;
 }
 
+/** The state of a request to a registry that has never challenged us (frozen: shared by all). */
+const ANONYMOUS: Readonly<AuthState> = Object.freeze({ fresh: false, hadCredentials: false });
+
 function sameChallenge(a: AuthChallenge | undefined, b: AuthChallenge | undefined): boolean {
   return !!a && !!b && a.scheme === b.scheme && a.params.realm === b.params.realm && a.params.service === b.params.service;
 }
@@ -77,11 +80,15 @@ export class RegistryAuth {
 
   /** Sends `req` with whatever authorization the registry demands. Non-401 responses are returned as they are. */
   async send(target: AuthTarget, req: HttpRequest): Promise<HttpResponse> {
-    let state = await this.initialState(target, req.signal);
+    // No await when nothing needs fetching (no challenge yet, or a cached token that is still
+    // valid): the warm path is one HEAD, and each await is another turn of the microtask queue.
+    const initial = this.initialState(target, req.signal);
+    let state: Readonly<AuthState> = initial instanceof Promise ? await initial : initial;
     for (let round = 0; ; round++) {
-      const headers = { ...req.headers };
-      if (state.authorization) headers.authorization = state.authorization;
-      const res = await this.opts.transport.send({ ...req, headers });
+      // The transport copies the headers it sends; the caller's request is only copied to add one.
+      const res = await this.opts.transport.send(
+        state.authorization ? { ...req, headers: { ...req.headers, authorization: state.authorization } } : req,
+      );
       if (res.status !== 401) return res;
 
       const text = await errorText(res);
@@ -104,9 +111,9 @@ export class RegistryAuth {
   }
 
   /** Cached token, or up-front authentication when this registry is known to challenge. */
-  private async initialState(target: AuthTarget, signal: AbortSignal | undefined): Promise<AuthState> {
+  private initialState(target: AuthTarget, signal: AbortSignal | undefined): AuthState | Promise<AuthState> {
     const challenge = this.challenges.get(target.registry);
-    if (!challenge) return { fresh: false, hadCredentials: false };
+    if (!challenge) return ANONYMOUS;
     if (challenge.scheme === 'bearer') {
       const key = this.tokenKey(target, challenge);
       const cached = this.tokens.get(key);

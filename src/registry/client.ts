@@ -53,6 +53,8 @@ export interface RegistryClientOptions {
 const MiB = 1024 * 1024;
 const REPOSITORY_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
+/** The Accept header of every manifest request (HEAD and GET), built once. */
+const MANIFEST_ACCEPT_HEADER = MANIFEST_ACCEPT.join(', ');
 
 function refString(repo: RepositoryRef, reference: string): string {
   return `${repo.registry}/${repo.repository}${isDigest(reference) ? '@' : ':'}${reference}`;
@@ -130,10 +132,12 @@ export class RegistryClient {
   async headManifest(repo: RepositoryRef, reference: string, opts: CallOptions = {}): Promise<Descriptor> {
     this.checkRepo(repo);
     this.checkReference(reference);
-    const req = this.request(repo, 'HEAD', `manifests/${reference}`, { accept: MANIFEST_ACCEPT.join(', ') }, opts.signal);
+    const req = this.request(repo, 'HEAD', `manifests/${reference}`, { accept: MANIFEST_ACCEPT_HEADER }, opts.signal);
     const res = await this.send(repo, 'pull', req);
     if (res.status !== 200) throw await registryStatusError(res, repo, req, 'pull', `image ${refString(repo, reference)}`);
-    await discardBody(res);
+    // A HEAD answer has no body: undici ends it with the headers and pools the connection (reset:
+    // false, see http.ts), and the transport released the attempt's timer when the headers came.
+    // Nothing to read or wait for.
     const digest = header(res.headers, 'docker-content-digest');
     const length = header(res.headers, 'content-length');
     const mediaType = baseMediaType(header(res.headers, 'content-type'));
@@ -167,7 +171,7 @@ export class RegistryClient {
     this.checkRepo(repo);
     this.checkReference(reference);
     const what = `manifest ${refString(repo, reference)}`;
-    const req = this.request(repo, 'GET', `manifests/${reference}`, { accept: MANIFEST_ACCEPT.join(', ') }, signal);
+    const req = this.request(repo, 'GET', `manifests/${reference}`, { accept: MANIFEST_ACCEPT_HEADER }, signal);
     const res = await this.send(repo, access, req);
     if (res.status !== 200) throw await registryStatusError(res, repo, req, access, `image ${refString(repo, reference)}`);
     const bytes = await readBody(res, this.maxManifestBytes, what, req, this.transport.timeoutMs);
@@ -348,7 +352,7 @@ export class RegistryClient {
       signal,
     };
     // An upload URL on another host (storage front end) must not receive our registry credentials.
-    const sameOrigin = uploadUrl.origin === this.endpoints.baseUrl(repo.registry).origin;
+    const sameOrigin = uploadUrl.origin === this.endpoints.origin(repo.registry);
     const res = sameOrigin ? await this.send(repo, 'push', put) : await this.transport.send(put);
     if (res.status !== 201 && res.status !== 204 && res.status !== 200) throw await registryStatusError(res, repo, put, 'push', what);
     await discardBody(res);
@@ -393,7 +397,9 @@ export class RegistryClient {
     body?: Buffer,
     idempotent = method === 'GET' || method === 'HEAD',
   ): HttpRequest {
-    const url = new URL(`/v2/${repo.repository}/${path}`, this.endpoints.baseUrl(repo.registry));
+    // Concatenated, not resolved against a base: the repository (checkRepo) and every path built
+    // here have no dot segments and start with no slash, so the URL is the same, parsed once.
+    const url = new URL(`${this.endpoints.origin(repo.registry)}/v2/${repo.repository}/${path}`);
     const req: HttpRequest = { method, url, headers, idempotent, registry: repo.registry };
     if (body !== undefined) req.body = body;
     if (signal !== undefined) req.signal = signal;

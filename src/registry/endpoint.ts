@@ -3,6 +3,7 @@
  * (nothing crosses a network there) and to hosts an operator explicitly listed as insecure;
  * everything else is HTTPS, so a typo cannot silently downgrade a production registry.
  */
+import { LruMap } from '../shared/lru';
 import { normalizeRegistryKey } from './credentials';
 import { registryEndpointHost } from './reference';
 
@@ -26,8 +27,13 @@ export function isLoopbackHost(registry: string): boolean {
   return m !== null && m.slice(1).every((octet) => Number(octet) <= 255);
 }
 
+/** Registry names whose origin is remembered: a service talks to a handful; a bound all the same. */
+const ORIGINS = 256;
+
 export class EndpointResolver {
   private readonly insecure: Set<string>;
+  /** Registry name → origin: every request (a warm Verify by tag is one HEAD) needs it, and it never changes. */
+  private readonly origins = new LruMap<string, string>(ORIGINS);
 
   constructor(insecureHosts: readonly string[] = []) {
     this.insecure = new Set(insecureHosts.map((h) => normalizeRegistryKey(h)));
@@ -40,7 +46,17 @@ export class EndpointResolver {
 
   /** `http(s)://<endpoint host>` for a registry name from a reference. */
   baseUrl(registry: string): URL {
-    const scheme = this.allowsPlainHttp(registry) ? 'http' : 'https';
-    return new URL(`${scheme}://${registryEndpointHost(registry)}`);
+    return new URL(this.origin(registry));
+  }
+
+  /** `http(s)://<endpoint host>` as a string (what URL.origin gives for baseUrl), computed once per registry. */
+  origin(registry: string): string {
+    let origin = this.origins.get(registry);
+    if (origin === undefined) {
+      const scheme = this.allowsPlainHttp(registry) ? 'http' : 'https';
+      origin = new URL(`${scheme}://${registryEndpointHost(registry)}`).origin;
+      this.origins.set(registry, origin);
+    }
+    return origin;
   }
 }

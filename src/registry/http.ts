@@ -302,7 +302,9 @@ export class HttpTransport {
       });
       this.opts.observer?.registryRequest(req.method, String(res.status), (performance.now() - t0) / 1000);
       headersArrived = true;
-      if (res.body.destroyed) attempt.release();
+      // A HEAD answer is complete with its headers (no body follows): release its timer and its
+      // listeners now instead of when a caller closes a body there is no reason to read.
+      if (req.method === 'HEAD' || res.body.destroyed) attempt.release();
       else res.body.once('close', attempt.release);
       return res;
     } catch (err) {

@@ -66,6 +66,12 @@ interface ParsedImage {
   key: string | undefined;
   reference: string;
   unresolved: Readonly<ImageFacts>;
+  /**
+   * For a reference by tag: the digest the tag last resolved to and its cache key, so that a tag
+   * that has not moved does not cost packing the digest again. Only a memo of the key: the tag is
+   * still resolved with a HEAD on every call, and a different answer replaces it.
+   */
+  lastResolved: { digest: string; key: string } | undefined;
 }
 
 const DEFAULT_MANIFEST_FACTS = 10_000;
@@ -98,7 +104,8 @@ export class VerificationService {
 
   async verify(input: VerifyInput): Promise<VerifyResult> {
     if (!input.image) throw new CountersignError('INVALID_ARGUMENT', 'an image reference is required');
-    const { ref, repo, key, reference, unresolved } = this.parsed(input.image);
+    const parsed = this.parsed(input.image);
+    const { ref, repo, key, reference, unresolved } = parsed;
     const policy = this.opts.policies.current();
     const trustRevision = this.opts.trust.revision();
     const context = input.context ?? {};
@@ -127,12 +134,21 @@ export class VerificationService {
     } else
       try {
         const collected = await withDeadline(budget, input.signal, async (signal) => {
-          const image = await this.resolve(repo, ref.digest ?? ref.tag ?? 'latest', reference, ref.tag, signal);
+          const image = await this.resolve(parsed, signal);
           facts = image;
           if (image.unusable !== undefined) return { evidence: [], cached: false };
-          const digests = [image.digest, ...(image.platforms ?? []).map((p) => p.digest)];
           // The deciding rule may name other repositories whose evidence for these digests counts (promotion).
           const sources = this.evidenceRepositories(policy, repo, image, input.action, context);
+          if (ref.digest === undefined) {
+            // A warm tag: the HEAD in resolve() was its one request; the rest is the warm-by-digest
+            // path (evidence from memory: no collection, no further promise per digest). The memo
+            // is shared by concurrent calls naming the tag: its key counts only for its own digest.
+            const last = parsed.lastResolved;
+            const imageKey = last?.digest === image.digest ? last.key : this.keys.of(repo, image.digest);
+            const known = this.warmEvidence(repo, image, imageKey, trustRevision, sources);
+            if (known) return { evidence: known, cached: true };
+          }
+          const digests = [image.digest, ...(image.platforms ?? []).map((p) => p.digest)];
           const results = await Promise.all(
             sources.flatMap((src) =>
               digests.map((d) =>
@@ -229,10 +245,26 @@ export class VerificationService {
       ...(known.unusable !== undefined ? { unusable: known.unusable } : {}),
     };
     if (known.unusable !== undefined) return undefined;
-    const digests = [digest, ...(known.platforms ?? []).map((p) => p.digest)];
+    const evidence = this.warmEvidence(repo, image, key, trustRevision, sourcesOf(image));
+    return evidence ? { image, evidence } : undefined;
+  }
+
+  /**
+   * The evidence of `image` (and of its children) from every repository in `sources`, when all of
+   * it is in memory, else undefined. `key` is the cache key of `repo` and `image.digest`.
+   */
+  private warmEvidence(
+    repo: RepositoryRef,
+    image: ImageFacts,
+    key: string,
+    trustRevision: string,
+    sources: RepositoryRef[],
+  ): Evidence[] | undefined {
+    const digest = image.digest;
+    const digests = image.platforms ? [digest, ...image.platforms.map((p) => p.digest)] : [digest];
     const evidence: Evidence[] = [];
     // Every repository whose evidence counts must be warm, or this is not a warm call.
-    for (const src of sourcesOf(image)) {
+    for (const src of sources) {
       for (const d of digests) {
         const hit = this.opts.cache.peek(src === repo && d === digest ? key : this.keys.of(src, d), trustRevision, (shared) =>
           this.opts.collector.collect(src, d, { signal: shared }),
@@ -241,7 +273,7 @@ export class VerificationService {
         evidence.push(...hit);
       }
     }
-    return { image, evidence };
+    return evidence;
   }
 
   /**
@@ -254,11 +286,13 @@ export class VerificationService {
       const ref = parseReference(image);
       const reference = formatReference(ref);
       const repo = Object.freeze({ registry: ref.registry, repository: ref.repository });
-      p = Object.freeze({
+      // Frozen but for lastResolved (a memo written by resolve).
+      p = Object.seal({
         ref: Object.freeze(ref),
         repo,
         key: ref.digest !== undefined ? flatString(this.keys.of(repo, ref.digest)) : undefined,
         reference,
+        lastResolved: undefined,
         unresolved: Object.freeze({
           reference,
           registry: ref.registry,
@@ -300,14 +334,11 @@ export class VerificationService {
    * it cannot be judged (absent, malformed, oversized, not matching its digest), is returned as
    * `unusable`: a deny for this image, never an error a policy could turn into an allow.
    */
-  private async resolve(
-    repo: RepositoryRef,
-    reference: string,
-    display: string,
-    tag: string | undefined,
-    signal: AbortSignal,
-  ): Promise<ImageFacts> {
-    const isDigest = reference.includes(':');
+  private async resolve(parsed: ParsedImage, signal: AbortSignal): Promise<ImageFacts> {
+    const { repo, ref, reference: display } = parsed;
+    const tag = ref.tag;
+    const reference = ref.digest ?? ref.tag ?? 'latest';
+    const isDigest = ref.digest !== undefined;
     const image = (digest: string, facts: ManifestFacts): ImageFacts => ({
       reference: display,
       registry: repo.registry,
@@ -318,7 +349,7 @@ export class VerificationService {
       ...(facts.platforms ? { platforms: facts.platforms } : {}),
       ...(facts.unusable !== undefined ? { unusable: facts.unusable } : {}),
     });
-    const known = isDigest ? this.manifestFacts.get(this.keys.of(repo, reference)) : undefined;
+    const known = isDigest && parsed.key !== undefined ? this.manifestFacts.get(parsed.key) : undefined;
     if (known) return image(reference, known);
 
     let head;
@@ -331,7 +362,14 @@ export class VerificationService {
     if (isDigest && digest !== reference) {
       return image(reference, { mediaType: '', unusable: `registry ${repo.registry} answered ${digest} for ${reference}` });
     }
-    const cachedFacts = this.manifestFacts.get(this.keys.of(repo, digest));
+    let key: string;
+    if (isDigest) key = parsed.key ?? flatString(this.keys.of(repo, digest));
+    else {
+      const last = parsed.lastResolved;
+      key = last !== undefined && last.digest === digest ? last.key : flatString(this.keys.of(repo, digest));
+      if (last?.key !== key) parsed.lastResolved = { digest, key };
+    }
+    const cachedFacts = this.manifestFacts.get(key);
     if (cachedFacts) return image(digest, cachedFacts);
 
     // Media types repeat across every digest remembered: one shared copy (compact-strings.ts).
@@ -364,7 +402,7 @@ export class VerificationService {
     // Content-addressed (the bytes matched the digest): the same digest always gives these facts.
     // A single manifest's facts are its media type alone: one shared object per media type.
     if (facts.platforms === undefined && facts.unusable === undefined) facts = this.singleManifestFacts(facts.mediaType);
-    this.manifestFacts.set(flatString(this.keys.of(repo, digest)), facts);
+    this.manifestFacts.set(key, facts);
     return image(digest, facts);
   }
 

@@ -1,4 +1,5 @@
 /** RegistryClient against the in-process fake: manifests, blobs, integrity, limits, retries, timeouts. */
+import { getEventListeners } from 'node:events';
 import net from 'node:net';
 import { MockAgent } from 'undici';
 import { RegistryClient, type RegistryClientOptions } from '../../../src/registry/client';
@@ -336,4 +337,51 @@ test('non-loopback registries are spoken to over HTTPS through the injected disp
   });
   agent.assertNoPendingInterceptors();
   await agent.close();
+});
+
+describe('the warm HEAD (issue 11: a warm Verify by tag is one pooled, kept-alive HEAD)', () => {
+  test('50 warm HEADs by tag: 50 requests, all HEAD, no new connection; no listener or timer left on the caller signal', async () => {
+    await setup();
+    const { digest } = seedImage('v1');
+    // The pool's connections are opened by the first calls (undici may open a second one while
+    // the first is being returned to the pool); warm, the pool only reuses them.
+    for (let i = 0; i < 2; i++) await client.headManifest(repo, 'v1');
+    fake.requests.length = 0;
+    fake.connections = 0;
+    for (let i = 0; i < 50; i++) {
+      const caller = new AbortController();
+      expect((await client.headManifest(repo, 'v1', { signal: caller.signal })).digest).toBe(digest);
+      // The attempt's deadline (its timer and its link to the caller) is released with the headers:
+      // nothing reads a HEAD body, so waiting for the body to close would hold them for timeoutMs.
+      expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
+    }
+    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual(Array(50).fill(`HEAD /v2/${repo.repository}/manifests/v1`));
+    expect(fake.connections).toBe(0);
+  });
+
+  test('behind bearer auth: one token request, then one HEAD per call on the same pool (the token is reused)', async () => {
+    await setup({ auth: { scheme: 'bearer', anonymousPull: true, expiresIn: 300 } });
+    const { digest } = seedImage('v1');
+    expect((await client.headManifest(repo, 'v1')).digest).toBe(digest);
+    const tokens = fake.tokenRequests.length;
+    expect(tokens).toBe(1);
+    fake.requests.length = 0;
+    fake.connections = 0;
+    for (let i = 0; i < 20; i++) expect((await client.headManifest(repo, 'v1')).digest).toBe(digest);
+    expect(fake.tokenRequests).toHaveLength(tokens);
+    expect(fake.requests.map((r) => r.method)).toEqual(Array(20).fill('HEAD'));
+    expect(fake.requests.every((r) => typeof r.headers.authorization === 'string' && r.headers.authorization.startsWith('Bearer '))).toBe(
+      true,
+    );
+    expect(fake.connections).toBe(0);
+  });
+
+  test('a HEAD answered with an error status still fails closed and leaves nothing on the caller signal', async () => {
+    await setup();
+    seedImage('v1');
+    fake.inject({ method: 'HEAD', path: /\/manifests\/v1$/, status: 404 });
+    const caller = new AbortController();
+    await expectCode(client.headManifest(repo, 'v1', { signal: caller.signal }), 'NOT_FOUND', /not found/);
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
+  });
 });

@@ -82,6 +82,8 @@ const INDEX = 'application/vnd.oci.image.index.v1+json';
 export class FakeRegistry {
   readonly requests: RecordedRequest[] = [];
   readonly tokenRequests: RecordedRequest[] = [];
+  /** TCP connections accepted so far (a client that pools its connections opens few). */
+  connections = 0;
   /** Called after a manifest PUT is stored (e.g. to simulate a concurrent writer). */
   afterManifestPut?: (repository: string, reference: string) => void;
   /** Called for every registry request before it is handled (e.g. to change state under the client). */
@@ -103,6 +105,9 @@ export class FakeRegistry {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
         res.end(String(err));
       });
+    });
+    reg.server.on('connection', () => {
+      reg.connections++;
     });
     await new Promise<void>((resolve) => reg.server.listen(0, '127.0.0.1', resolve));
     reg.host = `127.0.0.1:${(reg.server.address() as AddressInfo).port}`;

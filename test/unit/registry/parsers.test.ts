@@ -82,6 +82,18 @@ describe('endpoints', () => {
     expect(e.baseUrl('ghcr.io').protocol).toBe('https:');
     expect(e.baseUrl('docker.io').href).toBe('https://registry-1.docker.io/');
   });
+
+  test('the origin is remembered per registry name, the same twice, and bounded (an LRU of 256)', () => {
+    const e = new EndpointResolver(['registry.internal:5000']);
+    for (const name of ['localhost:5000', 'registry.internal:5000', 'Docker.IO', 'GHCR.io'])
+      for (let i = 0; i < 2; i++) expect(e.origin(name)).toBe(new URL(e.baseUrl(name)).origin);
+    expect(e.origin('Docker.IO')).toBe('https://registry-1.docker.io');
+    expect(e.origin('GHCR.io')).toBe('https://ghcr.io');
+    // Hostile references name any host: the memory stays bounded, and an evicted name is recomputed alike.
+    for (let i = 0; i < 300; i++) expect(e.origin(`r${i}.example`)).toBe(`https://r${i}.example`);
+    expect((e as unknown as { origins: { size: number } }).origins.size).toBe(256);
+    expect(e.origin('localhost:5000')).toBe('http://localhost:5000');
+  });
 });
 
 describe('digests', () => {

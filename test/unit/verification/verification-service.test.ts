@@ -2,6 +2,7 @@
  * VerificationService end to end inside the process: fake registry, the managed key store's trust
  * view over a temporary database, PolicyStore (built-in default or a temp file), EvidenceCache and EvidenceCollector.
  */
+import { getEventListeners } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SigningKey } from '../../../src/keys/types';
@@ -234,6 +235,72 @@ describe('resolution and the evidence cache', () => {
     const r = await svc.verify({ image: byTag(), action: 'deploy' });
     expect(r.digest).toBe(moved.digest);
     expect(r.allowed).toBe(false);
+  });
+
+  test('20 warm Verify by tag: one HEAD each and nothing else; no collection; every timer cleared, nothing left on the signal', async () => {
+    await sign();
+    const collector = new EvidenceCollector({ client, trust });
+    const svc = new VerificationService({ registry: client, collector, cache, trust, policies });
+    expect(await svc.verify({ image: byTag(), action: 'deploy' })).toMatchObject({ allowed: true, cached: false });
+    const collect = jest.spyOn(collector, 'collect');
+    const head = jest.spyOn(client, 'headManifest');
+    const before = fake.requests.length;
+    // The deadline timers (the Verify's and the HEAD attempt's).
+    const created = new Set<unknown>();
+    const cleared = new Set<unknown>();
+    const realSet = global.setTimeout;
+    const realClear = global.clearTimeout;
+    const setSpy = jest.spyOn(global, 'setTimeout').mockImplementation((fn: () => void, ms?: number) => {
+      const t = realSet(fn, ms);
+      // Ours only: undici's parser keeps its own keep-alive timer per connection.
+      if ((ms ?? 0) >= 1000 && !new Error().stack?.includes('node_modules/undici/')) created.add(t);
+      return t;
+    });
+    const clearSpy = jest.spyOn(global, 'clearTimeout').mockImplementation(((t?: NodeJS.Timeout) => {
+      cleared.add(t);
+      realClear(t);
+    }) as typeof clearTimeout);
+    try {
+      for (let i = 0; i < 20; i++) {
+        const caller = new AbortController();
+        const r = await svc.verify({ image: byTag(), action: 'deploy', signal: caller.signal });
+        expect(r).toMatchObject({ allowed: true, cached: true, digest: image.digest });
+        expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
+      }
+    } finally {
+      setSpy.mockRestore();
+      clearSpy.mockRestore();
+    }
+    expect(fake.requests.slice(before).map((r) => `${r.method} ${r.path}`)).toEqual(Array(20).fill(`HEAD /v2/${REPOSITORY}/manifests/v1`));
+    expect(head).toHaveBeenCalledTimes(20);
+    // Each HEAD runs under the Verify's own deadline signal (the caller's linked into it), live while it runs.
+    for (const call of head.mock.calls) expect(call[2]?.signal).toBeInstanceOf(AbortSignal);
+    expect(collect).not.toHaveBeenCalled();
+    // Two deadlines per call (the Verify's budget, the HEAD attempt's), both cleared before the answer.
+    expect(created.size).toBe(40);
+    expect([...created].every((t) => cleared.has(t))).toBe(true);
+  });
+
+  test('a tag moved away and back: each call judges the digest the HEAD named (the key memo follows the tag)', async () => {
+    await sign();
+    const svc = service();
+    expect(await svc.verify({ image: byTag(), action: 'deploy' })).toMatchObject({ allowed: true, digest: image.digest });
+    const moved = storeImage(fake, REPOSITORY, 'unsigned replacement', 'v1');
+    expect(await svc.verify({ image: byTag(), action: 'deploy' })).toMatchObject({ allowed: false, digest: moved.digest });
+    expect(await svc.verify({ image: byTag(), action: 'deploy' })).toMatchObject({ allowed: false, digest: moved.digest });
+    expect(storeImage(fake, REPOSITORY, 'signed image', 'v1').digest).toBe(image.digest);
+    expect(await svc.verify({ image: byTag(), action: 'deploy' })).toMatchObject({ allowed: true, cached: true, digest: image.digest });
+  });
+
+  test('revoking the key denies the next warm Verify by tag at once (still one HEAD, evidence from memory)', async () => {
+    await sign();
+    const svc = service();
+    expect((await svc.verify({ image: byTag(), action: 'deploy' })).allowed).toBe(true);
+    expect((await svc.verify({ image: byTag(), action: 'deploy' })).cached).toBe(true);
+    expect(await revokeSigner()).toBe(true);
+    const r = await svc.verify({ image: byTag(), action: 'deploy' });
+    expect(r.allowed).toBe(false);
+    expect(r.digest).toBe(image.digest);
   });
 
   test('by digest, a second call with cached evidence makes no registry request at all', async () => {
