@@ -241,6 +241,24 @@ test('a blob is relayed as the upstream sends it; an upstream naming another dig
   });
 });
 
+test('a blob GET the upstream redirects to its storage (S3, GCS) is relayed as the redirect: the gate neither follows it nor reads the bytes', async () => {
+  const data = Buffer.alloc(1000, 'b');
+  upstreamSeen.length = 0;
+  upstreamHandler = (_req, res) => {
+    res.writeHead(307, { location: 'https://storage.example/blobs/abc?sig=1', 'content-length': '0' });
+    res.end();
+  };
+  const v = new RecordingVerifier(async () => ({ allowed: false, digest: '', reasons: [] }));
+  await withGate(v, async (gate) => {
+    const res = await request(`${gate.url}/v2/team/app/blobs/${sha(data)}`);
+    expect(res.statusCode).toBe(307);
+    expect(res.headers.location).toBe('https://storage.example/blobs/abc?sig=1');
+    await res.body.dump();
+    expect(upstreamSeen).toEqual([`GET /v2/team/app/blobs/${sha(data)}`]);
+    expect(v.calls).toHaveLength(0);
+  });
+});
+
 test('absolute upload Locations pointing at the upstream are rewritten to the gate; others pass', async () => {
   upstreamHandler = (req, res) => {
     res.writeHead(202, {
