@@ -29,7 +29,6 @@ export function quoteUntrusted(value: unknown, maxChars = DEFAULT_MAX_CHARS): st
  * for fields of unverified evidence that are reported as values rather than quoted in a sentence.
  */
 export function plainUntrusted(value: unknown, maxChars = 256): string | undefined {
-  if (typeof value !== 'string' || value.length > maxChars) return undefined;
-  UNSAFE.lastIndex = 0;
-  return UNSAFE.test(value) ? undefined : value;
+  // search() ignores the global flag's lastIndex: no state shared with quoteUntrusted's replace().
+  return typeof value === 'string' && value.length <= maxChars && value.search(UNSAFE) < 0 ? value : undefined;
 }

@@ -65,8 +65,7 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
   };
   const fail = (reason: string, extra: Partial<Evidence> = {}): Evidence => ({ ...base, ...extra, verified: false, reason });
 
-  // The manifest was checked (checkReferrerManifest): its subject is this image; its annotations are strings.
-  if (manifest.subject.digest !== imageDigest) return fail(`referrer's subject is ${manifest.subject.digest}, not ${imageDigest}`);
+  // checkReferrerManifest has bound the manifest to this image (its subject) and typed its annotations.
   try {
     // Bounded: a pusher's fields are quoted in reasons, and JSON.stringify overflows on deep nesting.
     parseJsonWithinDepth(input.bundleBytes.toString('utf8'));

@@ -254,7 +254,6 @@ type ParsedManifest = {
   annotations?: Record<string, unknown>;
 };
 
-/** The manifest, or a sentence (completing "<tag> …") saying why it is not a usable image manifest. */
 /** What this reader takes from a `.sig`/`.att` manifest and its layers. */
 const LEGACY_READ_FIELDS = readFields([
   'schemaVersion',
@@ -268,6 +267,7 @@ const LEGACY_READ_FIELDS = readFields([
   'manifests',
 ]);
 
+/** The manifest, or a sentence (completing "<tag> …") saying why it is not a usable image manifest. */
 function parseImageManifest(bytes: Buffer, mediaType: string): ParsedManifest | string {
   if (mediaType !== MEDIA_TYPE.OCI_MANIFEST && mediaType !== MEDIA_TYPE.DOCKER_MANIFEST) {
     return `is a ${shown(mediaType)}, not an OCI or Docker image manifest; legacy cosign signatures are layers of an image manifest`;

@@ -16,11 +16,9 @@ import { NotationEnvelopeError, verifyJwsEnvelope, type TargetDescriptor } from 
 export function notationEnvelopeLayer(manifest: ReferrerManifest): { digest: string; mediaType: string; size: number } | string {
   if (manifest.layers.length !== 1) return `a Notary signature manifest must have exactly one layer, has ${manifest.layers.length}`;
   const layer = manifest.layers[0]!;
-  // The manifest is the registry's JSON, cast: a hostile one may give any JSON value here.
-  const mediaType: unknown = layer.mediaType;
-  if (mediaType !== JWS_MEDIA_TYPE && mediaType !== COSE_MEDIA_TYPE) {
-    const shown = typeof mediaType === 'string' ? mediaType.slice(0, 80) : `(a ${mediaType === null ? 'null' : typeof mediaType})`;
-    return `integrity validation failed: the envelope media type ${shown} is neither ${JWS_MEDIA_TYPE} nor ${COSE_MEDIA_TYPE}`;
+  // checkReferrerManifest has made every layer a descriptor: its media type is a media type string.
+  if (layer.mediaType !== JWS_MEDIA_TYPE && layer.mediaType !== COSE_MEDIA_TYPE) {
+    return `integrity validation failed: the envelope media type ${layer.mediaType.slice(0, 80)} is neither ${JWS_MEDIA_TYPE} nor ${COSE_MEDIA_TYPE}`;
   }
   // Refused unread: a pusher's junk must not spend the collection's byte budget.
   if (layer.size > MAX_NOTATION_ENVELOPE_BYTES) {
