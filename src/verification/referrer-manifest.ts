@@ -56,6 +56,13 @@ const READ_FIELDS = readFields([
 /** RFC 6838 type/subtype, with parameters (`application/vnd.dev.sigstore.bundle+json;version=0.3`). */
 const MEDIA_TYPE_SYNTAX =
   /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}(?:\s*;\s*[A-Za-z0-9!#$&^_.+-]+=[A-Za-z0-9!#$&^_.+-]+)*$/;
+/** Longest media type accepted: type and subtype are 127 characters each (RFC 6838), parameters bounded too. */
+const MAX_MEDIA_TYPE_CHARS = 255;
+
+/** A media type a reason or an evidence field may carry as written (bounded: it is the pusher's text). */
+function isMediaType(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_MEDIA_TYPE_CHARS && MEDIA_TYPE_SYNTAX.test(value);
+}
 
 /**
  * The referrer manifest in `json`, if it is one that may be judged as a referrer of `imageDigest`,
@@ -65,7 +72,7 @@ const MEDIA_TYPE_SYNTAX =
 export function checkReferrerManifest(json: unknown, imageDigest: string, servedAs?: string): CheckedReferrer {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return { problem: 'referrer manifest is not a JSON object' };
   const m = json as Record<string, unknown>;
-  const artifactType = typeof m.artifactType === 'string' && MEDIA_TYPE_SYNTAX.test(m.artifactType) ? m.artifactType : undefined;
+  const artifactType = isMediaType(m.artifactType) ? m.artifactType : undefined;
   const refuse = (problem: string): CheckedReferrer => ({ problem, ...(artifactType !== undefined ? { artifactType } : {}) });
 
   const misleading = misleadingKey(m, READ_FIELDS);
@@ -121,7 +128,7 @@ export function declaredArtifactType(manifest: ReferrerManifest): string {
 function descriptorProblem(value: unknown, where: string): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return `referrer manifest's ${where} is not a descriptor`;
   const d = value as Record<string, unknown>;
-  if (typeof d.mediaType !== 'string' || !MEDIA_TYPE_SYNTAX.test(d.mediaType)) {
+  if (!isMediaType(d.mediaType)) {
     return `referrer manifest's ${where}.mediaType ${quoteUntrusted(d.mediaType)} is not a media type`;
   }
   if (typeof d.digest !== 'string' || !isDigest(d.digest)) {
@@ -130,7 +137,7 @@ function descriptorProblem(value: unknown, where: string): string | undefined {
   if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) {
     return `referrer manifest's ${where}.size ${quoteUntrusted(d.size)} is not a non-negative integer`;
   }
-  if (d.artifactType !== undefined && (typeof d.artifactType !== 'string' || !MEDIA_TYPE_SYNTAX.test(d.artifactType))) {
+  if (d.artifactType !== undefined && !isMediaType(d.artifactType)) {
     return `referrer manifest's ${where}.artifactType ${quoteUntrusted(d.artifactType)} is not a media type`;
   }
   return stringMapProblem(d.annotations, `${where}.annotations`);

@@ -669,6 +669,11 @@ describe('edited copies of a valid bundle referrer (the manifest is unsigned)', 
       (m) => (m.artifactType = 'application/vnd.dev.sigstore.bundle.v0.3+json\n'),
       /artifactType .* is not a media type/,
     ],
+    [
+      'an artifactType with megabytes of parameters (it would be reported as written)',
+      (m) => (m.artifactType = `${BUNDLE};x=${'y'.repeat(1_000_000)}`),
+      /artifactType .* is not a media type/,
+    ],
     ['schemaVersion 1', (m) => (m.schemaVersion = 1), /schemaVersion is 1, not 2/],
     ['no schemaVersion', (m) => delete m.schemaVersion, /schemaVersion is \(absent\), not 2/],
     [
