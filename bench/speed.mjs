@@ -54,6 +54,52 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
     lat.sort((a, b) => a - b);
     return { c, n, ops: n / secs, p50: q(lat, 0.5), p99: q(lat, 0.99), cpu: pid ? (cpuUs(pid) - cpu0) / n : undefined };
   }
+  /**
+   * The same as `load` for several paths at once, measured in interleaved slices (each path's
+   * calls split into `slices` runs, the paths taking turns, in a rotating order), so that a change
+   * in the machine's load during the measurement falls on every path alike instead of on whichever
+   * ran at that moment. Figures per path are over all its slices: throughput from its own
+   * running time, CPU per call from the sum of its CPU deltas. A slice has at least 4 calls per
+   * caller (at c = 256, 2 slices), so that its ramp-up and tail weigh little.
+   */
+  async function interleaved(c, n, paths, slices = Math.max(1, Math.min(6, Math.floor(n / (4 * c))))) {
+    const acc = paths.map(() => ({ lat: [], secs: 0, cpu: 0, calls: 0 }));
+    const per = Math.max(c, Math.ceil(n / slices));
+    for (let k = 0; k < slices; k++) {
+      for (let j = 0; j < paths.length; j++) {
+        const idx = (j + k) % paths.length;
+        const { fn, pid } = paths[idx];
+        const a = acc[idx];
+        let next = 0;
+        const cpu0 = pid ? cpuUs(pid) : 0;
+        const t0 = process.hrtime.bigint();
+        await Promise.all(
+          Array.from({ length: c }, async () => {
+            while (next < per) {
+              next++;
+              const t = process.hrtime.bigint();
+              await fn();
+              a.lat.push(Number(process.hrtime.bigint() - t) / 1e6);
+            }
+          }),
+        );
+        a.secs += Number(process.hrtime.bigint() - t0) / 1e9;
+        if (pid) a.cpu += cpuUs(pid) - cpu0;
+        a.calls += per;
+      }
+    }
+    return acc.map((a, i) => {
+      a.lat.sort((x, y) => x - y);
+      return {
+        c,
+        n: a.calls,
+        ops: a.calls / a.secs,
+        p50: q(a.lat, 0.5),
+        p99: q(a.lat, 0.99),
+        cpu: paths[i].pid ? a.cpu / a.calls : undefined,
+      };
+    });
+  }
   const row = (p, m, floor = '', ratio = '') => rows.push({ path: p, ...m, floor, ratio });
   const x = (a, b) => `${(a / b).toFixed(2)}x`;
 
@@ -127,19 +173,26 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
     for (const c of [1, 16, 64, 256]) {
       const n = calls(c);
       await load(c, 50, () => unary(vc, 'Verify', byDigest)); // warm-up
-      const e = await load(c, n, () => unary(ec, 'Verify', {}), echo.pid);
-      const s = await load(c, n, () => unary(st, 'Verify', byDigest), stub.pid);
       await load(c, 50, () => unary(sti, 'Verify', byDigest)); // warm-up
-      const si = await load(c, n, () => unary(sti, 'Verify', byDigest), cs.pid);
-      const d = await load(c, n, () => unary(vc, 'Verify', byDigest), cs.pid);
       await load(c, 50, () => unary(vt, 'Verify', byDigest, ct.token)); // warm-up
-      // The stubs are sent the same authorization header (they parse the metadata, check nothing).
-      const sT = await load(c, n, () => unary(st, 'Verify', byDigest, ct.token), stub.pid);
       await load(c, 50, () => unary(stiT, 'Verify', byDigest, ct.token)); // warm-up
-      const siT = await load(c, n, () => unary(stiT, 'Verify', byDigest, ct.token), ct.pid);
-      const dT = await load(c, n, () => unary(vt, 'Verify', byDigest, ct.token), ct.pid);
-      const head = await load(c, n, () => raw.headManifest(repo, 'v1'));
-      const t = await load(c, n, () => unary(vc, 'Verify', byTag), cs.pid);
+      // Each path next to its floors in interleaved slices. The stubs are sent the same
+      // authorization header as the service with a token (they parse the metadata, check nothing).
+      const [e, s, si, d] = await interleaved(c, n, [
+        { fn: () => unary(ec, 'Verify', {}), pid: echo.pid },
+        { fn: () => unary(st, 'Verify', byDigest), pid: stub.pid },
+        { fn: () => unary(sti, 'Verify', byDigest), pid: cs.pid },
+        { fn: () => unary(vc, 'Verify', byDigest), pid: cs.pid },
+      ]);
+      const [sT, siT, dT] = await interleaved(c, n, [
+        { fn: () => unary(st, 'Verify', byDigest, ct.token), pid: stub.pid },
+        { fn: () => unary(stiT, 'Verify', byDigest, ct.token), pid: ct.pid },
+        { fn: () => unary(vt, 'Verify', byDigest, ct.token), pid: ct.pid },
+      ]);
+      const [head, t] = await interleaved(c, n, [
+        { fn: () => raw.headManifest(repo, 'v1') },
+        { fn: () => unary(vc, 'Verify', byTag), pid: cs.pid },
+      ]);
       row('floor: bare grpc-js echo', e);
       row('floor: canned-response stub Verify', s);
       row('floor: canned-response stub inside the service process (its GrpcServer options)', si);
@@ -278,23 +331,32 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
 
     // Sign, next to the 7 raw requests: by default 8 requests (7 + the settle read) and the settle
     // wait; under registry.exclusiveReferrerWrites (a service of its own) the 7, no wait.
+    // Like for like: each path signs an image of its own that starts with no referrers, once
+    // unmeasured and then n times, so every path writes fallback indexes of the same sizes
+    // (Distribution checks every entry of an index on PUT: the write costs ~0.15 ms more per entry
+    // here, so a path writing a longer index would be measured against a cheaper floor).
     {
       const n = quick ? 20 : 60;
-      const signWarm = (client) => () => unary(client, 'Sign', { image: `${registry.host}/bench/warm:v1`, key: 'bench' });
-      const s = await load(1, n, signWarm(sc), cs.pid);
+      const fresh = async (repository) => {
+        await pushSampleImage(raw, { registry: registry.host, repository }, 'v1');
+        return `${registry.host}/${repository}:v1`;
+      };
+      const signOf = (client, image) => () => unary(client, 'Sign', { image, key: 'bench' });
+      const defaultSign = signOf(sc, await fresh('bench/sign-default'));
+      await defaultSign();
       const cx = await child(['countersign', 'exclusive'], serviceFlags);
       servers.push(cx);
       const sxc = sclient(cx.port);
-      await signWarm(sxc)(); // its first Sign probes the referrers API; not measured
-      const sx = await load(1, n, signWarm(sxc), cx.pid);
-      sxc.close();
-      await cx.stop();
-      servers.splice(servers.indexOf(cx), 1);
+      const exclusiveSign = signOf(sxc, await fresh('bench/sign-exclusive'));
+      await exclusiveSign(); // its first Sign also probes the referrers API
       const frepo = { registry: registry.host, repository: 'bench/floor' };
       const fimg = await pushSampleImage(raw, frepo, 'v1');
       const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const tag = fimg.digest.replace(':', '-');
-      const f = await load(1, n, async (i) => {
+      // The client's own gRPC call to a service is part of the minimum: one bare echo round trip.
+      let signs = 0;
+      const floorSign = async (i = signs++) => {
+        await unary(ec, 'Verify', {});
         await raw.headManifest(frepo, 'v1');
         const blob = Buffer.from(
           `{"n":${i},"sig":"${crypto.sign('sha256', crypto.randomBytes(400), privateKey).toString('base64')}","pad":"${crypto.randomBytes(900).toString('base64')}"}`,
@@ -339,8 +401,18 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
           artifactType: 'application/x-bench',
         });
         await raw.putManifest(frepo, tag, Buffer.from(JSON.stringify(index)), 'application/vnd.oci.image.index.v1+json');
-      });
-      row("floor: Sign's 7 raw requests (blobs in parallel) + ECDSA", f);
+      };
+      await floorSign(-1);
+      // The three in interleaved slices (a busy moment of the registry falls on all alike).
+      const [s, sx, f] = await interleaved(1, n, [
+        { fn: defaultSign, pid: cs.pid },
+        { fn: exclusiveSign, pid: cx.pid },
+        { fn: () => floorSign() },
+      ]);
+      sxc.close();
+      await cx.stop();
+      servers.splice(servers.indexOf(cx), 1);
+      row("floor: bare gRPC echo + Sign's 7 raw requests (blobs in parallel) + ECDSA", f);
       row(
         'Sign, default (tag fallback: 8 requests incl. settle read + 50-200 ms settle wait)',
         s,
@@ -355,11 +427,12 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
       );
     }
 
-    // VerifyBatch of 10 distinct tags (warm): 10 HEADs in parallel.
+    // VerifyBatch of 10 distinct tags (warm): 10 HEADs in parallel. `pinned`: the same images by digest.
+    const pinned = [];
     {
       const tags = [];
       for (let i = 0; i < 10; i++) {
-        await img('bench/batch', `t${i}`);
+        pinned.push(`${registry.host}/bench/batch@${(await img('bench/batch', `t${i}`)).digest}`);
         await unary(sc, 'Sign', { image: `${registry.host}/bench/batch:t${i}`, key: 'bench' });
         tags.push(`${registry.host}/bench/batch:t${i}`);
       }
@@ -367,39 +440,53 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
       const req = { images: tags, action: 'ACTION_DEPLOY', context: { namespace: 'bench' } };
       await unary(vc, 'VerifyBatch', req);
       const n = quick ? 100 : 400;
-      const b = await load(1, n, () => unary(vc, 'VerifyBatch', req), cs.pid);
-      const f = await load(1, n, () => Promise.all(tags.map((_, i) => raw.headManifest(brepo, `t${i}`))));
-      row('floor: 10 kept-alive HEADs in parallel', f);
+      // The floor, as for Verify by tag: the HEADs a tag costs, then the same call by digest (warm).
+      const byDigestReq = { ...req, images: pinned };
+      await unary(vc, 'VerifyBatch', byDigestReq);
+      const [b, f] = await interleaved(1, n, [
+        { fn: () => unary(vc, 'VerifyBatch', req), pid: cs.pid },
+        {
+          fn: async () => {
+            await Promise.all(tags.map((_, i) => raw.headManifest(brepo, `t${i}`)));
+            await unary(vc, 'VerifyBatch', byDigestReq);
+          },
+        },
+      ]);
+      row('floor: 10 kept-alive HEADs in parallel + VerifyBatch of the 10 by digest (warm)', f);
       row('VerifyBatch of 10 tags (warm)', b, `p50 ${f.p50.toFixed(2)} ms`, `p50 ${x(b.p50, f.p50)}`);
     }
 
     // The admission webhook: a Pod with 3 images (warm), plain HTTP on loopback.
     if (cs.admission) {
       const images = [0, 1, 2].map((i) => `${registry.host}/bench/batch:t${i}`);
-      const review = JSON.stringify({
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        request: {
-          uid: 'bench',
-          kind: { group: '', version: 'v1', kind: 'Pod' },
-          resource: { group: '', version: 'v1', resource: 'pods' },
-          namespace: 'bench',
-          operation: 'CREATE',
-          userInfo: { username: 'bench' },
-          object: {
-            apiVersion: 'v1',
-            kind: 'Pod',
-            metadata: { name: 'p', namespace: 'bench' },
-            spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })) },
+      const reviewOf = (images) =>
+        JSON.stringify({
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          request: {
+            uid: 'bench',
+            kind: { group: '', version: 'v1', kind: 'Pod' },
+            resource: { group: '', version: 'v1', resource: 'pods' },
+            namespace: 'bench',
+            operation: 'CREATE',
+            userInfo: { username: 'bench' },
+            object: {
+              apiVersion: 'v1',
+              kind: 'Pod',
+              metadata: { name: 'p', namespace: 'bench' },
+              spec: { containers: images.map((image, i) => ({ name: `c${i}`, image })) },
+            },
           },
-        },
-      });
+        });
+      const review = reviewOf(images);
+      // The same Pod with its images pinned by digest: warm, no HEAD (the floor's second half).
+      const reviewPinned = reviewOf([0, 1, 2].map((i) => pinned[i]));
       const { Agent, request } = require('undici');
       const agent = new Agent();
-      const post = async () => {
+      const post = async (payload = review) => {
         const r = await request(`${cs.admission}/validate?timeout=10s`, {
           method: 'POST',
-          body: review,
+          body: payload,
           headers: { 'content-type': 'application/json' },
           dispatcher: agent,
         });
@@ -407,17 +494,25 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
         if (!body.response?.allowed) throw new Error(`bench admission denied: ${JSON.stringify(body.response?.status)}`);
       };
       await post();
+      await post(reviewPinned);
       const n = quick ? 100 : 400;
-      const a = await load(1, n, post, cs.pid);
       const brepo = { registry: registry.host, repository: 'bench/batch' };
-      const f = await load(1, n, () => Promise.all([0, 1, 2].map((i) => raw.headManifest(brepo, `t${i}`))));
-      row('floor: 3 kept-alive HEADs in parallel', f);
+      const [a, f] = await interleaved(1, n, [
+        { fn: () => post(), pid: cs.pid },
+        {
+          fn: async () => {
+            await Promise.all([0, 1, 2].map((i) => raw.headManifest(brepo, `t${i}`)));
+            await post(reviewPinned);
+          },
+        },
+      ]);
+      row('floor: 3 kept-alive HEADs in parallel + the same review pinned by digest (warm)', f);
       row('admission webhook, Pod with 3 images (warm)', a, `p50 ${f.p50.toFixed(2)} ms`, `p50 ${x(a.p50, f.p50)}`);
       await agent.close();
     }
 
     // RSS of the whole service with 10k and 100k cached digests, after a forced GC, then under load.
-    // Sampled from an image with one signature (the warm image now has dozens, from the Sign rows).
+    // Sampled from an image with one signature.
     const mem = [];
     const one = { ...byTag, image: `${registry.host}/bench/cold@${coldSample}` };
     await unary(vc, 'Verify', one);
