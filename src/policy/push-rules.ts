@@ -56,7 +56,9 @@ export function checkPushRules(rules: PushRules, ruleName: string, image: ImageF
       satisfied: ok,
       message: ok
         ? `${who} may push to ${where} (rule ${ruleName})`
-        : `${who === undefined ? 'an unidentified pusher' : who} may not push to ${where}: rule ${ruleName} allows only ${rules.identities.join(', ')}`,
+        : // Who was refused and by which rule; never who would be accepted: this reason reaches the
+          // pusher (the gate's 403), and the list is one of accounts worth stealing. The policy says it.
+          `${who === undefined ? 'an unidentified pusher' : who} may not push to ${where}: rule ${ruleName} does not list this identity`,
     });
   }
   // An evidence tag is content: it must stay writable (cosign and Countersign append to it), so
