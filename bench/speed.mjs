@@ -34,9 +34,11 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
       if (token) md.set('authorization', `Bearer ${token}`);
       client[method](req, md, { deadline: Date.now() + 30_000 }, (err, res) => (err ? reject(err) : resolve(res)));
     });
-  /** n calls of `fn` from c concurrent callers; server CPU from `pid` if given. */
-  async function load(c, n, fn, pid) {
-    const lat = [];
+  /**
+   * n calls of `fn` (given the call's index) from c concurrent callers, each call's latency in ms
+   * pushed onto `lat`; resolves with the seconds and the CPU µs of `pid` (if given) they took.
+   */
+  async function callers(c, n, fn, lat, pid) {
     let next = 0;
     const cpu0 = pid ? cpuUs(pid) : 0;
     const t0 = process.hrtime.bigint();
@@ -50,9 +52,14 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
         }
       }),
     );
-    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    return { secs: Number(process.hrtime.bigint() - t0) / 1e9, cpu: pid ? cpuUs(pid) - cpu0 : 0 };
+  }
+  /** n calls of `fn` from c concurrent callers; server CPU from `pid` if given. */
+  async function load(c, n, fn, pid) {
+    const lat = [];
+    const { secs, cpu } = await callers(c, n, fn, lat, pid);
     lat.sort((a, b) => a - b);
-    return { c, n, ops: n / secs, p50: q(lat, 0.5), p99: q(lat, 0.99), cpu: pid ? (cpuUs(pid) - cpu0) / n : undefined };
+    return { c, n, ops: n / secs, p50: q(lat, 0.5), p99: q(lat, 0.99), cpu: pid ? cpu / n : undefined };
   }
   /**
    * The same as `load` for several paths at once, measured in interleaved slices (each path's
@@ -68,23 +75,10 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
     for (let k = 0; k < slices; k++) {
       for (let j = 0; j < paths.length; j++) {
         const idx = (j + k) % paths.length;
-        const { fn, pid } = paths[idx];
         const a = acc[idx];
-        let next = 0;
-        const cpu0 = pid ? cpuUs(pid) : 0;
-        const t0 = process.hrtime.bigint();
-        await Promise.all(
-          Array.from({ length: c }, async () => {
-            while (next < per) {
-              next++;
-              const t = process.hrtime.bigint();
-              await fn();
-              a.lat.push(Number(process.hrtime.bigint() - t) / 1e6);
-            }
-          }),
-        );
-        a.secs += Number(process.hrtime.bigint() - t0) / 1e9;
-        if (pid) a.cpu += cpuUs(pid) - cpu0;
+        const { secs, cpu } = await callers(c, per, () => paths[idx].fn(), a.lat, paths[idx].pid);
+        a.secs += secs;
+        a.cpu += cpu;
         a.calls += per;
       }
     }
@@ -353,10 +347,7 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
     // here, so a path writing a longer index would be measured against a cheaper floor).
     {
       const n = quick ? 20 : 60;
-      const fresh = async (repository) => {
-        await pushSampleImage(raw, { registry: registry.host, repository }, 'v1');
-        return `${registry.host}/${repository}:v1`;
-      };
+      const fresh = async (repository) => `${registry.host}/${(await img(repository, 'v1')).repository}:v1`;
       const signOf = (client, image) => () => unary(client, 'Sign', { image, key: 'bench' });
       const defaultSign = signOf(sc, await fresh('bench/sign-default'));
       await defaultSign();
@@ -496,7 +487,7 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
         });
       const review = reviewOf(images);
       // The same Pod with its images pinned by digest: warm, no HEAD (the floor's second half).
-      const reviewPinned = reviewOf([0, 1, 2].map((i) => pinned[i]));
+      const reviewPinned = reviewOf(pinned.slice(0, 3));
       const { Agent, request } = require('undici');
       const agent = new Agent();
       const post = async (payload = review) => {
