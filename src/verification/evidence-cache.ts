@@ -156,6 +156,16 @@ export class EvidenceCache {
   }
 
   /**
+   * Whether `key` holds live evidence under `trustRevision`. Counts nothing and touches no
+   * recency: a caller that needs several entries asks first, so a partly warm set is not counted
+   * as hits and then counted again by get().
+   */
+  has(key: string, trustRevision: string): boolean {
+    const entry = this.entries.get(key);
+    return entry !== undefined && entry.trustRevision === trustRevision && entry.expiresAt > this.now() - this.epoch;
+  }
+
+  /**
    * The cached evidence for `key` under `trustRevision` without waiting (undefined: a miss, for
    * get() to collect). Counts as a hit, refreshes recency, and starts a background refresh with
    * `collect` when the entry is older than refreshAfterMs.

@@ -262,13 +262,16 @@ export class VerificationService {
   ): Evidence[] | undefined {
     const digest = image.digest;
     const digests = image.platforms ? [digest, ...image.platforms.map((p) => p.digest)] : [digest];
+    const keyOf = (src: RepositoryRef, d: string): string => (src === repo && d === digest ? key : this.keys.of(src, d));
+    // Every repository whose evidence counts must be warm, or this is not a warm call. Asked
+    // before any peek: a partly warm set goes to get(), which counts each entry once.
+    const single = sources.length === 1 && digests.length === 1;
+    if (!single)
+      for (const src of sources) for (const d of digests) if (!this.opts.cache.has(keyOf(src, d), trustRevision)) return undefined;
     const evidence: Evidence[] = [];
-    // Every repository whose evidence counts must be warm, or this is not a warm call.
     for (const src of sources) {
       for (const d of digests) {
-        const hit = this.opts.cache.peek(src === repo && d === digest ? key : this.keys.of(src, d), trustRevision, (shared) =>
-          this.opts.collector.collect(src, d, { signal: shared }),
-        );
+        const hit = this.opts.cache.peek(keyOf(src, d), trustRevision, (shared) => this.opts.collector.collect(src, d, { signal: shared }));
         if (!hit) return undefined;
         evidence.push(...hit);
       }

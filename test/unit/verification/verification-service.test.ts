@@ -916,3 +916,24 @@ describe('warm path and cache at scale (issue 11)', () => {
     expect(cache.refreshes).toBe(1);
   });
 });
+
+describe('cache counters (issue 11)', () => {
+  test('a partly warm index counts each digest once: a hit for each warm one, a miss for the cold one', async () => {
+    await setup({ policy: multiArchPolicy('platforms') });
+    const amd = storeImage(fake, REPOSITORY, 'amd64');
+    const arm = storeImage(fake, REPOSITORY, 'arm64');
+    storeIndex([child(amd, linux('amd64')), child(arm, linux('arm64'))]);
+    await sign(amd);
+    await sign(arm);
+    const svc = service();
+    expect((await svc.verify({ image: byTag(), action: 'deploy' })).allowed).toBe(true);
+    cache.invalidate(svc.keys.of(repo, arm.digest));
+    cache.hits = 0;
+    cache.misses = 0;
+    const r = await svc.verify({ image: byTag(), action: 'deploy' });
+    expect(r.allowed).toBe(true);
+    // The index and amd64 are warm, arm64 is collected again: 2 hits and 1 miss, not the warm
+    // pass's hits counted a second time by the collecting pass.
+    expect({ hits: cache.hits, misses: cache.misses }).toEqual({ hits: 2, misses: 1 });
+  });
+});
