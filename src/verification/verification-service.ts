@@ -15,6 +15,7 @@ import { CountersignError, isContentError } from '../shared/errors';
 import { flatString, packDigest, StringTable } from '../shared/compact-strings';
 import { LruMap } from '../shared/lru';
 import { keyUsability } from '../trust/usability';
+import { WatchedDate } from '../shared/watched-date';
 import type { TrustStore } from '../trust/types';
 import type { EvidenceCollector } from './collector';
 import type { EvidenceCache } from './evidence-cache';
@@ -72,6 +73,26 @@ interface ParsedImage {
    * still resolved with a HEAD on every call, and a different answer replaces it.
    */
   lastResolved: { digest: string; key: string } | undefined;
+  /** The last allowed decision for this reference, for the next identical call (see reusable()). */
+  decision: DecisionMemo | undefined;
+}
+
+/**
+ * What an allowed decision was made from, and the decision. Everything evaluate() and the key
+ * state read is here, but for the time: a memo is only kept when the decision never read the
+ * clock (WatchedDate), so an identical call made later gets the identical answer.
+ */
+interface DecisionMemo {
+  policy: Policy;
+  trustRevision: string;
+  action: Action;
+  context: RequestContext;
+  digest: string;
+  mediaType: string;
+  platforms: ImageFacts['platforms'];
+  /** The cached evidence objects themselves: a refreshed or re-collected entry is a new object. */
+  evidence: readonly Evidence[];
+  result: Readonly<VerifyResult>;
 }
 
 const DEFAULT_MANIFEST_FACTS = 10_000;
@@ -110,10 +131,23 @@ export class VerificationService {
     const trustRevision = this.opts.trust.revision();
     const context = input.context ?? {};
     const budget = this.budgetMs(input.deadline);
+    // The last decision for this reference was made from the same policy, keys and request: the
+    // early decision was none and read no clock then, so it is none now (only the evidence and
+    // the image are left to compare, below).
+    const memo = parsed.decision;
+    const sameRequest =
+      memo !== undefined &&
+      memo.policy === policy &&
+      memo.trustRevision === trustRevision &&
+      memo.action === input.action &&
+      sameContext(memo.context, context);
 
     // deny:/allow: rules, exceptions and unmatched requests need no evidence: decided before any
     // registry request (a rule denying docker.io/** must not wait for Docker Hub).
-    const early = decideWithoutEvidence(policy, { image: unresolved, action: input.action, context, now: this.now() });
+    const earlyNow = WatchedDate.of(this.now());
+    const early = sameRequest
+      ? undefined
+      : decideWithoutEvidence(policy, { image: unresolved, action: input.action, context, now: earlyNow });
     if (early) return { ...early, image: reference, digest: unresolved.digest, evidence: [], trustRevision, cached: false };
 
     let facts: ImageFacts | undefined;
@@ -177,9 +211,11 @@ export class VerificationService {
     const stale = error === undefined ? this.opts.trust.stale?.() : undefined;
     if (stale !== undefined && evidence.some((e) => e.keyId !== undefined))
       error = { code: 'UNAVAILABLE', message: `the key store cannot be relied on (${stale})` };
-    const now = this.now();
-    const current = evidence.map((e) => this.withKeyState(e, now, `${ref.registry}/${ref.repository}`));
     const image: ImageFacts = facts ?? unresolved;
+    const memoable = cached && error === undefined && stale === undefined;
+    if (sameRequest && memoable && sameImage(memo, image) && sameEvidence(memo.evidence, evidence)) return memo.result;
+    const now = WatchedDate.of(this.now());
+    const current = evidence.map((e) => this.withKeyState(e, now, `${ref.registry}/${ref.repository}`));
     const decision = evaluate(policy, {
       image,
       action: input.action,
@@ -194,7 +230,7 @@ export class VerificationService {
       for (const d of [image.digest, ...(image.platforms ?? []).map((p) => p.digest)])
         if (d) this.opts.cache.shorten(this.keys.of(repo, d));
     }
-    return {
+    const result: VerifyResult = {
       ...decision,
       image: reference,
       digest: image.digest,
@@ -202,12 +238,25 @@ export class VerificationService {
       trustRevision,
       cached: cached && !error,
     };
+    if (memoable && !earlyNow.read && !now.read && decision.allowed && decision.requirements.every((r) => r.satisfied)) {
+      parsed.decision = {
+        policy,
+        trustRevision,
+        action: input.action,
+        context,
+        digest: image.digest,
+        mediaType: image.mediaType,
+        platforms: image.platforms,
+        evidence,
+        result: deepFreeze(result),
+      };
+      return result;
+    }
+    // A decision that could not be kept replaces none: it would not be reused either.
+    if (memo !== undefined && !sameRequest) parsed.decision = undefined;
+    return result;
   }
 
-  /**
-   * The image and its evidence when both are in memory (a digest reference whose facts and every
-   * child's evidence are cached), else undefined: the caller goes to the registry.
-   */
   /** The image's own repository and those the deciding rule names (`evidenceFrom`: promotion). */
   private evidenceRepositories(
     policy: Policy,
@@ -222,6 +271,10 @@ export class VerificationService {
     ];
   }
 
+  /**
+   * The image and its evidence when both are in memory (a digest reference whose facts and every
+   * child's evidence are cached), else undefined: the caller goes to the registry.
+   */
   private fromMemory(
     repo: RepositoryRef,
     digest: string,
@@ -296,6 +349,7 @@ export class VerificationService {
         key: ref.digest !== undefined ? flatString(this.keys.of(repo, ref.digest)) : undefined,
         reference,
         lastResolved: undefined,
+        decision: undefined,
         unresolved: Object.freeze({
           reference,
           registry: ref.registry,
@@ -444,6 +498,41 @@ export class CacheKeys {
     }
     return id + packDigest(digest);
   }
+}
+
+function sameContext(a: RequestContext, b: RequestContext): boolean {
+  if (a === b) return true;
+  if (a.namespace !== b.namespace || a.identity !== b.identity) return false;
+  const la = a.labels ?? {};
+  const lb = b.labels ?? {};
+  const keys = Object.keys(la);
+  if (keys.length !== Object.keys(lb).length) return false;
+  for (const k of keys) if (!Object.hasOwn(lb, k) || la[k] !== lb[k]) return false;
+  return true;
+}
+
+/** The same manifest: digest, media type and (content-addressed facts, so the same object) platforms. */
+function sameImage(memo: DecisionMemo, image: ImageFacts): boolean {
+  return (
+    memo.digest === image.digest && memo.mediaType === image.mediaType && memo.platforms === image.platforms && image.unusable === undefined
+  );
+}
+
+/** The same evidence objects in the same order (the cache hands out one frozen object per entry). */
+function sameEvidence(a: readonly Evidence[], b: readonly Evidence[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Freezes a result and everything in it that is a plain object or array (it is shared by the calls that reuse it). */
+function deepFreeze<T>(value: T): T {
+  const plain = Array.isArray(value) || (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype);
+  if (plain && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as object)) deepFreeze(v);
+  }
+  return value;
 }
 
 function stripPredicate(e: Evidence): Evidence {

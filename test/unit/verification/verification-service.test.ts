@@ -937,3 +937,79 @@ describe('cache counters (issue 11)', () => {
     expect({ hits: cache.hits, misses: cache.misses }).toEqual({ hits: 2, misses: 1 });
   });
 });
+
+describe('an identical warm call reuses the decision, and only then (issue 11)', () => {
+  test('a repeated warm Verify by digest or by tag answers with the decision already made', async () => {
+    await setup();
+    await sign();
+    const svc = service();
+    for (const ref of [byDigest(), byTag()]) {
+      await svc.verify({ image: ref, action: 'deploy' });
+      const warm = await svc.verify({ image: ref, action: 'deploy' });
+      expect(warm).toMatchObject({ allowed: true, cached: true });
+      expect(await svc.verify({ image: ref, action: 'deploy' })).toBe(warm);
+      // Shared by every caller that reuses it: nobody can change it for the next one.
+      expect(Object.isFrozen(warm) && Object.isFrozen(warm.reasons) && Object.isFrozen(warm.requirements[0])).toBe(true);
+    }
+  });
+
+  test('a decision that read the clock (a key validity window) is made again at each call, never reused', async () => {
+    const validUntil = new Date('2030-06-01T00:00:00Z');
+    await setup();
+    await trustSigner({ validUntil });
+    await sign();
+    let now = new Date(validUntil.getTime() - 60_000);
+    const svc = service({ now: () => now });
+    await svc.verify({ image: byDigest(), action: 'deploy' });
+    const warm = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(warm).toMatchObject({ allowed: true, cached: true });
+    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).not.toBe(warm);
+    now = new Date(validUntil.getTime() + 1);
+    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toMatchObject({ allowed: false, cached: true });
+  });
+
+  test('another namespace, action or label set is another decision', async () => {
+    await setup({
+      policy:
+        'rules:\n' +
+        '  - name: team-a\n    match: { namespaces: [team-a] }\n    require:\n      signatures: {}\n' +
+        '  - name: everyone-else\n    require:\n      sbom: {}\n',
+    });
+    await sign();
+    const svc = service();
+    const asA = { image: byDigest(), action: 'deploy' as const, context: { namespace: 'team-a', labels: { tier: 'web' } } };
+    await svc.verify(asA);
+    const warm = await svc.verify(asA);
+    expect(warm).toMatchObject({ allowed: true, rule: 'team-a' });
+    expect(await svc.verify({ ...asA, context: { namespace: 'team-a', labels: { tier: 'web' } } })).toBe(warm);
+    expect(await svc.verify({ ...asA, context: { namespace: 'team-b', labels: { tier: 'web' } } })).toMatchObject({
+      allowed: false,
+      rule: 'everyone-else',
+    });
+    expect(await svc.verify({ ...asA, context: { namespace: 'team-a', labels: { tier: 'db' } } })).not.toBe(warm);
+    expect(await svc.verify({ ...asA, context: { namespace: 'team-a' } })).not.toBe(warm);
+    expect(await svc.verify({ ...asA, action: 'pull' })).not.toBe(warm);
+  });
+
+  test('new evidence, a moved tag or a key change is a new decision', async () => {
+    await setup();
+    await sign();
+    const svc = service();
+    await svc.verify({ image: byTag(), action: 'deploy' });
+    const warm = await svc.verify({ image: byTag(), action: 'deploy' });
+    // The tag moves to an unsigned image: the memo of the old digest must not answer for it.
+    const moved = storeImage(fake, REPOSITORY, 'unsigned image', 'v1');
+    const r = await svc.verify({ image: byTag(), action: 'deploy' });
+    expect(r).toMatchObject({ allowed: false, digest: moved.digest });
+    storeImage(fake, REPOSITORY, 'signed image', 'v1');
+    expect(await svc.verify({ image: byTag(), action: 'deploy' })).toMatchObject({ allowed: true, digest: image.digest });
+    // A second signature through this instance: the cache entry is new, so is the decision.
+    const second = await sign();
+    svc.referrerAdded(repo, image.digest);
+    const after = await svc.verify({ image: byTag(), action: 'deploy' });
+    expect(after).not.toBe(warm);
+    expect(after.evidence.map((e) => e.referrerDigest)).toContain(second);
+    expect(await revokeSigner()).toBe(true);
+    expect(await svc.verify({ image: byTag(), action: 'deploy' })).toMatchObject({ allowed: false });
+  });
+});
