@@ -6,7 +6,7 @@ import type { SigningService } from '../signing';
 import type { VerificationService } from '../verification/verification-service';
 import { loadProtos, serviceConstructor } from './proto';
 import { signingHandlers } from './signing-handlers';
-import { verificationHandlers } from './verification-handlers';
+import { verificationHandlers, verificationServiceDefinition } from './verification-handlers';
 import { keyHandlers } from './key-handlers';
 import type { ManagedKeyStore } from '../keys/managed-key-store';
 import type { PolicyStore } from '../policy-store';
@@ -79,7 +79,7 @@ export class GrpcServer {
       ...(deps.observer ? { observer: deps.observer } : {}),
     });
     this.server.addService(serviceConstructor('SigningService').service, signingHandlers(deps.signing, env));
-    this.server.addService(serviceConstructor('VerificationService').service, verificationHandlers(deps.verification, env));
+    this.server.addService(verificationServiceDefinition(), verificationHandlers(deps.verification, env));
     // Key changes are attributed to the authenticated caller (the audit trail's "who").
     this.server.addService(
       serviceConstructor('KeyService').service,

@@ -10,7 +10,22 @@ import type { VerifyBatchResponse } from './generated/countersign/v1/VerifyBatch
 import type { VerifyContext__Output } from './generated/countersign/v1/VerifyContext';
 import type { VerifyRequest__Output } from './generated/countersign/v1/VerifyRequest';
 import type { VerifyResponse } from './generated/countersign/v1/VerifyResponse';
+import { EncodedResponse, acceptingEncoded, responseEncoder } from './encoded';
+import { serviceConstructor } from './proto';
 import { unary, type HandlerEnv } from './unary';
+
+/** VerificationService as served: Verify may answer with a reused decision's encoded bytes. */
+export function verificationServiceDefinition(): grpc.ServiceDefinition {
+  return acceptingEncoded(serviceConstructor('VerificationService').service);
+}
+
+/** What a reused (frozen) decision turns into on every call, made once: the answer and the log facts. */
+interface WireForm {
+  response: EncodedResponse;
+  facts: ReturnType<typeof decisionFacts>;
+  /** The routine key but for the caller (routineKey()). */
+  routine: string;
+}
 
 const ACTIONS: Partial<Record<WireAction, Action>> = { ACTION_PUSH: 'push', ACTION_PULL: 'pull', ACTION_DEPLOY: 'deploy' };
 
@@ -86,22 +101,40 @@ export function toResponse(r: VerifyResult): VerifyResponse {
 
 /** Thin: decode, call VerificationService, encode. Decisions are logged with their reasons. */
 export function verificationHandlers(service: VerificationService, env: HandlerEnv): grpc.UntypedServiceImplementation {
+  const encode = responseEncoder(serviceConstructor('VerificationService').service, 'Verify');
+  // Keyed by the frozen result itself: it lives as long as the service keeps reusing it.
+  const wireForms = new WeakMap<VerifyResult, WireForm>();
   return {
-    Verify: unary<VerifyRequest__Output, VerifyResponse>('countersign.v1.VerificationService/Verify', env, async (req, ctx) => {
-      // `signal` read only if registry work starts (ctx.signal is created on first use).
-      const r = await service.verify({
-        image: req.image,
-        action: action(req.action),
-        context: context(req.context),
-        deadline: deadlineOf(ctx.call),
-        get signal() {
-          return ctx.signal;
-        },
-      });
-      Object.assign(ctx.facts, decisionFacts(r, req.action));
-      if (r.allowed && r.cached) ctx.facts.routine = routineKey(r, req, ctx.identity?.subject);
-      return toResponse(r);
-    }),
+    Verify: unary<VerifyRequest__Output, VerifyResponse | EncodedResponse>(
+      'countersign.v1.VerificationService/Verify',
+      env,
+      async (req, ctx) => {
+        // `signal` read only if registry work starts (ctx.signal is created on first use).
+        const r = await service.verify({
+          image: req.image,
+          action: action(req.action),
+          context: context(req.context),
+          deadline: deadlineOf(ctx.call),
+          get signal() {
+            return ctx.signal;
+          },
+        });
+        // A reused decision (frozen: see VerificationService) is the same answer every time.
+        if (Object.isFrozen(r)) {
+          let wire = wireForms.get(r);
+          if (wire === undefined) {
+            wire = { response: encode(toResponse(r)), facts: decisionFacts(r, req.action), routine: routineKey(r, req) };
+            wireForms.set(r, wire);
+          }
+          Object.assign(ctx.facts, wire.facts);
+          if (r.allowed && r.cached) ctx.facts.routine = withCaller(wire.routine, ctx.identity?.subject);
+          return wire.response;
+        }
+        Object.assign(ctx.facts, decisionFacts(r, req.action));
+        if (r.allowed && r.cached) ctx.facts.routine = withCaller(routineKey(r, req), ctx.identity?.subject);
+        return toResponse(r);
+      },
+    ),
     VerifyBatch: unary<VerifyBatchRequest__Output, VerifyBatchResponse>(
       'countersign.v1.VerificationService/VerifyBatch',
       env,
@@ -135,10 +168,10 @@ export function verificationHandlers(service: VerificationService, env: HandlerE
   };
 }
 
-/** What makes two allowed cached decisions the same line: image, digest, rule, revisions, caller context. */
-function routineKey(r: VerifyResult, req: VerifyRequest__Output, caller: string | undefined): string {
-  // Fields are length-prefixed, so two different decisions never share a key (a string join is
-  // cheaper than JSON.stringify, and this runs on every warm call).
+/** What makes two allowed cached decisions the same line: image, digest, rule, revisions, request context (then withCaller). */
+function routineKey(r: VerifyResult, req: VerifyRequest__Output): string {
+  // Fields are length-prefixed and the warnings counted, so two different decisions never share a
+  // key (a string join is cheaper than JSON.stringify, and this runs on every warm call).
   const parts = [
     r.image,
     r.digest,
@@ -148,12 +181,17 @@ function routineKey(r: VerifyResult, req: VerifyRequest__Output, caller: string 
     r.trustRevision,
     req.context?.namespace ?? '',
     req.context?.identity ?? '',
-    caller ?? '',
+    String(r.warnings.length),
     ...r.warnings,
   ];
   let key = '';
   for (const p of parts) key += `${p.length}:${p}`;
   return key;
+}
+
+/** The routine key of a decision for one caller (length-prefixed like its other fields). */
+function withCaller(key: string, caller: string | undefined): string {
+  return caller === undefined ? `${key}-` : `${key}${caller.length}:${caller}`;
 }
 
 function decisionFacts(r: VerifyResult, actionName: string) {

@@ -155,3 +155,20 @@ test('allowed cached decisions are logged once per window; every denial is logge
     true,
   );
 });
+
+test('a reused decision is sent as its encoded bytes: the same answer, field for field, as the one made from the evidence', async () => {
+  const repository = uniqueRepo('reuse');
+  const host = testRegistryHost();
+  const img = await pushSampleImage(pusher, { registry: host, repository }, 'v1');
+  await svc.call('Sign', { image: `${host}/${repository}:v1`, key: 'ci' });
+  const byDigest = { image: `${host}/${repository}@${img.digest}`, action: 'ACTION_DEPLOY', context: { namespace: 'web' } };
+  const cold = await svc.call<Verdict>('Verify', byDigest);
+  // The first warm answer is evaluated and encoded by protobufjs; the later ones are its bytes.
+  const made = await svc.call<Verdict & { evidence: unknown[] }>('Verify', byDigest);
+  const reused = await svc.call<Verdict & { evidence: unknown[] }>('Verify', byDigest);
+  expect(cold).toMatchObject({ allowed: true, cached: false });
+  expect(made).toMatchObject({ allowed: true, cached: true });
+  expect(made.evidence).toHaveLength(1);
+  expect(reused).toEqual(made);
+  expect(await svc.call<Verdict>('Verify', byDigest)).toEqual(made);
+});
