@@ -5,6 +5,7 @@
 import { parseReference } from '../registry/reference';
 import { CountersignError } from '../shared/errors';
 import { scopeMatches } from '../shared/image-pattern';
+import { LruMap } from '../shared/lru';
 import type { Identity, Role } from './types';
 
 export interface MethodRule {
@@ -62,9 +63,20 @@ export type RepositoryOf = (request: unknown) => string | undefined;
  */
 export const imageRepositoryOf: RepositoryOf = (request) => {
   const image = (request as { image?: unknown } | null | undefined)?.image;
-  const ref = parseReference(typeof image === 'string' ? image : '');
-  return `${ref.registry}/${ref.repository}`;
+  const text = typeof image === 'string' ? image : '';
+  // Parsing is pure and callers send the same few references over and over (every warm call is
+  // checked): a reference that does not parse throws every time and is never remembered.
+  let repository = repositories.get(text);
+  if (repository === undefined) {
+    const ref = parseReference(text);
+    repository = `${ref.registry}/${ref.repository}`;
+    repositories.set(text, repository);
+  }
+  return repository;
 };
+
+/** Image reference as sent → its `registry/repository` (see imageRepositoryOf). */
+const repositories = new LruMap<string, string>(4096);
 
 /** Machine-readable detail of a denial, carried in `CountersignError.details`. */
 export interface DenialDetails {

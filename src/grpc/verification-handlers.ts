@@ -25,7 +25,12 @@ interface WireForm {
   facts: ReturnType<typeof decisionFacts>;
   /** The routine key but for the caller (routineKey()). */
   routine: string;
+  /** The routine key with each caller seen (a few: the webhook, a gate, CI), made once each. */
+  byCaller: Map<string | undefined, string>;
 }
+
+/** Callers whose routine key a wire form keeps (beyond them it is made on each call). */
+const CALLERS_PER_DECISION = 16;
 
 const ACTIONS: Partial<Record<WireAction, Action>> = { ACTION_PUSH: 'push', ACTION_PULL: 'pull', ACTION_DEPLOY: 'deploy' };
 
@@ -123,11 +128,24 @@ export function verificationHandlers(service: VerificationService, env: HandlerE
         if (Object.isFrozen(r)) {
           let wire = wireForms.get(r);
           if (wire === undefined) {
-            wire = { response: encode(toResponse(r)), facts: decisionFacts(r, req.action), routine: routineKey(r, req) };
+            wire = {
+              response: encode(toResponse(r)),
+              facts: decisionFacts(r, req.action),
+              routine: routineKey(r, req),
+              byCaller: new Map(),
+            };
             wireForms.set(r, wire);
           }
           Object.assign(ctx.facts, wire.facts);
-          if (r.allowed && r.cached) ctx.facts.routine = withCaller(wire.routine, ctx.identity?.subject);
+          if (r.allowed && r.cached) {
+            const caller = ctx.identity?.subject;
+            let routine = wire.byCaller.get(caller);
+            if (routine === undefined) {
+              routine = withCaller(wire.routine, caller);
+              if (wire.byCaller.size < CALLERS_PER_DECISION) wire.byCaller.set(caller, routine);
+            }
+            ctx.facts.routine = routine;
+          }
           return wire.response;
         }
         Object.assign(ctx.facts, decisionFacts(r, req.action));

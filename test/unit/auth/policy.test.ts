@@ -9,6 +9,7 @@ import {
   ROLES,
   TokenStore,
   authorize,
+  imageRepositoryOf,
   type Identity,
   type Role,
 } from '../../../src/auth';
@@ -234,5 +235,15 @@ describe('fail closed', () => {
       'PERMISSION_DENIED',
       'cert:CN=stranger lacks role key-admin, which countersign.v1.KeyService/ListKeys requires (it has no roles)',
     );
+  });
+});
+
+describe('imageRepositoryOf (remembered per reference)', () => {
+  test('the same reference names the same repository on every call; one that does not parse is refused every time', () => {
+    expect(imageRepositoryOf({ image: 'reg.example.com/team/app:v1' })).toBe('reg.example.com/team/app');
+    expect(imageRepositoryOf({ image: 'reg.example.com/team/app:v1' })).toBe('reg.example.com/team/app');
+    expect(imageRepositoryOf({ image: 'reg.example.com/team/other:v1' })).toBe('reg.example.com/team/other');
+    for (let i = 0; i < 2; i++) expect(() => imageRepositoryOf({ image: 'reg.example.com/Team/App:v1' })).toThrow();
+    for (let i = 0; i < 2; i++) expect(() => imageRepositoryOf({})).toThrow();
   });
 });
