@@ -1,7 +1,8 @@
 /**
  * Turns (policy, request, evidence) into a decision. Pure and synchronous: evidence collection is
  * done (and cached) elsewhere, while the policy is evaluated on every request with the current
- * time, so that scan ages and exception expiries are always judged against "now".
+ * time, so that scan ages and exception expiries are always judged against "now". (The caller may
+ * reuse a decision for an identical request only when evaluating it never read `now`.)
  *
  * Order, and why:
  * 1. Top-level exceptions: an explicit, approved, time-limited waiver overrides everything else,

@@ -92,6 +92,14 @@ interface DecisionMemo {
   platforms: ImageFacts['platforms'];
   /** The cached evidence objects themselves: a refreshed or re-collected entry is a new object. */
   evidence: readonly Evidence[];
+  /**
+   * When the decision holds (ms since epoch, from inclusive, until exclusive): from when it was
+   * made to the first instant at which a key or certificate state it used changes (a validFrom,
+   * validUntil, revocation time or chain notAfter still to come). A clock that went back is
+   * outside it: what held before `from` was not judged.
+   */
+  from: number;
+  until: number;
   result: Readonly<VerifyResult>;
 }
 
@@ -213,9 +221,15 @@ export class VerificationService {
       error = { code: 'UNAVAILABLE', message: `the key store cannot be relied on (${stale})` };
     const image: ImageFacts = facts ?? unresolved;
     const memoable = cached && error === undefined && stale === undefined;
-    if (sameRequest && memoable && sameImage(memo, image) && sameEvidence(memo.evidence, evidence)) return memo.result;
-    const now = WatchedDate.of(this.now());
-    const current = evidence.map((e) => this.withKeyState(e, now, `${ref.registry}/${ref.repository}`));
+    const at = this.now();
+    const t = at.getTime();
+    if (sameRequest && memoable && t >= memo.from && t < memo.until && sameImage(memo, image) && sameEvidence(memo.evidence, evidence))
+      return memo.result;
+    // The key states are judged at `at` and say when they change (window); the evaluation gets a
+    // WatchedDate, which tells whether anything else depended on the time.
+    const window = { until: Infinity };
+    const current = evidence.map((e) => this.withKeyState(e, at, `${ref.registry}/${ref.repository}`, window));
+    const now = WatchedDate.of(at);
     const decision = evaluate(policy, {
       image,
       action: input.action,
@@ -248,6 +262,8 @@ export class VerificationService {
         mediaType: image.mediaType,
         platforms: image.platforms,
         evidence,
+        from: t,
+        until: window.until,
         result: deepFreeze(result),
       };
       return result;
@@ -463,11 +479,23 @@ export class VerificationService {
     return image(digest, facts);
   }
 
-  /** Revocation, validity windows and scopes, applied at decision time (cached or not). */
-  private withKeyState(e: Evidence, now: Date, repository: string): Evidence {
+  /**
+   * Revocation, validity windows and scopes, applied at decision time (cached or not). Lowers
+   * `window.until` to the first instant after `now` at which what is judged here would change.
+   */
+  private withKeyState(e: Evidence, now: Date, repository: string, window: { until: number }): Evidence {
     if (!e.verified || !e.keyId) return e;
     const key = this.opts.trust.byId(e.keyId) ?? this.opts.trust.caBundles?.().find((b) => b.id === e.keyId);
     if (!key) return { ...e, verified: false, reason: `key ${e.keyName ?? e.keyId} is no longer trusted` };
+    const t = now.getTime();
+    // keyUsability changes at each of these instants (revoked from revokedAt on, valid from
+    // validFrom, expired from validUntil on); a certificate counts up to its notAfter inclusive.
+    for (const d of [key.revokedAt, key.validFrom, key.validUntil])
+      if (d !== undefined && d.getTime() > t) window.until = Math.min(window.until, d.getTime());
+    if (e.certificateValidUntil !== undefined) {
+      const notAfter = Date.parse(e.certificateValidUntil);
+      if (notAfter >= t) window.until = Math.min(window.until, notAfter + 1);
+    }
     const state = keyUsability(key, now, repository);
     if (!state.usable) return { ...e, verified: false, reason: state.reason };
     if (e.certificateValidUntil !== undefined && !(now.getTime() <= Date.parse(e.certificateValidUntil)))

@@ -132,12 +132,21 @@ test('cached evidence stops counting when the chain expires, even while the cach
     'application/vnd.dev.cosign.simplesigning.v1+json',
   );
   const request = { image: `${env.fake.host}/${REPOSITORY}@${image.digest}`, action: 'deploy' as const };
-  const today = await env.service({ cache }).verify(request);
+  let clock = new Date();
+  const svc = env.service({ cache, now: () => clock });
+  const today = await svc.verify(request);
   expect(today.allowed).toBe(true);
   expect(today.evidence[0]).toMatchObject({ verified: true, certificateValidUntil: '2030-01-01T00:00:00.000Z' });
   const reads = env.fake.requestsMatching('GET', /\/blobs\//).length;
+  // Warm, the decision is reused up to the chain's notAfter (inclusive), and not a millisecond longer.
+  const warm = await svc.verify(request);
+  clock = new Date('2030-01-01T00:00:00Z');
+  expect(await svc.verify(request)).toBe(warm);
+  clock = new Date('2030-01-01T00:00:00.001Z');
+  expect(await svc.verify(request)).toMatchObject({ allowed: false });
   // The same cache entry, judged after the signing certificate expired: no longer a signature.
-  const later = await env.service({ cache, now: () => new Date('2030-06-01T00:00:00Z') }).verify(request);
+  clock = new Date('2030-06-01T00:00:00Z');
+  const later = await svc.verify(request);
   expect(env.fake.requestsMatching('GET', /\/blobs\//)).toHaveLength(reads); // answered from the cache
   expect(later.allowed).toBe(false);
   expect(later.evidence[0]!.reason).toMatch(/the certificate chain of this signature expired at 2030-01-01T00:00:00.000Z/);

@@ -21,6 +21,8 @@ import { FakeRegistry } from '../registry/fake-registry';
 import { expectCode } from '../registry/helpers';
 import { COSIGN_SIGN_PREDICATE_TYPE } from '../../../src/formats/in-toto';
 import { referrerFor, signedReferrer, storeImage, tempDir } from './bundle-fixtures';
+import { PREDICATE_TYPE } from '../../../src/attestations/predicate-types';
+import { trivyScan } from '../policy/fixtures';
 
 const REPOSITORY = 'team/app';
 
@@ -953,7 +955,7 @@ describe('an identical warm call reuses the decision, and only then (issue 11)',
     }
   });
 
-  test('a decision that read the clock (a key validity window) is made again at each call, never reused', async () => {
+  test('a key with a validity window: the decision is reused until the window closes, and not once after', async () => {
     const validUntil = new Date('2030-06-01T00:00:00Z');
     await setup();
     await trustSigner({ validUntil });
@@ -963,9 +965,39 @@ describe('an identical warm call reuses the decision, and only then (issue 11)',
     await svc.verify({ image: byDigest(), action: 'deploy' });
     const warm = await svc.verify({ image: byDigest(), action: 'deploy' });
     expect(warm).toMatchObject({ allowed: true, cached: true });
+    now = new Date(validUntil.getTime() - 1);
+    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toBe(warm);
+    now = validUntil;
+    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toMatchObject({
+      allowed: false,
+      cached: true,
+      evidence: [expect.objectContaining({ reason: `key ci expired at ${validUntil.toISOString()}` })],
+    });
+    // A clock that went back before the decision was made: judged again, not assumed.
+    now = new Date(validUntil.getTime() - 120_000);
+    const again = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(again).toMatchObject({ allowed: true });
+    expect(again).not.toBe(warm);
+  });
+
+  test('a decision that read the clock (a scan age) is made again at each call, never reused', async () => {
+    await setup({ policy: 'rules:\n  - name: scanned\n    require:\n      signatures: {}\n      vulnerabilities: { maxAge: 72h }\n' });
+    await sign();
+    const scannedAt = new Date('2030-01-01T00:00:00Z');
+    await new ReferrerStore(client).attach(
+      repo,
+      await signedReferrer(signer, image, { predicateType: PREDICATE_TYPE.COSIGN_VULN, predicate: trivyScan(scannedAt.toISOString(), []) }),
+    );
+    let now = new Date(scannedAt.getTime() + 3_600_000);
+    const svc = service({ now: () => now });
+    await svc.verify({ image: byDigest(), action: 'deploy' });
+    const warm = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(warm).toMatchObject({ allowed: true, cached: true });
     expect(await svc.verify({ image: byDigest(), action: 'deploy' })).not.toBe(warm);
-    now = new Date(validUntil.getTime() + 1);
-    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toMatchObject({ allowed: false, cached: true });
+    now = new Date(scannedAt.getTime() + 73 * 3_600_000);
+    const old = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(old).toMatchObject({ allowed: false, cached: true });
+    expect(old.reasons.join('\n')).toMatch(/scan is .* old, maximum 72h/);
   });
 
   test('another namespace, action or label set is another decision', async () => {
