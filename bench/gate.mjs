@@ -41,6 +41,7 @@ export async function runGateBench({ quick = false, out = process.stdout, parts 
   const serveGate = await gateChild(['serve', `http://${registry.host}`]);
   const grpcGate = await gateChild(['gate', `http://${registry.host}`, `127.0.0.1:${serveGate.grpcPort}`]);
   const hop = await gateChild(['hop', `http://${registry.host}`]);
+  const pipe = await gateChild(['pipe', `http://${registry.host}`]);
   const client = signingClient(`127.0.0.1:${serveGate.grpcPort}`);
   try {
     out.write('\n# Registry gate (each in its own process): manifest GET with a warm decision, and blob throughput, vs direct\n');
@@ -56,15 +57,22 @@ export async function runGateBench({ quick = false, out = process.stdout, parts 
       if (expectBytes !== undefined && n !== expectBytes) throw new Error(`GET ${p} via ${base}: ${n} bytes, expected ${expectBytes}`);
       return n;
     };
-    // The floor: one bare proxy hop on the same stack, what any reverse proxy here adds.
+    // The floors: a TCP pipe, what any process between client and registry adds (no HTTP at all),
+    // and one bare HTTP proxy hop on the same stack, what any reverse proxy here adds.
     const targets = {
       direct: `http://${registry.host}`,
+      'TCP pipe (floor)': pipe.gateUrl,
       'bare proxy hop (floor)': hop.gateUrl,
       'in-process Verify': serveGate.gateUrl,
       'gRPC Verify': grpcGate.gateUrl,
     };
     const isFloor = (name) => name.includes('floor');
-    const pids = { 'bare proxy hop (floor)': hop.pid, 'in-process Verify': serveGate.pid, 'gRPC Verify': grpcGate.pid };
+    const pids = {
+      'TCP pipe (floor)': pipe.pid,
+      'bare proxy hop (floor)': hop.pid,
+      'in-process Verify': serveGate.pid,
+      'gRPC Verify': grpcGate.pid,
+    };
     const G = quick ? 300 : 2000;
     const manifestBytes = await get(targets.direct, `/v2/bench/gate/manifests/${gimg.digest}`, gimg.mediaType);
     for (const [what, ref] of parts.includes('manifests')
@@ -128,6 +136,7 @@ export async function runGateBench({ quick = false, out = process.stdout, parts 
   } finally {
     client.close();
     await hop.stop();
+    await pipe.stop();
     await grpcGate.stop();
     await serveGate.stop();
     await raw.close();

@@ -17,6 +17,7 @@ import { ManagedKeyStore } from './keys/managed-key-store';
 import { legacyKeyFiles } from './keys/legacy-import';
 import type { Logger } from './logging/logger';
 import { CountersignError } from './shared/errors';
+import { IdleMemoryReturn } from './shared/idle-memory';
 import { describeStoreUrl, PostgresWriteLock } from './coordination';
 import { PrometheusMetrics, noopObserver, startMetricsServer, type MetricsServer, type Observer, type WorkerMetrics } from './metrics';
 import { DockerConfigCredentialStore, InProcessWriteLock, ReferrerStore, RegistryClient, type WriteLock } from './registry';
@@ -276,6 +277,7 @@ async function assemble(
   // gRPC health follows the store's health (as /readyz does), checked once a second.
   const storeWatch = setInterval(() => grpc.reportStore(store.health()), 1000);
   storeWatch.unref();
+  const idleMemory = idleMemoryReturn(config, logger);
   const app: App = {
     grpc,
     signing,
@@ -339,6 +341,7 @@ async function assemble(
           'registry gate serving (decisions in-process)',
         );
       }
+      idleMemory?.start();
       started = true;
       return port;
     },
@@ -346,6 +349,7 @@ async function assemble(
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(storeWatch);
+        idleMemory?.stop();
         // Every front door stops taking work at once; gRPC and the webhook share one grace period.
         await Promise.all([app.gate?.close(), app.admission?.close(config.shutdownGraceMs), grpc.shutdown(config.shutdownGraceMs)]);
         // Grace over: cancel the registry requests still in flight (their calls fail or deny at
@@ -383,6 +387,22 @@ function observeDecisions(verification: VerificationService, observer: Observer)
     observer.decision({ action: input.action, rule: result.rule, mode: result.mode, result: result.allowed ? 'allow' : 'deny' });
     return result;
   };
+}
+
+/**
+ * Under `limits.returnMemoryWhenIdle` (the default), one memory-reducing GC once load stops
+ * (src/shared/idle-memory.ts), logged with what it gave back; started by whoever serves.
+ */
+export function idleMemoryReturn(config: Pick<ServiceConfig, 'limits'>, logger: Logger): IdleMemoryReturn | undefined {
+  if (!config.limits.returnMemoryWhenIdle) return undefined;
+  const mb = (bytes: number): number => Math.round(bytes / 2 ** 20);
+  return new IdleMemoryReturn({
+    onReturn: ({ rssBefore, rssAfter, pauseMs }) =>
+      logger.info(
+        { rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), pauseMs: Math.round(pauseMs) },
+        'idle after load: memory returned to the system (one memory-reducing GC)',
+      ),
+  });
 }
 
 /** The gate's options from the configuration; `verifier` is in-process or a gRPC client. */

@@ -4,6 +4,8 @@
 //   argv[2] = 'gate'   UPSTREAM ADDRESS  the gate alone, asking that Countersign over gRPC (`countersign gate`)
 //   argv[2] = 'hop'    UPSTREAM          the floor: a bare reverse proxy on the same stack (node:http server,
 //                                        undici Pool upstream, undici stream into the response), no routing, hashing, parsing or decision
+//   argv[2] = 'pipe'   UPSTREAM          the floor below any HTTP proxy: each client connection piped byte for byte
+//                                        to its own upstream connection (node:net, reads of up to 1 MiB), no HTTP at all
 // Logs at info, to /dev/null: a per-request line at info would be part of what is measured.
 // Sends {ready, grpcPort?, gateUrl} over IPC; {cmd:'stop'} ends it.
 import { mkdtempSync, openSync } from 'node:fs';
@@ -19,6 +21,7 @@ const pino = require('pino');
 const { createLogger } = dist('logging/logger.js');
 const logger = createLogger({ level: 'info', destination: pino.destination({ fd: openSync('/dev/null', 'w'), sync: false }) });
 const [mode, upstream, address] = process.argv.slice(2);
+const SOCKET_OPTIONS = { highWaterMark: 1024 * 1024 };
 
 let stop;
 if (mode === 'serve') {
@@ -61,6 +64,43 @@ if (mode === 'serve') {
     server.close();
     server.closeAllConnections();
     await pool.destroy();
+  };
+  process.send({ ready: true, gateUrl: `http://127.0.0.1:${server.address().port}` });
+} else if (mode === 'pipe') {
+  const net = await import('node:net');
+  const { hostname, port } = new URL(upstream);
+  const sockets = new Set();
+  const server = net.createServer(SOCKET_OPTIONS, (client) => {
+    // Reads into one 1 MiB buffer (fewer, larger reads than the default 64 KiB), each written on
+    // as a copy; the upstream is paused while the client's socket is full.
+    const buffer = Buffer.allocUnsafe(1024 * 1024);
+    const up = net.connect({
+      host: hostname,
+      port: Number(port),
+      onread: {
+        buffer,
+        callback: (n, b) => {
+          if (!client.write(Buffer.from(b.subarray(0, n)))) {
+            up.pause();
+            client.once('drain', () => up.resume());
+          }
+        },
+      },
+    });
+    client.pipe(up);
+    for (const s of [client, up]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.on('error', () => up.destroy());
+    client.on('close', () => up.end());
+    up.on('error', () => client.destroy());
+    up.on('end', () => client.end());
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  stop = async () => {
+    server.close();
+    for (const s of sockets) s.destroy();
   };
   process.send({ ready: true, gateUrl: `http://127.0.0.1:${server.address().port}` });
 } else {

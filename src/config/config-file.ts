@@ -38,7 +38,7 @@ export const CONFIG_FIELDS = {
     'store',
   ],
   registry: ['insecureHosts', 'caFile', 'dockerConfig', 'timeoutMs', 'maxRetries', 'exclusiveReferrerWrites'],
-  limits: ['maxPredicateBytes'],
+  limits: ['maxPredicateBytes', 'returnMemoryWhenIdle'],
   verification: [
     'cacheTtlMs',
     'negativeCacheTtlMs',
@@ -159,6 +159,10 @@ class ConfigReader extends CheckedDocument {
     const f = this.fields(node, 'limits', CONFIG_FIELDS.limits, '{ maxPredicateBytes: 8388608 }');
     if (!f) return;
     this.int(f.get('maxPredicateBytes')?.value, 'limits.maxPredicateBytes', 1, (n) => (out.maxPredicateBytes = n));
+    if (f.has('returnMemoryWhenIdle')) {
+      const ret = this.boolean(f.get('returnMemoryWhenIdle')!.value, 'limits.returnMemoryWhenIdle');
+      if (ret !== undefined) out.returnMemoryWhenIdle = ret;
+    }
   }
 
   private verification(node: Node | null, out: ServiceConfig['verification']): void {

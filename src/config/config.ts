@@ -35,6 +35,8 @@ export interface ServiceConfig {
   limits: {
     /** Largest predicate (SBOM, scan report) accepted by Attest. */
     maxPredicateBytes: number;
+    /** Once load stops, one memory-reducing GC gives the memory it left behind back (src/shared/idle-memory.ts). */
+    returnMemoryWhenIdle: boolean;
   };
   /** How long in-flight calls get to finish on SIGTERM before they are cancelled. */
   shutdownGraceMs: number;
@@ -121,7 +123,7 @@ export function defaultConfig(cwd = process.cwd()): ServiceConfig {
     dataDir: path.resolve(cwd, '.data'),
     logLevel: 'info',
     registry: { insecureHosts: [], timeoutMs: 10_000, maxRetries: 3, exclusiveReferrerWrites: false },
-    limits: { maxPredicateBytes: 8 * 1024 * 1024 },
+    limits: { maxPredicateBytes: 8 * 1024 * 1024, returnMemoryWhenIdle: true },
     shutdownGraceMs: 10_000,
     verification: { cacheTtlMs: 5 * 60_000, negativeCacheTtlMs: 10_000, maxDurationMs: 8000 },
     metrics: {},
@@ -144,6 +146,7 @@ export const ENVIRONMENT = {
   COUNTERSIGN_EXCLUSIVE_REFERRER_WRITES:
     'true: this service is the only writer of the referrers fallback tags (Sign skips its settle delay)',
   COUNTERSIGN_MAX_PREDICATE_BYTES: 'largest accepted predicate',
+  COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE: 'false: keep the memory a burst of load left behind (no memory-reducing GC once idle)',
   COUNTERSIGN_POLICY: 'policy file (YAML or JSON)',
   COUNTERSIGN_TRUST_DIR: 'directory of trusted public keys imported at first start',
   COUNTERSIGN_KEK_FILE: 'file with the key-encryption key (32 bytes, raw or base64)',
@@ -204,6 +207,9 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   }
   if (env.COUNTERSIGN_MAX_PREDICATE_BYTES) {
     config.limits.maxPredicateBytes = positiveInt('COUNTERSIGN_MAX_PREDICATE_BYTES', env.COUNTERSIGN_MAX_PREDICATE_BYTES);
+  }
+  if (env.COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE) {
+    config.limits.returnMemoryWhenIdle = booleanValue('COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE', env.COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE);
   }
   if (env.COUNTERSIGN_POLICY) config.policyFile = path.resolve(cwd, env.COUNTERSIGN_POLICY);
   if (env.COUNTERSIGN_TRUST_DIR) config.trustDir = path.resolve(cwd, env.COUNTERSIGN_TRUST_DIR);

@@ -116,6 +116,7 @@ describe('wrong types and values', () => {
       'must be true or false, not the string "yes"',
     ],
     ['registry:\n  exclusiveReferrerWrites: "true"\n', 'registry.exclusiveReferrerWrites', 'must be true or false, not the string "true"'],
+    ['limits:\n  returnMemoryWhenIdle: "no"\n', 'limits.returnMemoryWhenIdle', 'must be true or false, not the string "no"'],
     ['auth:\n  tls: { certFile: a.pem }\n', 'auth.tls.keyFile', 'is required'],
     ['keysDir: ""\n', 'keysDir', 'must not be empty'],
     ['listen: nope\n', 'listen', 'expected HOST:PORT'],
@@ -168,7 +169,7 @@ describe('deploy/countersign.example.yaml', () => {
       logLevel: 'info',
       shutdownGraceMs: 10000,
       registry: { insecureHosts: [], timeoutMs: 10000, maxRetries: 3, exclusiveReferrerWrites: false },
-      limits: { maxPredicateBytes: 8388608 },
+      limits: { maxPredicateBytes: 8388608, returnMemoryWhenIdle: true },
       verification: { cacheTtlMs: 300000, negativeCacheTtlMs: 10000, maxDurationMs: 8000 },
       auth: {
         mode: 'enforce',

@@ -1,0 +1,144 @@
+import vm from 'node:vm';
+import v8 from 'node:v8';
+import { IdleMemoryReturn, memoryReducingGc } from '../../../src/shared/idle-memory';
+import { loadConfig } from '../../../src/config/config';
+
+/**
+ * A process whose CPU time and clock the test moves: each window() call spends `share` of one
+ * core for one window, then ends the window.
+ */
+function harness(opts: { gcCpuMs?: number } = {}) {
+  let cpu = 0;
+  let now = 0;
+  const collected: number[] = [];
+  const reports: Array<{ rssBefore: number; rssAfter: number; pauseMs: number }> = [];
+  let rss = 300 * 2 ** 20;
+  const m = new IdleMemoryReturn({
+    windowMs: 10_000,
+    cpuMicros: () => cpu,
+    now: () => now,
+    rss: () => rss,
+    collect: () => {
+      collected.push(now);
+      // The GC takes time and CPU of its own.
+      cpu += (opts.gcCpuMs ?? 150) * 1000;
+      now += opts.gcCpuMs ?? 150;
+      rss = 180 * 2 ** 20;
+    },
+    onReturn: (f) => reports.push(f),
+  });
+  const window = (share: number): void => {
+    cpu += share * 10_000 * 1000;
+    now += 10_000;
+    m.endWindow();
+  };
+  return { m, window, collected, reports };
+}
+
+describe('IdleMemoryReturn: one memory-reducing GC per idle period after load', () => {
+  it('never while busy; once at the first idle window after load; not again until load comes back', () => {
+    const { m, window, collected } = harness();
+    window(0.9);
+    window(0.5);
+    expect(collected).toHaveLength(0);
+    window(0.001);
+    expect(collected).toHaveLength(1);
+    window(0.001);
+    window(0);
+    expect(m.returns).toBe(1);
+    window(0.3);
+    window(0.005);
+    expect(m.returns).toBe(2);
+  });
+
+  it('an idle process that never had load is left alone', () => {
+    const { window, collected } = harness();
+    for (let i = 0; i < 5; i++) window(0.004);
+    expect(collected).toHaveLength(0);
+  });
+
+  it('a window between idle and busy neither returns memory nor counts as load', () => {
+    const { window, collected } = harness();
+    window(0.03);
+    window(0);
+    expect(collected).toHaveLength(0);
+    window(0.5);
+    window(0.03);
+    expect(collected).toHaveLength(0);
+    window(0.0);
+    expect(collected).toHaveLength(1);
+    // After the return, moderate windows do not re-arm it.
+    window(0.03);
+    window(0);
+    expect(collected).toHaveLength(1);
+  });
+
+  it("the GC's own CPU is not counted as load in the next window", () => {
+    // A GC of 2 s of CPU would make a 10 s window look 20% busy, above the busy threshold.
+    const { window, collected } = harness({ gcCpuMs: 2000 });
+    window(0.9);
+    window(0);
+    expect(collected).toHaveLength(1);
+    window(0);
+    window(0);
+    expect(collected).toHaveLength(1);
+    window(0.9);
+    window(0);
+    expect(collected).toHaveLength(2);
+  });
+
+  it('reports RSS before and after and the pause', () => {
+    const { window, reports } = harness();
+    window(1);
+    window(0);
+    expect(reports).toEqual([{ rssBefore: 300 * 2 ** 20, rssAfter: 180 * 2 ** 20, pauseMs: 150 }]);
+  });
+
+  it('thresholds must leave a gap between idle and busy', () => {
+    expect(() => new IdleMemoryReturn({ idleCpuShare: 0.2, busyCpuShare: 0.1 })).toThrow(RangeError);
+  });
+
+  it('start() ends a window every windowMs on a timer that does not keep the process alive; stop() ends it', () => {
+    jest.useFakeTimers();
+    try {
+      const m = new IdleMemoryReturn({ windowMs: 60_000, collect: () => undefined });
+      const ended = jest.spyOn(m, 'endWindow');
+      m.start();
+      m.start(); // idempotent: still one timer
+      const timer = (m as unknown as { timer: NodeJS.Timeout }).timer;
+      expect(timer.hasRef()).toBe(false);
+      jest.advanceTimersByTime(180_000);
+      expect(ended).toHaveBeenCalledTimes(3);
+      m.stop();
+      jest.advanceTimersByTime(180_000);
+      expect(ended).toHaveBeenCalledTimes(3);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+});
+
+describe('memoryReducingGc', () => {
+  it('runs a full GC without leaving a gc global in contexts made afterwards', async () => {
+    // Another test file in this worker may have set --expose-gc for itself.
+    v8.setFlagsFromString('--no-expose-gc');
+    expect(vm.runInNewContext('typeof gc')).toBe('undefined');
+    const ref = ((): WeakRef<object> => new WeakRef({ big: new Array(100_000).fill(0) }))();
+    // A WeakRef's target is kept until the job that made the WeakRef ends.
+    await new Promise((r) => setImmediate(r));
+    memoryReducingGc();
+    expect(ref.deref()).toBeUndefined();
+    expect(vm.runInNewContext('typeof gc')).toBe('undefined');
+    // And again (the gc function is kept, not fetched anew).
+    memoryReducingGc();
+    expect(vm.runInNewContext('typeof gc')).toBe('undefined');
+  });
+});
+
+describe('limits.returnMemoryWhenIdle', () => {
+  it('is on by default and can be turned off from the environment', () => {
+    expect(loadConfig({}, {}, '/tmp').limits.returnMemoryWhenIdle).toBe(true);
+    expect(loadConfig({}, { COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE: 'false' }, '/tmp').limits.returnMemoryWhenIdle).toBe(false);
+    expect(() => loadConfig({}, { COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE: 'off' }, '/tmp')).toThrow(/COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE/);
+  });
+});
