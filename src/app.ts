@@ -42,6 +42,8 @@ export interface App {
   store: SqlStore;
   policies: PolicyStore;
   cache: EvidenceCache;
+  /** Under limits.returnMemoryWhenIdle: started with the service (src/shared/idle-memory.ts). */
+  idleMemory: IdleMemoryReturn | undefined;
   /** Starts serving; resolves with the bound port. */
   start(): Promise<number>;
   /** The admission webhook, once started (when configured). */
@@ -290,6 +292,7 @@ async function assemble(
     store,
     policies,
     cache,
+    idleMemory,
     observer,
     async report(withMetrics) {
       const why = notReady(started, stopping, store);

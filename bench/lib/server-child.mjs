@@ -6,7 +6,8 @@
 // `reply` from this process, on a grpc.Server made with the service's own GrpcServer options;
 // answers {port}), {cmd:'fill', n, key, repo} (fill the evidence cache and the
 // manifest facts with n synthetic digests like `key`'s entries), {cmd:'mem'} (RSS and heap after a forced GC),
-// {cmd:'rss'} (RSS now, no GC), {cmd:'stop'}.
+// {cmd:'rss'} (RSS now, no GC), {cmd:'idle-return', on} (start or stop the service's return of memory once
+// idle, stopped from the start; answers {returns}: how many it made), {cmd:'stop'}.
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,6 +51,9 @@ if (mode === 'countersign') {
   );
   await app.keys.createKey({ name: 'bench' }, 'bench');
   const port = await app.start();
+  // The speed rows measure the service under steady load: the return of memory once idle (which
+  // the gaps between the bench's rows would set off) is stopped until {cmd:'idle-return'} asks for it.
+  app.idleMemory?.stop();
   const token = auth
     ? (await app.tokens.create({ name: 'bench', roles: ['signer', 'verifier'], scopes: ['**'], createdBy: 'bench' })).token
     : undefined;
@@ -144,6 +148,10 @@ process.on('message', async (m) => {
       spaces,
       size: app?.cache.size,
     });
+  } else if (m.cmd === 'idle-return') {
+    if (m.on) app.idleMemory?.start();
+    else app.idleMemory?.stop();
+    send({ returns: app.idleMemory?.returns ?? 0 });
   } else if (m.cmd === 'rss') {
     send({ rss: process.memoryUsage.rss() });
   } else if (m.cmd === 'stop') {
