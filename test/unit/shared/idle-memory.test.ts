@@ -2,6 +2,7 @@ import vm from 'node:vm';
 import v8 from 'node:v8';
 import { IdleMemoryReturn, memoryReducingGc } from '../../../src/shared/idle-memory';
 import { loadConfig } from '../../../src/config/config';
+import { idleMemoryReturn } from '../../../src/app';
 
 /**
  * A process whose CPU time and clock the test moves: each window() call spends `share` of one
@@ -140,5 +141,23 @@ describe('limits.returnMemoryWhenIdle', () => {
     expect(loadConfig({}, {}, '/tmp').limits.returnMemoryWhenIdle).toBe(true);
     expect(loadConfig({}, { COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE: 'false' }, '/tmp').limits.returnMemoryWhenIdle).toBe(false);
     expect(() => loadConfig({}, { COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE: 'off' }, '/tmp')).toThrow(/COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE/);
+  });
+});
+
+describe('the composition root (app.ts idleMemoryReturn)', () => {
+  it('makes none when the setting is off, and one that logs what it gave back when it is on', () => {
+    const lines: Array<{ obj: object; msg: string }> = [];
+    const logger = { info: (obj: object, msg: string) => lines.push({ obj, msg }) } as unknown as Parameters<typeof idleMemoryReturn>[1];
+    const off = loadConfig({}, { COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE: 'false' }, '/tmp');
+    expect(idleMemoryReturn(off, logger)).toBeUndefined();
+    const on = idleMemoryReturn(loadConfig({}, {}, '/tmp'), logger);
+    expect(on).toBeInstanceOf(IdleMemoryReturn);
+    (on as unknown as { onReturn(f: object): void }).onReturn({ rssBefore: 394 * 2 ** 20, rssAfter: 182 * 2 ** 20, pauseMs: 170.4 });
+    expect(lines).toEqual([
+      {
+        obj: { rssBeforeMb: 394, rssAfterMb: 182, pauseMs: 170 },
+        msg: 'idle after load: memory returned to the system (one memory-reducing GC)',
+      },
+    ]);
   });
 });
