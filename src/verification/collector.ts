@@ -97,6 +97,11 @@ export class EvidenceCollector {
     ]);
     const order = examinationOrder(listing.manifests);
     const envelopes = new Map<string, EnvelopeRead>();
+    // The image as the registry resolves it (one HEAD, made only when a Notary signature needs it):
+    // what a signed targetArtifact must describe, as notation-go checks it. The referrer's own
+    // subject descriptor is the pusher's word and is never what the payload is compared with.
+    let resolved: Promise<Descriptor> | undefined;
+    const imageDescriptor = (): Promise<Descriptor> => (resolved ??= this.opts.client.headManifest(repo, digest, signal ? { signal } : {}));
     let stoppedBecause: string | undefined;
     const judged = await mapLimit(order, this.concurrency, async ({ entry }) => {
       const exhausted = budget.exhausted();
@@ -104,7 +109,7 @@ export class EvidenceCollector {
         stoppedBecause ??= exhausted;
         return undefined;
       }
-      return this.examine(repo, digest, entry, trustedKeys, budget, envelopes, signal);
+      return this.examine(repo, digest, entry, trustedKeys, budget, envelopes, imageDescriptor, signal);
     });
     const byPosition = order.map((o, i) => ({ position: o.position, evidence: judged[i] })).sort((a, b) => a.position - b.position);
     const evidence = byPosition.flatMap((x) => (x.evidence ? [x.evidence] : []));
@@ -189,6 +194,7 @@ export class EvidenceCollector {
     trustedKeys: ReturnType<TrustStore['list']>,
     budget: CollectionBudget,
     envelopes: Map<string, EnvelopeRead>,
+    imageDescriptor: () => Promise<Descriptor>,
     signal: AbortSignal | undefined,
   ): Promise<Evidence> {
     const unverified = (reason: string, extra: Partial<Evidence> = {}): Evidence => ({
@@ -248,7 +254,16 @@ export class EvidenceCollector {
         const envelope = await this.notationEnvelope(repo, layer.digest, budget, envelopes, signal);
         if (typeof envelope === 'string')
           return unverified(`integrity validation failed: ${envelope}`, { format: 'notation', kind: 'signature', artifactType });
-        return notationEvidence({ manifest, manifestDigest: entry.digest, envelopeBytes: envelope, imageDigest, artifactType });
+        // An image that cannot be resolved now (gone: NOT_FOUND) leaves this signature unverified below;
+        // an outage or a refusal is fatal, as for every read.
+        const { mediaType, size } = await imageDescriptor();
+        return notationEvidence({
+          manifest,
+          manifestDigest: entry.digest,
+          envelopeBytes: envelope,
+          target: { digest: imageDigest, mediaType, size },
+          artifactType,
+        });
       }
       return unverified(`artifact type ${quoteUntrusted(artifactType)} is not a signature or attestation format Countersign verifies`, {
         artifactType,

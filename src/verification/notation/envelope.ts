@@ -59,7 +59,7 @@ export interface TargetDescriptor {
 
 /**
  * Verifies a JWS Notary envelope. `target` is the image: the digest we resolved ourselves and,
- * when known, its media type and size (from the referrer's subject, which must name the same digest).
+ * when known, its media type and size as the registry resolves them (never the referrer's subject).
  */
 export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): NotationFacts {
   if (bytes.length > MAX_NOTATION_ENVELOPE_BYTES)

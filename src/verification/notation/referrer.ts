@@ -31,20 +31,19 @@ export function notationEvidence(opts: {
   manifest: ReferrerManifest;
   manifestDigest: string;
   envelopeBytes: Buffer;
-  imageDigest: string;
+  /** The image as the registry resolves it (its digest, media type and size), never the referrer's subject. */
+  target: Required<TargetDescriptor>;
   artifactType: string;
 }): Evidence {
   const base: Evidence = {
     referrerDigest: opts.manifestDigest,
     format: 'notation',
     kind: 'signature',
-    subjectDigest: opts.imageDigest,
+    subjectDigest: opts.target.digest,
     verified: false,
     artifactType: opts.artifactType,
   };
-  // checkReferrerManifest has made the subject a descriptor of this very image.
-  const { subject } = opts.manifest;
-  const target: TargetDescriptor = { digest: opts.imageDigest, mediaType: subject.mediaType, size: subject.size };
+  const { target } = opts;
   try {
     // notationEnvelopeLayer has already refused any other envelope media type.
     const cose = opts.manifest.layers[0]?.mediaType === COSE_MEDIA_TYPE;

@@ -4,6 +4,8 @@
  * collector must not treat it as "unverified junk" and drop it from the answer; and junk envelope
  * layers (declared huge, or huge behind a small declared size) must not eat the collection budget.
  * The policy's onError is allow: any of this turning into a collection error would admit the image.
+ * Also here, on the same fixtures: the signed targetArtifact is compared with the image as the
+ * registry resolves it, never with the subject the (pusher-written) referrer manifest declares.
  */
 import { createHash, sign as cryptoSign, constants, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -37,7 +39,9 @@ const HEADER = {
   'io.cncf.notary.signingScheme': 'notary.x509',
   'io.cncf.notary.signingTime': '2026-11-30T10:00:00Z',
 };
-const TARGET = { targetArtifact: { digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: 517 } };
+const TARGET: { targetArtifact: { digest: string; mediaType: string; size: number } } = {
+  targetArtifact: { digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: 517 },
+};
 
 // A stranger: an intact signature by a self-signed certificate nobody trusts.
 const strangerKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -55,9 +59,9 @@ const stranger = certificate({
   eku: [OIDS.codeSigning],
 });
 
-function jws(o: { key?: typeof KEY; cert?: string; note?: string } = {}): Buffer {
+function jws(o: { key?: typeof KEY; cert?: string; note?: string; target?: Partial<(typeof TARGET)['targetArtifact']> } = {}): Buffer {
   const protectedB64 = b64url(HEADER);
-  const payloadB64 = b64url(TARGET);
+  const payloadB64 = b64url(o.target ? { targetArtifact: { ...TARGET.targetArtifact, ...o.target } } : TARGET);
   const signature = cryptoSign('sha256', Buffer.from(`${protectedB64}.${payloadB64}`), {
     key: o.key ?? KEY,
     padding: constants.RSA_PKCS1_PSS_PADDING,
@@ -93,7 +97,11 @@ function image(repository: string): void {
 }
 
 /** A signature referrer whose one layer is `envelope` (stored) described with `declaredSize`. */
-function referrer(repository: string, envelope: Buffer, o: { declaredSize?: number; store?: boolean; n?: number } = {}): string {
+function referrer(
+  repository: string,
+  envelope: Buffer,
+  o: { declaredSize?: number; store?: boolean; n?: number; subject?: Record<string, unknown> } = {},
+): string {
   if (o.store !== false) fake.storeBlob(repository, envelope);
   return fake.storeManifest(repository, manifestBytes(envelope, o), MEDIA_TYPE.OCI_MANIFEST);
 }
@@ -111,7 +119,7 @@ function lastReferrer(repository: string, envelope: Buffer): string {
   }
 }
 
-function manifestBytes(envelope: Buffer, o: { declaredSize?: number; n?: number }): Buffer {
+function manifestBytes(envelope: Buffer, o: { declaredSize?: number; n?: number; subject?: Record<string, unknown> }): Buffer {
   const manifest = {
     schemaVersion: 2,
     mediaType: MEDIA_TYPE.OCI_MANIFEST,
@@ -124,7 +132,7 @@ function manifestBytes(envelope: Buffer, o: { declaredSize?: number; n?: number 
         size: o.declaredSize ?? envelope.length,
       },
     ],
-    subject: { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: IMAGE, size: 517 },
+    subject: { mediaType: MEDIA_TYPE.OCI_MANIFEST, digest: IMAGE, size: 517, ...o.subject },
     annotations: { n: String(o.n ?? 0) },
   };
   return Buffer.from(JSON.stringify(manifest));
@@ -267,11 +275,54 @@ test('a signature manifest whose subject or layer descriptor is the wrong type i
               manifest: checked.manifest,
               manifestDigest: `sha256:${'12'.repeat(32)}`,
               envelopeBytes: envelope,
-              imageDigest: IMAGE,
+              target: { digest: IMAGE, mediaType: MEDIA_TYPE.OCI_MANIFEST, size: 517 },
               artifactType: 'application/vnd.cncf.notary.signature',
             }).reason;
     }
     expect(reason).toMatch(/^integrity validation failed: /);
     expect(reason).toMatch(why);
   }
+});
+
+describe("the signed targetArtifact is the image as the registry resolves it, not the referrer's subject", () => {
+  // The e2e image: an OCI manifest of 517 bytes. A trusted signer's payload that names its digest
+  // with another size or media type describes no content that exists; a referrer written to
+  // declare that same size or type must not make it pass (notation-go compares the payload with
+  // the resolved descriptor).
+  test.each([
+    ['size', { size: 999 }, /integrity validation failed: the payload targetArtifact size 999 is not the image's 517/],
+    [
+      'media type',
+      { mediaType: MEDIA_TYPE.DOCKER_MANIFEST },
+      /integrity validation failed: the payload targetArtifact mediaType application\/vnd\.docker\.distribution\.manifest\.v2\+json is not the image's application\/vnd\.oci\.image\.manifest\.v1\+json/,
+    ],
+  ])("a signed %s that is not the image's is refused, whatever the referrer declares", async (_what, claim, reason) => {
+    const repo = `target-${Object.keys(claim)[0]!.toLowerCase()}`;
+    image(repo);
+    referrer(repo, jws({ target: claim }), { subject: claim });
+    const { decision, evidence } = await decide(repo);
+    expect(decision.allowed).toBe(false);
+    expect(evidence.map((e) => e.reason ?? '').join('\n')).toMatch(reason);
+    expect(evidence.filter((e) => e.notation !== undefined)).toHaveLength(0);
+  });
+
+  test("a referrer whose subject misstates the image's size does not spoil a signature that states it right", async () => {
+    const repo = 'target-subject-lies';
+    image(repo);
+    referrer(repo, jws(), { subject: { size: 999 } });
+    const { decision } = await decide(repo);
+    expect(decision.allowed).toBe(true);
+    expect(message(decision)).toContain('Notation signer C=US, ST=WA, L=Seattle, O=Notary, CN=e2e');
+  });
+
+  test('the image is resolved once per collection, however many Notary signatures it has', async () => {
+    const repo = 'target-one-head';
+    image(repo);
+    for (let i = 0; i < 5; i++) referrer(repo, jws({ note: `copy ${i}` }), { n: i });
+    const heads = () => fake.requestsMatching('HEAD', new RegExp(`/v2/${repo}/manifests/${IMAGE}$`)).length;
+    const before = heads();
+    const { decision } = await decide(repo);
+    expect(decision.allowed).toBe(true);
+    expect(heads() - before).toBe(1);
+  });
 });
