@@ -126,12 +126,18 @@ let gcFunction: GcFunction | undefined;
  */
 export function memoryReducingGc(): void {
   if (!gcFunction) {
-    v8.setFlagsFromString('--expose-gc');
-    try {
-      gcFunction = vm.runInNewContext('gc') as GcFunction;
-    } finally {
-      // Contexts made from now on (vm, test environments) get no gc global.
-      v8.setFlagsFromString('--no-expose-gc');
+    const exposed = (globalThis as { gc?: unknown }).gc;
+    if (typeof exposed === 'function') {
+      // Started with --expose-gc: the flag is the operator's, left as it is.
+      gcFunction = exposed as GcFunction;
+    } else {
+      v8.setFlagsFromString('--expose-gc');
+      try {
+        gcFunction = vm.runInNewContext('gc') as GcFunction;
+      } finally {
+        // Contexts made from now on (vm, test environments) get no gc global.
+        v8.setFlagsFromString('--no-expose-gc');
+      }
     }
   }
   gcFunction({ type: 'major', execution: 'sync', flavor: 'last-resort' });

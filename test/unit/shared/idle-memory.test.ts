@@ -136,6 +136,25 @@ describe('memoryReducingGc', () => {
   });
 });
 
+describe('memoryReducingGc in a process started with --expose-gc', () => {
+  it("uses that gc, and leaves the operator's flag alone", () => {
+    const given = jest.fn();
+    const g = globalThis as { gc?: unknown };
+    g.gc = given;
+    try {
+      // A fresh copy of the module: the one imported above has already taken its gc function.
+      jest.isolateModules(() => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const fresh = require('../../../src/shared/idle-memory') as { memoryReducingGc(): void };
+        fresh.memoryReducingGc();
+      });
+      expect(given).toHaveBeenCalledWith({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    } finally {
+      delete g.gc;
+    }
+  });
+});
+
 describe('limits.returnMemoryWhenIdle', () => {
   it('is on by default and can be turned off from the environment', () => {
     expect(loadConfig({}, {}, '/tmp').limits.returnMemoryWhenIdle).toBe(true);
