@@ -50,6 +50,7 @@ export class IdleMemoryReturn {
   private readonly rss: () => number;
   private readonly onReturn: IdleMemoryReturnOptions['onReturn'];
   private timer: NodeJS.Timeout | undefined;
+  /** CPU time and clock when the current window began. */
   private lastCpu = 0;
   private lastAt = 0;
   /** Some window since the last return (or the start) was busy. */
@@ -67,14 +68,12 @@ export class IdleMemoryReturn {
     this.collect = opts.collect ?? memoryReducingGc;
     this.rss = opts.rss ?? (() => process.memoryUsage.rss());
     this.onReturn = opts.onReturn;
-    this.lastCpu = this.cpuMicros();
-    this.lastAt = this.now();
+    this.beginWindow();
   }
 
   start(): void {
     if (this.timer) return;
-    this.lastCpu = this.cpuMicros();
-    this.lastAt = this.now();
+    this.beginWindow();
     this.timer = setInterval(() => this.endWindow(), this.windowMs);
     // Never what keeps the process alive.
     this.timer.unref();
@@ -85,12 +84,18 @@ export class IdleMemoryReturn {
     this.timer = undefined;
   }
 
+  private beginWindow(): void {
+    this.lastCpu = this.cpuMicros();
+    this.lastAt = this.now();
+  }
+
   /** Ends the current window (the timer calls it; tests call it directly). */
   endWindow(): void {
     const cpu = this.cpuMicros();
     const at = this.now();
     const elapsedMs = at - this.lastAt;
     const share = elapsedMs > 0 ? (cpu - this.lastCpu) / (elapsedMs * 1000) : 0;
+    // The next window starts where this one ended.
     this.lastCpu = cpu;
     this.lastAt = at;
     if (share >= this.busyCpuShare) {
@@ -105,8 +110,7 @@ export class IdleMemoryReturn {
     const pauseMs = this.now() - t0;
     this.returns++;
     // The GC's own CPU belongs to no window: the next one starts after it.
-    this.lastCpu = this.cpuMicros();
-    this.lastAt = this.now();
+    this.beginWindow();
     this.onReturn?.({ rssBefore, rssAfter: this.rss(), pauseMs });
   }
 }
