@@ -315,6 +315,17 @@ describe("the signed targetArtifact is the image as the registry resolves it, no
     expect(message(decision)).toContain('Notation signer C=US, ST=WA, L=Seattle, O=Notary, CN=e2e');
   });
 
+  test('an image the registry cannot resolve leaves a valid signature unverified evidence: never an error (onError allow must not apply)', async () => {
+    const repo = 'target-image-gone';
+    // The signature and its referrer, but no image manifest: the HEAD of the image is a 404. The
+    // collection must still resolve (a throw here is what onError would decide).
+    referrer(repo, jws());
+    const { decision, evidence } = await decide(repo);
+    expect(decision.allowed).toBe(false);
+    expect(evidence.filter((e) => e.notation !== undefined)).toHaveLength(0);
+    expect(evidence.map((e) => e.reason ?? '').join('\n')).toMatch(/referrer could not be read: .*not found/i);
+  });
+
   test('the image is resolved once per collection, however many Notary signatures it has', async () => {
     const repo = 'target-one-head';
     image(repo);
