@@ -1,4 +1,8 @@
 import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { DSSEBundleBuilder } from '@sigstore/sign';
+import { bundleToJSON } from '@sigstore/bundle';
 import { COSIGN_SIGN_PREDICATE_TYPE } from '../../../src/formats/in-toto';
 import { BUNDLE_V03_MEDIA_TYPE } from '../../../src/formats/sigstore-bundle';
 import { bundleReferrer, imageStatement, sha256Digest, signStatement } from '../../../src/signing';
@@ -32,6 +36,47 @@ describe('signStatement', () => {
     const { json } = await signStatement(k, imageStatement({ digest: DIGEST, predicateType: COSIGN_SIGN_PREDICATE_TYPE, predicate: {} }));
     expect(() => verifyBundle(json, other.publicKeyPem, DIGEST)).toThrow();
     expect(() => verifyBundle(json, k.publicKeyPem, `sha256:${'cd'.repeat(32)}`)).toThrow(/subject/);
+  });
+
+  test("the same bundle as sigstore-js's own DSSE builder makes (only the signature differs)", async () => {
+    // sigstore-js is the reference for the bundle layout; Countersign builds it without loading
+    // @sigstore/sign at run time (that package brings Fulcio/Rekor clients the service never uses).
+    const k = await key();
+    const statement = imageStatement({ digest: DIGEST, predicateType: COSIGN_SIGN_PREDICATE_TYPE, predicate: { x: [1] } });
+    const { json, bytes } = await signStatement(k, statement);
+    const signer = {
+      sign: async (data: Buffer) => ({
+        signature: k.sign(data),
+        key: { $case: 'publicKey' as const, publicKey: k.publicKeyPem, hint: k.id },
+      }),
+    };
+    const reference = bundleToJSON(
+      await new DSSEBundleBuilder({ signer, witnesses: [] }).create({
+        data: Buffer.from(JSON.stringify(statement)),
+        type: 'application/vnd.in-toto+json',
+      }),
+    ) as unknown as Record<string, unknown>;
+    const withoutSignatures = (b: Record<string, unknown>) => {
+      const copy = JSON.parse(JSON.stringify(b)) as { dsseEnvelope: { signatures: Array<{ sig?: string }> } };
+      for (const s of copy.dsseEnvelope.signatures) delete s.sig;
+      return copy;
+    };
+    expect(withoutSignatures(json)).toEqual(withoutSignatures(reference));
+    // Key order is part of the stored bytes (their digest is the layer's): the same as the reference's.
+    expect(Object.keys(json)).toEqual(Object.keys(reference));
+    expect(bytes.toString()).toBe(JSON.stringify(json));
+  });
+
+  test('signing does not load @sigstore/sign (nor its network clients) into the service', () => {
+    const dist = path.resolve(__dirname, '../../../dist');
+    const loaded = execFileSync(
+      process.execPath,
+      ['-e', `require(${JSON.stringify(path.join(dist, 'app.js'))});` + `process.stdout.write(JSON.stringify(Object.keys(require.cache)))`],
+      { encoding: 'utf8' },
+    );
+    const modules = JSON.parse(loaded) as string[];
+    expect(modules.some((m) => m.includes(`${path.sep}@sigstore${path.sep}bundle${path.sep}`))).toBe(true);
+    expect(modules.filter((m) => /[\\/]node_modules[\\/](@sigstore[\\/]sign|make-fetch-happen|cacache)[\\/]/.test(m))).toEqual([]);
   });
 
   test('a tampered payload does not verify', async () => {
