@@ -28,6 +28,7 @@ import type { Logger } from '../logging/logger';
 import { WorkerMetricsTotals, isWorkerMetrics, startMetricsServer, type MetricsServer, type WorkerMetrics } from '../metrics';
 import { CountersignError } from '../shared/errors';
 import { CLUSTER_PRIMARY_ENV, isLockMessage, PrimaryLockTable } from './cluster-write-lock';
+import { servingHeapFlags } from './heap-flags';
 
 type Message =
   | { countersign: 'ready'; port: number }
@@ -53,8 +54,6 @@ const RESTART_DELAY_MS = 500;
 const MAX_RESTART_DELAY_MS = 30_000;
 const STABLE_MS = 60_000;
 const LOUD_RESTARTS = 5;
-/** V8 young-generation semi-space of each worker, in MB (see runPrimary). */
-export const WORKER_SEMI_SPACE_MB = 4;
 /** How long the primary waits for a worker's report (a kubelet probe times out after 1 s by default). */
 const REPORT_TIMEOUT_MS = 900;
 
@@ -102,7 +101,14 @@ function isMessage(m: unknown): m is Message {
  * dead, serves the metrics port for all of them (`metricsListen`), and drains on SIGTERM/SIGINT.
  * Resolves with the exit code.
  */
-export async function runPrimary(opts: { workers: number; logger: Logger; graceMs: number; metricsListen?: string }): Promise<number> {
+export async function runPrimary(opts: {
+  workers: number;
+  logger: Logger;
+  graceMs: number;
+  metricsListen?: string;
+  /** The evidence cache size of each worker (verification.cacheMaxEntries): their heap is sized to it. */
+  cacheMaxEntries?: number;
+}): Promise<number> {
   const { workers, logger } = opts;
   const live = new Set<Worker>();
   const ready = new Set<Worker>();
@@ -120,12 +126,10 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
   let stopping = false as boolean; // set by stopAll, from signal and worker callbacks, while this function awaits
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (finish = resolve));
-  // Workers run with a smaller young generation unless the operator chose one: Node 24's default
-  // reserves 128 MB per process for it after a burst of load, most of the RSS of an idle worker
-  // (README, Benchmarks: RSS rows).
-  if (!process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))) {
-    cluster.setupPrimary({ execArgv: [...process.execArgv, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`] });
-  }
+  // Workers run with a small young generation and an old-generation limit sized to their cache,
+  // unless the operator chose them (heap-flags.ts; README, Benchmarks: RSS rows).
+  const heapFlags = servingHeapFlags(opts.cacheMaxEntries, { execArgv: process.execArgv, nodeOptions: process.env.NODE_OPTIONS });
+  if (heapFlags.length > 0) cluster.setupPrimary({ execArgv: [...process.execArgv, ...heapFlags] });
 
   // The referrer-index write lock the workers share under registry.exclusiveReferrerWrites (cluster-write-lock.ts).
   const writeLocks = new PrimaryLockTable<Worker>((w, id, exclusive) => {

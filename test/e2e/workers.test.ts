@@ -5,7 +5,7 @@
  * workers in turn), and the log lines (one per denial, never sampled; each names its worker's
  * pid) show that both workers answered. Needs dist/ (npm test builds it first).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -17,6 +17,7 @@ import { freePort } from '../../src/dev/local-registry';
 import { testRegistryHost, uniqueRepo } from '../support/harness';
 import { parsePrometheusText, sampleValue } from '../support/prometheus-text';
 import { startServeProcess, type ServeProcess } from '../support/serve-process';
+import { heapLimitMb, WORKER_SEMI_SPACE_MB } from '../../src/cluster/heap-flags';
 
 let dir: string;
 let serve: ServeProcess | undefined;
@@ -168,6 +169,10 @@ test('the metrics port adds up every worker: each scrape counts all the calls, w
     };
   };
   expect(workerPids()).toHaveLength(2);
+  // Every worker runs with the heap flags sized to its cache (src/cluster/heap-flags.ts).
+  const heapFlags = [`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`, `--max-old-space-size=${heapLimitMb(undefined)}`];
+  const commandLine = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  for (const pid of workerPids()) expect(commandLine(pid)).toEqual(expect.arrayContaining(heapFlags));
   process.kill(workerPids()[0]!, 'SIGKILL');
   // The other worker serves: ready (a worker that is gone is not one that reports a problem).
   const readyDuring = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
@@ -176,6 +181,7 @@ test('the metrics port adds up every worker: each scrape counts all the calls, w
   expect([during.status, during.total]).toEqual([200, calls]);
   for (let i = 0; i < 100 && workerPids().length < 3; i++) await new Promise((r) => setTimeout(r, 100));
   expect(workerPids()).toHaveLength(3);
+  expect(commandLine(workerPids()[2]!)).toEqual(expect.arrayContaining(heapFlags));
   const after = await verifyTotal();
   expect(after).toEqual({ status: 200, total: calls, workers: 2 });
   // The replacement's own calls add to them.
