@@ -6,7 +6,6 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { forkChild } from './lib/child.mjs';
-import { BENCH_CACHE_ENTRIES } from './lib/service-config.mjs';
 import { cpuUs, quantile as q } from './lib/figures.mjs';
 
 const require = createRequire(import.meta.url);
@@ -104,9 +103,8 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
   const registry = await startRegistry();
   const raw = new RegistryClient({});
   const echo = await child(['echo']);
-  // As a worker of `serve --workers` starts (src/cluster/heap-flags.ts: a small young generation and
-  // an old-generation limit sized to the cache; the service caches up to BENCH_CACHE_ENTRIES).
-  const serviceFlags = servingHeapFlags(BENCH_CACHE_ENTRIES, { execArgv: [], nodeOptions: undefined });
+  // As a worker of `serve --workers` starts (src/cluster/heap-flags.ts: a smaller young generation).
+  const serviceFlags = servingHeapFlags({ execArgv: [], nodeOptions: undefined });
   const cs = await child(['countersign'], ['--expose-gc', ...serviceFlags]);
   // The same service with access control enforced: every call presents a bearer token.
   const ct = await child(['countersign', 'token'], serviceFlags);

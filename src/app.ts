@@ -18,6 +18,7 @@ import { legacyKeyFiles } from './keys/legacy-import';
 import type { Logger } from './logging/logger';
 import { CountersignError } from './shared/errors';
 import { IdleMemoryReturn } from './shared/idle-memory';
+import { HeapHeadroom } from './shared/heap-headroom';
 import { describeStoreUrl, PostgresWriteLock } from './coordination';
 import { PrometheusMetrics, noopObserver, startMetricsServer, type MetricsServer, type Observer, type WorkerMetrics } from './metrics';
 import { DockerConfigCredentialStore, InProcessWriteLock, ReferrerStore, RegistryClient, type WriteLock } from './registry';
@@ -44,6 +45,8 @@ export interface App {
   cache: EvidenceCache;
   /** Under limits.returnMemoryWhenIdle: started with the service (src/shared/idle-memory.ts). */
   idleMemory: IdleMemoryReturn | undefined;
+  /** Under limits.heapHeadroomMb: started with the service (src/shared/heap-headroom.ts). */
+  heapHeadroom: HeapHeadroom | undefined;
   /** Starts serving; resolves with the bound port. */
   start(): Promise<number>;
   /** The admission webhook, once started (when configured). */
@@ -280,6 +283,7 @@ async function assemble(
   const storeWatch = setInterval(() => grpc.reportStore(store.health()), 1000);
   storeWatch.unref();
   const idleMemory = idleMemoryReturn(config, logger);
+  const heapHeadroom = heapHeadroomOf(config);
   const app: App = {
     grpc,
     signing,
@@ -293,6 +297,7 @@ async function assemble(
     policies,
     cache,
     idleMemory,
+    heapHeadroom,
     observer,
     async report(withMetrics) {
       const why = notReady(started, stopping, store);
@@ -345,6 +350,7 @@ async function assemble(
         );
       }
       idleMemory?.start();
+      heapHeadroom?.start();
       started = true;
       return port;
     },
@@ -353,6 +359,7 @@ async function assemble(
       (stopping ??= (async () => {
         clearInterval(storeWatch);
         idleMemory?.stop();
+        heapHeadroom?.stop();
         // Every front door stops taking work at once; gRPC and the webhook share one grace period.
         await Promise.all([app.gate?.close(), app.admission?.close(config.shutdownGraceMs), grpc.shutdown(config.shutdownGraceMs)]);
         // Grace over: cancel the registry requests still in flight (their calls fail or deny at
@@ -406,6 +413,11 @@ export function idleMemoryReturn(config: Pick<ServiceConfig, 'limits'>, logger: 
         'idle after load: memory returned to the system (one memory-reducing GC)',
       ),
   });
+}
+
+/** Under `limits.heapHeadroomMb` (0: off), the V8 heap's growth held to it; started by whoever serves. */
+export function heapHeadroomOf(config: Pick<ServiceConfig, 'limits'>): HeapHeadroom | undefined {
+  return config.limits.heapHeadroomMb > 0 ? new HeapHeadroom({ headroomMb: config.limits.heapHeadroomMb }) : undefined;
 }
 
 /** The gate's options from the configuration; `verifier` is in-process or a gRPC client. */

@@ -13,7 +13,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { BENCH_CACHE_ENTRIES } from './service-config.mjs';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -38,7 +37,7 @@ if (mode === 'countersign') {
     keysDir: path.join(dir, 'keys'),
     dataDir: path.join(dir, 'data'),
     admission: { timeoutMs: 9000, listen: '127.0.0.1:0' },
-    verification: { ...defaultConfig(dir).verification, cacheMaxEntries: BENCH_CACHE_ENTRIES },
+    verification: { ...defaultConfig(dir).verification, cacheMaxEntries: 200_000 },
     ...(auth ? { auth: { ...defaultConfig(dir).auth, mode: 'enforce' } } : {}),
     ...(exclusive ? { registry: { ...defaultConfig(dir).registry, exclusiveReferrerWrites: true } } : {}),
     ...(process.env.COUNTERSIGN_BENCH_STORE_URL ? { store: { url: process.env.COUNTERSIGN_BENCH_STORE_URL } } : {}),

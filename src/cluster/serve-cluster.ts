@@ -101,14 +101,7 @@ function isMessage(m: unknown): m is Message {
  * dead, serves the metrics port for all of them (`metricsListen`), and drains on SIGTERM/SIGINT.
  * Resolves with the exit code.
  */
-export async function runPrimary(opts: {
-  workers: number;
-  logger: Logger;
-  graceMs: number;
-  metricsListen?: string;
-  /** The evidence cache size of each worker (verification.cacheMaxEntries): their heap is sized to it. */
-  cacheMaxEntries?: number;
-}): Promise<number> {
+export async function runPrimary(opts: { workers: number; logger: Logger; graceMs: number; metricsListen?: string }): Promise<number> {
   const { workers, logger } = opts;
   const live = new Set<Worker>();
   const ready = new Set<Worker>();
@@ -126,9 +119,8 @@ export async function runPrimary(opts: {
   let stopping = false as boolean; // set by stopAll, from signal and worker callbacks, while this function awaits
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (finish = resolve));
-  // Workers run with a small young generation and an old-generation limit sized to their cache,
-  // unless the operator chose them (heap-flags.ts; README, Benchmarks: RSS rows).
-  const heapFlags = servingHeapFlags(opts.cacheMaxEntries, { execArgv: process.execArgv, nodeOptions: process.env.NODE_OPTIONS });
+  // Workers run with a small young generation unless the operator chose one (heap-flags.ts).
+  const heapFlags = servingHeapFlags({ execArgv: process.execArgv, nodeOptions: process.env.NODE_OPTIONS });
   if (heapFlags.length > 0) cluster.setupPrimary({ execArgv: [...process.execArgv, ...heapFlags] });
 
   // The referrer-index write lock the workers share under registry.exclusiveReferrerWrites (cluster-write-lock.ts).

@@ -38,7 +38,7 @@ export const CONFIG_FIELDS = {
     'store',
   ],
   registry: ['insecureHosts', 'caFile', 'dockerConfig', 'timeoutMs', 'maxRetries', 'exclusiveReferrerWrites'],
-  limits: ['maxPredicateBytes', 'returnMemoryWhenIdle'],
+  limits: ['maxPredicateBytes', 'returnMemoryWhenIdle', 'heapHeadroomMb'],
   verification: [
     'cacheTtlMs',
     'negativeCacheTtlMs',
@@ -163,6 +163,7 @@ class ConfigReader extends CheckedDocument {
       const ret = this.boolean(f.get('returnMemoryWhenIdle')!.value, 'limits.returnMemoryWhenIdle');
       if (ret !== undefined) out.returnMemoryWhenIdle = ret;
     }
+    this.int(f.get('heapHeadroomMb')?.value, 'limits.heapHeadroomMb', 0, (n) => (out.heapHeadroomMb = n), 65_536);
   }
 
   private verification(node: Node | null, out: ServiceConfig['verification']): void {

@@ -17,7 +17,7 @@ import { freePort } from '../../src/dev/local-registry';
 import { testRegistryHost, uniqueRepo } from '../support/harness';
 import { parsePrometheusText, sampleValue } from '../support/prometheus-text';
 import { startServeProcess, type ServeProcess } from '../support/serve-process';
-import { heapLimitMb, WORKER_SEMI_SPACE_MB } from '../../src/cluster/heap-flags';
+import { WORKER_SEMI_SPACE_MB } from '../../src/cluster/heap-flags';
 
 let dir: string;
 let serve: ServeProcess | undefined;
@@ -169,8 +169,8 @@ test('the metrics port adds up every worker: each scrape counts all the calls, w
     };
   };
   expect(workerPids()).toHaveLength(2);
-  // Every worker runs with the heap flags sized to its cache (src/cluster/heap-flags.ts).
-  const heapFlags = [`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`, `--max-old-space-size=${heapLimitMb(undefined)}`];
+  // Every worker runs with the serving heap flag (src/cluster/heap-flags.ts).
+  const heapFlags = [`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`];
   const commandLine = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   for (const pid of workerPids()) expect(commandLine(pid)).toEqual(expect.arrayContaining(heapFlags));
   process.kill(workerPids()[0]!, 'SIGKILL');

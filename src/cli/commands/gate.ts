@@ -1,6 +1,6 @@
 /** `countersign gate`: the registry gate as its own process, deciding through a Countersign server. */
 import path from 'node:path';
-import { gateOptions, idleMemoryReturn } from '../../app';
+import { gateOptions, heapHeadroomOf, idleMemoryReturn } from '../../app';
 import { checkGate, loadConfig } from '../../config/config';
 import { PostgresWriteLock } from '../../coordination';
 import { GrpcVerifier, startGateServer } from '../../gate';
@@ -52,6 +52,8 @@ export async function gate(args: string[]): Promise<number> {
   const server = await startGateServer({ ...gateOptions(config, verifier, logger), ...(tagLock ? { tagLock } : {}) });
   const idleMemory = idleMemoryReturn(config, logger);
   idleMemory?.start();
+  const heapHeadroom = heapHeadroomOf(config);
+  heapHeadroom?.start();
   logger.info(
     {
       listen: config.gate.listen,
@@ -71,6 +73,7 @@ export async function gate(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   idleMemory?.stop();
+  heapHeadroom?.stop();
   verifier.close();
   await tagLock?.close();
   logger.flush();

@@ -46,7 +46,6 @@ export async function serve(args: string[]): Promise<number> {
       workers,
       logger: root,
       graceMs: config.shutdownGraceMs,
-      ...(config.verification.cacheMaxEntries !== undefined ? { cacheMaxEntries: config.verification.cacheMaxEntries } : {}),
       ...(config.metrics.listen ? { metricsListen: config.metrics.listen } : {}),
     });
   }
