@@ -2,7 +2,8 @@
  * Turns (policy, request, evidence) into a decision. Pure and synchronous: evidence collection is
  * done (and cached) elsewhere, while the policy is evaluated on every request with the current
  * time, so that scan ages and exception expiries are always judged against "now". (The caller may
- * reuse a decision for an identical request only when evaluating it never read `now`.)
+ * reuse a decision for an identical request when evaluating it read `now` only through bounded
+ * readings, until the first instant one of them would come out otherwise: see readTime.)
  *
  * Order, and why:
  * 1. Top-level exceptions: an explicit, approved, time-limited waiver overrides everything else,
@@ -34,7 +35,7 @@ import {
 } from './requirements';
 import { PUSH_LABELS, checkPushRules, isContentWrite, isDelete, type PushCheck } from './push-rules';
 import type { MatchSpec, Mode, MultiArch, Policy, Rule } from './types';
-import { formatAge } from './values';
+import { expiryAt } from './values';
 
 export interface RequirementResult {
   /** `signatures`, `sbom`, `vulnerabilities`, `attestation:<predicateType>`, `deny`, `allow`, `exception`, `unmatched`, `evidence-collection`, `image`. */
@@ -166,17 +167,15 @@ function firstStep(policy: Policy, input: RequestFacts, digestPending: boolean):
       if (undecided(exception)) return { pending: true };
       continue;
     }
-    const left = exception.expires.getTime() - input.now.getTime();
-    if (left <= 0) {
+    const standing = expiryAt(exception.expires, input.now, EXCEPTION_WARNING_MS);
+    if (standing.expired) {
       warnings.push(
         `exception ${index} for ${describeImage(input.image)} (approved by ${exception.approvedBy}: ${exception.reason}) expired ${exception.expiresText} and was ignored`,
       );
       continue;
     }
-    if (left <= EXCEPTION_WARNING_MS) {
-      warnings.push(
-        `exception ${index} (approved by ${exception.approvedBy}) expires ${exception.expiresText}, in ${formatAge(left, 'd')}`,
-      );
+    if (standing.left !== undefined) {
+      warnings.push(`exception ${index} (approved by ${exception.approvedBy}) expires ${exception.expiresText}, in ${standing.left}`);
     }
     const message =
       `${describeImage(input.image)} is allowed without evidence by exception ${index}: "${exception.reason}", ` +

@@ -30,7 +30,8 @@ import type {
   SignatureRequirement,
   VulnerabilityRequirement,
 } from './types';
-import { durationUnit, formatAge, satisfiesConstraints } from './values';
+import { readTime } from '../shared/watched-date';
+import { ageAt, durationUnit, expiryAt, formatAge, satisfiesConstraints } from './values';
 
 export interface CheckResult {
   satisfied: boolean;
@@ -413,7 +414,7 @@ export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckCo
       continue;
     }
     const at = report.scannedAt;
-    if (at !== undefined && at.getTime() > ctx.now.getTime() + MAX_SCAN_TIME_SKEW_MS) {
+    if (at !== undefined && scanTimeInFuture(at, ctx.now)) {
       notes.push(`${id} claims a scan time in the future (${iso(at)})`);
       continue;
     }
@@ -449,16 +450,16 @@ export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckCo
       (b.scannedAt?.getTime() ?? -Infinity) - (a.scannedAt?.getTime() ?? -Infinity) || a.e.referrerDigest.localeCompare(b.e.referrerDigest),
   );
   const newest = usable[0]!;
-  const ageMs = newest.scannedAt !== undefined ? Math.max(0, ctx.now.getTime() - newest.scannedAt.getTime()) : undefined;
   const unit = req.maxAgeText !== undefined ? durationUnit(req.maxAgeText) : 'h';
-  const ageText = ageMs !== undefined ? `, ${formatAge(ageMs, unit)} old` : '';
+  const age = newest.scannedAt !== undefined ? ageAt(newest.scannedAt, ctx.now, unit, req.maxAgeMs) : undefined;
+  const ageText = age !== undefined ? `, ${age.text} old` : '';
   const what =
     `vulnerability scan ${shortDigest(newest.e.referrerDigest)} by ${newest.report.scanner} signed by ${keyLabel(newest.e, ctx)} ` +
     `(${newest.report.format}, scanned ${newest.scannedAt ? iso(newest.scannedAt) : 'at an unrecorded time'}${ageText})`;
   const problems: string[] = [];
 
-  if (req.maxAgeMs !== undefined && ageMs !== undefined && ageMs > req.maxAgeMs) {
-    problems.push(`scan is ${formatAge(ageMs, unit)} old, maximum ${req.maxAgeText ?? formatAge(req.maxAgeMs, unit)}`);
+  if (req.maxAgeMs !== undefined && age?.exceeded) {
+    problems.push(`scan is ${age.text} old, maximum ${req.maxAgeText ?? formatAge(req.maxAgeMs, unit)}`);
   }
 
   const excepted: string[] = [];
@@ -471,13 +472,13 @@ export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckCo
         [finding.id, ...(finding.aliases ?? [])].some((i) => i.toLowerCase() === x.id.toLowerCase()),
       );
       const pkg = finding.package ? `, ${finding.package}${finding.version ? ` ${finding.version}` : ''}` : '';
-      if (exception && ctx.now.getTime() < exception.expires.getTime()) {
+      const standing = exception ? expiryAt(exception.expires, ctx.now, EXCEPTION_WARNING_MS) : undefined;
+      if (exception && standing && !standing.expired) {
         excepted.push(`${id} accepted until ${exception.expiresText} (approved by ${exception.approvedBy})`);
-        const left = exception.expires.getTime() - ctx.now.getTime();
-        if (left <= EXCEPTION_WARNING_MS) {
+        if (standing.left !== undefined) {
           ctx.warnings.push(
             `the exception for ${exception.id} (approved by ${exception.approvedBy}: ${exception.reason}) expires ${exception.expiresText}, ` +
-              `in ${formatAge(left, 'd')}; renew it or fix the vulnerability`,
+              `in ${standing.left}; renew it or fix the vulnerability`,
           );
         }
         continue;
@@ -579,4 +580,14 @@ function iso(date: Date): string {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Whether a scan claims a time further ahead of `now` than clocks drift (a forged or broken scan
+ * time, not a usable scan). A bounded reading of the time: a claim ahead now is no longer ahead
+ * once the clock catches up with it, and one that is not ahead stays so.
+ */
+function scanTimeInFuture(at: Date, now: Date): boolean {
+  const limit = at.getTime() - MAX_SCAN_TIME_SKEW_MS;
+  return readTime(now, (t) => (t < limit ? [true, limit] : [false, Infinity]));
 }

@@ -5,6 +5,7 @@
  */
 import { parseRfc3339 } from '../attestations';
 import { DURATION_UNIT_MS, parseDuration as parseSharedDuration, POLICY_DURATION } from '../shared/duration';
+import { firstChange, readTime } from '../shared/watched-date';
 import type { VersionConstraint, VersionOperator } from './types';
 
 type Unit = (typeof POLICY_DURATION.units)[number];
@@ -34,6 +35,37 @@ export function formatAge(ms: number, unit: Unit): string {
   if (ms >= UNIT_MS[unit]) return formatDurationIn(ms, unit);
   const smaller = (['w', 'd', 'h', 'm', 's'] as const).find((u) => UNIT_MS[u] < UNIT_MS[unit] && ms >= UNIT_MS[u]);
   return formatDurationIn(ms, smaller ?? 'ms');
+}
+
+/**
+ * How old `since` is at `now` (never below zero), shown in `unit` as formatAge does, and whether
+ * that is more than `maxMs`. A bounded reading of the time (readTime): it holds until the shown age
+ * changes or the maximum is first exceeded, so a decision made from it may be reused until then.
+ */
+export function ageAt(since: Date, now: Date, unit: Unit, maxMs: number | undefined): { text: string; exceeded: boolean } {
+  const s = since.getTime();
+  const textAt = (t: number): string => formatAge(Math.max(0, t - s), unit);
+  return readTime(now, (t) => {
+    const exceeded = maxMs !== undefined && t - s > maxMs;
+    const exceedsAt = exceeded || maxMs === undefined ? Infinity : s + maxMs + 1;
+    return [{ text: textAt(t), exceeded }, Math.min(firstChange(t, textAt), exceedsAt)];
+  });
+}
+
+/**
+ * Where an expiry (the first instant something no longer applies) stands at `now`: expired, or
+ * not, with the time left in days (formatAge) once it is `warnWithinMs` or less. A bounded reading
+ * of the time (readTime): it holds until the expiry, the start of the warning, or the next change
+ * of the time left as shown.
+ */
+export function expiryAt(expires: Date, now: Date, warnWithinMs: number): { expired: boolean; left?: string } {
+  const e = expires.getTime();
+  return readTime<{ expired: boolean; left?: string }>(now, (t) => {
+    if (e - t <= 0) return [{ expired: true }, Infinity];
+    if (e - t > warnWithinMs) return [{ expired: false }, e - warnWithinMs];
+    const leftAt = (x: number): string => formatAge(e - x, 'd');
+    return [{ expired: false, left: leftAt(t) }, Math.min(e, firstChange(t, leftAt))];
+  });
 }
 
 /** The unit of a valid duration text (its largest component). */

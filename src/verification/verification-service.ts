@@ -1,6 +1,7 @@
 /**
  * Verify: resolve the image (tags on every call), collect verified evidence (cached by digest),
- * re-apply key state at the time of the decision, evaluate the policy (on every call), and explain.
+ * re-apply key state at the time of the decision, evaluate the policy (or answer with the decision an
+ * identical call made, while it holds), and explain.
  * Every failure to collect evidence becomes a policy decision (onError), never an implicit allow.
  */
 import type { Policy } from '../policy';
@@ -79,8 +80,10 @@ interface ParsedImage {
 
 /**
  * What an allowed decision was made from, and the decision. Everything evaluate() and the key
- * state read is here, but for the time: a memo is only kept when the decision never read the
- * clock (WatchedDate), so an identical call made later gets the identical answer.
+ * state read is here, but for the time: a memo is only kept when the decision read the clock
+ * through bounded readings alone (WatchedDate, readTime: a scan's age, an exception's expiry), and
+ * only until the first of them would come out otherwise, so an identical call made within that
+ * window gets the identical answer, reasons and warnings included.
  */
 interface DecisionMemo {
   policy: Policy;
@@ -95,8 +98,9 @@ interface DecisionMemo {
   /**
    * When the decision holds (ms since epoch, from inclusive, until exclusive): from when it was
    * made to the first instant at which a key or certificate state it used changes (a validFrom,
-   * validUntil, revocation time or chain notAfter still to come). A clock that went back is
-   * outside it: what held before `from` was not judged.
+   * validUntil, revocation time or chain notAfter still to come) or a bounded reading of the time
+   * would differ (a scan age as shown or past its maximum, an exception expiring or its time left
+   * as shown). A clock that went back is outside it: what held before `from` was not judged.
    */
   from: number;
   until: number;
@@ -140,8 +144,10 @@ export class VerificationService {
     const context = input.context ?? {};
     const budget = this.budgetMs(input.deadline);
     // The last decision for this reference was made from the same policy, keys and request: the
-    // early decision was none and read no clock then, so it is none now (only the evidence and
-    // the image are left to compare, below).
+    // early decision was none then, and reads of the clock in it were bounded (an expired
+    // exception stays expired), so it is none now while the memo holds (only the evidence, the
+    // image and the memo's window are left to compare, below). Outside the window evaluate()
+    // makes the early step again itself.
     const memo = parsed.decision;
     const sameRequest =
       memo !== undefined &&
@@ -226,7 +232,7 @@ export class VerificationService {
     if (sameRequest && memoable && t >= memo.from && t < memo.until && sameImage(memo, image) && sameEvidence(memo.evidence, evidence))
       return memo.result;
     // The key states are judged at `at` and say when they change (window); the evaluation gets a
-    // WatchedDate, which tells whether anything else depended on the time.
+    // WatchedDate, which tells whether anything else depended on the time, and until when.
     const window = { until: Infinity };
     const current = evidence.map((e) => this.withKeyState(e, at, `${ref.registry}/${ref.repository}`, window));
     const now = WatchedDate.of(at);
@@ -263,7 +269,7 @@ export class VerificationService {
         platforms: image.platforms,
         evidence,
         from: t,
-        until: window.until,
+        until: Math.min(window.until, earlyNow.until, now.until),
         result: deepFreeze(result),
       };
       return result;

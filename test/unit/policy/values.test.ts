@@ -1,5 +1,6 @@
 import { compareVersions, parseDuration, parseVersionRange } from '../../../src/policy';
-import { formatAge, parseExpiry, satisfiesConstraints } from '../../../src/policy/values';
+import { ageAt, expiryAt, formatAge, parseExpiry, satisfiesConstraints } from '../../../src/policy/values';
+import { WatchedDate } from '../../../src/shared/watched-date';
 
 describe('compareVersions', () => {
   it.each<[string, string, number]>([
@@ -75,5 +76,61 @@ describe('durations and expiries', () => {
     expect(parseExpiry('2027-02-29')).toHaveProperty('error');
     expect(parseExpiry('31/01/2027')).toHaveProperty('error');
     expect(parseExpiry('2027-01-31 18:00')).toHaveProperty('error');
+  });
+});
+
+describe('bounded readings of the time: until when what they say holds', () => {
+  const hour = 3_600_000;
+  const day = 24 * hour;
+  const since = new Date('2030-01-01T00:00:00Z');
+  const at = (ms: number): WatchedDate => WatchedDate.of(new Date(since.getTime() + ms));
+
+  test('a scan age: until the age as shown changes', () => {
+    const now = at(1 * hour);
+    expect(ageAt(since, now, 'h', 72 * hour)).toEqual({ text: '1h', exceeded: false });
+    expect({ read: now.read, until: now.until - since.getTime() }).toEqual({ read: false, until: 3_960_000 });
+  });
+
+  test('a scan age at its maximum: until the first millisecond past it, then exceeded for good', () => {
+    const now = at(72 * hour);
+    expect(ageAt(since, now, 'h', 72 * hour)).toEqual({ text: '72h', exceeded: false });
+    expect(now.until - since.getTime()).toBe(72 * hour + 1);
+    const past = at(72 * hour + 1);
+    expect(ageAt(since, past, 'h', 72 * hour)).toEqual({ text: '72h', exceeded: true });
+    // Exceeded stays exceeded: only the shown age bounds it now.
+    expect(past.until - since.getTime()).toBe(73 * hour);
+  });
+
+  test('a scan time a little ahead of the clock is 0 old until the clock reaches it', () => {
+    const now = at(-5_000);
+    expect(ageAt(since, now, 'h', hour)).toEqual({ text: '0ms', exceeded: false });
+    expect(now.until - since.getTime()).toBe(1);
+  });
+
+  test('an expiry far off: valid, no time left shown, until the warning starts', () => {
+    const expires = new Date(since.getTime() + 30 * day);
+    const now = at(0);
+    expect(expiryAt(expires, now, 7 * day)).toEqual({ expired: false });
+    expect(now.until).toBe(expires.getTime() - 7 * day);
+  });
+
+  test('an expiry within the warning: the time left, until it changes as shown; never past the expiry', () => {
+    const expires = new Date(since.getTime() + 3 * day);
+    const now = at(0.05 * day);
+    expect(expiryAt(expires, now, 7 * day)).toEqual({ expired: false, left: '2.9d' });
+    // 2.9d left, give or take the float rounding of tenths of a day: the first instant shown otherwise.
+    expect(Math.abs(now.until - since.getTime() - 0.1 * day)).toBeLessThanOrEqual(1);
+    expect(expiryAt(expires, new Date(now.until - 1), 7 * day).left).toBe('2.9d');
+    expect(expiryAt(expires, new Date(now.until), 7 * day).left).toBe('2.8d');
+    const last = at(3 * day - 1);
+    expect(expiryAt(expires, last, 7 * day)).toEqual({ expired: false, left: '1ms' });
+    expect(last.until).toBe(expires.getTime());
+  });
+
+  test('an expired one stays expired', () => {
+    const expires = new Date(since.getTime());
+    const now = at(0);
+    expect(expiryAt(expires, now, 7 * day)).toEqual({ expired: true });
+    expect({ read: now.read, until: now.until }).toEqual({ read: false, until: Infinity });
   });
 });

@@ -980,7 +980,7 @@ describe('an identical warm call reuses the decision, and only then (issue 11)',
     expect(again).not.toBe(warm);
   });
 
-  test('a decision that read the clock (a scan age) is made again at each call, never reused', async () => {
+  test('a decision that read a scan age is reused until the age as shown changes, and made again from then', async () => {
     await setup({ policy: 'rules:\n  - name: scanned\n    require:\n      signatures: {}\n      vulnerabilities: { maxAge: 72h }\n' });
     await sign();
     const scannedAt = new Date('2030-01-01T00:00:00Z');
@@ -988,16 +988,71 @@ describe('an identical warm call reuses the decision, and only then (issue 11)',
       repo,
       await signedReferrer(signer, image, { predicateType: PREDICATE_TYPE.COSIGN_VULN, predicate: trivyScan(scannedAt.toISOString(), []) }),
     );
-    let now = new Date(scannedAt.getTime() + 3_600_000);
+    const hour = 3_600_000;
+    let now = new Date(scannedAt.getTime() + hour);
     const svc = service({ now: () => now });
     await svc.verify({ image: byDigest(), action: 'deploy' });
     const warm = await svc.verify({ image: byDigest(), action: 'deploy' });
     expect(warm).toMatchObject({ allowed: true, cached: true });
-    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).not.toBe(warm);
-    now = new Date(scannedAt.getTime() + 73 * 3_600_000);
+    expect(warm.reasons.join('\n')).toMatch(/, 1h old\)/);
+    now = new Date(scannedAt.getTime() + 3_960_000 - 1);
+    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toBe(warm);
+    now = new Date(scannedAt.getTime() + 3_960_000);
+    const later = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(later).not.toBe(warm);
+    expect(later.reasons.join('\n')).toMatch(/, 1\.1h old\)/);
+    // At the maximum, still allowed and reused; the first millisecond past it is a deny.
+    now = new Date(scannedAt.getTime() + 72 * hour);
+    const last = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(last).toMatchObject({ allowed: true });
+    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toBe(last);
+    now = new Date(scannedAt.getTime() + 72 * hour + 1);
     const old = await svc.verify({ image: byDigest(), action: 'deploy' });
     expect(old).toMatchObject({ allowed: false, cached: true });
-    expect(old.reasons.join('\n')).toMatch(/scan is .* old, maximum 72h/);
+    expect(old.reasons.join('\n')).toMatch(/scan is 72h old, maximum 72h/);
+    // A clock that went back before the decision was made: judged again, not assumed.
+    now = new Date(scannedAt.getTime() + hour);
+    const back = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(back).toMatchObject({ allowed: true });
+    expect(back).not.toBe(last);
+  });
+
+  test('a vulnerability exception: reused until its warning starts, then until it expires, denied from then', async () => {
+    const expires = new Date('2030-02-01T00:00:00Z');
+    await setup({
+      policy:
+        'rules:\n  - name: scanned\n    require:\n      signatures: {}\n' +
+        `      vulnerabilities: { maxSeverity: medium, exceptions: [{ id: CVE-2030-0001, expires: "${expires.toISOString()}", reason: unreachable, approvedBy: appsec }] }\n`,
+    });
+    await sign();
+    await new ReferrerStore(client).attach(
+      repo,
+      await signedReferrer(signer, image, {
+        predicateType: PREDICATE_TYPE.COSIGN_VULN,
+        predicate: trivyScan('2030-01-01T00:00:00Z', [{ id: 'CVE-2030-0001', severity: 'CRITICAL' }]),
+      }),
+    );
+    const warnFrom = expires.getTime() - 7 * 86_400_000;
+    // Half an hour before the warning starts: the scan's age as shown (575h) holds past it too.
+    let now = new Date(warnFrom - 1_800_000);
+    const svc = service({ now: () => now });
+    await svc.verify({ image: byDigest(), action: 'deploy' });
+    const warm = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(warm).toMatchObject({ allowed: true, cached: true, warnings: [] });
+    now = new Date(warnFrom - 1);
+    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toBe(warm);
+    now = new Date(warnFrom);
+    const warned = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(warned).toMatchObject({ allowed: true });
+    expect(warned.warnings.join('\n')).toMatch(/expires .*, in 7d; renew it/);
+    now = new Date(expires.getTime() - 1);
+    const lastMs = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(lastMs).toMatchObject({ allowed: true });
+    expect(await svc.verify({ image: byDigest(), action: 'deploy' })).toBe(lastMs);
+    now = expires;
+    const expired = await svc.verify({ image: byDigest(), action: 'deploy' });
+    expect(expired).toMatchObject({ allowed: false, cached: true });
+    expect(expired.reasons.join('\n')).toMatch(/CVE-2030-0001 \(critical.*its exception expired/);
   });
 
   test('another namespace, action or label set is another decision', async () => {
