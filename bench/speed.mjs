@@ -27,8 +27,12 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
   const calls = (c) => (quick ? Math.max(300, c * 4) : Math.max(4000, c * 20));
   const rows = [];
 
-  const child = (args, execArgv = []) =>
-    forkChild(path.join(here, 'lib', 'server-child.mjs'), args, { execArgv, what: `bench server ${args[0]}` });
+  const child = (args, execArgv = [], env = undefined) =>
+    forkChild(path.join(here, 'lib', 'server-child.mjs'), args, {
+      execArgv,
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+      what: `bench server ${args[0]}`,
+    });
   const vclient = (port) => new (serviceConstructor('VerificationService'))(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const sclient = (port) => new (serviceConstructor('SigningService'))(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const unary = (client, method, req, token) =>
@@ -105,7 +109,23 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
   const echo = await child(['echo']);
   // As a worker of `serve --workers` starts (src/cluster/heap-flags.ts: a smaller young generation).
   const serviceFlags = servingHeapFlags({ execArgv: [], nodeOptions: undefined });
-  const cs = await child(['countersign'], ['--expose-gc', ...serviceFlags]);
+  // The built-in default policy (a trusted signature), and for bench/scanned a rule that reads the
+  // time: a scan at most 7 days old, nothing above medium but one CVE whose exception expires in
+  // 3 days (so its warning shows the time left). Such a decision is reused only until the scan's
+  // age or the time left as shown changes (src/shared/watched-date.ts: readTime).
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const os = await import('node:os');
+  const policyFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'countersign-bench-policy-')), 'policy.yaml');
+  const exceptionExpires = new Date(Date.now() + 3 * 86_400_000).toISOString();
+  writeFileSync(
+    policyFile,
+    'rules:\n' +
+      '  - name: scanned\n    match: { images: ["**/bench/scanned"] }\n    require:\n      signatures: { minimum: 1 }\n' +
+      `      vulnerabilities: { maxAge: 7d, maxSeverity: medium, exceptions: [{ id: CVE-2030-0001, expires: "${exceptionExpires}", reason: not reachable, approvedBy: bench }] }\n` +
+      '  - name: push\n    match: { actions: [push] }\n    allow: pushes are allowed\n' +
+      '  - name: signed\n    require: { signatures: { minimum: 1 } }\n',
+  );
+  const cs = await child(['countersign'], ['--expose-gc', ...serviceFlags], { COUNTERSIGN_BENCH_POLICY: policyFile });
   // The same service with access control enforced: every call presents a bearer token.
   const ct = await child(['countersign', 'token'], serviceFlags);
   const servers = [echo, cs, ct];
@@ -123,6 +143,41 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
     const byDigest = { ...byTag, image: `${registry.host}/bench/warm@${main.digest}` };
     const canned = await unary(vc, 'Verify', byDigest);
     if (!canned.allowed) throw new Error(`bench image not allowed: ${canned.reasons.join('; ')}`);
+    const scanned = await img('bench/scanned', 'v1');
+    await unary(sc, 'Sign', { image: `${registry.host}/bench/scanned:v1`, key: 'bench' });
+    const scan = {
+      scanner: {
+        uri: 'pkg:github/aquasecurity/trivy@0.50.1',
+        version: '0.50.1',
+        result: {
+          SchemaVersion: 2,
+          ArtifactName: 'bench/scanned',
+          ArtifactType: 'container_image',
+          Results: [
+            {
+              Target: 'bench (alpine 3.19)',
+              Class: 'os-pkgs',
+              Type: 'alpine',
+              Vulnerabilities: [{ VulnerabilityID: 'CVE-2030-0001', PkgName: 'openssl', InstalledVersion: '3.1.0-r0', Severity: 'HIGH' }],
+            },
+          ],
+        },
+      },
+      metadata: {
+        scanStartedOn: new Date(Date.now() - 3_600_000).toISOString(),
+        scanFinishedOn: new Date(Date.now() - 3_600_000).toISOString(),
+      },
+    };
+    await unary(sc, 'Attest', {
+      image: `${registry.host}/bench/scanned@${scanned.digest}`,
+      key: 'bench',
+      predicateType: 'vuln',
+      predicate: Buffer.from(JSON.stringify(scan)),
+    });
+    const byDigestScanned = { ...byTag, image: `${registry.host}/bench/scanned@${scanned.digest}` };
+    const scannedAnswer = await unary(vc, 'Verify', byDigestScanned);
+    if (!scannedAnswer.allowed || scannedAnswer.rule !== 'scanned' || !scannedAnswer.warnings.some((w) => /expires .*, in /.test(w)))
+      throw new Error(`bench scanned image not allowed by its rule with the exception's warning: ${JSON.stringify(scannedAnswer)}`);
     const stub = await child(['stub', JSON.stringify(canned)]);
     servers.push(stub);
     const ec = vclient(echo.port);
@@ -177,6 +232,7 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
       () => unary(st, 'Verify', byDigest),
       () => unary(sti, 'Verify', byDigest),
       () => unary(vc, 'Verify', byDigest),
+      () => unary(vc, 'Verify', byDigestScanned),
       () => unary(st, 'Verify', byDigest, ct.token),
       () => unary(stiT, 'Verify', byDigest, ct.token),
       () => unary(vt, 'Verify', byDigest, ct.token),
@@ -192,11 +248,12 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
       await load(c, 50, () => unary(stiT, 'Verify', byDigest, ct.token)); // warm-up
       // Each path next to its floors in interleaved slices. The stubs are sent the same
       // authorization header as the service with a token (they parse the metadata, check nothing).
-      const [e, s, si, d] = await interleaved(c, n, [
+      const [e, s, si, d, dS] = await interleaved(c, n, [
         { fn: () => unary(ec, 'Verify', {}), pid: echo.pid },
         { fn: () => unary(st, 'Verify', byDigest), pid: stub.pid },
         { fn: () => unary(sti, 'Verify', byDigest), pid: cs.pid },
         { fn: () => unary(vc, 'Verify', byDigest), pid: cs.pid },
+        { fn: () => unary(vc, 'Verify', byDigestScanned), pid: cs.pid },
       ]);
       const [sT, siT, dT] = await interleaved(c, n, [
         { fn: () => unary(st, 'Verify', byDigest, ct.token), pid: stub.pid },
@@ -215,6 +272,12 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
         d,
         `stub ${s.cpu.toFixed(0)} µs, in-process ${si.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`,
         `cpu ${x(d.cpu, s.cpu)} (in-process ${x(d.cpu, si.cpu)}), thr ${x(d.ops, e.ops)}`,
+      );
+      row(
+        'Verify warm by digest, a rule that reads the time (scan maxAge, a CVE exception with its warning)',
+        dS,
+        `stub ${s.cpu.toFixed(0)} µs, in-process ${si.cpu.toFixed(0)} µs`,
+        `cpu ${x(dS.cpu, s.cpu)} (in-process ${x(dS.cpu, si.cpu)})`,
       );
       row('floor: canned-response stub Verify (token sent)', sT);
       row('floor: canned-response stub inside the service process (token sent)', siT);
@@ -237,8 +300,6 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
     // by digest at c = 64 over 8 connections (the primary hands each connection to one worker).
     {
       const { spawn } = await import('node:child_process');
-      const { mkdtempSync } = await import('node:fs');
-      const os = await import('node:os');
       const { freePort } = dist('dev/local-registry.js');
       const through = {};
       for (const workers of [1, 2]) {

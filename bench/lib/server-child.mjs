@@ -41,6 +41,7 @@ if (mode === 'countersign') {
     ...(auth ? { auth: { ...defaultConfig(dir).auth, mode: 'enforce' } } : {}),
     ...(exclusive ? { registry: { ...defaultConfig(dir).registry, exclusiveReferrerWrites: true } } : {}),
     ...(process.env.COUNTERSIGN_BENCH_STORE_URL ? { store: { url: process.env.COUNTERSIGN_BENCH_STORE_URL } } : {}),
+    ...(process.env.COUNTERSIGN_BENCH_POLICY ? { policyFile: process.env.COUNTERSIGN_BENCH_POLICY } : {}),
   };
   // Logs at info, to /dev/null: the cost of the per-call line is part of what is measured.
   const { openSync } = await import('node:fs');
