@@ -14,10 +14,13 @@ import { scopeProblem } from '../shared/image-pattern';
 import { hostForUrl, parseListenAddress } from '../shared/net';
 import type { ServiceConfig } from './config';
 
-/** The fields the config file accepts, per object (README "Configuration of `serve`"). */
+/** The largest limits.heapHeadroomMb, from the config file or the environment alike (64 GB: beyond any heap). */
+export const MAX_HEAP_HEADROOM_MB = 65_536;
+
 /** The longest `gate.decisionCacheTtlMs` accepted. */
 export const MAX_GATE_DECISION_CACHE_TTL_MS = 60_000;
 
+/** The fields the config file accepts, per object (README "Configuration of `serve`"). */
 export const CONFIG_FIELDS = {
   config: [
     'listen',
@@ -163,7 +166,7 @@ class ConfigReader extends CheckedDocument {
       const ret = this.boolean(f.get('returnMemoryWhenIdle')!.value, 'limits.returnMemoryWhenIdle');
       if (ret !== undefined) out.returnMemoryWhenIdle = ret;
     }
-    this.int(f.get('heapHeadroomMb')?.value, 'limits.heapHeadroomMb', 0, (n) => (out.heapHeadroomMb = n), 65_536);
+    this.int(f.get('heapHeadroomMb')?.value, 'limits.heapHeadroomMb', 0, (n) => (out.heapHeadroomMb = n), MAX_HEAP_HEADROOM_MB);
   }
 
   private verification(node: Node | null, out: ServiceConfig['verification']): void {

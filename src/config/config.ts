@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MtlsBinding } from '../auth';
 import { CountersignError } from '../shared/errors';
-import { applyConfigText, parseListen, storeUrlProblem } from './config-file';
+import { applyConfigText, MAX_HEAP_HEADROOM_MB, parseListen, storeUrlProblem } from './config-file';
 
 /** Everything `countersign serve` can be told. Precedence: defaults < config file < environment < flags. */
 export interface ServiceConfig {
@@ -208,7 +208,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   }
   if (env.COUNTERSIGN_REGISTRY_CA_FILE) config.registry.caFile = path.resolve(cwd, env.COUNTERSIGN_REGISTRY_CA_FILE);
   if (env.COUNTERSIGN_REGISTRY_TIMEOUT_MS) {
-    config.registry.timeoutMs = positiveInt('COUNTERSIGN_REGISTRY_TIMEOUT_MS', env.COUNTERSIGN_REGISTRY_TIMEOUT_MS);
+    config.registry.timeoutMs = envInt('COUNTERSIGN_REGISTRY_TIMEOUT_MS', env.COUNTERSIGN_REGISTRY_TIMEOUT_MS, 1);
   }
   if (env.COUNTERSIGN_EXCLUSIVE_REFERRER_WRITES) {
     config.registry.exclusiveReferrerWrites = booleanValue(
@@ -217,13 +217,13 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     );
   }
   if (env.COUNTERSIGN_MAX_PREDICATE_BYTES) {
-    config.limits.maxPredicateBytes = positiveInt('COUNTERSIGN_MAX_PREDICATE_BYTES', env.COUNTERSIGN_MAX_PREDICATE_BYTES);
+    config.limits.maxPredicateBytes = envInt('COUNTERSIGN_MAX_PREDICATE_BYTES', env.COUNTERSIGN_MAX_PREDICATE_BYTES, 1);
   }
   if (env.COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE) {
     config.limits.returnMemoryWhenIdle = booleanValue('COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE', env.COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE);
   }
   if (env.COUNTERSIGN_HEAP_HEADROOM_MB) {
-    config.limits.heapHeadroomMb = nonNegativeInt('COUNTERSIGN_HEAP_HEADROOM_MB', env.COUNTERSIGN_HEAP_HEADROOM_MB);
+    config.limits.heapHeadroomMb = envInt('COUNTERSIGN_HEAP_HEADROOM_MB', env.COUNTERSIGN_HEAP_HEADROOM_MB, 0, MAX_HEAP_HEADROOM_MB);
   }
   if (env.COUNTERSIGN_POLICY) config.policyFile = path.resolve(cwd, env.COUNTERSIGN_POLICY);
   if (env.COUNTERSIGN_TRUST_DIR) config.trustDir = path.resolve(cwd, env.COUNTERSIGN_TRUST_DIR);
@@ -318,17 +318,16 @@ function booleanValue(field: string, v: string): boolean {
   throw new CountersignError('INVALID_ARGUMENT', `${field} must be "true" or "false", got ${JSON.stringify(v)}`);
 }
 
-function nonNegativeInt(field: string, v: string): number {
+/**
+ * A whole number from an environment variable, within [min, max] (the bounds the config file's
+ * field has, so both ways of setting it agree). Digits only: "1e3", "0x10" or "10ms" are refused
+ * rather than read as something the operator may not have meant.
+ */
+function envInt(field: string, v: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = /^[0-9]+$/.test(v.trim()) ? Number(v.trim()) : NaN;
-  if (!Number.isSafeInteger(n))
-    throw new CountersignError('INVALID_ARGUMENT', `${field} must be a whole number (0 or more), got ${JSON.stringify(v)}`);
-  return n;
-}
-
-function positiveInt(field: string, v: unknown): number {
-  const n = typeof v === 'string' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0) {
-    throw new CountersignError('INVALID_ARGUMENT', `${field} must be a positive integer, got ${JSON.stringify(v)}`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `${min} to ${max}`;
+    throw new CountersignError('INVALID_ARGUMENT', `${field} must be a whole number (${range}), got ${JSON.stringify(v)}`);
   }
   return n;
 }

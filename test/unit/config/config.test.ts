@@ -98,6 +98,32 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ listen: 'nope' }, {}, dir)).toThrow(/HOST:PORT/);
   });
 
+  // One parser for every whole number from the environment, digits only, within the bounds the
+  // config file's field has (they used to differ: Number() read "1e3" as 1000 and "0x10" as 16).
+  const envNumbers: Array<[string, string, RegExp]> = [
+    ['COUNTERSIGN_REGISTRY_TIMEOUT_MS', '1e3', /COUNTERSIGN_REGISTRY_TIMEOUT_MS must be a whole number \(1 or more\), got "1e3"/],
+    ['COUNTERSIGN_REGISTRY_TIMEOUT_MS', '0x10', /must be a whole number/],
+    ['COUNTERSIGN_REGISTRY_TIMEOUT_MS', '0', /\(1 or more\), got "0"/],
+    ['COUNTERSIGN_MAX_PREDICATE_BYTES', '2.5', /COUNTERSIGN_MAX_PREDICATE_BYTES must be a whole number/],
+    ['COUNTERSIGN_MAX_PREDICATE_BYTES', '-4', /must be a whole number/],
+    ['COUNTERSIGN_HEAP_HEADROOM_MB', '65537', /COUNTERSIGN_HEAP_HEADROOM_MB must be a whole number \(0 to 65536\)/],
+  ];
+  test.each(envNumbers)('%s=%j is refused with the reason', (name, value, reason) => {
+    expect(() => loadConfig({}, { [name]: value }, dir)).toThrow(reason);
+  });
+
+  test("whole numbers from the environment are read as written, up to the config file's bounds", () => {
+    const c = loadConfig(
+      {},
+      { COUNTERSIGN_REGISTRY_TIMEOUT_MS: ' 700 ', COUNTERSIGN_MAX_PREDICATE_BYTES: '1', COUNTERSIGN_HEAP_HEADROOM_MB: '65536' },
+      dir,
+    );
+    expect([c.registry.timeoutMs, c.limits.maxPredicateBytes, c.limits.heapHeadroomMb]).toEqual([700, 1, 65_536]);
+    const file = path.join(dir, 'headroom.yaml');
+    writeFileSync(file, 'limits: { heapHeadroomMb: 65537 }\n');
+    expect(() => loadConfig({ configFile: file }, {}, dir)).toThrow(/limits\.heapHeadroomMb/);
+  });
+
   test.each([
     ['127.0.0.1:50051', '127.0.0.1', 50051],
     ['[::1]:80', '[::1]', 80],
