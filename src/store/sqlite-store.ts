@@ -5,6 +5,7 @@
  * asynchronous transaction would otherwise let another caller's statements run on the same
  * connection between two of its awaits (and see, or join, its uncommitted writes).
  */
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { ChangeWatch } from './change-watch';
 import { sqliteErrorCode, type Database, type SqlParam, type SqlRow, type Statement } from './database';
 import { BUMP_REVISION_SQL, migrateSchema, STORE_MIGRATIONS } from './schema';
@@ -14,13 +15,20 @@ import { CountersignError } from '../shared/errors';
 
 export interface SqliteStoreOptions {
   /**
-   * How often PRAGMA data_version is read to notice commits by other processes on the same file
-   * (announced as `all`). Default 100 ms; 0: no timer (tests drive `changes.markStale()` or `poll()`).
+   * Commits by other processes on the same file (announced as `all`) are noticed as they are
+   * written: the database file and its WAL are watched (inotify), and each write is followed by one
+   * PRAGMA data_version read. This is how often data_version is also read on a timer, as the safety
+   * net: default 5000 ms while the files are watched, 100 ms when they cannot be (no inotify, out
+   * of watches). 0: neither the watch nor the timer (tests drive `changes.markStale()` or `poll()`).
    */
   changeCheckMs?: number;
   /** Every query and transaction, with its duration (the store-latency histogram). */
   observe?: (operation: 'query' | 'transaction', seconds: number) => void;
 }
+
+/** The safety-net read of data_version while the files are watched, and without a watch. */
+const WATCHED_CHECK_MS = 5000;
+const UNWATCHED_CHECK_MS = 100;
 
 const SQLITE_BUSY = 5;
 const SQLITE_LOCKED = 6;
@@ -44,7 +52,11 @@ export class SqliteStore implements SqlStore {
   readonly changes = new ChangeFeed();
   private readonly statements = new Map<string, Statement>();
   private readonly watch: ChangeWatch;
-  private readonly timer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** The inotify watches on the database file and its WAL (none: polled on the timer alone). */
+  private watchers: FSWatcher[] = [];
+  /** A poll is queued for the next turn of the event loop (the writes of one commit are one poll). */
+  private pollQueued = false;
   private readonly observe: SqliteStoreOptions['observe'];
   private readonly queue: FileQueue;
   private closed = false;
@@ -59,11 +71,55 @@ export class SqliteStore implements SqlStore {
     if (!shared && db.file !== ':memory:') queues.set(db.file, this.queue);
     this.observe = options.observe;
     this.watch = new ChangeWatch(db, 0);
-    const every = options.changeCheckMs ?? 100;
-    if (every > 0) {
-      this.timer = setInterval(() => this.poll(), every);
-      this.timer.unref();
+    if (options.changeCheckMs === 0) return;
+    // An idle service wakes only for the safety net (a 100 ms timer alone woke it ten times a
+    // second: 3-10% of a core on a small VM, enough that it never looked idle). WAL needs shared
+    // memory, so every writer is on this kernel and its writes reach inotify.
+    const watched = db.file !== ':memory:' && this.watchFiles([db.file, `${db.file}-wal`]);
+    this.every(options.changeCheckMs ?? (watched ? WATCHED_CHECK_MS : UNWATCHED_CHECK_MS));
+  }
+
+  private every(ms: number): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = setInterval(() => this.poll(), ms);
+    this.timer.unref();
+  }
+
+  /** Watches `files` (those that exist); false, and no watch, when any of them cannot be watched. */
+  private watchFiles(files: string[]): boolean {
+    try {
+      for (const file of files) {
+        if (!existsSync(file)) continue;
+        const watcher = watch(file, { persistent: false }, () => this.queuePoll());
+        // A watch that fails later (the file removed under us) leaves the timer, at its short interval.
+        watcher.on('error', () => this.unwatch(true));
+        this.watchers.push(watcher);
+      }
+      return this.watchers.length > 0;
+    } catch {
+      this.unwatch(false);
+      return false;
     }
+  }
+
+  private unwatch(shortenTimer: boolean): void {
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    if (shortenTimer && !this.closed) this.every(UNWATCHED_CHECK_MS);
+  }
+
+  private queuePoll(): void {
+    if (this.pollQueued) return;
+    this.pollQueued = true;
+    setImmediate(() => {
+      this.pollQueued = false;
+      this.poll();
+    });
+  }
+
+  /** How many files are watched for other processes' commits (0: the timer alone). */
+  get watchedFiles(): number {
+    return this.watchers.length;
   }
 
   /** Wraps an open database (the store takes it over: `close()` closes it) and creates the store's own tables. */
@@ -170,6 +226,7 @@ export class SqliteStore implements SqlStore {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    this.unwatch(false);
     // Let a transaction in progress finish first.
     await this.queue.tail;
     this.db.close();
