@@ -11,7 +11,12 @@
  *
  * Idle and busy are read from the process's own CPU time (all threads), one window at a time: no
  * hook on any request path. Probes, scrapes and the store's one-second health check stay far
- * below the idle threshold.
+ * below the idle threshold on most machines. Not on all: on a small VM where each timer wake-up
+ * costs milliseconds, a service with nothing to do was measured at 3-7% of a core, so with fixed
+ * thresholds it was never idle, and never gave memory back. The thresholds are therefore set
+ * against the process's own quiet floor (the least CPU of its recent windows): idle is less than
+ * 1.5x that floor (at least idleCpuShare, at most MAX_IDLE_SHARE, so a process serving steady
+ * traffic never looks idle), busy is that much more again as busyCpuShare is above idleCpuShare.
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -36,6 +41,10 @@ export interface IdleMemoryReturnOptions {
 }
 
 const DEFAULT_WINDOW_MS = 10_000;
+/** The windows the quiet floor is the least of (5 minutes of 10 s windows): it follows the machine. */
+const FLOOR_WINDOWS = 30;
+/** Idle never means more than this share of a core, whatever the floor. */
+export const MAX_IDLE_SHARE = 0.05;
 // A second of full load in a window is load; probes, scrapes and health checks (well under 1%) are idle.
 const DEFAULT_IDLE_CPU_SHARE = 0.01;
 const DEFAULT_BUSY_CPU_SHARE = 0.05;
@@ -55,6 +64,8 @@ export class IdleMemoryReturn {
   private lastAt = 0;
   /** Some window since the last return (or the start) was busy. */
   private loadSinceReturn = false;
+  /** The CPU shares of the last FLOOR_WINDOWS windows, oldest first. */
+  private readonly recent: number[] = [];
   /** Memory-reducing GCs run so far. */
   returns = 0;
 
@@ -98,11 +109,12 @@ export class IdleMemoryReturn {
     // The next window starts where this one ended.
     this.lastCpu = cpu;
     this.lastAt = at;
-    if (share >= this.busyCpuShare) {
+    const { idle, busy } = this.thresholds(share);
+    if (share >= busy) {
       this.loadSinceReturn = true;
       return;
     }
-    if (share >= this.idleCpuShare || !this.loadSinceReturn) return;
+    if (share >= idle || !this.loadSinceReturn) return;
     this.loadSinceReturn = false;
     const rssBefore = this.rss();
     const t0 = this.now();
@@ -112,6 +124,15 @@ export class IdleMemoryReturn {
     // The GC's own CPU belongs to no window: the next one starts after it.
     this.beginWindow();
     this.onReturn?.({ rssBefore, rssAfter: this.rss(), pauseMs });
+  }
+
+  /** Idle and busy for this window, against the quiet floor of the recent windows and this one. */
+  private thresholds(share: number): { idle: number; busy: number } {
+    this.recent.push(share);
+    if (this.recent.length > FLOOR_WINDOWS) this.recent.shift();
+    const floor = Math.min(...this.recent);
+    const idle = Math.max(this.idleCpuShare, Math.min(MAX_IDLE_SHARE, floor * 1.5));
+    return { idle, busy: idle + (this.busyCpuShare - this.idleCpuShare) };
   }
 }
 

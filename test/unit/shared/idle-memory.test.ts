@@ -74,6 +74,38 @@ describe('IdleMemoryReturn: one memory-reducing GC per idle period after load', 
     expect(collected).toHaveLength(1);
   });
 
+  it('a process whose own quiet floor is above 1% (timer wake-ups on a slow VM): idle is judged against that floor', () => {
+    const { window, collected } = harness();
+    for (let i = 0; i < 3; i++) window(0.04);
+    window(0.5);
+    expect(collected).toHaveLength(0);
+    // Within 1.5x the floor of 4%: idle here, where a fixed 1% would never have been met.
+    window(0.045);
+    expect(collected).toHaveLength(1);
+    // Noise around the floor is neither load nor a reason to return again.
+    for (let i = 0; i < 5; i++) window(i % 2 ? 0.07 : 0.04);
+    expect(collected).toHaveLength(1);
+  });
+
+  it('steady traffic is never idle, however long it lasts: idle is at most 5% of a core', () => {
+    const { window, collected } = harness();
+    for (let i = 0; i < 40; i++) window(0.2);
+    expect(collected).toHaveLength(0);
+    window(0.06);
+    expect(collected).toHaveLength(0);
+    window(0.01);
+    expect(collected).toHaveLength(1);
+  });
+
+  it('the floor follows the last 5 minutes: a quiet window long ago does not hold it down', () => {
+    const { window, collected } = harness();
+    window(0);
+    for (let i = 0; i < 30; i++) window(0.04);
+    window(0.5);
+    window(0.045);
+    expect(collected).toHaveLength(1);
+  });
+
   it("the GC's own CPU is not counted as load in the next window", () => {
     // A GC of 2 s of CPU would make a 10 s window look 20% busy, above the busy threshold.
     const { window, collected } = harness({ gcCpuMs: 2000 });
