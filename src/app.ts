@@ -282,8 +282,7 @@ async function assemble(
   // gRPC health follows the store's health (as /readyz does), checked once a second.
   const storeWatch = setInterval(() => grpc.reportStore(store.health()), 1000);
   storeWatch.unref();
-  const idleMemory = idleMemoryReturn(config, logger);
-  const heapHeadroom = heapHeadroomOf(config);
+  const memory = memoryUpkeep(config, logger);
   const app: App = {
     grpc,
     signing,
@@ -296,8 +295,8 @@ async function assemble(
     store,
     policies,
     cache,
-    idleMemory,
-    heapHeadroom,
+    idleMemory: memory.idleMemory,
+    heapHeadroom: memory.heapHeadroom,
     observer,
     async report(withMetrics) {
       const why = notReady(started, stopping, store);
@@ -349,8 +348,7 @@ async function assemble(
           'registry gate serving (decisions in-process)',
         );
       }
-      idleMemory?.start();
-      heapHeadroom?.start();
+      memory.start();
       started = true;
       return port;
     },
@@ -358,8 +356,7 @@ async function assemble(
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(storeWatch);
-        idleMemory?.stop();
-        heapHeadroom?.stop();
+        memory.stop();
         // Every front door stops taking work at once; gRPC and the webhook share one grace period.
         await Promise.all([app.gate?.close(), app.admission?.close(config.shutdownGraceMs), grpc.shutdown(config.shutdownGraceMs)]);
         // Grace over: cancel the registry requests still in flight (their calls fail or deny at
@@ -418,6 +415,32 @@ export function idleMemoryReturn(config: Pick<ServiceConfig, 'limits'>, logger: 
 /** Under `limits.heapHeadroomMb` (0: off), the V8 heap's growth held to it; started by whoever serves. */
 export function heapHeadroomOf(config: Pick<ServiceConfig, 'limits'>): HeapHeadroom | undefined {
   return config.limits.heapHeadroomMb > 0 ? new HeapHeadroom({ headroomMb: config.limits.heapHeadroomMb }) : undefined;
+}
+
+/** What a serving process does about its own memory (each part as configured), started and stopped together. */
+export interface MemoryUpkeep {
+  idleMemory: IdleMemoryReturn | undefined;
+  heapHeadroom: HeapHeadroom | undefined;
+  start(): void;
+  stop(): void;
+}
+
+/** The memory upkeep of a serving process (the service, `countersign gate`) under `limits`. */
+export function memoryUpkeep(config: Pick<ServiceConfig, 'limits'>, logger: Logger): MemoryUpkeep {
+  const idleMemory = idleMemoryReturn(config, logger);
+  const heapHeadroom = heapHeadroomOf(config);
+  return {
+    idleMemory,
+    heapHeadroom,
+    start: () => {
+      idleMemory?.start();
+      heapHeadroom?.start();
+    },
+    stop: () => {
+      idleMemory?.stop();
+      heapHeadroom?.stop();
+    },
+  };
 }
 
 /** The gate's options from the configuration; `verifier` is in-process or a gRPC client. */

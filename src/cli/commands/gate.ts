@@ -1,6 +1,6 @@
 /** `countersign gate`: the registry gate as its own process, deciding through a Countersign server. */
 import path from 'node:path';
-import { gateOptions, heapHeadroomOf, idleMemoryReturn } from '../../app';
+import { gateOptions, memoryUpkeep } from '../../app';
 import { checkGate, loadConfig } from '../../config/config';
 import { PostgresWriteLock } from '../../coordination';
 import { GrpcVerifier, startGateServer } from '../../gate';
@@ -50,10 +50,8 @@ export async function gate(args: string[]): Promise<number> {
   // Gate replicas sharing a PostgreSQL (store.url) serialize tag writes through it (immutable tags).
   const tagLock = config.store ? await PostgresWriteLock.connect(config.store.url) : undefined;
   const server = await startGateServer({ ...gateOptions(config, verifier, logger), ...(tagLock ? { tagLock } : {}) });
-  const idleMemory = idleMemoryReturn(config, logger);
-  idleMemory?.start();
-  const heapHeadroom = heapHeadroomOf(config);
-  heapHeadroom?.start();
+  const memory = memoryUpkeep(config, logger);
+  memory.start();
   logger.info(
     {
       listen: config.gate.listen,
@@ -72,8 +70,7 @@ export async function gate(args: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  idleMemory?.stop();
-  heapHeadroom?.stop();
+  memory.stop();
   verifier.close();
   await tagLock?.close();
   logger.flush();

@@ -2,7 +2,7 @@ import vm from 'node:vm';
 import v8 from 'node:v8';
 import { IdleMemoryReturn, memoryReducingGc } from '../../../src/shared/idle-memory';
 import { loadConfig } from '../../../src/config/config';
-import { idleMemoryReturn } from '../../../src/app';
+import { idleMemoryReturn, memoryUpkeep } from '../../../src/app';
 
 /**
  * A process whose CPU time and clock the test moves: each window() call spends `share` of one
@@ -210,5 +210,26 @@ describe('the composition root (app.ts idleMemoryReturn)', () => {
         msg: 'idle after load: memory returned to the system (one memory-reducing GC)',
       },
     ]);
+  });
+});
+
+describe('the composition root (app.ts memoryUpkeep): the service and the gate start and stop both parts together', () => {
+  const logger = { info: () => undefined } as unknown as Parameters<typeof memoryUpkeep>[1];
+  it('each part as configured; start() and stop() reach both', () => {
+    const both = memoryUpkeep(loadConfig({}, {}, '/tmp'), logger);
+    expect(both.idleMemory).toBeInstanceOf(IdleMemoryReturn);
+    expect(both.heapHeadroom).toBeDefined();
+    const started = [jest.spyOn(both.idleMemory!, 'start'), jest.spyOn(both.heapHeadroom!, 'start')];
+    const stopped = [jest.spyOn(both.idleMemory!, 'stop'), jest.spyOn(both.heapHeadroom!, 'stop')];
+    both.start();
+    both.stop();
+    expect([...started, ...stopped].map((s) => s.mock.calls.length)).toEqual([1, 1, 1, 1]);
+    const none = memoryUpkeep(
+      loadConfig({}, { COUNTERSIGN_RETURN_MEMORY_WHEN_IDLE: 'false', COUNTERSIGN_HEAP_HEADROOM_MB: '0' }, '/tmp'),
+      logger,
+    );
+    expect([none.idleMemory, none.heapHeadroom]).toEqual([undefined, undefined]);
+    none.start();
+    none.stop();
   });
 });
