@@ -4,7 +4,8 @@
  *
  * - SQLite: this process's commits are announced as they happen; other processes' (the
  *   `countersign token` CLI, `serve --workers` siblings) are noticed through PRAGMA data_version
- *   (ChangeWatch), read on a short timer, and announced as `all`.
+ *   (ChangeWatch), read when the database or its WAL is written (inotify) and on a slow timer as
+ *   the safety net, and announced as `all`.
  * - PostgreSQL: every commit that changes a kind sends a NOTIFY (delivered to every replica at
  *   commit); a periodic check of the stored revisions is the safety net for a lost notification
  *   or a dropped listening connection.
