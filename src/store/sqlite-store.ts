@@ -215,7 +215,8 @@ export class SqliteStore implements SqlStore {
   health(): string | undefined {
     if (this.closed) return `${this.description} is closed`;
     try {
-      this.db.prepare('SELECT 1').get();
+      // Once a second (app.ts): the statement is prepared once, not on every check.
+      this.statement('SELECT 1').get();
       return undefined;
     } catch (err) {
       return `${this.description} does not answer: ${err instanceof Error ? err.message : String(err)}`;
