@@ -21,11 +21,20 @@ describe("SqliteStore: other processes' commits", () => {
   };
   const turns = async (n: number): Promise<void> => {
     for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
-  }; /** The signals `s` announces from now on (after what opening the stores wrote has been heard). */
-  const signals = async (s: SqliteStore): Promise<ChangeSignal[]> => {
+  };
+  /** Long enough for a watch event already on its way to be heard (a few loop turns and 50 ms). */
+  const settled = async (): Promise<void> => {
     await turns(5);
     await new Promise((r) => setTimeout(r, 50));
     await turns(5);
+  };
+  /** Resolves once `done` holds (the test's timeout bounds it). */
+  const until = async (done: () => boolean): Promise<void> => {
+    while (!done()) await new Promise((r) => setTimeout(r, 5));
+  };
+  /** The signals `s` announces from now on (after what opening the stores wrote has been heard). */
+  const signals = async (s: SqliteStore): Promise<ChangeSignal[]> => {
+    await settled();
     const seen: ChangeSignal[] = [];
     s.changes.subscribe((signal) => seen.push(signal));
     return seen;
@@ -39,21 +48,12 @@ describe("SqliteStore: other processes' commits", () => {
     expect(watcher.watchedFiles).toBe(2);
     const seen = await signals(watcher);
     await other.run('CREATE TABLE IF NOT EXISTS t (x INTEGER)');
-    await new Promise<void>((resolve) => {
-      const check = (): void => {
-        if (seen.includes('all')) resolve();
-        else setTimeout(check, 5);
-      };
-      check();
-    });
+    await until(() => seen.length >= 1);
     expect(seen).toEqual(['all']);
     // One commit is one announcement however many writes it made to the files; the next commit is another.
     await other.run('INSERT INTO t VALUES (1)');
-    await new Promise<void>((resolve) => {
-      const check = (): void => (seen.length >= 2 ? resolve() : void setTimeout(check, 5));
-      check();
-    });
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => seen.length >= 2);
+    await settled();
     expect(seen).toEqual(['all', 'all']);
   });
 
@@ -63,8 +63,7 @@ describe("SqliteStore: other processes' commits", () => {
     const seen = await signals(store);
     await store.run('CREATE TABLE IF NOT EXISTS t (x INTEGER)');
     await store.run('INSERT INTO t VALUES (1)');
-    await turns(5);
-    await new Promise((r) => setTimeout(r, 50));
+    await settled();
     expect(seen).toEqual([]);
   });
 
@@ -75,8 +74,7 @@ describe("SqliteStore: other processes' commits", () => {
     expect(quiet.watchedFiles).toBe(0);
     const seen = await signals(quiet);
     await other.run('CREATE TABLE IF NOT EXISTS t (x INTEGER)');
-    await turns(5);
-    await new Promise((r) => setTimeout(r, 50));
+    await settled();
     expect(seen).toEqual([]);
     quiet.poll();
     expect(seen).toEqual(['all']);
