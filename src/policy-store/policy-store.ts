@@ -74,6 +74,12 @@ export interface PolicyInfo {
 export type PolicyChangeListener = (policy: Policy, previous: Policy) => void;
 
 const DEFAULT_POLL_MS = 2000;
+/**
+ * The poll while every folder it depends on is watched (and a stored policy's changes are announced
+ * by the store): only the safety net, so an idle service does not wake every 2 s for it (on a small
+ * VM each wake-up costs milliseconds of CPU).
+ */
+const WATCHED_POLL_MS = 10_000;
 const DEFAULT_DEBOUNCE_MS = 50;
 
 export class PolicyStore {
@@ -83,6 +89,9 @@ export class PolicyStore {
   /** The trust store files the policy names (the file's latest version, valid or not; the stored text in force). */
   private trustStoreFiles: string[];
   private readonly trustWatchers = new Map<string, FSWatcher>();
+  /** Polling was started (see pollEvery), and at which interval (undefined: not yet set). */
+  private polling = false;
+  private pollMs: number | undefined;
   private lastText: string | undefined;
   /** The text of the file version in force (lastText may be a newer, refused one). */
   private activeText: string | undefined;
@@ -390,6 +399,7 @@ export class PolicyStore {
         this.opts.logger?.warn({ policyFile: file, err: errorText(err) }, 'watching the policy directory failed; relying on polling');
         this.watcher?.close();
         this.watcher = undefined;
+        this.pollEvery();
       });
     } catch (err) {
       this.opts.logger?.warn({ policyFile: file, err: errorText(err) }, 'cannot watch the policy directory; relying on polling');
@@ -421,20 +431,40 @@ export class PolicyStore {
         w.on('error', () => {
           w.close();
           this.trustWatchers.delete(dir);
+          this.pollEvery();
         });
         this.trustWatchers.set(dir, w);
       } catch {
         // A folder that does not exist (yet) is covered by polling; the reload reports the missing file.
       }
     }
+    this.pollEvery();
   }
 
   private startPolling(): void {
-    const pollMs = this.opts.pollMs ?? DEFAULT_POLL_MS;
+    this.polling = true;
+    this.pollEvery();
+  }
+
+  /** (Re)sets the poll to what the watches in place allow: the safety net, or the short interval. */
+  private pollEvery(): void {
+    if (!this.polling || this.closed) return;
+    const pollMs = this.opts.pollMs ?? (this.fullyWatched() ? WATCHED_POLL_MS : DEFAULT_POLL_MS);
+    if (pollMs === this.pollMs) return;
+    if (this.poller) clearInterval(this.poller);
+    this.poller = undefined;
+    this.pollMs = pollMs;
     if (pollMs > 0) {
       this.poller = setInterval(() => void this.reload(), pollMs);
       this.poller.unref();
     }
+  }
+
+  /** Whether a change to anything the policy in force depends on reaches a watch (or, stored, an announcement). */
+  private fullyWatched(): boolean {
+    if (this.opts.watch === false) return false;
+    if (this.file !== undefined && this.watcher === undefined) return false;
+    return this.trustStoreFiles.every((f) => this.trustWatchers.has(path.dirname(f)));
   }
 
   private schedule(): void {

@@ -239,3 +239,46 @@ describe('PolicyStore', () => {
     expect(ruleName(store)).toBe('v1');
   });
 });
+
+describe('PolicyStore polling: the safety net while watched, the short interval while not', () => {
+  let dir: string;
+  const stores: PolicyStore[] = [];
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'countersign-policy-poll-'));
+  });
+  afterEach(() => {
+    for (const s of stores.splice(0)) s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const open = async (...args: Parameters<typeof PolicyStore.open>) => {
+    const store = await PolicyStore.open(...args);
+    stores.push(store);
+    return store;
+  };
+  type Internals = { pollMs: number | undefined; watcher: fs.FSWatcher | undefined };
+  const internals = (s: PolicyStore) => s as unknown as Internals;
+
+  it('a watched file is polled every 10 s (each wake-up of an idle service costs CPU); unwatched, every 2 s', async () => {
+    const file = path.join(dir, 'policy.yaml');
+    fs.writeFileSync(file, V1);
+    expect(internals(await open(file)).pollMs).toBe(10_000);
+    expect(internals(await open(file, { watch: false })).pollMs).toBe(2000);
+    expect(internals(await open(file, { pollMs: 500 })).pollMs).toBe(500);
+  });
+
+  it('a watch that fails brings the short interval back', async () => {
+    const file = path.join(dir, 'policy.yaml');
+    fs.writeFileSync(file, V1);
+    const store = await open(file, { logger: recordingLogger() });
+    internals(store).watcher!.emit('error', new Error('watch lost'));
+    expect(internals(store).pollMs).toBe(2000);
+  });
+
+  it('a change still arrives through the watch at once, not at the next poll', async () => {
+    const file = path.join(dir, 'policy.yaml');
+    fs.writeFileSync(file, V1);
+    const store = await open(file, { debounceMs: 10 });
+    fs.writeFileSync(file, V2);
+    await waitFor(() => ruleName(store) === 'v2', 'the watched change', 5000);
+  });
+});
