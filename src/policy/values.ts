@@ -46,7 +46,8 @@ export function ageAt(since: Date, now: Date, unit: Unit, maxMs: number | undefi
   const s = since.getTime();
   const textAt = (t: number): string => formatAge(Math.max(0, t - s), unit);
   return readTime(now, (t) => {
-    const exceeded = maxMs !== undefined && t - s > maxMs;
+    // Written so that a time that is not one (NaN) is too old, never fresh.
+    const exceeded = maxMs !== undefined && !(t - s <= maxMs);
     const exceedsAt = exceeded || maxMs === undefined ? Infinity : s + maxMs + 1;
     return [{ text: textAt(t), exceeded }, Math.min(firstChange(t, textAt), exceedsAt)];
   });
@@ -61,7 +62,8 @@ export function ageAt(since: Date, now: Date, unit: Unit, maxMs: number | undefi
 export function expiryAt(expires: Date, now: Date, warnWithinMs: number): { expired: boolean; left?: string } {
   const e = expires.getTime();
   return readTime<{ expired: boolean; left?: string }>(now, (t) => {
-    if (e - t <= 0) return [{ expired: true }, Infinity];
+    // Written so that an expiry that is not a time (NaN) has expired, never holds.
+    if (!(e - t > 0)) return [{ expired: true }, Infinity];
     if (e - t > warnWithinMs) return [{ expired: false }, e - warnWithinMs];
     const leftAt = (x: number): string => formatAge(e - x, 'd');
     return [{ expired: false, left: leftAt(t) }, Math.min(e, firstChange(t, leftAt))];

@@ -127,6 +127,14 @@ describe('bounded readings of the time: until when what they say holds', () => {
     expect(last.until).toBe(expires.getTime());
   });
 
+  test('a time that is not a time fails closed: a scan too old, an exception expired', () => {
+    const now = at(0);
+    expect(ageAt(new Date(NaN), now, 'h', hour).exceeded).toBe(true);
+    // And stays so: nothing it shows changes with the time.
+    expect(now.until).toBe(Infinity);
+    expect(expiryAt(new Date(NaN), at(0), 7 * day)).toEqual({ expired: true });
+  });
+
   test('an expired one stays expired', () => {
     const expires = new Date(since.getTime());
     const now = at(0);
