@@ -18,6 +18,7 @@ import { legacyKeyFiles } from './keys/legacy-import';
 import type { Logger } from './logging/logger';
 import { CountersignError } from './shared/errors';
 import { IdleMemoryReturn } from './shared/idle-memory';
+import { ServedRequests } from './shared/served-requests';
 import { HeapHeadroom } from './shared/heap-headroom';
 import { describeStoreUrl, PostgresWriteLock } from './coordination';
 import { PrometheusMetrics, noopObserver, startMetricsServer, type MetricsServer, type Observer, type WorkerMetrics } from './metrics';
@@ -55,8 +56,10 @@ export interface App {
   gate?: GateServer;
   /** The metrics port (/metrics, /healthz, /readyz), once started (when configured). */
   metricsServer?: MetricsServer;
-  /** Where the layers report metrics: Prometheus when the metrics port is configured, else a no-op. */
+  /** Where the layers report metrics: Prometheus when the metrics port is configured, else a no-op (requests counted in `served` either way). */
   observer: Observer;
+  /** The requests this process has answered (gRPC calls, admission reviews, gate requests): the idle memory return reads it. */
+  served: ServedRequests;
   /**
    * What the metrics port shows of this process: why it is not ready (undefined when it is) and,
    * when asked and configured, its metrics as JSON. The primary of `serve --workers N` serves the
@@ -216,7 +219,9 @@ async function assemble(
   const metrics = config.metrics.listen
     ? new PrometheusMetrics({ cache, trustRevision: () => trust.revision(), policyRevision: () => policies.current().revision })
     : undefined;
-  observer = metrics ?? noopObserver;
+  // Every answered request is also counted, for the idle memory return (served-requests.ts).
+  const served = new ServedRequests();
+  observer = served.observing(metrics ?? noopObserver);
   opened.observe(observer);
   const verification = new VerificationService({
     registry,
@@ -231,7 +236,7 @@ async function assemble(
     maxDurationMs: config.verification.maxDurationMs,
     ...(config.verification.cacheMaxEntries !== undefined ? { manifestFactsMaxEntries: config.verification.cacheMaxEntries } : {}),
   });
-  observeDecisions(verification, observer);
+  if (metrics) observeDecisions(verification, observer);
   const signing = new SigningService({
     keys,
     registry,
@@ -282,7 +287,7 @@ async function assemble(
   // gRPC health follows the store's health (as /readyz does), checked once a second.
   const storeWatch = setInterval(() => grpc.reportStore(store.health()), 1000);
   storeWatch.unref();
-  const memory = memoryUpkeep(config, logger);
+  const memory = memoryUpkeep(config, logger, served);
   const app: App = {
     grpc,
     signing,
@@ -298,6 +303,7 @@ async function assemble(
     idleMemory: memory.idleMemory,
     heapHeadroom: memory.heapHeadroom,
     observer,
+    served,
     async report(withMetrics) {
       const why = notReady(started, stopping, store);
       return {
@@ -387,7 +393,6 @@ function notReady(started: boolean, stopping: Promise<void> | undefined, store: 
  * counted here at the composition root, so that the verification service itself carries no metrics code.
  */
 function observeDecisions(verification: VerificationService, observer: Observer): void {
-  if (observer === noopObserver) return;
   const verify = verification.verify.bind(verification);
   verification.verify = async (input) => {
     const result = await verify(input);
@@ -400,10 +405,15 @@ function observeDecisions(verification: VerificationService, observer: Observer)
  * Under `limits.returnMemoryWhenIdle` (the default), one memory-reducing GC once load stops
  * (src/shared/idle-memory.ts), logged with what it gave back; started by whoever serves.
  */
-export function idleMemoryReturn(config: Pick<ServiceConfig, 'limits'>, logger: Logger): IdleMemoryReturn | undefined {
+export function idleMemoryReturn(
+  config: Pick<ServiceConfig, 'limits'>,
+  logger: Logger,
+  served?: ServedRequests,
+): IdleMemoryReturn | undefined {
   if (!config.limits.returnMemoryWhenIdle) return undefined;
   const mb = (bytes: number): number => Math.round(bytes / 2 ** 20);
   return new IdleMemoryReturn({
+    ...(served ? { served: () => served.count } : {}),
     onReturn: ({ rssBefore, rssAfter, pauseMs }) =>
       logger.info(
         { rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), pauseMs: Math.round(pauseMs) },
@@ -425,9 +435,12 @@ export interface MemoryUpkeep {
   stop(): void;
 }
 
-/** The memory upkeep of a serving process (the service, `countersign gate`) under `limits`. */
-export function memoryUpkeep(config: Pick<ServiceConfig, 'limits'>, logger: Logger): MemoryUpkeep {
-  const idleMemory = idleMemoryReturn(config, logger);
+/**
+ * The memory upkeep of a serving process (the service, `countersign gate`) under `limits`;
+ * `served` counts the requests it answers (its observer reports them), so that a window with none is idle.
+ */
+export function memoryUpkeep(config: Pick<ServiceConfig, 'limits'>, logger: Logger, served?: ServedRequests): MemoryUpkeep {
+  const idleMemory = idleMemoryReturn(config, logger, served);
   const heapHeadroom = heapHeadroomOf(config);
   return {
     idleMemory,

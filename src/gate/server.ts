@@ -390,6 +390,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   }
 
   async function passThrough(req: http.IncomingMessage, res: http.ServerResponse, path: string, signal: AbortSignal): Promise<void> {
+    opts.observer?.gate('passthrough');
     const hasBody = req.method === 'POST' || req.method === 'PATCH' || req.method === 'PUT';
     const body = hasBody ? req : undefined;
     const up = await send(req.method as Dispatcher.HttpMethod, path, forwardHeaders(req), body, signal);
@@ -484,6 +485,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     path: string,
     signal: AbortSignal,
   ): Promise<void> {
+    opts.observer?.gate('passthrough');
     const algorithm = route.digest.slice(0, route.digest.indexOf(':') + 1);
     // Straight from the upstream socket into the response (undici stream): each chunk is written
     // as it arrives, the upstream is paused while the client's socket is full, and no body stream
@@ -877,6 +879,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     const method = req.method ?? 'GET';
     const parsedRoute = parseRoute(method, req.url ?? '');
     if (!parsedRoute.ok) {
+      opts.observer?.gate('rejected');
       req.resume();
       sendError(res, parsedRoute.status, parsedRoute.code, parsedRoute.message);
       return;

@@ -7,6 +7,9 @@ import type { Logger } from '../logging/logger';
  * revisions) appears in a window, and only counted after that; each window ends with one
  * "calls summarized" line per method giving the count. Everything else — denials, errors, misses,
  * Sign, key operations — is logged on every call, as before.
+ *
+ * The window's timer runs only while there is a count to write: a process with no calls has no
+ * wake-up for this (on a small VM each one costs milliseconds of CPU: idle-memory.ts).
  */
 export const SUMMARY_WINDOW_MS = 10_000;
 /** Distinct routine decisions remembered per window (beyond it, lines are counted only). */
@@ -16,7 +19,8 @@ export class CallLogSampler {
   private seen = new Set<string>();
   private counts = new Map<string, number>();
   private windowStart: number;
-  private readonly timer: NodeJS.Timeout;
+  /** Set while a count waits for its summary line. */
+  private timer: NodeJS.Timeout | undefined;
   private readonly logger: Logger;
   private readonly windowMs: number;
   private readonly clock: () => number;
@@ -26,8 +30,6 @@ export class CallLogSampler {
     this.windowMs = windowMs;
     this.clock = clock;
     this.windowStart = clock();
-    this.timer = setInterval(() => this.flush(), windowMs);
-    this.timer.unref();
   }
 
   /** True when this routine call's line should be written; otherwise it is counted. */
@@ -38,10 +40,17 @@ export class CallLogSampler {
       return true;
     }
     this.counts.set(method, (this.counts.get(method) ?? 0) + 1);
+    // The summary is written when the window ends, even if no call comes after it.
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.flush(), Math.max(0, this.windowStart + this.windowMs - this.clock()));
+      this.timer.unref();
+    }
     return false;
   }
 
   flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const ms = this.clock() - this.windowStart;
     for (const [method, count] of this.counts) {
       this.logger.info(

@@ -11,7 +11,11 @@ export interface Observer {
   registryRequest(method: string, status: string, seconds: number): void;
   /** One admission review answered: `allowed`, `denied` or `malformed` / `error`. */
   webhook(outcome: string): void;
-  /** One registry gate request decided: `allowed`, `denied`, `passthrough`, `rejected`. */
+  /**
+   * One registry gate decision (`pull_allowed`, `pull_denied`, `push_allowed`, `push_denied`), one
+   * request forwarded as it is (`passthrough`: blobs, uploads, tag lists, referrers, the ping) or
+   * one refused for its route (`rejected`).
+   */
   gate(outcome: string): void;
   /**
    * One store operation (`query`, or a whole write `transaction`) and how long it took, waits for

@@ -706,14 +706,27 @@ describe('serve --gate-listen: the gate in-process', () => {
       expect(inProcess.app.gate).toBeDefined();
       const base = `http://127.0.0.1:${inProcess.app.gate!.port}`;
       const img = await newImage('g-inprocess');
+      // Every request answered is counted once (the idle memory return reads the count), whatever the door.
+      const served = inProcess.app.served;
+      const before = served.count;
       const denied = await request(`${base}/v2/${img.repository}/manifests/${img.tag}`);
       expect(denied.statusCode).toBe(403);
       expect(await denied.body.text()).toContain('no signature by ci-release');
+      expect(served.count).toBe(before + 1);
       await inProcess.call('Sign', { image: `${host}/${img.repository}@${img.digest}`, key: 'ci-release' });
+      expect(served.count).toBe(before + 2);
       const allowed = await request(`${base}/v2/${img.repository}/manifests/${img.tag}`, { headers: { accept: img.mediaType } });
       expect(allowed.statusCode).toBe(200);
       expect(allowed.headers['docker-content-digest']).toBe(img.digest);
       await allowed.body.dump();
+      expect(served.count).toBe(before + 3);
+      // Passed through (the ping) and refused (an unknown route): served too.
+      const ping = await request(`${base}/v2/`);
+      await ping.body.dump();
+      const unknown = await request(`${base}/not-a-registry-route`);
+      await unknown.body.dump();
+      expect(unknown.statusCode).toBe(404);
+      expect(served.count).toBe(before + 5);
     } finally {
       await inProcess.stop();
     }

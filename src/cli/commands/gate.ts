@@ -5,6 +5,8 @@ import { checkGate, loadConfig } from '../../config/config';
 import { PostgresWriteLock } from '../../coordination';
 import { GrpcVerifier, startGateServer } from '../../gate';
 import { createLogger } from '../../logging/logger';
+import { noopObserver } from '../../shared/observer';
+import { ServedRequests } from '../../shared/served-requests';
 import { connectionFromEnv, serverAddress } from '../client';
 import { parse, UsageError } from './support';
 
@@ -49,8 +51,14 @@ export async function gate(args: string[]): Promise<number> {
   const verifier = new GrpcVerifier({ address, ...connection });
   // Gate replicas sharing a PostgreSQL (store.url) serialize tag writes through it (immutable tags).
   const tagLock = config.store ? await PostgresWriteLock.connect(config.store.url) : undefined;
-  const server = await startGateServer({ ...gateOptions(config, verifier, logger), ...(tagLock ? { tagLock } : {}) });
-  const memory = memoryUpkeep(config, logger);
+  // Its requests are counted for the idle memory return (a window with none is idle).
+  const served = new ServedRequests();
+  const server = await startGateServer({
+    ...gateOptions(config, verifier, logger),
+    observer: served.observing(noopObserver),
+    ...(tagLock ? { tagLock } : {}),
+  });
+  const memory = memoryUpkeep(config, logger, served);
   memory.start();
   logger.info(
     {

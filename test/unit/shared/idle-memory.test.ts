@@ -8,9 +8,10 @@ import { idleMemoryReturn, memoryUpkeep } from '../../../src/app';
  * A process whose CPU time and clock the test moves: each window() call spends `share` of one
  * core for one window, then ends the window.
  */
-function harness(opts: { gcCpuMs?: number } = {}) {
+function harness(opts: { gcCpuMs?: number; countServed?: boolean } = {}) {
   let cpu = 0;
   let now = 0;
+  let served = 0;
   const collected: number[] = [];
   const reports: Array<{ rssBefore: number; rssAfter: number; pauseMs: number }> = [];
   let rss = 300 * 2 ** 20;
@@ -27,10 +28,13 @@ function harness(opts: { gcCpuMs?: number } = {}) {
       rss = 180 * 2 ** 20;
     },
     onReturn: (f) => reports.push(f),
+    ...(opts.countServed ? { served: () => served } : {}),
   });
-  const window = (share: number): void => {
+  /** One window spending `share` of a core, in which `requests` requests were served. */
+  const window = (share: number, requests = 0): void => {
     cpu += share * 10_000 * 1000;
     now += 10_000;
+    served += requests;
     m.endWindow();
   };
   return { m, window, collected, reports };
@@ -118,6 +122,49 @@ describe('IdleMemoryReturn: one memory-reducing GC per idle period after load', 
     window(0.9);
     window(0);
     expect(collected).toHaveLength(2);
+  });
+
+  describe('with the count of requests served', () => {
+    it('a window that served none and was not busy is idle, above the CPU floor (timers and open connections of a slow VM)', () => {
+      // 6% with nothing served: above the 5% cap, so the CPU alone never calls it idle...
+      const cpuOnly = harness();
+      cpuOnly.window(0.9);
+      for (let i = 0; i < 3; i++) cpuOnly.window(0.06);
+      expect(cpuOnly.collected).toHaveLength(0);
+      // ...and with the count it is idle at the first such window.
+      const counted = harness({ countServed: true });
+      counted.window(0.9, 5000);
+      counted.window(0.06);
+      expect(counted.collected).toHaveLength(1);
+      counted.window(0.06);
+      expect(counted.collected).toHaveLength(1);
+    });
+
+    it('a window that served requests is judged by its CPU, as without the count', () => {
+      const { window, collected } = harness({ countServed: true });
+      window(0.9, 5000);
+      // A trickle above the idle threshold: not idle.
+      window(0.06, 3);
+      expect(collected).toHaveLength(0);
+      // A trickle below it: idle (probes and a rare call do not keep memory held).
+      window(0.004, 1);
+      expect(collected).toHaveLength(1);
+    });
+
+    it('a busy window is load even when it served nothing (work a request left running)', () => {
+      const { window, collected } = harness({ countServed: true });
+      window(0.06);
+      window(0.9);
+      expect(collected).toHaveLength(0);
+      window(0.06);
+      expect(collected).toHaveLength(1);
+    });
+
+    it('without load since the last return, a window with nothing served returns nothing', () => {
+      const { window, collected } = harness({ countServed: true });
+      for (let i = 0; i < 5; i++) window(0.06);
+      expect(collected).toHaveLength(0);
+    });
   });
 
   it('reports RSS before and after and the pause', () => {
