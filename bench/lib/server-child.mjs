@@ -115,10 +115,15 @@ process.on('message', async (m) => {
     for (let i = filled; i < filled + m.n; i++) {
       const hex = i.toString(16).padStart(64, '0');
       const digest = `sha256:${hex}`;
-      // As the service stores them (one shared facts object per media type of a single manifest).
-      facts.set(flatString(cacheKey(repo, digest)), sampleFacts);
-      await cache.get(cacheKey(repo, digest), rev, async () =>
-        sample.map((e) => ({ ...e, subjectDigest: digest, referrerDigest: `sha256:${hex.slice(1)}f` })),
+      // As the service stores them (one shared facts object per media type of a single manifest,
+      // and one flat key string for both the facts and the evidence).
+      const key = flatString(cacheKey(repo, digest));
+      facts.set(key, sampleFacts);
+      await cache.get(
+        key,
+        rev,
+        async () => sample.map((e) => ({ ...e, subjectDigest: digest, referrerDigest: `sha256:${hex.slice(1)}f` })),
+        { keyIsFlat: true },
       );
     }
     filled += m.n;

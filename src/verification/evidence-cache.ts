@@ -206,7 +206,14 @@ export class EvidenceCache {
     key: string,
     trustRevision: string,
     collect: Collect,
-    opts: { signal?: AbortSignal } = {},
+    opts: {
+      signal?: AbortSignal;
+      /**
+       * `key` is a flat string the caller holds for as long anyway (the verification service's
+       * manifest facts are keyed by the same string): stored as given instead of as a copy.
+       */
+      keyIsFlat?: boolean;
+    } = {},
   ): Promise<{ evidence: readonly Evidence[]; cached: boolean }> {
     const hit = this.peek(key, trustRevision, collect);
     if (hit) return { evidence: hit, cached: true };
@@ -218,7 +225,7 @@ export class EvidenceCache {
         const collected = await collect(signal);
         // Cut short, a collection may have turned failed reads into "unverified": never keep it.
         const now = this.now() - this.epoch;
-        if (!signal.aborted) this.store(key, collected, trustRevision, now + this.ttlMs, now);
+        if (!signal.aborted) this.store(key, collected, trustRevision, now + this.ttlMs, now, opts.keyIsFlat === true);
         return collected;
       },
       opts.signal,
@@ -294,7 +301,7 @@ export class EvidenceCache {
         if (signal.aborted || current !== entry) return;
         const now = this.now() - this.epoch;
         // A shortened (deny) entry keeps its short life: the refresh does not extend it.
-        this.store(key, collected, entry.trustRevision, Math.min(entry.expiresAt, now + this.ttlMs), now);
+        this.replace(key, this.entryOf(key, collected, entry.trustRevision, Math.min(entry.expiresAt, now + this.ttlMs), now));
       } catch {
         // A failed refresh keeps the entry: errors are never cached, and the entry is still valid.
       } finally {
@@ -304,12 +311,29 @@ export class EvidenceCache {
     this.refreshing.set(key, run);
   }
 
-  private store(key: string, evidence: Evidence[], trustRevision: string, expiresAt: number, collectedAt: number): void {
+  private entryOf(key: string, evidence: Evidence[], trustRevision: string, expiresAt: number, collectedAt: number): Entry {
     const stored = evidence.map((e) => this.compact(e, key));
-    const entry = new Entry(stored.length === 1 ? stored[0]! : stored, trustRevision, expiresAt, collectedAt, ++this.clock);
+    return new Entry(stored.length === 1 ? stored[0]! : stored, trustRevision, expiresAt, collectedAt, ++this.clock);
+  }
+
+  /** A refreshed entry in place of the one it refreshes: the map keeps the key it holds (no copy) and its place. */
+  private replace(key: string, entry: Entry): void {
+    this.entries.set(key, entry);
+  }
+
+  private store(
+    key: string,
+    evidence: Evidence[],
+    trustRevision: string,
+    expiresAt: number,
+    collectedAt: number,
+    keyIsFlat: boolean,
+  ): void {
+    const entry = this.entryOf(key, evidence, trustRevision, expiresAt, collectedAt);
     this.entries.delete(key);
-    // The caller's key is usually built by concatenation: kept as one flat copy (compact-strings.ts).
-    this.entries.set(flatString(key), entry);
+    // The caller's key is usually built by concatenation: kept as one flat copy (compact-strings.ts),
+    // unless the caller holds it flat already.
+    this.entries.set(keyIsFlat ? key : flatString(key), entry);
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);

@@ -197,18 +197,21 @@ export class VerificationService {
             if (known) return { evidence: known, cached: true };
           }
           const digests = [image.digest, ...(image.platforms ?? []).map((p) => p.digest)];
+          // The image's own entry is keyed by the flat string its manifest facts are kept under
+          // (resolve() set it): one copy of the key for both, where 100,000 digests are held.
+          const last = parsed.lastResolved;
+          const factsKey = ref.digest !== undefined ? key : last?.digest === image.digest ? last.key : undefined;
           const results = await Promise.all(
             sources.flatMap((src) =>
-              digests.map((d) =>
-                this.opts.cache.get(
-                  this.keys.of(src, d),
+              digests.map((d) => {
+                const own = src === repo && d === image.digest ? factsKey : undefined;
+                return this.opts.cache.get(
+                  own ?? this.keys.of(src, d),
                   trustRevision,
                   (shared) => this.opts.collector.collect(src, d, { signal: shared }),
-                  {
-                    signal,
-                  },
-                ),
-              ),
+                  { signal, keyIsFlat: own !== undefined },
+                );
+              }),
             ),
           );
           return { evidence: results.flatMap((r) => r.evidence), cached: results.every((r) => r.cached) };

@@ -63,3 +63,28 @@ test(`one cached digest costs at most 340 bytes of heap (${N.toLocaleString('en'
   expect(cache.size).toBe(N);
   expect(perEntry).toBeLessThan(340);
 });
+
+test('a key the caller holds flat anyway (the manifest facts are keyed by it) is stored as given: one copy, not two', async () => {
+  const keys = new CacheKeys();
+  const measure = async (keyIsFlat: boolean): Promise<number> => {
+    // The caller's own flat keys, held for the whole measurement (as the manifest facts hold theirs).
+    const held = Array.from({ length: N }, (_, i) => {
+      const digest = `sha256:${i.toString(16).padStart(64, '0')}`;
+      return JSON.parse(JSON.stringify(keys.of({ registry, repository }, digest))) as string;
+    });
+    const cache = new EvidenceCache({ maxEntries: N * 2 });
+    const before = heapAfterGc();
+    for (let i = 0; i < N; i++) {
+      const digest = `sha256:${i.toString(16).padStart(64, '0')}`;
+      await cache.get(held[i]!, 'rev-1', async () => evidenceFor(digest, i), { keyIsFlat });
+    }
+    const perEntry = (heapAfterGc() - before) / N;
+    expect(cache.size).toBe(N);
+    expect(held).toHaveLength(N);
+    return perEntry;
+  };
+  const copied = await measure(false);
+  const shared = await measure(true);
+  // A key is ~35 one-byte characters: a string of at least 48 bytes saved per entry.
+  expect(copied - shared).toBeGreaterThan(40);
+});
