@@ -29,6 +29,12 @@ export interface GrpcServerDeps {
   maxReceiveBytes: number;
   /** Metrics: every finished call is reported (method, status, latency). */
   observer?: Pick<Observer, 'rpc'>;
+  /**
+   * The store's health now (undefined: healthy), read on every health Check and List, so that a
+   * probe sees the store as it is when it asks and an idle process needs no frequent timer for it.
+   * Watch streams are told of a change when any read (or reportStore) notices it.
+   */
+  storeHealth?: () => string | undefined;
 }
 
 const SERVICE_NAMES = [
@@ -90,7 +96,7 @@ export class GrpcServer {
       policyHandlers(deps.policies, env, (ctx) => ctx.identity?.subject ?? 'local'),
     );
     this.health = new HealthImplementation({ '': 'NOT_SERVING', ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, 'NOT_SERVING'])) });
-    this.health.addToServer(this.server);
+    this.health.addToServer(this.freshHealthRegistrar(deps.storeHealth));
     new ReflectionService(loadProtos().definition).addToServer(this.server);
   }
 
@@ -114,6 +120,30 @@ export class GrpcServer {
     if (problem === this.storeProblem) return;
     this.storeProblem = problem;
     this.publishHealth();
+  }
+
+  /** Where the health service is added: its Check and List read the store's health first. */
+  private freshHealthRegistrar(storeHealth: (() => string | undefined) | undefined): Parameters<HealthImplementation['addToServer']>[0] {
+    return {
+      addService: (service, implementation) => {
+        type Handler = (call: unknown, callback: unknown) => void;
+        const fresh =
+          (handler: Handler): Handler =>
+          (call, callback) => {
+            if (storeHealth) this.reportStore(storeHealth());
+            handler(call, callback);
+          };
+        const impl = implementation as Record<string, unknown> & { check: Handler; list: Handler };
+        this.server.addService(
+          service as unknown as grpc.ServiceDefinition,
+          {
+            ...impl,
+            check: fresh(impl.check),
+            list: fresh(impl.list),
+          } as unknown as grpc.UntypedServiceImplementation,
+        );
+      },
+    };
   }
 
   private publishHealth(): void {
