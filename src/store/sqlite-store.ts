@@ -215,7 +215,7 @@ export class SqliteStore implements SqlStore {
   health(): string | undefined {
     if (this.closed) return `${this.description} is closed`;
     try {
-      // Once a second (app.ts): the statement is prepared once, not on every check.
+      // On every gRPC health Check, /readyz and every 5 s (app.ts): the statement is prepared once, not on every check.
       this.statement('SELECT 1').get();
       return undefined;
     } catch (err) {
