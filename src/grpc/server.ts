@@ -134,14 +134,7 @@ export class GrpcServer {
             handler(call, callback);
           };
         const impl = implementation as Record<string, unknown> & { check: Handler; list: Handler };
-        this.server.addService(
-          service as unknown as grpc.ServiceDefinition,
-          {
-            ...impl,
-            check: fresh(impl.check),
-            list: fresh(impl.list),
-          } as unknown as grpc.UntypedServiceImplementation,
-        );
+        this.server.addService(service, { ...impl, check: fresh(impl.check), list: fresh(impl.list) });
       },
     };
   }
