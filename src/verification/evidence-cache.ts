@@ -301,7 +301,7 @@ export class EvidenceCache {
         if (signal.aborted || current !== entry) return;
         const now = this.now() - this.epoch;
         // A shortened (deny) entry keeps its short life: the refresh does not extend it.
-        this.replace(key, this.entryOf(key, collected, entry.trustRevision, Math.min(entry.expiresAt, now + this.ttlMs), now));
+        this.replace(key, entry, this.entryOf(key, collected, entry.trustRevision, Math.min(entry.expiresAt, now + this.ttlMs), now));
       } catch {
         // A failed refresh keeps the entry: errors are never cached, and the entry is still valid.
       } finally {
@@ -316,8 +316,12 @@ export class EvidenceCache {
     return new Entry(stored.length === 1 ? stored[0]! : stored, trustRevision, expiresAt, collectedAt, ++this.clock);
   }
 
-  /** A refreshed entry in place of the one it refreshes: the map keeps the key it holds (no copy) and its place. */
-  private replace(key: string, entry: Entry): void {
+  /**
+   * A refreshed entry in place of the one it refreshes: the map keeps the key it holds (no copy)
+   * and its place, so the entry keeps the stamp of that place (see LruMap).
+   */
+  private replace(key: string, old: Entry, entry: Entry): void {
+    entry.stamp = old.stamp;
     this.entries.set(key, entry);
   }
 

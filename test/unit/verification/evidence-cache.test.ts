@@ -168,4 +168,22 @@ describe('EvidenceCache at scale', () => {
   test('maxEntries must be a positive integer', () => {
     expect(() => new EvidenceCache({ maxEntries: 0 })).toThrow(/positive integer/);
   });
+  test('an entry refreshed in the background keeps its place in the LRU: hit again, it outlives entries not used since', async () => {
+    let t = 0;
+    // 8 entries: a hit moves an entry to the newest end once it has fallen more than 2 places behind.
+    const cache = new EvidenceCache({ maxEntries: 8, ttlMs: 60_000, refreshAfterMs: 10, now: () => t });
+    const collect = (k: string) => async () => ev(`r-${k}`);
+    for (let i = 0; i < 8; i++) await cache.get(`k${i}`, 'rev', collect(`k${i}`));
+    t = 20;
+    // Within 2 places of the newest: not moved, refreshed in the background (replaced in place).
+    expect((await cache.get('k5', 'rev', collect('k5'))).cached).toBe(true);
+    await cache.settled();
+    expect(cache.refreshes).toBe(1);
+    await cache.get('k8', 'rev', collect('k8'));
+    // Now more than 2 places behind: this hit moves it to the newest end.
+    expect((await cache.get('k5', 'rev', collect('k5'))).cached).toBe(true);
+    for (let i = 9; i < 15; i++) await cache.get(`k${i}`, 'rev', collect(`k${i}`));
+    expect(cache.has('k5', 'rev')).toBe(true);
+    for (const gone of ['k1', 'k2', 'k3', 'k4', 'k6', 'k7']) expect(cache.has(gone, 'rev')).toBe(false);
+  });
 });
