@@ -272,6 +272,23 @@ export class RegistryClient {
   }
 
   /**
+   * Whether the repository already has the blob, so its upload can be skipped. The HEAD only saves
+   * an upload: a registry that fails it (5xx, after the retries) gets the upload instead of failing
+   * the Sign. Distribution 2.8 answers 500 on a blob that other processes are uploading at that
+   * moment (replicas signing at once all push the same empty config), and every Sign waiting on
+   * that HEAD in this process failed with it. Refusals (401, 403, ...) are still errors.
+   */
+  private async blobMayBeSkipped(repo: RepositoryRef, digest: string, signal: AbortSignal): Promise<boolean> {
+    try {
+      return await this.blobExists(repo, digest, 'push', signal);
+    } catch (err) {
+      const status = err instanceof CountersignError ? err.details?.status : undefined;
+      if (typeof status === 'number' && status >= 500 && !signal.aborted) return false;
+      throw err;
+    }
+  }
+
+  /**
    * Reads a blob (size limited: the client's limit, or `maxBytes` when smaller, for callers that
    * know how large a sane blob of theirs is) and verifies it hashes to `digest`.
    */
@@ -317,7 +334,7 @@ export class RegistryClient {
   }
 
   private async uploadBlob(repo: RepositoryRef, bytes: Buffer, actual: string, signal: AbortSignal, fresh: boolean): Promise<void> {
-    if (!fresh && (await this.blobExists(repo, actual, 'push', signal))) return;
+    if (!fresh && (await this.blobMayBeSkipped(repo, actual, signal))) return;
 
     const what = `blob upload to ${repo.registry}/${repo.repository}`;
     // Starting an upload commits nothing, so a lost response can safely be retried.

@@ -54,6 +54,21 @@ describe('blobs', () => {
     expect(fake.requests.map((r) => r.method)).toEqual(['HEAD']);
   });
 
+  test('pushBlob: a registry that fails the existence HEAD (5xx, retries spent) gets the upload instead of a failed push', async () => {
+    const bytes = Buffer.from('config blob');
+    // Distribution 2.8 answers 500 on a blob other processes are uploading at that moment.
+    fake.inject({ method: 'HEAD', path: /\/blobs\//, status: 500, times: 10 });
+    expect(await client.pushBlob(repo, bytes)).toEqual({ digest: sha256Digest(bytes), size: bytes.length });
+    expect(fake.requests.filter((r) => r.method !== 'HEAD').map((r) => r.method)).toEqual(['POST', 'PUT']);
+    expect(await client.getBlob(repo, sha256Digest(bytes))).toEqual(bytes);
+  });
+
+  test('pushBlob: a refused existence HEAD (403) is still an error, and nothing is uploaded', async () => {
+    fake.inject({ method: 'HEAD', path: /\/blobs\//, status: 403 });
+    await expectCode(client.pushBlob(repo, Buffer.from('x')), 'PERMISSION_DENIED');
+    expect(fake.requests.map((r) => r.method)).toEqual(['HEAD']);
+  });
+
   test('pushBlob rejects a digest that does not match the bytes, before any request', async () => {
     await expectCode(client.pushBlob(repo, Buffer.from('x'), sha256Digest(Buffer.from('y'))), 'INVALID_ARGUMENT', /hash to/);
     expect(fake.requests).toHaveLength(0);
