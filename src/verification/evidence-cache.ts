@@ -301,7 +301,12 @@ export class EvidenceCache {
         if (signal.aborted || current !== entry) return;
         const now = this.now() - this.epoch;
         // A shortened (deny) entry keeps its short life: the refresh does not extend it.
-        this.replace(key, entry, this.entryOf(key, collected, entry.trustRevision, Math.min(entry.expiresAt, now + this.ttlMs), now));
+        // In place of the entry it refreshes: the map keeps the key it holds (no copy) and its
+        // place, so the new entry keeps the stamp of that place (see LruMap).
+        this.entries.set(
+          key,
+          this.entryOf(key, collected, entry.trustRevision, Math.min(entry.expiresAt, now + this.ttlMs), now, entry.stamp),
+        );
       } catch {
         // A failed refresh keeps the entry: errors are never cached, and the entry is still valid.
       } finally {
@@ -311,18 +316,9 @@ export class EvidenceCache {
     this.refreshing.set(key, run);
   }
 
-  private entryOf(key: string, evidence: Evidence[], trustRevision: string, expiresAt: number, collectedAt: number): Entry {
+  private entryOf(key: string, evidence: Evidence[], trustRevision: string, expiresAt: number, collectedAt: number, stamp: number): Entry {
     const stored = evidence.map((e) => this.compact(e, key));
-    return new Entry(stored.length === 1 ? stored[0]! : stored, trustRevision, expiresAt, collectedAt, ++this.clock);
-  }
-
-  /**
-   * A refreshed entry in place of the one it refreshes: the map keeps the key it holds (no copy)
-   * and its place, so the entry keeps the stamp of that place (see LruMap).
-   */
-  private replace(key: string, old: Entry, entry: Entry): void {
-    entry.stamp = old.stamp;
-    this.entries.set(key, entry);
+    return new Entry(stored.length === 1 ? stored[0]! : stored, trustRevision, expiresAt, collectedAt, stamp);
   }
 
   private store(
@@ -333,7 +329,7 @@ export class EvidenceCache {
     collectedAt: number,
     keyIsFlat: boolean,
   ): void {
-    const entry = this.entryOf(key, evidence, trustRevision, expiresAt, collectedAt);
+    const entry = this.entryOf(key, evidence, trustRevision, expiresAt, collectedAt, ++this.clock);
     this.entries.delete(key);
     // The caller's key is usually built by concatenation: kept as one flat copy (compact-strings.ts),
     // unless the caller holds it flat already.

@@ -187,20 +187,19 @@ export class VerificationService {
           if (image.unusable !== undefined) return { evidence: [], cached: false };
           // The deciding rule may name other repositories whose evidence for these digests counts (promotion).
           const sources = this.evidenceRepositories(policy, repo, image, input.action, context);
+          // The image's own key: the flat string its manifest facts are kept under (resolve() set
+          // it), so that its evidence entry shares it (one copy of the key for both, where 100,000
+          // digests are held). The tag memo is shared by concurrent calls naming the tag: its key
+          // counts only for its own digest.
+          const last = parsed.lastResolved;
+          const factsKey = ref.digest !== undefined ? key : last?.digest === image.digest ? last.key : undefined;
           if (ref.digest === undefined) {
             // A warm tag: the HEAD in resolve() was its one request; the rest is the warm-by-digest
-            // path (evidence from memory: no collection, no further promise per digest). The memo
-            // is shared by concurrent calls naming the tag: its key counts only for its own digest.
-            const last = parsed.lastResolved;
-            const imageKey = last?.digest === image.digest ? last.key : this.keys.of(repo, image.digest);
-            const known = this.warmEvidence(repo, image, imageKey, trustRevision, sources);
+            // path (evidence from memory: no collection, no further promise per digest).
+            const known = this.warmEvidence(repo, image, factsKey ?? this.keys.of(repo, image.digest), trustRevision, sources);
             if (known) return { evidence: known, cached: true };
           }
           const digests = [image.digest, ...(image.platforms ?? []).map((p) => p.digest)];
-          // The image's own entry is keyed by the flat string its manifest facts are kept under
-          // (resolve() set it): one copy of the key for both, where 100,000 digests are held.
-          const last = parsed.lastResolved;
-          const factsKey = ref.digest !== undefined ? key : last?.digest === image.digest ? last.key : undefined;
           const results = await Promise.all(
             sources.flatMap((src) =>
               digests.map((d) => {
