@@ -326,7 +326,8 @@ export class RegistryClient {
     }
     const result = { digest: actual, size: bytes.length };
     // Concurrent uploads of one blob to one repository (every Sign pushes the same empty config)
-    // race inside Distribution 2.8 and can leave the blob unusable; one upload at a time per blob.
+    // race inside Distribution 2.8, which fails one of them with a 500; one upload at a time per
+    // blob in this process, and across processes a failed upload of a blob that exists is done.
     // The upload is cancelled only when every Sign waiting for it has given up.
     const key = `${repo.registry}/${repo.repository}@${actual}`;
     await this.blobPushes.run(key, (signal) => this.uploadBlob(repo, bytes, actual, signal, opts.fresh === true), opts.signal);
@@ -335,7 +336,27 @@ export class RegistryClient {
 
   private async uploadBlob(repo: RepositoryRef, bytes: Buffer, actual: string, signal: AbortSignal, fresh: boolean): Promise<void> {
     if (!fresh && (await this.blobMayBeSkipped(repo, actual, signal))) return;
+    try {
+      await this.uploadMonolithic(repo, bytes, actual, signal);
+    } catch (err) {
+      if (!(await this.arrivedMeanwhile(err, repo, actual, signal))) throw err;
+    }
+  }
 
+  /**
+   * Whether an upload the registry failed (5xx, after the retries) is done all the same because the
+   * blob is there now. Blobs are content-addressed: another replica, or CI, uploading the same
+   * content at that moment makes Distribution 2.8 fail one of the uploads with a 500, and the
+   * blob the loser wanted exists under its digest. Any other failure, or a blob still missing, is
+   * the upload's error.
+   */
+  private async arrivedMeanwhile(err: unknown, repo: RepositoryRef, digest: string, signal: AbortSignal): Promise<boolean> {
+    const status = err instanceof CountersignError ? err.details?.status : undefined;
+    if (typeof status !== 'number' || status < 500 || signal.aborted) return false;
+    return this.blobExists(repo, digest, 'push', signal).catch(() => false);
+  }
+
+  private async uploadMonolithic(repo: RepositoryRef, bytes: Buffer, actual: string, signal: AbortSignal): Promise<void> {
     const what = `blob upload to ${repo.registry}/${repo.repository}`;
     // Starting an upload commits nothing, so a lost response can safely be retried.
     const start = this.request(repo, 'POST', 'blobs/uploads/', {}, signal, undefined, true);

@@ -63,6 +63,40 @@ describe('blobs', () => {
     expect(await client.getBlob(repo, sha256Digest(bytes))).toEqual(bytes);
   });
 
+  test('pushBlob: an upload the registry fails (5xx, retries spent) while another uploader stored the same blob is done, not a failed push', async () => {
+    const bytes = Buffer.from('config blob raced');
+    const digest = sha256Digest(bytes);
+    // Another replica (or CI) finishes the same content first; Distribution 2.8 fails ours with 500.
+    fake.onRequest = (r) => {
+      if (r.method === 'PUT' && r.path.includes('/blobs/uploads/')) fake.storeBlob(repo.repository, bytes);
+    };
+    fake.inject({ method: 'PUT', path: /\/blobs\/uploads\//, status: 500, times: 10 });
+    expect(await client.pushBlob(repo, bytes)).toEqual({ digest, size: bytes.length });
+    const methods = fake.requests.map((r) => r.method);
+    expect(methods[0]).toBe('HEAD');
+    expect(methods.at(-1)).toBe('HEAD');
+    expect(methods.filter((m) => m === 'POST')).toHaveLength(1);
+    expect(await client.getBlob(repo, digest)).toEqual(bytes);
+  });
+
+  test('pushBlob: a failed start (POST 5xx) is done when the blob has arrived meanwhile', async () => {
+    const bytes = Buffer.from('config blob raced at start');
+    fake.onRequest = (r) => {
+      if (r.method === 'POST') fake.storeBlob(repo.repository, bytes);
+    };
+    fake.inject({ method: 'POST', path: /\/blobs\/uploads\//, status: 503, times: 10 });
+    expect(await client.pushBlob(repo, bytes)).toEqual({ digest: sha256Digest(bytes), size: bytes.length });
+    expect(fake.requests.filter((r) => r.method === 'PUT')).toHaveLength(0);
+  });
+
+  test('pushBlob: a failed upload (PUT 5xx) of a blob that is still missing stays an error', async () => {
+    const bytes = Buffer.from('config blob lost');
+    fake.inject({ method: 'PUT', path: /\/blobs\/uploads\//, status: 500, times: 10 });
+    await expectCode(client.pushBlob(repo, bytes), 'UNAVAILABLE');
+    expect(fake.requests.at(-1)!.method).toBe('HEAD');
+    expect(await client.hasBlob(repo, sha256Digest(bytes))).toBe(false);
+  });
+
   test('pushBlob: a refused existence HEAD (403) is still an error, and nothing is uploaded', async () => {
     fake.inject({ method: 'HEAD', path: /\/blobs\//, status: 403 });
     await expectCode(client.pushBlob(repo, Buffer.from('x')), 'PERMISSION_DENIED');
