@@ -282,8 +282,7 @@ export class RegistryClient {
     try {
       return await this.blobExists(repo, digest, 'push', signal);
     } catch (err) {
-      const status = err instanceof CountersignError ? err.details?.status : undefined;
-      if (typeof status === 'number' && status >= 500 && !signal.aborted) return false;
+      if (registryFailed(err, signal)) return false;
       throw err;
     }
   }
@@ -351,8 +350,7 @@ export class RegistryClient {
    * the upload's error.
    */
   private async arrivedMeanwhile(err: unknown, repo: RepositoryRef, digest: string, signal: AbortSignal): Promise<boolean> {
-    const status = err instanceof CountersignError ? err.details?.status : undefined;
-    if (typeof status !== 'number' || status < 500 || signal.aborted) return false;
+    if (!registryFailed(err, signal)) return false;
     return this.blobExists(repo, digest, 'push', signal).catch(() => false);
   }
 
@@ -510,4 +508,14 @@ function otherStoredDigest(res: HttpResponse, digest: string): string | undefine
   const stored = header(res.headers, 'docker-content-digest');
   if (stored === undefined || stored === digest || !isDigest(stored)) return undefined;
   return splitDigest(stored)!.algorithm === splitDigest(digest)!.algorithm ? stored : undefined;
+}
+
+/**
+ * Whether a request failed because the registry failed it (a 5xx, after the retries), not because
+ * it refused it (401, 403, 4xx) or because the caller gave up. The blob upload's HEADs judge such a
+ * failure by the blob, not by the status.
+ */
+function registryFailed(err: unknown, signal: AbortSignal): boolean {
+  const status = err instanceof CountersignError ? err.details?.status : undefined;
+  return typeof status === 'number' && status >= 500 && !signal.aborted;
 }
