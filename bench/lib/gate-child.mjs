@@ -5,7 +5,7 @@
 //   argv[2] = 'hop'    UPSTREAM          the floor: a bare reverse proxy on the same stack (node:http server,
 //                                        undici Pool upstream, undici stream into the response), no routing, hashing, parsing or decision
 //   argv[2] = 'pipe'   UPSTREAM          the floor below any HTTP proxy: each client connection piped byte for byte
-//                                        to its own upstream connection (node:net, reads of up to 1 MiB), no HTTP at all
+//                                        to its own upstream connection (node:net, reads of up to 1 MiB, not copied), no HTTP at all
 // Logs at info, to /dev/null: a per-request line at info would be part of what is measured.
 // Sends {ready, grpcPort?, gateUrl} over IPC; {cmd:'stop'} ends it.
 import { mkdtempSync, openSync } from 'node:fs';
@@ -71,16 +71,17 @@ if (mode === 'serve') {
   const { hostname, port } = new URL(upstream);
   const sockets = new Set();
   const server = net.createServer(SOCKET_OPTIONS, (client) => {
-    // Reads into one 1 MiB buffer (fewer, larger reads than the default 64 KiB), each written on
-    // as a copy; the upstream is paused while the client's socket is full.
-    const buffer = Buffer.allocUnsafe(1024 * 1024);
+    // Reads of up to 1 MiB (fewer, larger reads than the default 64 KiB), each written on as it
+    // is and its buffer reused once written (no copy, no garbage per read: what the gate's blob
+    // relay does too); the upstream is paused while the client's socket is full.
+    const free = [];
     const up = net.connect({
       host: hostname,
       port: Number(port),
       onread: {
-        buffer,
+        buffer: () => free.pop() ?? Buffer.allocUnsafeSlow(1024 * 1024),
         callback: (n, b) => {
-          if (!client.write(Buffer.from(b.subarray(0, n)))) {
+          if (!client.write(b.subarray(0, n), () => free.length < 2 && free.push(b))) {
             up.pause();
             client.once('drain', () => up.resume());
           }

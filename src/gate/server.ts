@@ -39,6 +39,7 @@ import { CountersignError } from '../shared/errors';
 import { listenHttp, refusePlainHttpOffLoopback } from '../shared/http-server';
 import { parseListenAddress, type ListenAddress } from '../shared/net';
 import { AllowedChildren } from './allowed-children';
+import { BlobRelay, BlobRelayError, type RelayHead } from './blob-relay';
 import { DecisionCache, decisionKey, revisionOf } from './decision-cache';
 import { GATE_LABELS, type GateVerifier, type GateVerifyResult } from './decision';
 import { describeVerifierFailure } from './grpc-verifier';
@@ -209,6 +210,16 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     bodyTimeout: 0,
     headersTimeout: 60_000,
   });
+  // Blob reads from a plain-HTTP registry go over raw sockets with large reads (blob-relay.ts);
+  // over TLS, and for every response the raw reader does not take, through the pool.
+  const rawBlobs =
+    upstream.protocol === 'http:'
+      ? new BlobRelay({
+          host: upstream.hostname.replace(/^\[(.*)\]$/, '$1'),
+          port: Number(upstream.port || 80),
+          hostHeader: upstream.host,
+        })
+      : undefined;
   const scheme = opts.tls ? 'https' : 'http';
   const tagLock = opts.tagLock ?? new InProcessWriteLock();
 
@@ -487,25 +498,39 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   ): Promise<void> {
     opts.observer?.gate('passthrough');
     const algorithm = route.digest.slice(0, route.digest.indexOf(':') + 1);
+    const headers = forwardHeaders(req);
+    const onHead = ({ statusCode, headers: got }: RelayHead): http.ServerResponse => {
+      const claimed = headerOf(got, 'docker-content-digest');
+      // Compared within one algorithm (a registry may name a sha256 for a blob asked for by sha512).
+      if (
+        (statusCode === 200 || statusCode === 206) &&
+        claimed !== undefined &&
+        claimed !== route.digest &&
+        claimed.startsWith(algorithm)
+      ) {
+        throw new GateError(502, 'DIGEST_INVALID', `the registry claims ${claimed} for blob ${route.digest}: refused`);
+      }
+      res.statusCode = statusCode;
+      relayHeaders(res, got, req);
+      return res;
+    };
+    const method = req.method as 'GET' | 'HEAD';
+    if (rawBlobs) {
+      try {
+        if ((await rawBlobs.relay(method, path, headers, onHead, signal)) === 'relayed') return;
+      } catch (err) {
+        if (err instanceof BlobRelayError)
+          throw new GateError(502, 'UNAVAILABLE', `the registry behind the gate failed a blob read: ${err.message}`);
+        throw err;
+      }
+    }
     // Straight from the upstream socket into the response (undici stream): each chunk is written
     // as it arrives, the upstream is paused while the client's socket is full, and no body stream
     // or per-chunk work sits between them.
     try {
-      await pool.stream({ method: req.method as 'GET' | 'HEAD', path, headers: forwardHeaders(req), signal }, ({ statusCode, headers }) => {
-        const claimed = headerOf(headers, 'docker-content-digest');
-        // Compared within one algorithm (a registry may name a sha256 for a blob asked for by sha512).
-        if (
-          (statusCode === 200 || statusCode === 206) &&
-          claimed !== undefined &&
-          claimed !== route.digest &&
-          claimed.startsWith(algorithm)
-        ) {
-          throw new GateError(502, 'DIGEST_INVALID', `the registry claims ${claimed} for blob ${route.digest}: refused`);
-        }
-        res.statusCode = statusCode;
-        relayHeaders(res, headers, req);
-        return res;
-      });
+      await pool.stream({ method, path, headers, signal }, ({ statusCode, headers: got }) =>
+        onHead({ statusCode, headers: got as RelayHead['headers'] }),
+      );
     } catch (err) {
       if (err instanceof GateError || signal.aborted) throw err;
       // Before the first byte: the client gets an OCI error; after it, the response is cut off.
@@ -960,6 +985,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     close() {
       closing ??= (async () => {
         await listening.close(5000);
+        rawBlobs?.close();
         await pool.close();
       })();
       return closing;

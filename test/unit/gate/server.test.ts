@@ -241,6 +241,45 @@ test('a blob is relayed as the upstream sends it; an upstream naming another dig
   });
 });
 
+test('blob reads from a plain-HTTP registry: kept-alive connections, and an answer the raw reader does not frame (chunked) still arrives whole', async () => {
+  const data = Buffer.from(Array.from({ length: 3 * 1024 * 1024 }, (_, i) => (i * 7) % 251));
+  const connections = new Set<unknown>();
+  let chunked = false;
+  upstreamSeen.length = 0;
+  upstreamHandler = (req, res) => {
+    connections.add(req.socket);
+    if (chunked) res.writeHead(200, { 'content-type': 'application/octet-stream', 'docker-content-digest': sha(data) });
+    else
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(data.length),
+        'docker-content-digest': sha(data),
+      });
+    res.end(req.method === 'HEAD' ? undefined : data);
+  };
+  const v = new RecordingVerifier(async () => ({ allowed: false, digest: '', reasons: [] }));
+  await withGate(v, async (gate) => {
+    for (let i = 0; i < 5; i++) {
+      const res = await request(`${gate.url}/v2/team/app/blobs/${sha(data)}`);
+      expect(res.statusCode).toBe(200);
+      expect(Buffer.from(await res.body.arrayBuffer()).equals(data)).toBe(true);
+    }
+    const head = await request(`${gate.url}/v2/team/app/blobs/${sha(data)}`, { method: 'HEAD' });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['content-length']).toBe(String(data.length));
+    await head.body.dump();
+    // Six sequential reads, one upstream connection: the raw reader keeps it alive.
+    expect(connections.size).toBe(1);
+    chunked = true;
+    const res = await request(`${gate.url}/v2/team/app/blobs/${sha(data)}`);
+    expect(res.statusCode).toBe(200);
+    expect(Buffer.from(await res.body.arrayBuffer()).equals(data)).toBe(true);
+    // The chunked answer was asked for twice: once by the raw reader (dropped unread), once by the HTTP client.
+    expect(upstreamSeen.filter((l) => l.startsWith('GET'))).toHaveLength(7);
+    expect(v.calls).toHaveLength(0);
+  });
+});
+
 test('a blob GET the upstream redirects to its storage (S3, GCS) is relayed as the redirect: the gate neither follows it nor reads the bytes', async () => {
   const data = Buffer.alloc(1000, 'b');
   upstreamSeen.length = 0;
