@@ -1,5 +1,7 @@
 // The registry gate rows of `npm run bench` (issue 9); also runs alone: node bench/gate.mjs [--quick].
 //
+// Rows: manifest GET with a warm decision (target: p50 within +1 ms of direct), blob GET throughput
+// (target: 90% of direct), and blob PUT throughput (a monolithic upload; no target).
 // Each gate runs in its own process, as deployed: Countersign with the gate in-process (serve
 // --gate-listen), and the gate alone asking that Countersign over gRPC (countersign gate), next to
 // a bare reverse proxy on the same stack as the floor (bench/lib/gate-child.mjs). The registry is
@@ -131,6 +133,36 @@ export async function runGateBench({ quick = false, out = process.stdout, parts 
       out.write(
         `blob GET ${size / 1048576} MiB x${R} (median): direct ${fmt(bDirect)} MiB/s, ${isFloor(name) ? name : `through the gate (${name} process)`} ${fmt(bGate)} MiB/s, ratio ${(ratio * 100).toFixed(0)}%` +
           (isFloor(name) ? '\n' : `  (target >= ${BLOB_RATIO_TARGET * 100}%: ${verdict(ratio >= BLOB_RATIO_TARGET)})\n`),
+      );
+    }
+    // Pushes the other way: a monolithic upload (POST, then PUT with the digest and the body), as a
+    // client pushing a layer makes it. No target: what a push through the gate costs, for the
+    // reader (the gate's upload path streams the client's body through undici; the commit is a
+    // push decision, allowed here, no policy file).
+    const upload = async (base) => {
+      const start = await request(`${base}/v2/bench/gate/blobs/uploads/`, { method: 'POST' });
+      await start.body.dump();
+      if (start.statusCode !== 202) throw new Error(`upload start via ${base}: HTTP ${start.statusCode}`);
+      const location = new URL(String(start.headers.location), base);
+      location.searchParams.set('digest', bdigest.digest);
+      const t = process.hrtime.bigint();
+      const put = await request(location, {
+        method: 'PUT',
+        body: blob,
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      });
+      await put.body.dump();
+      if (put.statusCode !== 201) throw new Error(`upload via ${base}: HTTP ${put.statusCode}`);
+      return size / 1048576 / (Number(process.hrtime.bigint() - t) / 1e9);
+    };
+    const pushRates = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
+    for (const base of Object.values(targets)) await upload(base);
+    for (let i = 0; i < R; i++) for (const [name, base] of Object.entries(targets)) pushRates[name].push(await upload(base));
+    const pDirect = median(pushRates.direct);
+    for (const name of Object.keys(targets).slice(1)) {
+      const pGate = median(pushRates[name]);
+      out.write(
+        `blob PUT (monolithic) ${size / 1048576} MiB x${R} (median): direct ${fmt(pDirect)} MiB/s, ${isFloor(name) ? name : `through the gate (${name} process)`} ${fmt(pGate)} MiB/s, ratio ${((pGate / pDirect) * 100).toFixed(0)}% (no target)\n`,
       );
     }
   } finally {
