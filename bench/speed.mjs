@@ -70,18 +70,27 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
   }
   /**
    * The same as `load` for several paths at once, measured in interleaved slices (each path's
-   * calls split into `slices` runs, the paths taking turns, in a rotating order), so that a change
-   * in the machine's load during the measurement falls on every path alike instead of on whichever
-   * ran at that moment. Figures per path are over all its slices: throughput from its own
-   * running time, CPU per call from the sum of its CPU deltas. A slice has at least 4 calls per
-   * caller (at c = 256, 2 slices), so that its ramp-up and tail weigh little.
+   * calls split into `slices` runs, the paths taking turns), so that a change in the machine's
+   * load during the measurement falls on every path alike instead of on whichever ran at that
+   * moment. Figures per path are over all its slices: throughput from its own running time, CPU
+   * per call from the sum of its CPU deltas. A slice has at least 4 calls per caller (at c = 256,
+   * 2 slices), so that its ramp-up and tail weigh little.
+   *
+   * Each round takes the paths in a shuffled order (seeded: the same order on every run), not a
+   * rotation of one order: a rotation keeps every path's predecessor the same in all but one round, and work one path
+   * leaves behind in a process (a full GC whose marking it started finishes in the next slice on
+   * that process: 8-14 ms of pause a cycle at c = 256) then always fell on the same successor.
+   * Rotated, warm Verify by digest followed the in-process stub in 4 of 5 rounds and took 4 of
+   * the 5 such pauses at c = 256.
    */
   async function interleaved(c, n, paths, slices = Math.max(1, Math.min(6, Math.floor(n / (4 * c))))) {
     const acc = paths.map(() => ({ lat: [], secs: 0, cpu: 0, calls: 0 }));
     const per = Math.max(c, Math.ceil(n / slices));
+    const random = seeded(c * 1000 + paths.length);
     for (let k = 0; k < slices; k++) {
+      const order = shuffled(paths.length, random);
       for (let j = 0; j < paths.length; j++) {
-        const idx = (j + k) % paths.length;
+        const idx = order[j];
         const a = acc[idx];
         const { secs, cpu } = await callers(c, per, () => paths[idx].fn(), a.lat, paths[idx].pid);
         a.secs += secs;
@@ -642,4 +651,25 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
   await runSpeedTable({ quick: process.argv.includes('--quick'), only });
+}
+
+/** A small seeded PRNG (mulberry32): the bench's orders are the same on every run. */
+function seeded(seed) {
+  let t = seed >>> 0;
+  return () => {
+    t = (t + 0x6d2b79f5) >>> 0;
+    let r = Math.imul(t ^ (t >>> 15), 1 | t);
+    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
+    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** 0..n-1 in an order drawn from `random` (Fisher-Yates). */
+function shuffled(n, random) {
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
 }
