@@ -69,6 +69,8 @@ interface Connection {
   onBytes: (bytes: Buffer, owner: Buffer) => void;
   /** Read buffers whose bytes were written out, for the next reads. */
   free: Buffer[];
+  /** How many of them to keep: FREE_BUFFERS while it relays, one while idle (a burst leaves no pile behind). */
+  keep: number;
   onEnd: (err?: Error) => void;
 }
 
@@ -145,12 +147,16 @@ export class BlobRelay {
 
   private connection(): Connection {
     const kept = this.idle.pop();
-    if (kept) return kept;
+    if (kept) {
+      kept.keep = FREE_BUFFERS;
+      return kept;
+    }
     const conn: Connection = {
       socket: undefined as unknown as net.Socket,
       onBytes: () => {},
       onEnd: () => {},
       free: [],
+      keep: FREE_BUFFERS,
     };
     const size = this.readBytes;
     conn.socket = net.connect({
@@ -187,6 +193,8 @@ export class BlobRelay {
     conn.onBytes = () => conn.socket.destroy(); // bytes nobody asked for: the connection is not trusted again
     conn.onEnd = () => {};
     if (reusable && !this.closed && this.idle.length < this.maxIdle && this.all.has(conn)) {
+      conn.keep = 1;
+      conn.free.length = Math.min(conn.free.length, 1);
       this.idle.push(conn);
     } else conn.socket.destroy();
   }
@@ -339,7 +347,7 @@ export class BlobRelay {
 const FREE_BUFFERS = 2;
 
 function recycle(conn: Connection, owner: Buffer | undefined): void {
-  if (owner !== undefined && conn.free.length < FREE_BUFFERS) conn.free.push(owner);
+  if (owner !== undefined && conn.free.length < conn.keep) conn.free.push(owner);
 }
 
 interface ParsedHead {

@@ -1281,3 +1281,35 @@ describe('limits and close', () => {
     expect(b.sink.bytes().toString()).toBe('part');
   });
 });
+
+describe('memory', () => {
+  test('an idle connection keeps at most one read buffer: a burst leaves no pile of them behind', async () => {
+    const body = randomBytes(8 * MiB);
+    const up = await httpUpstream((_req, res) => {
+      res.writeHead(200, { 'Content-Length': String(body.length) });
+      res.end(body);
+    });
+    // A socket as the destination: its reads are written in place, and their buffers come back
+    // only when the socket's writes complete.
+    let received = 0;
+    const drain = net.createServer((s) => s.on('data', (d: Buffer) => (received += d.length)));
+    await new Promise<void>((r) => drain.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => drain.close(() => r())));
+    const relay = newRelay(up.port, { readBytes: 256 * 1024 });
+    const idle = (relay as unknown as { idle: Array<{ free: Buffer[] }> }).idle;
+    for (let i = 0; i < 2; i++) {
+      const dest = net.connect((drain.address() as AddressInfo).port, '127.0.0.1');
+      await new Promise<void>((r) => dest.once('connect', () => r()));
+      const outcome = await relay.relay('GET', BLOB_PATH, {}, () => dest, new AbortController().signal);
+      expect(outcome).toBe('relayed');
+      await new Promise<void>((r) => (dest.writableFinished ? r() : dest.once('finish', () => r())));
+      await new Promise((r) => setTimeout(r, 20));
+      // The relay's idle connection (private): what it keeps for its next read.
+      expect(idle).toHaveLength(1);
+      expect(idle[0]!.free.length).toBeLessThanOrEqual(1);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect(received).toBe(2 * body.length);
+    expect(relay.opened).toBe(1);
+  });
+});
