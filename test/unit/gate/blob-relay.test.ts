@@ -601,7 +601,15 @@ describe('keep-alive', () => {
     const a = await run(relay);
     expect(a.outcome).toBe('relayed');
     await within(up.conns[0]!.closed, 2000, 'the upstream closing its side');
-    await sleep(20);
+    // Until the relay has seen the close too (its idle list empties), not a fixed wait.
+    const idle = (relay as unknown as { idle: unknown[] }).idle;
+    await within(
+      (async () => {
+        while (idle.length > 0) await sleep(5);
+      })(),
+      2000,
+      'the relay seeing the close',
+    );
     const b = await run(relay);
     expect(b.outcome).toBe('relayed');
     expect(b.sink.bytes().toString()).toBe('answer0');
