@@ -123,15 +123,21 @@ export async function runGateBench({ quick = false, out = process.stdout, parts 
       return size / 1048576 / (Number(process.hrtime.bigint() - t) / 1e9);
     };
     const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-    const rates = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
-    for (const base of Object.values(targets)) await mibps(base);
-    for (let i = 0; i < R; i++) for (const [name, base] of Object.entries(targets)) rates[name].push(await mibps(base));
-    const bDirect = median(rates.direct);
+    /** The median MiB/s of `measure` per target: one untimed round, then R rounds taken target by target. */
+    const medianRates = async (measure) => {
+      for (const base of Object.values(targets)) await measure(base);
+      const rates = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
+      for (let i = 0; i < R; i++) for (const [name, base] of Object.entries(targets)) rates[name].push(await measure(base));
+      return Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, median(v)]));
+    };
+    const via = (name) => (isFloor(name) ? name : `through the gate (${name} process)`);
+    const reads = await medianRates(mibps);
+    const bDirect = reads.direct;
     for (const name of Object.keys(targets).slice(1)) {
-      const bGate = median(rates[name]);
+      const bGate = reads[name];
       const ratio = bGate / bDirect;
       out.write(
-        `blob GET ${size / 1048576} MiB x${R} (median): direct ${fmt(bDirect)} MiB/s, ${isFloor(name) ? name : `through the gate (${name} process)`} ${fmt(bGate)} MiB/s, ratio ${(ratio * 100).toFixed(0)}%` +
+        `blob GET ${size / 1048576} MiB x${R} (median): direct ${fmt(bDirect)} MiB/s, ${via(name)} ${fmt(bGate)} MiB/s, ratio ${(ratio * 100).toFixed(0)}%` +
           (isFloor(name) ? '\n' : `  (target >= ${BLOB_RATIO_TARGET * 100}%: ${verdict(ratio >= BLOB_RATIO_TARGET)})\n`),
       );
     }
@@ -155,14 +161,10 @@ export async function runGateBench({ quick = false, out = process.stdout, parts 
       if (put.statusCode !== 201) throw new Error(`upload via ${base}: HTTP ${put.statusCode}`);
       return size / 1048576 / (Number(process.hrtime.bigint() - t) / 1e9);
     };
-    const pushRates = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
-    for (const base of Object.values(targets)) await upload(base);
-    for (let i = 0; i < R; i++) for (const [name, base] of Object.entries(targets)) pushRates[name].push(await upload(base));
-    const pDirect = median(pushRates.direct);
+    const pushes = await medianRates(upload);
     for (const name of Object.keys(targets).slice(1)) {
-      const pGate = median(pushRates[name]);
       out.write(
-        `blob PUT (monolithic) ${size / 1048576} MiB x${R} (median): direct ${fmt(pDirect)} MiB/s, ${isFloor(name) ? name : `through the gate (${name} process)`} ${fmt(pGate)} MiB/s, ratio ${((pGate / pDirect) * 100).toFixed(0)}% (no target)\n`,
+        `blob PUT (monolithic) ${size / 1048576} MiB x${R} (median): direct ${fmt(pushes.direct)} MiB/s, ${via(name)} ${fmt(pushes[name])} MiB/s, ratio ${((pushes[name] / pushes.direct) * 100).toFixed(0)}% (no target)\n`,
       );
     }
   } finally {
