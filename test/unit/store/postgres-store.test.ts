@@ -150,7 +150,11 @@ describe('changes across replicas', () => {
     const tokensA = await TokenStore.open(a);
     const b = await connect(url);
     const tokensB = await TokenStore.open(b);
+    // The create's own announcement is awaited first: arriving late (after the revoke began), it
+    // would otherwise be the one awaited below, and its re-read may predate the revocation.
+    const created = collect(b, (seen) => seen.includes('tokens'));
     const { token } = await tokensA.create({ name: 'ci', roles: ['verifier'], createdBy: 'x' });
+    await created;
     expect((await tokensB.check(token)).ok).toBe(true);
     const announced = collect(b, (seen) => seen.includes('tokens'));
     await tokensA.revoke('ci', { revokedBy: 'secops' });
