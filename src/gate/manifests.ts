@@ -9,9 +9,15 @@
  *
  * Recognition is by the BODY, never by the name alone: an attacker can name or tag anything
  * `sha256-…`, and can attach a `subject` to a real image. So a manifest only counts as evidence
- * when it cannot be run: it has no filesystem layers (OCI/Docker layer tarballs, WASM modules) and is not an
- * index of runnable platforms. An image with a `subject`, or an index tagged `sha256-<hex>` whose
- * entries are platform images, is content like any other and is judged by the policy.
+ * when no client would run it, judged the way each one decides (see `isRunnableLayer`):
+ * containerd (and so Kubernetes) unpacks layers by their media type; Docker's classic puller
+ * unpacks EVERY layer of a manifest whose config type it takes for an image's (moby's ImageTypes:
+ * the OCI and Docker config types, application/octet-stream, application/json, text/html and an
+ * empty or absent type), whatever the layer's type, and sniffs the compression. Under such a
+ * config only layers of the signature, attestation and SBOM payload types are inert. An image with
+ * a `subject`, an index tagged `sha256-<hex>` that is not a referrers index (every entry an
+ * artifact with its artifactType, no platform), is content like any other and is judged by the
+ * policy. Media types are compared without case and parameters (stricter than any one client).
  *
  * The body is also read the way the clients read it (formats/go-json-keys.ts: Go clients match
  * keys case-insensitively, `Layers` and `layerſ` fill `layers`). A referrer whose layers only a
@@ -46,8 +52,10 @@ export interface ParsedManifest {
   /** For an index: the digests of its entries. */
   children: string[];
   hasSubject: boolean;
-  /** True when a runtime could unpack it: a filesystem layer, or (for an index) a platform entry. */
+  /** True when a runtime could unpack it: a layer a client runs (see isRunnableLayer), or (for an index) a platform entry. */
   runnable: boolean;
+  /** For an index: every entry names an artifact (its artifactType, not an image config's), as in a referrers index. */
+  onlyArtifacts: boolean;
   /** True when a Go client may read the body otherwise than JSON.parse does (see the module comment). */
   ambiguous: boolean;
 }
@@ -96,34 +104,101 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   if (isIndex) {
     const entries = (manifests ?? []).filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null);
     const children = entries.map((e) => e.digest).filter((d): d is string => typeof d === 'string');
-    // Any entry with a platform (other than the unknown/unknown attestation entries builders add),
-    // or any entry that is itself an image, makes the index something a runtime pulls.
+    // Any entry with a platform (other than the unknown/unknown attestation entries builders add)
+    // makes the index something a runtime pulls.
     const runnable = entries.some((e) => {
       const p = e.platform as Record<string, unknown> | undefined;
-      if (p && typeof p === 'object' && !(p.os === 'unknown' && p.architecture === 'unknown')) return true;
-      return false;
+      return p !== undefined && typeof p === 'object' && !(p.os === 'unknown' && p.architecture === 'unknown');
     });
-    return { mediaType: declared || MEDIA_TYPE.OCI_INDEX, isIndex: true, children, hasSubject, runnable, ambiguous };
+    // A referrers index lists artifacts: each entry carries the artifactType of the manifest it
+    // names (OCI distribution spec: its artifactType, else its config's type), and an image's
+    // would be its image config type. An entry without one, or with an image's, may be an image.
+    const onlyArtifacts = entries.length === (manifests ?? []).length && entries.every((e) => isArtifactType(e.artifactType));
+    return { mediaType: declared || MEDIA_TYPE.OCI_INDEX, isIndex: true, children, hasSubject, runnable, onlyArtifacts, ambiguous };
   }
+  const config = typeof m.config === 'object' && m.config !== null ? (m.config as Record<string, unknown>) : undefined;
+  // An absent config, or one without a type, is an image's to Docker (its ImageTypes include "").
+  const imageConfig = isImageConfigType(config?.mediaType ?? '');
   // Schema 1 (`fsLayers`) is runnable whatever else the body says.
   const runnable =
     'fsLayers' in m ||
-    (layers ?? []).some((l) => {
-      const t = typeof l === 'object' && l !== null ? (l as Record<string, unknown>).mediaType : undefined;
-      return typeof t !== 'string' || isFilesystemLayer(t);
-    });
-  return { mediaType: declared, isIndex: false, children: [], hasSubject, runnable, ambiguous };
+    (layers ?? []).some((l) =>
+      isRunnableLayer(typeof l === 'object' && l !== null ? (l as Record<string, unknown>).mediaType : undefined, imageConfig),
+    );
+  return { mediaType: declared, isIndex: false, children: [], hasSubject, runnable, onlyArtifacts: false, ambiguous };
 }
 
-/** Layers a runtime unpacks or executes: OCI and Docker layer tarballs (any compression, foreign or not), WASM modules. */
+/** A media type without parameters, trimmed and in lower case: how the gate compares them. */
+function bareType(mediaType: string): string {
+  const semi = mediaType.indexOf(';');
+  return (semi < 0 ? mediaType : mediaType.slice(0, semi)).trim().toLowerCase();
+}
+
+/** Config types Docker's classic puller takes for an image's (moby distribution/registry.go ImageTypes). */
+const IMAGE_CONFIG_TYPES = new Set([
+  MEDIA_TYPE.OCI_CONFIG,
+  'application/vnd.docker.container.image.v1+json',
+  'application/octet-stream',
+  'application/json',
+  'text/html',
+  '',
+]);
+
+/** True for a config type (any value: a non-string is no type, and so an image's) Docker runs as an image. */
+export function isImageConfigType(mediaType: unknown): boolean {
+  return typeof mediaType !== 'string' || IMAGE_CONFIG_TYPES.has(bareType(mediaType));
+}
+
+/** An artifactType naming an artifact: a non-empty type that is not an image config's. */
+function isArtifactType(artifactType: unknown): boolean {
+  return typeof artifactType === 'string' && bareType(artifactType) !== '' && !isImageConfigType(artifactType);
+}
+
+/**
+ * Layers a runtime unpacks or executes by their type: OCI and Docker layer tarballs (any
+ * compression, foreign or not; anything under the image and Docker namespaces), WASM modules.
+ */
 export function isFilesystemLayer(mediaType: string): boolean {
+  const t = bareType(mediaType);
   return (
-    mediaType.startsWith('application/vnd.oci.image.layer.') ||
-    mediaType.startsWith('application/vnd.wasm.') ||
-    mediaType === 'application/wasm' ||
-    mediaType.startsWith('application/vnd.docker.image.rootfs.') ||
-    mediaType === 'application/vnd.docker.container.image.rootfs.diff+x-gtar'
+    t.startsWith('application/vnd.oci.image.') ||
+    t.startsWith('application/vnd.docker.') ||
+    t.startsWith('application/vnd.wasm.') ||
+    t === 'application/wasm'
   );
+}
+
+/**
+ * Payloads of signatures, attestations and SBOMs: the layer types of evidence that is written
+ * under an image config type (cosign's `.sig` / `.att` tags are), which Docker would otherwise
+ * unpack. Prefixes of families (versions and suffixes vary by tool).
+ */
+const EVIDENCE_PAYLOAD_PREFIXES = [
+  'application/vnd.dev.cosign.',
+  'application/vnd.dev.sigstore.',
+  'application/vnd.dsse.envelope',
+  'application/vnd.in-toto',
+  'application/vnd.cncf.notary.',
+  'application/jose+json',
+  'application/cose',
+  'application/spdx',
+  'text/spdx',
+  'application/vnd.cyclonedx',
+  'application/vnd.syft',
+  'application/sarif+json',
+  'application/vnd.openvex',
+  'application/vnd.cncf.openvex',
+];
+
+/**
+ * Whether a layer makes its manifest runnable: a type that is not a string, a filesystem layer
+ * type, or, under an image config (`imageConfig`), any type but an evidence payload's.
+ */
+export function isRunnableLayer(mediaType: unknown, imageConfig: boolean): boolean {
+  if (typeof mediaType !== 'string' || isFilesystemLayer(mediaType)) return true;
+  if (!imageConfig) return false;
+  const t = bareType(mediaType);
+  return !EVIDENCE_PAYLOAD_PREFIXES.some((prefix) => t.startsWith(prefix));
 }
 
 const FALLBACK_TAG = /^sha256-[0-9a-f]{64}$/;
@@ -138,7 +213,9 @@ export function evidenceKind(parsed: ParsedManifest | undefined, tag: string | u
   if (!parsed || parsed.ambiguous) return undefined;
   if (tag !== undefined && FALLBACK_TAG.test(tag)) {
     // The referrers fallback index: an OCI index of referrer manifests, nothing runnable.
-    return parsed.isIndex && parsed.mediaType === MEDIA_TYPE.OCI_INDEX && !parsed.runnable ? 'referrers fallback index' : undefined;
+    return parsed.isIndex && parsed.mediaType === MEDIA_TYPE.OCI_INDEX && !parsed.runnable && parsed.onlyArtifacts
+      ? 'referrers fallback index'
+      : undefined;
   }
   if (tag !== undefined && COSIGN_TAG.test(tag)) {
     return !parsed.isIndex && !parsed.runnable ? 'cosign signature/attestation tag' : undefined;

@@ -773,6 +773,11 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     headers: Record<string, string | string[]>,
     signal: AbortSignal,
   ): Promise<void> {
+    // The content is stored by digest before the tag is decided (below). That store is a content
+    // write like a PUT by digest, and decided as one first: else whoever may not write here at all
+    // would store any manifest (a referrer of a production image, say) by sending it to a tag and
+    // being refused the tag only.
+    if (!(await allowContentWrite(req, res, route.name, digest, `manifest by digest (for tag ${tag})`, signal))) return;
     // The tag's current target, for immutable-tag rules (re-pushing the same digest is no change).
     const target = await currentTarget(req, route.name, tag, signal);
     if ('refused' in target) {
@@ -780,7 +785,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       return;
     }
     const current = target.digest;
-    // Store the content by digest first: Countersign must be able to read what it judges.
+    // Stored by digest first: Countersign must be able to read what it judges.
     const stored = await send('PUT', `/v2/${route.name}/manifests/${digest}`, headers, bytes, signal);
     if (stored.statusCode !== 201) {
       await relay(stored, req, res);

@@ -119,3 +119,100 @@ describe('evidence is never recognised in a body a Go client reads differently',
     expect(evidenceKind(parseManifest(j({ ...referrersIndex, manifests: [entry] }), undefined), FALLBACK)).toBeUndefined();
   });
 });
+
+describe('evidence is never recognised in a manifest some client runs (each judged as that client decides)', () => {
+  const EMPTY = 'application/vnd.oci.empty.v1+json';
+  const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+  const withLayer = (layerType: unknown, config: unknown = { mediaType: EMPTY, digest: D('e'), size: 2 }) => ({
+    ...bundleReferrer,
+    ...(config === undefined ? {} : { config }),
+    layers: [{ mediaType: layerType, digest: D('f'), size: 9 }],
+  });
+  const kindOf = (m: Record<string, unknown>) => evidenceKind(parseManifest(j(m), undefined), undefined);
+  const { config: _config, ...noConfig } = withLayer('application/vnd.acme.report+json');
+
+  // Docker's classic puller unpacks every layer of a manifest whose config type it takes for an
+  // image's (moby's ImageTypes), sniffing the compression, whatever the layer's type says.
+  test.each([
+    ['application/octet-stream', OCI_CONFIG],
+    ['', OCI_CONFIG],
+    ['application/vnd.acme.report+json', OCI_CONFIG],
+    ['application/vnd.acme.report+json', 'application/vnd.docker.container.image.v1+json'],
+    ['application/vnd.acme.report+json', 'APPLICATION/VND.OCI.IMAGE.CONFIG.V1+JSON; charset=x'],
+    ['application/vnd.acme.report+json', 'application/octet-stream'],
+    ['application/vnd.acme.report+json', 'application/json'],
+    ['application/vnd.acme.report+json', 'text/html'],
+    ['application/vnd.acme.report+json', ''],
+  ])('a layer of type %p under a config of type %p (an image to Docker) is runnable', (layerType, configType) => {
+    expect(kindOf(withLayer(layerType, { mediaType: configType, digest: D('e'), size: 2 }))).toBeUndefined();
+  });
+
+  test('a config without a type, or no config at all, is an image to Docker too', () => {
+    expect(kindOf(withLayer('application/vnd.acme.report+json', { digest: D('e'), size: 2 }))).toBeUndefined();
+    expect(kindOf(noConfig)).toBeUndefined();
+  });
+
+  // Filesystem layer types are unpacked by containerd (so Kubernetes) whatever the config: case
+  // and parameters do not hide them, nor does any type of the image or Docker namespaces.
+  test.each([
+    'APPLICATION/VND.OCI.IMAGE.LAYER.V1.TAR+GZIP',
+    'application/vnd.oci.image.layer.v1.tar+zstd; foo=bar',
+    ' application/vnd.docker.image.rootfs.diff.tar.gzip',
+    'application/vnd.docker.image.ROOTFS.foreign.diff.tar.gzip',
+    'application/vnd.oci.image.config.v1+json',
+    'Application/Wasm',
+  ])('a layer of type %p is runnable even under an artifact config', (layerType) => {
+    expect(kindOf(withLayer(layerType))).toBeUndefined();
+  });
+
+  // Under an artifact config no client unpacks layers of other types: evidence of any tool stays readable.
+  test.each(['application/vnd.acme.report+json', 'application/octet-stream', 'application/json', 'text/plain'])(
+    'a layer of type %p under an artifact config is evidence',
+    (layerType) => {
+      expect(kindOf(withLayer(layerType))).toBe('referrer artifact');
+    },
+  );
+
+  // cosign's .sig / .att tags carry an image config type: only payload types of evidence pass there.
+  test.each([
+    'application/vnd.dev.cosign.simplesigning.v1+json',
+    'application/vnd.dsse.envelope.v1+json',
+    'application/vnd.in-toto+json',
+    'application/vnd.dev.sigstore.bundle.v0.3+json',
+    'application/spdx+json',
+    'application/vnd.cyclonedx+json',
+    'application/jose+json',
+  ])('a %p layer under an image config is evidence (cosign legacy tags)', (layerType) => {
+    const sig = { ...cosignSig, layers: [{ mediaType: layerType, digest: D('5'), size: 200 }] };
+    expect(evidenceKind(parseManifest(j(sig), undefined), `${FALLBACK}.sig`)).toBe('cosign signature/attestation tag');
+  });
+
+  test('one runnable layer among payloads makes the whole manifest runnable', () => {
+    const sig = { ...cosignSig, layers: [...cosignSig.layers, { mediaType: 'application/octet-stream', digest: D('6'), size: 9 }] };
+    expect(evidenceKind(parseManifest(j(sig), undefined), `${FALLBACK}.att`)).toBeUndefined();
+  });
+});
+
+describe('a sha256-<hex> tag is a referrers index only when every entry names an artifact', () => {
+  const entry = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: D('2'), size: 5 };
+  const index = (manifests: unknown[]) => ({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests });
+  const kindOf = (m: Record<string, unknown>) => evidenceKind(parseManifest(j(m), undefined), FALLBACK);
+
+  test.each([
+    ['no artifactType (an image, as far as anyone can tell)', [entry]],
+    ['an empty artifactType', [{ ...entry, artifactType: '' }]],
+    ["an image config's type", [{ ...entry, artifactType: 'application/vnd.oci.image.config.v1+json' }]],
+    ["a Docker image config's type, in upper case", [{ ...entry, artifactType: 'APPLICATION/VND.DOCKER.CONTAINER.IMAGE.V1+JSON' }]],
+    ['a non-string artifactType', [{ ...entry, artifactType: 7 }]],
+    ['one good entry and one without', [{ ...entry, artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }, entry]],
+    ['an entry that is not an object', [{ ...entry, artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }, 'x']],
+  ])('an entry with %s: not evidence', (_what, manifests) => {
+    expect(kindOf(index(manifests))).toBeUndefined();
+  });
+
+  test('artifact entries (ggcr before v0.21.6 wrote the empty config type as artifactType) and an empty index are evidence', () => {
+    expect(kindOf(index([{ ...entry, artifactType: 'application/vnd.oci.empty.v1+json' }]))).toBe('referrers fallback index');
+    expect(kindOf(index([{ ...entry, artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }]))).toBe('referrers fallback index');
+    expect(kindOf(index([]))).toBe('referrers fallback index');
+  });
+});

@@ -317,40 +317,63 @@ test('absolute upload Locations pointing at the upstream are rewritten to the ga
   });
 });
 
-test('a denied push by tag never writes the tag upstream; the content stays stored by digest only', async () => {
-  upstreamSeen.length = 0;
-  upstreamHandler = (req, res) => {
-    if (req.method === 'HEAD') {
-      res.writeHead(404, { 'content-length': '0' });
-      return res.end();
-    }
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(201, { 'docker-content-digest': sha(IMAGE), 'content-length': '0' });
-      res.end();
-    });
-  };
+describe('a push by tag is two writes, each decided: the content by digest, then the tag', () => {
   const auth = `Basic ${Buffer.from('mallory:pw').toString('base64')}`;
-  const v = new RecordingVerifier(async (i) => ({ allowed: false, digest: digestIn(i.image), reasons: ['mallory may not push here'] }));
-  await withGate(v, async (gate) => {
-    const res = await request(`${gate.url}/v2/team/app/manifests/v1`, {
+  const put = (gate: { url: string }) =>
+    request(`${gate.url}/v2/team/app/manifests/v1`, {
       method: 'PUT',
       body: IMAGE,
       headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', authorization: auth },
     });
-    expect(res.statusCode).toBe(403);
-    expect(await res.body.text()).toContain('mallory may not push here');
-    expect(v.calls[0]).toMatchObject({
-      action: 'push',
-      image: `registry.example/team/app:v1@${sha(IMAGE)}`,
-      context: { identity: 'mallory' },
+  beforeEach(() => {
+    upstreamSeen.length = 0;
+    upstreamHandler = (req, res) => {
+      if (req.method === 'HEAD') {
+        res.writeHead(404, { 'content-length': '0' });
+        return res.end();
+      }
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(201, { 'docker-content-digest': sha(IMAGE), 'content-length': '0' });
+        res.end();
+      });
+    };
+  });
+
+  test('a pusher who may write content but not this tag: the content stays stored by digest only, the tag is never written', async () => {
+    const v = new RecordingVerifier(async (i) => ({
+      allowed: i.context.labels?.['gate.countersign.dev/operation'] === 'content',
+      digest: digestIn(i.image),
+      reasons: ['mallory may not push here'],
+    }));
+    await withGate(v, async (gate) => {
+      const res = await put(gate);
+      expect(res.statusCode).toBe(403);
+      expect(await res.body.text()).toContain('mallory may not push here');
+      expect(v.calls.map((c) => [c.action, c.image, c.context.identity])).toEqual([
+        ['push', `registry.example/team/app@${sha(IMAGE)}`, 'mallory'],
+        ['push', `registry.example/team/app:v1@${sha(IMAGE)}`, 'mallory'],
+      ]);
+      expect(v.calls[0]!.context.labels).toMatchObject({ 'gate.countersign.dev/operation': 'content' });
+      expect(v.calls[1]!.context.labels).toMatchObject({
+        'gate.countersign.dev/current-digest': '',
+        'gate.countersign.dev/tag': 'v1',
+        'gate.countersign.dev/identity-source': 'basic',
+      });
+      expect(upstreamSeen).toEqual(['HEAD /v2/team/app/manifests/v1', `PUT /v2/team/app/manifests/${sha(IMAGE)}`]);
     });
-    expect(v.calls[0]!.context.labels).toMatchObject({
-      'gate.countersign.dev/current-digest': '',
-      'gate.countersign.dev/tag': 'v1',
-      'gate.countersign.dev/identity-source': 'basic',
+  });
+
+  test('a pusher who may not write here at all: nothing reaches the upstream (not even the content by digest)', async () => {
+    const v = new RecordingVerifier(async (i) => ({ allowed: false, digest: digestIn(i.image), reasons: ['mallory may not push here'] }));
+    await withGate(v, async (gate) => {
+      const res = await put(gate);
+      expect(res.statusCode).toBe(403);
+      expect(await res.body.text()).toContain('mallory may not push here');
+      expect(v.calls).toHaveLength(1);
+      expect(v.calls[0]!.context.labels).toMatchObject({ 'gate.countersign.dev/operation': 'content' });
+      expect(upstreamSeen).toEqual([]);
     });
-    expect(upstreamSeen).toEqual(['HEAD /v2/team/app/manifests/v1', `PUT /v2/team/app/manifests/${sha(IMAGE)}`]);
   });
 });
 
@@ -375,6 +398,8 @@ test('concurrent writes of one tag are serialized: an immutable tag cannot be ra
   // An immutable-tag policy in miniature: allowed while the tag is unset or already at this digest.
   const v = new RecordingVerifier(async (i) => {
     await new Promise((r) => setTimeout(r, 20)); // both requests are in flight at once
+    if (i.context.labels?.['gate.countersign.dev/operation'] === 'content')
+      return { allowed: true, digest: digestIn(i.image), reasons: [] };
     const current = i.context.labels?.['gate.countersign.dev/current-digest'];
     const digest = digestIn(i.image);
     return { allowed: current === '' || current === digest, digest, reasons: [`tag points at ${String(current)}`] };
@@ -541,8 +566,9 @@ describe("a tag's current target is never guessed: only a 404 means the tag is n
     new RecordingVerifier(async (i) => {
       const current = i.context.labels?.['gate.countersign.dev/current-digest'];
       const digest = digestIn(i.image);
-      const deleting = i.context.labels?.['gate.countersign.dev/operation'] === 'delete';
-      const allowed = deleting ? current === '' : current === '' || current === digest;
+      const operation = i.context.labels?.['gate.countersign.dev/operation'];
+      // Content (the manifest by digest) moves no tag: immutability does not apply to it.
+      const allowed = operation === 'content' || (operation === 'delete' ? current === '' : current === '' || current === digest);
       return { allowed, digest, reasons: [`immutable: v1 points at ${String(current)}`] };
     });
   const put = (gate: GateServer, headers: Record<string, string> = {}) =>
@@ -602,8 +628,10 @@ describe("a tag's current target is never guessed: only a 404 means the tag is n
       await res.body.dump();
       expect(writes).not.toContain('PUT v1');
       // A 200 without the header: the gate finds the digest itself (GET, hashed) and the policy sees it.
-      if (status === 200) expect(v.calls.map((c) => c.context.labels?.['gate.countersign.dev/current-digest'])).toEqual([sha(IMAGE)]);
-      else expect(v.calls).toHaveLength(0);
+      // The content decision (operation content) comes first; then the tag's, which sees the current digest.
+      const tagCalls = v.calls.filter((c) => c.context.labels?.['gate.countersign.dev/operation'] !== 'content');
+      if (status === 200) expect(tagCalls.map((c) => c.context.labels?.['gate.countersign.dev/current-digest'])).toEqual([sha(IMAGE)]);
+      else expect(tagCalls).toHaveLength(0);
     });
   });
 });
