@@ -280,7 +280,7 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
         'Verify warm by digest',
         d,
         `stub ${s.cpu.toFixed(0)} µs, in-process ${si.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`,
-        `cpu ${x(d.cpu, s.cpu)} (in-process ${x(d.cpu, si.cpu)}), thr ${x(d.ops, e.ops)}`,
+        `cpu ${x(d.cpu, s.cpu)} (in-process ${x(d.cpu, si.cpu)}), thr ${x(d.ops, e.ops)} (the stub's ${x(s.ops, e.ops)})`,
       );
       row(
         'Verify warm by digest, a rule that reads the time (scan maxAge, a CVE exception with its warning)',
@@ -294,7 +294,7 @@ export async function runSpeedTable({ quick = false, out = process.stdout, only 
         'Verify warm by digest, bearer-token auth',
         dT,
         `stub ${sT.cpu.toFixed(0)} µs, in-process ${siT.cpu.toFixed(0)} µs; echo ${e.ops.toFixed(0)}/s`,
-        `cpu ${x(dT.cpu, sT.cpu)} (in-process ${x(dT.cpu, siT.cpu)}), thr ${x(dT.ops, e.ops)}`,
+        `cpu ${x(dT.cpu, sT.cpu)} (in-process ${x(dT.cpu, siT.cpu)}), thr ${x(dT.ops, e.ops)} (the stub's ${x(sT.ops, e.ops)})`,
       );
       row('floor: kept-alive HEAD (from the load generator)', head);
       row('Verify warm by tag', t, `HEAD+digest p50 ${(head.p50 + d.p50).toFixed(2)} ms`, `p50 ${x(t.p50, head.p50 + d.p50)}`);
