@@ -56,6 +56,12 @@ export interface ParsedManifest {
   runnable: boolean;
   /** For an index: every entry names an artifact (its artifactType, not an image config's), as in a referrers index. */
   onlyArtifacts: boolean;
+  /**
+   * Digests of the layers that are inert by their declared payload type only (under an image
+   * config type, which Docker's classic puller runs whatever the layer types): evidence only if
+   * none of their bytes starts an archive (archive-head.ts). Empty when nothing needs reading.
+   */
+  payloadLayers: string[];
   /** True when a Go client may read the body otherwise than JSON.parse does (see the module comment). */
   ambiguous: boolean;
 }
@@ -114,18 +120,28 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
     // names (OCI distribution spec: its artifactType, else its config's type), and an image's
     // would be its image config type. An entry without one, or with an image's, may be an image.
     const onlyArtifacts = entries.length === (manifests ?? []).length && entries.every((e) => isArtifactType(e.artifactType));
-    return { mediaType: declared || MEDIA_TYPE.OCI_INDEX, isIndex: true, children, hasSubject, runnable, onlyArtifacts, ambiguous };
+    return {
+      mediaType: declared || MEDIA_TYPE.OCI_INDEX,
+      isIndex: true,
+      children,
+      hasSubject,
+      runnable,
+      onlyArtifacts,
+      payloadLayers: [],
+      ambiguous,
+    };
   }
   const config = typeof m.config === 'object' && m.config !== null ? (m.config as Record<string, unknown>) : undefined;
   // An absent config, or one without a type, is an image's to Docker (its ImageTypes include "").
   const imageConfig = isImageConfigType(config?.mediaType ?? '');
   // Schema 1 (`fsLayers`) is runnable whatever else the body says.
+  const descriptors = (layers ?? []).map((l) => (typeof l === 'object' && l !== null ? (l as Record<string, unknown>) : {}));
   const runnable =
-    'fsLayers' in m ||
-    (layers ?? []).some((l) =>
-      isRunnableLayer(typeof l === 'object' && l !== null ? (l as Record<string, unknown>).mediaType : undefined, imageConfig),
-    );
-  return { mediaType: declared, isIndex: false, children: [], hasSubject, runnable, onlyArtifacts: false, ambiguous };
+    'fsLayers' in m || descriptors.some((l) => isRunnableLayer(l.mediaType, imageConfig) || (imageConfig && typeof l.digest !== 'string'));
+  // Under an image config, payload types alone do not make layers inert: their bytes must not be
+  // a layer either (archive-head.ts), which only a read of each can tell.
+  const payloadLayers = imageConfig && !runnable ? descriptors.map((l) => l.digest as string) : [];
+  return { mediaType: declared, isIndex: false, children: [], hasSubject, runnable, onlyArtifacts: false, payloadLayers, ambiguous };
 }
 
 /** A media type without parameters, trimmed and in lower case: how the gate compares them. */

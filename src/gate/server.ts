@@ -31,7 +31,7 @@ import type { Observer } from '../shared/observer';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline, type Readable } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool, request as undiciRequest, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'undici/types/header';
 import { computeDigest, isDigest, splitDigest } from '../registry/digest';
 import { InProcessWriteLock, type WriteLock } from '../registry/write-lock';
@@ -44,6 +44,7 @@ import { DecisionCache, decisionKey, revisionOf } from './decision-cache';
 import { GATE_LABELS, type GateVerifier, type GateVerifyResult } from './decision';
 import { describeVerifierFailure } from './grpc-verifier';
 import { pusherIdentity } from './identity';
+import { ARCHIVE_HEAD_BYTES, isArchiveHead } from './archive-head';
 import { MANIFEST_ACCEPT, evidenceKind, isIndexMediaType, parseManifest, type ParsedManifest } from './manifests';
 import { parseRoute, type Route } from './routes';
 
@@ -153,6 +154,12 @@ const CONDITIONAL = new Set(['if-none-match', 'if-match', 'if-modified-since', '
  */
 const SOCKET_BUFFERS = { highWaterMark: 1024 * 1024 };
 
+/**
+ * At most this many payload layers of one evidence manifest are read (archive-head.ts); one with
+ * more is decided like an image. cosign adds a layer per signature to a .sig tag: 64 is far more
+ * than a tag sees in practice, and bounds the reads one request can cause.
+ */
+const MAX_PAYLOAD_LAYERS_READ = 64;
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -591,7 +598,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       }
     } else {
       parsed = parseManifest(bytes, contentType);
-      const evidence = evidenceKind(parsed, tag);
+      const evidence = await inertEvidence(req, route.name, parsed, tag, signal);
       if (evidence) {
         how = `evidence (${evidence})`;
       } else if (parent && (await stillAllowed(parent, revision))) {
@@ -621,6 +628,78 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       'x-countersign-gate': how,
     });
     res.end(req.method === 'HEAD' ? undefined : bytes);
+  }
+
+  /**
+   * Why the manifest is evidence (manifests.ts evidenceKind), once the bytes of the layers that
+   * are inert by their declared type only (under an image config: cosign's .sig / .att) are seen
+   * not to be layers Docker's classic puller would apply (archive-head.ts); else undefined, and
+   * the manifest is decided like an image. A layer that cannot be read counts as one: fail closed.
+   */
+  async function inertEvidence(
+    req: http.IncomingMessage,
+    name: string,
+    parsed: ParsedManifest | undefined,
+    tag: string | undefined,
+    signal: AbortSignal,
+  ): Promise<string | undefined> {
+    const kind = evidenceKind(parsed, tag);
+    if (kind === undefined || parsed!.payloadLayers.length === 0) return kind;
+    const layers = parsed!.payloadLayers;
+    if (layers.length > MAX_PAYLOAD_LAYERS_READ || !layers.every((d) => isDigest(d))) return undefined;
+    const heads = await Promise.all(layers.map((digest) => blobHead(req, name, digest, signal)));
+    const layer = heads.findIndex((head) => head === undefined || isArchiveHead(head));
+    if (layer < 0) return kind;
+    debug(
+      { name, tag, layer: layers[layer], readable: heads[layer] !== undefined },
+      'gate: payload layer is (or may be) an archive: not evidence',
+    );
+    return undefined;
+  }
+
+  /**
+   * The first ARCHIVE_HEAD_BYTES of a blob (all of a shorter one), with the client's credentials,
+   * following the redirects registries answer blob reads with (to storage: without the
+   * credentials when the origin changes); undefined when it cannot be read.
+   */
+  async function blobHead(req: http.IncomingMessage, name: string, digest: string, signal: AbortSignal): Promise<Buffer | undefined> {
+    const range = { range: `bytes=0-${ARCHIVE_HEAD_BYTES - 1}`, 'accept-encoding': 'identity' };
+    // Only the credentials of the client's request (a manifest PUT's own headers are not a GET's).
+    const own = req.headers.authorization === undefined ? range : { ...range, authorization: req.headers.authorization };
+    let res = await send('GET', `/v2/${name}/blobs/${digest}`, own, undefined, signal);
+    for (let hop = 0; hop < 3 && res.statusCode >= 301 && res.statusCode <= 308; hop++) {
+      res.body.resume();
+      const location = headerOf(res.headers, 'location');
+      let next: URL;
+      try {
+        next = new URL(location ?? '', upstream);
+      } catch {
+        return undefined;
+      }
+      if (location === undefined || (next.protocol !== 'http:' && next.protocol !== 'https:')) return undefined;
+      if (next.origin === upstream.origin) {
+        res = await send('GET', `${next.pathname}${next.search}`, own, undefined, signal);
+        continue;
+      }
+      try {
+        res = await undiciRequest(next, { headers: range, signal });
+      } catch {
+        return undefined;
+      }
+    }
+    if (res.statusCode !== 200 && res.statusCode !== 206) {
+      res.body.resume();
+      return undefined;
+    }
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length >= ARCHIVE_HEAD_BYTES) break;
+    }
+    if (length >= ARCHIVE_HEAD_BYTES) res.body.destroy();
+    return Buffer.concat(chunks).subarray(0, ARCHIVE_HEAD_BYTES);
   }
 
   /**
@@ -655,7 +734,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     }
     const tag = route.reference;
     const parsed = parseManifest(bytes, req.headers['content-type']);
-    const evidence = evidenceKind(parsed, tag);
+    const evidence = await inertEvidence(req, route.name, parsed, tag, signal);
     if (evidence) {
       if (!(await allowContentWrite(req, res, route.name, digest, `evidence tag ${tag} (${evidence})`, signal, tag))) return;
       await relay(await send('PUT', `/v2/${route.name}/manifests/${tag}`, headers, bytes, signal), req, res);

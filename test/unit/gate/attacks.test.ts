@@ -278,6 +278,225 @@ describe('a manifest whose layers Docker unpacks is never evidence: it is pulled
 });
 
 // ---------------------------------------------------------------------------------------------
+// A cosign .sig / .att manifest has an image config type, so Docker's classic puller would apply
+// its layers whatever their declared type: they are evidence only if their bytes are no archive.
+// ---------------------------------------------------------------------------------------------
+describe('a payload layer under an image config is read: evidence only if its bytes are not a layer', () => {
+  const SIG_TAG = `sha256-${'a'.repeat(64)}.sig`;
+  const payload = j({ critical: { identity: { 'docker-reference': 'registry.example/prod/app' } }, optional: null });
+  const tarball = gzipSync(Buffer.alloc(1024, 0));
+  const sigOver = (...blobs: Buffer[]) =>
+    j({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: D('c'), size: 2 },
+      layers: blobs.map((b) => ({ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha(b), size: b.length })),
+    });
+  /** The manifest under SIG_TAG, blobs by digest (`blobs`: a digest → answer). */
+  const registry =
+    (manifest: Buffer, blobs: Record<string, (req: http.IncomingMessage, res: http.ServerResponse) => void>): Handler =>
+    (req, res) => {
+      req.resume();
+      const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? '')?.[1];
+      if (blob !== undefined) {
+        const answer = blobs[blob];
+        if (answer) {
+          answer(req, res);
+          return;
+        }
+        res.writeHead(404, { 'content-length': '0' });
+        return res.end();
+      }
+      res.writeHead(200, { 'content-type': OCI_MANIFEST, 'content-length': String(manifest.length) });
+      res.end(req.method === 'HEAD' ? undefined : manifest);
+    };
+  const bytes = (b: Buffer) => (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // A Range-aware registry: the gate asks for the first 512 bytes only.
+    const m = /^bytes=0-(\d+)$/.exec(req.headers.range ?? '');
+    const part = m ? b.subarray(0, Number(m[1]) + 1) : b;
+    res.writeHead(m ? 206 : 200, { 'content-length': String(part.length) });
+    res.end(part);
+  };
+  const pull = async (gate: GateServer, headers: Record<string, string> = {}) => {
+    const res = await request(`${gate.url}/v2/prod/app/manifests/${SIG_TAG}`, { headers });
+    await res.body.dump();
+    return { status: res.statusCode, how: res.headers['x-countersign-gate'] };
+  };
+
+  test('JSON payloads: evidence, served without a decision (one ranged read per layer)', async () => {
+    upstreamHandler = registry(sigOver(payload, Buffer.from('{"a":1}')), {
+      [sha(payload)]: bytes(payload),
+      [sha(Buffer.from('{"a":1}'))]: bytes(Buffer.from('{"a":1}')),
+    });
+    const v = denyAll();
+    await withGate(v, async (gate) => {
+      expect(await pull(gate)).toEqual({ status: 200, how: 'evidence (cosign signature/attestation tag)' });
+      expect(v.calls).toHaveLength(0);
+      expect(upstreamSeen.filter((l) => l.includes('/blobs/')).sort()).toEqual(
+        [sha(payload), sha(Buffer.from('{"a":1}'))].map((d) => `GET /v2/prod/app/blobs/${d}`).sort(),
+      );
+      expect(upstreamHeaders.filter((h) => h.range !== undefined).map((h) => h.range)).toEqual(['bytes=0-511', 'bytes=0-511']);
+    });
+  });
+
+  test('a gzip tarball declared as a payload: decided like an image (denied here)', async () => {
+    upstreamHandler = registry(sigOver(payload, tarball), { [sha(payload)]: bytes(payload), [sha(tarball)]: bytes(tarball) });
+    const v = denyAll();
+    await withGate(v, async (gate) => {
+      expect(await pull(gate)).toEqual({ status: 403, how: undefined });
+      expect(v.calls.map((c) => c.action)).toEqual(['pull']);
+    });
+  });
+
+  test('a payload layer that cannot be read (404, 500): decided (fail closed)', async () => {
+    for (const status of [404, 500]) {
+      upstreamHandler = registry(sigOver(payload), {
+        [sha(payload)]: (_req, res) => {
+          res.writeHead(status, { 'content-length': '0' });
+          res.end();
+        },
+      });
+      const v = denyAll();
+      await withGate(v, async (gate) => {
+        expect(await pull(gate)).toEqual({ status: 403, how: undefined });
+      });
+    }
+  });
+
+  test('a registry that ignores Range (200, whole blob): the first 512 bytes are judged', async () => {
+    const big = Buffer.concat([tarball, Buffer.alloc(64 * 1024, 1)]);
+    upstreamHandler = registry(sigOver(big), {
+      [sha(big)]: (_req, res) => {
+        res.writeHead(200, { 'content-length': String(big.length) });
+        res.end(big);
+      },
+    });
+    await withGate(denyAll(), async (gate) => {
+      expect(await pull(gate)).toEqual({ status: 403, how: undefined });
+    });
+  });
+
+  test('a redirect to storage elsewhere is followed, without the credentials; the bytes there decide', async () => {
+    const seenThere: http.IncomingHttpHeaders[] = [];
+    let served = payload;
+    const storage = http.createServer((req, res) => {
+      seenThere.push(req.headers);
+      bytes(served)(req, res);
+    });
+    await new Promise<void>((r) => storage.listen(0, '127.0.0.1', r));
+    const there = `http://127.0.0.1:${(storage.address() as AddressInfo).port}/bucket/blob?sig=x`;
+    try {
+      for (const [blob, expected] of [
+        [payload, { status: 200, how: 'evidence (cosign signature/attestation tag)' }],
+        [tarball, { status: 403, how: undefined }],
+      ] as const) {
+        served = blob;
+        upstreamHandler = registry(sigOver(blob), {
+          [sha(blob)]: (_req, res) => {
+            res.writeHead(307, { location: there, 'content-length': '0' });
+            res.end();
+          },
+        });
+        await withGate(denyAll(), async (gate) => {
+          expect(await pull(gate, { authorization: 'Bearer secret-token' })).toEqual(expected);
+        });
+      }
+      expect(seenThere).toHaveLength(2);
+      expect(seenThere.map((h) => [h.authorization, h.range])).toEqual([
+        [undefined, 'bytes=0-511'],
+        [undefined, 'bytes=0-511'],
+      ]);
+      // The upstream itself was asked with the client's credentials (once per pull).
+      expect(upstreamHeaders.filter((h) => h.range !== undefined).map((h) => h.authorization)).toEqual([
+        'Bearer secret-token',
+        'Bearer secret-token',
+      ]);
+    } finally {
+      await new Promise<void>((r) => storage.close(() => r()));
+    }
+  });
+
+  test('against the real Distribution (ranged reads): a genuine payload is evidence, a tarball declared as one is decided', async () => {
+    const host = process.env.COUNTERSIGN_TEST_REGISTRY;
+    if (!host) throw new Error('COUNTERSIGN_TEST_REGISTRY is not set (jest globalSetup starts the registry)');
+    const client = new RegistryClient({ timeoutMs: 15_000 });
+    const repo = { registry: host, repository: `countersign-unit/sig-${randomBytes(6).toString('hex')}` };
+    // Content writes allowed, tag writes and pulls denied: only evidence gets through.
+    const v = new Verifier((i) => ({ allowed: i.action === 'push' && i.context.labels?.[LABEL.operation] === 'content' }));
+    const gate = await startGateServer({ listen: '127.0.0.1:0', upstream: `http://${host}`, verifier: v, registryName: host });
+    try {
+      const config = j({ architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [] }, config: {} });
+      await client.pushBlob(repo, config);
+      const results: Array<[string, number, number, string | undefined]> = [];
+      for (const [what, blob, tag] of [
+        ['payload', payload, `sha256-${'1'.repeat(64)}.sig`],
+        ['tarball', tarball, `sha256-${'2'.repeat(64)}.sig`],
+      ] as const) {
+        await client.pushBlob(repo, blob);
+        const manifest = j({
+          schemaVersion: 2,
+          mediaType: OCI_MANIFEST,
+          config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+          layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha(blob), size: blob.length }],
+        });
+        const put = await request(`${gate.url}/v2/${repo.repository}/manifests/${tag}`, {
+          method: 'PUT',
+          body: manifest,
+          headers: { 'content-type': OCI_MANIFEST },
+        });
+        await put.body.dump();
+        // The tarball's manifest was stored by digest (content) and its tag refused: pull it by digest.
+        const ref = what === 'payload' ? tag : sha(manifest);
+        const got = await request(`${gate.url}/v2/${repo.repository}/manifests/${ref}`);
+        const how = got.headers['x-countersign-gate'];
+        await got.body.dump();
+        results.push([what, put.statusCode, got.statusCode, how as string | undefined]);
+      }
+      expect(results).toEqual([
+        ['payload', 201, 200, 'evidence (cosign signature/attestation tag)'],
+        ['tarball', 403, 403, undefined],
+      ]);
+    } finally {
+      await gate.close();
+      await client.close();
+    }
+  });
+
+  test('more payload layers than the gate reads: decided, and none read', async () => {
+    const many = Array.from({ length: 65 }, (_, i) => Buffer.from(`{"n":${i}}`));
+    upstreamHandler = registry(sigOver(...many), {});
+    await withGate(denyAll(), async (gate) => {
+      expect(await pull(gate)).toEqual({ status: 403, how: undefined });
+      expect(upstreamSeen.filter((l) => l.includes('/blobs/'))).toEqual([]);
+    });
+  });
+
+  test('pushed under a .sig tag with a tarball layer: a tag write (decided), not content', async () => {
+    upstreamHandler = (req, res) => {
+      const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? '')?.[1];
+      req.resume();
+      if (blob !== undefined) {
+        bytes(tarball)(req, res);
+        return;
+      }
+      res.writeHead(req.method === 'HEAD' ? 404 : 201, { 'content-length': '0' });
+      res.end();
+    };
+    const v = new Verifier((i) => ({ allowed: i.context.labels?.[LABEL.operation] === 'content' }));
+    await withGate(v, async (gate) => {
+      const res = await request(`${gate.url}/v2/prod/app/manifests/${SIG_TAG}`, {
+        method: 'PUT',
+        body: sigOver(tarball),
+        headers: { 'content-type': OCI_MANIFEST },
+      });
+      await res.body.dump();
+      expect(res.statusCode).toBe(403);
+      expect(v.calls.map((c) => c.context.labels?.[LABEL.operation])).toEqual(['content', undefined]);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // Was: the `sha256-<hex>` referrers fallback index was recognised by "OCI index with no
 // platform entry" only. manifests.ts's own comment says an entry that is itself an image also makes
 // it runnable, but the code never looks: an index of plain image descriptors (no platform, no
