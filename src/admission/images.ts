@@ -11,19 +11,23 @@
  * CronJob                | /spec/jobTemplate/spec/template/spec
  * EphemeralContainers    | / (the pre-1.22 `pods/ephemeralcontainers` body: top-level `ephemeralContainers`)
  *
- * In each pod spec: `containers[]`, `initContainers[]`, `ephemeralContainers[]`.
+ * In each pod spec: `containers[]`, `initContainers[]`, `ephemeralContainers[]`, and the image
+ * volumes `volumes[].image.reference` (Kubernetes 1.31+, on by default from 1.35): the kubelet
+ * pulls those like container images and mounts their content into the containers, where a
+ * verified image with a shell or an interpreter can run it.
  */
 import { formatReference, parseReference } from '../registry/reference';
 import { CountersignError } from '../shared/errors';
 
-export type ContainerKind = 'container' | 'initContainer' | 'ephemeralContainer';
+/** Where an image is used: a kind of container, or an image volume. */
+export type ContainerKind = 'container' | 'initContainer' | 'ephemeralContainer' | 'imageVolume';
 
 export interface ImageRef {
   /** The reference exactly as written in the object. */
   image: string;
   /** JSON pointer (RFC 6901) to the image field, e.g. `/spec/template/spec/containers/0/image`. */
   path: string;
-  /** The container's name ('' when the object has none). */
+  /** The container's name, or the image volume's ('' when the object has none). */
   container: string;
   kind: ContainerKind;
 }
@@ -104,7 +108,7 @@ export function workloadKind(source: ObjectSource): string | undefined {
 }
 
 /**
- * Every image of the object, in document order (containers, init containers, ephemeral containers),
+ * Every image of the object, in document order (containers, init containers, ephemeral containers, image volumes),
  * one entry per occurrence: the same image in two containers appears twice, with both paths.
  * Use {@link groupImages} to verify each distinct image once. Kinds that run no containers give [].
  * Containers without an image (allowed in workload templates, which controllers may default) are
@@ -140,6 +144,22 @@ export function imagesOf(source: ObjectSource): ImageRef[] {
       if (image === undefined || image === null || image === '') return;
       if (typeof image !== 'string') throw new MalformedObjectError(`${path} of the ${k.kind} is not a string`);
       out.push({ image, path, container: typeof c.name === 'string' ? c.name : '', kind });
+    });
+  }
+  const volumes = podSpec.volumes;
+  if (volumes !== undefined && volumes !== null) {
+    if (!Array.isArray(volumes)) throw new MalformedObjectError(`${pointer}/volumes of the ${k.kind} is not a list`);
+    volumes.forEach((v, i) => {
+      if (!isRecord(v)) throw new MalformedObjectError(`${pointer}/volumes/${i} of the ${k.kind} is not an object`);
+      const source = v.image;
+      if (source === undefined || source === null) return;
+      if (!isRecord(source)) throw new MalformedObjectError(`${pointer}/volumes/${i}/image of the ${k.kind} is not an object`);
+      const path = `${pointer}/volumes/${i}/image/reference`;
+      const image = source.reference;
+      // As for containers: a template may leave it to be defaulted; the Pods are reviewed in their turn.
+      if (image === undefined || image === null || image === '') return;
+      if (typeof image !== 'string') throw new MalformedObjectError(`${path} of the ${k.kind} is not a string`);
+      out.push({ image, path, container: typeof v.name === 'string' ? v.name : '', kind: 'imageVolume' });
     });
   }
   if (k.kind === 'Pod' && (podSpec.containers === undefined || podSpec.containers === null)) {

@@ -93,6 +93,22 @@ export function decideWithoutEvidence(policy: Policy, request: RequestFacts): De
   return 'decision' in step ? step.decision : undefined;
 }
 
+/**
+ * Whether the tag of `image` can change which exception or rule applies: some exception or rule
+ * matches the image with its tag and not without it, or the other way round. A caller that was
+ * given a tag next to a digest (`name:tag@sha256:…`, which runtimes pull by the digest alone)
+ * must then confirm that the tag points at that digest before the tag may count. Pure.
+ */
+export function tagCanDecide(policy: Policy, image: ImageFacts, action: Action, context: RequestContext): boolean {
+  if (image.tag === undefined) return false;
+  const { tag: _tag, ...untagged } = image;
+  const namespace = context.namespace !== undefined ? { namespace: context.namespace } : {};
+  const tagged: MatchTarget = { image, action, ...namespace };
+  const bare: MatchTarget = { image: untagged, action, ...namespace };
+  const differs = (spec: MatchSpec | undefined): boolean => matchesSpec(spec, tagged) !== matchesSpec(spec, bare);
+  return policy.exceptions.some((e) => differs(e)) || policy.rules.some((r) => differs(r.match));
+}
+
 export function evaluate(policy: Policy, input: EvaluationInput): Decision {
   const step = firstStep(policy, input, false);
   if ('decision' in step) return step.decision;

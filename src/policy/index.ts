@@ -32,6 +32,7 @@ export { DEFAULT_POLICY, MAX_POLICY_BYTES, POLICY_FIELDS } from './schema';
 export { canonicalImageName, findRule, matchesImage, matchesSpec, parseImagePattern, type MatchTarget } from './match';
 export {
   decideWithoutEvidence,
+  tagCanDecide,
   evaluate,
   type Decision,
   type EvaluationInput,

@@ -6,7 +6,7 @@
  */
 import type { Policy } from '../policy';
 import type { PolicyStore } from '../policy-store';
-import { decideWithoutEvidence, evaluate, evidenceSources, type Decision } from '../policy';
+import { decideWithoutEvidence, evaluate, evidenceSources, tagCanDecide, type Decision } from '../policy';
 import type { RegistryClient } from '../registry';
 import { formatReference, parseReference, type ImageReference } from '../registry';
 import { MalformedIndexError, parseImageIndexChildren } from '../registry/image-index';
@@ -143,6 +143,24 @@ export class VerificationService {
     const trustRevision = this.opts.trust.revision();
     const context = input.context ?? {};
     const budget = this.budgetMs(input.deadline);
+    // `name:tag@digest`: runtimes pull the digest and ignore the tag, so the tag is only a claim.
+    // Where it could change which rule applies (a tag-scoped rule or exception), it counts only
+    // once the registry confirms it points at that digest; else the image is judged by the digest
+    // alone, as what would run. A push names the tag being written (the gate's), not a claim.
+    if (
+      ref.tag !== undefined &&
+      ref.digest !== undefined &&
+      input.action !== 'push' &&
+      tagCanDecide(policy, unresolved, input.action, context)
+    ) {
+      const points = await this.tagTarget(repo, ref.tag, budget, input.signal);
+      if (points !== ref.digest) {
+        const result = await this.verify({ ...input, image: `${ref.registry}/${ref.repository}@${ref.digest}` });
+        const why = points === undefined ? 'could not be confirmed to point at that digest' : `points at ${points}`;
+        const warning = `tag ${ref.tag} of ${ref.registry}/${ref.repository} ${why}: ${reference} was judged by its digest alone (what a runtime pulls)`;
+        return { ...result, image: reference, warnings: [...result.warnings, warning] };
+      }
+    }
     // The last decision for this reference was made from the same policy, keys and request: the
     // early decision was none then, and reads of the clock in it were bounded (an expired
     // exception stays expired), so it is none now while the memo holds (only the evidence, the
@@ -279,6 +297,15 @@ export class VerificationService {
     // A decision that could not be kept replaces none: it would not be reused either.
     if (memo !== undefined && !sameRequest) parsed.decision = undefined;
     return result;
+  }
+
+  /** The digest `tag` points at now, or undefined when the registry does not say (absent, unreachable, late). */
+  private async tagTarget(repo: RepositoryRef, tag: string, budget: number, cancel: AbortSignal | undefined): Promise<string | undefined> {
+    try {
+      return (await withDeadline(budget, cancel, (signal) => this.opts.registry.headManifest(repo, tag, { signal }))).digest;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The image's own repository and those the deciding rule names (`evidenceFrom`: promotion). */

@@ -227,3 +227,72 @@ describe('normalization and grouping', () => {
     expect(groupImages([c('nginx:latest', '/a', 'a'), c('nginx:1.25', '/b', 'b')])).toHaveLength(2);
   });
 });
+
+describe('image volumes (volumes[].image.reference): pulled like container images, so checked like them', () => {
+  const pod = (spec: Record<string, unknown>) => ({ kind: { group: '', version: 'v1', kind: 'Pod' }, object: { kind: 'Pod', spec } });
+  const containers = [{ name: 'app', image: 'registry.example/app:1' }];
+
+  test('after the containers, in document order, with the volume name and the pointer to the reference', () => {
+    const refs = imagesOf(
+      pod({
+        containers,
+        volumes: [
+          { name: 'cfg', configMap: { name: 'x' } },
+          { name: 'payload', image: { reference: 'evil.example/payload:1', pullPolicy: 'Always' } },
+          { name: 'models', image: { reference: 'registry.example/app:1' } },
+        ],
+      }),
+    );
+    expect(refs).toEqual([
+      c('registry.example/app:1', '/spec/containers/0/image', 'app'),
+      c('evil.example/payload:1', '/spec/volumes/1/image/reference', 'payload', 'imageVolume'),
+      c('registry.example/app:1', '/spec/volumes/2/image/reference', 'models', 'imageVolume'),
+    ]);
+    // One verification for an image used by a container and a volume alike, pinned at both places.
+    expect(groupImages(refs).map((g) => g.refs.map((r) => r.path))).toEqual([
+      ['/spec/containers/0/image', '/spec/volumes/2/image/reference'],
+      ['/spec/volumes/1/image/reference'],
+    ]);
+  });
+
+  test('in workload templates too (a CronJob, the deepest one)', () => {
+    const refs = imagesOf({
+      kind: { group: 'batch', version: 'v1', kind: 'CronJob' },
+      object: {
+        spec: { jobTemplate: { spec: { template: { spec: { containers, volumes: [{ name: 'p', image: { reference: 'x/y:1' } }] } } } } },
+      },
+    });
+    expect(refs.map((r) => [r.kind, r.path])).toContainEqual([
+      'imageVolume',
+      '/spec/jobTemplate/spec/template/spec/volumes/0/image/reference',
+    ]);
+  });
+
+  test('a template may leave the reference to be defaulted (skipped, as a container without an image is)', () => {
+    expect(
+      imagesOf(
+        pod({
+          containers,
+          volumes: [
+            { name: 'p', image: {} },
+            { name: 'q', image: { reference: '' } },
+          ],
+        }),
+      ),
+    ).toHaveLength(1);
+  });
+
+  test.each([
+    ['volumes is not a list', { volumes: { name: 'p' } }, '/spec/volumes of the Pod is not a list'],
+    ['a volume is not an object', { volumes: ['p'] }, '/spec/volumes/0 of the Pod is not an object'],
+    ['image is not an object', { volumes: [{ name: 'p', image: 'x/y:1' }] }, '/spec/volumes/0/image of the Pod is not an object'],
+    [
+      'the reference is not a string',
+      { volumes: [{ name: 'p', image: { reference: ['x/y:1'] } }] },
+      '/spec/volumes/0/image/reference of the Pod is not a string',
+    ],
+  ])('%s: malformed (denied: what would run cannot be said)', (_what, extra, message) => {
+    expect(() => imagesOf(pod({ containers, ...extra }))).toThrow(MalformedObjectError);
+    expect(() => imagesOf(pod({ containers, ...extra }))).toThrow(message);
+  });
+});

@@ -1100,3 +1100,65 @@ describe('an identical warm call reuses the decision, and only then (issue 11)',
     expect(await svc.verify({ image: byTag(), action: 'deploy' })).toMatchObject({ allowed: false });
   });
 });
+
+describe('name:tag@digest: the tag counts only where it points at that digest (runtimes pull the digest alone)', () => {
+  // A tag-scoped allow rule before a rule that wants a signature: the decoy `app:dev-1@<unsigned
+  // digest>` must not borrow the dev rule unless dev-1 really is that digest.
+  const policy = [
+    'rules:',
+    '  - name: dev-builds',
+    `    match: { images: ["**/${REPOSITORY}:dev-*"] }`,
+    '    allow: "dev builds are not signed"',
+    '  - name: release',
+    '    match: { images: ["**"] }',
+    '    require: { signatures: {} }',
+    '',
+  ].join('\n');
+  let unsigned: Descriptor;
+  let dev: string;
+  beforeEach(async () => {
+    await setup({ policy });
+    unsigned = storeImage(fake, REPOSITORY, 'unsigned build');
+    dev = storeImage(fake, REPOSITORY, 'a real dev build', 'dev-1').digest;
+  });
+  const heads = (tag: string): number => fake.requestsMatching('HEAD', new RegExp(`/manifests/${tag}$`)).length;
+
+  test('a decoy tag (dev-1 points at another digest): judged by the digest alone, denied for want of a signature, with a warning', async () => {
+    const r = await service().verify({ image: `${fake.host}/${REPOSITORY}:dev-1@${unsigned.digest}`, action: 'deploy' });
+    expect(r).toMatchObject({
+      allowed: false,
+      rule: 'release',
+      digest: unsigned.digest,
+      image: `${fake.host}/${REPOSITORY}:dev-1@${unsigned.digest}`,
+    });
+    expect(r.warnings.join('\n')).toMatch(/tag dev-1 of .* points at sha256:[0-9a-f]{64}: .* was judged by its digest alone/);
+    expect(heads('dev-1')).toBe(1);
+  });
+
+  test('a tag that does not exist, or a registry that cannot say: judged by the digest alone', async () => {
+    const r = await service().verify({ image: `${fake.host}/${REPOSITORY}:dev-9@${unsigned.digest}`, action: 'deploy' });
+    expect(r).toMatchObject({ allowed: false, rule: 'release' });
+    expect(r.warnings.join('\n')).toMatch(/tag dev-9 .* could not be confirmed to point at that digest/);
+  });
+
+  test('the tag confirmed (dev-1 is that digest): the tag-scoped rule applies, as for the tag alone', async () => {
+    const r = await service().verify({ image: `${fake.host}/${REPOSITORY}:dev-1@${dev}`, action: 'deploy' });
+    expect(r).toMatchObject({ allowed: true, rule: 'dev-builds', digest: dev });
+    expect(r.warnings).toEqual([]);
+  });
+
+  test('no rule the tag could change (v1 matches the same rules as the digest): no HEAD, the warm path untouched', async () => {
+    await sign();
+    const s = service();
+    const pinned = `${fake.host}/${REPOSITORY}:v1@${image.digest}`;
+    expect(await s.verify({ image: pinned, action: 'deploy' })).toMatchObject({ allowed: true, rule: 'release' });
+    expect(await s.verify({ image: pinned, action: 'deploy' })).toMatchObject({ allowed: true, cached: true });
+    expect(heads('v1')).toBe(0);
+  });
+
+  test('a push names the tag being written (the gate): not a claim to confirm', async () => {
+    const r = await service().verify({ image: `${fake.host}/${REPOSITORY}:dev-2@${unsigned.digest}`, action: 'push' });
+    expect(r).toMatchObject({ rule: 'dev-builds', allowed: true });
+    expect(heads('dev-2')).toBe(0);
+  });
+});
