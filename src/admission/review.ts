@@ -218,7 +218,7 @@ export async function handleAdmissionReview(
         }
         response = respond(uid, verdicts);
         if (opts.mutate && response.allowed) {
-          const ops = pinningPatch(verdicts);
+          const ops = pinningPatch(verdicts, unchangedInRunningPod(request));
           if (ops.length > 0) {
             response.patchType = 'JSONPatch';
             response.patch = Buffer.from(JSON.stringify(ops)).toString('base64');
@@ -329,16 +329,40 @@ export interface PatchOperation {
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 
 /**
+ * For an UPDATE of a Pod: the images the update leaves as they were (same value at the same place
+ * in oldObject). They are verified like the rest, but not pinned: a running Pod's volumes and
+ * existing ephemeral containers cannot change (the API server would refuse the whole update), and
+ * a container whose image changes is restarted. Only what the update itself writes is pinned.
+ */
+function unchangedInRunningPod(request: AdmissionRequest): (ref: ImageRef) => boolean {
+  const kind = isRecord(request.kind) ? request.kind.kind : undefined;
+  if (request.operation.toUpperCase() !== 'UPDATE' || kind !== 'Pod' || !isRecord(request.oldObject)) return () => false;
+  const old = request.oldObject;
+  return (ref) => valueAt(old, ref.path) === ref.image;
+}
+
+/** The value at a JSON pointer made of plain field names and indices (as images.ts builds them). */
+function valueAt(root: unknown, pointer: string): unknown {
+  let at: unknown = root;
+  for (const part of pointer.split('/').slice(1)) {
+    if (Array.isArray(at) && /^\d+$/.test(part)) at = at[Number(part)];
+    else if (isRecord(at) && Object.hasOwn(at, part)) at = at[part];
+    else return undefined;
+  }
+  return at;
+}
+
+/**
  * `replace` operations pinning every occurrence of every allowed image to its verified digest.
  * An allowed image without a well-formed sha256 digest in its verdict is not pinned, and an image
  * already written with a digest stays as written (Verify resolved exactly that digest).
  */
-export function pinningPatch(verdicts: readonly ImageVerdict[]): PatchOperation[] {
+export function pinningPatch(verdicts: readonly ImageVerdict[], leave: (ref: ImageRef) => boolean = () => false): PatchOperation[] {
   const ops: PatchOperation[] = [];
   for (const v of verdicts) {
     if (!v.allowed || !v.digest || !DIGEST_RE.test(v.digest)) continue;
     for (const ref of v.refs) {
-      if (ref.image.includes('@')) continue;
+      if (ref.image.includes('@') || leave(ref)) continue;
       ops.push({ op: 'replace', path: ref.path, value: `${ref.image}@${v.digest}` });
     }
   }

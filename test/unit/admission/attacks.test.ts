@@ -356,3 +356,66 @@ describe('/mutate pins exactly what was verified, at the right place', () => {
     expect(out.response.uid).toBe(r.request.uid);
   });
 });
+
+describe('an UPDATE of a running Pod: everything is verified, only what the update writes is pinned', () => {
+  const V = 'registry.example.com/team/data:1';
+  const before = pod({
+    containers: [{ name: 'app', image: SIGNED }],
+    volumes: [{ name: 'data', image: { reference: V } }],
+    ephemeralContainers: [{ name: 'debugger-1', image: 'registry.example.com/tools/debug:1' }],
+  });
+
+  test('a label change: every image verified, none pinned (volumes and existing ephemeral containers cannot change; a changed image restarts its container)', async () => {
+    const after = { ...before, metadata: { name: 'p', labels: { team: 'x' } } };
+    const v = new StrictVerifier(() => true);
+    const out = await handleAdmissionReview(review({ object: after, oldObject: before, operation: 'UPDATE' }), v, { mutate: true });
+    expect(out.response.allowed).toBe(true);
+    expect(v.images().sort()).toEqual([SIGNED, V, 'registry.example.com/tools/debug:1'].sort());
+    expect(patchOf(out)).toEqual([]);
+  });
+
+  test('still denied when an unchanged image no longer verifies (a revoked key): not pinning is not a pass', async () => {
+    const v = new StrictVerifier((i) => i !== V);
+    const out = await handleAdmissionReview(review({ object: before, oldObject: before, operation: 'UPDATE' }), v, { mutate: true });
+    expect(out.response.allowed).toBe(false);
+  });
+
+  test('a new ephemeral container (kubectl debug) and a changed container image are pinned; the rest is left as it was', async () => {
+    const after = pod({
+      containers: [{ name: 'app', image: 'registry.example.com/team/app:1.5' }],
+      volumes: [{ name: 'data', image: { reference: V } }],
+      ephemeralContainers: [
+        { name: 'debugger-1', image: 'registry.example.com/tools/debug:1' },
+        { name: 'debugger-2', image: 'registry.example.com/tools/debug:2' },
+      ],
+    });
+    const v = new StrictVerifier(() => true);
+    const out = await handleAdmissionReview(
+      review({ object: after, oldObject: before, operation: 'UPDATE', subResource: 'ephemeralcontainers' }),
+      v,
+      { mutate: true },
+    );
+    expect(patchOf(out).map((o) => o.path)).toEqual(['/spec/containers/0/image', '/spec/ephemeralContainers/1/image']);
+  });
+
+  test('an UPDATE of a workload template pins as a CREATE does (a template is not running)', async () => {
+    const dep = (image: string) => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      spec: { template: { spec: { containers: [{ name: 'app', image }] } } },
+    });
+    const v = new StrictVerifier(() => true);
+    const out = await handleAdmissionReview(
+      review({
+        kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
+        resource: 'deployments',
+        object: dep(SIGNED),
+        oldObject: dep(SIGNED),
+        operation: 'UPDATE',
+      }),
+      v,
+      { mutate: true },
+    );
+    expect(patchOf(out).map((o) => o.path)).toEqual(['/spec/template/spec/containers/0/image']);
+  });
+});
