@@ -85,6 +85,8 @@ test('a key the caller holds flat anyway (the manifest facts are keyed by it) is
   };
   const copied = await measure(false);
   const shared = await measure(true);
-  // A key is ~35 one-byte characters: a string of at least 48 bytes saved per entry.
-  expect(copied - shared).toBeGreaterThan(40);
+  // A key is ~35 one-byte characters: a string of at least 48 bytes saved per entry, ~0 if the key
+  // were copied in both. The bound is half of that: heap readings after GC move by a few bytes an
+  // entry from run to run (CI read 39.7 once), which must not pass for the copy coming back.
+  expect(copied - shared).toBeGreaterThan(24);
 });
