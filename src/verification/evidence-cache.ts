@@ -118,6 +118,17 @@ export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
 export class EvidenceCache {
   private readonly entries = new Map<string, Entry>();
   private readonly inFlight = new SharedWork<Evidence[]>();
+  /**
+   * Collections in flight per key, and for such a key the generation of its last invalidation:
+   * what a collection read before invalidate() or clear() must not be stored (it would undo them:
+   * a referrer just added through this instance would stay unseen until the next refresh), and a
+   * call made after them must not join it. Kept only while a collection of the key runs.
+   */
+  private readonly collecting = new Map<string, number>();
+  private readonly invalidatedAt = new Map<string, number>();
+  private generation = 0;
+  /** The generation of the last clear(). */
+  private clearedAt = 0;
   private readonly ttlMs: number;
   readonly negativeTtlMs: number;
   private readonly maxEntries: number;
@@ -218,19 +229,35 @@ export class EvidenceCache {
     const hit = this.peek(key, trustRevision, collect);
     if (hit) return { evidence: hit, cached: true };
     this.misses++;
-    const flightKey = `${key}\0${trustRevision}`;
-    const evidence = await this.inFlight.run(
-      flightKey,
-      async (signal) => {
-        const collected = await collect(signal);
-        // Cut short, a collection may have turned failed reads into "unverified": never keep it.
-        const now = this.now() - this.epoch;
-        if (!signal.aborted) this.store(key, collected, trustRevision, now + this.ttlMs, now, opts.keyIsFlat === true);
-        return collected;
-      },
-      opts.signal,
-    );
-    return { evidence, cached: false };
+    const since = Math.max(this.clearedAt, this.invalidatedAt.get(key) ?? 0);
+    const flightKey = `${key}\0${trustRevision}\0${since}`;
+    // Counted from now (the shared collection may begin a little later), so that an invalidation
+    // made at any point after this call is recorded for it.
+    this.collecting.set(key, (this.collecting.get(key) ?? 0) + 1);
+    try {
+      const evidence = await this.inFlight.run(
+        flightKey,
+        async (signal) => {
+          const collected = await collect(signal);
+          // Cut short, a collection may have turned failed reads into "unverified": never keep
+          // it. Nor what was read before an invalidation or a clear since the call began.
+          const current = Math.max(this.clearedAt, this.invalidatedAt.get(key) ?? 0);
+          const now = this.now() - this.epoch;
+          if (!signal.aborted && current === since)
+            this.store(key, collected, trustRevision, now + this.ttlMs, now, opts.keyIsFlat === true);
+          return collected;
+        },
+        opts.signal,
+      );
+      return { evidence, cached: false };
+    } finally {
+      const left = (this.collecting.get(key) ?? 1) - 1;
+      if (left > 0) this.collecting.set(key, left);
+      else {
+        this.collecting.delete(key);
+        this.invalidatedAt.delete(key);
+      }
+    }
   }
 
   /** Keep this entry at most the negative TTL from now (evidence that led to a deny). */
@@ -242,11 +269,13 @@ export class EvidenceCache {
   /** Drop one digest's evidence (a referrer was just added to it). */
   invalidate(key: string): void {
     this.entries.delete(key);
+    if (this.collecting.has(key)) this.invalidatedAt.set(key, ++this.generation);
   }
 
   clear(): void {
     this.entries.clear();
     this.recent.clear();
+    if (this.collecting.size > 0) this.clearedAt = ++this.generation;
   }
 
   get size(): number {
