@@ -26,7 +26,12 @@ import {
   type AdmissionVerifier,
 } from './review';
 
-export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
+/**
+ * The largest AdmissionReview accepted by default: an UPDATE carries the object and oldObject,
+ * each up to the API server's own 3 MiB request limit, plus the review around them. A cap of
+ * 3 MiB refused (and, under `failurePolicy: Fail`, denied) updates of large legitimate objects.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 7 * 1024 * 1024;
 
 export interface AdmissionServerOptions {
   /** `host:port`, e.g. `0.0.0.0:8443`, `[::]:8443`, `127.0.0.1:0` (port 0 picks a free port). */
@@ -37,7 +42,7 @@ export interface AdmissionServerOptions {
   logger?: AdmissionLogger;
   /** Internal deadline when the request has no `?timeout=`; default 9000 ms. */
   timeoutMs?: number;
-  /** Largest accepted request body; default 3 MiB (the API server's own request limit). */
+  /** Largest accepted request body; default 7 MiB (see DEFAULT_MAX_BODY_BYTES). */
   maxBodyBytes?: number;
   /** Metrics: one report per review answered (`allowed`, `denied`) or refused (`rejected`). */
   observer?: Pick<Observer, 'webhook'>;

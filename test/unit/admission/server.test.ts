@@ -214,6 +214,25 @@ describe('plain HTTP on loopback', () => {
     }
   });
 
+  test("an UPDATE whose object and oldObject are each near the API server's 3 MiB request limit is read and judged", async () => {
+    const review = connaisseur('02_pod.json') as ReviewFixture & {
+      request: { operation: string; object: { metadata: { annotations?: Record<string, string> } }; oldObject?: unknown };
+    };
+    review.request.operation = 'UPDATE';
+    review.request.object.metadata.annotations = { pad: 'p'.repeat(3 * 1024 * 1024 - 64 * 1024) };
+    review.request.oldObject = structuredClone(review.request.object);
+    const body = JSON.stringify(review);
+    expect(Buffer.byteLength(body)).toBeGreaterThan(5.5 * 1024 * 1024);
+    const roomy = await startAdmissionServer({ listen: '127.0.0.1:0', verifier, logger });
+    try {
+      const r = await request(`${roomy.url}/validate`, { body, headers: JSON_HEADERS, chunked: true });
+      expect(r.status).toBe(200);
+      expect(r.review().response.allowed).toBe(true);
+    } finally {
+      await roomy.close();
+    }
+  });
+
   test('GET /healthz → 200 ok', async () => {
     const r = await request(`${server.url}/healthz`);
     expect(r.status).toBe(200);
