@@ -12,7 +12,7 @@ import type { RegistryClient } from './client';
 import { isDigest, sha256Digest } from './digest';
 import { referrersTagFor } from './reference';
 import { backoffDelay } from './retry';
-import { parseImageIndex, referrerDescriptor, withReferrer } from './referrers-index';
+import { parseImageIndex, referrerDescriptor, withReferrers } from './referrers-index';
 import {
   EMPTY_BLOB,
   EMPTY_DESCRIPTOR,
@@ -337,8 +337,7 @@ export class ReferrerStore {
             ]),
           );
         }
-        let index = state.index;
-        for (const d of [...seen.values(), ...entries]) index = withReferrer(index, d).index;
+        const { index } = withReferrers(state.index, [...seen.values(), ...entries]);
         // Built completely in memory before anything is written: never a partial index.
         const bytes = Buffer.from(JSON.stringify(index));
         writes++;

@@ -5,8 +5,9 @@ import {
   readReferrersIndex,
   referrerDescriptor,
   withReferrer,
+  withReferrers,
 } from '../../../src/registry/referrers-index';
-import { EMPTY_DESCRIPTOR, MEDIA_TYPE, type ImageManifest } from '../../../src/registry/types';
+import { EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageIndex, type ImageManifest } from '../../../src/registry/types';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
@@ -123,5 +124,43 @@ describe('withReferrer', () => {
     const list = [entry, { mediaType: 'm', digest: D1, size: 1, artifactType: 'other' }];
     expect(filterByArtifactType(list, undefined)).toBe(list);
     expect(filterByArtifactType(list, 'other').map((d) => d.digest)).toEqual([D1]);
+  });
+});
+
+describe('withReferrers: one pass over what a pusher left', () => {
+  const d = (i: number): Descriptor => ({
+    mediaType: MEDIA_TYPE.OCI_MANIFEST,
+    digest: `sha256:${i.toString(16).padStart(64, '0')}`,
+    size: 1,
+  });
+
+  test('appends in order what is not listed yet (nor appended before it); the base is not changed', () => {
+    const base: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [d(1), d(2)] };
+    const { index, changed } = withReferrers(base, [d(2), d(3), d(1), d(4), d(3)]);
+    expect(changed).toBe(true);
+    expect(index.manifests.map((m) => m.digest)).toEqual([d(1), d(2), d(3), d(4)].map((m) => m.digest));
+    expect(base.manifests).toHaveLength(2);
+    expect(withReferrers(base, [d(1), d(2)])).toEqual({ index: base, changed: false });
+  });
+
+  test('reads each listed entry a bounded number of times, however many are merged (a count, not a timing)', () => {
+    const n = 2_000;
+    let reads = 0;
+    const listed = new Proxy(
+      Array.from({ length: n }, (_, i) => d(i)),
+      {
+        get(target, key, receiver) {
+          if (typeof key === 'string' && /^\d+$/.test(key)) reads++;
+          return Reflect.get(target, key, receiver) as unknown;
+        },
+      },
+    );
+    const { index } = withReferrers(
+      { schemaVersion: 2, manifests: listed },
+      Array.from({ length: n }, (_, i) => d(n + i)),
+    );
+    expect(index.manifests).toHaveLength(2 * n);
+    // One pass to learn the digests, one to copy: merging entry by entry read them n times each.
+    expect(reads).toBeLessThanOrEqual(3 * n);
   });
 });
