@@ -339,7 +339,7 @@ export class ReferrerStore {
         }
         const { index } = withReferrers(state.index, [...seen.values(), ...entries]);
         // Built completely in memory before anything is written: never a partial index.
-        const bytes = Buffer.from(JSON.stringify(index));
+        const bytes = serializeIndex(index, where, details);
         writes++;
         try {
           await this.client.putManifest(repo, tag, bytes, MEDIA_TYPE.OCI_INDEX, state.etag !== undefined ? { ifMatch: state.etag } : {});
@@ -493,5 +493,23 @@ export class ReferrerStore {
       );
     }
     return subject;
+  }
+}
+
+/**
+ * The index as JSON, or DATA_LOSS when what other writers left in it cannot be written back: a
+ * field nested far deeper than any document needs parses, but overflows JSON.stringify's stack
+ * (a RangeError, which would surface as INTERNAL in the middle of a Sign).
+ */
+function serializeIndex(index: ImageIndex, where: string, details: Record<string, unknown>): Buffer {
+  try {
+    return Buffer.from(JSON.stringify(index));
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new CountersignError(
+      'DATA_LOSS',
+      `the referrers index ${where} cannot be written back: a field another writer left in it nests too deeply to serialize; fix or delete the tag`,
+      { details },
+    );
   }
 }

@@ -110,3 +110,12 @@ describe('an index of 20,000 entries a pusher left', () => {
     expect(written.manifests[20_000]!.digest).toBe(sha256Digest(a.manifestBytes));
   }, 60_000);
 });
+
+describe('a foreign field nested deeper than any document needs', () => {
+  test('DATA_LOSS saying why, not an INTERNAL stack overflow when the index is written back; nothing written', async () => {
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    putRaw(`{"schemaVersion":2,"mediaType":"${MEDIA_TYPE.OCI_INDEX}","manifests":[],"x":${deep}}`);
+    await expectCode(store.attach(repo, artifact(subject)), 'DATA_LOSS', /nests too deeply to serialize/);
+    expect(tagPuts()).toBe(0);
+  });
+});
