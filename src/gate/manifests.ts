@@ -26,6 +26,7 @@
  * `mediaType` contradicts the Content-Type it is served under, is never evidence.
  */
 import { misleadingKey, readFields } from '../formats/go-json-keys';
+import { baseMediaType } from '../registry/referrers-index';
 import { MEDIA_TYPE } from '../registry/types';
 
 export const MANIFEST_MEDIA_TYPES: readonly string[] = [
@@ -133,9 +134,9 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   }
   const config = typeof m.config === 'object' && m.config !== null ? (m.config as Record<string, unknown>) : undefined;
   // An absent config, or one without a type, is an image's to Docker (its ImageTypes include "").
-  const imageConfig = isImageConfigType(config?.mediaType ?? '');
-  // Schema 1 (`fsLayers`) is runnable whatever else the body says.
+  const imageConfig = isImageConfigType(config?.mediaType);
   const descriptors = (layers ?? []).map((l) => (typeof l === 'object' && l !== null ? (l as Record<string, unknown>) : {}));
+  // Schema 1 (`fsLayers`) is runnable whatever else the body says.
   const runnable =
     'fsLayers' in m || descriptors.some((l) => isRunnableLayer(l.mediaType, imageConfig) || (imageConfig && typeof l.digest !== 'string'));
   // Under an image config, payload types alone do not make layers inert: their bytes must not be
@@ -144,10 +145,9 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   return { mediaType: declared, isIndex: false, children: [], hasSubject, runnable, onlyArtifacts: false, payloadLayers, ambiguous };
 }
 
-/** A media type without parameters, trimmed and in lower case: how the gate compares them. */
+/** A media type without parameters, trimmed and in lower case ('' for none): how the gate compares them. */
 function bareType(mediaType: string): string {
-  const semi = mediaType.indexOf(';');
-  return (semi < 0 ? mediaType : mediaType.slice(0, semi)).trim().toLowerCase();
+  return baseMediaType(mediaType) ?? '';
 }
 
 /** Config types Docker's classic puller takes for an image's (moby distribution/registry.go ImageTypes). */

@@ -670,13 +670,14 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     for (let hop = 0; hop < 3 && res.statusCode >= 301 && res.statusCode <= 308; hop++) {
       res.body.resume();
       const location = headerOf(res.headers, 'location');
+      if (location === undefined) return undefined;
       let next: URL;
       try {
-        next = new URL(location ?? '', upstream);
+        next = new URL(location, upstream);
       } catch {
         return undefined;
       }
-      if (location === undefined || (next.protocol !== 'http:' && next.protocol !== 'https:')) return undefined;
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') return undefined;
       if (next.origin === upstream.origin) {
         res = await send('GET', `${next.pathname}${next.search}`, own, undefined, signal);
         continue;

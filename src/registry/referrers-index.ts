@@ -142,19 +142,12 @@ export function referrerDescriptor(manifest: ImageManifest, digest: string, size
 }
 
 /**
- * The index with `entry` appended, or `changed: false` when a descriptor with the same digest is
- * already listed (no duplicates). Existing entries and any other index fields are kept exactly
- * as they were: they may have been written by other tools and are not ours to rewrite.
- */
-export function withReferrer(index: ImageIndex | undefined, entry: Descriptor): { index: ImageIndex; changed: boolean } {
-  return withReferrers(index, [entry]);
-}
-
-/**
  * The index with each of `entries` appended in order unless a descriptor with its digest is
- * listed already (or was appended before it): one pass with a set of the digests, because an
- * index is whatever a pusher left there, and one of 20,000 entries merged entry by entry took
- * seconds of the event loop (quadratic) on every Sign of its image.
+ * listed already (or was appended before it; no duplicates), or `changed: false` when none is
+ * new. Existing entries and any other index fields are kept exactly as they were: they may have
+ * been written by other tools and are not ours to rewrite. One pass with a set of the digests,
+ * because an index is whatever a pusher left there, and one of 20,000 entries merged entry by
+ * entry took seconds of the event loop (quadratic) on every Sign of its image.
  */
 export function withReferrers(index: ImageIndex | undefined, entries: Iterable<Descriptor>): { index: ImageIndex; changed: boolean } {
   const base: ImageIndex = index ?? { schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [] };

@@ -229,7 +229,7 @@ export class EvidenceCache {
     const hit = this.peek(key, trustRevision, collect);
     if (hit) return { evidence: hit, cached: true };
     this.misses++;
-    const since = Math.max(this.clearedAt, this.invalidatedAt.get(key) ?? 0);
+    const since = this.invalidationOf(key);
     const flightKey = `${key}\0${trustRevision}\0${since}`;
     // Counted from now (the shared collection may begin a little later), so that an invalidation
     // made at any point after this call is recorded for it.
@@ -241,9 +241,8 @@ export class EvidenceCache {
           const collected = await collect(signal);
           // Cut short, a collection may have turned failed reads into "unverified": never keep
           // it. Nor what was read before an invalidation or a clear since the call began.
-          const current = Math.max(this.clearedAt, this.invalidatedAt.get(key) ?? 0);
           const now = this.now() - this.epoch;
-          if (!signal.aborted && current === since)
+          if (!signal.aborted && this.invalidationOf(key) === since)
             this.store(key, collected, trustRevision, now + this.ttlMs, now, opts.keyIsFlat === true);
           return collected;
         },
@@ -258,6 +257,11 @@ export class EvidenceCache {
         this.invalidatedAt.delete(key);
       }
     }
+  }
+
+  /** The generation of the last invalidation of `key` or clear, whichever came later (0: none while it was collected). */
+  private invalidationOf(key: string): number {
+    return Math.max(this.clearedAt, this.invalidatedAt.get(key) ?? 0);
   }
 
   /** Keep this entry at most the negative TTL from now (evidence that led to a deny). */

@@ -155,7 +155,7 @@ export class VerificationService {
     ) {
       const points = await this.tagTarget(repo, ref.tag, budget, input.signal);
       if (points !== ref.digest) {
-        const result = await this.verify({ ...input, image: `${ref.registry}/${ref.repository}@${ref.digest}` });
+        const result = await this.verify({ ...input, image: formatReference({ ...repo, digest: ref.digest }) });
         const why = points === undefined ? 'could not be confirmed to point at that digest' : `points at ${points}`;
         const warning = `tag ${ref.tag} of ${ref.registry}/${ref.repository} ${why}: ${reference} was judged by its digest alone (what a runtime pulls)`;
         return { ...result, image: reference, warnings: [...result.warnings, warning] };

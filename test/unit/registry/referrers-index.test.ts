@@ -4,7 +4,6 @@ import {
   parseImageIndex,
   readReferrersIndex,
   referrerDescriptor,
-  withReferrer,
   withReferrers,
 } from '../../../src/registry/referrers-index';
 import { EMPTY_DESCRIPTOR, MEDIA_TYPE, type Descriptor, type ImageIndex, type ImageManifest } from '../../../src/registry/types';
@@ -99,10 +98,10 @@ describe('referrerDescriptor', () => {
   });
 });
 
-describe('withReferrer', () => {
+describe('withReferrers, one entry', () => {
   const entry = referrerDescriptor(manifest, D2, 42);
   test('creates an index from nothing', () => {
-    expect(withReferrer(undefined, entry)).toEqual({
+    expect(withReferrers(undefined, [entry])).toEqual({
       index: { schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_INDEX, manifests: [entry] },
       changed: true,
     });
@@ -114,11 +113,11 @@ describe('withReferrer', () => {
       annotations: { k: 'v' },
       manifests: [{ mediaType: 'm', digest: D1, size: 1 }],
     };
-    const { index, changed } = withReferrer(existing, entry);
+    const { index, changed } = withReferrers(existing, [entry]);
     expect(changed).toBe(true);
     expect(index).toEqual({ ...existing, manifests: [existing.manifests[0], entry] });
     expect(existing.manifests).toHaveLength(1); // input not mutated
-    expect(withReferrer(index, { ...entry, size: 1 }).changed).toBe(false);
+    expect(withReferrers(index, [{ ...entry, size: 1 }]).changed).toBe(false);
   });
   test('filterByArtifactType', () => {
     const list = [entry, { mediaType: 'm', digest: D1, size: 1, artifactType: 'other' }];
