@@ -193,6 +193,22 @@ describe('plain HTTP on loopback', () => {
     expect(r.status).toBe(413);
   });
 
+  /**
+   * `body` sent to a server of its own with the default budget (reading and parsing megabytes
+   * within this suite's 300 ms can fail on a loaded machine, and the budget is not what these
+   * tests are about): read, judged, allowed.
+   */
+  async function expectReadAndAllowed(body: string): Promise<void> {
+    const roomy = await startAdmissionServer({ listen: '127.0.0.1:0', verifier, logger });
+    try {
+      const r = await request(`${roomy.url}/validate`, { body, headers: JSON_HEADERS, chunked: true });
+      expect(r.status).toBe(200);
+      expect(r.review().response.allowed).toBe(true);
+    } finally {
+      await roomy.close();
+    }
+  }
+
   test('a body just under the limit is read (and judged on its content)', async () => {
     // The Pod vector has metadata; the padding goes into its annotations.
     const review = connaisseur('02_pod.json') as ReviewFixture & {
@@ -202,16 +218,7 @@ describe('plain HTTP on loopback', () => {
     review.request.object.metadata.annotations = { pad: 'p'.repeat(pad) };
     const body = JSON.stringify(review);
     expect(Buffer.byteLength(body)).toBeLessThanOrEqual(DEFAULT_MAX_BODY_BYTES);
-    // Its own server with the default budget: reading and parsing megabytes within this suite's
-    // 300 ms can fail on a loaded machine, and the budget is not what this test is about.
-    const roomy = await startAdmissionServer({ listen: '127.0.0.1:0', verifier, logger });
-    try {
-      const r = await request(`${roomy.url}/validate`, { body, headers: JSON_HEADERS, chunked: true });
-      expect(r.status).toBe(200);
-      expect(r.review().response.allowed).toBe(true);
-    } finally {
-      await roomy.close();
-    }
+    await expectReadAndAllowed(body);
   });
 
   test("an UPDATE whose object and oldObject are each near the API server's 3 MiB request limit is read and judged", async () => {
@@ -223,14 +230,7 @@ describe('plain HTTP on loopback', () => {
     review.request.oldObject = structuredClone(review.request.object);
     const body = JSON.stringify(review);
     expect(Buffer.byteLength(body)).toBeGreaterThan(5.5 * 1024 * 1024);
-    const roomy = await startAdmissionServer({ listen: '127.0.0.1:0', verifier, logger });
-    try {
-      const r = await request(`${roomy.url}/validate`, { body, headers: JSON_HEADERS, chunked: true });
-      expect(r.status).toBe(200);
-      expect(r.review().response.allowed).toBe(true);
-    } finally {
-      await roomy.close();
-    }
+    await expectReadAndAllowed(body);
   });
 
   test('GET /healthz → 200 ok', async () => {
