@@ -12,14 +12,13 @@ import type { RegistryClient } from './client';
 import { isDigest, sha256Digest } from './digest';
 import { referrersTagFor } from './reference';
 import { backoffDelay } from './retry';
-import { parseImageIndex, referrerDescriptor, withReferrers } from './referrers-index';
+import { readReferrersIndex, referrerDescriptor, referrerEntryProblem, withReferrers } from './referrers-index';
 import {
   EMPTY_BLOB,
   EMPTY_DESCRIPTOR,
   MEDIA_TYPE,
   type CallOptions,
   type Descriptor,
-  type ImageIndex,
   type ImageManifest,
   type RepositoryRef,
 } from './types';
@@ -79,7 +78,10 @@ export interface ReferrerStoreOptions {
 
 /** What one read of the fallback tag found. No `version` means the tag does not exist. */
 interface IndexState {
-  index?: ImageIndex;
+  /** The index as read, kept to add to (see withReferrers). */
+  bytes?: Buffer;
+  /** Its valid entries: what a reader finds there (malformed ones are skipped by every reader). */
+  listed: Descriptor[];
   etag?: string;
   /** Digest of the index bytes: tells one version of the index from another. */
   version?: string;
@@ -132,6 +134,12 @@ export class ReferrerStore {
     const subject = this.checkArtifact(artifact);
     const digest = sha256Digest(manifestBytes);
     const size = manifestBytes.length;
+    // Readers skip an entry that is no valid descriptor: such an artifact could never be found.
+    const entry = referrerDescriptor(manifest, digest, size);
+    const problem = referrerEntryProblem(entry);
+    if (problem !== undefined) {
+      throw new CountersignError('INVALID_ARGUMENT', `the artifact could not be listed as a referrer (its index entry's ${problem})`);
+    }
     const mediaType = manifest.mediaType ?? MEDIA_TYPE.OCI_MANIFEST;
 
     // (a) Blobs first: registries may refuse a manifest whose blobs they do not have.
@@ -163,7 +171,7 @@ export class ReferrerStore {
     }
     // The index write is shared by every Sign of this subject queued behind it (group commit), so
     // one caller's deadline does not abort it; it is bounded by maxIndexWrites and the registry timeout.
-    await this.addToReferrersTag(repo, subject.digest, referrerDescriptor(manifest, digest, size));
+    await this.addToReferrersTag(repo, subject.digest, entry);
     return { digest, size, referrersUpdate: 'tag' };
   }
 
@@ -306,11 +314,13 @@ export class ReferrerStore {
     let writes = 0;
     const read = async (): Promise<IndexState> => {
       const state = await this.readIndexRetrying(repo, tag, entries, where, writes > 0);
-      for (const d of state.index?.manifests ?? []) if (!seen.has(d.digest)) seen.set(d.digest, d);
+      for (const d of state.listed) if (!seen.has(d.digest)) seen.set(d.digest, d);
       return state;
     };
-    const missing = (s: IndexState): Descriptor[] =>
-      entries.filter((e) => !(s.index?.manifests.some((d) => d.digest === e.digest) ?? false));
+    const missing = (s: IndexState): Descriptor[] => {
+      const listed = new Set(s.listed.map((d) => d.digest));
+      return entries.filter((e) => !listed.has(e.digest));
+    };
 
     let readAt = Date.now();
     let state = await read();
@@ -337,9 +347,8 @@ export class ReferrerStore {
             ]),
           );
         }
-        const { index } = withReferrers(state.index, [...seen.values(), ...entries]);
         // Built completely in memory before anything is written: never a partial index.
-        const bytes = serializeIndex(index, where, details);
+        const { bytes } = withReferrers(state.bytes, state.listed, [...seen.values(), ...entries]);
         writes++;
         try {
           await this.client.putManifest(repo, tag, bytes, MEDIA_TYPE.OCI_INDEX, state.etag !== undefined ? { ifMatch: state.etag } : {});
@@ -445,12 +454,16 @@ export class ReferrerStore {
     try {
       const found = await this.client.getManifest(repo, tag);
       // Something other than an index under the tag is reported, never overwritten.
-      const index = parseImageIndex(found.bytes, found.descriptor.mediaType, `referrers tag ${repo.registry}/${repo.repository}:${tag}`);
-      const state: IndexState = { index, version: found.descriptor.digest };
+      const { manifests } = readReferrersIndex(
+        found.bytes,
+        found.descriptor.mediaType,
+        `referrers tag ${repo.registry}/${repo.repository}:${tag}`,
+      );
+      const state: IndexState = { bytes: found.bytes, listed: manifests, version: found.descriptor.digest };
       if (found.etag !== undefined) state.etag = found.etag;
       return state;
     } catch (err) {
-      if (err instanceof CountersignError && err.code === 'NOT_FOUND') return {};
+      if (err instanceof CountersignError && err.code === 'NOT_FOUND') return { listed: [] };
       throw err;
     }
   }
@@ -493,23 +506,5 @@ export class ReferrerStore {
       );
     }
     return subject;
-  }
-}
-
-/**
- * The index as JSON, or DATA_LOSS when what other writers left in it cannot be written back: a
- * field nested far deeper than any document needs parses, but overflows JSON.stringify's stack
- * (a RangeError, which would surface as INTERNAL in the middle of a Sign).
- */
-function serializeIndex(index: ImageIndex, where: string, details: Record<string, unknown>): Buffer {
-  try {
-    return Buffer.from(JSON.stringify(index));
-  } catch (err) {
-    if (!(err instanceof RangeError)) throw err;
-    throw new CountersignError(
-      'DATA_LOSS',
-      `the referrers index ${where} cannot be written back: a field another writer left in it nests too deeply to serialize; fix or delete the tag`,
-      { details },
-    );
   }
 }

@@ -11,7 +11,7 @@ import { CountersignError } from '../shared/errors';
 import { discardBody, header, type HttpRequest, type HttpResponse } from './http';
 import { parseNextLink } from './link-header';
 import { referrersTagFor } from './reference';
-import { filterByArtifactType, parseImageIndex, readReferrersIndex, type SkippedReferrerEntry } from './referrers-index';
+import { filterByArtifactType, readReferrersIndex, type SkippedReferrerEntry } from './referrers-index';
 import { registryStatusError } from './registry-errors';
 import { type CallOptions, type Descriptor, type ManifestResult, type RepositoryRef } from './types';
 
@@ -23,7 +23,7 @@ export interface ReferrersResult {
   etag?: string;
   /** Fallback tag: the digest of the index stored under it. */
   indexDigest?: string;
-  /** Fallback tag: entries that were not valid descriptors (each skipped, never hiding the others). */
+  /** Entries that were not valid descriptors (each skipped, never hiding the others). */
   skipped?: SkippedReferrerEntry[];
 }
 
@@ -77,7 +77,11 @@ export class ReferrersDiscovery {
     let supported = false;
     if (res.status === 200) {
       try {
-        parseImageIndex(await this.plumbing.readIndex(res, 'referrers probe', req), header(res.headers, 'content-type'), 'referrers probe');
+        readReferrersIndex(
+          await this.plumbing.readIndex(res, 'referrers probe', req),
+          header(res.headers, 'content-type'),
+          'referrers probe',
+        );
         supported = true;
       } catch (err) {
         if (!(err instanceof CountersignError) || err.code !== 'DATA_LOSS') throw err;
@@ -117,6 +121,8 @@ export class ReferrersDiscovery {
     const query = artifactType !== undefined ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
     let req = this.plumbing.indexRequest(repo, `referrers/${subjectDigest}${query}`, signal);
     const manifests: Descriptor[] = [];
+    const skipped: SkippedReferrerEntry[] = [];
+    let listed = 0; // entries on the pages before this one, valid or not
     const seen = new Set<string>();
     for (let page = 0; ; page++) {
       const res = await this.plumbing.send(repo, req);
@@ -128,7 +134,11 @@ export class ReferrersDiscovery {
       }
       if (res.status !== 200) throw await registryStatusError(res, repo, req, 'pull', what);
       const bytes = await this.plumbing.readIndex(res, what, req);
-      const index = parseImageIndex(bytes, header(res.headers, 'content-type'), `${what} (from the referrers API)`);
+      // The registry builds this list from manifests pushers wrote: entries are judged one by one,
+      // as on the fallback tag, and one the registry copied badly never hides the others.
+      const index = readReferrersIndex(bytes, header(res.headers, 'content-type'), `${what} (from the referrers API)`);
+      for (const s of index.skipped) skipped.push({ ...s, position: listed + s.position });
+      listed += index.manifests.length + index.skipped.length;
       this.rememberReferrersApi(repo.registry, true);
       const applied = (header(res.headers, 'oci-filters-applied') ?? '').split(',').map((s) => s.trim());
       manifests.push(...(applied.includes('artifactType') ? index.manifests : filterByArtifactType(index.manifests, artifactType)));
@@ -157,7 +167,7 @@ export class ReferrersDiscovery {
       }
       req = { ...req, url: nextUrl };
     }
-    return { source: 'api', manifests };
+    return skipped.length > 0 ? { source: 'api', manifests, skipped } : { source: 'api', manifests };
   }
 
   /**

@@ -90,6 +90,24 @@ describe('referrers API', () => {
     await expectCode(client.listReferrers(repo, subject.digest), 'DATA_LOSS', /not an OCI image index/);
   });
 
+  test('an entry the registry lists badly (annotations copied as they were pushed) is skipped and reported, never hiding the others', async () => {
+    // The registry builds the list from manifests pushers wrote: one list entry that is no valid
+    // descriptor refused the whole list (DATA_LOSS), so one junk push hid every signature.
+    await setup({ referrersApi: true, referrersPageSize: 2 });
+    const digests = seedReferrers();
+    const junk = { ...artifact(subject).manifest, annotations: { n: 1 } };
+    const junkDigest = fake.storeManifest(repo.repository, Buffer.from(JSON.stringify(junk)), MEDIA_TYPE.OCI_MANIFEST);
+    const result = await client.listReferrers(repo, subject.digest);
+    expect(result.manifests.map((d) => d.digest).sort()).toEqual([...digests].sort());
+    expect(result.skipped).toEqual([
+      {
+        position: [...digests, junkDigest].sort().indexOf(junkDigest),
+        digest: junkDigest,
+        reason: 'annotations is not an object of strings',
+      },
+    ]);
+  });
+
   test('an empty list is still source "api" (no fallback)', async () => {
     await setup({ referrersApi: true });
     expect(await client.listReferrers(repo, subject.digest)).toEqual({ source: 'api', manifests: [] });
