@@ -178,6 +178,15 @@ function firstStep(policy: Policy, input: RequestFacts, digestPending: boolean):
   const base = { policyRevision: policy.revision };
   const undecided = (spec: MatchSpec | undefined): boolean => digestPending && couldMatchOnceResolved(spec, target);
 
+  // The first rule whose match holds, or `pending` when one pinned to a digest could match once resolved.
+  const matchingRule = (): Rule | undefined | 'pending' => {
+    for (const candidate of policy.rules) {
+      if (matchesSpec(candidate.match, target)) return candidate;
+      if (undecided(candidate.match)) return 'pending';
+    }
+    return undefined;
+  };
+
   for (const [index, exception] of policy.exceptions.entries()) {
     if (!matchesSpec(exception, target)) {
       if (undecided(exception)) return { pending: true };
@@ -192,6 +201,20 @@ function firstStep(policy: Policy, input: RequestFacts, digestPending: boolean):
     }
     if (standing.left !== undefined) {
       warnings.push(`exception ${index} (approved by ${exception.approvedBy}) expires ${exception.expiresText}, in ${standing.left}`);
+    }
+    if (input.action === 'push') {
+      // An exception waives evidence, not who may write which tag: the push constraints of the
+      // rule that matches still decide (an immutable tag stays immutable, a team's repository
+      // stays the team's), or anyone could move a release tag onto the excepted digest.
+      const ruled = matchingRule();
+      if (ruled === 'pending') return { pending: true };
+      if (ruled?.push) {
+        if (digestPending) return { pending: true };
+        const checks = checkPushRules(ruled.push, ruled.name, input.image, input.context);
+        if (checks.some((c) => !c.satisfied)) {
+          return { decision: finish(base, ruled.mode ?? policy.defaults.mode, ruled.name, checks, [], warnings, ruled) };
+        }
+      }
     }
     const message =
       `${describeImage(input.image)} is allowed without evidence by exception ${index}: "${exception.reason}", ` +
@@ -211,14 +234,8 @@ function firstStep(policy: Policy, input: RequestFacts, digestPending: boolean):
     };
   }
 
-  let rule: Rule | undefined;
-  for (const candidate of policy.rules) {
-    if (matchesSpec(candidate.match, target)) {
-      rule = candidate;
-      break;
-    }
-    if (undecided(candidate.match)) return { pending: true };
-  }
+  const rule = matchingRule();
+  if (rule === 'pending') return { pending: true };
   if (rule === undefined) {
     const verdict = policy.defaults.onUnmatched;
     const message =

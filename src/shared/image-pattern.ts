@@ -11,8 +11,9 @@
  *   including `/` (across segments): `reg.example.com/approved/**` covers every repository under
  *   `approved/` (not `approved` itself), `…/acmecorp/payments-*` only direct children.
  * - The host is case-insensitive; its port is part of it (`localhost:5000` is not
- *   `localhost:5001`). Docker Hub is spelled `docker.io`, `index.docker.io` or
- *   `registry-1.docker.io` interchangeably, and a one-segment Docker Hub path means an official
+ *   `localhost:5001`), except the default HTTPS port: `host:443` is `host`, and `host:*` covers
+ *   both. Docker Hub is spelled `docker.io`, `index.docker.io`, `registry-1.docker.io` or
+ *   `registry.hub.docker.com` interchangeably, and a one-segment Docker Hub path means an official
  *   image (`docker.io/nginx` = `docker.io/library/nginx`), as `docker pull` reads it. Both the
  *   pattern and the repository are normalized this way, so every spelling means the same image.
  * - The first segment is the registry host when it contains `.` or `:`, is `localhost`, is a
@@ -33,8 +34,13 @@
  * one small function.
  */
 
-/** Docker Hub's spellings; all mean the host `docker.io` here. */
-export const DOCKER_HUB_ALIASES: ReadonlySet<string> = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
+/** Docker Hub's spellings (the hosts that serve its registry API); all mean the host `docker.io` here. */
+export const DOCKER_HUB_ALIASES: ReadonlySet<string> = new Set([
+  'docker.io',
+  'index.docker.io',
+  'registry-1.docker.io',
+  'registry.hub.docker.com',
+]);
 
 /** Scopes are stored and shown; anything longer than this is a mistake. */
 export const MAX_SCOPE_LENGTH = 512;
@@ -62,10 +68,16 @@ export interface ImagePattern {
   digest?: string;
 }
 
-/** Docker Hub's aliases collapse to `docker.io`; hosts are case-insensitive. */
+/**
+ * One spelling per registry: hosts are case-insensitive, the default HTTPS port is dropped
+ * (`registry.example.com:443` is the registry `registry.example.com`: a runtime pulls the same
+ * image from it, so a rule for one spelling must hold for the other), and Docker Hub's aliases
+ * collapse to `docker.io`.
+ */
 export function canonicalHost(host: string): string {
   const lower = host.toLowerCase();
-  return DOCKER_HUB_ALIASES.has(lower) ? 'docker.io' : lower;
+  const bare = lower.endsWith(':443') ? lower.slice(0, -4) : lower;
+  return DOCKER_HUB_ALIASES.has(bare) ? 'docker.io' : bare;
 }
 
 /**
@@ -147,7 +159,8 @@ export function parseImagePattern(pattern: string, syntax: PatternSyntax): { pat
   if (host === 'docker.io' && segments.length === 1 && !segments[0]!.includes('**')) segments = ['library', ...segments];
 
   // No host: any one registry host (a `*` here would also match the first path segment).
-  const hostRegex = hasHost ? globToRegex(host) : '[^/]+';
+  // `host:*` is any port, the default one included (which names spell without a port).
+  const hostRegex = !hasHost ? '[^/]+' : host.endsWith(':*') ? `${globToRegex(host.slice(0, -2))}(?::[^/]*)?` : globToRegex(host);
   return {
     pattern: {
       source: pattern,

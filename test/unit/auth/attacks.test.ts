@@ -20,7 +20,7 @@ describe('scope bypass attempts are denied', () => {
   test.each([
     'reg.example.com/team-b/app:1',
     'REG.EXAMPLE.COM/team-b/app:1',
-    'reg.example.com:443/team-a/app:1',
+    'reg.example.com:4443/team-a/app:1',
     'reg.example.com./team-a/app:1',
     'reg.example.com/team-a/../team-b/app',
     'reg.example.com/team-a/%2e%2e/team-b',
@@ -35,8 +35,9 @@ describe('scope bypass attempts are denied', () => {
     expect(code(scope, image)).not.toBe('OK');
   });
 
-  test('in-scope spellings are allowed (tag@digest, upper-case host)', () => {
+  test('in-scope spellings are allowed (tag@digest, upper-case host, the default port: one registry, one answer)', () => {
     expect(code(scope, `reg.example.com/team-a/app:1@${D}`)).toBe('OK');
+    expect(code(scope, 'reg.example.com:443/team-a/app:1')).toBe('OK');
     expect(code(scope, 'REG.Example.com/team-a/app')).toBe('OK');
   });
 

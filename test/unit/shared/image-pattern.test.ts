@@ -137,7 +137,11 @@ const CASES: Array<[string, string, boolean]> = [
   ['localhost:5000/team/*', 'localhost/team/app', false],
   ['localhost/team/*', 'localhost:5000/team/app', false],
   ['reg.example.com:*/team/*', 'reg.example.com:443/team/app', true],
-  ['reg.example.com:*/team/*', 'reg.example.com/team/app', false],
+  // The default HTTPS port is the registry without a port: one registry, one answer.
+  ['reg.example.com:*/team/*', 'reg.example.com/team/app', true],
+  ['reg.example.com/team/*', 'reg.example.com:443/team/app', true],
+  ['reg.example.com:443/team/*', 'reg.example.com/team/app', true],
+  ['reg.example.com/team/*', 'reg.example.com:4430/team/app', false],
   ['[::1]:5000/team/*', '[::1]:5000/team/app', true],
   ['*.example.com/app', 'eu.example.com/app', true],
   ['*.example.com/app', 'example.com/app', false],
