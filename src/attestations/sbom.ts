@@ -8,7 +8,7 @@
 import { field, invalid, isList, isObject, nonEmptyString, type JsonObject } from './json';
 import { classifyPredicateType } from './predicate-types';
 import { parsePredicateObject } from './predicate-object';
-import { isSpdx3Context } from './sniff';
+import { isCycloneDx, isSpdx3Context, sniffContent } from './sniff';
 
 export interface SbomPackage {
   name: string;
@@ -20,10 +20,20 @@ export interface SbomPackage {
 
 export function sbomPackages(predicateType: string, predicate: unknown): SbomPackage[] {
   const doc = parsePredicateObject(predicate);
+  // The content must be what its predicate type says: read as another format, a document has no
+  // packages where that format keeps them, and its packages would pass every deny rule unseen.
   switch (classifyPredicateType(predicateType)) {
     case 'spdx':
-      return isSpdx3Context(doc['@context']) ? spdx3Packages(doc) : spdx2Packages(doc);
+      if (isSpdx3Context(doc['@context'])) return spdx3Packages(doc);
+      if (typeof doc.spdxVersion !== 'string') {
+        throw invalid(
+          `the SBOM's predicate type is SPDX but it is no SPDX document (no "spdxVersion" nor SPDX 3 "@context"${contentHint(doc)})`,
+        );
+      }
+      return spdx2Packages(doc);
     case 'cyclonedx':
+      if (!isCycloneDx(doc))
+        throw invalid(`the SBOM's predicate type is CycloneDX but it is no CycloneDX BOM (no "bomFormat": "CycloneDX"${contentHint(doc)})`);
       return cycloneDxPackages(doc);
     default:
       throw invalid(
@@ -31,6 +41,14 @@ export function sbomPackages(predicateType: string, predicate: unknown): SbomPac
           'CycloneDX (https://cyclonedx.org/bom)',
       );
   }
+}
+
+/** What the document looks like instead, when it is recognisably something else. */
+function contentHint(doc: JsonObject): string {
+  const kind = sniffContent(doc);
+  return kind === 'unknown'
+    ? ''
+    : `; it looks like ${kind === 'spdx2' || kind === 'spdx3' ? 'an SPDX document' : kind === 'cyclonedx' ? 'a CycloneDX BOM' : `a ${kind}`}`;
 }
 
 /** Values SPDX uses to say "no license information", which are not licenses. */

@@ -11,7 +11,7 @@ import { classifyPredicateType } from './predicate-types';
 import { describeJsonType, parsePredicateObject } from './predicate-object';
 import { isCycloneDx, isGrypeReport, isTrivyReport } from './sniff';
 import { normalizeSeverity, severityFromCvssScore, severityRank, type Severity } from './severity';
-import { parseRfc3339 } from './time';
+import { isGoZeroTime, parseRfc3339 } from './time';
 
 export interface VulnerabilityFinding {
   /** The scanner's identifier: a CVE, GHSA, … as reported. */
@@ -80,6 +80,13 @@ function fromCosignVuln(doc: JsonObject): VulnerabilityReport {
   if (!isObject(result)) {
     throw invalid(`cosign vuln predicate: scanner.result must be an object (the scanner's report), not ${describeJsonType(result)}`);
   }
+  const shapes = [isTrivyReport(result), isGrypeReport(result), isCycloneDx(result)].filter(Boolean).length;
+  if (shapes > 1) {
+    // Read as one, its findings in the other's fields would go unseen.
+    throw invalid(
+      'cosign vuln predicate: scanner.result has the shape of more than one report format (Trivy, Grype, CycloneDX), so which findings count is ambiguous',
+    );
+  }
   if (isTrivyReport(result)) {
     return { scanner: declared ?? 'trivy', ...base, format: 'trivy', findings: trivyFindings(result) };
   }
@@ -102,7 +109,11 @@ function fromCosignVuln(doc: JsonObject): VulnerabilityReport {
 
 function fromIntotoVulns(doc: JsonObject): VulnerabilityReport {
   const scannedAt = scanTime(doc);
-  const entries = arrayAt(field(doc, 'scanner', 'result'), 'scanner.result');
+  const scanner = nonEmptyString(field(doc, 'scanner', 'uri')) ?? 'unknown';
+  const result = field(doc, 'scanner', 'result');
+  // The spec requires the list; without one nothing was reported (an empty list is a clean scan).
+  if (result === undefined || result === null) return { scanner, ...(scannedAt ? { scannedAt } : {}), format: 'empty', findings: [] };
+  const entries = arrayAt(result, 'scanner.result');
   const findings = entries.map((entry, i): VulnerabilityFinding => {
     const where = `scanner.result[${i}]`;
     if (!isObject(entry)) throw invalid(`in-toto vulns predicate: ${where} is not an object`);
@@ -117,7 +128,7 @@ function fromIntotoVulns(doc: JsonObject): VulnerabilityReport {
     return { id: idOf(vuln.id), severity };
   });
   return {
-    scanner: nonEmptyString(field(doc, 'scanner', 'uri')) ?? 'unknown',
+    scanner,
     ...(scannedAt ? { scannedAt } : {}),
     format: 'intoto-vulns',
     findings,
@@ -244,21 +255,29 @@ export function cycloneDxToolName(bom: JsonObject): string | undefined {
   return undefined;
 }
 
-/** `metadata.scanStartedOn`, falling back to `scanFinishedOn` (cosign vuln and in-toto vulns). */
+/**
+ * `metadata.scanStartedOn`, falling back to `scanFinishedOn` (cosign vuln and in-toto vulns). Go's
+ * zero time means "never set", not the year 1: read as a time, it sorted the newest scan of an
+ * image as its oldest, and an older clean scan hid it.
+ */
 function scanTime(doc: JsonObject): Date | undefined {
-  return parseRfc3339(field(doc, 'metadata', 'scanStartedOn')) ?? parseRfc3339(field(doc, 'metadata', 'scanFinishedOn'));
+  const set = (value: unknown): Date | undefined => {
+    const at = parseRfc3339(value);
+    return at !== undefined && !isGoZeroTime(at) ? at : undefined;
+  };
+  return set(field(doc, 'metadata', 'scanStartedOn')) ?? set(field(doc, 'metadata', 'scanFinishedOn'));
 }
 
 /**
  * A severity from a (method, score) pair. Words ("medium") are taken as they are; numbers only
- * when the method says they are CVSS scores, because other numeric scores (EPSS probabilities,
- * risk scores) are not on the CVSS scale.
+ * when the method says they are CVSS scores (`CVSSv3`…, or `NVD`, whose scores are CVSS scores),
+ * because other numeric scores (EPSS probabilities, risk scores) are not on the CVSS scale.
  */
 function severityFromScore(method: unknown, score: unknown): Severity {
   const word = normalizeSeverity(score);
   if (word !== 'unknown') return word;
   const numeric = typeof score === 'number' ? score : typeof score === 'string' && score.trim() !== '' ? Number(score) : NaN;
-  if (typeof method !== 'string' || !/cvss/i.test(method) || !Number.isFinite(numeric)) return 'unknown';
+  if (typeof method !== 'string' || !/cvss|^\s*nvd\s*$/i.test(method) || !Number.isFinite(numeric)) return 'unknown';
   return severityFromCvssScore(numeric, /v2/i.test(method));
 }
 

@@ -443,13 +443,20 @@ export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckCo
     };
   }
   // The newest scan is the current truth about the image: an old clean scan must not hide a new
-  // finding, and a fixed finding in an old scan must not block a newer clean one. Ties go to the
-  // referrer digest so that the choice is deterministic.
+  // finding, and a fixed finding in an old scan must not block a newer clean one. Scans of the
+  // same time are each judged, and any that fails decides: which one is "newest" among them is
+  // not something the order of referrer digests (which a pusher can grind) may choose.
   usable.sort(
     (a, b) =>
       (b.scannedAt?.getTime() ?? -Infinity) - (a.scannedAt?.getTime() ?? -Infinity) || a.e.referrerDigest.localeCompare(b.e.referrerDigest),
   );
-  const newest = usable[0]!;
+  const newestAt = usable[0]!.scannedAt?.getTime();
+  const judged = usable.filter((u) => u.scannedAt?.getTime() === newestAt).map((newest) => judgeScan(newest, req, ctx, tail));
+  return judged.find((r) => !r.satisfied) ?? judged[0]!;
+}
+
+/** One scan, taken as the newest: its age and its findings against the rule. */
+function judgeScan(newest: Scan, req: VulnerabilityRequirement, ctx: CheckContext, tail: string): CheckResult {
   const unit = req.maxAgeText !== undefined ? durationUnit(req.maxAgeText) : 'h';
   const age = newest.scannedAt !== undefined ? ageAt(newest.scannedAt, ctx.now, unit, req.maxAgeMs) : undefined;
   const ageText = age !== undefined ? `, ${age.text} old` : '';
