@@ -176,7 +176,7 @@ async function readTag(
   if (typeof created === 'string') common.created = created;
 
   // Every signature layer is judged: no positional cap lets junk layers listed first crowd out a
-  // valid one. Identical layers are judged once; the smallest payloads are read first; the shared
+  // valid one. Identical layers are judged once (see the key); the smallest payloads are read first; the shared
   // collection budget (bytes, time) bounds the work, and a layer it leaves unread says so.
   const results = new Map<number, Evidence>();
   const candidates: Array<{ layer: Layer; base: Evidence; key: string }> = [];
@@ -188,11 +188,13 @@ async function readTag(
       results.set(index, { ...base, reason: layer });
       return;
     }
-    const key = [
+    // Identical means identical in everything judged: the blob and every annotation (the Rekor
+    // bundle and the chain decide keyless and CA verdicts as much as the signature does), or a
+    // junk copy judged first would stand for the valid layer, or the valid one for the junk.
+    const key = JSON.stringify([
       layer.descriptor.digest,
-      layer.annotations[ANNOTATION_SIGNATURE] ?? '',
-      layer.annotations[ANNOTATION_CERTIFICATE] ?? '',
-    ].join('\0');
+      Object.entries(layer.annotations).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    ]);
     candidates.push({ layer, base, key });
   });
   // One judgement per distinct layer, in size order, in two passes: every layer with the native

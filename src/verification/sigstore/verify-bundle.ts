@@ -26,7 +26,8 @@ import type { SignerIdentity } from '../../policy/identity';
 import type { TrustedCaBundle } from '../../trust/types';
 import { verifyWithKey } from '../legacy/crypto';
 import { verifyCaSignature } from '../x509-chain';
-import { rootInChainProblem, signerIdentity } from './identity';
+import { keylessLeafProblem, rootInChainProblem, signerIdentity } from './identity';
+import { tlogCertificateMismatch } from './tlog-binding';
 import type { SigstoreTrustRoot } from './trusted-root';
 
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES as STATEMENT_TYPES } from '../../formats/in-toto';
@@ -278,6 +279,13 @@ export function verifySigstoreBundle<K extends CandidateKey>(
     new Verifier(material, { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 }).verify(entity),
   );
   if (!attempt.ok) return reject(attempt.error, withStatement);
+  const leafProblem =
+    keylessLeafProblem(leaf!) ??
+    tlogCertificateMismatch(
+      bundle.verificationMaterial.tlogEntries.map((e) => Buffer.from(e.canonicalizedBody)),
+      certificateDer[0]!,
+    );
+  if (leafProblem !== undefined) return reject(leafProblem, withStatement);
   return verified(shape, { kind: 'certificate', identity: signerIdentity(leaf!) }, attempt.root, counts, bundle, statement);
 }
 
