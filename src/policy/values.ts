@@ -119,10 +119,14 @@ export function parseVersionRange(text: string): { constraints: VersionConstrain
 
 /**
  * Compares dotted versions: numeric parts numerically (2.10 > 2.9), text parts as text, and a
- * release above its own pre-releases (2.17.1 > 2.17.1-rc1, as in Maven and semver). A leading "v"
- * and a build suffix after "+" are ignored. Not a full implementation of any one ecosystem's
- * rules (Debian epochs, Maven qualifier ordering); it is right for the dotted numeric versions
- * that deny lists are written with.
+ * release above its own pre-releases (2.17.1 > 2.17.1-rc1, as in Maven and semver). A leading "v",
+ * a Debian epoch ("5:") and a build suffix after "+" are ignored. Two suffixes that follow a release
+ * are not pre-releases: a single letter attached to a number (OpenSSL's 1.1.1n > 1.1.1) and an
+ * Alpine package revision (3.0.2-r0 > 3.0.2); read as pre-releases, a vulnerable 1.1.1 would have
+ * passed "< 1.1.1n". Not a full implementation of any one ecosystem's rules (Maven qualifier
+ * ordering); it is right for the dotted numeric versions that deny lists are written with. The
+ * epoch is dropped rather than compared because deny lists name upstream versions: 5:2.10 is
+ * upstream 2.10, which "< 3.0" should catch.
  */
 export function compareVersions(a: string, b: string): number {
   const ta = tokens(a);
@@ -131,10 +135,10 @@ export function compareVersions(a: string, b: string): number {
     const x = ta[i];
     const y = tb[i];
     if (x === undefined || y === undefined) {
-      // The longer one continues: with a number (2.17.1.1 > 2.17.1) it is later; with text
-      // (2.17.1-rc1 < 2.17.1) it is a pre-release of the shorter one.
+      // The longer one continues: with a number (2.17.1.1 > 2.17.1) or a post-release suffix it
+      // is later; with other text (2.17.1-rc1 < 2.17.1) it is a pre-release of the shorter one.
       const next = (x ?? y)!;
-      const longerIsLater = typeof next === 'number';
+      const longerIsLater = typeof next === 'number' || next.postRelease;
       return (x === undefined) === longerIsLater ? -1 : 1;
     }
     if (typeof x === 'number' && typeof y === 'number') {
@@ -143,21 +147,34 @@ export function compareVersions(a: string, b: string): number {
       return 1; // 1.0.1 > 1.0.beta
     } else if (typeof y === 'number') {
       return -1;
-    } else if (x !== y) {
-      return x < y ? -1 : 1;
+    } else if (x.text !== y.text) {
+      return x.text < y.text ? -1 : 1;
     }
   }
   return 0;
 }
 
-function tokens(version: string): Array<number | string> {
+/** A number, or text; `postRelease` text marks a release's own later build, not a pre-release (see compareVersions). */
+type VersionToken = number | { text: string; postRelease: boolean };
+
+function tokens(version: string): VersionToken[] {
   const core = version
     .trim()
     .replace(/^v(?=\d)/i, '')
-    .split('+')[0]!;
-  const out: Array<number | string> = [];
-  for (const m of core.toLowerCase().matchAll(/\d+|[a-z]+/g)) {
-    out.push(/^\d/.test(m[0]) ? Number(m[0]) : m[0]);
+    .replace(/^\d+:(?=\d)/, '')
+    .split('+')[0]!
+    .toLowerCase();
+  const out: VersionToken[] = [];
+  for (const m of core.matchAll(/\d+|[a-z]+/g)) {
+    if (/^\d/.test(m[0])) {
+      out.push(Number(m[0]));
+      continue;
+    }
+    const before = core[m.index - 1] ?? '';
+    const after = core[m.index + m[0].length] ?? '';
+    const letterRelease = m[0].length === 1 && /\d/.test(before) && !/[0-9]/.test(after);
+    const alpineRevision = m[0] === 'r' && before === '-' && /\d/.test(after);
+    out.push({ text: m[0], postRelease: letterRelease || alpineRevision });
   }
   return out;
 }

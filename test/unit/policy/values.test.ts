@@ -14,6 +14,18 @@ describe('compareVersions', () => {
     ['1.2.3+build.5', '1.2.3', 0],
     ['1.1.1c-r0', '1.1.1d-r0', -1],
     ['3.0.2-r10', '3.0.2-r9', 1],
+    // Suffixes after a release: OpenSSL's letter releases, Alpine's package revisions.
+    ['1.1.1n', '1.1.1', 1],
+    ['1.1.1n', '1.1.1m', 1],
+    ['1.1.1', '1.1.1.1', -1],
+    ['3.0.2-r0', '3.0.2', 1],
+    // ...and what stays a pre-release: a word, or a letter with a number after it.
+    ['1.0a1', '1.0', -1],
+    ['2.0.0-rc1', '2.0.0', -1],
+    ['1.2.3-a', '1.2.3', -1],
+    // A Debian epoch is dropped: deny lists name upstream versions.
+    ['5:2.10', '3.0', -1],
+    ['1:2.10', '2.10', 0],
   ])('%s vs %s → %d', (a, b, expected) => {
     expect(Math.sign(compareVersions(a, b))).toBe(expected);
     expect(Math.sign(compareVersions(b, a))).toBe(-expected || 0);
