@@ -15,7 +15,7 @@
 import type { Observer } from '../shared/observer';
 import type * as http from 'node:http';
 import { GO_DURATION, parseDuration } from '../shared/duration';
-import { HttpError, listenHttp, readRequestBody, refusePlainHttpOffLoopback, type TlsCredentials } from '../shared/http-server';
+import { BodyBudget, HttpError, listenHttp, readRequestBody, refusePlainHttpOffLoopback, type TlsCredentials } from '../shared/http-server';
 import { isLoopbackAddress, parseListenAddress, type ListenAddress } from '../shared/net';
 import { describeDepthViolation, JsonTooDeepError, parseJsonWithinDepth } from '../shared/json-depth';
 import {
@@ -33,6 +33,13 @@ import {
  */
 export const DEFAULT_MAX_BODY_BYTES = 7 * 1024 * 1024;
 
+/**
+ * The request bodies held in memory at once, by default: nine reviews of the largest size, or
+ * thousands of ordinary ones (a few KiB each). Beyond it a review is answered 429 with
+ * Retry-After: the API server retries or applies the webhook's failurePolicy (Fail: denied).
+ */
+export const DEFAULT_BODY_BUDGET_BYTES = 64 * 1024 * 1024;
+
 export interface AdmissionServerOptions {
   /** `host:port`, e.g. `0.0.0.0:8443`, `[::]:8443`, `127.0.0.1:0` (port 0 picks a free port). */
   listen: string;
@@ -44,6 +51,8 @@ export interface AdmissionServerOptions {
   timeoutMs?: number;
   /** Largest accepted request body; default 7 MiB (see DEFAULT_MAX_BODY_BYTES). */
   maxBodyBytes?: number;
+  /** Request bodies held in memory at once, all reviews together; default 64 MiB (see DEFAULT_BODY_BUDGET_BYTES). */
+  bodyBudgetBytes?: number;
   /** Metrics: one report per review answered (`allowed`, `denied`) or refused (`rejected`). */
   observer?: Pick<Observer, 'webhook'>;
 }
@@ -98,6 +107,7 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
     advice: 'Kubernetes calls webhooks over HTTPS only; configure a TLS certificate and key, or listen on 127.0.0.1 for local testing',
   });
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const bodies = new BodyBudget(Math.max(opts.bodyBudgetBytes ?? DEFAULT_BODY_BUDGET_BYTES, maxBody));
   const timeoutMs = opts.timeoutMs ?? DEFAULT_REVIEW_TIMEOUT_MS;
   const logger = opts.logger;
 
@@ -129,23 +139,30 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       if (type !== 'application/json')
         throw new HttpError(415, `expected Content-Type application/json, got ${JSON.stringify(type || null)}`);
-      const raw = await readRequestBody(req, maxBody);
-      let body: unknown;
+      // Held until the review is answered: the parsed review lives as long as the raw body.
+      const share = bodies.share();
+      let review: unknown;
       try {
-        // Bounded: fields of the review are quoted in messages, and JSON.stringify overflows on deep nesting.
-        body = parseJsonWithinDepth(raw.toString('utf8'));
-      } catch (err) {
-        throw new HttpError(
-          400,
-          err instanceof JsonTooDeepError ? `the body ${describeDepthViolation(err.violation)}` : 'the body is not valid JSON',
-        );
+        const raw = await readRequestBody(req, maxBody, share);
+        let body: unknown;
+        try {
+          // Bounded: fields of the review are quoted in messages, and JSON.stringify overflows on deep nesting.
+          body = parseJsonWithinDepth(raw.toString('utf8'));
+        } catch (err) {
+          throw new HttpError(
+            400,
+            err instanceof JsonTooDeepError ? `the body ${describeDepthViolation(err.violation)}` : 'the body is not valid JSON',
+          );
+        }
+        const deadline = reviewDeadline(url.searchParams.get('timeout'), arrived, timeoutMs);
+        review = await handleAdmissionReview(body, opts.verifier, {
+          deadline,
+          mutate: url.pathname === '/mutate',
+          ...(logger ? { logger } : {}),
+        });
+      } finally {
+        share.release();
       }
-      const deadline = reviewDeadline(url.searchParams.get('timeout'), arrived, timeoutMs);
-      const review = await handleAdmissionReview(body, opts.verifier, {
-        deadline,
-        mutate: url.pathname === '/mutate',
-        ...(logger ? { logger } : {}),
-      });
       sendJson(res, 200, review);
       opts.observer?.webhook((review as { response?: { allowed?: boolean } }).response?.allowed ? 'allowed' : 'denied');
     } catch (err) {
@@ -155,7 +172,7 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
           { status: code, method: req.method, path: url.pathname, reason: err.message, remote: req.socket.remoteAddress },
           'admission request rejected',
         );
-        if (!res.headersSent) sendJson(res, code, status(code, err.message));
+        if (!res.headersSent) sendJson(res, code, status(code, err.message), err instanceof HttpError ? err.headers : {});
         opts.observer?.webhook('rejected');
         return;
       }
@@ -192,8 +209,13 @@ function status(code: number, message: string): Record<string, unknown> {
   return { apiVersion: 'v1', kind: 'Status', status: 'Failure', code, message };
 }
 
-function sendJson(res: http.ServerResponse, code: number, body: unknown): void {
+function sendJson(res: http.ServerResponse, code: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(code, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }

@@ -22,6 +22,8 @@ export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Response headers the status calls for (Retry-After with a 429). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }
@@ -134,23 +136,67 @@ export async function listenHttp(
 }
 
 /**
+ * The bytes of request bodies a server holds in memory at once, across all requests. Each body
+ * is capped on its own, but without a total, many concurrent bodies of the largest size (an
+ * attacker needs only the port) exhaust the heap of the process that decides admission.
+ */
+export class BodyBudget {
+  private held = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** A share of the budget for one request: taken as its bytes arrive, given back at once by release(). */
+  share(): BodyShare {
+    let mine = 0;
+    return {
+      take: (bytes: number): boolean => {
+        if (this.held + bytes > this.limit) return false;
+        this.held += bytes;
+        mine += bytes;
+        return true;
+      },
+      release: (): void => {
+        this.held -= mine;
+        mine = 0;
+      },
+    };
+  }
+
+  /** Bytes held now (for tests and metrics). */
+  get inUse(): number {
+    return this.held;
+  }
+}
+
+export interface BodyShare {
+  take(bytes: number): boolean;
+  release(): void;
+}
+
+/**
  * Reads a request body up to `max` bytes. A larger body (declared or sent) is an HttpError 413 at
  * once; the rest of it is drained (up to a bound) so that the client can read the answer instead
- * of seeing a reset. A body that breaks off is an HttpError 400.
+ * of seeing a reset. A body that breaks off is an HttpError 400. With a `share` of a BodyBudget,
+ * the declared length (or each chunk, when none is declared) is taken from it first, and a body
+ * that does not fit is an HttpError 429 (the caller releases the share when done with the body).
  */
-export function readRequestBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+export function readRequestBody(req: http.IncomingMessage, max: number, share?: BodyShare): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   const tooLarge = (): HttpError => new HttpError(413, `the request body exceeds ${max} bytes`);
+  const busy = (): HttpError =>
+    new HttpError(429, 'too many request bodies are held in memory at once; retry shortly', { 'retry-after': '1' });
   return new Promise<Buffer>((resolve, reject) => {
     let size = 0;
     let over = false;
     const chunks: Buffer[] = [];
-    const overflow = (): void => {
+    const overflow = (error: HttpError = tooLarge()): void => {
       over = true;
       chunks.length = 0;
-      reject(tooLarge());
+      reject(error);
     };
-    if (Number.isFinite(declared) && declared > max) overflow();
+    const hasLength = Number.isFinite(declared) && declared >= 0;
+    if (hasLength && declared > max) overflow();
+    else if (hasLength && share && !share.take(declared)) overflow(busy());
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (over) {
@@ -158,6 +204,7 @@ export function readRequestBody(req: http.IncomingMessage, max: number): Promise
         return;
       }
       if (size > max) overflow();
+      else if (share && (!hasLength || size > declared) && !share.take(chunk.length)) overflow(busy());
       else chunks.push(chunk);
     });
     req.on('end', () => {

@@ -233,6 +233,55 @@ describe('plain HTTP on loopback', () => {
     await expectReadAndAllowed(body);
   });
 
+  test('bodies held at once are bounded across requests: beyond the budget a review is 429 with Retry-After, never buffered; freed when answered', async () => {
+    // Each body is capped on its own; without a total, many concurrent bodies of the largest
+    // size (anyone who reaches the port) would exhaust the heap of the process deciding admission.
+    const budgeted = await startAdmissionServer({
+      listen: '127.0.0.1:0',
+      verifier,
+      logger,
+      maxBodyBytes: 1024 * 1024,
+      bodyBudgetBytes: 2 * 1024 * 1024,
+    });
+    const held: http.ClientRequest[] = [];
+    try {
+      const hold = (): http.ClientRequest => {
+        // Declares 900 KiB and sends only part of it: the server holds its share meanwhile.
+        const req = http.request(`${budgeted.url}/validate`, {
+          method: 'POST',
+          headers: { ...JSON_HEADERS, 'content-length': String(900 * 1024) },
+          agent: false,
+        });
+        req.on('error', () => undefined);
+        req.write(Buffer.alloc(1024, 0x20));
+        held.push(req);
+        return req;
+      };
+      hold();
+      hold();
+      // The third does not fit next to them (once the server has read their headers).
+      let third: Reply | undefined;
+      for (let i = 0; i < 200 && third?.status !== 429; i++) {
+        third = await request(`${budgeted.url}/validate`, { body: Buffer.alloc(900 * 1024, 0x20), headers: JSON_HEADERS });
+        if (third.status !== 429) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(third!.status).toBe(429);
+      expect(third!.headers['retry-after']).toBe('1');
+      expect(third!.failure().message).toMatch(/too many request bodies/);
+      // Answered (here: broken off), the held requests give their share back.
+      for (const req of held) req.destroy();
+      let after: Reply | undefined;
+      for (let i = 0; i < 200 && after?.status !== 200; i++) {
+        after = await request(`${budgeted.url}/validate`, { body: JSON.stringify(connaisseur('02_pod.json')), headers: JSON_HEADERS });
+        if (after.status !== 200) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(after!.status).toBe(200);
+    } finally {
+      for (const req of held) req.destroy();
+      await budgeted.close(0);
+    }
+  });
+
   test('GET /healthz → 200 ok', async () => {
     const r = await request(`${server.url}/healthz`);
     expect(r.status).toBe(200);
