@@ -9,7 +9,10 @@
  *
  * Recognition is by the BODY, never by the name alone: an attacker can name or tag anything
  * `sha256-…`, and can attach a `subject` to a real image. So a manifest only counts as evidence
- * when no client would run it, judged the way each one decides (see `isRunnableLayer`):
+ * when it is recognisably evidence (its layers and config of the payload types of signatures,
+ * attestations, SBOMs and scans: an artifact of another type may be a Helm chart or an Apptainer
+ * image, which their clients run) and no client would run it, judged the way each one decides
+ * (see `isRunnableLayer`):
  * containerd (and so Kubernetes) unpacks layers by their media type; Docker's classic puller
  * unpacks EVERY layer of a manifest whose config type it takes for an image's (moby's ImageTypes:
  * the OCI and Docker config types, application/octet-stream, application/json, text/html and an
@@ -136,9 +139,12 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   // An absent config, or one without a type, is an image's to Docker (its ImageTypes include "").
   const imageConfig = isImageConfigType(config?.mediaType);
   const descriptors = (layers ?? []).map((l) => (typeof l === 'object' && l !== null ? (l as Record<string, unknown>) : {}));
-  // Schema 1 (`fsLayers`) is runnable whatever else the body says.
+  // Schema 1 (`fsLayers`) is runnable whatever else the body says; so is an artifact whose config
+  // is of a type no evidence uses (a Helm chart's, an Apptainer image's: their clients run them).
   const runnable =
-    'fsLayers' in m || descriptors.some((l) => isRunnableLayer(l.mediaType, imageConfig) || (imageConfig && typeof l.digest !== 'string'));
+    'fsLayers' in m ||
+    (!imageConfig && !isEvidenceConfigType(config?.mediaType)) ||
+    descriptors.some((l) => isRunnableLayer(l.mediaType) || (imageConfig && typeof l.digest !== 'string'));
   // Under an image config, payload types alone do not make layers inert: their bytes must not be
   // a layer either (archive-head.ts), which only a read of each can tell.
   const payloadLayers = imageConfig && !runnable ? descriptors.map((l) => l.digest as string) : [];
@@ -185,11 +191,14 @@ export function isFilesystemLayer(mediaType: string): boolean {
 }
 
 /**
- * Payloads of signatures, attestations and SBOMs: the layer types of evidence that is written
- * under an image config type (cosign's `.sig` / `.att` tags are), which Docker would otherwise
- * unpack. Prefixes of families (versions and suffixes vary by tool).
+ * Payloads of signatures, attestations, SBOMs and scans: the only layer types evidence has.
+ * Anything else is something some client runs or deploys (an image layer, a WASM module, a Helm
+ * chart, an Apptainer SIF, a Flux or OPA bundle…), and a list of those can never be complete; so
+ * evidence is what is recognised, and an unknown artifact is content for the policy to decide.
+ * Prefixes of families (versions and suffixes vary by tool).
  */
 const EVIDENCE_PAYLOAD_PREFIXES = [
+  MEDIA_TYPE.OCI_EMPTY,
   'application/vnd.dev.cosign.',
   'application/vnd.dev.sigstore.',
   'application/vnd.dsse.envelope',
@@ -206,15 +215,24 @@ const EVIDENCE_PAYLOAD_PREFIXES = [
   'application/vnd.cncf.openvex',
 ];
 
+function isEvidencePayloadType(mediaType: string): boolean {
+  const t = bareType(mediaType);
+  return EVIDENCE_PAYLOAD_PREFIXES.some((prefix) => t.startsWith(prefix));
+}
+
+/** A config type evidence is written with (besides an image config's, whose layers are read): the empty config, or a payload type (Notation's signature config). */
+function isEvidenceConfigType(mediaType: unknown): boolean {
+  return typeof mediaType === 'string' && isEvidencePayloadType(mediaType);
+}
+
 /**
  * Whether a layer makes its manifest runnable: a type that is not a string, a filesystem layer
- * type, or, under an image config (`imageConfig`), any type but an evidence payload's.
+ * type, or any type but an evidence payload's (see EVIDENCE_PAYLOAD_PREFIXES). Under an image
+ * config type even payload types are not enough: Docker's classic puller unpacks every layer
+ * there, so their bytes are read as well (payloadLayers).
  */
-export function isRunnableLayer(mediaType: unknown, imageConfig: boolean): boolean {
-  if (typeof mediaType !== 'string' || isFilesystemLayer(mediaType)) return true;
-  if (!imageConfig) return false;
-  const t = bareType(mediaType);
-  return !EVIDENCE_PAYLOAD_PREFIXES.some((prefix) => t.startsWith(prefix));
+export function isRunnableLayer(mediaType: unknown): boolean {
+  return typeof mediaType !== 'string' || isFilesystemLayer(mediaType) || !isEvidencePayloadType(mediaType);
 }
 
 const FALLBACK_TAG = /^sha256-[0-9a-f]{64}$/;

@@ -165,13 +165,40 @@ describe('evidence is never recognised in a manifest some client runs (each judg
     expect(kindOf(withLayer(layerType))).toBeUndefined();
   });
 
-  // Under an artifact config no client unpacks layers of other types: evidence of any tool stays readable.
-  test.each(['application/vnd.acme.report+json', 'application/octet-stream', 'application/json', 'text/plain'])(
-    'a layer of type %p under an artifact config is evidence',
-    (layerType) => {
-      expect(kindOf(withLayer(layerType))).toBe('referrer artifact');
-    },
-  );
+  // Evidence is what is recognised: some client runs or deploys artifacts of types the gate does
+  // not know (Helm charts, Apptainer images, Flux bundles…), and no list of those is complete.
+  test.each([
+    'application/vnd.acme.report+json',
+    'application/octet-stream',
+    'application/json',
+    'text/plain',
+    'application/vnd.cncf.helm.chart.content.v1.tar+gzip',
+    'application/vnd.sylabs.sif.layer.v1.sif',
+    'application/vnd.cncf.flux.content.v1.tar+gzip',
+  ])('a layer of type %p, with a subject, under the empty config is content to decide, not evidence', (layerType) => {
+    expect(kindOf(withLayer(layerType))).toBeUndefined();
+  });
+
+  test.each([
+    ['a Helm chart', 'application/vnd.cncf.helm.config.v1+json'],
+    ['an Apptainer image', 'application/vnd.sylabs.sif.config.v1+json'],
+    ['an unknown artifact', 'application/vnd.acme.config.v1+json'],
+  ])("%s's config, with a subject and a payload layer, is content to decide", (_what, configType) => {
+    expect(kindOf(withLayer('application/vnd.in-toto+json', { mediaType: configType, digest: D('e'), size: 2 }))).toBeUndefined();
+  });
+
+  // What verifiers read stays readable by digest: every tool's signature, attestation and SBOM types.
+  test.each([
+    ['a Sigstore bundle', EMPTY, 'application/vnd.dev.sigstore.bundle.v0.3+json'],
+    ['a Notation signature (OCI 1.1)', EMPTY, 'application/jose+json'],
+    ['a Notation signature (its own config type)', 'application/vnd.cncf.notary.signature', 'application/cose'],
+    ['an SPDX SBOM (oras attach)', EMPTY, 'application/spdx+json'],
+    ['a CycloneDX SBOM', EMPTY, 'application/vnd.cyclonedx+json'],
+    ['an in-toto attestation', EMPTY, 'application/vnd.in-toto+json'],
+    ['an artifact whose only layer is the empty blob', EMPTY, EMPTY],
+  ])('%s is evidence by digest', (_what, configType, layerType) => {
+    expect(kindOf(withLayer(layerType, { mediaType: configType, digest: D('e'), size: 2 }))).toBe('referrer artifact');
+  });
 
   // cosign's .sig / .att tags carry an image config type: only payload types of evidence pass there.
   test.each([
