@@ -1,5 +1,6 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import { CountersignError } from '../../shared/errors';
+import { rsaKeyProblem } from '../../verification/legacy/crypto';
 import { decodeBase64Strict, encodePem, findPemBlocks, isPrivateKeyLabel } from './encoding';
 import { SECRETBOX_NONCE_BYTES, SECRETBOX_TAG_BYTES, secretboxOpen, secretboxSeal } from './secretbox';
 
@@ -251,8 +252,10 @@ function checkSupportedPrivateKey(key: KeyObject, what: string): void {
   }
   if (type === 'rsa') {
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-    if (bits >= 2048) return;
-    throw invalid(`${what} is a ${bits}-bit RSA key; at least 2048 bits are required`);
+    if (bits < 2048) throw invalid(`${what} is a ${bits}-bit RSA key; at least 2048 bits are required`);
+    const problem = rsaKeyProblem(key);
+    if (problem !== undefined) throw invalid(`${what} is refused: ${problem}`);
+    return;
   }
   if (type === 'ed25519') return;
   throw invalid(`${what} is of type ${type ?? 'unknown'}; supported are ECDSA (P-256, P-384, P-521), RSA and Ed25519`);

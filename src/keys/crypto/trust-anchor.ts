@@ -10,6 +10,7 @@
  */
 import crypto, { type KeyObject } from 'node:crypto';
 import { CountersignError } from '../../shared/errors';
+import { rsaKeyProblem } from '../../verification/legacy/crypto';
 import { decodeBase64Strict, isPrivateKeyLabel } from './encoding';
 
 /** What a key is, e.g. `ecdsa-p256`, `ed25519`, `rsa-3072`. */
@@ -71,6 +72,8 @@ export function keyKindOf(key: KeyObject): KeyKind {
       const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
       if (bits < MIN_RSA_BITS) throw invalid(`RSA key of ${bits} bits is too weak; RSA keys must have at least ${MIN_RSA_BITS} bits`);
       if (bits > MAX_RSA_BITS) throw invalid(`RSA key of ${bits} bits is larger than the ${MAX_RSA_BITS} bits accepted`);
+      const problem = rsaKeyProblem(key);
+      if (problem !== undefined) throw invalid(`RSA key refused: ${problem}`);
       return `rsa-${bits}`;
     }
     case 'rsa-pss':

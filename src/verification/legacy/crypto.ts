@@ -89,7 +89,24 @@ const CURVE_HASH: Record<string, { hash: string; fieldBytes: number }> = {
  * key admits nothing forgeable: Ed25519ph signs under the dom2 prefix, so no signature of one scheme
  * is a signature of the other (RFC 8032 §8.6). Never throws.
  */
+/**
+ * Why an RSA public key cannot be trusted to verify anything, or undefined. With a public exponent
+ * of 1 every "signature" s verifies against its own padded hash (s^1 = s): anyone forges one
+ * without a private key. An even exponent is no RSA key at all. Go's crypto/rsa refuses both
+ * (and exponents beyond 2^31 - 1); so does every path that takes a key in, and verification too.
+ */
+export function rsaKeyProblem(key: KeyObject): string | undefined {
+  if (key.asymmetricKeyType !== 'rsa') return undefined;
+  const e = key.asymmetricKeyDetails?.publicExponent;
+  if (typeof e !== 'bigint') return 'its public exponent cannot be read';
+  if (e < 3n || e % 2n === 0n || e > 2n ** 31n - 1n) {
+    return `its public exponent ${e <= 2n ** 64n ? e.toString() : '(over 64 bits)'} is not an odd number from 3 to 2^31 - 1 (with 1, anyone can forge its signatures)`;
+  }
+  return undefined;
+}
+
 export function verifyWithKey(publicKey: KeyObject, message: Buffer, signature: Buffer, schemes: SchemeSet = 'all'): boolean {
+  if (rsaKeyProblem(publicKey) !== undefined) return false;
   try {
     if (schemes === 'ed25519ph') return publicKey.asymmetricKeyType === 'ed25519' && verifyEd25519ph(publicKey, message, signature);
     switch (publicKey.asymmetricKeyType) {
