@@ -64,6 +64,8 @@ export type AuditVerifyResult =
  */
 export const GENESIS_HASH = '0'.repeat(64);
 
+/** The marker line of a PEM private key of any kind (PKCS#8, RSA, EC, OpenSSH, encrypted). */
+export const PEM_PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 const OUTCOMES: readonly AuditOutcome[] = ['success', 'denied', 'failure'];
 const MAX_LIST = 10_000;
 const MAX_FIELD = 1024;
@@ -199,11 +201,12 @@ export class AuditLog {
       reason: entry.reason,
       details: entry.details === undefined ? undefined : (JSON.parse(details as string) as Record<string, unknown>),
     };
-    // Defence in depth: the whole entry, not only details, is checked for PEM private keys.
-    if (canonicalJson(fields).includes('PRIVATE KEY')) {
+    // Defence in depth: the whole entry, not only details, is checked for PEM private keys (the
+    // marker, not the words: "PRIVATE KEY custodians" is an owner team, not a key).
+    if (PEM_PRIVATE_KEY.test(canonicalJson(fields))) {
       throw new CountersignError(
         'INTERNAL',
-        `refusing to record audit entry ${entry.action}: it contains "PRIVATE KEY", which looks like private key material. ` +
+        `refusing to record audit entry ${entry.action}: it contains a PEM private key marker, which looks like private key material. ` +
           'Audit entries must never contain secrets; refer to keys by name or id (this is a bug in the caller)',
       );
     }

@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { AuditLog } from '../audit';
+import { PEM_PRIVATE_KEY, type AuditLog } from '../audit';
 import { isLoopbackListen } from '../shared/net';
 import { CountersignError } from '../shared/errors';
 import { CertificateMapper, peerCertificateOf, type MtlsBinding } from './mtls';
@@ -184,14 +184,17 @@ export class AccessControl {
     const actor = identity?.subject ?? (typeof details.subject === 'string' ? details.subject : 'anonymous');
     const target = typeof details.repository === 'string' ? details.repository : targetOf(request);
     const peer = peerOf(call);
+    // What the caller sent may hold anything, a PEM private key marker included, which the audit
+    // log refuses to store: redacted here, or the caller could keep its own denials unrecorded.
+    const safe = (text: string): string => text.replace(new RegExp(PEM_PRIVATE_KEY.source, 'g'), '[PEM private key marker removed]');
     try {
       await this.audit.append({
         // Within the audit log's field limits, so that a long name cannot make the record fail.
-        actor: clip(actor, 1024),
+        actor: clip(safe(actor), 1024),
         action: clip(method, 1024),
-        ...(target !== undefined ? { target } : {}),
+        ...(target !== undefined ? { target: safe(target) } : {}),
         outcome: 'denied',
-        reason: clip(err.message, 4096),
+        reason: clip(safe(err.message), 4096),
         details: {
           status: err.code,
           ...(peer !== undefined ? { peer } : {}),

@@ -6,6 +6,7 @@
  */
 import crypto, { type KeyObject } from 'node:crypto';
 import { CountersignError } from '../shared/errors';
+import { quoteUntrusted } from '../shared/untrusted-text';
 import type { SchemaMigration, SqlExecutor } from '../store';
 import type { TrustedAnchorState, TrustedCaBundle, TrustedKey } from '../trust/types';
 import { CA_BUNDLE_KIND, caBundleCertificates } from './crypto/ca-bundle';
@@ -131,8 +132,25 @@ export async function keyRowFromDb(tx: SqlExecutor, nameOrId: string): Promise<K
   const row =
     (await tx.get('SELECT * FROM keys WHERE id = ?', nameOrId)) ??
     (await tx.get(`SELECT * FROM keys WHERE name = ? ORDER BY (state = 'active') DESC, version DESC LIMIT 1`, nameOrId));
-  if (!row) throw new CountersignError('NOT_FOUND', `no key named or with id ${JSON.stringify(nameOrId)}`);
+  if (!row) throw noSuchKey(nameOrId);
   return normalizeRow(row as unknown as StoredKeyRow);
+}
+
+/**
+ * The key by id (that one version), else every version of that name, newest first; NOT_FOUND
+ * when there is none. What a revocation by name covers: a rotated-out version still verifying
+ * during its overlap is usually the very one that leaked.
+ */
+export async function keyRowsFromDb(tx: SqlExecutor, nameOrId: string): Promise<KeyRow[]> {
+  const byId = await tx.get('SELECT * FROM keys WHERE id = ?', nameOrId);
+  const rows = byId ? [byId] : await tx.all('SELECT * FROM keys WHERE name = ? ORDER BY version DESC', nameOrId);
+  if (rows.length === 0) throw noSuchKey(nameOrId);
+  return rows.map((r) => normalizeRow(r as unknown as StoredKeyRow));
+}
+
+/** NOT_FOUND naming what was asked for, bounded and escaped (a caller may send a megabyte of anything). */
+export function noSuchKey(nameOrId: string, hint = ''): CountersignError {
+  return new CountersignError('NOT_FOUND', `no key named or with id ${quoteUntrusted(nameOrId, 80)}${hint}`);
 }
 
 /** What the `algorithm` column says of a key. */

@@ -14,7 +14,7 @@
  *   import of pre-managed-store PEM files is legacy-import.ts.
  */
 import crypto, { type KeyObject } from 'node:crypto';
-import type { AuditLog } from '../audit';
+import { PEM_PRIVATE_KEY, type AuditLog } from '../audit';
 import { CountersignError } from '../shared/errors';
 import { scopeProblem } from '../shared/image-pattern';
 import { migrateSchema, type SqlExecutor, type SqlStore, type SqlTransaction } from '../store';
@@ -23,7 +23,17 @@ import { decryptCosignPrivateKey, kekFingerprint, keyKindOf, openPrivateKey, par
 import { CA_BUNDLE_KIND, parseCaBundlePem } from './crypto/ca-bundle';
 import { validateKeyName } from './key-name';
 import { keyIdOf } from './key-id';
-import { KEY_STORE_MIGRATIONS, describeKey, keyInfoOf, keyRowFromDb, readKeySnapshot, type KeyMaterial, type KeyRow } from './key-rows';
+import {
+  KEY_STORE_MIGRATIONS,
+  describeKey,
+  keyInfoOf,
+  keyRowFromDb,
+  keyRowsFromDb,
+  noSuchKey,
+  readKeySnapshot,
+  type KeyMaterial,
+  type KeyRow,
+} from './key-rows';
 import { KeyTrustView } from './key-trust-view';
 import { importLegacyKeys, type LegacyKeyFile } from './legacy-import';
 import type { KeyInfo, KeyStore, SigningKey } from './types';
@@ -235,7 +245,7 @@ export class ManagedKeyStore implements KeyStore {
     await this.refreshIfChanged();
     const row = this.view.rowById(nameOrId) ?? this.view.currentByName(nameOrId);
     if (!row) {
-      throw new CountersignError('NOT_FOUND', `no key named or with id ${JSON.stringify(nameOrId)}; see "countersign keys list"`);
+      throw noSuchKey(nameOrId, '; see "countersign keys list"');
     }
     if (row.purpose !== 'signing' || !row.sealed_private_key) {
       throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} is a verification key (public key only); it cannot sign`);
@@ -293,6 +303,7 @@ export class ManagedKeyStore implements KeyStore {
     opts: { overlapSeconds?: number; reason?: string },
     actor: string,
   ): Promise<{ previous: KeyInfo; current: KeyInfo }> {
+    if (opts.reason !== undefined) checkFreeText('the rotation reason', opts.reason, MAX_REASON_CHARS);
     const overlap = opts.overlapSeconds ?? DEFAULT_ROTATION_OVERLAP_SECONDS;
     if (!Number.isSafeInteger(overlap) || overlap < 0 || overlap > MAX_ROTATION_OVERLAP_SECONDS) {
       throw new CountersignError(
@@ -356,22 +367,37 @@ export class ManagedKeyStore implements KeyStore {
     return { previous: this.keyFromMemory(result.previousId), current: this.keyFromMemory(result.currentId) };
   }
 
-  /** From now on every signature by this key fails verification (cached allows included). */
+  /**
+   * From now on every signature by this key fails verification (cached allows included). By name,
+   * every version not yet revoked is revoked (a rotated-out version verifying during its overlap
+   * is usually the leaked one); by id, that version only. One transaction, one audit record.
+   */
   async revoke(nameOrId: string, reason: string, actor: string): Promise<KeyInfo> {
     if (!reason || !reason.trim()) throw new CountersignError('INVALID_ARGUMENT', 'a revocation needs a reason (--reason TEXT)');
-    const id = await this.change(async (tx) => {
-      const row = await keyRowFromDb(tx, nameOrId);
-      if (row.state === 'revoked') throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} (${row.id}) is already revoked`);
+    checkFreeText('the revocation reason', reason, MAX_REASON_CHARS);
+    const ids = await this.change(async (tx) => {
+      const rows = await keyRowsFromDb(tx, nameOrId);
+      const live = rows.filter((r) => r.state !== 'revoked');
+      if (live.length === 0) {
+        const row = rows[0]!;
+        throw new CountersignError(
+          'FAILED_PRECONDITION',
+          `key ${row.name} (${rows.length === 1 ? row.id : 'every version'}) is already revoked`,
+        );
+      }
       const now = this.now().toISOString();
-      await tx.run(`UPDATE keys SET state = 'revoked', state_reason = ?, state_changed_at = ? WHERE id = ?`, reason, now, row.id);
-      await this.audit.append(
-        { actor, action: 'key.revoke', target: row.name, outcome: 'success', reason, details: { id: row.id, version: row.version } },
-        tx,
-      );
-      return row.id;
+      for (const row of live) {
+        await tx.run(`UPDATE keys SET state = 'revoked', state_reason = ?, state_changed_at = ? WHERE id = ?`, reason, now, row.id);
+      }
+      const details =
+        live.length === 1
+          ? { id: live[0]!.id, version: live[0]!.version }
+          : { ids: live.map((r) => r.id), versions: live.map((r) => r.version) };
+      await this.audit.append({ actor, action: 'key.revoke', target: live[0]!.name, outcome: 'success', reason, details }, tx);
+      return live.map((r) => r.id);
     });
-    this.opened.delete(id);
-    return this.keyFromMemory(id);
+    for (const id of ids) this.opened.delete(id);
+    return this.keyFromMemory(ids[0]!);
   }
 
   /** Imports the PEM key files from before the managed store (see legacy-import.ts), as `system`. */
@@ -498,7 +524,7 @@ export class ManagedKeyStore implements KeyStore {
 
   private keyFromMemory(nameOrId: string): KeyInfo {
     const row = this.view.rowById(nameOrId) ?? this.view.currentByName(nameOrId);
-    if (!row) throw new CountersignError('NOT_FOUND', `no key named or with id ${JSON.stringify(nameOrId)}`);
+    if (!row) throw noSuchKey(nameOrId);
     return keyInfoOf(row);
   }
 }
@@ -514,7 +540,43 @@ async function activeRow(tx: SqlExecutor, nameOrId: string): Promise<KeyRow> {
   return row;
 }
 
+/** Free text a caller gives (reasons, owner teams): shown in CLI output and stored in audit records. */
+const MAX_REASON_CHARS = 1024;
+const MAX_OWNER_TEAM_CHARS = 256;
+const MAX_SCOPES = 64;
+// C0/C1 controls, bidi embeddings, overrides and isolates, line separators: they forge lines and disguise text.
+// eslint-disable-next-line no-control-regex
+const CONTROL_OR_BIDI = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+
+/**
+ * INVALID_ARGUMENT, saying why without echoing the text, when `text` is longer than `max`,
+ * holds control or bidi characters, or holds a PEM private key (which must never be stored).
+ */
+function checkFreeText(what: string, text: string, max: number): void {
+  if (text.length > max)
+    throw new CountersignError('INVALID_ARGUMENT', `${what} is ${text.length} characters long; at most ${max} are accepted`);
+  if (CONTROL_OR_BIDI.test(text)) {
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      `${what} holds control or text-direction characters (newlines, escapes, bidi marks); use plain text`,
+    );
+  }
+  if (PEM_PRIVATE_KEY.test(text)) {
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      `${what} holds a PEM private key; never paste key material, refer to keys by name or id`,
+    );
+  }
+}
+
 function checkAttributes(attrs: KeyAttributes): void {
+  if (attrs.ownerTeam !== undefined) checkFreeText('the owner team', attrs.ownerTeam, MAX_OWNER_TEAM_CHARS);
+  if ((attrs.scopes?.length ?? 0) > MAX_SCOPES) {
+    throw new CountersignError(
+      'INVALID_ARGUMENT',
+      `${attrs.scopes!.length} scopes given; at most ${MAX_SCOPES} are accepted (use ** patterns)`,
+    );
+  }
   for (const s of attrs.scopes ?? []) {
     const problem = scopeProblem(s);
     if (problem !== undefined) throw new CountersignError('INVALID_ARGUMENT', `invalid key scope: ${problem}`);

@@ -32,3 +32,12 @@ export function plainUntrusted(value: unknown, maxChars = 256): string | undefin
   // search() ignores the global flag's lastIndex: no state shared with quoteUntrusted's replace().
   return typeof value === 'string' && value.length <= maxChars && value.search(UNSAFE) < 0 ? value : undefined;
 }
+
+/**
+ * Stored text someone else wrote (an audit record's actor, target or reason; a key's owner team),
+ * for one line of terminal output: as it is when that is safe, else quoted and escaped, so that
+ * no newline or escape sequence in it can forge another line of the listing.
+ */
+export function displayUntrusted(value: string, maxChars = 256): string {
+  return plainUntrusted(value, maxChars) ?? quoteUntrusted(value, maxChars);
+}

@@ -1,5 +1,6 @@
 /** `countersign audit list|verify`: reads and checks the audit chain in the service's store. */
 import { AuditLog } from '../../audit';
+import { displayUntrusted } from '../../shared/untrusted-text';
 import { openServiceStore, parse, subcommand, usageTopic, UsageError } from './support';
 
 export async function audit(args: string[]): Promise<number> {
@@ -37,7 +38,9 @@ export async function audit(args: string[]): Promise<number> {
       else {
         for (const e of entries) {
           process.stdout.write(
-            `${String(e.seq).padStart(6)} ${e.at} ${e.outcome.padEnd(7)} ${e.actor} ${e.action}${e.target ? ` ${e.target}` : ''}${e.reason ? ` — ${e.reason}` : ''}\n`,
+            // Actor, target and reason may be what a caller sent (a denied request's key name): escaped.
+            `${String(e.seq).padStart(6)} ${e.at} ${e.outcome.padEnd(7)} ${displayUntrusted(e.actor)} ${displayUntrusted(e.action)}` +
+              `${e.target ? ` ${displayUntrusted(e.target)}` : ''}${e.reason ? ` — ${displayUntrusted(e.reason, 1024)}` : ''}\n`,
           );
         }
       }

@@ -1,6 +1,7 @@
 /** `countersign keys create|import|list|show|rotate|revoke`: the KeyService calls and how keys are printed. */
 import type { Key__Output as KeyMsg } from '../../grpc/generated/countersign/v1/Key';
 import { call, keyClient, timestampMs, timestampText } from '../client';
+import { displayUntrusted } from '../../shared/untrusted-text';
 import { keyKindLines } from '../key-facts';
 import {
   clientOptions,
@@ -21,13 +22,13 @@ function describeKey(k: KeyMsg): string {
   const state = k.state.replace('KEY_STATE_', '').toLowerCase();
   const purpose = k.purpose.replace('KEY_PURPOSE_', '').toLowerCase();
   const lines = [
-    `${k.name} v${k.version}  ${state}${k.stateReason ? ` (${k.stateReason})` : ''}  ${purpose}`,
+    `${k.name} v${k.version}  ${state}${k.stateReason ? ` (${displayUntrusted(k.stateReason, 1024)})` : ''}  ${purpose}`,
     `  id:          ${k.id}`,
     ...keyKindLines(k),
-    ...(k.ownerTeam ? [`  owner:       ${k.ownerTeam}`] : []),
+    ...(k.ownerTeam ? [`  owner:       ${displayUntrusted(k.ownerTeam)}`] : []),
     ...(k.scopes.length ? [`  scopes:      ${k.scopes.join(', ')}`] : []),
     ...(validFrom || validUntil ? [`  valid:       ${validFrom || '…'} to ${validUntil || '…'}`] : []),
-    `  created:     ${timestampText(k.createTime)} by ${k.createdBy}`,
+    `  created:     ${timestampText(k.createTime)} by ${displayUntrusted(k.createdBy)}`,
     ...(k.successorId ? [`  successor:   ${k.successorId}`] : []),
     ...(k.predecessorId ? [`  predecessor: ${k.predecessorId}`] : []),
   ];
