@@ -254,11 +254,27 @@ export class TokenStore {
   check(token: string): TokenCheck | Promise<TokenCheck> {
     if (typeof token !== 'string' || !TOKEN_RE.test(token)) return { ok: false, problem: 'malformed' };
     if (this.stale) return this.checkAfterCatchUp(token);
+    // The store says this copy may miss changes (its announcements lost, or it does not answer):
+    // a revocation made through another replica may be among them, so the token's row is read
+    // now, on every call until the store is current again (and refused when it cannot be read).
+    const behind = this.store.staleness();
+    if (behind !== undefined) {
+      return this.lookUp(token).catch((err: unknown) => {
+        if (err instanceof CountersignError) throw err;
+        throw new CountersignError('UNAVAILABLE', `the token cannot be checked: ${behind}`);
+      });
+    }
     const remembered = this.grants.get(token);
     if (remembered !== undefined) return answer(remembered, this.now());
     const prefix = token.slice(0, PREFIX_LENGTH);
     const known = this.rows.get(prefix);
     if (known !== undefined) return this.judge(token, known);
+    return this.lookUp(token);
+  }
+
+  /** `token` judged by its row as read from the store now (a store that cannot be read rejects). */
+  private async lookUp(token: string): Promise<TokenCheck> {
+    const prefix = token.slice(0, PREFIX_LENGTH);
     const generation = this.generation;
     return this.store.get(`SELECT ${COLUMNS} FROM auth_tokens WHERE prefix = ?`, prefix).then((row) => {
       if (row === undefined) return this.judge(token, undefined);

@@ -296,8 +296,8 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
 }
 
 /**
- * In a worker, once `app` serves: report ready, send a change notice after every key or token
- * change (the call's answer waits for the primary's acknowledgement), mark the in-memory copies
+ * In a worker, once `app` serves: report ready, send a change notice after every commit that
+ * changes keys, tokens or the stored policy (the call's answer waits for the primary's acknowledgement), mark the in-memory copies
  * stale on notices from other workers, and stop on the primary's word. Returns a detach function
  * (closes the IPC channel so the process can exit).
  */
@@ -313,12 +313,13 @@ export function attachWorker(app: App, port: number, stop: (why: string) => void
     process.send!({ countersign: 'changed', seq: n } satisfies Message);
   };
   const pending = new Set<Promise<void>>();
-  for (const [target, methods] of [
-    [app.keys, ['createKey', 'importPublicKey', 'importCosignPrivateKey', 'rotate', 'revoke']],
-    [app.tokens, ['create', 'revoke']],
-  ] as const) {
-    for (const name of methods) wrapWrite(target as unknown as Record<string, unknown>, name, notify);
-  }
+  // Every commit of this worker that changes a kind (keys, tokens, the stored policy: whatever
+  // method made it) is announced by the store as that kind, synchronously at commit and before
+  // the call answers; other processes' commits come as `all`. So no list of writing methods is
+  // kept here (one was, and SetPolicy and CA bundle imports were missing from it).
+  const unsubscribeCommits = app.store.changes.subscribe((signal) => {
+    if (signal !== 'all') notify();
+  });
   app.grpc.setBeforeReply(() => (pending.size === 0 ? undefined : Promise.all([...pending]).then(() => undefined)));
   const onMessage = (m: unknown): void => {
     if (!isMessage(m)) return;
@@ -347,25 +348,9 @@ export function attachWorker(app: App, port: number, stop: (why: string) => void
   process.once('disconnect', onDisconnect);
   process.send!({ countersign: 'ready', port } satisfies Message);
   return () => {
+    unsubscribeCommits();
     process.off('message', onMessage);
     process.off('disconnect', onDisconnect);
     if (process.connected) process.disconnect();
-  };
-}
-
-/** Replaces `target[name]` with a call that sends a change notice once the write is done (sync or async). */
-function wrapWrite(target: Record<string, unknown>, name: string, notify: () => void): void {
-  const original = target[name];
-  if (typeof original !== 'function') throw new Error(`cluster: ${name} is not a method of the store`);
-  target[name] = function (this: unknown, ...args: unknown[]): unknown {
-    const result: unknown = original.apply(this, args);
-    if (result instanceof Promise) {
-      return result.then((value: unknown) => {
-        notify();
-        return value;
-      });
-    }
-    notify();
-    return result;
   };
 }

@@ -6,7 +6,7 @@
  * are re-read when the store announces them (`store.changes`: SQLite's data_version, PostgreSQL's
  * NOTIFY and the periodic revision check).
  */
-import { Refresher, type SqlStore } from '../store';
+import { StoreFollower, type SqlStore } from '../store';
 import type { TrustedCaBundle, TrustedKey, TrustStore } from '../trust/types';
 import { isCaBundleRow, readKeySnapshot, storedTrustRevision, trustedCaBundleOf, trustedKeyOf, type KeyRow } from './key-rows';
 
@@ -19,18 +19,15 @@ export class KeyTrustView implements TrustStore {
   /** Bumped by every change of the copy, so a read that started before a newer change is dropped. */
   private generation = 0;
   private readonly listeners = new Set<() => void>();
-  private readonly refresher = new Refresher(() => this.refreshNow());
-  private readonly unsubscribe: () => void;
+  private readonly follower: StoreFollower;
 
   constructor(private readonly store: SqlStore) {
-    this.unsubscribe = store.changes.subscribe((signal) => {
-      if (signal === 'keys' || signal === 'all') this.refreshIfChanged().catch(() => undefined);
-    });
+    this.follower = new StoreFollower(store.changes, ['keys'], () => this.refreshNow(), 'the keys');
   }
 
   /** Stops following the store's changes. */
   close(): void {
-    this.unsubscribe();
+    this.follower.close();
   }
 
   // ---- TrustStore ---------------------------------------------------------------------------
@@ -59,8 +56,14 @@ export class KeyTrustView implements TrustStore {
     return () => this.listeners.delete(listener);
   }
 
+  /** The store unreachable or its announcements lost, or the last re-read of the keys failed (it is retried). */
   stale(): string | undefined {
-    return this.store.staleness();
+    return this.store.staleness() ?? this.follower.behind();
+  }
+
+  /** A re-read of an announced change under way: the copy may predate a revocation until it is done. */
+  settled(): Promise<void> | undefined {
+    return this.follower.pending();
   }
 
   // ---- the rows, for the key lifecycle ----------------------------------------------------------
@@ -87,7 +90,7 @@ export class KeyTrustView implements TrustStore {
    * resolves once a check that started after this call is done.
    */
   refreshIfChanged(): Promise<void> {
-    return this.refresher.request();
+    return this.follower.request();
   }
 
   /** Reads every key and the revision (at start, and when the revision moved). */

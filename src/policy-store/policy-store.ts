@@ -30,7 +30,7 @@ import { BoundedFileError, readBoundedFile } from '../shared/bounded-file';
 import type { AuditLog } from '../audit';
 import { CountersignError } from '../shared/errors';
 import type { SqlStore } from '../store/sql-store';
-import { Refresher } from '../store/refresher';
+import { StoreFollower } from '../store/follower';
 import { parsePolicy } from '../policy/load';
 import { DEFAULT_POLICY, MAX_POLICY_BYTES } from '../policy/schema';
 import { MAX_TRUST_STORE_BYTES } from '../policy/notation-trust-store';
@@ -111,7 +111,7 @@ export class PolicyStore {
   private record: StoredPolicyRecord | undefined;
   /** The newest stored policy read: the one in force, or a newer one refused here (its trust store files are the ones watched). */
   private latestRecord: StoredPolicyRecord | undefined;
-  private refresher: Refresher | undefined;
+  private refresher: StoreFollower | undefined;
   private unsubscribe: (() => void) | undefined;
 
   private constructor(
@@ -168,10 +168,10 @@ export class PolicyStore {
     ps.record = record;
     ps.latestRecord = record;
     // Store re-reads queue behind trust store re-reads (and the other way round): one at a time.
-    ps.refresher = new Refresher(() => ps.serialized(() => ps.reloadStored()));
-    ps.unsubscribe = stored.store.changes.subscribe((signal) => {
-      if (signal === 'policy' || signal === 'all') ps.refresher?.request().catch(() => undefined);
-    });
+    // A failed re-read is retried until one succeeds (StoreFollower): a policy tightened through
+    // another replica must not stay out of force here until the next change happens to come.
+    ps.refresher = new StoreFollower(stored.store.changes, ['policy'], () => ps.serialized(() => ps.reloadStored()), 'the stored policy');
+    ps.unsubscribe = () => ps.refresher?.close();
     opts.logger?.info(
       { policyRevision: policy.revision, source: record ? 'store' : 'none', ...(record ? { setBy: record.setBy } : {}) },
       record

@@ -9,3 +9,4 @@ export { migrateSchema, type SchemaMigration } from './schema';
 export { openStore, sqliteFileOf, type OpenStoreOptions } from './open-store';
 export { CHANGE_KINDS, ChangeFeed, isChangeKind, type ChangeKind, type ChangeSignal, type StoreChanges } from './store-changes';
 export { Refresher } from './refresher';
+export { StoreFollower, type StoreFollowerOptions } from './follower';

@@ -318,7 +318,6 @@ export class PostgresStore implements SqlStore {
       throw storeError(this.description, 'listening for changes', err);
     }
     this.listener = client;
-    this.listenerProblem = undefined;
     // Notifications sent while nobody listened never come: their notes would only linger.
     this.ownNotifications.clear();
   }
@@ -348,8 +347,12 @@ export class PostgresStore implements SqlStore {
       this.listen().then(
         () => {
           this.reconnectDelay = this.options.reconnectMs ?? 250;
-          // Whatever was announced while we were not listening is re-read now.
-          void this.checkRevisions().then(() => this.changes.emit('all'));
+          // Whatever was announced while we were not listening is re-read now. Announced before
+          // the problem is cleared, in the same turn: the copies are re-reading (pending) from
+          // the moment the store stops saying it is behind, never current-looking in between.
+          this.changes.emit('all');
+          this.listenerProblem = undefined;
+          void this.checkRevisions();
         },
         () => this.scheduleReconnect(),
       );

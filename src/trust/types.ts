@@ -46,6 +46,11 @@ export interface TrustStore {
    * error (the policy's onError), and keeps deciding from memory what needs no key.
    */
   stale?(): string | undefined;
+  /**
+   * A re-read of an announced change under way, if any (never rejects): until it is done the keys
+   * may predate a revocation, so Verify waits for it before judging evidence by them.
+   */
+  settled?(): Promise<void> | undefined;
 }
 
 export type KeyUsability = { usable: true } | { usable: false; reason: string };

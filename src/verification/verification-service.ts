@@ -139,6 +139,16 @@ export class VerificationService {
     if (!input.image) throw new CountersignError('INVALID_ARGUMENT', 'an image reference is required');
     const parsed = this.parsed(input.image);
     const { ref, repo, key, reference, unresolved } = parsed;
+    // A re-read of an announced key change is under way (a revocation through another replica,
+    // say): wait for it within the call's deadline rather than judge by keys it may revoke. One
+    // that does not finish in time leaves the keys unreliable for this call (see `stale` below).
+    const settling = this.opts.trust.settled?.();
+    let unsettled: string | undefined;
+    if (settling !== undefined) {
+      await withDeadline(this.budgetMs(input.deadline), input.signal, () => settling).catch(() => {
+        unsettled = 'a re-read of the keys after a change did not finish within the deadline';
+      });
+    }
     const policy = this.opts.policies.current();
     const trustRevision = this.opts.trust.revision();
     const context = input.context ?? {};
@@ -242,7 +252,7 @@ export class VerificationService {
     // Evidence by managed keys counts only while their store is current (a revocation made through
     // another replica must not go unseen); while it is not, that evidence is a collection error, so
     // the policy's onError decides. What needs no key is still decided from memory.
-    const stale = error === undefined ? this.opts.trust.stale?.() : undefined;
+    const stale = error === undefined ? (unsettled ?? this.opts.trust.stale?.()) : undefined;
     if (stale !== undefined && evidence.some((e) => e.keyId !== undefined))
       error = { code: 'UNAVAILABLE', message: `the key store cannot be relied on (${stale})` };
     const image: ImageFacts = facts ?? unresolved;
