@@ -49,7 +49,8 @@ export class PostgresWriteLock implements WriteLock {
   /** Connects (checking reachability and credentials now, so a bad store.url fails at startup). */
   static async connect(url: string, options: PostgresWriteLockOptions = {}): Promise<PostgresWriteLock> {
     const store = describeStoreUrl(url);
-    const pool = createPostgresPool(url, options);
+    // A lock wait is bounded by lock_timeout (see run); the client-side bound must not cut it first.
+    const pool = createPostgresPool(url, { ...options, queryTimeoutMs: (options.lockTimeoutMs ?? 30_000) + 10_000 });
     try {
       await pool.query('SELECT 1');
     } catch (err) {

@@ -44,6 +44,11 @@ export interface PostgresStoreOptions {
   revisionCheckMs?: number;
   /** First delay before reconnecting the listening connection (doubles up to 5 s). Default 250 ms. */
   reconnectMs?: number;
+  /**
+   * How long the revision check waits for the database, and for the listening connection to
+   * answer a ping, before it reports the store behind (and reconnects the listener). Default 5 s.
+   */
+  answerTimeoutMs?: number;
   /** Every query and transaction, with its duration (the store-latency histogram). */
   observe?: (operation: 'query' | 'transaction', seconds: number) => void;
 }
@@ -61,6 +66,8 @@ export class PostgresStore implements SqlStore {
   readonly changes = new ChangeFeed();
   private readonly options: PostgresStoreOptions;
   private listener: pg.Client | undefined;
+  /** Drops the listening connection as lost (and reconnects): set while one is open. */
+  private dropListener: ((why: string) => void) | undefined;
   private listenerProblem: string | undefined;
   private checkProblem: string | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -221,16 +228,24 @@ export class PostgresStore implements SqlStore {
     await this.pool.end().catch(() => undefined);
   }
 
-  /** Runs the safety-net check now (tests; the timer calls it every revisionCheckMs). */
+  /**
+   * Runs the safety-net check now (tests; the timer calls it every revisionCheckMs): reads the
+   * revisions, and pings the listening connection, each within answerTimeoutMs. A listener that
+   * does not answer is dropped and reconnected: a half-open connection (its peer gone without a
+   * reset) would otherwise stay "connected" and deliver no notification ever again.
+   */
   async checkRevisions(): Promise<void> {
     if (this.closed) return;
+    const ping = this.pingListener();
     let now: Map<string, string>;
     try {
       now = await this.readRevisions();
     } catch (err) {
       this.checkProblem = `${this.description} does not answer: ${err instanceof Error ? err.message : String(err)}`;
+      await ping;
       return;
     }
+    await ping;
     const recovered = this.checkProblem !== undefined;
     this.checkProblem = undefined;
     const previous = this.revisions;
@@ -256,9 +271,28 @@ export class PostgresStore implements SqlStore {
 
   private async readRevisions(): Promise<Map<string, string>> {
     // BIGINT comes as text unless a type parser someone set process-wide (pg.types) makes it a number or a bigint.
-    const rows = (await this.pool.query<{ kind: string; revision: string | number | bigint }>('SELECT kind, revision FROM store_revisions'))
-      .rows;
+    const rows = (
+      await this.pool.query<{ kind: string; revision: string | number | bigint }>({
+        text: 'SELECT kind, revision FROM store_revisions',
+        query_timeout: this.answerTimeoutMs(),
+      } as pg.QueryConfig)
+    ).rows;
     return new Map(rows.map((r) => [r.kind, String(r.revision)]));
+  }
+
+  private answerTimeoutMs(): number {
+    return this.options.answerTimeoutMs ?? 5000;
+  }
+
+  private async pingListener(): Promise<void> {
+    const listener = this.listener;
+    const drop = this.dropListener;
+    if (!listener || !drop) return;
+    try {
+      await listener.query({ text: 'SELECT 1', query_timeout: this.answerTimeoutMs() } as pg.QueryConfig);
+    } catch (err) {
+      if (this.listener === listener) drop(`it did not answer a ping (${err instanceof Error ? err.message : String(err)})`);
+    }
   }
 
   private mapError(err: unknown, doing: string): unknown {
@@ -290,10 +324,13 @@ export class PostgresStore implements SqlStore {
       connectionString: this.url,
       connectionTimeoutMillis: this.options.connectTimeoutMs ?? 5000,
       application_name: 'countersign-listen',
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
     });
     const lost = (why: string): void => {
       if (this.listener !== client) return;
       this.listener = undefined;
+      this.dropListener = undefined;
       this.listenerProblem = `the connection that receives other replicas' changes from ${this.description} was lost (${why}); reconnecting`;
       client.end().catch(() => undefined);
       this.scheduleReconnect();
@@ -318,6 +355,7 @@ export class PostgresStore implements SqlStore {
       throw storeError(this.description, 'listening for changes', err);
     }
     this.listener = client;
+    this.dropListener = lost;
     // Notifications sent while nobody listened never come: their notes would only linger.
     this.ownNotifications.clear();
   }
