@@ -376,6 +376,7 @@ async function assemble(
         await registry.close();
         // Readiness said "stopping" from the first moment; the port goes last, with the store.
         await app.metricsServer?.close();
+        await guard.close();
         policies.close();
         keys.close();
         tokens.close();

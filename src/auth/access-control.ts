@@ -2,6 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { PEM_PRIVATE_KEY, type AuditLog } from '../audit';
 import { isLoopbackListen } from '../shared/net';
 import { CountersignError } from '../shared/errors';
+import { DenialLimiter, type DenialLimiterOptions, type SuppressedDenials } from './denial-limiter';
 import { CertificateMapper, peerCertificateOf, type MtlsBinding } from './mtls';
 import { authorize, imageRepositoryOf, type DenialDetails, type RepositoryOf } from './policy';
 import type { TokenCheck, TokenStore } from './token-store';
@@ -35,6 +36,8 @@ export interface AccessControlOptions {
   listen?: string;
   /** How Sign/Attest requests name their repository; default: parse `request.image`. */
   repositoryOf?: RepositoryOf;
+  /** How many denials are recorded one by one (see DenialLimiter); the defaults suit a service. */
+  denialLimits?: DenialLimiterOptions;
 }
 
 /** HTTP authorization schemes that are safe to name back to the caller (anything else might be a credential). */
@@ -61,7 +64,8 @@ const MAX_TARGET = 256;
  * wrong fails the call; it never falls back to the certificate), then a verified client
  * certificate. Every UNAUTHENTICATED or PERMISSION_DENIED answer is appended to the audit log
  * with who (the subject, or 'anonymous'), what (the method and the image or key it named), when
- * and why. Tokens never reach the audit log, the logs or error messages.
+ * and why; beyond 20 a minute for one caller, method and status, they are counted and the count
+ * recorded (DenialLimiter), so that a flood costs one row a minute. Tokens never reach the audit log, the logs or error messages.
  */
 export class AccessControl {
   readonly mode: AccessMode;
@@ -70,6 +74,9 @@ export class AccessControl {
   private readonly audit: AuditLog | undefined;
   private readonly logger: AccessLogger | undefined;
   private readonly repositoryOf: RepositoryOf;
+  private readonly denials: DenialLimiter;
+  /** Counts of denials being written (awaited by close). */
+  private readonly summaries = new Set<Promise<void>>();
 
   constructor(options: AccessControlOptions) {
     // Typed as AccessMode, but it comes from a configuration file or a caller that may give anything.
@@ -86,6 +93,35 @@ export class AccessControl {
     this.audit = options.audit;
     this.logger = options.logger;
     this.repositoryOf = options.repositoryOf ?? imageRepositoryOf;
+    this.denials = new DenialLimiter((summary) => {
+      const write = this.recordSuppressed(summary);
+      this.summaries.add(write);
+      void write.finally(() => this.summaries.delete(write));
+    }, options.denialLimits);
+  }
+
+  /** Records the counts of denials not yet recorded (at shutdown, before the audit log closes). */
+  async close(): Promise<void> {
+    this.denials.close();
+    await Promise.all([...this.summaries]);
+  }
+
+  /** One entry for the denials of a window that were counted, not recorded one by one. */
+  private async recordSuppressed(s: SuppressedDenials): Promise<void> {
+    try {
+      await this.audit?.append({
+        actor: clip(s.actor, 1024),
+        action: clip(s.method, 1024),
+        outcome: 'denied',
+        reason: `${s.count} further denials (${s.status}) of this caller and method within ${Math.round(s.windowMs / 1000)} s, counted rather than recorded one by one`,
+        details: { status: s.status, suppressed: s.count },
+      });
+    } catch (auditErr) {
+      this.logger?.error(
+        { method: s.method, actor: s.actor, suppressed: s.count, error: auditErr instanceof Error ? auditErr.message : String(auditErr) },
+        'could not record a count of access denials in the audit log',
+      );
+    }
   }
 
   /**
@@ -182,6 +218,8 @@ export class AccessControl {
     if (this.audit === undefined) return;
     const details = (err.details ?? {}) as Partial<DenialDetails>;
     const actor = identity?.subject ?? (typeof details.subject === 'string' ? details.subject : 'anonymous');
+    // A flood of denials is counted, not written row by row (see DenialLimiter).
+    if (!this.denials.admit(actor, method, err.code)) return;
     const target = typeof details.repository === 'string' ? details.repository : targetOf(request);
     const peer = peerOf(call);
     // What the caller sent may hold anything, a PEM private key marker included, which the audit
