@@ -444,14 +444,17 @@ export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckCo
   }
   // The newest scan is the current truth about the image: an old clean scan must not hide a new
   // finding, and a fixed finding in an old scan must not block a newer clean one. Scans of the
-  // same time are each judged, and any that fails decides: which one is "newest" among them is
+  // same time (and scans of no recorded time) are each judged, and any that fails decides: which one is "newest" among them is
   // not something the order of referrer digests (which a pusher can grind) may choose.
   usable.sort(
     (a, b) =>
       (b.scannedAt?.getTime() ?? -Infinity) - (a.scannedAt?.getTime() ?? -Infinity) || a.e.referrerDigest.localeCompare(b.e.referrerDigest),
   );
+  // A scan with no recorded time may be the newest as well as the oldest: it is judged too.
   const newestAt = usable[0]!.scannedAt?.getTime();
-  const judged = usable.filter((u) => u.scannedAt?.getTime() === newestAt).map((newest) => judgeScan(newest, req, ctx, tail));
+  const judged = usable
+    .filter((u) => u.scannedAt === undefined || u.scannedAt.getTime() === newestAt)
+    .map((newest) => judgeScan(newest, req, ctx, tail));
   return judged.find((r) => !r.satisfied) ?? judged[0]!;
 }
 

@@ -122,6 +122,12 @@ describe('which scan counts', () => {
     }
   });
 
+  it('a failing scan that records no time is judged next to the newest timed one: it may be the newer (no maxAge)', () => {
+    const untimed = scan({ ...trivyScan(hoursAgo(3), [{ id: 'CVE-2026-0003', severity: 'CRITICAL' }]), metadata: {} }, 'untimed');
+    expect(decide(noHigh, [cleanNew, untimed]).allowed).toBe(false);
+    expect(decide(noHigh, [cleanNew, scan({ ...trivyScan(hoursAgo(3), []), metadata: {} }, 'untimed-clean')]).allowed).toBe(true);
+  });
+
   it('two clean scans of the same time: allowed, naming one of them', () => {
     const at = hoursAgo(2);
     const d = decide(noHigh, [scan(trivyScan(at, []), 'tie-a'), scan(trivyScan(at, []), 'tie-b')]);
