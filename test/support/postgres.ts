@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import type { ChangeSignal, PostgresStore } from '../../src/store';
 
 export { startPostgres } from '../../src/dev/local-postgres';
 export type { LocalPostgres } from '../../src/dev/local-postgres';
@@ -37,4 +38,18 @@ export async function freshDatabase(prefix = 'cs'): Promise<string> {
 /** A KEK (base64) for replicas that share one store: they must all seal and open with the same one. */
 export function sharedKek(): string {
   return randomBytes(32).toString('base64');
+}
+
+/** Resolves with the signals `store` announces, once `until` says enough has arrived. */
+export function collectChanges(store: PostgresStore, until: (seen: ChangeSignal[]) => boolean): Promise<ChangeSignal[]> {
+  const seen: ChangeSignal[] = [];
+  return new Promise((resolve) => {
+    const off = store.changes.subscribe((signal) => {
+      seen.push(signal);
+      if (until(seen)) {
+        off();
+        resolve(seen);
+      }
+    });
+  });
 }

@@ -7,22 +7,9 @@
 import { parseReference } from '../../../src/registry/reference';
 import { decideWithoutEvidence, evaluate, matchesImage, parsePolicy, type Decision, type Policy } from '../../../src/policy';
 import type { Action, Evidence, ImageFacts, RequestContext } from '../../../src/policy/input';
-import { EXAMPLE_POLICY, IMAGE_DIGEST, LEGACY_DIGEST, digestOf, signature } from './fixtures';
+import { EXAMPLE_POLICY, IMAGE_DIGEST, LEGACY_DIGEST, digestOf, factsOf, signature } from './fixtures';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
-
-/** Facts as the verification service builds them: through the real reference parser. */
-function facts(reference: string, digest = IMAGE_DIGEST): ImageFacts {
-  const ref = parseReference(reference);
-  return {
-    reference,
-    registry: ref.registry,
-    repository: ref.repository,
-    ...(ref.tag !== undefined ? { tag: ref.tag } : {}),
-    digest: ref.digest ?? digest,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-  };
-}
 
 function decide(
   policy: Policy,
@@ -30,7 +17,7 @@ function decide(
   opts: { action?: Action; context?: RequestContext; evidence?: Evidence[]; digest?: string; now?: Date } = {},
 ): Decision {
   return evaluate(policy, {
-    image: facts(reference, opts.digest),
+    image: factsOf(reference, opts.digest),
     action: opts.action ?? 'deploy',
     context: opts.context ?? { namespace: 'default' },
     evidence: opts.evidence ?? [],
@@ -109,7 +96,7 @@ describe('registry host spellings', () => {
     ['*.example.com/app', 'eu.example.com:5000/app', false],
     ['registry.example.com/team/app', 'registry.example.com:5000/team/app', false],
   ])('pattern %s does not reach %s', (pattern, ref, expected) => {
-    expect(matchesImage(pattern, facts(ref))).toBe(expected);
+    expect(matchesImage(pattern, factsOf(ref))).toBe(expected);
   });
 
   it.each([
@@ -172,7 +159,7 @@ describe('tag-scoped and digest-pinned patterns', () => {
   });
 
   it('a digest-pinned deny is not decided before resolution (the tag could resolve to it)', () => {
-    const unresolved: ImageFacts = { ...facts('registry.example.com/app:release'), digest: '', mediaType: '' };
+    const unresolved: ImageFacts = { ...factsOf('registry.example.com/app:release'), digest: '', mediaType: '' };
     expect(decideWithoutEvidence(tagPolicy, { image: unresolved, action: 'deploy', context: {}, now: NOW })).toBeUndefined();
   });
 
@@ -183,9 +170,9 @@ describe('tag-scoped and digest-pinned patterns', () => {
   });
 
   it('tag globs are anchored: "dev-*" does not match "predev-1" and "*-debug" matches "x-debug" only at the end', () => {
-    expect(matchesImage('registry.example.com/app:dev-*', facts('registry.example.com/app:predev-1'))).toBe(false);
-    expect(matchesImage('registry.example.com/app:*-debug', facts('registry.example.com/app:x-debug-not'))).toBe(false);
-    expect(matchesImage('registry.example.com/app:*-debug', facts('registry.example.com/app:x-debug'))).toBe(true);
+    expect(matchesImage('registry.example.com/app:dev-*', factsOf('registry.example.com/app:predev-1'))).toBe(false);
+    expect(matchesImage('registry.example.com/app:*-debug', factsOf('registry.example.com/app:x-debug-not'))).toBe(false);
+    expect(matchesImage('registry.example.com/app:*-debug', factsOf('registry.example.com/app:x-debug'))).toBe(true);
   });
 });
 
@@ -311,7 +298,7 @@ rules:
   it('onError: allow turns only transport errors into an allow; an unusable image is denied', () => {
     const p = parsePolicy('rules:\n  - name: r\n    onError: allow\n    require: { signatures: {} }\n', 'p.yaml');
     const unusable = evaluate(p, {
-      image: { ...facts('registry.example.com/x:1'), unusable: 'the image index is malformed' },
+      image: { ...factsOf('registry.example.com/x:1'), unusable: 'the image index is malformed' },
       action: 'deploy',
       context: {},
       evidence: [],
@@ -319,7 +306,7 @@ rules:
     });
     expect(unusable.allowed).toBe(false);
     const err = evaluate(p, {
-      image: facts('registry.example.com/x:1'),
+      image: factsOf('registry.example.com/x:1'),
       action: 'deploy',
       context: {},
       evidence: [],
@@ -333,7 +320,7 @@ rules:
   it('onError defaults to deny', () => {
     const p = parsePolicy('rules:\n  - name: r\n    require: { signatures: {} }\n', 'p.yaml');
     const err = evaluate(p, {
-      image: facts('registry.example.com/x:1'),
+      image: factsOf('registry.example.com/x:1'),
       action: 'deploy',
       context: {},
       evidence: [signature('k')],

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { preparePredicate, PREDICATE_TYPE } from '../../../src/attestations';
+import { parseReference } from '../../../src/registry/reference';
 import type { Evidence, ImageFacts } from '../../../src/policy/input';
 
 export const VECTORS_DIR = path.resolve(__dirname, '../../../../shared/vectors');
@@ -143,5 +144,18 @@ export function trivyScan(scannedAt: string, vulns: Array<{ id: string; severity
       },
     },
     metadata: { scanStartedOn: scannedAt, scanFinishedOn: scannedAt },
+  };
+}
+
+/** Facts as the verification service builds them: through the real reference parser. */
+export function factsOf(reference: string, digest = IMAGE_DIGEST): ImageFacts {
+  const ref = parseReference(reference);
+  return {
+    reference,
+    registry: ref.registry,
+    repository: ref.repository,
+    ...(ref.tag !== undefined ? { tag: ref.tag } : {}),
+    digest: ref.digest ?? digest,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
   };
 }

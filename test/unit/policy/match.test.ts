@@ -1,20 +1,5 @@
-import { parseReference } from '../../../src/registry/reference';
 import { canonicalImageName, findRule, matchesImage, matchesSpec, parseImagePattern, parsePolicy } from '../../../src/policy';
-import type { ImageFacts } from '../../../src/policy/input';
-import { EXAMPLE_POLICY, IMAGE_DIGEST, digestOf } from './fixtures';
-
-/** Facts as the verification service builds them: from the real reference parser. */
-function facts(reference: string, digest = IMAGE_DIGEST): ImageFacts {
-  const ref = parseReference(reference);
-  return {
-    reference,
-    registry: ref.registry,
-    repository: ref.repository,
-    ...(ref.tag !== undefined ? { tag: ref.tag } : {}),
-    digest: ref.digest ?? digest,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-  };
-}
+import { EXAMPLE_POLICY, IMAGE_DIGEST, digestOf, factsOf } from './fixtures';
 
 describe('image patterns', () => {
   it.each<[string, string, boolean]>([
@@ -52,21 +37,21 @@ describe('image patterns', () => {
     ['ghcr.io/org/app:v1.*', 'ghcr.io/org/app:v2.0', false],
     ['ghcr.io/org/app:latest', `ghcr.io/org/app@${IMAGE_DIGEST}`, false],
   ])('%s vs %s → %s', (pattern, reference, expected) => {
-    expect(matchesImage(pattern, facts(reference))).toBe(expected);
+    expect(matchesImage(pattern, factsOf(reference))).toBe(expected);
   });
 
   it('digest pins match only the pinned digest, whichever tag was asked for', () => {
     const pinned = digestOf('legacy');
     const pattern = `registry.example.com/acmecorp/legacy-batch@${pinned}`;
-    expect(matchesImage(pattern, facts('registry.example.com/acmecorp/legacy-batch:2024', pinned))).toBe(true);
-    expect(matchesImage(pattern, facts(`registry.example.com/acmecorp/legacy-batch@${pinned}`))).toBe(true);
-    expect(matchesImage(pattern, facts('registry.example.com/acmecorp/legacy-batch:2024', digestOf('rebuilt')))).toBe(false);
-    expect(matchesImage(pattern, facts('registry.example.com/acmecorp/other', pinned))).toBe(false);
+    expect(matchesImage(pattern, factsOf('registry.example.com/acmecorp/legacy-batch:2024', pinned))).toBe(true);
+    expect(matchesImage(pattern, factsOf(`registry.example.com/acmecorp/legacy-batch@${pinned}`))).toBe(true);
+    expect(matchesImage(pattern, factsOf('registry.example.com/acmecorp/legacy-batch:2024', digestOf('rebuilt')))).toBe(false);
+    expect(matchesImage(pattern, factsOf('registry.example.com/acmecorp/other', pinned))).toBe(false);
   });
 
   it('canonical names use docker.io for Docker Hub', () => {
-    expect(canonicalImageName(facts('nginx'))).toBe('docker.io/library/nginx');
-    expect(canonicalImageName(facts('registry.example.com/a/b'))).toBe('registry.example.com/a/b');
+    expect(canonicalImageName(factsOf('nginx'))).toBe('docker.io/library/nginx');
+    expect(canonicalImageName(factsOf('registry.example.com/a/b'))).toBe('registry.example.com/a/b');
   });
 
   it.each([
@@ -83,13 +68,13 @@ describe('image patterns', () => {
   });
 
   it('treats regex characters in patterns literally', () => {
-    expect(matchesImage('registry.example.com/a.b', facts('registry.example.com/axb'))).toBe(false);
-    expect(matchesImage('registry.example.com/a.b', facts('registry.example.com/a.b'))).toBe(true);
+    expect(matchesImage('registry.example.com/a.b', factsOf('registry.example.com/axb'))).toBe(false);
+    expect(matchesImage('registry.example.com/a.b', factsOf('registry.example.com/a.b'))).toBe(true);
   });
 });
 
 describe('match specs: namespaces and actions', () => {
-  const image = facts('registry.example.com/acmecorp/payments-api:1.0');
+  const image = factsOf('registry.example.com/acmecorp/payments-api:1.0');
   const spec = {
     images: ['registry.example.com/acmecorp/payments-*'],
     namespaces: ['payments*'],
@@ -101,7 +86,7 @@ describe('match specs: namespaces and actions', () => {
     expect(matchesSpec(spec, { image, action: 'deploy', namespace: 'payments-eu' })).toBe(true);
     expect(matchesSpec(spec, { image, action: 'deploy', namespace: 'billing' })).toBe(false);
     expect(matchesSpec(spec, { image, action: 'push', namespace: 'payments' })).toBe(false);
-    expect(matchesSpec(spec, { image: facts('registry.example.com/acmecorp/billing'), action: 'deploy', namespace: 'payments' })).toBe(
+    expect(matchesSpec(spec, { image: factsOf('registry.example.com/acmecorp/billing'), action: 'deploy', namespace: 'payments' })).toBe(
       false,
     );
   });
@@ -132,7 +117,7 @@ describe('findRule: first match wins', () => {
     ['ghcr.io/org/tool', 'pull', undefined, 'no-direct-public-pulls'],
     ['registry.example.com/internal/tool', 'push', undefined, 'catch-all'],
   ])('%s %s in %s → %s', (reference, action, namespace, expected) => {
-    const rule = findRule(policy, { image: facts(reference), action: action as 'push', ...(namespace ? { namespace } : {}) });
+    const rule = findRule(policy, { image: factsOf(reference), action: action as 'push', ...(namespace ? { namespace } : {}) });
     expect(rule?.name).toBe(expected);
   });
 
@@ -141,11 +126,11 @@ describe('findRule: first match wins', () => {
       'rules:\n  - name: first\n    match: { images: ["ghcr.io/**"] }\n    deny: "a"\n  - name: second\n    match: { images: ["ghcr.io/org/*"] }\n    deny: "b"\n',
       'p',
     );
-    expect(findRule(p, { image: facts('ghcr.io/org/app'), action: 'deploy' })?.name).toBe('first');
+    expect(findRule(p, { image: factsOf('ghcr.io/org/app'), action: 'deploy' })?.name).toBe('first');
   });
 
   it('returns undefined when nothing matches', () => {
     const p = parsePolicy(EXAMPLE_POLICY, 'p');
-    expect(findRule(p, { image: facts('registry.example.com/internal/tool'), action: 'push' })).toBeUndefined();
+    expect(findRule(p, { image: factsOf('registry.example.com/internal/tool'), action: 'push' })).toBeUndefined();
   });
 });

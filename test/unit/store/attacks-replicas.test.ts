@@ -20,12 +20,12 @@ import { ManagedKeyStore } from '../../../src/keys/managed-key-store';
 import { PolicyStore } from '../../../src/policy-store';
 import { setStoredPolicy } from '../../../src/policy-store/stored-policy';
 import { RegistryClient } from '../../../src/registry/client';
-import { openDatabase, PostgresStore, SqliteStore, type ChangeSignal } from '../../../src/store';
+import { openDatabase, PostgresStore, SqliteStore } from '../../../src/store';
 import { EvidenceCache } from '../../../src/verification/evidence-cache';
 import { EvidenceCollector } from '../../../src/verification/collector';
 import { VerificationService } from '../../../src/verification/verification-service';
 import type { App } from '../../../src/app';
-import { freshDatabase, startPostgres, type LocalPostgres } from '../../support/postgres';
+import { collectChanges, freshDatabase, startPostgres, type LocalPostgres } from '../../support/postgres';
 
 jest.setTimeout(120_000);
 
@@ -95,19 +95,6 @@ async function waitFor(condition: () => boolean | Promise<boolean>, what: string
     if (i > tries) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
-}
-
-function collect(store: PostgresStore, until: (seen: ChangeSignal[]) => boolean): Promise<ChangeSignal[]> {
-  const seen: ChangeSignal[] = [];
-  return new Promise((resolve) => {
-    const off = store.changes.subscribe((signal) => {
-      seen.push(signal);
-      if (until(seen)) {
-        off();
-        resolve(seen);
-      }
-    });
-  });
 }
 
 /** Cuts a replica's listening connection, as a failover, a proxy restart or an idle-connection reaper would. */
@@ -222,7 +209,7 @@ describe('a replica whose listening connection is cut', () => {
     const a = await replica(url, kek, admin);
     const b = await replica(url, kek, admin, { reconnectMs: 300 });
     const k = await a.keys.createKey({ name: 'ci' }, 'x');
-    const createdOnB = collect(b.store, (s) => s.includes('tokens'));
+    const createdOnB = collectChanges(b.store, (s) => s.includes('tokens'));
     const { token } = await a.tokens.create({ name: 'ci-token', roles: ['verifier'], createdBy: 'x' });
     await createdOnB;
     await waitFor(() => b.keys.trust.byId(k.id) !== undefined, 'B to know the key');
@@ -258,7 +245,7 @@ describe('a replica whose listening connection is cut', () => {
     const kek = generateKek();
     const a = await replica(url, kek, admin);
     const b = await replica(url, kek, admin, { reconnectMs: 60_000 });
-    const createdOnB = collect(b.store, (s) => s.includes('tokens'));
+    const createdOnB = collectChanges(b.store, (s) => s.includes('tokens'));
     const { token } = await a.tokens.create({ name: 'leaked', roles: ['verifier', 'signer'], scopes: ['**'], createdBy: 'x' });
     await createdOnB;
     expect((await b.tokens.check(token)).ok).toBe(true);
@@ -304,7 +291,7 @@ describe('a replica whose listening connection is cut', () => {
     const kek = generateKek();
     const a = await replica(url, kek, admin);
     const b = await replica(url, kek, admin, { reconnectMs: 60_000 });
-    const heard = collect(b.store, (s) => s.includes('policy'));
+    const heard = collectChanges(b.store, (s) => s.includes('policy'));
     await a.policies.set({ text: policyText(ALLOW_APP), actor: 'policy-admin' });
     await heard;
     await waitFor(() => b.policies.current().revision === a.policies.current().revision, 'B to adopt the first policy');
@@ -359,7 +346,7 @@ describe('a refresh query that fails (canceled, as statement_timeout would, whil
     const kek = generateKek();
     const victim = await replica(url, kek, admin);
     const writer = await replica(url, kek, admin);
-    const heard = collect(victim.store, (s) => s.includes('policy'));
+    const heard = collectChanges(victim.store, (s) => s.includes('policy'));
     await writer.policies.set({ text: policyText(ALLOW_APP), actor: 'policy-admin' });
     await heard;
     await waitFor(() => victim.policies.current().revision === writer.policies.current().revision, 'the victim to adopt it');
@@ -388,7 +375,7 @@ describe('a refresh query that fails (canceled, as statement_timeout would, whil
     const kek = generateKek();
     const victim = await replica(url, kek, admin);
     const writer = await replica(url, kek, admin);
-    const createdOnVictim = collect(victim.store, (s) => s.includes('tokens'));
+    const createdOnVictim = collectChanges(victim.store, (s) => s.includes('tokens'));
     const { token } = await writer.tokens.create({ name: 'ci', roles: ['verifier'], createdBy: 'x' });
     await createdOnVictim;
     expect((await victim.tokens.check(token)).ok).toBe(true);
@@ -437,7 +424,7 @@ describe('tokens created and revoked quickly; duplicate and reordered notificati
     await a.keys.revoke('ci', 'leaked', 'secops');
     await a.tokens.revoke('ci', { revokedBy: 'secops' });
     await waitFor(() => b.keys.trust.byId(k.id)?.revokedAt !== undefined, 'B to see the revocation');
-    const marker = collect(b.store, (s) => s.filter((x) => x === 'policy').length >= 1);
+    const marker = collectChanges(b.store, (s) => s.filter((x) => x === 'policy').length >= 1);
     for (let i = 0; i < 30; i++) await admin.query(`SELECT pg_notify('countersign_changes', $1)`, [i % 2 ? 'keys' : 'tokens']);
     await admin.query(`SELECT pg_notify('countersign_changes', 'policy')`);
     await marker;

@@ -10,7 +10,7 @@ import { generateKek } from '../../../src/keys/crypto';
 import { ManagedKeyStore } from '../../../src/keys/managed-key-store';
 import { freePort } from '../../../src/dev/local-registry';
 import { CHANGES_CHANNEL, PostgresStore, type ChangeSignal } from '../../../src/store';
-import { freshDatabase, testPostgresUrl } from '../../support/postgres';
+import { collectChanges, freshDatabase, testPostgresUrl } from '../../support/postgres';
 
 const opened: PostgresStore[] = [];
 async function connect(url: string, options: Parameters<typeof PostgresStore.connect>[1] = {}): Promise<PostgresStore> {
@@ -22,20 +22,6 @@ async function connect(url: string, options: Parameters<typeof PostgresStore.con
 afterEach(async () => {
   for (const s of opened.splice(0)) await s.close();
 });
-
-/** Resolves with the signals `store` announces, once `until` says enough has arrived. */
-function collect(store: PostgresStore, until: (seen: ChangeSignal[]) => boolean): Promise<ChangeSignal[]> {
-  const seen: ChangeSignal[] = [];
-  return new Promise((resolve) => {
-    const off = store.changes.subscribe((signal) => {
-      seen.push(signal);
-      if (until(seen)) {
-        off();
-        resolve(seen);
-      }
-    });
-  });
-}
 
 async function waitFor(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
   for (let i = 0; !(await condition()); i++) {
@@ -152,11 +138,11 @@ describe('changes across replicas', () => {
     const tokensB = await TokenStore.open(b);
     // The create's own announcement is awaited first: arriving late (after the revoke began), it
     // would otherwise be the one awaited below, and its re-read may predate the revocation.
-    const created = collect(b, (seen) => seen.includes('tokens'));
+    const created = collectChanges(b, (seen) => seen.includes('tokens'));
     const { token } = await tokensA.create({ name: 'ci', roles: ['verifier'], createdBy: 'x' });
     await created;
     expect((await tokensB.check(token)).ok).toBe(true);
-    const announced = collect(b, (seen) => seen.includes('tokens'));
+    const announced = collectChanges(b, (seen) => seen.includes('tokens'));
     await tokensA.revoke('ci', { revokedBy: 'secops' });
     await announced;
     // No refresh here: the check waits for the re-read the announcement started.
@@ -178,7 +164,7 @@ describe('changes across replicas', () => {
     expect(seenByA).toEqual(['keys', 'keys', 'keys']); // announced at commit, before transaction resolved
     // The marker: B's commit is delivered to A's listener after A's own three (commit order), so
     // once A hears it, A's own notifications have come back and were skipped.
-    const heard = collect(a, (seen) => seen.includes('tokens'));
+    const heard = collectChanges(a, (seen) => seen.includes('tokens'));
     await b.transaction(async (tx) => {
       await tx.run('UPDATE store_revisions SET revision = revision WHERE kind = ?', 'tokens');
       tx.changed('tokens');
@@ -192,7 +178,7 @@ describe('changes across replicas', () => {
         await tx.run('SELECT no_such_column FROM store_revisions');
       }),
     ).rejects.toThrow();
-    const heardKeys = collect(a, (seen) => seen.includes('keys'));
+    const heardKeys = collectChanges(a, (seen) => seen.includes('keys'));
     await b.transaction(async (tx) => {
       await tx.run('UPDATE store_revisions SET revision = revision WHERE kind = ?', 'keys');
       tx.changed('keys');
@@ -209,7 +195,7 @@ describe('changes across replicas', () => {
     const rev = keys.trust.revision();
     let fired = 0;
     keys.trust.onChange(() => fired++);
-    const seen = collect(store, (s) => s.includes('tokens'));
+    const seen = collectChanges(store, (s) => s.includes('tokens'));
     const other = new pg.Client({ connectionString: url });
     await other.connect();
     try {
@@ -247,7 +233,7 @@ describe('changes across replicas', () => {
       expect(b.health()).toMatch(/connection that receives other replicas' changes .* was lost/);
       const k = await keysA.createKey({ name: 'while-deaf' }, 'x');
       // The safety net (its timer is off here) finds the revision moved and announces it.
-      const announced = collect(b, (s) => s.includes('keys') || s.includes('all'));
+      const announced = collectChanges(b, (s) => s.includes('keys') || s.includes('all'));
       await b.checkRevisions();
       await announced;
       await keysB.refreshIfChanged();
