@@ -468,6 +468,15 @@ class Checker extends CheckedDocument {
       },
       { nonEmpty: true },
     );
+    // notation-go: "a wildcard identity cannot be used in conjunction with other values" (beside
+    // x509.subject entries, "*" would silently make them meaningless).
+    if (identities.length > 1 && identities.some((i) => i.any)) {
+      this.problem(
+        idField.value,
+        `${path}.identities`,
+        'lists "*" beside other identities; "*" alone trusts every signer of the trust store',
+      );
+    }
     const trustStore = this.trustStoreFiles(storeField.value, files, `${path}.trustStore`);
     const saField = f.get('signingAuthorityTrustStore');
     const saFiles = saField

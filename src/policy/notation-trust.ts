@@ -31,6 +31,16 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { SigningScheme } from '../formats/notation';
+import {
+  certificateFields,
+  EKU,
+  extendedKeyUsage,
+  KU,
+  keyUsage,
+  pathLength,
+  unknownCriticalExtension,
+  type CertificateFields,
+} from '../formats/x509';
 
 /** The verified facts of one intact Notary signature (JSON-serializable: evidence is cached). */
 export interface NotationFacts {
@@ -44,11 +54,18 @@ export interface NotationFacts {
   expiry?: string;
   /** Base64 DER, leaf first, as in the envelope (each verified to be signed by the next). */
   chain: string[];
-  /** Leaf subject and issuer distinguished names, RFC 4514 order as Node prints them (one attribute a line). */
+  /** Leaf subject and issuer distinguished names, RFC 4514 order as Node prints them (one attribute a line): for messages. */
   subject: string;
+  /**
+   * The leaf's subject as read from its DER ([type, value] pairs), or why it cannot name a trusted
+   * identity (a multi-valued RDN, an attribute twice): what identities are matched against.
+   */
+  subjectAttributes: Array<[string, string]> | string;
   issuer: string;
   /** SHA-256 fingerprint of the leaf (hex, lower case). */
   leafSha256: string;
+  /** SHA-256 of the leaf's public key (SubjectPublicKeyInfo DER, hex): one key is one signer, however often certified. */
+  leafKeySha256?: string;
   /** The RFC 3161 countersignature of the unprotected header, as far as it verifies without trust. */
   timestamp?: NotationTimestamp;
   signingAgent?: string;
@@ -110,6 +127,8 @@ export type NotationIdentity = { any: true; text: '*' } | { any?: false; text: s
 
 export interface NotationJudgement {
   accepted: boolean;
+  /** Accepted although authenticity failed (logged only, level audit): the signer is whoever the certificate claims. */
+  unauthenticated?: true;
   /** The first enforced failure (why it does not count). */
   reason?: string;
   /** Failures of logged checks (they do not prevent acceptance): warnings of the decision. */
@@ -153,7 +172,7 @@ export function judgeNotation(
   }
   const chain = certificatesOf(facts, facts.chain);
   const checks: Array<[NotationCheck, () => string | undefined]> = [
-    ['authenticity', () => authenticity(trust, chain, facts.signingScheme)],
+    ['authenticity', () => authenticity(trust, chain, facts.signingScheme, facts.subjectAttributes)],
     ['authenticTimestamp', () => authenticTimestamp(trust, facts, chain, now)],
     [
       'expiry',
@@ -162,14 +181,16 @@ export function judgeNotation(
     ],
     ['revocation', () => revocation(chain)],
   ];
+  let unauthenticated = false;
   for (const [check, run] of checks) {
     const problem = run();
     if (problem !== undefined) {
       const verdict = fail(check, problem);
       if (verdict) return verdict;
+      if (check === 'authenticity') unauthenticated = true;
     }
   }
-  return { accepted: true, logged };
+  return unauthenticated ? { accepted: true, unauthenticated: true, logged } : { accepted: true, logged };
 }
 
 /**
@@ -196,7 +217,12 @@ function certificatesOf(owner: object, base64: readonly string[]): X509Certifica
  * requires the complete chain (trust-store-trust-policy.md, Validate Authenticity, and its FAQ:
  * revocation can only be checked exhaustively along the whole chain).
  */
-function authenticity(trust: NotationTrust, chain: X509Certificate[], scheme: SigningScheme): string | undefined {
+function authenticity(
+  trust: NotationTrust,
+  chain: X509Certificate[],
+  scheme: SigningScheme,
+  subject: NotationFacts['subjectAttributes'],
+): string | undefined {
   const authority = scheme === 'notary.x509.signingAuthority';
   if (authority && !trust.signingAuthorityStore?.length) {
     return `the signature uses signing scheme notary.x509.signingAuthority, but the trust policy names no signing authority (signingAuthorityTrustStore); ${trust.name} holds CAs, which do not vouch for an authentic signing time`;
@@ -213,7 +239,9 @@ function authenticity(trust: NotationTrust, chain: X509Certificate[], scheme: Si
   if (!chain.some((c) => store.some((t) => t.raw.equals(c.raw))))
     return `the certificate chain of ${oneLine(chain[0]!.subject)} does not lead to a certificate of ${storeName}`;
   const leaf = chain[0]!;
-  if (!trust.identities.some((i) => identityMatches(i, leaf.subject))) {
+  const have = subject;
+  if (typeof have === 'string') return `signer ${oneLine(leaf.subject)} cannot be a trusted identity: ${have}`;
+  if (!trust.identities.some((i) => identityMatches(i, have))) {
     return `signer ${oneLine(leaf.subject)} is not a trusted identity of ${trust.name} (${trust.identities.map((i) => i.text).join('; ')})`;
   }
   return undefined;
@@ -294,12 +322,45 @@ function tsaChainProblem(
     cur = next;
   }
   if (!anchored) return `the timestamp's TSA certificate ${oneLine(ts.tsaSubject)} does not lead to a certificate of ${storeName}`;
+  // The issuers of the path are held to what they certify, as Go's x509 verification with
+  // KeyUsages [timeStamping] holds them (tspclient-go): CAs that may sign certificates, within
+  // their path length, with no critical extension left unread, and an extended key usage, where
+  // they have one, that allows timestamping (a code-signing CA under the same root mints no TSAs).
+  for (const [i, c] of path.slice(1).entries()) {
+    const problem = tsaIssuerProblem(c, i);
+    if (problem !== undefined) return `TSA chain certificate ${oneLine(c.subject)} ${problem}`;
+  }
   for (const c of path) {
     if (!validAt(c, genTime))
       return `TSA certificate ${oneLine(c.subject)} (valid ${iso(from(c))} to ${iso(to(c))}) was not valid at the timestamp ${ts.genTime}`;
   }
   const unknown = revocation(path.filter((c) => !store.some((t) => t.raw.equals(c.raw))));
   if (unknown !== undefined) return `the timestamp's TSA chain cannot be trusted offline: ${unknown}`;
+  return undefined;
+}
+
+/** Why `ca`, with `below` intermediates under it in a TSA path, may not issue it, or undefined. */
+function tsaIssuerProblem(ca: X509Certificate, below: number): string | undefined {
+  let fields: CertificateFields;
+  try {
+    fields = certificateFields(ca);
+  } catch (err) {
+    return `cannot be read (${err instanceof Error ? err.message : String(err)})`;
+  }
+  const critical = unknownCriticalExtension(fields);
+  if (critical !== undefined) return `has the critical extension ${critical}, which Countersign does not understand`;
+  try {
+    const ku = keyUsage(fields);
+    if (ku !== undefined && !(ku & KU.KEY_CERT_SIGN)) return 'has a key usage without keyCertSign';
+    const max = pathLength(fields);
+    if (max !== undefined && below > max) return `allows ${max} intermediates below it, not ${below}`;
+    const eku = extendedKeyUsage(fields);
+    if (eku !== undefined && !eku.includes(EKU.TIME_STAMPING) && !eku.includes(EKU.ANY)) {
+      return `has an extended key usage (${eku.join(', ') || 'empty'}) that does not allow timestamping`;
+    }
+  } catch (err) {
+    return `has a malformed extension (${err instanceof Error ? err.message : String(err)})`;
+  }
   return undefined;
 }
 
@@ -334,10 +395,9 @@ function isSelfSigned(cert: X509Certificate): boolean {
   return known;
 }
 
-function identityMatches(identity: NotationIdentity, subject: string): boolean {
+/** Every attribute of the identity, with exactly that value, in the leaf's subject (read from its DER: subjectAttributes). */
+function identityMatches(identity: NotationIdentity, have: ReadonlyArray<readonly [string, string]>): boolean {
   if (identity.any) return true;
-  const have = parseDn(subject.split('\n').join(','));
-  if (have === undefined) return false;
   return identity.attributes.every(([k, v]) => have.some(([hk, hv]) => hk === k && hv === v));
 }
 
@@ -347,34 +407,72 @@ export function parseNotationIdentity(text: string): NotationIdentity | string {
   const m = /^x509\.subject:\s*(.+)$/.exec(text);
   if (!m) return 'must be "*" or "x509.subject: C=US, ST=WA, O=…"';
   const attributes = parseDn(m[1]!);
-  if (attributes === undefined || attributes.length === 0)
-    return 'has a malformed distinguished name (attributes KEY=value separated by commas)';
+  if (typeof attributes === 'string') return attributes;
+  if (attributes.length === 0) return 'has a malformed distinguished name (attributes KEY=value separated by commas)';
   const keys = new Set(attributes.map(([k]) => k));
   if (keys.size !== attributes.length) return 'names an attribute twice';
+  const empty = attributes.find(([, v]) => v === '');
+  if (empty) return `gives ${empty[0]} no value`;
   // Notation requires at least country, state and organization, so that `O=Acme` alone cannot match a stranger.
   for (const k of ['C', 'ST', 'O']) if (!keys.has(k)) return `must name at least C, ST and O (missing ${k})`;
   return { text, attributes };
 }
 
-/** `K=v, K2=v2` with `\,` escapes; keys upper-cased. */
-function parseDn(dn: string): Array<[string, string]> | undefined {
-  const parts: string[] = [];
-  let cur = '';
-  for (let i = 0; i < dn.length; i++) {
-    const ch = dn[i]!;
-    if (ch === '\\' && i + 1 < dn.length) {
-      cur += dn[++i]!;
-    } else if (ch === ',' || ch === '+') {
-      parts.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  parts.push(cur);
+/**
+ * An identity's distinguished name, RFC 4514 as notation-go reads it (go-ldap ParseDN): `K=v`
+ * pairs separated by commas, keys upper-cased; `\,` `\+` `\\` `\"` etc. and `\XX` hex escapes;
+ * unescaped spaces around a value dropped, escaped ones kept. Refused as notation refuses them: a
+ * multi-valued RDN (`O=a+CN=b`) and a `#hex` (BER-encoded) value.
+ */
+function parseDn(dn: string): Array<[string, string]> | string {
   const out: Array<[string, string]> = [];
-  for (const p of parts) {
-    const eq = p.indexOf('=');
-    if (eq <= 0) return undefined;
-    out.push([p.slice(0, eq).trim().toUpperCase(), p.slice(eq + 1).trim()]);
+  const malformed = 'has a malformed distinguished name (attributes KEY=value separated by commas)';
+  let i = 0;
+  while (i < dn.length) {
+    const eq = dn.indexOf('=', i);
+    if (eq < 0) return malformed;
+    const key = dn.slice(i, eq).trim().toUpperCase();
+    if (!/^[A-Z][A-Z0-9-]*$|^\d+(\.\d+)+$/.test(key)) return malformed;
+    i = eq + 1;
+    while (dn[i] === ' ') i++;
+    if (dn[i] === '#') return `gives ${key} a #hex (BER) value, which notation does not accept in identities`;
+    let value = '';
+    let kept = 0; // length of `value` up to its last escaped character: trailing spaces before it stay
+    const bytes: number[] = []; // consecutive \XX escapes: one UTF-8 sequence
+    const flush = (): void => {
+      if (bytes.length === 0) return;
+      value += Buffer.from(bytes).toString('utf8');
+      bytes.length = 0;
+      kept = value.length;
+    };
+    for (; i < dn.length && dn[i] !== ','; i++) {
+      const ch = dn[i]!;
+      if (ch === '+') return 'has a multi-valued RDN (+), which notation does not accept in identities';
+      if (ch === '\\') {
+        const hex = /^[0-9a-fA-F]{2}/.exec(dn.slice(i + 1, i + 3));
+        if (hex) {
+          bytes.push(parseInt(hex[0], 16));
+          i += 2;
+          continue;
+        }
+        if (i + 1 >= dn.length) return malformed;
+        flush();
+        value += dn[++i]!;
+        kept = value.length;
+        continue;
+      }
+      flush();
+      value += ch;
+    }
+    flush();
+    // Unescaped trailing spaces are not part of the value; escaped ones (up to `kept`) are.
+    let end = value.length;
+    while (end > kept && value[end - 1] === ' ') end--;
+    out.push([key, value.slice(0, end)]);
+    if (dn[i] === ',') {
+      i++;
+      if (i >= dn.length) return malformed;
+    }
   }
   return out;
 }

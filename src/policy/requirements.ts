@@ -73,8 +73,15 @@ function keyLabel(e: Evidence, ctx: CheckContext): string {
  * and subject (one CI workflow signing twice is one signer).
  */
 function keyIdentity(e: Evidence, ctx: CheckContext): string {
-  // Notation: a signer is a subject DN under an issuer (level skip never accepts one, see notation-trust.ts).
-  if (e.format === 'notation') return e.notation ? `notation:${e.notation.issuer}\n${e.notation.subject}` : 'notation:skipped';
+  // Notation: a signer is a signing key, however often (and under whatever DN) it was certified;
+  // facts from before the key was recorded fall back to the subject under its issuer. (Level
+  // skip never accepts one, see notation-trust.ts; unauthenticated ones count once: see checkSignatures.)
+  if (e.format === 'notation') {
+    if (!e.notation) return 'notation:skipped';
+    return e.notation.leafKeySha256 !== undefined
+      ? `notation:key:${e.notation.leafKeySha256}`
+      : `notation:${e.notation.issuer}\n${e.notation.subject}`;
+  }
   if (e.keyId === undefined && e.identity) return `identity:${e.identity.issuer ?? ''}\n${e.identity.subject}`;
   return e.keyId ?? keyLabel(e, ctx);
 }
@@ -187,7 +194,12 @@ export function checkSignatures(req: SignatureRequirement, ctx: CheckContext): C
   };
   const accepted = [...bySigner.filter((e) => witnessShortfall(e) === undefined), ...notation.accepted];
   const byKey = new Map<string, Evidence>();
-  for (const e of accepted) if (!byKey.has(keyIdentity(e, ctx))) byKey.set(keyIdentity(e, ctx), e);
+  for (const e of accepted) {
+    // Signatures accepted without authenticity (level audit) name whoever their certificates
+    // claim, minted by anyone: together they are at most one signer, never `minimum` of them.
+    const signer = notation.unauthenticated.has(e) ? 'notation:unauthenticated' : keyIdentity(e, ctx);
+    if (!byKey.has(signer)) byKey.set(signer, e);
+  }
   const signers = [...byKey.values()].map((e) => `${keyLabel(e, ctx)} (${shortDigest(e.referrerDigest)})`);
   const what = req.identities || req.notation ? 'distinct signer' : 'distinct key';
   if (byKey.size >= req.minimum) {
@@ -234,22 +246,24 @@ function judgeNotationSignatures(
   trust: NotationTrust | undefined,
   signatures: readonly Evidence[],
   ctx: CheckContext,
-): { accepted: Evidence[]; rejected: Map<Evidence, Evidence>; warnings: string[] } {
+): { accepted: Evidence[]; unauthenticated: Set<Evidence>; rejected: Map<Evidence, Evidence>; warnings: string[] } {
   const accepted: Evidence[] = [];
+  const unauthenticated = new Set<Evidence>();
   const rejected = new Map<Evidence, Evidence>();
   const warnings: string[] = [];
-  if (!trust) return { accepted, rejected, warnings };
+  if (!trust) return { accepted, unauthenticated, rejected, warnings };
   for (const e of signatures) {
     if (e.format !== 'notation') continue;
     const j = judgeNotation(trust, e.notation, e.reason, ctx.now);
     if (j.accepted) {
       accepted.push(e);
+      if (j.unauthenticated) unauthenticated.add(e);
       warnings.push(...j.logged.map((w) => `Notation signature ${shortDigest(e.referrerDigest)}: ${w}`));
     } else {
       rejected.set(e, { ...e, reason: j.reason ?? 'not accepted by the Notation trust policy' });
     }
   }
-  return { accepted, rejected, warnings };
+  return { accepted, unauthenticated, rejected, warnings };
 }
 
 // -------------------------------------------------------------------------------------------------

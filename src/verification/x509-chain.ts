@@ -35,7 +35,7 @@ import {
   pathLength,
   unknownCriticalExtension,
   type CertificateFields,
-} from './notation/x509';
+} from '../formats/x509';
 
 /** Intermediates between the signing certificate and the bundle's CA, at most. */
 const MAX_PATH = 8;

@@ -15,9 +15,9 @@ import { createHash, verify as cryptoVerify, constants, X509Certificate } from '
 import { isSigningScheme, MAX_NOTATION_ENVELOPE_BYTES, NOTARY_PAYLOAD_TYPE, type SigningScheme } from '../../formats/notation';
 import { jsonDepthViolation } from '../../shared/json-depth';
 import { oneLine, type NotationFacts } from '../../policy/notation-trust';
-import { DerError } from './der';
+import { DerError } from '../../formats/der';
 import { verifyTimestampToken } from './timestamp';
-import { CertificateRequirementError, signingChainProblem } from './x509';
+import { CertificateRequirementError, signingChainProblem, subjectAttributes } from '../../formats/x509';
 
 /** The facts' type and the DN formatter live with their consumer, the policy's Notation trust judgement. */
 
@@ -185,7 +185,11 @@ export function envelopeFacts(
     chain: f.certs.map((c) => c.raw.toString('base64')),
     subject: leaf.subject,
     issuer: leaf.issuer,
+    subjectAttributes: subjectAttributes(leaf),
     leafSha256: createHash('sha256').update(leaf.raw).digest('hex'),
+    leafKeySha256: createHash('sha256')
+      .update(leaf.publicKey.export({ type: 'spki', format: 'der' }))
+      .digest('hex'),
     ...(f.timestamp ? { timestamp: f.timestamp } : {}),
     ...(typeof f.agent === 'string' ? { signingAgent: f.agent.slice(0, 200) } : {}),
   };

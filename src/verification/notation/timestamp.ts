@@ -16,8 +16,8 @@
  */
 import { createHash, verify as cryptoVerify, X509Certificate } from 'node:crypto';
 import { oneLine as oneLineDn, type NotationTimestamp } from '../../policy/notation-trust';
-import { children, ctx, ctxPrimitive, DerError, expect, generalizedTime, oid, parseDer, smallInt, TAG, type Der } from './der';
-import { certificateFields, CertificateRequirementError, EXT, keyUsage, KU, unknownCriticalExtension } from './x509';
+import { children, ctx, ctxPrimitive, DerError, expect, generalizedTime, oid, parseDer, smallInt, TAG, type Der } from '../../formats/der';
+import { certificateFields, CertificateRequirementError, EXT, keyUsage, KU, unknownCriticalExtension } from '../../formats/x509';
 
 const OID = {
   SIGNED_DATA: '1.2.840.113549.1.7.2',
@@ -318,6 +318,8 @@ function checkTimestampingUsage(cert: X509Certificate): void {
   const fields = certificateFields(cert);
   const eku = fields.extensions.get(EXT.EXT_KEY_USAGE);
   const name = oneLineDn(cert.subject);
+  // A CA certifies; it does not sign tokens (notation-core-go validateLeafBasicConstraints).
+  if (cert.ca) throw new TimestampError(`the TSA certificate ${name} is a CA certificate; a timestamping certificate must not be one`);
   const critical = unknownCriticalExtension(fields);
   if (critical !== undefined)
     throw new TimestampError(`the TSA certificate ${name} has the critical extension ${critical}, which Countersign does not understand`);

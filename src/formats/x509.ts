@@ -73,6 +73,76 @@ export function certificateFields(cert: X509Certificate): CertificateFields {
   return { serial, issuer, extensions };
 }
 
+/** Attribute types an identity may name (notation-go's, as go-ldap prints them), by OID. */
+const DN_ATTRIBUTES: Record<string, string> = {
+  '2.5.4.6': 'C',
+  '2.5.4.8': 'ST',
+  '2.5.4.7': 'L',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+  '2.5.4.3': 'CN',
+  '2.5.4.5': 'SERIALNUMBER',
+  '2.5.4.9': 'STREET',
+  '2.5.4.17': 'POSTALCODE',
+};
+
+/**
+ * The subject of `cert` as [type, value] pairs, read from its DER (not from a printed form, which
+ * would have to be parsed back: Node escapes some characters, folds others, and prints a
+ * multi-valued RDN like two attributes), with each value decoded exactly from its string type.
+ * Refused, as notation-go refuses them (its DN parse fails, which is an authenticity failure): a
+ * multi-valued RDN, and an attribute type twice (`O=partner, O=acme` must not match `O=acme`).
+ * Types without a short name are kept under their OID: they can never match an identity.
+ */
+export function subjectAttributes(cert: X509Certificate): Array<[string, string]> | string {
+  try {
+    const tbs = children(expect(children(expect(parseDer(cert.raw), TAG.SEQUENCE, 'Certificate'))[0], TAG.SEQUENCE, 'TBSCertificate'));
+    const off = tbs[0]?.tag === ctx(0) ? 1 : 0;
+    const subject = expect(tbs[off + 4], TAG.SEQUENCE, 'subject');
+    const out: Array<[string, string]> = [];
+    for (const rdn of children(subject)) {
+      const atvs = children(expect(rdn, TAG.SET, 'RelativeDistinguishedName'));
+      if (atvs.length !== 1) return 'its subject has a multi-valued RDN';
+      const [type, value] = children(expect(atvs[0], TAG.SEQUENCE, 'AttributeTypeAndValue'));
+      const id = oid(type, 'attribute type');
+      const name = DN_ATTRIBUTES[id] ?? id;
+      if (out.some(([k]) => k === name)) return `its subject names ${name} twice`;
+      const text = directoryString(value);
+      if (text === undefined) return `its subject's ${name} is not a string`;
+      out.push([name, text]);
+    }
+    return out;
+  } catch (err) {
+    return `its subject cannot be read (${err instanceof Error ? err.message : String(err)})`;
+  }
+}
+
+/** A DirectoryString (or IA5String) value, decoded by its type; undefined for other types. */
+function directoryString(el: { tag: number; content: Buffer } | undefined): string | undefined {
+  if (!el) return undefined;
+  switch (el.tag) {
+    case 0x0c: // UTF8String
+      return new TextDecoder('utf-8', { fatal: true }).decode(el.content);
+    case 0x13: // PrintableString
+    case 0x16: // IA5String
+      return el.content.some((b) => b > 0x7f) ? undefined : el.content.toString('latin1');
+    case 0x14: // TeletexString (T61): read as Latin-1, as Go does
+      return el.content.toString('latin1');
+    case 0x1e: // BMPString: UCS-2 big-endian
+      if (el.content.length % 2 !== 0) return undefined;
+      return Buffer.from(el.content).swap16().toString('utf16le');
+    case 0x1c: {
+      // UniversalString: UCS-4 big-endian
+      if (el.content.length % 4 !== 0) return undefined;
+      let text = '';
+      for (let i = 0; i < el.content.length; i += 4) text += String.fromCodePoint(el.content.readUInt32BE(i));
+      return text;
+    }
+    default:
+      return undefined;
+  }
+}
+
 /** The first byte of the key usage bits, or undefined without the extension. */
 export function keyUsage(f: CertificateFields): number | undefined {
   const ku = f.extensions.get(EXT.KEY_USAGE);

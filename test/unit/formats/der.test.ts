@@ -3,7 +3,7 @@
  * DerError naming the problem, never a RangeError or a stack overflow, and no value has a second
  * encoding the reader accepts.
  */
-import { children, DerError, oid, parseDer, smallInt } from '../../../../src/verification/notation/der';
+import { children, DerError, oid, parseDer, smallInt } from '../../../src/formats/der';
 
 const fails = (run: () => unknown, why: RegExp) => {
   let thrown: unknown;
