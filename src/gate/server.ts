@@ -34,6 +34,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { Pool, request as undiciRequest, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'undici/types/header';
 import { computeDigest, isDigest, splitDigest } from '../registry/digest';
+import { baseMediaType } from '../registry/referrers-index';
 import { InProcessWriteLock, type WriteLock } from '../registry/write-lock';
 import { CountersignError } from '../shared/errors';
 import { listenHttp, refusePlainHttpOffLoopback } from '../shared/http-server';
@@ -210,13 +211,18 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   const currentRevision = opts.currentRevision ?? (() => opts.verifier.currentRevision?.());
   const logger = opts.logger;
   const debug = (obj: object, msg: string): void => logger?.debug?.(obj, msg);
-  const pool = new Pool(upstream.origin, {
+  const poolOptions = {
     connections: 128,
     ...(opts.upstreamCa ? { connect: { ca: opts.upstreamCa } } : {}),
     // Blobs are large and uploads slow: no body timeout; a stalled peer is noticed by TCP.
     bodyTimeout: 0,
     headersTimeout: 60_000,
-  });
+  };
+  // Manifests, decisions' reads and tag writes on one pool; blobs, uploads and the rest of the
+  // pass-through on another: a client that opens blob reads and never reads them holds
+  // connections of the blob pool only, never the ones every manifest read needs.
+  const pool = new Pool(upstream.origin, poolOptions);
+  const blobPool = new Pool(upstream.origin, poolOptions);
   // Blob reads from a plain-HTTP registry go over raw sockets with large reads (blob-relay.ts);
   // over TLS, and for every response the raw reader does not take, through the pool.
   const rawBlobs =
@@ -236,9 +242,10 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     headers: Record<string, string | string[]>,
     body?: Readable | Buffer,
     signal?: AbortSignal,
+    via: Pool = pool,
   ) {
     try {
-      return await pool.request({ method, path, headers, ...(body !== undefined ? { body } : {}), ...(signal ? { signal } : {}) });
+      return await via.request({ method, path, headers, ...(body !== undefined ? { body } : {}), ...(signal ? { signal } : {}) });
     } catch (err) {
       if (signal?.aborted) throw err;
       throw new GateError(502, 'UNAVAILABLE', `the registry behind the gate is unreachable: ${(err as Error).message}`);
@@ -401,6 +408,26 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   }
 
   /** An upstream response read whole (fetchCapped), relayed as it came. */
+  /**
+   * The status and headers of an upstream answer to a request of the gate's own (a HEAD of a
+   * tag, the /v2/ ping) as the answer to the client's request, which was another (a PUT, a
+   * DELETE, a POST): with a small OCI error body of the gate's own, never the upstream's
+   * Content-Length with no body after it (a client would wait for bytes that never come, and a
+   * pipelining one would read the next response as this body).
+   */
+  function relayStatus(up: Dispatcher.ResponseData, req: http.IncomingMessage, res: http.ServerResponse, message: string): void {
+    up.body.resume();
+    res.statusCode = up.statusCode;
+    relayHeaders(res, up.headers, req);
+    for (const h of ['content-length', 'transfer-encoding', 'content-type', 'content-encoding']) res.removeHeader(h);
+    const code =
+      up.statusCode === 401 ? 'UNAUTHORIZED' : up.statusCode === 403 ? 'DENIED' : up.statusCode === 404 ? 'MANIFEST_UNKNOWN' : 'UNKNOWN';
+    const body = JSON.stringify({ errors: [{ code, message }] });
+    res.setHeader('content-type', 'application/json');
+    res.setHeader('content-length', Buffer.byteLength(body));
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
   function relayCapped(up: CappedResponse, req: http.IncomingMessage, res: http.ServerResponse): void {
     res.statusCode = up.statusCode;
     relayHeaders(res, up.headers, req);
@@ -411,7 +438,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     opts.observer?.gate('passthrough');
     const hasBody = req.method === 'POST' || req.method === 'PATCH' || req.method === 'PUT';
     const body = hasBody ? req : undefined;
-    const up = await send(req.method as Dispatcher.HttpMethod, path, forwardHeaders(req), body, signal);
+    const up = await send(req.method as Dispatcher.HttpMethod, path, forwardHeaders(req), body, signal, blobPool);
     await relay(up, req, res);
   }
 
@@ -535,7 +562,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     // as it arrives, the upstream is paused while the client's socket is full, and no body stream
     // or per-chunk work sits between them.
     try {
-      await pool.stream({ method, path, headers, signal }, ({ statusCode, headers: got }) =>
+      await blobPool.stream({ method, path, headers, signal }, ({ statusCode, headers: got }) =>
         onHead({ statusCode, headers: got as RelayHead['headers'] }),
       );
     } catch (err) {
@@ -557,7 +584,16 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     const what = (): string => `manifest ${route.name}:${route.reference}`;
     const up = await fetchCapped('GET', path, forwardHeaders(req, MANIFEST_READ_HEADERS, CONDITIONAL), what, signal);
     if (up.statusCode !== 200) {
-      // 401 challenges, 404 unknown manifests: the client sees the upstream's answer unchanged.
+      // 401 challenges, 404 unknown manifests, 429s and 5xx: the client sees the upstream's answer
+      // unchanged. Any other answer (a 203 or 206 carrying the manifest, a redirect to where it
+      // could be read directly) would hand over a manifest nothing decided: refused.
+      if (up.statusCode < 400) {
+        throw new GateError(
+          502,
+          'UNAVAILABLE',
+          `the registry answered ${up.statusCode} for ${what()}, which the gate does not pass on (only 200 is decided)`,
+        );
+      }
       relayCapped(up, req, res);
       return;
     }
@@ -792,7 +828,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       const ping = await send('GET', '/v2/', {}, undefined, signal);
       if (ping.statusCode === 401) {
         req.resume();
-        await relay(ping, req, res, true);
+        relayStatus(ping, req, res, 'authentication required');
         return false;
       }
       ping.body.resume();
@@ -861,7 +897,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     // The tag's current target, for immutable-tag rules (re-pushing the same digest is no change).
     const target = await currentTarget(req, route.name, tag, signal);
     if ('refused' in target) {
-      await relay(target.refused, req, res, true);
+      relayStatus(target.refused, req, res, `the registry refused to say what tag ${tag} points at`);
       return;
     }
     const current = target.digest;
@@ -963,7 +999,8 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       const target = await currentTarget(req, route.name, route.reference, signal);
       if ('refused' in target || target.digest === '') {
         // The client must authenticate first, or there is nothing to delete: the upstream's answer, unchanged.
-        await relay('refused' in target ? target.refused : target.head, req, res, true);
+        if ('refused' in target) relayStatus(target.refused, req, res, `the registry refused to say what tag ${route.reference} points at`);
+        else relayStatus(target.head, req, res, `no tag ${route.reference} in ${route.name}`);
         return;
       }
       current = target.digest;
@@ -1008,6 +1045,17 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       else if (route.kind === 'blob' && method === 'DELETE') {
         if (await allowBlobDelete(req, res, route.name, route.digest, abort.signal)) await passThrough(req, res, path, abort.signal);
       } else if (route.kind === 'upload-start' || route.kind === 'upload') {
+        // Distribution reads digest= and mount=/from= with Go's FormValue, which also parses a form
+        // body (and prefers it to the query): such a body would commit or mount a blob the query
+        // never named. Upload data is octet-stream; a form is refused.
+        const type = baseMediaType(headerOf(req.headers, 'content-type'));
+        if (type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data') {
+          throw new GateError(
+            400,
+            'UNSUPPORTED',
+            `an upload request with a ${type} body is refused: send the data as application/octet-stream and name digest=, mount= and from= in the query`,
+          );
+        }
         let allowed = true;
         for (const blob of committedBlobs(method, route, query)) {
           allowed = await allowContentWrite(req, res, route.name, blob, 'blob', abort.signal);
@@ -1048,8 +1096,11 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       name: 'registry gate',
       ...(opts.tls ? { tls: opts.tls } : {}),
       headersTimeoutMs: 30_000,
-      // Uploads of large layers take as long as they take.
+      // Uploads of large layers take as long as they take, but a connection on which nothing
+      // moves either way for 5 minutes (a client that stopped reading its blob, a stalled upload)
+      // is closed: it would hold an upstream connection for good.
       requestTimeoutMs: 0,
+      idleTimeoutMs: 5 * 60_000,
       highWaterMark: SOCKET_BUFFERS.highWaterMark,
       onError: (err) => logger?.error({ err: { name: err.name, message: err.message } }, 'gate server error'),
     },
@@ -1071,7 +1122,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       closing ??= (async () => {
         await listening.close(5000);
         rawBlobs?.close();
-        await pool.close();
+        await Promise.all([pool.close(), blobPool.close()]);
       })();
       return closing;
     },

@@ -59,6 +59,8 @@ export interface HttpServerOptions {
   headersTimeoutMs?: number;
   /** 0: none. */
   requestTimeoutMs?: number;
+  /** A connection with no traffic either way for this long is closed (Node's server.timeout); absent: none. */
+  idleTimeoutMs?: number;
   /** Errors of the server after it listens (they never reject anything). */
   onError?: (err: Error) => void;
   /** The sockets' stream buffer size in bytes (Node's default: 16 KiB); the gate relays blobs with larger ones. */
@@ -94,6 +96,7 @@ export async function listenHttp(
     : http.createServer(buffers, handler);
   if (opts.headersTimeoutMs !== undefined) server.headersTimeout = opts.headersTimeoutMs;
   if (opts.requestTimeoutMs !== undefined) server.requestTimeout = opts.requestTimeoutMs;
+  if (opts.idleTimeoutMs !== undefined) server.setTimeout(opts.idleTimeoutMs, (socket) => socket.destroy());
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void =>
