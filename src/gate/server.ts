@@ -30,7 +30,7 @@
 import type { Observer } from '../shared/observer';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline, Writable, type Readable } from 'node:stream';
 import { Pool, request as undiciRequest, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'undici/types/header';
 import { computeDigest, isDigest, splitDigest } from '../registry/digest';
@@ -549,15 +549,99 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       return res;
     };
     const method = req.method as 'GET' | 'HEAD';
+    // A blob no larger than a manifest may be one: registries that keep manifests and blobs in one
+    // content store (an OCI layout) serve a manifest through the blob route too, and a denied image
+    // would be read there undecided. Such a blob is collected (on the same kept-alive connection)
+    // and judged before anything is sent (smallBlob).
+    let small: { head: RelayHead; chunks: Buffer[] } | undefined;
+    const guarded = (head: RelayHead): Writable => {
+      const length = Number(headerOf(head.headers, 'content-length'));
+      if (head.statusCode !== 200 || !Number.isSafeInteger(length) || length > maxManifest) return onHead(head);
+      const chunks: Buffer[] = [];
+      small = { head, chunks };
+      return new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          chunks.push(chunk);
+          done();
+        },
+      });
+    };
     if (rawBlobs) {
       try {
-        if ((await rawBlobs.relay(method, path, headers, onHead, signal)) === 'relayed') return;
+        if ((await rawBlobs.relay(method, path, headers, guarded, signal)) === 'relayed') {
+          if (small) await smallBlob(req, res, route, small.head, small.chunks, signal);
+          return;
+        }
       } catch (err) {
         if (err instanceof BlobRelayError)
           throw new GateError(502, 'UNAVAILABLE', `the registry behind the gate failed a blob read: ${err.message}`);
         throw err;
       }
     }
+    await streamBlob(method, path, headers, guarded, signal, res);
+    if (small) await smallBlob(req, res, route, small.head, small.chunks, signal);
+  }
+
+  /**
+   * A blob no larger than a manifest, collected whole (`chunks`): when its bytes are a manifest, it
+   * is decided like the pull of that manifest by digest (evidence passes, as on the manifest
+   * route); else it is served as the blob it is.
+   */
+  async function smallBlob(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    route: Extract<Route, { kind: 'blob' }>,
+    head: RelayHead,
+    chunks: Buffer[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    const claimed = headerOf(head.headers, 'docker-content-digest');
+    const algorithm = route.digest.slice(0, route.digest.indexOf(':') + 1);
+    if (claimed !== undefined && claimed !== route.digest && claimed.startsWith(algorithm)) {
+      throw new GateError(502, 'DIGEST_INVALID', `the registry claims ${claimed} for blob ${route.digest}: refused`);
+    }
+    if (req.method === 'HEAD') {
+      // No content leaves on a HEAD (what it tells, that the digest exists, the client named):
+      // push clients HEAD every blob, and that stays one request.
+      res.statusCode = 200;
+      relayHeaders(res, head.headers, req);
+      res.end();
+      return;
+    }
+    const bytes = Buffer.concat(chunks);
+    const digest = computeDigest(bytes, splitDigest(route.digest)?.algorithm ?? 'sha256');
+    if (digest !== route.digest) {
+      throw new GateError(502, 'DIGEST_INVALID', `the registry returned bytes with digest ${digest} for blob ${route.digest}: refused`);
+    }
+    if (isManifestShaped(bytes)) {
+      const parsed = parseManifest(bytes, undefined);
+      if ((await inertEvidence(req, route.name, parsed, undefined, signal)) === undefined) {
+        const image = `${registryName}/${route.name}@${digest}`;
+        const answer = await decide('pull', image, digest, { labels: {} });
+        if (!answer.allowed) {
+          throw new GateError(
+            403,
+            'DENIED',
+            `pull of ${image} (a manifest, read through the blob route) denied: ${answer.reasons.join('; ') || 'no reason given'}`,
+          );
+        }
+      }
+    }
+    res.statusCode = 200;
+    relayHeaders(res, head.headers, req);
+    res.setHeader('content-length', bytes.length);
+    res.end(req.method === 'HEAD' ? undefined : bytes);
+  }
+
+  /** A blob read through the blob pool, straight from the upstream socket into `res`. */
+  async function streamBlob(
+    method: 'GET' | 'HEAD',
+    path: string,
+    headers: Record<string, string | string[]>,
+    onHead: (head: RelayHead) => Writable,
+    signal: AbortSignal,
+    res: http.ServerResponse,
+  ): Promise<void> {
     // Straight from the upstream socket into the response (undici stream): each chunk is written
     // as it arrives, the upstream is paused while the client's socket is full, and no body stream
     // or per-chunk work sits between them.
@@ -1127,6 +1211,24 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       return closing;
     },
   };
+}
+
+/** Bytes a client would take for a manifest: a JSON object with a schemaVersion and layers, manifests or fsLayers. */
+function isManifestShaped(bytes: Buffer): boolean {
+  let i = 0;
+  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)) i++;
+  if (bytes[i] !== 0x7b) return false; // '{'
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return false;
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return false;
+  const m = doc as Record<string, unknown>;
+  // Keys as a Go client matches them: case-insensitively.
+  const keys = new Map(Object.keys(m).map((k) => [k.toLowerCase(), m[k]]));
+  return keys.has('schemaversion') && ['layers', 'manifests', 'fslayers'].some((k) => Array.isArray(keys.get(k)));
 }
 
 /** The digest of manifest bytes, in the algorithm of the digest asked for (sha256 for tags). */
