@@ -172,6 +172,15 @@ const HOP_BY_HOP = new Set([
   'host',
   'content-length',
   'expect',
+  // What a client says about where it came from is not the gate's to pass on: the registry builds
+  // its Location URLs from X-Forwarded-Host/-Proto, and logs and rate-limits by -For. The gate
+  // names the client's address itself (forwardHeaders).
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-real-ip',
 ]);
 
 class GateError extends Error {
@@ -267,6 +276,8 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     }
     // A streamed body keeps its declared length, so the upstream sees a monolithic upload as one.
     if (given['content-length'] !== undefined) out['content-length'] = given['content-length'];
+    const from = req.socket.remoteAddress;
+    if (from !== undefined) out['x-forwarded-for'] = from;
     if (extra) for (const k in extra) out[k] = extra[k]!;
     return out;
   }

@@ -589,6 +589,40 @@ describe('guards: pass-through routes', () => {
   });
 });
 
+describe('what a client says about where it came from', () => {
+  test('X-Forwarded-* and Forwarded from the client never reach the registry; the gate names the client address itself', async () => {
+    const seen: http.IncomingHttpHeaders[] = [];
+    upstreamHandler = (req, res) => {
+      seen.push(req.headers);
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' });
+      res.end('{}');
+    };
+    await withGate(denyAll(), async (gate) => {
+      const res = await request(`${gate.url}/v2/prod/app/tags/list`, {
+        headers: {
+          'x-forwarded-host': 'evil.example',
+          'x-forwarded-proto': 'https',
+          'x-forwarded-for': '10.9.8.7',
+          forwarded: 'for=10.9.8.7;host=evil.example',
+          'x-real-ip': '10.9.8.7',
+        },
+      });
+      await res.body.dump();
+      expect(res.statusCode).toBe(200);
+    });
+    expect(seen).toHaveLength(1);
+    const h = seen[0]!;
+    expect([h['x-forwarded-host'], h['x-forwarded-proto'], h.forwarded, h['x-real-ip']]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(h['x-forwarded-for']).toMatch(/^(::ffff:)?127\.0\.0\.1$/);
+  });
+});
+
 describe('guards: request smuggling and odd requests', () => {
   test('Content-Length with Transfer-Encoding, conflicting Content-Lengths, and a non-chunked final encoding are refused before the upstream', async () => {
     upstreamHandler = serve(IMAGE);
