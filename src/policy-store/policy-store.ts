@@ -214,13 +214,24 @@ export class PolicyStore {
       request.expectedRevision !== undefined && this.record && request.expectedRevision === this.policy.revision
         ? this.record.revision
         : request.expectedRevision;
-    const { previousRevision } = await setStoredPolicy(stored.store, stored.audit, {
+    const { previousRevision, policy } = await setStoredPolicy(stored.store, stored.audit, {
       ...request,
       ...(expectedRevision !== undefined ? { expectedRevision } : {}),
     });
     // The commit announced `policy` (this process synchronously), which queued a re-read; waiting
     // for one that starts now makes the new policy (or a newer one) current before we answer.
-    await this.refresher.request();
+    try {
+      await this.refresher.request();
+    } catch (err) {
+      // Stored, but not yet read back here: say so (a plain store error would read as "not set",
+      // and a retry would then conflict with the change that did land). The re-read is retried.
+      throw new CountersignError(
+        'UNAVAILABLE',
+        `the policy was stored (revision ${policy.revision}), but this replica could not read it back yet ` +
+          `(${err instanceof Error ? err.message : String(err)}); it keeps retrying: GetPolicy shows when it is in force here`,
+        { cause: err },
+      );
+    }
     return { info: this.info(), previousRevision };
   }
 
