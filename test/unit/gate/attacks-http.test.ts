@@ -13,12 +13,12 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { RegistryClient } from '../../../src/registry/client';
-import { startGateServer, type GateServer, type GateServerOptions, type GateVerifier, type GateVerifyInput } from '../../../src/gate';
+import { startGateServer, type GateServer, type GateVerifier, type GateVerifyInput } from '../../../src/gate';
+import { OCI_MANIFEST, serve, useFakeUpstream, type Handler } from './fake-upstream';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const j = (o: unknown) => Buffer.from(JSON.stringify(o));
 const D = (c: string) => `sha256:${c.repeat(64)}`;
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const LABEL = { operation: 'gate.countersign.dev/operation' };
 
 const IMAGE = j({
@@ -28,37 +28,8 @@ const IMAGE = j({
   layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: D('d'), size: 3 }],
 });
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
-let upstreamHandler: Handler;
-let upstream: http.Server;
-let upstreamUrl: string;
-const upstreamSeen: string[] = [];
-const upstreamHeaders: http.IncomingHttpHeaders[] = [];
-
-beforeAll(async () => {
-  upstream = http.createServer((req, res) => {
-    upstreamSeen.push(`${req.method ?? ''} ${req.url ?? ''}`);
-    upstreamHeaders.push(req.headers);
-    upstreamHandler(req, res);
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-});
-afterAll(async () => {
-  await new Promise<void>((r) => upstream.close(() => r()));
-});
-beforeEach(() => {
-  upstreamSeen.length = 0;
-  upstreamHeaders.length = 0;
-});
-
-function serve(bytes: Buffer, type = OCI_MANIFEST, extra: Record<string, string> = {}, status = 200): Handler {
-  return (req, res) => {
-    req.resume();
-    res.writeHead(status, { 'content-type': type, 'content-length': String(bytes.length), ...extra });
-    res.end(req.method === 'HEAD' ? undefined : bytes);
-  };
-}
+const upstream = useFakeUpstream();
+const withGate = upstream.withGate;
 
 type Answer = { allowed: boolean; revisions?: boolean };
 class Verifier implements GateVerifier {
@@ -82,21 +53,6 @@ const denyAll = () => new Verifier(() => ({ allowed: false }));
 const allowAll = () => new Verifier(() => ({ allowed: true }));
 /** Content writes (blob commits, mounts, manifests by digest) refused; everything else allowed. */
 const noContent = () => new Verifier((i) => ({ allowed: i.context.labels?.[LABEL.operation] !== 'content' }));
-
-async function withGate(verifier: GateVerifier, fn: (gate: GateServer) => Promise<void>, extra: Partial<GateServerOptions> = {}) {
-  const gate = await startGateServer({
-    listen: '127.0.0.1:0',
-    upstream: upstreamUrl,
-    verifier,
-    registryName: 'registry.example',
-    ...extra,
-  });
-  try {
-    await fn(gate);
-  } finally {
-    await gate.close();
-  }
-}
 
 /** Raw bytes to the gate; everything it answers until it closes the connection. */
 function raw(gate: GateServer, bytes: string | Buffer): Promise<Buffer> {
@@ -279,7 +235,7 @@ describe('response framing: the body a response declares is the body it carries'
   const pipelined = (first: string) => `${first}GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
 
   test('a tag PUT without credentials, answered with the 401 of the HEAD of its current target, carries the body its Content-Length promises', async () => {
-    upstreamHandler = authRegistry;
+    upstream.handler = authRegistry;
     // Content allowed, so the gate goes on to read the tag's current target (a HEAD: 401).
     const v = new Verifier(() => ({ allowed: true }));
     await withGate(v, async (gate) => {
@@ -293,7 +249,7 @@ describe('response framing: the body a response declares is the body it carries'
   });
 
   test('a denied blob commit without credentials, answered with the upstream challenge, carries the body its Content-Length promises', async () => {
-    upstreamHandler = authRegistry;
+    upstream.handler = authRegistry;
     await withGate(denyAll(), async (gate) => {
       const post = `POST /v2/prod/app/blobs/uploads/?digest=${D('b')} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`;
       const responses = parseResponses(await raw(gate, pipelined(post)));
@@ -317,7 +273,7 @@ describe('response framing: the body a response declares is the body it carries'
   });
 
   test('guard: a HEAD relayed from the upstream keeps its Content-Length and carries no body (that is what HEAD means)', async () => {
-    upstreamHandler = authRegistry;
+    upstream.handler = authRegistry;
     await withGate(allowAll(), async (gate) => {
       const res = await raw(gate, `HEAD /v2/ HTTP/1.1\r\nHost: x\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
       const text = res.toString('latin1');
@@ -359,7 +315,7 @@ describe('a manifest is not readable through the blob route', () => {
   };
 
   test('a GET of /v2/<name>/blobs/<digest of a denied manifest> is decided like the manifest (denied); a HEAD carries no content', async () => {
-    upstreamHandler = ociLayoutRegistry;
+    upstream.handler = ociLayoutRegistry;
     const v = denyAll();
     await withGate(v, async (gate) => {
       const pull = await request(`${gate.url}/v2/prod/app/manifests/v1`);
@@ -430,7 +386,7 @@ describe('only a decided 200 carries a manifest', () => {
         ['206', serve(IMAGE, OCI_MANIFEST, { 'content-range': `bytes 0-${IMAGE.length - 1}/${IMAGE.length}` }, 206)],
         ['307', serve(Buffer.alloc(0), 'text/plain', { location: storageUrl }, 307)],
       ] as const) {
-        upstreamHandler = handler;
+        upstream.handler = handler;
         await withGate(v, async (gate) => {
           const res = await request(`${gate.url}/v2/prod/app/manifests/v1`);
           const body = Buffer.from(await res.body.arrayBuffer());
@@ -449,7 +405,7 @@ describe('only a decided 200 carries a manifest', () => {
   test('guard: 401, 404, 429 and 5xx manifest answers are relayed (challenges and errors), with no decision', async () => {
     const v = denyAll();
     for (const status of [401, 404, 429, 503]) {
-      upstreamHandler = serve(j({ errors: [{ code: 'X' }] }), 'application/json', { 'www-authenticate': 'Basic realm="r"' }, status);
+      upstream.handler = serve(j({ errors: [{ code: 'X' }] }), 'application/json', { 'www-authenticate': 'Basic realm="r"' }, status);
       await withGate(v, async (gate) => {
         const res = await request(`${gate.url}/v2/prod/app/manifests/v1`);
         await res.body.dump();
@@ -465,7 +421,7 @@ describe('only a decided 200 carries a manifest', () => {
 // ---------------------------------------------------------------------------------------------
 describe('guards: the decision cache and credentials', () => {
   test("one client's allow is never served to another: every request reads the manifest upstream with its own credentials", async () => {
-    upstreamHandler = (req, res) => {
+    upstream.handler = (req, res) => {
       if (req.headers.authorization === 'Basic YWxpY2U6cHc=') {
         serve(IMAGE)(req, res);
         return;
@@ -487,7 +443,7 @@ describe('guards: the decision cache and credentials', () => {
           expect([res.statusCode, body.includes('schemaVersion')]).toEqual([401, false]);
         }
         // Alice's credentials were sent for Alice only.
-        expect(upstreamHeaders.map((h) => h.authorization)).toEqual(['Basic YWxpY2U6cHc=', undefined, 'Basic bWFsbG9yeTp4', undefined]);
+        expect(upstream.headers.map((h) => h.authorization)).toEqual(['Basic YWxpY2U6cHc=', undefined, 'Basic bWFsbG9yeTp4', undefined]);
         expect(v.calls).toHaveLength(1);
       },
       { currentRevision: () => 'p1 t1', decisionCacheTtlMs: 60_000 },
@@ -495,7 +451,7 @@ describe('guards: the decision cache and credentials', () => {
   });
 
   test('a warm allow in one repository is not reused for the same digest in another', async () => {
-    upstreamHandler = serve(IMAGE);
+    upstream.handler = serve(IMAGE);
     const v = new Verifier((i) => ({ allowed: i.image.startsWith('registry.example/prod/app@'), revisions: true }));
     await withGate(
       v,
@@ -514,25 +470,25 @@ describe('guards: the decision cache and credentials', () => {
   });
 
   test('the query string of a manifest read never reaches the upstream (no ?tag=, ?ns= or cache-busting variants)', async () => {
-    upstreamHandler = serve(IMAGE);
+    upstream.handler = serve(IMAGE);
     await withGate(denyAll(), async (gate) => {
       for (const q of ['?ns=docker.io', '?tag=other', '?digest=x', '?']) {
         const res = await request(`${gate.url}/v2/prod/app/manifests/v1${q}`);
         await res.body.dump();
         expect([q, res.statusCode]).toEqual([q, 403]);
       }
-      expect(new Set(upstreamSeen)).toEqual(new Set(['GET /v2/prod/app/manifests/v1']));
+      expect(new Set(upstream.seen)).toEqual(new Set(['GET /v2/prod/app/manifests/v1']));
     });
   });
 });
 
 describe('guards: pass-through routes', () => {
   test('tag-list and referrers pagination Links pointing at the upstream are rewritten to the gate; relative ones pass', async () => {
-    upstreamHandler = (req, res) => {
+    upstream.handler = (req, res) => {
       req.resume();
       const url = req.url!;
       const link = url.includes('tags')
-        ? `<${upstreamUrl}/v2/prod/app/tags/list?last=v1&n=1>; rel="next"`
+        ? `<${upstream.url}/v2/prod/app/tags/list?last=v1&n=1>; rel="next"`
         : `</v2/prod/app/referrers/${D('a')}?last=x>; rel="next"`;
       res.writeHead(200, { 'content-type': 'application/json', link, 'oci-filters-applied': 'artifactType', 'content-length': '2' });
       res.end('{}');
@@ -545,12 +501,12 @@ describe('guards: pass-through routes', () => {
       await refs.body.dump();
       expect(refs.headers.link).toBe(`</v2/prod/app/referrers/${D('a')}?last=x>; rel="next"`);
       expect(refs.headers['oci-filters-applied']).toBe('artifactType');
-      expect(upstreamSeen).toEqual(['GET /v2/prod/app/tags/list?n=1', `GET /v2/prod/app/referrers/${D('a')}?artifactType=x`]);
+      expect(upstream.seen).toEqual(['GET /v2/prod/app/tags/list?n=1', `GET /v2/prod/app/referrers/${D('a')}?artifactType=x`]);
     });
   });
 
   test('upload session URLs the client sends cannot point the gate at another host (absolute-form and authority targets are refused)', async () => {
-    upstreamHandler = serve(Buffer.alloc(0), 'text/plain', {}, 202);
+    upstream.handler = serve(Buffer.alloc(0), 'text/plain', {}, 202);
     await withGate(allowAll(), async (gate) => {
       for (const target of [
         'http://169.254.169.254/v2/prod/app/blobs/uploads/u1',
@@ -563,13 +519,13 @@ describe('guards: pass-through routes', () => {
           expect([method, target, [0, 400, 404].includes(statusOf(res))]).toEqual([method, target, true]);
         }
       }
-      expect(upstreamSeen).toEqual([]);
+      expect(upstream.seen).toEqual([]);
     });
   });
 
   test('a blob the upstream redirects is passed on as the redirect; a 200 naming another digest is refused', async () => {
     let mode: 'redirect' | 'lie' = 'redirect';
-    upstreamHandler = (req, res) => {
+    upstream.handler = (req, res) => {
       req.resume();
       if (mode === 'redirect') {
         res.writeHead(307, { location: 'https://storage.example/blob?sig=1', 'content-length': '0' });
@@ -592,7 +548,7 @@ describe('guards: pass-through routes', () => {
 describe('what a client says about where it came from', () => {
   test('X-Forwarded-* and Forwarded from the client never reach the registry; the gate names the client address itself', async () => {
     const seen: http.IncomingHttpHeaders[] = [];
-    upstreamHandler = (req, res) => {
+    upstream.handler = (req, res) => {
       seen.push(req.headers);
       req.resume();
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' });
@@ -625,7 +581,7 @@ describe('what a client says about where it came from', () => {
 
 describe('guards: request smuggling and odd requests', () => {
   test('Content-Length with Transfer-Encoding, conflicting Content-Lengths, and a non-chunked final encoding are refused before the upstream', async () => {
-    upstreamHandler = serve(IMAGE);
+    upstream.handler = serve(IMAGE);
     await withGate(allowAll(), async (gate) => {
       const hidden = `GET /v2/prod/app/manifests/hidden HTTP/1.1\r\nHost: x\r\n\r\n`;
       for (const head of [
@@ -639,14 +595,14 @@ describe('guards: request smuggling and odd requests', () => {
         const res = await raw(gate, `PATCH /v2/prod/app/blobs/uploads/u1 HTTP/1.1\r\nHost: x\r\n${head}\r\n\r\n0\r\n\r\n${hidden}`);
         expect([head, statusOf(res)]).toEqual([head, 400]);
       }
-      expect(upstreamSeen).toEqual([]);
+      expect(upstream.seen).toEqual([]);
     });
   });
 
   test('a CR/LF in a value the gate copies into a response (the Host it rewrites Locations with) is never reflected', async () => {
-    upstreamHandler = (req, res) => {
+    upstream.handler = (req, res) => {
       req.resume();
-      res.writeHead(202, { location: `${upstreamUrl}/v2/prod/app/blobs/uploads/u1`, 'content-length': '0' });
+      res.writeHead(202, { location: `${upstream.url}/v2/prod/app/blobs/uploads/u1`, 'content-length': '0' });
       res.end();
     };
     await withGate(allowAll(), async (gate) => {
@@ -661,7 +617,7 @@ describe('guards: request smuggling and odd requests', () => {
   });
 
   test('HTTP/1.0 without Host, and a GET with a body, read a manifest like any other (decided)', async () => {
-    upstreamHandler = serve(IMAGE);
+    upstream.handler = serve(IMAGE);
     const v = denyAll();
     await withGate(v, async (gate) => {
       const old = await raw(gate, `GET /v2/prod/app/manifests/v1 HTTP/1.0\r\n\r\n`);
@@ -676,7 +632,7 @@ describe('guards: request smuggling and odd requests', () => {
   });
 
   test('a manifest PATCH/POST, an upload-start PUT and OPTIONS/TRACE/PROPFIND anywhere are refused without reaching the upstream', async () => {
-    upstreamHandler = serve(IMAGE);
+    upstream.handler = serve(IMAGE);
     await withGate(allowAll(), async (gate) => {
       for (const [method, target] of [
         ['PATCH', `/v2/prod/app/manifests/${sha(IMAGE)}`],
@@ -693,7 +649,7 @@ describe('guards: request smuggling and odd requests', () => {
         const res = await raw(gate, `${method} ${target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
         expect([method, target, [0, 400, 404, 405].includes(statusOf(res))]).toEqual([method, target, true]);
       }
-      expect(upstreamSeen).toEqual([]);
+      expect(upstream.seen).toEqual([]);
     });
   });
 });
@@ -710,7 +666,7 @@ describe('resource exhaustion', () => {
   test("clients that open blob reads and never read them do not starve other clients' manifest reads (blobs have a pool of their own)", async () => {
     const chunk = Buffer.alloc(256 * 1024, 7);
     const BLOB_BYTES = 1024 * 1024 * 1024; // far more than every buffer between upstream and client holds
-    upstreamHandler = (req, res) => {
+    upstream.handler = (req, res) => {
       req.resume();
       if (req.url!.includes('/manifests/')) {
         serve(IMAGE)(req, res);
@@ -750,7 +706,7 @@ describe('resource exhaustion', () => {
           }
           // Until every connection the gate has to the upstream (16 raw + 128 pooled) carries a hog's
           // read, or (a gate that bounds them) until the hogs stop arriving.
-          const blobReads = () => upstreamSeen.filter((l) => l.includes('/blobs/')).length;
+          const blobReads = () => upstream.seen.filter((l) => l.includes('/blobs/')).length;
           for (let waited = 0; blobReads() < 16 + 128 && waited < 15_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
           try {
             const res = await request(`${gate.url}/v2/prod/app/manifests/v1`);

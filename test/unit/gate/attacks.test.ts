@@ -12,12 +12,12 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { RegistryClient } from '../../../src/registry/client';
-import { startGateServer, type GateServer, type GateServerOptions, type GateVerifier, type GateVerifyInput } from '../../../src/gate';
+import { startGateServer, type GateServer, type GateVerifier, type GateVerifyInput } from '../../../src/gate';
+import { OCI_MANIFEST, serve, useFakeUpstream, type Handler } from './fake-upstream';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const j = (o: unknown) => Buffer.from(JSON.stringify(o));
 const D = (c: string) => `sha256:${c.repeat(64)}`;
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const LABEL = {
   operation: 'gate.countersign.dev/operation',
@@ -33,37 +33,8 @@ const IMAGE = j({
 });
 const OTHER = Buffer.from(IMAGE.toString().replace('"size":3', '"size":4'));
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
-let upstreamHandler: Handler;
-let upstream: http.Server;
-let upstreamUrl: string;
-const upstreamSeen: string[] = [];
-const upstreamHeaders: http.IncomingHttpHeaders[] = [];
-
-beforeAll(async () => {
-  upstream = http.createServer((req, res) => {
-    upstreamSeen.push(`${req.method ?? ''} ${req.url ?? ''}`);
-    upstreamHeaders.push(req.headers);
-    upstreamHandler(req, res);
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-});
-afterAll(async () => {
-  await new Promise<void>((r) => upstream.close(() => r()));
-});
-beforeEach(() => {
-  upstreamSeen.length = 0;
-  upstreamHeaders.length = 0;
-});
-
-function serve(bytes: Buffer, type = OCI_MANIFEST, extra: Record<string, string> = {}): Handler {
-  return (req, res) => {
-    req.resume();
-    res.writeHead(200, { 'content-type': type, 'content-length': String(bytes.length), ...extra });
-    res.end(req.method === 'HEAD' ? undefined : bytes);
-  };
-}
+const upstream = useFakeUpstream();
+const withGate = upstream.withGate;
 
 /** A registry in miniature: manifests stored by digest, tags pointing at digests. */
 function miniRegistry(): { handler: Handler; manifests: Map<string, { bytes: Buffer; type: string }>; tags: Map<string, string> } {
@@ -130,21 +101,6 @@ class Verifier implements GateVerifier {
 const denyAll = () => new Verifier(() => ({ allowed: false }));
 const allowAll = () => new Verifier(() => ({ allowed: true }));
 
-async function withGate(verifier: GateVerifier, fn: (gate: GateServer) => Promise<void>, extra: Partial<GateServerOptions> = {}) {
-  const gate = await startGateServer({
-    listen: '127.0.0.1:0',
-    upstream: upstreamUrl,
-    verifier,
-    registryName: 'registry.example',
-    ...extra,
-  });
-  try {
-    await fn(gate);
-  } finally {
-    await gate.close();
-  }
-}
-
 /** A raw request (for targets undici would normalize). */
 function raw(gate: GateServer, lines: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -187,7 +143,7 @@ describe('a manifest whose layers Docker unpacks is never evidence: it is pulled
 
   test.each(layerTypes)('pull by digest of an image with a subject and layer type %p asks a pull decision', async (layerType) => {
     const body = runnableWithSubject(layerType);
-    upstreamHandler = serve(body);
+    upstream.handler = serve(body);
     const v = denyAll();
     await withGate(v, async (gate) => {
       const res = await request(`${gate.url}/v2/prod/app/manifests/${sha(body)}`);
@@ -200,7 +156,7 @@ describe('a manifest whose layers Docker unpacks is never evidence: it is pulled
 
   test.each(layerTypes)('pull by tag sha256-<hex>.sig of an image with layer type %p asks a pull decision', async (layerType) => {
     const body = runnableSig(layerType);
-    upstreamHandler = serve(body);
+    upstream.handler = serve(body);
     const v = denyAll();
     await withGate(v, async (gate) => {
       const res = await request(`${gate.url}/v2/prod/app/manifests/sha256-${'a'.repeat(64)}.sig`);
@@ -262,7 +218,7 @@ describe('a manifest whose layers Docker unpacks is never evidence: it is pulled
 
   test('push of such an image under a .sig tag is judged as a tag write, not as content', async () => {
     const reg = miniRegistry();
-    upstreamHandler = reg.handler;
+    upstream.handler = reg.handler;
     // Content writes (who writes) are allowed; tag writes need evidence, which this image lacks.
     const v = new Verifier((i) => ({ allowed: i.context.labels?.[LABEL.operation] === 'content' }));
     await withGate(v, async (gate) => {
@@ -324,7 +280,7 @@ describe('a payload layer under an image config is read: evidence only if its by
   };
 
   test('JSON payloads: evidence, served without a decision (one ranged read per layer)', async () => {
-    upstreamHandler = registry(sigOver(payload, Buffer.from('{"a":1}')), {
+    upstream.handler = registry(sigOver(payload, Buffer.from('{"a":1}')), {
       [sha(payload)]: bytes(payload),
       [sha(Buffer.from('{"a":1}'))]: bytes(Buffer.from('{"a":1}')),
     });
@@ -332,15 +288,15 @@ describe('a payload layer under an image config is read: evidence only if its by
     await withGate(v, async (gate) => {
       expect(await pull(gate)).toEqual({ status: 200, how: 'evidence (cosign signature/attestation tag)' });
       expect(v.calls).toHaveLength(0);
-      expect(upstreamSeen.filter((l) => l.includes('/blobs/')).sort()).toEqual(
+      expect(upstream.seen.filter((l) => l.includes('/blobs/')).sort()).toEqual(
         [sha(payload), sha(Buffer.from('{"a":1}'))].map((d) => `GET /v2/prod/app/blobs/${d}`).sort(),
       );
-      expect(upstreamHeaders.filter((h) => h.range !== undefined).map((h) => h.range)).toEqual(['bytes=0-511', 'bytes=0-511']);
+      expect(upstream.headers.filter((h) => h.range !== undefined).map((h) => h.range)).toEqual(['bytes=0-511', 'bytes=0-511']);
     });
   });
 
   test('a gzip tarball declared as a payload: decided like an image (denied here)', async () => {
-    upstreamHandler = registry(sigOver(payload, tarball), { [sha(payload)]: bytes(payload), [sha(tarball)]: bytes(tarball) });
+    upstream.handler = registry(sigOver(payload, tarball), { [sha(payload)]: bytes(payload), [sha(tarball)]: bytes(tarball) });
     const v = denyAll();
     await withGate(v, async (gate) => {
       expect(await pull(gate)).toEqual({ status: 403, how: undefined });
@@ -350,7 +306,7 @@ describe('a payload layer under an image config is read: evidence only if its by
 
   test('a payload layer that cannot be read (404, 500): decided (fail closed)', async () => {
     for (const status of [404, 500]) {
-      upstreamHandler = registry(sigOver(payload), {
+      upstream.handler = registry(sigOver(payload), {
         [sha(payload)]: (_req, res) => {
           res.writeHead(status, { 'content-length': '0' });
           res.end();
@@ -365,7 +321,7 @@ describe('a payload layer under an image config is read: evidence only if its by
 
   test('a registry that ignores Range (200, whole blob): the first 512 bytes are judged', async () => {
     const big = Buffer.concat([tarball, Buffer.alloc(64 * 1024, 1)]);
-    upstreamHandler = registry(sigOver(big), {
+    upstream.handler = registry(sigOver(big), {
       [sha(big)]: (_req, res) => {
         res.writeHead(200, { 'content-length': String(big.length) });
         res.end(big);
@@ -391,7 +347,7 @@ describe('a payload layer under an image config is read: evidence only if its by
         [tarball, { status: 403, how: undefined }],
       ] as const) {
         served = blob;
-        upstreamHandler = registry(sigOver(blob), {
+        upstream.handler = registry(sigOver(blob), {
           [sha(blob)]: (_req, res) => {
             res.writeHead(307, { location: there, 'content-length': '0' });
             res.end();
@@ -407,7 +363,7 @@ describe('a payload layer under an image config is read: evidence only if its by
         [undefined, 'bytes=0-511'],
       ]);
       // The upstream itself was asked with the client's credentials (once per pull).
-      expect(upstreamHeaders.filter((h) => h.range !== undefined).map((h) => h.authorization)).toEqual([
+      expect(upstream.headers.filter((h) => h.range !== undefined).map((h) => h.authorization)).toEqual([
         'Bearer secret-token',
         'Bearer secret-token',
       ]);
@@ -464,15 +420,15 @@ describe('a payload layer under an image config is read: evidence only if its by
 
   test('more payload layers than the gate reads: decided, and none read', async () => {
     const many = Array.from({ length: 65 }, (_, i) => Buffer.from(`{"n":${i}}`));
-    upstreamHandler = registry(sigOver(...many), {});
+    upstream.handler = registry(sigOver(...many), {});
     await withGate(denyAll(), async (gate) => {
       expect(await pull(gate)).toEqual({ status: 403, how: undefined });
-      expect(upstreamSeen.filter((l) => l.includes('/blobs/'))).toEqual([]);
+      expect(upstream.seen.filter((l) => l.includes('/blobs/'))).toEqual([]);
     });
   });
 
   test('pushed under a .sig tag with a tarball layer: a tag write (decided), not content', async () => {
-    upstreamHandler = (req, res) => {
+    upstream.handler = (req, res) => {
       const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? '')?.[1];
       req.resume();
       if (blob !== undefined) {
@@ -513,7 +469,7 @@ describe('a sha256-<hex> tag holding an index of images (not of referrers) is de
 
   test('the push is a tag write (a PUSH decision), not content', async () => {
     const reg = miniRegistry();
-    upstreamHandler = reg.handler;
+    upstream.handler = reg.handler;
     const v = new Verifier((i) => ({ allowed: i.context.labels?.[LABEL.operation] === 'content' }));
     await withGate(v, async (gate) => {
       const res = await request(`${gate.url}/v2/prod/app/manifests/${TAG}`, {
@@ -532,7 +488,7 @@ describe('a sha256-<hex> tag holding an index of images (not of referrers) is de
   });
 
   test('the pull asks a pull decision', async () => {
-    upstreamHandler = serve(imagesIndex, OCI_INDEX);
+    upstream.handler = serve(imagesIndex, OCI_INDEX);
     const v = denyAll();
     await withGate(v, async (gate) => {
       const res = await request(`${gate.url}/v2/prod/app/manifests/${TAG}`);
@@ -548,7 +504,7 @@ describe('a sha256-<hex> tag holding an index of images (not of referrers) is de
       mediaType: OCI_INDEX,
       manifests: [{ mediaType: OCI_MANIFEST, digest: D('2'), size: 5, artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }],
     });
-    upstreamHandler = serve(referrers, OCI_INDEX);
+    upstream.handler = serve(referrers, OCI_INDEX);
     await withGate(denyAll(), async (gate) => {
       const res = await request(`${gate.url}/v2/prod/app/manifests/${TAG}`);
       await res.body.dump();
@@ -567,7 +523,7 @@ describe('a pusher refused content writes stores nothing through the tag route e
   const mallory = `Basic ${Buffer.from('mallory:pw').toString('base64')}`;
   test('a by-digest PUT is refused (guard), and a tag PUT by the same identity stores nothing either', async () => {
     const reg = miniRegistry();
-    upstreamHandler = reg.handler;
+    upstream.handler = reg.handler;
     const v = new Verifier((i) => ({ allowed: i.context.identity !== 'mallory', reasons: ['mallory may not push to prod/app'] }));
     await withGate(v, async (gate) => {
       const byDigest = await request(`${gate.url}/v2/prod/app/manifests/${sha(IMAGE)}`, {
@@ -585,7 +541,7 @@ describe('a pusher refused content writes stores nothing through the tag route e
       });
       await byTag.body.dump();
       expect(byTag.statusCode).toBe(403);
-      expect(upstreamSeen.filter((l) => l.startsWith('PUT'))).toEqual([]);
+      expect(upstream.seen.filter((l) => l.startsWith('PUT'))).toEqual([]);
       expect([...reg.manifests.keys()]).toEqual([]);
     });
   });
@@ -620,16 +576,16 @@ describe('guards: path tricks never reach the upstream nor yield a manifest', ()
     '*',
   ];
   test.each(targets)('GET %s', async (target) => {
-    upstreamHandler = serve(IMAGE);
+    upstream.handler = serve(IMAGE);
     await withGate(allowAll(), async (gate) => {
       const res = await raw(gate, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
       expect([400, 404, 405]).toContain(statusOf(res));
-      expect(upstreamSeen).toEqual([]);
+      expect(upstream.seen).toEqual([]);
     });
   });
 
   test('blobs/uploads with GET, HEAD on uploads start, and unknown methods are refused', async () => {
-    upstreamHandler = serve(IMAGE);
+    upstream.handler = serve(IMAGE);
     await withGate(allowAll(), async (gate) => {
       for (const [method, target] of [
         ['GET', '/v2/prod/app/blobs/uploads/'],
@@ -644,12 +600,12 @@ describe('guards: path tricks never reach the upstream nor yield a manifest', ()
         // 0: the connection is closed without an answer (CONNECT has no handler): refused too.
         expect([method, target, [0, 400, 404, 405].includes(statusOf(res))]).toEqual([method, target, true]);
       }
-      expect(upstreamSeen).toEqual([]);
+      expect(upstream.seen).toEqual([]);
     });
   });
 
   test('digest variants: uppercase hex, sha512 of other bytes, unknown algorithm are never served', async () => {
-    upstreamHandler = serve(IMAGE, OCI_MANIFEST, { 'docker-content-digest': sha(IMAGE) });
+    upstream.handler = serve(IMAGE, OCI_MANIFEST, { 'docker-content-digest': sha(IMAGE) });
     const v = allowAll();
     await withGate(v, async (gate) => {
       for (const ref of [
@@ -670,7 +626,7 @@ describe('guards: path tricks never reach the upstream nor yield a manifest', ()
 describe('guards: the bytes decided are the bytes served', () => {
   test('the client Accept is replaced: an upstream that serves other bytes per Accept cannot swap them', async () => {
     // An upstream that answers an old-client Accept with OTHER bytes for the same tag.
-    upstreamHandler = (req, res) => {
+    upstream.handler = (req, res) => {
       const body = String(req.headers.accept).includes(OCI_INDEX) ? IMAGE : OTHER;
       serve(body)(req, res);
     };
@@ -686,7 +642,7 @@ describe('guards: the bytes decided are the bytes served', () => {
         expect(res.statusCode).toBe(200);
         expect(res.headers['docker-content-digest']).toBe(sha(IMAGE));
       }
-      expect(upstreamSeen.every((l) => l.startsWith('GET'))).toBe(true);
+      expect(upstream.seen.every((l) => l.startsWith('GET'))).toBe(true);
       expect(v.calls.map((c) => c.image)).toEqual([
         `registry.example/prod/app:v1@${sha(IMAGE)}`,
         `registry.example/prod/app:v1@${sha(IMAGE)}`,
@@ -695,7 +651,7 @@ describe('guards: the bytes decided are the bytes served', () => {
   });
 
   test('HEAD of a denied manifest is denied (the gate reads and decides the whole manifest)', async () => {
-    upstreamHandler = serve(IMAGE);
+    upstream.handler = serve(IMAGE);
     await withGate(denyAll(), async (gate) => {
       const res = await request(`${gate.url}/v2/prod/app/manifests/${sha(IMAGE)}`, { method: 'HEAD' });
       await res.body.dump();
@@ -705,7 +661,7 @@ describe('guards: the bytes decided are the bytes served', () => {
 
   test('a warm allow is not reused when the tag moves (cache keyed by the digest served)', async () => {
     let body = IMAGE;
-    upstreamHandler = (req, res) => serve(body)(req, res);
+    upstream.handler = (req, res) => serve(body)(req, res);
     const v = new Verifier((i) => ({ allowed: i.image.endsWith(sha(IMAGE)), revisions: true }));
     await withGate(
       v,
@@ -728,7 +684,7 @@ describe('guards: the bytes decided are the bytes served', () => {
       mediaType: OCI_INDEX,
       manifests: [{ mediaType: OCI_MANIFEST, digest: sha(IMAGE), size: IMAGE.length, platform: { os: 'linux', architecture: 'amd64' } }],
     });
-    upstreamHandler = (req, res) => (req.url!.endsWith('/idx') ? serve(index, OCI_INDEX)(req, res) : serve(IMAGE)(req, res));
+    upstream.handler = (req, res) => (req.url!.endsWith('/idx') ? serve(index, OCI_INDEX)(req, res) : serve(IMAGE)(req, res));
     const v = new Verifier((i) => ({ allowed: i.image.endsWith(sha(index)), revisions: true }));
     await withGate(
       v,
@@ -751,7 +707,7 @@ describe('guards: the bytes decided are the bytes served', () => {
   });
 
   test('a conditional/range client header never turns a denial into a 304/206', async () => {
-    upstreamHandler = (req, res) => {
+    upstream.handler = (req, res) => {
       if (req.headers['if-none-match'] || req.headers.range) {
         res.writeHead(304, {});
         return res.end();
@@ -768,11 +724,11 @@ describe('guards: the bytes decided are the bytes served', () => {
   });
 
   test('a client asking for gzip does not make the gate read (and hash) an encoded manifest', async () => {
-    upstreamHandler = serve(IMAGE);
+    upstream.handler = serve(IMAGE);
     await withGate(allowAll(), async (gate) => {
       const res = await request(`${gate.url}/v2/prod/app/manifests/v1`, { headers: { 'accept-encoding': 'gzip' } });
       await res.body.dump();
-      expect(upstreamHeaders[0]!['accept-encoding']).toBe('identity');
+      expect(upstream.headers[0]!['accept-encoding']).toBe('identity');
     });
   });
 });
@@ -780,7 +736,7 @@ describe('guards: the bytes decided are the bytes served', () => {
 describe('guards: push side', () => {
   test('PUT by digest with ?tag= (distribution-spec multi-tag push) never tags anything upstream', async () => {
     const reg = miniRegistry();
-    upstreamHandler = reg.handler;
+    upstream.handler = reg.handler;
     const v = new Verifier((i) => ({ allowed: i.context.labels?.[LABEL.operation] === 'content' }));
     await withGate(v, async (gate) => {
       const res = await request(`${gate.url}/v2/prod/app/manifests/${sha(IMAGE)}?tag=release&tag=latest`, {
@@ -790,13 +746,13 @@ describe('guards: push side', () => {
       });
       await res.body.dump();
       expect(res.statusCode).toBe(201);
-      expect(upstreamSeen).toEqual([`PUT /v2/prod/app/manifests/${sha(IMAGE)}`]);
+      expect(upstream.seen).toEqual([`PUT /v2/prod/app/manifests/${sha(IMAGE)}`]);
     });
   });
 
   test('an immutable tag cannot be moved, nor deleted by tag; DELETE by digest asks a delete decision', async () => {
     const reg = miniRegistry();
-    upstreamHandler = reg.handler;
+    upstream.handler = reg.handler;
     // Immutable-tag policy in miniature; deletes of anything are denied.
     const v = new Verifier((i) => {
       const l = i.context.labels ?? {};
@@ -822,7 +778,7 @@ describe('guards: push side', () => {
         await del.body.dump();
         expect([ref, del.statusCode]).toEqual([ref, 403]);
       }
-      expect(upstreamSeen.filter((l) => l.startsWith('DELETE'))).toEqual([]);
+      expect(upstream.seen.filter((l) => l.startsWith('DELETE'))).toEqual([]);
       expect(reg.tags.get('prod/app:v1')).toBe(sha(IMAGE));
       const del = v.calls.filter((c) => c.context.labels?.[LABEL.operation] === 'delete');
       expect(del.map((c) => c.image)).toEqual([`registry.example/prod/app:v1@${sha(IMAGE)}`, `registry.example/prod/app@${sha(IMAGE)}`]);
@@ -831,7 +787,7 @@ describe('guards: push side', () => {
 
   test('a runnable image named sha256-<hex> or .sig, and a platform index under sha256-<hex>, get a PUSH tag decision', async () => {
     const reg = miniRegistry();
-    upstreamHandler = reg.handler;
+    upstream.handler = reg.handler;
     const v = new Verifier((i) => ({ allowed: i.context.labels?.[LABEL.operation] === 'content' }));
     const platformIndex = j({
       schemaVersion: 2,
@@ -855,7 +811,7 @@ describe('guards: push side', () => {
   });
 
   test('a blob commit via mount/from, monolithic POST, or closing PUT asks a content decision; a refused one is not forwarded', async () => {
-    upstreamHandler = (req, res) => {
+    upstream.handler = (req, res) => {
       req.resume();
       res.writeHead(201, { 'content-length': '0' });
       res.end();
@@ -872,14 +828,14 @@ describe('guards: push side', () => {
         await res.body.dump();
         expect([target, res.statusCode]).toEqual([target, 403]);
       }
-      expect(upstreamSeen).toEqual([]);
+      expect(upstream.seen).toEqual([]);
     });
   });
 });
 
 describe('guards: headers', () => {
   test('Location is rewritten only for the upstream origin (no look-alike origin, no userinfo trick); Host is not injected', async () => {
-    const base = upstreamUrl;
+    const base = upstream.url;
     const locations = [
       `${base}/v2/prod/app/blobs/uploads/u1?_state=s`,
       `${base}.evil.example/v2/x`,
@@ -887,7 +843,7 @@ describe('guards: headers', () => {
       `https://evil.example/${base}/x`,
     ];
     let i = 0;
-    upstreamHandler = (req, res) => {
+    upstream.handler = (req, res) => {
       req.resume();
       res.writeHead(202, { location: locations[i++]!, 'content-length': '0' });
       res.end();
@@ -912,7 +868,7 @@ describe('guards: headers', () => {
 
   test('Authorization and WWW-Authenticate pass unchanged', async () => {
     const challenge = 'Bearer realm="https://auth.example/token",service="r",scope="repository:prod/app:pull"';
-    upstreamHandler = (req, res) => {
+    upstream.handler = (req, res) => {
       req.resume();
       res.writeHead(401, { 'www-authenticate': challenge, 'content-length': '0' });
       res.end();
@@ -922,19 +878,19 @@ describe('guards: headers', () => {
       await res.body.dump();
       expect(res.statusCode).toBe(401);
       expect(res.headers['www-authenticate']).toBe(challenge);
-      expect(upstreamHeaders[0]!.authorization).toBe('Bearer a.b.c');
+      expect(upstream.headers[0]!.authorization).toBe('Bearer a.b.c');
     });
   });
 
   test('a GET with a smuggled body (Content-Length) is not forwarded as a second upstream request', async () => {
-    upstreamHandler = serve(IMAGE);
+    upstream.handler = serve(IMAGE);
     await withGate(allowAll(), async (gate) => {
       const smuggled = `GET /v2/_catalog HTTP/1.1\r\nHost: x\r\n\r\n`;
       await raw(
         gate,
         `GET /v2/prod/app/blobs/${D('e')} HTTP/1.1\r\nHost: x\r\nContent-Length: ${smuggled.length}\r\nConnection: close\r\n\r\n${smuggled}`,
       );
-      expect(upstreamSeen.some((l) => l.includes('_catalog'))).toBe(false);
+      expect(upstream.seen.some((l) => l.includes('_catalog'))).toBe(false);
     });
   });
 });
@@ -942,7 +898,7 @@ describe('guards: headers', () => {
 describe('guards: fail closed, caps', () => {
   test('an unreachable verifier denies pulls and tag pushes; nothing is tagged', async () => {
     const reg = miniRegistry();
-    upstreamHandler = reg.handler;
+    upstream.handler = reg.handler;
     const broken: GateVerifier = {
       verify: () => Promise.reject(Object.assign(new Error('14 UNAVAILABLE'), { code: 14, details: 'No connection established' })),
     };
@@ -963,7 +919,7 @@ describe('guards: fail closed, caps', () => {
   });
 
   test('a manifest that lies about its Content-Length (declares small, sends more) is still capped', async () => {
-    upstreamHandler = (req, res) => {
+    upstream.handler = (req, res) => {
       req.resume();
       // Chunked, no length: 200 KiB of JSON whitespace.
       res.writeHead(200, { 'content-type': OCI_MANIFEST });

@@ -4,9 +4,9 @@
  */
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { startGateServer, type GateLogger, type GateServer, type GateVerifier, type GateVerifyInput } from '../../../src/gate';
+import { useFakeUpstream, type Handler } from './fake-upstream';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const IMAGE = Buffer.from(
@@ -19,23 +19,8 @@ const IMAGE = Buffer.from(
 );
 const OTHER = Buffer.from(IMAGE.toString().replace('"size":3', '"size":4'));
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
-let upstreamHandler: Handler;
-let upstream: http.Server;
-let upstreamUrl: string;
-const upstreamSeen: string[] = [];
-
-beforeAll(async () => {
-  upstream = http.createServer((req, res) => {
-    upstreamSeen.push(`${req.method ?? ''} ${req.url ?? ''}`);
-    upstreamHandler(req, res);
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-});
-afterAll(async () => {
-  await new Promise<void>((r) => upstream.close(() => r()));
-});
+const upstream = useFakeUpstream();
+const withGate = upstream.withGate;
 
 function manifestServer(bytes: Buffer, extra: Record<string, string> = {}): Handler {
   return (req, res) => {
@@ -56,27 +41,8 @@ class RecordingVerifier implements GateVerifier {
 
 const digestIn = (image: string) => image.slice(image.indexOf('@') + 1);
 
-async function withGate(
-  verifier: GateVerifier,
-  fn: (gate: GateServer) => Promise<void>,
-  extra: { maxManifestBytes?: number; decisionTimeoutMs?: number; logger?: GateLogger } = {},
-) {
-  const gate = await startGateServer({
-    listen: '127.0.0.1:0',
-    upstream: upstreamUrl,
-    verifier,
-    registryName: 'registry.example',
-    ...extra,
-  });
-  try {
-    await fn(gate);
-  } finally {
-    await gate.close();
-  }
-}
-
 test('a tag is verified at the digest of the bytes served, and those bytes are served', async () => {
-  upstreamHandler = manifestServer(IMAGE);
+  upstream.handler = manifestServer(IMAGE);
   const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
   await withGate(v, async (gate) => {
     const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
@@ -90,7 +56,7 @@ test('a tag is verified at the digest of the bytes served, and those bytes are s
 });
 
 test('an upstream that answers a digest with other bytes is refused (never served)', async () => {
-  upstreamHandler = manifestServer(OTHER);
+  upstream.handler = manifestServer(OTHER);
   const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
   await withGate(v, async (gate) => {
     const res = await request(`${gate.url}/v2/team/app/manifests/${sha(IMAGE)}`);
@@ -101,7 +67,7 @@ test('an upstream that answers a digest with other bytes is refused (never serve
 });
 
 test('a lying Docker-Content-Digest header is refused', async () => {
-  upstreamHandler = manifestServer(IMAGE, { 'docker-content-digest': sha(OTHER) });
+  upstream.handler = manifestServer(IMAGE, { 'docker-content-digest': sha(OTHER) });
   const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
   await withGate(v, async (gate) => {
     const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
@@ -111,7 +77,7 @@ test('a lying Docker-Content-Digest header is refused', async () => {
 });
 
 test('an allow about another digest is a deny', async () => {
-  upstreamHandler = manifestServer(IMAGE);
+  upstream.handler = manifestServer(IMAGE);
   const v = new RecordingVerifier(async () => ({ allowed: true, digest: sha(OTHER), reasons: [] }));
   await withGate(v, async (gate) => {
     const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
@@ -121,7 +87,7 @@ test('an allow about another digest is a deny', async () => {
 });
 
 test('a verifier that fails or is too slow is a deny with the reason', async () => {
-  upstreamHandler = manifestServer(IMAGE);
+  upstream.handler = manifestServer(IMAGE);
   const failing = new RecordingVerifier(async () => {
     throw Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: 14, details: 'No connection established' });
   });
@@ -150,7 +116,7 @@ test('a verifier that fails or is too slow is a deny with the reason', async () 
 });
 
 test('a manifest over the size cap is refused, pulled or pushed', async () => {
-  upstreamHandler = manifestServer(IMAGE);
+  upstream.handler = manifestServer(IMAGE);
   const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
   await withGate(
     v,
@@ -173,7 +139,7 @@ test('a manifest over the size cap is refused, pulled or pushed', async () => {
 
 test('a manifest over the size cap sent without a length (chunked) is cut off at the cap and refused; the gate keeps serving', async () => {
   let sent = 0;
-  upstreamHandler = (req, res) => {
+  upstream.handler = (req, res) => {
     if (req.url!.endsWith('/small')) {
       manifestServer(IMAGE)(req, res);
       return;
@@ -215,7 +181,7 @@ test('a manifest over the size cap sent without a length (chunked) is cut off at
 test('a blob is relayed as the upstream sends it; an upstream naming another digest for it is refused before any byte', async () => {
   const data = Buffer.alloc(200_000, 'x');
   let claim: string | undefined;
-  upstreamHandler = (_req, res) => {
+  upstream.handler = (_req, res) => {
     res.writeHead(200, {
       'content-length': String(data.length),
       'content-type': 'application/octet-stream',
@@ -245,8 +211,8 @@ test('blob reads from a plain-HTTP registry: kept-alive connections, and an answ
   const data = Buffer.from(Array.from({ length: 3 * 1024 * 1024 }, (_, i) => (i * 7) % 251));
   const connections = new Set<unknown>();
   let chunked = false;
-  upstreamSeen.length = 0;
-  upstreamHandler = (req, res) => {
+  upstream.seen.length = 0;
+  upstream.handler = (req, res) => {
     connections.add(req.socket);
     if (chunked) res.writeHead(200, { 'content-type': 'application/octet-stream', 'docker-content-digest': sha(data) });
     else
@@ -275,15 +241,15 @@ test('blob reads from a plain-HTTP registry: kept-alive connections, and an answ
     expect(res.statusCode).toBe(200);
     expect(Buffer.from(await res.body.arrayBuffer()).equals(data)).toBe(true);
     // The chunked answer was asked for twice: once by the raw reader (dropped unread), once by the HTTP client.
-    expect(upstreamSeen.filter((l) => l.startsWith('GET'))).toHaveLength(7);
+    expect(upstream.seen.filter((l) => l.startsWith('GET'))).toHaveLength(7);
     expect(v.calls).toHaveLength(0);
   });
 });
 
 test('a blob GET the upstream redirects to its storage (S3, GCS) is relayed as the redirect: the gate neither follows it nor reads the bytes', async () => {
   const data = Buffer.alloc(1000, 'b');
-  upstreamSeen.length = 0;
-  upstreamHandler = (_req, res) => {
+  upstream.seen.length = 0;
+  upstream.handler = (_req, res) => {
     res.writeHead(307, { location: 'https://storage.example/blobs/abc?sig=1', 'content-length': '0' });
     res.end();
   };
@@ -293,15 +259,15 @@ test('a blob GET the upstream redirects to its storage (S3, GCS) is relayed as t
     expect(res.statusCode).toBe(307);
     expect(res.headers.location).toBe('https://storage.example/blobs/abc?sig=1');
     await res.body.dump();
-    expect(upstreamSeen).toEqual([`GET /v2/team/app/blobs/${sha(data)}`]);
+    expect(upstream.seen).toEqual([`GET /v2/team/app/blobs/${sha(data)}`]);
     expect(v.calls).toHaveLength(0);
   });
 });
 
 test('absolute upload Locations pointing at the upstream are rewritten to the gate; others pass', async () => {
-  upstreamHandler = (req, res) => {
+  upstream.handler = (req, res) => {
     res.writeHead(202, {
-      location: req.url!.includes('other') ? 'https://storage.example/x' : `${upstreamUrl}/v2/team/app/blobs/uploads/u1?_state=abc`,
+      location: req.url!.includes('other') ? 'https://storage.example/x' : `${upstream.url}/v2/team/app/blobs/uploads/u1?_state=abc`,
       'content-length': '0',
     });
     res.end();
@@ -326,8 +292,8 @@ describe('a push by tag is two writes, each decided: the content by digest, then
       headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', authorization: auth },
     });
   beforeEach(() => {
-    upstreamSeen.length = 0;
-    upstreamHandler = (req, res) => {
+    upstream.seen.length = 0;
+    upstream.handler = (req, res) => {
       if (req.method === 'HEAD') {
         res.writeHead(404, { 'content-length': '0' });
         return res.end();
@@ -360,7 +326,7 @@ describe('a push by tag is two writes, each decided: the content by digest, then
         'gate.countersign.dev/tag': 'v1',
         'gate.countersign.dev/identity-source': 'basic',
       });
-      expect(upstreamSeen).toEqual(['HEAD /v2/team/app/manifests/v1', `PUT /v2/team/app/manifests/${sha(IMAGE)}`]);
+      expect(upstream.seen).toEqual(['HEAD /v2/team/app/manifests/v1', `PUT /v2/team/app/manifests/${sha(IMAGE)}`]);
     });
   });
 
@@ -372,14 +338,14 @@ describe('a push by tag is two writes, each decided: the content by digest, then
       expect(await res.body.text()).toContain('mallory may not push here');
       expect(v.calls).toHaveLength(1);
       expect(v.calls[0]!.context.labels).toMatchObject({ 'gate.countersign.dev/operation': 'content' });
-      expect(upstreamSeen).toEqual([]);
+      expect(upstream.seen).toEqual([]);
     });
   });
 });
 
 test('concurrent writes of one tag are serialized: an immutable tag cannot be raced into moving', async () => {
   const tags = new Map<string, string>();
-  upstreamHandler = (req, res) => {
+  upstream.handler = (req, res) => {
     const ref = req.url!.split('/manifests/')[1]!;
     if (req.method === 'HEAD') {
       const d = tags.get(ref);
@@ -420,7 +386,7 @@ test('concurrent writes of one tag are serialized: an immutable tag cannot be ra
 });
 
 test('a verifier that never answers is a deny once the decision timeout passes (whatever the verifier)', async () => {
-  upstreamHandler = manifestServer(IMAGE);
+  upstream.handler = manifestServer(IMAGE);
   const hanging: GateVerifier = { verify: () => new Promise(() => undefined) };
   await withGate(
     hanging,
@@ -435,7 +401,7 @@ test('a verifier that never answers is a deny once the decision timeout passes (
 
 test('auth challenges pass unchanged and ask for no decision', async () => {
   const challenge = 'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:team/app:pull"';
-  upstreamHandler = (_req, res) => {
+  upstream.handler = (_req, res) => {
     const body = JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] });
     res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json', 'content-length': String(body.length) });
     res.end(body);
@@ -453,7 +419,7 @@ test('auth challenges pass unchanged and ask for no decision', async () => {
 });
 
 test('a manifest asked for by a sha512 digest is checked with sha512; an unknown algorithm is refused', async () => {
-  upstreamHandler = manifestServer(IMAGE, { 'docker-content-digest': sha(IMAGE) });
+  upstream.handler = manifestServer(IMAGE, { 'docker-content-digest': sha(IMAGE) });
   const sha512 = `sha512:${createHash('sha512').update(IMAGE).digest('hex')}`;
   const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
   await withGate(v, async (gate) => {
@@ -471,7 +437,7 @@ test('a manifest asked for by a sha512 digest is checked with sha512; an unknown
 });
 
 test('allowed pulls are logged at debug only; denials at info, with the reasons', async () => {
-  upstreamHandler = manifestServer(IMAGE);
+  upstream.handler = manifestServer(IMAGE);
   const lines: Array<{ level: string; obj: Record<string, unknown>; msg?: string }> = [];
   const at = (level: string) => (obj: object, msg?: string) =>
     void lines.push({ level, obj: obj as Record<string, unknown>, ...(msg ? { msg } : {}) });
@@ -502,7 +468,7 @@ test('allowed pulls are logged at debug only; denials at info, with the reasons'
 test('a conditional or partial manifest read is decided like any other: the upstream never answers it with 304 or 206', async () => {
   const seenHeaders: http.IncomingHttpHeaders[] = [];
   // An upstream as Distribution is: If-None-Match matching the digest is a 304; this one also honours Range and gzip.
-  upstreamHandler = (req, res) => {
+  upstream.handler = (req, res) => {
     seenHeaders.push(req.headers);
     if (req.headers['if-none-match'] === `"${sha(IMAGE)}"`) {
       res.writeHead(304, { etag: `"${sha(IMAGE)}"` });
@@ -583,7 +549,7 @@ describe("a tag's current target is never guessed: only a 404 means the tag is n
     ['a PUT with If-Modified-Since', { 'if-modified-since': new Date(Date.now() + 60_000).toUTCString() }],
   ])('%s does not move an immutable tag', async (_what, headers) => {
     const writes: string[] = [];
-    upstreamHandler = taggedUpstream((req, res) => {
+    upstream.handler = taggedUpstream((req, res) => {
       if (req.headers['if-none-match'] === `"${sha(IMAGE)}"` || req.headers['if-modified-since']) {
         res.writeHead(304, {});
         res.end();
@@ -610,7 +576,7 @@ describe("a tag's current target is never guessed: only a 404 means the tag is n
     ['a 200 without Docker-Content-Digest', 200],
   ])('the upstream answering the HEAD with %s: the tag does not move', async (_what, status) => {
     const writes: string[] = [];
-    upstreamHandler = taggedUpstream((req, res) => {
+    upstream.handler = taggedUpstream((req, res) => {
       if (req.method !== 'HEAD') return false;
       res.writeHead(
         status,
@@ -665,7 +631,7 @@ describe('children of an allowed index are served only while that allow would st
   test.each([0, 200])(
     'decisionCacheTtlMs %p: once Countersign denies the index (a revocation the gate was not told of), its child is denied too',
     async (ttl) => {
-      upstreamHandler = upstreamOf();
+      upstream.handler = upstreamOf();
       let indexAllowed = true;
       // Allows the index while indexAllowed; the child alone is unsigned (denied).
       const calls: string[] = [];
@@ -680,7 +646,7 @@ describe('children of an allowed index are served only while that allow would st
       };
       const gate = await startGateServer({
         listen: '127.0.0.1:0',
-        upstream: upstreamUrl,
+        upstream: upstream.url,
         verifier: v,
         registryName: 'registry.example',
         decisionCacheTtlMs: ttl,
@@ -712,14 +678,14 @@ describe('children of an allowed index are served only while that allow would st
 
 describe('a manifest has a time limit, pushed or pulled (slow-loris): blobs do not', () => {
   test('a client trickling a manifest PUT body is cut off with a 408 and nothing is written', async () => {
-    upstreamSeen.length = 0;
-    upstreamHandler = (req, res) => {
+    upstream.seen.length = 0;
+    upstream.handler = (req, res) => {
       req.resume();
       res.writeHead(201, { 'content-length': '0' });
       res.end();
     };
     const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
-    const gate = await startGateServer({ listen: '127.0.0.1:0', upstream: upstreamUrl, verifier: v, manifestTimeoutMs: 300 });
+    const gate = await startGateServer({ listen: '127.0.0.1:0', upstream: upstream.url, verifier: v, manifestTimeoutMs: 300 });
     try {
       const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const req = http.request(`${gate.url}/v2/team/app/manifests/v1`, {
@@ -736,7 +702,7 @@ describe('a manifest has a time limit, pushed or pulled (slow-loris): blobs do n
       });
       expect(answer.status).toBe(408);
       expect(answer.body).toContain('300 ms');
-      expect(upstreamSeen).toEqual([]);
+      expect(upstream.seen).toEqual([]);
       expect(v.calls).toHaveLength(0);
     } finally {
       await gate.close();
@@ -744,12 +710,12 @@ describe('a manifest has a time limit, pushed or pulled (slow-loris): blobs do n
   });
 
   test('an upstream that stalls in a manifest body: the client gets an error, not a hung request, and no decision is asked', async () => {
-    upstreamHandler = (_req, res) => {
+    upstream.handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': String(IMAGE.length) });
       res.write(IMAGE.subarray(0, 5)); // and nothing more
     };
     const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
-    const gate = await startGateServer({ listen: '127.0.0.1:0', upstream: upstreamUrl, verifier: v, manifestTimeoutMs: 300 });
+    const gate = await startGateServer({ listen: '127.0.0.1:0', upstream: upstream.url, verifier: v, manifestTimeoutMs: 300 });
     try {
       const res = await request(`${gate.url}/v2/team/app/manifests/v1`);
       expect(res.statusCode).toBe(504);
@@ -781,8 +747,8 @@ describe('content writes are decided on who writes (operation content), before t
     new RecordingVerifier(async (i) => ({ allowed: false, digest: digestIn(i.image), reasons: ['mallory may not push to team/app'] }));
 
   test('a manifest by digest, an evidence tag and every blob commit ask a push decision; a denied one never reaches the upstream', async () => {
-    upstreamSeen.length = 0;
-    upstreamHandler = accepting;
+    upstream.seen.length = 0;
+    upstream.handler = accepting;
     const v = denyAll();
     await withGate(v, async (gate) => {
       const writes: Array<{ path: string; method: 'PUT' | 'POST' | 'DELETE'; body?: Buffer; type?: string; digest: string }> = [
@@ -817,7 +783,7 @@ describe('content writes are decided on who writes (operation content), before t
         expect(text).toContain('DENIED');
         expect(text).toContain('mallory may not push to team/app');
       }
-      expect(upstreamSeen).toEqual([]);
+      expect(upstream.seen).toEqual([]);
       expect(v.calls.map((c) => [c.action, c.image, c.context.identity, c.context.labels?.['gate.countersign.dev/operation']])).toEqual(
         writes.map((w) => ['push', `registry.example/team/app@${w.digest}`, 'mallory', w.method === 'DELETE' ? 'delete' : 'content']),
       );
@@ -828,8 +794,8 @@ describe('content writes are decided on who writes (operation content), before t
   });
 
   test('allowed content writes are relayed; upload data and a session start make nothing readable and ask nothing', async () => {
-    upstreamSeen.length = 0;
-    upstreamHandler = accepting;
+    upstream.seen.length = 0;
+    upstream.handler = accepting;
     const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
     await withGate(v, async (gate) => {
       const start = await request(`${gate.url}/v2/team/app/blobs/uploads/`, { method: 'POST', headers: { authorization: mallory } });
@@ -843,7 +809,7 @@ describe('content writes are decided on who writes (operation content), before t
       expect(done.statusCode).toBe(201);
       await done.body.dump();
       expect(v.calls).toHaveLength(1);
-      expect(upstreamSeen).toEqual([
+      expect(upstream.seen).toEqual([
         'POST /v2/team/app/blobs/uploads/',
         'PATCH /v2/team/app/blobs/uploads/u1',
         `PUT /v2/team/app/blobs/uploads/u1?digest=${BLOB}`,
@@ -852,8 +818,8 @@ describe('content writes are decided on who writes (operation content), before t
   });
 
   test('an upload naming its digest twice, or a non-digest, is refused: the gate decides about the digest the upstream commits', async () => {
-    upstreamSeen.length = 0;
-    upstreamHandler = accepting;
+    upstream.seen.length = 0;
+    upstream.handler = accepting;
     const v = new RecordingVerifier(async (i) => ({ allowed: true, digest: digestIn(i.image), reasons: [] }));
     await withGate(v, async (gate) => {
       for (const q of [`digest=${BLOB}&digest=sha256:${'c'.repeat(64)}`, 'digest=nope', `mount=${BLOB}&mount=${BLOB}&from=x`]) {
@@ -862,7 +828,7 @@ describe('content writes are decided on who writes (operation content), before t
         expect(await res.body.text()).toContain('DIGEST_INVALID');
       }
       expect(v.calls).toHaveLength(0);
-      expect(upstreamSeen).toEqual([]);
+      expect(upstream.seen).toEqual([]);
       // mount= and digest= together: a registry that cannot mount commits digest=, so both are decided.
       const other = `sha256:${'c'.repeat(64)}`;
       const both = await request(`${gate.url}/v2/team/app/blobs/uploads/?mount=${BLOB}&digest=${other}`, {
@@ -877,9 +843,9 @@ describe('content writes are decided on who writes (operation content), before t
 
   test('a denied write without credentials gets the upstream challenge when it wants credentials, so the client can authenticate', async () => {
     const challenge = 'Basic realm="registry"';
-    upstreamSeen.length = 0;
+    upstream.seen.length = 0;
     let wantsAuth = true;
-    upstreamHandler = (req, res) => {
+    upstream.handler = (req, res) => {
       req.resume();
       if (req.url === '/v2/' && wantsAuth) {
         res.writeHead(401, { 'www-authenticate': challenge, 'content-length': '0' });
@@ -899,7 +865,7 @@ describe('content writes are decided on who writes (operation content), before t
       expect(res.headers['www-authenticate']).toBe(challenge);
       await res.body.dump();
       // The upload itself never reached the upstream: only the ping did.
-      expect(upstreamSeen).toEqual(['GET /v2/']);
+      expect(upstream.seen).toEqual(['GET /v2/']);
       // A registry that wants no credentials: the denial stands, with its reason.
       wantsAuth = false;
       const open = await request(`${gate.url}/v2/team/app/manifests/${sha(IMAGE)}`, {
@@ -909,7 +875,7 @@ describe('content writes are decided on who writes (operation content), before t
       });
       expect(open.statusCode).toBe(403);
       expect(await open.body.text()).toContain('an unidentified pusher may not push');
-      expect(upstreamSeen).toEqual(['GET /v2/', 'GET /v2/']);
+      expect(upstream.seen).toEqual(['GET /v2/', 'GET /v2/']);
     });
   });
 });
