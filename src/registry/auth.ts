@@ -17,7 +17,7 @@ import { SharedWork } from '../shared/cancellation';
 import { CountersignError } from '../shared/errors';
 import type { CredentialStore, RegistryCredential } from './credentials';
 import type { EndpointResolver } from './endpoint';
-import { displayUrl, errorText, readBody, type HttpRequest, type HttpResponse, type HttpTransport } from './http';
+import { discardBody, displayUrl, errorText, readBody, type HttpRequest, type HttpResponse, type HttpTransport } from './http';
 import { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate';
 
 /** What an operation needs: reads need `pull`; anything that writes needs `pull,push`. */
@@ -90,8 +90,19 @@ export class RegistryAuth {
         state.authorization ? { ...req, headers: { ...req.headers, authorization: state.authorization } } : req,
       );
       if (res.status !== 401) return res;
+      // A 401 from where the registry redirected the read (its blob storage, say) is that host's,
+      // not the registry's: its challenge must never steer the registry's credentials to a realm
+      // it names (nor be remembered as the registry's).
+      if (new URL(res.url).origin !== req.url.origin) {
+        await discardBody(res);
+        throw new CountersignError(
+          'PERMISSION_DENIED',
+          `registry ${target.registry} redirected the ${target.access} of repository ${target.repository} to ${new URL(res.url).host}, which asked for credentials; the registry's credentials are only ever sent to the registry`,
+          { details: { registry: target.registry, repository: target.repository, access: target.access, status: 401 } },
+        );
+      }
 
-      const text = await errorText(res);
+      const text = redactCredentials(await errorText(res), state.authorization);
       const challenge = pickChallenge(parseWwwAuthenticate(res.headers['www-authenticate']));
       if (!challenge) {
         throw new CountersignError(
@@ -177,6 +188,15 @@ export class RegistryAuth {
         },
       );
     }
+    // A registry on the internet cannot aim the service at its own host or private network: a
+    // token endpoint there is one only when the registry itself is there too.
+    if (isInternalHost(realm.hostname) && !isInternalHost(registryHostname(registry))) {
+      throw new CountersignError(
+        'UNAVAILABLE',
+        `registry ${registry} names a token endpoint on a loopback, private or link-local address (${realm.host}); refusing to contact it for a registry that is not on one`,
+        { details: { registry } },
+      );
+    }
     if (credential && realm.protocol === 'http:' && !this.opts.endpoints.allowsPlainHttp(realm.host)) {
       throw new CountersignError(
         'FAILED_PRECONDITION',
@@ -215,14 +235,21 @@ export class RegistryAuth {
     }
 
     const res = await this.opts.transport.send(req);
+    // What the token endpoint says is quoted in errors (Verify reasons, logs): never with what we sent it.
+    const secrets = credential
+      ? 'identityToken' in credential
+        ? [credential.identityToken]
+        : [credential.password, req.headers?.authorization]
+      : [];
     if (res.status === 401 || res.status === 403) {
-      throw this.refused(target, credential !== undefined, await errorText(res), 'token endpoint');
+      throw this.refused(target, credential !== undefined, redactCredentials(await errorText(res), ...secrets), 'token endpoint');
     }
     if (res.status !== 200) {
-      const text = await errorText(res);
+      // Only the status: the body of whatever the realm names (possibly an internal service) is not ours to relay.
+      await discardBody(res);
       throw new CountersignError(
         res.status >= 500 || res.status === 429 ? 'UNAVAILABLE' : 'PERMISSION_DENIED',
-        `token endpoint of registry ${registry} (${displayUrl(realm)}) answered ${res.status}${text ? `: ${text}` : ''}`,
+        `token endpoint of registry ${registry} (${displayUrl(realm)}) answered ${res.status}`,
         { details: { registry, status: res.status } },
       );
     }
@@ -281,4 +308,61 @@ export function credentialsHint(registry: string): string {
 /** Bearer wins over Basic when a registry offers both; unknown schemes are ignored. */
 function pickChallenge(challenges: AuthChallenge[]): AuthChallenge | undefined {
   return challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
+}
+
+/**
+ * `text` (a registry's or token endpoint's error body, quoted in our errors) with every credential
+ * we sent removed: an Authorization header value, its base64 part and what it decodes to, a
+ * password, a refresh token. A registry that echoes the request must not put them into Verify
+ * reasons and logs.
+ */
+export function redactCredentials(text: string, ...sent: Array<string | string[] | undefined>): string {
+  const secrets = new Set<string>();
+  for (const value of sent.flat()) {
+    if (value === undefined || value.length < 4) continue;
+    secrets.add(value);
+    const m = /^(?:basic|bearer)\s+(\S+)$/i.exec(value);
+    if (m) {
+      secrets.add(m[1]!);
+      if (/^basic/i.test(value)) {
+        const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+        secrets.add(decoded);
+        const colon = decoded.indexOf(':');
+        if (colon >= 0 && decoded.length - colon > 4) secrets.add(decoded.slice(colon + 1));
+      }
+    }
+  }
+  let out = text;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(secret).join('[redacted]');
+  return out;
+}
+
+/** The host of a `host[:port]` registry name, without brackets. */
+function registryHostname(registry: string): string {
+  try {
+    return new URL(`https://${registry}`).hostname;
+  } catch {
+    return registry;
+  }
+}
+
+/** Loopback, private (RFC 1918, unique local), link-local (cloud metadata), unspecified, or `localhost`. */
+export function isInternalHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(h.startsWith('::ffff:') ? h.slice(7) : h);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return (
+      a === 127 ||
+      a === 10 ||
+      a === 0 ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      (a === 169 && b === 254) ||
+      (a === 100 && b >= 64 && b <= 127)
+    );
+  }
+  if (h.includes(':')) return h === '::1' || h === '::' || /^f[cd]/.test(h) || /^fe[89ab]/.test(h);
+  return false;
 }

@@ -96,6 +96,7 @@ export class RegistryClient {
       userAgent: options.userAgent ?? 'countersign/0.1',
       signal: this.lifetime.signal,
       ...(options.observer ? { observer: options.observer } : {}),
+      allowsPlainHttp: (host) => this.endpoints.allowsPlainHttp(host),
     });
     this.auth = new RegistryAuth({
       transport: this.transport,
@@ -110,6 +111,8 @@ export class RegistryClient {
         getManifest: (repo, reference, opts) => this.getManifest(repo, reference, opts),
       },
       options.referrersApiCacheMs ?? 5 * 60_000,
+      // Every page of one listing together: four full manifests' worth (16 MiB at the default cap).
+      4 * this.maxManifestBytes,
     );
   }
 
@@ -373,7 +376,19 @@ export class RegistryClient {
 
     // Location may be relative and may carry state the registry needs: resolve it against the
     // URL that answered and append `digest` without rebuilding its query string.
-    const resolved = new URL(location, started.url);
+    let resolved: URL;
+    try {
+      resolved = new URL(location, started.url);
+    } catch {
+      throw new CountersignError('DATA_LOSS', `registry ${repo.registry} started an upload at a Location that is not a URL`, {
+        details: { registry: repo.registry },
+      });
+    }
+    if (resolved.protocol !== 'https:' && resolved.protocol !== 'http:') {
+      throw new CountersignError('DATA_LOSS', `registry ${repo.registry} started an upload at a Location that is not http(s)`, {
+        details: { registry: repo.registry },
+      });
+    }
     resolved.hash = '';
     const href = resolved.href;
     const sep = resolved.search === '' ? (href.endsWith('?') ? '' : '?') : '&';

@@ -56,6 +56,8 @@ export interface TransportOptions {
   signal?: AbortSignal;
   /** Metrics: each attempt's method, response status (`error`: none) and seconds to the headers. */
   observer?: Pick<Observer, 'registryRequest'>;
+  /** Hosts plain HTTP is acceptable for (loopback, insecureHosts): a redirect from HTTPS may go to HTTP only there. */
+  allowsPlainHttp?: (host: string) => boolean;
 }
 
 const MAX_REDIRECTS = 5;
@@ -350,6 +352,14 @@ export class HttpTransport {
       const next = new URL(location, url);
       if (next.protocol !== 'https:' && next.protocol !== 'http:') {
         throw new CountersignError('DATA_LOSS', `registry ${req.registry} redirected to an unsupported URL scheme ${next.protocol}`);
+      }
+      // HTTPS unless a host is listed (endpoint.ts): a redirect must not take a read off it, or a
+      // man in the middle on the plain leg answers it (picking, say, the digest a tag resolves to).
+      if (url.protocol === 'https:' && next.protocol === 'http:' && !(this.opts.allowsPlainHttp?.(next.host) ?? false)) {
+        throw new CountersignError(
+          'DATA_LOSS',
+          `registry ${req.registry} redirected an HTTPS read to plain HTTP (${displayUrl(next)}); refused (list the host in insecureHosts if this is intended)`,
+        );
       }
       if (next.origin !== url.origin) {
         // Credentials for the registry must not leak to storage backends or other hosts.

@@ -40,15 +40,22 @@ export interface ReferrersPlumbing {
 }
 
 const MAX_REFERRER_PAGES = 100;
+
 const ZERO_DIGEST = `sha256:${'0'.repeat(64)}`;
 
 export class ReferrersDiscovery {
   /** Per registry: does it serve the referrers API? */
   private readonly referrersApi = new Map<string, { supported: boolean; until: number }>();
 
+  /**
+   * `maxListingBytes`: all pages of one listing together, at most. A registry that answers page
+   * after distinct page, each just under the manifest cap, would otherwise make one Verify read
+   * 100 of them (400 MiB at the default cap), and every Verify of the image again.
+   */
   constructor(
     private readonly plumbing: ReferrersPlumbing,
     private readonly apiCacheMs: number,
+    private readonly maxListingBytes: number,
   ) {}
 
   /**
@@ -123,6 +130,7 @@ export class ReferrersDiscovery {
     const manifests: Descriptor[] = [];
     const skipped: SkippedReferrerEntry[] = [];
     let listed = 0; // entries on the pages before this one, valid or not
+    let total = 0; // bytes of the pages read so far
     const seen = new Set<string>();
     for (let page = 0; ; page++) {
       const res = await this.plumbing.send(repo, req);
@@ -134,6 +142,14 @@ export class ReferrersDiscovery {
       }
       if (res.status !== 200) throw await registryStatusError(res, repo, req, 'pull', what);
       const bytes = await this.plumbing.readIndex(res, what, req);
+      total += bytes.length;
+      if (total > this.maxListingBytes) {
+        throw new CountersignError(
+          'DATA_LOSS',
+          `registry ${repo.registry} returned more than ${this.maxListingBytes} bytes of pages for ${what}; refusing to read on`,
+          { details: { registry: repo.registry } },
+        );
+      }
       // The registry builds this list from manifests pushers wrote: entries are judged one by one,
       // as on the fallback tag, and one the registry copied badly never hides the others.
       const index = readReferrersIndex(bytes, header(res.headers, 'content-type'), `${what} (from the referrers API)`);
@@ -145,7 +161,14 @@ export class ReferrersDiscovery {
 
       const next = parseNextLink(res.headers.link);
       if (next === undefined) break;
-      const nextUrl = new URL(next, res.url);
+      let nextUrl: URL;
+      try {
+        nextUrl = new URL(next, res.url);
+      } catch {
+        throw new CountersignError('DATA_LOSS', `registry ${repo.registry} paginated ${what} to a Link that is not a URL`, {
+          details: { registry: repo.registry },
+        });
+      }
       if (nextUrl.origin !== req.url.origin) {
         throw new CountersignError(
           'DATA_LOSS',

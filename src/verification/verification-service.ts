@@ -490,18 +490,24 @@ export class VerificationService {
     const cachedFacts = this.manifestFacts.get(key);
     if (cachedFacts) return image(digest, cachedFacts);
 
+    // What the digest is comes from its bytes, never from the HEAD's Content-Type: a registry that
+    // calls an index an image manifest (or application/json) would have its platforms go unjudged,
+    // and these facts are remembered for the digest. One GET per digest (then cached).
+    let bytes: Buffer;
+    let mediaType: string;
+    try {
+      const got = await this.opts.registry.getManifest(repo, digest, { signal });
+      ({ bytes } = got);
+      mediaType = manifestTypeOf(bytes) ?? got.descriptor.mediaType;
+    } catch (err) {
+      // Not remembered: a digest mismatch or a vanished manifest says nothing lasting about the digest.
+      return image(digest, { mediaType: this.strings.intern(head.mediaType), unusable: unusableBecause(err) });
+    }
     // Media types repeat across every digest remembered: one shared copy (compact-strings.ts).
-    let facts: ManifestFacts = { mediaType: this.strings.intern(head.mediaType) };
-    if (head.mediaType === MEDIA_TYPE.OCI_INDEX || head.mediaType === MEDIA_TYPE.DOCKER_MANIFEST_LIST) {
-      let bytes: Buffer;
+    let facts: ManifestFacts = { mediaType: this.strings.intern(mediaType) };
+    if (mediaType === MEDIA_TYPE.OCI_INDEX || mediaType === MEDIA_TYPE.DOCKER_MANIFEST_LIST) {
       try {
-        ({ bytes } = await this.opts.registry.getManifest(repo, digest, { signal }));
-      } catch (err) {
-        // Not remembered: a digest mismatch or a vanished manifest says nothing lasting about the digest.
-        return image(digest, { ...facts, unusable: unusableBecause(err) });
-      }
-      try {
-        const runnable = parseImageIndexChildren(bytes, head.mediaType).filter((c) => !isAttestationManifest(c));
+        const runnable = parseImageIndexChildren(bytes, mediaType).filter((c) => !isAttestationManifest(c));
         if (runnable.length > MAX_INDEX_CHILDREN) {
           facts.unusable = `the image index lists ${runnable.length} manifests a runtime could run; at most ${MAX_INDEX_CHILDREN} are verified`;
         } else {
@@ -668,4 +674,21 @@ async function withDeadline<T>(ms: number, cancel: AbortSignal | undefined, work
     clearTimeout(timer);
     if (onCancel) cancel?.removeEventListener('abort', onCancel);
   }
+}
+
+/**
+ * What manifest bytes say they are: their `mediaType`, else their shape (a `manifests` list and no
+ * `layers` is an OCI index); undefined when they say neither (the served type then stands).
+ */
+function manifestTypeOf(bytes: Buffer): string | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
+  const m = doc as { mediaType?: unknown; manifests?: unknown; layers?: unknown };
+  if (typeof m.mediaType === 'string') return m.mediaType;
+  return Array.isArray(m.manifests) && m.layers === undefined ? MEDIA_TYPE.OCI_INDEX : undefined;
 }

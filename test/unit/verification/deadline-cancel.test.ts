@@ -4,6 +4,7 @@
  * connection close) instead of being abandoned to run on, the answer is the deadline deny, and
  * nothing of the cut-short collection is cached.
  */
+import { createHash } from 'node:crypto';
 import { PolicyStore } from '../../../src/policy-store';
 import { RegistryClient } from '../../../src/registry/client';
 import { MEDIA_TYPE } from '../../../src/registry/types';
@@ -14,7 +15,15 @@ import { VerificationService } from '../../../src/verification/verification-serv
 import { notFound, SlowServer } from '../registry/slow-server';
 import { staticTrust } from './bundle-fixtures';
 
-const DIGEST = `sha256:${'ab'.repeat(32)}`;
+const MANIFEST = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPE.OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${'cd'.repeat(32)}`, size: 2 },
+    layers: [],
+  }),
+);
+const DIGEST = `sha256:${createHash('sha256').update(MANIFEST).digest('hex')}`;
 
 let server: SlowServer;
 let client: RegistryClient;
@@ -25,8 +34,22 @@ beforeEach(async () => {
   // The image resolves at once; its referrers never come (the registry holds the request open).
   server = await SlowServer.start((req, res, url) => {
     if (req.method === 'HEAD' && url.pathname.endsWith('/manifests/v1')) {
-      res.writeHead(200, { 'content-type': MEDIA_TYPE.OCI_MANIFEST, 'docker-content-digest': DIGEST, 'content-length': '100' });
+      res.writeHead(200, {
+        'content-type': MEDIA_TYPE.OCI_MANIFEST,
+        'docker-content-digest': DIGEST,
+        'content-length': String(MANIFEST.length),
+      });
       res.end();
+      return;
+    }
+    // What the digest is, is read from its bytes (once per digest).
+    if (req.method === 'GET' && url.pathname.endsWith(`/manifests/${DIGEST}`)) {
+      res.writeHead(200, {
+        'content-type': MEDIA_TYPE.OCI_MANIFEST,
+        'docker-content-digest': DIGEST,
+        'content-length': String(MANIFEST.length),
+      });
+      res.end(MANIFEST);
       return;
     }
     if (url.pathname.includes('/referrers/')) return; // hangs
