@@ -3,7 +3,7 @@
  * and wires them together. Everything else receives its collaborators.
  */
 import cluster from 'node:cluster';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpcJs from '@grpc/grpc-js';
 import { AccessControl, TokenStore, resolveAccessMode, serverCredentials, startupBanner, type AccessMode } from './auth';
@@ -187,7 +187,9 @@ async function assemble(
     listen: config.listen,
     ...(config.kekFile ? { kekFile: config.kekFile } : {}),
     ...(process.env.COUNTERSIGN_KEK ? { kekBase64: process.env.COUNTERSIGN_KEK } : {}),
+    sharedStore: config.store?.url !== undefined,
   });
+  for (const warning of kek.warnings) logger.warn({}, warning);
   if (kek.development) {
     logger.warn(
       { kekFile: path.join(config.dataDir, 'development-kek'), generated: Boolean(kek.generated) },
@@ -200,7 +202,7 @@ async function assemble(
   for (const k of legacy.imported) logger.info({ key: k.name, id: k.id, purpose: k.purpose }, 'imported key from the keys directory');
   for (const problem of legacy.problems) logger.warn({ problem }, 'key file not imported');
   const registry = new RegistryClient({
-    credentials: new DockerConfigCredentialStore(config.registry.dockerConfig),
+    credentials: new DockerConfigCredentialStore(existingDockerConfig(config.registry.dockerConfig)),
     insecureHosts: config.registry.insecureHosts,
     ca: config.registry.caFile ? readFileSync(config.registry.caFile) : undefined,
     timeoutMs: config.registry.timeoutMs,
@@ -264,6 +266,13 @@ async function assemble(
       'ACCESS CONTROL IS OFF: development mode, every caller has every role (loopback only)',
     );
   }
+  if (config.auth.mtlsBindings.length > 0 && !config.auth.tls?.clientCaFile) {
+    // Fails closed (no certificate is verified, so no binding matches), but the mistake must not be silent.
+    logger.warn(
+      { bindings: config.auth.mtlsBindings.length },
+      'auth.mtlsBindings are configured, but no client CA verifies client certificates (auth.tls.clientCaFile): no binding can ever match',
+    );
+  }
   const guard = new AccessControl({
     mode: accessMode,
     tokens,
@@ -294,6 +303,50 @@ async function assemble(
   const storeWatch = setInterval(() => grpc.reportStore(store.health()), STORE_WATCH_MS);
   storeWatch.unref();
   const memory = memoryUpkeep(config, logger, served);
+  /** The HTTP front doors beside gRPC (metrics, the webhook, the in-process gate), as configured. */
+  async function startFrontDoors(): Promise<void> {
+    if (metrics && config.metrics.listen && opts.serveMetricsPort !== false) {
+      app.metricsServer = await startMetricsServer({
+        listen: config.metrics.listen,
+        metrics,
+        notReady: () => notReady(started, stopping, store),
+      });
+      logger.info({ listen: config.metrics.listen, port: app.metricsServer.port }, 'metrics serving on /metrics (and /healthz, /readyz)');
+    }
+    if (config.admission.listen) {
+      const tls =
+        config.admission.tlsCertFile && config.admission.tlsKeyFile
+          ? { cert: readFileSync(config.admission.tlsCertFile), key: readFileSync(config.admission.tlsKeyFile) }
+          : undefined;
+      app.admission = await startAdmissionServer({
+        listen: config.admission.listen,
+        ...(tls ? { tls } : {}),
+        verifier: verification,
+        logger,
+        timeoutMs: config.admission.timeoutMs,
+        observer,
+      });
+      logger.info(
+        { listen: config.admission.listen, port: app.admission.port, tls: Boolean(tls) },
+        'admission webhook serving on /validate',
+      );
+    }
+    if (config.gate.listen && config.gate.upstream) {
+      app.gate = await startGateServer({
+        ...gateOptions(config, verification, logger),
+        observer,
+        // Read from the stores themselves: a revocation or a policy reload ends reuse of the gate's decisions at once.
+        currentRevision: () => `${policies.current().revision} ${trust.revision()}`,
+        // Replicas sharing store.url serialize tag writes (immutable tags) across processes.
+        ...(writeLock ? { tagLock: writeLock } : {}),
+      });
+      logger.info(
+        { listen: config.gate.listen, port: app.gate.port, upstream: config.gate.upstream },
+        'registry gate serving (decisions in-process)',
+      );
+    }
+  }
+
   const app: App = {
     grpc,
     signing,
@@ -320,45 +373,13 @@ async function assemble(
     async start() {
       grpc.reportStore(store.health());
       const port = await grpc.listen(config.listen);
-      if (metrics && config.metrics.listen && opts.serveMetricsPort !== false) {
-        app.metricsServer = await startMetricsServer({
-          listen: config.metrics.listen,
-          metrics,
-          notReady: () => notReady(started, stopping, store),
-        });
-        logger.info({ listen: config.metrics.listen, port: app.metricsServer.port }, 'metrics serving on /metrics (and /healthz, /readyz)');
-      }
-      if (config.admission.listen) {
-        const tls =
-          config.admission.tlsCertFile && config.admission.tlsKeyFile
-            ? { cert: readFileSync(config.admission.tlsCertFile), key: readFileSync(config.admission.tlsKeyFile) }
-            : undefined;
-        app.admission = await startAdmissionServer({
-          listen: config.admission.listen,
-          ...(tls ? { tls } : {}),
-          verifier: verification,
-          logger,
-          timeoutMs: config.admission.timeoutMs,
-          observer,
-        });
-        logger.info(
-          { listen: config.admission.listen, port: app.admission.port, tls: Boolean(tls) },
-          'admission webhook serving on /validate',
-        );
-      }
-      if (config.gate.listen && config.gate.upstream) {
-        app.gate = await startGateServer({
-          ...gateOptions(config, verification, logger),
-          observer,
-          // Read from the stores themselves: a revocation or a policy reload ends reuse of the gate's decisions at once.
-          currentRevision: () => `${policies.current().revision} ${trust.revision()}`,
-          // Replicas sharing store.url serialize tag writes (immutable tags) across processes.
-          ...(writeLock ? { tagLock: writeLock } : {}),
-        });
-        logger.info(
-          { listen: config.gate.listen, port: app.gate.port, upstream: config.gate.upstream },
-          'registry gate serving (decisions in-process)',
-        );
+      try {
+        await startFrontDoors();
+      } catch (err) {
+        // One that cannot start stops the others: a process serving gRPC without the webhook or
+        // gate it was asked for looks alive to its supervisor while checking nothing.
+        await app.stop().catch(() => undefined);
+        throw err;
       }
       memory.start();
       started = true;
@@ -479,4 +500,18 @@ export function gateOptions(config: Pick<ServiceConfig, 'gate'>, verifier: GateV
     ...(g.upstreamCaFile ? { upstreamCa: readFileSync(g.upstreamCaFile) } : {}),
     ...(g.tlsCertFile && g.tlsKeyFile ? { tls: { cert: readFileSync(g.tlsCertFile), key: readFileSync(g.tlsKeyFile) } } : {}),
   };
+}
+
+/**
+ * An explicitly configured registry.dockerConfig must exist: a typo in its path would otherwise
+ * run every registry call anonymously, found out only as "no credentials" denials later.
+ */
+function existingDockerConfig(file: string | undefined): string | undefined {
+  if (file !== undefined && !existsSync(file)) {
+    throw new CountersignError(
+      'FAILED_PRECONDITION',
+      `registry.dockerConfig ${file} does not exist: fix the path (or remove the setting to use DOCKER_CONFIG or ~/.docker/config.json)`,
+    );
+  }
+  return file;
 }

@@ -243,6 +243,14 @@ export function serverCredentials(files: TlsFiles): grpc.ServerCredentials {
       `the private key in ${files.keyFile} does not belong to the certificate in ${files.certFile}`,
     );
   }
+  // A certificate outside its validity would start the service and then fail every handshake.
+  const now = Date.now();
+  if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) {
+    throw new CountersignError(
+      'FAILED_PRECONDITION',
+      `the TLS certificate in ${files.certFile} is not valid now (valid from ${cert.validFrom} to ${cert.validTo}): renew it`,
+    );
+  }
   const pairs = [{ cert_chain: certChain, private_key: privateKey }];
 
   if (files.clientCaFile === undefined) {
@@ -256,12 +264,26 @@ export function serverCredentials(files: TlsFiles): grpc.ServerCredentials {
     return grpc.ServerCredentials.createSsl(null, pairs, false);
   }
   const ca = readPem(files.clientCaFile, 'client CA');
-  try {
-    new crypto.X509Certificate(ca);
-  } catch (err) {
-    throw new CountersignError('FAILED_PRECONDITION', `${files.clientCaFile} is not a PEM certificate (${(err as Error).message})`, {
-      cause: err,
-    });
+  // Every certificate of the file must be a CA: a leaf there (basicConstraints CA:false) is a
+  // mistake no handshake would reveal (it verifies nobody, or worse, whatever OpenSSL makes of it).
+  const blocks = ca.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0)
+    throw new CountersignError('FAILED_PRECONDITION', `${files.clientCaFile} is not a PEM certificate (it holds no CERTIFICATE block)`);
+  for (const [i, block] of blocks.entries()) {
+    let c: crypto.X509Certificate;
+    try {
+      c = new crypto.X509Certificate(block);
+    } catch (err) {
+      throw new CountersignError('FAILED_PRECONDITION', `${files.clientCaFile} is not a PEM certificate (${(err as Error).message})`, {
+        cause: err,
+      });
+    }
+    if (!c.ca) {
+      throw new CountersignError(
+        'FAILED_PRECONDITION',
+        `certificate ${i + 1} of the client CA file ${files.clientCaFile} (${c.subject.split('\n').join(', ')}) is not a CA certificate (basicConstraints CA:TRUE): give the CA that issues client certificates`,
+      );
+    }
   }
   if (files.requireClientCert) return grpc.ServerCredentials.createSsl(ca, pairs, true);
   // createSsl(…, false) would not even ask for a client certificate; request one, optionally.

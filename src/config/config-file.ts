@@ -356,6 +356,10 @@ export function storeUrlProblem(url: string): string | undefined {
     return `unsupported store ${JSON.stringify(parsed.protocol.replace(/:$/, ''))}: only postgres:// (PostgreSQL) is supported; leave store unset for the embedded SQLite`;
   }
   if (!parsed.hostname) return 'the URL names no host: expected postgres://USER:PASSWORD@HOST:PORT/DATABASE';
+  // A password with an unescaped "/" ends the authority early: what follows (the rest of the
+  // password) lands in the path, where it would be shown as the database name.
+  if (parsed.pathname.includes('@'))
+    return 'the URL has an "@" after the host: percent-encode "/", "@" and ":" in the password (%2F, %40, %3A)';
   return undefined;
 }
 

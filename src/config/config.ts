@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MtlsBinding } from '../auth';
+import { BoundedFileError, readBoundedFileSync } from '../shared/bounded-file';
 import { CountersignError } from '../shared/errors';
-import { applyConfigText, MAX_HEAP_HEADROOM_MB, parseListen, storeUrlProblem } from './config-file';
+import { parseListenAddress } from '../shared/net';
+import { applyConfigText, MAX_CONFIG_BYTES, MAX_HEAP_HEADROOM_MB, parseListen, storeUrlProblem } from './config-file';
 
 /** Everything `countersign serve` can be told. Precedence: defaults < config file < environment < flags. */
 export interface ServiceConfig {
@@ -237,12 +238,23 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     if (!env.COUNTERSIGN_TLS_CERT_FILE || !env.COUNTERSIGN_TLS_KEY_FILE) {
       throw new CountersignError('INVALID_ARGUMENT', 'set both COUNTERSIGN_TLS_CERT_FILE and COUNTERSIGN_TLS_KEY_FILE');
     }
+    // Field by field over the file's auth.tls: a rotated certificate given through the
+    // environment must not silently drop the file's client CA and requireClientCert (mTLS off).
     config.auth.tls = {
+      ...config.auth.tls,
       certFile: path.resolve(cwd, env.COUNTERSIGN_TLS_CERT_FILE),
       keyFile: path.resolve(cwd, env.COUNTERSIGN_TLS_KEY_FILE),
-      requireClientCert: false,
-      ...(env.COUNTERSIGN_TLS_CLIENT_CA_FILE ? { clientCaFile: path.resolve(cwd, env.COUNTERSIGN_TLS_CLIENT_CA_FILE) } : {}),
+      requireClientCert: config.auth.tls?.requireClientCert ?? false,
     };
+  }
+  if (env.COUNTERSIGN_TLS_CLIENT_CA_FILE) {
+    if (!config.auth.tls) {
+      throw new CountersignError(
+        'INVALID_ARGUMENT',
+        'COUNTERSIGN_TLS_CLIENT_CA_FILE needs a server certificate to verify clients over TLS: set COUNTERSIGN_TLS_CERT_FILE and COUNTERSIGN_TLS_KEY_FILE (or auth.tls in the config file)',
+      );
+    }
+    config.auth.tls = { ...config.auth.tls, clientCaFile: path.resolve(cwd, env.COUNTERSIGN_TLS_CLIENT_CA_FILE) };
   }
   if (env.COUNTERSIGN_ADMISSION_TLS_CERT) config.admission.tlsCertFile = path.resolve(cwd, env.COUNTERSIGN_ADMISSION_TLS_CERT);
   if (env.COUNTERSIGN_ADMISSION_TLS_KEY) config.admission.tlsKeyFile = path.resolve(cwd, env.COUNTERSIGN_ADMISSION_TLS_KEY);
@@ -274,6 +286,11 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   if (overrides.dataDir) config.dataDir = path.resolve(cwd, overrides.dataDir);
   if (overrides.logLevel) config.logLevel = overrides.logLevel;
   parseListen(config.listen);
+  // Every address is checked here, before anything binds: a bad one found only after the gRPC port
+  // is listening left a process serving without the webhook or metrics it was asked for.
+  if (config.metrics.listen) parseListenAddress(config.metrics.listen, 'metrics listen address');
+  if (config.admission.listen) parseListenAddress(config.admission.listen, 'admission listen address');
+  if (config.gate.listen) parseListenAddress(config.gate.listen, 'gate listen address');
   return config;
 }
 
@@ -285,6 +302,29 @@ export function checkGate(gate: GateConfig): void {
       'the registry gate needs the registry it protects: set gate.upstream (--gate-upstream URL / COUNTERSIGN_GATE_UPSTREAM)',
     );
   }
+  if (gate.upstream) {
+    let url: URL;
+    try {
+      url = new URL(gate.upstream);
+    } catch {
+      // Never quoted: it may carry a password.
+      throw new CountersignError(
+        'INVALID_ARGUMENT',
+        'gate.upstream is not a URL: expected http(s)://HOST[:PORT] of the registry behind the gate',
+      );
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new CountersignError('INVALID_ARGUMENT', `gate.upstream must be http:// or https://, not ${url.protocol}`);
+    }
+    // Clients' own credentials pass through the gate; credentials in the URL would be dropped
+    // (and logged with it).
+    if (url.username || url.password) {
+      throw new CountersignError(
+        'INVALID_ARGUMENT',
+        "gate.upstream carries credentials (user:password@): the gate passes each client's own credentials to the registry and uses none of its own; remove them",
+      );
+    }
+  }
   if (Boolean(gate.tlsCertFile) !== Boolean(gate.tlsKeyFile)) {
     throw new CountersignError(
       'INVALID_ARGUMENT',
@@ -294,14 +334,22 @@ export function checkGate(gate: GateConfig): void {
 }
 
 function applyFile(config: ServiceConfig, file: string): void {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    // A regular file only (a FIFO would block start-up forever), at most the config size limit.
+    bytes = readBoundedFileSync(file, MAX_CONFIG_BYTES, `config file ${file}`);
   } catch (err) {
+    const why = err instanceof BoundedFileError && (err.code === 'NOT_REGULAR' || err.code === 'TOO_LARGE') ? err.message : undefined;
     throw new CountersignError(
       'INVALID_ARGUMENT',
-      `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      why ?? `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
     );
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new CountersignError('INVALID_ARGUMENT', `config file ${file} is not UTF-8 text`);
   }
   applyConfigText(config, text, file);
 }

@@ -206,7 +206,8 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   try {
     upstream = new URL(opts.upstream);
   } catch {
-    throw new CountersignError('INVALID_ARGUMENT', `gate upstream "${opts.upstream}" is not a URL (e.g. https://registry.internal:5000)`);
+    // Never quoted: it may carry a password.
+    throw new CountersignError('INVALID_ARGUMENT', 'gate upstream is not a URL (e.g. https://registry.internal:5000)');
   }
   if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') {
     throw new CountersignError('INVALID_ARGUMENT', `gate upstream must be http:// or https://, got ${upstream.protocol}`);

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CountersignError } from '../shared/errors';
 import { isLoopbackListen } from '../shared/net';
@@ -12,6 +12,11 @@ export interface KekSettings {
   dataDir: string;
   /** host:port the service listens on; the generated development KEK is allowed on loopback only. */
   listen: string;
+  /**
+   * The keys live in a store other replicas share (PostgreSQL): never with a generated KEK, which
+   * would sit in this one replica's (often ephemeral) data directory: losing it loses every key.
+   */
+  sharedStore?: boolean;
 }
 
 /**
@@ -20,15 +25,20 @@ export interface KekSettings {
  * (the service listens on loopback only) a KEK is generated into the data directory, with a loud
  * warning, so that the quick start works; such a KEK sits next to the keys it protects.
  */
-export function resolveKek(settings: KekSettings): { kek: Buffer; generated?: string; development: boolean } {
+export function resolveKek(settings: KekSettings): { kek: Buffer; generated?: string; development: boolean; warnings: string[] } {
   if (settings.kekFile || settings.kekBase64) {
-    return {
-      kek: loadKek({
-        ...(settings.kekFile ? { file: settings.kekFile } : {}),
-        ...(settings.kekBase64 ? { env: settings.kekBase64, envName: 'COUNTERSIGN_KEK' } : {}),
-      }),
-      development: false,
-    };
+    const kek = loadKek({
+      ...(settings.kekFile ? { file: settings.kekFile } : {}),
+      ...(settings.kekBase64 ? { env: settings.kekBase64, envName: 'COUNTERSIGN_KEK' } : {}),
+    });
+    return { kek, development: false, warnings: settings.kekFile ? modeWarnings(settings.kekFile) : [] };
+  }
+  if (settings.sharedStore) {
+    throw new CountersignError(
+      'FAILED_PRECONDITION',
+      'no key-encryption key: the keys live in a shared store (store.url), so set COUNTERSIGN_KEK_FILE (a file with 32 random bytes, e.g. from "openssl rand -base64 32") or COUNTERSIGN_KEK, the same on every replica. ' +
+        "A generated development KEK would sit in this replica's data directory only.",
+    );
   }
   if (!isLoopbackListen(settings.listen)) {
     throw new CountersignError(
@@ -40,8 +50,24 @@ export function resolveKek(settings: KekSettings): { kek: Buffer; generated?: st
   const file = path.join(settings.dataDir, 'development-kek');
   if (!existsSync(file)) {
     writeFileSync(file, generateKek().toString('base64'), { mode: 0o600, flag: 'wx' });
-    return { kek: loadKek({ file }), generated: file, development: true };
+    return { kek: loadKek({ file }), generated: file, development: true, warnings: [] };
   }
   readFileSync(file); // surfaces permission problems with the file named
-  return { kek: loadKek({ file }), development: true };
+  return { kek: loadKek({ file }), development: true, warnings: modeWarnings(file) };
+}
+
+/**
+ * A KEK file group or others may read: said at start-up, not refused (Kubernetes mounts secret
+ * volumes 0644 unless told otherwise, and the pod is the boundary there).
+ */
+function modeWarnings(file: string): string[] {
+  try {
+    const mode = statSync(file).mode;
+    if ((mode & 0o044) === 0) return [];
+    return [
+      `the key-encryption key file ${file} is readable by group or others (mode ${(mode & 0o777).toString(8)}): restrict it to the service user (chmod 600), or set the secret volume's defaultMode`,
+    ];
+  } catch {
+    return []; // it was just read: a stat that fails now changes nothing about the key
+  }
 }

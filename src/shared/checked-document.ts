@@ -287,7 +287,11 @@ export function describe(node: Node | null | undefined): string {
   if (isScalar(node)) {
     const v = node.value;
     if (v === null) return 'an empty value';
-    if (typeof v === 'string') return `the string "${v.length > 40 ? `${v.slice(0, 40)}…` : v}"`;
+    if (typeof v === 'string') {
+      // A URL with credentials (a store URL written where a mapping belongs) is never quoted whole.
+      if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(v)) return `a URL with credentials (${v.length} characters, not shown)`;
+      return `the string "${v.length > 40 ? `${v.slice(0, 40)}…` : v}"`;
+    }
     if (typeof v === 'number') return `the number ${v}`;
     if (typeof v === 'boolean') return `the boolean ${v}`;
   }

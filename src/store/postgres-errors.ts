@@ -5,7 +5,8 @@ import { CountersignError } from '../shared/errors';
 export function describeStoreUrl(url: string): string {
   try {
     const u = new URL(url);
-    const db = u.pathname.replace(/^\//, '') || '(default database)';
+    // A path holding "@" is a password with an unescaped "/" (storeUrlProblem refuses it): never shown.
+    const db = u.pathname.includes('@') ? '(unparseable database name)' : u.pathname.replace(/^\//, '') || '(default database)';
     return `PostgreSQL ${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}/${db}`;
   } catch {
     return 'PostgreSQL (unparseable store.url)';

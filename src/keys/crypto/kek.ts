@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { BoundedFileError, readBoundedFileSync } from '../../shared/bounded-file';
 import { CountersignError } from '../../shared/errors';
 import { decodeBase64Strict, decodeBase64UrlStrict } from './encoding';
 
@@ -62,8 +63,22 @@ export function loadKek(source: KekSource): Buffer {
 function loadFromFile(file: string): Buffer {
   let raw: Buffer;
   try {
-    raw = readFileSync(file);
+    // Never a FIFO, device or directory (a FIFO here would block start-up forever), never large.
+    raw = readBoundedFileSync(file, 4096, `key-encryption key file ${file}`);
   } catch (err) {
+    if (err instanceof BoundedFileError && err.code === 'TOO_LARGE') throw bad(err.message);
+    if (err instanceof BoundedFileError && err.code === 'NOT_REGULAR') {
+      const dir = ((): boolean => {
+        try {
+          return statSync(file).isDirectory();
+        } catch {
+          return false;
+        }
+      })();
+      throw bad(
+        `cannot read key-encryption key file ${file}: ${dir ? 'it is a directory' : 'it is not a regular file (a FIFO or a device is never read)'}`,
+      );
+    }
     const code = (err as NodeJS.ErrnoException).code;
     const why =
       code === 'ENOENT'
