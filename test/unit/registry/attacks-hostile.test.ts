@@ -7,10 +7,9 @@
  * Every test states what a demanding client (containerd, go-containerregistry, oras-go) does.
  * The review found eleven holes, closed since.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import dns from 'node:dns';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Agent } from 'undici';
+import { selfSignedServerCert } from '../../support/openssl-cert';
 import { RegistryClient, type RegistryClientOptions } from '../../../src/registry/client';
 import { StaticCredentialStore } from '../../../src/registry/credentials';
 import { sha256Digest } from '../../../src/registry/digest';
@@ -151,30 +151,7 @@ function exposed(err: CountersignError): string {
 const tlsDir = mkdtempSync(path.join(os.tmpdir(), 'countersign-hostile-'));
 const tlsMaterial: { cert: string; key: string } | undefined = (() => {
   try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '1',
-        '-keyout',
-        path.join(tlsDir, 'key.pem'),
-        '-out',
-        path.join(tlsDir, 'cert.pem'),
-        '-subj',
-        '/CN=registry.test',
-        '-addext',
-        'subjectAltName=DNS:registry.test,DNS:storage.test,DNS:auth.test',
-      ],
-      { stdio: 'ignore' },
-    );
-    return { cert: readFileSync(path.join(tlsDir, 'cert.pem'), 'utf8'), key: readFileSync(path.join(tlsDir, 'key.pem'), 'utf8') };
+    return selfSignedServerCert(tlsDir, 'registry.test', 'DNS:registry.test,DNS:storage.test,DNS:auth.test');
   } catch {
     return undefined;
   }

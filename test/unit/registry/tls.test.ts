@@ -4,12 +4,13 @@
  * and the openssl CLI to mint a certificate; skipped where either is missing.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { RegistryClient } from '../../../src/registry/client';
+import { selfSignedServerCert } from '../../support/openssl-cert';
 import { sha256Digest } from '../../../src/registry/digest';
 import { MEDIA_TYPE } from '../../../src/registry/types';
 import { expectCode } from './helpers';
@@ -35,31 +36,9 @@ maybe('TLS with a custom CA', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-tls-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '1',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-        '-subj',
-        '/CN=countersign-test-registry',
-        '-addext',
-        `subjectAltName=IP:${address}`,
-      ],
-      { stdio: 'ignore' },
-    );
-    cert = readFileSync(path.join(dir, 'cert.pem'), 'utf8');
-    server = https.createServer({ cert, key: readFileSync(path.join(dir, 'key.pem')) }, (_req, res) => {
+    const tls = selfSignedServerCert(dir, 'countersign-test-registry', `IP:${address}`);
+    cert = tls.cert;
+    server = https.createServer({ cert, key: tls.key }, (_req, res) => {
       res.writeHead(200, { 'docker-content-digest': digest, 'content-type': MEDIA_TYPE.OCI_MANIFEST, 'content-length': '1' });
       res.end();
     });
