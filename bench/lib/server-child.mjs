@@ -8,7 +8,8 @@
 // manifest facts with n synthetic digests like `key`'s entries), {cmd:'mem'} (RSS and heap after a forced GC),
 // {cmd:'rss'} (RSS now, no GC), {cmd:'idle-return', on} (start or stop the service's return of memory once
 // idle, stopped from the start; answers {returns}: how many it made), {cmd:'stop'}.
-import { mkdtempSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -28,6 +29,12 @@ if (mode === 'countersign') {
   const { defaultConfig } = dist('config/config.js');
   const { createLogger } = dist('logging/logger.js');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'countersign-bench-'));
+  // A shared store needs a KEK of its own (a generated development one is refused with store.url).
+  const benchKek = (d) => {
+    const file = path.join(d, 'kek');
+    writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600 });
+    return file;
+  };
   const auth = process.argv[3] === 'token';
   // 'exclusive': registry.exclusiveReferrerWrites (the only writer of the referrer tags: no settle delay).
   const exclusive = process.argv[3] === 'exclusive';
@@ -40,7 +47,7 @@ if (mode === 'countersign') {
     verification: { ...defaultConfig(dir).verification, cacheMaxEntries: 200_000 },
     ...(auth ? { auth: { ...defaultConfig(dir).auth, mode: 'enforce' } } : {}),
     ...(exclusive ? { registry: { ...defaultConfig(dir).registry, exclusiveReferrerWrites: true } } : {}),
-    ...(process.env.COUNTERSIGN_BENCH_STORE_URL ? { store: { url: process.env.COUNTERSIGN_BENCH_STORE_URL } } : {}),
+    ...(process.env.COUNTERSIGN_BENCH_STORE_URL ? { store: { url: process.env.COUNTERSIGN_BENCH_STORE_URL }, kekFile: benchKek(dir) } : {}),
     ...(process.env.COUNTERSIGN_BENCH_POLICY ? { policyFile: process.env.COUNTERSIGN_BENCH_POLICY } : {}),
   };
   // Logs at info, to /dev/null: the cost of the per-call line is part of what is measured.

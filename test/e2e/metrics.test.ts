@@ -3,12 +3,15 @@
  * a Verify allow and a Verify deny (counters moved by exactly those calls), no store query for a
  * warm Verify on SQLite or on PostgreSQL, and /readyz false while the service shuts down.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { pushSampleImage } from '../../src/dev/sample-image';
 import { RegistryClient } from '../../src/registry';
 import { startService, testRegistryHost, uniqueRepo, type RunningService } from '../support/harness';
-import { freshDatabase } from '../support/postgres';
+import { freshDatabase, sharedKek } from '../support/postgres';
 import { parsePrometheusText, sampleValue, type Family } from '../support/prometheus-text';
 
 interface VerifyResponse {
@@ -178,7 +181,10 @@ describe('metrics port, store on PostgreSQL', () => {
 
   beforeAll(async () => {
     pusher = new RegistryClient({});
-    svc = await startService({ metrics: { listen: '127.0.0.1:0' }, store: { url: await freshDatabase('metrics') } });
+    // A shared store needs a KEK of its own (a generated development one is refused with store.url).
+    const kekFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'countersign-metrics-kek-')), 'kek');
+    writeFileSync(kekFile, sharedKek(), { mode: 0o600 });
+    svc = await startService({ metrics: { listen: '127.0.0.1:0' }, store: { url: await freshDatabase('metrics') }, kekFile });
     await svc.app.keys.createKey({ name: 'ci-release' }, 'test');
   });
   afterAll(async () => {

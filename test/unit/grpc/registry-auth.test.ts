@@ -4,6 +4,7 @@
  * how to give the service credentials, never UNAUTHENTICATED (which means "your Countersign token
  * is wrong"). Verify turns the same refusal into a deny that says so.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import type * as grpc from '@grpc/grpc-js';
@@ -20,8 +21,10 @@ let svc: RunningService;
 beforeAll(async () => {
   registry = await FakeRegistry.start({ auth: { scheme: 'bearer', users: { ci: 'pw' } } });
   registry.storeManifest('team/app', imageManifest(Buffer.from('layer')).bytes, MEDIA_TYPE.OCI_MANIFEST, 'v1');
-  // A docker config that does not exist: the service has no credentials for any registry.
-  const dockerConfig = path.join(os.tmpdir(), `countersign-no-docker-config-${process.pid}`, 'config.json');
+  // A docker config with no credentials: the service has none for any registry. (A configured
+  // path that does not exist is refused at start-up.)
+  const dockerConfig = path.join(mkdtempSync(path.join(os.tmpdir(), 'countersign-no-credentials-')), 'config.json');
+  writeFileSync(dockerConfig, '{"auths":{}}');
   svc = await startService({ registry: { ...defaultConfig('.').registry, dockerConfig } });
   await svc.call('CreateKey', { name: 'ci' });
 });
