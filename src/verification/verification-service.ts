@@ -11,7 +11,7 @@ import type { RegistryClient } from '../registry';
 import { formatReference, parseReference, type ImageReference } from '../registry';
 import { MalformedIndexError, parseImageIndexChildren } from '../registry/image-index';
 import { isAttestationManifest } from '../formats/oci';
-import { MEDIA_TYPE, type RepositoryRef } from '../registry/types';
+import { MEDIA_TYPE, type Descriptor, type ManifestResult, type RepositoryRef } from '../registry/types';
 import { CountersignError, isContentError } from '../shared/errors';
 import { flatString, packDigest, StringTable } from '../shared/compact-strings';
 import { LruMap } from '../shared/lru';
@@ -470,9 +470,14 @@ export class VerificationService {
     const known = isDigest && parsed.key !== undefined ? this.manifestFacts.get(parsed.key) : undefined;
     if (known) return image(reference, known);
 
-    let head;
+    // By digest, the manifest is read at once (its bytes say what it is, below): no HEAD first.
+    let head: Descriptor;
+    let got: ManifestResult | undefined;
     try {
-      head = await this.opts.registry.headManifest(repo, reference, { signal });
+      if (isDigest) {
+        got = await this.opts.registry.getManifest(repo, reference, { signal });
+        head = got.descriptor;
+      } else head = await this.opts.registry.headManifest(repo, reference, { signal });
     } catch (err) {
       return image(isDigest ? reference : '', { mediaType: '', unusable: unusableBecause(err) });
     }
@@ -490,13 +495,13 @@ export class VerificationService {
     const cachedFacts = this.manifestFacts.get(key);
     if (cachedFacts) return image(digest, cachedFacts);
 
-    // What the digest is comes from its bytes, never from the HEAD's Content-Type: a registry that
+    // What the digest is comes from its bytes, never from a HEAD's Content-Type: a registry that
     // calls an index an image manifest (or application/json) would have its platforms go unjudged,
     // and these facts are remembered for the digest. One GET per digest (then cached).
     let bytes: Buffer;
     let mediaType: string;
     try {
-      const got = await this.opts.registry.getManifest(repo, digest, { signal });
+      got ??= await this.opts.registry.getManifest(repo, digest, { signal });
       ({ bytes } = got);
       mediaType = manifestTypeOf(bytes) ?? got.descriptor.mediaType;
     } catch (err) {
