@@ -16,7 +16,7 @@
 import { SharedWork } from '../shared/cancellation';
 import { CountersignError } from '../shared/errors';
 import type { CredentialStore, RegistryCredential } from './credentials';
-import type { EndpointResolver } from './endpoint';
+import { isInternalHost, type EndpointResolver } from './endpoint';
 import { discardBody, displayUrl, errorText, readBody, type HttpRequest, type HttpResponse, type HttpTransport } from './http';
 import { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate';
 
@@ -190,7 +190,7 @@ export class RegistryAuth {
     }
     // A registry on the internet cannot aim the service at its own host or private network: a
     // token endpoint there is one only when the registry itself is there too.
-    if (isInternalHost(realm.hostname) && !isInternalHost(registryHostname(registry))) {
+    if (isInternalHost(realm.host) && !isInternalHost(registry)) {
       throw new CountersignError(
         'UNAVAILABLE',
         `registry ${registry} names a token endpoint on a loopback, private or link-local address (${realm.host}); refusing to contact it for a registry that is not on one`,
@@ -335,34 +335,4 @@ export function redactCredentials(text: string, ...sent: Array<string | string[]
   let out = text;
   for (const secret of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(secret).join('[redacted]');
   return out;
-}
-
-/** The host of a `host[:port]` registry name, without brackets. */
-function registryHostname(registry: string): string {
-  try {
-    return new URL(`https://${registry}`).hostname;
-  } catch {
-    return registry;
-  }
-}
-
-/** Loopback, private (RFC 1918, unique local), link-local (cloud metadata), unspecified, or `localhost`. */
-export function isInternalHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(h.startsWith('::ffff:') ? h.slice(7) : h);
-  if (v4) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return (
-      a === 127 ||
-      a === 10 ||
-      a === 0 ||
-      (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) ||
-      (a === 169 && b === 254) ||
-      (a === 100 && b >= 64 && b <= 127)
-    );
-  }
-  if (h.includes(':')) return h === '::1' || h === '::' || /^f[cd]/.test(h) || /^fe[89ab]/.test(h);
-  return false;
 }
