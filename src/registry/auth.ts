@@ -16,7 +16,7 @@
 import { SharedWork } from '../shared/cancellation';
 import { CountersignError } from '../shared/errors';
 import type { CredentialStore, RegistryCredential } from './credentials';
-import { isInternalHost, type EndpointResolver } from './endpoint';
+import type { EndpointResolver } from './endpoint';
 import { discardBody, displayUrl, errorText, readBody, type HttpRequest, type HttpResponse, type HttpTransport } from './http';
 import { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate';
 
@@ -186,15 +186,6 @@ export class RegistryAuth {
         {
           details: { registry },
         },
-      );
-    }
-    // A registry on the internet cannot aim the service at its own host or private network: a
-    // token endpoint there is one only when the registry itself is there too.
-    if (isInternalHost(realm.host) && !isInternalHost(registry)) {
-      throw new CountersignError(
-        'UNAVAILABLE',
-        `registry ${registry} names a token endpoint on a loopback, private or link-local address (${realm.host}); refusing to contact it for a registry that is not on one`,
-        { details: { registry } },
       );
     }
     if (credential && realm.protocol === 'http:' && !this.opts.endpoints.allowsPlainHttp(realm.host)) {

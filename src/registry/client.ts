@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import { Agent, type Dispatcher } from 'undici';
 import { SharedWork } from '../shared/cancellation';
 import { CountersignError } from '../shared/errors';
+import { AddressGuard, connectLookup, type LookupAll } from './address-guard';
 import { RegistryAuth, type Access } from './auth';
 import type { CredentialStore } from './credentials';
 import { digestMatches, isDigest, splitDigest, computeDigest } from './digest';
@@ -48,6 +49,10 @@ export interface RegistryClientOptions {
   observer?: Pick<Observer, 'registryRequest'>;
   /** A dispatcher to use instead of the client's own Agent (tests). Not closed by close(). */
   dispatcher?: Dispatcher;
+  /** How host names resolve (tests; default dns.lookup): for the client's own connections and for AddressGuard. */
+  lookup?: LookupAll;
+  /** What counts as an internal address for AddressGuard (tests stand loopback addresses in for a network). */
+  isInternalAddress?: (address: string) => boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -66,7 +71,7 @@ export class RegistryClient {
   private readonly transport: HttpTransport;
   private readonly auth: RegistryAuth;
   private readonly endpoints: EndpointResolver;
-  private readonly ownAgent?: Agent;
+  private readonly ownAgents: Agent[] = [];
   private readonly referrers: ReferrersDiscovery;
   /** Blob uploads in flight, by registry/repository@digest (see pushBlob). */
   private readonly blobPushes = new SharedWork<void>();
@@ -79,13 +84,24 @@ export class RegistryClient {
     this.maxManifestBytes = options.maxManifestBytes ?? 4 * MiB;
     this.maxBlobBytes = options.maxBlobBytes ?? 16 * MiB;
     this.endpoints = new EndpointResolver(options.insecureHosts);
+    const guard = new AddressGuard({
+      home: (registry) => this.endpoints.origin(registry),
+      ...(options.lookup ? { lookup: options.lookup } : {}),
+      ...(options.isInternalAddress ? { isInternal: options.isInternalAddress } : {}),
+    });
     let dispatcher = options.dispatcher;
+    let confinedDispatcher: Dispatcher | undefined;
     if (!dispatcher) {
-      // One pooled Agent for every call (registry, token realm, blob storage): connections are
-      // reused across requests and the pool is closed in one place.
+      // One pooled Agent for every call to a registry, its token realm and its storage (connections
+      // are reused across requests and closed in one place), and one for the hops AddressGuard
+      // confines, whose connections refuse names that resolve to internal addresses.
       const ca = options.ca !== undefined ? [...tls.rootCertificates, options.ca.toString()] : undefined;
-      this.ownAgent = new Agent({ connect: { timeout: timeoutMs, ...(ca ? { ca } : {}) } });
-      dispatcher = this.ownAgent;
+      const connect = { timeout: timeoutMs, ...(ca ? { ca } : {}) };
+      const own = new Agent({ connect: options.lookup ? { ...connect, lookup: connectLookup(options.lookup) } : connect });
+      const confined = new Agent({ connect: { ...connect, lookup: guard.confinedLookup } });
+      this.ownAgents.push(own, confined);
+      dispatcher = own;
+      confinedDispatcher = confined;
     }
     this.transport = new HttpTransport({
       dispatcher,
@@ -97,6 +113,8 @@ export class RegistryClient {
       signal: this.lifetime.signal,
       ...(options.observer ? { observer: options.observer } : {}),
       allowsPlainHttp: (host) => this.endpoints.allowsPlainHttp(host),
+      guard,
+      ...(confinedDispatcher ? { confinedDispatcher } : {}),
     });
     this.auth = new RegistryAuth({
       transport: this.transport,
@@ -124,7 +142,7 @@ export class RegistryClient {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.lifetime.abort(new CountersignError('UNAVAILABLE', 'the registry client was closed (the service is shutting down); try again'));
-      await this.ownAgent?.destroy();
+      await Promise.all(this.ownAgents.map((agent) => agent.destroy()));
     })();
     return this.closing;
   }

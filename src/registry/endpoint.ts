@@ -27,31 +27,6 @@ export function isLoopbackHost(registry: string): boolean {
   return m !== null && m.slice(1).every((octet) => Number(octet) <= 255);
 }
 
-/**
- * Loopback (as isLoopbackHost), private (RFC 1918, CGNAT, unique local), link-local (cloud
- * metadata) or unspecified: where a remote registry must not aim the service (token realms).
- * Takes `host[:port]` like the other helpers here.
- */
-export function isInternalHost(registry: string): boolean {
-  if (isLoopbackHost(registry)) return true;
-  const h = hostWithoutPort(registry);
-  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(h.startsWith('::ffff:') ? h.slice(7) : h);
-  if (v4) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return (
-      a === 127 ||
-      a === 10 ||
-      a === 0 ||
-      (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) ||
-      (a === 169 && b === 254) ||
-      (a === 100 && b >= 64 && b <= 127)
-    );
-  }
-  if (h.includes(':')) return h === '::1' || h === '::' || /^f[cd]/.test(h) || /^fe[89ab]/.test(h);
-  return false;
-}
-
 /** Registry names whose origin is remembered: a service talks to a handful; a bound all the same. */
 const ORIGINS = 256;
 

@@ -14,6 +14,7 @@ import type { Observer } from '../shared/observer';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
+import type { AddressGuard } from './address-guard';
 import { cancellation, linkedSignal, throwIfAborted } from '../shared/cancellation';
 import { CountersignError } from '../shared/errors';
 import { backoffDelay, parseRetryAfter, RETRYABLE_ERROR_CODES, RETRYABLE_STATUSES } from './retry';
@@ -58,6 +59,10 @@ export interface TransportOptions {
   observer?: Pick<Observer, 'registryRequest'>;
   /** Hosts plain HTTP is acceptable for (loopback, insecureHosts): a redirect from HTTPS may go to HTTP only there. */
   allowsPlainHttp?: (host: string) => boolean;
+  /** Which hosts a registry may send a request to (token realms, redirects, upload Locations): see AddressGuard. */
+  guard?: AddressGuard;
+  /** Where a hop the guard confines is sent (its connections resolve through guard.confinedLookup); `dispatcher` when absent. */
+  confinedDispatcher?: Dispatcher;
 }
 
 const MAX_REDIRECTS = 5;
@@ -97,6 +102,8 @@ function describeTransportError(code: string | undefined, timeoutMs: number): st
       return `no response within ${timeoutMs} ms`;
     case 'UND_ERR_BODY_TIMEOUT':
       return `response body stalled for ${timeoutMs} ms`;
+    case 'EADDRINTERNAL':
+      return 'the host it named resolves to a loopback, private or link-local address (refused)';
     case 'ECONNRESET':
     case 'UND_ERR_SOCKET':
     case 'UND_ERR_CLOSED':
@@ -321,7 +328,10 @@ export class HttpTransport {
     let url = req.url;
     let headers: Record<string, string> = { 'user-agent': this.opts.userAgent, ...req.headers };
     for (let hop = 0; ; hop++) {
-      const data = await this.opts.dispatcher.request({
+      const confinement = this.opts.guard?.confinement(req.registry, url) ?? false;
+      const confined = confinement !== false && (await confinement);
+      const dispatcher = confined ? (this.opts.confinedDispatcher ?? this.opts.dispatcher) : this.opts.dispatcher;
+      const data = await dispatcher.request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method: req.method,
