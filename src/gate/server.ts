@@ -37,7 +37,7 @@ import { computeDigest, isDigest, splitDigest } from '../registry/digest';
 import { baseMediaType } from '../registry/referrers-index';
 import { InProcessWriteLock, type WriteLock } from '../registry/write-lock';
 import { CountersignError } from '../shared/errors';
-import { listenHttp, refusePlainHttpOffLoopback } from '../shared/http-server';
+import { BodyBudget, listenHttp, refusePlainHttpOffLoopback, type BodyShare } from '../shared/http-server';
 import { parseListenAddress, type ListenAddress } from '../shared/net';
 import { AllowedChildren } from './allowed-children';
 import { BlobRelay, BlobRelayError, type RelayHead } from './blob-relay';
@@ -54,6 +54,12 @@ export const DEFAULT_DECISION_TIMEOUT_MS = 9000;
 export const DEFAULT_CHILD_TTL_MS = 5 * 60_000;
 export const DEFAULT_DECISION_CACHE_TTL_MS = 1000;
 export const DEFAULT_MANIFEST_TIMEOUT_MS = 30_000;
+/**
+ * Manifests held in memory at once, all requests together, by default: sixteen of the largest size,
+ * or thousands of ordinary ones (a few KiB each). Beyond it a request is answered 429 with
+ * Retry-After, as registries answer when busy (clients retry).
+ */
+export const DEFAULT_BODY_BUDGET_BYTES = 64 * 1024 * 1024;
 
 export interface GateLogger {
   /** Allowed requests are logged here (per-request lines at info would cost more than the proxying). */
@@ -86,6 +92,8 @@ export interface GateServerOptions {
   /** Time Countersign has to answer, per decision; default 9 s. */
   decisionTimeoutMs?: number;
   maxManifestBytes?: number;
+  /** Bytes of manifests held in memory at once, all requests together (at least maxManifestBytes); default 64 MiB. */
+  bodyBudgetBytes?: number;
   /**
    * How long a manifest may take to arrive, from the client (PUT) or the upstream (reads); default
    * 30 s. Manifests are small: one trickled a byte at a time (slow-loris) would otherwise hold its
@@ -214,6 +222,17 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   }
   const registryName = opts.registryName ?? upstream.host;
   const maxManifest = opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
+  // Each manifest the gate holds whole (a client's PUT, an upstream read, a manifest-sized blob) is
+  // capped; without a total, many concurrent ones of the largest size, each trickling its last
+  // byte, exhaust the heap. A request's share goes back when its response ends (handle).
+  const bodies = new BodyBudget(Math.max(opts.bodyBudgetBytes ?? DEFAULT_BODY_BUDGET_BYTES, maxManifest));
+  const shares = new WeakMap<http.IncomingMessage, BodyShare>();
+  /** Takes `bytes` from the request's share of the budget, or throws 429. */
+  const hold = (req: http.IncomingMessage, bytes: number): void => {
+    if (shares.get(req)?.take(bytes) === false) {
+      throw new GateError(429, 'TOOMANYREQUESTS', 'the gate holds too many manifests in memory at once; retry shortly');
+    }
+  };
   const decisionTimeout = opts.decisionTimeoutMs ?? DEFAULT_DECISION_TIMEOUT_MS;
   const manifestTimeout = opts.manifestTimeoutMs ?? DEFAULT_MANIFEST_TIMEOUT_MS;
   const children = new AllowedChildren<ParentAllow>({ ttlMs: opts.childTtlMs ?? DEFAULT_CHILD_TTL_MS, maxEntries: 50_000 });
@@ -289,6 +308,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
    * path is one socket write upstream, the bytes, one write to the client.
    */
   function fetchCapped(
+    req: http.IncomingMessage,
     method: 'GET' | 'HEAD',
     path: string,
     headers: Record<string, string | string[]>,
@@ -336,10 +356,12 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
             },
             onResponseData(c, chunk) {
               size += chunk.length;
-              if (size > maxManifest) {
-                const err = manifestTooLarge(what(), maxManifest);
-                c.abort(err);
-                fail(err);
+              try {
+                if (size > maxManifest) throw manifestTooLarge(what(), maxManifest);
+                hold(req, chunk.length);
+              } catch (err) {
+                c.abort(err as Error);
+                fail(err as Error);
                 return;
               }
               chunks.push(chunk);
@@ -484,11 +506,16 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   }
 
   /** A client's manifest body, whole: at most maxManifest bytes, within manifestTimeout. */
-  async function readCapped(stream: Readable, declared: string | undefined, what: string): Promise<Buffer> {
-    if (declared !== undefined && Number(declared) > maxManifest) {
+  async function readCapped(req: http.IncomingMessage, declared: string | undefined, what: string): Promise<Buffer> {
+    const stream: Readable = req;
+    const length = declared === undefined ? undefined : Number(declared);
+    if (length !== undefined && length > maxManifest) {
       stream.resume();
       throw manifestTooLarge(what, maxManifest, declared);
     }
+    // A declared length is held whole before any of it is read: a body that does not fit is
+    // refused at once (the caller drains what it sends while the 429 goes out).
+    if (length !== undefined && Number.isSafeInteger(length)) hold(req, length);
     return new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -502,9 +529,13 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       };
       const onData = (chunk: Buffer): void => {
         size += chunk.length;
-        if (size > maxManifest) {
+        try {
+          if (size > maxManifest) throw manifestTooLarge(what, maxManifest);
+          // Only what goes beyond the declared length (or all of it, undeclared) is taken per chunk.
+          if (length === undefined || size > length) hold(req, Math.min(chunk.length, size - (length ?? 0)));
+        } catch (err) {
           stream.destroy();
-          done(manifestTooLarge(what, maxManifest));
+          done(err as Error);
           return;
         }
         chunks.push(chunk);
@@ -564,6 +595,8 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
         relayHeaders(res, got, req);
         return res;
       }
+      // Held until judged: from the budget (a 429 before anything is sent), the whole declared length at once.
+      hold(req, length);
       const chunks: Buffer[] = [];
       small = { head, chunks };
       return new Writable({
@@ -669,7 +702,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
   ): Promise<void> {
     const path = `/v2/${route.name}/manifests/${route.reference}`;
     const what = (): string => `manifest ${route.name}:${route.reference}`;
-    const up = await fetchCapped('GET', path, forwardHeaders(req, MANIFEST_READ_HEADERS, CONDITIONAL), what, signal);
+    const up = await fetchCapped(req, 'GET', path, forwardHeaders(req, MANIFEST_READ_HEADERS, CONDITIONAL), what, signal);
     if (up.statusCode !== 200) {
       // 401 challenges, 404 unknown manifests, 429s and 5xx: the client sees the upstream's answer
       // unchanged. Any other answer (a 203 or 206 carrying the manifest, a redirect to where it
@@ -1033,7 +1066,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     const claimed = headerOf(head.headers, 'docker-content-digest');
     if (claimed !== undefined && isDigest(claimed)) return { digest: claimed, head };
     // Docker-Content-Digest is only a SHOULD: the digest of the bytes, then.
-    const got = await fetchCapped('GET', path, headers, () => `manifest ${name}:${tag}`, signal);
+    const got = await fetchCapped(req, 'GET', path, headers, () => `manifest ${name}:${tag}`, signal);
     if (got.statusCode !== 200) throw unknown(`the registry answered the read of it with HTTP ${got.statusCode}`);
     return { digest: computeDigest(got.bytes, 'sha256'), head };
   }
@@ -1121,7 +1154,10 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     const { route, query } = parsedRoute;
     const path = (req.url ?? '').split('?')[0]! + (query ? `?${query}` : '');
     const abort = new AbortController();
+    const share = bodies.share();
+    shares.set(req, share);
     res.on('close', () => {
+      share.release();
       if (!res.writableFinished) abort.abort();
     });
     try {
@@ -1160,6 +1196,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
         req.resume();
         // A request whose body never came: answered, and its connection is not kept.
         if (err.status === 408) res.setHeader('connection', 'close');
+        if (err.status === 429) res.setHeader('retry-after', '1');
         if (!res.headersSent) sendError(res, err.status, err.code, err.message);
         else res.destroy();
         return;
