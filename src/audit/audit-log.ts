@@ -194,11 +194,11 @@ export class AuditLog {
     }
     const fields = {
       at: at.toISOString(),
-      actor: entry.actor,
-      action: entry.action,
-      target: entry.target,
+      actor: storable(entry.actor),
+      action: storable(entry.action),
+      target: entry.target === undefined ? undefined : storable(entry.target),
       outcome: entry.outcome,
-      reason: entry.reason,
+      reason: entry.reason === undefined ? undefined : storable(entry.reason),
       details: entry.details === undefined ? undefined : (JSON.parse(details as string) as Record<string, unknown>),
     };
     // Defence in depth: the whole entry, not only details, is checked for PEM private keys (the
@@ -229,6 +229,13 @@ export class AuditLog {
         prevHash,
         hash,
       );
+      // What the store gives back is what verify will hash: read it back in the same transaction,
+      // so that no driver or database rewriting text (encodings, NUL, normalization) can store an
+      // entry that fails verification for good. It is refused instead, and nothing is written.
+      const stored = await w.get(`SELECT ${COLUMNS} FROM audit_log WHERE seq = ?`, seq);
+      if (stored === undefined || hashRecord(prevHash, decode(stored)) !== hash) {
+        throw new CountersignError('INTERNAL', `the store did not keep audit entry ${entry.action} as written; nothing was recorded`);
+      }
       return withoutUndefined({ ...record, prevHash, hash });
     };
     return tx ? write(tx) : this.store.transaction(write);
@@ -246,7 +253,8 @@ export class AuditLog {
       if (!(options.since instanceof Date) || Number.isNaN(options.since.getTime())) {
         throw new CountersignError('INVALID_ARGUMENT', 'since must be a valid date');
       }
-      // ISO 8601 UTC strings of the same shape sort like the instants they name.
+      checkYear(options.since, 'since');
+      // ISO 8601 UTC strings of the same shape (years 0000-9999) sort like the instants they name.
       where.push('at >= ?');
       params.push(options.since.toISOString());
     }
@@ -401,11 +409,31 @@ function validate(entry: AuditEntry, at: Date): void {
   if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
     throw new CountersignError('INVALID_ARGUMENT', 'audit entry at must be a valid date');
   }
+  checkYear(at, 'audit entry at');
   // The declared type says object; what a caller hands over at run time (a decoded request) may be anything.
   const details: unknown = entry.details;
   if (details !== undefined && (typeof details !== 'object' || details === null || Array.isArray(details))) {
     throw new CountersignError('INVALID_ARGUMENT', 'audit entry details must be a JSON object');
   }
+}
+
+/**
+ * Times are stored as ISO 8601 text and compared as text (`since`): only years 0000-9999 print in
+ * the one shape that sorts like the instant ("+010000-…" sorts before "2025-…").
+ */
+function checkYear(date: Date, name: string): void {
+  const year = date.getUTCFullYear();
+  if (year < 0 || year > 9999) throw new CountersignError('INVALID_ARGUMENT', `${name} must be a date in the years 0000 to 9999`);
+}
+
+/**
+ * Text as both stores keep it: well-formed UTF-16 (a lone surrogate, what cutting a string at a
+ * UTF-16 index leaves, is stored as U+FFFD by both drivers' UTF-8 encoding) and no U+0000
+ * (PostgreSQL refuses it in TEXT). Applied before hashing, so what is hashed is what is stored;
+ * a denied caller's text must still make a record, so it is replaced rather than refused.
+ */
+function storable(text: string): string {
+  return text.toWellFormed().replaceAll('\u0000', '\ufffd');
 }
 
 function decode(row: SqlRow): AuditRecord {

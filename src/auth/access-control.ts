@@ -110,8 +110,8 @@ export class AccessControl {
   private async recordSuppressed(s: SuppressedDenials): Promise<void> {
     try {
       await this.audit?.append({
-        actor: clip(s.actor, 1024),
-        action: clip(s.method, 1024),
+        actor: recordable(s.actor, 1024),
+        action: recordable(s.method, 1024),
         outcome: 'denied',
         reason: `${s.count} further denials (${s.status}) of this caller and method within ${Math.round(s.windowMs / 1000)} s, counted rather than recorded one by one`,
         details: { status: s.status, suppressed: s.count },
@@ -222,17 +222,13 @@ export class AccessControl {
     if (!this.denials.admit(actor, method, err.code)) return;
     const target = typeof details.repository === 'string' ? details.repository : targetOf(request);
     const peer = peerOf(call);
-    // What the caller sent may hold anything, a PEM private key marker included, which the audit
-    // log refuses to store: redacted here, or the caller could keep its own denials unrecorded.
-    const safe = (text: string): string => text.replace(new RegExp(PEM_PRIVATE_KEY.source, 'g'), '[PEM private key marker removed]');
     try {
       await this.audit.append({
-        // Within the audit log's field limits, so that a long name cannot make the record fail.
-        actor: clip(safe(actor), 1024),
-        action: clip(method, 1024),
-        ...(target !== undefined ? { target: safe(target) } : {}),
+        actor: recordable(actor, 1024),
+        action: recordable(method, 1024),
+        ...(target !== undefined ? { target: recordable(target, MAX_TARGET) } : {}),
         outcome: 'denied',
-        reason: clip(safe(err.message), 4096),
+        reason: recordable(err.message, 4096),
         details: {
           status: err.code,
           ...(peer !== undefined ? { peer } : {}),
@@ -326,18 +322,33 @@ function targetOf(request: unknown): string | undefined {
   else if (Array.isArray(r.images) && r.images.length > 0) target = r.images.filter((i) => typeof i === 'string').join(', ');
   else if (typeof r.key === 'string' && r.key) target = r.key;
   else if (typeof r.name === 'string' && r.name) target = r.name;
-  if (target === undefined || target.length === 0) return undefined;
-  return target.length > MAX_TARGET ? `${target.slice(0, MAX_TARGET)}…` : target;
+  return target === undefined || target.length === 0 ? undefined : target;
 }
 
-function clip(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+/** A bearer token anywhere in a text (one pasted as a key name, quoted in an error). */
+const TOKEN_ANYWHERE = /cst_[A-Za-z0-9_-]{43}/g;
+
+/**
+ * What a caller sent (a name, a certificate subject, an error quoting either), made fit for a
+ * denial record, the one place for it: a PEM private key marker (which the audit log refuses, so
+ * the caller could keep its own denials unrecorded) and a bearer token (readable by whoever may
+ * list the audit log) are redacted, and the text is cut within `max` at a code point (a cut
+ * inside a surrogate pair leaves half a character), so a long name cannot make the record fail.
+ */
+function recordable(text: string, max: number): string {
+  const redacted = text
+    .replace(new RegExp(PEM_PRIVATE_KEY.source, 'g'), '[PEM private key marker removed]')
+    .replace(TOKEN_ANYWHERE, '[bearer token removed]');
+  if (redacted.length <= max) return redacted;
+  let end = max - 1;
+  if (end > 0 && /[\ud800-\udbff]/.test(redacted[end - 1]!)) end--;
+  return `${redacted.slice(0, end)}…`;
 }
 
 function peerOf(call: grpc.ServerUnaryCall<unknown, unknown>): string | undefined {
   try {
     const peer = typeof call.getPeer === 'function' ? call.getPeer() : undefined;
-    return typeof peer === 'string' && peer.length > 0 ? peer.slice(0, MAX_TARGET) : undefined;
+    return typeof peer === 'string' && peer.length > 0 ? recordable(peer, MAX_TARGET) : undefined;
   } catch {
     return undefined;
   }

@@ -36,8 +36,13 @@ export function plainUntrusted(value: unknown, maxChars = 256): string | undefin
 /**
  * Stored text someone else wrote (an audit record's actor, target or reason; a key's owner team),
  * for one line of terminal output: as it is when that is safe, else quoted and escaped, so that
- * no newline or escape sequence in it can forge another line of the listing.
+ * no newline or escape sequence in it can forge another line of the listing. Nor can blank
+ * padding: a run of spaces (or one at either end) would let a field, wrapped by a terminal, start
+ * a visual row that reads like an entry of its own, so such text is quoted and every blank (any
+ * Unicode space) after the first of a run is escaped.
  */
 export function displayUntrusted(value: string, maxChars = 256): string {
-  return plainUntrusted(value, maxChars) ?? quoteUntrusted(value, maxChars);
+  const padded = /\s{2}|^\s|\s$/.test(value);
+  if (!padded) return plainUntrusted(value, maxChars) ?? quoteUntrusted(value, maxChars);
+  return quoteUntrusted(value, maxChars).replace(/(?<=\s)\s/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -36,12 +36,15 @@ export async function audit(args: string[]): Promise<number> {
       });
       if (values.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
       else {
+        // On a terminal, one entry is one row: a line the terminal wrapped would let a long field
+        // start a row of its own that reads like another entry (--json shows entries whole).
+        const width = process.stdout.isTTY ? process.stdout.columns : undefined;
         for (const e of entries) {
-          process.stdout.write(
-            // Actor, target and reason may be what a caller sent (a denied request's key name): escaped.
+          // Actor, target and reason may be what a caller sent (a denied request's key name): escaped.
+          const line =
             `${String(e.seq).padStart(6)} ${e.at} ${e.outcome.padEnd(7)} ${displayUntrusted(e.actor)} ${displayUntrusted(e.action)}` +
-              `${e.target ? ` ${displayUntrusted(e.target)}` : ''}${e.reason ? ` — ${displayUntrusted(e.reason, 1024)}` : ''}\n`,
-          );
+            `${e.target ? ` ${displayUntrusted(e.target)}` : ''}${e.reason ? ` — ${displayUntrusted(e.reason, 1024)}` : ''}`;
+          process.stdout.write(`${width !== undefined && width > 1 && line.length > width ? `${line.slice(0, width - 1)}…` : line}\n`);
         }
       }
       return 0;
@@ -54,11 +57,14 @@ export async function audit(args: string[]): Promise<number> {
         expectHead = { seq: Number(m[1]), hash: m[2] as string };
       }
       const result = await log.verify(expectHead ? { expectHead } : {});
-      if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      else if (result.ok) {
-        const head = await log.head();
-        process.stdout.write(`audit chain intact: ${result.entries} entries; head ${head.seq}:${head.hash}\n`);
-      } else
+      // The head is the last entry verify checked (seq runs 1..N without gaps, which it checked), not
+      // one read afterwards: an entry appended meanwhile was not verified and must not be kept as if it were.
+      if (result.ok) {
+        const verifiedHead = `${result.entries}:${result.head}`;
+        if (values.json) process.stdout.write(`${JSON.stringify({ ...result, expectHead: verifiedHead }, null, 2)}\n`);
+        else process.stdout.write(`audit chain intact: ${result.entries} entries; head ${verifiedHead}\n`);
+      } else if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      else
         process.stdout.write(
           `AUDIT CHAIN BROKEN at entry ${result.brokenAt}: ${result.problem} (${result.entries} entries verified before it)\n`,
         );

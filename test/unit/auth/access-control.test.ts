@@ -300,7 +300,7 @@ describe('AccessControl', () => {
       'UNAUTHENTICATED',
     );
     const [entry] = await audit.list({ action: 'countersign.v1.KeyService/ImportKey' });
-    expect(entry?.target).toHaveLength(257);
+    expect(entry?.target).toHaveLength(256);
     expect(JSON.stringify(entry)).not.toContain('pw-123');
     expect(JSON.stringify(entry)).not.toContain('PRIVATE KEY');
   });
