@@ -14,6 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import { CountersignError } from '../shared/errors';
 import { validateGrant } from './grants';
 import type { Identity, Role } from './types';
+import { scanPem } from '../formats/pem';
 
 /**
  * Grants roles to the client certificates that match `subject`:
@@ -266,13 +267,23 @@ export function serverCredentials(files: TlsFiles): grpc.ServerCredentials {
   const ca = readPem(files.clientCaFile, 'client CA');
   // Every certificate of the file must be a CA: a leaf there (basicConstraints CA:false) is a
   // mistake no handshake would reveal (it verifies nobody, or worse, whatever OpenSSL makes of it).
-  const blocks = ca.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  // Checked block by block as OpenSSL will read them; any other block (OpenSSL also trusts
+  // TRUSTED CERTIFICATE and X509 CERTIFICATE blocks in a CA file) would escape the check.
+  const pem = scanPem(ca.toString('utf8'));
+  const blocks = pem.filter((b) => b.type === 'CERTIFICATE' && b.body !== null);
   if (blocks.length === 0)
     throw new CountersignError('FAILED_PRECONDITION', `${files.clientCaFile} is not a PEM certificate (it holds no CERTIFICATE block)`);
+  const other = pem.find((b) => b.type !== 'CERTIFICATE' || b.body === null);
+  if (other) {
+    throw new CountersignError(
+      'FAILED_PRECONDITION',
+      `the client CA file ${files.clientCaFile} holds a ${other.type} block${other.body === null ? ' without its END line' : ''}: it must hold CERTIFICATE blocks only`,
+    );
+  }
   for (const [i, block] of blocks.entries()) {
     let c: crypto.X509Certificate;
     try {
-      c = new crypto.X509Certificate(block);
+      c = new crypto.X509Certificate(`-----BEGIN CERTIFICATE-----${block.body!}-----END CERTIFICATE-----\n`);
     } catch (err) {
       throw new CountersignError('FAILED_PRECONDITION', `${files.clientCaFile} is not a PEM certificate (${(err as Error).message})`, {
         cause: err,

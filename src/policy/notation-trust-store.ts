@@ -6,6 +6,7 @@
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { readBoundedFileSync } from '../shared/bounded-file';
+import { decodeBase64Strict, scanPem } from '../formats/pem';
 
 /** A trust store file is a few certificates; a megabyte is a mistake. */
 export const MAX_TRUST_STORE_BYTES = 1024 * 1024;
@@ -28,7 +29,7 @@ export function readTrustStoreFile(path: string): TrustStoreFile {
 
 export function parseCertificates(bytes: Buffer, what: string): X509Certificate[] {
   const text = bytes.toString('latin1');
-  const blocks = [...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)];
+  const blocks = scanPem(text).filter((b) => b.type === 'CERTIFICATE');
   if (blocks.length === 0) {
     if (text.includes('-----BEGIN'))
       throw new Error(
@@ -40,11 +41,13 @@ export function parseCertificates(bytes: Buffer, what: string): X509Certificate[
       throw new Error(`${what} is neither PEM certificates nor one DER certificate`);
     }
   }
-  return blocks.map((m, i) => {
+  return blocks.map((block, i) => {
+    const der = block.body === null ? null : decodeBase64Strict(block.body, true);
     try {
-      return new X509Certificate(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
+      if (der === null) throw new Error('not base64');
+      return new X509Certificate(der);
     } catch {
-      throw new Error(`certificate ${i + 1} of ${what} does not parse`);
+      throw new Error(`certificate ${i + 1} of ${what} does not parse${block.body === null ? ' (its END line is missing)' : ''}`);
     }
   });
 }

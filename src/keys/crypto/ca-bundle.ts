@@ -13,8 +13,8 @@
  */
 import crypto, { X509Certificate } from 'node:crypto';
 import { CountersignError } from '../../shared/errors';
-import { decodeBase64Strict, isPrivateKeyLabel } from './encoding';
-import { scanPem, type CertificateFacts } from './trust-anchor';
+import { decodeBase64Strict, isPrivateKeyLabel, scanPem } from '../../formats/pem';
+import type { CertificateFacts } from './trust-anchor';
 import { caProblem } from '../../verification/x509-chain';
 
 /** The kind recorded for a CA bundle in the key store. */

@@ -1,7 +1,7 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import { CountersignError } from '../../shared/errors';
 import { rsaKeyProblem } from '../../verification/legacy/crypto';
-import { decodeBase64Strict, encodePem, findPemBlocks, isPrivateKeyLabel } from './encoding';
+import { decodeBase64Strict, encodePem, isPrivateKeyLabel, scanPem } from '../../formats/pem';
 import { SECRETBOX_NONCE_BYTES, SECRETBOX_TAG_BYTES, secretboxOpen, secretboxSeal } from './secretbox';
 
 /**
@@ -111,7 +111,7 @@ export function parsePublicKeyPem(pem: string): KeyObject {
   if (typeof pem !== 'string') throw invalid('public key must be given as PEM text');
   if (pem.length > MAX_PEM_CHARS)
     throw invalid(`public key PEM is too large (${pem.length} characters); expected a single PUBLIC KEY block`);
-  const blocks = findPemBlocks(pem);
+  const blocks = scanPem(pem);
   const priv = blocks.find((b) => isPrivateKeyLabel(b.type));
   if (priv) {
     throw invalid(
@@ -138,7 +138,7 @@ export function parsePublicKeyPem(pem: string): KeyObject {
 
 function parseEncryptedKeyFile(pem: string): EncryptedKeyFile {
   if (pem.length > MAX_PEM_CHARS) throw invalid(`cosign private key is too large (${pem.length} characters) to be a cosign key file`);
-  const blocks = findPemBlocks(pem);
+  const blocks = scanPem(pem);
   if (blocks.length === 0) {
     throw invalid(`no PEM block found; expected a cosign private key starting with -----BEGIN ${COSIGN_PEM_TYPE}-----`);
   }

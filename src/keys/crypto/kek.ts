@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { statSync } from 'node:fs';
 import { BoundedFileError, readBoundedFileSync } from '../../shared/bounded-file';
 import { CountersignError } from '../../shared/errors';
-import { decodeBase64Strict, decodeBase64UrlStrict } from './encoding';
+import { decodeBase64Strict, decodeBase64UrlStrict } from '../../formats/pem';
 
 /**
  * Envelope encryption of private keys at rest under a key-encryption key (KEK).

@@ -11,7 +11,7 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import { CountersignError } from '../../shared/errors';
 import { rsaKeyProblem } from '../../verification/legacy/crypto';
-import { decodeBase64Strict, isPrivateKeyLabel } from './encoding';
+import { decodeBase64Strict, isPrivateKeyLabel, scanPem } from '../../formats/pem';
 
 /** What a key is, e.g. `ecdsa-p256`, `ed25519`, `rsa-3072`. */
 export type KeyKind = string;
@@ -185,46 +185,4 @@ export function certificateFactsOf(pem: string): CertificateFacts | undefined {
 function checkCanonical(key: KeyObject, der: Buffer, type: string): void {
   const again = key.export({ type: 'spki', format: 'der' });
   if (!again.equals(der)) throw invalid(`the ${type} block has bytes after the key, or is not DER-encoded`);
-}
-
-export interface ScannedBlock {
-  type: string;
-  body: string | null;
-  /** Non-whitespace text anywhere before or after the blocks. */
-  outside: boolean;
-  /** Non-whitespace text right before this block (after the previous one, or at the start). */
-  textBefore: boolean;
-  /** Non-whitespace text after the last block (set on the last block only). */
-  textAfter?: boolean;
-}
-
-const BEGIN = /-----BEGIN ([A-Z0-9][A-Z0-9 ]*[A-Z0-9])-----/g;
-
-/** Every PEM block, and where anything but whitespace lies outside them. */
-export function scanPem(text: string): ScannedBlock[] {
-  const blocks: ScannedBlock[] = [];
-  BEGIN.lastIndex = 0;
-  let last = 0;
-  let outside = false;
-  let m: RegExpExecArray | null;
-  while ((m = BEGIN.exec(text)) !== null) {
-    const textBefore = text.slice(last, m.index).trim() !== '';
-    if (textBefore) outside = true;
-    const type = m[1]!;
-    const start = m.index + m[0].length;
-    const endMarker = `-----END ${type}-----`;
-    const end = text.indexOf(endMarker, start);
-    if (end < 0) {
-      blocks.push({ type, body: null, outside, textBefore });
-      return blocks;
-    }
-    blocks.push({ type, body: text.slice(start, end), outside: false, textBefore });
-    last = end + endMarker.length;
-    BEGIN.lastIndex = last;
-  }
-  const textAfter = text.slice(last).trim() !== '';
-  if (textAfter) outside = true;
-  for (const b of blocks) b.outside = outside;
-  if (blocks.length > 0) blocks[blocks.length - 1]!.textAfter = textAfter;
-  return blocks;
 }

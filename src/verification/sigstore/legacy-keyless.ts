@@ -13,6 +13,7 @@ import crypto from 'node:crypto';
 import type { SignerIdentity } from '../../policy/identity';
 import type { SigstoreTrustRoot } from './trusted-root';
 import { verifySigstoreBundle } from './verify-bundle';
+import { pemCertificates } from '../../formats/pem';
 
 export const ANNOTATION_LEGACY_CERTIFICATE = 'dev.sigstore.cosign/certificate';
 export const ANNOTATION_LEGACY_CHAIN = 'dev.sigstore.cosign/chain';
@@ -84,14 +85,6 @@ export function legacyKeylessBundle(
       signature: signature.toString('base64'),
     },
   };
-}
-
-/** The DER of each CERTIFICATE block of an annotation (other text is ignored: the caller checks what it needs). */
-export function pemCertificates(text: string): Buffer[] {
-  const out: Buffer[] = [];
-  for (const m of text.matchAll(/-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/g))
-    out.push(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
-  return out;
 }
 
 /** What a legacy keyless signature layer adds to its Evidence once verified. */

@@ -15,7 +15,7 @@
  * - Rekor v2 (hashedrekord/dsse 0.0.2): `spec.hashedRekordV002.signature.verifier` or
  *   `spec.dsseV002.signatures[].verifier`, with `x509Certificate.rawBytes` (base64 DER).
  */
-import { pemCertificates } from './legacy-keyless';
+import { pemCertificates } from '../../formats/pem';
 
 type Json = Record<string, unknown>;
 

@@ -7,7 +7,7 @@
  * Every test states what a demanding service does. The review found fifteen holes, closed since
  * (one, gRPC in plaintext beyond loopback, is the documented default and stays: see the notes).
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import os from 'node:os';
@@ -522,6 +522,24 @@ describe('TLS and mTLS at start-up', () => {
   test('a client CA file holding a certificate that is not a CA (a leaf, basicConstraints CA:false) is refused', () => {
     const leaf = selfSigned('not-a-ca', { ca: false });
     expect(() => serverCredentials({ ...server, clientCaFile: leaf.certFile, requireClientCert: true })).toThrow(CountersignError);
+  });
+
+  test('a client CA file with a block the CA check would not read (a TRUSTED CERTIFICATE OpenSSL trusts, a truncated one, a key) is refused', () => {
+    const leaf = selfSigned('trusted-leaf', { ca: false });
+    const caText = readFileSync(clientCa.certFile, 'utf8');
+    const leafBody = readFileSync(leaf.certFile, 'utf8').replace(/-----(BEGIN|END) CERTIFICATE-----/g, '');
+    for (const extra of [
+      `-----BEGIN TRUSTED CERTIFICATE-----${leafBody}-----END TRUSTED CERTIFICATE-----\n`,
+      `-----BEGIN X509 CERTIFICATE-----${leafBody}-----END X509 CERTIFICATE-----\n`,
+      `-----BEGIN CERTIFICATE-----${leafBody}`,
+      readFileSync(leaf.keyFile, 'utf8'),
+    ]) {
+      const clientCaFile = writeFile('mixed-ca.pem', caText + extra);
+      const err = caught(() => serverCredentials({ ...server, clientCaFile, requireClientCert: true }));
+      expect(err.code).toBe('FAILED_PRECONDITION');
+      expect(err.message).toMatch(/CERTIFICATE blocks only/);
+      expect(everything(err)).not.toContain(leafBody.trim().slice(0, 40));
+    }
   });
 
   test('an expired (or not yet valid) server certificate is refused at start-up, not at every handshake', () => {
