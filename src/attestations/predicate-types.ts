@@ -6,6 +6,8 @@
  * verify-attestation --type X` finds what we stored.
  */
 import { COSIGN_SIGN_PREDICATE_TYPE } from '../formats/in-toto';
+import type { CountersignError } from '../shared/errors';
+import { quoteUntrusted } from '../shared/untrusted-text';
 import { invalid } from './json';
 
 export const PREDICATE_TYPE = {
@@ -55,6 +57,14 @@ export const PREDICATE_TYPE_SHORTHANDS: readonly string[] = Object.keys(SHORTHAN
 const MAX_PREDICATE_TYPE_LENGTH = 2048;
 
 /**
+ * A URI is printable ASCII (RFC 3986: anything else is percent-encoded). A predicate type is
+ * signed, stored in the referrer's annotations and shown back by Verify and in logs, and compared
+ * byte for byte: a control character, escape sequence, bidi override or look-alike letter in it
+ * would be signed and echoed raw (new URL() does not refuse them: it percent-encodes them).
+ */
+const PRINTABLE_ASCII = /^[\x21-\x7e]*$/;
+
+/**
  * scheme "://" authority, then an optional path/query/fragment, no whitespace. Requiring an
  * authority is stricter than RFC 3986 (which also allows `urn:…`) on purpose: it refuses
  * `cosign.sigstore.dev/attestation/vuln/v1`, a mistake that makes a vuln attestation invisible
@@ -77,6 +87,7 @@ export function resolvePredicateType(typeArg: string): string {
   if (arg.length > MAX_PREDICATE_TYPE_LENGTH) {
     throw invalid(`predicate type is ${arg.length} characters long; at most ${MAX_PREDICATE_TYPE_LENGTH} are allowed`);
   }
+  if (!PRINTABLE_ASCII.test(arg)) throw notPrintable(arg);
   if (!ABSOLUTE_URI.test(arg) || !parsesAsUrl(arg)) {
     const hint = /^[^\s:/]+\.[^\s:/]+\//.test(arg) ? ` (did you mean "https://${arg}"?)` : '';
     throw invalid(
@@ -86,6 +97,24 @@ export function resolvePredicateType(typeArg: string): string {
     );
   }
   return arg;
+}
+
+/** The refusal of a predicate type holding a character other than printable ASCII: which one, and where. */
+function notPrintable(arg: string): CountersignError {
+  let at = 0;
+  let code = 0;
+  for (const c of arg) {
+    at++;
+    code = c.codePointAt(0)!;
+    if (code < 0x21 || code > 0x7e) break;
+  }
+  const what = code <= 0x20 || code === 0x7f ? 'a control character or blank' : 'a character that is not ASCII';
+  return invalid(
+    `predicate type ${quoteUntrusted(arg)} holds ${what} (U+${code.toString(16).toUpperCase().padStart(4, '0')}) at character ${at}: ` +
+      `use one of ${PREDICATE_TYPE_SHORTHANDS.join(', ')} or an absolute URI such as ${PREDICATE_TYPE.COSIGN_VULN}, ` +
+      'in printable ASCII only (percent-encode anything else, e.g. %20 for a space): a predicate type is signed and compared byte for byte',
+    { field: 'predicate_type', position: at },
+  );
 }
 
 function parsesAsUrl(value: string): boolean {

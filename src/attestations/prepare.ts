@@ -6,6 +6,7 @@
  */
 import { CountersignError } from '../shared/errors';
 import { describeDepthViolation, jsonDepthViolation } from '../shared/json-depth';
+import { quoteUntrusted } from '../shared/untrusted-text';
 import { field, invalid, isObject, locateJsonError, nonEmptyString, type JsonObject } from './json';
 import { classifyPredicateType, PREDICATE_TYPE, predicateTypeVersion, resolvePredicateType } from './predicate-types';
 import { describeJsonType } from './predicate-object';
@@ -135,6 +136,10 @@ function parseContent(content: Buffer, maxBytes: number): JsonObject {
       },
     );
   }
+  const badText = findUnsignableText(value);
+  if (badText) {
+    throw invalid(`predicate ${badText.path} ${badText.problem}`, { path: badText.path });
+  }
   if (!isObject(value)) {
     throw invalid(
       `predicate must be a JSON object ({…}) but the file holds ${describeJsonType(value)}` +
@@ -142,6 +147,70 @@ function parseContent(content: Buffer, maxBytes: number): JsonObject {
     );
   }
   return value;
+}
+
+/**
+ * Why `text` cannot be signed as text (what follows "holds"), or undefined. Signed text must be
+ * Unicode text that every verifier reads as we validated it:
+ * - not a lone UTF-16 surrogate (`"\ud800"` in JSON parses into one): JSON.stringify writes it
+ *   back as that escape, which Go's decoder (cosign, policy engines) reads as U+FFFD, so a
+ *   verifier would read other text than the one validated and signed;
+ * - not U+FFFD, the replacement character: a decoder leaves it where bytes were not UTF-8 (gRPC
+ *   decodes string fields that way), so it means the caller's text was lost before it reached us,
+ *   and what would be signed is not what the caller sent.
+ * The one definition, for every string that goes into a signed statement (annotations, the predicate).
+ */
+export function unsignableTextProblem(text: string): string | undefined {
+  // The fast test first: an 8 MiB SBOM is walked string by string.
+  if (text.isWellFormed() && !text.includes('\ufffd')) return undefined;
+  let at = 0;
+  for (const c of text) {
+    at++;
+    const code = c.codePointAt(0)!;
+    if (code >= 0xd800 && code <= 0xdfff) {
+      return `holds a lone UTF-16 surrogate (U+${code.toString(16).toUpperCase()}) at character ${at}, which is not Unicode text (a verifier would read U+FFFD)`;
+    }
+    if (code === 0xfffd) {
+      return `holds U+FFFD at character ${at}, the replacement character a decoder leaves where text was lost (bytes that were not UTF-8): send the original text, encoded as UTF-8`;
+    }
+  }
+  return undefined;
+}
+
+/** A place in a JSON value, for messages: `$.packages[3].name`. */
+type JsonPath = { parent: JsonPath; key: string | number } | undefined;
+
+function formatPath(path: JsonPath): string {
+  const parts: string[] = [];
+  for (let p = path; p; p = p.parent) {
+    parts.push(typeof p.key === 'number' ? `[${p.key}]` : /^[A-Za-z_$][\w$]*$/.test(p.key) ? `.${p.key}` : `[${quoteUntrusted(p.key)}]`);
+  }
+  return `$${parts.reverse().join('')}`;
+}
+
+/**
+ * The first key or string of a parsed JSON value that cannot be signed (unsignableTextProblem),
+ * with where it is. Iterative: the walk needs no stack depth of its own.
+ */
+function findUnsignableText(value: unknown): { path: string; problem: string } | undefined {
+  const pending: Array<{ value: unknown; path: JsonPath }> = [{ value, path: undefined }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const { value: v, path } = next;
+    if (typeof v === 'string') {
+      const problem = unsignableTextProblem(v);
+      if (problem !== undefined) return { path: `value at ${formatPath(path)}`, problem };
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) pending.push({ value: v[i], path: { parent: path, key: i } });
+    } else if (isObject(v)) {
+      const keys = Object.keys(v);
+      for (const k of keys) {
+        const problem = unsignableTextProblem(k);
+        if (problem !== undefined) return { path: `key ${quoteUntrusted(k)} at ${formatPath(path)}`, problem };
+      }
+      for (let i = keys.length - 1; i >= 0; i--) pending.push({ value: v[keys[i]!], path: { parent: path, key: keys[i]! } });
+    }
+  }
+  return undefined;
 }
 
 /** Recognisable non-JSON formats get a pointer to the JSON flavour instead of a bare parse error. */

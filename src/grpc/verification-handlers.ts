@@ -2,7 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { CountersignError } from '../shared/errors';
 import type { Action } from '../policy/input';
 import type { VerificationService, VerifyResult } from '../verification/verification-service';
-import { verifyMany } from '../verification/verify-many';
+import { MAX_ENTRIES_PER_REQUEST, verifyMany } from '../verification/verify-many';
 import type { Action as WireAction } from './generated/countersign/v1/Action';
 import type { Mode as WireMode } from './generated/countersign/v1/Mode';
 import type { VerifyBatchRequest__Output } from './generated/countersign/v1/VerifyBatchRequest';
@@ -161,13 +161,15 @@ export function verificationHandlers(service: VerificationService, env: HandlerE
         const a = action(req.action);
         const deadline = deadlineOf(ctx.call);
         const c = context(req.context);
-        // The cap (distinct images), the dedupe and the deadline race are verifyMany's, shared with the webhook.
+        // The caps (entries: one result each; distinct images), the dedupe and the deadline race
+        // are verifyMany's, shared with the webhook.
         const outcomes = await verifyMany(
           req.images,
           (image, signal) => service.verify({ image, action: a, context: c, deadline, signal }),
           {
             ...(deadline !== undefined ? { deadline } : {}),
             signal: ctx.signal,
+            maxEntries: MAX_ENTRIES_PER_REQUEST,
           },
         );
         // One image the service could not answer for (a malformed reference, the deadline) fails the call.
@@ -175,10 +177,20 @@ export function verificationHandlers(service: VerificationService, env: HandlerE
         if (failed) throw failed.error;
         const results = outcomes.map((o) => o.result!);
         const allowed = results.every((r) => r.allowed);
+        // Logged once per distinct image (a duplicate's decision is the same one): the line is
+        // bounded by the distinct cap, not by how often the request repeats an image.
+        const distinct = new Map(outcomes.map((o) => [o.image, o.result!]));
         Object.assign(ctx.facts, {
-          images: req.images,
+          images: [...distinct.keys()],
+          entries: req.images.length,
           allowed,
-          decisions: results.map((r) => ({ image: r.image, digest: r.digest, allowed: r.allowed, rule: r.rule, reasons: r.reasons })),
+          decisions: [...distinct.values()].map((r) => ({
+            image: r.image,
+            digest: r.digest,
+            allowed: r.allowed,
+            rule: r.rule,
+            reasons: r.reasons,
+          })),
         });
         return { allowed, results: results.map(toResponse) };
       },

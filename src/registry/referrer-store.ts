@@ -7,6 +7,7 @@
  * `sha256-<hex>` tag, following distribution-spec "Pushing Manifests with Subject".
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import { throwIfAborted, untilAborted } from '../shared/cancellation';
 import { CountersignError, isTransient } from '../shared/errors';
 import type { RegistryClient } from './client';
 import { isDigest, sha256Digest } from './digest';
@@ -151,6 +152,8 @@ export class ReferrerStore {
     for (let attempt = 1; ; attempt++) {
       const fresh = attempt === 1 ? (artifact.freshBlobs ?? []) : [];
       await Promise.all(blobs.map((b) => this.client.pushBlob(repo, b, undefined, fresh.includes(b) ? { ...opts, fresh: true } : opts)));
+      // A caller that gave up while its blobs went up gets no manifest: nothing it was told failed is published.
+      throwIfAborted(opts.signal);
       try {
         pushed = await this.client.putManifest(repo, digest, manifestBytes, mediaType, opts);
         break;
@@ -169,9 +172,8 @@ export class ReferrerStore {
     if (pushed.ociSubject !== undefined && (await this.client.pingReferrersApi(repo, opts))) {
       return { digest, size, referrersUpdate: 'api' };
     }
-    // The index write is shared by every Sign of this subject queued behind it (group commit), so
-    // one caller's deadline does not abort it; it is bounded by maxIndexWrites and the registry timeout.
-    await this.addToReferrersTag(repo, subject.digest, entry);
+    // The caller's signal bounds its wait for the index write, not the write: see addToReferrersTag.
+    await this.addToReferrersTag(repo, subject.digest, entry, opts.signal);
     return { digest, size, referrersUpdate: 'tag' };
   }
 
@@ -232,8 +234,17 @@ export class ReferrerStore {
    * `registry.exclusiveReferrerWrites` (one process, or the `serve --workers` primary's), and
    * under that setting (`onlyWriter`: no writer outside Countersign either) a write the registry
    * accepted is not read back at all: GET, PUT.
+   *
+   * `signal` (the caller's deadline or cancellation) ends the wait for the lock: an entry still
+   * queued when it fires is taken out, so no later holder writes what its caller was told failed
+   * (the caller's retry would add a second referrer). Once a holder has taken the entry, its write
+   * is shared by every caller in that batch (group commit) and runs to its end whatever one
+   * caller's signal does, bounded by maxIndexWrites and the registry timeout: the caller then
+   * gets that write's outcome, late rather than wrong.
    */
-  private async addToReferrersTag(repo: RepositoryRef, subjectDigest: string, entry: Descriptor): Promise<void> {
+  private async addToReferrersTag(repo: RepositoryRef, subjectDigest: string, entry: Descriptor, signal?: AbortSignal): Promise<void> {
+    // Nothing is queued for a caller already gone.
+    throwIfAborted(signal);
     const tag = referrersTagFor(subjectDigest);
     const key = `${repo.registry}/${repo.repository}@${subjectDigest}`;
     // Group commit: entries that arrive while another write of the same index is under way
@@ -249,34 +260,38 @@ export class ReferrerStore {
       else queue.set(entry.digest, { entry, waiters: [waiter] });
     });
     done.catch(() => undefined); // settled inside the lock below and awaited after it
-    try {
-      await this.lock.run(key, async (held) => {
-        const batch = this.queued.get(key);
-        if (!batch) return; // an earlier holder wrote our entry along with its own
-        this.queued.delete(key);
-        const items = [...batch.values()];
-        try {
-          const unlisted = await this.writeEntries(
-            repo,
-            tag,
-            items.map((i) => i.entry),
-            held,
-          );
-          for (const item of items) {
-            const err = unlisted.get(item.entry.digest);
-            for (const w of item.waiters) {
-              if (err) w.reject(err);
-              else w.resolve();
-            }
+    const locked = this.lock.run(key, async (held) => {
+      const batch = this.queued.get(key);
+      if (!batch) return; // an earlier holder wrote our entry along with its own
+      this.queued.delete(key);
+      const items = [...batch.values()];
+      try {
+        const unlisted = await this.writeEntries(
+          repo,
+          tag,
+          items.map((i) => i.entry),
+          held,
+        );
+        for (const item of items) {
+          const err = unlisted.get(item.entry.digest);
+          for (const w of item.waiters) {
+            if (err) w.reject(err);
+            else w.resolve();
           }
-        } catch (err) {
-          for (const item of items) for (const w of item.waiters) w.reject(err);
         }
-      });
+      } catch (err) {
+        for (const item of items) for (const w of item.waiters) w.reject(err);
+      }
+    });
+    try {
+      // A wait the caller gave up on leaves `locked` running: when it gets the lock it writes
+      // whatever is queued then (others' entries), or finds the queue gone and returns.
+      await untilAborted(locked, signal);
     } catch (err) {
-      // The lock could not be had (the store is down, or the wait timed out): our entry was not
-      // written by us, and must not be written later by a holder that takes the queue after we
-      // reported failure. Take it out, unless a holder already took it along (then its outcome is ours).
+      // The lock could not be had (the store is down, or the wait timed out), or the caller gave
+      // up waiting for it: our entry was not written by us, and must not be written later by a
+      // holder that takes the queue after we reported failure. Take it out, unless a holder
+      // already took it along (then its outcome is ours).
       if (this.queued.get(key) !== queue) {
         await done;
         return;

@@ -1,8 +1,10 @@
 import { preparePredicate, resolvePredicateType } from '../attestations';
+import { unsignableTextProblem } from '../attestations/prepare';
 import { checkSigningScope, type KeyStore } from '../keys';
 import type { CallOptions, RegistryClient, ReferrerStore } from '../registry';
 import { formatReference, parseReference } from '../registry';
 import { CountersignError } from '../shared/errors';
+import { quoteUntrusted } from '../shared/untrusted-text';
 import { signStatement } from './bundle';
 import { bundleReferrer } from './referrer-layout';
 import { imageStatement } from './statement';
@@ -152,6 +154,13 @@ function checkAnnotations(annotations: Record<string, string> | undefined): Reco
   let bytes = 0;
   for (const [k, v] of entries) {
     if (!k) throw new CountersignError('INVALID_ARGUMENT', 'annotation keys must not be empty');
+    // Signed into the statement: text a verifier would read otherwise (or that was lost on its way here) is refused.
+    const keyProblem = unsignableTextProblem(k);
+    if (keyProblem !== undefined) throw new CountersignError('INVALID_ARGUMENT', `annotation key ${quoteUntrusted(k)} ${keyProblem}`);
+    const valueProblem = unsignableTextProblem(v);
+    if (valueProblem !== undefined) {
+      throw new CountersignError('INVALID_ARGUMENT', `the value of annotation ${quoteUntrusted(k)} ${valueProblem}`);
+    }
     bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
   }
   if (bytes > MAX_ANNOTATION_BYTES) {

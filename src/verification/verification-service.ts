@@ -20,6 +20,7 @@ import { WatchedDate } from '../shared/watched-date';
 import type { TrustStore } from '../trust/types';
 import type { EvidenceCollector } from './collector';
 import type { EvidenceCache } from './evidence-cache';
+import { checkRequestContext, requestContextKey } from './request-context';
 import type { Action, CollectionError, Evidence, ImageFacts, RequestContext } from '../policy/input';
 
 export interface VerifyInput {
@@ -89,7 +90,11 @@ interface DecisionMemo {
   policy: Policy;
   trustRevision: string;
   action: Action;
-  context: RequestContext;
+  /**
+   * requestContextKey() of the request's context: a memo outlives its call (up to
+   * PARSED_REFERENCES of them are kept), so it must not keep the caller's labels themselves.
+   */
+  contextKey: string;
   digest: string;
   mediaType: string;
   platforms: ImageFacts['platforms'];
@@ -137,6 +142,8 @@ export class VerificationService {
 
   async verify(input: VerifyInput): Promise<VerifyResult> {
     if (!input.image) throw new CountersignError('INVALID_ARGUMENT', 'an image reference is required');
+    // Before anything is done with it: every caller (gRPC, webhook, gate) comes through here.
+    const context = checkRequestContext(input.context);
     const parsed = this.parsed(input.image);
     const { ref, repo, key, reference, unresolved } = parsed;
     // A re-read of an announced key change is under way (a revocation through another replica,
@@ -151,7 +158,6 @@ export class VerificationService {
     }
     const policy = this.opts.policies.current();
     const trustRevision = this.opts.trust.revision();
-    const context = input.context ?? {};
     const budget = this.budgetMs(input.deadline);
     // `name:tag@digest`: runtimes pull the digest and ignore the tag, so the tag is only a claim.
     // Where it could change which rule applies (a tag-scoped rule or exception), it counts only
@@ -177,12 +183,15 @@ export class VerificationService {
     // image and the memo's window are left to compare, below). Outside the window evaluate()
     // makes the early step again itself.
     const memo = parsed.decision;
+    // Made only where a memo is compared or kept (a call without either needs no key).
+    let contextKey: string | undefined;
+    const keyOfContext = (): string => (contextKey ??= requestContextKey(context));
     const sameRequest =
       memo !== undefined &&
       memo.policy === policy &&
       memo.trustRevision === trustRevision &&
       memo.action === input.action &&
-      sameContext(memo.context, context);
+      memo.contextKey === keyOfContext();
 
     // deny:/allow: rules, exceptions and unmatched requests need no evidence: decided before any
     // registry request (a rule denying docker.io/** must not wait for Docker Hub).
@@ -293,7 +302,7 @@ export class VerificationService {
         policy,
         trustRevision,
         action: input.action,
-        context,
+        contextKey: keyOfContext(),
         digest: image.digest,
         mediaType: image.mediaType,
         platforms: image.platforms,
@@ -582,17 +591,6 @@ export class CacheKeys {
     }
     return id + packDigest(digest);
   }
-}
-
-function sameContext(a: RequestContext, b: RequestContext): boolean {
-  if (a === b) return true;
-  if (a.namespace !== b.namespace || a.identity !== b.identity) return false;
-  const la = a.labels ?? {};
-  const lb = b.labels ?? {};
-  const keys = Object.keys(la);
-  if (keys.length !== Object.keys(lb).length) return false;
-  for (const k of keys) if (!Object.hasOwn(lb, k) || la[k] !== lb[k]) return false;
-  return true;
 }
 
 /** The same manifest: digest, media type and (content-addressed facts, so the same object) platforms. */

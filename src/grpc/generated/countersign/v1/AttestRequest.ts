@@ -15,16 +15,19 @@ export interface AttestRequest {
    */
   'key'?: (string);
   /**
-   * Predicate type: an absolute URI, or one of the shorthands spdx, cyclonedx, vuln.
+   * Predicate type: an absolute URI (printable ASCII only, as RFC 3986 has it: a control, bidi or
+   * other non-ASCII character is INVALID_ARGUMENT, not percent-encoded for you), or one of the
+   * shorthands spdx, cyclonedx, vuln.
    */
   'predicateType'?: (string);
   /**
-   * The predicate document (JSON). A raw Trivy or Grype JSON report with predicate_type "vuln"
-   * is wrapped into the cosign vulnerability predicate.
+   * The predicate document (JSON, UTF-8). A raw Trivy or Grype JSON report with predicate_type
+   * "vuln" is wrapped into the cosign vulnerability predicate. Every key and string must be
+   * Unicode text: a lone surrogate escape ("\ud800") or U+FFFD is INVALID_ARGUMENT.
    */
   'predicate'?: (Buffer | Uint8Array | string);
   /**
-   * Annotations recorded on the in-toto subject (signed), as cosign's -a does.
+   * Annotations recorded on the in-toto subject (signed), as cosign's -a does; as in SignRequest.
    */
   'annotations'?: ({[key: string]: string});
   /**
@@ -54,16 +57,19 @@ export interface AttestRequest__Output {
    */
   'key': (string);
   /**
-   * Predicate type: an absolute URI, or one of the shorthands spdx, cyclonedx, vuln.
+   * Predicate type: an absolute URI (printable ASCII only, as RFC 3986 has it: a control, bidi or
+   * other non-ASCII character is INVALID_ARGUMENT, not percent-encoded for you), or one of the
+   * shorthands spdx, cyclonedx, vuln.
    */
   'predicateType': (string);
   /**
-   * The predicate document (JSON). A raw Trivy or Grype JSON report with predicate_type "vuln"
-   * is wrapped into the cosign vulnerability predicate.
+   * The predicate document (JSON, UTF-8). A raw Trivy or Grype JSON report with predicate_type
+   * "vuln" is wrapped into the cosign vulnerability predicate. Every key and string must be
+   * Unicode text: a lone surrogate escape ("\ud800") or U+FFFD is INVALID_ARGUMENT.
    */
   'predicate': (Buffer);
   /**
-   * Annotations recorded on the in-toto subject (signed), as cosign's -a does.
+   * Annotations recorded on the in-toto subject (signed), as cosign's -a does; as in SignRequest.
    */
   'annotations': ({[key: string]: string});
   /**

@@ -15,7 +15,9 @@ export interface SignRequest {
    */
   'key'?: (string);
   /**
-   * Annotations recorded on the in-toto subject (signed) as cosign's -a does.
+   * Annotations recorded on the in-toto subject (signed) as cosign's -a does. At most 32, 4096
+   * bytes in all; keys and values must be Unicode text sent as UTF-8 (one holding U+FFFD,
+   * what bytes that are not UTF-8 decode to, is INVALID_ARGUMENT rather than signed).
    */
   'annotations'?: ({[key: string]: string});
 }
@@ -34,7 +36,9 @@ export interface SignRequest__Output {
    */
   'key': (string);
   /**
-   * Annotations recorded on the in-toto subject (signed) as cosign's -a does.
+   * Annotations recorded on the in-toto subject (signed) as cosign's -a does. At most 32, 4096
+   * bytes in all; keys and values must be Unicode text sent as UTF-8 (one holding U+FFFD,
+   * what bytes that are not UTF-8 decode to, is INVALID_ARGUMENT rather than signed).
    */
   'annotations': ({[key: string]: string});
 }

@@ -8,8 +8,9 @@ import type { VerifyContext as _countersign_v1_VerifyContext, VerifyContext__Out
  */
 export interface VerifyBatchRequest {
   /**
-   * At least one; at most 64 distinct references (INVALID_ARGUMENT beyond). Identical references
-   * are verified once.
+   * At least one; at most 256 entries in all, duplicates included (the answer has one result per
+   * entry), naming at most 64 distinct references: INVALID_ARGUMENT beyond either, before any
+   * verification. Identical references are verified once.
    */
   'images'?: (string)[];
   /**
@@ -27,8 +28,9 @@ export interface VerifyBatchRequest {
  */
 export interface VerifyBatchRequest__Output {
   /**
-   * At least one; at most 64 distinct references (INVALID_ARGUMENT beyond). Identical references
-   * are verified once.
+   * At least one; at most 256 entries in all, duplicates included (the answer has one result per
+   * entry), naming at most 64 distinct references: INVALID_ARGUMENT beyond either, before any
+   * verification. Identical references are verified once.
    */
   'images': (string)[];
   /**
