@@ -29,6 +29,7 @@
  * `mediaType` contradicts the Content-Type it is served under, is never evidence.
  */
 import { misleadingKey, readFields } from '../formats/go-json-keys';
+import { isAttestationManifest } from '../formats/oci';
 import { baseMediaType } from '../registry/referrers-index';
 import { MEDIA_TYPE } from '../registry/types';
 
@@ -53,7 +54,12 @@ export function isIndexMediaType(contentType: string): boolean {
 export interface ParsedManifest {
   mediaType: string;
   isIndex: boolean;
-  /** For an index: the digests of its entries. */
+  /**
+   * For an index: the digests of the entries its decision covers, every entry but BuildKit's
+   * attestation manifests (isAttestationManifest, the definition Countersign judges by): those are
+   * never judged as part of the index, so an allow of the index says nothing about them, and one
+   * pulled by digest is decided on its own (a genuine one is evidence: in-toto payload layers).
+   */
   children: string[];
   hasSubject: boolean;
   /** True when a runtime could unpack it: a layer a client runs (see isRunnableLayer), or (for an index) a platform entry. */
@@ -113,7 +119,10 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   const hasSubject = typeof m.subject === 'object' && m.subject !== null;
   if (isIndex) {
     const entries = (manifests ?? []).filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null);
-    const children = entries.map((e) => e.digest).filter((d): d is string => typeof d === 'string');
+    const children = entries
+      .filter((e) => !isAttestationManifest(e as Parameters<typeof isAttestationManifest>[0]))
+      .map((e) => e.digest)
+      .filter((d): d is string => typeof d === 'string');
     // Any entry with a platform (other than the unknown/unknown attestation entries builders add)
     // makes the index something a runtime pulls.
     const runnable = entries.some((e) => {

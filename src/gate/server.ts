@@ -499,7 +499,10 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       }
       return answer;
     } catch (err) {
-      return { allowed: false, reasons: [`Countersign could not decide (${describeVerifierFailure(err)}): denied, the gate fails closed`] };
+      return {
+        allowed: false,
+        reasons: [`Countersign could not decide (${describeVerifierFailure(err, logger)}): denied, the gate fails closed`],
+      };
     } finally {
       clearTimeout(timer);
     }

@@ -44,6 +44,20 @@ const SERVICE_NAMES = [
   'countersign.v1.PolicyService',
 ];
 
+/**
+ * grpc.health.v1 Watch streams open at once, at most (anyone may open them: no credentials), and
+ * of those on names no service here has. Beyond either the call ends at once with
+ * RESOURCE_EXHAUSTED, which the health protocol has clients retry with backoff. A load balancer
+ * or a client-side health check holds one per connection, on a known name.
+ */
+const MAX_OPEN_WATCHES = 1024;
+const MAX_UNKNOWN_WATCHES = 64;
+/**
+ * The names of open watches on unknown names, in characters in all: each call holds its request
+ * while it is open, and a name may be as long as the largest message (4 MiB by default).
+ */
+const MAX_UNKNOWN_WATCH_CHARS = 8 * 1024 * 1024;
+
 /** The gRPC surface: our services, grpc.health.v1.Health and server reflection. */
 export class GrpcServer {
   readonly server: grpc.Server;
@@ -53,6 +67,8 @@ export class GrpcServer {
   private serving = false;
   /** Why the store cannot be relied on (health reports NOT_SERVING meanwhile), else undefined. */
   private storeProblem: string | undefined;
+  /** Open health Watch streams, and those on unknown names with their names' length in all. */
+  private readonly watches = { open: 0, unknown: 0, unknownChars: 0 };
 
   /** Calls being handled now (shutdown waits for them; tests wait for a call to be in flight). */
   get inFlight(): number {
@@ -122,21 +138,73 @@ export class GrpcServer {
     this.publishHealth();
   }
 
-  /** Where the health service is added: its Check and List read the store's health first. */
+  /**
+   * Where the health service is added: its Check and List read the store's health first; its
+   * Watch is bounded (watch, below).
+   */
   private freshHealthRegistrar(storeHealth: (() => string | undefined) | undefined): Parameters<HealthImplementation['addToServer']>[0] {
     return {
       addService: (service, implementation) => {
         type Handler = (call: unknown, callback: unknown) => void;
+        type WatchHandler = (call: grpc.ServerWritableStream<{ service: string }, unknown>) => void;
         const fresh =
           (handler: Handler): Handler =>
           (call, callback) => {
             if (storeHealth) this.reportStore(storeHealth());
             handler(call, callback);
           };
-        const impl = implementation as Record<string, unknown> & { check: Handler; list: Handler };
-        this.server.addService(service, { ...impl, check: fresh(impl.check), list: fresh(impl.list) });
+        const impl = implementation as Record<string, unknown> & { check: Handler; list: Handler; watch: WatchHandler };
+        this.server.addService(service, {
+          ...impl,
+          check: fresh(impl.check),
+          list: fresh(impl.list),
+          watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => this.watch(call, impl.watch),
+        });
       },
     };
+  }
+
+  /**
+   * grpc.health.v1 Watch. grpc-health-check registers a watcher under any name it is given and
+   * never deletes a name whose watchers are gone: a made-up name of megabytes, watched and
+   * cancelled, stayed in memory for good. Only the names this server reports on reach it. For any
+   * other name the health protocol (doc/health-checking.md) says: send SERVICE_UNKNOWN and do not
+   * end the call. No status of such a name will ever be set here, so nothing is registered for
+   * it: the call stays open, holding only itself, until the client goes.
+   * Open watches are capped (MAX_OPEN_WATCHES, and MAX_UNKNOWN_* for unknown names).
+   */
+  private watch(
+    call: grpc.ServerWritableStream<{ service: string }, unknown>,
+    library: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => void,
+  ): void {
+    // A string always (the health proto is loaded with defaults): '' when the client sent none.
+    const name = call.request.service;
+    const known = name === '' || SERVICE_NAMES.includes(name);
+    const w = this.watches;
+    if (
+      w.open >= MAX_OPEN_WATCHES ||
+      (!known && (w.unknown >= MAX_UNKNOWN_WATCHES || w.unknownChars + name.length > MAX_UNKNOWN_WATCH_CHARS))
+    ) {
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: 'too many health watches open; retry later' });
+      return;
+    }
+    const chars = known ? 0 : name.length;
+    w.open++;
+    w.unknown += known ? 0 : 1;
+    w.unknownChars += chars;
+    let open = true;
+    const release = (): void => {
+      if (!open) return;
+      open = false;
+      w.open--;
+      w.unknown -= known ? 0 : 1;
+      w.unknownChars -= chars;
+    };
+    // 'cancelled' when the client goes; 'close' once the stream is done, however it ended.
+    call.on('cancelled', release);
+    call.on('close', release);
+    if (known) library(call);
+    else call.write({ status: 'SERVICE_UNKNOWN' });
   }
 
   private publishHealth(): void {
