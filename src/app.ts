@@ -182,11 +182,16 @@ async function assemble(
       'keys, tokens and the audit chain in the shared store; referrer-index writes serialized across replicas',
     );
   const audit = await AuditLog.open(store);
+  const kekFromEnv = process.env.COUNTERSIGN_KEK;
+  // Read once and taken out: the environment is inherited by every process this one starts and
+  // written into Node's diagnostic reports (/proc/PID/environ keeps what the process started with:
+  // COUNTERSIGN_KEK_FILE is the better place for a KEK).
+  delete process.env.COUNTERSIGN_KEK;
   const kek = resolveKek({
     dataDir: config.dataDir,
     listen: config.listen,
     ...(config.kekFile ? { kekFile: config.kekFile } : {}),
-    ...(process.env.COUNTERSIGN_KEK ? { kekBase64: process.env.COUNTERSIGN_KEK } : {}),
+    ...(kekFromEnv ? { kekBase64: kekFromEnv } : {}),
     sharedStore: config.store?.url !== undefined,
   });
   for (const warning of kek.warnings) logger.warn({}, warning);

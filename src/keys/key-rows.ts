@@ -11,6 +11,7 @@ import type { SchemaMigration, SqlExecutor } from '../store';
 import type { TrustedAnchorState, TrustedCaBundle, TrustedKey } from '../trust/types';
 import { CA_BUNDLE_KIND, caBundleCertificates } from './crypto/ca-bundle';
 import { certificateFactsOf, keyKindOf, type KeySource } from './crypto';
+import { keyIdOf } from './key-id';
 import type { KeyInfo, KeyPurpose, KeyState } from './types';
 
 const KEYS_TABLE = `
@@ -207,9 +208,23 @@ export function keyInfoOf(r: KeyRow): KeyInfo {
   return info;
 }
 
-/** A stored key as verification sees it: state and validity decide what it may vouch for. */
+/**
+ * A stored key as verification sees it: state and validity decide what it may vouch for. A key's
+ * id is the SHA-256 of its public key: a row whose public key is not the one its id names (written
+ * outside Countersign, to make other signatures verify under a trusted name) vouches for nothing.
+ */
 export function trustedKeyOf(r: KeyRow): TrustedKey {
-  return { ...anchorState(r), publicKey: crypto.createPublicKey(r.public_key_pem) };
+  const publicKey = crypto.createPublicKey(r.public_key_pem);
+  const state = anchorState(r);
+  if (keyIdOf(publicKey) !== r.id) {
+    return {
+      ...state,
+      publicKey,
+      revokedAt: new Date(0),
+      revocationReason: 'its stored public key is not the one its id names (the store was altered)',
+    };
+  }
+  return { ...state, publicKey };
 }
 
 /** A stored CA bundle as verification sees it: its CAs, with the same state and validity rules as a key. */
@@ -228,9 +243,16 @@ function anchorState(r: KeyRow): TrustedAnchorState {
   const vu = date(r.valid_until);
   if (vf) key.validFrom = vf;
   if (vu) key.validUntil = vu;
+  const unreadable = (d: Date | undefined): boolean => d !== undefined && Number.isNaN(d.getTime());
   if (r.state === 'revoked') {
-    key.revokedAt = date(r.state_changed_at) ?? new Date(0);
+    const at = date(r.state_changed_at);
+    // Revoked at an unreadable time: revoked from the start (an Invalid Date compares false either way).
+    key.revokedAt = at === undefined || unreadable(at) ? new Date(0) : at;
     if (r.state_reason) key.revocationReason = r.state_reason;
+  } else if (unreadable(vf) || unreadable(vu)) {
+    // A validity that is not a date is no validity: it vouches for nothing, never for everything.
+    key.revokedAt = new Date(0);
+    key.revocationReason = 'its validity in the store is not a date (the store was altered)';
   }
   const scopes = JSON.parse(r.scopes) as string[];
   if (scopes.length) key.scopes = scopes;

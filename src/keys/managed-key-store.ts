@@ -222,12 +222,6 @@ export class ManagedKeyStore implements KeyStore {
     validateKeyName(attrs.name);
     checkAttributes(attrs);
     const privateKey = decryptCosignPrivateKey(pem, password);
-    if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-      throw new CountersignError(
-        'FAILED_PRECONDITION',
-        `only ECDSA P-256 keys can sign here (cosign's default); this is a ${describeKey(privateKey)} key. Import its public key to verify with it instead.`,
-      );
-    }
     return this.insertNew(attrs, actor, 'key.import', {
       purpose: 'signing',
       publicKey: crypto.createPublicKey(privateKey),
@@ -259,15 +253,35 @@ export class ManagedKeyStore implements KeyStore {
         `key ${row.name} version ${row.version} was rotated; sign with its successor (key ${row.name})`,
       );
     }
-    if (row.valid_from && now < new Date(row.valid_from))
-      throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} is not valid before ${row.valid_from}`);
-    if (row.valid_until && now >= new Date(row.valid_until))
-      throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} expired at ${row.valid_until}`);
+    // A validity that is not a date (the row was written outside Countersign) is no validity at
+    // all: refused, never read as "no limit" (an Invalid Date compares false either way).
+    const validFrom = row.valid_from ? new Date(row.valid_from) : undefined;
+    const validUntil = row.valid_until ? new Date(row.valid_until) : undefined;
+    if ((validFrom && Number.isNaN(validFrom.getTime())) || (validUntil && Number.isNaN(validUntil.getTime()))) {
+      throw new CountersignError(
+        'FAILED_PRECONDITION',
+        `key ${row.name} (${row.id}) has a validity in the store that is not a date; it cannot sign`,
+      );
+    }
+    if (validFrom && now < validFrom)
+      throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} is not valid before ${row.valid_from ?? ''}`);
+    if (validUntil && now >= validUntil)
+      throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} expired at ${row.valid_until ?? ''}`);
     let privateKey = this.opened.get(row.id);
     if (!privateKey) {
       const der = openPrivateKey(row.sealed_private_key, this.kek, row.id);
       privateKey = crypto.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
       der.fill(0);
+      // The sealed blob opens under its row's id, but the id and the public key are columns of
+      // their own: a private key that is not the one they name (another key's id and blob moved
+      // into this row) never signs under this row's name.
+      const derived = crypto.createPublicKey(privateKey);
+      if (keyIdOf(derived) !== row.id || !derived.equals(crypto.createPublicKey(row.public_key_pem))) {
+        throw new CountersignError(
+          'FAILED_PRECONDITION',
+          `the private key stored for key ${row.name} (${row.id}) is not the key its id and public key name: the store was altered outside Countersign; revoke the key and create a new one`,
+        );
+      }
       this.opened.set(row.id, privateKey);
     }
     const info = keyInfoOf(row);
@@ -467,6 +481,18 @@ export class ManagedKeyStore implements KeyStore {
     const kind = material.anchor?.kind ?? keyKindOf(material.publicKey);
     if (await tx.get('SELECT 1 AS x FROM keys WHERE id = ?', id)) {
       throw new CountersignError('ALREADY_EXISTS', `this key is already in the store (id ${id})`);
+    }
+    // The one rule for what may sign, whichever way a private key arrives (created, cosign import,
+    // legacy NAME.key files): Sign makes ECDSA P-256 over SHA-256 (keys/types.ts); any other kind
+    // stored as a signing key would fail every Sign with an OpenSSL error.
+    if (
+      material.privateKey &&
+      (material.privateKey.asymmetricKeyType !== 'ec' || material.privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+    ) {
+      throw new CountersignError(
+        'FAILED_PRECONDITION',
+        `only ECDSA P-256 keys can sign here (cosign's default); this is a ${describeKey(material.privateKey)} key. Import its public key to verify with it instead.`,
+      );
     }
     if (material.privateKey) await this.checkKekIn(tx);
     const sealed = material.privateKey ? sealPrivateKey(material.privateKey.export({ type: 'pkcs8', format: 'der' }), this.kek, id) : null;
