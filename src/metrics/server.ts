@@ -23,8 +23,25 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
+/**
+ * Requests that arrive while a collection is under way share it: the port is unauthenticated, and
+ * one collection can be a round trip to every worker (serve --workers) or a store query (readiness),
+ * so a flood of scrapes or probes costs what one does.
+ */
+function coalesced<T>(fn: () => T | Promise<T>): () => Promise<T> {
+  let flight: Promise<T> | undefined;
+  return () =>
+    (flight ??= Promise.resolve()
+      .then(fn)
+      .finally(() => {
+        flight = undefined;
+      }));
+}
+
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
   const address = parseListenAddress(opts.listen, 'metrics listen address');
+  const collect = coalesced(() => opts.metrics.collect());
+  const notReady = coalesced(() => opts.notReady());
   const listening = await listenHttp({ address, listen: opts.listen, name: 'metrics server' }, (req, res) => {
     const send = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
@@ -33,12 +50,12 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
     if (req.method !== 'GET' && req.method !== 'HEAD') send(405, 'method not allowed\n');
     else if (url === '/healthz') send(200, 'ok\n');
     else if (url === '/readyz') {
-      Promise.resolve(opts.notReady()).then(
+      notReady().then(
         (why) => (why === undefined ? send(200, 'ready\n') : send(503, `not ready: ${why}\n`)),
         (err: unknown) => send(503, `not ready: ${errorText(err)}\n`),
       );
     } else if (url === '/metrics') {
-      opts.metrics.collect().then(
+      collect().then(
         ({ text, contentType }) => send(200, text, contentType),
         (err: unknown) => send(500, `metrics collection failed: ${errorText(err)}\n`),
       );
