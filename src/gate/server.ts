@@ -579,7 +579,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     // content store (an OCI layout) serve a manifest through the blob route too, and a denied image
     // would be read there undecided. Such a blob is collected (on the same kept-alive connection)
     // and judged before anything is sent (smallBlob); any other answer goes straight to `res`.
-    let small: { head: RelayHead; chunks: Buffer[] } | undefined;
+    let small: { head: RelayHead; chunks: Buffer[]; passed?: boolean } | undefined;
     const onHead = (head: RelayHead): Writable => {
       const { statusCode, headers: got } = head;
       const claimed = headerOf(got, 'docker-content-digest');
@@ -592,7 +592,9 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       ) {
         throw new GateError(502, 'DIGEST_INVALID', `the registry claims ${claimed} for blob ${route.digest}: refused`);
       }
-      const length = Number(headerOf(got, 'content-length'));
+      const declared = headerOf(got, 'content-length');
+      if (statusCode === 200 && declared === undefined && method === 'GET') return sniffing(head);
+      const length = Number(declared);
       if (statusCode !== 200 || !Number.isSafeInteger(length) || length > maxManifest) {
         res.statusCode = statusCode;
         relayHeaders(res, got, req);
@@ -609,10 +611,54 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
         },
       });
     };
+    /**
+     * A body of unknown length (chunked) is collected while it could still be a manifest; once it
+     * is larger than any, what was collected and the rest go to the client as they come (with
+     * back-pressure), undecided like any blob.
+     */
+    const sniffing = (head: RelayHead): Writable => {
+      const sniff: { head: RelayHead; chunks: Buffer[]; passed: boolean } = { head, chunks: [], passed: false };
+      small = sniff;
+      let size = 0;
+      const forward = (chunk: Buffer, done: (err?: Error | null) => void): void => {
+        if (res.write(chunk)) done();
+        else res.once('drain', () => done());
+      };
+      return new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          if (sniff.passed) {
+            forward(chunk, done);
+            return;
+          }
+          size += chunk.length;
+          if (size <= maxManifest) {
+            try {
+              hold(req, chunk.length);
+            } catch (err) {
+              done(err as Error);
+              return;
+            }
+            sniff.chunks.push(chunk);
+            done();
+            return;
+          }
+          sniff.passed = true;
+          res.statusCode = 200;
+          relayHeaders(res, head.headers, req);
+          for (const collected of sniff.chunks) res.write(collected);
+          sniff.chunks.length = 0;
+          forward(chunk, done);
+        },
+        final(done) {
+          if (sniff.passed) res.end();
+          done();
+        },
+      });
+    };
     if (rawBlobs) {
       try {
         if ((await rawBlobs.relay(method, path, headers, onHead, signal)) === 'relayed') {
-          if (small) await smallBlob(req, res, route, small.head, small.chunks, signal);
+          if (small && !small.passed) await smallBlob(req, res, route, small.head, small.chunks, signal);
           return;
         }
       } catch (err) {
@@ -622,7 +668,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
       }
     }
     await streamBlob(method, path, headers, onHead, signal, res);
-    if (small) await smallBlob(req, res, route, small.head, small.chunks, signal);
+    if (small && !small.passed) await smallBlob(req, res, route, small.head, small.chunks, signal);
   }
 
   /**
