@@ -4,6 +4,7 @@ import { BoundedFileError, readBoundedFileSync } from '../shared/bounded-file';
 import { CountersignError } from '../shared/errors';
 import { parseListenAddress } from '../shared/net';
 import { applyConfigText, MAX_CONFIG_BYTES, MAX_HEAP_HEADROOM_MB, parseListen, storeUrlProblem } from './config-file';
+import { parseGateUpstream } from '../gate/upstream';
 
 /** Everything `countersign serve` can be told. Precedence: defaults < config file < environment < flags. */
 export interface ServiceConfig {
@@ -302,29 +303,7 @@ export function checkGate(gate: GateConfig): void {
       'the registry gate needs the registry it protects: set gate.upstream (--gate-upstream URL / COUNTERSIGN_GATE_UPSTREAM)',
     );
   }
-  if (gate.upstream) {
-    let url: URL;
-    try {
-      url = new URL(gate.upstream);
-    } catch {
-      // Never quoted: it may carry a password.
-      throw new CountersignError(
-        'INVALID_ARGUMENT',
-        'gate.upstream is not a URL: expected http(s)://HOST[:PORT] of the registry behind the gate',
-      );
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new CountersignError('INVALID_ARGUMENT', `gate.upstream must be http:// or https://, not ${url.protocol}`);
-    }
-    // Clients' own credentials pass through the gate; credentials in the URL would be dropped
-    // (and logged with it).
-    if (url.username || url.password) {
-      throw new CountersignError(
-        'INVALID_ARGUMENT',
-        "gate.upstream carries credentials (user:password@): the gate passes each client's own credentials to the registry and uses none of its own; remove them",
-      );
-    }
-  }
+  if (gate.upstream) parseGateUpstream(gate.upstream);
   if (Boolean(gate.tlsCertFile) !== Boolean(gate.tlsKeyFile)) {
     throw new CountersignError(
       'INVALID_ARGUMENT',

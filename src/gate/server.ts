@@ -48,6 +48,7 @@ import { pusherIdentity } from './identity';
 import { ARCHIVE_HEAD_BYTES, isArchiveHead } from './archive-head';
 import { MANIFEST_ACCEPT, evidenceKind, isIndexMediaType, parseManifest, type ParsedManifest } from './manifests';
 import { parseRoute, type Route } from './routes';
+import { parseGateUpstream } from './upstream';
 
 export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_DECISION_TIMEOUT_MS = 9000;
@@ -210,16 +211,7 @@ export async function startGateServer(opts: GateServerOptions): Promise<GateServ
     serving: 'the registry gate',
     advice: 'configure a TLS certificate and key, or allow plain HTTP explicitly (behind a TLS-terminating load balancer)',
   });
-  let upstream: URL;
-  try {
-    upstream = new URL(opts.upstream);
-  } catch {
-    // Never quoted: it may carry a password.
-    throw new CountersignError('INVALID_ARGUMENT', 'gate upstream is not a URL (e.g. https://registry.internal:5000)');
-  }
-  if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') {
-    throw new CountersignError('INVALID_ARGUMENT', `gate upstream must be http:// or https://, got ${upstream.protocol}`);
-  }
+  const upstream = parseGateUpstream(opts.upstream);
   const registryName = opts.registryName ?? upstream.host;
   const maxManifest = opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
   // Each manifest the gate holds whole (a client's PUT, an upstream read, a manifest-sized blob) is
