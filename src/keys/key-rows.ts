@@ -36,6 +36,19 @@ const KEYS_TABLE = `
   UNIQUE (name, version),
   CHECK ((purpose = 'signing') = (sealed_private_key IS NOT NULL))`;
 
+/**
+ * What `sealed_private_key` holds once a signing key is rotated out or revoked: its private half
+ * is gone, not merely refused. Nothing signs with such a key again (Sign checks the state first),
+ * and nothing should be able to: a row written back to 'active' outside Countersign (a database
+ * writer without the KEK), or a later leak of the KEK with an old backup of the store's current
+ * state, finds no key to use. Not NULL: a signing row keeps the column set (the table's CHECK).
+ */
+export const DESTROYED_PRIVATE_KEY = 'destroyed';
+
+const DESTROY_RETIRED = `
+  UPDATE keys SET sealed_private_key = '${DESTROYED_PRIVATE_KEY}' WHERE sealed_private_key IS NOT NULL AND state <> 'active';
+`;
+
 const KIND_COLUMNS = `
   ALTER TABLE keys ADD COLUMN key_kind TEXT NOT NULL DEFAULT '';
   ALTER TABLE keys ADD COLUMN key_source TEXT NOT NULL DEFAULT '';
@@ -64,6 +77,13 @@ export const KEY_STORE_MIGRATIONS: readonly SchemaMigration[] = [
     version: 2,
     sqlite: KIND_COLUMNS,
     postgres: KIND_COLUMNS,
+  },
+  {
+    // A rotated or revoked key never signs again: its private half is destroyed (see
+    // DESTROYED_PRIVATE_KEY), in the stores written before that rule too.
+    version: 3,
+    sqlite: DESTROY_RETIRED,
+    postgres: DESTROY_RETIRED,
   },
 ];
 

@@ -26,6 +26,7 @@ import { keyIdOf } from './key-id';
 import {
   KEY_STORE_MIGRATIONS,
   describeKey,
+  DESTROYED_PRIVATE_KEY,
   keyInfoOf,
   keyRowFromDb,
   keyRowsFromDb,
@@ -129,7 +130,10 @@ export class ManagedKeyStore implements KeyStore {
           `the old key-encryption key given is not the one the keys in ${store.description} are sealed with (fingerprint ${from}, expected ${String(stored.value)})`,
         );
       }
-      const rows = await tx.all('SELECT id, sealed_private_key FROM keys WHERE sealed_private_key IS NOT NULL ORDER BY id');
+      const rows = await tx.all(
+        'SELECT id, sealed_private_key FROM keys WHERE sealed_private_key IS NOT NULL AND sealed_private_key <> ? ORDER BY id',
+        DESTROYED_PRIVATE_KEY,
+      );
       for (const row of rows) {
         const id = String(row.id);
         const der = openPrivateKey(String(row.sealed_private_key), oldKek, id);
@@ -269,6 +273,12 @@ export class ManagedKeyStore implements KeyStore {
       throw new CountersignError('FAILED_PRECONDITION', `key ${row.name} expired at ${row.valid_until ?? ''}`);
     let privateKey = this.opened.get(row.id);
     if (!privateKey) {
+      if (row.sealed_private_key === DESTROYED_PRIVATE_KEY) {
+        throw new CountersignError(
+          'FAILED_PRECONDITION',
+          `key ${row.name} (${row.id}) was rotated out or revoked and its private half destroyed, yet the store says it is active: the store was altered outside Countersign; it cannot sign`,
+        );
+      }
       const der = openPrivateKey(row.sealed_private_key, this.kek, row.id);
       privateKey = crypto.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
       der.fill(0);
@@ -358,11 +368,12 @@ export class ManagedKeyStore implements KeyStore {
         old.id,
       );
       await tx.run(
-        `UPDATE keys SET state = 'rotated', state_reason = ?, state_changed_at = ?, valid_until = ?, successor_id = ? WHERE id = ?`,
+        `UPDATE keys SET state = 'rotated', state_reason = ?, state_changed_at = ?, valid_until = ?, successor_id = ?, sealed_private_key = ? WHERE id = ?`,
         opts.reason ?? 'rotated',
         now.toISOString(),
         validUntil,
         next.id,
+        DESTROYED_PRIVATE_KEY,
         old.id,
       );
       await this.audit.append(
@@ -401,7 +412,14 @@ export class ManagedKeyStore implements KeyStore {
       }
       const now = this.now().toISOString();
       for (const row of live) {
-        await tx.run(`UPDATE keys SET state = 'revoked', state_reason = ?, state_changed_at = ? WHERE id = ?`, reason, now, row.id);
+        // A verification key has no private half (NULL stays NULL); a signing key's is destroyed.
+        await tx.run(
+          `UPDATE keys SET state = 'revoked', state_reason = ?, state_changed_at = ?, sealed_private_key = CASE WHEN sealed_private_key IS NULL THEN NULL ELSE ? END WHERE id = ?`,
+          reason,
+          now,
+          DESTROYED_PRIVATE_KEY,
+          row.id,
+        );
       }
       const details =
         live.length === 1

@@ -238,20 +238,35 @@ describe('a database writer without the KEK: the columns around the sealed blob'
     if ('sig' in r) expect(crypto.verify('sha256', MESSAGE, r.claimed, r.sig)).toBe(true);
   });
 
+  test('a revoked (or rotated) key set back to active outside Countersign cannot sign: its private half was destroyed', async () => {
+    const o = await fresh();
+    const k = await o.store.createKey({ name: 'prod' }, 'admin');
+    const r2 = await o.store.createKey({ name: 'other' }, 'admin');
+    await o.store.revoke('prod', 'key leaked', 'admin');
+    const { current: successor } = await o.store.rotate('other', { overlapSeconds: 0 }, 'admin');
+    expect(String((await row(o.db, k.id)).sealed_private_key)).toBe('destroyed');
+    expect(String((await row(o.db, r2.id)).sealed_private_key)).toBe('destroyed');
+    const t = await tamperAndRestart(o, async (db) => {
+      await db.run(`UPDATE keys SET state = 'active', state_reason = NULL, state_changed_at = NULL WHERE id IN (?, ?)`, k.id, r2.id);
+      await db.run(`DELETE FROM keys WHERE id = ?`, successor.id);
+    });
+    for (const name of ['prod', 'other']) {
+      const r = await signAs(t.store, name);
+      expect('refused' in r).toBe(true);
+    }
+  });
+
   // KNOWN GAP (not closed; see the session note): the columns around a sealed blob other than the
   // id are not authenticated, so a database writer without the KEK can move a name, a state or
   // scopes. The same writer can insert a token row (tokens are stored as hashes) and so act as an
   // admin anyway; the fix is one MAC, under a KEK-derived key, over key, token and policy rows.
-  test.skip('KNOWN GAP: setting state back to active on a revoked key makes it sign again (state is a trusted column; the private half outlives the revocation)', async () => {
+  test.skip('KNOWN GAP: a revoked key set back to active outside Countersign vouches again for what it signed (state is a trusted column)', async () => {
     const o = await fresh();
     const k = await o.store.createKey({ name: 'prod' }, 'admin');
     await o.store.revoke('prod', 'key leaked', 'admin');
     const t = await tamperAndRestart(o, async (db) => {
       await db.run(`UPDATE keys SET state = 'active', state_reason = NULL, state_changed_at = NULL WHERE id = ?`, k.id);
     });
-    const r = await signAs(t.store, 'prod');
-    expect('refused' in r).toBe(true);
-    // And Verify: the trust view no longer says revoked.
     expect(t.store.trust.byId(k.id)?.revokedAt).toBeDefined();
   });
 

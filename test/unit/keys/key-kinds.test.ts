@@ -173,7 +173,7 @@ describe.each(backends)('$name', (backend) => {
       'ALTER TABLE keys DROP COLUMN key_kind',
       'ALTER TABLE keys DROP COLUMN key_source',
       'ALTER TABLE keys DROP COLUMN certificate_pem',
-      `DELETE FROM schema_migrations WHERE component = 'keys' AND version = 2`,
+      `DELETE FROM schema_migrations WHERE component = 'keys' AND version >= 2`,
     ]) {
       await first.db.transaction((tx) => tx.exec(sql));
     }
@@ -181,7 +181,7 @@ describe.each(backends)('$name', (backend) => {
     const listed = Object.fromEntries((await again.keys.listKeys()).map((k) => [k.name, { kind: k.kind, source: k.source }]));
     expect(listed).toEqual({ signer: { kind: 'ecdsa-p256', source: undefined }, trusted: { kind: 'ecdsa-p384', source: 'spki' } });
     const versions = await again.db.all(`SELECT version FROM schema_migrations WHERE component = 'keys' ORDER BY version`);
-    expect(versions.map((r) => Number(r.version))).toEqual([1, 2]);
+    expect(versions.map((r) => Number(r.version))).toEqual([1, 2, 3]);
   });
 
   test('refusals store nothing and are INVALID_ARGUMENT', async () => {
