@@ -12,6 +12,7 @@ import { formatReference, parseReference, type ImageReference } from '../registr
 import { MalformedIndexError, parseImageIndexChildren } from '../registry/image-index';
 import { isAttestationManifest } from '../formats/oci';
 import { MEDIA_TYPE, type Descriptor, type ManifestResult, type RepositoryRef } from '../registry/types';
+import { quoteUntrusted } from '../shared/untrusted-text';
 import { CountersignError, isContentError } from '../shared/errors';
 import { flatString, packDigest, StringTable } from '../shared/compact-strings';
 import { LruMap } from '../shared/lru';
@@ -509,17 +510,21 @@ export class VerificationService {
     // and these facts are remembered for the digest. One GET per digest (then cached).
     let bytes: Buffer;
     let mediaType: string;
+    let conflict: string | undefined;
     try {
       got ??= await this.opts.registry.getManifest(repo, digest, { signal });
       ({ bytes } = got);
-      mediaType = manifestTypeOf(bytes) ?? got.descriptor.mediaType;
+      const own = manifestTypeOf(bytes);
+      mediaType = own ?? got.descriptor.mediaType;
+      conflict = servedTypeConflict(own, [head.mediaType, got.descriptor.mediaType]);
     } catch (err) {
       // Not remembered: a digest mismatch or a vanished manifest says nothing lasting about the digest.
       return image(digest, { mediaType: this.strings.intern(head.mediaType), unusable: unusableBecause(err) });
     }
     // Media types repeat across every digest remembered: one shared copy (compact-strings.ts).
     let facts: ManifestFacts = { mediaType: this.strings.intern(mediaType) };
-    if (mediaType === MEDIA_TYPE.OCI_INDEX || mediaType === MEDIA_TYPE.DOCKER_MANIFEST_LIST) {
+    if (conflict !== undefined) facts.unusable = conflict;
+    else if (mediaType === MEDIA_TYPE.OCI_INDEX || mediaType === MEDIA_TYPE.DOCKER_MANIFEST_LIST) {
       try {
         const runnable = parseImageIndexChildren(bytes, mediaType).filter((c) => !isAttestationManifest(c));
         if (runnable.length > MAX_INDEX_CHILDREN) {
@@ -677,6 +682,28 @@ async function withDeadline<T>(ms: number, cancel: AbortSignal | undefined, work
     clearTimeout(timer);
     if (onCancel) cancel?.removeEventListener('abort', onCancel);
   }
+}
+
+const MANIFEST_TYPES: ReadonlySet<string> = new Set([
+  MEDIA_TYPE.OCI_MANIFEST,
+  MEDIA_TYPE.OCI_INDEX,
+  MEDIA_TYPE.DOCKER_MANIFEST,
+  MEDIA_TYPE.DOCKER_MANIFEST_LIST,
+]);
+
+/**
+ * Why a digest cannot be judged when its bytes say one manifest type and the registry serves it
+ * as another (HEAD or GET Content-Type; generic types such as application/json say nothing):
+ * runtimes go by the served type (containerd resolves a descriptor with a HEAD), this service by
+ * the bytes, so a body calling itself an image, served as an index, would have its platforms run
+ * unjudged. Undefined when they agree or the bytes say nothing.
+ */
+function servedTypeConflict(own: string | undefined, served: readonly string[]): string | undefined {
+  if (own === undefined) return undefined;
+  const other = served.find((t) => MANIFEST_TYPES.has(t) && t !== own);
+  return other === undefined
+    ? undefined
+    : `the manifest says it is ${quoteUntrusted(own)} but the registry serves it as ${other}: a runtime could read it as either, so it is not judged`;
 }
 
 /**

@@ -440,6 +440,34 @@ const child = (d: Descriptor, extra: Record<string, unknown> = {}): Record<strin
 });
 const linux = (architecture: string) => ({ platform: { os: 'linux', architecture } });
 
+describe('what a digest is, when its bytes and how it is served disagree', () => {
+  const OCI_MANIFEST_MT = 'application/vnd.oci.image.manifest.v1+json';
+  test.each([
+    [
+      'a body naming itself an image, served as an index',
+      (m: unknown[]) => ({ schemaVersion: 2, mediaType: OCI_MANIFEST_MT, manifests: m }),
+      INDEX_MT,
+    ],
+    [
+      'a body with both manifests and layers, served as an index',
+      (m: unknown[]) => ({ schemaVersion: 2, manifests: m, layers: [] }),
+      INDEX_MT,
+    ],
+    [
+      'an index body whose mediaType key is spelled MediaType (read by Go clients)',
+      (m: unknown[]) => ({ schemaVersion: 2, MediaType: INDEX_MT, manifests: m }),
+      INDEX_MT,
+    ],
+  ])('%s: never judged as a single image (a runtime reads the index and runs its unsigned platform)', async (_name, body, servedAs) => {
+    await setup({ policy: multiArchPolicy('platforms') });
+    const unsigned = storeImage(fake, REPOSITORY, 'the unsigned one');
+    const idx = storeIndexBytes(Buffer.from(JSON.stringify(body([child(unsigned, linux('amd64'))]))), servedAs);
+    await sign(idx);
+    const r = await service().verify({ image: byTag(), action: 'deploy' });
+    expect(r.allowed).toBe(false);
+  });
+});
+
 describe('every index child a runtime could run is judged (issue 7 item 1)', () => {
   const variants: Array<[string, Record<string, unknown>]> = [
     ['without platform', {}],
