@@ -263,16 +263,18 @@ function firstStep(policy: Policy, input: RequestFacts, digestPending: boolean):
     pushChecks = checkPushRules(rule.push, rule.name, input.image, input.context);
     if (pushChecks.some((c) => !c.satisfied)) return { decision: finish(base, mode, rule.name, pushChecks, [], warnings, rule) };
   }
+  // A deny rule denies every request it matches, deletes included (a delete of a release tag or of
+  // its signatures is as much a change as a write).
+  if (rule.deny !== undefined) {
+    const message = `rule ${rule.name} denies ${describeImage(input.image)}: ${rule.deny}`;
+    return { decision: finish(base, mode, rule.name, [{ requirement: 'deny', satisfied: false, message }], [], warnings) };
+  }
   if (input.action === 'push' && isDelete(input.context)) {
     // Removing a tag or manifest needs no evidence about it; only the push constraints apply.
     const message = `rule ${rule.name} allows deleting ${describeImage(input.image)}`;
     return {
       decision: finish(base, mode, rule.name, [...pushChecks, { requirement: 'delete', satisfied: true, message }], [], warnings, rule),
     };
-  }
-  if (rule.deny !== undefined) {
-    const message = `rule ${rule.name} denies ${describeImage(input.image)}: ${rule.deny}`;
-    return { decision: finish(base, mode, rule.name, [{ requirement: 'deny', satisfied: false, message }], [], warnings) };
   }
   if (input.action === 'push' && isContentWrite(input.context)) {
     // Content is evidence or the parts of an image: judged where it is pulled or used, never here.

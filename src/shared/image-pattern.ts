@@ -76,7 +76,10 @@ export interface ImagePattern {
  */
 export function canonicalHost(host: string): string {
   const lower = host.toLowerCase();
-  const bare = lower.endsWith(':443') ? lower.slice(0, -4) : lower;
+  // The port as the number a runtime reads (Go's URL parsing: `:0443` is 443), not as written.
+  const port = /^(.*):(\d+)$/.exec(lower);
+  const number = port ? Number(port[2]) : undefined;
+  const bare = port && number !== undefined ? (number === 443 ? port[1]! : `${port[1]!}:${number}`) : lower;
   return DOCKER_HUB_ALIASES.has(bare) ? 'docker.io' : bare;
 }
 
