@@ -9,6 +9,7 @@
  */
 import { field, invalid, nonEmptyString, type JsonObject } from './json';
 import { isGoZeroTime, parseRfc3339 } from './time';
+import { quoteUntrusted } from '../shared/untrusted-text';
 
 export interface WrappedScan {
   predicate: JsonObject;
@@ -94,7 +95,7 @@ function reportTimeOr(own: unknown, stated: string | undefined): unknown {
 function requireReportTime(value: unknown, what: string, fieldName: string, remedy: string): Date {
   const date = parseRfc3339(value);
   if (date !== undefined && !isGoZeroTime(date)) return date;
-  const found = value === undefined || value === '' ? 'has no' : `has an invalid (not RFC 3339) ${JSON.stringify(value)} as`;
+  const found = value === undefined || value === '' ? 'has no' : `has an invalid (not RFC 3339) ${quoteUntrusted(value)} as`;
   throw invalid(
     `${what} ${found} ${fieldName}. A scan time is required because verifiers enforce a maximum scan age, ` +
       `and Countersign does not invent one. ${remedy}, or state when the scan ran (countersign attest --scan-time RFC3339).`,

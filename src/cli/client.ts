@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Timestamp__Output } from '../grpc/generated/google/protobuf/Timestamp';
 import { serviceConstructor } from '../grpc/proto';
 import { statusName } from '../grpc/status';
+import { channelSecurityFromEnv, clientChannelCredentials, type ChannelSecurity } from '../grpc/channel-credentials';
+import { displayUntrusted } from '../shared/untrusted-text';
 
 export const DEFAULT_SERVER = '127.0.0.1:50051';
 
@@ -13,15 +14,10 @@ export function serverAddress(flag: string | undefined, env: NodeJS.ProcessEnv =
 export type UnaryClient = grpc.Client &
   Record<string, (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<unknown>) => grpc.ClientUnaryCall>;
 
-/** How the CLI reaches the server: TLS (and mTLS) from the environment, plaintext otherwise. */
-export interface ConnectionOptions {
-  /** Bearer token (COUNTERSIGN_TOKEN). */
+/** How the CLI reaches the server and authenticates: TLS (and mTLS) from the environment, see clientChannelCredentials. */
+export interface ConnectionOptions extends ChannelSecurity {
+  /** Bearer token (--token, --token-file, COUNTERSIGN_TOKEN). */
   token?: string;
-  /** CA bundle that issued the server certificate (COUNTERSIGN_TLS_CA): turns TLS on. */
-  caFile?: string;
-  /** Client certificate and key for mTLS (COUNTERSIGN_TLS_CLIENT_CERT / _KEY). */
-  certFile?: string;
-  keyFile?: string;
 }
 
 /** An empty token is no token (an unset variable in a CI template often expands to ''). */
@@ -30,12 +26,7 @@ function tokenOf(token: string | undefined): { token?: string } {
 }
 
 export function connectionFromEnv(env: NodeJS.ProcessEnv = process.env, flags: { token?: string } = {}): ConnectionOptions {
-  return {
-    ...tokenOf(flags.token ?? env.COUNTERSIGN_TOKEN),
-    ...(env.COUNTERSIGN_TLS_CA ? { caFile: env.COUNTERSIGN_TLS_CA } : {}),
-    ...(env.COUNTERSIGN_TLS_CLIENT_CERT ? { certFile: env.COUNTERSIGN_TLS_CLIENT_CERT } : {}),
-    ...(env.COUNTERSIGN_TLS_CLIENT_KEY ? { keyFile: env.COUNTERSIGN_TLS_CLIENT_KEY } : {}),
-  };
+  return { ...tokenOf(flags.token ?? env.COUNTERSIGN_TOKEN), ...channelSecurityFromEnv(env) };
 }
 
 let connection: ConnectionOptions = {};
@@ -45,18 +36,13 @@ export function useConnection(options: ConnectionOptions): void {
   connection = options;
 }
 
-function channelCredentials(): grpc.ChannelCredentials {
-  if (!connection.caFile) return grpc.credentials.createInsecure();
-  return grpc.credentials.createSsl(
-    readFileSync(connection.caFile),
-    connection.keyFile ? readFileSync(connection.keyFile) : null,
-    connection.certFile ? readFileSync(connection.certFile) : null,
-  );
+function channelCredentials(address: string): grpc.ChannelCredentials {
+  return clientChannelCredentials(address, connection);
 }
 
 export function signingClient(address: string): UnaryClient {
   const Ctor = serviceConstructor('SigningService');
-  return new Ctor(address, channelCredentials(), {
+  return new Ctor(address, channelCredentials(address), {
     'grpc.max_send_message_length': 64 * 1024 * 1024,
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
   }) as unknown as UnaryClient;
@@ -64,17 +50,17 @@ export function signingClient(address: string): UnaryClient {
 
 export function verificationClient(address: string): UnaryClient {
   const Ctor = serviceConstructor('VerificationService');
-  return new Ctor(address, channelCredentials()) as unknown as UnaryClient;
+  return new Ctor(address, channelCredentials(address)) as unknown as UnaryClient;
 }
 
 export function keyClient(address: string): UnaryClient {
   const Ctor = serviceConstructor('KeyService');
-  return new Ctor(address, channelCredentials()) as unknown as UnaryClient;
+  return new Ctor(address, channelCredentials(address)) as unknown as UnaryClient;
 }
 
 export function policyClient(address: string): UnaryClient {
   const Ctor = serviceConstructor('PolicyService');
-  return new Ctor(address, channelCredentials()) as unknown as UnaryClient;
+  return new Ctor(address, channelCredentials(address)) as unknown as UnaryClient;
 }
 
 /** One unary call with a deadline, as a promise. */
@@ -110,7 +96,8 @@ export function describeGrpcError(err: unknown, address: string): string {
     if (e.code === grpc.status.UNAVAILABLE && /No connection established|ECONNREFUSED|connect/i.test(e.details ?? '')) {
       return `${name}: cannot reach the countersign server at ${address} (start it with "countersign serve", or set --server / COUNTERSIGN_SERVER)`;
     }
-    return `${name}: ${(e.details || e.message).replace(/\s+/g, ' ')}`;
+    // What the server says is quoted: a server (or what it relays) may be hostile.
+    return `${name}: ${displayUntrusted((e.details || e.message).replace(/\s+/g, ' ').trim(), 2048)}`;
   }
   return err instanceof Error ? err.message : String(err);
 }

@@ -16,6 +16,7 @@ import { verify } from './commands/verify';
 import { verifyBundleCommand } from './commands/verify-bundle';
 import { isTopic, usageOf, USAGE } from './usage';
 import { policyCommand } from './commands/policy';
+import { printOut, printErr } from './output';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 usage error. */
 export async function main(argv: string[]): Promise<number> {
@@ -45,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'verify-bundle':
         return verifyBundleCommand(rest);
       case undefined:
-        process.stdout.write(`${USAGE}\n`);
+        printOut(`${USAGE}\n`);
         return 2;
       case 'help':
       case '--help':
@@ -53,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
         // `countersign help keys rotate` is `countersign keys rotate --help`.
         const topic = rest.join(' ');
         if (topic && !isTopic(topic)) return usage(`no command "${topic}"`);
-        process.stdout.write(`${topic ? usageOf(topic) : USAGE}\n`);
+        printOut(`${topic ? usageOf(topic) : USAGE}\n`);
         return 0;
       }
       default:
@@ -61,18 +62,18 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof HelpRequested) {
-      process.stdout.write(`${usageOf(err.topic)}\n`);
+      printOut(`${usageOf(err.topic)}\n`);
       return 0;
     }
     if (err instanceof UsageError) return usage(err.message, err.topic);
     const msg = err instanceof CountersignError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
-    process.stderr.write(`countersign: ${msg}\n`);
+    printErr(`countersign: ${msg}\n`);
     return 1;
   }
 }
 
 function usage(message: string, topic?: string): number {
-  process.stderr.write(`countersign: ${message}\n${topic ? usageOf(topic) : USAGE}\n`);
+  printErr(`countersign: ${message}\n${topic ? usageOf(topic) : USAGE}\n`);
   return 2;
 }
 
@@ -83,7 +84,7 @@ if (require.main === module) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`countersign: ${err instanceof Error ? err.message : String(err)}\n`);
+      printErr(`countersign: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exitCode = 2;
     },
   );

@@ -4,7 +4,7 @@
  * all of them.
  */
 
-const CLIENT = '[--server HOST:PORT] [--token TOKEN] [--timeout SECONDS] [--json]';
+const CLIENT = '[--server HOST:PORT] [--token TOKEN | --token-file FILE] [--timeout SECONDS] [--json]';
 const LOCAL = '[--data-dir DIR] [--config FILE]';
 
 /** Topics in display order; a group (`keys`, `token`, `audit`) is the list of its subcommands. */
@@ -19,7 +19,7 @@ const COMMANDS: Array<[topic: string, usage: string]> = [
   ],
   [
     'gate',
-    `gate    --listen HOST:PORT --upstream URL [--server HOST:PORT] [--token TOKEN] [--registry-name HOST]
+    `gate    --listen HOST:PORT --upstream URL [--server HOST:PORT] [--token TOKEN | --token-file FILE] [--registry-name HOST]
           [--tls-cert FILE --tls-key FILE] [--upstream-ca FILE] [--allow-plain-http] [--config FILE] [--log-level LEVEL]
           an OCI registry proxy whose pulls and tag pushes Countersign decides (Verify over gRPC, as a verifier:
           COUNTERSIGN_TOKEN or COUNTERSIGN_TLS_CA / _CLIENT_CERT / _CLIENT_KEY)`,
@@ -94,7 +94,7 @@ const COMMANDS: Array<[topic: string, usage: string]> = [
 const GROUP_NOTES: Record<string, string> = {
   keys: `          every keys command also takes ${CLIENT}`,
   token: `          bearer tokens for callers, kept hashed in the service's store (data directory, or store.url); clients send one
-          with --token or COUNTERSIGN_TOKEN`,
+          with --token, --token-file or COUNTERSIGN_TOKEN(_FILE)`,
   audit: "          read the service's audit trail from its store (data directory, or store.url / COUNTERSIGN_STORE_URL)",
   policy: `          every policy command also takes ${CLIENT}; get needs role verifier or policy-admin, set needs policy-admin`,
   kek: '          the key-encryption key of the store (data directory, or store.url / COUNTERSIGN_STORE_URL)',

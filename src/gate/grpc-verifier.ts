@@ -8,24 +8,20 @@
  * or digest than the one asked, with a mode the server never sends, without the rule that decided.
  * What the registry client reads of either is fixed text; the details are for the gate's log.
  */
-import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import { clientChannelCredentials, type ChannelSecurity } from '../grpc/channel-credentials';
 import { serviceConstructor } from '../grpc/proto';
 import { formatReference, parseReference } from '../registry/reference';
 import type { GateVerifier, GateVerifyInput, GateVerifyResult } from './decision';
 import { revisionOf } from './decision-cache';
 import type { GateLogger } from './server';
 
-export interface GrpcVerifierOptions {
+/** TLS as for every Countersign client (clientChannelCredentials: no plaintext token beyond loopback by omission). */
+export interface GrpcVerifierOptions extends ChannelSecurity {
   /** `host:port` of Countersign's gRPC listener. */
   address: string;
   /** Bearer token with the verifier role. */
   token?: string;
-  /** CA bundle of the server certificate: turns TLS on. */
-  caFile?: string;
-  /** Client certificate and key (mTLS). */
-  certFile?: string;
-  keyFile?: string;
 }
 
 /**
@@ -54,14 +50,7 @@ export class GrpcVerifier implements GateVerifier {
 
   constructor(private readonly opts: GrpcVerifierOptions) {
     const Ctor = serviceConstructor('VerificationService');
-    const creds = opts.caFile
-      ? grpc.credentials.createSsl(
-          readFileSync(opts.caFile),
-          opts.keyFile ? readFileSync(opts.keyFile) : null,
-          opts.certFile ? readFileSync(opts.certFile) : null,
-        )
-      : grpc.credentials.createInsecure();
-    this.client = new Ctor(opts.address, creds) as unknown as grpc.Client & { Verify: VerifyFn };
+    this.client = new Ctor(opts.address, clientChannelCredentials(opts.address, opts)) as unknown as grpc.Client & { Verify: VerifyFn };
   }
 
   verify(input: GateVerifyInput): Promise<GateVerifyResult> {

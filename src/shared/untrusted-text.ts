@@ -46,3 +46,17 @@ export function displayUntrusted(value: string, maxChars = 256): string {
   if (!padded) return plainUntrusted(value, maxChars) ?? quoteUntrusted(value, maxChars);
   return quoteUntrusted(value, maxChars).replace(/(?<=\s)\s/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+// UNSAFE but for newline and tab: what a whole block of output may keep.
+const UNSAFE_IN_BLOCK =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ud800-\udfff\ufeff]/g;
+
+/**
+ * Text bound for a terminal, lines and all, with every other unsafe character escaped as \uXXXX:
+ * the last line of defence for whatever a program prints, where the fields someone else wrote
+ * are already quoted one by one. Inside JSON text the escape is the same character, still valid.
+ */
+export function escapeForTerminal(text: string): string {
+  return text.replace(UNSAFE_IN_BLOCK, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -114,10 +114,10 @@ export function verifyBundleReferrer(input: BundleInput): Evidence {
     timestamps: result.timestamps,
   };
   if (result.payloadType !== IN_TOTO_PAYLOAD_TYPE)
-    return fail(`DSSE payload type ${JSON.stringify(result.payloadType)} is not ${IN_TOTO_PAYLOAD_TYPE}`, signed);
+    return fail(`DSSE payload type ${quoteUntrusted(result.payloadType)} is not ${IN_TOTO_PAYLOAD_TYPE}`, signed);
   if (!statement) return fail('DSSE payload is not a JSON in-toto statement', signed);
   if (!isInTotoStatement(statement)) {
-    return fail(`statement type ${JSON.stringify(statement._type)} is not an in-toto statement`, signed);
+    return fail(`statement type ${quoteUntrusted(statement._type)} is not an in-toto statement`, signed);
   }
   const [alg, hex] = imageDigest.split(':') as [string, string];
   const digests = statementDigests(statement);

@@ -2,6 +2,7 @@
 import { AuditLog } from '../../audit';
 import { displayUntrusted } from '../../shared/untrusted-text';
 import { openServiceStore, parse, subcommand, usageTopic, UsageError } from './support';
+import { printOut } from '../output';
 
 export async function audit(args: string[]): Promise<number> {
   const [first, ...rest] = args;
@@ -34,7 +35,7 @@ export async function audit(args: string[]): Promise<number> {
         ...(values.action ? { action: values.action } : {}),
         ...(values.target ? { target: values.target } : {}),
       });
-      if (values.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+      if (values.json) printOut(`${JSON.stringify(entries, null, 2)}\n`);
       else {
         // On a terminal, one entry is one row: a line the terminal wrapped would let a long field
         // start a row of its own that reads like another entry (--json shows entries whole).
@@ -44,7 +45,7 @@ export async function audit(args: string[]): Promise<number> {
           const line =
             `${String(e.seq).padStart(6)} ${e.at} ${e.outcome.padEnd(7)} ${displayUntrusted(e.actor)} ${displayUntrusted(e.action)}` +
             `${e.target ? ` ${displayUntrusted(e.target)}` : ''}${e.reason ? ` — ${displayUntrusted(e.reason, 1024)}` : ''}`;
-          process.stdout.write(`${width !== undefined && width > 1 && line.length > width ? `${line.slice(0, width - 1)}…` : line}\n`);
+          printOut(`${width !== undefined && width > 1 && line.length > width ? `${line.slice(0, width - 1)}…` : line}\n`);
         }
       }
       return 0;
@@ -61,13 +62,10 @@ export async function audit(args: string[]): Promise<number> {
       // one read afterwards: an entry appended meanwhile was not verified and must not be kept as if it were.
       if (result.ok) {
         const verifiedHead = `${result.entries}:${result.head}`;
-        if (values.json) process.stdout.write(`${JSON.stringify({ ...result, expectHead: verifiedHead }, null, 2)}\n`);
-        else process.stdout.write(`audit chain intact: ${result.entries} entries; head ${verifiedHead}\n`);
-      } else if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      else
-        process.stdout.write(
-          `AUDIT CHAIN BROKEN at entry ${result.brokenAt}: ${result.problem} (${result.entries} entries verified before it)\n`,
-        );
+        if (values.json) printOut(`${JSON.stringify({ ...result, expectHead: verifiedHead }, null, 2)}\n`);
+        else printOut(`audit chain intact: ${result.entries} entries; head ${verifiedHead}\n`);
+      } else if (values.json) printOut(`${JSON.stringify(result, null, 2)}\n`);
+      else printOut(`AUDIT CHAIN BROKEN at entry ${result.brokenAt}: ${result.problem} (${result.entries} entries verified before it)\n`);
       return result.ok ? 0 : 1;
     }
     throw new UsageError(`unknown audit command "${sub ?? ''}" (list, verify)`);

@@ -7,8 +7,8 @@ import { GrpcVerifier, startGateServer } from '../../gate';
 import { createLogger } from '../../logging/logger';
 import { noopObserver } from '../../shared/observer';
 import { ServedRequests } from '../../shared/served-requests';
-import { connectionFromEnv, serverAddress } from '../client';
-import { parse, UsageError } from './support';
+import { serverAddress } from '../client';
+import { clientConnection, parse, UsageError } from './support';
 
 /**
  * The registry gate on its own, next to the registry, asking a Countersign elsewhere. Settings as
@@ -23,6 +23,7 @@ export async function gate(args: string[]): Promise<number> {
       upstream: { type: 'string' },
       server: { type: 'string' },
       token: { type: 'string' },
+      'token-file': { type: 'string' },
       'registry-name': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
@@ -46,7 +47,7 @@ export async function gate(args: string[]): Promise<number> {
   if (!config.gate.listen) throw new UsageError('--listen HOST:PORT is required (or gate.listen / COUNTERSIGN_GATE_LISTEN)');
   checkGate(config.gate);
   const logger = createLogger({ level: config.logLevel });
-  const connection = connectionFromEnv(process.env, values.token ? { token: values.token } : {});
+  const connection = clientConnection(values);
   const address = serverAddress(values.server);
   const verifier = new GrpcVerifier({ address, ...connection });
   // Gate replicas sharing a PostgreSQL (store.url) serialize tag writes through it (immutable tags).

@@ -3,6 +3,7 @@ import { AuditLog } from '../../audit';
 import { loadKek } from '../../keys/crypto';
 import { ManagedKeyStore } from '../../keys/managed-key-store';
 import { localActor, openServiceStore, parse, subcommand, usageTopic, UsageError } from './support';
+import { printOut } from '../output';
 
 export async function kek(args: string[]): Promise<number> {
   const [first, ...rest] = args;
@@ -27,7 +28,7 @@ export async function kek(args: string[]): Promise<number> {
   const db = await openServiceStore(values, { mustExist: true });
   try {
     const result = await ManagedKeyStore.rotateKek(db, await AuditLog.open(db), oldKek, newKek, localActor());
-    process.stdout.write(
+    printOut(
       `${result.resealed} private key${result.resealed === 1 ? '' : 's'} sealed again under the new key-encryption key (fingerprint ${result.fingerprint}); start every replica with it\n`,
     );
     return 0;

@@ -3,6 +3,7 @@ import type { Key__Output as KeyMsg } from '../../grpc/generated/countersign/v1/
 import { call, keyClient, timestampMs, timestampText } from '../client';
 import { displayUntrusted } from '../../shared/untrusted-text';
 import { keyKindLines } from '../key-facts';
+import { printOut } from '../output';
 import {
   clientOptions,
   durationSeconds,
@@ -138,20 +139,17 @@ export async function keys(args: string[]): Promise<number> {
       timeout,
     );
     if (values.json) {
-      process.stdout.write(`${JSON.stringify(res.keys ?? res.key ?? { previous: res.previous, current: res.current }, null, 2)}\n`);
+      printOut(`${JSON.stringify(res.keys ?? res.key ?? { previous: res.previous, current: res.current }, null, 2)}\n`);
     } else if (res.keys) {
-      for (const k of res.keys) process.stdout.write(describeKey(k));
+      for (const k of res.keys) printOut(describeKey(k));
     } else if (res.current && res.previous) {
-      process.stdout.write(
-        `rotated ${res.current.name}: version ${res.current.version} signs from now on; ${rotationOutcome(res.previous)}\n`,
-      );
-      process.stdout.write(describeKey(res.current));
-      process.stdout.write(res.current.publicKeyPem);
+      printOut(`rotated ${res.current.name}: version ${res.current.version} signs from now on; ${rotationOutcome(res.previous)}\n`);
+      printOut(describeKey(res.current));
+      printOut(res.current.publicKeyPem);
     } else if (res.key) {
-      process.stdout.write(describeKey(res.key));
+      printOut(describeKey(res.key));
       // A CA bundle is not a key: its first CA's public key would read as one that is trusted to sign.
-      if ((sub === 'create' || sub === 'import' || sub === 'show') && res.key.kind !== 'ca-bundle')
-        process.stdout.write(res.key.publicKeyPem);
+      if ((sub === 'create' || sub === 'import' || sub === 'show') && res.key.kind !== 'ca-bundle') printOut(res.key.publicKeyPem);
     }
     return 0;
   });

@@ -9,8 +9,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Policy__Output as PolicyMsg } from '../../grpc/generated/countersign/v1/Policy';
-import { call, connectionFromEnv, describeGrpcError, policyClient, serverAddress, timestampText, useConnection } from '../client';
+import { call, describeGrpcError, policyClient, serverAddress, timestampText, useConnection } from '../client';
+import { clientConnection } from './support';
 import { usageOf } from '../usage';
+import { printOut, printErr } from '../output';
 
 const SOURCE_TEXT: Record<string, string> = {
   POLICY_SOURCE_FILE: 'file',
@@ -29,6 +31,7 @@ export async function policyCommand(args: string[]): Promise<number> {
       options: {
         server: { type: 'string' },
         token: { type: 'string' },
+        'token-file': { type: 'string' },
         json: { type: 'boolean', default: false },
         timeout: { type: 'string', default: '60' },
         'expected-revision': { type: 'string' },
@@ -40,14 +43,14 @@ export async function policyCommand(args: string[]): Promise<number> {
   } catch (err) {
     // An unknown option next to --help still gets the help asked for.
     if (rest.some((a) => a === '--help' || a === '-h')) {
-      process.stdout.write(`${usageOf(topic)}\n`);
+      printOut(`${usageOf(topic)}\n`);
       return 0;
     }
     return usageError((err as Error).message, topic);
   }
   const { values, positionals } = parsed;
   if (values.help || sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') {
-    process.stdout.write(`${usageOf(topic)}\n`);
+    printOut(`${usageOf(topic)}\n`);
     return sub === undefined ? 2 : 0;
   }
   if (topic === 'policy') return usageError(`unknown policy command "${sub}" (get, set)`, topic);
@@ -69,9 +72,7 @@ export async function policyCommand(args: string[]): Promise<number> {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      process.stderr.write(
-        `countersign: cannot read policy file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`,
-      );
+      printErr(`countersign: cannot read policy file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
       return 1;
     }
     const expected = values['expected-revision'];
@@ -80,25 +81,26 @@ export async function policyCommand(args: string[]): Promise<number> {
     request = { text, ...(expected !== undefined ? { expectedRevision: expected } : {}) };
   }
 
-  useConnection(connectionFromEnv(process.env, values.token ? { token: values.token } : {}));
+  useConnection(clientConnection(values));
   const address = serverAddress(values.server);
-  const client = policyClient(address);
+  let client: ReturnType<typeof policyClient> | undefined;
   try {
+    client = policyClient(address);
     const res = await call<{ policy: PolicyMsg | null; previousRevision?: string }>(client, method, request, timeout * 1000);
     const policy = res.policy;
     if (values.json) {
-      process.stdout.write(`${JSON.stringify(method === 'SetPolicy' ? res : policy, null, 2)}\n`);
+      printOut(`${JSON.stringify(method === 'SetPolicy' ? res : policy, null, 2)}\n`);
     } else if (method === 'SetPolicy') {
-      process.stdout.write(`policy revision ${policy?.revision ?? '?'} is in force (it replaced ${res.previousRevision || '?'})\n`);
+      printOut(`policy revision ${policy?.revision ?? '?'} is in force (it replaced ${res.previousRevision || '?'})\n`);
     } else if (policy) {
-      process.stdout.write(describePolicy(policy));
+      printOut(describePolicy(policy));
     }
     return 0;
   } catch (err) {
-    process.stderr.write(`countersign: ${describeGrpcError(err, address)}\n`);
+    printErr(`countersign: ${describeGrpcError(err, address)}\n`);
     return 1;
   } finally {
-    client.close();
+    client?.close();
   }
 }
 
@@ -113,6 +115,6 @@ function describePolicy(p: PolicyMsg): string {
 }
 
 function usageError(message: string, topic: string): number {
-  process.stderr.write(`countersign: ${message}\n${usageOf(topic)}\n`);
+  printErr(`countersign: ${message}\n${usageOf(topic)}\n`);
   return 2;
 }

@@ -7,6 +7,7 @@ import cluster from 'node:cluster';
 import { attachWorker, parseWorkers, runPrimary } from '../../cluster/serve-cluster';
 import { CLUSTER_PRIMARY_ENV, ClusterWriteLock } from '../../cluster/cluster-write-lock';
 import { parse } from './support';
+import { printErr } from '../output';
 
 export async function serve(args: string[]): Promise<number> {
   const { values } = parse(
@@ -62,7 +63,7 @@ export async function serve(args: string[]): Promise<number> {
     // A worker's metrics port is its primary's, which adds up every worker's figures (src/cluster).
     app = await createApp(config, logger, { serveMetricsPort: !cluster.isWorker, ...(workerWriteLock ? { workerWriteLock } : {}) });
     const banner = startupBanner(app.accessMode, config.listen);
-    if (banner && (!cluster.isWorker || cluster.worker?.id === 1)) process.stderr.write(`\n${banner}\n\n`);
+    if (banner && (!cluster.isWorker || cluster.worker?.id === 1)) printErr(`\n${banner}\n\n`);
     port = await app.start();
   } catch (err) {
     // A worker that cannot start must exit (its IPC channel would keep it alive) for the primary to stop.

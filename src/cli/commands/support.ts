@@ -12,7 +12,8 @@ import { loadConfig } from '../../config/config';
 import { CLI_SECONDS, parseDuration } from '../../shared/duration';
 import { CountersignError } from '../../shared/errors';
 import { isTopic } from '../usage';
-import { connectionFromEnv, describeGrpcError, serverAddress, useConnection, type UnaryClient } from '../client';
+import { connectionFromEnv, describeGrpcError, serverAddress, useConnection, type ConnectionOptions, type UnaryClient } from '../client';
+import { printErr } from '../output';
 
 /** A usage error: exit 2 with the message and the usage of the command it concerns. */
 export class UsageError extends Error {
@@ -65,30 +66,48 @@ export function usageTopic(group: string, sub: string | undefined): string {
 export const clientOptions = {
   server: { type: 'string' },
   token: { type: 'string' },
+  'token-file': { type: 'string' },
   json: { type: 'boolean', default: false },
   timeout: { type: 'string', default: '60' },
 } as const;
+
+/**
+ * How a client command connects: TLS from the environment, the bearer token from --token, or
+ * --token-file / COUNTERSIGN_TOKEN_FILE (a mounted Secret; nothing on the command line, where
+ * `ps` shows it to every user of the machine), or COUNTERSIGN_TOKEN.
+ */
+export function clientConnection(values: { token?: string; 'token-file'?: string }): ConnectionOptions {
+  const file = values['token-file'] ?? (values.token === undefined ? process.env.COUNTERSIGN_TOKEN_FILE : undefined);
+  if (values.token !== undefined && values['token-file'] !== undefined) throw new UsageError('give --token or --token-file, not both');
+  if (file === undefined) return connectionFromEnv(process.env, values.token ? { token: values.token } : {});
+  const token = readFileArg(file, 'token file').trim();
+  if (!token || /\s/.test(token)) throw new UsageError(`the token file ${file} must hold one token (no blanks in it)`);
+  return connectionFromEnv(process.env, { token });
+}
 
 /**
  * Connects to the server named by --server (token and TLS from flags and environment), runs `use`,
  * and turns a failed call into one actionable line on stderr and `failureCode`.
  */
 export async function withServer(
-  values: { server?: string; token?: string },
+  values: { server?: string; token?: string; 'token-file'?: string },
   makeClient: (address: string) => UnaryClient,
   failureCode: number,
   use: (client: UnaryClient) => Promise<number>,
 ): Promise<number> {
-  useConnection(connectionFromEnv(process.env, values.token ? { token: values.token } : {}));
   const address = serverAddress(values.server);
-  const client = makeClient(address);
+  let client: UnaryClient | undefined;
   try {
+    // Inside: an unreadable token file is `failureCode` (for verify, 2: no verdict), not a deny.
+    useConnection(clientConnection(values));
+    client = makeClient(address);
     return await use(client);
   } catch (err) {
-    process.stderr.write(`countersign: ${describeGrpcError(err, address)}\n`);
+    if (err instanceof UsageError) throw err;
+    printErr(`countersign: ${describeGrpcError(err, address)}\n`);
     return failureCode;
   } finally {
-    client.close();
+    client?.close();
   }
 }
 

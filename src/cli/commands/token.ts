@@ -2,6 +2,7 @@
 import { AuditLog } from '../../audit';
 import { TokenStore, isRole } from '../../auth';
 import { localActor, onePositional, openServiceStore, parse, subcommand, usageTopic, UsageError } from './support';
+import { printOut, printErr } from '../output';
 
 export async function token(args: string[]): Promise<number> {
   const [first, ...rest] = args;
@@ -42,10 +43,10 @@ export async function token(args: string[]): Promise<number> {
         createdBy: actor,
         ...(expiresAt ? { expiresAt } : {}),
       });
-      if (values.json) process.stdout.write(`${JSON.stringify({ token: secret, ...record }, null, 2)}\n`);
+      if (values.json) printOut(`${JSON.stringify({ token: secret, ...record }, null, 2)}\n`);
       else {
-        process.stdout.write(`${secret}\n`);
-        process.stderr.write(
+        printOut(`${secret}\n`);
+        printErr(
           `token ${record.name} (${record.roles.join(', ')}${record.scopes.length ? ` for ${record.scopes.join(', ')}` : ''}) created; it is shown only now\n`,
         );
       }
@@ -53,9 +54,8 @@ export async function token(args: string[]): Promise<number> {
     }
     if (sub === 'list') {
       const records = await store.list();
-      if (values.json) process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
-      else
-        for (const r of records) process.stdout.write(`${r.name}\t${r.state}\t${r.roles.join(',')}\t${r.scopes.join(',')}\t${r.prefix}…\n`);
+      if (values.json) printOut(`${JSON.stringify(records, null, 2)}\n`);
+      else for (const r of records) printOut(`${r.name}\t${r.state}\t${r.roles.join(',')}\t${r.scopes.join(',')}\t${r.prefix}…\n`);
       return 0;
     }
     if (sub === 'revoke') {
@@ -63,7 +63,7 @@ export async function token(args: string[]): Promise<number> {
         revokedBy: actor,
         ...(values.reason ? { reason: values.reason } : {}),
       });
-      process.stdout.write(`token ${record.name} revoked\n`);
+      printOut(`token ${record.name} revoked\n`);
       return 0;
     }
     throw new UsageError(`unknown token command "${sub ?? ''}" (create, list, revoke)`);

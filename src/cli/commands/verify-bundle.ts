@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { describeIdentity } from '../../policy/identity';
 import { loadTrustedRootFile, PUBLIC_GOOD_TRUSTED_ROOT, type SigstoreTrustRoot } from '../../verification/sigstore/trusted-root';
 import { verifySigstoreBundle, type BundleArtifact, type CandidateKey } from '../../verification/sigstore/verify-bundle';
+import { printOut, printErr } from '../output';
 
 export const VERIFY_BUNDLE_USAGE = `usage: countersign verify-bundle --bundle FILE
          (--certificate-identity ID --certificate-oidc-issuer URL | --key FILE)
@@ -50,15 +51,15 @@ export function verifyBundleCommand(argv: string[]): number {
     request = parseRequest(argv);
   } catch (err) {
     if (!(err instanceof UsageError) && !(err instanceof TypeError)) throw err;
-    process.stderr.write(`countersign verify-bundle: ${err.message}\n${VERIFY_BUNDLE_USAGE}\n`);
+    printErr(`countersign verify-bundle: ${err.message}\n${VERIFY_BUNDLE_USAGE}\n`);
     return 2;
   }
   const outcome = runVerifyBundle(request);
   if (outcome.ok) {
-    process.stdout.write(`OK: ${outcome.message}\n`);
+    printOut(`OK: ${outcome.message}\n`);
     return 0;
   }
-  process.stderr.write(`countersign verify-bundle: NOT VERIFIED: ${outcome.message}\n`);
+  printErr(`countersign verify-bundle: NOT VERIFIED: ${outcome.message}\n`);
   return 1;
 }
 

@@ -6,6 +6,7 @@
  * false/true/null, map keys other than integers and text, duplicate keys, trailing bytes, more
  * than MAX_DEPTH nesting levels and more than MAX_ITEMS items.
  */
+import { quoteUntrusted } from '../../shared/untrusted-text';
 
 export class CborError extends Error {}
 
@@ -77,7 +78,7 @@ class Reader {
           const key = this.item(depth + 1);
           if (typeof key !== 'number' && typeof key !== 'string')
             throw new CborError('a CBOR map key is neither an integer nor a text string');
-          if (out.has(key)) throw new CborError(`the CBOR map key ${JSON.stringify(key)} appears twice`);
+          if (out.has(key)) throw new CborError(`the CBOR map key ${quoteUntrusted(key)} appears twice`);
           out.set(key, this.item(depth + 1));
         }
         return out;

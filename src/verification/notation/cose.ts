@@ -19,6 +19,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { isSigningScheme, MAX_NOTATION_ENVELOPE_BYTES, NOTARY_PAYLOAD_TYPE } from '../../formats/notation';
 import type { NotationFacts } from '../../policy/notation-trust';
+import { quoteUntrusted } from '../../shared/untrusted-text';
 import { CborError, decodeCbor, encodeCbor, isTag, type CborValue } from './cbor';
 import {
   checkTargetArtifact,
@@ -80,14 +81,14 @@ export function verifyCoseEnvelope(bytes: Buffer, target: TargetDescriptor): Not
   const alg = typeof algId === 'number' ? COSE_ALGORITHMS[algId] : undefined;
   if (alg === undefined)
     throw new NotationEnvelopeError(
-      `unsupported COSE alg ${JSON.stringify(algId ?? null)}: Notary COSE uses PS256/384/512 (-37/-38/-39) or ES256/384/512 (-7/-35/-36)`,
+      `unsupported COSE alg ${quoteUntrusted(algId ?? null)}: Notary COSE uses PS256/384/512 (-37/-38/-39) or ES256/384/512 (-7/-35/-36)`,
     );
   if (h.get(LABEL.CONTENT_TYPE) !== NOTARY_PAYLOAD_TYPE)
     throw new NotationEnvelopeError(`the protected content type is ${describe(h.get(LABEL.CONTENT_TYPE))}, not ${NOTARY_PAYLOAD_TYPE}`);
   refusePlugin(h.get(H_PLUGIN), h.get(H_PLUGIN_MIN_VERSION));
   // RFC 9052 §3: a label is in one bucket only (a reader preferring the unprotected copy would see what nobody signed).
   for (const k of unprotected.keys())
-    if (h.has(k)) throw new NotationEnvelopeError(`the header label ${JSON.stringify(k).slice(0, 80)} is both protected and unprotected`);
+    if (h.has(k)) throw new NotationEnvelopeError(`the header label ${quoteUntrusted(k)} is both protected and unprotected`);
   const scheme = h.get(H_SCHEME);
   if (!isSigningScheme(scheme)) {
     throw new NotationEnvelopeError(`unknown signing scheme ${describe(scheme)} (notary.x509 or notary.x509.signingAuthority)`);
@@ -97,8 +98,8 @@ export function verifyCoseEnvelope(bytes: Buffer, target: TargetDescriptor): Not
     throw new NotationEnvelopeError('the protected header has no crit list');
   for (const c of crit) {
     if (!UNDERSTOOD_CRITICAL.has(c))
-      throw new NotationEnvelopeError(`crit names ${JSON.stringify(c)}, a critical header Countersign does not understand`);
-    if (!h.has(c)) throw new NotationEnvelopeError(`crit names ${JSON.stringify(c)}, which the protected header does not carry`);
+      throw new NotationEnvelopeError(`crit names ${quoteUntrusted(c)}, a critical header Countersign does not understand`);
+    if (!h.has(c)) throw new NotationEnvelopeError(`crit names ${quoteUntrusted(c)}, which the protected header does not carry`);
   }
   const mustBeCritical = [H_SCHEME, ...(h.has(H_EXPIRY) ? [H_EXPIRY] : []), ...(h.has(H_AUTHENTIC_TIME) ? [H_AUTHENTIC_TIME] : [])];
   for (const c of mustBeCritical) if (!(crit as unknown[]).includes(c)) throw new NotationEnvelopeError(`${c} must be listed in crit`);
@@ -163,6 +164,6 @@ function epochTime(v: CborValue | undefined, name: string): Date | undefined {
 
 function describe(v: CborValue | undefined): string {
   if (v === undefined) return '(absent)';
-  if (typeof v === 'string' || typeof v === 'number') return JSON.stringify(typeof v === 'string' ? v.slice(0, 80) : v);
+  if (typeof v === 'string' || typeof v === 'number') return quoteUntrusted(v);
   return 'a non-text value';
 }

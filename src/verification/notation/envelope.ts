@@ -17,6 +17,7 @@ import { jsonDepthViolation } from '../../shared/json-depth';
 import { oneLine, type NotationFacts } from '../../policy/notation-trust';
 import { DerError } from '../../formats/der';
 import { verifyTimestampToken } from './timestamp';
+import { quoteUntrusted } from '../../shared/untrusted-text';
 import { CertificateRequirementError, signingChainProblem, subjectAttributes } from '../../formats/x509';
 
 /** The facts' type and the DN formatter live with their consumer, the policy's Notation trust judgement. */
@@ -78,9 +79,9 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
 
   const alg = h.alg;
   if (typeof alg !== 'string' || !Object.hasOwn(ALGORITHMS, alg))
-    throw new NotationEnvelopeError(`unsupported alg ${JSON.stringify(alg)}: Notary JWS uses PS256/384/512 or ES256/384/512`);
+    throw new NotationEnvelopeError(`unsupported alg ${quoteUntrusted(alg)}: Notary JWS uses PS256/384/512 or ES256/384/512`);
   if (h.cty !== NOTARY_PAYLOAD_TYPE)
-    throw new NotationEnvelopeError(`the protected header's cty is ${JSON.stringify(h.cty)}, not ${NOTARY_PAYLOAD_TYPE}`);
+    throw new NotationEnvelopeError(`the protected header's cty is ${quoteUntrusted(h.cty)}, not ${NOTARY_PAYLOAD_TYPE}`);
   for (const k of Object.keys(h))
     if (!KNOWN_PROTECTED.has(k)) throw new NotationEnvelopeError(`unknown protected header ${k.slice(0, 80)}`);
   refusePlugin(h[H_PLUGIN], h[H_PLUGIN_MIN_VERSION]);
@@ -89,7 +90,7 @@ export function verifyJwsEnvelope(bytes: Buffer, target: TargetDescriptor): Nota
     if (Object.hasOwn(h, k)) throw new NotationEnvelopeError(`the header parameter ${k.slice(0, 80)} is both protected and unprotected`);
   const scheme = h[H_SCHEME];
   if (!isSigningScheme(scheme)) {
-    throw new NotationEnvelopeError(`unknown signing scheme ${JSON.stringify(scheme)} (notary.x509 or notary.x509.signingAuthority)`);
+    throw new NotationEnvelopeError(`unknown signing scheme ${quoteUntrusted(scheme)} (notary.x509 or notary.x509.signingAuthority)`);
   }
   const crit = h.crit;
   if (!Array.isArray(crit) || crit.length === 0 || !crit.every((c) => typeof c === 'string'))
@@ -343,7 +344,7 @@ export function parseJson(text: string, what: string): unknown {
   if (jsonDepthViolation(text, MAX_ENVELOPE_JSON_DEPTH) !== undefined)
     throw new NotationEnvelopeError(`${what} nests deeper than ${MAX_ENVELOPE_JSON_DEPTH} levels`);
   const dup = duplicateKey(text);
-  if (dup !== undefined) throw new NotationEnvelopeError(`${what} has the key ${JSON.stringify(dup.slice(0, 80))} twice in one object`);
+  if (dup !== undefined) throw new NotationEnvelopeError(`${what} has the key ${quoteUntrusted(dup)} twice in one object`);
   return value;
 }
 

@@ -28,6 +28,7 @@ import { verifyWithKey } from '../legacy/crypto';
 import { verifyCaSignature } from '../x509-chain';
 import { keylessLeafProblem, rootInChainProblem, signerIdentity } from './identity';
 import { tlogCertificateMismatch } from './tlog-binding';
+import { quoteUntrusted } from '../../shared/untrusted-text';
 import type { SigstoreTrustRoot } from './trusted-root';
 
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES as STATEMENT_TYPES } from '../../formats/in-toto';
@@ -126,7 +127,7 @@ export function verifySigstoreBundle<K extends CandidateKey>(
   const mediaType = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
   const version = mediaType !== undefined ? BUNDLE_MEDIA_TYPE_VERSIONS[mediaType] : undefined;
   if (!mediaType || !version) {
-    return { ok: false, reason: `bundle media type ${JSON.stringify(doc.mediaType)} is not a Sigstore bundle v0.1, v0.2 or v0.3` };
+    return { ok: false, reason: `bundle media type ${quoteUntrusted(doc.mediaType)} is not a Sigstore bundle v0.1, v0.2 or v0.3` };
   }
   const known = { mediaType, version };
   // Said precisely here: the bundle parser would only answer "invalid bundle".
