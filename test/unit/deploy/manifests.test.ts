@@ -12,9 +12,12 @@ import { parseAllDocuments } from 'yaml';
 import * as core from 'kubernetes-models/v1';
 import * as apps from 'kubernetes-models/apps/v1';
 import * as policy from 'kubernetes-models/policy/v1';
+import * as networking from 'kubernetes-models/networking.k8s.io/v1';
 import * as admission from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import * as certManager from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { loadConfig } from '../../../src/config/config';
+import { connectionFromEnv } from '../../../src/cli/client';
+import { GrpcVerifier } from '../../../src/gate/grpc-verifier';
 import { usageOf } from '../../../src/cli/usage';
 import { parseWorkers } from '../../../src/cluster/serve-cluster';
 import { servingHeapFlags } from '../../../src/cluster/heap-flags';
@@ -40,6 +43,7 @@ const MODELS: Record<string, Validator> = {
   'v1/Service': core.Service,
   'apps/v1/Deployment': apps.Deployment,
   'policy/v1/PodDisruptionBudget': policy.PodDisruptionBudget,
+  'networking.k8s.io/v1/NetworkPolicy': networking.NetworkPolicy,
   'admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration': admission.ValidatingWebhookConfiguration,
   'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': admission.MutatingWebhookConfiguration,
   'cert-manager.io/v1/Issuer': certManager.Issuer,
@@ -54,7 +58,9 @@ function validate(doc: Manifest): void {
 }
 
 function parseFile(file: string): Manifest[] {
-  const docs = parseAllDocuments(readFileSync(path.join(K8S, file), 'utf8'));
+  // YAML 1.1, as Kubernetes reads manifests (sigs.k8s.io/yaml): `defaultMode: 0400` is octal 256,
+  // where the yaml package's default (1.2) would read decimal 400 (mode 0620).
+  const docs = parseAllDocuments(readFileSync(path.join(K8S, file), 'utf8'), { version: '1.1' });
   return docs
     .map((d) => {
       if (d.errors.length > 0) throw new Error(`${file}: ${d.errors[0]!.message}`);
@@ -73,7 +79,9 @@ const named = (kind: string, name: string) => all.find((d) => d.kind === kind &&
 
 interface Container {
   name: string;
+  image: string;
   args?: string[];
+  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
   ports?: Array<{ name?: string; containerPort: number }>;
   readinessProbe?: Probe;
   livenessProbe?: Probe;
@@ -89,6 +97,8 @@ interface Container {
 }
 interface Probe {
   grpc?: { port: number };
+  tcpSocket?: { port: number | string };
+  httpGet?: unknown;
 }
 interface DeploymentDoc extends Manifest {
   spec: {
@@ -98,7 +108,7 @@ interface DeploymentDoc extends Manifest {
       metadata: { labels: Record<string, string> };
       spec: {
         containers: Container[];
-        volumes?: Array<{ name: string; configMap?: { name: string }; secret?: { secretName: string } }>;
+        volumes?: Array<{ name: string; configMap?: { name: string }; secret?: { secretName: string; defaultMode?: number } }>;
         securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
         automountServiceAccountToken?: boolean;
       };
@@ -112,7 +122,11 @@ interface Webhook {
   timeoutSeconds?: number;
   reinvocationPolicy?: string;
   clientConfig: { service?: { namespace: string; name: string; port?: number; path?: string }; caBundle?: string };
-  namespaceSelector?: { matchExpressions?: Array<{ key: string; operator: string; values?: string[] }> };
+  namespaceSelector?: {
+    matchLabels?: Record<string, string>;
+    matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+  };
+  rules?: unknown[];
 }
 interface WebhookConfiguration extends Manifest {
   webhooks: Webhook[];
@@ -131,6 +145,38 @@ function configFile(name: string): string {
 }
 function configNameOf(container: Container): string {
   return path.basename(container.args![container.args!.indexOf('--config') + 1]!);
+}
+/** The value of `--flag VALUE` (or `--flag=VALUE`) in a container's args. */
+function argOf(container: Container, flag: string): string | undefined {
+  const args = container.args ?? [];
+  const joined = args.find((a) => a.startsWith(`${flag}=`));
+  if (joined) return joined.slice(flag.length + 1);
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+/** The configuration a container's process runs with: its config file, then the flags that override it (as the CLI applies them). */
+function effectiveConfig(container: Container, env: NodeJS.ProcessEnv = {}) {
+  const gateListen = argOf(container, container.args![0] === 'gate' ? '--listen' : '--gate-listen');
+  const gateUpstream = argOf(container, container.args![0] === 'gate' ? '--upstream' : '--gate-upstream');
+  return loadConfig(
+    {
+      configFile: configFile(configNameOf(container)),
+      ...(gateListen ? { gateListen } : {}),
+      ...(gateUpstream ? { gateUpstream } : {}),
+    },
+    env,
+    os.tmpdir(),
+  );
+}
+/** Whether a webhook's namespaceSelector selects the namespace `name` (its labels: the API server's immutable name label). */
+function selectsNamespace(selector: Webhook['namespaceSelector'], name: string): boolean {
+  const labels: Record<string, string> = { 'kubernetes.io/metadata.name': name };
+  for (const [k, v] of Object.entries(selector?.matchLabels ?? {})) if (labels[k] !== v) return false;
+  return (selector?.matchExpressions ?? []).every((e) => {
+    if (e.operator === 'In') return (e.values ?? []).includes(labels[e.key]!);
+    if (e.operator === 'NotIn') return !(e.values ?? []).includes(labels[e.key]!);
+    throw new Error(`operator ${e.operator} not handled here`);
+  });
 }
 function containersBehind(service: Manifest & { spec?: unknown }): Container[] {
   const selector = (service as unknown as { spec: { selector: Record<string, string> } }).spec.selector;
@@ -152,6 +198,7 @@ describe('deploy/kubernetes: every document conforms to its Kubernetes schema', 
       'ConfigMap',
       'Service',
       'PodDisruptionBudget',
+      'NetworkPolicy',
       'Issuer',
       'Certificate',
       'ValidatingWebhookConfiguration',
@@ -212,19 +259,32 @@ describe('the webhooks', () => {
 
   it('are two configurations, validating (/validate) and mutating (/mutate, reinvoked when others change the object)', () => {
     expect(configurations.map((c) => c.kind).sort()).toEqual(['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
-    const paths = webhooks
-      .map(({ configuration, webhook }) => `${configuration.kind}:${String(webhook.clientConfig.service?.path)}`)
-      .sort();
+    // Each has two entries (every namespace but two; kube-system), calling the same path.
+    const paths = [
+      ...new Set(webhooks.map(({ configuration, webhook }) => `${configuration.kind}:${String(webhook.clientConfig.service?.path)}`)),
+    ].sort();
     expect(paths).toEqual(['MutatingWebhookConfiguration:/mutate', 'ValidatingWebhookConfiguration:/validate']);
+    for (const configuration of configurations) expect(configuration.webhooks).toHaveLength(2);
     for (const webhook of ofKind<WebhookConfiguration>('MutatingWebhookConfiguration').flatMap((c) => c.webhooks)) {
       expect(webhook.reinvocationPolicy).toBe('IfNeeded');
     }
   });
 
   it.each(webhooks.map(({ configuration, webhook }) => [`${configuration.kind} ${webhook.name}`, webhook] as const))(
-    '%s fails closed, has no side effects, and answers in time',
+    '%s fails closed (open only for kube-system alone), has no side effects, and answers in time',
     (_, webhook) => {
-      expect(webhook.failurePolicy).toBe('Fail');
+      // The entry for kube-system alone admits while Countersign cannot answer, so the CNI and DNS
+      // pods there can be recreated while it is down (it needs them); every other entry fails closed.
+      const kubeSystemOnly = ['kube-system', 'default', 'team-a'].map((ns) => selectsNamespace(webhook.namespaceSelector, ns));
+      if (kubeSystemOnly[0] && !kubeSystemOnly[1] && !kubeSystemOnly[2]) {
+        expect(webhook.failurePolicy).toBe('Ignore');
+        expect(webhook.namespaceSelector).toEqual({
+          matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['kube-system'] }],
+        });
+      } else {
+        expect(webhook.failurePolicy).toBe('Fail');
+        expect(selectsNamespace(webhook.namespaceSelector, 'kube-system')).toBe(false);
+      }
       expect(webhook.sideEffects).toBe('None');
       // Below the API server's 30 s maximum, above the service's own deadlines (the review's
       // default deadline and the longest Verify), so Countersign answers before the API server gives up.
@@ -238,10 +298,7 @@ describe('the webhooks', () => {
   it.each(webhooks.map(({ webhook }) => [webhook.name, webhook] as const))(
     '%s excludes the service namespace and calls the Service on its webhook port',
     (_, webhook) => {
-      const exclusions = (webhook.namespaceSelector?.matchExpressions ?? []).filter(
-        (e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn',
-      );
-      expect(exclusions.flatMap((e) => e.values ?? [])).toContain(NAMESPACE);
+      expect(selectsNamespace(webhook.namespaceSelector, NAMESPACE)).toBe(false);
       const target = webhook.clientConfig.service!;
       expect(target.namespace).toBe(NAMESPACE);
       const svc = named('Service', target.name) as
@@ -335,7 +392,7 @@ describe('the Deployments', () => {
   );
 
   it.each(countersign.map((d) => [d.metadata.name, d] as const))(
-    '%s: two replicas, a PodDisruptionBudget, gRPC health probes on the gRPC port',
+    '%s: two replicas, a PodDisruptionBudget, probes on the port it serves',
     (_, deployment) => {
       expect(deployment.spec.replicas).toBe(2);
       const labels = deployment.spec.template.metadata.labels;
@@ -345,14 +402,25 @@ describe('the Deployments', () => {
       expect(budgets).toHaveLength(1);
       expect(budgets[0]!.spec.minAvailable).toBeLessThan(deployment.spec.replicas!);
       const container = deployment.spec.template.spec.containers[0]!;
-      const config = loadConfig({ configFile: configFile(configNameOf(container)) }, {}, os.tmpdir());
-      const grpcPort = Number(config.listen.split(':').pop());
-      for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe]) {
-        expect(probe?.grpc?.port).toBe(grpcPort);
-        expect(container.ports!.map((p) => p.containerPort)).toContain(probe!.grpc!.port);
+      const config = effectiveConfig(container);
+      const probes = [container.readinessProbe, container.livenessProbe, container.startupProbe];
+      if (container.args![0] === 'serve') {
+        // gRPC health (grpc.health.v1.Health) on the gRPC port.
+        const grpcPort = Number(config.listen.split(':').pop());
+        for (const probe of probes) {
+          expect(probe?.grpc?.port).toBe(grpcPort);
+          expect(container.ports!.map((p) => p.containerPort)).toContain(probe!.grpc!.port);
+        }
+        // Kubernetes' gRPC probe speaks plaintext: the gRPC listener must not be TLS-only.
+        expect(config.auth.tls).toBeUndefined();
+      } else {
+        // `countersign gate` serves no gRPC: a TCP connect to its registry listener.
+        const listenPort = Number(config.gate.listen!.split(':').pop());
+        for (const probe of probes) {
+          expect(probe?.tcpSocket?.port).toBe(listenPort);
+          expect(container.ports!.map((p) => p.containerPort)).toContain(listenPort);
+        }
       }
-      // Kubernetes' gRPC probe speaks plaintext: the gRPC listener must not be TLS-only.
-      expect(config.auth.tls).toBeUndefined();
     },
   );
 
@@ -377,8 +445,8 @@ describe('the Deployments', () => {
       const volumes = deployment.spec.template.spec.volumes!;
       const configVolume = volumes.find((v) => v.name === mountOf(file)!.name)!;
       expect(configVolume.configMap?.name).toBe('countersign-config');
-      // Every file the config reads lies on a mounted volume; the state it writes too.
-      const config = loadConfig({ configFile: configFile(path.basename(file)) }, {}, os.tmpdir());
+      // Every file the config reads lies on a mounted volume; the state serve writes too.
+      const config = effectiveConfig(container);
       const read = [
         config.kekFile,
         config.trustDir,
@@ -387,20 +455,34 @@ describe('the Deployments', () => {
         config.gate.tlsCertFile,
         config.gate.tlsKeyFile,
       ].filter((p): p is string => Boolean(p));
-      for (const p of [...read, config.dataDir, config.keysDir])
-        expect(`${p}: ${Boolean(mountOf(`${p}/`) ?? mountOf(p))}`).toBe(`${p}: true`);
-      const kek = volumes.find((v) => v.name === mountOf(config.kekFile!)!.name)!;
-      expect(kek.secret?.secretName).toBe('countersign-kek');
-      expect(config.auth.mode).toBe('enforce');
+      const written = command === 'serve' ? [config.dataDir, config.keysDir] : [];
+      for (const p of [...read, ...written]) expect(`${p}: ${Boolean(mountOf(`${p}/`) ?? mountOf(p))}`).toBe(`${p}: true`);
+      if (command === 'serve') {
+        const kek = volumes.find((v) => v.name === mountOf(config.kekFile!)!.name)!;
+        expect(kek.secret?.secretName).toBe('countersign-kek');
+        expect(config.auth.mode).toBe('enforce');
+      } else {
+        // The gate asks the service: it reads no KEK, no keys, no trust directory.
+        expect(config.kekFile).toBeUndefined();
+        expect(config.trustDir).toBeUndefined();
+        expect(volumes.map((v) => v.secret?.secretName)).not.toContain('countersign-kek');
+      }
     },
   );
 
-  it.each(countersign.map((d) => [d.metadata.name, d] as const))(
+  it.each(deployments.map((d) => [d.metadata.name, d] as const))(
+    '%s: every Secret is mounted with mode 0400 (YAML 1.1 octal, as Kubernetes reads it)',
+    (_, deployment) => {
+      for (const v of (deployment.spec.template.spec.volumes ?? []).filter((x) => x.secret)) {
+        expect(`${v.name}: ${String(v.secret!.defaultMode?.toString(8))}`).toBe(`${v.name}: 400`);
+      }
+    },
+  );
+
+  it.each(countersign.filter((d) => d.spec.template.spec.containers[0]!.args![0] === 'serve').map((d) => [d.metadata.name, d] as const))(
     '%s: its replicas share one store from a Secret, and Prometheus scrapes its metrics port',
     (_, deployment) => {
-      const container = deployment.spec.template.spec.containers[0]! as Container & {
-        env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
-      };
+      const container = deployment.spec.template.spec.containers[0]!;
       const env = new Map((container.env ?? []).map((e) => [e.name, e]));
       // More than one replica with a database each would split keys, tokens and the audit chain.
       expect(deployment.spec.replicas).toBeGreaterThan(1);
@@ -450,15 +532,19 @@ describe('the Deployments', () => {
 
   it('the gate sits in front of the example registry, over TLS from its Certificate', () => {
     const gate = named('Deployment', 'countersign-gate') as DeploymentDoc;
-    const config = loadConfig({ configFile: configFile(configNameOf(gate.spec.template.spec.containers[0]!)) }, {}, os.tmpdir());
+    const config = effectiveConfig(gate.spec.template.spec.containers[0]!);
     const upstream = new URL(config.gate.upstream!);
     const [host, namespace] = upstream.hostname.split('.');
     expect(namespace).toBe(NAMESPACE);
     const registry = named('Service', host!) as (Manifest & { spec: { ports: Array<{ port: number }> } }) | undefined;
     expect(registry).toBeDefined();
     expect(registry!.spec.ports.map((p) => p.port)).toContain(Number(upstream.port));
-    // Countersign reads the registry directly (its evidence) over the plain HTTP it speaks.
-    expect(config.registry.insecureHosts).toContain(upstream.host);
+    // Countersign reads the registry directly (its evidence) over the plain HTTP it speaks, at the
+    // name the gate's Verify requests give (the upstream's host:port: no --registry-name).
+    expect(config.gate.registryName).toBeUndefined();
+    expect(
+      effectiveConfig((named('Deployment', 'countersign') as DeploymentDoc).spec.template.spec.containers[0]!).registry.insecureHosts,
+    ).toContain(upstream.host);
     const gateService = named('Service', 'countersign-gate') as Manifest & { spec: { ports: Array<{ targetPort: string | number }> } };
     const container = gate.spec.template.spec.containers[0]!;
     const listenPort = Number(config.gate.listen!.split(':').pop());
@@ -470,6 +556,48 @@ describe('the Deployments', () => {
     const mount = container.volumeMounts!.find((m) => m.name === tls.name)!;
     expect(config.gate.tlsCertFile).toBe(path.join(mount.mountPath, 'tls.crt'));
     expect(config.gate.allowPlainHttp).toBeFalsy();
+  });
+
+  it('the gate is a gRPC client of the service: a verifier token from a Secret, a lock database of its own', () => {
+    const gate = (named('Deployment', 'countersign-gate') as DeploymentDoc).spec.template.spec.containers[0]!;
+    expect(gate.args![0]).toBe('gate');
+    // --server is the service's Service, on the port that leads to serve's gRPC listener.
+    const [host, port] = argOf(gate, '--server')!.split(':');
+    const [serviceName, namespace, svc] = host!.split('.');
+    expect([namespace, svc]).toEqual([NAMESPACE, 'svc']);
+    const service = named('Service', serviceName!) as Manifest & {
+      spec: { ports: Array<{ name: string; port: number; targetPort: string | number }> };
+    };
+    const grpcPort = service.spec.ports.find((p) => p.port === Number(port))!;
+    expect(grpcPort.name).toBe('grpc');
+    const serve = containersBehind(service)[0]!;
+    expect(serve.args![0]).toBe('serve');
+    const served = serve.ports!.find((p) => p.name === grpcPort.targetPort || p.containerPort === grpcPort.targetPort)!;
+    expect(served.containerPort).toBe(Number(effectiveConfig(serve).listen.split(':').pop()));
+    // Its credential: a token (the service's auth accepts bearer tokens on every RPC), from a
+    // Secret through COUNTERSIGN_TOKEN, never a flag readable in the Deployment.
+    expect(effectiveConfig(serve).auth.mode).toBe('enforce');
+    expect(gate.args).not.toContain('--token');
+    const env = new Map((gate.env ?? []).map((e) => [e.name, e]));
+    expect(env.get('COUNTERSIGN_TOKEN')?.valueFrom?.secretKeyRef).toEqual({ name: 'countersign-gate-token', key: 'token' });
+    // The gate replicas serialize tag writes through a PostgreSQL of their own: not the service's
+    // store (its sealed keys, tokens and audit chain).
+    const lock = env.get('COUNTERSIGN_STORE_URL')?.valueFrom?.secretKeyRef;
+    expect(lock).toEqual({ name: 'countersign-gate-lock', key: 'url' });
+    const config = effectiveConfig(gate, { COUNTERSIGN_STORE_URL: 'postgres://gate:p@db:5432/countersign_gate' });
+    expect(config.store?.url).toBe('postgres://gate:p@db:5432/countersign_gate');
+    const serviceStore = (serve.env ?? []).find((e) => e.name === 'COUNTERSIGN_STORE_URL')?.valueFrom?.secretKeyRef;
+    expect(serviceStore?.name).toBe('countersign-store');
+    expect(lock!.name).not.toBe(serviceStore!.name);
+    for (const e of gate.env ?? []) expect(e.valueFrom?.secretKeyRef?.name ?? '').not.toMatch(/^countersign-(kek|store)$/);
+    // The gate's own client code accepts these settings (as `countersign gate` builds its
+    // verifier: the connection from the environment, then the --server address): it refuses
+    // plaintext beyond loopback unless told it is intended.
+    const podEnv = Object.fromEntries(
+      (gate.env ?? []).map((e) => [e.name, e.value ?? (e.name === 'COUNTERSIGN_TOKEN' ? 'cst_placeholder' : 'postgres://u:p@db:5432/x')]),
+    );
+    const verifier = new GrpcVerifier({ address: argOf(gate, '--server')!, ...connectionFromEnv(podEnv) });
+    verifier.close();
   });
 });
 
@@ -490,7 +618,8 @@ describe('deploy/Dockerfile (checked statically: nothing here can pull images)',
 
   it('is multi-stage on Node 24: the build stage has the dev dependencies and compiles', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    for (const stage of stages) expect(stage[0]).toMatch(/^FROM node:24[-.\w]*(\s+AS\s+\w+)?$/i);
+    // node:24… pinned by digest (attacks-deploy.test.ts checks the pin itself).
+    for (const stage of stages) expect(stage[0]).toMatch(/^FROM node:24[-.\w]*(@sha256:[0-9a-f]{64})?(\s+AS\s+\w+)?$/i);
     const build = stages[0]!;
     expect(build.some((l) => /^RUN npm ci\b/.test(l) && !l.includes('--omit=dev'))).toBe(true);
     expect(build.some((l) => /^RUN npm run build\b/.test(l))).toBe(true);
