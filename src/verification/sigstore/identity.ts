@@ -32,9 +32,22 @@ const SAN_URI = 6;
  *   certificate from a CA of the trusted root is not a signing certificate;
  * - the SAN's e-mail and URI are IA5Strings (ASCII): Go refuses a certificate with other bytes
  *   there, and @sigstore/core's reading (Buffer ascii) clears their high bit, so bytes that are
- *   not the organization's URI would read as it.
+ *   not the organization's URI would read as it;
+ * - it is not a CA (basicConstraints CA:TRUE) and its key usage, when present, allows
+ *   digitalSignature and not keyCertSign: a CA of the trusted root certifies signers, it does not
+ *   sign images (Fulcio never issues such a leaf; the rule for CA-bundle leaves, x509-chain.ts,
+ *   is the same).
  */
 export function keylessLeafProblem(cert: X509Certificate): string | undefined {
+  try {
+    if (cert.extBasicConstraints?.isCA)
+      return 'the certificate is a CA certificate (basicConstraints CA:TRUE); a CA certifies signers, it does not sign images';
+    const ku = cert.extKeyUsage;
+    if (ku && !ku.digitalSignature) return "the certificate's key usage lacks digitalSignature";
+    if (ku?.keyCertSign) return "the certificate's key usage allows keyCertSign; a signing certificate must not";
+  } catch {
+    return 'the certificate has a malformed basic constraints or key usage extension';
+  }
   try {
     const eku = cert.extension(EXT_KEY_USAGE);
     if (eku) {

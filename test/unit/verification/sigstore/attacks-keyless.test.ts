@@ -481,6 +481,25 @@ describe('certificate chain', () => {
     const signing = fulcioLeaf(sig, { eku: ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.3'] });
     expect(asReferrer(dsseBundle(sig, signing, statementFor([{ sha256: HEX }]))).verified).toBe(true);
   });
+
+  test('a leaf that is a CA, or whose key usage lacks digitalSignature or allows keyCertSign, is refused (as a CA-bundle leaf is)', () => {
+    // A CA certificate of the trusted root's chain (a Fulcio intermediate's key in a leaf's
+    // shape) certifies signers; it does not sign images. Fulcio never issues such a leaf.
+    const verdict = (o: LeafOptions) => asReferrer(dsseBundle(sig, fulcioLeaf(sig, o), statementFor([{ sha256: HEX }])));
+    expect(verdict({ ca: true, keyUsage: 0x80 })).toMatchObject({
+      verified: false,
+      reason: expect.stringMatching(/is a CA certificate/) as unknown,
+    });
+    expect(verdict({ ca: true })).toMatchObject({ verified: false });
+    expect(verdict({ keyUsage: 0x20 })).toMatchObject({
+      verified: false,
+      reason: expect.stringMatching(/lacks digitalSignature/) as unknown,
+    });
+    expect(verdict({ keyUsage: 0x84 })).toMatchObject({ verified: false, reason: expect.stringMatching(/keyCertSign/) as unknown });
+    // digitalSignature alone, or no key usage extension at all (Go's verification reads none): signs.
+    expect(verdict({ keyUsage: 0x80 }).verified).toBe(true);
+    expect(verdict({ keyUsage: null }).verified).toBe(true);
+  });
 });
 
 // ---- signing time -----------------------------------------------------------------------------
