@@ -32,6 +32,7 @@ import { misleadingKey, readFields } from '../formats/go-json-keys';
 import { isAttestationManifest } from '../formats/oci';
 import { baseMediaType } from '../registry/referrers-index';
 import { MEDIA_TYPE } from '../registry/types';
+import { declaredManifestType } from '../registry/manifest-type';
 
 export const MANIFEST_MEDIA_TYPES: readonly string[] = [
   MEDIA_TYPE.OCI_MANIFEST,
@@ -105,7 +106,7 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
   const m = doc as Record<string, unknown>;
   const served = mediaTypeOf(contentType);
-  const declared = typeof m.mediaType === 'string' ? m.mediaType : served;
+  const declared = declaredManifestType(m) ?? served;
   // Clients go by the Content-Type, the gate by the body: they must not disagree (a generic
   // Content-Type such as application/json names no manifest type: the body's governs). Nor may the body
   // be both an image and an index (a reader that sniffs the shape could pick either).
@@ -115,7 +116,7 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
     misleadingKey(m, READ_FIELDS) !== undefined;
   const manifests = Array.isArray(m.manifests) ? m.manifests : undefined;
   const layers = Array.isArray(m.layers) ? m.layers : undefined;
-  const isIndex = INDEX_TYPES.has(declared) || (manifests !== undefined && layers === undefined);
+  const isIndex = INDEX_TYPES.has(declared);
   const hasSubject = typeof m.subject === 'object' && m.subject !== null;
   if (isIndex) {
     const entries = (manifests ?? []).filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null);

@@ -10,6 +10,7 @@ import { decideWithoutEvidence, evaluate, evidenceSources, tagCanDecide, type De
 import type { RegistryClient } from '../registry';
 import { formatReference, parseReference, type ImageReference } from '../registry';
 import { MalformedIndexError, parseImageIndexChildren } from '../registry/image-index';
+import { manifestTypeOfBytes } from '../registry/manifest-type';
 import { isAttestationManifest } from '../formats/oci';
 import { MEDIA_TYPE, type Descriptor, type ManifestResult, type RepositoryRef } from '../registry/types';
 import { quoteUntrusted } from '../shared/untrusted-text';
@@ -514,7 +515,7 @@ export class VerificationService {
     try {
       got ??= await this.opts.registry.getManifest(repo, digest, { signal });
       ({ bytes } = got);
-      const own = manifestTypeOf(bytes);
+      const own = manifestTypeOfBytes(bytes);
       mediaType = own ?? got.descriptor.mediaType;
       conflict = servedTypeConflict(own, [head.mediaType, got.descriptor.mediaType]);
     } catch (err) {
@@ -706,19 +707,3 @@ function servedTypeConflict(own: string | undefined, served: readonly string[]):
     : `the manifest says it is ${quoteUntrusted(own)} but the registry serves it as ${other}: a runtime could read it as either, so it is not judged`;
 }
 
-/**
- * What manifest bytes say they are: their `mediaType`, else their shape (a `manifests` list and no
- * `layers` is an OCI index); undefined when they say neither (the served type then stands).
- */
-function manifestTypeOf(bytes: Buffer): string | undefined {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
-  const m = doc as { mediaType?: unknown; manifests?: unknown; layers?: unknown };
-  if (typeof m.mediaType === 'string') return m.mediaType;
-  return Array.isArray(m.manifests) && m.layers === undefined ? MEDIA_TYPE.OCI_INDEX : undefined;
-}

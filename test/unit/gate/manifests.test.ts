@@ -243,3 +243,27 @@ describe('a sha256-<hex> tag is a referrers index only when every entry names an
     expect(kindOf(index([]))).toBe('referrers fallback index');
   });
 });
+
+describe('what a manifest is: the one reading Verify uses too (src/registry/manifest-type.ts)', () => {
+  const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+  const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+  const { mediaType: _drop, ...untyped } = platformIndex;
+
+  test('a body that calls itself an image is an image, whatever lists it carries: its "manifests" cover no child', () => {
+    const body = j({ ...platformIndex, mediaType: OCI_MANIFEST });
+    const parsed = parseManifest(body, OCI_MANIFEST)!;
+    expect(parsed.isIndex).toBe(false);
+    expect(parsed.children).toEqual([]);
+    expect(parsed.mediaType).toBe(OCI_MANIFEST);
+  });
+
+  test('a body without mediaType is an index by its shape, so served as an image it is ambiguous (Verify refuses it too)', () => {
+    const asImage = parseManifest(j(untyped), OCI_MANIFEST)!;
+    expect(asImage.isIndex).toBe(true);
+    expect(asImage.ambiguous).toBe(true);
+    // Served as the index it is: not ambiguous, and its platform child is covered.
+    const asIndex = parseManifest(j(untyped), OCI_INDEX)!;
+    expect(asIndex.ambiguous).toBe(false);
+    expect(asIndex.children).toEqual([D('3')]);
+  });
+});
