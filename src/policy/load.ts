@@ -11,10 +11,12 @@
  * a document against them.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
-import { isMap, isScalar, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, type Node } from 'yaml';
 import { resolvePredicateType } from '../attestations';
 import { CheckedDocument, type DocumentProblem, type Field } from '../shared/checked-document';
+import { canonicalName } from '../shared/image-pattern';
 import { parseImagePattern } from './match';
+import { CoverageBudget, matchCovers } from './rule-coverage';
 import type {
   AttestationRequirement,
   Defaults,
@@ -52,14 +54,67 @@ import { NOTATION_LEVELS, parseNotationIdentity, type NotationLevel, type Notati
 import { readTrustStoreFile } from './notation-trust-store';
 import { dirname, isAbsolute, resolve } from 'node:path';
 
-/** `host/path/{name}` or a literal `host/path`: a repository whose evidence for the same digest counts. */
+/**
+ * `host/path/{name}` or a literal `host/path`: a repository whose evidence for the same digest
+ * counts. Host and path components are held to what a repository name may be (image-pattern.ts's
+ * canonicalName, the definition patterns use): `..`, `.staging` or `staging-` names no repository.
+ * `{name}` stands for a path component, and `x` is one: a component is valid with `x` in its place
+ * exactly when it is valid with any other.
+ */
 function checkEvidenceSource(value: string): string | undefined {
   const concrete = value.replace(/\{name\}/g, 'x');
   if (!/^[a-z0-9.-]+(?::\d{1,5})?\/[a-z0-9._/-]+$/.test(concrete) || concrete.includes('//') || concrete.endsWith('/')) {
     return `"${value}" is not a repository like registry.example.com/staging/{name} ({name} is the last path component of the image's repository)`;
   }
   if (/[{}]/.test(concrete)) return `"${value}": the only placeholder is {name}`;
+  const slash = concrete.indexOf('/');
+  const host = concrete.slice(0, slash);
+  if (canonicalName(host, 'x') === undefined) return `"${value}": "${host}" is not a registry host[:port]`;
+  const segments = value.slice(value.indexOf('/') + 1).split('/');
+  const bad = segments.find((segment) => canonicalName(host, segment.replace(/\{name\}/g, 'x')) === undefined);
+  if (bad !== undefined) {
+    return (
+      `"${value}": path component "${bad}" can never name a repository (path components are lowercase letters and digits ` +
+      `separated by '.', '_', '__' or '-')`
+    );
+  }
   return undefined;
+}
+
+/**
+ * A denied package name (a `*` glob) is compared with the SBOM's package names, which hold no
+ * whitespace and no comparison operator: a name holding either (a range written into `name`, a
+ * stray space) denies nothing.
+ */
+function packageNameProblem(name: string): string | undefined {
+  if (!/[\s<>=,]/.test(name)) return undefined;
+  const range = /^([^\s<>=,]+)\s*([<>=].*)$/s.exec(name.trim());
+  if (range) {
+    return (
+      `"${name}" holds a version range, and no package is called that; write ` +
+      `{ name: ${range[1]!}, versions: "${range[2]!}" } (or the string "${range[1]!} ${range[2]!}")`
+    );
+  }
+  const trimmed = name.trim();
+  if (trimmed !== '' && !/[\s<>=,]/.test(trimmed))
+    return `"${name}" holds whitespace around the name, and no package is called that; write "${trimmed}"`;
+  return `"${name}" holds whitespace or one of < > = , and no package name does; write one package name (a range goes in "versions")`;
+}
+
+/**
+ * A denied license is compared with each license id of a package's license expressions
+ * (requirements.ts splits "MIT OR GPL-3.0-only" into its ids): an expression, or an operator,
+ * in the list equals no id and denies nothing.
+ */
+function licenseIdProblem(license: string): string | undefined {
+  if (/^(?:AND|OR|WITH)$/i.test(license.trim())) return `"${license}" is an operator of license expressions, not a license id`;
+  if (!/[\s()]/.test(license)) return undefined;
+  const ids = license.split(/[\s()]+/).filter((t) => t !== '' && !/^(?:AND|OR|WITH)$/i.test(t));
+  if (ids.length === 1) return `"${license}" holds whitespace or parentheses, and no license id does; write "${ids[0]!}"`;
+  return (
+    `"${license}" is a license expression, and it equals no license id; list each id on its own ` +
+    `(${ids.length > 0 ? `[${ids.join(', ')}]` : 'e.g. [AGPL-3.0-only]'}): any of them anywhere in a package's expression denies it`
+  );
 }
 
 /** Rule names appear in decisions, logs and kubectl output: keep them to one plain token. */
@@ -139,7 +194,9 @@ class Checker extends CheckedDocument {
           `version ${v} is not supported; this Countersign reads version ${POLICY_VERSIONS.join(', ')}`,
         );
     }
-    const description = f.get('description') ? this.string(f.get('description')!.value, 'description') : undefined;
+    const description = f.get('description')
+      ? this.plainText(f.get('description')!.value, 'description', undefined, { multiline: true })
+      : undefined;
     const defaults = this.defaults(f.get('defaults'));
     const rulesField = f.get('rules');
     let rules: Rule[] = [];
@@ -171,8 +228,15 @@ class Checker extends CheckedDocument {
 
   private rules(node: Node | null): Rule[] {
     const seen = new Map<string, { index: number; line: number }>();
+    // Rules read without a problem that decide some request: a rule covered by one of them never matches.
+    const live: Array<{ rule: Rule; index: number }> = [];
+    const budget = new CoverageBudget();
     return this.list(node, 'rules', (n, path, index) => {
+      const before = this.problems.length;
       const rule = this.rule(n, path);
+      // A rule with a problem may read broader than it was written (an invalid list left out): it
+      // neither covers nor is reported as covered.
+      const clean = this.problems.length === before;
       if (rule === undefined) return undefined;
       if (rule.name === '') return rule; // already reported as missing or invalid
       const first = seen.get(rule.name);
@@ -186,8 +250,26 @@ class Checker extends CheckedDocument {
       } else {
         seen.set(rule.name, { index, line: rule.line ?? 0 });
       }
+      if (clean) {
+        const cover = live.find((earlier) => matchCovers(earlier.rule.match, rule.match, budget));
+        if (cover) this.deadRule(n, path, rule, cover.rule, cover.index, matchCovers(rule.match, cover.rule.match, budget));
+        else live.push({ rule, index });
+      }
       return rule;
     });
+  }
+
+  /** Reports `rule`, which can never match because `cover` (earlier) matches everything it could. */
+  private deadRule(node: Node, path: string, rule: Rule, cover: Rule, coverIndex: number, same: boolean): void {
+    const matchNode = isMap(node) ? (node.get('match', true) as Node | undefined) : undefined;
+    const earlier = `rule "${cover.name}" (rules[${coverIndex}], line ${cover.line ?? 0})`;
+    const message = same
+      ? `rule "${rule.name}" can never match: it matches the same requests as ${earlier}, which comes first and so always decides; ` +
+        'merge the two rules into one, or remove one of them'
+      : `rule "${rule.name}" can never match: ${earlier} comes first and matches every request this rule could match (the first ` +
+        `matching rule decides); move "${rule.name}" above "${cover.name}" (specific rules first, catch-alls last), or narrow ` +
+        `the match of "${cover.name}"`;
+    this.problem(matchNode ?? node, matchNode ? `${path}.match` : path, message);
   }
 
   private rule(node: Node, path: string): Rule | undefined {
@@ -211,7 +293,8 @@ class Checker extends CheckedDocument {
       }
     }
     const rule: Rule = { name, line };
-    const description = f.get('description') && this.string(f.get('description')!.value, `${path}.description`);
+    const description =
+      f.get('description') && this.plainText(f.get('description')!.value, `${path}.description`, undefined, { multiline: true });
     if (description !== undefined) rule.description = description;
     if (f.get('match')) {
       const match = this.match(f.get('match')!.value, `${path}.match`);
@@ -232,11 +315,15 @@ class Checker extends CheckedDocument {
       if (require) rule.require = require;
     }
     if (f.get('deny')) {
-      const deny = this.string(f.get('deny')!.value, `${path}.deny`, 'the message shown to whoever is denied');
+      const deny = this.plainText(f.get('deny')!.value, `${path}.deny`, 'the message shown to whoever is denied');
       if (deny !== undefined) rule.deny = deny;
     }
     if (f.get('allow')) {
-      const allow = this.string(f.get('allow')!.value, `${path}.allow`, 'why these images need no evidence (recorded in every decision)');
+      const allow = this.plainText(
+        f.get('allow')!.value,
+        `${path}.allow`,
+        'why these images need no evidence (recorded in every decision)',
+      );
       if (allow !== undefined) rule.allow = allow;
     }
     if (f.get('push')) {
@@ -632,7 +719,9 @@ class Checker extends CheckedDocument {
     const deniedPackages = f.get('deniedPackages')
       ? this.list(f.get('deniedPackages')!.value, `${path}.deniedPackages`, (n, p) => this.deniedPackage(n, p), { nonEmpty: true })
       : [];
-    const deniedLicenses = (f.get('deniedLicenses') && this.stringList(f.get('deniedLicenses')!.value, `${path}.deniedLicenses`)) || [];
+    const deniedLicenses =
+      (f.get('deniedLicenses') && this.stringList(f.get('deniedLicenses')!.value, `${path}.deniedLicenses`, { check: licenseIdProblem })) ||
+      [];
     const identities = this.identities(f, path);
     return {
       formats,
@@ -660,7 +749,12 @@ class Checker extends CheckedDocument {
       this.problem(node, `${path}.name`, 'is required: the package name, e.g. log4j-core');
       return undefined;
     }
-    const name = this.string(nameField.value, `${path}.name`);
+    let name = this.string(nameField.value, `${path}.name`);
+    const nameProblem = name !== undefined ? packageNameProblem(name) : undefined;
+    if (nameProblem !== undefined) {
+      this.problem(nameField.value, `${path}.name`, nameProblem);
+      name = undefined;
+    }
     const versionsField = f.get('versions');
     const versions = versionsField ? this.string(versionsField.value, `${path}.versions`) : undefined;
     if (name === undefined || (versionsField && versions === undefined)) return undefined;
@@ -708,6 +802,7 @@ class Checker extends CheckedDocument {
         return e;
       });
     }
+    this.exceptionsBounded(f, path);
     const formats = f.get('formats') && this.enumList(f.get('formats')!.value, `${path}.formats`, SCAN_FORMATS);
     if (formats) req.formats = formats;
     const keys = this.keys(f.get('keys'), `${path}.keys`);
@@ -715,6 +810,33 @@ class Checker extends CheckedDocument {
     const identities = this.identities(f, path);
     if (identities) req.identities = identities;
     return req;
+  }
+
+  /**
+   * Exceptions waive findings above `maxSeverity`, so they need one below the top: without it no
+   * finding is judged by severity (a critical one passes while the author believes the others
+   * are gated), and above `critical` there is no finding for them to waive.
+   */
+  private exceptionsBounded(f: Map<string, Field>, path: string): void {
+    const field = f.get('exceptions');
+    if (!field || !isSeq(field.value) || field.value.items.length === 0) return;
+    const severity = f.get('maxSeverity');
+    if (!severity) {
+      this.problem(
+        field.value,
+        `${path}.exceptions`,
+        'waive findings above maxSeverity, and maxSeverity is not set: no finding is judged by severity, so a critical one ' +
+          'passes with or without an exception; set maxSeverity (e.g. maxSeverity: medium) so that only the listed ' +
+          'vulnerabilities are waived above it',
+      );
+    } else if (isScalar(severity.value) && severity.value.value === 'critical') {
+      this.problem(
+        field.value,
+        `${path}.exceptions`,
+        'can never apply: they waive findings above maxSeverity, and no finding is above critical; lower maxSeverity ' +
+          '(e.g. maxSeverity: medium) so that only the listed vulnerabilities are waived above it, or remove the exceptions',
+      );
+    }
   }
 
   private vulnerabilityException(node: Node, path: string): VulnerabilityException | undefined {
@@ -725,10 +847,10 @@ class Checker extends CheckedDocument {
       '{ id: CVE-2023-1234, expires: 2027-01-31, reason: "…", approvedBy: security }',
     );
     if (!f) return undefined;
-    const id = this.required(f, node, path, 'id', 'the vulnerability id, e.g. CVE-2023-1234');
+    const id = this.requiredPlainText(f, node, path, 'id', 'the vulnerability id, e.g. CVE-2023-1234');
     const expiry = this.expiry(f, node, path);
-    const reason = this.required(f, node, path, 'reason', 'why the vulnerability is acceptable');
-    const approvedBy = this.required(f, node, path, 'approvedBy', 'who accepted the risk');
+    const reason = this.requiredPlainText(f, node, path, 'reason', 'why the vulnerability is acceptable');
+    const approvedBy = this.requiredPlainText(f, node, path, 'approvedBy', 'who accepted the risk');
     if (id === undefined || expiry === undefined || reason === undefined || approvedBy === undefined) return undefined;
     return { id, ...expiry, reason, approvedBy };
   }
@@ -762,8 +884,8 @@ class Checker extends CheckedDocument {
     const namespaces = f.get('namespaces') && this.namespaces(f.get('namespaces')!.value, `${path}.namespaces`);
     const actions = f.get('actions') && this.enumList(f.get('actions')!.value, `${path}.actions`, ACTIONS);
     const expiry = this.expiry(f, node, path);
-    const reason = this.required(f, node, path, 'reason', 'why the exception is needed');
-    const approvedBy = this.required(f, node, path, 'approvedBy', 'who approved it');
+    const reason = this.requiredPlainText(f, node, path, 'reason', 'why the exception is needed');
+    const approvedBy = this.requiredPlainText(f, node, path, 'approvedBy', 'who approved it');
     if (images === undefined || expiry === undefined || reason === undefined || approvedBy === undefined) return undefined;
     return {
       images,

@@ -9,8 +9,9 @@
  * This module knows nothing about what a document means: a reader walks the syntax tree with the
  * typed accessors below, each of which records its own problem and returns undefined on failure.
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Scalar } from 'yaml';
+import { CST, isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, type Document, type Node, type Scalar } from 'yaml';
 import { CountersignError } from './errors';
+import { plainUntrusted, quoteUntrusted } from './untrusted-text';
 
 export interface DocumentProblem {
   line: number;
@@ -23,9 +24,18 @@ export interface DocumentProblem {
 /** One field of a mapping: its key (for positions) and its value. */
 export type Field = { key: Scalar; value: Node | null };
 
+/**
+ * The most nodes (scalars, mappings, lists) a checked document may hold. A policy or a service
+ * configuration holds a few hundred; parsing is linear, but a 1 MiB document of tiny values
+ * still takes seconds of the event loop (and SetPolicy parses in the request).
+ */
+export const DEFAULT_MAX_NODES = 20_000;
+
 export interface CheckedDocumentOptions {
   /** Larger documents are refused before parsing (a mistake, or an attack on the YAML parser). */
   maxBytes: number;
+  /** Documents with more nodes are refused, before parsing when the tokens already say so; default DEFAULT_MAX_NODES. */
+  maxNodes?: number;
   /** What the document is, in messages: "the policy is larger than …", "… not supported in policies". */
   noun: { singular: string; plural: string };
 }
@@ -51,14 +61,24 @@ export class CheckedDocument {
    */
   parse(): Node | null | undefined {
     const { maxBytes, noun } = this.options;
+    const maxNodes = this.options.maxNodes ?? DEFAULT_MAX_NODES;
     if (Buffer.byteLength(this.text, 'utf8') > maxBytes) {
       this.problemAt(0, '(document)', `the ${noun.singular} is larger than ${maxBytes} bytes`);
+      return undefined;
+    }
+    const tooMany = `the ${noun.singular} holds more than ${maxNodes} values (keys, scalars, lists and mappings); ${noun.plural} hold a few hundred`;
+    // Every scalar, alias and flow collection token is at least one node: a document of more
+    // tokens than that is refused before the parser builds its tree.
+    if (countValueTokens(this.text, maxNodes) > maxNodes) {
+      this.problemAt(0, '(document)', tooMany);
       return undefined;
     }
     const doc = parseDocument(this.text, {
       lineCounter: this.lines,
       prettyErrors: false,
-      uniqueKeys: true,
+      // The parser's own check compares every key of a mapping with every other (quadratic in
+      // the keys of one mapping); walkNodes below checks with one Set per mapping instead.
+      uniqueKeys: false,
       strict: true,
       // Plain 1.2 core schema: `2027-01-31` stays a string, `no` is not false.
       version: '1.2',
@@ -69,18 +89,71 @@ export class CheckedDocument {
       for (const e of doc.errors) this.problemAt(e.pos[0], '(syntax)', e.message.replace(/ at line \d+, column \d+.*$/s, ''));
       return undefined;
     }
-    // Aliases are refused: they hide where a value really comes from (and can multiply a small
-    // document into a huge one).
-    visit(doc, {
-      Alias: (_key, node) => {
-        this.problemAt(node.range?.[0] ?? 0, '(document)', `alias *${node.source} is not supported in ${noun.plural}; write the value out`);
-      },
-    });
+    // Warnings are what the parser read past: an unknown tag (`!!js/function`, `!custom`) taken as
+    // a plain value, an unknown directive. Another reader may take the same text differently.
+    for (const w of doc.warnings) {
+      const message = w.message.replace(/ at line \d+, column \d+.*$/s, '');
+      this.problemAt(
+        w.pos[0],
+        '(document)',
+        w.code === 'TAG_RESOLVE_FAILED'
+          ? `${message}: tags other than the YAML core schema's are not supported in ${noun.plural}; write the value without the tag`
+          : `${message}; remove it (${noun.plural} are plain YAML 1.2)`,
+      );
+    }
     if (this.problems.length > 0) return undefined;
+    if (!this.walkNodes(doc.contents, maxNodes, tooMany)) return undefined;
     this.document = doc;
     const root = doc.contents;
     if (root === null || (isScalar(root) && (root.value === null || root.value === ''))) return null;
     return root;
+  }
+
+  /**
+   * Every node of the tree, without recursion (nesting depth is the document's to choose): at most
+   * `maxNodes` of them (false beyond), no alias (they hide where a value really comes from, and
+   * can multiply a small document into a huge one), and no mapping with a key twice, checked with
+   * one Set of key values per mapping. Problems are recorded; false when there were any.
+   */
+  private walkNodes(root: Node | null, maxNodes: number, tooMany: string): boolean {
+    const { noun } = this.options;
+    let ok = true;
+    let count = 0;
+    const stack: Array<Node | null> = [root];
+    while (stack.length > 0) {
+      const node = stack.pop();
+      if (node === null || node === undefined) continue;
+      if (++count > maxNodes) {
+        this.problemAt(0, '(document)', tooMany);
+        return false;
+      }
+      if (isAlias(node)) {
+        this.problemAt(node.range?.[0] ?? 0, '(document)', `alias *${node.source} is not supported in ${noun.plural}; write the value out`);
+        ok = false;
+      } else if (isMap(node)) {
+        // Scalar keys are the same key when their values are (`"onUnm\u0061tched"` is `onUnmatched`),
+        // as for the parser's own uniqueKeys; other keys are refused where fields are read.
+        const keys = new Set<unknown>();
+        for (const pair of node.items) {
+          const key = pair.key as Node | null;
+          if (isScalar(key)) {
+            if (keys.has(key.value)) {
+              this.problemAt(
+                key.range?.[0] ?? 0,
+                '(syntax)',
+                `Map keys must be unique; the key ${quoteUntrusted(key.value)} is written twice`,
+              );
+              ok = false;
+            }
+            keys.add(key.value);
+          }
+          stack.push(pair.value as Node | null, key);
+        }
+      } else if (isSeq(node)) {
+        for (let i = node.items.length - 1; i >= 0; i--) stack.push(node.items[i] as Node | null);
+      }
+    }
+    return ok;
   }
 
   /** The parsed document as plain data (after a successful `parse()`). */
@@ -155,6 +228,40 @@ export class CheckedDocument {
       return undefined;
     }
     return node.value;
+  }
+
+  /**
+   * Free text that reaches people (a deny message, an exception's reason and approver, a
+   * description): a non-empty string without control, text-direction or invisible characters
+   * (untrusted-text.ts's definition), which would forge lines or disguise text wherever it is
+   * shown: decisions, audit records, logs, kubectl output. One line, unless `multiline`, where
+   * line breaks and tabs may stay (descriptions written as YAML blocks).
+   */
+  plainText(node: Node | null, path: string, what?: string, opts: { multiline?: boolean } = {}): string | undefined {
+    const value = this.string(node, path, what);
+    if (value === undefined) return undefined;
+    const unsafe = unsafeCharacter(value, opts.multiline === true);
+    if (unsafe === undefined) return value;
+    const code = `U+${unsafe.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    this.problem(
+      node,
+      path,
+      unsafe === '\n'
+        ? `holds a line break (${code}); write it on one line (a YAML block "|" or ">" keeps a final line break: use ">-" or a quoted string)`
+        : `holds ${code}, a control, text-direction or invisible character, which can forge lines or disguise text where it is shown ` +
+            '(decisions, logs, kubectl output); use plain text',
+    );
+    return undefined;
+  }
+
+  /** `required` for free text (see `plainText`). */
+  requiredPlainText(f: Map<string, Field>, parent: Node, path: string, name: string, what: string): string | undefined {
+    const field = f.get(name);
+    if (!field) {
+      this.problem(parent, `${path}.${name}`, `is required: ${what}`);
+      return undefined;
+    }
+    return this.plainText(field.value, `${path}.${name}`, what);
   }
 
   integer(node: Node | null, path: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
@@ -277,6 +384,47 @@ export class CheckedDocument {
     const { line, col } = this.at(offset);
     this.problems.push({ line, column: col, path, message });
   }
+}
+
+/**
+ * The first character of `text` that untrusted-text.ts would escape, or undefined. A surrogate
+ * pair is one character (an emoji) and stays, except the invisible tag characters U+E0000–U+E007F
+ * (which spell hidden text); `multiline` lets line breaks and tabs stay.
+ */
+function unsafeCharacter(text: string, multiline: boolean): string | undefined {
+  for (const c of text) {
+    if (c.length === 2) {
+      const code = c.codePointAt(0)!;
+      if (code >= 0xe0000 && code <= 0xe007f) return c;
+      continue;
+    }
+    if (multiline && (c === '\n' || c === '\t')) continue;
+    if (plainUntrusted(c) === undefined) return c;
+  }
+  return undefined;
+}
+
+/** The lexer's tokens that each become at least one node (a block collection is no token of its own). */
+const VALUE_TOKENS: ReadonlySet<string> = new Set([
+  'scalar',
+  'single-quoted-scalar',
+  'double-quoted-scalar',
+  'alias',
+  'flow-map-start',
+  'flow-seq-start',
+]);
+
+/**
+ * Lower bound of the nodes of `text`: its scalar, alias and flow collection tokens (the parser's
+ * lexer, which builds no tree). Stops counting past `limit`.
+ */
+function countValueTokens(text: string, limit: number): number {
+  let count = 0;
+  for (const token of new Lexer().lex(text)) {
+    const type = CST.tokenType(token);
+    if (type !== null && VALUE_TOKENS.has(type) && ++count > limit) return count;
+  }
+  return count;
 }
 
 export function describe(node: Node | null | undefined): string {

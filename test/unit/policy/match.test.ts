@@ -121,9 +121,10 @@ describe('findRule: first match wins', () => {
     expect(rule?.name).toBe(expected);
   });
 
-  it('takes the earlier of two matching rules', () => {
+  it('takes the earlier of two matching rules, not the more specific one', () => {
+    // (`second` also decides pulls and pushes: a rule that could never match is refused at load.)
     const p = parsePolicy(
-      'rules:\n  - name: first\n    match: { images: ["ghcr.io/**"] }\n    deny: "a"\n  - name: second\n    match: { images: ["ghcr.io/org/*"] }\n    deny: "b"\n',
+      'rules:\n  - name: first\n    match: { images: ["ghcr.io/**"], actions: [deploy] }\n    deny: "a"\n  - name: second\n    match: { images: ["ghcr.io/org/*"] }\n    deny: "b"\n',
       'p',
     );
     expect(findRule(p, { image: factsOf('ghcr.io/org/app'), action: 'deploy' })?.name).toBe('first');
