@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { AddressGuard } from './address-guard';
-import { cancellation, linkedSignal, throwIfAborted } from '../shared/cancellation';
+import { cancellation, linkedSignal, throwIfAborted, untilAborted } from '../shared/cancellation';
 import { CountersignError } from '../shared/errors';
 import { backoffDelay, parseRetryAfter, RETRYABLE_ERROR_CODES, RETRYABLE_STATUSES } from './retry';
 
@@ -329,7 +329,9 @@ export class HttpTransport {
     let headers: Record<string, string> = { 'user-agent': this.opts.userAgent, ...req.headers };
     for (let hop = 0; ; hop++) {
       const confinement = this.opts.guard?.confinement(req.registry, url) ?? false;
-      const confined = confinement !== false && (await confinement);
+      // The name's resolution is shared (one lookup per host, remembered): the call's deadline
+      // releases this caller, not the lookup others may be waiting on.
+      const confined = confinement !== false && (await untilAborted(confinement, signal));
       const dispatcher = confined ? (this.opts.confinedDispatcher ?? this.opts.dispatcher) : this.opts.dispatcher;
       const data = await dispatcher.request({
         origin: url.origin,

@@ -238,3 +238,25 @@ describe('isInternalAddress', () => {
     expect(err.code).toBe('FAILED_PRECONDITION');
   });
 });
+
+describe('deadlines', () => {
+  test('a call whose deadline passes while a foreign name is still resolving ends then, DEADLINE_EXCEEDED', async () => {
+    // A blob redirect to a name whose resolver never answers (a black-holed DNS server): the
+    // Verify or gate request under it must end at its deadline, not at the resolver's timeout.
+    const reg = await serve(PUBLIC, (_req, res) => {
+      res.writeHead(307, { location: 'http://slow-dns.test/blob', 'content-length': '0' });
+      res.end();
+    });
+    const base = lookupOf({ 'registry.test': PUBLIC });
+    const hanging: LookupAll = (hostname, cb) => {
+      if (hostname === 'slow-dns.test') return;
+      base(hostname, cb);
+    };
+    const client = newClient(hanging, [`registry.test:${reg.port}`]);
+    const controller = new AbortController();
+    const pending = caught(client.getBlob(repo(`registry.test:${reg.port}`), LAYER_DIGEST, { signal: controller.signal }));
+    setTimeout(() => controller.abort(), 100);
+    const err = await pending;
+    expect(err.code).toBe('DEADLINE_EXCEEDED');
+  });
+});
