@@ -342,12 +342,16 @@ async function assemble(
         ...gateOptions(config, verification, logger),
         observer,
         // Read from the stores themselves: a revocation or a policy reload ends reuse of the gate's
-        // decisions at once. While the keys may predate a revocation announced elsewhere (a re-read
-        // under way, which Verify waits for, or failed: stale), a revision nothing was remembered
-        // under, so that nothing is reused that Verify itself would not answer the same.
+        // decisions at once. While the keys or the stored policy may predate a change announced
+        // elsewhere (a re-read under way, which Verify waits for, or failed: stale, behind), a
+        // revision nothing was remembered under, so that nothing is reused that Verify itself
+        // would not answer the same.
         currentRevision: () =>
-          trust.settled?.() !== undefined || trust.stale?.() !== undefined
-            ? `keys catching up ${++catchingUp}`
+          trust.settled?.() !== undefined ||
+          trust.stale?.() !== undefined ||
+          policies.settled() !== undefined ||
+          policies.behind() !== undefined
+            ? `keys or policy catching up ${++catchingUp}`
             : `${policies.current().revision} ${trust.revision()}`,
         // Replicas sharing store.url serialize tag writes (immutable tags) across processes.
         ...(writeLock ? { tagLock: writeLock } : {}),

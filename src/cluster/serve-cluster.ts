@@ -315,10 +315,11 @@ export function attachWorker(app: App, port: number, stop: (why: string) => void
   const pending = new Set<Promise<void>>();
   // Every commit of this worker that changes a kind (keys, tokens, the stored policy: whatever
   // method made it) is announced by the store as that kind, synchronously at commit and before
-  // the call answers; other processes' commits come as `all`. So no list of writing methods is
-  // kept here (one was, and SetPolicy and CA bundle imports were missing from it).
-  const unsubscribeCommits = app.store.changes.subscribe((signal) => {
-    if (signal !== 'all') notify();
+  // the call answers, with origin `local`. So no list of writing methods is kept here (one was,
+  // and SetPolicy and CA bundle imports were missing from it). What the store hears of other
+  // processes (a NOTIFY any database user can send, a moved revision) every sibling hears itself.
+  const unsubscribeCommits = app.store.changes.subscribe((_signal, origin) => {
+    if (origin === 'local') notify();
   });
   app.grpc.setBeforeReply(() => (pending.size === 0 ? undefined : Promise.all([...pending]).then(() => undefined)));
   const onMessage = (m: unknown): void => {

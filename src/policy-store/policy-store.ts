@@ -240,6 +240,20 @@ export class PolicyStore {
     return this.policy;
   }
 
+  /**
+   * The re-read of an announced change of the stored policy, while one is under way (the policy
+   * in force may predate it: an incident's freeze set through another replica, say), else
+   * undefined. Verify waits for it, as for a re-read of the keys.
+   */
+  settled(): Promise<void> | undefined {
+    return this.refresher?.pending();
+  }
+
+  /** Why the policy in force may predate an announced change (its re-read failed; retrying), else undefined. */
+  behind(): string | undefined {
+    return this.refresher?.behind();
+  }
+
   /** Why the most recent reload was refused (undefined after a successful one). */
   lastError(): Error | undefined {
     return this.error;

@@ -197,7 +197,7 @@ export class PostgresStore implements SqlStore {
         throw this.mapError(err, 'writing');
       }
       open = false;
-      for (const kind of kinds) this.changes.emit(kind);
+      for (const kind of kinds) this.changes.emit(kind, 'local');
       return result;
     } finally {
       open = false;

@@ -202,7 +202,7 @@ export class SqliteStore implements SqlStore {
         open = false;
         this.observe?.('transaction', Number(process.hrtime.bigint() - started) / 1e9);
       }
-      for (const kind of kinds) this.changes.emit(kind);
+      for (const kind of kinds) this.changes.emit(kind, 'local');
       return result;
     });
   }

@@ -25,9 +25,19 @@ export function isChangeKind(value: unknown): value is ChangeKind {
 /** `all`: anything may have changed (another process wrote, a notification may have been lost). */
 export type ChangeSignal = ChangeKind | 'all';
 
+/**
+ * Where a change came from: `local`, a commit of this process (announced at commit, before its
+ * caller answers); `heard`, anything else (a NOTIFY, which any database user can send; a moved
+ * revision or data_version; markStale). A serve --workers worker tells its siblings about its own
+ * commits only: one heard change relayed by every worker was N×(N−1) re-reads.
+ */
+export type ChangeOrigin = 'local' | 'heard';
+
+export type ChangeListener = (signal: ChangeSignal, origin: ChangeOrigin) => void;
+
 export interface StoreChanges {
   /** `listener` runs (synchronously, in order of subscription) on every signal; returns an unsubscribe function. */
-  subscribe(listener: (signal: ChangeSignal) => void): () => void;
+  subscribe(listener: ChangeListener): () => void;
   /**
    * Forces every in-memory copy to re-read the store now (as if `all` had been announced). For
    * callers that learn of a change another way, e.g. an IPC broadcast between worker processes.
@@ -37,9 +47,9 @@ export interface StoreChanges {
 
 /** The listener bookkeeping both backends share. A listener that throws does not stop the others. */
 export class ChangeFeed implements StoreChanges {
-  private readonly listeners = new Set<(signal: ChangeSignal) => void>();
+  private readonly listeners = new Set<ChangeListener>();
 
-  subscribe(listener: (signal: ChangeSignal) => void): () => void {
+  subscribe(listener: ChangeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -48,10 +58,11 @@ export class ChangeFeed implements StoreChanges {
     this.emit('all');
   }
 
-  emit(signal: ChangeSignal): void {
+  /** Announces `signal`; `local` for this process's own commits only. */
+  emit(signal: ChangeSignal, origin: ChangeOrigin = 'heard'): void {
     for (const listener of [...this.listeners]) {
       try {
-        listener(signal);
+        listener(signal, origin);
       } catch {
         // A copy that cannot refresh reports it itself (its next read fails); the others still hear.
       }

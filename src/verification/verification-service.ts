@@ -158,6 +158,20 @@ export class VerificationService {
         unsettled = 'a re-read of the keys after a change did not finish within the deadline';
       });
     }
+    // The same for the stored policy (SetPolicy through another replica or worker). A policy that
+    // may predate an announced change decides nothing: not its rules, nor their onError (the
+    // change may be the one that tightened them). UNAVAILABLE: every enforcement point fails
+    // closed on it, and a retry after the re-read succeeds.
+    const policySettling = this.opts.policies.settled();
+    let policyUnsettled: string | undefined;
+    if (policySettling !== undefined) {
+      await withDeadline(this.budgetMs(input.deadline), input.signal, () => policySettling).catch(() => {
+        policyUnsettled = 'a re-read of the policy after a change did not finish within the deadline';
+      });
+    }
+    const policyBehind = policyUnsettled ?? this.opts.policies.behind();
+    if (policyBehind !== undefined)
+      throw new CountersignError('UNAVAILABLE', `the policy in force cannot be relied on (${policyBehind}); retry once it is re-read`);
     const policy = this.opts.policies.current();
     const trustRevision = this.opts.trust.revision();
     const budget = this.budgetMs(input.deadline);
@@ -706,4 +720,3 @@ function servedTypeConflict(own: string | undefined, served: readonly string[]):
     ? undefined
     : `the manifest says it is ${quoteUntrusted(own)} but the registry serves it as ${other}: a runtime could read it as either, so it is not judged`;
 }
-
