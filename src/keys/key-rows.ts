@@ -124,10 +124,40 @@ export interface KeyRow {
   certificate_pem: string | null;
 }
 
-/** The stored trust revision (`k<n>`): bumped by every key change, in its transaction. */
+/** The `key_store_meta` row holding the random part of the trust revision. */
+const TRUST_REVISION_NONCE = 'trust_revision_nonce';
+
+/**
+ * The stored trust revision, `k<n>.<random>`: every key change, in its transaction, adds one to the
+ * counter `n` (the `trust_revision` row) and writes a new random part (the `trust_revision_nonce`
+ * row, see bumpTrustRevision). The counter alone is not unique: after a failover that lost the
+ * last change, the next change reuses its number, and a replica that saw the lost change would
+ * take the new one for what it holds. Revisions are compared for equality only, never ordered or
+ * parsed. A store no change has been made in since the random part was introduced has none: `k<n>`.
+ */
 export async function storedTrustRevision(db: SqlExecutor): Promise<string> {
-  const row = await db.get(`SELECT value FROM key_store_meta WHERE name = 'trust_revision'`);
-  return `k${String(row?.value ?? '0')}`;
+  const rows = await db.all(`SELECT name, value FROM key_store_meta WHERE name IN ('trust_revision', '${TRUST_REVISION_NONCE}')`);
+  const value = (name: string): string | undefined => {
+    const row = rows.find((r) => r.name === name);
+    return row === undefined ? undefined : String(row.value);
+  };
+  const nonce = value(TRUST_REVISION_NONCE);
+  return `k${value('trust_revision') ?? '0'}${nonce ? `.${nonce}` : ''}`;
+}
+
+/**
+ * Bumps the trust revision inside a key change's transaction: the counter and a new random part
+ * (48 bits: two changes that get one counter value, on either side of a failover, differ in it).
+ * An upsert, so stores written before the random part existed need no migration, and replicas of
+ * an earlier version (which bump only the counter) still change the revision.
+ */
+export async function bumpTrustRevision(tx: SqlExecutor): Promise<void> {
+  await tx.run(`UPDATE key_store_meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE name = 'trust_revision'`);
+  await tx.run(
+    `INSERT INTO key_store_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+    TRUST_REVISION_NONCE,
+    crypto.randomBytes(6).toString('hex'),
+  );
 }
 
 /** The revision and every key, read by one executor (inside a transaction: one consistent view). */
@@ -265,14 +295,22 @@ function anchorState(r: KeyRow): TrustedAnchorState {
   if (vu) key.validUntil = vu;
   const unreadable = (d: Date | undefined): boolean => d !== undefined && Number.isNaN(d.getTime());
   if (r.state === 'revoked') {
+    // Revoked is revoked at once on every replica (trust/usability.ts): the time is the revoking
+    // replica's clock, for display. Revoked at an unreadable time: shown as revoked from the start.
     const at = date(r.state_changed_at);
-    // Revoked at an unreadable time: revoked from the start (an Invalid Date compares false either way).
     key.revokedAt = at === undefined || unreadable(at) ? new Date(0) : at;
     if (r.state_reason) key.revocationReason = r.state_reason;
   } else if (unreadable(vf) || unreadable(vu)) {
     // A validity that is not a date is no validity: it vouches for nothing, never for everything.
     key.revokedAt = new Date(0);
     key.revocationReason = 'its validity in the store is not a date (the store was altered)';
+  } else if (r.state === 'rotated' && vu !== undefined) {
+    // Rotated out with no overlap left (`--overlap 0`, or its own validity ended first): both times
+    // are the rotating replica's clock, so "valid until then" would give a replica whose clock lags
+    // the skew in extra verifications. It stops at once instead; a positive overlap is measured
+    // from the recorded rotation time.
+    const rotatedAt = date(r.state_changed_at);
+    if (rotatedAt !== undefined && !unreadable(rotatedAt) && vu.getTime() <= rotatedAt.getTime()) key.expiredOnRotation = true;
   }
   const scopes = JSON.parse(r.scopes) as string[];
   if (scopes.length) key.scopes = scopes;

@@ -25,6 +25,7 @@ import { validateKeyName } from './key-name';
 import { keyIdOf } from './key-id';
 import {
   KEY_STORE_MIGRATIONS,
+  bumpTrustRevision,
   describeKey,
   DESTROYED_PRIVATE_KEY,
   keyInfoOf,
@@ -451,7 +452,7 @@ export class ManagedKeyStore implements KeyStore {
   private async change<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     const { result, snapshot } = await this.store.transaction(async (tx) => {
       const result = await fn(tx);
-      await tx.run(`UPDATE key_store_meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE name = 'trust_revision'`);
+      await bumpTrustRevision(tx);
       tx.changed('keys');
       return { result, snapshot: await readKeySnapshot(tx) };
     });

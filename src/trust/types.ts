@@ -9,7 +9,17 @@ export interface TrustedKey {
   /** Signatures by this key count only inside [validFrom, validUntil). */
   validFrom?: Date;
   validUntil?: Date;
-  /** From this moment every signature by the key fails verification. */
+  /**
+   * Rotated out with no overlap left (`keys rotate --overlap 0`: the recorded validUntil is no
+   * later than the recorded rotation time): expired as soon as the rotation is known, whatever the
+   * judging clock says of validUntil (a time by the rotating replica's clock, kept for display).
+   */
+  expiredOnRotation?: boolean;
+  /**
+   * Set: the key is revoked, and every signature by it fails verification at once, whatever the
+   * time. The moment is the revoking replica's clock, kept for display and audit; it is never
+   * compared with a clock (a revocation is not scheduled, and another replica's clock may lag).
+   */
   revokedAt?: Date;
   revocationReason?: string;
   /** Repository patterns (`registry/path/*`, `**`) the key may vouch for; absent = any. */

@@ -243,4 +243,67 @@ describe('ManagedKeyStore', () => {
     expect(() => checkSigningScope(k, 'reg.example.com/acmecorp/payments-api')).not.toThrow();
     expect(() => checkSigningScope(k, 'reg.example.com/acmecorp/billing')).toThrow(/may only sign acmecorp\/payments-\*/);
   });
+
+  test("a revocation and a rotation with no overlap count at once, by a clock behind the one that recorded them (another replica's)", async () => {
+    const recordedBy = new Date('2026-11-01T00:10:00Z'); // the changing replica's clock, 10 minutes ahead
+    const behind = new Date('2026-11-01T00:00:00Z'); // the judging replica's
+    const { store } = await setup({ now: () => recordedBy });
+    const revoked = await store.createKey({ name: 'leaked' }, 'x');
+    await store.revoke('leaked', 'key leaked', 'secops');
+    expect(store.trust.byId(revoked.id)!.revokedAt!.toISOString()).toBe(recordedBy.toISOString()); // kept, for display
+    expect(keyUsability(store.trust.byId(revoked.id)!, behind)).toEqual({
+      usable: false,
+      reason: `key leaked was revoked at ${recordedBy.toISOString()}: key leaked`,
+    });
+
+    await store.createKey({ name: 'zero' }, 'x');
+    const { previous } = await store.rotate('zero', { overlapSeconds: 0, reason: 'leak suspected' }, 'secops');
+    expect(previous.validUntil!.toISOString()).toBe(recordedBy.toISOString());
+    expect(keyUsability(store.trust.byId(previous.id)!, behind)).toEqual({
+      usable: false,
+      reason: `key zero expired at ${recordedBy.toISOString()} (rotated out with no overlap)`,
+    });
+
+    // A positive overlap is measured from the recorded rotation time, by the judging clock.
+    await store.createKey({ name: 'hour' }, 'x');
+    const hour = (await store.rotate('hour', { overlapSeconds: 3600 }, 'x')).previous;
+    expect(keyUsability(store.trust.byId(hour.id)!, behind)).toEqual({ usable: true });
+    expect(keyUsability(store.trust.byId(hour.id)!, new Date('2026-11-01T01:10:00Z'))).toMatchObject({ usable: false });
+  });
+
+  test('every change gets a trust revision of its own (a counter and a random part), even one that reuses the counter after a lost change', async () => {
+    const { store, db } = await setup();
+    await store.createKey({ name: 'a' }, 'x');
+    expect(store.trust.revision()).toMatch(/^k1\.[0-9a-f]{12}$/);
+    const before = await db.all(`SELECT name, value FROM key_store_meta WHERE name LIKE 'trust_revision%' ORDER BY name`);
+    await store.createKey({ name: 'lost' }, 'x');
+    const lost = store.trust.revision();
+    expect(lost).toMatch(/^k2\./);
+    // A failover to a standby without the last commit: the rows go back as they were before it.
+    await db.transaction(async (tx) => {
+      await tx.run(`DELETE FROM keys WHERE name = 'lost'`);
+      for (const r of before) await tx.run(`UPDATE key_store_meta SET value = ? WHERE name = ?`, String(r.value), String(r.name));
+      tx.changed('keys');
+    });
+    await store.createKey({ name: 'next' }, 'x');
+    expect(store.trust.revision()).toMatch(/^k2\./); // the counter collides...
+    expect(store.trust.revision()).not.toBe(lost); // ...the revision does not
+  });
+
+  test('a store written before the random part of the trust revision keeps its revision until the next change, then gets one', async () => {
+    const { dir, db, store, kek } = await setup();
+    await store.createKey({ name: 'a' }, 'x');
+    await close(db, store);
+    const old = await open(dir);
+    await old.transaction(async (tx) => {
+      await tx.run(`DELETE FROM key_store_meta WHERE name = 'trust_revision_nonce'`);
+      await tx.run(`UPDATE key_store_meta SET value = '5' WHERE name = 'trust_revision'`);
+    });
+    const reopened = await ManagedKeyStore.open(old, kek, await AuditLog.open(old));
+    expect(reopened.trust.revision()).toBe('k5');
+    await reopened.createKey({ name: 'b' }, 'x');
+    expect(reopened.trust.revision()).toMatch(/^k6\.[0-9a-f]{12}$/);
+    expect((await reopened.listKeys()).map((k) => k.name)).toEqual(['a', 'b']);
+    await close(old, reopened);
+  });
 });

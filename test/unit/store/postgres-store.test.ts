@@ -7,6 +7,7 @@ import pg from 'pg';
 import { AuditLog } from '../../../src/audit';
 import { TokenStore } from '../../../src/auth';
 import { generateKek } from '../../../src/keys/crypto';
+import { storedTrustRevision } from '../../../src/keys/key-rows';
 import { ManagedKeyStore } from '../../../src/keys/managed-key-store';
 import { freePort } from '../../../src/dev/local-registry';
 import { CHANGES_CHANNEL, PostgresStore, type ChangeSignal } from '../../../src/store';
@@ -84,7 +85,7 @@ describe('writes', () => {
     });
     await expect(keys.rotate('k', { overlapSeconds: 0 }, 'x')).rejects.toThrow(/disk on fire/);
     expect(await store.all('SELECT * FROM keys ORDER BY id')).toEqual(before);
-    expect(await store.get(`SELECT value FROM key_store_meta WHERE name = 'trust_revision'`)).toEqual({ value: rev.slice(1) });
+    expect(await storedTrustRevision(store)).toBe(rev);
     expect(keys.trust.revision()).toBe(rev);
     expect(await (await AuditLog.open(store)).verify()).toMatchObject({ ok: true, entries: 1 });
   });
