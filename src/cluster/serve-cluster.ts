@@ -34,7 +34,9 @@ type Message =
   | { countersign: 'ready'; port: number }
   | { countersign: 'changed'; seq: number }
   | { countersign: 'changed-ack'; seq: number }
-  | { countersign: 'stale' }
+  // `id`: the sibling answers stale-ack once it has marked its copies stale (see `changed`).
+  | { countersign: 'stale'; id?: number }
+  | { countersign: 'stale-ack'; id: number }
   | { countersign: 'stop' }
   // The metrics port (served by the primary): readiness and, for /metrics, the worker's registry.
   | { countersign: 'report'; id: number; metrics: boolean }
@@ -42,6 +44,12 @@ type Message =
 
 /** A worker asked for its report exited first. */
 class WorkerGone extends Error {}
+
+/**
+ * Longest wait for the siblings' stale-ack before a writer's answer may leave anyway (a sibling
+ * whose event loop is stuck must not hold every write; it is logged).
+ */
+const STALE_ACK_TIMEOUT_MS = 2_000;
 
 /** Most workers accepted (more than cores buys nothing; a typo like 1000 must not fork-bomb). */
 export const MAX_WORKERS = 64;
@@ -128,6 +136,19 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
     if (w.isConnected()) w.send({ countersign: 'lock-granted', id, exclusive });
   });
 
+  /**
+   * Change notices whose writer waits for the siblings to acknowledge them: id → the siblings not
+   * yet heard from, and what releases the writer.
+   */
+  const staleNotices = new Map<number, { waitingFor: Set<Worker>; release: () => void }>();
+  let staleSeq = 0;
+  const staleAcked = (id: number, w: Worker): void => {
+    const notice = staleNotices.get(id);
+    if (!notice) return;
+    notice.waitingFor.delete(w);
+    if (notice.waitingFor.size === 0) notice.release();
+  };
+
   const stopAll = (code: number): void => {
     if (stopping) return;
     stopping = true;
@@ -174,13 +195,50 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
           reports.get(m.id)?.(m);
           reports.delete(m.id);
         } else if (m.countersign === 'changed') {
-          // Every other worker first (in order on their channels), then the writer's answer may leave.
-          for (const other of live) if (other !== w && other.isConnected()) other.send({ countersign: 'stale' } satisfies Message);
-          if (w.isConnected()) w.send({ countersign: 'changed-ack', seq: m.seq } satisfies Message);
+          // The writer's answer leaves once every other worker has marked its copies stale, not
+          // merely been sent the notice: a call on a connection kept alive to a sibling (the API
+          // server's to the webhook, a gRPC channel) could otherwise be served from the old copy
+          // before the sibling reads its channel.
+          const others = [...live].filter((o) => o !== w && o.isConnected());
+          const ack = (): void => {
+            if (w.isConnected()) w.send({ countersign: 'changed-ack', seq: m.seq } satisfies Message);
+          };
+          // Only serving workers answer (one still starting has no listener yet; what it reads at
+          // start, its file watch or NOTIFY covers): the writer waits for those.
+          const serving = others.filter((o) => ready.has(o));
+          for (const other of others) if (!ready.has(other)) other.send({ countersign: 'stale' } satisfies Message);
+          if (serving.length === 0) {
+            ack();
+            return;
+          }
+          const id = ++staleSeq;
+          const timer = setTimeout(() => {
+            const notice = staleNotices.get(id);
+            if (!notice) return;
+            logger.warn(
+              { worker: w.id, silent: [...notice.waitingFor].map((o) => o.id) },
+              'workers did not acknowledge a change notice in time; the writer answers anyway',
+            );
+            notice.release();
+          }, STALE_ACK_TIMEOUT_MS);
+          timer.unref();
+          staleNotices.set(id, {
+            waitingFor: new Set(serving),
+            release: () => {
+              staleNotices.delete(id);
+              clearTimeout(timer);
+              ack();
+            },
+          });
+          for (const other of serving) other.send({ countersign: 'stale', id } satisfies Message);
+        } else if (m.countersign === 'stale-ack') {
+          staleAcked(m.id, w);
         }
       });
       w.on('exit', (code, signal) => {
         live.delete(w);
+        // A sibling gone does not hold a writer: it serves nothing from a stale copy any more.
+        for (const id of [...staleNotices.keys()]) staleAcked(id, w);
         // What it counted stays in the totals (a summed counter that went down would read as a reset).
         totals.retire(w.id);
         writeLocks.workerGone(w);
@@ -325,8 +383,11 @@ export function attachWorker(app: App, port: number, stop: (why: string) => void
   const onMessage = (m: unknown): void => {
     if (!isMessage(m)) return;
     // Every in-memory copy re-reads the store now (not at the next data_version poll).
-    if (m.countersign === 'stale') app.store.changes.markStale();
-    else if (m.countersign === 'report') {
+    if (m.countersign === 'stale') {
+      app.store.changes.markStale();
+      // Marked (synchronously): from here every call this worker serves waits for the re-read.
+      if (m.id !== undefined && process.connected) process.send!({ countersign: 'stale-ack', id: m.id } satisfies Message);
+    } else if (m.countersign === 'report') {
       const { id } = m;
       app.report(m.metrics).then(
         (r) => process.connected && process.send!({ countersign: 'report-reply', id, ...r } satisfies Message),

@@ -145,7 +145,7 @@ describe('signatures', () => {
     const ev = r.evidence.find((e) => e.referrerDigest === result.referrerDigest)!;
     expect(ev).toMatchObject({ verified: true, keyName: 'ci-release', format: 'sigstore-bundle', kind: 'signature' });
     expect(r.policyRevision).toMatch(/\w{6,}/);
-    expect(r.trustRevision).toMatch(/^k\d+$/);
+    expect(r.trustRevision).toMatch(/^k\d+\.[0-9a-f]{12}$/);
   });
 
   test('unsigned → deny saying no signature by ci-release', async () => {

@@ -130,6 +130,7 @@ function attachedWorker(store: SqlStore): {
   notices: () => number;
   beforeReply: () => Promise<void> | undefined;
   deliver: (m: unknown) => void;
+  sent: unknown[];
 } {
   const channel = fakeWorkerChannel();
   let beforeReply: () => Promise<void> | undefined = () => undefined;
@@ -148,6 +149,7 @@ function attachedWorker(store: SqlStore): {
     notices: () => channel.sent.filter((m) => (m as { countersign?: string }).countersign === 'changed').length,
     beforeReply: () => beforeReply(),
     deliver: (m) => channel.deliver(m),
+    sent: channel.sent,
   };
 }
 
@@ -273,6 +275,31 @@ describe('serve --workers: the change notices between workers', () => {
       noticesSent: 0,
       repliesHeld: false,
     });
+  });
+
+  test('a worker acknowledges a change notice only once its copies are marked stale (the primary holds the writer for that ack)', async () => {
+    const file = tempDatabaseFile();
+    const s = await SqliteStore.open(openDatabase(file), { changeCheckMs: 0 });
+    closers.push(() => s.close());
+    const w = await replicaOn(s, generateKek());
+    const worker = attachedWorker(s);
+    let settlingWhenAcked: boolean | undefined;
+    const send = process.send!.bind(process);
+    Object.defineProperty(process, 'send', {
+      value: (m: unknown) => {
+        if ((m as { countersign?: string }).countersign === 'stale-ack') settlingWhenAcked = w.keys.trust.settled?.() !== undefined;
+        return send(m);
+      },
+      configurable: true,
+      writable: true,
+    });
+    worker.deliver({ countersign: 'stale', id: 7 });
+    expect(worker.sent).toContainEqual({ countersign: 'stale-ack', id: 7 });
+    expect(settlingWhenAcked).toBe(true);
+    // A notice without an id (a primary of the version before) is obeyed and not answered.
+    const before = worker.sent.length;
+    worker.deliver({ countersign: 'stale' });
+    expect(worker.sent.length).toBe(before);
   });
 
   test("guard: a worker's own commit (SQLite) is announced once and its replies wait for the primary's ack", async () => {
