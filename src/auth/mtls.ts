@@ -172,7 +172,9 @@ export class CertificateMapper {
       if (name === undefined) continue;
       matched ??= name;
       for (const r of binding.roles) roles.add(r);
-      for (const s of binding.scopes) scopes.add(s);
+      // Scopes bound what a signer may sign: only a binding that makes it a signer widens them
+      // (a verifier binding's scopes, ignored by that role as a token's are, must not).
+      if (binding.roles.includes('signer')) for (const s of binding.scopes) scopes.add(s);
     }
     const shown = matched ?? names.find((n) => n.kind === 'CN') ?? names[0];
     const subject = `cert:${shown ? label(shown) : `sha256:${cert.fingerprint256}`}`;

@@ -5,6 +5,7 @@
  * signing the wrong image is much worse than asking the caller to fix a typo.
  */
 import { CountersignError } from '../shared/errors';
+import { canonicalHost } from '../shared/image-pattern';
 import { isDigest } from './digest';
 import type { ImageReference } from './types';
 
@@ -90,7 +91,10 @@ export function parseReference(input: string): ImageReference {
     }
     // Hosts are case-insensitive; one spelling keeps caches and credential lookups consistent.
     registry = host.toLowerCase();
-    if (registry === 'docker.io') registry = DOCKER_HUB;
+    // Every spelling of Docker Hub (registry-1.docker.io, registry.hub.docker.com, :443) is one
+    // registry, with its library/ rule below: what scopes and policies match (canonicalName), what
+    // is written to and what is signed must be the same repository.
+    if (canonicalHost(registry) === 'docker.io') registry = DOCKER_HUB;
     repository = rest.slice(slash + 1);
   }
 

@@ -163,7 +163,10 @@ export function parseImagePattern(pattern: string, syntax: PatternSyntax): { pat
 
   // No host: any one registry host (a `*` here would also match the first path segment).
   // `host:*` is any port, the default one included (which names spell without a port).
-  const hostRegex = !hasHost ? '[^/]+' : host.endsWith(':*') ? `${globToRegex(host.slice(0, -2))}(?::[^/]*)?` : globToRegex(host);
+  // In a host, `*` and `**` alike stand for characters other than `/` (a host has no path): a
+  // `**.example.com` that crossed `/` matched evil.com/x.example.com/… as well.
+  const hostGlob = (glob: string): string => globToRegex(glob.replace(/\*\*/g, '*'));
+  const hostRegex = !hasHost ? '[^/]+' : host.endsWith(':*') ? `${hostGlob(host.slice(0, -2))}(?::[^/]*)?` : hostGlob(host);
   return {
     pattern: {
       source: pattern,
