@@ -78,6 +78,11 @@ export interface Evidence {
   predicate?: unknown;
   /** org.opencontainers.image.created of the referrer (unsigned; informative only). */
   created?: string;
+  /**
+   * On the 'referrers-index' note that the collection budget left work undone: which budget ran
+   * out. 'time' (a slow registry: a fact of that moment, not of the image) is never cached.
+   */
+  cutShort?: 'time' | 'bytes';
 }
 
 /** What was resolved about the image itself. */

@@ -167,6 +167,18 @@ function listingNote(ctx: CheckContext): string {
   return `; the referrers list was not fully usable: ${listed([...new Set(notes.map((e) => e.reason ?? 'unreadable'))], 3)}`;
 }
 
+/**
+ * Why a check that must see every report of its kind cannot decide, or undefined: the collection
+ * left referrers of this subject unexamined (a slow registry, or a pusher's junk spending the
+ * bytes budget), and the newest scan, or an SBOM listing a denied package, may be among them. A
+ * verified signature stands either way; "nothing bad was found" does not.
+ */
+function unexaminedProblem(ctx: CheckContext, what: string): string | undefined {
+  const cut = ctx.evidence.find((e) => e.format === 'referrers-index' && e.cutShort !== undefined);
+  if (cut === undefined) return undefined;
+  return `${cut.reason ?? 'referrers were not examined'} on ${ctx.label}: ${what} may be among them, so none decides`;
+}
+
 function unacceptedKeyNote(list: readonly Evidence[], ctx: CheckContext, what: string): string {
   if (list.length === 0) return '';
   const names = [...new Set(list.map((e) => keyLabel(e, ctx)))];
@@ -314,6 +326,9 @@ export function checkSbom(req: SbomRequirement, ctx: CheckContext): CheckResult 
     };
   }
 
+  const unexamined =
+    req.deniedPackages.length + req.deniedLicenses.length > 0 ? unexaminedProblem(ctx, 'an SBOM listing a denied package') : undefined;
+  if (unexamined !== undefined) return { satisfied: false, message: unexamined, evidence: [] };
   const violations: string[] = [];
   for (const { packages } of parsed) {
     for (const pkg of packages) {
@@ -456,6 +471,8 @@ export function checkVulnerabilities(req: VulnerabilityRequirement, ctx: CheckCo
       evidence: [],
     };
   }
+  const unexamined = unexaminedProblem(ctx, 'a newer scan');
+  if (unexamined !== undefined) return { satisfied: false, message: unexamined, evidence: [] };
   // The newest scan is the current truth about the image: an old clean scan must not hide a new
   // finding, and a fixed finding in an old scan must not block a newer clean one. Scans of the
   // same time (and scans of no recorded time) are each judged, and any that fails decides: which one is "newest" among them is

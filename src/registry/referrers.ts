@@ -8,7 +8,7 @@
  * which requests to make and how to read their answers.
  */
 import { CountersignError } from '../shared/errors';
-import { discardBody, header, type HttpRequest, type HttpResponse } from './http';
+import { discardBody, header, readBody, type HttpRequest, type HttpResponse } from './http';
 import { parseNextLink } from './link-header';
 import { referrersTagFor } from './reference';
 import { filterByArtifactType, readReferrersIndex, type SkippedReferrerEntry } from './referrers-index';
@@ -42,6 +42,64 @@ export interface ReferrersPlumbing {
 const MAX_REFERRER_PAGES = 100;
 
 const ZERO_DIGEST = `sha256:${'0'.repeat(64)}`;
+
+/** How much of a referrers 404's body we read to learn what it means (an OCI error is a few hundred bytes). */
+const NOT_FOUND_BODY_LIMIT = 16 * 1024;
+
+/**
+ * OCI error codes with which a registry that has the referrers API says it does not have what it
+ * was asked about: NAME_UNKNOWN (the distribution spec's code for an unknown repository, and the
+ * one oras-go and notation read as "repository not found, referrers API status unknown"),
+ * MANIFEST_UNKNOWN (its code for an unknown manifest: the subject) and NOT_FOUND (Harbor's, e.g.
+ * `project staging not found`).
+ */
+const NOT_HERE_CODES: ReadonlySet<string> = new Set(['NAME_UNKNOWN', 'MANIFEST_UNKNOWN', 'NOT_FOUND']);
+
+/**
+ * Whether a 404 from the referrers endpoint says the registry has no referrers API (so that is
+ * remembered for the host), rather than that it does not have this repository or subject.
+ *
+ * A registry without the API has no such route and answers as for any unknown URL: CNCF
+ * Distribution with a text/plain "404 page not found" (both for repositories it has and for ones
+ * it does not), others with an HTML page or nothing at all. A registry with the API that does not
+ * answer the referrers of a repository it does not have with an empty list (current zot does)
+ * answers with the OCI error envelope naming it unknown (see NOT_HERE_CODES): true of one
+ * repository, that says nothing about the API, and remembering it as "no API" would make every
+ * other repository of the host read only the fallback tag, which such registries never write.
+ *
+ * The body is the registry's to write. It is read within NOT_FOUND_BODY_LIMIT (a larger one is no
+ * OCI error: "no API", as before) and only decides whether this 404 is remembered; the listing
+ * itself falls back to the tag either way, as the spec requires after any 404. So taking a
+ * registry without the API for one that has it costs one request per listing (its 404s are not
+ * remembered), never a referrer. A body that breaks off is not remembered either: that is the
+ * connection's failure, not the registry's answer.
+ */
+async function notFoundMeansNoApi(res: HttpResponse, req: HttpRequest): Promise<boolean> {
+  let body: Buffer;
+  try {
+    // timeoutMs only words a transport error's message, and that error is dropped here.
+    body = await readBody(res, NOT_FOUND_BODY_LIMIT, 'referrers 404 body', req, 0);
+  } catch (err) {
+    return err instanceof CountersignError && err.code === 'RESOURCE_EXHAUSTED';
+  }
+  return !ociErrorCodes(body).some((code) => NOT_HERE_CODES.has(code));
+}
+
+/** The codes of an OCI error envelope, `{"errors":[{"code":...},...]}`; none if the body is not one. */
+function ociErrorCodes(body: Buffer): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return [];
+  }
+  const errors = typeof parsed === 'object' && parsed !== null ? (parsed as { errors?: unknown }).errors : undefined;
+  if (!Array.isArray(errors)) return [];
+  return errors.flatMap((e: unknown) => {
+    const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+    return typeof code === 'string' ? [code] : [];
+  });
+}
 
 export class ReferrersDiscovery {
   /** Per registry: does it serve the referrers API? */
@@ -93,7 +151,11 @@ export class ReferrersDiscovery {
       } catch (err) {
         if (!(err instanceof CountersignError) || err.code !== 'DATA_LOSS') throw err;
       }
-    } else if (res.status === 404 || res.status === 400 || res.status === 405) {
+    } else if (res.status === 404) {
+      // A repository it does not know (or an answer cut short) says nothing about the API: no for
+      // this push (the fallback tag is written as well), and not remembered.
+      if (!(await notFoundMeansNoApi(res, req))) return false;
+    } else if (res.status === 400 || res.status === 405) {
       await discardBody(res);
     } else {
       // Auth failures, rate limits, outages: say so rather than remember a wrong answer.
@@ -117,7 +179,14 @@ export class ReferrersDiscovery {
     this.referrersApi.set(registry, { supported, until: Date.now() + this.apiCacheMs });
   }
 
-  /** undefined when the registry has no referrers API (404), so the caller falls back to the tag. */
+  /**
+   * undefined when the first page is a 404, so the caller falls back to the tag (the OCI 1.1 rule
+   * for any 404). Only a 404 that says the registry has no referrers API is remembered for the
+   * host; one that says it does not know the repository (see notFoundMeansNoApi) is not, or a
+   * lookup in a repository that does not exist (a policy's `evidenceFrom` with no copy there)
+   * would make every other repository of the host read only the fallback tag, which registries
+   * with the API never write: all their signatures unseen, for apiCacheMs.
+   */
   private async listFromApi(
     repo: RepositoryRef,
     subjectDigest: string,
@@ -135,9 +204,9 @@ export class ReferrersDiscovery {
     for (let page = 0; ; page++) {
       const res = await this.plumbing.send(repo, req);
       if (res.status === 404 && page === 0) {
-        // A registry with the API must not answer 404 (not even for an unknown subject): no API.
-        await discardBody(res);
-        this.rememberReferrersApi(repo.registry, false);
+        // A registry with the API must not answer 404 for a repository it has (not even for an
+        // unknown subject): unless it says it does not know the repository, it has no API.
+        if (await notFoundMeansNoApi(res, req)) this.rememberReferrersApi(repo.registry, false);
         return undefined;
       }
       if (res.status !== 200) throw await registryStatusError(res, repo, req, 'pull', what);

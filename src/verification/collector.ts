@@ -12,7 +12,8 @@
  *   hide neither the other entries nor the legacy `.sig` next to them, and never become an error.
  * - No positional cap: entries are deduplicated, those whose artifactType is a format we verify are
  *   examined first (smallest first), and a budget of bytes and time bounds the work; what it leaves
- *   unexamined is reported.
+ *   unexamined is reported, in a note that says which budget ran out (`cutShort`: a cut by time is
+ *   a fact of that moment, and the evidence cache never keeps it).
  * Transport failures (unreachable, 5xx, timeouts, auth refusals) propagate, so that the caller fails
  * closed (or applies onError) and nothing transient is cached.
  */
@@ -22,7 +23,7 @@ import { checkReferrerManifest, declaredArtifactType } from './referrer-manifest
 import { CountersignError, isContentError, isTransient } from '../shared/errors';
 import type { TrustStore } from '../trust/types';
 import { isBundleArtifact, verifyBundleReferrer } from './bundle-verifier';
-import { CollectionBudget } from './collection-budget';
+import { CollectionBudget, type CollectionBudgetOptions } from './collection-budget';
 import { quoteUntrusted } from '../shared/untrusted-text';
 import { legacyCosignEvidence } from './cosign-legacy';
 import { notationEnvelopeLayer, notationEvidence } from './notation/referrer';
@@ -75,7 +76,7 @@ export class EvidenceCollector {
   async collect(repo: RepositoryRef, digest: string, opts: { signal?: AbortSignal } = {}): Promise<Evidence[]> {
     const { signal } = opts;
     const trustedKeys = this.opts.trust.list();
-    const budget = new CollectionBudget({
+    const budget = new WatchedBudget({
       maxBytes: this.opts.maxBytes ?? 64 * MiB,
       maxMs: this.opts.maxCollectMs ?? 3000,
       clock: this.opts.clock ?? Date.now,
@@ -114,15 +115,25 @@ export class EvidenceCollector {
     const byPosition = order.map((o, i) => ({ position: o.position, evidence: judged[i] })).sort((a, b) => a.position - b.position);
     const evidence = byPosition.flatMap((x) => (x.evidence ? [x.evidence] : []));
     const unexamined = byPosition.filter((x) => !x.evidence);
+    // Which budget cut the collection short: time anywhere (a referrer or a legacy layer left
+    // unread for want of time) makes it 'time', a fact of that moment that is never cached.
+    const cutShort = budget.outOfTime !== undefined ? 'time' : 'bytes';
     if (unexamined.length > 0) {
-      evidence.push(
-        note(
+      evidence.push({
+        ...note(
           digest,
           listing.manifests[unexamined[0]!.position]!.digest,
           `${unexamined.length} of ${order.length} referrers were not examined: ${stoppedBecause ?? 'the collection budget ran out'} ` +
             '(referrers whose artifactType is a format Countersign verifies are examined first)',
         ),
-      );
+        cutShort,
+      });
+    } else if (budget.outOfTime !== undefined) {
+      // Only legacy .sig/.att layers were left unread (each says so): the collection is still incomplete.
+      evidence.push({
+        ...note(digest, '', `legacy signature or attestation layers were not examined: ${budget.outOfTime}`),
+        cutShort: 'time',
+      });
     }
     return compact([...evidence, ...listing.notes, ...legacy]);
   }
@@ -287,6 +298,32 @@ export class EvidenceCollector {
  */
 type EnvelopeRead = Promise<Buffer | string>;
 
+/**
+ * The collection budget, remembering whether it ever stopped work for want of TIME (the bytes
+ * budget depends only on what the registry holds; the time budget on how fast it answered then).
+ */
+class WatchedBudget extends CollectionBudget {
+  private charged = 0;
+  /** The reason given the first time work was stopped for want of time (undefined: it never was). */
+  outOfTime: string | undefined;
+
+  constructor(private readonly limits: CollectionBudgetOptions) {
+    super(limits);
+  }
+
+  override charge(bytes: number): void {
+    this.charged += bytes;
+    super.charge(bytes);
+  }
+
+  override exhausted(): string | undefined {
+    const why = super.exhausted();
+    // Anything but the bytes budget counts as time: a reason added later is not cached either.
+    if (why !== undefined && this.charged < this.limits.maxBytes) this.outOfTime ??= why;
+    return why;
+  }
+}
+
 function isAccessRefusal(err: unknown): boolean {
   return err instanceof CountersignError && (err.code === 'PERMISSION_DENIED' || err.code === 'UNAUTHENTICATED');
 }
@@ -326,7 +363,8 @@ function compact(evidence: Evidence[]): Evidence[] {
     // An intact Notary signature is never `verified` by itself (the rule's trust policy judges it
     // per call): it is a candidate, not junk, and dropping it here would let junk listed first hide
     // it. How many there are is bounded by the collection budget; the deny's wording by the policy.
-    if (e.verified || (e.format === 'notation' && e.notation !== undefined)) {
+    // The note that the budget cut the collection short is kept too (the evidence cache reads it).
+    if (e.verified || (e.format === 'notation' && e.notation !== undefined) || e.cutShort !== undefined) {
       out.push(e);
       continue;
     }

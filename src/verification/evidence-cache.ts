@@ -4,7 +4,12 @@
  *
  * - Entries carry the trust-store revision they were verified under; any key change makes them
  *   misses (and clear() drops everything at once).
- * - Only successful collections are stored: errors, transient or not, are never cached.
+ * - Only successful, complete collections are stored: errors, transient or not, are never cached,
+ *   nor a collection the time budget cut short (a note with `cutShort: 'time'`: referrers left
+ *   unread because the registry was slow then, not because of what it holds). Its callers get it
+ *   as not cached (so no decision is memoized from it), and the next call collects again; a
+ *   background refresh cut short so keeps the entry it refreshes, as a failed one does. A
+ *   collection cut short by the bytes budget depends only on the content and is cached.
  * - Concurrent misses for one digest share one collection (one registry round trip). Each caller
  *   may give up at its own deadline; the collection is cancelled only when every caller has, and
  *   a collection that was cancelled is never stored, whatever it returned.
@@ -99,6 +104,11 @@ const SHARED_PARTS = 1024;
 const MAX_SHARED_PART_JSON = 4096;
 
 export type Collect = (signal: AbortSignal) => Promise<Evidence[]>;
+
+/** Whether the collection's time budget left something unread (see EvidenceCollector.collect). */
+function cutShortByTime(evidence: readonly Evidence[]): boolean {
+  return evidence.some((e) => e.cutShort === 'time');
+}
 
 export interface EvidenceCacheOptions {
   /** How long verified evidence is reused. */
@@ -239,10 +249,11 @@ export class EvidenceCache {
         flightKey,
         async (signal) => {
           const collected = await collect(signal);
-          // Cut short, a collection may have turned failed reads into "unverified": never keep
-          // it. Nor what was read before an invalidation or a clear since the call began.
+          // Cut short, a collection may have turned failed reads into "unverified", or left
+          // unread what decides: never keep it. Nor what was read before an invalidation or a
+          // clear since the call began.
           const now = this.now() - this.epoch;
-          if (!signal.aborted && this.invalidationOf(key) === since)
+          if (!signal.aborted && !cutShortByTime(collected) && this.invalidationOf(key) === since)
             this.store(key, collected, trustRevision, now + this.ttlMs, now, opts.keyIsFlat === true);
           return collected;
         },
@@ -331,7 +342,8 @@ export class EvidenceCache {
         const current = this.entries.get(key);
         // Stored only over the entry it refreshes: an invalidation, a newer collection or a key
         // change (another trust revision) since then wins.
-        if (signal.aborted || current !== entry) return;
+        // Cut short by time, it is kept no more than a failed refresh: the entry stays.
+        if (signal.aborted || current !== entry || cutShortByTime(collected)) return;
         const now = this.now() - this.epoch;
         // A shortened (deny) entry keeps its short life: the refresh does not extend it.
         // In place of the entry it refreshes: the map keeps the key it holds (no copy) and its

@@ -60,6 +60,8 @@ export interface VerificationServiceOptions {
 
 interface ManifestFacts {
   mediaType: string;
+  /** `mediaType` is what the bytes say they are (their field or shape), not how they were served. */
+  declared?: true;
   platforms?: ImageFacts['platforms'];
   unusable?: string;
 }
@@ -126,7 +128,11 @@ export const MAX_INDEX_CHILDREN = 64;
 
 export class VerificationService {
   private readonly now: () => Date;
-  /** Digest → media type and platforms: content-addressed, so it never goes stale. */
+  /**
+   * Digest → what its bytes say (media type, platforms): content-addressed, so it never goes
+   * stale. How the registry serves the digest is not remembered: a by-tag call compares its HEAD's
+   * type with it every time; by digest, a warm call makes no request and checks it at resolution only.
+   */
   private readonly manifestFacts: LruMap<string, ManifestFacts>;
   private readonly strings = new StringTable();
   readonly keys = new CacheKeys();
@@ -301,9 +307,12 @@ export class VerificationService {
     });
     if (!decision.allowed || decision.requirements.some((r) => !r.satisfied)) {
       // Evidence that did not satisfy the policy is kept only briefly: a signature or SBOM pushed
-      // a moment later must be seen soon.
-      for (const d of [image.digest, ...(image.platforms ?? []).map((p) => p.digest)])
-        if (d) this.opts.cache.shorten(this.keys.of(repo, d));
+      // a moment later must be seen soon, in every repository the decision read (the image's own
+      // and those its rule names: a signature pushed to staging, for a promotion).
+      const read = image.unusable === undefined ? this.evidenceRepositories(policy, repo, image, input.action, context) : [repo];
+      for (const source of read)
+        for (const d of [image.digest, ...(image.platforms ?? []).map((p) => p.digest)])
+          if (d) this.opts.cache.shorten(this.keys.of(source, d));
     }
     const result: VerifyResult = {
       ...decision,
@@ -450,11 +459,12 @@ export class VerificationService {
     return p;
   }
 
-  private singleManifestFacts(mediaType: string): Readonly<ManifestFacts> {
-    let facts = this.singleManifests.get(mediaType);
+  private singleManifestFacts(mediaType: string, declared: boolean): Readonly<ManifestFacts> {
+    const key = declared ? `${mediaType} declared` : mediaType;
+    let facts = this.singleManifests.get(key);
     if (facts === undefined) {
-      facts = Object.freeze({ mediaType });
-      this.singleManifests.set(mediaType, facts);
+      facts = Object.freeze({ mediaType, ...(declared ? { declared: true as const } : {}) });
+      this.singleManifests.set(key, facts);
     }
     return facts;
   }
@@ -518,28 +528,36 @@ export class VerificationService {
       if (last?.key !== key) parsed.lastResolved = { digest, key };
     }
     const cachedFacts = this.manifestFacts.get(key);
-    if (cachedFacts) return image(digest, cachedFacts);
+    if (cachedFacts) {
+      // What the bytes are is remembered; how the registry serves them is not theirs and can change
+      // (a re-push with another Content-Type): the HEAD made anyway says it on every call.
+      const served = cachedFacts.declared ? servedTypeConflict(cachedFacts.mediaType, [head.mediaType]) : undefined;
+      return image(digest, served === undefined ? cachedFacts : { mediaType: cachedFacts.mediaType, unusable: served });
+    }
 
     // What the digest is comes from its bytes, never from a HEAD's Content-Type: a registry that
     // calls an index an image manifest (or application/json) would have its platforms go unjudged,
     // and these facts are remembered for the digest. One GET per digest (then cached).
     let bytes: Buffer;
     let mediaType: string;
+    let own: string | undefined;
     let conflict: string | undefined;
     try {
       got ??= await this.opts.registry.getManifest(repo, digest, { signal });
       ({ bytes } = got);
-      const own = manifestTypeOfBytes(bytes);
+      own = manifestTypeOfBytes(bytes);
       mediaType = own ?? got.descriptor.mediaType;
       conflict = servedTypeConflict(own, [head.mediaType, got.descriptor.mediaType]);
     } catch (err) {
       // Not remembered: a digest mismatch or a vanished manifest says nothing lasting about the digest.
       return image(digest, { mediaType: this.strings.intern(head.mediaType), unusable: unusableBecause(err) });
     }
+    // A served type that contradicts the bytes is how the registry serves them now, not what the
+    // digest is: a deny for this call, not remembered (the next call looks again).
+    if (conflict !== undefined) return image(digest, { mediaType: this.strings.intern(mediaType), unusable: conflict });
     // Media types repeat across every digest remembered: one shared copy (compact-strings.ts).
-    let facts: ManifestFacts = { mediaType: this.strings.intern(mediaType) };
-    if (conflict !== undefined) facts.unusable = conflict;
-    else if (mediaType === MEDIA_TYPE.OCI_INDEX || mediaType === MEDIA_TYPE.DOCKER_MANIFEST_LIST) {
+    let facts: ManifestFacts = { mediaType: this.strings.intern(mediaType), ...(own !== undefined ? { declared: true as const } : {}) };
+    if (mediaType === MEDIA_TYPE.OCI_INDEX || mediaType === MEDIA_TYPE.DOCKER_MANIFEST_LIST) {
       try {
         const runnable = parseImageIndexChildren(bytes, mediaType).filter((c) => !isAttestationManifest(c));
         if (runnable.length > MAX_INDEX_CHILDREN) {
@@ -559,7 +577,8 @@ export class VerificationService {
     }
     // Content-addressed (the bytes matched the digest): the same digest always gives these facts.
     // A single manifest's facts are its media type alone: one shared object per media type.
-    if (facts.platforms === undefined && facts.unusable === undefined) facts = this.singleManifestFacts(facts.mediaType);
+    if (facts.platforms === undefined && facts.unusable === undefined)
+      facts = this.singleManifestFacts(facts.mediaType, facts.declared === true);
     this.manifestFacts.set(key, facts);
     return image(digest, facts);
   }

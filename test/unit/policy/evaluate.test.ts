@@ -351,6 +351,31 @@ describe('the example policy, payments rule', () => {
       expect(d.reasons[0]).toContain('CVE-2024-3094');
     });
 
+    it('decides nothing from the scans it saw while referrers were left unexamined (time or bytes): a newer scan may be among them', () => {
+      for (const cutShort of ['time', 'bytes'] as const) {
+        const unexamined: Evidence = {
+          referrerDigest: IMAGE_DIGEST,
+          format: 'referrers-index',
+          kind: 'other',
+          subjectDigest: IMAGE_DIGEST,
+          verified: false,
+          reason: '3 of 40 referrers were not examined (the collection budget ran out)',
+          cutShort,
+        };
+        const d = run([goodSig, goodSbom, scan(2, [], 'clean'), unexamined]);
+        expect(d.allowed).toBe(false);
+        expect(requirement(d, 'vulnerabilities').message).toMatch(/3 of 40 referrers were not examined .*a newer scan may be among them/);
+        // A signature stands either way; an SBOM with no denied lists to check is not judged for it.
+        expect(requirement(d, 'signatures').satisfied).toBe(true);
+        expect(requirement(d, 'sbom').satisfied).toBe(true);
+        // An SBOM check with denied packages cannot say none is listed.
+        const strict = policyRequiring('{ sbom: { deniedPackages: [log4j-core] } }');
+        expect(run([goodSbom, unexamined], {}, strict).reasons[0]).toMatch(/an SBOM listing a denied package may be among them/);
+        // The same evidence without the note: allowed (the control).
+        expect(run([goodSig, goodSbom, scan(2, [], 'clean')]).allowed).toBe(true);
+      }
+    });
+
     it('denies without any scan, and ignores a scan with no result or an unreadable one', () => {
       expect(run([goodSig, goodSbom]).reasons[0]).toBe(
         `no usable vulnerability scan signed by a trusted key on ${IMAGE_DIGEST.slice(0, 19)}`,
