@@ -32,7 +32,7 @@ import { misleadingKey, readFields } from '../formats/go-json-keys';
 import { isAttestationManifest } from '../formats/oci';
 import { baseMediaType } from '../registry/referrers-index';
 import { MEDIA_TYPE } from '../registry/types';
-import { declaredManifestType } from '../registry/manifest-type';
+import { declaredManifestType, manifestDocument } from '../registry/manifest-type';
 
 export const MANIFEST_MEDIA_TYPES: readonly string[] = [
   MEDIA_TYPE.OCI_MANIFEST,
@@ -97,14 +97,8 @@ function mediaTypeOf(contentType: string | undefined): string {
 
 /** `undefined` when the bytes are not a JSON manifest we understand. */
 export function parseManifest(bytes: Buffer, contentType: string | undefined): ParsedManifest | undefined {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
-  const m = doc as Record<string, unknown>;
+  const m = manifestDocument(bytes);
+  if (m === undefined) return undefined;
   const served = mediaTypeOf(contentType);
   const declared = declaredManifestType(m) ?? served;
   // Clients go by the Content-Type, the gate by the body: they must not disagree (a generic

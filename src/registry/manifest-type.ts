@@ -12,14 +12,19 @@ export function declaredManifestType(doc: Record<string, unknown>): string | und
   return Array.isArray(doc.manifests) && doc.layers === undefined ? MEDIA_TYPE.OCI_INDEX : undefined;
 }
 
-/** declaredManifestType of manifest bytes; undefined when they are not a JSON object. */
-export function manifestTypeOfBytes(bytes: Buffer): string | undefined {
+/** Manifest bytes as the JSON object they must be; undefined when they are not one. */
+export function manifestDocument(bytes: Buffer): Record<string, unknown> | undefined {
   let doc: unknown;
   try {
     doc = JSON.parse(bytes.toString('utf8'));
   } catch {
     return undefined;
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
-  return declaredManifestType(doc as Record<string, unknown>);
+  return typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? (doc as Record<string, unknown>) : undefined;
+}
+
+/** declaredManifestType of manifest bytes; undefined when they are not a JSON object. */
+export function manifestTypeOfBytes(bytes: Buffer): string | undefined {
+  const doc = manifestDocument(bytes);
+  return doc === undefined ? undefined : declaredManifestType(doc);
 }
