@@ -30,6 +30,7 @@ import { EvidenceCollector } from './verification/collector';
 import { EvidenceCache } from './verification/evidence-cache';
 import { VerificationService } from './verification/verification-service';
 import { loadTrustedRoots } from './verification/sigstore/trusted-roots-config';
+import { isLoopbackListen } from './shared/net';
 
 export interface App {
   grpc: GrpcServer;
@@ -269,6 +270,15 @@ async function assemble(
     logger.warn(
       { accessMode, listen: config.listen },
       'ACCESS CONTROL IS OFF: development mode, every caller has every role (loopback only)',
+    );
+  }
+  if (!config.auth.tls && !isLoopbackListen(config.listen)) {
+    // Clients refuse this by default (src/grpc/channel-credentials.ts) and need COUNTERSIGN_PLAINTEXT=1:
+    // say why on this side too. Allowed, not refused: a mesh may encrypt the hop, and the kubelet's
+    // grpc probes cannot speak TLS.
+    logger.warn(
+      { listen: config.listen },
+      'gRPC is served in plaintext beyond loopback: bearer tokens and imported private keys cross the network in the clear unless something else encrypts the hop (configure auth.tls)',
     );
   }
   if (config.auth.mtlsBindings.length > 0 && !config.auth.tls?.clientCaFile) {

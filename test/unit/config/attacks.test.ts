@@ -555,6 +555,13 @@ describe('TLS and mTLS at start-up', () => {
     });
     expect((await boot(config)).logs).toMatch(/mtlsBindings are configured, but no client CA/);
   });
+
+  test('gRPC in plaintext beyond loopback is said at start-up (clients refuse it unless told it is intended); on loopback it is not', async () => {
+    const beyond = await boot(serviceConfig({ listen: '0.0.0.0:0' }).config);
+    expect(beyond.logs).toMatch(/gRPC is served in plaintext beyond loopback/);
+    const local = await boot(serviceConfig({ listen: '127.0.0.1:0' }).config);
+    expect(local.logs).not.toMatch(/plaintext beyond loopback/);
+  });
 });
 
 // =============================================================================================
