@@ -21,6 +21,7 @@
 import { CountersignError } from '../shared/errors';
 import { TooManyImagesError, verifyMany, VerifyDeadlineError, type VerifyOutcome } from '../verification/verify-many';
 import { groupImages, imagesOf, MalformedObjectError, type ImageGroup, type ImageRef } from './images';
+import { cutAtCodePoint } from '../shared/untrusted-text';
 
 export const ADMISSION_API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 export type AdmissionApiVersion = (typeof ADMISSION_API_VERSIONS)[number];
@@ -420,10 +421,7 @@ function clean(s: string): string {
 
 export function truncate(s: string, max: number): string {
   if (s.length <= max) return s;
-  let cut = s.slice(0, max - 1);
-  // Do not split a surrogate pair.
-  if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
-  return `${cut}…`;
+  return `${s.slice(0, cutAtCodePoint(s, max - 1))}…`;
 }
 
 function str(v: unknown): string | undefined {

@@ -7,6 +7,7 @@ import { CertificateMapper, peerCertificateOf, type MtlsBinding } from './mtls';
 import { authorize, imageRepositoryOf, type DenialDetails, type RepositoryOf } from './policy';
 import type { TokenCheck, TokenStore } from './token-store';
 import { ROLES, type Identity } from './types';
+import { cutAtCodePoint } from '../shared/untrusted-text';
 
 export type AccessMode = 'enforce' | 'dev';
 
@@ -340,9 +341,7 @@ function recordable(text: string, max: number): string {
     .replace(new RegExp(PEM_PRIVATE_KEY.source, 'g'), '[PEM private key marker removed]')
     .replace(TOKEN_ANYWHERE, '[bearer token removed]');
   if (redacted.length <= max) return redacted;
-  let end = max - 1;
-  if (end > 0 && /[\ud800-\udbff]/.test(redacted[end - 1]!)) end--;
-  return `${redacted.slice(0, end)}…`;
+  return `${redacted.slice(0, cutAtCodePoint(redacted, max - 1))}…`;
 }
 
 function peerOf(call: grpc.ServerUnaryCall<unknown, unknown>): string | undefined {

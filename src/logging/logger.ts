@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { cutAtCodePoint } from '../shared/untrusted-text';
 
 export type { Logger } from 'pino';
 
@@ -18,8 +19,7 @@ const MAX_LOGGED_DEPTH = 8;
 export function boundedForLog(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') {
     if (value.length <= MAX_LOGGED_CHARS) return value;
-    const end = /[\ud800-\udbff]/.test(value[MAX_LOGGED_CHARS - 1]!) ? MAX_LOGGED_CHARS - 1 : MAX_LOGGED_CHARS;
-    return `${value.slice(0, end)}…(${value.length} chars)`;
+    return `${value.slice(0, cutAtCodePoint(value, MAX_LOGGED_CHARS))}…(${value.length} chars)`;
   }
   if (typeof value !== 'object' || value === null) return value;
   if (value instanceof Error) return value; // pino's error serializer reads it (err, its stack)

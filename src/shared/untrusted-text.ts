@@ -5,18 +5,33 @@
  */
 
 const DEFAULT_MAX_CHARS = 80;
-// C0/C1 controls, zero-width and direction marks, line/paragraph separators, bidi embeddings and
-// isolates, BOM, and surrogates (a lone one is not text; a pair is shown escaped, still visible).
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ud800-\udfff\ufeff]/g;
+// Besides C0 controls: C1 controls, zero-width and direction marks, line/paragraph separators,
+// bidi embeddings and isolates, BOM, and surrogates (a lone one is not text; a pair is shown
+// escaped, still visible).
+const UNSAFE_BEYOND_C0 = '\\u007f-\\u009f\\u00ad\\u061c\\u180e\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2069\\ud800-\\udfff\\ufeff';
+/** Every character escaped in a quotation. */
+const UNSAFE = new RegExp(`[\\u0000-\\u001f${UNSAFE_BEYOND_C0}]`, 'g');
+/** The same but for newline and tab: what a whole block of output may keep. */
+const UNSAFE_IN_BLOCK = new RegExp(`[\\u0000-\\u0008\\u000b-\\u001f${UNSAFE_BEYOND_C0}]`, 'g');
+
+/** `c` as the \uXXXX escape it is shown as. */
+function escaped(c: string): string {
+  return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * Where to cut `text` to keep at most `maxChars` code units without halving a surrogate pair (a
+ * lone surrogate is not text): `maxChars`, or one less when a pair would straddle the cut.
+ */
+export function cutAtCodePoint(text: string, maxChars: number): number {
+  return maxChars > 0 && maxChars < text.length && /[\ud800-\udbff]/.test(text[maxChars - 1]!) ? maxChars - 1 : maxChars;
+}
 
 /** `value` as a short, single-line, visible quotation: strings in quotes, other JSON values named by kind. */
 export function quoteUntrusted(value: unknown, maxChars = DEFAULT_MAX_CHARS): string {
   if (typeof value === 'string') {
-    // Never cut a surrogate pair in half (a lone surrogate is not text).
-    const end = value.length > maxChars && /[\ud800-\udbff]/.test(value[maxChars - 1]!) ? maxChars - 1 : maxChars;
-    const cut = value.length > maxChars ? `${value.slice(0, end)}…` : value;
-    return `"${cut.replace(/["\\]/g, (c) => `\\${c}`).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}"`;
+    const cut = value.length > maxChars ? `${value.slice(0, cutAtCodePoint(value, maxChars))}…` : value;
+    return `"${cut.replace(/["\\]/g, (c) => `\\${c}`).replace(UNSAFE, escaped)}"`;
   }
   if (value === undefined) return '(absent)';
   if (value === null) return 'null';
@@ -44,13 +59,8 @@ export function plainUntrusted(value: unknown, maxChars = 256): string | undefin
 export function displayUntrusted(value: string, maxChars = 256): string {
   const padded = /\s{2}|^\s|\s$/.test(value);
   if (!padded) return plainUntrusted(value, maxChars) ?? quoteUntrusted(value, maxChars);
-  return quoteUntrusted(value, maxChars).replace(/(?<=\s)\s/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return quoteUntrusted(value, maxChars).replace(/(?<=\s)\s/g, escaped);
 }
-
-// UNSAFE but for newline and tab: what a whole block of output may keep.
-const UNSAFE_IN_BLOCK =
-  // eslint-disable-next-line no-control-regex
-  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ud800-\udfff\ufeff]/g;
 
 /**
  * Text bound for a terminal, lines and all, with every other unsafe character escaped as \uXXXX:
@@ -58,5 +68,5 @@ const UNSAFE_IN_BLOCK =
  * are already quoted one by one. Inside JSON text the escape is the same character, still valid.
  */
 export function escapeForTerminal(text: string): string {
-  return text.replace(UNSAFE_IN_BLOCK, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(UNSAFE_IN_BLOCK, escaped);
 }
