@@ -210,12 +210,24 @@ export class CheckedDocument {
   }
 
   required(f: Map<string, Field>, parent: Node, path: string, name: string, what: string): string | undefined {
+    return this.requiredWith(f, parent, path, name, what, (node, at) => this.string(node, at, what));
+  }
+
+  /** A required field read by `read`, or its absence recorded. */
+  private requiredWith<T>(
+    f: Map<string, Field>,
+    parent: Node,
+    path: string,
+    name: string,
+    what: string,
+    read: (node: Node | null, path: string) => T | undefined,
+  ): T | undefined {
     const field = f.get(name);
     if (!field) {
       this.problem(parent, `${path}.${name}`, `is required: ${what}`);
       return undefined;
     }
-    return this.string(field.value, `${path}.${name}`, what);
+    return read(field.value, `${path}.${name}`);
   }
 
   string(node: Node | null, path: string, what?: string): string | undefined {
@@ -256,12 +268,7 @@ export class CheckedDocument {
 
   /** `required` for free text (see `plainText`). */
   requiredPlainText(f: Map<string, Field>, parent: Node, path: string, name: string, what: string): string | undefined {
-    const field = f.get(name);
-    if (!field) {
-      this.problem(parent, `${path}.${name}`, `is required: ${what}`);
-      return undefined;
-    }
-    return this.plainText(field.value, `${path}.${name}`, what);
+    return this.requiredWith(f, parent, path, name, what, (node, at) => this.plainText(node, at, what));
   }
 
   integer(node: Node | null, path: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
