@@ -20,6 +20,11 @@ export interface CollectionBudgetOptions {
 export class CollectionBudget {
   private bytes = 0;
   private readonly deadline: number;
+  /**
+   * Why work was first stopped for want of TIME, else undefined. The bytes budget depends only on
+   * what the registry holds; the time budget on how fast it answered then, which nothing may keep.
+   */
+  outOfTime: string | undefined;
 
   constructor(private readonly opts: CollectionBudgetOptions) {
     this.deadline = opts.clock() + opts.maxMs;
@@ -32,7 +37,7 @@ export class CollectionBudget {
   /** Why no further entry may be examined, or undefined while the budget lasts. */
   exhausted(): string | undefined {
     if (this.bytes >= this.opts.maxBytes) return `the collection read its ${this.opts.maxBytes}-byte budget`;
-    if (this.opts.clock() >= this.deadline) return `the collection used its ${this.opts.maxMs} ms budget`;
+    if (this.opts.clock() >= this.deadline) return (this.outOfTime ??= `the collection used its ${this.opts.maxMs} ms budget`);
     return undefined;
   }
 }

@@ -23,7 +23,7 @@ import { checkReferrerManifest, declaredArtifactType } from './referrer-manifest
 import { CountersignError, isContentError, isTransient } from '../shared/errors';
 import type { TrustStore } from '../trust/types';
 import { isBundleArtifact, verifyBundleReferrer } from './bundle-verifier';
-import { CollectionBudget, type CollectionBudgetOptions } from './collection-budget';
+import { CollectionBudget } from './collection-budget';
 import { quoteUntrusted } from '../shared/untrusted-text';
 import { legacyCosignEvidence } from './cosign-legacy';
 import { notationEnvelopeLayer, notationEvidence } from './notation/referrer';
@@ -76,7 +76,7 @@ export class EvidenceCollector {
   async collect(repo: RepositoryRef, digest: string, opts: { signal?: AbortSignal } = {}): Promise<Evidence[]> {
     const { signal } = opts;
     const trustedKeys = this.opts.trust.list();
-    const budget = new WatchedBudget({
+    const budget = new CollectionBudget({
       maxBytes: this.opts.maxBytes ?? 64 * MiB,
       maxMs: this.opts.maxCollectMs ?? 3000,
       clock: this.opts.clock ?? Date.now,
@@ -297,32 +297,6 @@ export class EvidenceCollector {
  * descriptor claims. A string says why there is no envelope to judge (content, not an error).
  */
 type EnvelopeRead = Promise<Buffer | string>;
-
-/**
- * The collection budget, remembering whether it ever stopped work for want of TIME (the bytes
- * budget depends only on what the registry holds; the time budget on how fast it answered then).
- */
-class WatchedBudget extends CollectionBudget {
-  private charged = 0;
-  /** The reason given the first time work was stopped for want of time (undefined: it never was). */
-  outOfTime: string | undefined;
-
-  constructor(private readonly limits: CollectionBudgetOptions) {
-    super(limits);
-  }
-
-  override charge(bytes: number): void {
-    this.charged += bytes;
-    super.charge(bytes);
-  }
-
-  override exhausted(): string | undefined {
-    const why = super.exhausted();
-    // Anything but the bytes budget counts as time: a reason added later is not cached either.
-    if (why !== undefined && this.charged < this.limits.maxBytes) this.outOfTime ??= why;
-    return why;
-  }
-}
 
 function isAccessRefusal(err: unknown): boolean {
   return err instanceof CountersignError && (err.code === 'PERMISSION_DENIED' || err.code === 'UNAUTHENTICATED');
