@@ -12,7 +12,7 @@ import { formatReference, parseReference, type ImageReference } from '../registr
 import { MalformedIndexError, parseImageIndexChildren } from '../registry/image-index';
 import { manifestTypeOfBytes } from '../registry/manifest-type';
 import { isAttestationManifest } from '../formats/oci';
-import { MEDIA_TYPE, type Descriptor, type ManifestResult, type RepositoryRef } from '../registry/types';
+import { MANIFEST_ACCEPT, MEDIA_TYPE, type Descriptor, type ManifestResult, type RepositoryRef } from '../registry/types';
 import { quoteUntrusted } from '../shared/untrusted-text';
 import { CountersignError, isContentError } from '../shared/errors';
 import { flatString, packDigest, StringTable } from '../shared/compact-strings';
@@ -718,12 +718,7 @@ async function withDeadline<T>(ms: number, cancel: AbortSignal | undefined, work
   }
 }
 
-const MANIFEST_TYPES: ReadonlySet<string> = new Set([
-  MEDIA_TYPE.OCI_MANIFEST,
-  MEDIA_TYPE.OCI_INDEX,
-  MEDIA_TYPE.DOCKER_MANIFEST,
-  MEDIA_TYPE.DOCKER_MANIFEST_LIST,
-]);
+const MANIFEST_TYPES: ReadonlySet<string> = new Set(MANIFEST_ACCEPT);
 
 /**
  * Why a digest cannot be judged when its bytes say one manifest type and the registry serves it
