@@ -314,13 +314,11 @@ export async function runPrimary(opts: { workers: number; logger: Logger; graceM
           const workersNow = serving();
           const replies = await Promise.allSettled(workersNow.map((w) => ask(w, true)));
           const answered: Array<{ worker: number; metrics: WorkerMetrics }> = [];
-          const silent: number[] = [];
           replies.forEach((r, i) => {
-            const worker = workersNow[i]!.id;
-            if (r.status === 'fulfilled' && isWorkerMetrics(r.value.metrics)) answered.push({ worker, metrics: r.value.metrics });
-            else silent.push(worker);
+            if (r.status === 'fulfilled' && isWorkerMetrics(r.value.metrics))
+              answered.push({ worker: workersNow[i]!.id, metrics: r.value.metrics });
           });
-          return totals.aggregate(answered, silent);
+          return totals.aggregate(answered);
         },
       },
       // Ready while at least one worker serves and none reports a problem (they share one store).

@@ -113,11 +113,10 @@ export class WorkerMetricsTotals {
    * worker's. One that comes after the figures of its worker were folded — only possible if two
    * scrapes overlap, which the metrics server prevents (it coalesces them) — is dropped: the
    * worker stays counted with the figures it had, so the sum is never counted twice nor goes down.
-   *
-   * `_silent` (the serving workers that did not answer) needs nothing done: like every worker
-   * seen and not gone, they are counted by their newest figures.
+   * A serving worker that did not answer needs no mention: like every worker seen and not gone, it
+   * is counted by its newest figures.
    */
-  async aggregate(reports: Array<{ worker: number; metrics: WorkerMetrics }>, _silent: readonly number[] = []): Promise<AggregatedMetrics> {
+  async aggregate(reports: Array<{ worker: number; metrics: WorkerMetrics }>): Promise<AggregatedMetrics> {
     const gauges: WorkerMetrics[] = [];
     for (const { worker, metrics } of reports) {
       if (this.goneIds.has(worker)) {

@@ -662,8 +662,8 @@ describe('the metrics port of serve --workers', () => {
 
   test('guard: a worker that dies before answering is counted with its last figures, once, and the sum never goes down', async () => {
     const totals = new WorkerMetricsTotals();
-    const total = async (reports: Array<{ worker: number; metrics: WorkerMetrics }>, silent: number[] = []): Promise<number> =>
-      sampleValue(parsePrometheusText((await totals.aggregate(reports, silent)).text), 'countersign_rpc_requests_total', { status: 'OK' });
+    const total = async (reports: Array<{ worker: number; metrics: WorkerMetrics }>): Promise<number> =>
+      sampleValue(parsePrometheusText((await totals.aggregate(reports)).text), 'countersign_rpc_requests_total', { status: 'OK' });
     const first = await total([
       { worker: 1, metrics: await workerScrape(5) },
       { worker: 2, metrics: await workerScrape(3) },
