@@ -211,20 +211,33 @@ export async function errorText(res: HttpResponse): Promise<string> {
   } catch {
     return '';
   }
-  // The OCI error envelope: {"errors":[{"code","message","detail"}]}. Prefer it over raw text.
-  try {
-    const parsed = JSON.parse(raw) as { errors?: Array<{ code?: unknown; message?: unknown }> };
-    if (Array.isArray(parsed.errors) && parsed.errors.length > 0) {
-      return parsed.errors
-        .map((e) => [e.code, e.message].filter((x) => typeof x === 'string' && x !== '').join(': '))
-        .filter((s) => s !== '')
-        .join('; ')
-        .slice(0, 300);
-    }
-  } catch {
-    /* not JSON */
+  // The OCI error envelope. Prefer it over raw text.
+  const errors = ociErrors(raw);
+  if (errors !== undefined && errors.length > 0) {
+    return errors
+      .map((e) => [e.code, e.message].filter((x) => typeof x === 'string' && x !== '').join(': '))
+      .filter((s) => s !== '')
+      .join('; ')
+      .slice(0, 300);
   }
   return raw.replace(/\s+/g, ' ').trim().slice(0, 200);
+}
+
+/**
+ * The entries of an OCI error envelope, `{"errors":[{"code","message","detail"}]}`, with their
+ * fields unchecked; undefined when the text is not one (not JSON, or no `errors` list). A
+ * registry writes it: every field may be of any type.
+ */
+export function ociErrors(raw: string): Array<{ code?: unknown; message?: unknown }> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  const errors = typeof parsed === 'object' && parsed !== null ? (parsed as { errors?: unknown }).errors : undefined;
+  if (!Array.isArray(errors)) return undefined;
+  return errors.map((e: unknown) => (typeof e === 'object' && e !== null ? (e as { code?: unknown; message?: unknown }) : {}));
 }
 
 export class HttpTransport {

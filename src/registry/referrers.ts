@@ -8,7 +8,7 @@
  * which requests to make and how to read their answers.
  */
 import { CountersignError } from '../shared/errors';
-import { discardBody, header, readBody, type HttpRequest, type HttpResponse } from './http';
+import { discardBody, header, ociErrors, readBody, type HttpRequest, type HttpResponse } from './http';
 import { parseNextLink } from './link-header';
 import { referrersTagFor } from './reference';
 import { filterByArtifactType, readReferrersIndex, type SkippedReferrerEntry } from './referrers-index';
@@ -82,23 +82,7 @@ async function notFoundMeansNoApi(res: HttpResponse, req: HttpRequest): Promise<
   } catch (err) {
     return err instanceof CountersignError && err.code === 'RESOURCE_EXHAUSTED';
   }
-  return !ociErrorCodes(body).some((code) => NOT_HERE_CODES.has(code));
-}
-
-/** The codes of an OCI error envelope, `{"errors":[{"code":...},...]}`; none if the body is not one. */
-function ociErrorCodes(body: Buffer): string[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    return [];
-  }
-  const errors = typeof parsed === 'object' && parsed !== null ? (parsed as { errors?: unknown }).errors : undefined;
-  if (!Array.isArray(errors)) return [];
-  return errors.flatMap((e: unknown) => {
-    const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
-    return typeof code === 'string' ? [code] : [];
-  });
+  return !(ociErrors(body.toString('utf8')) ?? []).some((e) => typeof e.code === 'string' && NOT_HERE_CODES.has(e.code));
 }
 
 export class ReferrersDiscovery {
