@@ -31,15 +31,11 @@
 import { misleadingKey, readFields } from '../formats/go-json-keys';
 import { isAttestationManifest } from '../formats/oci';
 import { baseMediaType } from '../registry/referrers-index';
-import { MEDIA_TYPE } from '../registry/types';
+import { MANIFEST_ACCEPT as MANIFEST_TYPES, MEDIA_TYPE } from '../registry/types';
 import { declaredManifestType, manifestDocument } from '../registry/manifest-type';
 
-export const MANIFEST_MEDIA_TYPES: readonly string[] = [
-  MEDIA_TYPE.OCI_MANIFEST,
-  MEDIA_TYPE.OCI_INDEX,
-  MEDIA_TYPE.DOCKER_MANIFEST,
-  MEDIA_TYPE.DOCKER_MANIFEST_LIST,
-];
+/** The manifest types the registry client reads too (registry/types.ts), in the same order. */
+export const MANIFEST_MEDIA_TYPES: readonly string[] = MANIFEST_TYPES;
 
 /** The Accept list the gate sends upstream for every manifest read (containerd/containerd#4397). */
 export const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
