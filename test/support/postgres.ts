@@ -53,3 +53,61 @@ export function collectChanges(store: PostgresStore, until: (seen: ChangeSignal[
     });
   });
 }
+
+/** Polls `condition` every 25 ms until it holds; throws naming `what` after `tries` polls. */
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, tries = 800): Promise<void> {
+  for (let i = 0; !(await condition()); i++) {
+    if (i > tries) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A plain session on `url` (outside Countersign), ended by the caller's `closers`. */
+export async function adminSession(url: string, closers: Array<() => unknown>): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: url });
+  c.on('error', () => undefined);
+  await c.connect();
+  closers.push(() => c.end().catch(() => undefined));
+  return c;
+}
+
+/**
+ * Runs `write` so that the moment it commits, `table` is locked ACCESS EXCLUSIVE by another
+ * session (as VACUUM FULL, a migration's ALTER TABLE or LOCK TABLE would): the row `rowWhere` is
+ * held FOR UPDATE so the write waits inside its transaction, the LOCK TABLE queues behind the
+ * write, and is granted at its COMMIT, before any replica hearing the NOTIFY can read. Returns the
+ * session holding the table lock (ROLLBACK it to release). Sessions it opens go to `closers`.
+ */
+export async function commitThenLock(
+  url: string,
+  admin: pg.Client,
+  table: string,
+  rowWhere: string,
+  write: () => Promise<unknown>,
+  closers: Array<() => unknown>,
+): Promise<pg.Client> {
+  let done = false;
+  const rowHolder = await adminSession(url, closers);
+  await rowHolder.query('BEGIN');
+  await rowHolder.query(`SELECT 1 FROM ${table} WHERE ${rowWhere} FOR UPDATE`);
+  const writing = write();
+  writing.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  const waiting = async (where: string, params: unknown[] = []): Promise<boolean> =>
+    (await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${where}`, params)).rows[0]!.n > 0;
+  await waitFor(
+    () => waiting(`datname = current_database() AND application_name = 'countersign' AND wait_event_type = 'Lock'`),
+    'the write to wait on the row lock',
+  );
+  const locker = await adminSession(url, closers);
+  await locker.query('BEGIN');
+  const lockerPid = (await locker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  const locking = locker.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+  await waitFor(() => waiting(`pid = $1 AND wait_event_type = 'Lock'`, [lockerPid]), 'LOCK TABLE to queue behind the write');
+  await rowHolder.query('COMMIT');
+  await locking; // granted at the write's COMMIT
+  await waitFor(() => done, 'the write to commit');
+  return locker;
+}

@@ -28,7 +28,7 @@ import { EvidenceCollector } from '../../../src/verification/collector';
 import { VerificationService } from '../../../src/verification/verification-service';
 import type { App } from '../../../src/app';
 import { Counter, Registry } from 'prom-client';
-import { collectChanges, freshDatabase } from '../../support/postgres';
+import { adminSession, collectChanges, commitThenLock, freshDatabase, waitFor } from '../../support/postgres';
 import { parsePrometheusText, sampleValue } from '../../support/prometheus-text';
 import { removeTempDirs, tempDatabaseFile } from '../../support/temp-dirs';
 import { FakeRegistry } from '../registry/fake-registry';
@@ -47,14 +47,6 @@ async function connect(url: string, options: Parameters<typeof PostgresStore.con
   const store = await PostgresStore.connect(url, { revisionCheckMs: 0, reconnectMs: 20, ...options });
   closers.push(() => store.close());
   return store;
-}
-
-async function adminClient(url: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url });
-  c.on('error', () => undefined);
-  await c.connect();
-  closers.push(() => c.end().catch(() => undefined));
-  return c;
 }
 
 interface Replica {
@@ -77,13 +69,6 @@ async function replicaOn(store: SqlStore, kek: Buffer, now?: () => Date): Promis
     policies.close();
   });
   return { store, audit, keys, tokens, policies };
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, tries = 800): Promise<void> {
-  for (let i = 0; !(await condition()); i++) {
-    if (i > tries) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 const settle = (ms = 200): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -175,45 +160,6 @@ function verifier(r: Replica, client = new RegistryClient({ maxRetries: 0, retry
   });
 }
 
-/**
- * Runs `write` so that the moment it commits, `table` is locked ACCESS EXCLUSIVE by another
- * session (as VACUUM FULL, a migration's ALTER TABLE or LOCK TABLE would): every replica hearing
- * the change then blocks re-reading it. Returns the session holding the lock (ROLLBACK releases it).
- * (As in test/unit/store/attacks-replicas.test.ts.)
- */
-async function commitThenLock(
-  url: string,
-  admin: pg.Client,
-  table: string,
-  rowWhere: string,
-  write: () => Promise<unknown>,
-): Promise<pg.Client> {
-  let done = false;
-  const rowHolder = await adminClient(url);
-  await rowHolder.query('BEGIN');
-  await rowHolder.query(`SELECT 1 FROM ${table} WHERE ${rowWhere} FOR UPDATE`);
-  const writing = write();
-  writing.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  const waiting = async (where: string, params: unknown[] = []): Promise<boolean> =>
-    (await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${where}`, params)).rows[0]!.n > 0;
-  await waitFor(
-    () => waiting(`datname = current_database() AND application_name = 'countersign' AND wait_event_type = 'Lock'`),
-    'the write to wait on the row lock',
-  );
-  const locker = await adminClient(url);
-  await locker.query('BEGIN');
-  const lockerPid = (await locker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-  const locking = locker.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
-  await waitFor(() => waiting(`pid = $1 AND wait_event_type = 'Lock'`, [lockerPid]), 'LOCK TABLE to queue behind the write');
-  await rowHolder.query('COMMIT');
-  await locking;
-  await waitFor(() => done, 'the write to commit');
-  return locker;
-}
-
 // =============================================================================================
 
 describe('serve --workers: the change notices between workers', () => {
@@ -257,7 +203,7 @@ describe('serve --workers: the change notices between workers', () => {
     // Every worker hears those itself (its own LISTEN); relayed by each, one NOTIFY was N×(N−1)
     // full re-reads and replies held for acks (store-changes.ts: a change's origin, local or heard).
     const url = await freshDatabase('atkw_notice');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const store = await connect(url);
     const worker = attachedWorker(store);
     const before = worker.notices();
@@ -324,7 +270,7 @@ describe('a change heard but not yet re-read', () => {
     name: string,
   ): Promise<{ b: Replica & { pg: PostgresStore }; verifyOnB: VerificationService; locker: pg.Client }> {
     const url = await freshDatabase(name);
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const a = await replica(url, kek);
     const b = await replica(url, kek);
@@ -336,8 +282,13 @@ describe('a change heard but not yet re-read', () => {
     expect(await verifyOnB.verify({ image: IMAGE, action: 'deploy' })).toMatchObject({ allowed: true });
     // The writer writes as SetPolicy does (its own PolicyStore closed, so only B re-reads behind the lock).
     a.policies.close();
-    const locker = await commitThenLock(url, admin, 'stored_policy', 'id = 1', () =>
-      setStoredPolicy(a.store, a.audit, { text: policyText(DENY_APP), actor: 'policy-admin' }),
+    const locker = await commitThenLock(
+      url,
+      admin,
+      'stored_policy',
+      'id = 1',
+      () => setStoredPolicy(a.store, a.audit, { text: policyText(DENY_APP), actor: 'policy-admin' }),
+      closers,
     );
     await waitFor(
       async () =>
@@ -372,7 +323,7 @@ describe('a change heard but not yet re-read', () => {
 
   test('guard: a Sign on a replica that has not heard of a revocation (its listener down, no reconnect yet) is still refused: getSigningKey reads the revision first', async () => {
     const url = await freshDatabase('atkw_signdeaf');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const a = await replica(url, kek);
     const bStore = await connect(url, { reconnectMs: 60_000 });
@@ -493,7 +444,7 @@ describe('revision counters', () => {
     // change's revision, hears the NOTIFY, reads a different string and re-reads every key. The
     // evidence cache and decision memos are keyed by the same string.
     const url = await freshDatabase('atkw_collide');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const a = await replica(url, kek);
     const b = await replica(url, kek);
@@ -533,7 +484,7 @@ describe('revision counters', () => {
 
   test('guard: a counter that went back (the failover lost the last key change, nothing written since) is noticed by the revision check: the lost key is dropped', async () => {
     const url = await freshDatabase('atkw_back');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const a = await replica(url, kek);
     const b = await replica(url, kek);
@@ -551,7 +502,7 @@ describe('revision counters', () => {
 
   test('guard: tokens after the same kind of lost tail: every announcement re-reads every row, so a token revoked right after the failover is refused by the other replica', async () => {
     const url = await freshDatabase('atkw_collidetok');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const a = await replica(url, kek);
     const b = await replica(url, kek);
@@ -593,7 +544,7 @@ describe('two replicas writing the same thing at once', () => {
 
   test('guard: one key revoked through two replicas at once, and one rotated by id through both: one success each, one audit entry each', async () => {
     const url = await freshDatabase('atkw_race');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const a = await replica(url, kek);
     const b = await replica(url, kek);

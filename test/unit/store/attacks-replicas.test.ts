@@ -25,7 +25,15 @@ import { EvidenceCache } from '../../../src/verification/evidence-cache';
 import { EvidenceCollector } from '../../../src/verification/collector';
 import { VerificationService } from '../../../src/verification/verification-service';
 import type { App } from '../../../src/app';
-import { collectChanges, freshDatabase, startPostgres, type LocalPostgres } from '../../support/postgres';
+import {
+  adminSession,
+  collectChanges,
+  commitThenLock,
+  freshDatabase,
+  startPostgres,
+  waitFor,
+  type LocalPostgres,
+} from '../../support/postgres';
 
 jest.setTimeout(120_000);
 
@@ -82,77 +90,10 @@ async function listenerPids(admin: pg.Client): Promise<number[]> {
   return r.rows.map((row) => row.pid);
 }
 
-async function adminClient(url: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url });
-  c.on('error', () => undefined);
-  await c.connect();
-  closers.push(() => c.end().catch(() => undefined));
-  return c;
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, tries = 800): Promise<void> {
-  for (let i = 0; !(await condition()); i++) {
-    if (i > tries) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** Cuts a replica's listening connection, as a failover, a proxy restart or an idle-connection reaper would. */
 async function killListener(admin: pg.Client, r: Replica): Promise<void> {
   await admin.query('SELECT pg_terminate_backend($1)', [r.listenerPid]);
   await waitFor(() => r.store.staleness() !== undefined, 'the replica to notice its listener is gone');
-}
-
-/**
- * Runs `write` (on the writer replica) so that the moment it commits, `table` is locked
- * ACCESS EXCLUSIVE by another session (as VACUUM FULL, a migration's ALTER TABLE or LOCK TABLE
- * would): the row `rowWhere` is held FOR UPDATE so the write waits inside its transaction, the
- * LOCK TABLE queues behind the write, and is granted at its COMMIT, before any replica hearing
- * the NOTIFY can read. Returns the session holding the table lock (ROLLBACK it to release).
- */
-async function commitThenLock(
-  url: string,
-  admin: pg.Client,
-  table: string,
-  rowWhere: string,
-  write: () => Promise<unknown>,
-): Promise<pg.Client> {
-  let done = false;
-  const committed = (): boolean => done;
-  const rowHolder = await adminClient(url);
-  await rowHolder.query('BEGIN');
-  await rowHolder.query(`SELECT 1 FROM ${table} WHERE ${rowWhere} FOR UPDATE`);
-  const writing = write();
-  writing.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  await waitFor(
-    async () =>
-      (
-        await admin.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'countersign' AND wait_event_type = 'Lock'`,
-        )
-      ).rows[0]!.n > 0,
-    'the write to wait on the row lock',
-  );
-  const locker = await adminClient(url);
-  await locker.query('BEGIN');
-  const lockerPid = (await locker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-  const locking = locker.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
-  await waitFor(
-    async () =>
-      (
-        await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`, [
-          lockerPid,
-        ])
-      ).rows[0]!.n > 0,
-    'LOCK TABLE to queue behind the write',
-  );
-  await rowHolder.query('COMMIT');
-  await locking; // granted at the write's COMMIT
-  await waitFor(async () => committed(), 'the write to commit');
-  return locker;
 }
 
 /** Cancels (pg_cancel_backend, as statement_timeout would) the countersign queries blocked reading `table` (at least one). */
@@ -204,7 +145,7 @@ function verifier(r: Replica): VerificationService {
 describe('a replica whose listening connection is cut', () => {
   test('guard: a key and a token revoked while it was deaf are refused once it has reconnected (no periodic check involved)', async () => {
     const url = await freshDatabase('atk_gap');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const a = await replica(url, kek, admin);
     const b = await replica(url, kek, admin, { reconnectMs: 300 });
@@ -226,7 +167,7 @@ describe('a replica whose listening connection is cut', () => {
 
   test('guard: while it is deaf, evidence by managed keys cannot be relied on (stale() is set)', async () => {
     const url = await freshDatabase('atk_deaf');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const a = await replica(url, kek, admin);
     const b = await replica(url, kek, admin, { reconnectMs: 60_000 });
@@ -241,7 +182,7 @@ describe('a replica whose listening connection is cut', () => {
 
   test('a token revoked while a replica is deaf is refused there: the replica knows it may be behind and reads the token per call', async () => {
     const url = await freshDatabase('atk_tokgap');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const a = await replica(url, kek, admin);
     const b = await replica(url, kek, admin, { reconnectMs: 60_000 });
@@ -261,7 +202,7 @@ describe('a replica whose listening connection is cut', () => {
 
   test('on reconnecting, a replica is never current-looking before it has re-read: Verify never trusts a key revoked during the gap', async () => {
     const url = await freshDatabase('atk_reconn');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const a = await replica(url, kek, admin);
     const b = await replica(url, kek, admin, { reconnectMs: 500 });
@@ -287,7 +228,7 @@ describe('a replica whose listening connection is cut', () => {
 
   test('a policy tightened through another replica while this one is deaf is in force here at the next revision check', async () => {
     const url = await freshDatabase('atk_polgap');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const a = await replica(url, kek, admin);
     const b = await replica(url, kek, admin, { reconnectMs: 60_000 });
@@ -313,7 +254,7 @@ describe('a replica whose listening connection is cut', () => {
 describe('a refresh query that fails (canceled, as statement_timeout would, while a table is locked)', () => {
   test('a key re-read that fails with a non-connection error (query canceled) makes the keys stale and is retried until the revocation is in', async () => {
     const url = await freshDatabase('atk_keyfail');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const victim = await replica(url, kek, admin);
     const writer = await replica(url, kek, admin);
@@ -322,8 +263,13 @@ describe('a refresh query that fails (canceled, as statement_timeout would, whil
 
     // The writer's own copy stops following announcements, so the only read that blocks is the victim's.
     writer.keys.close();
-    const locker = await commitThenLock(url, admin, 'key_store_meta', `name = 'trust_revision'`, () =>
-      writer.keys.revoke('ci', 'leaked', 'secops'),
+    const locker = await commitThenLock(
+      url,
+      admin,
+      'key_store_meta',
+      `name = 'trust_revision'`,
+      () => writer.keys.revoke('ci', 'leaked', 'secops'),
+      closers,
     );
     await cancelBlockedRead(admin, 'key_store_meta'); // the NOTIFY's re-read
     await victim.store.checkRevisions(); // the periodic check: it sees the revision moved and announces it
@@ -342,7 +288,7 @@ describe('a refresh query that fails (canceled, as statement_timeout would, whil
 
   test('a stored-policy re-read that fails with a non-connection error is retried: the tightened policy comes into force', async () => {
     const url = await freshDatabase('atk_polfail');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const victim = await replica(url, kek, admin);
     const writer = await replica(url, kek, admin);
@@ -356,9 +302,17 @@ describe('a refresh query that fails (canceled, as statement_timeout would, whil
     // The writer writes as SetPolicy does, without a PolicyStore of its own re-reading behind the lock.
     writer.policies.close();
     let stricter = '';
-    const locker = await commitThenLock(url, admin, 'stored_policy', 'id = 1', async () => {
-      stricter = (await setStoredPolicy(writer.store, writer.audit, { text: policyText(DENY_APP), actor: 'policy-admin' })).policy.revision;
-    });
+    const locker = await commitThenLock(
+      url,
+      admin,
+      'stored_policy',
+      'id = 1',
+      async () => {
+        stricter = (await setStoredPolicy(writer.store, writer.audit, { text: policyText(DENY_APP), actor: 'policy-admin' })).policy
+          .revision;
+      },
+      closers,
+    );
     await cancelBlockedRead(admin, 'stored_policy');
     await victim.store.checkRevisions();
     await cancelBlockedRead(admin, 'stored_policy');
@@ -371,7 +325,7 @@ describe('a refresh query that fails (canceled, as statement_timeout would, whil
 
   test('guard: a token refresh that fails leaves the copy stale (fail closed) and the next check re-reads: the revoked token is refused', async () => {
     const url = await freshDatabase('atk_tokfail');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const victim = await replica(url, kek, admin);
     const writer = await replica(url, kek, admin);
@@ -380,8 +334,13 @@ describe('a refresh query that fails (canceled, as statement_timeout would, whil
     await createdOnVictim;
     expect((await victim.tokens.check(token)).ok).toBe(true);
     writer.tokens.close(); // only the victim's re-read blocks behind the lock
-    const locker = await commitThenLock(url, admin, 'auth_tokens', `name = 'ci'`, () =>
-      writer.tokens.revoke('ci', { revokedBy: 'secops' }),
+    const locker = await commitThenLock(
+      url,
+      admin,
+      'auth_tokens',
+      `name = 'ci'`,
+      () => writer.tokens.revoke('ci', { revokedBy: 'secops' }),
+      closers,
     );
     await cancelBlockedRead(admin, 'auth_tokens');
     await victim.store.checkRevisions();
@@ -399,7 +358,7 @@ describe('a refresh query that fails (canceled, as statement_timeout would, whil
 describe('tokens created and revoked quickly; duplicate and reordered notifications', () => {
   test('guard: a token created and revoked on A before B ever saw it is refused by B (prefix lookup, then the re-read)', async () => {
     const url = await freshDatabase('atk_quick');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const a = await replica(url, kek, admin);
     const b = await replica(url, kek, admin);
@@ -415,7 +374,7 @@ describe('tokens created and revoked quickly; duplicate and reordered notificati
 
   test('guard: forged duplicate and stale-order announcements never bring back a revoked key or token', async () => {
     const url = await freshDatabase('atk_dups');
-    const admin = await adminClient(url);
+    const admin = await adminSession(url, closers);
     const kek = generateKek();
     const a = await replica(url, kek, admin);
     const b = await replica(url, kek, admin);
